@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { constants, createWriteStream } from "node:fs";
 import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -147,4 +148,22 @@ async function allExecutable(tools: RenderTools): Promise<boolean> {
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(() => true, () => false);
+}
+
+/** Versions reported by the binaries themselves, e.g. `{ kubectl: "v1.35.2", kustomize: "v5.7.1", helm: "v4.1.4" }`. */
+export async function toolVersions(tools: RenderTools): Promise<{ kubectl: string; kustomize: string; helm: string }> {
+  const [kubectl, helm] = await Promise.all([
+    execFileText(tools.kubectl, ["version", "--client", "-o", "json"]),
+    execFileText(tools.helm, ["version", "--template", "{{.Version}}"]),
+  ]);
+  const client = JSON.parse(kubectl) as { clientVersion: { gitVersion: string }; kustomizeVersion: string };
+  return { kubectl: client.clientVersion.gitVersion, kustomize: client.kustomizeVersion, helm: helm.trim() };
+}
+
+function execFileText(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(file, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`)) : resolve(stdout),
+    ),
+  );
 }

@@ -1,0 +1,33 @@
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { describe, expect, inject, it } from "vitest";
+
+const run = promisify(execFile);
+const kube = inject("testbed").kube;
+const sluice = (...args: string[]) => run(process.execPath, ["bin/sluice.js", ...args]);
+
+describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
+  it("prints the package version", async () => {
+    const { version } = JSON.parse(await readFile("package.json", "utf8")) as { version: string };
+    await expect(sluice("--version")).resolves.toMatchObject({ stdout: `${version}\n` });
+  });
+
+  it("check --pre passes against the test bed cluster and names each tool and the cluster version", async () => {
+    // Act
+    const { stderr } = await sluice("check", "--pre", "--kubeconfig", kube.kubeconfigPath);
+    // Assess
+    expect(stderr).toContain("✔ kubectl v1.35.2 (kustomize v5.7.1)");
+    expect(stderr).toContain("✔ helm v4.1.4");
+    expect(stderr).toContain(`✔ Kubernetes ${kube.version} >=1.32.0`);
+    expect(stderr).toContain("✔ prerequisites checks passed");
+  });
+
+  it("check --pre exits 1 and names the server when the cluster is unreachable", async () => {
+    // Act
+    const failure = await sluice("check", "--pre", "--kubeconfig", "/nonexistent/kubeconfig").catch((e: { code: number; stderr: string }) => e);
+    // Assess
+    expect(failure).toMatchObject({ code: 1 });
+    expect((failure as { stderr: string }).stderr).toMatch(/✗ Kubernetes API at .* not reachable: .*\/nonexistent\/kubeconfig/);
+  });
+});
