@@ -1,0 +1,25 @@
+import type { Clock } from "../runtime/clock.js";
+import { connect, type ClusterTarget } from "./connect.js";
+import { Discovery } from "./discovery.js";
+import type { Impersonation, KubeClient, KubeClientOptions } from "./kube-client.js";
+
+/** Everything the apply engine needs to talk to one cluster as one identity. */
+export interface Cluster {
+  client: KubeClient;
+  discovery: Discovery;
+  clock: Clock;
+}
+
+/** Connects to a target cluster, optionally impersonating a service account (Flux's `serviceAccountName`). */
+export async function openCluster(target: ClusterTarget, clock: Clock, options: KubeClientOptions = {}): Promise<Cluster> {
+  const client = await connect(target, options);
+  return { client, discovery: new Discovery(client), clock };
+}
+
+/** The impersonation Kubernetes uses for a service account. */
+export function serviceAccount(namespace: string, name: string): Impersonation {
+  return {
+    user: `system:serviceaccount:${namespace}:${name}`,
+    groups: ["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"],
+  };
+}

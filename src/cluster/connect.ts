@@ -1,0 +1,41 @@
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient, type KubeClientOptions, type Transport } from "./kube-client.js";
+
+/** A target cluster: a kubeconfig, or a server with its CA and a bearer token. */
+export type ClusterTarget =
+  | { kubeconfig: string; context?: string }
+  | { server: string; caPem: string; token: string };
+
+/** Thrown when a target cannot be turned into a client (bad kubeconfig, missing context, exec plugin). */
+export class ClusterConfigError extends Error {
+  override name = "ClusterConfigError";
+}
+
+/**
+ * A KubeClient for a target. Kubeconfigs that run exec plugins or auth providers are refused: they
+ * would run arbitrary commands from configuration Sluice reads from Git or secrets.
+ */
+export async function connect(target: ClusterTarget, options: KubeClientOptions = {}): Promise<KubeClient> {
+  if ("server" in target) {
+    return new KubeClient(target.server, { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } }, options);
+  }
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromString(target.kubeconfig);
+  } catch (error) {
+    throw new ClusterConfigError(`kubeconfig is not valid: ${(error as Error).message}`);
+  }
+  if (target.context) {
+    if (!kc.getContextObject(target.context)) throw new ClusterConfigError(`kubeconfig has no context "${target.context}"`);
+    kc.setCurrentContext(target.context);
+  }
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  if (!cluster) throw new ClusterConfigError(`kubeconfig context "${kc.getCurrentContext()}" names no cluster`);
+  if (user?.exec || user?.authProvider) {
+    throw new ClusterConfigError(`kubeconfig user "${user.name}" uses an exec plugin or auth provider, which Sluice does not run; use a token or client certificate`);
+  }
+  const transport: Transport = {};
+  await kc.applyToHTTPSOptions(transport);
+  return new KubeClient(cluster.server, transport, options);
+}

@@ -1,0 +1,94 @@
+import { randomBytes } from "node:crypto";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { applyAll } from "../../src/apply/apply.js";
+import type { KubeObject } from "../../src/apply/object.js";
+import { checkHealth, waitForHealth } from "../../src/apply/wait.js";
+import type { Cluster } from "../../src/cluster/cluster.js";
+import { adminKubeConfig, freshNamespace } from "../env/kube-client.js";
+import { adminCluster, deployment, widgetCrd } from "./helpers.js";
+
+const kube = inject("testbed").kube;
+const owner = { name: "health", namespace: "flux-system" };
+
+describe(`apply engine: health by kstatus rules on live objects (kube-apiserver ${kube.version})`, () => {
+  let ns: Awaited<ReturnType<typeof freshNamespace>>;
+  let cluster: Cluster;
+  const group = `h${randomBytes(3).toString("hex")}.sluice.test`;
+  const kc = adminKubeConfig(kube);
+
+  beforeAll(async () => {
+    ns = await freshNamespace(kube, "health");
+    cluster = await adminCluster(kube);
+    await applyAll(cluster, [widgetCrd(group)]);
+  });
+  afterAll(() => ns.remove());
+
+  it("a Deployment scaled to 0 becomes Current once the controller manager reports it; one with replicas stays InProgress", async () => {
+    // Prepare
+    const zero = { ...deployment("zero"), metadata: { name: "zero", namespace: ns.name } };
+    const two = { ...deployment("two", { replicas: 2 }), metadata: { name: "two", namespace: ns.name } };
+    await applyAll(cluster, [zero, two], { owner });
+    // Act
+    const settled = await waitForHealth(cluster, [zero], { timeoutMs: 20_000, intervalMs: 200 });
+    const pending = await checkHealth(cluster, [two]);
+    // Assess
+    expect(settled.healthy).toBe(true);
+    expect(settled.objects[0]).toMatchObject({ subject: `Deployment/${ns.name}/zero`, status: "Current" });
+    expect(pending).toMatchObject({ healthy: false, failed: false });
+    expect(pending.objects[0]?.status).toBe("InProgress");
+  });
+
+  it("reads a custom resource's Ready, Stalled and observedGeneration from the status the test writes", async () => {
+    // Prepare
+    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "w", namespace: ns.name }, spec: { size: 1 } };
+    await applyAll(cluster, [widget], { owner });
+    // Write status the way a controller would: a merge patch on the status subresource.
+    const setStatus = (status: unknown) =>
+      cluster.client.send({ method: "PATCH", path: `/apis/${group}/v1/namespaces/${ns.name}/widgets/w/status`, contentType: "application/merge-patch+json", body: { status } });
+    const condition = (type: string, status: string, reason: string) => ({ type, status, reason, message: `${reason} message`, lastTransitionTime: new Date().toISOString() });
+    // Act + Assess
+    await setStatus({ observedGeneration: 1, conditions: [condition("Ready", "False", "Progressing")] });
+    expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("InProgress");
+    await setStatus({ observedGeneration: 1, conditions: [condition("Ready", "True", "Succeeded")] });
+    expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("Current");
+    await setStatus({ observedGeneration: 1, conditions: [condition("Stalled", "True", "BuildFailed"), condition("Ready", "False", "BuildFailed")] });
+    expect(await checkHealth(cluster, [widget])).toMatchObject({ failed: true, objects: [{ status: "Failed" }] });
+    await setStatus({ observedGeneration: 0, conditions: [condition("Ready", "True", "Succeeded")] });
+    expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("InProgress");
+  });
+
+  it("a PersistentVolumeClaim is Current only once Bound", async () => {
+    // Prepare
+    const pvc: KubeObject = {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "data", namespace: ns.name },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    };
+    await applyAll(cluster, [pvc], { owner });
+    const core = kc.makeApiClient(CoreV1Api);
+    // Act
+    const pending = await checkHealth(cluster, [pvc]);
+    const live = await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: ns.name });
+    await core.replaceNamespacedPersistentVolumeClaimStatus({ name: "data", namespace: ns.name, body: { ...live, status: { phase: "Bound" } } });
+    const bound = await checkHealth(cluster, [pvc]);
+    // Assess
+    expect(pending.objects[0]?.status).toBe("InProgress");
+    expect(bound.objects[0]?.status).toBe("Current");
+  });
+
+  it("a missing object is NotFound and a Namespace is Current", async () => {
+    // Act
+    const report = await checkHealth(cluster, [
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "absent", namespace: ns.name } },
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: ns.name } },
+    ]);
+    // Assess
+    expect(report.objects.map((o) => [o.subject, o.status])).toEqual([
+      [`ConfigMap/${ns.name}/absent`, "NotFound"],
+      [`Namespace/${ns.name}`, "Current"],
+    ]);
+    expect(report.healthy).toBe(false);
+  });
+});
