@@ -1,7 +1,7 @@
 import type { Cluster } from "../cluster/cluster.js";
 import type { ResourceInfo } from "../cluster/discovery.js";
 import { changeSetEntry, type ChangeSetEntry } from "./changeset.js";
-import { DEFAULT_CLEANUP, cleanupPatch } from "./cleanup.js";
+import { cleanupPatch, type DEFAULT_CLEANUP } from "./cleanup.js";
 import { hasDrifted } from "./drift.js";
 import { ApplyFailedError, ObjectError, describeApiError, isImmutableError } from "./errors.js";
 import { waitForHealth } from "./wait.js";

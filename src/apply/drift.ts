@@ -14,6 +14,5 @@ export function hasDrifted(live: KubeObject | undefined, dryRun: KubeObject): bo
 }
 
 function withoutMetadataAndStatus(object: KubeObject): Record<string, unknown> {
-  const { metadata: _metadata, status: _status, ...rest } = object;
-  return rest;
+  return Object.fromEntries(Object.entries(object).filter(([key]) => key !== "metadata" && key !== "status"));
 }

@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { applyAll } from "../../src/apply/apply.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { checkHealth, waitForHealth } from "../../src/apply/wait.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
-import { adminKubeConfig, freshNamespace } from "../env/kube-client.js";
+import { freshNamespace } from "../env/kube-client.js";
 import { adminCluster, deployment, widgetCrd } from "./helpers.js";
 
 const kube = inject("testbed").kube;
@@ -15,7 +14,6 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
   let ns: Awaited<ReturnType<typeof freshNamespace>>;
   let cluster: Cluster;
   const group = `h${randomBytes(3).toString("hex")}.sluice.test`;
-  const kc = adminKubeConfig(kube);
 
   beforeAll(async () => {
     ns = await freshNamespace(kube, "health");
@@ -58,24 +56,28 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
     expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("InProgress");
   });
 
-  it("a PersistentVolumeClaim is Current only once Bound", async () => {
-    // Prepare
+  it("a PersistentVolumeClaim is InProgress until the controller manager binds it to a volume, then Current", async () => {
+    // Prepare: a claim with no volume to bind, then a matching volume (no storage class: static binding)
     const pvc: KubeObject = {
       apiVersion: "v1",
       kind: "PersistentVolumeClaim",
       metadata: { name: "data", namespace: ns.name },
-      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      spec: { accessModes: ["ReadWriteOnce"], storageClassName: "", volumeName: `pv-${ns.name}`, resources: { requests: { storage: "1Gi" } } },
+    };
+    const pv: KubeObject = {
+      apiVersion: "v1",
+      kind: "PersistentVolume",
+      metadata: { name: `pv-${ns.name}` },
+      spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteOnce"], storageClassName: "", hostPath: { path: "/tmp/sluice-pv" } },
     };
     await applyAll(cluster, [pvc], { owner });
-    const core = kc.makeApiClient(CoreV1Api);
     // Act
     const pending = await checkHealth(cluster, [pvc]);
-    const live = await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: ns.name });
-    await core.replaceNamespacedPersistentVolumeClaimStatus({ name: "data", namespace: ns.name, body: { ...live, status: { phase: "Bound" } } });
-    const bound = await checkHealth(cluster, [pvc]);
+    await applyAll(cluster, [pv], { owner });
+    const bound = await waitForHealth(cluster, [pvc], { timeoutMs: 30_000, intervalMs: 200 });
     // Assess
     expect(pending.objects[0]?.status).toBe("InProgress");
-    expect(bound.objects[0]?.status).toBe("Current");
+    expect(bound.objects[0]).toMatchObject({ status: "Current", message: "PVC is Bound" });
   });
 
   it("a missing object is NotFound and a Namespace is Current", async () => {
