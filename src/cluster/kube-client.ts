@@ -31,15 +31,18 @@ export interface KubeRequest {
   accept?: string;
 }
 
-/** Requests sent per HTTP method (server-side dry-runs counted apart: they write nothing), for request budgets. */
-export type RequestCounts = Record<KubeRequest["method"] | "dryRun", number>;
+/**
+ * Requests sent per HTTP method (server-side dry-runs counted apart: they write nothing), and
+ * `throttled`: 429 answers that were retried. For request budgets and benchmarks.
+ */
+export type RequestCounts = Record<KubeRequest["method"] | "dryRun" | "throttled", number>;
 
 /**
  * A small JSON client for the Kubernetes REST API: keep-alive connections, bounded concurrency,
  * `Retry-After`-honouring back-off on 429, request counting, and `Status` errors as KubeApiError.
  */
 export class KubeClient {
-  readonly counts: RequestCounts = { GET: 0, POST: 0, PATCH: 0, PUT: 0, DELETE: 0, dryRun: 0 };
+  readonly counts: RequestCounts = { GET: 0, POST: 0, PATCH: 0, PUT: 0, DELETE: 0, dryRun: 0, throttled: 0 };
   readonly identity: string;
   private readonly agent: Agent;
   private readonly headers: Record<string, string | string[]>;
@@ -74,6 +77,7 @@ export class KubeClient {
       const response = await this.withSlot(() => this.once(req));
       if (response.status === 429 && attempt < maxAttempts) {
         // APF asks us to come back later; Retry-After is in seconds.
+        this.counts.throttled++;
         const seconds = Number.parseInt(response.retryAfter ?? "1", 10);
         await sleep(Math.min(Number.isFinite(seconds) ? seconds : 1, 10) * 1000);
         continue;

@@ -81,7 +81,7 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     expect(changeSet.every((e) => e.action === "unchanged")).toBe(true);
     expect((await read<V1ConfigMap>("ConfigMap", "same-0")).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
     const used = Object.fromEntries(Object.entries(fresh.client.counts).map(([k, v]) => [k, v - baseline[k as keyof typeof baseline]]));
-    expect(used).toEqual({ GET: 1, POST: 0, PATCH: 0, PUT: 0, DELETE: 0, dryRun: 5 });
+    expect(used).toEqual({ GET: 1, POST: 0, PATCH: 0, PUT: 0, DELETE: 0, dryRun: 5, throttled: 0 });
   });
 
   it("reverts an out-of-band edit made by another field manager", async () => {

@@ -80,6 +80,28 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
     expect(bound.objects[0]).toMatchObject({ status: "Current", message: "PVC is Bound" });
   });
 
+  it("StatefulSet, DaemonSet, Service, PodDisruptionBudget and CronJob become Current as the controllers report them; a Job without a kubelet stays InProgress", async () => {
+    // Prepare
+    const labels = { app: "kinds" };
+    const podSpec = { containers: [{ name: "app", image: "registry.invalid/app:1" }] };
+    const objects: KubeObject[] = [
+      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "sts", namespace: ns.name }, spec: { replicas: 0, serviceName: "sts", selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } } },
+      { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "ds", namespace: ns.name }, spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } } },
+      { apiVersion: "v1", kind: "Service", metadata: { name: "svc", namespace: ns.name }, spec: { selector: labels, ports: [{ port: 80 }] } },
+      { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "pdb", namespace: ns.name }, spec: { minAvailable: 0, selector: { matchLabels: labels } } },
+      { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "cron", namespace: ns.name }, spec: { schedule: "0 0 1 1 *", jobTemplate: { spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } } } },
+    ];
+    const job: KubeObject = { apiVersion: "batch/v1", kind: "Job", metadata: { name: "job", namespace: ns.name }, spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } };
+    await applyAll(cluster, [...objects, job], { owner });
+    // Act
+    const settled = await waitForHealth(cluster, objects, { timeoutMs: 30_000, intervalMs: 200 });
+    const running = await waitForHealth(cluster, [job], { timeoutMs: 3_000, intervalMs: 200 });
+    // Assess
+    expect(settled.objects.filter((o) => o.status !== "Current")).toEqual([]);
+    expect(running.objects[0]).toMatchObject({ status: "InProgress" });
+    expect(running.objects[0]?.message).toMatch(/Job (in progress|not started)/);
+  });
+
   it("a missing object is NotFound and a Namespace is Current", async () => {
     // Act
     const report = await checkHealth(cluster, [
