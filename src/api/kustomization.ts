@@ -1,0 +1,85 @@
+import { z } from "zod";
+import { duration, parseDuration } from "./duration.js";
+import { commonStatus, localObjectReference, objectMeta } from "./meta.js";
+
+export const KUSTOMIZATION_API_VERSION = "kustomize.toolkit.fluxcd.io/v1";
+
+const selector = z.strictObject({
+  group: z.string().optional(),
+  version: z.string().optional(),
+  kind: z.string().optional(),
+  name: z.string().optional(),
+  namespace: z.string().optional(),
+  annotationSelector: z.string().optional(),
+  labelSelector: z.string().optional(),
+});
+
+/** `kustomize.toolkit.fluxcd.io/v1` Kustomization spec: every field Flux documents. */
+export const kustomizationSpec = z.strictObject({
+  commonMetadata: z.strictObject({ annotations: z.record(z.string(), z.string()).optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
+  dependsOn: z.array(z.strictObject({ name: z.string().min(1), namespace: z.string().optional(), readyExpr: z.string().optional() })).optional(),
+  decryption: z.strictObject({ provider: z.literal("sops"), serviceAccountName: z.string().optional(), secretRef: localObjectReference.optional() }).optional(),
+  interval: duration,
+  retryInterval: duration.optional(),
+  kubeConfig: z.strictObject({
+    secretRef: z.strictObject({ name: z.string().min(1), key: z.string().optional() }).optional(),
+    configMapRef: localObjectReference.optional(),
+  }).optional(),
+  path: z.string().optional(),
+  postBuild: z.strictObject({
+    substitute: z.record(z.string(), z.string()).optional(),
+    substituteFrom: z.array(z.strictObject({ kind: z.enum(["Secret", "ConfigMap"]), name: z.string().min(1).max(253), optional: z.boolean().optional() })).optional(),
+  }).optional(),
+  prune: z.boolean(),
+  deletionPolicy: z.enum(["MirrorPrune", "Delete", "WaitForTermination", "Orphan"]).optional(),
+  healthChecks: z.array(z.strictObject({ apiVersion: z.string().optional(), kind: z.string().min(1), name: z.string().min(1), namespace: z.string().optional() })).optional(),
+  namePrefix: z.string().min(1).max(200).optional(),
+  nameSuffix: z.string().min(1).max(200).optional(),
+  patches: z.array(z.strictObject({ patch: z.string().min(1), target: selector.optional() })).optional(),
+  images: z.array(z.strictObject({ name: z.string().min(1), newName: z.string().optional(), newTag: z.string().optional(), digest: z.string().optional() })).optional(),
+  serviceAccountName: z.string().optional(),
+  sourceRef: z.strictObject({
+    apiVersion: z.string().optional(),
+    kind: z.enum(["OCIRepository", "GitRepository", "Bucket", "ExternalArtifact"]),
+    name: z.string().min(1),
+    namespace: z.string().optional(),
+  }),
+  suspend: z.boolean().optional(),
+  targetNamespace: z.string().min(1).max(63).optional(),
+  timeout: duration.optional(),
+  force: z.boolean().optional(),
+  wait: z.boolean().optional(),
+  components: z.array(z.string()).optional(),
+  ignoreMissingComponents: z.boolean().optional(),
+  healthCheckExprs: z.array(z.strictObject({ apiVersion: z.string().min(1), kind: z.string().min(1), current: z.string().min(1), inProgress: z.string().optional(), failed: z.string().optional() })).optional(),
+  driftIgnoreRules: z.array(z.strictObject({ paths: z.array(z.string()).min(1), target: selector.optional() })).optional(),
+});
+
+export const kustomizationStatus = z.strictObject({
+  ...commonStatus,
+  lastAppliedRevision: z.string().optional(),
+  lastAppliedOriginRevision: z.string().optional(),
+  lastAttemptedRevision: z.string().optional(),
+  inventory: z.strictObject({ entries: z.array(z.strictObject({ id: z.string(), v: z.string() })) }).optional(),
+  history: z.array(z.unknown()).optional(),
+});
+
+export const kustomization = z.strictObject({
+  apiVersion: z.literal(KUSTOMIZATION_API_VERSION),
+  kind: z.literal("Kustomization"),
+  metadata: objectMeta,
+  spec: kustomizationSpec,
+  status: kustomizationStatus.optional(),
+});
+export type Kustomization = z.infer<typeof kustomization>;
+
+/** Flux's timeout rule: spec.timeout, else interval − 30s, never below 30s. */
+export function kustomizationTimeoutMs(spec: Kustomization["spec"]): number {
+  const ms = spec.timeout ? parseDuration(spec.timeout) : parseDuration(spec.interval) - 30_000;
+  return Math.max(ms, 30_000);
+}
+
+/** Retry interval after a failure: spec.retryInterval, else the interval. */
+export function kustomizationRetryMs(spec: Kustomization["spec"]): number {
+  return parseDuration(spec.retryInterval ?? spec.interval);
+}

@@ -1,0 +1,39 @@
+import type { z } from "zod";
+import { gitRepository, type GitRepository } from "./gitrepository.js";
+import { kustomization, type Kustomization } from "./kustomization.js";
+
+/** A Flux object whose spec does not validate; the message names the object and each field path. */
+export class InvalidObjectError extends Error {
+  override name = "InvalidObjectError";
+  constructor(
+    readonly subject: string,
+    readonly problems: string[],
+  ) {
+    super(`${subject} is invalid: ${problems.join("; ")}`);
+  }
+}
+
+/** The Flux kinds Sluice reconciles, by kind. */
+export const schemas = { GitRepository: gitRepository, Kustomization: kustomization } as const;
+export type FluxKind = keyof typeof schemas;
+export type FluxObject = GitRepository | Kustomization;
+
+/**
+ * Validates a decoded YAML/JSON object as the Flux kind it claims to be. Unknown fields, wrong types
+ * and bad durations are errors naming the field path, e.g. `spec.ref.branch: expected string`.
+ */
+export function parseFluxObject(input: unknown): FluxObject {
+  const raw = (input ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const subject = `${String(raw.kind ?? "<no kind>")}/${raw.metadata?.namespace ? `${String(raw.metadata.namespace)}/` : ""}${String(raw.metadata?.name ?? "<no name>")}`;
+  const schema = schemas[raw.kind as FluxKind] as z.ZodType<FluxObject> | undefined;
+  if (!schema) throw new InvalidObjectError(subject, [`kind: must be one of ${Object.keys(schemas).join(", ")}`]);
+  const result = schema.safeParse(input);
+  if (!result.success) throw new InvalidObjectError(subject, result.error.issues.map(describeIssue));
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+  if (issue.code === "unrecognized_keys") return issue.keys.map((k) => `${path ? `${path}.` : ""}${k}: unknown field`).join("; ");
+  return `${path || "(root)"}: ${issue.message}`;
+}
