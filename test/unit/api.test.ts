@@ -1,7 +1,7 @@
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { formatDuration, parseDuration } from "../../src/api/duration.js";
-import { gitRepositoryDefaults } from "../../src/api/gitrepository.js";
+import { gitRepositoryDefaults, type GitRepository } from "../../src/api/gitrepository.js";
 import { kustomizationTimeoutMs } from "../../src/api/kustomization.js";
 import { InvalidObjectError, parseFluxObject } from "../../src/api/parse.js";
 
@@ -176,7 +176,8 @@ describe("Flux API: GitRepository and Kustomization", () => {
 
   it("applies Flux's defaults: ref master, timeout 60s; Kustomization timeout interval−30s, at least 30s", () => {
     const repo = parseFluxObject({ ...(parse(fluxExamples.gitRepository) as object), spec: { interval: "1m", url: "https://example.com/r.git" } });
-    expect(gitRepositoryDefaults((repo as { spec: never }).spec)).toEqual({ timeout: "60s", ref: { branch: "master" } });
+    expect(repo.kind).toBe("GitRepository");
+    expect(gitRepositoryDefaults((repo as GitRepository).spec)).toEqual({ timeout: "60s", ref: { branch: "master" } });
     expect(kustomizationTimeoutMs({ interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "x" } })).toBe(570_000);
     expect(kustomizationTimeoutMs({ interval: "40s", prune: true, sourceRef: { kind: "GitRepository", name: "x" } })).toBe(30_000);
   });
