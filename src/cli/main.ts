@@ -1,8 +1,6 @@
-import { createRequire } from "node:module";
 import { Command } from "commander";
+import { version } from "../version.js";
 import { checkCommand } from "./check.js";
-
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
 /** The `sluice` command: Flux-compatible GitOps, run locally or on AWS. */
 export function program(): Command {
