@@ -1,0 +1,23 @@
+/** A request to reconcile one Flux object. */
+export interface ReconcileRequest {
+  /** `Kind/namespace/name` (see store/store.ts formatKey). */
+  key: string;
+  /** Why: "interval", "webhook", "dependency", "requested", "health", "created", "source". */
+  reason: string;
+  /** The source revision that prompted it, when known; part of the dedup identity on SQS. */
+  revision?: string;
+}
+
+export interface EnqueueOptions {
+  /** Run no earlier than this many ms from now (a requeue after an interval or a health check). */
+  delayMs?: number;
+}
+
+/**
+ * Reconcile requests. Guarantees, whatever the adapter: at most one request per key in flight; a
+ * request for a key already waiting is merged into it (the earlier due time wins); a request that
+ * arrives while its key is in flight is kept and runs after, never dropped.
+ */
+export interface Queue {
+  enqueue(request: ReconcileRequest, options?: EnqueueOptions): Promise<void>;
+}

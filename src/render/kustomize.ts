@@ -1,0 +1,187 @@
+import { execFile } from "node:child_process";
+import { lstat, readdir, readFile, writeFile } from "node:fs/promises";
+import { join, relative, resolve, sep } from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments, stringify } from "yaml";
+import type { KubeObject } from "../apply/object.js";
+import type { Kustomization } from "../api/kustomization.js";
+
+const run = promisify(execFile);
+
+/** The file names kustomize recognises, in its order of preference. */
+const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/** Rendering failed: a bad path, invalid YAML, a kustomize error. Maps to Flux's BuildFailed. */
+export class BuildError extends Error {
+  override name = "BuildError";
+}
+
+type Spec = Kustomization["spec"];
+
+export interface BuildOptions {
+  /** Path of the kubectl binary (kustomize is built in). */
+  kubectl: string;
+  /** Refuse remote bases and components (Flux's `--no-remote-bases`). @default false */
+  noRemoteBases?: boolean;
+}
+
+/**
+ * Renders `spec.path` of an extracted source tree the way kustomize-controller does: generate a
+ * kustomization.yaml when there is none, overlay the Kustomization's own settings on it, run
+ * kustomize, then set `commonMetadata`. The tree is a private copy: it is modified in place.
+ */
+export async function buildKustomization(root: string, spec: Spec, options: BuildOptions): Promise<KubeObject[]> {
+  const dir = resolveInside(root, spec.path ?? "./");
+  if (!(await isDirectory(dir))) throw new BuildError(`spec.path: '${spec.path ?? "./"}' is not a directory in the source`);
+  const file = (await findKustomizationFile(dir)) ?? (await generateKustomizationFile(dir));
+  await overlay(dir, file, spec);
+  if (options.noRemoteBases) await refuseRemoteBases(root);
+  const objects = await kustomize(options.kubectl, dir, root);
+  return spec.commonMetadata ? objects.map((o) => withCommonMetadata(o, spec.commonMetadata!)) : objects;
+}
+
+/** `path` relative to the source root, refusing anything that escapes it. */
+function resolveInside(root: string, path: string): string {
+  const full = resolve(root, path);
+  if (full !== resolve(root) && !full.startsWith(resolve(root) + sep)) throw new BuildError(`spec.path: '${path}' points outside the source`);
+  return full;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+async function findKustomizationFile(dir: string): Promise<string | undefined> {
+  for (const name of KUSTOMIZATION_FILES) {
+    if ((await lstat(join(dir, name)).catch(() => undefined))?.isFile()) return join(dir, name);
+  }
+  return undefined;
+}
+
+/**
+ * Flux's rule for a folder without a kustomization file: every `.yaml`/`.yml` file below it that
+ * decodes as Kubernetes YAML becomes a resource, except that a sub-folder holding its own
+ * kustomization file is added as one resource and not descended into.
+ */
+async function generateKustomizationFile(dir: string): Promise<string> {
+  const resources: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        if (await findKustomizationFile(path)) resources.push(`./${relative(dir, path)}`);
+        else await walk(path);
+      } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) {
+        await assertKubernetesYaml(path, relative(dir, path));
+        resources.push(`./${relative(dir, path)}`);
+      }
+    }
+  };
+  await walk(dir);
+  const file = join(dir, "kustomization.yaml");
+  await writeFile(file, stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }));
+  return file;
+}
+
+async function assertKubernetesYaml(path: string, name: string): Promise<void> {
+  for (const doc of parseAllDocuments(await readFile(path, "utf8"))) {
+    if (doc.errors.length > 0) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: ${doc.errors[0]!.message}`);
+    const value = doc.toJS() as Partial<KubeObject> | null;
+    if (value === null) continue;
+    if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
+  }
+}
+
+/** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images and components into the kustomization file. */
+async function overlay(dir: string, file: string, spec: Spec): Promise<void> {
+  const parsed = parseAllDocuments(await readFile(file, "utf8"));
+  if (parsed.length !== 1 || parsed[0]!.errors.length > 0) throw new BuildError(`${relative(dir, file)}: not a single valid YAML document${parsed[0]?.errors[0] ? `: ${parsed[0].errors[0].message}` : ""}`);
+  const kus = (parsed[0]!.toJS() ?? {}) as Record<string, unknown>;
+  if (spec.targetNamespace) kus.namespace = spec.targetNamespace;
+  if (spec.namePrefix) kus.namePrefix = spec.namePrefix;
+  if (spec.nameSuffix) kus.nameSuffix = spec.nameSuffix;
+  if (spec.patches?.length) kus.patches = [...asArray(kus.patches), ...spec.patches];
+  if (spec.images?.length) kus.images = mergeImages(asArray(kus.images) as { name: string }[], spec.images);
+  if (spec.components?.length) kus.components = [...asArray(kus.components), ...(await existingComponents(dir, spec))];
+  await writeFile(file, stringify(kus));
+}
+
+function asArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** An image override replaces the kustomization's entry for the same name, as Flux does. */
+function mergeImages(existing: { name: string }[], overrides: NonNullable<Spec["images"]>): { name: string }[] {
+  const merged = [...existing];
+  for (const image of overrides) {
+    const index = merged.findIndex((i) => i.name === image.name);
+    if (index >= 0) merged[index] = image;
+    else merged.push(image);
+  }
+  return merged;
+}
+
+async function existingComponents(dir: string, spec: Spec): Promise<string[]> {
+  const kept: string[] = [];
+  for (const component of spec.components ?? []) {
+    const exists = await lstat(resolve(dir, component)).then(() => true, () => false);
+    if (exists) kept.push(component);
+    else if (!spec.ignoreMissingComponents) throw new BuildError(`spec.components: '${component}' does not exist under '${spec.path ?? "./"}' (set ignoreMissingComponents to skip missing ones)`);
+  }
+  return kept;
+}
+
+/** With the lockdown on, any remote resource or component in any kustomization file of the source is an error. */
+async function refuseRemoteBases(root: string): Promise<void> {
+  const walk = async (folder: string): Promise<void> => {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (KUSTOMIZATION_FILES.includes(entry.name)) {
+        const kus = (parseAllDocuments(await readFile(path, "utf8"))[0]?.toJS() ?? {}) as Record<string, unknown>;
+        const remote = [...asArray(kus.resources), ...asArray(kus.components)].find((r) => typeof r === "string" && isRemote(r));
+        if (remote) throw new BuildError(`${relative(root, path)}: remote base '${String(remote)}' is not allowed (remote bases are disabled)`);
+      }
+    }
+  };
+  await walk(root);
+}
+
+function isRemote(reference: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(reference) || /^git@/.test(reference) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(reference);
+}
+
+/** Runs kustomize (in kubectl) with the load restrictor on; plugins and Helm stay disabled. */
+async function kustomize(kubectl: string, dir: string, root: string): Promise<KubeObject[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run(kubectl, ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"], { maxBuffer: 256 << 20, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" } }));
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+    throw new BuildError(`kustomize build failed: ${stderr.replaceAll(root + sep, "").replace(/^Error: /, "")}`);
+  }
+  return parseObjects(stdout, "kustomize output");
+}
+
+/** Decodes a multi-document YAML stream into objects, skipping empty documents. */
+export function parseObjects(text: string, source: string): KubeObject[] {
+  const objects: KubeObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) throw new BuildError(`${source}: ${doc.errors[0]!.message}`);
+    const value = doc.toJS() as KubeObject | null;
+    if (value !== null) objects.push(value);
+  }
+  return objects;
+}
+
+/** Flux's `commonMetadata`: labels and annotations set on every object, overriding the object's own. */
+function withCommonMetadata(object: KubeObject, common: NonNullable<Spec["commonMetadata"]>): KubeObject {
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      ...(common.labels && { labels: { ...object.metadata.labels, ...common.labels } }),
+      ...(common.annotations && { annotations: { ...object.metadata.annotations, ...common.annotations } }),
+    },
+  };
+}
