@@ -1,0 +1,120 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeObject } from "../apply/object.js";
+import { ConflictError, formatKey, keyOf, type ObjectKey, type Store, type Stored } from "./store.js";
+
+const LOCK_STALE_MS = 10_000;
+
+/**
+ * The Store as JSON files, `<root>/<kind>/<namespace>/<name>.json`, for `sluice run` and the CLI —
+ * which may write at the same time from different processes. Each write takes an O_EXCL lock file,
+ * compares the version (the sha256 of the file's bytes) and renames a temp file into place.
+ */
+export class FileStore implements Store {
+  constructor(private readonly root: string) {}
+
+  async get(key: ObjectKey): Promise<Stored | undefined> {
+    const bytes = await readFile(this.path(key)).catch(notFoundAsUndefined);
+    return bytes && { object: JSON.parse(bytes.toString("utf8")) as KubeObject, version: versionOf(bytes) };
+  }
+
+  async list(filter: { kind?: string; namespace?: string } = {}): Promise<Stored[]> {
+    const kinds = filter.kind ? [filter.kind] : await names(this.root);
+    const found: Stored[] = [];
+    for (const kind of kinds) {
+      const namespaces = filter.namespace ? [filter.namespace] : await names(join(this.root, kind));
+      for (const namespace of namespaces) {
+        for (const file of await names(join(this.root, kind, namespace))) {
+          if (!file.endsWith(".json")) continue;
+          const stored = await this.get({ kind, namespace, name: file.slice(0, -".json".length) });
+          if (stored) found.push(stored);
+        }
+      }
+    }
+    return found.sort((a, b) => formatKey(keyOf(a.object)).localeCompare(formatKey(keyOf(b.object))));
+  }
+
+  async create(object: KubeObject): Promise<Stored> {
+    return this.write(keyOf(object), object, null);
+  }
+
+  async update(object: KubeObject, version: string): Promise<Stored> {
+    return this.write(keyOf(object), object, version);
+  }
+
+  async delete(key: ObjectKey, version?: string): Promise<void> {
+    await this.locked(key, async () => {
+      const current = await readFile(this.path(key)).catch(notFoundAsUndefined);
+      if (!current) return;
+      if (version !== undefined && versionOf(current) !== version) throw new ConflictError(key);
+      await rm(this.path(key));
+    });
+  }
+
+  /** `expected` null: must not exist; a string: must be at that version. */
+  private async write(key: ObjectKey, object: KubeObject, expected: string | null): Promise<Stored> {
+    return this.locked(key, async () => {
+      const current = await readFile(this.path(key)).catch(notFoundAsUndefined);
+      if (expected === null ? current !== undefined : !current || versionOf(current) !== expected) throw new ConflictError(key);
+      const bytes = Buffer.from(`${JSON.stringify(object, null, 2)}\n`);
+      const temp = `${this.path(key)}.${randomBytes(6).toString("hex")}.tmp`;
+      await writeFully(temp, bytes);
+      await rename(temp, this.path(key));
+      return { object: structuredClone(object), version: versionOf(bytes) };
+    });
+  }
+
+  private async locked<T>(key: ObjectKey, work: () => Promise<T>): Promise<T> {
+    await mkdir(join(this.root, key.kind, key.namespace), { recursive: true });
+    const lock = `${this.path(key)}.lock`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await (await open(lock, "wx")).close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        // A holder that crashed leaves its lock behind; past the stale age it is taken over.
+        const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now());
+        if (age > LOCK_STALE_MS) await rm(lock, { force: true });
+        else await sleep(Math.min(2 + attempt, 20));
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+
+  private path(key: ObjectKey): string {
+    for (const part of [key.kind, key.namespace, key.name]) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(part)) throw new Error(`object key ${formatKey(key)}: '${part}' is not a valid name`);
+    }
+    return join(this.root, key.kind, key.namespace, `${key.name}.json`);
+  }
+}
+
+function versionOf(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+}
+
+function notFoundAsUndefined(error: NodeJS.ErrnoException): undefined {
+  if (error.code === "ENOENT") return undefined;
+  throw error;
+}
+
+async function names(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(notFoundAsUndefined)) ?? [];
+}
+
+async function writeFully(path: string, bytes: Buffer): Promise<void> {
+  const handle = await open(path, "w");
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
