@@ -1,11 +1,16 @@
-import * as fs from "node:fs";
-import { request as httpsRequest } from "node:https";
-import git, { Errors, type HttpClient, type GitHttpRequest, type GitHttpResponse } from "isomorphic-git";
-import nodeHttp from "isomorphic-git/http/node";
+import fs from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { Agent } from "node:https";
+import { rootCertificates } from "node:tls";
+import git, { Errors, type AuthCallback, type HttpClient, type ServerRef } from "isomorphic-git";
+import http from "isomorphic-git/http/node";
 import semver from "semver";
 import type { GitRepositoryRef } from "../api/gitrepository.js";
 
-/** Credentials from a GitRepository's `secretRef`. */
+/** `spec.ref` of a GitRepository. */
+export type GitRef = GitRepositoryRef;
+
+/** Credentials from the GitRepository's `secretRef` (Flux keys: username, password, bearerToken, ca.crt). */
 export interface GitAuth {
   username?: string;
   password?: string;
@@ -13,164 +18,230 @@ export interface GitAuth {
   caPem?: string;
 }
 
-/** What a ref points at, with the revision in Flux's format. */
 export interface ResolvedRef {
-  /** `main@sha1:<sha>`, `v1.0.0@sha1:<sha>`, `refs/heads/main@sha1:<sha>` or `sha1:<sha>`. */
+  /** Flux artifact revision, e.g. `main@sha1:<sha>`, `refs/heads/main@sha1:<sha>`, `sha1:<sha>`. */
   revision: string;
+  /** Full sha1 of the commit, hex. */
   commit: string;
-  /** The full ref fetched (`refs/heads/main`, `refs/tags/v1.0.0`), absent for a bare commit. */
+  /** Full ref name the revision came from, when there is one. */
   refName?: string;
 }
 
-/** Flux's FetchFailed reasons. Messages never carry credentials. */
+export type GitErrorReason = "AuthenticationFailed" | "GitOperationFailed";
+
+/** A failed Git operation; the message never holds credentials. */
 export class GitError extends Error {
   override name = "GitError";
   constructor(
-    readonly reason: "AuthenticationFailed" | "GitOperationFailed",
+    readonly reason: GitErrorReason,
     message: string,
   ) {
     super(message);
   }
 }
 
-/** The URL without userinfo, for anything a user or log may see. */
+/** Strips the userinfo of a URL: `https://user:pass@host/x` → `https://host/x`. */
 export function maskUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, "//");
-  }
+  return url.replace(USERINFO, "$1");
+}
+
+// Greedy up to the host: a password may itself hold an unencoded `@`.
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s?#]*@/gi;
+const FULL_SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * Which commit the ref points at now, from the ref advertisement alone (no objects fetched).
+ * undefined when the advertisement cannot tell: a short commit sha, or a ref that is not
+ * advertised (checkout then gives the definitive answer or error). A full commit sha needs no
+ * network at all: it is the answer.
+ */
+export async function resolveRemoteRef(url: string, ref: GitRef | undefined, auth: GitAuth): Promise<ResolvedRef | undefined> {
+  validate(url, auth);
+  const target = targetOf(ref);
+  if (target.kind === "commit") return FULL_SHA.test(target.commit) ? pinned(target, target.commit) : undefined;
+  const refs = await guarded(url, auth, "list refs of", () => listRefs(url, auth, target));
+  const found = locate(target, refs);
+  return found && { revision: revision(found.label, found.commit), commit: found.commit, refName: found.refName };
 }
 
 /**
- * Which commit the ref names now, from the ref advertisement alone (no objects fetched), so an
- * unchanged remote costs one small request. Precedence as Flux: commit > name > semver > tag > branch.
+ * Fetches the ref into `dir` (empty or missing) at depth 1, one ref, no tags, and checks out
+ * its tree. A pinned commit needs its branch's history (as in Flux), so that one is not shallow.
  */
-export async function resolveRemoteRef(url: string, ref: GitRepositoryRef, auth: GitAuth): Promise<ResolvedRef> {
-  assertSupported(url);
-  if (ref.commit) {
-    // A pinned commit needs no advertisement; the branch only names where it is fetched from.
-    return { revision: ref.branch ? `${ref.branch}@sha1:${ref.commit}` : `sha1:${ref.commit}`, commit: ref.commit, refName: ref.branch && `refs/heads/${ref.branch}` };
-  }
-  const refs = await gitCall(url, () => git.listServerRefs({ ...transport(url, auth), protocolVersion: 2, prefix: prefixFor(ref), peelTags: true }));
-  const find = (name: string) => {
-    const found = refs.find((r) => r.ref === name);
-    return found && (found.peeled ?? found.oid);
-  };
-  if (ref.name) return resolved(ref.name, find(ref.name), ref.name, `reference '${ref.name}' not found`);
-  if (ref.semver) {
-    const tags = refs.filter((r) => r.ref.startsWith("refs/tags/")).map((r) => r.ref.slice("refs/tags/".length));
-    const valid = tags.filter((t) => semver.valid(t, { loose: true }));
-    const best = semver.maxSatisfying(valid, ref.semver, { loose: true });
-    if (!best) throw new GitError("GitOperationFailed", `no match found for semver: ${ref.semver}`);
-    return resolved(best, find(`refs/tags/${best}`), `refs/tags/${best}`, "");
-  }
-  if (ref.tag) return resolved(ref.tag, find(`refs/tags/${ref.tag}`), `refs/tags/${ref.tag}`, `unable to resolve tag '${ref.tag}' to a commit`);
-  const branch = ref.branch ?? "master";
-  return resolved(branch, find(`refs/heads/${branch}`), `refs/heads/${branch}`, `unable to resolve branch '${branch}': reference not found`);
+export async function checkout(url: string, ref: GitRef | undefined, auth: GitAuth, dir: string): Promise<ResolvedRef & { message?: string }> {
+  validate(url, auth);
+  const target = targetOf(ref);
+  return guarded(url, auth, "check out", async () => {
+    await mkdir(dir, { recursive: true });
+    await git.init({ fs, dir });
+    // isomorphic-git records fetched refs through the remote's refspec; keep credentials off disk.
+    await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(url) });
+    const fetched = target.kind === "commit" ? await fetchCommit(url, target, auth, dir) : await fetchRef(url, target, auth, dir);
+    // Checking out an annotated tag's oid checks out the commit it points to; HEAD is detached.
+    await git.checkout({ fs, dir, ref: fetched.oid, force: true });
+    const commit = await git.resolveRef({ fs, dir, ref: "HEAD" });
+    const { message } = (await git.readCommit({ fs, dir, oid: commit })).commit;
+    return { revision: revision(fetched.label, commit), commit, refName: fetched.refName, message };
+  });
 }
 
-function resolved(label: string, commit: string | undefined, refName: string, missing: string): ResolvedRef {
-  if (!commit) throw new GitError("GitOperationFailed", missing);
-  return { revision: `${label}@sha1:${commit}`, commit, refName };
+type Target =
+  | { kind: "commit"; commit: string; branch?: string }
+  | { kind: "name"; name: string }
+  | { kind: "semver"; range: string }
+  | { kind: "tag"; tag: string }
+  | { kind: "branch"; branch: string };
+type NamedTarget = Exclude<Target, { kind: "commit" | "semver" }>;
+type RefTarget = Exclude<Target, { kind: "commit" }>;
+
+/** Flux's precedence (as documented): commit > name > semver > tag > branch; no ref at all means branch `master`. */
+function targetOf(ref: GitRef | undefined): Target {
+  if (ref?.commit) return { kind: "commit", commit: ref.commit, branch: ref.branch };
+  if (ref?.name) return { kind: "name", name: ref.name };
+  if (ref?.semver) return { kind: "semver", range: ref.semver };
+  if (ref?.tag) return { kind: "tag", tag: ref.tag };
+  return { kind: "branch", branch: ref?.branch ?? "master" };
 }
 
-function prefixFor(ref: GitRepositoryRef): string {
-  if (ref.name) return ref.name;
-  if (ref.semver) return "refs/tags/";
-  if (ref.tag) return `refs/tags/${ref.tag}`;
-  return `refs/heads/${ref.branch ?? "master"}`;
+/** Flux's revision: `<label>@sha1:<sha>`, or `sha1:<sha>` for a commit pinned without a branch. */
+function revision(label: string | undefined, commit: string): string {
+  return label ? `${label}@sha1:${commit}` : `sha1:${commit}`;
+}
+
+function pinned(target: Extract<Target, { kind: "commit" }>, commit: string): ResolvedRef {
+  return { revision: revision(target.branch, commit), commit, refName: target.branch && `refs/heads/${target.branch}` };
+}
+
+function refNameOf(target: NamedTarget): string {
+  if (target.kind === "branch") return `refs/heads/${target.branch}`;
+  if (target.kind === "tag") return `refs/tags/${target.tag}`;
+  return target.name;
+}
+
+/** Branches and tags are labelled by their short name, `name` by the full ref (Flux's AbsoluteReference). */
+function labelOf(target: NamedTarget): string {
+  return target.kind === "branch" ? target.branch : target.kind === "tag" ? target.tag : target.name;
+}
+
+interface Located {
+  refName: string;
+  label: string;
+  commit: string;
+}
+
+function listRefs(url: string, auth: GitAuth, target: RefTarget): Promise<ServerRef[]> {
+  const prefix = target.kind === "semver" ? "refs/tags/" : refNameOf(target);
+  return git.listServerRefs({ ...transport(auth), url, prefix, peelTags: true });
+}
+
+/** Annotated tags resolve to the commit they point to (the peeled `^{}` entry). */
+function locate(target: RefTarget, refs: ServerRef[]): Located | undefined {
+  if (target.kind === "semver") return highestTag(target.range, refs);
+  const refName = refNameOf(target);
+  const found = refs.find((r) => r.ref === refName);
+  return found && { refName, label: labelOf(target), commit: found.peeled ?? found.oid };
 }
 
 /**
- * Checks the ref out into `dir` (empty or absent): depth 1, one ref, no tags — except a pinned
- * commit, whose branch history is fetched so the commit can be found in it.
+ * The highest tag (optional `v` prefix, as Flux accepts) in the range. Flux's ranges are
+ * Masterminds/semver's, where a comma means AND; node-semver spells that with a space.
  */
-export async function checkout(url: string, ref: GitRepositoryRef, auth: GitAuth, dir: string): Promise<ResolvedRef & { message: string }> {
-  const target = await resolveRemoteRef(url, ref, auth);
-  await git.init({ fs, dir, defaultBranch: "sluice" });
-  await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(url) });
-  const pinned = Boolean(ref.commit);
-  const remoteRef = target.refName ?? "HEAD";
-  await gitCall(url, () =>
-    git.fetch({ fs, dir, ...transport(url, auth), remoteRef, ref: remoteRef, singleBranch: true, tags: false, ...(pinned ? {} : { depth: 1 }) }),
-  );
-  try {
-    await git.writeRef({ fs, dir, ref: "refs/heads/sluice", value: target.commit, force: true });
-    await git.checkout({ fs, dir, ref: "sluice", force: true });
-    const { commit } = await git.readCommit({ fs, dir, oid: target.commit });
-    return { ...target, message: commit.message.trim() };
-  } catch (error) {
-    if (pinned) throw new GitError("GitOperationFailed", `commit '${target.commit}' not found on ${target.refName ?? "the default branch"}`);
-    throw new GitError("GitOperationFailed", `checkout of ${target.revision} failed: ${sanitize((error as Error).message, url)}`);
+function highestTag(range: string, refs: ServerRef[]): Located | undefined {
+  const valid = semver.validRange(range.replaceAll(",", " "));
+  if (!valid) throw new GitError("GitOperationFailed", `semver parse error: invalid range '${range}'`);
+  let best: (Located & { version: semver.SemVer }) | undefined;
+  for (const r of refs) {
+    const tag = r.ref.slice("refs/tags/".length);
+    const version = r.ref.startsWith("refs/tags/") ? semver.parse(tag) : null;
+    if (!version || !semver.satisfies(version, valid)) continue;
+    if (!best || semver.gt(version, best.version)) best = { refName: r.ref, label: tag, commit: r.peeled ?? r.oid, version };
+  }
+  return best;
+}
+
+interface Fetched {
+  oid: string;
+  label?: string;
+  refName?: string;
+}
+
+async function fetchRef(url: string, target: RefTarget, auth: GitAuth, dir: string): Promise<Fetched> {
+  const { refName, label } = target.kind === "semver" ? await chooseTag(url, target, auth) : { refName: refNameOf(target), label: labelOf(target) };
+  const { fetchHead } = await git.fetch({ fs, dir, ...transport(auth), url, remoteRef: refName, singleBranch: true, depth: 1, tags: false });
+  if (!fetchHead) throw new GitError("GitOperationFailed", `git repository ${maskUrl(url)} is empty`);
+  return { oid: fetchHead, label, refName };
+}
+
+async function chooseTag(url: string, target: Extract<Target, { kind: "semver" }>, auth: GitAuth): Promise<Located> {
+  const found = locate(target, await listRefs(url, auth, target));
+  if (!found) throw new GitError("GitOperationFailed", `no match found for semver: ${target.range} in ${maskUrl(url)}`);
+  return found;
+}
+
+/** Without a branch, every branch is fetched: the commit may be on any of them. */
+async function fetchCommit(url: string, target: Extract<Target, { kind: "commit" }>, auth: GitAuth, dir: string): Promise<Fetched> {
+  const { refName } = pinned(target, target.commit);
+  await git.fetch({ fs, dir, ...transport(auth), url, remoteRef: refName, singleBranch: Boolean(refName), tags: false });
+  const where = target.branch ? `branch '${target.branch}' of ${maskUrl(url)}` : maskUrl(url);
+  const oid = await git.expandOid({ fs, dir, oid: target.commit }).catch(() => {
+    throw new GitError("GitOperationFailed", `commit '${target.commit}' not found in ${where}`);
+  });
+  return { oid, label: target.branch, refName };
+}
+
+/** Only HTTP(S): SSH needs a transport isomorphic-git lacks. */
+function validate(url: string, auth: GitAuth): void {
+  const scpLike = !url.includes("://") && /^[^/]+:/.test(url);
+  if (scpLike || /^(ssh|git\+ssh|ssh\+git):\/\//i.test(url)) {
+    throw new GitError(
+      "GitOperationFailed",
+      `${maskUrl(url)}: SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)`,
+    );
+  }
+  if (!/^https?:\/\//i.test(url)) throw new GitError("GitOperationFailed", `unsupported Git URL ${maskUrl(url)}: must start with https:// or http://`);
+  if (auth.bearerToken && (auth.username || auth.password)) {
+    throw new GitError("GitOperationFailed", "basic auth and bearer token cannot be set at the same time");
   }
 }
 
-function assertSupported(url: string): void {
-  if (/^ssh:\/\//.test(url) || /^[\w.-]+@[\w.-]+:/.test(url)) {
-    throw new GitError("GitOperationFailed", `${maskUrl(url)}: SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)`);
-  }
-  if (!/^https?:\/\//.test(url)) throw new GitError("GitOperationFailed", `${maskUrl(url)}: unsupported URL scheme; use https:// (or http://)`);
-}
-
-/** Runs a git network operation and maps its failures to Flux's reasons, without credentials. */
-async function gitCall<T>(url: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof GitError) throw error;
-    const status = error instanceof Errors.HttpError ? (error.data as { statusCode?: number }).statusCode : undefined;
-    const detail = sanitize((error as Error).message, url);
-    if (status === 401 || status === 403 || error instanceof Errors.UserCanceledError) throw new GitError("AuthenticationFailed", `failed to authenticate to ${maskUrl(url)}: HTTP ${status ?? 401}`);
-    throw new GitError("GitOperationFailed", `failed to fetch from ${maskUrl(url)}: ${detail}`);
-  }
-}
-
-function sanitize(message: string, url: string): string {
-  return message.replaceAll(url, maskUrl(url)).replace(/\/\/[^@/\s]*@/g, "//");
-}
-
-/** URL (userinfo moved into auth), auth callbacks and headers for isomorphic-git. */
-function transport(url: string, auth: GitAuth): { url: string; http: HttpClient; onAuth?: () => { username: string; password: string }; onAuthFailure?: () => { cancel: true }; headers?: Record<string, string> } {
-  const parsed = new URL(url);
-  const username = auth.username ?? (decodeURIComponent(parsed.username) || undefined);
-  const password = auth.password ?? (decodeURIComponent(parsed.password) || undefined);
-  const clean = maskUrl(url);
-  const http = auth.caPem ? httpWithCa(auth.caPem) : nodeHttp;
-  const headers = auth.bearerToken ? { authorization: `Bearer ${auth.bearerToken}` } : undefined;
+/** Fresh per call: isomorphic-git writes the negotiated Authorization into `headers`. */
+function transport(auth: GitAuth): { http: HttpClient; headers: Record<string, string>; onAuth?: AuthCallback } {
+  const basic = auth.username || auth.password;
   return {
-    url: clean,
-    http,
-    ...(username !== undefined && { onAuth: () => ({ username, password: password ?? "" }) }),
-    // Without this, a rejected credential makes isomorphic-git ask again forever.
-    onAuthFailure: () => ({ cancel: true }),
-    headers,
+    http: httpClient(auth.caPem),
+    headers: auth.bearerToken ? { Authorization: `Bearer ${auth.bearerToken}` } : {},
+    onAuth: basic ? () => ({ username: auth.username, password: auth.password }) : undefined,
   };
 }
 
-/** An isomorphic-git HTTP client trusting an extra CA (the secret's `ca.crt`). */
-function httpWithCa(caPem: string): HttpClient {
-  return {
-    async request(req: GitHttpRequest): Promise<GitHttpResponse> {
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of req.body ?? []) chunks.push(chunk);
-      return new Promise((resolve, reject) => {
-        const r = httpsRequest(req.url, { method: req.method ?? "GET", headers: req.headers, ca: caPem }, (res) => {
-          resolve({
-            url: req.url,
-            method: req.method,
-            statusCode: res.statusCode ?? 0,
-            statusMessage: res.statusMessage ?? "",
-            headers: res.headers as Record<string, string>,
-            body: res[Symbol.asyncIterator]() as AsyncIterableIterator<Uint8Array>,
-          });
-        });
-        r.on("error", reject);
-        r.end(Buffer.concat(chunks));
-      });
-    },
-  };
+/** Like go-git's CABundle, the secret's CA is trusted in addition to the system roots. */
+function httpClient(caPem: string | undefined): HttpClient {
+  if (!caPem) return http;
+  const agent = new Agent({ ca: [...rootCertificates, caPem] });
+  return { request: (req) => http.request(req.url.startsWith("https:") ? { ...req, agent } : req) };
+}
+
+async function guarded<T>(url: string, auth: GitAuth, action: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toGitError(error, url, auth, action);
+  }
+}
+
+/** 401/403 are authentication failures; anything else is a failed operation. No `cause`: it may carry credentials. */
+function toGitError(error: unknown, url: string, auth: GitAuth, action: string): GitError {
+  if (error instanceof GitError) return error;
+  const status = error instanceof Errors.HttpError ? error.data.statusCode : undefined;
+  const reason = status === 401 || status === 403 ? "AuthenticationFailed" : "GitOperationFailed";
+  const message = sanitise(error instanceof Error ? error.message : String(error), auth);
+  return new GitError(reason, `failed to ${action} ${maskUrl(url)}: ${message}`);
+}
+
+/** Masks URL userinfo and every literal occurrence of a secret (raw or URL-encoded). */
+function sanitise(message: string, auth: GitAuth): string {
+  const secrets = [auth.password, auth.bearerToken].filter((s): s is string => Boolean(s));
+  return secrets
+    .flatMap((s) => [s, encodeURIComponent(s)])
+    .reduce((text, secret) => text.replaceAll(secret, "***"), maskUrl(message));
 }

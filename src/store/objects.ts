@@ -41,7 +41,8 @@ export async function applyToStore(store: Store, desired: KubeObject): Promise<"
     if (isDeepStrictEqual(desiredPart(live), desiredPart(desired)) && !live.metadata.deletionTimestamp) return "unchanged";
     const specChanged = !isDeepStrictEqual(live.spec, desired.spec);
     const generation = (live.metadata.generation ?? 1) + (specChanged ? 1 : 0);
-    const { deletionTimestamp: _cleared, ...kept } = { ...live.metadata, ...metadata, generation };
+    const kept = { ...live.metadata, ...metadata, generation };
+    delete kept.deletionTimestamp; // registered again: no longer being deleted
     await store.update({ ...live, apiVersion: desired.apiVersion, metadata: kept, spec: desired.spec }, current.version);
     return "configured";
   });

@@ -1,80 +1,275 @@
+import { execFile } from "node:child_process";
+import fs from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
+import { request } from "node:http";
+import { createServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
+import git from "isomorphic-git";
 import { describe, expect, inject, it } from "vitest";
 import { checkout, GitError, maskUrl, resolveRemoteRef } from "../../src/sources/git.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 
+const run = promisify(execFile);
 const info = inject("testbed").git;
 const auth = { username: info.username, password: info.password };
-const scratch = () => mkdtemp(join(tmpdir(), "sluice-checkout-"));
-let serial = 0;
+const workdir = () => mkdtemp(join(tmpdir(), "sluice-git-source-"));
+const bareGit = (repo: string, ...args: string[]) =>
+  run("git", ["-C", join(info.root, `${repo}.git`), "-c", "user.name=t", "-c", "user.email=t@sluice.invalid", ...args]);
 
-async function repoWithHistory(): Promise<{ url: string; name: string; first: string; second: string }> {
-  const name = `src-${serial++}-${Date.now()}`;
-  const url = await createRepo(info, name);
-  const first = await pushTree(info, name, { files: { "app/config.yaml": "replicas: 1\n" } }, { tag: "v1.0.0", message: "first" });
-  await pushTree(info, name, { files: { "app/config.yaml": "replicas: 2\n" } }, { tag: "v1.1.0" });
-  const second = await pushTree(info, name, { files: { "app/config.yaml": "replicas: 3\n" } }, { tag: "v2.0.0", message: "third\n\nbody" });
-  return { url, name, first, second };
+async function failure(attempt: Promise<unknown>): Promise<GitError> {
+  const error = await attempt.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(GitError);
+  return error as GitError;
 }
 
-describe(`Git sources over smart HTTP with isomorphic-git (${info.version} server)`, () => {
+/** A throwaway self-signed certificate for 127.0.0.1. */
+async function selfSigned(): Promise<{ cert: string; key: string }> {
+  const dir = await workdir();
+  const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]);
+  return { cert: await readFile(cert, "utf8"), key: await readFile(key, "utf8") };
+}
+
+/** An https:// front for the test bed's plain-HTTP Git server. */
+async function tlsProxy(tls: { cert: string; key: string }): Promise<{ baseUrl: string; close: () => void }> {
+  const server = createServer(tls, (req, res) => {
+    const upstream = request(`${info.baseUrl}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { baseUrl: `https://127.0.0.1:${port}`, close: () => server.close().closeAllConnections() };
+}
+
+describe(`Git source over smart HTTP (${info.version})`, () => {
   it("resolves a branch from the ref advertisement alone", async () => {
-    const repo = await repoWithHistory();
-    await expect(resolveRemoteRef(repo.url, { branch: "main" }, auth)).resolves.toEqual({ revision: `main@sha1:${repo.second}`, commit: repo.second, refName: "refs/heads/main" });
-  });
-
-  it("checks out a branch at depth 1 with Flux's revision format and the commit message", async () => {
-    // Arrange
-    const repo = await repoWithHistory();
-    const dir = await scratch();
+    // Prepare
+    const url = await createRepo(info, "src-branch");
+    const sha = await pushTree(info, "src-branch", { files: { "a.txt": "a" } });
     // Act
-    const result = await checkout(repo.url, { branch: "main" }, auth, dir);
+    const resolved = await resolveRemoteRef(url, { branch: "main" }, auth);
     // Assess
-    expect(result).toMatchObject({ revision: `main@sha1:${repo.second}`, message: "third\n\nbody" });
+    expect(resolved).toEqual({ revision: `main@sha1:${sha}`, commit: sha, refName: "refs/heads/main" });
+  });
+
+  it("checks out a branch at depth 1 and reports Flux's revision and the commit message", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-checkout");
+    await pushTree(info, "src-checkout", { files: { "old.txt": "1" } });
+    await pushTree(info, "src-checkout", { files: { "old.txt": "2" } });
+    const sha = await pushTree(info, "src-checkout", { files: { "app/config.yaml": "replicas: 3\n" } }, { message: "scale up" });
+    const dir = await workdir();
+    // Act
+    const result = await checkout(url, { branch: "main" }, auth, dir);
+    // Assess
+    expect(result).toEqual({ revision: `main@sha1:${sha}`, commit: sha, refName: "refs/heads/main", message: "scale up\n" });
     expect(await readFile(join(dir, "app/config.yaml"), "utf8")).toBe("replicas: 3\n");
-    expect((await readFile(join(dir, ".git/shallow"), "utf8")).trim()).toBe(repo.second);
+    expect(fs.existsSync(join(dir, "old.txt"))).toBe(false);
+    expect(await git.log({ fs, dir, depth: 10 })).toHaveLength(1);
+    expect((await readFile(join(dir, ".git/shallow"), "utf8")).trim()).toBe(sha);
   });
 
-  it.each([
-    ["tag", { tag: "v1.0.0" }, "v1.0.0", "first", "replicas: 1\n"],
-    ["semver range (highest match)", { semver: ">=1.0.0 <2.0.0" }, "v1.1.0", "", "replicas: 2\n"],
-    ["name", { name: "refs/heads/main" }, "refs/heads/main", "second", "replicas: 3\n"],
-  ])("checks out a %s", async (_case, ref, label, _which, content) => {
-    const repo = await repoWithHistory();
-    const dir = await scratch();
-    const result = await checkout(repo.url, ref, auth, dir);
-    expect(result.revision).toMatch(new RegExp(`^${label.replaceAll(".", "\\.")}@sha1:[0-9a-f]{40}$`));
-    expect(await readFile(join(dir, "app/config.yaml"), "utf8")).toBe(content);
+  it("defaults to the master branch when no ref is given", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-default");
+    await pushTree(info, "src-default", { files: { "main.txt": "main" } });
+    const sha = await pushTree(info, "src-default", { files: { "master.txt": "master" } }, { branch: "master" });
+    // Act
+    const resolved = await resolveRemoteRef(url, undefined, auth);
+    const result = await checkout(url, {}, auth, await workdir());
+    // Assess
+    expect(resolved?.revision).toBe(`master@sha1:${sha}`);
+    expect(result.revision).toBe(`master@sha1:${sha}`);
   });
 
-  it("checks out a pinned commit on a branch: commit wins over branch", async () => {
-    const repo = await repoWithHistory();
-    const dir = await scratch();
-    const result = await checkout(repo.url, { branch: "main", commit: repo.first }, auth, dir);
-    expect(result.revision).toBe(`main@sha1:${repo.first}`);
-    expect(await readFile(join(dir, "app/config.yaml"), "utf8")).toBe("replicas: 1\n");
+  it("resolves and checks out a lightweight tag", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-tag");
+    const sha = await pushTree(info, "src-tag", { files: { "v.txt": "1" } }, { tag: "v1.0.0" });
+    await pushTree(info, "src-tag", { files: { "v.txt": "2" } });
+    const dir = await workdir();
+    // Act
+    const resolved = await resolveRemoteRef(url, { tag: "v1.0.0" }, auth);
+    const result = await checkout(url, { tag: "v1.0.0" }, auth, dir);
+    // Assess
+    expect(resolved).toEqual({ revision: `v1.0.0@sha1:${sha}`, commit: sha, refName: "refs/tags/v1.0.0" });
+    expect(result.revision).toBe(`v1.0.0@sha1:${sha}`);
+    expect(await readFile(join(dir, "v.txt"), "utf8")).toBe("1");
   });
 
-  it("fails with AuthenticationFailed on a wrong password, and never shows the password", async () => {
-    const repo = await repoWithHistory();
-    const secret = "not-the-password-123";
-    const failure = await resolveRemoteRef(repo.url.replace("http://", `http://${info.username}:${secret}@`), { branch: "main" }, {}).catch((e: unknown) => e);
-    expect(failure).toBeInstanceOf(GitError);
-    expect(failure).toMatchObject({ reason: "AuthenticationFailed" });
-    expect((failure as Error).message).not.toContain(secret);
-    expect((failure as Error).message).toContain(repo.url);
+  it("resolves an annotated tag to the commit it points to", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-annotated");
+    const sha = await pushTree(info, "src-annotated", { files: { "v.txt": "annotated" } });
+    await bareGit("src-annotated", "tag", "-a", "v2.0.0", "-m", "release", sha);
+    const tagObject = (await bareGit("src-annotated", "rev-parse", "v2.0.0")).stdout.trim();
+    const dir = await workdir();
+    // Act
+    const resolved = await resolveRemoteRef(url, { tag: "v2.0.0" }, auth);
+    const result = await checkout(url, { tag: "v2.0.0" }, auth, dir);
+    // Assess
+    expect(tagObject).not.toBe(sha);
+    expect(resolved?.commit).toBe(sha);
+    expect(result).toMatchObject({ revision: `v2.0.0@sha1:${sha}`, commit: sha });
+    expect(await readFile(join(dir, "v.txt"), "utf8")).toBe("annotated");
   });
 
-  it("names a missing branch or an unmatched semver range", async () => {
-    const repo = await repoWithHistory();
-    await expect(resolveRemoteRef(repo.url, { branch: "nope" }, auth)).rejects.toThrow("unable to resolve branch 'nope'");
-    await expect(resolveRemoteRef(repo.url, { semver: ">=9.0.0" }, auth)).rejects.toThrow("no match found for semver: >=9.0.0");
+  it("picks the highest tag in a semver range, annotated or not", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-semver");
+    await pushTree(info, "src-semver", { files: { "v.txt": "1.0.0" } }, { tag: "v1.0.0" });
+    const best = await pushTree(info, "src-semver", { files: { "v.txt": "1.4.0" } });
+    await bareGit("src-semver", "tag", "-a", "v1.4.0", "-m", "release", best);
+    await pushTree(info, "src-semver", { files: { "v.txt": "1.5.0-rc.1" } }, { tag: "v1.5.0-rc.1" });
+    await pushTree(info, "src-semver", { files: { "v.txt": "2.0.0" } }, { tag: "v2.0.0" });
+    await pushTree(info, "src-semver", { files: { "v.txt": "junk" } }, { tag: "latest" });
+    const dir = await workdir();
+    // Act
+    const caret = await resolveRemoteRef(url, { semver: "^1.0.0" }, auth);
+    const commaRange = await resolveRemoteRef(url, { semver: ">=1.0.0, <2.0.0" }, auth);
+    const result = await checkout(url, { semver: "1.x" }, auth, dir);
+    // Assess
+    expect(caret).toEqual({ revision: `v1.4.0@sha1:${best}`, commit: best, refName: "refs/tags/v1.4.0" });
+    expect(commaRange?.commit).toBe(best);
+    expect(result.revision).toBe(`v1.4.0@sha1:${best}`);
+    expect(await readFile(join(dir, "v.txt"), "utf8")).toBe("1.4.0");
+    expect(await resolveRemoteRef(url, { semver: "^3.0.0" }, auth)).toBeUndefined();
+    expect((await failure(checkout(url, { semver: "^3.0.0" }, auth, await workdir()))).message).toMatch(/no match found for semver: \^3\.0\.0/);
   });
 
-  it("refuses SSH with a clear message, and masks userinfo in URLs", async () => {
-    await expect(resolveRemoteRef("ssh://git@github.com/org/repo", { branch: "main" }, {})).rejects.toThrow("SSH is not supported yet; use an https:// URL");
-    expect(maskUrl("https://user:s3cret@example.com/org/repo.git")).toBe("https://example.com/org/repo.git");
+  it("follows Flux's documented precedence: semver over tag over branch", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-precedence");
+    await pushTree(info, "src-precedence", { files: { "v.txt": "1" } }, { tag: "v1.0.0" });
+    const semverSha = await pushTree(info, "src-precedence", { files: { "v.txt": "2" } }, { tag: "v2.0.0" });
+    await pushTree(info, "src-precedence", { files: { "v.txt": "3" } });
+    // Act
+    const all = await resolveRemoteRef(url, { branch: "main", tag: "v1.0.0", semver: "^2.0.0" }, auth);
+    // Assess
+    expect(all?.revision).toBe(`v2.0.0@sha1:${semverSha}`);
+  });
+
+  it("checks out a ref by full name, labelling the revision with that name", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-name");
+    const main = await pushTree(info, "src-name", { files: { "from.txt": "main" } });
+    const pull = await pushTree(info, "src-name", { files: { "from.txt": "pull" } }, { branch: "topic" });
+    await bareGit("src-name", "update-ref", "refs/pull/1/head", pull);
+    await bareGit("src-name", "branch", "-D", "topic");
+    const dir = await workdir();
+    // Act
+    const byHead = await resolveRemoteRef(url, { name: "refs/heads/main", branch: "ignored" }, auth);
+    const result = await checkout(url, { name: "refs/pull/1/head" }, auth, dir);
+    // Assess
+    expect(byHead).toEqual({ revision: `refs/heads/main@sha1:${main}`, commit: main, refName: "refs/heads/main" });
+    expect(result).toMatchObject({ revision: `refs/pull/1/head@sha1:${pull}`, commit: pull });
+    expect(await readFile(join(dir, "from.txt"), "utf8")).toBe("pull");
+    expect(await resolveRemoteRef(url, { name: "refs/pull/2/head" }, auth)).toBeUndefined();
+  });
+
+  it("pins a commit, on a branch or alone, full or short", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-commit");
+    const pinnedSha = await pushTree(info, "src-commit", { files: { "n.txt": "pinned" } });
+    await pushTree(info, "src-commit", { files: { "n.txt": "later" } });
+    const [onBranch, alone, short] = [await workdir(), await workdir(), await workdir()];
+    // Act
+    const resolved = await resolveRemoteRef(url, { branch: "main", commit: pinnedSha }, auth);
+    const branchResult = await checkout(url, { branch: "main", commit: pinnedSha }, auth, onBranch);
+    const aloneResult = await checkout(url, { commit: pinnedSha }, auth, alone);
+    const shortResult = await checkout(url, { commit: pinnedSha.slice(0, 8) }, auth, short);
+    // Assess
+    expect(resolved).toEqual({ revision: `main@sha1:${pinnedSha}`, commit: pinnedSha, refName: "refs/heads/main" });
+    expect(branchResult).toMatchObject({ revision: `main@sha1:${pinnedSha}`, commit: pinnedSha });
+    expect(aloneResult).toMatchObject({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
+    expect(shortResult.commit).toBe(pinnedSha);
+    expect(await readFile(join(onBranch, "n.txt"), "utf8")).toBe("pinned");
+    expect(await resolveRemoteRef(url, { commit: pinnedSha }, auth)).toEqual({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
+    expect(await resolveRemoteRef(url, { commit: pinnedSha.slice(0, 8) }, auth)).toBeUndefined();
+    const missing = await failure(checkout(url, { branch: "main", commit: "0".repeat(40) }, auth, await workdir()));
+    expect(missing.message).toMatch(/commit '0{40}' not found in branch 'main'/);
+  });
+
+  it("reports a missing branch as a failed Git operation", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-missing");
+    await pushTree(info, "src-missing", { files: { "a.txt": "a" } });
+    // Act
+    const resolved = await resolveRemoteRef(url, { branch: "nope" }, auth);
+    const error = await failure(checkout(url, { branch: "nope" }, auth, await workdir()));
+    // Assess
+    expect(resolved).toBeUndefined();
+    expect(error.reason).toBe("GitOperationFailed");
+    expect(error.message).toContain("refs/heads/nope");
+  });
+
+  it("fails authentication with a wrong password or token, never echoing it", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-auth");
+    await pushTree(info, "src-auth", { files: { "a.txt": "a" } });
+    const wrong = { username: info.username, password: "Wr0ng-S3cret/p@ss" };
+    const inUrl = url.replace("http://", `http://${info.username}:${encodeURIComponent(wrong.password)}@`);
+    // Act
+    const errors = [
+      await failure(resolveRemoteRef(url, { branch: "main" }, wrong)),
+      await failure(checkout(url, { branch: "main" }, wrong, await workdir())),
+      await failure(resolveRemoteRef(inUrl, { branch: "main" }, {})),
+      await failure(resolveRemoteRef(url, { branch: "main" }, { bearerToken: "t0ken-value" })),
+    ];
+    // Assess
+    for (const error of errors) {
+      expect(error.reason).toBe("AuthenticationFailed");
+      expect(error.message).toMatch(/401/);
+      expect(error.message).not.toMatch(/Wr0ng|S3cret|t0ken-value/);
+    }
+  });
+
+  it("trusts the secret's CA for an https:// server with a self-signed certificate", async () => {
+    // Prepare
+    const url = await createRepo(info, "src-tls");
+    const sha = await pushTree(info, "src-tls", { files: { "a.txt": "tls" } });
+    const tls = await selfSigned();
+    const proxy = await tlsProxy(tls);
+    const httpsUrl = url.replace(info.baseUrl, proxy.baseUrl);
+    const dir = await workdir();
+    try {
+      // Act
+      const untrusted = await failure(resolveRemoteRef(httpsUrl, { branch: "main" }, auth));
+      const trusted = await resolveRemoteRef(httpsUrl, { branch: "main" }, { ...auth, caPem: tls.cert });
+      const result = await checkout(httpsUrl, { branch: "main" }, { ...auth, caPem: tls.cert }, dir);
+      // Assess
+      expect(untrusted).toMatchObject({ reason: "GitOperationFailed", message: expect.stringMatching(/self[- ]signed/i) });
+      expect(trusted?.commit).toBe(sha);
+      expect(result.commit).toBe(sha);
+      expect(await readFile(join(dir, "a.txt"), "utf8")).toBe("tls");
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it("refuses SSH URLs with a clear message", async () => {
+    for (const url of ["ssh://git@github.com/org/repo.git", "git@github.com:org/repo.git"]) {
+      // Act
+      const error = await failure(resolveRemoteRef(url, { branch: "main" }, {}));
+      // Assess
+      expect(error.reason).toBe("GitOperationFailed");
+      expect(error.message).toContain("SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)");
+    }
+  });
+
+  it("masks the userinfo of URLs", () => {
+    expect(maskUrl("https://user:pass@host.example/org/repo.git")).toBe("https://host.example/org/repo.git");
+    expect(maskUrl("https://user:p@ss@host.example/x")).toBe("https://host.example/x");
+    expect(maskUrl("http://token@host.example")).toBe("http://host.example");
+    expect(maskUrl("https://host.example/x")).toBe("https://host.example/x");
   });
 });

@@ -1,0 +1,93 @@
+import type { GitRepository } from "../api/gitrepository.js";
+import type { Kustomization } from "../api/kustomization.js";
+import { InvalidObjectError, parseFluxObject } from "../api/parse.js";
+import type { KubeObject } from "../apply/object.js";
+import type { ReconcileRequest } from "../queue/queue.js";
+import { writeStatus } from "../store/objects.js";
+import { formatKey, parseKey, type ObjectKey } from "../store/store.js";
+import { isReady, setCondition } from "./conditions.js";
+import { reconcileGitRepository } from "./gitrepository.js";
+import { reconcileKustomization } from "./kustomization.js";
+import type { Outcome } from "./outcome.js";
+import type { Runtime } from "./runtime.js";
+
+export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
+
+const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fluxcd.io/v1", Kustomization: "kustomize.toolkit.fluxcd.io/v1" };
+
+/**
+ * Reconciles the object a request names, whatever runtime delivered it: validate, run the kind's
+ * reconciler, write status once, emit the event, wake whoever depends on a change, requeue.
+ */
+export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<Outcome | undefined> {
+  const key = parseKey(request.key);
+  const stored = await rt.store.get(key);
+  if (!stored) return undefined;
+  const started = rt.clock.now();
+  const outcome = await reconcileObject(rt, stored.object, request);
+  const log = rt.log.child({ object: request.key, revision: outcome.revision });
+
+  if (outcome.finalized) {
+    await rt.store.delete(key);
+    log.info({ ms: rt.clock.now() - started }, "finalized and removed");
+  } else {
+    const requestedAt = stored.object.metadata.annotations?.[REQUESTED_AT];
+    const status = requestedAt ? { ...(outcome.status as object), lastHandledReconcileAt: requestedAt } : outcome.status;
+    await writeStatus(rt.store, key, status);
+    log.info({ ms: rt.clock.now() - started, reason: request.reason, ready: readyOf(status) }, "reconciled");
+  }
+  if (outcome.event) {
+    await rt.events.emit({
+      involvedObject: { apiVersion: stored.object.apiVersion, kind: key.kind, namespace: key.namespace, name: key.name },
+      ...outcome.event,
+      metadata: outcome.revision ? { revision: outcome.revision } : {},
+      reportingController: key.kind === "Kustomization" ? "kustomize-controller" : "source-controller",
+      timestamp: new Date(rt.clock.now()).toISOString(),
+    });
+  }
+  if (outcome.changed) await wakeDependents(rt, key, stored.object, outcome);
+  if (outcome.requeueAfterMs !== undefined && !outcome.finalized) await rt.queue.enqueue({ key: request.key, reason: outcome.requeueReason ?? "interval" }, { delayMs: outcome.requeueAfterMs });
+  return outcome;
+}
+
+async function reconcileObject(rt: Runtime, object: KubeObject, request: ReconcileRequest): Promise<Outcome> {
+  const generation = object.metadata.generation ?? 1;
+  const now = new Date(rt.clock.now());
+  const stalled = (reason: string, message: string): Outcome => {
+    let conditions = setCondition((object.status as { conditions?: [] } | undefined)?.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
+    conditions = setCondition(conditions, { type: "Stalled", status: "True", reason, message }, generation, now);
+    return { status: { ...(object.status as object), conditions, observedGeneration: generation }, event: { severity: "error", reason, message } };
+  };
+  if (!(object.kind in API_VERSIONS)) return stalled("UnsupportedKind", `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`);
+  if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") return { status: object.status, finalized: true };
+  let parsed;
+  try {
+    parsed = parseFluxObject(object);
+  } catch (error) {
+    if (error instanceof InvalidObjectError) return stalled("InvalidSpec", error.message);
+    throw error;
+  }
+  if (parsed.kind === "GitRepository") return parsed.spec.suspend ? { status: object.status } : reconcileGitRepository(rt, parsed as GitRepository);
+  return reconcileKustomization(rt, parsed as Kustomization, request);
+}
+
+function readyOf(status: unknown): string | undefined {
+  const ready = (status as { conditions?: { type: string; status: string; reason: string }[] } | undefined)?.conditions?.find((c) => c.type === "Ready");
+  return ready && `${ready.status} ${ready.reason}`;
+}
+
+/**
+ * Event-driven dependencies, no polling: a source with a new artifact wakes the Kustomizations that
+ * use it; a Kustomization turning Ready wakes those that depend on it.
+ */
+async function wakeDependents(rt: Runtime, key: ObjectKey, object: KubeObject, outcome: Outcome): Promise<void> {
+  const kustomizations = await rt.store.list({ kind: "Kustomization" });
+  const ready = isReady({ metadata: object.metadata, status: outcome.status as never });
+  for (const { object: ks } of kustomizations) {
+    const spec = ks.spec as Kustomization["spec"] | undefined;
+    const namespace = ks.metadata.namespace ?? "default";
+    const usesSource = key.kind !== "Kustomization" && spec?.sourceRef?.kind === key.kind && spec.sourceRef.name === key.name && (spec.sourceRef.namespace ?? namespace) === key.namespace;
+    const dependsOn = key.kind === "Kustomization" && ready && (spec?.dependsOn ?? []).some((d) => d.name === key.name && (d.namespace ?? namespace) === key.namespace);
+    if (usesSource || dependsOn) await rt.queue.enqueue({ key: formatKey({ kind: "Kustomization", namespace, name: ks.metadata.name }), reason: usesSource ? "source" : "dependency", revision: outcome.revision });
+  }
+}

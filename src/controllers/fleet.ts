@@ -1,0 +1,72 @@
+import { changeSetEntry, type ChangeSetEntry } from "../apply/changeset.js";
+import { entryName, parseEntryId, type InventoryEntry } from "../apply/inventory.js";
+import { groupOf, type KubeObject } from "../apply/object.js";
+import { ownerLabels, type Owner } from "../apply/policy.js";
+import type { ObjectHealth } from "../apply/wait.js";
+import type { Queue } from "../queue/queue.js";
+import { applyToStore, requestDeletion } from "../store/objects.js";
+import { formatKey, type Store } from "../store/store.js";
+import { findCondition, isReady } from "./conditions.js";
+
+// Flux objects a Kustomization renders (GitRepository, Kustomization, …) are registered in the
+// Store for Sluice to reconcile rather than sent to the cluster — that is how a fleet repo laid out
+// for Flux (clusters/<name>/… → apps → sources) works unchanged.
+
+/** Whether an object is a Flux kind, by its API group (`*.toolkit.fluxcd.io`). */
+export function isFluxObject(object: { apiVersion: string }): boolean {
+  return groupOf(object.apiVersion).endsWith(".toolkit.fluxcd.io");
+}
+
+export function isFluxEntry(entry: InventoryEntry): boolean {
+  return parseEntryId(entry.id).group.endsWith(".toolkit.fluxcd.io");
+}
+
+/** Registers (creates or updates) Flux objects in the Store, labelled with their owner, and enqueues what changed. */
+export async function applyFleetObjects(store: Store, queue: Queue, objects: KubeObject[], owner: Owner): Promise<ChangeSetEntry[]> {
+  const changes: ChangeSetEntry[] = [];
+  for (const object of objects) {
+    const labelled = { ...object, metadata: { ...object.metadata, labels: { ...object.metadata.labels, ...ownerLabels(owner) } } };
+    const action = await applyToStore(store, labelled);
+    if (action !== "unchanged") await queue.enqueue({ key: `${object.kind}/${object.metadata.namespace}/${object.metadata.name}`, reason: action });
+    changes.push(changeSetEntry(object, action));
+  }
+  return changes;
+}
+
+/** Marks pruned Flux objects for deletion (they finalize themselves), skipping ones another owner took over. */
+export async function pruneFleetObjects(store: Store, queue: Queue, stale: InventoryEntry[], owner: Owner, now: Date): Promise<ChangeSetEntry[]> {
+  const changes: ChangeSetEntry[] = [];
+  for (const entry of stale) {
+    const meta = parseEntryId(entry.id);
+    const key = { kind: meta.kind, namespace: meta.namespace, name: meta.name };
+    const stored = await store.get(key);
+    if (!stored) continue;
+    const ours = Object.entries(ownerLabels(owner)).every(([k, v]) => stored.object.metadata.labels?.[k] === v);
+    const change: ChangeSetEntry = { subject: entryName(entry), object: meta, groupVersion: `${meta.group}/${entry.v}`, version: entry.v, action: ours ? "deleted" : "skipped" };
+    if (ours) {
+      await requestDeletion(store, key, now);
+      await queue.enqueue({ key: formatKey(key), reason: "deleted" });
+    }
+    changes.push(change);
+  }
+  return changes;
+}
+
+/** kstatus for Flux objects in the Store: Ready=True at the current generation is Current. */
+export async function fleetHealth(store: Store, objects: { kind: string; metadata: { name: string; namespace?: string } }[]): Promise<ObjectHealth[]> {
+  return Promise.all(
+    objects.map(async (o) => {
+      const key = { kind: o.kind, namespace: o.metadata.namespace ?? "default", name: o.metadata.name };
+      const subject = formatKey(key);
+      const stored = await store.get(key);
+      if (!stored) return { subject, status: "NotFound" as const, message: "not registered" };
+      const ready = findCondition((stored.object.status as { conditions?: [] } | undefined)?.conditions, "Ready");
+      if (isReady(stored.object as never)) return { subject, status: "Current" as const, message: ready?.message ?? "" };
+      const stalled = findCondition((stored.object.status as { conditions?: [] } | undefined)?.conditions, "Stalled");
+      if (stalled?.status === "True" || (ready?.status === "False" && ready.reason !== "Progressing" && ready.reason !== "DependencyNotReady")) {
+        return { subject, status: "Failed" as const, message: ready?.message ?? stalled?.message ?? "" };
+      }
+      return { subject, status: "InProgress" as const, message: ready?.message ?? "not reconciled yet" };
+    }),
+  );
+}

@@ -1,0 +1,91 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { gitRepositoryDefaults, type GitRepository } from "../api/gitrepository.js";
+import { parseDuration } from "../api/duration.js";
+import { archiveDirectory } from "../artifacts/archive.js";
+import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth } from "../sources/git.js";
+import { setCondition, removeCondition } from "./conditions.js";
+import type { Runtime } from "./runtime.js";
+import type { Outcome } from "./outcome.js";
+
+type Status = NonNullable<GitRepository["status"]>;
+
+/**
+ * source-controller's GitRepository reconcile: resolve the ref from the advertisement alone, fetch
+ * (depth 1) only when it moved or the artifact inputs changed, store a deterministic tarball, and
+ * set status.artifact and conditions as Flux does.
+ */
+export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): Promise<Outcome> {
+  const { spec, metadata } = repo;
+  const generation = metadata.generation ?? 1;
+  const now = new Date(rt.clock.now());
+  const namespace = metadata.namespace ?? "default";
+  let status: Status = { ...repo.status };
+  const fail = (reason: string, message: string): Outcome => {
+    status.conditions = setCondition(status.conditions, { type: "FetchFailed", status: "True", reason, message }, generation, now);
+    status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
+    status.conditions = removeCondition(status.conditions, "Reconciling");
+    status.observedGeneration = generation;
+    return { status, requeueAfterMs: parseDuration(spec.interval), event: { severity: "error", reason, message } };
+  };
+
+  let auth: GitAuth;
+  try {
+    auth = await gitAuth(rt, namespace, spec);
+  } catch (error) {
+    return fail("AuthenticationFailed", (error as Error).message);
+  }
+  const ref = gitRepositoryDefaults(spec).ref;
+  try {
+    const remote = await resolveRemoteRef(spec.url, ref, auth);
+    const current = status.artifact;
+    const unchanged =
+      remote !== undefined && current !== undefined && current.revision === remote.revision && status.observedIgnore === spec.ignore && status.observedGeneration === generation && (await rt.artifacts.get(current.path, current.digest)) !== undefined;
+    if (unchanged) {
+      status = succeeded(status, generation, now, `stored artifact for revision '${current.revision}'`);
+      return { status, requeueAfterMs: parseDuration(spec.interval), changed: false };
+    }
+    const dir = await mkdtemp(join(rt.workDir, "git-"));
+    try {
+      const checkedOut = await checkout(spec.url, ref, auth, dir);
+      const archive = await archiveDirectory(dir, { ignore: spec.ignore });
+      const stored = await rt.artifacts.put(`gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`, archive.data);
+      status.artifact = { path: stored.path, url: stored.url, revision: checkedOut.revision, digest: stored.digest, lastUpdateTime: now.toISOString(), size: stored.size };
+      status.observedIgnore = spec.ignore;
+      const message = `stored artifact for revision '${checkedOut.revision}'`;
+      status = succeeded(status, generation, now, message);
+      const moved = current?.revision !== checkedOut.revision;
+      return {
+        status,
+        requeueAfterMs: parseDuration(spec.interval),
+        changed: moved || current?.digest !== stored.digest,
+        event: moved ? { severity: "info", reason: "NewArtifact", message: `stored artifact with revision '${checkedOut.revision}' from '${maskUrl(spec.url)}'${checkedOut.message ? `, commit message: '${checkedOut.message.split("\n")[0]}'` : ""}` } : undefined,
+        revision: checkedOut.revision,
+      };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  } catch (error) {
+    if (error instanceof GitError) return fail(error.reason, error.message);
+    throw error;
+  }
+}
+
+function succeeded(status: Status, generation: number, now: Date, message: string): Status {
+  let conditions = removeCondition(status.conditions, "FetchFailed");
+  conditions = removeCondition(conditions, "Reconciling");
+  conditions = setCondition(conditions, { type: "ArtifactInStorage", status: "True", reason: "Succeeded", message }, generation, now);
+  conditions = setCondition(conditions, { type: "Ready", status: "True", reason: "Succeeded", message }, generation, now);
+  return { ...status, conditions, observedGeneration: generation };
+}
+
+/** Reads `spec.secretRef` the way source-controller does: username/password, bearerToken, ca.crt. */
+async function gitAuth(rt: Runtime, namespace: string, spec: GitRepository["spec"]): Promise<GitAuth> {
+  if (!spec.secretRef) return {};
+  const data = await rt.secrets.secret({ namespace, name: spec.secretRef.name });
+  if (!data) throw new Error(`failed to get secret '${namespace}/${spec.secretRef.name}': secret not found`);
+  if ((data.username === undefined) !== (data.password === undefined)) {
+    throw new Error(`invalid '${namespace}/${spec.secretRef.name}' secret data: required fields username and password must both be set`);
+  }
+  return { username: data.username, password: data.password, bearerToken: data.bearerToken, caPem: data["ca.crt"] ?? data.caFile };
+}

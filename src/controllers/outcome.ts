@@ -1,0 +1,15 @@
+/** What one reconcile decided; the dispatcher writes the status, emits the event and requeues. */
+export interface Outcome {
+  status: unknown;
+  /** Run again after this long (interval, retryInterval, health poll); undefined: only on demand. */
+  requeueAfterMs?: number;
+  /** The reason the requeue carries: "health" lets the next run skip straight to the health check. @default "interval" */
+  requeueReason?: string;
+  /** Something consumers care about changed (a new artifact, a Ready transition). */
+  changed?: boolean;
+  /** The revision the outcome is about, for event metadata. */
+  revision?: string;
+  event?: { severity: "info" | "error"; reason: string; message: string };
+  /** The object finished finalizing and can be removed from the Store. */
+  finalized?: boolean;
+}

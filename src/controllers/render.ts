@@ -1,0 +1,65 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Kustomization } from "../api/kustomization.js";
+import type { Artifact } from "../api/meta.js";
+import type { KubeObject } from "../apply/object.js";
+import { extractArchive } from "../artifacts/extract.js";
+import { buildKustomization, BuildError } from "../render/kustomize.js";
+import { substituteAll } from "../render/substitute.js";
+import { SecretError } from "../secrets/secrets.js";
+import type { Runtime } from "./runtime.js";
+
+/**
+ * Rendered sets by (artifact digest, render inputs of the spec, substitution values): an interval
+ * with nothing new costs no extraction and no kustomize run. Kept small; a miss just renders again.
+ */
+const cache = new Map<string, KubeObject[]>();
+const CACHE_ENTRIES = 256;
+
+export interface Rendered {
+  objects: KubeObject[];
+  cached: boolean;
+}
+
+/** Source artifact → safe extraction → kustomize build (with Flux's overlay) → post-build substitution. */
+export async function renderKustomization(rt: Runtime, ks: Kustomization, artifact: Artifact): Promise<Rendered> {
+  const vars = ks.spec.postBuild ? await substitutionVariables(rt, ks) : undefined;
+  const { path, targetNamespace, namePrefix, nameSuffix, patches, images, components, ignoreMissingComponents, commonMetadata } = ks.spec;
+  const inputs = { path, targetNamespace, namePrefix, nameSuffix, patches, images, components, ignoreMissingComponents, commonMetadata, vars, strict: rt.settings.strictSubstitution, noRemoteBases: rt.settings.noRemoteBases };
+  const key = `${artifact.digest ?? artifact.revision}:${createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+  const hit = cache.get(key);
+  if (hit) return { objects: structuredClone(hit), cached: true };
+
+  const data = await rt.artifacts.get(artifact.path, artifact.digest);
+  if (!data) throw new BuildError(`source artifact ${artifact.path} is missing from storage`);
+  const dir = await mkdtemp(join(rt.workDir, "build-"));
+  try {
+    await extractArchive(data, join(dir, "src"));
+    let objects = await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases });
+    if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
+    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+    cache.set(key, objects);
+    return { objects: structuredClone(objects), cached: false };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `postBuild.substituteFrom` in order, then `postBuild.substitute` on top (Flux's precedence).
+ * A missing ConfigMap or Secret is an error unless marked `optional`.
+ */
+async function substitutionVariables(rt: Runtime, ks: Kustomization): Promise<Record<string, string>> {
+  const namespace = ks.metadata.namespace ?? "default";
+  const vars: Record<string, string> = {};
+  for (const ref of ks.spec.postBuild?.substituteFrom ?? []) {
+    const data = ref.kind === "Secret" ? await rt.secrets.secret({ namespace, name: ref.name }) : await rt.secrets.configMap({ namespace, name: ref.name });
+    if (!data) {
+      if (ref.optional) continue;
+      throw new SecretError(`substitute from '${ref.kind}/${namespace}/${ref.name}' failed: ${ref.kind.toLowerCase()} not found`);
+    }
+    Object.assign(vars, data);
+  }
+  return { ...vars, ...ks.spec.postBuild?.substitute };
+}

@@ -1,0 +1,48 @@
+import type { Logger } from "pino";
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
+import type { Cluster } from "../cluster/cluster.js";
+import type { Events } from "../notify/events.js";
+import type { Queue } from "../queue/queue.js";
+import type { RenderTools } from "../render/tools.js";
+import type { Clock } from "../runtime/clock.js";
+import type { Secrets } from "../secrets/secrets.js";
+import type { Store } from "../store/store.js";
+
+/** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
+export interface ClusterRequest {
+  /** The Kustomization's namespace: where its secrets and service account live. */
+  namespace: string;
+  kubeConfig?: { secretName: string; key?: string };
+  serviceAccountName?: string;
+}
+
+/** Everything a reconciler reaches the world through; Lambda and local mode pass different adapters. */
+export interface Runtime {
+  store: Store;
+  queue: Queue;
+  artifacts: ArtifactStore;
+  secrets: Secrets;
+  events: Events;
+  clock: Clock;
+  log: Logger;
+  tools: RenderTools;
+  /** Scratch space for checkouts and extracted artifacts; each reconcile uses its own sub-folder. */
+  workDir: string;
+  /** The cluster to apply to (connections cached by the adapter). */
+  cluster(request: ClusterRequest): Promise<Cluster>;
+  settings: Settings;
+}
+
+/** Operator settings, the same names as the flags of Flux's controllers where one exists. */
+export interface Settings {
+  /** Refuse kustomize remote bases (`--no-remote-bases`). @default false */
+  noRemoteBases: boolean;
+  /** Undefined variables without a default are errors. Flux's StrictPostBuildSubstitutions; on by default in Sluice. @default true */
+  strictSubstitution: boolean;
+  /** How often to re-check health while waiting on a rollout. @default 2_000 */
+  healthPollMs: number;
+  /** Requeue delay while a dependency is not ready (`--requeue-dependency`); dependencies also wake dependents at once. @default 30_000 */
+  dependencyRequeueMs: number;
+}
+
+export const defaultSettings: Settings = { noRemoteBases: false, strictSubstitution: true, healthPollMs: 2_000, dependencyRequeueMs: 30_000 };

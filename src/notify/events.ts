@@ -1,0 +1,17 @@
+/** A Flux-shaped event, as notification-controller receives them from the other controllers. */
+export interface FluxEvent {
+  involvedObject: { apiVersion: string; kind: string; namespace: string; name: string };
+  severity: "info" | "error";
+  /** Flux's reason, e.g. ReconciliationSucceeded, BuildFailed, HealthCheckFailed, Progressing. */
+  reason: string;
+  message: string;
+  /** `revision` always when known; Flux prefixes these with the API group when forwarding. */
+  metadata: Record<string, string>;
+  reportingController: string;
+  timestamp: string;
+}
+
+/** Where events go: printed and kept locally; on AWS, logged and dispatched to Alerts. */
+export interface Events {
+  emit(event: FluxEvent): Promise<void>;
+}

@@ -1,0 +1,96 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { FileArtifactStore } from "../artifacts/fs-artifact-store.js";
+import { openCluster, type Cluster } from "../cluster/cluster.js";
+import { dispatch, REQUESTED_AT } from "../controllers/dispatch.js";
+import { defaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
+import type { FluxEvent } from "../notify/events.js";
+import { FileEvents } from "../notify/file-events.js";
+import { MemoryQueue } from "../queue/memory-queue.js";
+import { resolveTools } from "../render/tools.js";
+import { KubeSecrets } from "../secrets/kube-secrets.js";
+import { FileStore } from "../store/fs-store.js";
+import { formatKey, keyOf } from "../store/store.js";
+import { cacheDir } from "./cache-dir.js";
+import type { Clock } from "./clock.js";
+import { clusterFactory } from "./clusters.js";
+
+/** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`. */
+export function statePaths(stateDir: string) {
+  return { store: join(stateDir, "store"), artifacts: join(stateDir, "artifacts"), events: join(stateDir, "events.jsonl"), work: join(stateDir, "work") };
+}
+
+export interface LocalOptions {
+  stateDir: string;
+  /** Kubeconfig content of the cluster to apply to (and to read Secrets from). */
+  kubeconfig: string;
+  context?: string;
+  clock: Clock;
+  log: Logger;
+  concurrency?: number;
+  settings?: Partial<Settings>;
+  onEvent?: (event: FluxEvent) => void;
+  /** How often to look for objects created or changed by the CLI. @default 1_000 */
+  watchIntervalMs?: number;
+}
+
+export interface LocalControlPlane {
+  runtime: Runtime;
+  queue: MemoryQueue;
+  cluster: Cluster;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded control plane: the same reconcilers as Lambda, with a file Store, file artifacts, an
+ * in-memory queue, and the kubeconfig's cluster. Objects written by the CLI are noticed by a cheap
+ * poll of the Store (generation, requestedAt, deletion) and reconciled at once.
+ */
+export async function startLocal(options: LocalOptions): Promise<LocalControlPlane> {
+  const paths = statePaths(options.stateDir);
+  await mkdir(paths.work, { recursive: true });
+  const cluster = await openCluster({ kubeconfig: options.kubeconfig, context: options.context }, options.clock);
+  const secrets = new KubeSecrets(cluster.client);
+  const queue = new MemoryQueue({ clock: options.clock, concurrency: options.concurrency ?? 4, onError: (request, error) => options.log.error({ object: request.key, err: error }, "reconcile failed") });
+  const runtime: Runtime = {
+    store: new FileStore(paths.store),
+    queue,
+    artifacts: new FileArtifactStore(paths.artifacts),
+    secrets,
+    events: new FileEvents(paths.events, options.onEvent),
+    clock: options.clock,
+    log: options.log,
+    tools: await resolveTools({ cacheDir: cacheDir() }),
+    workDir: paths.work,
+    cluster: clusterFactory(cluster, secrets, options.clock),
+    settings: { ...defaultSettings, ...options.settings },
+  };
+  queue.start(async (request) => void (await dispatch(runtime, request)));
+
+  const seen = new Map<string, string>();
+  const watch = async () => {
+    for (const { object } of await runtime.store.list()) {
+      const key = formatKey(keyOf(object));
+      const fingerprint = JSON.stringify([object.metadata.generation, object.metadata.annotations?.[REQUESTED_AT], object.metadata.deletionTimestamp]);
+      if (seen.get(key) !== fingerprint) {
+        const reason = seen.has(key) ? "changed" : "startup";
+        seen.set(key, fingerprint);
+        await queue.enqueue({ key, reason });
+      }
+    }
+  };
+  await watch();
+  const timer = setInterval(() => void watch().catch((error: unknown) => options.log.error({ err: error }, "store watch failed")), options.watchIntervalMs ?? 1_000);
+  timer.unref();
+
+  return {
+    runtime,
+    queue,
+    cluster,
+    stop: async () => {
+      clearInterval(timer);
+      await queue.stop();
+    },
+  };
+}

@@ -1,0 +1,221 @@
+import { Writable } from "node:stream";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stringify } from "yaml";
+import type { KubeObject } from "../../src/apply/object.js";
+import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
+import type { Cluster } from "../../src/cluster/cluster.js";
+import type { FluxEvent } from "../../src/notify/events.js";
+import { startLocal, statePaths, type LocalControlPlane } from "../../src/runtime/local.js";
+import { applyToStore } from "../../src/store/objects.js";
+import { createRepo, pushTree } from "../env/git-server.js";
+import { freshNamespace } from "../env/kube-client.js";
+import { adminCluster, configMap, deployment } from "../apply/helpers.js";
+
+const { kube, git } = inject("testbed");
+let skew = 0;
+const clock = { now: () => Date.now() + skew, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+const logs: string[] = [];
+const events: FluxEvent[] = [];
+let plane: LocalControlPlane;
+let admin: Cluster;
+let namespace: { name: string; remove(): Promise<void> };
+let serial = 0;
+
+beforeAll(async () => {
+  namespace = await freshNamespace(kube, "core");
+  admin = await adminCluster(kube);
+  // The Git credentials live in a Secret, read the way source-controller reads them.
+  await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${namespace.name}/secrets`, body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } } });
+  const sink = new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) });
+  plane = await startLocal({
+    stateDir: await mkdtemp(join(tmpdir(), "sluice-state-")),
+    kubeconfig: kube.kubeconfig,
+    clock,
+    log: pino({ level: "debug" }, sink),
+    onEvent: (e) => events.push(e),
+    settings: { healthPollMs: 200, dependencyRequeueMs: 5_000 },
+    watchIntervalMs: 200,
+  });
+});
+
+afterAll(async () => {
+  await plane?.stop();
+  await namespace?.remove();
+});
+
+const ns = () => namespace.name;
+const service = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Service", metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 9898 }] } });
+const hpa = (name: string): KubeObject => ({ apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", metadata: { name }, spec: { scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name }, minReplicas: 1, maxReplicas: 4, metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 99 } } }] } });
+const yamlOf = (...objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
+
+/** A repo with `files`, plus its GitRepository (with the auth secret) registered in the Store. */
+async function source(files: Record<string, string>): Promise<{ name: string; push(files: Record<string, string>): Promise<string>; first: string }> {
+  const name = `repo-${serial++}`;
+  const url = await createRepo(git, `${ns()}-${name}`);
+  const first = await pushTree(git, `${ns()}-${name}`, { files });
+  await applyToStore(plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace: ns() }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  return { name, first, push: (next) => pushTree(git, `${ns()}-${name}`, { files: next }) };
+}
+
+function kustomization(name: string, sourceName: string, spec: Record<string, unknown> = {}): KubeObject {
+  return { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name, namespace: ns() }, spec: { interval: "10m", path: "./deploy", prune: true, targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: sourceName }, ...spec } };
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+interface KsStatus {
+  conditions?: Condition[];
+  lastAppliedRevision?: string;
+  lastAttemptedRevision?: string;
+  inventory?: { entries: { id: string; v: string }[] };
+}
+
+async function statusOf(kind: string, name: string): Promise<KsStatus> {
+  return ((await plane.runtime.store.get({ kind, namespace: ns(), name }))?.object.status ?? {}) as KsStatus;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const ready = (status: KsStatus) => status.conditions?.find((c) => c.type === "Ready");
+const untilReady = (kind: string, name: string, reason = "ReconciliationSucceeded") =>
+  until(`${kind} ${name} Ready (${reason})`, async () => {
+    const status = await statusOf(kind, name);
+    return ready(status)?.reason === reason && status;
+  });
+
+async function live(kind: "ConfigMap" | "Service" | "Deployment" | "HorizontalPodAutoscaler", name: string): Promise<KubeObject | undefined> {
+  const apiVersion = { ConfigMap: "v1", Service: "v1", Deployment: "apps/v1", HorizontalPodAutoscaler: "autoscaling/v2" }[kind];
+  return getObject(admin, (await admin.discovery.find(apiVersion, kind))!, ns(), name);
+}
+
+describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.version}, local runtime`, () => {
+  it("applies a podinfo-style app from Git over authenticated HTTP, then a new revision, then prunes what Git dropped", async () => {
+    // Arrange
+    const repo = await source({ "deploy/app.yaml": yamlOf(deployment("podinfo"), service("podinfo"), hpa("podinfo"), configMap("podinfo-config", { level: "info" })) });
+    // Act
+    await applyToStore(plane.runtime.store, kustomization("podinfo", repo.name, { wait: true }));
+    const first = await untilReady("Kustomization", "podinfo");
+    // Assess
+    expect(first.lastAppliedRevision).toBe(`main@sha1:${repo.first}`);
+    expect(first.conditions?.find((c) => c.type === "Healthy")).toMatchObject({ status: "True", reason: "Succeeded" });
+    expect(first.inventory?.entries.map((e) => e.id).sort()).toEqual([
+      `${ns()}_podinfo-config__ConfigMap`,
+      `${ns()}_podinfo__Service`,
+      `${ns()}_podinfo_apps_Deployment`,
+      `${ns()}_podinfo_autoscaling_HorizontalPodAutoscaler`,
+    ]);
+    expect((await live("Deployment", "podinfo"))?.metadata.labels).toMatchObject({ "kustomize.toolkit.fluxcd.io/name": "podinfo", "kustomize.toolkit.fluxcd.io/namespace": ns() });
+
+    // Act: a new revision that changes the config and drops the Service
+    const second = await repo.push({ "deploy/app.yaml": yamlOf(deployment("podinfo"), hpa("podinfo"), configMap("podinfo-config", { level: "debug" })) });
+    await plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    await until("second revision applied", async () => (await statusOf("Kustomization", "podinfo")).lastAppliedRevision === `main@sha1:${second}`);
+    // Assess
+    expect((await live("ConfigMap", "podinfo-config"))?.data).toEqual({ level: "debug" });
+    expect(await live("Service", "podinfo")).toBeUndefined();
+    expect(events.some((e) => e.involvedObject.name === "podinfo" && e.message.includes(`Service/${ns()}/podinfo deleted`))).toBe(true);
+  });
+
+  it("reverts an out-of-band edit on the next interval of an unchanged revision, and says what it corrected", async () => {
+    // Arrange
+    const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("drifty", { color: "blue" })) });
+    await applyToStore(plane.runtime.store, kustomization("drifty", repo.name));
+    await untilReady("Kustomization", "drifty");
+    const info = (await admin.discovery.find("v1", "ConfigMap"))!;
+    await jsonPatch(admin, info, ns(), "drifty", [{ op: "replace", path: "/data/color", value: "red" }], "kubectl-edit");
+    // Act
+    await plane.queue.enqueue({ key: `Kustomization/${ns()}/drifty`, reason: "interval" });
+    await until("drift reverted", async () => ((await live("ConfigMap", "drifty"))?.data as { color?: string } | undefined)?.color === "blue");
+    // Assess
+    const corrected = await until("drift event", async () => events.find((e) => e.involvedObject.name === "drifty" && e.message.startsWith("drift corrected")));
+    expect(corrected.message).toContain(`ConfigMap/${ns()}/drifty configured`);
+    expect(corrected.metadata.revision).toBe(`main@sha1:${repo.first}`);
+  });
+
+  it("holds a Kustomization until the one it dependsOn is Ready, then runs it at once (no polling)", async () => {
+    // Arrange
+    const repo = await source({ "deploy/a.yaml": yamlOf(configMap("dep-a", { a: "1" })), "later/b.yaml": yamlOf(configMap("dep-b", { b: "1" })) });
+    // Act: the dependent first; its dependency is registered only later
+    await applyToStore(plane.runtime.store, kustomization("second", repo.name, { path: "./later", dependsOn: [{ name: "first" }] }));
+    const held = await untilReady("Kustomization", "second", "DependencyNotReady");
+    await applyToStore(plane.runtime.store, kustomization("first", repo.name));
+    const firstReady = await untilReady("Kustomization", "first");
+    const secondReady = await untilReady("Kustomization", "second", "ReconciliationSucceeded");
+    // Assess
+    expect(ready(held)?.message).toBe(`dependency '${ns()}/first' not found`);
+    expect(Date.parse(ready(secondReady)!.lastTransitionTime)).toBeGreaterThanOrEqual(Date.parse(ready(firstReady)!.lastTransitionTime));
+    expect(await live("ConfigMap", "dep-b")).toBeDefined();
+  });
+
+  it("fails with HealthCheckFailed when a rollout does not finish within the timeout", async () => {
+    // Arrange: 2 replicas never become available (no kubelet on the test bed)
+    const repo = await source({ "deploy/app.yaml": yamlOf(deployment("stuck", { replicas: 2 })) });
+    await applyToStore(plane.runtime.store, kustomization("stuck", repo.name, { wait: true, timeout: "30s" }));
+    await untilReady("Kustomization", "stuck", "Progressing");
+    // Act: let the timeout pass
+    skew += 31_000;
+    const failed = await untilReady("Kustomization", "stuck", "HealthCheckFailed");
+    skew -= 31_000;
+    // Assess
+    expect(ready(failed)?.message).toMatch(new RegExp(`^timeout waiting for: \\[Deployment/${ns()}/stuck status: 'InProgress'`));
+    expect(failed.conditions?.find((c) => c.type === "Healthy")).toMatchObject({ status: "False", reason: "HealthCheckFailed" });
+  });
+
+  it("reports a render error as BuildFailed and prunes nothing", async () => {
+    // Arrange
+    const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("kept", { v: "1" })) });
+    await applyToStore(plane.runtime.store, kustomization("fragile", repo.name));
+    const good = await untilReady("Kustomization", "fragile");
+    // Act: a broken kustomization.yaml
+    const broken = await repo.push({ "deploy/kustomization.yaml": "resources:\n  - missing.yaml\n" });
+    await plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    const failed = await untilReady("Kustomization", "fragile", "BuildFailed");
+    // Assess
+    expect(ready(failed)?.message).toContain("missing.yaml");
+    expect(failed.lastAttemptedRevision).toBe(`main@sha1:${broken}`);
+    expect(failed.lastAppliedRevision).toBe(good.lastAppliedRevision);
+    expect(failed.inventory).toEqual(good.inventory);
+    expect(await live("ConfigMap", "kept")).toBeDefined();
+  });
+
+  it("registers Flux objects from Git in the Store; an invalid one fails alone with its field path", async () => {
+    // Arrange: a fleet path with two child Kustomizations, one with an unknown field
+    const repoName = `repo-${serial}`; // the name source() gives the repo created next
+    const fleet = yamlOf(kustomization("child-good", repoName, { path: "./apps" }), kustomization("child-bad", repoName, { path: "./apps", retries: 3 }));
+    const repo = await source({ "clusters/dev/apps.yaml": fleet, "apps/cm.yaml": yamlOf(configMap("from-child", { ok: "yes" })) });
+    // Act
+    await applyToStore(plane.runtime.store, kustomization("fleet", repo.name, { path: "./clusters/dev", targetNamespace: undefined }));
+    await untilReady("Kustomization", "fleet");
+    const good = await untilReady("Kustomization", "child-good");
+    const bad = await untilReady("Kustomization", "child-bad", "InvalidSpec");
+    // Assess
+    expect(good.lastAppliedRevision).toBe(`main@sha1:${repo.first}`);
+    expect(ready(bad)?.message).toContain("spec.retries: unknown field");
+    expect(await live("ConfigMap", "from-child")).toBeDefined();
+  });
+
+  it("keeps credentials out of logs, events and statuses", async () => {
+    const state = plane.runtime.store;
+    const statuses = JSON.stringify(await state.list());
+    const eventFile = await readFile(statePaths(join(plane.runtime.workDir, "..")).events, "utf8");
+    expect(logs.length).toBeGreaterThan(0);
+    for (const text of [logs.join(""), eventFile, statuses, JSON.stringify(events)]) expect(text).not.toContain(git.password);
+  });
+});
