@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { gitRepository, type GitRepository } from "./gitrepository.js";
 import { kustomization, type Kustomization } from "./kustomization.js";
+import { receiver, type Receiver } from "./receiver.js";
 
 /** A Flux object whose spec does not validate; the message names the object and each field path. */
 export class InvalidObjectError extends Error {
@@ -14,9 +15,9 @@ export class InvalidObjectError extends Error {
 }
 
 /** The Flux kinds Sluice reconciles, by kind. */
-export const schemas = { GitRepository: gitRepository, Kustomization: kustomization } as const;
+export const schemas = { GitRepository: gitRepository, Kustomization: kustomization, Receiver: receiver } as const;
 export type FluxKind = keyof typeof schemas;
-export type FluxObject = GitRepository | Kustomization;
+export type FluxObject = GitRepository | Kustomization | Receiver;
 
 /**
  * Validates a decoded YAML/JSON object as the Flux kind it claims to be. Unknown fields, wrong types

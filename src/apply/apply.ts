@@ -267,3 +267,37 @@ async function settle<T>(work: Promise<T>[]): Promise<{ values: T[]; errors: Obj
 function statusOf(error: unknown): number | undefined {
   return typeof error === "object" && error !== null && "status" in error && typeof error.status === "number" ? error.status : undefined;
 }
+
+/** One object's difference from the cluster, for `sluice diff`: nothing is written. */
+export interface PlannedChange {
+  entry: ChangeSetEntry;
+  /** The live object, when there is one. */
+  live?: KubeObject;
+  /** What the API server would store (server-side dry-run); absent when it cannot be computed yet. */
+  desired?: KubeObject;
+}
+
+/**
+ * What {@link applyAll} would do, without writing: one dry-run per object against the live state.
+ * Objects whose CRD is part of the same set (not installed yet) are reported as `created`.
+ */
+export async function planAll(cluster: Cluster, objects: KubeObject[], options: ApplyOptions = {}): Promise<PlannedChange[]> {
+  const prepared = await prepare(cluster, objects, options);
+  const known = prepared.filter((p) => p.info);
+  const live = await fetchLive(cluster, known, options.owner);
+  if (live.errors.length > 0) throw new ApplyFailedError([], live.errors);
+  const planned = await settle(
+    prepared.map(async (p): Promise<PlannedChange> => {
+      if (!p.info) return { entry: changeSetEntry(p.object, "created"), desired: p.object };
+      const current = live.objects.get(p.subject);
+      if (anyInMetadata(p.object, EXCLUDE) || anyInMetadata(current, EXCLUDE) || (current && anyInMetadata(p.object, IF_NOT_PRESENT))) return { entry: changeSetEntry(p.object, "skipped"), live: current };
+      const desired = await serverSideApply(cluster, p.info, p.object, { fieldManager: options.fieldManager ?? "sluice", dryRun: true }).catch((error: unknown) => {
+        throw new ObjectError(p.subject, "dry-run", describeApiError(error, { secret: p.object.kind === "Secret", identity: cluster.client.identity }), statusOf(error));
+      });
+      const action = !current ? "created" : hasDrifted(current, desired) ? "configured" : "unchanged";
+      return { entry: changeSetEntry(p.object, action), live: current, desired };
+    }),
+  );
+  if (planned.errors.length > 0) throw new ApplyFailedError([], planned.errors);
+  return planned.values;
+}

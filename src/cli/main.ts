@@ -1,6 +1,14 @@
 import { Command } from "commander";
 import { version } from "../version.js";
+import { bootstrapCommand } from "./bootstrap.js";
+import { buildCommand, diffCommand } from "./build.js";
 import { checkCommand } from "./check.js";
+import { createCommand } from "./create.js";
+import { eventsCommand } from "./events.js";
+import { getCommand } from "./get.js";
+import { reconcileCommand, suspendCommands } from "./reconcile.js";
+import { runCommand } from "./run.js";
+import { treeCommand } from "./tree.js";
 
 /** The `sluice` command: Flux-compatible GitOps, run locally or on AWS. */
 export function program(): Command {
@@ -8,6 +16,22 @@ export function program(): Command {
     .description("Sluice keeps Kubernetes clusters in sync with Git, speaking Flux's API")
     .version(version, "-v, --version", "print the version")
     .showHelpAfterError()
+    .option("--state-dir <dir>", "local control plane state (store, artifacts, events)", process.env.SLUICE_STATE_DIR ?? ".sluice/state")
+    .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context to use")
+    .option("-n, --namespace <namespace>", "the namespace scope of the operation", "flux-system")
+    .option("--timeout <duration>", "timeout for operations that wait", "5m")
+    .addCommand(runCommand())
+    .addCommand(bootstrapCommand())
+    .addCommand(createCommand())
+    .addCommand(getCommand())
+    .addCommand(reconcileCommand())
+    .addCommand(suspendCommands()[0]!)
+    .addCommand(suspendCommands()[1]!)
+    .addCommand(buildCommand())
+    .addCommand(diffCommand())
+    .addCommand(eventsCommand())
+    .addCommand(treeCommand())
     .addCommand(checkCommand());
 }
 

@@ -3,4 +3,5 @@ export const say = {
   action: (text: string) => process.stderr.write(`► ${text}\n`),
   success: (text: string) => process.stderr.write(`✔ ${text}\n`),
   failure: (text: string) => process.stderr.write(`✗ ${text}\n`),
+  waiting: (text: string) => process.stderr.write(`◎ ${text}\n`),
 };

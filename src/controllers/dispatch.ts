@@ -8,12 +8,14 @@ import { formatKey, parseKey, type ObjectKey } from "../store/store.js";
 import { isReady, setCondition } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
+import { reconcileReceiver } from "./receiver.js";
+import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
 import type { Runtime } from "./runtime.js";
 
 export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
 
-const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fluxcd.io/v1", Kustomization: "kustomize.toolkit.fluxcd.io/v1" };
+const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fluxcd.io/v1", Kustomization: "kustomize.toolkit.fluxcd.io/v1", Receiver: "notification.toolkit.fluxcd.io/v1" };
 
 /**
  * Reconciles the object a request names, whatever runtime delivered it: validate, run the kind's
@@ -41,7 +43,7 @@ export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<
       involvedObject: { apiVersion: stored.object.apiVersion, kind: key.kind, namespace: key.namespace, name: key.name },
       ...outcome.event,
       metadata: outcome.revision ? { revision: outcome.revision } : {},
-      reportingController: key.kind === "Kustomization" ? "kustomize-controller" : "source-controller",
+      reportingController: ({ Kustomization: "kustomize-controller", Receiver: "notification-controller" } as Record<string, string>)[key.kind] ?? "source-controller",
       timestamp: new Date(rt.clock.now()).toISOString(),
     });
   }
@@ -68,6 +70,7 @@ async function reconcileObject(rt: Runtime, object: KubeObject, request: Reconci
     throw error;
   }
   if (parsed.kind === "GitRepository") return parsed.spec.suspend ? { status: object.status } : reconcileGitRepository(rt, parsed as GitRepository);
+  if (parsed.kind === "Receiver") return reconcileReceiver(rt, parsed as Receiver);
   return reconcileKustomization(rt, parsed as Kustomization, request);
 }
 

@@ -7,7 +7,7 @@ import type { KubeObject } from "../apply/object.js";
 import { extractArchive } from "../artifacts/extract.js";
 import { buildKustomization, BuildError } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
-import { SecretError } from "../secrets/secrets.js";
+import { SecretError, type Secrets } from "../secrets/secrets.js";
 import type { Runtime } from "./runtime.js";
 
 /**
@@ -24,7 +24,7 @@ export interface Rendered {
 
 /** Source artifact → safe extraction → kustomize build (with Flux's overlay) → post-build substitution. */
 export async function renderKustomization(rt: Runtime, ks: Kustomization, artifact: Artifact): Promise<Rendered> {
-  const vars = ks.spec.postBuild ? await substitutionVariables(rt, ks) : undefined;
+  const vars = ks.spec.postBuild ? await substitutionVariables(rt.secrets, ks) : undefined;
   const { path, targetNamespace, namePrefix, nameSuffix, patches, images, components, ignoreMissingComponents, commonMetadata } = ks.spec;
   const inputs = { path, targetNamespace, namePrefix, nameSuffix, patches, images, components, ignoreMissingComponents, commonMetadata, vars, strict: rt.settings.strictSubstitution, noRemoteBases: rt.settings.noRemoteBases };
   const key = `${artifact.digest ?? artifact.revision}:${createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
@@ -48,13 +48,14 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
 
 /**
  * `postBuild.substituteFrom` in order, then `postBuild.substitute` on top (Flux's precedence).
- * A missing ConfigMap or Secret is an error unless marked `optional`.
+ * A missing ConfigMap or Secret is an error unless marked `optional`. Without `secrets` (an offline
+ * `sluice build --dry-run`), substituteFrom is skipped.
  */
-async function substitutionVariables(rt: Runtime, ks: Kustomization): Promise<Record<string, string>> {
+export async function substitutionVariables(secrets: Secrets | undefined, ks: Kustomization): Promise<Record<string, string>> {
   const namespace = ks.metadata.namespace ?? "default";
   const vars: Record<string, string> = {};
-  for (const ref of ks.spec.postBuild?.substituteFrom ?? []) {
-    const data = ref.kind === "Secret" ? await rt.secrets.secret({ namespace, name: ref.name }) : await rt.secrets.configMap({ namespace, name: ref.name });
+  for (const ref of secrets ? (ks.spec.postBuild?.substituteFrom ?? []) : []) {
+    const data = ref.kind === "Secret" ? await secrets!.secret({ namespace, name: ref.name }) : await secrets!.configMap({ namespace, name: ref.name });
     if (!data) {
       if (ref.optional) continue;
       throw new SecretError(`substitute from '${ref.kind}/${namespace}/${ref.name}' failed: ${ref.kind.toLowerCase()} not found`);

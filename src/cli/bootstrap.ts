@@ -1,0 +1,97 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Command } from "commander";
+import { parseAllDocuments } from "yaml";
+import type { KubeObject } from "../apply/object.js";
+import { openCluster } from "../cluster/cluster.js";
+import { isNotFound } from "../cluster/errors.js";
+import { isFluxObject } from "../controllers/fleet.js";
+import { systemClock } from "../runtime/clock.js";
+import { applyToStore } from "../store/objects.js";
+import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
+import { say } from "./output.js";
+
+/**
+ * `sluice bootstrap git`: registers the root GitRepository and Kustomization (both `flux-system`,
+ * as `flux bootstrap` names them) so `sluice run` reconciles the fleet repo from `--path`.
+ * `sluice bootstrap dir`: registers the Flux objects found in a folder of YAML instead.
+ */
+export function bootstrapCommand(): Command {
+  const bootstrap = new Command("bootstrap").description("Register the root source and Kustomization of a fleet");
+  bootstrap.addCommand(
+    new Command("git")
+      .description("Bootstrap from a Git repository over HTTP(S)")
+      .requiredOption("--url <url>", "Git repository URL (https://…)")
+      .option("--branch <branch>", "Git branch", "main")
+      .option("--path <path>", "path in the repository to the cluster's folder, e.g. clusters/dev", "./")
+      .option("--interval <duration>", "source and root Kustomization interval", "1m")
+      .option("--username <name>", "Git username; stored with --password in the Secret flux-system")
+      .option("--password <password>", "Git password or token")
+      .option("--secret-ref <name>", "an existing Secret with Git credentials instead of --username/--password")
+      .action((flags, command: Command) => bootstrapGit(flags, globals(command)).catch(fail)),
+  );
+  bootstrap.addCommand(
+    new Command("dir")
+      .description("Register every Flux object (GitRepository, Kustomization, Receiver) found in a folder of YAML")
+      .argument("<folder>")
+      .action((folder: string, _flags, command: Command) => bootstrapDir(folder, globals(command)).catch(fail)),
+  );
+  return bootstrap;
+}
+
+interface GitFlags {
+  url: string;
+  branch: string;
+  path: string;
+  interval: string;
+  username?: string;
+  password?: string;
+  secretRef?: string;
+}
+
+async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<void> {
+  let secretRef = flags.secretRef;
+  if (flags.username || flags.password) {
+    if (!flags.username || !flags.password) throw new Error("--username and --password go together");
+    secretRef = "flux-system";
+    await writeGitSecret(options, secretRef, flags.username, flags.password);
+  }
+  const store = openStore(options);
+  const objects = [
+    gitRepositoryManifest("flux-system", options.namespace, { url: flags.url, branch: flags.branch, interval: flags.interval, secretRef }),
+    kustomizationManifest("flux-system", options.namespace, { source: "GitRepository/flux-system", path: flags.path, prune: true, interval: "10m" }),
+  ];
+  for (const object of objects) say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);
+  say.success("bootstrapped; `sluice run` reconciles it");
+}
+
+/** The credentials Secret, in the cluster (where source reconciles read it), never in the Store. */
+async function writeGitSecret(options: GlobalOptions, name: string, username: string, password: string): Promise<void> {
+  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
+  const ns = options.namespace;
+  await cluster.client.send({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns } } }).catch((e: unknown) => {
+    if ((e as { status?: number }).status !== 409) throw e;
+  });
+  const body = { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, type: "Opaque", stringData: { username, password } };
+  await cluster.client.send({ method: "PUT", path: `/api/v1/namespaces/${ns}/secrets/${name}`, body }).catch(async (e: unknown) => {
+    if (!isNotFound(e)) throw e;
+    await cluster.client.send({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body });
+  });
+  say.success(`Secret ${ns}/${name} with the Git credentials applied`);
+}
+
+async function bootstrapDir(folder: string, options: GlobalOptions): Promise<void> {
+  const store = openStore(options);
+  let count = 0;
+  for (const file of (await readdir(folder, { recursive: true })).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const doc of parseAllDocuments(await readFile(join(folder, file), "utf8"))) {
+      const object = doc.toJS() as KubeObject | null;
+      if (!object?.apiVersion || !isFluxObject(object)) continue;
+      const namespaced = { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? options.namespace } };
+      say.success(`${object.kind} ${namespaced.metadata.namespace}/${object.metadata.name} ${await applyToStore(store, namespaced)} (${file})`);
+      count++;
+    }
+  }
+  if (count === 0) throw new Error(`no Flux objects found in ${folder}`);
+}

@@ -1,0 +1,143 @@
+import { cp, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { Command } from "commander";
+import { createTwoFilesPatch } from "diff";
+import { parseAllDocuments, stringify } from "yaml";
+import type { Kustomization } from "../api/kustomization.js";
+import { parseFluxObject } from "../api/parse.js";
+import { planAll, type PlannedChange } from "../apply/apply.js";
+import type { KubeObject } from "../apply/object.js";
+import { ownerLabels } from "../apply/policy.js";
+import { openCluster } from "../cluster/cluster.js";
+import { substitutionVariables } from "../controllers/render.js";
+import { isFluxObject } from "../controllers/fleet.js";
+import { buildKustomization } from "../render/kustomize.js";
+import { substituteAll } from "../render/substitute.js";
+import { resolveTools } from "../render/tools.js";
+import { cacheDir } from "../runtime/cache-dir.js";
+import { systemClock } from "../runtime/clock.js";
+import { KubeSecrets } from "../secrets/kube-secrets.js";
+import type { Secrets } from "../secrets/secrets.js";
+import { exportYaml } from "./manifests.js";
+import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { say } from "./output.js";
+
+interface BuildFlags {
+  path: string;
+  kustomizationFile?: string;
+  dryRun?: boolean;
+}
+
+const withBuildFlags = (c: Command) =>
+  c
+    .argument("<name>")
+    .requiredOption("--path <dir>", "local folder to build, the one the Kustomization's spec.path points at")
+    .option("--kustomization-file <file>", "the Kustomization YAML to take the spec from (default: the registered one)");
+
+/** `sluice build kustomization NAME --path DIR`: renders locally exactly as the reconciler would, to stdout. */
+export function buildCommand(): Command {
+  const build = new Command("build").description("Build a Kustomization locally");
+  build.addCommand(
+    withBuildFlags(new Command("kustomization").alias("ks").description("Render a Kustomization from a local folder, as Sluice would apply it"))
+      .option("--dry-run", "do not read substituteFrom Secrets/ConfigMaps from the cluster", false)
+      .action((name: string, flags: BuildFlags, command: Command) =>
+        render(name, flags, globals(command))
+          .then((objects) => void process.stdout.write(exportYaml(objects)))
+          .catch((e: unknown) => fail(e)),
+      ),
+  );
+  return build;
+}
+
+/**
+ * `sluice diff kustomization NAME --path DIR`: server-side dry-run of the local render against the
+ * cluster. Exit code as `flux diff`: 0 no differences, 1 differences, 2 an error.
+ */
+export function diffCommand(): Command {
+  const diff = new Command("diff").description("Diff a Kustomization's local render against the cluster");
+  diff.addCommand(
+    withBuildFlags(new Command("kustomization").alias("ks").description("Show what applying the local folder would change (server-side dry-run)")).action((name: string, flags: BuildFlags, command: Command) =>
+      diffKustomization(name, flags, globals(command)).then(
+        (changed) => void (process.exitCode = changed ? 1 : 0),
+        (e: unknown) => fail(e, 2),
+      ),
+    ),
+  );
+  return diff;
+}
+
+async function diffKustomization(name: string, flags: BuildFlags, options: GlobalOptions): Promise<boolean> {
+  say.action("Kustomization diffing...");
+  const objects = (await render(name, flags, options)).filter((o) => !isFluxObject(o));
+  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
+  const planned = await planAll(cluster, objects, { owner: { name, namespace: options.namespace } });
+  let changed = false;
+  for (const change of planned) {
+    if (change.entry.action === "unchanged" || change.entry.action === "skipped") continue;
+    changed = true;
+    process.stdout.write(`► ${change.entry.subject} ${change.entry.action === "created" ? "created" : "drifted"}\n`);
+    if (change.entry.action === "configured") process.stdout.write(`${yamlDiff(change)}\n`);
+  }
+  if (changed) say.waiting("identified at least one change, exiting with non-zero exit code");
+  else say.success("no changes");
+  return changed;
+}
+
+/** A unified diff of the live object and the dry-run result, without server noise; Secret values masked. */
+function yamlDiff(change: PlannedChange): string {
+  const clean = (o: KubeObject | undefined) => {
+    if (!o) return "";
+    const metadata = { ...o.metadata };
+    for (const noise of ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"]) delete metadata[noise];
+    const copy: KubeObject = { ...o, metadata };
+    delete copy.status;
+    if (o.kind === "Secret") for (const field of ["data", "stringData"]) if (copy[field]) copy[field] = Object.fromEntries(Object.keys(copy[field] as object).map((k) => [k, "*****"]));
+    return stringify(copy);
+  };
+  const masked = change.entry.object.kind === "Secret";
+  const text = createTwoFilesPatch(change.entry.subject, change.entry.subject, clean(change.live), clean(change.desired), "live", "merged", { context: 3 });
+  return masked ? `${text.split("\n").slice(2).join("\n")}\n(Secret values are masked)` : text.split("\n").slice(2).join("\n");
+}
+
+/** The render `sluice run` would do, from a local folder: a private copy, Flux's overlay, substitution. */
+async function render(name: string, flags: BuildFlags, options: GlobalOptions): Promise<KubeObject[]> {
+  const ks = await kustomizationSpec(name, flags, options);
+  const dir = resolve(flags.path);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`--path ${flags.path}: not a directory`);
+  // Copy from the enclosing repository root, so `../base` references resolve as they do in the source.
+  const root = await repositoryRoot(dir);
+  const work = await mkdtemp(join(tmpdir(), "sluice-build-"));
+  try {
+    await cp(root, join(work, "src"), { recursive: true, filter: (source) => !["node_modules", ".git"].includes(basename(source)) });
+    const tools = await resolveTools({ cacheDir: cacheDir() });
+    let objects = await buildKustomization(join(work, "src"), { ...ks.spec, path: relative(root, dir) || "./" }, { kubectl: tools.kubectl });
+    if (ks.spec.postBuild) {
+      const secrets: Secrets | undefined = flags.dryRun ? undefined : new KubeSecrets((await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock)).client);
+      objects = substituteAll(objects, await substitutionVariables(secrets, ks), { strict: !flags.dryRun });
+    }
+    const labels = ownerLabels({ name, namespace: options.namespace });
+    return objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } }));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function kustomizationSpec(name: string, flags: BuildFlags, options: GlobalOptions): Promise<Kustomization> {
+  if (flags.kustomizationFile) {
+    const docs = parseAllDocuments(await readFile(flags.kustomizationFile, "utf8")).map((d) => d.toJS() as KubeObject);
+    const found = docs.find((d) => d?.kind === "Kustomization" && d.metadata?.name === name);
+    if (!found) throw new Error(`${flags.kustomizationFile}: no Kustomization named '${name}'`);
+    return parseFluxObject({ ...found, metadata: { namespace: options.namespace, ...found.metadata } }) as Kustomization;
+  }
+  const stored = await openStore(options).get({ kind: "Kustomization", namespace: options.namespace, name });
+  if (!stored) throw new Error(`Kustomization '${name}' not found in ${options.namespace} namespace (register it, or pass --kustomization-file)`);
+  return parseFluxObject(stored.object) as Kustomization;
+}
+
+async function repositoryRoot(dir: string): Promise<string> {
+  for (let current = dir; ; current = dirname(current)) {
+    if (await stat(join(current, ".git")).catch(() => undefined)) return current;
+    if (dirname(current) === current) return dir;
+  }
+}

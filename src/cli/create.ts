@@ -1,0 +1,70 @@
+import { Command, Option } from "commander";
+import type { KubeObject } from "../apply/object.js";
+import { parseFluxObject } from "../api/parse.js";
+import { applyToStore } from "../store/objects.js";
+import { fail, globals, openStore } from "./context.js";
+import { exportYaml, gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
+import { say } from "./output.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(",").filter(Boolean)];
+
+/** `sluice create source git|kustomization`: flux's flags; `--export` prints YAML instead of registering. */
+export function createCommand(): Command {
+  const create = new Command("create").description("Create or update sources and Kustomizations");
+  const source = new Command("source").description("Create or update sources");
+  source.addCommand(
+    new Command("git")
+      .description("Create or update a GitRepository source")
+      .argument("<name>")
+      .requiredOption("--url <url>", "Git repository address, e.g. https://github.com/org/repo")
+      .option("--branch <branch>", "Git branch")
+      .option("--tag <tag>", "Git tag")
+      .option("--tag-semver <range>", "Git tag semver range")
+      .option("--commit <sha>", "Git commit SHA")
+      .option("--interval <duration>", "source sync interval", "1m")
+      .option("--secret-ref <name>", "name of an existing Secret with Git credentials (username/password, bearerToken, ca.crt)")
+      .option("--ignore-paths <paths>", "paths to ignore in the artifact, comma-separated (gitignore format)", collect)
+      .option("--export", "print the object as YAML instead of creating it", false)
+      .action(async (name: string, flags, command: Command) => {
+        const g = globals(command);
+        await register(() => gitRepositoryManifest(name, g.namespace, flags), flags.export, command).catch(fail);
+      }),
+  );
+  create.addCommand(source);
+  create.addCommand(
+    new Command("kustomization")
+      .alias("ks")
+      .description("Create or update a Kustomization")
+      .argument("<name>")
+      .requiredOption("--source <kind/name.namespace>", "source: GitRepository/name or name (namespace optional)")
+      .option("--path <path>", "path to the directory with the manifests in the source", "./")
+      .option("--prune", "enable garbage collection", false)
+      .option("--interval <duration>", "reconciliation interval", "1m")
+      .option("--retry-interval <duration>", "interval at which to retry a failed reconciliation")
+      .option("--target-namespace <namespace>", "overrides the namespace of all objects")
+      .option("--depends-on <names>", "Kustomizations that must be ready first, <name> or <namespace>/<name>", collect)
+      .option("--wait", "wait for all applied objects to become ready", false)
+      .option("--health-check <refs>", "workloads to health check, <kind>/<name>.<namespace>", collect)
+      .option("--health-check-timeout <duration>", "timeout of health checks and of the whole reconcile")
+      .option("--service-account <name>", "service account to impersonate when applying")
+      .addOption(new Option("--export", "print the object as YAML instead of creating it").default(false))
+      .action(async (name: string, flags, command: Command) => {
+        const g = globals(command);
+        await register(() => kustomizationManifest(name, g.namespace, flags), flags.export, command).catch(fail);
+      }),
+  );
+  return create;
+}
+
+async function register(manifest: () => KubeObject, exportOnly: boolean, command: Command): Promise<void> {
+  const object = manifest();
+  parseFluxObject(object); // bad flags fail here, naming the field
+  if (exportOnly) {
+    process.stdout.write(exportYaml([object]));
+    return;
+  }
+  const what = `${object.kind} ${object.metadata.name} in ${object.metadata.namespace} namespace`;
+  say.action(`applying ${what}`);
+  const action = await applyToStore(openStore(globals(command)), object);
+  say.success(`${what} ${action}; \`sluice run\` reconciles it`);
+}

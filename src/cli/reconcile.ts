@@ -1,0 +1,88 @@
+import { Command } from "commander";
+import { parseDuration } from "../api/duration.js";
+import { REQUESTED_AT } from "../controllers/dispatch.js";
+import { updateObject } from "../store/objects.js";
+import type { ObjectKey, Store } from "../store/store.js";
+import { fail, globals, openStore } from "./context.js";
+import { say } from "./output.js";
+
+type Kind = "GitRepository" | "Kustomization";
+const LABEL: Record<Kind, string> = { GitRepository: "source git", Kustomization: "kustomization" };
+
+/** Two sub-commands (`source git NAME`, `kustomization NAME`) sharing one action. */
+function perKind(name: string, description: string, action: (kind: Kind, objectName: string, command: Command) => Promise<void>, extra?: (c: Command) => Command): Command {
+  const parent = new Command(name).description(description);
+  const source = new Command("source").description(`${description}: sources`);
+  source.addCommand(new Command("git").argument("<name>").description(`${description}: a GitRepository`).action((n: string, _f, c: Command) => action("GitRepository", n, c).catch(fail)));
+  parent.addCommand(source);
+  const ks = new Command("kustomization").alias("ks").argument("<name>").description(`${description}: a Kustomization`);
+  parent.addCommand((extra ? extra(ks) : ks).action((n: string, _f, c: Command) => action("Kustomization", n, c).catch(fail)));
+  return parent;
+}
+
+/**
+ * `sluice reconcile`: sets Flux's `reconcile.fluxcd.io/requestedAt` annotation and waits until the
+ * control plane reports it handled (status.lastHandledReconcileAt), as `flux reconcile` does.
+ */
+export function reconcileCommand(): Command {
+  return perKind("reconcile", "Trigger a reconciliation", reconcile, (c) => c.option("--with-source", "reconcile the source first", false));
+}
+
+async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
+  const options = globals(command);
+  const store = openStore(options);
+  const key = { kind, namespace: options.namespace, name };
+  const current = await store.get(key);
+  if (!current) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
+  if ((current.object.spec as { suspend?: boolean }).suspend) throw new Error(`resume ${LABEL[kind]} '${name}' first: it is suspended`);
+  const withSource = (command.opts() as { withSource?: boolean }).withSource;
+  if (kind === "Kustomization" && withSource) {
+    const ref = (current.object.spec as { sourceRef: { kind: Kind; name: string; namespace?: string } }).sourceRef;
+    await requestAndWait(store, { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name }, options.timeout);
+  }
+  const status = await requestAndWait(store, key, options.timeout);
+  const ready = status.conditions?.find((c) => c.type === "Ready");
+  if (ready?.status !== "True") throw new Error(`${kind} reconciliation failed: ${ready?.message ?? "not ready"}`);
+  say.success(kind === "Kustomization" ? `applied revision ${status.lastAppliedRevision}` : `fetched revision ${status.artifact?.revision}`);
+}
+
+interface WaitedStatus {
+  lastHandledReconcileAt?: string;
+  lastAppliedRevision?: string;
+  artifact?: { revision: string };
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+
+async function requestAndWait(store: Store, key: ObjectKey, timeout: string): Promise<WaitedStatus> {
+  const token = new Date().toISOString();
+  say.action(`annotating ${key.kind} ${key.name} in ${key.namespace} namespace`);
+  await updateObject(store, key, (o) => {
+    o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: token };
+  });
+  say.success(`${key.kind} annotated`);
+  say.waiting(`waiting for ${key.kind} reconciliation`);
+  const deadline = Date.now() + parseDuration(timeout);
+  while (Date.now() < deadline) {
+    const status = ((await store.get(key))?.object.status ?? {}) as WaitedStatus;
+    if (status.lastHandledReconcileAt === token) return status;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timeout waiting for ${key.kind} ${key.name} to be reconciled after ${timeout}; is \`sluice run\` running with the same --state-dir?`);
+}
+
+/** `sluice suspend` / `sluice resume`: set or clear `spec.suspend`. */
+export function suspendCommands(): Command[] {
+  const set = (suspend: boolean) => async (kind: Kind, name: string, command: Command) => {
+    const options = globals(command);
+    const key = { kind, namespace: options.namespace, name };
+    say.action(`${suspend ? "suspending" : "resuming"} ${LABEL[kind]} ${name} in ${options.namespace} namespace`);
+    const updated = await updateObject(openStore(options), key, (o) => {
+      const spec = o.spec as { suspend?: boolean };
+      if (suspend) spec.suspend = true;
+      else delete spec.suspend;
+    });
+    if (!updated) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
+    say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
+  };
+  return [perKind("suspend", "Suspend reconciliation", set(true)), perKind("resume", "Resume a suspended reconciliation", set(false))];
+}

@@ -1,0 +1,54 @@
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Command } from "commander";
+import { pino } from "pino";
+import type { FluxEvent } from "../notify/events.js";
+import { systemClock } from "../runtime/clock.js";
+import { startLocal } from "../runtime/local.js";
+import { startWebhookServer } from "../runtime/webhook-server.js";
+import { fail, globals, readKubeconfig } from "./context.js";
+import { say } from "./output.js";
+
+/** `sluice run`: the embedded control plane, reconciling continuously until interrupted. */
+export function runCommand(): Command {
+  return new Command("run")
+    .description("Run the local control plane: reconcile registered sources and Kustomizations continuously, serve webhooks")
+    .option("--port <port>", "webhook receiver port (POST /hook/<sha256>)", "9292")
+    .option("--concurrency <n>", "objects reconciled at once", "4")
+    .option("--no-remote-bases", "refuse kustomize remote bases")
+    .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
+    .action((flags: { port: string; concurrency: string; remoteBases: boolean; logLevel: string }, command: Command) => run(flags, command).catch(fail));
+}
+
+async function run(flags: { port: string; concurrency: string; remoteBases: boolean; logLevel: string }, command: Command): Promise<void> {
+  const options = globals(command);
+  const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const kubeconfig = await readKubeconfig(options);
+  const log = pino({ level: flags.logLevel }, pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }));
+  say.action(`starting the control plane (state ${options.stateDir}, kubeconfig ${kubeconfig.path})`);
+  const plane = await startLocal({ stateDir, kubeconfig: kubeconfig.content, context: options.context, clock: systemClock, log, concurrency: Number(flags.concurrency), settings: { noRemoteBases: !flags.remoteBases }, onEvent: printEvent });
+  const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
+  say.success(`reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`);
+  const objects = await plane.runtime.store.list();
+  if (objects.length === 0) say.waiting("nothing registered yet: `sluice bootstrap git …` or `sluice create …` (another shell, same --state-dir)");
+
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  say.action("shutting down: finishing reconciles in flight");
+  await webhook.close();
+  await plane.stop();
+  log.flush();
+  say.success("stopped");
+}
+
+/** Events as progress lines: ✔ for success, ✗ for failure, ► for progress. */
+export function printEvent(event: FluxEvent): void {
+  const subject = `${event.involvedObject.kind}/${event.involvedObject.namespace}/${event.involvedObject.name}`;
+  const mark = event.severity === "error" ? "✗" : event.reason === "Progressing" ? "►" : "✔";
+  const [first, ...rest] = event.message.split("\n");
+  process.stderr.write(`${mark} ${subject} ${event.reason}: ${first}\n${rest.map((line) => `    ${line}\n`).join("")}`);
+}

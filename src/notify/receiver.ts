@@ -1,0 +1,48 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import type { Receiver } from "../api/receiver.js";
+
+/** Flux's webhook path: `/hook/` + sha256(token + name + namespace), hex. */
+export function webhookPath(token: string, name: string, namespace: string): string {
+  return `/hook/${createHash("sha256").update(token + name + namespace).digest("hex")}`;
+}
+
+export type Verdict = { accept: true; event: string } | { accept: false; status: number; reason: string } | { pong: true };
+
+/**
+ * Checks a delivery the way notification-controller does for the receiver's type. The payload only
+ * triggers a fetch; nothing in it decides what is deployed, so it is never parsed beyond the event.
+ */
+export function verifyDelivery(type: Receiver["spec"]["type"], token: string, headers: Record<string, string | undefined>, body: Buffer, events: string[] = []): Verdict {
+  const allowed = (event: string) => events.length === 0 || events.some((e) => e.toLowerCase() === event.toLowerCase());
+  switch (type) {
+    case "generic":
+      return { accept: true, event: "generic" };
+    case "generic-hmac":
+      return signatureMatches(headers["x-signature"], token, body) ? { accept: true, event: "generic" } : { accept: false, status: 401, reason: "invalid or missing X-Signature" };
+    case "github": {
+      const event = headers["x-github-event"] ?? "";
+      if (!signatureMatches(headers["x-hub-signature-256"], token, body)) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
+      if (event === "ping") return { pong: true };
+      return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+    }
+    case "gitlab": {
+      const event = headers["x-gitlab-event"] ?? "";
+      if (!constantTimeEqual(headers["x-gitlab-token"] ?? "", token)) return { accept: false, status: 401, reason: "invalid X-Gitlab-Token" };
+      return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+    }
+    default:
+      return { accept: false, status: 400, reason: `receiver type '${type}' is not supported by Sluice yet` };
+  }
+}
+
+/** `sha256=<hex>` HMAC of the raw body, compared in constant time. */
+function signatureMatches(header: string | undefined, token: string, body: Buffer): boolean {
+  const expected = `sha256=${createHmac("sha256", token).update(body).digest("hex")}`;
+  return constantTimeEqual(header ?? "", expected);
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
