@@ -93,7 +93,7 @@ function yamlDiff(change: PlannedChange): string {
     const copy: KubeObject = { ...o, metadata };
     delete copy.status;
     if (o.kind === "Secret") for (const field of ["data", "stringData"]) if (copy[field]) copy[field] = Object.fromEntries(Object.keys(copy[field] as object).map((k) => [k, "*****"]));
-    return stringify(copy);
+    return stringify(copy, { sortMapEntries: true });
   };
   const masked = change.entry.object.kind === "Secret";
   const text = createTwoFilesPatch(change.entry.subject, change.entry.subject, clean(change.live), clean(change.desired), "live", "merged", { context: 3 });
