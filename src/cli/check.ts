@@ -2,6 +2,7 @@ import { KubeConfig, VersionApi } from "@kubernetes/client-node";
 import { Command } from "commander";
 import { resolveTools, toolVersions } from "../render/tools.js";
 import { cacheDir } from "../runtime/cache-dir.js";
+import { globals } from "./context.js";
 import { say } from "./output.js";
 
 /** Oldest Kubernetes minor Sluice is tested against (server-side apply, kstatus conditions). */
@@ -12,9 +13,8 @@ export function checkCommand(): Command {
   return new Command("check")
     .description("Check requirements: rendering binaries (kubectl/kustomize, helm) and the Kubernetes cluster")
     .option("--pre", "only run the pre-installation checks", false)
-    .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    .option("--context <name>", "kubeconfig context to use")
-    .action(async (options: { kubeconfig?: string; context?: string }) => {
+    .action(async (_flags: unknown, command: Command) => {
+      const options = globals(command);
       say.action("checking prerequisites");
       // Sequential, so the lines always come in the same order.
       const toolsOk = await checkTools();

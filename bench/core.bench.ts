@@ -1,0 +1,164 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import { stringify } from "yaml";
+import type { KubeObject } from "../src/apply/object.js";
+import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
+import { clearRenderCache, renderCounters } from "../src/controllers/render.js";
+import { resolveTools } from "../src/render/tools.js";
+import { cacheDir } from "../src/runtime/cache-dir.js";
+import { systemClock } from "../src/runtime/clock.js";
+import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
+import { checkout } from "../src/sources/git.js";
+import { applyToStore } from "../src/store/objects.js";
+import { createRepo, pushTree } from "../test/env/git-server.js";
+import { startTestbed, type Testbed } from "../test/env/testbed.js";
+import { defineBenchmark, type Benchmark, type Metrics } from "./harness.js";
+
+// The core loop in local mode, on the test bed:
+// (a) push → applied for a 20-object app, against what a CI job would do for the same push
+//     (git clone --depth 1, kubectl kustomize, kubectl apply --server-side);
+// (c) a no-op interval per Kustomization (requests, renders) with the render cache, against the
+//     same interval rendering every time, as Flux does;
+// (d) isomorphic-git checkout against `git clone --depth 1` of the same repository.
+
+const run = promisify(execFile);
+let testbed: Testbed | undefined;
+let plane: LocalControlPlane | undefined;
+
+export async function cleanup(): Promise<void> {
+  await plane?.stop();
+  await testbed?.stop();
+}
+
+const app = (ns: string, replicas: number): Record<string, string> => {
+  const objects: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }];
+  for (let i = 0; i < 19; i++) objects.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: ns }, data: { replicas: String(replicas), index: String(i) } });
+  return { "app/objects.yaml": objects.map((o) => stringify(o)).join("---\n") };
+};
+
+export default async function benchmarks(): Promise<Benchmark[]> {
+  testbed = await startTestbed({ only: ["kube", "git"] });
+  const { kube, git } = testbed.info;
+  const tools = await resolveTools({ cacheDir: cacheDir() });
+  const stateDir = await mkdtemp(join(tmpdir(), "sluice-bench-core-"));
+  plane = await startLocal({ stateDir, kubeconfig: kube.kubeconfig, clock: systemClock, log: pino({ level: "warn" }), settings: { healthPollMs: 100 }, watchIntervalMs: 60_000 });
+  const { runtime, queue } = plane;
+  const authUrl = (url: string) => url.replace("http://", `http://${git.username}:${git.password}@`);
+  await run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, "create", "namespace", "flux-system"]).catch(() => undefined);
+  await run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, "-n", "flux-system", "create", "secret", "generic", "bench-git", `--from-literal=username=${git.username}`, `--from-literal=password=${git.password}`]);
+
+  // (a) push → applied
+  const ours = await createRepo(git, "bench-push");
+  const theirs = await createRepo(git, "bench-push-ci");
+  let version = 0;
+  await pushTree(git, "bench-push", { files: app("bench-push", version) });
+  await applyToStore(runtime.store, gitRepositoryManifest("bench-push", "flux-system", { url: ours, branch: "main", interval: "10m", secretRef: "bench-git" }));
+  await applyToStore(runtime.store, kustomizationManifest("bench-push", "flux-system", { source: "bench-push", path: "./app", prune: true, interval: "10m" }));
+  await queue.enqueue({ key: "GitRepository/flux-system/bench-push", reason: "bench" });
+  await queue.idle();
+  const applied = async (name: string, ns: string, expected: string) => {
+    for (;;) {
+      const cm = await runtime.store.get({ kind: "Kustomization", namespace: "flux-system", name });
+      if ((cm?.object.status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision?.endsWith(expected)) return;
+      await new Promise((r) => setTimeout(r, 5));
+      void ns;
+    }
+  };
+  const pushToApplied = defineBenchmark({
+    name: "push-to-applied-20-objects",
+    iterations: 10,
+    warmup: 1,
+    subject: {
+      name: "sluice run (webhook → fetch → render → apply)",
+      run: async () => {
+        const sha = await pushTree(git, "bench-push", { files: app("bench-push", ++version) });
+        const start = performance.now();
+        await queue.enqueue({ key: "GitRepository/flux-system/bench-push", reason: "webhook" });
+        await applied("bench-push", "bench-push", sha);
+        return { pushToAppliedMs: performance.now() - start };
+      },
+    },
+    baseline: {
+      name: "CI job: git clone --depth 1 + kubectl kustomize + kubectl apply --server-side",
+      run: async () => {
+        await pushTree(git, "bench-push-ci", { files: app("bench-push-ci", ++version) });
+        const start = performance.now();
+        const dir = await mkdtemp(join(tmpdir(), "sluice-bench-ci-"));
+        await run("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", "--single-branch", authUrl(theirs), dir]);
+        const { stdout } = await run(tools.kubectl, ["kustomize", join(dir, "app")], { maxBuffer: 64 << 20 });
+        const manifest = join(dir, "rendered.yaml");
+        await import("node:fs/promises").then((fs) => fs.writeFile(manifest, stdout));
+        await run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, "apply", "--server-side", "--force-conflicts", "-f", manifest]);
+        await rm(dir, { recursive: true, force: true });
+        return { pushToAppliedMs: performance.now() - start };
+      },
+    },
+  });
+
+  // (c) no-op interval of 50 Kustomizations (one app each, all unchanged)
+  const fleetRepo = await createRepo(git, "bench-noop");
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 50; i++) Object.assign(files, Object.fromEntries(Object.entries(app(`noop-${i}`, 0)).map(([, v]) => [`apps/app-${i}/objects.yaml`, v])));
+  await pushTree(git, "bench-noop", { files });
+  await applyToStore(runtime.store, gitRepositoryManifest("bench-noop", "flux-system", { url: fleetRepo, branch: "main", interval: "10m", secretRef: "bench-git" }));
+  for (let i = 0; i < 50; i++) await applyToStore(runtime.store, kustomizationManifest(`noop-${i}`, "flux-system", { source: "bench-noop", path: `./apps/app-${i}`, prune: true, interval: "10m" }));
+  await queue.enqueue({ key: "GitRepository/flux-system/bench-noop", reason: "bench" });
+  await queue.idle();
+  const interval = async (): Promise<Metrics> => {
+    const counts = { ...plane!.cluster.client.counts };
+    const renders = renderCounters.builds;
+    for (let i = 0; i < 50; i++) await queue.enqueue({ key: `Kustomization/flux-system/noop-${i}`, reason: "interval" });
+    await new Promise((r) => setTimeout(r, 1));
+    await queue.idle();
+    const used = (k: keyof typeof counts) => plane!.cluster.client.counts[k] - counts[k];
+    return {
+      requestsPerKustomization: (used("GET") + used("POST") + used("PATCH") + used("PUT") + used("DELETE") + used("dryRun")) / 50,
+      writesPerKustomization: (used("POST") + used("PATCH") + used("PUT") + used("DELETE")) / 50,
+      rendersPerKustomization: (renderCounters.builds - renders) / 50,
+    };
+  };
+  const noop = defineBenchmark({
+    name: "no-op-interval-50-kustomizations",
+    iterations: 5,
+    warmup: 1,
+    subject: { name: "sluice (render cache)", run: interval },
+    baseline: {
+      name: "rendering every interval (as Flux does)",
+      run: async () => {
+        clearRenderCache();
+        return interval();
+      },
+    },
+  });
+
+  // (d) isomorphic-git vs native git, depth 1, on a 600-file repository
+  const big = await createRepo(git, "bench-fetch");
+  const bigFiles: Record<string, string> = {};
+  for (let i = 0; i < 600; i++) bigFiles[`dir-${i % 20}/file-${i}.yaml`] = `index: ${i}\npayload: ${"x".repeat(2048)}\n`;
+  await pushTree(git, "bench-fetch", { files: bigFiles });
+  const fetch = defineBenchmark({
+    name: "git-checkout-depth-1-600-files",
+    iterations: 10,
+    subject: {
+      name: "isomorphic-git (sluice)",
+      run: async () => {
+        const dir = await mkdtemp(join(tmpdir(), "sluice-bench-iso-"));
+        await checkout(big, { branch: "main" }, { username: git.username, password: git.password }, dir);
+        await rm(dir, { recursive: true, force: true });
+      },
+    },
+    baseline: {
+      name: "git clone --depth 1 (native)",
+      run: async () => {
+        const dir = await mkdtemp(join(tmpdir(), "sluice-bench-git-"));
+        await run("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", "--single-branch", "--no-tags", authUrl(big), dir]);
+        await rm(dir, { recursive: true, force: true });
+      },
+    },
+  });
+  return [pushToApplied, noop, fetch];
+}
