@@ -4,7 +4,7 @@ import { InvalidObjectError, parseFluxObject } from "../api/parse.js";
 import type { KubeObject } from "../apply/object.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { writeStatus } from "../store/objects.js";
-import { formatKey, parseKey, type ObjectKey } from "../store/store.js";
+import { parseKey, type ObjectKey } from "../store/store.js";
 import { isReady, setCondition } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
@@ -27,6 +27,10 @@ export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<
   if (!stored) return undefined;
   const started = rt.clock.now();
   const outcome = await reconcileObject(rt, stored.object, request);
+  if (key.kind === "Kustomization") {
+    if (outcome.finalized) rt.dependents.forget(key);
+    else if ((stored.object.spec as Kustomization["spec"] | undefined)?.sourceRef) rt.dependents.record(key, stored.object.spec as Kustomization["spec"]);
+  }
   const log = rt.log.child({ object: request.key, revision: outcome.revision });
 
   if (outcome.finalized) {
@@ -84,13 +88,7 @@ function readyOf(status: unknown): string | undefined {
  * use it; a Kustomization turning Ready wakes those that depend on it.
  */
 async function wakeDependents(rt: Runtime, key: ObjectKey, object: KubeObject, outcome: Outcome): Promise<void> {
-  const kustomizations = await rt.store.list({ kind: "Kustomization" });
-  const ready = isReady({ metadata: object.metadata, status: outcome.status as never });
-  for (const { object: ks } of kustomizations) {
-    const spec = ks.spec as Kustomization["spec"] | undefined;
-    const namespace = ks.metadata.namespace ?? "default";
-    const usesSource = key.kind !== "Kustomization" && spec?.sourceRef?.kind === key.kind && spec.sourceRef.name === key.name && (spec.sourceRef.namespace ?? namespace) === key.namespace;
-    const dependsOn = key.kind === "Kustomization" && ready && (spec?.dependsOn ?? []).some((d) => d.name === key.name && (d.namespace ?? namespace) === key.namespace);
-    if (usesSource || dependsOn) await rt.queue.enqueue({ key: formatKey({ kind: "Kustomization", namespace, name: ks.metadata.name }), reason: usesSource ? "source" : "dependency", revision: outcome.revision });
-  }
+  if (key.kind === "Kustomization" && !isReady({ metadata: object.metadata, status: outcome.status as never })) return;
+  const reason = key.kind === "Kustomization" ? "dependency" : "source";
+  for (const dependent of rt.dependents.of(key)) await rt.queue.enqueue({ key: dependent, reason, revision: outcome.revision });
 }

@@ -7,6 +7,7 @@ import type { RenderTools } from "../render/tools.js";
 import type { Clock } from "../runtime/clock.js";
 import type { Secrets } from "../secrets/secrets.js";
 import type { Store } from "../store/store.js";
+import type { Dependents } from "./dependents.js";
 
 /** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
 export interface ClusterRequest {
@@ -31,6 +32,8 @@ export interface Runtime {
   /** The cluster to apply to (connections cached by the adapter). */
   cluster(request: ClusterRequest): Promise<Cluster>;
   settings: Settings;
+  /** Who uses or depends on whom, for waking dependents without listing the Store. */
+  dependents: Dependents;
 }
 
 /** Operator settings, the same names as the flags of Flux's controllers where one exists. */
