@@ -6,7 +6,8 @@ import { formatTable, runBenchmark, saveResult, type Benchmark, type BenchmarkRe
 // progress on stderr, the combined table on stdout, JSON per benchmark in bench/results/.
 
 const here = import.meta.dirname;
-const wanted = process.argv.slice(2);
+// Numeric arguments are sizes for benchmarks that take them (e.g. `fleet 100 500`), not names.
+const wanted = process.argv.slice(2).filter((a) => !/^\d+$/.test(a));
 const files = (await readdir(here)).filter((f) => f.endsWith(".bench.ts")).filter((f) => wanted.length === 0 || wanted.includes(basename(f, ".bench.ts")));
 if (files.length === 0) {
   console.error(`no benchmark matches ${wanted.join(", ")}; have: ${(await readdir(here)).filter((f) => f.endsWith(".bench.ts")).join(", ")}`);

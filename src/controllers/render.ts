@@ -5,6 +5,7 @@ import type { Kustomization } from "../api/kustomization.js";
 import type { Artifact } from "../api/meta.js";
 import type { KubeObject } from "../apply/object.js";
 import { extractArchive } from "../artifacts/extract.js";
+import { linkTree } from "../artifacts/link-tree.js";
 import { buildKustomization, BuildError } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
@@ -46,11 +47,10 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
   }
   renderCounters.builds++;
 
-  const data = await rt.artifacts.get(artifact.path, artifact.digest);
-  if (!data) throw new BuildError(`source artifact ${artifact.path} is missing from storage`);
+  const source = await extracted(rt, artifact);
   const dir = await mkdtemp(join(rt.workDir, "build-"));
   try {
-    await extractArchive(data, join(dir, "src"));
+    await linkTree(source, join(dir, "src"));
     let objects = await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases });
     if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
     if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
@@ -59,6 +59,33 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Extracted artifacts by digest, extracted once and shared (as hard-linked copies) by every render of that revision. */
+const extractions = new Map<string, Promise<string>>();
+const EXTRACTIONS_KEPT = 16;
+
+async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
+  const id = (artifact.digest ?? artifact.revision).replace(/[^a-zA-Z0-9]/g, "_");
+  let pending = extractions.get(id);
+  if (!pending) {
+    pending = (async () => {
+      const data = await rt.artifacts.get(artifact.path, artifact.digest);
+      if (!data) throw new BuildError(`source artifact ${artifact.path} is missing from storage`);
+      const dir = join(rt.workDir, "sources", id);
+      await rm(dir, { recursive: true, force: true });
+      await extractArchive(data, dir);
+      return dir;
+    })();
+    extractions.set(id, pending);
+    pending.catch(() => extractions.delete(id));
+    if (extractions.size > EXTRACTIONS_KEPT) {
+      const [oldest, old] = extractions.entries().next().value!;
+      extractions.delete(oldest);
+      void old.then((dir) => rm(dir, { recursive: true, force: true })).catch(() => undefined);
+    }
+  }
+  return pending;
 }
 
 /**

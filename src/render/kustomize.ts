@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { lstat, readdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
@@ -28,16 +28,31 @@ export interface BuildOptions {
 /**
  * Renders `spec.path` of an extracted source tree the way kustomize-controller does: generate a
  * kustomization.yaml when there is none, overlay the Kustomization's own settings on it, run
- * kustomize, then set `commonMetadata`. The tree is a private copy: it is modified in place.
+ * kustomize, then set `commonMetadata`. The tree must be a private copy: kustomization files in it
+ * are replaced (never written into, so the copy may hard-link a shared extraction).
  */
 export async function buildKustomization(root: string, spec: Spec, options: BuildOptions): Promise<KubeObject[]> {
   const dir = resolveInside(root, spec.path ?? "./");
   if (!(await isDirectory(dir))) throw new BuildError(`spec.path: '${spec.path ?? "./"}' is not a directory in the source`);
-  const file = (await findKustomizationFile(dir)) ?? (await generateKustomizationFile(dir));
-  await overlay(dir, file, spec);
-  if (options.noRemoteBases) await refuseRemoteBases(root);
-  const objects = await kustomize(options.kubectl, dir, root);
-  return spec.commonMetadata ? objects.map((o) => withCommonMetadata(o, spec.commonMetadata!)) : objects;
+  let file = await findKustomizationFile(dir);
+  let objects: KubeObject[] | undefined;
+  if (!file) {
+    const scanned = await scanFolder(dir);
+    // A folder of plain YAML with nothing to overlay renders to exactly its documents: skip
+    // starting kustomize for it (the common shape of a fleet's cluster folders and of small apps).
+    if (scanned.objects && !needsOverlay(spec)) objects = scanned.objects;
+    else file = await writeKustomizationFile(dir, scanned.resources);
+  }
+  if (file) {
+    await overlay(dir, file, spec);
+    if (options.noRemoteBases) await refuseRemoteBases(root);
+    objects = await kustomize(options.kubectl, dir, root);
+  }
+  return spec.commonMetadata ? objects!.map((o) => withCommonMetadata(o, spec.commonMetadata!)) : objects!;
+}
+
+function needsOverlay(spec: Spec): boolean {
+  return Boolean(spec.targetNamespace || spec.namePrefix || spec.nameSuffix || spec.patches?.length || spec.images?.length || spec.components?.length);
 }
 
 /** `path` relative to the source root, refusing anything that escapes it. */
@@ -61,35 +76,49 @@ async function findKustomizationFile(dir: string): Promise<string | undefined> {
 /**
  * Flux's rule for a folder without a kustomization file: every `.yaml`/`.yml` file below it that
  * decodes as Kubernetes YAML becomes a resource, except that a sub-folder holding its own
- * kustomization file is added as one resource and not descended into.
+ * kustomization file is added as one resource and not descended into. `objects` holds the decoded
+ * documents when every resource is a plain file.
  */
-async function generateKustomizationFile(dir: string): Promise<string> {
+async function scanFolder(dir: string): Promise<{ resources: string[]; objects?: KubeObject[] }> {
   const resources: string[] = [];
+  const objects: KubeObject[] = [];
+  let plain = true;
   const walk = async (folder: string): Promise<void> => {
     for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(folder, entry.name);
       if (entry.isDirectory()) {
-        if (await findKustomizationFile(path)) resources.push(`./${relative(dir, path)}`);
-        else await walk(path);
+        if (await findKustomizationFile(path)) {
+          resources.push(`./${relative(dir, path)}`);
+          plain = false;
+        } else await walk(path);
       } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) {
-        await assertKubernetesYaml(path, relative(dir, path));
+        objects.push(...(await readKubernetesYaml(path, relative(dir, path))));
         resources.push(`./${relative(dir, path)}`);
       }
     }
   };
   await walk(dir);
+  return plain ? { resources, objects } : { resources };
+}
+
+async function writeKustomizationFile(dir: string, resources: string[]): Promise<string> {
   const file = join(dir, "kustomization.yaml");
-  await writeFile(file, stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }));
+  await replaceFile(file, stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }));
   return file;
 }
 
-async function assertKubernetesYaml(path: string, name: string): Promise<void> {
+/** The objects of a YAML file (a `List` expanded, as kustomize does); an error names the file. */
+async function readKubernetesYaml(path: string, name: string): Promise<KubeObject[]> {
+  const objects: KubeObject[] = [];
   for (const doc of parseAllDocuments(await readFile(path, "utf8"))) {
     if (doc.errors.length > 0) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: ${doc.errors[0]!.message}`);
-    const value = doc.toJS() as Partial<KubeObject> | null;
+    const value = doc.toJS() as (KubeObject & { items?: KubeObject[] }) | null;
     if (value === null) continue;
     if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
+    if (value.kind.endsWith("List") && Array.isArray(value.items)) objects.push(...value.items);
+    else objects.push(value);
   }
+  return objects;
 }
 
 /** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images and components into the kustomization file. */
@@ -103,7 +132,13 @@ async function overlay(dir: string, file: string, spec: Spec): Promise<void> {
   if (spec.patches?.length) kus.patches = [...asArray(kus.patches), ...spec.patches];
   if (spec.images?.length) kus.images = mergeImages(asArray(kus.images) as { name: string }[], spec.images);
   if (spec.components?.length) kus.components = [...asArray(kus.components), ...(await existingComponents(dir, spec))];
-  await writeFile(file, stringify(kus));
+  await replaceFile(file, stringify(kus));
+}
+
+/** Writes a new file in place of the old (never into it): the tree may be hard links shared with other renders. */
+async function replaceFile(file: string, content: string): Promise<void> {
+  await writeFile(`${file}.sluice-tmp`, content);
+  await rename(`${file}.sluice-tmp`, file);
 }
 
 function asArray(value: unknown): unknown[] {

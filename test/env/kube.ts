@@ -112,6 +112,12 @@ export async function start(ctx: RunContext): Promise<Running<KubeInfo>> {
         `--service-account-private-key-file=${files.saKey}`,
         `--root-ca-file=${join(certDir, "apiserver.crt")}`,
         "--controllers=*",
+        // The default client budget (20 qps) makes a few hundred Deployments take minutes to report
+        // status; managed control planes give their controllers far more.
+        "--kube-api-qps=200",
+        "--kube-api-burst=400",
+        "--concurrent-deployment-syncs=20",
+        "--concurrent-replicaset-syncs=20",
         "--v=0",
       ],
     });

@@ -47,6 +47,17 @@ describe(`kustomize build as kustomize-controller does it (kustomize ${versions.
     expect(objects.map((o) => o.metadata.name).sort()).toEqual(["a", "b", "c"]);
   });
 
+  it("renders a plain folder without starting kustomize, to the same objects kustomize gives (List expanded)", async () => {
+    // Arrange
+    const files = { "app/a.yaml": stringify(configMap("a")), "app/list.yaml": stringify({ apiVersion: "v1", kind: "List", items: [configMap("b"), configMap("c")] }) };
+    const viaKustomize = await tree({ ...files, "app/kustomization.yaml": { resources: ["a.yaml", "list.yaml"] } });
+    // Act
+    const fast = await buildKustomization(await tree(files), spec({ path: "app" }), { kubectl: "/nonexistent/kubectl" });
+    const slow = await buildKustomization(viaKustomize, spec({ path: "app" }), { kubectl });
+    // Assess
+    expect(fast).toEqual(slow);
+  });
+
   it("overlays targetNamespace, namePrefix/nameSuffix, patches with targets, images and commonMetadata", async () => {
     // Arrange
     const root = await tree({ "app/kustomization.yaml": { resources: ["deploy.yaml", "cm.yaml"], images: [{ name: "ghcr.io/example/app", newTag: "0.9.0" }] }, "app/deploy.yaml": deployment("web"), "app/cm.yaml": configMap("settings") });

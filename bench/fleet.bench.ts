@@ -1,0 +1,119 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import { stringify } from "yaml";
+import type { KubeObject } from "../src/apply/object.js";
+import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
+import { resolveTools } from "../src/render/tools.js";
+import { cacheDir } from "../src/runtime/cache-dir.js";
+import { systemClock } from "../src/runtime/clock.js";
+import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
+import { applyToStore } from "../src/store/objects.js";
+import { createRepo, pushTree } from "../test/env/git-server.js";
+import { startTestbed, type Testbed } from "../test/env/testbed.js";
+import { defineBenchmark, type Benchmark } from "./harness.js";
+
+// Fleet scale, shaped like fluxcd/flux-benchmark: N apps, each a Deployment scaled to 0, a
+// ServiceAccount, a Service and an Ingress, each app its own Kustomization with prune, wait and a
+// 1m timeout. Measured: registration → every Kustomization Ready, and peak RSS. Baseline: one
+// `kubectl apply --server-side` of all objects (the floor: no per-app reconcile, no health wait).
+// Sizes from the command line: `npm run bench -- fleet 100 500 1000` (default 100 500 1000).
+
+const run = promisify(execFile);
+let testbed: Testbed | undefined;
+let plane: LocalControlPlane | undefined;
+
+export async function cleanup(): Promise<void> {
+  await plane?.stop();
+  await testbed?.stop();
+}
+
+function appObjects(ns: string, i: number): KubeObject[] {
+  const name = `app-${i}`;
+  const labels = { app: name };
+  return [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: ns } },
+    { apiVersion: "v1", kind: "Service", metadata: { name, namespace: ns }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: ns },
+      spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { serviceAccountName: name, containers: [{ name: "app", image: "ghcr.io/stefanprodan/podinfo:6.9.2" }] } } },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name, namespace: ns },
+      spec: { rules: [{ host: `${name}.example.com`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] } }] },
+    },
+  ];
+}
+
+export default async function benchmarks(): Promise<Benchmark[]> {
+  const sizes = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
+  testbed = await startTestbed({ only: ["kube", "git"] });
+  const { kube, git } = testbed.info;
+  const tools = await resolveTools({ cacheDir: cacheDir() });
+  const kubectl = (...args: string[]) => run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, ...args], { maxBuffer: 256 << 20 });
+  plane = await startLocal({
+    stateDir: await mkdtemp(join(tmpdir(), "sluice-bench-fleet-")),
+    kubeconfig: kube.kubeconfig,
+    clock: systemClock,
+    log: pino({ level: process.env.SLUICE_BENCH_LOG ? "info" : "warn" }, pino.destination(process.env.SLUICE_BENCH_LOG ?? 2)),
+    concurrency: 8,
+    settings: { healthPollMs: 2_000 },
+    watchIntervalMs: 60_000,
+  });
+  await kubectl("create", "namespace", "flux-system").catch(() => undefined);
+  await kubectl("-n", "flux-system", "create", "secret", "generic", "fleet-git", `--from-literal=username=${git.username}`, `--from-literal=password=${git.password}`);
+  const { runtime, queue } = plane;
+  let round = 0;
+
+  return (sizes.length > 0 ? sizes : [100, 500, 1000]).map((n) =>
+    defineBenchmark({
+      name: `fleet-${n}-apps`,
+      iterations: 1,
+      warmup: 0,
+      subject: {
+        name: "sluice run: registration → all Kustomizations Ready",
+        run: async () => {
+          const id = `f${n}-${round++}`;
+          await kubectl("create", "namespace", id);
+          const files = Object.fromEntries(Array.from({ length: n }, (_, i) => [`apps/app-${i}/app.yaml`, appObjects(id, i).map((o) => stringify(o)).join("---\n")]));
+          const url = await createRepo(git, id);
+          await pushTree(git, id, { files });
+          const start = performance.now();
+          await applyToStore(runtime.store, gitRepositoryManifest(id, "flux-system", { url, branch: "main", interval: "10m", secretRef: "fleet-git" }));
+          for (let i = 0; i < n; i++) {
+            await applyToStore(runtime.store, kustomizationManifest(`${id}-app-${i}`, "flux-system", { source: id, path: `./apps/app-${i}`, prune: true, wait: true, interval: "10m", healthCheckTimeout: "1m" }));
+            await queue.enqueue({ key: `Kustomization/flux-system/${id}-app-${i}`, reason: "created" });
+          }
+          await queue.enqueue({ key: `GitRepository/flux-system/${id}`, reason: "created" });
+          let ready = 0;
+          while (ready < n) {
+            await new Promise((r) => setTimeout(r, 500));
+            const all = await runtime.store.list({ kind: "Kustomization", namespace: "flux-system" });
+            ready = all.filter((s) => s.object.metadata.name.startsWith(`${id}-`) && (s.object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
+            process.stderr.write(`\r\x1b[K  ${ready}/${n} Ready after ${((performance.now() - start) / 1000).toFixed(0)} s`);
+          }
+          return { secondsToAllReady: (performance.now() - start) / 1000, rssMiB: process.memoryUsage().rss / 1024 / 1024 };
+        },
+      },
+      baseline: {
+        name: "kubectl apply --server-side of all objects at once",
+        run: async () => {
+          const id = `k${n}-${round++}`;
+          await kubectl("create", "namespace", id);
+          const file = join(await mkdtemp(join(tmpdir(), "sluice-bench-fleet-k-")), "all.yaml");
+          await writeFile(file, Array.from({ length: n }, (_, i) => appObjects(id, i)).flat().map((o) => stringify(o)).join("---\n"));
+          const start = performance.now();
+          await kubectl("apply", "--server-side", "-f", file);
+          return { secondsToAllReady: (performance.now() - start) / 1000 };
+        },
+      },
+    }),
+  );
+}
