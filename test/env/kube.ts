@@ -75,7 +75,7 @@ export async function start(ctx: RunContext): Promise<Running<KubeInfo>> {
         "--advertise-address=127.0.0.1",
         `--secure-port=${apiPort}`,
         `--cert-dir=${certDir}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
+        "--service-cluster-ip-range=10.0.0.0/16", // room for fleet-scale benchmarks (thousands of Services)
         "--allow-privileged=true",
         "--authorization-mode=RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
