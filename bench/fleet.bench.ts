@@ -64,7 +64,6 @@ export default async function benchmarks(): Promise<Benchmark[]> {
     clock: systemClock,
     log: pino({ level: process.env.SLUICE_BENCH_LOG ? "info" : "warn" }, pino.destination(process.env.SLUICE_BENCH_LOG ?? 2)),
     concurrency: 8,
-    settings: { healthPollMs: 2_000 },
     watchIntervalMs: 60_000,
   });
   await kubectl("create", "namespace", "flux-system").catch(() => undefined);

@@ -22,6 +22,9 @@ import type { Runtime } from "./runtime.js";
 
 type Status = NonNullable<Kustomization["status"]>;
 
+/** The longest pause between health checks of a rollout (Flux polls every 5 s, blocking a worker). */
+const MAX_HEALTH_POLL_MS = 10_000;
+
 /** One reconcile's view of a Kustomization: its identity, status being built, and how to finish. */
 class Attempt {
   readonly generation: number;
@@ -184,7 +187,10 @@ async function checkReadiness(attempt: Attempt, revision: string, inventory: Inv
       attempt.set({ type: "Ready", status: "Unknown", reason: "Progressing", message });
       attempt.status.lastAttemptedRevision = revision;
       attempt.status.observedGeneration = attempt.generation;
-      return { status: attempt.status, requeueAfterMs: rt.settings.healthPollMs, requeueReason: "health", revision, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
+      // Frequent checks at first (most rollouts finish fast), sparser later, so a large fleet
+      // waiting on rollouts does not flood the API server.
+      const nextCheck = Math.min(Math.max(rt.settings.healthPollMs, elapsed / 2), MAX_HEALTH_POLL_MS);
+      return { status: attempt.status, requeueAfterMs: nextCheck, requeueReason: "health", revision, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
     }
     attempt.set({ type: "Healthy", status: "True", reason: "Succeeded", message: `Health check passed in ${formatDuration(Math.max(elapsed, 0))}` });
   }

@@ -6,7 +6,7 @@ import type { Artifact } from "../api/meta.js";
 import type { KubeObject } from "../apply/object.js";
 import { extractArchive } from "../artifacts/extract.js";
 import { linkTree } from "../artifacts/link-tree.js";
-import { buildKustomization, BuildError } from "../render/kustomize.js";
+import { buildKustomization, BuildError, renderPlainFolder } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
 import type { Runtime } from "./runtime.js";
@@ -48,14 +48,19 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
   renderCounters.builds++;
 
   const source = await extracted(rt, artifact);
+  let objects = (await renderPlainFolder(source, ks.spec)) ?? (await buildPrivateCopy(rt, source, ks));
+  if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(key, objects);
+  return { objects: structuredClone(objects), cached: false };
+}
+
+/** kustomize with Flux's overlay, on a hard-linked private copy (the overlay replaces kustomization files). */
+async function buildPrivateCopy(rt: Runtime, source: string, ks: Kustomization): Promise<KubeObject[]> {
   const dir = await mkdtemp(join(rt.workDir, "build-"));
   try {
     await linkTree(source, join(dir, "src"));
-    let objects = await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases });
-    if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
-    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-    cache.set(key, objects);
-    return { objects: structuredClone(objects), cached: false };
+    return await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

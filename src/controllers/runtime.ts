@@ -42,10 +42,10 @@ export interface Settings {
   noRemoteBases: boolean;
   /** Undefined variables without a default are errors. Flux's StrictPostBuildSubstitutions; on by default in Sluice. @default true */
   strictSubstitution: boolean;
-  /** How often to re-check health while waiting on a rollout. @default 2_000 */
+  /** First pause between health checks of a rollout; later pauses grow to half the time waited (at most 10 s). @default 1_000 */
   healthPollMs: number;
   /** Requeue delay while a dependency is not ready (`--requeue-dependency`); dependencies also wake dependents at once. @default 30_000 */
   dependencyRequeueMs: number;
 }
 
-export const defaultSettings: Settings = { noRemoteBases: false, strictSubstitution: true, healthPollMs: 2_000, dependencyRequeueMs: 30_000 };
+export const defaultSettings: Settings = { noRemoteBases: false, strictSubstitution: true, healthPollMs: 1_000, dependencyRequeueMs: 30_000 };

@@ -32,23 +32,32 @@ export interface BuildOptions {
  * are replaced (never written into, so the copy may hard-link a shared extraction).
  */
 export async function buildKustomization(root: string, spec: Spec, options: BuildOptions): Promise<KubeObject[]> {
+  const plain = await renderPlainFolder(root, spec);
+  if (plain) return plain;
+  const dir = await kustomizationDir(root, spec);
+  const file = (await findKustomizationFile(dir)) ?? (await writeKustomizationFile(dir, (await scanFolder(dir)).resources));
+  await overlay(dir, file, spec);
+  if (options.noRemoteBases) await refuseRemoteBases(root);
+  return withCommonMetadata(await kustomize(options.kubectl, dir, root), spec);
+}
+
+/**
+ * A folder of plain YAML (no kustomization file, no sub-kustomizations) with nothing to overlay
+ * renders to exactly its documents: read them without starting kustomize and without copying the
+ * tree — the common shape of a fleet's cluster folders and of small apps. Undefined otherwise.
+ * Reads only, so `root` may be a shared extraction.
+ */
+export async function renderPlainFolder(root: string, spec: Spec): Promise<KubeObject[] | undefined> {
+  const dir = await kustomizationDir(root, spec);
+  if (needsOverlay(spec) || (await findKustomizationFile(dir))) return undefined;
+  const { objects } = await scanFolder(dir);
+  return objects && withCommonMetadata(objects, spec);
+}
+
+async function kustomizationDir(root: string, spec: Spec): Promise<string> {
   const dir = resolveInside(root, spec.path ?? "./");
   if (!(await isDirectory(dir))) throw new BuildError(`spec.path: '${spec.path ?? "./"}' is not a directory in the source`);
-  let file = await findKustomizationFile(dir);
-  let objects: KubeObject[] | undefined;
-  if (!file) {
-    const scanned = await scanFolder(dir);
-    // A folder of plain YAML with nothing to overlay renders to exactly its documents: skip
-    // starting kustomize for it (the common shape of a fleet's cluster folders and of small apps).
-    if (scanned.objects && !needsOverlay(spec)) objects = scanned.objects;
-    else file = await writeKustomizationFile(dir, scanned.resources);
-  }
-  if (file) {
-    await overlay(dir, file, spec);
-    if (options.noRemoteBases) await refuseRemoteBases(root);
-    objects = await kustomize(options.kubectl, dir, root);
-  }
-  return spec.commonMetadata ? objects!.map((o) => withCommonMetadata(o, spec.commonMetadata!)) : objects!;
+  return dir;
 }
 
 function needsOverlay(spec: Spec): boolean {
@@ -210,13 +219,15 @@ export function parseObjects(text: string, source: string): KubeObject[] {
 }
 
 /** Flux's `commonMetadata`: labels and annotations set on every object, overriding the object's own. */
-function withCommonMetadata(object: KubeObject, common: NonNullable<Spec["commonMetadata"]>): KubeObject {
-  return {
+function withCommonMetadata(objects: KubeObject[], spec: Spec): KubeObject[] {
+  const common = spec.commonMetadata;
+  if (!common) return objects;
+  return objects.map((object) => ({
     ...object,
     metadata: {
       ...object.metadata,
       ...(common.labels && { labels: { ...object.metadata.labels, ...common.labels } }),
       ...(common.annotations && { annotations: { ...object.metadata.annotations, ...common.annotations } }),
     },
-  };
+  }));
 }
