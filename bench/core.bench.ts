@@ -3,20 +3,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { pino } from "pino";
 import { stringify } from "yaml";
 import type { KubeObject } from "../src/apply/object.js";
 import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
 import { clearRenderCache, renderCounters } from "../src/controllers/render.js";
 import { resolveTools } from "../src/render/tools.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
-import { systemClock } from "../src/runtime/clock.js";
-import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
 import { checkout } from "../src/sources/git.js";
 import { applyToStore } from "../src/store/objects.js";
 import { createRepo, pushTree } from "../test/env/git-server.js";
-import { startTestbed, type Testbed } from "../test/env/testbed.js";
 import { defineBenchmark, type Benchmark, type Metrics } from "./harness.js";
+import { startBenchPlane, stopBenchPlane } from "./local-plane.js";
 
 // The core loop in local mode, on the test bed:
 // (a) push → applied for a 20-object app, against what a CI job would do for the same push
@@ -26,13 +23,7 @@ import { defineBenchmark, type Benchmark, type Metrics } from "./harness.js";
 // (d) isomorphic-git checkout against `git clone --depth 1` of the same repository.
 
 const run = promisify(execFile);
-let testbed: Testbed | undefined;
-let plane: LocalControlPlane | undefined;
-
-export async function cleanup(): Promise<void> {
-  await plane?.stop();
-  await testbed?.stop();
-}
+export const cleanup = stopBenchPlane;
 
 const app = (ns: string, replicas: number): Record<string, string> => {
   const objects: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }];
@@ -41,22 +32,18 @@ const app = (ns: string, replicas: number): Record<string, string> => {
 };
 
 export default async function benchmarks(): Promise<Benchmark[]> {
-  testbed = await startTestbed({ only: ["kube", "git"] });
+  const { testbed, plane, gitSecret } = await startBenchPlane({ settings: { healthPollMs: 100 } });
   const { kube, git } = testbed.info;
   const tools = await resolveTools({ cacheDir: cacheDir() });
-  const stateDir = await mkdtemp(join(tmpdir(), "sluice-bench-core-"));
-  plane = await startLocal({ stateDir, kubeconfig: kube.kubeconfig, clock: systemClock, log: pino({ level: "warn" }), settings: { healthPollMs: 100 }, watchIntervalMs: 60_000 });
   const { runtime, queue } = plane;
   const authUrl = (url: string) => url.replace("http://", `http://${git.username}:${git.password}@`);
-  await run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, "create", "namespace", "flux-system"]).catch(() => undefined);
-  await run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, "-n", "flux-system", "create", "secret", "generic", "bench-git", `--from-literal=username=${git.username}`, `--from-literal=password=${git.password}`]);
 
   // (a) push → applied
   const ours = await createRepo(git, "bench-push");
   const theirs = await createRepo(git, "bench-push-ci");
   let version = 0;
   await pushTree(git, "bench-push", { files: app("bench-push", version) });
-  await applyToStore(runtime.store, gitRepositoryManifest("bench-push", "flux-system", { url: ours, branch: "main", interval: "10m", secretRef: "bench-git" }));
+  await applyToStore(runtime.store, gitRepositoryManifest("bench-push", "flux-system", { url: ours, branch: "main", interval: "10m", secretRef: gitSecret }));
   await applyToStore(runtime.store, kustomizationManifest("bench-push", "flux-system", { source: "bench-push", path: "./app", prune: true, interval: "10m" }));
   await queue.enqueue({ key: "GitRepository/flux-system/bench-push", reason: "bench" });
   await queue.idle();
@@ -100,17 +87,17 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const files: Record<string, string> = {};
   for (let i = 0; i < 50; i++) Object.assign(files, Object.fromEntries(Object.entries(app(`noop-${i}`, 0)).map(([, v]) => [`apps/app-${i}/objects.yaml`, v])));
   await pushTree(git, "bench-noop", { files });
-  await applyToStore(runtime.store, gitRepositoryManifest("bench-noop", "flux-system", { url: fleetRepo, branch: "main", interval: "10m", secretRef: "bench-git" }));
+  await applyToStore(runtime.store, gitRepositoryManifest("bench-noop", "flux-system", { url: fleetRepo, branch: "main", interval: "10m", secretRef: gitSecret }));
   for (let i = 0; i < 50; i++) await applyToStore(runtime.store, kustomizationManifest(`noop-${i}`, "flux-system", { source: "bench-noop", path: `./apps/app-${i}`, prune: true, interval: "10m" }));
   await queue.enqueue({ key: "GitRepository/flux-system/bench-noop", reason: "bench" });
   await queue.idle();
   const interval = async (): Promise<Metrics> => {
-    const counts = { ...plane!.cluster.client.counts };
+    const counts = { ...plane.cluster.client.counts };
     const renders = renderCounters.builds;
     for (let i = 0; i < 50; i++) await queue.enqueue({ key: `Kustomization/flux-system/noop-${i}`, reason: "interval" });
     await new Promise((r) => setTimeout(r, 1));
     await queue.idle();
-    const used = (k: keyof typeof counts) => plane!.cluster.client.counts[k] - counts[k];
+    const used = (k: keyof typeof counts) => plane.cluster.client.counts[k] - counts[k];
     return {
       requestsPerKustomization: (used("GET") + used("POST") + used("PATCH") + used("PUT") + used("DELETE") + used("dryRun")) / 50,
       writesPerKustomization: (used("POST") + used("PATCH") + used("PUT") + used("DELETE")) / 50,

@@ -1,20 +1,13 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { pino } from "pino";
 import { stringify } from "yaml";
 import type { KubeObject } from "../src/apply/object.js";
 import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
-import { resolveTools } from "../src/render/tools.js";
-import { cacheDir } from "../src/runtime/cache-dir.js";
-import { systemClock } from "../src/runtime/clock.js";
-import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
 import { applyToStore } from "../src/store/objects.js";
 import { createRepo, pushTree } from "../test/env/git-server.js";
-import { startTestbed, type Testbed } from "../test/env/testbed.js";
 import { defineBenchmark, type Benchmark } from "./harness.js";
+import { startBenchPlane, stopBenchPlane } from "./local-plane.js";
 
 // Fleet scale, shaped like fluxcd/flux-benchmark: N apps, each a Deployment scaled to 0, a
 // ServiceAccount, a Service and an Ingress, each app its own Kustomization with prune, wait and a
@@ -22,14 +15,7 @@ import { defineBenchmark, type Benchmark } from "./harness.js";
 // `kubectl apply --server-side` of all objects (the floor: no per-app reconcile, no health wait).
 // Sizes from the command line: `npm run bench -- fleet 100 500 1000` (default 100 500 1000).
 
-const run = promisify(execFile);
-let testbed: Testbed | undefined;
-let plane: LocalControlPlane | undefined;
-
-export async function cleanup(): Promise<void> {
-  await plane?.stop();
-  await testbed?.stop();
-}
+export const cleanup = stopBenchPlane;
 
 function appObjects(ns: string, i: number): KubeObject[] {
   const name = `app-${i}`;
@@ -54,20 +40,8 @@ function appObjects(ns: string, i: number): KubeObject[] {
 
 export default async function benchmarks(): Promise<Benchmark[]> {
   const sizes = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
-  testbed = await startTestbed({ only: ["kube", "git"] });
-  const { kube, git } = testbed.info;
-  const tools = await resolveTools({ cacheDir: cacheDir() });
-  const kubectl = (...args: string[]) => run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, ...args], { maxBuffer: 256 << 20 });
-  plane = await startLocal({
-    stateDir: await mkdtemp(join(tmpdir(), "sluice-bench-fleet-")),
-    kubeconfig: kube.kubeconfig,
-    clock: systemClock,
-    log: pino({ level: process.env.SLUICE_BENCH_LOG ? "info" : "warn" }, pino.destination(process.env.SLUICE_BENCH_LOG ?? 2)),
-    concurrency: 8,
-    watchIntervalMs: 60_000,
-  });
-  await kubectl("create", "namespace", "flux-system").catch(() => undefined);
-  await kubectl("-n", "flux-system", "create", "secret", "generic", "fleet-git", `--from-literal=username=${git.username}`, `--from-literal=password=${git.password}`);
+  const { testbed, plane, kubectl, gitSecret } = await startBenchPlane({ concurrency: 8 });
+  const { git } = testbed.info;
   const { runtime, queue } = plane;
   let round = 0;
 
@@ -85,7 +59,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
           const url = await createRepo(git, id);
           await pushTree(git, id, { files });
           const start = performance.now();
-          await applyToStore(runtime.store, gitRepositoryManifest(id, "flux-system", { url, branch: "main", interval: "10m", secretRef: "fleet-git" }));
+          await applyToStore(runtime.store, gitRepositoryManifest(id, "flux-system", { url, branch: "main", interval: "10m", secretRef: gitSecret }));
           for (let i = 0; i < n; i++) {
             await applyToStore(runtime.store, kustomizationManifest(`${id}-app-${i}`, "flux-system", { source: id, path: `./apps/app-${i}`, prune: true, wait: true, interval: "10m", healthCheckTimeout: "1m" }));
             await queue.enqueue({ key: `Kustomization/flux-system/${id}-app-${i}`, reason: "created" });

@@ -43,6 +43,12 @@ class Attempt {
     this.status = structuredClone(ks.status ?? {});
   }
 
+  /** The cluster to apply to, as the identity to apply as (`kubeConfig.secretRef`, `serviceAccountName`). */
+  cluster(): Promise<Cluster> {
+    const { kubeConfig, serviceAccountName } = this.ks.spec;
+    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig: kubeConfig?.secretRef && { secretName: kubeConfig.secretRef.name, key: kubeConfig.secretRef.key } });
+  }
+
   set(input: ConditionInput): void {
     this.status.conditions = setCondition(this.status.conditions, input, this.generation, this.now);
   }
@@ -89,7 +95,7 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
 
   let cluster: Cluster;
   try {
-    cluster = await rt.cluster({ namespace: attempt.namespace, kubeConfig: ks.spec.kubeConfig?.secretRef && { secretName: ks.spec.kubeConfig.secretRef.name, key: ks.spec.kubeConfig.secretRef.key }, serviceAccountName: ks.spec.serviceAccountName });
+    cluster = await attempt.cluster();
   } catch (error) {
     return attempt.failed("ReconciliationFailed", (error as Error).message, revision);
   }
@@ -167,7 +173,7 @@ async function checkReadiness(attempt: Attempt, revision: string, inventory: Inv
   const drifted = applied && ks.status?.lastAppliedRevision === revision;
   const changes = formatChangeSet(changeSet);
   if (targets.length > 0) {
-    const target = cluster ?? (await rt.cluster({ namespace: attempt.namespace, serviceAccountName: ks.spec.serviceAccountName, kubeConfig: ks.spec.kubeConfig?.secretRef && { secretName: ks.spec.kubeConfig.secretRef.name, key: ks.spec.kubeConfig.secretRef.key } }));
+    const target = cluster ?? (await attempt.cluster());
     const health = await objectsHealth(attempt, target, targets);
     const started = healthStart(attempt, revision);
     const elapsed = attempt.now.getTime() - started;
@@ -229,7 +235,7 @@ async function finalize(attempt: Attempt): Promise<Outcome> {
   if (inventory.entries.length === 0 || ks.spec.suspend) return { status: attempt.status, finalized: true };
   let cluster: Cluster;
   try {
-    cluster = await rt.cluster({ namespace: attempt.namespace, serviceAccountName: ks.spec.serviceAccountName, kubeConfig: ks.spec.kubeConfig?.secretRef && { secretName: ks.spec.kubeConfig.secretRef.name, key: ks.spec.kubeConfig.secretRef.key } });
+    cluster = await attempt.cluster();
   } catch (error) {
     return attempt.failed("PruneFailed", (error as Error).message);
   }
