@@ -1,10 +1,10 @@
-import type { Logger } from "pino";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Events } from "../notify/events.js";
 import type { Queue } from "../queue/queue.js";
 import type { RenderTools } from "../render/tools.js";
 import type { Clock } from "../runtime/clock.js";
+import type { Log } from "../runtime/log.js";
 import type { Secrets } from "../secrets/secrets.js";
 import type { Store } from "../store/store.js";
 import type { Dependents } from "./dependents.js";
@@ -25,7 +25,7 @@ export interface Runtime {
   secrets: Secrets;
   events: Events;
   clock: Clock;
-  log: Logger;
+  log: Log;
   tools: RenderTools;
   /** Scratch space for checkouts and extracted artifacts; each reconcile uses its own sub-folder. */
   workDir: string;

@@ -13,8 +13,10 @@ export interface HookResponse {
 /**
  * A webhook delivery to `path`: find the Receiver that published it, verify it, and request a
  * reconcile of its resources (Flux's requestedAt annotation, plus an immediate enqueue).
+ * `firstDelivery(id)` answers whether a delivery id is new (and records it), so redeliveries enqueue
+ * nothing; by default every delivery counts as new.
  */
-export async function handleDelivery(rt: Runtime, path: string, headers: Record<string, string | undefined>, body: Buffer): Promise<HookResponse> {
+export async function handleDelivery(rt: Runtime, path: string, headers: Record<string, string | undefined>, body: Buffer, firstDelivery: (id: string) => Promise<boolean> = async () => true): Promise<HookResponse> {
   const receivers = await rt.store.list({ kind: "Receiver" });
   const found = receivers.find((r) => (r.object.status as Receiver["status"])?.webhookPath === path);
   if (!found) return { status: 404, body: "no receiver for this path\n" };
@@ -22,12 +24,15 @@ export async function handleDelivery(rt: Runtime, path: string, headers: Record<
   const namespace = receiver.metadata.namespace ?? "default";
   if (receiver.spec.suspend) return { status: 503, body: "receiver is suspended\n" };
   const token = (await rt.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token ?? "";
-  const verdict = verifyDelivery(receiver.spec.type, token, headers, body, receiver.spec.events);
+  const verdict = await verifyDelivery(receiver.spec.type, token, headers, body, receiver.spec.events);
   if ("pong" in verdict) return { status: 200, body: "pong\n" };
   if (!verdict.accept) {
     rt.log.warn({ receiver: `${namespace}/${receiver.metadata.name}`, reason: verdict.reason }, "webhook delivery refused");
     return { status: verdict.status, body: `${verdict.reason}\n` };
   }
+  // A redelivery (same X-GitHub-Delivery) was handled already: acknowledge it, enqueue nothing.
+  const deliveryId = headers["x-github-delivery"];
+  if (deliveryId && !(await firstDelivery(deliveryId))) return { status: 200, body: "already handled\n" };
   const now = new Date(rt.clock.now()).toISOString();
   let triggered = 0;
   for (const resource of receiver.spec.resources) {
@@ -39,7 +44,7 @@ export async function handleDelivery(rt: Runtime, path: string, headers: Record<
       await updateObject(rt.store, key, (o) => {
         o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: now };
       });
-      await rt.queue.enqueue({ key: formatKey(key), reason: "webhook" });
+      await rt.queue.enqueue({ key: formatKey(key), reason: "webhook", ...(deliveryId && { trigger: deliveryId }) });
       triggered++;
     }
   }

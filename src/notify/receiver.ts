@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { Webhooks } from "@octokit/webhooks";
 import type { Receiver } from "../api/receiver.js";
 
 /** Flux's webhook path: `/hook/` + sha256(token + name + namespace), hex. */
@@ -12,7 +13,7 @@ export type Verdict = { accept: true; event: string } | { accept: false; status:
  * Checks a delivery the way notification-controller does for the receiver's type. The payload only
  * triggers a fetch; nothing in it decides what is deployed, so it is never parsed beyond the event.
  */
-export function verifyDelivery(type: Receiver["spec"]["type"], token: string, headers: Record<string, string | undefined>, body: Buffer, events: string[] = []): Verdict {
+export async function verifyDelivery(type: Receiver["spec"]["type"], token: string, headers: Record<string, string | undefined>, body: Buffer, events: string[] = []): Promise<Verdict> {
   const allowed = (event: string) => events.length === 0 || events.some((e) => e.toLowerCase() === event.toLowerCase());
   switch (type) {
     case "generic":
@@ -21,7 +22,9 @@ export function verifyDelivery(type: Receiver["spec"]["type"], token: string, he
       return signatureMatches(headers["x-signature"], token, body) ? { accept: true, event: "generic" } : { accept: false, status: 401, reason: "invalid or missing X-Signature" };
     case "github": {
       const event = headers["x-github-event"] ?? "";
-      if (!signatureMatches(headers["x-hub-signature-256"], token, body)) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
+      // GitHub's own library checks X-Hub-Signature-256 (HMAC-SHA256 of the raw body, constant time).
+      const signature = headers["x-hub-signature-256"] ?? "";
+      if (!token || !signature || !(await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature))) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
       if (event === "ping") return { pong: true };
       return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }

@@ -6,6 +6,14 @@ export interface ReconcileRequest {
   reason: string;
   /** The source revision that prompted it, when known; part of the dedup identity on SQS. */
   revision?: string;
+  /**
+   * What triggered it (a webhook delivery id, a requestedAt value, a due time): requests with the
+   * same key, reason, revision and trigger are the same request, and a queue may collapse them.
+   * Without it, a request is never collapsed with another.
+   */
+  trigger?: string;
+  /** Set by a queue on a scheduled (delayed) request; a newer schedule for the key makes it stale. */
+  ticket?: string;
 }
 
 export interface EnqueueOptions {

@@ -1,0 +1,16 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { configFromEnv, handleWorkerEvent, lazyRuntime } from "../../src/runtime/lambda.js";
+
+// Worker: reconciles what the SQS FIFO queue delivers (ReportBatchItemFailures on the event source).
+const logger = new Logger({ serviceName: "sluice-worker" });
+const metrics = new Metrics({ namespace: "Sluice", serviceName: "sluice-worker" });
+const runtime = lazyRuntime(() => configFromEnv(process.env), logger);
+
+export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> => handleWorkerEvent(event, { runtime: (await runtime()).runtime, metrics, logger }))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics));

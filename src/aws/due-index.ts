@@ -1,0 +1,67 @@
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { ReconcileRequest } from "../queue/queue.js";
+import { statusOf } from "./s3-store.js";
+
+const PREFIX = "due/";
+const CURSOR = "due-cursor";
+/** How far back a tick looks when it has no cursor (first run, or after an outage). */
+const MAX_CATCH_UP_MINUTES = 60;
+
+/**
+ * Requeues due later than SQS can delay, in S3 by minute: `due/<YYYY-MM-DDTHH:MM>/<key>`. A tick
+ * reads only the minutes since its cursor — never a listing of every object — so its cost follows
+ * what is due, not the fleet size.
+ */
+export class DueIndex {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async schedule(request: ReconcileRequest, dueAt: number): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${PREFIX}${minute(dueAt)}/${request.key}`, Body: JSON.stringify(request) }));
+  }
+
+  /** Takes every request due up to `now` (inclusive of its minute), oldest first, and advances the cursor. */
+  async takeDue(now: number): Promise<ReconcileRequest[]> {
+    const cursor = await this.cursor();
+    const from = cursor !== undefined ? cursor + 60_000 : now - MAX_CATCH_UP_MINUTES * 60_000;
+    const taken: ReconcileRequest[] = [];
+    for (let t = Math.floor(from / 60_000) * 60_000; t <= now; t += 60_000) {
+      const keys = await this.keys(`${PREFIX}${minute(t)}/`);
+      for (const key of keys) {
+        const body = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        taken.push(JSON.parse(await body.Body!.transformToString()) as ReconcileRequest);
+      }
+      if (keys.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+    }
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: CURSOR, Body: String(Math.floor(now / 60_000) * 60_000) }));
+    return taken;
+  }
+
+  private async cursor(): Promise<number | undefined> {
+    try {
+      const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: CURSOR }));
+      return Number(await answer.Body!.transformToString());
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private async keys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      keys.push(...(page.Contents ?? []).map((c) => c.Key!));
+      token = page.NextContinuationToken;
+    } while (token);
+    return keys;
+  }
+}
+
+/** `2026-11-24T22:35` for a time in ms (UTC). */
+function minute(ms: number): string {
+  return new Date(Math.floor(ms / 60_000) * 60_000).toISOString().slice(0, 16);
+}

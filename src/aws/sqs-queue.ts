@@ -1,0 +1,83 @@
+import { createHash, randomUUID } from "node:crypto";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { EnqueueOptions, Queue, ReconcileRequest } from "../queue/queue.js";
+import type { Clock } from "../runtime/clock.js";
+import { DueIndex } from "./due-index.js";
+import { statusOf } from "./s3-store.js";
+
+/** SQS's longest per-message delay (standard queues only; FIFO queues have none). */
+const MAX_DELAY_MS = 900_000;
+
+export interface SqsQueueOptions {
+  /** The FIFO queue the worker consumes. */
+  fifoUrl: string;
+  /** A standard queue for delays up to 15 minutes; the tick function forwards due messages into the FIFO queue. */
+  delayUrl: string;
+  /** Bucket for the due index (longer delays) and the per-key schedule tickets. */
+  bucket: string;
+  clock: Clock;
+}
+
+/**
+ * The Queue on SQS FIFO. MessageGroupId is the object key, so one object reconciles at a time and
+ * different objects in parallel. MessageDeduplicationId hashes (key, reason, revision, trigger): a
+ * burst of identical triggers collapses; a request without a trigger gets a unique id and is never
+ * dropped. FIFO queues cannot delay one message, so a delayed requeue goes to a standard queue
+ * (≤ 15 min, per-message DelaySeconds) or to the S3 due index (longer); the tick function moves
+ * them into the FIFO queue when due. Each delayed requeue carries a ticket recorded per key, so a
+ * schedule superseded by a later one (the object reconciled meanwhile) is recognised and skipped.
+ */
+export class SqsQueue implements Queue {
+  private readonly due: DueIndex;
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly s3: S3Client,
+    private readonly options: SqsQueueOptions,
+  ) {
+    this.due = new DueIndex(s3, options.bucket);
+  }
+
+  async enqueue(request: ReconcileRequest, options: EnqueueOptions = {}): Promise<void> {
+    const delayMs = options.delayMs ?? 0;
+    if (delayMs < 1_000) return sendFifo(this.sqs, this.options.fifoUrl, request);
+    const scheduled = { ...request, ticket: randomUUID(), trigger: `due@${this.options.clock.now() + delayMs}` };
+    await this.writeTicket(request.key, scheduled.ticket);
+    if (delayMs <= MAX_DELAY_MS) {
+      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.options.delayUrl, MessageBody: JSON.stringify(scheduled), DelaySeconds: Math.ceil(delayMs / 1_000) }));
+    } else {
+      await this.due.schedule(scheduled, this.options.clock.now() + delayMs);
+    }
+  }
+
+  /** Whether a scheduled request is still the latest schedule for its key. */
+  async isCurrent(request: ReconcileRequest): Promise<boolean> {
+    if (!request.ticket) return true;
+    try {
+      const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: ticketKey(request.key) }));
+      return (await answer.Body!.transformToString()) === request.ticket;
+    } catch (error) {
+      if (statusOf(error) === 404) return true;
+      throw error;
+    }
+  }
+
+  private async writeTicket(key: string, ticket: string): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: ticketKey(key), Body: ticket }));
+  }
+}
+
+/** Sends one request to the FIFO queue with Sluice's group and deduplication ids. */
+export async function sendFifo(sqs: SQSClient, url: string, request: ReconcileRequest): Promise<void> {
+  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(request), MessageGroupId: request.key, MessageDeduplicationId: deduplicationId(request) }));
+}
+
+/** Same (key, reason, revision, trigger) → same id within SQS's 5-minute window; no trigger → unique. */
+export function deduplicationId(request: ReconcileRequest): string {
+  const identity = request.trigger === undefined ? randomUUID() : JSON.stringify([request.key, request.reason, request.revision ?? "", request.trigger]);
+  return createHash("sha256").update(identity).digest("hex");
+}
+
+function ticketKey(key: string): string {
+  return `schedule/${key}`;
+}

@@ -1,0 +1,112 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { EKSClient } from "@aws-sdk/client-eks";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import { EksAccess } from "../aws/eks.js";
+import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
+import { S3Store, statusOf } from "../aws/s3-store.js";
+import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
+import { SqsQueue } from "../aws/sqs-queue.js";
+import { openCluster, type Cluster } from "../cluster/cluster.js";
+import type { ClusterTarget } from "../cluster/connect.js";
+import { Dependents } from "../controllers/dependents.js";
+import { defaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
+import type { Events } from "../notify/events.js";
+import { resolveTools } from "../render/tools.js";
+import { KubeSecrets } from "../secrets/kube-secrets.js";
+import type { Clock } from "./clock.js";
+import { clusterFactory } from "./clusters.js";
+import type { Log } from "./log.js";
+
+/** Where the serverless runtime keeps things; read from the function's environment by the handlers. */
+export interface AwsConfig {
+  region: string;
+  bucket: string;
+  fifoUrl: string;
+  delayUrl: string;
+  /** KMS key for artifacts (SSE-KMS); SSE-S3 without. */
+  kmsKeyId?: string;
+  /** The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`. */
+  cluster: string;
+  /** For tests against an emulator: one endpoint for every AWS service. */
+  endpoint?: string;
+  credentials?: AwsCredentialIdentityProvider;
+  settings?: Partial<Settings>;
+}
+
+export interface AwsClients {
+  s3: S3Client;
+  sqs: SQSClient;
+  secretsManager: SecretsManagerClient;
+  eks: EKSClient;
+}
+
+export function awsClients(config: AwsConfig): AwsClients {
+  const common = { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }), ...(config.credentials && { credentials: config.credentials }) };
+  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), eks: new EKSClient(common) };
+}
+
+/**
+ * The reconcilers' Runtime on AWS: the Store and artifacts in S3, the queue on SQS FIFO, secrets
+ * from Secrets Manager (falling back to the target cluster's Secrets), the target cluster through
+ * EKS IAM or a kubeconfig held in Secrets Manager. Built once per Lambda container.
+ */
+export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Log, events: Events, clock: Clock): Promise<Runtime & { queue: SqsQueue }> {
+  const target = await clusterTarget(config, clients, clock);
+  const cluster: Cluster = await openCluster(target, clock);
+  const secrets = new SecretsManagerSecrets(clients.secretsManager, new KubeSecrets(cluster.client));
+  const workDir = "/tmp/sluice";
+  await mkdir(workDir, { recursive: true });
+  return {
+    store: new S3Store(clients.s3, config.bucket),
+    queue: new SqsQueue(clients.sqs, clients.s3, { fifoUrl: config.fifoUrl, delayUrl: config.delayUrl, bucket: config.bucket, clock }),
+    artifacts: new S3ArtifactStore(clients.s3, config.bucket, { kmsKeyId: config.kmsKeyId }),
+    secrets,
+    events,
+    clock,
+    log,
+    tools: await resolveTools({ cacheDir: join(workDir, "cache") }),
+    workDir,
+    cluster: clusterFactory(cluster, secrets, clock),
+    settings: { ...defaultSettings, ...config.settings },
+    dependents: new Dependents(),
+  };
+}
+
+async function clusterTarget(config: AwsConfig, clients: AwsClients, clock: Clock): Promise<ClusterTarget> {
+  const [kind, name] = splitOnce(config.cluster);
+  if (kind === "eks") {
+    const credentials = config.credentials ?? clients.s3.config.credentials;
+    return new EksAccess(clients.eks, config.region, credentials, clock).target(name);
+  }
+  if (kind === "kubeconfig") {
+    // The secret holds the kubeconfig itself, or a JSON object with it under `value`.
+    const answer = await clients.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
+    const text = answer.SecretString ?? "";
+    const kubeconfig = text.trimStart().startsWith("{") ? (JSON.parse(text) as { value?: string }).value : text;
+    if (!kubeconfig) throw new Error(`SLUICE_CLUSTER kubeconfig:${name}: the secret holds no kubeconfig`);
+    return { kubeconfig };
+  }
+  throw new Error(`SLUICE_CLUSTER '${config.cluster}': expected eks:<cluster name> or kubeconfig:<secret id>`);
+}
+
+function splitOnce(text: string): [string, string] {
+  const at = text.indexOf(":");
+  return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** Records a webhook delivery id in S3 with If-None-Match; false when it was seen before. */
+export function deliveryRecorder(s3: S3Client, bucket: string): (id: string) => Promise<boolean> {
+  return async (id) => {
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `deliveries/${encodeURIComponent(id)}`, Body: "", IfNoneMatch: "*" }));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 412 || statusOf(error) === 409) return false;
+      throw error;
+    }
+  };
+}

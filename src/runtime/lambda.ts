@@ -1,0 +1,133 @@
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { DueIndex } from "../aws/due-index.js";
+import { sendFifo, type SqsQueue } from "../aws/sqs-queue.js";
+import { dispatch } from "../controllers/dispatch.js";
+import type { Runtime } from "../controllers/runtime.js";
+import type { Events, FluxEvent } from "../notify/events.js";
+import { handleDelivery, type HookResponse } from "../notify/deliveries.js";
+import type { ReconcileRequest } from "../queue/queue.js";
+import { awsClients, awsRuntime, deliveryRecorder, type AwsClients, type AwsConfig } from "./aws.js";
+import { systemClock } from "./clock.js";
+import { powertoolsLog } from "./log.js";
+
+// What the three Lambda functions do, apart from their middy wiring (functions/*/handler.ts), so
+// tests drive exactly this code the way Lambda's event sources would.
+
+/** A message that can never be processed (not a reconcile request): left to fail into the DLQ. */
+export class PoisonMessageError extends Error {
+  override name = "PoisonMessageError";
+}
+
+/** The function's settings from its environment (the CDK app sets them). */
+export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
+  const need = (name: string) => env[name] ?? (() => { throw new Error(`environment variable ${name} is not set`); })();
+  return {
+    region: need("AWS_REGION"),
+    bucket: need("SLUICE_BUCKET"),
+    fifoUrl: need("SLUICE_QUEUE_URL"),
+    delayUrl: need("SLUICE_DELAY_QUEUE_URL"),
+    kmsKeyId: env.SLUICE_KMS_KEY_ID,
+    cluster: env.SLUICE_CLUSTER ?? "",
+    endpoint: env.SLUICE_AWS_ENDPOINT,
+  };
+}
+
+/** Events on AWS: one structured log line each (CloudWatch), with the revision as correlation. */
+export function logEvents(logger: Logger): Events {
+  return { emit: async (event: FluxEvent) => logger.info("event", { event }) };
+}
+
+export interface WorkerDeps {
+  runtime: Runtime & { queue: SqsQueue };
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * The worker: SQS FIFO records one by one (a failure fails the rest of its message group, so order
+ * per object holds), partial batch response for the failures. Stale schedules are acknowledged
+ * without work; a request is idempotent (state comes from the Store), so a redelivery is harmless.
+ */
+export async function handleWorkerEvent(event: SQSEvent, deps: WorkerDeps): Promise<SQSBatchResponse> {
+  const processor = new SqsFifoPartialProcessorAsync();
+  return processPartialResponse(event, (record: SQSRecord) => reconcileRecord(record, deps), processor, { skipGroupOnError: true, throwOnFullBatchFailure: false });
+}
+
+async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger }: WorkerDeps): Promise<void> {
+  const request = parseRequest(record.body);
+  logger.appendKeys({ correlation_id: `${request.key}${request.revision ? `@${request.revision}` : ""}` });
+  if (!(await runtime.queue.isCurrent(request))) {
+    logger.info("superseded schedule skipped", { key: request.key, reason: request.reason });
+    return;
+  }
+  const started = runtime.clock.now();
+  const outcome = await dispatch(runtime, request);
+  const ready = (outcome?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
+  metrics.addDimensions({ kind: request.key.split("/")[0]!, ready });
+  metrics.addMetric("ReconcileDuration", MetricUnit.Milliseconds, runtime.clock.now() - started);
+  metrics.addMetric("Reconciles", MetricUnit.Count, 1);
+  if (outcome?.event?.message.startsWith("drift corrected")) metrics.addMetric("DriftCorrected", MetricUnit.Count, outcome.event.message.split("\n").length - 1);
+  metrics.publishStoredMetrics();
+}
+
+function parseRequest(body: string): ReconcileRequest {
+  try {
+    const request = JSON.parse(body) as ReconcileRequest;
+    if (typeof request.key !== "string" || typeof request.reason !== "string") throw new Error("missing key or reason");
+    return request;
+  } catch (error) {
+    throw new PoisonMessageError(`not a reconcile request: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * The tick: on the schedule, moves what the due index holds for the past minutes into the FIFO
+ * queue; as the delay queue's consumer, forwards delayed requests whose delay ran out.
+ */
+export async function handleTick(event: SQSEvent | { source?: string }, clients: AwsClients, config: AwsConfig, now: number): Promise<{ forwarded: number }> {
+  const requests: ReconcileRequest[] = "Records" in event ? (event as SQSEvent).Records.map((r) => parseRequest(r.body)) : await new DueIndex(clients.s3, config.bucket).takeDue(now);
+  for (const request of requests) await sendFifo(clients.sqs, config.fifoUrl, request);
+  return { forwarded: requests.length };
+}
+
+/** Size caps checked before the body is used; GitHub sends far less for a push. */
+const MAX_BODY_BYTES = 1 << 20;
+const MAX_HEADER_BYTES = 16 << 10;
+
+/** The webhook: Flux Receiver semantics behind a Function URL / HTTP API; answers 202 once enqueued. */
+export async function handleWebhook(
+  request: { path: string; method: string; headers: Record<string, string | undefined>; body: string; isBase64Encoded: boolean },
+  runtime: Runtime,
+  clients: AwsClients,
+  config: AwsConfig,
+): Promise<HookResponse> {
+  if (request.method !== "POST" || !request.path.startsWith("/hook/")) return { status: 404, body: "not found\n" };
+  const headerBytes = Object.entries(request.headers).reduce((n, [k, v]) => n + k.length + (v?.length ?? 0), 0);
+  if (headerBytes > MAX_HEADER_BYTES) return { status: 431, body: "headers too large\n" };
+  const declared = Number(request.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES || request.body.length > (request.isBase64Encoded ? (MAX_BODY_BYTES * 4) / 3 + 4 : MAX_BODY_BYTES)) return { status: 413, body: "payload too large\n" };
+  const body = Buffer.from(request.body, request.isBase64Encoded ? "base64" : "utf8");
+  return handleDelivery(runtime, request.path, lowerCase(request.headers), body, deliveryRecorder(clients.s3, config.bucket));
+}
+
+function lowerCase(headers: Record<string, string | undefined>): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/** Builds (once per container) the runtime a function needs. */
+export function lazyRuntime(config: () => AwsConfig, logger: Logger): () => Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> {
+  let built: Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> | undefined;
+  return () => {
+    built ??= (async () => {
+      const resolved = config();
+      const clients = awsClients(resolved);
+      const runtime = await awsRuntime(resolved, clients, powertoolsLog(logger), logEvents(logger), systemClock);
+      return { runtime, clients, config: resolved };
+    })();
+    built.catch(() => (built = undefined));
+    return built;
+  };
+}

@@ -1,0 +1,171 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stringify } from "yaml";
+import { DueIndex } from "../../src/aws/due-index.js";
+import type { SqsQueue } from "../../src/aws/sqs-queue.js";
+import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
+import type { Runtime } from "../../src/controllers/runtime.js";
+import { awsClients, awsRuntime, type AwsClients, type AwsConfig } from "../../src/runtime/aws.js";
+import { systemClock } from "../../src/runtime/clock.js";
+import { handleTick, handleWebhook, handleWorkerEvent, logEvents } from "../../src/runtime/lambda.js";
+import { powertoolsLog } from "../../src/runtime/log.js";
+import { applyToStore } from "../../src/store/objects.js";
+import { adminCluster, configMap } from "../apply/helpers.js";
+import { createRepo, pushTree } from "../env/git-server.js";
+import { freshNamespace } from "../env/kube-client.js";
+
+const { aws, kube, git } = inject("testbed");
+const id = randomBytes(3).toString("hex");
+const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
+let config: AwsConfig;
+let clients: AwsClients;
+let runtime: Runtime & { queue: SqsQueue };
+let dlqUrl: string;
+let ns: { name: string; remove(): Promise<void> };
+const logger = new Logger({ serviceName: "sluice-test", logLevel: "WARN" });
+const metrics = new Metrics({ namespace: "SluiceTest", serviceName: "sluice-test" });
+const token = "github-webhook-secret";
+let reconciles = 0;
+
+beforeAll(async () => {
+  ns = await freshNamespace(kube, "aws");
+  const base = { region: aws.region, endpoint: aws.endpoint, credentials };
+  const s3 = new S3Client({ ...base, forcePathStyle: true });
+  const sqs = new SQSClient(base);
+  const sm = new SecretsManagerClient(base);
+  const bucket = `sluice-${id}`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `sluice-dlq-${id}.fifo`, Attributes: { FifoQueue: "true" } }));
+  dlqUrl = dlq.QueueUrl!;
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn!;
+  const fifo = await sqs.send(new CreateQueueCommand({ QueueName: `sluice-${id}.fifo`, Attributes: { FifoQueue: "true", VisibilityTimeout: "30", RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) } }));
+  const delay = await sqs.send(new CreateQueueCommand({ QueueName: `sluice-delay-${id}` }));
+  await sm.send(new CreateSecretCommand({ Name: `sluice/cluster-${id}`, SecretString: kube.kubeconfig }));
+  await sm.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
+  await sm.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/hook-token`, SecretString: JSON.stringify({ token }) }));
+  config = { region: aws.region, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/cluster-${id}`, endpoint: aws.endpoint, credentials, settings: { healthPollMs: 1_000 } };
+  clients = awsClients(config);
+  runtime = await awsRuntime(config, clients, powertoolsLog(logger), logEvents(logger), systemClock);
+});
+
+afterAll(async () => {
+  await ns?.remove();
+});
+
+/** What Lambda's SQS event source does: receive up to 10, invoke, delete what succeeded; failures return after their visibility timeout (shortened here). */
+async function pollOnce(): Promise<number> {
+  const { Messages = [] } = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.fifoUrl, MaxNumberOfMessages: 10, AttributeNames: ["All"], VisibilityTimeout: 30 }));
+  if (Messages.length > 0) {
+    const records = Messages.map((m): SQSRecord => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body!, attributes: m.Attributes as never, messageAttributes: {}, md5OfBody: m.MD5OfBody!, eventSource: "aws:sqs", eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:sluice.fifo", awsRegion: aws.region }));
+    const response = await handleWorkerEvent({ Records: records } as SQSEvent, { runtime, metrics, logger });
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    reconciles += records.length - failed.size;
+    for (const m of Messages) {
+      if (failed.has(m.MessageId!)) await clients.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: config.fifoUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
+      else await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: config.fifoUrl, ReceiptHandle: m.ReceiptHandle! }));
+    }
+  }
+  // The tick function as the delay queue's consumer: forward what is due (delays here are a few seconds).
+  const delayed = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.delayUrl, MaxNumberOfMessages: 10 }));
+  for (const m of delayed.Messages ?? []) {
+    await handleTick({ Records: [{ body: m.Body! } as SQSRecord] }, clients, config, Date.now());
+    await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: config.delayUrl, ReceiptHandle: m.ReceiptHandle! }));
+  }
+  return Messages.length;
+}
+
+async function drainUntil(what: string, done: () => Promise<boolean>, timeoutMs = 45_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if ((await pollOnce()) === 0) await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const statusOf = async (kind: string, name: string) => ((await runtime.store.get({ kind, namespace: ns.name, name }))?.object.status ?? {}) as { lastAppliedRevision?: string; webhookPath?: string; conditions?: { type: string; status: string }[] };
+const app = (value: string) => ({ "deploy/cm.yaml": stringify(configMap("settings", { value }, { namespace: ns.name })) });
+const liveValue = async () => {
+  const admin = await adminCluster(kube);
+  const cm = await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings");
+  return (cm?.data as { value?: string } | undefined)?.value;
+};
+const signedPush = (sha: string, delivery: string) => {
+  const body = JSON.stringify({ ref: "refs/heads/main", after: sha });
+  return { path: "", method: "POST", isBase64Encoded: false, body, headers: { "x-github-event": "push", "x-github-delivery": delivery, "x-hub-signature-256": `sha256=${createHmac("sha256", token).update(body).digest("hex")}` } };
+};
+
+describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.version}, kube-apiserver ${kube.version})`, () => {
+  let repo: string;
+  let webhookPath: string;
+
+  it("reconciles registered objects from S3 through the FIFO queue, with Secrets Manager credentials", async () => {
+    // Arrange
+    repo = `${ns.name}-aws`;
+    const url = await createRepo(git, repo);
+    await pushTree(git, repo, { files: app("one") });
+    const store = runtime.store;
+    await applyToStore(store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "app", namespace: ns.name }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+    await applyToStore(store, { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: "app", namespace: ns.name }, spec: { interval: "10m", path: "./deploy", prune: true, sourceRef: { kind: "GitRepository", name: "app" } } });
+    await applyToStore(store, { apiVersion: "notification.toolkit.fluxcd.io/v1", kind: "Receiver", metadata: { name: "github", namespace: ns.name }, spec: { type: "github", events: ["push"], secretRef: { name: "hook-token" }, resources: [{ kind: "GitRepository", name: "app" }] } });
+    // Act
+    for (const kind of ["Receiver/github", "GitRepository/app", "Kustomization/app"]) await runtime.queue.enqueue({ key: `${kind.split("/")[0]}/${ns.name}/${kind.split("/")[1]}`, reason: "created" });
+    await drainUntil("Kustomization Ready", async () => (await statusOf("Kustomization", "app")).conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
+    // Assess
+    expect(await liveValue()).toBe("one");
+    webhookPath = (await statusOf("Receiver", "github")).webhookPath!;
+    expect(webhookPath).toMatch(/^\/hook\/[0-9a-f]{64}$/);
+  }, 60_000);
+
+  it("applies a signed GitHub push: 202 from the webhook, then fetched and applied by the worker", async () => {
+    const sha = await pushTree(git, repo, { files: app("two") });
+    const started = Date.now();
+    const answer = await handleWebhook({ ...signedPush(sha, `delivery-${id}-1`), path: webhookPath }, runtime, clients, config);
+    expect(answer.status).toBe(202);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await drainUntil("the push applied", async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`);
+    expect(await liveValue()).toBe("two");
+  }, 60_000);
+
+  it("answers a redelivered GitHub delivery 200 without enqueueing again, and refuses a bad signature", async () => {
+    const before = reconciles;
+    const again = await handleWebhook({ ...signedPush("x", `delivery-${id}-1`), path: webhookPath }, runtime, clients, config);
+    const forged = await handleWebhook({ ...signedPush("x", `delivery-${id}-2`), path: webhookPath, headers: { ...signedPush("x", "d").headers, "x-hub-signature-256": "sha256=00" } }, runtime, clients, config);
+    await pollOnce();
+    expect(again).toEqual({ status: 200, body: "already handled\n" });
+    expect(forged.status).toBe(401);
+    expect(reconciles).toBe(before);
+  });
+
+  it("reverts drift when the tick brings the object's due requeue", async () => {
+    const admin = await adminCluster(kube);
+    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "edited" }], "kubectl-edit");
+    await new DueIndex(clients.s3, config.bucket).schedule({ key: `Kustomization/${ns.name}/app`, reason: "interval" }, Date.now());
+    const { forwarded } = await handleTick({ source: "aws.events" }, clients, config, Date.now());
+    expect(forwarded).toBeGreaterThanOrEqual(1);
+    await drainUntil("drift reverted", async () => (await liveValue()) === "two");
+  }, 60_000);
+
+  it("sends a poison message to the FIFO dead-letter queue after maxReceiveCount, not round and round", async () => {
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: config.fifoUrl, MessageBody: "not a request", MessageGroupId: "poison", MessageDeduplicationId: `poison-${id}` }));
+    for (let i = 0; i < 4; i++) await pollOnce();
+    const dead = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }));
+    expect(dead.Messages?.map((m) => m.Body)).toEqual(["not a request"]);
+  }, 30_000);
+
+  it("redelivers a request whose worker died mid-reconcile, and converges", async () => {
+    const sha = await pushTree(git, repo, { files: app("three") });
+    await runtime.queue.enqueue({ key: `GitRepository/${ns.name}/app`, reason: "webhook" });
+    // A worker takes the message and dies: no delete, no failure report; the visibility timeout runs out.
+    const taken = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.fifoUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 2 }));
+    expect(taken.Messages).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 2_500));
+    await drainUntil("the push applied after redelivery", async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`);
+    expect(await liveValue()).toBe("three");
+  }, 60_000);
+});
