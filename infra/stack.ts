@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { KubectlV35Layer } from "@aws-cdk/lambda-layer-kubectl-v35";
 import { Duration, RemovalPolicy, Stack, Validations, type StackProps } from "aws-cdk-lib";
-import { CfnStage, HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
+import type { CfnStage} from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import type { IVpc } from "aws-cdk-lib/aws-ec2";
