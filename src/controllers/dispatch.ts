@@ -28,8 +28,8 @@ export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<
   const started = rt.clock.now();
   const outcome = await reconcileObject(rt, stored.object, request);
   if (key.kind === "Kustomization") {
-    if (outcome.finalized) rt.dependents.forget(key);
-    else if ((stored.object.spec as Kustomization["spec"] | undefined)?.sourceRef) rt.dependents.record(key, stored.object.spec as Kustomization["spec"]);
+    if (outcome.finalized) await rt.dependents.forget(key);
+    else if ((stored.object.spec as Kustomization["spec"] | undefined)?.sourceRef) await rt.dependents.record(key, stored.object.spec as Kustomization["spec"]);
   }
   const log = rt.log.child({ object: request.key, revision: outcome.revision });
 
@@ -90,5 +90,5 @@ function readyOf(status: unknown): string | undefined {
 async function wakeDependents(rt: Runtime, key: ObjectKey, object: KubeObject, outcome: Outcome): Promise<void> {
   if (key.kind === "Kustomization" && !isReady({ metadata: object.metadata, status: outcome.status as never })) return;
   const reason = key.kind === "Kustomization" ? "dependency" : "source";
-  for (const dependent of rt.dependents.of(key)) await rt.queue.enqueue({ key: dependent, reason, revision: outcome.revision });
+  for (const dependent of await rt.dependents.of(key)) await rt.queue.enqueue({ key: dependent, reason, revision: outcome.revision });
 }

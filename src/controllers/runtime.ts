@@ -7,7 +7,7 @@ import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
 import type { Secrets } from "../secrets/secrets.js";
 import type { Store } from "../store/store.js";
-import type { Dependents } from "./dependents.js";
+import type { DependentsIndex } from "./dependents.js";
 
 /** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
 export interface ClusterRequest {
@@ -33,7 +33,7 @@ export interface Runtime {
   cluster(request: ClusterRequest): Promise<Cluster>;
   settings: Settings;
   /** Who uses or depends on whom, for waking dependents without listing the Store. */
-  dependents: Dependents;
+  dependents: DependentsIndex;
 }
 
 /** Operator settings, the same names as the flags of Flux's controllers where one exists. */

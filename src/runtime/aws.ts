@@ -7,12 +7,12 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { EksAccess } from "../aws/eks.js";
 import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
+import { S3Dependents } from "../aws/s3-dependents.js";
 import { S3Store, statusOf } from "../aws/s3-store.js";
 import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
 import { SqsQueue } from "../aws/sqs-queue.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
 import type { ClusterTarget } from "../cluster/connect.js";
-import { Dependents } from "../controllers/dependents.js";
 import { defaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
 import type { Events } from "../notify/events.js";
 import { resolveTools } from "../render/tools.js";
@@ -72,7 +72,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     workDir,
     cluster: clusterFactory(cluster, secrets, clock),
     settings: { ...defaultSettings, ...config.settings },
-    dependents: new Dependents(),
+    dependents: new S3Dependents(clients.s3, config.bucket),
   };
 }
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { FileArtifactStore } from "../artifacts/fs-artifact-store.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
-import { Dependents } from "../controllers/dependents.js";
+import { MemoryDependents } from "../controllers/dependents.js";
 import { dispatch, REQUESTED_AT } from "../controllers/dispatch.js";
 import { defaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
 import type { FluxEvent } from "../notify/events.js";
@@ -66,7 +66,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     workDir: paths.work,
     cluster: clusterFactory(cluster, secrets, options.clock),
     settings: { ...defaultSettings, ...options.settings },
-    dependents: new Dependents(),
+    dependents: new MemoryDependents(),
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));
 

@@ -122,7 +122,9 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     expect(webhookPath).toMatch(/^\/hook\/[0-9a-f]{64}$/);
   }, 60_000);
 
-  it("applies a signed GitHub push: 202 from the webhook, then fetched and applied by the worker", async () => {
+  it("applies a signed GitHub push: 202 from the webhook, then fetched and applied by the worker (in a fresh container)", async () => {
+    // A new container knows nothing in memory: the source must wake its Kustomization through S3.
+    runtime = await awsRuntime(config, clients, powertoolsLog(logger), logEvents(logger), systemClock);
     const sha = await pushTree(git, repo, { files: app("two") });
     const started = Date.now();
     const answer = await handleWebhook({ ...signedPush(sha, `delivery-${id}-1`), path: webhookPath }, runtime, clients, config);

@@ -1,0 +1,68 @@
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { Kustomization } from "../api/kustomization.js";
+import { targetsOf, type DependentsIndex } from "../controllers/dependents.js";
+import { formatKey, type ObjectKey } from "../store/store.js";
+import { statusOf } from "./s3-store.js";
+
+/**
+ * The dependents index in S3, shared by every Lambda container: an edge is an empty object
+ * `dependents/<target>/<dependent>` (listing a target's prefix answers "who depends on it"), and
+ * `dependents-of/<dependent>` remembers a Kustomization's targets so stale edges can be removed.
+ * What this container already wrote is remembered, so an unchanged spec costs no request.
+ */
+export class S3Dependents implements DependentsIndex {
+  private readonly written = new Map<string, string>();
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async record(key: ObjectKey, spec: Kustomization["spec"]): Promise<void> {
+    const self = formatKey(key);
+    const targets = targetsOf(key, spec);
+    const fingerprint = JSON.stringify(targets);
+    if (this.written.get(self) === fingerprint) return;
+    const previous = await this.previousTargets(self);
+    if (JSON.stringify(previous) !== fingerprint) {
+      const stale = previous.filter((t) => !targets.includes(t));
+      if (stale.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: stale.map((t) => ({ Key: edge(t, self) })) } }));
+      for (const target of targets) await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: edge(target, self), Body: "" }));
+      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `dependents-of/${self}`, Body: fingerprint }));
+    }
+    this.written.set(self, fingerprint);
+  }
+
+  async forget(key: ObjectKey): Promise<void> {
+    const self = formatKey(key);
+    const previous = await this.previousTargets(self);
+    const keys = [...previous.map((t) => edge(t, self)), `dependents-of/${self}`];
+    await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+    this.written.delete(self);
+  }
+
+  async of(key: ObjectKey): Promise<string[]> {
+    const prefix = `dependents/${formatKey(key)}/`;
+    const found: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      found.push(...(page.Contents ?? []).map((c) => c.Key!.slice(prefix.length)));
+      token = page.NextContinuationToken;
+    } while (token);
+    return found.sort();
+  }
+
+  private async previousTargets(self: string): Promise<string[]> {
+    try {
+      const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `dependents-of/${self}` }));
+      return JSON.parse(await answer.Body!.transformToString()) as string[];
+    } catch (error) {
+      if (statusOf(error) === 404) return [];
+      throw error;
+    }
+  }
+}
+
+function edge(target: string, dependent: string): string {
+  return `dependents/${target}/${dependent}`;
+}
