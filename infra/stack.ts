@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { KubectlV35Layer } from "@aws-cdk/lambda-layer-kubectl-v35";
-import { Duration, RemovalPolicy, Stack, Validations, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from "aws-cdk-lib";
 import type { CfnStage} from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -129,6 +129,10 @@ export class SluiceStack extends Stack {
     const rate = props.webhookRateLimit ?? 50;
     (api.defaultStage!.node.defaultChild as CfnStage).defaultRouteSettings = { throttlingRateLimit: rate, throttlingBurstLimit: rate * 2 };
     api.addRoutes({ path: "/hook/{digest}", methods: [HttpMethod.POST], integration: new HttpLambdaIntegration("Hook", webhook) });
+
+    new CfnOutput(this, "BucketName", { value: bucket.bucketName, description: "sluice --aws-bucket" });
+    new CfnOutput(this, "QueueUrl", { value: jobs.queueUrl, description: "sluice --aws-queue-url" });
+    new CfnOutput(this, "WebhookUrl", { value: `${api.apiEndpoint}/hook/`, description: "Receiver webhooks: append status.webhookPath's digest" });
 
     // Least privilege, per function.
     bucket.grantReadWrite(worker);

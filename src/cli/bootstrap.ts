@@ -7,8 +7,10 @@ import { openCluster } from "../cluster/cluster.js";
 import { isNotFound } from "../cluster/errors.js";
 import { isFluxObject } from "../controllers/fleet.js";
 import { systemClock } from "../runtime/clock.js";
+import { CreateSecretCommand, PutSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { applyToStore } from "../store/objects.js";
-import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { keyOf } from "../store/store.js";
+import { announce, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -55,15 +57,19 @@ async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<vo
   if (flags.username || flags.password) {
     if (!flags.username || !flags.password) throw new Error("--username and --password go together");
     secretRef = "flux-system";
-    await writeGitSecret(options, secretRef, flags.username, flags.password);
+    if (options.awsBucket) await writeAwsSecret(options.namespace, secretRef, { username: flags.username, password: flags.password });
+    else await writeGitSecret(options, secretRef, flags.username, flags.password);
   }
   const store = openStore(options);
   const objects = [
     gitRepositoryManifest("flux-system", options.namespace, { url: flags.url, branch: flags.branch, interval: flags.interval, secretRef }),
     kustomizationManifest("flux-system", options.namespace, { source: "GitRepository/flux-system", path: flags.path, prune: true, interval: "10m" }),
   ];
-  for (const object of objects) say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);
-  say.success("bootstrapped; `sluice run` reconciles it");
+  for (const object of objects) {
+    say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);
+    await announce(options, keyOf(object));
+  }
+  say.success(options.awsBucket ? "bootstrapped; the deployed control plane reconciles it" : "bootstrapped; `sluice run` reconciles it");
 }
 
 /** The credentials Secret, in the cluster (where source reconciles read it), never in the Store. */
@@ -81,6 +87,17 @@ async function writeGitSecret(options: GlobalOptions, name: string, username: st
   say.success(`Secret ${ns}/${name} with the Git credentials applied`);
 }
 
+/** On AWS, secretRefs resolve from Secrets Manager: `sluice/<namespace>/<name>`, a JSON object of keys. */
+async function writeAwsSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
+  const client = new SecretsManagerClient(process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {});
+  const SecretId = `sluice/${namespace}/${name}`;
+  await client.send(new PutSecretValueCommand({ SecretId, SecretString: JSON.stringify(data) })).catch(async (error: unknown) => {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+    await client.send(new CreateSecretCommand({ Name: SecretId, SecretString: JSON.stringify(data) }));
+  });
+  say.success(`Secrets Manager secret ${SecretId} with the Git credentials written`);
+}
+
 async function bootstrapDir(folder: string, options: GlobalOptions): Promise<void> {
   const store = openStore(options);
   let count = 0;
@@ -90,6 +107,7 @@ async function bootstrapDir(folder: string, options: GlobalOptions): Promise<voi
       if (!object?.apiVersion || !isFluxObject(object)) continue;
       const namespaced = { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? options.namespace } };
       say.success(`${object.kind} ${namespaced.metadata.namespace}/${object.metadata.name} ${await applyToStore(store, namespaced)} (${file})`);
+      await announce(options, keyOf(namespaced));
       count++;
     }
   }

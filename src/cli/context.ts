@@ -1,9 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Command } from "commander";
+import { S3Store } from "../aws/s3-store.js";
+import { sendFifo } from "../aws/sqs-queue.js";
 import { FileStore } from "../store/fs-store.js";
 import { statePaths } from "../runtime/local.js";
+import { formatKey, type ObjectKey, type Store } from "../store/store.js";
 
 /** Options every command accepts (set on the root program, as `flux` has them). */
 export interface GlobalOptions {
@@ -12,15 +17,32 @@ export interface GlobalOptions {
   context?: string;
   namespace: string;
   timeout: string;
+  /** The deployed control plane's state bucket (AWS mode) instead of --state-dir. */
+  awsBucket?: string;
+  /** Its FIFO queue: objects the CLI writes are enqueued there at once. */
+  awsQueueUrl?: string;
 }
 
 export function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
 }
 
-/** The local control plane's Store, as `sluice run` uses it. */
-export function openStore(options: GlobalOptions): FileStore {
+/** Only for tests against an emulator: one endpoint for every AWS service. */
+const awsEndpoint = process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {};
+
+/** The Store the CLI works on: the deployed control plane's S3 bucket, or the local `sluice run` state. */
+export function openStore(options: GlobalOptions): Store {
+  if (options.awsBucket) return new S3Store(new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }), options.awsBucket);
   return new FileStore(statePaths(resolve(options.stateDir)).store);
+}
+
+/**
+ * Tells the control plane an object changed: on AWS, a reconcile request on the FIFO queue (there
+ * is no watcher); locally nothing, since `sluice run` notices Store changes within a second.
+ */
+export async function announce(options: GlobalOptions, key: ObjectKey): Promise<void> {
+  if (!options.awsQueueUrl) return;
+  await sendFifo(new SQSClient({ ...awsEndpoint }), options.awsQueueUrl, { key: formatKey(key), reason: "requested", trigger: new Date().toISOString() });
 }
 
 /** Kubeconfig content from --kubeconfig, $KUBECONFIG (first entry) or ~/.kube/config. */

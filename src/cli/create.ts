@@ -2,7 +2,8 @@ import { Command, Option } from "commander";
 import type { KubeObject } from "../apply/object.js";
 import { parseFluxObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
-import { fail, globals, openStore } from "./context.js";
+import { keyOf } from "../store/store.js";
+import { announce, fail, globals, openStore } from "./context.js";
 import { exportYaml, gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -65,6 +66,8 @@ async function register(manifest: () => KubeObject, exportOnly: boolean, command
   }
   const what = `${object.kind} ${object.metadata.name} in ${object.metadata.namespace} namespace`;
   say.action(`applying ${what}`);
-  const action = await applyToStore(openStore(globals(command)), object);
-  say.success(`${what} ${action}; \`sluice run\` reconciles it`);
+  const options = globals(command);
+  const action = await applyToStore(openStore(options), object);
+  await announce(options, keyOf(object));
+  say.success(`${what} ${action}`);
 }

@@ -21,6 +21,8 @@ export function program(): Command {
     .option("--context <name>", "kubeconfig context to use")
     .option("-n, --namespace <namespace>", "the namespace scope of the operation", "flux-system")
     .option("--timeout <duration>", "timeout for operations that wait", "5m")
+    .option("--aws-bucket <bucket>", "work on the control plane deployed to AWS (its state bucket) instead of --state-dir", process.env.SLUICE_AWS_BUCKET)
+    .option("--aws-queue-url <url>", "the deployed control plane's FIFO queue, to reconcile what the CLI changes at once", process.env.SLUICE_AWS_QUEUE_URL)
     .addCommand(runCommand())
     .addCommand(bootstrapCommand())
     .addCommand(createCommand())

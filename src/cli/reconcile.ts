@@ -3,7 +3,7 @@ import { parseDuration } from "../api/duration.js";
 import { REQUESTED_AT } from "../controllers/dispatch.js";
 import { updateObject } from "../store/objects.js";
 import type { ObjectKey, Store } from "../store/store.js";
-import { fail, globals, openStore } from "./context.js";
+import { announce, fail, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 type Kind = "GitRepository" | "Kustomization";
@@ -38,9 +38,9 @@ async function reconcile(kind: Kind, name: string, command: Command): Promise<vo
   const withSource = (command.opts() as { withSource?: boolean }).withSource;
   if (kind === "Kustomization" && withSource) {
     const ref = (current.object.spec as { sourceRef: { kind: Kind; name: string; namespace?: string } }).sourceRef;
-    await requestAndWait(store, { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name }, options.timeout);
+    await requestAndWait(store, { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name }, options);
   }
-  const status = await requestAndWait(store, key, options.timeout);
+  const status = await requestAndWait(store, key, options);
   const ready = status.conditions?.find((c) => c.type === "Ready");
   if (ready?.status !== "True") throw new Error(`${kind} reconciliation failed: ${ready?.message ?? "not ready"}`);
   say.success(kind === "Kustomization" ? `applied revision ${status.lastAppliedRevision}` : `fetched revision ${status.artifact?.revision}`);
@@ -53,13 +53,15 @@ interface WaitedStatus {
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 
-async function requestAndWait(store: Store, key: ObjectKey, timeout: string): Promise<WaitedStatus> {
+async function requestAndWait(store: Store, key: ObjectKey, options: GlobalOptions): Promise<WaitedStatus> {
+  const { timeout } = options;
   const token = new Date().toISOString();
   say.action(`annotating ${key.kind} ${key.name} in ${key.namespace} namespace`);
   await updateObject(store, key, (o) => {
     o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: token };
   });
   say.success(`${key.kind} annotated`);
+  await announce(options, key);
   say.waiting(`waiting for ${key.kind} reconciliation`);
   const deadline = Date.now() + parseDuration(timeout);
   while (Date.now() < deadline) {
@@ -67,7 +69,7 @@ async function requestAndWait(store: Store, key: ObjectKey, timeout: string): Pr
     if (status.lastHandledReconcileAt === token) return status;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`timeout waiting for ${key.kind} ${key.name} to be reconciled after ${timeout}; is \`sluice run\` running with the same --state-dir?`);
+  throw new Error(`timeout waiting for ${key.kind} ${key.name} to be reconciled after ${timeout}; is \`sluice run\` running with the same --state-dir (or --aws-queue-url given for AWS)?`);
 }
 
 /** `sluice suspend` / `sluice resume`: set or clear `spec.suspend`. */
@@ -82,6 +84,7 @@ export function suspendCommands(): Command[] {
       else delete spec.suspend;
     });
     if (!updated) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
+    await announce(options, key);
     say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
   };
   return [perKind("suspend", "Suspend reconciliation", set(true)), perKind("resume", "Resume a suspended reconciliation", set(false))];

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -20,6 +22,7 @@ import { adminCluster, configMap } from "../apply/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
 
+const run = promisify(execFile);
 const { aws, kube, git } = inject("testbed");
 const id = randomBytes(3).toString("hex");
 const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
@@ -170,4 +173,20 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     await drainUntil("the push applied after redelivery", async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`);
     expect(await liveValue()).toBe("three");
   }, 60_000);
+
+  it("the CLI registers a fleet in the deployed control plane (--aws-bucket, --aws-queue-url) and shows its status", async () => {
+    // Arrange
+    const fleet = `${ns.name}-cli`;
+    const url = await createRepo(git, fleet);
+    await pushTree(git, fleet, { files: { "clusters/dev/cm.yaml": stringify(configMap("from-cli", { v: "1" }, { namespace: ns.name })) } });
+    const env = { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey };
+    const sluice = (...args: string[]) => run(process.execPath, ["bin/sluice.js", "--aws-bucket", config.bucket, "--aws-queue-url", config.fifoUrl, "-n", `${ns.name}-fleet`, ...args], { env });
+    // Act
+    await sluice("bootstrap", "git", "--url", url, "--branch", "main", "--path", "clusters/dev", "--username", git.username, "--password", git.password);
+    await drainUntil("the CLI's fleet Ready", async () => (await sluice("get", "kustomizations")).stdout.includes("True"));
+    // Assess
+    expect((await sluice("get", "kustomizations")).stdout).toMatch(/flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+Applied revision/);
+    const admin = await adminCluster(kube);
+    expect(await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "from-cli")).toBeDefined();
+  }, 90_000);
 });
