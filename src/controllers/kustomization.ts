@@ -130,7 +130,8 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
     inventory = merge(inventory, []);
   }
   attempt.status.inventory = inventory;
-  return checkReadiness(attempt, revision, inventory, changeSet, true, cluster);
+  const outcome = await checkReadiness(attempt, revision, inventory, changeSet, true, cluster);
+  return { ...outcome, applied: changeSet.filter((e) => e.action === "created" || e.action === "configured" || e.action === "deleted").length };
 }
 
 /** Flux's dependsOn: each dependency Ready at its current generation. */

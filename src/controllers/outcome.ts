@@ -10,6 +10,8 @@ export interface Outcome {
   /** The revision the outcome is about, for event metadata. */
   revision?: string;
   event?: { severity: "info" | "error"; reason: string; message: string };
+  /** Objects written (created, configured or deleted) by this reconcile, for metrics. */
+  applied?: number;
   /** The object finished finalizing and can be removed from the Store. */
   finalized?: boolean;
 }

@@ -69,6 +69,7 @@ async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger }: 
   metrics.addDimensions({ kind: request.key.split("/")[0]!, ready });
   metrics.addMetric("ReconcileDuration", MetricUnit.Milliseconds, runtime.clock.now() - started);
   metrics.addMetric("Reconciles", MetricUnit.Count, 1);
+  if (outcome?.applied) metrics.addMetric("ObjectsApplied", MetricUnit.Count, outcome.applied);
   if (outcome?.event?.message.startsWith("drift corrected")) metrics.addMetric("DriftCorrected", MetricUnit.Count, outcome.event.message.split("\n").length - 1);
   metrics.publishStoredMetrics();
 }
