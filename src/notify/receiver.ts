@@ -33,6 +33,13 @@ export async function verifyDelivery(type: Receiver["spec"]["type"], token: stri
       if (!constantTimeEqual(headers["x-gitlab-token"] ?? "", token)) return { accept: false, status: 401, reason: "invalid X-Gitlab-Token" };
       return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }
+    case "bitbucket": {
+      // Bitbucket Server signs with X-Hub-Signature (sha256=…) and names the event in X-Event-Key.
+      const event = headers["x-event-key"] ?? "";
+      if (!signatureMatches(headers["x-hub-signature"], token, body)) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" };
+      if (event === "diagnostics:ping") return { pong: true };
+      return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+    }
     default:
       return { accept: false, status: 400, reason: `receiver type '${type}' is not supported by Sluice yet` };
   }
