@@ -67,14 +67,17 @@ describe(`API Priority and Fairness (kube-apiserver ${kube.version})`, () => {
 
   it("retries 429 answers after Retry-After until every request succeeds", async () => {
     // Prepare: the flow schema takes effect asynchronously; wait until this identity gets throttled
-    const client = await connect({ kubeconfig: kube.kubeconfig }, { impersonate: serviceAccount(ns.name, "throttled"), maxConcurrency: 64, maxAttempts: 20 });
-    const burst = () => Promise.all(Array.from({ length: 64 }, () => client.send({ method: "GET", path: "/version" })));
-    // Act
+    const client = await connect({ kubeconfig: kube.kubeconfig }, { impersonate: serviceAccount(ns.name, "throttled"), maxConcurrency: 128, maxAttempts: 30 });
+    const burst = () => Promise.all(Array.from({ length: 128 }, () => client.send({ method: "GET", path: "/version" })));
+    // Act: bursts (a short pause between them lets the new flow schema take effect) until throttled
     let results: unknown[] = [];
-    for (let round = 0; round < 20 && client.counts.throttled === 0; round++) results = await burst();
+    for (let round = 0; round < 50 && client.counts.throttled === 0; round++) {
+      results = await burst();
+      await new Promise((r) => setTimeout(r, 100));
+    }
     // Assess
     expect(client.counts.throttled).toBeGreaterThan(0);
-    expect(results).toHaveLength(64);
+    expect(results).toHaveLength(128);
     expect(results.every((r) => (r as { gitVersion?: string }).gitVersion === kube.version)).toBe(true);
   });
 });
