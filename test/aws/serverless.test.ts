@@ -7,7 +7,7 @@ import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageComman
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { stringify } from "yaml";
 import { DueIndex } from "../../src/aws/due-index.js";
 import type { SqsQueue } from "../../src/aws/sqs-queue.js";
@@ -35,8 +35,17 @@ const logger = new Logger({ serviceName: "sluice-test", logLevel: "WARN" });
 const metrics = new Metrics({ namespace: "SluiceTest", serviceName: "sluice-test" });
 const token = "github-webhook-secret";
 let reconciles = 0;
+/** EMF lines Powertools Metrics writes to stdout, as CloudWatch would ingest them. */
+const emf: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
+  const write = process.stdout.write.bind(process.stdout);
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array, encoding?: BufferEncoding) => {
+    const text = chunk.toString();
+    if (!text.startsWith('{"_aws"')) return write(chunk, encoding);
+    emf.push(JSON.parse(text) as Record<string, unknown>);
+    return true;
+  });
   ns = await freshNamespace(kube, "aws");
   const base = { region: aws.region, endpoint: aws.endpoint, credentials };
   const s3 = new S3Client({ ...base, forcePathStyle: true });
@@ -154,6 +163,7 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     const { forwarded } = await handleTick({ source: "aws.events" }, clients, config, Date.now());
     expect(forwarded).toBeGreaterThanOrEqual(1);
     await drainUntil("drift reverted", async () => (await liveValue()) === "two");
+    expect(emf).toContainEqual(expect.objectContaining({ kind: "Kustomization", ready: "True", DriftCorrected: 1, ObjectsApplied: 1, Reconciles: 1 }));
   }, 60_000);
 
   it("sends a poison message to the FIFO dead-letter queue after maxReceiveCount, not round and round", async () => {
