@@ -8,8 +8,9 @@ const CURSOR = "due-cursor";
 const MAX_CATCH_UP_MINUTES = 60;
 
 /**
- * Requeues due later than SQS can delay, in S3 by minute: `due/<YYYY-MM-DDTHH:MM>/<key>`. A tick
- * reads only the minutes since its cursor — never a listing of every object — so its cost follows
+ * Requeues due later than SQS can delay, in S3 by minute: `due/<YYYY-MM-DDTHH:MM>/<request>`, the
+ * request itself (base64url JSON) being the key's last part, so a tick needs only a listing of the
+ * minutes since its cursor (no GET per entry, never a listing of every object): its cost follows
  * what is due, not the fleet size.
  */
 export class DueIndex {
@@ -19,7 +20,7 @@ export class DueIndex {
   ) {}
 
   async schedule(request: ReconcileRequest, dueAt: number): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${PREFIX}${minute(dueAt)}/${request.key}`, Body: JSON.stringify(request) }));
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${PREFIX}${minute(dueAt)}/${Buffer.from(JSON.stringify(request)).toString("base64url")}`, Body: "" }));
   }
 
   /** Takes every request due up to `now` (inclusive of its minute), oldest first, and advances the cursor. */
@@ -28,12 +29,13 @@ export class DueIndex {
     const from = cursor !== undefined ? cursor + 60_000 : now - MAX_CATCH_UP_MINUTES * 60_000;
     const taken: ReconcileRequest[] = [];
     for (let t = Math.floor(from / 60_000) * 60_000; t <= now; t += 60_000) {
-      const keys = await this.keys(`${PREFIX}${minute(t)}/`);
-      for (const key of keys) {
-        const body = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-        taken.push(JSON.parse(await body.Body!.transformToString()) as ReconcileRequest);
+      const prefix = `${PREFIX}${minute(t)}/`;
+      const keys = await this.keys(prefix);
+      taken.push(...keys.map((key) => JSON.parse(Buffer.from(key.slice(prefix.length), "base64url").toString("utf8")) as ReconcileRequest));
+      // DeleteObjects takes at most 1,000 keys a call.
+      for (let i = 0; i < keys.length; i += 1_000) {
+        await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1_000).map((Key) => ({ Key })), Quiet: true } }));
       }
-      if (keys.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
     }
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: CURSOR, Body: String(Math.floor(now / 60_000) * 60_000) }));
     return taken;

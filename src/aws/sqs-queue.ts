@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { EnqueueOptions, Queue, ReconcileRequest } from "../queue/queue.js";
 import type { Clock } from "../runtime/clock.js";
 import { DueIndex } from "./due-index.js";
@@ -64,6 +64,15 @@ export class SqsQueue implements Queue {
 
   private async writeTicket(key: string, ticket: string): Promise<void> {
     await this.s3.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: ticketKey(key), Body: ticket }));
+  }
+}
+
+/** Sends requests to the FIFO queue ten per call (SQS's batch limit), as {@link sendFifo} would one by one. */
+export async function sendFifoBatch(sqs: SQSClient, url: string, requests: ReconcileRequest[]): Promise<void> {
+  for (let i = 0; i < requests.length; i += 10) {
+    const entries = requests.slice(i, i + 10).map((request, j) => ({ Id: String(j), MessageBody: JSON.stringify(request), MessageGroupId: request.key, MessageDeduplicationId: deduplicationId(request) }));
+    const answer = await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
+    if (answer.Failed?.length) throw new Error(`SQS refused ${answer.Failed.length} of ${entries.length} messages: ${answer.Failed[0]!.Message ?? answer.Failed[0]!.Code}`);
   }
 }
 

@@ -3,7 +3,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
-import { sendFifo, type SqsQueue } from "../aws/sqs-queue.js";
+import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
 import { dispatch } from "../controllers/dispatch.js";
 import type { Runtime } from "../controllers/runtime.js";
 import type { Events, FluxEvent } from "../notify/events.js";
@@ -90,7 +90,7 @@ function parseRequest(body: string): ReconcileRequest {
  */
 export async function handleTick(event: SQSEvent | { source?: string }, clients: AwsClients, config: AwsConfig, now: number): Promise<{ forwarded: number }> {
   const requests: ReconcileRequest[] = "Records" in event ? (event as SQSEvent).Records.map((r) => parseRequest(r.body)) : await new DueIndex(clients.s3, config.bucket).takeDue(now);
-  for (const request of requests) await sendFifo(clients.sqs, config.fifoUrl, request);
+  await sendFifoBatch(clients.sqs, config.fifoUrl, requests);
   return { forwarded: requests.length };
 }
 
