@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration } from "./duration.js";
-import { artifact, commonStatus, localObjectReference, objectMeta } from "./meta.js";
+import { artifact, commonStatus, fluxObject, localObjectReference } from "./meta.js";
 
 export const GIT_REPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1";
 
@@ -43,13 +43,7 @@ export const gitRepositoryStatus = z.strictObject({
   sourceVerificationMode: z.string().optional(),
 });
 
-export const gitRepository = z.strictObject({
-  apiVersion: z.literal(GIT_REPOSITORY_API_VERSION),
-  kind: z.literal("GitRepository"),
-  metadata: objectMeta,
-  spec: gitRepositorySpec,
-  status: gitRepositoryStatus.optional(),
-});
+export const gitRepository = fluxObject(GIT_REPOSITORY_API_VERSION, "GitRepository", gitRepositorySpec, gitRepositoryStatus);
 export type GitRepository = z.infer<typeof gitRepository>;
 
 /** Flux's defaults: a 60s timeout; with no ref at all, the `master` branch. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration, parseDuration } from "./duration.js";
-import { commonStatus, localObjectReference, objectMeta } from "./meta.js";
+import { commonStatus, fluxObject, localObjectReference } from "./meta.js";
 
 export const KUSTOMIZATION_API_VERSION = "kustomize.toolkit.fluxcd.io/v1";
 
@@ -64,13 +64,7 @@ export const kustomizationStatus = z.strictObject({
   history: z.array(z.unknown()).optional(),
 });
 
-export const kustomization = z.strictObject({
-  apiVersion: z.literal(KUSTOMIZATION_API_VERSION),
-  kind: z.literal("Kustomization"),
-  metadata: objectMeta,
-  spec: kustomizationSpec,
-  status: kustomizationStatus.optional(),
-});
+export const kustomization = fluxObject(KUSTOMIZATION_API_VERSION, "Kustomization", kustomizationSpec, kustomizationStatus);
 export type Kustomization = z.infer<typeof kustomization>;
 
 /** Flux's timeout rule: spec.timeout, else interval − 30s, never below 30s. */

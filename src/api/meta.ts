@@ -47,3 +47,8 @@ export const commonStatus = {
   conditions: z.array(condition).optional(),
   lastHandledReconcileAt: z.string().optional(),
 };
+
+/** The schema of a whole Flux object: its apiVersion and kind, metadata, spec and optional status. */
+export function fluxObject<A extends string, K extends string, S extends z.ZodType, T extends z.ZodType>(apiVersion: A, kind: K, spec: S, status: T) {
+  return z.strictObject({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), metadata: objectMeta, spec, status: status.optional() });
+}

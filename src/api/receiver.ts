@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration } from "./duration.js";
-import { commonStatus, localObjectReference, objectMeta } from "./meta.js";
+import { commonStatus, fluxObject, localObjectReference } from "./meta.js";
 
 export const RECEIVER_API_VERSION = "notification.toolkit.fluxcd.io/v1";
 
@@ -23,11 +23,5 @@ export const receiverSpec = z.strictObject({
   suspend: z.boolean().optional(),
 });
 
-export const receiver = z.strictObject({
-  apiVersion: z.literal(RECEIVER_API_VERSION),
-  kind: z.literal("Receiver"),
-  metadata: objectMeta,
-  spec: receiverSpec,
-  status: z.strictObject({ ...commonStatus, webhookPath: z.string().optional() }).optional(),
-});
+export const receiver = fluxObject(RECEIVER_API_VERSION, "Receiver", receiverSpec, z.strictObject({ ...commonStatus, webhookPath: z.string().optional() }));
 export type Receiver = z.infer<typeof receiver>;
