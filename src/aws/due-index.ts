@@ -20,7 +20,7 @@ export class DueIndex {
   ) {}
 
   async schedule(request: ReconcileRequest, dueAt: number): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${PREFIX}${minute(dueAt)}/${Buffer.from(JSON.stringify(request)).toString("base64url")}`, Body: "" }));
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${PREFIX}${minute(dueAt)}/${Buffer.from(JSON.stringify(request)).toString("base64url")}`, Body: "", ContentLength: 0 }));
   }
 
   /** Takes every request due up to `now` (inclusive of its minute), oldest first, and advances the cursor. */

@@ -26,7 +26,7 @@ export class S3Dependents implements DependentsIndex {
     if (JSON.stringify(previous) !== fingerprint) {
       const stale = previous.filter((t) => !targets.includes(t));
       if (stale.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: stale.map((t) => ({ Key: edge(t, self) })) } }));
-      for (const target of targets) await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: edge(target, self), Body: "" }));
+      for (const target of targets) await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: edge(target, self), Body: "", ContentLength: 0 }));
       await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `dependents-of/${self}`, Body: fingerprint }));
     }
     this.written.set(self, fingerprint);

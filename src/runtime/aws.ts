@@ -102,7 +102,7 @@ function splitOnce(text: string): [string, string] {
 export function deliveryRecorder(s3: S3Client, bucket: string): (id: string) => Promise<boolean> {
   return async (id) => {
     try {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `deliveries/${encodeURIComponent(id)}`, Body: "", IfNoneMatch: "*" }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `deliveries/${encodeURIComponent(id)}`, Body: "", ContentLength: 0, IfNoneMatch: "*" }));
       return true;
     } catch (error) {
       if (statusOf(error) === 412 || statusOf(error) === 409) return false;
