@@ -32,7 +32,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const bucket = `tick-${randomBytes(3).toString("hex")}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const config: AwsConfig = { region: aws.region, bucket, fifoUrl: "per-iteration", delayUrl: "unused", cluster: "", endpoint: aws.endpoint, credentials };
-  const clients = { s3, sqs, secretsManager: undefined as never, eks: undefined as never };
+  const clients = { s3, sqs };
 
   // The Store (10,000 objects) and their next due times spread over the interval.
   const start = Date.UTC(2026, 10, 24, 12, 0);

@@ -64,6 +64,8 @@ async function reconcileObject(rt: Runtime, object: KubeObject, request: Reconci
     conditions = setCondition(conditions, { type: "Stalled", status: "True", reason, message }, generation, now);
     return { status: { ...(object.status as object), conditions, observedGeneration: generation }, event: { severity: "error", reason, message } };
   };
+  // A Cluster registration is configuration read by Kustomizations; there is nothing to reconcile.
+  if (object.kind === "Cluster") return { status: object.status };
   if (!(object.kind in API_VERSIONS)) return stalled("UnsupportedKind", `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`);
   if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") return { status: object.status, finalized: true };
   let parsed;

@@ -7,6 +7,7 @@ import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
 import type { Secrets } from "../secrets/secrets.js";
 import type { Store } from "../store/store.js";
+import type { AgentPlane } from "./agent-delivery.js";
 import type { DependentsIndex } from "./dependents.js";
 
 /** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
@@ -34,6 +35,8 @@ export interface Runtime {
   settings: Settings;
   /** Who uses or depends on whom, for waking dependents without listing the Store. */
   dependents: DependentsIndex;
+  /** Signing and publishing bundles for agent clusters; absent where there is no bundle channel (local mode). */
+  agents?: AgentPlane;
 }
 
 /** Operator settings, the same names as the flags of Flux's controllers where one exists. */

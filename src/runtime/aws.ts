@@ -1,12 +1,16 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { EKSClient } from "@aws-sdk/client-eks";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import { hmacSigner, kmsSigner, type BundleSigner } from "../agent/bundle.js";
+import { hmacKey } from "../agent/config.js";
 import { EksAccess } from "../aws/eks.js";
 import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
+import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
 import { S3Dependents } from "../aws/s3-dependents.js";
 import { S3Store, statusOf } from "../aws/s3-store.js";
 import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
@@ -31,6 +35,8 @@ export interface AwsConfig {
   kmsKeyId?: string;
   /** The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`. */
   cluster: string;
+  /** How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<Secrets Manager secret id>`; no agent clusters without. */
+  bundleKey?: string;
   /** For tests against an emulator: one endpoint for every AWS service. */
   endpoint?: string;
   credentials?: AwsCredentialIdentityProvider;
@@ -42,11 +48,12 @@ export interface AwsClients {
   sqs: SQSClient;
   secretsManager: SecretsManagerClient;
   eks: EKSClient;
+  kms: KMSClient;
 }
 
 export function awsClients(config: AwsConfig): AwsClients {
   const common = { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }), ...(config.credentials && { credentials: config.credentials }) };
-  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), eks: new EKSClient(common) };
+  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), eks: new EKSClient(common), kms: new KMSClient(common) };
 }
 
 /**
@@ -73,7 +80,15 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     cluster: clusterFactory(cluster, secrets, clock),
     settings: { ...defaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
+    agents: config.bundleKey ? { signer: await bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
   };
+}
+
+async function bundleSigner(bundleKey: string, clients: AwsClients): Promise<BundleSigner> {
+  const [kind, id] = splitOnce(bundleKey);
+  if (kind === "kms") return kmsSigner(clients.kms, id);
+  if (kind === "hmac") return hmacSigner(id, await hmacKey(clients.secretsManager, id));
+  throw new Error(`SLUICE_BUNDLE_KEY '${bundleKey}': expected kms:<key id> or hmac:<secret id>`);
 }
 
 async function clusterTarget(config: AwsConfig, clients: AwsClients, clock: Clock): Promise<ClusterTarget> {

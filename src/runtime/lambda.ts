@@ -31,6 +31,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     delayUrl: need("SLUICE_DELAY_QUEUE_URL"),
     kmsKeyId: env.SLUICE_KMS_KEY_ID,
     cluster: env.SLUICE_CLUSTER ?? "",
+    bundleKey: env.SLUICE_BUNDLE_KEY,
     endpoint: env.SLUICE_AWS_ENDPOINT,
   };
 }
@@ -88,7 +89,7 @@ function parseRequest(body: string): ReconcileRequest {
  * The tick: on the schedule, moves what the due index holds for the past minutes into the FIFO
  * queue; as the delay queue's consumer, forwards delayed requests whose delay ran out.
  */
-export async function handleTick(event: SQSEvent | { source?: string }, clients: AwsClients, config: AwsConfig, now: number): Promise<{ forwarded: number }> {
+export async function handleTick(event: SQSEvent | { source?: string }, clients: Pick<AwsClients, "s3" | "sqs">, config: AwsConfig, now: number): Promise<{ forwarded: number }> {
   const requests: ReconcileRequest[] = "Records" in event ? (event as SQSEvent).Records.map((r) => parseRequest(r.body)) : await new DueIndex(clients.s3, config.bucket).takeDue(now);
   await sendFifoBatch(clients.sqs, config.fifoUrl, requests);
   return { forwarded: requests.length };

@@ -1,0 +1,242 @@
+import { formatDuration } from "../api/duration.js";
+import { formatChangeSet } from "../apply/changeset.js";
+import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
+import { parseEntryId } from "../apply/inventory.js";
+import { deleteInventory } from "../apply/prune.js";
+import { syncObjects, unhealthyMessage } from "../apply/sync.js";
+import { refOf, waitForHealth } from "../apply/wait.js";
+import type { Cluster } from "../cluster/cluster.js";
+import type { Clock } from "../runtime/clock.js";
+import type { Log } from "../runtime/log.js";
+import { BundleRejectedError, bundleDigest, openBundle, type BundleContent, type BundleVerifier } from "./bundle.js";
+import { refKey, type AgentReport, type BundleInbox, type BundleIndex, type IndexEntry } from "./channel.js";
+
+export interface AgentOptions {
+  /** The registered cluster name this agent serves; bundles for any other cluster are refused. */
+  cluster: string;
+  inbox: BundleInbox;
+  verifier: BundleVerifier;
+  kube: Cluster;
+  clock: Clock;
+  log: Log;
+  version: string;
+  /** How often the index is checked for new bundles. @default 10_000 */
+  pollMs?: number;
+  /** How often the heartbeat is written. @default 60_000 */
+  heartbeatMs?: number;
+}
+
+/** The longest pause after repeated failures to reach S3. */
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** One Kustomization as the agent tracks it. */
+interface Tracked {
+  /** The verified bundle of the digest last seen (absent after a restart until fetched again, or when refused). */
+  content?: BundleContent;
+  /** The digest last seen in the index and acted on (applied, failed or refused). */
+  seen?: string;
+  report?: AgentReport;
+  /** A report that could not be written yet (S3 unreachable); written on the next tick. */
+  unsent?: AgentReport;
+  /** When the next drift check (or retry after a failure) is due. */
+  dueAt: number;
+}
+
+/**
+ * The pull agent: polls its cluster's bundle index (a conditional GET, so an unchanged index costs
+ * one cheap request), verifies each new bundle's digest and signature, syncs it with the same apply
+ * engine as the worker (staged apply, prune after success, health), re-checks drift every
+ * interval, and reports each outcome back. A bundle that does not verify or fails to apply leaves
+ * the last good one in place.
+ */
+export class Agent {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly busy = new Set<string>();
+  private etag?: string;
+  private index: BundleIndex = { bundles: {} };
+  private lastHeartbeat = 0;
+  private stopped = false;
+  private wake?: () => void;
+
+  constructor(private readonly options: AgentOptions) {}
+
+  /** Picks up where a previous run of the agent left off: what each Kustomization last applied. */
+  async resume(): Promise<void> {
+    for (const report of await this.options.inbox.reports()) this.tracked.set(refKey(report.kustomization), { report, seen: report.digest, dueAt: 0 });
+  }
+
+  /** Runs until stopped: ticks every poll interval, backing off (to 5 min) while S3 cannot be reached. */
+  async run(): Promise<void> {
+    const pollMs = this.options.pollMs ?? 10_000;
+    let failures = 0;
+    let resumed = false;
+    while (!this.stopped) {
+      try {
+        if (!resumed) await this.resume();
+        resumed = true;
+        await this.tick();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        this.options.log.warn({ err: error, failures, retryInMs: this.backoff(pollMs, failures) }, "cannot reach the bundle channel; retrying");
+      }
+      if (!this.stopped) await Promise.race([this.options.clock.sleep(this.backoff(pollMs, failures)), new Promise<void>((resolve) => (this.wake = resolve))]);
+    }
+  }
+
+  /** Ends `run` after the current tick (a pending pause is cut short). */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /**
+   * One poll: flush unsent reports, read the index if it changed, start work for every
+   * Kustomization that has a new bundle, a retry or a drift check due, or was withdrawn. Returns
+   * once the index is read; `settled` resolves when the work started here is done.
+   */
+  async tick(): Promise<{ settled: Promise<void> }> {
+    const { inbox, clock } = this.options;
+    for (const tracked of this.tracked.values()) {
+      if (tracked.unsent) {
+        await inbox.writeReport(tracked.unsent);
+        tracked.report = tracked.unsent;
+        tracked.unsent = undefined;
+      }
+    }
+    const answer = await inbox.index(this.etag);
+    if (answer !== "unchanged") {
+      this.index = answer.index;
+      this.etag = answer.etag;
+    }
+    const now = clock.now();
+    const work: Promise<void>[] = [];
+    for (const [key, entry] of Object.entries(this.index.bundles)) {
+      const tracked = this.tracked.get(key) ?? { dueAt: 0 };
+      this.tracked.set(key, tracked);
+      const fresh = tracked.seen !== entry.digest || !tracked.content;
+      if (this.busy.has(key) || (!fresh && now < tracked.dueAt) || (!fresh && tracked.report?.reason === "BundleRejected")) continue;
+      work.push(this.exclusively(key, () => (fresh ? this.receive(key, entry, tracked) : this.sync(key, tracked.content!, tracked))));
+    }
+    for (const [key, tracked] of this.tracked) {
+      if (!(key in this.index.bundles) && !this.busy.has(key)) work.push(this.exclusively(key, () => this.withdraw(key, tracked)));
+    }
+    if (now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
+    return { settled: Promise.all(work).then(() => undefined) };
+  }
+
+  private async exclusively(key: string, task: () => Promise<void>): Promise<void> {
+    this.busy.add(key);
+    try {
+      await task();
+    } catch (error) {
+      this.options.log.error({ err: error, kustomization: key }, "agent task failed; retried on a later tick");
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  /** A bundle not synced in this run yet: fetch, verify, sync; a refused one is reported and skipped. */
+  private async receive(key: string, entry: IndexEntry, tracked: Tracked): Promise<void> {
+    const { inbox, verifier, cluster, log } = this.options;
+    let content: BundleContent;
+    try {
+      content = await openBundle(await inbox.bundle(entry), verifier, cluster);
+    } catch (error) {
+      if (!(error instanceof BundleRejectedError)) throw error;
+      log.error({ kustomization: key, digest: entry.digest, reason: error.message }, "bundle refused; keeping the last good state");
+      tracked.seen = entry.digest;
+      await this.report(tracked, { ...this.base(entry.kustomization, entry.digest, entry.revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${entry.digest} refused: ${error.message}; the last good state is kept` });
+      return;
+    }
+    tracked.seen = entry.digest;
+    tracked.content = content;
+    await this.sync(key, content, tracked);
+  }
+
+  /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
+  private async sync(key: string, content: BundleContent, tracked: Tracked): Promise<void> {
+    const { kube, clock, log } = this.options;
+    const { options, kustomization, revision } = content;
+    const digest = bundleDigest(content);
+    const isNew = tracked.report?.applied?.digest !== digest;
+    const base = this.base(kustomization, digest, revision, tracked);
+    const previous = { entries: tracked.report?.applied?.inventory ?? [] };
+    let synced;
+    try {
+      synced = await syncObjects(kube, content.objects, previous, { owner: kustomization, force: options.force, prune: options.prune });
+    } catch (error) {
+      if (!(error instanceof ApplyFailedError || error instanceof EmptySetPruneError)) throw error;
+      tracked.dueAt = clock.now() + options.retryMs;
+      log.error({ kustomization: key, revision, err: error }, "apply failed; the previous bundle stays in place");
+      await this.report(tracked, { ...base, ready: "False", reason: error instanceof ApplyFailedError ? "ReconciliationFailed" : "PruneFailed", message: error.message });
+      return;
+    }
+    const applied = { digest, revision, inventory: synced.inventory.entries, prune: options.prune, deletionPolicy: options.deletionPolicy };
+    const changes = formatChangeSet(synced.changeSet);
+    const outcome = { ...base, applied, changes: changes || undefined, driftCorrected: !isNew && changes !== "" };
+    if (synced.pruneErrors.length > 0) {
+      tracked.dueAt = clock.now() + options.retryMs;
+      await this.report(tracked, { ...outcome, ready: "False", reason: "PruneFailed", message: synced.pruneErrors.map((e) => e.message).join("\n") });
+      return;
+    }
+    tracked.dueAt = clock.now() + options.intervalMs;
+    const targets = options.wait ? applied.inventory.map((e) => refOf(parseEntryId(e.id), e.v)) : options.healthChecks;
+    if (targets.length > 0) {
+      if (changes || isNew) await this.report(tracked, { ...outcome, ready: "Unknown", reason: "Progressing", message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}` });
+      const health = await waitForHealth(kube, targets, { timeoutMs: options.timeoutMs });
+      if (!health.healthy) {
+        tracked.dueAt = clock.now() + options.retryMs;
+        await this.report(tracked, { ...outcome, health: health.objects, ready: "False", reason: "HealthCheckFailed", message: unhealthyMessage(health.objects) });
+        return;
+      }
+      outcome.health = health.objects;
+    }
+    if (changes) log.info({ kustomization: key, revision, changes }, outcome.driftCorrected ? "drift corrected" : "applied");
+    await this.report(tracked, { ...outcome, ready: "True", reason: "ReconciliationSucceeded", message: `Applied revision: ${revision}` });
+  }
+
+  /** The bundle was withdrawn (its Kustomization deleted): delete what it applied, per its deletion policy. */
+  private async withdraw(key: string, tracked: Tracked): Promise<void> {
+    const applied = tracked.report?.applied;
+    if (applied) {
+      const result = await deleteInventory(this.options.kube, { entries: applied.inventory }, { owner: tracked.report!.kustomization, policy: applied.deletionPolicy, prune: applied.prune });
+      if (result.errors.length > 0 || result.remaining.length > 0) {
+        this.options.log.warn({ kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining }, "withdrawn bundle not fully deleted yet");
+        return;
+      }
+      this.options.log.info({ kustomization: key, changes: formatChangeSet(result.changeSet) }, "withdrawn bundle deleted");
+    }
+    if (tracked.report) await this.options.inbox.forgetReport(tracked.report.kustomization);
+    this.tracked.delete(key);
+  }
+
+  private base(kustomization: AgentReport["kustomization"], digest: string, revision: string, tracked: Tracked): Omit<AgentReport, "ready" | "reason" | "message"> {
+    return { kustomization, digest, revision, applied: tracked.report?.applied, reportedAt: new Date(this.options.clock.now()).toISOString() };
+  }
+
+  /** Writes a report unless it says nothing new (a drift check that found no drift writes nothing). */
+  private async report(tracked: Tracked, report: AgentReport): Promise<void> {
+    const previous = tracked.report;
+    const same = previous && previous.digest === report.digest && previous.ready === report.ready && previous.reason === report.reason && previous.message === report.message && !report.changes && previous.applied?.digest === report.applied?.digest;
+    if (same) return;
+    try {
+      await this.options.inbox.writeReport(report);
+      tracked.report = report;
+    } catch (error) {
+      tracked.unsent = report;
+      throw error;
+    }
+  }
+
+  private async heartbeat(now: number): Promise<void> {
+    const reports = [...this.tracked.values()].map((t) => t.report).filter((r): r is AgentReport => r?.applied !== undefined);
+    const newest = reports.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))[0];
+    await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: Object.keys(this.index.bundles).length });
+    this.lastHeartbeat = now;
+  }
+
+  private backoff(pollMs: number, failures: number): number {
+    return failures === 0 ? pollMs : Math.min(pollMs * 2 ** failures, MAX_BACKOFF_MS);
+  }
+}

@@ -1,0 +1,147 @@
+import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
+import { GetPublicKeyCommand, SignCommand, type KMSClient } from "@aws-sdk/client-kms";
+import type { KubeObject } from "../apply/object.js";
+import type { DeletionPolicy } from "../apply/prune.js";
+import type { ObjectRef } from "../apply/wait.js";
+
+// A bundle is what the control plane hands an agent cluster instead of applying: the rendered
+// objects of one Kustomization at one revision, the options the apply engine needs, a digest of
+// all that, and a signature over the digest that the agent checks before touching its cluster.
+
+export const BUNDLE_API_VERSION = "sluice.dev/v1alpha1";
+
+/** The apply engine's options that travel with a bundle. */
+export interface BundleOptions {
+  prune: boolean;
+  force: boolean;
+  /** Health-check everything applied (Flux's `wait`). */
+  wait: boolean;
+  healthChecks: ObjectRef[];
+  /** Health-check timeout (Flux's `timeout`). */
+  timeoutMs: number;
+  /** How often the agent re-checks for drift (Flux's `interval`). */
+  intervalMs: number;
+  /** How soon a failed apply is retried (Flux's `retryInterval`). */
+  retryMs: number;
+  /** What to do with the applied objects when the bundle is withdrawn. */
+  deletionPolicy: DeletionPolicy;
+}
+
+export interface BundleContent {
+  cluster: string;
+  kustomization: { name: string; namespace: string };
+  revision: string;
+  options: BundleOptions;
+  objects: KubeObject[];
+}
+
+/** The bundle as stored: content, its digest, and the signature over the digest. */
+export interface SealedBundle {
+  apiVersion: typeof BUNDLE_API_VERSION;
+  kind: "Bundle";
+  content: BundleContent;
+  /** `sha256:<hex>` of the canonical JSON of `content`. */
+  digest: string;
+  signature: { algorithm: "HMAC_SHA_256" | "ECDSA_SHA_256"; keyId: string; value: string };
+}
+
+/** A bundle that fails its digest or signature check: never applied. */
+export class BundleRejectedError extends Error {
+  override name = "BundleRejectedError";
+}
+
+/** Signs a digest (raw 32 bytes) for the control plane. */
+export interface BundleSigner {
+  sign(digest: Buffer): Promise<SealedBundle["signature"]>;
+}
+
+/** Checks a signature for the agent. */
+export interface BundleVerifier {
+  verify(digest: Buffer, signature: SealedBundle["signature"]): Promise<boolean>;
+}
+
+export async function sealBundle(content: BundleContent, signer: BundleSigner): Promise<SealedBundle> {
+  const digest = digestOf(content);
+  return { apiVersion: BUNDLE_API_VERSION, kind: "Bundle", content, digest: `sha256:${digest.toString("hex")}`, signature: await signer.sign(digest) };
+}
+
+/** `sha256:<hex>` of a bundle's content: equal for equal content, whatever the key order. */
+export function bundleDigest(content: BundleContent): string {
+  return `sha256:${digestOf(content).toString("hex")}`;
+}
+
+/** Parses and checks a stored bundle; throws BundleRejectedError for anything that does not verify. */
+export async function openBundle(bytes: Buffer, verifier: BundleVerifier, cluster: string): Promise<BundleContent> {
+  let bundle: SealedBundle;
+  try {
+    bundle = JSON.parse(bytes.toString("utf8")) as SealedBundle;
+  } catch {
+    throw new BundleRejectedError("bundle is not valid JSON");
+  }
+  if (bundle.apiVersion !== BUNDLE_API_VERSION || bundle.kind !== "Bundle" || !bundle.content) throw new BundleRejectedError(`not a ${BUNDLE_API_VERSION} Bundle`);
+  const digest = digestOf(bundle.content);
+  if (`sha256:${digest.toString("hex")}` !== bundle.digest) throw new BundleRejectedError(`digest mismatch: the content hashes to sha256:${digest.toString("hex")}, the bundle says ${bundle.digest}`);
+  if (!(await verifier.verify(digest, bundle.signature))) throw new BundleRejectedError(`signature by ${bundle.signature?.keyId ?? "?"} does not verify`);
+  if (bundle.content.cluster !== cluster) throw new BundleRejectedError(`bundle is for cluster '${bundle.content.cluster}', not '${cluster}'`);
+  return bundle.content;
+}
+
+/** sha256 of JSON with object keys sorted, so the digest does not depend on key order. */
+function digestOf(content: BundleContent): Buffer {
+  return createHash("sha256").update(canonicalJson(content)).digest();
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** HMAC-SHA256 with a shared key (kept in Secrets Manager on the control plane, a Secret in the cluster). */
+export function hmacSigner(keyId: string, key: Buffer): BundleSigner & BundleVerifier {
+  const mac = (digest: Buffer) => createHmac("sha256", key).update(digest).digest();
+  return {
+    sign: async (digest) => ({ algorithm: "HMAC_SHA_256", keyId, value: mac(digest).toString("base64") }),
+    verify: async (digest, signature) => {
+      if (signature?.algorithm !== "HMAC_SHA_256" || signature.keyId !== keyId) return false;
+      const given = Buffer.from(signature.value, "base64");
+      const expected = mac(digest);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    },
+  };
+}
+
+/**
+ * ECDSA P-256 signatures by a KMS asymmetric key: the private key never leaves KMS. KMS signs the
+ * 32-byte digest as a RAW message (it hashes it once more), so any ECDSA-SHA256 verifier can check
+ * it without a KMS-specific prehash step.
+ */
+export function kmsSigner(kms: KMSClient, keyId: string): BundleSigner {
+  return {
+    sign: async (digest) => {
+      const answer = await kms.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: "RAW", SigningAlgorithm: "ECDSA_SHA_256" }));
+      return { algorithm: "ECDSA_SHA_256", keyId, value: Buffer.from(answer.Signature!).toString("base64") };
+    },
+  };
+}
+
+/** The KMS key's public half (DER SPKI), which an agent verifies with locally: no AWS call, no AWS credentials needed. */
+export async function kmsPublicKey(kms: KMSClient, keyId: string): Promise<Buffer> {
+  return Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!);
+}
+
+export function publicKeyVerifier(keyId: string, publicKeyDer: Buffer): BundleVerifier {
+  const key = createPublicKey({ key: publicKeyDer, format: "der", type: "spki" });
+  return {
+    verify: async (digest, signature) => {
+      if (signature?.algorithm !== "ECDSA_SHA_256" || signature.keyId !== keyId) return false;
+      return verifySignature("sha256", digest, key, Buffer.from(signature.value, "base64"));
+    },
+  };
+}

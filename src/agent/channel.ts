@@ -1,0 +1,83 @@
+import type { InventoryEntry } from "../apply/inventory.js";
+import type { DeletionPolicy } from "../apply/prune.js";
+import type { ObjectHealth } from "../apply/wait.js";
+import type { SealedBundle } from "./bundle.js";
+
+// What passes between the control plane and one cluster's pull agent: the control plane publishes
+// bundles and keeps an index of the current one per Kustomization; the agent reads them and writes
+// back reports and a heartbeat. Nothing else is shared: the agent never reaches the control plane.
+
+export interface KustomizationRef {
+  namespace: string;
+  name: string;
+}
+
+/** The current bundle of one Kustomization. */
+export interface IndexEntry {
+  kustomization: KustomizationRef;
+  digest: string;
+  revision: string;
+  publishedAt: string;
+}
+
+/** Every current bundle of a cluster, by `<namespace>/<name>`. */
+export interface BundleIndex {
+  bundles: Record<string, IndexEntry>;
+}
+
+/** What the agent last did for one Kustomization. */
+export interface AgentReport {
+  kustomization: KustomizationRef;
+  /** The bundle this report is about (the newest the agent has seen, applied or not). */
+  digest: string;
+  revision: string;
+  /** Ready as Flux would set it: Unknown while applying or waiting for health. */
+  ready: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  /** The last bundle applied successfully and what it left in the cluster; kept when a newer one fails. */
+  applied?: { digest: string; revision: string; inventory: InventoryEntry[]; prune: boolean; deletionPolicy: DeletionPolicy };
+  /** Whether it asked for health checks (`wait` / `healthChecks`), and what they found. */
+  health?: ObjectHealth[];
+  /** Flux's change-set lines of the last apply that wrote something (`Deployment/ns/app configured`). */
+  changes?: string;
+  /** Set when the last write corrected drift in an already applied bundle. */
+  driftCorrected?: boolean;
+  reportedAt: string;
+}
+
+/** The agent's periodic sign of life, for `sluice get clusters`. */
+export interface AgentHeartbeat {
+  cluster: string;
+  version: string;
+  lastContact: string;
+  /** The newest revision applied across the cluster's Kustomizations. */
+  revision?: string;
+  bundles: number;
+}
+
+/** The control plane's side of a cluster's channel. */
+export interface BundleOutbox {
+  current(ks: KustomizationRef): Promise<IndexEntry | undefined>;
+  publish(bundle: SealedBundle): Promise<void>;
+  withdraw(ks: KustomizationRef): Promise<void>;
+  report(ks: KustomizationRef): Promise<AgentReport | undefined>;
+  heartbeat(): Promise<AgentHeartbeat | undefined>;
+}
+
+/** The agent's side of its cluster's channel. */
+export interface BundleInbox {
+  /** The index, or "unchanged" when it still has `etag` (a conditional GET: cheap to poll). */
+  index(etag?: string): Promise<{ index: BundleIndex; etag: string } | "unchanged">;
+  bundle(entry: IndexEntry): Promise<Buffer>;
+  /** The reports this agent wrote before, to resume after a restart. */
+  reports(): Promise<AgentReport[]>;
+  writeReport(report: AgentReport): Promise<void>;
+  writeHeartbeat(heartbeat: AgentHeartbeat): Promise<void>;
+  /** Drops the report of a withdrawn Kustomization once its objects are handled. */
+  forgetReport(ks: KustomizationRef): Promise<void>;
+}
+
+export function refKey(ks: KustomizationRef): string {
+  return `${ks.namespace}/${ks.name}`;
+}

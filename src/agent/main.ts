@@ -1,0 +1,34 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { pino } from "pino";
+import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
+import { openCluster } from "../cluster/cluster.js";
+import { systemClock } from "../runtime/clock.js";
+import { version } from "../version.js";
+import { Agent } from "./agent.js";
+import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js";
+
+// The pull agent's process: JSON logs on stdout, stops cleanly on SIGTERM (a rollout, a drain).
+
+const log = pino({ base: { component: "sluice-agent" } });
+try {
+  const config = agentConfigFromEnv(process.env);
+  const aws = { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }) };
+  const agent = new Agent({
+    cluster: config.cluster,
+    inbox: new S3BundleChannel(new S3Client(aws), config.bucket, config.cluster),
+    verifier: await agentVerifier(config, new SecretsManagerClient(aws)),
+    kube: await openCluster(await inClusterTarget(process.env), systemClock),
+    clock: systemClock,
+    log,
+    version,
+    pollMs: config.pollMs,
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => agent.stop());
+  log.info({ cluster: config.cluster, bucket: config.bucket, version }, "agent started");
+  await agent.run();
+  log.info({}, "agent stopped");
+} catch (error) {
+  log.error({ err: error }, "agent cannot start");
+  process.exitCode = 1;
+}
