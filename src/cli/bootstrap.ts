@@ -28,6 +28,7 @@ export function bootstrapCommand(): Command {
       .option("--branch <branch>", "Git branch", "main")
       .option("--path <path>", "path in the repository to the cluster's folder, e.g. clusters/dev", "./")
       .option("--interval <duration>", "source and root Kustomization interval", "1m")
+      .option("--cluster <name>", "a registered cluster the fleet is applied to (sluice create cluster); default: the control plane's own")
       .option("--username <name>", "Git username; stored with --password in the Secret flux-system")
       .option("--password <password>", "Git password or token")
       .option("--secret-ref <name>", "an existing Secret with Git credentials instead of --username/--password")
@@ -50,6 +51,7 @@ interface GitFlags {
   username?: string;
   password?: string;
   secretRef?: string;
+  cluster?: string;
 }
 
 async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<void> {
@@ -63,7 +65,7 @@ async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<vo
   const store = openStore(options);
   const objects = [
     gitRepositoryManifest("flux-system", options.namespace, { url: flags.url, branch: flags.branch, interval: flags.interval, secretRef }),
-    kustomizationManifest("flux-system", options.namespace, { source: "GitRepository/flux-system", path: flags.path, prune: true, interval: "10m" }),
+    kustomizationManifest("flux-system", options.namespace, { source: "GitRepository/flux-system", path: flags.path, prune: true, interval: "10m", cluster: flags.cluster }),
   ];
   for (const object of objects) {
     say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);

@@ -28,7 +28,7 @@ export function globals(command: Command): GlobalOptions {
 }
 
 /** Only for tests against an emulator: one endpoint for every AWS service. */
-const awsEndpoint = process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {};
+export const awsEndpoint = process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {};
 
 /** The Store the CLI works on: the deployed control plane's S3 bucket, or the local `sluice run` state. */
 export function openStore(options: GlobalOptions): Store {

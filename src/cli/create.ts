@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import type { KubeObject } from "../apply/object.js";
+import { clusterRegistration, newClusterRegistration, type ClusterMode } from "../api/cluster.js";
 import { parseFluxObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../store/store.js";
@@ -48,10 +49,21 @@ export function createCommand(): Command {
       .option("--health-check <refs>", "workloads to health check, <kind>/<name>.<namespace>", collect)
       .option("--health-check-timeout <duration>", "timeout of health checks and of the whole reconcile")
       .option("--service-account <name>", "service account to impersonate when applying")
+      .option("--cluster <name>", "a registered cluster to apply to (sluice create cluster); default: the control plane's own")
       .addOption(new Option("--export", "print the object as YAML instead of creating it").default(false))
       .action(async (name: string, flags, command: Command) => {
         const g = globals(command);
         await register(() => kustomizationManifest(name, g.namespace, flags), flags.export, command).catch(fail);
+      }),
+  );
+  create.addCommand(
+    new Command("cluster")
+      .description("Register a target cluster: direct (the control plane applies) or agent (its pull agent applies signed bundles)")
+      .argument("<name>")
+      .addOption(new Option("--mode <mode>", "how the cluster is reached").choices(["direct", "agent"]).default("agent"))
+      .option("--export", "print the registration as YAML instead of creating it", false)
+      .action(async (name: string, flags: { mode: ClusterMode; export: boolean }, command: Command) => {
+        await register(() => newClusterRegistration(name, flags.mode), flags.export, command).catch(fail);
       }),
   );
   return create;
@@ -59,7 +71,9 @@ export function createCommand(): Command {
 
 async function register(manifest: () => KubeObject, exportOnly: boolean, command: Command): Promise<void> {
   const object = manifest();
-  parseFluxObject(object); // bad flags fail here, naming the field
+  // Bad flags fail here, naming the field.
+  if (object.kind === "Cluster") clusterRegistration.parse(object);
+  else parseFluxObject(object);
   if (exportOnly) {
     process.stdout.write(exportYaml([object]));
     return;
@@ -68,6 +82,6 @@ async function register(manifest: () => KubeObject, exportOnly: boolean, command
   say.action(`applying ${what}`);
   const options = globals(command);
   const action = await applyToStore(openStore(options), object);
-  await announce(options, keyOf(object));
+  if (object.kind !== "Cluster") await announce(options, keyOf(object));
   say.success(`${what} ${action}`);
 }

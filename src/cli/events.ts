@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { readEvents } from "../notify/file-events.js";
 import { statePaths } from "../runtime/local.js";
 import { fail, globals } from "./context.js";
-import { formatTable } from "./get.js";
+import { formatTable } from "./output.js";
 
 /** `sluice events [--for Kind/name]`: `flux events`' table, from the local control plane's event log. */
 export function eventsCommand(): Command {

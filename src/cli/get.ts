@@ -1,6 +1,8 @@
 import { Command } from "commander";
 import type { Stored } from "../store/store.js";
+import { clustersTable } from "./agent.js";
 import { fail, globals, openStore } from "./context.js";
+import { formatTable } from "./output.js";
 
 interface Status {
   conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -28,6 +30,11 @@ export function getCommand(): Command {
       .argument("[name]")
       .action((name: string | undefined, _flags, command: Command) => table(command, "Kustomization", name, (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "").catch(fail)),
   );
+  get.addCommand(
+    new Command("clusters")
+      .description("Show registered clusters: mode, the agent's last contact and applied revision")
+      .action((_flags, command: Command) => clustersTable(globals(command)).catch(fail)),
+  );
   return get;
 }
 
@@ -49,10 +56,4 @@ function row(stored: Stored, revisionOf: (s: Status) => string, withNamespace: b
   const suspended = Boolean((stored.object.spec as { suspend?: boolean } | undefined)?.suspend);
   const cells = [stored.object.metadata.name, revisionOf(status), String(suspended), ready?.status ?? "Unknown", (ready?.message ?? "waiting to be reconciled").replaceAll("\n", " ")];
   return withNamespace ? [stored.object.metadata.namespace ?? "", ...cells] : cells;
-}
-
-/** Left-aligned columns separated by tabs' worth of spaces, like kubectl/flux tables. */
-export function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join("").trimEnd() + "\n").join("");
 }

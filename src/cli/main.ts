@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { version } from "../version.js";
+import { agentCommand } from "./agent.js";
 import { bootstrapCommand } from "./bootstrap.js";
 import { buildCommand, diffCommand } from "./build.js";
 import { checkCommand } from "./check.js";
@@ -34,7 +35,8 @@ export function program(): Command {
     .addCommand(diffCommand())
     .addCommand(eventsCommand())
     .addCommand(treeCommand())
-    .addCommand(checkCommand());
+    .addCommand(checkCommand())
+    .addCommand(agentCommand());
 }
 
 await program().parseAsync(process.argv);

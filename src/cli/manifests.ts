@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { GIT_REPOSITORY_API_VERSION } from "../api/gitrepository.js";
 import { KUSTOMIZATION_API_VERSION } from "../api/kustomization.js";
@@ -45,6 +46,8 @@ export interface KustomizationFlags {
   healthCheckTimeout?: string;
   retryInterval?: string;
   serviceAccount?: string;
+  /** A registered Sluice cluster to target (annotation `sluice.dev/cluster`); the control plane's own when unset. */
+  cluster?: string;
 }
 
 export function kustomizationManifest(name: string, namespace: string, flags: KustomizationFlags): KubeObject {
@@ -53,7 +56,7 @@ export function kustomizationManifest(name: string, namespace: string, flags: Ku
   return {
     apiVersion: KUSTOMIZATION_API_VERSION,
     kind: "Kustomization",
-    metadata: { name, namespace },
+    metadata: { name, namespace, ...(flags.cluster && { annotations: { [CLUSTER_ANNOTATION]: flags.cluster } }) },
     spec: {
       ...(flags.dependsOn?.length && { dependsOn: flags.dependsOn.map(dependency) }),
       ...(flags.healthCheck?.length && { healthChecks: flags.healthCheck.map(healthCheck) }),

@@ -1,0 +1,155 @@
+import { GetPublicKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { S3Client } from "@aws-sdk/client-s3";
+import { Command } from "commander";
+import { clusterKey, clusterRegistration } from "../api/cluster.js";
+import { parseDuration } from "../api/duration.js";
+import { applyAll } from "../apply/apply.js";
+import type { KubeObject } from "../apply/object.js";
+import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
+import { openCluster } from "../cluster/cluster.js";
+import { systemClock } from "../runtime/clock.js";
+import { version } from "../version.js";
+import { awsEndpoint, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { formatTable } from "./output.js";
+import { exportYaml } from "./manifests.js";
+import { say } from "./output.js";
+
+export interface AgentInstallOptions {
+  cluster: string;
+  namespace: string;
+  image: string;
+  bucket: string;
+  region: string;
+  bundleKey: string;
+  /** Base64 DER public key, for `kms:` bundle keys. */
+  publicKey?: string;
+  /** IRSA: the IAM role the agent's service account assumes (EKS Pod Identity needs no annotation). */
+  roleArn?: string;
+  pollInterval: string;
+}
+
+const NAME = "sluice-agent";
+
+/**
+ * The agent's manifests: its namespace, a service account (IRSA-annotated when a role is given),
+ * cluster-wide RBAC (it applies whatever the fleet holds, as kustomize-controller does), its
+ * settings and a single-replica Deployment (Recreate: two agents never apply at once).
+ */
+export function agentManifests(o: AgentInstallOptions): KubeObject[] {
+  const labels = { "app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": o.cluster, "app.kubernetes.io/version": version };
+  const meta = (name: string, namespaced = true) => ({ name, ...(namespaced && { namespace: o.namespace }), labels });
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: o.namespace, labels } },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { ...meta(NAME), ...(o.roleArn && { annotations: { "eks.amazonaws.com/role-arn": o.roleArn } }) } },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: meta(NAME, false), rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }, { nonResourceURLs: ["*"], verbs: ["*"] }] },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: meta(NAME, false),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAME },
+      subjects: [{ kind: "ServiceAccount", name: NAME, namespace: o.namespace }],
+    },
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: meta(NAME),
+      data: {
+        SLUICE_CLUSTER_NAME: o.cluster,
+        SLUICE_BUCKET: o.bucket,
+        AWS_REGION: o.region,
+        SLUICE_BUNDLE_KEY: o.bundleKey,
+        SLUICE_POLL_INTERVAL: o.pollInterval,
+        ...(o.publicKey && { SLUICE_BUNDLE_PUBLIC_KEY: o.publicKey }),
+      },
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta(NAME),
+      spec: {
+        replicas: 1,
+        strategy: { type: "Recreate" },
+        selector: { matchLabels: { "app.kubernetes.io/name": NAME } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: NAME,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+            containers: [
+              {
+                name: "agent",
+                image: o.image,
+                envFrom: [{ configMapRef: { name: NAME } }],
+                resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+}
+
+/** `sluice agent install --cluster NAME [--export]`. */
+export function agentCommand(): Command {
+  const agent = new Command("agent").description("The pull agent for clusters that expose no credentials");
+  agent.addCommand(
+    new Command("install")
+      .description("Install the pull agent into the current kubeconfig cluster, or print its manifests with --export")
+      .requiredOption("--cluster <name>", "the registered cluster this agent serves (sluice create cluster NAME --mode agent)")
+      .requiredOption("--bundle-key <key>", "how bundles are signed: kms:<key id> (its public key is fetched and embedded) or hmac:<Secrets Manager secret id>", process.env.SLUICE_BUNDLE_KEY)
+      .option("--image <ref>", "agent container image (built from Dockerfile.agent)", `sluice-agent:${version}`)
+      .option("--install-namespace <namespace>", "namespace the agent runs in", "sluice-system")
+      .option("--region <region>", "AWS region of the control plane", process.env.AWS_REGION)
+      .option("--role-arn <arn>", "IAM role for the agent's service account (IRSA); omit with EKS Pod Identity")
+      .option("--poll-interval <duration>", "how often the agent checks for new bundles", "10s")
+      .option("--export", "print the manifests instead of applying them", false)
+      .action(async (flags: { cluster: string; bundleKey: string; image: string; installNamespace: string; region?: string; roleArn?: string; pollInterval: string; export: boolean }, command: Command) => {
+        const options = globals(command);
+        await install(flags, options).catch(fail);
+      }),
+  );
+  return agent;
+}
+
+async function install(flags: { cluster: string; bundleKey: string; image: string; installNamespace: string; region?: string; roleArn?: string; pollInterval: string; export: boolean }, options: GlobalOptions): Promise<void> {
+  if (!options.awsBucket) throw new Error("--aws-bucket: the agent reads its bundles from the control plane's bucket");
+  if (!flags.region) throw new Error("--region (or AWS_REGION) is not set");
+  if (!/^(kms|hmac):.+/.test(flags.bundleKey)) throw new Error(`--bundle-key '${flags.bundleKey}': expected kms:<key id> or hmac:<secret id>`);
+  parseDuration(flags.pollInterval);
+  const registered = await openStore(options).get(clusterKey(flags.cluster));
+  if (!registered || clusterRegistration.parse(registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
+  const publicKey = flags.bundleKey.startsWith("kms:") ? await kmsPublicKeyBase64(flags.bundleKey.slice(4), flags.region) : undefined;
+  const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
+  if (flags.export) {
+    process.stdout.write(exportYaml(manifests));
+    return;
+  }
+  say.action(`installing the agent for cluster ${flags.cluster} in ${flags.installNamespace} namespace`);
+  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
+  for (const change of await applyAll(cluster, manifests, { owner: { name: NAME, namespace: flags.installNamespace } })) say.success(`${change.subject} ${change.action}`);
+}
+
+async function kmsPublicKeyBase64(keyId: string, region: string): Promise<string> {
+  const answer = await new KMSClient({ region, ...awsEndpoint }).send(new GetPublicKeyCommand({ KeyId: keyId }));
+  return Buffer.from(answer.PublicKey!).toString("base64");
+}
+
+/** `sluice get clusters`: NAME MODE LAST CONTACT REVISION BUNDLES. */
+export async function clustersTable(options: GlobalOptions): Promise<void> {
+  const registered = await openStore(options).list({ kind: "Cluster" });
+  if (registered.length === 0) {
+    process.stderr.write("no clusters registered (sluice create cluster NAME --mode agent|direct)\n");
+    return;
+  }
+  const s3 = options.awsBucket ? new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }) : undefined;
+  const rows = await Promise.all(
+    registered.map(async (stored) => {
+      const { metadata, spec } = clusterRegistration.parse(stored.object);
+      const heartbeat = spec.mode === "agent" && s3 ? await new S3BundleChannel(s3, options.awsBucket!, metadata.name).heartbeat() : undefined;
+      return [metadata.name, spec.mode, heartbeat?.lastContact ?? "-", heartbeat?.revision ?? "-", heartbeat ? String(heartbeat.bundles) : "-"];
+    }),
+  );
+  process.stdout.write(formatTable([["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES"], ...rows]));
+}
