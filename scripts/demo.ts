@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { pino } from "pino";
 import { getObject } from "../src/apply/objects-api.js";
 import { printEvent } from "../src/cli/run.js";
-import { formatTable } from "../src/cli/get.js";
+import { formatTable } from "../src/cli/output.js";
 import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
 import type { FluxEvent } from "../src/notify/events.js";
 import { resolveTools } from "../src/render/tools.js";

@@ -55,6 +55,8 @@ export class Agent {
   private etag?: string;
   private index: BundleIndex = { bundles: {} };
   private lastHeartbeat = 0;
+  /** A report was written since the last heartbeat (so the heartbeat's revision may be stale). */
+  private reported = false;
   private stopped = false;
   private wake?: () => void;
 
@@ -72,9 +74,15 @@ export class Agent {
     let resumed = false;
     while (!this.stopped) {
       try {
-        if (!resumed) await this.resume();
-        resumed = true;
-        await this.tick();
+        if (resumed) await this.tick();
+        else {
+          // The first pass after a start re-syncs every bundle: drift while the agent was away is
+          // corrected, and objects already in place are not written again.
+          await this.resume();
+          await (await this.tick()).settled;
+          resumed = true;
+          this.options.log.info({ bundles: Object.keys(this.index.bundles).length }, "resumed: every bundle checked against the cluster");
+        }
         failures = 0;
       } catch (error) {
         failures++;
@@ -102,6 +110,7 @@ export class Agent {
         await inbox.writeReport(tracked.unsent);
         tracked.report = tracked.unsent;
         tracked.unsent = undefined;
+        this.reported = true;
       }
     }
     const answer = await inbox.index(this.etag);
@@ -121,7 +130,7 @@ export class Agent {
     for (const [key, tracked] of this.tracked) {
       if (!(key in this.index.bundles) && !this.busy.has(key)) work.push(this.exclusively(key, () => this.withdraw(key, tracked)));
     }
-    if (now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
+    if (this.reported || now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
     return { settled: Promise.all(work).then(() => undefined) };
   }
 
@@ -223,6 +232,7 @@ export class Agent {
     try {
       await this.options.inbox.writeReport(report);
       tracked.report = report;
+      this.reported = true;
     } catch (error) {
       tracked.unsent = report;
       throw error;
@@ -234,6 +244,7 @@ export class Agent {
     const newest = reports.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))[0];
     await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: Object.keys(this.index.bundles).length });
     this.lastHeartbeat = now;
+    this.reported = false;
   }
 
   private backoff(pollMs: number, failures: number): number {

@@ -61,7 +61,7 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   const report = await outbox.report(attempt.owner);
   const agentInventory = report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
-  const fresh = report?.digest === digest && recordReport(attempt, report);
+  const fresh = report !== undefined && recordReport(attempt, report);
 
   if (report?.digest === digest && report.ready === "True") {
     if (report.health) attempt.set({ type: "Healthy", status: "True", reason: "Succeeded", message: "Health check passed in the agent" });
@@ -81,6 +81,9 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   }
   const message = report?.digest === digest ? `cluster '${cluster}': ${report.message}` : `Bundle for revision ${revision} published to cluster '${cluster}'; waiting for its agent`;
   const outcome = attempt.progressing(revision, message, elapsed);
+  // A refused bundle that is not the one just rendered was altered in S3 (the genuine one was
+  // published again above): worth an alert of its own.
+  if (fresh && report.reason === "BundleRejected") return { ...outcome, event: { severity: "error", reason: "BundleRejected", message: `cluster '${cluster}': ${report.message}` } };
   const changes = formatChangeSet(fleet.changeSet);
   return { ...outcome, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
 }

@@ -1,0 +1,330 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer, connect as tcpConnect, type Server } from "node:net";
+import { promisify } from "node:util";
+import { CreateKeyCommand } from "@aws-sdk/client-kms";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
+import { CreateQueueCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseAllDocuments, stringify } from "yaml";
+import { Agent } from "../../src/agent/agent.js";
+import { bundleDigest, kmsPublicKey, publicKeyVerifier, type SealedBundle } from "../../src/agent/bundle.js";
+import type { AgentReport, BundleIndex } from "../../src/agent/channel.js";
+import { newClusterRegistration } from "../../src/api/cluster.js";
+import { applyAll } from "../../src/apply/apply.js";
+import type { KubeObject } from "../../src/apply/object.js";
+import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
+import { S3BundleChannel } from "../../src/aws/s3-bundle-channel.js";
+import type { Cluster } from "../../src/cluster/cluster.js";
+import { dispatch } from "../../src/controllers/dispatch.js";
+import type { Runtime } from "../../src/controllers/runtime.js";
+import type { FluxEvent } from "../../src/notify/events.js";
+import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
+import { systemClock, type Clock } from "../../src/runtime/clock.js";
+import type { Log } from "../../src/runtime/log.js";
+import { applyToStore } from "../../src/store/objects.js";
+import { adminCluster, configMap, deployment } from "../apply/helpers.js";
+import { createRepo, pushTree } from "../env/git-server.js";
+import { freshNamespace } from "../env/kube-client.js";
+import { freePort } from "../env/process.js";
+
+const run = promisify(execFile);
+const { aws, kube, git } = inject("testbed");
+const id = randomBytes(3).toString("hex");
+const cluster = `edge-${id}`;
+const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
+const events: FluxEvent[] = [];
+let config: AwsConfig;
+let runtime: Runtime;
+let admin: Cluster;
+let s3: S3Client;
+let keyId: string;
+let publicKey: Buffer;
+let ns: { name: string; remove(): Promise<void> };
+let repo: string;
+let agentProcess: ChildProcess | undefined;
+let agentOutput = "";
+
+beforeAll(async () => {
+  ns = await freshNamespace(kube, "agent");
+  admin = await adminCluster(kube);
+  const base = { region: aws.region, endpoint: aws.endpoint, credentials };
+  const clients = awsClients(base as AwsConfig);
+  s3 = clients.s3;
+  const bucket = `sluice-agent-${id}`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.KeyId!;
+  publicKey = await kmsPublicKey(clients.kms, keyId);
+  const fifo = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-${id}.fifo`, Attributes: { FifoQueue: "true" } }));
+  const delay = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-delay-${id}` }));
+  // The control plane's own cluster is unreachable: an agent cluster must never need it.
+  const unreachable = stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "none", cluster: { server: "https://127.0.0.1:1" } }], users: [{ name: "none", user: { token: "x" } }], contexts: [{ name: "none", context: { cluster: "none", user: "none" } }], "current-context": "none" });
+  await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/unreachable-${id}`, SecretString: unreachable }));
+  await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
+  config = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/unreachable-${id}`, bundleKey: `kms:${keyId}` };
+  runtime = await awsRuntime(config, clients, quietLog(), { emit: async (e) => void events.push(e) }, systemClock);
+
+  repo = `${ns.name}-fleet`;
+  const url = await createRepo(git, repo);
+  await pushTree(git, repo, { files: app({ settings: "one", extra: "kept" }) });
+  await applyToStore(runtime.store, newClusterRegistration(cluster, "agent"));
+  await applyToStore(runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "fleet", namespace: ns.name }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(runtime.store, {
+    apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+    kind: "Kustomization",
+    metadata: { name: "app", namespace: ns.name, annotations: { "sluice.dev/cluster": cluster } },
+    spec: { interval: "10m", retryInterval: "1m", path: "./deploy", prune: true, sourceRef: { kind: "GitRepository", name: "fleet" } },
+  });
+});
+
+afterAll(async () => {
+  agentProcess?.kill("SIGKILL");
+  await ns?.remove();
+});
+
+/** ConfigMaps (and optionally other objects) as the repository's deploy/ folder. */
+function app(values: Record<string, string>, extra: KubeObject[] = []): Record<string, string> {
+  const objects = [...Object.entries(values).map(([name, value]) => configMap(name, { value }, { namespace: ns.name })), ...extra];
+  return { "deploy/app.yaml": objects.map((o) => `---\n${stringify(o)}`).join("") };
+}
+
+function quietLog(lines: { level: string; fields: Record<string, unknown>; message: string }[] = []): Log {
+  const log = (level: string) => (fields: Record<string, unknown>, message: string) => void lines.push({ level, fields, message });
+  return { info: log("info"), warn: log("warn"), error: log("error"), child: () => quietLog(lines) };
+}
+
+/** What the worker does on a webhook or tick: fetch the source, then reconcile the Kustomization. */
+async function reconcile(): Promise<void> {
+  await dispatch(runtime, { key: `GitRepository/${ns.name}/fleet`, reason: "test" });
+  await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "test" });
+}
+
+async function status() {
+  return (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object.status as { conditions: { type: string; status: string; reason: string; message: string }[]; lastAppliedRevision?: string; inventory?: { entries: { id: string }[] } };
+}
+const ready = async () => (await status()).conditions.find((c) => c.type === "Ready")!;
+
+async function live(name: string): Promise<KubeObject | undefined> {
+  return getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, name);
+}
+const liveValue = async (name: string) => ((await live(name))?.data as { value?: string } | undefined)?.value;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${agentOutput ? `; agent output:\n${agentOutput.slice(-3000)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function startAgentProcess(): ChildProcess {
+  agentOutput = "";
+  const child = spawn(process.execPath, ["--import", "tsx", "src/agent/main.ts"], {
+    env: {
+      PATH: process.env.PATH,
+      KUBECONFIG: kube.kubeconfigPath,
+      SLUICE_CLUSTER_NAME: cluster,
+      SLUICE_BUCKET: config.bucket,
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: aws.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+      SLUICE_AWS_ENDPOINT: aws.endpoint,
+      SLUICE_BUNDLE_KEY: `kms:${keyId}`,
+      SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64"),
+      SLUICE_POLL_INTERVAL: "200ms",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (chunk: Buffer) => (agentOutput += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (agentOutput += chunk.toString()));
+  return child;
+}
+
+function inProcessAgent(options: { clock?: Clock; s3?: S3Client; lines?: Parameters<typeof quietLog>[0] } = {}): Agent {
+  return new Agent({
+    cluster,
+    inbox: new S3BundleChannel(options.s3 ?? s3, config.bucket, cluster),
+    verifier: publicKeyVerifier(`${keyId}`, publicKey),
+    kube: admin,
+    clock: options.clock ?? systemClock,
+    log: quietLog(options.lines),
+    version: "test",
+    pollMs: 100,
+  });
+}
+
+async function syncOnce(agent: Agent): Promise<void> {
+  await (await agent.tick()).settled;
+}
+
+async function readJson<T>(key: string): Promise<T> {
+  return JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }))).Body!.transformToString()) as T;
+}
+
+describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.version}, kube-apiserver ${kube.version})`, () => {
+  it("the worker publishes a signed bundle instead of applying; the agent process applies it and the status comes back", async () => {
+    // Arrange
+    await reconcile();
+    expect(await ready()).toMatchObject({ status: "Unknown", reason: "Progressing", message: expect.stringContaining(`published to cluster '${cluster}'; waiting for its agent`) });
+    expect(await live("settings")).toBeUndefined();
+    // Act
+    agentProcess = startAgentProcess();
+    await until("the agent to apply the bundle", async () => (await liveValue("settings")) === "one");
+    await until("the agent's report to fold into the status", async () => {
+      await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+      return (await ready()).status === "True";
+    });
+    // Assess
+    const { lastAppliedRevision, inventory } = await status();
+    expect(lastAppliedRevision).toMatch(/^main@sha1:[0-9a-f]{40}$/);
+    expect(inventory?.entries.map((e) => e.id)).toEqual([`${ns.name}_extra__ConfigMap`, `${ns.name}_settings__ConfigMap`]);
+    expect((await live("settings"))?.metadata.labels).toMatchObject({ "kustomize.toolkit.fluxcd.io/name": "app", "kustomize.toolkit.fluxcd.io/namespace": ns.name });
+    const cli = (...args: string[]) => run(process.execPath, ["bin/sluice.js", ...args, "--aws-bucket", config.bucket], { env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey } });
+    const kustomizations = (await cli("get", "kustomizations", "-n", ns.name)).stdout;
+    expect(kustomizations).toMatch(new RegExp(`^app\\s+${lastAppliedRevision}\\s+false\\s+True\\s+Applied revision: ${lastAppliedRevision}$`, "m"));
+    const clusters = await until("a heartbeat", async () => {
+      const out = (await cli("get", "clusters")).stdout;
+      return out.includes(lastAppliedRevision!) && out;
+    });
+    expect(clusters).toMatch(new RegExp(`^${cluster}\\s+agent\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+${lastAppliedRevision}\\s+1$`, "m"));
+  }, 60_000);
+
+  it("an agent restart resumes without rewriting unchanged objects", async () => {
+    // Arrange
+    const before = { settings: (await live("settings"))!.metadata.resourceVersion, extra: (await live("extra"))!.metadata.resourceVersion };
+    agentProcess!.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => agentProcess!.once("exit", (exitCode) => resolve(exitCode)));
+    expect(code).toBe(0);
+    // Act
+    agentProcess = startAgentProcess();
+    await until("the restarted agent to resume", async () => agentOutput.includes("resumed: every bundle checked against the cluster"));
+    // Assess
+    expect({ settings: (await live("settings"))!.metadata.resourceVersion, extra: (await live("extra"))!.metadata.resourceVersion }).toEqual(before);
+    agentProcess.kill("SIGTERM");
+    await new Promise((resolve) => agentProcess!.once("exit", resolve));
+    agentProcess = undefined;
+  }, 60_000);
+
+  it("a tampered bundle is refused, the last good state is kept, and the control plane alerts and republishes", async () => {
+    // Arrange: someone with write access to the bucket swaps in a bundle with a changed value.
+    const agent = inProcessAgent();
+    await agent.resume();
+    await syncOnce(agent);
+    const indexKey = `bundles/${cluster}/index.json`;
+    const index = await readJson<BundleIndex>(indexKey);
+    const entry = index.bundles[`${ns.name}/app`]!;
+    const genuine = await readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${entry.digest.slice("sha256:".length)}.json`);
+    const tampered = structuredClone(genuine);
+    (tampered.content.objects.find((o) => o.metadata.name === "settings")!.data as Record<string, string>).value = "evil";
+    tampered.digest = bundleDigest(tampered.content);
+    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: `bundles/${cluster}/${ns.name}/app/${tampered.digest.slice("sha256:".length)}.json`, Body: JSON.stringify(tampered) }));
+    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: { [`${ns.name}/app`]: { ...entry, digest: tampered.digest } } }) }));
+    // Act
+    await syncOnce(agent);
+    const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
+    events.length = 0;
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "interval" });
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    // Assess
+    expect(await liveValue("settings")).toBe("one");
+    expect(report).toMatchObject({ digest: tampered.digest, ready: "False", reason: "BundleRejected", message: expect.stringContaining(`signature by ${keyId} does not verify`), applied: { digest: entry.digest } });
+    expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected", message: expect.stringContaining("does not verify; the last good state is kept") }));
+    expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!.digest).toBe(entry.digest);
+    expect(await ready()).toMatchObject({ status: "True" });
+  }, 60_000);
+
+  it("bundle N+1 failing to apply leaves N in place and prunes nothing; N+2 recovers", async () => {
+    // Arrange: N+1 changes a value, drops `extra` and carries a Deployment the API server rejects.
+    const agent = inProcessAgent();
+    await agent.resume();
+    const invalid: KubeObject = { ...deployment("broken"), metadata: { name: "broken", namespace: ns.name } };
+    delete (invalid.spec as { selector?: unknown }).selector;
+    await pushTree(git, repo, { files: app({ settings: "two" }, [invalid]) });
+    // Act
+    await reconcile();
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    // Assess
+    expect(await liveValue("extra")).toBe("kept");
+    expect(await ready()).toMatchObject({ status: "False", reason: "ReconciliationFailed", message: expect.stringMatching(new RegExp(`cluster '${cluster}': .*Deployment/${ns.name}/broken`)) });
+    expect((await status()).inventory?.entries.map((e) => e.id)).toContain(`${ns.name}_extra__ConfigMap`);
+    // Act: N+2 is valid and no longer has `extra`.
+    await pushTree(git, repo, { files: app({ settings: "three" }) });
+    await reconcile();
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    // Assess
+    expect(await liveValue("settings")).toBe("three");
+    expect(await live("extra")).toBeUndefined();
+    expect(await ready()).toMatchObject({ status: "True" });
+    expect((await status()).inventory?.entries.map((e) => e.id)).toEqual([`${ns.name}_settings__ConfigMap`]);
+  }, 60_000);
+
+  it("drift is corrected inside the cluster every interval without a new bundle, and reported as drift", async () => {
+    // Arrange
+    let offset = 0;
+    const agent = inProcessAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
+    await agent.resume();
+    await syncOnce(agent);
+    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+    await syncOnce(agent);
+    const beforeInterval = await liveValue("settings");
+    // Act: the Kustomization's 10m interval passes.
+    offset = 11 * 60_000;
+    await syncOnce(agent);
+    events.length = 0;
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "interval" });
+    // Assess
+    expect(beforeInterval).toBe("hand-edited");
+    expect(await liveValue("settings")).toBe("three");
+    expect(await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`)).toMatchObject({ driftCorrected: true, changes: `ConfigMap/${ns.name}/settings configured` });
+    expect(events).toContainEqual(expect.objectContaining({ reason: "ReconciliationSucceeded", message: `drift corrected:\nConfigMap/${ns.name}/settings configured` }));
+  }, 60_000);
+
+  it("S3 unreachable: the agent backs off without crashing and catches up when S3 is back", async () => {
+    // Arrange: the agent reaches S3 through a proxy that is down.
+    const port = await freePort();
+    const motoPort = Number(new URL(aws.endpoint).port);
+    const proxy: Server = createServer((socket) => {
+      const upstream = tcpConnect(motoPort, "127.0.0.1");
+      socket.pipe(upstream).pipe(socket);
+      socket.on("error", () => upstream.destroy());
+      upstream.on("error", () => socket.destroy());
+    });
+    const lines: Parameters<typeof quietLog>[0] = [];
+    const agent = inProcessAgent({ s3: new S3Client({ region: aws.region, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials, maxAttempts: 1 }), lines });
+    const running = agent.run();
+    await pushTree(git, repo, { files: app({ settings: "four" }) });
+    await reconcile();
+    // Act
+    await until("three failed polls", async () => lines.filter((l) => l.level === "warn").length >= 3);
+    proxy.listen(port, "127.0.0.1");
+    await until("the agent to catch up", async () => (await liveValue("settings")) === "four");
+    agent.stop();
+    await running;
+    proxy.close();
+    // Assess
+    const waits = lines.filter((l) => l.level === "warn").map((l) => l.fields.retryInMs as number);
+    expect(waits.slice(0, 3)).toEqual([200, 400, 800]);
+    expect(lines.some((l) => l.message.startsWith("resumed"))).toBe(true);
+  }, 60_000);
+
+  it("`sluice agent install --export` prints manifests the API server accepts, with the KMS public key for local verification", async () => {
+    // Act
+    const { stdout } = await run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", cluster, "--bundle-key", `kms:${keyId}`, "--region", aws.region, "--install-namespace", `${ns.name}-agent`, "--role-arn", "arn:aws:iam::123456789012:role/agent", "--export", "--aws-bucket", config.bucket], {
+      env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey },
+    });
+    const manifests = parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject);
+    const changes = await applyAll(admin, manifests, { owner: { name: "sluice-agent", namespace: `${ns.name}-agent` } });
+    // Assess
+    expect(manifests.map((m) => m.kind)).toEqual(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"]);
+    expect(changes.map((c) => c.action)).not.toContain("unknown");
+    expect(manifests[1]!.metadata.annotations).toEqual({ "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/agent" });
+    expect(manifests[4]!.data).toMatchObject({ SLUICE_CLUSTER_NAME: cluster, SLUICE_BUCKET: config.bucket, SLUICE_BUNDLE_KEY: `kms:${keyId}`, SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64") });
+    await expect(run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", "nope", "--bundle-key", `kms:${keyId}`, "--region", aws.region, "--export", "--aws-bucket", config.bucket], { env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey } })).rejects.toMatchObject({ stderr: expect.stringContaining("'nope' is not registered in agent mode") });
+  }, 60_000);
+});

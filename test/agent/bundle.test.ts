@@ -1,0 +1,55 @@
+import { randomBytes } from "node:crypto";
+import { CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { describe, expect, inject, it } from "vitest";
+import { BundleRejectedError, bundleDigest, hmacSigner, kmsPublicKey, kmsSigner, openBundle, publicKeyVerifier, sealBundle, type BundleContent } from "../../src/agent/bundle.js";
+import { agentVerifier } from "../../src/agent/config.js";
+import { configMap } from "../apply/helpers.js";
+
+const { aws } = inject("testbed");
+const base = { region: aws.region, endpoint: aws.endpoint, credentials: async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey }) };
+const options = { prune: true, force: false, wait: false, healthChecks: [], timeoutMs: 60_000, intervalMs: 600_000, retryMs: 60_000, deletionPolicy: "MirrorPrune" as const };
+const content = (value: string): BundleContent => ({ cluster: "edge", kustomization: { namespace: "apps", name: "web" }, revision: "main@sha1:abc", options, objects: [configMap("settings", { value }, { namespace: "apps" })] });
+const bytes = (bundle: unknown) => Buffer.from(JSON.stringify(bundle));
+
+describe(`bundles: digest and signature (KMS and Secrets Manager of ${aws.version})`, () => {
+  it("a KMS-signed bundle verifies with the key's public half alone, and any change to it is refused", async () => {
+    // Arrange
+    const kms = new KMSClient(base);
+    const keyId = (await kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.KeyId!;
+    const verifier = publicKeyVerifier(keyId, await kmsPublicKey(kms, keyId));
+    // Act
+    const sealed = await sealBundle(content("one"), kmsSigner(kms, keyId));
+    const edited = structuredClone(sealed);
+    (edited.content.objects[0]!.data as Record<string, string>).value = "evil";
+    const resealed = { ...edited, digest: bundleDigest(edited.content) };
+    // Assess
+    await expect(openBundle(bytes(sealed), verifier, "edge")).resolves.toEqual(content("one"));
+    await expect(openBundle(bytes(edited), verifier, "edge")).rejects.toThrow(/digest mismatch/);
+    await expect(openBundle(bytes(resealed), verifier, "edge")).rejects.toThrow(`signature by ${keyId} does not verify`);
+    await expect(openBundle(bytes(sealed), verifier, "other")).rejects.toThrow("bundle is for cluster 'edge', not 'other'");
+    await expect(openBundle(Buffer.from("{"), verifier, "edge")).rejects.toBeInstanceOf(BundleRejectedError);
+  });
+
+  it("the digest does not depend on key order, so re-rendering the same objects publishes nothing new", () => {
+    const reordered = JSON.parse(JSON.stringify(content("one"), ["revision", "objects", "options", "kustomization", "cluster", "data", "value", "metadata", "name", "namespace", "kind", "apiVersion", ...Object.keys(options)])) as BundleContent;
+    expect(bundleDigest(reordered)).toBe(bundleDigest(content("one")));
+    expect(bundleDigest(content("two"))).not.toBe(bundleDigest(content("one")));
+  });
+
+  it("an HMAC-signed bundle verifies with the key from Secrets Manager; another key or algorithm does not", async () => {
+    // Arrange
+    const sm = new SecretsManagerClient(base);
+    const secretId = `sluice/bundle-hmac-${randomBytes(3).toString("hex")}`;
+    const key = randomBytes(32);
+    await sm.send(new CreateSecretCommand({ Name: secretId, SecretString: key.toString("base64") }));
+    const verifier = await agentVerifier({ cluster: "edge", bucket: "b", region: aws.region, bundleKey: `hmac:${secretId}`, pollMs: 1_000 }, sm);
+    // Act
+    const sealed = await sealBundle(content("one"), hmacSigner(secretId, key));
+    const forged = await sealBundle(content("one"), hmacSigner(secretId, randomBytes(32)));
+    // Assess
+    await expect(openBundle(bytes(sealed), verifier, "edge")).resolves.toEqual(content("one"));
+    await expect(openBundle(bytes(forged), verifier, "edge")).rejects.toThrow("does not verify");
+    await expect(openBundle(bytes({ ...sealed, signature: { ...sealed.signature, algorithm: "ECDSA_SHA_256" } }), verifier, "edge")).rejects.toThrow("does not verify");
+  });
+});
