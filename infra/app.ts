@@ -2,9 +2,14 @@ import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { SluiceStack } from "./stack.js";
 
-// `npx cdk deploy -c cluster=eks:<name>` (or `-c cluster=kubeconfig:<secret id>`); see README.
+// `npx cdk deploy -c cluster=eks:<name>` (or `-c cluster=kubeconfig:<secret id>`), and/or
+// `-c agentClusters=edge-1,edge-2` for pull-agent clusters (EKS Pod Identity on the EKS cluster of
+// the same name with `-c agentPodIdentity=true`); see README.
 const app = new App();
-const cluster = app.node.tryGetContext("cluster") as string | undefined;
-if (!cluster) throw new Error("set the target cluster: npx cdk deploy -c cluster=eks:<cluster name> (or kubeconfig:<Secrets Manager secret id>)");
-new SluiceStack(app, "Sluice", { cluster, env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION } });
+const cluster = (app.node.tryGetContext("cluster") as string | undefined) ?? "";
+const agentNames = ((app.node.tryGetContext("agentClusters") as string | undefined) ?? "").split(",").filter(Boolean);
+if (!cluster && agentNames.length === 0) throw new Error("set a target: -c cluster=eks:<cluster name> (or kubeconfig:<Secrets Manager secret id>), or -c agentClusters=<name>[,<name>…] for pull-agent clusters");
+const podIdentity = String(app.node.tryGetContext("agentPodIdentity")) === "true";
+const agentClusters = agentNames.map((name) => ({ cluster: name, ...(podIdentity && { podIdentityCluster: name }) }));
+new SluiceStack(app, "Sluice", { cluster, agentClusters, env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION } });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -10,7 +10,7 @@ import { CfnAccessEntry } from "aws-cdk-lib/aws-eks";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
-import { Key } from "aws-cdk-lib/aws-kms";
+import { Key, KeySpec, KeyUsage } from "aws-cdk-lib/aws-kms";
 import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from "aws-cdk-lib/aws-lambda-nodejs";
@@ -18,6 +18,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from "aws-cdk-lib/aws-s3";
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 
 /** A cluster the worker applies to directly, with EKS access entries for the worker's role. */
 export interface TargetCluster {
@@ -28,7 +29,7 @@ export interface TargetCluster {
 }
 
 export interface SluiceStackProps extends StackProps {
-  /** The cluster reconcilers apply to by default: `eks:<name>` or `kubeconfig:<Secrets Manager secret id>`. */
+  /** The cluster reconcilers apply to by default: `eks:<name>` or `kubeconfig:<Secrets Manager secret id>`; empty for agent clusters only. */
   cluster: string;
   /** EKS clusters to grant the worker access to. @default the `eks:` cluster, if any */
   eksClusters?: TargetCluster[];
@@ -36,6 +37,11 @@ export interface SluiceStackProps extends StackProps {
   vpc?: IVpc;
   /** Webhook throttling. @default 50 requests/s, burst 100 */
   webhookRateLimit?: number;
+  /**
+   * Clusters served by a pull agent: each gets an IAM role limited to its own bundle and status
+   * prefixes; the stack adds a KMS signing key (ECC P-256) the worker signs bundles with.
+   */
+  agentClusters?: Omit<SluiceAgentAccessProps, "bucket" | "bucketKey">[];
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -102,7 +108,16 @@ export class SluiceStack extends Stack {
       });
     }
 
-    const environment = { SLUICE_BUCKET: bucket.bucketName, SLUICE_QUEUE_URL: jobs.queueUrl, SLUICE_DELAY_QUEUE_URL: delayed.queueUrl, SLUICE_KMS_KEY_ID: key.keyArn, SLUICE_CLUSTER: props.cluster };
+    const agentClusters = props.agentClusters ?? [];
+    const signing = agentClusters.length > 0 ? new Key(this, "BundleSigning", { keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: "Sluice: signs bundles for pull agents" }) : undefined;
+    const environment = {
+      SLUICE_BUCKET: bucket.bucketName,
+      SLUICE_QUEUE_URL: jobs.queueUrl,
+      SLUICE_DELAY_QUEUE_URL: delayed.queueUrl,
+      SLUICE_KMS_KEY_ID: key.keyArn,
+      SLUICE_CLUSTER: props.cluster,
+      ...(signing && { SLUICE_BUNDLE_KEY: `kms:${signing.keyArn}` }),
+    };
     const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
       new NodejsFunction(this, name, {
         entry: join(root, "functions", name.toLowerCase(), "handler.ts"),
@@ -132,6 +147,11 @@ export class SluiceStack extends Stack {
 
     new CfnOutput(this, "BucketName", { value: bucket.bucketName, description: "sluice --aws-bucket" });
     new CfnOutput(this, "QueueUrl", { value: jobs.queueUrl, description: "sluice --aws-queue-url" });
+    if (signing) {
+      signing.grant(worker, "kms:Sign");
+      new CfnOutput(this, "BundleKey", { value: `kms:${signing.keyArn}`, description: "sluice agent install --bundle-key" });
+      for (const agent of agentClusters) new SluiceAgentAccess(this, `Agent-${agent.cluster}`, { ...agent, bucket, bucketKey: key });
+    }
     new CfnOutput(this, "WebhookUrl", { value: `${api.apiEndpoint}/hook/`, description: "Receiver webhooks: append status.webhookPath's digest" });
 
     // Least privilege, per function.

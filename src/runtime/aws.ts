@@ -33,7 +33,7 @@ export interface AwsConfig {
   delayUrl: string;
   /** KMS key for artifacts (SSE-KMS); SSE-S3 without. */
   kmsKeyId?: string;
-  /** The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`. */
+  /** The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`; empty when every target is an agent cluster or a kubeConfig.secretRef. */
   cluster: string;
   /** How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<Secrets Manager secret id>`; no agent clusters without. */
   bundleKey?: string;
@@ -62,9 +62,9 @@ export function awsClients(config: AwsConfig): AwsClients {
  * EKS IAM or a kubeconfig held in Secrets Manager. Built once per Lambda container.
  */
 export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Log, events: Events, clock: Clock): Promise<Runtime & { queue: SqsQueue }> {
-  const target = await clusterTarget(config, clients, clock);
-  const cluster: Cluster = await openCluster(target, clock);
-  const secrets = new SecretsManagerSecrets(clients.secretsManager, new KubeSecrets(cluster.client));
+  // Without SLUICE_CLUSTER the control plane serves agent clusters (and kubeConfig.secretRef ones) only.
+  const cluster: Cluster | undefined = config.cluster ? await openCluster(await clusterTarget(config, clients, clock), clock) : undefined;
+  const secrets = new SecretsManagerSecrets(clients.secretsManager, cluster && new KubeSecrets(cluster.client));
   const workDir = "/tmp/sluice";
   await mkdir(workDir, { recursive: true });
   return {
