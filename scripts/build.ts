@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { build, type Metafile } from "esbuild";
 
 // `npm run build`: one minified ESM bundle (with source map) per Lambda function, the CLI and the
-// agent, in dist/. Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
+// agent, in dist/ (Dockerfile.agent packs dist/agent into the agent's image). Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
 // local and Lambda runs use the same code.
 
 const root = join(import.meta.dirname, "..");
@@ -15,7 +15,7 @@ export interface Entry {
   outfile: string;
 }
 
-/** Every bundle the project ships: functions/<name>/handler.ts, the CLI, and the agent once it exists. */
+/** Every bundle the project ships: functions/<name>/handler.ts, the CLI and the pull agent. */
 export async function entries(): Promise<Entry[]> {
   const found: Entry[] = [];
   const functionsDir = join(root, "functions");
@@ -26,8 +26,7 @@ export async function entries(): Promise<Entry[]> {
     }
   }
   found.push({ name: "cli", source: join(root, "src", "cli", "main.ts"), outfile: join(root, "dist", "cli", "sluice.mjs") });
-  const agent = join(root, "src", "agent", "main.ts");
-  if (existsSync(agent)) found.push({ name: "agent", source: agent, outfile: join(root, "dist", "agent", "agent.mjs") });
+  found.push({ name: "agent", source: join(root, "src", "agent", "main.ts"), outfile: join(root, "dist", "agent", "agent.mjs") });
   return found;
 }
 
