@@ -1,3 +1,4 @@
+import type { KMSClient } from "@aws-sdk/client-kms";
 import { formatDuration } from "../api/duration.js";
 import { formatChangeSet } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
@@ -6,8 +7,10 @@ import { deleteInventory } from "../apply/prune.js";
 import { syncObjects, unhealthyMessage } from "../apply/sync.js";
 import { refOf, waitForHealth } from "../apply/wait.js";
 import type { Cluster } from "../cluster/cluster.js";
+import { DecryptionError, decryptObjects } from "../render/sops.js";
 import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
+import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { BundleRejectedError, bundleDigest, openBundle, type BundleContent, type BundleVerifier } from "./bundle.js";
 import { refKey, type AgentReport, type BundleInbox, type BundleIndex, type IndexEntry } from "./channel.js";
 
@@ -24,6 +27,8 @@ export interface AgentOptions {
   pollMs?: number;
   /** How often the heartbeat is written. @default 60_000 */
   heartbeatMs?: number;
+  /** For SOPS files encrypted to an AWS KMS key (the agent's own role). */
+  kms?: KMSClient;
 }
 
 /** The longest pause after repeated failures to reach S3. */
@@ -60,7 +65,11 @@ export class Agent {
   private stopped = false;
   private wake?: () => void;
 
-  constructor(private readonly options: AgentOptions) {}
+  private readonly secrets: KubeSecrets;
+
+  constructor(private readonly options: AgentOptions) {
+    this.secrets = new KubeSecrets(options.kube.client);
+  }
 
   /** Picks up where a previous run of the agent left off: what each Kustomization last applied. */
   async resume(): Promise<void> {
@@ -173,12 +182,15 @@ export class Agent {
     const previous = { entries: tracked.report?.applied?.inventory ?? [] };
     let synced;
     try {
-      synced = await syncObjects(kube, content.objects, previous, { owner: kustomization, force: options.force, prune: options.prune });
+      // SOPS Secrets are decrypted here, with keys that live in this cluster (or the agent's KMS access).
+      const objects = await decryptObjects(content.objects, options.decryption, (name) => this.secrets.secret({ namespace: kustomization.namespace, name }), this.options.kms);
+      synced = await syncObjects(kube, objects, previous, { owner: kustomization, force: options.force, prune: options.prune });
     } catch (error) {
-      if (!(error instanceof ApplyFailedError || error instanceof EmptySetPruneError)) throw error;
+      const reason = error instanceof ApplyFailedError ? "ReconciliationFailed" : error instanceof EmptySetPruneError ? "PruneFailed" : error instanceof DecryptionError ? "BuildFailed" : undefined;
+      if (!reason) throw error;
       tracked.dueAt = clock.now() + options.retryMs;
-      log.error({ kustomization: key, revision, err: error }, "apply failed; the previous bundle stays in place");
-      await this.report(tracked, { ...base, ready: "False", reason: error instanceof ApplyFailedError ? "ReconciliationFailed" : "PruneFailed", message: error.message });
+      log.error({ kustomization: key, revision, reason, err: error }, "bundle not applied; the previous one stays in place");
+      await this.report(tracked, { ...base, ready: "False", reason, message: error instanceof DecryptionError ? `decryption failed: ${error.message}` : (error as Error).message });
       return;
     }
     const applied = { digest, revision, inventory: synced.inventory.entries, prune: options.prune, deletionPolicy: options.deletionPolicy };

@@ -25,6 +25,8 @@ export interface BundleOptions {
   retryMs: number;
   /** What to do with the applied objects when the bundle is withdrawn. */
   deletionPolicy: DeletionPolicy;
+  /** SOPS decryption, done by the agent with keys that never leave the cluster (Flux's `spec.decryption`). */
+  decryption?: { secretRef?: string };
 }
 
 export interface BundleContent {

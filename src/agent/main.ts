@@ -1,3 +1,4 @@
+import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { pino } from "pino";
@@ -23,6 +24,7 @@ try {
     log,
     version,
     pollMs: config.pollMs,
+    kms: new KMSClient(aws),
   });
   for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => agent.stop());
   log.info({ cluster: config.cluster, bucket: config.bucket, version }, "agent started");

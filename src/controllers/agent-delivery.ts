@@ -50,6 +50,7 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
       intervalMs: parseDuration(ks.spec.interval),
       retryMs: kustomizationRetryMs(ks.spec),
       deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
+      ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
     },
     objects: workloads,
   };

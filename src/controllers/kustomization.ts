@@ -12,6 +12,7 @@ import { checkHealth, type ObjectHealth, type ObjectRef } from "../apply/wait.js
 import type { Cluster } from "../cluster/cluster.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { BuildError } from "../render/kustomize.js";
+import { DecryptionError, decryptObjects, requiresDecryption } from "../render/sops.js";
 import { SubstitutionError } from "../render/substitute.js";
 import { SecretError } from "../secrets/secrets.js";
 import { formatKey } from "../store/store.js";
@@ -53,8 +54,12 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
   let objects: KubeObject[];
   try {
     objects = (await renderKustomization(rt, ks, artifact)).objects;
+    // An agent cluster decrypts SOPS Secrets itself: the keys never reach the control plane.
+    if (placement.mode === "direct") objects = await decryptObjects(objects, ks.spec.decryption && { secretRef: ks.spec.decryption.secretRef?.name }, (name) => rt.secrets.secret({ namespace: attempt.namespace, name }), rt.sopsKms);
+    else requiresDecryption(objects, ks.spec.decryption);
   } catch (error) {
     if (error instanceof BuildError || error instanceof SubstitutionError || error instanceof SecretError) return attempt.failed("BuildFailed", error.message, revision);
+    if (error instanceof DecryptionError) return attempt.failed("BuildFailed", `decryption failed: ${error.message}`, revision);
     throw error;
   }
   const fleet = objects.filter(isFluxObject);

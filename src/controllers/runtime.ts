@@ -1,3 +1,4 @@
+import type { KMSClient } from "@aws-sdk/client-kms";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Events } from "../notify/events.js";
@@ -35,6 +36,8 @@ export interface Runtime {
   settings: Settings;
   /** Who uses or depends on whom, for waking dependents without listing the Store. */
   dependents: DependentsIndex;
+  /** AWS KMS for SOPS files encrypted to a KMS key (the runtime's own credentials); absent: age keys only. */
+  sopsKms?: KMSClient;
   /** Signing and publishing bundles for agent clusters; absent where there is no bundle channel (local mode). */
   agents?: AgentPlane;
 }

@@ -80,6 +80,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     cluster: clusterFactory(cluster, secrets, clock),
     settings: { ...defaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
+    sopsKms: clients.kms,
     agents: config.bundleKey ? { signer: await bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
   };
 }
