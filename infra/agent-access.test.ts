@@ -8,8 +8,9 @@ import { SluiceStack } from "./stack.js";
 const app = new App();
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 const env = { account: "123456789012", region: "eu-west-1" };
+const sopsKey = "arn:aws:kms:eu-west-1:123456789012:key/sops";
 const oidc = new OpenIdConnectProvider(new Stack(app, "Oidc", { env }), "Provider", { url: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC", clientIds: ["sts.amazonaws.com"] });
-const stack = new SluiceStack(app, "SluiceAgents", { cluster: "", env, agentClusters: [{ cluster: "edge-1", podIdentityCluster: "edge-1" }, { cluster: "edge-2", oidcProvider: oidc }] });
+const stack = new SluiceStack(app, "SluiceAgents", { cluster: "", env, agentClusters: [{ cluster: "edge-1", podIdentityCluster: "edge-1" }, { cluster: "edge-2", oidcProvider: oidc, sopsKmsKeyArns: [sopsKey] }] });
 const template = Template.fromStack(stack);
 
 interface Statement {
@@ -50,6 +51,7 @@ describe("CDK: pull-agent IAM (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     const web = irsa.Properties.AssumeRolePolicyDocument.Statement.find((s) => s.Action === "sts:AssumeRoleWithWebIdentity");
     // The condition keys name the issuer, known at deploy time: a CfnJson resource resolves them.
     expect(JSON.stringify(web?.Condition)).toMatch(/IrsaSubject/);
+    expect(agentStatements("edge-2")).toContainEqual(expect.objectContaining({ Action: "kms:Decrypt", Resource: sopsKey }));
     expect(JSON.stringify(template.findResources("Custom::AWSCDKCfnJson"))).toContain(":sub\\\":\\\"system:serviceaccount:sluice-system:sluice-agent");
   });
 

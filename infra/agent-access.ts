@@ -17,6 +17,8 @@ export interface SluiceAgentAccessProps {
   oidcProvider?: IOpenIdConnectProvider;
   /** For HMAC-signed bundles: the Secrets Manager secret holding the key. */
   hmacSecretArn?: string;
+  /** KMS keys SOPS files are encrypted to, which this agent decrypts (age keys need no AWS permission). */
+  sopsKmsKeyArns?: string[];
 }
 
 const SERVICE_ACCOUNT = { namespace: "sluice-system", name: "sluice-agent" };
@@ -47,6 +49,7 @@ export class SluiceAgentAccess extends Construct {
     // Listing its own prefixes lets a missing key answer 404 rather than 403, and the agent resume.
     this.role.addToPolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [props.bucket.bucketArn], conditions: { StringLike: { "s3:prefix": [`${bundles}*`, `${status}*`] } } }));
     this.role.addToPolicy(new PolicyStatement({ actions: ["kms:Decrypt", "kms:GenerateDataKey"], resources: [props.bucketKey.keyArn], conditions: { StringEquals: { "kms:ViaService": `s3.${props.bucket.stack.region}.amazonaws.com` } } }));
+    if (props.sopsKmsKeyArns?.length) this.role.addToPolicy(new PolicyStatement({ actions: ["kms:Decrypt"], resources: props.sopsKmsKeyArns }));
     if (props.hmacSecretArn) this.role.addToPolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [props.hmacSecretArn] }));
     if (props.podIdentityCluster) {
       new CfnPodIdentityAssociation(this, "PodIdentity", { clusterName: props.podIdentityCluster, namespace: SERVICE_ACCOUNT.namespace, serviceAccount: SERVICE_ACCOUNT.name, roleArn: this.role.roleArn });

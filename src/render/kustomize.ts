@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 import type { Kustomization } from "../api/kustomization.js";
+import { isSopsEncrypted, orderedLike, sopsMacOf } from "./sops.js";
 
 const run = promisify(execFile);
 
@@ -38,7 +39,7 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
   const file = (await findKustomizationFile(dir)) ?? (await writeKustomizationFile(dir, (await scanFolder(dir)).resources));
   await overlay(dir, file, spec);
   if (options.noRemoteBases) await refuseRemoteBases(root);
-  return withCommonMetadata(await kustomize(options.kubectl, dir, root), spec);
+  return withCommonMetadata(await withSopsFieldOrder(await kustomize(options.kubectl, dir, root), root), spec);
 }
 
 /**
@@ -177,18 +178,44 @@ async function existingComponents(dir: string, spec: Spec): Promise<string[]> {
 
 /** With the lockdown on, any remote resource or component in any kustomization file of the source is an error. */
 async function refuseRemoteBases(root: string): Promise<void> {
-  const walk = async (folder: string): Promise<void> => {
-    for (const entry of await readdir(folder, { withFileTypes: true })) {
-      const path = join(folder, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (KUSTOMIZATION_FILES.includes(entry.name)) {
-        const kus = (parseAllDocuments(await readFile(path, "utf8"))[0]?.toJS() ?? {}) as Record<string, unknown>;
-        const remote = [...asArray(kus.resources), ...asArray(kus.components)].find((r) => typeof r === "string" && isRemote(r));
-        if (remote) throw new BuildError(`${relative(root, path)}: remote base '${String(remote)}' is not allowed (remote bases are disabled)`);
-      }
+  await walkFiles(root, async (path, name) => {
+    if (!KUSTOMIZATION_FILES.includes(name)) return;
+    const kus = (parseAllDocuments(await readFile(path, "utf8"))[0]?.toJS() ?? {}) as Record<string, unknown>;
+    const remote = [...asArray(kus.resources), ...asArray(kus.components)].find((r) => typeof r === "string" && isRemote(r));
+    if (remote) throw new BuildError(`${relative(root, path)}: remote base '${String(remote)}' is not allowed (remote bases are disabled)`);
+  });
+}
+
+/**
+ * kustomize prints fields in its own order, but a SOPS MAC covers the order of the encrypted file
+ * (Flux decrypts kustomize's in-memory objects, which keep it). SOPS documents get their original
+ * field order back, found in the source by their MAC; kustomize's changes to values stay.
+ */
+async function withSopsFieldOrder(objects: KubeObject[], root: string): Promise<KubeObject[]> {
+  if (!objects.some(isSopsEncrypted)) return objects;
+  const originals = new Map<string, unknown>();
+  await walkFiles(root, async (path, name) => {
+    if (!/\.(ya?ml|json)$/.test(name)) return;
+    const text = await readFile(path, "utf8");
+    if (!text.includes("sops") || !text.includes("mac")) return;
+    for (const doc of parseAllDocuments(text)) {
+      const object: unknown = doc.toJS();
+      const mac = sopsMacOf(object);
+      if (mac) originals.set(mac, object);
     }
-  };
-  await walk(root);
+  });
+  return objects.map((o) => {
+    const mac = sopsMacOf(o);
+    return mac ? (orderedLike(o, originals.get(mac)) as KubeObject) : o;
+  });
+}
+
+async function walkFiles(root: string, visit: (path: string, name: string) => Promise<void>): Promise<void> {
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const path = join(root, entry.name);
+    if (entry.isDirectory()) await walkFiles(path, visit);
+    else if (entry.isFile()) await visit(path, entry.name);
+  }
 }
 
 function isRemote(reference: string): boolean {

@@ -38,8 +38,13 @@ const MAC_ONLY_ENCRYPTED_INIT = createHash("sha256").update("sops").digest();
 const ENCRYPTED = /^ENC\[AES256_GCM,data:(.*),iv:(.+),tag:(.+),type:(.+)\]$/;
 
 export function isSopsEncrypted(object: KubeObject): boolean {
-  const sops = (object as { sops?: { mac?: unknown } }).sops;
-  return typeof sops === "object" && sops !== null && typeof sops.mac === "string";
+  return sopsMacOf(object) !== undefined;
+}
+
+/** The encrypted MAC of a SOPS document: unique per encryption, so it also identifies the file. */
+export function sopsMacOf(object: unknown): string | undefined {
+  const sops = (object as { sops?: { mac?: unknown } } | null)?.sops;
+  return typeof sops === "object" && sops !== null && typeof sops.mac === "string" ? sops.mac : undefined;
 }
 
 /** The age identities in a decryption Secret: every `*.agekey` entry, one identity per line, `#` comments skipped. */
@@ -175,4 +180,14 @@ export function requiresDecryption(objects: KubeObject[], decryption: unknown): 
 
 function subjectOf(o: KubeObject): string {
   return `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`;
+}
+
+/** `value` with its mapping keys in `template`'s order (recursively); keys the template lacks come last. */
+export function orderedLike(value: unknown, template: unknown): unknown {
+  if (Array.isArray(value)) return value.map((item, i) => orderedLike(item, Array.isArray(template) ? template[i] : undefined));
+  if (!value || typeof value !== "object") return value;
+  const source = value as Record<string, unknown>;
+  const order = template && typeof template === "object" && !Array.isArray(template) ? Object.keys(template).filter((k) => k in source) : [];
+  const keys = [...order, ...Object.keys(source).filter((k) => !order.includes(k))];
+  return Object.fromEntries(keys.map((k) => [k, orderedLike(source[k], (template as Record<string, unknown> | undefined)?.[k])]));
 }

@@ -28,6 +28,7 @@ import { adminCluster, configMap, deployment } from "../apply/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
 import { freePort } from "../env/process.js";
+import { ageKey, sopsEncrypt } from "../env/sops.js";
 
 const run = promisify(execFile);
 const { aws, kube, git } = inject("testbed");
@@ -311,6 +312,32 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const waits = lines.filter((l) => l.level === "warn").map((l) => l.fields.retryInMs as number);
     expect(waits.slice(0, 3)).toEqual([200, 400, 800]);
     expect(lines.some((l) => l.message.startsWith("resumed"))).toBe(true);
+  }, 60_000);
+
+  it("a SOPS-encrypted Secret travels encrypted and is decrypted by the agent with a key that exists only in the cluster", async () => {
+    // Arrange: the age key is a Secret in the agent's cluster; the fleet holds the encrypted file.
+    const key = await ageKey();
+    await applyAll(admin, [{ apiVersion: "v1", kind: "Secret", metadata: { name: "sops-age", namespace: ns.name }, stringData: { "identity.agekey": key.identity } }], { owner: { name: "keys", namespace: ns.name } });
+    const plain = { apiVersion: "v1", kind: "Secret", metadata: { name: "db", namespace: ns.name }, type: "Opaque", stringData: { password: "hunter2" } };
+    const encrypted = await sopsEncrypt(plain, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
+    await pushTree(git, repo, { files: { ...app({ settings: "five" }), "deploy/db.sops.yaml": stringify(encrypted), "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "db.sops.yaml"] }) } });
+    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
+    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), decryption: { provider: "sops", secretRef: { name: "sops-age" } } } });
+    const agent = inProcessAgent();
+    await agent.resume();
+    // Act
+    await reconcile();
+    const published = JSON.stringify(await readJson<BundleIndex>(`bundles/${cluster}/index.json`).then((index) => readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`)));
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    // Assess
+    expect(published).toContain('"sops"');
+    expect(published).not.toContain("hunter2");
+    const db = await getObject(admin, (await admin.discovery.find("v1", "Secret"))!, ns.name, "db");
+    expect(Buffer.from((db?.data as Record<string, string>).password!, "base64").toString()).toBe("hunter2");
+    expect(db).not.toHaveProperty("sops");
+    expect(await ready()).toMatchObject({ status: "True" });
+    expect(JSON.stringify(await status())).not.toContain("hunter2");
   }, 60_000);
 
   it("`sluice agent install --export` prints manifests the API server accepts, with the KMS public key for local verification", async () => {

@@ -13,6 +13,7 @@ import { startLocal, statePaths, type LocalControlPlane } from "../../src/runtim
 import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
+import { ageKey, sopsEncrypt } from "../env/sops.js";
 import { adminCluster, configMap, deployment } from "../apply/helpers.js";
 
 const { kube, git } = inject("testbed");
@@ -100,8 +101,8 @@ const untilReady = (kind: string, name: string, reason = "ReconciliationSucceede
     return ready(status)?.reason === reason && status;
   });
 
-async function live(kind: "ConfigMap" | "Service" | "Deployment" | "HorizontalPodAutoscaler", name: string): Promise<KubeObject | undefined> {
-  const apiVersion = { ConfigMap: "v1", Service: "v1", Deployment: "apps/v1", HorizontalPodAutoscaler: "autoscaling/v2" }[kind];
+async function live(kind: "ConfigMap" | "Secret" | "Service" | "Deployment" | "HorizontalPodAutoscaler", name: string): Promise<KubeObject | undefined> {
+  const apiVersion = { ConfigMap: "v1", Secret: "v1", Service: "v1", Deployment: "apps/v1", HorizontalPodAutoscaler: "autoscaling/v2" }[kind];
   return getObject(admin, (await admin.discovery.find(apiVersion, kind))!, ns(), name);
 }
 
@@ -209,6 +210,25 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     expect(good.lastAppliedRevision).toBe(`main@sha1:${repo.first}`);
     expect(ready(bad)?.message).toContain("spec.retries: unknown field");
     expect(await live("ConfigMap", "from-child")).toBeDefined();
+  });
+
+  it("decrypts SOPS Secrets with the age key of spec.decryption.secretRef; without spec.decryption they are refused, not applied", async () => {
+    // Arrange: the key in a Secret next to the Kustomization, the file encrypted by the real sops.
+    const key = await ageKey();
+    await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${ns()}/secrets`, body: { metadata: { name: "sops-age" }, stringData: { "age.agekey": key.identity } } });
+    const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "api-token", namespace: ns() }, stringData: { token: "s3cr3t-t0ken" } };
+    const encrypted = await sopsEncrypt(secret, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
+    const repo = await source({ "deploy/token.yaml": stringify(encrypted), "deploy/kustomization.yaml": "resources:\n  - token.yaml\n" });
+    // Act
+    await applyToStore(plane.runtime.store, kustomization("sealed", repo.name, { decryption: { provider: "sops", secretRef: { name: "sops-age" } } }));
+    await applyToStore(plane.runtime.store, kustomization("unsealed", repo.name, { path: "./deploy", targetNamespace: undefined }));
+    await untilReady("Kustomization", "sealed");
+    const refused = await untilReady("Kustomization", "unsealed", "BuildFailed");
+    // Assess
+    const token = (await live("Secret", "api-token"))?.data as Record<string, string>;
+    expect(Buffer.from(token.token!, "base64").toString()).toBe("s3cr3t-t0ken");
+    expect(ready(refused)?.message).toBe(`decryption failed: Secret/${ns()}/api-token is SOPS-encrypted but spec.decryption is not set`);
+    expect(JSON.stringify(await plane.runtime.store.list()) + JSON.stringify(events) + logs.join("")).not.toContain("s3cr3t-t0ken");
   });
 
   it("keeps credentials out of logs, events and statuses", async () => {
