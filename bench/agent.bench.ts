@@ -39,7 +39,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const agent = new Agent({ cluster: "bench", inbox: channel, verifier: publicKeyVerifier(keyId, await kmsPublicKey(kms, keyId)), kube: cluster, clock: systemClock, log: silent, version: "bench" });
   const options = { prune: true, force: false, wait: false, healthChecks: [], timeoutMs: 60_000, intervalMs: 3_600_000, retryMs: 60_000, deletionPolicy: "MirrorPrune" as const };
   let revision = 0;
-  const content = (ns: string, value: number): BundleContent => ({ cluster: "bench", kustomization: { namespace: "flux-system", name: ns }, revision: `main@sha1:${value}`, options, objects: configMaps(ns, 50, value) });
+  const content = (ns: string, value: number): BundleContent => ({ cluster: "bench", kustomization: { namespace: "flux-system", name: ns }, revision: `main@sha1:${value}`, sequence: value + 1, options, objects: configMaps(ns, 50, value) });
   const counted = async (work: () => Promise<void>): Promise<Metrics> => {
     const before = s3Requests;
     await work();
@@ -52,14 +52,14 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       iterations: 10,
       setup: async () => {
         await syncObjects(cluster, configMaps("direct", 50, 0), undefined, { owner: { namespace: "flux-system", name: "direct" }, prune: true });
-        await channel.publish(await sealBundle(content("agent", 0), kmsSigner(kms, keyId)));
+        await channel.publish(await sealBundle(content("agent", 0), kmsSigner(kms, keyId)), "sha256:0");
         await (await agent.tick()).settled;
       },
       subject: {
         name: "sign + publish + agent poll/verify/apply/report",
         run: () =>
           counted(async () => {
-            await channel.publish(await sealBundle(content("agent", ++revision), kmsSigner(kms, keyId)));
+            await channel.publish(await sealBundle(content("agent", ++revision), kmsSigner(kms, keyId)), `sha256:${revision}`);
             await (await agent.tick()).settled;
           }),
       },

@@ -168,6 +168,12 @@ export class Agent {
       return;
     }
     tracked.seen = entry.digest;
+    const applied = tracked.report?.applied;
+    if (applied && content.sequence < applied.sequence) {
+      log.error({ kustomization: key, digest: entry.digest, sequence: content.sequence, applied: applied.sequence }, "older bundle refused (a replay); keeping the last good state");
+      await this.report(tracked, { ...this.base(entry.kustomization, entry.digest, entry.revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${entry.digest} refused: it is older than the applied bundle (sequence ${content.sequence} < ${applied.sequence}), a replay; the last good state is kept` });
+      return;
+    }
     tracked.content = content;
     await this.sync(key, content, tracked);
   }
@@ -193,7 +199,7 @@ export class Agent {
       await this.report(tracked, { ...base, ready: "False", reason, message: error instanceof DecryptionError ? `decryption failed: ${error.message}` : (error as Error).message });
       return;
     }
-    const applied = { digest, revision, inventory: synced.inventory.entries, prune: options.prune, deletionPolicy: options.deletionPolicy };
+    const applied = { digest, revision, sequence: content.sequence, inventory: synced.inventory.entries, prune: options.prune, deletionPolicy: options.deletionPolicy };
     const changes = formatChangeSet(synced.changeSet);
     const outcome = { ...base, applied, changes: changes || undefined, driftCorrected: !isNew && changes !== "" };
     if (synced.pruneErrors.length > 0) {

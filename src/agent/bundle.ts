@@ -33,6 +33,11 @@ export interface BundleContent {
   cluster: string;
   kustomization: { name: string; namespace: string };
   revision: string;
+  /**
+   * Counts the bundles published for this Kustomization. It is signed, so an agent can refuse an
+   * older genuine bundle replayed through the (unsigned) index.
+   */
+  sequence: number;
   options: BundleOptions;
   objects: KubeObject[];
 }

@@ -16,6 +16,9 @@ export interface KustomizationRef {
 export interface IndexEntry {
   kustomization: KustomizationRef;
   digest: string;
+  /** Digest of the content without its sequence: equal when a render brings nothing new. */
+  contentDigest: string;
+  sequence: number;
   revision: string;
   publishedAt: string;
 }
@@ -36,7 +39,7 @@ export interface AgentReport {
   reason: string;
   message: string;
   /** The last bundle applied successfully and what it left in the cluster; kept when a newer one fails. */
-  applied?: { digest: string; revision: string; inventory: InventoryEntry[]; prune: boolean; deletionPolicy: DeletionPolicy };
+  applied?: { digest: string; revision: string; sequence: number; inventory: InventoryEntry[]; prune: boolean; deletionPolicy: DeletionPolicy };
   /** Whether it asked for health checks (`wait` / `healthChecks`), and what they found. */
   health?: ObjectHealth[];
   /** Flux's change-set lines of the last apply that wrote something (`Deployment/ns/app configured`). */
@@ -59,7 +62,7 @@ export interface AgentHeartbeat {
 /** The control plane's side of a cluster's channel. */
 export interface BundleOutbox {
   current(ks: KustomizationRef): Promise<IndexEntry | undefined>;
-  publish(bundle: SealedBundle): Promise<void>;
+  publish(bundle: SealedBundle, contentDigest: string): Promise<void>;
   withdraw(ks: KustomizationRef): Promise<void>;
   report(ks: KustomizationRef): Promise<AgentReport | undefined>;
   heartbeat(): Promise<AgentHeartbeat | undefined>;

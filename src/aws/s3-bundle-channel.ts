@@ -31,9 +31,9 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     return (await this.readIndex())?.index.bundles[refKey(ks)];
   }
 
-  async publish(bundle: SealedBundle): Promise<void> {
-    const { kustomization, revision } = bundle.content;
-    const entry: IndexEntry = { kustomization, digest: bundle.digest, revision, publishedAt: new Date().toISOString() };
+  async publish(bundle: SealedBundle, contentDigest: string): Promise<void> {
+    const { kustomization, revision, sequence } = bundle.content;
+    const entry: IndexEntry = { kustomization, digest: bundle.digest, contentDigest, sequence, revision, publishedAt: new Date().toISOString() };
     await this.put(this.bundlePath(entry), JSON.stringify(bundle));
     await this.updateIndex((index) => void (index.bundles[refKey(kustomization)] = entry));
   }

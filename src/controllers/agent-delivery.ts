@@ -41,6 +41,7 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
     cluster,
     kustomization: attempt.owner,
     revision,
+    sequence: 0,
     options: {
       prune: ks.spec.prune,
       force: ks.spec.force ?? false,
@@ -54,12 +55,20 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
     },
     objects: workloads,
   };
-  const digest = bundleDigest(content);
-  if ((await outbox.current(attempt.owner))?.digest !== digest) {
-    await outbox.publish(await sealBundle(content, rt.agents.signer));
+  // Publish only what is new (no KMS call, no write otherwise), or again when the agent refused the
+  // bundle the index points at (altered or replayed in S3); each publish gets the next sequence.
+  const contentDigest = bundleDigest(content);
+  const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
+  const refused = report?.reason === "BundleRejected" && report.digest === current?.digest;
+  let digest = current?.digest;
+  if (current?.contentDigest !== contentDigest || !digest || refused) {
+    // The index is not signed; the agent's own record of what it applied keeps the sequence rising.
+    const sequence = Math.max(current?.sequence ?? 0, report?.applied?.sequence ?? 0) + 1;
+    const sealed = await sealBundle({ ...content, sequence }, rt.agents.signer);
+    await outbox.publish(sealed, contentDigest);
+    digest = sealed.digest;
     rt.log.info({ object: `Kustomization/${attempt.namespace}/${ks.metadata.name}`, cluster, digest, revision }, "bundle published");
   }
-  const report = await outbox.report(attempt.owner);
   const agentInventory = report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
   const fresh = report !== undefined && recordReport(attempt, report);

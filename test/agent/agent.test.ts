@@ -45,6 +45,8 @@ let publicKey: Buffer;
 let ns: { name: string; remove(): Promise<void> };
 let repo: string;
 let agentProcess: ChildProcess | undefined;
+/** The index entry of the first bundle, for the replay test. */
+let firstEntry: BundleIndex["bundles"][string];
 let agentOutput = "";
 
 beforeAll(async () => {
@@ -217,6 +219,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const indexKey = `bundles/${cluster}/index.json`;
     const index = await readJson<BundleIndex>(indexKey);
     const entry = index.bundles[`${ns.name}/app`]!;
+    firstEntry = entry;
     const genuine = await readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${entry.digest.slice("sha256:".length)}.json`);
     const tampered = structuredClone(genuine);
     (tampered.content.objects.find((o) => o.metadata.name === "settings")!.data as Record<string, string>).value = "evil";
@@ -234,7 +237,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await liveValue("settings")).toBe("one");
     expect(report).toMatchObject({ digest: tampered.digest, ready: "False", reason: "BundleRejected", message: expect.stringContaining(`signature by ${keyId} does not verify`), applied: { digest: entry.digest } });
     expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected", message: expect.stringContaining("does not verify; the last good state is kept") }));
-    expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!.digest).toBe(entry.digest);
+    expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]).toMatchObject({ contentDigest: entry.contentDigest, sequence: entry.sequence + 1 });
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
@@ -263,6 +266,30 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await live("extra")).toBeUndefined();
     expect(await ready()).toMatchObject({ status: "True" });
     expect((await status()).inventory?.entries.map((e) => e.id)).toEqual([`${ns.name}_settings__ConfigMap`]);
+  }, 60_000);
+
+  it("a replayed older genuine bundle is refused as a replay, and the control plane publishes the current one again", async () => {
+    // Arrange: the index is pointed back at the first bundle (validly signed, but superseded).
+    const agent = inProcessAgent();
+    await agent.resume();
+    await syncOnce(agent);
+    const indexKey = `bundles/${cluster}/index.json`;
+    const current = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
+    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: { [`${ns.name}/app`]: { ...firstEntry, contentDigest: current.contentDigest } } }) }));
+    // Act
+    await syncOnce(agent);
+    const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
+    events.length = 0;
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "interval" });
+    const republished = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    // Assess
+    expect(await liveValue("settings")).toBe("three");
+    expect(report).toMatchObject({ digest: firstEntry.digest, reason: "BundleRejected", message: expect.stringContaining(`older than the applied bundle (sequence ${firstEntry.sequence} < ${current.sequence}), a replay`) });
+    expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected" }));
+    expect(republished.sequence).toBe(current.sequence + 1);
+    expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
   it("drift is corrected inside the cluster every interval without a new bundle, and reported as drift", async () => {

@@ -9,7 +9,7 @@ import { configMap } from "../apply/helpers.js";
 const { aws } = inject("testbed");
 const base = { region: aws.region, endpoint: aws.endpoint, credentials: async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey }) };
 const options = { prune: true, force: false, wait: false, healthChecks: [], timeoutMs: 60_000, intervalMs: 600_000, retryMs: 60_000, deletionPolicy: "MirrorPrune" as const };
-const content = (value: string): BundleContent => ({ cluster: "edge", kustomization: { namespace: "apps", name: "web" }, revision: "main@sha1:abc", options, objects: [configMap("settings", { value }, { namespace: "apps" })] });
+const content = (value: string): BundleContent => ({ cluster: "edge", kustomization: { namespace: "apps", name: "web" }, revision: "main@sha1:abc", sequence: 1, options, objects: [configMap("settings", { value }, { namespace: "apps" })] });
 const bytes = (bundle: unknown) => Buffer.from(JSON.stringify(bundle));
 
 describe(`bundles: digest and signature (KMS and Secrets Manager of ${aws.version})`, () => {
@@ -32,7 +32,7 @@ describe(`bundles: digest and signature (KMS and Secrets Manager of ${aws.versio
   });
 
   it("the digest does not depend on key order, so re-rendering the same objects publishes nothing new", () => {
-    const reordered = JSON.parse(JSON.stringify(content("one"), ["revision", "objects", "options", "kustomization", "cluster", "data", "value", "metadata", "name", "namespace", "kind", "apiVersion", ...Object.keys(options)])) as BundleContent;
+    const reordered = JSON.parse(JSON.stringify(content("one"), ["revision", "sequence", "objects", "options", "kustomization", "cluster", "data", "value", "metadata", "name", "namespace", "kind", "apiVersion", ...Object.keys(options)])) as BundleContent;
     expect(bundleDigest(reordered)).toBe(bundleDigest(content("one")));
     expect(bundleDigest(content("two"))).not.toBe(bundleDigest(content("one")));
   });
