@@ -57,7 +57,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const options = { prune: true, force: false, wait: false, healthChecks: [], timeoutMs: 60_000, intervalMs: 3_600_000, retryMs: 60_000, deletionPolicy: "MirrorPrune" as const };
   let revision = 0;
   const content = (ns: string, value: number): BundleContent => ({ cluster: "bench", kustomization: { namespace: "flux-system", name: ns }, revision: `main@sha1:${value}`, sequence: value + 1, options, objects: configMaps(ns, 50, value) });
-  const agentEnv = { SLUICE_CLUSTER_NAME: "bench", SLUICE_BUCKET: bucket, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, SLUICE_AWS_ENDPOINT: aws.endpoint, SLUICE_BUNDLE_KEY: `kms:${keyId}`, SLUICE_POLL_INTERVAL: "1s" };
+  const agentEnv = { SLUICE_CLUSTER_NAME: "bench", SLUICE_BUCKET: bucket, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, SLUICE_AWS_ENDPOINT: aws.endpoint, SLUICE_BUNDLE_KEY: `kms:${keyId}`, SLUICE_POLL_INTERVAL: "1s", SLUICE_HEALTH_PORT: "0" };
   const counted = async (work: () => Promise<void>): Promise<Metrics> => {
     const before = s3Requests;
     await work();

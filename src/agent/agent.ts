@@ -64,6 +64,8 @@ export class Agent {
   private reported = false;
   private stopped = false;
   private wake?: () => void;
+  /** When the poll loop last went round, for the liveness probe. */
+  private lastLoopAt = Date.now();
 
   private readonly secrets: KubeSecrets;
 
@@ -82,6 +84,7 @@ export class Agent {
     let failures = 0;
     let resumed = false;
     while (!this.stopped) {
+      this.lastLoopAt = this.options.clock.now();
       try {
         if (resumed) await this.tick();
         else {
@@ -99,6 +102,11 @@ export class Agent {
       }
       if (!this.stopped) await Promise.race([this.options.clock.sleep(this.backoff(pollMs, failures)), new Promise<void>((resolve) => (this.wake = resolve))]);
     }
+  }
+
+  /** Alive while the poll loop goes round: at most the longest backoff plus a slow tick between rounds. */
+  alive(): boolean {
+    return this.options.clock.now() - this.lastLoopAt < 2 * MAX_BACKOFF_MS;
   }
 
   /** Ends `run` after the current tick (a pending pause is cut short). */

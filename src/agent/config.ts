@@ -14,6 +14,8 @@ export interface AgentConfig {
   /** Base64 DER (SPKI) public key of the KMS signing key. */
   publicKey?: string;
   pollMs: number;
+  /** Port of the liveness endpoint (`GET /healthz`). @default 8080 */
+  healthPort: number;
   /** For tests against an emulator: one endpoint for every AWS service. */
   endpoint?: string;
 }
@@ -29,6 +31,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     bundleKey,
     publicKey: env.SLUICE_BUNDLE_PUBLIC_KEY,
     pollMs: env.SLUICE_POLL_INTERVAL ? parseDuration(env.SLUICE_POLL_INTERVAL) : 10_000,
+    healthPort: Number(env.SLUICE_HEALTH_PORT ?? 8080),
     endpoint: env.SLUICE_AWS_ENDPOINT,
   };
 }

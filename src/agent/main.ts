@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -14,7 +15,8 @@ import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js"
 const log = pino({ base: { component: "sluice-agent" } });
 try {
   const config = agentConfigFromEnv(process.env);
-  const aws = { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }) };
+  // Every AWS call is bounded, so a hung connection cannot stall the poll loop.
+  const aws = { region: config.region, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 }, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }) };
   const agent = new Agent({
     cluster: config.cluster,
     inbox: new S3BundleChannel(new S3Client(aws), config.bucket, config.cluster),
@@ -26,9 +28,15 @@ try {
     pollMs: config.pollMs,
     kms: new KMSClient(aws),
   });
+  // GET /healthz for the Deployment's liveness probe: 200 while the poll loop goes round.
+  const probe = createServer((request, response) => {
+    const ok = request.url === "/healthz" && agent.alive();
+    response.writeHead(ok ? 200 : 503).end(ok ? "ok\n" : "poll loop stalled\n");
+  }).listen(config.healthPort);
   for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => agent.stop());
   log.info({ cluster: config.cluster, bucket: config.bucket, version }, "agent started");
   await agent.run();
+  probe.close();
   log.info({}, "agent stopped");
 } catch (error) {
   log.error({ err: error }, "agent cannot start");

@@ -80,6 +80,8 @@ export function agentManifests(o: AgentInstallOptions): KubeObject[] {
                 name: "agent",
                 image: o.image,
                 envFrom: [{ configMapRef: { name: NAME } }],
+                ports: [{ name: "health", containerPort: 8080 }],
+                livenessProbe: { httpGet: { path: "/healthz", port: "health" }, periodSeconds: 60, failureThreshold: 3 },
                 resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
               },

@@ -123,6 +123,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
   }
 }
 
+let healthPort = 0;
+
 function startAgentProcess(): ChildProcess {
   agentOutput = "";
   const child = spawn(process.execPath, ["--import", "tsx", "src/agent/main.ts"], {
@@ -138,6 +140,7 @@ function startAgentProcess(): ChildProcess {
       SLUICE_BUNDLE_KEY: `kms:${keyId}`,
       SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64"),
       SLUICE_POLL_INTERVAL: "200ms",
+      SLUICE_HEALTH_PORT: String(healthPort),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -174,8 +177,10 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await ready()).toMatchObject({ status: "Unknown", reason: "Progressing", message: expect.stringContaining(`published to cluster '${cluster}'; waiting for its agent`) });
     expect(await live("settings")).toBeUndefined();
     // Act
+    healthPort = await freePort();
     agentProcess = startAgentProcess();
     await until("the agent to apply the bundle", async () => (await liveValue("settings")) === "one");
+    expect(await fetch(`http://127.0.0.1:${healthPort}/healthz`).then((r) => r.status)).toBe(200);
     await until("the agent's report to fold into the status", async () => {
       await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
       return (await ready()).status === "True";
