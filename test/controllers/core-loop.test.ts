@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
+import { CLUSTER_ANNOTATION, newClusterRegistration } from "../../src/api/cluster.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
@@ -229,6 +230,22 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     expect(Buffer.from(token.token!, "base64").toString()).toBe("s3cr3t-t0ken");
     expect(ready(refused)?.message).toBe(`decryption failed: Secret/${ns()}/api-token is SOPS-encrypted but spec.decryption is not set`);
     expect(JSON.stringify(await plane.runtime.store.list()) + JSON.stringify(events) + logs.join("")).not.toContain("s3cr3t-t0ken");
+  });
+
+  it("a Kustomization naming an unregistered cluster, or an agent cluster without a bundle channel, fails with what to do", async () => {
+    // Arrange
+    const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("elsewhere", { v: "1" })) });
+    await applyToStore(plane.runtime.store, newClusterRegistration(`edge-${ns()}`, "agent"));
+    const targeting = (name: string, cluster: string) => ({ ...kustomization(name, repo.name), metadata: { name, namespace: ns(), annotations: { [CLUSTER_ANNOTATION]: cluster } } });
+    // Act
+    await applyToStore(plane.runtime.store, targeting("to-nowhere", "nowhere"));
+    await applyToStore(plane.runtime.store, targeting("to-edge", `edge-${ns()}`));
+    const nowhere = await untilReady("Kustomization", "to-nowhere", "ReconciliationFailed");
+    const edge = await untilReady("Kustomization", "to-edge", "ReconciliationFailed");
+    // Assess
+    expect(ready(nowhere)?.message).toBe("metadata.annotations[sluice.dev/cluster]: cluster 'nowhere' is not registered (sluice create cluster nowhere --mode agent|direct)");
+    expect(ready(edge)?.message).toContain(`cluster 'edge-${ns()}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane`);
+    expect(await live("ConfigMap", "elsewhere")).toBeUndefined();
   });
 
   it("keeps credentials out of logs, events and statuses", async () => {
