@@ -23,7 +23,7 @@ import type { FluxEvent } from "../../src/notify/events.js";
 import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
 import { systemClock, type Clock } from "../../src/runtime/clock.js";
 import type { Log } from "../../src/runtime/log.js";
-import { applyToStore } from "../../src/store/objects.js";
+import { applyToStore, requestDeletion } from "../../src/store/objects.js";
 import { adminCluster, configMap, deployment } from "../apply/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
@@ -370,6 +370,44 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(db).not.toHaveProperty("sops");
     expect(await ready()).toMatchObject({ status: "True" });
     expect(JSON.stringify(await status())).not.toContain("hunter2");
+  }, 60_000);
+
+  it("health checks run in the agent: with wait, Ready only once the rollout is Current, and Healthy is set", async () => {
+    // Arrange: a Deployment the controller manager makes Available (0 replicas), and `wait`.
+    const web: KubeObject = { ...deployment("web"), metadata: { name: "web", namespace: ns.name } };
+    await pushTree(git, repo, { files: app({ settings: "six" }, [web]) });
+    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
+    const { decryption: _, ...spec } = stored.spec as Record<string, unknown>;
+    await applyToStore(runtime.store, { ...stored, spec: { ...spec, wait: true, timeout: "1m" } });
+    const agent = inProcessAgent();
+    await agent.resume();
+    // Act
+    await reconcile();
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    // Assess
+    const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
+    expect(report.ready).toBe("True");
+    expect(report.health).toContainEqual(expect.objectContaining({ subject: `Deployment/${ns.name}/web`, status: "Current" }));
+    expect((await status()).conditions).toContainEqual(expect.objectContaining({ type: "Healthy", status: "True" }));
+    expect(await ready()).toMatchObject({ status: "True" });
+  }, 60_000);
+
+  it("deleting the Kustomization withdraws its bundle; the agent deletes what it applied (prune on, MirrorPrune)", async () => {
+    // Arrange
+    const agent = inProcessAgent();
+    await agent.resume();
+    await syncOnce(agent);
+    expect(await live("settings")).toBeDefined();
+    // Act
+    await requestDeletion(runtime.store, { kind: "Kustomization", namespace: ns.name, name: "app" }, new Date());
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "deleted" });
+    await syncOnce(agent);
+    // Assess
+    expect(await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" })).toBeUndefined();
+    expect((await readJson<BundleIndex>(`bundles/${cluster}/index.json`)).bundles).toEqual({});
+    expect(await live("settings")).toBeUndefined();
+    await expect(readJson(`status/${cluster}/kustomizations/${ns.name}/app.json`)).rejects.toMatchObject({ name: "NoSuchKey" });
   }, 60_000);
 
   it("`sluice agent install --export` prints manifests the API server accepts, with the KMS public key for local verification", async () => {
