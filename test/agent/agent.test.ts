@@ -377,8 +377,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const web: KubeObject = { ...deployment("web"), metadata: { name: "web", namespace: ns.name } };
     await pushTree(git, repo, { files: app({ settings: "six" }, [web]) });
     const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
-    const { decryption: _, ...spec } = stored.spec as Record<string, unknown>;
-    await applyToStore(runtime.store, { ...stored, spec: { ...spec, wait: true, timeout: "1m" } });
+    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), decryption: undefined, wait: true, timeout: "1m" } });
     const agent = inProcessAgent();
     await agent.resume();
     // Act
