@@ -117,8 +117,9 @@ export class Agent {
 
   /**
    * One poll: flush unsent reports, read the index if it changed, start work for every
-   * Kustomization that has a new bundle, a retry or a drift check due, or was withdrawn. Returns
-   * once the index is read; `settled` resolves when the work started here is done.
+   * Kustomization that has a new bundle, a retry or a drift check due. Returns once the index is
+   * read; `settled` resolves when the work started here is done. An entry missing from the index
+   * (unsigned) changes nothing in the cluster: only a signed withdrawal deletes.
    */
   async tick(): Promise<{ settled: Promise<void> }> {
     const { inbox, clock } = this.options;
@@ -141,11 +142,9 @@ export class Agent {
       const tracked = this.tracked.get(key) ?? { dueAt: 0 };
       this.tracked.set(key, tracked);
       const fresh = tracked.seen !== entry.digest || !tracked.content;
-      if (this.busy.has(key) || (!fresh && now < tracked.dueAt) || (!fresh && tracked.report?.reason === "BundleRejected")) continue;
-      work.push(this.exclusively(key, () => (fresh ? this.receive(key, entry, tracked) : this.sync(key, tracked.content!, tracked))));
-    }
-    for (const [key, tracked] of this.tracked) {
-      if (!(key in this.index.bundles) && !this.busy.has(key)) work.push(this.exclusively(key, () => this.withdraw(key, tracked)));
+      const done = !fresh && tracked.content!.withdrawn && !tracked.report;
+      if (this.busy.has(key) || done || (!fresh && now < tracked.dueAt) || (!fresh && tracked.report?.reason === "BundleRejected")) continue;
+      work.push(this.exclusively(key, () => (fresh ? this.receive(key, entry, tracked) : tracked.content!.withdrawn ? this.withdraw(key, tracked.content!, tracked) : this.sync(key, tracked.content!, tracked))));
     }
     if (this.reported || now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
     return { settled: Promise.all(work).then(() => undefined) };
@@ -183,7 +182,7 @@ export class Agent {
       return;
     }
     tracked.content = content;
-    await this.sync(key, content, tracked);
+    await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
   }
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
@@ -231,19 +230,22 @@ export class Agent {
     await this.report(tracked, { ...outcome, ready: "True", reason: "ReconciliationSucceeded", message: `Applied revision: ${revision}` });
   }
 
-  /** The bundle was withdrawn (its Kustomization deleted): delete what it applied, per its deletion policy. */
-  private async withdraw(key: string, tracked: Tracked): Promise<void> {
+  /** A signed withdrawal (the Kustomization was deleted): delete what was applied, per its deletion policy; retried until done. */
+  private async withdraw(key: string, withdrawal: BundleContent, tracked: Tracked): Promise<void> {
     const applied = tracked.report?.applied;
     if (applied) {
-      const result = await deleteInventory(this.options.kube, { entries: applied.inventory }, { owner: tracked.report!.kustomization, policy: applied.deletionPolicy, prune: applied.prune });
+      const { deletionPolicy, prune, retryMs } = withdrawal.options;
+      const result = await deleteInventory(this.options.kube, { entries: applied.inventory }, { owner: withdrawal.kustomization, policy: deletionPolicy, prune });
       if (result.errors.length > 0 || result.remaining.length > 0) {
+        tracked.dueAt = this.options.clock.now() + Math.min(retryMs, this.options.pollMs ?? 10_000);
         this.options.log.warn({ kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining }, "withdrawn bundle not fully deleted yet");
         return;
       }
       this.options.log.info({ kustomization: key, changes: formatChangeSet(result.changeSet) }, "withdrawn bundle deleted");
     }
-    if (tracked.report) await this.options.inbox.forgetReport(tracked.report.kustomization);
-    this.tracked.delete(key);
+    await this.options.inbox.forgetReport(withdrawal.kustomization);
+    tracked.report = undefined;
+    this.reported = true;
   }
 
   private base(kustomization: AgentReport["kustomization"], digest: string, revision: string, tracked: Tracked): Omit<AgentReport, "ready" | "reason" | "message"> {
@@ -268,7 +270,7 @@ export class Agent {
   private async heartbeat(now: number): Promise<void> {
     const reports = [...this.tracked.values()].map((t) => t.report).filter((r): r is AgentReport => r?.applied !== undefined);
     const newest = reports.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))[0];
-    await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: Object.keys(this.index.bundles).length });
+    await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: Object.values(this.index.bundles).filter((e) => !e.withdrawn).length });
     this.lastHeartbeat = now;
     this.reported = false;
   }

@@ -38,6 +38,8 @@ export interface BundleContent {
    * older genuine bundle replayed through the (unsigned) index.
    */
   sequence: number;
+  /** A signed withdrawal: the Kustomization was deleted; the agent deletes what it applied. */
+  withdrawn?: true;
   options: BundleOptions;
   objects: KubeObject[];
 }

@@ -21,6 +21,8 @@ export interface IndexEntry {
   sequence: number;
   revision: string;
   publishedAt: string;
+  /** The current bundle is a withdrawal (the Kustomization was deleted). */
+  withdrawn?: true;
 }
 
 /** Every current bundle of a cluster, by `<namespace>/<name>`. */
@@ -56,6 +58,7 @@ export interface AgentHeartbeat {
   lastContact: string;
   /** The newest revision applied across the cluster's Kustomizations. */
   revision?: string;
+  /** Kustomizations with a current bundle (withdrawals not counted). */
   bundles: number;
 }
 
@@ -63,7 +66,6 @@ export interface AgentHeartbeat {
 export interface BundleOutbox {
   current(ks: KustomizationRef): Promise<IndexEntry | undefined>;
   publish(bundle: SealedBundle, contentDigest: string): Promise<void>;
-  withdraw(ks: KustomizationRef): Promise<void>;
   report(ks: KustomizationRef): Promise<AgentReport | undefined>;
   heartbeat(): Promise<AgentHeartbeat | undefined>;
 }

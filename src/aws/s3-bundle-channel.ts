@@ -32,14 +32,10 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
   }
 
   async publish(bundle: SealedBundle, contentDigest: string): Promise<void> {
-    const { kustomization, revision, sequence } = bundle.content;
-    const entry: IndexEntry = { kustomization, digest: bundle.digest, contentDigest, sequence, revision, publishedAt: new Date().toISOString() };
+    const { kustomization, revision, sequence, withdrawn } = bundle.content;
+    const entry: IndexEntry = { kustomization, digest: bundle.digest, contentDigest, sequence, revision, publishedAt: new Date().toISOString(), ...(withdrawn && { withdrawn }) };
     await this.put(this.bundlePath(entry), JSON.stringify(bundle));
     await this.updateIndex((index) => void (index.bundles[refKey(kustomization)] = entry));
-  }
-
-  async withdraw(ks: KustomizationRef): Promise<void> {
-    await this.updateIndex((index) => void delete index.bundles[refKey(ks)]);
   }
 
   async report(ks: KustomizationRef): Promise<AgentReport | undefined> {

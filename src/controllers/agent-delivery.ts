@@ -1,7 +1,7 @@
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomization.js";
-import { bundleDigest, sealBundle, type BundleContent, type BundleSigner } from "../agent/bundle.js";
-import type { AgentReport, BundleOutbox } from "../agent/channel.js";
+import { bundleDigest, sealBundle, type BundleContent, type BundleOptions, type BundleSigner } from "../agent/bundle.js";
+import type { AgentReport, BundleOutbox, IndexEntry } from "../agent/channel.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
 import { merge, type InventoryEntry } from "../apply/inventory.js";
 import type { KubeObject } from "../apply/object.js";
@@ -37,38 +37,8 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   const { rt, ks } = attempt;
   if (!rt.agents) return attempt.failed("ReconciliationFailed", `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`, revision);
   const outbox = rt.agents.outbox(cluster);
-  const content: BundleContent = {
-    cluster,
-    kustomization: attempt.owner,
-    revision,
-    sequence: 0,
-    options: {
-      prune: ks.spec.prune,
-      force: ks.spec.force ?? false,
-      wait: ks.spec.wait ?? false,
-      healthChecks: ks.spec.wait ? [] : healthTargets(ks, { entries: [] }),
-      timeoutMs: kustomizationTimeoutMs(ks.spec),
-      intervalMs: parseDuration(ks.spec.interval),
-      retryMs: kustomizationRetryMs(ks.spec),
-      deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
-      ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
-    },
-    objects: workloads,
-  };
-  // Publish only what is new (no KMS call, no write otherwise), or again when the agent refused the
-  // bundle the index points at (altered or replayed in S3); each publish gets the next sequence.
-  const contentDigest = bundleDigest(content);
   const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
-  const refused = report?.reason === "BundleRejected" && report.digest === current?.digest;
-  let digest = current?.digest;
-  if (current?.contentDigest !== contentDigest || !digest || refused) {
-    // The index is not signed; the agent's own record of what it applied keeps the sequence rising.
-    const sequence = Math.max(current?.sequence ?? 0, report?.applied?.sequence ?? 0) + 1;
-    const sealed = await sealBundle({ ...content, sequence }, rt.agents.signer);
-    await outbox.publish(sealed, contentDigest);
-    digest = sealed.digest;
-    rt.log.info({ object: `Kustomization/${attempt.namespace}/${ks.metadata.name}`, cluster, digest, revision }, "bundle published");
-  }
+  const digest = await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, options: bundleOptions(attempt), objects: workloads }, current, report);
   const agentInventory = report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
   const fresh = report !== undefined && recordReport(attempt, report);
@@ -98,12 +68,51 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   return { ...outcome, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
 }
 
-/** The Kustomization was deleted: withdraw its bundle; the agent deletes per the policy the bundle carried. */
+/**
+ * The Kustomization was deleted: publish a signed withdrawal (an empty bundle marked `withdrawn`);
+ * the agent deletes what it applied per `deletionPolicy` and `prune`. Deletion needs a signature
+ * like any other change: an entry that merely disappears from the index deletes nothing.
+ */
 export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: ChangeSetEntry[]): Promise<Outcome> {
   if (!attempt.rt.agents) return attempt.failed("PruneFailed", `cluster '${cluster}' is in agent mode and needs the AWS control plane to withdraw its bundle`);
-  await attempt.rt.agents.outbox(cluster).withdraw(attempt.owner);
+  const outbox = attempt.rt.agents.outbox(cluster);
+  const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
+  const revision = attempt.status.lastAttemptedRevision ?? "";
+  await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, withdrawn: true, options: bundleOptions(attempt), objects: [] }, current, report);
   const changes = formatChangeSet(fleet);
   return { status: attempt.status, finalized: true, event: { severity: "info", reason: "Progressing", message: [`bundle withdrawn from cluster '${cluster}'`, changes].filter(Boolean).join("\n") } };
+}
+
+/** The apply engine's options for the agent, from the Kustomization's spec. */
+function bundleOptions({ ks }: Attempt): BundleOptions {
+  return {
+    prune: ks.spec.prune,
+    force: ks.spec.force ?? false,
+    wait: ks.spec.wait ?? false,
+    healthChecks: ks.spec.wait ? [] : healthTargets(ks, { entries: [] }),
+    timeoutMs: kustomizationTimeoutMs(ks.spec),
+    intervalMs: parseDuration(ks.spec.interval),
+    retryMs: kustomizationRetryMs(ks.spec),
+    deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
+    ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
+  };
+}
+
+/**
+ * Signs and publishes `content` unless the index already holds the same content (no KMS call, no
+ * write), or again when the agent refused the bundle the index points at (altered or replayed in
+ * S3). Each publish takes the next sequence. Returns the digest of the bundle now current.
+ */
+async function publishIfNew(attempt: Attempt, outbox: BundleOutbox, content: BundleContent, current: IndexEntry | undefined, report: AgentReport | undefined): Promise<string> {
+  const contentDigest = bundleDigest(content);
+  const refused = report?.reason === "BundleRejected" && report.digest === current?.digest;
+  if (current && current.contentDigest === contentDigest && !refused) return current.digest;
+  // The index is not signed; the agent's own record of what it applied keeps the sequence rising.
+  const sequence = Math.max(current?.sequence ?? 0, report?.applied?.sequence ?? 0) + 1;
+  const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer);
+  await outbox.publish(sealed, contentDigest);
+  attempt.rt.log.info({ object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`, cluster: content.cluster, digest: sealed.digest, revision: content.revision, withdrawn: content.withdrawn }, "bundle published");
+  return sealed.digest;
 }
 
 /** Notes the report in `status.history`; true when it is one this Kustomization had not seen. */

@@ -392,19 +392,25 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
-  it("deleting the Kustomization withdraws its bundle; the agent deletes what it applied (prune on, MirrorPrune)", async () => {
+  it("only a signed withdrawal deletes: an entry dropped from the index changes nothing; deleting the Kustomization deletes what it applied", async () => {
     // Arrange
     const agent = inProcessAgent();
     await agent.resume();
     await syncOnce(agent);
-    expect(await live("settings")).toBeDefined();
+    const indexKey = `bundles/${cluster}/index.json`;
+    const index = await readJson<BundleIndex>(indexKey);
+    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: {} }) }));
+    await syncOnce(agent);
+    const afterDrop = await live("settings");
+    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify(index) }));
     // Act
     await requestDeletion(runtime.store, { kind: "Kustomization", namespace: ns.name, name: "app" }, new Date());
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "deleted" });
     await syncOnce(agent);
     // Assess
+    expect(afterDrop).toBeDefined();
     expect(await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" })).toBeUndefined();
-    expect((await readJson<BundleIndex>(`bundles/${cluster}/index.json`)).bundles).toEqual({});
+    expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]).toMatchObject({ withdrawn: true, sequence: index.bundles[`${ns.name}/app`]!.sequence + 1 });
     expect(await live("settings")).toBeUndefined();
     await expect(readJson(`status/${cluster}/kustomizations/${ns.name}/app.json`)).rejects.toMatchObject({ name: "NoSuchKey" });
   }, 60_000);
