@@ -33,6 +33,7 @@ export interface AgentOptions {
 
 /** The longest pause after repeated failures to reach S3. */
 const MAX_BACKOFF_MS = 5 * 60_000;
+const DEFAULT_POLL_MS = 10_000;
 
 /** One Kustomization as the agent tracks it. */
 interface Tracked {
@@ -80,7 +81,7 @@ export class Agent {
 
   /** Runs until stopped: ticks every poll interval, backing off (to 5 min) while S3 cannot be reached. */
   async run(): Promise<void> {
-    const pollMs = this.options.pollMs ?? 10_000;
+    const pollMs = this.options.pollMs ?? DEFAULT_POLL_MS;
     let failures = 0;
     let resumed = false;
     while (!this.stopped) {
@@ -237,7 +238,7 @@ export class Agent {
       const { deletionPolicy, prune, retryMs } = withdrawal.options;
       const result = await deleteInventory(this.options.kube, { entries: applied.inventory }, { owner: withdrawal.kustomization, policy: deletionPolicy, prune });
       if (result.errors.length > 0 || result.remaining.length > 0) {
-        tracked.dueAt = this.options.clock.now() + Math.min(retryMs, this.options.pollMs ?? 10_000);
+        tracked.dueAt = this.options.clock.now() + Math.min(retryMs, this.options.pollMs ?? DEFAULT_POLL_MS);
         this.options.log.warn({ kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining }, "withdrawn bundle not fully deleted yet");
         return;
       }
