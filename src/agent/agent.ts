@@ -6,7 +6,7 @@ import { parseEntryId } from "../apply/inventory.js";
 import { deleteInventory } from "../apply/prune.js";
 import { syncObjects, unhealthyMessage } from "../apply/sync.js";
 import { refOf, waitForHealth } from "../apply/wait.js";
-import type { Cluster } from "../cluster/cluster.js";
+import { asServiceAccount, type Cluster } from "../cluster/cluster.js";
 import { DecryptionError, decryptObjects } from "../render/sops.js";
 import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
@@ -58,6 +58,7 @@ interface Tracked {
 export class Agent {
   private readonly tracked = new Map<string, Tracked>();
   private readonly busy = new Set<string>();
+  private readonly identities = new Map<string, Cluster>();
   private etag?: string;
   private index: BundleIndex = { bundles: {} };
   private lastHeartbeat = 0;
@@ -188,7 +189,7 @@ export class Agent {
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
   private async sync(key: string, content: BundleContent, tracked: Tracked): Promise<void> {
-    const { kube, clock, log } = this.options;
+    const { clock, log } = this.options;
     const { options, kustomization, revision } = content;
     const digest = bundleDigest(content);
     const isNew = tracked.report?.applied?.digest !== digest;
@@ -198,7 +199,7 @@ export class Agent {
     try {
       // SOPS Secrets are decrypted here, with keys that live in this cluster (or the agent's KMS access).
       const objects = await decryptObjects(content.objects, options.decryption, (name) => this.secrets.secret({ namespace: kustomization.namespace, name }), this.options.kms);
-      synced = await syncObjects(kube, objects, previous, { owner: kustomization, force: options.force, prune: options.prune });
+      synced = await syncObjects(this.identity(content), objects, previous, { owner: kustomization, force: options.force, prune: options.prune });
     } catch (error) {
       const reason = error instanceof ApplyFailedError ? "ReconciliationFailed" : error instanceof EmptySetPruneError ? "PruneFailed" : error instanceof DecryptionError ? "BuildFailed" : undefined;
       if (!reason) throw error;
@@ -219,7 +220,7 @@ export class Agent {
     const targets = options.wait ? applied.inventory.map((e) => refOf(parseEntryId(e.id), e.v)) : options.healthChecks;
     if (targets.length > 0) {
       if (changes || isNew) await this.report(tracked, { ...outcome, ready: "Unknown", reason: "Progressing", message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}` });
-      const health = await waitForHealth(kube, targets, { timeoutMs: options.timeoutMs });
+      const health = await waitForHealth(this.identity(content), targets, { timeoutMs: options.timeoutMs });
       if (!health.healthy) {
         tracked.dueAt = clock.now() + options.retryMs;
         await this.report(tracked, { ...outcome, health: health.objects, ready: "False", reason: "HealthCheckFailed", message: unhealthyMessage(health.objects) });
@@ -236,7 +237,7 @@ export class Agent {
     const applied = tracked.report?.applied;
     if (applied) {
       const { deletionPolicy, prune, retryMs } = withdrawal.options;
-      const result = await deleteInventory(this.options.kube, { entries: applied.inventory }, { owner: withdrawal.kustomization, policy: deletionPolicy, prune });
+      const result = await deleteInventory(this.identity(withdrawal), { entries: applied.inventory }, { owner: withdrawal.kustomization, policy: deletionPolicy, prune });
       if (result.errors.length > 0 || result.remaining.length > 0) {
         tracked.dueAt = this.options.clock.now() + Math.min(retryMs, this.options.pollMs ?? DEFAULT_POLL_MS);
         this.options.log.warn({ kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining }, "withdrawn bundle not fully deleted yet");
@@ -247,6 +248,15 @@ export class Agent {
     await this.options.inbox.forgetReport(withdrawal.kustomization);
     tracked.report = undefined;
     this.reported = true;
+  }
+
+  /** Who applies a bundle: the agent itself, or the Kustomization's service account (impersonated). */
+  private identity(content: BundleContent): Cluster {
+    const name = content.options.serviceAccountName;
+    if (!name) return this.options.kube;
+    const key = `${content.kustomization.namespace}/${name}`;
+    if (!this.identities.has(key)) this.identities.set(key, asServiceAccount(this.options.kube, content.kustomization.namespace, name));
+    return this.identities.get(key)!;
   }
 
   private base(kustomization: AgentReport["kustomization"], digest: string, revision: string, tracked: Tracked): Omit<AgentReport, "ready" | "reason" | "message"> {

@@ -25,6 +25,8 @@ export interface BundleOptions {
   retryMs: number;
   /** What to do with the applied objects when the bundle is withdrawn. */
   deletionPolicy: DeletionPolicy;
+  /** Apply, prune and check health as this service account of the Kustomization's namespace (Flux's `serviceAccountName`). */
+  serviceAccountName?: string;
   /** SOPS decryption, done by the agent with keys that never leave the cluster (Flux's `spec.decryption`). */
   decryption?: { secretRef?: string };
 }

@@ -16,6 +16,12 @@ export async function openCluster(target: ClusterTarget, clock: Clock, options: 
   return { client, discovery: new Discovery(client), clock };
 }
 
+/** The same cluster, acting as a service account (Flux's `serviceAccountName`). */
+export function asServiceAccount(cluster: Cluster, namespace: string, name: string): Cluster {
+  const client = cluster.client.impersonating(serviceAccount(namespace, name));
+  return { client, discovery: new Discovery(client), clock: cluster.clock };
+}
+
 /** The impersonation Kubernetes uses for a service account. */
 export function serviceAccount(namespace: string, name: string): Impersonation {
   return {

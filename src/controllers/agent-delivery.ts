@@ -1,3 +1,4 @@
+import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomization.js";
 import { bundleDigest, sealBundle, type BundleContent, type BundleOptions, type BundleSigner } from "../agent/bundle.js";
@@ -36,6 +37,7 @@ const HISTORY_LENGTH = 5;
 export async function deliverBundle(attempt: Attempt, cluster: string, revision: string, workloads: KubeObject[], fleet: { changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }): Promise<Outcome> {
   const { rt, ks } = attempt;
   if (!rt.agents) return attempt.failed("ReconciliationFailed", `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`, revision);
+  if (ks.spec.kubeConfig) return attempt.failed("ReconciliationFailed", `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`, revision);
   const outbox = rt.agents.outbox(cluster);
   const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
   const digest = await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, options: bundleOptions(attempt), objects: workloads }, current, report);
@@ -94,6 +96,7 @@ function bundleOptions({ ks }: Attempt): BundleOptions {
     intervalMs: parseDuration(ks.spec.interval),
     retryMs: kustomizationRetryMs(ks.spec),
     deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
+    ...(ks.spec.serviceAccountName && { serviceAccountName: ks.spec.serviceAccountName }),
     ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
   };
 }

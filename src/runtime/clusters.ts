@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { openCluster, serviceAccount, type Cluster } from "../cluster/cluster.js";
-import { Discovery } from "../cluster/discovery.js";
+import { asServiceAccount, openCluster, type Cluster } from "../cluster/cluster.js";
 import type { ClusterRequest } from "../controllers/runtime.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
 import type { Clock } from "./clock.js";
@@ -30,10 +29,7 @@ export function clusterFactory(defaultCluster: Cluster | undefined, secrets: Sec
     const { cluster, id } = await remote(request);
     if (!request.serviceAccountName) return cluster;
     const cacheKey = `${id}:${request.namespace}:${request.serviceAccountName}`;
-    if (!cache.has(cacheKey)) {
-      const client = cluster.client.impersonating(serviceAccount(request.namespace, request.serviceAccountName));
-      cache.set(cacheKey, Promise.resolve({ client, discovery: new Discovery(client), clock }));
-    }
+    if (!cache.has(cacheKey)) cache.set(cacheKey, Promise.resolve(asServiceAccount(cluster, request.namespace, request.serviceAccountName)));
     return cache.get(cacheKey)!;
   };
 }

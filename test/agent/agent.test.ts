@@ -392,6 +392,29 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
+  it("serviceAccountName is honoured in the agent: it applies as that account, and a refusal names the identity", async () => {
+    // Arrange: a service account with no rights at all.
+    await applyAll(admin, [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer", namespace: ns.name } }], { owner: { name: "accounts", namespace: ns.name } });
+    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
+    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), serviceAccountName: "deployer" } });
+    await pushTree(git, repo, { files: app({ settings: "seven" }) });
+    const agent = inProcessAgent();
+    await agent.resume();
+    // Act
+    await reconcile();
+    await syncOnce(agent);
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
+    const refused = await ready();
+    const during = await liveValue("settings");
+    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), serviceAccountName: undefined } });
+    await reconcile();
+    await syncOnce(agent);
+    // Assess
+    expect(refused).toMatchObject({ status: "False", reason: "ReconciliationFailed", message: expect.stringContaining(`system:serviceaccount:${ns.name}:deployer`) });
+    expect(during).toBe("six");
+    expect(await liveValue("settings")).toBe("seven");
+  }, 60_000);
+
   it("only a signed withdrawal deletes: an entry dropped from the index changes nothing; deleting the Kustomization deletes what it applied", async () => {
     // Arrange
     const agent = inProcessAgent();
