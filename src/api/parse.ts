@@ -24,13 +24,21 @@ export type FluxObject = GitRepository | Kustomization | Receiver;
  * and bad durations are errors naming the field path, e.g. `spec.ref.branch: expected string`.
  */
 export function parseFluxObject(input: unknown): FluxObject {
-  const raw = (input ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  const subject = `${String(raw.kind ?? "<no kind>")}/${raw.metadata?.namespace ? `${String(raw.metadata.namespace)}/` : ""}${String(raw.metadata?.name ?? "<no name>")}`;
-  const schema = schemas[raw.kind as FluxKind] as z.ZodType<FluxObject> | undefined;
-  if (!schema) throw new InvalidObjectError(subject, [`kind: must be one of ${Object.keys(schemas).join(", ")}`]);
+  const schema = schemas[(input as { kind?: FluxKind } | undefined)?.kind as FluxKind] as z.ZodType<FluxObject> | undefined;
+  if (!schema) throw new InvalidObjectError(subjectOf(input), [`kind: must be one of ${Object.keys(schemas).join(", ")}`]);
+  return parseObject(schema, input);
+}
+
+/** Validates an object against its schema; an InvalidObjectError names the object and each field path. */
+export function parseObject<T>(schema: z.ZodType<T>, input: unknown): T {
   const result = schema.safeParse(input);
-  if (!result.success) throw new InvalidObjectError(subject, result.error.issues.map(describeIssue));
+  if (!result.success) throw new InvalidObjectError(subjectOf(input), result.error.issues.map(describeIssue));
   return result.data;
+}
+
+function subjectOf(input: unknown): string {
+  const raw = (input ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  return `${String(raw.kind ?? "<no kind>")}/${raw.metadata?.namespace ? `${String(raw.metadata.namespace)}/` : ""}${String(raw.metadata?.name ?? "<no name>")}`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -2,6 +2,7 @@ import { GetPublicKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Command } from "commander";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
+import { parseObject } from "../api/parse.js";
 import { parseDuration } from "../api/duration.js";
 import { applyAll } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
@@ -121,7 +122,7 @@ async function install(flags: { cluster: string; bundleKey: string; image: strin
   if (!/^(kms|hmac):.+/.test(flags.bundleKey)) throw new Error(`--bundle-key '${flags.bundleKey}': expected kms:<key id> or hmac:<secret id>`);
   parseDuration(flags.pollInterval);
   const registered = await openStore(options).get(clusterKey(flags.cluster));
-  if (!registered || clusterRegistration.parse(registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
+  if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
   const publicKey = flags.bundleKey.startsWith("kms:") ? await kmsPublicKeyBase64(flags.bundleKey.slice(4), flags.region) : undefined;
   const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
   if (flags.export) {
@@ -148,7 +149,7 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
   const s3 = options.awsBucket ? new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }) : undefined;
   const rows = await Promise.all(
     registered.map(async (stored) => {
-      const { metadata, spec } = clusterRegistration.parse(stored.object);
+      const { metadata, spec } = parseObject(clusterRegistration, stored.object);
       const heartbeat = spec.mode === "agent" && s3 ? await new S3BundleChannel(s3, options.awsBucket!, metadata.name).heartbeat() : undefined;
       return [metadata.name, spec.mode, heartbeat?.lastContact ?? "-", heartbeat?.revision ?? "-", heartbeat ? String(heartbeat.bundles) : "-"];
     }),

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import type { KubeObject } from "../apply/object.js";
 import { clusterRegistration, newClusterRegistration, type ClusterMode } from "../api/cluster.js";
-import { parseFluxObject } from "../api/parse.js";
+import { parseFluxObject, parseObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../store/store.js";
 import { announce, fail, globals, openStore } from "./context.js";
@@ -72,7 +72,7 @@ export function createCommand(): Command {
 async function register(manifest: () => KubeObject, exportOnly: boolean, command: Command): Promise<void> {
   const object = manifest();
   // Bad flags fail here, naming the field.
-  if (object.kind === "Cluster") clusterRegistration.parse(object);
+  if (object.kind === "Cluster") parseObject(clusterRegistration, object);
   else parseFluxObject(object);
   if (exportOnly) {
     process.stdout.write(exportYaml([object]));

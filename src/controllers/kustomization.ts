@@ -1,6 +1,7 @@
 import { CLUSTER_ANNOTATION, clusterKey, clusterRegistration } from "../api/cluster.js";
 import { formatDuration } from "../api/duration.js";
 import { kustomizationTimeoutMs, type Kustomization } from "../api/kustomization.js";
+import { InvalidObjectError, parseObject } from "../api/parse.js";
 import type { Artifact } from "../api/meta.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
@@ -97,9 +98,12 @@ async function placementOf(attempt: Attempt): Promise<Placement | string> {
   if (!name) return { mode: "direct" };
   const stored = await attempt.rt.store.get(clusterKey(name));
   if (!stored) return `metadata.annotations[${CLUSTER_ANNOTATION}]: cluster '${name}' is not registered (sluice create cluster ${name} --mode agent|direct)`;
-  const registration = clusterRegistration.safeParse(stored.object);
-  if (!registration.success) return `Cluster '${name}' registration is invalid: ${registration.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
-  return registration.data.spec.mode === "agent" ? { mode: "agent", cluster: name } : { mode: "direct" };
+  try {
+    return parseObject(clusterRegistration, stored.object).spec.mode === "agent" ? { mode: "agent", cluster: name } : { mode: "direct" };
+  } catch (error) {
+    if (error instanceof InvalidObjectError) return error.message;
+    throw error;
+  }
 }
 
 /**

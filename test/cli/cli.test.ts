@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
 
@@ -29,5 +31,20 @@ describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
     // Assess
     expect(failure).toMatchObject({ code: 1 });
     expect((failure as { stderr: string }).stderr).toMatch(/✗ Kubernetes API at .* not reachable: .*\/nonexistent\/kubeconfig/);
+  });
+
+  it("create cluster registers a target (or prints it with --export), refuses a bad name naming the field, and get clusters lists it", async () => {
+    // Arrange
+    const state = ["--state-dir", await mkdtemp(join(tmpdir(), "sluice-cli-"))];
+    // Act
+    const exported = (await sluice("create", "cluster", "edge-1", "--mode", "agent", "--export")).stdout;
+    await sluice("create", "cluster", "edge-1", "--mode", "agent", ...state);
+    await sluice("create", "cluster", "prod", "--mode", "direct", ...state);
+    const bad = await sluice("create", "cluster", "Edge_1", ...state).catch((e: { code: number; stderr: string }) => e);
+    const table = (await sluice("get", "clusters", ...state)).stdout;
+    // Assess
+    expect(exported).toBe("---\napiVersion: sluice.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge-1\n  namespace: sluice-system\nspec:\n  mode: agent\n");
+    expect(bad).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/Edge_1 is invalid: metadata.name: must be a lowercase DNS-1123 name\n" });
+    expect(table.split("\n").map((l) => l.split(/\s{2,}/))).toEqual([["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES"], ["edge-1", "agent", "-", "-", "-"], ["prod", "direct", "-", "-", "-"], [""]]);
   });
 });
