@@ -29,11 +29,15 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** For SOPS files encrypted to an AWS KMS key (the agent's own role). */
   kms?: KMSClient;
+  /** Kustomizations applied at once. @default 4 */
+  concurrency?: number;
 }
 
 /** The longest pause after repeated failures to reach S3. */
 const MAX_BACKOFF_MS = 5 * 60_000;
 const DEFAULT_POLL_MS = 10_000;
+/** Kustomizations synced at once, as kustomize-controller's `--concurrent` default. */
+const DEFAULT_CONCURRENCY = 4;
 
 /** One Kustomization as the agent tracks it. */
 interface Tracked {
@@ -59,6 +63,8 @@ export class Agent {
   private readonly tracked = new Map<string, Tracked>();
   private readonly busy = new Set<string>();
   private readonly identities = new Map<string, Cluster>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
   private etag?: string;
   private index: BundleIndex = { bundles: {} };
   private lastHeartbeat = 0;
@@ -152,13 +158,18 @@ export class Agent {
     return { settled: Promise.all(work).then(() => undefined) };
   }
 
+  /** Runs one Kustomization's task: never two for the same one, at most `concurrency` at once. */
   private async exclusively(key: string, task: () => Promise<void>): Promise<void> {
     this.busy.add(key);
+    while (this.running >= (this.options.concurrency ?? DEFAULT_CONCURRENCY)) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
     try {
       await task();
     } catch (error) {
       this.options.log.error({ err: error, kustomization: key }, "agent task failed; retried on a later tick");
     } finally {
+      this.running--;
+      this.waiting.shift()?.();
       this.busy.delete(key);
     }
   }

@@ -16,6 +16,8 @@ export interface AgentConfig {
   pollMs: number;
   /** Port of the liveness endpoint (`GET /healthz`). @default 8080 */
   healthPort: number;
+  /** Kustomizations applied at once. @default 4 */
+  concurrency: number;
   /** For tests against an emulator: one endpoint for every AWS service. */
   endpoint?: string;
 }
@@ -31,9 +33,16 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     bundleKey,
     publicKey: env.SLUICE_BUNDLE_PUBLIC_KEY,
     pollMs: env.SLUICE_POLL_INTERVAL ? parseDuration(env.SLUICE_POLL_INTERVAL) : 10_000,
-    healthPort: Number(env.SLUICE_HEALTH_PORT ?? 8080),
+    healthPort: whole(env, "SLUICE_HEALTH_PORT", 8080, 0),
+    concurrency: whole(env, "SLUICE_CONCURRENCY", 4, 1),
     endpoint: env.SLUICE_AWS_ENDPOINT,
   };
+}
+
+function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} '${env[name]}': expected a whole number >= ${min}`);
+  return value;
 }
 
 /** How the agent checks bundles: locally with the KMS key's public half, or with the HMAC key from Secrets Manager. */

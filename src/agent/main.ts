@@ -26,6 +26,7 @@ try {
     log,
     version,
     pollMs: config.pollMs,
+    concurrency: config.concurrency,
     kms: new KMSClient(aws),
   });
   // GET /healthz for the Deployment's liveness probe: 200 while the poll loop goes round.

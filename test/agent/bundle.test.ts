@@ -43,7 +43,7 @@ describe(`bundles: digest and signature (KMS and Secrets Manager of ${aws.versio
     const secretId = `sluice/bundle-hmac-${randomBytes(3).toString("hex")}`;
     const key = randomBytes(32);
     await sm.send(new CreateSecretCommand({ Name: secretId, SecretString: key.toString("base64") }));
-    const verifier = await agentVerifier({ cluster: "edge", bucket: "b", region: aws.region, bundleKey: `hmac:${secretId}`, pollMs: 1_000, healthPort: 0 }, sm);
+    const verifier = await agentVerifier({ cluster: "edge", bucket: "b", region: aws.region, bundleKey: `hmac:${secretId}`, pollMs: 1_000, healthPort: 0, concurrency: 1 }, sm);
     // Act
     const sealed = await sealBundle(content("one"), hmacSigner(secretId, key));
     const forged = await sealBundle(content("one"), hmacSigner(secretId, randomBytes(32)));
