@@ -4,6 +4,7 @@ import { CompositePrincipal, Effect, PolicyStatement, Role, ServicePrincipal, We
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { CfnBucket, IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { channelPrefixes } from "../src/aws/s3-bundle-channel.js";
 
 export interface SluiceAgentAccessProps {
   /** The registered cluster name (`sluice create cluster NAME --mode agent`). */
@@ -42,8 +43,7 @@ export class SluiceAgentAccess extends Construct {
       principals.push(new WebIdentityPrincipal(props.oidcProvider.openIdConnectProviderArn, { StringEquals: subject }));
     }
     this.role = new Role(this, "Role", { assumedBy: new CompositePrincipal(...principals), description: `Sluice pull agent of cluster ${props.cluster}` });
-    const bundles = `bundles/${props.cluster}/`;
-    const status = `status/${props.cluster}/`;
+    const { bundles, status } = channelPrefixes(props.cluster);
     this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject"], resources: [props.bucket.arnForObjects(`${bundles}*`)] }));
     this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources: [props.bucket.arnForObjects(`${status}*`)] }));
     // Listing its own prefixes lets a missing key answer 404 rather than 403, and the agent resume.

@@ -1,6 +1,7 @@
-import { GetPublicKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Command } from "commander";
+import { kmsPublicKey } from "../agent/bundle.js";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
 import { parseObject } from "../api/parse.js";
 import { parseDuration } from "../api/duration.js";
@@ -123,7 +124,7 @@ async function install(flags: { cluster: string; bundleKey: string; image: strin
   parseDuration(flags.pollInterval);
   const registered = await openStore(options).get(clusterKey(flags.cluster));
   if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
-  const publicKey = flags.bundleKey.startsWith("kms:") ? await kmsPublicKeyBase64(flags.bundleKey.slice(4), flags.region) : undefined;
+  const publicKey = flags.bundleKey.startsWith("kms:") ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), flags.bundleKey.slice(4))).toString("base64") : undefined;
   const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
   if (flags.export) {
     process.stdout.write(exportYaml(manifests));
@@ -132,11 +133,6 @@ async function install(flags: { cluster: string; bundleKey: string; image: strin
   say.action(`installing the agent for cluster ${flags.cluster} in ${flags.installNamespace} namespace`);
   const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
   for (const change of await applyAll(cluster, manifests, { owner: { name: NAME, namespace: flags.installNamespace } })) say.success(`${change.subject} ${change.action}`);
-}
-
-async function kmsPublicKeyBase64(keyId: string, region: string): Promise<string> {
-  const answer = await new KMSClient({ region, ...awsEndpoint }).send(new GetPublicKeyCommand({ KeyId: keyId }));
-  return Buffer.from(answer.PublicKey!).toString("base64");
 }
 
 /** `sluice get clusters`: NAME MODE LAST CONTACT REVISION BUNDLES. */
