@@ -21,9 +21,11 @@ import { defaultSettings, type Runtime, type Settings } from "../controllers/run
 import type { Events } from "../notify/events.js";
 import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
+import type { Secrets } from "../secrets/secrets.js";
 import type { Clock } from "./clock.js";
 import { clusterFactory } from "./clusters.js";
 import type { Log } from "./log.js";
+import { once } from "./once.js";
 
 /** Where the serverless runtime keeps things; read from the function's environment by the handlers. */
 export interface AwsConfig {
@@ -62,9 +64,11 @@ export function awsClients(config: AwsConfig): AwsClients {
  * EKS IAM or a kubeconfig held in Secrets Manager. Built once per Lambda container.
  */
 export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Log, events: Events, clock: Clock): Promise<Runtime & { queue: SqsQueue }> {
-  // Without SLUICE_CLUSTER the control plane serves agent clusters (and kubeConfig.secretRef ones) only.
-  const cluster: Cluster | undefined = config.cluster ? await openCluster(await clusterTarget(config, clients, clock), clock) : undefined;
-  const secrets = new SecretsManagerSecrets(clients.secretsManager, cluster && new KubeSecrets(cluster.client));
+  // Connected on first use, so a function that never needs the cluster (the webhook, mostly) never
+  // reaches it. Without SLUICE_CLUSTER the control plane serves agent clusters (and
+  // kubeConfig.secretRef ones) only.
+  const cluster = config.cluster ? once(async () => openCluster(await clusterTarget(config, clients, clock), clock)) : undefined;
+  const secrets = new SecretsManagerSecrets(clients.secretsManager, cluster && lazySecrets(cluster));
   const workDir = "/tmp/sluice";
   await mkdir(workDir, { recursive: true });
   return {
@@ -83,6 +87,12 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     sopsKms: clients.kms,
     agents: config.bundleKey ? { signer: await bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
   };
+}
+
+/** The cluster's Secrets and ConfigMaps, connecting when first asked. */
+function lazySecrets(cluster: () => Promise<Cluster>): Secrets {
+  const kube = once(async () => new KubeSecrets((await cluster()).client));
+  return { secret: async (ref) => (await kube()).secret(ref), configMap: async (ref) => (await kube()).configMap(ref) };
 }
 
 async function bundleSigner(bundleKey: string, clients: AwsClients): Promise<BundleSigner> {

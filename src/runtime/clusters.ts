@@ -9,12 +9,12 @@ import type { Clock } from "./clock.js";
  * `kubeConfig.secretRef` (keys `value` or `value.yaml`, as Flux), each optionally impersonating a
  * service account of the Kustomization's namespace.
  */
-export function clusterFactory(defaultCluster: Cluster | undefined, secrets: Secrets, clock: Clock): (request: ClusterRequest) => Promise<Cluster> {
+export function clusterFactory(defaultCluster: Cluster | (() => Promise<Cluster>) | undefined, secrets: Secrets, clock: Clock): (request: ClusterRequest) => Promise<Cluster> {
   const cache = new Map<string, Promise<Cluster>>();
   const remote = async (request: ClusterRequest): Promise<{ cluster: Cluster; id: string }> => {
     if (!request.kubeConfig) {
       if (!defaultCluster) throw new Error("no cluster to apply to: the control plane has no cluster of its own (SLUICE_CLUSTER); set spec.kubeConfig.secretRef or target an agent cluster (annotation sluice.dev/cluster)");
-      return { cluster: defaultCluster, id: "default" };
+      return { cluster: typeof defaultCluster === "function" ? await defaultCluster() : defaultCluster, id: "default" };
     }
     const { secretName, key } = request.kubeConfig;
     const data = await secrets.secret({ namespace: request.namespace, name: secretName });

@@ -12,6 +12,7 @@ import type { ReconcileRequest } from "../queue/queue.js";
 import { awsClients, awsRuntime, deliveryRecorder, type AwsClients, type AwsConfig } from "./aws.js";
 import { systemClock } from "./clock.js";
 import { powertoolsLog } from "./log.js";
+import { once } from "./once.js";
 
 // What the three Lambda functions do, apart from their middy wiring (functions/*/handler.ts), so
 // tests drive exactly this code the way Lambda's event sources would.
@@ -121,15 +122,10 @@ function lowerCase(headers: Record<string, string | undefined>): Record<string, 
 
 /** Builds (once per container) the runtime a function needs. */
 export function lazyRuntime(config: () => AwsConfig, logger: Logger): () => Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> {
-  let built: Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> | undefined;
-  return () => {
-    built ??= (async () => {
-      const resolved = config();
-      const clients = awsClients(resolved);
-      const runtime = await awsRuntime(resolved, clients, powertoolsLog(logger), logEvents(logger), systemClock);
-      return { runtime, clients, config: resolved };
-    })();
-    built.catch(() => (built = undefined));
-    return built;
-  };
+  return once(async () => {
+    const resolved = config();
+    const clients = awsClients(resolved);
+    const runtime = await awsRuntime(resolved, clients, powertoolsLog(logger), logEvents(logger), systemClock);
+    return { runtime, clients, config: resolved };
+  });
 }

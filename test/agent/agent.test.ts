@@ -61,11 +61,10 @@ beforeAll(async () => {
   publicKey = await kmsPublicKey(clients.kms, keyId);
   const fifo = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-${id}.fifo`, Attributes: { FifoQueue: "true" } }));
   const delay = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-delay-${id}` }));
-  // The control plane's own cluster is unreachable: an agent cluster must never need it.
-  const unreachable = stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "none", cluster: { server: "https://127.0.0.1:1" } }], users: [{ name: "none", user: { token: "x" } }], contexts: [{ name: "none", context: { cluster: "none", user: "none" } }], "current-context": "none" });
-  await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/unreachable-${id}`, SecretString: unreachable }));
   await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
-  config = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/unreachable-${id}`, bundleKey: `kms:${keyId}` };
+  // The control plane's own cluster does not exist (EKS would answer ResourceNotFound): it is
+  // connected lazily, and an agent cluster must never need it.
+  config = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `eks:no-such-cluster-${id}`, bundleKey: `kms:${keyId}` };
   runtime = await awsRuntime(config, clients, quietLog(), { emit: async (e) => void events.push(e) }, systemClock);
 
   repo = `${ns.name}-fleet`;
