@@ -210,7 +210,7 @@ export class Agent {
     try {
       // SOPS Secrets are decrypted here, with keys that live in this cluster (or the agent's KMS access).
       const objects = await decryptObjects(content.objects, options.decryption, (name) => this.secrets.secret({ namespace: kustomization.namespace, name }), this.options.kms);
-      synced = await syncObjects(this.identity(content), objects, previous, { owner: kustomization, force: options.force, prune: options.prune });
+      synced = await syncObjects(this.identity(content), objects, previous, { owner: kustomization, force: options.force, prune: options.prune, driftIgnoreRules: options.driftIgnoreRules });
     } catch (error) {
       const reason = error instanceof ApplyFailedError ? "ReconciliationFailed" : error instanceof EmptySetPruneError ? "PruneFailed" : error instanceof DecryptionError ? "BuildFailed" : undefined;
       if (!reason) throw error;

@@ -1,6 +1,7 @@
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
 import { GetPublicKeyCommand, SignCommand, type KMSClient } from "@aws-sdk/client-kms";
 import type { KubeObject } from "../apply/object.js";
+import type { IgnoreRule } from "../apply/ignore.js";
 import type { DeletionPolicy } from "../apply/prune.js";
 import type { ObjectRef } from "../apply/wait.js";
 
@@ -25,6 +26,8 @@ export interface BundleOptions {
   retryMs: number;
   /** What to do with the applied objects when the bundle is withdrawn. */
   deletionPolicy: DeletionPolicy;
+  /** Fields of existing objects left to other managers (Flux's `driftIgnoreRules`). */
+  driftIgnoreRules?: IgnoreRule[];
   /** Apply, prune and check health as this service account of the Kustomization's namespace (Flux's `serviceAccountName`). */
   serviceAccountName?: string;
   /** SOPS decryption, done by the agent with keys that never leave the cluster (Flux's `spec.decryption`). */

@@ -4,6 +4,7 @@ import { changeSetEntry, type ChangeSetEntry } from "./changeset.js";
 import { cleanupPatch, type DEFAULT_CLEANUP } from "./cleanup.js";
 import { hasDrifted } from "./drift.js";
 import { ApplyFailedError, ObjectError, describeApiError, isImmutableError } from "./errors.js";
+import { withoutIgnoredFields, type IgnoreRule } from "./ignore.js";
 import { waitForHealth } from "./wait.js";
 import { clone, formatId, groupOf, idOf, objMetadata, anyInMetadata, versionOf, type KubeObject } from "./object.js";
 import { deleteObject, getObject, jsonPatch, listObjects, serverSideApply } from "./objects-api.js";
@@ -26,6 +27,8 @@ export interface ApplyOptions {
   definitionsTimeoutMs?: number;
   /** Annotations removed and field managers taken over before applying (skipped for `ssa: Merge`). @default Flux's list */
   cleanup?: typeof DEFAULT_CLEANUP;
+  /** Flux's `driftIgnoreRules`: fields of existing objects left to other managers. */
+  driftIgnoreRules?: IgnoreRule[];
 }
 
 interface Prepared {
@@ -173,6 +176,7 @@ async function fetchLive(cluster: Cluster, members: Prepared[], owner: Owner | u
 async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined, options: ApplyOptions): Promise<Plan> {
   if (anyInMetadata(p.object, EXCLUDE) || anyInMetadata(live, EXCLUDE)) return { entry: changeSetEntry(p.object, "skipped") };
   if (live && anyInMetadata(p.object, IF_NOT_PRESENT)) return { entry: changeSetEntry(p.object, "skipped") };
+  if (live) p.object = withoutIgnoredFields(p.object, options.driftIgnoreRules);
   const fieldManager = options.fieldManager ?? "sluice";
   const isSecret = p.object.kind === "Secret" && p.object.apiVersion === "v1";
   let dryRun: KubeObject;
@@ -291,7 +295,8 @@ export async function planAll(cluster: Cluster, objects: KubeObject[], options: 
       if (!p.info) return { entry: changeSetEntry(p.object, "created"), desired: p.object };
       const current = live.objects.get(p.subject);
       if (anyInMetadata(p.object, EXCLUDE) || anyInMetadata(current, EXCLUDE) || (current && anyInMetadata(p.object, IF_NOT_PRESENT))) return { entry: changeSetEntry(p.object, "skipped"), live: current };
-      const desired = await serverSideApply(cluster, p.info, p.object, { fieldManager: options.fieldManager ?? "sluice", dryRun: true }).catch((error: unknown) => {
+      const object = current ? withoutIgnoredFields(p.object, options.driftIgnoreRules) : p.object;
+      const desired = await serverSideApply(cluster, p.info, object, { fieldManager: options.fieldManager ?? "sluice", dryRun: true }).catch((error: unknown) => {
         throw new ObjectError(p.subject, "dry-run", describeApiError(error, { secret: p.object.kind === "Secret", identity: cluster.client.identity }), statusOf(error));
       });
       const action = !current ? "created" : hasDrifted(current, desired) ? "configured" : "unchanged";

@@ -2,6 +2,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import { applyAll } from "./apply.js";
 import type { ChangeSetEntry } from "./changeset.js";
 import type { ObjectError } from "./errors.js";
+import type { IgnoreRule } from "./ignore.js";
 import { fromChangeSet, merge, type Inventory } from "./inventory.js";
 import type { KubeObject } from "./object.js";
 import type { Owner } from "./policy.js";
@@ -23,8 +24,8 @@ export interface SyncResult {
  * previous inventory had and this one lacks. The worker (direct clusters) and the pull agent both
  * sync through here. Throws ApplyFailedError (nothing pruned) and EmptySetPruneError.
  */
-export async function syncObjects(cluster: Cluster, objects: KubeObject[], previous: Inventory | undefined, options: { owner: Owner; force?: boolean; prune?: boolean }): Promise<SyncResult> {
-  const changeSet = await applyAll(cluster, objects, { owner: options.owner, force: options.force });
+export async function syncObjects(cluster: Cluster, objects: KubeObject[], previous: Inventory | undefined, options: { owner: Owner; force?: boolean; prune?: boolean; driftIgnoreRules?: IgnoreRule[] }): Promise<SyncResult> {
+  const changeSet = await applyAll(cluster, objects, { owner: options.owner, force: options.force, driftIgnoreRules: options.driftIgnoreRules });
   const applied = fromChangeSet(changeSet);
   if (!options.prune) return { changeSet, inventory: merge(applied, []), pruneErrors: [] };
   const pruned = await pruneStale(cluster, previous, applied, { owner: options.owner });

@@ -43,7 +43,7 @@ export function buildCommand(): Command {
       .option("--dry-run", "do not read substituteFrom Secrets/ConfigMaps from the cluster", false)
       .action((name: string, flags: BuildFlags, command: Command) =>
         render(name, flags, globals(command))
-          .then((objects) => void process.stdout.write(exportYaml(objects)))
+          .then(({ objects }) => void process.stdout.write(exportYaml(objects)))
           .catch((e: unknown) => fail(e)),
       ),
   );
@@ -69,9 +69,10 @@ export function diffCommand(): Command {
 
 async function diffKustomization(name: string, flags: BuildFlags, options: GlobalOptions): Promise<boolean> {
   say.action("Kustomization diffing...");
-  const objects = (await render(name, flags, options)).filter((o) => !isFluxObject(o));
+  const { objects: rendered, spec } = await render(name, flags, options);
+  const objects = rendered.filter((o) => !isFluxObject(o));
   const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
-  const planned = await planAll(cluster, objects, { owner: { name, namespace: options.namespace } });
+  const planned = await planAll(cluster, objects, { owner: { name, namespace: options.namespace }, driftIgnoreRules: spec.driftIgnoreRules });
   let changed = false;
   for (const change of planned) {
     if (change.entry.action === "unchanged" || change.entry.action === "skipped") continue;
@@ -101,7 +102,7 @@ function yamlDiff(change: PlannedChange): string {
 }
 
 /** The render `sluice run` would do, from a local folder: a private copy, Flux's overlay, substitution. */
-async function render(name: string, flags: BuildFlags, options: GlobalOptions): Promise<KubeObject[]> {
+async function render(name: string, flags: BuildFlags, options: GlobalOptions): Promise<{ objects: KubeObject[]; spec: Kustomization["spec"] }> {
   const ks = await kustomizationSpec(name, flags, options);
   const dir = resolve(flags.path);
   if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`--path ${flags.path}: not a directory`);
@@ -117,7 +118,7 @@ async function render(name: string, flags: BuildFlags, options: GlobalOptions): 
       objects = substituteAll(objects, await substitutionVariables(secrets, ks), { strict: !flags.dryRun });
     }
     const labels = ownerLabels({ name, namespace: options.namespace });
-    return objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } }));
+    return { objects: objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })), spec: ks.spec };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -97,6 +97,7 @@ function bundleOptions({ ks }: Attempt): BundleOptions {
     retryMs: kustomizationRetryMs(ks.spec),
     deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
     ...(ks.spec.serviceAccountName && { serviceAccountName: ks.spec.serviceAccountName }),
+    ...(ks.spec.driftIgnoreRules?.length && { driftIgnoreRules: ks.spec.driftIgnoreRules }),
     ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
   };
 }

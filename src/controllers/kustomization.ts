@@ -77,7 +77,7 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
   const previous = { entries: (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e)) };
   let synced;
   try {
-    synced = await syncObjects(cluster, workloads, previous, { owner: attempt.owner, force: ks.spec.force, prune: ks.spec.prune });
+    synced = await syncObjects(cluster, workloads, previous, { owner: attempt.owner, force: ks.spec.force, prune: ks.spec.prune, driftIgnoreRules: ks.spec.driftIgnoreRules });
   } catch (error) {
     if (error instanceof ApplyFailedError) return attempt.failed("ReconciliationFailed", error.message, revision);
     if (error instanceof EmptySetPruneError) return attempt.failed("PruneFailed", error.message, revision);

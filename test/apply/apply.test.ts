@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { PatchStrategy, type KubernetesObject, type V1ConfigMap } from "@kubernetes/client-node";
+import { PatchStrategy, type KubernetesObject, type V1ConfigMap, type V1Deployment } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { applyAll } from "../../src/apply/apply.js";
 import { ApplyFailedError } from "../../src/apply/errors.js";
@@ -97,6 +97,29 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     // Assess
     expect(entry?.action).toBe("configured");
     expect((await read<V1ConfigMap>("ConfigMap", "drifty")).data).toEqual({ mode: "gitops" });
+  });
+
+  it("driftIgnoreRules leave a field to another manager (an HPA scaling replicas); other fields are still corrected", async () => {
+    // Prepare: Git says 1 replica; an autoscaler then owns replicas (5) and someone edits the image.
+    const desired = { ...deployment("scaled", { replicas: 1 }), metadata: { name: "scaled", namespace: ns.name } };
+    const other = { ...deployment("other", { replicas: 1 }), metadata: { name: "other", namespace: ns.name } };
+    await applyAll(cluster, [desired, other], { owner });
+    for (const name of ["scaled", "other"]) {
+      await api.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name, namespace: ns.name }, spec: { replicas: 5 } }, undefined, undefined, "hpa-controller", true, PatchStrategy.ServerSideApply);
+    }
+    await api.patch(
+      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "scaled", namespace: ns.name }, spec: { template: { spec: { containers: [{ name: "app", image: "registry.invalid/evil:1" }] } } } },
+      undefined, undefined, "intruder", undefined, PatchStrategy.StrategicMergePatch,
+    );
+    const rules = [{ paths: ["/spec/replicas"], target: { kind: "Deploy.*", name: "scaled", labelSelector: "kustomize.toolkit.fluxcd.io/name=apps" } }];
+    // Act
+    const changes = await applyAll(cluster, [desired, other], { owner, driftIgnoreRules: rules });
+    // Assess
+    const scaled = (await read<V1Deployment>("Deployment", "scaled", "apps/v1")).spec!;
+    expect(scaled.replicas).toBe(5);
+    expect(scaled.template.spec!.containers[0]!.image).toBe("registry.invalid/app:1");
+    expect((await read<V1Deployment>("Deployment", "other", "apps/v1")).spec!.replicas).toBe(1);
+    expect(changes.map((c) => c.action)).toEqual(["configured", "configured"]);
   });
 
   it("ssa: Override (default) removes fields kubectl added; ssa: Merge keeps them", async () => {
