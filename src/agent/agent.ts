@@ -2,6 +2,7 @@ import type { KMSClient } from "@aws-sdk/client-kms";
 import { formatDuration } from "../api/duration.js";
 import { formatChangeSet } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
+import { customHealth } from "../apply/health/expressions.js";
 import { parseEntryId } from "../apply/inventory.js";
 import { deleteInventory } from "../apply/prune.js";
 import { syncObjects, unhealthyMessage } from "../apply/sync.js";
@@ -231,7 +232,7 @@ export class Agent {
     const targets = options.wait ? applied.inventory.map((e) => refOf(parseEntryId(e.id), e.v)) : options.healthChecks;
     if (targets.length > 0) {
       if (changes || isNew) await this.report(tracked, { ...outcome, ready: "Unknown", reason: "Progressing", message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}` });
-      const health = await waitForHealth(this.identity(content), targets, { timeoutMs: options.timeoutMs });
+      const health = await waitForHealth(this.identity(content), targets, { timeoutMs: options.timeoutMs, custom: customHealth(options.healthCheckExprs) });
       if (!health.healthy) {
         tracked.dueAt = clock.now() + options.retryMs;
         await this.report(tracked, { ...outcome, health: health.objects, ready: "False", reason: "HealthCheckFailed", message: unhealthyMessage(health.objects) });

@@ -1,6 +1,7 @@
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
 import { GetPublicKeyCommand, SignCommand, type KMSClient } from "@aws-sdk/client-kms";
 import type { KubeObject } from "../apply/object.js";
+import type { HealthCheckExpr } from "../apply/health/expressions.js";
 import type { IgnoreRule } from "../apply/ignore.js";
 import type { DeletionPolicy } from "../apply/prune.js";
 import type { ObjectRef } from "../apply/wait.js";
@@ -26,6 +27,8 @@ export interface BundleOptions {
   retryMs: number;
   /** What to do with the applied objects when the bundle is withdrawn. */
   deletionPolicy: DeletionPolicy;
+  /** CEL health rules for custom resource kinds (Flux's `healthCheckExprs`). */
+  healthCheckExprs?: HealthCheckExpr[];
   /** Fields of existing objects left to other managers (Flux's `driftIgnoreRules`). */
   driftIgnoreRules?: IgnoreRule[];
   /** Apply, prune and check health as this service account of the Kustomization's namespace (Flux's `serviceAccountName`). */

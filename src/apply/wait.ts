@@ -1,5 +1,6 @@
 import type { Cluster } from "../cluster/cluster.js";
 import { describeApiError } from "./errors.js";
+import type { CustomHealth } from "./health/expressions.js";
 import { computeStatus, type Status } from "./health/kstatus.js";
 import { formatId, type KubeObject } from "./object.js";
 import { getObject } from "./objects-api.js";
@@ -29,8 +30,8 @@ export interface HealthReport {
  * Reads each object once and answers now — the reconciler requeues instead of sleeping on a
  * rollout, so a Lambda never waits. One GET per object.
  */
-export async function checkHealth(cluster: Cluster, refs: ObjectRef[]): Promise<HealthReport> {
-  const objects = await Promise.all(refs.map((ref) => healthOf(cluster, ref)));
+export async function checkHealth(cluster: Cluster, refs: ObjectRef[], custom?: CustomHealth): Promise<HealthReport> {
+  const objects = await Promise.all(refs.map((ref) => healthOf(cluster, ref, custom)));
   return {
     healthy: objects.every((o) => o.status === "Current"),
     failed: objects.some((o) => o.status === "Failed"),
@@ -38,13 +39,13 @@ export async function checkHealth(cluster: Cluster, refs: ObjectRef[]): Promise<
   };
 }
 
-async function healthOf(cluster: Cluster, ref: ObjectRef): Promise<ObjectHealth> {
+async function healthOf(cluster: Cluster, ref: ObjectRef, custom: CustomHealth | undefined): Promise<ObjectHealth> {
   const subject = formatId({ kind: ref.kind, namespace: ref.metadata.namespace ?? "", name: ref.metadata.name });
   const info = await cluster.discovery.find(ref.apiVersion, ref.kind);
   if (!info) return { subject, status: "Unknown", message: `${ref.apiVersion} ${ref.kind} is not served by the cluster` };
   try {
     const live: KubeObject | undefined = await getObject(cluster, info, ref.metadata.namespace ?? "", ref.metadata.name);
-    const { status, message } = computeStatus(live);
+    const { status, message } = (live && !live.metadata.deletionTimestamp && custom?.(live)) || computeStatus(live);
     return { subject, status, message };
   } catch (error) {
     return { subject, status: "Unknown", message: describeApiError(error, { secret: false, identity: cluster.client.identity }) };
@@ -57,6 +58,8 @@ export interface WaitOptions {
   timeoutMs: number;
   /** Time between checks. @default 2_000 (as Flux) */
   intervalMs?: number;
+  /** Flux's `healthCheckExprs`, compiled. */
+  custom?: CustomHealth;
 }
 
 /**
@@ -66,7 +69,7 @@ export interface WaitOptions {
 export async function waitForHealth(cluster: Cluster, refs: ObjectRef[], options: WaitOptions): Promise<HealthReport> {
   const deadline = cluster.clock.now() + options.timeoutMs;
   for (;;) {
-    const report = await checkHealth(cluster, refs);
+    const report = await checkHealth(cluster, refs, options.custom);
     if (report.healthy || report.failed || cluster.clock.now() >= deadline) return report;
     await cluster.clock.sleep(Math.min(options.intervalMs ?? 2_000, Math.max(0, deadline - cluster.clock.now())));
   }

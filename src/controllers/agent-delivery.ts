@@ -4,6 +4,7 @@ import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomizati
 import { bundleDigest, sealBundle, type BundleContent, type BundleOptions, type BundleSigner } from "../agent/bundle.js";
 import type { AgentReport, BundleOutbox, IndexEntry } from "../agent/channel.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
+import { customHealth, HealthExpressionError } from "../apply/health/expressions.js";
 import { merge, type InventoryEntry } from "../apply/inventory.js";
 import type { KubeObject } from "../apply/object.js";
 import { unhealthyMessage } from "../apply/sync.js";
@@ -37,6 +38,12 @@ const HISTORY_LENGTH = 5;
 export async function deliverBundle(attempt: Attempt, cluster: string, revision: string, workloads: KubeObject[], fleet: { changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }): Promise<Outcome> {
   const { rt, ks } = attempt;
   if (!rt.agents) return attempt.failed("ReconciliationFailed", `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`, revision);
+  try {
+    customHealth(ks.spec.healthCheckExprs); // refused here, before anything is published
+  } catch (error) {
+    if (error instanceof HealthExpressionError) return attempt.failed("HealthCheckFailed", error.message, revision);
+    throw error;
+  }
   if (ks.spec.kubeConfig) return attempt.failed("ReconciliationFailed", `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`, revision);
   const outbox = rt.agents.outbox(cluster);
   const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
@@ -98,6 +105,7 @@ function bundleOptions({ ks }: Attempt): BundleOptions {
     deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
     ...(ks.spec.serviceAccountName && { serviceAccountName: ks.spec.serviceAccountName }),
     ...(ks.spec.driftIgnoreRules?.length && { driftIgnoreRules: ks.spec.driftIgnoreRules }),
+    ...(ks.spec.healthCheckExprs?.length && { healthCheckExprs: ks.spec.healthCheckExprs }),
     ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
   };
 }

@@ -8,6 +8,7 @@ import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
 import { diff, fromChangeSet, merge, type Inventory, type InventoryEntry } from "../apply/inventory.js";
 import type { KubeObject } from "../apply/object.js";
 import { deleteInventory } from "../apply/prune.js";
+import { customHealth, HealthExpressionError, type CustomHealth } from "../apply/health/expressions.js";
 import { syncObjects, unhealthyMessage } from "../apply/sync.js";
 import { checkHealth, type ObjectHealth, type ObjectRef } from "../apply/wait.js";
 import type { Cluster } from "../cluster/cluster.js";
@@ -152,7 +153,14 @@ async function checkReadiness(attempt: Attempt, revision: string, inventory: Inv
   const changes = formatChangeSet(changeSet);
   if (targets.length > 0) {
     const target = cluster ?? (await attempt.cluster());
-    const health = await objectsHealth(attempt, target, targets);
+    let custom;
+    try {
+      custom = customHealth(ks.spec.healthCheckExprs);
+    } catch (error) {
+      if (error instanceof HealthExpressionError) return attempt.failed("HealthCheckFailed", error.message, revision);
+      throw error;
+    }
+    const health = await objectsHealth(attempt, target, targets, custom);
     const elapsed = attempt.elapsed(revision);
     const timeout = kustomizationTimeoutMs(ks.spec);
     const healthy = health.every((h) => h.status === "Current");
@@ -172,10 +180,10 @@ async function checkReadiness(attempt: Attempt, revision: string, inventory: Inv
 }
 
 /** Health of cluster objects by kstatus, and of Flux objects by their Ready condition in the Store. */
-async function objectsHealth(attempt: Attempt, cluster: Cluster, targets: ObjectRef[]): Promise<ObjectHealth[]> {
+async function objectsHealth(attempt: Attempt, cluster: Cluster, targets: ObjectRef[], custom: CustomHealth | undefined): Promise<ObjectHealth[]> {
   const fleet = targets.filter(isFluxObject);
   const workloads = targets.filter((t) => !isFluxObject(t));
-  const [report, fleetReport] = await Promise.all([checkHealth(cluster, workloads), fleetHealth(attempt.rt.store, fleet)]);
+  const [report, fleetReport] = await Promise.all([checkHealth(cluster, workloads, custom), fleetHealth(attempt.rt.store, fleet)]);
   return [...report.objects, ...fleetReport];
 }
 

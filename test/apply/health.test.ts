@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { applyAll } from "../../src/apply/apply.js";
 import type { KubeObject } from "../../src/apply/object.js";
+import { customHealth } from "../../src/apply/health/expressions.js";
 import { checkHealth, waitForHealth } from "../../src/apply/wait.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
 import { freshNamespace } from "../env/kube-client.js";
@@ -54,6 +55,27 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
     expect(await checkHealth(cluster, [widget])).toMatchObject({ failed: true, objects: [{ status: "Failed" }] });
     await setStatus({ observedGeneration: 0, conditions: [condition("Ready", "True", "Succeeded")] });
     expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("InProgress");
+  });
+
+  it("healthCheckExprs decide a custom kind's health by CEL (inProgress, failed, current in that order); kstatus rates the rest", async () => {
+    // Prepare: a Widget whose health is in status.phase, which kstatus knows nothing about.
+    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "phased", namespace: ns.name }, spec: { size: 1 } };
+    await applyAll(cluster, [widget], { owner });
+    const setStatus = (status: unknown) =>
+      cluster.client.send({ method: "PATCH", path: `/apis/${group}/v1/namespaces/${ns.name}/widgets/phased/status`, contentType: "application/merge-patch+json", body: { status } });
+    const custom = customHealth([{ apiVersion: `${group}/v1`, kind: "Widget", current: "status.phase == 'Running'", failed: "status.phase == 'Crashed'", inProgress: "status.?phase.orValue('') == 'Starting'" }]);
+    const rate = async () => (await checkHealth(cluster, [widget], custom)).objects[0];
+    // Act + Assess
+    expect(await rate()).toMatchObject({ status: "InProgress", message: expect.stringContaining("status") });
+    await setStatus({ phase: "Starting" });
+    expect(await rate()).toMatchObject({ status: "InProgress", message: "healthCheckExprs: InProgress" });
+    await setStatus({ phase: "Crashed" });
+    expect(await rate()).toMatchObject({ status: "Failed" });
+    await setStatus({ phase: "Running" });
+    expect(await rate()).toMatchObject({ status: "Current" });
+    await setStatus({ phase: "Running", observedGeneration: 0 });
+    expect(await rate()).toMatchObject({ status: "InProgress", message: expect.stringContaining("not yet observed") });
+    expect((await checkHealth(cluster, [{ ...deployment("zero"), metadata: { name: "zero", namespace: ns.name } }], custom)).objects[0]?.status).toBe("Current");
   });
 
   it("a PersistentVolumeClaim is InProgress until the controller manager binds it to a volume, then Current", async () => {

@@ -248,6 +248,21 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     expect(await live("ConfigMap", "elsewhere")).toBeUndefined();
   });
 
+  it("healthCheckExprs decide health where given (a CEL rule passes a rollout kstatus would wait on); a bad expression fails naming its field", async () => {
+    // Arrange: 2 replicas never become available without a kubelet, so kstatus alone would time out.
+    const repo = await source({ "deploy/app.yaml": yamlOf(deployment("celapp", { replicas: 2 })) });
+    const exprs = (current: string) => ({ wait: true, timeout: "30s", healthCheckExprs: [{ apiVersion: "apps/v1", kind: "Deployment", current }] });
+    // Act
+    await applyToStore(plane.runtime.store, kustomization("cel-good", repo.name, exprs("spec.replicas == 2")));
+    const other = await source({ "deploy/cm.yaml": yamlOf(configMap("cel-cm", { a: "1" })) });
+    await applyToStore(plane.runtime.store, kustomization("cel-bad", other.name, exprs("spec.replicas ==")));
+    const good = await untilReady("Kustomization", "cel-good");
+    const bad = await untilReady("Kustomization", "cel-bad", "HealthCheckFailed");
+    // Assess
+    expect(good.conditions?.find((c) => c.type === "Healthy")).toMatchObject({ status: "True" });
+    expect(ready(bad)?.message).toMatch(/^spec\.healthCheckExprs\[0\]\.current: /);
+  });
+
   it("keeps credentials out of logs, events and statuses", async () => {
     const state = plane.runtime.store;
     const statuses = JSON.stringify(await state.list());

@@ -1,0 +1,66 @@
+import { Environment } from "@marcbachmann/cel-js";
+import type { StatusResult } from "./kstatus.js";
+
+// Flux's `spec.healthCheckExprs`: CEL expressions deciding the health of a custom resource kind,
+// evaluated as Flux does (RFC 0009): an unobserved generation is InProgress; then `inProgress`,
+// `failed` and `current` in that order, the first true one wins; none true is InProgress. The
+// object's top-level fields (metadata, spec, status, …) are the expressions' variables.
+
+export interface HealthCheckExpr {
+  apiVersion: string;
+  kind: string;
+  current: string;
+  inProgress?: string;
+  failed?: string;
+}
+
+/** An expression that does not parse; the message names the field, e.g. `spec.healthCheckExprs[0].current`. */
+export class HealthExpressionError extends Error {
+  override name = "HealthExpressionError";
+}
+
+type Compiled = (object: Record<string, unknown>) => unknown;
+export type CustomHealth = (object: Record<string, unknown>) => StatusResult | undefined;
+
+const environment = new Environment({ unlistedVariablesAreDyn: true, enableOptionalTypes: true, homogeneousAggregateLiterals: false });
+
+/** Compiles the expressions once; the result rates objects of the listed kinds and leaves others (undefined) to kstatus. */
+export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth | undefined {
+  if (!exprs?.length) return undefined;
+  const rules = new Map<string, { status: "InProgress" | "Failed" | "Current"; evaluate: Compiled }[]>();
+  exprs.forEach((expr, i) => {
+    const compile = (field: "inProgress" | "failed" | "current"): Compiled | undefined => {
+      const source = expr[field];
+      if (!source) return undefined;
+      try {
+        return environment.parse(source) as unknown as Compiled;
+      } catch (error) {
+        throw new HealthExpressionError(`spec.healthCheckExprs[${i}].${field}: ${(error as Error).message.split("\n")[0]}`);
+      }
+    };
+    const ordered = [
+      { status: "InProgress" as const, evaluate: compile("inProgress") },
+      { status: "Failed" as const, evaluate: compile("failed") },
+      { status: "Current" as const, evaluate: compile("current") },
+    ].filter((r): r is { status: "InProgress" | "Failed" | "Current"; evaluate: Compiled } => r.evaluate !== undefined);
+    rules.set(`${expr.apiVersion}|${expr.kind}`, ordered);
+  });
+  return (object) => {
+    const ordered = rules.get(`${String(object.apiVersion)}|${String(object.kind)}`);
+    if (!ordered) return undefined;
+    const metadata = (object.metadata ?? {}) as { generation?: number };
+    const status = (object.status ?? {}) as { observedGeneration?: number };
+    if (typeof status.observedGeneration === "number" && typeof metadata.generation === "number" && status.observedGeneration !== metadata.generation) {
+      return { status: "InProgress", message: `generation ${metadata.generation} not yet observed (status.observedGeneration is ${status.observedGeneration})` };
+    }
+    for (const rule of ordered) {
+      try {
+        if (rule.evaluate(object) === true) return { status: rule.status, message: `healthCheckExprs: ${rule.status}` };
+      } catch (error) {
+        // A field the resource has not populated yet: keep waiting, as Flux does, and say why.
+        return { status: "InProgress", message: `healthCheckExprs: ${(error as Error).message.split("\n")[0]}` };
+      }
+    }
+    return { status: "InProgress", message: "healthCheckExprs: no expression is true yet" };
+  };
+}
