@@ -371,12 +371,16 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(JSON.stringify(await status())).not.toContain("hunter2");
   }, 60_000);
 
-  it("health checks run in the agent: with wait, Ready only once the rollout is Current, and Healthy is set", async () => {
-    // Arrange: a Deployment the controller manager makes Available (0 replicas), and `wait`.
+  it("health checks run in the agent: with wait, Ready once the rollout is Current (here by a healthCheckExprs rule), and Healthy is set", async () => {
+    // Arrange: a Deployment the controller manager makes Available (0 replicas), and `wait`; a
+    // second one with 3 replicas never becomes available without a kubelet, so only the CEL rule
+    // the bundle carries can call it Current.
     const web: KubeObject = { ...deployment("web"), metadata: { name: "web", namespace: ns.name } };
-    await pushTree(git, repo, { files: app({ settings: "six" }, [web]) });
+    const batch: KubeObject = { ...deployment("batch", { replicas: 3 }), metadata: { name: "batch", namespace: ns.name, labels: { health: "cel" } } };
+    await pushTree(git, repo, { files: app({ settings: "six" }, [web, batch]) });
     const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
-    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), decryption: undefined, wait: true, timeout: "1m" } });
+    const healthCheckExprs = [{ apiVersion: "apps/v1", kind: "Deployment", current: "has(metadata.labels) && metadata.labels.?health.orValue('') == 'cel' || status.?availableReplicas.orValue(0) == spec.replicas" }];
+    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), decryption: undefined, wait: true, timeout: "1m", healthCheckExprs } });
     const agent = inProcessAgent();
     await agent.resume();
     // Act
@@ -387,6 +391,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
     expect(report.ready).toBe("True");
     expect(report.health).toContainEqual(expect.objectContaining({ subject: `Deployment/${ns.name}/web`, status: "Current" }));
+    expect(report.health).toContainEqual(expect.objectContaining({ subject: `Deployment/${ns.name}/batch`, status: "Current", message: "healthCheckExprs: Current" }));
     expect((await status()).conditions).toContainEqual(expect.objectContaining({ type: "Healthy", status: "True" }));
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
