@@ -116,6 +116,7 @@ export class SluiceStack extends Stack {
       SLUICE_DELAY_QUEUE_URL: delayed.queueUrl,
       SLUICE_KMS_KEY_ID: key.keyArn,
       SLUICE_CLUSTER: props.cluster,
+      SLUICE_DEAD_LETTER_URL: deadLetters.queueUrl,
       ...(signing && { SLUICE_BUNDLE_KEY: `kms:${signing.keyArn}` }),
     };
     const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
@@ -158,6 +159,7 @@ export class SluiceStack extends Stack {
     bucket.grantReadWrite(worker);
     jobs.grantConsumeMessages(worker);
     jobs.grantSendMessages(worker);
+    deadLetters.grantSendMessages(worker);
     delayed.grantSendMessages(worker);
     bucket.grantReadWrite(tick, "due/*");
     bucket.grantReadWrite(tick, "due-cursor");

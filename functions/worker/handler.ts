@@ -11,6 +11,9 @@ const logger = new Logger({ serviceName: "sluice-worker" });
 const metrics = new Metrics({ namespace: "Sluice", serviceName: "sluice-worker" });
 const runtime = lazyRuntime(() => configFromEnv(process.env), logger);
 
-export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> => handleWorkerEvent(event, { runtime: (await runtime()).runtime, metrics, logger }))
+export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  const { runtime: built, clients, config } = await runtime();
+  return handleWorkerEvent(event, { runtime: built, metrics, logger, deadLetters: config.deadLetterUrl ? { sqs: clients.sqs, url: config.deadLetterUrl } : undefined });
+})
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics));

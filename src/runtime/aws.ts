@@ -37,6 +37,8 @@ export interface AwsConfig {
   kmsKeyId?: string;
   /** The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`; empty when every target is an agent cluster or a kubeConfig.secretRef. */
   cluster: string;
+  /** The FIFO dead-letter queue: poison messages go there at once. */
+  deadLetterUrl?: string;
   /** How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<Secrets Manager secret id>`; no agent clusters without. */
   bundleKey?: string;
   /** For tests against an emulator: one endpoint for every AWS service. */

@@ -1,6 +1,7 @@
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
 import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
@@ -33,6 +34,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     kmsKeyId: env.SLUICE_KMS_KEY_ID,
     cluster: env.SLUICE_CLUSTER ?? "",
     bundleKey: env.SLUICE_BUNDLE_KEY,
+    deadLetterUrl: env.SLUICE_DEAD_LETTER_URL,
     endpoint: env.SLUICE_AWS_ENDPOINT,
   };
 }
@@ -46,6 +48,8 @@ export interface WorkerDeps {
   runtime: Runtime & { queue: SqsQueue };
   metrics: Metrics;
   logger: Logger;
+  /** Where a message that can never be processed goes at once (else: after maxReceiveCount redeliveries). */
+  deadLetters?: { sqs: SQSClient; url: string };
 }
 
 /**
@@ -58,8 +62,19 @@ export async function handleWorkerEvent(event: SQSEvent, deps: WorkerDeps): Prom
   return processPartialResponse(event, (record: SQSRecord) => reconcileRecord(record, deps), processor, { skipGroupOnError: true, throwOnFullBatchFailure: false });
 }
 
-async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger }: WorkerDeps): Promise<void> {
-  const request = parseRequest(record.body);
+async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger, deadLetters }: WorkerDeps): Promise<void> {
+  let request: ReconcileRequest;
+  logger.appendKeys({ correlation_id: record.messageId }); // until the request names its object
+  try {
+    request = parseRequest(record.body);
+  } catch (error) {
+    if (!(error instanceof PoisonMessageError) || !deadLetters) throw error;
+    // Straight to the dead-letter queue: redelivering it would only hold up its message group.
+    const group = record.attributes.MessageGroupId ?? "poison";
+    await deadLetters.sqs.send(new SendMessageCommand({ QueueUrl: deadLetters.url, MessageBody: record.body, MessageGroupId: group, MessageDeduplicationId: record.messageId }));
+    logger.error("poison message moved to the dead-letter queue", { messageId: record.messageId, group, reason: error.message });
+    return;
+  }
   logger.appendKeys({ correlation_id: `${request.key}${request.revision ? `@${request.revision}` : ""}` });
   if (!(await runtime.queue.isCurrent(request))) {
     logger.info("superseded schedule skipped", { key: request.key, reason: request.reason });

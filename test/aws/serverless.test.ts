@@ -75,7 +75,7 @@ async function pollOnce(): Promise<number> {
   const { Messages = [] } = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.fifoUrl, MaxNumberOfMessages: 10, AttributeNames: ["All"], VisibilityTimeout: 30 }));
   if (Messages.length > 0) {
     const records = Messages.map((m): SQSRecord => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body!, attributes: m.Attributes as never, messageAttributes: {}, md5OfBody: m.MD5OfBody!, eventSource: "aws:sqs", eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:sluice.fifo", awsRegion: aws.region }));
-    const response = await handleWorkerEvent({ Records: records } as SQSEvent, { runtime, metrics, logger });
+    const response = await handleWorkerEvent({ Records: records } as SQSEvent, { runtime, metrics, logger, deadLetters: { sqs: clients.sqs, url: dlqUrl } });
     const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
     reconciles += records.length - failed.size;
     for (const m of Messages) {
@@ -166,11 +166,18 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     expect(emf).toContainEqual(expect.objectContaining({ kind: "Kustomization", ready: "True", DriftCorrected: 1, ObjectsApplied: 1, Reconciles: 1 }));
   }, 60_000);
 
-  it("sends a poison message to the FIFO dead-letter queue after maxReceiveCount, not round and round", async () => {
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: config.fifoUrl, MessageBody: "not a request", MessageGroupId: "poison", MessageDeduplicationId: `poison-${id}` }));
-    for (let i = 0; i < 4; i++) await pollOnce();
-    const dead = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }));
-    expect(dead.Messages?.map((m) => m.Body)).toEqual(["not a request"]);
+  it("sends a poison message to the FIFO dead-letter queue at once, so the requests behind it in its group go on", async () => {
+    // Arrange: the poison message sits in front of a real request of the same group.
+    const key = `GitRepository/${ns.name}/app`;
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: config.fifoUrl, MessageBody: "not a request", MessageGroupId: key, MessageDeduplicationId: `poison-${id}` }));
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: config.fifoUrl, MessageBody: JSON.stringify({ key, reason: "after-poison" }), MessageGroupId: key, MessageDeduplicationId: `after-${id}` }));
+    const before = reconciles;
+    // Act
+    await pollOnce();
+    // Assess
+    const dead = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, AttributeNames: ["All"] }));
+    expect(dead.Messages?.map((m) => [m.Body, m.Attributes?.MessageGroupId])).toEqual([["not a request", key]]);
+    expect(reconciles - before).toBe(2);
   }, 30_000);
 
   it("redelivers a request whose worker died mid-reconcile, and converges", async () => {
