@@ -70,6 +70,6 @@ export async function inClusterTarget(env: NodeJS.ProcessEnv): Promise<ClusterTa
   if (env.KUBECONFIG) return { kubeconfig: await readFile(env.KUBECONFIG, "utf8") };
   const host = env.KUBERNETES_SERVICE_HOST;
   if (!host) throw new Error("not running in a cluster (KUBERNETES_SERVICE_HOST unset) and KUBECONFIG is not set");
-  const [token, caPem] = await Promise.all([readFile(`${SERVICE_ACCOUNT_DIR}/token`, "utf8"), readFile(`${SERVICE_ACCOUNT_DIR}/ca.crt`, "utf8")]);
-  return { server: `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`, caPem, token: token.trim() };
+  // The token file is re-read as the kubelet rotates it; the CA is fixed for the Pod's life.
+  return { server: `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`, caPem: await readFile(`${SERVICE_ACCOUNT_DIR}/ca.crt`, "utf8"), tokenFile: `${SERVICE_ACCOUNT_DIR}/token` };
 }

@@ -1,10 +1,11 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient, type KubeClientOptions, type Transport } from "./kube-client.js";
 
-/** A target cluster: a kubeconfig, or a server with its CA and a bearer token. */
+/** A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it rotates). */
 export type ClusterTarget =
   | { kubeconfig: string; context?: string }
-  | { server: string; caPem: string; token: string };
+  | { server: string; caPem: string; token: string }
+  | { server: string; caPem: string; tokenFile: string };
 
 /** Thrown when a target cannot be turned into a client (bad kubeconfig, missing context, exec plugin). */
 export class ClusterConfigError extends Error {
@@ -16,9 +17,8 @@ export class ClusterConfigError extends Error {
  * would run arbitrary commands from configuration Sluice reads from Git or secrets.
  */
 export async function connect(target: ClusterTarget, options: KubeClientOptions = {}): Promise<KubeClient> {
-  if ("server" in target) {
-    return new KubeClient(target.server, { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } }, options);
-  }
+  if ("tokenFile" in target) return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenFile: target.tokenFile });
+  if ("server" in target) return new KubeClient(target.server, { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } }, options);
   const kc = new KubeConfig();
   try {
     kc.loadFromString(target.kubeconfig);

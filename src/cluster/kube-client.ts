@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Agent, request, type RequestOptions } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeApiError } from "./errors.js";
@@ -17,6 +18,13 @@ export interface KubeClientOptions {
   maxAttempts?: number;
   /** Per-request timeout. @default 30_000 */
   timeoutMs?: number;
+  /**
+   * A bearer token read from this file, and read again when older than `tokenRefreshMs`, as
+   * client-go does in a Pod: projected service-account tokens rotate while the process runs.
+   */
+  bearerTokenFile?: string;
+  /** @default 60_000 */
+  tokenRefreshMs?: number;
 }
 
 /** TLS and auth settings for the connection, as client-node's KubeConfig fills them in. */
@@ -49,6 +57,7 @@ export class KubeClient {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly maxConcurrency: number;
+  private token?: { value: string; readAt: number };
 
   constructor(
     readonly server: string,
@@ -92,6 +101,12 @@ export class KubeClient {
     this.agent.destroy();
   }
 
+  private bearerToken(): string {
+    const now = Date.now();
+    if (!this.token || now - this.token.readAt >= (this.options.tokenRefreshMs ?? 60_000)) this.token = { value: readFileSync(this.options.bearerTokenFile!, "utf8").trim(), readAt: now };
+    return this.token.value;
+  }
+
   private async withSlot<T>(work: () => Promise<T>): Promise<T> {
     while (this.inFlight >= this.maxConcurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.inFlight++;
@@ -122,6 +137,7 @@ export class KubeClient {
           timeout: this.options.timeoutMs ?? 30_000,
           headers: {
             ...this.headers,
+            ...(this.options.bearerTokenFile && { authorization: `Bearer ${this.bearerToken()}` }),
             accept: req.accept ?? "application/json",
             ...(payload === undefined ? {} : { "content-type": req.contentType ?? "application/json", "content-length": Buffer.byteLength(payload) }),
           },

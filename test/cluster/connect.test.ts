@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { FlowcontrolApiserverV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ClusterConfigError, connect } from "../../src/cluster/connect.js";
@@ -14,6 +17,20 @@ describe(`cluster clients for target clusters (kube-apiserver ${kube.version})`,
     const version = await client.send<{ gitVersion: string }>({ method: "GET", path: "/version" });
     // Assess
     expect(version.gitVersion).toBe(kube.version);
+  });
+
+  it("reads a rotating service-account token from its file again, as a Pod's client must", async () => {
+    // Prepare
+    const file = join(await mkdtemp(join(tmpdir(), "sluice-token-")), "token");
+    await writeFile(file, `${kube.token}\n`);
+    const client = await connect({ server: kube.server, caPem: kube.caPem, tokenFile: file }, { tokenRefreshMs: 0 });
+    const list = () => client.send<{ items: unknown[] }>({ method: "GET", path: "/api/v1/namespaces" });
+    // Act + Assess
+    expect((await list()).items.length).toBeGreaterThan(0);
+    await writeFile(file, "revoked-token\n");
+    await expect(list()).rejects.toMatchObject({ status: 401 });
+    await writeFile(file, kube.token);
+    expect((await list()).items.length).toBeGreaterThan(0);
   });
 
   it("connects with kubeconfig content and verifies the server against its CA", async () => {
