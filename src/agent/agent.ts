@@ -151,7 +151,7 @@ export class Agent {
       const tracked = this.tracked.get(key) ?? { dueAt: 0 };
       this.tracked.set(key, tracked);
       const fresh = tracked.seen !== entry.digest || !tracked.content;
-      const done = !fresh && tracked.content!.withdrawn && !tracked.report;
+      const done = !fresh && (tracked.content!.suspended || (tracked.content!.withdrawn && !tracked.report));
       if (this.busy.has(key) || done || (!fresh && now < tracked.dueAt) || (!fresh && tracked.report?.reason === "BundleRejected")) continue;
       work.push(this.exclusively(key, () => (fresh ? this.receive(key, entry, tracked) : tracked.content!.withdrawn ? this.withdraw(key, tracked.content!, tracked) : this.sync(key, tracked.content!, tracked))));
     }
@@ -196,6 +196,10 @@ export class Agent {
       return;
     }
     tracked.content = content;
+    if (content.suspended) {
+      log.info({ kustomization: key }, "suspended: the cluster is left as it is until a new bundle");
+      return;
+    }
     await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
   }
 

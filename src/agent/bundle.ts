@@ -48,6 +48,8 @@ export interface BundleContent {
   sequence: number;
   /** A signed withdrawal: the Kustomization was deleted; the agent deletes what it applied. */
   withdrawn?: true;
+  /** A signed suspension (Flux's `suspend`): the agent leaves the cluster alone, drift included, until a new bundle. */
+  suspended?: true;
   options: BundleOptions;
   objects: KubeObject[];
 }

@@ -92,6 +92,15 @@ export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: C
   return { status: attempt.status, finalized: true, event: { severity: "info", reason: "Progressing", message: [`bundle withdrawn from cluster '${cluster}'`, changes].filter(Boolean).join("\n") } };
 }
 
+/** The Kustomization is suspended: tell its agent (signed) to stop reconciling it, drift correction included. */
+export async function suspendBundle(attempt: Attempt, cluster: string): Promise<Outcome> {
+  if (!attempt.rt.agents) return { status: attempt.status };
+  const outbox = attempt.rt.agents.outbox(cluster);
+  const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
+  if (current) await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision: current.revision, sequence: 0, suspended: true, options: bundleOptions(attempt), objects: [] }, current, report);
+  return { status: attempt.status };
+}
+
 /** The apply engine's options for the agent, from the Kustomization's spec. */
 function bundleOptions({ ks }: Attempt): BundleOptions {
   return {
@@ -123,7 +132,7 @@ async function publishIfNew(attempt: Attempt, outbox: BundleOutbox, content: Bun
   const sequence = Math.max(current?.sequence ?? 0, report?.applied?.sequence ?? 0) + 1;
   const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer);
   await outbox.publish(sealed, contentDigest);
-  attempt.rt.log.info({ object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`, cluster: content.cluster, digest: sealed.digest, revision: content.revision, withdrawn: content.withdrawn }, "bundle published");
+  attempt.rt.log.info({ object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`, cluster: content.cluster, digest: sealed.digest, revision: content.revision, withdrawn: content.withdrawn, suspended: content.suspended }, "bundle published");
   return sealed.digest;
 }
 

@@ -18,7 +18,7 @@ import { DecryptionError, decryptObjects, requiresDecryption } from "../render/s
 import { SubstitutionError } from "../render/substitute.js";
 import { SecretError } from "../secrets/secrets.js";
 import { formatKey } from "../store/store.js";
-import { deliverBundle, withdrawBundle } from "./agent-delivery.js";
+import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
 import { isReady } from "./conditions.js";
 import { applyFleetObjects, fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fleet.js";
 import { Attempt, healthTargets } from "./kustomization-attempt.js";
@@ -40,7 +40,7 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
   const placement = await placementOf(attempt);
   if (typeof placement === "string") return attempt.failed("ReconciliationFailed", placement);
   if (ks.metadata.deletionTimestamp) return finalize(attempt, placement);
-  if (ks.spec.suspend) return { status: attempt.status };
+  if (ks.spec.suspend) return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : { status: attempt.status };
 
   const waiting = await unreadyDependency(attempt);
   if (waiting) {

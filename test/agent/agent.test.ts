@@ -317,6 +317,33 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(events).toContainEqual(expect.objectContaining({ reason: "ReconciliationSucceeded", message: `drift corrected:\nConfigMap/${ns.name}/settings configured` }));
   }, 60_000);
 
+  it("suspend reaches the agent (signed): no drift correction while suspended; resume corrects again", async () => {
+    // Arrange
+    let offset = 0;
+    const agent = inProcessAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
+    await agent.resume();
+    await syncOnce(agent);
+    const key = { kind: "Kustomization", namespace: ns.name, name: "app" };
+    const setSuspend = async (suspend: boolean) => {
+      const stored = (await runtime.store.get(key))!.object;
+      await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), suspend } });
+      await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "test" });
+    };
+    // Act: suspended, an edit survives the interval
+    await setSuspend(true);
+    await syncOnce(agent);
+    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+    offset += 11 * 60_000;
+    await syncOnce(agent);
+    const whileSuspended = await liveValue("settings");
+    // Act: resumed, the next bundle corrects it
+    await setSuspend(false);
+    await syncOnce(agent);
+    // Assess
+    expect(whileSuspended).toBe("hand-edited");
+    expect(await liveValue("settings")).toBe("three");
+  }, 60_000);
+
   it("S3 unreachable: the agent backs off without crashing and catches up when S3 is back", async () => {
     // Arrange: the agent reaches S3 through a proxy that is down.
     const port = await freePort();
