@@ -50,6 +50,8 @@ export interface BundleContent {
   withdrawn?: true;
   /** A signed suspension (Flux's `suspend`): the agent leaves the cluster alone, drift included, until a new bundle. */
   suspended?: true;
+  /** Flux's `reconcile.fluxcd.io/requestedAt`: a new value makes a new bundle, so the agent syncs (and corrects drift) at once. */
+  requestedAt?: string;
   options: BundleOptions;
   objects: KubeObject[];
 }

@@ -52,3 +52,6 @@ export const commonStatus = {
 export function fluxObject<A extends string, K extends string, S extends z.ZodType, T extends z.ZodType>(apiVersion: A, kind: K, spec: S, status: T) {
   return z.strictObject({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), metadata: objectMeta, spec, status: status.optional() });
 }
+
+/** Flux's annotation asking for a reconcile now (`flux reconcile`); a new value is a new request. */
+export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";

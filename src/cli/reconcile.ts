@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
-import { REQUESTED_AT } from "../controllers/dispatch.js";
+import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
 import type { ObjectKey, Store } from "../store/store.js";
 import { announce, fail, globals, openStore, type GlobalOptions } from "./context.js";

@@ -8,6 +8,7 @@ import { customHealth, HealthExpressionError } from "../apply/health/expressions
 import { merge, type InventoryEntry } from "../apply/inventory.js";
 import type { KubeObject } from "../apply/object.js";
 import { unhealthyMessage } from "../apply/sync.js";
+import { REQUESTED_AT } from "../api/meta.js";
 import { isFluxEntry } from "./fleet.js";
 import { healthTargets, type Attempt } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
@@ -47,7 +48,8 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   if (ks.spec.kubeConfig) return attempt.failed("ReconciliationFailed", `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`, revision);
   const outbox = rt.agents.outbox(cluster);
   const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
-  const digest = await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, options: bundleOptions(attempt), objects: workloads }, current, report);
+  const requestedAt = ks.metadata.annotations?.[REQUESTED_AT];
+  const digest = await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, ...(requestedAt && { requestedAt }), options: bundleOptions(attempt), objects: workloads }, current, report);
   const agentInventory = report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
   const fresh = report !== undefined && recordReport(attempt, report);

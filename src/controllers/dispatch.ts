@@ -1,4 +1,5 @@
 import type { GitRepository } from "../api/gitrepository.js";
+import { REQUESTED_AT } from "../api/meta.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { InvalidObjectError, parseFluxObject } from "../api/parse.js";
 import type { KubeObject } from "../apply/object.js";
@@ -12,8 +13,6 @@ import { reconcileReceiver } from "./receiver.js";
 import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
 import type { Runtime } from "./runtime.js";
-
-export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
 
 const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fluxcd.io/v1", Kustomization: "kustomize.toolkit.fluxcd.io/v1", Receiver: "notification.toolkit.fluxcd.io/v1" };
 

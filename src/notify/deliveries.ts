@@ -1,6 +1,6 @@
 import type { Receiver } from "../api/receiver.js";
 import type { Runtime } from "../controllers/runtime.js";
-import { REQUESTED_AT } from "../controllers/dispatch.js";
+import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
 import { formatKey, keyOf } from "../store/store.js";
 import { verifyDelivery } from "./receiver.js";

@@ -344,6 +344,24 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await liveValue("settings")).toBe("three");
   }, 60_000);
 
+  it("`sluice reconcile` (requestedAt) reaches the agent at once: drift is corrected without waiting for the interval", async () => {
+    // Arrange
+    const agent = inProcessAgent();
+    await agent.resume();
+    await syncOnce(agent);
+    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+    await syncOnce(agent);
+    const beforeRequest = await liveValue("settings");
+    // Act
+    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
+    await applyToStore(runtime.store, { ...stored, metadata: { ...stored.metadata, annotations: { ...stored.metadata.annotations, "reconcile.fluxcd.io/requestedAt": new Date().toISOString() } } });
+    await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "requested" });
+    await syncOnce(agent);
+    // Assess
+    expect(beforeRequest).toBe("hand-edited");
+    expect(await liveValue("settings")).toBe("three");
+  }, 60_000);
+
   it("S3 unreachable: the agent backs off without crashing and catches up when S3 is back", async () => {
     // Arrange: the agent reaches S3 through a proxy that is down.
     const port = await freePort();
