@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { SealedBundle } from "../agent/bundle.js";
 import { refKey, type AgentHeartbeat, type AgentReport, type BundleInbox, type BundleIndex, type BundleOutbox, type IndexEntry, type KustomizationRef } from "../agent/channel.js";
 import { statusOf } from "./s3-store.js";
 
-const ATTEMPTS = 10;
+/** Index writes lost to another worker are retried, with a short random pause so a fleet-wide change converges. */
+const ATTEMPTS = 40;
+const MAX_PAUSE_MS = 100;
 
 /** S3 keys of one cluster's channel. The agent's IAM role reads `bundles/<cluster>/` and writes `status/<cluster>/` only. */
 export function channelPrefixes(cluster: string): { bundles: string; status: string } {
@@ -108,6 +111,7 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
       } catch (error) {
         const lost = statusOf(error) === 412 || statusOf(error) === 409;
         if (!lost || attempt >= ATTEMPTS) throw error;
+        await sleep(Math.random() * MAX_PAUSE_MS);
       }
     }
   }

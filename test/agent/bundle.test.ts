@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { describe, expect, inject, it } from "vitest";
 import { BundleRejectedError, bundleDigest, hmacSigner, kmsPublicKey, kmsSigner, openBundle, publicKeyVerifier, sealBundle, type BundleContent } from "../../src/agent/bundle.js";
 import { agentVerifier } from "../../src/agent/config.js";
+import { S3BundleChannel } from "../../src/aws/s3-bundle-channel.js";
 import { configMap } from "../apply/helpers.js";
 
 const { aws } = inject("testbed");
@@ -12,7 +14,7 @@ const options = { prune: true, force: false, wait: false, healthChecks: [], time
 const content = (value: string): BundleContent => ({ cluster: "edge", kustomization: { namespace: "apps", name: "web" }, revision: "main@sha1:abc", sequence: 1, options, objects: [configMap("settings", { value }, { namespace: "apps" })] });
 const bytes = (bundle: unknown) => Buffer.from(JSON.stringify(bundle));
 
-describe(`bundles: digest and signature (KMS and Secrets Manager of ${aws.version})`, () => {
+describe(`bundles: digest, signature and index (KMS, Secrets Manager and S3 of ${aws.version})`, () => {
   it("a KMS-signed bundle verifies with the key's public half alone, and any change to it is refused", async () => {
     // Arrange
     const kms = new KMSClient(base);
@@ -52,4 +54,18 @@ describe(`bundles: digest and signature (KMS and Secrets Manager of ${aws.versio
     await expect(openBundle(bytes(forged), verifier, "edge")).rejects.toThrow("does not verify");
     await expect(openBundle(bytes({ ...sealed, signature: { ...sealed.signature, algorithm: "ECDSA_SHA_256" } }), verifier, "edge")).rejects.toThrow("does not verify");
   });
+
+  it("the index keeps every entry when many workers publish for one cluster at once (conditional writes, retried)", async () => {
+    // Arrange
+    const s3 = new S3Client({ ...base, forcePathStyle: true });
+    const bucket = `bundles-${randomBytes(3).toString("hex")}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const signer = hmacSigner("k", randomBytes(32));
+    const names = Array.from({ length: 12 }, (_, i) => `app-${i}`);
+    // Act: one channel object per "worker", all at once.
+    await Promise.all(names.map(async (name) => new S3BundleChannel(s3, bucket, "edge").publish(await sealBundle({ ...content(name), kustomization: { namespace: "apps", name } }, signer), name)));
+    // Assess
+    const index = await new S3BundleChannel(s3, bucket, "edge").index();
+    expect(index === "unchanged" ? [] : Object.keys(index.index.bundles).sort()).toEqual(names.map((n) => `apps/${n}`).sort());
+  }, 60_000);
 });
