@@ -1,6 +1,6 @@
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { ReconcileRequest } from "../queue/queue.js";
-import { statusOf } from "./s3-store.js";
+import { listKeys, statusOf } from "./s3-store.js";
 
 const PREFIX = "due/";
 const CURSOR = "due-cursor";
@@ -30,7 +30,7 @@ export class DueIndex {
     const taken: ReconcileRequest[] = [];
     for (let t = Math.floor(from / 60_000) * 60_000; t <= now; t += 60_000) {
       const prefix = `${PREFIX}${minute(t)}/`;
-      const keys = await this.keys(prefix);
+      const keys = await listKeys(this.s3, this.bucket, prefix);
       taken.push(...keys.map((key) => JSON.parse(Buffer.from(key.slice(prefix.length), "base64url").toString("utf8")) as ReconcileRequest));
       // DeleteObjects takes at most 1,000 keys a call.
       for (let i = 0; i < keys.length; i += 1_000) {
@@ -49,17 +49,6 @@ export class DueIndex {
       if (statusOf(error) === 404) return undefined;
       throw error;
     }
-  }
-
-  private async keys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      keys.push(...(page.Contents ?? []).map((c) => c.Key!));
-      token = page.NextContinuationToken;
-    } while (token);
-    return keys;
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { ArtifactStore, StoredArtifact } from "../artifacts/artifact-store.js";
-import { statusOf } from "./s3-store.js";
+import { listKeys, statusOf } from "./s3-store.js";
 
 /**
  * Artifacts on S3 under `<prefix><path>`: encrypted with SSE-KMS when a key is given (SSE-S3
@@ -46,14 +46,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const found: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(prefix), ContinuationToken: token }));
-      found.push(...(page.Contents ?? []).map((c) => c.Key!.slice((this.options.prefix ?? "artifacts/").length)));
-      token = page.NextContinuationToken;
-    } while (token);
-    return found.sort();
+    return (await listKeys(this.s3, this.bucket, this.key(prefix))).map((k) => k.slice((this.options.prefix ?? "artifacts/").length)).sort();
   }
 
   private key(path: string): string {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { SealedBundle } from "../agent/bundle.js";
 import { refKey, type AgentHeartbeat, type AgentReport, type BundleInbox, type BundleIndex, type BundleOutbox, type IndexEntry, type KustomizationRef } from "../agent/channel.js";
-import { statusOf } from "./s3-store.js";
+import { listKeys, statusOf } from "./s3-store.js";
 
 /** Index writes lost to another worker are retried, with a short random pause so a fleet-wide change converges. */
 const ATTEMPTS = 40;
@@ -64,14 +64,7 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
   }
 
   async reports(): Promise<AgentReport[]> {
-    const prefix = `${this.prefixes.status}kustomizations/`;
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      keys.push(...(page.Contents ?? []).map((c) => c.Key!));
-      token = page.NextContinuationToken;
-    } while (token);
+    const keys = await listKeys(this.s3, this.bucket, `${this.prefixes.status}kustomizations/`);
     const found = await Promise.all(keys.map((k) => this.readJson<AgentReport>(k)));
     return found.filter((r): r is AgentReport => r !== undefined);
   }

@@ -1,8 +1,8 @@
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Kustomization } from "../api/kustomization.js";
 import { targetsOf, type DependentsIndex } from "../controllers/dependents.js";
 import { formatKey, type ObjectKey } from "../store/store.js";
-import { statusOf } from "./s3-store.js";
+import { listKeys, statusOf } from "./s3-store.js";
 
 /**
  * The dependents index in S3, shared by every Lambda container: an edge is an empty object
@@ -42,14 +42,7 @@ export class S3Dependents implements DependentsIndex {
 
   async of(key: ObjectKey): Promise<string[]> {
     const prefix = `dependents/${formatKey(key)}/`;
-    const found: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      found.push(...(page.Contents ?? []).map((c) => c.Key!.slice(prefix.length)));
-      token = page.NextContinuationToken;
-    } while (token);
-    return found.sort();
+    return (await listKeys(this.s3, this.bucket, prefix)).map((k) => k.slice(prefix.length)).sort();
   }
 
   private async previousTargets(self: string): Promise<string[]> {

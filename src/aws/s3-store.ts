@@ -27,13 +27,7 @@ export class S3Store implements Store {
   /** Lists by prefix (kind, then namespace); for the CLI and tests — the tick uses the due index instead. */
   async list(filter: { kind?: string; namespace?: string } = {}): Promise<Stored[]> {
     const prefix = `${this.prefix}${filter.kind ? `${filter.kind}/${filter.namespace ? `${filter.namespace}/` : ""}` : ""}`;
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      keys.push(...(page.Contents ?? []).map((c) => c.Key!).filter((k) => k.endsWith(".json")));
-      token = page.NextContinuationToken;
-    } while (token);
+    const keys = (await listKeys(this.s3, this.bucket, prefix)).filter((k) => k.endsWith(".json"));
     const found = await Promise.all(keys.map((k) => this.get(parseKey(k.slice(this.prefix.length, -".json".length)))));
     return found.filter((s): s is Stored => s !== undefined && (!filter.namespace || keyOf(s.object).namespace === filter.namespace)).sort((a, b) => formatKey(keyOf(a.object)).localeCompare(formatKey(keyOf(b.object))));
   }
@@ -76,6 +70,18 @@ export class S3Store implements Store {
   private path(key: ObjectKey): string {
     return `${this.prefix}${key.kind}/${key.namespace}/${key.name}.json`;
   }
+}
+
+/** Every key under a prefix, page after page (ListObjectsV2 answers at most 1,000 a time). */
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((c) => c.Key!));
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys;
 }
 
 export function statusOf(error: unknown): number | undefined {
