@@ -71,6 +71,13 @@ export class BundleRejectedError extends Error {
   override name = "BundleRejectedError";
 }
 
+/** How bundles are signed and checked: `kms:<key id>` or `hmac:<Secrets Manager secret id>`; `name` is the setting, for the error. */
+export function parseBundleKey(text: string, name: string): { kind: "kms" | "hmac"; id: string } {
+  const match = /^(kms|hmac):(.+)$/.exec(text);
+  if (!match) throw new Error(`${name} '${text}': expected kms:<key id> or hmac:<secret id>`);
+  return { kind: match[1] as "kms" | "hmac", id: match[2]! };
+}
+
 /** Signs a digest (raw 32 bytes) for the control plane. */
 export interface BundleSigner {
   sign(digest: Buffer): Promise<SealedBundle["signature"]>;

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { parseDuration } from "../api/duration.js";
 import type { ClusterTarget } from "../cluster/connect.js";
-import { hmacSigner, publicKeyVerifier, type BundleVerifier } from "./bundle.js";
+import { hmacSigner, parseBundleKey, publicKeyVerifier, type BundleVerifier } from "./bundle.js";
 
 /** The agent's settings, from the environment its Deployment sets (see `sluice agent install`). */
 export interface AgentConfig {
@@ -25,7 +25,7 @@ export interface AgentConfig {
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
   const need = (name: string) => env[name] || (() => { throw new Error(`environment variable ${name} is not set`); })();
   const bundleKey = need("SLUICE_BUNDLE_KEY");
-  if (!/^(kms|hmac):.+/.test(bundleKey)) throw new Error(`SLUICE_BUNDLE_KEY '${bundleKey}': expected kms:<key id> or hmac:<secret id>`);
+  parseBundleKey(bundleKey, "SLUICE_BUNDLE_KEY");
   return {
     cluster: need("SLUICE_CLUSTER_NAME"),
     bucket: need("SLUICE_BUCKET"),
@@ -47,7 +47,7 @@ function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: numb
 
 /** How the agent checks bundles: locally with the KMS key's public half, or with the HMAC key from Secrets Manager. */
 export async function agentVerifier(config: AgentConfig, secretsManager: SecretsManagerClient): Promise<BundleVerifier> {
-  const [kind, id] = [config.bundleKey.slice(0, config.bundleKey.indexOf(":")), config.bundleKey.slice(config.bundleKey.indexOf(":") + 1)];
+  const { kind, id } = parseBundleKey(config.bundleKey, "SLUICE_BUNDLE_KEY");
   if (kind === "kms") {
     if (!config.publicKey) throw new Error("SLUICE_BUNDLE_PUBLIC_KEY is not set: the agent verifies KMS signatures with the key's public half (sluice agent install puts it there)");
     return publicKeyVerifier(id, Buffer.from(config.publicKey, "base64"));

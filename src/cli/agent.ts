@@ -1,7 +1,7 @@
 import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Command } from "commander";
-import { kmsPublicKey } from "../agent/bundle.js";
+import { kmsPublicKey, parseBundleKey } from "../agent/bundle.js";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
 import { parseObject } from "../api/parse.js";
 import { parseDuration } from "../api/duration.js";
@@ -120,11 +120,11 @@ export function agentCommand(): Command {
 async function install(flags: { cluster: string; bundleKey: string; image: string; installNamespace: string; region?: string; roleArn?: string; pollInterval: string; export: boolean }, options: GlobalOptions): Promise<void> {
   if (!options.awsBucket) throw new Error("--aws-bucket: the agent reads its bundles from the control plane's bucket");
   if (!flags.region) throw new Error("--region (or AWS_REGION) is not set");
-  if (!/^(kms|hmac):.+/.test(flags.bundleKey)) throw new Error(`--bundle-key '${flags.bundleKey}': expected kms:<key id> or hmac:<secret id>`);
+  const bundleKey = parseBundleKey(flags.bundleKey, "--bundle-key");
   parseDuration(flags.pollInterval);
   const registered = await openStore(options).get(clusterKey(flags.cluster));
   if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
-  const publicKey = flags.bundleKey.startsWith("kms:") ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), flags.bundleKey.slice(4))).toString("base64") : undefined;
+  const publicKey = bundleKey.kind === "kms" ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), bundleKey.id)).toString("base64") : undefined;
   const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
   if (flags.export) {
     process.stdout.write(exportYaml(manifests));

@@ -6,7 +6,7 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
-import { hmacSigner, kmsSigner, type BundleSigner } from "../agent/bundle.js";
+import { hmacSigner, kmsSigner, parseBundleKey, type BundleSigner } from "../agent/bundle.js";
 import { hmacKey } from "../agent/config.js";
 import { EksAccess } from "../aws/eks.js";
 import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
@@ -98,10 +98,8 @@ function lazySecrets(cluster: () => Promise<Cluster>): Secrets {
 }
 
 async function bundleSigner(bundleKey: string, clients: AwsClients): Promise<BundleSigner> {
-  const [kind, id] = splitOnce(bundleKey);
-  if (kind === "kms") return kmsSigner(clients.kms, id);
-  if (kind === "hmac") return hmacSigner(id, await hmacKey(clients.secretsManager, id));
-  throw new Error(`SLUICE_BUNDLE_KEY '${bundleKey}': expected kms:<key id> or hmac:<secret id>`);
+  const { kind, id } = parseBundleKey(bundleKey, "SLUICE_BUNDLE_KEY");
+  return kind === "kms" ? kmsSigner(clients.kms, id) : hmacSigner(id, await hmacKey(clients.secretsManager, id));
 }
 
 async function clusterTarget(config: AwsConfig, clients: AwsClients, clock: Clock): Promise<ClusterTarget> {
