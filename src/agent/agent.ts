@@ -3,10 +3,9 @@ import { formatDuration } from "../api/duration.js";
 import { formatChangeSet } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
 import { customHealth } from "../apply/health/expressions.js";
-import { parseEntryId } from "../apply/inventory.js";
 import { deleteInventory } from "../apply/prune.js";
 import { syncObjects, unhealthyMessage } from "../apply/sync.js";
-import { refOf, waitForHealth } from "../apply/wait.js";
+import { refOfEntry, waitForHealth } from "../apply/wait.js";
 import { asServiceAccount, type Cluster } from "../cluster/cluster.js";
 import { DecryptionError, decryptObjects } from "../render/sops.js";
 import type { Clock } from "../runtime/clock.js";
@@ -233,7 +232,7 @@ export class Agent {
       return;
     }
     tracked.dueAt = clock.now() + options.intervalMs;
-    const targets = options.wait ? applied.inventory.map((e) => refOf(parseEntryId(e.id), e.v)) : options.healthChecks;
+    const targets = options.wait ? applied.inventory.map(refOfEntry) : options.healthChecks;
     if (targets.length > 0) {
       if (changes || isNew) await this.report(tracked, { ...outcome, ready: "Unknown", reason: "Progressing", message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}` });
       const health = await waitForHealth(this.identity(content), targets, { timeoutMs: options.timeoutMs, custom: customHealth(options.healthCheckExprs) });

@@ -5,7 +5,7 @@ import { diff, entryName, parseEntryId, type Inventory, type InventoryEntry } fr
 import { anyInMetadata, formatId } from "./object.js";
 import { deleteObject, getObject } from "./objects-api.js";
 import { PRUNE_DISABLED, ownerLabels, type Owner } from "./policy.js";
-import { refOf } from "./wait.js";
+import { refOf, refOfEntry } from "./wait.js";
 
 /** What a prune or inventory deletion did. */
 export interface DeleteResult {
@@ -82,7 +82,7 @@ async function deleteEntries(cluster: Cluster, entries: InventoryEntry[], owner:
 }
 
 async function lookup(cluster: Cluster, entry: InventoryEntry) {
-  const ref = refOf(parseEntryId(entry.id), entry.v);
+  const ref = refOfEntry(entry);
   const info = await cluster.discovery.find(ref.apiVersion, ref.kind);
   if (!info) return undefined;
   return { info, live: await getObject(cluster, info, ref.metadata.namespace ?? "", ref.metadata.name) };

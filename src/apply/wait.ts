@@ -1,5 +1,6 @@
 import type { Cluster } from "../cluster/cluster.js";
 import { describeApiError } from "./errors.js";
+import { parseEntryId, type InventoryEntry } from "./inventory.js";
 import type { CustomHealth } from "./health/expressions.js";
 import { computeStatus, type Status } from "./health/kstatus.js";
 import { formatId, type KubeObject } from "./object.js";
@@ -73,6 +74,11 @@ export async function waitForHealth(cluster: Cluster, refs: ObjectRef[], options
     if (report.healthy || report.failed || cluster.clock.now() >= deadline) return report;
     await cluster.clock.sleep(Math.min(options.intervalMs ?? 2_000, Math.max(0, deadline - cluster.clock.now())));
   }
+}
+
+/** A reference to the object an inventory entry names. */
+export function refOfEntry(entry: InventoryEntry): ObjectRef {
+  return refOf(parseEntryId(entry.id), entry.v);
 }
 
 /** A reference from an inventory-style identity plus version. */

@@ -95,6 +95,18 @@ export function agentManifests(o: AgentInstallOptions): KubeObject[] {
   ];
 }
 
+/** The flags of `sluice agent install`, as commander hands them over. */
+interface InstallFlags {
+  cluster: string;
+  bundleKey: string;
+  image: string;
+  installNamespace: string;
+  region?: string;
+  roleArn?: string;
+  pollInterval: string;
+  export: boolean;
+}
+
 /** `sluice agent install --cluster NAME [--export]`. */
 export function agentCommand(): Command {
   const agent = new Command("agent").description("The pull agent for clusters that expose no credentials");
@@ -109,7 +121,7 @@ export function agentCommand(): Command {
       .option("--role-arn <arn>", "IAM role for the agent's service account (IRSA); omit with EKS Pod Identity")
       .option("--poll-interval <duration>", "how often the agent checks for new bundles", "10s")
       .option("--export", "print the manifests instead of applying them", false)
-      .action(async (flags: { cluster: string; bundleKey: string; image: string; installNamespace: string; region?: string; roleArn?: string; pollInterval: string; export: boolean }, command: Command) => {
+      .action(async (flags: InstallFlags, command: Command) => {
         const options = globals(command);
         await install(flags, options).catch(fail);
       }),
@@ -117,7 +129,7 @@ export function agentCommand(): Command {
   return agent;
 }
 
-async function install(flags: { cluster: string; bundleKey: string; image: string; installNamespace: string; region?: string; roleArn?: string; pollInterval: string; export: boolean }, options: GlobalOptions): Promise<void> {
+async function install(flags: InstallFlags, options: GlobalOptions): Promise<void> {
   if (!options.awsBucket) throw new Error("--aws-bucket: the agent reads its bundles from the control plane's bucket");
   if (!flags.region) throw new Error("--region (or AWS_REGION) is not set");
   const bundleKey = parseBundleKey(flags.bundleKey, "--bundle-key");

@@ -1,7 +1,7 @@
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, type Kustomization } from "../api/kustomization.js";
-import { parseEntryId, type Inventory } from "../apply/inventory.js";
-import { refOf, type ObjectRef } from "../apply/wait.js";
+import type { Inventory } from "../apply/inventory.js";
+import { refOfEntry, type ObjectRef } from "../apply/wait.js";
 import type { Cluster } from "../cluster/cluster.js";
 import { findCondition, isReady, removeCondition, setCondition, type ConditionInput } from "./conditions.js";
 import type { Outcome } from "./outcome.js";
@@ -92,6 +92,6 @@ export class Attempt {
 
 /** What to check: everything applied with `wait`, else the listed `healthChecks`. */
 export function healthTargets(ks: Kustomization, inventory: Inventory): ObjectRef[] {
-  if (ks.spec.wait) return inventory.entries.map((e) => refOf(parseEntryId(e.id), e.v));
+  if (ks.spec.wait) return inventory.entries.map(refOfEntry);
   return (ks.spec.healthChecks ?? []).map((h) => ({ apiVersion: h.apiVersion ?? "v1", kind: h.kind, metadata: { name: h.name, namespace: h.namespace ?? ks.metadata.namespace } }));
 }
