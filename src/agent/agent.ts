@@ -182,24 +182,24 @@ export class Agent {
       content = await openBundle(await inbox.bundle(entry), verifier, cluster);
     } catch (error) {
       if (!(error instanceof BundleRejectedError)) throw error;
-      log.error({ kustomization: key, digest: entry.digest, reason: error.message }, "bundle refused; keeping the last good state");
-      tracked.seen = entry.digest;
-      await this.report(tracked, { ...this.base(entry.kustomization, entry.digest, entry.revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${entry.digest} refused: ${error.message}; the last good state is kept` });
-      return;
+      return this.refuse(key, entry, tracked, error.message);
     }
-    tracked.seen = entry.digest;
     const applied = tracked.report?.applied;
-    if (applied && content.sequence < applied.sequence) {
-      log.error({ kustomization: key, digest: entry.digest, sequence: content.sequence, applied: applied.sequence }, "older bundle refused (a replay); keeping the last good state");
-      await this.report(tracked, { ...this.base(entry.kustomization, entry.digest, entry.revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${entry.digest} refused: it is older than the applied bundle (sequence ${content.sequence} < ${applied.sequence}), a replay; the last good state is kept` });
-      return;
-    }
+    if (applied && content.sequence < applied.sequence) return this.refuse(key, entry, tracked, `it is older than the applied bundle (sequence ${content.sequence} < ${applied.sequence}), a replay`);
+    tracked.seen = entry.digest;
     tracked.content = content;
     if (content.suspended) {
       log.info({ kustomization: key }, "suspended: the cluster is left as it is until a new bundle");
       return;
     }
     await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
+  }
+
+  /** A bundle that must not be applied (altered, replayed, another cluster's): reported, and the last good state kept. */
+  private async refuse(key: string, entry: IndexEntry, tracked: Tracked, why: string): Promise<void> {
+    this.options.log.error({ kustomization: key, digest: entry.digest, reason: why }, "bundle refused; keeping the last good state");
+    tracked.seen = entry.digest;
+    await this.report(tracked, { ...this.base(entry.kustomization, entry.digest, entry.revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${entry.digest} refused: ${why}; the last good state is kept` });
   }
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
