@@ -102,8 +102,11 @@ async function reconcile(): Promise<void> {
   await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "test" });
 }
 
+const appKey = () => ({ kind: "Kustomization", namespace: ns.name, name: "app" });
+const indexKey = `bundles/${cluster}/index.json`;
+
 async function status() {
-  return (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object.status as { conditions: { type: string; status: string; reason: string; message: string }[]; lastAppliedRevision?: string; inventory?: { entries: { id: string }[] } };
+  return (await runtime.store.get(appKey()))!.object.status as { conditions: { type: string; status: string; reason: string; message: string }[]; lastAppliedRevision?: string; inventory?: { entries: { id: string }[] } };
 }
 const ready = async () => (await status()).conditions.find((c) => c.type === "Ready")!;
 
@@ -159,6 +162,19 @@ function inProcessAgent(options: { clock?: Clock; s3?: S3Client; lines?: Paramet
     version: "test",
     pollMs: 100,
   });
+}
+
+/** An in-process agent that has picked up the reports of the agents before it. */
+async function resumedAgent(options: Parameters<typeof inProcessAgent>[0] = {}): Promise<Agent> {
+  const agent = inProcessAgent(options);
+  await agent.resume();
+  return agent;
+}
+
+/** Changes fields of the stored Kustomization's spec, as a commit to the fleet would. */
+async function setSpec(fields: Record<string, unknown>): Promise<void> {
+  const stored = (await runtime.store.get(appKey()))!.object;
+  await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), ...fields } });
 }
 
 async function syncOnce(agent: Agent): Promise<void> {
@@ -217,10 +233,8 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
 
   it("a tampered bundle is refused, the last good state is kept, and the control plane alerts and republishes", async () => {
     // Arrange: someone with write access to the bucket swaps in a bundle with a changed value.
-    const agent = inProcessAgent();
-    await agent.resume();
+    const agent = await resumedAgent();
     await syncOnce(agent);
-    const indexKey = `bundles/${cluster}/index.json`;
     const index = await readJson<BundleIndex>(indexKey);
     const entry = index.bundles[`${ns.name}/app`]!;
     firstEntry = entry;
@@ -247,8 +261,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
 
   it("bundle N+1 failing to apply leaves N in place and prunes nothing; N+2 recovers", async () => {
     // Arrange: N+1 changes a value, drops `extra` and carries a Deployment the API server rejects.
-    const agent = inProcessAgent();
-    await agent.resume();
+    const agent = await resumedAgent();
     const invalid: KubeObject = { ...deployment("broken"), metadata: { name: "broken", namespace: ns.name } };
     delete (invalid.spec as { selector?: unknown }).selector;
     await pushTree(git, repo, { files: app({ settings: "two" }, [invalid]) });
@@ -274,10 +287,8 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
 
   it("a replayed older genuine bundle is refused as a replay, and the control plane publishes the current one again", async () => {
     // Arrange: the index is pointed back at the first bundle (validly signed, but superseded).
-    const agent = inProcessAgent();
-    await agent.resume();
+    const agent = await resumedAgent();
     await syncOnce(agent);
-    const indexKey = `bundles/${cluster}/index.json`;
     const current = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
     await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: { [`${ns.name}/app`]: { ...firstEntry, contentDigest: current.contentDigest } } }) }));
     // Act
@@ -299,8 +310,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
   it("drift is corrected inside the cluster every interval without a new bundle, and reported as drift", async () => {
     // Arrange
     let offset = 0;
-    const agent = inProcessAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
-    await agent.resume();
+    const agent = await resumedAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
     await syncOnce(agent);
     await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
     await syncOnce(agent);
@@ -320,13 +330,10 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
   it("suspend reaches the agent (signed): no drift correction while suspended; resume corrects again", async () => {
     // Arrange
     let offset = 0;
-    const agent = inProcessAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
-    await agent.resume();
+    const agent = await resumedAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
     await syncOnce(agent);
-    const key = { kind: "Kustomization", namespace: ns.name, name: "app" };
     const setSuspend = async (suspend: boolean) => {
-      const stored = (await runtime.store.get(key))!.object;
-      await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), suspend } });
+      await setSpec({ suspend });
       await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "test" });
     };
     // Act: suspended, an edit survives the interval
@@ -346,14 +353,13 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
 
   it("`sluice reconcile` (requestedAt) reaches the agent at once: drift is corrected without waiting for the interval", async () => {
     // Arrange
-    const agent = inProcessAgent();
-    await agent.resume();
+    const agent = await resumedAgent();
     await syncOnce(agent);
     await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
     await syncOnce(agent);
     const beforeRequest = await liveValue("settings");
     // Act
-    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
+    const stored = (await runtime.store.get(appKey()))!.object;
     await applyToStore(runtime.store, { ...stored, metadata: { ...stored.metadata, annotations: { ...stored.metadata.annotations, "reconcile.fluxcd.io/requestedAt": new Date().toISOString() } } });
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "requested" });
     await syncOnce(agent);
@@ -397,13 +403,11 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const plain = { apiVersion: "v1", kind: "Secret", metadata: { name: "db", namespace: ns.name }, type: "Opaque", stringData: { password: "hunter2" } };
     const encrypted = await sopsEncrypt(plain, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
     await pushTree(git, repo, { files: { ...app({ settings: "five" }), "deploy/db.sops.yaml": stringify(encrypted), "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "db.sops.yaml"] }) } });
-    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
-    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), decryption: { provider: "sops", secretRef: { name: "sops-age" } } } });
-    const agent = inProcessAgent();
-    await agent.resume();
+    await setSpec({ decryption: { provider: "sops", secretRef: { name: "sops-age" } } });
+    const agent = await resumedAgent();
     // Act
     await reconcile();
-    const published = JSON.stringify(await readJson<BundleIndex>(`bundles/${cluster}/index.json`).then((index) => readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`)));
+    const published = JSON.stringify(await readJson<BundleIndex>(indexKey).then((index) => readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`)));
     await syncOnce(agent);
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     // Assess
@@ -423,11 +427,9 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const web: KubeObject = { ...deployment("web"), metadata: { name: "web", namespace: ns.name } };
     const batch: KubeObject = { ...deployment("batch", { replicas: 3 }), metadata: { name: "batch", namespace: ns.name, labels: { health: "cel" } } };
     await pushTree(git, repo, { files: app({ settings: "six" }, [web, batch]) });
-    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
     const healthCheckExprs = [{ apiVersion: "apps/v1", kind: "Deployment", current: "has(metadata.labels) && metadata.labels.?health.orValue('') == 'cel' || status.?availableReplicas.orValue(0) == spec.replicas" }];
-    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), decryption: undefined, wait: true, timeout: "1m", healthCheckExprs } });
-    const agent = inProcessAgent();
-    await agent.resume();
+    await setSpec({ decryption: undefined, wait: true, timeout: "1m", healthCheckExprs });
+    const agent = await resumedAgent();
     // Act
     await reconcile();
     await syncOnce(agent);
@@ -444,18 +446,16 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
   it("serviceAccountName is honoured in the agent: it applies as that account, and a refusal names the identity", async () => {
     // Arrange: a service account with no rights at all.
     await applyAll(admin, [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer", namespace: ns.name } }], { owner: { name: "accounts", namespace: ns.name } });
-    const stored = (await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" }))!.object;
-    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), serviceAccountName: "deployer" } });
+    await setSpec({ serviceAccountName: "deployer" });
     await pushTree(git, repo, { files: app({ settings: "seven" }) });
-    const agent = inProcessAgent();
-    await agent.resume();
+    const agent = await resumedAgent();
     // Act
     await reconcile();
     await syncOnce(agent);
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     const refused = await ready();
     const during = await liveValue("settings");
-    await applyToStore(runtime.store, { ...stored, spec: { ...(stored.spec as object), serviceAccountName: undefined } });
+    await setSpec({ serviceAccountName: undefined });
     await reconcile();
     await syncOnce(agent);
     // Assess
@@ -466,22 +466,20 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
 
   it("only a signed withdrawal deletes: an entry dropped from the index changes nothing; deleting the Kustomization deletes what it applied", async () => {
     // Arrange
-    const agent = inProcessAgent();
-    await agent.resume();
+    const agent = await resumedAgent();
     await syncOnce(agent);
-    const indexKey = `bundles/${cluster}/index.json`;
     const index = await readJson<BundleIndex>(indexKey);
     await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: {} }) }));
     await syncOnce(agent);
     const afterDrop = await live("settings");
     await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify(index) }));
     // Act
-    await requestDeletion(runtime.store, { kind: "Kustomization", namespace: ns.name, name: "app" }, new Date());
+    await requestDeletion(runtime.store, appKey(), new Date());
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "deleted" });
     await syncOnce(agent);
     // Assess
     expect(afterDrop).toBeDefined();
-    expect(await runtime.store.get({ kind: "Kustomization", namespace: ns.name, name: "app" })).toBeUndefined();
+    expect(await runtime.store.get(appKey())).toBeUndefined();
     expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]).toMatchObject({ withdrawn: true, sequence: index.bundles[`${ns.name}/app`]!.sequence + 1 });
     expect(await live("settings")).toBeUndefined();
     await expect(readJson(`status/${cluster}/kustomizations/${ns.name}/app.json`)).rejects.toMatchObject({ name: "NoSuchKey" });
