@@ -87,7 +87,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     settings: { ...defaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
     sopsKms: clients.kms,
-    agents: config.bundleKey ? { signer: await bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
+    agents: config.bundleKey ? { signer: bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
   };
 }
 
@@ -97,9 +97,12 @@ function lazySecrets(cluster: () => Promise<Cluster>): Secrets {
   return { secret: async (ref) => (await kube()).secret(ref), configMap: async (ref) => (await kube()).configMap(ref) };
 }
 
-async function bundleSigner(bundleKey: string, clients: AwsClients): Promise<BundleSigner> {
+/** The setting is checked at start-up; an HMAC key is fetched only when a bundle is first signed (the webhook and tick never sign). */
+function bundleSigner(bundleKey: string, clients: AwsClients): BundleSigner {
   const { kind, id } = parseBundleKey(bundleKey, "SLUICE_BUNDLE_KEY");
-  return kind === "kms" ? kmsSigner(clients.kms, id) : hmacSigner(id, await hmacKey(clients.secretsManager, id));
+  if (kind === "kms") return kmsSigner(clients.kms, id);
+  const signer = once(async () => hmacSigner(id, await hmacKey(clients.secretsManager, id)));
+  return { sign: async (digest) => (await signer()).sign(digest) };
 }
 
 async function clusterTarget(config: AwsConfig, clients: AwsClients, clock: Clock): Promise<ClusterTarget> {
