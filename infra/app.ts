@@ -11,5 +11,13 @@ const agentNames = ((app.node.tryGetContext("agentClusters") as string | undefin
 if (!cluster && agentNames.length === 0) throw new Error("set a target: -c cluster=eks:<cluster name> (or kubeconfig:<Secrets Manager secret id>), or -c agentClusters=<name>[,<name>…] for pull-agent clusters");
 const podIdentity = String(app.node.tryGetContext("agentPodIdentity")) === "true";
 const agentClusters = agentNames.map((name) => ({ cluster: name, ...(podIdentity && { podIdentityCluster: name }) }));
-new SluiceStack(app, "Sluice", { cluster, agentClusters, env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION } });
+const allowed = (name: string) => String(app.node.tryGetContext(name)) === "true";
+new SluiceStack(app, "Sluice", {
+  cluster,
+  agentClusters,
+  allowRemoteBases: allowed("allowRemoteBases"),
+  allowPrivateNetworks: allowed("allowPrivateNetworks"),
+  allowCrossNamespaceReceivers: allowed("allowCrossNamespaceReceivers"),
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

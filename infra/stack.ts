@@ -42,6 +42,12 @@ export interface SluiceStackProps extends StackProps {
    * prefixes; the stack adds a KMS signing key (ECC P-256) the worker signs bundles with.
    */
   agentClusters?: Omit<SluiceAgentAccessProps, "bucket" | "bucketKey">[];
+  /** Let kustomize fetch remote bases (Git or HTTP URLs in `resources`). @default false */
+  allowRemoteBases?: boolean;
+  /** Let sources be fetched from private addresses inside the VPC (link-local and metadata addresses stay refused). @default false */
+  allowPrivateNetworks?: boolean;
+  /** Let a Receiver trigger objects outside its own namespace. @default false */
+  allowCrossNamespaceReceivers?: boolean;
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -118,6 +124,9 @@ export class SluiceStack extends Stack {
       SLUICE_CLUSTER: props.cluster,
       SLUICE_DEAD_LETTER_URL: deadLetters.queueUrl,
       ...(signing && { SLUICE_BUNDLE_KEY: `kms:${signing.keyArn}` }),
+      SLUICE_ALLOW_REMOTE_BASES: String(props.allowRemoteBases ?? false),
+      SLUICE_ALLOW_PRIVATE_NETWORKS: String(props.allowPrivateNetworks ?? false),
+      SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS: String(props.allowCrossNamespaceReceivers ?? false),
     };
     const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
       new NodejsFunction(this, name, {

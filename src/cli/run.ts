@@ -9,6 +9,15 @@ import { startWebhookServer } from "../runtime/webhook-server.js";
 import { fail, globals, readKubeconfig } from "./context.js";
 import { say } from "./output.js";
 
+interface RunFlags {
+  port: string;
+  concurrency: string;
+  remoteBases: boolean;
+  privateNetworks: boolean;
+  allowCrossNamespaceReceivers?: boolean;
+  logLevel: string;
+}
+
 /** `sluice run`: the embedded control plane, reconciling continuously until interrupted. */
 export function runCommand(): Command {
   return new Command("run")
@@ -16,18 +25,20 @@ export function runCommand(): Command {
     .option("--port <port>", "webhook receiver port (POST /hook/<sha256>)", "9292")
     .option("--concurrency <n>", "objects reconciled at once", "4")
     .option("--no-remote-bases", "refuse kustomize remote bases")
+    .option("--no-private-networks", "refuse sources on loopback and private addresses (link-local and metadata addresses are always refused)")
+    .option("--allow-cross-namespace-receivers", "let a Receiver trigger objects outside its own namespace")
     .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
-    .action((flags: { port: string; concurrency: string; remoteBases: boolean; logLevel: string }, command: Command) => run(flags, command).catch(fail));
+    .action((flags: RunFlags, command: Command) => run(flags, command).catch(fail));
 }
 
-async function run(flags: { port: string; concurrency: string; remoteBases: boolean; logLevel: string }, command: Command): Promise<void> {
+async function run(flags: RunFlags, command: Command): Promise<void> {
   const options = globals(command);
   const stateDir = resolve(options.stateDir);
   await mkdir(stateDir, { recursive: true });
   const kubeconfig = await readKubeconfig(options);
   const log = pino({ level: flags.logLevel }, pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }));
   say.action(`starting the control plane (state ${options.stateDir}, kubeconfig ${kubeconfig.path})`);
-  const plane = await startLocal({ stateDir, kubeconfig: kubeconfig.content, context: options.context, clock: systemClock, log, concurrency: Number(flags.concurrency), settings: { noRemoteBases: !flags.remoteBases }, onEvent: printEvent });
+  const plane = await startLocal({ stateDir, kubeconfig: kubeconfig.content, context: options.context, clock: systemClock, log, concurrency: Number(flags.concurrency), settings: { noRemoteBases: !flags.remoteBases, allowPrivateNetworks: flags.privateNetworks, allowCrossNamespaceReceivers: flags.allowCrossNamespaceReceivers ?? false }, onEvent: printEvent });
   const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
   say.success(`reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`);
   const objects = await plane.runtime.store.list();

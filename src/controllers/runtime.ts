@@ -3,6 +3,7 @@ import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Events } from "../notify/events.js";
 import type { Queue } from "../queue/queue.js";
+import { defaultRenderLimits, type RenderLimits } from "../render/limits.js";
 import type { RenderTools } from "../render/tools.js";
 import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
@@ -44,7 +45,7 @@ export interface Runtime {
 
 /** Operator settings, the same names as the flags of Flux's controllers where one exists. */
 export interface Settings {
-  /** Refuse kustomize remote bases (`--no-remote-bases`). @default false */
+  /** Refuse kustomize remote bases (`--no-remote-bases`). @default false locally (as Flux), true on AWS */
   noRemoteBases: boolean;
   /** Undefined variables without a default are errors. Flux's StrictPostBuildSubstitutions; on by default in Sluice. @default true */
   strictSubstitution: boolean;
@@ -52,6 +53,26 @@ export interface Settings {
   healthPollMs: number;
   /** Requeue delay while a dependency is not ready (`--requeue-dependency`); dependencies also wake dependents at once. @default 30_000 */
   dependencyRequeueMs: number;
+  /** Bounds on time, file size, documents and output of one render. */
+  renderLimits: RenderLimits;
+  /**
+   * Sources may be fetched from loopback and private addresses (RFC 1918, RFC 4193, CGNAT).
+   * Link-local and cloud metadata addresses are refused regardless. @default true locally, false on AWS
+   */
+  allowPrivateNetworks: boolean;
+  /** A Receiver may trigger objects outside its own namespace. @default false */
+  allowCrossNamespaceReceivers: boolean;
 }
 
-export const defaultSettings: Settings = { noRemoteBases: false, strictSubstitution: true, healthPollMs: 1_000, dependencyRequeueMs: 30_000 };
+export const defaultSettings: Settings = {
+  noRemoteBases: false,
+  strictSubstitution: true,
+  healthPollMs: 1_000,
+  dependencyRequeueMs: 30_000,
+  renderLimits: defaultRenderLimits,
+  allowPrivateNetworks: true,
+  allowCrossNamespaceReceivers: false,
+};
+
+/** On AWS the worker runs inside the account's network: remote bases and private addresses are opt-in. */
+export const awsDefaultSettings: Settings = { ...defaultSettings, noRemoteBases: true, allowPrivateNetworks: false };

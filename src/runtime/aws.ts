@@ -17,7 +17,7 @@ import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
 import { SqsQueue } from "../aws/sqs-queue.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
 import type { ClusterTarget } from "../cluster/connect.js";
-import { defaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
+import { awsDefaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
 import type { Events } from "../notify/events.js";
 import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
@@ -84,7 +84,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     tools: await resolveTools({ cacheDir: join(workDir, "cache") }),
     workDir,
     cluster: clusterFactory(cluster, secrets, clock),
-    settings: { ...defaultSettings, ...config.settings },
+    settings: { ...awsDefaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
     sopsKms: clients.kms,
     agents: config.bundleKey ? { signer: bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,

@@ -36,7 +36,20 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     bundleKey: env.SLUICE_BUNDLE_KEY,
     deadLetterUrl: env.SLUICE_DEAD_LETTER_URL,
     endpoint: env.SLUICE_AWS_ENDPOINT,
+    settings: {
+      noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES"),
+      allowPrivateNetworks: flag(env, "SLUICE_ALLOW_PRIVATE_NETWORKS"),
+      allowCrossNamespaceReceivers: flag(env, "SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS"),
+    },
   };
+}
+
+/** A boolean setting: unset or `false` is off, `true` is on, anything else is refused with its name. */
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = env[name];
+  if (value === undefined || value === "" || value === "false") return false;
+  if (value === "true") return true;
+  throw new Error(`environment variable ${name} must be 'true' or 'false', not '${value}'`);
 }
 
 /** Events on AWS: one structured log line each (CloudWatch), with the revision as correlation. */

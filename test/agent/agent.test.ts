@@ -64,7 +64,7 @@ beforeAll(async () => {
   await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
   // The control plane's own cluster does not exist (EKS would answer ResourceNotFound): it is
   // connected lazily, and an agent cluster must never need it.
-  config = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `eks:no-such-cluster-${id}`, bundleKey: `kms:${keyId}` };
+  config = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `eks:no-such-cluster-${id}`, bundleKey: `kms:${keyId}`, settings: { allowPrivateNetworks: true } }; // Git on loopback
   runtime = await awsRuntime(config, clients, quietLog(), { emit: async (e) => void events.push(e) }, systemClock);
 
   repo = `${ns.name}-fleet`;

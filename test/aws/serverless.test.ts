@@ -61,7 +61,7 @@ beforeAll(async () => {
   await sm.send(new CreateSecretCommand({ Name: `sluice/cluster-${id}`, SecretString: kube.kubeconfig }));
   await sm.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
   await sm.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/hook-token`, SecretString: JSON.stringify({ token }) }));
-  config = { region: aws.region, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/cluster-${id}`, endpoint: aws.endpoint, credentials, settings: { healthPollMs: 1_000 } };
+  config = { region: aws.region, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/cluster-${id}`, endpoint: aws.endpoint, credentials, settings: { healthPollMs: 1_000, allowPrivateNetworks: true } }; // the test bed's Git server is on loopback
   clients = awsClients(config);
   runtime = await awsRuntime(config, clients, powertoolsLog(logger), logEvents(logger), systemClock);
 });
