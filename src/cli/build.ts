@@ -9,6 +9,7 @@ import { parseFluxObject } from "../api/parse.js";
 import { planAll, type PlannedChange } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
 import { ownerLabels } from "../apply/policy.js";
+import { redactPair } from "../apply/redact.js";
 import { openCluster } from "../cluster/cluster.js";
 import { substitutionVariables } from "../controllers/render.js";
 import { isFluxObject } from "../controllers/fleet.js";
@@ -93,12 +94,12 @@ function yamlDiff(change: PlannedChange): string {
     for (const noise of ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"]) delete metadata[noise];
     const copy: KubeObject = { ...o, metadata };
     delete copy.status;
-    if (o.kind === "Secret") for (const field of ["data", "stringData"]) if (copy[field]) copy[field] = Object.fromEntries(Object.keys(copy[field] as object).map((k) => [k, "*****"]));
     return stringify(copy, { sortMapEntries: true });
   };
-  const masked = change.entry.object.kind === "Secret";
-  const text = createTwoFilesPatch(change.entry.subject, change.entry.subject, clean(change.live), clean(change.desired), "live", "merged", { context: 3 });
-  return masked ? `${text.split("\n").slice(2).join("\n")}\n(Secret values are masked)` : text.split("\n").slice(2).join("\n");
+  const { live, desired } = redactPair(change.live, change.desired);
+  const text = createTwoFilesPatch(change.entry.subject, change.entry.subject, clean(live), clean(desired), "live", "merged", { context: 3 });
+  const body = text.split("\n").slice(2).join("\n");
+  return change.entry.object.kind === "Secret" ? `${body}\n(Secret values are masked)` : body;
 }
 
 /** The render `sluice run` would do, from a local folder: a private copy, Flux's overlay, substitution. */
