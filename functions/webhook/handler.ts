@@ -2,19 +2,13 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { configFromEnv, handleWebhook, lazyRuntime } from "../../src/runtime/lambda.js";
+import { configFromEnv, handleWebhook, lazyWebhook } from "../../src/runtime/lambda.js";
 
 // Webhook: Flux Receiver paths behind a Lambda Function URL (payload format 2.0).
 const logger = new Logger({ serviceName: "sluice-webhook" });
-const runtime = lazyRuntime(() => configFromEnv(process.env), logger);
+const ports = lazyWebhook(() => configFromEnv(process.env), logger);
 
 export const handler = middy(async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-  const { runtime: rt, clients, config } = await runtime();
-  const answer = await handleWebhook(
-    { path: event.rawPath, method: event.requestContext.http.method, headers: event.headers, body: event.body ?? "", isBase64Encoded: event.isBase64Encoded },
-    rt,
-    clients,
-    config,
-  );
+  const answer = await handleWebhook({ path: event.rawPath, method: event.requestContext.http.method, headers: event.headers, body: event.body ?? "", isBase64Encoded: event.isBase64Encoded }, await ports());
   return { statusCode: answer.status, body: answer.body, headers: { "content-type": "text/plain" } };
 }).use(injectLambdaContext(logger));

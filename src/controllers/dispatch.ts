@@ -4,12 +4,12 @@ import type { Kustomization } from "../api/kustomization.js";
 import { InvalidObjectError, parseFluxObject } from "../api/parse.js";
 import type { KubeObject } from "../apply/object.js";
 import type { ReconcileRequest } from "../queue/queue.js";
-import { writeStatus } from "../store/objects.js";
+import { updateObject, writeStatus } from "../store/objects.js";
 import { parseKey, type ObjectKey } from "../store/store.js";
 import { isReady, setCondition } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
-import { reconcileReceiver } from "./receiver.js";
+import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./receiver.js";
 import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
 import type { Runtime } from "./runtime.js";
@@ -22,8 +22,14 @@ const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fl
  */
 export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<Outcome | undefined> {
   const key = parseKey(request.key);
-  const stored = await rt.store.get(key);
+  const stored = request.reason === "webhook" && key.kind !== "Receiver" ? await markRequested(rt, key) : await rt.store.get(key);
   if (!stored) return undefined;
+  if (request.reason === "webhook" && key.kind === "Receiver") {
+    // A delivery to a Receiver with `name: "*"` resources: resolve them against the Store; the Receiver itself is not reconciled.
+    const enqueued = await expandDelivery(rt, stored.object, request);
+    rt.log.info({ object: request.key, enqueued }, "webhook delivery expanded");
+    return { status: stored.object.status };
+  }
   const started = rt.clock.now();
   const outcome = await reconcileObject(rt, stored.object, request);
   if (key.kind === "Kustomization") {
@@ -58,15 +64,21 @@ export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<
 async function reconcileObject(rt: Runtime, object: KubeObject, request: ReconcileRequest): Promise<Outcome> {
   const generation = object.metadata.generation ?? 1;
   const now = new Date(rt.clock.now());
-  const stalled = (reason: string, message: string): Outcome => {
+  const stalled = async (reason: string, message: string): Promise<Outcome> => {
     let conditions = setCondition((object.status as { conditions?: [] } | undefined)?.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
     conditions = setCondition(conditions, { type: "Stalled", status: "True", reason, message }, generation, now);
-    return { status: { ...(object.status as object), conditions, observedGeneration: generation }, event: { severity: "error", reason, message } };
+    // A stalled Receiver answers on no path (only Receivers have one).
+    const { webhookPath, ...kept } = (object.status ?? {}) as { webhookPath?: string };
+    await retireWebhookPath(rt, webhookPath);
+    return { status: { ...kept, conditions, observedGeneration: generation }, event: { severity: "error", reason, message } };
   };
   // A Cluster registration is configuration read by Kustomizations; there is nothing to reconcile.
   if (object.kind === "Cluster") return { status: object.status };
   if (!(object.kind in API_VERSIONS)) return stalled("UnsupportedKind", `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`);
-  if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") return { status: object.status, finalized: true };
+  if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") {
+    await retireWebhookPath(rt, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
+    return { status: object.status, finalized: true };
+  }
   let parsed;
   try {
     parsed = parseFluxObject(object);
@@ -77,6 +89,28 @@ async function reconcileObject(rt: Runtime, object: KubeObject, request: Reconci
   if (parsed.kind === "GitRepository") return parsed.spec.suspend ? { status: object.status } : reconcileGitRepository(rt, parsed as GitRepository);
   if (parsed.kind === "Receiver") return reconcileReceiver(rt, parsed as Receiver);
   return reconcileKustomization(rt, parsed as Kustomization, request);
+}
+
+async function expandDelivery(rt: Runtime, object: KubeObject, request: ReconcileRequest): Promise<number> {
+  if (object.metadata.deletionTimestamp) return 0;
+  try {
+    return await expandReceiverDelivery(rt, parseFluxObject(object) as Receiver, request);
+  } catch (error) {
+    if (error instanceof InvalidObjectError) return 0; // stalled as InvalidSpec by its own reconcile; it triggers nothing
+    throw error;
+  }
+}
+
+/**
+ * A webhook request marks the object as `flux reconcile` does (requestedAt, echoed as
+ * lastHandledReconcileAt), here in the worker: one request per object runs at a time, so
+ * concurrent deliveries never race for the write as they did in the webhook.
+ */
+async function markRequested(rt: Runtime, key: ObjectKey) {
+  const now = new Date(rt.clock.now()).toISOString();
+  return updateObject(rt.store, key, (o) => {
+    o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: now };
+  });
 }
 
 function readyOf(status: unknown): string | undefined {

@@ -1,22 +1,105 @@
+import { parseDuration } from "../api/duration.js";
 import type { Receiver } from "../api/receiver.js";
 import { webhookPath } from "../notify/receiver.js";
-import { removeCondition, setCondition } from "./conditions.js";
+import { digestOfPath, type ReceiverTarget } from "../notify/receiver-index.js";
+import type { ReconcileRequest } from "../queue/queue.js";
+import { formatKey, keyOf } from "../store/store.js";
+import { isReady, removeCondition, setCondition } from "./conditions.js";
 import type { Outcome } from "./outcome.js";
-import type { Runtime } from "./runtime.js";
+import type { Runtime, Settings } from "./runtime.js";
 
-/** notification-controller's Receiver reconcile: read the token, publish status.webhookPath. */
+type Status = NonNullable<Receiver["status"]>;
+
+/** Flux's default Receiver interval: how soon a rotated or deleted token retires the old path. */
+const DEFAULT_INTERVAL = "10m";
+
+/**
+ * notification-controller's Receiver reconcile: read the token, check what the Receiver may
+ * trigger, publish status.webhookPath and the index record the webhook verifies against. A
+ * Receiver that is not Ready answers on no path: its previous record is deleted.
+ */
 export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promise<Outcome> {
   const namespace = receiver.metadata.namespace ?? "default";
   const generation = receiver.metadata.generation ?? 1;
   const now = new Date(rt.clock.now());
-  const status: NonNullable<Receiver["status"]> = { ...receiver.status, observedGeneration: generation };
+  const previousPath = receiver.status?.webhookPath;
+  // Stalled when only a change of spec can help (Flux marks AccessDenied so); a missing token may appear any time.
+  const notReady = async (reason: string, message: string, requeueAfterMs: number, stalled: boolean): Promise<Outcome> => {
+    await retireWebhookPath(rt, previousPath);
+    const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: "" };
+    status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
+    status.conditions = stalled ? setCondition(status.conditions, { type: "Stalled", status: "True", reason, message }, generation, now) : removeCondition(status.conditions, "Stalled");
+    return { status, requeueAfterMs, event: { severity: "error", reason, message } };
+  };
+
   const token = (await rt.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token;
-  if (!token) {
-    const message = `unable to read token from secret '${namespace}/${receiver.spec.secretRef.name}': secret or its 'token' key not found`;
-    status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason: "TokenNotFound", message }, generation, now);
-    return { status, requeueAfterMs: 60_000, event: { severity: "error", reason: "TokenNotFound", message } };
+  if (!token) return notReady("TokenNotFound", `unable to read token from secret '${namespace}/${receiver.spec.secretRef.name}': secret or its 'token' key not found or empty`, 60_000, false);
+  const interval = parseDuration(receiver.spec.interval ?? DEFAULT_INTERVAL);
+  const refused = refusedResources(receiver, rt.settings);
+  if (refused) return notReady(refused.reason, `Receiver/${namespace}/${receiver.metadata.name} ${refused.message}`, interval, true);
+
+  const path = webhookPath(token, receiver.metadata.name, namespace);
+  if (previousPath !== path) await retireWebhookPath(rt, previousPath);
+  await rt.receivers.put(digestOfPath(path)!, {
+    namespace,
+    name: receiver.metadata.name,
+    type: receiver.spec.type,
+    events: receiver.spec.events ?? [],
+    token,
+    suspend: receiver.spec.suspend ?? false,
+    resources: targetsOf(receiver),
+  });
+  const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: path };
+  status.conditions = removeCondition(setCondition(status.conditions, { type: "Ready", status: "True", reason: "Succeeded", message: `Receiver initialized for path: ${path}` }, generation, now), "Stalled");
+  return { status, requeueAfterMs: interval };
+}
+
+/** Deletes the index record a Receiver published under `path`, so that path answers 404 from now on. */
+export async function retireWebhookPath(rt: Pick<Runtime, "receivers">, path: string | undefined): Promise<void> {
+  const digest = path && digestOfPath(path);
+  if (digest) await rt.receivers.delete(digest);
+}
+
+/**
+ * The worker's half of a delivery to a Receiver with `name: "*"` resources: the objects their
+ * matchLabels select now, in the Store, each enqueued as a webhook request. Checked again here,
+ * as the Receiver may have changed since the index record was written.
+ */
+export async function expandReceiverDelivery(rt: Runtime, receiver: Receiver, request: ReconcileRequest): Promise<number> {
+  if (receiver.spec.suspend || !isReady(receiver) || refusedResources(receiver, rt.settings)) return 0;
+  let enqueued = 0;
+  for (const target of targetsOf(receiver).filter((t) => t.name === "*")) {
+    const selector = Object.entries(target.matchLabels ?? {});
+    for (const { object } of await rt.store.list({ kind: target.kind, namespace: target.namespace })) {
+      if (!selector.every(([label, value]) => object.metadata.labels?.[label] === value)) continue;
+      await rt.queue.enqueue({ key: formatKey(keyOf(object)), reason: "webhook", ...(request.trigger && { trigger: request.trigger }) });
+      enqueued++;
+    }
   }
-  status.webhookPath = webhookPath(token, receiver.metadata.name, namespace);
-  status.conditions = removeCondition(setCondition(status.conditions, { type: "Ready", status: "True", reason: "Succeeded", message: `Receiver initialized for path: ${status.webhookPath}` }, generation, now), "Stalled");
-  return { status };
+  return enqueued;
+}
+
+function targetsOf(receiver: Receiver): ReceiverTarget[] {
+  const namespace = receiver.metadata.namespace ?? "default";
+  return receiver.spec.resources.map((r) => ({ kind: r.kind, namespace: r.namespace || namespace, name: r.name, ...(r.matchLabels && { matchLabels: r.matchLabels }) }));
+}
+
+/**
+ * What a Receiver may not trigger, with Flux's reasons: objects in another namespace (AccessDenied,
+ * unless allowCrossNamespaceReceivers), a `*` without matchLabels (which would select every object
+ * of the kind) and other Receivers (a Receiver selecting itself would loop) are InvalidSpec.
+ */
+export function refusedResources(receiver: Receiver, settings: Pick<Settings, "allowCrossNamespaceReceivers">): { reason: string; message: string } | undefined {
+  const namespace = receiver.metadata.namespace ?? "default";
+  const denied: string[] = [];
+  const invalid: string[] = [];
+  receiver.spec.resources.forEach((r, i) => {
+    const field = `spec.resources[${i}]`;
+    if (r.namespace && r.namespace !== namespace && !settings.allowCrossNamespaceReceivers) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
+    if (r.name === "*" && Object.keys(r.matchLabels ?? {}).length === 0) invalid.push(`${field}: matchLabels must be set when name is '*'`);
+    if (r.kind === "Receiver") invalid.push(`${field}: a Receiver cannot trigger another Receiver`);
+  });
+  if (denied.length > 0) return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (allowCrossNamespaceReceivers is off)` };
+  if (invalid.length > 0) return { reason: "InvalidSpec", message: `refused: ${invalid.join("; ")}` };
+  return undefined;
 }

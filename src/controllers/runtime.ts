@@ -2,6 +2,7 @@ import type { KMSClient } from "@aws-sdk/client-kms";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Events } from "../notify/events.js";
+import type { ReceiverIndex } from "../notify/receiver-index.js";
 import type { Queue } from "../queue/queue.js";
 import { defaultRenderLimits, type RenderLimits } from "../render/limits.js";
 import type { RenderTools } from "../render/tools.js";
@@ -37,6 +38,8 @@ export interface Runtime {
   settings: Settings;
   /** Who uses or depends on whom, for waking dependents without listing the Store. */
   dependents: DependentsIndex;
+  /** Receivers by webhook path, published by the Receiver reconcile for the webhook to verify against. */
+  receivers: ReceiverIndex;
   /** AWS KMS for SOPS files encrypted to a KMS key (the runtime's own credentials); absent: age keys only. */
   sopsKms?: KMSClient;
   /** Signing and publishing bundles for agent clusters; absent where there is no bundle channel (local mode). */

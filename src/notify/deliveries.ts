@@ -1,53 +1,61 @@
-import type { Receiver } from "../api/receiver.js";
-import type { Runtime } from "../controllers/runtime.js";
-import { REQUESTED_AT } from "../api/meta.js";
-import { updateObject } from "../store/objects.js";
-import { formatKey, keyOf } from "../store/store.js";
-import { verifyDelivery } from "./receiver.js";
+import { createHash } from "node:crypto";
+import type { Queue, ReconcileRequest } from "../queue/queue.js";
+import type { Log } from "../runtime/log.js";
+import type { DeliveryLog } from "./delivery-log.js";
+import { deliveryIdOf, verifyDelivery } from "./receiver.js";
+import { digestOfPath, type ReceiverIndex, type ReceiverRecord } from "./receiver-index.js";
 
 export interface HookResponse {
   status: number;
   body: string;
 }
 
+/** All a webhook delivery may touch: one index read, the delivery log, the queue. No Store, no Secrets, no cluster. */
+export interface WebhookPorts {
+  receivers: Pick<ReceiverIndex, "get">;
+  deliveries: DeliveryLog;
+  queue: Queue;
+  log: Log;
+}
+
 /**
- * A webhook delivery to `path`: find the Receiver that published it, verify it, and request a
- * reconcile of its resources (Flux's requestedAt annotation, plus an immediate enqueue).
- * `firstDelivery(id)` answers whether a delivery id is new (and records it), so redeliveries enqueue
- * nothing; by default every delivery counts as new.
+ * A webhook delivery to `path`: read the Receiver's index record, verify the delivery against it,
+ * record its delivery id, and enqueue what it triggers. Nothing is written to the Store here, so
+ * concurrent pushes never race each other; the worker marks requestedAt when it runs the request.
  */
-export async function handleDelivery(rt: Runtime, path: string, headers: Record<string, string | undefined>, body: Buffer, firstDelivery: (id: string) => Promise<boolean> = async () => true): Promise<HookResponse> {
-  const receivers = await rt.store.list({ kind: "Receiver" });
-  const found = receivers.find((r) => (r.object.status as Receiver["status"])?.webhookPath === path);
-  if (!found) return { status: 404, body: "no receiver for this path\n" };
-  const receiver = found.object as unknown as Receiver;
-  const namespace = receiver.metadata.namespace ?? "default";
-  if (receiver.spec.suspend) return { status: 503, body: "receiver is suspended\n" };
-  const token = (await rt.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token ?? "";
-  const verdict = await verifyDelivery(receiver.spec.type, token, headers, body, receiver.spec.events);
+export async function handleDelivery(ports: WebhookPorts, path: string, headers: Record<string, string | undefined>, body: Buffer): Promise<HookResponse> {
+  const digest = digestOfPath(path);
+  const record = digest && (await ports.receivers.get(digest));
+  if (!digest || !record) return { status: 404, body: "no receiver for this path\n" };
+  const receiver = `${record.namespace}/${record.name}`;
+  if (record.suspend) return { status: 503, body: "receiver is suspended\n" };
+  const verdict = await verifyDelivery(record.type, record.token, headers, body, record.events);
   if ("pong" in verdict) return { status: 200, body: "pong\n" };
   if (!verdict.accept) {
-    rt.log.warn({ receiver: `${namespace}/${receiver.metadata.name}`, reason: verdict.reason }, "webhook delivery refused");
+    ports.log.warn({ receiver, reason: verdict.reason }, "webhook delivery refused");
     return { status: verdict.status, body: `${verdict.reason}\n` };
   }
-  // A redelivery (same X-GitHub-Delivery) was handled already: acknowledge it, enqueue nothing.
-  const deliveryId = headers["x-github-delivery"];
-  if (deliveryId && !(await firstDelivery(deliveryId))) return { status: 200, body: "already handled\n" };
-  const now = new Date(rt.clock.now()).toISOString();
-  let triggered = 0;
-  for (const resource of receiver.spec.resources) {
-    const candidates = await rt.store.list({ kind: resource.kind, namespace: resource.namespace ?? namespace });
-    for (const { object } of candidates) {
-      const byName = resource.name === "*" ? Object.entries(resource.matchLabels ?? {}).every(([k, v]) => object.metadata.labels?.[k] === v) : object.metadata.name === resource.name;
-      if (!byName) continue;
-      const key = keyOf(object);
-      await updateObject(rt.store, key, (o) => {
-        o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: now };
-      });
-      await rt.queue.enqueue({ key: formatKey(key), reason: "webhook", ...(deliveryId && { trigger: deliveryId }) });
-      triggered++;
-    }
+  const deliveryId = deliveryIdOf(record.type, headers);
+  // Scoped to the receiver and hashed: one receiver's ids cannot suppress another's, and no header text becomes a key.
+  const logKey = deliveryId && createHash("sha256").update(`${digest}\n${deliveryId}`).digest("hex");
+  if (logKey && !(await ports.deliveries.first(logKey))) return { status: 200, body: "already handled\n" };
+  const requests = requestsFor(record, logKey);
+  try {
+    for (const request of requests) await ports.queue.enqueue(request);
+  } catch (error) {
+    if (logKey) await ports.deliveries.forget(logKey);
+    throw error;
   }
-  rt.log.info({ receiver: `${namespace}/${receiver.metadata.name}`, event: verdict.event, triggered }, "webhook delivery accepted");
-  return { status: 202, body: `reconcile requested for ${triggered} object(s)\n` };
+  ports.log.info({ receiver, event: verdict.event, deliveryId, requests: requests.length }, "webhook delivery accepted");
+  return { status: 202, body: `reconcile requested for ${requests.length} resource(s)\n` };
+}
+
+/**
+ * Named resources are enqueued directly; `name: "*"` resources need the Store to be resolved, so
+ * one request for the Receiver itself carries them to the worker (see controllers/receiver.ts).
+ */
+function requestsFor(record: ReceiverRecord, trigger: string | undefined): ReconcileRequest[] {
+  const named = record.resources.filter((r) => r.name !== "*").map((r) => `${r.kind}/${r.namespace}/${r.name}`);
+  const selectors = record.resources.some((r) => r.name === "*") ? [`Receiver/${record.namespace}/${record.name}`] : [];
+  return [...new Set([...named, ...selectors])].map((key) => ({ key, reason: "webhook", ...(trigger && { trigger }) }));
 }

@@ -14,6 +14,8 @@ export type Verdict = { accept: true; event: string } | { accept: false; status:
  * triggers a fetch; nothing in it decides what is deployed, so it is never parsed beyond the event.
  */
 export async function verifyDelivery(type: Receiver["spec"]["type"], token: string, headers: Record<string, string | undefined>, body: Buffer, events: string[] = []): Promise<Verdict> {
+  // An empty key would let anyone forge an HMAC or match a missing header: never verify with one.
+  if (!token) return { accept: false, status: 401, reason: "the receiver has no token" };
   const allowed = (event: string) => events.length === 0 || events.some((e) => e.toLowerCase() === event.toLowerCase());
   switch (type) {
     case "generic":
@@ -24,7 +26,7 @@ export async function verifyDelivery(type: Receiver["spec"]["type"], token: stri
       const event = headers["x-github-event"] ?? "";
       // GitHub's own library checks X-Hub-Signature-256 (HMAC-SHA256 of the raw body, constant time).
       const signature = headers["x-hub-signature-256"] ?? "";
-      if (!token || !signature || !(await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature))) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
+      if (!signature || !(await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature))) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
       if (event === "ping") return { pong: true };
       return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }
@@ -43,6 +45,15 @@ export async function verifyDelivery(type: Receiver["spec"]["type"], token: stri
     default:
       return { accept: false, status: 400, reason: `receiver type '${type}' is not supported by Sluice yet` };
   }
+}
+
+/**
+ * The id a Git host keeps across retries of one delivery, for de-duplication: GitHub's
+ * X-GitHub-Delivery, GitLab's Idempotency-Key. Other types send none Sluice can rely on.
+ */
+export function deliveryIdOf(type: Receiver["spec"]["type"], headers: Record<string, string | undefined>): string | undefined {
+  const id = type === "github" ? headers["x-github-delivery"] : type === "gitlab" ? headers["idempotency-key"] : undefined;
+  return id || undefined;
 }
 
 /** `sha256=<hex>` HMAC of the raw body, compared in constant time. */

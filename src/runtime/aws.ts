@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { EKSClient } from "@aws-sdk/client-eks";
 import { KMSClient } from "@aws-sdk/client-kms";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
@@ -12,12 +12,15 @@ import { EksAccess } from "../aws/eks.js";
 import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
 import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
 import { S3Dependents } from "../aws/s3-dependents.js";
-import { S3Store, statusOf } from "../aws/s3-store.js";
+import { S3DeliveryLog } from "../aws/s3-delivery-log.js";
+import { S3ReceiverIndex } from "../aws/s3-receiver-index.js";
+import { S3Store } from "../aws/s3-store.js";
 import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
-import { SqsQueue } from "../aws/sqs-queue.js";
+import { sendFifo, SqsQueue } from "../aws/sqs-queue.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
 import type { ClusterTarget } from "../cluster/connect.js";
 import { awsDefaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
+import type { WebhookPorts } from "../notify/deliveries.js";
 import type { Events } from "../notify/events.js";
 import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
@@ -56,8 +59,13 @@ export interface AwsClients {
 }
 
 export function awsClients(config: AwsConfig): AwsClients {
-  const common = { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }), ...(config.credentials && { credentials: config.credentials }) };
+  const common = clientOptions(config);
   return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), eks: new EKSClient(common), kms: new KMSClient(common) };
+}
+
+/** Region, emulator endpoint and credentials, as every SDK client of the runtime takes them. */
+function clientOptions(config: AwsConfig) {
+  return { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }), ...(config.credentials && { credentials: config.credentials }) };
 }
 
 /**
@@ -86,6 +94,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     cluster: clusterFactory(cluster, secrets, clock),
     settings: { ...awsDefaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
+    receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
     sopsKms: clients.kms,
     agents: config.bundleKey ? { signer: bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
   };
@@ -127,15 +136,10 @@ function splitOnce(text: string): [string, string] {
   return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at + 1)];
 }
 
-/** Records a webhook delivery id in S3 with If-None-Match; false when it was seen before. */
-export function deliveryRecorder(s3: S3Client, bucket: string): (id: string) => Promise<boolean> {
-  return async (id) => {
-    try {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `deliveries/${encodeURIComponent(id)}`, Body: "", ContentLength: 0, IfNoneMatch: "*" }));
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 412 || statusOf(error) === 409) return false;
-      throw error;
-    }
-  };
+/** What the webhook function runs with: S3 and SQS clients only; it reads the receiver index, records delivery ids, and enqueues. */
+export function webhookPorts(config: AwsConfig, log: Log): WebhookPorts {
+  const s3 = new S3Client(clientOptions(config));
+  const sqs = new SQSClient(clientOptions(config));
+  // Deliveries are never delayed, so the FIFO queue alone will do (no schedule tickets, no due index).
+  return { receivers: new S3ReceiverIndex(s3, config.bucket), deliveries: new S3DeliveryLog(s3, config.bucket), queue: { enqueue: (request) => sendFifo(sqs, config.fifoUrl, request) }, log };
 }

@@ -8,9 +8,9 @@ import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
 import { dispatch } from "../controllers/dispatch.js";
 import type { Runtime } from "../controllers/runtime.js";
 import type { Events, FluxEvent } from "../notify/events.js";
-import { handleDelivery, type HookResponse } from "../notify/deliveries.js";
+import { handleDelivery, type HookResponse, type WebhookPorts } from "../notify/deliveries.js";
 import type { ReconcileRequest } from "../queue/queue.js";
-import { awsClients, awsRuntime, deliveryRecorder, type AwsClients, type AwsConfig } from "./aws.js";
+import { awsClients, awsRuntime, webhookPorts, type AwsClients, type AwsConfig } from "./aws.js";
 import { systemClock } from "./clock.js";
 import { powertoolsLog } from "./log.js";
 import { once } from "./once.js";
@@ -129,19 +129,14 @@ const MAX_BODY_BYTES = 1 << 20;
 const MAX_HEADER_BYTES = 16 << 10;
 
 /** The webhook: Flux Receiver semantics behind a Function URL / HTTP API; answers 202 once enqueued. */
-export async function handleWebhook(
-  request: { path: string; method: string; headers: Record<string, string | undefined>; body: string; isBase64Encoded: boolean },
-  runtime: Runtime,
-  clients: AwsClients,
-  config: AwsConfig,
-): Promise<HookResponse> {
+export async function handleWebhook(request: { path: string; method: string; headers: Record<string, string | undefined>; body: string; isBase64Encoded: boolean }, ports: WebhookPorts): Promise<HookResponse> {
   if (request.method !== "POST" || !request.path.startsWith("/hook/")) return { status: 404, body: "not found\n" };
   const headerBytes = Object.entries(request.headers).reduce((n, [k, v]) => n + k.length + (v?.length ?? 0), 0);
   if (headerBytes > MAX_HEADER_BYTES) return { status: 431, body: "headers too large\n" };
   const declared = Number(request.headers["content-length"] ?? 0);
   if (declared > MAX_BODY_BYTES || request.body.length > (request.isBase64Encoded ? (MAX_BODY_BYTES * 4) / 3 + 4 : MAX_BODY_BYTES)) return { status: 413, body: "payload too large\n" };
   const body = Buffer.from(request.body, request.isBase64Encoded ? "base64" : "utf8");
-  return handleDelivery(runtime, request.path, lowerCase(request.headers), body, deliveryRecorder(clients.s3, config.bucket));
+  return handleDelivery(ports, request.path, lowerCase(request.headers), body);
 }
 
 function lowerCase(headers: Record<string, string | undefined>): Record<string, string | undefined> {
@@ -156,4 +151,9 @@ export function lazyRuntime(config: () => AwsConfig, logger: Logger): () => Prom
     const runtime = await awsRuntime(resolved, clients, powertoolsLog(logger), logEvents(logger), systemClock);
     return { runtime, clients, config: resolved };
   });
+}
+
+/** Builds (once per container) the webhook's ports: no Store, no Secrets Manager, no cluster. */
+export function lazyWebhook(config: () => AwsConfig, logger: Logger): () => Promise<WebhookPorts> {
+  return once(async () => webhookPorts(config(), powertoolsLog(logger)));
 }

@@ -13,14 +13,15 @@ import { MemoryQueue } from "../queue/memory-queue.js";
 import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { FileStore } from "../store/fs-store.js";
+import { FileReceiverIndex } from "../store/fs-receiver-index.js";
 import { formatKey, keyOf } from "../store/store.js";
 import { cacheDir } from "./cache-dir.js";
 import type { Clock } from "./clock.js";
 import { clusterFactory } from "./clusters.js";
 
-/** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`. */
+/** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`, `/receivers` (webhook index, owner-only). */
 export function statePaths(stateDir: string) {
-  return { store: join(stateDir, "store"), artifacts: join(stateDir, "artifacts"), events: join(stateDir, "events.jsonl"), work: join(stateDir, "work") };
+  return { store: join(stateDir, "store"), artifacts: join(stateDir, "artifacts"), events: join(stateDir, "events.jsonl"), work: join(stateDir, "work"), receivers: join(stateDir, "receivers") };
 }
 
 export interface LocalOptions {
@@ -68,6 +69,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     cluster: clusterFactory(cluster, secrets, options.clock),
     settings: { ...defaultSettings, ...options.settings },
     dependents: new MemoryDependents(),
+    receivers: new FileReceiverIndex(paths.receivers),
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));
 

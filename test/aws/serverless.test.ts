@@ -13,7 +13,8 @@ import { DueIndex } from "../../src/aws/due-index.js";
 import type { SqsQueue } from "../../src/aws/sqs-queue.js";
 import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
 import type { Runtime } from "../../src/controllers/runtime.js";
-import { awsClients, awsRuntime, type AwsClients, type AwsConfig } from "../../src/runtime/aws.js";
+import type { WebhookPorts } from "../../src/notify/deliveries.js";
+import { awsClients, awsRuntime, webhookPorts, type AwsClients, type AwsConfig } from "../../src/runtime/aws.js";
 import { systemClock } from "../../src/runtime/clock.js";
 import { handleTick, handleWebhook, handleWorkerEvent, logEvents } from "../../src/runtime/lambda.js";
 import { powertoolsLog } from "../../src/runtime/log.js";
@@ -29,6 +30,8 @@ const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey
 let config: AwsConfig;
 let clients: AwsClients;
 let runtime: Runtime & { queue: SqsQueue };
+/** The webhook function's ports: S3 and SQS only. */
+let webhook: WebhookPorts;
 let dlqUrl: string;
 let ns: { name: string; remove(): Promise<void> };
 const logger = new Logger({ serviceName: "sluice-test", logLevel: "WARN" });
@@ -64,6 +67,7 @@ beforeAll(async () => {
   config = { region: aws.region, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/cluster-${id}`, endpoint: aws.endpoint, credentials, settings: { healthPollMs: 1_000, allowPrivateNetworks: true } }; // the test bed's Git server is on loopback
   clients = awsClients(config);
   runtime = await awsRuntime(config, clients, powertoolsLog(logger), logEvents(logger), systemClock);
+  webhook = webhookPorts(config, powertoolsLog(logger));
 });
 
 afterAll(async () => {
@@ -139,7 +143,7 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     runtime = await awsRuntime(config, clients, powertoolsLog(logger), logEvents(logger), systemClock);
     const sha = await pushTree(git, repo, { files: app("two") });
     const started = Date.now();
-    const answer = await handleWebhook({ ...signedPush(sha, `delivery-${id}-1`), path: webhookPath }, runtime, clients, config);
+    const answer = await handleWebhook({ ...signedPush(sha, `delivery-${id}-1`), path: webhookPath }, webhook);
     expect(answer.status).toBe(202);
     expect(Date.now() - started).toBeLessThan(1_000);
     await drainUntil("the push applied", async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`);
@@ -148,8 +152,8 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
 
   it("answers a redelivered GitHub delivery 200 without enqueueing again, and refuses a bad signature", async () => {
     const before = reconciles;
-    const again = await handleWebhook({ ...signedPush("x", `delivery-${id}-1`), path: webhookPath }, runtime, clients, config);
-    const forged = await handleWebhook({ ...signedPush("x", `delivery-${id}-2`), path: webhookPath, headers: { ...signedPush("x", "d").headers, "x-hub-signature-256": "sha256=00" } }, runtime, clients, config);
+    const again = await handleWebhook({ ...signedPush("x", `delivery-${id}-1`), path: webhookPath }, webhook);
+    const forged = await handleWebhook({ ...signedPush("x", `delivery-${id}-2`), path: webhookPath, headers: { ...signedPush("x", "d").headers, "x-hub-signature-256": "sha256=00" } }, webhook);
     await pollOnce();
     expect(again).toEqual({ status: 200, body: "already handled\n" });
     expect(forged.status).toBe(401);

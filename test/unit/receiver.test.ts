@@ -1,10 +1,14 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { verifyDelivery, webhookPath } from "../../src/notify/receiver.js";
+import type { Receiver } from "../../src/api/receiver.js";
+import { refusedResources } from "../../src/controllers/receiver.js";
+import { MemoryDeliveryLog } from "../../src/notify/delivery-log.js";
+import { deliveryIdOf, verifyDelivery, webhookPath } from "../../src/notify/receiver.js";
+import { digestOfPath } from "../../src/notify/receiver-index.js";
 
 const token = "s3cret-token";
 const body = Buffer.from('{"ref":"refs/heads/main"}');
-const sign = (prefix = "sha256=") => `${prefix}${createHmac("sha256", token).update(body).digest("hex")}`;
+const sign = (key = token, prefix = "sha256=") => `${prefix}${createHmac("sha256", key).update(body).digest("hex")}`;
 
 describe("Receiver delivery verification (Flux's receiver types)", () => {
   it("derives Flux's webhook path from token, name and namespace", () => {
@@ -27,5 +31,103 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
     ["types Sluice lacks are named", "harbor", {}, { accept: false, status: 400, reason: "receiver type 'harbor' is not supported by Sluice yet" }],
   ] as const)("%s", async (_case, type, headers, verdict) => {
     await expect(verifyDelivery(type, token, headers, body, ["push"])).resolves.toEqual(verdict);
+  });
+
+  // An attacker's variations on an empty key: no header, an empty header, an HMAC keyed with "".
+  it.each([
+    ["generic", {}],
+    ["generic-hmac", { "x-signature": sign("") }],
+    ["github", { "x-hub-signature-256": sign(""), "x-github-event": "push" }],
+    ["gitlab", { "x-gitlab-event": "push" }],
+    ["gitlab", { "x-gitlab-token": "", "x-gitlab-event": "push" }],
+    ["bitbucket", { "x-hub-signature": sign(""), "x-event-key": "push" }],
+    ["harbor", { authorization: "" }],
+  ] as const)("a %s receiver without a token refuses every delivery (%j)", async (type, headers) => {
+    await expect(verifyDelivery(type, "", headers, body)).resolves.toEqual({ accept: false, status: 401, reason: "the receiver has no token" });
+  });
+
+  it("takes the delivery id a host keeps across retries, and none a type does not send", () => {
+    expect(deliveryIdOf("github", { "x-github-delivery": "72d3162e" })).toBe("72d3162e");
+    expect(deliveryIdOf("gitlab", { "idempotency-key": "908a6d9e" })).toBe("908a6d9e");
+    expect(deliveryIdOf("generic", { "x-github-delivery": "72d3162e" })).toBeUndefined();
+    expect(deliveryIdOf("github", { "x-github-delivery": "" })).toBeUndefined();
+  });
+});
+
+describe("webhook paths as index keys", () => {
+  it.each([
+    ["/hook/../../etc/passwd"],
+    [`/hook/${"A".repeat(64)}`],
+    [`/hook/${"a".repeat(63)}`],
+    [`/hook/${"a".repeat(64)}/x`],
+    [`/hook/${"a".repeat(64)}%2f`],
+    [`/hooks/${"a".repeat(64)}`],
+    [`/hook/${"a".repeat(64)}\n`],
+  ])("refuses %j", (path) => {
+    expect(digestOfPath(path)).toBeUndefined();
+  });
+
+  it("accepts Flux's path and yields its digest", () => {
+    const path = webhookPath("t", "n", "ns");
+    expect(digestOfPath(path)).toBe(path.slice("/hook/".length));
+  });
+});
+
+describe("local delivery log", () => {
+  it("remembers an id until it expires", async () => {
+    let now = 0;
+    const log = new MemoryDeliveryLog({ now: () => now, ttlMs: 1_000 });
+    expect(await log.first("a")).toBe(true);
+    expect(await log.first("a")).toBe(false);
+    now = 1_000;
+    expect(await log.first("a")).toBe(true);
+  });
+
+  it("stays bounded under a flood of fresh ids, forgetting the oldest first", async () => {
+    const log = new MemoryDeliveryLog({ now: () => 0, maxEntries: 100 });
+    for (let i = 0; i < 1_000; i++) await log.first(`id-${i}`);
+    expect(log.size).toBe(100);
+    expect(await log.first("id-999")).toBe(false);
+    expect(await log.first("id-0")).toBe(true);
+  });
+
+  it("forgets an id whose delivery failed, so the retry is handled", async () => {
+    const log = new MemoryDeliveryLog({ now: () => 0 });
+    await log.first("a");
+    await log.forget("a");
+    expect(await log.first("a")).toBe(true);
+  });
+});
+
+describe("what a Receiver may trigger", () => {
+  const receiver = (resources: Receiver["spec"]["resources"]): Receiver => ({
+    apiVersion: "notification.toolkit.fluxcd.io/v1",
+    kind: "Receiver",
+    metadata: { name: "hook", namespace: "team-a" },
+    spec: { type: "generic", secretRef: { name: "token" }, resources },
+  });
+  const closed = { allowCrossNamespaceReceivers: false };
+
+  it("allows its own namespace, named explicitly or not", () => {
+    expect(refusedResources(receiver([{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "x", namespace: "team-a" }]), closed)).toBeUndefined();
+  });
+
+  it("refuses another namespace with AccessDenied, naming the field", () => {
+    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "prod", namespace: "flux-system" }]), closed);
+    expect(refused?.reason).toBe("AccessDenied");
+    expect(refused?.message).toContain("spec.resources[1] (GitRepository/flux-system/prod) is in another namespace");
+    expect(refused?.message).not.toContain("spec.resources[0]");
+  });
+
+  it("allows another namespace when the operator allows cross-namespace receivers", () => {
+    expect(refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), { allowCrossNamespaceReceivers: true })).toBeUndefined();
+  });
+
+  it("refuses a wildcard without labels (it would select every object of the kind) and Receivers as targets", () => {
+    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "*" }, { kind: "GitRepository", name: "*", matchLabels: {} }, { kind: "Receiver", name: "*", matchLabels: { a: "b" } }]), closed);
+    expect(refused?.reason).toBe("InvalidSpec");
+    expect(refused?.message).toContain("spec.resources[0]: matchLabels must be set when name is '*'");
+    expect(refused?.message).toContain("spec.resources[1]: matchLabels must be set");
+    expect(refused?.message).toContain("spec.resources[2]: a Receiver cannot trigger another Receiver");
   });
 });
