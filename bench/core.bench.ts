@@ -130,7 +130,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       name: "isomorphic-git (sluice)",
       run: async () => {
         const dir = await mkdtemp(join(tmpdir(), "sluice-bench-iso-"));
-        await checkout(big, { branch: "main" }, { username: git.username, password: git.password }, dir);
+        await checkout({ url: big, auth: { username: git.username, password: git.password }, network: { allowPrivateNetworks: true } }, { branch: "main" }, dir);
         await rm(dir, { recursive: true, force: true });
       },
     },

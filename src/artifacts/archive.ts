@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
-import { dirname, join, posix, relative, resolve, sep } from "node:path";
+import { lstat, readdir, readFile } from "node:fs/promises";
+import { join, posix, relative, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import ignore, { type Ignore } from "ignore";
 import { Header, Pax } from "tar";
@@ -8,6 +8,8 @@ import { Header, Pax } from "tar";
 // A source artifact exactly as reproducible as Flux's: same tree → same bytes → same digest. The
 // tar entries are written with node-tar's Header/Pax encoders (node-tar's packer copies modes, owners
 // and times from disk, which vary by machine and umask), sorted by path, with fixed metadata.
+// As source-controller's storage.Archive, only regular files and directories go in: symlinks (whose
+// targets compose into paths outside the tree however each one looks), devices and sockets are dropped.
 
 /** Always excluded (fluxcd/pkg sourceignore ExcludeVCS). */
 const VCS = [".git/", ".gitignore", ".gitmodules", ".gitattributes"];
@@ -31,7 +33,7 @@ export interface Archive {
   files: number;
 }
 
-/** A deterministic `.tar.gz` of `dir`, honouring Flux's exclusions, `.sourceignore` files and `spec.ignore`. */
+/** A deterministic `.tar.gz` of the files and directories in `dir`, honouring Flux's exclusions, `.sourceignore` files and `spec.ignore`. */
 export async function archiveDirectory(dir: string, options: { ignore?: string } = {}): Promise<Archive> {
   const root = resolve(dir);
   const rules = ignore().add(VCS);
@@ -59,12 +61,6 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
         const content = await readFile(full);
         entries.push(header({ path, type: "File", mode: stat.mode & 0o111 ? 0o755 : 0o644, size: content.length }), pad(content));
         files++;
-      } else if (stat.isSymbolicLink()) {
-        // Only links that stay inside the tree: the consumer extracts with the same rule.
-        const target = await readlink(full);
-        if (!isInside(root, resolve(dirname(full), target))) continue;
-        entries.push(header({ path, type: "SymbolicLink", mode: 0o777, size: 0, linkpath: target }));
-        files++;
       }
     }
   };
@@ -75,9 +71,10 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
   return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}`, files };
 }
 
-/** A nested `.sourceignore` scoped to its folder, as a .gitignore is. */
+/** A nested `.sourceignore` scoped to its folder, as a .gitignore is; only a regular file counts (a link is not followed). */
 async function readIgnoreFile(path: string, folder: string): Promise<string[]> {
-  const text = await readFile(path, "utf8").catch(() => "");
+  const isFile = await lstat(path).then((s) => s.isFile(), () => false);
+  const text = isFile ? await readFile(path, "utf8") : "";
   return text
     .split(/\r?\n/)
     .filter((line) => line.trim() !== "" && !line.startsWith("#"))
@@ -92,17 +89,13 @@ function scope(pattern: string, folder: string): string {
   return (negated ? "!" : "") + scoped;
 }
 
-function isInside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root + sep);
-}
-
-function header(data: { path: string; type: "File" | "Directory" | "SymbolicLink"; mode: number; size: number; linkpath?: string }): Buffer {
+function header(data: { path: string; type: "File" | "Directory"; mode: number; size: number }): Buffer {
   const fields = { ...data, uid: 0, gid: 0, mtime: MTIME };
   const block = Buffer.alloc(512);
   const h = new Header(fields);
   h.encode(block, 0);
   // Paths longer than ustar allows get a PAX extended header first, as GNU tar and Go's archive/tar do.
-  return h.needPax ? Buffer.concat([new Pax({ path: data.path, linkpath: data.linkpath, mtime: MTIME }).encode(), block]) : block;
+  return h.needPax ? Buffer.concat([new Pax({ path: data.path, mtime: MTIME }).encode(), block]) : block;
 }
 
 function pad(content: Buffer): Buffer {

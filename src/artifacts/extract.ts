@@ -1,78 +1,87 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, readdir, symlink } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 
-/** An archive entry that would escape the destination, or an archive over the limits. */
+/** An archive entry that would escape the destination or is not a file or directory, or an archive over the limits. */
 export class UnsafeArchiveError extends Error {
   override name = "UnsafeArchiveError";
 }
 
 export interface ExtractLimits {
-  /** Total uncompressed bytes. @default 512 MiB */
+  /** Uncompressed bytes of the whole archive (entry headers included). @default 512 MiB */
   maxBytes?: number;
   /** Entries. @default 100_000 */
   maxFiles?: number;
 }
 
+/** The bounds of an extraction, also used for a Git checkout (the tree that becomes the artifact). */
+export const defaultExtractLimits: Required<ExtractLimits> = { maxBytes: 512 * 1024 * 1024, maxFiles: 100_000 };
+
+/** Regular files as Go's archive/tar reads them (`0` and the pre-POSIX NUL type); ContiguousFile is refused as Flux does. */
+const FILE_TYPES = new Set(["File", "OldFile"]);
+
 /**
- * Extracts a `.tar.gz` artifact into `dest` (empty or absent), refusing absolute paths, `..`,
- * links that resolve outside `dest`, and device or FIFO entries; sizes are counted as the data
- * streams, not taken from headers. Nothing is written outside `dest`.
+ * Extracts a `.tar.gz` artifact into `dest` (empty or absent). As fluxcd/pkg's tar.Untar, only
+ * regular files and directories are extracted: a link (symbolic or hard), device, FIFO or any other
+ * entry fails the whole extraction, so no path inside `dest` can lead outside it. Absolute paths,
+ * `..` and a second entry for an existing path are refused too. Sizes are counted on the
+ * decompressed stream, not taken from headers, and the first refusal stops the decompression.
  */
 export async function extractArchive(data: Buffer, dest: string, limits: ExtractLimits = {}): Promise<{ files: number; bytes: number }> {
   const root = resolve(dest);
   await mkdir(root, { recursive: true });
   if ((await readdir(root)).length > 0) throw new UnsafeArchiveError(`extraction target ${dest} is not empty`);
-  const maxBytes = limits.maxBytes ?? 512 * 1024 * 1024;
-  const maxFiles = limits.maxFiles ?? 100_000;
+  const { maxBytes, maxFiles } = { ...defaultExtractLimits, ...limits };
+  const abort = new AbortController();
   let files = 0;
   let bytes = 0;
   const writes: Promise<void>[] = [];
   let failure: Error | undefined;
+  const fail = (error: Error): void => {
+    failure ??= error;
+    abort.abort(error);
+  };
 
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      done(bytes > maxBytes ? new UnsafeArchiveError(`archive expands to more than ${maxBytes} bytes`) : null, chunk);
+    },
+  });
+  /** A write that failed on the file system (a path taken by an earlier entry, above all) fails naming the entry. */
+  const settle = (path: string, write: Promise<void>): Promise<void> =>
+    write.catch((error: NodeJS.ErrnoException) => {
+      const why = ["EEXIST", "EISDIR", "ENOTDIR"].includes(error.code ?? "") ? "collides with an earlier entry" : "could not be written";
+      fail(new UnsafeArchiveError(`archive entry ${path}: ${why} (${error.code ?? error.message})`));
+    });
   const onEntry = (entry: ReadEntry): void => {
     try {
-      if (failure) throw failure;
       if (++files > maxFiles) throw new UnsafeArchiveError(`archive has more than ${maxFiles} entries`);
       const target = inside(root, entry.path);
-      if (entry.type === "Directory") writes.push(mkdir(target, { recursive: true }).then(() => entry.resume() as unknown as void));
-      else if (entry.type === "File" || entry.type === "OldFile" || entry.type === "ContiguousFile") {
-        const count = new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            bytes += chunk.length;
-            done(bytes > maxBytes ? new UnsafeArchiveError(`archive expands to more than ${maxBytes} bytes`) : null, chunk);
-          },
-        });
+      if (entry.type === "Directory") {
+        writes.push(settle(entry.path, mkdir(target, { recursive: true }).then(() => void entry.resume())));
+      } else if (FILE_TYPES.has(entry.type)) {
         const mode = entry.mode && entry.mode & 0o111 ? 0o755 : 0o644;
-        writes.push(mkdir(dirname(target), { recursive: true }).then(() => pipeline(entry, count, createWriteStream(target, { mode }))));
-      } else if (entry.type === "SymbolicLink") {
-        const link = entry.linkpath ?? "";
-        if (link.startsWith("/") || !resolve(dirname(target), link).startsWith(root + sep)) throw new UnsafeArchiveError(`archive entry ${entry.path}: symlink to ${link} leaves the archive root`);
-        writes.push(mkdir(dirname(target), { recursive: true }).then(() => symlink(link, target)));
-        entry.resume();
-      } else if (entry.type === "Link") {
-        throw new UnsafeArchiveError(`archive entry ${entry.path}: hard links are not allowed`);
-      } else if (["CharacterDevice", "BlockDevice", "FIFO"].includes(entry.type)) {
-        throw new UnsafeArchiveError(`archive entry ${entry.path}: ${entry.type} entries are not allowed`);
+        // "wx": a second entry for a path (file or directory) fails instead of replacing or writing through it.
+        const write = mkdir(dirname(target), { recursive: true }).then(() => pipeline(entry, createWriteStream(target, { mode, flags: "wx" }), { signal: abort.signal }));
+        writes.push(settle(entry.path, write));
       } else {
-        entry.resume(); // pax headers and other metadata-only entries
+        throw new UnsafeArchiveError(`archive entry ${entry.path}: unsupported file type ${entry.type}; only regular files and directories are extracted`);
       }
     } catch (error) {
-      failure ??= error as Error;
+      fail(error as Error);
       entry.resume();
     }
   };
 
+  // node-tar's parser consumes metadata entries (PAX, GNU long names) itself and applies them to the next entry.
   const parser = new Parser({ onReadEntry: onEntry, strict: true });
-  await pipeline(Readable.from([data]), parser).catch((error: Error) => {
-    failure ??= error;
-  });
-  const settled = await Promise.allSettled(writes);
-  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-  failure ??= rejected?.reason as Error | undefined;
+  await pipeline(Readable.from([data]), createGunzip(), count, parser, { signal: abort.signal }).catch((error: Error) => fail(error));
+  await Promise.all(writes);
   if (failure) throw failure instanceof UnsafeArchiveError ? failure : new UnsafeArchiveError(`archive could not be extracted: ${failure.message}`);
   return { files, bytes };
 }

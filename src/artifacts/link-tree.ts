@@ -1,9 +1,11 @@
-import { link, mkdir, readdir, readlink, symlink } from "node:fs/promises";
+import { link, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 
 /**
- * Copies a tree as hard links (files) and new symlinks: a private working copy of an extracted
- * artifact in milliseconds, sharing file data. Callers must replace files, never write into them.
+ * Copies a tree of regular files and directories as hard links: a private working copy of an
+ * extracted artifact in milliseconds, sharing file data. Callers must replace files, never write
+ * into them. Nothing else is copied: extraction never produces symlinks, and a link found here is
+ * not recreated, so the copy holds no path that leads outside it.
  */
 export async function linkTree(source: string, target: string): Promise<void> {
   await mkdir(target, { recursive: true });
@@ -11,7 +13,6 @@ export async function linkTree(source: string, target: string): Promise<void> {
     const from = join(source, entry.name);
     const to = join(target, entry.name);
     if (entry.isDirectory()) await linkTree(from, to);
-    else if (entry.isSymbolicLink()) await symlink(await readlink(from), to);
     else if (entry.isFile()) await link(from, to);
   }
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gitRepositoryDefaults, type GitRepository } from "../api/gitrepository.js";
 import { parseDuration } from "../api/duration.js";
 import { archiveDirectory } from "../artifacts/archive.js";
-import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth } from "../sources/git.js";
+import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../sources/git.js";
 import { setCondition, removeCondition } from "./conditions.js";
 import type { Runtime } from "./runtime.js";
 import type { Outcome } from "./outcome.js";
@@ -36,8 +36,9 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
     return fail("AuthenticationFailed", (error as Error).message);
   }
   const ref = gitRepositoryDefaults(spec).ref;
+  const source: GitRemote = { url: spec.url, auth, network: { allowPrivateNetworks: rt.settings.allowPrivateNetworks } };
   try {
-    const remote = await resolveRemoteRef(spec.url, ref, auth);
+    const remote = await resolveRemoteRef(source, ref);
     const current = status.artifact;
     const unchanged =
       remote !== undefined && current !== undefined && current.revision === remote.revision && status.observedIgnore === spec.ignore && status.observedGeneration === generation && (await rt.artifacts.get(current.path, current.digest)) !== undefined;
@@ -47,7 +48,7 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
     }
     const dir = await mkdtemp(join(rt.workDir, "git-"));
     try {
-      const checkedOut = await checkout(spec.url, ref, auth, dir);
+      const checkedOut = await checkout(source, ref, dir);
       const archive = await archiveDirectory(dir, { ignore: spec.ignore });
       const stored = await rt.artifacts.put(`gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`, archive.data);
       status.artifact = { path: stored.path, url: stored.url, revision: checkedOut.revision, digest: stored.digest, lastUpdateTime: now.toISOString(), size: stored.size };

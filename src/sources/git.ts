@@ -1,11 +1,12 @@
 import fs from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { Agent } from "node:https";
-import { rootCertificates } from "node:tls";
 import git, { Errors, type AuthCallback, type HttpClient, type ServerRef } from "isomorphic-git";
-import http from "isomorphic-git/http/node";
 import semver from "semver";
 import type { GitRepositoryRef } from "../api/gitrepository.js";
+import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
+import { writeCommitTree } from "./git-tree.js";
+import type { NetworkPolicy } from "./network-guard.js";
+import { sourceHttpClient } from "./source-http.js";
 
 /** `spec.ref` of a GitRepository. */
 export type GitRef = GitRepositoryRef;
@@ -16,6 +17,14 @@ export interface GitAuth {
   password?: string;
   bearerToken?: string;
   caPem?: string;
+}
+
+/** Where a repository is and how to reach it. */
+export interface GitRemote {
+  url: string;
+  auth: GitAuth;
+  /** Which addresses may be connected to (Settings.allowPrivateNetworks); checked on every connection, redirects included. */
+  network: NetworkPolicy;
 }
 
 export interface ResolvedRef {
@@ -40,13 +49,29 @@ export class GitError extends Error {
   }
 }
 
-/** Strips the userinfo of a URL: `https://user:pass@host/x` → `https://host/x`. */
-export function maskUrl(url: string): string {
-  return url.replace(USERINFO, "$1");
+/**
+ * Masks the credentials of every URL in `text`: userinfo is dropped (`https://user:pass@host/x` →
+ * `https://host/x`) and credential-looking query values are replaced (`?access_token=***`).
+ */
+export function maskUrl(text: string): string {
+  return text.replace(USERINFO, "$1").replace(QUERY_PARAM, (param, separator: string, name: string) => (isCredentialName(name) ? `${separator}${name}=***` : param));
 }
 
 // Greedy up to the host: a password may itself hold an unencoded `@`.
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s?#]*@/gi;
+const QUERY_PARAM = /([?&;])([^=&;#?\s]+)=([^&;#\s'"]*)/g;
+// access_token, private_token, client_secret, password, X-Amz-Signature/Credential/Security-Token, sig (Azure SAS), api_key...
+const CREDENTIAL_NAME = /token|secret|passw|signature|credential|auth|session|api[-_]?key|^x-amz-|^(key|sig|pwd|pass)$/;
+
+function isCredentialName(name: string): boolean {
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    // a malformed escape: judge the name as written
+  }
+  return CREDENTIAL_NAME.test(decoded.toLowerCase());
+}
 const FULL_SHA = /^[0-9a-f]{40}$/;
 
 /**
@@ -55,33 +80,34 @@ const FULL_SHA = /^[0-9a-f]{40}$/;
  * advertised (checkout then gives the definitive answer or error). A full commit sha needs no
  * network at all: it is the answer.
  */
-export async function resolveRemoteRef(url: string, ref: GitRef | undefined, auth: GitAuth): Promise<ResolvedRef | undefined> {
-  validate(url, auth);
+export async function resolveRemoteRef(remote: GitRemote, ref: GitRef | undefined): Promise<ResolvedRef | undefined> {
+  validate(remote);
   const target = targetOf(ref);
   if (target.kind === "commit") return FULL_SHA.test(target.commit) ? pinned(target, target.commit) : undefined;
-  const refs = await guarded(url, auth, "list refs of", () => listRefs(url, auth, target));
+  const refs = await guarded(remote, "list refs of", () => listRefs(remote, target));
   const found = locate(target, refs);
   return found && { revision: revision(found.label, found.commit), commit: found.commit, refName: found.refName };
 }
 
 /**
- * Fetches the ref into `dir` (empty or missing) at depth 1, one ref, no tags, and checks out
- * its tree. A pinned commit needs its branch's history (as in Flux), so that one is not shallow.
+ * Fetches the ref into `dir` (empty or missing) at depth 1, one ref, no tags, and writes its tree
+ * (regular files and directories only, see writeCommitTree) next to `.git`, within `limits`. A
+ * pinned commit needs its branch's history (as in Flux), so that one is not shallow.
  */
-export async function checkout(url: string, ref: GitRef | undefined, auth: GitAuth, dir: string): Promise<ResolvedRef & { message?: string }> {
-  validate(url, auth);
+export async function checkout(remote: GitRemote, ref: GitRef | undefined, dir: string, limits: ExtractLimits = defaultExtractLimits): Promise<ResolvedRef & { message?: string }> {
+  validate(remote);
   const target = targetOf(ref);
-  return guarded(url, auth, "check out", async () => {
+  return guarded(remote, "check out", async () => {
     await mkdir(dir, { recursive: true });
     await git.init({ fs, dir });
     // isomorphic-git records fetched refs through the remote's refspec; keep credentials off disk.
-    await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(url) });
-    const fetched = target.kind === "commit" ? await fetchCommit(url, target, auth, dir) : await fetchRef(url, target, auth, dir);
-    // Checking out an annotated tag's oid checks out the commit it points to; HEAD is detached.
-    await git.checkout({ fs, dir, ref: fetched.oid, force: true });
-    const commit = await git.resolveRef({ fs, dir, ref: "HEAD" });
-    const { message } = (await git.readCommit({ fs, dir, oid: commit })).commit;
-    return { revision: revision(fetched.label, commit), commit, refName: fetched.refName, message };
+    await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(remote.url) });
+    const fetched = target.kind === "commit" ? await fetchCommit(remote, target, dir) : await fetchRef(remote, target, dir);
+    const cache = {};
+    // An annotated tag's oid reads as the commit it points to.
+    const { oid: commit, commit: parsed } = await git.readCommit({ fs, dir, oid: fetched.oid, cache });
+    await writeCommitTree({ dir, oid: commit, limits, cache });
+    return { revision: revision(fetched.label, commit), commit, refName: fetched.refName, message: parsed.message };
   });
 }
 
@@ -129,9 +155,9 @@ interface Located {
   commit: string;
 }
 
-function listRefs(url: string, auth: GitAuth, target: RefTarget): Promise<ServerRef[]> {
+function listRefs(remote: GitRemote, target: RefTarget): Promise<ServerRef[]> {
   const prefix = target.kind === "semver" ? "refs/tags/" : refNameOf(target);
-  return git.listServerRefs({ ...transport(auth), url, prefix, peelTags: true });
+  return git.listServerRefs({ ...transport(remote), url: remote.url, prefix, peelTags: true });
 }
 
 /** Annotated tags resolve to the commit they point to (the peeled `^{}` entry). */
@@ -165,24 +191,24 @@ interface Fetched {
   refName?: string;
 }
 
-async function fetchRef(url: string, target: RefTarget, auth: GitAuth, dir: string): Promise<Fetched> {
-  const { refName, label } = target.kind === "semver" ? await chooseTag(url, target, auth) : { refName: refNameOf(target), label: labelOf(target) };
-  const { fetchHead } = await git.fetch({ fs, dir, ...transport(auth), url, remoteRef: refName, singleBranch: true, depth: 1, tags: false });
-  if (!fetchHead) throw new GitError("GitOperationFailed", `git repository ${maskUrl(url)} is empty`);
+async function fetchRef(remote: GitRemote, target: RefTarget, dir: string): Promise<Fetched> {
+  const { refName, label } = target.kind === "semver" ? await chooseTag(remote, target) : { refName: refNameOf(target), label: labelOf(target) };
+  const { fetchHead } = await git.fetch({ fs, dir, ...transport(remote), url: remote.url, remoteRef: refName, singleBranch: true, depth: 1, tags: false });
+  if (!fetchHead) throw new GitError("GitOperationFailed", `git repository ${maskUrl(remote.url)} is empty`);
   return { oid: fetchHead, label, refName };
 }
 
-async function chooseTag(url: string, target: Extract<Target, { kind: "semver" }>, auth: GitAuth): Promise<Located> {
-  const found = locate(target, await listRefs(url, auth, target));
-  if (!found) throw new GitError("GitOperationFailed", `no match found for semver: ${target.range} in ${maskUrl(url)}`);
+async function chooseTag(remote: GitRemote, target: Extract<Target, { kind: "semver" }>): Promise<Located> {
+  const found = locate(target, await listRefs(remote, target));
+  if (!found) throw new GitError("GitOperationFailed", `no match found for semver: ${target.range} in ${maskUrl(remote.url)}`);
   return found;
 }
 
 /** Without a branch, every branch is fetched: the commit may be on any of them. */
-async function fetchCommit(url: string, target: Extract<Target, { kind: "commit" }>, auth: GitAuth, dir: string): Promise<Fetched> {
+async function fetchCommit(remote: GitRemote, target: Extract<Target, { kind: "commit" }>, dir: string): Promise<Fetched> {
   const { refName } = pinned(target, target.commit);
-  await git.fetch({ fs, dir, ...transport(auth), url, remoteRef: refName, singleBranch: Boolean(refName), tags: false });
-  const where = target.branch ? `branch '${target.branch}' of ${maskUrl(url)}` : maskUrl(url);
+  await git.fetch({ fs, dir, ...transport(remote), url: remote.url, remoteRef: refName, singleBranch: Boolean(refName), tags: false });
+  const where = target.branch ? `branch '${target.branch}' of ${maskUrl(remote.url)}` : maskUrl(remote.url);
   const oid = await git.expandOid({ fs, dir, oid: target.commit }).catch(() => {
     throw new GitError("GitOperationFailed", `commit '${target.commit}' not found in ${where}`);
   });
@@ -190,7 +216,7 @@ async function fetchCommit(url: string, target: Extract<Target, { kind: "commit"
 }
 
 /** Only HTTP(S): SSH needs a transport isomorphic-git lacks. */
-function validate(url: string, auth: GitAuth): void {
+function validate({ url, auth }: GitRemote): void {
   const scpLike = !url.includes("://") && /^[^/]+:/.test(url);
   if (scpLike || /^(ssh|git\+ssh|ssh\+git):\/\//i.test(url)) {
     throw new GitError(
@@ -205,32 +231,26 @@ function validate(url: string, auth: GitAuth): void {
 }
 
 /** Fresh per call: isomorphic-git writes the negotiated Authorization into `headers`. */
-function transport(auth: GitAuth): { http: HttpClient; headers: Record<string, string>; onAuth?: AuthCallback } {
+function transport({ auth, network }: GitRemote): { http: HttpClient; headers: Record<string, string>; onAuth?: AuthCallback } {
   const basic = auth.username || auth.password;
   return {
-    http: httpClient(auth.caPem),
+    // A pack is never larger than the tree it carries, so the checkout's byte bound bounds the download too.
+    http: sourceHttpClient({ network, caPem: auth.caPem, maxResponseBytes: defaultExtractLimits.maxBytes }),
     headers: auth.bearerToken ? { Authorization: `Bearer ${auth.bearerToken}` } : {},
     onAuth: basic ? () => ({ username: auth.username, password: auth.password }) : undefined,
   };
 }
 
-/** Like go-git's CABundle, the secret's CA is trusted in addition to the system roots. */
-function httpClient(caPem: string | undefined): HttpClient {
-  if (!caPem) return http;
-  const agent = new Agent({ ca: [...rootCertificates, caPem] });
-  return { request: (req) => http.request(req.url.startsWith("https:") ? { ...req, agent } : req) };
-}
-
-async function guarded<T>(url: string, auth: GitAuth, action: string, run: () => Promise<T>): Promise<T> {
+async function guarded<T>(remote: GitRemote, action: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    throw toGitError(error, url, auth, action);
+    throw toGitError(error, remote, action);
   }
 }
 
 /** 401/403 are authentication failures; anything else is a failed operation. No `cause`: it may carry credentials. */
-function toGitError(error: unknown, url: string, auth: GitAuth, action: string): GitError {
+function toGitError(error: unknown, { url, auth }: GitRemote, action: string): GitError {
   if (error instanceof GitError) return error;
   const status = error instanceof Errors.HttpError ? error.data.statusCode : undefined;
   const reason = status === 401 || status === 403 ? "AuthenticationFailed" : "GitOperationFailed";

@@ -9,13 +9,15 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import git from "isomorphic-git";
 import { describe, expect, inject, it } from "vitest";
-import { checkout, GitError, maskUrl, resolveRemoteRef } from "../../src/sources/git.js";
+import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../../src/sources/git.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 
 const run = promisify(execFile);
 const info = inject("testbed").git;
 const auth = { username: info.username, password: info.password };
 const workdir = () => mkdtemp(join(tmpdir(), "sluice-git-source-"));
+/** The test bed's Git server is on loopback, so these tests allow private networks. */
+const remote = (url: string, credentials: GitAuth = auth): GitRemote => ({ url, auth: credentials, network: { allowPrivateNetworks: true } });
 const bareGit = (repo: string, ...args: string[]) =>
   run("git", ["-C", join(info.root, `${repo}.git`), "-c", "user.name=t", "-c", "user.email=t@sluice.invalid", ...args]);
 
@@ -56,7 +58,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const url = await createRepo(info, "src-branch");
     const sha = await pushTree(info, "src-branch", { files: { "a.txt": "a" } });
     // Act
-    const resolved = await resolveRemoteRef(url, { branch: "main" }, auth);
+    const resolved = await resolveRemoteRef(remote(url), { branch: "main" });
     // Assess
     expect(resolved).toEqual({ revision: `main@sha1:${sha}`, commit: sha, refName: "refs/heads/main" });
   });
@@ -69,12 +71,12 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const sha = await pushTree(info, "src-checkout", { files: { "app/config.yaml": "replicas: 3\n" } }, { message: "scale up" });
     const dir = await workdir();
     // Act
-    const result = await checkout(url, { branch: "main" }, auth, dir);
+    const result = await checkout(remote(url), { branch: "main" }, dir);
     // Assess
     expect(result).toEqual({ revision: `main@sha1:${sha}`, commit: sha, refName: "refs/heads/main", message: "scale up\n" });
     expect(await readFile(join(dir, "app/config.yaml"), "utf8")).toBe("replicas: 3\n");
     expect(fs.existsSync(join(dir, "old.txt"))).toBe(false);
-    expect(await git.log({ fs, dir, depth: 10 })).toHaveLength(1);
+    expect(await git.log({ fs, dir, ref: sha, depth: 10 })).toHaveLength(1);
     expect((await readFile(join(dir, ".git/shallow"), "utf8")).trim()).toBe(sha);
   });
 
@@ -84,8 +86,8 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     await pushTree(info, "src-default", { files: { "main.txt": "main" } });
     const sha = await pushTree(info, "src-default", { files: { "master.txt": "master" } }, { branch: "master" });
     // Act
-    const resolved = await resolveRemoteRef(url, undefined, auth);
-    const result = await checkout(url, {}, auth, await workdir());
+    const resolved = await resolveRemoteRef(remote(url), undefined);
+    const result = await checkout(remote(url), {}, await workdir());
     // Assess
     expect(resolved?.revision).toBe(`master@sha1:${sha}`);
     expect(result.revision).toBe(`master@sha1:${sha}`);
@@ -98,8 +100,8 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     await pushTree(info, "src-tag", { files: { "v.txt": "2" } });
     const dir = await workdir();
     // Act
-    const resolved = await resolveRemoteRef(url, { tag: "v1.0.0" }, auth);
-    const result = await checkout(url, { tag: "v1.0.0" }, auth, dir);
+    const resolved = await resolveRemoteRef(remote(url), { tag: "v1.0.0" });
+    const result = await checkout(remote(url), { tag: "v1.0.0" }, dir);
     // Assess
     expect(resolved).toEqual({ revision: `v1.0.0@sha1:${sha}`, commit: sha, refName: "refs/tags/v1.0.0" });
     expect(result.revision).toBe(`v1.0.0@sha1:${sha}`);
@@ -114,8 +116,8 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const tagObject = (await bareGit("src-annotated", "rev-parse", "v2.0.0")).stdout.trim();
     const dir = await workdir();
     // Act
-    const resolved = await resolveRemoteRef(url, { tag: "v2.0.0" }, auth);
-    const result = await checkout(url, { tag: "v2.0.0" }, auth, dir);
+    const resolved = await resolveRemoteRef(remote(url), { tag: "v2.0.0" });
+    const result = await checkout(remote(url), { tag: "v2.0.0" }, dir);
     // Assess
     expect(tagObject).not.toBe(sha);
     expect(resolved?.commit).toBe(sha);
@@ -134,16 +136,16 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     await pushTree(info, "src-semver", { files: { "v.txt": "junk" } }, { tag: "latest" });
     const dir = await workdir();
     // Act
-    const caret = await resolveRemoteRef(url, { semver: "^1.0.0" }, auth);
-    const commaRange = await resolveRemoteRef(url, { semver: ">=1.0.0, <2.0.0" }, auth);
-    const result = await checkout(url, { semver: "1.x" }, auth, dir);
+    const caret = await resolveRemoteRef(remote(url), { semver: "^1.0.0" });
+    const commaRange = await resolveRemoteRef(remote(url), { semver: ">=1.0.0, <2.0.0" });
+    const result = await checkout(remote(url), { semver: "1.x" }, dir);
     // Assess
     expect(caret).toEqual({ revision: `v1.4.0@sha1:${best}`, commit: best, refName: "refs/tags/v1.4.0" });
     expect(commaRange?.commit).toBe(best);
     expect(result.revision).toBe(`v1.4.0@sha1:${best}`);
     expect(await readFile(join(dir, "v.txt"), "utf8")).toBe("1.4.0");
-    expect(await resolveRemoteRef(url, { semver: "^3.0.0" }, auth)).toBeUndefined();
-    expect((await failure(checkout(url, { semver: "^3.0.0" }, auth, await workdir()))).message).toMatch(/no match found for semver: \^3\.0\.0/);
+    expect(await resolveRemoteRef(remote(url), { semver: "^3.0.0" })).toBeUndefined();
+    expect((await failure(checkout(remote(url), { semver: "^3.0.0" }, await workdir()))).message).toMatch(/no match found for semver: \^3\.0\.0/);
   });
 
   it("follows Flux's documented precedence: semver over tag over branch", async () => {
@@ -153,7 +155,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const semverSha = await pushTree(info, "src-precedence", { files: { "v.txt": "2" } }, { tag: "v2.0.0" });
     await pushTree(info, "src-precedence", { files: { "v.txt": "3" } });
     // Act
-    const all = await resolveRemoteRef(url, { branch: "main", tag: "v1.0.0", semver: "^2.0.0" }, auth);
+    const all = await resolveRemoteRef(remote(url), { branch: "main", tag: "v1.0.0", semver: "^2.0.0" });
     // Assess
     expect(all?.revision).toBe(`v2.0.0@sha1:${semverSha}`);
   });
@@ -167,13 +169,13 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     await bareGit("src-name", "branch", "-D", "topic");
     const dir = await workdir();
     // Act
-    const byHead = await resolveRemoteRef(url, { name: "refs/heads/main", branch: "ignored" }, auth);
-    const result = await checkout(url, { name: "refs/pull/1/head" }, auth, dir);
+    const byHead = await resolveRemoteRef(remote(url), { name: "refs/heads/main", branch: "ignored" });
+    const result = await checkout(remote(url), { name: "refs/pull/1/head" }, dir);
     // Assess
     expect(byHead).toEqual({ revision: `refs/heads/main@sha1:${main}`, commit: main, refName: "refs/heads/main" });
     expect(result).toMatchObject({ revision: `refs/pull/1/head@sha1:${pull}`, commit: pull });
     expect(await readFile(join(dir, "from.txt"), "utf8")).toBe("pull");
-    expect(await resolveRemoteRef(url, { name: "refs/pull/2/head" }, auth)).toBeUndefined();
+    expect(await resolveRemoteRef(remote(url), { name: "refs/pull/2/head" })).toBeUndefined();
   });
 
   it("pins a commit, on a branch or alone, full or short", async () => {
@@ -183,19 +185,19 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     await pushTree(info, "src-commit", { files: { "n.txt": "later" } });
     const [onBranch, alone, short] = [await workdir(), await workdir(), await workdir()];
     // Act
-    const resolved = await resolveRemoteRef(url, { branch: "main", commit: pinnedSha }, auth);
-    const branchResult = await checkout(url, { branch: "main", commit: pinnedSha }, auth, onBranch);
-    const aloneResult = await checkout(url, { commit: pinnedSha }, auth, alone);
-    const shortResult = await checkout(url, { commit: pinnedSha.slice(0, 8) }, auth, short);
+    const resolved = await resolveRemoteRef(remote(url), { branch: "main", commit: pinnedSha });
+    const branchResult = await checkout(remote(url), { branch: "main", commit: pinnedSha }, onBranch);
+    const aloneResult = await checkout(remote(url), { commit: pinnedSha }, alone);
+    const shortResult = await checkout(remote(url), { commit: pinnedSha.slice(0, 8) }, short);
     // Assess
     expect(resolved).toEqual({ revision: `main@sha1:${pinnedSha}`, commit: pinnedSha, refName: "refs/heads/main" });
     expect(branchResult).toMatchObject({ revision: `main@sha1:${pinnedSha}`, commit: pinnedSha });
     expect(aloneResult).toMatchObject({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
     expect(shortResult.commit).toBe(pinnedSha);
     expect(await readFile(join(onBranch, "n.txt"), "utf8")).toBe("pinned");
-    expect(await resolveRemoteRef(url, { commit: pinnedSha }, auth)).toEqual({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
-    expect(await resolveRemoteRef(url, { commit: pinnedSha.slice(0, 8) }, auth)).toBeUndefined();
-    const missing = await failure(checkout(url, { branch: "main", commit: "0".repeat(40) }, auth, await workdir()));
+    expect(await resolveRemoteRef(remote(url), { commit: pinnedSha })).toEqual({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
+    expect(await resolveRemoteRef(remote(url), { commit: pinnedSha.slice(0, 8) })).toBeUndefined();
+    const missing = await failure(checkout(remote(url), { branch: "main", commit: "0".repeat(40) }, await workdir()));
     expect(missing.message).toMatch(/commit '0{40}' not found in branch 'main'/);
   });
 
@@ -204,8 +206,8 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const url = await createRepo(info, "src-missing");
     await pushTree(info, "src-missing", { files: { "a.txt": "a" } });
     // Act
-    const resolved = await resolveRemoteRef(url, { branch: "nope" }, auth);
-    const error = await failure(checkout(url, { branch: "nope" }, auth, await workdir()));
+    const resolved = await resolveRemoteRef(remote(url), { branch: "nope" });
+    const error = await failure(checkout(remote(url), { branch: "nope" }, await workdir()));
     // Assess
     expect(resolved).toBeUndefined();
     expect(error.reason).toBe("GitOperationFailed");
@@ -220,10 +222,10 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const inUrl = url.replace("http://", `http://${info.username}:${encodeURIComponent(wrong.password)}@`);
     // Act
     const errors = [
-      await failure(resolveRemoteRef(url, { branch: "main" }, wrong)),
-      await failure(checkout(url, { branch: "main" }, wrong, await workdir())),
-      await failure(resolveRemoteRef(inUrl, { branch: "main" }, {})),
-      await failure(resolveRemoteRef(url, { branch: "main" }, { bearerToken: "t0ken-value" })),
+      await failure(resolveRemoteRef(remote(url, wrong), { branch: "main" })),
+      await failure(checkout(remote(url, wrong), { branch: "main" }, await workdir())),
+      await failure(resolveRemoteRef(remote(inUrl, {}), { branch: "main" })),
+      await failure(resolveRemoteRef(remote(url, { bearerToken: "t0ken-value" }), { branch: "main" })),
     ];
     // Assess
     for (const error of errors) {
@@ -243,9 +245,9 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const dir = await workdir();
     try {
       // Act
-      const untrusted = await failure(resolveRemoteRef(httpsUrl, { branch: "main" }, auth));
-      const trusted = await resolveRemoteRef(httpsUrl, { branch: "main" }, { ...auth, caPem: tls.cert });
-      const result = await checkout(httpsUrl, { branch: "main" }, { ...auth, caPem: tls.cert }, dir);
+      const untrusted = await failure(resolveRemoteRef(remote(httpsUrl), { branch: "main" }));
+      const trusted = await resolveRemoteRef(remote(httpsUrl, { ...auth, caPem: tls.cert }), { branch: "main" });
+      const result = await checkout(remote(httpsUrl, { ...auth, caPem: tls.cert }), { branch: "main" }, dir);
       // Assess
       expect(untrusted).toMatchObject({ reason: "GitOperationFailed", message: expect.stringMatching(/self[- ]signed/i) });
       expect(trusted?.commit).toBe(sha);
@@ -259,7 +261,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
   it("refuses SSH URLs with a clear message", async () => {
     for (const url of ["ssh://git@github.com/org/repo.git", "git@github.com:org/repo.git"]) {
       // Act
-      const error = await failure(resolveRemoteRef(url, { branch: "main" }, {}));
+      const error = await failure(resolveRemoteRef(remote(url, {}), { branch: "main" }));
       // Assess
       expect(error.reason).toBe("GitOperationFailed");
       expect(error.message).toContain("SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)");
@@ -271,5 +273,23 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     expect(maskUrl("https://user:p@ss@host.example/x")).toBe("https://host.example/x");
     expect(maskUrl("http://token@host.example")).toBe("http://host.example");
     expect(maskUrl("https://host.example/x")).toBe("https://host.example/x");
+  });
+
+  it.each([
+    ["https://gitlab.example/g/r.git?private_token=glpat-SECRET", "https://gitlab.example/g/r.git?private_token=***"],
+    ["https://h.example/r.git?ref=main&access_token=SECRET&x=1", "https://h.example/r.git?ref=main&access_token=***&x=1"],
+    ["https://h.example/r?token=SECRET#frag", "https://h.example/r?token=***#frag"],
+    ["https://h.example/r?Password=SECRET;key=SECRET", "https://h.example/r?Password=***;key=***"],
+    ["https://b.s3.example/a.tgz?X-Amz-Credential=AKIA%2FSECRET&X-Amz-Signature=SECRET&X-Amz-Security-Token=SECRET", "https://b.s3.example/a.tgz?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Security-Token=***"],
+    ["https://acct.blob.example/c/b?sv=2020&sig=SECRET&se=2030", "https://acct.blob.example/c/b?sv=2020&sig=***&se=2030"],
+    ["https://h.example/r?client_secret=SECRET&api_key=SECRET&signature=SECRET&acc%65ss_token=SECRET", "https://h.example/r?client_secret=***&api_key=***&signature=***&acc%65ss_token=***"],
+    ["failed to list refs of https://u:SECRET@h.example/r.git?id_token=SECRET/info/refs?service=git-upload-pack: 404", "failed to list refs of https://h.example/r.git?id_token=*** 404"],
+  ])("masks credential query parameters: %s", (url, masked) => {
+    expect(maskUrl(url)).toBe(masked);
+    expect(maskUrl(url)).not.toContain("SECRET");
+  });
+
+  it("keeps query parameters that carry no credential", () => {
+    expect(maskUrl("https://h.example/r.git?ref=main&depth=1&monkey=ok")).toBe("https://h.example/r.git?ref=main&depth=1&monkey=ok");
   });
 });

@@ -1,0 +1,63 @@
+import { createConnection, isIP, type Socket } from "node:net";
+import { connect as tlsConnect, rootCertificates } from "node:tls";
+import type { HttpClient } from "isomorphic-git";
+import http from "isomorphic-git/http/node";
+import { assertLiteralAllowed, guardedLookup, type NetworkPolicy } from "./network-guard.js";
+
+/** How a source's HTTP client reaches servers. */
+export interface SourceHttpOptions {
+  network: NetworkPolicy;
+  /** PEM of a CA trusted in addition to the system roots (the secret's `ca.crt`, as go-git's CABundle). */
+  caPem?: string;
+  /** Bytes of one response body (a hostile server could otherwise stream a pack without end). */
+  maxResponseBytes: number;
+}
+
+/** A stalled server fails the fetch instead of holding the worker until its own timeout. */
+const IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * isomorphic-git's node client, with every connection (first request and each redirect hop, http or
+ * https) opened by a function that checks the address it connects to against the network policy.
+ */
+export function sourceHttpClient(options: SourceHttpOptions): HttpClient {
+  const connect = guardedConnect(options);
+  return {
+    request: async (req) => {
+      const fetchOptions = { ...req.fetchOptions, createConnection: connect, timeout: IDLE_TIMEOUT_MS };
+      const response = await http.request({ ...req, agent: undefined, fetchOptions });
+      return { ...response, body: response.body && bounded(response.body, options.maxResponseBytes) };
+    },
+  };
+}
+
+interface ConnectRequest {
+  protocol?: string | null;
+  host?: string | null;
+  port?: number | string | null;
+}
+
+/**
+ * Node's `createConnection` request option (used when no agent is given). Only host and port are
+ * passed on: the request's other options (its `path` above all) mean something else to a socket.
+ */
+function guardedConnect(options: SourceHttpOptions): (request: ConnectRequest) => Socket {
+  const lookup = guardedLookup(options.network);
+  const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
+  return (request) => {
+    const host = request.host ?? "localhost";
+    const port = Number(request.port);
+    assertLiteralAllowed(host, options.network);
+    if (request.protocol !== "https:") return createConnection({ host, port, lookup });
+    return tlsConnect({ host, port, lookup, ca, servername: isIP(host) ? undefined : host });
+  };
+}
+
+async function* bounded(body: AsyncIterableIterator<Uint8Array>, maxBytes: number): AsyncIterableIterator<Uint8Array> {
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += chunk.byteLength;
+    if (bytes > maxBytes) throw new Error(`response exceeds ${maxBytes} bytes`);
+    yield chunk;
+  }
+}
