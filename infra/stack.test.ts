@@ -6,9 +6,12 @@ import { promisify } from "node:util";
 import { App, Stack, Validations } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { Vpc } from "aws-cdk-lib/aws-ec2";
+import type { CfnRole } from "aws-cdk-lib/aws-iam";
+import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
-import { SluiceStack } from "./stack.js";
+import { SluiceStack, type SluiceStackProps } from "./stack.js";
 
 const run = promisify(execFile);
 // Synthesised offline (no AWS account, no Docker: functions are bundled with the local esbuild).
@@ -58,7 +61,10 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 minute)" });
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", { DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 } });
     template.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "POST /hook/{digest}" });
-    template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "prod", AccessPolicies: [Match.objectLike({ AccessScope: { Type: "cluster" } })] });
+    template.hasResourceProperties("AWS::EKS::AccessEntry", {
+      ClusterName: "prod",
+      AccessPolicies: [{ PolicyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", AccessScope: { Type: "cluster" } }],
+    });
     template.hasResourceProperties("AWS::IAM::Policy", { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: "eks:DescribeCluster", Resource: Match.anyValue() })]) } });
   });
 
@@ -69,5 +75,86 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     const inVpc = Template.fromStack(new SluiceStack(vpcApp, "SluiceInVpc", { cluster: "kubeconfig:sluice/cluster", env, vpc }));
     inVpc.hasResourceProperties("AWS::Lambda::Function", { Layers: Match.anyValue(), VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() } });
     expect(inVpc.findResources("AWS::EKS::AccessEntry")).toEqual({});
+  });
+
+  it("places the worker in a VPC but never the internet-facing webhook", () => {
+    const vpcApp = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const env = { account: "123456789012", region: "eu-west-1" };
+    const vpc = new Vpc(new Stack(vpcApp, "Network", { env }), "Vpc");
+    const inVpc = new SluiceStack(vpcApp, "SluiceInVpc", { cluster: "kubeconfig:sluice/cluster", env, vpc });
+    const webhook = Template.fromStack(inVpc).toJSON().Resources[inVpc.getLogicalId(functionNamed(inVpc, "Webhook").node.defaultChild as CfnFunction)] as { Properties: Record<string, unknown> };
+    expect(webhook.Properties.VpcConfig).toBeUndefined();
+  });
+});
+
+/** Every IAM statement attached to a function's role. */
+function statementsOf(stack: SluiceStack, name: string): { Action: string | string[]; Resource: unknown; Effect: string }[] {
+  const role = stack.getLogicalId(functionNamed(stack, name).role!.node.defaultChild as CfnRole);
+  const policies = Object.values(Template.fromStack(stack).findResources("AWS::IAM::Policy")) as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: never[] } } }[];
+  return policies.filter((p) => p.Properties.Roles.some((r) => r.Ref === role)).flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+function functionNamed(stack: Stack, name: string): NodejsFunction {
+  return stack.node.findChild(name) as NodejsFunction;
+}
+
+const actionsOf = (statement: { Action: string | string[] }) => [statement.Action].flat();
+
+describe("IAM: least privilege per function", () => {
+  it("lets the webhook read receiver records, record delivery ids and enqueue: no Secrets Manager, no EKS, no Store", () => {
+    const statements = statementsOf(stack, "Webhook");
+    const actions = statements.flatMap(actionsOf);
+    expect(actions.filter((a) => a.startsWith("secretsmanager:") || a.startsWith("eks:"))).toEqual([]);
+    expect(actions).toContain("sqs:SendMessage");
+    // Every S3 permission is scoped to receivers/ (read) or deliveries/ (write); nothing names store/.
+    const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:")));
+    expect(JSON.stringify(s3)).not.toContain("store/");
+    const writes = s3.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:PutObject") || a.startsWith("s3:DeleteObject")));
+    expect(writes.length).toBeGreaterThan(0);
+    for (const write of writes) expect(JSON.stringify(write.Resource)).toMatch(/^[^]*\/deliveries\/\*"[^]*$/);
+    for (const write of writes) expect(JSON.stringify(write.Resource)).not.toContain("receivers/");
+    const reads = s3.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:GetObject")));
+    expect(reads.map((s) => JSON.stringify(s.Resource))).toEqual([expect.stringContaining("/receivers/*")]);
+  });
+
+  it("keeps Secrets Manager and EKS to the worker", () => {
+    const worker = statementsOf(stack, "Worker").flatMap(actionsOf);
+    expect(worker).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue", "eks:DescribeCluster"]));
+    expect(statementsOf(stack, "Tick").flatMap(actionsOf).filter((a) => a.startsWith("secretsmanager:") || a.startsWith("eks:"))).toEqual([]);
+  });
+});
+
+describe("the worker's EKS access (access entries)", () => {
+  const env = { account: "123456789012", region: "eu-west-1" };
+  const synthesized = (props: Partial<SluiceStackProps>) => new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", { cluster: "eks:prod", env, ...props });
+
+  it("maps the worker to Kubernetes groups with no access policy, for RBAC you bind yourself", () => {
+    const template = Template.fromStack(synthesized({ eksClusters: [{ name: "prod", kubernetesGroups: ["sluice-appliers"] }] }));
+    const [entry] = Object.values(template.findResources("AWS::EKS::AccessEntry")) as { Properties: Record<string, unknown> }[];
+    expect(entry!.Properties.KubernetesGroups).toEqual(["sluice-appliers"]);
+    expect(entry!.Properties.AccessPolicies).toBeUndefined();
+  });
+
+  it("limits an access policy to namespaces", () => {
+    const edit = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
+    const template = Template.fromStack(synthesized({ eksClusters: [{ name: "prod", accessPolicyArn: edit, namespaces: ["apps", "web"] }] }));
+    template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "prod", AccessPolicies: [{ PolicyArn: edit, AccessScope: { Type: "namespace", Namespaces: ["apps", "web"] } }] });
+  });
+
+  it.each([
+    [{ name: "prod", namespaces: ["apps"] }, "AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy"],
+    [{ name: "prod", kubernetesGroups: ["ops"], namespaces: ["apps"] }, "namespaces limit an access policy, and there is none with kubernetesGroups alone"],
+    [{ name: "prod", kubernetesGroups: ["system:masters"] }, "kubernetesGroups 'system:masters': EKS refuses empty and system: groups"],
+    [{ name: "prod", kubernetesGroups: [] }, "kubernetesGroups is empty"],
+    [{ name: "prod", accessPolicyArn: "arn:aws:iam::aws:policy/AdministratorAccess" }, "accessPolicyArn 'arn:aws:iam::aws:policy/AdministratorAccess' is not an EKS access policy ARN"],
+    [{ name: "prod", accessPolicyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy", namespaces: ["Apps_1"] }, "namespaces 'Apps_1' is not a Kubernetes namespace name"],
+  ])("refuses %j at synth time, saying what to fix", (cluster, message) => {
+    const invalid = synthesized({ eksClusters: [cluster] });
+    expect(invalid.node.validate()).toEqual([expect.stringContaining(`eksClusters[0] (prod): ${message}`)]);
+    expect(() => App.of(invalid)!.synth()).toThrow(message.split(";")[0]);
+  });
+
+  it("refuses the same cluster twice", () => {
+    expect(synthesized({ eksClusters: [{ name: "prod" }, { name: "prod", kubernetesGroups: ["ops"] }] }).node.validate()).toEqual([expect.stringContaining("eksClusters[1] (prod): the cluster is listed twice")]);
   });
 });

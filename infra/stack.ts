@@ -20,18 +20,31 @@ import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 
 import type { Construct } from "constructs";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 
-/** A cluster the worker applies to directly, with EKS access entries for the worker's role. */
+/** A cluster the worker applies to directly, with an EKS access entry for the worker's role. */
 export interface TargetCluster {
   /** EKS cluster name (in this account and region). */
   name: string;
-  /** EKS access policy for the worker. @default cluster admin (what Flux's kustomize-controller has) */
+  /**
+   * EKS access policy associated with the worker's role. AmazonEKSClusterAdminPolicy is cluster-wide
+   * only; AmazonEKSAdminPolicy or AmazonEKSEditPolicy can be limited to `namespaces`.
+   * @default AmazonEKSClusterAdminPolicy (what Flux's kustomize-controller has), or none when `kubernetesGroups` is set
+   */
   accessPolicyArn?: string;
+  /** Limit the access policy to these namespaces (access scope `namespace`). @default the whole cluster */
+  namespaces?: string[];
+  /**
+   * Kubernetes groups the worker's role is mapped to. Least privilege: set these without an
+   * accessPolicyArn, so no access policy is associated, and bind RBAC (RoleBindings,
+   * ClusterRoleBindings) to the groups yourself, for exactly what your fleet applies.
+   * @default none
+   */
+  kubernetesGroups?: string[];
 }
 
 export interface SluiceStackProps extends StackProps {
   /** The cluster reconcilers apply to by default: `eks:<name>` or `kubeconfig:<Secrets Manager secret id>`; empty for agent clusters only. */
   cluster: string;
-  /** EKS clusters to grant the worker access to. @default the `eks:` cluster, if any */
+  /** EKS clusters to grant the worker access to (see {@link TargetCluster} for least-privilege options). @default the `eks:` cluster, cluster admin */
   eksClusters?: TargetCluster[];
   /** Place the worker in this VPC (private EKS endpoints). */
   vpc?: IVpc;
@@ -51,6 +64,7 @@ export interface SluiceStackProps extends StackProps {
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
+const CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 const TICK_TIMEOUT = Duration.minutes(1);
 const root = join(import.meta.dirname, "..");
 
@@ -84,6 +98,8 @@ export class SluiceStack extends Stack {
         // Artifacts are content-addressed and re-fetched when missing: old ones can go.
         { prefix: "artifacts/", expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(7) },
         { prefix: "deliveries/", expiration: Duration.days(2) },
+        // Retired receiver records hold old tokens: their versions go after a day.
+        { prefix: "receivers/", noncurrentVersionExpiration: Duration.days(1) },
         { noncurrentVersionExpiration: Duration.days(30) },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
@@ -147,7 +163,8 @@ export class SluiceStack extends Stack {
     const tick = fn("Tick", { timeout: TICK_TIMEOUT });
     tick.addEventSource(new SqsEventSource(delayed, { batchSize: 10 }));
     new Rule(this, "EveryMinute", { schedule: Schedule.rate(Duration.minutes(1)), targets: [new LambdaFunction(tick)] });
-    const webhook = fn("Webhook", { timeout: Duration.seconds(10), vpc: props.vpc });
+    // Internet-facing and outside the VPC: it reaches only S3 and SQS, never a cluster or Secrets Manager.
+    const webhook = fn("Webhook", { timeout: Duration.seconds(10) });
 
     const api = new HttpApi(this, "Webhooks", { description: "Flux Receiver paths: POST /hook/<sha256(token+name+namespace)>" });
     // Throttle the default stage (HttpApi exposes no props for it; its stage resource has them).
@@ -174,25 +191,26 @@ export class SluiceStack extends Stack {
     bucket.grantReadWrite(tick, "due-cursor");
     delayed.grantConsumeMessages(tick);
     jobs.grantSendMessages(tick);
-    bucket.grantRead(webhook, "store/*");
-    bucket.grantReadWrite(webhook, "deliveries/*");
-    bucket.grantReadWrite(webhook, "store/Receiver/*");
-    bucket.grantReadWrite(webhook, "store/GitRepository/*");
+    // The webhook reads one receiver record, records delivery ids (deleting one whose enqueue failed) and enqueues.
+    bucket.grantRead(webhook, "receivers/*");
+    bucket.grantPut(webhook, "deliveries/*");
+    bucket.grantDelete(webhook, "deliveries/*");
     jobs.grantSendMessages(webhook);
-    const secrets = new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*", arnFormat: undefined })] });
-    worker.addToRolePolicy(secrets);
-    webhook.addToRolePolicy(secrets);
+    worker.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*" })] }));
 
     const eksClusters = props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
+    this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
     if (eksClusters.length > 0) {
       worker.addToRolePolicy(new PolicyStatement({ actions: ["eks:DescribeCluster"], resources: eksClusters.map((c) => this.formatArn({ service: "eks", resource: "cluster", resourceName: c.name })) }));
-      webhook.addToRolePolicy(new PolicyStatement({ actions: ["eks:DescribeCluster"], resources: eksClusters.map((c) => this.formatArn({ service: "eks", resource: "cluster", resourceName: c.name })) }));
-      for (const cluster of eksClusters) {
+      // A cluster listed twice is reported by the validation above; one entry each keeps the construct tree valid until then.
+      for (const cluster of eksClusters.filter((c, i) => eksClusters.findIndex((other) => other.name === c.name) === i)) {
+        const policyArn = cluster.accessPolicyArn ?? (cluster.kubernetesGroups ? undefined : CLUSTER_ADMIN_POLICY);
         new CfnAccessEntry(this, `Access-${cluster.name}`, {
           clusterName: cluster.name,
           principalArn: worker.role!.roleArn,
           type: "STANDARD",
-          accessPolicies: [{ policyArn: cluster.accessPolicyArn ?? "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", accessScope: { type: "cluster" } }],
+          kubernetesGroups: cluster.kubernetesGroups,
+          accessPolicies: policyArn ? [{ policyArn, accessScope: cluster.namespaces ? { type: "namespace", namespaces: cluster.namespaces } : { type: "cluster" } }] : undefined,
         });
       }
     }
@@ -209,14 +227,14 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
   const managed = (policy: string) => `AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`;
   const wildcard = (finding: string) => `AwsSolutions::AwsSolutions-IAM5[${finding}]`;
   const grants = ["s3:List*", "s3:GetObject*", "s3:GetBucket*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"].map((a) => wildcard(`Action::${a}`));
-  const prefixes = ["*", "store/*", "store/Receiver/*", "store/GitRepository/*", "due/*", "deliveries/*"].map((p) => wildcard(`Resource::<${bucketId}.Arn>/${p}`));
+  const prefixes = ["*", "due/*", "deliveries/*", "receivers/*"].map((p) => wildcard(`Resource::<${bucketId}.Arn>/${p}`));
   const secrets = wildcard(`Resource::arn:<AWS::Partition>:secretsmanager:${stack.region}:${stack.account}:secret/sluice/*`);
   for (const fn of functions) {
     Validations.of(fn).acknowledge(
       ...["AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"].map((policy) => ({ id: managed(policy), reason: "AWS-managed Lambda execution policies only let the function write its own logs (and manage its VPC network interfaces)." })),
       ...grants.map((id) => ({ id, reason: "CDK's S3 and KMS grant methods emit these action groups (object versions, multipart uploads, data keys); they apply only to this stack's bucket and key." })),
-      ...prefixes.map((id) => ({ id, reason: "Scoped to a key prefix of this stack's state bucket: the Store (store/), schedules (due/), delivery ids (deliveries/)." })),
-      { id: secrets, reason: "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the functions read only that prefix." },
+      ...prefixes.map((id) => ({ id, reason: "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/)." })),
+      { id: secrets, reason: "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the worker reads only that prefix." },
     );
   }
   Validations.of(api).acknowledge(
@@ -224,4 +242,32 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
     { id: "AwsSolutions::AwsSolutions-APIG4", reason: "Git hosts cannot send IAM or JWT auth: each delivery is authenticated by the Receiver's token (HMAC signature or shared token) in the function, as Flux's receiver does." },
   );
   Validations.of(stack).acknowledge({ id: "AwsSolutions::AwsSolutions-L1", reason: "Node.js 24 is pinned on purpose: it matches the Node the project is built and tested with (package.json engines)." });
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const ACCESS_POLICY = /^arn:aws[a-z-]*:eks::aws:cluster-access-policy\/[A-Za-z0-9]+$/;
+
+/** What EKS would refuse at deploy time (or what would silently grant more than meant), as messages saying what to fix. */
+export function eksClusterProblems(clusters: TargetCluster[]): string[] {
+  const problems: string[] = [];
+  clusters.forEach((cluster, i) => {
+    const at = `eksClusters[${i}] (${cluster.name || "no name"})`;
+    if (!cluster.name) problems.push(`${at}: set name to the EKS cluster's name`);
+    if (clusters.findIndex((c) => c.name === cluster.name) !== i) problems.push(`${at}: the cluster is listed twice; keep one entry per cluster`);
+    if (cluster.accessPolicyArn !== undefined && !ACCESS_POLICY.test(cluster.accessPolicyArn)) {
+      problems.push(`${at}: accessPolicyArn '${cluster.accessPolicyArn}' is not an EKS access policy ARN (arn:aws:eks::aws:cluster-access-policy/<name>)`);
+    }
+    if (cluster.kubernetesGroups !== undefined) {
+      if (cluster.kubernetesGroups.length === 0) problems.push(`${at}: kubernetesGroups is empty; name the groups your RBAC bindings grant, or leave it out`);
+      for (const group of cluster.kubernetesGroups.filter((g) => !g || g.startsWith("system:"))) problems.push(`${at}: kubernetesGroups '${group}': EKS refuses empty and system: groups; use a group of your own`);
+    }
+    if (cluster.namespaces !== undefined) {
+      const policy = cluster.accessPolicyArn ?? (cluster.kubernetesGroups ? undefined : CLUSTER_ADMIN_POLICY);
+      if (cluster.namespaces.length === 0) problems.push(`${at}: namespaces is empty; list the namespaces the worker may apply to, or leave it out for the whole cluster`);
+      if (!policy) problems.push(`${at}: namespaces limit an access policy, and there is none with kubernetesGroups alone; limit access with RoleBindings instead, or set accessPolicyArn`);
+      if (policy?.endsWith("/AmazonEKSClusterAdminPolicy")) problems.push(`${at}: AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy to limit it to namespaces`);
+      for (const namespace of cluster.namespaces.filter((n) => !DNS_LABEL.test(n))) problems.push(`${at}: namespaces '${namespace}' is not a Kubernetes namespace name`);
+    }
+  });
+  return problems;
 }
