@@ -46,10 +46,15 @@ export async function extractArchive(data: Buffer, dest: string, limits: Extract
     abort.abort(error);
   };
 
+  // node-tar's parser consumes metadata entries (PAX, GNU long names) itself and applies them to the next entry.
+  const parser = new Parser({ onReadEntry: (entry) => onEntry(entry), strict: true });
+  // After the end-of-archive blocks the parser appends every chunk to one buffer (quadratic): count, don't pass on.
+  let ended = false;
+  parser.on("eof", () => (ended = true));
   const count = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
-      done(bytes > maxBytes ? new UnsafeArchiveError(`archive expands to more than ${maxBytes} bytes`) : null, chunk);
+      done(bytes > maxBytes ? new UnsafeArchiveError(`archive expands to more than ${maxBytes} bytes`) : null, ended ? undefined : chunk);
     },
   });
   /** A write that failed on the file system (a path taken by an earlier entry, above all) fails naming the entry. */
@@ -78,8 +83,6 @@ export async function extractArchive(data: Buffer, dest: string, limits: Extract
     }
   };
 
-  // node-tar's parser consumes metadata entries (PAX, GNU long names) itself and applies them to the next entry.
-  const parser = new Parser({ onReadEntry: onEntry, strict: true });
   await pipeline(Readable.from([data]), createGunzip(), count, parser, { signal: abort.signal }).catch((error: Error) => fail(error));
   await Promise.all(writes);
   if (failure) throw failure instanceof UnsafeArchiveError ? failure : new UnsafeArchiveError(`archive could not be extracted: ${failure.message}`);
