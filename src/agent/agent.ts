@@ -12,7 +12,8 @@ import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { BundleRejectedError, bundleDigest, openBundle, type BundleContent, type BundleVerifier } from "./bundle.js";
-import { refKey, type AgentReport, type BundleInbox, type BundleIndex, type IndexEntry } from "./channel.js";
+import { refKey, WITHDRAWN_REASON, type AgentReport, type BundleInbox, type IndexEntry, type KustomizationRef, type UncheckedIndex } from "./channel.js";
+import { checkIndexEntry, type CheckedEntry } from "./index-entry.js";
 
 export interface AgentOptions {
   /** The registered cluster name this agent serves; bundles for any other cluster are refused. */
@@ -45,6 +46,8 @@ interface Tracked {
   content?: BundleContent;
   /** The digest last seen in the index and acted on (applied, failed or refused). */
   seen?: string;
+  /** The newest bundle accepted (persisted in every report): anything older is a replay. */
+  accepted?: AgentReport["accepted"];
   report?: AgentReport;
   /** A report that could not be written yet (S3 unreachable); written on the next tick. */
   unsent?: AgentReport;
@@ -66,7 +69,8 @@ export class Agent {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private etag?: string;
-  private index: BundleIndex = { bundles: {} };
+  /** The index's entries with a well-formed key, checked (the index is not signed). */
+  private entries = new Map<string, CheckedEntry>();
   private lastHeartbeat = 0;
   /** A report was written since the last heartbeat (so the heartbeat's revision may be stale). */
   private reported = false;
@@ -83,7 +87,11 @@ export class Agent {
 
   /** Picks up where a previous run of the agent left off: what each Kustomization last applied. */
   async resume(): Promise<void> {
-    for (const report of await this.options.inbox.reports()) this.tracked.set(refKey(report.kustomization), { report, seen: report.digest, dueAt: 0 });
+    for (const report of await this.options.inbox.reports()) {
+      // Reports written before `accepted` existed: the applied bundle is the newest accepted one.
+      const accepted = report.accepted ?? (report.applied && { sequence: report.applied.sequence, digest: report.applied.digest });
+      this.tracked.set(refKey(report.kustomization), { report, seen: report.digest, accepted, dueAt: 0 });
+    }
   }
 
   /** Runs until stopped: ticks every poll interval, backing off (to 5 min) while S3 cannot be reached. */
@@ -101,7 +109,7 @@ export class Agent {
           await this.resume();
           await (await this.tick()).settled;
           resumed = true;
-          this.options.log.info({ bundles: Object.keys(this.index.bundles).length }, "resumed: every bundle checked against the cluster");
+          this.options.log.info({ bundles: this.entries.size }, "resumed: every bundle checked against the cluster");
         }
         failures = 0;
       } catch (error) {
@@ -127,7 +135,8 @@ export class Agent {
    * One poll: flush unsent reports, read the index if it changed, start work for every
    * Kustomization that has a new bundle, a retry or a drift check due. Returns once the index is
    * read; `settled` resolves when the work started here is done. An entry missing from the index
-   * (unsigned) changes nothing in the cluster: only a signed withdrawal deletes.
+   * (unsigned) changes nothing in the cluster: only a signed withdrawal deletes. A bundle refused
+   * once is not fetched again until the index names another (the control plane publishes it).
    */
   async tick(): Promise<{ settled: Promise<void> }> {
     const { inbox, clock } = this.options;
@@ -141,21 +150,39 @@ export class Agent {
     }
     const answer = await inbox.index(this.etag);
     if (answer !== "unchanged") {
-      this.index = answer.index;
+      this.entries = this.checkIndex(answer.index);
       this.etag = answer.etag;
     }
     const now = clock.now();
     const work: Promise<void>[] = [];
-    for (const [key, entry] of Object.entries(this.index.bundles)) {
+    for (const [key, checked] of this.entries) {
       const tracked = this.tracked.get(key) ?? { dueAt: 0 };
       this.tracked.set(key, tracked);
-      const fresh = tracked.seen !== entry.digest || !tracked.content;
-      const done = !fresh && (tracked.content!.suspended || (tracked.content!.withdrawn && !tracked.report));
-      if (this.busy.has(key) || done || (!fresh && now < tracked.dueAt) || (!fresh && tracked.report?.reason === "BundleRejected")) continue;
-      work.push(this.exclusively(key, () => (fresh ? this.receive(key, entry, tracked) : tracked.content!.withdrawn ? this.withdraw(key, tracked.content!, tracked) : this.sync(key, tracked.content!, tracked))));
+      // What the agent acts on: a bundle's digest, or what is wrong with a malformed entry.
+      const seen = "entry" in checked ? checked.entry.digest : checked.problem;
+      if (this.busy.has(key) || (tracked.seen === seen && tracked.report?.reason === "BundleRejected")) continue;
+      if ("problem" in checked) {
+        work.push(this.exclusively(key, () => this.refuse(tracked, { ks: checked.ref, digest: checked.digest, revision: "", why: checked.problem, seen })));
+        continue;
+      }
+      const fresh = tracked.seen !== seen || !tracked.content;
+      const done = !fresh && (tracked.content!.suspended || (tracked.content!.withdrawn && !tracked.report?.applied));
+      if (done || (!fresh && now < tracked.dueAt)) continue;
+      work.push(this.exclusively(key, () => (fresh ? this.receive(key, checked.entry, tracked) : tracked.content!.withdrawn ? this.withdraw(key, tracked.content!, tracked) : this.sync(key, tracked.content!, tracked))));
     }
     if (this.reported || now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
     return { settled: Promise.all(work).then(() => undefined) };
+  }
+
+  /** Checks every entry of a newly read index; one whose key names no Kustomization can only be logged. */
+  private checkIndex(index: UncheckedIndex): Map<string, CheckedEntry> {
+    const entries = new Map<string, CheckedEntry>();
+    for (const [key, value] of Object.entries(index.bundles)) {
+      const checked = checkIndexEntry(key, value);
+      if (checked) entries.set(key, checked);
+      else this.options.log.error({ key: key.slice(0, 300) }, "index entry ignored: its key is not <namespace>/<name>");
+    }
+    return entries;
   }
 
   /** Runs one Kustomization's task: never two for the same one, at most `concurrency` at once. */
@@ -174,32 +201,43 @@ export class Agent {
     }
   }
 
-  /** A bundle not synced in this run yet: fetch, verify, sync; a refused one is reported and skipped. */
+  /**
+   * A bundle not synced in this run yet: fetch, verify that it is the index entry's (cluster,
+   * Kustomization, digest), refuse a replay, then sync, withdraw or suspend; a refused one is
+   * reported and skipped.
+   */
   private async receive(key: string, entry: IndexEntry, tracked: Tracked): Promise<void> {
     const { inbox, verifier, cluster, log } = this.options;
     let content: BundleContent;
     try {
-      content = await openBundle(await inbox.bundle(entry), verifier, cluster);
+      content = await openBundle(await inbox.bundle(entry), verifier, { cluster, kustomization: entry.kustomization, digest: entry.digest });
     } catch (error) {
       if (!(error instanceof BundleRejectedError)) throw error;
-      return this.refuse(key, entry, tracked, error.message);
+      return this.refuse(tracked, { ks: entry.kustomization, digest: entry.digest, revision: entry.revision, why: error.message });
     }
-    const applied = tracked.report?.applied;
-    if (applied && content.sequence < applied.sequence) return this.refuse(key, entry, tracked, `it is older than the applied bundle (sequence ${content.sequence} < ${applied.sequence}), a replay`);
+    const replay = replayOf(content.sequence, entry.digest, tracked.accepted);
+    if (replay) return this.refuse(tracked, { ks: entry.kustomization, digest: entry.digest, revision: entry.revision, why: replay });
     tracked.seen = entry.digest;
     tracked.content = content;
+    tracked.accepted = { sequence: content.sequence, digest: entry.digest };
     if (content.suspended) {
       log.info({ kustomization: key }, "suspended: the cluster is left as it is until a new bundle");
+      // Reported so that the suspension's sequence is kept: the bundle before it is a replay from now on.
+      await this.report(tracked, { ...this.base(content.kustomization, entry.digest, content.revision, tracked), ready: "Unknown", reason: "Suspended", message: "suspended: the cluster is left as it is until a new bundle" });
       return;
     }
     await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
   }
 
-  /** A bundle that must not be applied (altered, replayed, another cluster's): reported, and the last good state kept. */
-  private async refuse(key: string, entry: IndexEntry, tracked: Tracked, why: string): Promise<void> {
-    this.options.log.error({ kustomization: key, digest: entry.digest, reason: why }, "bundle refused; keeping the last good state");
-    tracked.seen = entry.digest;
-    await this.report(tracked, { ...this.base(entry.kustomization, entry.digest, entry.revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${entry.digest} refused: ${why}; the last good state is kept` });
+  /**
+   * A bundle that must not be applied (altered, replayed, another cluster's or Kustomization's, or a
+   * malformed index entry): reported once, and the last good state kept.
+   */
+  private async refuse(tracked: Tracked, refusal: { ks: KustomizationRef; digest: string; revision: string; why: string; seen?: string }): Promise<void> {
+    const { ks, digest, revision, why } = refusal;
+    this.options.log.error({ kustomization: refKey(ks), digest, reason: why }, "bundle refused; keeping the last good state");
+    tracked.seen = refusal.seen ?? digest;
+    await this.report(tracked, { ...this.base(ks, digest, revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${digest || "(none)"} refused: ${why}; the last good state is kept` });
   }
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
@@ -247,7 +285,11 @@ export class Agent {
     await this.report(tracked, { ...outcome, ready: "True", reason: "ReconciliationSucceeded", message: `Applied revision: ${revision}` });
   }
 
-  /** A signed withdrawal (the Kustomization was deleted): delete what was applied, per its deletion policy; retried until done. */
+  /**
+   * A signed withdrawal (the Kustomization was deleted): delete what was applied, per its deletion
+   * policy; retried until done. The report stays as a tombstone, so its sequence outlives the
+   * Kustomization: a bundle from before the deletion is still a replay after a re-creation.
+   */
   private async withdraw(key: string, withdrawal: BundleContent, tracked: Tracked): Promise<void> {
     const applied = tracked.report?.applied;
     if (applied) {
@@ -260,9 +302,8 @@ export class Agent {
       }
       this.options.log.info({ kustomization: key, changes: formatChangeSet(result.changeSet) }, "withdrawn bundle deleted");
     }
-    await this.options.inbox.forgetReport(withdrawal.kustomization);
-    tracked.report = undefined;
-    this.reported = true;
+    const base = this.base(withdrawal.kustomization, bundleDigest(withdrawal), withdrawal.revision, tracked);
+    await this.report(tracked, { ...base, applied: undefined, ready: "True", reason: WITHDRAWN_REASON, message: `withdrawn: what it applied was handled per deletionPolicy ${withdrawal.options.deletionPolicy}` });
   }
 
   /** Who applies a bundle: the agent itself, or the Kustomization's service account (impersonated). */
@@ -275,7 +316,7 @@ export class Agent {
   }
 
   private base(kustomization: AgentReport["kustomization"], digest: string, revision: string, tracked: Tracked): Omit<AgentReport, "ready" | "reason" | "message"> {
-    return { kustomization, digest, revision, applied: tracked.report?.applied, reportedAt: new Date(this.options.clock.now()).toISOString() };
+    return { kustomization, digest, revision, accepted: tracked.accepted, applied: tracked.report?.applied, reportedAt: new Date(this.options.clock.now()).toISOString() };
   }
 
   /** Writes a report unless it says nothing new (a drift check that found no drift writes nothing). */
@@ -296,7 +337,7 @@ export class Agent {
   private async heartbeat(now: number): Promise<void> {
     const reports = [...this.tracked.values()].map((t) => t.report).filter((r): r is AgentReport => r?.applied !== undefined);
     const newest = reports.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))[0];
-    await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: Object.values(this.index.bundles).filter((e) => !e.withdrawn).length });
+    await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: [...this.entries.values()].filter((c) => "entry" in c && !c.entry.withdrawn).length });
     this.lastHeartbeat = now;
     this.reported = false;
   }
@@ -304,4 +345,12 @@ export class Agent {
   private backoff(pollMs: number, failures: number): number {
     return failures === 0 ? pollMs : Math.min(pollMs * 2 ** failures, MAX_BACKOFF_MS);
   }
+}
+
+/** Why a verified bundle is a replay: older than the newest accepted one, or another bundle with its sequence. */
+function replayOf(sequence: number, digest: string, accepted: Tracked["accepted"]): string | undefined {
+  if (!accepted) return undefined;
+  if (sequence < accepted.sequence) return `it is older than the accepted bundle (sequence ${sequence} < ${accepted.sequence}), a replay`;
+  if (sequence === accepted.sequence && digest !== accepted.digest) return `sequence ${sequence} was accepted for bundle ${accepted.digest}, a replay`;
+  return undefined;
 }

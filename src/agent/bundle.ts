@@ -5,6 +5,7 @@ import type { HealthCheckExpr } from "../apply/health/expressions.js";
 import type { IgnoreRule } from "../apply/ignore.js";
 import type { DeletionPolicy } from "../apply/prune.js";
 import type { ObjectRef } from "../apply/wait.js";
+import { refKey, type KustomizationRef } from "./channel.js";
 
 // A bundle is what the control plane hands an agent cluster instead of applying: the rendered
 // objects of one Kustomization at one revision, the options the apply engine needs, a digest of
@@ -42,8 +43,10 @@ export interface BundleContent {
   kustomization: { name: string; namespace: string };
   revision: string;
   /**
-   * Counts the bundles published for this Kustomization. It is signed, so an agent can refuse an
-   * older genuine bundle replayed through the (unsigned) index.
+   * Rises with every bundle published for this Kustomization: the publishing clock in milliseconds
+   * (one more than the previous bundle's when the clock has not moved on), so it keeps rising across
+   * a deletion and re-creation without any state. It is signed: an agent refuses a genuine bundle
+   * older than one it accepted, replayed through the (unsigned) index.
    */
   sequence: number;
   /** A signed withdrawal: the Kustomization was deleted; the agent deletes what it applied. */
@@ -71,11 +74,32 @@ export class BundleRejectedError extends Error {
   override name = "BundleRejectedError";
 }
 
-/** How bundles are signed and checked: `kms:<key id>` or `hmac:<Secrets Manager secret id>`; `name` is the setting, for the error. */
-export function parseBundleKey(text: string, name: string): { kind: "kms" | "hmac"; id: string } {
+/** How bundles are signed and checked: a KMS key, or an HMAC key in Secrets Manager whose id names a cluster as `{cluster}`. */
+export interface BundleKey {
+  kind: "kms" | "hmac";
+  id: string;
+}
+
+const CLUSTER_PLACEHOLDER = "{cluster}";
+
+/**
+ * Parses `kms:<key id>` or `hmac:<secret id with {cluster}>`; `name` is the setting, for the error.
+ * An HMAC key verifies and signs alike, so every agent holding it could sign: one key per cluster
+ * keeps that to the agent's own cluster.
+ */
+export function parseBundleKey(text: string, name: string): BundleKey {
   const match = /^(kms|hmac):(.+)$/.exec(text);
   if (!match) throw new Error(`${name} '${text}': expected kms:<key id> or hmac:<secret id>`);
-  return { kind: match[1] as "kms" | "hmac", id: match[2]! };
+  const key = { kind: match[1] as BundleKey["kind"], id: match[2]! };
+  if (key.kind === "hmac" && !key.id.includes(CLUSTER_PLACEHOLDER)) {
+    throw new Error(`${name} '${text}': an HMAC secret id must contain ${CLUSTER_PLACEHOLDER} (e.g. hmac:sluice/bundle-keys/${CLUSTER_PLACEHOLDER}): an agent can sign with the key it verifies with, so each cluster needs its own key; kms:<key id> avoids even that`);
+  }
+  return key;
+}
+
+/** The key id that signs and verifies one cluster's bundles (`{cluster}` replaced by its name). */
+export function keyIdFor(key: BundleKey, cluster: string): string {
+  return key.id.replaceAll(CLUSTER_PLACEHOLDER, cluster);
 }
 
 /** Signs a digest (raw 32 bytes) for the control plane. */
@@ -98,20 +122,34 @@ export function bundleDigest(content: BundleContent): string {
   return `sha256:${digestOf(content).toString("hex")}`;
 }
 
-/** Parses and checks a stored bundle; throws BundleRejectedError for anything that does not verify. */
-export async function openBundle(bytes: Buffer, verifier: BundleVerifier, cluster: string): Promise<BundleContent> {
+/** Where the agent found a bundle: its own cluster, the index key and the digest the index names. */
+export interface BundleAddress {
+  cluster: string;
+  kustomization: KustomizationRef;
+  digest: string;
+}
+
+/**
+ * Parses and checks a stored bundle; throws BundleRejectedError for anything that does not verify or
+ * that is not what the (unsigned) index says it is: another cluster's bundle, another
+ * Kustomization's (a withdrawal of one replayed onto another), or another digest.
+ */
+export async function openBundle(bytes: Buffer, verifier: BundleVerifier, expected: BundleAddress): Promise<BundleContent> {
   let bundle: SealedBundle;
   try {
     bundle = JSON.parse(bytes.toString("utf8")) as SealedBundle;
   } catch {
     throw new BundleRejectedError("bundle is not valid JSON");
   }
-  if (bundle.apiVersion !== BUNDLE_API_VERSION || bundle.kind !== "Bundle" || !bundle.content) throw new BundleRejectedError(`not a ${BUNDLE_API_VERSION} Bundle`);
+  if (bundle?.apiVersion !== BUNDLE_API_VERSION || bundle.kind !== "Bundle" || !bundle.content || typeof bundle.content !== "object") throw new BundleRejectedError(`not a ${BUNDLE_API_VERSION} Bundle`);
   const digest = digestOf(bundle.content);
   if (`sha256:${digest.toString("hex")}` !== bundle.digest) throw new BundleRejectedError(`digest mismatch: the content hashes to sha256:${digest.toString("hex")}, the bundle says ${bundle.digest}`);
   if (!(await verifier.verify(digest, bundle.signature))) throw new BundleRejectedError(`signature by ${bundle.signature?.keyId ?? "?"} does not verify`);
-  if (bundle.content.cluster !== cluster) throw new BundleRejectedError(`bundle is for cluster '${bundle.content.cluster}', not '${cluster}'`);
-  return bundle.content;
+  const { content } = bundle;
+  if (content.cluster !== expected.cluster) throw new BundleRejectedError(`bundle is for cluster '${content.cluster}', not '${expected.cluster}'`);
+  if (refKey(content.kustomization) !== refKey(expected.kustomization)) throw new BundleRejectedError(`bundle is for Kustomization ${refKey(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`);
+  if (bundle.digest !== expected.digest) throw new BundleRejectedError(`bundle is ${bundle.digest}, but the index names ${expected.digest}`);
+  return content;
 }
 
 /** sha256 of JSON with object keys sorted, so the digest does not depend on key order. */

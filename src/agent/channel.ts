@@ -30,6 +30,11 @@ export interface BundleIndex {
   bundles: Record<string, IndexEntry>;
 }
 
+/** The index as read back: not signed, so each entry is checked before use (checkIndexEntry). */
+export interface UncheckedIndex {
+  bundles: Record<string, unknown>;
+}
+
 /** What the agent last did for one Kustomization. */
 export interface AgentReport {
   kustomization: KustomizationRef;
@@ -40,6 +45,12 @@ export interface AgentReport {
   ready: "True" | "False" | "Unknown";
   reason: string;
   message: string;
+  /**
+   * The newest bundle the agent accepted (signature, cluster, Kustomization and sequence checked),
+   * whether it applied, failed, suspended or withdrew: an older one is refused as a replay, also
+   * after a restart or a withdrawal (the report of a withdrawn Kustomization stays, as a tombstone).
+   */
+  accepted?: { sequence: number; digest: string };
   /** The last bundle applied successfully and what it left in the cluster; kept when a newer one fails. */
   applied?: { digest: string; revision: string; sequence: number; inventory: InventoryEntry[]; prune: boolean; deletionPolicy: DeletionPolicy };
   /** Whether it asked for health checks (`wait` / `healthChecks`), and what they found. */
@@ -73,15 +84,16 @@ export interface BundleOutbox {
 /** The agent's side of its cluster's channel. */
 export interface BundleInbox {
   /** The index, or "unchanged" when it still has `etag` (a conditional GET: cheap to poll). */
-  index(etag?: string): Promise<{ index: BundleIndex; etag: string } | "unchanged">;
+  index(etag?: string): Promise<{ index: UncheckedIndex; etag: string } | "unchanged">;
   bundle(entry: IndexEntry): Promise<Buffer>;
   /** The reports this agent wrote before, to resume after a restart. */
   reports(): Promise<AgentReport[]>;
   writeReport(report: AgentReport): Promise<void>;
   writeHeartbeat(heartbeat: AgentHeartbeat): Promise<void>;
-  /** Drops the report of a withdrawn Kustomization once its objects are handled. */
-  forgetReport(ks: KustomizationRef): Promise<void>;
 }
+
+/** The reason of a withdrawn Kustomization's last report: its objects are handled, its sequence is kept. */
+export const WITHDRAWN_REASON = "Withdrawn";
 
 export function refKey(ks: KustomizationRef): string {
   return `${ks.namespace}/${ks.name}`;

@@ -2,14 +2,17 @@ import { readFile } from "node:fs/promises";
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { parseDuration } from "../api/duration.js";
 import type { ClusterTarget } from "../cluster/connect.js";
-import { hmacSigner, parseBundleKey, publicKeyVerifier, type BundleVerifier } from "./bundle.js";
+import { hmacSigner, keyIdFor, parseBundleKey, publicKeyVerifier, type BundleVerifier } from "./bundle.js";
 
 /** The agent's settings, from the environment its Deployment sets (see `sluice agent install`). */
 export interface AgentConfig {
   cluster: string;
   bucket: string;
   region: string;
-  /** `kms:<key id>` (verified with the public key in SLUICE_BUNDLE_PUBLIC_KEY) or `hmac:<Secrets Manager secret id>`. */
+  /**
+   * `kms:<key id>` (verified with the public key in SLUICE_BUNDLE_PUBLIC_KEY), or
+   * `hmac:<Secrets Manager secret id with {cluster}>`, of which the agent reads its own cluster's key only.
+   */
   bundleKey: string;
   /** Base64 DER (SPKI) public key of the KMS signing key. */
   publicKey?: string;
@@ -45,10 +48,14 @@ function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: numb
   return value;
 }
 
-/** How the agent checks bundles: locally with the KMS key's public half, or with the HMAC key from Secrets Manager. */
+/**
+ * How the agent checks bundles: locally with the KMS key's public half, or with its own cluster's HMAC
+ * key from Secrets Manager (a bundle signed with any other key id does not verify).
+ */
 export async function agentVerifier(config: AgentConfig, secretsManager: SecretsManagerClient): Promise<BundleVerifier> {
-  const { kind, id } = parseBundleKey(config.bundleKey, "SLUICE_BUNDLE_KEY");
-  if (kind === "kms") {
+  const key = parseBundleKey(config.bundleKey, "SLUICE_BUNDLE_KEY");
+  const id = keyIdFor(key, config.cluster);
+  if (key.kind === "kms") {
     if (!config.publicKey) throw new Error("SLUICE_BUNDLE_PUBLIC_KEY is not set: the agent verifies KMS signatures with the key's public half (sluice agent install puts it there)");
     return publicKeyVerifier(id, Buffer.from(config.publicKey, "base64"));
   }

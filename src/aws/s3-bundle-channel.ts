@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import type { SealedBundle } from "../agent/bundle.js";
-import { refKey, type AgentHeartbeat, type AgentReport, type BundleInbox, type BundleIndex, type BundleOutbox, type IndexEntry, type KustomizationRef } from "../agent/channel.js";
+import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
+import { BundleRejectedError, type SealedBundle } from "../agent/bundle.js";
+import { refKey, type AgentHeartbeat, type AgentReport, type BundleInbox, type BundleOutbox, type IndexEntry, type KustomizationRef, type UncheckedIndex } from "../agent/channel.js";
+import { checkIndexEntry } from "../agent/index-entry.js";
 import { listKeys, statusOf } from "./s3-store.js";
 
 /** Index writes lost to another worker are retried, with a short random pause so a fleet-wide change converges. */
 const ATTEMPTS = 40;
 const MAX_PAUSE_MS = 100;
+/** Larger objects are refused before they are read: whoever can write the bucket must not exhaust the agent's memory (512 MiB). */
+export const MAX_BUNDLE_BYTES = 64 << 20;
+/** The index, reports and the heartbeat. */
+const MAX_DOCUMENT_BYTES = 16 << 20;
 
 /** S3 keys of one cluster's channel. The agent's IAM role reads `bundles/<cluster>/` and writes `status/<cluster>/` only. */
 export function channelPrefixes(cluster: string): { bundles: string; status: string } {
@@ -30,14 +35,19 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     this.prefixes = channelPrefixes(cluster);
   }
 
+  /** The entry of `ks`; a malformed one (the index is not signed) counts as none, so the genuine bundle is published again. */
   async current(ks: KustomizationRef): Promise<IndexEntry | undefined> {
-    return (await this.readIndex())?.index.bundles[refKey(ks)];
+    const key = refKey(ks);
+    const checked = checkIndexEntry(key, (await this.readIndex())?.index.bundles[key]);
+    return checked && "entry" in checked ? checked.entry : undefined;
   }
 
   async publish(bundle: SealedBundle, contentDigest: string): Promise<void> {
     const { kustomization, revision, sequence, withdrawn } = bundle.content;
     const entry: IndexEntry = { kustomization, digest: bundle.digest, contentDigest, sequence, revision, publishedAt: new Date().toISOString(), ...(withdrawn && { withdrawn }) };
-    await this.put(this.bundlePath(entry), JSON.stringify(bundle));
+    const body = JSON.stringify(bundle);
+    if (Buffer.byteLength(body) > MAX_BUNDLE_BYTES) throw new Error(`Kustomization/${refKey(kustomization)} publish failed: the bundle is ${mib(Buffer.byteLength(body))}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`);
+    await this.put(this.bundlePath(entry), body);
     await this.updateIndex((index) => void (index.bundles[refKey(kustomization)] = entry));
   }
 
@@ -49,7 +59,7 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     return this.readJson<AgentHeartbeat>(`${this.prefixes.status}agent.json`);
   }
 
-  async index(etag?: string): Promise<{ index: BundleIndex; etag: string } | "unchanged"> {
+  async index(etag?: string): Promise<{ index: UncheckedIndex; etag: string } | "unchanged"> {
     try {
       return (await this.readIndex(etag)) ?? { index: { bundles: {} }, etag: "" };
     } catch (error) {
@@ -58,9 +68,16 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     }
   }
 
+  /** The bundle an entry names; one that is missing or too large is refused like one that does not verify. */
   async bundle(entry: IndexEntry): Promise<Buffer> {
-    const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.bundlePath(entry) }));
-    return Buffer.from(await answer.Body!.transformToByteArray());
+    const key = this.bundlePath(entry);
+    try {
+      return await this.readBytes(key, MAX_BUNDLE_BYTES);
+    } catch (error) {
+      if (statusOf(error) === 404) throw new BundleRejectedError(`${key}: no such bundle`);
+      if (error instanceof TooLargeError) throw new BundleRejectedError(error.message);
+      throw error;
+    }
   }
 
   async reports(): Promise<AgentReport[]> {
@@ -77,26 +94,27 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     await this.put(`${this.prefixes.status}agent.json`, JSON.stringify(heartbeat));
   }
 
-  /** Removes a withdrawn Kustomization's report, once the agent has deleted what it applied. */
-  async forgetReport(ks: KustomizationRef): Promise<void> {
-    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.reportPath(ks) }));
-  }
-
-  private async readIndex(ifNoneMatch?: string): Promise<{ index: BundleIndex; etag: string } | undefined> {
+  /** The index as stored: only its outline is checked here, each entry by whoever uses it (checkIndexEntry). */
+  private async readIndex(ifNoneMatch?: string): Promise<{ index: UncheckedIndex; etag: string } | undefined> {
+    const key = `${this.prefixes.bundles}index.json`;
+    let answer;
     try {
-      const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.prefixes.bundles}index.json`, ...(ifNoneMatch && { IfNoneMatch: ifNoneMatch }) }));
-      return { index: JSON.parse(await answer.Body!.transformToString()) as BundleIndex, etag: answer.ETag! };
+      answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(ifNoneMatch && { IfNoneMatch: ifNoneMatch }) }));
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw error;
     }
+    const index = parseJson(await bodyBytes(key, answer, MAX_DOCUMENT_BYTES), key) as Partial<UncheckedIndex> | null;
+    const bundles = index?.bundles;
+    if (!bundles || typeof bundles !== "object" || Array.isArray(bundles)) throw new Error(`${key} read failed: not a bundle index (expected {"bundles": {...}})`);
+    return { index: { bundles }, etag: answer.ETag! };
   }
 
   /** Read-modify-write of the index, conditional on its ETag; retried when another worker won. */
-  private async updateIndex(change: (index: BundleIndex) => void): Promise<void> {
+  private async updateIndex(change: (index: UncheckedIndex) => void): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.readIndex();
-      const index = current?.index ?? { bundles: {} };
+      const index: UncheckedIndex = current?.index ?? { bundles: {} };
       change(index);
       try {
         await this.put(`${this.prefixes.bundles}index.json`, JSON.stringify(index), current ? { IfMatch: current.etag } : { IfNoneMatch: "*" });
@@ -111,8 +129,7 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
 
   private async readJson<T>(key: string): Promise<T | undefined> {
     try {
-      const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return JSON.parse(await answer.Body!.transformToString()) as T;
+      return parseJson(await this.readBytes(key, MAX_DOCUMENT_BYTES), key) as T;
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw error;
@@ -124,6 +141,10 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ...condition, ...encryption }));
   }
 
+  private async readBytes(key: string, limit: number): Promise<Buffer> {
+    return bodyBytes(key, await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })), limit);
+  }
+
   private bundlePath(entry: IndexEntry): string {
     return `${this.prefixes.bundles}${entry.kustomization.namespace}/${entry.kustomization.name}/${entry.digest.replace(/^sha256:/, "")}.json`;
   }
@@ -131,4 +152,31 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
   private reportPath(ks: KustomizationRef): string {
     return `${this.prefixes.status}kustomizations/${ks.namespace}/${ks.name}.json`;
   }
+}
+
+class TooLargeError extends Error {
+  override name = "TooLargeError";
+}
+
+/** The body of a GET, refused unread (the stream is dropped) when S3 says it is larger than `limit`. */
+async function bodyBytes(key: string, answer: GetObjectCommandOutput, limit: number): Promise<Buffer> {
+  if ((answer.ContentLength ?? 0) > limit) {
+    (answer.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    throw new TooLargeError(`${key} is ${mib(answer.ContentLength!)}, over the limit of ${mib(limit)}`);
+  }
+  const bytes = Buffer.from(await answer.Body!.transformToByteArray());
+  if (bytes.length > limit) throw new TooLargeError(`${key} is over the limit of ${mib(limit)}`);
+  return bytes;
+}
+
+function parseJson(bytes: Buffer, key: string): unknown {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch (error) {
+    throw new Error(`${key} read failed: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 }

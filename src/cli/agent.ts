@@ -1,7 +1,7 @@
 import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Command } from "commander";
-import { kmsPublicKey, parseBundleKey } from "../agent/bundle.js";
+import { keyIdFor, kmsPublicKey, parseBundleKey } from "../agent/bundle.js";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
 import { parseObject } from "../api/parse.js";
 import { parseDuration } from "../api/duration.js";
@@ -114,7 +114,11 @@ export function agentCommand(): Command {
     new Command("install")
       .description("Install the pull agent into the current kubeconfig cluster, or print its manifests with --export")
       .requiredOption("--cluster <name>", "the registered cluster this agent serves (sluice create cluster NAME --mode agent)")
-      .requiredOption("--bundle-key <key>", "how bundles are signed: kms:<key id> (its public key is fetched and embedded) or hmac:<Secrets Manager secret id>", process.env.SLUICE_BUNDLE_KEY)
+      .requiredOption(
+        "--bundle-key <key>",
+        "how bundles are signed: kms:<key id> (recommended: its public key is embedded, the agent cannot sign) or hmac:<secret id with {cluster}> (one key per cluster, which its agent holds)",
+        process.env.SLUICE_BUNDLE_KEY,
+      )
       .option("--image <ref>", "agent container image (built from Dockerfile.agent)", `sluice-agent:${version}`)
       .option("--install-namespace <namespace>", "namespace the agent runs in", "sluice-system")
       .option("--region <region>", "AWS region of the control plane", process.env.AWS_REGION)
@@ -136,7 +140,9 @@ async function install(flags: InstallFlags, options: GlobalOptions): Promise<voi
   parseDuration(flags.pollInterval);
   const registered = await openStore(options).get(clusterKey(flags.cluster));
   if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
-  const publicKey = bundleKey.kind === "kms" ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), bundleKey.id)).toString("base64") : undefined;
+  const keyId = keyIdFor(bundleKey, flags.cluster);
+  const publicKey = bundleKey.kind === "kms" ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), keyId)).toString("base64") : undefined;
+  if (bundleKey.kind === "hmac") say.action(`HMAC bundle key ${keyId}: the agent holds it and could sign bundles for cluster ${flags.cluster}; kms:<key id> avoids that`);
   const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
   if (flags.export) {
     process.stdout.write(exportYaml(manifests));

@@ -2,7 +2,7 @@ import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomization.js";
 import { bundleDigest, sealBundle, type BundleContent, type BundleOptions, type BundleSigner } from "../agent/bundle.js";
-import type { AgentReport, BundleOutbox, IndexEntry } from "../agent/channel.js";
+import { WITHDRAWN_REASON, type AgentReport, type BundleOutbox, type IndexEntry, type KustomizationRef } from "../agent/channel.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
 import { customHealth, HealthExpressionError } from "../apply/health/expressions.js";
 import { merge, type InventoryEntry } from "../apply/inventory.js";
@@ -13,9 +13,9 @@ import { isFluxEntry } from "./fleet.js";
 import { healthTargets, type Attempt } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
 
-/** The control plane's part in agent clusters: how bundles are signed and where each cluster's go. */
+/** The control plane's part in agent clusters: how each cluster's bundles are signed and where they go. */
 export interface AgentPlane {
-  signer: BundleSigner;
+  signer(cluster: string): BundleSigner;
   outbox(cluster: string): BundleOutbox;
 }
 
@@ -30,6 +30,8 @@ interface HistoryEntry {
 }
 
 const HISTORY_LENGTH = 5;
+/** A sequence this far ahead of the clock was not published by a control plane (the index is not signed): it is ignored. */
+const MAX_CLOCK_SKEW_MS = 60 * 60_000;
 
 /**
  * For an agent cluster: publish the rendered workloads as a signed bundle (only when its content
@@ -47,7 +49,7 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   }
   if (ks.spec.kubeConfig) return attempt.failed("ReconciliationFailed", `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`, revision);
   const outbox = rt.agents.outbox(cluster);
-  const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
+  const [current, report] = await agentState(outbox, attempt.owner);
   const requestedAt = ks.metadata.annotations?.[REQUESTED_AT];
   const digest = await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, ...(requestedAt && { requestedAt }), options: bundleOptions(attempt), objects: workloads }, current, report);
   const agentInventory = report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
@@ -87,7 +89,7 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
 export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: ChangeSetEntry[]): Promise<Outcome> {
   if (!attempt.rt.agents) return attempt.failed("PruneFailed", `cluster '${cluster}' is in agent mode and needs the AWS control plane to withdraw its bundle`);
   const outbox = attempt.rt.agents.outbox(cluster);
-  const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
+  const [current, report] = await agentState(outbox, attempt.owner);
   const revision = attempt.status.lastAttemptedRevision ?? "";
   await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, withdrawn: true, options: bundleOptions(attempt), objects: [] }, current, report);
   const changes = formatChangeSet(fleet);
@@ -98,9 +100,18 @@ export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: C
 export async function suspendBundle(attempt: Attempt, cluster: string): Promise<Outcome> {
   if (!attempt.rt.agents) return { status: attempt.status };
   const outbox = attempt.rt.agents.outbox(cluster);
-  const [current, report] = await Promise.all([outbox.current(attempt.owner), outbox.report(attempt.owner)]);
+  const [current, report] = await agentState(outbox, attempt.owner);
   if (current) await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision: current.revision, sequence: 0, suspended: true, options: bundleOptions(attempt), objects: [] }, current, report);
   return { status: attempt.status };
+}
+
+/**
+ * The current index entry and the agent's report. The report a withdrawal left (a tombstone that
+ * keeps its sequence in the agent) is about a Kustomization that no longer exists: not this one's.
+ */
+async function agentState(outbox: BundleOutbox, ks: KustomizationRef): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
+  const [current, report] = await Promise.all([outbox.current(ks), outbox.report(ks)]);
+  return [current, report?.reason === WITHDRAWN_REASON ? undefined : report];
 }
 
 /** The apply engine's options for the agent, from the Kustomization's spec. */
@@ -124,15 +135,20 @@ function bundleOptions({ ks }: Attempt): BundleOptions {
 /**
  * Signs and publishes `content` unless the index already holds the same content (no KMS call, no
  * write), or again when the agent refused the bundle the index points at (altered or replayed in
- * S3). Each publish takes the next sequence. Returns the digest of the bundle now current.
+ * S3). Each publish takes a higher sequence: the clock, or one more than the last. Returns the
+ * digest of the bundle now current.
  */
 async function publishIfNew(attempt: Attempt, outbox: BundleOutbox, content: BundleContent, current: IndexEntry | undefined, report: AgentReport | undefined): Promise<string> {
   const contentDigest = bundleDigest(content);
   const refused = report?.reason === "BundleRejected" && report.digest === current?.digest;
   if (current && current.contentDigest === contentDigest && !refused) return current.digest;
-  // The index is not signed; the agent's own record of what it applied keeps the sequence rising.
-  const sequence = Math.max(current?.sequence ?? 0, report?.applied?.sequence ?? 0) + 1;
-  const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer);
+  // The clock keeps the sequence rising across deletion and re-creation with no state; the last
+  // sequences (the unsigned index's, the agent's report) only matter within a millisecond or when
+  // clocks disagree, and one far in the future is forged, so it is ignored rather than followed.
+  const now = attempt.rt.clock.now();
+  const previous = [current?.sequence, report?.accepted?.sequence].filter((s): s is number => s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS);
+  const sequence = Math.max(now, ...previous.map((s) => s + 1));
+  const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer(content.cluster));
   await outbox.publish(sealed, contentDigest);
   attempt.rt.log.info({ object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`, cluster: content.cluster, digest: sealed.digest, revision: content.revision, withdrawn: content.withdrawn, suspended: content.suspended }, "bundle published");
   return sealed.digest;

@@ -6,7 +6,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
-import { hmacSigner, kmsSigner, parseBundleKey, type BundleSigner } from "../agent/bundle.js";
+import { hmacSigner, keyIdFor, kmsSigner, parseBundleKey, type BundleSigner } from "../agent/bundle.js";
 import { hmacKey } from "../agent/config.js";
 import { EksAccess } from "../aws/eks.js";
 import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
@@ -42,7 +42,7 @@ export interface AwsConfig {
   cluster: string;
   /** The FIFO dead-letter queue: poison messages go there at once. */
   deadLetterUrl?: string;
-  /** How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<Secrets Manager secret id>`; no agent clusters without. */
+  /** How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<secret id with {cluster}>` (one key per cluster); no agent clusters without. */
   bundleKey?: string;
   /** For tests against an emulator: one endpoint for every AWS service. */
   endpoint?: string;
@@ -96,7 +96,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     dependents: new S3Dependents(clients.s3, config.bucket),
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
     sopsKms: clients.kms,
-    agents: config.bundleKey ? { signer: bundleSigner(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
+    agents: config.bundleKey ? { signer: bundleSigners(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
   };
 }
 
@@ -106,12 +106,20 @@ function lazySecrets(cluster: () => Promise<Cluster>): Secrets {
   return { secret: async (ref) => (await kube()).secret(ref), configMap: async (ref) => (await kube()).configMap(ref) };
 }
 
-/** The setting is checked at start-up; an HMAC key is fetched only when a bundle is first signed (the webhook and tick never sign). */
-function bundleSigner(bundleKey: string, clients: AwsClients): BundleSigner {
-  const { kind, id } = parseBundleKey(bundleKey, "SLUICE_BUNDLE_KEY");
-  if (kind === "kms") return kmsSigner(clients.kms, id);
-  const signer = once(async () => hmacSigner(id, await hmacKey(clients.secretsManager, id)));
-  return { sign: async (digest) => (await signer()).sign(digest) };
+/**
+ * The signer of each target cluster's bundles. The setting is checked at start-up; an HMAC key (one
+ * per cluster) is fetched only when that cluster's first bundle is signed (the webhook and tick never sign).
+ */
+function bundleSigners(bundleKey: string, clients: AwsClients): (cluster: string) => BundleSigner {
+  const key = parseBundleKey(bundleKey, "SLUICE_BUNDLE_KEY");
+  if (key.kind === "kms") return (cluster) => kmsSigner(clients.kms, keyIdFor(key, cluster));
+  const signers = new Map<string, () => Promise<BundleSigner>>();
+  return (cluster) => {
+    const id = keyIdFor(key, cluster);
+    if (!signers.has(id)) signers.set(id, once(async () => hmacSigner(id, await hmacKey(clients.secretsManager, id))));
+    const signer = signers.get(id)!;
+    return { sign: async (digest) => (await signer()).sign(digest) };
+  };
 }
 
 async function clusterTarget(config: AwsConfig, clients: AwsClients, clock: Clock): Promise<ClusterTarget> {

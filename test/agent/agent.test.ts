@@ -255,7 +255,9 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await liveValue("settings")).toBe("one");
     expect(report).toMatchObject({ digest: tampered.digest, ready: "False", reason: "BundleRejected", message: expect.stringContaining(`signature by ${keyId} does not verify`), applied: { digest: entry.digest } });
     expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected", message: expect.stringContaining("does not verify; the last good state is kept") }));
-    expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]).toMatchObject({ contentDigest: entry.contentDigest, sequence: entry.sequence + 1 });
+    const republished = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
+    expect(republished.contentDigest).toBe(entry.contentDigest);
+    expect(republished.sequence).toBeGreaterThan(entry.sequence);
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
@@ -301,9 +303,9 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     // Assess
     expect(await liveValue("settings")).toBe("three");
-    expect(report).toMatchObject({ digest: firstEntry.digest, reason: "BundleRejected", message: expect.stringContaining(`older than the applied bundle (sequence ${firstEntry.sequence} < ${current.sequence}), a replay`) });
+    expect(report).toMatchObject({ digest: firstEntry.digest, reason: "BundleRejected", message: expect.stringContaining(`older than the accepted bundle (sequence ${firstEntry.sequence} < ${current.sequence}), a replay`) });
     expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected" }));
-    expect(republished.sequence).toBe(current.sequence + 1);
+    expect(republished.sequence).toBeGreaterThan(current.sequence);
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
@@ -480,9 +482,14 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // Assess
     expect(afterDrop).toBeDefined();
     expect(await runtime.store.get(appKey())).toBeUndefined();
-    expect((await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]).toMatchObject({ withdrawn: true, sequence: index.bundles[`${ns.name}/app`]!.sequence + 1 });
+    const withdrawal = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
+    expect(withdrawal).toMatchObject({ withdrawn: true });
+    expect(withdrawal.sequence).toBeGreaterThan(index.bundles[`${ns.name}/app`]!.sequence);
     expect(await live("settings")).toBeUndefined();
-    await expect(readJson(`status/${cluster}/kustomizations/${ns.name}/app.json`)).rejects.toMatchObject({ name: "NoSuchKey" });
+    // The report stays as a tombstone: it keeps the withdrawal's sequence, and nothing applied.
+    const tombstone = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
+    expect(tombstone).toMatchObject({ reason: "Withdrawn", digest: withdrawal.digest, accepted: { sequence: withdrawal.sequence, digest: withdrawal.digest } });
+    expect(tombstone.applied).toBeUndefined();
   }, 60_000);
 
   it("`sluice agent install --export` prints manifests the API server accepts, with the KMS public key for local verification", async () => {
