@@ -16,7 +16,7 @@ export interface SluiceAgentAccessProps {
   podIdentityCluster?: string;
   /** IRSA instead: the cluster's OIDC provider (service account sluice-system/sluice-agent). */
   oidcProvider?: IOpenIdConnectProvider;
-  /** For HMAC-signed bundles: the Secrets Manager secret holding the key. */
+  /** For HMAC-signed bundles: the secret holding this cluster's own key (`hmac:<id with {cluster}>`, expanded); KMS needs none. */
   hmacSecretArn?: string;
   /** KMS keys SOPS files are encrypted to, which this agent decrypts (age keys need no AWS permission). */
   sopsKmsKeyArns?: string[];

@@ -506,4 +506,19 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(manifests[4]!.data).toMatchObject({ SLUICE_CLUSTER_NAME: cluster, SLUICE_BUCKET: config.bucket, SLUICE_BUNDLE_KEY: `kms:${keyId}`, SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64") });
     await expect(run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", "nope", "--bundle-key", `kms:${keyId}`, "--region", aws.region, "--export", "--aws-bucket", config.bucket], { env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey } })).rejects.toMatchObject({ stderr: expect.stringContaining("'nope' is not registered in agent mode") });
   }, 60_000);
+
+  it("`sluice agent install` with HMAC takes only a per-cluster key ({cluster}) and says what the agent could sign", async () => {
+    // Arrange
+    const env = { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey };
+    const install = (bundleKey: string) => run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", cluster, "--bundle-key", bundleKey, "--region", aws.region, "--export", "--aws-bucket", config.bucket], { env });
+    // Act
+    const perCluster = await install("hmac:sluice/bundle-keys/{cluster}");
+    const shared = install("hmac:sluice/bundle-key");
+    // Assess
+    const configMap = parseAllDocuments(perCluster.stdout).map((d) => d.toJS() as KubeObject).find((m) => m.kind === "ConfigMap")!;
+    expect(configMap.data).toMatchObject({ SLUICE_BUNDLE_KEY: "hmac:sluice/bundle-keys/{cluster}" });
+    expect(configMap.data).not.toHaveProperty("SLUICE_BUNDLE_PUBLIC_KEY");
+    expect(perCluster.stderr).toContain(`HMAC bundle key sluice/bundle-keys/${cluster}: the agent holds it and could sign bundles for cluster ${cluster}; kms:<key id> avoids that`);
+    await expect(shared).rejects.toMatchObject({ stderr: expect.stringContaining("--bundle-key 'hmac:sluice/bundle-key': an HMAC secret id must contain {cluster}") });
+  }, 60_000);
 });
