@@ -223,7 +223,8 @@ export class Agent {
     if (content.suspended) {
       log.info({ kustomization: key }, "suspended: the cluster is left as it is until a new bundle");
       // Reported so that the suspension's sequence is kept: the bundle before it is a replay from now on.
-      await this.report(tracked, { ...this.base(content.kustomization, entry.digest, content.revision, tracked), ready: "Unknown", reason: "Suspended", message: "suspended: the cluster is left as it is until a new bundle" });
+      const base = this.base(content.kustomization, entry.digest, content.revision, tracked);
+      await this.report(tracked, { ...base, ready: "Unknown", reason: "Suspended", message: "suspended: the cluster is left as it is until a new bundle" });
       return;
     }
     await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
@@ -237,7 +238,8 @@ export class Agent {
     const { ks, digest, revision, why } = refusal;
     this.options.log.error({ kustomization: refKey(ks), digest, reason: why }, "bundle refused; keeping the last good state");
     tracked.seen = refusal.seen ?? digest;
-    await this.report(tracked, { ...this.base(ks, digest, revision, tracked), ready: "False", reason: "BundleRejected", message: `bundle ${digest || "(none)"} refused: ${why}; the last good state is kept` });
+    const message = `bundle ${digest || "(none)"} refused: ${why}; the last good state is kept`;
+    await this.report(tracked, { ...this.base(ks, digest, revision, tracked), ready: "False", reason: "BundleRejected", message });
   }
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
@@ -303,7 +305,8 @@ export class Agent {
       this.options.log.info({ kustomization: key, changes: formatChangeSet(result.changeSet) }, "withdrawn bundle deleted");
     }
     const base = this.base(withdrawal.kustomization, bundleDigest(withdrawal), withdrawal.revision, tracked);
-    await this.report(tracked, { ...base, applied: undefined, ready: "True", reason: WITHDRAWN_REASON, message: `withdrawn: what it applied was handled per deletionPolicy ${withdrawal.options.deletionPolicy}` });
+    const message = `withdrawn: what it applied was handled per deletionPolicy ${withdrawal.options.deletionPolicy}`;
+    await this.report(tracked, { ...base, applied: undefined, ready: "True", reason: WITHDRAWN_REASON, message });
   }
 
   /** Who applies a bundle: the agent itself, or the Kustomization's service account (impersonated). */

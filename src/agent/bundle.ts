@@ -92,7 +92,10 @@ export function parseBundleKey(text: string, name: string): BundleKey {
   if (!match) throw new Error(`${name} '${text}': expected kms:<key id> or hmac:<secret id>`);
   const key = { kind: match[1] as BundleKey["kind"], id: match[2]! };
   if (key.kind === "hmac" && !key.id.includes(CLUSTER_PLACEHOLDER)) {
-    throw new Error(`${name} '${text}': an HMAC secret id must contain ${CLUSTER_PLACEHOLDER} (e.g. hmac:sluice/bundle-keys/${CLUSTER_PLACEHOLDER}): an agent can sign with the key it verifies with, so each cluster needs its own key; kms:<key id> avoids even that`);
+    throw new Error(
+      `${name} '${text}': an HMAC secret id must contain ${CLUSTER_PLACEHOLDER} (e.g. hmac:sluice/bundle-keys/${CLUSTER_PLACEHOLDER}): ` +
+        "an agent can sign with the key it verifies with, so each cluster needs its own key; kms:<key id> avoids even that",
+    );
   }
   return key;
 }
@@ -141,13 +144,16 @@ export async function openBundle(bytes: Buffer, verifier: BundleVerifier, expect
   } catch {
     throw new BundleRejectedError("bundle is not valid JSON");
   }
-  if (bundle?.apiVersion !== BUNDLE_API_VERSION || bundle.kind !== "Bundle" || !bundle.content || typeof bundle.content !== "object") throw new BundleRejectedError(`not a ${BUNDLE_API_VERSION} Bundle`);
+  const shaped = bundle?.apiVersion === BUNDLE_API_VERSION && bundle.kind === "Bundle" && typeof bundle.content === "object" && bundle.content !== null;
+  if (!shaped) throw new BundleRejectedError(`not a ${BUNDLE_API_VERSION} Bundle`);
   const digest = digestOf(bundle.content);
   if (`sha256:${digest.toString("hex")}` !== bundle.digest) throw new BundleRejectedError(`digest mismatch: the content hashes to sha256:${digest.toString("hex")}, the bundle says ${bundle.digest}`);
   if (!(await verifier.verify(digest, bundle.signature))) throw new BundleRejectedError(`signature by ${bundle.signature?.keyId ?? "?"} does not verify`);
   const { content } = bundle;
   if (content.cluster !== expected.cluster) throw new BundleRejectedError(`bundle is for cluster '${content.cluster}', not '${expected.cluster}'`);
-  if (refKey(content.kustomization) !== refKey(expected.kustomization)) throw new BundleRejectedError(`bundle is for Kustomization ${refKey(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`);
+  if (refKey(content.kustomization) !== refKey(expected.kustomization)) {
+    throw new BundleRejectedError(`bundle is for Kustomization ${refKey(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`);
+  }
   if (bundle.digest !== expected.digest) throw new BundleRejectedError(`bundle is ${bundle.digest}, but the index names ${expected.digest}`);
   return content;
 }

@@ -46,7 +46,8 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     const { kustomization, revision, sequence, withdrawn } = bundle.content;
     const entry: IndexEntry = { kustomization, digest: bundle.digest, contentDigest, sequence, revision, publishedAt: new Date().toISOString(), ...(withdrawn && { withdrawn }) };
     const body = JSON.stringify(bundle);
-    if (Buffer.byteLength(body) > MAX_BUNDLE_BYTES) throw new Error(`Kustomization/${refKey(kustomization)} publish failed: the bundle is ${mib(Buffer.byteLength(body))}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`);
+    const size = Buffer.byteLength(body);
+    if (size > MAX_BUNDLE_BYTES) throw new Error(`Kustomization/${refKey(kustomization)} publish failed: the bundle is ${mib(size)}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`);
     await this.put(this.bundlePath(entry), body);
     await this.updateIndex((index) => void (index.bundles[refKey(kustomization)] = entry));
   }
@@ -106,7 +107,7 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     }
     const index = parseJson(await bodyBytes(key, answer, MAX_DOCUMENT_BYTES), key) as Partial<UncheckedIndex> | null;
     const bundles = index?.bundles;
-    if (!bundles || typeof bundles !== "object" || Array.isArray(bundles)) throw new Error(`${key} read failed: not a bundle index (expected {"bundles": {...}})`);
+    if (!bundles || typeof bundles !== "object" || Array.isArray(bundles)) throw new Error(`${key} read failed: not a bundle index (expected {"bundles": {…}})`);
     return { index: { bundles }, etag: answer.ETag! };
   }
 

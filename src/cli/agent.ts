@@ -142,7 +142,9 @@ async function install(flags: InstallFlags, options: GlobalOptions): Promise<voi
   if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
   const keyId = keyIdFor(bundleKey, flags.cluster);
   const publicKey = bundleKey.kind === "kms" ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), keyId)).toString("base64") : undefined;
-  if (bundleKey.kind === "hmac") say.action(`HMAC bundle key ${keyId}: the agent holds it and could sign bundles for cluster ${flags.cluster}; kms:<key id> avoids that`);
+  if (bundleKey.kind === "hmac") {
+    say.action(`HMAC bundle key ${keyId}: the agent holds it and could sign bundles for cluster ${flags.cluster}; kms:<key id> avoids that`);
+  }
   const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
   if (flags.export) {
     process.stdout.write(exportYaml(manifests));

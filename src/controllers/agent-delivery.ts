@@ -146,7 +146,8 @@ async function publishIfNew(attempt: Attempt, outbox: BundleOutbox, content: Bun
   // sequences (the unsigned index's, the agent's report) only matter within a millisecond or when
   // clocks disagree, and one far in the future is forged, so it is ignored rather than followed.
   const now = attempt.rt.clock.now();
-  const previous = [current?.sequence, report?.accepted?.sequence].filter((s): s is number => s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS);
+  const plausible = (s: number | undefined): s is number => s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS;
+  const previous = [current?.sequence, report?.accepted?.sequence].filter(plausible);
   const sequence = Math.max(now, ...previous.map((s) => s + 1));
   const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer(content.cluster));
   await outbox.publish(sealed, contentDigest);
