@@ -21,6 +21,15 @@ export interface WriteTreeOptions {
 
 const FILE_MODES: Record<string, number> = { "100644": 0o644, "100755": 0o755 };
 const TREE_MODE = "040000";
+/** Files of one folder written at once: reading a blob and writing it overlap, without a descriptor per file of a huge folder. */
+const PARALLEL_WRITES = 64;
+
+interface BlobEntry {
+  oid: string;
+  path: string;
+  target: string;
+  mode: number;
+}
 
 /**
  * Writes a commit's tree from the object store, instead of a worktree checkout that would write what
@@ -36,7 +45,16 @@ export async function writeCommitTree(options: WriteTreeOptions): Promise<{ file
   let files = 0;
   let bytes = 0;
 
+  const writeBlob = async ({ oid, path, target, mode }: BlobEntry): Promise<void> => {
+    const { blob } = await git.readBlob({ fs, dir, oid, cache });
+    bytes += blob.byteLength;
+    if (bytes > maxBytes) throw new UnsafeTreeError(`tree holds more than ${maxBytes} bytes`);
+    await created(path, writeFile(target, blob, { flag: "wx", mode }));
+    files++;
+  };
   const write = async (oid: string, folder: string, prefix: string): Promise<void> => {
+    const blobs: BlobEntry[] = [];
+    const subtrees: { oid: string; path: string; target: string }[] = [];
     for (const entry of (await git.readTree({ fs, dir, oid, cache })).tree) {
       const name = checkedName(entry.path, prefix);
       const [path, target] = [prefix + name, join(folder, name)];
@@ -44,15 +62,13 @@ export async function writeCommitTree(options: WriteTreeOptions): Promise<{ file
       const mode = FILE_MODES[entry.mode];
       if (entry.mode === TREE_MODE) {
         await created(path, mkdir(target));
-        await write(entry.oid, target, `${path}/`);
+        subtrees.push({ oid: entry.oid, path, target });
       } else if (mode !== undefined) {
-        const { blob } = await git.readBlob({ fs, dir, oid: entry.oid, cache });
-        bytes += blob.byteLength;
-        if (bytes > maxBytes) throw new UnsafeTreeError(`tree holds more than ${maxBytes} bytes`);
-        await created(path, writeFile(target, blob, { flag: "wx", mode }));
-        files++;
+        blobs.push({ oid: entry.oid, path, target, mode });
       }
     }
+    for (let i = 0; i < blobs.length; i += PARALLEL_WRITES) await Promise.all(blobs.slice(i, i + PARALLEL_WRITES).map(writeBlob));
+    for (const subtree of subtrees) await write(subtree.oid, subtree.target, `${subtree.path}/`);
   };
 
   await write(options.oid, dir, "");
