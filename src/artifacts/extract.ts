@@ -72,7 +72,8 @@ export async function extractArchive(data: Buffer, dest: string, limits: Extract
       } else if (FILE_TYPES.has(entry.type)) {
         const mode = entry.mode && entry.mode & 0o111 ? 0o755 : 0o644;
         // "wx": a second entry for a path (file or directory) fails instead of replacing or writing through it.
-        const write = mkdir(dirname(target), { recursive: true }).then(() => pipeline(entry, createWriteStream(target, { mode, flags: "wx" }), { signal: abort.signal }));
+        const file = () => createWriteStream(target, { mode, flags: "wx" });
+        const write = mkdir(dirname(target), { recursive: true }).then(() => pipeline(entry, file(), { signal: abort.signal }));
         writes.push(settle(entry.path, write));
       } else {
         throw new UnsafeArchiveError(`archive entry ${entry.path}: unsupported file type ${entry.type}; only regular files and directories are extracted`);

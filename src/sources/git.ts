@@ -54,7 +54,8 @@ export class GitError extends Error {
  * `https://host/x`) and credential-looking query values are replaced (`?access_token=***`).
  */
 export function maskUrl(text: string): string {
-  return text.replace(USERINFO, "$1").replace(QUERY_PARAM, (param, separator: string, name: string) => (isCredentialName(name) ? `${separator}${name}=***` : param));
+  const maskParam = (param: string, separator: string, name: string) => (isCredentialName(name) ? `${separator}${name}=***` : param);
+  return text.replace(USERINFO, "$1").replace(QUERY_PARAM, maskParam);
 }
 
 // Greedy up to the host: a password may itself hold an unencoded `@`.
@@ -94,7 +95,12 @@ export async function resolveRemoteRef(remote: GitRemote, ref: GitRef | undefine
  * (regular files and directories only, see writeCommitTree) next to `.git`, within `limits`. A
  * pinned commit needs its branch's history (as in Flux), so that one is not shallow.
  */
-export async function checkout(remote: GitRemote, ref: GitRef | undefined, dir: string, limits: ExtractLimits = defaultExtractLimits): Promise<ResolvedRef & { message?: string }> {
+export async function checkout(
+  remote: GitRemote,
+  ref: GitRef | undefined,
+  dir: string,
+  limits: ExtractLimits = defaultExtractLimits,
+): Promise<ResolvedRef & { message?: string }> {
   validate(remote);
   const target = targetOf(ref);
   return guarded(remote, "check out", async () => {

@@ -124,7 +124,8 @@ describe("hostile artifacts: extraction writes regular files and directories ins
     ["a character device", [{ path: "tty", type: "CharacterDevice" }], "archive entry tty: unsupported file type CharacterDevice"],
     ["a block device", [{ path: "sda", type: "BlockDevice" }], "archive entry sda: unsupported file type BlockDevice"],
     ["a FIFO", [{ path: "pipe", type: "FIFO" }], "archive entry pipe: unsupported file type FIFO"],
-    ["a contiguous file (Go's archive/tar does not read it as a file either)", [{ path: "c", type: "ContiguousFile", body: "x" }], "archive entry c: unsupported file type ContiguousFile"],
+    // Go's archive/tar does not read a contiguous file as a regular file either.
+    ["a contiguous file", [{ path: "c", type: "ContiguousFile", body: "x" }], "archive entry c: unsupported file type ContiguousFile"],
   ])("refuses %s, naming the entry", async (_case, entries, message) => {
     const { out } = await arena();
     expect((await refused(tarball(entries), out)).message).toContain(message);
@@ -135,12 +136,12 @@ describe("hostile artifacts: extraction writes regular files and directories ins
     ["a parent path", [{ path: "../outside/pwned", body: "x" }], "archive entry ../outside/pwned: '..' is not allowed"],
     ["a parent path deeper in", [{ path: "a/b/../../../outside/pwned", body: "x" }], "'..' is not allowed"],
     ["a parent path with backslashes", [{ path: "a\\..\\..\\outside\\pwned", body: "x" }], "'..' is not allowed"],
-    ["an absolute path", [{ path: "/tmp/sluice-pwned", body: "x" }], "archive entry /tmp/sluice-pwned: absolute paths are not allowed"],
+    ["an absolute path", [{ path: "/tmp/sluice-pwned", body: "x" }], "archive entry /tmp/sluice-pwned: absolute paths"],
     ["a drive-letter path", [{ path: "C:/pwned", body: "x" }], "absolute paths are not allowed"],
-    ["a PAX header overriding the path with a parent path", [{ path: "safe.yaml", body: "x", pax: { path: "../outside/pwned" } }], "archive entry ../outside/pwned: '..' is not allowed"],
-    ["a PAX header overriding the path with an absolute path", [{ path: "safe.yaml", body: "x", pax: { path: "/tmp/sluice-pwned" } }], "absolute paths are not allowed"],
-    ["a PAX header turning a link's target outside", [{ path: "l", type: "SymbolicLink", linkpath: "a", pax: { linkpath: "/etc" } }], "unsupported file type SymbolicLink"],
-    ["a GNU long name with a parent path", [{ path: "././@LongLink", type: "NextFileHasLongPath", body: "../outside/pwned\0" }, { path: "short", body: "x" }], "'..' is not allowed"],
+    ["a PAX path override with a parent path", [{ path: "ok.yaml", body: "x", pax: { path: "../outside/pwned" } }], "archive entry ../outside/pwned: '..'"],
+    ["a PAX path override with an absolute path", [{ path: "ok.yaml", body: "x", pax: { path: "/tmp/sluice-pwned" } }], "absolute paths are not allowed"],
+    ["a PAX link path override", [{ path: "l", type: "SymbolicLink", linkpath: "a", pax: { linkpath: "/etc" } }], "unsupported file type SymbolicLink"],
+    ["a GNU long name with a parent path", [{ path: "././@LongLink", type: "NextFileHasLongPath", body: "../outside/pwned\0" }, { path: "short" }], "'..'"],
   ])("refuses %s and writes nothing outside", async (_case, entries, message) => {
     const { parent, out, outside } = await arena();
     expect((await refused(tarball(entries), out)).message).toContain(message);
@@ -205,7 +206,8 @@ describe("hostile artifacts: extraction writes regular files and directories ins
   it("still extracts an ordinary artifact: files, folders, long PAX paths", async () => {
     const { out } = await arena();
     const long = `${"deep/".repeat(40)}app.yaml`;
-    const result = await extractArchive(tarball([{ path: "deploy/", type: "Directory" }, { path: "deploy/app.yaml", body: "a" }, { path: "x", body: "b", pax: { path: long } }]), out);
+    const entries: Entry[] = [{ path: "deploy/", type: "Directory" }, { path: "deploy/app.yaml", body: "a" }, { path: "x", body: "b", pax: { path: long } }];
+    const result = await extractArchive(tarball(entries), out);
     expect(result.files).toBe(3);
     expect(await readFile(join(out, long), "utf8")).toBe("b");
     expect(await readFile(join(out, "deploy/app.yaml"), "utf8")).toBe("a");

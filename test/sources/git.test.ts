@@ -280,10 +280,11 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     ["https://h.example/r.git?ref=main&access_token=SECRET&x=1", "https://h.example/r.git?ref=main&access_token=***&x=1"],
     ["https://h.example/r?token=SECRET#frag", "https://h.example/r?token=***#frag"],
     ["https://h.example/r?Password=SECRET;key=SECRET", "https://h.example/r?Password=***;key=***"],
-    ["https://b.s3.example/a.tgz?X-Amz-Credential=AKIA%2FSECRET&X-Amz-Signature=SECRET&X-Amz-Security-Token=SECRET", "https://b.s3.example/a.tgz?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Security-Token=***"],
+    ["https://b.s3.example/a?X-Amz-Credential=AKIA%2FSECRET&X-Amz-Signature=SECRET", "https://b.s3.example/a?X-Amz-Credential=***&X-Amz-Signature=***"],
+    ["https://b.s3.example/a?X-Amz-Security-Token=SECRET&signature=SECRET", "https://b.s3.example/a?X-Amz-Security-Token=***&signature=***"],
     ["https://acct.blob.example/c/b?sv=2020&sig=SECRET&se=2030", "https://acct.blob.example/c/b?sv=2020&sig=***&se=2030"],
-    ["https://h.example/r?client_secret=SECRET&api_key=SECRET&signature=SECRET&acc%65ss_token=SECRET", "https://h.example/r?client_secret=***&api_key=***&signature=***&acc%65ss_token=***"],
-    ["failed to list refs of https://u:SECRET@h.example/r.git?id_token=SECRET/info/refs?service=git-upload-pack: 404", "failed to list refs of https://h.example/r.git?id_token=*** 404"],
+    ["https://h.example/r?client_secret=SECRET&api_key=SECRET&acc%65ss_token=SECRET", "https://h.example/r?client_secret=***&api_key=***&acc%65ss_token=***"],
+    ["failed to list refs of https://u:SECRET@h.example/r?id_token=SECRET/info/refs?service=x: 404", "failed to list refs of https://h.example/r?id_token=*** 404"],
   ])("masks credential query parameters: %s", (url, masked) => {
     expect(maskUrl(url)).toBe(masked);
     expect(maskUrl(url)).not.toContain("SECRET");
