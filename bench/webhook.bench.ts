@@ -113,7 +113,8 @@ async function awsBenchmarks(sizes: number[]): Promise<Benchmark[]> {
   await new SecretsManagerClient(base).send(new CreateSecretCommand({ Name: "sluice/flux-system/bench-hook-token", SecretString: JSON.stringify({ token: "bench-token" }) }));
   const sqs = new SQSClient(base);
   const freshQueue = async () => (await sqs.send(new CreateQueueCommand({ QueueName: `webhook-${randomBytes(3).toString("hex")}.fifo`, Attributes: { FifoQueue: "true" } }))).QueueUrl!;
-  const config: AwsConfig = { region: aws.region, bucket, fifoUrl: await freshQueue(), delayUrl: "unused", cluster: "", endpoint: aws.endpoint, credentials };
+  const delayUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `webhook-delay-${randomBytes(3).toString("hex")}` }))).QueueUrl!;
+  const config: AwsConfig = { region: aws.region, bucket, fifoUrl: await freshQueue(), delayUrl, cluster: "", endpoint: aws.endpoint, credentials };
   // The worker's runtime publishes the receiver record, as it would on its first reconcile.
   const worker = await awsRuntime(config, awsClients(config), silent, { emit: async () => {} }, systemClock);
   const path = await receiverPath(worker, "https://git.example.com/app.git", undefined, "bench-hook-token");

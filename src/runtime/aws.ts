@@ -144,10 +144,18 @@ function splitOnce(text: string): [string, string] {
   return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at + 1)];
 }
 
-/** What the webhook function runs with: S3 and SQS clients only; it reads the receiver index, records delivery ids, and enqueues. */
-export function webhookPorts(config: AwsConfig, log: Log): WebhookPorts {
-  const s3 = new S3Client(clientOptions(config));
-  const sqs = new SQSClient(clientOptions(config));
+/** The only clients the webhook function has: no Secrets Manager, no EKS, no KMS. */
+export interface WebhookClients {
+  s3: S3Client;
+  sqs: SQSClient;
+}
+
+export function webhookClients(config: AwsConfig): WebhookClients {
+  return { s3: new S3Client(clientOptions(config)), sqs: new SQSClient(clientOptions(config)) };
+}
+
+/** What the webhook function runs with: it reads the receiver index, records delivery ids, and enqueues. */
+export function webhookPorts(config: AwsConfig, log: Log, { s3, sqs }: WebhookClients = webhookClients(config)): WebhookPorts {
   // Deliveries are never delayed, so the FIFO queue alone will do (no schedule tickets, no due index).
   return { receivers: new S3ReceiverIndex(s3, config.bucket), deliveries: new S3DeliveryLog(s3, config.bucket), queue: { enqueue: (request) => sendFifo(sqs, config.fifoUrl, request) }, log };
 }
