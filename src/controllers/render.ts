@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Kustomization } from "../api/kustomization.js";
 import type { Artifact } from "../api/meta.js";
@@ -48,7 +48,7 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
   renderCounters.builds++;
 
   const source = await extracted(rt, artifact);
-  let objects = (await renderPlainFolder(source, ks.spec)) ?? (await buildPrivateCopy(rt, source, ks));
+  let objects = (await renderPlainFolder(source, ks.spec, rt.settings.renderLimits)) ?? (await buildPrivateCopy(rt, source, ks));
   if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
   if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
   cache.set(key, objects);
@@ -57,13 +57,25 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
 
 /** kustomize with Flux's overlay, on a hard-linked private copy (the overlay replaces kustomization files). */
 async function buildPrivateCopy(rt: Runtime, source: string, ks: Kustomization): Promise<KubeObject[]> {
-  const dir = await mkdtemp(join(rt.workDir, "build-"));
+  const dir = await mkdtemp(join(await unlistable(rt, "builds"), "render-"));
   try {
     await linkTree(source, join(dir, "src"));
-    return await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases });
+    return await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases, limits: rt.settings.renderLimits });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A parent folder for extractions or build copies that can be traversed but not listed (0711), holding
+ * only random names: from one render's root, `..` cannot name another render's copy or another source,
+ * even if a path slipped past the kustomization graph check.
+ */
+async function unlistable(rt: Runtime, name: string): Promise<string> {
+  const dir = join(rt.workDir, name);
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o711);
+  return dir;
 }
 
 /** Extracted artifacts by digest, extracted once and shared (as hard-linked copies) by every render of that revision. */
@@ -77,9 +89,11 @@ async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
     pending = (async () => {
       const data = await rt.artifacts.get(artifact.path, artifact.digest);
       if (!data) throw new BuildError(`source artifact ${artifact.path} is missing from storage`);
-      const dir = join(rt.workDir, "sources", id);
-      await rm(dir, { recursive: true, force: true });
-      await extractArchive(data, dir);
+      const dir = join(await unlistable(rt, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
+      await extractArchive(data, dir).catch(async (error: unknown) => {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      });
       return dir;
     })();
     extractions.set(id, pending);

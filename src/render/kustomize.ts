@@ -1,21 +1,18 @@
-import { execFile } from "node:child_process";
-import { lstat, readdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
-import { promisify } from "node:util";
-import { parseAllDocuments, stringify } from "yaml";
+import { randomBytes } from "node:crypto";
+import { lstat, readdir, rename, writeFile } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { stringify } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 import type { Kustomization } from "../api/kustomization.js";
+import { BuildError } from "./build-error.js";
+import { checkKustomizationGraph } from "./kustomization-graph.js";
+import { runKustomize } from "./kustomize-process.js";
+import { defaultRenderLimits, RenderBudget, type RenderLimits } from "./limits.js";
 import { isSopsEncrypted, orderedLike, sopsMacOf } from "./sops.js";
+import { checkSourceTree, existingInside, findKustomizationFile, readSourceFile } from "./source-tree.js";
+import { decodeYaml } from "./yaml.js";
 
-const run = promisify(execFile);
-
-/** The file names kustomize recognises, in its order of preference. */
-const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-
-/** Rendering failed: a bad path, invalid YAML, a kustomize error. Maps to Flux's BuildFailed. */
-export class BuildError extends Error {
-  override name = "BuildError";
-}
+export { BuildError } from "./build-error.js";
 
 type Spec = Kustomization["spec"];
 
@@ -24,6 +21,8 @@ export interface BuildOptions {
   kubectl: string;
   /** Refuse remote bases and components (Flux's `--no-remote-bases`). @default false */
   noRemoteBases?: boolean;
+  /** Bounds on time, file size, documents, aliases and output. @default defaultRenderLimits */
+  limits?: RenderLimits;
 }
 
 /**
@@ -33,13 +32,16 @@ export interface BuildOptions {
  * are replaced (never written into, so the copy may hard-link a shared extraction).
  */
 export async function buildKustomization(root: string, spec: Spec, options: BuildOptions): Promise<KubeObject[]> {
-  const plain = await renderPlainFolder(root, spec);
+  const limits = options.limits ?? defaultRenderLimits;
+  const plain = await renderPlainFolder(root, spec, limits);
   if (plain) return plain;
+  await checkSourceTree(root, limits);
   const dir = await kustomizationDir(root, spec);
-  const file = (await findKustomizationFile(dir)) ?? (await writeKustomizationFile(dir, (await scanFolder(dir)).resources));
-  await overlay(dir, file, spec);
-  if (options.noRemoteBases) await refuseRemoteBases(root);
-  return withCommonMetadata(await withSopsFieldOrder(await kustomize(options.kubectl, dir, root), root), spec);
+  const file = (await findKustomizationFile(dir)) ?? (await writeKustomizationFile(dir, (await scanFolder(root, dir, limits)).resources));
+  await overlay(root, dir, file, spec, limits);
+  await checkKustomizationGraph(root, dir, { noRemoteBases: options.noRemoteBases ?? false, limits });
+  const objects = decodeObjects(await runKustomize(options.kubectl, dir, root, limits), "kustomize output", new RenderBudget(limits));
+  return withCommonMetadata(await withSopsFieldOrder(objects, root, limits), spec);
 }
 
 /**
@@ -48,50 +50,38 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
  * tree — the common shape of a fleet's cluster folders and of small apps. Undefined otherwise.
  * Reads only, so `root` may be a shared extraction.
  */
-export async function renderPlainFolder(root: string, spec: Spec): Promise<KubeObject[] | undefined> {
+export async function renderPlainFolder(root: string, spec: Spec, limits: RenderLimits = defaultRenderLimits): Promise<KubeObject[] | undefined> {
   const dir = await kustomizationDir(root, spec);
   if (needsOverlay(spec) || (await findKustomizationFile(dir))) return undefined;
-  const { objects } = await scanFolder(dir);
+  const { objects } = await scanFolder(root, dir, limits);
   return objects && withCommonMetadata(objects, spec);
 }
 
 async function kustomizationDir(root: string, spec: Spec): Promise<string> {
-  const dir = resolveInside(root, spec.path ?? "./");
-  if (!(await isDirectory(dir))) throw new BuildError(`spec.path: '${spec.path ?? "./"}' is not a directory in the source`);
-  return dir;
+  const path = spec.path ?? "./";
+  const dir = await existingInside(root, root, path, `spec.path: '${path}'`);
+  if (!dir || !(await isDirectory(dir))) throw new BuildError(`spec.path: '${path}' is not a directory in the source`);
+  return resolve(root, path);
 }
 
 function needsOverlay(spec: Spec): boolean {
   return Boolean(spec.targetNamespace || spec.namePrefix || spec.nameSuffix || spec.patches?.length || spec.images?.length || spec.components?.length);
 }
 
-/** `path` relative to the source root, refusing anything that escapes it. */
-function resolveInside(root: string, path: string): string {
-  const full = resolve(root, path);
-  if (full !== resolve(root) && !full.startsWith(resolve(root) + sep)) throw new BuildError(`spec.path: '${path}' points outside the source`);
-  return full;
-}
-
 async function isDirectory(path: string): Promise<boolean> {
   return (await lstat(path).catch(() => undefined))?.isDirectory() ?? false;
-}
-
-async function findKustomizationFile(dir: string): Promise<string | undefined> {
-  for (const name of KUSTOMIZATION_FILES) {
-    if ((await lstat(join(dir, name)).catch(() => undefined))?.isFile()) return join(dir, name);
-  }
-  return undefined;
 }
 
 /**
  * Flux's rule for a folder without a kustomization file: every `.yaml`/`.yml` file below it that
  * decodes as Kubernetes YAML becomes a resource, except that a sub-folder holding its own
  * kustomization file is added as one resource and not descended into. `objects` holds the decoded
- * documents when every resource is a plain file.
+ * documents when every resource is a plain file. One budget for the folder: its files are one render.
  */
-async function scanFolder(dir: string): Promise<{ resources: string[]; objects?: KubeObject[] }> {
+async function scanFolder(root: string, dir: string, limits: RenderLimits): Promise<{ resources: string[]; objects?: KubeObject[] }> {
   const resources: string[] = [];
   const objects: KubeObject[] = [];
+  const budget = new RenderBudget(limits);
   let plain = true;
   const walk = async (folder: string): Promise<void> => {
     for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -102,7 +92,7 @@ async function scanFolder(dir: string): Promise<{ resources: string[]; objects?:
           plain = false;
         } else await walk(path);
       } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) {
-        objects.push(...(await readKubernetesYaml(path, relative(dir, path))));
+        for (const object of await readKubernetesYaml(path, relative(root, path), relative(dir, path), budget)) objects.push(object);
         resources.push(`./${relative(dir, path)}`);
       }
     }
@@ -118,37 +108,41 @@ async function writeKustomizationFile(dir: string, resources: string[]): Promise
 }
 
 /** The objects of a YAML file (a `List` expanded, as kustomize does); an error names the file. */
-async function readKubernetesYaml(path: string, name: string): Promise<KubeObject[]> {
+async function readKubernetesYaml(path: string, name: string, shortName: string, budget: RenderBudget): Promise<KubeObject[]> {
   const objects: KubeObject[] = [];
-  for (const doc of parseAllDocuments(await readFile(path, "utf8"))) {
-    if (doc.errors.length > 0) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: ${doc.errors[0]!.message}`);
-    const value = doc.toJS() as (KubeObject & { items?: KubeObject[] }) | null;
+  for (const value of decodeYaml(await readSourceFile(path, name, budget.limits), name, budget) as ((KubeObject & { items?: unknown }) | null)[]) {
     if (value === null) continue;
-    if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
-    if (value.kind.endsWith("List") && Array.isArray(value.items)) objects.push(...value.items);
+    if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${shortName}: a document lacks apiVersion or kind`);
+    if (value.kind.endsWith("List") && Array.isArray(value.items)) for (const item of value.items as KubeObject[]) objects.push(item);
     else objects.push(value);
   }
   return objects;
 }
 
 /** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images and components into the kustomization file. */
-async function overlay(dir: string, file: string, spec: Spec): Promise<void> {
-  const parsed = parseAllDocuments(await readFile(file, "utf8"));
-  if (parsed.length !== 1 || parsed[0]!.errors.length > 0) throw new BuildError(`${relative(dir, file)}: not a single valid YAML document${parsed[0]?.errors[0] ? `: ${parsed[0].errors[0].message}` : ""}`);
-  const kus = (parsed[0]!.toJS() ?? {}) as Record<string, unknown>;
+async function overlay(root: string, dir: string, file: string, spec: Spec, limits: RenderLimits): Promise<void> {
+  const name = relative(root, file);
+  const documents = decodeYaml(await readSourceFile(file, name, limits), name, new RenderBudget(limits), { strict: true });
+  if (documents.length > 1) throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
+  const kus = (documents[0] ?? {}) as Record<string, unknown>;
+  if (typeof kus !== "object" || Array.isArray(kus)) throw new BuildError(`${name}: a kustomization file must be a YAML mapping`);
   if (spec.targetNamespace) kus.namespace = spec.targetNamespace;
   if (spec.namePrefix) kus.namePrefix = spec.namePrefix;
   if (spec.nameSuffix) kus.nameSuffix = spec.nameSuffix;
   if (spec.patches?.length) kus.patches = [...asArray(kus.patches), ...spec.patches];
   if (spec.images?.length) kus.images = mergeImages(asArray(kus.images) as { name: string }[], spec.images);
-  if (spec.components?.length) kus.components = [...asArray(kus.components), ...(await existingComponents(dir, spec))];
+  if (spec.components?.length) kus.components = [...asArray(kus.components), ...(await existingComponents(root, dir, spec))];
   await replaceFile(file, stringify(kus));
 }
 
-/** Writes a new file in place of the old (never into it): the tree may be hard links shared with other renders. */
+/**
+ * Writes a new file in place of the old, never into it: the tree may be hard links shared with other
+ * renders. The temporary name is random and created exclusively, so nothing already there is written through.
+ */
 async function replaceFile(file: string, content: string): Promise<void> {
-  await writeFile(`${file}.sluice-tmp`, content);
-  await rename(`${file}.sluice-tmp`, file);
+  const temporary = join(dirname(file), `.sluice-${randomBytes(8).toString("hex")}.tmp`);
+  await writeFile(temporary, content, { flag: "wx" });
+  await rename(temporary, file);
 }
 
 function asArray(value: unknown): unknown[] {
@@ -166,24 +160,14 @@ function mergeImages(existing: { name: string }[], overrides: NonNullable<Spec["
   return merged;
 }
 
-async function existingComponents(dir: string, spec: Spec): Promise<string[]> {
+/** spec.components that exist in the source; one outside it is refused whether it exists or not. */
+async function existingComponents(root: string, dir: string, spec: Spec): Promise<string[]> {
   const kept: string[] = [];
   for (const component of spec.components ?? []) {
-    const exists = await lstat(resolve(dir, component)).then(() => true, () => false);
-    if (exists) kept.push(component);
+    if (await existingInside(root, dir, component, `spec.components: '${component}'`)) kept.push(component);
     else if (!spec.ignoreMissingComponents) throw new BuildError(`spec.components: '${component}' does not exist under '${spec.path ?? "./"}' (set ignoreMissingComponents to skip missing ones)`);
   }
   return kept;
-}
-
-/** With the lockdown on, any remote resource or component in any kustomization file of the source is an error. */
-async function refuseRemoteBases(root: string): Promise<void> {
-  await walkFiles(root, async (path, name) => {
-    if (!KUSTOMIZATION_FILES.includes(name)) return;
-    const kus = (parseAllDocuments(await readFile(path, "utf8"))[0]?.toJS() ?? {}) as Record<string, unknown>;
-    const remote = [...asArray(kus.resources), ...asArray(kus.components)].find((r) => typeof r === "string" && isRemote(r));
-    if (remote) throw new BuildError(`${relative(root, path)}: remote base '${String(remote)}' is not allowed (remote bases are disabled)`);
-  });
 }
 
 /**
@@ -191,15 +175,16 @@ async function refuseRemoteBases(root: string): Promise<void> {
  * (Flux decrypts kustomize's in-memory objects, which keep it). SOPS documents get their original
  * field order back, found in the source by their MAC; kustomize's changes to values stay.
  */
-async function withSopsFieldOrder(objects: KubeObject[], root: string): Promise<KubeObject[]> {
+async function withSopsFieldOrder(objects: KubeObject[], root: string, limits: RenderLimits): Promise<KubeObject[]> {
   if (!objects.some(isSopsEncrypted)) return objects;
   const originals = new Map<string, unknown>();
-  await walkFiles(root, async (path, name) => {
-    if (!/\.(ya?ml|json)$/.test(name)) return;
-    const text = await readFile(path, "utf8");
+  const budget = new RenderBudget(limits);
+  await walkFiles(root, async (path) => {
+    if (!/\.(ya?ml|json)$/.test(path)) return;
+    const name = relative(root, path);
+    const text = await readSourceFile(path, name, limits);
     if (!text.includes("sops") || !text.includes("mac")) return;
-    for (const doc of parseAllDocuments(text)) {
-      const object: unknown = doc.toJS();
+    for (const object of decodeYaml(text, name, budget)) {
       const mac = sopsMacOf(object);
       if (mac) originals.set(mac, object);
     }
@@ -210,39 +195,17 @@ async function withSopsFieldOrder(objects: KubeObject[], root: string): Promise<
   });
 }
 
-async function walkFiles(root: string, visit: (path: string, name: string) => Promise<void>): Promise<void> {
+async function walkFiles(root: string, visit: (path: string) => Promise<void>): Promise<void> {
   for (const entry of await readdir(root, { withFileTypes: true })) {
     const path = join(root, entry.name);
     if (entry.isDirectory()) await walkFiles(path, visit);
-    else if (entry.isFile()) await visit(path, entry.name);
+    else if (entry.isFile()) await visit(path);
   }
 }
 
-function isRemote(reference: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(reference) || /^git@/.test(reference) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(reference);
-}
-
-/** Runs kustomize (in kubectl) with the load restrictor on; plugins and Helm stay disabled. */
-async function kustomize(kubectl: string, dir: string, root: string): Promise<KubeObject[]> {
-  let stdout: string;
-  try {
-    ({ stdout } = await run(kubectl, ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"], { maxBuffer: 256 << 20, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" } }));
-  } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
-    throw new BuildError(`kustomize build failed: ${stderr.replaceAll(root + sep, "").replace(/^Error: /, "")}`);
-  }
-  return parseObjects(stdout, "kustomize output");
-}
-
-/** Decodes a multi-document YAML stream into objects, skipping empty documents. */
-export function parseObjects(text: string, source: string): KubeObject[] {
-  const objects: KubeObject[] = [];
-  for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw new BuildError(`${source}: ${doc.errors[0]!.message}`);
-    const value = doc.toJS() as KubeObject | null;
-    if (value !== null) objects.push(value);
-  }
-  return objects;
+/** Decodes kustomize's output into objects within the render's budget, skipping empty documents. */
+function decodeObjects(text: string, source: string, budget: RenderBudget): KubeObject[] {
+  return decodeYaml(text, source, budget).filter((value): value is KubeObject => value !== null);
 }
 
 /** Flux's `commonMetadata`: labels and annotations set on every object, overriding the object's own. */

@@ -1,3 +1,5 @@
+import { BuildError } from "./build-error.js";
+
 /**
  * Bounds on one render, so a hostile or broken source fails as `BuildFailed` naming the limit instead
  * of exhausting the process (and, on Lambda, the other reconciles of its batch).
@@ -9,7 +11,7 @@ export interface RenderLimits {
   maxFileBytes: number;
   /** YAML documents in one render. @default 20_000 */
   maxDocuments: number;
-  /** Bytes of rendered YAML (kustomize's output, or the files of a plain folder). @default 128 MiB */
+  /** Bytes of rendered YAML (kustomize's output, or the files of a plain folder, aliases expanded). @default 128 MiB */
   maxOutputBytes: number;
   /** YAML alias expansions per document (the `yaml` library's `maxAliasCount`). @default 100 */
   maxAliases: number;
@@ -22,3 +24,39 @@ export const defaultRenderLimits: RenderLimits = {
   maxOutputBytes: 128 << 20,
   maxAliases: 100,
 };
+
+/** What one render has decoded so far (documents, bytes), checked against its limits as it goes. */
+export class RenderBudget {
+  private documents = 0;
+  private bytes = 0;
+
+  constructor(readonly limits: RenderLimits) {}
+
+  /** Counts one more YAML document, read from `source`. */
+  countDocument(source: string): void {
+    if (++this.documents > this.limits.maxDocuments) {
+      throw new BuildError(`${source}: the render has more than ${this.limits.maxDocuments} YAML documents, over the limit (renderLimits.maxDocuments)`);
+    }
+  }
+
+  /** Counts `bytes` more of rendered YAML, read from `source`. */
+  countBytes(bytes: number, source: string): void {
+    this.bytes += bytes;
+    if (this.bytes > this.limits.maxOutputBytes) throw outputOverLimit(source, this.limits);
+  }
+
+  /** Bytes still allowed before the render goes over maxOutputBytes. */
+  get bytesLeft(): number {
+    return this.limits.maxOutputBytes - this.bytes;
+  }
+}
+
+/** The render (from `source` on) is larger than maxOutputBytes. */
+export function outputOverLimit(source: string, limits: RenderLimits): BuildError {
+  return new BuildError(`${source}: the rendered YAML is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`);
+}
+
+/** A file larger than maxFileBytes: refused before anything reads it. */
+export function checkFileSize(name: string, size: number, limits: RenderLimits): void {
+  if (size > limits.maxFileBytes) throw new BuildError(`${name} is ${size} bytes, over the ${limits.maxFileBytes}-byte limit (renderLimits.maxFileBytes)`);
+}

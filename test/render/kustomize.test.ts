@@ -113,6 +113,6 @@ describe(`kustomize build as kustomize-controller does it (kustomize ${versions.
 
   it("refuses remote bases when they are disabled, and names the file and the base", async () => {
     const root = await tree({ "app/kustomization.yaml": { resources: ["cm.yaml", "https://github.com/example/repo//deploy?ref=v1"] }, "app/cm.yaml": configMap("a") });
-    await expect(buildKustomization(root, spec({ path: "app" }), { kubectl, noRemoteBases: true })).rejects.toThrow("app/kustomization.yaml: remote base 'https://github.com/example/repo//deploy?ref=v1' is not allowed");
+    await expect(buildKustomization(root, spec({ path: "app" }), { kubectl, noRemoteBases: true })).rejects.toThrow("app/kustomization.yaml: resources entry 'https://github.com/example/repo//deploy?ref=v1' is a remote base, and remote bases are disabled");
   });
 });

@@ -1,0 +1,148 @@
+import { lstat, realpath } from "node:fs/promises";
+import { relative, resolve } from "node:path";
+import { BuildError } from "./build-error.js";
+import { RenderBudget, type RenderLimits } from "./limits.js";
+import { existingInside, findKustomizationFile, isWithin, readSourceFile } from "./source-tree.js";
+import { decodeYaml } from "./yaml.js";
+
+export interface GraphOptions {
+  /** Refuse every entry that is not a local path in the source (Flux's `--no-remote-bases`). */
+  noRemoteBases: boolean;
+  limits: RenderLimits;
+}
+
+/** Fields whose entries kustomize loads as a file, a kustomization folder (recursively) or a remote to fetch. */
+const BASE_FIELDS = ["resources", "bases", "components", "generators", "transformers", "validators"];
+/** Of those, the ones whose entries may also be inline plugin configurations. */
+const INLINE_FIELDS = new Set(["generators", "transformers", "validators"]);
+/** Fields whose entries kustomize reads as files (remote only as an http(s) URL). */
+const FILE_FIELDS = ["crds", "configurations", "patchesStrategicMerge"];
+/** Fields holding objects with a file `path`. */
+const PATH_OBJECT_FIELDS = ["patches", "patchesJson6902", "replacements"];
+const GENERATOR_FIELDS = ["configMapGenerator", "secretGenerator"];
+
+/**
+ * Walks the kustomization graph from `dir` the way kustomize will, before kustomize runs: every
+ * kustomization file reached through `resources`, `bases`, `components`, `generators`, `transformers`
+ * and `validators`, and every path in those and in `crds`, `configurations`, `openapi.path`, patch,
+ * replacement and generator files. A local path must exist inside `root` (real paths: no symlink may
+ * leave it); absolute paths and `file://` bases are refused; with `noRemoteBases`, so is anything
+ * kustomize would fetch. kustomize's own load restrictor covers files, not folders: this covers both.
+ */
+export async function checkKustomizationGraph(root: string, dir: string, options: GraphOptions): Promise<void> {
+  const realRoot = await realpath(root);
+  const visited = new Set<string>();
+  const visit = async (folder: string): Promise<void> => {
+    if (visited.has(folder)) return;
+    visited.add(folder);
+    const file = await findKustomizationFile(folder);
+    if (!file) return;
+    const name = relative(realRoot, file);
+    const kustomization = await readKustomization(file, name, options.limits);
+    for (const field of BASE_FIELDS) {
+      for (const entry of strings(fieldValues(kustomization, field))) {
+        const real = await checkBase(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases && !(INLINE_FIELDS.has(field) && isInlineConfig(entry, options.limits)));
+        if (real && (await lstat(real)).isDirectory()) await visit(real);
+      }
+    }
+    for (const [field, entry] of filePaths(kustomization)) await checkFile(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases);
+  };
+  const start = await realpath(dir);
+  if (!isWithin(realRoot, start)) throw new BuildError(`spec.path: '${relative(root, dir)}' points outside the source`);
+  await visit(start);
+}
+
+async function readKustomization(file: string, name: string, limits: RenderLimits): Promise<Record<string, unknown>> {
+  const documents = decodeYaml(await readSourceFile(file, name, limits), name, new RenderBudget(limits), { strict: true });
+  if (documents.length > 1) throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
+  const value = documents[0] ?? {};
+  if (!isObject(value)) throw new BuildError(`${name}: a kustomization file must be a YAML mapping`);
+  return value;
+}
+
+/** A resource, base or component: a local file or folder inside the root, or (when allowed) a remote. */
+async function checkBase(root: string, folder: string, what: string, entry: string, mustBeLocal: boolean): Promise<string | undefined> {
+  if (/^(git::)?file:/i.test(entry)) throw new BuildError(`${what} is a file:// base; bases must be relative paths in the source`);
+  if (looksRemote(entry)) {
+    if (mustBeLocal) throw new BuildError(`${what} is a remote base, and remote bases are disabled`);
+    return undefined;
+  }
+  const real = await existingInside(root, folder, entry, what);
+  if (!real && mustBeLocal) throw new BuildError(`${what} is not a local path in the source, and remote bases are disabled`);
+  return real;
+}
+
+/** A file kustomize reads: inside the root when local; an http(s) URL only when remote bases are allowed. */
+async function checkFile(root: string, folder: string, what: string, entry: string, noRemoteBases: boolean): Promise<void> {
+  if (/^https?:\/\//i.test(entry)) {
+    if (noRemoteBases) throw new BuildError(`${what} is a remote file, and remote bases are disabled`);
+    return;
+  }
+  // A multi-line entry is an inline patch unless a file of that name exists.
+  if (entry.includes("\n") && !(await lstat(resolve(folder, entry)).catch(() => undefined))) return;
+  await existingInside(root, folder, entry, what);
+}
+
+/**
+ * What kustomize would fetch rather than read (a superset of its rules): a URL with a scheme, `git::`,
+ * SCP-like `user@host:path`, or a github.com path.
+ */
+function looksRemote(entry: string): boolean {
+  return /^git::/i.test(entry) || /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^[^/]*@/.test(entry) || /^github\.com[/:]/i.test(entry);
+}
+
+/** An inline plugin configuration kustomize decodes as a resource instead of loading a path. */
+function isInlineConfig(entry: string, limits: RenderLimits): boolean {
+  try {
+    const [value] = decodeYaml(entry, "inline configuration", new RenderBudget(limits));
+    return isObject(value) && typeof value.kind === "string" && isObject(value.metadata) && typeof value.metadata.name === "string";
+  } catch {
+    return false;
+  }
+}
+
+/** Every file path of the kustomization, with the field it is in. */
+function filePaths(kustomization: Record<string, unknown>): [string, string][] {
+  const paths: [string, string][] = [];
+  for (const field of FILE_FIELDS) for (const entry of strings(fieldValues(kustomization, field))) paths.push([field, entry]);
+  for (const openapi of fieldValues(kustomization, "openapi").filter(isObject)) for (const path of strings(fieldValues(openapi, "path"))) paths.push(["openapi.path", path]);
+  for (const field of PATH_OBJECT_FIELDS) {
+    for (const item of fieldValues(kustomization, field).filter(isObject)) for (const path of strings(fieldValues(item, "path"))) paths.push([`${field}.path`, path]);
+  }
+  for (const field of GENERATOR_FIELDS) {
+    for (const generator of fieldValues(kustomization, field).filter(isObject)) {
+      for (const key of ["files", "envs", "env"]) {
+        for (const source of strings(fieldValues(generator, key))) {
+          // `key=path` names the data key; kustomize reads the part after the first `=`.
+          paths.push([`${field}.${key}`, source]);
+          if (source.includes("=")) paths.push([`${field}.${key}`, source.slice(source.indexOf("=") + 1)]);
+        }
+      }
+    }
+  }
+  return paths;
+}
+
+/**
+ * The values of `field` in `object`, lists flattened. kustomize decodes kustomization files with Go's
+ * encoding/json, which matches keys case-insensitively (with Unicode folding: `ſ` is `s`), so every
+ * key that folds to the field's name counts.
+ */
+function fieldValues(object: Record<string, unknown>, field: string): unknown[] {
+  const folded = fold(field);
+  return Object.entries(object)
+    .filter(([key]) => fold(key) === folded)
+    .flatMap(([, value]) => (Array.isArray(value) ? (value as unknown[]) : [value]));
+}
+
+function fold(key: string): string {
+  return key.toUpperCase().toLowerCase();
+}
+
+function strings(values: unknown[]): string[] {
+  return values.filter((v): v is string => typeof v === "string");
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,65 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, sep } from "node:path";
+import { BuildError } from "./build-error.js";
+import type { RenderLimits } from "./limits.js";
+
+/** kustomize's error text kept for the condition message (its first lines say what failed). */
+const STDERR_BYTES = 4096;
+
+/**
+ * Runs `kubectl kustomize` on `dir` with the load restrictor on (plugins and Helm stay disabled), in
+ * its own process group, killed with SIGKILL (git fetching remote bases included) once over
+ * renderLimits.timeoutMs or maxOutputBytes. It sees only PATH and an empty private HOME: no cloud
+ * credentials, no git credentials or config of the host. Returns kustomize's YAML output.
+ */
+export async function runKustomize(kubectl: string, dir: string, root: string, limits: RenderLimits): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), "sluice-kustomize-home-"));
+  try {
+    return await run(kubectl, ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"], home, limits, root);
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+function run(kubectl: string, args: string[], home: string, limits: RenderLimits, root: string): Promise<string> {
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
+  const child = spawn(kubectl, args, { cwd: home, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolvePromise, reject) => {
+    const stdout: Buffer[] = [];
+    let stdoutBytes = 0;
+    let stderr = "";
+    let failure: BuildError | undefined;
+    const stop = (error: BuildError) => {
+      failure ??= error;
+      // The whole group: kubectl and the git processes it started for remote bases.
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    };
+    const timer = setTimeout(() => stop(new BuildError(`kustomize build did not finish within the ${limits.timeoutMs} ms limit (renderLimits.timeoutMs)`)), limits.timeoutMs);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdoutBytes += chunk.length;
+      if (stdoutBytes > limits.maxOutputBytes) stop(new BuildError(`kustomize output is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`));
+      else stdout.push(chunk);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      if (stderr.length < STDERR_BYTES) stderr += chunk.toString("utf8");
+    });
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(new BuildError(`kustomize build failed to start: ${error.message}`));
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (failure) reject(failure);
+      else if (code === 0) resolvePromise(Buffer.concat(stdout).toString("utf8"));
+      else reject(new BuildError(`kustomize build failed: ${stderr.slice(0, STDERR_BYTES).trim().replaceAll(root + sep, "").replace(/^Error: /, "")}`));
+    });
+  });
+}
