@@ -196,7 +196,8 @@ export class SluiceStack extends Stack {
     bucket.grantPut(webhook, "deliveries/*");
     bucket.grantDelete(webhook, "deliveries/*");
     jobs.grantSendMessages(webhook);
-    worker.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*" })] }));
+    const secrets = this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*" });
+    worker.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [secrets] }));
 
     const eksClusters = props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
     this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
@@ -210,7 +211,7 @@ export class SluiceStack extends Stack {
           principalArn: worker.role!.roleArn,
           type: "STANDARD",
           kubernetesGroups: cluster.kubernetesGroups,
-          accessPolicies: policyArn ? [{ policyArn, accessScope: cluster.namespaces ? { type: "namespace", namespaces: cluster.namespaces } : { type: "cluster" } }] : undefined,
+          accessPolicies: policyArn ? [{ policyArn, accessScope: accessScope(cluster) }] : undefined,
         });
       }
     }
@@ -233,7 +234,10 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
     Validations.of(fn).acknowledge(
       ...["AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"].map((policy) => ({ id: managed(policy), reason: "AWS-managed Lambda execution policies only let the function write its own logs (and manage its VPC network interfaces)." })),
       ...grants.map((id) => ({ id, reason: "CDK's S3 and KMS grant methods emit these action groups (object versions, multipart uploads, data keys); they apply only to this stack's bucket and key." })),
-      ...prefixes.map((id) => ({ id, reason: "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/)." })),
+      ...prefixes.map((id) => ({
+        id,
+        reason: "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/).",
+      })),
       { id: secrets, reason: "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the worker reads only that prefix." },
     );
   }
@@ -247,26 +251,34 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ACCESS_POLICY = /^arn:aws[a-z-]*:eks::aws:cluster-access-policy\/[A-Za-z0-9]+$/;
 
+function accessScope(cluster: TargetCluster): { type: string; namespaces?: string[] } {
+  return cluster.namespaces ? { type: "namespace", namespaces: cluster.namespaces } : { type: "cluster" };
+}
+
 /** What EKS would refuse at deploy time (or what would silently grant more than meant), as messages saying what to fix. */
 export function eksClusterProblems(clusters: TargetCluster[]): string[] {
   const problems: string[] = [];
   clusters.forEach((cluster, i) => {
-    const at = `eksClusters[${i}] (${cluster.name || "no name"})`;
-    if (!cluster.name) problems.push(`${at}: set name to the EKS cluster's name`);
-    if (clusters.findIndex((c) => c.name === cluster.name) !== i) problems.push(`${at}: the cluster is listed twice; keep one entry per cluster`);
+    const problem = (text: string) => problems.push(`eksClusters[${i}] (${cluster.name || "no name"}): ${text}`);
+    if (!cluster.name) problem("set name to the EKS cluster's name");
+    if (clusters.findIndex((c) => c.name === cluster.name) !== i) problem("the cluster is listed twice; keep one entry per cluster");
     if (cluster.accessPolicyArn !== undefined && !ACCESS_POLICY.test(cluster.accessPolicyArn)) {
-      problems.push(`${at}: accessPolicyArn '${cluster.accessPolicyArn}' is not an EKS access policy ARN (arn:aws:eks::aws:cluster-access-policy/<name>)`);
+      problem(`accessPolicyArn '${cluster.accessPolicyArn}' is not an EKS access policy ARN (arn:aws:eks::aws:cluster-access-policy/<name>)`);
     }
     if (cluster.kubernetesGroups !== undefined) {
-      if (cluster.kubernetesGroups.length === 0) problems.push(`${at}: kubernetesGroups is empty; name the groups your RBAC bindings grant, or leave it out`);
-      for (const group of cluster.kubernetesGroups.filter((g) => !g || g.startsWith("system:"))) problems.push(`${at}: kubernetesGroups '${group}': EKS refuses empty and system: groups; use a group of your own`);
+      if (cluster.kubernetesGroups.length === 0) problem("kubernetesGroups is empty; name the groups your RBAC bindings grant, or leave it out");
+      for (const group of cluster.kubernetesGroups.filter((g) => !g || g.startsWith("system:"))) {
+        problem(`kubernetesGroups '${group}': EKS refuses empty and system: groups; use a group of your own`);
+      }
     }
     if (cluster.namespaces !== undefined) {
       const policy = cluster.accessPolicyArn ?? (cluster.kubernetesGroups ? undefined : CLUSTER_ADMIN_POLICY);
-      if (cluster.namespaces.length === 0) problems.push(`${at}: namespaces is empty; list the namespaces the worker may apply to, or leave it out for the whole cluster`);
-      if (!policy) problems.push(`${at}: namespaces limit an access policy, and there is none with kubernetesGroups alone; limit access with RoleBindings instead, or set accessPolicyArn`);
-      if (policy?.endsWith("/AmazonEKSClusterAdminPolicy")) problems.push(`${at}: AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy to limit it to namespaces`);
-      for (const namespace of cluster.namespaces.filter((n) => !DNS_LABEL.test(n))) problems.push(`${at}: namespaces '${namespace}' is not a Kubernetes namespace name`);
+      if (cluster.namespaces.length === 0) problem("namespaces is empty; list the namespaces the worker may apply to, or leave it out for the whole cluster");
+      if (!policy) problem("namespaces limit an access policy, and there is none with kubernetesGroups alone; limit access with RoleBindings instead, or set accessPolicyArn");
+      if (policy?.endsWith("/AmazonEKSClusterAdminPolicy")) {
+        problem("AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy to limit it to namespaces");
+      }
+      for (const namespace of cluster.namespaces.filter((n) => !DNS_LABEL.test(n))) problem(`namespaces '${namespace}' is not a Kubernetes namespace name`);
     }
   });
   return problems;

@@ -25,7 +25,8 @@ export class S3ReceiverIndex implements ReceiverIndex {
 
   async put(digest: string, record: ReceiverRecord): Promise<void> {
     const encryption = this.kmsKeyId ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyId } : { ServerSideEncryption: "AES256" as const };
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(digest), Body: JSON.stringify(record), ContentType: "application/json", ...encryption }));
+    const body = JSON.stringify(record);
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(digest), Body: body, ContentType: "application/json", ...encryption }));
   }
 
   async delete(digest: string): Promise<void> {

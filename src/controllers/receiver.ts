@@ -28,12 +28,17 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     await retireWebhookPath(rt, previousPath);
     const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: "" };
     status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
-    status.conditions = stalled ? setCondition(status.conditions, { type: "Stalled", status: "True", reason, message }, generation, now) : removeCondition(status.conditions, "Stalled");
+    status.conditions = stalled
+      ? setCondition(status.conditions, { type: "Stalled", status: "True", reason, message }, generation, now)
+      : removeCondition(status.conditions, "Stalled");
     return { status, requeueAfterMs, event: { severity: "error", reason, message } };
   };
 
   const token = (await rt.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token;
-  if (!token) return notReady("TokenNotFound", `unable to read token from secret '${namespace}/${receiver.spec.secretRef.name}': secret or its 'token' key not found or empty`, 60_000, false);
+  if (!token) {
+    const secret = `${namespace}/${receiver.spec.secretRef.name}`;
+    return notReady("TokenNotFound", `unable to read token from secret '${secret}': secret or its 'token' key not found or empty`, 60_000, false);
+  }
   const interval = parseDuration(receiver.spec.interval ?? DEFAULT_INTERVAL);
   const refused = refusedResources(receiver, rt.settings);
   if (refused) return notReady(refused.reason, `Receiver/${namespace}/${receiver.metadata.name} ${refused.message}`, interval, true);
@@ -50,7 +55,8 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     resources: targetsOf(receiver),
   });
   const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: path };
-  status.conditions = removeCondition(setCondition(status.conditions, { type: "Ready", status: "True", reason: "Succeeded", message: `Receiver initialized for path: ${path}` }, generation, now), "Stalled");
+  const ready = { type: "Ready", status: "True", reason: "Succeeded", message: `Receiver initialized for path: ${path}` } as const;
+  status.conditions = removeCondition(setCondition(status.conditions, ready, generation, now), "Stalled");
   return { status, requeueAfterMs: interval };
 }
 
@@ -81,7 +87,12 @@ export async function expandReceiverDelivery(rt: Runtime, receiver: Receiver, re
 
 function targetsOf(receiver: Receiver): ReceiverTarget[] {
   const namespace = receiver.metadata.namespace ?? "default";
-  return receiver.spec.resources.map((r) => ({ kind: r.kind, namespace: r.namespace || namespace, name: r.name, ...(r.matchLabels && { matchLabels: r.matchLabels }) }));
+  return receiver.spec.resources.map((r) => ({
+    kind: r.kind,
+    namespace: r.namespace || namespace,
+    name: r.name,
+    ...(r.matchLabels && { matchLabels: r.matchLabels }),
+  }));
 }
 
 /**
@@ -89,17 +100,23 @@ function targetsOf(receiver: Receiver): ReceiverTarget[] {
  * unless allowCrossNamespaceReceivers), a `*` without matchLabels (which would select every object
  * of the kind) and other Receivers (a Receiver selecting itself would loop) are InvalidSpec.
  */
-export function refusedResources(receiver: Receiver, settings: Pick<Settings, "allowCrossNamespaceReceivers">): { reason: string; message: string } | undefined {
+export function refusedResources(
+  receiver: Receiver,
+  settings: Pick<Settings, "allowCrossNamespaceReceivers">,
+): { reason: string; message: string } | undefined {
   const namespace = receiver.metadata.namespace ?? "default";
   const denied: string[] = [];
   const invalid: string[] = [];
   receiver.spec.resources.forEach((r, i) => {
     const field = `spec.resources[${i}]`;
-    if (r.namespace && r.namespace !== namespace && !settings.allowCrossNamespaceReceivers) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
+    const elsewhere = r.namespace && r.namespace !== namespace;
+    if (elsewhere && !settings.allowCrossNamespaceReceivers) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
     if (r.name === "*" && Object.keys(r.matchLabels ?? {}).length === 0) invalid.push(`${field}: matchLabels must be set when name is '*'`);
     if (r.kind === "Receiver") invalid.push(`${field}: a Receiver cannot trigger another Receiver`);
   });
-  if (denied.length > 0) return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (allowCrossNamespaceReceivers is off)` };
+  if (denied.length > 0) {
+    return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (allowCrossNamespaceReceivers is off)` };
+  }
   if (invalid.length > 0) return { reason: "InvalidSpec", message: `refused: ${invalid.join("; ")}` };
   return undefined;
 }

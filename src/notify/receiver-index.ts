@@ -2,7 +2,12 @@ import { z } from "zod";
 import { receiverSpec } from "../api/receiver.js";
 
 /** One resource a delivery triggers, namespace resolved; `name: "*"` selects by `matchLabels` in the worker. */
-export const receiverTarget = z.strictObject({ kind: z.string().min(1), namespace: z.string().min(1), name: z.string().min(1), matchLabels: z.record(z.string(), z.string()).optional() });
+export const receiverTarget = z.strictObject({
+  kind: z.string().min(1),
+  namespace: z.string().min(1),
+  name: z.string().min(1),
+  matchLabels: z.record(z.string(), z.string()).optional(),
+});
 export type ReceiverTarget = z.infer<typeof receiverTarget>;
 
 /**

@@ -26,7 +26,8 @@ export async function verifyDelivery(type: Receiver["spec"]["type"], token: stri
       const event = headers["x-github-event"] ?? "";
       // GitHub's own library checks X-Hub-Signature-256 (HMAC-SHA256 of the raw body, constant time).
       const signature = headers["x-hub-signature-256"] ?? "";
-      if (!signature || !(await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature))) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
+      const verified = signature !== "" && (await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature));
+      if (!verified) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
       if (event === "ping") return { pong: true };
       return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }

@@ -65,7 +65,8 @@ export function awsClients(config: AwsConfig): AwsClients {
 
 /** Region, emulator endpoint and credentials, as every SDK client of the runtime takes them. */
 function clientOptions(config: AwsConfig) {
-  return { region: config.region, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }), ...(config.credentials && { credentials: config.credentials }) };
+  const emulator = config.endpoint && { endpoint: config.endpoint, forcePathStyle: true };
+  return { region: config.region, ...emulator, ...(config.credentials && { credentials: config.credentials }) };
 }
 
 /**
@@ -157,5 +158,10 @@ export function webhookClients(config: AwsConfig): WebhookClients {
 /** What the webhook function runs with: it reads the receiver index, records delivery ids, and enqueues. */
 export function webhookPorts(config: AwsConfig, log: Log, { s3, sqs }: WebhookClients = webhookClients(config)): WebhookPorts {
   // Deliveries are never delayed, so the FIFO queue alone will do (no schedule tickets, no due index).
-  return { receivers: new S3ReceiverIndex(s3, config.bucket), deliveries: new S3DeliveryLog(s3, config.bucket), queue: { enqueue: (request) => sendFifo(sqs, config.fifoUrl, request) }, log };
+  return {
+    receivers: new S3ReceiverIndex(s3, config.bucket),
+    deliveries: new S3DeliveryLog(s3, config.bucket),
+    queue: { enqueue: (request) => sendFifo(sqs, config.fifoUrl, request) },
+    log,
+  };
 }

@@ -129,7 +129,10 @@ const MAX_BODY_BYTES = 1 << 20;
 const MAX_HEADER_BYTES = 16 << 10;
 
 /** The webhook: Flux Receiver semantics behind a Function URL / HTTP API; answers 202 once enqueued. */
-export async function handleWebhook(request: { path: string; method: string; headers: Record<string, string | undefined>; body: string; isBase64Encoded: boolean }, ports: WebhookPorts): Promise<HookResponse> {
+export async function handleWebhook(
+  request: { path: string; method: string; headers: Record<string, string | undefined>; body: string; isBase64Encoded: boolean },
+  ports: WebhookPorts,
+): Promise<HookResponse> {
   if (request.method !== "POST" || !request.path.startsWith("/hook/")) return { status: 404, body: "not found\n" };
   const headerBytes = Object.entries(request.headers).reduce((n, [k, v]) => n + k.length + (v?.length ?? 0), 0);
   if (headerBytes > MAX_HEADER_BYTES) return { status: 431, body: "headers too large\n" };
