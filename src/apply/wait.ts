@@ -1,7 +1,9 @@
 import type { Cluster } from "../cluster/cluster.js";
 import { describeApiError } from "./errors.js";
 import { parseEntryId, type InventoryEntry } from "./inventory.js";
+import { canaryHealth } from "./health/canary-target.js";
 import type { CustomHealth } from "./health/expressions.js";
+import { isCanary } from "./health/flagger.js";
 import { computeStatus, type Status } from "./health/kstatus.js";
 import { formatId, type KubeObject } from "./object.js";
 import { getObject } from "./objects-api.js";
@@ -46,7 +48,8 @@ async function healthOf(cluster: Cluster, ref: ObjectRef, custom: CustomHealth |
   if (!info) return { subject, status: "Unknown", message: `${ref.apiVersion} ${ref.kind} is not served by the cluster` };
   try {
     const live: KubeObject | undefined = await getObject(cluster, info, ref.metadata.namespace ?? "", ref.metadata.name);
-    const { status, message } = (live && !live.metadata.deletionTimestamp && custom?.(live)) || computeStatus(live);
+    const verdict = (live && !live.metadata.deletionTimestamp && custom?.(live)) || computeStatus(live);
+    const { status, message } = live && isCanary(live) ? await canaryHealth(cluster, live, verdict) : verdict;
     return { subject, status, message };
   } catch (error) {
     return { subject, status: "Unknown", message: describeApiError(error, { secret: false, identity: cluster.client.identity }) };

@@ -1,10 +1,12 @@
 /**
  * A TypeScript port of kstatus (sigs.k8s.io/cli-utils/pkg/kstatus), the health rules Flux uses:
  * generic rules first (deletion, observedGeneration, Reconciling/Stalled), then per-kind rules for
- * built-in workloads, then the Ready condition for everything else. Pure: object in, status out.
+ * built-in workloads and Flagger's Canary, then the Ready condition for everything else. Pure:
+ * object in, status out.
  */
 
 import { groupOf } from "../object.js";
+import { canaryStatus } from "./flagger.js";
 
 /** kstatus results. */
 export type Status = "InProgress" | "Failed" | "Current" | "Terminating" | "NotFound" | "Unknown";
@@ -69,6 +71,7 @@ const KIND_RULES: Record<string, (object: Obj) => StatusResult> = {
   "batch/CronJob": () => ({ status: "Current", message: "CronJob is current" }),
   "policy/PodDisruptionBudget": pdbStatus,
   "apiextensions.k8s.io/CustomResourceDefinition": crdStatus,
+  "flagger.app/Canary": canaryStatus,
 };
 
 function deploymentStatus(object: Obj): StatusResult {
