@@ -1,4 +1,4 @@
-import { Composer, Lexer, LineCounter, Parser, type CST, type Document, type YAMLError } from "yaml";
+import { Composer, Lexer, LineCounter, Parser, visit, type CST, type Document, type YAMLError } from "yaml";
 import { BuildError } from "./build-error.js";
 import { outputOverLimit, type RenderBudget } from "./limits.js";
 
@@ -12,8 +12,8 @@ const MAX_FLOW_DEPTH = 256;
 
 export interface DecodeOptions {
   /**
-   * Refuse documents with warnings (unresolved tags such as `!!binary`): kustomize's Go parser reads
-   * those differently, so a kustomization file must mean to us exactly what it means to kustomize.
+   * Refuse explicit tags (`!!binary` decodes to bytes here and to a string in Go) and anything the parser
+   * warns about: a kustomization file must mean to us exactly what it means to kustomize's Go parser.
    */
   strict?: boolean;
 }
@@ -30,6 +30,7 @@ export function decodeYaml(text: string, source: string, budget: RenderBudget, o
   for (const doc of new Composer({ merge: true }).compose(boundedTokens(text, source, lines, () => values.length + 1), false, text.length)) {
     const problem = doc.errors[0] ?? (options.strict ? doc.warnings[0] : undefined);
     if (problem) throw new BuildError(`${source}: ${describeProblem(problem, lines)}`);
+    if (options.strict) refuseExplicitTags(doc, source, lines);
     budget.countDocument(source);
     const value = documentValue(doc, source, values.length + 1, budget);
     budget.countBytes(expandedSize(value, budget.bytesLeft, source, budget), source);
@@ -58,6 +59,16 @@ function* boundedTokens(text: string, source: string, lines: LineCounter, docume
     }
   }
   yield* parser.end();
+}
+
+function refuseExplicitTags(doc: Document.Parsed, source: string, lines: LineCounter): void {
+  visit(doc, {
+    Node(_key, node) {
+      if (!node.tag) return;
+      const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+      throw new BuildError(`${source}: explicit YAML tag at line ${line}, column ${col}: tags are not allowed in a kustomization file`);
+    },
+  });
 }
 
 function describeProblem(problem: YAMLError, lines: LineCounter): string {
