@@ -18,13 +18,28 @@ export const clusterRegistration = z.strictObject({
   apiVersion: z.literal(CLUSTER_API_VERSION),
   kind: z.literal("Cluster"),
   metadata: objectMeta,
-  spec: z.strictObject({ mode: clusterMode }),
+  spec: z.strictObject({
+    mode: clusterMode,
+    /**
+     * Namespaces whose Kustomizations may target this cluster when they act as a service account
+     * (`serviceAccountName`, or the control plane's defaultServiceAccount); `*` is any namespace.
+     * Absent: only Kustomizations without an identity (the platform's own) may target it.
+     */
+    allowedNamespaces: z.array(z.string().min(1).max(63)).optional(),
+  }),
   status: z.unknown().optional(),
 });
 export type ClusterRegistration = z.infer<typeof clusterRegistration>;
 
-export function newClusterRegistration(name: string, mode: ClusterMode): ClusterRegistration {
-  return { apiVersion: CLUSTER_API_VERSION, kind: "Cluster", metadata: { name, namespace: CLUSTER_NAMESPACE }, spec: { mode } };
+export function newClusterRegistration(name: string, mode: ClusterMode, allowedNamespaces?: string[]): ClusterRegistration {
+  const spec = { mode, ...(allowedNamespaces?.length && { allowedNamespaces }) };
+  return { apiVersion: CLUSTER_API_VERSION, kind: "Cluster", metadata: { name, namespace: CLUSTER_NAMESPACE }, spec };
+}
+
+/** Whether a Kustomization of `namespace` acting as a service account may target the cluster (see `allowedNamespaces`). */
+export function clusterAllowsTenant(registration: ClusterRegistration, namespace: string): boolean {
+  const allowed = registration.spec.allowedNamespaces ?? [];
+  return allowed.includes("*") || allowed.includes(namespace);
 }
 
 export function clusterKey(name: string): { kind: string; namespace: string; name: string } {

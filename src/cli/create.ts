@@ -1,16 +1,20 @@
 import { Command, Option } from "commander";
+import { applyAll } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
 import { clusterRegistration, newClusterRegistration, type ClusterMode } from "../api/cluster.js";
 import { parseFluxObject, parseObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
+import { openCluster } from "../cluster/cluster.js";
+import { systemClock } from "../runtime/clock.js";
 import { keyOf } from "../store/store.js";
-import { announce, fail, globals, openStore } from "./context.js";
+import { announce, fail, globals, openStore, readKubeconfig } from "./context.js";
 import { exportYaml, gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";
+import { tenantManifests, type TenantFlags } from "./tenant.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(",").filter(Boolean)];
 
-/** `sluice create source git|kustomization`: flux's flags; `--export` prints YAML instead of registering. */
+/** `sluice create source git|kustomization|cluster|tenant`: flux's flags; `--export` prints YAML instead of registering. */
 export function createCommand(): Command {
   const create = new Command("create").description("Create or update sources and Kustomizations");
   const source = new Command("source").description("Create or update sources");
@@ -61,12 +65,40 @@ export function createCommand(): Command {
       .description("Register a target cluster: direct (the control plane applies) or agent (its pull agent applies signed bundles)")
       .argument("<name>")
       .addOption(new Option("--mode <mode>", "how the cluster is reached").choices(["direct", "agent"]).default("agent"))
+      .option("--allowed-namespaces <namespaces>", "namespaces whose Kustomizations may target it as a service account (tenants), comma-separated; * for all", collect)
       .option("--export", "print the registration as YAML instead of creating it", false)
-      .action(async (name: string, flags: { mode: ClusterMode; export: boolean }, command: Command) => {
-        await register(() => newClusterRegistration(name, flags.mode), flags.export, command).catch(fail);
+      .action(async (name: string, flags: { mode: ClusterMode; allowedNamespaces?: string[]; export: boolean }, command: Command) => {
+        await register(() => newClusterRegistration(name, flags.mode, flags.allowedNamespaces), flags.export, command).catch(fail);
+      }),
+  );
+  create.addCommand(
+    new Command("tenant")
+      .description("Create or update a tenant: per namespace, the namespace, a service account and a RoleBinding limiting reconciles to it")
+      .argument("<name>")
+      .requiredOption("--with-namespace <namespace>", "namespace belonging to this tenant (repeatable, or comma-separated)", collect)
+      .option("--cluster-role <name>", "cluster role of the tenant role binding", "cluster-admin")
+      .option("--with-service-account <name>", "service account belonging to this tenant (default: the tenant's name)")
+      .option("--export", "print the objects as YAML instead of applying them", false)
+      .action(async (name: string, flags: TenantFlags & { export: boolean }, command: Command) => {
+        await createTenant(name, flags, command).catch(fail);
       }),
   );
   return create;
+}
+
+/** Applies a tenant's objects to the kubeconfig's cluster (server-side apply; a changed roleRef recreates the RoleBinding, as flux does). */
+async function createTenant(name: string, flags: TenantFlags & { export: boolean }, command: Command): Promise<void> {
+  const objects = tenantManifests(name, flags);
+  if (flags.export) {
+    process.stdout.write(exportYaml(objects));
+    return;
+  }
+  const options = globals(command);
+  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
+  for (const object of objects) say.action(`applying ${object.kind.toLowerCase()} ${object.metadata.name}${object.metadata.namespace ? ` in ${object.metadata.namespace}` : ""}`);
+  const changes = await applyAll(cluster, objects, { force: true });
+  for (const change of changes) say.success(`${change.subject} ${change.action}`);
+  say.success("tenant setup completed");
 }
 
 async function register(manifest: () => KubeObject, exportOnly: boolean, command: Command): Promise<void> {

@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { pino } from "pino";
+import { defaultServiceAccountFrom, type Settings } from "../controllers/runtime.js";
 import type { FluxEvent } from "../notify/events.js";
 import { systemClock } from "../runtime/clock.js";
 import { startLocal } from "../runtime/local.js";
@@ -9,12 +10,15 @@ import { startWebhookServer } from "../runtime/webhook-server.js";
 import { fail, globals, readKubeconfig } from "./context.js";
 import { say } from "./output.js";
 
-interface RunFlags {
+export interface RunFlags {
   port: string;
   concurrency: string;
   remoteBases: boolean;
   privateNetworks: boolean;
   allowCrossNamespaceReceivers?: boolean;
+  crossNamespaceRefs: boolean;
+  defaultServiceAccount?: string;
+  insecureKubeconfigTls?: boolean;
   logLevel: string;
 }
 
@@ -27,6 +31,9 @@ export function runCommand(): Command {
     .option("--no-remote-bases", "refuse kustomize remote bases")
     .option("--no-private-networks", "refuse sources on loopback and private addresses (link-local and metadata addresses are always refused)")
     .option("--allow-cross-namespace-receivers", "let a Receiver trigger objects outside its own namespace")
+    .option("--no-cross-namespace-refs", "keep sourceRef, dependsOn and Receiver resources in the object's own namespace (Flux's multi-tenancy lockdown)")
+    .option("--default-service-account <name>", "service account Kustomizations without serviceAccountName impersonate, in their own namespace")
+    .option("--insecure-kubeconfig-tls", "let kubeconfigs from kubeConfig.secretRef skip TLS verification")
     .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
     .action((flags: RunFlags, command: Command) => run(flags, command).catch(fail));
 }
@@ -38,7 +45,7 @@ async function run(flags: RunFlags, command: Command): Promise<void> {
   const kubeconfig = await readKubeconfig(options);
   const log = pino({ level: flags.logLevel }, pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }));
   say.action(`starting the control plane (state ${options.stateDir}, kubeconfig ${kubeconfig.path})`);
-  const plane = await startLocal({ stateDir, kubeconfig: kubeconfig.content, context: options.context, clock: systemClock, log, concurrency: Number(flags.concurrency), settings: { noRemoteBases: !flags.remoteBases, allowPrivateNetworks: flags.privateNetworks, allowCrossNamespaceReceivers: flags.allowCrossNamespaceReceivers ?? false }, onEvent: printEvent });
+  const plane = await startLocal({ stateDir, kubeconfig: kubeconfig.content, context: options.context, clock: systemClock, log, concurrency: Number(flags.concurrency), settings: runSettings(flags), onEvent: printEvent });
   const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
   say.success(`reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`);
   const objects = await plane.runtime.store.list();
@@ -54,6 +61,18 @@ async function run(flags: RunFlags, command: Command): Promise<void> {
   await plane.stop();
   log.flush();
   say.success("stopped");
+}
+
+/** The operator settings `sluice run`'s flags choose. */
+export function runSettings(flags: RunFlags): Partial<Settings> {
+  return {
+    noRemoteBases: !flags.remoteBases,
+    allowPrivateNetworks: flags.privateNetworks,
+    allowCrossNamespaceReceivers: flags.allowCrossNamespaceReceivers ?? false,
+    noCrossNamespaceRefs: !flags.crossNamespaceRefs,
+    defaultServiceAccount: defaultServiceAccountFrom(flags.defaultServiceAccount, "--default-service-account"),
+    insecureKubeConfigTLS: flags.insecureKubeconfigTls ?? false,
+  };
 }
 
 /** Events as progress lines: ✔ for success, ✗ for failure, ► for progress. */

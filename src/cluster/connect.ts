@@ -1,9 +1,12 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient, type KubeClientOptions, type Transport } from "./kube-client.js";
 
-/** A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it rotates). */
+/**
+ * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it rotates).
+ * `refuseInsecureTLS` is for kubeconfigs Sluice did not get from its operator (a `kubeConfig.secretRef`).
+ */
 export type ClusterTarget =
-  | { kubeconfig: string; context?: string }
+  | { kubeconfig: string; context?: string; refuseInsecureTLS?: boolean }
   | { server: string; caPem: string; token: string }
   | { server: string; caPem: string; tokenFile: string };
 
@@ -34,6 +37,9 @@ export async function connect(target: ClusterTarget, options: KubeClientOptions 
   if (!cluster) throw new ClusterConfigError(`kubeconfig context "${kc.getCurrentContext()}" names no cluster`);
   if (user?.exec || user?.authProvider) {
     throw new ClusterConfigError(`kubeconfig user "${user.name}" uses an exec plugin or auth provider, which Sluice does not run; use a token or client certificate`);
+  }
+  if (target.refuseInsecureTLS && cluster.skipTLSVerify) {
+    throw new ClusterConfigError(`kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify, which is refused unless the control plane allows it (--insecure-kubeconfig-tls)`);
   }
   const transport: Transport = {};
   await kc.applyToHTTPSOptions(transport);

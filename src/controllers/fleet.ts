@@ -33,6 +33,17 @@ export async function applyFleetObjects(store: Store, queue: Queue, objects: Kub
   return changes;
 }
 
+/** Whether a stored object still carries `owner`'s labels (another Kustomization may have taken it over). */
+function ownedBy(object: KubeObject, owner: Owner): boolean {
+  return Object.entries(ownerLabels(owner)).every(([k, v]) => object.metadata.labels?.[k] === v);
+}
+
+/** The entries pruneFleetObjects would delete: still in the Store and still `owner`'s. */
+export async function ownedFleetEntries(store: Store, entries: InventoryEntry[], owner: Owner): Promise<InventoryEntry[]> {
+  const stored = await Promise.all(entries.map(async (entry) => ({ entry, stored: await store.get(parseEntryId(entry.id)) })));
+  return stored.filter((s) => s.stored && ownedBy(s.stored.object, owner)).map((s) => s.entry);
+}
+
 /** Marks pruned Flux objects for deletion (they finalize themselves), skipping ones another owner took over. */
 export async function pruneFleetObjects(store: Store, queue: Queue, stale: InventoryEntry[], owner: Owner, now: Date): Promise<ChangeSetEntry[]> {
   const changes: ChangeSetEntry[] = [];
@@ -41,7 +52,7 @@ export async function pruneFleetObjects(store: Store, queue: Queue, stale: Inven
     const key = { kind: meta.kind, namespace: meta.namespace, name: meta.name };
     const stored = await store.get(key);
     if (!stored) continue;
-    const ours = Object.entries(ownerLabels(owner)).every(([k, v]) => stored.object.metadata.labels?.[k] === v);
+    const ours = ownedBy(stored.object, owner);
     const change: ChangeSetEntry = { subject: entryName(entry), object: meta, groupVersion: `${meta.group}/${entry.v}`, version: entry.v, action: ours ? "deleted" : "skipped" };
     if (ours) {
       await requestDeletion(store, key, now);

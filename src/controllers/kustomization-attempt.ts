@@ -2,8 +2,10 @@ import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, type Kustomization } from "../api/kustomization.js";
 import type { Inventory } from "../apply/inventory.js";
 import { refOfEntry, type ObjectRef } from "../apply/wait.js";
+import type { ServiceAccountRef } from "../cluster/access-review.js";
 import type { Cluster } from "../cluster/cluster.js";
 import { findCondition, isReady, removeCondition, setCondition, type ConditionInput } from "./conditions.js";
+import { identityOf } from "./fleet-access.js";
 import type { Outcome } from "./outcome.js";
 import type { Runtime } from "./runtime.js";
 
@@ -17,6 +19,8 @@ export class Attempt {
   readonly generation: number;
   readonly namespace: string;
   readonly owner: { name: string; namespace: string };
+  /** The service account it acts as (its own or the default one); undefined: the control plane's identity. */
+  readonly identity: ServiceAccountRef | undefined;
   readonly now: Date;
   status: KustomizationStatus;
   constructor(
@@ -26,14 +30,25 @@ export class Attempt {
     this.generation = ks.metadata.generation ?? 1;
     this.namespace = ks.metadata.namespace ?? "default";
     this.owner = { name: ks.metadata.name, namespace: this.namespace };
+    this.identity = identityOf(ks, rt.settings);
     this.now = new Date(rt.clock.now());
     this.status = structuredClone(ks.status ?? {});
   }
 
-  /** The cluster to apply to, as the identity to apply as (`kubeConfig.secretRef`, `serviceAccountName`). */
+  /** The cluster to apply to, as the identity to apply as (`kubeConfig.secretRef`, `serviceAccountName` or the default one). */
   cluster(): Promise<Cluster> {
-    const { kubeConfig, serviceAccountName } = this.ks.spec;
-    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig: kubeConfig?.secretRef && { secretName: kubeConfig.secretRef.name, key: kubeConfig.secretRef.key } });
+    return this.connect(this.identity?.name);
+  }
+
+  /** The same cluster as the control plane's own identity there (the kubeconfig's user), which may review access. */
+  controlCluster(): Promise<Cluster> {
+    return this.connect(undefined);
+  }
+
+  private connect(serviceAccountName: string | undefined): Promise<Cluster> {
+    const secretRef = this.ks.spec.kubeConfig?.secretRef;
+    const kubeConfig = secretRef && { secretName: secretRef.name, key: secretRef.key };
+    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig, insecureKubeConfigTLS: this.rt.settings.insecureKubeConfigTLS });
   }
 
   set(input: ConditionInput): void {

@@ -5,12 +5,13 @@ import { InvalidObjectError, parseObject } from "../api/parse.js";
 import type { Artifact } from "../api/meta.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
-import { diff, fromChangeSet, merge, type Inventory, type InventoryEntry } from "../apply/inventory.js";
-import type { KubeObject } from "../apply/object.js";
+import { diff, entryId, fromChangeSet, merge, type Inventory, type InventoryEntry } from "../apply/inventory.js";
+import { objMetadata, versionOf, type KubeObject } from "../apply/object.js";
 import { deleteInventory } from "../apply/prune.js";
 import { customHealth, HealthExpressionError, type CustomHealth } from "../apply/health/expressions.js";
 import { syncObjects, unhealthyMessage } from "../apply/sync.js";
 import { checkHealth, type ObjectHealth, type ObjectRef } from "../apply/wait.js";
+import { AccessReviews, serviceAccountUser } from "../cluster/access-review.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { BuildError } from "../render/kustomize.js";
@@ -20,7 +21,8 @@ import { SecretError } from "../secrets/secrets.js";
 import { formatKey } from "../store/store.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
 import { isReady } from "./conditions.js";
-import { applyFleetObjects, fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fleet.js";
+import { applyFleetObjects, fleetHealth, isFluxEntry, isFluxObject, ownedFleetEntries, pruneFleetObjects } from "./fleet.js";
+import { ACCESS_DENIED, clusterRefusal, fleetRefusals, type Authority, type FleetChange } from "./fleet-access.js";
 import { Attempt, healthTargets } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
 import { renderKustomization } from "./render.js";
@@ -28,6 +30,12 @@ import type { Runtime } from "./runtime.js";
 
 /** Where a Kustomization's objects go: the worker applies (direct), or a cluster's pull agent does. */
 type Placement = { mode: "direct" } | { mode: "agent"; cluster: string };
+
+/** Why a reconcile cannot start, with its Flux reason. */
+interface Refusal {
+  reason: string;
+  message: string;
+}
 
 /**
  * kustomize-controller's reconcile, serverless-shaped: dependencies → source artifact → render
@@ -38,9 +46,12 @@ type Placement = { mode: "direct" } | { mode: "agent"; cluster: string };
 export async function reconcileKustomization(rt: Runtime, ks: Kustomization, request: ReconcileRequest): Promise<Outcome> {
   const attempt = new Attempt(rt, ks);
   const placement = await placementOf(attempt);
-  if (typeof placement === "string") return attempt.failed("ReconciliationFailed", placement);
+  if ("reason" in placement) return attempt.failed(placement.reason, placement.message);
   if (ks.metadata.deletionTimestamp) return finalize(attempt, placement);
   if (ks.spec.suspend) return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : { status: attempt.status };
+  const crossNamespace = crossNamespaceRef(attempt);
+  // Stalled, as Flux: only a change of the spec (which enqueues it) can fix this.
+  if (crossNamespace) return { ...attempt.failed(ACCESS_DENIED, crossNamespace, undefined, true), requeueAfterMs: undefined };
 
   const waiting = await unreadyDependency(attempt);
   if (waiting) {
@@ -64,8 +75,11 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
     if (error instanceof DecryptionError) return attempt.failed("BuildFailed", `decryption failed: ${error.message}`, revision);
     throw error;
   }
-  const fleet = objects.filter(isFluxObject);
+  const fleet = fleetChange(attempt, objects.filter(isFluxObject));
   const workloads = objects.filter((o) => !isFluxObject(o));
+  // Everything a tenant may not register or prune is refused before anything is written.
+  const refused = await refusedFleetChange(attempt, placement, fleet);
+  if (refused) return attempt.failed(refused.reason, refused.message, revision);
   if (placement.mode === "agent") return deliverBundle(attempt, placement.cluster, revision, workloads, await syncFleet(attempt, fleet));
 
   let cluster: Cluster;
@@ -93,34 +107,74 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
   return { ...outcome, applied: changeSet.filter((e) => e.action === "created" || e.action === "configured" || e.action === "deleted").length };
 }
 
-/** The registered cluster a Kustomization names (annotation `sluice.dev/cluster`), else the runtime's own. */
-async function placementOf(attempt: Attempt): Promise<Placement | string> {
+/**
+ * The registered cluster a Kustomization names (annotation `sluice.dev/cluster`), else the runtime's own.
+ * A Kustomization acting as a service account may name only a cluster that allows its namespace.
+ */
+async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   const name = attempt.ks.metadata.annotations?.[CLUSTER_ANNOTATION];
   if (!name) return { mode: "direct" };
   const stored = await attempt.rt.store.get(clusterKey(name));
-  if (!stored) return `metadata.annotations[${CLUSTER_ANNOTATION}]: cluster '${name}' is not registered (sluice create cluster ${name} --mode agent|direct)`;
+  if (!stored) return { reason: "ReconciliationFailed", message: `metadata.annotations[${CLUSTER_ANNOTATION}]: cluster '${name}' is not registered (sluice create cluster ${name} --mode agent|direct)` };
+  let mode;
   try {
-    return parseObject(clusterRegistration, stored.object).spec.mode === "agent" ? { mode: "agent", cluster: name } : { mode: "direct" };
+    mode = parseObject(clusterRegistration, stored.object).spec.mode;
   } catch (error) {
-    if (error instanceof InvalidObjectError) return error.message;
+    if (error instanceof InvalidObjectError) return { reason: "ReconciliationFailed", message: error.message };
     throw error;
   }
+  const { identity } = attempt;
+  const refusal = identity && (await clusterRefusal(attempt.rt.store, name, attempt.namespace));
+  if (identity && refusal) return { reason: ACCESS_DENIED, message: `metadata.annotations[${CLUSTER_ANNOTATION}] refused for ${serviceAccountUser(identity)}: ${refusal}` };
+  return mode === "agent" ? { mode: "agent", cluster: name } : { mode: "direct" };
+}
+
+/** Flux's `--no-cross-namespace-refs`: the message kustomize-controller gives a sourceRef (and here a dependsOn) into another namespace. */
+function crossNamespaceRef(attempt: Attempt): string | undefined {
+  if (!attempt.rt.settings.noCrossNamespaceRefs) return undefined;
+  const { sourceRef, dependsOn } = attempt.ks.spec;
+  const refs = [{ kind: sourceRef.kind, namespace: sourceRef.namespace, name: sourceRef.name }, ...(dependsOn ?? []).map((d) => ({ kind: "Kustomization", ...d }))];
+  const foreign = refs.find((r) => r.namespace && r.namespace !== attempt.namespace);
+  return foreign && `can't access '${foreign.kind}/${foreign.namespace}/${foreign.name}', cross-namespace references have been blocked`;
 }
 
 /**
- * Registers the Flux objects a Kustomization rendered in the Store (they inherit its target
- * cluster) and, with `prune`, deletes those it no longer renders. Returns their inventory entries.
+ * The Flux objects of a render as they will be registered (a Kustomization inherits its owner's
+ * target cluster, so it cannot drop it) and, with `prune`, the entries of those it no longer renders.
  */
-async function syncFleet(attempt: Attempt, fleet: KubeObject[]): Promise<{ changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }> {
-  const { rt, ks } = attempt;
+function fleetChange(attempt: Attempt, fleet: KubeObject[]): FleetChange {
+  const { ks } = attempt;
   const target = ks.metadata.annotations?.[CLUSTER_ANNOTATION];
-  const inherited = fleet.map((o) => (target && o.kind === "Kustomization" && !o.metadata.annotations?.[CLUSTER_ANNOTATION] ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [CLUSTER_ANNOTATION]: target } } } : o));
-  const changeSet = await applyFleetObjects(rt.store, rt.queue, inherited, attempt.owner);
-  const entries = fromChangeSet(changeSet).entries;
-  if (ks.spec.prune) {
-    const previous = { entries: (attempt.status.inventory?.entries ?? []).filter(isFluxEntry) };
-    changeSet.push(...(await pruneFleetObjects(rt.store, rt.queue, diff(previous, { entries }), attempt.owner, attempt.now)));
+  const register = fleet.map((o) => (target && o.kind === "Kustomization" && !o.metadata.annotations?.[CLUSTER_ANNOTATION] ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [CLUSTER_ANNOTATION]: target } } } : o));
+  if (!ks.spec.prune) return { register, prune: [] };
+  const next = { entries: register.map((o) => ({ id: entryId(objMetadata(o)), v: versionOf(o.apiVersion) })) };
+  return { register, prune: diff({ entries: (attempt.status.inventory?.entries ?? []).filter(isFluxEntry) }, next) };
+}
+
+/**
+ * Flux applies as the Kustomization's service account, so the API server's RBAC covers Flux objects
+ * too; Sluice registers them in its Store and asks the API server the same question first. Without
+ * an identity the control plane's own rights apply, as in Flux.
+ */
+async function refusedFleetChange(attempt: Attempt, placement: Placement, change: FleetChange): Promise<Refusal | undefined> {
+  const { rt, identity } = attempt;
+  if (!identity || (change.register.length === 0 && change.prune.length === 0)) return undefined;
+  try {
+    const authority: Authority = placement.mode === "agent" ? { agentCluster: placement.cluster } : { reviews: new AccessReviews((await attempt.controlCluster()).client) };
+    const owned = { register: change.register, prune: await ownedFleetEntries(rt.store, change.prune, attempt.owner) };
+    const refusals = await fleetRefusals({ store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount }, owned);
+    return refusals.length > 0 ? { reason: ACCESS_DENIED, message: refusals.join("\n") } : undefined;
+  } catch (error) {
+    return { reason: "ReconciliationFailed", message: `access review for ${identity.namespace}/${identity.name} failed: ${(error as Error).message}` };
   }
+}
+
+/** Registers the Flux objects of a render in the Store and prunes the ones it dropped. Returns their inventory entries. */
+async function syncFleet(attempt: Attempt, change: FleetChange): Promise<{ changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }> {
+  const { rt } = attempt;
+  const changeSet = await applyFleetObjects(rt.store, rt.queue, change.register, attempt.owner);
+  const entries = fromChangeSet(changeSet).entries;
+  changeSet.push(...(await pruneFleetObjects(rt.store, rt.queue, change.prune, attempt.owner, attempt.now)));
   return { changeSet, entries };
 }
 
@@ -194,7 +248,11 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome
   const policy = ks.spec.deletionPolicy ?? "MirrorPrune";
   const deletes = policy === "Delete" || policy === "WaitForTermination" || (policy === "MirrorPrune" && ks.spec.prune);
   if (ks.spec.suspend) return { status: attempt.status, finalized: true };
-  const fleet = deletes ? await pruneFleetObjects(rt.store, rt.queue, inventory.entries.filter(isFluxEntry), attempt.owner, attempt.now) : [];
+  const pruned = deletes ? inventory.entries.filter(isFluxEntry) : [];
+  // A tenant may not delete from the Store what it may not delete; the finalizer waits, as Flux's does on a 403.
+  const refused = await refusedFleetChange(attempt, placement, { register: [], prune: pruned });
+  if (refused) return attempt.failed(refused.reason, refused.message);
+  const fleet = await pruneFleetObjects(rt.store, rt.queue, pruned, attempt.owner, attempt.now);
   // An agent cluster deletes its own objects (per the policy its last bundle carried) once the bundle is withdrawn.
   if (placement.mode === "agent") return withdrawBundle(attempt, placement.cluster, fleet);
   const workloads = inventory.entries.filter((e) => !isFluxEntry(e));

@@ -19,6 +19,8 @@ export interface ClusterRequest {
   namespace: string;
   kubeConfig?: { secretName: string; key?: string };
   serviceAccountName?: string;
+  /** A kubeconfig from `kubeConfig.secretRef` may skip TLS verification (`--insecure-kubeconfig-tls`); refused when unset. */
+  insecureKubeConfigTLS?: boolean;
 }
 
 /** Everything a reconciler reaches the world through; Lambda and local mode pass different adapters. */
@@ -63,8 +65,17 @@ export interface Settings {
    * Link-local and cloud metadata addresses are refused regardless. @default true locally, false on AWS
    */
   allowPrivateNetworks: boolean;
-  /** A Receiver may trigger objects outside its own namespace. @default false */
+  /** A Receiver may trigger objects outside its own namespace (never with noCrossNamespaceRefs). @default false */
   allowCrossNamespaceReceivers: boolean;
+  /** sourceRef and dependsOn stay in the object's namespace (`--no-cross-namespace-refs`). @default false */
+  noCrossNamespaceRefs: boolean;
+  /**
+   * Kustomizations without `serviceAccountName` impersonate this service account of their own namespace, for apply and
+   * for registering Flux objects (`--default-service-account`). @default undefined: the control plane's own identity
+   */
+  defaultServiceAccount?: string;
+  /** Kubeconfigs from `kubeConfig.secretRef` may set insecure-skip-tls-verify (`--insecure-kubeconfig-tls`). @default false */
+  insecureKubeConfigTLS: boolean;
 }
 
 export const defaultSettings: Settings = {
@@ -75,7 +86,16 @@ export const defaultSettings: Settings = {
   renderLimits: defaultRenderLimits,
   allowPrivateNetworks: true,
   allowCrossNamespaceReceivers: false,
+  noCrossNamespaceRefs: false,
+  insecureKubeConfigTLS: false,
 };
+
+/** A defaultServiceAccount as given by `source` (a flag, an env var), checked to be a service account name. */
+export function defaultServiceAccountFrom(value: string | undefined, source: string): string | undefined {
+  if (!value) return undefined;
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value)) throw new Error(`${source}: '${value}' is not a service account name (lowercase DNS-1123)`);
+  return value;
+}
 
 /** On AWS the worker runs inside the account's network: remote bases and private addresses are opt-in. */
 export const awsDefaultSettings: Settings = { ...defaultSettings, noRemoteBases: true, allowPrivateNetworks: false };

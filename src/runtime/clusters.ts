@@ -22,7 +22,7 @@ export function clusterFactory(defaultCluster: Cluster | (() => Promise<Cluster>
     const kubeconfig = key ? data[key] : (data.value ?? data["value.yaml"]);
     if (!kubeconfig) throw new SecretError(`kubeConfig.secretRef: secret '${request.namespace}/${secretName}' has no key ${key ? `'${key}'` : "'value' or 'value.yaml'"}`);
     const id = createHash("sha256").update(kubeconfig).digest("hex");
-    if (!cache.has(id)) cache.set(id, openCluster({ kubeconfig }, clock));
+    if (!cache.has(id)) cache.set(id, openCluster({ kubeconfig, refuseInsecureTLS: !request.insecureKubeConfigTLS }, clock));
     return { cluster: await cache.get(id)!, id };
   };
   return async (request) => {

@@ -6,7 +6,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
 import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
 import { dispatch } from "../controllers/dispatch.js";
-import type { Runtime } from "../controllers/runtime.js";
+import { defaultServiceAccountFrom, type Runtime } from "../controllers/runtime.js";
 import type { Events, FluxEvent } from "../notify/events.js";
 import { handleDelivery, type HookResponse, type WebhookPorts } from "../notify/deliveries.js";
 import type { ReconcileRequest } from "../queue/queue.js";
@@ -40,6 +40,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
       noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES"),
       allowPrivateNetworks: flag(env, "SLUICE_ALLOW_PRIVATE_NETWORKS"),
       allowCrossNamespaceReceivers: flag(env, "SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS"),
+      noCrossNamespaceRefs: flag(env, "SLUICE_NO_CROSS_NAMESPACE_REFS"),
+      defaultServiceAccount: defaultServiceAccountFrom(env.SLUICE_DEFAULT_SERVICE_ACCOUNT, "environment variable SLUICE_DEFAULT_SERVICE_ACCOUNT"),
+      insecureKubeConfigTLS: flag(env, "SLUICE_INSECURE_KUBECONFIG_TLS"),
     },
   };
 }
