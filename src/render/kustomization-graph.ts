@@ -43,9 +43,13 @@ export async function checkKustomizationGraph(root: string, dir: string, options
       for (const entry of strings(fieldValues(kustomization, field))) {
         const real = await checkBase(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases && !(INLINE_FIELDS.has(field) && isInlineConfig(entry, options.limits)));
         if (real && (await lstat(real)).isDirectory()) await visit(real);
+        else if (real) await checkAliases(real, relative(realRoot, real), options.limits);
       }
     }
-    for (const [field, entry] of filePaths(kustomization)) await checkFile(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases);
+    for (const [field, entry] of filePaths(kustomization)) {
+      const real = await checkFile(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases);
+      if (real && !field.includes("Generator.")) await checkAliases(real, relative(realRoot, real), options.limits);
+    }
   };
   const start = await realpath(dir);
   if (!isWithin(realRoot, start)) throw new BuildError(`spec.path: '${relative(root, dir)}' points outside the source`);
@@ -73,14 +77,28 @@ async function checkBase(root: string, folder: string, what: string, entry: stri
 }
 
 /** A file kustomize reads: inside the root when local; an http(s) URL only when remote bases are allowed. */
-async function checkFile(root: string, folder: string, what: string, entry: string, noRemoteBases: boolean): Promise<void> {
+async function checkFile(root: string, folder: string, what: string, entry: string, noRemoteBases: boolean): Promise<string | undefined> {
   if (/^https?:\/\//i.test(entry)) {
     if (noRemoteBases) throw new BuildError(`${what} is a remote file, and remote bases are disabled`);
-    return;
+    return undefined;
   }
   // A multi-line entry is an inline patch unless a file of that name exists.
-  if (entry.includes("\n") && !(await lstat(resolve(folder, entry)).catch(() => undefined))) return;
-  await existingInside(root, folder, entry, what);
+  if (entry.includes("\n") && !(await lstat(resolve(folder, entry)).catch(() => undefined))) return undefined;
+  return existingInside(root, folder, entry, what);
+}
+
+/** An alias token: `*name` at the start of a node (after indentation, `-`, `:`, `,`, `[`, `{` or `?`). */
+const ALIAS = /(?:^|[\s[{,:?-])\*[^\s\]},]/m;
+
+/**
+ * kustomize's Go YAML decoder expands an alias bomb for minutes (until renderLimits.timeoutMs kills it,
+ * its memory growing all the while): a YAML file kustomize will read that has aliases is decoded here
+ * first, within maxAliases and maxOutputBytes. Files without aliases cannot expand and are not parsed.
+ */
+async function checkAliases(path: string, name: string, limits: RenderLimits): Promise<void> {
+  if (!(await lstat(path)).isFile()) return;
+  const text = await readSourceFile(path, name, limits);
+  if (ALIAS.test(text)) decodeYaml(text, name, new RenderBudget(limits));
 }
 
 /**
