@@ -1,32 +1,141 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
+import { CLUSTER_ANNOTATION } from "../api/cluster.js";
+import { parseEntryId } from "../apply/inventory.js";
+import { openCluster, type Cluster } from "../cluster/cluster.js";
 import { readEvents } from "../notify/file-events.js";
+import { systemClock } from "../runtime/clock.js";
 import { statePaths } from "../runtime/local.js";
-import { fail, globals } from "./context.js";
-import { formatTable } from "./output.js";
+import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { formatTable, say } from "./output.js";
 
-/** `sluice events [--for Kind/name]`: `flux events`' table, from the local control plane's event log. */
-export function eventsCommand(): Command {
-  return new Command("events")
-    .description("Display Flux-shaped events of the local control plane")
-    .option("--for <kind/name>", "only events of this object")
-    .option("-A, --all-namespaces", "events of all namespaces", false)
-    .action((flags: { for?: string; allNamespaces: boolean }, command: Command) => printEvents(flags, command).catch(fail));
+interface EventsFlags {
+  for?: string;
+  allNamespaces: boolean;
 }
 
-async function printEvents(flags: { for?: string; allNamespaces: boolean }, command: Command): Promise<void> {
+/** One table row before formatting: Sluice's own events and Flagger's cluster Events alike. */
+interface EventRow {
+  time: number;
+  type: "Normal" | "Warning";
+  reason: string;
+  object: string;
+  message: string;
+}
+
+interface CanaryRef {
+  namespace: string;
+  name: string;
+}
+
+/** A Kubernetes core/v1 Event, the fields Flagger's event recorder fills in. */
+interface KubeEvent {
+  involvedObject?: { apiVersion?: string; kind?: string; namespace?: string; name?: string };
+  type?: string;
+  reason?: string;
+  message?: string;
+  lastTimestamp?: string | null;
+  eventTime?: string | null;
+  firstTimestamp?: string | null;
+  metadata?: { creationTimestamp?: string };
+}
+
+// Cluster Events are written by anyone who may create Events in the namespace: bounded and on one line.
+const MAX_CELL = 300;
+
+/**
+ * `sluice events [--for Kind/name]`: `flux events`' table, from the local control plane's event
+ * log, merged by time with the cluster Events Flagger records on the Canaries in the listed
+ * Kustomizations' inventories (or on `--for Canary/<name>`).
+ */
+export function eventsCommand(): Command {
+  return new Command("events")
+    .description("Display Flux-shaped events of the local control plane, and Flagger's events of the Canaries it applied")
+    .option("--for <kind/name>", "only events of this object")
+    .option("-A, --all-namespaces", "events of all namespaces", false)
+    .action((flags: EventsFlags, command: Command) => printEvents(flags, command).catch(fail));
+}
+
+async function printEvents(flags: EventsFlags, command: Command): Promise<void> {
   const options = globals(command);
   const [kind, name] = flags.for?.split("/", 2) ?? [];
-  const events = (await readEvents(statePaths(resolve(options.stateDir)).events)).filter(
+  if (flags.for && (!kind || !name)) throw new Error(`--for ${flags.for}: must be Kind/name`);
+  const own = (await readEvents(statePaths(resolve(options.stateDir)).events)).filter(
     (e) => (flags.allNamespaces || e.involvedObject.namespace === options.namespace) && (!kind || (e.involvedObject.kind === kind && e.involvedObject.name === name)),
   );
-  if (events.length === 0) {
+  const rows: EventRow[] = own.map((e) => ({
+    time: Date.parse(e.timestamp),
+    type: e.severity === "error" ? "Warning" : "Normal",
+    reason: e.reason,
+    object: `${e.involvedObject.kind}/${e.involvedObject.name}`,
+    message: e.message,
+  }));
+  const canaries = kind === "Canary" ? [{ namespace: options.namespace, name: name! }] : kind ? [] : await inventoryCanaries(options, flags.allNamespaces);
+  if (canaries.length > 0) {
+    try {
+      rows.push(...(await canaryEvents(await kubeconfigCluster(options), canaries)));
+    } catch (error) {
+      say.failure(`Canary events not read: ${(error as Error).message}`);
+    }
+  }
+  if (rows.length === 0) {
     process.stderr.write(`no events found in ${flags.allNamespaces ? "any" : options.namespace} namespace\n`);
     return;
   }
+  rows.sort((a, b) => (a.time || 0) - (b.time || 0));
   const now = Date.now();
-  const rows = events.map((e) => [ago(now - Date.parse(e.timestamp)), e.severity === "error" ? "Warning" : "Normal", e.reason, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.message.replaceAll("\n", ", ")]);
-  process.stdout.write(formatTable([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...rows]));
+  const table = rows.map((r) => [Number.isNaN(r.time) ? "<unknown>" : ago(now - r.time), r.type, r.reason, r.object, r.message].map(oneLine));
+  process.stdout.write(formatTable([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...table]));
+}
+
+/**
+ * Canaries in the inventories of the Kustomizations that apply to the kubeconfig's cluster: those
+ * with a `kubeConfig` or an agent cluster apply elsewhere, where a same-named Canary is another one.
+ */
+async function inventoryCanaries(options: GlobalOptions, allNamespaces: boolean): Promise<CanaryRef[]> {
+  const stored = await openStore(options).list({ kind: "Kustomization", namespace: allNamespaces ? undefined : options.namespace });
+  const found = new Map<string, CanaryRef>();
+  for (const { object } of stored) {
+    if ((object.spec as { kubeConfig?: unknown } | undefined)?.kubeConfig || object.metadata.annotations?.[CLUSTER_ANNOTATION]) continue;
+    const entries = (object.status as { inventory?: { entries?: { id: string }[] } } | undefined)?.inventory?.entries ?? [];
+    for (const entry of entries) {
+      const id = parseEntryId(entry.id);
+      if (id.group === "flagger.app" && id.kind === "Canary" && id.namespace) found.set(`${id.namespace}/${id.name}`, { namespace: id.namespace, name: id.name });
+    }
+  }
+  return [...found.values()];
+}
+
+async function kubeconfigCluster(options: GlobalOptions): Promise<Cluster> {
+  return openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
+}
+
+/** Events Flagger recorded on each Canary (`involvedObject` kind Canary of flagger.app), as table rows. */
+async function canaryEvents(cluster: Cluster, canaries: CanaryRef[]): Promise<EventRow[]> {
+  const lists = await Promise.all(
+    canaries.map(async ({ namespace, name }) => {
+      const fieldSelector = `involvedObject.kind=Canary,involvedObject.name=${name}`;
+      const list = await cluster.client.send<{ items?: KubeEvent[] }>({ method: "GET", path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, query: { fieldSelector } });
+      return (list.items ?? []).filter((e) => e.involvedObject?.apiVersion?.startsWith("flagger.app/") && e.involvedObject.name === name && e.involvedObject.namespace === namespace);
+    }),
+  );
+  return lists.flat().map((e) => ({
+    time: Date.parse(e.lastTimestamp || e.eventTime || e.firstTimestamp || e.metadata?.creationTimestamp || ""),
+    type: e.type === "Warning" ? "Warning" : "Normal",
+    reason: bounded(oneLine(e.reason ?? "")),
+    object: `Canary/${e.involvedObject!.name!}`,
+    message: bounded(oneLine(e.message ?? "")),
+  }));
+}
+
+/** A table cell on one line, without control characters (a terminal would run escape sequences). */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\r?\n/g, ", ").replace(/[\u0000-\u001f\u007f-\u009f]/g, " ");
+}
+
+function bounded(text: string): string {
+  return text.length > MAX_CELL ? `${text.slice(0, MAX_CELL)}…` : text;
 }
 
 function ago(ms: number): string {
