@@ -70,7 +70,8 @@ beforeAll(async () => {
   repo = `${ns.name}-fleet`;
   const url = await createRepo(git, repo);
   await pushTree(git, repo, { files: app({ settings: "one", extra: "kept" }) });
-  await applyToStore(runtime.store, newClusterRegistration(cluster, "agent"));
+  // The test namespace may target the cluster as a service account (the serviceAccountName test).
+  await applyToStore(runtime.store, newClusterRegistration(cluster, "agent", [ns.name]));
   await applyToStore(runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "fleet", namespace: ns.name }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
   await applyToStore(runtime.store, {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
