@@ -115,7 +115,7 @@ async function agentState(outbox: BundleOutbox, ks: KustomizationRef): Promise<[
 }
 
 /** The apply engine's options for the agent, from the Kustomization's spec. */
-function bundleOptions({ ks }: Attempt): BundleOptions {
+function bundleOptions({ ks, identity }: Attempt): BundleOptions {
   return {
     prune: ks.spec.prune,
     force: ks.spec.force ?? false,
@@ -125,7 +125,7 @@ function bundleOptions({ ks }: Attempt): BundleOptions {
     intervalMs: parseDuration(ks.spec.interval),
     retryMs: kustomizationRetryMs(ks.spec),
     deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
-    ...(ks.spec.serviceAccountName && { serviceAccountName: ks.spec.serviceAccountName }),
+    ...(identity && { serviceAccountName: identity.name }), // serviceAccountName, else the default service account
     ...(ks.spec.driftIgnoreRules?.length && { driftIgnoreRules: ks.spec.driftIgnoreRules }),
     ...(ks.spec.healthCheckExprs?.length && { healthCheckExprs: ks.spec.healthCheckExprs }),
     ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
