@@ -25,12 +25,17 @@ export async function installFlaggerCrds(cluster: Cluster): Promise<void> {
   try {
     await copyFile(CRD_FILE, join(dir, "crd.yaml"));
     await writeFile(join(dir, "kustomization.yaml"), "resources: [crd.yaml]\n");
-    const { kubectl } = await resolveTools({ cacheDir: cacheDir() });
-    const { stdout } = await promisify(execFile)(kubectl, ["kustomize", dir], { maxBuffer: 16 << 20 });
-    await applyAll(cluster, parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject), { fieldManager: "flagger-install" });
+    await applyAll(cluster, await kustomizeBuild(dir), { fieldManager: "flagger-install" });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** `kubectl kustomize DIR` with the kubectl Sluice renders with, parsed. */
+export async function kustomizeBuild(dir: string): Promise<KubeObject[]> {
+  const { kubectl } = await resolveTools({ cacheDir: cacheDir() });
+  const { stdout } = await promisify(execFile)(kubectl, ["kustomize", dir], { maxBuffer: 16 << 20 });
+  return parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject);
 }
 
 /** A Canary for a podinfo-style Deployment with a metric-driven analysis, as Flagger's docs write it. */
