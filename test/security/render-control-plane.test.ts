@@ -1,0 +1,140 @@
+import { Writable } from "node:stream";
+import { mkdtemp, readdir, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stringify } from "yaml";
+import type { KubeObject } from "../../src/apply/object.js";
+import { getObject } from "../../src/apply/objects-api.js";
+import type { Cluster } from "../../src/cluster/cluster.js";
+import { startLocal, statePaths, type LocalControlPlane } from "../../src/runtime/local.js";
+import { applyToStore } from "../../src/store/objects.js";
+import { createRepo, pushTree } from "../env/git-server.js";
+import { freshNamespace } from "../env/kube-client.js";
+import { adminCluster, configMap } from "../apply/helpers.js";
+
+// A real collection between heap samples: without it, garbage of earlier tests would blur the measure.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+const { kube, git } = inject("testbed");
+const logs: string[] = [];
+let plane: LocalControlPlane;
+let stateDir: string;
+let admin: Cluster;
+let namespace: { name: string; remove(): Promise<void> };
+let serial = 0;
+
+beforeAll(async () => {
+  namespace = await freshNamespace(kube, "render-limits");
+  admin = await adminCluster(kube);
+  await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${namespace.name}/secrets`, body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } } });
+  const sink = new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) });
+  stateDir = await mkdtemp(join(tmpdir(), "sluice-state-"));
+  plane = await startLocal({ stateDir, kubeconfig: kube.kubeconfig, clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, log: pino({ level: "info" }, sink), settings: { healthPollMs: 200 }, watchIntervalMs: 200 });
+});
+
+afterAll(async () => {
+  await plane?.stop();
+  await namespace?.remove();
+});
+
+const ns = () => namespace.name;
+
+/** A repository holding `files`, and its GitRepository registered in the Store; resolves once the source is Ready. */
+async function source(files: Record<string, string>): Promise<string> {
+  const name = `repo-${serial++}`;
+  const url = await createRepo(git, `${ns()}-${name}`);
+  await pushTree(git, `${ns()}-${name}`, { files });
+  await applyToStore(plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace: ns() }, spec: { interval: "1h", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await readyCondition("GitRepository", name, (c) => c.status === "True");
+  return name;
+}
+
+function kustomization(name: string, sourceName: string): KubeObject {
+  return { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name, namespace: ns() }, spec: { interval: "1h", path: "./deploy", prune: true, targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: sourceName } } };
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+async function readyCondition(kind: string, name: string, accept: (c: Condition) => boolean, timeoutMs = 60_000): Promise<Condition> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await plane.runtime.store.get({ kind, namespace: ns(), name }))?.object.status as { conditions?: Condition[] } | undefined;
+    const ready = status?.conditions?.find((c) => c.type === "Ready");
+    if (ready && accept(ready)) return ready;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${kind} ${name}: Ready is ${JSON.stringify(ready)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const buildFailed = (kind: string, name: string) => readyCondition(kind, name, (c) => c.reason === "BuildFailed");
+const applied = (name: string) => readyCondition("Kustomization", name, (c) => c.reason === "ReconciliationSucceeded");
+const aliasBomb = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", 'a0: &a0 ["lol"]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`), "data: {x: *a9}"].join("\n");
+
+describe(`hostile renders beside healthy ones in one local control plane (kube-apiserver ${kube.version})`, () => {
+  it("an alias bomb, 200,000 documents and a tenant escape each end BuildFailed naming their limit, while a healthy Kustomization beside them applies", async () => {
+    // Arrange
+    const bomb = await source({ "deploy/bomb.yaml": aliasBomb });
+    const many = await source({ "deploy/many.yaml": Array.from({ length: 200_000 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c${i}}\n`).join("---\n") });
+    const escape = await source({ "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "../../../../sources"] }), "deploy/app.yaml": stringify(configMap("never", { a: "1" })) });
+    const healthy = await source({ "deploy/app.yaml": stringify(configMap("healthy", { level: "info" })) });
+    const errorsLoggedBefore = logs.filter((l) => l.includes("reconcile failed")).length;
+    // Act
+    for (const [name, repo] of [["bomb", bomb], ["many", many], ["escape", escape], ["healthy", healthy]]) await applyToStore(plane.runtime.store, kustomization(name!, repo!));
+    const [bombReady, manyReady, escapeReady] = await Promise.all([buildFailed("Kustomization", "bomb"), buildFailed("Kustomization", "many"), buildFailed("Kustomization", "escape"), applied("healthy")]);
+    // Assess
+    expect(bombReady).toMatchObject({ status: "False", message: "deploy/bomb.yaml: document 1 expands YAML aliases more than 100 times, over the limit (renderLimits.maxAliases)" });
+    expect(manyReady).toMatchObject({ status: "False", message: "deploy/many.yaml: the render has more than 20000 YAML documents, over the limit (renderLimits.maxDocuments)" });
+    expect(escapeReady).toMatchObject({ status: "False", message: "deploy/kustomization.yaml: resources entry '../../../../sources' points outside the source" });
+    expect((await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns(), "healthy"))?.data).toEqual({ level: "info" });
+    // Failed as BuildFailed outcomes, not as errors retried until a dead-letter queue.
+    expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
+  });
+
+  it("keeps extracted sources and render copies in folders that cannot be listed, under random names", async () => {
+    // Arrange
+    const repo = await source({ "deploy/kustomization.yaml": stringify({ resources: ["app.yaml"] }), "deploy/app.yaml": stringify(configMap("kustomized", { a: "1" })) });
+    const work = statePaths(stateDir).work;
+    // Act
+    await applyToStore(plane.runtime.store, kustomization("kustomized", repo));
+    await applied("kustomized");
+    // Assess
+    expect((await stat(join(work, "sources"))).mode & 0o777).toBe(0o711);
+    expect((await stat(join(work, "builds"))).mode & 0o777).toBe(0o711);
+    // (The test runs as root, which may list them anyway.) Each extraction's name carries 96 random bits; copies are gone after their render.
+    expect(await readdir(join(work, "sources"))).toEqual(expect.arrayContaining([expect.stringMatching(/^sha256_[0-9a-f]{64}\.[0-9a-f]{24}$/)]));
+    expect((await readdir(join(work, "sources"))).every((name) => /\.[0-9a-f]{24}$/.test(name))).toBe(true);
+    expect(await readdir(join(work, "builds"))).toEqual([]);
+  });
+
+  it("refuses a 40 MiB file by its size: the heap grows far less than the file while its Kustomization fails and a healthy one applies", async () => {
+    // Arrange
+    const size = 40 << 20;
+    const big = await source({ "deploy/app.yaml": stringify(configMap("small", { a: "1" })), "deploy/big.yaml": `# ${"x".repeat(size - 3)}\n` });
+    const healthy = await source({ "deploy/app.yaml": stringify(configMap("healthy-too", { a: "1" })) });
+    gc();
+    const baseline = process.memoryUsage().heapUsed;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
+    try {
+      // Act
+      await applyToStore(plane.runtime.store, kustomization("big", big));
+      await applyToStore(plane.runtime.store, kustomization("healthy-too", healthy));
+      const [bigReady] = await Promise.all([buildFailed("Kustomization", "big"), applied("healthy-too")]);
+      // Assess
+      expect(bigReady).toMatchObject({ status: "False", message: `deploy/big.yaml is ${size} bytes, over the 33554432-byte limit (renderLimits.maxFileBytes)` });
+      expect(peak - baseline).toBeLessThan(size / 4);
+    } finally {
+      clearInterval(sampler);
+    }
+  });
+});
