@@ -111,7 +111,8 @@ async function render(name: string, flags: BuildFlags, options: GlobalOptions): 
   const root = await repositoryRoot(dir);
   const work = await mkdtemp(join(tmpdir(), "sluice-build-"));
   try {
-    await cp(root, join(work, "src"), { recursive: true, filter: (source) => !["node_modules", ".git"].includes(basename(source)) });
+    // verbatimSymlinks: a relative link stays relative, inside the copy (cp would point it back at the original).
+    await cp(root, join(work, "src"), { recursive: true, verbatimSymlinks: true, filter: (source) => !["node_modules", ".git"].includes(basename(source)) });
     const tools = await resolveTools({ cacheDir: cacheDir() });
     let objects = await buildKustomization(join(work, "src"), { ...ks.spec, path: relative(root, dir) || "./" }, { kubectl: tools.kubectl });
     if (ks.spec.postBuild) {
