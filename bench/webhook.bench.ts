@@ -31,9 +31,12 @@ const CONCURRENCY = 50;
 const silent: Log = { info: () => {}, warn: () => {}, error: () => {}, child: () => silent };
 let awsTestbed: Testbed | undefined;
 let bare: Server | undefined;
+let webhook: Awaited<ReturnType<typeof startWebhookServer>> | undefined;
 
 export async function cleanup(): Promise<void> {
+  bare?.closeAllConnections();
   bare?.close();
+  await webhook?.close();
   await awsTestbed?.stop();
   await stopBenchPlane();
 }
@@ -81,7 +84,8 @@ async function localBenchmarks(sizes: number[]): Promise<Benchmark[]> {
   await pushTree(git, "bench-webhook", { files: { "deploy/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench\ndata: {}\n" } });
   await kubectl("-n", "flux-system", "create", "secret", "generic", "bench-hook-token", "--from-literal=token=bench-token");
   const path = await receiverPath(plane.runtime, url, gitSecret, "bench-hook-token");
-  const webhook = await startWebhookServer(plane.runtime, 0);
+  webhook = await startWebhookServer(plane.runtime, 0);
+  const webhookUrl = webhook.url;
   bare = createServer((req, res) => void req.resume().on("end", () => res.writeHead(202, { "content-type": "text/plain" }).end("accepted\n")));
   await new Promise<void>((resolve) => bare!.listen(0, "127.0.0.1", resolve));
   const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}`;
@@ -96,7 +100,7 @@ async function localBenchmarks(sizes: number[]): Promise<Benchmark[]> {
       name: `webhook-local-${n}`,
       iterations: 3,
       warmup: 1,
-      subject: { name: `sluice run: ${n} deliveries, ${CONCURRENCY} at a time`, run: () => burst(n, () => post(webhook.url)) },
+      subject: { name: `sluice run: ${n} deliveries, ${CONCURRENCY} at a time`, run: () => burst(n, () => post(webhookUrl)) },
       baseline: { name: "bare HTTP server answering 202", run: () => burst(n, () => post(bareUrl)) },
       teardown: async () => plane.queue.idle(),
     }),
