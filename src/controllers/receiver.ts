@@ -97,25 +97,26 @@ function targetsOf(receiver: Receiver): ReceiverTarget[] {
 
 /**
  * What a Receiver may not trigger, with Flux's reasons: objects in another namespace (AccessDenied,
- * unless allowCrossNamespaceReceivers), a `*` without matchLabels (which would select every object
+ * unless allowCrossNamespaceReceivers and not noCrossNamespaceRefs), a `*` without matchLabels (which would select every object
  * of the kind) and other Receivers (a Receiver selecting itself would loop) are InvalidSpec.
  */
 export function refusedResources(
   receiver: Receiver,
-  settings: Pick<Settings, "allowCrossNamespaceReceivers">,
+  settings: Pick<Settings, "allowCrossNamespaceReceivers" | "noCrossNamespaceRefs">,
 ): { reason: string; message: string } | undefined {
   const namespace = receiver.metadata.namespace ?? "default";
+  const crossAllowed = settings.allowCrossNamespaceReceivers && !settings.noCrossNamespaceRefs;
   const denied: string[] = [];
   const invalid: string[] = [];
   receiver.spec.resources.forEach((r, i) => {
     const field = `spec.resources[${i}]`;
     const elsewhere = r.namespace && r.namespace !== namespace;
-    if (elsewhere && !settings.allowCrossNamespaceReceivers) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
+    if (elsewhere && !crossAllowed) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
     if (r.name === "*" && Object.keys(r.matchLabels ?? {}).length === 0) invalid.push(`${field}: matchLabels must be set when name is '*'`);
     if (r.kind === "Receiver") invalid.push(`${field}: a Receiver cannot trigger another Receiver`);
   });
   if (denied.length > 0) {
-    return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (allowCrossNamespaceReceivers is off)` };
+    return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (${settings.noCrossNamespaceRefs ? "noCrossNamespaceRefs is on" : "allowCrossNamespaceReceivers is off"})` };
   }
   if (invalid.length > 0) return { reason: "InvalidSpec", message: `refused: ${invalid.join("; ")}` };
   return undefined;

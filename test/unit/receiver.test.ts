@@ -106,7 +106,7 @@ describe("what a Receiver may trigger", () => {
     metadata: { name: "hook", namespace: "team-a" },
     spec: { type: "generic", secretRef: { name: "token" }, resources },
   });
-  const closed = { allowCrossNamespaceReceivers: false };
+  const closed = { allowCrossNamespaceReceivers: false, noCrossNamespaceRefs: false };
 
   it("allows its own namespace, named explicitly or not", () => {
     expect(refusedResources(receiver([{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "x", namespace: "team-a" }]), closed)).toBeUndefined();
@@ -120,7 +120,13 @@ describe("what a Receiver may trigger", () => {
   });
 
   it("allows another namespace when the operator allows cross-namespace receivers", () => {
-    expect(refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), { allowCrossNamespaceReceivers: true })).toBeUndefined();
+    expect(refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), { allowCrossNamespaceReceivers: true, noCrossNamespaceRefs: false })).toBeUndefined();
+  });
+
+  it("keeps to its namespace under Flux's noCrossNamespaceRefs lockdown, whatever allowCrossNamespaceReceivers says", () => {
+    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), { allowCrossNamespaceReceivers: true, noCrossNamespaceRefs: true });
+    expect(refused?.reason).toBe("AccessDenied");
+    expect(refused?.message).toContain("(noCrossNamespaceRefs is on)");
   });
 
   it("refuses a wildcard without labels (it would select every object of the kind) and Receivers as targets", () => {
