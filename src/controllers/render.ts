@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Kustomization } from "../api/kustomization.js";
 import type { Artifact } from "../api/meta.js";
 import type { KubeObject } from "../apply/object.js";
-import { extractArchive } from "../artifacts/extract.js";
+import { extractArchive, UnsafeArchiveError } from "../artifacts/extract.js";
 import { linkTree } from "../artifacts/link-tree.js";
 import { buildKustomization, BuildError, renderPlainFolder } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
@@ -92,7 +92,8 @@ async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
       const dir = join(await unlistable(rt, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
       await extractArchive(data, dir).catch(async (error: unknown) => {
         await rm(dir, { recursive: true, force: true });
-        throw error;
+        // An archive over the extraction limits fails the render; retrying the same artifact cannot help.
+        throw error instanceof UnsafeArchiveError ? new BuildError(`source artifact ${artifact.path}: ${error.message}`) : error;
       });
       return dir;
     })();

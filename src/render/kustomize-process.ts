@@ -5,8 +5,8 @@ import { join, sep } from "node:path";
 import { BuildError } from "./build-error.js";
 import type { RenderLimits } from "./limits.js";
 
-/** kustomize's error text kept for the condition message (its first lines say what failed). */
-const STDERR_BYTES = 4096;
+/** kustomize's error text kept for the condition message: what failed comes first, quoted configuration later. */
+const STDERR_CHARS = 1024;
 
 /**
  * Runs `kubectl kustomize` on `dir` with the load restrictor on (plugins and Helm stay disabled), in
@@ -49,7 +49,7 @@ function run(kubectl: string, args: string[], home: string, limits: RenderLimits
       else stdout.push(chunk);
     });
     child.stderr.on("data", (chunk: Buffer) => {
-      if (stderr.length < STDERR_BYTES) stderr += chunk.toString("utf8");
+      if (stderr.length <= STDERR_CHARS) stderr += chunk.toString("utf8");
     });
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -59,7 +59,11 @@ function run(kubectl: string, args: string[], home: string, limits: RenderLimits
       clearTimeout(timer);
       if (failure) reject(failure);
       else if (code === 0) resolvePromise(Buffer.concat(stdout).toString("utf8"));
-      else reject(new BuildError(`kustomize build failed: ${stderr.slice(0, STDERR_BYTES).trim().replaceAll(root + sep, "").replace(/^Error: /, "")}`));
+      else reject(new BuildError(`kustomize build failed: ${truncated(stderr.trim().replaceAll(root + sep, "").replace(/^Error: /, ""))}`));
     });
   });
+}
+
+function truncated(text: string): string {
+  return text.length > STDERR_CHARS ? `${text.slice(0, STDERR_CHARS)}…` : text;
 }

@@ -1,11 +1,12 @@
 import { Writable } from "node:stream";
-import { mkdtemp, readdir, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { create as createTar } from "tar";
 import { stringify } from "yaml";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
@@ -114,6 +115,25 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     expect(await readdir(join(work, "sources"))).toEqual(expect.arrayContaining([expect.stringMatching(/^sha256_[0-9a-f]{64}\.[0-9a-f]{24}$/)]));
     expect((await readdir(join(work, "sources"))).every((name) => /\.[0-9a-f]{24}$/.test(name))).toBe(true);
     expect(await readdir(join(work, "builds"))).toEqual([]);
+  });
+
+  it("fails a Kustomization whose artifact the extraction refuses as BuildFailed, instead of an error retried until the dead-letter queue", async () => {
+    // Arrange: an artifact (as a hostile store or source would hand it over) with a symlink out of its root.
+    const folder = await mkdtemp(join(tmpdir(), "sluice-hostile-artifact-"));
+    await mkdir(join(folder, "deploy"));
+    await writeFile(join(folder, "deploy", "app.yaml"), stringify(configMap("never-applied", { a: "1" })));
+    await symlink("/etc", join(folder, "deploy", "etc"));
+    await createTar({ gzip: true, cwd: folder, file: join(folder, "..", `${folder.split("/").pop()}.tar.gz`), portable: true }, ["deploy"]);
+    const stored = await plane.runtime.artifacts.put(`gitrepository/${ns()}/hostile/artifact.tar.gz`, await readFile(join(folder, "..", `${folder.split("/").pop()}.tar.gz`)));
+    const artifact = { path: stored.path, url: stored.url, revision: "main@sha1:0000000000000000000000000000000000000001", digest: stored.digest, lastUpdateTime: new Date().toISOString(), size: stored.size };
+    await plane.runtime.store.create({ apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "hostile", namespace: ns(), generation: 1 }, spec: { interval: "1h", url: "https://example.invalid/repo.git", ref: { branch: "main" }, suspend: true }, status: { artifact } });
+    const errorsLoggedBefore = logs.filter((l) => l.includes("reconcile failed")).length;
+    // Act
+    await applyToStore(plane.runtime.store, kustomization("hostile", "hostile"));
+    const ready = await buildFailed("Kustomization", "hostile");
+    // Assess
+    expect(ready.message).toMatch(/^source artifact gitrepository\/.*\/hostile\/artifact\.tar\.gz: archive entry deploy\/etc: /);
+    expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
   });
 
   it("refuses a 40 MiB file by its size: the heap grows far less than the file while its Kustomization fails and a healthy one applies", async () => {
