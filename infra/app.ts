@@ -18,6 +18,9 @@ new SluiceStack(app, "Sluice", {
   allowRemoteBases: allowed("allowRemoteBases"),
   allowPrivateNetworks: allowed("allowPrivateNetworks"),
   allowCrossNamespaceReceivers: allowed("allowCrossNamespaceReceivers"),
+  noCrossNamespaceRefs: allowed("noCrossNamespaceRefs"),
+  insecureKubeConfigTLS: allowed("insecureKubeConfigTLS"),
+  defaultServiceAccount: app.node.tryGetContext("defaultServiceAccount") as string | undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -158,3 +158,24 @@ describe("the worker's EKS access (access entries)", () => {
     expect(synthesized({ eksClusters: [{ name: "prod" }, { name: "prod", kubernetesGroups: ["ops"] }] }).node.validate()).toEqual([expect.stringContaining("eksClusters[1] (prod): the cluster is listed twice")]);
   });
 });
+
+describe("lockdown settings reach every function's environment", () => {
+  const env = { account: "123456789012", region: "eu-west-1" };
+  const environmentOf = (props: Partial<SluiceStackProps>) => {
+    const template = Template.fromStack(new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", { cluster: "eks:prod", env, ...props }));
+    return Object.values(template.findResources("AWS::Lambda::Function")).map((f) => (f as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables);
+  };
+
+  it("defaults to refusing remote bases, private addresses and cross-namespace receivers", () => {
+    for (const variables of environmentOf({})) {
+      expect(variables).toMatchObject({ SLUICE_ALLOW_REMOTE_BASES: "false", SLUICE_ALLOW_PRIVATE_NETWORKS: "false", SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS: "false", SLUICE_NO_CROSS_NAMESPACE_REFS: "false" });
+      expect(variables.SLUICE_DEFAULT_SERVICE_ACCOUNT).toBeUndefined();
+    }
+  });
+
+  it("passes Flux's lockdown flags through", () => {
+    for (const variables of environmentOf({ noCrossNamespaceRefs: true, defaultServiceAccount: "reconciler", allowRemoteBases: true })) {
+      expect(variables).toMatchObject({ SLUICE_NO_CROSS_NAMESPACE_REFS: "true", SLUICE_DEFAULT_SERVICE_ACCOUNT: "reconciler", SLUICE_ALLOW_REMOTE_BASES: "true" });
+    }
+  });
+});

@@ -61,6 +61,12 @@ export interface SluiceStackProps extends StackProps {
   allowPrivateNetworks?: boolean;
   /** Let a Receiver trigger objects outside its own namespace. @default false */
   allowCrossNamespaceReceivers?: boolean;
+  /** Flux's `--no-cross-namespace-refs`: sourceRef, dependsOn and Receivers stay in their own namespace. @default false */
+  noCrossNamespaceRefs?: boolean;
+  /** Flux's `--default-service-account`: Kustomizations without `serviceAccountName` run as this account of their namespace. @default none (the worker's own rights) */
+  defaultServiceAccount?: string;
+  /** Flux's `--insecure-kubeconfig-tls`: allow `insecure-skip-tls-verify` in `kubeConfig.secretRef` kubeconfigs. @default false */
+  insecureKubeConfigTLS?: boolean;
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -143,6 +149,9 @@ export class SluiceStack extends Stack {
       SLUICE_ALLOW_REMOTE_BASES: String(props.allowRemoteBases ?? false),
       SLUICE_ALLOW_PRIVATE_NETWORKS: String(props.allowPrivateNetworks ?? false),
       SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS: String(props.allowCrossNamespaceReceivers ?? false),
+      SLUICE_NO_CROSS_NAMESPACE_REFS: String(props.noCrossNamespaceRefs ?? false),
+      SLUICE_INSECURE_KUBECONFIG_TLS: String(props.insecureKubeConfigTLS ?? false),
+      ...(props.defaultServiceAccount && { SLUICE_DEFAULT_SERVICE_ACCOUNT: props.defaultServiceAccount }),
     };
     const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
       new NodejsFunction(this, name, {
