@@ -38,16 +38,17 @@ export async function checkKustomizationGraph(root: string, dir: string, options
     const file = await findKustomizationFile(folder);
     if (!file) return;
     const name = relative(realRoot, file);
-    const kustomization = await readKustomization(file, name, options.limits);
+    const kustomization = await readKustomizationFile(file, name, options.limits);
     for (const field of BASE_FIELDS) {
       for (const entry of strings(fieldValues(kustomization, field))) {
-        const real = await checkBase(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases && !(INLINE_FIELDS.has(field) && isInlineConfig(entry, options.limits)));
+        if (INLINE_FIELDS.has(field) && isInlineConfig(entry, options.limits)) continue;
+        const real = await checkBase({ root: realRoot, folder, text: entry, what: `${name}: ${field} entry '${entry}'` }, options.noRemoteBases);
         if (real && (await lstat(real)).isDirectory()) await visit(real);
         else if (real) await checkAliases(real, relative(realRoot, real), options.limits);
       }
     }
     for (const [field, entry] of filePaths(kustomization)) {
-      const real = await checkFile(realRoot, folder, `${name}: ${field} entry '${entry}'`, entry, options.noRemoteBases);
+      const real = await checkFile({ root: realRoot, folder, text: entry, what: `${name}: ${field} entry '${entry}'` }, options.noRemoteBases);
       if (real && !field.includes("Generator.")) await checkAliases(real, relative(realRoot, real), options.limits);
     }
   };
@@ -56,7 +57,8 @@ export async function checkKustomizationGraph(root: string, dir: string, options
   await visit(start);
 }
 
-async function readKustomization(file: string, name: string, limits: RenderLimits): Promise<Record<string, unknown>> {
+/** A kustomization file as kustomize's Go parser reads it: one YAML mapping, no explicit tags, within the limits. */
+export async function readKustomizationFile(file: string, name: string, limits: RenderLimits): Promise<Record<string, unknown>> {
   const documents = decodeYaml(await readSourceFile(file, name, limits), name, new RenderBudget(limits), { strict: true });
   if (documents.length > 1) throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
   const value = documents[0] ?? {};
@@ -64,27 +66,38 @@ async function readKustomization(file: string, name: string, limits: RenderLimit
   return value;
 }
 
+/** One entry of a kustomization file: its text, the folder it is relative to, and how errors name it. */
+interface Entry {
+  /** The real path of the source root. */
+  root: string;
+  /** The real path of the kustomization file's folder. */
+  folder: string;
+  text: string;
+  /** `<file>: <field> entry '<text>'` */
+  what: string;
+}
+
 /** A resource, base or component: a local file or folder inside the root, or (when allowed) a remote. */
-async function checkBase(root: string, folder: string, what: string, entry: string, mustBeLocal: boolean): Promise<string | undefined> {
-  if (/^(git::)?file:/i.test(entry)) throw new BuildError(`${what} is a file:// base; bases must be relative paths in the source`);
-  if (looksRemote(entry)) {
-    if (mustBeLocal) throw new BuildError(`${what} is a remote base, and remote bases are disabled`);
+async function checkBase({ root, folder, text, what }: Entry, noRemoteBases: boolean): Promise<string | undefined> {
+  if (/^(git::)?file:/i.test(text)) throw new BuildError(`${what} is a file:// base; bases must be relative paths in the source`);
+  if (looksRemote(text)) {
+    if (noRemoteBases) throw new BuildError(`${what} is a remote base, and remote bases are disabled`);
     return undefined;
   }
-  const real = await existingInside(root, folder, entry, what);
-  if (!real && mustBeLocal) throw new BuildError(`${what} is not a local path in the source, and remote bases are disabled`);
+  const real = await existingInside(root, folder, text, what);
+  if (!real && noRemoteBases) throw new BuildError(`${what} is not a local path in the source, and remote bases are disabled`);
   return real;
 }
 
 /** A file kustomize reads: inside the root when local; an http(s) URL only when remote bases are allowed. */
-async function checkFile(root: string, folder: string, what: string, entry: string, noRemoteBases: boolean): Promise<string | undefined> {
-  if (/^https?:\/\//i.test(entry)) {
+async function checkFile({ root, folder, text, what }: Entry, noRemoteBases: boolean): Promise<string | undefined> {
+  if (/^https?:\/\//i.test(text)) {
     if (noRemoteBases) throw new BuildError(`${what} is a remote file, and remote bases are disabled`);
     return undefined;
   }
   // A multi-line entry is an inline patch unless a file of that name exists.
-  if (entry.includes("\n") && !(await lstat(resolve(folder, entry)).catch(() => undefined))) return undefined;
-  return existingInside(root, folder, entry, what);
+  if (text.includes("\n") && !(await lstat(resolve(folder, text)).catch(() => undefined))) return undefined;
+  return existingInside(root, folder, text, what);
 }
 
 /** An alias token: `*name` at the start of a node (after indentation, `-`, `:`, `,`, `[`, `{` or `?`). */
@@ -109,10 +122,13 @@ function looksRemote(entry: string): boolean {
   return /^git::/i.test(entry) || /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^[^/]*@/.test(entry) || /^github\.com[/:]/i.test(entry);
 }
 
-/** An inline plugin configuration kustomize decodes as a resource instead of loading a path. */
+/**
+ * An inline plugin configuration, which kustomize decodes as a resource (it has a kind and a name)
+ * instead of loading a path; decoded strictly, so kustomize cannot read it as anything else.
+ */
 function isInlineConfig(entry: string, limits: RenderLimits): boolean {
   try {
-    const [value] = decodeYaml(entry, "inline configuration", new RenderBudget(limits));
+    const [value] = decodeYaml(entry, "inline configuration", new RenderBudget(limits), { strict: true });
     return isObject(value) && typeof value.kind === "string" && isObject(value.metadata) && typeof value.metadata.name === "string";
   } catch {
     return false;

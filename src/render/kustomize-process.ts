@@ -1,7 +1,8 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, sep } from "node:path";
+import type { Readable } from "node:stream";
 import { BuildError } from "./build-error.js";
 import type { RenderLimits } from "./limits.js";
 
@@ -17,15 +18,16 @@ const STDERR_CHARS = 1024;
 export async function runKustomize(kubectl: string, dir: string, root: string, limits: RenderLimits): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), "sluice-kustomize-home-"));
   try {
-    return await run(kubectl, ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"], home, limits, root);
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
+    const child = spawn(kubectl, ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"], { cwd: home, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    return await outputOf(child, root, limits);
   } finally {
     await rm(home, { recursive: true, force: true });
   }
 }
 
-function run(kubectl: string, args: string[], home: string, limits: RenderLimits, root: string): Promise<string> {
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
-  const child = spawn(kubectl, args, { cwd: home, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+/** stdout of a kustomize run, or a BuildError (its stderr, paths under `root` made relative). */
+function outputOf(child: ChildProcessByStdio<null, Readable, Readable>, root: string, limits: RenderLimits): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;

@@ -5,7 +5,7 @@ import { stringify } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { BuildError } from "./build-error.js";
-import { checkKustomizationGraph } from "./kustomization-graph.js";
+import { checkKustomizationGraph, readKustomizationFile } from "./kustomization-graph.js";
 import { runKustomize } from "./kustomize-process.js";
 import { defaultRenderLimits, RenderBudget, type RenderLimits } from "./limits.js";
 import { isSopsEncrypted, orderedLike, sopsMacOf } from "./sops.js";
@@ -38,7 +38,7 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
   await checkSourceTree(root, limits);
   const dir = await kustomizationDir(root, spec);
   const file = (await findKustomizationFile(dir)) ?? (await writeKustomizationFile(dir, (await scanFolder(root, dir, limits)).resources));
-  await overlay(root, dir, file, spec, limits);
+  await overlay(file, spec, { root, dir, limits });
   await checkKustomizationGraph(root, dir, { noRemoteBases: options.noRemoteBases ?? false, limits });
   const objects = decodeObjects(await runKustomize(options.kubectl, dir, root, limits), "kustomize output", new RenderBudget(limits));
   return withCommonMetadata(await withSopsFieldOrder(objects, root, limits), spec);
@@ -92,7 +92,7 @@ async function scanFolder(root: string, dir: string, limits: RenderLimits): Prom
           plain = false;
         } else await walk(path);
       } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) {
-        for (const object of await readKubernetesYaml(path, relative(root, path), relative(dir, path), budget)) objects.push(object);
+        for (const object of await readKubernetesYaml(path, relative(root, path), budget)) objects.push(object);
         resources.push(`./${relative(dir, path)}`);
       }
     }
@@ -108,11 +108,11 @@ async function writeKustomizationFile(dir: string, resources: string[]): Promise
 }
 
 /** The objects of a YAML file (a `List` expanded, as kustomize does); an error names the file. */
-async function readKubernetesYaml(path: string, name: string, shortName: string, budget: RenderBudget): Promise<KubeObject[]> {
+async function readKubernetesYaml(path: string, name: string, budget: RenderBudget): Promise<KubeObject[]> {
   const objects: KubeObject[] = [];
   for (const value of decodeYaml(await readSourceFile(path, name, budget.limits), name, budget) as ((KubeObject & { items?: unknown }) | null)[]) {
     if (value === null) continue;
-    if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${shortName}: a document lacks apiVersion or kind`);
+    if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
     if (value.kind.endsWith("List") && Array.isArray(value.items)) for (const item of value.items as KubeObject[]) objects.push(item);
     else objects.push(value);
   }
@@ -120,12 +120,8 @@ async function readKubernetesYaml(path: string, name: string, shortName: string,
 }
 
 /** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images and components into the kustomization file. */
-async function overlay(root: string, dir: string, file: string, spec: Spec, limits: RenderLimits): Promise<void> {
-  const name = relative(root, file);
-  const documents = decodeYaml(await readSourceFile(file, name, limits), name, new RenderBudget(limits), { strict: true });
-  if (documents.length > 1) throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
-  const kus = (documents[0] ?? {}) as Record<string, unknown>;
-  if (typeof kus !== "object" || Array.isArray(kus)) throw new BuildError(`${name}: a kustomization file must be a YAML mapping`);
+async function overlay(file: string, spec: Spec, { root, dir, limits }: { root: string; dir: string; limits: RenderLimits }): Promise<void> {
+  const kus = await readKustomizationFile(file, relative(root, file), limits);
   if (spec.targetNamespace) kus.namespace = spec.targetNamespace;
   if (spec.namePrefix) kus.namePrefix = spec.namePrefix;
   if (spec.nameSuffix) kus.nameSuffix = spec.nameSuffix;

@@ -103,7 +103,7 @@ describe(`kustomize build as kustomize-controller does it (kustomize ${versions.
   it.each([
     ["a path that is not in the source", { "a.yaml": configMap("a") }, "missing", /spec.path: 'missing' is not a directory/],
     ["a path escaping the source", { "a.yaml": configMap("a") }, "../..", /points outside the source/],
-    ["a YAML file that is not Kubernetes YAML", { "app/bad.yaml": "just: a map\n" }, "app", /failed to decode Kubernetes YAML from bad.yaml/],
+    ["a YAML file that is not Kubernetes YAML", { "app/bad.yaml": "just: a map\n" }, "app", /failed to decode Kubernetes YAML from app\/bad.yaml: a document lacks apiVersion or kind/],
     ["a resource kustomize cannot find", { "app/kustomization.yaml": { resources: ["gone.yaml"] } }, "app", /kustomize build failed: .*gone.yaml/],
     ["a file outside the kustomization root (load restrictor)", { "app/kustomization.yaml": { resources: ["../secret.yaml"] }, "secret.yaml": configMap("s") }, "app", /kustomize build failed: .*(restrict|outside|not in or below)/],
   ])("fails with a BuildError naming the problem: %s", async (_case, files, path, message) => {
