@@ -59,7 +59,8 @@ export async function checkKustomizationGraph(root: string, dir: string, options
 
 /** A kustomization file as kustomize's Go parser reads it: one YAML mapping, no explicit tags, within the limits. */
 export async function readKustomizationFile(file: string, name: string, limits: RenderLimits): Promise<Record<string, unknown>> {
-  const documents = decodeYaml(await readSourceFile(file, name, limits), name, new RenderBudget(limits), { strict: true });
+  // Through a symlink, as kustomize reads it (the source tree check keeps symlinks inside the root).
+  const documents = decodeYaml(await readSourceFile(await realpath(file), name, limits), name, new RenderBudget(limits), { strict: true });
   if (documents.length > 1) throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
   const value = documents[0] ?? {};
   if (!isObject(value)) throw new BuildError(`${name}: a kustomization file must be a YAML mapping`);

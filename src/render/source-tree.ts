@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, open, readdir, realpath } from "node:fs/promises";
+import { lstat, open, readdir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { BuildError } from "./build-error.js";
 import { checkFileSize, type RenderLimits } from "./limits.js";
@@ -7,9 +7,10 @@ import { checkFileSize, type RenderLimits } from "./limits.js";
 /** The file names kustomize recognises, in its order of preference. */
 export const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
+/** The kustomization file of `dir`, as kustomize finds it: a symlink to a file counts (kustomize follows it). */
 export async function findKustomizationFile(dir: string): Promise<string | undefined> {
   for (const name of KUSTOMIZATION_FILES) {
-    if ((await lstat(join(dir, name)).catch(() => undefined))?.isFile()) return join(dir, name);
+    if ((await stat(join(dir, name)).catch(() => undefined))?.isFile()) return join(dir, name);
   }
   return undefined;
 }

@@ -125,6 +125,16 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     expect(error.message).toBe("app/linked is a symlink to outside the source");
   });
 
+  it("reads a kustomization file that is a symlink as kustomize does, and refuses the escape in it", async () => {
+    // Arrange
+    const { a } = await twoTenants({ "app/kustomization.yaml": { resources: ["cm.yaml", "../base"] }, "base/real.yaml": { resources: ["../../tenant-b/secret-app"] } });
+    await symlink("real.yaml", join(a, "base", "kustomization.yaml"));
+    // Act
+    const error = await refusal(buildKustomization(a, spec(), { kubectl }));
+    // Assess
+    expect(error.message).toBe("base/kustomization.yaml: resources entry '../../tenant-b/secret-app' points outside the source");
+  });
+
   it("refuses spec.path through a symlinked folder that leaves the source", async () => {
     const { a, b } = await twoTenants({});
     await symlink(b, join(a, "elsewhere"));

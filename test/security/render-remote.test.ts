@@ -63,6 +63,7 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
     ["resources", "ssh://git@example.com/repo.git//deploy", "is a remote base"],
     ["generators", "HTTPS://example.com/generator.yaml", "is a remote base"],
     ["resources", "not-here", "is not a local path in the source"],
+    ["generators", "kind: X\ngit@github.com:example/repo", "is a remote base"],
   ])("with remote bases disabled, refuses a %s entry '%s'", async (field, entry, reason) => {
     // Arrange
     const root = await tree({ "app/kustomization.yaml": { resources: ["cm.yaml"], [field]: field === "resources" ? ["cm.yaml", entry] : [entry] }, "app/cm.yaml": configMap("a") });
