@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, open, readdir, realpath, stat } from "node:fs/promises";
+import { lstat, open, readdir, readlink, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { BuildError } from "./build-error.js";
 import { checkFileSize, type RenderLimits } from "./limits.js";
@@ -48,8 +48,9 @@ export async function checkSourceTree(root: string, limits: RenderLimits): Promi
       if (entry.isDirectory()) await walk(path);
       else if (entry.isFile()) checkFileSize(name, (await lstat(path)).size, limits);
       else if (entry.isSymbolicLink()) {
-        const target = await realpath(path).catch(() => undefined);
-        if (target !== undefined && !isWithin(realRoot, target)) throw new BuildError(`${name} is a symlink to outside the source`);
+        // A dangling link counts by where it points: something may appear there while kustomize runs.
+        const target = (await realpath(path).catch(() => undefined)) ?? resolve(await realpath(folder), await readlink(path));
+        if (!isWithin(realRoot, target)) throw new BuildError(`${name} is a symlink to outside the source`);
       } else throw new BuildError(`${name} is not a regular file, folder or symlink`);
     }
   };

@@ -125,6 +125,12 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     expect(error.message).toBe("app/linked is a symlink to outside the source");
   });
 
+  it("refuses a dangling symlink pointing outside the source (something could appear there while kustomize runs)", async () => {
+    const { a } = await twoTenants(kustomization({ resources: ["cm.yaml", "later"] }));
+    await symlink("../../tenant-c/not-yet", join(a, "app", "later"));
+    expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toBe("app/later is a symlink to outside the source");
+  });
+
   it("reads a kustomization file that is a symlink as kustomize does, and refuses the escape in it", async () => {
     // Arrange
     const { a } = await twoTenants({ "app/kustomization.yaml": { resources: ["cm.yaml", "../base"] }, "base/real.yaml": { resources: ["../../tenant-b/secret-app"] } });
