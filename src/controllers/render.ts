@@ -60,7 +60,8 @@ async function buildPrivateCopy(rt: Runtime, source: string, ks: Kustomization):
   const dir = await mkdtemp(join(await unlistable(rt, "builds"), "render-"));
   try {
     await linkTree(source, join(dir, "src"));
-    return await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases: rt.settings.noRemoteBases, limits: rt.settings.renderLimits });
+    const { noRemoteBases, renderLimits } = rt.settings;
+    return await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases, limits: renderLimits });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

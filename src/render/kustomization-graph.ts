@@ -140,10 +140,9 @@ function isInlineConfig(entry: string, limits: RenderLimits): boolean {
 function filePaths(kustomization: Record<string, unknown>): [string, string][] {
   const paths: [string, string][] = [];
   for (const field of FILE_FIELDS) for (const entry of strings(fieldValues(kustomization, field))) paths.push([field, entry]);
-  for (const openapi of fieldValues(kustomization, "openapi").filter(isObject)) for (const path of strings(fieldValues(openapi, "path"))) paths.push(["openapi.path", path]);
-  for (const field of PATH_OBJECT_FIELDS) {
-    for (const item of fieldValues(kustomization, field).filter(isObject)) for (const path of strings(fieldValues(item, "path"))) paths.push([`${field}.path`, path]);
-  }
+  const pathsOf = (items: unknown[]) => items.filter(isObject).flatMap((item) => strings(fieldValues(item, "path")));
+  for (const path of pathsOf(fieldValues(kustomization, "openapi"))) paths.push(["openapi.path", path]);
+  for (const field of PATH_OBJECT_FIELDS) for (const path of pathsOf(fieldValues(kustomization, field))) paths.push([`${field}.path`, path]);
   for (const field of GENERATOR_FIELDS) {
     for (const generator of fieldValues(kustomization, field).filter(isObject)) {
       for (const key of ["files", "envs", "env"]) {

@@ -19,7 +19,8 @@ export async function runKustomize(kubectl: string, dir: string, root: string, l
   const home = await mkdtemp(join(tmpdir(), "sluice-kustomize-home-"));
   try {
     const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
-    const child = spawn(kubectl, ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"], { cwd: home, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const args = ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"];
+    const child = spawn(kubectl, args, { cwd: home, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     return await outputOf(child, root, limits);
   } finally {
     await rm(home, { recursive: true, force: true });
@@ -44,11 +45,13 @@ function outputOf(child: ChildProcessByStdio<null, Readable, Readable>, root: st
         }
       }
     };
-    const timer = setTimeout(() => stop(new BuildError(`kustomize build did not finish within the ${limits.timeoutMs} ms limit (renderLimits.timeoutMs)`)), limits.timeoutMs);
+    const timeout = new BuildError(`kustomize build did not finish within the ${limits.timeoutMs} ms limit (renderLimits.timeoutMs)`);
+    const timer = setTimeout(() => stop(timeout), limits.timeoutMs);
     child.stdout.on("data", (chunk: Buffer) => {
       stdoutBytes += chunk.length;
-      if (stdoutBytes > limits.maxOutputBytes) stop(new BuildError(`kustomize output is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`));
-      else stdout.push(chunk);
+      if (stdoutBytes > limits.maxOutputBytes) {
+        stop(new BuildError(`kustomize output is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`));
+      } else stdout.push(chunk);
     });
     child.stderr.on("data", (chunk: Buffer) => {
       if (stderr.length <= STDERR_CHARS) stderr += chunk.toString("utf8");
@@ -61,11 +64,16 @@ function outputOf(child: ChildProcessByStdio<null, Readable, Readable>, root: st
       clearTimeout(timer);
       if (failure) reject(failure);
       else if (code === 0) resolvePromise(Buffer.concat(stdout).toString("utf8"));
-      else reject(new BuildError(`kustomize build failed: ${truncated(stderr.trim().replaceAll(root + sep, "").replace(/^Error: /, ""))}`));
+      else reject(new BuildError(`kustomize build failed: ${failureText(stderr, root)}`));
     });
   });
 }
 
-function truncated(text: string): string {
+/** kustomize's message, without its `Error: ` prefix and the private copy's path, cut at STDERR_CHARS. */
+function failureText(stderr: string, root: string): string {
+  const text = stderr
+    .trim()
+    .replaceAll(root + sep, "")
+    .replace(/^Error: /, "");
   return text.length > STDERR_CHARS ? `${text.slice(0, STDERR_CHARS)}…` : text;
 }

@@ -112,7 +112,9 @@ async function readKubernetesYaml(path: string, name: string, budget: RenderBudg
   const objects: KubeObject[] = [];
   for (const value of decodeYaml(await readSourceFile(path, name, budget.limits), name, budget) as ((KubeObject & { items?: unknown }) | null)[]) {
     if (value === null) continue;
-    if (typeof value !== "object" || !value.apiVersion || !value.kind) throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
+    if (typeof value !== "object" || !value.apiVersion || !value.kind) {
+      throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
+    }
     if (value.kind.endsWith("List") && Array.isArray(value.items)) for (const item of value.items as KubeObject[]) objects.push(item);
     else objects.push(value);
   }
@@ -161,7 +163,9 @@ async function existingComponents(root: string, dir: string, spec: Spec): Promis
   const kept: string[] = [];
   for (const component of spec.components ?? []) {
     if (await existingInside(root, dir, component, `spec.components: '${component}'`)) kept.push(component);
-    else if (!spec.ignoreMissingComponents) throw new BuildError(`spec.components: '${component}' does not exist under '${spec.path ?? "./"}' (set ignoreMissingComponents to skip missing ones)`);
+    else if (!spec.ignoreMissingComponents) {
+      throw new BuildError(`spec.components: '${component}' does not exist under '${spec.path ?? "./"}' (set ignoreMissingComponents to skip missing ones)`);
+    }
   }
   return kept;
 }

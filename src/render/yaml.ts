@@ -27,13 +27,18 @@ export interface DecodeOptions {
 export function decodeYaml(text: string, source: string, budget: RenderBudget, options: DecodeOptions = {}): unknown[] {
   const lines = new LineCounter();
   const values: unknown[] = [];
-  for (const doc of new Composer({ merge: true }).compose(boundedTokens(text, source, lines, () => values.length + 1), false, text.length)) {
+  const documents = new Composer({ merge: true }).compose(
+    boundedTokens(text, source, lines, () => values.length + 1),
+    false,
+    text.length,
+  );
+  for (const doc of documents) {
     const problem = doc.errors[0] ?? (options.strict ? doc.warnings[0] : undefined);
     if (problem) throw new BuildError(`${source}: ${describeProblem(problem, lines)}`);
     if (options.strict) refuseExplicitTags(doc, source, lines);
     budget.countDocument(source);
     const value = documentValue(doc, source, values.length + 1, budget);
-    budget.countBytes(expandedSize(value, budget.bytesLeft, source, budget), source);
+    budget.countBytes(expandedSize(value, source, budget), source);
     values.push(value);
   }
   return values;
@@ -46,7 +51,9 @@ function* boundedTokens(text: string, source: string, lines: LineCounter, docume
   let tokens = 0;
   let depth = 0;
   for (const lexeme of new Lexer().lex(text)) {
-    if (++tokens > MAX_DOCUMENT_TOKENS) throw new BuildError(`${source}: document ${documentNumber()} has more than ${MAX_DOCUMENT_TOKENS} YAML tokens, more than a Kubernetes object holds`);
+    if (++tokens > MAX_DOCUMENT_TOKENS) {
+      throw new BuildError(`${source}: document ${documentNumber()} has more than ${MAX_DOCUMENT_TOKENS} YAML tokens, more than a Kubernetes object holds`);
+    }
     if (lexeme === "[" || lexeme === "{") depth++;
     else if (lexeme === "]" || lexeme === "}") depth = Math.max(0, depth - 1);
     if (depth > MAX_FLOW_DEPTH) throw new BuildError(`${source}: document ${documentNumber()} nests flow collections deeper than ${MAX_FLOW_DEPTH} levels`);
@@ -81,7 +88,8 @@ function documentValue(doc: Document.Parsed, source: string, number: number, bud
     return doc.toJS({ maxAliasCount: budget.limits.maxAliases });
   } catch (error) {
     if (error instanceof Error && error.message.startsWith("Excessive alias count")) {
-      throw new BuildError(`${source}: document ${number} expands YAML aliases more than ${budget.limits.maxAliases} times, over the limit (renderLimits.maxAliases)`);
+      const limit = budget.limits.maxAliases;
+      throw new BuildError(`${source}: document ${number} expands YAML aliases more than ${limit} times, over the limit (renderLimits.maxAliases)`);
     }
     throw new BuildError(`${source}: document ${number} cannot be decoded (${error instanceof Error ? error.name : "error"})`);
   }
@@ -89,10 +97,11 @@ function documentValue(doc: Document.Parsed, source: string, number: number, bud
 
 /**
  * The size of `value` written out as JSON, every alias expanded (shared references count each time,
- * as they will when the object is sent), stopping once over `limit`. Iterative: deep values cannot
- * overflow the stack; an alias to its own ancestor (a cycle no JSON can hold) is refused.
+ * as they will when the object is sent), stopping once over what the budget has left. Iterative:
+ * deep values cannot overflow the stack; an alias to its own ancestor (a cycle no JSON can hold) is refused.
  */
-function expandedSize(value: unknown, limit: number, source: string, budget: RenderBudget): number {
+function expandedSize(value: unknown, source: string, budget: RenderBudget): number {
+  const limit = budget.bytesLeft;
   let size = 0;
   const ancestors = new Set<object>();
   const stack: { value: unknown; leave?: object }[] = [{ value }];

@@ -14,35 +14,64 @@ const configMap = (name: string) => ({ apiVersion: "v1", kind: "ConfigMap", meta
 async function checkout(files: Record<string, unknown>): Promise<{ repo: string; ks: string }> {
   const parent = await mkdtemp(join(tmpdir(), "sluice-cli-build-"));
   const repo = join(parent, "repo");
-  const all = { ".git/HEAD": "ref: refs/heads/main\n", "../other-tenant/secret-app/kustomization.yaml": { resources: ["cm.yaml"] }, "../other-tenant/secret-app/cm.yaml": configMap("other-tenant-secret"), ...files };
+  const all = {
+    ".git/HEAD": "ref: refs/heads/main\n",
+    "../other-tenant/secret-app/kustomization.yaml": { resources: ["cm.yaml"] },
+    "../other-tenant/secret-app/cm.yaml": configMap("other-tenant-secret"),
+    ...files,
+  };
   for (const [path, content] of Object.entries(all)) {
     await mkdir(dirname(join(repo, path)), { recursive: true });
     await writeFile(join(repo, path), typeof content === "string" ? content : stringify(content));
   }
   const ks = join(parent, "ks.yaml");
-  await writeFile(ks, stringify({ apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: "app", namespace: "flux-system" }, spec: { interval: "1m", path: "./app", prune: true, sourceRef: { kind: "GitRepository", name: "repo" } } }));
+  await writeFile(
+    ks,
+    stringify({
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "app", namespace: "flux-system" },
+      spec: { interval: "1m", path: "./app", prune: true, sourceRef: { kind: "GitRepository", name: "repo" } },
+    }),
+  );
   return { repo, ks };
 }
 
 describe("sluice build kustomization goes through the same render checks", () => {
   it("refuses a kustomization reaching a folder outside the repository", async () => {
     // Arrange
-    const { repo, ks } = await checkout({ "app/kustomization.yaml": { resources: ["cm.yaml", "../../other-tenant/secret-app"] }, "app/cm.yaml": configMap("mine") });
+    const { repo, ks } = await checkout({
+      "app/kustomization.yaml": { resources: ["cm.yaml", "../../other-tenant/secret-app"] },
+      "app/cm.yaml": configMap("mine"),
+    });
     // Act
-    const failure = await sluice("build", "kustomization", "app", "--path", join(repo, "app"), "--kustomization-file", ks, "--dry-run").catch((e: { code: number; stdout: string; stderr: string }) => e);
+    const failure = await sluice("build", "kustomization", "app", "--path", join(repo, "app"), "--kustomization-file", ks, "--dry-run").catch(
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
     // Assess
     expect(failure).toMatchObject({ code: 1 });
-    expect(`${"stderr" in failure ? failure.stderr : ""}`).toContain("app/kustomization.yaml: resources entry '../../other-tenant/secret-app' points outside the source");
+    expect(`${"stderr" in failure ? failure.stderr : ""}`).toContain(
+      "app/kustomization.yaml: resources entry '../../other-tenant/secret-app' points outside the source",
+    );
     expect(failure.stdout).not.toContain("other-tenant-secret");
   }, 30_000);
 
   it("keeps a relative symlink inside the repository working in its private copy", async () => {
     // Arrange
-    const { repo, ks } = await checkout({ "app/kustomization.yaml": { resources: ["cm.yaml", "linked"] }, "app/cm.yaml": configMap("mine"), "base/kustomization.yaml": { resources: ["b.yaml"] }, "base/b.yaml": configMap("base") });
+    const { repo, ks } = await checkout({
+      "app/kustomization.yaml": { resources: ["cm.yaml", "linked"] },
+      "app/cm.yaml": configMap("mine"),
+      "base/kustomization.yaml": { resources: ["b.yaml"] },
+      "base/b.yaml": configMap("base"),
+    });
     await symlink("../base", join(repo, "app", "linked"));
     // Act
     const { stdout } = await sluice("build", "kustomization", "app", "--path", join(repo, "app"), "--kustomization-file", ks, "--dry-run");
     // Assess
-    expect(parseAllDocuments(stdout).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name).sort()).toEqual(["base", "mine"]);
+    expect(
+      parseAllDocuments(stdout)
+        .map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name)
+        .sort(),
+    ).toEqual(["base", "mine"]);
   }, 30_000);
 });

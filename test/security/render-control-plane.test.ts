@@ -32,10 +32,21 @@ let serial = 0;
 beforeAll(async () => {
   namespace = await freshNamespace(kube, "render-limits");
   admin = await adminCluster(kube);
-  await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${namespace.name}/secrets`, body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } } });
+  await admin.client.send({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace.name}/secrets`,
+    body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } },
+  });
   const sink = new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) });
   stateDir = await mkdtemp(join(tmpdir(), "sluice-state-"));
-  plane = await startLocal({ stateDir, kubeconfig: kube.kubeconfig, clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, log: pino({ level: "info" }, sink), settings: { healthPollMs: 200 }, watchIntervalMs: 200 });
+  plane = await startLocal({
+    stateDir,
+    kubeconfig: kube.kubeconfig,
+    clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+    log: pino({ level: "info" }, sink),
+    settings: { healthPollMs: 200 },
+    watchIntervalMs: 200,
+  });
 });
 
 afterAll(async () => {
@@ -50,13 +61,23 @@ async function source(files: Record<string, string>): Promise<string> {
   const name = `repo-${serial++}`;
   const url = await createRepo(git, `${ns()}-${name}`);
   await pushTree(git, `${ns()}-${name}`, { files });
-  await applyToStore(plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace: ns() }, spec: { interval: "1h", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(plane.runtime.store, {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name, namespace: ns() },
+    spec: { interval: "1h", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+  });
   await readyCondition("GitRepository", name, (c) => c.status === "True");
   return name;
 }
 
 function kustomization(name: string, sourceName: string): KubeObject {
-  return { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name, namespace: ns() }, spec: { interval: "1h", path: "./deploy", prune: true, targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: sourceName } } };
+  return {
+    apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+    kind: "Kustomization",
+    metadata: { name, namespace: ns() },
+    spec: { interval: "1h", path: "./deploy", prune: true, targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: sourceName } },
+  };
 }
 
 interface Condition {
@@ -79,23 +100,55 @@ async function readyCondition(kind: string, name: string, accept: (c: Condition)
 
 const buildFailed = (kind: string, name: string) => readyCondition(kind, name, (c) => c.reason === "BuildFailed");
 const applied = (name: string) => readyCondition("Kustomization", name, (c) => c.reason === "ReconciliationSucceeded");
-const aliasBomb = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", 'a0: &a0 ["lol"]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`), "data: {x: *a9}"].join("\n");
+const aliasBomb = [
+  "apiVersion: v1",
+  "kind: ConfigMap",
+  "metadata: {name: bomb}",
+  'a0: &a0 ["lol"]',
+  ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`),
+  "data: {x: *a9}",
+].join("\n");
 
 describe(`hostile renders beside healthy ones in one local control plane (kube-apiserver ${kube.version})`, () => {
   it("an alias bomb, 200,000 documents and a tenant escape each end BuildFailed naming their limit, while a healthy Kustomization beside them applies", async () => {
     // Arrange
     const bomb = await source({ "deploy/bomb.yaml": aliasBomb });
-    const many = await source({ "deploy/many.yaml": Array.from({ length: 200_000 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c${i}}\n`).join("---\n") });
-    const escape = await source({ "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "../../../../sources"] }), "deploy/app.yaml": stringify(configMap("never", { a: "1" })) });
+    const many = await source({
+      "deploy/many.yaml": Array.from({ length: 200_000 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c${i}}\n`).join("---\n"),
+    });
+    const escape = await source({
+      "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "../../../../sources"] }),
+      "deploy/app.yaml": stringify(configMap("never", { a: "1" })),
+    });
     const healthy = await source({ "deploy/app.yaml": stringify(configMap("healthy", { level: "info" })) });
     const errorsLoggedBefore = logs.filter((l) => l.includes("reconcile failed")).length;
     // Act
-    for (const [name, repo] of [["bomb", bomb], ["many", many], ["escape", escape], ["healthy", healthy]]) await applyToStore(plane.runtime.store, kustomization(name!, repo!));
-    const [bombReady, manyReady, escapeReady] = await Promise.all([buildFailed("Kustomization", "bomb"), buildFailed("Kustomization", "many"), buildFailed("Kustomization", "escape"), applied("healthy")]);
+    for (const [name, repo] of [
+      ["bomb", bomb],
+      ["many", many],
+      ["escape", escape],
+      ["healthy", healthy],
+    ])
+      await applyToStore(plane.runtime.store, kustomization(name!, repo!));
+    const [bombReady, manyReady, escapeReady] = await Promise.all([
+      buildFailed("Kustomization", "bomb"),
+      buildFailed("Kustomization", "many"),
+      buildFailed("Kustomization", "escape"),
+      applied("healthy"),
+    ]);
     // Assess
-    expect(bombReady).toMatchObject({ status: "False", message: "deploy/bomb.yaml: document 1 expands YAML aliases more than 100 times, over the limit (renderLimits.maxAliases)" });
-    expect(manyReady).toMatchObject({ status: "False", message: "deploy/many.yaml: the render has more than 20000 YAML documents, over the limit (renderLimits.maxDocuments)" });
-    expect(escapeReady).toMatchObject({ status: "False", message: "deploy/kustomization.yaml: resources entry '../../../../sources' points outside the source" });
+    expect(bombReady).toMatchObject({
+      status: "False",
+      message: "deploy/bomb.yaml: document 1 expands YAML aliases more than 100 times, over the limit (renderLimits.maxAliases)",
+    });
+    expect(manyReady).toMatchObject({
+      status: "False",
+      message: "deploy/many.yaml: the render has more than 20000 YAML documents, over the limit (renderLimits.maxDocuments)",
+    });
+    expect(escapeReady).toMatchObject({
+      status: "False",
+      message: "deploy/kustomization.yaml: resources entry '../../../../sources' points outside the source",
+    });
     expect((await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns(), "healthy"))?.data).toEqual({ level: "info" });
     // Failed as BuildFailed outcomes, not as errors retried until a dead-letter queue.
     expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
@@ -103,7 +156,10 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
 
   it("keeps extracted sources and render copies in folders that cannot be listed, under random names", async () => {
     // Arrange
-    const repo = await source({ "deploy/kustomization.yaml": stringify({ resources: ["app.yaml"] }), "deploy/app.yaml": stringify(configMap("kustomized", { a: "1" })) });
+    const repo = await source({
+      "deploy/kustomization.yaml": stringify({ resources: ["app.yaml"] }),
+      "deploy/app.yaml": stringify(configMap("kustomized", { a: "1" })),
+    });
     const work = statePaths(stateDir).work;
     // Act
     await applyToStore(plane.runtime.store, kustomization("kustomized", repo));
@@ -124,9 +180,25 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     await writeFile(join(folder, "deploy", "app.yaml"), stringify(configMap("never-applied", { a: "1" })));
     await symlink("/etc", join(folder, "deploy", "etc"));
     await createTar({ gzip: true, cwd: folder, file: join(folder, "..", `${folder.split("/").pop()}.tar.gz`), portable: true }, ["deploy"]);
-    const stored = await plane.runtime.artifacts.put(`gitrepository/${ns()}/hostile/artifact.tar.gz`, await readFile(join(folder, "..", `${folder.split("/").pop()}.tar.gz`)));
-    const artifact = { path: stored.path, url: stored.url, revision: "main@sha1:0000000000000000000000000000000000000001", digest: stored.digest, lastUpdateTime: new Date().toISOString(), size: stored.size };
-    await plane.runtime.store.create({ apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "hostile", namespace: ns(), generation: 1 }, spec: { interval: "1h", url: "https://example.invalid/repo.git", ref: { branch: "main" }, suspend: true }, status: { artifact } });
+    const stored = await plane.runtime.artifacts.put(
+      `gitrepository/${ns()}/hostile/artifact.tar.gz`,
+      await readFile(join(folder, "..", `${folder.split("/").pop()}.tar.gz`)),
+    );
+    const artifact = {
+      path: stored.path,
+      url: stored.url,
+      revision: "main@sha1:0000000000000000000000000000000000000001",
+      digest: stored.digest,
+      lastUpdateTime: new Date().toISOString(),
+      size: stored.size,
+    };
+    await plane.runtime.store.create({
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "GitRepository",
+      metadata: { name: "hostile", namespace: ns(), generation: 1 },
+      spec: { interval: "1h", url: "https://example.invalid/repo.git", ref: { branch: "main" }, suspend: true },
+      status: { artifact },
+    });
     const errorsLoggedBefore = logs.filter((l) => l.includes("reconcile failed")).length;
     // Act
     await applyToStore(plane.runtime.store, kustomization("hostile", "hostile"));
@@ -151,7 +223,10 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
       await applyToStore(plane.runtime.store, kustomization("healthy-too", healthy));
       const [bigReady] = await Promise.all([buildFailed("Kustomization", "big"), applied("healthy-too")]);
       // Assess
-      expect(bigReady).toMatchObject({ status: "False", message: `deploy/big.yaml is ${size} bytes, over the 33554432-byte limit (renderLimits.maxFileBytes)` });
+      expect(bigReady).toMatchObject({
+        status: "False",
+        message: `deploy/big.yaml is ${size} bytes, over the 33554432-byte limit (renderLimits.maxFileBytes)`,
+      });
       expect(peak - baseline).toBeLessThan(size / 4);
     } finally {
       clearInterval(sampler);

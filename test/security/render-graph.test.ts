@@ -14,7 +14,13 @@ const run = promisify(execFile);
 const tools = await resolveTools({ cacheDir: cacheDir() });
 const { kubectl } = tools;
 const versions = await toolVersions(tools);
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({ interval: "1m", prune: true, sourceRef: { kind: "GitRepository", name: "src" }, path: "app", ...extra });
+const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({
+  interval: "1m",
+  prune: true,
+  sourceRef: { kind: "GitRepository", name: "src" },
+  path: "app",
+  ...extra,
+});
 const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
 
 async function writeTree(root: string, files: Record<string, unknown>): Promise<void> {
@@ -32,7 +38,11 @@ async function twoTenants(files: Record<string, unknown>): Promise<{ a: string; 
   const work = await mkdtemp(join(tmpdir(), "sluice-tenants-"));
   const a = join(work, "sources", "tenant-a");
   const b = join(work, "sources", "tenant-b");
-  await writeTree(b, { "secret-app/kustomization.yaml": { resources: ["cm.yaml"] }, "secret-app/cm.yaml": configMap("tenant-b-secret", { token: "b-token" }), "secret.yaml": configMap("tenant-b-file") });
+  await writeTree(b, {
+    "secret-app/kustomization.yaml": { resources: ["cm.yaml"] },
+    "secret-app/cm.yaml": configMap("tenant-b-secret", { token: "b-token" }),
+    "secret.yaml": configMap("tenant-b-file"),
+  });
   await writeTree(a, { "app/cm.yaml": configMap("tenant-a"), ...files });
   return { a, b };
 }
@@ -88,12 +98,17 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     // Act
     const error = await refusal(buildKustomization(a, spec(), { kubectl }));
     // Assess
-    expect(error.message).toMatch(new RegExp(`^app/kustomization.yaml: ${field.replace(".", "\\.")} entry '(token=)?\\.\\./\\.\\./tenant-b/secret.yaml' points outside the source$`));
+    expect(error.message).toMatch(
+      new RegExp(`^app/kustomization.yaml: ${field.replace(".", "\\.")} entry '(token=)?\\.\\./\\.\\./tenant-b/secret.yaml' points outside the source$`),
+    );
   });
 
   it("refuses an escape hidden in a local base, naming the nested kustomization file", async () => {
     // Arrange
-    const { a } = await twoTenants({ "app/kustomization.yaml": { resources: ["../base"] }, "base/kustomization.yaml": { resources: ["../../tenant-b/secret-app"] } });
+    const { a } = await twoTenants({
+      "app/kustomization.yaml": { resources: ["../base"] },
+      "base/kustomization.yaml": { resources: ["../../tenant-b/secret-app"] },
+    });
     // Act
     const error = await refusal(buildKustomization(a, spec(), { kubectl }));
     // Assess
@@ -102,7 +117,9 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
 
   it("refuses an escape even when the target does not exist, so nothing tells what exists outside", async () => {
     const { a } = await twoTenants(kustomization({ resources: ["cm.yaml", "../../tenant-c/nothing-here"] }));
-    expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toMatch(/resources entry '..\/..\/tenant-c\/nothing-here' points outside the source/);
+    expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toMatch(
+      /resources entry '..\/..\/tenant-c\/nothing-here' points outside the source/,
+    );
   });
 
   it.each([
@@ -133,7 +150,10 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
 
   it("reads a kustomization file that is a symlink as kustomize does, and refuses the escape in it", async () => {
     // Arrange
-    const { a } = await twoTenants({ "app/kustomization.yaml": { resources: ["cm.yaml", "../base"] }, "base/real.yaml": { resources: ["../../tenant-b/secret-app"] } });
+    const { a } = await twoTenants({
+      "app/kustomization.yaml": { resources: ["cm.yaml", "../base"] },
+      "base/real.yaml": { resources: ["../../tenant-b/secret-app"] },
+    });
     await symlink("real.yaml", join(a, "base", "kustomization.yaml"));
     // Act
     const error = await refusal(buildKustomization(a, spec(), { kubectl }));
@@ -144,12 +164,21 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
   it("refuses spec.path through a symlinked folder that leaves the source", async () => {
     const { a, b } = await twoTenants({});
     await symlink(b, join(a, "elsewhere"));
-    expect((await refusal(buildKustomization(a, spec({ path: "elsewhere/secret-app" }), { kubectl }))).message).toBe("spec.path: 'elsewhere/secret-app' points outside the source");
+    expect((await refusal(buildKustomization(a, spec({ path: "elsewhere/secret-app" }), { kubectl }))).message).toBe(
+      "spec.path: 'elsewhere/secret-app' points outside the source",
+    );
   });
 
   it("follows symlinks and .. that stay inside the source, and renders", async () => {
     // Arrange
-    const { a } = await twoTenants({ "app/kustomization.yaml": { resources: ["cm.yaml", "../shared/../base", "linked-base"] }, "base/kustomization.yaml": { resources: ["x.yaml"] }, "base/x.yaml": configMap("x"), "other/kustomization.yaml": { resources: ["y.yaml"] }, "other/y.yaml": configMap("y"), "shared/.keep": "" });
+    const { a } = await twoTenants({
+      "app/kustomization.yaml": { resources: ["cm.yaml", "../shared/../base", "linked-base"] },
+      "base/kustomization.yaml": { resources: ["x.yaml"] },
+      "base/x.yaml": configMap("x"),
+      "other/kustomization.yaml": { resources: ["y.yaml"] },
+      "other/y.yaml": configMap("y"),
+      "shared/.keep": "",
+    });
     await symlink("../other", join(a, "app", "linked-base"));
     // Act
     const objects = await buildKustomization(a, spec(), { kubectl });
@@ -158,14 +187,34 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
   });
 
   it.each([
-    ["a key in another case (Go's JSON decoding matches keys case-insensitively)", "Resources:\n- cm.yaml\n- ../../../tenant-b/secret-app\n", /^app\/base\/kustomization.yaml: resources entry '..\/..\/..\/tenant-b\/secret-app' points outside the source$/],
-    ["a key spelt with a Unicode letter that folds to ASCII (ſ is s to Go)", "reſources:\n- ../../../tenant-b/secret-app\n", /resources entry '..\/..\/..\/tenant-b\/secret-app' points outside the source/],
+    [
+      "a key in another case (Go's JSON decoding matches keys case-insensitively)",
+      "Resources:\n- cm.yaml\n- ../../../tenant-b/secret-app\n",
+      /^app\/base\/kustomization.yaml: resources entry '..\/..\/..\/tenant-b\/secret-app' points outside the source$/,
+    ],
+    [
+      "a key spelt with a Unicode letter that folds to ASCII (ſ is s to Go)",
+      "reſources:\n- ../../../tenant-b/secret-app\n",
+      /resources entry '..\/..\/..\/tenant-b\/secret-app' points outside the source/,
+    ],
     ["a merge key hiding the field in an anchor", "hidden: &h\n  resources: ['../../../tenant-b/secret-app']\n<<: *h\n", /resources entry/],
-    ["a !!binary entry Go decodes and JavaScript would not", "resources:\n- cm.yaml\n- !!binary Li4vLi4vLi4vdGVuYW50LWIvc2VjcmV0LWFwcA==\n", /^app\/base\/kustomization.yaml: explicit YAML tag at line 3, column \d+: tags are not allowed in a kustomization file$/],
+    [
+      "a !!binary entry Go decodes and JavaScript would not",
+      "resources:\n- cm.yaml\n- !!binary Li4vLi4vLi4vdGVuYW50LWIvc2VjcmV0LWFwcA==\n",
+      /^app\/base\/kustomization.yaml: explicit YAML tag at line 3, column \d+: tags are not allowed in a kustomization file$/,
+    ],
     ["a !!binary key", "!!binary cmVzb3VyY2Vz:\n- ../../../tenant-b/secret-app\n", /explicit YAML tag at line 1, column \d+/],
-    ["two YAML documents (kustomize reads the first)", "resources: [cm.yaml]\n---\nresources: ['../../../tenant-b/secret-app']\n", /holds one YAML document, not 2/],
+    [
+      "two YAML documents (kustomize reads the first)",
+      "resources: [cm.yaml]\n---\nresources: ['../../../tenant-b/secret-app']\n",
+      /holds one YAML document, not 2/,
+    ],
   ])("reads the kustomization file as kustomize does and refuses the escape: %s", async (_case, text, message) => {
-    const { a } = await twoTenants({ "app/kustomization.yaml": "resources: [cm.yaml]\n", "app/base/kustomization.yaml": text, "app/base/cm.yaml": stringify(configMap("c")) });
+    const { a } = await twoTenants({
+      "app/kustomization.yaml": "resources: [cm.yaml]\n",
+      "app/base/kustomization.yaml": text,
+      "app/base/cm.yaml": stringify(configMap("c")),
+    });
     await writeTree(a, { "app/kustomization.yaml": { resources: ["cm.yaml", "base"] } });
     expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toMatch(message);
   });

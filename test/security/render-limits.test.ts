@@ -14,7 +14,13 @@ const { kubectl } = tools;
 const versions = await toolVersions(tools);
 /** kustomize must not even start for a check that comes first. */
 const noKubectl = "/nonexistent/kubectl";
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({ interval: "1m", prune: true, sourceRef: { kind: "GitRepository", name: "src" }, path: "apps", ...extra });
+const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({
+  interval: "1m",
+  prune: true,
+  sourceRef: { kind: "GitRepository", name: "src" },
+  path: "apps",
+  ...extra,
+});
 const limits = (extra: Partial<RenderLimits>): RenderLimits => ({ ...defaultRenderLimits, ...extra });
 const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
 
@@ -37,7 +43,14 @@ async function refusal(promise: Promise<unknown>): Promise<BuildError> {
 }
 
 /** The billion laughs: ten levels of ten aliases each, 10^9 strings once expanded. */
-const aliasBomb = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", 'a0: &a0 ["lol"]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`), "data: {x: *a9}"].join("\n");
+const aliasBomb = [
+  "apiVersion: v1",
+  "kind: ConfigMap",
+  "metadata: {name: bomb}",
+  'a0: &a0 ["lol"]',
+  ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`),
+  "data: {x: *a9}",
+].join("\n");
 
 describe(`render limits: hostile sources fail as BuildError naming the limit (kustomize ${versions.kustomize})`, () => {
   it("refuses a 200 MB file by its size before reading it, in a plain folder and in a kustomize tree, with the heap untouched", async () => {
@@ -59,10 +72,15 @@ describe(`render limits: hostile sources fail as BuildError naming the limit (ku
 
   it.each([
     ["a plain folder", { "apps/bomb.yaml": aliasBomb }],
-    ["a kustomization file", { "apps/kustomization.yaml": `resources: [cm.yaml]\n${aliasBomb.split("\n").slice(3, -1).join("\n")}\n`, "apps/cm.yaml": configMap("cm") }],
+    [
+      "a kustomization file",
+      { "apps/kustomization.yaml": `resources: [cm.yaml]\n${aliasBomb.split("\n").slice(3, -1).join("\n")}\n`, "apps/cm.yaml": configMap("cm") },
+    ],
   ])("refuses a YAML alias bomb in %s at renderLimits.maxAliases", async (_case, files) => {
     const error = await refusal(buildKustomization(await tree(files), spec(), { kubectl: noKubectl }));
-    expect(error.message).toMatch(/^apps\/(bomb|kustomization)\.yaml: document 1 expands YAML aliases more than 100 times, over the limit \(renderLimits\.maxAliases\)$/);
+    expect(error.message).toMatch(
+      /^apps\/(bomb|kustomization)\.yaml: document 1 expands YAML aliases more than 100 times, over the limit \(renderLimits\.maxAliases\)$/,
+    );
   });
 
   it.each([
@@ -70,12 +88,17 @@ describe(`render limits: hostile sources fail as BuildError naming the limit (ku
     ["a patch", { resources: ["cm.yaml"], patches: [{ path: "bomb.yaml" }] }],
     ["a strategic merge patch", { resources: ["cm.yaml"], patchesStrategicMerge: ["bomb.yaml"] }],
   ])("refuses an alias bomb kustomize would read as %s before kustomize starts (its Go decoder expands it for minutes)", async (_case, kustomization) => {
-    const error = await refusal(buildKustomization(await tree({ "apps/kustomization.yaml": kustomization, "apps/bomb.yaml": aliasBomb, "apps/cm.yaml": configMap("cm") }), spec(), { kubectl: noKubectl }));
+    const error = await refusal(
+      buildKustomization(await tree({ "apps/kustomization.yaml": kustomization, "apps/bomb.yaml": aliasBomb, "apps/cm.yaml": configMap("cm") }), spec(), {
+        kubectl: noKubectl,
+      }),
+    );
     expect(error.message).toBe("apps/bomb.yaml: document 1 expands YAML aliases more than 100 times, over the limit (renderLimits.maxAliases)");
   });
 
   it("leaves YAML files whose aliases stay within the limits to kustomize", async () => {
-    const text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: &d {a: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: copy}\ndata: {b: '*not-an-alias', c: \"x *y\"}\n";
+    const text =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: &d {a: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: copy}\ndata: {b: '*not-an-alias', c: \"x *y\"}\n";
     const objects = await buildKustomization(await tree({ "apps/kustomization.yaml": { resources: ["cm.yaml"] }, "apps/cm.yaml": text }), spec(), { kubectl });
     expect(objects.map((o) => o.metadata.name)).toEqual(["copy", "shared"]);
   });
@@ -83,12 +106,18 @@ describe(`render limits: hostile sources fail as BuildError naming the limit (ku
   it("counts aliases as expanded against renderLimits.maxOutputBytes, so 100 aliases of a large value cannot multiply it", async () => {
     const big = "x".repeat(200_000);
     const text = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: wide}\nbig: &big {v: "${big}"}\ndata:\n${Array.from({ length: 90 }, (_, i) => `  k${i}: *big`).join("\n")}\n`;
-    const error = await refusal(buildKustomization(await tree({ "apps/wide.yaml": text }), spec(), { kubectl: noKubectl, limits: limits({ maxOutputBytes: 8 << 20 }) }));
+    const error = await refusal(
+      buildKustomization(await tree({ "apps/wide.yaml": text }), spec(), { kubectl: noKubectl, limits: limits({ maxOutputBytes: 8 << 20 }) }),
+    );
     expect(error.message).toBe("apps/wide.yaml: the rendered YAML is over the 8388608-byte limit (renderLimits.maxOutputBytes)");
   });
 
   it("refuses an alias that refers to its own ancestor (a cycle JSON cannot hold)", async () => {
-    const error = await refusal(buildKustomization(await tree({ "apps/cycle.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: &d {self: *d}\n" }), spec(), { kubectl: noKubectl }));
+    const error = await refusal(
+      buildKustomization(await tree({ "apps/cycle.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: &d {self: *d}\n" }), spec(), {
+        kubectl: noKubectl,
+      }),
+    );
     expect(error.message).toBe("apps/cycle.yaml: a YAML alias refers to its own ancestor (a cycle)");
   });
 
@@ -102,7 +131,12 @@ describe(`render limits: hostile sources fail as BuildError naming the limit (ku
     const files: Record<string, unknown> = {};
     for (let i = 0; i < 6; i++) files[`apps/cm-${i}.yaml`] = configMap(`cm-${i}`);
     const plain = await refusal(buildKustomization(await tree(files), spec(), { kubectl: noKubectl, limits: limits({ maxDocuments: 5 }) }));
-    const viaKustomize = await refusal(buildKustomization(await tree({ ...files, "apps/kustomization.yaml": { resources: Object.keys(files).map((f) => f.slice(5)) } }), spec(), { kubectl, limits: limits({ maxDocuments: 5 }) }));
+    const viaKustomize = await refusal(
+      buildKustomization(await tree({ ...files, "apps/kustomization.yaml": { resources: Object.keys(files).map((f) => f.slice(5)) } }), spec(), {
+        kubectl,
+        limits: limits({ maxDocuments: 5 }),
+      }),
+    );
     expect(plain.message).toBe("apps/cm-5.yaml: the render has more than 5 YAML documents, over the limit (renderLimits.maxDocuments)");
     expect(viaKustomize.message).toBe("kustomize output: the render has more than 5 YAML documents, over the limit (renderLimits.maxDocuments)");
   });
@@ -120,9 +154,24 @@ describe(`render limits: hostile sources fail as BuildError naming the limit (ku
   });
 
   it.each([
-    ["a plain folder", { "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: hunter2-is-the-secret: oops\n" }, /^apps\/secret\.yaml: invalid YAML at line 5, column \d+: [a-z ]+ \([A-Z_]+\)$/],
-    ["a kustomization file", { "apps/kustomization.yaml": "resources: [cm.yaml]\npassword: hunter2-is-the-secret: oops\n" }, /^apps\/kustomization\.yaml: invalid YAML at line 2, column \d+: [a-z ]+ \([A-Z_]+\)$/],
-    ["a resource kustomize reads", { "apps/kustomization.yaml": { resources: ["secret.yaml"] }, "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: hunter2-is-the-secret: oops\n" }, /^kustomize build failed/],
+    [
+      "a plain folder",
+      { "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: hunter2-is-the-secret: oops\n" },
+      /^apps\/secret\.yaml: invalid YAML at line 5, column \d+: [a-z ]+ \([A-Z_]+\)$/,
+    ],
+    [
+      "a kustomization file",
+      { "apps/kustomization.yaml": "resources: [cm.yaml]\npassword: hunter2-is-the-secret: oops\n" },
+      /^apps\/kustomization\.yaml: invalid YAML at line 2, column \d+: [a-z ]+ \([A-Z_]+\)$/,
+    ],
+    [
+      "a resource kustomize reads",
+      {
+        "apps/kustomization.yaml": { resources: ["secret.yaml"] },
+        "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: hunter2-is-the-secret: oops\n",
+      },
+      /^kustomize build failed/,
+    ],
   ])("reports a YAML error in %s by file, line, column and code, never quoting the line", async (_case, files, message) => {
     const error = await refusal(buildKustomization(await tree(files), spec(), { kubectl }));
     expect(error.message).toMatch(message);

@@ -18,7 +18,13 @@ const { git } = inject("testbed");
 const tools = await resolveTools({ cacheDir: cacheDir() });
 const { kubectl } = tools;
 const versions = await toolVersions(tools);
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({ interval: "1m", prune: true, sourceRef: { kind: "GitRepository", name: "src" }, path: "app", ...extra });
+const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({
+  interval: "1m",
+  prune: true,
+  sourceRef: { kind: "GitRepository", name: "src" },
+  path: "app",
+  ...extra,
+});
 const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
 let serial = 0;
 
@@ -44,7 +50,9 @@ async function refusal(promise: Promise<unknown>): Promise<BuildError> {
 async function remoteBase(): Promise<string> {
   const name = `remote-base-${process.pid}-${serial++}`;
   const url = await createRepo(git, name);
-  await pushTree(git, name, { files: { "base/kustomization.yaml": stringify({ resources: ["cm.yaml"] }), "base/cm.yaml": stringify(configMap("from-remote")) } });
+  await pushTree(git, name, {
+    files: { "base/kustomization.yaml": stringify({ resources: ["cm.yaml"] }), "base/cm.yaml": stringify(configMap("from-remote")) },
+  });
   return `${url}//base?ref=main`;
 }
 
@@ -66,7 +74,10 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
     ["generators", "kind: X\ngit@github.com:example/repo", "is a remote base"],
   ])("with remote bases disabled, refuses a %s entry '%s'", async (field, entry, reason) => {
     // Arrange
-    const root = await tree({ "app/kustomization.yaml": { resources: ["cm.yaml"], [field]: field === "resources" ? ["cm.yaml", entry] : [entry] }, "app/cm.yaml": configMap("a") });
+    const root = await tree({
+      "app/kustomization.yaml": { resources: ["cm.yaml"], [field]: field === "resources" ? ["cm.yaml", entry] : [entry] },
+      "app/cm.yaml": configMap("a"),
+    });
     // Act
     const error = await refusal(buildKustomization(root, spec(), { kubectl, noRemoteBases: true }));
     // Assess
@@ -74,21 +85,47 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
   });
 
   it("with remote bases disabled, refuses a remote base in a nested kustomization and a remote patch file", async () => {
-    const nested = await tree({ "app/kustomization.yaml": { resources: ["../base"] }, "base/kustomization.yaml": { resources: ["https://github.com/example/repo//x"] } });
-    const patch = await tree({ "app/kustomization.yaml": { resources: ["cm.yaml"], patches: [{ path: "https://example.com/patch.yaml" }] }, "app/cm.yaml": configMap("a") });
-    expect((await refusal(buildKustomization(nested, spec(), { kubectl, noRemoteBases: true }))).message).toBe("base/kustomization.yaml: resources entry 'https://github.com/example/repo//x' is a remote base, and remote bases are disabled");
-    expect((await refusal(buildKustomization(patch, spec(), { kubectl, noRemoteBases: true }))).message).toBe("app/kustomization.yaml: patches.path entry 'https://example.com/patch.yaml' is a remote file, and remote bases are disabled");
+    const nested = await tree({
+      "app/kustomization.yaml": { resources: ["../base"] },
+      "base/kustomization.yaml": { resources: ["https://github.com/example/repo//x"] },
+    });
+    const patch = await tree({
+      "app/kustomization.yaml": { resources: ["cm.yaml"], patches: [{ path: "https://example.com/patch.yaml" }] },
+      "app/cm.yaml": configMap("a"),
+    });
+    expect((await refusal(buildKustomization(nested, spec(), { kubectl, noRemoteBases: true }))).message).toBe(
+      "base/kustomization.yaml: resources entry 'https://github.com/example/repo//x' is a remote base, and remote bases are disabled",
+    );
+    expect((await refusal(buildKustomization(patch, spec(), { kubectl, noRemoteBases: true }))).message).toBe(
+      "app/kustomization.yaml: patches.path entry 'https://example.com/patch.yaml' is a remote file, and remote bases are disabled",
+    );
   });
 
   it("refuses a github.com/... entry even when a local folder of that name exists (kustomize would fetch it)", async () => {
-    const root = await tree({ "app/kustomization.yaml": { resources: ["github.com/example/repo"] }, "app/github.com/example/repo/kustomization.yaml": { resources: ["cm.yaml"] }, "app/github.com/example/repo/cm.yaml": configMap("a") });
-    expect((await refusal(buildKustomization(root, spec(), { kubectl, noRemoteBases: true }))).message).toMatch(/resources entry 'github.com\/example\/repo' is a remote base/);
+    const root = await tree({
+      "app/kustomization.yaml": { resources: ["github.com/example/repo"] },
+      "app/github.com/example/repo/kustomization.yaml": { resources: ["cm.yaml"] },
+      "app/github.com/example/repo/cm.yaml": configMap("a"),
+    });
+    expect((await refusal(buildKustomization(root, spec(), { kubectl, noRemoteBases: true }))).message).toMatch(
+      /resources entry 'github.com\/example\/repo' is a remote base/,
+    );
   });
 
   it("with remote bases disabled, still renders local bases and inline builtin transformers", async () => {
     // Arrange
-    const inline = stringify({ apiVersion: "builtin", kind: "LabelTransformer", metadata: { name: "team" }, labels: { team: "a" }, fieldSpecs: [{ path: "metadata/labels", create: true }] });
-    const root = await tree({ "app/kustomization.yaml": { resources: ["../base"], transformers: [inline] }, "base/kustomization.yaml": { resources: ["cm.yaml"] }, "base/cm.yaml": configMap("local") });
+    const inline = stringify({
+      apiVersion: "builtin",
+      kind: "LabelTransformer",
+      metadata: { name: "team" },
+      labels: { team: "a" },
+      fieldSpecs: [{ path: "metadata/labels", create: true }],
+    });
+    const root = await tree({
+      "app/kustomization.yaml": { resources: ["../base"], transformers: [inline] },
+      "base/kustomization.yaml": { resources: ["cm.yaml"] },
+      "base/cm.yaml": configMap("local"),
+    });
     // Act
     const objects = await buildKustomization(root, spec(), { kubectl, noRemoteBases: true });
     // Assess
@@ -165,7 +202,15 @@ async function environmentsOf(port: number, root: string): Promise<Record<string
     found = [];
     for (const pid of await processesMentioning(String(port), root)) {
       const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
-      if (environ) found.push(Object.fromEntries(environ.split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])));
+      if (environ)
+        found.push(
+          Object.fromEntries(
+            environ
+              .split("\0")
+              .filter(Boolean)
+              .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+          ),
+        );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
