@@ -40,7 +40,8 @@ describe(`sluice diff of a Secret against kube-apiserver ${kube.version}`, () =>
     expect(result.code).toBe(1);
     const printed = result.stdout + result.stderr;
     expect(printed).toContain(`► Secret/${ns.name}/db drifted`);
-    expect(printed).toContain("password: ***** (changed)");
+    expect(printed).toContain(`+  password: "***** (changed)"`);
+    expect(printed).toContain(`kubectl.kubernetes.io/last-applied-configuration: "*****"`);
     expect(printed).toContain("(Secret values are masked)");
     for (const value of ["live-hunter2", "new-hunter3"]) {
       expect(printed).not.toContain(value);
