@@ -25,7 +25,7 @@ import { applyFleetObjects, fleetHealth, isFluxEntry, isFluxObject, ownedFleetEn
 import { ACCESS_DENIED, clusterRefusal, fleetRefusals, type Authority, type FleetChange } from "./fleet-access.js";
 import { Attempt, healthTargets } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
-import { renderKustomization } from "./render.js";
+import { ArtifactError, renderKustomization } from "./render.js";
 import type { Runtime } from "./runtime.js";
 
 /** Where a Kustomization's objects go: the worker applies (direct), or a cluster's pull agent does. */
@@ -71,6 +71,7 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
     if (placement.mode === "direct") objects = await decryptObjects(objects, ks.spec.decryption && { secretRef: ks.spec.decryption.secretRef?.name }, (name) => rt.secrets.secret({ namespace: attempt.namespace, name }), rt.sopsKms);
     else requiresDecryption(objects, ks.spec.decryption);
   } catch (error) {
+    if (error instanceof ArtifactError) return attempt.failed("ArtifactFailed", error.message, revision);
     if (error instanceof BuildError || error instanceof SubstitutionError || error instanceof SecretError) return attempt.failed("BuildFailed", error.message, revision);
     if (error instanceof DecryptionError) return attempt.failed("BuildFailed", `decryption failed: ${error.message}`, revision);
     throw error;

@@ -6,7 +6,7 @@ import type { Artifact } from "../api/meta.js";
 import type { KubeObject } from "../apply/object.js";
 import { extractArchive, UnsafeArchiveError } from "../artifacts/extract.js";
 import { linkTree } from "../artifacts/link-tree.js";
-import { buildKustomization, BuildError, renderPlainFolder } from "../render/kustomize.js";
+import { buildKustomization, renderPlainFolder } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
 import type { Runtime } from "./runtime.js";
@@ -79,6 +79,11 @@ async function unlistable(rt: Runtime, name: string): Promise<string> {
   return dir;
 }
 
+/** The source artifact is missing or refused (Flux's ArtifactFailed); retrying the same artifact cannot help. */
+export class ArtifactError extends Error {
+  override name = "ArtifactError";
+}
+
 /** Extracted artifacts by digest, extracted once and shared (as hard-linked copies) by every render of that revision. */
 const extractions = new Map<string, Promise<string>>();
 const EXTRACTIONS_KEPT = 16;
@@ -89,12 +94,12 @@ async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
   if (!pending) {
     pending = (async () => {
       const data = await rt.artifacts.get(artifact.path, artifact.digest);
-      if (!data) throw new BuildError(`source artifact ${artifact.path} is missing from storage`);
+      if (!data) throw new ArtifactError(`source artifact ${artifact.path} is missing from storage`);
       const dir = join(await unlistable(rt, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
       await extractArchive(data, dir).catch(async (error: unknown) => {
         await rm(dir, { recursive: true, force: true });
         // An archive over the extraction limits fails the render; retrying the same artifact cannot help.
-        throw error instanceof UnsafeArchiveError ? new BuildError(`source artifact ${artifact.path}: ${error.message}`) : error;
+        throw error instanceof UnsafeArchiveError ? new ArtifactError(`source artifact ${artifact.path}: ${error.message}`) : error;
       });
       return dir;
     })();

@@ -99,6 +99,7 @@ async function readyCondition(kind: string, name: string, accept: (c: Condition)
 }
 
 const buildFailed = (kind: string, name: string) => readyCondition(kind, name, (c) => c.reason === "BuildFailed");
+const artifactFailed = (kind: string, name: string) => readyCondition(kind, name, (c) => c.reason === "ArtifactFailed");
 const applied = (name: string) => readyCondition("Kustomization", name, (c) => c.reason === "ReconciliationSucceeded");
 const aliasBomb = [
   "apiVersion: v1",
@@ -173,7 +174,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     expect(await readdir(join(work, "builds"))).toEqual([]);
   });
 
-  it("fails a Kustomization whose artifact the extraction refuses as BuildFailed, instead of an error retried until the dead-letter queue", async () => {
+  it("fails a Kustomization whose artifact the extraction refuses as ArtifactFailed (Flux's reason), instead of an error retried until the dead-letter queue", async () => {
     // Arrange: an artifact (as a hostile store or source would hand it over) with a symlink out of its root.
     const folder = await mkdtemp(join(tmpdir(), "sluice-hostile-artifact-"));
     await mkdir(join(folder, "deploy"));
@@ -202,7 +203,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     const errorsLoggedBefore = logs.filter((l) => l.includes("reconcile failed")).length;
     // Act
     await applyToStore(plane.runtime.store, kustomization("hostile", "hostile"));
-    const ready = await buildFailed("Kustomization", "hostile");
+    const ready = await artifactFailed("Kustomization", "hostile");
     // Assess
     expect(ready.message).toMatch(/^source artifact gitrepository\/.*\/hostile\/artifact\.tar\.gz: archive entry deploy\/etc: /);
     expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
