@@ -11,6 +11,7 @@ import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
+import { defaultRenderLimits, parseRenderLimits } from "../src/render/limits.js";
 import { SluiceStack, type SluiceStackProps } from "./stack.js";
 
 const run = promisify(execFile);
@@ -174,8 +175,10 @@ describe("lockdown settings reach every function's environment", () => {
   });
 
   it("passes Flux's lockdown flags through", () => {
-    for (const variables of environmentOf({ noCrossNamespaceRefs: true, defaultServiceAccount: "reconciler", allowRemoteBases: true })) {
+    const props = { noCrossNamespaceRefs: true, defaultServiceAccount: "reconciler", allowRemoteBases: true, renderLimits: { timeoutMs: 120_000, maxDocuments: 5_000 } };
+    for (const variables of environmentOf(props)) {
       expect(variables).toMatchObject({ SLUICE_NO_CROSS_NAMESPACE_REFS: "true", SLUICE_DEFAULT_SERVICE_ACCOUNT: "reconciler", SLUICE_ALLOW_REMOTE_BASES: "true" });
+      expect(parseRenderLimits(variables.SLUICE_RENDER_LIMITS, "env")).toEqual({ ...defaultRenderLimits, timeoutMs: 120_000, maxDocuments: 5_000 });
     }
   });
 });

@@ -18,6 +18,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from "aws-cdk-lib/aws-s3";
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 
 /** A cluster the worker applies to directly, with an EKS access entry for the worker's role. */
@@ -67,6 +68,8 @@ export interface SluiceStackProps extends StackProps {
   defaultServiceAccount?: string;
   /** Flux's `--insecure-kubeconfig-tls`: allow `insecure-skip-tls-verify` in `kubeConfig.secretRef` kubeconfigs. @default false */
   insecureKubeConfigTLS?: boolean;
+  /** Bounds on one render (`sluice run --render-limits`); unset keys keep the defaults listed in the README. @default the defaults */
+  renderLimits?: Partial<RenderLimits>;
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -152,6 +155,7 @@ export class SluiceStack extends Stack {
       SLUICE_NO_CROSS_NAMESPACE_REFS: String(props.noCrossNamespaceRefs ?? false),
       SLUICE_INSECURE_KUBECONFIG_TLS: String(props.insecureKubeConfigTLS ?? false),
       ...(props.defaultServiceAccount && { SLUICE_DEFAULT_SERVICE_ACCOUNT: props.defaultServiceAccount }),
+      ...(props.renderLimits && { SLUICE_RENDER_LIMITS: Object.entries(props.renderLimits).map(([k, v]) => `${k}=${v}`).join(",") }),
     };
     const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
       new NodejsFunction(this, name, {

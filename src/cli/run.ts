@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { pino } from "pino";
 import { defaultServiceAccountFrom, type Settings } from "../controllers/runtime.js";
 import type { FluxEvent } from "../notify/events.js";
+import { parseRenderLimits } from "../render/limits.js";
 import { systemClock } from "../runtime/clock.js";
 import { startLocal } from "../runtime/local.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
@@ -19,6 +20,7 @@ export interface RunFlags {
   crossNamespaceRefs: boolean;
   defaultServiceAccount?: string;
   insecureKubeconfigTls?: boolean;
+  renderLimits?: string;
   logLevel: string;
 }
 
@@ -34,6 +36,7 @@ export function runCommand(): Command {
     .option("--no-cross-namespace-refs", "keep sourceRef, dependsOn and Receiver resources in the object's own namespace (Flux's multi-tenancy lockdown)")
     .option("--default-service-account <name>", "service account Kustomizations without serviceAccountName impersonate, in their own namespace")
     .option("--insecure-kubeconfig-tls", "let kubeconfigs from kubeConfig.secretRef skip TLS verification")
+    .option("--render-limits <limits>", "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README")
     .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
     .action((flags: RunFlags, command: Command) => run(flags, command).catch(fail));
 }
@@ -72,6 +75,7 @@ export function runSettings(flags: RunFlags): Partial<Settings> {
     noCrossNamespaceRefs: !flags.crossNamespaceRefs,
     defaultServiceAccount: defaultServiceAccountFrom(flags.defaultServiceAccount, "--default-service-account"),
     insecureKubeConfigTLS: flags.insecureKubeconfigTls ?? false,
+    renderLimits: parseRenderLimits(flags.renderLimits, "--render-limits"),
   };
 }
 

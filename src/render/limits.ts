@@ -60,3 +60,19 @@ export function outputOverLimit(source: string, limits: RenderLimits): BuildErro
 export function checkFileSize(name: string, size: number, limits: RenderLimits): void {
   if (size > limits.maxFileBytes) throw new BuildError(`${name} is ${size} bytes, over the ${limits.maxFileBytes}-byte limit (renderLimits.maxFileBytes)`);
 }
+
+/**
+ * Render limits from an operator setting such as `timeoutMs=120000,maxFileBytes=67108864`
+ * (`sluice run --render-limits`, `SLUICE_RENDER_LIMITS`); unset keys keep their defaults. Unknown
+ * keys and values that are not positive integers are refused, naming `setting`.
+ */
+export function parseRenderLimits(text: string | undefined, setting: string): RenderLimits {
+  const limits = { ...defaultRenderLimits };
+  for (const pair of (text ?? "").split(",").filter((p) => p.trim() !== "")) {
+    const [key = "", value = ""] = pair.split("=").map((s) => s.trim());
+    if (!Object.hasOwn(limits, key)) throw new Error(`${setting}: unknown limit '${key}'; known: ${Object.keys(limits).join(", ")}`);
+    if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value))) throw new Error(`${setting}: ${key} must be a positive integer, not '${value}'`);
+    limits[key as keyof RenderLimits] = Number(value);
+  }
+  return limits;
+}

@@ -10,6 +10,7 @@ import { defaultServiceAccountFrom, type Runtime } from "../controllers/runtime.
 import type { Events, FluxEvent } from "../notify/events.js";
 import { handleDelivery, type HookResponse, type WebhookPorts } from "../notify/deliveries.js";
 import type { ReconcileRequest } from "../queue/queue.js";
+import { parseRenderLimits } from "../render/limits.js";
 import { awsClients, awsRuntime, webhookPorts, type AwsClients, type AwsConfig } from "./aws.js";
 import { systemClock } from "./clock.js";
 import { powertoolsLog } from "./log.js";
@@ -43,6 +44,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
       noCrossNamespaceRefs: flag(env, "SLUICE_NO_CROSS_NAMESPACE_REFS"),
       defaultServiceAccount: defaultServiceAccountFrom(env.SLUICE_DEFAULT_SERVICE_ACCOUNT, "environment variable SLUICE_DEFAULT_SERVICE_ACCOUNT"),
       insecureKubeConfigTLS: flag(env, "SLUICE_INSECURE_KUBECONFIG_TLS"),
+      renderLimits: parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS"),
     },
   };
 }
