@@ -1,55 +1,35 @@
 import { Writable } from "node:stream";
-import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { CLUSTER_ANNOTATION, newClusterRegistration } from "../../src/api/cluster.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
-import type { Cluster } from "../../src/cluster/cluster.js";
 import type { FluxEvent } from "../../src/notify/events.js";
-import { startLocal, statePaths, type LocalControlPlane } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/local.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
-import { freshNamespace } from "../env/kube-client.js";
 import { ageKey, sopsEncrypt } from "../env/sops.js";
-import { adminCluster, configMap, deployment } from "../apply/helpers.js";
+import { configMap, deployment } from "../apply/helpers.js";
+import { planeSuite, ready, storedStatus, until } from "./helpers.js";
 
 const { kube, git } = inject("testbed");
 let skew = 0;
 const clock = { now: () => Date.now() + skew, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
 const logs: string[] = [];
 const events: FluxEvent[] = [];
-let plane: LocalControlPlane;
-let admin: Cluster;
-let namespace: { name: string; remove(): Promise<void> };
 let serial = 0;
-
-beforeAll(async () => {
-  namespace = await freshNamespace(kube, "core");
-  admin = await adminCluster(kube);
-  // The Git credentials live in a Secret, read the way source-controller reads them.
-  await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${namespace.name}/secrets`, body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } } });
-  const sink = new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) });
-  plane = await startLocal({
-    stateDir: await mkdtemp(join(tmpdir(), "sluice-state-")),
-    kubeconfig: kube.kubeconfig,
-    clock,
-    log: pino({ level: "debug" }, sink),
-    onEvent: (e) => events.push(e),
-    settings: { healthPollMs: 200, dependencyRequeueMs: 5_000 },
-    watchIntervalMs: 200,
-  });
+const local = planeSuite(kube, git, {
+  namespace: "core",
+  clock,
+  log: pino({ level: "debug" }, new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) })),
+  onEvent: (e) => events.push(e),
+  settings: { dependencyRequeueMs: 5_000 },
 });
 
-afterAll(async () => {
-  await plane?.stop();
-  await namespace?.remove();
-});
-
-const ns = () => namespace.name;
+const ns = () => local.namespace;
 const service = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Service", metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 9898 }] } });
 const hpa = (name: string): KubeObject => ({ apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", metadata: { name }, spec: { scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name }, minReplicas: 1, maxReplicas: 4, metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 99 } } }] } });
 const yamlOf = (...objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
@@ -59,7 +39,7 @@ async function source(files: Record<string, string>): Promise<{ name: string; pu
   const name = `repo-${serial++}`;
   const url = await createRepo(git, `${ns()}-${name}`);
   const first = await pushTree(git, `${ns()}-${name}`, { files });
-  await applyToStore(plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace: ns() }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(local.plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace: ns() }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
   return { name, first, push: (next) => pushTree(git, `${ns()}-${name}`, { files: next }) };
 }
 
@@ -67,35 +47,7 @@ function kustomization(name: string, sourceName: string, spec: Record<string, un
   return { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name, namespace: ns() }, spec: { interval: "10m", path: "./deploy", prune: true, targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: sourceName }, ...spec } };
 }
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-}
-interface KsStatus {
-  conditions?: Condition[];
-  lastAppliedRevision?: string;
-  lastAttemptedRevision?: string;
-  inventory?: { entries: { id: string; v: string }[] };
-}
-
-async function statusOf(kind: string, name: string): Promise<KsStatus> {
-  return ((await plane.runtime.store.get({ kind, namespace: ns(), name }))?.object.status ?? {}) as KsStatus;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const ready = (status: KsStatus) => status.conditions?.find((c) => c.type === "Ready");
+const statusOf = (kind: string, name: string) => storedStatus(local.plane, kind, ns(), name);
 const untilReady = (kind: string, name: string, reason = "ReconciliationSucceeded") =>
   until(`${kind} ${name} Ready (${reason})`, async () => {
     const status = await statusOf(kind, name);
@@ -104,7 +56,7 @@ const untilReady = (kind: string, name: string, reason = "ReconciliationSucceede
 
 async function live(kind: "ConfigMap" | "Secret" | "Service" | "Deployment" | "HorizontalPodAutoscaler", name: string): Promise<KubeObject | undefined> {
   const apiVersion = { ConfigMap: "v1", Secret: "v1", Service: "v1", Deployment: "apps/v1", HorizontalPodAutoscaler: "autoscaling/v2" }[kind];
-  return getObject(admin, (await admin.discovery.find(apiVersion, kind))!, ns(), name);
+  return getObject(local.admin, (await local.admin.discovery.find(apiVersion, kind))!, ns(), name);
 }
 
 describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.version}, local runtime`, () => {
@@ -112,7 +64,7 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     // Arrange
     const repo = await source({ "deploy/app.yaml": yamlOf(deployment("podinfo"), service("podinfo"), hpa("podinfo"), configMap("podinfo-config", { level: "info" })) });
     // Act
-    await applyToStore(plane.runtime.store, kustomization("podinfo", repo.name, { wait: true }));
+    await applyToStore(local.plane.runtime.store, kustomization("podinfo", repo.name, { wait: true }));
     const first = await untilReady("Kustomization", "podinfo");
     // Assess
     expect(first.lastAppliedRevision).toBe(`main@sha1:${repo.first}`);
@@ -127,7 +79,7 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
 
     // Act: a new revision that changes the config and drops the Service
     const second = await repo.push({ "deploy/app.yaml": yamlOf(deployment("podinfo"), hpa("podinfo"), configMap("podinfo-config", { level: "debug" })) });
-    await plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    await local.plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
     await until("second revision applied", async () => (await statusOf("Kustomization", "podinfo")).lastAppliedRevision === `main@sha1:${second}`);
     // Assess
     expect((await live("ConfigMap", "podinfo-config"))?.data).toEqual({ level: "debug" });
@@ -138,12 +90,12 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
   it("reverts an out-of-band edit on the next interval of an unchanged revision, and says what it corrected", async () => {
     // Arrange
     const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("drifty", { color: "blue" })) });
-    await applyToStore(plane.runtime.store, kustomization("drifty", repo.name));
+    await applyToStore(local.plane.runtime.store, kustomization("drifty", repo.name));
     await untilReady("Kustomization", "drifty");
-    const info = (await admin.discovery.find("v1", "ConfigMap"))!;
-    await jsonPatch(admin, info, ns(), "drifty", [{ op: "replace", path: "/data/color", value: "red" }], "kubectl-edit");
+    const info = (await local.admin.discovery.find("v1", "ConfigMap"))!;
+    await jsonPatch(local.admin, info, ns(), "drifty", [{ op: "replace", path: "/data/color", value: "red" }], "kubectl-edit");
     // Act
-    await plane.queue.enqueue({ key: `Kustomization/${ns()}/drifty`, reason: "interval" });
+    await local.plane.queue.enqueue({ key: `Kustomization/${ns()}/drifty`, reason: "interval" });
     await until("drift reverted", async () => ((await live("ConfigMap", "drifty"))?.data as { color?: string } | undefined)?.color === "blue");
     // Assess
     const corrected = await until("drift event", async () => events.find((e) => e.involvedObject.name === "drifty" && e.message.startsWith("drift corrected")));
@@ -155,9 +107,9 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     // Arrange
     const repo = await source({ "deploy/a.yaml": yamlOf(configMap("dep-a", { a: "1" })), "later/b.yaml": yamlOf(configMap("dep-b", { b: "1" })) });
     // Act: the dependent first; its dependency is registered only later
-    await applyToStore(plane.runtime.store, kustomization("second", repo.name, { path: "./later", dependsOn: [{ name: "first" }] }));
+    await applyToStore(local.plane.runtime.store, kustomization("second", repo.name, { path: "./later", dependsOn: [{ name: "first" }] }));
     const held = await untilReady("Kustomization", "second", "DependencyNotReady");
-    await applyToStore(plane.runtime.store, kustomization("first", repo.name));
+    await applyToStore(local.plane.runtime.store, kustomization("first", repo.name));
     const firstReady = await untilReady("Kustomization", "first");
     const secondReady = await untilReady("Kustomization", "second", "ReconciliationSucceeded");
     // Assess
@@ -169,7 +121,7 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
   it("fails with HealthCheckFailed when a rollout does not finish within the timeout", async () => {
     // Arrange: 2 replicas never become available (no kubelet on the test bed)
     const repo = await source({ "deploy/app.yaml": yamlOf(deployment("stuck", { replicas: 2 })) });
-    await applyToStore(plane.runtime.store, kustomization("stuck", repo.name, { wait: true, timeout: "30s" }));
+    await applyToStore(local.plane.runtime.store, kustomization("stuck", repo.name, { wait: true, timeout: "30s" }));
     await untilReady("Kustomization", "stuck", "Progressing");
     // Act: let the timeout pass
     skew += 31_000;
@@ -183,11 +135,11 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
   it("reports a render error as BuildFailed and prunes nothing", async () => {
     // Arrange
     const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("kept", { v: "1" })) });
-    await applyToStore(plane.runtime.store, kustomization("fragile", repo.name));
+    await applyToStore(local.plane.runtime.store, kustomization("fragile", repo.name));
     const good = await untilReady("Kustomization", "fragile");
     // Act: a broken kustomization.yaml
     const broken = await repo.push({ "deploy/kustomization.yaml": "resources:\n  - missing.yaml\n" });
-    await plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    await local.plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
     const failed = await untilReady("Kustomization", "fragile", "BuildFailed");
     // Assess
     expect(ready(failed)?.message).toContain("missing.yaml");
@@ -203,7 +155,7 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     const fleet = yamlOf(kustomization("child-good", repoName, { path: "./apps" }), kustomization("child-bad", repoName, { path: "./apps", retries: 3 }));
     const repo = await source({ "clusters/dev/apps.yaml": fleet, "apps/cm.yaml": yamlOf(configMap("from-child", { ok: "yes" })) });
     // Act
-    await applyToStore(plane.runtime.store, kustomization("fleet", repo.name, { path: "./clusters/dev", targetNamespace: undefined }));
+    await applyToStore(local.plane.runtime.store, kustomization("fleet", repo.name, { path: "./clusters/dev", targetNamespace: undefined }));
     await untilReady("Kustomization", "fleet");
     const good = await untilReady("Kustomization", "child-good");
     const bad = await untilReady("Kustomization", "child-bad", "InvalidSpec");
@@ -216,30 +168,30 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
   it("decrypts SOPS Secrets with the age key of spec.decryption.secretRef; without spec.decryption they are refused, not applied", async () => {
     // Arrange: the key in a Secret next to the Kustomization, the file encrypted by the real sops.
     const key = await ageKey();
-    await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${ns()}/secrets`, body: { metadata: { name: "sops-age" }, stringData: { "age.agekey": key.identity } } });
+    await local.admin.client.send({ method: "POST", path: `/api/v1/namespaces/${ns()}/secrets`, body: { metadata: { name: "sops-age" }, stringData: { "age.agekey": key.identity } } });
     const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "api-token", namespace: ns() }, stringData: { token: "s3cr3t-t0ken" } };
     const encrypted = await sopsEncrypt(secret, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
     const repo = await source({ "deploy/token.yaml": stringify(encrypted), "deploy/kustomization.yaml": "resources:\n  - token.yaml\n" });
     // Act
-    await applyToStore(plane.runtime.store, kustomization("sealed", repo.name, { decryption: { provider: "sops", secretRef: { name: "sops-age" } } }));
-    await applyToStore(plane.runtime.store, kustomization("unsealed", repo.name, { path: "./deploy", targetNamespace: undefined }));
+    await applyToStore(local.plane.runtime.store, kustomization("sealed", repo.name, { decryption: { provider: "sops", secretRef: { name: "sops-age" } } }));
+    await applyToStore(local.plane.runtime.store, kustomization("unsealed", repo.name, { path: "./deploy", targetNamespace: undefined }));
     await untilReady("Kustomization", "sealed");
     const refused = await untilReady("Kustomization", "unsealed", "BuildFailed");
     // Assess
     const token = (await live("Secret", "api-token"))?.data as Record<string, string>;
     expect(Buffer.from(token.token!, "base64").toString()).toBe("s3cr3t-t0ken");
     expect(ready(refused)?.message).toBe(`decryption failed: Secret/${ns()}/api-token is SOPS-encrypted but spec.decryption is not set`);
-    expect(JSON.stringify(await plane.runtime.store.list()) + JSON.stringify(events) + logs.join("")).not.toContain("s3cr3t-t0ken");
+    expect(JSON.stringify(await local.plane.runtime.store.list()) + JSON.stringify(events) + logs.join("")).not.toContain("s3cr3t-t0ken");
   });
 
   it("a Kustomization naming an unregistered cluster, or an agent cluster without a bundle channel, fails with what to do", async () => {
     // Arrange
     const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("elsewhere", { v: "1" })) });
-    await applyToStore(plane.runtime.store, newClusterRegistration(`edge-${ns()}`, "agent"));
+    await applyToStore(local.plane.runtime.store, newClusterRegistration(`edge-${ns()}`, "agent"));
     const targeting = (name: string, cluster: string) => ({ ...kustomization(name, repo.name), metadata: { name, namespace: ns(), annotations: { [CLUSTER_ANNOTATION]: cluster } } });
     // Act
-    await applyToStore(plane.runtime.store, targeting("to-nowhere", "nowhere"));
-    await applyToStore(plane.runtime.store, targeting("to-edge", `edge-${ns()}`));
+    await applyToStore(local.plane.runtime.store, targeting("to-nowhere", "nowhere"));
+    await applyToStore(local.plane.runtime.store, targeting("to-edge", `edge-${ns()}`));
     const nowhere = await untilReady("Kustomization", "to-nowhere", "ReconciliationFailed");
     const edge = await untilReady("Kustomization", "to-edge", "ReconciliationFailed");
     // Assess
@@ -253,9 +205,9 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     const repo = await source({ "deploy/app.yaml": yamlOf(deployment("celapp", { replicas: 2 })) });
     const exprs = (current: string) => ({ wait: true, timeout: "30s", healthCheckExprs: [{ apiVersion: "apps/v1", kind: "Deployment", current }] });
     // Act
-    await applyToStore(plane.runtime.store, kustomization("cel-good", repo.name, exprs("spec.replicas == 2")));
+    await applyToStore(local.plane.runtime.store, kustomization("cel-good", repo.name, exprs("spec.replicas == 2")));
     const other = await source({ "deploy/cm.yaml": yamlOf(configMap("cel-cm", { a: "1" })) });
-    await applyToStore(plane.runtime.store, kustomization("cel-bad", other.name, exprs("spec.replicas ==")));
+    await applyToStore(local.plane.runtime.store, kustomization("cel-bad", other.name, exprs("spec.replicas ==")));
     const good = await untilReady("Kustomization", "cel-good");
     const bad = await untilReady("Kustomization", "cel-bad", "HealthCheckFailed");
     // Assess
@@ -264,9 +216,9 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
   });
 
   it("keeps credentials out of logs, events and statuses", async () => {
-    const state = plane.runtime.store;
+    const state = local.plane.runtime.store;
     const statuses = JSON.stringify(await state.list());
-    const eventFile = await readFile(statePaths(join(plane.runtime.workDir, "..")).events, "utf8");
+    const eventFile = await readFile(statePaths(join(local.plane.runtime.workDir, "..")).events, "utf8");
     expect(logs.length).toBeGreaterThan(0);
     for (const text of [logs.join(""), eventFile, statuses, JSON.stringify(events)]) expect(text).not.toContain(git.password);
   });

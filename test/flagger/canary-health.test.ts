@@ -1,69 +1,28 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import type { KubeObject } from "../../src/apply/object.js";
 import { checkHealth } from "../../src/apply/wait.js";
-import type { Cluster } from "../../src/cluster/cluster.js";
-import { startLocal, type LocalControlPlane } from "../../src/runtime/local.js";
-import { systemClock } from "../../src/runtime/clock.js";
 import { applyToStore } from "../../src/store/objects.js";
-import { adminCluster, deployment } from "../apply/helpers.js";
+import { deployment } from "../apply/helpers.js";
+import { planeSuite, ready, storedStatus, until } from "../controllers/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
-import { freshNamespace } from "../env/kube-client.js";
 import { canary, FLAGGER_VERSION, flaggerWrites, installFlaggerCrds } from "./flagger.js";
 
 const { kube, git } = inject("testbed");
-let plane: LocalControlPlane;
-let admin: Cluster;
-let namespace: { name: string; remove(): Promise<void> };
+const local = planeSuite(kube, git, { namespace: "canary", prepare: installFlaggerCrds, settings: { dependencyRequeueMs: 5_000 } });
 let serial = 0;
 
-beforeAll(async () => {
-  namespace = await freshNamespace(kube, "canary");
-  admin = await adminCluster(kube);
-  await installFlaggerCrds(admin);
-  await admin.client.send({ method: "POST", path: `/api/v1/namespaces/${namespace.name}/secrets`, body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } } });
-  plane = await startLocal({
-    stateDir: await mkdtemp(join(tmpdir(), "sluice-state-")),
-    kubeconfig: kube.kubeconfig,
-    clock: systemClock,
-    log: pino({ level: "silent" }),
-    settings: { healthPollMs: 200, dependencyRequeueMs: 5_000 },
-    watchIntervalMs: 200,
-  });
-});
-
-afterAll(async () => {
-  await plane?.stop();
-  await namespace?.remove();
-});
-
-const ns = () => namespace.name;
+const ns = () => local.namespace;
 const service = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Service", metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 9898 }] } });
 const app = (name: string, image: string) => ({ "deploy/app.yaml": [deployment(name, { image }), service(name), canary(name)].map((o) => stringify(o)).join("---\n") });
-
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
-interface KsStatus {
-  conditions?: Condition[];
-  lastAppliedRevision?: string;
-  lastAttemptedRevision?: string;
-}
 
 /** A Git repo with `files`, its GitRepository, and a Kustomization with `wait: true` applying ./deploy. */
 async function canaryApp(name: string, image: string): Promise<{ push(image: string): Promise<string>; first: string; key: string }> {
   const repo = `${ns()}-flagger-${serial++}`;
   const url = await createRepo(git, repo);
   const first = await pushTree(git, repo, { files: app(name, image) });
-  await applyToStore(plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: repo, namespace: ns() }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
-  await applyToStore(plane.runtime.store, {
+  await applyToStore(local.plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: repo, namespace: ns() }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(local.plane.runtime.store, {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
     metadata: { name, namespace: ns() },
@@ -71,31 +30,18 @@ async function canaryApp(name: string, image: string): Promise<{ push(image: str
   });
   const push = async (next: string) => {
     const commit = await pushTree(git, repo, { files: app(name, next) });
-    await plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo}`, reason: "webhook" });
+    await local.plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo}`, reason: "webhook" });
     return `main@sha1:${commit}`;
   };
   return { push, first: `main@sha1:${first}`, key: `Kustomization/${ns()}/${name}` };
 }
 
-async function statusOf(name: string): Promise<KsStatus> {
-  return ((await plane.runtime.store.get({ kind: "Kustomization", namespace: ns(), name }))?.object.status ?? {}) as KsStatus;
-}
-const ready = (status: KsStatus) => status.conditions?.find((c) => c.type === "Ready");
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const statusOf = (name: string) => storedStatus(local.plane, "Kustomization", ns(), name);
 
 /** Flagger writes, then the Kustomization's next health check runs at once instead of after its backoff. */
 async function flagger(name: string, ...steps: Parameters<typeof flaggerWrites>[3][]): Promise<void> {
-  for (const phase of steps) await flaggerWrites(admin, ns(), name, phase);
-  await plane.queue.enqueue({ key: `Kustomization/${ns()}/${name}`, reason: "health" });
+  for (const phase of steps) await flaggerWrites(local.admin, ns(), name, phase);
+  await local.plane.queue.enqueue({ key: `Kustomization/${ns()}/${name}`, reason: "health" });
 }
 
 const progressingOn = (name: string, revision: string) =>
@@ -108,7 +54,7 @@ const progressingOn = (name: string, revision: string) =>
 async function staysProgressing(name: string, revision: string): Promise<void> {
   await progressingOn(name, revision);
   for (let i = 0; i < 3; i++) {
-    await plane.queue.enqueue({ key: `Kustomization/${ns()}/${name}`, reason: "health" });
+    await local.plane.queue.enqueue({ key: `Kustomization/${ns()}/${name}`, reason: "health" });
     await new Promise((r) => setTimeout(r, 400));
     const status = await statusOf(name);
     expect(ready(status)).toMatchObject({ status: "Unknown", reason: "Progressing" });
@@ -151,12 +97,12 @@ describe(`Flagger ${FLAGGER_VERSION} Canary health, kube-apiserver ${kube.versio
     const second = await repo.push("ghcr.io/stefanprodan/podinfo:6.0.1");
     // Assess
     await staysProgressing("podinfo", second);
-    const held = (await checkHealth(admin, [{ apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: ns() } }])).objects[0]!;
+    const held = (await checkHealth(local.admin, [{ apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: ns() } }])).objects[0]!;
     expect(held).toMatchObject({ subject: `Canary/${ns()}/podinfo`, status: "InProgress" });
     expect(held.message).toMatch(new RegExp(`^waiting for Flagger to analyse Deployment/${ns()}/podinfo changed at .* \\(phase Initialized since `));
     // Act: Flagger detects the revision and runs the analysis
     await flagger("podinfo", "Progressing");
-    await flaggerWrites(admin, ns(), "podinfo", "Progressing", { canaryWeight: 30 });
+    await flaggerWrites(local.admin, ns(), "podinfo", "Progressing", { canaryWeight: 30 });
     // Assess
     await staysProgressing("podinfo", second);
     // Act: the analysis passes
@@ -179,7 +125,7 @@ describe(`Flagger ${FLAGGER_VERSION} Canary health, kube-apiserver ${kube.versio
     const broken = await repo.push("ghcr.io/stefanprodan/podinfo:6.0.2-broken");
     await staysProgressing("podinfo-bad", broken);
     await flagger("podinfo-bad", "Progressing");
-    await flaggerWrites(admin, ns(), "podinfo-bad", "Progressing", { canaryWeight: 10, failedChecks: 2 });
+    await flaggerWrites(local.admin, ns(), "podinfo-bad", "Progressing", { canaryWeight: 10, failedChecks: 2 });
     await flagger("podinfo-bad", "Failed");
     // Assess
     const failed = await until("HealthCheckFailed", async () => {

@@ -1,28 +1,9 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import type { Kustomization } from "../../src/api/kustomization.js";
 import { BuildError, buildKustomization } from "../../src/render/kustomize.js";
-import { resolveTools, toolVersions } from "../../src/render/tools.js";
-import { cacheDir } from "../../src/runtime/cache-dir.js";
+import { configMap, kubectl, kustomizationSpec as spec, tempTree, versions } from "./helpers.js";
 
-const tools = await resolveTools({ cacheDir: cacheDir() });
-const { kubectl } = tools;
-const versions = await toolVersions(tools);
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({ interval: "1m", prune: true, sourceRef: { kind: "GitRepository", name: "src" }, ...extra });
-
-async function tree(files: Record<string, unknown>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), "sluice-render-"));
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), typeof content === "string" ? content : stringify(content));
-  }
-  return root;
-}
-
-const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
+const tree = (files: Record<string, unknown>) => tempTree("sluice-render-", files);
 const deployment = (name: string) => ({
   apiVersion: "apps/v1",
   kind: "Deployment",

@@ -1,14 +1,14 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
+import { configMap, writeTree } from "../render/helpers.js";
 
 const run = promisify(execFile);
 const sluice = (...args: string[]) => run(process.execPath, ["bin/sluice.js", ...args]);
-const configMap = (name: string) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { a: "1" } });
 
 /** A Git checkout (a `.git` folder marks its root) beside another tenant's folder, and a Kustomization file for `app`. */
 async function checkout(files: Record<string, unknown>): Promise<{ repo: string; ks: string }> {
@@ -20,10 +20,7 @@ async function checkout(files: Record<string, unknown>): Promise<{ repo: string;
     "../other-tenant/secret-app/cm.yaml": configMap("other-tenant-secret"),
     ...files,
   };
-  for (const [path, content] of Object.entries(all)) {
-    await mkdir(dirname(join(repo, path)), { recursive: true });
-    await writeFile(join(repo, path), typeof content === "string" ? content : stringify(content));
-  }
+  await writeTree(repo, all);
   const ks = join(parent, "ks.yaml");
   await writeFile(
     ks,

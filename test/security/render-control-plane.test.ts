@@ -5,17 +5,17 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { create as createTar } from "tar";
 import { stringify } from "yaml";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
-import type { Cluster } from "../../src/cluster/cluster.js";
-import { startLocal, statePaths, type LocalControlPlane } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/local.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
-import { freshNamespace } from "../env/kube-client.js";
-import { adminCluster, configMap } from "../apply/helpers.js";
+import { configMap } from "../apply/helpers.js";
+import { planeSuite, ready, storedStatus, until, type Condition } from "../controllers/helpers.js";
+import { aliasBomb } from "../render/helpers.js";
 
 // A real collection between heap samples: without it, garbage of earlier tests would blur the measure.
 setFlagsFromString("--expose-gc");
@@ -23,45 +23,21 @@ const gc = runInNewContext("gc") as () => void;
 
 const { kube, git } = inject("testbed");
 const logs: string[] = [];
-let plane: LocalControlPlane;
-let stateDir: string;
-let admin: Cluster;
-let namespace: { name: string; remove(): Promise<void> };
 let serial = 0;
-
-beforeAll(async () => {
-  namespace = await freshNamespace(kube, "render-limits");
-  admin = await adminCluster(kube);
-  await admin.client.send({
-    method: "POST",
-    path: `/api/v1/namespaces/${namespace.name}/secrets`,
-    body: { metadata: { name: "git-auth" }, stringData: { username: git.username, password: git.password } },
-  });
-  const sink = new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) });
-  stateDir = await mkdtemp(join(tmpdir(), "sluice-state-"));
-  plane = await startLocal({
-    stateDir,
-    kubeconfig: kube.kubeconfig,
-    clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-    log: pino({ level: "info" }, sink),
-    settings: { healthPollMs: 200 },
-    watchIntervalMs: 200,
-  });
+const local = planeSuite(kube, git, {
+  namespace: "render-limits",
+  clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+  log: pino({ level: "info" }, new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) })),
 });
 
-afterAll(async () => {
-  await plane?.stop();
-  await namespace?.remove();
-});
-
-const ns = () => namespace.name;
+const ns = () => local.namespace;
 
 /** A repository holding `files`, and its GitRepository registered in the Store; resolves once the source is Ready. */
 async function source(files: Record<string, string>): Promise<string> {
   const name = `repo-${serial++}`;
   const url = await createRepo(git, `${ns()}-${name}`);
   await pushTree(git, `${ns()}-${name}`, { files });
-  await applyToStore(plane.runtime.store, {
+  await applyToStore(local.plane.runtime.store, {
     apiVersion: "source.toolkit.fluxcd.io/v1",
     kind: "GitRepository",
     metadata: { name, namespace: ns() },
@@ -80,35 +56,21 @@ function kustomization(name: string, sourceName: string): KubeObject {
   };
 }
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
-
 async function readyCondition(kind: string, name: string, accept: (c: Condition) => boolean, timeoutMs = 60_000): Promise<Condition> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = (await plane.runtime.store.get({ kind, namespace: ns(), name }))?.object.status as { conditions?: Condition[] } | undefined;
-    const ready = status?.conditions?.find((c) => c.type === "Ready");
-    if (ready && accept(ready)) return ready;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${kind} ${name}: Ready is ${JSON.stringify(ready)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let last: Condition | undefined;
+  return until(
+    () => `${kind} ${name}: Ready is ${JSON.stringify(last)}`,
+    async () => {
+      last = ready(await storedStatus(local.plane, kind, ns(), name));
+      return last && accept(last) && last;
+    },
+    timeoutMs,
+  );
 }
 
 const buildFailed = (kind: string, name: string) => readyCondition(kind, name, (c) => c.reason === "BuildFailed");
 const artifactFailed = (kind: string, name: string) => readyCondition(kind, name, (c) => c.reason === "ArtifactFailed");
 const applied = (name: string) => readyCondition("Kustomization", name, (c) => c.reason === "ReconciliationSucceeded");
-const aliasBomb = [
-  "apiVersion: v1",
-  "kind: ConfigMap",
-  "metadata: {name: bomb}",
-  'a0: &a0 ["lol"]',
-  ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`),
-  "data: {x: *a9}",
-].join("\n");
 
 describe(`hostile renders beside healthy ones in one local control plane (kube-apiserver ${kube.version})`, () => {
   it("an alias bomb, 200,000 documents and a tenant escape each end BuildFailed naming their limit, while a healthy Kustomization beside them applies", async () => {
@@ -130,7 +92,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
       ["escape", escape],
       ["healthy", healthy],
     ])
-      await applyToStore(plane.runtime.store, kustomization(name!, repo!));
+      await applyToStore(local.plane.runtime.store, kustomization(name!, repo!));
     const [bombReady, manyReady, escapeReady] = await Promise.all([
       buildFailed("Kustomization", "bomb"),
       buildFailed("Kustomization", "many"),
@@ -150,7 +112,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
       status: "False",
       message: "deploy/kustomization.yaml: resources entry '../../../../sources' points outside the source",
     });
-    expect((await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns(), "healthy"))?.data).toEqual({ level: "info" });
+    expect((await getObject(local.admin, (await local.admin.discovery.find("v1", "ConfigMap"))!, ns(), "healthy"))?.data).toEqual({ level: "info" });
     // Failed as BuildFailed outcomes, not as errors retried until a dead-letter queue.
     expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
   });
@@ -161,9 +123,9 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
       "deploy/kustomization.yaml": stringify({ resources: ["app.yaml"] }),
       "deploy/app.yaml": stringify(configMap("kustomized", { a: "1" })),
     });
-    const work = statePaths(stateDir).work;
+    const work = statePaths(local.plane.stateDir).work;
     // Act
-    await applyToStore(plane.runtime.store, kustomization("kustomized", repo));
+    await applyToStore(local.plane.runtime.store, kustomization("kustomized", repo));
     await applied("kustomized");
     // Assess
     expect((await stat(join(work, "sources"))).mode & 0o777).toBe(0o711);
@@ -181,7 +143,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     await writeFile(join(folder, "deploy", "app.yaml"), stringify(configMap("never-applied", { a: "1" })));
     await symlink("/etc", join(folder, "deploy", "etc"));
     await createTar({ gzip: true, cwd: folder, file: join(folder, "..", `${folder.split("/").pop()}.tar.gz`), portable: true }, ["deploy"]);
-    const stored = await plane.runtime.artifacts.put(
+    const stored = await local.plane.runtime.artifacts.put(
       `gitrepository/${ns()}/hostile/artifact.tar.gz`,
       await readFile(join(folder, "..", `${folder.split("/").pop()}.tar.gz`)),
     );
@@ -193,7 +155,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
       lastUpdateTime: new Date().toISOString(),
       size: stored.size,
     };
-    await plane.runtime.store.create({
+    await local.plane.runtime.store.create({
       apiVersion: "source.toolkit.fluxcd.io/v1",
       kind: "GitRepository",
       metadata: { name: "hostile", namespace: ns(), generation: 1 },
@@ -202,7 +164,7 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     });
     const errorsLoggedBefore = logs.filter((l) => l.includes("reconcile failed")).length;
     // Act
-    await applyToStore(plane.runtime.store, kustomization("hostile", "hostile"));
+    await applyToStore(local.plane.runtime.store, kustomization("hostile", "hostile"));
     const ready = await artifactFailed("Kustomization", "hostile");
     // Assess
     expect(ready.message).toMatch(/^source artifact gitrepository\/.*\/hostile\/artifact\.tar\.gz: archive entry deploy\/etc: /);
@@ -220,8 +182,8 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
     try {
       // Act
-      await applyToStore(plane.runtime.store, kustomization("big", big));
-      await applyToStore(plane.runtime.store, kustomization("healthy-too", healthy));
+      await applyToStore(local.plane.runtime.store, kustomization("big", big));
+      await applyToStore(local.plane.runtime.store, kustomization("healthy-too", healthy));
       const [bigReady] = await Promise.all([buildFailed("Kustomization", "big"), applied("healthy-too")]);
       // Assess
       expect(bigReady).toMatchObject({

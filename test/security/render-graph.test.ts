@@ -1,34 +1,16 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { Kustomization } from "../../src/api/kustomization.js";
-import { BuildError, buildKustomization } from "../../src/render/kustomize.js";
-import { resolveTools, toolVersions } from "../../src/render/tools.js";
-import { cacheDir } from "../../src/runtime/cache-dir.js";
+import { buildKustomization } from "../../src/render/kustomize.js";
+import { configMap, kubectl, kustomizationSpec, refusal, versions, writeTree } from "../render/helpers.js";
 
 const run = promisify(execFile);
-const tools = await resolveTools({ cacheDir: cacheDir() });
-const { kubectl } = tools;
-const versions = await toolVersions(tools);
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({
-  interval: "1m",
-  prune: true,
-  sourceRef: { kind: "GitRepository", name: "src" },
-  path: "app",
-  ...extra,
-});
-const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
-
-async function writeTree(root: string, files: Record<string, unknown>): Promise<void> {
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), typeof content === "string" ? content : stringify(content));
-  }
-}
+const spec = (extra: Partial<Kustomization["spec"]> = {}) => kustomizationSpec({ path: "app", ...extra });
 
 /**
  * A worker's scratch space as the reconciler lays it out: two extracted sources side by side. Tenant B
@@ -49,15 +31,6 @@ async function twoTenants(files: Record<string, unknown>): Promise<{ a: string; 
 
 const kustomization = (fields: Record<string, unknown>) => ({ "app/kustomization.yaml": { resources: ["cm.yaml"], ...fields } });
 const escape = "../../tenant-b/secret-app";
-
-async function refusal(promise: Promise<unknown>): Promise<BuildError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  return error as BuildError;
-}
 
 describe(`kustomization graph confined to the source root (kustomize ${versions.kustomize})`, () => {
   it("raw kustomize with LoadRestrictionsRootOnly does load a folder of another tenant: the reason for the graph check", async () => {

@@ -1,56 +1,16 @@
-import { mkdir, mkdtemp, truncate, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { stringify } from "yaml";
 import type { Kustomization } from "../../src/api/kustomization.js";
-import { BuildError, buildKustomization } from "../../src/render/kustomize.js";
+import { buildKustomization } from "../../src/render/kustomize.js";
 import { defaultRenderLimits, type RenderLimits } from "../../src/render/limits.js";
-import { resolveTools, toolVersions } from "../../src/render/tools.js";
-import { cacheDir } from "../../src/runtime/cache-dir.js";
+import { aliasBomb, configMap, kubectl, kustomizationSpec, refusal, tempTree, versions } from "../render/helpers.js";
 
-const tools = await resolveTools({ cacheDir: cacheDir() });
-const { kubectl } = tools;
-const versions = await toolVersions(tools);
 /** kustomize must not even start for a check that comes first. */
 const noKubectl = "/nonexistent/kubectl";
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({
-  interval: "1m",
-  prune: true,
-  sourceRef: { kind: "GitRepository", name: "src" },
-  path: "apps",
-  ...extra,
-});
+const spec = (extra: Partial<Kustomization["spec"]> = {}) => kustomizationSpec({ path: "apps", ...extra });
 const limits = (extra: Partial<RenderLimits>): RenderLimits => ({ ...defaultRenderLimits, ...extra });
-const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
-
-async function tree(files: Record<string, unknown>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), "sluice-limits-"));
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), typeof content === "string" ? content : stringify(content));
-  }
-  return root;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<BuildError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  return error as BuildError;
-}
-
-/** The billion laughs: ten levels of ten aliases each, 10^9 strings once expanded. */
-const aliasBomb = [
-  "apiVersion: v1",
-  "kind: ConfigMap",
-  "metadata: {name: bomb}",
-  'a0: &a0 ["lol"]',
-  ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(", ")}]`),
-  "data: {x: *a9}",
-].join("\n");
+const tree = (files: Record<string, unknown>) => tempTree("sluice-limits-", files);
 
 describe(`render limits: hostile sources fail as BuildError naming the limit (kustomize ${versions.kustomize})`, () => {
   it("refuses a 200 MB file by its size before reading it, in a plain folder and in a kustomize tree, with the heap untouched", async () => {

@@ -1,50 +1,22 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import type { Kustomization } from "../../src/api/kustomization.js";
-import { BuildError, buildKustomization } from "../../src/render/kustomize.js";
+import { buildKustomization } from "../../src/render/kustomize.js";
 import { defaultRenderLimits } from "../../src/render/limits.js";
-import { resolveTools, toolVersions } from "../../src/render/tools.js";
-import { cacheDir } from "../../src/runtime/cache-dir.js";
 import { createRepo, pushTree } from "../env/git-server.js";
+import { configMap, kubectl, kustomizationSpec, refusal, tempTree, versions } from "../render/helpers.js";
 
 const run = promisify(execFile);
 const { git } = inject("testbed");
-const tools = await resolveTools({ cacheDir: cacheDir() });
-const { kubectl } = tools;
-const versions = await toolVersions(tools);
-const spec = (extra: Partial<Kustomization["spec"]> = {}): Kustomization["spec"] => ({
-  interval: "1m",
-  prune: true,
-  sourceRef: { kind: "GitRepository", name: "src" },
-  path: "app",
-  ...extra,
-});
-const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
+const spec = (extra: Partial<Kustomization["spec"]> = {}) => kustomizationSpec({ path: "app", ...extra });
+const tree = (files: Record<string, unknown>) => tempTree("sluice-remote-", files);
 let serial = 0;
-
-async function tree(files: Record<string, unknown>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), "sluice-remote-"));
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), typeof content === "string" ? content : stringify(content));
-  }
-  return root;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<BuildError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BuildError);
-  return error as BuildError;
-}
 
 /** A repository on the test bed's Git server holding a kustomization folder `base/`. */
 async function remoteBase(): Promise<string> {

@@ -1,15 +1,12 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
 import { stringify } from "yaml";
 import { applyAll } from "../../src/apply/apply.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
 import type { Settings } from "../../src/controllers/runtime.js";
-import { startLocal, type LocalControlPlane } from "../../src/runtime/local.js";
+import type { LocalControlPlane } from "../../src/runtime/local.js";
 import { applyToStore } from "../../src/store/objects.js";
+import { ready, startTestPlane, storedStatus, until, type Condition, type TestPlane } from "../controllers/helpers.js";
 import type { GitInfo } from "../env/git-server.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import type { KubeInfo } from "../env/kube.js";
@@ -17,15 +14,8 @@ import type { KubeInfo } from "../env/kube.js";
 export const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
 
 /** A local control plane on the test bed's cluster with `settings`, polling fast. */
-export async function plane(kube: KubeInfo, settings: Partial<Settings>): Promise<LocalControlPlane> {
-  return startLocal({
-    stateDir: await mkdtemp(join(tmpdir(), "sluice-tenancy-")),
-    kubeconfig: kube.kubeconfig,
-    clock,
-    log: pino({ level: "silent" }),
-    settings: { healthPollMs: 200, dependencyRequeueMs: 2_000, ...settings },
-    watchIntervalMs: 200,
-  });
+export function plane(kube: KubeInfo, settings: Partial<Settings>): Promise<TestPlane> {
+  return startTestPlane(kube, { statePrefix: "sluice-tenancy-", clock, settings: { dependencyRequeueMs: 2_000, ...settings } });
 }
 
 export const yamlOf = (...objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
@@ -60,38 +50,19 @@ export function kustomization(name: string, namespace: string, spec: Record<stri
   };
 }
 
-export interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-}
-export interface KsStatus {
-  conditions?: Condition[];
-  lastAppliedRevision?: string;
-  inventory?: { entries: { id: string; v: string }[] };
-}
-
-export async function statusOf(lp: LocalControlPlane, kind: string, namespace: string, name: string): Promise<KsStatus> {
-  return ((await lp.runtime.store.get({ kind, namespace, name }))?.object.status ?? {}) as KsStatus;
-}
-
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The status of an object in the plane's Store (empty when it has none). */
+export const statusOf = storedStatus;
 
 /** Waits for the object's Ready condition to have `reason`, and returns it. */
 export function untilReady(lp: LocalControlPlane, kind: string, namespace: string, name: string, reason: string): Promise<Condition> {
-  return until(`${kind}/${namespace}/${name} Ready ${reason}`, async () => {
-    const ready = (await statusOf(lp, kind, namespace, name)).conditions?.find((c) => c.type === "Ready");
-    return ready?.reason === reason && ready;
-  });
+  return until(
+    `${kind}/${namespace}/${name} Ready ${reason}`,
+    async () => {
+      const condition = ready(await statusOf(lp, kind, namespace, name));
+      return condition?.reason === reason && condition;
+    },
+    30_000,
+  );
 }
 
 /** A live object of the test bed's cluster, or undefined. */
