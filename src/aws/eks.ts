@@ -1,6 +1,7 @@
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { DescribeClusterCommand, type EKSClient } from "@aws-sdk/client-eks";
-import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import { AssumeRoleCommand, type STSClient } from "@aws-sdk/client-sts";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { Clock } from "../runtime/clock.js";
 
@@ -34,28 +35,97 @@ export async function eksToken(clusterName: string, region: string, credentials:
   return `k8s-aws-v1.${Buffer.from(signedUrl).toString("base64url")}`;
 }
 
-/** An EKS cluster's endpoint, CA and a token, cached per cluster below the token's life. */
-export class EksAccess {
-  private readonly cache = new Map<string, { server: string; caPem: string; token: string; at: number }>();
-  constructor(
-    private readonly eks: EKSClient,
-    private readonly region: string,
-    private readonly credentials: AwsCredentialIdentityProvider,
-    private readonly clock: Clock,
-  ) {}
+export interface EksAccessOptions {
+  /** The control plane's region: clusters registered without one are there, and roles are assumed there. */
+  region: string;
+  /** The worker's own identity. */
+  credentials: AwsCredentialIdentityProvider;
+  /** STS, for AssumeRole (the worker's own credentials). */
+  sts: STSClient;
+  /** An EKS client for a region, acting as an identity (emulator endpoints go here). */
+  eksClient(region: string, credentials: AwsCredentialIdentityProvider): EKSClient;
+  clock: Clock;
+  /** The STS endpoint tokens are presigned for (EKS calls it to authenticate). @default https://sts.<region>.amazonaws.com */
+  stsEndpoint?: (region: string) => string;
+}
 
-  async target(clusterName: string): Promise<{ server: string; caPem: string; token: string }> {
-    const cached = this.cache.get(clusterName);
-    if (cached && this.clock.now() - cached.at < TOKEN_REUSE_MS) return cached;
-    const { cluster } = await this.eks.send(new DescribeClusterCommand({ name: clusterName }));
-    if (!cluster?.endpoint || !cluster.certificateAuthority?.data) throw new Error(`EKS cluster ${clusterName} has no endpoint or CA yet (status ${cluster?.status ?? "unknown"})`);
+/** An EKS target: its name, its region when not the control plane's, and a role to assume when not the worker's own. */
+export interface EksTarget {
+  name: string;
+  region?: string;
+  roleArn?: string;
+}
+
+/** An assumed role's credentials are renewed when they would expire within a token's life (15 min): a token must outlive its reuse. */
+const ROLE_RENEW_MS = 15 * 60_000;
+
+/**
+ * An EKS cluster's endpoint, CA and a token, cached per cluster below the token's life. A target with
+ * a `roleArn` (another account, say) is described and signed for as that role: STS AssumeRole with
+ * the worker's credentials, the role's credentials cached until near their expiry.
+ */
+export class EksAccess {
+  private readonly targets = new Map<string, { server: string; caPem: string; token: string; at: number }>();
+  private readonly roles = new Map<string, { credentials: Promise<AwsCredentialIdentity>; renewAt: number }>();
+  private readonly clients = new Map<string, { client: EKSClient; accessKeyId: string }>();
+  constructor(private readonly options: EksAccessOptions) {}
+
+  async target(cluster: EksTarget): Promise<{ server: string; caPem: string; token: string }> {
+    const { clock } = this.options;
+    const region = cluster.region ?? this.options.region;
+    const key = `${cluster.roleArn ?? ""}|${region}|${cluster.name}`;
+    const cached = this.targets.get(key);
+    if (cached && clock.now() - cached.at < TOKEN_REUSE_MS) return cached;
+    const credentials = cluster.roleArn ? await this.assumed(cluster.roleArn) : await this.options.credentials();
+    const client = this.clientFor(cluster.roleArn ?? "worker", region, credentials);
+    const subject = `EKS cluster ${cluster.name} (${region}${cluster.roleArn ? `, as ${cluster.roleArn}` : ""})`;
+    const described = await client.send(new DescribeClusterCommand({ name: cluster.name })).catch((error: unknown) => {
+      throw new Error(`${subject}: DescribeCluster failed: ${(error as Error).message}`);
+    });
+    const { endpoint, certificateAuthority, status } = described.cluster ?? {};
+    if (!endpoint || !certificateAuthority?.data) throw new Error(`${subject} has no endpoint or CA yet (status ${status ?? "unknown"})`);
+    const stsEndpoint = this.options.stsEndpoint?.(region);
     const entry = {
-      server: cluster.endpoint,
-      caPem: Buffer.from(cluster.certificateAuthority.data, "base64").toString("utf8"),
-      token: await eksToken(clusterName, this.region, this.credentials, new Date(this.clock.now())),
-      at: this.clock.now(),
+      server: endpoint,
+      caPem: Buffer.from(certificateAuthority.data, "base64").toString("utf8"),
+      token: await eksToken(cluster.name, region, async () => credentials, new Date(clock.now()), stsEndpoint),
+      at: clock.now(),
     };
-    this.cache.set(clusterName, entry);
+    this.targets.set(key, entry);
     return entry;
+  }
+
+  /** The role's credentials: assumed once, shared by concurrent callers, renewed before they expire. */
+  private assumed(roleArn: string): Promise<AwsCredentialIdentity> {
+    const cached = this.roles.get(roleArn);
+    if (cached && this.options.clock.now() < cached.renewAt) return cached.credentials;
+    const entry = { credentials: this.assumeRole(roleArn), renewAt: Number.POSITIVE_INFINITY };
+    this.roles.set(roleArn, entry);
+    entry.credentials.then(
+      (c) => (entry.renewAt = (c.expiration?.getTime() ?? Number.POSITIVE_INFINITY) - ROLE_RENEW_MS),
+      () => this.roles.get(roleArn) === entry && this.roles.delete(roleArn),
+    );
+    return entry.credentials;
+  }
+
+  private async assumeRole(roleArn: string): Promise<AwsCredentialIdentity> {
+    // Session names show in the cluster account's CloudTrail: say who assumed the role.
+    const command = new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: "sluice-worker", DurationSeconds: 3600 });
+    const { Credentials: c } = await this.options.sts.send(command).catch((error: unknown) => {
+      throw new Error(`AssumeRole ${roleArn} failed: ${(error as Error).message}`);
+    });
+    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error(`AssumeRole ${roleArn} returned no credentials`);
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+  }
+
+  /** One EKS client per identity and region; a renewed role gets a new one and the old one is closed. */
+  private clientFor(identity: string, region: string, credentials: AwsCredentialIdentity): EKSClient {
+    const key = `${identity}|${region}`;
+    const cached = this.clients.get(key);
+    if (cached?.accessKeyId === credentials.accessKeyId) return cached.client;
+    cached?.client.destroy();
+    const client = this.options.eksClient(region, async () => credentials);
+    this.clients.set(key, { client, accessKeyId: credentials.accessKeyId });
+    return client;
   }
 }

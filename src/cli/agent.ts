@@ -1,5 +1,4 @@
 import { KMSClient } from "@aws-sdk/client-kms";
-import { S3Client } from "@aws-sdk/client-s3";
 import { Command } from "commander";
 import { keyIdFor, kmsPublicKey, parseBundleKey } from "../agent/bundle.js";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
@@ -7,12 +6,10 @@ import { parseObject } from "../api/parse.js";
 import { parseDuration } from "../api/duration.js";
 import { applyAll } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
-import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
 import { openCluster } from "../cluster/cluster.js";
 import { systemClock } from "../runtime/clock.js";
 import { version } from "../version.js";
 import { awsEndpoint, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
-import { formatTable } from "./output.js";
 import { exportYaml } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -153,22 +150,4 @@ async function install(flags: InstallFlags, options: GlobalOptions): Promise<voi
   say.action(`installing the agent for cluster ${flags.cluster} in ${flags.installNamespace} namespace`);
   const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
   for (const change of await applyAll(cluster, manifests, { owner: { name: NAME, namespace: flags.installNamespace } })) say.success(`${change.subject} ${change.action}`);
-}
-
-/** `sluice get clusters`: NAME MODE LAST CONTACT REVISION BUNDLES. */
-export async function clustersTable(options: GlobalOptions): Promise<void> {
-  const registered = await openStore(options).list({ kind: "Cluster" });
-  if (registered.length === 0) {
-    process.stderr.write("no clusters registered (sluice create cluster NAME --mode agent|direct)\n");
-    return;
-  }
-  const s3 = options.awsBucket ? new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }) : undefined;
-  const rows = await Promise.all(
-    registered.map(async (stored) => {
-      const { metadata, spec } = parseObject(clusterRegistration, stored.object);
-      const heartbeat = spec.mode === "agent" && s3 ? await new S3BundleChannel(s3, options.awsBucket!, metadata.name).heartbeat() : undefined;
-      return [metadata.name, spec.mode, heartbeat?.lastContact ?? "-", heartbeat?.revision ?? "-", heartbeat ? String(heartbeat.bundles) : "-"];
-    }),
-  );
-  process.stdout.write(formatTable([["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES"], ...rows]));
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { applyAll } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
-import { clusterRegistration, newClusterRegistration, type ClusterMode } from "../api/cluster.js";
+import { clusterRegistration, newClusterRegistration, type ClusterConnection, type ClusterMode } from "../api/cluster.js";
 import { parseFluxObject, parseObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
 import { openCluster } from "../cluster/cluster.js";
@@ -66,9 +66,13 @@ export function createCommand(): Command {
       .argument("<name>")
       .addOption(new Option("--mode <mode>", "how the cluster is reached").choices(["direct", "agent"]).default("agent"))
       .option("--allowed-namespaces <namespaces>", "namespaces whose Kustomizations may target it as a service account (tenants), comma-separated; * for all", collect)
+      .option("--kubeconfig-secret-ref <name>", "direct: a Secret in sluice-system holding its kubeconfig (key value or value.yaml)")
+      .option("--eks <name>", "direct: an EKS cluster, reached with the worker's IAM role")
+      .option("--eks-region <region>", "its region, when not the control plane's")
+      .option("--role-arn <arn>", "an IAM role the worker assumes to reach it (another account)")
       .option("--export", "print the registration as YAML instead of creating it", false)
-      .action(async (name: string, flags: { mode: ClusterMode; allowedNamespaces?: string[]; export: boolean }, command: Command) => {
-        await register(() => newClusterRegistration(name, flags.mode, flags.allowedNamespaces), flags.export, command).catch(fail);
+      .action(async (name: string, flags: ClusterFlags, command: Command) => {
+        await register(() => newClusterRegistration(name, flags.mode, flags.allowedNamespaces, connectionOf(flags)), flags.export, command).catch(fail);
       }),
   );
   create.addCommand(
@@ -84,6 +88,22 @@ export function createCommand(): Command {
       }),
   );
   return create;
+}
+
+interface ClusterFlags {
+  mode: ClusterMode;
+  allowedNamespaces?: string[];
+  kubeconfigSecretRef?: string;
+  eks?: string;
+  eksRegion?: string;
+  roleArn?: string;
+  export: boolean;
+}
+
+/** The registration's connection from the flags; a region or role without --eks is kept so the schema names it. */
+function connectionOf(flags: ClusterFlags): ClusterConnection {
+  const eks = flags.eks || flags.eksRegion || flags.roleArn ? { name: flags.eks ?? "", ...(flags.eksRegion && { region: flags.eksRegion }), ...(flags.roleArn && { roleArn: flags.roleArn }) } : undefined;
+  return { ...(flags.kubeconfigSecretRef && { kubeConfig: { secretRef: { name: flags.kubeconfigSecretRef } } }), ...(eks && { eks }) };
 }
 
 /** Applies a tenant's objects to the kubeconfig's cluster (server-side apply; a changed roleRef recreates the RoleBinding, as flux does). */

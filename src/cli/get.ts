@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import type { Stored } from "../store/store.js";
-import { clustersTable } from "./agent.js";
+import { clusterKey } from "../api/cluster.js";
+import { clustersTable, targetCluster } from "./clusters.js";
 import { fail, globals, openStore } from "./context.js";
 import { formatTable } from "./output.js";
 
@@ -28,22 +29,30 @@ export function getCommand(): Command {
       .alias("kustomization")
       .description("Show the status of Kustomizations")
       .argument("[name]")
-      .action((name: string | undefined, _flags, command: Command) => table(command, "Kustomization", name, (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "").catch(fail)),
+      .option("--cluster <name>", "only those targeting this registered cluster (annotation sluice.dev/cluster)")
+      .action((name: string | undefined, flags: { cluster?: string }, command: Command) =>
+        table(command, "Kustomization", name, (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "", flags.cluster).catch(fail),
+      ),
   );
   get.addCommand(
     new Command("clusters")
-      .description("Show registered clusters: mode, the agent's last contact and applied revision")
+      .description("Show registered clusters: mode, an agent's last contact and revision, and their Kustomizations (objects, Ready, failing, last applied)")
       .action((_flags, command: Command) => clustersTable(globals(command)).catch(fail)),
   );
   return get;
 }
 
-async function table(command: Command, kind: string, name: string | undefined, revisionOf: (s: Status) => string): Promise<void> {
+async function table(command: Command, kind: string, name: string | undefined, revisionOf: (s: Status) => string, cluster?: string): Promise<void> {
   const options = globals(command) as ReturnType<typeof globals> & { allNamespaces: boolean };
-  const stored = (await openStore(options).list({ kind, namespace: options.allNamespaces ? undefined : options.namespace })).filter((s) => !name || s.object.metadata.name === name);
-  if (name && stored.length === 0) throw new Error(`${kind} object '${name}' not found in ${options.namespace} namespace`);
+  const store = openStore(options);
+  if (cluster && !(await store.get(clusterKey(cluster)))) throw new Error(`--cluster: cluster '${cluster}' is not registered (sluice get clusters lists them)`);
+  const stored = (await store.list({ kind, namespace: options.allNamespaces ? undefined : options.namespace }))
+    .filter((s) => !name || s.object.metadata.name === name)
+    .filter((s) => !cluster || targetCluster(s) === cluster);
+  const where = `${options.allNamespaces ? "any" : options.namespace} namespace${cluster ? ` for cluster '${cluster}'` : ""}`;
+  if (name && stored.length === 0) throw new Error(`${kind} object '${name}' not found in ${where}`);
   if (stored.length === 0) {
-    process.stderr.write(`no ${kind} objects found in ${options.allNamespaces ? "any" : options.namespace} namespace\n`);
+    process.stderr.write(`no ${kind} objects found in ${where}\n`);
     return;
   }
   const header = [...(options.allNamespaces ? ["NAMESPACE"] : []), "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"];

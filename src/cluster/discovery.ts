@@ -26,10 +26,14 @@ export class Discovery {
 
   constructor(private readonly client: KubeClient) {}
 
-  /** Re-reads discovery (after CRDs were applied, say). */
+  /** Re-reads discovery (after CRDs were applied, say). A failed read is forgotten, so the next lookup tries again. */
   refresh(): Promise<void> {
-    this.loaded = this.load();
-    return this.loaded;
+    const loading = this.load();
+    this.loaded = loading;
+    loading.catch(() => {
+      if (this.loaded === loading) this.loaded = undefined;
+    });
+    return loading;
   }
 
   /** The resource serving `kind` in `apiVersion`, or undefined if the cluster does not serve it. */

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Agent, request, type RequestOptions } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeApiError } from "./errors.js";
+import { Reachability } from "./reachability.js";
 
 /** Who the client acts as when impersonating (a tenant's service account, say). */
 export interface Impersonation {
@@ -16,8 +17,12 @@ export interface KubeClientOptions {
   impersonate?: Impersonation;
   /** Attempts for a 429 answer (API Priority and Fairness) before giving up. @default 5 */
   maxAttempts?: number;
-  /** Per-request timeout. @default 30_000 */
+  /** Per-request timeout: the longest the server may stay silent. @default 30_000 */
   timeoutMs?: number;
+  /** Longest TCP connect plus TLS handshake of a new connection (client-go allows 30 s + 10 s; an API server answers in milliseconds). @default 5_000 */
+  connectTimeoutMs?: number;
+  /** How long a failure to connect is remembered; meanwhile requests fail at once with ClusterUnreachableError. @default 30_000 */
+  unreachableMemoryMs?: number;
   /**
    * A bearer token read from this file, and read again when older than `tokenRefreshMs`, as
    * client-go does in a Pod: projected service-account tokens rotate while the process runs.
@@ -45,13 +50,24 @@ export interface KubeRequest {
  */
 export type RequestCounts = Record<KubeRequest["method"] | "dryRun" | "throttled", number>;
 
+/** Connection failures that say the endpoint is not there (as opposed to a TLS verification failure, a configuration error). */
+const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EPIPE"]);
+
+/** Our own connect or response deadline passed. */
+class DeadlineError extends Error {
+  override name = "DeadlineError";
+}
+
 /**
  * A small JSON client for the Kubernetes REST API: keep-alive connections, bounded concurrency,
- * `Retry-After`-honouring back-off on 429, request counting, and `Status` errors as KubeApiError.
+ * `Retry-After`-honouring back-off on 429, request counting, `Status` errors as KubeApiError, and
+ * bounded connects with a short memory of an unreachable endpoint (see Reachability).
  */
 export class KubeClient {
   readonly counts: RequestCounts = { GET: 0, POST: 0, PATCH: 0, PUT: 0, DELETE: 0, dryRun: 0, throttled: 0 };
   readonly identity: string;
+  /** Whether the endpoint answers; shared with the clients for other identities made by `impersonating`. */
+  readonly reachability: Reachability;
   private readonly agent: Agent;
   private readonly headers: Record<string, string | string[]>;
   private inFlight = 0;
@@ -63,7 +79,9 @@ export class KubeClient {
     readonly server: string,
     private readonly transport: Transport,
     private readonly options: KubeClientOptions = {},
+    reachability?: Reachability,
   ) {
+    this.reachability = reachability ?? new Reachability(server, { memoryMs: options.unreachableMemoryMs, probeTimeoutMs: this.connectTimeoutMs });
     this.maxConcurrency = options.maxConcurrency ?? 10;
     this.agent = new Agent({ keepAlive: true, maxSockets: this.maxConcurrency });
     this.headers = { ...(transport.headers as Record<string, string>) };
@@ -76,13 +94,22 @@ export class KubeClient {
 
   /** A client for the same cluster acting as another identity. */
   impersonating(impersonate: Impersonation): KubeClient {
-    return new KubeClient(this.server, this.transport, { ...this.options, impersonate });
+    return new KubeClient(this.server, this.transport, { ...this.options, impersonate }, this.reachability);
+  }
+
+  /**
+   * Resolves once the server has answered, now or before: one probe (`GET /version`, uncounted) at a
+   * time, awaited at most `graceMs`. Throws ClusterUnreachableError or, still connecting, ClusterConnectingError.
+   */
+  reachable(graceMs = 1_000): Promise<void> {
+    return this.reachability.ready(() => this.withSlot(() => this.exchange({ method: "GET", path: "/version" })), graceMs);
   }
 
   /** Sends one request; parses JSON; throws KubeApiError for non-2xx answers. */
   async send<T>(req: KubeRequest): Promise<T> {
     const maxAttempts = this.options.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
+      this.reachability.check();
       const response = await this.withSlot(() => this.once(req));
       if (response.status === 429 && attempt < maxAttempts) {
         // APF asks us to come back later; Retry-After is in seconds.
@@ -118,8 +145,32 @@ export class KubeClient {
     }
   }
 
+  private get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs ?? 5_000;
+  }
+
   private once(req: KubeRequest): Promise<{ status: number; body: string; retryAfter?: string }> {
+    // Requests queued for a slot while the endpoint was found dead fail here instead of each waiting for a timeout.
+    this.reachability.check();
     this.counts[req.query?.dryRun ? "dryRun" : req.method]++;
+    return this.exchange(req);
+  }
+
+  /** One HTTP exchange; records whether the endpoint answered or could not be reached. */
+  private async exchange(req: KubeRequest): Promise<{ status: number; body: string; retryAfter?: string }> {
+    const connection = { established: false };
+    try {
+      const response = await this.transfer(req, connection);
+      this.reachability.answered();
+      return response;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (error instanceof DeadlineError || (!connection.established && code && UNREACHABLE_CODES.has(code))) this.reachability.failed((error as Error).message);
+      throw error;
+    }
+  }
+
+  private transfer(req: KubeRequest, connection: { established: boolean }): Promise<{ status: number; body: string; retryAfter?: string }> {
     const url = new URL(req.path, this.server);
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
@@ -151,7 +202,21 @@ export class KubeClient {
           res.on("error", reject);
         },
       );
-      call.on("timeout", () => call.destroy(new Error(`${req.method} ${url.pathname} timed out`)));
+      call.on("socket", (socket) => {
+        if (call.reusedSocket) {
+          connection.established = true;
+          return;
+        }
+        // The request timeout is an idle timeout; a blackholed address or a server that accepts and never
+        // speaks TLS must not hold a worker that long.
+        const deadline = setTimeout(() => call.destroy(new DeadlineError(`no TLS handshake within ${this.connectTimeoutMs / 1000}s`)), this.connectTimeoutMs);
+        socket.once("secureConnect", () => {
+          connection.established = true;
+          clearTimeout(deadline);
+        });
+        socket.once("close", () => clearTimeout(deadline));
+      });
+      call.on("timeout", () => call.destroy(new DeadlineError(`${req.method} ${url.pathname}: no response within ${(this.options.timeoutMs ?? 30_000) / 1000}s`)));
       call.on("error", reject);
       call.end(payload);
     });

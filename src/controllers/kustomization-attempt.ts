@@ -7,7 +7,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import { findCondition, isReady, removeCondition, setCondition, type ConditionInput } from "./conditions.js";
 import { identityOf } from "./fleet-access.js";
 import type { Outcome } from "./outcome.js";
-import type { Runtime } from "./runtime.js";
+import type { ClusterRequest, Runtime } from "./runtime.js";
 
 export type KustomizationStatus = NonNullable<Kustomization["status"]>;
 
@@ -22,6 +22,8 @@ export class Attempt {
   /** The service account it acts as (its own or the default one); undefined: the control plane's identity. */
   readonly identity: ServiceAccountRef | undefined;
   readonly now: Date;
+  /** The registered cluster it targets when its registration says how to reach it; undefined: kubeConfig.secretRef or the control plane's. */
+  target?: NonNullable<ClusterRequest["cluster"]>;
   status: KustomizationStatus;
   constructor(
     readonly rt: Runtime,
@@ -48,7 +50,7 @@ export class Attempt {
   private connect(serviceAccountName: string | undefined): Promise<Cluster> {
     const secretRef = this.ks.spec.kubeConfig?.secretRef;
     const kubeConfig = secretRef && { secretName: secretRef.name, key: secretRef.key };
-    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig, insecureKubeConfigTLS: this.rt.settings.insecureKubeConfigTLS });
+    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig, insecureKubeConfigTLS: this.rt.settings.insecureKubeConfigTLS, cluster: this.target });
   }
 
   set(input: ConditionInput): void {

@@ -13,6 +13,7 @@ import { syncObjects, unhealthyMessage } from "../apply/sync.js";
 import { checkHealth, type ObjectHealth, type ObjectRef } from "../apply/wait.js";
 import { AccessReviews, serviceAccountUser } from "../cluster/access-review.js";
 import type { Cluster } from "../cluster/cluster.js";
+import { ClusterConnectingError, isUnreachable } from "../cluster/reachability.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { BuildError } from "../render/kustomize.js";
 import { DecryptionError, decryptObjects, requiresDecryption } from "../render/sops.js";
@@ -28,8 +29,8 @@ import type { Outcome } from "./outcome.js";
 import { ArtifactError, renderKustomization } from "./render.js";
 import type { Runtime } from "./runtime.js";
 
-/** Where a Kustomization's objects go: the worker applies (direct), or a cluster's pull agent does. */
-type Placement = { mode: "direct" } | { mode: "agent"; cluster: string };
+/** Where a Kustomization's objects go: the worker applies (direct, to a registered cluster or its own), or a cluster's pull agent does. */
+type Placement = { mode: "direct"; target?: Attempt["target"] } | { mode: "agent"; cluster: string };
 
 /** Why a reconcile cannot start, with its Flux reason. */
 interface Refusal {
@@ -45,8 +46,22 @@ interface Refusal {
  */
 export async function reconcileKustomization(rt: Runtime, ks: Kustomization, request: ReconcileRequest): Promise<Outcome> {
   const attempt = new Attempt(rt, ks);
+  try {
+    return await reconcileAttempt(attempt, request);
+  } catch (error) {
+    if (!isUnreachable(error)) throw error;
+    // A cluster still making its first connection is not a failed one: come back once it has settled, without holding a worker.
+    if (error instanceof ClusterConnectingError) return { status: attempt.status, requeueAfterMs: error.retryAfterMs, requeueReason: request.reason === "health" ? "health" : undefined };
+    // Fails alone and fast: the cluster's other Kustomizations get the same answer at once while it is remembered.
+    return attempt.failed("ReconciliationFailed", `${attempt.target ? `cluster '${attempt.target.name}'` : "the cluster"} ${error.message}`);
+  }
+}
+
+async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Promise<Outcome> {
+  const { rt, ks } = attempt;
   const placement = await placementOf(attempt);
   if ("reason" in placement) return attempt.failed(placement.reason, placement.message);
+  if (placement.mode === "direct") attempt.target = placement.target;
   if (ks.metadata.deletionTimestamp) return finalize(attempt, placement);
   if (ks.spec.suspend) return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : { status: attempt.status };
   const crossNamespace = crossNamespaceRef(attempt);
@@ -87,6 +102,7 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
   try {
     cluster = await attempt.cluster();
   } catch (error) {
+    if (isUnreachable(error)) throw error;
     return attempt.failed("ReconciliationFailed", (error as Error).message, revision);
   }
 
@@ -117,9 +133,9 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   if (!name) return { mode: "direct" };
   const stored = await attempt.rt.store.get(clusterKey(name));
   if (!stored) return { reason: "ReconciliationFailed", message: `metadata.annotations[${CLUSTER_ANNOTATION}]: cluster '${name}' is not registered (sluice create cluster ${name} --mode agent|direct)` };
-  let mode;
+  let spec;
   try {
-    mode = parseObject(clusterRegistration, stored.object).spec.mode;
+    spec = parseObject(clusterRegistration, stored.object).spec;
   } catch (error) {
     if (error instanceof InvalidObjectError) return { reason: "ReconciliationFailed", message: error.message };
     throw error;
@@ -127,7 +143,10 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   const { identity } = attempt;
   const refusal = identity && (await clusterRefusal(attempt.rt.store, name, attempt.namespace));
   if (identity && refusal) return { reason: ACCESS_DENIED, message: `metadata.annotations[${CLUSTER_ANNOTATION}] refused for ${serviceAccountUser(identity)}: ${refusal}` };
-  return mode === "agent" ? { mode: "agent", cluster: name } : { mode: "direct" };
+  if (spec.mode === "agent") return { mode: "agent", cluster: name };
+  if (!spec.kubeConfig && !spec.eks) return { mode: "direct" };
+  if (attempt.ks.spec.kubeConfig) return { reason: "ReconciliationFailed", message: `spec.kubeConfig: not used for cluster '${name}' (its registration says how to reach it); remove it or the ${CLUSTER_ANNOTATION} annotation` };
+  return { mode: "direct", target: { name, kubeConfig: spec.kubeConfig, eks: spec.eks } };
 }
 
 /** Flux's `--no-cross-namespace-refs`: the message kustomize-controller gives a sourceRef (and here a dependsOn) into another namespace. */
@@ -166,6 +185,7 @@ async function refusedFleetChange(attempt: Attempt, placement: Placement, change
     const refusals = await fleetRefusals({ store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount }, owned);
     return refusals.length > 0 ? { reason: ACCESS_DENIED, message: refusals.join("\n") } : undefined;
   } catch (error) {
+    if (isUnreachable(error)) throw error;
     return { reason: "ReconciliationFailed", message: `access review for ${identity.namespace}/${identity.name} failed: ${(error as Error).message}` };
   }
 }
@@ -262,6 +282,7 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome
   try {
     cluster = await attempt.cluster();
   } catch (error) {
+    if (isUnreachable(error)) throw error;
     return attempt.failed("PruneFailed", (error as Error).message);
   }
   const result = await deleteInventory(cluster, { entries: workloads }, { owner: attempt.owner, policy, prune: ks.spec.prune });

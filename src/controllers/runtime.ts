@@ -1,4 +1,5 @@
 import type { KMSClient } from "@aws-sdk/client-kms";
+import type { ClusterConnection } from "../api/cluster.js";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Events } from "../notify/events.js";
@@ -21,6 +22,8 @@ export interface ClusterRequest {
   serviceAccountName?: string;
   /** A kubeconfig from `kubeConfig.secretRef` may skip TLS verification (`--insecure-kubeconfig-tls`); refused when unset. */
   insecureKubeConfigTLS?: boolean;
+  /** The registered cluster it targets (`sluice.dev/cluster`), when its registration says how to reach it. */
+  cluster?: { name: string } & ClusterConnection;
 }
 
 /** Everything a reconciler reaches the world through; Lambda and local mode pass different adapters. */

@@ -5,6 +5,7 @@ import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { hmacSigner, keyIdFor, kmsSigner, parseBundleKey, type BundleSigner } from "../agent/bundle.js";
 import { hmacKey } from "../agent/config.js";
@@ -54,13 +55,13 @@ export interface AwsClients {
   s3: S3Client;
   sqs: SQSClient;
   secretsManager: SecretsManagerClient;
-  eks: EKSClient;
   kms: KMSClient;
+  sts: STSClient;
 }
 
 export function awsClients(config: AwsConfig): AwsClients {
   const common = clientOptions(config);
-  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), eks: new EKSClient(common), kms: new KMSClient(common) };
+  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), kms: new KMSClient(common), sts: new STSClient(common) };
 }
 
 /** Region, emulator endpoint and credentials, as every SDK client of the runtime takes them. */
@@ -78,7 +79,8 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
   // Connected on first use, so a function that never needs the cluster (the webhook, mostly) never
   // reaches it. Without SLUICE_CLUSTER the control plane serves agent clusters (and
   // kubeConfig.secretRef ones) only.
-  const cluster = config.cluster ? once(async () => openCluster(await clusterTarget(config, clients, clock), clock)) : undefined;
+  const eks = eksAccess(config, clients, clock);
+  const cluster = config.cluster ? once(async () => openCluster(await clusterTarget(config, clients, eks), clock)) : undefined;
   const secrets = new SecretsManagerSecrets(clients.secretsManager, cluster && lazySecrets(cluster));
   const workDir = "/tmp/sluice";
   await mkdir(workDir, { recursive: true });
@@ -92,7 +94,7 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     log,
     tools: await resolveTools({ cacheDir: join(workDir, "cache") }),
     workDir,
-    cluster: clusterFactory(cluster, secrets, clock),
+    cluster: clusterFactory(cluster, secrets, clock, { eks }),
     settings: { ...awsDefaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
@@ -123,12 +125,16 @@ function bundleSigners(bundleKey: string, clients: AwsClients): (cluster: string
   };
 }
 
-async function clusterTarget(config: AwsConfig, clients: AwsClients, clock: Clock): Promise<ClusterTarget> {
+/** EKS clusters as the worker's role, or as a role it assumes (a registration's `spec.eks.roleArn`). */
+function eksAccess(config: AwsConfig, clients: AwsClients, clock: Clock): EksAccess {
+  const credentials = config.credentials ?? clients.s3.config.credentials;
+  const eksClient = (region: string, identity: AwsCredentialIdentityProvider) => new EKSClient({ ...clientOptions(config), region, credentials: identity });
+  return new EksAccess({ region: config.region, credentials, sts: clients.sts, eksClient, clock, stsEndpoint: config.endpoint ? () => config.endpoint! : undefined });
+}
+
+async function clusterTarget(config: AwsConfig, clients: AwsClients, eks: EksAccess): Promise<ClusterTarget> {
   const [kind, name] = splitOnce(config.cluster);
-  if (kind === "eks") {
-    const credentials = config.credentials ?? clients.s3.config.credentials;
-    return new EksAccess(clients.eks, config.region, credentials, clock).target(name);
-  }
+  if (kind === "eks") return eks.target({ name });
   if (kind === "kubeconfig") {
     // The secret holds the kubeconfig itself, or a JSON object with it under `value`.
     const answer = await clients.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));

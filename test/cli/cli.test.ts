@@ -45,6 +45,11 @@ describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
     // Assess
     expect(exported).toBe("---\napiVersion: sluice.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge-1\n  namespace: sluice-system\nspec:\n  mode: agent\n");
     expect(bad).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/Edge_1 is invalid: metadata.name: must be a lowercase DNS-1123 name\n" });
-    expect(table.split("\n").map((l) => l.split(/\s{2,}/))).toEqual([["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES"], ["edge-1", "agent", "-", "-", "-"], ["prod", "direct", "-", "-", "-"], [""]]);
+    expect(table.split("\n").map((l) => l.split(/\s{2,}/))).toEqual([
+      ["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES", "OBJECTS", "READY", "FAILING", "LAST APPLIED"],
+      ["edge-1", "agent", "-", "-", "-", "0", "0", "0", "-"],
+      ["prod", "direct", "-", "-", "-", "0", "0", "0", "-"],
+      [""],
+    ]);
   });
 });

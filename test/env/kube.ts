@@ -27,12 +27,21 @@ export interface KubeInfo {
 const BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
 type Binary = (typeof BINARIES)[number];
 
+/** For extra clusters a test starts itself (federation); the test bed's own cluster uses the defaults. */
+export interface KubeStartOptions {
+  /**
+   * Run kube-controller-manager too. Without it no Deployment gets status, no namespace is finalized and
+   * no default service account appears, but the cluster starts faster and costs less CPU. @default true
+   */
+  controllerManager?: boolean;
+}
+
 /**
  * Starts etcd, kube-apiserver and kube-controller-manager on loopback. The controller manager is what
  * gives Deployments status, garbage-collects dependents and finalizes deleted namespaces; there is
- * no scheduler or kubelet, so Pods never run.
+ * no scheduler or kubelet, so Pods never run. Each call needs its own `ctx.runDir`.
  */
-export async function start(ctx: RunContext): Promise<Running<KubeInfo>> {
+export async function start(ctx: RunContext, options: KubeStartOptions = {}): Promise<Running<KubeInfo>> {
   const bin = await locateBinaries(ctx.cacheDir);
   const dir = join(ctx.runDir, "kube");
   const certDir = join(dir, "certs");
@@ -97,6 +106,9 @@ export async function start(ctx: RunContext): Promise<Running<KubeInfo>> {
     const kubeconfig = kubeconfigYaml(server, caPem, token);
     const kubeconfigPath = join(dir, "kubeconfig");
     await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
+    const trusted = new Agent({ ca: caPem });
+    const version = async () => (JSON.parse((await get(`${server}/version`, token, trusted)).body) as { gitVersion: string }).gitVersion;
+    if (options.controllerManager === false) return { info: { server, token, caPem, kubeconfigPath, kubeconfig, version: await version() }, stop };
 
     const controllerManager = startProcess({
       name: "kube-controller-manager",
@@ -123,14 +135,12 @@ export async function start(ctx: RunContext): Promise<Running<KubeInfo>> {
     });
     processes.push(controllerManager);
     // Ready once the service-account controller has populated kube-system; proves it talks to us.
-    const trusted = new Agent({ ca: caPem });
     await waitUntilReady(
       "kube-controller-manager",
       async () => (await get(`${server}/api/v1/namespaces/kube-system/serviceaccounts/default`, token, trusted)).status === 200,
       { process: controllerManager, timeoutMs: 60_000 },
     );
-    const version = (JSON.parse((await get(`${server}/version`, token, trusted)).body) as { gitVersion: string }).gitVersion;
-    return { info: { server, token, caPem, kubeconfigPath, kubeconfig, version }, stop };
+    return { info: { server, token, caPem, kubeconfigPath, kubeconfig, version: await version() }, stop };
   } catch (error) {
     await stop();
     throw error;
