@@ -37,7 +37,7 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
 
   beforeAll(async () => {
     extras.push(...(await Promise.all([extraCluster("east"), extraCluster("west")])));
-    [east, west] = await Promise.all(extras.map((e) => adminCluster(e.info)));
+    [east, west] = await Promise.all([adminCluster(extras[0]!.info), adminCluster(extras[1]!.info)]);
     lp = await controlPlane(kube);
     await applyAll(lp.cluster, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }]);
     await configMapSource(lp, git, ns, "app");
