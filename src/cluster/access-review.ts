@@ -1,3 +1,4 @@
+import type { Clock } from "../runtime/clock.js";
 import { serviceAccount } from "./cluster.js";
 import type { KubeClient } from "./kube-client.js";
 
@@ -41,23 +42,70 @@ export async function mayServiceAccount(client: KubeClient, account: ServiceAcco
 }
 
 /**
- * Answers for one reconcile, cached per (identity, group, resource, verb, namespace): a render that
- * registers many objects of one kind in one namespace asks once. A new reconcile asks again, so a
- * revoked RoleBinding takes effect at the next one.
+ * How long an answer is reused across reconciles of the same revision. A revoked RoleBinding takes
+ * effect within this bound for content already approved, and at once for a new revision.
+ */
+export const ACCESS_REVIEW_TTL_MS = 30_000;
+
+/** What an answer is about: the identity, the resource and verb, and the source revision whose content asked. */
+export interface AccessQuestion {
+  account: ServiceAccountRef;
+  attributes: ResourceAttributes;
+  /** The revision being applied (none when deleting): a new revision is never judged by an older answer. */
+  revision?: string;
+}
+
+interface CachedAnswer {
+  answer: Promise<boolean>;
+  expiresAt: number;
+}
+
+const reviewsByClient = new WeakMap<KubeClient, AccessReviews>();
+
+/**
+ * Answers cached per (identity, group, resource, verb, namespace, revision) for ACCESS_REVIEW_TTL_MS,
+ * shared by every reconcile that reviews through one client: a fleet of tenant Kustomizations
+ * registering the same kind in their namespace at one revision asks the API server once. An answer
+ * only ever re-approves content of a revision it approved, so a tenant cannot ride a stale answer
+ * with new content.
  */
 export class AccessReviews {
-  private readonly answers = new Map<string, Promise<boolean>>();
+  // Insertion order is expiry order (one TTL, and a key is set only when absent), so expired answers are at the front.
+  private readonly answers = new Map<string, CachedAnswer>();
 
-  constructor(private readonly client: KubeClient) {}
+  constructor(
+    private readonly client: KubeClient,
+    private readonly clock: Clock,
+    private readonly ttlMs = ACCESS_REVIEW_TTL_MS,
+  ) {}
 
-  may(account: ServiceAccountRef, attributes: ResourceAttributes): Promise<boolean> {
-    const key = JSON.stringify([account.namespace, account.name, attributes.group, attributes.resource, attributes.verb, attributes.namespace ?? ""]);
-    let answer = this.answers.get(key);
-    if (!answer) {
-      answer = mayServiceAccount(this.client, account, attributes);
-      this.answers.set(key, answer);
-      answer.catch(() => this.answers.delete(key));
+  /** The reviews of `client` (the control plane's identity on one cluster), shared across reconciles. */
+  static of(client: KubeClient, clock: Clock): AccessReviews {
+    let reviews = reviewsByClient.get(client);
+    if (!reviews) {
+      reviews = new AccessReviews(client, clock);
+      reviewsByClient.set(client, reviews);
     }
-    return answer;
+    return reviews;
+  }
+
+  may({ account, attributes, revision }: AccessQuestion): Promise<boolean> {
+    const now = this.clock.now();
+    this.forgetExpired(now);
+    const key = JSON.stringify([account.namespace, account.name, attributes.group, attributes.resource, attributes.verb, attributes.namespace ?? "", revision ?? ""]);
+    const cached = this.answers.get(key);
+    if (cached) return cached.answer;
+    const entry = { answer: mayServiceAccount(this.client, account, attributes), expiresAt: now + this.ttlMs };
+    this.answers.set(key, entry);
+    // A failed review is not an answer: the next reconcile asks again.
+    entry.answer.catch(() => this.answers.get(key) === entry && this.answers.delete(key));
+    return entry.answer;
+  }
+
+  private forgetExpired(now: number): void {
+    for (const [key, { expiresAt }] of this.answers) {
+      if (expiresAt > now) return;
+      this.answers.delete(key);
+    }
   }
 }

@@ -3,14 +3,15 @@ import type { Kustomization } from "../api/kustomization.js";
 import { InvalidObjectError, parseObject } from "../api/parse.js";
 import { parseEntryId, type InventoryEntry } from "../apply/inventory.js";
 import { formatId, groupOf, type KubeObject } from "../apply/object.js";
-import { serviceAccountUser, type AccessReviews, type ResourceAttributes, type ServiceAccountRef } from "../cluster/access-review.js";
+import { serviceAccountUser, type AccessQuestion, type AccessReviews, type ResourceAttributes, type ServiceAccountRef } from "../cluster/access-review.js";
 import { formatKey, keyOf, type Store } from "../store/store.js";
 import type { Settings } from "./runtime.js";
 
 // In Flux every object a Kustomization applies passes the API server's RBAC as the
 // Kustomization's service account, Flux objects included. Sluice registers Flux objects in its
 // Store instead, so it asks the same question itself before writing anything: a SubjectAccessReview
-// per (identity, resource, verb, namespace) on the target cluster.
+// per (identity, resource, verb, namespace) on the target cluster, its answer reused for the same
+// revision for a short while (AccessReviews).
 
 /** Flux's reason for a refused reference (fluxcd/pkg/apis/acl AccessDeniedReason), used for every tenancy refusal. */
 export const ACCESS_DENIED = "AccessDenied";
@@ -75,6 +76,8 @@ export interface FleetRequester {
   authority: Authority;
   /** The control plane's defaultServiceAccount: a registered Kustomization without one of its own acts as it. */
   defaultServiceAccount?: string;
+  /** The source revision whose render asks (none when deleting): answers are reused only for the same revision. */
+  revision?: string;
 }
 
 /**
@@ -83,7 +86,7 @@ export interface FleetRequester {
  * Flux applies server-side), pruning needs delete; a Kustomization may target only a cluster whose
  * registration allows the identity's namespace, and may not shed the identity (act as the control plane).
  */
-export async function fleetRefusals({ store, identity, authority, defaultServiceAccount }: FleetRequester, change: FleetChange): Promise<string[]> {
+export async function fleetRefusals({ store, identity, authority, defaultServiceAccount, revision }: FleetRequester, change: FleetChange): Promise<string[]> {
   const asks = [
     ...(await Promise.all(change.register.map(async (o) => ({ ref: keyOf(o), object: o, verb: (await store.get(keyOf(o))) ? ("patch" as const) : ("create" as const) })))),
     ...change.prune.map((entry) => {
@@ -94,7 +97,7 @@ export async function fleetRefusals({ store, identity, authority, defaultService
   const refusals = await Promise.all(
     asks.map(async ({ ref, object, verb }) => {
       const attributes = { ...fluxResource(object), verb, namespace: ref.namespace };
-      if (await mayAct(identity, authority, attributes)) return undefined;
+      if (await mayAct({ account: identity, attributes, revision }, authority)) return undefined;
       const where = "agentCluster" in authority ? ` (agent cluster '${authority.agentCluster}': a service account manages Flux objects in its own namespace only)` : "";
       const resource = `${attributes.resource}${attributes.group ? `.${attributes.group}` : ""}`;
       return `${formatId(ref)} ${verb} refused: ${serviceAccountUser(identity)} may not ${verb} ${resource} in namespace ${ref.namespace}${where}`;
@@ -108,9 +111,9 @@ export async function fleetRefusals({ store, identity, authority, defaultService
   return [...refusals, ...targets, ...unidentified].filter((r): r is string => r !== undefined);
 }
 
-function mayAct(identity: ServiceAccountRef, authority: Authority, attributes: ResourceAttributes): Promise<boolean> {
-  if ("reviews" in authority) return authority.reviews.may(identity, attributes);
-  return Promise.resolve(attributes.namespace === identity.namespace);
+function mayAct(question: AccessQuestion, authority: Authority): Promise<boolean> {
+  if ("reviews" in authority) return authority.reviews.may(question);
+  return Promise.resolve(question.attributes.namespace === question.account.namespace);
 }
 
 /** Why a rendered Kustomization may not target the cluster its annotation names, for a tenant of `namespace`. */

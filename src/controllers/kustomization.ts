@@ -94,7 +94,7 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   const fleet = fleetChange(attempt, objects.filter(isFluxObject));
   const workloads = objects.filter((o) => !isFluxObject(o));
   // Everything a tenant may not register or prune is refused before anything is written.
-  const refused = await refusedFleetChange(attempt, placement, fleet);
+  const refused = await refusedFleetChange(attempt, placement, fleet, revision);
   if (refused) return attempt.failed(refused.reason, refused.message, revision);
   if (placement.mode === "agent") return deliverBundle(attempt, placement.cluster, revision, workloads, await syncFleet(attempt, fleet));
 
@@ -176,13 +176,13 @@ function fleetChange(attempt: Attempt, fleet: KubeObject[]): FleetChange {
  * too; Sluice registers them in its Store and asks the API server the same question first. Without
  * an identity the control plane's own rights apply, as in Flux.
  */
-async function refusedFleetChange(attempt: Attempt, placement: Placement, change: FleetChange): Promise<Refusal | undefined> {
+async function refusedFleetChange(attempt: Attempt, placement: Placement, change: FleetChange, revision?: string): Promise<Refusal | undefined> {
   const { rt, identity } = attempt;
   if (!identity || (change.register.length === 0 && change.prune.length === 0)) return undefined;
   try {
-    const authority: Authority = placement.mode === "agent" ? { agentCluster: placement.cluster } : { reviews: new AccessReviews((await attempt.controlCluster()).client) };
+    const authority: Authority = placement.mode === "agent" ? { agentCluster: placement.cluster } : { reviews: AccessReviews.of((await attempt.controlCluster()).client, rt.clock) };
     const owned = { register: change.register, prune: await ownedFleetEntries(rt.store, change.prune, attempt.owner) };
-    const refusals = await fleetRefusals({ store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount }, owned);
+    const refusals = await fleetRefusals({ store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount, revision }, owned);
     return refusals.length > 0 ? { reason: ACCESS_DENIED, message: refusals.join("\n") } : undefined;
   } catch (error) {
     if (isUnreachable(error)) throw error;
