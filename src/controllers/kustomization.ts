@@ -53,7 +53,8 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
     // A cluster still making its first connection is not a failed one: come back once it has settled, without holding a worker.
     if (error instanceof ClusterConnectingError) return { status: attempt.status, requeueAfterMs: error.retryAfterMs, requeueReason: request.reason === "health" ? "health" : undefined };
     // Fails alone and fast: the cluster's other Kustomizations get the same answer at once while it is remembered.
-    return attempt.failed("ReconciliationFailed", `${attempt.target ? `cluster '${attempt.target.name}'` : "the cluster"} ${error.message}`);
+    const reason = ks.metadata.deletionTimestamp ? "PruneFailed" : "ReconciliationFailed";
+    return attempt.failed(reason, `${attempt.target ? `cluster '${attempt.target.name}'` : "the cluster"} ${error.message}`);
   }
 }
 

@@ -43,6 +43,19 @@ describe("sluice get for a fleet of clusters", () => {
     }
   });
 
+  it("create cluster registers how a direct cluster is reached, and refuses a bad role ARN or a connection for an agent cluster naming the field", async () => {
+    // Act
+    const eks = (await sluice("create", "cluster", "prod-b", "--mode", "direct", "--eks", "prod", "--eks-region", "eu-west-1", "--role-arn", "arn:aws:iam::111111111111:role/sluice", "--export")).stdout;
+    const kubeconfig = (await sluice("create", "cluster", "east", "--mode", "direct", "--kubeconfig-secret-ref", "east-kubeconfig", "--export")).stdout;
+    const badRole = await sluice("create", "cluster", "prod-c", "--mode", "direct", "--eks", "prod", "--role-arn", "arn:aws:iam::1:user/x", ...state).catch((e: { code: number; stderr: string }) => e);
+    const agent = await sluice("create", "cluster", "edge-2", "--mode", "agent", "--kubeconfig-secret-ref", "k", ...state).catch((e: { code: number; stderr: string }) => e);
+    // Assess
+    expect(eks).toContain("spec:\n  mode: direct\n  eks:\n    name: prod\n    region: eu-west-1\n    roleArn: arn:aws:iam::111111111111:role/sluice\n");
+    expect(kubeconfig).toContain("spec:\n  mode: direct\n  kubeConfig:\n    secretRef:\n      name: east-kubeconfig\n");
+    expect(badRole).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/prod-c is invalid: spec.eks.roleArn: an IAM role ARN (arn:aws:iam::<account>:role/<name>)\n" });
+    expect(agent).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/edge-2 is invalid: spec.kubeConfig: not used in agent mode (the agent applies to the cluster it runs in)\n" });
+  });
+
   it("get kustomizations --cluster lists only the Kustomizations targeting that cluster, in one namespace or all", async () => {
     // Act
     const east = (await sluice("get", "kustomizations", "--cluster", "east", "-n", "flux-system", ...state)).stdout;
