@@ -1,4 +1,10 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { connect as tcpConnect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer as createTlsServer } from "node:tls";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { openCluster } from "../../src/cluster/cluster.js";
 import { KubeClient } from "../../src/cluster/kube-client.js";
@@ -8,6 +14,7 @@ import { clusterFactory } from "../../src/runtime/clusters.js";
 import { silentServer } from "./clusters.js";
 
 const kube = inject("testbed").kube;
+const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP front for the test bed's API server that can be switched off (it then resets every connection), counting connections. */
@@ -58,6 +65,30 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     await sleep(1_100);
     await expect(version()).rejects.toThrow("no TLS handshake within 0.3s");
     expect(silent.connections()).toBe(2);
+  });
+
+  it("gives up on a server that completes TLS and then never answers after the request timeout, and remembers it", async () => {
+    // Prepare: a TLS server with its own certificate that reads requests and never responds
+    const dir = await mkdtemp(join(tmpdir(), "sluice-hung-"));
+    await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
+    const [key, cert] = await Promise.all([readFile(join(dir, "key.pem")), readFile(join(dir, "cert.pem"), "utf8")]);
+    let requests = 0;
+    const hung = createTlsServer({ key, cert }, (socket) => socket.on("data", () => requests++));
+    await new Promise<void>((resolve) => hung.listen(0, "127.0.0.1", resolve));
+    closers.push(() => new Promise((resolve) => hung.close(() => resolve())));
+    const client = new KubeClient(`https://127.0.0.1:${(hung.address() as { port: number }).port}`, { ca: cert }, { timeoutMs: 400 });
+    // Act + Assess
+    await expect(client.send({ method: "GET", path: "/api" })).rejects.toThrow("GET /api: no response within 0.4s");
+    await expect(client.send({ method: "GET", path: "/apis" })).rejects.toBeInstanceOf(ClusterUnreachableError);
+    expect(requests).toBe(1);
+  });
+
+  it("remembers a name that does not resolve like any other dead endpoint", async () => {
+    // Prepare
+    const client = new KubeClient("https://cluster.sluice-test.invalid:6443", { ca: kube.caPem }, { connectTimeoutMs: 1_000 });
+    // Act + Assess
+    await expect(client.send({ method: "GET", path: "/version" })).rejects.toThrow(/ENOTFOUND|EAI_AGAIN|no TLS handshake/);
+    await expect(client.send({ method: "GET", path: "/version" })).rejects.toThrow(/^is unreachable at https:\/\/cluster\.sluice-test\.invalid:6443: /);
   });
 
   it("shares what it learnt with the clients it makes for other identities", async () => {
