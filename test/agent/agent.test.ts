@@ -213,7 +213,8 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
       const out = (await cli("get", "clusters")).stdout;
       return out.includes(lastAppliedRevision!) && out;
     });
-    expect(clusters).toMatch(new RegExp(`^${cluster}\\s+agent\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+${lastAppliedRevision}\\s+1$`, "m"));
+    // … BUNDLES 1, then its Kustomizations: OBJECTS 1, READY 1, FAILING 0, LAST APPLIED
+    expect(clusters).toMatch(new RegExp(`^${cluster}\\s+agent\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+${lastAppliedRevision}\\s+1\\s+1\\s+1\\s+0\\s+${lastAppliedRevision}$`, "m"));
   }, 60_000);
 
   it("an agent restart resumes without rewriting unchanged objects", async () => {
