@@ -6,7 +6,7 @@ import { gitRepositoryManifest } from "../src/cli/manifests.js";
 import { applyToStore } from "../src/store/objects.js";
 import { createRepo, pushTree } from "../test/env/git-server.js";
 import type { KubeInfo } from "../test/env/kube.js";
-import { adminCluster, extraCluster, kubeconfigFor, kustomization, silentServer } from "../test/federation/clusters.js";
+import { adminCluster, extraCluster, kubeconfigFor, kubeconfigSecret, kustomization, silentServer } from "../test/federation/clusters.js";
 import { defineBenchmark, type Benchmark } from "./harness.js";
 import { startBenchPlane, stopBenchPlane } from "./local-plane.js";
 
@@ -45,16 +45,16 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   extras.push(...(await Promise.all(Array.from({ length: REAL_SERVERS }, (_, i) => extraCluster(`fed-bench-${i}`)))));
   const servers: KubeInfo[] = [kube, ...extras.map((e) => e.info)];
   const admins: Cluster[] = [plane.cluster, ...(await Promise.all(extras.map((e) => adminCluster(e.info))))];
-  const secret = (name: string, kubeconfig: string): KubeObject => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: CLUSTER_NAMESPACE }, stringData: { value: kubeconfig } });
 
   // The source: one repository of three ConfigMaps, fetched before anything is timed.
-  const files = Object.fromEntries([0, 1, 2].map((i) => [`cm-${i}.yaml`, `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\ndata:\n  index: "${i}"\n`]));
+  const configMap = (i: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\ndata:\n  index: "${i}"\n`;
+  const files = Object.fromEntries([0, 1, 2].map((i) => [`cm-${i}.yaml`, configMap(i)]));
   const url = await createRepo(git, "federation-bench");
   await pushTree(git, "federation-bench", { files });
   await applyToStore(runtime.store, gitRepositoryManifest("federation", "flux-system", { url, branch: "main", interval: "1h", secretRef: "bench-git" }));
   await queue.enqueue({ key: "GitRepository/flux-system/federation", reason: "created" });
   await applyAll(plane.cluster, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: CLUSTER_NAMESPACE } }]);
-  await applyAll(plane.cluster, servers.map((s, i) => secret(`real-${i}`, s.kubeconfig)), { force: true });
+  await applyAll(plane.cluster, servers.map((s, i) => kubeconfigSecret(`real-${i}`, s.kubeconfig)), { force: true });
 
   /** Registers a round's 20 names (the last one dead or alive) and creates their target namespaces on the real servers. */
   const prepare = async (side: "dead" | "alive", index: number): Promise<Round> => {
@@ -67,11 +67,13 @@ export default async function benchmarks(): Promise<Benchmark[]> {
         const silent = await silentServer();
         silents.push(silent);
         secretName = `${name}-silent`;
-        await applyAll(plane.cluster, [secret(secretName, kubeconfigFor(silent.server, kube))], { force: true });
+        await applyAll(plane.cluster, [kubeconfigSecret(secretName, kubeconfigFor(silent.server, kube))], { force: true });
       }
       await applyToStore(runtime.store, newClusterRegistration(name, "direct", undefined, { kubeConfig: { secretRef: { name: secretName } } }));
     }
-    await Promise.all(admins.map((admin, s) => applyAll(admin, names.filter((_, c) => c % servers.length === s).map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } })))));
+    const namespaceObject = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
+    const namespaces = (s: number) => names.filter((_, c) => c % servers.length === s).map(namespaceObject);
+    await Promise.all(admins.map((admin, s) => applyAll(admin, namespaces(s))));
     return { namespace, last: names[CLUSTERS - 1]! };
   };
   const rounds = { dead: [] as Round[], alive: [] as Round[] };
@@ -118,5 +120,6 @@ export default async function benchmarks(): Promise<Benchmark[]> {
 }
 
 function isReady(object: KubeObject): boolean {
-  return Boolean((object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+  const conditions = (object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
+  return Boolean(conditions?.some((c) => c.type === "Ready" && c.status === "True"));
 }

@@ -48,8 +48,9 @@ export const clusterRegistration = z.strictObject({
     })
     .check((ctx) => {
       const { mode, kubeConfig, eks } = ctx.value;
-      if (mode === "agent" && (kubeConfig || eks)) ctx.issues.push({ code: "custom", input: ctx.value, path: [kubeConfig ? "kubeConfig" : "eks"], message: "not used in agent mode (the agent applies to the cluster it runs in)" });
-      if (kubeConfig && eks) ctx.issues.push({ code: "custom", input: ctx.value, path: ["eks"], message: "set either kubeConfig or eks, not both" });
+      const issue = (field: string, message: string) => ctx.issues.push({ code: "custom", input: ctx.value, path: [field], message });
+      if (mode === "agent" && (kubeConfig || eks)) issue(kubeConfig ? "kubeConfig" : "eks", "not used in agent mode (the agent applies to the cluster it runs in)");
+      if (kubeConfig && eks) issue("eks", "set either kubeConfig or eks, not both");
     }),
   status: z.unknown().optional(),
 });

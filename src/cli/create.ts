@@ -102,7 +102,8 @@ interface ClusterFlags {
 
 /** The registration's connection from the flags; a region or role without --eks is kept so the schema names it. */
 function connectionOf(flags: ClusterFlags): ClusterConnection {
-  const eks = flags.eks || flags.eksRegion || flags.roleArn ? { name: flags.eks ?? "", ...(flags.eksRegion && { region: flags.eksRegion }), ...(flags.roleArn && { roleArn: flags.roleArn }) } : undefined;
+  const eksOptions = { ...(flags.eksRegion && { region: flags.eksRegion }), ...(flags.roleArn && { roleArn: flags.roleArn }) };
+  const eks = flags.eks || flags.eksRegion || flags.roleArn ? { name: flags.eks ?? "", ...eksOptions } : undefined;
   return { ...(flags.kubeconfigSecretRef && { kubeConfig: { secretRef: { name: flags.kubeconfigSecretRef } } }), ...(eks && { eks }) };
 }
 

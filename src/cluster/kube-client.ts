@@ -51,7 +51,10 @@ export interface KubeRequest {
 export type RequestCounts = Record<KubeRequest["method"] | "dryRun" | "throttled", number>;
 
 /** Connection failures that say the endpoint is not there (as opposed to a TLS verification failure, a configuration error). */
-const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EPIPE"]);
+const UNREACHABLE_CODES = new Set([
+  ...["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT"],
+  ...["ENOTFOUND", "EAI_AGAIN"], // the name does not resolve (any more)
+]);
 
 /** Our own connect or response deadline passed. */
 class DeadlineError extends Error {
@@ -164,8 +167,9 @@ export class KubeClient {
       this.reachability.answered();
       return response;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (error instanceof DeadlineError || (!connection.established && code && UNREACHABLE_CODES.has(code))) this.reachability.failed((error as Error).message);
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      const notConnected = !connection.established && UNREACHABLE_CODES.has(code);
+      if (error instanceof DeadlineError || notConnected) this.reachability.failed((error as Error).message);
       throw error;
     }
   }
@@ -216,7 +220,8 @@ export class KubeClient {
         });
         socket.once("close", () => clearTimeout(deadline));
       });
-      call.on("timeout", () => call.destroy(new DeadlineError(`${req.method} ${url.pathname}: no response within ${(this.options.timeoutMs ?? 30_000) / 1000}s`)));
+      const silence = `${req.method} ${url.pathname}: no response within ${(this.options.timeoutMs ?? 30_000) / 1000}s`;
+      call.on("timeout", () => call.destroy(new DeadlineError(silence)));
       call.on("error", reject);
       call.end(payload);
     });

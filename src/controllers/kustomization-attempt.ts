@@ -50,7 +50,8 @@ export class Attempt {
   private connect(serviceAccountName: string | undefined): Promise<Cluster> {
     const secretRef = this.ks.spec.kubeConfig?.secretRef;
     const kubeConfig = secretRef && { secretName: secretRef.name, key: secretRef.key };
-    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig, insecureKubeConfigTLS: this.rt.settings.insecureKubeConfigTLS, cluster: this.target });
+    const { insecureKubeConfigTLS } = this.rt.settings;
+    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig, insecureKubeConfigTLS, cluster: this.target });
   }
 
   set(input: ConditionInput): void {

@@ -51,7 +51,9 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
   } catch (error) {
     if (!isUnreachable(error)) throw error;
     // A cluster still making its first connection is not a failed one: come back once it has settled, without holding a worker.
-    if (error instanceof ClusterConnectingError) return { status: attempt.status, requeueAfterMs: error.retryAfterMs, requeueReason: request.reason === "health" ? "health" : undefined };
+    if (error instanceof ClusterConnectingError) {
+      return { status: attempt.status, requeueAfterMs: error.retryAfterMs, requeueReason: request.reason === "health" ? "health" : undefined };
+    }
     // Fails alone and fast: the cluster's other Kustomizations get the same answer at once while it is remembered.
     const reason = ks.metadata.deletionTimestamp ? "PruneFailed" : "ReconciliationFailed";
     return attempt.failed(reason, `${attempt.target ? `cluster '${attempt.target.name}'` : "the cluster"} ${error.message}`);
@@ -146,7 +148,10 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   if (identity && refusal) return { reason: ACCESS_DENIED, message: `metadata.annotations[${CLUSTER_ANNOTATION}] refused for ${serviceAccountUser(identity)}: ${refusal}` };
   if (spec.mode === "agent") return { mode: "agent", cluster: name };
   if (!spec.kubeConfig && !spec.eks) return { mode: "direct" };
-  if (attempt.ks.spec.kubeConfig) return { reason: "ReconciliationFailed", message: `spec.kubeConfig: not used for cluster '${name}' (its registration says how to reach it); remove it or the ${CLUSTER_ANNOTATION} annotation` };
+  if (attempt.ks.spec.kubeConfig) {
+    const message = `spec.kubeConfig: not used for cluster '${name}' (its registration says how to reach it); remove it or the ${CLUSTER_ANNOTATION} annotation`;
+    return { reason: "ReconciliationFailed", message };
+  }
   return { mode: "direct", target: { name, kubeConfig: spec.kubeConfig, eks: spec.eks } };
 }
 

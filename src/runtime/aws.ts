@@ -61,7 +61,8 @@ export interface AwsClients {
 
 export function awsClients(config: AwsConfig): AwsClients {
   const common = clientOptions(config);
-  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager: new SecretsManagerClient(common), kms: new KMSClient(common), sts: new STSClient(common) };
+  const secretsManager = new SecretsManagerClient(common);
+  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager, kms: new KMSClient(common), sts: new STSClient(common) };
 }
 
 /** Region, emulator endpoint and credentials, as every SDK client of the runtime takes them. */
@@ -129,7 +130,8 @@ function bundleSigners(bundleKey: string, clients: AwsClients): (cluster: string
 function eksAccess(config: AwsConfig, clients: AwsClients, clock: Clock): EksAccess {
   const credentials = config.credentials ?? clients.s3.config.credentials;
   const eksClient = (region: string, identity: AwsCredentialIdentityProvider) => new EKSClient({ ...clientOptions(config), region, credentials: identity });
-  return new EksAccess({ region: config.region, credentials, sts: clients.sts, eksClient, clock, stsEndpoint: config.endpoint ? () => config.endpoint! : undefined });
+  const stsEndpoint = config.endpoint ? () => config.endpoint! : undefined;
+  return new EksAccess({ region: config.region, credentials, sts: clients.sts, eksClient, clock, stsEndpoint });
 }
 
 async function clusterTarget(config: AwsConfig, clients: AwsClients, eks: EksAccess): Promise<ClusterTarget> {

@@ -42,7 +42,8 @@ export function clusterFactory(
     const data = await secrets.secret({ namespace, name: ref.secretName });
     if (!data) throw new SecretError(`${field}: secret '${namespace}/${ref.secretName}' not found`);
     const kubeconfig = ref.key ? data[ref.key] : (data.value ?? data["value.yaml"]);
-    if (!kubeconfig) throw new SecretError(`${field}: secret '${namespace}/${ref.secretName}' has no key ${ref.key ? `'${ref.key}'` : "'value' or 'value.yaml'"}`);
+    const keys = ref.key ? `'${ref.key}'` : "'value' or 'value.yaml'";
+    if (!kubeconfig) throw new SecretError(`${field}: secret '${namespace}/${ref.secretName}' has no key ${keys}`);
     return kubeconfig;
   };
 
@@ -52,7 +53,9 @@ export function clusterFactory(
       // The registration is the operator's; its kubeconfig may skip TLS verification, as the operator's own may.
       return fromKubeconfig(await kubeconfigFrom(CLUSTER_NAMESPACE, { secretName: name, key }, "spec.kubeConfig.secretRef"), false);
     }
-    if (!options.eks) throw new Error("spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)");
+    if (!options.eks) {
+      throw new Error("spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)");
+    }
     const { server, caPem, token } = await options.eks.target(target.eks!);
     // A new token (every 10 minutes) is a new connection; the previous one is let go.
     const id = `eks:${server}|${token}`;
@@ -72,8 +75,14 @@ export function clusterFactory(
         throw new Error(`cluster '${request.cluster.name}': ${(error as Error).message}`, { cause: error });
       }
     }
-    if (request.kubeConfig) return fromKubeconfig(await kubeconfigFrom(request.namespace, request.kubeConfig, "kubeConfig.secretRef"), !request.insecureKubeConfigTLS);
-    if (!defaultCluster) throw new Error("no cluster to apply to: the control plane has no cluster of its own (SLUICE_CLUSTER); set spec.kubeConfig.secretRef or target a registered cluster (annotation sluice.dev/cluster)");
+    if (request.kubeConfig) {
+      return fromKubeconfig(await kubeconfigFrom(request.namespace, request.kubeConfig, "kubeConfig.secretRef"), !request.insecureKubeConfigTLS);
+    }
+    if (!defaultCluster) {
+      throw new Error(
+        "no cluster to apply to: the control plane has no cluster of its own (SLUICE_CLUSTER); set spec.kubeConfig.secretRef or target a registered cluster (annotation sluice.dev/cluster)",
+      );
+    }
     return { cluster: Promise.resolve(typeof defaultCluster === "function" ? defaultCluster() : defaultCluster), id: "default" };
   };
 
@@ -81,7 +90,8 @@ export function clusterFactory(
     const { cluster: connecting, id } = await target(request);
     const cluster = await connecting;
     await cluster.client.reachable(options.connectGraceMs);
-    if (!request.serviceAccountName) return cluster;
-    return open(`${id}:sa:${request.namespace}:${request.serviceAccountName}`, async () => asServiceAccount(cluster, request.namespace, request.serviceAccountName!));
+    const { namespace, serviceAccountName } = request;
+    if (!serviceAccountName) return cluster;
+    return open(`${id}:sa:${namespace}:${serviceAccountName}`, async () => asServiceAccount(cluster, namespace, serviceAccountName));
   };
 }

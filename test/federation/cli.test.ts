@@ -16,8 +16,13 @@ const sluice = (...args: string[]) => run(process.execPath, ["bin/sluice.js", ..
 const cells = (table: string) => table.trimEnd().split("\n").map((line) => line.split(/\s{2,}/));
 
 function status(ready: "True" | "False" | "Unknown", at: string, revision?: string) {
-  const message = ready === "True" ? `Applied revision: ${revision}` : ready === "False" ? "cluster 'west' is unreachable at https://10.0.0.9:443: connect ETIMEDOUT" : "Reconciliation in progress";
-  return { conditions: [{ type: "Ready", status: ready, reason: "Any", message, lastTransitionTime: at, observedGeneration: 1 }], ...(revision && { lastAppliedRevision: revision }) };
+  const messages = {
+    True: `Applied revision: ${revision}`,
+    False: "cluster 'west' is unreachable at https://10.0.0.9:443: connect ETIMEDOUT",
+    Unknown: "Reconciliation in progress",
+  };
+  const condition = { type: "Ready", status: ready, reason: "Any", message: messages[ready], lastTransitionTime: at, observedGeneration: 1 };
+  return { conditions: [condition], ...(revision && { lastAppliedRevision: revision }) };
 }
 
 describe("sluice get for a fleet of clusters", () => {
@@ -45,15 +50,20 @@ describe("sluice get for a fleet of clusters", () => {
 
   it("create cluster registers how a direct cluster is reached, and refuses a bad role ARN or a connection for an agent cluster naming the field", async () => {
     // Act
-    const eks = (await sluice("create", "cluster", "prod-b", "--mode", "direct", "--eks", "prod", "--eks-region", "eu-west-1", "--role-arn", "arn:aws:iam::111111111111:role/sluice", "--export")).stdout;
+    const role = ["--role-arn", "arn:aws:iam::111111111111:role/sluice"];
+    const eks = (await sluice("create", "cluster", "prod-b", "--mode", "direct", "--eks", "prod", "--eks-region", "eu-west-1", ...role, "--export")).stdout;
     const kubeconfig = (await sluice("create", "cluster", "east", "--mode", "direct", "--kubeconfig-secret-ref", "east-kubeconfig", "--export")).stdout;
-    const badRole = await sluice("create", "cluster", "prod-c", "--mode", "direct", "--eks", "prod", "--role-arn", "arn:aws:iam::1:user/x", ...state).catch((e: { code: number; stderr: string }) => e);
-    const agent = await sluice("create", "cluster", "edge-2", "--mode", "agent", "--kubeconfig-secret-ref", "k", ...state).catch((e: { code: number; stderr: string }) => e);
+    const failed = (e: { code: number; stderr: string }) => e;
+    const badRole = await sluice("create", "cluster", "prod-c", "--mode", "direct", "--eks", "prod", "--role-arn", "arn:aws:iam::1:user/x", ...state).catch(failed);
+    const agent = await sluice("create", "cluster", "edge-2", "--mode", "agent", "--kubeconfig-secret-ref", "k", ...state).catch(failed);
     // Assess
     expect(eks).toContain("spec:\n  mode: direct\n  eks:\n    name: prod\n    region: eu-west-1\n    roleArn: arn:aws:iam::111111111111:role/sluice\n");
     expect(kubeconfig).toContain("spec:\n  mode: direct\n  kubeConfig:\n    secretRef:\n      name: east-kubeconfig\n");
     expect(badRole).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/prod-c is invalid: spec.eks.roleArn: an IAM role ARN (arn:aws:iam::<account>:role/<name>)\n" });
-    expect(agent).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/edge-2 is invalid: spec.kubeConfig: not used in agent mode (the agent applies to the cluster it runs in)\n" });
+    expect(agent).toMatchObject({
+      code: 1,
+      stderr: "✗ Cluster/sluice-system/edge-2 is invalid: spec.kubeConfig: not used in agent mode (the agent applies to the cluster it runs in)\n",
+    });
   });
 
   it("get kustomizations --cluster lists only the Kustomizations targeting that cluster, in one namespace or all", async () => {

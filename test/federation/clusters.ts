@@ -64,9 +64,14 @@ export function adminCluster(info: KubeInfo): Promise<Cluster> {
 export async function registerCluster(lp: LocalControlPlane, name: string, kubeconfig: string, extra: { allowedNamespaces?: string[] } = {}): Promise<void> {
   const secret = `${name}-kubeconfig`;
   await applyAll(lp.cluster, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: CLUSTER_NAMESPACE } }]);
-  await applyAll(lp.cluster, [{ apiVersion: "v1", kind: "Secret", metadata: { name: secret, namespace: CLUSTER_NAMESPACE }, stringData: { value: kubeconfig } }], { force: true });
+  await applyAll(lp.cluster, [kubeconfigSecret(secret, kubeconfig)], { force: true });
   const connection: ClusterConnection = { kubeConfig: { secretRef: { name: secret } } };
   await applyToStore(lp.runtime.store, newClusterRegistration(name, "direct", extra.allowedNamespaces, connection));
+}
+
+/** A kubeconfig Secret in sluice-system, as a registration's spec.kubeConfig.secretRef names it. */
+export function kubeconfigSecret(name: string, kubeconfig: string): KubeObject {
+  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: CLUSTER_NAMESPACE }, stringData: { value: kubeconfig } };
 }
 
 /** A local control plane on the test bed's cluster, noticing Store changes fast. */
@@ -87,8 +92,10 @@ export async function configMapSource(lp: LocalControlPlane, git: GitInfo, names
   const configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  greeting: hello\n";
   const url = await createRepo(git, `${namespace}-${name}`);
   await pushTree(git, `${namespace}-${name}`, { files: { "app.yaml": configMap } });
-  await applyAll(lp.cluster, [{ apiVersion: "v1", kind: "Secret", metadata: { name: "git-auth", namespace }, stringData: { username: git.username, password: git.password } }], { force: true });
-  const source: KubeObject = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } };
+  const auth = { apiVersion: "v1", kind: "Secret", metadata: { name: "git-auth", namespace }, stringData: { username: git.username, password: git.password } };
+  await applyAll(lp.cluster, [auth], { force: true });
+  const spec = { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } };
+  const source: KubeObject = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace }, spec };
   await applyToStore(lp.runtime.store, source);
 }
 

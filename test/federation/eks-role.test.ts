@@ -4,6 +4,7 @@ import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { EksAccess } from "../../src/aws/eks.js";
+import { systemClock } from "../../src/runtime/clock.js";
 
 const aws = inject("testbed").aws;
 const worker: AwsCredentialIdentityProvider = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
@@ -35,7 +36,8 @@ describe(`EKS clusters in other accounts: an assumable role per registration (${
 
   beforeAll(async () => {
     // The clusters live in account 111111111111: create them as that account's role.
-    const { Credentials: c } = await new STSClient({ ...emulator, credentials: worker }).send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: "setup" }));
+    const sts = new STSClient({ ...emulator, credentials: worker });
+    const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: "setup" }));
     const owner = eksClient(aws.region, async () => ({ accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken }));
     for (const name of names) {
       await owner.send(new CreateClusterCommand({ name, roleArn: "arn:aws:iam::111111111111:role/eks", resourcesVpcConfig: { subnetIds: ["subnet-1"] } }));
@@ -45,7 +47,7 @@ describe(`EKS clusters in other accounts: an assumable role per registration (${
   it("describes the cluster and signs its token as the assumed role, which the worker's own identity cannot", async () => {
     // Prepare
     const { sts } = countingSts();
-    const access = new EksAccess({ region: aws.region, credentials: worker, sts, eksClient, clock: { now: Date.now, sleep: async () => {} }, stsEndpoint: () => aws.endpoint });
+    const access = new EksAccess({ region: aws.region, credentials: worker, sts, eksClient, clock: systemClock, stsEndpoint: () => aws.endpoint });
     // Act
     const target = await access.target({ name: names[0]!, roleArn });
     const asWorker = await access.target({ name: names[0]! }).catch((error: Error) => error);
@@ -54,14 +56,16 @@ describe(`EKS clusters in other accounts: an assumable role per registration (${
     const query = tokenQuery(target.token);
     expect(query.get("X-Amz-Credential")).toMatch(new RegExp(`^ASIA[A-Z0-9]+/\\d{8}/${aws.region}/sts/aws4_request$`));
     expect(query.get("X-Amz-Security-Token")).toBeTruthy();
-    expect(asWorker).toMatchObject({ message: expect.stringMatching(new RegExp(`^EKS cluster ${names[0]} \\(${aws.region}\\): DescribeCluster failed: .*${names[0]}`)) });
+    const notFound = new RegExp(`^EKS cluster ${names[0]} \\(${aws.region}\\): DescribeCluster failed: .*${names[0]}`);
+    expect(asWorker).toMatchObject({ message: expect.stringMatching(notFound) });
   });
 
   it("assumes the role once for every cluster behind it, and again only when its credentials near expiry", async () => {
     // Prepare: a clock the test moves
     let now = Date.now();
     const { sts, assumed } = countingSts();
-    const access = new EksAccess({ region: aws.region, credentials: worker, sts, eksClient, clock: { now: () => now, sleep: async () => {} }, stsEndpoint: () => aws.endpoint });
+    const clock = { now: () => now, sleep: async () => {} };
+    const access = new EksAccess({ region: aws.region, credentials: worker, sts, eksClient, clock, stsEndpoint: () => aws.endpoint });
     // Act + Assess: concurrent first uses share one AssumeRole
     const [first, second] = await Promise.all(names.map((name) => access.target({ name, roleArn })));
     expect(assumed()).toBe(1);

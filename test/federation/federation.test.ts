@@ -22,6 +22,11 @@ import {
 const { kube, git } = inject("testbed");
 
 /** The ConfigMap a Kustomization applied on a cluster, if it is there. */
+/** Waits until a Kustomization's Ready condition has `status`, and returns it. */
+async function readyWith(lp: LocalControlPlane, namespace: string, name: string, status: "True" | "False", timeoutMs?: number) {
+  return until(`${name} Ready=${status}`, async () => ((await readyOf(lp, namespace, name))?.status === status ? readyOf(lp, namespace, name) : undefined), timeoutMs);
+}
+
 async function appliedConfigMap(cluster: Cluster, namespace: string) {
   const info = await cluster.discovery.find("v1", "ConfigMap");
   return getObject(cluster, info!, namespace, "app");
@@ -60,7 +65,7 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
     await applyToStore(lp.runtime.store, kustomization("app-home", ns, "app", `${ns}-home`));
     // Assess
     for (const name of ["app-east", "app-west", "app-home"]) {
-      const ready = await until(`${name} Ready`, async () => (await readyOf(lp, ns, name))?.status === "True" && readyOf(lp, ns, name));
+      const ready = await readyWith(lp, ns, name, "True");
       expect(ready.message).toMatch(/^Applied revision: main@sha1:/);
     }
     expect((await appliedConfigMap(east, `${ns}-east`))?.data).toEqual({ greeting: "hello" });
@@ -89,12 +94,12 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
     const eastReadyMs = Date.now() - started;
     expect(eastReadyMs).toBeLessThan(5_000);
     for (let i = 0; i < 3; i++) {
-      const ready = await until(`refused-${i} failed`, async () => (await readyOf(lp, ns, `refused-${i}`))?.status === "False" && readyOf(lp, ns, `refused-${i}`));
+      const ready = await readyWith(lp, ns, `refused-${i}`, "False");
       expect(ready.reason).toBe("ReconciliationFailed");
       expect(ready.message).toMatch(new RegExp(`^cluster 'refused' is unreachable at ${refused}: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+ \\(next attempt after `));
     }
     for (let i = 0; i < 6; i++) {
-      const ready = await until(`silent-${i} failed`, async () => (await readyOf(lp, ns, `silent-${i}`))?.status === "False" && readyOf(lp, ns, `silent-${i}`), 20_000);
+      const ready = await readyWith(lp, ns, `silent-${i}`, "False", 20_000);
       expect(ready.message).toMatch(new RegExp(`^cluster 'silent' is unreachable at ${silent.server}: no TLS handshake within 5s \\(next attempt after `));
     }
     const allFailedMs = Date.now() - started;
@@ -111,7 +116,9 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
     // Act
     await applyToStore(lp.runtime.store, ks);
     // Assess
-    const ready = await until("both failed", async () => (await readyOf(lp, ns, "both"))?.status === "False" && readyOf(lp, ns, "both"));
-    expect(ready.message).toBe("spec.kubeConfig: not used for cluster 'east' (its registration says how to reach it); remove it or the sluice.dev/cluster annotation");
+    const ready = await readyWith(lp, ns, "both", "False");
+    expect(ready.message).toBe(
+      "spec.kubeConfig: not used for cluster 'east' (its registration says how to reach it); remove it or the sluice.dev/cluster annotation",
+    );
   });
 });

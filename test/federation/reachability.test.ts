@@ -70,7 +70,9 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
   it("gives up on a server that completes TLS and then never answers after the request timeout, and remembers it", async () => {
     // Prepare: a TLS server with its own certificate that reads requests and never responds
     const dir = await mkdtemp(join(tmpdir(), "sluice-hung-"));
-    await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
+    const files = ["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")];
+    const subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"];
+    await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", ...files, "-days", "1", ...subject]);
     const [key, cert] = await Promise.all([readFile(join(dir, "key.pem")), readFile(join(dir, "cert.pem"), "utf8")]);
     let requests = 0;
     const hung = createTlsServer({ key, cert }, (socket) => socket.on("data", () => requests++));
@@ -150,15 +152,19 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
 
   it("connects to a registered cluster whose Secret is found, and names the registration when it is not", async () => {
     // Prepare
-    const secrets = { secret: async (ref: { namespace: string; name: string }) => (ref.name === "east-kubeconfig" ? { value: kube.kubeconfig } : undefined), configMap: async () => undefined };
+    const secret = async (ref: { namespace: string; name: string }) => (ref.name === "east-kubeconfig" ? { value: kube.kubeconfig } : undefined);
+    const secrets = { secret, configMap: async () => undefined };
     const factory = clusterFactory(undefined, secrets, systemClock);
     // Act
     const east = await factory({ namespace: "apps", cluster: { name: "east", kubeConfig: { secretRef: { name: "east-kubeconfig" } } } });
-    const missing = await factory({ namespace: "apps", cluster: { name: "west", kubeConfig: { secretRef: { name: "west-kubeconfig" } } } }).catch((e: Error) => e);
+    const west = { name: "west", kubeConfig: { secretRef: { name: "west-kubeconfig" } } };
+    const missing = await factory({ namespace: "apps", cluster: west }).catch((e: Error) => e);
     const eks = await factory({ namespace: "apps", cluster: { name: "prod", eks: { name: "prod" } } }).catch((e: Error) => e);
     // Assess
     expect((await east.client.send<{ gitVersion: string }>({ method: "GET", path: "/version" })).gitVersion).toBe(kube.version);
     expect(missing).toMatchObject({ message: "cluster 'west': spec.kubeConfig.secretRef: secret 'sluice-system/west-kubeconfig' not found" });
-    expect(eks).toMatchObject({ message: "cluster 'prod': spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)" });
+    expect(eks).toMatchObject({
+      message: "cluster 'prod': spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)",
+    });
   });
 });
