@@ -69,8 +69,8 @@ export class Reachability {
   }
 
   /**
-   * Resolves once the endpoint is known to answer. Unknown: one probe at a time, awaited at most
-   * `graceMs` (a healthy server answers well within it); still unsettled: ClusterConnectingError.
+   * Resolves once the endpoint is known to answer. Unknown: one probe at a time, awaited until `graceMs`
+   * after it started (a healthy server answers well within it); still unsettled: ClusterConnectingError.
    */
   async ready(probe: () => Promise<unknown>, graceMs: number): Promise<void> {
     this.check();
@@ -84,8 +84,10 @@ export class Reachability {
       void settled.finally(() => (this.probing = undefined));
     }
     const { settled, startedAt } = this.probing;
+    // The grace runs from the probe's start: a caller arriving late does not wait a whole grace of its own.
+    const wait = Math.max(0, startedAt + graceMs - this.now());
     let timer: NodeJS.Timeout | undefined;
-    const inTime = await Promise.race([settled.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    const inTime = await Promise.race([settled.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), wait)))]);
     clearTimeout(timer);
     if (!inTime) throw new ClusterConnectingError(this.server, Math.max(0, startedAt + this.options.probeTimeoutMs - this.now()) + 250);
     this.check();

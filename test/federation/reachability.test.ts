@@ -145,6 +145,10 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     expect(first).toMatchObject({ name: "ClusterConnectingError" });
     expect((first as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(500);
     expect((first as Error).message).toMatch(/^is not answering yet at https:\/\/127\.0\.0\.1:\d+ \(still connecting; retrying in \d+s\)$/);
+    // A caller arriving after the grace does not wait one of its own
+    const late = Date.now();
+    await expect(factory(request)).rejects.toMatchObject({ name: "ClusterConnectingError" });
+    expect(Date.now() - late).toBeLessThan(100);
     await sleep(1_000);
     await expect(factory({ ...request, serviceAccountName: "reconciler" })).rejects.toBeInstanceOf(ClusterUnreachableError);
     expect(silent.connections()).toBe(1);
