@@ -43,7 +43,8 @@ export async function mayServiceAccount(client: KubeClient, account: ServiceAcco
 
 /**
  * How long an answer is reused across reconciles of the same revision. A revoked RoleBinding takes
- * effect within this bound for content already approved, and at once for a new revision.
+ * effect within this bound for content already approved, and at once for a new revision; a right
+ * granted after a refusal, within this bound too.
  */
 export const ACCESS_REVIEW_TTL_MS = 30_000;
 
@@ -73,10 +74,9 @@ export class AccessReviews {
   // Insertion order is expiry order (one TTL, and a key is set only when absent), so expired answers are at the front.
   private readonly answers = new Map<string, CachedAnswer>();
 
-  constructor(
+  private constructor(
     private readonly client: KubeClient,
     private readonly clock: Clock,
-    private readonly ttlMs = ACCESS_REVIEW_TTL_MS,
   ) {}
 
   /** The reviews of `client` (the control plane's identity on one cluster), shared across reconciles. */
@@ -95,7 +95,7 @@ export class AccessReviews {
     const key = JSON.stringify([account.namespace, account.name, attributes.group, attributes.resource, attributes.verb, attributes.namespace ?? "", revision ?? ""]);
     const cached = this.answers.get(key);
     if (cached) return cached.answer;
-    const entry = { answer: mayServiceAccount(this.client, account, attributes), expiresAt: now + this.ttlMs };
+    const entry = { answer: mayServiceAccount(this.client, account, attributes), expiresAt: now + ACCESS_REVIEW_TTL_MS };
     this.answers.set(key, entry);
     // A failed review is not an answer: the next reconcile asks again.
     entry.answer.catch(() => this.answers.get(key) === entry && this.answers.delete(key));
