@@ -102,9 +102,11 @@ export class KubeClient {
 
   /**
    * Resolves once the server has answered, now or before: one probe (`GET /version`, uncounted) at a
-   * time, awaited at most `graceMs`. Throws ClusterUnreachableError or, still connecting, ClusterConnectingError.
+   * time, awaited until `graceMs` after it started. Throws ClusterUnreachableError or, still connecting, ClusterConnectingError.
+   * The grace bounds what a dead cluster's first contact costs each worker; a live API server answers a first
+   * TLS handshake and GET well within it, even across regions.
    */
-  reachable(graceMs = 1_000): Promise<void> {
+  reachable(graceMs = 500): Promise<void> {
     return this.reachability.ready(() => this.withSlot(() => this.exchange({ method: "GET", path: "/version" })), graceMs);
   }
 
