@@ -21,6 +21,7 @@ new SluiceStack(app, "Sluice", {
   noCrossNamespaceRefs: allowed("noCrossNamespaceRefs"),
   insecureKubeConfigTLS: allowed("insecureKubeConfigTLS"),
   defaultServiceAccount: app.node.tryGetContext("defaultServiceAccount") as string | undefined,
+  assumableRoleArns: ((app.node.tryGetContext("assumableRoleArns") as string | undefined) ?? "").split(",").filter(Boolean),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -118,6 +118,15 @@ describe("IAM: least privilege per function", () => {
     expect(reads.map((s) => JSON.stringify(s.Resource))).toEqual([expect.stringContaining("/receivers/*")]);
   });
 
+  it("lets the worker assume only the roles listed for cross-account EKS clusters", () => {
+    const role = "arn:aws:iam::111111111111:role/sluice-target";
+    const crossAccount = new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", { cluster: "eks:prod", env: { account: "123456789012", region: "eu-west-1" }, assumableRoleArns: [role] });
+    const assume = (name: string) => statementsOf(crossAccount, name).filter((s) => actionsOf(s).includes("sts:AssumeRole"));
+    expect(assume("Worker").map((s) => s.Resource)).toEqual([role]);
+    expect([...assume("Webhook"), ...assume("Tick")]).toEqual([]);
+    expect(statementsOf(stack, "Worker").flatMap(actionsOf)).not.toContain("sts:AssumeRole");
+  });
+
   it("keeps Secrets Manager and EKS to the worker", () => {
     const worker = statementsOf(stack, "Worker").flatMap(actionsOf);
     expect(worker).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue", "eks:DescribeCluster"]));

@@ -70,6 +70,11 @@ export interface SluiceStackProps extends StackProps {
   insecureKubeConfigTLS?: boolean;
   /** Bounds on one render (`sluice run --render-limits`); unset keys keep the defaults listed in the README. @default the defaults */
   renderLimits?: Partial<RenderLimits>;
+  /**
+   * IAM roles the worker may assume to reach EKS clusters in other accounts (a Cluster registration's
+   * `spec.eks.roleArn`); each must trust the worker's role and have an EKS access entry. @default none
+   */
+  assumableRoleArns?: string[];
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -212,6 +217,7 @@ export class SluiceStack extends Stack {
     const secrets = this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*" });
     worker.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [secrets] }));
 
+    if (props.assumableRoleArns?.length) worker.addToRolePolicy(new PolicyStatement({ actions: ["sts:AssumeRole"], resources: props.assumableRoleArns }));
     const eksClusters = props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
     this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
     if (eksClusters.length > 0) {
