@@ -2,13 +2,15 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient, type KubeClientOptions, type Transport } from "./kube-client.js";
 
 /**
- * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it rotates).
+ * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it rotates,
+ * or a source asked before each request, for tokens that expire).
  * `refuseInsecureTLS` is for kubeconfigs Sluice did not get from its operator (a `kubeConfig.secretRef`).
  */
 export type ClusterTarget =
   | { kubeconfig: string; context?: string; refuseInsecureTLS?: boolean }
   | { server: string; caPem: string; token: string }
-  | { server: string; caPem: string; tokenFile: string };
+  | { server: string; caPem: string; tokenFile: string }
+  | { server: string; caPem: string; tokenSource: () => Promise<string> };
 
 /** Thrown when a target cannot be turned into a client (bad kubeconfig, missing context, exec plugin). */
 export class ClusterConfigError extends Error {
@@ -21,6 +23,7 @@ export class ClusterConfigError extends Error {
  */
 export async function connect(target: ClusterTarget, options: KubeClientOptions = {}): Promise<KubeClient> {
   if ("tokenFile" in target) return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenFile: target.tokenFile });
+  if ("tokenSource" in target) return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenSource: target.tokenSource });
   if ("server" in target) return new KubeClient(target.server, { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } }, options);
   const kc = new KubeConfig();
   try {

@@ -28,6 +28,11 @@ export interface KubeClientOptions {
    * client-go does in a Pod: projected service-account tokens rotate while the process runs.
    */
   bearerTokenFile?: string;
+  /**
+   * A bearer token asked for before every request (the source caches it): an EKS token lives 15
+   * minutes, while a Lambda container and its client may live for hours.
+   */
+  bearerTokenSource?: () => Promise<string>;
   /** @default 60_000 */
   tokenRefreshMs?: number;
 }
@@ -165,7 +170,8 @@ export class KubeClient {
   private async exchange(req: KubeRequest): Promise<{ status: number; body: string; retryAfter?: string }> {
     const connection = { established: false };
     try {
-      const response = await this.transfer(req, connection);
+      const token = this.options.bearerTokenSource && (await this.options.bearerTokenSource());
+      const response = await this.transfer(req, connection, token);
       this.reachability.answered();
       return response;
     } catch (error) {
@@ -176,7 +182,7 @@ export class KubeClient {
     }
   }
 
-  private transfer(req: KubeRequest, connection: { established: boolean }): Promise<{ status: number; body: string; retryAfter?: string }> {
+  private transfer(req: KubeRequest, connection: { established: boolean }, token?: string): Promise<{ status: number; body: string; retryAfter?: string }> {
     const url = new URL(req.path, this.server);
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
@@ -195,6 +201,7 @@ export class KubeClient {
           headers: {
             ...this.headers,
             ...(this.options.bearerTokenFile && { authorization: `Bearer ${this.bearerToken()}` }),
+            ...(token && { authorization: `Bearer ${token}` }),
             accept: req.accept ?? "application/json",
             ...(payload === undefined ? {} : { "content-type": req.contentType ?? "application/json", "content-length": Buffer.byteLength(payload) }),
           },

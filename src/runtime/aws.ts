@@ -136,7 +136,11 @@ function eksAccess(config: AwsConfig, clients: AwsClients, clock: Clock): EksAcc
 
 async function clusterTarget(config: AwsConfig, clients: AwsClients, eks: EksAccess): Promise<ClusterTarget> {
   const [kind, name] = splitOnce(config.cluster);
-  if (kind === "eks") return eks.target({ name });
+  if (kind === "eks") {
+    // EksAccess caches the token below its 15-minute life; asking per request keeps a warm container's client valid.
+    const { server, caPem } = await eks.target({ name });
+    return { server, caPem, tokenSource: async () => (await eks.target({ name })).token };
+  }
   if (kind === "kubeconfig") {
     // The secret holds the kubeconfig itself, or a JSON object with it under `value`.
     const answer = await clients.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));

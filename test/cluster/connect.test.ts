@@ -33,6 +33,21 @@ describe(`cluster clients for target clusters (kube-apiserver ${kube.version})`,
     expect((await list()).items.length).toBeGreaterThan(0);
   });
 
+  it("asks a token source before every request, so an expiring token (EKS: 15 minutes) is replaced in a long-lived client", async () => {
+    // Prepare
+    let current = kube.token;
+    let asked = 0;
+    const client = await connect({ server: kube.server, caPem: kube.caPem, tokenSource: async () => (asked++, current) });
+    const list = () => client.send<{ items: unknown[] }>({ method: "GET", path: "/api/v1/namespaces" });
+    // Act + Assess
+    expect((await list()).items.length).toBeGreaterThan(0);
+    current = "expired-token";
+    await expect(list()).rejects.toMatchObject({ status: 401 });
+    current = kube.token;
+    expect((await list()).items.length).toBeGreaterThan(0);
+    expect(asked).toBe(3);
+  });
+
   it("connects with kubeconfig content and verifies the server against its CA", async () => {
     // Prepare
     const client = await connect({ kubeconfig: kube.kubeconfig, context: "sluice-testbed" });
