@@ -65,7 +65,8 @@ export async function applyAll(cluster: Cluster, objects: KubeObject[], options:
     const definitions = members.filter((p) => isClusterDefinition(p.object));
     if (definitions.length > 0) {
       await waitForDefinitions(cluster, definitions, options.definitionsTimeoutMs ?? 60_000, changeSet);
-      if (definitions.some((p) => p.object.kind === "CustomResourceDefinition")) await cluster.discovery.refresh();
+      const crds = definitions.filter((p) => p.object.kind === "CustomResourceDefinition").map((p) => p.object);
+      if (crds.length > 0) await untilServed(cluster, crds, options.definitionsTimeoutMs ?? 60_000, changeSet);
     }
   }
   return changeSet;
@@ -77,13 +78,20 @@ async function prepare(cluster: Cluster, input: KubeObject[], options: ApplyOpti
   const errors: ObjectError[] = [];
   const prepared: Prepared[] = [];
   const seen = new Set<string>();
+  let refreshed = false;
   for (const original of input) {
     if (!isObjectShape(original)) {
       errors.push(new ObjectError(idOf(original), "validation", "apiVersion, kind and metadata.name are required"));
       continue;
     }
     const object = clone(original);
-    const info = await cluster.discovery.find(object.apiVersion, object.kind);
+    let info = await cluster.discovery.find(object.apiVersion, object.kind);
+    if (!info && !refreshed) {
+      // A CRD established moments ago may not be in the discovery read earlier: look again, once per apply.
+      refreshed = true;
+      await cluster.discovery.refresh();
+      info = await cluster.discovery.find(object.apiVersion, object.kind);
+    }
     const definedHere = info ? undefined : crdScopeFor(crds, object);
     if (!info && !definedHere) {
       errors.push(new ObjectError(idOf(object), "validation", `no kind "${object.kind}" is served for apiVersion "${object.apiVersion}"; is its CustomResourceDefinition installed?`));
@@ -252,6 +260,29 @@ async function waitForDefinitions(cluster: Cluster, definitions: Prepared[], tim
   if (!result.healthy) {
     const errors = result.objects.filter((o) => o.status !== "Current").map((o) => new ObjectError(o.subject, "wait", `not ready after ${timeoutMs} ms: ${o.status}: ${o.message}`));
     throw new ApplyFailedError(changeSet, errors);
+  }
+}
+
+/**
+ * Re-reads discovery until every served version of the CRDs is listed: kube-apiserver publishes an
+ * established CRD in aggregated discovery a moment later, and the next stage needs its kinds.
+ */
+async function untilServed(cluster: Cluster, crds: KubeObject[], timeoutMs: number, changeSet: ChangeSetEntry[]): Promise<void> {
+  const deadline = cluster.clock.now() + timeoutMs;
+  for (;;) {
+    await cluster.discovery.refresh();
+    const missing: string[] = [];
+    for (const crd of crds) {
+      const spec = crd.spec as { group: string; names: { kind: string }; versions?: { name: string; served?: boolean }[] };
+      for (const version of (spec.versions ?? []).filter((v) => v.served !== false)) {
+        if (!(await cluster.discovery.find(`${spec.group}/${version.name}`, spec.names.kind))) missing.push(`${spec.names.kind}.${spec.group}/${version.name}`);
+      }
+    }
+    if (missing.length === 0) return;
+    if (cluster.clock.now() >= deadline) {
+      throw new ApplyFailedError(changeSet, [new ObjectError(missing.join(", "), "wait", `not served by the API server's discovery after ${timeoutMs} ms`)]);
+    }
+    await cluster.clock.sleep(250);
   }
 }
 

@@ -39,6 +39,18 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     expect(live.spec.size).toBe(3);
   });
 
+  it("applies a custom resource whose CRD another client installed after this one read discovery", async () => {
+    // Prepare: this client's discovery is read before the CRD exists; another client installs it.
+    const group = `s${randomBytes(3).toString("hex")}.sluice.test`;
+    expect(await cluster.discovery.find(`${group}/v1`, "Widget")).toBeUndefined();
+    await applyAll(await adminCluster(kube), [widgetCrd(group)]);
+    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "late", namespace: ns.name }, spec: { size: 1 } };
+    // Act
+    const changeSet = await applyAll(cluster, [widget], { owner });
+    // Assess
+    expect(changeSet.map((e) => [e.subject, e.action])).toEqual([[`Widget/${ns.name}/late`, "created"]]);
+  });
+
   it("puts namespaced objects without a namespace into the default namespace, with Flux's ownership labels", async () => {
     // Act
     const [entry] = await applyAll(cluster, [configMap("defaulted", { a: "1" })], { owner, defaultNamespace: ns.name });
