@@ -135,7 +135,7 @@ async function install(flags: InstallFlags, options: GlobalOptions): Promise<voi
   if (!flags.region) throw new Error("--region (or AWS_REGION) is not set");
   const bundleKey = parseBundleKey(flags.bundleKey, "--bundle-key");
   parseDuration(flags.pollInterval);
-  const registered = await openStore(options).get(clusterKey(flags.cluster));
+  const registered = await openStore(options, flags.region).get(clusterKey(flags.cluster));
   if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
   const keyId = keyIdFor(bundleKey, flags.cluster);
   const publicKey = bundleKey.kind === "kms" ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), keyId)).toString("base64") : undefined;

@@ -30,9 +30,12 @@ export function globals(command: Command): GlobalOptions {
 /** Only for tests against an emulator: one endpoint for every AWS service. */
 export const awsEndpoint = process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {};
 
-/** The Store the CLI works on: the deployed control plane's S3 bucket, or the local `sluice run` state. */
-export function openStore(options: GlobalOptions): Store {
-  if (options.awsBucket) return new S3Store(new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }), options.awsBucket);
+/**
+ * The Store the CLI works on: the deployed control plane's S3 bucket, or the local `sluice run` state.
+ * `region` is a command's own `--region`; without it the SDK's usual sources (AWS_REGION, the profile) decide.
+ */
+export function openStore(options: GlobalOptions, region?: string): Store {
+  if (options.awsBucket) return new S3Store(new S3Client({ ...(region && { region }), ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }), options.awsBucket);
   return new FileStore(statePaths(resolve(options.stateDir)).store);
 }
 

@@ -495,9 +495,10 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
   }, 60_000);
 
   it("`sluice agent install --export` prints manifests the API server accepts, with the KMS public key for local verification", async () => {
-    // Act
+    // Act: the region comes from --region alone (no AWS_REGION), for the Store read as for KMS
+    const withoutRegion = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "AWS_REGION" && name !== "AWS_DEFAULT_REGION"));
     const { stdout } = await run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", cluster, "--bundle-key", `kms:${keyId}`, "--region", aws.region, "--install-namespace", `${ns.name}-agent`, "--role-arn", "arn:aws:iam::123456789012:role/agent", "--export", "--aws-bucket", config.bucket], {
-      env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey },
+      env: { ...withoutRegion, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey },
     });
     const manifests = parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject);
     const changes = await applyAll(admin, manifests, { owner: { name: "sluice-agent", namespace: `${ns.name}-agent` } });
