@@ -26,6 +26,13 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     expect(() => app.synth()).not.toThrow();
   }, 120_000);
 
+  it("synthesises an environment-agnostic stack (no account or region) with cdk-nag's findings acknowledged", () => {
+    const agnostic = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    Validations.of(agnostic).addPlugins(new AwsSolutionsChecks(agnostic));
+    new SluiceStack(agnostic, "Sluice", { cluster: "eks:prod" });
+    expect(() => agnostic.synth()).not.toThrow();
+  }, 120_000);
+
   it("`cdk synth` of the app works offline, cdk-nag included", async () => {
     const out = await mkdtemp(join(tmpdir(), "sluice-cdk-"));
     const { stderr } = await run(join("node_modules", ".bin", "cdk"), ["synth", "--quiet", "--no-notices", "-c", "cluster=eks:prod", "--output", out], {

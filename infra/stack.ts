@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { KubectlV35Layer } from "@aws-cdk/lambda-layer-kubectl-v35";
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations, type StackProps } from "aws-cdk-lib";
 import type { CfnStage} from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -248,7 +248,9 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
   const wildcard = (finding: string) => `AwsSolutions::AwsSolutions-IAM5[${finding}]`;
   const grants = ["s3:List*", "s3:GetObject*", "s3:GetBucket*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"].map((a) => wildcard(`Action::${a}`));
   const prefixes = ["*", "due/*", "deliveries/*", "receivers/*"].map((p) => wildcard(`Resource::<${bucketId}.Arn>/${p}`));
-  const secrets = wildcard(`Resource::arn:<AWS::Partition>:secretsmanager:${stack.region}:${stack.account}:secret/sluice/*`);
+  // An environment-agnostic stack (no CDK_DEFAULT_ACCOUNT/REGION) has tokens there; cdk-nag prints them as pseudo parameters.
+  const literal = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<${pseudo}>` : value);
+  const secrets = wildcard(`Resource::arn:<AWS::Partition>:secretsmanager:${literal(stack.region, "AWS::Region")}:${literal(stack.account, "AWS::AccountId")}:secret/sluice/*`);
   for (const fn of functions) {
     Validations.of(fn).acknowledge(
       ...["AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"].map((policy) => ({ id: managed(policy), reason: "AWS-managed Lambda execution policies only let the function write its own logs (and manage its VPC network interfaces)." })),
