@@ -7,6 +7,7 @@ import { checkCommand } from "./check.js";
 import { createCommand } from "./create.js";
 import { eventsCommand } from "./events.js";
 import { getCommand } from "./get.js";
+import { withPflagBooleans } from "./pflag.js";
 import { reconcileCommand, suspendCommands } from "./reconcile.js";
 import { runCommand } from "./run.js";
 import { treeCommand } from "./tree.js";
@@ -39,4 +40,5 @@ export function program(): Command {
     .addCommand(agentCommand());
 }
 
-await program().parseAsync(process.argv);
+const sluice = program();
+await sluice.parseAsync(withPflagBooleans(sluice, process.argv));

@@ -15,6 +15,17 @@ describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
     await expect(sluice("--version")).resolves.toMatchObject({ stdout: `${version}\n` });
   });
 
+  it("accepts flux's --flag=true|false for boolean flags, as Flux's guides write them", async () => {
+    // Act
+    const on = (await sluice("-n", "apps", "create", "kustomization", "app", "--source", "GitRepository/src", "--path", "./deploy", "--prune=true", "--wait=false", "--export=true")).stdout;
+    const off = (await sluice("create", "kustomization", "app", "--source", "GitRepository/src", "--path", "./deploy", "--prune=false", "--export")).stdout;
+    // Assess
+    expect(on).toContain("namespace: apps\n");
+    expect(on).toContain("prune: true\n");
+    expect(on).not.toContain("wait:");
+    expect(off).toContain("prune: false\n");
+  });
+
   it("check --pre passes against the test bed cluster and names each tool and the cluster version", async () => {
     // Act
     const { stderr } = await sluice("check", "--pre", "--kubeconfig", kube.kubeconfigPath);
