@@ -39,6 +39,7 @@ describe("CDK: pull-agent IAM (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     const writes = statements.filter((s) => actions(s).some((a) => a === "s3:PutObject" || a === "s3:DeleteObject")).flatMap(keys);
     expect(reads.sort()).toEqual(["/bundles/edge-1/*", "/status/edge-1/*"]);
     expect(writes).toEqual(["/status/edge-1/*"]);
+    expect(statements.flatMap(actions)).not.toContain("s3:DeleteObject");
     expect(statements.find((s) => actions(s).includes("s3:ListBucket"))?.Condition).toEqual({ StringLike: { "s3:prefix": ["bundles/edge-1/*", "status/edge-1/*"] } });
     expect(statements.flatMap(actions).filter((a) => a.includes("*"))).toEqual([]);
     expect(statements.flatMap(actions)).not.toContain("kms:Sign");

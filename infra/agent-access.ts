@@ -45,7 +45,8 @@ export class SluiceAgentAccess extends Construct {
     this.role = new Role(this, "Role", { assumedBy: new CompositePrincipal(...principals), description: `Sluice pull agent of cluster ${props.cluster}` });
     const { bundles, status } = channelPrefixes(props.cluster);
     this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject"], resources: [props.bucket.arnForObjects(`${bundles}*`)] }));
-    this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources: [props.bucket.arnForObjects(`${status}*`)] }));
+    // No DeleteObject: the agent only overwrites its reports (a withdrawal leaves a tombstone that keeps the replay mark).
+    this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject", "s3:PutObject"], resources: [props.bucket.arnForObjects(`${status}*`)] }));
     // Listing its own prefixes lets a missing key answer 404 rather than 403, and the agent resume.
     this.role.addToPolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [props.bucket.bucketArn], conditions: { StringLike: { "s3:prefix": [`${bundles}*`, `${status}*`] } } }));
     this.role.addToPolicy(new PolicyStatement({ actions: ["kms:Decrypt", "kms:GenerateDataKey"], resources: [props.bucketKey.keyArn], conditions: { StringEquals: { "kms:ViaService": `s3.${props.bucket.stack.region}.amazonaws.com` } } }));
