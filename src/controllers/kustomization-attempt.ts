@@ -58,14 +58,20 @@ export class Attempt {
     this.status.conditions = setCondition(this.status.conditions, input, this.generation, this.now);
   }
 
-  /** Ready=False with Flux's reason; nothing else changes, so nothing is lost. Retried after retryInterval. */
+  /**
+   * Ready=False with Flux's reason; nothing else changes, so nothing is lost. Retried after retryInterval,
+   * unless `stalled`: then only a change of the spec (which enqueues it) can help. A Stalled condition
+   * from an earlier attempt goes when this failure is not one.
+   */
   failed(reason: string, message: string, revision?: string, stalled = false): Outcome {
     this.set({ type: "Ready", status: "False", reason, message });
     if (stalled) this.set({ type: "Stalled", status: "True", reason, message });
+    else this.status.conditions = removeCondition(this.status.conditions, "Stalled");
     this.status.conditions = removeCondition(this.status.conditions, "Reconciling");
     if (revision) this.status.lastAttemptedRevision = revision;
     this.status.observedGeneration = this.generation;
-    return { status: this.status, requeueAfterMs: kustomizationRetryMs(this.ks.spec), changed: true, revision, event: { severity: "error", reason, message } };
+    const requeueAfterMs = stalled ? undefined : kustomizationRetryMs(this.ks.spec);
+    return { status: this.status, requeueAfterMs, changed: true, revision, event: { severity: "error", reason, message } };
   }
 
   /** Ready=True at this revision; an event when it just became Ready or something changed. */
@@ -87,6 +93,7 @@ export class Attempt {
   progressing(revision: string, message: string, elapsedMs: number): Outcome {
     if (!this.pending(revision)) this.set({ type: "Reconciling", status: "True", reason: "Progressing", message });
     this.set({ type: "Ready", status: "Unknown", reason: "Progressing", message });
+    this.status.conditions = removeCondition(this.status.conditions, "Stalled");
     this.status.lastAttemptedRevision = revision;
     this.status.observedGeneration = this.generation;
     // Frequent checks at first (most rollouts finish fast), sparser later, so a large fleet

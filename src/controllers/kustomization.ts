@@ -69,7 +69,7 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   if (ks.spec.suspend) return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : { status: attempt.status };
   const crossNamespace = crossNamespaceRef(attempt);
   // Stalled, as Flux: only a change of the spec (which enqueues it) can fix this.
-  if (crossNamespace) return { ...attempt.failed(ACCESS_DENIED, crossNamespace, undefined, true), requeueAfterMs: undefined };
+  if (crossNamespace) return attempt.failed(ACCESS_DENIED, crossNamespace, undefined, true);
 
   const waiting = await unreadyDependency(attempt);
   if (waiting) {

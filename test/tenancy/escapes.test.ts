@@ -152,6 +152,19 @@ describe(`multi-tenancy: tenant escapes refused, kube-apiserver ${kube.version} 
     expect(await live(admin, "v1", "ConfigMap", tenantA, "waits")).toBeUndefined();
   });
 
+  it("a stalled Kustomization whose spec is fixed no longer says Stalled while it waits on a dependency", async () => {
+    // Arrange: stalled by a cross-namespace dependsOn
+    const own = await gitSource(lp, git, tenantA, { "cm.yaml": yamlOf(configMap("fixed-later", tenantA)) });
+    const spec = { serviceAccountName: "tenant-a", sourceRef: { kind: "GitRepository", name: own.name } };
+    await applyToStore(lp.runtime.store, kustomization("fixed", tenantA, { ...spec, dependsOn: [{ name: "infra", namespace: platform }] }));
+    await untilReady(lp, "Kustomization", tenantA, "fixed", "AccessDenied");
+    // Act: the dependency moves into the tenant's own namespace, where it does not exist yet
+    await applyToStore(lp.runtime.store, kustomization("fixed", tenantA, { ...spec, dependsOn: [{ name: "not-there-yet" }] }));
+    await untilReady(lp, "Kustomization", tenantA, "fixed", "DependencyNotReady");
+    // Assess
+    expect((await statusOf(lp, "Kustomization", tenantA, "fixed")).conditions?.find((c) => c.type === "Stalled")).toBeUndefined();
+  });
+
   it("a Kustomization annotated with another team's cluster is refused at registration, and a registered one refuses to reconcile", async () => {
     // Arrange: cluster team-b admits tenant B's namespace only
     await applyToStore(lp.runtime.store, newClusterRegistration(`team-b-${tenantB}`, "direct", [tenantB]));
