@@ -56,15 +56,12 @@ export function clusterFactory(
     if (!options.eks) {
       throw new Error("spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)");
     }
-    const { server, caPem, token } = await options.eks.target(target.eks!);
-    // A new token (every 10 minutes) is a new connection; the previous one is let go.
-    const id = `eks:${server}|${token}`;
-    for (const [old, stale] of cache) {
-      if (!old.startsWith(`eks:${server}|`) || old.startsWith(id)) continue;
-      cache.delete(old);
-      void stale.then((c) => c.client.close(), () => undefined);
-    }
-    return { id, cluster: open(id, () => openCluster({ server, caPem, token }, clock, options.client)) };
+    const eks = options.eks;
+    const cluster = target.eks!;
+    const { server, caPem } = await eks.target(cluster);
+    // One connection per cluster and identity; EksAccess caches each token below its 15-minute life.
+    const id = `eks:${cluster.roleArn ?? ""}|${cluster.region ?? ""}|${cluster.name}`;
+    return { id, cluster: open(id, () => openCluster({ server, caPem, tokenSource: async () => (await eks.target(cluster)).token }, clock, options.client)) };
   };
 
   const target = async (request: ClusterRequest): Promise<{ cluster: Promise<Cluster>; id: string }> => {
