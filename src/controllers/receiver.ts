@@ -114,7 +114,13 @@ export function refusedResources(
     if (elsewhere && !crossAllowed) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
     if (r.name === "*" && Object.keys(r.matchLabels ?? {}).length === 0) invalid.push(`${field}: matchLabels must be set when name is '*'`);
     if (r.kind === "Receiver") invalid.push(`${field}: a Receiver cannot trigger another Receiver`);
+    // No object is named with a slash; such a name would reach the worker as a malformed object key.
+    for (const [part, value] of [["name", r.name], ["namespace", r.namespace]] as const) {
+      if (value?.includes("/")) invalid.push(`${field}.${part}: '${value}' is not an object ${part}`);
+    }
   });
+  // Flux filters the resources with this CEL expression; ignoring it would trigger objects it excludes.
+  if (receiver.spec.resourceFilter) invalid.push("spec.resourceFilter: not supported by Sluice yet");
   if (denied.length > 0) {
     return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (${settings.noCrossNamespaceRefs ? "noCrossNamespaceRefs is on" : "allowCrossNamespaceReceivers is off"})` };
   }

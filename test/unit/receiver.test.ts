@@ -129,6 +129,12 @@ describe("what a Receiver may trigger", () => {
     expect(refused?.message).toContain("(noCrossNamespaceRefs is on)");
   });
 
+  it("refuses spec.resourceFilter (not supported yet) and names with a slash, naming the field, instead of ignoring them", () => {
+    const withFilter = { ...receiver([{ kind: "GitRepository", name: "app" }]), spec: { ...receiver([]).spec, resources: [{ kind: "GitRepository", name: "app" }], resourceFilter: "has(resource.metadata.labels.deploy)" } };
+    expect(refusedResources(withFilter, closed)).toEqual({ reason: "InvalidSpec", message: "refused: spec.resourceFilter: not supported by Sluice yet" });
+    expect(refusedResources(receiver([{ kind: "GitRepository", name: "a/b" }]), closed)?.message).toContain("spec.resources[0].name: 'a/b' is not an object name");
+  });
+
   it("refuses a wildcard without labels (it would select every object of the kind) and Receivers as targets", () => {
     const refused = refusedResources(receiver([{ kind: "GitRepository", name: "*" }, { kind: "GitRepository", name: "*", matchLabels: {} }, { kind: "Receiver", name: "*", matchLabels: { a: "b" } }]), closed);
     expect(refused?.reason).toBe("InvalidSpec");
