@@ -6,7 +6,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
 import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
 import { dispatch } from "../controllers/dispatch.js";
-import { defaultServiceAccountFrom, type Runtime } from "../controllers/runtime.js";
+import { awsDefaultSettings, defaultServiceAccountFrom, type Runtime } from "../controllers/runtime.js";
 import type { Events, FluxEvent } from "../notify/events.js";
 import { handleDelivery, type HookResponse, type WebhookPorts } from "../notify/deliveries.js";
 import type { ReconcileRequest } from "../queue/queue.js";
@@ -38,21 +38,22 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     deadLetterUrl: env.SLUICE_DEAD_LETTER_URL,
     endpoint: env.SLUICE_AWS_ENDPOINT,
     settings: {
-      noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES"),
-      allowPrivateNetworks: flag(env, "SLUICE_ALLOW_PRIVATE_NETWORKS"),
-      allowCrossNamespaceReceivers: flag(env, "SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS"),
-      noCrossNamespaceRefs: flag(env, "SLUICE_NO_CROSS_NAMESPACE_REFS"),
+      noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES", !awsDefaultSettings.noRemoteBases),
+      allowPrivateNetworks: flag(env, "SLUICE_ALLOW_PRIVATE_NETWORKS", awsDefaultSettings.allowPrivateNetworks),
+      allowCrossNamespaceReceivers: flag(env, "SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS", awsDefaultSettings.allowCrossNamespaceReceivers),
+      noCrossNamespaceRefs: flag(env, "SLUICE_NO_CROSS_NAMESPACE_REFS", awsDefaultSettings.noCrossNamespaceRefs),
       defaultServiceAccount: defaultServiceAccountFrom(env.SLUICE_DEFAULT_SERVICE_ACCOUNT, "environment variable SLUICE_DEFAULT_SERVICE_ACCOUNT"),
-      insecureKubeConfigTLS: flag(env, "SLUICE_INSECURE_KUBECONFIG_TLS"),
+      insecureKubeConfigTLS: flag(env, "SLUICE_INSECURE_KUBECONFIG_TLS", awsDefaultSettings.insecureKubeConfigTLS),
       renderLimits: parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS"),
     },
   };
 }
 
-/** A boolean setting: unset or `false` is off, `true` is on, anything else is refused with its name. */
-function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+/** A boolean setting: unset is the AWS default, `false` is off, `true` is on, anything else is refused with its name. */
+function flag(env: NodeJS.ProcessEnv, name: string, unset: boolean): boolean {
   const value = env[name];
-  if (value === undefined || value === "" || value === "false") return false;
+  if (value === undefined || value === "") return unset;
+  if (value === "false") return false;
   if (value === "true") return true;
   throw new Error(`environment variable ${name} must be 'true' or 'false', not '${value}'`);
 }
