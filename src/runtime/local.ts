@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { FileArtifactStore } from "../artifacts/fs-artifact-store.js";
@@ -52,6 +52,9 @@ export interface LocalControlPlane {
  */
 export async function startLocal(options: LocalOptions): Promise<LocalControlPlane> {
   const paths = statePaths(options.stateDir);
+  // Scratch only (checkouts, extractions, build copies under random names): what a previous process
+  // left there is never reused, so it goes now rather than piling up with every restart.
+  await rm(paths.work, { recursive: true, force: true });
   await mkdir(paths.work, { recursive: true });
   const cluster = await openCluster({ kubeconfig: options.kubeconfig, context: options.context }, options.clock);
   const secrets = new KubeSecrets(cluster.client);
