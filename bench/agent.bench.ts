@@ -42,22 +42,61 @@ export async function cleanup(): Promise<void> {
 export default async function benchmarks(): Promise<Benchmark[]> {
   testbed = await startTestbed({ only: ["kube", "aws"] });
   const { kube, aws } = testbed.info;
-  const config = { region: aws.region, endpoint: aws.endpoint, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } };
+  const config = {
+    region: aws.region,
+    endpoint: aws.endpoint,
+    credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+  };
   const s3 = new S3Client({ ...config, forcePathStyle: true });
   let s3Requests = 0;
   s3.middlewareStack.add((next) => (args) => (s3Requests++, next(args)), { step: "initialize" });
   const kms = new KMSClient(config);
   const bucket = "sluice-bench-agent";
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const keyId = (await kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.KeyId!;
+  const keyId = (await kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" })))
+    .KeyMetadata!.KeyId!;
   const cluster = await openCluster({ kubeconfig: kube.kubeconfig }, systemClock);
   const channel = new S3BundleChannel(s3, bucket, "bench");
   const publicKey = await kmsPublicKey(kms, keyId);
-  const agent = new Agent({ cluster: "bench", inbox: channel, verifier: publicKeyVerifier(keyId, publicKey), kube: cluster, clock: systemClock, log: silent, version: "bench" });
-  const options = { prune: true, force: false, wait: false, healthChecks: [], timeoutMs: 60_000, intervalMs: 3_600_000, retryMs: 60_000, deletionPolicy: "MirrorPrune" as const };
+  const agent = new Agent({
+    cluster: "bench",
+    inbox: channel,
+    verifier: publicKeyVerifier(keyId, publicKey),
+    kube: cluster,
+    clock: systemClock,
+    log: silent,
+    version: "bench",
+  });
+  const options = {
+    prune: true,
+    force: false,
+    wait: false,
+    healthChecks: [],
+    timeoutMs: 60_000,
+    intervalMs: 3_600_000,
+    retryMs: 60_000,
+    deletionPolicy: "MirrorPrune" as const,
+  };
   let revision = 0;
-  const content = (ns: string, value: number): BundleContent => ({ cluster: "bench", kustomization: { namespace: "flux-system", name: ns }, revision: `main@sha1:${value}`, sequence: value + 1, options, objects: configMaps(ns, 50, value) });
-  const agentEnv = { SLUICE_CLUSTER_NAME: "bench", SLUICE_BUCKET: bucket, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, SLUICE_AWS_ENDPOINT: aws.endpoint, SLUICE_BUNDLE_KEY: `kms:${keyId}`, SLUICE_POLL_INTERVAL: "1s", SLUICE_HEALTH_PORT: "0" };
+  const content = (ns: string, value: number): BundleContent => ({
+    cluster: "bench",
+    kustomization: { namespace: "flux-system", name: ns },
+    revision: `main@sha1:${value}`,
+    sequence: value + 1,
+    options,
+    objects: configMaps(ns, 50, value),
+  });
+  const agentEnv = {
+    SLUICE_CLUSTER_NAME: "bench",
+    SLUICE_BUCKET: bucket,
+    AWS_REGION: aws.region,
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    SLUICE_AWS_ENDPOINT: aws.endpoint,
+    SLUICE_BUNDLE_KEY: `kms:${keyId}`,
+    SLUICE_POLL_INTERVAL: "1s",
+    SLUICE_HEALTH_PORT: "0",
+  };
   const counted = async (work: () => Promise<void>): Promise<Metrics> => {
     const before = s3Requests;
     await work();
@@ -69,19 +108,36 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       name: "agent-new-revision-50-configmaps",
       iterations: 20,
       setup: async () => {
-        await syncObjects(cluster, configMaps("direct", 50, 0), undefined, { owner: { namespace: "flux-system", name: "direct" }, prune: true });
+        await syncObjects(cluster, configMaps("direct", 50, 0), undefined, {
+          owner: { namespace: "flux-system", name: "direct" },
+          prune: true,
+        });
         await channel.publish(await sealBundle(content("agent", 0), kmsSigner(kms, keyId)), "sha256:0");
-        await (await agent.tick()).settled;
+        await (
+          await agent.tick()
+        ).settled;
       },
       subject: {
         name: "sign + publish + agent poll/verify/apply/report",
         run: () =>
           counted(async () => {
-            await channel.publish(await sealBundle(content("agent", ++revision), kmsSigner(kms, keyId)), `sha256:${revision}`);
-            await (await agent.tick()).settled;
+            await channel.publish(
+              await sealBundle(content("agent", ++revision), kmsSigner(kms, keyId)),
+              `sha256:${revision}`,
+            );
+            await (
+              await agent.tick()
+            ).settled;
           }),
       },
-      baseline: { name: "worker applies directly", run: async () => void (await syncObjects(cluster, configMaps("direct", 50, ++revision), undefined, { owner: { namespace: "flux-system", name: "direct" }, prune: true })) },
+      baseline: {
+        name: "worker applies directly",
+        run: async () =>
+          void (await syncObjects(cluster, configMaps("direct", 50, ++revision), undefined, {
+            owner: { namespace: "flux-system", name: "direct" },
+            prune: true,
+          })),
+      },
     }),
     defineBenchmark({
       name: "agent-process-start-500-configmaps",
@@ -89,23 +145,42 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       warmup: 1,
       setup: async () => {
         await buildAll();
-        await channel.publish(await sealBundle({ ...content("process", 0), objects: configMaps("process", 500, 0) }, kmsSigner(kms, keyId)), "sha256:process");
+        await channel.publish(
+          await sealBundle({ ...content("process", 0), objects: configMaps("process", 500, 0) }, kmsSigner(kms, keyId)),
+          "sha256:process",
+        );
       },
-      subject: { name: "agent process (bundled): start, verify, apply 501 objects", run: () => agentProcess(kube.kubeconfigPath, { ...agentEnv, SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64") }) },
-      baseline: { name: "kubectl apply --server-side of the same objects", run: () => kubectlApply(kube.kubeconfigPath, configMaps("kubectl", 500, ++revision)) },
+      subject: {
+        name: "agent process (bundled): start, verify, apply 501 objects",
+        run: () =>
+          agentProcess(kube.kubeconfigPath, { ...agentEnv, SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64") }),
+      },
+      baseline: {
+        name: "kubectl apply --server-side of the same objects",
+        run: () => kubectlApply(kube.kubeconfigPath, configMaps("kubectl", 500, ++revision)),
+      },
     }),
     defineBenchmark({
       name: "agent-idle-poll",
       iterations: 20,
-      subject: { name: "agent tick, nothing new", run: () => counted(async () => void (await (await agent.tick()).settled)) },
-      baseline: { name: "one GET of the index", run: () => counted(async () => void (await channel.current({ namespace: "flux-system", name: "agent" }))) },
+      subject: {
+        name: "agent tick, nothing new",
+        run: () => counted(async () => void (await (await agent.tick()).settled)),
+      },
+      baseline: {
+        name: "one GET of the index",
+        run: () => counted(async () => void (await channel.current({ namespace: "flux-system", name: "agent" }))),
+      },
     }),
   ];
 }
 
 /** Runs the bundled agent until it has checked every bundle against the cluster; its peak RSS from /proc. */
 async function agentProcess(kubeconfigPath: string, env: Record<string, string>): Promise<Metrics> {
-  const child = spawn(process.execPath, [join(root, "dist", "agent", "agent.mjs")], { env: { PATH: process.env.PATH, KUBECONFIG: kubeconfigPath, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [join(root, "dist", "agent", "agent.mjs")], {
+    env: { PATH: process.env.PATH, KUBECONFIG: kubeconfigPath, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   while (!output.includes("resumed")) {
@@ -123,13 +198,34 @@ async function kubectlApply(kubeconfigPath: string, objects: KubeObject[]): Prom
   const kubectl = (await resolveTools({ cacheDir: cacheDir() })).kubectl;
   const file = join(await mkdtemp(join(tmpdir(), "sluice-bench-agent-")), "set.yaml");
   await writeFile(file, objects.map((o) => stringify(o)).join("---\n"));
-  const { stderr } = await run("/usr/bin/time", ["-f", "%M", kubectl, "--kubeconfig", kubeconfigPath, "apply", "--server-side", "--field-manager", "kubectl-bench", "-f", file], { maxBuffer: 64 << 20 });
+  const { stderr } = await run(
+    "/usr/bin/time",
+    [
+      "-f",
+      "%M",
+      kubectl,
+      "--kubeconfig",
+      kubeconfigPath,
+      "apply",
+      "--server-side",
+      "--field-manager",
+      "kubectl-bench",
+      "-f",
+      file,
+    ],
+    { maxBuffer: 64 << 20 },
+  );
   return { peakRssMiB: Number(stderr.trim().split("\n").at(-1)) / 1024 };
 }
 
 function configMaps(ns: string, n: number, value: number): KubeObject[] {
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: `bench-${ns}` } },
-    ...Array.from({ length: n }, (_, i): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: `bench-${ns}` }, data: { revision: String(value), payload: "x".repeat(256) } })),
+    ...Array.from({ length: n }, (_, i): KubeObject => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: `cm-${i}`, namespace: `bench-${ns}` },
+      data: { revision: String(value), payload: "x".repeat(256) },
+    })),
   ];
 }

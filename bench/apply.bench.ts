@@ -38,12 +38,20 @@ export default async function benchmarks(): Promise<Benchmark[]> {
     // baseline applies CRDs first, waits for Established, then applies the rest.
     const crds = objects.filter((o) => o.kind === "CustomResourceDefinition");
     const rest = objects.filter((o) => o.kind !== "CustomResourceDefinition");
-    const kubectlRun = (...args: string[]) => run(kubectl, ["--kubeconfig", kube.kubeconfigPath, ...args], { maxBuffer: 64 << 20 });
+    const kubectlRun = (...args: string[]) =>
+      run(kubectl, ["--kubeconfig", kube.kubeconfigPath, ...args], { maxBuffer: 64 << 20 });
     const applyArgs = ["apply", "--server-side", "--force-conflicts", "--field-manager", "kubectl-bench", "-f"];
     const start = performance.now();
     if (crds.length > 0) {
       await kubectlRun(...applyArgs, await writeSet(crds));
-      await kubectlRun("wait", "--for", "condition=Established", "--timeout", "60s", ...crds.map((c) => `crd/${c.metadata.name}`));
+      await kubectlRun(
+        "wait",
+        "--for",
+        "condition=Established",
+        "--timeout",
+        "60s",
+        ...crds.map((c) => `crd/${c.metadata.name}`),
+      );
     }
     await kubectlRun(...applyArgs, await writeSet(rest));
     return { objectsPerSecond: objects.length / ((performance.now() - start) / 1000) };
@@ -60,7 +68,11 @@ export default async function benchmarks(): Promise<Benchmark[]> {
     const seconds = (performance.now() - start) / 1000;
     const used = (k: keyof typeof before) => target.client.counts[k] - before[k];
     const requests = used("GET") + used("POST") + used("PATCH") + used("PUT") + used("DELETE") + used("dryRun");
-    return { objectsPerSecond: objects.length / seconds, requestsPerObject: requests / objects.length, writes: used("PATCH") + used("POST") + used("PUT") + used("DELETE") };
+    return {
+      objectsPerSecond: objects.length / seconds,
+      requestsPerObject: requests / objects.length,
+      writes: used("PATCH") + used("POST") + used("PUT") + used("DELETE"),
+    };
   };
 
   const created = (n: number): Benchmark =>
@@ -83,7 +95,10 @@ export default async function benchmarks(): Promise<Benchmark[]> {
         await kubectlApply(theirs);
       },
       // A fresh client each run: discovery is part of what a reconcile pays in a new Lambda.
-      subject: { name: "sluice applyAll (no-op)", run: async () => sluiceApply(ours, await openCluster({ kubeconfig: kube.kubeconfig }, systemClock)) },
+      subject: {
+        name: "sluice applyAll (no-op)",
+        run: async () => sluiceApply(ours, await openCluster({ kubeconfig: kube.kubeconfig }, systemClock)),
+      },
       baseline: { name: "kubectl apply --server-side (no-op)", run: () => kubectlApply(theirs) },
     });
   };
@@ -104,7 +119,12 @@ function namespace(name: string): KubeObject {
 function configMaps(ns: string, n: number): KubeObject[] {
   return [
     namespace(ns),
-    ...Array.from({ length: n }, (_, i): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: ns }, data: { index: String(i), payload: "x".repeat(256) } })),
+    ...Array.from({ length: n }, (_, i): KubeObject => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: `cm-${i}`, namespace: ns },
+      data: { index: String(i), payload: "x".repeat(256) },
+    })),
   ];
 }
 
@@ -119,7 +139,14 @@ function appWithCrd(ns: string): KubeObject[] {
       group,
       scope: "Namespaced",
       names: { plural: "gadgets", singular: "gadget", kind: "Gadget", listKind: "GadgetList" },
-      versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }],
+      versions: [
+        {
+          name: "v1",
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+        },
+      ],
     },
   };
   const objects: KubeObject[] = [crd, namespace(ns)];
@@ -127,16 +154,43 @@ function appWithCrd(ns: string): KubeObject[] {
     const labels = { app: `app-${i}` };
     objects.push(
       { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: `app-${i}`, namespace: ns } },
-      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `app-${i}`, namespace: ns }, data: { config: `value-${i}` } },
-      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `app-${i}-extra`, namespace: ns }, data: { extra: `value-${i}` } },
-      { apiVersion: "v1", kind: "Service", metadata: { name: `app-${i}`, namespace: ns }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } },
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: `app-${i}`, namespace: ns },
+        data: { config: `value-${i}` },
+      },
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: `app-${i}-extra`, namespace: ns },
+        data: { extra: `value-${i}` },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: `app-${i}`, namespace: ns },
+        spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+      },
       {
         apiVersion: "apps/v1",
         kind: "Deployment",
         metadata: { name: `app-${i}`, namespace: ns },
-        spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { serviceAccountName: `app-${i}`, containers: [{ name: "app", image: "registry.invalid/app:1" }] } } },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: { serviceAccountName: `app-${i}`, containers: [{ name: "app", image: "registry.invalid/app:1" }] },
+          },
+        },
       },
-      { apiVersion: `${group}/v1`, kind: "Gadget", metadata: { name: `gadget-${i}`, namespace: ns }, spec: { size: i } },
+      {
+        apiVersion: `${group}/v1`,
+        kind: "Gadget",
+        metadata: { name: `gadget-${i}`, namespace: ns },
+        spec: { size: i },
+      },
     );
   }
   return objects;

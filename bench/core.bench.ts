@@ -27,7 +27,13 @@ export const cleanup = stopBenchPlane;
 
 const app = (ns: string, replicas: number): Record<string, string> => {
   const objects: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }];
-  for (let i = 0; i < 19; i++) objects.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: ns }, data: { replicas: String(replicas), index: String(i) } });
+  for (let i = 0; i < 19; i++)
+    objects.push({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: `cm-${i}`, namespace: ns },
+      data: { replicas: String(replicas), index: String(i) },
+    });
   return { "app/objects.yaml": objects.map((o) => stringify(o)).join("---\n") };
 };
 
@@ -43,14 +49,31 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const theirs = await createRepo(git, "bench-push-ci");
   let version = 0;
   await pushTree(git, "bench-push", { files: app("bench-push", version) });
-  await applyToStore(runtime.store, gitRepositoryManifest("bench-push", "flux-system", { url: ours, branch: "main", interval: "10m", secretRef: gitSecret }));
-  await applyToStore(runtime.store, kustomizationManifest("bench-push", "flux-system", { source: "bench-push", path: "./app", prune: true, interval: "10m" }));
+  await applyToStore(
+    runtime.store,
+    gitRepositoryManifest("bench-push", "flux-system", {
+      url: ours,
+      branch: "main",
+      interval: "10m",
+      secretRef: gitSecret,
+    }),
+  );
+  await applyToStore(
+    runtime.store,
+    kustomizationManifest("bench-push", "flux-system", {
+      source: "bench-push",
+      path: "./app",
+      prune: true,
+      interval: "10m",
+    }),
+  );
   await queue.enqueue({ key: "GitRepository/flux-system/bench-push", reason: "bench" });
   await queue.idle();
   const applied = async (name: string, sha: string) => {
     for (;;) {
       const ks = await runtime.store.get({ kind: "Kustomization", namespace: "flux-system", name });
-      if ((ks?.object.status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision?.endsWith(sha)) return;
+      if ((ks?.object.status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision?.endsWith(sha))
+        return;
       await new Promise((r) => setTimeout(r, 5));
     }
   };
@@ -74,8 +97,26 @@ export default async function benchmarks(): Promise<Benchmark[]> {
         await pushTree(git, "bench-push-ci", { files: app("bench-push-ci", ++version) });
         const start = performance.now();
         const dir = await mkdtemp(join(tmpdir(), "sluice-bench-ci-"));
-        await run("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", "--single-branch", authUrl(theirs), dir]);
-        await run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, "apply", "--server-side", "--force-conflicts", "-f", join(dir, "app")]);
+        await run("git", [
+          "clone",
+          "--quiet",
+          "--depth",
+          "1",
+          "--branch",
+          "main",
+          "--single-branch",
+          authUrl(theirs),
+          dir,
+        ]);
+        await run(tools.kubectl, [
+          "--kubeconfig",
+          kube.kubeconfigPath,
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "-f",
+          join(dir, "app"),
+        ]);
         await rm(dir, { recursive: true, force: true });
         return { pushToAppliedMs: performance.now() - start };
       },
@@ -85,21 +126,44 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   // (c) no-op interval of 50 Kustomizations (one app each, all unchanged)
   const fleetRepo = await createRepo(git, "bench-noop");
   const files: Record<string, string> = {};
-  for (let i = 0; i < 50; i++) Object.assign(files, Object.fromEntries(Object.entries(app(`noop-${i}`, 0)).map(([, v]) => [`apps/app-${i}/objects.yaml`, v])));
+  for (let i = 0; i < 50; i++)
+    Object.assign(
+      files,
+      Object.fromEntries(Object.entries(app(`noop-${i}`, 0)).map(([, v]) => [`apps/app-${i}/objects.yaml`, v])),
+    );
   await pushTree(git, "bench-noop", { files });
-  await applyToStore(runtime.store, gitRepositoryManifest("bench-noop", "flux-system", { url: fleetRepo, branch: "main", interval: "10m", secretRef: gitSecret }));
-  for (let i = 0; i < 50; i++) await applyToStore(runtime.store, kustomizationManifest(`noop-${i}`, "flux-system", { source: "bench-noop", path: `./apps/app-${i}`, prune: true, interval: "10m" }));
+  await applyToStore(
+    runtime.store,
+    gitRepositoryManifest("bench-noop", "flux-system", {
+      url: fleetRepo,
+      branch: "main",
+      interval: "10m",
+      secretRef: gitSecret,
+    }),
+  );
+  for (let i = 0; i < 50; i++)
+    await applyToStore(
+      runtime.store,
+      kustomizationManifest(`noop-${i}`, "flux-system", {
+        source: "bench-noop",
+        path: `./apps/app-${i}`,
+        prune: true,
+        interval: "10m",
+      }),
+    );
   await queue.enqueue({ key: "GitRepository/flux-system/bench-noop", reason: "bench" });
   await queue.idle();
   const interval = async (): Promise<Metrics> => {
     const counts = { ...plane.cluster.client.counts };
     const renders = renderCounters.builds;
-    for (let i = 0; i < 50; i++) await queue.enqueue({ key: `Kustomization/flux-system/noop-${i}`, reason: "interval" });
+    for (let i = 0; i < 50; i++)
+      await queue.enqueue({ key: `Kustomization/flux-system/noop-${i}`, reason: "interval" });
     await new Promise((r) => setTimeout(r, 1));
     await queue.idle();
     const used = (k: keyof typeof counts) => plane.cluster.client.counts[k] - counts[k];
     return {
-      requestsPerKustomization: (used("GET") + used("POST") + used("PATCH") + used("PUT") + used("DELETE") + used("dryRun")) / 50,
+      requestsPerKustomization:
+        (used("GET") + used("POST") + used("PATCH") + used("PUT") + used("DELETE") + used("dryRun")) / 50,
       writesPerKustomization: (used("POST") + used("PATCH") + used("PUT") + used("DELETE")) / 50,
       rendersPerKustomization: (renderCounters.builds - renders) / 50,
     };
@@ -121,7 +185,8 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   // (d) isomorphic-git vs native git, depth 1, on a 600-file repository
   const big = await createRepo(git, "bench-fetch");
   const bigFiles: Record<string, string> = {};
-  for (let i = 0; i < 600; i++) bigFiles[`dir-${i % 20}/file-${i}.yaml`] = `index: ${i}\npayload: ${"x".repeat(2048)}\n`;
+  for (let i = 0; i < 600; i++)
+    bigFiles[`dir-${i % 20}/file-${i}.yaml`] = `index: ${i}\npayload: ${"x".repeat(2048)}\n`;
   await pushTree(git, "bench-fetch", { files: bigFiles });
   const fetch = defineBenchmark({
     name: "git-checkout-depth-1-600-files",
@@ -130,7 +195,15 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       name: "isomorphic-git (sluice)",
       run: async () => {
         const dir = await mkdtemp(join(tmpdir(), "sluice-bench-iso-"));
-        await checkout({ url: big, auth: { username: git.username, password: git.password }, network: { allowPrivateNetworks: true } }, { branch: "main" }, dir);
+        await checkout(
+          {
+            url: big,
+            auth: { username: git.username, password: git.password },
+            network: { allowPrivateNetworks: true },
+          },
+          { branch: "main" },
+          dir,
+        );
         await rm(dir, { recursive: true, force: true });
       },
     },
@@ -138,7 +211,18 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       name: "git clone --depth 1 (native)",
       run: async () => {
         const dir = await mkdtemp(join(tmpdir(), "sluice-bench-git-"));
-        await run("git", ["clone", "--quiet", "--depth", "1", "--branch", "main", "--single-branch", "--no-tags", authUrl(big), dir]);
+        await run("git", [
+          "clone",
+          "--quiet",
+          "--depth",
+          "1",
+          "--branch",
+          "main",
+          "--single-branch",
+          "--no-tags",
+          authUrl(big),
+          dir,
+        ]);
         await rm(dir, { recursive: true, force: true });
       },
     },

@@ -6,7 +6,14 @@ import { gitRepositoryManifest } from "../src/cli/manifests.js";
 import { applyToStore } from "../src/store/objects.js";
 import { createRepo, pushTree } from "../test/env/git-server.js";
 import type { KubeInfo } from "../test/env/kube.js";
-import { adminCluster, extraCluster, kubeconfigFor, kubeconfigSecret, kustomization, silentServer } from "../test/federation/clusters.js";
+import {
+  adminCluster,
+  extraCluster,
+  kubeconfigFor,
+  kubeconfigSecret,
+  kustomization,
+  silentServer,
+} from "../test/federation/clusters.js";
 import { defineBenchmark, type Benchmark } from "./harness.js";
 import { startBenchPlane, stopBenchPlane } from "./local-plane.js";
 
@@ -49,14 +56,22 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const admins: Cluster[] = [plane.cluster, ...(await Promise.all(extras.map((e) => adminCluster(e.info))))];
 
   // The source: one repository of three ConfigMaps, fetched before anything is timed.
-  const configMap = (i: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\ndata:\n  index: "${i}"\n`;
+  const configMap = (i: number) =>
+    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\ndata:\n  index: "${i}"\n`;
   const files = Object.fromEntries([0, 1, 2].map((i) => [`cm-${i}.yaml`, configMap(i)]));
   const url = await createRepo(git, "federation-bench");
   await pushTree(git, "federation-bench", { files });
-  await applyToStore(runtime.store, gitRepositoryManifest("federation", "flux-system", { url, branch: "main", interval: "1h", secretRef: "bench-git" }));
+  await applyToStore(
+    runtime.store,
+    gitRepositoryManifest("federation", "flux-system", { url, branch: "main", interval: "1h", secretRef: "bench-git" }),
+  );
   await queue.enqueue({ key: "GitRepository/flux-system/federation", reason: "created" });
   await applyAll(plane.cluster, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: CLUSTER_NAMESPACE } }]);
-  await applyAll(plane.cluster, servers.map((s, i) => kubeconfigSecret(`real-${i}`, s.kubeconfig)), { force: true });
+  await applyAll(
+    plane.cluster,
+    servers.map((s, i) => kubeconfigSecret(`real-${i}`, s.kubeconfig)),
+    { force: true },
+  );
 
   /** Registers a round's 20 names (the last one dead or alive) and creates their target namespaces on the real servers. */
   const prepare = async (side: "dead" | "alive", index: number): Promise<Round> => {
@@ -69,9 +84,14 @@ export default async function benchmarks(): Promise<Benchmark[]> {
         const silent = await silentServer();
         silents.push(silent);
         secretName = `${name}-silent`;
-        await applyAll(plane.cluster, [kubeconfigSecret(secretName, kubeconfigFor(silent.server, kube))], { force: true });
+        await applyAll(plane.cluster, [kubeconfigSecret(secretName, kubeconfigFor(silent.server, kube))], {
+          force: true,
+        });
       }
-      await applyToStore(runtime.store, newClusterRegistration(name, "direct", undefined, { kubeConfig: { secretRef: { name: secretName } } }));
+      await applyToStore(
+        runtime.store,
+        newClusterRegistration(name, "direct", undefined, { kubeConfig: { secretRef: { name: secretName } } }),
+      );
     }
     const namespaceObject = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
     const namespaces = (s: number) => names.filter((_, c) => c % servers.length === s).map(namespaceObject);
@@ -86,11 +106,20 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   /** Registers a round's 100 Kustomizations (the last cluster's first in the queue) and waits until the 95 of the 19 others are Ready. */
   const converge = async (round: Round) => {
     const keys: string[] = [];
-    const clusterNames = Array.from({ length: CLUSTERS }, (_, c) => `${round.namespace}-c${String(c).padStart(2, "0")}`).reverse();
+    const clusterNames = Array.from(
+      { length: CLUSTERS },
+      (_, c) => `${round.namespace}-c${String(c).padStart(2, "0")}`,
+    ).reverse();
     const start = performance.now();
     for (const cluster of clusterNames) {
       for (let k = 0; k < PER_CLUSTER; k++) {
-        const ks = kustomization(`${cluster.slice(round.namespace.length + 1)}-${k}`, round.namespace, "federation", cluster, cluster);
+        const ks = kustomization(
+          `${cluster.slice(round.namespace.length + 1)}-${k}`,
+          round.namespace,
+          "federation",
+          cluster,
+          cluster,
+        );
         (ks.spec as { sourceRef: { namespace?: string } }).sourceRef.namespace = "flux-system";
         (ks.spec as { interval: string }).interval = "1h";
         await applyToStore(runtime.store, ks);
@@ -101,7 +130,9 @@ export default async function benchmarks(): Promise<Benchmark[]> {
     const others = (CLUSTERS - 1) * PER_CLUSTER;
     for (;;) {
       const listed = await runtime.store.list({ kind: "Kustomization", namespace: round.namespace });
-      const ready = listed.filter((s) => s.object.metadata.annotations?.["sluice.dev/cluster"] !== round.last && isReady(s.object));
+      const ready = listed.filter(
+        (s) => s.object.metadata.annotations?.["sluice.dev/cluster"] !== round.last && isReady(s.object),
+      );
       if (ready.length >= others) break;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -115,7 +146,10 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       name: "federation-20-clusters-one-unreachable",
       iterations: ROUNDS - 2,
       warmup: 2,
-      subject: { name: "19 clusters converge while the 20th never answers (its 5 Kustomizations queued first)", run: () => converge(rounds.dead[dead++]!) },
+      subject: {
+        name: "19 clusters converge while the 20th never answers (its 5 Kustomizations queued first)",
+        run: () => converge(rounds.dead[dead++]!),
+      },
       baseline: { name: "the same 19 converge while all 20 answer", run: () => converge(rounds.alive[alive++]!) },
     }),
   ];

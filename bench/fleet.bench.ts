@@ -22,24 +22,49 @@ function appObjects(ns: string, i: number): KubeObject[] {
   const labels = { app: name };
   return [
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: ns } },
-    { apiVersion: "v1", kind: "Service", metadata: { name, namespace: ns }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name, namespace: ns },
+      spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+    },
     {
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name, namespace: ns },
-      spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { serviceAccountName: name, containers: [{ name: "app", image: "ghcr.io/stefanprodan/podinfo:6.9.2" }] } } },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: name,
+            containers: [{ name: "app", image: "ghcr.io/stefanprodan/podinfo:6.9.2" }],
+          },
+        },
+      },
     },
     {
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
       metadata: { name, namespace: ns },
-      spec: { rules: [{ host: `${name}.example.com`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] } }] },
+      spec: {
+        rules: [
+          {
+            host: `${name}.example.com`,
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] },
+          },
+        ],
+      },
     },
   ];
 }
 
 export default async function benchmarks(): Promise<Benchmark[]> {
-  const sizes = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
+  const sizes = process.argv
+    .slice(2)
+    .filter((a) => /^\d+$/.test(a))
+    .map(Number);
   const { testbed, plane, kubectl, gitSecret } = await startBenchPlane({ concurrency: 8 });
   const { git } = testbed.info;
   const { runtime, queue } = plane;
@@ -55,13 +80,33 @@ export default async function benchmarks(): Promise<Benchmark[]> {
         run: async () => {
           const id = `f${n}-${round++}`;
           await kubectl("create", "namespace", id);
-          const files = Object.fromEntries(Array.from({ length: n }, (_, i) => [`apps/app-${i}/app.yaml`, appObjects(id, i).map((o) => stringify(o)).join("---\n")]));
+          const files = Object.fromEntries(
+            Array.from({ length: n }, (_, i) => [
+              `apps/app-${i}/app.yaml`,
+              appObjects(id, i)
+                .map((o) => stringify(o))
+                .join("---\n"),
+            ]),
+          );
           const url = await createRepo(git, id);
           await pushTree(git, id, { files });
           const start = performance.now();
-          await applyToStore(runtime.store, gitRepositoryManifest(id, "flux-system", { url, branch: "main", interval: "10m", secretRef: gitSecret }));
+          await applyToStore(
+            runtime.store,
+            gitRepositoryManifest(id, "flux-system", { url, branch: "main", interval: "10m", secretRef: gitSecret }),
+          );
           for (let i = 0; i < n; i++) {
-            await applyToStore(runtime.store, kustomizationManifest(`${id}-app-${i}`, "flux-system", { source: id, path: `./apps/app-${i}`, prune: true, wait: true, interval: "10m", healthCheckTimeout: "1m" }));
+            await applyToStore(
+              runtime.store,
+              kustomizationManifest(`${id}-app-${i}`, "flux-system", {
+                source: id,
+                path: `./apps/app-${i}`,
+                prune: true,
+                wait: true,
+                interval: "10m",
+                healthCheckTimeout: "1m",
+              }),
+            );
             await queue.enqueue({ key: `Kustomization/flux-system/${id}-app-${i}`, reason: "created" });
           }
           await queue.enqueue({ key: `GitRepository/flux-system/${id}`, reason: "created" });
@@ -69,10 +114,21 @@ export default async function benchmarks(): Promise<Benchmark[]> {
           while (ready < n) {
             await new Promise((r) => setTimeout(r, 500));
             const all = await runtime.store.list({ kind: "Kustomization", namespace: "flux-system" });
-            ready = all.filter((s) => s.object.metadata.name.startsWith(`${id}-`) && (s.object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
-            process.stderr.write(`\r\x1b[K  ${ready}/${n} Ready after ${((performance.now() - start) / 1000).toFixed(0)} s`);
+            ready = all.filter(
+              (s) =>
+                s.object.metadata.name.startsWith(`${id}-`) &&
+                (s.object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some(
+                  (c) => c.type === "Ready" && c.status === "True",
+                ),
+            ).length;
+            process.stderr.write(
+              `\r\x1b[K  ${ready}/${n} Ready after ${((performance.now() - start) / 1000).toFixed(0)} s`,
+            );
           }
-          return { secondsToAllReady: (performance.now() - start) / 1000, rssMiB: process.memoryUsage().rss / 1024 / 1024 };
+          return {
+            secondsToAllReady: (performance.now() - start) / 1000,
+            rssMiB: process.memoryUsage().rss / 1024 / 1024,
+          };
         },
       },
       baseline: {
@@ -81,7 +137,13 @@ export default async function benchmarks(): Promise<Benchmark[]> {
           const id = `k${n}-${round++}`;
           await kubectl("create", "namespace", id);
           const file = join(await mkdtemp(join(tmpdir(), "sluice-bench-fleet-k-")), "all.yaml");
-          await writeFile(file, Array.from({ length: n }, (_, i) => appObjects(id, i)).flat().map((o) => stringify(o)).join("---\n"));
+          await writeFile(
+            file,
+            Array.from({ length: n }, (_, i) => appObjects(id, i))
+              .flat()
+              .map((o) => stringify(o))
+              .join("---\n"),
+          );
           const start = performance.now();
           await kubectl("apply", "--server-side", "-f", file);
           return { secondsToAllReady: (performance.now() - start) / 1000 };

@@ -48,7 +48,10 @@ export function defineBenchmark(benchmark: Benchmark): Benchmark {
 }
 
 /** Runs warm-up then iterations, alternating baseline and subject; reports progress per iteration. */
-export async function runBenchmark(b: Benchmark, progress: (line: string) => void = () => {}): Promise<BenchmarkResult> {
+export async function runBenchmark(
+  b: Benchmark,
+  progress: (line: string) => void = () => {},
+): Promise<BenchmarkResult> {
   const iterations = b.iterations ?? 10;
   const warmup = b.warmup ?? 2;
   const samples = { subject: [] as number[], baseline: [] as number[] };
@@ -75,10 +78,20 @@ export async function runBenchmark(b: Benchmark, progress: (line: string) => voi
   } finally {
     await b.teardown?.();
   }
-  const side = (which: "subject" | "baseline"): SideResult => ({ name: b[which].name, ms: summarize(samples[which]), metrics: summarizeMetrics(metrics[which]) });
+  const side = (which: "subject" | "baseline"): SideResult => ({
+    name: b[which].name,
+    ms: summarize(samples[which]),
+    metrics: summarizeMetrics(metrics[which]),
+  });
   const subject = side("subject");
   const baseline = side("baseline");
-  return { name: b.name, subject, baseline, ratio: ratio(subject.ms, baseline.ms), peakRssMiB: Math.round(peakRss / 1024 / 1024) };
+  return {
+    name: b.name,
+    subject,
+    baseline,
+    ratio: ratio(subject.ms, baseline.ms),
+    peakRssMiB: Math.round(peakRss / 1024 / 1024),
+  };
 }
 
 function summarizeMetrics(runs: Metrics[]): Record<string, Summary> {
@@ -88,12 +101,19 @@ function summarizeMetrics(runs: Metrics[]): Record<string, Summary> {
 
 /** A markdown table of results, for the README. */
 export function formatTable(results: BenchmarkResult[]): string {
-  const rows = ["| benchmark | side | median ms | min | max | ratio | metrics (median) |", "|---|---|---:|---:|---:|---:|---|"];
+  const rows = [
+    "| benchmark | side | median ms | min | max | ratio | metrics (median) |",
+    "|---|---|---:|---:|---:|---:|---|",
+  ];
   for (const r of results) {
     for (const s of [r.subject, r.baseline]) {
       const isSubject = s === r.subject;
-      const extra = Object.entries(s.metrics).map(([k, v]) => `${k} ${round(v.median)}`).join(", ");
-      rows.push(`| ${isSubject ? r.name : ""} | ${s.name} | ${round(s.ms.median)} | ${round(s.ms.min)} | ${round(s.ms.max)} | ${isSubject ? `${r.ratio.toFixed(2)}×` : ""} | ${extra} |`);
+      const extra = Object.entries(s.metrics)
+        .map(([k, v]) => `${k} ${round(v.median)}`)
+        .join(", ");
+      rows.push(
+        `| ${isSubject ? r.name : ""} | ${s.name} | ${round(s.ms.median)} | ${round(s.ms.min)} | ${round(s.ms.max)} | ${isSubject ? `${r.ratio.toFixed(2)}×` : ""} | ${extra} |`,
+      );
     }
   }
   return rows.join("\n");

@@ -26,17 +26,23 @@ export interface BenchPlane {
  * The test bed (kube + Git) and a local control plane on it, for benchmarks of the core loop.
  * `SLUICE_BENCH_LOG=<file>` writes the control plane's JSON log there (per-reconcile timings).
  */
-export async function startBenchPlane(options: { concurrency?: number; settings?: Partial<Settings> } = {}): Promise<BenchPlane> {
+export async function startBenchPlane(
+  options: { concurrency?: number; settings?: Partial<Settings> } = {},
+): Promise<BenchPlane> {
   const testbed = await startTestbed({ only: ["kube", "git"] });
   running = { testbed };
   const { kube, git } = testbed.info;
   const tools = await resolveTools({ cacheDir: cacheDir() });
-  const kubectl = (...args: string[]) => run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, ...args], { maxBuffer: 256 << 20 });
+  const kubectl = (...args: string[]) =>
+    run(tools.kubectl, ["--kubeconfig", kube.kubeconfigPath, ...args], { maxBuffer: 256 << 20 });
   const plane = await startLocal({
     stateDir: await mkdtemp(join(tmpdir(), "sluice-bench-")),
     kubeconfig: kube.kubeconfig,
     clock: systemClock,
-    log: pino({ level: process.env.SLUICE_BENCH_LOG ? "info" : "warn" }, pino.destination(process.env.SLUICE_BENCH_LOG ?? 2)),
+    log: pino(
+      { level: process.env.SLUICE_BENCH_LOG ? "info" : "warn" },
+      pino.destination(process.env.SLUICE_BENCH_LOG ?? 2),
+    ),
     concurrency: options.concurrency,
     settings: options.settings,
     // Benchmarks enqueue what they register; the Store watch would only add noise.
@@ -44,7 +50,16 @@ export async function startBenchPlane(options: { concurrency?: number; settings?
   });
   running.plane = plane;
   await kubectl("create", "namespace", "flux-system");
-  await kubectl("-n", "flux-system", "create", "secret", "generic", "bench-git", `--from-literal=username=${git.username}`, `--from-literal=password=${git.password}`);
+  await kubectl(
+    "-n",
+    "flux-system",
+    "create",
+    "secret",
+    "generic",
+    "bench-git",
+    `--from-literal=username=${git.username}`,
+    `--from-literal=password=${git.password}`,
+  );
   return { testbed, plane, kubectl, gitSecret: "bench-git" };
 }
 

@@ -45,29 +45,58 @@ function tenantRbac(namespace: string, git: { username: string; password: string
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
       subjects: [{ kind: "ServiceAccount", name: SERVICE_ACCOUNT, namespace }],
     },
-    { apiVersion: "v1", kind: "Secret", metadata: { name: "git-auth", namespace }, stringData: { username: git.username, password: git.password } },
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "git-auth", namespace },
+      stringData: { username: git.username, password: git.password },
+    },
   ];
 }
 
 /** A tenant's repository: per app, two ConfigMaps and a child Kustomization (apps/), and the child's ConfigMap (children/). */
 function tenantFiles(namespace: string, identity: boolean): Record<string, string> {
   const serviceAccount = identity ? SERVICE_ACCOUNT : undefined;
-  const configMap = (name: string): KubeObject => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace }, data: { app: name } });
+  const configMap = (name: string): KubeObject => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace },
+    data: { app: name },
+  });
   const files: Record<string, string> = {};
   for (let i = 0; i < PER_TENANT; i++) {
-    const child = kustomizationManifest(`app-${i}-child`, namespace, { source: "tenant", path: `./children/app-${i}`, prune: true, interval: "1h", serviceAccount });
-    files[`apps/app-${i}/objects.yaml`] = [child, configMap(`app-${i}-a`), configMap(`app-${i}-b`)].map((o) => stringify(o)).join("---\n");
+    const child = kustomizationManifest(`app-${i}-child`, namespace, {
+      source: "tenant",
+      path: `./children/app-${i}`,
+      prune: true,
+      interval: "1h",
+      serviceAccount,
+    });
+    files[`apps/app-${i}/objects.yaml`] = [child, configMap(`app-${i}-a`), configMap(`app-${i}-b`)]
+      .map((o) => stringify(o))
+      .join("---\n");
     files[`children/app-${i}/objects.yaml`] = stringify(configMap(`app-${i}-child`));
   }
   return files;
 }
 
 /** Creates the namespaces, RBAC and repositories of one run (untimed). */
-async function prepare({ testbed, kubectl }: BenchPlane, id: string, tenants: number, identity: boolean): Promise<Fleet> {
+async function prepare(
+  { testbed, kubectl }: BenchPlane,
+  id: string,
+  tenants: number,
+  identity: boolean,
+): Promise<Fleet> {
   const { git } = testbed.info;
   const namespaces = Array.from({ length: tenants }, (_, t) => `${id}-t${t}`);
   const file = join(await mkdtemp(join(tmpdir(), "sluice-bench-tenancy-")), "tenants.yaml");
-  await writeFile(file, namespaces.flatMap((ns) => tenantRbac(ns, git)).map((o) => stringify(o)).join("---\n"));
+  await writeFile(
+    file,
+    namespaces
+      .flatMap((ns) => tenantRbac(ns, git))
+      .map((o) => stringify(o))
+      .join("---\n"),
+  );
   await kubectl("apply", "--server-side", "-f", file);
   const urls = [];
   for (const ns of namespaces) {
@@ -81,22 +110,39 @@ async function prepare({ testbed, kubectl }: BenchPlane, id: string, tenants: nu
  * The API server's counters so far (its /metrics, read in-process): subject access reviews, all requests, and its CPU
  * seconds, which with this process's CPU time measures the cost on a shared machine better than wall time does.
  */
-async function apiServerCounters({ testbed }: BenchPlane): Promise<{ reviews: number; all: number; cpuSeconds: number }> {
+async function apiServerCounters({
+  testbed,
+}: BenchPlane): Promise<{ reviews: number; all: number; cpuSeconds: number }> {
   const { server, token, caPem } = testbed.info.kube;
   const text = await new Promise<string>((resolve, reject) => {
-    const request = https.get(`${server}/metrics`, { ca: caPem, headers: { authorization: `Bearer ${token}` } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk)).on("end", () => resolve(Buffer.concat(chunks).toString())).on("error", reject);
-    });
+    const request = https.get(
+      `${server}/metrics`,
+      { ca: caPem, headers: { authorization: `Bearer ${token}` } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response
+          .on("data", (chunk: Buffer) => chunks.push(chunk))
+          .on("end", () => resolve(Buffer.concat(chunks).toString()))
+          .on("error", reject);
+      },
+    );
     request.on("error", reject);
   });
   const counts = text.split("\n").filter((line) => line.startsWith("apiserver_request_total{"));
-  const sum = (lines: string[]) => lines.reduce((total, line) => total + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  const sum = (lines: string[]) =>
+    lines.reduce((total, line) => total + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
   const cpuSeconds = sum(text.split("\n").filter((line) => line.startsWith("process_cpu_seconds_total ")));
-  return { reviews: sum(counts.filter((line) => line.includes('resource="subjectaccessreviews"'))), all: sum(counts), cpuSeconds };
+  return {
+    reviews: sum(counts.filter((line) => line.includes('resource="subjectaccessreviews"'))),
+    all: sum(counts),
+    cpuSeconds,
+  };
 }
 
-const isReady = (object: KubeObject) => (object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+const isReady = (object: KubeObject) =>
+  (object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some(
+    (c) => c.type === "Ready" && c.status === "True",
+  );
 
 /** Registers a fleet and waits until every tenant Kustomization and its child is Ready. */
 async function converge(bench: BenchPlane, fleet: Fleet): Promise<Metrics> {
@@ -106,10 +152,27 @@ async function converge(bench: BenchPlane, fleet: Fleet): Promise<Metrics> {
   const cpu = process.cpuUsage();
   const start = performance.now();
   for (const [t, namespace] of fleet.namespaces.entries()) {
-    await applyToStore(store, gitRepositoryManifest("tenant", namespace, { url: fleet.urls[t]!, branch: "main", interval: "1h", secretRef: "git-auth" }));
+    await applyToStore(
+      store,
+      gitRepositoryManifest("tenant", namespace, {
+        url: fleet.urls[t]!,
+        branch: "main",
+        interval: "1h",
+        secretRef: "git-auth",
+      }),
+    );
     for (let i = 0; i < PER_TENANT; i++) {
       const serviceAccount = fleet.identity ? SERVICE_ACCOUNT : undefined;
-      await applyToStore(store, kustomizationManifest(`app-${i}`, namespace, { source: "tenant", path: `./apps/app-${i}`, prune: true, interval: "1h", serviceAccount }));
+      await applyToStore(
+        store,
+        kustomizationManifest(`app-${i}`, namespace, {
+          source: "tenant",
+          path: `./apps/app-${i}`,
+          prune: true,
+          interval: "1h",
+          serviceAccount,
+        }),
+      );
       await queue.enqueue({ key: `Kustomization/${namespace}/app-${i}`, reason: "created" });
     }
     await queue.enqueue({ key: `GitRepository/${namespace}/tenant`, reason: "created" });
@@ -122,13 +185,17 @@ async function converge(bench: BenchPlane, fleet: Fleet): Promise<Metrics> {
   while (pending.size > 0) {
     await new Promise((r) => setTimeout(r, 250));
     for (const namespace of pending) {
-      const ready = (await store.list({ kind: "Kustomization", namespace })).filter((s) => isReady(s.object)).map((s) => s.object.metadata.name);
+      const ready = (await store.list({ kind: "Kustomization", namespace }))
+        .filter((s) => isReady(s.object))
+        .map((s) => s.object.metadata.name);
       tenantsReady.set(namespace, ready.filter((name) => !name.endsWith("-child")).length);
       if (ready.length === 2 * PER_TENANT) pending.delete(namespace);
     }
     const ready = [...tenantsReady.values()].reduce((a, b) => a + b, 0);
     if (ready === total && !secondsToTenantsReady) secondsToTenantsReady = (performance.now() - start) / 1000;
-    process.stderr.write(`\r\x1b[K  ${ready}/${total} tenant Kustomizations Ready, ${fleet.namespaces.length - pending.size} namespaces with children Ready, ${((performance.now() - start) / 1000).toFixed(0)} s`);
+    process.stderr.write(
+      `\r\x1b[K  ${ready}/${total} tenant Kustomizations Ready, ${fleet.namespaces.length - pending.size} namespaces with children Ready, ${((performance.now() - start) / 1000).toFixed(0)} s`,
+    );
   }
   const seconds = (performance.now() - start) / 1000;
   const { user, system } = process.cpuUsage(cpu);
@@ -144,7 +211,10 @@ async function converge(bench: BenchPlane, fleet: Fleet): Promise<Metrics> {
 }
 
 export default async function benchmarks(): Promise<Benchmark[]> {
-  const sizes = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
+  const sizes = process.argv
+    .slice(2)
+    .filter((a) => /^\d+$/.test(a))
+    .map(Number);
   const bench = await startBenchPlane({ concurrency: 8 });
   return (sizes.length > 0 ? sizes : [500]).map((n) => {
     const tenants = Math.ceil(n / PER_TENANT);
@@ -155,13 +225,21 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       warmup: WARMUP,
       setup: async () => {
         for (let round = 0; round < ITERATIONS + WARMUP; round++) {
-          process.stderr.write(`\r\x1b[K  preparing round ${round + 1}/${ITERATIONS + WARMUP}: ${2 * tenants} namespaces and repositories`);
+          process.stderr.write(
+            `\r\x1b[K  preparing round ${round + 1}/${ITERATIONS + WARMUP}: ${2 * tenants} namespaces and repositories`,
+          );
           fleets.subject.push(await prepare(bench, `s${n}-${round}`, tenants, true));
           fleets.baseline.push(await prepare(bench, `b${n}-${round}`, tenants, false));
         }
       },
-      subject: { name: "tenants with serviceAccountName (impersonation + SubjectAccessReviews)", run: () => converge(bench, fleets.subject.shift()!) },
-      baseline: { name: "same fleet without serviceAccountName (control plane identity)", run: () => converge(bench, fleets.baseline.shift()!) },
+      subject: {
+        name: "tenants with serviceAccountName (impersonation + SubjectAccessReviews)",
+        run: () => converge(bench, fleets.subject.shift()!),
+      },
+      baseline: {
+        name: "same fleet without serviceAccountName (control plane identity)",
+        run: () => converge(bench, fleets.baseline.shift()!),
+      },
     });
   });
 }

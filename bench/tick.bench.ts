@@ -31,7 +31,15 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   const sqs = new SQSClient(base);
   const bucket = `tick-${randomBytes(3).toString("hex")}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const config: AwsConfig = { region: aws.region, bucket, fifoUrl: "per-iteration", delayUrl: "unused", cluster: "", endpoint: aws.endpoint, credentials };
+  const config: AwsConfig = {
+    region: aws.region,
+    bucket,
+    fifoUrl: "per-iteration",
+    delayUrl: "unused",
+    cluster: "",
+    endpoint: aws.endpoint,
+    credentials,
+  };
   const clients = { s3, sqs };
 
   // The Store (10,000 objects) and their next due times spread over the interval.
@@ -66,8 +74,22 @@ export default async function benchmarks(): Promise<Benchmark[]> {
         run: () =>
           measure(async () => {
             // A fresh FIFO queue each minute: moto checks deduplication against every message held.
-            const QueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `tick-${randomBytes(3).toString("hex")}.fifo`, Attributes: { FifoQueue: "true" } }))).QueueUrl!;
-            return (await handleTick({ source: "aws.events" }, clients, { ...config, fifoUrl: QueueUrl }, start + minute++ * 60_000)).forwarded;
+            const QueueUrl = (
+              await sqs.send(
+                new CreateQueueCommand({
+                  QueueName: `tick-${randomBytes(3).toString("hex")}.fifo`,
+                  Attributes: { FifoQueue: "true" },
+                }),
+              )
+            ).QueueUrl!;
+            return (
+              await handleTick(
+                { source: "aws.events" },
+                clients,
+                { ...config, fifoUrl: QueueUrl },
+                start + minute++ * 60_000,
+              )
+            ).forwarded;
           }),
       },
       baseline: {
@@ -77,7 +99,9 @@ export default async function benchmarks(): Promise<Benchmark[]> {
             let token: string | undefined;
             let listed = 0;
             do {
-              const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "store/", ContinuationToken: token }));
+              const page = await s3.send(
+                new ListObjectsV2Command({ Bucket: bucket, Prefix: "store/", ContinuationToken: token }),
+              );
               listed += page.KeyCount ?? 0;
               token = page.NextContinuationToken;
             } while (token);

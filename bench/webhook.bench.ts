@@ -68,11 +68,22 @@ const receiver = (token: string): KubeObject => ({
 });
 
 /** Registers the Receiver and its GitRepository, reconciles the Receiver, returns its webhook path. */
-async function receiverPath(runtime: Runtime, gitUrl: string, secretRef: string | undefined, tokenSecret: string): Promise<string> {
-  await applyToStore(runtime.store, gitRepositoryManifest("bench-app", "flux-system", { url: gitUrl, branch: "main", interval: "10m", secretRef }));
+async function receiverPath(
+  runtime: Runtime,
+  gitUrl: string,
+  secretRef: string | undefined,
+  tokenSecret: string,
+): Promise<string> {
+  await applyToStore(
+    runtime.store,
+    gitRepositoryManifest("bench-app", "flux-system", { url: gitUrl, branch: "main", interval: "10m", secretRef }),
+  );
   await applyToStore(runtime.store, receiver(tokenSecret));
   await dispatch(runtime, { key: "Receiver/flux-system/bench-hook", reason: "created" });
-  const path = ((await runtime.store.get({ kind: "Receiver", namespace: "flux-system", name: "bench-hook" }))?.object.status as { webhookPath?: string } | undefined)?.webhookPath;
+  const path = (
+    (await runtime.store.get({ kind: "Receiver", namespace: "flux-system", name: "bench-hook" }))?.object.status as
+      { webhookPath?: string } | undefined
+  )?.webhookPath;
   if (!path) throw new Error("Receiver/flux-system/bench-hook did not publish a webhook path");
   return path;
 }
@@ -81,17 +92,34 @@ async function localBenchmarks(sizes: number[]): Promise<Benchmark[]> {
   const { testbed, plane, kubectl, gitSecret } = await startBenchPlane();
   const { git } = testbed.info;
   const url = await createRepo(git, "bench-webhook");
-  await pushTree(git, "bench-webhook", { files: { "deploy/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench\ndata: {}\n" } });
-  await kubectl("-n", "flux-system", "create", "secret", "generic", "bench-hook-token", "--from-literal=token=bench-token");
+  await pushTree(git, "bench-webhook", {
+    files: { "deploy/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench\ndata: {}\n" },
+  });
+  await kubectl(
+    "-n",
+    "flux-system",
+    "create",
+    "secret",
+    "generic",
+    "bench-hook-token",
+    "--from-literal=token=bench-token",
+  );
   const path = await receiverPath(plane.runtime, url, gitSecret, "bench-hook-token");
   webhook = await startWebhookServer(plane.runtime, 0);
   const webhookUrl = webhook.url;
-  bare = createServer((req, res) => void req.resume().on("end", () => res.writeHead(202, { "content-type": "text/plain" }).end("accepted\n")));
+  bare = createServer(
+    (req, res) =>
+      void req.resume().on("end", () => res.writeHead(202, { "content-type": "text/plain" }).end("accepted\n")),
+  );
   await new Promise<void>((resolve) => bare!.listen(0, "127.0.0.1", resolve));
   const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}`;
   const body = JSON.stringify({ ref: "refs/heads/main" });
   const post = async (base: string) => {
-    const answer = await fetch(`${base}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } });
+    const answer = await fetch(`${base}${path}`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
     await answer.arrayBuffer();
     return answer.status;
   };
@@ -100,7 +128,10 @@ async function localBenchmarks(sizes: number[]): Promise<Benchmark[]> {
       name: `webhook-local-${n}`,
       iterations: 3,
       warmup: 1,
-      subject: { name: `sluice run: ${n} deliveries, ${CONCURRENCY} at a time`, run: () => burst(n, () => post(webhookUrl)) },
+      subject: {
+        name: `sluice run: ${n} deliveries, ${CONCURRENCY} at a time`,
+        run: () => burst(n, () => post(webhookUrl)),
+      },
       baseline: { name: "bare HTTP server answering 202", run: () => burst(n, () => post(bareUrl)) },
       teardown: async () => plane.queue.idle(),
     }),
@@ -114,11 +145,34 @@ async function awsBenchmarks(sizes: number[]): Promise<Benchmark[]> {
   const base = { region: aws.region, endpoint: aws.endpoint, credentials };
   const bucket = `webhook-${randomBytes(3).toString("hex")}`;
   await new S3Client({ ...base, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
-  await new SecretsManagerClient(base).send(new CreateSecretCommand({ Name: "sluice/flux-system/bench-hook-token", SecretString: JSON.stringify({ token: "bench-token" }) }));
+  await new SecretsManagerClient(base).send(
+    new CreateSecretCommand({
+      Name: "sluice/flux-system/bench-hook-token",
+      SecretString: JSON.stringify({ token: "bench-token" }),
+    }),
+  );
   const sqs = new SQSClient(base);
-  const freshQueue = async () => (await sqs.send(new CreateQueueCommand({ QueueName: `webhook-${randomBytes(3).toString("hex")}.fifo`, Attributes: { FifoQueue: "true" } }))).QueueUrl!;
-  const delayUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `webhook-delay-${randomBytes(3).toString("hex")}` }))).QueueUrl!;
-  const config: AwsConfig = { region: aws.region, bucket, fifoUrl: await freshQueue(), delayUrl, cluster: "", endpoint: aws.endpoint, credentials };
+  const freshQueue = async () =>
+    (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `webhook-${randomBytes(3).toString("hex")}.fifo`,
+          Attributes: { FifoQueue: "true" },
+        }),
+      )
+    ).QueueUrl!;
+  const delayUrl = (
+    await sqs.send(new CreateQueueCommand({ QueueName: `webhook-delay-${randomBytes(3).toString("hex")}` }))
+  ).QueueUrl!;
+  const config: AwsConfig = {
+    region: aws.region,
+    bucket,
+    fifoUrl: await freshQueue(),
+    delayUrl,
+    cluster: "",
+    endpoint: aws.endpoint,
+    credentials,
+  };
   // The worker's runtime publishes the receiver record, as it would on its first reconcile.
   const worker = await awsRuntime(config, awsClients(config), silent, { emit: async () => {} }, systemClock);
   const path = await receiverPath(worker, "https://git.example.com/app.git", undefined, "bench-hook-token");
@@ -136,14 +190,42 @@ async function awsBenchmarks(sizes: number[]): Promise<Benchmark[]> {
         name: `webhook function on moto: ${n} deliveries, ${CONCURRENCY} at a time`,
         run: async () => {
           ports = webhookPorts({ ...config, fifoUrl: await freshQueue() }, silent);
-          return burst(n, async () => (await handleWebhook({ path, method: "POST", headers: { "content-type": "application/json" }, body, isBase64Encoded: false }, ports)).status);
+          return burst(
+            n,
+            async () =>
+              (
+                await handleWebhook(
+                  {
+                    path,
+                    method: "POST",
+                    headers: { "content-type": "application/json" },
+                    body,
+                    isBase64Encoded: false,
+                  },
+                  ports,
+                )
+              ).status,
+          );
         },
       },
       baseline: {
         name: "SQS SendMessage alone",
         run: async () => {
           queueUrl = await freshQueue();
-          return burst(n, async () => (await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageGroupId: "GitRepository/flux-system/bench-app", MessageDeduplicationId: randomBytes(16).toString("hex") })), 202));
+          return burst(
+            n,
+            async () => (
+              await sqs.send(
+                new SendMessageCommand({
+                  QueueUrl: queueUrl,
+                  MessageBody: body,
+                  MessageGroupId: "GitRepository/flux-system/bench-app",
+                  MessageDeduplicationId: randomBytes(16).toString("hex"),
+                }),
+              ),
+              202
+            ),
+          );
         },
       },
     }),
@@ -151,7 +233,10 @@ async function awsBenchmarks(sizes: number[]): Promise<Benchmark[]> {
 }
 
 export default async function benchmarks(): Promise<Benchmark[]> {
-  const requested = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
+  const requested = process.argv
+    .slice(2)
+    .filter((a) => /^\d+$/.test(a))
+    .map(Number);
   const sizes = requested.length > 0 ? requested : [1_000, 10_000];
   return [...(await localBenchmarks(sizes)), ...(await awsBenchmarks(sizes))];
 }

@@ -1,6 +1,15 @@
 import { CfnJson, CfnOutput, Validations } from "aws-cdk-lib";
 import { CfnPodIdentityAssociation } from "aws-cdk-lib/aws-eks";
-import { CompositePrincipal, Effect, PolicyStatement, Role, ServicePrincipal, WebIdentityPrincipal, type IOpenIdConnectProvider, type IPrincipal } from "aws-cdk-lib/aws-iam";
+import {
+  CompositePrincipal,
+  Effect,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+  WebIdentityPrincipal,
+  type IOpenIdConnectProvider,
+  type IPrincipal,
+} from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { CfnBucket, IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
@@ -34,32 +43,84 @@ export class SluiceAgentAccess extends Construct {
 
   constructor(scope: Construct, id: string, props: SluiceAgentAccessProps) {
     super(scope, id);
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(props.cluster)) throw new Error(`SluiceAgentAccess cluster '${props.cluster}': must be a lowercase DNS label (it becomes an S3 prefix)`);
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(props.cluster))
+      throw new Error(
+        `SluiceAgentAccess cluster '${props.cluster}': must be a lowercase DNS label (it becomes an S3 prefix)`,
+      );
     const principals: IPrincipal[] = [new ServicePrincipal("pods.eks.amazonaws.com").withSessionTags()];
     if (props.oidcProvider) {
       const issuer = props.oidcProvider.openIdConnectProviderIssuer;
       // The issuer is known at deploy time only; CfnJson lets it be a condition key.
-      const subject = new CfnJson(this, "IrsaSubject", { value: { [`${issuer}:sub`]: `system:serviceaccount:${SERVICE_ACCOUNT.namespace}:${SERVICE_ACCOUNT.name}`, [`${issuer}:aud`]: "sts.amazonaws.com" } });
+      const subject = new CfnJson(this, "IrsaSubject", {
+        value: {
+          [`${issuer}:sub`]: `system:serviceaccount:${SERVICE_ACCOUNT.namespace}:${SERVICE_ACCOUNT.name}`,
+          [`${issuer}:aud`]: "sts.amazonaws.com",
+        },
+      });
       principals.push(new WebIdentityPrincipal(props.oidcProvider.openIdConnectProviderArn, { StringEquals: subject }));
     }
-    this.role = new Role(this, "Role", { assumedBy: new CompositePrincipal(...principals), description: `Sluice pull agent of cluster ${props.cluster}` });
+    this.role = new Role(this, "Role", {
+      assumedBy: new CompositePrincipal(...principals),
+      description: `Sluice pull agent of cluster ${props.cluster}`,
+    });
     const { bundles, status } = channelPrefixes(props.cluster);
-    this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject"], resources: [props.bucket.arnForObjects(`${bundles}*`)] }));
+    this.role.addToPolicy(
+      new PolicyStatement({ actions: ["s3:GetObject"], resources: [props.bucket.arnForObjects(`${bundles}*`)] }),
+    );
     // No DeleteObject: the agent only overwrites its reports (a withdrawal leaves a tombstone that keeps the replay mark).
-    this.role.addToPolicy(new PolicyStatement({ actions: ["s3:GetObject", "s3:PutObject"], resources: [props.bucket.arnForObjects(`${status}*`)] }));
+    this.role.addToPolicy(
+      new PolicyStatement({
+        actions: ["s3:GetObject", "s3:PutObject"],
+        resources: [props.bucket.arnForObjects(`${status}*`)],
+      }),
+    );
     // Listing its own prefixes lets a missing key answer 404 rather than 403, and the agent resume.
-    this.role.addToPolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [props.bucket.bucketArn], conditions: { StringLike: { "s3:prefix": [`${bundles}*`, `${status}*`] } } }));
-    this.role.addToPolicy(new PolicyStatement({ actions: ["kms:Decrypt", "kms:GenerateDataKey"], resources: [props.bucketKey.keyArn], conditions: { StringEquals: { "kms:ViaService": `s3.${props.bucket.stack.region}.amazonaws.com` } } }));
-    if (props.sopsKmsKeyArns?.length) this.role.addToPolicy(new PolicyStatement({ actions: ["kms:Decrypt"], resources: props.sopsKmsKeyArns }));
-    if (props.hmacSecretArn) this.role.addToPolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [props.hmacSecretArn] }));
+    this.role.addToPolicy(
+      new PolicyStatement({
+        actions: ["s3:ListBucket"],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { "s3:prefix": [`${bundles}*`, `${status}*`] } },
+      }),
+    );
+    this.role.addToPolicy(
+      new PolicyStatement({
+        actions: ["kms:Decrypt", "kms:GenerateDataKey"],
+        resources: [props.bucketKey.keyArn],
+        conditions: { StringEquals: { "kms:ViaService": `s3.${props.bucket.stack.region}.amazonaws.com` } },
+      }),
+    );
+    if (props.sopsKmsKeyArns?.length)
+      this.role.addToPolicy(new PolicyStatement({ actions: ["kms:Decrypt"], resources: props.sopsKmsKeyArns }));
+    if (props.hmacSecretArn)
+      this.role.addToPolicy(
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          actions: ["secretsmanager:GetSecretValue"],
+          resources: [props.hmacSecretArn],
+        }),
+      );
     if (props.podIdentityCluster) {
-      new CfnPodIdentityAssociation(this, "PodIdentity", { clusterName: props.podIdentityCluster, namespace: SERVICE_ACCOUNT.namespace, serviceAccount: SERVICE_ACCOUNT.name, roleArn: this.role.roleArn });
+      new CfnPodIdentityAssociation(this, "PodIdentity", {
+        clusterName: props.podIdentityCluster,
+        namespace: SERVICE_ACCOUNT.namespace,
+        serviceAccount: SERVICE_ACCOUNT.name,
+        roleArn: this.role.roleArn,
+      });
     }
-    new CfnOutput(this, "RoleArn", { value: this.role.roleArn, description: `sluice agent install --cluster ${props.cluster} --role-arn (IRSA)` });
+    new CfnOutput(this, "RoleArn", {
+      value: this.role.roleArn,
+      description: `sluice agent install --cluster ${props.cluster} --role-arn (IRSA)`,
+    });
     const bucketId = props.bucket.stack.getLogicalId(props.bucket.node.defaultChild as CfnBucket);
     Validations.of(this.role).acknowledge(
-      { id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${bundles}*]`, reason: "The agent reads the bundles of its own cluster only (a key prefix of the state bucket)." },
-      { id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${status}*]`, reason: "The agent writes the status of its own cluster only (a key prefix of the state bucket)." },
+      {
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${bundles}*]`,
+        reason: "The agent reads the bundles of its own cluster only (a key prefix of the state bucket).",
+      },
+      {
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${status}*]`,
+        reason: "The agent writes the status of its own cluster only (a key prefix of the state bucket).",
+      },
     );
   }
 }

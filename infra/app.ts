@@ -8,7 +8,10 @@ import { SluiceStack } from "./stack.js";
 const app = new App();
 const cluster = (app.node.tryGetContext("cluster") as string | undefined) ?? "";
 const agentNames = ((app.node.tryGetContext("agentClusters") as string | undefined) ?? "").split(",").filter(Boolean);
-if (!cluster && agentNames.length === 0) throw new Error("set a target: -c cluster=eks:<cluster name> (or kubeconfig:<Secrets Manager secret id>), or -c agentClusters=<name>[,<name>…] for pull-agent clusters");
+if (!cluster && agentNames.length === 0)
+  throw new Error(
+    "set a target: -c cluster=eks:<cluster name> (or kubeconfig:<Secrets Manager secret id>), or -c agentClusters=<name>[,<name>…] for pull-agent clusters",
+  );
 const podIdentity = String(app.node.tryGetContext("agentPodIdentity")) === "true";
 const agentClusters = agentNames.map((name) => ({ cluster: name, ...(podIdentity && { podIdentityCluster: name }) }));
 const allowed = (name: string) => String(app.node.tryGetContext(name)) === "true";
@@ -21,7 +24,9 @@ new SluiceStack(app, "Sluice", {
   noCrossNamespaceRefs: allowed("noCrossNamespaceRefs"),
   insecureKubeConfigTLS: allowed("insecureKubeConfigTLS"),
   defaultServiceAccount: app.node.tryGetContext("defaultServiceAccount") as string | undefined,
-  assumableRoleArns: ((app.node.tryGetContext("assumableRoleArns") as string | undefined) ?? "").split(",").filter(Boolean),
+  assumableRoleArns: ((app.node.tryGetContext("assumableRoleArns") as string | undefined) ?? "")
+    .split(",")
+    .filter(Boolean),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

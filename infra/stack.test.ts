@@ -18,7 +18,10 @@ const run = promisify(execFile);
 // Synthesised offline (no AWS account, no Docker: functions are bundled with the local esbuild).
 const app = new App();
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-const stack = new SluiceStack(app, "Sluice", { cluster: "eks:prod", env: { account: "123456789012", region: "eu-west-1" } });
+const stack = new SluiceStack(app, "Sluice", {
+  cluster: "eks:prod",
+  env: { account: "123456789012", region: "eu-west-1" },
+});
 const template = Template.fromStack(stack);
 
 describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
@@ -35,53 +38,112 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
 
   it("`cdk synth` of the app works offline, cdk-nag included", async () => {
     const out = await mkdtemp(join(tmpdir(), "sluice-cdk-"));
-    const { stderr } = await run(join("node_modules", ".bin", "cdk"), ["synth", "--quiet", "--no-notices", "-c", "cluster=eks:prod", "--output", out], {
-      env: { ...process.env, CDK_DEFAULT_ACCOUNT: "123456789012", CDK_DEFAULT_REGION: "eu-west-1", AWS_EC2_METADATA_DISABLED: "true" },
-      maxBuffer: 64 << 20,
-    });
+    const { stderr } = await run(
+      join("node_modules", ".bin", "cdk"),
+      ["synth", "--quiet", "--no-notices", "-c", "cluster=eks:prod", "--output", out],
+      {
+        env: {
+          ...process.env,
+          CDK_DEFAULT_ACCOUNT: "123456789012",
+          CDK_DEFAULT_REGION: "eu-west-1",
+          AWS_EC2_METADATA_DISABLED: "true",
+        },
+        maxBuffer: 64 << 20,
+      },
+    );
     expect(stderr).not.toMatch(/AwsSolutions-/);
-    const synthesized = JSON.parse(await readFile(join(out, "Sluice.template.json"), "utf8")) as { Resources: Record<string, { Type: string }> };
+    const synthesized = JSON.parse(await readFile(join(out, "Sluice.template.json"), "utf8")) as {
+      Resources: Record<string, { Type: string }>;
+    };
     expect(Object.values(synthesized.Resources).filter((r) => r.Type === "AWS::Lambda::Function")).toHaveLength(3);
   }, 180_000);
 
   it("runs the worker on SQS FIFO with partial batch responses and a FIFO dead-letter queue", () => {
-    const queues = template.findResources("AWS::SQS::Queue", { Properties: { FifoQueue: true, RedrivePolicy: Match.anyValue() } });
-    const [jobs] = Object.values(queues) as { Properties: { VisibilityTimeout: number; RedrivePolicy: { maxReceiveCount: number } } }[];
+    const queues = template.findResources("AWS::SQS::Queue", {
+      Properties: { FifoQueue: true, RedrivePolicy: Match.anyValue() },
+    });
+    const [jobs] = Object.values(queues) as {
+      Properties: { VisibilityTimeout: number; RedrivePolicy: { maxReceiveCount: number } };
+    }[];
     expect(jobs?.Properties.RedrivePolicy.maxReceiveCount).toBe(5);
-    const worker = Object.values(template.findResources("AWS::Lambda::Function", { Properties: { Layers: Match.anyValue() } }))[0] as { Properties: { Timeout: number; Runtime: string } };
+    const worker = Object.values(
+      template.findResources("AWS::Lambda::Function", { Properties: { Layers: Match.anyValue() } }),
+    )[0] as { Properties: { Timeout: number; Runtime: string } };
     expect(jobs!.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * worker.Properties.Timeout);
     expect(worker.Properties.Runtime).toBe("nodejs24.x");
-    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", { FunctionResponseTypes: ["ReportBatchItemFailures"], BatchSize: 10 });
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", { Threshold: 0, ComparisonOperator: "GreaterThanThreshold", MetricName: "ApproximateNumberOfMessagesVisible" });
+    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+      BatchSize: 10,
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+    });
   });
 
   it("keeps state in a private, SSL-only, versioned, KMS-encrypted bucket that expires old artifacts", () => {
     template.hasResourceProperties("AWS::S3::Bucket", {
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       VersioningConfiguration: { Status: "Enabled" },
-      BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: Match.anyValue() } })] },
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: "artifacts/", ExpirationInDays: 30 })]) },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({
+            ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: Match.anyValue() },
+          }),
+        ],
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: "artifacts/", ExpirationInDays: 30 })]),
+      },
     });
-    template.hasResourceProperties("AWS::S3::BucketPolicy", { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]) } });
+    template.hasResourceProperties("AWS::S3::BucketPolicy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+        ]),
+      },
+    });
   });
 
   it("ticks every minute, throttles the webhook API, and grants the worker EKS access to its cluster", () => {
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 minute)" });
-    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", { DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 } });
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
     template.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "POST /hook/{digest}" });
     template.hasResourceProperties("AWS::EKS::AccessEntry", {
       ClusterName: "prod",
-      AccessPolicies: [{ PolicyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", AccessScope: { Type: "cluster" } }],
+      AccessPolicies: [
+        {
+          PolicyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+          AccessScope: { Type: "cluster" },
+        },
+      ],
     });
-    template.hasResourceProperties("AWS::IAM::Policy", { PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: "eks:DescribeCluster", Resource: Match.anyValue() })]) } });
+    template.hasResourceProperties("AWS::IAM::Policy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Action: "eks:DescribeCluster", Resource: Match.anyValue() })]),
+      },
+    });
   });
 
   it("places the worker in a VPC when asked (private EKS endpoints)", () => {
     const vpcApp = new App();
     const env = { account: "123456789012", region: "eu-west-1" };
     const vpc = new Vpc(new Stack(vpcApp, "Network", { env }), "Vpc");
-    const inVpc = Template.fromStack(new SluiceStack(vpcApp, "SluiceInVpc", { cluster: "kubeconfig:sluice/cluster", env, vpc }));
-    inVpc.hasResourceProperties("AWS::Lambda::Function", { Layers: Match.anyValue(), VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() } });
+    const inVpc = Template.fromStack(
+      new SluiceStack(vpcApp, "SluiceInVpc", { cluster: "kubeconfig:sluice/cluster", env, vpc }),
+    );
+    inVpc.hasResourceProperties("AWS::Lambda::Function", {
+      Layers: Match.anyValue(),
+      VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
+    });
     expect(inVpc.findResources("AWS::EKS::AccessEntry")).toEqual({});
   });
 
@@ -90,16 +152,25 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     const env = { account: "123456789012", region: "eu-west-1" };
     const vpc = new Vpc(new Stack(vpcApp, "Network", { env }), "Vpc");
     const inVpc = new SluiceStack(vpcApp, "SluiceInVpc", { cluster: "kubeconfig:sluice/cluster", env, vpc });
-    const webhook = Template.fromStack(inVpc).toJSON().Resources[inVpc.getLogicalId(functionNamed(inVpc, "Webhook").node.defaultChild as CfnFunction)] as { Properties: Record<string, unknown> };
+    const webhook = Template.fromStack(inVpc).toJSON().Resources[
+      inVpc.getLogicalId(functionNamed(inVpc, "Webhook").node.defaultChild as CfnFunction)
+    ] as { Properties: Record<string, unknown> };
     expect(webhook.Properties.VpcConfig).toBeUndefined();
   });
 });
 
 /** Every IAM statement attached to a function's role. */
-function statementsOf(stack: SluiceStack, name: string): { Action: string | string[]; Resource: unknown; Effect: string }[] {
+function statementsOf(
+  stack: SluiceStack,
+  name: string,
+): { Action: string | string[]; Resource: unknown; Effect: string }[] {
   const role = stack.getLogicalId(functionNamed(stack, name).role!.node.defaultChild as CfnRole);
-  const policies = Object.values(Template.fromStack(stack).findResources("AWS::IAM::Policy")) as { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: never[] } } }[];
-  return policies.filter((p) => p.Properties.Roles.some((r) => r.Ref === role)).flatMap((p) => p.Properties.PolicyDocument.Statement);
+  const policies = Object.values(Template.fromStack(stack).findResources("AWS::IAM::Policy")) as {
+    Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: never[] } };
+  }[];
+  return policies
+    .filter((p) => p.Properties.Roles.some((r) => r.Ref === role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 
 function functionNamed(stack: Stack, name: string): NodejsFunction {
@@ -117,7 +188,9 @@ describe("IAM: least privilege per function", () => {
     // Every S3 permission is scoped to receivers/ (read) or deliveries/ (write); nothing names store/.
     const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:")));
     expect(JSON.stringify(s3)).not.toContain("store/");
-    const writes = s3.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:PutObject") || a.startsWith("s3:DeleteObject")));
+    const writes = s3.filter((s) =>
+      actionsOf(s).some((a) => a.startsWith("s3:PutObject") || a.startsWith("s3:DeleteObject")),
+    );
     expect(writes.length).toBeGreaterThan(0);
     for (const write of writes) expect(JSON.stringify(write.Resource)).toMatch(/^[^]*\/deliveries\/\*"[^]*$/);
     for (const write of writes) expect(JSON.stringify(write.Resource)).not.toContain("receivers/");
@@ -127,8 +200,13 @@ describe("IAM: least privilege per function", () => {
 
   it("lets the worker assume only the roles listed for cross-account EKS clusters", () => {
     const role = "arn:aws:iam::111111111111:role/sluice-target";
-    const crossAccount = new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", { cluster: "eks:prod", env: { account: "123456789012", region: "eu-west-1" }, assumableRoleArns: [role] });
-    const assume = (name: string) => statementsOf(crossAccount, name).filter((s) => actionsOf(s).includes("sts:AssumeRole"));
+    const crossAccount = new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+      cluster: "eks:prod",
+      env: { account: "123456789012", region: "eu-west-1" },
+      assumableRoleArns: [role],
+    });
+    const assume = (name: string) =>
+      statementsOf(crossAccount, name).filter((s) => actionsOf(s).includes("sts:AssumeRole"));
     expect(assume("Worker").map((s) => s.Resource)).toEqual([role]);
     expect([...assume("Webhook"), ...assume("Tick")]).toEqual([]);
     expect(statementsOf(stack, "Worker").flatMap(actionsOf)).not.toContain("sts:AssumeRole");
@@ -137,34 +215,71 @@ describe("IAM: least privilege per function", () => {
   it("keeps Secrets Manager and EKS to the worker", () => {
     const worker = statementsOf(stack, "Worker").flatMap(actionsOf);
     expect(worker).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue", "eks:DescribeCluster"]));
-    expect(statementsOf(stack, "Tick").flatMap(actionsOf).filter((a) => a.startsWith("secretsmanager:") || a.startsWith("eks:"))).toEqual([]);
+    expect(
+      statementsOf(stack, "Tick")
+        .flatMap(actionsOf)
+        .filter((a) => a.startsWith("secretsmanager:") || a.startsWith("eks:")),
+    ).toEqual([]);
   });
 });
 
 describe("the worker's EKS access (access entries)", () => {
   const env = { account: "123456789012", region: "eu-west-1" };
-  const synthesized = (props: Partial<SluiceStackProps>) => new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", { cluster: "eks:prod", env, ...props });
+  const synthesized = (props: Partial<SluiceStackProps>) =>
+    new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+      cluster: "eks:prod",
+      env,
+      ...props,
+    });
 
   it("maps the worker to Kubernetes groups with no access policy, for RBAC you bind yourself", () => {
-    const template = Template.fromStack(synthesized({ eksClusters: [{ name: "prod", kubernetesGroups: ["sluice-appliers"] }] }));
-    const [entry] = Object.values(template.findResources("AWS::EKS::AccessEntry")) as { Properties: Record<string, unknown> }[];
+    const template = Template.fromStack(
+      synthesized({ eksClusters: [{ name: "prod", kubernetesGroups: ["sluice-appliers"] }] }),
+    );
+    const [entry] = Object.values(template.findResources("AWS::EKS::AccessEntry")) as {
+      Properties: Record<string, unknown>;
+    }[];
     expect(entry!.Properties.KubernetesGroups).toEqual(["sluice-appliers"]);
     expect(entry!.Properties.AccessPolicies).toBeUndefined();
   });
 
   it("limits an access policy to namespaces", () => {
     const edit = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
-    const template = Template.fromStack(synthesized({ eksClusters: [{ name: "prod", accessPolicyArn: edit, namespaces: ["apps", "web"] }] }));
-    template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "prod", AccessPolicies: [{ PolicyArn: edit, AccessScope: { Type: "namespace", Namespaces: ["apps", "web"] } }] });
+    const template = Template.fromStack(
+      synthesized({ eksClusters: [{ name: "prod", accessPolicyArn: edit, namespaces: ["apps", "web"] }] }),
+    );
+    template.hasResourceProperties("AWS::EKS::AccessEntry", {
+      ClusterName: "prod",
+      AccessPolicies: [{ PolicyArn: edit, AccessScope: { Type: "namespace", Namespaces: ["apps", "web"] } }],
+    });
   });
 
   it.each([
-    [{ name: "prod", namespaces: ["apps"] }, "AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy"],
-    [{ name: "prod", kubernetesGroups: ["ops"], namespaces: ["apps"] }, "namespaces limit an access policy, and there is none with kubernetesGroups alone"],
-    [{ name: "prod", kubernetesGroups: ["system:masters"] }, "kubernetesGroups 'system:masters': EKS refuses empty and system: groups"],
+    [
+      { name: "prod", namespaces: ["apps"] },
+      "AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy",
+    ],
+    [
+      { name: "prod", kubernetesGroups: ["ops"], namespaces: ["apps"] },
+      "namespaces limit an access policy, and there is none with kubernetesGroups alone",
+    ],
+    [
+      { name: "prod", kubernetesGroups: ["system:masters"] },
+      "kubernetesGroups 'system:masters': EKS refuses empty and system: groups",
+    ],
     [{ name: "prod", kubernetesGroups: [] }, "kubernetesGroups is empty"],
-    [{ name: "prod", accessPolicyArn: "arn:aws:iam::aws:policy/AdministratorAccess" }, "accessPolicyArn 'arn:aws:iam::aws:policy/AdministratorAccess' is not an EKS access policy ARN"],
-    [{ name: "prod", accessPolicyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy", namespaces: ["Apps_1"] }, "namespaces 'Apps_1' is not a Kubernetes namespace name"],
+    [
+      { name: "prod", accessPolicyArn: "arn:aws:iam::aws:policy/AdministratorAccess" },
+      "accessPolicyArn 'arn:aws:iam::aws:policy/AdministratorAccess' is not an EKS access policy ARN",
+    ],
+    [
+      {
+        name: "prod",
+        accessPolicyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+        namespaces: ["Apps_1"],
+      },
+      "namespaces 'Apps_1' is not a Kubernetes namespace name",
+    ],
   ])("refuses %j at synth time, saying what to fix", (cluster, message) => {
     const invalid = synthesized({ eksClusters: [cluster] });
     expect(invalid.node.validate()).toEqual([expect.stringContaining(`eksClusters[0] (prod): ${message}`)]);
@@ -172,29 +287,58 @@ describe("the worker's EKS access (access entries)", () => {
   });
 
   it("refuses the same cluster twice", () => {
-    expect(synthesized({ eksClusters: [{ name: "prod" }, { name: "prod", kubernetesGroups: ["ops"] }] }).node.validate()).toEqual([expect.stringContaining("eksClusters[1] (prod): the cluster is listed twice")]);
+    expect(
+      synthesized({ eksClusters: [{ name: "prod" }, { name: "prod", kubernetesGroups: ["ops"] }] }).node.validate(),
+    ).toEqual([expect.stringContaining("eksClusters[1] (prod): the cluster is listed twice")]);
   });
 });
 
 describe("lockdown settings reach every function's environment", () => {
   const env = { account: "123456789012", region: "eu-west-1" };
   const environmentOf = (props: Partial<SluiceStackProps>) => {
-    const template = Template.fromStack(new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", { cluster: "eks:prod", env, ...props }));
-    return Object.values(template.findResources("AWS::Lambda::Function")).map((f) => (f as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables);
+    const template = Template.fromStack(
+      new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+        cluster: "eks:prod",
+        env,
+        ...props,
+      }),
+    );
+    return Object.values(template.findResources("AWS::Lambda::Function")).map(
+      (f) =>
+        (f as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables,
+    );
   };
 
   it("defaults to refusing remote bases, private addresses and cross-namespace receivers", () => {
     for (const variables of environmentOf({})) {
-      expect(variables).toMatchObject({ SLUICE_ALLOW_REMOTE_BASES: "false", SLUICE_ALLOW_PRIVATE_NETWORKS: "false", SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS: "false", SLUICE_NO_CROSS_NAMESPACE_REFS: "false" });
+      expect(variables).toMatchObject({
+        SLUICE_ALLOW_REMOTE_BASES: "false",
+        SLUICE_ALLOW_PRIVATE_NETWORKS: "false",
+        SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS: "false",
+        SLUICE_NO_CROSS_NAMESPACE_REFS: "false",
+      });
       expect(variables.SLUICE_DEFAULT_SERVICE_ACCOUNT).toBeUndefined();
     }
   });
 
   it("passes Flux's lockdown flags through", () => {
-    const props = { noCrossNamespaceRefs: true, defaultServiceAccount: "reconciler", allowRemoteBases: true, renderLimits: { timeoutMs: 120_000, maxDocuments: 5_000 } };
+    const props = {
+      noCrossNamespaceRefs: true,
+      defaultServiceAccount: "reconciler",
+      allowRemoteBases: true,
+      renderLimits: { timeoutMs: 120_000, maxDocuments: 5_000 },
+    };
     for (const variables of environmentOf(props)) {
-      expect(variables).toMatchObject({ SLUICE_NO_CROSS_NAMESPACE_REFS: "true", SLUICE_DEFAULT_SERVICE_ACCOUNT: "reconciler", SLUICE_ALLOW_REMOTE_BASES: "true" });
-      expect(parseRenderLimits(variables.SLUICE_RENDER_LIMITS, "env")).toEqual({ ...defaultRenderLimits, timeoutMs: 120_000, maxDocuments: 5_000 });
+      expect(variables).toMatchObject({
+        SLUICE_NO_CROSS_NAMESPACE_REFS: "true",
+        SLUICE_DEFAULT_SERVICE_ACCOUNT: "reconciler",
+        SLUICE_ALLOW_REMOTE_BASES: "true",
+      });
+      expect(parseRenderLimits(variables.SLUICE_RENDER_LIMITS, "env")).toEqual({
+        ...defaultRenderLimits,
+        timeoutMs: 120_000,
+        maxDocuments: 5_000,
+      });
     }
   });
 });

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { KubectlV35Layer } from "@aws-cdk/lambda-layer-kubectl-v35";
 import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations, type StackProps } from "aws-cdk-lib";
-import type { CfnStage} from "aws-cdk-lib/aws-apigatewayv2";
+import type { CfnStage } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
@@ -119,7 +119,13 @@ export class SluiceStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const deadLetters = new Queue(this, "DeadLetters", { fifo: true, encryption: QueueEncryption.KMS, encryptionMasterKey: key, enforceSSL: true, retentionPeriod: Duration.days(14) });
+    const deadLetters = new Queue(this, "DeadLetters", {
+      fifo: true,
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
     const jobs = new Queue(this, "Jobs", {
       fifo: true,
       // High-throughput FIFO: throughput per message group (= per object), dedup per group.
@@ -131,9 +137,23 @@ export class SluiceStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: deadLetters, maxReceiveCount: 5 },
     });
-    const delayDeadLetters = new Queue(this, "DelayDeadLetters", { encryption: QueueEncryption.KMS, encryptionMasterKey: key, enforceSSL: true, retentionPeriod: Duration.days(14) });
-    const delayed = new Queue(this, "Delayed", { visibilityTimeout: Duration.seconds(TICK_TIMEOUT.toSeconds() * 6), encryption: QueueEncryption.KMS, encryptionMasterKey: key, enforceSSL: true, deadLetterQueue: { queue: delayDeadLetters, maxReceiveCount: 5 } });
-    for (const [name, queue] of [["Jobs", deadLetters], ["Delayed", delayDeadLetters]] as const) {
+    const delayDeadLetters = new Queue(this, "DelayDeadLetters", {
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const delayed = new Queue(this, "Delayed", {
+      visibilityTimeout: Duration.seconds(TICK_TIMEOUT.toSeconds() * 6),
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      deadLetterQueue: { queue: delayDeadLetters, maxReceiveCount: 5 },
+    });
+    for (const [name, queue] of [
+      ["Jobs", deadLetters],
+      ["Delayed", delayDeadLetters],
+    ] as const) {
       new Alarm(this, `${name}DeadLetterAlarm`, {
         metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
         threshold: 0,
@@ -145,7 +165,14 @@ export class SluiceStack extends Stack {
     }
 
     const agentClusters = props.agentClusters ?? [];
-    const signing = agentClusters.length > 0 ? new Key(this, "BundleSigning", { keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: "Sluice: signs bundles for pull agents" }) : undefined;
+    const signing =
+      agentClusters.length > 0
+        ? new Key(this, "BundleSigning", {
+            keySpec: KeySpec.ECC_NIST_P256,
+            keyUsage: KeyUsage.SIGN_VERIFY,
+            description: "Sluice: signs bundles for pull agents",
+          })
+        : undefined;
     const environment = {
       SLUICE_BUCKET: bucket.bucketName,
       SLUICE_QUEUE_URL: jobs.queueUrl,
@@ -160,7 +187,11 @@ export class SluiceStack extends Stack {
       SLUICE_NO_CROSS_NAMESPACE_REFS: String(props.noCrossNamespaceRefs ?? false),
       SLUICE_INSECURE_KUBECONFIG_TLS: String(props.insecureKubeConfigTLS ?? false),
       ...(props.defaultServiceAccount && { SLUICE_DEFAULT_SERVICE_ACCOUNT: props.defaultServiceAccount }),
-      ...(props.renderLimits && { SLUICE_RENDER_LIMITS: Object.entries(props.renderLimits).map(([k, v]) => `${k}=${v}`).join(",") }),
+      ...(props.renderLimits && {
+        SLUICE_RENDER_LIMITS: Object.entries(props.renderLimits)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(","),
+      }),
     };
     const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
       new NodejsFunction(this, name, {
@@ -170,34 +201,71 @@ export class SluiceStack extends Stack {
         memorySize: 1024,
         environment,
         loggingFormat: LoggingFormat.JSON,
-        logGroup: new LogGroup(this, `${name}Logs`, { retention: RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY }),
+        logGroup: new LogGroup(this, `${name}Logs`, {
+          retention: RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
         depsLockFilePath: join(root, "package-lock.json"),
-        bundling: { format: OutputFormat.ESM, minify: true, sourceMap: true, target: "node24", mainFields: ["module", "main"], banner: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);', forceDockerBundling: false },
+        bundling: {
+          format: OutputFormat.ESM,
+          minify: true,
+          sourceMap: true,
+          target: "node24",
+          mainFields: ["module", "main"],
+          banner:
+            'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
+          forceDockerBundling: false,
+        },
         ...extra,
       });
 
-    const worker = fn("Worker", { timeout: WORKER_TIMEOUT, memorySize: 2048, layers: [new KubectlV35Layer(this, "Kubectl")], vpc: props.vpc, reservedConcurrentExecutions: 50 });
+    const worker = fn("Worker", {
+      timeout: WORKER_TIMEOUT,
+      memorySize: 2048,
+      layers: [new KubectlV35Layer(this, "Kubectl")],
+      vpc: props.vpc,
+      reservedConcurrentExecutions: 50,
+    });
     worker.addEventSource(new SqsEventSource(jobs, { batchSize: 10, reportBatchItemFailures: true }));
     const tick = fn("Tick", { timeout: TICK_TIMEOUT });
     tick.addEventSource(new SqsEventSource(delayed, { batchSize: 10 }));
-    new Rule(this, "EveryMinute", { schedule: Schedule.rate(Duration.minutes(1)), targets: [new LambdaFunction(tick)] });
+    new Rule(this, "EveryMinute", {
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(tick)],
+    });
     // Internet-facing and outside the VPC: it reaches only S3 and SQS, never a cluster or Secrets Manager.
     const webhook = fn("Webhook", { timeout: Duration.seconds(10) });
 
-    const api = new HttpApi(this, "Webhooks", { description: "Flux Receiver paths: POST /hook/<sha256(token+name+namespace)>" });
+    const api = new HttpApi(this, "Webhooks", {
+      description: "Flux Receiver paths: POST /hook/<sha256(token+name+namespace)>",
+    });
     // Throttle the default stage (HttpApi exposes no props for it; its stage resource has them).
     const rate = props.webhookRateLimit ?? 50;
-    (api.defaultStage!.node.defaultChild as CfnStage).defaultRouteSettings = { throttlingRateLimit: rate, throttlingBurstLimit: rate * 2 };
-    api.addRoutes({ path: "/hook/{digest}", methods: [HttpMethod.POST], integration: new HttpLambdaIntegration("Hook", webhook) });
+    (api.defaultStage!.node.defaultChild as CfnStage).defaultRouteSettings = {
+      throttlingRateLimit: rate,
+      throttlingBurstLimit: rate * 2,
+    };
+    api.addRoutes({
+      path: "/hook/{digest}",
+      methods: [HttpMethod.POST],
+      integration: new HttpLambdaIntegration("Hook", webhook),
+    });
 
     new CfnOutput(this, "BucketName", { value: bucket.bucketName, description: "sluice --aws-bucket" });
     new CfnOutput(this, "QueueUrl", { value: jobs.queueUrl, description: "sluice --aws-queue-url" });
     if (signing) {
       signing.grant(worker, "kms:Sign");
-      new CfnOutput(this, "BundleKey", { value: `kms:${signing.keyArn}`, description: "sluice agent install --bundle-key" });
-      for (const agent of agentClusters) new SluiceAgentAccess(this, `Agent-${agent.cluster}`, { ...agent, bucket, bucketKey: key });
+      new CfnOutput(this, "BundleKey", {
+        value: `kms:${signing.keyArn}`,
+        description: "sluice agent install --bundle-key",
+      });
+      for (const agent of agentClusters)
+        new SluiceAgentAccess(this, `Agent-${agent.cluster}`, { ...agent, bucket, bucketKey: key });
     }
-    new CfnOutput(this, "WebhookUrl", { value: `${api.apiEndpoint}/hook/`, description: "Receiver webhooks: append status.webhookPath's digest" });
+    new CfnOutput(this, "WebhookUrl", {
+      value: `${api.apiEndpoint}/hook/`,
+      description: "Receiver webhooks: append status.webhookPath's digest",
+    });
 
     // Least privilege, per function.
     bucket.grantReadWrite(worker);
@@ -215,15 +283,28 @@ export class SluiceStack extends Stack {
     bucket.grantDelete(webhook, "deliveries/*");
     jobs.grantSendMessages(webhook);
     const secrets = this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*" });
-    worker.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [secrets] }));
+    worker.addToRolePolicy(
+      new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [secrets] }),
+    );
 
-    if (props.assumableRoleArns?.length) worker.addToRolePolicy(new PolicyStatement({ actions: ["sts:AssumeRole"], resources: props.assumableRoleArns }));
-    const eksClusters = props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
+    if (props.assumableRoleArns?.length)
+      worker.addToRolePolicy(new PolicyStatement({ actions: ["sts:AssumeRole"], resources: props.assumableRoleArns }));
+    const eksClusters =
+      props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
     this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
     if (eksClusters.length > 0) {
-      worker.addToRolePolicy(new PolicyStatement({ actions: ["eks:DescribeCluster"], resources: eksClusters.map((c) => this.formatArn({ service: "eks", resource: "cluster", resourceName: c.name })) }));
+      worker.addToRolePolicy(
+        new PolicyStatement({
+          actions: ["eks:DescribeCluster"],
+          resources: eksClusters.map((c) =>
+            this.formatArn({ service: "eks", resource: "cluster", resourceName: c.name }),
+          ),
+        }),
+      );
       // A cluster listed twice is reported by the validation above; one entry each keeps the construct tree valid until then.
-      for (const cluster of eksClusters.filter((c, i) => eksClusters.findIndex((other) => other.name === c.name) === i)) {
+      for (const cluster of eksClusters.filter(
+        (c, i) => eksClusters.findIndex((other) => other.name === c.name) === i,
+      )) {
         const policyArn = cluster.accessPolicyArn ?? (cluster.kubernetesGroups ? undefined : CLUSTER_ADMIN_POLICY);
         new CfnAccessEntry(this, `Access-${cluster.name}`, {
           clusterName: cluster.name,
@@ -244,29 +325,67 @@ export class SluiceStack extends Stack {
  * wildcard is flagged, not swallowed) with the reason.
  */
 function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: HttpApi, bucketId: string): void {
-  const managed = (policy: string) => `AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`;
+  const managed = (policy: string) =>
+    `AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`;
   const wildcard = (finding: string) => `AwsSolutions::AwsSolutions-IAM5[${finding}]`;
-  const grants = ["s3:List*", "s3:GetObject*", "s3:GetBucket*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"].map((a) => wildcard(`Action::${a}`));
-  const prefixes = ["*", "due/*", "deliveries/*", "receivers/*"].map((p) => wildcard(`Resource::<${bucketId}.Arn>/${p}`));
+  const grants = [
+    "s3:List*",
+    "s3:GetObject*",
+    "s3:GetBucket*",
+    "s3:DeleteObject*",
+    "s3:Abort*",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+  ].map((a) => wildcard(`Action::${a}`));
+  const prefixes = ["*", "due/*", "deliveries/*", "receivers/*"].map((p) =>
+    wildcard(`Resource::<${bucketId}.Arn>/${p}`),
+  );
   // An environment-agnostic stack (no CDK_DEFAULT_ACCOUNT/REGION) has tokens there; cdk-nag prints them as pseudo parameters.
   const literal = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<${pseudo}>` : value);
-  const secrets = wildcard(`Resource::arn:<AWS::Partition>:secretsmanager:${literal(stack.region, "AWS::Region")}:${literal(stack.account, "AWS::AccountId")}:secret/sluice/*`);
+  const secrets = wildcard(
+    `Resource::arn:<AWS::Partition>:secretsmanager:${literal(stack.region, "AWS::Region")}:${literal(stack.account, "AWS::AccountId")}:secret/sluice/*`,
+  );
   for (const fn of functions) {
     Validations.of(fn).acknowledge(
-      ...["AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"].map((policy) => ({ id: managed(policy), reason: "AWS-managed Lambda execution policies only let the function write its own logs (and manage its VPC network interfaces)." })),
-      ...grants.map((id) => ({ id, reason: "CDK's S3 and KMS grant methods emit these action groups (object versions, multipart uploads, data keys); they apply only to this stack's bucket and key." })),
+      ...["AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"].map((policy) => ({
+        id: managed(policy),
+        reason:
+          "AWS-managed Lambda execution policies only let the function write its own logs (and manage its VPC network interfaces).",
+      })),
+      ...grants.map((id) => ({
+        id,
+        reason:
+          "CDK's S3 and KMS grant methods emit these action groups (object versions, multipart uploads, data keys); they apply only to this stack's bucket and key.",
+      })),
       ...prefixes.map((id) => ({
         id,
-        reason: "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/).",
+        reason:
+          "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/).",
       })),
-      { id: secrets, reason: "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the worker reads only that prefix." },
+      {
+        id: secrets,
+        reason:
+          "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the worker reads only that prefix.",
+      },
     );
   }
   Validations.of(api).acknowledge(
-    { id: "AwsSolutions::AwsSolutions-APIG1", reason: "Webhook deliveries are logged by the webhook function (verdict, receiver, delivery id); API access logs would duplicate them." },
-    { id: "AwsSolutions::AwsSolutions-APIG4", reason: "Git hosts cannot send IAM or JWT auth: each delivery is authenticated by the Receiver's token (HMAC signature or shared token) in the function, as Flux's receiver does." },
+    {
+      id: "AwsSolutions::AwsSolutions-APIG1",
+      reason:
+        "Webhook deliveries are logged by the webhook function (verdict, receiver, delivery id); API access logs would duplicate them.",
+    },
+    {
+      id: "AwsSolutions::AwsSolutions-APIG4",
+      reason:
+        "Git hosts cannot send IAM or JWT auth: each delivery is authenticated by the Receiver's token (HMAC signature or shared token) in the function, as Flux's receiver does.",
+    },
   );
-  Validations.of(stack).acknowledge({ id: "AwsSolutions::AwsSolutions-L1", reason: "Node.js 24 is pinned on purpose: it matches the Node the project is built and tested with (package.json engines)." });
+  Validations.of(stack).acknowledge({
+    id: "AwsSolutions::AwsSolutions-L1",
+    reason:
+      "Node.js 24 is pinned on purpose: it matches the Node the project is built and tested with (package.json engines).",
+  });
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -282,24 +401,37 @@ export function eksClusterProblems(clusters: TargetCluster[]): string[] {
   clusters.forEach((cluster, i) => {
     const problem = (text: string) => problems.push(`eksClusters[${i}] (${cluster.name || "no name"}): ${text}`);
     if (!cluster.name) problem("set name to the EKS cluster's name");
-    if (clusters.findIndex((c) => c.name === cluster.name) !== i) problem("the cluster is listed twice; keep one entry per cluster");
+    if (clusters.findIndex((c) => c.name === cluster.name) !== i)
+      problem("the cluster is listed twice; keep one entry per cluster");
     if (cluster.accessPolicyArn !== undefined && !ACCESS_POLICY.test(cluster.accessPolicyArn)) {
-      problem(`accessPolicyArn '${cluster.accessPolicyArn}' is not an EKS access policy ARN (arn:aws:eks::aws:cluster-access-policy/<name>)`);
+      problem(
+        `accessPolicyArn '${cluster.accessPolicyArn}' is not an EKS access policy ARN (arn:aws:eks::aws:cluster-access-policy/<name>)`,
+      );
     }
     if (cluster.kubernetesGroups !== undefined) {
-      if (cluster.kubernetesGroups.length === 0) problem("kubernetesGroups is empty; name the groups your RBAC bindings grant, or leave it out");
+      if (cluster.kubernetesGroups.length === 0)
+        problem("kubernetesGroups is empty; name the groups your RBAC bindings grant, or leave it out");
       for (const group of cluster.kubernetesGroups.filter((g) => !g || g.startsWith("system:"))) {
         problem(`kubernetesGroups '${group}': EKS refuses empty and system: groups; use a group of your own`);
       }
     }
     if (cluster.namespaces !== undefined) {
       const policy = cluster.accessPolicyArn ?? (cluster.kubernetesGroups ? undefined : CLUSTER_ADMIN_POLICY);
-      if (cluster.namespaces.length === 0) problem("namespaces is empty; list the namespaces the worker may apply to, or leave it out for the whole cluster");
-      if (!policy) problem("namespaces limit an access policy, and there is none with kubernetesGroups alone; limit access with RoleBindings instead, or set accessPolicyArn");
+      if (cluster.namespaces.length === 0)
+        problem(
+          "namespaces is empty; list the namespaces the worker may apply to, or leave it out for the whole cluster",
+        );
+      if (!policy)
+        problem(
+          "namespaces limit an access policy, and there is none with kubernetesGroups alone; limit access with RoleBindings instead, or set accessPolicyArn",
+        );
       if (policy?.endsWith("/AmazonEKSClusterAdminPolicy")) {
-        problem("AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy to limit it to namespaces");
+        problem(
+          "AmazonEKSClusterAdminPolicy can only be cluster-wide; set accessPolicyArn to AmazonEKSAdminPolicy or AmazonEKSEditPolicy to limit it to namespaces",
+        );
       }
-      for (const namespace of cluster.namespaces.filter((n) => !DNS_LABEL.test(n))) problem(`namespaces '${namespace}' is not a Kubernetes namespace name`);
+      for (const namespace of cluster.namespaces.filter((n) => !DNS_LABEL.test(n)))
+        problem(`namespaces '${namespace}' is not a Kubernetes namespace name`);
     }
   });
   return problems;

@@ -22,11 +22,20 @@ export async function entries(): Promise<Entry[]> {
   if (existsSync(functionsDir)) {
     for (const name of (await readdir(functionsDir)).sort()) {
       const source = join(functionsDir, name, "handler.ts");
-      if (existsSync(source)) found.push({ name: `function ${name}`, source, outfile: join(root, "dist", "functions", name, "index.mjs") });
+      if (existsSync(source))
+        found.push({ name: `function ${name}`, source, outfile: join(root, "dist", "functions", name, "index.mjs") });
     }
   }
-  found.push({ name: "cli", source: join(root, "src", "cli", "main.ts"), outfile: join(root, "dist", "cli", "sluice.mjs") });
-  found.push({ name: "agent", source: join(root, "src", "agent", "main.ts"), outfile: join(root, "dist", "agent", "agent.mjs") });
+  found.push({
+    name: "cli",
+    source: join(root, "src", "cli", "main.ts"),
+    outfile: join(root, "dist", "cli", "sluice.mjs"),
+  });
+  found.push({
+    name: "agent",
+    source: join(root, "src", "agent", "main.ts"),
+    outfile: join(root, "dist", "agent", "agent.mjs"),
+  });
   return found;
 }
 
@@ -52,7 +61,9 @@ export async function buildAll(): Promise<Built[]> {
       logLevel: "warning",
       define: { SLUICE_VERSION: JSON.stringify(version) },
       // CommonJS dependencies call require(); ESM output needs one in scope.
-      banner: { js: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);' },
+      banner: {
+        js: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
+      },
     });
     built.push({ ...entry, bytes: outputBytes(result.metafile, entry.outfile) });
   }
@@ -66,7 +77,9 @@ function outputBytes(metafile: Metafile, outfile: string): number {
 if (import.meta.main) {
   const started = performance.now();
   for (const bundle of await buildAll()) {
-    console.log(`${bundle.name.padEnd(20)} ${relative(root, bundle.outfile).padEnd(36)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB`);
+    console.log(
+      `${bundle.name.padEnd(20)} ${relative(root, bundle.outfile).padEnd(36)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB`,
+    );
   }
   console.error(`✔ built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

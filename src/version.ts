@@ -4,4 +4,6 @@ import { createRequire } from "node:module";
 declare const SLUICE_VERSION: string | undefined;
 
 export const version: string =
-  typeof SLUICE_VERSION === "string" ? SLUICE_VERSION : (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+  typeof SLUICE_VERSION === "string"
+    ? SLUICE_VERSION
+    : (createRequire(import.meta.url)("../package.json") as { version: string }).version;

@@ -9,7 +9,13 @@ const logger = new Logger({ serviceName: "sluice-webhook" });
 const ports = lazyWebhook(() => configFromEnv(process.env), logger);
 
 export const handler = middy(async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-  const request = { path: event.rawPath, method: event.requestContext.http.method, headers: event.headers, body: event.body ?? "", isBase64Encoded: event.isBase64Encoded };
+  const request = {
+    path: event.rawPath,
+    method: event.requestContext.http.method,
+    headers: event.headers,
+    body: event.body ?? "",
+    isBase64Encoded: event.isBase64Encoded,
+  };
   const answer = await handleWebhook(request, await ports());
   return { statusCode: answer.status, body: answer.body, headers: { "content-type": "text/plain" } };
 }).use(injectLambdaContext(logger));

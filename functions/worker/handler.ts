@@ -13,7 +13,12 @@ const runtime = lazyRuntime(() => configFromEnv(process.env), logger);
 
 export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> => {
   const { runtime: built, clients, config } = await runtime();
-  return handleWorkerEvent(event, { runtime: built, metrics, logger, deadLetters: config.deadLetterUrl ? { sqs: clients.sqs, url: config.deadLetterUrl } : undefined });
+  return handleWorkerEvent(event, {
+    runtime: built,
+    metrics,
+    logger,
+    deadLetters: config.deadLetterUrl ? { sqs: clients.sqs, url: config.deadLetterUrl } : undefined,
+  });
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics));

@@ -12,7 +12,15 @@ import type { Clock } from "../runtime/clock.js";
 import type { Log } from "../runtime/log.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { BundleRejectedError, bundleDigest, openBundle, type BundleContent, type BundleVerifier } from "./bundle.js";
-import { refKey, WITHDRAWN_REASON, type AgentReport, type BundleInbox, type IndexEntry, type KustomizationRef, type UncheckedIndex } from "./channel.js";
+import {
+  refKey,
+  WITHDRAWN_REASON,
+  type AgentReport,
+  type BundleInbox,
+  type IndexEntry,
+  type KustomizationRef,
+  type UncheckedIndex,
+} from "./channel.js";
 import { checkIndexEntry, type CheckedEntry } from "./index-entry.js";
 
 export interface AgentOptions {
@@ -89,7 +97,8 @@ export class Agent {
   async resume(): Promise<void> {
     for (const report of await this.options.inbox.reports()) {
       // Reports written before `accepted` existed: the applied bundle is the newest accepted one.
-      const accepted = report.accepted ?? (report.applied && { sequence: report.applied.sequence, digest: report.applied.digest });
+      const accepted =
+        report.accepted ?? (report.applied && { sequence: report.applied.sequence, digest: report.applied.digest });
       this.tracked.set(refKey(report.kustomization), { report, seen: report.digest, accepted, dueAt: 0 });
     }
   }
@@ -107,16 +116,25 @@ export class Agent {
           // The first pass after a start re-syncs every bundle: drift while the agent was away is
           // corrected, and objects already in place are not written again.
           await this.resume();
-          await (await this.tick()).settled;
+          await (
+            await this.tick()
+          ).settled;
           resumed = true;
           this.options.log.info({ bundles: this.entries.size }, "resumed: every bundle checked against the cluster");
         }
         failures = 0;
       } catch (error) {
         failures++;
-        this.options.log.warn({ err: error, failures, retryInMs: this.backoff(pollMs, failures) }, "cannot reach the bundle channel; retrying");
+        this.options.log.warn(
+          { err: error, failures, retryInMs: this.backoff(pollMs, failures) },
+          "cannot reach the bundle channel; retrying",
+        );
       }
-      if (!this.stopped) await Promise.race([this.options.clock.sleep(this.backoff(pollMs, failures)), new Promise<void>((resolve) => (this.wake = resolve))]);
+      if (!this.stopped)
+        await Promise.race([
+          this.options.clock.sleep(this.backoff(pollMs, failures)),
+          new Promise<void>((resolve) => (this.wake = resolve)),
+        ]);
     }
   }
 
@@ -162,13 +180,25 @@ export class Agent {
       const seen = "entry" in checked ? checked.entry.digest : checked.problem;
       if (this.busy.has(key) || (tracked.seen === seen && tracked.report?.reason === "BundleRejected")) continue;
       if ("problem" in checked) {
-        work.push(this.exclusively(key, () => this.refuse(tracked, { ks: checked.ref, digest: checked.digest, revision: "", why: checked.problem, seen })));
+        work.push(
+          this.exclusively(key, () =>
+            this.refuse(tracked, { ks: checked.ref, digest: checked.digest, revision: "", why: checked.problem, seen }),
+          ),
+        );
         continue;
       }
       const fresh = tracked.seen !== seen || !tracked.content;
       const done = !fresh && (tracked.content!.suspended || (tracked.content!.withdrawn && !tracked.report?.applied));
       if (done || (!fresh && now < tracked.dueAt)) continue;
-      work.push(this.exclusively(key, () => (fresh ? this.receive(key, checked.entry, tracked) : tracked.content!.withdrawn ? this.withdraw(key, tracked.content!, tracked) : this.sync(key, tracked.content!, tracked))));
+      work.push(
+        this.exclusively(key, () =>
+          fresh
+            ? this.receive(key, checked.entry, tracked)
+            : tracked.content!.withdrawn
+              ? this.withdraw(key, tracked.content!, tracked)
+              : this.sync(key, tracked.content!, tracked),
+        ),
+      );
     }
     if (this.reported || now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
     return { settled: Promise.all(work).then(() => undefined) };
@@ -188,7 +218,8 @@ export class Agent {
   /** Runs one Kustomization's task: never two for the same one, at most `concurrency` at once. */
   private async exclusively(key: string, task: () => Promise<void>): Promise<void> {
     this.busy.add(key);
-    while (this.running >= (this.options.concurrency ?? DEFAULT_CONCURRENCY)) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    while (this.running >= (this.options.concurrency ?? DEFAULT_CONCURRENCY))
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.running++;
     try {
       await task();
@@ -210,13 +241,28 @@ export class Agent {
     const { inbox, verifier, cluster, log } = this.options;
     let content: BundleContent;
     try {
-      content = await openBundle(await inbox.bundle(entry), verifier, { cluster, kustomization: entry.kustomization, digest: entry.digest });
+      content = await openBundle(await inbox.bundle(entry), verifier, {
+        cluster,
+        kustomization: entry.kustomization,
+        digest: entry.digest,
+      });
     } catch (error) {
       if (!(error instanceof BundleRejectedError)) throw error;
-      return this.refuse(tracked, { ks: entry.kustomization, digest: entry.digest, revision: entry.revision, why: error.message });
+      return this.refuse(tracked, {
+        ks: entry.kustomization,
+        digest: entry.digest,
+        revision: entry.revision,
+        why: error.message,
+      });
     }
     const replay = replayOf(content.sequence, entry.digest, tracked.accepted);
-    if (replay) return this.refuse(tracked, { ks: entry.kustomization, digest: entry.digest, revision: entry.revision, why: replay });
+    if (replay)
+      return this.refuse(tracked, {
+        ks: entry.kustomization,
+        digest: entry.digest,
+        revision: entry.revision,
+        why: replay,
+      });
     tracked.seen = entry.digest;
     tracked.content = content;
     tracked.accepted = { sequence: content.sequence, digest: entry.digest };
@@ -224,7 +270,12 @@ export class Agent {
       log.info({ kustomization: key }, "suspended: the cluster is left as it is until a new bundle");
       // Reported so that the suspension's sequence is kept: the bundle before it is a replay from now on.
       const base = this.base(content.kustomization, entry.digest, content.revision, tracked);
-      await this.report(tracked, { ...base, ready: "Unknown", reason: "Suspended", message: "suspended: the cluster is left as it is until a new bundle" });
+      await this.report(tracked, {
+        ...base,
+        ready: "Unknown",
+        reason: "Suspended",
+        message: "suspended: the cluster is left as it is until a new bundle",
+      });
       return;
     }
     await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
@@ -234,12 +285,23 @@ export class Agent {
    * A bundle that must not be applied (altered, replayed, another cluster's or Kustomization's, or a
    * malformed index entry): reported once, and the last good state kept.
    */
-  private async refuse(tracked: Tracked, refusal: { ks: KustomizationRef; digest: string; revision: string; why: string; seen?: string }): Promise<void> {
+  private async refuse(
+    tracked: Tracked,
+    refusal: { ks: KustomizationRef; digest: string; revision: string; why: string; seen?: string },
+  ): Promise<void> {
     const { ks, digest, revision, why } = refusal;
-    this.options.log.error({ kustomization: refKey(ks), digest, reason: why }, "bundle refused; keeping the last good state");
+    this.options.log.error(
+      { kustomization: refKey(ks), digest, reason: why },
+      "bundle refused; keeping the last good state",
+    );
     tracked.seen = refusal.seen ?? digest;
     const message = `bundle ${digest || "(none)"} refused: ${why}; the last good state is kept`;
-    await this.report(tracked, { ...this.base(ks, digest, revision, tracked), ready: "False", reason: "BundleRejected", message });
+    await this.report(tracked, {
+      ...this.base(ks, digest, revision, tracked),
+      ready: "False",
+      reason: "BundleRejected",
+      message,
+    });
   }
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
@@ -253,38 +315,96 @@ export class Agent {
     let synced;
     try {
       // SOPS Secrets are decrypted here, with keys that live in this cluster (or the agent's KMS access).
-      const objects = await decryptObjects(content.objects, options.decryption, (name) => this.secrets.secret({ namespace: kustomization.namespace, name }), this.options.kms);
-      synced = await syncObjects(this.identity(content), objects, previous, { owner: kustomization, force: options.force, prune: options.prune, driftIgnoreRules: options.driftIgnoreRules });
+      const objects = await decryptObjects(
+        content.objects,
+        options.decryption,
+        (name) => this.secrets.secret({ namespace: kustomization.namespace, name }),
+        this.options.kms,
+      );
+      synced = await syncObjects(this.identity(content), objects, previous, {
+        owner: kustomization,
+        force: options.force,
+        prune: options.prune,
+        driftIgnoreRules: options.driftIgnoreRules,
+      });
     } catch (error) {
-      const reason = error instanceof ApplyFailedError ? "ReconciliationFailed" : error instanceof EmptySetPruneError ? "PruneFailed" : error instanceof DecryptionError ? "BuildFailed" : undefined;
+      const reason =
+        error instanceof ApplyFailedError
+          ? "ReconciliationFailed"
+          : error instanceof EmptySetPruneError
+            ? "PruneFailed"
+            : error instanceof DecryptionError
+              ? "BuildFailed"
+              : undefined;
       if (!reason) throw error;
       tracked.dueAt = clock.now() + options.retryMs;
-      log.error({ kustomization: key, revision, reason, err: error }, "bundle not applied; the previous one stays in place");
-      await this.report(tracked, { ...base, ready: "False", reason, message: error instanceof DecryptionError ? `decryption failed: ${error.message}` : (error as Error).message });
+      log.error(
+        { kustomization: key, revision, reason, err: error },
+        "bundle not applied; the previous one stays in place",
+      );
+      await this.report(tracked, {
+        ...base,
+        ready: "False",
+        reason,
+        message: error instanceof DecryptionError ? `decryption failed: ${error.message}` : (error as Error).message,
+      });
       return;
     }
-    const applied = { digest, revision, sequence: content.sequence, inventory: synced.inventory.entries, prune: options.prune, deletionPolicy: options.deletionPolicy };
+    const applied = {
+      digest,
+      revision,
+      sequence: content.sequence,
+      inventory: synced.inventory.entries,
+      prune: options.prune,
+      deletionPolicy: options.deletionPolicy,
+    };
     const changes = formatChangeSet(synced.changeSet);
     const outcome = { ...base, applied, changes: changes || undefined, driftCorrected: !isNew && changes !== "" };
     if (synced.pruneErrors.length > 0) {
       tracked.dueAt = clock.now() + options.retryMs;
-      await this.report(tracked, { ...outcome, ready: "False", reason: "PruneFailed", message: synced.pruneErrors.map((e) => e.message).join("\n") });
+      await this.report(tracked, {
+        ...outcome,
+        ready: "False",
+        reason: "PruneFailed",
+        message: synced.pruneErrors.map((e) => e.message).join("\n"),
+      });
       return;
     }
     tracked.dueAt = clock.now() + options.intervalMs;
     const targets = options.wait ? applied.inventory.map(refOfEntry) : options.healthChecks;
     if (targets.length > 0) {
-      if (changes || isNew) await this.report(tracked, { ...outcome, ready: "Unknown", reason: "Progressing", message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}` });
-      const health = await waitForHealth(this.identity(content), targets, { timeoutMs: options.timeoutMs, custom: customHealth(options.healthCheckExprs) });
+      if (changes || isNew)
+        await this.report(tracked, {
+          ...outcome,
+          ready: "Unknown",
+          reason: "Progressing",
+          message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}`,
+        });
+      const health = await waitForHealth(this.identity(content), targets, {
+        timeoutMs: options.timeoutMs,
+        custom: customHealth(options.healthCheckExprs),
+      });
       if (!health.healthy) {
         tracked.dueAt = clock.now() + options.retryMs;
-        await this.report(tracked, { ...outcome, health: health.objects, ready: "False", reason: "HealthCheckFailed", message: unhealthyMessage(health.objects) });
+        await this.report(tracked, {
+          ...outcome,
+          health: health.objects,
+          ready: "False",
+          reason: "HealthCheckFailed",
+          message: unhealthyMessage(health.objects),
+        });
         return;
       }
       outcome.health = health.objects;
     }
-    if (changes) log.info({ kustomization: key, revision, changes }, outcome.driftCorrected ? "drift corrected" : "applied");
-    await this.report(tracked, { ...outcome, ready: "True", reason: "ReconciliationSucceeded", message: `Applied revision: ${revision}` });
+    if (changes)
+      log.info({ kustomization: key, revision, changes }, outcome.driftCorrected ? "drift corrected" : "applied");
+    await this.report(tracked, {
+      ...outcome,
+      ready: "True",
+      reason: "ReconciliationSucceeded",
+      message: `Applied revision: ${revision}`,
+    });
   }
 
   /**
@@ -296,13 +416,23 @@ export class Agent {
     const applied = tracked.report?.applied;
     if (applied) {
       const { deletionPolicy, prune, retryMs } = withdrawal.options;
-      const result = await deleteInventory(this.identity(withdrawal), { entries: applied.inventory }, { owner: withdrawal.kustomization, policy: deletionPolicy, prune });
+      const result = await deleteInventory(
+        this.identity(withdrawal),
+        { entries: applied.inventory },
+        { owner: withdrawal.kustomization, policy: deletionPolicy, prune },
+      );
       if (result.errors.length > 0 || result.remaining.length > 0) {
         tracked.dueAt = this.options.clock.now() + Math.min(retryMs, this.options.pollMs ?? DEFAULT_POLL_MS);
-        this.options.log.warn({ kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining }, "withdrawn bundle not fully deleted yet");
+        this.options.log.warn(
+          { kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining },
+          "withdrawn bundle not fully deleted yet",
+        );
         return;
       }
-      this.options.log.info({ kustomization: key, changes: formatChangeSet(result.changeSet) }, "withdrawn bundle deleted");
+      this.options.log.info(
+        { kustomization: key, changes: formatChangeSet(result.changeSet) },
+        "withdrawn bundle deleted",
+      );
     }
     const base = this.base(withdrawal.kustomization, bundleDigest(withdrawal), withdrawal.revision, tracked);
     const message = `withdrawn: what it applied was handled per deletionPolicy ${withdrawal.options.deletionPolicy}`;
@@ -314,18 +444,38 @@ export class Agent {
     const name = content.options.serviceAccountName;
     if (!name) return this.options.kube;
     const key = `${content.kustomization.namespace}/${name}`;
-    if (!this.identities.has(key)) this.identities.set(key, asServiceAccount(this.options.kube, content.kustomization.namespace, name));
+    if (!this.identities.has(key))
+      this.identities.set(key, asServiceAccount(this.options.kube, content.kustomization.namespace, name));
     return this.identities.get(key)!;
   }
 
-  private base(kustomization: AgentReport["kustomization"], digest: string, revision: string, tracked: Tracked): Omit<AgentReport, "ready" | "reason" | "message"> {
-    return { kustomization, digest, revision, accepted: tracked.accepted, applied: tracked.report?.applied, reportedAt: new Date(this.options.clock.now()).toISOString() };
+  private base(
+    kustomization: AgentReport["kustomization"],
+    digest: string,
+    revision: string,
+    tracked: Tracked,
+  ): Omit<AgentReport, "ready" | "reason" | "message"> {
+    return {
+      kustomization,
+      digest,
+      revision,
+      accepted: tracked.accepted,
+      applied: tracked.report?.applied,
+      reportedAt: new Date(this.options.clock.now()).toISOString(),
+    };
   }
 
   /** Writes a report unless it says nothing new (a drift check that found no drift writes nothing). */
   private async report(tracked: Tracked, report: AgentReport): Promise<void> {
     const previous = tracked.report;
-    const same = previous && previous.digest === report.digest && previous.ready === report.ready && previous.reason === report.reason && previous.message === report.message && !report.changes && previous.applied?.digest === report.applied?.digest;
+    const same =
+      previous &&
+      previous.digest === report.digest &&
+      previous.ready === report.ready &&
+      previous.reason === report.reason &&
+      previous.message === report.message &&
+      !report.changes &&
+      previous.applied?.digest === report.applied?.digest;
     if (same) return;
     try {
       await this.options.inbox.writeReport(report);
@@ -338,9 +488,17 @@ export class Agent {
   }
 
   private async heartbeat(now: number): Promise<void> {
-    const reports = [...this.tracked.values()].map((t) => t.report).filter((r): r is AgentReport => r?.applied !== undefined);
+    const reports = [...this.tracked.values()]
+      .map((t) => t.report)
+      .filter((r): r is AgentReport => r?.applied !== undefined);
     const newest = reports.sort((a, b) => b.reportedAt.localeCompare(a.reportedAt))[0];
-    await this.options.inbox.writeHeartbeat({ cluster: this.options.cluster, version: this.options.version, lastContact: new Date(now).toISOString(), revision: newest?.applied?.revision, bundles: [...this.entries.values()].filter((c) => "entry" in c && !c.entry.withdrawn).length });
+    await this.options.inbox.writeHeartbeat({
+      cluster: this.options.cluster,
+      version: this.options.version,
+      lastContact: new Date(now).toISOString(),
+      revision: newest?.applied?.revision,
+      bundles: [...this.entries.values()].filter((c) => "entry" in c && !c.entry.withdrawn).length,
+    });
     this.lastHeartbeat = now;
     this.reported = false;
   }
@@ -353,7 +511,9 @@ export class Agent {
 /** Why a verified bundle is a replay: older than the newest accepted one, or another bundle with its sequence. */
 function replayOf(sequence: number, digest: string, accepted: Tracked["accepted"]): string | undefined {
   if (!accepted) return undefined;
-  if (sequence < accepted.sequence) return `it is older than the accepted bundle (sequence ${sequence} < ${accepted.sequence}), a replay`;
-  if (sequence === accepted.sequence && digest !== accepted.digest) return `sequence ${sequence} was accepted for bundle ${accepted.digest}, a replay`;
+  if (sequence < accepted.sequence)
+    return `it is older than the accepted bundle (sequence ${sequence} < ${accepted.sequence}), a replay`;
+  if (sequence === accepted.sequence && digest !== accepted.digest)
+    return `sequence ${sequence} was accepted for bundle ${accepted.digest}, a replay`;
   return undefined;
 }

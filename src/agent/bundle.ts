@@ -117,7 +117,13 @@ export interface BundleVerifier {
 
 export async function sealBundle(content: BundleContent, signer: BundleSigner): Promise<SealedBundle> {
   const digest = digestOf(content);
-  return { apiVersion: BUNDLE_API_VERSION, kind: "Bundle", content, digest: `sha256:${digest.toString("hex")}`, signature: await signer.sign(digest) };
+  return {
+    apiVersion: BUNDLE_API_VERSION,
+    kind: "Bundle",
+    content,
+    digest: `sha256:${digest.toString("hex")}`,
+    signature: await signer.sign(digest),
+  };
 }
 
 /** `sha256:<hex>` of a bundle's content: equal for equal content, whatever the key order. */
@@ -137,24 +143,40 @@ export interface BundleAddress {
  * that is not what the (unsigned) index says it is: another cluster's bundle, another
  * Kustomization's (a withdrawal of one replayed onto another), or another digest.
  */
-export async function openBundle(bytes: Buffer, verifier: BundleVerifier, expected: BundleAddress): Promise<BundleContent> {
+export async function openBundle(
+  bytes: Buffer,
+  verifier: BundleVerifier,
+  expected: BundleAddress,
+): Promise<BundleContent> {
   let bundle: SealedBundle;
   try {
     bundle = JSON.parse(bytes.toString("utf8")) as SealedBundle;
   } catch {
     throw new BundleRejectedError("bundle is not valid JSON");
   }
-  const shaped = bundle?.apiVersion === BUNDLE_API_VERSION && bundle.kind === "Bundle" && typeof bundle.content === "object" && bundle.content !== null;
+  const shaped =
+    bundle?.apiVersion === BUNDLE_API_VERSION &&
+    bundle.kind === "Bundle" &&
+    typeof bundle.content === "object" &&
+    bundle.content !== null;
   if (!shaped) throw new BundleRejectedError(`not a ${BUNDLE_API_VERSION} Bundle`);
   const digest = digestOf(bundle.content);
-  if (`sha256:${digest.toString("hex")}` !== bundle.digest) throw new BundleRejectedError(`digest mismatch: the content hashes to sha256:${digest.toString("hex")}, the bundle says ${bundle.digest}`);
-  if (!(await verifier.verify(digest, bundle.signature))) throw new BundleRejectedError(`signature by ${bundle.signature?.keyId ?? "?"} does not verify`);
+  if (`sha256:${digest.toString("hex")}` !== bundle.digest)
+    throw new BundleRejectedError(
+      `digest mismatch: the content hashes to sha256:${digest.toString("hex")}, the bundle says ${bundle.digest}`,
+    );
+  if (!(await verifier.verify(digest, bundle.signature)))
+    throw new BundleRejectedError(`signature by ${bundle.signature?.keyId ?? "?"} does not verify`);
   const { content } = bundle;
-  if (content.cluster !== expected.cluster) throw new BundleRejectedError(`bundle is for cluster '${content.cluster}', not '${expected.cluster}'`);
+  if (content.cluster !== expected.cluster)
+    throw new BundleRejectedError(`bundle is for cluster '${content.cluster}', not '${expected.cluster}'`);
   if (refKey(content.kustomization) !== refKey(expected.kustomization)) {
-    throw new BundleRejectedError(`bundle is for Kustomization ${refKey(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`);
+    throw new BundleRejectedError(
+      `bundle is for Kustomization ${refKey(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`,
+    );
   }
-  if (bundle.digest !== expected.digest) throw new BundleRejectedError(`bundle is ${bundle.digest}, but the index names ${expected.digest}`);
+  if (bundle.digest !== expected.digest)
+    throw new BundleRejectedError(`bundle is ${bundle.digest}, but the index names ${expected.digest}`);
   return content;
 }
 
@@ -197,7 +219,9 @@ export function hmacSigner(keyId: string, key: Buffer): BundleSigner & BundleVer
 export function kmsSigner(kms: KMSClient, keyId: string): BundleSigner {
   return {
     sign: async (digest) => {
-      const answer = await kms.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: "RAW", SigningAlgorithm: "ECDSA_SHA_256" }));
+      const answer = await kms.send(
+        new SignCommand({ KeyId: keyId, Message: digest, MessageType: "RAW", SigningAlgorithm: "ECDSA_SHA_256" }),
+      );
       return { algorithm: "ECDSA_SHA_256", keyId, value: Buffer.from(answer.Signature!).toString("base64") };
     },
   };

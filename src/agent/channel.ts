@@ -52,7 +52,14 @@ export interface AgentReport {
    */
   accepted?: { sequence: number; digest: string };
   /** The last bundle applied successfully and what it left in the cluster; kept when a newer one fails. */
-  applied?: { digest: string; revision: string; sequence: number; inventory: InventoryEntry[]; prune: boolean; deletionPolicy: DeletionPolicy };
+  applied?: {
+    digest: string;
+    revision: string;
+    sequence: number;
+    inventory: InventoryEntry[];
+    prune: boolean;
+    deletionPolicy: DeletionPolicy;
+  };
   /** Whether it asked for health checks (`wait` / `healthChecks`), and what they found. */
   health?: ObjectHealth[];
   /** Flux's change-set lines of the last apply that wrote something (`Deployment/ns/app configured`). */

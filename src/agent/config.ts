@@ -26,7 +26,11 @@ export interface AgentConfig {
 }
 
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
-  const need = (name: string) => env[name] || (() => { throw new Error(`environment variable ${name} is not set`); })();
+  const need = (name: string) =>
+    env[name] ||
+    (() => {
+      throw new Error(`environment variable ${name} is not set`);
+    })();
   const bundleKey = need("SLUICE_BUNDLE_KEY");
   parseBundleKey(bundleKey, "SLUICE_BUNDLE_KEY");
   return {
@@ -44,7 +48,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
 
 function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const value = Number(env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} '${env[name]}': expected a whole number >= ${min}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name} '${env[name]}': expected a whole number >= ${min}`);
   return value;
 }
 
@@ -52,11 +57,17 @@ function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: numb
  * How the agent checks bundles: locally with the KMS key's public half, or with its own cluster's HMAC
  * key from Secrets Manager (a bundle signed with any other key id does not verify).
  */
-export async function agentVerifier(config: AgentConfig, secretsManager: SecretsManagerClient): Promise<BundleVerifier> {
+export async function agentVerifier(
+  config: AgentConfig,
+  secretsManager: SecretsManagerClient,
+): Promise<BundleVerifier> {
   const key = parseBundleKey(config.bundleKey, "SLUICE_BUNDLE_KEY");
   const id = keyIdFor(key, config.cluster);
   if (key.kind === "kms") {
-    if (!config.publicKey) throw new Error("SLUICE_BUNDLE_PUBLIC_KEY is not set: the agent verifies KMS signatures with the key's public half (sluice agent install puts it there)");
+    if (!config.publicKey)
+      throw new Error(
+        "SLUICE_BUNDLE_PUBLIC_KEY is not set: the agent verifies KMS signatures with the key's public half (sluice agent install puts it there)",
+      );
     return publicKeyVerifier(id, Buffer.from(config.publicKey, "base64"));
   }
   return hmacSigner(id, await hmacKey(secretsManager, id));
@@ -78,5 +89,9 @@ export async function inClusterTarget(env: NodeJS.ProcessEnv): Promise<ClusterTa
   const host = env.KUBERNETES_SERVICE_HOST;
   if (!host) throw new Error("not running in a cluster (KUBERNETES_SERVICE_HOST unset) and KUBECONFIG is not set");
   // The token file is re-read as the kubelet rotates it; the CA is fixed for the Pod's life.
-  return { server: `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`, caPem: await readFile(`${SERVICE_ACCOUNT_DIR}/ca.crt`, "utf8"), tokenFile: `${SERVICE_ACCOUNT_DIR}/token` };
+  return {
+    server: `https://${host.includes(":") ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? "443"}`,
+    caPem: await readFile(`${SERVICE_ACCOUNT_DIR}/ca.crt`, "utf8"),
+    tokenFile: `${SERVICE_ACCOUNT_DIR}/token`,
+  };
 }

@@ -20,12 +20,14 @@ const indexEntry = z.object({
 });
 
 /** An index entry the agent can act on, or the reason it cannot (reported under the entry's key). */
-export type CheckedEntry = { ref: KustomizationRef; entry: IndexEntry } | { ref: KustomizationRef; digest: string; problem: string };
+export type CheckedEntry =
+  { ref: KustomizationRef; entry: IndexEntry } | { ref: KustomizationRef; digest: string; problem: string };
 
 /** The Kustomization an index key `<namespace>/<name>` names; undefined for anything else (no report can go there). */
 export function refOfIndexKey(key: string): KustomizationRef | undefined {
   const [namespace, name, ...rest] = key.split("/");
-  if (rest.length > 0 || !namespace || !name || !DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(name)) return undefined;
+  if (rest.length > 0 || !namespace || !name || !DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(name))
+    return undefined;
   return { namespace, name };
 }
 
@@ -33,12 +35,16 @@ export function refOfIndexKey(key: string): KustomizationRef | undefined {
 export function checkIndexEntry(key: string, value: unknown): CheckedEntry | undefined {
   const ref = refOfIndexKey(key);
   if (!ref) return undefined;
-  const digest = typeof (value as { digest?: unknown } | null)?.digest === "string" ? (value as { digest: string }).digest.slice(0, 100) : "";
+  const digest =
+    typeof (value as { digest?: unknown } | null)?.digest === "string"
+      ? (value as { digest: string }).digest.slice(0, 100)
+      : "";
   const parsed = indexEntry.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     return { ref, digest, problem: `index entry ${key}: ${issue.path.join(".") || "entry"}: ${issue.message}` };
   }
-  if (refKey(parsed.data.kustomization) !== key) return { ref, digest, problem: `index entry ${key} names Kustomization ${refKey(parsed.data.kustomization)}` };
+  if (refKey(parsed.data.kustomization) !== key)
+    return { ref, digest, problem: `index entry ${key} names Kustomization ${refKey(parsed.data.kustomization)}` };
   return { ref, entry: parsed.data };
 }

@@ -16,7 +16,11 @@ const log = pino({ base: { component: "sluice-agent" } });
 try {
   const config = agentConfigFromEnv(process.env);
   // Every AWS call is bounded, so a hung connection cannot stall the poll loop.
-  const aws = { region: config.region, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 }, ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }) };
+  const aws = {
+    region: config.region,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+    ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }),
+  };
   const agent = new Agent({
     cluster: config.cluster,
     inbox: new S3BundleChannel(new S3Client(aws), config.bucket, config.cluster),

@@ -15,14 +15,25 @@ export const clusterMode = z.enum(["direct", "agent"]);
 export type ClusterMode = z.infer<typeof clusterMode>;
 
 /** A kubeconfig in a Secret of CLUSTER_NAMESPACE (keys `value` or `value.yaml` unless `key`), as Flux's `kubeConfig.secretRef`. */
-const kubeConfigRef = z.strictObject({ secretRef: z.strictObject({ name: z.string().min(1).max(253), key: z.string().min(1).optional() }) });
+const kubeConfigRef = z.strictObject({
+  secretRef: z.strictObject({ name: z.string().min(1).max(253), key: z.string().min(1).optional() }),
+});
 
 /** An EKS cluster, reached with the worker's IAM identity, or with a role it assumes (another account, say). */
 const eksCluster = z.strictObject({
   name: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, "an EKS cluster name"),
   /** @default the control plane's region */
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region such as eu-west-1").optional(),
-  roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)").optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region such as eu-west-1")
+    .optional(),
+  roleArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+      "an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+    )
+    .optional(),
 });
 export type EksCluster = z.infer<typeof eksCluster>;
 
@@ -33,11 +44,11 @@ export const clusterRegistration = z.strictObject({
   spec: z
     .strictObject({
       mode: clusterMode,
-    /**
-     * Namespaces whose Kustomizations may target this cluster when they act as a service account
-     * (`serviceAccountName`, or the control plane's defaultServiceAccount); `*` is any namespace.
-     * Absent: only Kustomizations without an identity (the platform's own) may target it.
-     */
+      /**
+       * Namespaces whose Kustomizations may target this cluster when they act as a service account
+       * (`serviceAccountName`, or the control plane's defaultServiceAccount); `*` is any namespace.
+       * Absent: only Kustomizations without an identity (the platform's own) may target it.
+       */
       allowedNamespaces: z.array(z.string().min(1).max(63)).optional(),
       /**
        * How the worker reaches a direct cluster: a kubeconfig Secret or an EKS cluster. Neither: the
@@ -48,8 +59,13 @@ export const clusterRegistration = z.strictObject({
     })
     .check((ctx) => {
       const { mode, kubeConfig, eks } = ctx.value;
-      const issue = (field: string, message: string) => ctx.issues.push({ code: "custom", input: ctx.value, path: [field], message });
-      if (mode === "agent" && (kubeConfig || eks)) issue(kubeConfig ? "kubeConfig" : "eks", "not used in agent mode (the agent applies to the cluster it runs in)");
+      const issue = (field: string, message: string) =>
+        ctx.issues.push({ code: "custom", input: ctx.value, path: [field], message });
+      if (mode === "agent" && (kubeConfig || eks))
+        issue(
+          kubeConfig ? "kubeConfig" : "eks",
+          "not used in agent mode (the agent applies to the cluster it runs in)",
+        );
       if (kubeConfig && eks) issue("eks", "set either kubeConfig or eks, not both");
     }),
   status: z.unknown().optional(),
@@ -59,7 +75,12 @@ export type ClusterRegistration = z.infer<typeof clusterRegistration>;
 /** How the worker reaches a registered direct cluster (undefined: as if not registered). */
 export type ClusterConnection = Pick<ClusterRegistration["spec"], "kubeConfig" | "eks">;
 
-export function newClusterRegistration(name: string, mode: ClusterMode, allowedNamespaces?: string[], connection: ClusterConnection = {}): ClusterRegistration {
+export function newClusterRegistration(
+  name: string,
+  mode: ClusterMode,
+  allowedNamespaces?: string[],
+  connection: ClusterConnection = {},
+): ClusterRegistration {
   const spec = { mode, ...(allowedNamespaces?.length && { allowedNamespaces }), ...connection };
   return { apiVersion: CLUSTER_API_VERSION, kind: "Cluster", metadata: { name, namespace: CLUSTER_NAMESPACE }, spec };
 }

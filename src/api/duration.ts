@@ -8,7 +8,8 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_0
 export function parseDuration(text: string): number {
   if (!PATTERN.test(text)) throw new Error(`"${text}" is not a duration like 30s, 5m or 1h30m`);
   let total = 0;
-  for (const [, amount, , unit] of text.matchAll(/([0-9]+(\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(amount) * UNIT_MS[unit!]!;
+  for (const [, amount, , unit] of text.matchAll(/([0-9]+(\.[0-9]+)?)(ms|s|m|h)/g))
+    total += Number(amount) * UNIT_MS[unit!]!;
   return Math.round(total);
 }
 
@@ -24,4 +25,6 @@ export function formatDuration(ms: number): string {
 }
 
 /** A duration field: kept as written (so `--export` round-trips), validated as Flux validates it. */
-export const duration = z.string().regex(PATTERN, { message: "must be a duration like 30s, 5m or 1h30m (units ms, s, m, h)" });
+export const duration = z
+  .string()
+  .regex(PATTERN, { message: "must be a duration like 30s, 5m or 1h30m (units ms, s, m, h)" });

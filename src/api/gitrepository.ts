@@ -10,7 +10,10 @@ export const gitRepositoryRef = z.strictObject({
   tag: z.string().min(1).optional(),
   semver: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
-  commit: z.string().regex(/^[0-9a-f]{7,40}$/, { message: "must be a hexadecimal commit SHA" }).optional(),
+  commit: z
+    .string()
+    .regex(/^[0-9a-f]{7,40}$/, { message: "must be a hexadecimal commit SHA" })
+    .optional(),
 });
 export type GitRepositoryRef = z.infer<typeof gitRepositoryRef>;
 
@@ -23,12 +26,22 @@ export const gitRepositorySpec = z.strictObject({
   interval: duration,
   timeout: duration.optional(),
   ref: gitRepositoryRef.optional(),
-  verify: z.strictObject({ mode: z.enum(["head", "HEAD", "Tag", "TagAndHEAD"]).optional(), secretRef: localObjectReference }).optional(),
+  verify: z
+    .strictObject({ mode: z.enum(["head", "HEAD", "Tag", "TagAndHEAD"]).optional(), secretRef: localObjectReference })
+    .optional(),
   proxySecretRef: localObjectReference.optional(),
   ignore: z.string().optional(),
   suspend: z.boolean().optional(),
   recurseSubmodules: z.boolean().optional(),
-  include: z.array(z.strictObject({ repository: localObjectReference, fromPath: z.string().optional(), toPath: z.string().optional() })).optional(),
+  include: z
+    .array(
+      z.strictObject({
+        repository: localObjectReference,
+        fromPath: z.string().optional(),
+        toPath: z.string().optional(),
+      }),
+    )
+    .optional(),
   sparseCheckout: z.array(z.string()).optional(),
 });
 
@@ -43,10 +56,18 @@ export const gitRepositoryStatus = z.strictObject({
   sourceVerificationMode: z.string().optional(),
 });
 
-export const gitRepository = fluxObject(GIT_REPOSITORY_API_VERSION, "GitRepository", gitRepositorySpec, gitRepositoryStatus);
+export const gitRepository = fluxObject(
+  GIT_REPOSITORY_API_VERSION,
+  "GitRepository",
+  gitRepositorySpec,
+  gitRepositoryStatus,
+);
 export type GitRepository = z.infer<typeof gitRepository>;
 
 /** Flux's defaults: a 60s timeout; with no ref at all, the `master` branch. */
 export function gitRepositoryDefaults(spec: GitRepository["spec"]): { timeout: string; ref: GitRepositoryRef } {
-  return { timeout: spec.timeout ?? "60s", ref: spec.ref && Object.keys(spec.ref).length > 0 ? spec.ref : { branch: "master" } };
+  return {
+    timeout: spec.timeout ?? "60s",
+    ref: spec.ref && Object.keys(spec.ref).length > 0 ? spec.ref : { branch: "master" },
+  };
 }

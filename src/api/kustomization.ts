@@ -16,27 +16,72 @@ const selector = z.strictObject({
 
 /** `kustomize.toolkit.fluxcd.io/v1` Kustomization spec: every field Flux documents. */
 export const kustomizationSpec = z.strictObject({
-  commonMetadata: z.strictObject({ annotations: z.record(z.string(), z.string()).optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
-  dependsOn: z.array(z.strictObject({ name: z.string().min(1), namespace: z.string().optional(), readyExpr: z.string().optional() })).optional(),
-  decryption: z.strictObject({ provider: z.literal("sops"), serviceAccountName: z.string().optional(), secretRef: localObjectReference.optional() }).optional(),
+  commonMetadata: z
+    .strictObject({
+      annotations: z.record(z.string(), z.string()).optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  dependsOn: z
+    .array(
+      z.strictObject({ name: z.string().min(1), namespace: z.string().optional(), readyExpr: z.string().optional() }),
+    )
+    .optional(),
+  decryption: z
+    .strictObject({
+      provider: z.literal("sops"),
+      serviceAccountName: z.string().optional(),
+      secretRef: localObjectReference.optional(),
+    })
+    .optional(),
   interval: duration,
   retryInterval: duration.optional(),
-  kubeConfig: z.strictObject({
-    secretRef: z.strictObject({ name: z.string().min(1), key: z.string().optional() }).optional(),
-    configMapRef: localObjectReference.optional(),
-  }).optional(),
+  kubeConfig: z
+    .strictObject({
+      secretRef: z.strictObject({ name: z.string().min(1), key: z.string().optional() }).optional(),
+      configMapRef: localObjectReference.optional(),
+    })
+    .optional(),
   path: z.string().optional(),
-  postBuild: z.strictObject({
-    substitute: z.record(z.string(), z.string()).optional(),
-    substituteFrom: z.array(z.strictObject({ kind: z.enum(["Secret", "ConfigMap"]), name: z.string().min(1).max(253), optional: z.boolean().optional() })).optional(),
-  }).optional(),
+  postBuild: z
+    .strictObject({
+      substitute: z.record(z.string(), z.string()).optional(),
+      substituteFrom: z
+        .array(
+          z.strictObject({
+            kind: z.enum(["Secret", "ConfigMap"]),
+            name: z.string().min(1).max(253),
+            optional: z.boolean().optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
   prune: z.boolean(),
   deletionPolicy: z.enum(["MirrorPrune", "Delete", "WaitForTermination", "Orphan"]).optional(),
-  healthChecks: z.array(z.strictObject({ apiVersion: z.string().optional(), kind: z.string().min(1), name: z.string().min(1), namespace: z.string().optional() })).optional(),
+  healthChecks: z
+    .array(
+      z.strictObject({
+        apiVersion: z.string().optional(),
+        kind: z.string().min(1),
+        name: z.string().min(1),
+        namespace: z.string().optional(),
+      }),
+    )
+    .optional(),
   namePrefix: z.string().min(1).max(200).optional(),
   nameSuffix: z.string().min(1).max(200).optional(),
   patches: z.array(z.strictObject({ patch: z.string().min(1), target: selector.optional() })).optional(),
-  images: z.array(z.strictObject({ name: z.string().min(1), newName: z.string().optional(), newTag: z.string().optional(), digest: z.string().optional() })).optional(),
+  images: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        newName: z.string().optional(),
+        newTag: z.string().optional(),
+        digest: z.string().optional(),
+      }),
+    )
+    .optional(),
   serviceAccountName: z.string().optional(),
   sourceRef: z.strictObject({
     apiVersion: z.string().optional(),
@@ -51,8 +96,20 @@ export const kustomizationSpec = z.strictObject({
   wait: z.boolean().optional(),
   components: z.array(z.string()).optional(),
   ignoreMissingComponents: z.boolean().optional(),
-  healthCheckExprs: z.array(z.strictObject({ apiVersion: z.string().min(1), kind: z.string().min(1), current: z.string().min(1), inProgress: z.string().optional(), failed: z.string().optional() })).optional(),
-  driftIgnoreRules: z.array(z.strictObject({ paths: z.array(z.string()).min(1), target: selector.optional() })).optional(),
+  healthCheckExprs: z
+    .array(
+      z.strictObject({
+        apiVersion: z.string().min(1),
+        kind: z.string().min(1),
+        current: z.string().min(1),
+        inProgress: z.string().optional(),
+        failed: z.string().optional(),
+      }),
+    )
+    .optional(),
+  driftIgnoreRules: z
+    .array(z.strictObject({ paths: z.array(z.string()).min(1), target: selector.optional() }))
+    .optional(),
 });
 
 export const kustomizationStatus = z.strictObject({
@@ -64,7 +121,12 @@ export const kustomizationStatus = z.strictObject({
   history: z.array(z.unknown()).optional(),
 });
 
-export const kustomization = fluxObject(KUSTOMIZATION_API_VERSION, "Kustomization", kustomizationSpec, kustomizationStatus);
+export const kustomization = fluxObject(
+  KUSTOMIZATION_API_VERSION,
+  "Kustomization",
+  kustomizationSpec,
+  kustomizationStatus,
+);
 export type Kustomization = z.infer<typeof kustomization>;
 
 /** Flux's timeout rule: spec.timeout, else interval − 30s, never below 30s. */

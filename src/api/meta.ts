@@ -1,7 +1,11 @@
 import { z } from "zod";
 
 /** Names as Kubernetes accepts them (DNS-1123 subdomain). */
-const name = z.string().min(1).max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: "must be a lowercase DNS-1123 name" });
+const name = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: "must be a lowercase DNS-1123 name" });
 
 /**
  * Object metadata. Loose on purpose: objects read back from a cluster or exported by `flux` carry
@@ -49,8 +53,19 @@ export const commonStatus = {
 };
 
 /** The schema of a whole Flux object: its apiVersion and kind, metadata, spec and optional status. */
-export function fluxObject<A extends string, K extends string, S extends z.ZodType, T extends z.ZodType>(apiVersion: A, kind: K, spec: S, status: T) {
-  return z.strictObject({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), metadata: objectMeta, spec, status: status.optional() });
+export function fluxObject<A extends string, K extends string, S extends z.ZodType, T extends z.ZodType>(
+  apiVersion: A,
+  kind: K,
+  spec: S,
+  status: T,
+) {
+  return z.strictObject({
+    apiVersion: z.literal(apiVersion),
+    kind: z.literal(kind),
+    metadata: objectMeta,
+    spec,
+    status: status.optional(),
+  });
 }
 
 /** Flux's annotation asking for a reconcile now (`flux reconcile`); a new value is a new request. */

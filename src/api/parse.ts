@@ -24,8 +24,10 @@ export type FluxObject = GitRepository | Kustomization | Receiver;
  * and bad durations are errors naming the field path, e.g. `spec.ref.branch: expected string`.
  */
 export function parseFluxObject(input: unknown): FluxObject {
-  const schema = schemas[(input as { kind?: FluxKind } | undefined)?.kind as FluxKind] as z.ZodType<FluxObject> | undefined;
-  if (!schema) throw new InvalidObjectError(subjectOf(input), [`kind: must be one of ${Object.keys(schemas).join(", ")}`]);
+  const schema = schemas[(input as { kind?: FluxKind } | undefined)?.kind as FluxKind] as
+    z.ZodType<FluxObject> | undefined;
+  if (!schema)
+    throw new InvalidObjectError(subjectOf(input), [`kind: must be one of ${Object.keys(schemas).join(", ")}`]);
   return parseObject(schema, input);
 }
 
@@ -42,7 +44,11 @@ function subjectOf(input: unknown): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
-  if (issue.code === "unrecognized_keys") return issue.keys.map((k) => `${path ? `${path}.` : ""}${k}: unknown field`).join("; ");
+  const path = issue.path
+    .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+    .join("")
+    .replace(/^\./, "");
+  if (issue.code === "unrecognized_keys")
+    return issue.keys.map((k) => `${path ? `${path}.` : ""}${k}: unknown field`).join("; ");
   return `${path || "(root)"}: ${issue.message}`;
 }

@@ -6,7 +6,20 @@ export const RECEIVER_API_VERSION = "notification.toolkit.fluxcd.io/v1";
 
 /** `notification.toolkit.fluxcd.io/v1` Receiver spec: the fields Flux documents. */
 export const receiverSpec = z.strictObject({
-  type: z.enum(["generic", "generic-hmac", "github", "gitlab", "bitbucket", "harbor", "dockerhub", "quay", "gcr", "nexus", "acr", "cdevents"]),
+  type: z.enum([
+    "generic",
+    "generic-hmac",
+    "github",
+    "gitlab",
+    "bitbucket",
+    "harbor",
+    "dockerhub",
+    "quay",
+    "gcr",
+    "nexus",
+    "acr",
+    "cdevents",
+  ]),
   interval: duration.optional(),
   events: z.array(z.string()).optional(),
   resources: z.array(
@@ -23,5 +36,10 @@ export const receiverSpec = z.strictObject({
   suspend: z.boolean().optional(),
 });
 
-export const receiver = fluxObject(RECEIVER_API_VERSION, "Receiver", receiverSpec, z.strictObject({ ...commonStatus, webhookPath: z.string().optional() }));
+export const receiver = fluxObject(
+  RECEIVER_API_VERSION,
+  "Receiver",
+  receiverSpec,
+  z.strictObject({ ...commonStatus, webhookPath: z.string().optional() }),
+);
 export type Receiver = z.infer<typeof receiver>;

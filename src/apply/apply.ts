@@ -46,10 +46,17 @@ type Plan = { entry: ChangeSetEntry; apply?: Prepared };
  * kind and namespace when an owner is given. Invalid input fails before anything is written. On
  * failure an {@link ApplyFailedError} carries the change set of the stages already applied.
  */
-export async function applyAll(cluster: Cluster, objects: KubeObject[], options: ApplyOptions = {}): Promise<ChangeSetEntry[]> {
+export async function applyAll(
+  cluster: Cluster,
+  objects: KubeObject[],
+  options: ApplyOptions = {},
+): Promise<ChangeSetEntry[]> {
   const prepared = await prepare(cluster, objects, options);
   const changeSet: ChangeSetEntry[] = [];
-  for (const stage of stages(prepared.map((p) => p.object), options.customStageKinds)) {
+  for (const stage of stages(
+    prepared.map((p) => p.object),
+    options.customStageKinds,
+  )) {
     const members = stage.map((object) => prepared.find((p) => p.object === object)!);
     const resolved = await settle(members.map((p) => resolveDeferred(cluster, p)));
     if (resolved.errors.length > 0) throw new ApplyFailedError(changeSet, resolved.errors);
@@ -94,19 +101,33 @@ async function prepare(cluster: Cluster, input: KubeObject[], options: ApplyOpti
     }
     const definedHere = info ? undefined : crdScopeFor(crds, object);
     if (!info && !definedHere) {
-      errors.push(new ObjectError(idOf(object), "validation", `no kind "${object.kind}" is served for apiVersion "${object.apiVersion}"; is its CustomResourceDefinition installed?`));
+      errors.push(
+        new ObjectError(
+          idOf(object),
+          "validation",
+          `no kind "${object.kind}" is served for apiVersion "${object.apiVersion}"; is its CustomResourceDefinition installed?`,
+        ),
+      );
       continue;
     }
     const namespaced = info ? info.namespaced : definedHere === "Namespaced";
     if (namespaced && !object.metadata.namespace) {
       if (!options.defaultNamespace) {
-        errors.push(new ObjectError(idOf(object), "validation", "namespace not specified and no default namespace is set"));
+        errors.push(
+          new ObjectError(idOf(object), "validation", "namespace not specified and no default namespace is set"),
+        );
         continue;
       }
       object.metadata.namespace = options.defaultNamespace;
     }
     if (!namespaced && object.metadata.namespace) {
-      errors.push(new ObjectError(idOf(object), "validation", `${object.kind} is cluster-scoped but metadata.namespace is set to "${object.metadata.namespace}"`));
+      errors.push(
+        new ObjectError(
+          idOf(object),
+          "validation",
+          `${object.kind} is cluster-scoped but metadata.namespace is set to "${object.metadata.namespace}"`,
+        ),
+      );
       continue;
     }
     const subject = formatId(objMetadata(object));
@@ -123,14 +144,23 @@ async function prepare(cluster: Cluster, input: KubeObject[], options: ApplyOpti
 }
 
 function isObjectShape(object: Partial<KubeObject>): object is KubeObject {
-  return typeof object?.apiVersion === "string" && typeof object.kind === "string" && typeof object.metadata?.name === "string" && object.metadata.name !== "";
+  return (
+    typeof object?.apiVersion === "string" &&
+    typeof object.kind === "string" &&
+    typeof object.metadata?.name === "string" &&
+    object.metadata.name !== ""
+  );
 }
 
 /** The scope of `object`'s kind when a CRD in the same set defines it at that version. */
 function crdScopeFor(crds: KubeObject[], object: KubeObject): string | undefined {
   const crd = crds.find((c) => {
     const spec = c.spec as { group?: string; names?: { kind?: string }; versions?: { name?: string }[] } | undefined;
-    return spec?.group === groupOf(object.apiVersion) && spec.names?.kind === object.kind && (spec.versions ?? []).some((v) => v.name === versionOf(object.apiVersion));
+    return (
+      spec?.group === groupOf(object.apiVersion) &&
+      spec.names?.kind === object.kind &&
+      (spec.versions ?? []).some((v) => v.name === versionOf(object.apiVersion))
+    );
   });
   return crd ? String((crd.spec as { scope?: string }).scope ?? "Namespaced") : undefined;
 }
@@ -138,18 +168,32 @@ function crdScopeFor(crds: KubeObject[], object: KubeObject): string | undefined
 /** Looks up the resource of an object whose CRD was applied in an earlier stage of this run. */
 async function resolveDeferred(cluster: Cluster, p: Prepared): Promise<void> {
   p.info ??= await cluster.discovery.find(p.object.apiVersion, p.object.kind);
-  if (!p.info) throw new ObjectError(p.subject, "validation", `its CustomResourceDefinition was applied but the API server does not serve ${p.object.apiVersion} ${p.object.kind}`);
+  if (!p.info)
+    throw new ObjectError(
+      p.subject,
+      "validation",
+      `its CustomResourceDefinition was applied but the API server does not serve ${p.object.apiVersion} ${p.object.kind}`,
+    );
 }
 
 /**
  * Live objects by subject. With an owner, one LIST per resource and namespace finds the objects we
  * already own; anything not found that way (new, or owned by someone else) is read with a GET.
  */
-async function fetchLive(cluster: Cluster, members: Prepared[], owner: Owner | undefined): Promise<{ objects: Map<string, KubeObject>; errors: ObjectError[] }> {
+async function fetchLive(
+  cluster: Cluster,
+  members: Prepared[],
+  owner: Owner | undefined,
+): Promise<{ objects: Map<string, KubeObject>; errors: ObjectError[] }> {
   const live = new Map<string, KubeObject>();
   const read = (p: Prepared, verb: string, work: () => Promise<void>) =>
     work().catch((error: unknown) => {
-      throw new ObjectError(p.subject, verb, describeApiError(error, { secret: false, identity: cluster.client.identity }), statusOf(error));
+      throw new ObjectError(
+        p.subject,
+        verb,
+        describeApiError(error, { secret: false, identity: cluster.client.identity }),
+        statusOf(error),
+      );
     });
   if (owner) {
     const groups = new Map<string, Prepared[]>();
@@ -160,7 +204,12 @@ async function fetchLive(cluster: Cluster, members: Prepared[], owner: Owner | u
     const listed = await settle(
       [...groups.values()].map((group) =>
         read(group[0]!, "list", async () => {
-          const items = await listObjects(cluster, group[0]!.info!, group[0]!.object.metadata.namespace ?? "", ownerSelector(owner));
+          const items = await listObjects(
+            cluster,
+            group[0]!.info!,
+            group[0]!.object.metadata.namespace ?? "",
+            ownerSelector(owner),
+          );
           for (const item of items) live.set(formatId(objMetadata(item)), item);
         }),
       ),
@@ -182,7 +231,8 @@ async function fetchLive(cluster: Cluster, members: Prepared[], owner: Owner | u
 
 /** Decides one object's action: skip, unchanged, or apply (after a dry-run and metadata cleanup). */
 async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined, options: ApplyOptions): Promise<Plan> {
-  if (anyInMetadata(p.object, EXCLUDE) || anyInMetadata(live, EXCLUDE)) return { entry: changeSetEntry(p.object, "skipped") };
+  if (anyInMetadata(p.object, EXCLUDE) || anyInMetadata(live, EXCLUDE))
+    return { entry: changeSetEntry(p.object, "skipped") };
   if (live && anyInMetadata(p.object, IF_NOT_PRESENT)) return { entry: changeSetEntry(p.object, "skipped") };
   if (live) p.object = withoutIgnoredFields(p.object, options.driftIgnoreRules);
   const fieldManager = options.fieldManager ?? "sluice";
@@ -193,8 +243,15 @@ async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined,
   } catch (error) {
     const forced = options.force || anyInMetadata(p.object, FORCE) || anyInMetadata(live, FORCE);
     if (!(live && isImmutableError(error) && forced)) {
-      const hint = isImmutableError(error) ? `; to recreate it, set the annotation ${Object.keys(FORCE)[0]}: Enabled or enable force` : "";
-      throw new ObjectError(p.subject, "dry-run", describeApiError(error, { secret: isSecret, identity: cluster.client.identity }) + hint, statusOf(error));
+      const hint = isImmutableError(error)
+        ? `; to recreate it, set the annotation ${Object.keys(FORCE)[0]}: Enabled or enable force`
+        : "";
+      throw new ObjectError(
+        p.subject,
+        "dry-run",
+        describeApiError(error, { secret: isSecret, identity: cluster.client.identity }) + hint,
+        statusOf(error),
+      );
     }
     await recreate(cluster, p, isSecret);
     return plan(cluster, p, undefined, options);
@@ -203,14 +260,29 @@ async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined,
   if (live && !anyInMetadata(p.object, MERGE) && !anyInMetadata(live, MERGE)) {
     const patch = cleanupPatch(live, fieldManager, options.cleanup);
     if (patch.length > 0) {
-      await jsonPatch(cluster, p.info!, p.object.metadata.namespace ?? "", p.object.metadata.name, patch, fieldManager).catch((error: unknown) => {
-        throw new ObjectError(p.subject, "metadata cleanup", describeApiError(error, { secret: isSecret, identity: cluster.client.identity }), statusOf(error));
+      await jsonPatch(
+        cluster,
+        p.info!,
+        p.object.metadata.namespace ?? "",
+        p.object.metadata.name,
+        patch,
+        fieldManager,
+      ).catch((error: unknown) => {
+        throw new ObjectError(
+          p.subject,
+          "metadata cleanup",
+          describeApiError(error, { secret: isSecret, identity: cluster.client.identity }),
+          statusOf(error),
+        );
       });
       patched = true;
     }
   }
   if (!patched && !hasDrifted(live, dryRun)) return { entry: changeSetEntry(p.object, "unchanged") };
-  return { entry: changeSetEntry(p.object, live && dryRun.metadata.resourceVersion ? "configured" : "created"), apply: p };
+  return {
+    entry: changeSetEntry(p.object, live && dryRun.metadata.resourceVersion ? "configured" : "created"),
+    apply: p,
+  };
 }
 
 /** Deletes an object whose immutable fields changed and waits until it is gone (finalizers may hold it). */
@@ -224,18 +296,32 @@ async function recreate(cluster: Cluster, p: Prepared, isSecret: boolean): Promi
       await cluster.clock.sleep(250);
     }
   } catch (error) {
-    throw new ObjectError(p.subject, "recreate (immutable field changed)", describeApiError(error, { secret: isSecret, identity: cluster.client.identity }), statusOf(error));
+    throw new ObjectError(
+      p.subject,
+      "recreate (immutable field changed)",
+      describeApiError(error, { secret: isSecret, identity: cluster.client.identity }),
+      statusOf(error),
+    );
   }
 }
 
 /** Writes the planned objects: kinds in order, the objects of one kind concurrently. */
-async function applyInKindOrder(cluster: Cluster, plans: Plan[], options: ApplyOptions): Promise<{ values: ChangeSetEntry[]; errors: ObjectError[] }> {
+async function applyInKindOrder(
+  cluster: Cluster,
+  plans: Plan[],
+  options: ApplyOptions,
+): Promise<{ values: ChangeSetEntry[]; errors: ObjectError[] }> {
   const values: ChangeSetEntry[] = [];
   const errors: ObjectError[] = [];
   const byKind: Plan[][] = [];
   for (const plan of plans) {
     const last = byKind.at(-1);
-    if (last && last[0]!.entry.object.kind === plan.entry.object.kind && last[0]!.entry.object.group === plan.entry.object.group) last.push(plan);
+    if (
+      last &&
+      last[0]!.entry.object.kind === plan.entry.object.kind &&
+      last[0]!.entry.object.group === plan.entry.object.group
+    )
+      last.push(plan);
     else byKind.push([plan]);
   }
   for (const group of byKind) {
@@ -243,8 +329,16 @@ async function applyInKindOrder(cluster: Cluster, plans: Plan[], options: ApplyO
       group.map(async (plan) => {
         if (!plan.apply) return plan.entry;
         const { object, subject, info } = plan.apply;
-        await serverSideApply(cluster, info!, object, { fieldManager: options.fieldManager ?? "sluice", dryRun: false }).catch((error: unknown) => {
-          throw new ObjectError(subject, "apply", describeApiError(error, { secret: object.kind === "Secret", identity: cluster.client.identity }), statusOf(error));
+        await serverSideApply(cluster, info!, object, {
+          fieldManager: options.fieldManager ?? "sluice",
+          dryRun: false,
+        }).catch((error: unknown) => {
+          throw new ObjectError(
+            subject,
+            "apply",
+            describeApiError(error, { secret: object.kind === "Secret", identity: cluster.client.identity }),
+            statusOf(error),
+          );
         });
         return plan.entry;
       }),
@@ -255,10 +349,21 @@ async function applyInKindOrder(cluster: Cluster, plans: Plan[], options: ApplyO
   return { values, errors };
 }
 
-async function waitForDefinitions(cluster: Cluster, definitions: Prepared[], timeoutMs: number, changeSet: ChangeSetEntry[]): Promise<void> {
-  const result = await waitForHealth(cluster, definitions.map((p) => p.object), { timeoutMs, intervalMs: 250 });
+async function waitForDefinitions(
+  cluster: Cluster,
+  definitions: Prepared[],
+  timeoutMs: number,
+  changeSet: ChangeSetEntry[],
+): Promise<void> {
+  const result = await waitForHealth(
+    cluster,
+    definitions.map((p) => p.object),
+    { timeoutMs, intervalMs: 250 },
+  );
   if (!result.healthy) {
-    const errors = result.objects.filter((o) => o.status !== "Current").map((o) => new ObjectError(o.subject, "wait", `not ready after ${timeoutMs} ms: ${o.status}: ${o.message}`));
+    const errors = result.objects
+      .filter((o) => o.status !== "Current")
+      .map((o) => new ObjectError(o.subject, "wait", `not ready after ${timeoutMs} ms: ${o.status}: ${o.message}`));
     throw new ApplyFailedError(changeSet, errors);
   }
 }
@@ -267,20 +372,32 @@ async function waitForDefinitions(cluster: Cluster, definitions: Prepared[], tim
  * Re-reads discovery until every served version of the CRDs is listed: kube-apiserver publishes an
  * established CRD in aggregated discovery a moment later, and the next stage needs its kinds.
  */
-async function untilServed(cluster: Cluster, crds: KubeObject[], timeoutMs: number, changeSet: ChangeSetEntry[]): Promise<void> {
+async function untilServed(
+  cluster: Cluster,
+  crds: KubeObject[],
+  timeoutMs: number,
+  changeSet: ChangeSetEntry[],
+): Promise<void> {
   const deadline = cluster.clock.now() + timeoutMs;
   for (;;) {
     await cluster.discovery.refresh();
     const missing: string[] = [];
     for (const crd of crds) {
-      const spec = crd.spec as { group: string; names: { kind: string }; versions?: { name: string; served?: boolean }[] };
+      const spec = crd.spec as {
+        group: string;
+        names: { kind: string };
+        versions?: { name: string; served?: boolean }[];
+      };
       for (const version of (spec.versions ?? []).filter((v) => v.served !== false)) {
-        if (!(await cluster.discovery.find(`${spec.group}/${version.name}`, spec.names.kind))) missing.push(`${spec.names.kind}.${spec.group}/${version.name}`);
+        if (!(await cluster.discovery.find(`${spec.group}/${version.name}`, spec.names.kind)))
+          missing.push(`${spec.names.kind}.${spec.group}/${version.name}`);
       }
     }
     if (missing.length === 0) return;
     if (cluster.clock.now() >= deadline) {
-      throw new ApplyFailedError(changeSet, [new ObjectError(missing.join(", "), "wait", `not served by the API server's discovery after ${timeoutMs} ms`)]);
+      throw new ApplyFailedError(changeSet, [
+        new ObjectError(missing.join(", "), "wait", `not served by the API server's discovery after ${timeoutMs} ms`),
+      ]);
     }
     await cluster.clock.sleep(250);
   }
@@ -300,7 +417,9 @@ async function settle<T>(work: Promise<T>[]): Promise<{ values: T[]; errors: Obj
 }
 
 function statusOf(error: unknown): number | undefined {
-  return typeof error === "object" && error !== null && "status" in error && typeof error.status === "number" ? error.status : undefined;
+  return typeof error === "object" && error !== null && "status" in error && typeof error.status === "number"
+    ? error.status
+    : undefined;
 }
 
 /** One object's difference from the cluster, for `sluice diff`: nothing is written. */
@@ -316,7 +435,11 @@ export interface PlannedChange {
  * What {@link applyAll} would do, without writing: one dry-run per object against the live state.
  * Objects whose CRD is part of the same set (not installed yet) are reported as `created`.
  */
-export async function planAll(cluster: Cluster, objects: KubeObject[], options: ApplyOptions = {}): Promise<PlannedChange[]> {
+export async function planAll(
+  cluster: Cluster,
+  objects: KubeObject[],
+  options: ApplyOptions = {},
+): Promise<PlannedChange[]> {
   const prepared = await prepare(cluster, objects, options);
   const known = prepared.filter((p) => p.info);
   const live = await fetchLive(cluster, known, options.owner);
@@ -325,10 +448,23 @@ export async function planAll(cluster: Cluster, objects: KubeObject[], options: 
     prepared.map(async (p): Promise<PlannedChange> => {
       if (!p.info) return { entry: changeSetEntry(p.object, "created"), desired: p.object };
       const current = live.objects.get(p.subject);
-      if (anyInMetadata(p.object, EXCLUDE) || anyInMetadata(current, EXCLUDE) || (current && anyInMetadata(p.object, IF_NOT_PRESENT))) return { entry: changeSetEntry(p.object, "skipped"), live: current };
+      if (
+        anyInMetadata(p.object, EXCLUDE) ||
+        anyInMetadata(current, EXCLUDE) ||
+        (current && anyInMetadata(p.object, IF_NOT_PRESENT))
+      )
+        return { entry: changeSetEntry(p.object, "skipped"), live: current };
       const object = current ? withoutIgnoredFields(p.object, options.driftIgnoreRules) : p.object;
-      const desired = await serverSideApply(cluster, p.info, object, { fieldManager: options.fieldManager ?? "sluice", dryRun: true }).catch((error: unknown) => {
-        throw new ObjectError(p.subject, "dry-run", describeApiError(error, { secret: p.object.kind === "Secret", identity: cluster.client.identity }), statusOf(error));
+      const desired = await serverSideApply(cluster, p.info, object, {
+        fieldManager: options.fieldManager ?? "sluice",
+        dryRun: true,
+      }).catch((error: unknown) => {
+        throw new ObjectError(
+          p.subject,
+          "dry-run",
+          describeApiError(error, { secret: p.object.kind === "Secret", identity: cluster.client.identity }),
+          statusOf(error),
+        );
       });
       const action = !current ? "created" : hasDrifted(current, desired) ? "configured" : "unchanged";
       return { entry: changeSetEntry(p.object, action), live: current, desired };

@@ -17,11 +17,20 @@ export interface ChangeSetEntry {
 
 export function changeSetEntry(object: KubeObject, action: Action): ChangeSetEntry {
   const meta = objMetadata(object);
-  return { subject: formatId(meta), object: meta, groupVersion: object.apiVersion, version: versionOf(object.apiVersion), action };
+  return {
+    subject: formatId(meta),
+    object: meta,
+    groupVersion: object.apiVersion,
+    version: versionOf(object.apiVersion),
+    action,
+  };
 }
 
 /** `Kind/ns/name action` lines, as Flux prints a change set (e.g. in events and `flux diff`). */
-export function formatChangeSet(entries: ChangeSetEntry[], actions: Action[] = ["created", "configured", "deleted"]): string {
+export function formatChangeSet(
+  entries: ChangeSetEntry[],
+  actions: Action[] = ["created", "configured", "deleted"],
+): string {
   return entries
     .filter((e) => actions.includes(e.action))
     .map((e) => `${e.subject} ${e.action}`)

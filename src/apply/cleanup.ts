@@ -12,7 +12,11 @@ export interface FieldManagerRef {
  * Sluice without two managers fighting over fields.
  */
 export const DEFAULT_CLEANUP: { annotations: string[]; fieldManagers: FieldManagerRef[] } = {
-  annotations: ["kubectl.kubernetes.io/last-applied-configuration", "kustomize.toolkit.fluxcd.io/checksum", "fluxcd.io/sync-checksum"],
+  annotations: [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kustomize.toolkit.fluxcd.io/checksum",
+    "fluxcd.io/sync-checksum",
+  ],
   fieldManagers: [
     { name: "kubectl", operation: "Apply" },
     { name: "kubectl", operation: "Update" },
@@ -31,16 +35,27 @@ type JsonPatchOp = { op: "remove"; path: string } | { op: "replace"; path: strin
 export function cleanupPatch(live: KubeObject, owner: string, cleanup = DEFAULT_CLEANUP): JsonPatchOp[] {
   const patch: JsonPatchOp[] = [];
   for (const key of cleanup.annotations) {
-    if (live.metadata.annotations?.[key] !== undefined) patch.push({ op: "remove", path: `/metadata/annotations/${escapePointer(key)}` });
+    if (live.metadata.annotations?.[key] !== undefined)
+      patch.push({ op: "remove", path: `/metadata/annotations/${escapePointer(key)}` });
   }
   const entries = live.metadata.managedFields ?? [];
-  const taken = entries.filter((e) => !e.subresource && cleanup.fieldManagers.some((m) => m.name === e.manager && m.operation === e.operation));
+  const taken = entries.filter(
+    (e) => !e.subresource && cleanup.fieldManagers.some((m) => m.name === e.manager && m.operation === e.operation),
+  );
   if (taken.length > 0) {
     const kept = entries.filter((e) => !taken.includes(e));
     const ours = kept.find((e) => e.manager === owner && e.operation === "Apply" && !e.subresource);
     const merged = taken.reduce((fields, e) => mergeFields(fields, e.fieldsV1 ?? {}), ours?.fieldsV1 ?? {});
-    const replacement: ManagedFieldsEntry = { ...(ours ?? { ...taken[0], manager: owner, operation: "Apply" }), fieldsType: "FieldsV1", fieldsV1: merged };
-    patch.push({ op: "replace", path: "/metadata/managedFields", value: [...kept.filter((e) => e !== ours), replacement] });
+    const replacement: ManagedFieldsEntry = {
+      ...(ours ?? { ...taken[0], manager: owner, operation: "Apply" }),
+      fieldsType: "FieldsV1",
+      fieldsV1: merged,
+    };
+    patch.push({
+      op: "replace",
+      path: "/metadata/managedFields",
+      value: [...kept.filter((e) => e !== ours), replacement],
+    });
   }
   return patch;
 }

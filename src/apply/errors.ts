@@ -31,7 +31,12 @@ export class EmptySetPruneError extends Error {
   override name = "EmptySetPruneError";
 }
 
-const IMMUTABLE = [/field is immutable/i, /may not change once set/i, /cannot change roleRef/i, /updates to .* are forbidden/i];
+const IMMUTABLE = [
+  /field is immutable/i,
+  /may not change once set/i,
+  /cannot change roleRef/i,
+  /updates to .* are forbidden/i,
+];
 
 /** Whether an API error says an immutable field was changed (recreating the object is the only way). */
 export function isImmutableError(error: unknown): boolean {
@@ -48,7 +53,9 @@ export function describeApiError(error: unknown, options: { secret: boolean; ide
   if (options.secret) message = maskQuoted(message);
   if (error.status === 403 && options.identity) message = `forbidden for ${options.identity}: ${message}`;
   const fields = [...new Set(error.causes.map((c) => c.field).filter(Boolean))];
-  return truncate(fields.length > 0 && !message.includes(fields[0]!) ? `${message} (fields: ${fields.join(", ")})` : message);
+  return truncate(
+    fields.length > 0 && !message.includes(fields[0]!) ? `${message} (fields: ${fields.join(", ")})` : message,
+  );
 }
 
 function maskQuoted(text: string): string {

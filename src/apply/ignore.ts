@@ -30,7 +30,8 @@ export function withoutIgnoredFields(object: KubeObject, rules: IgnoreRule[] | u
 }
 
 function targets(target: IgnoreTarget, object: KubeObject): boolean {
-  const whole = (pattern: string | undefined, value: string) => pattern === undefined || new RegExp(`^(?:${pattern})$`).test(value);
+  const whole = (pattern: string | undefined, value: string) =>
+    pattern === undefined || new RegExp(`^(?:${pattern})$`).test(value);
   return (
     whole(target.group, groupOf(object.apiVersion)) &&
     whole(target.version, versionOf(object.apiVersion)) &&
@@ -38,7 +39,8 @@ function targets(target: IgnoreTarget, object: KubeObject): boolean {
     whole(target.name, object.metadata.name) &&
     whole(target.namespace, object.metadata.namespace ?? "") &&
     (target.labelSelector === undefined || matchesSelector(target.labelSelector, object.metadata.labels ?? {})) &&
-    (target.annotationSelector === undefined || matchesSelector(target.annotationSelector, object.metadata.annotations ?? {}))
+    (target.annotationSelector === undefined ||
+      matchesSelector(target.annotationSelector, object.metadata.annotations ?? {}))
   );
 }
 
@@ -71,7 +73,10 @@ export function matchesSelector(selector: string, labels: Record<string, string>
 /** Removes the value an RFC 6901 JSON Pointer names, if present (`~1` is `/`, `~0` is `~`). */
 function removePointer(document: unknown, pointer: string): void {
   if (!pointer.startsWith("/")) return;
-  const tokens = pointer.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
+  const tokens = pointer
+    .slice(1)
+    .split("/")
+    .map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
   let parent: unknown = document;
   for (const token of tokens.slice(0, -1)) {
     parent = parent && typeof parent === "object" ? (parent as Record<string, unknown>)[token] : undefined;

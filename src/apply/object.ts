@@ -50,7 +50,12 @@ export function versionOf(apiVersion: string): string {
 }
 
 export function objMetadata(object: KubeObject): ObjMetadata {
-  return { group: groupOf(object.apiVersion), kind: object.kind, namespace: object.metadata.namespace ?? "", name: object.metadata.name };
+  return {
+    group: groupOf(object.apiVersion),
+    kind: object.kind,
+    namespace: object.metadata.namespace ?? "",
+    name: object.metadata.name,
+  };
 }
 
 /** `Kind/namespace/name`, or `Kind/name` for cluster-scoped objects — the prefix of every message about an object. */
@@ -60,7 +65,11 @@ export function formatId(object: Pick<ObjMetadata, "kind" | "namespace" | "name"
 
 /** Id of an unstructured object (tolerates missing metadata, for error messages about bad input). */
 export function idOf(object: Partial<KubeObject>): string {
-  return formatId({ kind: object.kind ?? "<no kind>", namespace: object.metadata?.namespace ?? "", name: object.metadata?.name ?? "<no name>" });
+  return formatId({
+    kind: object.kind ?? "<no kind>",
+    namespace: object.metadata?.namespace ?? "",
+    name: object.metadata?.name ?? "<no name>",
+  });
 }
 
 /** True when any `key: value` of `selector` is in the object's labels or annotations. */

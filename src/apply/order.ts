@@ -3,13 +3,35 @@ import { groupOf, type KubeObject, type ObjMetadata } from "./object.js";
 // Kinds applied before everything else and kinds applied last, in this order; the same table as
 // Flux's ssa.ReconcileOrder, so both tools touch a cluster in the same sequence.
 const FIRST = [
-  "CustomResourceDefinition", "Namespace", "ClusterClass", "RuntimeClass", "PriorityClass", "StorageClass",
-  "VolumeSnapshotClass", "IngressClass", "GatewayClass", "ResourceQuota", "ServiceAccount", "Role", "ClusterRole",
-  "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Secret", "Service", "LimitRange", "Deployment", "StatefulSet",
-  "CronJob", "PodDisruptionBudget",
+  "CustomResourceDefinition",
+  "Namespace",
+  "ClusterClass",
+  "RuntimeClass",
+  "PriorityClass",
+  "StorageClass",
+  "VolumeSnapshotClass",
+  "IngressClass",
+  "GatewayClass",
+  "ResourceQuota",
+  "ServiceAccount",
+  "Role",
+  "ClusterRole",
+  "RoleBinding",
+  "ClusterRoleBinding",
+  "ConfigMap",
+  "Secret",
+  "Service",
+  "LimitRange",
+  "Deployment",
+  "StatefulSet",
+  "CronJob",
+  "PodDisruptionBudget",
 ];
 const LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
-const RANK = new Map<string, number>([...FIRST.map((k, i): [string, number] => [k, i - FIRST.length]), ...LAST.map((k, i): [string, number] => [k, i + 1])]);
+const RANK = new Map<string, number>([
+  ...FIRST.map((k, i): [string, number] => [k, i - FIRST.length]),
+  ...LAST.map((k, i): [string, number] => [k, i + 1]),
+]);
 
 /** Orders objects by kind (table above, then group and kind), namespace and name: deterministic whatever the input order. */
 export function compareObjects(a: ObjMetadata, b: ObjMetadata): number {

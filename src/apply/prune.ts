@@ -22,7 +22,12 @@ export interface DeleteResult {
  * name `owner` (moved to another Kustomization) are skipped. Refuses to empty a non-empty
  * inventory unless `allowEmpty`, since an empty render is far more often a mistake than intent.
  */
-export async function prune(cluster: Cluster, previous: Inventory | undefined, next: Inventory, options: { owner: Owner; allowEmpty?: boolean }): Promise<DeleteResult> {
+export async function prune(
+  cluster: Cluster,
+  previous: Inventory | undefined,
+  next: Inventory,
+  options: { owner: Owner; allowEmpty?: boolean },
+): Promise<DeleteResult> {
   const stale = diff(previous, next);
   if (next.entries.length === 0 && stale.length > 0 && !options.allowEmpty) {
     throw new EmptySetPruneError(
@@ -45,12 +50,19 @@ export async function deleteInventory(
   inventory: Inventory,
   options: { owner: Owner; policy: DeletionPolicy; prune: boolean },
 ): Promise<DeleteResult & { remaining: string[] }> {
-  const deletes = options.policy === "Delete" || options.policy === "WaitForTermination" || (options.policy === "MirrorPrune" && options.prune);
+  const deletes =
+    options.policy === "Delete" ||
+    options.policy === "WaitForTermination" ||
+    (options.policy === "MirrorPrune" && options.prune);
   if (!deletes) return { changeSet: [], retained: [], errors: [], remaining: [] };
   const result = await deleteEntries(cluster, inventory.entries, options.owner);
   if (options.policy !== "WaitForTermination") return { ...result, remaining: [] };
-  const deleted = inventory.entries.filter((e) => result.changeSet.some((c) => c.action === "deleted" && c.subject === entryName(e)));
-  const present = await Promise.all(deleted.map(async (e) => ((await lookup(cluster, e))?.live ? entryName(e) : undefined)));
+  const deleted = inventory.entries.filter((e) =>
+    result.changeSet.some((c) => c.action === "deleted" && c.subject === entryName(e)),
+  );
+  const present = await Promise.all(
+    deleted.map(async (e) => ((await lookup(cluster, e))?.live ? entryName(e) : undefined)),
+  );
   return { ...result, remaining: present.filter((s): s is string => s !== undefined) };
 }
 
@@ -60,7 +72,13 @@ async function deleteEntries(cluster: Cluster, entries: InventoryEntry[], owner:
     entries.map(async (entry): Promise<{ entry?: ChangeSetEntry; retained?: InventoryEntry; error?: ObjectError }> => {
       const meta = parseEntryId(entry.id);
       const subject = formatId(meta);
-      const change = (action: "deleted" | "skipped"): ChangeSetEntry => ({ subject, object: meta, groupVersion: refOf(meta, entry.v).apiVersion, version: entry.v, action });
+      const change = (action: "deleted" | "skipped"): ChangeSetEntry => ({
+        subject,
+        object: meta,
+        groupVersion: refOf(meta, entry.v).apiVersion,
+        version: entry.v,
+        action,
+      });
       try {
         const found = await lookup(cluster, entry);
         if (!found?.live) return {}; // already gone (or its kind no longer exists)

@@ -11,21 +11,28 @@ const CHANGED_MASK = "***** (changed)";
  * which keys change, never what to) and kubectl's last-applied annotation, which holds the values
  * again, is masked too. Other kinds are returned as they are.
  */
-export function redactPair(live: KubeObject | undefined, desired: KubeObject | undefined): { live?: KubeObject; desired?: KubeObject } {
+export function redactPair(
+  live: KubeObject | undefined,
+  desired: KubeObject | undefined,
+): { live?: KubeObject; desired?: KubeObject } {
   if ((live ?? desired)?.kind !== "Secret") return { live, desired };
   const before = values(live);
   const after = values(desired);
   return {
     live: live && maskSecret(live, () => MASK),
-    desired: desired && maskSecret(desired, (key) => (before.has(key) && before.get(key) !== after.get(key) ? CHANGED_MASK : MASK)),
+    desired:
+      desired &&
+      maskSecret(desired, (key) => (before.has(key) && before.get(key) !== after.get(key) ? CHANGED_MASK : MASK)),
   };
 }
 
 /** The Secret's values by key, `stringData` as base64 so both spellings compare equal. */
 function values(secret: KubeObject | undefined): Map<string, string> {
   const map = new Map<string, string>();
-  for (const [key, value] of Object.entries((secret?.data as Record<string, string> | undefined) ?? {})) map.set(key, value);
-  for (const [key, value] of Object.entries((secret?.stringData as Record<string, string> | undefined) ?? {})) map.set(key, Buffer.from(value).toString("base64"));
+  for (const [key, value] of Object.entries((secret?.data as Record<string, string> | undefined) ?? {}))
+    map.set(key, value);
+  for (const [key, value] of Object.entries((secret?.stringData as Record<string, string> | undefined) ?? {}))
+    map.set(key, Buffer.from(value).toString("base64"));
   return map;
 }
 

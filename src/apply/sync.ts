@@ -24,12 +24,25 @@ export interface SyncResult {
  * previous inventory had and this one lacks. The worker (direct clusters) and the pull agent both
  * sync through here. Throws ApplyFailedError (nothing pruned) and EmptySetPruneError.
  */
-export async function syncObjects(cluster: Cluster, objects: KubeObject[], previous: Inventory | undefined, options: { owner: Owner; force?: boolean; prune?: boolean; driftIgnoreRules?: IgnoreRule[] }): Promise<SyncResult> {
-  const changeSet = await applyAll(cluster, objects, { owner: options.owner, force: options.force, driftIgnoreRules: options.driftIgnoreRules });
+export async function syncObjects(
+  cluster: Cluster,
+  objects: KubeObject[],
+  previous: Inventory | undefined,
+  options: { owner: Owner; force?: boolean; prune?: boolean; driftIgnoreRules?: IgnoreRule[] },
+): Promise<SyncResult> {
+  const changeSet = await applyAll(cluster, objects, {
+    owner: options.owner,
+    force: options.force,
+    driftIgnoreRules: options.driftIgnoreRules,
+  });
   const applied = fromChangeSet(changeSet);
   if (!options.prune) return { changeSet, inventory: merge(applied, []), pruneErrors: [] };
   const pruned = await pruneStale(cluster, previous, applied, { owner: options.owner });
-  return { changeSet: [...changeSet, ...pruned.changeSet], inventory: merge(applied, pruned.retained), pruneErrors: pruned.errors };
+  return {
+    changeSet: [...changeSet, ...pruned.changeSet],
+    inventory: merge(applied, pruned.retained),
+    pruneErrors: pruned.errors,
+  };
 }
 
 /** Flux's message for a failed or timed-out health check: `health check failed: [Deployment/ns/app status: 'Failed' (…)]`. */

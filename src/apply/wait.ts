@@ -45,14 +45,24 @@ export async function checkHealth(cluster: Cluster, refs: ObjectRef[], custom?: 
 async function healthOf(cluster: Cluster, ref: ObjectRef, custom: CustomHealth | undefined): Promise<ObjectHealth> {
   const subject = formatId({ kind: ref.kind, namespace: ref.metadata.namespace ?? "", name: ref.metadata.name });
   const info = await cluster.discovery.find(ref.apiVersion, ref.kind);
-  if (!info) return { subject, status: "Unknown", message: `${ref.apiVersion} ${ref.kind} is not served by the cluster` };
+  if (!info)
+    return { subject, status: "Unknown", message: `${ref.apiVersion} ${ref.kind} is not served by the cluster` };
   try {
-    const live: KubeObject | undefined = await getObject(cluster, info, ref.metadata.namespace ?? "", ref.metadata.name);
+    const live: KubeObject | undefined = await getObject(
+      cluster,
+      info,
+      ref.metadata.namespace ?? "",
+      ref.metadata.name,
+    );
     const verdict = (live && !live.metadata.deletionTimestamp && custom?.(live)) || computeStatus(live);
     const { status, message } = live && isCanary(live) ? await canaryHealth(cluster, live, verdict) : verdict;
     return { subject, status, message };
   } catch (error) {
-    return { subject, status: "Unknown", message: describeApiError(error, { secret: false, identity: cluster.client.identity }) };
+    return {
+      subject,
+      status: "Unknown",
+      message: describeApiError(error, { secret: false, identity: cluster.client.identity }),
+    };
   }
 }
 
@@ -85,6 +95,13 @@ export function refOfEntry(entry: InventoryEntry): ObjectRef {
 }
 
 /** A reference from an inventory-style identity plus version. */
-export function refOf(object: { group: string; kind: string; namespace: string; name: string }, version: string): ObjectRef {
-  return { apiVersion: object.group ? `${object.group}/${version}` : version, kind: object.kind, metadata: { name: object.name, namespace: object.namespace || undefined } };
+export function refOf(
+  object: { group: string; kind: string; namespace: string; name: string },
+  version: string,
+): ObjectRef {
+  return {
+    apiVersion: object.group ? `${object.group}/${version}` : version,
+    kind: object.kind,
+    metadata: { name: object.name, namespace: object.namespace || undefined },
+  };
 }

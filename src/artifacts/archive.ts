@@ -20,7 +20,17 @@ const VCS = [".git/", ".gitignore", ".gitmodules", ".gitattributes"];
  */
 const DEFAULTS = [
   ...["*.jpg", "*.jpeg", "*.gif", "*.png", "*.wmv", "*.flv", "*.tar.gz", "*.zip"],
-  ...[".github/", ".circleci/", ".travis.yml", ".gitlab-ci.yml", "appveyor.yml", ".drone.yml", "cloudbuild.yaml", "codeship-services.yml", "codeship-steps.yml"],
+  ...[
+    ".github/",
+    ".circleci/",
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "appveyor.yml",
+    ".drone.yml",
+    "cloudbuild.yaml",
+    "codeship-services.yml",
+    "codeship-steps.yml",
+  ],
   ...["**/.goreleaser.yml", "**/.sops.yaml", "**/.flux.yaml"],
 ];
 const IGNORE_FILE = ".sourceignore";
@@ -59,7 +69,10 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
         continue;
       } else if (stat.isFile()) {
         const content = await readFile(full);
-        entries.push(header({ path, type: "File", mode: stat.mode & 0o111 ? 0o755 : 0o644, size: content.length }), pad(content));
+        entries.push(
+          header({ path, type: "File", mode: stat.mode & 0o111 ? 0o755 : 0o644, size: content.length }),
+          pad(content),
+        );
         files++;
       }
     }
@@ -73,7 +86,10 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
 
 /** A nested `.sourceignore` scoped to its folder, as a .gitignore is; only a regular file counts (a link is not followed). */
 async function readIgnoreFile(path: string, folder: string): Promise<string[]> {
-  const isFile = await lstat(path).then((s) => s.isFile(), () => false);
+  const isFile = await lstat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
   const text = isFile ? await readFile(path, "utf8") : "";
   return text
     .split(/\r?\n/)
@@ -85,7 +101,9 @@ function scope(pattern: string, folder: string): string {
   const negated = pattern.startsWith("!");
   const body = negated ? pattern.slice(1) : pattern;
   const anchored = body.replace(/\/$/, "").includes("/");
-  const scoped = anchored ? posix.join(folder, body.replace(/^\//, "")) + (body.endsWith("/") ? "/" : "") : `${folder}/**/${body}`;
+  const scoped = anchored
+    ? posix.join(folder, body.replace(/^\//, "")) + (body.endsWith("/") ? "/" : "")
+    : `${folder}/**/${body}`;
   return (negated ? "!" : "") + scoped;
 }
 

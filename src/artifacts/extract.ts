@@ -31,7 +31,11 @@ const FILE_TYPES = new Set(["File", "OldFile"]);
  * `..` and a second entry for an existing path are refused too. Sizes are counted on the
  * decompressed stream, not taken from headers, and the first refusal stops the decompression.
  */
-export async function extractArchive(data: Buffer, dest: string, limits: ExtractLimits = {}): Promise<{ files: number; bytes: number }> {
+export async function extractArchive(
+  data: Buffer,
+  dest: string,
+  limits: ExtractLimits = {},
+): Promise<{ files: number; bytes: number }> {
   const root = resolve(dest);
   await mkdir(root, { recursive: true });
   if ((await readdir(root)).length > 0) throw new UnsafeArchiveError(`extraction target ${dest} is not empty`);
@@ -54,13 +58,18 @@ export async function extractArchive(data: Buffer, dest: string, limits: Extract
   const count = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
-      done(bytes > maxBytes ? new UnsafeArchiveError(`archive expands to more than ${maxBytes} bytes`) : null, ended ? undefined : chunk);
+      done(
+        bytes > maxBytes ? new UnsafeArchiveError(`archive expands to more than ${maxBytes} bytes`) : null,
+        ended ? undefined : chunk,
+      );
     },
   });
   /** A write that failed on the file system (a path taken by an earlier entry, above all) fails naming the entry. */
   const settle = (path: string, write: Promise<void>): Promise<void> =>
     write.catch((error: NodeJS.ErrnoException) => {
-      const why = ["EEXIST", "EISDIR", "ENOTDIR"].includes(error.code ?? "") ? "collides with an earlier entry" : "could not be written";
+      const why = ["EEXIST", "EISDIR", "ENOTDIR"].includes(error.code ?? "")
+        ? "collides with an earlier entry"
+        : "could not be written";
       fail(new UnsafeArchiveError(`archive entry ${path}: ${why} (${error.code ?? error.message})`));
     });
   const onEntry = (entry: ReadEntry): void => {
@@ -68,15 +77,24 @@ export async function extractArchive(data: Buffer, dest: string, limits: Extract
       if (++files > maxFiles) throw new UnsafeArchiveError(`archive has more than ${maxFiles} entries`);
       const target = inside(root, entry.path);
       if (entry.type === "Directory") {
-        writes.push(settle(entry.path, mkdir(target, { recursive: true }).then(() => void entry.resume())));
+        writes.push(
+          settle(
+            entry.path,
+            mkdir(target, { recursive: true }).then(() => void entry.resume()),
+          ),
+        );
       } else if (FILE_TYPES.has(entry.type)) {
         const mode = entry.mode && entry.mode & 0o111 ? 0o755 : 0o644;
         // "wx": a second entry for a path (file or directory) fails instead of replacing or writing through it.
         const file = () => createWriteStream(target, { mode, flags: "wx" });
-        const write = mkdir(dirname(target), { recursive: true }).then(() => pipeline(entry, file(), { signal: abort.signal }));
+        const write = mkdir(dirname(target), { recursive: true }).then(() =>
+          pipeline(entry, file(), { signal: abort.signal }),
+        );
         writes.push(settle(entry.path, write));
       } else {
-        throw new UnsafeArchiveError(`archive entry ${entry.path}: unsupported file type ${entry.type}; only regular files and directories are extracted`);
+        throw new UnsafeArchiveError(
+          `archive entry ${entry.path}: unsupported file type ${entry.type}; only regular files and directories are extracted`,
+        );
       }
     } catch (error) {
       fail(error as Error);
@@ -84,17 +102,24 @@ export async function extractArchive(data: Buffer, dest: string, limits: Extract
     }
   };
 
-  await pipeline(Readable.from([data]), createGunzip(), count, parser, { signal: abort.signal }).catch((error: Error) => fail(error));
+  await pipeline(Readable.from([data]), createGunzip(), count, parser, { signal: abort.signal }).catch((error: Error) =>
+    fail(error),
+  );
   await Promise.all(writes);
-  if (failure) throw failure instanceof UnsafeArchiveError ? failure : new UnsafeArchiveError(`archive could not be extracted: ${failure.message}`);
+  if (failure)
+    throw failure instanceof UnsafeArchiveError
+      ? failure
+      : new UnsafeArchiveError(`archive could not be extracted: ${failure.message}`);
   return { files, bytes };
 }
 
 /** The entry's path inside root, or an error naming the entry. */
 function inside(root: string, path: string): string {
-  if (path.startsWith("/") || /^[a-zA-Z]:/.test(path)) throw new UnsafeArchiveError(`archive entry ${path}: absolute paths are not allowed`);
+  if (path.startsWith("/") || /^[a-zA-Z]:/.test(path))
+    throw new UnsafeArchiveError(`archive entry ${path}: absolute paths are not allowed`);
   if (path.split(/[\\/]/).includes("..")) throw new UnsafeArchiveError(`archive entry ${path}: '..' is not allowed`);
   const target = resolve(root, path);
-  if (target !== root && !target.startsWith(root + sep)) throw new UnsafeArchiveError(`archive entry ${path} leaves the archive root`);
+  if (target !== root && !target.startsWith(root + sep))
+    throw new UnsafeArchiveError(`archive entry ${path} leaves the archive root`);
   return target;
 }

@@ -24,7 +24,8 @@ export class FileArtifactStore implements ArtifactStore {
       if (error.code === "ENOENT") return undefined;
       throw error;
     });
-    if (data && digest && digestOf(data) !== digest) throw new Error(`artifact ${path}: digest ${digestOf(data)} does not match the expected ${digest}`);
+    if (data && digest && digestOf(data) !== digest)
+      throw new Error(`artifact ${path}: digest ${digestOf(data)} does not match the expected ${digest}`);
     return data;
   }
 
@@ -47,7 +48,8 @@ export class FileArtifactStore implements ArtifactStore {
   }
 
   private file(path: string): string {
-    if (path.startsWith("/") || path.split("/").includes("..")) throw new Error(`artifact path '${path}' must be relative and stay inside the store`);
+    if (path.startsWith("/") || path.split("/").includes(".."))
+      throw new Error(`artifact path '${path}' must be relative and stay inside the store`);
     return join(this.root, path);
   }
 }

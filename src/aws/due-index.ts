@@ -20,7 +20,14 @@ export class DueIndex {
   ) {}
 
   async schedule(request: ReconcileRequest, dueAt: number): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${PREFIX}${minute(dueAt)}/${Buffer.from(JSON.stringify(request)).toString("base64url")}`, Body: "", ContentLength: 0 }));
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `${PREFIX}${minute(dueAt)}/${Buffer.from(JSON.stringify(request)).toString("base64url")}`,
+        Body: "",
+        ContentLength: 0,
+      }),
+    );
   }
 
   /** Takes every request due up to `now` (inclusive of its minute), oldest first, and advances the cursor. */
@@ -31,13 +38,24 @@ export class DueIndex {
     for (let t = Math.floor(from / 60_000) * 60_000; t <= now; t += 60_000) {
       const prefix = `${PREFIX}${minute(t)}/`;
       const keys = await listKeys(this.s3, this.bucket, prefix);
-      taken.push(...keys.map((key) => JSON.parse(Buffer.from(key.slice(prefix.length), "base64url").toString("utf8")) as ReconcileRequest));
+      taken.push(
+        ...keys.map(
+          (key) => JSON.parse(Buffer.from(key.slice(prefix.length), "base64url").toString("utf8")) as ReconcileRequest,
+        ),
+      );
       // DeleteObjects takes at most 1,000 keys a call.
       for (let i = 0; i < keys.length; i += 1_000) {
-        await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1_000).map((Key) => ({ Key })), Quiet: true } }));
+        await this.s3.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: keys.slice(i, i + 1_000).map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
       }
     }
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: CURSOR, Body: String(Math.floor(now / 60_000) * 60_000) }));
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: CURSOR, Body: String(Math.floor(now / 60_000) * 60_000) }),
+    );
     return taken;
   }
 

@@ -13,7 +13,13 @@ const TOKEN_REUSE_MS = 10 * 60_000;
  * `k8s-aws-v1.` + base64url of a presigned STS GetCallerIdentity URL that signs the header
  * `x-k8s-aws-id: <cluster name>`, valid 60 s for the handshake.
  */
-export async function eksToken(clusterName: string, region: string, credentials: AwsCredentialIdentityProvider, now: Date, stsEndpoint = `https://sts.${region}.amazonaws.com`): Promise<string> {
+export async function eksToken(
+  clusterName: string,
+  region: string,
+  credentials: AwsCredentialIdentityProvider,
+  now: Date,
+  stsEndpoint = `https://sts.${region}.amazonaws.com`,
+): Promise<string> {
   const signer = new SignatureV4({ service: "sts", region, credentials, sha256: Sha256 });
   const url = new URL(stsEndpoint);
   const presigned = await signer.presign(
@@ -83,7 +89,8 @@ export class EksAccess {
       throw new Error(`${subject}: DescribeCluster failed: ${(error as Error).message}`);
     });
     const { endpoint, certificateAuthority, status } = described.cluster ?? {};
-    if (!endpoint || !certificateAuthority?.data) throw new Error(`${subject} has no endpoint or CA yet (status ${status ?? "unknown"})`);
+    if (!endpoint || !certificateAuthority?.data)
+      throw new Error(`${subject} has no endpoint or CA yet (status ${status ?? "unknown"})`);
     const stsEndpoint = this.options.stsEndpoint?.(region);
     const entry = {
       server: endpoint,
@@ -110,12 +117,21 @@ export class EksAccess {
 
   private async assumeRole(roleArn: string): Promise<AwsCredentialIdentity> {
     // Session names show in the cluster account's CloudTrail: say who assumed the role.
-    const command = new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: "sluice-worker", DurationSeconds: 3600 });
+    const command = new AssumeRoleCommand({
+      RoleArn: roleArn,
+      RoleSessionName: "sluice-worker",
+      DurationSeconds: 3600,
+    });
     const { Credentials: c } = await this.options.sts.send(command).catch((error: unknown) => {
       throw new Error(`AssumeRole ${roleArn} failed: ${(error as Error).message}`);
     });
     if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error(`AssumeRole ${roleArn} returned no credentials`);
-    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration,
+    };
   }
 
   /** One EKS client per identity and region; a renewed role gets a new one and the old one is closed. */

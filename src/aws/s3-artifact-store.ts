@@ -23,7 +23,9 @@ export class S3ArtifactStore implements ArtifactStore {
         Body: data,
         ContentType: "application/gzip",
         Metadata: { digest },
-        ...(this.options.kmsKeyId ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: this.options.kmsKeyId } : { ServerSideEncryption: "AES256" }),
+        ...(this.options.kmsKeyId
+          ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: this.options.kmsKeyId }
+          : { ServerSideEncryption: "AES256" }),
       }),
     );
     return { path, digest, size: data.length, url: `s3://${this.bucket}/${this.key(path)}` };
@@ -33,7 +35,8 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }));
       const data = Buffer.from(await answer.Body!.transformToByteArray());
-      if (digest && digestOf(data) !== digest) throw new Error(`artifact ${path}: digest ${digestOf(data)} does not match the expected ${digest}`);
+      if (digest && digestOf(data) !== digest)
+        throw new Error(`artifact ${path}: digest ${digestOf(data)} does not match the expected ${digest}`);
       return data;
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
@@ -46,11 +49,14 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    return (await listKeys(this.s3, this.bucket, this.key(prefix))).map((k) => k.slice((this.options.prefix ?? "artifacts/").length)).sort();
+    return (await listKeys(this.s3, this.bucket, this.key(prefix)))
+      .map((k) => k.slice((this.options.prefix ?? "artifacts/").length))
+      .sort();
   }
 
   private key(path: string): string {
-    if (path.startsWith("/") || path.split("/").includes("..")) throw new Error(`artifact path '${path}' must be relative`);
+    if (path.startsWith("/") || path.split("/").includes(".."))
+      throw new Error(`artifact path '${path}' must be relative`);
     return `${this.options.prefix ?? "artifacts/"}${path}`;
   }
 }

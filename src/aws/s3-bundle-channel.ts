@@ -1,7 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
 import { BundleRejectedError, type SealedBundle } from "../agent/bundle.js";
-import { refKey, type AgentHeartbeat, type AgentReport, type BundleInbox, type BundleOutbox, type IndexEntry, type KustomizationRef, type UncheckedIndex } from "../agent/channel.js";
+import {
+  refKey,
+  type AgentHeartbeat,
+  type AgentReport,
+  type BundleInbox,
+  type BundleOutbox,
+  type IndexEntry,
+  type KustomizationRef,
+  type UncheckedIndex,
+} from "../agent/channel.js";
 import { checkIndexEntry } from "../agent/index-entry.js";
 import { listKeys, statusOf } from "./s3-store.js";
 
@@ -44,10 +53,21 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
 
   async publish(bundle: SealedBundle, contentDigest: string): Promise<void> {
     const { kustomization, revision, sequence, withdrawn } = bundle.content;
-    const entry: IndexEntry = { kustomization, digest: bundle.digest, contentDigest, sequence, revision, publishedAt: new Date().toISOString(), ...(withdrawn && { withdrawn }) };
+    const entry: IndexEntry = {
+      kustomization,
+      digest: bundle.digest,
+      contentDigest,
+      sequence,
+      revision,
+      publishedAt: new Date().toISOString(),
+      ...(withdrawn && { withdrawn }),
+    };
     const body = JSON.stringify(bundle);
     const size = Buffer.byteLength(body);
-    if (size > MAX_BUNDLE_BYTES) throw new Error(`Kustomization/${refKey(kustomization)} publish failed: the bundle is ${mib(size)}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`);
+    if (size > MAX_BUNDLE_BYTES)
+      throw new Error(
+        `Kustomization/${refKey(kustomization)} publish failed: the bundle is ${mib(size)}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`,
+      );
     await this.put(this.bundlePath(entry), body);
     await this.updateIndex((index) => void (index.bundles[refKey(kustomization)] = entry));
   }
@@ -100,14 +120,17 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     const key = `${this.prefixes.bundles}index.json`;
     let answer;
     try {
-      answer = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(ifNoneMatch && { IfNoneMatch: ifNoneMatch }) }));
+      answer = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(ifNoneMatch && { IfNoneMatch: ifNoneMatch }) }),
+      );
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw error;
     }
     const index = parseJson(await bodyBytes(key, answer, MAX_DOCUMENT_BYTES), key) as Partial<UncheckedIndex> | null;
     const bundles = index?.bundles;
-    if (!bundles || typeof bundles !== "object" || Array.isArray(bundles)) throw new Error(`${key} read failed: not a bundle index (expected {"bundles": {…}})`);
+    if (!bundles || typeof bundles !== "object" || Array.isArray(bundles))
+      throw new Error(`${key} read failed: not a bundle index (expected {"bundles": {…}})`);
     return { index: { bundles }, etag: answer.ETag! };
   }
 
@@ -118,7 +141,11 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
       const index: UncheckedIndex = current?.index ?? { bundles: {} };
       change(index);
       try {
-        await this.put(`${this.prefixes.bundles}index.json`, JSON.stringify(index), current ? { IfMatch: current.etag } : { IfNoneMatch: "*" });
+        await this.put(
+          `${this.prefixes.bundles}index.json`,
+          JSON.stringify(index),
+          current ? { IfMatch: current.etag } : { IfNoneMatch: "*" },
+        );
         return;
       } catch (error) {
         const lost = statusOf(error) === 412 || statusOf(error) === 409;
@@ -137,9 +164,22 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     }
   }
 
-  private async put(key: string, body: string, condition: { IfMatch?: string; IfNoneMatch?: string } = {}): Promise<void> {
+  private async put(
+    key: string,
+    body: string,
+    condition: { IfMatch?: string; IfNoneMatch?: string } = {},
+  ): Promise<void> {
     const encryption = this.kmsKeyId ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyId } : {};
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ...condition, ...encryption }));
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: "application/json",
+        ...condition,
+        ...encryption,
+      }),
+    );
   }
 
   private async readBytes(key: string, limit: number): Promise<Buffer> {

@@ -11,7 +11,15 @@ export class S3DeliveryLog implements DeliveryLog {
 
   async first(key: string): Promise<boolean> {
     try {
-      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `deliveries/${key}`, Body: "", ContentLength: 0, IfNoneMatch: "*" }));
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: `deliveries/${key}`,
+          Body: "",
+          ContentLength: 0,
+          IfNoneMatch: "*",
+        }),
+      );
       return true;
     } catch (error) {
       if (statusOf(error) === 412 || statusOf(error) === 409) return false;

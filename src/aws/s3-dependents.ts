@@ -25,9 +25,20 @@ export class S3Dependents implements DependentsIndex {
     const previous = await this.previousTargets(self);
     if (JSON.stringify(previous) !== fingerprint) {
       const stale = previous.filter((t) => !targets.includes(t));
-      if (stale.length > 0) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: stale.map((t) => ({ Key: edge(t, self) })) } }));
-      for (const target of targets) await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: edge(target, self), Body: "", ContentLength: 0 }));
-      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `dependents-of/${self}`, Body: fingerprint }));
+      if (stale.length > 0)
+        await this.s3.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: stale.map((t) => ({ Key: edge(t, self) })) },
+          }),
+        );
+      for (const target of targets)
+        await this.s3.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: edge(target, self), Body: "", ContentLength: 0 }),
+        );
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: `dependents-of/${self}`, Body: fingerprint }),
+      );
     }
     this.written.set(self, fingerprint);
   }
@@ -36,7 +47,9 @@ export class S3Dependents implements DependentsIndex {
     const self = formatKey(key);
     const previous = await this.previousTargets(self);
     const keys = [...previous.map((t) => edge(t, self)), `dependents-of/${self}`];
-    await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+    await this.s3.send(
+      new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }),
+    );
     this.written.delete(self);
   }
 

@@ -1,5 +1,10 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { digestOfPath, parseReceiverRecord, type ReceiverIndex, type ReceiverRecord } from "../notify/receiver-index.js";
+import {
+  digestOfPath,
+  parseReceiverRecord,
+  type ReceiverIndex,
+  type ReceiverRecord,
+} from "../notify/receiver-index.js";
 import { statusOf } from "./s3-store.js";
 
 /**
@@ -24,9 +29,19 @@ export class S3ReceiverIndex implements ReceiverIndex {
   }
 
   async put(digest: string, record: ReceiverRecord): Promise<void> {
-    const encryption = this.kmsKeyId ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyId } : { ServerSideEncryption: "AES256" as const };
+    const encryption = this.kmsKeyId
+      ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyId }
+      : { ServerSideEncryption: "AES256" as const };
     const body = JSON.stringify(record);
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(digest), Body: body, ContentType: "application/json", ...encryption }));
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key(digest),
+        Body: body,
+        ContentType: "application/json",
+        ...encryption,
+      }),
+    );
   }
 
   async delete(digest: string): Promise<void> {
@@ -34,7 +49,8 @@ export class S3ReceiverIndex implements ReceiverIndex {
   }
 
   private key(digest: string): string {
-    if (!digestOfPath(`/hook/${digest}`)) throw new Error(`receiver index: '${digest.slice(0, 80)}' is not a webhook path digest`);
+    if (!digestOfPath(`/hook/${digest}`))
+      throw new Error(`receiver index: '${digest.slice(0, 80)}' is not a webhook path digest`);
     return `receivers/${digest}.json`;
   }
 }

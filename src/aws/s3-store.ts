@@ -1,4 +1,11 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3ServiceException,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import type { KubeObject } from "../apply/object.js";
 import { ConflictError, formatKey, keyOf, parseKey, type ObjectKey, type Store, type Stored } from "../store/store.js";
 
@@ -29,7 +36,11 @@ export class S3Store implements Store {
     const prefix = `${this.prefix}${filter.kind ? `${filter.kind}/${filter.namespace ? `${filter.namespace}/` : ""}` : ""}`;
     const keys = (await listKeys(this.s3, this.bucket, prefix)).filter((k) => k.endsWith(".json"));
     const found = await Promise.all(keys.map((k) => this.get(parseKey(k.slice(this.prefix.length, -".json".length)))));
-    return found.filter((s): s is Stored => s !== undefined && (!filter.namespace || keyOf(s.object).namespace === filter.namespace)).sort((a, b) => formatKey(keyOf(a.object)).localeCompare(formatKey(keyOf(b.object))));
+    return found
+      .filter(
+        (s): s is Stored => s !== undefined && (!filter.namespace || keyOf(s.object).namespace === filter.namespace),
+      )
+      .sort((a, b) => formatKey(keyOf(a.object)).localeCompare(formatKey(keyOf(b.object))));
   }
 
   async create(object: KubeObject): Promise<Stored> {
@@ -48,7 +59,13 @@ export class S3Store implements Store {
       if (current.version !== version) throw new ConflictError(key);
     }
     try {
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.path(key), ...(version !== undefined && { IfMatch: version }) }));
+      await this.s3.send(
+        new DeleteObjectCommand({
+          Bucket: this.bucket,
+          Key: this.path(key),
+          ...(version !== undefined && { IfMatch: version }),
+        }),
+      );
     } catch (error) {
       if (statusOf(error) === 412) throw new ConflictError(key);
       if (statusOf(error) !== 404) throw error;
@@ -58,11 +75,20 @@ export class S3Store implements Store {
   private async put(object: KubeObject, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<Stored> {
     const key = keyOf(object);
     try {
-      const answer = await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.path(key), Body: JSON.stringify(object), ContentType: "application/json", ...condition }));
+      const answer = await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.path(key),
+          Body: JSON.stringify(object),
+          ContentType: "application/json",
+          ...condition,
+        }),
+      );
       return { object: structuredClone(object), version: answer.ETag! };
     } catch (error) {
       // 412: the precondition failed; 409: a concurrent conditional write won the race.
-      if (statusOf(error) === 412 || statusOf(error) === 409 || (condition.IfMatch && statusOf(error) === 404)) throw new ConflictError(key);
+      if (statusOf(error) === 412 || statusOf(error) === 409 || (condition.IfMatch && statusOf(error) === 404))
+        throw new ConflictError(key);
       throw error;
     }
   }

@@ -1,4 +1,8 @@
-import { GetSecretValueCommand, ResourceNotFoundException, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
 import type { SecretRef, Secrets } from "../secrets/secrets.js";
 
 /**
@@ -17,13 +21,21 @@ export class SecretsManagerSecrets implements Secrets {
 
   async secret(ref: SecretRef): Promise<Record<string, string> | undefined> {
     try {
-      const answer = await this.client.send(new GetSecretValueCommand({ SecretId: `${this.prefix}${ref.namespace}/${ref.name}` }));
+      const answer = await this.client.send(
+        new GetSecretValueCommand({ SecretId: `${this.prefix}${ref.namespace}/${ref.name}` }),
+      );
       const parsed = JSON.parse(answer.SecretString ?? "{}") as unknown;
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(`secret ${this.prefix}${ref.namespace}/${ref.name}: SecretString must be a JSON object of string values`);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+        throw new Error(
+          `secret ${this.prefix}${ref.namespace}/${ref.name}: SecretString must be a JSON object of string values`,
+        );
       return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return this.fallback?.secret(ref);
-      if (error instanceof SyntaxError) throw new Error(`secret ${this.prefix}${ref.namespace}/${ref.name}: SecretString is not JSON`, { cause: error });
+      if (error instanceof SyntaxError)
+        throw new Error(`secret ${this.prefix}${ref.namespace}/${ref.name}: SecretString is not JSON`, {
+          cause: error,
+        });
       throw error;
     }
   }

@@ -44,7 +44,13 @@ export class SqsQueue implements Queue {
     const scheduled = { ...request, ticket: randomUUID(), trigger: `due@${this.options.clock.now() + delayMs}` };
     await this.writeTicket(request.key, scheduled.ticket);
     if (delayMs <= MAX_DELAY_MS) {
-      await this.sqs.send(new SendMessageCommand({ QueueUrl: this.options.delayUrl, MessageBody: JSON.stringify(scheduled), DelaySeconds: Math.ceil(delayMs / 1_000) }));
+      await this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: this.options.delayUrl,
+          MessageBody: JSON.stringify(scheduled),
+          DelaySeconds: Math.ceil(delayMs / 1_000),
+        }),
+      );
     } else {
       await this.due.schedule(scheduled, this.options.clock.now() + delayMs);
     }
@@ -54,7 +60,9 @@ export class SqsQueue implements Queue {
   async isCurrent(request: ReconcileRequest): Promise<boolean> {
     if (!request.ticket) return true;
     try {
-      const answer = await this.s3.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: ticketKey(request.key) }));
+      const answer = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: ticketKey(request.key) }),
+      );
       return (await answer.Body!.transformToString()) === request.ticket;
     } catch (error) {
       if (statusOf(error) === 404) return true;
@@ -76,9 +84,17 @@ export async function sendFifoBatch(sqs: SQSClient, url: string, requests: Recon
   let next = 0;
   const sender = async () => {
     for (let batch = batches[next++]; batch; batch = batches[next++]) {
-      const entries = batch.map((request, j) => ({ Id: String(j), MessageBody: JSON.stringify(request), MessageGroupId: request.key, MessageDeduplicationId: deduplicationId(request) }));
+      const entries = batch.map((request, j) => ({
+        Id: String(j),
+        MessageBody: JSON.stringify(request),
+        MessageGroupId: request.key,
+        MessageDeduplicationId: deduplicationId(request),
+      }));
       const answer = await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
-      if (answer.Failed?.length) throw new Error(`SQS refused ${answer.Failed.length} of ${entries.length} messages: ${answer.Failed[0]!.Message ?? answer.Failed[0]!.Code}`);
+      if (answer.Failed?.length)
+        throw new Error(
+          `SQS refused ${answer.Failed.length} of ${entries.length} messages: ${answer.Failed[0]!.Message ?? answer.Failed[0]!.Code}`,
+        );
     }
   };
   await Promise.all(Array.from({ length: Math.min(BATCHES_AT_ONCE, batches.length) }, sender));
@@ -88,12 +104,22 @@ const BATCHES_AT_ONCE = 8;
 
 /** Sends one request to the FIFO queue with Sluice's group and deduplication ids. */
 export async function sendFifo(sqs: SQSClient, url: string, request: ReconcileRequest): Promise<void> {
-  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(request), MessageGroupId: request.key, MessageDeduplicationId: deduplicationId(request) }));
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: url,
+      MessageBody: JSON.stringify(request),
+      MessageGroupId: request.key,
+      MessageDeduplicationId: deduplicationId(request),
+    }),
+  );
 }
 
 /** Same (key, reason, revision, trigger) → same id within SQS's 5-minute window; no trigger → unique. */
 export function deduplicationId(request: ReconcileRequest): string {
-  const identity = request.trigger === undefined ? randomUUID() : JSON.stringify([request.key, request.reason, request.revision ?? "", request.trigger]);
+  const identity =
+    request.trigger === undefined
+      ? randomUUID()
+      : JSON.stringify([request.key, request.reason, request.revision ?? "", request.trigger]);
   return createHash("sha256").update(identity).digest("hex");
 }
 

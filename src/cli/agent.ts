@@ -35,12 +35,28 @@ const NAME = "sluice-agent";
  * settings and a single-replica Deployment (Recreate: two agents never apply at once).
  */
 export function agentManifests(o: AgentInstallOptions): KubeObject[] {
-  const labels = { "app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": o.cluster, "app.kubernetes.io/version": version };
+  const labels = {
+    "app.kubernetes.io/name": NAME,
+    "app.kubernetes.io/instance": o.cluster,
+    "app.kubernetes.io/version": version,
+  };
   const meta = (name: string, namespaced = true) => ({ name, ...(namespaced && { namespace: o.namespace }), labels });
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: o.namespace, labels } },
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { ...meta(NAME), ...(o.roleArn && { annotations: { "eks.amazonaws.com/role-arn": o.roleArn } }) } },
-    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: meta(NAME, false), rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }, { nonResourceURLs: ["*"], verbs: ["*"] }] },
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { ...meta(NAME), ...(o.roleArn && { annotations: { "eks.amazonaws.com/role-arn": o.roleArn } }) },
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: meta(NAME, false),
+      rules: [
+        { apiGroups: ["*"], resources: ["*"], verbs: ["*"] },
+        { nonResourceURLs: ["*"], verbs: ["*"] },
+      ],
+    },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRoleBinding",
@@ -80,9 +96,17 @@ export function agentManifests(o: AgentInstallOptions): KubeObject[] {
                 image: o.image,
                 envFrom: [{ configMapRef: { name: NAME } }],
                 ports: [{ name: "health", containerPort: 8080 }],
-                livenessProbe: { httpGet: { path: "/healthz", port: "health" }, periodSeconds: 60, failureThreshold: 3 },
+                livenessProbe: {
+                  httpGet: { path: "/healthz", port: "health" },
+                  periodSeconds: 60,
+                  failureThreshold: 3,
+                },
                 resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ["ALL"] },
+                },
               },
             ],
           },
@@ -110,7 +134,10 @@ export function agentCommand(): Command {
   agent.addCommand(
     new Command("install")
       .description("Install the pull agent into the current kubeconfig cluster, or print its manifests with --export")
-      .requiredOption("--cluster <name>", "the registered cluster this agent serves (sluice create cluster NAME --mode agent)")
+      .requiredOption(
+        "--cluster <name>",
+        "the registered cluster this agent serves (sluice create cluster NAME --mode agent)",
+      )
       .requiredOption(
         "--bundle-key <key>",
         "how bundles are signed: kms:<key id> (recommended: its public key is embedded, the agent cannot sign) or hmac:<secret id with {cluster}> (one key per cluster, which its agent holds)",
@@ -136,18 +163,40 @@ async function install(flags: InstallFlags, options: GlobalOptions): Promise<voi
   const bundleKey = parseBundleKey(flags.bundleKey, "--bundle-key");
   parseDuration(flags.pollInterval);
   const registered = await openStore(options, flags.region).get(clusterKey(flags.cluster));
-  if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent") throw new Error(`--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`);
+  if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent")
+    throw new Error(
+      `--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`,
+    );
   const keyId = keyIdFor(bundleKey, flags.cluster);
-  const publicKey = bundleKey.kind === "kms" ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), keyId)).toString("base64") : undefined;
+  const publicKey =
+    bundleKey.kind === "kms"
+      ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), keyId)).toString("base64")
+      : undefined;
   if (bundleKey.kind === "hmac") {
-    say.action(`HMAC bundle key ${keyId}: the agent holds it and could sign bundles for cluster ${flags.cluster}; kms:<key id> avoids that`);
+    say.action(
+      `HMAC bundle key ${keyId}: the agent holds it and could sign bundles for cluster ${flags.cluster}; kms:<key id> avoids that`,
+    );
   }
-  const manifests = agentManifests({ cluster: flags.cluster, namespace: flags.installNamespace, image: flags.image, bucket: options.awsBucket, region: flags.region, bundleKey: flags.bundleKey, publicKey, roleArn: flags.roleArn, pollInterval: flags.pollInterval });
+  const manifests = agentManifests({
+    cluster: flags.cluster,
+    namespace: flags.installNamespace,
+    image: flags.image,
+    bucket: options.awsBucket,
+    region: flags.region,
+    bundleKey: flags.bundleKey,
+    publicKey,
+    roleArn: flags.roleArn,
+    pollInterval: flags.pollInterval,
+  });
   if (flags.export) {
     process.stdout.write(exportYaml(manifests));
     return;
   }
   say.action(`installing the agent for cluster ${flags.cluster} in ${flags.installNamespace} namespace`);
-  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
-  for (const change of await applyAll(cluster, manifests, { owner: { name: NAME, namespace: flags.installNamespace } })) say.success(`${change.subject} ${change.action}`);
+  const cluster = await openCluster(
+    { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
+    systemClock,
+  );
+  for (const change of await applyAll(cluster, manifests, { owner: { name: NAME, namespace: flags.installNamespace } }))
+    say.success(`${change.subject} ${change.action}`);
 }

@@ -7,7 +7,12 @@ import { openCluster } from "../cluster/cluster.js";
 import { isNotFound } from "../cluster/errors.js";
 import { isFluxObject } from "../controllers/fleet.js";
 import { systemClock } from "../runtime/clock.js";
-import { CreateSecretCommand, PutSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import {
+  CreateSecretCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../store/store.js";
 import { announce, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
@@ -28,7 +33,10 @@ export function bootstrapCommand(): Command {
       .option("--branch <branch>", "Git branch", "main")
       .option("--path <path>", "path in the repository to the cluster's folder, e.g. clusters/dev", "./")
       .option("--interval <duration>", "source and root Kustomization interval", "1m")
-      .option("--cluster <name>", "a registered cluster the fleet is applied to (sluice create cluster); default: the control plane's own")
+      .option(
+        "--cluster <name>",
+        "a registered cluster the fleet is applied to (sluice create cluster); default: the control plane's own",
+      )
       .option("--username <name>", "Git username; stored with --password in the Secret flux-system")
       .option("--password <password>", "Git password or token")
       .option("--secret-ref <name>", "an existing Secret with Git credentials instead of --username/--password")
@@ -59,44 +67,77 @@ async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<vo
   if (flags.username || flags.password) {
     if (!flags.username || !flags.password) throw new Error("--username and --password go together");
     secretRef = "flux-system";
-    if (options.awsBucket) await writeAwsSecret(options.namespace, secretRef, { username: flags.username, password: flags.password });
+    if (options.awsBucket)
+      await writeAwsSecret(options.namespace, secretRef, { username: flags.username, password: flags.password });
     else await writeGitSecret(options, secretRef, flags.username, flags.password);
   }
   const store = openStore(options);
   const objects = [
-    gitRepositoryManifest("flux-system", options.namespace, { url: flags.url, branch: flags.branch, interval: flags.interval, secretRef }),
-    kustomizationManifest("flux-system", options.namespace, { source: "GitRepository/flux-system", path: flags.path, prune: true, interval: "10m", cluster: flags.cluster }),
+    gitRepositoryManifest("flux-system", options.namespace, {
+      url: flags.url,
+      branch: flags.branch,
+      interval: flags.interval,
+      secretRef,
+    }),
+    kustomizationManifest("flux-system", options.namespace, {
+      source: "GitRepository/flux-system",
+      path: flags.path,
+      prune: true,
+      interval: "10m",
+      cluster: flags.cluster,
+    }),
   ];
   for (const object of objects) {
     say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);
     await announce(options, keyOf(object));
   }
-  say.success(options.awsBucket ? "bootstrapped; the deployed control plane reconciles it" : "bootstrapped; `sluice run` reconciles it");
+  say.success(
+    options.awsBucket
+      ? "bootstrapped; the deployed control plane reconciles it"
+      : "bootstrapped; `sluice run` reconciles it",
+  );
 }
 
 /** The credentials Secret, in the cluster (where source reconciles read it), never in the Store. */
 async function writeGitSecret(options: GlobalOptions, name: string, username: string, password: string): Promise<void> {
-  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
+  const cluster = await openCluster(
+    { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
+    systemClock,
+  );
   const ns = options.namespace;
-  await cluster.client.send({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns } } }).catch((e: unknown) => {
-    if ((e as { status?: number }).status !== 409) throw e;
-  });
-  const body = { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, type: "Opaque", stringData: { username, password } };
-  await cluster.client.send({ method: "PUT", path: `/api/v1/namespaces/${ns}/secrets/${name}`, body }).catch(async (e: unknown) => {
-    if (!isNotFound(e)) throw e;
-    await cluster.client.send({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body });
-  });
+  await cluster.client
+    .send({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns } } })
+    .catch((e: unknown) => {
+      if ((e as { status?: number }).status !== 409) throw e;
+    });
+  const body = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: ns },
+    type: "Opaque",
+    stringData: { username, password },
+  };
+  await cluster.client
+    .send({ method: "PUT", path: `/api/v1/namespaces/${ns}/secrets/${name}`, body })
+    .catch(async (e: unknown) => {
+      if (!isNotFound(e)) throw e;
+      await cluster.client.send({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body });
+    });
   say.success(`Secret ${ns}/${name} with the Git credentials applied`);
 }
 
 /** On AWS, secretRefs resolve from Secrets Manager: `sluice/<namespace>/<name>`, a JSON object of keys. */
 async function writeAwsSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const client = new SecretsManagerClient(process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {});
+  const client = new SecretsManagerClient(
+    process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {},
+  );
   const SecretId = `sluice/${namespace}/${name}`;
-  await client.send(new PutSecretValueCommand({ SecretId, SecretString: JSON.stringify(data) })).catch(async (error: unknown) => {
-    if (!(error instanceof ResourceNotFoundException)) throw error;
-    await client.send(new CreateSecretCommand({ Name: SecretId, SecretString: JSON.stringify(data) }));
-  });
+  await client
+    .send(new PutSecretValueCommand({ SecretId, SecretString: JSON.stringify(data) }))
+    .catch(async (error: unknown) => {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+      await client.send(new CreateSecretCommand({ Name: SecretId, SecretString: JSON.stringify(data) }));
+    });
   say.success(`Secrets Manager secret ${SecretId} with the Git credentials written`);
 }
 
@@ -107,8 +148,13 @@ async function bootstrapDir(folder: string, options: GlobalOptions): Promise<voi
     for (const doc of parseAllDocuments(await readFile(join(folder, file), "utf8"))) {
       const object = doc.toJS() as KubeObject | null;
       if (!object?.apiVersion || !isFluxObject(object)) continue;
-      const namespaced = { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? options.namespace } };
-      say.success(`${object.kind} ${namespaced.metadata.namespace}/${object.metadata.name} ${await applyToStore(store, namespaced)} (${file})`);
+      const namespaced = {
+        ...object,
+        metadata: { ...object.metadata, namespace: object.metadata.namespace ?? options.namespace },
+      };
+      say.success(
+        `${object.kind} ${namespaced.metadata.namespace}/${object.metadata.name} ${await applyToStore(store, namespaced)} (${file})`,
+      );
       await announce(options, keyOf(namespaced));
       count++;
     }

@@ -34,13 +34,20 @@ const withBuildFlags = (c: Command) =>
   c
     .argument("<name>")
     .requiredOption("--path <dir>", "local folder to build, the one the Kustomization's spec.path points at")
-    .option("--kustomization-file <file>", "the Kustomization YAML to take the spec from (default: the registered one)");
+    .option(
+      "--kustomization-file <file>",
+      "the Kustomization YAML to take the spec from (default: the registered one)",
+    );
 
 /** `sluice build kustomization NAME --path DIR`: renders locally exactly as the reconciler would, to stdout. */
 export function buildCommand(): Command {
   const build = new Command("build").description("Build a Kustomization locally");
   build.addCommand(
-    withBuildFlags(new Command("kustomization").alias("ks").description("Render a Kustomization from a local folder, as Sluice would apply it"))
+    withBuildFlags(
+      new Command("kustomization")
+        .alias("ks")
+        .description("Render a Kustomization from a local folder, as Sluice would apply it"),
+    )
       .option("--dry-run", "do not read substituteFrom Secrets/ConfigMaps from the cluster", false)
       .action((name: string, flags: BuildFlags, command: Command) =>
         render(name, flags, globals(command))
@@ -58,7 +65,11 @@ export function buildCommand(): Command {
 export function diffCommand(): Command {
   const diff = new Command("diff").description("Diff a Kustomization's local render against the cluster");
   diff.addCommand(
-    withBuildFlags(new Command("kustomization").alias("ks").description("Show what applying the local folder would change (server-side dry-run)")).action((name: string, flags: BuildFlags, command: Command) =>
+    withBuildFlags(
+      new Command("kustomization")
+        .alias("ks")
+        .description("Show what applying the local folder would change (server-side dry-run)"),
+    ).action((name: string, flags: BuildFlags, command: Command) =>
       diffKustomization(name, flags, globals(command)).then(
         (changed) => void (process.exitCode = changed ? 1 : 0),
         (e: unknown) => fail(e, 2),
@@ -72,8 +83,14 @@ async function diffKustomization(name: string, flags: BuildFlags, options: Globa
   say.action("Kustomization diffing...");
   const { objects: rendered, spec } = await render(name, flags, options);
   const objects = rendered.filter((o) => !isFluxObject(o));
-  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
-  const planned = await planAll(cluster, objects, { owner: { name, namespace: options.namespace }, driftIgnoreRules: spec.driftIgnoreRules });
+  const cluster = await openCluster(
+    { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
+    systemClock,
+  );
+  const planned = await planAll(cluster, objects, {
+    owner: { name, namespace: options.namespace },
+    driftIgnoreRules: spec.driftIgnoreRules,
+  });
   let changed = false;
   for (const change of planned) {
     if (change.entry.action === "unchanged" || change.entry.action === "skipped") continue;
@@ -91,36 +108,70 @@ function yamlDiff(change: PlannedChange): string {
   const clean = (o: KubeObject | undefined) => {
     if (!o) return "";
     const metadata = { ...o.metadata };
-    for (const noise of ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"]) delete metadata[noise];
+    for (const noise of ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"])
+      delete metadata[noise];
     const copy: KubeObject = { ...o, metadata };
     delete copy.status;
     return stringify(copy, { sortMapEntries: true });
   };
   const { live, desired } = redactPair(change.live, change.desired);
-  const text = createTwoFilesPatch(change.entry.subject, change.entry.subject, clean(live), clean(desired), "live", "merged", { context: 3 });
+  const text = createTwoFilesPatch(
+    change.entry.subject,
+    change.entry.subject,
+    clean(live),
+    clean(desired),
+    "live",
+    "merged",
+    { context: 3 },
+  );
   const body = text.split("\n").slice(2).join("\n");
   return change.entry.object.kind === "Secret" ? `${body}\n(Secret values are masked)` : body;
 }
 
 /** The render `sluice run` would do, from a local folder: a private copy, Flux's overlay, substitution. */
-async function render(name: string, flags: BuildFlags, options: GlobalOptions): Promise<{ objects: KubeObject[]; spec: Kustomization["spec"] }> {
+async function render(
+  name: string,
+  flags: BuildFlags,
+  options: GlobalOptions,
+): Promise<{ objects: KubeObject[]; spec: Kustomization["spec"] }> {
   const ks = await kustomizationSpec(name, flags, options);
   const dir = resolve(flags.path);
-  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`--path ${flags.path}: not a directory`);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory())
+    throw new Error(`--path ${flags.path}: not a directory`);
   // Copy from the enclosing repository root, so `../base` references resolve as they do in the source.
   const root = await repositoryRoot(dir);
   const work = await mkdtemp(join(tmpdir(), "sluice-build-"));
   try {
     // verbatimSymlinks: a relative link stays relative, inside the copy (cp would point it back at the original).
-    await cp(root, join(work, "src"), { recursive: true, verbatimSymlinks: true, filter: (source) => !["node_modules", ".git"].includes(basename(source)) });
+    await cp(root, join(work, "src"), {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (source) => !["node_modules", ".git"].includes(basename(source)),
+    });
     const tools = await resolveTools({ cacheDir: cacheDir() });
-    let objects = await buildKustomization(join(work, "src"), { ...ks.spec, path: relative(root, dir) || "./" }, { kubectl: tools.kubectl });
+    let objects = await buildKustomization(
+      join(work, "src"),
+      { ...ks.spec, path: relative(root, dir) || "./" },
+      { kubectl: tools.kubectl },
+    );
     if (ks.spec.postBuild) {
-      const secrets: Secrets | undefined = flags.dryRun ? undefined : new KubeSecrets((await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock)).client);
+      const secrets: Secrets | undefined = flags.dryRun
+        ? undefined
+        : new KubeSecrets(
+            (
+              await openCluster(
+                { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
+                systemClock,
+              )
+            ).client,
+          );
       objects = substituteAll(objects, await substitutionVariables(secrets, ks), { strict: !flags.dryRun });
     }
     const labels = ownerLabels({ name, namespace: options.namespace });
-    return { objects: objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })), spec: ks.spec };
+    return {
+      objects: objects.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })),
+      spec: ks.spec,
+    };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -131,10 +182,16 @@ async function kustomizationSpec(name: string, flags: BuildFlags, options: Globa
     const docs = parseAllDocuments(await readFile(flags.kustomizationFile, "utf8")).map((d) => d.toJS() as KubeObject);
     const found = docs.find((d) => d?.kind === "Kustomization" && d.metadata?.name === name);
     if (!found) throw new Error(`${flags.kustomizationFile}: no Kustomization named '${name}'`);
-    return parseFluxObject({ ...found, metadata: { namespace: options.namespace, ...found.metadata } }) as Kustomization;
+    return parseFluxObject({
+      ...found,
+      metadata: { namespace: options.namespace, ...found.metadata },
+    }) as Kustomization;
   }
   const stored = await openStore(options).get({ kind: "Kustomization", namespace: options.namespace, name });
-  if (!stored) throw new Error(`Kustomization '${name}' not found in ${options.namespace} namespace (register it, or pass --kustomization-file)`);
+  if (!stored)
+    throw new Error(
+      `Kustomization '${name}' not found in ${options.namespace} namespace (register it, or pass --kustomization-file)`,
+    );
   return parseFluxObject(stored.object) as Kustomization;
 }
 

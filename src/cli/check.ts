@@ -55,7 +55,9 @@ async function checkCluster(options: { kubeconfig?: string; context?: string }):
     say.success(`Kubernetes ${version.gitVersion} ${wanted}`);
     return true;
   } catch (error) {
-    say.failure(`Kubernetes API at ${kc.getCurrentCluster()?.server ?? "(no cluster in kubeconfig)"} not reachable: ${messageOf(error)}`);
+    say.failure(
+      `Kubernetes API at ${kc.getCurrentCluster()?.server ?? "(no cluster in kubeconfig)"} not reachable: ${messageOf(error)}`,
+    );
     return false;
   }
 }

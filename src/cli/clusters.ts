@@ -48,16 +48,24 @@ export function summarize(kustomizations: Stored[]): ClusterSummary {
  */
 export async function clustersTable(options: GlobalOptions): Promise<void> {
   const store = openStore(options);
-  const [registered, kustomizations] = await Promise.all([store.list({ kind: "Cluster" }), store.list({ kind: "Kustomization" })]);
+  const [registered, kustomizations] = await Promise.all([
+    store.list({ kind: "Cluster" }),
+    store.list({ kind: "Kustomization" }),
+  ]);
   if (registered.length === 0) {
     process.stderr.write("no clusters registered (sluice create cluster NAME --mode agent|direct)\n");
     return;
   }
-  const s3 = options.awsBucket ? new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }) : undefined;
+  const s3 = options.awsBucket
+    ? new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) })
+    : undefined;
   const rows = await Promise.all(
     registered.map(async (stored) => {
       const { metadata, spec } = parseObject(clusterRegistration, stored.object);
-      const heartbeat = spec.mode === "agent" && s3 ? await new S3BundleChannel(s3, options.awsBucket!, metadata.name).heartbeat() : undefined;
+      const heartbeat =
+        spec.mode === "agent" && s3
+          ? await new S3BundleChannel(s3, options.awsBucket!, metadata.name).heartbeat()
+          : undefined;
       const summary = summarize(kustomizations.filter((k) => targetCluster(k) === metadata.name));
       return [
         metadata.name,
@@ -72,5 +80,10 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
       ];
     }),
   );
-  process.stdout.write(formatTable([["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES", "OBJECTS", "READY", "FAILING", "LAST APPLIED"], ...rows]));
+  process.stdout.write(
+    formatTable([
+      ["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES", "OBJECTS", "READY", "FAILING", "LAST APPLIED"],
+      ...rows,
+    ]),
+  );
 }

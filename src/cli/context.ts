@@ -35,7 +35,11 @@ export const awsEndpoint = process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process
  * `region` is a command's own `--region`; without it the SDK's usual sources (AWS_REGION, the profile) decide.
  */
 export function openStore(options: GlobalOptions, region?: string): Store {
-  if (options.awsBucket) return new S3Store(new S3Client({ ...(region && { region }), ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }), options.awsBucket);
+  if (options.awsBucket)
+    return new S3Store(
+      new S3Client({ ...(region && { region }), ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }),
+      options.awsBucket,
+    );
   return new FileStore(statePaths(resolve(options.stateDir)).store);
 }
 
@@ -45,7 +49,11 @@ export function openStore(options: GlobalOptions, region?: string): Store {
  */
 export async function announce(options: GlobalOptions, key: ObjectKey): Promise<void> {
   if (!options.awsQueueUrl) return;
-  await sendFifo(new SQSClient({ ...awsEndpoint }), options.awsQueueUrl, { key: formatKey(key), reason: "requested", trigger: new Date().toISOString() });
+  await sendFifo(new SQSClient({ ...awsEndpoint }), options.awsQueueUrl, {
+    key: formatKey(key),
+    reason: "requested",
+    trigger: new Date().toISOString(),
+  });
 }
 
 /** Kubeconfig content from --kubeconfig, $KUBECONFIG (first entry) or ~/.kube/config. */

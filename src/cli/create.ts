@@ -1,7 +1,12 @@
 import { Command, Option } from "commander";
 import { applyAll } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
-import { clusterRegistration, newClusterRegistration, type ClusterConnection, type ClusterMode } from "../api/cluster.js";
+import {
+  clusterRegistration,
+  newClusterRegistration,
+  type ClusterConnection,
+  type ClusterMode,
+} from "../api/cluster.js";
 import { parseFluxObject, parseObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
 import { openCluster } from "../cluster/cluster.js";
@@ -28,7 +33,10 @@ export function createCommand(): Command {
       .option("--tag-semver <range>", "Git tag semver range")
       .option("--commit <sha>", "Git commit SHA")
       .option("--interval <duration>", "source sync interval", "1m")
-      .option("--secret-ref <name>", "name of an existing Secret with Git credentials (username/password, bearerToken, ca.crt)")
+      .option(
+        "--secret-ref <name>",
+        "name of an existing Secret with Git credentials (username/password, bearerToken, ca.crt)",
+      )
       .option("--ignore-paths <paths>", "paths to ignore in the artifact, comma-separated (gitignore format)", collect)
       .option("--export", "print the object as YAML instead of creating it", false)
       .action(async (name: string, flags, command: Command) => {
@@ -53,7 +61,10 @@ export function createCommand(): Command {
       .option("--health-check <refs>", "workloads to health check, <kind>/<name>.<namespace>", collect)
       .option("--health-check-timeout <duration>", "timeout of health checks and of the whole reconcile")
       .option("--service-account <name>", "service account to impersonate when applying")
-      .option("--cluster <name>", "a registered cluster to apply to (sluice create cluster); default: the control plane's own")
+      .option(
+        "--cluster <name>",
+        "a registered cluster to apply to (sluice create cluster); default: the control plane's own",
+      )
       .addOption(new Option("--export", "print the object as YAML instead of creating it").default(false))
       .action(async (name: string, flags, command: Command) => {
         const g = globals(command);
@@ -62,24 +73,45 @@ export function createCommand(): Command {
   );
   create.addCommand(
     new Command("cluster")
-      .description("Register a target cluster: direct (the control plane applies) or agent (its pull agent applies signed bundles)")
+      .description(
+        "Register a target cluster: direct (the control plane applies) or agent (its pull agent applies signed bundles)",
+      )
       .argument("<name>")
-      .addOption(new Option("--mode <mode>", "how the cluster is reached").choices(["direct", "agent"]).default("agent"))
-      .option("--allowed-namespaces <namespaces>", "namespaces whose Kustomizations may target it as a service account (tenants), comma-separated; * for all", collect)
-      .option("--kubeconfig-secret-ref <name>", "direct: a Secret in sluice-system holding its kubeconfig (key value or value.yaml)")
+      .addOption(
+        new Option("--mode <mode>", "how the cluster is reached").choices(["direct", "agent"]).default("agent"),
+      )
+      .option(
+        "--allowed-namespaces <namespaces>",
+        "namespaces whose Kustomizations may target it as a service account (tenants), comma-separated; * for all",
+        collect,
+      )
+      .option(
+        "--kubeconfig-secret-ref <name>",
+        "direct: a Secret in sluice-system holding its kubeconfig (key value or value.yaml)",
+      )
       .option("--eks <name>", "direct: an EKS cluster, reached with the worker's IAM role")
       .option("--eks-region <region>", "its region, when not the control plane's")
       .option("--role-arn <arn>", "an IAM role the worker assumes to reach it (another account)")
       .option("--export", "print the registration as YAML instead of creating it", false)
       .action(async (name: string, flags: ClusterFlags, command: Command) => {
-        await register(() => newClusterRegistration(name, flags.mode, flags.allowedNamespaces, connectionOf(flags)), flags.export, command).catch(fail);
+        await register(
+          () => newClusterRegistration(name, flags.mode, flags.allowedNamespaces, connectionOf(flags)),
+          flags.export,
+          command,
+        ).catch(fail);
       }),
   );
   create.addCommand(
     new Command("tenant")
-      .description("Create or update a tenant: per namespace, the namespace, a service account and a RoleBinding limiting reconciles to it")
+      .description(
+        "Create or update a tenant: per namespace, the namespace, a service account and a RoleBinding limiting reconciles to it",
+      )
       .argument("<name>")
-      .requiredOption("--with-namespace <namespace>", "namespace belonging to this tenant (repeatable, or comma-separated)", collect)
+      .requiredOption(
+        "--with-namespace <namespace>",
+        "namespace belonging to this tenant (repeatable, or comma-separated)",
+        collect,
+      )
       .option("--cluster-role <name>", "cluster role of the tenant role binding", "cluster-admin")
       .option("--with-service-account <name>", "service account belonging to this tenant (default: the tenant's name)")
       .option("--export", "print the objects as YAML instead of applying them", false)
@@ -102,9 +134,15 @@ interface ClusterFlags {
 
 /** The registration's connection from the flags; a region or role without --eks is kept so the schema names it. */
 function connectionOf(flags: ClusterFlags): ClusterConnection {
-  const eksOptions = { ...(flags.eksRegion && { region: flags.eksRegion }), ...(flags.roleArn && { roleArn: flags.roleArn }) };
+  const eksOptions = {
+    ...(flags.eksRegion && { region: flags.eksRegion }),
+    ...(flags.roleArn && { roleArn: flags.roleArn }),
+  };
   const eks = flags.eks || flags.eksRegion || flags.roleArn ? { name: flags.eks ?? "", ...eksOptions } : undefined;
-  return { ...(flags.kubeconfigSecretRef && { kubeConfig: { secretRef: { name: flags.kubeconfigSecretRef } } }), ...(eks && { eks }) };
+  return {
+    ...(flags.kubeconfigSecretRef && { kubeConfig: { secretRef: { name: flags.kubeconfigSecretRef } } }),
+    ...(eks && { eks }),
+  };
 }
 
 /** Applies a tenant's objects to the kubeconfig's cluster (server-side apply; a changed roleRef recreates the RoleBinding, as flux does). */
@@ -115,8 +153,14 @@ async function createTenant(name: string, flags: TenantFlags & { export: boolean
     return;
   }
   const options = globals(command);
-  const cluster = await openCluster({ kubeconfig: (await readKubeconfig(options)).content, context: options.context }, systemClock);
-  for (const object of objects) say.action(`applying ${object.kind.toLowerCase()} ${object.metadata.name}${object.metadata.namespace ? ` in ${object.metadata.namespace}` : ""}`);
+  const cluster = await openCluster(
+    { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
+    systemClock,
+  );
+  for (const object of objects)
+    say.action(
+      `applying ${object.kind.toLowerCase()} ${object.metadata.name}${object.metadata.namespace ? ` in ${object.metadata.namespace}` : ""}`,
+    );
   const changes = await applyAll(cluster, objects, { force: true });
   for (const change of changes) say.success(`${change.subject} ${change.action}`);
   say.success("tenant setup completed");

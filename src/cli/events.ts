@@ -50,7 +50,9 @@ const MAX_CELL = 300;
  */
 export function eventsCommand(): Command {
   return new Command("events")
-    .description("Display Flux-shaped events of the local control plane, and Flagger's events of the Canaries it applied")
+    .description(
+      "Display Flux-shaped events of the local control plane, and Flagger's events of the Canaries it applied",
+    )
     .option("--for <kind/name>", "only events of this object")
     .option("-A, --all-namespaces", "events of all namespaces", false)
     .action((flags: EventsFlags, command: Command) => printEvents(flags, command).catch(fail));
@@ -61,7 +63,9 @@ async function printEvents(flags: EventsFlags, command: Command): Promise<void> 
   const [kind, name] = flags.for?.split("/", 2) ?? [];
   if (flags.for && (!kind || !name)) throw new Error(`--for ${flags.for}: must be Kind/name`);
   const own = (await readEvents(statePaths(resolve(options.stateDir)).events)).filter(
-    (e) => (flags.allNamespaces || e.involvedObject.namespace === options.namespace) && (!kind || (e.involvedObject.kind === kind && e.involvedObject.name === name)),
+    (e) =>
+      (flags.allNamespaces || e.involvedObject.namespace === options.namespace) &&
+      (!kind || (e.involvedObject.kind === kind && e.involvedObject.name === name)),
   );
   const rows: EventRow[] = own.map((e) => ({
     time: Date.parse(e.timestamp),
@@ -70,7 +74,12 @@ async function printEvents(flags: EventsFlags, command: Command): Promise<void> 
     object: `${e.involvedObject.kind}/${e.involvedObject.name}`,
     message: e.message,
   }));
-  const canaries = kind === "Canary" ? [{ namespace: options.namespace, name: name! }] : kind ? [] : await inventoryCanaries(options, flags.allNamespaces);
+  const canaries =
+    kind === "Canary"
+      ? [{ namespace: options.namespace, name: name! }]
+      : kind
+        ? []
+        : await inventoryCanaries(options, flags.allNamespaces);
   if (canaries.length > 0) {
     try {
       rows.push(...(await canaryEvents(await kubeconfigCluster(options), canaries)));
@@ -84,7 +93,9 @@ async function printEvents(flags: EventsFlags, command: Command): Promise<void> 
   }
   rows.sort((a, b) => (a.time || 0) - (b.time || 0));
   const now = Date.now();
-  const table = rows.map((r) => [Number.isNaN(r.time) ? "<unknown>" : ago(now - r.time), r.type, r.reason, r.object, r.message].map(oneLine));
+  const table = rows.map((r) =>
+    [Number.isNaN(r.time) ? "<unknown>" : ago(now - r.time), r.type, r.reason, r.object, r.message].map(oneLine),
+  );
   process.stdout.write(formatTable([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...table]));
 }
 
@@ -93,14 +104,23 @@ async function printEvents(flags: EventsFlags, command: Command): Promise<void> 
  * with a `kubeConfig` or an agent cluster apply elsewhere, where a same-named Canary is another one.
  */
 async function inventoryCanaries(options: GlobalOptions, allNamespaces: boolean): Promise<CanaryRef[]> {
-  const stored = await openStore(options).list({ kind: "Kustomization", namespace: allNamespaces ? undefined : options.namespace });
+  const stored = await openStore(options).list({
+    kind: "Kustomization",
+    namespace: allNamespaces ? undefined : options.namespace,
+  });
   const found = new Map<string, CanaryRef>();
   for (const { object } of stored) {
-    if ((object.spec as { kubeConfig?: unknown } | undefined)?.kubeConfig || object.metadata.annotations?.[CLUSTER_ANNOTATION]) continue;
-    const entries = (object.status as { inventory?: { entries?: { id: string }[] } } | undefined)?.inventory?.entries ?? [];
+    if (
+      (object.spec as { kubeConfig?: unknown } | undefined)?.kubeConfig ||
+      object.metadata.annotations?.[CLUSTER_ANNOTATION]
+    )
+      continue;
+    const entries =
+      (object.status as { inventory?: { entries?: { id: string }[] } } | undefined)?.inventory?.entries ?? [];
     for (const entry of entries) {
       const id = parseEntryId(entry.id);
-      if (id.group === "flagger.app" && id.kind === "Canary" && id.namespace) found.set(`${id.namespace}/${id.name}`, { namespace: id.namespace, name: id.name });
+      if (id.group === "flagger.app" && id.kind === "Canary" && id.namespace)
+        found.set(`${id.namespace}/${id.name}`, { namespace: id.namespace, name: id.name });
     }
   }
   return [...found.values()];
@@ -115,8 +135,17 @@ async function canaryEvents(cluster: Cluster, canaries: CanaryRef[]): Promise<Ev
   const lists = await Promise.all(
     canaries.map(async ({ namespace, name }) => {
       const fieldSelector = `involvedObject.kind=Canary,involvedObject.name=${name}`;
-      const list = await cluster.client.send<{ items?: KubeEvent[] }>({ method: "GET", path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, query: { fieldSelector } });
-      return (list.items ?? []).filter((e) => e.involvedObject?.apiVersion?.startsWith("flagger.app/") && e.involvedObject.name === name && e.involvedObject.namespace === namespace);
+      const list = await cluster.client.send<{ items?: KubeEvent[] }>({
+        method: "GET",
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+        query: { fieldSelector },
+      });
+      return (list.items ?? []).filter(
+        (e) =>
+          e.involvedObject?.apiVersion?.startsWith("flagger.app/") &&
+          e.involvedObject.name === name &&
+          e.involvedObject.namespace === namespace,
+      );
     }),
   );
   return lists.flat().map((e) => ({

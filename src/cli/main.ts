@@ -18,13 +18,25 @@ export function program(): Command {
     .description("Sluice keeps Kubernetes clusters in sync with Git, speaking Flux's API")
     .version(version, "-v, --version", "print the version")
     .showHelpAfterError()
-    .option("--state-dir <dir>", "local control plane state (store, artifacts, events)", process.env.SLUICE_STATE_DIR ?? ".sluice/state")
+    .option(
+      "--state-dir <dir>",
+      "local control plane state (store, artifacts, events)",
+      process.env.SLUICE_STATE_DIR ?? ".sluice/state",
+    )
     .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     .option("--context <name>", "kubeconfig context to use")
     .option("-n, --namespace <namespace>", "the namespace scope of the operation", "flux-system")
     .option("--timeout <duration>", "timeout for operations that wait", "5m")
-    .option("--aws-bucket <bucket>", "work on the control plane deployed to AWS (its state bucket) instead of --state-dir", process.env.SLUICE_AWS_BUCKET)
-    .option("--aws-queue-url <url>", "the deployed control plane's FIFO queue, to reconcile what the CLI changes at once", process.env.SLUICE_AWS_QUEUE_URL)
+    .option(
+      "--aws-bucket <bucket>",
+      "work on the control plane deployed to AWS (its state bucket) instead of --state-dir",
+      process.env.SLUICE_AWS_BUCKET,
+    )
+    .option(
+      "--aws-queue-url <url>",
+      "the deployed control plane's FIFO queue, to reconcile what the CLI changes at once",
+      process.env.SLUICE_AWS_QUEUE_URL,
+    )
     .addCommand(runCommand())
     .addCommand(bootstrapCommand())
     .addCommand(createCommand())

@@ -19,7 +19,13 @@ export interface GitSourceFlags {
 }
 
 export function gitRepositoryManifest(name: string, namespace: string, flags: GitSourceFlags): KubeObject {
-  const ref = flags.commit ? { branch: flags.branch, commit: flags.commit } : flags.tagSemver ? { semver: flags.tagSemver } : flags.tag ? { tag: flags.tag } : { branch: flags.branch ?? "master" };
+  const ref = flags.commit
+    ? { branch: flags.branch, commit: flags.commit }
+    : flags.tagSemver
+      ? { semver: flags.tagSemver }
+      : flags.tag
+        ? { tag: flags.tag }
+        : { branch: flags.branch ?? "master" };
   return {
     apiVersion: GIT_REPOSITORY_API_VERSION,
     kind: "GitRepository",
@@ -51,7 +57,9 @@ export interface KustomizationFlags {
 }
 
 export function kustomizationManifest(name: string, namespace: string, flags: KustomizationFlags): KubeObject {
-  const [sourceKind, sourceName] = flags.source.includes("/") ? flags.source.split("/", 2) : ["GitRepository", flags.source];
+  const [sourceKind, sourceName] = flags.source.includes("/")
+    ? flags.source.split("/", 2)
+    : ["GitRepository", flags.source];
   const [sourceName2, sourceNamespace] = (sourceName ?? "").split(".", 2);
   return {
     apiVersion: KUSTOMIZATION_API_VERSION,
@@ -84,7 +92,12 @@ function healthCheck(text: string): { apiVersion?: string; kind: string; name: s
   const match = /^([^/]+)\/([^.]+)(?:\.(.+))?$/.exec(text);
   if (!match) throw new Error(`--health-check '${text}': expected <kind>/<name>.<namespace>`);
   const [, kind, name, namespace] = match as unknown as [string, string, string, string | undefined];
-  const apiVersion = ({ Deployment: "apps/v1", StatefulSet: "apps/v1", DaemonSet: "apps/v1", Job: "batch/v1", Service: "v1" } as Record<string, string>)[kind];
+  const apiVersion = (
+    { Deployment: "apps/v1", StatefulSet: "apps/v1", DaemonSet: "apps/v1", Job: "batch/v1", Service: "v1" } as Record<
+      string,
+      string
+    >
+  )[kind];
   return { ...(apiVersion && { apiVersion }), kind, name, ...(namespace && { namespace }) };
 }
 

@@ -37,7 +37,9 @@ function commandChain(root: Command, args: string[]): Command[] {
     const arg = args[i]!;
     if (arg === "--") break;
     if (arg.startsWith("-")) {
-      const option = chain.flatMap((c) => c.options as readonly Option[]).find((o) => o.long === arg || o.short === arg);
+      const option = chain
+        .flatMap((c) => c.options as readonly Option[])
+        .find((o) => o.long === arg || o.short === arg);
       if (option && (option.required || option.optional) && !arg.includes("=")) i++;
       continue;
     }

@@ -10,13 +10,25 @@ type Kind = "GitRepository" | "Kustomization";
 const LABEL: Record<Kind, string> = { GitRepository: "source git", Kustomization: "kustomization" };
 
 /** Two sub-commands (`source git NAME`, `kustomization NAME`) sharing one action. */
-function perKind(name: string, description: string, action: (kind: Kind, objectName: string, command: Command) => Promise<void>, extra?: (c: Command) => Command): Command {
+function perKind(
+  name: string,
+  description: string,
+  action: (kind: Kind, objectName: string, command: Command) => Promise<void>,
+  extra?: (c: Command) => Command,
+): Command {
   const parent = new Command(name).description(description);
   const source = new Command("source").description(`${description}: sources`);
-  source.addCommand(new Command("git").argument("<name>").description(`${description}: a GitRepository`).action((n: string, _f, c: Command) => action("GitRepository", n, c).catch(fail)));
+  source.addCommand(
+    new Command("git")
+      .argument("<name>")
+      .description(`${description}: a GitRepository`)
+      .action((n: string, _f, c: Command) => action("GitRepository", n, c).catch(fail)),
+  );
   parent.addCommand(source);
   const ks = new Command("kustomization").alias("ks").argument("<name>").description(`${description}: a Kustomization`);
-  parent.addCommand((extra ? extra(ks) : ks).action((n: string, _f, c: Command) => action("Kustomization", n, c).catch(fail)));
+  parent.addCommand(
+    (extra ? extra(ks) : ks).action((n: string, _f, c: Command) => action("Kustomization", n, c).catch(fail)),
+  );
   return parent;
 }
 
@@ -25,7 +37,9 @@ function perKind(name: string, description: string, action: (kind: Kind, objectN
  * control plane reports it handled (status.lastHandledReconcileAt), as `flux reconcile` does.
  */
 export function reconcileCommand(): Command {
-  return perKind("reconcile", "Trigger a reconciliation", reconcile, (c) => c.option("--with-source", "reconcile the source first", false));
+  return perKind("reconcile", "Trigger a reconciliation", reconcile, (c) =>
+    c.option("--with-source", "reconcile the source first", false),
+  );
 }
 
 async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
@@ -34,16 +48,25 @@ async function reconcile(kind: Kind, name: string, command: Command): Promise<vo
   const key = { kind, namespace: options.namespace, name };
   const current = await store.get(key);
   if (!current) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
-  if ((current.object.spec as { suspend?: boolean }).suspend) throw new Error(`resume ${LABEL[kind]} '${name}' first: it is suspended`);
+  if ((current.object.spec as { suspend?: boolean }).suspend)
+    throw new Error(`resume ${LABEL[kind]} '${name}' first: it is suspended`);
   const withSource = (command.opts() as { withSource?: boolean }).withSource;
   if (kind === "Kustomization" && withSource) {
     const ref = (current.object.spec as { sourceRef: { kind: Kind; name: string; namespace?: string } }).sourceRef;
-    await requestAndWait(store, { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name }, options);
+    await requestAndWait(
+      store,
+      { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name },
+      options,
+    );
   }
   const status = await requestAndWait(store, key, options);
   const ready = status.conditions?.find((c) => c.type === "Ready");
   if (ready?.status !== "True") throw new Error(`${kind} reconciliation failed: ${ready?.message ?? "not ready"}`);
-  say.success(kind === "Kustomization" ? `applied revision ${status.lastAppliedRevision}` : `fetched revision ${status.artifact?.revision}`);
+  say.success(
+    kind === "Kustomization"
+      ? `applied revision ${status.lastAppliedRevision}`
+      : `fetched revision ${status.artifact?.revision}`,
+  );
 }
 
 interface WaitedStatus {
@@ -69,7 +92,9 @@ async function requestAndWait(store: Store, key: ObjectKey, options: GlobalOptio
     if (status.lastHandledReconcileAt === token) return status;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`timeout waiting for ${key.kind} ${key.name} to be reconciled after ${timeout}; is \`sluice run\` running with the same --state-dir (or --aws-queue-url given for AWS)?`);
+  throw new Error(
+    `timeout waiting for ${key.kind} ${key.name} to be reconciled after ${timeout}; is \`sluice run\` running with the same --state-dir (or --aws-queue-url given for AWS)?`,
+  );
 }
 
 /** `sluice suspend` / `sluice resume`: set or clear `spec.suspend`. */
@@ -87,5 +112,8 @@ export function suspendCommands(): Command[] {
     await announce(options, key);
     say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
   };
-  return [perKind("suspend", "Suspend reconciliation", set(true)), perKind("resume", "Resume a suspended reconciliation", set(false))];
+  return [
+    perKind("suspend", "Suspend reconciliation", set(true)),
+    perKind("resume", "Resume a suspended reconciliation", set(false)),
+  ];
 }

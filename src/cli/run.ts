@@ -27,16 +27,30 @@ export interface RunFlags {
 /** `sluice run`: the embedded control plane, reconciling continuously until interrupted. */
 export function runCommand(): Command {
   return new Command("run")
-    .description("Run the local control plane: reconcile registered sources and Kustomizations continuously, serve webhooks")
+    .description(
+      "Run the local control plane: reconcile registered sources and Kustomizations continuously, serve webhooks",
+    )
     .option("--port <port>", "webhook receiver port (POST /hook/<sha256>)", "9292")
     .option("--concurrency <n>", "objects reconciled at once", "4")
     .option("--no-remote-bases", "refuse kustomize remote bases")
-    .option("--no-private-networks", "refuse sources on loopback and private addresses (link-local and metadata addresses are always refused)")
+    .option(
+      "--no-private-networks",
+      "refuse sources on loopback and private addresses (link-local and metadata addresses are always refused)",
+    )
     .option("--allow-cross-namespace-receivers", "let a Receiver trigger objects outside its own namespace")
-    .option("--no-cross-namespace-refs", "keep sourceRef, dependsOn and Receiver resources in the object's own namespace (Flux's multi-tenancy lockdown)")
-    .option("--default-service-account <name>", "service account Kustomizations without serviceAccountName impersonate, in their own namespace")
+    .option(
+      "--no-cross-namespace-refs",
+      "keep sourceRef, dependsOn and Receiver resources in the object's own namespace (Flux's multi-tenancy lockdown)",
+    )
+    .option(
+      "--default-service-account <name>",
+      "service account Kustomizations without serviceAccountName impersonate, in their own namespace",
+    )
     .option("--insecure-kubeconfig-tls", "let kubeconfigs from kubeConfig.secretRef skip TLS verification")
-    .option("--render-limits <limits>", "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README")
+    .option(
+      "--render-limits <limits>",
+      "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README",
+    )
     .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
     .action((flags: RunFlags, command: Command) => run(flags, command).catch(fail));
 }
@@ -46,13 +60,30 @@ async function run(flags: RunFlags, command: Command): Promise<void> {
   const stateDir = resolve(options.stateDir);
   await mkdir(stateDir, { recursive: true });
   const kubeconfig = await readKubeconfig(options);
-  const log = pino({ level: flags.logLevel }, pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }));
+  const log = pino(
+    { level: flags.logLevel },
+    pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }),
+  );
   say.action(`starting the control plane (state ${options.stateDir}, kubeconfig ${kubeconfig.path})`);
-  const plane = await startLocal({ stateDir, kubeconfig: kubeconfig.content, context: options.context, clock: systemClock, log, concurrency: Number(flags.concurrency), settings: runSettings(flags), onEvent: printEvent });
+  const plane = await startLocal({
+    stateDir,
+    kubeconfig: kubeconfig.content,
+    context: options.context,
+    clock: systemClock,
+    log,
+    concurrency: Number(flags.concurrency),
+    settings: runSettings(flags),
+    onEvent: printEvent,
+  });
   const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
-  say.success(`reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`);
+  say.success(
+    `reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`,
+  );
   const objects = await plane.runtime.store.list();
-  if (objects.length === 0) say.waiting("nothing registered yet: `sluice bootstrap git …` or `sluice create …` (another shell, same --state-dir)");
+  if (objects.length === 0)
+    say.waiting(
+      "nothing registered yet: `sluice bootstrap git …` or `sluice create …` (another shell, same --state-dir)",
+    );
 
   await new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();

@@ -17,7 +17,8 @@ export interface TenantFlags {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function checkName(what: string, value: string): void {
-  if (!DNS_LABEL.test(value)) throw new Error(`invalid ${what} '${value}': must be a lowercase DNS-1123 label (at most 63 characters)`);
+  if (!DNS_LABEL.test(value))
+    throw new Error(`invalid ${what} '${value}': must be a lowercase DNS-1123 label (at most 63 characters)`);
 }
 
 /** The objects of a tenant, namespace by namespace: Namespace, ServiceAccount, RoleBinding. */

@@ -31,12 +31,20 @@ export function serviceAccountUser(account: ServiceAccountRef): string {
  * the answer is the one RBAC would give its requests. `client` must be allowed to create
  * subjectaccessreviews (the control plane's own identity, not the impersonated one).
  */
-export async function mayServiceAccount(client: KubeClient, account: ServiceAccountRef, attributes: ResourceAttributes): Promise<boolean> {
+export async function mayServiceAccount(
+  client: KubeClient,
+  account: ServiceAccountRef,
+  attributes: ResourceAttributes,
+): Promise<boolean> {
   const { user, groups } = serviceAccount(account.namespace, account.name);
   const review = await client.send<SubjectAccessReview>({
     method: "POST",
     path: "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-    body: { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user, groups, resourceAttributes: attributes } },
+    body: {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SubjectAccessReview",
+      spec: { user, groups, resourceAttributes: attributes },
+    },
   });
   return review.status?.allowed === true && review.status.denied !== true;
 }
@@ -92,10 +100,21 @@ export class AccessReviews {
   may({ account, attributes, revision }: AccessQuestion): Promise<boolean> {
     const now = this.clock.now();
     this.forgetExpired(now);
-    const key = JSON.stringify([account.namespace, account.name, attributes.group, attributes.resource, attributes.verb, attributes.namespace ?? "", revision ?? ""]);
+    const key = JSON.stringify([
+      account.namespace,
+      account.name,
+      attributes.group,
+      attributes.resource,
+      attributes.verb,
+      attributes.namespace ?? "",
+      revision ?? "",
+    ]);
     const cached = this.answers.get(key);
     if (cached) return cached.answer;
-    const entry = { answer: mayServiceAccount(this.client, account, attributes), expiresAt: now + ACCESS_REVIEW_TTL_MS };
+    const entry = {
+      answer: mayServiceAccount(this.client, account, attributes),
+      expiresAt: now + ACCESS_REVIEW_TTL_MS,
+    };
     this.answers.set(key, entry);
     // A failed review is not an answer: the next reconcile asks again.
     entry.answer.catch(() => this.answers.get(key) === entry && this.answers.delete(key));

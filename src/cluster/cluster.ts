@@ -11,7 +11,11 @@ export interface Cluster {
 }
 
 /** Connects to a target cluster, optionally impersonating a service account (Flux's `serviceAccountName`). */
-export async function openCluster(target: ClusterTarget, clock: Clock, options: KubeClientOptions = {}): Promise<Cluster> {
+export async function openCluster(
+  target: ClusterTarget,
+  clock: Clock,
+  options: KubeClientOptions = {},
+): Promise<Cluster> {
   const client = await connect(target, options);
   return { client, discovery: new Discovery(client), clock };
 }

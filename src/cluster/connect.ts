@@ -22,9 +22,16 @@ export class ClusterConfigError extends Error {
  * would run arbitrary commands from configuration Sluice reads from Git or secrets.
  */
 export async function connect(target: ClusterTarget, options: KubeClientOptions = {}): Promise<KubeClient> {
-  if ("tokenFile" in target) return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenFile: target.tokenFile });
-  if ("tokenSource" in target) return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenSource: target.tokenSource });
-  if ("server" in target) return new KubeClient(target.server, { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } }, options);
+  if ("tokenFile" in target)
+    return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenFile: target.tokenFile });
+  if ("tokenSource" in target)
+    return new KubeClient(target.server, { ca: target.caPem }, { ...options, bearerTokenSource: target.tokenSource });
+  if ("server" in target)
+    return new KubeClient(
+      target.server,
+      { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } },
+      options,
+    );
   const kc = new KubeConfig();
   try {
     kc.loadFromString(target.kubeconfig);
@@ -32,17 +39,22 @@ export async function connect(target: ClusterTarget, options: KubeClientOptions 
     throw new ClusterConfigError(`kubeconfig is not valid: ${(error as Error).message}`);
   }
   if (target.context) {
-    if (!kc.getContextObject(target.context)) throw new ClusterConfigError(`kubeconfig has no context "${target.context}"`);
+    if (!kc.getContextObject(target.context))
+      throw new ClusterConfigError(`kubeconfig has no context "${target.context}"`);
     kc.setCurrentContext(target.context);
   }
   const cluster = kc.getCurrentCluster();
   const user = kc.getCurrentUser();
   if (!cluster) throw new ClusterConfigError(`kubeconfig context "${kc.getCurrentContext()}" names no cluster`);
   if (user?.exec || user?.authProvider) {
-    throw new ClusterConfigError(`kubeconfig user "${user.name}" uses an exec plugin or auth provider, which Sluice does not run; use a token or client certificate`);
+    throw new ClusterConfigError(
+      `kubeconfig user "${user.name}" uses an exec plugin or auth provider, which Sluice does not run; use a token or client certificate`,
+    );
   }
   if (target.refuseInsecureTLS && cluster.skipTLSVerify) {
-    throw new ClusterConfigError(`kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify, which is refused unless the control plane allows it (--insecure-kubeconfig-tls)`);
+    throw new ClusterConfigError(
+      `kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify, which is refused unless the control plane allows it (--insecure-kubeconfig-tls)`,
+    );
   }
   const transport: Transport = {};
   await kc.applyToHTTPSOptions(transport);

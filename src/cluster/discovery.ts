@@ -12,7 +12,10 @@ export interface ResourceInfo {
 interface DiscoveryList {
   items?: {
     metadata?: { name?: string };
-    versions?: { version: string; resources?: { resource: string; responseKind?: { kind?: string }; scope: "Namespaced" | "Cluster" }[] }[];
+    versions?: {
+      version: string;
+      resources?: { resource: string; responseKind?: { kind?: string }; scope: "Namespaced" | "Cluster" }[];
+    }[];
   }[];
 }
 

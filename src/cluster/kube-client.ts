@@ -89,7 +89,9 @@ export class KubeClient {
     private readonly options: KubeClientOptions = {},
     reachability?: Reachability,
   ) {
-    this.reachability = reachability ?? new Reachability(server, { memoryMs: options.unreachableMemoryMs, probeTimeoutMs: this.connectTimeoutMs });
+    this.reachability =
+      reachability ??
+      new Reachability(server, { memoryMs: options.unreachableMemoryMs, probeTimeoutMs: this.connectTimeoutMs });
     this.maxConcurrency = options.maxConcurrency ?? 10;
     this.agent = new Agent({ keepAlive: true, maxSockets: this.maxConcurrency });
     this.headers = { ...(transport.headers as Record<string, string>) };
@@ -112,7 +114,10 @@ export class KubeClient {
    * TLS handshake and GET well within it, even across regions.
    */
   reachable(graceMs = 500): Promise<void> {
-    return this.reachability.ready(() => this.withSlot(() => this.exchange({ method: "GET", path: "/version" })), graceMs);
+    return this.reachability.ready(
+      () => this.withSlot(() => this.exchange({ method: "GET", path: "/version" })),
+      graceMs,
+    );
   }
 
   /** Sends one request; parses JSON; throws KubeApiError for non-2xx answers. */
@@ -140,7 +145,8 @@ export class KubeClient {
 
   private bearerToken(): string {
     const now = Date.now();
-    if (!this.token || now - this.token.readAt >= (this.options.tokenRefreshMs ?? 60_000)) this.token = { value: readFileSync(this.options.bearerTokenFile!, "utf8").trim(), readAt: now };
+    if (!this.token || now - this.token.readAt >= (this.options.tokenRefreshMs ?? 60_000))
+      this.token = { value: readFileSync(this.options.bearerTokenFile!, "utf8").trim(), readAt: now };
     return this.token.value;
   }
 
@@ -182,9 +188,14 @@ export class KubeClient {
     }
   }
 
-  private transfer(req: KubeRequest, connection: { established: boolean }, token?: string): Promise<{ status: number; body: string; retryAfter?: string }> {
+  private transfer(
+    req: KubeRequest,
+    connection: { established: boolean },
+    token?: string,
+  ): Promise<{ status: number; body: string; retryAfter?: string }> {
     const url = new URL(req.path, this.server);
-    for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(req.query ?? {}))
+      if (value !== undefined) url.searchParams.set(key, value);
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
     return new Promise((resolve, reject) => {
       const call = request(
@@ -203,14 +214,23 @@ export class KubeClient {
             ...(this.options.bearerTokenFile && { authorization: `Bearer ${this.bearerToken()}` }),
             ...(token && { authorization: `Bearer ${token}` }),
             accept: req.accept ?? "application/json",
-            ...(payload === undefined ? {} : { "content-type": req.contentType ?? "application/json", "content-length": Buffer.byteLength(payload) }),
+            ...(payload === undefined
+              ? {}
+              : {
+                  "content-type": req.contentType ?? "application/json",
+                  "content-length": Buffer.byteLength(payload),
+                }),
           },
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
           res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), retryAfter: res.headers["retry-after"] }),
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString("utf8"),
+              retryAfter: res.headers["retry-after"],
+            }),
           );
           res.on("error", reject);
         },
@@ -222,7 +242,10 @@ export class KubeClient {
         }
         // The request timeout is an idle timeout; a blackholed address or a server that accepts and never
         // speaks TLS must not hold a worker that long.
-        const deadline = setTimeout(() => call.destroy(new DeadlineError(`no TLS handshake within ${this.connectTimeoutMs / 1000}s`)), this.connectTimeoutMs);
+        const deadline = setTimeout(
+          () => call.destroy(new DeadlineError(`no TLS handshake within ${this.connectTimeoutMs / 1000}s`)),
+          this.connectTimeoutMs,
+        );
         socket.once("secureConnect", () => {
           connection.established = true;
           clearTimeout(deadline);
@@ -239,8 +262,14 @@ export class KubeClient {
 
 function toApiError(status: number, body: string): KubeApiError {
   try {
-    const parsed = JSON.parse(body) as { kind?: string; reason?: string; message?: string; details?: { causes?: KubeApiError["causes"] } };
-    if (parsed.kind === "Status") return new KubeApiError(status, parsed.reason ?? "", parsed.message ?? body, parsed.details?.causes ?? []);
+    const parsed = JSON.parse(body) as {
+      kind?: string;
+      reason?: string;
+      message?: string;
+      details?: { causes?: KubeApiError["causes"] };
+    };
+    if (parsed.kind === "Status")
+      return new KubeApiError(status, parsed.reason ?? "", parsed.message ?? body, parsed.details?.causes ?? []);
   } catch {
     // Not JSON: fall through with the raw text.
   }

@@ -56,7 +56,8 @@ export class Reachability {
   /** Throws ClusterUnreachableError while a failure to connect is remembered. */
   check(): void {
     if (this.state.kind !== "unreachable") return;
-    if (this.now() < this.state.until) throw new ClusterUnreachableError(this.server, this.state.cause, this.state.until);
+    if (this.now() < this.state.until)
+      throw new ClusterUnreachableError(this.server, this.state.cause, this.state.until);
     this.state = { kind: "unknown" };
   }
 
@@ -87,9 +88,16 @@ export class Reachability {
     // The grace runs from the probe's start: a caller arriving late does not wait a whole grace of its own.
     const wait = Math.max(0, startedAt + graceMs - this.now());
     let timer: NodeJS.Timeout | undefined;
-    const inTime = await Promise.race([settled.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), wait)))]);
+    const inTime = await Promise.race([
+      settled.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), wait))),
+    ]);
     clearTimeout(timer);
-    if (!inTime) throw new ClusterConnectingError(this.server, Math.max(0, startedAt + this.options.probeTimeoutMs - this.now()) + 250);
+    if (!inTime)
+      throw new ClusterConnectingError(
+        this.server,
+        Math.max(0, startedAt + this.options.probeTimeoutMs - this.now()) + 250,
+      );
     this.check();
   }
 }

@@ -1,8 +1,20 @@
 import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomization.js";
-import { bundleDigest, sealBundle, type BundleContent, type BundleOptions, type BundleSigner } from "../agent/bundle.js";
-import { WITHDRAWN_REASON, type AgentReport, type BundleOutbox, type IndexEntry, type KustomizationRef } from "../agent/channel.js";
+import {
+  bundleDigest,
+  sealBundle,
+  type BundleContent,
+  type BundleOptions,
+  type BundleSigner,
+} from "../agent/bundle.js";
+import {
+  WITHDRAWN_REASON,
+  type AgentReport,
+  type BundleOutbox,
+  type IndexEntry,
+  type KustomizationRef,
+} from "../agent/channel.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
 import { customHealth, HealthExpressionError } from "../apply/health/expressions.js";
 import { merge, type InventoryEntry } from "../apply/inventory.js";
@@ -38,31 +50,79 @@ const MAX_CLOCK_SKEW_MS = 60 * 60_000;
  * changed), then fold the agent's report for that bundle into the Kustomization's status. Until
  * the agent reports, the Kustomization is Progressing and polled like a health check.
  */
-export async function deliverBundle(attempt: Attempt, cluster: string, revision: string, workloads: KubeObject[], fleet: { changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }): Promise<Outcome> {
+export async function deliverBundle(
+  attempt: Attempt,
+  cluster: string,
+  revision: string,
+  workloads: KubeObject[],
+  fleet: { changeSet: ChangeSetEntry[]; entries: InventoryEntry[] },
+): Promise<Outcome> {
   const { rt, ks } = attempt;
-  if (!rt.agents) return attempt.failed("ReconciliationFailed", `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`, revision);
+  if (!rt.agents)
+    return attempt.failed(
+      "ReconciliationFailed",
+      `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`,
+      revision,
+    );
   try {
     customHealth(ks.spec.healthCheckExprs); // refused here, before anything is published
   } catch (error) {
     if (error instanceof HealthExpressionError) return attempt.failed("HealthCheckFailed", error.message, revision);
     throw error;
   }
-  if (ks.spec.kubeConfig) return attempt.failed("ReconciliationFailed", `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`, revision);
+  if (ks.spec.kubeConfig)
+    return attempt.failed(
+      "ReconciliationFailed",
+      `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`,
+      revision,
+    );
   const outbox = rt.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const requestedAt = ks.metadata.annotations?.[REQUESTED_AT];
-  const digest = await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, ...(requestedAt && { requestedAt }), options: bundleOptions(attempt), objects: workloads }, current, report);
-  const agentInventory = report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
+  const digest = await publishIfNew(
+    attempt,
+    outbox,
+    {
+      cluster,
+      kustomization: attempt.owner,
+      revision,
+      sequence: 0,
+      ...(requestedAt && { requestedAt }),
+      options: bundleOptions(attempt),
+      objects: workloads,
+    },
+    current,
+    report,
+  );
+  const agentInventory =
+    report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
   const fresh = report !== undefined && recordReport(attempt, report);
 
   if (report?.digest === digest && report.ready === "True") {
-    if (report.health) attempt.set({ type: "Healthy", status: "True", reason: "Succeeded", message: "Health check passed in the agent" });
-    const changes = [report.changes && fresh ? (report.driftCorrected ? `drift corrected:\n${report.changes}` : report.changes) : "", formatChangeSet(fleet.changeSet)].filter(Boolean).join("\n");
+    if (report.health)
+      attempt.set({
+        type: "Healthy",
+        status: "True",
+        reason: "Succeeded",
+        message: "Health check passed in the agent",
+      });
+    const changes = [
+      report.changes && fresh ? (report.driftCorrected ? `drift corrected:\n${report.changes}` : report.changes) : "",
+      formatChangeSet(fleet.changeSet),
+    ]
+      .filter(Boolean)
+      .join("\n");
     return attempt.succeeded(revision, changes);
   }
   if (report?.digest === digest && report.ready === "False") {
-    if (report.reason === "HealthCheckFailed") attempt.set({ type: "Healthy", status: "False", reason: "HealthCheckFailed", message: report.health ? unhealthyMessage(report.health) : report.message });
+    if (report.reason === "HealthCheckFailed")
+      attempt.set({
+        type: "Healthy",
+        status: "False",
+        reason: "HealthCheckFailed",
+        message: report.health ? unhealthyMessage(report.health) : report.message,
+      });
     const outcome = attempt.failed(report.reason, `cluster '${cluster}': ${report.message}`, revision);
     return fresh ? outcome : { ...outcome, event: undefined };
   }
@@ -70,13 +130,24 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
   const timeout = kustomizationTimeoutMs(ks.spec);
   if (elapsed >= timeout) {
     const contact = (await outbox.heartbeat())?.lastContact;
-    return attempt.failed("ReconciliationFailed", `the agent of cluster '${cluster}' has not applied revision ${revision} within ${formatDuration(timeout)} (last contact: ${contact ?? "never"})`, revision);
+    return attempt.failed(
+      "ReconciliationFailed",
+      `the agent of cluster '${cluster}' has not applied revision ${revision} within ${formatDuration(timeout)} (last contact: ${contact ?? "never"})`,
+      revision,
+    );
   }
-  const message = report?.digest === digest ? `cluster '${cluster}': ${report.message}` : `Bundle for revision ${revision} published to cluster '${cluster}'; waiting for its agent`;
+  const message =
+    report?.digest === digest
+      ? `cluster '${cluster}': ${report.message}`
+      : `Bundle for revision ${revision} published to cluster '${cluster}'; waiting for its agent`;
   const outcome = attempt.progressing(revision, message, elapsed);
   // A refused bundle that is not the one just rendered was altered in S3 (the genuine one was
   // published again above): worth an alert of its own.
-  if (fresh && report.reason === "BundleRejected") return { ...outcome, event: { severity: "error", reason: "BundleRejected", message: `cluster '${cluster}': ${report.message}` } };
+  if (fresh && report.reason === "BundleRejected")
+    return {
+      ...outcome,
+      event: { severity: "error", reason: "BundleRejected", message: `cluster '${cluster}': ${report.message}` },
+    };
   const changes = formatChangeSet(fleet.changeSet);
   return { ...outcome, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
 }
@@ -87,13 +158,39 @@ export async function deliverBundle(attempt: Attempt, cluster: string, revision:
  * like any other change: an entry that merely disappears from the index deletes nothing.
  */
 export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: ChangeSetEntry[]): Promise<Outcome> {
-  if (!attempt.rt.agents) return attempt.failed("PruneFailed", `cluster '${cluster}' is in agent mode and needs the AWS control plane to withdraw its bundle`);
+  if (!attempt.rt.agents)
+    return attempt.failed(
+      "PruneFailed",
+      `cluster '${cluster}' is in agent mode and needs the AWS control plane to withdraw its bundle`,
+    );
   const outbox = attempt.rt.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const revision = attempt.status.lastAttemptedRevision ?? "";
-  await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision, sequence: 0, withdrawn: true, options: bundleOptions(attempt), objects: [] }, current, report);
+  await publishIfNew(
+    attempt,
+    outbox,
+    {
+      cluster,
+      kustomization: attempt.owner,
+      revision,
+      sequence: 0,
+      withdrawn: true,
+      options: bundleOptions(attempt),
+      objects: [],
+    },
+    current,
+    report,
+  );
   const changes = formatChangeSet(fleet);
-  return { status: attempt.status, finalized: true, event: { severity: "info", reason: "Progressing", message: [`bundle withdrawn from cluster '${cluster}'`, changes].filter(Boolean).join("\n") } };
+  return {
+    status: attempt.status,
+    finalized: true,
+    event: {
+      severity: "info",
+      reason: "Progressing",
+      message: [`bundle withdrawn from cluster '${cluster}'`, changes].filter(Boolean).join("\n"),
+    },
+  };
 }
 
 /** The Kustomization is suspended: tell its agent (signed) to stop reconciling it, drift correction included. */
@@ -101,7 +198,22 @@ export async function suspendBundle(attempt: Attempt, cluster: string): Promise<
   if (!attempt.rt.agents) return { status: attempt.status };
   const outbox = attempt.rt.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
-  if (current) await publishIfNew(attempt, outbox, { cluster, kustomization: attempt.owner, revision: current.revision, sequence: 0, suspended: true, options: bundleOptions(attempt), objects: [] }, current, report);
+  if (current)
+    await publishIfNew(
+      attempt,
+      outbox,
+      {
+        cluster,
+        kustomization: attempt.owner,
+        revision: current.revision,
+        sequence: 0,
+        suspended: true,
+        options: bundleOptions(attempt),
+        objects: [],
+      },
+      current,
+      report,
+    );
   return { status: attempt.status };
 }
 
@@ -109,7 +221,10 @@ export async function suspendBundle(attempt: Attempt, cluster: string): Promise<
  * The current index entry and the agent's report. The report a withdrawal left (a tombstone that
  * keeps its sequence in the agent) is about a Kustomization that no longer exists: not this one's.
  */
-async function agentState(outbox: BundleOutbox, ks: KustomizationRef): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
+async function agentState(
+  outbox: BundleOutbox,
+  ks: KustomizationRef,
+): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
   const [current, report] = await Promise.all([outbox.current(ks), outbox.report(ks)]);
   return [current, report?.reason === WITHDRAWN_REASON ? undefined : report];
 }
@@ -138,7 +253,13 @@ function bundleOptions({ ks, identity }: Attempt): BundleOptions {
  * S3). Each publish takes a higher sequence: the clock, or one more than the last. Returns the
  * digest of the bundle now current.
  */
-async function publishIfNew(attempt: Attempt, outbox: BundleOutbox, content: BundleContent, current: IndexEntry | undefined, report: AgentReport | undefined): Promise<string> {
+async function publishIfNew(
+  attempt: Attempt,
+  outbox: BundleOutbox,
+  content: BundleContent,
+  current: IndexEntry | undefined,
+  report: AgentReport | undefined,
+): Promise<string> {
   const contentDigest = bundleDigest(content);
   const refused = report?.reason === "BundleRejected" && report.digest === current?.digest;
   if (current && current.contentDigest === contentDigest && !refused) return current.digest;
@@ -146,12 +267,23 @@ async function publishIfNew(attempt: Attempt, outbox: BundleOutbox, content: Bun
   // sequences (the unsigned index's, the agent's report) only matter within a millisecond or when
   // clocks disagree, and one far in the future is forged, so it is ignored rather than followed.
   const now = attempt.rt.clock.now();
-  const plausible = (s: number | undefined): s is number => s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS;
+  const plausible = (s: number | undefined): s is number =>
+    s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS;
   const previous = [current?.sequence, report?.accepted?.sequence].filter(plausible);
   const sequence = Math.max(now, ...previous.map((s) => s + 1));
   const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer(content.cluster));
   await outbox.publish(sealed, contentDigest);
-  attempt.rt.log.info({ object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`, cluster: content.cluster, digest: sealed.digest, revision: content.revision, withdrawn: content.withdrawn, suspended: content.suspended }, "bundle published");
+  attempt.rt.log.info(
+    {
+      object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`,
+      cluster: content.cluster,
+      digest: sealed.digest,
+      revision: content.revision,
+      withdrawn: content.withdrawn,
+      suspended: content.suspended,
+    },
+    "bundle published",
+  );
   return sealed.digest;
 }
 

@@ -6,7 +6,12 @@ export type ConditionInput = Pick<Condition, "type" | "status" | "reason" | "mes
  * Sets a condition the way Kubernetes' meta.SetStatusCondition does: lastTransitionTime moves only
  * when the status changes. Returns a new array; other conditions keep their order.
  */
-export function setCondition(conditions: Condition[] | undefined, input: ConditionInput, generation: number, now: Date): Condition[] {
+export function setCondition(
+  conditions: Condition[] | undefined,
+  input: ConditionInput,
+  generation: number,
+  now: Date,
+): Condition[] {
   const list = [...(conditions ?? [])];
   const index = list.findIndex((c) => c.type === input.type);
   const previous = index >= 0 ? list[index] : undefined;
@@ -30,7 +35,10 @@ export function findCondition(conditions: Condition[] | undefined, type: string)
 }
 
 /** Ready=True for the object's current generation. */
-export function isReady(object: { metadata: { generation?: number }; status?: { conditions?: Condition[]; observedGeneration?: number } }): boolean {
+export function isReady(object: {
+  metadata: { generation?: number };
+  status?: { conditions?: Condition[]; observedGeneration?: number };
+}): boolean {
   const ready = findCondition(object.status?.conditions, "Ready");
   return ready?.status === "True" && (object.status?.observedGeneration ?? -1) === (object.metadata.generation ?? 1);
 }

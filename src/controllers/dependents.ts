@@ -17,8 +17,14 @@ export interface DependentsIndex {
 /** What a Kustomization points at: its source and each dependency, as Store keys. */
 export function targetsOf(key: ObjectKey, spec: Kustomization["spec"]): string[] {
   return [
-    formatKey({ kind: spec.sourceRef.kind, namespace: spec.sourceRef.namespace ?? key.namespace, name: spec.sourceRef.name }),
-    ...(spec.dependsOn ?? []).map((d) => formatKey({ kind: "Kustomization", namespace: d.namespace ?? key.namespace, name: d.name })),
+    formatKey({
+      kind: spec.sourceRef.kind,
+      namespace: spec.sourceRef.namespace ?? key.namespace,
+      name: spec.sourceRef.name,
+    }),
+    ...(spec.dependsOn ?? []).map((d) =>
+      formatKey({ kind: "Kustomization", namespace: d.namespace ?? key.namespace, name: d.name }),
+    ),
   ].sort();
 }
 

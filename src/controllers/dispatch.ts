@@ -14,7 +14,11 @@ import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
 import type { Runtime } from "./runtime.js";
 
-const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fluxcd.io/v1", Kustomization: "kustomize.toolkit.fluxcd.io/v1", Receiver: "notification.toolkit.fluxcd.io/v1" };
+const API_VERSIONS: Record<string, string> = {
+  GitRepository: "source.toolkit.fluxcd.io/v1",
+  Kustomization: "kustomize.toolkit.fluxcd.io/v1",
+  Receiver: "notification.toolkit.fluxcd.io/v1",
+};
 
 /**
  * Reconciles the object a request names, whatever runtime delivered it: validate, run the kind's
@@ -22,7 +26,8 @@ const API_VERSIONS: Record<string, string> = { GitRepository: "source.toolkit.fl
  */
 export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<Outcome | undefined> {
   const key = parseKey(request.key);
-  const stored = request.reason === "webhook" && key.kind !== "Receiver" ? await markRequested(rt, key) : await rt.store.get(key);
+  const stored =
+    request.reason === "webhook" && key.kind !== "Receiver" ? await markRequested(rt, key) : await rt.store.get(key);
   if (!stored) return undefined;
   if (request.reason === "webhook" && key.kind === "Receiver") {
     // A delivery to a Receiver with `name: "*"` resources: resolve them against the Store; the Receiver itself is not reconciled.
@@ -34,7 +39,8 @@ export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<
   const outcome = await reconcileObject(rt, stored.object, request);
   if (key.kind === "Kustomization") {
     if (outcome.finalized) await rt.dependents.forget(key);
-    else if ((stored.object.spec as Kustomization["spec"] | undefined)?.sourceRef) await rt.dependents.record(key, stored.object.spec as Kustomization["spec"]);
+    else if ((stored.object.spec as Kustomization["spec"] | undefined)?.sourceRef)
+      await rt.dependents.record(key, stored.object.spec as Kustomization["spec"]);
   }
   const log = rt.log.child({ object: request.key, revision: outcome.revision });
 
@@ -43,21 +49,35 @@ export async function dispatch(rt: Runtime, request: ReconcileRequest): Promise<
     log.info({ ms: rt.clock.now() - started }, "finalized and removed");
   } else {
     const requestedAt = stored.object.metadata.annotations?.[REQUESTED_AT];
-    const status = requestedAt ? { ...(outcome.status as object), lastHandledReconcileAt: requestedAt } : outcome.status;
+    const status = requestedAt
+      ? { ...(outcome.status as object), lastHandledReconcileAt: requestedAt }
+      : outcome.status;
     await writeStatus(rt.store, key, status);
     log.info({ ms: rt.clock.now() - started, reason: request.reason, ready: readyOf(status) }, "reconciled");
   }
   if (outcome.event) {
     await rt.events.emit({
-      involvedObject: { apiVersion: stored.object.apiVersion, kind: key.kind, namespace: key.namespace, name: key.name },
+      involvedObject: {
+        apiVersion: stored.object.apiVersion,
+        kind: key.kind,
+        namespace: key.namespace,
+        name: key.name,
+      },
       ...outcome.event,
       metadata: outcome.revision ? { revision: outcome.revision } : {},
-      reportingController: ({ Kustomization: "kustomize-controller", Receiver: "notification-controller" } as Record<string, string>)[key.kind] ?? "source-controller",
+      reportingController:
+        ({ Kustomization: "kustomize-controller", Receiver: "notification-controller" } as Record<string, string>)[
+          key.kind
+        ] ?? "source-controller",
       timestamp: new Date(rt.clock.now()).toISOString(),
     });
   }
   if (outcome.changed) await wakeDependents(rt, key, stored.object, outcome);
-  if (outcome.requeueAfterMs !== undefined && !outcome.finalized) await rt.queue.enqueue({ key: request.key, reason: outcome.requeueReason ?? "interval" }, { delayMs: outcome.requeueAfterMs });
+  if (outcome.requeueAfterMs !== undefined && !outcome.finalized)
+    await rt.queue.enqueue(
+      { key: request.key, reason: outcome.requeueReason ?? "interval" },
+      { delayMs: outcome.requeueAfterMs },
+    );
   return outcome;
 }
 
@@ -65,16 +85,28 @@ async function reconcileObject(rt: Runtime, object: KubeObject, request: Reconci
   const generation = object.metadata.generation ?? 1;
   const now = new Date(rt.clock.now());
   const stalled = async (reason: string, message: string): Promise<Outcome> => {
-    let conditions = setCondition((object.status as { conditions?: [] } | undefined)?.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
+    let conditions = setCondition(
+      (object.status as { conditions?: [] } | undefined)?.conditions,
+      { type: "Ready", status: "False", reason, message },
+      generation,
+      now,
+    );
     conditions = setCondition(conditions, { type: "Stalled", status: "True", reason, message }, generation, now);
     // A stalled Receiver answers on no path (only Receivers have one).
     const { webhookPath, ...kept } = (object.status ?? {}) as { webhookPath?: string };
     await retireWebhookPath(rt, webhookPath);
-    return { status: { ...kept, conditions, observedGeneration: generation }, event: { severity: "error", reason, message } };
+    return {
+      status: { ...kept, conditions, observedGeneration: generation },
+      event: { severity: "error", reason, message },
+    };
   };
   // A Cluster registration is configuration read by Kustomizations; there is nothing to reconcile.
   if (object.kind === "Cluster") return { status: object.status };
-  if (!(object.kind in API_VERSIONS)) return stalled("UnsupportedKind", `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`);
+  if (!(object.kind in API_VERSIONS))
+    return stalled(
+      "UnsupportedKind",
+      `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`,
+    );
   if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") {
     await retireWebhookPath(rt, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
     return { status: object.status, finalized: true };
@@ -86,7 +118,8 @@ async function reconcileObject(rt: Runtime, object: KubeObject, request: Reconci
     if (error instanceof InvalidObjectError) return stalled("InvalidSpec", error.message);
     throw error;
   }
-  if (parsed.kind === "GitRepository") return parsed.spec.suspend ? { status: object.status } : reconcileGitRepository(rt, parsed as GitRepository);
+  if (parsed.kind === "GitRepository")
+    return parsed.spec.suspend ? { status: object.status } : reconcileGitRepository(rt, parsed as GitRepository);
   if (parsed.kind === "Receiver") return reconcileReceiver(rt, parsed as Receiver);
   return reconcileKustomization(rt, parsed as Kustomization, request);
 }
@@ -114,7 +147,9 @@ async function markRequested(rt: Runtime, key: ObjectKey) {
 }
 
 function readyOf(status: unknown): string | undefined {
-  const ready = (status as { conditions?: { type: string; status: string; reason: string }[] } | undefined)?.conditions?.find((c) => c.type === "Ready");
+  const ready = (
+    status as { conditions?: { type: string; status: string; reason: string }[] } | undefined
+  )?.conditions?.find((c) => c.type === "Ready");
   return ready && `${ready.status} ${ready.reason}`;
 }
 
@@ -125,5 +160,6 @@ function readyOf(status: unknown): string | undefined {
 async function wakeDependents(rt: Runtime, key: ObjectKey, object: KubeObject, outcome: Outcome): Promise<void> {
   if (key.kind === "Kustomization" && !isReady({ metadata: object.metadata, status: outcome.status as never })) return;
   const reason = key.kind === "Kustomization" ? "dependency" : "source";
-  for (const dependent of await rt.dependents.of(key)) await rt.queue.enqueue({ key: dependent, reason, revision: outcome.revision });
+  for (const dependent of await rt.dependents.of(key))
+    await rt.queue.enqueue({ key: dependent, reason, revision: outcome.revision });
 }

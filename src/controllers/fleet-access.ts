@@ -3,7 +3,13 @@ import type { Kustomization } from "../api/kustomization.js";
 import { InvalidObjectError, parseObject } from "../api/parse.js";
 import { parseEntryId, type InventoryEntry } from "../apply/inventory.js";
 import { formatId, groupOf, type KubeObject } from "../apply/object.js";
-import { serviceAccountUser, type AccessQuestion, type AccessReviews, type ResourceAttributes, type ServiceAccountRef } from "../cluster/access-review.js";
+import {
+  serviceAccountUser,
+  type AccessQuestion,
+  type AccessReviews,
+  type ResourceAttributes,
+  type ServiceAccountRef,
+} from "../cluster/access-review.js";
 import { formatKey, keyOf, type Store } from "../store/store.js";
 import type { Settings } from "./runtime.js";
 
@@ -44,15 +50,25 @@ const FLUX_KIND_GROUPS: Record<string, string> = {
  * account, both in the Kustomization's namespace; undefined is the control plane's own identity.
  * An empty name counts as unset, as in Flux, so `serviceAccountName: ""` cannot shed the default.
  */
-export function identityOf(ks: Kustomization, settings: Pick<Settings, "defaultServiceAccount">): ServiceAccountRef | undefined {
+export function identityOf(
+  ks: Kustomization,
+  settings: Pick<Settings, "defaultServiceAccount">,
+): ServiceAccountRef | undefined {
   const name = ks.spec.serviceAccountName || settings.defaultServiceAccount;
   return name ? { namespace: ks.metadata.namespace ?? "default", name } : undefined;
 }
 
 /** The RBAC resource of a Flux kind: its group and the lower-case plural CRDs use (`imagepolicies`). */
-export function fluxResource(object: { apiVersion: string; kind: string }): Pick<ResourceAttributes, "group" | "resource"> {
+export function fluxResource(object: {
+  apiVersion: string;
+  kind: string;
+}): Pick<ResourceAttributes, "group" | "resource"> {
   const lower = object.kind.toLowerCase();
-  const resource = /[^aeiou]y$/.test(lower) ? `${lower.slice(0, -1)}ies` : /(s|x|ch|sh)$/.test(lower) ? `${lower}es` : `${lower}s`;
+  const resource = /[^aeiou]y$/.test(lower)
+    ? `${lower.slice(0, -1)}ies`
+    : /(s|x|ch|sh)$/.test(lower)
+      ? `${lower}es`
+      : `${lower}s`;
   return { group: FLUX_KIND_GROUPS[object.kind] ?? groupOf(object.apiVersion), resource };
 }
 
@@ -86,19 +102,35 @@ export interface FleetRequester {
  * Flux applies server-side), pruning needs delete; a Kustomization may target only a cluster whose
  * registration allows the identity's namespace, and may not shed the identity (act as the control plane).
  */
-export async function fleetRefusals({ store, identity, authority, defaultServiceAccount, revision }: FleetRequester, change: FleetChange): Promise<string[]> {
+export async function fleetRefusals(
+  { store, identity, authority, defaultServiceAccount, revision }: FleetRequester,
+  change: FleetChange,
+): Promise<string[]> {
   const asks = [
-    ...(await Promise.all(change.register.map(async (o) => ({ ref: keyOf(o), object: o, verb: (await store.get(keyOf(o))) ? ("patch" as const) : ("create" as const) })))),
+    ...(await Promise.all(
+      change.register.map(async (o) => ({
+        ref: keyOf(o),
+        object: o,
+        verb: (await store.get(keyOf(o))) ? ("patch" as const) : ("create" as const),
+      })),
+    )),
     ...change.prune.map((entry) => {
       const meta = parseEntryId(entry.id);
-      return { ref: meta, object: { apiVersion: `${meta.group}/${entry.v}`, kind: meta.kind }, verb: "delete" as const };
+      return {
+        ref: meta,
+        object: { apiVersion: `${meta.group}/${entry.v}`, kind: meta.kind },
+        verb: "delete" as const,
+      };
     }),
   ];
   const refusals = await Promise.all(
     asks.map(async ({ ref, object, verb }) => {
       const attributes = { ...fluxResource(object), verb, namespace: ref.namespace };
       if (await mayAct({ account: identity, attributes, revision }, authority)) return undefined;
-      const where = "agentCluster" in authority ? ` (agent cluster '${authority.agentCluster}': a service account manages Flux objects in its own namespace only)` : "";
+      const where =
+        "agentCluster" in authority
+          ? ` (agent cluster '${authority.agentCluster}': a service account manages Flux objects in its own namespace only)`
+          : "";
       const resource = `${attributes.resource}${attributes.group ? `.${attributes.group}` : ""}`;
       return `${formatId(ref)} ${verb} refused: ${serviceAccountUser(identity)} may not ${verb} ${resource} in namespace ${ref.namespace}${where}`;
     }),
@@ -106,8 +138,13 @@ export async function fleetRefusals({ store, identity, authority, defaultService
   const kustomizations = change.register.filter((o) => o.kind === "Kustomization");
   const targets = await Promise.all(kustomizations.map((o) => targetRefusal(store, o, identity.namespace)));
   const unidentified = kustomizations
-    .filter((o) => !(o.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName && !defaultServiceAccount)
-    .map((o) => `${formatKey(keyOf(o))} register refused: it names no serviceAccountName and would act as the control plane; ${serviceAccountUser(identity)} may register only Kustomizations that act as a service account`);
+    .filter(
+      (o) => !(o.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName && !defaultServiceAccount,
+    )
+    .map(
+      (o) =>
+        `${formatKey(keyOf(o))} register refused: it names no serviceAccountName and would act as the control plane; ${serviceAccountUser(identity)} may register only Kustomizations that act as a service account`,
+    );
   return [...refusals, ...targets, ...unidentified].filter((r): r is string => r !== undefined);
 }
 

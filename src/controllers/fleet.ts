@@ -22,12 +22,24 @@ export function isFluxEntry(entry: InventoryEntry): boolean {
 }
 
 /** Registers (creates or updates) Flux objects in the Store, labelled with their owner, and enqueues what changed. */
-export async function applyFleetObjects(store: Store, queue: Queue, objects: KubeObject[], owner: Owner): Promise<ChangeSetEntry[]> {
+export async function applyFleetObjects(
+  store: Store,
+  queue: Queue,
+  objects: KubeObject[],
+  owner: Owner,
+): Promise<ChangeSetEntry[]> {
   const changes: ChangeSetEntry[] = [];
   for (const object of objects) {
-    const labelled = { ...object, metadata: { ...object.metadata, labels: { ...object.metadata.labels, ...ownerLabels(owner) } } };
+    const labelled = {
+      ...object,
+      metadata: { ...object.metadata, labels: { ...object.metadata.labels, ...ownerLabels(owner) } },
+    };
     const action = await applyToStore(store, labelled);
-    if (action !== "unchanged") await queue.enqueue({ key: `${object.kind}/${object.metadata.namespace}/${object.metadata.name}`, reason: action });
+    if (action !== "unchanged")
+      await queue.enqueue({
+        key: `${object.kind}/${object.metadata.namespace}/${object.metadata.name}`,
+        reason: action,
+      });
     changes.push(changeSetEntry(object, action));
   }
   return changes;
@@ -39,13 +51,25 @@ function ownedBy(object: KubeObject, owner: Owner): boolean {
 }
 
 /** The entries pruneFleetObjects would delete: still in the Store and still `owner`'s. */
-export async function ownedFleetEntries(store: Store, entries: InventoryEntry[], owner: Owner): Promise<InventoryEntry[]> {
-  const stored = await Promise.all(entries.map(async (entry) => ({ entry, stored: await store.get(parseEntryId(entry.id)) })));
+export async function ownedFleetEntries(
+  store: Store,
+  entries: InventoryEntry[],
+  owner: Owner,
+): Promise<InventoryEntry[]> {
+  const stored = await Promise.all(
+    entries.map(async (entry) => ({ entry, stored: await store.get(parseEntryId(entry.id)) })),
+  );
   return stored.filter((s) => s.stored && ownedBy(s.stored.object, owner)).map((s) => s.entry);
 }
 
 /** Marks pruned Flux objects for deletion (they finalize themselves), skipping ones another owner took over. */
-export async function pruneFleetObjects(store: Store, queue: Queue, stale: InventoryEntry[], owner: Owner, now: Date): Promise<ChangeSetEntry[]> {
+export async function pruneFleetObjects(
+  store: Store,
+  queue: Queue,
+  stale: InventoryEntry[],
+  owner: Owner,
+  now: Date,
+): Promise<ChangeSetEntry[]> {
   const changes: ChangeSetEntry[] = [];
   for (const entry of stale) {
     const meta = parseEntryId(entry.id);
@@ -53,7 +77,13 @@ export async function pruneFleetObjects(store: Store, queue: Queue, stale: Inven
     const stored = await store.get(key);
     if (!stored) continue;
     const ours = ownedBy(stored.object, owner);
-    const change: ChangeSetEntry = { subject: entryName(entry), object: meta, groupVersion: `${meta.group}/${entry.v}`, version: entry.v, action: ours ? "deleted" : "skipped" };
+    const change: ChangeSetEntry = {
+      subject: entryName(entry),
+      object: meta,
+      groupVersion: `${meta.group}/${entry.v}`,
+      version: entry.v,
+      action: ours ? "deleted" : "skipped",
+    };
     if (ours) {
       await requestDeletion(store, key, now);
       await queue.enqueue({ key: formatKey(key), reason: "deleted" });
@@ -64,7 +94,10 @@ export async function pruneFleetObjects(store: Store, queue: Queue, stale: Inven
 }
 
 /** kstatus for Flux objects in the Store: Ready=True at the current generation is Current. */
-export async function fleetHealth(store: Store, objects: { kind: string; metadata: { name: string; namespace?: string } }[]): Promise<ObjectHealth[]> {
+export async function fleetHealth(
+  store: Store,
+  objects: { kind: string; metadata: { name: string; namespace?: string } }[],
+): Promise<ObjectHealth[]> {
   return Promise.all(
     objects.map(async (o) => {
       const key = { kind: o.kind, namespace: o.metadata.namespace ?? "default", name: o.metadata.name };
@@ -72,9 +105,13 @@ export async function fleetHealth(store: Store, objects: { kind: string; metadat
       const stored = await store.get(key);
       if (!stored) return { subject, status: "NotFound" as const, message: "not registered" };
       const ready = findCondition((stored.object.status as { conditions?: [] } | undefined)?.conditions, "Ready");
-      if (isReady(stored.object as never)) return { subject, status: "Current" as const, message: ready?.message ?? "" };
+      if (isReady(stored.object as never))
+        return { subject, status: "Current" as const, message: ready?.message ?? "" };
       const stalled = findCondition((stored.object.status as { conditions?: [] } | undefined)?.conditions, "Stalled");
-      if (stalled?.status === "True" || (ready?.status === "False" && ready.reason !== "Progressing" && ready.reason !== "DependencyNotReady")) {
+      if (
+        stalled?.status === "True" ||
+        (ready?.status === "False" && ready.reason !== "Progressing" && ready.reason !== "DependencyNotReady")
+      ) {
         return { subject, status: "Failed" as const, message: ready?.message ?? stalled?.message ?? "" };
       }
       return { subject, status: "InProgress" as const, message: ready?.message ?? "not reconciled yet" };

@@ -22,8 +22,18 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
   const namespace = metadata.namespace ?? "default";
   let status: Status = { ...repo.status };
   const fail = (reason: string, message: string): Outcome => {
-    status.conditions = setCondition(status.conditions, { type: "FetchFailed", status: "True", reason, message }, generation, now);
-    status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "FetchFailed", status: "True", reason, message },
+      generation,
+      now,
+    );
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "Ready", status: "False", reason, message },
+      generation,
+      now,
+    );
     status.conditions = removeCondition(status.conditions, "Reconciling");
     status.observedGeneration = generation;
     return { status, requeueAfterMs: parseDuration(spec.interval), event: { severity: "error", reason, message } };
@@ -36,12 +46,21 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
     return fail("AuthenticationFailed", (error as Error).message);
   }
   const ref = gitRepositoryDefaults(spec).ref;
-  const source: GitRemote = { url: spec.url, auth, network: { allowPrivateNetworks: rt.settings.allowPrivateNetworks } };
+  const source: GitRemote = {
+    url: spec.url,
+    auth,
+    network: { allowPrivateNetworks: rt.settings.allowPrivateNetworks },
+  };
   try {
     const remote = await resolveRemoteRef(source, ref);
     const current = status.artifact;
     const unchanged =
-      remote !== undefined && current !== undefined && current.revision === remote.revision && status.observedIgnore === spec.ignore && status.observedGeneration === generation && (await rt.artifacts.get(current.path, current.digest)) !== undefined;
+      remote !== undefined &&
+      current !== undefined &&
+      current.revision === remote.revision &&
+      status.observedIgnore === spec.ignore &&
+      status.observedGeneration === generation &&
+      (await rt.artifacts.get(current.path, current.digest)) !== undefined;
     if (unchanged) {
       status = succeeded(status, generation, now, `stored artifact for revision '${current.revision}'`);
       return { status, requeueAfterMs: parseDuration(spec.interval), changed: false };
@@ -50,8 +69,18 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
     try {
       const checkedOut = await checkout(source, ref, dir);
       const archive = await archiveDirectory(dir, { ignore: spec.ignore });
-      const stored = await rt.artifacts.put(`gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`, archive.data);
-      status.artifact = { path: stored.path, url: stored.url, revision: checkedOut.revision, digest: stored.digest, lastUpdateTime: now.toISOString(), size: stored.size };
+      const stored = await rt.artifacts.put(
+        `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`,
+        archive.data,
+      );
+      status.artifact = {
+        path: stored.path,
+        url: stored.url,
+        revision: checkedOut.revision,
+        digest: stored.digest,
+        lastUpdateTime: now.toISOString(),
+        size: stored.size,
+      };
       status.observedIgnore = spec.ignore;
       const message = `stored artifact for revision '${checkedOut.revision}'`;
       status = succeeded(status, generation, now, message);
@@ -60,7 +89,13 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
         status,
         requeueAfterMs: parseDuration(spec.interval),
         changed: moved || current?.digest !== stored.digest,
-        event: moved ? { severity: "info", reason: "NewArtifact", message: `stored artifact with revision '${checkedOut.revision}' from '${maskUrl(spec.url)}'${checkedOut.message ? `, commit message: '${checkedOut.message.split("\n")[0]}'` : ""}` } : undefined,
+        event: moved
+          ? {
+              severity: "info",
+              reason: "NewArtifact",
+              message: `stored artifact with revision '${checkedOut.revision}' from '${maskUrl(spec.url)}'${checkedOut.message ? `, commit message: '${checkedOut.message.split("\n")[0]}'` : ""}`,
+            }
+          : undefined,
         revision: checkedOut.revision,
       };
     } finally {
@@ -75,8 +110,18 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
 function succeeded(status: Status, generation: number, now: Date, message: string): Status {
   let conditions = removeCondition(status.conditions, "FetchFailed");
   conditions = removeCondition(conditions, "Reconciling");
-  conditions = setCondition(conditions, { type: "ArtifactInStorage", status: "True", reason: "Succeeded", message }, generation, now);
-  conditions = setCondition(conditions, { type: "Ready", status: "True", reason: "Succeeded", message }, generation, now);
+  conditions = setCondition(
+    conditions,
+    { type: "ArtifactInStorage", status: "True", reason: "Succeeded", message },
+    generation,
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    { type: "Ready", status: "True", reason: "Succeeded", message },
+    generation,
+    now,
+  );
   return { ...status, conditions, observedGeneration: generation };
 }
 
@@ -86,7 +131,14 @@ async function gitAuth(rt: Runtime, namespace: string, spec: GitRepository["spec
   const data = await rt.secrets.secret({ namespace, name: spec.secretRef.name });
   if (!data) throw new Error(`failed to get secret '${namespace}/${spec.secretRef.name}': secret not found`);
   if ((data.username === undefined) !== (data.password === undefined)) {
-    throw new Error(`invalid '${namespace}/${spec.secretRef.name}' secret data: required fields username and password must both be set`);
+    throw new Error(
+      `invalid '${namespace}/${spec.secretRef.name}' secret data: required fields username and password must both be set`,
+    );
   }
-  return { username: data.username, password: data.password, bearerToken: data.bearerToken, caPem: data["ca.crt"] ?? data.caFile };
+  return {
+    username: data.username,
+    password: data.password,
+    bearerToken: data.bearerToken,
+    caPem: data["ca.crt"] ?? data.caFile,
+  };
 }

@@ -51,7 +51,13 @@ export class Attempt {
     const secretRef = this.ks.spec.kubeConfig?.secretRef;
     const kubeConfig = secretRef && { secretName: secretRef.name, key: secretRef.key };
     const { insecureKubeConfigTLS } = this.rt.settings;
-    return this.rt.cluster({ namespace: this.namespace, serviceAccountName, kubeConfig, insecureKubeConfigTLS, cluster: this.target });
+    return this.rt.cluster({
+      namespace: this.namespace,
+      serviceAccountName,
+      kubeConfig,
+      insecureKubeConfigTLS,
+      cluster: this.target,
+    });
   }
 
   set(input: ConditionInput): void {
@@ -71,13 +77,24 @@ export class Attempt {
     if (revision) this.status.lastAttemptedRevision = revision;
     this.status.observedGeneration = this.generation;
     const requeueAfterMs = stalled ? undefined : kustomizationRetryMs(this.ks.spec);
-    return { status: this.status, requeueAfterMs, changed: true, revision, event: { severity: "error", reason, message } };
+    return {
+      status: this.status,
+      requeueAfterMs,
+      changed: true,
+      revision,
+      event: { severity: "error", reason, message },
+    };
   }
 
   /** Ready=True at this revision; an event when it just became Ready or something changed. */
   succeeded(revision: string, changes: string): Outcome {
     const { ks } = this;
-    this.set({ type: "Ready", status: "True", reason: "ReconciliationSucceeded", message: `Applied revision: ${revision}` });
+    this.set({
+      type: "Ready",
+      status: "True",
+      reason: "ReconciliationSucceeded",
+      message: `Applied revision: ${revision}`,
+    });
     this.status.conditions = removeCondition(removeCondition(this.status.conditions, "Reconciling"), "Stalled");
     this.status.lastAppliedRevision = revision;
     this.status.lastAttemptedRevision = revision;
@@ -85,7 +102,8 @@ export class Attempt {
     const wasReady = isReady(ks as never) && ks.status?.lastAppliedRevision === revision;
     const interval = parseDuration(ks.spec.interval);
     const message = changes || `Reconciliation finished, next run in ${formatDuration(interval)}`;
-    const event = !wasReady || changes ? { severity: "info" as const, reason: "ReconciliationSucceeded", message } : undefined;
+    const event =
+      !wasReady || changes ? { severity: "info" as const, reason: "ReconciliationSucceeded", message } : undefined;
     return { status: this.status, requeueAfterMs: interval, changed: !wasReady, revision, event };
   }
 
@@ -105,18 +123,29 @@ export class Attempt {
   /** A rollout of this revision is under way (set by a previous attempt). */
   pending(revision: string): boolean {
     const reconciling = findCondition(this.status.conditions, "Reconciling");
-    return reconciling?.status === "True" && reconciling.reason === "Progressing" && this.status.lastAttemptedRevision === revision && this.status.observedGeneration === this.generation;
+    return (
+      reconciling?.status === "True" &&
+      reconciling.reason === "Progressing" &&
+      this.status.lastAttemptedRevision === revision &&
+      this.status.observedGeneration === this.generation
+    );
   }
 
   /** How long the rollout of this revision has been under way: since the Reconciling transition, else 0. */
   elapsed(revision: string): number {
     const reconciling = findCondition(this.status.conditions, "Reconciling");
-    return this.pending(revision) && reconciling ? Math.max(0, this.now.getTime() - Date.parse(reconciling.lastTransitionTime)) : 0;
+    return this.pending(revision) && reconciling
+      ? Math.max(0, this.now.getTime() - Date.parse(reconciling.lastTransitionTime))
+      : 0;
   }
 }
 
 /** What to check: everything applied with `wait`, else the listed `healthChecks`. */
 export function healthTargets(ks: Kustomization, inventory: Inventory): ObjectRef[] {
   if (ks.spec.wait) return inventory.entries.map(refOfEntry);
-  return (ks.spec.healthChecks ?? []).map((h) => ({ apiVersion: h.apiVersion ?? "v1", kind: h.kind, metadata: { name: h.name, namespace: h.namespace ?? ks.metadata.namespace } }));
+  return (ks.spec.healthChecks ?? []).map((h) => ({
+    apiVersion: h.apiVersion ?? "v1",
+    kind: h.kind,
+    metadata: { name: h.name, namespace: h.namespace ?? ks.metadata.namespace },
+  }));
 }

@@ -22,7 +22,14 @@ import { SecretError } from "../secrets/secrets.js";
 import { formatKey } from "../store/store.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
 import { isReady } from "./conditions.js";
-import { applyFleetObjects, fleetHealth, isFluxEntry, isFluxObject, ownedFleetEntries, pruneFleetObjects } from "./fleet.js";
+import {
+  applyFleetObjects,
+  fleetHealth,
+  isFluxEntry,
+  isFluxObject,
+  ownedFleetEntries,
+  pruneFleetObjects,
+} from "./fleet.js";
 import { ACCESS_DENIED, clusterRefusal, fleetRefusals, type Authority, type FleetChange } from "./fleet-access.js";
 import { Attempt, healthTargets } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
@@ -44,7 +51,11 @@ interface Refusal {
  * health checked without blocking (requeue until healthy or timed out). For an agent cluster the
  * apply, prune and health steps happen in the cluster's agent, from a signed bundle.
  */
-export async function reconcileKustomization(rt: Runtime, ks: Kustomization, request: ReconcileRequest): Promise<Outcome> {
+export async function reconcileKustomization(
+  rt: Runtime,
+  ks: Kustomization,
+  request: ReconcileRequest,
+): Promise<Outcome> {
   const attempt = new Attempt(rt, ks);
   try {
     return await reconcileAttempt(attempt, request);
@@ -52,11 +63,18 @@ export async function reconcileKustomization(rt: Runtime, ks: Kustomization, req
     if (!isUnreachable(error)) throw error;
     // A cluster still making its first connection is not a failed one: come back once it has settled, without holding a worker.
     if (error instanceof ClusterConnectingError) {
-      return { status: attempt.status, requeueAfterMs: error.retryAfterMs, requeueReason: request.reason === "health" ? "health" : undefined };
+      return {
+        status: attempt.status,
+        requeueAfterMs: error.retryAfterMs,
+        requeueReason: request.reason === "health" ? "health" : undefined,
+      };
     }
     // Fails alone and fast: the cluster's other Kustomizations get the same answer at once while it is remembered.
     const reason = ks.metadata.deletionTimestamp ? "PruneFailed" : "ReconciliationFailed";
-    return attempt.failed(reason, `${attempt.target ? `cluster '${attempt.target.name}'` : "the cluster"} ${error.message}`);
+    return attempt.failed(
+      reason,
+      `${attempt.target ? `cluster '${attempt.target.name}'` : "the cluster"} ${error.message}`,
+    );
   }
 }
 
@@ -66,7 +84,8 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   if ("reason" in placement) return attempt.failed(placement.reason, placement.message);
   if (placement.mode === "direct") attempt.target = placement.target;
   if (ks.metadata.deletionTimestamp) return finalize(attempt, placement);
-  if (ks.spec.suspend) return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : { status: attempt.status };
+  if (ks.spec.suspend)
+    return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : { status: attempt.status };
   const crossNamespace = crossNamespaceRef(attempt);
   // Stalled, as Flux: only a change of the spec (which enqueues it) can fix this.
   if (crossNamespace) return attempt.failed(ACCESS_DENIED, crossNamespace, undefined, true);
@@ -80,18 +99,27 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   if (typeof artifact === "string") return { ...attempt.failed("ArtifactFailed", artifact), event: undefined };
   const revision = artifact.revision;
 
-  if (placement.mode === "direct" && request.reason === "health" && attempt.pending(revision)) return checkReadiness(attempt, revision, attempt.status.inventory ?? { entries: [] }, [], false);
+  if (placement.mode === "direct" && request.reason === "health" && attempt.pending(revision))
+    return checkReadiness(attempt, revision, attempt.status.inventory ?? { entries: [] }, [], false);
 
   let objects: KubeObject[];
   try {
     objects = (await renderKustomization(rt, ks, artifact)).objects;
     // An agent cluster decrypts SOPS Secrets itself: the keys never reach the control plane.
-    if (placement.mode === "direct") objects = await decryptObjects(objects, ks.spec.decryption && { secretRef: ks.spec.decryption.secretRef?.name }, (name) => rt.secrets.secret({ namespace: attempt.namespace, name }), rt.sopsKms);
+    if (placement.mode === "direct")
+      objects = await decryptObjects(
+        objects,
+        ks.spec.decryption && { secretRef: ks.spec.decryption.secretRef?.name },
+        (name) => rt.secrets.secret({ namespace: attempt.namespace, name }),
+        rt.sopsKms,
+      );
     else requiresDecryption(objects, ks.spec.decryption);
   } catch (error) {
     if (error instanceof ArtifactError) return attempt.failed("ArtifactFailed", error.message, revision);
-    if (error instanceof BuildError || error instanceof SubstitutionError || error instanceof SecretError) return attempt.failed("BuildFailed", error.message, revision);
-    if (error instanceof DecryptionError) return attempt.failed("BuildFailed", `decryption failed: ${error.message}`, revision);
+    if (error instanceof BuildError || error instanceof SubstitutionError || error instanceof SecretError)
+      return attempt.failed("BuildFailed", error.message, revision);
+    if (error instanceof DecryptionError)
+      return attempt.failed("BuildFailed", `decryption failed: ${error.message}`, revision);
     throw error;
   }
   const fleet = fleetChange(attempt, objects.filter(isFluxObject));
@@ -99,7 +127,8 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   // Everything a tenant may not register or prune is refused before anything is written.
   const refused = await refusedFleetChange(attempt, placement, fleet, revision);
   if (refused) return attempt.failed(refused.reason, refused.message, revision);
-  if (placement.mode === "agent") return deliverBundle(attempt, placement.cluster, revision, workloads, await syncFleet(attempt, fleet));
+  if (placement.mode === "agent")
+    return deliverBundle(attempt, placement.cluster, revision, workloads, await syncFleet(attempt, fleet));
 
   let cluster: Cluster;
   try {
@@ -112,7 +141,12 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   const previous = { entries: (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e)) };
   let synced;
   try {
-    synced = await syncObjects(cluster, workloads, previous, { owner: attempt.owner, force: ks.spec.force, prune: ks.spec.prune, driftIgnoreRules: ks.spec.driftIgnoreRules });
+    synced = await syncObjects(cluster, workloads, previous, {
+      owner: attempt.owner,
+      force: ks.spec.force,
+      prune: ks.spec.prune,
+      driftIgnoreRules: ks.spec.driftIgnoreRules,
+    });
   } catch (error) {
     if (error instanceof ApplyFailedError) return attempt.failed("ReconciliationFailed", error.message, revision);
     if (error instanceof EmptySetPruneError) return attempt.failed("PruneFailed", error.message, revision);
@@ -122,9 +156,14 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   const changeSet = [...synced.changeSet, ...registered.changeSet];
   const inventory = merge(synced.inventory, registered.entries);
   attempt.status.inventory = inventory;
-  if (synced.pruneErrors.length > 0) return attempt.failed("PruneFailed", synced.pruneErrors.map((e) => e.message).join("\n"), revision);
+  if (synced.pruneErrors.length > 0)
+    return attempt.failed("PruneFailed", synced.pruneErrors.map((e) => e.message).join("\n"), revision);
   const outcome = await checkReadiness(attempt, revision, inventory, changeSet, true, cluster);
-  return { ...outcome, applied: changeSet.filter((e) => e.action === "created" || e.action === "configured" || e.action === "deleted").length };
+  return {
+    ...outcome,
+    applied: changeSet.filter((e) => e.action === "created" || e.action === "configured" || e.action === "deleted")
+      .length,
+  };
 }
 
 /**
@@ -135,7 +174,11 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   const name = attempt.ks.metadata.annotations?.[CLUSTER_ANNOTATION];
   if (!name) return { mode: "direct" };
   const stored = await attempt.rt.store.get(clusterKey(name));
-  if (!stored) return { reason: "ReconciliationFailed", message: `metadata.annotations[${CLUSTER_ANNOTATION}]: cluster '${name}' is not registered (sluice create cluster ${name} --mode agent|direct)` };
+  if (!stored)
+    return {
+      reason: "ReconciliationFailed",
+      message: `metadata.annotations[${CLUSTER_ANNOTATION}]: cluster '${name}' is not registered (sluice create cluster ${name} --mode agent|direct)`,
+    };
   let spec;
   try {
     spec = parseObject(clusterRegistration, stored.object).spec;
@@ -145,7 +188,11 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   }
   const { identity } = attempt;
   const refusal = identity && (await clusterRefusal(attempt.rt.store, name, attempt.namespace));
-  if (identity && refusal) return { reason: ACCESS_DENIED, message: `metadata.annotations[${CLUSTER_ANNOTATION}] refused for ${serviceAccountUser(identity)}: ${refusal}` };
+  if (identity && refusal)
+    return {
+      reason: ACCESS_DENIED,
+      message: `metadata.annotations[${CLUSTER_ANNOTATION}] refused for ${serviceAccountUser(identity)}: ${refusal}`,
+    };
   if (spec.mode === "agent") return { mode: "agent", cluster: name };
   if (!spec.kubeConfig && !spec.eks) return { mode: "direct" };
   if (attempt.ks.spec.kubeConfig) {
@@ -159,9 +206,15 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
 function crossNamespaceRef(attempt: Attempt): string | undefined {
   if (!attempt.rt.settings.noCrossNamespaceRefs) return undefined;
   const { sourceRef, dependsOn } = attempt.ks.spec;
-  const refs = [{ kind: sourceRef.kind, namespace: sourceRef.namespace, name: sourceRef.name }, ...(dependsOn ?? []).map((d) => ({ kind: "Kustomization", ...d }))];
+  const refs = [
+    { kind: sourceRef.kind, namespace: sourceRef.namespace, name: sourceRef.name },
+    ...(dependsOn ?? []).map((d) => ({ kind: "Kustomization", ...d })),
+  ];
   const foreign = refs.find((r) => r.namespace && r.namespace !== attempt.namespace);
-  return foreign && `can't access '${foreign.kind}/${foreign.namespace}/${foreign.name}', cross-namespace references have been blocked`;
+  return (
+    foreign &&
+    `can't access '${foreign.kind}/${foreign.namespace}/${foreign.name}', cross-namespace references have been blocked`
+  );
 }
 
 /**
@@ -171,7 +224,11 @@ function crossNamespaceRef(attempt: Attempt): string | undefined {
 function fleetChange(attempt: Attempt, fleet: KubeObject[]): FleetChange {
   const { ks } = attempt;
   const target = ks.metadata.annotations?.[CLUSTER_ANNOTATION];
-  const register = fleet.map((o) => (target && o.kind === "Kustomization" && !o.metadata.annotations?.[CLUSTER_ANNOTATION] ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [CLUSTER_ANNOTATION]: target } } } : o));
+  const register = fleet.map((o) =>
+    target && o.kind === "Kustomization" && !o.metadata.annotations?.[CLUSTER_ANNOTATION]
+      ? { ...o, metadata: { ...o.metadata, annotations: { ...o.metadata.annotations, [CLUSTER_ANNOTATION]: target } } }
+      : o,
+  );
   if (!ks.spec.prune) return { register, prune: [] };
   const next = { entries: register.map((o) => ({ id: entryId(objMetadata(o)), v: versionOf(o.apiVersion) })) };
   return { register, prune: diff({ entries: (attempt.status.inventory?.entries ?? []).filter(isFluxEntry) }, next) };
@@ -182,22 +239,39 @@ function fleetChange(attempt: Attempt, fleet: KubeObject[]): FleetChange {
  * too; Sluice registers them in its Store and asks the API server the same question first. Without
  * an identity the control plane's own rights apply, as in Flux.
  */
-async function refusedFleetChange(attempt: Attempt, placement: Placement, change: FleetChange, revision?: string): Promise<Refusal | undefined> {
+async function refusedFleetChange(
+  attempt: Attempt,
+  placement: Placement,
+  change: FleetChange,
+  revision?: string,
+): Promise<Refusal | undefined> {
   const { rt, identity } = attempt;
   if (!identity || (change.register.length === 0 && change.prune.length === 0)) return undefined;
   try {
-    const authority: Authority = placement.mode === "agent" ? { agentCluster: placement.cluster } : { reviews: AccessReviews.of((await attempt.controlCluster()).client, rt.clock) };
+    const authority: Authority =
+      placement.mode === "agent"
+        ? { agentCluster: placement.cluster }
+        : { reviews: AccessReviews.of((await attempt.controlCluster()).client, rt.clock) };
     const owned = { register: change.register, prune: await ownedFleetEntries(rt.store, change.prune, attempt.owner) };
-    const refusals = await fleetRefusals({ store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount, revision }, owned);
+    const refusals = await fleetRefusals(
+      { store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount, revision },
+      owned,
+    );
     return refusals.length > 0 ? { reason: ACCESS_DENIED, message: refusals.join("\n") } : undefined;
   } catch (error) {
     if (isUnreachable(error)) throw error;
-    return { reason: "ReconciliationFailed", message: `access review for ${identity.namespace}/${identity.name} failed: ${(error as Error).message}` };
+    return {
+      reason: "ReconciliationFailed",
+      message: `access review for ${identity.namespace}/${identity.name} failed: ${(error as Error).message}`,
+    };
   }
 }
 
 /** Registers the Flux objects of a render in the Store and prunes the ones it dropped. Returns their inventory entries. */
-async function syncFleet(attempt: Attempt, change: FleetChange): Promise<{ changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }> {
+async function syncFleet(
+  attempt: Attempt,
+  change: FleetChange,
+): Promise<{ changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }> {
   const { rt } = attempt;
   const changeSet = await applyFleetObjects(rt.store, rt.queue, change.register, attempt.owner);
   const entries = fromChangeSet(changeSet).entries;
@@ -220,14 +294,22 @@ async function unreadyDependency(attempt: Attempt): Promise<string | undefined> 
 async function sourceArtifact(attempt: Attempt): Promise<Artifact | string> {
   const ref = attempt.ks.spec.sourceRef;
   const key = { kind: ref.kind, namespace: ref.namespace ?? attempt.namespace, name: ref.name };
-  if (ref.kind !== "GitRepository") return `spec.sourceRef.kind: ${ref.kind} sources are not supported by Sluice yet (GitRepository is)`;
+  if (ref.kind !== "GitRepository")
+    return `spec.sourceRef.kind: ${ref.kind} sources are not supported by Sluice yet (GitRepository is)`;
   const stored = await attempt.rt.store.get(key);
   if (!stored) return `Source '${formatKey(key)}' not found`;
   const artifact = (stored.object.status as { artifact?: Artifact } | undefined)?.artifact;
   return artifact ?? `Source artifact not found for '${formatKey(key)}', retrying when it is ready`;
 }
 
-async function checkReadiness(attempt: Attempt, revision: string, inventory: Inventory, changeSet: ChangeSetEntry[], applied: boolean, cluster?: Cluster): Promise<Outcome> {
+async function checkReadiness(
+  attempt: Attempt,
+  revision: string,
+  inventory: Inventory,
+  changeSet: ChangeSetEntry[],
+  applied: boolean,
+  cluster?: Cluster,
+): Promise<Outcome> {
   const { ks } = attempt;
   const targets = healthTargets(ks, inventory);
   const drifted = applied && ks.status?.lastAppliedRevision === revision;
@@ -252,19 +334,36 @@ async function checkReadiness(attempt: Attempt, revision: string, inventory: Inv
       return attempt.failed("HealthCheckFailed", message, revision);
     }
     if (!healthy) {
-      const outcome = attempt.progressing(revision, `Running health checks for revision ${revision} with a timeout of ${formatDuration(timeout)}`, elapsed);
+      const outcome = attempt.progressing(
+        revision,
+        `Running health checks for revision ${revision} with a timeout of ${formatDuration(timeout)}`,
+        elapsed,
+      );
       return { ...outcome, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
     }
-    attempt.set({ type: "Healthy", status: "True", reason: "Succeeded", message: `Health check passed in ${formatDuration(elapsed)}` });
+    attempt.set({
+      type: "Healthy",
+      status: "True",
+      reason: "Succeeded",
+      message: `Health check passed in ${formatDuration(elapsed)}`,
+    });
   }
   return attempt.succeeded(revision, drifted && changes ? `drift corrected:\n${changes}` : changes);
 }
 
 /** Health of cluster objects by kstatus, and of Flux objects by their Ready condition in the Store. */
-async function objectsHealth(attempt: Attempt, cluster: Cluster, targets: ObjectRef[], custom: CustomHealth | undefined): Promise<ObjectHealth[]> {
+async function objectsHealth(
+  attempt: Attempt,
+  cluster: Cluster,
+  targets: ObjectRef[],
+  custom: CustomHealth | undefined,
+): Promise<ObjectHealth[]> {
   const fleet = targets.filter(isFluxObject);
   const workloads = targets.filter((t) => !isFluxObject(t));
-  const [report, fleetReport] = await Promise.all([checkHealth(cluster, workloads, custom), fleetHealth(attempt.rt.store, fleet)]);
+  const [report, fleetReport] = await Promise.all([
+    checkHealth(cluster, workloads, custom),
+    fleetHealth(attempt.rt.store, fleet),
+  ]);
   return [...report.objects, ...fleetReport];
 }
 
@@ -283,7 +382,13 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome
   // An agent cluster deletes its own objects (per the policy its last bundle carried) once the bundle is withdrawn.
   if (placement.mode === "agent") return withdrawBundle(attempt, placement.cluster, fleet);
   const workloads = inventory.entries.filter((e) => !isFluxEntry(e));
-  if (workloads.length === 0) return { status: attempt.status, finalized: true, event: fleet.length > 0 ? { severity: "info", reason: "Progressing", message: formatChangeSet(fleet) } : undefined };
+  if (workloads.length === 0)
+    return {
+      status: attempt.status,
+      finalized: true,
+      event:
+        fleet.length > 0 ? { severity: "info", reason: "Progressing", message: formatChangeSet(fleet) } : undefined,
+    };
   let cluster: Cluster;
   try {
     cluster = await attempt.cluster();
@@ -291,14 +396,30 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome
     if (isUnreachable(error)) throw error;
     return attempt.failed("PruneFailed", (error as Error).message);
   }
-  const result = await deleteInventory(cluster, { entries: workloads }, { owner: attempt.owner, policy, prune: ks.spec.prune });
+  const result = await deleteInventory(
+    cluster,
+    { entries: workloads },
+    { owner: attempt.owner, policy, prune: ks.spec.prune },
+  );
   const changes = formatChangeSet([...result.changeSet, ...fleet]);
   if (result.errors.length > 0) {
     attempt.status.inventory = { entries: result.retained };
     return attempt.failed("PruneFailed", result.errors.map((e) => e.message).join("\n"));
   }
   if (result.remaining.length > 0) {
-    return { status: attempt.status, requeueAfterMs: rt.settings.healthPollMs, event: { severity: "info", reason: "Progressing", message: `waiting for termination of: ${result.remaining.join(", ")}` } };
+    return {
+      status: attempt.status,
+      requeueAfterMs: rt.settings.healthPollMs,
+      event: {
+        severity: "info",
+        reason: "Progressing",
+        message: `waiting for termination of: ${result.remaining.join(", ")}`,
+      },
+    };
   }
-  return { status: attempt.status, finalized: true, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
+  return {
+    status: attempt.status,
+    finalized: true,
+    event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined,
+  };
 }

@@ -24,10 +24,20 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
   const now = new Date(rt.clock.now());
   const previousPath = receiver.status?.webhookPath;
   // Stalled when only a change of spec can help (Flux marks AccessDenied so); a missing token may appear any time.
-  const notReady = async (reason: string, message: string, requeueAfterMs: number, stalled: boolean): Promise<Outcome> => {
+  const notReady = async (
+    reason: string,
+    message: string,
+    requeueAfterMs: number,
+    stalled: boolean,
+  ): Promise<Outcome> => {
     await retireWebhookPath(rt, previousPath);
     const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: "" };
-    status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason, message }, generation, now);
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "Ready", status: "False", reason, message },
+      generation,
+      now,
+    );
     status.conditions = stalled
       ? setCondition(status.conditions, { type: "Stalled", status: "True", reason, message }, generation, now)
       : removeCondition(status.conditions, "Stalled");
@@ -37,11 +47,22 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
   const token = (await rt.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token;
   if (!token) {
     const secret = `${namespace}/${receiver.spec.secretRef.name}`;
-    return notReady("TokenNotFound", `unable to read token from secret '${secret}': secret or its 'token' key not found or empty`, 60_000, false);
+    return notReady(
+      "TokenNotFound",
+      `unable to read token from secret '${secret}': secret or its 'token' key not found or empty`,
+      60_000,
+      false,
+    );
   }
   const interval = parseDuration(receiver.spec.interval ?? DEFAULT_INTERVAL);
   const refused = refusedResources(receiver, rt.settings);
-  if (refused) return notReady(refused.reason, `Receiver/${namespace}/${receiver.metadata.name} ${refused.message}`, interval, true);
+  if (refused)
+    return notReady(
+      refused.reason,
+      `Receiver/${namespace}/${receiver.metadata.name} ${refused.message}`,
+      interval,
+      true,
+    );
 
   const path = webhookPath(token, receiver.metadata.name, namespace);
   if (previousPath !== path) await retireWebhookPath(rt, previousPath);
@@ -55,7 +76,12 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     resources: targetsOf(receiver),
   });
   const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: path };
-  const ready = { type: "Ready", status: "True", reason: "Succeeded", message: `Receiver initialized for path: ${path}` } as const;
+  const ready = {
+    type: "Ready",
+    status: "True",
+    reason: "Succeeded",
+    message: `Receiver initialized for path: ${path}`,
+  } as const;
   status.conditions = removeCondition(setCondition(status.conditions, ready, generation, now), "Stalled");
   return { status, requeueAfterMs: interval };
 }
@@ -71,14 +97,22 @@ export async function retireWebhookPath(rt: Pick<Runtime, "receivers">, path: st
  * matchLabels select now, in the Store, each enqueued as a webhook request. Checked again here,
  * as the Receiver may have changed since the index record was written.
  */
-export async function expandReceiverDelivery(rt: Runtime, receiver: Receiver, request: ReconcileRequest): Promise<number> {
+export async function expandReceiverDelivery(
+  rt: Runtime,
+  receiver: Receiver,
+  request: ReconcileRequest,
+): Promise<number> {
   if (receiver.spec.suspend || !isReady(receiver) || refusedResources(receiver, rt.settings)) return 0;
   let enqueued = 0;
   for (const target of targetsOf(receiver).filter((t) => t.name === "*")) {
     const selector = Object.entries(target.matchLabels ?? {});
     for (const { object } of await rt.store.list({ kind: target.kind, namespace: target.namespace })) {
       if (!selector.every(([label, value]) => object.metadata.labels?.[label] === value)) continue;
-      await rt.queue.enqueue({ key: formatKey(keyOf(object)), reason: "webhook", ...(request.trigger && { trigger: request.trigger }) });
+      await rt.queue.enqueue({
+        key: formatKey(keyOf(object)),
+        reason: "webhook",
+        ...(request.trigger && { trigger: request.trigger }),
+      });
       enqueued++;
     }
   }
@@ -111,18 +145,26 @@ export function refusedResources(
   receiver.spec.resources.forEach((r, i) => {
     const field = `spec.resources[${i}]`;
     const elsewhere = r.namespace && r.namespace !== namespace;
-    if (elsewhere && !crossAllowed) denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
-    if (r.name === "*" && Object.keys(r.matchLabels ?? {}).length === 0) invalid.push(`${field}: matchLabels must be set when name is '*'`);
+    if (elsewhere && !crossAllowed)
+      denied.push(`${field} (${r.kind}/${r.namespace}/${r.name}) is in another namespace`);
+    if (r.name === "*" && Object.keys(r.matchLabels ?? {}).length === 0)
+      invalid.push(`${field}: matchLabels must be set when name is '*'`);
     if (r.kind === "Receiver") invalid.push(`${field}: a Receiver cannot trigger another Receiver`);
     // No object is named with a slash; such a name would reach the worker as a malformed object key.
-    for (const [part, value] of [["name", r.name], ["namespace", r.namespace]] as const) {
+    for (const [part, value] of [
+      ["name", r.name],
+      ["namespace", r.namespace],
+    ] as const) {
       if (value?.includes("/")) invalid.push(`${field}.${part}: '${value}' is not an object ${part}`);
     }
   });
   // Flux filters the resources with this CEL expression; ignoring it would trigger objects it excludes.
   if (receiver.spec.resourceFilter) invalid.push("spec.resourceFilter: not supported by Sluice yet");
   if (denied.length > 0) {
-    return { reason: "AccessDenied", message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (${settings.noCrossNamespaceRefs ? "noCrossNamespaceRefs is on" : "allowCrossNamespaceReceivers is off"})` };
+    return {
+      reason: "AccessDenied",
+      message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (${settings.noCrossNamespaceRefs ? "noCrossNamespaceRefs is on" : "allowCrossNamespaceReceivers is off"})`,
+    };
   }
   if (invalid.length > 0) return { reason: "InvalidSpec", message: `refused: ${invalid.join("; ")}` };
   return undefined;

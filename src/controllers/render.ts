@@ -35,8 +35,31 @@ export interface Rendered {
 /** Source artifact → safe extraction → kustomize build (with Flux's overlay) → post-build substitution. */
 export async function renderKustomization(rt: Runtime, ks: Kustomization, artifact: Artifact): Promise<Rendered> {
   const vars = ks.spec.postBuild ? await substitutionVariables(rt.secrets, ks) : undefined;
-  const { path, targetNamespace, namePrefix, nameSuffix, patches, images, components, ignoreMissingComponents, commonMetadata } = ks.spec;
-  const inputs = { path, targetNamespace, namePrefix, nameSuffix, patches, images, components, ignoreMissingComponents, commonMetadata, vars, strict: rt.settings.strictSubstitution, noRemoteBases: rt.settings.noRemoteBases };
+  const {
+    path,
+    targetNamespace,
+    namePrefix,
+    nameSuffix,
+    patches,
+    images,
+    components,
+    ignoreMissingComponents,
+    commonMetadata,
+  } = ks.spec;
+  const inputs = {
+    path,
+    targetNamespace,
+    namePrefix,
+    nameSuffix,
+    patches,
+    images,
+    components,
+    ignoreMissingComponents,
+    commonMetadata,
+    vars,
+    strict: rt.settings.strictSubstitution,
+    noRemoteBases: rt.settings.noRemoteBases,
+  };
   const key = `${artifact.digest ?? artifact.revision}:${createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
   const hit = cache.get(key);
   if (hit) {
@@ -48,7 +71,8 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
   renderCounters.builds++;
 
   const source = await extracted(rt, artifact);
-  let objects = (await renderPlainFolder(source, ks.spec, rt.settings.renderLimits)) ?? (await buildPrivateCopy(rt, source, ks));
+  let objects =
+    (await renderPlainFolder(source, ks.spec, rt.settings.renderLimits)) ?? (await buildPrivateCopy(rt, source, ks));
   if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
   if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
   cache.set(key, objects);
@@ -61,7 +85,11 @@ async function buildPrivateCopy(rt: Runtime, source: string, ks: Kustomization):
   try {
     await linkTree(source, join(dir, "src"));
     const { noRemoteBases, renderLimits } = rt.settings;
-    return await buildKustomization(join(dir, "src"), ks.spec, { kubectl: rt.tools.kubectl, noRemoteBases, limits: renderLimits });
+    return await buildKustomization(join(dir, "src"), ks.spec, {
+      kubectl: rt.tools.kubectl,
+      noRemoteBases,
+      limits: renderLimits,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -99,7 +127,9 @@ async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
       await extractArchive(data, dir).catch(async (error: unknown) => {
         await rm(dir, { recursive: true, force: true });
         // An archive over the extraction limits fails the render; retrying the same artifact cannot help.
-        throw error instanceof UnsafeArchiveError ? new ArtifactError(`source artifact ${artifact.path}: ${error.message}`) : error;
+        throw error instanceof UnsafeArchiveError
+          ? new ArtifactError(`source artifact ${artifact.path}: ${error.message}`)
+          : error;
       });
       return dir;
     })();
@@ -119,14 +149,22 @@ async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
  * A missing ConfigMap or Secret is an error unless marked `optional`. Without `secrets` (an offline
  * `sluice build --dry-run`), substituteFrom is skipped.
  */
-export async function substitutionVariables(secrets: Secrets | undefined, ks: Kustomization): Promise<Record<string, string>> {
+export async function substitutionVariables(
+  secrets: Secrets | undefined,
+  ks: Kustomization,
+): Promise<Record<string, string>> {
   const namespace = ks.metadata.namespace ?? "default";
   const vars: Record<string, string> = {};
   for (const ref of secrets ? (ks.spec.postBuild?.substituteFrom ?? []) : []) {
-    const data = ref.kind === "Secret" ? await secrets!.secret({ namespace, name: ref.name }) : await secrets!.configMap({ namespace, name: ref.name });
+    const data =
+      ref.kind === "Secret"
+        ? await secrets!.secret({ namespace, name: ref.name })
+        : await secrets!.configMap({ namespace, name: ref.name });
     if (!data) {
       if (ref.optional) continue;
-      throw new SecretError(`substitute from '${ref.kind}/${namespace}/${ref.name}' failed: ${ref.kind.toLowerCase()} not found`);
+      throw new SecretError(
+        `substitute from '${ref.kind}/${namespace}/${ref.name}' failed: ${ref.kind.toLowerCase()} not found`,
+      );
     }
     Object.assign(vars, data);
   }

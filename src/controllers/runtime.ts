@@ -96,7 +96,8 @@ export const defaultSettings: Settings = {
 /** A defaultServiceAccount as given by `source` (a flag, an env var), checked to be a service account name. */
 export function defaultServiceAccountFrom(value: string | undefined, source: string): string | undefined {
   if (!value) return undefined;
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value)) throw new Error(`${source}: '${value}' is not a service account name (lowercase DNS-1123)`);
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value))
+    throw new Error(`${source}: '${value}' is not a service account name (lowercase DNS-1123)`);
   return value;
 }
 

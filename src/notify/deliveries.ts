@@ -23,7 +23,12 @@ export interface WebhookPorts {
  * record its delivery id, and enqueue what it triggers. Nothing is written to the Store here, so
  * concurrent pushes never race each other; the worker marks requestedAt when it runs the request.
  */
-export async function handleDelivery(ports: WebhookPorts, path: string, headers: Record<string, string | undefined>, body: Buffer): Promise<HookResponse> {
+export async function handleDelivery(
+  ports: WebhookPorts,
+  path: string,
+  headers: Record<string, string | undefined>,
+  body: Buffer,
+): Promise<HookResponse> {
   const digest = digestOfPath(path);
   const record = digest && (await ports.receivers.get(digest));
   if (!digest || !record) return { status: 404, body: "no receiver for this path\n" };
@@ -46,7 +51,10 @@ export async function handleDelivery(ports: WebhookPorts, path: string, headers:
     if (logKey) await ports.deliveries.forget(logKey);
     throw error;
   }
-  ports.log.info({ receiver, event: verdict.event, deliveryId, requests: requests.length }, "webhook delivery accepted");
+  ports.log.info(
+    { receiver, event: verdict.event, deliveryId, requests: requests.length },
+    "webhook delivery accepted",
+  );
   return { status: 202, body: `reconcile requested for ${requests.length} resource(s)\n` };
 }
 

@@ -44,6 +44,9 @@ export function digestOfPath(path: string): string | undefined {
 /** Parses a stored record, naming where it came from when it is not one. */
 export function parseReceiverRecord(text: string, where: string): ReceiverRecord {
   const parsed = receiverRecord.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${where}: invalid receiver record: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new Error(
+      `${where}: invalid receiver record: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   return parsed.data;
 }

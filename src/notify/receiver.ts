@@ -4,16 +4,25 @@ import type { Receiver } from "../api/receiver.js";
 
 /** Flux's webhook path: `/hook/` + sha256(token + name + namespace), hex. */
 export function webhookPath(token: string, name: string, namespace: string): string {
-  return `/hook/${createHash("sha256").update(token + name + namespace).digest("hex")}`;
+  return `/hook/${createHash("sha256")
+    .update(token + name + namespace)
+    .digest("hex")}`;
 }
 
-export type Verdict = { accept: true; event: string } | { accept: false; status: number; reason: string } | { pong: true };
+export type Verdict =
+  { accept: true; event: string } | { accept: false; status: number; reason: string } | { pong: true };
 
 /**
  * Checks a delivery the way notification-controller does for the receiver's type. The payload only
  * triggers a fetch; nothing in it decides what is deployed, so it is never parsed beyond the event.
  */
-export async function verifyDelivery(type: Receiver["spec"]["type"], token: string, headers: Record<string, string | undefined>, body: Buffer, events: string[] = []): Promise<Verdict> {
+export async function verifyDelivery(
+  type: Receiver["spec"]["type"],
+  token: string,
+  headers: Record<string, string | undefined>,
+  body: Buffer,
+  events: string[] = [],
+): Promise<Verdict> {
   // An empty key would let anyone forge an HMAC or match a missing header: never verify with one.
   if (!token) return { accept: false, status: 401, reason: "the receiver has no token" };
   const allowed = (event: string) => events.length === 0 || events.some((e) => e.toLowerCase() === event.toLowerCase());
@@ -21,27 +30,38 @@ export async function verifyDelivery(type: Receiver["spec"]["type"], token: stri
     case "generic":
       return { accept: true, event: "generic" };
     case "generic-hmac":
-      return signatureMatches(headers["x-signature"], token, body) ? { accept: true, event: "generic" } : { accept: false, status: 401, reason: "invalid or missing X-Signature" };
+      return signatureMatches(headers["x-signature"], token, body)
+        ? { accept: true, event: "generic" }
+        : { accept: false, status: 401, reason: "invalid or missing X-Signature" };
     case "github": {
       const event = headers["x-github-event"] ?? "";
       // GitHub's own library checks X-Hub-Signature-256 (HMAC-SHA256 of the raw body, constant time).
       const signature = headers["x-hub-signature-256"] ?? "";
-      const verified = signature !== "" && (await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature));
+      const verified =
+        signature !== "" && (await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature));
       if (!verified) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
       if (event === "ping") return { pong: true };
-      return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+      return allowed(event)
+        ? { accept: true, event }
+        : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }
     case "gitlab": {
       const event = headers["x-gitlab-event"] ?? "";
-      if (!constantTimeEqual(headers["x-gitlab-token"] ?? "", token)) return { accept: false, status: 401, reason: "invalid X-Gitlab-Token" };
-      return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+      if (!constantTimeEqual(headers["x-gitlab-token"] ?? "", token))
+        return { accept: false, status: 401, reason: "invalid X-Gitlab-Token" };
+      return allowed(event)
+        ? { accept: true, event }
+        : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }
     case "bitbucket": {
       // Bitbucket Server signs with X-Hub-Signature (sha256=…) and names the event in X-Event-Key.
       const event = headers["x-event-key"] ?? "";
-      if (!signatureMatches(headers["x-hub-signature"], token, body)) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" };
+      if (!signatureMatches(headers["x-hub-signature"], token, body))
+        return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" };
       if (event === "diagnostics:ping") return { pong: true };
-      return allowed(event) ? { accept: true, event } : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+      return allowed(event)
+        ? { accept: true, event }
+        : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }
     default:
       return { accept: false, status: 400, reason: `receiver type '${type}' is not supported by Sluice yet` };
@@ -52,8 +72,12 @@ export async function verifyDelivery(type: Receiver["spec"]["type"], token: stri
  * The id a Git host keeps across retries of one delivery, for de-duplication: GitHub's
  * X-GitHub-Delivery, GitLab's Idempotency-Key. Other types send none Sluice can rely on.
  */
-export function deliveryIdOf(type: Receiver["spec"]["type"], headers: Record<string, string | undefined>): string | undefined {
-  const id = type === "github" ? headers["x-github-delivery"] : type === "gitlab" ? headers["idempotency-key"] : undefined;
+export function deliveryIdOf(
+  type: Receiver["spec"]["type"],
+  headers: Record<string, string | undefined>,
+): string | undefined {
+  const id =
+    type === "github" ? headers["x-github-delivery"] : type === "gitlab" ? headers["idempotency-key"] : undefined;
   return id || undefined;
 }
 

@@ -33,7 +33,8 @@ export class MemoryQueue implements Queue {
   async enqueue(request: ReconcileRequest, options: EnqueueOptions = {}): Promise<void> {
     if (this.stopped) return;
     const delay = options.delayMs ?? 0;
-    const spread = delay > 0 ? delay * (this.options.jitter ?? 0.1) * (2 * (this.options.random ?? Math.random)() - 1) : 0;
+    const spread =
+      delay > 0 ? delay * (this.options.jitter ?? 0.1) * (2 * (this.options.random ?? Math.random)() - 1) : 0;
     const dueAt = this.options.clock.now() + delay + spread;
     const existing = this.waiting.get(request.key);
     if (!existing || dueAt < existing.dueAt) this.waiting.set(request.key, { request, dueAt });
@@ -60,7 +61,9 @@ export class MemoryQueue implements Queue {
 
   /** What waits, soonest first, for progress display. */
   pending(): { key: string; dueAt: number; reason: string }[] {
-    return [...this.waiting.values()].map((w) => ({ key: w.request.key, dueAt: w.dueAt, reason: w.request.reason })).sort((a, b) => a.dueAt - b.dueAt);
+    return [...this.waiting.values()]
+      .map((w) => ({ key: w.request.key, dueAt: w.dueAt, reason: w.request.reason }))
+      .sort((a, b) => a.dueAt - b.dueAt);
   }
 
   running(): string[] {
@@ -76,7 +79,9 @@ export class MemoryQueue implements Queue {
     if (!this.handler || this.stopped) return;
     const now = this.options.clock.now();
     const limit = this.options.concurrency ?? 4;
-    const due = [...this.waiting.values()].filter((w) => w.dueAt <= now && !this.inFlight.has(w.request.key)).sort((a, b) => a.dueAt - b.dueAt);
+    const due = [...this.waiting.values()]
+      .filter((w) => w.dueAt <= now && !this.inFlight.has(w.request.key))
+      .sort((a, b) => a.dueAt - b.dueAt);
     for (const next of due) {
       if (this.inFlight.size >= limit) break;
       this.waiting.delete(next.request.key);

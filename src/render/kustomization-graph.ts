@@ -42,13 +42,19 @@ export async function checkKustomizationGraph(root: string, dir: string, options
     for (const field of BASE_FIELDS) {
       for (const entry of strings(fieldValues(kustomization, field))) {
         if (INLINE_FIELDS.has(field) && isInlineConfig(entry, options.limits)) continue;
-        const real = await checkBase({ root: realRoot, folder, text: entry, what: `${name}: ${field} entry '${entry}'` }, options.noRemoteBases);
+        const real = await checkBase(
+          { root: realRoot, folder, text: entry, what: `${name}: ${field} entry '${entry}'` },
+          options.noRemoteBases,
+        );
         if (real && (await lstat(real)).isDirectory()) await visit(real);
         else if (real) await checkAliases(real, relative(realRoot, real), options.limits);
       }
     }
     for (const [field, entry] of filePaths(kustomization)) {
-      const real = await checkFile({ root: realRoot, folder, text: entry, what: `${name}: ${field} entry '${entry}'` }, options.noRemoteBases);
+      const real = await checkFile(
+        { root: realRoot, folder, text: entry, what: `${name}: ${field} entry '${entry}'` },
+        options.noRemoteBases,
+      );
       if (real && !field.includes("Generator.")) await checkAliases(real, relative(realRoot, real), options.limits);
     }
   };
@@ -58,10 +64,20 @@ export async function checkKustomizationGraph(root: string, dir: string, options
 }
 
 /** A kustomization file as kustomize's Go parser reads it: one YAML mapping, no explicit tags, within the limits. */
-export async function readKustomizationFile(file: string, name: string, limits: RenderLimits): Promise<Record<string, unknown>> {
+export async function readKustomizationFile(
+  file: string,
+  name: string,
+  limits: RenderLimits,
+): Promise<Record<string, unknown>> {
   // Through a symlink, as kustomize reads it (the source tree check keeps symlinks inside the root).
-  const documents = decodeYaml(await readSourceFile(await realpath(file), name, limits), name, new RenderBudget(limits), { strict: true });
-  if (documents.length > 1) throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
+  const documents = decodeYaml(
+    await readSourceFile(await realpath(file), name, limits),
+    name,
+    new RenderBudget(limits),
+    { strict: true },
+  );
+  if (documents.length > 1)
+    throw new BuildError(`${name}: a kustomization file holds one YAML document, not ${documents.length}`);
   const value = documents[0] ?? {};
   if (!isObject(value)) throw new BuildError(`${name}: a kustomization file must be a YAML mapping`);
   return value;
@@ -80,13 +96,15 @@ interface Entry {
 
 /** A resource, base or component: a local file or folder inside the root, or (when allowed) a remote. */
 async function checkBase({ root, folder, text, what }: Entry, noRemoteBases: boolean): Promise<string | undefined> {
-  if (/^(git::)?file:/i.test(text)) throw new BuildError(`${what} is a file:// base; bases must be relative paths in the source`);
+  if (/^(git::)?file:/i.test(text))
+    throw new BuildError(`${what} is a file:// base; bases must be relative paths in the source`);
   if (looksRemote(text)) {
     if (noRemoteBases) throw new BuildError(`${what} is a remote base, and remote bases are disabled`);
     return undefined;
   }
   const real = await existingInside(root, folder, text, what);
-  if (!real && noRemoteBases) throw new BuildError(`${what} is not a local path in the source, and remote bases are disabled`);
+  if (!real && noRemoteBases)
+    throw new BuildError(`${what} is not a local path in the source, and remote bases are disabled`);
   return real;
 }
 
@@ -120,7 +138,12 @@ async function checkAliases(path: string, name: string, limits: RenderLimits): P
  * SCP-like `user@host:path`, or a github.com path.
  */
 function looksRemote(entry: string): boolean {
-  return /^git::/i.test(entry) || /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^[^/]*@/.test(entry) || /^github\.com[/:]/i.test(entry);
+  return (
+    /^git::/i.test(entry) ||
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ||
+    /^[^/]*@/.test(entry) ||
+    /^github\.com[/:]/i.test(entry)
+  );
 }
 
 /**
@@ -130,7 +153,12 @@ function looksRemote(entry: string): boolean {
 function isInlineConfig(entry: string, limits: RenderLimits): boolean {
   try {
     const [value] = decodeYaml(entry, "inline configuration", new RenderBudget(limits), { strict: true });
-    return isObject(value) && typeof value.kind === "string" && isObject(value.metadata) && typeof value.metadata.name === "string";
+    return (
+      isObject(value) &&
+      typeof value.kind === "string" &&
+      isObject(value.metadata) &&
+      typeof value.metadata.name === "string"
+    );
   } catch {
     return false;
   }
@@ -139,10 +167,12 @@ function isInlineConfig(entry: string, limits: RenderLimits): boolean {
 /** Every file path of the kustomization, with the field it is in. */
 function filePaths(kustomization: Record<string, unknown>): [string, string][] {
   const paths: [string, string][] = [];
-  for (const field of FILE_FIELDS) for (const entry of strings(fieldValues(kustomization, field))) paths.push([field, entry]);
+  for (const field of FILE_FIELDS)
+    for (const entry of strings(fieldValues(kustomization, field))) paths.push([field, entry]);
   const pathsOf = (items: unknown[]) => items.filter(isObject).flatMap((item) => strings(fieldValues(item, "path")));
   for (const path of pathsOf(fieldValues(kustomization, "openapi"))) paths.push(["openapi.path", path]);
-  for (const field of PATH_OBJECT_FIELDS) for (const path of pathsOf(fieldValues(kustomization, field))) paths.push([`${field}.path`, path]);
+  for (const field of PATH_OBJECT_FIELDS)
+    for (const path of pathsOf(fieldValues(kustomization, field))) paths.push([`${field}.path`, path]);
   for (const field of GENERATOR_FIELDS) {
     for (const generator of fieldValues(kustomization, field).filter(isObject)) {
       for (const key of ["files", "envs", "env"]) {

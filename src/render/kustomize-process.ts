@@ -18,7 +18,12 @@ const STDERR_CHARS = 1024;
 export async function runKustomize(kubectl: string, dir: string, root: string, limits: RenderLimits): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), "sluice-kustomize-home-"));
   try {
-    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
+    const env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: home,
+      GIT_CONFIG_NOSYSTEM: "1",
+      GIT_TERMINAL_PROMPT: "0",
+    };
     const args = ["kustomize", dir, "--load-restrictor", "LoadRestrictionsRootOnly"];
     const child = spawn(kubectl, args, { cwd: home, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     return await outputOf(child, root, limits);
@@ -28,7 +33,11 @@ export async function runKustomize(kubectl: string, dir: string, root: string, l
 }
 
 /** stdout of a kustomize run, or a BuildError (its stderr, paths under `root` made relative). */
-function outputOf(child: ChildProcessByStdio<null, Readable, Readable>, root: string, limits: RenderLimits): Promise<string> {
+function outputOf(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  root: string,
+  limits: RenderLimits,
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
@@ -45,12 +54,18 @@ function outputOf(child: ChildProcessByStdio<null, Readable, Readable>, root: st
         }
       }
     };
-    const timeout = new BuildError(`kustomize build did not finish within the ${limits.timeoutMs} ms limit (renderLimits.timeoutMs)`);
+    const timeout = new BuildError(
+      `kustomize build did not finish within the ${limits.timeoutMs} ms limit (renderLimits.timeoutMs)`,
+    );
     const timer = setTimeout(() => stop(timeout), limits.timeoutMs);
     child.stdout.on("data", (chunk: Buffer) => {
       stdoutBytes += chunk.length;
       if (stdoutBytes > limits.maxOutputBytes) {
-        stop(new BuildError(`kustomize output is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`));
+        stop(
+          new BuildError(
+            `kustomize output is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`,
+          ),
+        );
       } else stdout.push(chunk);
     });
     child.stderr.on("data", (chunk: Buffer) => {

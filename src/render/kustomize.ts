@@ -37,10 +37,16 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
   if (plain) return plain;
   await checkSourceTree(root, limits);
   const dir = await kustomizationDir(root, spec);
-  const file = (await findKustomizationFile(dir)) ?? (await writeKustomizationFile(dir, (await scanFolder(root, dir, limits)).resources));
+  const file =
+    (await findKustomizationFile(dir)) ??
+    (await writeKustomizationFile(dir, (await scanFolder(root, dir, limits)).resources));
   await overlay(file, spec, { root, dir, limits });
   await checkKustomizationGraph(root, dir, { noRemoteBases: options.noRemoteBases ?? false, limits });
-  const objects = decodeObjects(await runKustomize(options.kubectl, dir, root, limits), "kustomize output", new RenderBudget(limits));
+  const objects = decodeObjects(
+    await runKustomize(options.kubectl, dir, root, limits),
+    "kustomize output",
+    new RenderBudget(limits),
+  );
   return withCommonMetadata(await withSopsFieldOrder(objects, root, limits), spec);
 }
 
@@ -50,7 +56,11 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
  * tree — the common shape of a fleet's cluster folders and of small apps. Undefined otherwise.
  * Reads only, so `root` may be a shared extraction.
  */
-export async function renderPlainFolder(root: string, spec: Spec, limits: RenderLimits = defaultRenderLimits): Promise<KubeObject[] | undefined> {
+export async function renderPlainFolder(
+  root: string,
+  spec: Spec,
+  limits: RenderLimits = defaultRenderLimits,
+): Promise<KubeObject[] | undefined> {
   const dir = await kustomizationDir(root, spec);
   if (needsOverlay(spec) || (await findKustomizationFile(dir))) return undefined;
   const { objects } = await scanFolder(root, dir, limits);
@@ -65,7 +75,14 @@ async function kustomizationDir(root: string, spec: Spec): Promise<string> {
 }
 
 function needsOverlay(spec: Spec): boolean {
-  return Boolean(spec.targetNamespace || spec.namePrefix || spec.nameSuffix || spec.patches?.length || spec.images?.length || spec.components?.length);
+  return Boolean(
+    spec.targetNamespace ||
+    spec.namePrefix ||
+    spec.nameSuffix ||
+    spec.patches?.length ||
+    spec.images?.length ||
+    spec.components?.length,
+  );
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -78,7 +95,11 @@ async function isDirectory(path: string): Promise<boolean> {
  * kustomization file is added as one resource and not descended into. `objects` holds the decoded
  * documents when every resource is a plain file. One budget for the folder: its files are one render.
  */
-async function scanFolder(root: string, dir: string, limits: RenderLimits): Promise<{ resources: string[]; objects?: KubeObject[] }> {
+async function scanFolder(
+  root: string,
+  dir: string,
+  limits: RenderLimits,
+): Promise<{ resources: string[]; objects?: KubeObject[] }> {
   const resources: string[] = [];
   const objects: KubeObject[] = [];
   const budget = new RenderBudget(limits);
@@ -103,33 +124,44 @@ async function scanFolder(root: string, dir: string, limits: RenderLimits): Prom
 
 async function writeKustomizationFile(dir: string, resources: string[]): Promise<string> {
   const file = join(dir, "kustomization.yaml");
-  await replaceFile(file, stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }));
+  await replaceFile(
+    file,
+    stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }),
+  );
   return file;
 }
 
 /** The objects of a YAML file (a `List` expanded, as kustomize does); an error names the file. */
 async function readKubernetesYaml(path: string, name: string, budget: RenderBudget): Promise<KubeObject[]> {
   const objects: KubeObject[] = [];
-  for (const value of decodeYaml(await readSourceFile(path, name, budget.limits), name, budget) as ((KubeObject & { items?: unknown }) | null)[]) {
+  for (const value of decodeYaml(await readSourceFile(path, name, budget.limits), name, budget) as (
+    (KubeObject & { items?: unknown }) | null
+  )[]) {
     if (value === null) continue;
     if (typeof value !== "object" || !value.apiVersion || !value.kind) {
       throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);
     }
-    if (value.kind.endsWith("List") && Array.isArray(value.items)) for (const item of value.items as KubeObject[]) objects.push(item);
+    if (value.kind.endsWith("List") && Array.isArray(value.items))
+      for (const item of value.items as KubeObject[]) objects.push(item);
     else objects.push(value);
   }
   return objects;
 }
 
 /** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images and components into the kustomization file. */
-async function overlay(file: string, spec: Spec, { root, dir, limits }: { root: string; dir: string; limits: RenderLimits }): Promise<void> {
+async function overlay(
+  file: string,
+  spec: Spec,
+  { root, dir, limits }: { root: string; dir: string; limits: RenderLimits },
+): Promise<void> {
   const kus = await readKustomizationFile(file, relative(root, file), limits);
   if (spec.targetNamespace) kus.namespace = spec.targetNamespace;
   if (spec.namePrefix) kus.namePrefix = spec.namePrefix;
   if (spec.nameSuffix) kus.nameSuffix = spec.nameSuffix;
   if (spec.patches?.length) kus.patches = [...asArray(kus.patches), ...spec.patches];
   if (spec.images?.length) kus.images = mergeImages(asArray(kus.images) as { name: string }[], spec.images);
-  if (spec.components?.length) kus.components = [...asArray(kus.components), ...(await existingComponents(root, dir, spec))];
+  if (spec.components?.length)
+    kus.components = [...asArray(kus.components), ...(await existingComponents(root, dir, spec))];
   await replaceFile(file, stringify(kus));
 }
 
@@ -164,7 +196,9 @@ async function existingComponents(root: string, dir: string, spec: Spec): Promis
   for (const component of spec.components ?? []) {
     if (await existingInside(root, dir, component, `spec.components: '${component}'`)) kept.push(component);
     else if (!spec.ignoreMissingComponents) {
-      throw new BuildError(`spec.components: '${component}' does not exist under '${spec.path ?? "./"}' (set ignoreMissingComponents to skip missing ones)`);
+      throw new BuildError(
+        `spec.components: '${component}' does not exist under '${spec.path ?? "./"}' (set ignoreMissingComponents to skip missing ones)`,
+      );
     }
   }
   return kept;

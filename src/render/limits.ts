@@ -35,7 +35,9 @@ export class RenderBudget {
   /** Counts one more YAML document, read from `source`. */
   countDocument(source: string): void {
     if (++this.documents > this.limits.maxDocuments) {
-      throw new BuildError(`${source}: the render has more than ${this.limits.maxDocuments} YAML documents, over the limit (renderLimits.maxDocuments)`);
+      throw new BuildError(
+        `${source}: the render has more than ${this.limits.maxDocuments} YAML documents, over the limit (renderLimits.maxDocuments)`,
+      );
     }
   }
 
@@ -53,12 +55,17 @@ export class RenderBudget {
 
 /** The render (from `source` on) is larger than maxOutputBytes. */
 export function outputOverLimit(source: string, limits: RenderLimits): BuildError {
-  return new BuildError(`${source}: the rendered YAML is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`);
+  return new BuildError(
+    `${source}: the rendered YAML is over the ${limits.maxOutputBytes}-byte limit (renderLimits.maxOutputBytes)`,
+  );
 }
 
 /** A file larger than maxFileBytes: refused before anything reads it. */
 export function checkFileSize(name: string, size: number, limits: RenderLimits): void {
-  if (size > limits.maxFileBytes) throw new BuildError(`${name} is ${size} bytes, over the ${limits.maxFileBytes}-byte limit (renderLimits.maxFileBytes)`);
+  if (size > limits.maxFileBytes)
+    throw new BuildError(
+      `${name} is ${size} bytes, over the ${limits.maxFileBytes}-byte limit (renderLimits.maxFileBytes)`,
+    );
 }
 
 /**
@@ -70,8 +77,10 @@ export function parseRenderLimits(text: string | undefined, setting: string): Re
   const limits = { ...defaultRenderLimits };
   for (const pair of (text ?? "").split(",").filter((p) => p.trim() !== "")) {
     const [key = "", value = ""] = pair.split("=").map((s) => s.trim());
-    if (!Object.hasOwn(limits, key)) throw new Error(`${setting}: unknown limit '${key}'; known: ${Object.keys(limits).join(", ")}`);
-    if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value))) throw new Error(`${setting}: ${key} must be a positive integer, not '${value}'`);
+    if (!Object.hasOwn(limits, key))
+      throw new Error(`${setting}: unknown limit '${key}'; known: ${Object.keys(limits).join(", ")}`);
+    if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value)))
+      throw new Error(`${setting}: ${key} must be a positive integer, not '${value}'`);
     limits[key as keyof RenderLimits] = Number(value);
   }
   return limits;

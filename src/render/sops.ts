@@ -58,14 +58,16 @@ export function ageIdentitiesOf(data: Record<string, string>): string[] {
 /** The object with its values decrypted and the `sops` metadata removed; throws DecryptionError. */
 export async function decryptSops(object: KubeObject, keys: SopsKeys, subject: string): Promise<KubeObject> {
   const { sops, ...document } = object as KubeObject & { sops: SopsMetadata };
-  if (sops.key_groups?.length) throw new DecryptionError(`${subject}: SOPS key groups (Shamir secret sharing) are not supported yet`);
+  if (sops.key_groups?.length)
+    throw new DecryptionError(`${subject}: SOPS key groups (Shamir secret sharing) are not supported yet`);
   const dataKey = await decryptDataKey(sops, keys, subject);
   const hash = createHash("sha512");
   if (sops.mac_only_encrypted) hash.update(MAC_ONLY_ENCRYPTED_INIT);
   const encrypted = encryptionRule(sops);
   const walk = (value: unknown, path: string[]): unknown => {
     if (Array.isArray(value)) return value.map((item) => walk(item, path));
-    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, [...path, k])]));
+    if (value && typeof value === "object")
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, [...path, k])]));
     if (value === null || value === undefined) return value;
     const isEncrypted = encrypted(path);
     const plain = isEncrypted ? decryptValue(value, dataKey, `${path.join(":")}:`, subject, path) : value;
@@ -75,7 +77,11 @@ export async function decryptSops(object: KubeObject, keys: SopsKeys, subject: s
   const decrypted = walk(document, []) as KubeObject;
   const expected = decryptValue(sops.mac, dataKey, sops.lastmodified, subject, ["sops", "mac"]);
   const actual = hash.digest("hex").toUpperCase();
-  if (typeof expected !== "string" || expected.length !== actual.length || !timingSafeEqual(Buffer.from(expected), Buffer.from(actual))) {
+  if (
+    typeof expected !== "string" ||
+    expected.length !== actual.length ||
+    !timingSafeEqual(Buffer.from(expected), Buffer.from(actual))
+  ) {
     throw new DecryptionError(`${subject}: SOPS MAC mismatch: the file was altered after it was encrypted`);
   }
   return decrypted;
@@ -96,15 +102,27 @@ async function decryptDataKey(sops: SopsMetadata, keys: SopsKeys, subject: strin
   if (keys.kms) {
     for (const entry of sops.kms ?? []) {
       try {
-        const answer = await keys.kms.send(new DecryptCommand({ KeyId: entry.arn, CiphertextBlob: Buffer.from(entry.enc, "base64"), EncryptionContext: entry.context }));
+        const answer = await keys.kms.send(
+          new DecryptCommand({
+            KeyId: entry.arn,
+            CiphertextBlob: Buffer.from(entry.enc, "base64"),
+            EncryptionContext: entry.context,
+          }),
+        );
         return Buffer.from(answer.Plaintext!);
       } catch {
         // No access to this key; try the next.
       }
     }
   }
-  const tried = [...(sops.age ?? []).map((a) => `age ${a.recipient}`), ...(sops.kms ?? []).map((k) => `KMS ${k.arn}`), ...(sops.pgp?.length ? ["PGP (not supported)"] : [])];
-  throw new DecryptionError(`${subject}: no key to decrypt its SOPS data key (tried ${tried.join(", ") || "nothing: the file lists no age or KMS key"}); check spec.decryption.secretRef`);
+  const tried = [
+    ...(sops.age ?? []).map((a) => `age ${a.recipient}`),
+    ...(sops.kms ?? []).map((k) => `KMS ${k.arn}`),
+    ...(sops.pgp?.length ? ["PGP (not supported)"] : []),
+  ];
+  throw new DecryptionError(
+    `${subject}: no key to decrypt its SOPS data key (tried ${tried.join(", ") || "nothing: the file lists no age or KMS key"}); check spec.decryption.secretRef`,
+  );
 }
 
 /** Which values SOPS encrypted, from the rule recorded in the file's metadata. */
@@ -135,7 +153,9 @@ function decryptValue(value: unknown, key: Buffer, additionalData: string, subje
     decipher.setAuthTag(Buffer.from(tag, "base64"));
     plain = Buffer.concat([decipher.update(Buffer.from(data, "base64")), decipher.final()]);
   } catch {
-    throw new DecryptionError(`${subject}: ${path.join(".")}: does not decrypt with the file's data key (altered, or moved to another key)`);
+    throw new DecryptionError(
+      `${subject}: ${path.join(".")}: does not decrypt with the file's data key (altered, or moved to another key)`,
+    );
   }
   const text = plain.toString("utf8");
   if (type === "str" || type === "bytes" || type === "comment") return text;
@@ -168,13 +188,16 @@ export async function decryptObjects(
     if (!data) throw new DecryptionError(`spec.decryption.secretRef: secret '${decryption.secretRef}' not found`);
     ageIdentities = ageIdentitiesOf(data);
   }
-  return Promise.all(objects.map((o) => (isSopsEncrypted(o) ? decryptSops(o, { ageIdentities, kms }, subjectOf(o)) : o)));
+  return Promise.all(
+    objects.map((o) => (isSopsEncrypted(o) ? decryptSops(o, { ageIdentities, kms }, subjectOf(o)) : o)),
+  );
 }
 
 /** Whether a rendered set holds SOPS-encrypted objects; throws when it does and there is no `spec.decryption` (they would be applied as ciphertext). */
 export function requiresDecryption(objects: KubeObject[], decryption: unknown): boolean {
   const encrypted = objects.find(isSopsEncrypted);
-  if (encrypted && !decryption) throw new DecryptionError(`${subjectOf(encrypted)} is SOPS-encrypted but spec.decryption is not set`);
+  if (encrypted && !decryption)
+    throw new DecryptionError(`${subjectOf(encrypted)} is SOPS-encrypted but spec.decryption is not set`);
   return encrypted !== undefined;
 }
 
@@ -184,10 +207,16 @@ function subjectOf(o: KubeObject): string {
 
 /** `value` with its mapping keys in `template`'s order (recursively); keys the template lacks come last. */
 export function orderedLike(value: unknown, template: unknown): unknown {
-  if (Array.isArray(value)) return value.map((item, i) => orderedLike(item, Array.isArray(template) ? template[i] : undefined));
+  if (Array.isArray(value))
+    return value.map((item, i) => orderedLike(item, Array.isArray(template) ? template[i] : undefined));
   if (!value || typeof value !== "object") return value;
   const source = value as Record<string, unknown>;
-  const order = template && typeof template === "object" && !Array.isArray(template) ? Object.keys(template).filter((k) => k in source) : [];
+  const order =
+    template && typeof template === "object" && !Array.isArray(template)
+      ? Object.keys(template).filter((k) => k in source)
+      : [];
   const keys = [...order, ...Object.keys(source).filter((k) => !order.includes(k))];
-  return Object.fromEntries(keys.map((k) => [k, orderedLike(source[k], (template as Record<string, unknown> | undefined)?.[k])]));
+  return Object.fromEntries(
+    keys.map((k) => [k, orderedLike(source[k], (template as Record<string, unknown> | undefined)?.[k])]),
+  );
 }

@@ -25,7 +25,12 @@ export function isWithin(root: string, path: string): boolean {
  * absolute or leaves `root`, as written or through symlinks; checked before existence, so nothing
  * tells whether a path outside the source exists.
  */
-export async function existingInside(root: string, from: string, path: string, what: string): Promise<string | undefined> {
+export async function existingInside(
+  root: string,
+  from: string,
+  path: string,
+  what: string,
+): Promise<string | undefined> {
   if (isAbsolute(path)) throw new BuildError(`${what} is an absolute path; paths must be relative to the source`);
   const realRoot = await realpath(root);
   const lexical = resolve(await realpath(from), path);
@@ -49,7 +54,8 @@ export async function checkSourceTree(root: string, limits: RenderLimits): Promi
       else if (entry.isFile()) checkFileSize(name, (await lstat(path)).size, limits);
       else if (entry.isSymbolicLink()) {
         // A dangling link counts by where it points: something may appear there while kustomize runs.
-        const target = (await realpath(path).catch(() => undefined)) ?? resolve(await realpath(folder), await readlink(path));
+        const target =
+          (await realpath(path).catch(() => undefined)) ?? resolve(await realpath(folder), await readlink(path));
         if (!isWithin(realRoot, target)) throw new BuildError(`${name} is a symlink to outside the source`);
       } else throw new BuildError(`${name} is not a regular file, folder or symlink`);
     }

@@ -24,15 +24,22 @@ export class SubstitutionError extends Error {
 }
 
 /** Substitutes every object, reporting all problems at once. */
-export function substituteAll(objects: KubeObject[], vars: Record<string, string>, options: SubstituteOptions = {}): KubeObject[] {
+export function substituteAll(
+  objects: KubeObject[],
+  vars: Record<string, string>,
+  options: SubstituteOptions = {},
+): KubeObject[] {
   const invalid = Object.keys(vars).filter((k) => !NAME.test(k));
-  if (invalid.length > 0) throw new SubstitutionError(invalid.map((k) => `variable name '${k}' is invalid: it must match ${NAME.source}`));
+  if (invalid.length > 0)
+    throw new SubstitutionError(invalid.map((k) => `variable name '${k}' is invalid: it must match ${NAME.source}`));
   const problems: string[] = [];
   const result = objects.map((object) => {
     try {
       return substituteObject(object, vars, options);
     } catch (error) {
-      problems.push(`${formatId({ kind: object.kind, namespace: object.metadata.namespace ?? "", name: object.metadata.name })}: ${(error as Error).message}`);
+      problems.push(
+        `${formatId({ kind: object.kind, namespace: object.metadata.namespace ?? "", name: object.metadata.name })}: ${(error as Error).message}`,
+      );
       return object;
     }
   });
@@ -41,7 +48,11 @@ export function substituteAll(objects: KubeObject[], vars: Record<string, string
 }
 
 /** Substitutes one object through its YAML text, so `replicas: ${N}` becomes a number as in Flux. */
-export function substituteObject(object: KubeObject, vars: Record<string, string>, options: SubstituteOptions = {}): KubeObject {
+export function substituteObject(
+  object: KubeObject,
+  vars: Record<string, string>,
+  options: SubstituteOptions = {},
+): KubeObject {
   const { key, value } = SUBSTITUTE_DISABLED;
   if (object.metadata.labels?.[key] === value || object.metadata.annotations?.[key] === value) return object;
   const text = stringify(object, { lineWidth: 0 });
@@ -145,7 +156,10 @@ function trimSuffix(value: string, pattern: string, greedy: boolean): string {
 }
 
 function globRegExp(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".");
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replaceAll("*", ".*")
+    .replaceAll("?", ".");
   return new RegExp(`^${source}$`, "s");
 }
 

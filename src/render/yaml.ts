@@ -45,18 +45,28 @@ export function decodeYaml(text: string, source: string, budget: RenderBudget, o
 }
 
 /** The parser's tokens, refusing a document over the token or flow nesting bounds before the parser holds it. */
-function* boundedTokens(text: string, source: string, lines: LineCounter, documentNumber: () => number): Generator<CST.Token> {
+function* boundedTokens(
+  text: string,
+  source: string,
+  lines: LineCounter,
+  documentNumber: () => number,
+): Generator<CST.Token> {
   const parser = new Parser(lines.addNewLine);
   lines.addNewLine(0);
   let tokens = 0;
   let depth = 0;
   for (const lexeme of new Lexer().lex(text)) {
     if (++tokens > MAX_DOCUMENT_TOKENS) {
-      throw new BuildError(`${source}: document ${documentNumber()} has more than ${MAX_DOCUMENT_TOKENS} YAML tokens, more than a Kubernetes object holds`);
+      throw new BuildError(
+        `${source}: document ${documentNumber()} has more than ${MAX_DOCUMENT_TOKENS} YAML tokens, more than a Kubernetes object holds`,
+      );
     }
     if (lexeme === "[" || lexeme === "{") depth++;
     else if (lexeme === "]" || lexeme === "}") depth = Math.max(0, depth - 1);
-    if (depth > MAX_FLOW_DEPTH) throw new BuildError(`${source}: document ${documentNumber()} nests flow collections deeper than ${MAX_FLOW_DEPTH} levels`);
+    if (depth > MAX_FLOW_DEPTH)
+      throw new BuildError(
+        `${source}: document ${documentNumber()} nests flow collections deeper than ${MAX_FLOW_DEPTH} levels`,
+      );
     for (const token of parser.next(lexeme)) {
       if (token.type === "document") {
         tokens = 0;
@@ -73,7 +83,9 @@ function refuseExplicitTags(doc: Document.Parsed, source: string, lines: LineCou
     Node(_key, node) {
       if (!node.tag) return;
       const { line, col } = lines.linePos(node.range?.[0] ?? 0);
-      throw new BuildError(`${source}: explicit YAML tag at line ${line}, column ${col}: tags are not allowed in a kustomization file`);
+      throw new BuildError(
+        `${source}: explicit YAML tag at line ${line}, column ${col}: tags are not allowed in a kustomization file`,
+      );
     },
   });
 }
@@ -89,9 +101,13 @@ function documentValue(doc: Document.Parsed, source: string, number: number, bud
   } catch (error) {
     if (error instanceof Error && error.message.startsWith("Excessive alias count")) {
       const limit = budget.limits.maxAliases;
-      throw new BuildError(`${source}: document ${number} expands YAML aliases more than ${limit} times, over the limit (renderLimits.maxAliases)`);
+      throw new BuildError(
+        `${source}: document ${number} expands YAML aliases more than ${limit} times, over the limit (renderLimits.maxAliases)`,
+      );
     }
-    throw new BuildError(`${source}: document ${number} cannot be decoded (${error instanceof Error ? error.name : "error"})`);
+    throw new BuildError(
+      `${source}: document ${number} cannot be decoded (${error instanceof Error ? error.name : "error"})`,
+    );
   }
 }
 
@@ -112,12 +128,15 @@ function expandedSize(value: unknown, source: string, budget: RenderBudget): num
       continue;
     }
     const current = frame.value;
-    if (current === null || typeof current !== "object") size += typeof current === "string" ? current.length + 2 : String(current).length;
+    if (current === null || typeof current !== "object")
+      size += typeof current === "string" ? current.length + 2 : String(current).length;
     else {
       if (ancestors.has(current)) throw new BuildError(`${source}: a YAML alias refers to its own ancestor (a cycle)`);
       ancestors.add(current);
       stack.push({ value: undefined, leave: current });
-      const entries = Array.isArray(current) ? current.map((item: unknown) => ["", item] as const) : Object.entries(current);
+      const entries = Array.isArray(current)
+        ? current.map((item: unknown) => ["", item] as const)
+        : Object.entries(current);
       size += 2;
       for (const [key, item] of entries) {
         size += key.length + 3;

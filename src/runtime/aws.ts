@@ -62,7 +62,13 @@ export interface AwsClients {
 export function awsClients(config: AwsConfig): AwsClients {
   const common = clientOptions(config);
   const secretsManager = new SecretsManagerClient(common);
-  return { s3: new S3Client(common), sqs: new SQSClient(common), secretsManager, kms: new KMSClient(common), sts: new STSClient(common) };
+  return {
+    s3: new S3Client(common),
+    sqs: new SQSClient(common),
+    secretsManager,
+    kms: new KMSClient(common),
+    sts: new STSClient(common),
+  };
 }
 
 /** Region, emulator endpoint and credentials, as every SDK client of the runtime takes them. */
@@ -76,18 +82,31 @@ function clientOptions(config: AwsConfig) {
  * from Secrets Manager (falling back to the target cluster's Secrets), the target cluster through
  * EKS IAM or a kubeconfig held in Secrets Manager. Built once per Lambda container.
  */
-export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Log, events: Events, clock: Clock): Promise<Runtime & { queue: SqsQueue }> {
+export async function awsRuntime(
+  config: AwsConfig,
+  clients: AwsClients,
+  log: Log,
+  events: Events,
+  clock: Clock,
+): Promise<Runtime & { queue: SqsQueue }> {
   // Connected on first use, so a function that never needs the cluster (the webhook, mostly) never
   // reaches it. Without SLUICE_CLUSTER the control plane serves agent clusters (and
   // kubeConfig.secretRef ones) only.
   const eks = eksAccess(config, clients, clock);
-  const cluster = config.cluster ? once(async () => openCluster(await clusterTarget(config, clients, eks), clock)) : undefined;
+  const cluster = config.cluster
+    ? once(async () => openCluster(await clusterTarget(config, clients, eks), clock))
+    : undefined;
   const secrets = new SecretsManagerSecrets(clients.secretsManager, cluster && lazySecrets(cluster));
   const workDir = "/tmp/sluice";
   await mkdir(workDir, { recursive: true });
   return {
     store: new S3Store(clients.s3, config.bucket),
-    queue: new SqsQueue(clients.sqs, clients.s3, { fifoUrl: config.fifoUrl, delayUrl: config.delayUrl, bucket: config.bucket, clock }),
+    queue: new SqsQueue(clients.sqs, clients.s3, {
+      fifoUrl: config.fifoUrl,
+      delayUrl: config.delayUrl,
+      bucket: config.bucket,
+      clock,
+    }),
     artifacts: new S3ArtifactStore(clients.s3, config.bucket, { kmsKeyId: config.kmsKeyId }),
     secrets,
     events,
@@ -100,7 +119,12 @@ export async function awsRuntime(config: AwsConfig, clients: AwsClients, log: Lo
     dependents: new S3Dependents(clients.s3, config.bucket),
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
     sopsKms: clients.kms,
-    agents: config.bundleKey ? { signer: bundleSigners(config.bundleKey, clients), outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId) } : undefined,
+    agents: config.bundleKey
+      ? {
+          signer: bundleSigners(config.bundleKey, clients),
+          outbox: (name) => new S3BundleChannel(clients.s3, config.bucket, name, config.kmsKeyId),
+        }
+      : undefined,
   };
 }
 
@@ -120,7 +144,11 @@ function bundleSigners(bundleKey: string, clients: AwsClients): (cluster: string
   const signers = new Map<string, () => Promise<BundleSigner>>();
   return (cluster) => {
     const id = keyIdFor(key, cluster);
-    if (!signers.has(id)) signers.set(id, once(async () => hmacSigner(id, await hmacKey(clients.secretsManager, id))));
+    if (!signers.has(id))
+      signers.set(
+        id,
+        once(async () => hmacSigner(id, await hmacKey(clients.secretsManager, id))),
+      );
     const signer = signers.get(id)!;
     return { sign: async (digest) => (await signer()).sign(digest) };
   };
@@ -129,7 +157,8 @@ function bundleSigners(bundleKey: string, clients: AwsClients): (cluster: string
 /** EKS clusters as the worker's role, or as a role it assumes (a registration's `spec.eks.roleArn`). */
 function eksAccess(config: AwsConfig, clients: AwsClients, clock: Clock): EksAccess {
   const credentials = config.credentials ?? clients.s3.config.credentials;
-  const eksClient = (region: string, identity: AwsCredentialIdentityProvider) => new EKSClient({ ...clientOptions(config), region, credentials: identity });
+  const eksClient = (region: string, identity: AwsCredentialIdentityProvider) =>
+    new EKSClient({ ...clientOptions(config), region, credentials: identity });
   const stsEndpoint = config.endpoint ? () => config.endpoint! : undefined;
   return new EksAccess({ region: config.region, credentials, sts: clients.sts, eksClient, clock, stsEndpoint });
 }
@@ -168,7 +197,11 @@ export function webhookClients(config: AwsConfig): WebhookClients {
 }
 
 /** What the webhook function runs with: it reads the receiver index, records delivery ids, and enqueues. */
-export function webhookPorts(config: AwsConfig, log: Log, { s3, sqs }: WebhookClients = webhookClients(config)): WebhookPorts {
+export function webhookPorts(
+  config: AwsConfig,
+  log: Log,
+  { s3, sqs }: WebhookClients = webhookClients(config),
+): WebhookPorts {
   // Deliveries are never delayed, so the FIFO queue alone will do (no schedule tickets, no due index).
   return {
     receivers: new S3ReceiverIndex(s3, config.bucket),

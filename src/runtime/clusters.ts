@@ -38,7 +38,11 @@ export function clusterFactory(
     const id = createHash("sha256").update(kubeconfig).digest("hex");
     return { id, cluster: open(id, () => openCluster({ kubeconfig, refuseInsecureTLS }, clock, options.client)) };
   };
-  const kubeconfigFrom = async (namespace: string, ref: { secretName: string; key?: string }, field: string): Promise<string> => {
+  const kubeconfigFrom = async (
+    namespace: string,
+    ref: { secretName: string; key?: string },
+    field: string,
+  ): Promise<string> => {
     const data = await secrets.secret({ namespace, name: ref.secretName });
     if (!data) throw new SecretError(`${field}: secret '${namespace}/${ref.secretName}' not found`);
     const kubeconfig = ref.key ? data[ref.key] : (data.value ?? data["value.yaml"]);
@@ -47,21 +51,37 @@ export function clusterFactory(
     return kubeconfig;
   };
 
-  const registered = async (target: NonNullable<ClusterRequest["cluster"]>): Promise<{ cluster: Promise<Cluster>; id: string }> => {
+  const registered = async (
+    target: NonNullable<ClusterRequest["cluster"]>,
+  ): Promise<{ cluster: Promise<Cluster>; id: string }> => {
     if (target.kubeConfig) {
       const { name, key } = target.kubeConfig.secretRef;
       // The registration is the operator's; its kubeconfig may skip TLS verification, as the operator's own may.
-      return fromKubeconfig(await kubeconfigFrom(CLUSTER_NAMESPACE, { secretName: name, key }, "spec.kubeConfig.secretRef"), false);
+      return fromKubeconfig(
+        await kubeconfigFrom(CLUSTER_NAMESPACE, { secretName: name, key }, "spec.kubeConfig.secretRef"),
+        false,
+      );
     }
     if (!options.eks) {
-      throw new Error("spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)");
+      throw new Error(
+        "spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)",
+      );
     }
     const eks = options.eks;
     const cluster = target.eks!;
     const { server, caPem } = await eks.target(cluster);
     // One connection per cluster and identity; EksAccess caches each token below its 15-minute life.
     const id = `eks:${cluster.roleArn ?? ""}|${cluster.region ?? ""}|${cluster.name}`;
-    return { id, cluster: open(id, () => openCluster({ server, caPem, tokenSource: async () => (await eks.target(cluster)).token }, clock, options.client)) };
+    return {
+      id,
+      cluster: open(id, () =>
+        openCluster(
+          { server, caPem, tokenSource: async () => (await eks.target(cluster)).token },
+          clock,
+          options.client,
+        ),
+      ),
+    };
   };
 
   const target = async (request: ClusterRequest): Promise<{ cluster: Promise<Cluster>; id: string }> => {
@@ -73,14 +93,20 @@ export function clusterFactory(
       }
     }
     if (request.kubeConfig) {
-      return fromKubeconfig(await kubeconfigFrom(request.namespace, request.kubeConfig, "kubeConfig.secretRef"), !request.insecureKubeConfigTLS);
+      return fromKubeconfig(
+        await kubeconfigFrom(request.namespace, request.kubeConfig, "kubeConfig.secretRef"),
+        !request.insecureKubeConfigTLS,
+      );
     }
     if (!defaultCluster) {
       throw new Error(
         "no cluster to apply to: the control plane has no cluster of its own (SLUICE_CLUSTER); set spec.kubeConfig.secretRef or target a registered cluster (annotation sluice.dev/cluster)",
       );
     }
-    return { cluster: Promise.resolve(typeof defaultCluster === "function" ? defaultCluster() : defaultCluster), id: "default" };
+    return {
+      cluster: Promise.resolve(typeof defaultCluster === "function" ? defaultCluster() : defaultCluster),
+      id: "default",
+    };
   };
 
   return async (request) => {
@@ -89,6 +115,8 @@ export function clusterFactory(
     await cluster.client.reachable(options.connectGraceMs);
     const { namespace, serviceAccountName } = request;
     if (!serviceAccountName) return cluster;
-    return open(`${id}:sa:${namespace}:${serviceAccountName}`, async () => asServiceAccount(cluster, namespace, serviceAccountName));
+    return open(`${id}:sa:${namespace}:${serviceAccountName}`, async () =>
+      asServiceAccount(cluster, namespace, serviceAccountName),
+    );
   };
 }

@@ -26,7 +26,11 @@ export class PoisonMessageError extends Error {
 
 /** The function's settings from its environment (the CDK app sets them). */
 export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
-  const need = (name: string) => env[name] ?? (() => { throw new Error(`environment variable ${name} is not set`); })();
+  const need = (name: string) =>
+    env[name] ??
+    (() => {
+      throw new Error(`environment variable ${name} is not set`);
+    })();
   return {
     region: need("AWS_REGION"),
     bucket: need("SLUICE_BUCKET"),
@@ -40,9 +44,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     settings: {
       noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES", !awsDefaultSettings.noRemoteBases),
       allowPrivateNetworks: flag(env, "SLUICE_ALLOW_PRIVATE_NETWORKS", awsDefaultSettings.allowPrivateNetworks),
-      allowCrossNamespaceReceivers: flag(env, "SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS", awsDefaultSettings.allowCrossNamespaceReceivers),
+      allowCrossNamespaceReceivers: flag(
+        env,
+        "SLUICE_ALLOW_CROSS_NAMESPACE_RECEIVERS",
+        awsDefaultSettings.allowCrossNamespaceReceivers,
+      ),
       noCrossNamespaceRefs: flag(env, "SLUICE_NO_CROSS_NAMESPACE_REFS", awsDefaultSettings.noCrossNamespaceRefs),
-      defaultServiceAccount: defaultServiceAccountFrom(env.SLUICE_DEFAULT_SERVICE_ACCOUNT, "environment variable SLUICE_DEFAULT_SERVICE_ACCOUNT"),
+      defaultServiceAccount: defaultServiceAccountFrom(
+        env.SLUICE_DEFAULT_SERVICE_ACCOUNT,
+        "environment variable SLUICE_DEFAULT_SERVICE_ACCOUNT",
+      ),
       insecureKubeConfigTLS: flag(env, "SLUICE_INSECURE_KUBECONFIG_TLS", awsDefaultSettings.insecureKubeConfigTLS),
       renderLimits: parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS"),
     },
@@ -78,10 +89,16 @@ export interface WorkerDeps {
  */
 export async function handleWorkerEvent(event: SQSEvent, deps: WorkerDeps): Promise<SQSBatchResponse> {
   const processor = new SqsFifoPartialProcessorAsync();
-  return processPartialResponse(event, (record: SQSRecord) => reconcileRecord(record, deps), processor, { skipGroupOnError: true, throwOnFullBatchFailure: false });
+  return processPartialResponse(event, (record: SQSRecord) => reconcileRecord(record, deps), processor, {
+    skipGroupOnError: true,
+    throwOnFullBatchFailure: false,
+  });
 }
 
-async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger, deadLetters }: WorkerDeps): Promise<void> {
+async function reconcileRecord(
+  record: SQSRecord,
+  { runtime, metrics, logger, deadLetters }: WorkerDeps,
+): Promise<void> {
   let request: ReconcileRequest;
   logger.appendKeys({ correlation_id: record.messageId }); // until the request names its object
   try {
@@ -90,8 +107,19 @@ async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger, de
     if (!(error instanceof PoisonMessageError) || !deadLetters) throw error;
     // Straight to the dead-letter queue: redelivering it would only hold up its message group.
     const group = record.attributes.MessageGroupId ?? "poison";
-    await deadLetters.sqs.send(new SendMessageCommand({ QueueUrl: deadLetters.url, MessageBody: record.body, MessageGroupId: group, MessageDeduplicationId: record.messageId }));
-    logger.error("poison message moved to the dead-letter queue", { messageId: record.messageId, group, reason: error.message });
+    await deadLetters.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: deadLetters.url,
+        MessageBody: record.body,
+        MessageGroupId: group,
+        MessageDeduplicationId: record.messageId,
+      }),
+    );
+    logger.error("poison message moved to the dead-letter queue", {
+      messageId: record.messageId,
+      group,
+      reason: error.message,
+    });
     return;
   }
   logger.appendKeys({ correlation_id: `${request.key}${request.revision ? `@${request.revision}` : ""}` });
@@ -101,12 +129,16 @@ async function reconcileRecord(record: SQSRecord, { runtime, metrics, logger, de
   }
   const started = runtime.clock.now();
   const outcome = await dispatch(runtime, request);
-  const ready = (outcome?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
+  const ready =
+    (outcome?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find(
+      (c) => c.type === "Ready",
+    )?.status ?? "Unknown";
   metrics.addDimensions({ kind: request.key.split("/")[0]!, ready });
   metrics.addMetric("ReconcileDuration", MetricUnit.Milliseconds, runtime.clock.now() - started);
   metrics.addMetric("Reconciles", MetricUnit.Count, 1);
   if (outcome?.applied) metrics.addMetric("ObjectsApplied", MetricUnit.Count, outcome.applied);
-  if (outcome?.event?.message.startsWith("drift corrected")) metrics.addMetric("DriftCorrected", MetricUnit.Count, outcome.event.message.split("\n").length - 1);
+  if (outcome?.event?.message.startsWith("drift corrected"))
+    metrics.addMetric("DriftCorrected", MetricUnit.Count, outcome.event.message.split("\n").length - 1);
   metrics.publishStoredMetrics();
 }
 
@@ -124,8 +156,16 @@ function parseRequest(body: string): ReconcileRequest {
  * The tick: on the schedule, moves what the due index holds for the past minutes into the FIFO
  * queue; as the delay queue's consumer, forwards delayed requests whose delay ran out.
  */
-export async function handleTick(event: SQSEvent | { source?: string }, clients: Pick<AwsClients, "s3" | "sqs">, config: AwsConfig, now: number): Promise<{ forwarded: number }> {
-  const requests: ReconcileRequest[] = "Records" in event ? (event as SQSEvent).Records.map((r) => parseRequest(r.body)) : await new DueIndex(clients.s3, config.bucket).takeDue(now);
+export async function handleTick(
+  event: SQSEvent | { source?: string },
+  clients: Pick<AwsClients, "s3" | "sqs">,
+  config: AwsConfig,
+  now: number,
+): Promise<{ forwarded: number }> {
+  const requests: ReconcileRequest[] =
+    "Records" in event
+      ? (event as SQSEvent).Records.map((r) => parseRequest(r.body))
+      : await new DueIndex(clients.s3, config.bucket).takeDue(now);
   await sendFifoBatch(clients.sqs, config.fifoUrl, requests);
   return { forwarded: requests.length };
 }
@@ -136,14 +176,24 @@ const MAX_HEADER_BYTES = 16 << 10;
 
 /** The webhook: Flux Receiver semantics behind a Function URL / HTTP API; answers 202 once enqueued. */
 export async function handleWebhook(
-  request: { path: string; method: string; headers: Record<string, string | undefined>; body: string; isBase64Encoded: boolean },
+  request: {
+    path: string;
+    method: string;
+    headers: Record<string, string | undefined>;
+    body: string;
+    isBase64Encoded: boolean;
+  },
   ports: WebhookPorts,
 ): Promise<HookResponse> {
   if (request.method !== "POST" || !request.path.startsWith("/hook/")) return { status: 404, body: "not found\n" };
   const headerBytes = Object.entries(request.headers).reduce((n, [k, v]) => n + k.length + (v?.length ?? 0), 0);
   if (headerBytes > MAX_HEADER_BYTES) return { status: 431, body: "headers too large\n" };
   const declared = Number(request.headers["content-length"] ?? 0);
-  if (declared > MAX_BODY_BYTES || request.body.length > (request.isBase64Encoded ? (MAX_BODY_BYTES * 4) / 3 + 4 : MAX_BODY_BYTES)) return { status: 413, body: "payload too large\n" };
+  if (
+    declared > MAX_BODY_BYTES ||
+    request.body.length > (request.isBase64Encoded ? (MAX_BODY_BYTES * 4) / 3 + 4 : MAX_BODY_BYTES)
+  )
+    return { status: 413, body: "payload too large\n" };
   const body = Buffer.from(request.body, request.isBase64Encoded ? "base64" : "utf8");
   return handleDelivery(ports, request.path, lowerCase(request.headers), body);
 }
@@ -153,7 +203,10 @@ function lowerCase(headers: Record<string, string | undefined>): Record<string, 
 }
 
 /** Builds (once per container) the runtime a function needs. */
-export function lazyRuntime(config: () => AwsConfig, logger: Logger): () => Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> {
+export function lazyRuntime(
+  config: () => AwsConfig,
+  logger: Logger,
+): () => Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> {
   return once(async () => {
     const resolved = config();
     const clients = awsClients(resolved);

@@ -21,7 +21,13 @@ import { clusterFactory } from "./clusters.js";
 
 /** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`, `/receivers` (webhook index, owner-only). */
 export function statePaths(stateDir: string) {
-  return { store: join(stateDir, "store"), artifacts: join(stateDir, "artifacts"), events: join(stateDir, "events.jsonl"), work: join(stateDir, "work"), receivers: join(stateDir, "receivers") };
+  return {
+    store: join(stateDir, "store"),
+    artifacts: join(stateDir, "artifacts"),
+    events: join(stateDir, "events.jsonl"),
+    work: join(stateDir, "work"),
+    receivers: join(stateDir, "receivers"),
+  };
 }
 
 export interface LocalOptions {
@@ -58,7 +64,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
   await mkdir(paths.work, { recursive: true });
   const cluster = await openCluster({ kubeconfig: options.kubeconfig, context: options.context }, options.clock);
   const secrets = new KubeSecrets(cluster.client);
-  const queue = new MemoryQueue({ clock: options.clock, concurrency: options.concurrency ?? 4, onError: (request, error) => options.log.error({ object: request.key, err: error }, "reconcile failed") });
+  const queue = new MemoryQueue({
+    clock: options.clock,
+    concurrency: options.concurrency ?? 4,
+    onError: (request, error) => options.log.error({ object: request.key, err: error }, "reconcile failed"),
+  });
   const runtime: Runtime = {
     store: new FileStore(paths.store),
     queue,
@@ -80,7 +90,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
   const watch = async () => {
     for (const { object } of await runtime.store.list()) {
       const key = formatKey(keyOf(object));
-      const fingerprint = JSON.stringify([object.metadata.generation, object.metadata.annotations?.[REQUESTED_AT], object.metadata.deletionTimestamp]);
+      const fingerprint = JSON.stringify([
+        object.metadata.generation,
+        object.metadata.annotations?.[REQUESTED_AT],
+        object.metadata.deletionTimestamp,
+      ]);
       if (seen.get(key) !== fingerprint) {
         const reason = seen.has(key) ? "changed" : "startup";
         seen.set(key, fingerprint);
@@ -89,7 +103,10 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     }
   };
   await watch();
-  const timer = setInterval(() => void watch().catch((error: unknown) => options.log.error({ err: error }, "store watch failed")), options.watchIntervalMs ?? 1_000);
+  const timer = setInterval(
+    () => void watch().catch((error: unknown) => options.log.error({ err: error }, "store watch failed")),
+    options.watchIntervalMs ?? 1_000,
+  );
   timer.unref();
 
   return {

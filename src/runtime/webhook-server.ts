@@ -17,8 +17,17 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * The local control plane's webhook endpoint: `POST /hook/<sha256>`, Flux's Receiver path. It reads
  * the receiver index, remembers delivery ids in memory (bounded, expiring) and enqueues.
  */
-export async function startWebhookServer(rt: Runtime, port: number, host = "127.0.0.1"): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const ports: WebhookPorts = { receivers: rt.receivers, deliveries: new MemoryDeliveryLog({ now: () => rt.clock.now() }), queue: rt.queue, log: rt.log };
+export async function startWebhookServer(
+  rt: Runtime,
+  port: number,
+  host = "127.0.0.1",
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const ports: WebhookPorts = {
+    receivers: rt.receivers,
+    deliveries: new MemoryDeliveryLog({ now: () => rt.clock.now() }),
+    queue: rt.queue,
+    log: rt.log,
+  };
   const server = createServer({ maxHeaderSize: MAX_HEADERS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void (async () => {
       if (req.method !== "POST" || !req.url?.startsWith("/hook/")) return void res.writeHead(404).end("not found\n");
@@ -35,7 +44,11 @@ export async function startWebhookServer(rt: Runtime, port: number, host = "127.
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
   const address = server.address();
   const url = `http://${host}:${typeof address === "object" && address ? address.port : port}`;
-  return { server, url, close: () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections()) };
+  return {
+    server,
+    url,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections()),
+  };
 }
 
 /** The body, or undefined as soon as it exceeds the cap (declared by Content-Length or counted while reading chunks). */

@@ -14,7 +14,12 @@ export class KubeSecrets implements Secrets {
 
   async secret(ref: SecretRef): Promise<Record<string, string> | undefined> {
     const found = await this.read(`/api/v1/namespaces/${ref.namespace}/secrets/${ref.name}`);
-    return found && Object.fromEntries(Object.entries(found.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+    return (
+      found &&
+      Object.fromEntries(
+        Object.entries(found.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+      )
+    );
   }
 
   async configMap(ref: SecretRef): Promise<Record<string, string> | undefined> {

@@ -67,7 +67,8 @@ export async function writeCommitTree(options: WriteTreeOptions): Promise<{ file
         blobs.push({ oid: entry.oid, path, target, mode });
       }
     }
-    for (let i = 0; i < blobs.length; i += PARALLEL_WRITES) await Promise.all(blobs.slice(i, i + PARALLEL_WRITES).map(writeBlob));
+    for (let i = 0; i < blobs.length; i += PARALLEL_WRITES)
+      await Promise.all(blobs.slice(i, i + PARALLEL_WRITES).map(writeBlob));
     for (const subtree of subtrees) await write(subtree.oid, subtree.target, `${subtree.path}/`);
   };
 

@@ -54,7 +54,8 @@ export class GitError extends Error {
  * `https://host/x`) and credential-looking query values are replaced (`?access_token=***`).
  */
 export function maskUrl(text: string): string {
-  const maskParam = (param: string, separator: string, name: string) => (isCredentialName(name) ? `${separator}${name}=***` : param);
+  const maskParam = (param: string, separator: string, name: string) =>
+    isCredentialName(name) ? `${separator}${name}=***` : param;
   return text.replace(USERINFO, "$1").replace(QUERY_PARAM, maskParam);
 }
 
@@ -108,7 +109,8 @@ export async function checkout(
     await git.init({ fs, dir });
     // isomorphic-git records fetched refs through the remote's refspec; keep credentials off disk.
     await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(remote.url) });
-    const fetched = target.kind === "commit" ? await fetchCommit(remote, target, dir) : await fetchRef(remote, target, dir);
+    const fetched =
+      target.kind === "commit" ? await fetchCommit(remote, target, dir) : await fetchRef(remote, target, dir);
     const cache = {};
     // An annotated tag's oid reads as the commit it points to.
     const { oid: commit, commit: parsed } = await git.readCommit({ fs, dir, oid: fetched.oid, cache });
@@ -186,7 +188,8 @@ function highestTag(range: string, refs: ServerRef[]): Located | undefined {
     const tag = r.ref.slice("refs/tags/".length);
     const version = r.ref.startsWith("refs/tags/") ? semver.parse(tag) : null;
     if (!version || !semver.satisfies(version, valid)) continue;
-    if (!best || semver.gt(version, best.version)) best = { refName: r.ref, label: tag, commit: r.peeled ?? r.oid, version };
+    if (!best || semver.gt(version, best.version))
+      best = { refName: r.ref, label: tag, commit: r.peeled ?? r.oid, version };
   }
   return best;
 }
@@ -198,22 +201,45 @@ interface Fetched {
 }
 
 async function fetchRef(remote: GitRemote, target: RefTarget, dir: string): Promise<Fetched> {
-  const { refName, label } = target.kind === "semver" ? await chooseTag(remote, target) : { refName: refNameOf(target), label: labelOf(target) };
-  const { fetchHead } = await git.fetch({ fs, dir, ...transport(remote), url: remote.url, remoteRef: refName, singleBranch: true, depth: 1, tags: false });
+  const { refName, label } =
+    target.kind === "semver" ? await chooseTag(remote, target) : { refName: refNameOf(target), label: labelOf(target) };
+  const { fetchHead } = await git.fetch({
+    fs,
+    dir,
+    ...transport(remote),
+    url: remote.url,
+    remoteRef: refName,
+    singleBranch: true,
+    depth: 1,
+    tags: false,
+  });
   if (!fetchHead) throw new GitError("GitOperationFailed", `git repository ${maskUrl(remote.url)} is empty`);
   return { oid: fetchHead, label, refName };
 }
 
 async function chooseTag(remote: GitRemote, target: Extract<Target, { kind: "semver" }>): Promise<Located> {
   const found = locate(target, await listRefs(remote, target));
-  if (!found) throw new GitError("GitOperationFailed", `no match found for semver: ${target.range} in ${maskUrl(remote.url)}`);
+  if (!found)
+    throw new GitError("GitOperationFailed", `no match found for semver: ${target.range} in ${maskUrl(remote.url)}`);
   return found;
 }
 
 /** Without a branch, every branch is fetched: the commit may be on any of them. */
-async function fetchCommit(remote: GitRemote, target: Extract<Target, { kind: "commit" }>, dir: string): Promise<Fetched> {
+async function fetchCommit(
+  remote: GitRemote,
+  target: Extract<Target, { kind: "commit" }>,
+  dir: string,
+): Promise<Fetched> {
   const { refName } = pinned(target, target.commit);
-  await git.fetch({ fs, dir, ...transport(remote), url: remote.url, remoteRef: refName, singleBranch: Boolean(refName), tags: false });
+  await git.fetch({
+    fs,
+    dir,
+    ...transport(remote),
+    url: remote.url,
+    remoteRef: refName,
+    singleBranch: Boolean(refName),
+    tags: false,
+  });
   const where = target.branch ? `branch '${target.branch}' of ${maskUrl(remote.url)}` : maskUrl(remote.url);
   const oid = await git.expandOid({ fs, dir, oid: target.commit }).catch(() => {
     throw new GitError("GitOperationFailed", `commit '${target.commit}' not found in ${where}`);
@@ -230,14 +256,22 @@ function validate({ url, auth }: GitRemote): void {
       `${maskUrl(url)}: SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)`,
     );
   }
-  if (!/^https?:\/\//i.test(url)) throw new GitError("GitOperationFailed", `unsupported Git URL ${maskUrl(url)}: must start with https:// or http://`);
+  if (!/^https?:\/\//i.test(url))
+    throw new GitError(
+      "GitOperationFailed",
+      `unsupported Git URL ${maskUrl(url)}: must start with https:// or http://`,
+    );
   if (auth.bearerToken && (auth.username || auth.password)) {
     throw new GitError("GitOperationFailed", "basic auth and bearer token cannot be set at the same time");
   }
 }
 
 /** Fresh per call: isomorphic-git writes the negotiated Authorization into `headers`. */
-function transport({ auth, network }: GitRemote): { http: HttpClient; headers: Record<string, string>; onAuth?: AuthCallback } {
+function transport({ auth, network }: GitRemote): {
+  http: HttpClient;
+  headers: Record<string, string>;
+  onAuth?: AuthCallback;
+} {
   const basic = auth.username || auth.password;
   return {
     // A pack is never larger than the tree it carries, so the checkout's byte bound bounds the download too.

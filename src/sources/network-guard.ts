@@ -86,7 +86,8 @@ export function assertLiteralAllowed(host: string, policy: NetworkPolicy): void 
 }
 
 function classify(bytes: number[]): Range | undefined {
-  const embedding = bytes.length === 16 && !isLoopbackOrUnspecified(bytes) ? EMBEDDING.find((e) => matches(bytes, e)) : undefined;
+  const embedding =
+    bytes.length === 16 && !isLoopbackOrUnspecified(bytes) ? EMBEDDING.find((e) => matches(bytes, e)) : undefined;
   const target = embedding ? bytes.slice(embedding.at, embedding.at + 4) : bytes;
   return RANGES.find((r) => matches(target, r));
 }
@@ -122,7 +123,8 @@ function parseIp(text: string): number[] | undefined {
   const [head = "", tail] = hex.split("::");
   const groups = (part: string | undefined) => (part ? part.split(":").map((g) => Number.parseInt(g, 16)) : []);
   const [left, right] = [groups(head), groups(tail)];
-  const words = tail === undefined ? left : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+  const words =
+    tail === undefined ? left : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
   const bytes = words.flatMap((w) => [w >> 8, w & 0xff]);
   if (dotted) bytes.splice(12, 4, ...dotted.split(".").map(Number));
   return bytes;

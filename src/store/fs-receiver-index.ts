@@ -1,7 +1,12 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { digestOfPath, parseReceiverRecord, type ReceiverIndex, type ReceiverRecord } from "../notify/receiver-index.js";
+import {
+  digestOfPath,
+  parseReceiverRecord,
+  type ReceiverIndex,
+  type ReceiverRecord,
+} from "../notify/receiver-index.js";
 
 /**
  * Local mode's receiver index: `<dir>/<digest>.json`, readable by the owner only (each record holds
@@ -30,7 +35,8 @@ export class FileReceiverIndex implements ReceiverIndex {
   }
 
   private path(digest: string): string {
-    if (!digestOfPath(`/hook/${digest}`)) throw new Error(`receiver index: '${digest.slice(0, 80)}' is not a webhook path digest`);
+    if (!digestOfPath(`/hook/${digest}`))
+      throw new Error(`receiver index: '${digest.slice(0, 80)}' is not a webhook path digest`);
     return join(this.dir, `${digest}.json`);
   }
 }

@@ -57,7 +57,8 @@ export class FileStore implements Store {
   private async write(key: ObjectKey, object: KubeObject, expected: string | null): Promise<Stored> {
     return this.locked(key, async () => {
       const current = await readFile(this.path(key)).catch(notFoundAsUndefined);
-      if (expected === null ? current !== undefined : !current || versionOf(current) !== expected) throw new ConflictError(key);
+      if (expected === null ? current !== undefined : !current || versionOf(current) !== expected)
+        throw new ConflictError(key);
       const bytes = Buffer.from(`${JSON.stringify(object, null, 2)}\n`);
       const temp = `${this.path(key)}.${randomBytes(6).toString("hex")}.tmp`;
       await writeFully(temp, bytes);
@@ -90,7 +91,8 @@ export class FileStore implements Store {
 
   private path(key: ObjectKey): string {
     for (const part of [key.kind, key.namespace, key.name]) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(part)) throw new Error(`object key ${formatKey(key)}: '${part}' is not a valid name`);
+      if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(part))
+        throw new Error(`object key ${formatKey(key)}: '${part}' is not a valid name`);
     }
     return join(this.root, key.kind, key.namespace, `${key.name}.json`);
   }

@@ -34,29 +34,43 @@ export async function applyToStore(store: Store, desired: KubeObject): Promise<"
     const current = await store.get(key);
     const metadata = { ...desired.metadata, namespace: key.namespace };
     if (!current) {
-      await store.create({ apiVersion: desired.apiVersion, kind: desired.kind, metadata: { ...metadata, generation: 1 }, spec: desired.spec });
+      await store.create({
+        apiVersion: desired.apiVersion,
+        kind: desired.kind,
+        metadata: { ...metadata, generation: 1 },
+        spec: desired.spec,
+      });
       return "created";
     }
     const live = current.object;
-    if (isDeepStrictEqual(desiredPart(live), desiredPart(desired)) && !live.metadata.deletionTimestamp) return "unchanged";
+    if (isDeepStrictEqual(desiredPart(live), desiredPart(desired)) && !live.metadata.deletionTimestamp)
+      return "unchanged";
     const specChanged = !isDeepStrictEqual(live.spec, desired.spec);
     const generation = (live.metadata.generation ?? 1) + (specChanged ? 1 : 0);
     const kept = { ...live.metadata, ...metadata, generation };
     delete kept.deletionTimestamp; // registered again: no longer being deleted
-    await store.update({ ...live, apiVersion: desired.apiVersion, metadata: kept, spec: desired.spec }, current.version);
+    await store.update(
+      { ...live, apiVersion: desired.apiVersion, metadata: kept, spec: desired.spec },
+      current.version,
+    );
     return "configured";
   });
 }
 
 /** Changes metadata (annotations, labels) or spec through `mutate`, bumping generation when spec changes. */
-export async function updateObject(store: Store, key: ObjectKey, mutate: (object: KubeObject) => void): Promise<Stored | undefined> {
+export async function updateObject(
+  store: Store,
+  key: ObjectKey,
+  mutate: (object: KubeObject) => void,
+): Promise<Stored | undefined> {
   return withRetry(async () => {
     const current = await store.get(key);
     if (!current) return undefined;
     const next = structuredClone(current.object);
     mutate(next);
     if (isDeepStrictEqual(next, current.object)) return current;
-    if (!isDeepStrictEqual(next.spec, current.object.spec)) next.metadata.generation = (current.object.metadata.generation ?? 1) + 1;
+    if (!isDeepStrictEqual(next.spec, current.object.spec))
+      next.metadata.generation = (current.object.metadata.generation ?? 1) + 1;
     return store.update(next, current.version);
   });
 }

@@ -17,7 +17,8 @@ export function formatKey(key: ObjectKey): string {
 
 export function parseKey(text: string): ObjectKey {
   const [kind, namespace, name, ...rest] = text.split("/");
-  if (!kind || !namespace || !name || rest.length > 0) throw new Error(`object key ${JSON.stringify(text)}: expected Kind/namespace/name`);
+  if (!kind || !namespace || !name || rest.length > 0)
+    throw new Error(`object key ${JSON.stringify(text)}: expected Kind/namespace/name`);
   return { kind, namespace, name };
 }
 

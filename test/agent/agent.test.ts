@@ -57,14 +57,30 @@ beforeAll(async () => {
   s3 = clients.s3;
   const bucket = `sluice-agent-${id}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.KeyId!;
+  keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" })))
+    .KeyMetadata!.KeyId!;
   publicKey = await kmsPublicKey(clients.kms, keyId);
-  const fifo = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-${id}.fifo`, Attributes: { FifoQueue: "true" } }));
+  const fifo = await clients.sqs.send(
+    new CreateQueueCommand({ QueueName: `sluice-agent-${id}.fifo`, Attributes: { FifoQueue: "true" } }),
+  );
   const delay = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-delay-${id}` }));
-  await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
+  await clients.secretsManager.send(
+    new CreateSecretCommand({
+      Name: `sluice/${ns.name}/git-auth`,
+      SecretString: JSON.stringify({ username: git.username, password: git.password }),
+    }),
+  );
   // The control plane's own cluster does not exist (EKS would answer ResourceNotFound): it is
   // connected lazily, and an agent cluster must never need it.
-  config = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `eks:no-such-cluster-${id}`, bundleKey: `kms:${keyId}`, settings: { allowPrivateNetworks: true } }; // Git on loopback
+  config = {
+    ...base,
+    bucket,
+    fifoUrl: fifo.QueueUrl!,
+    delayUrl: delay.QueueUrl!,
+    cluster: `eks:no-such-cluster-${id}`,
+    bundleKey: `kms:${keyId}`,
+    settings: { allowPrivateNetworks: true },
+  }; // Git on loopback
   runtime = await awsRuntime(config, clients, quietLog(), { emit: async (e) => void events.push(e) }, systemClock);
 
   repo = `${ns.name}-fleet`;
@@ -72,12 +88,23 @@ beforeAll(async () => {
   await pushTree(git, repo, { files: app({ settings: "one", extra: "kept" }) });
   // The test namespace may target the cluster as a service account (the serviceAccountName test).
   await applyToStore(runtime.store, newClusterRegistration(cluster, "agent", [ns.name]));
-  await applyToStore(runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "fleet", namespace: ns.name }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(runtime.store, {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name: "fleet", namespace: ns.name },
+    spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+  });
   await applyToStore(runtime.store, {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
     metadata: { name: "app", namespace: ns.name, annotations: { "sluice.dev/cluster": cluster } },
-    spec: { interval: "10m", retryInterval: "1m", path: "./deploy", prune: true, sourceRef: { kind: "GitRepository", name: "fleet" } },
+    spec: {
+      interval: "10m",
+      retryInterval: "1m",
+      path: "./deploy",
+      prune: true,
+      sourceRef: { kind: "GitRepository", name: "fleet" },
+    },
   });
 });
 
@@ -88,12 +115,16 @@ afterAll(async () => {
 
 /** ConfigMaps (and optionally other objects) as the repository's deploy/ folder. */
 function app(values: Record<string, string>, extra: KubeObject[] = []): Record<string, string> {
-  const objects = [...Object.entries(values).map(([name, value]) => configMap(name, { value }, { namespace: ns.name })), ...extra];
+  const objects = [
+    ...Object.entries(values).map(([name, value]) => configMap(name, { value }, { namespace: ns.name })),
+    ...extra,
+  ];
   return { "deploy/app.yaml": objects.map((o) => `---\n${stringify(o)}`).join("") };
 }
 
 function quietLog(lines: { level: string; fields: Record<string, unknown>; message: string }[] = []): Log {
-  const log = (level: string) => (fields: Record<string, unknown>, message: string) => void lines.push({ level, fields, message });
+  const log = (level: string) => (fields: Record<string, unknown>, message: string) =>
+    void lines.push({ level, fields, message });
   return { info: log("info"), warn: log("warn"), error: log("error"), child: () => quietLog(lines) };
 }
 
@@ -107,7 +138,11 @@ const appKey = () => ({ kind: "Kustomization", namespace: ns.name, name: "app" }
 const indexKey = `bundles/${cluster}/index.json`;
 
 async function status() {
-  return (await runtime.store.get(appKey()))!.object.status as { conditions: { type: string; status: string; reason: string; message: string }[]; lastAppliedRevision?: string; inventory?: { entries: { id: string }[] } };
+  return (await runtime.store.get(appKey()))!.object.status as {
+    conditions: { type: string; status: string; reason: string; message: string }[];
+    lastAppliedRevision?: string;
+    inventory?: { entries: { id: string }[] };
+  };
 }
 const ready = async () => (await status()).conditions.find((c) => c.type === "Ready")!;
 
@@ -121,7 +156,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
   for (;;) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${agentOutput ? `; agent output:\n${agentOutput.slice(-3000)}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${agentOutput ? `; agent output:\n${agentOutput.slice(-3000)}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -179,18 +217,26 @@ async function setSpec(fields: Record<string, unknown>): Promise<void> {
 }
 
 async function syncOnce(agent: Agent): Promise<void> {
-  await (await agent.tick()).settled;
+  await (
+    await agent.tick()
+  ).settled;
 }
 
 async function readJson<T>(key: string): Promise<T> {
-  return JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }))).Body!.transformToString()) as T;
+  return JSON.parse(
+    await (await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }))).Body!.transformToString(),
+  ) as T;
 }
 
 describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.version}, kube-apiserver ${kube.version})`, () => {
   it("the worker publishes a signed bundle instead of applying; the agent process applies it and the status comes back", async () => {
     // Arrange
     await reconcile();
-    expect(await ready()).toMatchObject({ status: "Unknown", reason: "Progressing", message: expect.stringContaining(`published to cluster '${cluster}'; waiting for its agent`) });
+    expect(await ready()).toMatchObject({
+      status: "Unknown",
+      reason: "Progressing",
+      message: expect.stringContaining(`published to cluster '${cluster}'; waiting for its agent`),
+    });
     expect(await live("settings")).toBeUndefined();
     // Act
     healthPort = await freePort();
@@ -204,30 +250,62 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // Assess
     const { lastAppliedRevision, inventory } = await status();
     expect(lastAppliedRevision).toMatch(/^main@sha1:[0-9a-f]{40}$/);
-    expect(inventory?.entries.map((e) => e.id)).toEqual([`${ns.name}_extra__ConfigMap`, `${ns.name}_settings__ConfigMap`]);
-    expect((await live("settings"))?.metadata.labels).toMatchObject({ "kustomize.toolkit.fluxcd.io/name": "app", "kustomize.toolkit.fluxcd.io/namespace": ns.name });
-    const cli = (...args: string[]) => run(process.execPath, ["bin/sluice.js", ...args, "--aws-bucket", config.bucket], { env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey } });
+    expect(inventory?.entries.map((e) => e.id)).toEqual([
+      `${ns.name}_extra__ConfigMap`,
+      `${ns.name}_settings__ConfigMap`,
+    ]);
+    expect((await live("settings"))?.metadata.labels).toMatchObject({
+      "kustomize.toolkit.fluxcd.io/name": "app",
+      "kustomize.toolkit.fluxcd.io/namespace": ns.name,
+    });
+    const cli = (...args: string[]) =>
+      run(process.execPath, ["bin/sluice.js", ...args, "--aws-bucket", config.bucket], {
+        env: {
+          ...process.env,
+          SLUICE_AWS_ENDPOINT: aws.endpoint,
+          AWS_REGION: aws.region,
+          AWS_ACCESS_KEY_ID: aws.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+        },
+      });
     const kustomizations = (await cli("get", "kustomizations", "-n", ns.name)).stdout;
-    expect(kustomizations).toMatch(new RegExp(`^app\\s+${lastAppliedRevision}\\s+false\\s+True\\s+Applied revision: ${lastAppliedRevision}$`, "m"));
+    expect(kustomizations).toMatch(
+      new RegExp(`^app\\s+${lastAppliedRevision}\\s+false\\s+True\\s+Applied revision: ${lastAppliedRevision}$`, "m"),
+    );
     const clusters = await until("a heartbeat", async () => {
       const out = (await cli("get", "clusters")).stdout;
       return out.includes(lastAppliedRevision!) && out;
     });
     // … BUNDLES 1, then its Kustomizations: OBJECTS 1, READY 1, FAILING 0, LAST APPLIED
-    expect(clusters).toMatch(new RegExp(`^${cluster}\\s+agent\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+${lastAppliedRevision}\\s+1\\s+1\\s+1\\s+0\\s+${lastAppliedRevision}$`, "m"));
+    expect(clusters).toMatch(
+      new RegExp(
+        `^${cluster}\\s+agent\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+${lastAppliedRevision}\\s+1\\s+1\\s+1\\s+0\\s+${lastAppliedRevision}$`,
+        "m",
+      ),
+    );
   }, 60_000);
 
   it("an agent restart resumes without rewriting unchanged objects", async () => {
     // Arrange
-    const before = { settings: (await live("settings"))!.metadata.resourceVersion, extra: (await live("extra"))!.metadata.resourceVersion };
+    const before = {
+      settings: (await live("settings"))!.metadata.resourceVersion,
+      extra: (await live("extra"))!.metadata.resourceVersion,
+    };
     agentProcess!.kill("SIGTERM");
-    const code = await new Promise<number | null>((resolve) => agentProcess!.once("exit", (exitCode) => resolve(exitCode)));
+    const code = await new Promise<number | null>((resolve) =>
+      agentProcess!.once("exit", (exitCode) => resolve(exitCode)),
+    );
     expect(code).toBe(0);
     // Act
     agentProcess = startAgentProcess();
-    await until("the restarted agent to resume", async () => agentOutput.includes("resumed: every bundle checked against the cluster"));
+    await until("the restarted agent to resume", async () =>
+      agentOutput.includes("resumed: every bundle checked against the cluster"),
+    );
     // Assess
-    expect({ settings: (await live("settings"))!.metadata.resourceVersion, extra: (await live("extra"))!.metadata.resourceVersion }).toEqual(before);
+    expect({
+      settings: (await live("settings"))!.metadata.resourceVersion,
+      extra: (await live("extra"))!.metadata.resourceVersion,
+    }).toEqual(before);
     agentProcess.kill("SIGTERM");
     await new Promise((resolve) => agentProcess!.once("exit", resolve));
     agentProcess = undefined;
@@ -240,12 +318,27 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const index = await readJson<BundleIndex>(indexKey);
     const entry = index.bundles[`${ns.name}/app`]!;
     firstEntry = entry;
-    const genuine = await readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${entry.digest.slice("sha256:".length)}.json`);
+    const genuine = await readJson<SealedBundle>(
+      `bundles/${cluster}/${ns.name}/app/${entry.digest.slice("sha256:".length)}.json`,
+    );
     const tampered = structuredClone(genuine);
-    (tampered.content.objects.find((o) => o.metadata.name === "settings")!.data as Record<string, string>).value = "evil";
+    (tampered.content.objects.find((o) => o.metadata.name === "settings")!.data as Record<string, string>).value =
+      "evil";
     tampered.digest = bundleDigest(tampered.content);
-    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: `bundles/${cluster}/${ns.name}/app/${tampered.digest.slice("sha256:".length)}.json`, Body: JSON.stringify(tampered) }));
-    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: { [`${ns.name}/app`]: { ...entry, digest: tampered.digest } } }) }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: config.bucket,
+        Key: `bundles/${cluster}/${ns.name}/app/${tampered.digest.slice("sha256:".length)}.json`,
+        Body: JSON.stringify(tampered),
+      }),
+    );
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: config.bucket,
+        Key: indexKey,
+        Body: JSON.stringify({ bundles: { [`${ns.name}/app`]: { ...entry, digest: tampered.digest } } }),
+      }),
+    );
     // Act
     await syncOnce(agent);
     const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
@@ -255,8 +348,20 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     // Assess
     expect(await liveValue("settings")).toBe("one");
-    expect(report).toMatchObject({ digest: tampered.digest, ready: "False", reason: "BundleRejected", message: expect.stringContaining(`signature by ${keyId} does not verify`), applied: { digest: entry.digest } });
-    expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected", message: expect.stringContaining("does not verify; the last good state is kept") }));
+    expect(report).toMatchObject({
+      digest: tampered.digest,
+      ready: "False",
+      reason: "BundleRejected",
+      message: expect.stringContaining(`signature by ${keyId} does not verify`),
+      applied: { digest: entry.digest },
+    });
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        severity: "error",
+        reason: "BundleRejected",
+        message: expect.stringContaining("does not verify; the last good state is kept"),
+      }),
+    );
     const republished = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
     expect(republished.contentDigest).toBe(entry.contentDigest);
     expect(republished.sequence).toBeGreaterThan(entry.sequence);
@@ -275,7 +380,11 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     // Assess
     expect(await liveValue("extra")).toBe("kept");
-    expect(await ready()).toMatchObject({ status: "False", reason: "ReconciliationFailed", message: expect.stringMatching(new RegExp(`cluster '${cluster}': .*Deployment/${ns.name}/broken`)) });
+    expect(await ready()).toMatchObject({
+      status: "False",
+      reason: "ReconciliationFailed",
+      message: expect.stringMatching(new RegExp(`cluster '${cluster}': .*Deployment/${ns.name}/broken`)),
+    });
     expect((await status()).inventory?.entries.map((e) => e.id)).toContain(`${ns.name}_extra__ConfigMap`);
     // Act: N+2 is valid and no longer has `extra`.
     await pushTree(git, repo, { files: app({ settings: "three" }) });
@@ -294,7 +403,15 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const agent = await resumedAgent();
     await syncOnce(agent);
     const current = (await readJson<BundleIndex>(indexKey)).bundles[`${ns.name}/app`]!;
-    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: { [`${ns.name}/app`]: { ...firstEntry, contentDigest: current.contentDigest } } }) }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: config.bucket,
+        Key: indexKey,
+        Body: JSON.stringify({
+          bundles: { [`${ns.name}/app`]: { ...firstEntry, contentDigest: current.contentDigest } },
+        }),
+      }),
+    );
     // Act
     await syncOnce(agent);
     const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
@@ -305,7 +422,13 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     // Assess
     expect(await liveValue("settings")).toBe("three");
-    expect(report).toMatchObject({ digest: firstEntry.digest, reason: "BundleRejected", message: expect.stringContaining(`older than the accepted bundle (sequence ${firstEntry.sequence} < ${current.sequence}), a replay`) });
+    expect(report).toMatchObject({
+      digest: firstEntry.digest,
+      reason: "BundleRejected",
+      message: expect.stringContaining(
+        `older than the accepted bundle (sequence ${firstEntry.sequence} < ${current.sequence}), a replay`,
+      ),
+    });
     expect(events).toContainEqual(expect.objectContaining({ severity: "error", reason: "BundleRejected" }));
     expect(republished.sequence).toBeGreaterThan(current.sequence);
     expect(await ready()).toMatchObject({ status: "True" });
@@ -316,7 +439,14 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     let offset = 0;
     const agent = await resumedAgent({ clock: { now: () => Date.now() + offset, sleep: systemClock.sleep } });
     await syncOnce(agent);
-    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+    await jsonPatch(
+      admin,
+      (await admin.discovery.find("v1", "ConfigMap"))!,
+      ns.name,
+      "settings",
+      [{ op: "replace", path: "/data/value", value: "hand-edited" }],
+      "kubectl-edit",
+    );
     await syncOnce(agent);
     const beforeInterval = await liveValue("settings");
     // Act: the Kustomization's 10m interval passes.
@@ -327,8 +457,16 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // Assess
     expect(beforeInterval).toBe("hand-edited");
     expect(await liveValue("settings")).toBe("three");
-    expect(await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`)).toMatchObject({ driftCorrected: true, changes: `ConfigMap/${ns.name}/settings configured` });
-    expect(events).toContainEqual(expect.objectContaining({ reason: "ReconciliationSucceeded", message: `drift corrected:\nConfigMap/${ns.name}/settings configured` }));
+    expect(await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`)).toMatchObject({
+      driftCorrected: true,
+      changes: `ConfigMap/${ns.name}/settings configured`,
+    });
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        reason: "ReconciliationSucceeded",
+        message: `drift corrected:\nConfigMap/${ns.name}/settings configured`,
+      }),
+    );
   }, 60_000);
 
   it("suspend reaches the agent (signed): no drift correction while suspended; resume corrects again", async () => {
@@ -343,7 +481,14 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // Act: suspended, an edit survives the interval
     await setSuspend(true);
     await syncOnce(agent);
-    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+    await jsonPatch(
+      admin,
+      (await admin.discovery.find("v1", "ConfigMap"))!,
+      ns.name,
+      "settings",
+      [{ op: "replace", path: "/data/value", value: "hand-edited" }],
+      "kubectl-edit",
+    );
     offset += 11 * 60_000;
     await syncOnce(agent);
     const whileSuspended = await liveValue("settings");
@@ -359,12 +504,25 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // Arrange
     const agent = await resumedAgent();
     await syncOnce(agent);
-    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+    await jsonPatch(
+      admin,
+      (await admin.discovery.find("v1", "ConfigMap"))!,
+      ns.name,
+      "settings",
+      [{ op: "replace", path: "/data/value", value: "hand-edited" }],
+      "kubectl-edit",
+    );
     await syncOnce(agent);
     const beforeRequest = await liveValue("settings");
     // Act
     const stored = (await runtime.store.get(appKey()))!.object;
-    await applyToStore(runtime.store, { ...stored, metadata: { ...stored.metadata, annotations: { ...stored.metadata.annotations, "reconcile.fluxcd.io/requestedAt": new Date().toISOString() } } });
+    await applyToStore(runtime.store, {
+      ...stored,
+      metadata: {
+        ...stored.metadata,
+        annotations: { ...stored.metadata.annotations, "reconcile.fluxcd.io/requestedAt": new Date().toISOString() },
+      },
+    });
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "requested" });
     await syncOnce(agent);
     // Assess
@@ -383,7 +541,16 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
       upstream.on("error", () => socket.destroy());
     });
     const lines: Parameters<typeof quietLog>[0] = [];
-    const agent = inProcessAgent({ s3: new S3Client({ region: aws.region, endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials, maxAttempts: 1 }), lines });
+    const agent = inProcessAgent({
+      s3: new S3Client({
+        region: aws.region,
+        endpoint: `http://127.0.0.1:${port}`,
+        forcePathStyle: true,
+        credentials,
+        maxAttempts: 1,
+      }),
+      lines,
+    });
     const running = agent.run();
     await pushTree(git, repo, { files: app({ settings: "four" }) });
     await reconcile();
@@ -403,15 +570,44 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
   it("a SOPS-encrypted Secret travels encrypted and is decrypted by the agent with a key that exists only in the cluster", async () => {
     // Arrange: the age key is a Secret in the agent's cluster; the fleet holds the encrypted file.
     const key = await ageKey();
-    await applyAll(admin, [{ apiVersion: "v1", kind: "Secret", metadata: { name: "sops-age", namespace: ns.name }, stringData: { "identity.agekey": key.identity } }], { owner: { name: "keys", namespace: ns.name } });
-    const plain = { apiVersion: "v1", kind: "Secret", metadata: { name: "db", namespace: ns.name }, type: "Opaque", stringData: { password: "hunter2" } };
+    await applyAll(
+      admin,
+      [
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "sops-age", namespace: ns.name },
+          stringData: { "identity.agekey": key.identity },
+        },
+      ],
+      { owner: { name: "keys", namespace: ns.name } },
+    );
+    const plain = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "db", namespace: ns.name },
+      type: "Opaque",
+      stringData: { password: "hunter2" },
+    };
     const encrypted = await sopsEncrypt(plain, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
-    await pushTree(git, repo, { files: { ...app({ settings: "five" }), "deploy/db.sops.yaml": stringify(encrypted), "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "db.sops.yaml"] }) } });
+    await pushTree(git, repo, {
+      files: {
+        ...app({ settings: "five" }),
+        "deploy/db.sops.yaml": stringify(encrypted),
+        "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "db.sops.yaml"] }),
+      },
+    });
     await setSpec({ decryption: { provider: "sops", secretRef: { name: "sops-age" } } });
     const agent = await resumedAgent();
     // Act
     await reconcile();
-    const published = JSON.stringify(await readJson<BundleIndex>(indexKey).then((index) => readJson<SealedBundle>(`bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`)));
+    const published = JSON.stringify(
+      await readJson<BundleIndex>(indexKey).then((index) =>
+        readJson<SealedBundle>(
+          `bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`,
+        ),
+      ),
+    );
     await syncOnce(agent);
     await dispatch(runtime, { key: `Kustomization/${ns.name}/app`, reason: "health" });
     // Assess
@@ -429,9 +625,19 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // second one with 3 replicas never becomes available without a kubelet, so only the CEL rule
     // the bundle carries can call it Current.
     const web: KubeObject = { ...deployment("web"), metadata: { name: "web", namespace: ns.name } };
-    const batch: KubeObject = { ...deployment("batch", { replicas: 3 }), metadata: { name: "batch", namespace: ns.name, labels: { health: "cel" } } };
+    const batch: KubeObject = {
+      ...deployment("batch", { replicas: 3 }),
+      metadata: { name: "batch", namespace: ns.name, labels: { health: "cel" } },
+    };
     await pushTree(git, repo, { files: app({ settings: "six" }, [web, batch]) });
-    const healthCheckExprs = [{ apiVersion: "apps/v1", kind: "Deployment", current: "has(metadata.labels) && metadata.labels.?health.orValue('') == 'cel' || status.?availableReplicas.orValue(0) == spec.replicas" }];
+    const healthCheckExprs = [
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        current:
+          "has(metadata.labels) && metadata.labels.?health.orValue('') == 'cel' || status.?availableReplicas.orValue(0) == spec.replicas",
+      },
+    ];
     await setSpec({ decryption: undefined, wait: true, timeout: "1m", healthCheckExprs });
     const agent = await resumedAgent();
     // Act
@@ -441,15 +647,27 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     // Assess
     const report = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
     expect(report.ready).toBe("True");
-    expect(report.health).toContainEqual(expect.objectContaining({ subject: `Deployment/${ns.name}/web`, status: "Current" }));
-    expect(report.health).toContainEqual(expect.objectContaining({ subject: `Deployment/${ns.name}/batch`, status: "Current", message: "healthCheckExprs: Current" }));
+    expect(report.health).toContainEqual(
+      expect.objectContaining({ subject: `Deployment/${ns.name}/web`, status: "Current" }),
+    );
+    expect(report.health).toContainEqual(
+      expect.objectContaining({
+        subject: `Deployment/${ns.name}/batch`,
+        status: "Current",
+        message: "healthCheckExprs: Current",
+      }),
+    );
     expect((await status()).conditions).toContainEqual(expect.objectContaining({ type: "Healthy", status: "True" }));
     expect(await ready()).toMatchObject({ status: "True" });
   }, 60_000);
 
   it("serviceAccountName is honoured in the agent: it applies as that account, and a refusal names the identity", async () => {
     // Arrange: a service account with no rights at all.
-    await applyAll(admin, [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer", namespace: ns.name } }], { owner: { name: "accounts", namespace: ns.name } });
+    await applyAll(
+      admin,
+      [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer", namespace: ns.name } }],
+      { owner: { name: "accounts", namespace: ns.name } },
+    );
     await setSpec({ serviceAccountName: "deployer" });
     await pushTree(git, repo, { files: app({ settings: "seven" }) });
     const agent = await resumedAgent();
@@ -463,7 +681,11 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await reconcile();
     await syncOnce(agent);
     // Assess
-    expect(refused).toMatchObject({ status: "False", reason: "ReconciliationFailed", message: expect.stringContaining(`system:serviceaccount:${ns.name}:deployer`) });
+    expect(refused).toMatchObject({
+      status: "False",
+      reason: "ReconciliationFailed",
+      message: expect.stringContaining(`system:serviceaccount:${ns.name}:deployer`),
+    });
     expect(during).toBe("six");
     expect(await liveValue("settings")).toBe("seven");
   }, 60_000);
@@ -473,7 +695,9 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const agent = await resumedAgent();
     await syncOnce(agent);
     const index = await readJson<BundleIndex>(indexKey);
-    await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: {} }) }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify({ bundles: {} }) }),
+    );
     await syncOnce(agent);
     const afterDrop = await live("settings");
     await s3.send(new PutObjectCommand({ Bucket: config.bucket, Key: indexKey, Body: JSON.stringify(index) }));
@@ -490,38 +714,145 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     expect(await live("settings")).toBeUndefined();
     // The report stays as a tombstone: it keeps the withdrawal's sequence, and nothing applied.
     const tombstone = await readJson<AgentReport>(`status/${cluster}/kustomizations/${ns.name}/app.json`);
-    expect(tombstone).toMatchObject({ reason: "Withdrawn", digest: withdrawal.digest, accepted: { sequence: withdrawal.sequence, digest: withdrawal.digest } });
+    expect(tombstone).toMatchObject({
+      reason: "Withdrawn",
+      digest: withdrawal.digest,
+      accepted: { sequence: withdrawal.sequence, digest: withdrawal.digest },
+    });
     expect(tombstone.applied).toBeUndefined();
   }, 60_000);
 
   it("`sluice agent install --export` prints manifests the API server accepts, with the KMS public key for local verification", async () => {
     // Act: the region comes from --region alone (no AWS_REGION), for the Store read as for KMS
-    const withoutRegion = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "AWS_REGION" && name !== "AWS_DEFAULT_REGION"));
-    const { stdout } = await run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", cluster, "--bundle-key", `kms:${keyId}`, "--region", aws.region, "--install-namespace", `${ns.name}-agent`, "--role-arn", "arn:aws:iam::123456789012:role/agent", "--export", "--aws-bucket", config.bucket], {
-      env: { ...withoutRegion, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey },
-    });
+    const withoutRegion = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => name !== "AWS_REGION" && name !== "AWS_DEFAULT_REGION"),
+    );
+    const { stdout } = await run(
+      process.execPath,
+      [
+        "bin/sluice.js",
+        "agent",
+        "install",
+        "--cluster",
+        cluster,
+        "--bundle-key",
+        `kms:${keyId}`,
+        "--region",
+        aws.region,
+        "--install-namespace",
+        `${ns.name}-agent`,
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/agent",
+        "--export",
+        "--aws-bucket",
+        config.bucket,
+      ],
+      {
+        env: {
+          ...withoutRegion,
+          SLUICE_AWS_ENDPOINT: aws.endpoint,
+          AWS_ACCESS_KEY_ID: aws.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+        },
+      },
+    );
     const manifests = parseAllDocuments(stdout).map((d) => d.toJS() as KubeObject);
-    const changes = await applyAll(admin, manifests, { owner: { name: "sluice-agent", namespace: `${ns.name}-agent` } });
+    const changes = await applyAll(admin, manifests, {
+      owner: { name: "sluice-agent", namespace: `${ns.name}-agent` },
+    });
     // Assess
-    expect(manifests.map((m) => m.kind)).toEqual(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"]);
+    expect(manifests.map((m) => m.kind)).toEqual([
+      "Namespace",
+      "ServiceAccount",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ConfigMap",
+      "Deployment",
+    ]);
     expect(changes.map((c) => c.action)).not.toContain("unknown");
-    expect(manifests[1]!.metadata.annotations).toEqual({ "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/agent" });
-    expect(manifests[4]!.data).toMatchObject({ SLUICE_CLUSTER_NAME: cluster, SLUICE_BUCKET: config.bucket, SLUICE_BUNDLE_KEY: `kms:${keyId}`, SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64") });
-    await expect(run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", "nope", "--bundle-key", `kms:${keyId}`, "--region", aws.region, "--export", "--aws-bucket", config.bucket], { env: { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey } })).rejects.toMatchObject({ stderr: expect.stringContaining("'nope' is not registered in agent mode") });
+    expect(manifests[1]!.metadata.annotations).toEqual({
+      "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/agent",
+    });
+    expect(manifests[4]!.data).toMatchObject({
+      SLUICE_CLUSTER_NAME: cluster,
+      SLUICE_BUCKET: config.bucket,
+      SLUICE_BUNDLE_KEY: `kms:${keyId}`,
+      SLUICE_BUNDLE_PUBLIC_KEY: publicKey.toString("base64"),
+    });
+    await expect(
+      run(
+        process.execPath,
+        [
+          "bin/sluice.js",
+          "agent",
+          "install",
+          "--cluster",
+          "nope",
+          "--bundle-key",
+          `kms:${keyId}`,
+          "--region",
+          aws.region,
+          "--export",
+          "--aws-bucket",
+          config.bucket,
+        ],
+        {
+          env: {
+            ...process.env,
+            SLUICE_AWS_ENDPOINT: aws.endpoint,
+            AWS_REGION: aws.region,
+            AWS_ACCESS_KEY_ID: aws.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+          },
+        },
+      ),
+    ).rejects.toMatchObject({ stderr: expect.stringContaining("'nope' is not registered in agent mode") });
   }, 60_000);
 
   it("`sluice agent install` with HMAC takes only a per-cluster key ({cluster}) and says what the agent could sign", async () => {
     // Arrange
-    const env = { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey };
-    const install = (bundleKey: string) => run(process.execPath, ["bin/sluice.js", "agent", "install", "--cluster", cluster, "--bundle-key", bundleKey, "--region", aws.region, "--export", "--aws-bucket", config.bucket], { env });
+    const env = {
+      ...process.env,
+      SLUICE_AWS_ENDPOINT: aws.endpoint,
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: aws.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    };
+    const install = (bundleKey: string) =>
+      run(
+        process.execPath,
+        [
+          "bin/sluice.js",
+          "agent",
+          "install",
+          "--cluster",
+          cluster,
+          "--bundle-key",
+          bundleKey,
+          "--region",
+          aws.region,
+          "--export",
+          "--aws-bucket",
+          config.bucket,
+        ],
+        { env },
+      );
     // Act
     const perCluster = await install("hmac:sluice/bundle-keys/{cluster}");
     const shared = install("hmac:sluice/bundle-key");
     // Assess
-    const configMap = parseAllDocuments(perCluster.stdout).map((d) => d.toJS() as KubeObject).find((m) => m.kind === "ConfigMap")!;
+    const configMap = parseAllDocuments(perCluster.stdout)
+      .map((d) => d.toJS() as KubeObject)
+      .find((m) => m.kind === "ConfigMap")!;
     expect(configMap.data).toMatchObject({ SLUICE_BUNDLE_KEY: "hmac:sluice/bundle-keys/{cluster}" });
     expect(configMap.data).not.toHaveProperty("SLUICE_BUNDLE_PUBLIC_KEY");
-    expect(perCluster.stderr).toContain(`HMAC bundle key sluice/bundle-keys/${cluster}: the agent holds it and could sign bundles for cluster ${cluster}; kms:<key id> avoids that`);
-    await expect(shared).rejects.toMatchObject({ stderr: expect.stringContaining("--bundle-key 'hmac:sluice/bundle-key': an HMAC secret id must contain {cluster}") });
+    expect(perCluster.stderr).toContain(
+      `HMAC bundle key sluice/bundle-keys/${cluster}: the agent holds it and could sign bundles for cluster ${cluster}; kms:<key id> avoids that`,
+    );
+    await expect(shared).rejects.toMatchObject({
+      stderr: expect.stringContaining(
+        "--bundle-key 'hmac:sluice/bundle-key': an HMAC secret id must contain {cluster}",
+      ),
+    });
   }, 60_000);
 });

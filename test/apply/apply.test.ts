@@ -27,7 +27,12 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
   it("applies a CRD and its custom resource from one set in one run", async () => {
     // Prepare
     const group = `g${randomBytes(3).toString("hex")}.sluice.test`;
-    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "w1", namespace: ns.name }, spec: { size: 3 } };
+    const widget: KubeObject = {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "w1", namespace: ns.name },
+      spec: { size: 3 },
+    };
     // Act
     const changeSet = await applyAll(cluster, [widget, widgetCrd(group)], { owner });
     // Assess
@@ -44,7 +49,12 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     const group = `s${randomBytes(3).toString("hex")}.sluice.test`;
     expect(await cluster.discovery.find(`${group}/v1`, "Widget")).toBeUndefined();
     await applyAll(await adminCluster(kube), [widgetCrd(group)]);
-    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "late", namespace: ns.name }, spec: { size: 1 } };
+    const widget: KubeObject = {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "late", namespace: ns.name },
+      spec: { size: 1 },
+    };
     // Act
     const changeSet = await applyAll(cluster, [widget], { owner });
     // Assess
@@ -55,9 +65,17 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     // Act
     const [entry] = await applyAll(cluster, [configMap("defaulted", { a: "1" })], { owner, defaultNamespace: ns.name });
     // Assess
-    expect(entry).toMatchObject({ subject: `ConfigMap/${ns.name}/defaulted`, action: "created", groupVersion: "v1", version: "v1" });
+    expect(entry).toMatchObject({
+      subject: `ConfigMap/${ns.name}/defaulted`,
+      action: "created",
+      groupVersion: "v1",
+      version: "v1",
+    });
     const live = await read<V1ConfigMap>("ConfigMap", "defaulted");
-    expect(live.metadata?.labels).toMatchObject({ "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" });
+    expect(live.metadata?.labels).toMatchObject({
+      "kustomize.toolkit.fluxcd.io/name": "apps",
+      "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+    });
     expect(live.metadata?.managedFields?.some((f) => f.manager === "sluice" && f.operation === "Apply")).toBe(true);
   });
 
@@ -65,23 +83,37 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     // Prepare
     const good = configMap("should-not-exist", { a: "1" }, { namespace: ns.name });
     const noNamespace = configMap("orphan", { a: "1" });
-    const clusterScopedWithNs: KubeObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: "x-ns", namespace: ns.name } };
-    const unknownKind: KubeObject = { apiVersion: "nope.sluice.test/v1", kind: "Gadget", metadata: { name: "g", namespace: ns.name } };
+    const clusterScopedWithNs: KubeObject = {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "x-ns", namespace: ns.name },
+    };
+    const unknownKind: KubeObject = {
+      apiVersion: "nope.sluice.test/v1",
+      kind: "Gadget",
+      metadata: { name: "g", namespace: ns.name },
+    };
     // Act
     const error = await rejection(applyAll(cluster, [good, noNamespace, clusterScopedWithNs, unknownKind], { owner }));
     // Assess
     expect(error).toBeInstanceOf(ApplyFailedError);
     const message = (error as ApplyFailedError).message;
     expect(message).toContain("ConfigMap/orphan validation failed: namespace not specified");
-    expect(message).toContain(`Namespace/${ns.name}/x-ns validation failed: Namespace is cluster-scoped but metadata.namespace is set`);
-    expect(message).toContain(`Gadget/${ns.name}/g validation failed: no kind "Gadget" is served for apiVersion "nope.sluice.test/v1"`);
+    expect(message).toContain(
+      `Namespace/${ns.name}/x-ns validation failed: Namespace is cluster-scoped but metadata.namespace is set`,
+    );
+    expect(message).toContain(
+      `Gadget/${ns.name}/g validation failed: no kind "Gadget" is served for apiVersion "nope.sluice.test/v1"`,
+    );
     expect((error as ApplyFailedError).changeSet).toEqual([]);
     await expect(read("ConfigMap", "should-not-exist")).rejects.toThrow();
   });
 
   it("writes nothing for unchanged objects: same resourceVersion, one LIST and one dry-run per object", async () => {
     // Prepare
-    const objects = Array.from({ length: 5 }, (_, i) => configMap(`same-${i}`, { i: String(i) }, { namespace: ns.name }));
+    const objects = Array.from({ length: 5 }, (_, i) =>
+      configMap(`same-${i}`, { i: String(i) }, { namespace: ns.name }),
+    );
     await applyAll(cluster, objects, { owner });
     const before = await read<V1ConfigMap>("ConfigMap", "same-0");
     const fresh = await adminCluster(kube);
@@ -91,8 +123,12 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     const changeSet = await applyAll(fresh, objects, { owner });
     // Assess
     expect(changeSet.every((e) => e.action === "unchanged")).toBe(true);
-    expect((await read<V1ConfigMap>("ConfigMap", "same-0")).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
-    const used = Object.fromEntries(Object.entries(fresh.client.counts).map(([k, v]) => [k, v - baseline[k as keyof typeof baseline]]));
+    expect((await read<V1ConfigMap>("ConfigMap", "same-0")).metadata?.resourceVersion).toBe(
+      before.metadata?.resourceVersion,
+    );
+    const used = Object.fromEntries(
+      Object.entries(fresh.client.counts).map(([k, v]) => [k, v - baseline[k as keyof typeof baseline]]),
+    );
     expect(used).toEqual({ GET: 1, POST: 0, PATCH: 0, PUT: 0, DELETE: 0, dryRun: 5, throttled: 0 });
   });
 
@@ -101,8 +137,17 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     const desired = configMap("drifty", { mode: "gitops" }, { namespace: ns.name });
     await applyAll(cluster, [desired], { owner });
     await api.patch(
-      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "drifty", namespace: ns.name }, data: { mode: "hand-edited" } },
-      undefined, undefined, "intruder", undefined, PatchStrategy.MergePatch,
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "drifty", namespace: ns.name },
+        data: { mode: "hand-edited" },
+      },
+      undefined,
+      undefined,
+      "intruder",
+      undefined,
+      PatchStrategy.MergePatch,
     );
     // Act
     const [entry] = await applyAll(cluster, [desired], { owner });
@@ -117,13 +162,34 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     const other = { ...deployment("other", { replicas: 1 }), metadata: { name: "other", namespace: ns.name } };
     await applyAll(cluster, [desired, other], { owner });
     for (const name of ["scaled", "other"]) {
-      await api.patch({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name, namespace: ns.name }, spec: { replicas: 5 } }, undefined, undefined, "hpa-controller", true, PatchStrategy.ServerSideApply);
+      await api.patch(
+        { apiVersion: "apps/v1", kind: "Deployment", metadata: { name, namespace: ns.name }, spec: { replicas: 5 } },
+        undefined,
+        undefined,
+        "hpa-controller",
+        true,
+        PatchStrategy.ServerSideApply,
+      );
     }
     await api.patch(
-      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "scaled", namespace: ns.name }, spec: { template: { spec: { containers: [{ name: "app", image: "registry.invalid/evil:1" }] } } } },
-      undefined, undefined, "intruder", undefined, PatchStrategy.StrategicMergePatch,
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "scaled", namespace: ns.name },
+        spec: { template: { spec: { containers: [{ name: "app", image: "registry.invalid/evil:1" }] } } },
+      },
+      undefined,
+      undefined,
+      "intruder",
+      undefined,
+      PatchStrategy.StrategicMergePatch,
     );
-    const rules = [{ paths: ["/spec/replicas"], target: { kind: "Deploy.*", name: "scaled", labelSelector: "kustomize.toolkit.fluxcd.io/name=apps" } }];
+    const rules = [
+      {
+        paths: ["/spec/replicas"],
+        target: { kind: "Deploy.*", name: "scaled", labelSelector: "kustomize.toolkit.fluxcd.io/name=apps" },
+      },
+    ];
     // Act
     const changes = await applyAll(cluster, [desired, other], { owner, driftIgnoreRules: rules });
     // Assess
@@ -137,10 +203,21 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
   it("ssa: Override (default) removes fields kubectl added; ssa: Merge keeps them", async () => {
     // Prepare: each object gets an extra key from `kubectl` (an Update by manager "kubectl")
     const override = configMap("override", { a: "1" }, { namespace: ns.name });
-    const merge = configMap("merge", { a: "1" }, { namespace: ns.name, annotations: { "kustomize.toolkit.fluxcd.io/ssa": "Merge" } });
+    const merge = configMap(
+      "merge",
+      { a: "1" },
+      { namespace: ns.name, annotations: { "kustomize.toolkit.fluxcd.io/ssa": "Merge" } },
+    );
     await applyAll(cluster, [override, merge], { owner });
     for (const name of ["override", "merge"]) {
-      await api.patch({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns.name }, data: { extra: "by-kubectl" } }, undefined, undefined, "kubectl", undefined, PatchStrategy.MergePatch);
+      await api.patch(
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns.name }, data: { extra: "by-kubectl" } },
+        undefined,
+        undefined,
+        "kubectl",
+        undefined,
+        PatchStrategy.MergePatch,
+      );
     }
     // Act
     const changeSet = await applyAll(cluster, [override, merge], { owner });
@@ -153,14 +230,29 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
 
   it("ssa: IfNotPresent creates a missing object but never updates it; ssa: Ignore never touches it", async () => {
     // Prepare
-    const once = (value: string) => configMap("once", { v: value }, { namespace: ns.name, annotations: { "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent" } });
-    const ignored = configMap("ignored", { v: "1" }, { namespace: ns.name, annotations: { "kustomize.toolkit.fluxcd.io/ssa": "Ignore" } });
+    const once = (value: string) =>
+      configMap(
+        "once",
+        { v: value },
+        { namespace: ns.name, annotations: { "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent" } },
+      );
+    const ignored = configMap(
+      "ignored",
+      { v: "1" },
+      { namespace: ns.name, annotations: { "kustomize.toolkit.fluxcd.io/ssa": "Ignore" } },
+    );
     // Act
     const first = await applyAll(cluster, [once("1"), ignored], { owner });
     const second = await applyAll(cluster, [once("2"), ignored], { owner });
     // Assess
-    expect(first.map((e) => [e.object.name, e.action])).toEqual([["ignored", "skipped"], ["once", "created"]]);
-    expect(second.map((e) => [e.object.name, e.action])).toEqual([["ignored", "skipped"], ["once", "skipped"]]);
+    expect(first.map((e) => [e.object.name, e.action])).toEqual([
+      ["ignored", "skipped"],
+      ["once", "created"],
+    ]);
+    expect(second.map((e) => [e.object.name, e.action])).toEqual([
+      ["ignored", "skipped"],
+      ["once", "skipped"],
+    ]);
     expect((await read<V1ConfigMap>("ConfigMap", "once")).data).toEqual({ v: "1" });
     await expect(read("ConfigMap", "ignored")).rejects.toThrow();
   });
@@ -173,13 +265,23 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     const v2 = { ...deployment("selector", { app: "two" }), metadata: { name: "selector", namespace: ns.name } };
     // Act
     const refused = await rejection(applyAll(cluster, [v2], { owner }));
-    const forced = await applyAll(cluster, [{ ...v2, metadata: { ...v2.metadata, annotations: { "kustomize.toolkit.fluxcd.io/force": "Enabled" } } }], { owner });
+    const forced = await applyAll(
+      cluster,
+      [{ ...v2, metadata: { ...v2.metadata, annotations: { "kustomize.toolkit.fluxcd.io/force": "Enabled" } } }],
+      { owner },
+    );
     // Assess
     expect(refused).toBeInstanceOf(ApplyFailedError);
-    expect(refused.message).toMatch(new RegExp(`^Deployment/${ns.name}/selector dry-run failed: .*spec\\.selector.*field is immutable`));
+    expect(refused.message).toMatch(
+      new RegExp(`^Deployment/${ns.name}/selector dry-run failed: .*spec\\.selector.*field is immutable`),
+    );
     expect(refused.message).toContain("kustomize.toolkit.fluxcd.io/force: Enabled");
     expect(forced.map((e) => e.action)).toEqual(["created"]);
-    const after = await read<KubernetesObject & { spec: { selector: { matchLabels: Record<string, string> } } }>("Deployment", "selector", "apps/v1");
+    const after = await read<KubernetesObject & { spec: { selector: { matchLabels: Record<string, string> } } }>(
+      "Deployment",
+      "selector",
+      "apps/v1",
+    );
     expect(after.metadata?.uid).not.toBe(uid);
     expect(after.spec.selector.matchLabels).toEqual({ app: "two" });
   });
@@ -197,13 +299,22 @@ describe(`apply engine: staged server-side apply (kube-apiserver ${kube.version}
     const changeSet = await applyAll(cluster, [job("registry.invalid/m:2")], { owner, force: true });
     // Assess
     expect(changeSet.map((e) => e.action)).toEqual(["created"]);
-    const live = await read<KubernetesObject & { spec: { template: { spec: { containers: { image: string }[] } } } }>("Job", "migrate", "batch/v1");
+    const live = await read<KubernetesObject & { spec: { template: { spec: { containers: { image: string }[] } } } }>(
+      "Job",
+      "migrate",
+      "batch/v1",
+    );
     expect(live.spec.template.spec.containers[0]?.image).toBe("registry.invalid/m:2");
   });
 
   it("never puts Secret values into errors", async () => {
     // Prepare: a Secret whose data is not base64 makes the API server quote the value back
-    const secret: KubeObject = { apiVersion: "v1", kind: "Secret", metadata: { name: "bad", namespace: ns.name }, data: { password: "hunter2-not-base64!" } };
+    const secret: KubeObject = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "bad", namespace: ns.name },
+      data: { password: "hunter2-not-base64!" },
+    };
     // Act
     const error = await rejection(applyAll(cluster, [secret], { owner }));
     // Assess

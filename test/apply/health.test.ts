@@ -40,18 +40,37 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
 
   it("reads a custom resource's Ready, Stalled and observedGeneration from the status the test writes", async () => {
     // Prepare
-    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "w", namespace: ns.name }, spec: { size: 1 } };
+    const widget: KubeObject = {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "w", namespace: ns.name },
+      spec: { size: 1 },
+    };
     await applyAll(cluster, [widget], { owner });
     // Write status the way a controller would: a merge patch on the status subresource.
     const setStatus = (status: unknown) =>
-      cluster.client.send({ method: "PATCH", path: `/apis/${group}/v1/namespaces/${ns.name}/widgets/w/status`, contentType: "application/merge-patch+json", body: { status } });
-    const condition = (type: string, status: string, reason: string) => ({ type, status, reason, message: `${reason} message`, lastTransitionTime: new Date().toISOString() });
+      cluster.client.send({
+        method: "PATCH",
+        path: `/apis/${group}/v1/namespaces/${ns.name}/widgets/w/status`,
+        contentType: "application/merge-patch+json",
+        body: { status },
+      });
+    const condition = (type: string, status: string, reason: string) => ({
+      type,
+      status,
+      reason,
+      message: `${reason} message`,
+      lastTransitionTime: new Date().toISOString(),
+    });
     // Act + Assess
     await setStatus({ observedGeneration: 1, conditions: [condition("Ready", "False", "Progressing")] });
     expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("InProgress");
     await setStatus({ observedGeneration: 1, conditions: [condition("Ready", "True", "Succeeded")] });
     expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("Current");
-    await setStatus({ observedGeneration: 1, conditions: [condition("Stalled", "True", "BuildFailed"), condition("Ready", "False", "BuildFailed")] });
+    await setStatus({
+      observedGeneration: 1,
+      conditions: [condition("Stalled", "True", "BuildFailed"), condition("Ready", "False", "BuildFailed")],
+    });
     expect(await checkHealth(cluster, [widget])).toMatchObject({ failed: true, objects: [{ status: "Failed" }] });
     await setStatus({ observedGeneration: 0, conditions: [condition("Ready", "True", "Succeeded")] });
     expect((await checkHealth(cluster, [widget])).objects[0]?.status).toBe("InProgress");
@@ -59,11 +78,29 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
 
   it("healthCheckExprs decide a custom kind's health by CEL (inProgress, failed, current in that order); kstatus rates the rest", async () => {
     // Prepare: a Widget whose health is in status.phase, which kstatus knows nothing about.
-    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: "phased", namespace: ns.name }, spec: { size: 1 } };
+    const widget: KubeObject = {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "phased", namespace: ns.name },
+      spec: { size: 1 },
+    };
     await applyAll(cluster, [widget], { owner });
     const setStatus = (status: unknown) =>
-      cluster.client.send({ method: "PATCH", path: `/apis/${group}/v1/namespaces/${ns.name}/widgets/phased/status`, contentType: "application/merge-patch+json", body: { status } });
-    const custom = customHealth([{ apiVersion: `${group}/v1`, kind: "Widget", current: "status.phase == 'Running'", failed: "status.phase == 'Crashed'", inProgress: "status.?phase.orValue('') == 'Starting'" }]);
+      cluster.client.send({
+        method: "PATCH",
+        path: `/apis/${group}/v1/namespaces/${ns.name}/widgets/phased/status`,
+        contentType: "application/merge-patch+json",
+        body: { status },
+      });
+    const custom = customHealth([
+      {
+        apiVersion: `${group}/v1`,
+        kind: "Widget",
+        current: "status.phase == 'Running'",
+        failed: "status.phase == 'Crashed'",
+        inProgress: "status.?phase.orValue('') == 'Starting'",
+      },
+    ]);
     const rate = async () => (await checkHealth(cluster, [widget], custom)).objects[0];
     // Act + Assess
     expect(await rate()).toMatchObject({ status: "InProgress", message: expect.stringContaining("status") });
@@ -75,7 +112,10 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
     expect(await rate()).toMatchObject({ status: "Current" });
     await setStatus({ phase: "Running", observedGeneration: 0 });
     expect(await rate()).toMatchObject({ status: "InProgress", message: expect.stringContaining("not yet observed") });
-    expect((await checkHealth(cluster, [{ ...deployment("zero"), metadata: { name: "zero", namespace: ns.name } }], custom)).objects[0]?.status).toBe("Current");
+    expect(
+      (await checkHealth(cluster, [{ ...deployment("zero"), metadata: { name: "zero", namespace: ns.name } }], custom))
+        .objects[0]?.status,
+    ).toBe("Current");
   });
 
   it("a PersistentVolumeClaim is InProgress until the controller manager binds it to a volume, then Current", async () => {
@@ -84,13 +124,23 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
       apiVersion: "v1",
       kind: "PersistentVolumeClaim",
       metadata: { name: "data", namespace: ns.name },
-      spec: { accessModes: ["ReadWriteOnce"], storageClassName: "", volumeName: `pv-${ns.name}`, resources: { requests: { storage: "1Gi" } } },
+      spec: {
+        accessModes: ["ReadWriteOnce"],
+        storageClassName: "",
+        volumeName: `pv-${ns.name}`,
+        resources: { requests: { storage: "1Gi" } },
+      },
     };
     const pv: KubeObject = {
       apiVersion: "v1",
       kind: "PersistentVolume",
       metadata: { name: `pv-${ns.name}` },
-      spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteOnce"], storageClassName: "", hostPath: { path: "/tmp/sluice-pv" } },
+      spec: {
+        capacity: { storage: "1Gi" },
+        accessModes: ["ReadWriteOnce"],
+        storageClassName: "",
+        hostPath: { path: "/tmp/sluice-pv" },
+      },
     };
     await applyAll(cluster, [pvc], { owner });
     // Act
@@ -107,13 +157,51 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
     const labels = { app: "kinds" };
     const podSpec = { containers: [{ name: "app", image: "registry.invalid/app:1" }] };
     const objects: KubeObject[] = [
-      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "sts", namespace: ns.name }, spec: { replicas: 0, serviceName: "sts", selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } } },
-      { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "ds", namespace: ns.name }, spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } } },
-      { apiVersion: "v1", kind: "Service", metadata: { name: "svc", namespace: ns.name }, spec: { selector: labels, ports: [{ port: 80 }] } },
-      { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "pdb", namespace: ns.name }, spec: { minAvailable: 0, selector: { matchLabels: labels } } },
-      { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "cron", namespace: ns.name }, spec: { schedule: "0 0 1 1 *", jobTemplate: { spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } } } },
+      {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: { name: "sts", namespace: ns.name },
+        spec: {
+          replicas: 0,
+          serviceName: "sts",
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: podSpec },
+        },
+      },
+      {
+        apiVersion: "apps/v1",
+        kind: "DaemonSet",
+        metadata: { name: "ds", namespace: ns.name },
+        spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "svc", namespace: ns.name },
+        spec: { selector: labels, ports: [{ port: 80 }] },
+      },
+      {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name: "pdb", namespace: ns.name },
+        spec: { minAvailable: 0, selector: { matchLabels: labels } },
+      },
+      {
+        apiVersion: "batch/v1",
+        kind: "CronJob",
+        metadata: { name: "cron", namespace: ns.name },
+        spec: {
+          schedule: "0 0 1 1 *",
+          jobTemplate: { spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } },
+        },
+      },
     ];
-    const job: KubeObject = { apiVersion: "batch/v1", kind: "Job", metadata: { name: "job", namespace: ns.name }, spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } } };
+    const job: KubeObject = {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: "job", namespace: ns.name },
+      spec: { template: { spec: { ...podSpec, restartPolicy: "Never" } } },
+    };
     await applyAll(cluster, [...objects, job], { owner });
     // Act
     const settled = await waitForHealth(cluster, objects, { timeoutMs: 30_000, intervalMs: 200 });

@@ -11,12 +11,19 @@ export function adminCluster(kube: KubeInfo, impersonate?: Impersonation): Promi
 }
 
 /** A ConfigMap object. */
-export function configMap(name: string, data: Record<string, string>, extra: Partial<KubeObject["metadata"]> = {}): KubeObject {
+export function configMap(
+  name: string,
+  data: Record<string, string>,
+  extra: Partial<KubeObject["metadata"]> = {},
+): KubeObject {
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, ...extra }, data };
 }
 
 /** A Deployment with `replicas` (0 becomes Available under the controller manager; more never does, no kubelet). */
-export function deployment(name: string, options: { replicas?: number; app?: string; image?: string; annotations?: Record<string, string> } = {}): KubeObject {
+export function deployment(
+  name: string,
+  options: { replicas?: number; app?: string; image?: string; annotations?: Record<string, string> } = {},
+): KubeObject {
   const app = options.app ?? name;
   return {
     apiVersion: "apps/v1",
@@ -25,7 +32,10 @@ export function deployment(name: string, options: { replicas?: number; app?: str
     spec: {
       replicas: options.replicas ?? 0,
       selector: { matchLabels: { app } },
-      template: { metadata: { labels: { app } }, spec: { containers: [{ name: "app", image: options.image ?? "registry.invalid/app:1" }] } },
+      template: {
+        metadata: { labels: { app } },
+        spec: { containers: [{ name: "app", image: options.image ?? "registry.invalid/app:1" }] },
+      },
     },
   };
 }

@@ -15,8 +15,13 @@ describe(`apply engine: prune and deletion (kube-apiserver ${kube.version})`, ()
   let ns: Awaited<ReturnType<typeof freshNamespace>>;
   let cluster: Cluster;
   const api = objectApi(kube);
-  const exists = (name: string) => api.read({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns.name } }).then(() => true, () => false);
-  const cm = (name: string, annotations?: Record<string, string>) => configMap(name, { n: name }, { namespace: ns.name, ...(annotations ? { annotations } : {}) });
+  const exists = (name: string) =>
+    api.read({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns.name } }).then(
+      () => true,
+      () => false,
+    );
+  const cm = (name: string, annotations?: Record<string, string>) =>
+    configMap(name, { n: name }, { namespace: ns.name, ...(annotations ? { annotations } : {}) });
 
   beforeAll(async () => {
     ns = await freshNamespace(kube, "prune");
@@ -26,11 +31,25 @@ describe(`apply engine: prune and deletion (kube-apiserver ${kube.version})`, ()
 
   it("deletes what Git no longer has, skips opted-out and moved objects, after a successful apply", async () => {
     // Prepare
-    const first = fromChangeSet(await applyAll(cluster, [cm("keep"), cm("gone"), cm("optout", { "kustomize.toolkit.fluxcd.io/prune": "Disabled" }), cm("moved")], { owner }));
+    const first = fromChangeSet(
+      await applyAll(
+        cluster,
+        [cm("keep"), cm("gone"), cm("optout", { "kustomize.toolkit.fluxcd.io/prune": "Disabled" }), cm("moved")],
+        { owner },
+      ),
+    );
     // "moved" now belongs to another Kustomization (its labels say so)
     await api.patch(
-      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "moved", namespace: ns.name, labels: { "kustomize.toolkit.fluxcd.io/name": "other" } } },
-      undefined, undefined, "sluice-test", undefined, PatchStrategy.MergePatch,
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "moved", namespace: ns.name, labels: { "kustomize.toolkit.fluxcd.io/name": "other" } },
+      },
+      undefined,
+      undefined,
+      "sluice-test",
+      undefined,
+      PatchStrategy.MergePatch,
     );
     const second = fromChangeSet(await applyAll(cluster, [cm("keep")], { owner }));
     // Act
@@ -65,10 +84,20 @@ describe(`apply engine: prune and deletion (kube-apiserver ${kube.version})`, ()
   it("keeps an entry whose delete was forbidden, so the delete is retried, and names the identity", async () => {
     // Prepare: a service account that may read ConfigMaps but not delete them
     const rbac = adminKubeConfig(kube).makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createNamespacedRole({ namespace: ns.name, body: { metadata: { name: "reader" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] }] } });
+    await rbac.createNamespacedRole({
+      namespace: ns.name,
+      body: {
+        metadata: { name: "reader" },
+        rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] }],
+      },
+    });
     await rbac.createNamespacedRoleBinding({
       namespace: ns.name,
-      body: { metadata: { name: "reader" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" }, subjects: [{ kind: "ServiceAccount", name: "reader", namespace: ns.name }] },
+      body: {
+        metadata: { name: "reader" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" },
+        subjects: [{ kind: "ServiceAccount", name: "reader", namespace: ns.name }],
+      },
     });
     const previous = fromChangeSet(await applyAll(cluster, [cm("stuck"), cm("kept")], { owner }));
     const next = fromChangeSet(await applyAll(cluster, [cm("kept")], { owner }));
@@ -77,8 +106,15 @@ describe(`apply engine: prune and deletion (kube-apiserver ${kube.version})`, ()
     const result = await prune(tenant, previous, next, { owner });
     // Assess
     expect(result.retained.map((e) => e.id)).toEqual([`${ns.name}_stuck__ConfigMap`]);
-    expect(result.errors[0]?.message).toMatch(new RegExp(`^ConfigMap/${ns.name}/stuck delete failed: forbidden for user system:serviceaccount:${ns.name}:reader`));
-    expect(merge(next, result.retained).entries.map((e) => e.id)).toEqual([`${ns.name}_kept__ConfigMap`, `${ns.name}_stuck__ConfigMap`]);
+    expect(result.errors[0]?.message).toMatch(
+      new RegExp(
+        `^ConfigMap/${ns.name}/stuck delete failed: forbidden for user system:serviceaccount:${ns.name}:reader`,
+      ),
+    );
+    expect(merge(next, result.retained).entries.map((e) => e.id)).toEqual([
+      `${ns.name}_kept__ConfigMap`,
+      `${ns.name}_stuck__ConfigMap`,
+    ]);
     expect(await exists("stuck")).toBe(true);
     // and the retry with enough rights deletes it
     const retried = await prune(cluster, merge(next, result.retained), next, { owner });
@@ -106,9 +142,24 @@ describe(`apply engine: prune and deletion (kube-apiserver ${kube.version})`, ()
     const result = await deleteInventory(cluster, inventory, { owner, policy: "WaitForTermination", prune: false });
     // Assess
     expect(result.remaining).toEqual([`ConfigMap/${ns.name}/held`]);
-    const live = await api.read<V1ConfigMap>({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "held", namespace: ns.name } });
+    const live = await api.read<V1ConfigMap>({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "held", namespace: ns.name },
+    });
     expect(live.metadata?.deletionTimestamp).toBeDefined();
-    await api.patch({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "held", namespace: ns.name, finalizers: null } } as never, undefined, undefined, "sluice-test", undefined, PatchStrategy.MergePatch);
+    await api.patch(
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "held", namespace: ns.name, finalizers: null },
+      } as never,
+      undefined,
+      undefined,
+      "sluice-test",
+      undefined,
+      PatchStrategy.MergePatch,
+    );
     const again = await deleteInventory(cluster, inventory, { owner, policy: "WaitForTermination", prune: false });
     expect(again.remaining).toEqual([]);
   });

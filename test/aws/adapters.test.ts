@@ -17,7 +17,12 @@ const base = { region: aws.region, endpoint: aws.endpoint, credentials };
 const s3 = new S3Client({ ...base, forcePathStyle: true });
 const sqs = new SQSClient(base);
 const bucket = `adapters-${randomBytes(3).toString("hex")}`;
-const object = (name: string, data: Record<string, unknown>) => ({ apiVersion: "v1", kind: "Thing", metadata: { name, namespace: "ns" }, data });
+const object = (name: string, data: Record<string, unknown>) => ({
+  apiVersion: "v1",
+  kind: "Thing",
+  metadata: { name, namespace: "ns" },
+  data,
+});
 
 beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -29,11 +34,16 @@ describe(`AWS adapters against ${aws.version}`, () => {
     const store = new S3Store(s3, bucket);
     const created = await store.create(object("a", { n: 0 }));
     // Act
-    const results = await Promise.allSettled([store.update(object("a", { n: 1 }), created.version), store.update(object("a", { n: 2 }), created.version)]);
+    const results = await Promise.allSettled([
+      store.update(object("a", { n: 1 }), created.version),
+      store.update(object("a", { n: 2 }), created.version),
+    ]);
     // Assess
     await expect(store.create(object("a", {}))).rejects.toBeInstanceOf(ConflictError);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason)).toEqual([expect.any(ConflictError)]);
+    expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason)).toEqual([
+      expect.any(ConflictError),
+    ]);
     expect((await store.list({ kind: "Thing" })).map((s) => s.object.metadata.name)).toEqual(["a"]);
   });
 
@@ -48,23 +58,43 @@ describe(`AWS adapters against ${aws.version}`, () => {
 
   it("SqsQueue: a burst of the same trigger collapses to one message; requests without a trigger are never dropped", async () => {
     // Arrange
-    const fifo = (await sqs.send(new CreateQueueCommand({ QueueName: `adapters-${randomBytes(3).toString("hex")}.fifo`, Attributes: { FifoQueue: "true" } }))).QueueUrl!;
+    const fifo = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `adapters-${randomBytes(3).toString("hex")}.fifo`,
+          Attributes: { FifoQueue: "true" },
+        }),
+      )
+    ).QueueUrl!;
     const queue = new SqsQueue(sqs, s3, { fifoUrl: fifo, delayUrl: fifo, bucket, clock: systemClock });
     // Act
-    for (let i = 0; i < 3; i++) await queue.enqueue({ key: "GitRepository/ns/app", reason: "webhook", trigger: "delivery-1" });
+    for (let i = 0; i < 3; i++)
+      await queue.enqueue({ key: "GitRepository/ns/app", reason: "webhook", trigger: "delivery-1" });
     await queue.enqueue({ key: "GitRepository/ns/app", reason: "dependency" });
     await queue.enqueue({ key: "GitRepository/ns/app", reason: "dependency" });
     // Assess
-    const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: fifo, MaxNumberOfMessages: 10, AttributeNames: ["All"] }));
-    expect(received.Messages?.map((m) => (JSON.parse(m.Body!) as { reason: string }).reason)).toEqual(["webhook", "dependency", "dependency"]);
-    expect(new Set(received.Messages?.map((m) => m.Attributes?.MessageGroupId))).toEqual(new Set(["GitRepository/ns/app"]));
+    const received = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: fifo, MaxNumberOfMessages: 10, AttributeNames: ["All"] }),
+    );
+    expect(received.Messages?.map((m) => (JSON.parse(m.Body!) as { reason: string }).reason)).toEqual([
+      "webhook",
+      "dependency",
+      "dependency",
+    ]);
+    expect(new Set(received.Messages?.map((m) => m.Attributes?.MessageGroupId))).toEqual(
+      new Set(["GitRepository/ns/app"]),
+    );
   });
 
   it("SqsQueue: a newer schedule for a key makes the older one stale", async () => {
     // Arrange
-    const delayUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `delay-${randomBytes(3).toString("hex")}` }))).QueueUrl!;
+    const delayUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `delay-${randomBytes(3).toString("hex")}` })))
+      .QueueUrl!;
     const queue = new SqsQueue(sqs, s3, { fifoUrl: "unused", delayUrl, bucket, clock: systemClock });
-    const ticket = async () => (await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "schedule/Kustomization/ns/app" }))).Body!.transformToString());
+    const ticket = async () =>
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "schedule/Kustomization/ns/app" }))
+      ).Body!.transformToString();
     // Act
     await queue.enqueue({ key: "Kustomization/ns/app", reason: "interval" }, { delayMs: 5_000 });
     const first = await ticket();
@@ -79,7 +109,12 @@ describe(`AWS adapters against ${aws.version}`, () => {
   it("Secrets Manager: sluice/<namespace>/<name> holds a Secret's keys; a missing one falls back to the cluster", async () => {
     const sm = new SecretsManagerClient(base);
     const name = `git-${randomBytes(3).toString("hex")}`;
-    await sm.send(new CreateSecretCommand({ Name: `sluice/flux-system/${name}`, SecretString: JSON.stringify({ username: "u", password: "p" }) }));
+    await sm.send(
+      new CreateSecretCommand({
+        Name: `sluice/flux-system/${name}`,
+        SecretString: JSON.stringify({ username: "u", password: "p" }),
+      }),
+    );
     const fallback = { secret: async () => ({ from: "cluster" }), configMap: async () => ({ from: "cluster" }) };
     const secrets = new SecretsManagerSecrets(sm, fallback);
     await expect(secrets.secret({ namespace: "flux-system", name })).resolves.toEqual({ username: "u", password: "p" });

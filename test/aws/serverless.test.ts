@@ -3,7 +3,15 @@ import { createHmac, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
@@ -56,15 +64,43 @@ beforeAll(async () => {
   const sm = new SecretsManagerClient(base);
   const bucket = `sluice-${id}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `sluice-dlq-${id}.fifo`, Attributes: { FifoQueue: "true" } }));
+  const dlq = await sqs.send(
+    new CreateQueueCommand({ QueueName: `sluice-dlq-${id}.fifo`, Attributes: { FifoQueue: "true" } }),
+  );
   dlqUrl = dlq.QueueUrl!;
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn!;
-  const fifo = await sqs.send(new CreateQueueCommand({ QueueName: `sluice-${id}.fifo`, Attributes: { FifoQueue: "true", VisibilityTimeout: "30", RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) } }));
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] })))
+    .Attributes!.QueueArn!;
+  const fifo = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `sluice-${id}.fifo`,
+      Attributes: {
+        FifoQueue: "true",
+        VisibilityTimeout: "30",
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }),
+      },
+    }),
+  );
   const delay = await sqs.send(new CreateQueueCommand({ QueueName: `sluice-delay-${id}` }));
   await sm.send(new CreateSecretCommand({ Name: `sluice/cluster-${id}`, SecretString: kube.kubeconfig }));
-  await sm.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
-  await sm.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/hook-token`, SecretString: JSON.stringify({ token }) }));
-  config = { region: aws.region, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: `kubeconfig:sluice/cluster-${id}`, endpoint: aws.endpoint, credentials, settings: { healthPollMs: 1_000, allowPrivateNetworks: true } }; // the test bed's Git server is on loopback
+  await sm.send(
+    new CreateSecretCommand({
+      Name: `sluice/${ns.name}/git-auth`,
+      SecretString: JSON.stringify({ username: git.username, password: git.password }),
+    }),
+  );
+  await sm.send(
+    new CreateSecretCommand({ Name: `sluice/${ns.name}/hook-token`, SecretString: JSON.stringify({ token }) }),
+  );
+  config = {
+    region: aws.region,
+    bucket,
+    fifoUrl: fifo.QueueUrl!,
+    delayUrl: delay.QueueUrl!,
+    cluster: `kubeconfig:sluice/cluster-${id}`,
+    endpoint: aws.endpoint,
+    credentials,
+    settings: { healthPollMs: 1_000, allowPrivateNetworks: true },
+  }; // the test bed's Git server is on loopback
   clients = awsClients(config);
   runtime = await awsRuntime(config, clients, powertoolsLog(logger), logEvents(logger), systemClock);
   webhook = webhookPorts(config, powertoolsLog(logger));
@@ -76,19 +112,51 @@ afterAll(async () => {
 
 /** What Lambda's SQS event source does: receive up to 10, invoke, delete what succeeded; failures return after their visibility timeout (shortened here). */
 async function pollOnce(): Promise<number> {
-  const { Messages = [] } = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.fifoUrl, MaxNumberOfMessages: 10, AttributeNames: ["All"], VisibilityTimeout: 30 }));
+  const { Messages = [] } = await clients.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: config.fifoUrl,
+      MaxNumberOfMessages: 10,
+      AttributeNames: ["All"],
+      VisibilityTimeout: 30,
+    }),
+  );
   if (Messages.length > 0) {
-    const records = Messages.map((m): SQSRecord => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body!, attributes: m.Attributes as never, messageAttributes: {}, md5OfBody: m.MD5OfBody!, eventSource: "aws:sqs", eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:sluice.fifo", awsRegion: aws.region }));
-    const response = await handleWorkerEvent({ Records: records } as SQSEvent, { runtime, metrics, logger, deadLetters: { sqs: clients.sqs, url: dlqUrl } });
+    const records = Messages.map((m): SQSRecord => ({
+      messageId: m.MessageId!,
+      receiptHandle: m.ReceiptHandle!,
+      body: m.Body!,
+      attributes: m.Attributes as never,
+      messageAttributes: {},
+      md5OfBody: m.MD5OfBody!,
+      eventSource: "aws:sqs",
+      eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:sluice.fifo",
+      awsRegion: aws.region,
+    }));
+    const response = await handleWorkerEvent({ Records: records } as SQSEvent, {
+      runtime,
+      metrics,
+      logger,
+      deadLetters: { sqs: clients.sqs, url: dlqUrl },
+    });
     const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
     reconciles += records.length - failed.size;
     for (const m of Messages) {
-      if (failed.has(m.MessageId!)) await clients.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: config.fifoUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
-      else await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: config.fifoUrl, ReceiptHandle: m.ReceiptHandle! }));
+      if (failed.has(m.MessageId!))
+        await clients.sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: config.fifoUrl,
+            ReceiptHandle: m.ReceiptHandle!,
+            VisibilityTimeout: 0,
+          }),
+        );
+      else
+        await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: config.fifoUrl, ReceiptHandle: m.ReceiptHandle! }));
     }
   }
   // The tick function as the delay queue's consumer: forward what is due (delays here are a few seconds).
-  const delayed = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.delayUrl, MaxNumberOfMessages: 10 }));
+  const delayed = await clients.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: config.delayUrl, MaxNumberOfMessages: 10 }),
+  );
   for (const m of delayed.Messages ?? []) {
     await handleTick({ Records: [{ body: m.Body! } as SQSRecord] }, clients, config, Date.now());
     await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: config.delayUrl, ReceiptHandle: m.ReceiptHandle! }));
@@ -104,8 +172,15 @@ async function drainUntil(what: string, done: () => Promise<boolean>, timeoutMs 
   }
 }
 
-const statusOf = async (kind: string, name: string) => ((await runtime.store.get({ kind, namespace: ns.name, name }))?.object.status ?? {}) as { lastAppliedRevision?: string; webhookPath?: string; conditions?: { type: string; status: string }[] };
-const app = (value: string) => ({ "deploy/cm.yaml": stringify(configMap("settings", { value }, { namespace: ns.name })) });
+const statusOf = async (kind: string, name: string) =>
+  ((await runtime.store.get({ kind, namespace: ns.name, name }))?.object.status ?? {}) as {
+    lastAppliedRevision?: string;
+    webhookPath?: string;
+    conditions?: { type: string; status: string }[];
+  };
+const app = (value: string) => ({
+  "deploy/cm.yaml": stringify(configMap("settings", { value }, { namespace: ns.name })),
+});
 const liveValue = async () => {
   const admin = await adminCluster(kube);
   const cm = await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings");
@@ -113,7 +188,17 @@ const liveValue = async () => {
 };
 const signedPush = (sha: string, delivery: string) => {
   const body = JSON.stringify({ ref: "refs/heads/main", after: sha });
-  return { path: "", method: "POST", isBase64Encoded: false, body, headers: { "x-github-event": "push", "x-github-delivery": delivery, "x-hub-signature-256": `sha256=${createHmac("sha256", token).update(body).digest("hex")}` } };
+  return {
+    path: "",
+    method: "POST",
+    isBase64Encoded: false,
+    body,
+    headers: {
+      "x-github-event": "push",
+      "x-github-delivery": delivery,
+      "x-hub-signature-256": `sha256=${createHmac("sha256", token).update(body).digest("hex")}`,
+    },
+  };
 };
 
 describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.version}, kube-apiserver ${kube.version})`, () => {
@@ -126,12 +211,38 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     const url = await createRepo(git, repo);
     await pushTree(git, repo, { files: app("one") });
     const store = runtime.store;
-    await applyToStore(store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "app", namespace: ns.name }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
-    await applyToStore(store, { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: "app", namespace: ns.name }, spec: { interval: "10m", path: "./deploy", prune: true, sourceRef: { kind: "GitRepository", name: "app" } } });
-    await applyToStore(store, { apiVersion: "notification.toolkit.fluxcd.io/v1", kind: "Receiver", metadata: { name: "github", namespace: ns.name }, spec: { type: "github", events: ["push"], secretRef: { name: "hook-token" }, resources: [{ kind: "GitRepository", name: "app" }] } });
+    await applyToStore(store, {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "GitRepository",
+      metadata: { name: "app", namespace: ns.name },
+      spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+    });
+    await applyToStore(store, {
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "app", namespace: ns.name },
+      spec: { interval: "10m", path: "./deploy", prune: true, sourceRef: { kind: "GitRepository", name: "app" } },
+    });
+    await applyToStore(store, {
+      apiVersion: "notification.toolkit.fluxcd.io/v1",
+      kind: "Receiver",
+      metadata: { name: "github", namespace: ns.name },
+      spec: {
+        type: "github",
+        events: ["push"],
+        secretRef: { name: "hook-token" },
+        resources: [{ kind: "GitRepository", name: "app" }],
+      },
+    });
     // Act
-    for (const kind of ["Receiver/github", "GitRepository/app", "Kustomization/app"]) await runtime.queue.enqueue({ key: `${kind.split("/")[0]}/${ns.name}/${kind.split("/")[1]}`, reason: "created" });
-    await drainUntil("Kustomization Ready", async () => (await statusOf("Kustomization", "app")).conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
+    for (const kind of ["Receiver/github", "GitRepository/app", "Kustomization/app"])
+      await runtime.queue.enqueue({ key: `${kind.split("/")[0]}/${ns.name}/${kind.split("/")[1]}`, reason: "created" });
+    await drainUntil(
+      "Kustomization Ready",
+      async () =>
+        (await statusOf("Kustomization", "app")).conditions?.some((c) => c.type === "Ready" && c.status === "True") ??
+        false,
+    );
     // Assess
     expect(await liveValue()).toBe("one");
     webhookPath = (await statusOf("Receiver", "github")).webhookPath!;
@@ -146,14 +257,24 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     const answer = await handleWebhook({ ...signedPush(sha, `delivery-${id}-1`), path: webhookPath }, webhook);
     expect(answer.status).toBe(202);
     expect(Date.now() - started).toBeLessThan(1_000);
-    await drainUntil("the push applied", async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`);
+    await drainUntil(
+      "the push applied",
+      async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`,
+    );
     expect(await liveValue()).toBe("two");
   }, 60_000);
 
   it("answers a redelivered GitHub delivery 200 without enqueueing again, and refuses a bad signature", async () => {
     const before = reconciles;
     const again = await handleWebhook({ ...signedPush("x", `delivery-${id}-1`), path: webhookPath }, webhook);
-    const forged = await handleWebhook({ ...signedPush("x", `delivery-${id}-2`), path: webhookPath, headers: { ...signedPush("x", "d").headers, "x-hub-signature-256": "sha256=00" } }, webhook);
+    const forged = await handleWebhook(
+      {
+        ...signedPush("x", `delivery-${id}-2`),
+        path: webhookPath,
+        headers: { ...signedPush("x", "d").headers, "x-hub-signature-256": "sha256=00" },
+      },
+      webhook,
+    );
     await pollOnce();
     expect(again).toEqual({ status: 200, body: "already handled\n" });
     expect(forged.status).toBe(401);
@@ -162,24 +283,58 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
 
   it("reverts drift when the tick brings the object's due requeue", async () => {
     const admin = await adminCluster(kube);
-    await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "settings", [{ op: "replace", path: "/data/value", value: "edited" }], "kubectl-edit");
-    await new DueIndex(clients.s3, config.bucket).schedule({ key: `Kustomization/${ns.name}/app`, reason: "interval" }, Date.now());
+    await jsonPatch(
+      admin,
+      (await admin.discovery.find("v1", "ConfigMap"))!,
+      ns.name,
+      "settings",
+      [{ op: "replace", path: "/data/value", value: "edited" }],
+      "kubectl-edit",
+    );
+    await new DueIndex(clients.s3, config.bucket).schedule(
+      { key: `Kustomization/${ns.name}/app`, reason: "interval" },
+      Date.now(),
+    );
     const { forwarded } = await handleTick({ source: "aws.events" }, clients, config, Date.now());
     expect(forwarded).toBeGreaterThanOrEqual(1);
     await drainUntil("drift reverted", async () => (await liveValue()) === "two");
-    expect(emf).toContainEqual(expect.objectContaining({ kind: "Kustomization", ready: "True", DriftCorrected: 1, ObjectsApplied: 1, Reconciles: 1 }));
+    expect(emf).toContainEqual(
+      expect.objectContaining({
+        kind: "Kustomization",
+        ready: "True",
+        DriftCorrected: 1,
+        ObjectsApplied: 1,
+        Reconciles: 1,
+      }),
+    );
   }, 60_000);
 
   it("sends a poison message to the FIFO dead-letter queue at once, so the requests behind it in its group go on", async () => {
     // Arrange: the poison message sits in front of a real request of the same group.
     const key = `GitRepository/${ns.name}/app`;
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: config.fifoUrl, MessageBody: "not a request", MessageGroupId: key, MessageDeduplicationId: `poison-${id}` }));
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: config.fifoUrl, MessageBody: JSON.stringify({ key, reason: "after-poison" }), MessageGroupId: key, MessageDeduplicationId: `after-${id}` }));
+    await clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: config.fifoUrl,
+        MessageBody: "not a request",
+        MessageGroupId: key,
+        MessageDeduplicationId: `poison-${id}`,
+      }),
+    );
+    await clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: config.fifoUrl,
+        MessageBody: JSON.stringify({ key, reason: "after-poison" }),
+        MessageGroupId: key,
+        MessageDeduplicationId: `after-${id}`,
+      }),
+    );
     const before = reconciles;
     // Act
     await pollOnce();
     // Assess
-    const dead = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, AttributeNames: ["All"] }));
+    const dead = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, AttributeNames: ["All"] }),
+    );
     expect(dead.Messages?.map((m) => [m.Body, m.Attributes?.MessageGroupId])).toEqual([["not a request", key]]);
     expect(reconciles - before).toBe(2);
   }, 30_000);
@@ -188,10 +343,15 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     const sha = await pushTree(git, repo, { files: app("three") });
     await runtime.queue.enqueue({ key: `GitRepository/${ns.name}/app`, reason: "webhook" });
     // A worker takes the message and dies: no delete, no failure report; the visibility timeout runs out.
-    const taken = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: config.fifoUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 2 }));
+    const taken = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: config.fifoUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 2 }),
+    );
     expect(taken.Messages).toHaveLength(1);
     await new Promise((r) => setTimeout(r, 2_500));
-    await drainUntil("the push applied after redelivery", async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`);
+    await drainUntil(
+      "the push applied after redelivery",
+      async () => (await statusOf("Kustomization", "app")).lastAppliedRevision === `main@sha1:${sha}`,
+    );
     expect(await liveValue()).toBe("three");
   }, 60_000);
 
@@ -199,14 +359,53 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     // Arrange
     const fleet = `${ns.name}-cli`;
     const url = await createRepo(git, fleet);
-    await pushTree(git, fleet, { files: { "clusters/dev/cm.yaml": stringify(configMap("from-cli", { v: "1" }, { namespace: ns.name })) } });
-    const env = { ...process.env, SLUICE_AWS_ENDPOINT: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey };
-    const sluice = (...args: string[]) => run(process.execPath, ["bin/sluice.js", "--aws-bucket", config.bucket, "--aws-queue-url", config.fifoUrl, "-n", `${ns.name}-fleet`, ...args], { env });
+    await pushTree(git, fleet, {
+      files: { "clusters/dev/cm.yaml": stringify(configMap("from-cli", { v: "1" }, { namespace: ns.name })) },
+    });
+    const env = {
+      ...process.env,
+      SLUICE_AWS_ENDPOINT: aws.endpoint,
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: aws.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    };
+    const sluice = (...args: string[]) =>
+      run(
+        process.execPath,
+        [
+          "bin/sluice.js",
+          "--aws-bucket",
+          config.bucket,
+          "--aws-queue-url",
+          config.fifoUrl,
+          "-n",
+          `${ns.name}-fleet`,
+          ...args,
+        ],
+        { env },
+      );
     // Act
-    await sluice("bootstrap", "git", "--url", url, "--branch", "main", "--path", "clusters/dev", "--username", git.username, "--password", git.password);
-    await drainUntil("the CLI's fleet Ready", async () => (await sluice("get", "kustomizations")).stdout.includes("True"));
+    await sluice(
+      "bootstrap",
+      "git",
+      "--url",
+      url,
+      "--branch",
+      "main",
+      "--path",
+      "clusters/dev",
+      "--username",
+      git.username,
+      "--password",
+      git.password,
+    );
+    await drainUntil("the CLI's fleet Ready", async () =>
+      (await sluice("get", "kustomizations")).stdout.includes("True"),
+    );
     // Assess
-    expect((await sluice("get", "kustomizations")).stdout).toMatch(/flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+Applied revision/);
+    expect((await sluice("get", "kustomizations")).stdout).toMatch(
+      /flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+Applied revision/,
+    );
     const admin = await adminCluster(kube);
     expect(await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "from-cli")).toBeDefined();
   }, 90_000);

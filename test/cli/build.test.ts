@@ -16,9 +16,16 @@ describe("npm run build (esbuild bundles)", () => {
     expect(cli?.bytes).toBeGreaterThan(100_000);
     await expect(stat(`${cli?.outfile}.map`)).resolves.toBeDefined();
     for (const bundle of bundles) expect((await stat(bundle.outfile)).size).toBe(bundle.bytes);
-    await expect(run(process.execPath, [cli?.outfile ?? "", "--version"])).resolves.toMatchObject({ stdout: `${version}\n` });
+    await expect(run(process.execPath, [cli?.outfile ?? "", "--version"])).resolves.toMatchObject({
+      stdout: `${version}\n`,
+    });
     // The agent bundle starts and explains what its environment lacks (a Deployment sets it).
     const agent = bundles.find((b) => b.name === "agent");
-    await expect(run(process.execPath, [agent?.outfile ?? ""], { env: { PATH: process.env.PATH } })).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining("environment variable SLUICE_BUNDLE_KEY is not set") });
+    await expect(
+      run(process.execPath, [agent?.outfile ?? ""], { env: { PATH: process.env.PATH } }),
+    ).rejects.toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining("environment variable SLUICE_BUNDLE_KEY is not set"),
+    });
   }, 60_000);
 });

@@ -17,8 +17,35 @@ describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
 
   it("accepts flux's --flag=true|false for boolean flags, as Flux's guides write them", async () => {
     // Act
-    const on = (await sluice("-n", "apps", "create", "kustomization", "app", "--source", "GitRepository/src", "--path", "./deploy", "--prune=true", "--wait=false", "--export=true")).stdout;
-    const off = (await sluice("create", "kustomization", "app", "--source", "GitRepository/src", "--path", "./deploy", "--prune=false", "--export")).stdout;
+    const on = (
+      await sluice(
+        "-n",
+        "apps",
+        "create",
+        "kustomization",
+        "app",
+        "--source",
+        "GitRepository/src",
+        "--path",
+        "./deploy",
+        "--prune=true",
+        "--wait=false",
+        "--export=true",
+      )
+    ).stdout;
+    const off = (
+      await sluice(
+        "create",
+        "kustomization",
+        "app",
+        "--source",
+        "GitRepository/src",
+        "--path",
+        "./deploy",
+        "--prune=false",
+        "--export",
+      )
+    ).stdout;
     // Assess
     expect(on).toContain("namespace: apps\n");
     expect(on).toContain("prune: true\n");
@@ -38,10 +65,14 @@ describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
 
   it("check --pre exits 1 and names the server when the cluster is unreachable", async () => {
     // Act
-    const failure = await sluice("check", "--pre", "--kubeconfig", "/nonexistent/kubeconfig").catch((e: { code: number; stderr: string }) => e);
+    const failure = await sluice("check", "--pre", "--kubeconfig", "/nonexistent/kubeconfig").catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     // Assess
     expect(failure).toMatchObject({ code: 1 });
-    expect((failure as { stderr: string }).stderr).toMatch(/✗ Kubernetes API at .* not reachable: .*\/nonexistent\/kubeconfig/);
+    expect((failure as { stderr: string }).stderr).toMatch(
+      /✗ Kubernetes API at .* not reachable: .*\/nonexistent\/kubeconfig/,
+    );
   });
 
   it("create cluster registers a target (or prints it with --export), refuses a bad name naming the field, and get clusters lists it", async () => {
@@ -54,8 +85,13 @@ describe(`sluice CLI against kube-apiserver ${kube.version}`, () => {
     const bad = await sluice("create", "cluster", "Edge_1", ...state).catch((e: { code: number; stderr: string }) => e);
     const table = (await sluice("get", "clusters", ...state)).stdout;
     // Assess
-    expect(exported).toBe("---\napiVersion: sluice.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge-1\n  namespace: sluice-system\nspec:\n  mode: agent\n");
-    expect(bad).toMatchObject({ code: 1, stderr: "✗ Cluster/sluice-system/Edge_1 is invalid: metadata.name: must be a lowercase DNS-1123 name\n" });
+    expect(exported).toBe(
+      "---\napiVersion: sluice.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge-1\n  namespace: sluice-system\nspec:\n  mode: agent\n",
+    );
+    expect(bad).toMatchObject({
+      code: 1,
+      stderr: "✗ Cluster/sluice-system/Edge_1 is invalid: metadata.name: must be a lowercase DNS-1123 name\n",
+    });
     expect(table.split("\n").map((l) => l.split(/\s{2,}/))).toEqual([
       ["NAME", "MODE", "LAST CONTACT", "REVISION", "BUNDLES", "OBJECTS", "READY", "FAILING", "LAST APPLIED"],
       ["edge-1", "agent", "-", "-", "-", "0", "0", "0", "-"],

@@ -19,9 +19,29 @@ let control: ChildProcess;
 let output = "";
 let port: number;
 
-const sluice = (...args: string[]) => execute(process.execPath, ["bin/sluice.js", "--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, "-n", ns.name, ...args]);
-const failing = (...args: string[]) => sluice(...args).then(() => ({ code: 0, stdout: "", stderr: "" }), (e: { code: number; stdout: string; stderr: string }) => e);
-const appYaml = (level: string) => [configMap("settings", { level }, { namespace: ns.name }), { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "app", namespace: ns.name } }].map((o) => stringify(o)).join("---\n");
+const sluice = (...args: string[]) =>
+  execute(process.execPath, [
+    "bin/sluice.js",
+    "--state-dir",
+    stateDir,
+    "--kubeconfig",
+    kube.kubeconfigPath,
+    "-n",
+    ns.name,
+    ...args,
+  ]);
+const failing = (...args: string[]) =>
+  sluice(...args).then(
+    () => ({ code: 0, stdout: "", stderr: "" }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+const appYaml = (level: string) =>
+  [
+    configMap("settings", { level }, { namespace: ns.name }),
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "app", namespace: ns.name } },
+  ]
+    .map((o) => stringify(o))
+    .join("---\n");
 
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -38,8 +58,25 @@ beforeAll(async () => {
   const repo = `${ns.name}-fleet`;
   await createRepo(git, repo);
   await pushTree(git, repo, { files: { "clusters/dev/app.yaml": appYaml("info") } });
-  await sluice("bootstrap", "git", "--url", `${git.baseUrl}/${repo}.git`, "--branch", "main", "--path", "clusters/dev", "--username", git.username, "--password", git.password);
-  control = spawn(process.execPath, ["bin/sluice.js", "run", "--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  await sluice(
+    "bootstrap",
+    "git",
+    "--url",
+    `${git.baseUrl}/${repo}.git`,
+    "--branch",
+    "main",
+    "--path",
+    "clusters/dev",
+    "--username",
+    git.username,
+    "--password",
+    git.password,
+  );
+  control = spawn(
+    process.execPath,
+    ["bin/sluice.js", "run", "--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, "--port", String(port)],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   control.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   control.stderr!.on("data", (d: Buffer) => (output += d.toString()));
 });
@@ -55,7 +92,9 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     const { stdout } = await sluice("get", "kustomizations");
     expect(stdout).toMatch(/^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE\n/);
     expect(stdout).toMatch(/flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+Applied revision: main@sha1:/);
-    expect((await sluice("get", "sources", "git")).stdout).toMatch(/flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+stored artifact for revision/);
+    expect((await sluice("get", "sources", "git")).stdout).toMatch(
+      /flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+stored artifact for revision/,
+    );
     expect(output).toContain(`✔ Kustomization/${ns.name}/flux-system ReconciliationSucceeded`);
   });
 
@@ -68,7 +107,9 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
 
   it("tree lists the inventory, events list what happened", async () => {
     const tree = (await sluice("tree", "kustomization", "flux-system")).stdout;
-    expect(tree).toBe(`Kustomization/${ns.name}/flux-system\n├── ServiceAccount/${ns.name}/app\n└── ConfigMap/${ns.name}/settings\n`);
+    expect(tree).toBe(
+      `Kustomization/${ns.name}/flux-system\n├── ServiceAccount/${ns.name}/app\n└── ConfigMap/${ns.name}/settings\n`,
+    );
     expect((await sluice("events")).stdout).toMatch(/Normal\s+ReconciliationSucceeded\s+Kustomization\/flux-system/);
   });
 
@@ -93,29 +134,54 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
   it("a signed GitHub push to the Receiver's webhook path triggers a reconcile; a bad signature is refused", async () => {
     // Arrange
     const token = "webhook-token-1234";
-    await (await adminCluster(kube)).client.send({ method: "POST", path: `/api/v1/namespaces/${ns.name}/secrets`, body: { metadata: { name: "hook-token" }, stringData: { token } } });
+    await (
+      await adminCluster(kube)
+    ).client.send({
+      method: "POST",
+      path: `/api/v1/namespaces/${ns.name}/secrets`,
+      body: { metadata: { name: "hook-token" }, stringData: { token } },
+    });
     const receivers = await mkdtemp(join(tmpdir(), "sluice-receiver-"));
     await writeFile(
       join(receivers, "receiver.yaml"),
-      stringify({ apiVersion: "notification.toolkit.fluxcd.io/v1", kind: "Receiver", metadata: { name: "github", namespace: ns.name }, spec: { type: "github", events: ["push"], secretRef: { name: "hook-token" }, resources: [{ kind: "GitRepository", name: "flux-system" }] } }),
+      stringify({
+        apiVersion: "notification.toolkit.fluxcd.io/v1",
+        kind: "Receiver",
+        metadata: { name: "github", namespace: ns.name },
+        spec: {
+          type: "github",
+          events: ["push"],
+          secretRef: { name: "hook-token" },
+          resources: [{ kind: "GitRepository", name: "flux-system" }],
+        },
+      }),
     );
     await sluice("bootstrap", "dir", receivers);
     let path = "";
     await until("receiver ready", async () => {
-      const stored = JSON.parse((await execute("cat", [join(stateDir, "store", "Receiver", ns.name, "github.json")])).stdout) as { status?: { webhookPath?: string } };
+      const stored = JSON.parse(
+        (await execute("cat", [join(stateDir, "store", "Receiver", ns.name, "github.json")])).stdout,
+      ) as { status?: { webhookPath?: string } };
       path = stored.status?.webhookPath ?? "";
       return path !== "";
     });
     const sha = await pushTree(git, `${ns.name}-fleet`, { files: { "clusters/dev/app.yaml": appYaml("warn") } });
     const body = JSON.stringify({ ref: "refs/heads/main", after: sha });
-    const post = (signature: string) => fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", body, headers: { "x-github-event": "push", "x-hub-signature-256": signature, "content-type": "application/json" } });
+    const post = (signature: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, {
+        method: "POST",
+        body,
+        headers: { "x-github-event": "push", "x-hub-signature-256": signature, "content-type": "application/json" },
+      });
     // Act
     const refused = await post("sha256=0000");
     const accepted = await post(`sha256=${createHmac("sha256", token).update(body).digest("hex")}`);
     // Assess
     expect(refused.status).toBe(401);
     expect(accepted.status).toBe(202);
-    await until("pushed revision applied", async () => (await sluice("get", "kustomizations")).stdout.includes(`main@sha1:${sha}`));
+    await until("pushed revision applied", async () =>
+      (await sluice("get", "kustomizations")).stdout.includes(`main@sha1:${sha}`),
+    );
   });
 
   it("shuts down gracefully on SIGTERM", async () => {

@@ -37,7 +37,11 @@ describe(`cluster clients for target clusters (kube-apiserver ${kube.version})`,
     // Prepare
     let current = kube.token;
     let asked = 0;
-    const client = await connect({ server: kube.server, caPem: kube.caPem, tokenSource: async () => (asked++, current) });
+    const client = await connect({
+      server: kube.server,
+      caPem: kube.caPem,
+      tokenSource: async () => (asked++, current),
+    });
     const list = () => client.send<{ items: unknown[] }>({ method: "GET", path: "/api/v1/namespaces" });
     // Act + Assess
     expect((await list()).items.length).toBeGreaterThan(0);
@@ -61,11 +65,18 @@ describe(`cluster clients for target clusters (kube-apiserver ${kube.version})`,
 
   it("refuses kubeconfigs that would run an exec plugin, and names missing contexts", async () => {
     // Prepare
-    const exec = kube.kubeconfig.replace(/ {4}token: .*/, "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [-c, 'echo pwned']");
+    const exec = kube.kubeconfig.replace(
+      / {4}token: .*/,
+      "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [-c, 'echo pwned']",
+    );
     // Act + Assess
     await expect(connect({ kubeconfig: exec })).rejects.toThrow(ClusterConfigError);
-    await expect(connect({ kubeconfig: exec })).rejects.toThrow(/uses an exec plugin or auth provider, which Sluice does not run/);
-    await expect(connect({ kubeconfig: kube.kubeconfig, context: "prod" })).rejects.toThrow(/kubeconfig has no context "prod"/);
+    await expect(connect({ kubeconfig: exec })).rejects.toThrow(
+      /uses an exec plugin or auth provider, which Sluice does not run/,
+    );
+    await expect(connect({ kubeconfig: kube.kubeconfig, context: "prod" })).rejects.toThrow(
+      /kubeconfig has no context "prod"/,
+    );
   });
 });
 
@@ -78,7 +89,13 @@ describe(`API Priority and Fairness (kube-apiserver ${kube.version})`, () => {
     ns = await freshNamespace(kube, "apf");
     // A priority level with the smallest share that rejects rather than queues, for one service account.
     await flowcontrol.createPriorityLevelConfiguration({
-      body: { metadata: { name }, spec: { type: "Limited", limited: { nominalConcurrencyShares: 1, lendablePercent: 0, limitResponse: { type: "Reject" } } } },
+      body: {
+        metadata: { name },
+        spec: {
+          type: "Limited",
+          limited: { nominalConcurrencyShares: 1, lendablePercent: 0, limitResponse: { type: "Reject" } },
+        },
+      },
     });
     await flowcontrol.createFlowSchema({
       body: {
@@ -86,7 +103,12 @@ describe(`API Priority and Fairness (kube-apiserver ${kube.version})`, () => {
         spec: {
           priorityLevelConfiguration: { name },
           matchingPrecedence: 100,
-          rules: [{ subjects: [{ kind: "ServiceAccount", serviceAccount: { name: "throttled", namespace: ns.name } }], nonResourceRules: [{ verbs: ["*"], nonResourceURLs: ["*"] }] }],
+          rules: [
+            {
+              subjects: [{ kind: "ServiceAccount", serviceAccount: { name: "throttled", namespace: ns.name } }],
+              nonResourceRules: [{ verbs: ["*"], nonResourceURLs: ["*"] }],
+            },
+          ],
         },
       },
     });
@@ -99,8 +121,12 @@ describe(`API Priority and Fairness (kube-apiserver ${kube.version})`, () => {
 
   it("retries 429 answers after Retry-After until every request succeeds", async () => {
     // Prepare: the flow schema takes effect asynchronously; wait until this identity gets throttled
-    const client = await connect({ kubeconfig: kube.kubeconfig }, { impersonate: serviceAccount(ns.name, "throttled"), maxConcurrency: 128, maxAttempts: 30 });
-    const burst = () => Promise.all(Array.from({ length: 128 }, () => client.send({ method: "GET", path: "/version" })));
+    const client = await connect(
+      { kubeconfig: kube.kubeconfig },
+      { impersonate: serviceAccount(ns.name, "throttled"), maxConcurrency: 128, maxAttempts: 30 },
+    );
+    const burst = () =>
+      Promise.all(Array.from({ length: 128 }, () => client.send({ method: "GET", path: "/version" })));
     // Act: bursts (a short pause between them lets the new flow schema take effect) until throttled
     let results: unknown[] = [];
     for (let round = 0; round < 50 && client.counts.throttled === 0; round++) {

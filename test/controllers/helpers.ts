@@ -92,7 +92,12 @@ export interface FluxStatus {
 }
 
 /** The status of an object in the plane's Store (empty when it has none). */
-export async function storedStatus(plane: LocalControlPlane, kind: string, namespace: string, name: string): Promise<FluxStatus> {
+export async function storedStatus(
+  plane: LocalControlPlane,
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<FluxStatus> {
   return ((await plane.runtime.store.get({ kind, namespace, name }))?.object.status ?? {}) as FluxStatus;
 }
 
@@ -100,7 +105,11 @@ export async function storedStatus(plane: LocalControlPlane, kind: string, names
 export const ready = (status: FluxStatus) => status.conditions?.find((c) => c.type === "Ready");
 
 /** Polls `probe` every 100 ms until it gives a truthy value, and returns it; throws "timed out waiting for <what>" after `timeoutMs`. */
-export async function until<T>(what: string | (() => string), probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function until<T>(
+  what: string | (() => string),
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

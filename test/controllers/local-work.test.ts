@@ -19,7 +19,12 @@ describe(`local control plane scratch space (kube-apiserver ${kube.version})`, (
     await writeFile(join(leftover, "app.yaml"), "kind: ConfigMap\n");
     await mkdir(join(store, "GitRepository", "kept"), { recursive: true });
     // Act: a second process on the same state
-    const second = await startLocal({ stateDir: first.stateDir, kubeconfig: kube.kubeconfig, clock: systemClock, log: pino({ level: "silent" }) });
+    const second = await startLocal({
+      stateDir: first.stateDir,
+      kubeconfig: kube.kubeconfig,
+      clock: systemClock,
+      log: pino({ level: "silent" }),
+    });
     try {
       // Assess
       expect(await readdir(work)).toEqual([]);

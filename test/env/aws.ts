@@ -21,17 +21,36 @@ export interface AwsInfo {
 export async function start(ctx: RunContext): Promise<Running<AwsInfo>> {
   const venv = join(ctx.cacheDir, "moto-venv");
   const server = join(venv, "bin", "moto_server");
-  if (!(await access(server, constants.X_OK).then(() => true, () => false))) {
+  if (
+    !(await access(server, constants.X_OK).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     throw new MissingPrerequisiteError(`moto (AWS emulator) at ${server}`, "bash test/env/install-moto.sh");
   }
   const port = await freePort();
-  const moto = startProcess({ name: "moto", command: server, args: ["-H", "127.0.0.1", "-p", String(port)], logDir: ctx.logDir });
+  const moto = startProcess({
+    name: "moto",
+    command: server,
+    args: ["-H", "127.0.0.1", "-p", String(port)],
+    logDir: ctx.logDir,
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilReady("moto", async () => (await fetch(`${endpoint}/moto-api/data.json`)).ok, { process: moto, timeoutMs: 30_000 });
+    await waitUntilReady("moto", async () => (await fetch(`${endpoint}/moto-api/data.json`)).ok, {
+      process: moto,
+      timeoutMs: 30_000,
+    });
     const { stdout } = await run(join(venv, "bin", "python"), ["-c", "import moto; print(moto.__version__)"]);
     return {
-      info: { endpoint, region: "us-east-1", accessKeyId: "testing", secretAccessKey: "testing", version: `moto ${stdout.trim()}` },
+      info: {
+        endpoint,
+        region: "us-east-1",
+        accessKeyId: "testing",
+        secretAccessKey: "testing",
+        version: `moto ${stdout.trim()}`,
+      },
       stop: () => moto.stop(),
     };
   } catch (error) {

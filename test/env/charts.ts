@@ -12,11 +12,20 @@ const run = promisify(execFile);
  * Runs the project's helm with its own config, cache and data folders, so tests never read or
  * change the user's Helm repositories.
  */
-export async function helm(cacheDir: string, args: string[], home?: string): Promise<{ stdout: string; stderr: string }> {
+export async function helm(
+  cacheDir: string,
+  args: string[],
+  home?: string,
+): Promise<{ stdout: string; stderr: string }> {
   const tools = await resolveTools({ cacheDir });
   const isolated = home ?? (await mkdtemp(join(tmpdir(), "sluice-helm-home-")));
   return run(tools.helm, args, {
-    env: { ...process.env, HELM_CONFIG_HOME: join(isolated, "config"), HELM_CACHE_HOME: join(isolated, "cache"), HELM_DATA_HOME: join(isolated, "data") },
+    env: {
+      ...process.env,
+      HELM_CONFIG_HOME: join(isolated, "config"),
+      HELM_CACHE_HOME: join(isolated, "cache"),
+      HELM_DATA_HOME: join(isolated, "data"),
+    },
   });
 }
 
@@ -27,7 +36,10 @@ export const testHelm = (args: string[], home?: string) => helm(defaultCacheDir(
 export async function tinyChart(name: string, version: string): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "sluice-chart-")), name);
   await mkdir(join(dir, "templates"), { recursive: true });
-  await writeFile(join(dir, "Chart.yaml"), `apiVersion: v2\nname: ${name}\nversion: ${version}\ndescription: test chart\n`);
+  await writeFile(
+    join(dir, "Chart.yaml"),
+    `apiVersion: v2\nname: ${name}\nversion: ${version}\ndescription: test chart\n`,
+  );
   await writeFile(join(dir, "values.yaml"), "greeting: hello\n");
   await writeFile(
     join(dir, "templates", "configmap.yaml"),

@@ -15,7 +15,11 @@ export interface HelmRepoInfo {
   version: string;
 }
 
-const CONTENT_TYPES: Record<string, string> = { ".yaml": "application/x-yaml", ".tgz": "application/gzip", ".prov": "text/plain" };
+const CONTENT_TYPES: Record<string, string> = {
+  ".yaml": "application/x-yaml",
+  ".tgz": "application/gzip",
+  ".prov": "text/plain",
+};
 
 /** Serves a folder read-only over HTTP, as a Helm chart repository is served by any static host. */
 export async function start(ctx: RunContext): Promise<Running<HelmRepoInfo>> {
@@ -24,10 +28,14 @@ export async function start(ctx: RunContext): Promise<Running<HelmRepoInfo>> {
   const server = createServer(async (req, res) => {
     const path = resolve(dir, `.${decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)}`);
     // Only GET/HEAD of files inside the folder; anything else is refused.
-    if ((req.method !== "GET" && req.method !== "HEAD") || !path.startsWith(dir + sep)) return void res.writeHead(404).end();
+    if ((req.method !== "GET" && req.method !== "HEAD") || !path.startsWith(dir + sep))
+      return void res.writeHead(404).end();
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) return void res.writeHead(404).end();
-    res.writeHead(200, { "content-type": CONTENT_TYPES[extname(path)] ?? "application/octet-stream", "content-length": info.size });
+    res.writeHead(200, {
+      "content-type": CONTENT_TYPES[extname(path)] ?? "application/octet-stream",
+      "content-length": info.size,
+    });
     if (req.method === "HEAD") return void res.end();
     createReadStream(path).pipe(res);
   });

@@ -13,7 +13,10 @@ export function adminKubeConfig(info: KubeInfo): KubeConfig {
  * Creates a fresh namespace named `<prefix>-<random>` so tests never share objects; `remove()`
  * deletes it (the controller manager finalizes it in the background).
  */
-export async function freshNamespace(info: KubeInfo, prefix: string): Promise<{ name: string; remove(): Promise<void> }> {
+export async function freshNamespace(
+  info: KubeInfo,
+  prefix: string,
+): Promise<{ name: string; remove(): Promise<void> }> {
   const core = adminKubeConfig(info).makeApiClient(CoreV1Api);
   const name = `${prefix}-${randomBytes(3).toString("hex")}`;
   await core.createNamespace({ body: { metadata: { name } } });

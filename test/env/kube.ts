@@ -70,7 +70,10 @@ export async function start(ctx: RunContext, options: KubeStartOptions = {}): Pr
       ],
     });
     processes.push(etcd);
-    await waitUntilReady("etcd", async () => (await fetch(`${etcdUrl}/health`)).ok, { process: etcd, timeoutMs: 30_000 });
+    await waitUntilReady("etcd", async () => (await fetch(`${etcdUrl}/health`)).ok, {
+      process: etcd,
+      timeoutMs: 30_000,
+    });
 
     const token = randomBytes(24).toString("hex");
     const files = await writeApiServerFiles(dir, token);
@@ -98,17 +101,23 @@ export async function start(ctx: RunContext, options: KubeStartOptions = {}): Pr
     const server = `https://127.0.0.1:${apiPort}`;
     // The serving certificate is self-signed by the apiserver at start; trust is checked below via caPem.
     const insecure = new Agent({ rejectUnauthorized: false });
-    await waitUntilReady("kube-apiserver", async () => (await get(`${server}/readyz`, token, insecure)).status === 200, {
-      process: apiserver,
-      timeoutMs: 60_000,
-    });
+    await waitUntilReady(
+      "kube-apiserver",
+      async () => (await get(`${server}/readyz`, token, insecure)).status === 200,
+      {
+        process: apiserver,
+        timeoutMs: 60_000,
+      },
+    );
     const caPem = await readFile(join(certDir, "apiserver.crt"), "utf8");
     const kubeconfig = kubeconfigYaml(server, caPem, token);
     const kubeconfigPath = join(dir, "kubeconfig");
     await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
     const trusted = new Agent({ ca: caPem });
-    const version = async () => (JSON.parse((await get(`${server}/version`, token, trusted)).body) as { gitVersion: string }).gitVersion;
-    if (options.controllerManager === false) return { info: { server, token, caPem, kubeconfigPath, kubeconfig, version: await version() }, stop };
+    const version = async () =>
+      (JSON.parse((await get(`${server}/version`, token, trusted)).body) as { gitVersion: string }).gitVersion;
+    if (options.controllerManager === false)
+      return { info: { server, token, caPem, kubeconfigPath, kubeconfig, version: await version() }, stop };
 
     const controllerManager = startProcess({
       name: "kube-controller-manager",
@@ -137,7 +146,8 @@ export async function start(ctx: RunContext, options: KubeStartOptions = {}): Pr
     // Ready once the service-account controller has populated kube-system; proves it talks to us.
     await waitUntilReady(
       "kube-controller-manager",
-      async () => (await get(`${server}/api/v1/namespaces/kube-system/serviceaccounts/default`, token, trusted)).status === 200,
+      async () =>
+        (await get(`${server}/api/v1/namespaces/kube-system/serviceaccounts/default`, token, trusted)).status === 200,
       { process: controllerManager, timeoutMs: 60_000 },
     );
     return { info: { server, token, caPem, kubeconfigPath, kubeconfig, version: await version() }, stop };
@@ -155,7 +165,12 @@ async function locateBinaries(cacheDir: string): Promise<Record<Binary, string>>
     for (const folder of [assets, cached]) {
       if (!folder) continue;
       const path = join(folder, name);
-      if (await access(path, constants.X_OK).then(() => true, () => false)) {
+      if (
+        await access(path, constants.X_OK).then(
+          () => true,
+          () => false,
+        )
+      ) {
         found[name] = path;
         break;
       }

@@ -6,8 +6,13 @@ import { onlyFromEnv, startTestbed } from "./testbed.js";
 // `npm run testbed -- --exit` starts it, prints the same, and stops (a quick health check).
 
 const exitAfterStart = process.argv.includes("--exit");
-console.error("► starting the test bed (kube-apiserver + etcd + controller-manager, Git server, moto, OCI registry, Helm repo)");
-const testbed = await startTestbed({ only: onlyFromEnv(process.env.SLUICE_TESTBED), onProgress: (line) => console.error(`  ${line}`) });
+console.error(
+  "► starting the test bed (kube-apiserver + etcd + controller-manager, Git server, moto, OCI registry, Helm repo)",
+);
+const testbed = await startTestbed({
+  only: onlyFromEnv(process.env.SLUICE_TESTBED),
+  onProgress: (line) => console.error(`  ${line}`),
+});
 const { kube, git, aws, registry, helmRepo } = testbed.info;
 // A stable path, so `export KUBECONFIG=…` keeps working across restarts of the test bed.
 const kubeconfig = resolve(".sluice/testbed/kubeconfig");
@@ -35,5 +40,6 @@ const stop = async () => {
 if (exitAfterStart) await stop();
 else {
   console.error("Press Ctrl-C to stop.");
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void stop().then(() => process.exit(0)));
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => void stop().then(() => process.exit(0)));
 }

@@ -34,8 +34,13 @@ export async function pushOciArtifact(
     layers: [{ mediaType: FLUX_MEDIA_TYPES.content, digest: layerDigest, size: layer.length }],
     annotations,
   });
-  const response = await fetch(`${base}/manifests/${tag}`, { method: "PUT", headers: { "content-type": FLUX_MEDIA_TYPES.manifest }, body: manifest });
-  if (response.status !== 201) throw new Error(`PUT manifest ${repository}:${tag}: HTTP ${response.status} ${await response.text()}`);
+  const response = await fetch(`${base}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "content-type": FLUX_MEDIA_TYPES.manifest },
+    body: manifest,
+  });
+  if (response.status !== 201)
+    throw new Error(`PUT manifest ${repository}:${tag}: HTTP ${response.status} ${await response.text()}`);
   return response.headers.get("docker-content-digest") ?? sha256(Buffer.from(manifest));
 }
 
@@ -45,7 +50,11 @@ async function uploadBlob(base: string, content: Buffer): Promise<string> {
   if (started.status !== 202) throw new Error(`start upload: HTTP ${started.status}`);
   const location = new URL(started.headers.get("location")!, base);
   location.searchParams.set("digest", digest);
-  const done = await fetch(location, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: content });
+  const done = await fetch(location, {
+    method: "PUT",
+    headers: { "content-type": "application/octet-stream" },
+    body: content,
+  });
   if (done.status !== 201) throw new Error(`upload blob ${digest}: HTTP ${done.status} ${await done.text()}`);
   return digest;
 }

@@ -12,7 +12,9 @@ export async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -102,7 +104,9 @@ export async function waitUntilReady(
     }
     if (await ready().catch(() => false)) return;
     if (Date.now() > deadline) {
-      const logTail = options.process ? `; end of ${options.process.logFile}:\n${await tail(options.process.logFile)}` : "";
+      const logTail = options.process
+        ? `; end of ${options.process.logFile}:\n${await tail(options.process.logFile)}`
+        : "";
       throw new Error(`${what} was not ready within ${options.timeoutMs ?? 60_000} ms${logTail}`);
     }
     await sleep(options.intervalMs ?? 100);

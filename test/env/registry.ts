@@ -18,8 +18,16 @@ export interface RegistryInfo {
 /** Starts Debian's docker-registry (the CNCF distribution registry) with storage in the run folder. */
 export async function start(ctx: RunContext): Promise<Running<RegistryInfo>> {
   const binary = join(ctx.cacheDir, "registry", "usr", "bin", "docker-registry");
-  if (!(await access(binary, constants.X_OK).then(() => true, () => false))) {
-    throw new MissingPrerequisiteError(`docker-registry (OCI registry) at ${binary}`, "bash test/env/install-registry.sh");
+  if (
+    !(await access(binary, constants.X_OK).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new MissingPrerequisiteError(
+      `docker-registry (OCI registry) at ${binary}`,
+      "bash test/env/install-registry.sh",
+    );
   }
   const dir = join(ctx.runDir, "registry");
   await mkdir(join(dir, "data"), { recursive: true });
@@ -44,7 +52,10 @@ export async function start(ctx: RunContext): Promise<Running<RegistryInfo>> {
   const registry = startProcess({ name: "registry", command: binary, args: ["serve", config], logDir: ctx.logDir });
   const host = `127.0.0.1:${port}`;
   try {
-    await waitUntilReady("docker-registry", async () => (await fetch(`http://${host}/v2/`)).status === 200, { process: registry, timeoutMs: 30_000 });
+    await waitUntilReady("docker-registry", async () => (await fetch(`http://${host}/v2/`)).status === 200, {
+      process: registry,
+      timeoutMs: 30_000,
+    });
     const { stdout } = await run(binary, ["--version"]);
     const version = `docker-registry ${stdout.trim().split(/\s+/).at(-1)}`;
     return { info: { host, version }, stop: () => registry.stop() };

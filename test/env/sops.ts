@@ -15,7 +15,10 @@ const bin = (name: string) => join(cacheDir(), "sops", process.env.SLUICE_SOPS_V
 /** A fresh age key pair: the identity (`AGE-SECRET-KEY-1…`) and its recipient (`age1…`). */
 export async function ageKey(): Promise<{ identity: string; recipient: string }> {
   const { stdout } = await run(bin("age-keygen"), []);
-  return { identity: stdout.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"))!, recipient: /public key: (age1\S+)/.exec(stdout)![1]! };
+  return {
+    identity: stdout.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"))!,
+    recipient: /public key: (age1\S+)/.exec(stdout)![1]!,
+  };
 }
 
 /** `sops --encrypt` of an object as YAML, with the given flags (e.g. `--age`, `--encrypted-regex`). */
@@ -23,10 +26,16 @@ export async function sopsEncrypt(object: unknown, args: string[], env: NodeJS.P
   const dir = await mkdtemp(join(tmpdir(), "sluice-sops-"));
   const file = join(dir, "plain.yaml");
   await writeFile(file, stringify(object));
-  const { stdout } = await run(bin("sops"), ["--encrypt", ...args, "--input-type", "yaml", "--output-type", "yaml", file], { env: { ...process.env, ...env } });
+  const { stdout } = await run(
+    bin("sops"),
+    ["--encrypt", ...args, "--input-type", "yaml", "--output-type", "yaml", file],
+    { env: { ...process.env, ...env } },
+  );
   return parse(stdout) as KubeObject;
 }
 
 export async function sopsVersion(): Promise<string> {
-  return (await readFile(bin("sops")).then(() => run(bin("sops"), ["--version", "--disable-version-check"]))).stdout.split("\n")[0]!.trim();
+  return (await readFile(bin("sops")).then(() => run(bin("sops"), ["--version", "--disable-version-check"]))).stdout
+    .split("\n")[0]!
+    .trim();
 }

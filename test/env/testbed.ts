@@ -42,7 +42,9 @@ export interface Testbed {
  * development: `SLUICE_TESTBED=kube,git`). If one component fails, the others are stopped and the
  * error names the component.
  */
-export async function startTestbed(options: { only?: Name[]; onProgress?: (line: string) => void } = {}): Promise<Testbed> {
+export async function startTestbed(
+  options: { only?: Name[]; onProgress?: (line: string) => void } = {},
+): Promise<Testbed> {
   const began = performance.now();
   const runDir = await mkdtemp(join(tmpdir(), "sluice-testbed-"));
   const logDir = join(runDir, "logs");
@@ -89,6 +91,9 @@ export function onlyFromEnv(value: string | undefined): Name[] | undefined {
   if (!value) return undefined;
   const names = value.split(",").map((s) => s.trim());
   const unknown = names.filter((n) => !(n in components));
-  if (unknown.length > 0) throw new Error(`SLUICE_TESTBED: unknown component(s) ${unknown.join(", ")}; known: ${Object.keys(components).join(", ")}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `SLUICE_TESTBED: unknown component(s) ${unknown.join(", ")}; known: ${Object.keys(components).join(", ")}`,
+    );
   return names as Name[];
 }

@@ -21,7 +21,10 @@ export async function extraCluster(name: string): Promise<{ info: KubeInfo; stop
   const logDir = join(runDir, "logs");
   await mkdir(logDir, { recursive: true });
   const running = await start({ runDir, logDir, cacheDir: cacheDir() }, { controllerManager: false });
-  return { info: running.info, stop: async () => (await running.stop(), await rm(runDir, { recursive: true, force: true })) };
+  return {
+    info: running.info,
+    stop: async () => (await running.stop(), await rm(runDir, { recursive: true, force: true })),
+  };
 }
 
 /** A TLS endpoint that never answers: it accepts connections and says nothing (a blackholed or hung API server). Counts connections. */
@@ -61,7 +64,12 @@ export function adminCluster(info: KubeInfo): Promise<Cluster> {
  * Registers cluster `name` (direct) with its kubeconfig in a Secret of sluice-system on the control
  * plane's cluster, where local mode reads Secrets.
  */
-export async function registerCluster(lp: LocalControlPlane, name: string, kubeconfig: string, extra: { allowedNamespaces?: string[] } = {}): Promise<void> {
+export async function registerCluster(
+  lp: LocalControlPlane,
+  name: string,
+  kubeconfig: string,
+  extra: { allowedNamespaces?: string[] } = {},
+): Promise<void> {
   const secret = `${name}-kubeconfig`;
   await applyAll(lp.cluster, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: CLUSTER_NAMESPACE } }]);
   await applyAll(lp.cluster, [kubeconfigSecret(secret, kubeconfig)], { force: true });
@@ -71,7 +79,12 @@ export async function registerCluster(lp: LocalControlPlane, name: string, kubec
 
 /** A kubeconfig Secret in sluice-system, as a registration's spec.kubeConfig.secretRef names it. */
 export function kubeconfigSecret(name: string, kubeconfig: string): KubeObject {
-  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: CLUSTER_NAMESPACE }, stringData: { value: kubeconfig } };
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: CLUSTER_NAMESPACE },
+    stringData: { value: kubeconfig },
+  };
 }
 
 /** A local control plane on the test bed's cluster, noticing Store changes fast. */
@@ -88,24 +101,51 @@ export async function controlPlane(kube: KubeInfo, concurrency?: number): Promis
 }
 
 /** A Git repository holding one ConfigMap (no namespace: each Kustomization sets targetNamespace), and its GitRepository in the Store. */
-export async function configMapSource(lp: LocalControlPlane, git: GitInfo, namespace: string, name: string): Promise<void> {
+export async function configMapSource(
+  lp: LocalControlPlane,
+  git: GitInfo,
+  namespace: string,
+  name: string,
+): Promise<void> {
   const configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  greeting: hello\n";
   const url = await createRepo(git, `${namespace}-${name}`);
   await pushTree(git, `${namespace}-${name}`, { files: { "app.yaml": configMap } });
-  const auth = { apiVersion: "v1", kind: "Secret", metadata: { name: "git-auth", namespace }, stringData: { username: git.username, password: git.password } };
+  const auth = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "git-auth", namespace },
+    stringData: { username: git.username, password: git.password },
+  };
   await applyAll(lp.cluster, [auth], { force: true });
   const spec = { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } };
-  const source: KubeObject = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace }, spec };
+  const source: KubeObject = {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name, namespace },
+    spec,
+  };
   await applyToStore(lp.runtime.store, source);
 }
 
 /** A Kustomization of that source applying into `targetNamespace`, on registered cluster `cluster` (none: the control plane's). */
-export function kustomization(name: string, namespace: string, source: string, targetNamespace: string, cluster?: string): KubeObject {
+export function kustomization(
+  name: string,
+  namespace: string,
+  source: string,
+  targetNamespace: string,
+  cluster?: string,
+): KubeObject {
   return {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
     metadata: { name, namespace, ...(cluster && { annotations: { "sluice.dev/cluster": cluster } }) },
-    spec: { interval: "10m", path: "./", prune: true, targetNamespace, sourceRef: { kind: "GitRepository", name: source } },
+    spec: {
+      interval: "10m",
+      path: "./",
+      prune: true,
+      targetNamespace,
+      sourceRef: { kind: "GitRepository", name: source },
+    },
   };
 }
 
@@ -118,11 +158,17 @@ export interface Ready {
 /** The Ready condition of a Kustomization in the Store. */
 export async function readyOf(lp: LocalControlPlane, namespace: string, name: string): Promise<Ready | undefined> {
   const stored = await lp.runtime.store.get({ kind: "Kustomization", namespace, name });
-  return (stored?.object.status as { conditions?: (Ready & { type: string })[] } | undefined)?.conditions?.find((c) => c.type === "Ready");
+  return (stored?.object.status as { conditions?: (Ready & { type: string })[] } | undefined)?.conditions?.find(
+    (c) => c.type === "Ready",
+  );
 }
 
 /** Polls until `probe` returns a value, or fails naming `what`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -7,9 +7,13 @@ import { EksAccess } from "../../src/aws/eks.js";
 import { systemClock } from "../../src/runtime/clock.js";
 
 const aws = inject("testbed").aws;
-const worker: AwsCredentialIdentityProvider = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
+const worker: AwsCredentialIdentityProvider = async () => ({
+  accessKeyId: aws.accessKeyId,
+  secretAccessKey: aws.secretAccessKey,
+});
 const emulator = { region: aws.region, endpoint: aws.endpoint };
-const eksClient = (region: string, credentials: AwsCredentialIdentityProvider) => new EKSClient({ ...emulator, region, credentials });
+const eksClient = (region: string, credentials: AwsCredentialIdentityProvider) =>
+  new EKSClient({ ...emulator, region, credentials });
 /** The other account's role the worker may assume (moto maps an assumed role's keys to the role's account). */
 const roleArn = "arn:aws:iam::111111111111:role/sluice-deployer";
 
@@ -38,21 +42,40 @@ describe(`EKS clusters in other accounts: an assumable role per registration (${
     // The clusters live in account 111111111111: create them as that account's role.
     const sts = new STSClient({ ...emulator, credentials: worker });
     const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: "setup" }));
-    const owner = eksClient(aws.region, async () => ({ accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken }));
+    const owner = eksClient(aws.region, async () => ({
+      accessKeyId: c!.AccessKeyId!,
+      secretAccessKey: c!.SecretAccessKey!,
+      sessionToken: c!.SessionToken,
+    }));
     for (const name of names) {
-      await owner.send(new CreateClusterCommand({ name, roleArn: "arn:aws:iam::111111111111:role/eks", resourcesVpcConfig: { subnetIds: ["subnet-1"] } }));
+      await owner.send(
+        new CreateClusterCommand({
+          name,
+          roleArn: "arn:aws:iam::111111111111:role/eks",
+          resourcesVpcConfig: { subnetIds: ["subnet-1"] },
+        }),
+      );
     }
   });
 
   it("describes the cluster and signs its token as the assumed role, which the worker's own identity cannot", async () => {
     // Prepare
     const { sts } = countingSts();
-    const access = new EksAccess({ region: aws.region, credentials: worker, sts, eksClient, clock: systemClock, stsEndpoint: () => aws.endpoint });
+    const access = new EksAccess({
+      region: aws.region,
+      credentials: worker,
+      sts,
+      eksClient,
+      clock: systemClock,
+      stsEndpoint: () => aws.endpoint,
+    });
     // Act
     const target = await access.target({ name: names[0]!, roleArn });
     const asWorker = await access.target({ name: names[0]! }).catch((error: Error) => error);
     // Assess
-    expect(target.server).toMatch(new RegExp(`^https://[A-Za-z0-9]+\\.[A-Za-z0-9]+\\.${aws.region}\\.eks\\.amazonaws\\.com/$`));
+    expect(target.server).toMatch(
+      new RegExp(`^https://[A-Za-z0-9]+\\.[A-Za-z0-9]+\\.${aws.region}\\.eks\\.amazonaws\\.com/$`),
+    );
     const query = tokenQuery(target.token);
     expect(query.get("X-Amz-Credential")).toMatch(new RegExp(`^ASIA[A-Z0-9]+/\\d{8}/${aws.region}/sts/aws4_request$`));
     expect(query.get("X-Amz-Security-Token")).toBeTruthy();
@@ -65,11 +88,20 @@ describe(`EKS clusters in other accounts: an assumable role per registration (${
     let now = Date.now();
     const { sts, assumed } = countingSts();
     const clock = { now: () => now, sleep: async () => {} };
-    const access = new EksAccess({ region: aws.region, credentials: worker, sts, eksClient, clock, stsEndpoint: () => aws.endpoint });
+    const access = new EksAccess({
+      region: aws.region,
+      credentials: worker,
+      sts,
+      eksClient,
+      clock,
+      stsEndpoint: () => aws.endpoint,
+    });
     // Act + Assess: concurrent first uses share one AssumeRole
     const [first, second] = await Promise.all(names.map((name) => access.target({ name, roleArn })));
     expect(assumed()).toBe(1);
-    expect(tokenQuery(first!.token).get("X-Amz-Credential")!.split("/")[0]).toBe(tokenQuery(second!.token).get("X-Amz-Credential")!.split("/")[0]);
+    expect(tokenQuery(first!.token).get("X-Amz-Credential")!.split("/")[0]).toBe(
+      tokenQuery(second!.token).get("X-Amz-Credential")!.split("/")[0],
+    );
     // Tokens are re-signed after 10 minutes; the role's hour-long credentials still serve
     now += 11 * 60_000;
     const resigned = await access.target({ name: names[0]!, roleArn });
@@ -79,6 +111,8 @@ describe(`EKS clusters in other accounts: an assumable role per registration (${
     now += 35 * 60_000;
     const renewed = await access.target({ name: names[0]!, roleArn });
     expect(assumed()).toBe(2);
-    expect(tokenQuery(renewed.token).get("X-Amz-Credential")!.split("/")[0]).not.toBe(tokenQuery(first!.token).get("X-Amz-Credential")!.split("/")[0]);
+    expect(tokenQuery(renewed.token).get("X-Amz-Credential")!.split("/")[0]).not.toBe(
+      tokenQuery(first!.token).get("X-Amz-Credential")!.split("/")[0],
+    );
   });
 });

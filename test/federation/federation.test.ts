@@ -23,8 +23,18 @@ const { kube, git } = inject("testbed");
 
 /** The ConfigMap a Kustomization applied on a cluster, if it is there. */
 /** Waits until a Kustomization's Ready condition has `status`, and returns it. */
-async function readyWith(lp: LocalControlPlane, namespace: string, name: string, status: "True" | "False", timeoutMs?: number) {
-  return until(`${name} Ready=${status}`, async () => ((await readyOf(lp, namespace, name))?.status === status ? readyOf(lp, namespace, name) : undefined), timeoutMs);
+async function readyWith(
+  lp: LocalControlPlane,
+  namespace: string,
+  name: string,
+  status: "True" | "False",
+  timeoutMs?: number,
+) {
+  return until(
+    `${name} Ready=${status}`,
+    async () => ((await readyOf(lp, namespace, name))?.status === status ? readyOf(lp, namespace, name) : undefined),
+    timeoutMs,
+  );
 }
 
 async function appliedConfigMap(cluster: Cluster, namespace: string) {
@@ -86,8 +96,10 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
     await applyAll(east, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: `${ns}-late` } }]);
     const started = Date.now();
     // Act: more Kustomizations on the dead clusters than the control plane has workers (4)
-    for (let i = 0; i < 6; i++) await applyToStore(lp.runtime.store, kustomization(`silent-${i}`, ns, "app", ns, "silent"));
-    for (let i = 0; i < 3; i++) await applyToStore(lp.runtime.store, kustomization(`refused-${i}`, ns, "app", ns, "refused"));
+    for (let i = 0; i < 6; i++)
+      await applyToStore(lp.runtime.store, kustomization(`silent-${i}`, ns, "app", ns, "silent"));
+    for (let i = 0; i < 3; i++)
+      await applyToStore(lp.runtime.store, kustomization(`refused-${i}`, ns, "app", ns, "refused"));
     await applyToStore(lp.runtime.store, kustomization("late-east", ns, "app", `${ns}-late`, "east"));
     // Assess: the reachable cluster converges before the silent one's first connection has even timed out (5 s)
     await until("late-east Ready", async () => (await readyOf(lp, ns, "late-east"))?.status === "True");
@@ -96,11 +108,19 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
     for (let i = 0; i < 3; i++) {
       const ready = await readyWith(lp, ns, `refused-${i}`, "False");
       expect(ready.reason).toBe("ReconciliationFailed");
-      expect(ready.message).toMatch(new RegExp(`^cluster 'refused' is unreachable at ${refused}: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+ \\(next attempt after `));
+      expect(ready.message).toMatch(
+        new RegExp(
+          `^cluster 'refused' is unreachable at ${refused}: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+ \\(next attempt after `,
+        ),
+      );
     }
     for (let i = 0; i < 6; i++) {
       const ready = await readyWith(lp, ns, `silent-${i}`, "False", 20_000);
-      expect(ready.message).toMatch(new RegExp(`^cluster 'silent' is unreachable at ${silent.server}: no TLS handshake within 5s \\(next attempt after `));
+      expect(ready.message).toMatch(
+        new RegExp(
+          `^cluster 'silent' is unreachable at ${silent.server}: no TLS handshake within 5s \\(next attempt after `,
+        ),
+      );
     }
     const allFailedMs = Date.now() - started;
     // One connection attempt answered for all six (not one 5 s timeout each, which would take 8 s with 4 workers), and no worker sat on it.

@@ -18,7 +18,12 @@ const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP front for the test bed's API server that can be switched off (it then resets every connection), counting connections. */
-async function switchableProxy(): Promise<{ server: string; up: boolean; connections: number; close(): Promise<void> }> {
+async function switchableProxy(): Promise<{
+  server: string;
+  up: boolean;
+  connections: number;
+  close(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
   const proxy = { server: "", up: true, connections: 0, close: async () => {} };
   const target = new URL(kube.server);
@@ -49,7 +54,11 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     // Prepare
     const silent = await silentServer();
     closers.push(silent.close);
-    const client = new KubeClient(silent.server, { ca: kube.caPem }, { connectTimeoutMs: 300, unreachableMemoryMs: 1_000 });
+    const client = new KubeClient(
+      silent.server,
+      { ca: kube.caPem },
+      { connectTimeoutMs: 300, unreachableMemoryMs: 1_000 },
+    );
     const version = () => client.send({ method: "GET", path: "/version" });
     // Act + Assess: the first request waits for the connect timeout, not the 30 s request timeout
     let began = Date.now();
@@ -72,13 +81,29 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     const dir = await mkdtemp(join(tmpdir(), "sluice-hung-"));
     const files = ["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")];
     const subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"];
-    await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", ...files, "-days", "1", ...subject]);
+    await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      ...files,
+      "-days",
+      "1",
+      ...subject,
+    ]);
     const [key, cert] = await Promise.all([readFile(join(dir, "key.pem")), readFile(join(dir, "cert.pem"), "utf8")]);
     let requests = 0;
     const hung = createTlsServer({ key, cert }, (socket) => socket.on("data", () => requests++));
     await new Promise<void>((resolve) => hung.listen(0, "127.0.0.1", resolve));
     closers.push(() => new Promise((resolve) => hung.close(() => resolve())));
-    const client = new KubeClient(`https://127.0.0.1:${(hung.address() as { port: number }).port}`, { ca: cert }, { timeoutMs: 400 });
+    const client = new KubeClient(
+      `https://127.0.0.1:${(hung.address() as { port: number }).port}`,
+      { ca: cert },
+      { timeoutMs: 400 },
+    );
     // Act + Assess
     await expect(client.send({ method: "GET", path: "/api" })).rejects.toThrow("GET /api: no response within 0.4s");
     await expect(client.send({ method: "GET", path: "/apis" })).rejects.toBeInstanceOf(ClusterUnreachableError);
@@ -87,10 +112,18 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
 
   it("remembers a name that does not resolve like any other dead endpoint", async () => {
     // Prepare
-    const client = new KubeClient("https://cluster.sluice-test.invalid:6443", { ca: kube.caPem }, { connectTimeoutMs: 1_000 });
+    const client = new KubeClient(
+      "https://cluster.sluice-test.invalid:6443",
+      { ca: kube.caPem },
+      { connectTimeoutMs: 1_000 },
+    );
     // Act + Assess
-    await expect(client.send({ method: "GET", path: "/version" })).rejects.toThrow(/ENOTFOUND|EAI_AGAIN|no TLS handshake/);
-    await expect(client.send({ method: "GET", path: "/version" })).rejects.toThrow(/^is unreachable at https:\/\/cluster\.sluice-test\.invalid:6443: /);
+    await expect(client.send({ method: "GET", path: "/version" })).rejects.toThrow(
+      /ENOTFOUND|EAI_AGAIN|no TLS handshake/,
+    );
+    await expect(client.send({ method: "GET", path: "/version" })).rejects.toThrow(
+      /^is unreachable at https:\/\/cluster\.sluice-test\.invalid:6443: /,
+    );
   });
 
   it("shares what it learnt with the clients it makes for other identities", async () => {
@@ -102,7 +135,9 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     // Act
     await expect(admin.send({ method: "GET", path: "/version" })).rejects.toThrow("no TLS handshake");
     // Assess
-    await expect(tenant.send({ method: "GET", path: "/api/v1/namespaces" })).rejects.toBeInstanceOf(ClusterUnreachableError);
+    await expect(tenant.send({ method: "GET", path: "/api/v1/namespaces" })).rejects.toBeInstanceOf(
+      ClusterUnreachableError,
+    );
     expect(silent.connections()).toBe(1);
   });
 
@@ -121,13 +156,18 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     const proxy = await switchableProxy();
     closers.push(proxy.close);
     proxy.up = false;
-    const cluster = await openCluster({ server: proxy.server, caPem: kube.caPem, token: kube.token }, systemClock, { unreachableMemoryMs: 300 });
+    const cluster = await openCluster({ server: proxy.server, caPem: kube.caPem, token: kube.token }, systemClock, {
+      unreachableMemoryMs: 300,
+    });
     // Act + Assess
     await expect(cluster.discovery.find("v1", "ConfigMap")).rejects.toThrow(/ECONNRESET|socket hang up/);
     await expect(cluster.discovery.find("v1", "ConfigMap")).rejects.toBeInstanceOf(ClusterUnreachableError);
     proxy.up = true;
     await sleep(350);
-    await expect(cluster.discovery.find("v1", "ConfigMap")).resolves.toMatchObject({ resource: "configmaps", namespaced: true });
+    await expect(cluster.discovery.find("v1", "ConfigMap")).resolves.toMatchObject({
+      resource: "configmaps",
+      namespaced: true,
+    });
   });
 
   it("hands out a cluster only once it has answered; a slow first connection asks the caller to come back instead of holding it", async () => {
@@ -136,39 +176,60 @@ describe(`cluster reachability: bounded connects and a short memory of dead endp
     closers.push(silent.close);
     const kubeconfig = kube.kubeconfig.replace(kube.server, silent.server);
     const secrets = { secret: async () => ({ value: kubeconfig }), configMap: async () => undefined };
-    const factory = clusterFactory(undefined, secrets, systemClock, { connectGraceMs: 200, client: { connectTimeoutMs: 1_000 } });
-    const request = { namespace: "apps", cluster: { name: "edge", kubeConfig: { secretRef: { name: "edge-kubeconfig" } } } };
+    const factory = clusterFactory(undefined, secrets, systemClock, {
+      connectGraceMs: 200,
+      client: { connectTimeoutMs: 1_000 },
+    });
+    const request = {
+      namespace: "apps",
+      cluster: { name: "edge", kubeConfig: { secretRef: { name: "edge-kubeconfig" } } },
+    };
     // Act + Assess: callers wait at most the grace, and learn when to come back
     const began = Date.now();
     const first = await factory(request).catch((error: unknown) => error);
     expect(Date.now() - began).toBeLessThan(600);
     expect(first).toMatchObject({ name: "ClusterConnectingError" });
     expect((first as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(500);
-    expect((first as Error).message).toMatch(/^is not answering yet at https:\/\/127\.0\.0\.1:\d+ \(still connecting; retrying in \d+s\)$/);
+    expect((first as Error).message).toMatch(
+      /^is not answering yet at https:\/\/127\.0\.0\.1:\d+ \(still connecting; retrying in \d+s\)$/,
+    );
     // A caller arriving after the grace does not wait one of its own
     const late = Date.now();
     await expect(factory(request)).rejects.toMatchObject({ name: "ClusterConnectingError" });
     expect(Date.now() - late).toBeLessThan(100);
     await sleep(1_000);
-    await expect(factory({ ...request, serviceAccountName: "reconciler" })).rejects.toBeInstanceOf(ClusterUnreachableError);
+    await expect(factory({ ...request, serviceAccountName: "reconciler" })).rejects.toBeInstanceOf(
+      ClusterUnreachableError,
+    );
     expect(silent.connections()).toBe(1);
   });
 
   it("connects to a registered cluster whose Secret is found, and names the registration when it is not", async () => {
     // Prepare
-    const secret = async (ref: { namespace: string; name: string }) => (ref.name === "east-kubeconfig" ? { value: kube.kubeconfig } : undefined);
+    const secret = async (ref: { namespace: string; name: string }) =>
+      ref.name === "east-kubeconfig" ? { value: kube.kubeconfig } : undefined;
     const secrets = { secret, configMap: async () => undefined };
     const factory = clusterFactory(undefined, secrets, systemClock);
     // Act
-    const east = await factory({ namespace: "apps", cluster: { name: "east", kubeConfig: { secretRef: { name: "east-kubeconfig" } } } });
+    const east = await factory({
+      namespace: "apps",
+      cluster: { name: "east", kubeConfig: { secretRef: { name: "east-kubeconfig" } } },
+    });
     const west = { name: "west", kubeConfig: { secretRef: { name: "west-kubeconfig" } } };
     const missing = await factory({ namespace: "apps", cluster: west }).catch((e: Error) => e);
-    const eks = await factory({ namespace: "apps", cluster: { name: "prod", eks: { name: "prod" } } }).catch((e: Error) => e);
+    const eks = await factory({ namespace: "apps", cluster: { name: "prod", eks: { name: "prod" } } }).catch(
+      (e: Error) => e,
+    );
     // Assess
-    expect((await east.client.send<{ gitVersion: string }>({ method: "GET", path: "/version" })).gitVersion).toBe(kube.version);
-    expect(missing).toMatchObject({ message: "cluster 'west': spec.kubeConfig.secretRef: secret 'sluice-system/west-kubeconfig' not found" });
+    expect((await east.client.send<{ gitVersion: string }>({ method: "GET", path: "/version" })).gitVersion).toBe(
+      kube.version,
+    );
+    expect(missing).toMatchObject({
+      message: "cluster 'west': spec.kubeConfig.secretRef: secret 'sluice-system/west-kubeconfig' not found",
+    });
     expect(eks).toMatchObject({
-      message: "cluster 'prod': spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)",
+      message:
+        "cluster 'prod': spec.eks: EKS clusters are reached by the AWS control plane's worker; with sluice run, register a kubeconfig (spec.kubeConfig)",
     });
   });
 });

@@ -9,24 +9,51 @@ import { createRepo, pushTree } from "../env/git-server.js";
 import { canary, FLAGGER_VERSION, flaggerWrites, installFlaggerCrds } from "./flagger.js";
 
 const { kube, git } = inject("testbed");
-const local = planeSuite(kube, git, { namespace: "canary", prepare: installFlaggerCrds, settings: { dependencyRequeueMs: 5_000 } });
+const local = planeSuite(kube, git, {
+  namespace: "canary",
+  prepare: installFlaggerCrds,
+  settings: { dependencyRequeueMs: 5_000 },
+});
 let serial = 0;
 
 const ns = () => local.namespace;
-const service = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Service", metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 9898 }] } });
-const app = (name: string, image: string) => ({ "deploy/app.yaml": [deployment(name, { image }), service(name), canary(name)].map((o) => stringify(o)).join("---\n") });
+const service = (name: string): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name },
+  spec: { selector: { app: name }, ports: [{ port: 9898 }] },
+});
+const app = (name: string, image: string) => ({
+  "deploy/app.yaml": [deployment(name, { image }), service(name), canary(name)].map((o) => stringify(o)).join("---\n"),
+});
 
 /** A Git repo with `files`, its GitRepository, and a Kustomization with `wait: true` applying ./deploy. */
-async function canaryApp(name: string, image: string): Promise<{ push(image: string): Promise<string>; first: string; key: string }> {
+async function canaryApp(
+  name: string,
+  image: string,
+): Promise<{ push(image: string): Promise<string>; first: string; key: string }> {
   const repo = `${ns()}-flagger-${serial++}`;
   const url = await createRepo(git, repo);
   const first = await pushTree(git, repo, { files: app(name, image) });
-  await applyToStore(local.plane.runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: repo, namespace: ns() }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(local.plane.runtime.store, {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name: repo, namespace: ns() },
+    spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+  });
   await applyToStore(local.plane.runtime.store, {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
     metadata: { name, namespace: ns() },
-    spec: { interval: "10m", path: "./deploy", prune: true, wait: true, timeout: "5m", targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: repo } },
+    spec: {
+      interval: "10m",
+      path: "./deploy",
+      prune: true,
+      wait: true,
+      timeout: "5m",
+      targetNamespace: ns(),
+      sourceRef: { kind: "GitRepository", name: repo },
+    },
   });
   const push = async (next: string) => {
     const commit = await pushTree(git, repo, { files: app(name, next) });
@@ -97,9 +124,17 @@ describe(`Flagger ${FLAGGER_VERSION} Canary health, kube-apiserver ${kube.versio
     const second = await repo.push("ghcr.io/stefanprodan/podinfo:6.0.1");
     // Assess
     await staysProgressing("podinfo", second);
-    const held = (await checkHealth(local.admin, [{ apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: ns() } }])).objects[0]!;
+    const held = (
+      await checkHealth(local.admin, [
+        { apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: ns() } },
+      ])
+    ).objects[0]!;
     expect(held).toMatchObject({ subject: `Canary/${ns()}/podinfo`, status: "InProgress" });
-    expect(held.message).toMatch(new RegExp(`^waiting for Flagger to analyse Deployment/${ns()}/podinfo changed at .* \\(phase Initialized since `));
+    expect(held.message).toMatch(
+      new RegExp(
+        `^waiting for Flagger to analyse Deployment/${ns()}/podinfo changed at .* \\(phase Initialized since `,
+      ),
+    );
     // Act: Flagger detects the revision and runs the analysis
     await flagger("podinfo", "Progressing");
     await flaggerWrites(local.admin, ns(), "podinfo", "Progressing", { canaryWeight: 30 });
@@ -133,7 +168,9 @@ describe(`Flagger ${FLAGGER_VERSION} Canary health, kube-apiserver ${kube.versio
       return ready(status)?.reason === "HealthCheckFailed" && status;
     });
     expect(ready(failed)).toMatchObject({ status: "False" });
-    expect(ready(failed)?.message).toContain(`health check failed: [Canary/${ns()}/podinfo-bad status: 'Failed' (Flagger rolled back: Canary analysis failed, Deployment scaled to zero.`);
+    expect(ready(failed)?.message).toContain(
+      `health check failed: [Canary/${ns()}/podinfo-bad status: 'Failed' (Flagger rolled back: Canary analysis failed, Deployment scaled to zero.`,
+    );
     expect(failed.lastAppliedRevision).toBe(repo.first);
 
     // Act: the fix, pushed after the rollback, is not judged by the rollback

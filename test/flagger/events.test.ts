@@ -21,7 +21,10 @@ let other: { name: string; remove(): Promise<void> };
 let serial = 0;
 
 beforeAll(async () => {
-  [namespace, other] = await Promise.all([freshNamespace(kube, "canary-events"), freshNamespace(kube, "canary-events")]);
+  [namespace, other] = await Promise.all([
+    freshNamespace(kube, "canary-events"),
+    freshNamespace(kube, "canary-events"),
+  ]);
   admin = await adminCluster(kube);
 });
 
@@ -33,14 +36,24 @@ const ns = () => namespace.name;
 const secondsAgo = (s: number) => new Date(Date.now() - s * 1000).toISOString().replace(/\.\d+Z$/, "Z");
 
 /** A core/v1 Event as Flagger's event recorder writes it: reason Synced, source flagger, on the Canary. */
-async function flaggerEvent(eventNamespace: string, canary: string, message: string, options: { ago: number; type?: string; apiVersion?: string }): Promise<void> {
+async function flaggerEvent(
+  eventNamespace: string,
+  canary: string,
+  message: string,
+  options: { ago: number; type?: string; apiVersion?: string },
+): Promise<void> {
   const time = secondsAgo(options.ago);
   await admin.client.send({
     method: "POST",
     path: `/api/v1/namespaces/${eventNamespace}/events`,
     body: {
       metadata: { name: `${canary}.${(serial++).toString(16).padStart(16, "0")}` },
-      involvedObject: { apiVersion: options.apiVersion ?? "flagger.app/v1beta1", kind: "Canary", namespace: eventNamespace, name: canary },
+      involvedObject: {
+        apiVersion: options.apiVersion ?? "flagger.app/v1beta1",
+        kind: "Canary",
+        namespace: eventNamespace,
+        name: canary,
+      },
       type: options.type ?? "Normal",
       reason: "Synced",
       message,
@@ -53,7 +66,12 @@ async function flaggerEvent(eventNamespace: string, canary: string, message: str
 }
 
 /** A Kustomization in a local state dir whose last apply put these Canaries in its inventory. */
-function kustomization(name: string, kustomizationNamespace: string, canaries: string[], annotations: Record<string, string> = {}): KubeObject {
+function kustomization(
+  name: string,
+  kustomizationNamespace: string,
+  canaries: string[],
+  annotations: Record<string, string> = {},
+): KubeObject {
   return {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
@@ -64,8 +82,22 @@ function kustomization(name: string, kustomizationNamespace: string, canaries: s
 }
 
 async function sluiceEvents(stateDir: string, ...args: string[]): Promise<{ rows: string[][]; stderr: string }> {
-  const { stdout, stderr } = await run(process.execPath, ["bin/sluice.js", "events", "--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, ...args]);
-  return { rows: stdout.trimEnd().split("\n").map((line) => line.split(/\s{3,}/)), stderr };
+  const { stdout, stderr } = await run(process.execPath, [
+    "bin/sluice.js",
+    "events",
+    "--state-dir",
+    stateDir,
+    "--kubeconfig",
+    kube.kubeconfigPath,
+    ...args,
+  ]);
+  return {
+    rows: stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => line.split(/\s{3,}/)),
+    stderr,
+  };
 }
 
 describe(`sluice events with Flagger ${FLAGGER_VERSION} Canary events, kube-apiserver ${kube.version}`, () => {
@@ -78,16 +110,35 @@ describe(`sluice events with Flagger ${FLAGGER_VERSION} Canary events, kube-apis
     await store.create(kustomization("edge", ns(), ["elsewhere"], { "sluice.dev/cluster": "edge-1" }));
     const own = new FileEvents(statePaths(stateDir).events);
     const sluiceEvent = (message: string, ago: number) =>
-      own.emit({ involvedObject: { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", namespace: ns(), name: "apps" }, severity: "info", reason: "Progressing", message, metadata: {}, reportingController: "kustomize-controller", timestamp: secondsAgo(ago) });
+      own.emit({
+        involvedObject: {
+          apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+          kind: "Kustomization",
+          namespace: ns(),
+          name: "apps",
+        },
+        severity: "info",
+        reason: "Progressing",
+        message,
+        metadata: {},
+        reportingController: "kustomize-controller",
+        timestamp: secondsAgo(ago),
+      });
     await sluiceEvent(`Canary/${ns()}/podinfo configured`, 300);
     await sluiceEvent("Health check passed in 2m0s", 30);
     await flaggerEvent(ns(), "podinfo", "New revision detected! Scaling up podinfo.apps", { ago: 250 });
-    await flaggerEvent(ns(), "podinfo", "Halt podinfo.apps advancement success rate 91.00% < 99%", { ago: 200, type: "Warning" });
+    await flaggerEvent(ns(), "podinfo", "Halt podinfo.apps advancement success rate 91.00% < 99%", {
+      ago: 200,
+      type: "Warning",
+    });
     await flaggerEvent(ns(), "podinfo", "Promotion completed! Scaling down podinfo.apps", { ago: 60 });
     // Not shown: a Canary no listed Kustomization applied, another cluster's Canary, another API group's "Canary".
     await flaggerEvent(ns(), "unlisted", "Starting canary analysis for unlisted.apps", { ago: 100 });
     await flaggerEvent(ns(), "elsewhere", "Starting canary analysis for elsewhere.apps", { ago: 100 });
-    await flaggerEvent(ns(), "podinfo", "a different kind that is also called Canary", { ago: 100, apiVersion: "canaries.flanksource.com/v1" });
+    await flaggerEvent(ns(), "podinfo", "a different kind that is also called Canary", {
+      ago: 100,
+      apiVersion: "canaries.flanksource.com/v1",
+    });
     // Act
     const { rows } = await sluiceEvents(stateDir, "-n", ns());
     // Assess
@@ -99,7 +150,13 @@ describe(`sluice events with Flagger ${FLAGGER_VERSION} Canary events, kube-apis
       ["Normal", "Synced", "Canary/podinfo", "Promotion completed! Scaling down podinfo.apps"],
       ["Normal", "Progressing", "Kustomization/apps", "Health check passed in 2m0s"],
     ]);
-    expect(rows.slice(1).map(([lastSeen]) => lastSeen)).toEqual(["5m", "4m", "3m", expect.stringMatching(/^\d+s$/), expect.stringMatching(/^\d+s$/)]);
+    expect(rows.slice(1).map(([lastSeen]) => lastSeen)).toEqual([
+      "5m",
+      "4m",
+      "3m",
+      expect.stringMatching(/^\d+s$/),
+      expect.stringMatching(/^\d+s$/),
+    ]);
   });
 
   it("shows only one Canary's Events with --for Canary/<name>, also one no Kustomization lists", async () => {
@@ -112,20 +169,27 @@ describe(`sluice events with Flagger ${FLAGGER_VERSION} Canary events, kube-apis
     // Act
     const { rows } = await sluiceEvents(stateDir, "-n", ns(), "--for", "Canary/solo");
     // Assess
-    expect(rows.slice(1).map(([, type, reason, object, message]) => [type, reason, object, message])).toEqual([["Warning", "Synced", "Canary/solo", "Canary failed! Scaling down solo.apps"]]);
+    expect(rows.slice(1).map(([, type, reason, object, message]) => [type, reason, object, message])).toEqual([
+      ["Warning", "Synced", "Canary/solo", "Canary failed! Scaling down solo.apps"],
+    ]);
   });
 
   it("prints a hostile Event message on one line, bounded, without terminal escape sequences", async () => {
     // Arrange
     const stateDir = await mkdtemp(join(tmpdir(), "sluice-events-"));
-    await flaggerEvent(ns(), "loud", `first\nsecond\r\n\u001b]0;owned\u0007\u001b[2J${"x".repeat(10_000)}`, { ago: 5, type: "Warning" });
+    await flaggerEvent(ns(), "loud", `first\nsecond\r\n\u001b]0;owned\u0007\u001b[2J${"x".repeat(10_000)}`, {
+      ago: 5,
+      type: "Warning",
+    });
     // Act
     const { rows } = await sluiceEvents(stateDir, "-n", ns(), "--for", "Canary/loud");
     // Assess
     expect(rows).toHaveLength(2);
     const message = rows[1]![4]!;
     expect(message.startsWith("first, second, ")).toBe(true);
-    expect([...message].filter((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f))).toEqual([]);
+    expect(
+      [...message].filter((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f)),
+    ).toEqual([]);
     expect(message.length).toBeLessThanOrEqual(301);
   });
 
@@ -133,9 +197,31 @@ describe(`sluice events with Flagger ${FLAGGER_VERSION} Canary events, kube-apis
     // Arrange
     const stateDir = await mkdtemp(join(tmpdir(), "sluice-events-"));
     await new FileStore(statePaths(stateDir).store).create(kustomization("apps", ns(), ["podinfo"]));
-    await new FileEvents(statePaths(stateDir).events).emit({ involvedObject: { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", namespace: ns(), name: "apps" }, severity: "error", reason: "HealthCheckFailed", message: "health check failed", metadata: {}, reportingController: "kustomize-controller", timestamp: secondsAgo(1) });
+    await new FileEvents(statePaths(stateDir).events).emit({
+      involvedObject: {
+        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+        kind: "Kustomization",
+        namespace: ns(),
+        name: "apps",
+      },
+      severity: "error",
+      reason: "HealthCheckFailed",
+      message: "health check failed",
+      metadata: {},
+      reportingController: "kustomize-controller",
+      timestamp: secondsAgo(1),
+    });
     // Act
-    const { stdout, stderr } = await run(process.execPath, ["bin/sluice.js", "events", "--state-dir", stateDir, "--kubeconfig", "/nonexistent/kubeconfig", "-n", ns()]);
+    const { stdout, stderr } = await run(process.execPath, [
+      "bin/sluice.js",
+      "events",
+      "--state-dir",
+      stateDir,
+      "--kubeconfig",
+      "/nonexistent/kubeconfig",
+      "-n",
+      ns(),
+    ]);
     // Assess
     expect(stdout).toMatch(/Warning\s+HealthCheckFailed\s+Kustomization\/apps\s+health check failed/);
     expect(stderr).toMatch(/✗ Canary events not read: cannot read kubeconfig \/nonexistent\/kubeconfig/);

@@ -30,13 +30,22 @@ describe(`examples/canary with Flagger ${FLAGGER_VERSION}'s CRD, kube-apiserver 
     // Assess
     expect(named("Deployment", "podinfo")?.spec).not.toHaveProperty("replicas");
     expect(named("Service", "podinfo")).toBeUndefined();
-    expect(named("Canary", "podinfo")?.spec).toMatchObject({ targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "podinfo" }, analysis: { interval: "30s", threshold: 2 } });
+    expect(named("Canary", "podinfo")?.spec).toMatchObject({
+      targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "podinfo" },
+      analysis: { interval: "30s", threshold: 2 },
+    });
   });
 
   it("applies against Flagger's CRD schema, and its Canary waits for Flagger, then is Current once Flagger initializes it", async () => {
     // Arrange: the app in a fresh namespace instead of its own
-    const objects = app.filter((o) => o.kind !== "Namespace").map((o) => ({ ...o, metadata: { ...o.metadata, namespace: namespace.name } }));
-    const ref = { apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: namespace.name } };
+    const objects = app
+      .filter((o) => o.kind !== "Namespace")
+      .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: namespace.name } }));
+    const ref = {
+      apiVersion: "flagger.app/v1beta1",
+      kind: "Canary",
+      metadata: { name: "podinfo", namespace: namespace.name },
+    };
     // Act
     const changes = await applyAll(admin, objects);
     const before = (await checkHealth(admin, [ref])).objects[0];
@@ -46,6 +55,10 @@ describe(`examples/canary with Flagger ${FLAGGER_VERSION}'s CRD, kube-apiserver 
     // Assess
     expect(changes.map((c) => `${c.subject} ${c.action}`)).toContain(`Canary/${namespace.name}/podinfo created`);
     expect(before).toMatchObject({ status: "InProgress", message: "Canary is waiting for Flagger to initialize it" });
-    expect(after).toMatchObject({ subject: `Canary/${namespace.name}/podinfo`, status: "Current", message: "Deployment initialization completed." });
+    expect(after).toMatchObject({
+      subject: `Canary/${namespace.name}/podinfo`,
+      status: "Current",
+      message: "Deployment initialization completed.",
+    });
   });
 });

@@ -48,12 +48,27 @@ export function canary(name: string, interval = "10s"): KubeObject {
       targetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
       progressDeadlineSeconds: 60,
       service: { port: 9898, targetPort: 9898 },
-      analysis: { interval, threshold: 2, maxWeight: 50, stepWeight: 10, metrics: [{ name: "request-success-rate", thresholdRange: { min: 99 }, interval: "1m" }] },
+      analysis: {
+        interval,
+        threshold: 2,
+        maxWeight: 50,
+        stepWeight: 10,
+        metrics: [{ name: "request-success-rate", thresholdRange: { min: 99 }, interval: "1m" }],
+      },
     },
   };
 }
 
-type Phase = "Initializing" | "Initialized" | "Waiting" | "Progressing" | "WaitingPromotion" | "Promoting" | "Finalising" | "Succeeded" | "Failed";
+type Phase =
+  | "Initializing"
+  | "Initialized"
+  | "Waiting"
+  | "Progressing"
+  | "WaitingPromotion"
+  | "Promoting"
+  | "Finalising"
+  | "Succeeded"
+  | "Failed";
 
 // Flagger's MakeStatusConditions: the Promoted condition's status and message for each phase.
 const PROMOTED: Record<Phase, [string, string]> = {
@@ -73,16 +88,35 @@ const PROMOTED: Record<Phase, [string, string]> = {
  * status subresource (field manager `flagger`), the phase plus a Promoted condition whose reason is
  * the phase, rewritten only when status or reason change; times with second precision (metav1.Time).
  */
-export async function flaggerWrites(cluster: Cluster, namespace: string, name: string, phase: Phase, counters: { canaryWeight?: number; failedChecks?: number } = {}): Promise<void> {
+export async function flaggerWrites(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+  phase: Phase,
+  counters: { canaryWeight?: number; failedChecks?: number } = {},
+): Promise<void> {
   const path = `${CANARIES}/${namespace}/canaries/${name}`;
-  const live = await cluster.client.send<KubeObject & { status?: { conditions?: { status: string; reason: string }[] } }>({ method: "GET", path });
+  const live = await cluster.client.send<
+    KubeObject & { status?: { conditions?: { status: string; reason: string }[] } }
+  >({ method: "GET", path });
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const [status, message] = PROMOTED[phase];
   const previous = live.status?.conditions?.find((c) => c.status === status && c.reason === phase);
-  const conditions = previous ? live.status?.conditions : [{ type: "Promoted", status, reason: phase, message, lastUpdateTime: now, lastTransitionTime: now }];
+  const conditions = previous
+    ? live.status?.conditions
+    : [{ type: "Promoted", status, reason: phase, message, lastUpdateTime: now, lastTransitionTime: now }];
   const body = {
     ...live,
-    status: { ...live.status, phase, canaryWeight: counters.canaryWeight ?? 0, failedChecks: counters.failedChecks ?? 0, iterations: 0, lastAppliedSpec: "5d6c8f4b9", lastTransitionTime: now, conditions },
+    status: {
+      ...live.status,
+      phase,
+      canaryWeight: counters.canaryWeight ?? 0,
+      failedChecks: counters.failedChecks ?? 0,
+      iterations: 0,
+      lastAppliedSpec: "5d6c8f4b9",
+      lastTransitionTime: now,
+      conditions,
+    },
   };
   await cluster.client.send({ method: "PUT", path: `${path}/status`, query: { fieldManager: "flagger" }, body });
 }

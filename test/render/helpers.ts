@@ -25,7 +25,12 @@ export const kustomizationSpec = (fields: Partial<Kustomization["spec"]> = {}): 
 });
 
 /** A ConfigMap object without a namespace. */
-export const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
+export const configMap = (name: string, data: Record<string, string> = { a: "1" }) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name },
+  data,
+});
 
 /** Writes `files` under `root`, creating folders; a value that is not a string is written as YAML. */
 export async function writeTree(root: string, files: Record<string, unknown>): Promise<void> {

@@ -5,8 +5,28 @@ import { decryptObjects, decryptSops, isSopsEncrypted } from "../../src/render/s
 import { ageKey, sopsEncrypt, sopsVersion } from "../env/sops.js";
 
 const { aws } = inject("testbed");
-const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "db", namespace: "apps", labels: { app: "db" } }, type: "Opaque", stringData: { password: "hunter2", empty: "", url: "postgres://db:5432/app?x=1" }, data: { token: Buffer.from("t0ken").toString("base64") } };
-const typed = { apiVersion: "example.com/v1", kind: "Settings", metadata: { name: "typed" }, spec: { replicas: 3, ratio: 1.5, enabled: true, disabled: false, hosts: ["a", "b"], nested: { deep: [{ k: "v" }] }, note_unencrypted: "plain" } };
+const secret = {
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { name: "db", namespace: "apps", labels: { app: "db" } },
+  type: "Opaque",
+  stringData: { password: "hunter2", empty: "", url: "postgres://db:5432/app?x=1" },
+  data: { token: Buffer.from("t0ken").toString("base64") },
+};
+const typed = {
+  apiVersion: "example.com/v1",
+  kind: "Settings",
+  metadata: { name: "typed" },
+  spec: {
+    replicas: 3,
+    ratio: 1.5,
+    enabled: true,
+    disabled: false,
+    hosts: ["a", "b"],
+    nested: { deep: [{ k: "v" }] },
+    note_unencrypted: "plain",
+  },
+};
 let key: { identity: string; recipient: string };
 let version = "";
 
@@ -32,7 +52,13 @@ describe("SOPS decryption against files encrypted by the real sops", () => {
   });
 
   it("honours --mac-only-encrypted and --unencrypted-regex", async () => {
-    const encrypted = await sopsEncrypt(typed, ["--age", key.recipient, "--mac-only-encrypted", "--unencrypted-regex", "^(apiVersion|kind|metadata)$"]);
+    const encrypted = await sopsEncrypt(typed, [
+      "--age",
+      key.recipient,
+      "--mac-only-encrypted",
+      "--unencrypted-regex",
+      "^(apiVersion|kind|metadata)$",
+    ]);
     expect(encrypted.kind).toBe("Settings");
     await expect(decryptSops(encrypted, { ageIdentities: [key.identity] }, "Settings/typed")).resolves.toEqual(typed);
   });
@@ -46,16 +72,31 @@ describe("SOPS decryption against files encrypted by the real sops", () => {
     swapped.stringData.url = swapped.stringData.password!;
     const other = await ageKey();
     // Act + Assess
-    await expect(decryptSops(renamed, { ageIdentities: [key.identity] }, "Secret/apps/db")).rejects.toThrow("Secret/apps/db: SOPS MAC mismatch");
-    await expect(decryptSops(swapped, { ageIdentities: [key.identity] }, "Secret/apps/db")).rejects.toThrow("Secret/apps/db: stringData.url: does not decrypt");
-    await expect(decryptSops(encrypted, { ageIdentities: [other.identity] }, "Secret/apps/db")).rejects.toThrow(`no key to decrypt its SOPS data key (tried age ${key.recipient})`);
+    await expect(decryptSops(renamed, { ageIdentities: [key.identity] }, "Secret/apps/db")).rejects.toThrow(
+      "Secret/apps/db: SOPS MAC mismatch",
+    );
+    await expect(decryptSops(swapped, { ageIdentities: [key.identity] }, "Secret/apps/db")).rejects.toThrow(
+      "Secret/apps/db: stringData.url: does not decrypt",
+    );
+    await expect(decryptSops(encrypted, { ageIdentities: [other.identity] }, "Secret/apps/db")).rejects.toThrow(
+      `no key to decrypt its SOPS data key (tried age ${key.recipient})`,
+    );
   });
 
   it("decrypts with AWS KMS (moto) when the file was encrypted to a KMS key", async () => {
     // Arrange
-    const kms = new KMSClient({ region: aws.region, endpoint: aws.endpoint, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } });
+    const kms = new KMSClient({
+      region: aws.region,
+      endpoint: aws.endpoint,
+      credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+    });
     const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
-    const env = { AWS_ENDPOINT_URL: aws.endpoint, AWS_REGION: aws.region, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey };
+    const env = {
+      AWS_ENDPOINT_URL: aws.endpoint,
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: aws.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    };
     // Act
     const encrypted = await sopsEncrypt(secret, ["--kms", arn, "--encrypted-regex", "^(data|stringData)$"], env);
     // Assess
@@ -65,10 +106,15 @@ describe("SOPS decryption against files encrypted by the real sops", () => {
   it("a rendered set: encrypted objects decrypted with the secretRef's *.agekey entries, others untouched, none without spec.decryption", async () => {
     const encrypted = await sopsEncrypt(secret, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
     const plain: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" }, data: { a: "b" } };
-    const read = async (name: string) => (name === "sops-age" ? { "identity.agekey": `# created: today\n${key.identity}\n` } : undefined);
+    const read = async (name: string) =>
+      name === "sops-age" ? { "identity.agekey": `# created: today\n${key.identity}\n` } : undefined;
     await expect(decryptObjects([plain, encrypted], { secretRef: "sops-age" }, read)).resolves.toEqual([plain, secret]);
-    await expect(decryptObjects([plain, encrypted], undefined, read)).rejects.toThrow("Secret/apps/db is SOPS-encrypted but spec.decryption is not set");
-    await expect(decryptObjects([encrypted], { secretRef: "missing" }, read)).rejects.toThrow("spec.decryption.secretRef: secret 'missing' not found");
+    await expect(decryptObjects([plain, encrypted], undefined, read)).rejects.toThrow(
+      "Secret/apps/db is SOPS-encrypted but spec.decryption is not set",
+    );
+    await expect(decryptObjects([encrypted], { secretRef: "missing" }, read)).rejects.toThrow(
+      "spec.decryption.secretRef: secret 'missing' not found",
+    );
     await expect(decryptObjects([plain], undefined, read)).resolves.toEqual([plain]);
   });
 });

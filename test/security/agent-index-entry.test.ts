@@ -5,7 +5,14 @@ import { checkIndexEntry, refOfIndexKey } from "../../src/agent/index-entry.js";
 // plane uses them to build S3 keys, reports or sequences (pure logic).
 
 const digest = `sha256:${"a".repeat(64)}`;
-const entry = { kustomization: { namespace: "apps", name: "web" }, digest, contentDigest: digest, sequence: 1_700_000_000_000, revision: "main@sha1:abc", publishedAt: "2025-01-01T00:00:00.000Z" };
+const entry = {
+  kustomization: { namespace: "apps", name: "web" },
+  digest,
+  contentDigest: digest,
+  sequence: 1_700_000_000_000,
+  revision: "main@sha1:abc",
+  publishedAt: "2025-01-01T00:00:00.000Z",
+};
 
 describe("bundle index entries from an untrusted index (pure)", () => {
   it.each([
@@ -31,9 +38,21 @@ describe("bundle index entries from an untrusted index (pure)", () => {
 
   it.each([
     ["null", null, "index entry apps/web: entry:"],
-    ["another Kustomization's", { ...entry, kustomization: { namespace: "apps", name: "api" } }, "index entry apps/web names Kustomization apps/api"],
-    ["another namespace's", { ...entry, kustomization: { namespace: "team", name: "web" } }, "index entry apps/web names Kustomization team/web"],
-    ["a digest that is a path", { ...entry, digest: "sha256:../../status/x" }, "index entry apps/web: digest: expected sha256:<64 hex digits>"],
+    [
+      "another Kustomization's",
+      { ...entry, kustomization: { namespace: "apps", name: "api" } },
+      "index entry apps/web names Kustomization apps/api",
+    ],
+    [
+      "another namespace's",
+      { ...entry, kustomization: { namespace: "team", name: "web" } },
+      "index entry apps/web names Kustomization team/web",
+    ],
+    [
+      "a digest that is a path",
+      { ...entry, digest: "sha256:../../status/x" },
+      "index entry apps/web: digest: expected sha256:<64 hex digits>",
+    ],
     ["an upper-case digest", { ...entry, digest: digest.toUpperCase() }, "index entry apps/web: digest:"],
     ["a negative sequence", { ...entry, sequence: -1 }, "index entry apps/web: sequence:"],
     ["an unsafe sequence", { ...entry, sequence: 2 ** 60 }, "index entry apps/web: sequence:"],
@@ -42,13 +61,18 @@ describe("bundle index entries from an untrusted index (pure)", () => {
     ["withdrawn: false", { ...entry, withdrawn: false }, "index entry apps/web: withdrawn:"],
   ])("refuses %s entry, naming what is wrong", (_, value, problem) => {
     const checked = checkIndexEntry("apps/web", value);
-    expect(checked).toMatchObject({ ref: { namespace: "apps", name: "web" }, problem: expect.stringContaining(problem) });
+    expect(checked).toMatchObject({
+      ref: { namespace: "apps", name: "web" },
+      problem: expect.stringContaining(problem),
+    });
   });
 
   it("reports the entry's digest only when it is a string, and truncated", () => {
     expect(checkIndexEntry("apps/web", { ...entry, sequence: -1 })).toMatchObject({ digest });
     expect(checkIndexEntry("apps/web", { ...entry, digest: 42 })).toMatchObject({ digest: "" });
-    expect(checkIndexEntry("apps/web", { ...entry, digest: "x".repeat(10_000) })).toMatchObject({ digest: "x".repeat(100) });
+    expect(checkIndexEntry("apps/web", { ...entry, digest: "x".repeat(10_000) })).toMatchObject({
+      digest: "x".repeat(100),
+    });
   });
 
   it("ignores an entry whose key names no Kustomization (there is nowhere to report it)", () => {

@@ -20,19 +20,48 @@ afterAll(async () => ns?.remove());
 describe(`sluice diff of a Secret against kube-apiserver ${kube.version}`, () => {
   it("prints neither the live nor the new value, not even through kubectl's last-applied annotation", async () => {
     // Arrange: a Secret as `kubectl apply` (client-side) leaves it, with its values repeated in an annotation
-    const live = { apiVersion: "v1", kind: "Secret", metadata: { name: "db", namespace: ns.name }, stringData: { password: "live-hunter2" } };
+    const live = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "db", namespace: ns.name },
+      stringData: { password: "live-hunter2" },
+    };
     const admin = await adminCluster(kube);
     await admin.client.send({
       method: "POST",
       path: `/api/v1/namespaces/${ns.name}/secrets`,
-      body: { ...live, metadata: { ...live.metadata, annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(live) } } },
+      body: {
+        ...live,
+        metadata: {
+          ...live.metadata,
+          annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(live) },
+        },
+      },
     });
     const dir = await mkdtemp(join(tmpdir(), "sluice-diff-secret-"));
     await writeFile(join(dir, "secret.yaml"), stringify({ ...live, stringData: { password: "new-hunter3" } }));
-    const ks = { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: "app", namespace: ns.name }, spec: { interval: "10m", path: "./", prune: false, sourceRef: { kind: "GitRepository", name: "none" } } };
+    const ks = {
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "app", namespace: ns.name },
+      spec: { interval: "10m", path: "./", prune: false, sourceRef: { kind: "GitRepository", name: "none" } },
+    };
     await writeFile(join(dir, "ks.yaml"), stringify(ks));
     // Act
-    const result = await execute(process.execPath, ["bin/sluice.js", "--kubeconfig", kube.kubeconfigPath, "-n", ns.name, "diff", "kustomization", "app", "--path", dir, "--kustomization-file", join(dir, "ks.yaml")]).then(
+    const result = await execute(process.execPath, [
+      "bin/sluice.js",
+      "--kubeconfig",
+      kube.kubeconfigPath,
+      "-n",
+      ns.name,
+      "diff",
+      "kustomization",
+      "app",
+      "--path",
+      dir,
+      "--kustomization-file",
+      join(dir, "ks.yaml"),
+    ]).then(
       () => ({ code: 0, stdout: "", stderr: "" }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );

@@ -42,9 +42,16 @@ describe("sluice build kustomization goes through the same render checks", () =>
       "app/cm.yaml": configMap("mine"),
     });
     // Act
-    const failure = await sluice("build", "kustomization", "app", "--path", join(repo, "app"), "--kustomization-file", ks, "--dry-run").catch(
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
+    const failure = await sluice(
+      "build",
+      "kustomization",
+      "app",
+      "--path",
+      join(repo, "app"),
+      "--kustomization-file",
+      ks,
+      "--dry-run",
+    ).catch((e: { code: number; stdout: string; stderr: string }) => e);
     // Assess
     expect(failure).toMatchObject({ code: 1 });
     expect(`${"stderr" in failure ? failure.stderr : ""}`).toContain(
@@ -63,7 +70,16 @@ describe("sluice build kustomization goes through the same render checks", () =>
     });
     await symlink("../base", join(repo, "app", "linked"));
     // Act
-    const { stdout } = await sluice("build", "kustomization", "app", "--path", join(repo, "app"), "--kustomization-file", ks, "--dry-run");
+    const { stdout } = await sluice(
+      "build",
+      "kustomization",
+      "app",
+      "--path",
+      join(repo, "app"),
+      "--kustomization-file",
+      ks,
+      "--dry-run",
+    );
     // Assess
     expect(
       parseAllDocuments(stdout)

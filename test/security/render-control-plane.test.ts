@@ -27,7 +27,10 @@ let serial = 0;
 const local = planeSuite(kube, git, {
   namespace: "render-limits",
   clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-  log: pino({ level: "info" }, new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) })),
+  log: pino(
+    { level: "info" },
+    new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(chunk.toString()), done()) }),
+  ),
 });
 
 const ns = () => local.namespace;
@@ -52,11 +55,22 @@ function kustomization(name: string, sourceName: string): KubeObject {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
     metadata: { name, namespace: ns() },
-    spec: { interval: "1h", path: "./deploy", prune: true, targetNamespace: ns(), sourceRef: { kind: "GitRepository", name: sourceName } },
+    spec: {
+      interval: "1h",
+      path: "./deploy",
+      prune: true,
+      targetNamespace: ns(),
+      sourceRef: { kind: "GitRepository", name: sourceName },
+    },
   };
 }
 
-async function readyCondition(kind: string, name: string, accept: (c: Condition) => boolean, timeoutMs = 60_000): Promise<Condition> {
+async function readyCondition(
+  kind: string,
+  name: string,
+  accept: (c: Condition) => boolean,
+  timeoutMs = 60_000,
+): Promise<Condition> {
   let last: Condition | undefined;
   return until(
     () => `${kind} ${name}: Ready is ${JSON.stringify(last)}`,
@@ -77,7 +91,10 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     // Arrange
     const bomb = await source({ "deploy/bomb.yaml": aliasBomb });
     const many = await source({
-      "deploy/many.yaml": Array.from({ length: 200_000 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c${i}}\n`).join("---\n"),
+      "deploy/many.yaml": Array.from(
+        { length: 200_000 },
+        (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c${i}}\n`,
+      ).join("---\n"),
     });
     const escape = await source({
       "deploy/kustomization.yaml": stringify({ resources: ["app.yaml", "../../../../sources"] }),
@@ -102,17 +119,21 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     // Assess
     expect(bombReady).toMatchObject({
       status: "False",
-      message: "deploy/bomb.yaml: document 1 expands YAML aliases more than 100 times, over the limit (renderLimits.maxAliases)",
+      message:
+        "deploy/bomb.yaml: document 1 expands YAML aliases more than 100 times, over the limit (renderLimits.maxAliases)",
     });
     expect(manyReady).toMatchObject({
       status: "False",
-      message: "deploy/many.yaml: the render has more than 20000 YAML documents, over the limit (renderLimits.maxDocuments)",
+      message:
+        "deploy/many.yaml: the render has more than 20000 YAML documents, over the limit (renderLimits.maxDocuments)",
     });
     expect(escapeReady).toMatchObject({
       status: "False",
       message: "deploy/kustomization.yaml: resources entry '../../../../sources' points outside the source",
     });
-    expect((await getObject(local.admin, (await local.admin.discovery.find("v1", "ConfigMap"))!, ns(), "healthy"))?.data).toEqual({ level: "info" });
+    expect(
+      (await getObject(local.admin, (await local.admin.discovery.find("v1", "ConfigMap"))!, ns(), "healthy"))?.data,
+    ).toEqual({ level: "info" });
     // Failed as BuildFailed outcomes, not as errors retried until a dead-letter queue.
     expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
   });
@@ -131,7 +152,9 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     expect((await stat(join(work, "sources"))).mode & 0o777).toBe(0o711);
     expect((await stat(join(work, "builds"))).mode & 0o777).toBe(0o711);
     // (The test runs as root, which may list them anyway.) Each extraction's name carries 96 random bits; copies are gone after their render.
-    expect(await readdir(join(work, "sources"))).toEqual(expect.arrayContaining([expect.stringMatching(/^sha256_[0-9a-f]{64}\.[0-9a-f]{24}$/)]));
+    expect(await readdir(join(work, "sources"))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^sha256_[0-9a-f]{64}\.[0-9a-f]{24}$/)]),
+    );
     expect((await readdir(join(work, "sources"))).every((name) => /\.[0-9a-f]{24}$/.test(name))).toBe(true);
     expect(await readdir(join(work, "builds"))).toEqual([]);
   });
@@ -142,7 +165,10 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     await mkdir(join(folder, "deploy"));
     await writeFile(join(folder, "deploy", "app.yaml"), stringify(configMap("never-applied", { a: "1" })));
     await symlink("/etc", join(folder, "deploy", "etc"));
-    await createTar({ gzip: true, cwd: folder, file: join(folder, "..", `${folder.split("/").pop()}.tar.gz`), portable: true }, ["deploy"]);
+    await createTar(
+      { gzip: true, cwd: folder, file: join(folder, "..", `${folder.split("/").pop()}.tar.gz`), portable: true },
+      ["deploy"],
+    );
     const stored = await local.plane.runtime.artifacts.put(
       `gitrepository/${ns()}/hostile/artifact.tar.gz`,
       await readFile(join(folder, "..", `${folder.split("/").pop()}.tar.gz`)),
@@ -167,14 +193,19 @@ describe(`hostile renders beside healthy ones in one local control plane (kube-a
     await applyToStore(local.plane.runtime.store, kustomization("hostile", "hostile"));
     const ready = await artifactFailed("Kustomization", "hostile");
     // Assess
-    expect(ready.message).toMatch(/^source artifact gitrepository\/.*\/hostile\/artifact\.tar\.gz: archive entry deploy\/etc: /);
+    expect(ready.message).toMatch(
+      /^source artifact gitrepository\/.*\/hostile\/artifact\.tar\.gz: archive entry deploy\/etc: /,
+    );
     expect(logs.filter((l) => l.includes("reconcile failed")).length).toBe(errorsLoggedBefore);
   });
 
   it("refuses a 40 MiB file by its size: the heap grows far less than the file while its Kustomization fails and a healthy one applies", async () => {
     // Arrange
     const size = 40 << 20;
-    const big = await source({ "deploy/app.yaml": stringify(configMap("small", { a: "1" })), "deploy/big.yaml": `# ${"x".repeat(size - 3)}\n` });
+    const big = await source({
+      "deploy/app.yaml": stringify(configMap("small", { a: "1" })),
+      "deploy/big.yaml": `# ${"x".repeat(size - 3)}\n`,
+    });
     const healthy = await source({ "deploy/app.yaml": stringify(configMap("healthy-too", { a: "1" })) });
     gc();
     const baseline = process.memoryUsage().heapUsed;

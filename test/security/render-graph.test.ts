@@ -29,7 +29,9 @@ async function twoTenants(files: Record<string, unknown>): Promise<{ a: string; 
   return { a, b };
 }
 
-const kustomization = (fields: Record<string, unknown>) => ({ "app/kustomization.yaml": { resources: ["cm.yaml"], ...fields } });
+const kustomization = (fields: Record<string, unknown>) => ({
+  "app/kustomization.yaml": { resources: ["cm.yaml"], ...fields },
+});
 const escape = "../../tenant-b/secret-app";
 
 describe(`kustomization graph confined to the source root (kustomize ${versions.kustomize})`, () => {
@@ -37,7 +39,12 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     // Arrange
     const { a } = await twoTenants(kustomization({ resources: ["cm.yaml", escape] }));
     // Act
-    const { stdout } = await run(kubectl, ["kustomize", join(a, "app"), "--load-restrictor", "LoadRestrictionsRootOnly"]);
+    const { stdout } = await run(kubectl, [
+      "kustomize",
+      join(a, "app"),
+      "--load-restrictor",
+      "LoadRestrictionsRootOnly",
+    ]);
     // Assess
     expect(stdout).toContain("b-token");
   });
@@ -46,7 +53,9 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     "refuses a %s entry reaching another tenant's kustomization folder, naming the file, the field and the entry",
     async (field) => {
       // Arrange
-      const { a } = await twoTenants(kustomization(field === "resources" ? { resources: ["cm.yaml", escape] } : { [field]: [escape] }));
+      const { a } = await twoTenants(
+        kustomization(field === "resources" ? { resources: ["cm.yaml", escape] } : { [field]: [escape] }),
+      );
       // Act
       const error = await refusal(buildKustomization(a, spec(), { kubectl }));
       // Assess
@@ -60,9 +69,15 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     ["openapi.path", { openapi: { path: "../../tenant-b/secret.yaml" } }],
     ["patchesStrategicMerge", { patchesStrategicMerge: ["../../tenant-b/secret.yaml"] }],
     ["patches.path", { patches: [{ path: "../../tenant-b/secret.yaml" }] }],
-    ["patchesJson6902.path", { patchesJson6902: [{ path: "../../tenant-b/secret.yaml", target: { kind: "ConfigMap", name: "tenant-a" } }] }],
+    [
+      "patchesJson6902.path",
+      { patchesJson6902: [{ path: "../../tenant-b/secret.yaml", target: { kind: "ConfigMap", name: "tenant-a" } }] },
+    ],
     ["replacements.path", { replacements: [{ path: "../../tenant-b/secret.yaml" }] }],
-    ["configMapGenerator.files", { configMapGenerator: [{ name: "stolen", files: ["token=../../tenant-b/secret.yaml"] }] }],
+    [
+      "configMapGenerator.files",
+      { configMapGenerator: [{ name: "stolen", files: ["token=../../tenant-b/secret.yaml"] }] },
+    ],
     ["configMapGenerator.envs", { configMapGenerator: [{ name: "stolen", envs: ["../../tenant-b/secret.yaml"] }] }],
     ["secretGenerator.env", { secretGenerator: [{ name: "stolen", env: "../../tenant-b/secret.yaml" }] }],
   ])("refuses a %s path outside the source before kustomize reads it", async (field, fields) => {
@@ -72,7 +87,9 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     const error = await refusal(buildKustomization(a, spec(), { kubectl }));
     // Assess
     expect(error.message).toMatch(
-      new RegExp(`^app/kustomization.yaml: ${field.replace(".", "\\.")} entry '(token=)?\\.\\./\\.\\./tenant-b/secret.yaml' points outside the source$`),
+      new RegExp(
+        `^app/kustomization.yaml: ${field.replace(".", "\\.")} entry '(token=)?\\.\\./\\.\\./tenant-b/secret.yaml' points outside the source$`,
+      ),
     );
   });
 
@@ -85,7 +102,9 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     // Act
     const error = await refusal(buildKustomization(a, spec(), { kubectl }));
     // Assess
-    expect(error.message).toBe("base/kustomization.yaml: resources entry '../../tenant-b/secret-app' points outside the source");
+    expect(error.message).toBe(
+      "base/kustomization.yaml: resources entry '../../tenant-b/secret-app' points outside the source",
+    );
   });
 
   it("refuses an escape even when the target does not exist, so nothing tells what exists outside", async () => {
@@ -97,9 +116,21 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
 
   it.each([
     ["an absolute folder", { resources: ["cm.yaml", "/etc"] }, /resources entry '\/etc' is an absolute path/],
-    ["an absolute file", { configurations: ["/etc/passwd"] }, /configurations entry '\/etc\/passwd' is an absolute path/],
-    ["a file:// base, even with remote bases allowed", { resources: ["cm.yaml", "file:///etc"] }, /resources entry 'file:\/\/\/etc' is a file:\/\/ base/],
-    ["a git::file:// base", { components: ["git::file:///srv/repo"] }, /components entry 'git::file:\/\/\/srv\/repo' is a file:\/\/ base/],
+    [
+      "an absolute file",
+      { configurations: ["/etc/passwd"] },
+      /configurations entry '\/etc\/passwd' is an absolute path/,
+    ],
+    [
+      "a file:// base, even with remote bases allowed",
+      { resources: ["cm.yaml", "file:///etc"] },
+      /resources entry 'file:\/\/\/etc' is a file:\/\/ base/,
+    ],
+    [
+      "a git::file:// base",
+      { components: ["git::file:///srv/repo"] },
+      /components entry 'git::file:\/\/\/srv\/repo' is a file:\/\/ base/,
+    ],
   ])("refuses %s", async (_case, fields, message) => {
     const { a } = await twoTenants(kustomization(fields));
     expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toMatch(message);
@@ -118,7 +149,9 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
   it("refuses a dangling symlink pointing outside the source (something could appear there while kustomize runs)", async () => {
     const { a } = await twoTenants(kustomization({ resources: ["cm.yaml", "later"] }));
     await symlink("../../tenant-c/not-yet", join(a, "app", "later"));
-    expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toBe("app/later is a symlink to outside the source");
+    expect((await refusal(buildKustomization(a, spec(), { kubectl }))).message).toBe(
+      "app/later is a symlink to outside the source",
+    );
   });
 
   it("reads a kustomization file that is a symlink as kustomize does, and refuses the escape in it", async () => {
@@ -131,7 +164,9 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
     // Act
     const error = await refusal(buildKustomization(a, spec(), { kubectl }));
     // Assess
-    expect(error.message).toBe("base/kustomization.yaml: resources entry '../../tenant-b/secret-app' points outside the source");
+    expect(error.message).toBe(
+      "base/kustomization.yaml: resources entry '../../tenant-b/secret-app' points outside the source",
+    );
   });
 
   it("refuses spec.path through a symlinked folder that leaves the source", async () => {
@@ -170,13 +205,21 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
       "reſources:\n- ../../../tenant-b/secret-app\n",
       /resources entry '..\/..\/..\/tenant-b\/secret-app' points outside the source/,
     ],
-    ["a merge key hiding the field in an anchor", "hidden: &h\n  resources: ['../../../tenant-b/secret-app']\n<<: *h\n", /resources entry/],
+    [
+      "a merge key hiding the field in an anchor",
+      "hidden: &h\n  resources: ['../../../tenant-b/secret-app']\n<<: *h\n",
+      /resources entry/,
+    ],
     [
       "a !!binary entry Go decodes and JavaScript would not",
       "resources:\n- cm.yaml\n- !!binary Li4vLi4vLi4vdGVuYW50LWIvc2VjcmV0LWFwcA==\n",
       /^app\/base\/kustomization.yaml: explicit YAML tag at line 3, column \d+: tags are not allowed in a kustomization file$/,
     ],
-    ["a !!binary key", "!!binary cmVzb3VyY2Vz:\n- ../../../tenant-b/secret-app\n", /explicit YAML tag at line 1, column \d+/],
+    [
+      "a !!binary key",
+      "!!binary cmVzb3VyY2Vz:\n- ../../../tenant-b/secret-app\n",
+      /explicit YAML tag at line 1, column \d+/,
+    ],
     [
       "two YAML documents (kustomize reads the first)",
       "resources: [cm.yaml]\n---\nresources: ['../../../tenant-b/secret-app']\n",
@@ -193,7 +236,10 @@ describe(`kustomization graph confined to the source root (kustomize ${versions.
   });
 
   it("ends on a cycle of kustomization folders with a BuildError instead of walking forever", async () => {
-    const { a } = await twoTenants({ "app/kustomization.yaml": { resources: ["../loop"] }, "loop/kustomization.yaml": { resources: ["../app"] } });
+    const { a } = await twoTenants({
+      "app/kustomization.yaml": { resources: ["../loop"] },
+      "loop/kustomization.yaml": { resources: ["../app"] },
+    });
     await refusal(buildKustomization(a, spec(), { kubectl }));
   });
 });

@@ -23,7 +23,10 @@ async function remoteBase(): Promise<string> {
   const name = `remote-base-${process.pid}-${serial++}`;
   const url = await createRepo(git, name);
   await pushTree(git, name, {
-    files: { "base/kustomization.yaml": stringify({ resources: ["cm.yaml"] }), "base/cm.yaml": stringify(configMap("from-remote")) },
+    files: {
+      "base/kustomization.yaml": stringify({ resources: ["cm.yaml"] }),
+      "base/cm.yaml": stringify(configMap("from-remote")),
+    },
   });
   return `${url}//base?ref=main`;
 }
@@ -47,13 +50,18 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
   ])("with remote bases disabled, refuses a %s entry '%s'", async (field, entry, reason) => {
     // Arrange
     const root = await tree({
-      "app/kustomization.yaml": { resources: ["cm.yaml"], [field]: field === "resources" ? ["cm.yaml", entry] : [entry] },
+      "app/kustomization.yaml": {
+        resources: ["cm.yaml"],
+        [field]: field === "resources" ? ["cm.yaml", entry] : [entry],
+      },
       "app/cm.yaml": configMap("a"),
     });
     // Act
     const error = await refusal(buildKustomization(root, spec(), { kubectl, noRemoteBases: true }));
     // Assess
-    expect(error.message).toBe(`app/kustomization.yaml: ${field} entry '${entry}' ${reason}, and remote bases are disabled`);
+    expect(error.message).toBe(
+      `app/kustomization.yaml: ${field} entry '${entry}' ${reason}, and remote bases are disabled`,
+    );
   });
 
   it("with remote bases disabled, refuses a remote base in a nested kustomization and a remote patch file", async () => {
@@ -109,15 +117,22 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
     const base = await remoteBase();
     const home = await mkdtemp(join(tmpdir(), "sluice-host-home-"));
     await writeFile(join(home, ".gitconfig"), "[credential]\n\thelper = store\n");
-    await writeFile(join(home, ".git-credentials"), `http://${git.username}:${git.password}@${new URL(git.baseUrl).host}\n`);
+    await writeFile(
+      join(home, ".git-credentials"),
+      `http://${git.username}:${git.password}@${new URL(git.baseUrl).host}\n`,
+    );
     const root = await tree({ "app/kustomization.yaml": { resources: [base] } });
-    const withHostHome = await run(kubectl, ["kustomize", join(root, "app")], { env: { PATH: process.env.PATH, HOME: home } });
+    const withHostHome = await run(kubectl, ["kustomize", join(root, "app")], {
+      env: { PATH: process.env.PATH, HOME: home },
+    });
     process.env.HOME = home;
     // Act
     const error = await refusal(buildKustomization(root, spec(), { kubectl }));
     // Assess
     expect(withHostHome.stdout).toContain("from-remote");
-    expect(error.message).toMatch(/^kustomize build failed: .*(Authentication failed|could not read Username|terminal prompts disabled)/s);
+    expect(error.message).toMatch(
+      /^kustomize build failed: .*(Authentication failed|could not read Username|terminal prompts disabled)/s,
+    );
   });
 
   it("kills kustomize and the git it started (SIGKILL to the process group) at renderLimits.timeoutMs, and hides the environment from them", async () => {
@@ -131,13 +146,17 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as { port: number }).port;
-    const root = await tree({ "app/kustomization.yaml": { resources: [`git::http://127.0.0.1:${port}/stuck.git//base?ref=main`] } });
+    const root = await tree({
+      "app/kustomization.yaml": { resources: [`git::http://127.0.0.1:${port}/stuck.git//base?ref=main`] },
+    });
     process.env.AWS_SECRET_ACCESS_KEY = "must-not-leak";
     process.env.GIT_ASKPASS = "/bin/echo";
     try {
       // Act
       const started = Date.now();
-      const build = refusal(buildKustomization(root, spec(), { kubectl, limits: { ...defaultRenderLimits, timeoutMs: 3_000 } }));
+      const build = refusal(
+        buildKustomization(root, spec(), { kubectl, limits: { ...defaultRenderLimits, timeoutMs: 3_000 } }),
+      );
       const environments = await environmentsOf(port, root);
       const error = await build;
       const elapsed = Date.now() - started;
@@ -159,9 +178,16 @@ describe(`remote bases and the kustomize process (kustomize ${versions.kustomize
   });
 
   it("kills kustomize once its output passes renderLimits.maxOutputBytes", async () => {
-    const files: Record<string, unknown> = { "app/kustomization.yaml": { resources: Array.from({ length: 20 }, (_, i) => `cm-${i}.yaml`) } };
+    const files: Record<string, unknown> = {
+      "app/kustomization.yaml": { resources: Array.from({ length: 20 }, (_, i) => `cm-${i}.yaml`) },
+    };
     for (let i = 0; i < 20; i++) files[`app/cm-${i}.yaml`] = configMap(`cm-${i}`, { blob: "x".repeat(10_000) });
-    const error = await refusal(buildKustomization(await tree(files), spec(), { kubectl, limits: { ...defaultRenderLimits, maxOutputBytes: 64 << 10 } }));
+    const error = await refusal(
+      buildKustomization(await tree(files), spec(), {
+        kubectl,
+        limits: { ...defaultRenderLimits, maxOutputBytes: 64 << 10 },
+      }),
+    );
     expect(error.message).toBe("kustomize output is over the 65536-byte limit (renderLimits.maxOutputBytes)");
   });
 });

@@ -15,7 +15,16 @@ import { linkTree } from "../../src/artifacts/link-tree.js";
 
 const run = promisify(execFile);
 
-type EntryType = "File" | "Directory" | "SymbolicLink" | "Link" | "FIFO" | "CharacterDevice" | "BlockDevice" | "ContiguousFile" | "NextFileHasLongPath";
+type EntryType =
+  | "File"
+  | "Directory"
+  | "SymbolicLink"
+  | "Link"
+  | "FIFO"
+  | "CharacterDevice"
+  | "BlockDevice"
+  | "ContiguousFile"
+  | "NextFileHasLongPath";
 
 interface Entry {
   path: string;
@@ -33,7 +42,14 @@ function tarball(entries: Entry[], options: { afterEnd?: Buffer } = {}): Buffer 
     const body = typeof e.body === "string" ? Buffer.from(e.body) : (e.body ?? Buffer.alloc(0));
     if (e.pax) blocks.push(new Pax({ ...e.pax, mtime: new Date(0) }).encode());
     const block = Buffer.alloc(512);
-    new Header({ path: e.path, type: e.type ?? "File", mode: 0o644, size: body.length, linkpath: e.linkpath, mtime: new Date(0) }).encode(block, 0);
+    new Header({
+      path: e.path,
+      type: e.type ?? "File",
+      mode: 0o644,
+      size: body.length,
+      linkpath: e.linkpath,
+      mtime: new Date(0),
+    }).encode(block, 0);
     blocks.push(block, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }
   blocks.push(Buffer.alloc(1024), options.afterEnd ?? Buffer.alloc(0));
@@ -86,7 +102,9 @@ describe("hostile artifacts: extraction writes regular files and directories ins
     // Act
     const error = await refused(chain, out);
     // Assess
-    expect(error.message).toBe("archive entry d1/d2/d3/up: unsupported file type SymbolicLink; only regular files and directories are extracted");
+    expect(error.message).toBe(
+      "archive entry d1/d2/d3/up: unsupported file type SymbolicLink; only regular files and directories are extracted",
+    );
     expect(await readdir(outside)).toEqual([]);
     expect((await readdir(parent)).sort()).toEqual(["out", "outside"]);
     expect(await nonRegular(out)).toEqual([]);
@@ -95,7 +113,13 @@ describe("hostile artifacts: extraction writes regular files and directories ins
   it("refuses a symlink followed by a file through it, and an absolute one", async () => {
     const { out, outside } = await arena();
     for (const [i, linkpath] of [outside, "../outside"].entries()) {
-      const error = await refused(tarball([{ path: "link", type: "SymbolicLink", linkpath }, { path: "link/pwned", body: "owned" }]), `${out}-${i}`);
+      const error = await refused(
+        tarball([
+          { path: "link", type: "SymbolicLink", linkpath },
+          { path: "link/pwned", body: "owned" },
+        ]),
+        `${out}-${i}`,
+      );
       expect(error.message).toContain("archive entry link: unsupported file type SymbolicLink");
     }
     expect(await readdir(outside)).toEqual([]);
@@ -119,13 +143,32 @@ describe("hostile artifacts: extraction writes regular files and directories ins
   });
 
   it.each<[string, Entry[], string]>([
-    ["a hard link to a host file", [{ path: "passwd", type: "Link", linkpath: "/etc/passwd" }], "archive entry passwd: unsupported file type Link"],
-    ["a hard link to an entry inside", [{ path: "a", body: "x" }, { path: "b", type: "Link", linkpath: "a" }], "archive entry b: unsupported file type Link"],
-    ["a character device", [{ path: "tty", type: "CharacterDevice" }], "archive entry tty: unsupported file type CharacterDevice"],
+    [
+      "a hard link to a host file",
+      [{ path: "passwd", type: "Link", linkpath: "/etc/passwd" }],
+      "archive entry passwd: unsupported file type Link",
+    ],
+    [
+      "a hard link to an entry inside",
+      [
+        { path: "a", body: "x" },
+        { path: "b", type: "Link", linkpath: "a" },
+      ],
+      "archive entry b: unsupported file type Link",
+    ],
+    [
+      "a character device",
+      [{ path: "tty", type: "CharacterDevice" }],
+      "archive entry tty: unsupported file type CharacterDevice",
+    ],
     ["a block device", [{ path: "sda", type: "BlockDevice" }], "archive entry sda: unsupported file type BlockDevice"],
     ["a FIFO", [{ path: "pipe", type: "FIFO" }], "archive entry pipe: unsupported file type FIFO"],
     // Go's archive/tar does not read a contiguous file as a regular file either.
-    ["a contiguous file", [{ path: "c", type: "ContiguousFile", body: "x" }], "archive entry c: unsupported file type ContiguousFile"],
+    [
+      "a contiguous file",
+      [{ path: "c", type: "ContiguousFile", body: "x" }],
+      "archive entry c: unsupported file type ContiguousFile",
+    ],
   ])("refuses %s, naming the entry", async (_case, entries, message) => {
     const { out } = await arena();
     expect((await refused(tarball(entries), out)).message).toContain(message);
@@ -138,10 +181,26 @@ describe("hostile artifacts: extraction writes regular files and directories ins
     ["a parent path with backslashes", [{ path: "a\\..\\..\\outside\\pwned", body: "x" }], "'..' is not allowed"],
     ["an absolute path", [{ path: "/tmp/sluice-pwned", body: "x" }], "archive entry /tmp/sluice-pwned: absolute paths"],
     ["a drive-letter path", [{ path: "C:/pwned", body: "x" }], "absolute paths are not allowed"],
-    ["a PAX path override with a parent path", [{ path: "ok.yaml", body: "x", pax: { path: "../outside/pwned" } }], "archive entry ../outside/pwned: '..'"],
-    ["a PAX path override with an absolute path", [{ path: "ok.yaml", body: "x", pax: { path: "/tmp/sluice-pwned" } }], "absolute paths are not allowed"],
-    ["a PAX link path override", [{ path: "l", type: "SymbolicLink", linkpath: "a", pax: { linkpath: "/etc" } }], "unsupported file type SymbolicLink"],
-    ["a GNU long name with a parent path", [{ path: "././@LongLink", type: "NextFileHasLongPath", body: "../outside/pwned\0" }, { path: "short" }], "'..'"],
+    [
+      "a PAX path override with a parent path",
+      [{ path: "ok.yaml", body: "x", pax: { path: "../outside/pwned" } }],
+      "archive entry ../outside/pwned: '..'",
+    ],
+    [
+      "a PAX path override with an absolute path",
+      [{ path: "ok.yaml", body: "x", pax: { path: "/tmp/sluice-pwned" } }],
+      "absolute paths are not allowed",
+    ],
+    [
+      "a PAX link path override",
+      [{ path: "l", type: "SymbolicLink", linkpath: "a", pax: { linkpath: "/etc" } }],
+      "unsupported file type SymbolicLink",
+    ],
+    [
+      "a GNU long name with a parent path",
+      [{ path: "././@LongLink", type: "NextFileHasLongPath", body: "../outside/pwned\0" }, { path: "short" }],
+      "'..'",
+    ],
   ])("refuses %s and writes nothing outside", async (_case, entries, message) => {
     const { parent, out, outside } = await arena();
     expect((await refused(tarball(entries), out)).message).toContain(message);
@@ -150,10 +209,34 @@ describe("hostile artifacts: extraction writes regular files and directories ins
   });
 
   it.each<[string, Entry[]]>([
-    ["a file over an earlier directory", [{ path: "deploy/", type: "Directory" }, { path: "deploy", body: "x" }]],
-    ["a directory over an earlier file", [{ path: "deploy", body: "x" }, { path: "deploy/", type: "Directory" }]],
-    ["a file under an earlier file", [{ path: "deploy", body: "x" }, { path: "deploy/app.yaml", body: "x" }]],
-    ["the same file twice", [{ path: "app.yaml", body: "first" }, { path: "app.yaml", body: "second" }]],
+    [
+      "a file over an earlier directory",
+      [
+        { path: "deploy/", type: "Directory" },
+        { path: "deploy", body: "x" },
+      ],
+    ],
+    [
+      "a directory over an earlier file",
+      [
+        { path: "deploy", body: "x" },
+        { path: "deploy/", type: "Directory" },
+      ],
+    ],
+    [
+      "a file under an earlier file",
+      [
+        { path: "deploy", body: "x" },
+        { path: "deploy/app.yaml", body: "x" },
+      ],
+    ],
+    [
+      "the same file twice",
+      [
+        { path: "app.yaml", body: "first" },
+        { path: "app.yaml", body: "second" },
+      ],
+    ],
   ])("refuses %s instead of replacing or writing through it", async (_case, entries) => {
     const { out } = await arena();
     expect((await refused(tarball(entries), out)).message).toMatch(/collides with an earlier entry/);
@@ -176,7 +259,9 @@ describe("hostile artifacts: extraction writes regular files and directories ins
   it("counts bytes hidden after the end-of-archive blocks", async () => {
     const { out } = await arena();
     const padded = tarball([{ path: "app.yaml", body: "kind: ConfigMap\n" }], { afterEnd: Buffer.alloc(64 << 20) });
-    expect((await refused(padded, out, { maxBytes: 8 << 20 })).message).toBe(`archive expands to more than ${8 << 20} bytes`);
+    expect((await refused(padded, out, { maxBytes: 8 << 20 })).message).toBe(
+      `archive expands to more than ${8 << 20} bytes`,
+    );
   });
 
   it("reads past the end-of-archive blocks in linear time (node-tar alone buffers that tail quadratically)", async () => {
@@ -206,7 +291,11 @@ describe("hostile artifacts: extraction writes regular files and directories ins
   it("still extracts an ordinary artifact: files, folders, long PAX paths", async () => {
     const { out } = await arena();
     const long = `${"deep/".repeat(40)}app.yaml`;
-    const entries: Entry[] = [{ path: "deploy/", type: "Directory" }, { path: "deploy/app.yaml", body: "a" }, { path: "x", body: "b", pax: { path: long } }];
+    const entries: Entry[] = [
+      { path: "deploy/", type: "Directory" },
+      { path: "deploy/app.yaml", body: "a" },
+      { path: "x", body: "b", pax: { path: long } },
+    ];
     const result = await extractArchive(tarball(entries), out);
     expect(result.files).toBe(3);
     expect(await readFile(join(out, long), "utf8")).toBe("b");
@@ -231,7 +320,12 @@ describe("hostile source trees: archive and private copies hold regular files an
     const lines = await listing(archive.data);
     await extractArchive(archive.data, out);
     // Assess: d1/, d1/app.yaml, d1/d2/, d1/d2/d3/ and nothing else
-    expect(lines.map((line) => `${line[0]} ${line.split(" ").at(-1)}`)).toEqual(["d d1/", "- d1/app.yaml", "d d1/d2/", "d d1/d2/d3/"]);
+    expect(lines.map((line) => `${line[0]} ${line.split(" ").at(-1)}`)).toEqual([
+      "d d1/",
+      "- d1/app.yaml",
+      "d d1/d2/",
+      "d d1/d2/d3/",
+    ]);
     expect(archive.files).toBe(1);
     expect(await nonRegular(out)).toEqual([]);
   });

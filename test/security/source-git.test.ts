@@ -76,14 +76,23 @@ describe(`hostile Git trees over smart HTTP (${info.version}): only regular file
     expect((await stat(join(dir, "run.sh"))).mode & 0o777).toBe(0o755);
     expect(await readdir(join(dir, "d1/d2/d3"))).toEqual([]);
     expect(archive.files).toBe(2);
-    expect((await readdir(extracted, { recursive: true })).sort()).toEqual(["d1", "d1/app.yaml", "d1/d2", "d1/d2/d3", "run.sh"]);
+    expect((await readdir(extracted, { recursive: true })).sort()).toEqual([
+      "d1",
+      "d1/app.yaml",
+      "d1/d2",
+      "d1/d2/d3",
+      "run.sh",
+    ]);
     expect(await readdir(outside)).toEqual([]);
   });
 
   it("writes a tree that shares its name with a symlink as a directory, never through the link", async () => {
     // Arrange: the link `x` comes first, then a tree `x` whose file a worktree checkout would write through it.
     const { dir, outside } = await arena();
-    const { url } = await hostileRepo(info, repoName("link-then-tree"), [link("x", outside), tree("x", [file("pwned", "owned")])]);
+    const { url } = await hostileRepo(info, repoName("link-then-tree"), [
+      link("x", outside),
+      tree("x", [file("pwned", "owned")]),
+    ]);
     // Act
     await checkout(remote(url), { branch: "main" }, dir);
     // Assess
@@ -123,11 +132,23 @@ describe(`hostile Git trees over smart HTTP (${info.version}): only regular file
 
   it("bounds the entries and bytes of a tree, counting a blob each time the tree uses it", async () => {
     // Arrange: 40 files, and one 4 KiB blob used by 50 names.
-    const many = await hostileRepo(info, repoName("many"), Array.from({ length: 40 }, (_, i) => file(`f${i}.yaml`)));
-    const fanOut = await hostileRepo(info, repoName("fan-out"), Array.from({ length: 50 }, (_, i) => file(`copy-${i}`, "x".repeat(4096))));
+    const many = await hostileRepo(
+      info,
+      repoName("many"),
+      Array.from({ length: 40 }, (_, i) => file(`f${i}.yaml`)),
+    );
+    const fanOut = await hostileRepo(
+      info,
+      repoName("fan-out"),
+      Array.from({ length: 50 }, (_, i) => file(`copy-${i}`, "x".repeat(4096))),
+    );
     // Act
-    const tooMany = await refusedCheckout(checkout(remote(many.url), { branch: "main" }, (await arena()).dir, { maxFiles: 10 }));
-    const tooBig = await refusedCheckout(checkout(remote(fanOut.url), { branch: "main" }, (await arena()).dir, { maxBytes: 100_000 }));
+    const tooMany = await refusedCheckout(
+      checkout(remote(many.url), { branch: "main" }, (await arena()).dir, { maxFiles: 10 }),
+    );
+    const tooBig = await refusedCheckout(
+      checkout(remote(fanOut.url), { branch: "main" }, (await arena()).dir, { maxBytes: 100_000 }),
+    );
     const fits = await checkout(remote(fanOut.url), { branch: "main" }, (await arena()).dir, { maxBytes: 50 * 4096 });
     // Assess
     expect(tooMany.message).toContain("tree has more than 10 entries");
@@ -153,7 +174,8 @@ describe(`hostile Git trees over smart HTTP (${info.version}): only regular file
     // Act
     await dispatch(rt, { key: "GitRepository/sec/hostile", reason: "test" });
     // Assess
-    const status = (await rt.store.get({ kind: "GitRepository", namespace: "sec", name: "hostile" }))?.object.status as GitRepository["status"];
+    const status = (await rt.store.get({ kind: "GitRepository", namespace: "sec", name: "hostile" }))?.object
+      .status as GitRepository["status"];
     expect(status?.artifact?.revision).toBe(`main@sha1:${commit}`);
     const out = join(await mkdtemp(join(tmpdir(), "sluice-hostile-artifact-")), "out");
     await extractArchive((await rt.artifacts.get(status!.artifact!.path, status!.artifact!.digest))!, out);

@@ -31,7 +31,11 @@ export type TreeNode =
  * Commits `tree` as branch main of a new bare repository served by the test bed, writing the tree
  * objects literally (duplicate names, `..`, `.git`, names with `/` are all kept); returns the clone URL.
  */
-export async function hostileRepo(info: GitInfo, name: string, tree: TreeNode[]): Promise<{ url: string; commit: string }> {
+export async function hostileRepo(
+  info: GitInfo,
+  name: string,
+  tree: TreeNode[],
+): Promise<{ url: string; commit: string }> {
   const url = await createRepo(info, name);
   const bare = join(info.root, `${name}.git`);
   const scratch = await mkdtemp(join(tmpdir(), "sluice-hostile-tree-"));
@@ -55,7 +59,8 @@ export async function hostileRepo(info: GitInfo, name: string, tree: TreeNode[])
     return hashObject("tree", Buffer.concat(parts));
   };
   const treeOid = await writeTree(tree);
-  const git = (...args: string[]) => run("git", ["-C", bare, "-c", "user.name=t", "-c", "user.email=t@sluice.invalid", ...args]);
+  const git = (...args: string[]) =>
+    run("git", ["-C", bare, "-c", "user.name=t", "-c", "user.email=t@sluice.invalid", ...args]);
   const commit = (await git("commit-tree", treeOid, "-m", "hostile tree")).stdout.trim();
   await git("update-ref", "refs/heads/main", commit);
   return { url, commit };
@@ -65,11 +70,16 @@ export async function hostileRepo(info: GitInfo, name: string, tree: TreeNode[])
  * A Runtime of local mode's real adapters (file Store, artifacts and events, pino log captured in
  * `logs`) for reconciling GitRepositories; no cluster and no secrets (URLs carry credentials).
  */
-export async function sourceRuntime(settings: Partial<Settings>): Promise<{ rt: Runtime; logs: string[]; eventsFile: string }> {
+export async function sourceRuntime(
+  settings: Partial<Settings>,
+): Promise<{ rt: Runtime; logs: string[]; eventsFile: string }> {
   const state = await mkdtemp(join(tmpdir(), "sluice-source-state-"));
   const logs: string[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => void (logs.push(chunk.toString()), done()) });
-  const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) };
+  const clock = {
+    now: () => Date.now(),
+    sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  };
   const eventsFile = join(state, "events.jsonl");
   const rt: Runtime = {
     store: new FileStore(join(state, "store")),
@@ -106,5 +116,10 @@ export async function front(
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return { baseUrl: `http://127.0.0.1:${port}`, port, requests: () => requests, close: () => server.close().closeAllConnections() };
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    requests: () => requests,
+    close: () => server.close().closeAllConnections(),
+  };
 }

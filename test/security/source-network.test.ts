@@ -15,7 +15,11 @@ import { front, sourceRuntime } from "./source-helpers.js";
 
 const info = inject("testbed").git;
 const auth = { username: info.username, password: info.password };
-const remote = (url: string, allowPrivateNetworks: boolean): GitRemote => ({ url, auth, network: { allowPrivateNetworks } });
+const remote = (url: string, allowPrivateNetworks: boolean): GitRemote => ({
+  url,
+  auth,
+  network: { allowPrivateNetworks },
+});
 const PRIVATE_HINT = "refused: set allowPrivateNetworks / --no-private-networks to change";
 
 let gitFront: Awaited<ReturnType<typeof front>>;
@@ -73,20 +77,23 @@ describe(`source network policy over smart HTTP (${info.version})`, () => {
     ["a hex-dotted IPv4", (port: number) => `http://0x7f.1:${port}`],
     ["a short IPv4", (port: number) => `http://127.1:${port}`],
     ["an octal IPv4", (port: number) => `http://017700000001:${port}`],
-  ])("refuses loopback spelled as %s without a request, and fetches it when private networks are allowed", async (_case, spell) => {
-    // Arrange
-    const url = `${spell(gitFront.port)}${repoPath}`;
-    const before = gitFront.requests();
-    // Act
-    const error = await refused(resolveRemoteRef(remote(url, false), { branch: "main" }));
-    const requestsWhenRefused = gitFront.requests() - before;
-    const allowed = await resolveRemoteRef(remote(url, true), { branch: "main" });
-    // Assess
-    expect(error.message).toMatch(new RegExp(`^failed to list refs of http://\\S+${repoPath}: `));
-    expect(error.message).toContain(`private address 127.0.0.1 (loopback) ${PRIVATE_HINT}`);
-    expect(requestsWhenRefused).toBe(0);
-    expect(allowed?.commit).toBe(head);
-  });
+  ])(
+    "refuses loopback spelled as %s without a request, and fetches it when private networks are allowed",
+    async (_case, spell) => {
+      // Arrange
+      const url = `${spell(gitFront.port)}${repoPath}`;
+      const before = gitFront.requests();
+      // Act
+      const error = await refused(resolveRemoteRef(remote(url, false), { branch: "main" }));
+      const requestsWhenRefused = gitFront.requests() - before;
+      const allowed = await resolveRemoteRef(remote(url, true), { branch: "main" });
+      // Assess
+      expect(error.message).toMatch(new RegExp(`^failed to list refs of http://\\S+${repoPath}: `));
+      expect(error.message).toContain(`private address 127.0.0.1 (loopback) ${PRIVATE_HINT}`);
+      expect(requestsWhenRefused).toBe(0);
+      expect(allowed?.commit).toBe(head);
+    },
+  );
 
   it.each([
     ["IPv6 loopback", "http://[::1]:9/r.git", "private address ::1 (loopback)"],
@@ -98,7 +105,9 @@ describe(`source network policy over smart HTTP (${info.version})`, () => {
     ["CGNAT", "http://100.64.0.1:9/r.git", "private address 100.64.0.1 (CGNAT)"],
     ["unique local IPv6", "http://[fd12:3456::1]:9/r.git", "private address fd12:3456::1"],
   ])("refuses %s when private networks are not allowed", async (_case, url, message) => {
-    const error = await refused(checkout(remote(url, false), { branch: "main" }, await mkdtemp(join(tmpdir(), "sluice-ssrf-"))));
+    const error = await refused(
+      checkout(remote(url, false), { branch: "main" }, await mkdtemp(join(tmpdir(), "sluice-ssrf-"))),
+    );
     expect(error.message).toContain(`${message} ${PRIVATE_HINT}`);
   });
 
@@ -106,8 +115,16 @@ describe(`source network policy over smart HTTP (${info.version})`, () => {
     ["the metadata address", "http://169.254.169.254/latest/meta-data/", "169.254.169.254 is link-local/metadata"],
     ["the metadata address in decimal", "http://2852039166/latest/", "169.254.169.254 is link-local/metadata"],
     ["the metadata address in hex", "http://0xa9fea9fe/latest/", "169.254.169.254 is link-local/metadata"],
-    ["the metadata address IPv4-mapped", "http://[::ffff:169.254.169.254]/latest/", "::ffff:169.254.169.254 is link-local/metadata"],
-    ["the metadata address through NAT64", "http://[64:ff9b::a9fe:a9fe]/latest/", "64:ff9b::a9fe:a9fe is link-local/metadata"],
+    [
+      "the metadata address IPv4-mapped",
+      "http://[::ffff:169.254.169.254]/latest/",
+      "::ffff:169.254.169.254 is link-local/metadata",
+    ],
+    [
+      "the metadata address through NAT64",
+      "http://[64:ff9b::a9fe:a9fe]/latest/",
+      "64:ff9b::a9fe:a9fe is link-local/metadata",
+    ],
     ["EC2's IPv6 metadata address", "http://[fd00:ec2::254]/latest/", "fd00:ec2::254 is link-local/metadata"],
     ["Alibaba's metadata address", "http://100.100.100.200/latest/", "100.100.100.200 is link-local/metadata"],
     ["an IPv6 link-local address", "http://[fe80::1]/r.git", "fe80::1 is link-local/metadata"],
@@ -122,7 +139,9 @@ describe(`source network policy over smart HTTP (${info.version})`, () => {
 
   it("refuses a redirect to the metadata service, by literal or by hex spelling", async () => {
     for (const prefix of ["/metadata", "/hex"]) {
-      const error = await refused(resolveRemoteRef(remote(`${redirector.baseUrl}${prefix}${repoPath}`, true), { branch: "main" }));
+      const error = await refused(
+        resolveRemoteRef(remote(`${redirector.baseUrl}${prefix}${repoPath}`, true), { branch: "main" }),
+      );
       expect(error.message).toContain("address 169.254.169.254 is link-local/metadata and never fetched");
     }
   });
@@ -131,7 +150,9 @@ describe(`source network policy over smart HTTP (${info.version})`, () => {
     // Act: a same-origin redirect to the repository; a redirect to a loopback name.
     const dir = await mkdtemp(join(tmpdir(), "sluice-ssrf-"));
     const followed = await checkout(remote(`${redirector.baseUrl}/moved${repoPath}`, true), { branch: "main" }, dir);
-    const hops = await resolveRemoteRef(remote(`${redirector.baseUrl}/loopback-name${repoPath}`, true), { branch: "main" }).catch((e: unknown) => e);
+    const hops = await resolveRemoteRef(remote(`${redirector.baseUrl}/loopback-name${repoPath}`, true), {
+      branch: "main",
+    }).catch((e: unknown) => e);
     // Assess
     expect(followed.commit).toBe(head);
     expect(await readFile(join(dir, "deploy/app.yaml"), "utf8")).toBe("kind: ConfigMap\n");
@@ -146,7 +167,9 @@ describe(`source network policy over smart HTTP (${info.version})`, () => {
     expect(addressRefusal("::ffff:8.8.8.8", closed)).toBeUndefined();
     expect(addressRefusal("172.32.0.1", closed)).toBeUndefined();
     expect(addressRefusal("100.128.0.1", closed)).toBeUndefined();
-    expect(addressRefusal("fe80::1%eth0", { allowPrivateNetworks: true })).toBe("address fe80::1%eth0 is link-local/metadata and never fetched");
+    expect(addressRefusal("fe80::1%eth0", { allowPrivateNetworks: true })).toBe(
+      "address fe80::1%eth0 is link-local/metadata and never fetched",
+    );
     expect(addressRefusal("::ffff:10.0.0.1", closed)).toContain("private address ::ffff:10.0.0.1 refused");
     expect(addressRefusal("::ffff:10.0.0.1", { allowPrivateNetworks: true })).toBeUndefined();
     expect(addressRefusal("2002:a9fe:a9fe::1", { allowPrivateNetworks: true })).toContain("link-local/metadata"); // 6to4
@@ -170,10 +193,13 @@ describe("GitRepository reconcile: network policy and credentials in URLs", () =
     // Act
     await dispatch(rt, { key: "GitRepository/sec/private", reason: "test" });
     // Assess
-    const status = (await rt.store.get({ kind: "GitRepository", namespace: "sec", name: "private" }))?.object.status as GitRepository["status"];
+    const status = (await rt.store.get({ kind: "GitRepository", namespace: "sec", name: "private" }))?.object
+      .status as GitRepository["status"];
     const ready = status?.conditions?.find((c) => c.type === "Ready");
     expect(ready).toMatchObject({ status: "False", reason: "GitOperationFailed" });
-    expect(ready?.message).toBe(`failed to list refs of ${info.baseUrl}${repoPath}: private address 127.0.0.1 (loopback) ${PRIVATE_HINT}`);
+    expect(ready?.message).toBe(
+      `failed to list refs of ${info.baseUrl}${repoPath}: private address 127.0.0.1 (loopback) ${PRIVATE_HINT}`,
+    );
     expect(status?.artifact).toBeUndefined();
   });
 
@@ -186,7 +212,8 @@ describe("GitRepository reconcile: network policy and credentials in URLs", () =
     // Act
     await dispatch(rt, { key: "GitRepository/sec/leaky", reason: "test" });
     // Assess
-    const status = (await rt.store.get({ kind: "GitRepository", namespace: "sec", name: "leaky" }))?.object.status as GitRepository["status"];
+    const status = (await rt.store.get({ kind: "GitRepository", namespace: "sec", name: "leaky" }))?.object
+      .status as GitRepository["status"];
     const ready = status?.conditions?.find((c) => c.type === "Ready");
     const events = await readFile(eventsFile, "utf8");
     expect(ready).toMatchObject({ status: "False", reason: "GitOperationFailed" });

@@ -7,7 +7,14 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { Runtime } from "../../src/controllers/runtime.js";
-import { awsClients, awsRuntime, webhookClients, webhookPorts, type AwsConfig, type WebhookClients } from "../../src/runtime/aws.js";
+import {
+  awsClients,
+  awsRuntime,
+  webhookClients,
+  webhookPorts,
+  type AwsConfig,
+  type WebhookClients,
+} from "../../src/runtime/aws.js";
 import { systemClock } from "../../src/runtime/clock.js";
 import { handleWebhook } from "../../src/runtime/lambda.js";
 import type { Log } from "../../src/runtime/log.js";
@@ -34,28 +41,69 @@ beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const key = await new KMSClient(base).send(new CreateKeyCommand({ Description: "sluice test" }));
   const sqs = new SQSClient(base);
-  const fifo = await sqs.send(new CreateQueueCommand({ QueueName: `hooks-${randomBytes(3).toString("hex")}.fifo`, Attributes: { FifoQueue: "true" } }));
+  const fifo = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `hooks-${randomBytes(3).toString("hex")}.fifo`,
+      Attributes: { FifoQueue: "true" },
+    }),
+  );
   const delay = await sqs.send(new CreateQueueCommand({ QueueName: `hooks-delay-${randomBytes(3).toString("hex")}` }));
-  config = { region: aws.region, bucket, fifoUrl: fifo.QueueUrl!, delayUrl: delay.QueueUrl!, cluster: "", endpoint: aws.endpoint, credentials, kmsKeyId: key.KeyMetadata!.Arn };
+  config = {
+    region: aws.region,
+    bucket,
+    fifoUrl: fifo.QueueUrl!,
+    delayUrl: delay.QueueUrl!,
+    cluster: "",
+    endpoint: aws.endpoint,
+    credentials,
+    kmsKeyId: key.KeyMetadata!.Arn,
+  };
   worker = await awsRuntime(config, awsClients(config), silent, { emit: async () => {} }, systemClock);
   clients = webhookClients(config);
-  clients.s3.middlewareStack.add((next, context) => async (args) => (calls.push(`s3:${context.commandName}`), next(args)), { step: "initialize" });
-  clients.sqs.middlewareStack.add((next, context) => async (args) => (calls.push(`sqs:${context.commandName}`), next(args)), { step: "initialize" });
+  clients.s3.middlewareStack.add(
+    (next, context) => async (args) => (calls.push(`s3:${context.commandName}`), next(args)),
+    { step: "initialize" },
+  );
+  clients.sqs.middlewareStack.add(
+    (next, context) => async (args) => (calls.push(`sqs:${context.commandName}`), next(args)),
+    { step: "initialize" },
+  );
 });
 
-const receiver = (name: string, type: string, resources: unknown[]): KubeObject => ({ apiVersion: "notification.toolkit.fluxcd.io/v1", kind: "Receiver", metadata: { name, namespace }, spec: { type, secretRef: { name }, resources } });
+const receiver = (name: string, type: string, resources: unknown[]): KubeObject => ({
+  apiVersion: "notification.toolkit.fluxcd.io/v1",
+  kind: "Receiver",
+  metadata: { name, namespace },
+  spec: { type, secretRef: { name }, resources },
+});
 
 /** Creates the token, registers the Receiver and runs the worker's reconcile; returns the status. */
-async function registered(name: string, type: string, token: string, resources: unknown[] = [{ kind: "GitRepository", name: "app" }]) {
-  await sm.send(new CreateSecretCommand({ Name: `sluice/${namespace}/${name}`, SecretString: JSON.stringify({ token }) }));
+async function registered(
+  name: string,
+  type: string,
+  token: string,
+  resources: unknown[] = [{ kind: "GitRepository", name: "app" }],
+) {
+  await sm.send(
+    new CreateSecretCommand({ Name: `sluice/${namespace}/${name}`, SecretString: JSON.stringify({ token }) }),
+  );
   await applyToStore(worker.store, receiver(name, type, resources));
   await dispatch(worker, { key: `Receiver/${namespace}/${name}`, reason: "created" });
   return statusOf(name);
 }
-const statusOf = async (name: string) => ((await worker.store.get({ kind: "Receiver", namespace, name }))?.object.status ?? {}) as { webhookPath?: string; conditions?: { type: string; reason: string }[] };
+const statusOf = async (name: string) =>
+  ((await worker.store.get({ kind: "Receiver", namespace, name }))?.object.status ?? {}) as {
+    webhookPath?: string;
+    conditions?: { type: string; reason: string }[];
+  };
 const recordKey = (path: string) => `receivers/${path.slice("/hook/".length)}.json`;
-const deliver = (path: string, headers: Record<string, string> = {}, body = "{}") => handleWebhook({ path, method: "POST", headers, body, isBase64Encoded: false }, webhookPorts(config, silent, clients));
-const github = (token: string, delivery: string, body: string) => ({ "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": `sha256=${createHmac("sha256", token).update(body).digest("hex")}` });
+const deliver = (path: string, headers: Record<string, string> = {}, body = "{}") =>
+  handleWebhook({ path, method: "POST", headers, body, isBase64Encoded: false }, webhookPorts(config, silent, clients));
+const github = (token: string, delivery: string, body: string) => ({
+  "X-GitHub-Event": "push",
+  "X-GitHub-Delivery": delivery,
+  "X-Hub-Signature-256": `sha256=${createHmac("sha256", token).update(body).digest("hex")}`,
+});
 
 describe(`the webhook function's receiver records on S3 (${aws.version})`, () => {
   it("keeps a record SSE-KMS encrypted with the stack's key, and deletes it when the token Secret goes: the path answers 404", async () => {
@@ -64,21 +112,32 @@ describe(`the webhook function's receiver records on S3 (${aws.version})`, () =>
     const head = await s3.send(new HeadObjectCommand({ Bucket: config.bucket, Key: recordKey(webhookPath!) }));
     expect(head.ServerSideEncryption).toBe("aws:kms");
     expect(head.SSEKMSKeyId).toBe(config.kmsKeyId);
-    expect((await deliver(webhookPath!, { "X-Gitlab-Token": "kms-token", "X-Gitlab-Event": "Push Hook" })).status).toBe(202);
+    expect((await deliver(webhookPath!, { "X-Gitlab-Token": "kms-token", "X-Gitlab-Event": "Push Hook" })).status).toBe(
+      202,
+    );
     // Act
     await sm.send(new DeleteSecretCommand({ SecretId: `sluice/${namespace}/kms`, ForceDeleteWithoutRecovery: true }));
     await dispatch(worker, { key: `Receiver/${namespace}/kms`, reason: "interval" });
     // Assess
     expect((await statusOf("kms")).conditions?.find((c) => c.type === "Ready")?.reason).toBe("TokenNotFound");
-    expect(await s3.send(new HeadObjectCommand({ Bucket: config.bucket, Key: recordKey(webhookPath!) })).catch((e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode)).toBe(404);
-    expect(await deliver(webhookPath!, { "X-Gitlab-Event": "Push Hook" })).toEqual({ status: 404, body: "no receiver for this path\n" });
+    expect(
+      await s3
+        .send(new HeadObjectCommand({ Bucket: config.bucket, Key: recordKey(webhookPath!) }))
+        .catch((e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode),
+    ).toBe(404);
+    expect(await deliver(webhookPath!, { "X-Gitlab-Event": "Push Hook" })).toEqual({
+      status: 404,
+      body: "no receiver for this path\n",
+    });
   });
 
   it("answers a delivery with one S3 read and one SQS send (plus one delivery-id write for GitHub), never listing or reading the Store", async () => {
     const { webhookPath } = await registered("cost", "github", "cost-token");
     const body = '{"ref":"refs/heads/main"}';
     calls.length = 0;
-    expect((await deliver(webhookPath!, github("cost-token", randomBytes(8).toString("hex"), body), body)).status).toBe(202);
+    expect((await deliver(webhookPath!, github("cost-token", randomBytes(8).toString("hex"), body), body)).status).toBe(
+      202,
+    );
     expect(calls.sort()).toEqual(["s3:GetObjectCommand", "s3:PutObjectCommand", "sqs:SendMessageCommand"]);
     calls.length = 0;
     expect((await deliver(`/hook/${"0".repeat(64)}`)).status).toBe(404);
@@ -94,21 +153,42 @@ describe(`the webhook function's receiver records on S3 (${aws.version})`, () =>
     const body = '{"ref":"refs/heads/main"}';
     const id = `${randomBytes(8).toString("hex")}/../${"x".repeat(2_000)}`; // an attacker's id: long, with separators
     // Act
-    const answers = await Promise.all(Array.from({ length: 20 }, () => deliver(webhookPath!, github("race-token", id, body), body)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => deliver(webhookPath!, github("race-token", id, body), body)),
+    );
     // Assess
     expect(answers.filter((a) => a.status === 202)).toHaveLength(1);
     expect(answers.filter((a) => a.status === 200 && a.body === "already handled\n")).toHaveLength(19);
-    const keys = (await s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: "deliveries/" }))).Contents!.map((o) => o.Key);
+    const keys = (
+      await s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: "deliveries/" }))
+    ).Contents!.map((o) => o.Key);
     expect(keys.every((k) => /^deliveries\/[0-9a-f]{64}$/.test(k!))).toBe(true);
   });
 
   it("enqueues named resources directly and one request for a Receiver with label selectors, nothing else", async () => {
-    const fifo = await clients.sqs.send(new CreateQueueCommand({ QueueName: `only-${randomBytes(3).toString("hex")}.fifo`, Attributes: { FifoQueue: "true" } }));
-    const { webhookPath } = await registered("mixed", "generic", "mixed-token", [{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "*", matchLabels: { team: "a" } }]);
-    const answer = await handleWebhook({ path: webhookPath!, method: "POST", headers: {}, body: "{}", isBase64Encoded: false }, webhookPorts({ ...config, fifoUrl: fifo.QueueUrl! }, silent, clients));
+    const fifo = await clients.sqs.send(
+      new CreateQueueCommand({
+        QueueName: `only-${randomBytes(3).toString("hex")}.fifo`,
+        Attributes: { FifoQueue: "true" },
+      }),
+    );
+    const { webhookPath } = await registered("mixed", "generic", "mixed-token", [
+      { kind: "GitRepository", name: "app" },
+      { kind: "GitRepository", name: "*", matchLabels: { team: "a" } },
+    ]);
+    const answer = await handleWebhook(
+      { path: webhookPath!, method: "POST", headers: {}, body: "{}", isBase64Encoded: false },
+      webhookPorts({ ...config, fifoUrl: fifo.QueueUrl! }, silent, clients),
+    );
     expect(answer.status).toBe(202);
-    const { Messages = [] } = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: fifo.QueueUrl!, MaxNumberOfMessages: 10 }));
-    expect(Messages.map((m) => JSON.parse(m.Body!) as { key: string; reason: string }).sort((x, y) => x.key.localeCompare(y.key))).toEqual([
+    const { Messages = [] } = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: fifo.QueueUrl!, MaxNumberOfMessages: 10 }),
+    );
+    expect(
+      Messages.map((m) => JSON.parse(m.Body!) as { key: string; reason: string }).sort((x, y) =>
+        x.key.localeCompare(y.key),
+      ),
+    ).toEqual([
       { key: `GitRepository/${namespace}/app`, reason: "webhook" },
       { key: `Receiver/${namespace}/mixed`, reason: "webhook" },
     ]);

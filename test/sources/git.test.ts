@@ -17,7 +17,11 @@ const info = inject("testbed").git;
 const auth = { username: info.username, password: info.password };
 const workdir = () => mkdtemp(join(tmpdir(), "sluice-git-source-"));
 /** The test bed's Git server is on loopback, so these tests allow private networks. */
-const remote = (url: string, credentials: GitAuth = auth): GitRemote => ({ url, auth: credentials, network: { allowPrivateNetworks: true } });
+const remote = (url: string, credentials: GitAuth = auth): GitRemote => ({
+  url,
+  auth: credentials,
+  network: { allowPrivateNetworks: true },
+});
 const bareGit = (repo: string, ...args: string[]) =>
   run("git", ["-C", join(info.root, `${repo}.git`), "-c", "user.name=t", "-c", "user.email=t@sluice.invalid", ...args]);
 
@@ -34,7 +38,23 @@ async function failure(attempt: Promise<unknown>): Promise<GitError> {
 async function selfSigned(): Promise<{ cert: string; key: string }> {
   const dir = await workdir();
   const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
-  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]);
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+  ]);
   return { cert: await readFile(cert, "utf8"), key: await readFile(key, "utf8") };
 }
 
@@ -68,12 +88,22 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const url = await createRepo(info, "src-checkout");
     await pushTree(info, "src-checkout", { files: { "old.txt": "1" } });
     await pushTree(info, "src-checkout", { files: { "old.txt": "2" } });
-    const sha = await pushTree(info, "src-checkout", { files: { "app/config.yaml": "replicas: 3\n" } }, { message: "scale up" });
+    const sha = await pushTree(
+      info,
+      "src-checkout",
+      { files: { "app/config.yaml": "replicas: 3\n" } },
+      { message: "scale up" },
+    );
     const dir = await workdir();
     // Act
     const result = await checkout(remote(url), { branch: "main" }, dir);
     // Assess
-    expect(result).toEqual({ revision: `main@sha1:${sha}`, commit: sha, refName: "refs/heads/main", message: "scale up\n" });
+    expect(result).toEqual({
+      revision: `main@sha1:${sha}`,
+      commit: sha,
+      refName: "refs/heads/main",
+      message: "scale up\n",
+    });
     expect(await readFile(join(dir, "app/config.yaml"), "utf8")).toBe("replicas: 3\n");
     expect(fs.existsSync(join(dir, "old.txt"))).toBe(false);
     expect(await git.log({ fs, dir, ref: sha, depth: 10 })).toHaveLength(1);
@@ -145,7 +175,9 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     expect(result.revision).toBe(`v1.4.0@sha1:${best}`);
     expect(await readFile(join(dir, "v.txt"), "utf8")).toBe("1.4.0");
     expect(await resolveRemoteRef(remote(url), { semver: "^3.0.0" })).toBeUndefined();
-    expect((await failure(checkout(remote(url), { semver: "^3.0.0" }, await workdir()))).message).toMatch(/no match found for semver: \^3\.0\.0/);
+    expect((await failure(checkout(remote(url), { semver: "^3.0.0" }, await workdir()))).message).toMatch(
+      /no match found for semver: \^3\.0\.0/,
+    );
   });
 
   it("follows Flux's documented precedence: semver over tag over branch", async () => {
@@ -195,7 +227,10 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     expect(aloneResult).toMatchObject({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
     expect(shortResult.commit).toBe(pinnedSha);
     expect(await readFile(join(onBranch, "n.txt"), "utf8")).toBe("pinned");
-    expect(await resolveRemoteRef(remote(url), { commit: pinnedSha })).toEqual({ revision: `sha1:${pinnedSha}`, commit: pinnedSha });
+    expect(await resolveRemoteRef(remote(url), { commit: pinnedSha })).toEqual({
+      revision: `sha1:${pinnedSha}`,
+      commit: pinnedSha,
+    });
     expect(await resolveRemoteRef(remote(url), { commit: pinnedSha.slice(0, 8) })).toBeUndefined();
     const missing = await failure(checkout(remote(url), { branch: "main", commit: "0".repeat(40) }, await workdir()));
     expect(missing.message).toMatch(/commit '0{40}' not found in branch 'main'/);
@@ -249,7 +284,10 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
       const trusted = await resolveRemoteRef(remote(httpsUrl, { ...auth, caPem: tls.cert }), { branch: "main" });
       const result = await checkout(remote(httpsUrl, { ...auth, caPem: tls.cert }), { branch: "main" }, dir);
       // Assess
-      expect(untrusted).toMatchObject({ reason: "GitOperationFailed", message: expect.stringMatching(/self[- ]signed/i) });
+      expect(untrusted).toMatchObject({
+        reason: "GitOperationFailed",
+        message: expect.stringMatching(/self[- ]signed/i),
+      });
       expect(trusted?.commit).toBe(sha);
       expect(result.commit).toBe(sha);
       expect(await readFile(join(dir, "a.txt"), "utf8")).toBe("tls");
@@ -264,7 +302,9 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
       const error = await failure(resolveRemoteRef(remote(url, {}), { branch: "main" }));
       // Assess
       expect(error.reason).toBe("GitOperationFailed");
-      expect(error.message).toContain("SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)");
+      expect(error.message).toContain(
+        "SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)",
+      );
     }
   });
 
@@ -277,20 +317,40 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
 
   it.each([
     ["https://gitlab.example/g/r.git?private_token=glpat-SECRET", "https://gitlab.example/g/r.git?private_token=***"],
-    ["https://h.example/r.git?ref=main&access_token=SECRET&x=1", "https://h.example/r.git?ref=main&access_token=***&x=1"],
+    [
+      "https://h.example/r.git?ref=main&access_token=SECRET&x=1",
+      "https://h.example/r.git?ref=main&access_token=***&x=1",
+    ],
     ["https://h.example/r?token=SECRET#frag", "https://h.example/r?token=***#frag"],
     ["https://h.example/r?Password=SECRET;key=SECRET", "https://h.example/r?Password=***;key=***"],
-    ["https://b.s3.example/a?X-Amz-Credential=AKIA%2FSECRET&X-Amz-Signature=SECRET", "https://b.s3.example/a?X-Amz-Credential=***&X-Amz-Signature=***"],
-    ["https://b.s3.example/a?X-Amz-Security-Token=SECRET&signature=SECRET", "https://b.s3.example/a?X-Amz-Security-Token=***&signature=***"],
-    ["https://acct.blob.example/c/b?sv=2020&sig=SECRET&se=2030", "https://acct.blob.example/c/b?sv=2020&sig=***&se=2030"],
-    ["https://h.example/r?client_secret=SECRET&api_key=SECRET&acc%65ss_token=SECRET", "https://h.example/r?client_secret=***&api_key=***&acc%65ss_token=***"],
-    ["failed to list refs of https://u:SECRET@h.example/r?id_token=SECRET/info/refs?service=x: 404", "failed to list refs of https://h.example/r?id_token=*** 404"],
+    [
+      "https://b.s3.example/a?X-Amz-Credential=AKIA%2FSECRET&X-Amz-Signature=SECRET",
+      "https://b.s3.example/a?X-Amz-Credential=***&X-Amz-Signature=***",
+    ],
+    [
+      "https://b.s3.example/a?X-Amz-Security-Token=SECRET&signature=SECRET",
+      "https://b.s3.example/a?X-Amz-Security-Token=***&signature=***",
+    ],
+    [
+      "https://acct.blob.example/c/b?sv=2020&sig=SECRET&se=2030",
+      "https://acct.blob.example/c/b?sv=2020&sig=***&se=2030",
+    ],
+    [
+      "https://h.example/r?client_secret=SECRET&api_key=SECRET&acc%65ss_token=SECRET",
+      "https://h.example/r?client_secret=***&api_key=***&acc%65ss_token=***",
+    ],
+    [
+      "failed to list refs of https://u:SECRET@h.example/r?id_token=SECRET/info/refs?service=x: 404",
+      "failed to list refs of https://h.example/r?id_token=*** 404",
+    ],
   ])("masks credential query parameters: %s", (url, masked) => {
     expect(maskUrl(url)).toBe(masked);
     expect(maskUrl(url)).not.toContain("SECRET");
   });
 
   it("keeps query parameters that carry no credential", () => {
-    expect(maskUrl("https://h.example/r.git?ref=main&depth=1&monkey=ok")).toBe("https://h.example/r.git?ref=main&depth=1&monkey=ok");
+    expect(maskUrl("https://h.example/r.git?ref=main&depth=1&monkey=ok")).toBe(
+      "https://h.example/r.git?ref=main&depth=1&monkey=ok",
+    );
   });
 });

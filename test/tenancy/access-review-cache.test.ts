@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { applyAll } from "../../src/apply/apply.js";
 import { tenantManifests } from "../../src/cli/tenant.js";
-import { ACCESS_REVIEW_TTL_MS, AccessReviews, mayServiceAccount, type ResourceAttributes } from "../../src/cluster/access-review.js";
+import {
+  ACCESS_REVIEW_TTL_MS,
+  AccessReviews,
+  mayServiceAccount,
+  type ResourceAttributes,
+} from "../../src/cluster/access-review.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
 import { KubeClient } from "../../src/cluster/kube-client.js";
 import { freshNamespace, objectApi } from "../env/kube-client.js";
@@ -16,7 +21,12 @@ const { kube } = inject("testbed");
 let admin: Cluster;
 let namespace: { name: string; remove(): Promise<void> };
 const account = () => ({ namespace: namespace.name, name: "team" });
-const createKustomizations = (): ResourceAttributes => ({ group: "kustomize.toolkit.fluxcd.io", resource: "kustomizations", verb: "create", namespace: namespace.name });
+const createKustomizations = (): ResourceAttributes => ({
+  group: "kustomize.toolkit.fluxcd.io",
+  resource: "kustomizations",
+  verb: "create",
+  namespace: namespace.name,
+});
 
 /** Resolves once `probe` holds, polling; RBAC answers from an informer, so a change shows after a moment. */
 async function eventually(what: string, probe: () => Promise<boolean>): Promise<void> {
@@ -34,7 +44,9 @@ function testClock() {
 beforeAll(async () => {
   admin = await adminCluster(kube);
   namespace = await freshNamespace(kube, "review-cache");
-  await applyAll(admin, tenantManifests("team", { withNamespace: [namespace.name], clusterRole: "cluster-admin" }), { force: true });
+  await applyAll(admin, tenantManifests("team", { withNamespace: [namespace.name], clusterRole: "cluster-admin" }), {
+    force: true,
+  });
 });
 
 afterAll(async () => {
@@ -53,8 +65,14 @@ describe(`access review cache, kube-apiserver ${kube.version} (RBAC)`, () => {
     const afterRepeat = client.counts.POST;
     const answers = [
       await AccessReviews.of(client, clock).may({ ...question, revision: "main@sha1:bbb" }),
-      await AccessReviews.of(client, clock).may({ ...question, attributes: { ...createKustomizations(), verb: "delete" } }),
-      await AccessReviews.of(client, clock).may({ ...question, attributes: { ...createKustomizations(), namespace: "kube-system" } }),
+      await AccessReviews.of(client, clock).may({
+        ...question,
+        attributes: { ...createKustomizations(), verb: "delete" },
+      }),
+      await AccessReviews.of(client, clock).may({
+        ...question,
+        attributes: { ...createKustomizations(), namespace: "kube-system" },
+      }),
     ];
     // Assess
     expect([first, again]).toEqual([true, true]);
@@ -68,7 +86,11 @@ describe(`access review cache, kube-apiserver ${kube.version} (RBAC)`, () => {
     const client = (await adminCluster(kube)).client;
     const reviews = AccessReviews.of(client, testClock());
     // Act
-    const answers = await Promise.all(Array.from({ length: 20 }, () => reviews.may({ account: account(), attributes: createKustomizations(), revision: "r1" })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        reviews.may({ account: account(), attributes: createKustomizations(), revision: "r1" }),
+      ),
+    );
     // Assess
     expect(answers.every((a) => a)).toBe(true);
     expect(client.counts.POST).toBe(1);
@@ -82,8 +104,15 @@ describe(`access review cache, kube-apiserver ${kube.version} (RBAC)`, () => {
     const approved = { account: account(), attributes: createKustomizations(), revision: "main@sha1:approved" };
     expect(await reviews.may(approved)).toBe(true);
     // Act: the platform removes the tenant's RoleBinding (wait until RBAC says no)
-    await objectApi(kube).delete({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "team-reconciler", namespace: namespace.name } });
-    await eventually("the RoleBinding's removal to reach RBAC", async () => !(await mayServiceAccount(admin.client, account(), createKustomizations())));
+    await objectApi(kube).delete({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "team-reconciler", namespace: namespace.name },
+    });
+    await eventually(
+      "the RoleBinding's removal to reach RBAC",
+      async () => !(await mayServiceAccount(admin.client, account(), createKustomizations())),
+    );
     const newRevision = await reviews.may({ ...approved, revision: "main@sha1:next" });
     clock.advance(ACCESS_REVIEW_TTL_MS - 1);
     const withinTtl = await reviews.may(approved);
@@ -97,7 +126,11 @@ describe(`access review cache, kube-apiserver ${kube.version} (RBAC)`, () => {
 
   it("a review that failed is not remembered: the next question asks again", async () => {
     // Arrange: a client whose token the API server rejects
-    const client = new KubeClient(kube.server, { ca: kube.caPem, headers: { authorization: "Bearer not-a-token" } }, { maxAttempts: 1 });
+    const client = new KubeClient(
+      kube.server,
+      { ca: kube.caPem, headers: { authorization: "Bearer not-a-token" } },
+      { maxAttempts: 1 },
+    );
     const reviews = AccessReviews.of(client, testClock());
     const question = { account: account(), attributes: createKustomizations(), revision: "r1" };
     // Act

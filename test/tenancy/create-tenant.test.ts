@@ -14,9 +14,23 @@ const sluice = (...args: string[]) => run(process.execPath, ["bin/sluice.js", ..
 describe(`sluice create tenant (as flux create tenant), kube-apiserver ${kube.version} (RBAC)`, () => {
   it("--export prints per namespace the labelled Namespace, ServiceAccount and <tenant>-reconciler RoleBinding flux prints", async () => {
     // Act
-    const { stdout } = await sluice("create", "tenant", "dev-team", "--with-namespace", "frontend", "--with-namespace", "backend", "--cluster-role", "edit", "--export");
+    const { stdout } = await sluice(
+      "create",
+      "tenant",
+      "dev-team",
+      "--with-namespace",
+      "frontend",
+      "--with-namespace",
+      "backend",
+      "--cluster-role",
+      "edit",
+      "--export",
+    );
     // Assess
-    const objects = parseAllDocuments(stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string; labels: Record<string, string> } });
+    const objects = parseAllDocuments(stdout).map(
+      (d) =>
+        d.toJS() as { kind: string; metadata: { name: string; namespace?: string; labels: Record<string, string> } },
+    );
     expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`)).toEqual([
       "Namespace//frontend",
       "ServiceAccount/frontend/dev-team",
@@ -37,7 +51,9 @@ describe(`sluice create tenant (as flux create tenant), kube-apiserver ${kube.ve
 
   it("refuses a tenant or namespace name the API server would refuse, naming it", async () => {
     // Act
-    const failure = (await sluice("create", "tenant", "Dev_Team", "--with-namespace", "x", "--export").catch((e: unknown) => e)) as { code: number; stderr: string };
+    const failure = (await sluice("create", "tenant", "Dev_Team", "--with-namespace", "x", "--export").catch(
+      (e: unknown) => e,
+    )) as { code: number; stderr: string };
     // Assess
     expect(failure.code).toBe(1);
     expect(failure.stderr).toContain("✗ invalid tenant name 'Dev_Team'");
@@ -50,14 +66,43 @@ describe(`sluice create tenant (as flux create tenant), kube-apiserver ${kube.ve
     // Act
     await sluice("create", "tenant", "acme", "--with-namespace", ns, "--kubeconfig", kube.kubeconfigPath);
     const account = { namespace: ns, name: "acme" };
-    const inOwn = await mayServiceAccount(admin.client, account, { group: "kustomize.toolkit.fluxcd.io", resource: "kustomizations", verb: "create", namespace: ns });
-    const inOther = await mayServiceAccount(admin.client, account, { group: "kustomize.toolkit.fluxcd.io", resource: "kustomizations", verb: "create", namespace: "default" });
-    await sluice("create", "tenant", "acme", "--with-namespace", ns, "--cluster-role", "view", "--kubeconfig", kube.kubeconfigPath);
-    const viewer = await mayServiceAccount(admin.client, account, { group: "", resource: "configmaps", verb: "create", namespace: ns });
+    const inOwn = await mayServiceAccount(admin.client, account, {
+      group: "kustomize.toolkit.fluxcd.io",
+      resource: "kustomizations",
+      verb: "create",
+      namespace: ns,
+    });
+    const inOther = await mayServiceAccount(admin.client, account, {
+      group: "kustomize.toolkit.fluxcd.io",
+      resource: "kustomizations",
+      verb: "create",
+      namespace: "default",
+    });
+    await sluice(
+      "create",
+      "tenant",
+      "acme",
+      "--with-namespace",
+      ns,
+      "--cluster-role",
+      "view",
+      "--kubeconfig",
+      kube.kubeconfigPath,
+    );
+    const viewer = await mayServiceAccount(admin.client, account, {
+      group: "",
+      resource: "configmaps",
+      verb: "create",
+      namespace: ns,
+    });
     // Assess
-    expect(await live(admin, "v1", "Namespace", "", ns)).toMatchObject({ metadata: { labels: { "toolkit.fluxcd.io/tenant": "acme" } } });
+    expect(await live(admin, "v1", "Namespace", "", ns)).toMatchObject({
+      metadata: { labels: { "toolkit.fluxcd.io/tenant": "acme" } },
+    });
     expect([inOwn, inOther]).toEqual([true, false]);
-    expect(await live(admin, "rbac.authorization.k8s.io/v1", "RoleBinding", ns, "acme-reconciler")).toMatchObject({ roleRef: { name: "view" } });
+    expect(await live(admin, "rbac.authorization.k8s.io/v1", "RoleBinding", ns, "acme-reconciler")).toMatchObject({
+      roleRef: { name: "view" },
+    });
     expect(viewer).toBe(false);
   });
 });

@@ -15,14 +15,23 @@ export const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise
 
 /** A local control plane on the test bed's cluster with `settings`, polling fast. */
 export function plane(kube: KubeInfo, settings: Partial<Settings>): Promise<TestPlane> {
-  return startTestPlane(kube, { statePrefix: "sluice-tenancy-", clock, settings: { dependencyRequeueMs: 2_000, ...settings } });
+  return startTestPlane(kube, {
+    statePrefix: "sluice-tenancy-",
+    clock,
+    settings: { dependencyRequeueMs: 2_000, ...settings },
+  });
 }
 
 export const yamlOf = (...objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
 
 /** The Git credentials Secret source-controller reads, in each namespace. */
 export async function gitAuthSecret(admin: Cluster, git: GitInfo, namespace: string): Promise<void> {
-  const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "git-auth", namespace }, stringData: { username: git.username, password: git.password } };
+  const secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "git-auth", namespace },
+    stringData: { username: git.username, password: git.password },
+  };
   await applyAll(admin, [secret]);
 }
 
@@ -38,10 +47,20 @@ export async function gitSource(lp: LocalControlPlane, git: GitInfo, namespace: 
 }
 
 export function gitRepository(name: string, namespace: string, url: string): KubeObject {
-  return { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "GitRepository", metadata: { name, namespace }, spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } } };
+  return {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name, namespace },
+    spec: { interval: "1m", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+  };
 }
 
-export function kustomization(name: string, namespace: string, spec: Record<string, unknown>, annotations?: Record<string, string>): KubeObject {
+export function kustomization(
+  name: string,
+  namespace: string,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>,
+): KubeObject {
   return {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
     kind: "Kustomization",
@@ -54,7 +73,13 @@ export function kustomization(name: string, namespace: string, spec: Record<stri
 export const statusOf = storedStatus;
 
 /** Waits for the object's Ready condition to have `reason`, and returns it. */
-export function untilReady(lp: LocalControlPlane, kind: string, namespace: string, name: string, reason: string): Promise<Condition> {
+export function untilReady(
+  lp: LocalControlPlane,
+  kind: string,
+  namespace: string,
+  name: string,
+  reason: string,
+): Promise<Condition> {
   return until(
     `${kind}/${namespace}/${name} Ready ${reason}`,
     async () => {
@@ -66,10 +91,20 @@ export function untilReady(lp: LocalControlPlane, kind: string, namespace: strin
 }
 
 /** A live object of the test bed's cluster, or undefined. */
-export async function live(admin: Cluster, apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObject | undefined> {
+export async function live(
+  admin: Cluster,
+  apiVersion: string,
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<KubeObject | undefined> {
   return getObject(admin, (await admin.discovery.find(apiVersion, kind))!, namespace, name);
 }
 
-export function configMap(name: string, namespace: string | undefined, data: Record<string, string> = { a: "1" }): KubeObject {
+export function configMap(
+  name: string,
+  namespace: string | undefined,
+  data: Record<string, string> = { a: "1" },
+): KubeObject {
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, ...(namespace && { namespace }) }, data };
 }

@@ -20,7 +20,17 @@ describe(`Git smart-HTTP server (${info.version} http-backend)`, () => {
     const first = await pushTree(info, "iso", { files: { "app/config.yaml": "replicas: 1\n" } });
     const dir = await mkdtemp(join(tmpdir(), "iso-"));
     // Act
-    await git.clone({ fs, http, dir, url, ref: "main", singleBranch: true, depth: 1, noTags: true, onAuth: () => auth });
+    await git.clone({
+      fs,
+      http,
+      dir,
+      url,
+      ref: "main",
+      singleBranch: true,
+      depth: 1,
+      noTags: true,
+      onAuth: () => auth,
+    });
     await writeFile(join(dir, "app/config.yaml"), "replicas: 2\n");
     await git.add({ fs, dir, filepath: "app/config.yaml" });
     const second = await git.commit({ fs, dir, message: "scale", author: { name: "t", email: "t@sluice.invalid" } });
@@ -53,7 +63,9 @@ describe(`Git smart-HTTP server (${info.version} http-backend)`, () => {
     // Prepare
     const url = await createRepo(info, "guarded");
     // Act
-    const attempt = git.listServerRefs({ http, url, onAuth: () => ({ username: info.username, password: "wrong" }) }).catch((e: unknown) => e);
+    const attempt = git
+      .listServerRefs({ http, url, onAuth: () => ({ username: info.username, password: "wrong" }) })
+      .catch((e: unknown) => e);
     const raw = await fetch(`${url}/info/refs?service=git-upload-pack`, {
       headers: { authorization: `Basic ${Buffer.from(`${info.username}:wrong`).toString("base64")}` },
     });

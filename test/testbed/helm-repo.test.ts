@@ -14,7 +14,10 @@ describe(`Helm HTTP repository (${repo.version})`, () => {
     // Act
     await testHelm(["repo", "add", "testbed", repo.url], home);
     const search = await testHelm(["search", "repo", "testbed/greeter", "--output", "json"], home);
-    const rendered = await testHelm(["template", "hello", "testbed/greeter", "--version", "1.2.3", "--set", "greeting=hi"], home);
+    const rendered = await testHelm(
+      ["template", "hello", "testbed/greeter", "--version", "1.2.3", "--set", "greeting=hi"],
+      home,
+    );
     // Assess
     expect(JSON.parse(search.stdout)).toEqual([expect.objectContaining({ name: "testbed/greeter", version: "1.2.3" })]);
     expect(rendered.stdout).toContain("name: hello-config");

@@ -27,7 +27,11 @@ describe(`Kubernetes (kube-apiserver ${kube.version}, etcd, kube-controller-mana
     };
     // Act
     await client.patch(desired, undefined, undefined, "sluice", true, PatchStrategy.ServerSideApply);
-    const live = await client.read<V1ConfigMap>({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ssa-smoke", namespace: ns.name } });
+    const live = await client.read<V1ConfigMap>({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "ssa-smoke", namespace: ns.name },
+    });
     // Assess
     expect(live.data).toEqual({ greeting: "hello" });
     const applied = live.metadata?.managedFields?.find((f) => f.manager === "sluice");
@@ -43,7 +47,10 @@ describe(`Kubernetes (kube-apiserver ${kube.version}, etcd, kube-controller-mana
       spec: {
         replicas: 0,
         selector: { matchLabels: { app: "zero" } },
-        template: { metadata: { labels: { app: "zero" } }, spec: { containers: [{ name: "app", image: "registry.invalid/app:1" }] } },
+        template: {
+          metadata: { labels: { app: "zero" } },
+          spec: { containers: [{ name: "app", image: "registry.invalid/app:1" }] },
+        },
       },
     };
     // Act

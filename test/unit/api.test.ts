@@ -168,18 +168,27 @@ describe("Flux API: GitRepository and Kustomization", () => {
   });
 
   it("rejects kinds it does not reconcile, and GitRepository URLs of other schemes", () => {
-    expect(() => parseFluxObject({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x" } })).toThrow(/ConfigMap\/x is invalid: kind: must be one of GitRepository, Kustomization/);
+    expect(() => parseFluxObject({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x" } })).toThrow(
+      /ConfigMap\/x is invalid: kind: must be one of GitRepository, Kustomization/,
+    );
     const repo = parse(fluxExamples.gitRepository) as { spec: { url: string } };
     repo.spec.url = "git@github.com:org/repo.git";
     expect(() => parseFluxObject(repo)).toThrow(/spec\.url: must start with http:\/\/, https:\/\/ or ssh:\/\//);
   });
 
   it("applies Flux's defaults: ref master, timeout 60s; Kustomization timeout interval−30s, at least 30s", () => {
-    const repo = parseFluxObject({ ...(parse(fluxExamples.gitRepository) as object), spec: { interval: "1m", url: "https://example.com/r.git" } });
+    const repo = parseFluxObject({
+      ...(parse(fluxExamples.gitRepository) as object),
+      spec: { interval: "1m", url: "https://example.com/r.git" },
+    });
     expect(repo.kind).toBe("GitRepository");
     expect(gitRepositoryDefaults((repo as GitRepository).spec)).toEqual({ timeout: "60s", ref: { branch: "master" } });
-    expect(kustomizationTimeoutMs({ interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "x" } })).toBe(570_000);
-    expect(kustomizationTimeoutMs({ interval: "40s", prune: true, sourceRef: { kind: "GitRepository", name: "x" } })).toBe(30_000);
+    expect(
+      kustomizationTimeoutMs({ interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "x" } }),
+    ).toBe(570_000);
+    expect(
+      kustomizationTimeoutMs({ interval: "40s", prune: true, sourceRef: { kind: "GitRepository", name: "x" } }),
+    ).toBe(30_000);
   });
 });
 

@@ -7,7 +7,13 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { compareObjects, stages } from "../../src/apply/order.js";
 import { objMetadata } from "../../src/apply/object.js";
 
-const obj = (apiVersion: string, kind: string, name: string, namespace?: string, extra: Partial<KubeObject> = {}): KubeObject => ({
+const obj = (
+  apiVersion: string,
+  kind: string,
+  name: string,
+  namespace?: string,
+  extra: Partial<KubeObject> = {},
+): KubeObject => ({
   apiVersion,
   kind,
   metadata: { name, ...(namespace ? { namespace } : {}) },
@@ -18,14 +24,24 @@ describe("drift detection", () => {
   const live = obj("v1", "ConfigMap", "c", "ns", { data: { a: "1" } });
   live.metadata.resourceVersion = "7";
   live.metadata.labels = { app: "x" };
-  it.each([
-    ["identical", { ...live }, false],
-    ["new object (no resourceVersion)", { ...live, metadata: { ...live.metadata, resourceVersion: undefined } }, true],
-    ["changed data", { ...live, data: { a: "2" } }, true],
-    ["changed label", { ...live, metadata: { ...live.metadata, labels: { app: "y" } } }, true],
-    ["added annotation", { ...live, metadata: { ...live.metadata, annotations: { note: "n" } } }, true],
-    ["only managedFields and status differ", { ...live, metadata: { ...live.metadata, managedFields: [{ manager: "x" }] }, status: { a: 1 } }, false],
-  ].map(([name, dryRun, drifted]) => [name, drifted, dryRun] as const))("%s → drifted: %s", (_name, drifted, dryRun) => {
+  it.each(
+    [
+      ["identical", { ...live }, false],
+      [
+        "new object (no resourceVersion)",
+        { ...live, metadata: { ...live.metadata, resourceVersion: undefined } },
+        true,
+      ],
+      ["changed data", { ...live, data: { a: "2" } }, true],
+      ["changed label", { ...live, metadata: { ...live.metadata, labels: { app: "y" } } }, true],
+      ["added annotation", { ...live, metadata: { ...live.metadata, annotations: { note: "n" } } }, true],
+      [
+        "only managedFields and status differ",
+        { ...live, metadata: { ...live.metadata, managedFields: [{ manager: "x" }] }, status: { a: 1 } },
+        false,
+      ],
+    ].map(([name, dryRun, drifted]) => [name, drifted, dryRun] as const),
+  )("%s → drifted: %s", (_name, drifted, dryRun) => {
     expect(hasDrifted(live, dryRun as KubeObject)).toBe(drifted);
   });
   it("an object with no live counterpart has drifted", () => expect(hasDrifted(undefined, live)).toBe(true));
@@ -47,7 +63,13 @@ describe("apply order", () => {
     const sorted = [...objects].sort((x, y) => compareObjects(objMetadata(x), objMetadata(y)));
     // Assess
     expect(sorted.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      "CustomResourceDefinition/widgets.example.com", "Namespace/ns", "ConfigMap/z", "Deployment/a", "Deployment/b", "Widget/w", "ValidatingWebhookConfiguration/hook",
+      "CustomResourceDefinition/widgets.example.com",
+      "Namespace/ns",
+      "ConfigMap/z",
+      "Deployment/a",
+      "Deployment/b",
+      "Widget/w",
+      "ValidatingWebhookConfiguration/hook",
     ]);
   });
 
@@ -63,7 +85,12 @@ describe("apply order", () => {
     // Act
     const result = stages(objects, [{ group: "cert-manager.io", kind: "ClusterIssuer" }]);
     // Assess
-    expect(result.map((s) => s.map((o) => o.kind))).toEqual([["ClusterRole", "Namespace"], ["IngressClass"], ["ClusterIssuer"], ["ConfigMap"]]);
+    expect(result.map((s) => s.map((o) => o.kind))).toEqual([
+      ["ClusterRole", "Namespace"],
+      ["IngressClass"],
+      ["ClusterIssuer"],
+      ["ConfigMap"],
+    ]);
   });
 });
 
@@ -81,7 +108,12 @@ describe("inventory (Flux's entry format)", () => {
   });
 
   it("parses ids back, and rejects malformed ones", () => {
-    expect(parseEntryId(entryId(deployment.object))).toEqual({ namespace: "apps", name: "web", group: "apps", kind: "Deployment" });
+    expect(parseEntryId(entryId(deployment.object))).toEqual({
+      namespace: "apps",
+      name: "web",
+      group: "apps",
+      kind: "Deployment",
+    });
     expect(() => parseEntryId("a_b_c")).toThrow(/not <namespace>_<name>_<group>_<kind>/);
   });
 
@@ -96,13 +128,24 @@ describe("inventory (Flux's entry format)", () => {
 });
 
 describe("field-manager cleanup", () => {
-  const live = (managedFields: KubeObject["metadata"]["managedFields"], annotations?: Record<string, string>): KubeObject => ({
+  const live = (
+    managedFields: KubeObject["metadata"]["managedFields"],
+    annotations?: Record<string, string>,
+  ): KubeObject => ({
     ...obj("v1", "ConfigMap", "c", "ns"),
     metadata: { name: "c", namespace: "ns", managedFields, ...(annotations ? { annotations } : {}) },
   });
 
   it("is empty when only sluice and controllers manage the object", () => {
-    expect(cleanupPatch(live([{ manager: "sluice", operation: "Apply", fieldsV1: { "f:data": {} } }, { manager: "kube-controller-manager", operation: "Update" }]), "sluice")).toEqual([]);
+    expect(
+      cleanupPatch(
+        live([
+          { manager: "sluice", operation: "Apply", fieldsV1: { "f:data": {} } },
+          { manager: "kube-controller-manager", operation: "Update" },
+        ]),
+        "sluice",
+      ),
+    ).toEqual([]);
   });
 
   it("removes kubectl's last-applied annotation and hands kubectl's fields to sluice", () => {
@@ -119,7 +162,18 @@ describe("field-manager cleanup", () => {
     // Assess
     expect(patch).toEqual([
       { op: "remove", path: "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration" },
-      { op: "replace", path: "/metadata/managedFields", value: [{ manager: "sluice", operation: "Apply", fieldsType: "FieldsV1", fieldsV1: { "f:data": { "f:a": {}, "f:extra": {} } } }] },
+      {
+        op: "replace",
+        path: "/metadata/managedFields",
+        value: [
+          {
+            manager: "sluice",
+            operation: "Apply",
+            fieldsType: "FieldsV1",
+            fieldsV1: { "f:data": { "f:a": {}, "f:extra": {} } },
+          },
+        ],
+      },
     ]);
   });
 });

@@ -28,14 +28,24 @@ async function listed(data: Buffer): Promise<string[]> {
 }
 
 /** A hand-made tar.gz with one entry, for the cases a well-behaved archiver never writes. */
-function craft(entries: { path: string; type?: "File" | "SymbolicLink" | "Link" | "FIFO"; linkpath?: string; body?: string }[]): Buffer {
+function craft(
+  entries: { path: string; type?: "File" | "SymbolicLink" | "Link" | "FIFO"; linkpath?: string; body?: string }[],
+): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? "");
     const block = Buffer.alloc(512);
-    new Header({ path: e.path, type: e.type ?? "File", mode: 0o644, size: e.type && e.type !== "File" ? 0 : body.length, linkpath: e.linkpath, mtime: new Date(0) }).encode(block, 0);
+    new Header({
+      path: e.path,
+      type: e.type ?? "File",
+      mode: 0o644,
+      size: e.type && e.type !== "File" ? 0 : body.length,
+      linkpath: e.linkpath,
+      mtime: new Date(0),
+    }).encode(block, 0);
     blocks.push(block);
-    if (body.length > 0 && (e.type ?? "File") === "File") blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    if (body.length > 0 && (e.type ?? "File") === "File")
+      blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }
   blocks.push(Buffer.alloc(1024));
   return gzipSync(Buffer.concat(blocks));
@@ -72,13 +82,28 @@ describe("source artifacts: deterministic archive and safe extraction", () => {
   });
 
   it("honours nested .sourceignore files within their folder, with negation", async () => {
-    const root = await tree({ "a/keep.yaml": "", "a/drop.yaml": "", "a/.sourceignore": "*.yaml\n!keep.yaml\n", "b/drop.yaml": "", ".sourceignore": "/b/\n" });
-    expect((await listed((await archiveDirectory(root)).data)).sort()).toEqual([".sourceignore", "a/.sourceignore", "a/keep.yaml"]);
+    const root = await tree({
+      "a/keep.yaml": "",
+      "a/drop.yaml": "",
+      "a/.sourceignore": "*.yaml\n!keep.yaml\n",
+      "b/drop.yaml": "",
+      ".sourceignore": "/b/\n",
+    });
+    expect((await listed((await archiveDirectory(root)).data)).sort()).toEqual([
+      ".sourceignore",
+      "a/.sourceignore",
+      "a/keep.yaml",
+    ]);
   });
 
   it("lets spec.ignore replace the default exclusions (while .git stays out)", async () => {
     const archive = await archiveDirectory(await tree(files), { ignore: "/deploy/\n" });
-    expect((await listed(archive.data)).sort()).toEqual([".github/workflows/ci.yaml", "charts/chart.tar.gz", "docs/logo.png", "secrets/.sops.yaml"]);
+    expect((await listed(archive.data)).sort()).toEqual([
+      ".github/workflows/ci.yaml",
+      "charts/chart.tar.gz",
+      "docs/logo.png",
+      "secrets/.sops.yaml",
+    ]);
   });
 
   it("round-trips through extraction with contents and the executable bit, leaving symlinks out as Flux does", async () => {
@@ -103,10 +128,26 @@ describe("source artifacts: deterministic archive and safe extraction", () => {
   it.each([
     ["an absolute path", [{ path: "/tmp/evil", body: "x" }], "absolute paths are not allowed"],
     ["a .. path", [{ path: "a/../../evil", body: "x" }], "'..' is not allowed"],
-    ["a symlink going up", [{ path: "link", type: "SymbolicLink" as const, linkpath: "../../etc" }], "archive entry link: unsupported file type Symbolic"],
-    ["a symlink inside the root", [{ path: "link", type: "SymbolicLink" as const, linkpath: "." }], "archive entry link: unsupported file type Symbolic"],
-    ["an absolute symlink", [{ path: "link", type: "SymbolicLink" as const, linkpath: "/etc/passwd" }], "archive entry link: unsupported file type Symbolic"],
-    ["a hard link", [{ path: "link", type: "Link" as const, linkpath: "/etc/passwd" }], "archive entry link: unsupported file type Link"],
+    [
+      "a symlink going up",
+      [{ path: "link", type: "SymbolicLink" as const, linkpath: "../../etc" }],
+      "archive entry link: unsupported file type Symbolic",
+    ],
+    [
+      "a symlink inside the root",
+      [{ path: "link", type: "SymbolicLink" as const, linkpath: "." }],
+      "archive entry link: unsupported file type Symbolic",
+    ],
+    [
+      "an absolute symlink",
+      [{ path: "link", type: "SymbolicLink" as const, linkpath: "/etc/passwd" }],
+      "archive entry link: unsupported file type Symbolic",
+    ],
+    [
+      "a hard link",
+      [{ path: "link", type: "Link" as const, linkpath: "/etc/passwd" }],
+      "archive entry link: unsupported file type Link",
+    ],
     ["a FIFO", [{ path: "pipe", type: "FIFO" as const }], "archive entry pipe: unsupported file type FIFO"],
   ])("refuses %s, naming the entry, and writes nothing outside", async (_case, entries, message) => {
     const parent = await mkdtemp(join(tmpdir(), "sluice-extract-"));
@@ -120,7 +161,11 @@ describe("source artifacts: deterministic archive and safe extraction", () => {
     const big = craft([{ path: "big", body: "x".repeat(10_000) }]);
     const many = craft(Array.from({ length: 20 }, (_, i) => ({ path: `f${i}`, body: "x" })));
     const dir = await mkdtemp(join(tmpdir(), "sluice-extract-"));
-    await expect(extractArchive(big, join(dir, "a"), { maxBytes: 5_000 })).rejects.toThrow("archive expands to more than 5000 bytes");
-    await expect(extractArchive(many, join(dir, "b"), { maxFiles: 10 })).rejects.toThrow("archive has more than 10 entries");
+    await expect(extractArchive(big, join(dir, "a"), { maxBytes: 5_000 })).rejects.toThrow(
+      "archive expands to more than 5000 bytes",
+    );
+    await expect(extractArchive(many, join(dir, "b"), { maxFiles: 10 })).rejects.toThrow(
+      "archive has more than 10 entries",
+    );
   });
 });

@@ -18,22 +18,50 @@ const rules = customHealth([
 
 describe("healthCheckExprs (pure, CEL)", () => {
   it("evaluates inProgress, failed, current in Flux's order; the first true one wins; none true is InProgress", () => {
-    expect(rules(certificate([{ type: "Ready", status: "True" }, { type: "Issuing", status: "True" }]))?.status).toBe("Current");
-    expect(rules(certificate([{ type: "Ready", status: "True" }, { type: "Issuing", status: "False" }]))?.status).toBe("Failed");
-    expect(rules(certificate([{ type: "Ready", status: "False" }, { type: "Issuing", status: "True" }]))?.status).toBe("InProgress");
+    expect(
+      rules(
+        certificate([
+          { type: "Ready", status: "True" },
+          { type: "Issuing", status: "True" },
+        ]),
+      )?.status,
+    ).toBe("Current");
+    expect(
+      rules(
+        certificate([
+          { type: "Ready", status: "True" },
+          { type: "Issuing", status: "False" },
+        ]),
+      )?.status,
+    ).toBe("Failed");
+    expect(
+      rules(
+        certificate([
+          { type: "Ready", status: "False" },
+          { type: "Issuing", status: "True" },
+        ]),
+      )?.status,
+    ).toBe("InProgress");
   });
 
   it("an unobserved generation is InProgress before any expression; other kinds are left to kstatus", () => {
-    expect(rules(certificate([{ type: "Ready", status: "True" }], 2, 1))).toMatchObject({ status: "InProgress", message: expect.stringContaining("generation 2 not yet observed") });
+    expect(rules(certificate([{ type: "Ready", status: "True" }], 2, 1))).toMatchObject({
+      status: "InProgress",
+      message: expect.stringContaining("generation 2 not yet observed"),
+    });
     expect(rules({ apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: "x" } })).toBeUndefined();
   });
 
   it("a field the resource has not populated yet keeps it InProgress and says so", () => {
-    expect(rules({ apiVersion: "cert-manager.io/v1", kind: "Certificate", metadata: { name: "tls" }, status: {} })).toMatchObject({ status: "InProgress", message: expect.stringContaining("conditions") });
+    expect(
+      rules({ apiVersion: "cert-manager.io/v1", kind: "Certificate", metadata: { name: "tls" }, status: {} }),
+    ).toMatchObject({ status: "InProgress", message: expect.stringContaining("conditions") });
   });
 
   it("an expression that does not parse is refused at once, naming its field", () => {
-    expect(() => customHealth([{ apiVersion: "v1", kind: "X", current: "status.phase ==" }])).toThrow("spec.healthCheckExprs[0].current: Unexpected token");
+    expect(() => customHealth([{ apiVersion: "v1", kind: "X", current: "status.phase ==" }])).toThrow(
+      "spec.healthCheckExprs[0].current: Unexpected token",
+    );
     expect(customHealth([])).toBeUndefined();
   });
 });

@@ -14,7 +14,12 @@ import { ConflictError } from "../../src/store/store.js";
 
 const run = promisify(execFile);
 const scratch = () => mkdtemp(join(tmpdir(), "sluice-local-"));
-const object = (name: string, data: Record<string, unknown> = {}): KubeObject => ({ apiVersion: "v1", kind: "Counter", metadata: { name, namespace: "default" }, data });
+const object = (name: string, data: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Counter",
+  metadata: { name, namespace: "default" },
+  data,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("FileStore (local Store adapter)", () => {
@@ -30,7 +35,9 @@ describe("FileStore (local Store adapter)", () => {
     await expect(store.update(object("a", { v: 3 }), created.version)).rejects.toBeInstanceOf(ConflictError);
     expect((await store.get({ kind: "Counter", namespace: "default", name: "a" }))?.object.data).toEqual({ v: 2 });
     expect((await store.list({ kind: "Counter" })).map((s) => s.object.metadata.name)).toEqual(["a", "b"]);
-    await expect(store.delete({ kind: "Counter", namespace: "default", name: "a" }, created.version)).rejects.toBeInstanceOf(ConflictError);
+    await expect(
+      store.delete({ kind: "Counter", namespace: "default", name: "a" }, created.version),
+    ).rejects.toBeInstanceOf(ConflictError);
     await store.delete({ kind: "Counter", namespace: "default", name: "a" }, updated.version);
     await store.delete({ kind: "Counter", namespace: "default", name: "a" });
     expect(await store.list()).toHaveLength(1);
@@ -41,9 +48,15 @@ describe("FileStore (local Store adapter)", () => {
     const root = await scratch();
     await new FileStore(root).create(object("shared", { count: 0 }));
     // Act
-    await Promise.all(Array.from({ length: 4 }, () => run(process.execPath, ["--import", "tsx", "test/fixtures/store-increment.ts", root])));
+    await Promise.all(
+      Array.from({ length: 4 }, () =>
+        run(process.execPath, ["--import", "tsx", "test/fixtures/store-increment.ts", root]),
+      ),
+    );
     // Assess
-    expect((await new FileStore(root).get({ kind: "Counter", namespace: "default", name: "shared" }))?.object.data).toEqual({ count: 80 });
+    expect(
+      (await new FileStore(root).get({ kind: "Counter", namespace: "default", name: "shared" }))?.object.data,
+    ).toEqual({ count: 80 });
   }, 60_000);
 });
 
@@ -116,11 +129,16 @@ describe("FileArtifactStore (local ArtifactStore adapter)", () => {
   it("stores content-addressed blobs, verifies digests, lists by prefix and refuses escaping paths", async () => {
     const store = new FileArtifactStore(await scratch());
     const stored = await store.put("gitrepository/ns/app/abc.tar.gz", Buffer.from("data"));
-    expect(stored).toMatchObject({ digest: "sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7", size: 4 });
+    expect(stored).toMatchObject({
+      digest: "sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7",
+      size: 4,
+    });
     await expect(store.get(stored.path, stored.digest)).resolves.toEqual(Buffer.from("data"));
     await expect(store.get(stored.path, "sha256:00")).rejects.toThrow("does not match");
     await expect(store.get("gitrepository/ns/app/none.tar.gz")).resolves.toBeUndefined();
     expect(await store.list("gitrepository/ns/")).toEqual(["gitrepository/ns/app/abc.tar.gz"]);
-    await expect(store.put("../escape", Buffer.from("x"))).rejects.toThrow("must be relative and stay inside the store");
+    await expect(store.put("../escape", Buffer.from("x"))).rejects.toThrow(
+      "must be relative and stay inside the store",
+    );
   });
 });

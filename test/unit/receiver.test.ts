@@ -18,17 +18,67 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
 
   it.each([
     ["generic accepts any delivery", "generic", {}, { accept: true, event: "generic" }],
-    ["generic-hmac accepts a valid X-Signature", "generic-hmac", { "x-signature": sign() }, { accept: true, event: "generic" }],
-    ["generic-hmac refuses a wrong one", "generic-hmac", { "x-signature": "sha256=00" }, { accept: false, status: 401, reason: "invalid or missing X-Signature" }],
-    ["github accepts a signed push", "github", { "x-hub-signature-256": sign(), "x-github-event": "push" }, { accept: true, event: "push" }],
+    [
+      "generic-hmac accepts a valid X-Signature",
+      "generic-hmac",
+      { "x-signature": sign() },
+      { accept: true, event: "generic" },
+    ],
+    [
+      "generic-hmac refuses a wrong one",
+      "generic-hmac",
+      { "x-signature": "sha256=00" },
+      { accept: false, status: 401, reason: "invalid or missing X-Signature" },
+    ],
+    [
+      "github accepts a signed push",
+      "github",
+      { "x-hub-signature-256": sign(), "x-github-event": "push" },
+      { accept: true, event: "push" },
+    ],
     ["github answers ping", "github", { "x-hub-signature-256": sign(), "x-github-event": "ping" }, { pong: true }],
-    ["github refuses an unsigned push", "github", { "x-github-event": "push" }, { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" }],
-    ["github ignores events not listed", "github", { "x-hub-signature-256": sign(), "x-github-event": "issues" }, { accept: false, status: 200, reason: "event 'issues' is not in the receiver's events" }],
-    ["gitlab accepts its token", "gitlab", { "x-gitlab-token": token, "x-gitlab-event": "Push Hook" }, { accept: false, status: 200, reason: "event 'Push Hook' is not in the receiver's events" }],
-    ["gitlab refuses a wrong token", "gitlab", { "x-gitlab-token": "nope", "x-gitlab-event": "push" }, { accept: false, status: 401, reason: "invalid X-Gitlab-Token" }],
-    ["bitbucket accepts a signed push", "bitbucket", { "x-hub-signature": sign(), "x-event-key": "push" }, { accept: true, event: "push" }],
-    ["bitbucket refuses a bad signature", "bitbucket", { "x-hub-signature": "sha256=11", "x-event-key": "push" }, { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" }],
-    ["types Sluice lacks are named", "harbor", {}, { accept: false, status: 400, reason: "receiver type 'harbor' is not supported by Sluice yet" }],
+    [
+      "github refuses an unsigned push",
+      "github",
+      { "x-github-event": "push" },
+      { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" },
+    ],
+    [
+      "github ignores events not listed",
+      "github",
+      { "x-hub-signature-256": sign(), "x-github-event": "issues" },
+      { accept: false, status: 200, reason: "event 'issues' is not in the receiver's events" },
+    ],
+    [
+      "gitlab accepts its token",
+      "gitlab",
+      { "x-gitlab-token": token, "x-gitlab-event": "Push Hook" },
+      { accept: false, status: 200, reason: "event 'Push Hook' is not in the receiver's events" },
+    ],
+    [
+      "gitlab refuses a wrong token",
+      "gitlab",
+      { "x-gitlab-token": "nope", "x-gitlab-event": "push" },
+      { accept: false, status: 401, reason: "invalid X-Gitlab-Token" },
+    ],
+    [
+      "bitbucket accepts a signed push",
+      "bitbucket",
+      { "x-hub-signature": sign(), "x-event-key": "push" },
+      { accept: true, event: "push" },
+    ],
+    [
+      "bitbucket refuses a bad signature",
+      "bitbucket",
+      { "x-hub-signature": "sha256=11", "x-event-key": "push" },
+      { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" },
+    ],
+    [
+      "types Sluice lacks are named",
+      "harbor",
+      {},
+      { accept: false, status: 400, reason: "receiver type 'harbor' is not supported by Sluice yet" },
+    ],
   ] as const)("%s", async (_case, type, headers, verdict) => {
     await expect(verifyDelivery(type, token, headers, body, ["push"])).resolves.toEqual(verdict);
   });
@@ -43,7 +93,11 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
     ["bitbucket", { "x-hub-signature": sign(""), "x-event-key": "push" }],
     ["harbor", { authorization: "" }],
   ] as const)("a %s receiver without a token refuses every delivery (%j)", async (type, headers) => {
-    await expect(verifyDelivery(type, "", headers, body)).resolves.toEqual({ accept: false, status: 401, reason: "the receiver has no token" });
+    await expect(verifyDelivery(type, "", headers, body)).resolves.toEqual({
+      accept: false,
+      status: 401,
+      reason: "the receiver has no token",
+    });
   });
 
   it("takes the delivery id a host keeps across retries, and none a type does not send", () => {
@@ -109,34 +163,75 @@ describe("what a Receiver may trigger", () => {
   const closed = { allowCrossNamespaceReceivers: false, noCrossNamespaceRefs: false };
 
   it("allows its own namespace, named explicitly or not", () => {
-    expect(refusedResources(receiver([{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "x", namespace: "team-a" }]), closed)).toBeUndefined();
+    expect(
+      refusedResources(
+        receiver([
+          { kind: "GitRepository", name: "app" },
+          { kind: "GitRepository", name: "x", namespace: "team-a" },
+        ]),
+        closed,
+      ),
+    ).toBeUndefined();
   });
 
   it("refuses another namespace with AccessDenied, naming the field", () => {
-    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "app" }, { kind: "GitRepository", name: "prod", namespace: "flux-system" }]), closed);
+    const refused = refusedResources(
+      receiver([
+        { kind: "GitRepository", name: "app" },
+        { kind: "GitRepository", name: "prod", namespace: "flux-system" },
+      ]),
+      closed,
+    );
     expect(refused?.reason).toBe("AccessDenied");
     expect(refused?.message).toContain("spec.resources[1] (GitRepository/flux-system/prod) is in another namespace");
     expect(refused?.message).not.toContain("spec.resources[0]");
   });
 
   it("allows another namespace when the operator allows cross-namespace receivers", () => {
-    expect(refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), { allowCrossNamespaceReceivers: true, noCrossNamespaceRefs: false })).toBeUndefined();
+    expect(
+      refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), {
+        allowCrossNamespaceReceivers: true,
+        noCrossNamespaceRefs: false,
+      }),
+    ).toBeUndefined();
   });
 
   it("keeps to its namespace under Flux's noCrossNamespaceRefs lockdown, whatever allowCrossNamespaceReceivers says", () => {
-    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), { allowCrossNamespaceReceivers: true, noCrossNamespaceRefs: true });
+    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "prod", namespace: "flux-system" }]), {
+      allowCrossNamespaceReceivers: true,
+      noCrossNamespaceRefs: true,
+    });
     expect(refused?.reason).toBe("AccessDenied");
     expect(refused?.message).toContain("(noCrossNamespaceRefs is on)");
   });
 
   it("refuses spec.resourceFilter (not supported yet) and names with a slash, naming the field, instead of ignoring them", () => {
-    const withFilter = { ...receiver([{ kind: "GitRepository", name: "app" }]), spec: { ...receiver([]).spec, resources: [{ kind: "GitRepository", name: "app" }], resourceFilter: "has(resource.metadata.labels.deploy)" } };
-    expect(refusedResources(withFilter, closed)).toEqual({ reason: "InvalidSpec", message: "refused: spec.resourceFilter: not supported by Sluice yet" });
-    expect(refusedResources(receiver([{ kind: "GitRepository", name: "a/b" }]), closed)?.message).toContain("spec.resources[0].name: 'a/b' is not an object name");
+    const withFilter = {
+      ...receiver([{ kind: "GitRepository", name: "app" }]),
+      spec: {
+        ...receiver([]).spec,
+        resources: [{ kind: "GitRepository", name: "app" }],
+        resourceFilter: "has(resource.metadata.labels.deploy)",
+      },
+    };
+    expect(refusedResources(withFilter, closed)).toEqual({
+      reason: "InvalidSpec",
+      message: "refused: spec.resourceFilter: not supported by Sluice yet",
+    });
+    expect(refusedResources(receiver([{ kind: "GitRepository", name: "a/b" }]), closed)?.message).toContain(
+      "spec.resources[0].name: 'a/b' is not an object name",
+    );
   });
 
   it("refuses a wildcard without labels (it would select every object of the kind) and Receivers as targets", () => {
-    const refused = refusedResources(receiver([{ kind: "GitRepository", name: "*" }, { kind: "GitRepository", name: "*", matchLabels: {} }, { kind: "Receiver", name: "*", matchLabels: { a: "b" } }]), closed);
+    const refused = refusedResources(
+      receiver([
+        { kind: "GitRepository", name: "*" },
+        { kind: "GitRepository", name: "*", matchLabels: {} },
+        { kind: "Receiver", name: "*", matchLabels: { a: "b" } },
+      ]),
+      closed,
+    );
     expect(refused?.reason).toBe("InvalidSpec");
     expect(refused?.message).toContain("spec.resources[0]: matchLabels must be set when name is '*'");
     expect(refused?.message).toContain("spec.resources[1]: matchLabels must be set");

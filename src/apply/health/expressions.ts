@@ -22,7 +22,11 @@ export class HealthExpressionError extends Error {
 type Compiled = (object: Record<string, unknown>) => unknown;
 export type CustomHealth = (object: Record<string, unknown>) => StatusResult | undefined;
 
-const environment = new Environment({ unlistedVariablesAreDyn: true, enableOptionalTypes: true, homogeneousAggregateLiterals: false });
+const environment = new Environment({
+  unlistedVariablesAreDyn: true,
+  enableOptionalTypes: true,
+  homogeneousAggregateLiterals: false,
+});
 
 /** Compiles the expressions once; the result rates objects of the listed kinds and leaves others (undefined) to kstatus. */
 export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth | undefined {
@@ -35,7 +39,9 @@ export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth
       try {
         return environment.parse(source) as unknown as Compiled;
       } catch (error) {
-        throw new HealthExpressionError(`spec.healthCheckExprs[${i}].${field}: ${(error as Error).message.split("\n")[0]}`);
+        throw new HealthExpressionError(
+          `spec.healthCheckExprs[${i}].${field}: ${(error as Error).message.split("\n")[0]}`,
+        );
       }
     };
     const ordered = [
@@ -50,8 +56,15 @@ export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth
     if (!ordered) return undefined;
     const metadata = (object.metadata ?? {}) as { generation?: number };
     const status = (object.status ?? {}) as { observedGeneration?: number };
-    if (typeof status.observedGeneration === "number" && typeof metadata.generation === "number" && status.observedGeneration !== metadata.generation) {
-      return { status: "InProgress", message: `generation ${metadata.generation} not yet observed (status.observedGeneration is ${status.observedGeneration})` };
+    if (
+      typeof status.observedGeneration === "number" &&
+      typeof metadata.generation === "number" &&
+      status.observedGeneration !== metadata.generation
+    ) {
+      return {
+        status: "InProgress",
+        message: `generation ${metadata.generation} not yet observed (status.observedGeneration is ${status.observedGeneration})`,
+      };
     }
     for (const rule of ordered) {
       try {

@@ -60,7 +60,9 @@ const MAX_TEXT = 240;
 
 /** True for Flagger's Canary kind. */
 export function isCanary(object: { apiVersion?: unknown; kind?: unknown }): boolean {
-  return object.kind === "Canary" && typeof object.apiVersion === "string" && object.apiVersion.startsWith("flagger.app/");
+  return (
+    object.kind === "Canary" && typeof object.apiVersion === "string" && object.apiVersion.startsWith("flagger.app/")
+  );
 }
 
 /** kstatus of a Canary from its phase and `Promoted` condition (see the table above). */
@@ -70,14 +72,19 @@ export function canaryStatus(canary: Obj): StatusResult {
   const promoted = promotedCondition(canary);
   const waiting = IN_PROGRESS.get(phase);
   if (waiting) return { status: "InProgress", message: waiting };
-  if (phase === "Progressing") return { status: "InProgress", message: `Canary analysis in progress: ${progressOf(canary)}` };
+  if (phase === "Progressing")
+    return { status: "InProgress", message: `Canary analysis in progress: ${progressOf(canary)}` };
   if (phase === "Failed") {
     const why = text(promoted?.message) || "Canary analysis failed";
-    return { status: "Failed", message: `Flagger rolled back: ${why} (phase Failed, ${num(status.failedChecks)} failed checks)` };
+    return {
+      status: "Failed",
+      message: `Flagger rolled back: ${why} (phase Failed, ${num(status.failedChecks)} failed checks)`,
+    };
   }
   if (TERMINATING.has(phase)) return { status: "Terminating", message: `Canary is ${phase.toLowerCase()}` };
   if (PROMOTED.has(phase)) {
-    if (promoted?.status === "True" && promoted.reason === phase) return { status: "Current", message: text(promoted.message) || `Canary ${phase}` };
+    if (promoted?.status === "True" && promoted.reason === phase)
+      return { status: "Current", message: text(promoted.message) || `Canary ${phase}` };
     return { status: "InProgress", message: `Canary phase is ${phase} but its Promoted condition does not confirm it` };
   }
   return { status: "Unknown", message: `Canary has an unknown Flagger phase "${text(phase)}"` };
@@ -89,7 +96,15 @@ export function canaryTarget(canary: Obj): CanaryTarget | undefined {
   const namespace = ((canary.metadata ?? {}) as Obj).namespace;
   if (!ref || typeof namespace !== "string") return undefined;
   const { apiVersion, kind, name } = ref;
-  if (typeof apiVersion !== "string" || typeof kind !== "string" || typeof name !== "string" || !apiVersion || !kind || !name) return undefined;
+  if (
+    typeof apiVersion !== "string" ||
+    typeof kind !== "string" ||
+    typeof name !== "string" ||
+    !apiVersion ||
+    !kind ||
+    !name
+  )
+    return undefined;
   return { apiVersion, kind, namespace, name };
 }
 
@@ -103,7 +118,12 @@ export function canaryTarget(canary: Obj): CanaryTarget | undefined {
  * a new phase it has found nothing to analyse (say, a change outside what it hashes), and the
  * verdict stands. `target` undefined: the target does not exist, so nothing is promoted.
  */
-export function holdForAnalysis(canary: Obj, verdict: StatusResult, target: Obj | undefined, nowMs: number): StatusResult {
+export function holdForAnalysis(
+  canary: Obj,
+  verdict: StatusResult,
+  target: Obj | undefined,
+  nowMs: number,
+): StatusResult {
   if (verdict.status !== "Current" && verdict.status !== "Failed") return verdict;
   const ref = canaryTarget(canary);
   if (!ref) return verdict;
@@ -114,7 +134,10 @@ export function holdForAnalysis(canary: Obj, verdict: StatusResult, target: Obj 
   if (changed === undefined || changed <= decided || nowMs - changed > 2 * analysisIntervalMs(canary)) return verdict;
   const phase = text(((canary.status ?? {}) as Obj).phase);
   const since = Number.isNaN(decided) ? "" : ` since ${new Date(decided).toISOString()}`;
-  return { status: "InProgress", message: `waiting for Flagger to analyse ${subject} changed at ${new Date(changed).toISOString()} (phase ${phase}${since})` };
+  return {
+    status: "InProgress",
+    message: `waiting for Flagger to analyse ${subject} changed at ${new Date(changed).toISOString()} (phase ${phase}${since})`,
+  };
 }
 
 /** Newest time a writer of the target's pod template (its whole spec for kinds without one) changed it. */
@@ -158,20 +181,28 @@ function progressOf(canary: Obj): string {
   const spec = (canary.spec ?? {}) as Obj;
   const analysis = (spec.analysis ?? spec.canaryAnalysis ?? {}) as Obj;
   const threshold = num(analysis.threshold) > 0 ? num(analysis.threshold) : 1;
-  const step = num(analysis.iterations) > 0 ? `iteration ${num(status.iterations)}/${num(analysis.iterations)}` : `weight ${num(status.canaryWeight)}%`;
+  const step =
+    num(analysis.iterations) > 0
+      ? `iteration ${num(status.iterations)}/${num(analysis.iterations)}`
+      : `weight ${num(status.canaryWeight)}%`;
   return `${step}, ${num(status.failedChecks)}/${threshold} failed checks`;
 }
 
 function promotedCondition(canary: Obj): PromotedCondition | undefined {
   const conditions = ((canary.status ?? {}) as Obj).conditions;
   if (!Array.isArray(conditions)) return undefined;
-  return (conditions as unknown[]).find((c): c is PromotedCondition => typeof c === "object" && c !== null && (c as Obj).type === "Promoted");
+  return (conditions as unknown[]).find(
+    (c): c is PromotedCondition => typeof c === "object" && c !== null && (c as Obj).type === "Promoted",
+  );
 }
 
 /** Cluster-written text, on one line and bounded. */
 function text(value: unknown): string {
   // eslint-disable-next-line no-control-regex
-  const line = String(value ?? "").replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
+  const controls = /[\u0000-\u001f\u007f-\u009f]+/g;
+  const line = String(value ?? "")
+    .replace(controls, " ")
+    .trim();
   return line.length > MAX_TEXT ? `${line.slice(0, MAX_TEXT)}…` : line;
 }
 

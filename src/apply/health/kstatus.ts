@@ -39,8 +39,15 @@ function genericStatus(object: Obj, kind: string): StatusResult | undefined {
   const metadata = (object.metadata ?? {}) as Obj;
   if (metadata.deletionTimestamp) return { status: "Terminating", message: "Resource scheduled for deletion" };
   const status = (object.status ?? {}) as Obj;
-  if (typeof status.observedGeneration === "number" && typeof metadata.generation === "number" && status.observedGeneration !== metadata.generation) {
-    return { status: "InProgress", message: `${kind} generation is ${metadata.generation}, but latest observed generation is ${status.observedGeneration}` };
+  if (
+    typeof status.observedGeneration === "number" &&
+    typeof metadata.generation === "number" &&
+    status.observedGeneration !== metadata.generation
+  ) {
+    return {
+      status: "InProgress",
+      message: `${kind} generation is ${metadata.generation}, but latest observed generation is ${status.observedGeneration}`,
+    };
   }
   const conditions = conditionsOf(object);
   const stalled = conditions.find((c) => c.type === "Stalled" && c.status === "True");
@@ -78,7 +85,12 @@ function deploymentStatus(object: Obj): StatusResult {
   const spec = (object.spec ?? {}) as Obj;
   const status = (object.status ?? {}) as Obj;
   const specReplicas = num(spec.replicas, 1);
-  const [replicas, ready, available, updated] = [num(status.replicas), num(status.readyReplicas), num(status.availableReplicas), num(status.updatedReplicas)];
+  const [replicas, ready, available, updated] = [
+    num(status.replicas),
+    num(status.readyReplicas),
+    num(status.availableReplicas),
+    num(status.updatedReplicas),
+  ];
   let progressing = false;
   let isAvailable = false;
   for (const c of conditionsOf(object)) {
@@ -102,9 +114,15 @@ function statefulSetStatus(object: Obj): StatusResult {
   const spec = (object.spec ?? {}) as Obj;
   const status = (object.status ?? {}) as Obj;
   const strategy = (spec.updateStrategy ?? {}) as Obj;
-  if (strategy.type === "OnDelete") return { status: "Current", message: "StatefulSet is using the ondelete update strategy" };
+  if (strategy.type === "OnDelete")
+    return { status: "Current", message: "StatefulSet is using the ondelete update strategy" };
   const specReplicas = num(spec.replicas, 1);
-  const [replicas, ready, current, updated] = [num(status.replicas), num(status.readyReplicas), num(status.currentReplicas), num(status.updatedReplicas)];
+  const [replicas, ready, current, updated] = [
+    num(status.replicas),
+    num(status.readyReplicas),
+    num(status.currentReplicas),
+    num(status.updatedReplicas),
+  ];
   if (specReplicas > replicas) return inProgress(`Replicas: ${replicas}/${specReplicas}`);
   if (specReplicas > ready) return inProgress(`Ready: ${ready}/${specReplicas}`);
   if (replicas > specReplicas) return inProgress(`Pending termination: ${replicas - specReplicas}`);
@@ -115,7 +133,8 @@ function statefulSetStatus(object: Obj): StatusResult {
     return { status: "Current", message: `Partitioned roll out complete. updated: ${updated}/${expected}` };
   }
   if (specReplicas > current) return inProgress(`current: ${current}/${specReplicas}`);
-  if (status.currentRevision !== status.updateRevision) return inProgress(`Waiting for updated revision ${String(status.updateRevision)}`);
+  if (status.currentRevision !== status.updateRevision)
+    return inProgress(`Waiting for updated revision ${String(status.updateRevision)}`);
   return { status: "Current", message: `All replicas scheduled as expected. Replicas: ${replicas}` };
 }
 
@@ -123,7 +142,12 @@ function daemonSetStatus(object: Obj): StatusResult {
   const status = (object.status ?? {}) as Obj;
   if (status.observedGeneration === undefined) return inProgress("DaemonSet status has not been observed yet");
   const desired = num(status.desiredNumberScheduled);
-  const [current, updated, available, ready] = [num(status.currentNumberScheduled), num(status.updatedNumberScheduled), num(status.numberAvailable), num(status.numberReady)];
+  const [current, updated, available, ready] = [
+    num(status.currentNumberScheduled),
+    num(status.updatedNumberScheduled),
+    num(status.numberAvailable),
+    num(status.numberReady),
+  ];
   if (desired > current) return inProgress(`Current: ${current}/${desired}`);
   if (desired > updated) return inProgress(`Updated: ${updated}/${desired}`);
   if (desired > available) return inProgress(`Available: ${available}/${desired}`);
@@ -134,9 +158,15 @@ function daemonSetStatus(object: Obj): StatusResult {
 function replicaSetStatus(object: Obj): StatusResult {
   const spec = (object.spec ?? {}) as Obj;
   const status = (object.status ?? {}) as Obj;
-  if (conditionsOf(object).some((c) => c.type === "ReplicaFailure" && c.status === "True")) return inProgress("Replica Failure condition. Check Pods");
+  if (conditionsOf(object).some((c) => c.type === "ReplicaFailure" && c.status === "True"))
+    return inProgress("Replica Failure condition. Check Pods");
   const specReplicas = num(spec.replicas, 1);
-  const [replicas, labelled, available, ready] = [num(status.replicas), num(status.fullyLabeledReplicas), num(status.availableReplicas), num(status.readyReplicas)];
+  const [replicas, labelled, available, ready] = [
+    num(status.replicas),
+    num(status.fullyLabeledReplicas),
+    num(status.availableReplicas),
+    num(status.readyReplicas),
+  ];
   if (specReplicas > labelled) return inProgress(`Labelled: ${labelled}/${specReplicas}`);
   if (specReplicas > available) return inProgress(`Available: ${available}/${specReplicas}`);
   if (specReplicas > ready) return inProgress(`Ready: ${ready}/${specReplicas}`);
@@ -151,19 +181,26 @@ function podStatus(object: Obj): StatusResult {
   if (phase === "Failed") return { status: "Failed", message: "Pod has completed, but not successfully" };
   const conditions = conditionsOf(object);
   if (phase === "Running") {
-    if (conditions.some((c) => c.type === "Ready" && c.status === "True")) return { status: "Current", message: "Pod is Ready" };
-    const crashing = ((status.containerStatuses ?? []) as Obj[]).find((c) => ((c.state as Obj | undefined)?.waiting as Obj | undefined)?.reason === "CrashLoopBackOff");
+    if (conditions.some((c) => c.type === "Ready" && c.status === "True"))
+      return { status: "Current", message: "Pod is Ready" };
+    const crashing = ((status.containerStatuses ?? []) as Obj[]).find(
+      (c) => ((c.state as Obj | undefined)?.waiting as Obj | undefined)?.reason === "CrashLoopBackOff",
+    );
     if (crashing) return { status: "Failed", message: `Container ${String(crashing.name)} is in CrashLoopBackOff` };
     return inProgress("Pod is running but is not Ready");
   }
-  const unschedulable = conditions.find((c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable");
+  const unschedulable = conditions.find(
+    (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+  );
   if (unschedulable) return inProgress(`Pod could not be scheduled: ${unschedulable.message ?? ""}`.trim());
   return inProgress(`Pod is in the ${phase || "Pending"} phase`);
 }
 
 function pvcStatus(object: Obj): StatusResult {
   const phase = String(((object.status ?? {}) as Obj).phase ?? "");
-  return phase === "Bound" ? { status: "Current", message: "PVC is Bound" } : inProgress(`PVC is not Bound. phase: ${phase || "Pending"}`);
+  return phase === "Bound"
+    ? { status: "Current", message: "PVC is Bound" }
+    : inProgress(`PVC is not Bound. phase: ${phase || "Pending"}`);
 }
 
 function serviceStatus(object: Obj): StatusResult {
@@ -175,7 +212,9 @@ function serviceStatus(object: Obj): StatusResult {
 function namespaceStatus(object: Obj): StatusResult {
   const phase = String(((object.status ?? {}) as Obj).phase ?? "");
   if (phase === "Terminating") return { status: "Terminating", message: "Namespace is terminating" };
-  return phase === "Active" ? { status: "Current", message: "Namespace is Active" } : inProgress(`Namespace phase is ${phase || "unset"}`);
+  return phase === "Active"
+    ? { status: "Current", message: "Namespace is Active" }
+    : inProgress(`Namespace phase is ${phase || "unset"}`);
 }
 
 function jobStatus(object: Obj): StatusResult {
@@ -184,8 +223,10 @@ function jobStatus(object: Obj): StatusResult {
   const completions = num(spec.completions, num(spec.parallelism, 1));
   const [succeeded, failed, active] = [num(status.succeeded), num(status.failed), num(status.active)];
   for (const c of conditionsOf(object)) {
-    if (c.type === "Complete" && c.status === "True") return { status: "Current", message: `Job Completed. succeeded: ${succeeded}/${completions}` };
-    if (c.type === "Failed" && c.status === "True") return { status: "Failed", message: `Job Failed. failed: ${failed}/${completions}` };
+    if (c.type === "Complete" && c.status === "True")
+      return { status: "Current", message: `Job Completed. succeeded: ${succeeded}/${completions}` };
+    if (c.type === "Failed" && c.status === "True")
+      return { status: "Failed", message: `Job Failed. failed: ${failed}/${completions}` };
   }
   if (!status.startTime) return inProgress("Job not started");
   return inProgress(`Job in progress. success:${succeeded}, active: ${active}, failed: ${failed}`);
@@ -193,7 +234,8 @@ function jobStatus(object: Obj): StatusResult {
 
 function pdbStatus(object: Obj): StatusResult {
   const status = (object.status ?? {}) as Obj;
-  if (status.observedGeneration === undefined) return inProgress("PodDisruptionBudget status has not been observed yet");
+  if (status.observedGeneration === undefined)
+    return inProgress("PodDisruptionBudget status has not been observed yet");
   const [healthy, desired] = [num(status.currentHealthy), num(status.desiredHealthy)];
   if (desired > healthy) return inProgress(`Budget not met. healthy replicas: ${healthy}/${desired}`);
   return { status: "Current", message: `Budget is met. Replicas: ${healthy}/${desired}` };
@@ -201,7 +243,8 @@ function pdbStatus(object: Obj): StatusResult {
 
 function crdStatus(object: Obj): StatusResult {
   const conditions = conditionsOf(object);
-  if (conditions.some((c) => c.type === "NamesAccepted" && c.status === "False")) return { status: "Failed", message: "CRD is not accepted" };
+  if (conditions.some((c) => c.type === "NamesAccepted" && c.status === "False"))
+    return { status: "Failed", message: "CRD is not accepted" };
   const established = conditions.find((c) => c.type === "Established");
   if (established?.status === "True") return { status: "Current", message: "CRD is established" };
   return inProgress(established ? "CRD is not established" : "Install in progress");
@@ -213,7 +256,9 @@ function inProgress(message: string): StatusResult {
 
 function conditionsOf(object: Obj): Condition[] {
   const conditions = ((object.status ?? {}) as Obj).conditions;
-  return Array.isArray(conditions) ? (conditions.filter((c) => typeof c === "object" && c !== null) as Condition[]) : [];
+  return Array.isArray(conditions)
+    ? (conditions.filter((c) => typeof c === "object" && c !== null) as Condition[])
+    : [];
 }
 
 function num(value: unknown, fallback = 0): number {
