@@ -9,7 +9,7 @@ import type { KubeObject } from "../src/apply/object.js";
 import { openCluster, type Cluster } from "../src/cluster/cluster.js";
 import { resolveTools } from "../src/render/tools.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
-import { systemClock } from "../src/runtime/clock.js";
+import { systemClock } from "../src/ports/clock.js";
 import { startTestbed, type Testbed } from "../test/env/testbed.js";
 import { defineBenchmark, type Benchmark, type Metrics } from "./harness.js";
 

@@ -6,7 +6,6 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { KubeObject } from "../src/apply/object.js";
 import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
-import { clearRenderCache, renderCounters } from "../src/controllers/render.js";
 import { resolveTools } from "../src/render/tools.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
 import { checkout } from "../src/sources/git.js";
@@ -155,7 +154,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
   await queue.idle();
   const interval = async (): Promise<Metrics> => {
     const counts = { ...plane.cluster.client.counts };
-    const renders = renderCounters.builds;
+    const renders = plane.runtime.renders.counters.builds;
     for (let i = 0; i < 50; i++)
       await queue.enqueue({ key: `Kustomization/flux-system/noop-${i}`, reason: "interval" });
     await new Promise((r) => setTimeout(r, 1));
@@ -165,7 +164,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       requestsPerKustomization:
         (used("GET") + used("POST") + used("PATCH") + used("PUT") + used("DELETE") + used("dryRun")) / 50,
       writesPerKustomization: (used("POST") + used("PATCH") + used("PUT") + used("DELETE")) / 50,
-      rendersPerKustomization: (renderCounters.builds - renders) / 50,
+      rendersPerKustomization: (plane.runtime.renders.counters.builds - renders) / 50,
     };
   };
   const noop = defineBenchmark({
@@ -176,7 +175,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
     baseline: {
       name: "rendering every interval (as Flux does)",
       run: async () => {
-        clearRenderCache();
+        plane.runtime.renders.clear();
         return interval();
       },
     },

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
-import type { Settings } from "../src/controllers/runtime.js";
+import type { Settings } from "../src/controllers/settings.js";
 import { resolveTools } from "../src/render/tools.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
-import { systemClock } from "../src/runtime/clock.js";
+import { systemClock } from "../src/ports/clock.js";
 import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
 import { startTestbed, type Testbed } from "../test/env/testbed.js";
 

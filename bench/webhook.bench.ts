@@ -6,11 +6,11 @@ import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/clie
 import type { KubeObject } from "../src/apply/object.js";
 import { gitRepositoryManifest } from "../src/cli/manifests.js";
 import { dispatch } from "../src/controllers/dispatch.js";
-import type { Runtime } from "../src/controllers/runtime.js";
+import type { ReconcilerPorts } from "../src/controllers/reconciler-ports.js";
 import { awsClients, awsRuntime, webhookPorts, type AwsConfig } from "../src/runtime/aws.js";
-import { systemClock } from "../src/runtime/clock.js";
+import { systemClock } from "../src/ports/clock.js";
 import { handleWebhook } from "../src/runtime/lambda.js";
-import type { Log } from "../src/runtime/log.js";
+import type { Log } from "../src/ports/log.js";
 import { startWebhookServer } from "../src/runtime/webhook-server.js";
 import { applyToStore } from "../src/store/objects.js";
 import { createRepo, pushTree } from "../test/env/git-server.js";
@@ -69,7 +69,7 @@ const receiver = (token: string): KubeObject => ({
 
 /** Registers the Receiver and its GitRepository, reconciles the Receiver, returns its webhook path. */
 async function receiverPath(
-  runtime: Runtime,
+  runtime: ReconcilerPorts,
   gitUrl: string,
   secretRef: string | undefined,
   tokenSecret: string,

@@ -12,7 +12,7 @@ import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifes
 import type { FluxEvent } from "../src/notify/events.js";
 import { resolveTools } from "../src/render/tools.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
-import { systemClock } from "../src/runtime/clock.js";
+import { systemClock } from "../src/ports/clock.js";
 import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
 import { startWebhookServer } from "../src/runtime/webhook-server.js";
 import { applyToStore } from "../src/store/objects.js";

@@ -1,4 +1,3 @@
-import type { KMSClient } from "@aws-sdk/client-kms";
 import { formatDuration } from "../api/duration.js";
 import { formatChangeSet } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
@@ -8,20 +7,26 @@ import { syncObjects, unhealthyMessage } from "../apply/sync.js";
 import { refOfEntry, waitForHealth } from "../apply/wait.js";
 import { asServiceAccount, type Cluster } from "../cluster/cluster.js";
 import { DecryptionError, decryptObjects } from "../render/sops.js";
-import type { Clock } from "../runtime/clock.js";
-import type { Log } from "../runtime/log.js";
+import type { Clock } from "../ports/clock.js";
+import type { Log } from "../ports/log.js";
+import type { DataKeyDecrypter } from "../ports/data-keys.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
-import { BundleRejectedError, bundleDigest, openBundle, type BundleContent, type BundleVerifier } from "./bundle.js";
 import {
-  refKey,
+  BundleRejectedError,
+  bundleDigest,
+  openBundle,
+  type BundleContent,
+  type BundleVerifier,
+} from "../bundle/bundle.js";
+import {
   WITHDRAWN_REASON,
   type AgentReport,
   type BundleInbox,
   type IndexEntry,
-  type KustomizationRef,
   type UncheckedIndex,
-} from "./channel.js";
-import { checkIndexEntry, type CheckedEntry } from "./index-entry.js";
+} from "../bundle/channel.js";
+import { refKey, type KustomizationRef } from "../bundle/bundle.js";
+import { checkIndexEntry, type CheckedEntry } from "../bundle/index-entry.js";
 
 export interface AgentOptions {
   /** The registered cluster name this agent serves; bundles for any other cluster are refused. */
@@ -37,7 +42,7 @@ export interface AgentOptions {
   /** How often the heartbeat is written. @default 60_000 */
   heartbeatMs?: number;
   /** For SOPS files encrypted to an AWS KMS key (the agent's own role). */
-  kms?: KMSClient;
+  kms?: DataKeyDecrypter;
   /** Kustomizations applied at once. @default 4 */
   concurrency?: number;
 }

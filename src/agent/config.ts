@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { parseDuration } from "../api/duration.js";
 import type { ClusterTarget } from "../cluster/connect.js";
-import { hmacSigner, keyIdFor, parseBundleKey, publicKeyVerifier, type BundleVerifier } from "./bundle.js";
+import { hmacSigner, keyIdFor, parseBundleKey, publicKeyVerifier, type BundleVerifier } from "../bundle/bundle.js";
 
 /** The agent's settings, from the environment its Deployment sets (see `sluice agent install`). */
 export interface AgentConfig {

@@ -4,8 +4,10 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { pino } from "pino";
 import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
+import { awsClientOptions } from "../aws/clients.js";
+import { kmsDataKeys } from "../aws/kms.js";
 import { openCluster } from "../cluster/cluster.js";
-import { systemClock } from "../runtime/clock.js";
+import { systemClock } from "../ports/clock.js";
 import { version } from "../version.js";
 import { Agent } from "./agent.js";
 import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js";
@@ -15,12 +17,7 @@ import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js"
 const log = pino({ base: { component: "sluice-agent" } });
 try {
   const config = agentConfigFromEnv(process.env);
-  // Every AWS call is bounded, so a hung connection cannot stall the poll loop.
-  const aws = {
-    region: config.region,
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
-    ...(config.endpoint && { endpoint: config.endpoint, forcePathStyle: true }),
-  };
+  const aws = awsClientOptions({ region: config.region, endpoint: config.endpoint });
   const agent = new Agent({
     cluster: config.cluster,
     inbox: new S3BundleChannel(new S3Client(aws), config.bucket, config.cluster),
@@ -31,7 +28,7 @@ try {
     version,
     pollMs: config.pollMs,
     concurrency: config.concurrency,
-    kms: new KMSClient(aws),
+    kms: kmsDataKeys(new KMSClient(aws)),
   });
   // GET /healthz for the Deployment's liveness probe: 200 while the poll loop goes round.
   const probe = createServer((request, response) => {

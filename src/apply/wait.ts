@@ -4,7 +4,8 @@ import { parseEntryId, type InventoryEntry } from "./inventory.js";
 import { canaryHealth } from "./health/canary-target.js";
 import type { CustomHealth } from "./health/expressions.js";
 import { isCanary } from "./health/flagger.js";
-import { computeStatus, type Status } from "./health/kstatus.js";
+import { computeStatus } from "./health/kstatus.js";
+import { type Status } from "./health/status.js";
 import { formatId, type KubeObject } from "./object.js";
 import { getObject } from "./objects-api.js";
 

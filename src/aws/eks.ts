@@ -3,7 +3,7 @@ import { DescribeClusterCommand, type EKSClient } from "@aws-sdk/client-eks";
 import { AssumeRoleCommand, type STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { SignatureV4 } from "@smithy/signature-v4";
-import type { Clock } from "../runtime/clock.js";
+import type { Clock } from "../ports/clock.js";
 
 /** A token lives 15 minutes; refresh well before. */
 const TOKEN_REUSE_MS = 10 * 60_000;

@@ -1,17 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
-import { BundleRejectedError, type SealedBundle } from "../agent/bundle.js";
+import { BundleRejectedError, type SealedBundle } from "../bundle/bundle.js";
 import {
-  refKey,
   type AgentHeartbeat,
   type AgentReport,
   type BundleInbox,
   type BundleOutbox,
   type IndexEntry,
-  type KustomizationRef,
   type UncheckedIndex,
-} from "../agent/channel.js";
-import { checkIndexEntry } from "../agent/index-entry.js";
+} from "../bundle/channel.js";
+import { refKey, type KustomizationRef } from "../bundle/bundle.js";
+import { checkIndexEntry } from "../bundle/index-entry.js";
 import { listKeys, statusOf } from "./s3-store.js";
 
 /** Index writes lost to another worker are retried, with a short random pause so a fleet-wide change converges. */

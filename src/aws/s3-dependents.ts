@@ -1,7 +1,7 @@
 import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Kustomization } from "../api/kustomization.js";
-import { targetsOf, type DependentsIndex } from "../controllers/dependents.js";
-import { formatKey, type ObjectKey } from "../store/store.js";
+import { targetsOf, type DependentsIndex } from "../ports/dependents.js";
+import { formatKey, type ObjectKey } from "../api/object-key.js";
 import { listKeys, statusOf } from "./s3-store.js";
 
 /**

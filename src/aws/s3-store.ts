@@ -7,7 +7,8 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import type { KubeObject } from "../apply/object.js";
-import { ConflictError, formatKey, keyOf, parseKey, type ObjectKey, type Store, type Stored } from "../store/store.js";
+import { ConflictError, type Store, type Stored } from "../store/store.js";
+import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js";
 
 /**
  * The Store on S3: one JSON object per Flux object at `<prefix><kind>/<namespace>/<name>.json`,

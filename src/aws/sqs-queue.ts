@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { EnqueueOptions, Queue, ReconcileRequest } from "../queue/queue.js";
-import type { Clock } from "../runtime/clock.js";
+import type { Clock } from "../ports/clock.js";
 import { DueIndex } from "./due-index.js";
 import { statusOf } from "./s3-store.js";
 

@@ -1,15 +1,16 @@
 import { KMSClient } from "@aws-sdk/client-kms";
 import { Command } from "commander";
-import { keyIdFor, kmsPublicKey, parseBundleKey } from "../agent/bundle.js";
+import { keyIdFor, parseBundleKey } from "../bundle/bundle.js";
+import { kmsPublicKey } from "../aws/kms.js";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
 import { parseObject } from "../api/parse.js";
 import { parseDuration } from "../api/duration.js";
 import { applyAll } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
 import { openCluster } from "../cluster/cluster.js";
-import { systemClock } from "../runtime/clock.js";
+import { systemClock } from "../ports/clock.js";
 import { version } from "../version.js";
-import { awsEndpoint, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { cliAws, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { exportYaml } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -170,7 +171,7 @@ async function install(flags: InstallFlags, options: GlobalOptions): Promise<voi
   const keyId = keyIdFor(bundleKey, flags.cluster);
   const publicKey =
     bundleKey.kind === "kms"
-      ? (await kmsPublicKey(new KMSClient({ region: flags.region, ...awsEndpoint }), keyId)).toString("base64")
+      ? (await kmsPublicKey(new KMSClient(cliAws(flags.region)), keyId)).toString("base64")
       : undefined;
   if (bundleKey.kind === "hmac") {
     say.action(

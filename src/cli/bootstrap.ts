@@ -6,7 +6,7 @@ import type { KubeObject } from "../apply/object.js";
 import { openCluster } from "../cluster/cluster.js";
 import { isNotFound } from "../cluster/errors.js";
 import { isFluxObject } from "../controllers/fleet.js";
-import { systemClock } from "../runtime/clock.js";
+import { systemClock } from "../ports/clock.js";
 import {
   CreateSecretCommand,
   PutSecretValueCommand,
@@ -14,8 +14,8 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { applyToStore } from "../store/objects.js";
-import { keyOf } from "../store/store.js";
-import { announce, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { keyOf } from "../api/object-key.js";
+import { announce, cliAws, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -128,9 +128,7 @@ async function writeGitSecret(options: GlobalOptions, name: string, username: st
 
 /** On AWS, secretRefs resolve from Secrets Manager: `sluice/<namespace>/<name>`, a JSON object of keys. */
 async function writeAwsSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const client = new SecretsManagerClient(
-    process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {},
-  );
+  const client = new SecretsManagerClient(cliAws());
   const SecretId = `sluice/${namespace}/${name}`;
   await client
     .send(new PutSecretValueCommand({ SecretId, SecretString: JSON.stringify(data) }))

@@ -17,7 +17,7 @@ import { buildKustomization } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
 import { resolveTools } from "../render/tools.js";
 import { cacheDir } from "../runtime/cache-dir.js";
-import { systemClock } from "../runtime/clock.js";
+import { systemClock } from "../ports/clock.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import type { Secrets } from "../secrets/secrets.js";
 import { exportYaml } from "./manifests.js";

@@ -3,7 +3,7 @@ import { CLUSTER_ANNOTATION, clusterRegistration } from "../api/cluster.js";
 import { parseObject } from "../api/parse.js";
 import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
 import type { Stored } from "../store/store.js";
-import { awsEndpoint, openStore, type GlobalOptions } from "./context.js";
+import { cliAws, openStore, type GlobalOptions } from "./context.js";
 import { formatTable } from "./output.js";
 
 interface KustomizationStatus {
@@ -56,9 +56,7 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
     process.stderr.write("no clusters registered (sluice create cluster NAME --mode agent|direct)\n");
     return;
   }
-  const s3 = options.awsBucket
-    ? new S3Client({ ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) })
-    : undefined;
+  const s3 = options.awsBucket ? new S3Client(cliAws()) : undefined;
   const rows = await Promise.all(
     registered.map(async (stored) => {
       const { metadata, spec } = parseObject(clusterRegistration, stored.object);

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { awsClientOptions } from "../aws/clients.js";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -8,7 +9,8 @@ import { S3Store } from "../aws/s3-store.js";
 import { sendFifo } from "../aws/sqs-queue.js";
 import { FileStore } from "../store/fs-store.js";
 import { statePaths } from "../runtime/local.js";
-import { formatKey, type ObjectKey, type Store } from "../store/store.js";
+import { type Store } from "../store/store.js";
+import { formatKey, type ObjectKey } from "../api/object-key.js";
 
 /** Options every command accepts (set on the root program, as `flux` has them). */
 export interface GlobalOptions {
@@ -28,18 +30,17 @@ export function globals(command: Command): GlobalOptions {
 }
 
 /** Only for tests against an emulator: one endpoint for every AWS service. */
-export const awsEndpoint = process.env.SLUICE_AWS_ENDPOINT ? { endpoint: process.env.SLUICE_AWS_ENDPOINT } : {};
+/** AWS client options for the CLI: `region` (a command's `--region`) and `SLUICE_AWS_ENDPOINT` (an emulator) when set. */
+export function cliAws(region?: string) {
+  return awsClientOptions({ region, endpoint: process.env.SLUICE_AWS_ENDPOINT });
+}
 
 /**
  * The Store the CLI works on: the deployed control plane's S3 bucket, or the local `sluice run` state.
  * `region` is a command's own `--region`; without it the SDK's usual sources (AWS_REGION, the profile) decide.
  */
 export function openStore(options: GlobalOptions, region?: string): Store {
-  if (options.awsBucket)
-    return new S3Store(
-      new S3Client({ ...(region && { region }), ...awsEndpoint, forcePathStyle: Boolean(awsEndpoint.endpoint) }),
-      options.awsBucket,
-    );
+  if (options.awsBucket) return new S3Store(new S3Client(cliAws(region)), options.awsBucket);
   return new FileStore(statePaths(resolve(options.stateDir)).store);
 }
 
@@ -49,7 +50,7 @@ export function openStore(options: GlobalOptions, region?: string): Store {
  */
 export async function announce(options: GlobalOptions, key: ObjectKey): Promise<void> {
   if (!options.awsQueueUrl) return;
-  await sendFifo(new SQSClient({ ...awsEndpoint }), options.awsQueueUrl, {
+  await sendFifo(new SQSClient(cliAws()), options.awsQueueUrl, {
     key: formatKey(key),
     reason: "requested",
     trigger: new Date().toISOString(),

@@ -10,8 +10,8 @@ import {
 import { parseFluxObject, parseObject } from "../api/parse.js";
 import { applyToStore } from "../store/objects.js";
 import { openCluster } from "../cluster/cluster.js";
-import { systemClock } from "../runtime/clock.js";
-import { keyOf } from "../store/store.js";
+import { systemClock } from "../ports/clock.js";
+import { keyOf } from "../api/object-key.js";
 import { announce, fail, globals, openStore, readKubeconfig } from "./context.js";
 import { exportYaml, gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";

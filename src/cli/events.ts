@@ -4,7 +4,7 @@ import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { parseEntryId } from "../apply/inventory.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
 import { readEvents } from "../notify/file-events.js";
-import { systemClock } from "../runtime/clock.js";
+import { systemClock } from "../ports/clock.js";
 import { statePaths } from "../runtime/local.js";
 import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { formatTable, say } from "./output.js";

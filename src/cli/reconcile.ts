@@ -2,7 +2,8 @@ import { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
-import type { ObjectKey, Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
+import type { ObjectKey } from "../api/object-key.js";
 import { announce, fail, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 

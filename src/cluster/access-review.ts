@@ -1,4 +1,4 @@
-import type { Clock } from "../runtime/clock.js";
+import type { Clock } from "../ports/clock.js";
 import { serviceAccount } from "./cluster.js";
 import type { KubeClient } from "./kube-client.js";
 

@@ -1,4 +1,4 @@
-import type { Clock } from "../runtime/clock.js";
+import type { Clock } from "../ports/clock.js";
 import { connect, type ClusterTarget } from "./connect.js";
 import { Discovery } from "./discovery.js";
 import type { Impersonation, KubeClient, KubeClientOptions } from "./kube-client.js";

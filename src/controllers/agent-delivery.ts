@@ -1,20 +1,9 @@
 import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomization.js";
-import {
-  bundleDigest,
-  sealBundle,
-  type BundleContent,
-  type BundleOptions,
-  type BundleSigner,
-} from "../agent/bundle.js";
-import {
-  WITHDRAWN_REASON,
-  type AgentReport,
-  type BundleOutbox,
-  type IndexEntry,
-  type KustomizationRef,
-} from "../agent/channel.js";
+import { bundleDigest, sealBundle, type BundleContent, type BundleOptions } from "../bundle/bundle.js";
+import { WITHDRAWN_REASON, type AgentReport, type BundleOutbox, type IndexEntry } from "../bundle/channel.js";
+import { type KustomizationRef } from "../bundle/bundle.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
 import { customHealth, HealthExpressionError } from "../apply/health/expressions.js";
 import { merge, type InventoryEntry } from "../apply/inventory.js";
@@ -24,12 +13,6 @@ import { REQUESTED_AT } from "../api/meta.js";
 import { isFluxEntry } from "./fleet.js";
 import { healthTargets, type Attempt } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
-
-/** The control plane's part in agent clusters: how each cluster's bundles are signed and where they go. */
-export interface AgentPlane {
-  signer(cluster: string): BundleSigner;
-  outbox(cluster: string): BundleOutbox;
-}
 
 /** Flux's `status.history` entry, here one per bundle digest an agent reported on. */
 interface HistoryEntry {
@@ -57,8 +40,8 @@ export async function deliverBundle(
   workloads: KubeObject[],
   fleet: { changeSet: ChangeSetEntry[]; entries: InventoryEntry[] },
 ): Promise<Outcome> {
-  const { rt, ks } = attempt;
-  if (!rt.agents)
+  const { ports, ks } = attempt;
+  if (!ports.agents)
     return attempt.failed(
       "ReconciliationFailed",
       `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`,
@@ -76,7 +59,7 @@ export async function deliverBundle(
       `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`,
       revision,
     );
-  const outbox = rt.agents.outbox(cluster);
+  const outbox = ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const requestedAt = ks.metadata.annotations?.[REQUESTED_AT];
   const digest = await publishIfNew(
@@ -158,12 +141,12 @@ export async function deliverBundle(
  * like any other change: an entry that merely disappears from the index deletes nothing.
  */
 export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: ChangeSetEntry[]): Promise<Outcome> {
-  if (!attempt.rt.agents)
+  if (!attempt.ports.agents)
     return attempt.failed(
       "PruneFailed",
       `cluster '${cluster}' is in agent mode and needs the AWS control plane to withdraw its bundle`,
     );
-  const outbox = attempt.rt.agents.outbox(cluster);
+  const outbox = attempt.ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const revision = attempt.status.lastAttemptedRevision ?? "";
   await publishIfNew(
@@ -195,8 +178,8 @@ export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: C
 
 /** The Kustomization is suspended: tell its agent (signed) to stop reconciling it, drift correction included. */
 export async function suspendBundle(attempt: Attempt, cluster: string): Promise<Outcome> {
-  if (!attempt.rt.agents) return { status: attempt.status };
-  const outbox = attempt.rt.agents.outbox(cluster);
+  if (!attempt.ports.agents) return { status: attempt.status };
+  const outbox = attempt.ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   if (current)
     await publishIfNew(
@@ -266,14 +249,14 @@ async function publishIfNew(
   // The clock keeps the sequence rising across deletion and re-creation with no state; the last
   // sequences (the unsigned index's, the agent's report) only matter within a millisecond or when
   // clocks disagree, and one far in the future is forged, so it is ignored rather than followed.
-  const now = attempt.rt.clock.now();
+  const now = attempt.ports.clock.now();
   const plausible = (s: number | undefined): s is number =>
     s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS;
   const previous = [current?.sequence, report?.accepted?.sequence].filter(plausible);
   const sequence = Math.max(now, ...previous.map((s) => s + 1));
-  const sealed = await sealBundle({ ...content, sequence }, attempt.rt.agents!.signer(content.cluster));
+  const sealed = await sealBundle({ ...content, sequence }, attempt.ports.agents!.signer(content.cluster));
   await outbox.publish(sealed, contentDigest);
-  attempt.rt.log.info(
+  attempt.ports.log.info(
     {
       object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`,
       cluster: content.cluster,

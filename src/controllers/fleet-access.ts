@@ -10,8 +10,9 @@ import {
   type ResourceAttributes,
   type ServiceAccountRef,
 } from "../cluster/access-review.js";
-import { formatKey, keyOf, type Store } from "../store/store.js";
-import type { Settings } from "./runtime.js";
+import { type Store } from "../store/store.js";
+import { formatKey, keyOf } from "../api/object-key.js";
+import type { Settings } from "./settings.js";
 
 // In Flux every object a Kustomization applies passes the API server's RBAC as the
 // Kustomization's service account, Flux objects included. Sluice registers Flux objects in its

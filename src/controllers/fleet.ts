@@ -5,7 +5,8 @@ import { ownerLabels, type Owner } from "../apply/policy.js";
 import type { ObjectHealth } from "../apply/wait.js";
 import type { Queue } from "../queue/queue.js";
 import { applyToStore, requestDeletion } from "../store/objects.js";
-import { formatKey, type Store } from "../store/store.js";
+import { type Store } from "../store/store.js";
+import { formatKey } from "../api/object-key.js";
 import { findCondition, isReady } from "./conditions.js";
 
 // Flux objects a Kustomization renders (GitRepository, Kustomization, …) are registered in the

@@ -5,7 +5,7 @@ import { parseDuration } from "../api/duration.js";
 import { archiveDirectory } from "../artifacts/archive.js";
 import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../sources/git.js";
 import { setCondition, removeCondition } from "./conditions.js";
-import type { Runtime } from "./runtime.js";
+import type { ReconcilerPorts } from "./reconciler-ports.js";
 import type { Outcome } from "./outcome.js";
 
 type Status = NonNullable<GitRepository["status"]>;
@@ -15,10 +15,10 @@ type Status = NonNullable<GitRepository["status"]>;
  * (depth 1) only when it moved or the artifact inputs changed, store a deterministic tarball, and
  * set status.artifact and conditions as Flux does.
  */
-export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): Promise<Outcome> {
+export async function reconcileGitRepository(ports: ReconcilerPorts, repo: GitRepository): Promise<Outcome> {
   const { spec, metadata } = repo;
   const generation = metadata.generation ?? 1;
-  const now = new Date(rt.clock.now());
+  const now = new Date(ports.clock.now());
   const namespace = metadata.namespace ?? "default";
   let status: Status = { ...repo.status };
   const fail = (reason: string, message: string): Outcome => {
@@ -41,7 +41,7 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
 
   let auth: GitAuth;
   try {
-    auth = await gitAuth(rt, namespace, spec);
+    auth = await gitAuth(ports, namespace, spec);
   } catch (error) {
     return fail("AuthenticationFailed", (error as Error).message);
   }
@@ -49,7 +49,7 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
   const source: GitRemote = {
     url: spec.url,
     auth,
-    network: { allowPrivateNetworks: rt.settings.allowPrivateNetworks },
+    network: { allowPrivateNetworks: ports.settings.allowPrivateNetworks },
   };
   try {
     const remote = await resolveRemoteRef(source, ref);
@@ -60,16 +60,16 @@ export async function reconcileGitRepository(rt: Runtime, repo: GitRepository): 
       current.revision === remote.revision &&
       status.observedIgnore === spec.ignore &&
       status.observedGeneration === generation &&
-      (await rt.artifacts.get(current.path, current.digest)) !== undefined;
+      (await ports.artifacts.get(current.path, current.digest)) !== undefined;
     if (unchanged) {
       status = succeeded(status, generation, now, `stored artifact for revision '${current.revision}'`);
       return { status, requeueAfterMs: parseDuration(spec.interval), changed: false };
     }
-    const dir = await mkdtemp(join(rt.workDir, "git-"));
+    const dir = await mkdtemp(join(ports.workDir, "git-"));
     try {
       const checkedOut = await checkout(source, ref, dir);
       const archive = await archiveDirectory(dir, { ignore: spec.ignore });
-      const stored = await rt.artifacts.put(
+      const stored = await ports.artifacts.put(
         `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`,
         archive.data,
       );
@@ -126,9 +126,9 @@ function succeeded(status: Status, generation: number, now: Date, message: strin
 }
 
 /** Reads `spec.secretRef` the way source-controller does: username/password, bearerToken, ca.crt. */
-async function gitAuth(rt: Runtime, namespace: string, spec: GitRepository["spec"]): Promise<GitAuth> {
+async function gitAuth(ports: ReconcilerPorts, namespace: string, spec: GitRepository["spec"]): Promise<GitAuth> {
   if (!spec.secretRef) return {};
-  const data = await rt.secrets.secret({ namespace, name: spec.secretRef.name });
+  const data = await ports.secrets.secret({ namespace, name: spec.secretRef.name });
   if (!data) throw new Error(`failed to get secret '${namespace}/${spec.secretRef.name}': secret not found`);
   if ((data.username === undefined) !== (data.password === undefined)) {
     throw new Error(

@@ -7,7 +7,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import { findCondition, isReady, removeCondition, setCondition, type ConditionInput } from "./conditions.js";
 import { identityOf } from "./fleet-access.js";
 import type { Outcome } from "./outcome.js";
-import type { ClusterRequest, Runtime } from "./runtime.js";
+import type { ClusterRequest, ReconcilerPorts } from "./reconciler-ports.js";
 
 export type KustomizationStatus = NonNullable<Kustomization["status"]>;
 
@@ -26,14 +26,14 @@ export class Attempt {
   target?: NonNullable<ClusterRequest["cluster"]>;
   status: KustomizationStatus;
   constructor(
-    readonly rt: Runtime,
+    readonly ports: ReconcilerPorts,
     readonly ks: Kustomization,
   ) {
     this.generation = ks.metadata.generation ?? 1;
     this.namespace = ks.metadata.namespace ?? "default";
     this.owner = { name: ks.metadata.name, namespace: this.namespace };
-    this.identity = identityOf(ks, rt.settings);
-    this.now = new Date(rt.clock.now());
+    this.identity = identityOf(ks, ports.settings);
+    this.now = new Date(ports.clock.now());
     this.status = structuredClone(ks.status ?? {});
   }
 
@@ -50,8 +50,8 @@ export class Attempt {
   private connect(serviceAccountName: string | undefined): Promise<Cluster> {
     const secretRef = this.ks.spec.kubeConfig?.secretRef;
     const kubeConfig = secretRef && { secretName: secretRef.name, key: secretRef.key };
-    const { insecureKubeConfigTLS } = this.rt.settings;
-    return this.rt.cluster({
+    const { insecureKubeConfigTLS } = this.ports.settings;
+    return this.ports.cluster({
       namespace: this.namespace,
       serviceAccountName,
       kubeConfig,
@@ -116,7 +116,7 @@ export class Attempt {
     this.status.observedGeneration = this.generation;
     // Frequent checks at first (most rollouts finish fast), sparser later, so a large fleet
     // waiting on rollouts does not flood the API server.
-    const nextCheck = Math.min(Math.max(this.rt.settings.healthPollMs, elapsedMs / 2), MAX_HEALTH_POLL_MS);
+    const nextCheck = Math.min(Math.max(this.ports.settings.healthPollMs, elapsedMs / 2), MAX_HEALTH_POLL_MS);
     return { status: this.status, requeueAfterMs: nextCheck, requeueReason: "health", revision };
   }
 

@@ -19,7 +19,7 @@ import { BuildError } from "../render/kustomize.js";
 import { DecryptionError, decryptObjects, requiresDecryption } from "../render/sops.js";
 import { SubstitutionError } from "../render/substitute.js";
 import { SecretError } from "../secrets/secrets.js";
-import { formatKey } from "../store/store.js";
+import { formatKey } from "../api/object-key.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
 import { isReady } from "./conditions.js";
 import {
@@ -34,7 +34,7 @@ import { ACCESS_DENIED, clusterRefusal, fleetRefusals, type Authority, type Flee
 import { Attempt, healthTargets } from "./kustomization-attempt.js";
 import type { Outcome } from "./outcome.js";
 import { ArtifactError, renderKustomization } from "./render.js";
-import type { Runtime } from "./runtime.js";
+import type { ReconcilerPorts } from "./reconciler-ports.js";
 
 /** Where a Kustomization's objects go: the worker applies (direct, to a registered cluster or its own), or a cluster's pull agent does. */
 type Placement = { mode: "direct"; target?: Attempt["target"] } | { mode: "agent"; cluster: string };
@@ -52,11 +52,11 @@ interface Refusal {
  * apply, prune and health steps happen in the cluster's agent, from a signed bundle.
  */
 export async function reconcileKustomization(
-  rt: Runtime,
+  ports: ReconcilerPorts,
   ks: Kustomization,
   request: ReconcileRequest,
 ): Promise<Outcome> {
-  const attempt = new Attempt(rt, ks);
+  const attempt = new Attempt(ports, ks);
   try {
     return await reconcileAttempt(attempt, request);
   } catch (error) {
@@ -79,7 +79,7 @@ export async function reconcileKustomization(
 }
 
 async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Promise<Outcome> {
-  const { rt, ks } = attempt;
+  const { ports, ks } = attempt;
   const placement = await placementOf(attempt);
   if ("reason" in placement) return attempt.failed(placement.reason, placement.message);
   if (placement.mode === "direct") attempt.target = placement.target;
@@ -93,7 +93,7 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
   const waiting = await unreadyDependency(attempt);
   if (waiting) {
     const outcome = attempt.failed("DependencyNotReady", waiting);
-    return { ...outcome, requeueAfterMs: rt.settings.dependencyRequeueMs, event: undefined };
+    return { ...outcome, requeueAfterMs: ports.settings.dependencyRequeueMs, event: undefined };
   }
   const artifact = await sourceArtifact(attempt);
   if (typeof artifact === "string") return { ...attempt.failed("ArtifactFailed", artifact), event: undefined };
@@ -104,14 +104,14 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
 
   let objects: KubeObject[];
   try {
-    objects = (await renderKustomization(rt, ks, artifact)).objects;
+    objects = (await renderKustomization(ports, ks, artifact)).objects;
     // An agent cluster decrypts SOPS Secrets itself: the keys never reach the control plane.
     if (placement.mode === "direct")
       objects = await decryptObjects(
         objects,
         ks.spec.decryption && { secretRef: ks.spec.decryption.secretRef?.name },
-        (name) => rt.secrets.secret({ namespace: attempt.namespace, name }),
-        rt.sopsKms,
+        (name) => ports.secrets.secret({ namespace: attempt.namespace, name }),
+        ports.dataKeys,
       );
     else requiresDecryption(objects, ks.spec.decryption);
   } catch (error) {
@@ -173,7 +173,7 @@ async function reconcileAttempt(attempt: Attempt, request: ReconcileRequest): Pr
 async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
   const name = attempt.ks.metadata.annotations?.[CLUSTER_ANNOTATION];
   if (!name) return { mode: "direct" };
-  const stored = await attempt.rt.store.get(clusterKey(name));
+  const stored = await attempt.ports.store.get(clusterKey(name));
   if (!stored)
     return {
       reason: "ReconciliationFailed",
@@ -187,7 +187,7 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
     throw error;
   }
   const { identity } = attempt;
-  const refusal = identity && (await clusterRefusal(attempt.rt.store, name, attempt.namespace));
+  const refusal = identity && (await clusterRefusal(attempt.ports.store, name, attempt.namespace));
   if (identity && refusal)
     return {
       reason: ACCESS_DENIED,
@@ -204,7 +204,7 @@ async function placementOf(attempt: Attempt): Promise<Placement | Refusal> {
 
 /** Flux's `--no-cross-namespace-refs`: the message kustomize-controller gives a sourceRef (and here a dependsOn) into another namespace. */
 function crossNamespaceRef(attempt: Attempt): string | undefined {
-  if (!attempt.rt.settings.noCrossNamespaceRefs) return undefined;
+  if (!attempt.ports.settings.noCrossNamespaceRefs) return undefined;
   const { sourceRef, dependsOn } = attempt.ks.spec;
   const refs = [
     { kind: sourceRef.kind, namespace: sourceRef.namespace, name: sourceRef.name },
@@ -245,16 +245,25 @@ async function refusedFleetChange(
   change: FleetChange,
   revision?: string,
 ): Promise<Refusal | undefined> {
-  const { rt, identity } = attempt;
+  const { ports, identity } = attempt;
   if (!identity || (change.register.length === 0 && change.prune.length === 0)) return undefined;
   try {
     const authority: Authority =
       placement.mode === "agent"
         ? { agentCluster: placement.cluster }
-        : { reviews: AccessReviews.of((await attempt.controlCluster()).client, rt.clock) };
-    const owned = { register: change.register, prune: await ownedFleetEntries(rt.store, change.prune, attempt.owner) };
+        : { reviews: AccessReviews.of((await attempt.controlCluster()).client, ports.clock) };
+    const owned = {
+      register: change.register,
+      prune: await ownedFleetEntries(ports.store, change.prune, attempt.owner),
+    };
     const refusals = await fleetRefusals(
-      { store: rt.store, identity, authority, defaultServiceAccount: rt.settings.defaultServiceAccount, revision },
+      {
+        store: ports.store,
+        identity,
+        authority,
+        defaultServiceAccount: ports.settings.defaultServiceAccount,
+        revision,
+      },
       owned,
     );
     return refusals.length > 0 ? { reason: ACCESS_DENIED, message: refusals.join("\n") } : undefined;
@@ -272,10 +281,10 @@ async function syncFleet(
   attempt: Attempt,
   change: FleetChange,
 ): Promise<{ changeSet: ChangeSetEntry[]; entries: InventoryEntry[] }> {
-  const { rt } = attempt;
-  const changeSet = await applyFleetObjects(rt.store, rt.queue, change.register, attempt.owner);
+  const { ports } = attempt;
+  const changeSet = await applyFleetObjects(ports.store, ports.queue, change.register, attempt.owner);
   const entries = fromChangeSet(changeSet).entries;
-  changeSet.push(...(await pruneFleetObjects(rt.store, rt.queue, change.prune, attempt.owner, attempt.now)));
+  changeSet.push(...(await pruneFleetObjects(ports.store, ports.queue, change.prune, attempt.owner, attempt.now)));
   return { changeSet, entries };
 }
 
@@ -283,7 +292,7 @@ async function syncFleet(
 async function unreadyDependency(attempt: Attempt): Promise<string | undefined> {
   for (const dep of attempt.ks.spec.dependsOn ?? []) {
     const key = { kind: "Kustomization", namespace: dep.namespace ?? attempt.namespace, name: dep.name };
-    const stored = await attempt.rt.store.get(key);
+    const stored = await attempt.ports.store.get(key);
     if (!stored) return `dependency '${key.namespace}/${key.name}' not found`;
     if (!isReady(stored.object as never)) return `dependency '${key.namespace}/${key.name}' is not ready`;
   }
@@ -296,7 +305,7 @@ async function sourceArtifact(attempt: Attempt): Promise<Artifact | string> {
   const key = { kind: ref.kind, namespace: ref.namespace ?? attempt.namespace, name: ref.name };
   if (ref.kind !== "GitRepository")
     return `spec.sourceRef.kind: ${ref.kind} sources are not supported by Sluice yet (GitRepository is)`;
-  const stored = await attempt.rt.store.get(key);
+  const stored = await attempt.ports.store.get(key);
   if (!stored) return `Source '${formatKey(key)}' not found`;
   const artifact = (stored.object.status as { artifact?: Artifact } | undefined)?.artifact;
   return artifact ?? `Source artifact not found for '${formatKey(key)}', retrying when it is ready`;
@@ -362,14 +371,14 @@ async function objectsHealth(
   const workloads = targets.filter((t) => !isFluxObject(t));
   const [report, fleetReport] = await Promise.all([
     checkHealth(cluster, workloads, custom),
-    fleetHealth(attempt.rt.store, fleet),
+    fleetHealth(attempt.ports.store, fleet),
   ]);
   return [...report.objects, ...fleetReport];
 }
 
 /** The Kustomization was removed: delete what it applied per `deletionPolicy`, then let it go. */
 async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome> {
-  const { rt, ks } = attempt;
+  const { ports, ks } = attempt;
   const inventory = attempt.status.inventory ?? { entries: [] };
   const policy = ks.spec.deletionPolicy ?? "MirrorPrune";
   const deletes = policy === "Delete" || policy === "WaitForTermination" || (policy === "MirrorPrune" && ks.spec.prune);
@@ -378,7 +387,7 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome
   // A tenant may not delete from the Store what it may not delete; the finalizer waits, as Flux's does on a 403.
   const refused = await refusedFleetChange(attempt, placement, { register: [], prune: pruned });
   if (refused) return attempt.failed(refused.reason, refused.message);
-  const fleet = await pruneFleetObjects(rt.store, rt.queue, pruned, attempt.owner, attempt.now);
+  const fleet = await pruneFleetObjects(ports.store, ports.queue, pruned, attempt.owner, attempt.now);
   // An agent cluster deletes its own objects (per the policy its last bundle carried) once the bundle is withdrawn.
   if (placement.mode === "agent") return withdrawBundle(attempt, placement.cluster, fleet);
   const workloads = inventory.entries.filter((e) => !isFluxEntry(e));
@@ -409,7 +418,7 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Outcome
   if (result.remaining.length > 0) {
     return {
       status: attempt.status,
-      requeueAfterMs: rt.settings.healthPollMs,
+      requeueAfterMs: ports.settings.healthPollMs,
       event: {
         severity: "info",
         reason: "Progressing",

@@ -3,10 +3,11 @@ import type { Receiver } from "../api/receiver.js";
 import { webhookPath } from "../notify/receiver.js";
 import { digestOfPath, type ReceiverTarget } from "../notify/receiver-index.js";
 import type { ReconcileRequest } from "../queue/queue.js";
-import { formatKey, keyOf } from "../store/store.js";
+import { formatKey, keyOf } from "../api/object-key.js";
 import { isReady, removeCondition, setCondition } from "./conditions.js";
 import type { Outcome } from "./outcome.js";
-import type { Runtime, Settings } from "./runtime.js";
+import type { ReconcilerPorts } from "./reconciler-ports.js";
+import type { Settings } from "./settings.js";
 
 type Status = NonNullable<Receiver["status"]>;
 
@@ -18,10 +19,10 @@ const DEFAULT_INTERVAL = "10m";
  * trigger, publish status.webhookPath and the index record the webhook verifies against. A
  * Receiver that is not Ready answers on no path: its previous record is deleted.
  */
-export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promise<Outcome> {
+export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiver): Promise<Outcome> {
   const namespace = receiver.metadata.namespace ?? "default";
   const generation = receiver.metadata.generation ?? 1;
-  const now = new Date(rt.clock.now());
+  const now = new Date(ports.clock.now());
   const previousPath = receiver.status?.webhookPath;
   // Stalled when only a change of spec can help (Flux marks AccessDenied so); a missing token may appear any time.
   const notReady = async (
@@ -30,7 +31,7 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     requeueAfterMs: number,
     stalled: boolean,
   ): Promise<Outcome> => {
-    await retireWebhookPath(rt, previousPath);
+    await retireWebhookPath(ports, previousPath);
     const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: "" };
     status.conditions = setCondition(
       status.conditions,
@@ -44,7 +45,7 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     return { status, requeueAfterMs, event: { severity: "error", reason, message } };
   };
 
-  const token = (await rt.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token;
+  const token = (await ports.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token;
   if (!token) {
     const secret = `${namespace}/${receiver.spec.secretRef.name}`;
     return notReady(
@@ -55,7 +56,7 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     );
   }
   const interval = parseDuration(receiver.spec.interval ?? DEFAULT_INTERVAL);
-  const refused = refusedResources(receiver, rt.settings);
+  const refused = refusedResources(receiver, ports.settings);
   if (refused)
     return notReady(
       refused.reason,
@@ -65,8 +66,8 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
     );
 
   const path = webhookPath(token, receiver.metadata.name, namespace);
-  if (previousPath !== path) await retireWebhookPath(rt, previousPath);
-  await rt.receivers.put(digestOfPath(path)!, {
+  if (previousPath !== path) await retireWebhookPath(ports, previousPath);
+  await ports.receivers.put(digestOfPath(path)!, {
     namespace,
     name: receiver.metadata.name,
     type: receiver.spec.type,
@@ -87,9 +88,12 @@ export async function reconcileReceiver(rt: Runtime, receiver: Receiver): Promis
 }
 
 /** Deletes the index record a Receiver published under `path`, so that path answers 404 from now on. */
-export async function retireWebhookPath(rt: Pick<Runtime, "receivers">, path: string | undefined): Promise<void> {
+export async function retireWebhookPath(
+  ports: Pick<ReconcilerPorts, "receivers">,
+  path: string | undefined,
+): Promise<void> {
   const digest = path && digestOfPath(path);
-  if (digest) await rt.receivers.delete(digest);
+  if (digest) await ports.receivers.delete(digest);
 }
 
 /**
@@ -98,17 +102,17 @@ export async function retireWebhookPath(rt: Pick<Runtime, "receivers">, path: st
  * as the Receiver may have changed since the index record was written.
  */
 export async function expandReceiverDelivery(
-  rt: Runtime,
+  ports: ReconcilerPorts,
   receiver: Receiver,
   request: ReconcileRequest,
 ): Promise<number> {
-  if (receiver.spec.suspend || !isReady(receiver) || refusedResources(receiver, rt.settings)) return 0;
+  if (receiver.spec.suspend || !isReady(receiver) || refusedResources(receiver, ports.settings)) return 0;
   let enqueued = 0;
   for (const target of targetsOf(receiver).filter((t) => t.name === "*")) {
     const selector = Object.entries(target.matchLabels ?? {});
-    for (const { object } of await rt.store.list({ kind: target.kind, namespace: target.namespace })) {
+    for (const { object } of await ports.store.list({ kind: target.kind, namespace: target.namespace })) {
       if (!selector.every(([label, value]) => object.metadata.labels?.[label] === value)) continue;
-      await rt.queue.enqueue({
+      await ports.queue.enqueue({
         key: formatKey(keyOf(object)),
         reason: "webhook",
         ...(request.trigger && { trigger: request.trigger }),

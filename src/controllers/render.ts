@@ -4,28 +4,13 @@ import { join } from "node:path";
 import type { Kustomization } from "../api/kustomization.js";
 import type { Artifact } from "../api/meta.js";
 import type { KubeObject } from "../apply/object.js";
+import { CACHE_ENTRIES, EXTRACTIONS_KEPT } from "./render-cache.js";
 import { extractArchive, UnsafeArchiveError } from "../artifacts/extract.js";
 import { linkTree } from "../artifacts/link-tree.js";
 import { buildKustomization, renderPlainFolder } from "../render/kustomize.js";
 import { substituteAll } from "../render/substitute.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
-import type { Runtime } from "./runtime.js";
-
-/**
- * Rendered sets by (artifact digest, render inputs of the spec, substitution values): an interval
- * with nothing new costs no extraction and no kustomize run. Least recently used entries go first;
- * a rendered app is a few KiB, so a fleet of thousands fits; a miss just renders again.
- */
-const cache = new Map<string, KubeObject[]>();
-const CACHE_ENTRIES = 4096;
-
-/** Kustomize runs and cache hits since start, for metrics and benchmarks. */
-export const renderCounters = { builds: 0, cacheHits: 0 };
-
-/** Forgets every cached render (benchmarks compare against rendering every time, as Flux does). */
-export function clearRenderCache(): void {
-  cache.clear();
-}
+import type { ReconcilerPorts } from "./reconciler-ports.js";
 
 export interface Rendered {
   objects: KubeObject[];
@@ -33,8 +18,12 @@ export interface Rendered {
 }
 
 /** Source artifact → safe extraction → kustomize build (with Flux's overlay) → post-build substitution. */
-export async function renderKustomization(rt: Runtime, ks: Kustomization, artifact: Artifact): Promise<Rendered> {
-  const vars = ks.spec.postBuild ? await substitutionVariables(rt.secrets, ks) : undefined;
+export async function renderKustomization(
+  ports: ReconcilerPorts,
+  ks: Kustomization,
+  artifact: Artifact,
+): Promise<Rendered> {
+  const vars = ks.spec.postBuild ? await substitutionVariables(ports.secrets, ks) : undefined;
   const {
     path,
     targetNamespace,
@@ -57,36 +46,38 @@ export async function renderKustomization(rt: Runtime, ks: Kustomization, artifa
     ignoreMissingComponents,
     commonMetadata,
     vars,
-    strict: rt.settings.strictSubstitution,
-    noRemoteBases: rt.settings.noRemoteBases,
+    strict: ports.settings.strictSubstitution,
+    noRemoteBases: ports.settings.noRemoteBases,
   };
   const key = `${artifact.digest ?? artifact.revision}:${createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+  const cache = ports.renders.rendered;
   const hit = cache.get(key);
   if (hit) {
-    renderCounters.cacheHits++;
+    ports.renders.counters.cacheHits++;
     cache.delete(key);
     cache.set(key, hit);
     return { objects: structuredClone(hit), cached: true };
   }
-  renderCounters.builds++;
+  ports.renders.counters.builds++;
 
-  const source = await extracted(rt, artifact);
+  const source = await extracted(ports, artifact);
   let objects =
-    (await renderPlainFolder(source, ks.spec, rt.settings.renderLimits)) ?? (await buildPrivateCopy(rt, source, ks));
-  if (vars) objects = substituteAll(objects, vars, { strict: rt.settings.strictSubstitution });
+    (await renderPlainFolder(source, ks.spec, ports.settings.renderLimits)) ??
+    (await buildPrivateCopy(ports, source, ks));
+  if (vars) objects = substituteAll(objects, vars, { strict: ports.settings.strictSubstitution });
   if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
   cache.set(key, objects);
   return { objects: structuredClone(objects), cached: false };
 }
 
 /** kustomize with Flux's overlay, on a hard-linked private copy (the overlay replaces kustomization files). */
-async function buildPrivateCopy(rt: Runtime, source: string, ks: Kustomization): Promise<KubeObject[]> {
-  const dir = await mkdtemp(join(await unlistable(rt, "builds"), "render-"));
+async function buildPrivateCopy(ports: ReconcilerPorts, source: string, ks: Kustomization): Promise<KubeObject[]> {
+  const dir = await mkdtemp(join(await unlistable(ports, "builds"), "render-"));
   try {
     await linkTree(source, join(dir, "src"));
-    const { noRemoteBases, renderLimits } = rt.settings;
+    const { noRemoteBases, renderLimits } = ports.settings;
     return await buildKustomization(join(dir, "src"), ks.spec, {
-      kubectl: rt.tools.kubectl,
+      kubectl: ports.tools.kubectl,
       noRemoteBases,
       limits: renderLimits,
     });
@@ -100,8 +91,8 @@ async function buildPrivateCopy(rt: Runtime, source: string, ks: Kustomization):
  * only random names: from one render's root, `..` cannot name another render's copy or another source,
  * even if a path slipped past the kustomization graph check.
  */
-async function unlistable(rt: Runtime, name: string): Promise<string> {
-  const dir = join(rt.workDir, name);
+async function unlistable(ports: ReconcilerPorts, name: string): Promise<string> {
+  const dir = join(ports.workDir, name);
   await mkdir(dir, { recursive: true });
   await chmod(dir, 0o711);
   return dir;
@@ -112,18 +103,15 @@ export class ArtifactError extends Error {
   override name = "ArtifactError";
 }
 
-/** Extracted artifacts by digest, extracted once and shared (as hard-linked copies) by every render of that revision. */
-const extractions = new Map<string, Promise<string>>();
-const EXTRACTIONS_KEPT = 16;
-
-async function extracted(rt: Runtime, artifact: Artifact): Promise<string> {
+async function extracted(ports: ReconcilerPorts, artifact: Artifact): Promise<string> {
   const id = (artifact.digest ?? artifact.revision).replace(/[^a-zA-Z0-9]/g, "_");
+  const { extractions } = ports.renders;
   let pending = extractions.get(id);
   if (!pending) {
     pending = (async () => {
-      const data = await rt.artifacts.get(artifact.path, artifact.digest);
+      const data = await ports.artifacts.get(artifact.path, artifact.digest);
       if (!data) throw new ArtifactError(`source artifact ${artifact.path} is missing from storage`);
-      const dir = join(await unlistable(rt, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
+      const dir = join(await unlistable(ports, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
       await extractArchive(data, dir).catch(async (error: unknown) => {
         await rm(dir, { recursive: true, force: true });
         // An archive over the extraction limits fails the render; retrying the same artifact cannot help.

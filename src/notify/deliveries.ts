@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Queue, ReconcileRequest } from "../queue/queue.js";
-import type { Log } from "../runtime/log.js";
+import type { Log } from "../ports/log.js";
 import type { DeliveryLog } from "./delivery-log.js";
 import { deliveryIdOf, verifyDelivery } from "./receiver.js";
 import { digestOfPath, type ReceiverIndex, type ReceiverRecord } from "./receiver-index.js";

@@ -1,4 +1,4 @@
-import type { Clock } from "../runtime/clock.js";
+import type { Clock } from "../ports/clock.js";
 import type { EnqueueOptions, Queue, ReconcileRequest } from "./queue.js";
 
 interface Waiting {

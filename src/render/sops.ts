@@ -1,7 +1,7 @@
 import { createDecipheriv, createHash, timingSafeEqual } from "node:crypto";
-import { DecryptCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { Decrypter, armor } from "age-encryption";
 import type { KubeObject } from "../apply/object.js";
+import type { DataKeyDecrypter } from "../ports/data-keys.js";
 
 // SOPS decryption of Kubernetes objects (Flux's `spec.decryption.provider: sops`), written to the
 // SOPS file format: the data key comes from an age identity or AWS KMS; each value is AES-256-GCM
@@ -13,10 +13,10 @@ export class DecryptionError extends Error {
   override name = "DecryptionError";
 }
 
-/** What may decrypt a data key: age identities (`AGE-SECRET-KEY-1…`) and, optionally, AWS KMS. */
+/** What may decrypt a data key: age identities (`AGE-SECRET-KEY-1…`) and, optionally, a cloud KMS. */
 export interface SopsKeys {
   ageIdentities: string[];
-  kms?: KMSClient;
+  kms?: DataKeyDecrypter;
 }
 
 interface SopsMetadata {
@@ -101,18 +101,12 @@ async function decryptDataKey(sops: SopsMetadata, keys: SopsKeys, subject: strin
   }
   if (keys.kms) {
     for (const entry of sops.kms ?? []) {
-      try {
-        const answer = await keys.kms.send(
-          new DecryptCommand({
-            KeyId: entry.arn,
-            CiphertextBlob: Buffer.from(entry.enc, "base64"),
-            EncryptionContext: entry.context,
-          }),
-        );
-        return Buffer.from(answer.Plaintext!);
-      } catch {
-        // No access to this key; try the next.
-      }
+      const key = await keys.kms.decrypt({
+        arn: entry.arn,
+        ciphertext: Buffer.from(entry.enc, "base64"),
+        context: entry.context,
+      });
+      if (key) return key;
     }
   }
   const tried = [
@@ -179,7 +173,7 @@ export async function decryptObjects(
   objects: KubeObject[],
   decryption: { secretRef?: string } | undefined,
   readSecret: (name: string) => Promise<Record<string, string> | undefined>,
-  kms?: KMSClient,
+  kms?: DataKeyDecrypter,
 ): Promise<KubeObject[]> {
   if (!requiresDecryption(objects, decryption) || !decryption) return objects;
   let ageIdentities: string[] = [];

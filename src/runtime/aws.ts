@@ -7,7 +7,9 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
-import { hmacSigner, keyIdFor, kmsSigner, parseBundleKey, type BundleSigner } from "../agent/bundle.js";
+import { hmacSigner, keyIdFor, parseBundleKey, type BundleSigner } from "../bundle/bundle.js";
+import { awsClientOptions } from "../aws/clients.js";
+import { kmsDataKeys, kmsSigner } from "../aws/kms.js";
 import { hmacKey } from "../agent/config.js";
 import { EksAccess } from "../aws/eks.js";
 import { S3ArtifactStore } from "../aws/s3-artifact-store.js";
@@ -20,16 +22,18 @@ import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
 import { sendFifo, SqsQueue } from "../aws/sqs-queue.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
 import type { ClusterTarget } from "../cluster/connect.js";
-import { awsDefaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
+import { type ReconcilerPorts } from "../controllers/reconciler-ports.js";
+import { awsDefaultSettings, type Settings } from "../controllers/settings.js";
 import type { WebhookPorts } from "../notify/deliveries.js";
 import type { Events } from "../notify/events.js";
 import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import type { Secrets } from "../secrets/secrets.js";
-import type { Clock } from "./clock.js";
+import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
-import type { Log } from "./log.js";
+import type { Log } from "../ports/log.js";
 import { once } from "./once.js";
+import { RenderCache } from "../controllers/render-cache.js";
 
 /** Where the serverless runtime keeps things; read from the function's environment by the handlers. */
 export interface AwsConfig {
@@ -60,7 +64,7 @@ export interface AwsClients {
 }
 
 export function awsClients(config: AwsConfig): AwsClients {
-  const common = clientOptions(config);
+  const common = awsClientOptions(config);
   const secretsManager = new SecretsManagerClient(common);
   return {
     s3: new S3Client(common),
@@ -71,14 +75,8 @@ export function awsClients(config: AwsConfig): AwsClients {
   };
 }
 
-/** Region, emulator endpoint and credentials, as every SDK client of the runtime takes them. */
-function clientOptions(config: AwsConfig) {
-  const emulator = config.endpoint && { endpoint: config.endpoint, forcePathStyle: true };
-  return { region: config.region, ...emulator, ...(config.credentials && { credentials: config.credentials }) };
-}
-
 /**
- * The reconcilers' Runtime on AWS: the Store and artifacts in S3, the queue on SQS FIFO, secrets
+ * The reconcilers' ports on AWS: the Store and artifacts in S3, the queue on SQS FIFO, secrets
  * from Secrets Manager (falling back to the target cluster's Secrets), the target cluster through
  * EKS IAM or a kubeconfig held in Secrets Manager. Built once per Lambda container.
  */
@@ -88,7 +86,7 @@ export async function awsRuntime(
   log: Log,
   events: Events,
   clock: Clock,
-): Promise<Runtime & { queue: SqsQueue }> {
+): Promise<ReconcilerPorts & { queue: SqsQueue }> {
   // Connected on first use, so a function that never needs the cluster (the webhook, mostly) never
   // reaches it. Without SLUICE_CLUSTER the control plane serves agent clusters (and
   // kubeConfig.secretRef ones) only.
@@ -117,8 +115,9 @@ export async function awsRuntime(
     cluster: clusterFactory(cluster, secrets, clock, { eks }),
     settings: { ...awsDefaultSettings, ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
+    renders: new RenderCache(),
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
-    sopsKms: clients.kms,
+    dataKeys: kmsDataKeys(clients.kms),
     agents: config.bundleKey
       ? {
           signer: bundleSigners(config.bundleKey, clients),
@@ -158,7 +157,7 @@ function bundleSigners(bundleKey: string, clients: AwsClients): (cluster: string
 function eksAccess(config: AwsConfig, clients: AwsClients, clock: Clock): EksAccess {
   const credentials = config.credentials ?? clients.s3.config.credentials;
   const eksClient = (region: string, identity: AwsCredentialIdentityProvider) =>
-    new EKSClient({ ...clientOptions(config), region, credentials: identity });
+    new EKSClient({ ...awsClientOptions(config), region, credentials: identity });
   const stsEndpoint = config.endpoint ? () => config.endpoint! : undefined;
   return new EksAccess({ region: config.region, credentials, sts: clients.sts, eksClient, clock, stsEndpoint });
 }
@@ -193,7 +192,7 @@ export interface WebhookClients {
 }
 
 export function webhookClients(config: AwsConfig): WebhookClients {
-  return { s3: new S3Client(clientOptions(config)), sqs: new SQSClient(clientOptions(config)) };
+  return { s3: new S3Client(awsClientOptions(config)), sqs: new SQSClient(awsClientOptions(config)) };
 }
 
 /** What the webhook function runs with: it reads the receiver index, records delivery ids, and enqueues. */

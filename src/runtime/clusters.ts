@@ -3,9 +3,9 @@ import { CLUSTER_NAMESPACE } from "../api/cluster.js";
 import type { EksAccess } from "../aws/eks.js";
 import { asServiceAccount, openCluster, type Cluster } from "../cluster/cluster.js";
 import type { KubeClientOptions } from "../cluster/kube-client.js";
-import type { ClusterRequest } from "../controllers/runtime.js";
+import type { ClusterRequest } from "../controllers/reconciler-ports.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
-import type { Clock } from "./clock.js";
+import type { Clock } from "../ports/clock.js";
 
 export interface ClusterFactoryOptions {
   /** Reaches EKS registrations (`spec.eks`); absent: they are refused (local mode has no AWS identity). */

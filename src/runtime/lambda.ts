@@ -6,14 +6,15 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
 import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
 import { dispatch } from "../controllers/dispatch.js";
-import { awsDefaultSettings, defaultServiceAccountFrom, type Runtime } from "../controllers/runtime.js";
+import { type ReconcilerPorts } from "../controllers/reconciler-ports.js";
+import { awsDefaultSettings, defaultServiceAccountFrom } from "../controllers/settings.js";
 import type { Events, FluxEvent } from "../notify/events.js";
 import { handleDelivery, type HookResponse, type WebhookPorts } from "../notify/deliveries.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { parseRenderLimits } from "../render/limits.js";
 import { awsClients, awsRuntime, webhookPorts, type AwsClients, type AwsConfig } from "./aws.js";
-import { systemClock } from "./clock.js";
-import { powertoolsLog } from "./log.js";
+import { systemClock } from "../ports/clock.js";
+import { powertoolsLog } from "../ports/log.js";
 import { once } from "./once.js";
 
 // What the three Lambda functions do, apart from their middy wiring (functions/*/handler.ts), so
@@ -75,7 +76,7 @@ export function logEvents(logger: Logger): Events {
 }
 
 export interface WorkerDeps {
-  runtime: Runtime & { queue: SqsQueue };
+  runtime: ReconcilerPorts & { queue: SqsQueue };
   metrics: Metrics;
   logger: Logger;
   /** Where a message that can never be processed goes at once (else: after maxReceiveCount redeliveries). */
@@ -206,7 +207,7 @@ function lowerCase(headers: Record<string, string | undefined>): Record<string, 
 export function lazyRuntime(
   config: () => AwsConfig,
   logger: Logger,
-): () => Promise<{ runtime: Runtime & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> {
+): () => Promise<{ runtime: ReconcilerPorts & { queue: SqsQueue }; clients: AwsClients; config: AwsConfig }> {
   return once(async () => {
     const resolved = config();
     const clients = awsClients(resolved);

@@ -3,10 +3,11 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { FileArtifactStore } from "../artifacts/fs-artifact-store.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
-import { MemoryDependents } from "../controllers/dependents.js";
+import { MemoryDependents } from "../store/memory-dependents.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { dispatch } from "../controllers/dispatch.js";
-import { defaultSettings, type Runtime, type Settings } from "../controllers/runtime.js";
+import { type ReconcilerPorts } from "../controllers/reconciler-ports.js";
+import { defaultSettings, type Settings } from "../controllers/settings.js";
 import type { FluxEvent } from "../notify/events.js";
 import { FileEvents } from "../notify/file-events.js";
 import { MemoryQueue } from "../queue/memory-queue.js";
@@ -14,10 +15,11 @@ import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { FileStore } from "../store/fs-store.js";
 import { FileReceiverIndex } from "../store/fs-receiver-index.js";
-import { formatKey, keyOf } from "../store/store.js";
+import { formatKey, keyOf } from "../api/object-key.js";
 import { cacheDir } from "./cache-dir.js";
-import type { Clock } from "./clock.js";
+import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
+import { RenderCache } from "../controllers/render-cache.js";
 
 /** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`, `/receivers` (webhook index, owner-only). */
 export function statePaths(stateDir: string) {
@@ -45,7 +47,7 @@ export interface LocalOptions {
 }
 
 export interface LocalControlPlane {
-  runtime: Runtime;
+  runtime: ReconcilerPorts;
   queue: MemoryQueue;
   cluster: Cluster;
   stop(): Promise<void>;
@@ -69,7 +71,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     concurrency: options.concurrency ?? 4,
     onError: (request, error) => options.log.error({ object: request.key, err: error }, "reconcile failed"),
   });
-  const runtime: Runtime = {
+  const runtime: ReconcilerPorts = {
     store: new FileStore(paths.store),
     queue,
     artifacts: new FileArtifactStore(paths.artifacts),
@@ -82,6 +84,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     cluster: clusterFactory(cluster, secrets, options.clock),
     settings: { ...defaultSettings, ...options.settings },
     dependents: new MemoryDependents(),
+    renders: new RenderCache(),
     receivers: new FileReceiverIndex(paths.receivers),
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Runtime } from "../controllers/runtime.js";
+import type { ReconcilerPorts } from "../controllers/reconciler-ports.js";
 import { handleDelivery, type WebhookPorts } from "../notify/deliveries.js";
 import { MemoryDeliveryLog } from "../notify/delivery-log.js";
 
@@ -18,15 +18,15 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * the receiver index, remembers delivery ids in memory (bounded, expiring) and enqueues.
  */
 export async function startWebhookServer(
-  rt: Runtime,
+  reconciler: ReconcilerPorts,
   port: number,
   host = "127.0.0.1",
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const ports: WebhookPorts = {
-    receivers: rt.receivers,
-    deliveries: new MemoryDeliveryLog({ now: () => rt.clock.now() }),
-    queue: rt.queue,
-    log: rt.log,
+    receivers: reconciler.receivers,
+    deliveries: new MemoryDeliveryLog({ now: () => reconciler.clock.now() }),
+    queue: reconciler.queue,
+    log: reconciler.log,
   };
   const server = createServer({ maxHeaderSize: MAX_HEADERS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void (async () => {
@@ -37,7 +37,7 @@ export async function startWebhookServer(
       const answer = await handleDelivery(ports, req.url.split("?")[0]!, headers, body);
       res.writeHead(answer.status, { "content-type": "text/plain" }).end(answer.body);
     })().catch((error: unknown) => {
-      rt.log.error({ err: error }, "webhook handler failed");
+      ports.log.error({ err: error }, "webhook handler failed");
       if (!res.headersSent) res.writeHead(500).end("internal error\n");
     });
   });

@@ -3,7 +3,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promis
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeObject } from "../apply/object.js";
-import { ConflictError, formatKey, keyOf, type ObjectKey, type Store, type Stored } from "./store.js";
+import { ConflictError, type Store, type Stored } from "./store.js";
+import { formatKey, keyOf, type ObjectKey } from "../api/object-key.js";
 
 const LOCK_STALE_MS = 10_000;
 

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { KubeObject } from "../apply/object.js";
-import { ConflictError, keyOf, type ObjectKey, type Store, type Stored } from "./store.js";
+import { ConflictError, type Store, type Stored } from "./store.js";
+import { keyOf, type ObjectKey } from "../api/object-key.js";
 
 // Store semantics the API server would give us: a generation that moves only when the spec (or
 // labels/annotations) change, status kept apart from spec, and a deletion mark that lets the

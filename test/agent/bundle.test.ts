@@ -7,18 +7,17 @@ import {
   BundleRejectedError,
   bundleDigest,
   hmacSigner,
-  kmsPublicKey,
-  kmsSigner,
   openBundle,
   publicKeyVerifier,
   sealBundle,
   type BundleContent,
   type SealedBundle,
-} from "../../src/agent/bundle.js";
+} from "../../src/bundle/bundle.js";
+import { kmsPublicKey, kmsSigner } from "../../src/aws/kms.js";
 import { agentVerifier, type AgentConfig } from "../../src/agent/config.js";
 import { S3BundleChannel } from "../../src/aws/s3-bundle-channel.js";
 import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { configMap } from "../apply/helpers.js";
 
 const { aws } = inject("testbed");

@@ -3,7 +3,7 @@ import { openCluster, type Cluster } from "../../src/cluster/cluster.js";
 import type { Impersonation } from "../../src/cluster/kube-client.js";
 import type { ApplyFailedError } from "../../src/apply/errors.js";
 import type { KubeObject } from "../../src/apply/object.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 
 /** A Cluster for the test bed's admin, or an impersonated identity. */
 export function adminCluster(kube: KubeInfo, impersonate?: Impersonation): Promise<Cluster> {

@@ -8,7 +8,7 @@ import { S3ArtifactStore } from "../../src/aws/s3-artifact-store.js";
 import { S3Store } from "../../src/aws/s3-store.js";
 import { SecretsManagerSecrets } from "../../src/aws/secrets-manager.js";
 import { SqsQueue } from "../../src/aws/sqs-queue.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { ConflictError } from "../../src/store/store.js";
 
 const aws = inject("testbed").aws;

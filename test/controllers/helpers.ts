@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll } from "vitest";
 import type { Cluster } from "../../src/cluster/cluster.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { startLocal, type LocalControlPlane, type LocalOptions } from "../../src/runtime/local.js";
 import { adminCluster } from "../apply/helpers.js";
 import type { GitInfo } from "../env/git-server.js";

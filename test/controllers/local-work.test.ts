@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, inject, it } from "vitest";
 import { startLocal, statePaths } from "../../src/runtime/local.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { startTestPlane } from "./helpers.js";
 
 const { kube } = inject("testbed");

@@ -8,7 +8,7 @@ import { applyAll } from "../../src/apply/apply.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { openCluster, type Cluster } from "../../src/cluster/cluster.js";
 import { cacheDir } from "../../src/runtime/cache-dir.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { startLocal, type LocalControlPlane } from "../../src/runtime/local.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree, type GitInfo } from "../env/git-server.js";

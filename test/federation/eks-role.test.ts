@@ -4,7 +4,7 @@ import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { EksAccess } from "../../src/aws/eks.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 
 const aws = inject("testbed").aws;
 const worker: AwsCredentialIdentityProvider = async () => ({

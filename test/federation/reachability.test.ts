@@ -9,7 +9,7 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { openCluster } from "../../src/cluster/cluster.js";
 import { KubeClient } from "../../src/cluster/kube-client.js";
 import { ClusterUnreachableError } from "../../src/cluster/reachability.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { clusterFactory } from "../../src/runtime/clusters.js";
 import { silentServer } from "./clusters.js";
 

@@ -1,6 +1,7 @@
 import { CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
+import { kmsDataKeys } from "../../src/aws/kms.js";
 import { decryptObjects, decryptSops, isSopsEncrypted } from "../../src/render/sops.js";
 import { ageKey, sopsEncrypt, sopsVersion } from "../env/sops.js";
 
@@ -100,7 +101,9 @@ describe("SOPS decryption against files encrypted by the real sops", () => {
     // Act
     const encrypted = await sopsEncrypt(secret, ["--kms", arn, "--encrypted-regex", "^(data|stringData)$"], env);
     // Assess
-    await expect(decryptSops(encrypted, { ageIdentities: [], kms }, "Secret/apps/db")).resolves.toEqual(secret);
+    await expect(
+      decryptSops(encrypted, { ageIdentities: [], kms: kmsDataKeys(kms) }, "Secret/apps/db"),
+    ).resolves.toEqual(secret);
   });
 
   it("a rendered set: encrypted objects decrypted with the secretRef's *.agekey entries, others untouched, none without spec.decryption", async () => {

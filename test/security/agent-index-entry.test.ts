@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkIndexEntry, refOfIndexKey } from "../../src/agent/index-entry.js";
+import { checkIndexEntry, refOfIndexKey } from "../../src/bundle/index-entry.js";
 
 // The bundle index is not signed: its keys and entries are checked before the agent or the control
 // plane uses them to build S3 keys, reports or sequences (pure logic).

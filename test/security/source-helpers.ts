@@ -8,8 +8,9 @@ import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { FileArtifactStore } from "../../src/artifacts/fs-artifact-store.js";
-import { MemoryDependents } from "../../src/controllers/dependents.js";
-import { defaultSettings, type Runtime, type Settings } from "../../src/controllers/runtime.js";
+import { MemoryDependents } from "../../src/store/memory-dependents.js";
+import { type ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
+import { defaultSettings, type Settings } from "../../src/controllers/settings.js";
 import { FileEvents } from "../../src/notify/file-events.js";
 import { MemoryQueue } from "../../src/queue/memory-queue.js";
 import { resolveTools } from "../../src/render/tools.js";
@@ -17,6 +18,7 @@ import { cacheDir } from "../../src/runtime/cache-dir.js";
 import { FileReceiverIndex } from "../../src/store/fs-receiver-index.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { createRepo, type GitInfo } from "../env/git-server.js";
+import { RenderCache } from "../../src/controllers/render-cache.js";
 
 const run = promisify(execFile);
 
@@ -67,12 +69,12 @@ export async function hostileRepo(
 }
 
 /**
- * A Runtime of local mode's real adapters (file Store, artifacts and events, pino log captured in
+ * A ReconcilerPorts of local mode's real adapters (file Store, artifacts and events, pino log captured in
  * `logs`) for reconciling GitRepositories; no cluster and no secrets (URLs carry credentials).
  */
 export async function sourceRuntime(
   settings: Partial<Settings>,
-): Promise<{ rt: Runtime; logs: string[]; eventsFile: string }> {
+): Promise<{ rt: ReconcilerPorts; logs: string[]; eventsFile: string }> {
   const state = await mkdtemp(join(tmpdir(), "sluice-source-state-"));
   const logs: string[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => void (logs.push(chunk.toString()), done()) });
@@ -81,7 +83,7 @@ export async function sourceRuntime(
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   };
   const eventsFile = join(state, "events.jsonl");
-  const rt: Runtime = {
+  const rt: ReconcilerPorts = {
     store: new FileStore(join(state, "store")),
     queue: new MemoryQueue({ clock }),
     artifacts: new FileArtifactStore(join(state, "artifacts")),
@@ -94,6 +96,7 @@ export async function sourceRuntime(
     cluster: () => Promise.reject(new Error("no cluster in source tests")),
     settings: { ...defaultSettings, ...settings },
     dependents: new MemoryDependents(),
+    renders: new RenderCache(),
     receivers: new FileReceiverIndex(join(state, "receivers")),
   };
   return { rt, logs, eventsFile };

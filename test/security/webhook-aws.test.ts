@@ -6,7 +6,7 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/c
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
-import type { Runtime } from "../../src/controllers/runtime.js";
+import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import {
   awsClients,
   awsRuntime,
@@ -15,9 +15,9 @@ import {
   type AwsConfig,
   type WebhookClients,
 } from "../../src/runtime/aws.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { handleWebhook } from "../../src/runtime/lambda.js";
-import type { Log } from "../../src/runtime/log.js";
+import type { Log } from "../../src/ports/log.js";
 import { applyToStore } from "../../src/store/objects.js";
 
 // The webhook function on moto: what its S3 records hold and how they are protected, and what one
@@ -31,7 +31,7 @@ const namespace = `hooks-${randomBytes(3).toString("hex")}`;
 const sm = new SecretsManagerClient(base);
 const s3 = new S3Client({ ...base, forcePathStyle: true });
 let config: AwsConfig;
-let worker: Runtime;
+let worker: ReconcilerPorts;
 /** The webhook's clients, each call counted by operation. */
 let clients: WebhookClients;
 const calls: string[] = [];

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REQUESTED_AT } from "../../src/api/meta.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { webhookPath } from "../../src/notify/receiver.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { startLocal, statePaths, type LocalControlPlane } from "../../src/runtime/local.js";
 import { startWebhookServer } from "../../src/runtime/webhook-server.js";
 import { applyToStore, requestDeletion } from "../../src/store/objects.js";

@@ -3,7 +3,7 @@ import { applyAll } from "../../src/apply/apply.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
-import type { Settings } from "../../src/controllers/runtime.js";
+import type { Settings } from "../../src/controllers/settings.js";
 import type { LocalControlPlane } from "../../src/runtime/local.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { ready, startTestPlane, storedStatus, until, type Condition, type TestPlane } from "../controllers/helpers.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keyIdFor, parseBundleKey } from "../../src/agent/bundle.js";
+import { keyIdFor, parseBundleKey } from "../../src/bundle/bundle.js";
 import { agentConfigFromEnv } from "../../src/agent/config.js";
 
 const env = {

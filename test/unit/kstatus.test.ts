@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { holdForAnalysis } from "../../src/apply/health/flagger.js";
-import { computeStatus, type Status, type StatusResult } from "../../src/apply/health/kstatus.js";
+import { computeStatus } from "../../src/apply/health/kstatus.js";
+import { type Status, type StatusResult } from "../../src/apply/health/status.js";
 
 const cond = (type: string, status: string, reason = "", message = "") => ({ type, status, reason, message });
 const deploy = (spec: object, status: object, generation = 1) => ({

@@ -8,7 +8,7 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { FileArtifactStore } from "../../src/artifacts/fs-artifact-store.js";
 import { MemoryQueue } from "../../src/queue/memory-queue.js";
 import type { ReconcileRequest } from "../../src/queue/queue.js";
-import { systemClock } from "../../src/runtime/clock.js";
+import { systemClock } from "../../src/ports/clock.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { ConflictError } from "../../src/store/store.js";
 

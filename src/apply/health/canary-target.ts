@@ -2,7 +2,7 @@ import type { Cluster } from "../../cluster/cluster.js";
 import type { KubeObject } from "../object.js";
 import { getObject } from "../objects-api.js";
 import { canaryTarget, holdForAnalysis } from "./flagger.js";
-import type { StatusResult } from "./kstatus.js";
+import type { StatusResult } from "./status.js";
 
 /**
  * A Canary's verdict checked against its live target, so a target changed since Flagger's last

@@ -1,5 +1,5 @@
 import { Environment } from "@marcbachmann/cel-js";
-import type { StatusResult } from "./kstatus.js";
+import type { StatusResult } from "./status.js";
 
 // Flux's `spec.healthCheckExprs`: CEL expressions deciding the health of a custom resource kind,
 // evaluated as Flux does (RFC 0009): an unobserved generation is InProgress; then `inProgress`,

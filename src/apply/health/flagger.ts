@@ -23,7 +23,7 @@
  */
 
 import { parseDuration } from "../../api/duration.js";
-import type { StatusResult } from "./kstatus.js";
+import type { StatusResult } from "./status.js";
 
 type Obj = Record<string, unknown>;
 interface PromotedCondition {

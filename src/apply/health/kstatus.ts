@@ -7,15 +7,7 @@
 
 import { groupOf } from "../object.js";
 import { canaryStatus } from "./flagger.js";
-
-/** kstatus results. */
-export type Status = "InProgress" | "Failed" | "Current" | "Terminating" | "NotFound" | "Unknown";
-
-/** A status and a short human message, e.g. "Deployment is available. Replicas: 3". */
-export interface StatusResult {
-  status: Status;
-  message: string;
-}
+import type { StatusResult } from "./status.js";
 
 type Obj = Record<string, unknown>;
 interface Condition {

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { refKey, type IndexEntry, type KustomizationRef } from "./channel.js";
+import { type IndexEntry } from "./channel.js";
+import { refKey, type KustomizationRef } from "./bundle.js";
 
 // The index is not signed: whoever can write the bucket can write it. Its entries only say where to
 // look (the bundle itself is verified), but both the agent and the control plane read its fields, so

@@ -1,16 +1,11 @@
 import type { InventoryEntry } from "../apply/inventory.js";
 import type { DeletionPolicy } from "../apply/prune.js";
 import type { ObjectHealth } from "../apply/wait.js";
-import type { SealedBundle } from "./bundle.js";
+import type { BundleSigner, KustomizationRef, SealedBundle } from "./bundle.js";
 
 // What passes between the control plane and one cluster's pull agent: the control plane publishes
 // bundles and keeps an index of the current one per Kustomization; the agent reads them and writes
 // back reports and a heartbeat. Nothing else is shared: the agent never reaches the control plane.
-
-export interface KustomizationRef {
-  namespace: string;
-  name: string;
-}
 
 /** The current bundle of one Kustomization. */
 export interface IndexEntry {
@@ -102,6 +97,8 @@ export interface BundleInbox {
 /** The reason of a withdrawn Kustomization's last report: its objects are handled, its sequence is kept. */
 export const WITHDRAWN_REASON = "Withdrawn";
 
-export function refKey(ks: KustomizationRef): string {
-  return `${ks.namespace}/${ks.name}`;
+/** The control plane's part in agent clusters: how each cluster's bundles are signed and where they go. */
+export interface AgentPlane {
+  signer(cluster: string): BundleSigner;
+  outbox(cluster: string): BundleOutbox;
 }

@@ -1,11 +1,19 @@
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
-import { GetPublicKeyCommand, SignCommand, type KMSClient } from "@aws-sdk/client-kms";
 import type { KubeObject } from "../apply/object.js";
 import type { HealthCheckExpr } from "../apply/health/expressions.js";
 import type { IgnoreRule } from "../apply/ignore.js";
 import type { DeletionPolicy } from "../apply/prune.js";
 import type { ObjectRef } from "../apply/wait.js";
-import { refKey, type KustomizationRef } from "./channel.js";
+
+/** The Kustomization a bundle belongs to. */
+export interface KustomizationRef {
+  namespace: string;
+  name: string;
+}
+
+export function refKey(ks: KustomizationRef): string {
+  return `${ks.namespace}/${ks.name}`;
+}
 
 // A bundle is what the control plane hands an agent cluster instead of applying: the rendered
 // objects of one Kustomization at one revision, the options the apply engine needs, a digest of
@@ -209,27 +217,6 @@ export function hmacSigner(keyId: string, key: Buffer): BundleSigner & BundleVer
       return given.length === expected.length && timingSafeEqual(given, expected);
     },
   };
-}
-
-/**
- * ECDSA P-256 signatures by a KMS asymmetric key: the private key never leaves KMS. KMS signs the
- * 32-byte digest as a RAW message (it hashes it once more), so any ECDSA-SHA256 verifier can check
- * it without a KMS-specific prehash step.
- */
-export function kmsSigner(kms: KMSClient, keyId: string): BundleSigner {
-  return {
-    sign: async (digest) => {
-      const answer = await kms.send(
-        new SignCommand({ KeyId: keyId, Message: digest, MessageType: "RAW", SigningAlgorithm: "ECDSA_SHA_256" }),
-      );
-      return { algorithm: "ECDSA_SHA_256", keyId, value: Buffer.from(answer.Signature!).toString("base64") };
-    },
-  };
-}
-
-/** The KMS key's public half (DER SPKI), which an agent verifies with locally: no AWS call, no AWS credentials needed. */
-export async function kmsPublicKey(kms: KMSClient, keyId: string): Promise<Buffer> {
-  return Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!);
 }
 
 export function publicKeyVerifier(keyId: string, publicKeyDer: Buffer): BundleVerifier {
