@@ -11,7 +11,7 @@ import { Agent } from "../src/agent/agent.js";
 import { publicKeyVerifier, sealBundle, type BundleContent } from "../src/bundle/bundle.js";
 import { kmsPublicKey, kmsSigner } from "../src/aws/kms.js";
 import type { KubeObject } from "../src/apply/object.js";
-import { syncObjects } from "../src/apply/sync.js";
+import { syncObjects } from "../src/pipeline/sync.js";
 import { S3BundleChannel } from "../src/aws/s3-bundle-channel.js";
 import { openCluster } from "../src/cluster/cluster.js";
 import { systemClock } from "../src/ports/clock.js";
@@ -39,6 +39,9 @@ const silent: Log = { info: () => {}, warn: () => {}, error: () => {}, child: ()
 export async function cleanup(): Promise<void> {
   await testbed?.stop();
 }
+
+/** The owner of the objects the worker applies directly (the baseline). */
+const direct = { namespace: "flux-system", name: "direct" };
 
 export default async function benchmarks(): Promise<Benchmark[]> {
   testbed = await startTestbed({ only: ["kube", "aws"] });
@@ -109,10 +112,16 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       name: "agent-new-revision-50-configmaps",
       iterations: 20,
       setup: async () => {
-        await syncObjects(cluster, configMaps("direct", 50, 0), undefined, {
-          owner: { namespace: "flux-system", name: "direct" },
-          prune: true,
-        });
+        await syncObjects(
+          cluster,
+          configMaps("direct", 50, 0),
+          undefined,
+          { namespace: "flux-system", name: "direct" },
+          {
+            prune: true,
+            force: false,
+          },
+        );
         await channel.publish(await sealBundle(content("agent", 0), kmsSigner(kms, keyId)), "sha256:0");
         await (
           await agent.tick()
@@ -134,9 +143,9 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       baseline: {
         name: "worker applies directly",
         run: async () =>
-          void (await syncObjects(cluster, configMaps("direct", 50, ++revision), undefined, {
-            owner: { namespace: "flux-system", name: "direct" },
+          void (await syncObjects(cluster, configMaps("direct", 50, ++revision), undefined, direct, {
             prune: true,
+            force: false,
           })),
       },
     }),

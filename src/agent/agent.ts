@@ -1,12 +1,18 @@
-import { formatDuration } from "../api/duration.js";
+import { REASON } from "../api/reasons.js";
 import { formatChangeSet } from "../apply/changeset.js";
-import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
-import { customHealth } from "../apply/health/expressions.js";
-import { deleteInventory } from "../apply/prune.js";
-import { syncObjects, unhealthyMessage } from "../apply/sync.js";
-import { refOfEntry, waitForHealth } from "../apply/wait.js";
+import { waitForHealth } from "../apply/wait.js";
 import { asServiceAccount, type Cluster } from "../cluster/cluster.js";
-import { DecryptionError, decryptObjects } from "../render/sops.js";
+import { decryptPhase } from "../pipeline/decrypt.js";
+import { ReconcileError } from "../pipeline/reconcile-error.js";
+import {
+  healthProgressMessage,
+  healthRules,
+  healthTargets,
+  removeApplied,
+  syncObjects,
+  unhealthyMessage,
+  type SyncResult,
+} from "../pipeline/sync.js";
 import type { Clock } from "../ports/clock.js";
 import type { Log } from "../ports/log.js";
 import type { DataKeyDecrypter } from "../ports/data-keys.js";
@@ -18,13 +24,7 @@ import {
   type BundleContent,
   type BundleVerifier,
 } from "../bundle/bundle.js";
-import {
-  WITHDRAWN_REASON,
-  type AgentReport,
-  type BundleInbox,
-  type IndexEntry,
-  type UncheckedIndex,
-} from "../bundle/channel.js";
+import { type AgentReport, type BundleInbox, type IndexEntry, type UncheckedIndex } from "../bundle/channel.js";
 import { refKey, type KustomizationRef } from "../bundle/bundle.js";
 import { checkIndexEntry, type CheckedEntry } from "../bundle/index-entry.js";
 
@@ -183,7 +183,7 @@ export class Agent {
       this.tracked.set(key, tracked);
       // What the agent acts on: a bundle's digest, or what is wrong with a malformed entry.
       const seen = "entry" in checked ? checked.entry.digest : checked.problem;
-      if (this.busy.has(key) || (tracked.seen === seen && tracked.report?.reason === "BundleRejected")) continue;
+      if (this.busy.has(key) || (tracked.seen === seen && tracked.report?.reason === REASON.bundleRejected)) continue;
       if ("problem" in checked) {
         work.push(
           this.exclusively(key, () =>
@@ -278,7 +278,7 @@ export class Agent {
       await this.report(tracked, {
         ...base,
         ready: "Unknown",
-        reason: "Suspended",
+        reason: REASON.suspended,
         message: "suspended: the cluster is left as it is until a new bundle",
       });
       return;
@@ -304,7 +304,7 @@ export class Agent {
     await this.report(tracked, {
       ...this.base(ks, digest, revision, tracked),
       ready: "False",
-      reason: "BundleRejected",
+      reason: REASON.bundleRejected,
       message,
     });
   }
@@ -317,42 +317,20 @@ export class Agent {
     const isNew = tracked.report?.applied?.digest !== digest;
     const base = this.base(kustomization, digest, revision, tracked);
     const previous = { entries: tracked.report?.applied?.inventory ?? [] };
-    let synced;
+    let synced: SyncResult;
     try {
       // SOPS Secrets are decrypted here, with keys that live in this cluster (or the agent's KMS access).
-      const objects = await decryptObjects(
-        content.objects,
-        options.decryption,
-        (name) => this.secrets.secret({ namespace: kustomization.namespace, name }),
-        this.options.kms,
-      );
-      synced = await syncObjects(this.identity(content), objects, previous, {
-        owner: kustomization,
-        force: options.force,
-        prune: options.prune,
-        driftIgnoreRules: options.driftIgnoreRules,
-      });
+      const readSecret = (name: string) => this.secrets.secret({ namespace: kustomization.namespace, name });
+      const objects = await decryptPhase(content.objects, options.decryption, readSecret, this.options.kms);
+      synced = await syncObjects(this.identity(content), objects, previous, kustomization, options);
     } catch (error) {
-      const reason =
-        error instanceof ApplyFailedError
-          ? "ReconciliationFailed"
-          : error instanceof EmptySetPruneError
-            ? "PruneFailed"
-            : error instanceof DecryptionError
-              ? "BuildFailed"
-              : undefined;
-      if (!reason) throw error;
+      if (!(error instanceof ReconcileError)) throw error;
       tracked.dueAt = clock.now() + options.retryMs;
       log.error(
-        { kustomization: key, revision, reason, err: error },
+        { kustomization: key, revision, reason: error.reason, err: error },
         "bundle not applied; the previous one stays in place",
       );
-      await this.report(tracked, {
-        ...base,
-        ready: "False",
-        reason,
-        message: error instanceof DecryptionError ? `decryption failed: ${error.message}` : (error as Error).message,
-      });
+      await this.report(tracked, { ...base, ready: "False", reason: error.reason, message: error.message });
       return;
     }
     const applied = {
@@ -365,29 +343,25 @@ export class Agent {
     };
     const changes = formatChangeSet(synced.changeSet);
     const outcome = { ...base, applied, changes: changes || undefined, driftCorrected: !isNew && changes !== "" };
-    if (synced.pruneErrors.length > 0) {
+    if (synced.pruneFailure) {
       tracked.dueAt = clock.now() + options.retryMs;
-      await this.report(tracked, {
-        ...outcome,
-        ready: "False",
-        reason: "PruneFailed",
-        message: synced.pruneErrors.map((e) => e.message).join("\n"),
-      });
+      const { reason, message } = synced.pruneFailure;
+      await this.report(tracked, { ...outcome, ready: "False", reason, message });
       return;
     }
     tracked.dueAt = clock.now() + options.intervalMs;
-    const targets = options.wait ? applied.inventory.map(refOfEntry) : options.healthChecks;
+    const targets = healthTargets(options, synced.inventory);
     if (targets.length > 0) {
       if (changes || isNew)
         await this.report(tracked, {
           ...outcome,
           ready: "Unknown",
-          reason: "Progressing",
-          message: `Running health checks for revision ${revision} with a timeout of ${formatDuration(options.timeoutMs)}`,
+          reason: REASON.progressing,
+          message: healthProgressMessage(revision, options.timeoutMs),
         });
       const health = await waitForHealth(this.identity(content), targets, {
         timeoutMs: options.timeoutMs,
-        custom: customHealth(options.healthCheckExprs),
+        custom: healthRules(options),
       });
       if (!health.healthy) {
         tracked.dueAt = clock.now() + options.retryMs;
@@ -395,7 +369,7 @@ export class Agent {
           ...outcome,
           health: health.objects,
           ready: "False",
-          reason: "HealthCheckFailed",
+          reason: REASON.healthCheckFailed,
           message: unhealthyMessage(health.objects),
         });
         return;
@@ -407,7 +381,7 @@ export class Agent {
     await this.report(tracked, {
       ...outcome,
       ready: "True",
-      reason: "ReconciliationSucceeded",
+      reason: REASON.reconciliationSucceeded,
       message: `Applied revision: ${revision}`,
     });
   }
@@ -420,28 +394,29 @@ export class Agent {
   private async withdraw(key: string, withdrawal: BundleContent, tracked: Tracked): Promise<void> {
     const applied = tracked.report?.applied;
     if (applied) {
-      const { deletionPolicy, prune, retryMs } = withdrawal.options;
-      const result = await deleteInventory(
+      const { options, kustomization } = withdrawal;
+      const removal = await removeApplied(
         this.identity(withdrawal),
         { entries: applied.inventory },
-        { owner: withdrawal.kustomization, policy: deletionPolicy, prune },
+        kustomization,
+        options,
       );
-      if (result.errors.length > 0 || result.remaining.length > 0) {
-        tracked.dueAt = this.options.clock.now() + Math.min(retryMs, this.options.pollMs ?? DEFAULT_POLL_MS);
+      if (removal.failure || removal.remaining.length > 0) {
+        tracked.dueAt = this.options.clock.now() + Math.min(options.retryMs, this.options.pollMs ?? DEFAULT_POLL_MS);
         this.options.log.warn(
-          { kustomization: key, errors: result.errors.map((e) => e.message), remaining: result.remaining },
+          { kustomization: key, error: removal.failure?.error.message, remaining: removal.remaining },
           "withdrawn bundle not fully deleted yet",
         );
         return;
       }
       this.options.log.info(
-        { kustomization: key, changes: formatChangeSet(result.changeSet) },
+        { kustomization: key, changes: formatChangeSet(removal.changeSet) },
         "withdrawn bundle deleted",
       );
     }
     const base = this.base(withdrawal.kustomization, bundleDigest(withdrawal), withdrawal.revision, tracked);
     const message = `withdrawn: what it applied was handled per deletionPolicy ${withdrawal.options.deletionPolicy}`;
-    await this.report(tracked, { ...base, applied: undefined, ready: "True", reason: WITHDRAWN_REASON, message });
+    await this.report(tracked, { ...base, applied: undefined, ready: "True", reason: REASON.withdrawn, message });
   }
 
   /** Who applies a bundle: the agent itself, or the Kustomization's service account (impersonated). */

@@ -4,6 +4,7 @@ import { EmptySetPruneError, ObjectError, describeApiError } from "./errors.js";
 import { diff, entryName, parseEntryId, type Inventory, type InventoryEntry } from "./inventory.js";
 import { anyInMetadata, formatId } from "./object.js";
 import { deleteObject, getObject } from "./objects-api.js";
+import { deletesOnRemoval, type DeletionPolicy } from "./plan.js";
 import { PRUNE_DISABLED, ownerLabels, type Owner } from "./policy.js";
 import { refOf, refOfEntry } from "./wait.js";
 
@@ -37,9 +38,6 @@ export async function prune(
   return deleteEntries(cluster, stale, options.owner);
 }
 
-/** Flux's `spec.deletionPolicy` for a Kustomization that is itself deleted. */
-export type DeletionPolicy = "MirrorPrune" | "Delete" | "WaitForTermination" | "Orphan";
-
 /**
  * Deletes a whole inventory per the deletion policy: MirrorPrune deletes only when `prune` is on,
  * Delete and WaitForTermination always, Orphan never. For WaitForTermination, `remaining` lists
@@ -50,11 +48,8 @@ export async function deleteInventory(
   inventory: Inventory,
   options: { owner: Owner; policy: DeletionPolicy; prune: boolean },
 ): Promise<DeleteResult & { remaining: string[] }> {
-  const deletes =
-    options.policy === "Delete" ||
-    options.policy === "WaitForTermination" ||
-    (options.policy === "MirrorPrune" && options.prune);
-  if (!deletes) return { changeSet: [], retained: [], errors: [], remaining: [] };
+  if (!deletesOnRemoval({ deletionPolicy: options.policy, prune: options.prune }))
+    return { changeSet: [], retained: [], errors: [], remaining: [] };
   const result = await deleteEntries(cluster, inventory.entries, options.owner);
   if (options.policy !== "WaitForTermination") return { ...result, remaining: [] };
   const deleted = inventory.entries.filter((e) =>

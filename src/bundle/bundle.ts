@@ -1,9 +1,6 @@
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
 import type { KubeObject } from "../apply/object.js";
-import type { HealthCheckExpr } from "../apply/health/expressions.js";
-import type { IgnoreRule } from "../apply/ignore.js";
-import type { DeletionPolicy } from "../apply/prune.js";
-import type { ObjectRef } from "../apply/wait.js";
+import type { SyncPlan } from "../apply/plan.js";
 
 /** The Kustomization a bundle belongs to. */
 export interface KustomizationRef {
@@ -22,24 +19,12 @@ export function refKey(ks: KustomizationRef): string {
 export const BUNDLE_API_VERSION = "sluice.dev/v1alpha1";
 
 /** The apply engine's options that travel with a bundle. */
-export interface BundleOptions {
-  prune: boolean;
-  force: boolean;
-  /** Health-check everything applied (Flux's `wait`). */
-  wait: boolean;
-  healthChecks: ObjectRef[];
-  /** Health-check timeout (Flux's `timeout`). */
-  timeoutMs: number;
+/** The plan the agent syncs by, and what only the agent needs: its schedule, identity and decryption. */
+export interface BundleOptions extends SyncPlan {
   /** How often the agent re-checks for drift (Flux's `interval`). */
   intervalMs: number;
   /** How soon a failed apply is retried (Flux's `retryInterval`). */
   retryMs: number;
-  /** What to do with the applied objects when the bundle is withdrawn. */
-  deletionPolicy: DeletionPolicy;
-  /** CEL health rules for custom resource kinds (Flux's `healthCheckExprs`). */
-  healthCheckExprs?: HealthCheckExpr[];
-  /** Fields of existing objects left to other managers (Flux's `driftIgnoreRules`). */
-  driftIgnoreRules?: IgnoreRule[];
   /** Apply, prune and check health as this service account of the Kustomization's namespace (Flux's `serviceAccountName`). */
   serviceAccountName?: string;
   /** SOPS decryption, done by the agent with keys that never leave the cluster (Flux's `spec.decryption`). */

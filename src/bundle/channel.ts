@@ -1,5 +1,5 @@
 import type { InventoryEntry } from "../apply/inventory.js";
-import type { DeletionPolicy } from "../apply/prune.js";
+import type { DeletionPolicy } from "../apply/plan.js";
 import type { ObjectHealth } from "../apply/wait.js";
 import type { BundleSigner, KustomizationRef, SealedBundle } from "./bundle.js";
 
@@ -93,9 +93,6 @@ export interface BundleInbox {
   writeReport(report: AgentReport): Promise<void>;
   writeHeartbeat(heartbeat: AgentHeartbeat): Promise<void>;
 }
-
-/** The reason of a withdrawn Kustomization's last report: its objects are handled, its sequence is kept. */
-export const WITHDRAWN_REASON = "Withdrawn";
 
 /** The control plane's part in agent clusters: how each cluster's bundles are signed and where they go. */
 export interface AgentPlane {

@@ -1,18 +1,18 @@
 import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
-import { kustomizationRetryMs, kustomizationTimeoutMs } from "../api/kustomization.js";
+import { kustomizationRetryMs } from "../api/kustomization.js";
+import { CONDITION, REASON } from "../api/reasons.js";
 import { bundleDigest, sealBundle, type BundleContent, type BundleOptions } from "../bundle/bundle.js";
-import { WITHDRAWN_REASON, type AgentReport, type BundleOutbox, type IndexEntry } from "../bundle/channel.js";
+import type { AgentReport, BundleOutbox, IndexEntry } from "../bundle/channel.js";
 import { type KustomizationRef } from "../bundle/bundle.js";
 import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
-import { customHealth, HealthExpressionError } from "../apply/health/expressions.js";
 import { merge, type InventoryEntry } from "../apply/inventory.js";
 import type { KubeObject } from "../apply/object.js";
-import { unhealthyMessage } from "../apply/sync.js";
+import { ReconcileError } from "../pipeline/reconcile-error.js";
+import { healthRules, syncPlanOf, unhealthyMessage } from "../pipeline/sync.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { isFluxEntry } from "./fleet.js";
-import { healthTargets, type Attempt } from "./kustomization-attempt.js";
-import type { Outcome } from "./outcome.js";
+import type { Attempt, KustomizationOutcome } from "./kustomization-attempt.js";
 
 /** Flux's `status.history` entry, here one per bundle digest an agent reported on. */
 interface HistoryEntry {
@@ -39,25 +39,19 @@ export async function deliverBundle(
   revision: string,
   workloads: KubeObject[],
   fleet: { changeSet: ChangeSetEntry[]; entries: InventoryEntry[] },
-): Promise<Outcome> {
+): Promise<KustomizationOutcome> {
   const { ports, ks } = attempt;
   if (!ports.agents)
-    return attempt.failed(
-      "ReconciliationFailed",
+    throw new ReconcileError(
+      REASON.reconciliationFailed,
       `cluster '${cluster}' is in agent mode: its bundles are published to S3, so it needs the AWS control plane (--aws-bucket), or register it as direct`,
-      revision,
     );
-  try {
-    customHealth(ks.spec.healthCheckExprs); // refused here, before anything is published
-  } catch (error) {
-    if (error instanceof HealthExpressionError) return attempt.failed("HealthCheckFailed", error.message, revision);
-    throw error;
-  }
+  const options = bundleOptions(attempt);
+  healthRules(options); // a rule that does not compile is refused here, before anything is published
   if (ks.spec.kubeConfig)
-    return attempt.failed(
-      "ReconciliationFailed",
+    throw new ReconcileError(
+      REASON.reconciliationFailed,
       `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`,
-      revision,
     );
   const outbox = ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
@@ -71,7 +65,7 @@ export async function deliverBundle(
       revision,
       sequence: 0,
       ...(requestedAt && { requestedAt }),
-      options: bundleOptions(attempt),
+      options,
       objects: workloads,
     },
     current,
@@ -85,9 +79,9 @@ export async function deliverBundle(
   if (report?.digest === digest && report.ready === "True") {
     if (report.health)
       attempt.set({
-        type: "Healthy",
+        type: CONDITION.healthy,
         status: "True",
-        reason: "Succeeded",
+        reason: REASON.succeeded,
         message: "Health check passed in the agent",
       });
     const changes = [
@@ -99,24 +93,23 @@ export async function deliverBundle(
     return attempt.succeeded(revision, changes);
   }
   if (report?.digest === digest && report.ready === "False") {
-    if (report.reason === "HealthCheckFailed")
+    if (report.reason === REASON.healthCheckFailed)
       attempt.set({
-        type: "Healthy",
+        type: CONDITION.healthy,
         status: "False",
-        reason: "HealthCheckFailed",
+        reason: REASON.healthCheckFailed,
         message: report.health ? unhealthyMessage(report.health) : report.message,
       });
     const outcome = attempt.failed(report.reason, `cluster '${cluster}': ${report.message}`, revision);
     return fresh ? outcome : { ...outcome, event: undefined };
   }
   const elapsed = attempt.elapsed(revision);
-  const timeout = kustomizationTimeoutMs(ks.spec);
+  const timeout = options.timeoutMs;
   if (elapsed >= timeout) {
     const contact = (await outbox.heartbeat())?.lastContact;
-    return attempt.failed(
-      "ReconciliationFailed",
+    throw new ReconcileError(
+      REASON.reconciliationFailed,
       `the agent of cluster '${cluster}' has not applied revision ${revision} within ${formatDuration(timeout)} (last contact: ${contact ?? "never"})`,
-      revision,
     );
   }
   const message =
@@ -126,13 +119,16 @@ export async function deliverBundle(
   const outcome = attempt.progressing(revision, message, elapsed);
   // A refused bundle that is not the one just rendered was altered in S3 (the genuine one was
   // published again above): worth an alert of its own.
-  if (fresh && report.reason === "BundleRejected")
+  if (fresh && report.reason === REASON.bundleRejected)
     return {
       ...outcome,
-      event: { severity: "error", reason: "BundleRejected", message: `cluster '${cluster}': ${report.message}` },
+      event: { severity: "error", reason: REASON.bundleRejected, message: `cluster '${cluster}': ${report.message}` },
     };
   const changes = formatChangeSet(fleet.changeSet);
-  return { ...outcome, event: changes ? { severity: "info", reason: "Progressing", message: changes } : undefined };
+  return {
+    ...outcome,
+    event: changes ? { severity: "info", reason: REASON.progressing, message: changes } : undefined,
+  };
 }
 
 /**
@@ -140,10 +136,14 @@ export async function deliverBundle(
  * the agent deletes what it applied per `deletionPolicy` and `prune`. Deletion needs a signature
  * like any other change: an entry that merely disappears from the index deletes nothing.
  */
-export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: ChangeSetEntry[]): Promise<Outcome> {
+export async function withdrawBundle(
+  attempt: Attempt,
+  cluster: string,
+  fleet: ChangeSetEntry[],
+): Promise<KustomizationOutcome> {
   if (!attempt.ports.agents)
-    return attempt.failed(
-      "PruneFailed",
+    throw new ReconcileError(
+      REASON.pruneFailed,
       `cluster '${cluster}' is in agent mode and needs the AWS control plane to withdraw its bundle`,
     );
   const outbox = attempt.ports.agents.outbox(cluster);
@@ -170,14 +170,14 @@ export async function withdrawBundle(attempt: Attempt, cluster: string, fleet: C
     finalized: true,
     event: {
       severity: "info",
-      reason: "Progressing",
+      reason: REASON.progressing,
       message: [`bundle withdrawn from cluster '${cluster}'`, changes].filter(Boolean).join("\n"),
     },
   };
 }
 
 /** The Kustomization is suspended: tell its agent (signed) to stop reconciling it, drift correction included. */
-export async function suspendBundle(attempt: Attempt, cluster: string): Promise<Outcome> {
+export async function suspendBundle(attempt: Attempt, cluster: string): Promise<KustomizationOutcome> {
   if (!attempt.ports.agents) return { status: attempt.status };
   const outbox = attempt.ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
@@ -209,23 +209,16 @@ async function agentState(
   ks: KustomizationRef,
 ): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
   const [current, report] = await Promise.all([outbox.current(ks), outbox.report(ks)]);
-  return [current, report?.reason === WITHDRAWN_REASON ? undefined : report];
+  return [current, report?.reason === REASON.withdrawn ? undefined : report];
 }
 
-/** The apply engine's options for the agent, from the Kustomization's spec. */
+/** The sync plan the agent follows (the worker's own, from the spec), with the agent's schedule, identity and decryption. */
 function bundleOptions({ ks, identity }: Attempt): BundleOptions {
   return {
-    prune: ks.spec.prune,
-    force: ks.spec.force ?? false,
-    wait: ks.spec.wait ?? false,
-    healthChecks: ks.spec.wait ? [] : healthTargets(ks, { entries: [] }),
-    timeoutMs: kustomizationTimeoutMs(ks.spec),
+    ...syncPlanOf(ks),
     intervalMs: parseDuration(ks.spec.interval),
     retryMs: kustomizationRetryMs(ks.spec),
-    deletionPolicy: ks.spec.deletionPolicy ?? "MirrorPrune",
     ...(identity && { serviceAccountName: identity.name }), // serviceAccountName, else the default service account
-    ...(ks.spec.driftIgnoreRules?.length && { driftIgnoreRules: ks.spec.driftIgnoreRules }),
-    ...(ks.spec.healthCheckExprs?.length && { healthCheckExprs: ks.spec.healthCheckExprs }),
     ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
   };
 }
@@ -244,7 +237,7 @@ async function publishIfNew(
   report: AgentReport | undefined,
 ): Promise<string> {
   const contentDigest = bundleDigest(content);
-  const refused = report?.reason === "BundleRejected" && report.digest === current?.digest;
+  const refused = report?.reason === REASON.bundleRejected && report.digest === current?.digest;
   if (current && current.contentDigest === contentDigest && !refused) return current.digest;
   // The clock keeps the sequence rising across deletion and re-creation with no state; the last
   // sequences (the unsigned index's, the agent's report) only matter within a millisecond or when

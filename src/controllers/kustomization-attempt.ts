@@ -1,20 +1,22 @@
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { kustomizationRetryMs, type Kustomization } from "../api/kustomization.js";
-import type { Inventory } from "../apply/inventory.js";
-import { refOfEntry, type ObjectRef } from "../apply/wait.js";
+import { CONDITION, REASON } from "../api/reasons.js";
 import type { ServiceAccountRef } from "../cluster/access-review.js";
 import type { Cluster } from "../cluster/cluster.js";
-import { findCondition, isReady, removeCondition, setCondition, type ConditionInput } from "./conditions.js";
+import type { ReconcileError } from "../pipeline/reconcile-error.js";
+import { findCondition, isReady, type ConditionInput } from "./conditions.js";
 import { identityOf } from "./fleet-access.js";
 import type { Outcome } from "./outcome.js";
 import type { ClusterRequest, ReconcilerPorts } from "./reconciler-ports.js";
+import { markFailed, markProgressing, markReady, withCondition, type Stamp } from "./status.js";
 
 export type KustomizationStatus = NonNullable<Kustomization["status"]>;
+export type KustomizationOutcome = Outcome<KustomizationStatus>;
 
 /** The longest pause between health checks of a rollout (Flux polls every 5 s, blocking a worker). */
 const MAX_HEALTH_POLL_MS = 10_000;
 
-/** One reconcile's view of a Kustomization: its identity, status being built, and how to finish. */
+/** One reconcile's view of a Kustomization: its identity, the status being built, and how to finish. */
 export class Attempt {
   readonly generation: number;
   readonly namespace: string;
@@ -24,6 +26,8 @@ export class Attempt {
   readonly now: Date;
   /** The registered cluster it targets when its registration says how to reach it; undefined: kubeConfig.secretRef or the control plane's. */
   target?: NonNullable<ClusterRequest["cluster"]>;
+  /** The source revision being reconciled, once the source phase found it: failures from then on name it. */
+  revision?: string;
   status: KustomizationStatus;
   constructor(
     readonly ports: ReconcilerPorts,
@@ -35,6 +39,10 @@ export class Attempt {
     this.identity = identityOf(ks, ports.settings);
     this.now = new Date(ports.clock.now());
     this.status = structuredClone(ks.status ?? {});
+  }
+
+  private get stamp(): Stamp {
+    return { generation: this.generation, now: this.now };
   }
 
   /** The cluster to apply to, as the identity to apply as (`kubeConfig.secretRef`, `serviceAccountName` or the default one). */
@@ -61,21 +69,31 @@ export class Attempt {
   }
 
   set(input: ConditionInput): void {
-    this.status.conditions = setCondition(this.status.conditions, input, this.generation, this.now);
+    this.status = withCondition(this.status, input, this.stamp);
+  }
+
+  /** The status as it stands, with nothing else to do until the next request. */
+  unchanged(): KustomizationOutcome {
+    return { status: this.status };
+  }
+
+  /** A phase's typed failure, with its reason, retry and event as the error says. */
+  failedWith(error: ReconcileError): KustomizationOutcome {
+    const outcome = this.failed(error.reason, error.message, this.revision, error.stalled);
+    return {
+      ...outcome,
+      ...(error.retryAfterMs !== undefined && { requeueAfterMs: error.retryAfterMs }),
+      ...(error.quiet && { event: undefined }),
+    };
   }
 
   /**
-   * Ready=False with Flux's reason; nothing else changes, so nothing is lost. Retried after retryInterval,
-   * unless `stalled`: then only a change of the spec (which enqueues it) can help. A Stalled condition
-   * from an earlier attempt goes when this failure is not one.
+   * Ready=False with Flux's reason; nothing else changes, so nothing is lost. Retried after
+   * retryInterval, unless `stalled`: then only a change of the spec (which enqueues it) can help.
    */
-  failed(reason: string, message: string, revision?: string, stalled = false): Outcome {
-    this.set({ type: "Ready", status: "False", reason, message });
-    if (stalled) this.set({ type: "Stalled", status: "True", reason, message });
-    else this.status.conditions = removeCondition(this.status.conditions, "Stalled");
-    this.status.conditions = removeCondition(this.status.conditions, "Reconciling");
+  failed(reason: string, message: string, revision?: string, stalled = false): KustomizationOutcome {
+    this.status = markFailed(this.status, this.stamp, reason, message, { stalled });
     if (revision) this.status.lastAttemptedRevision = revision;
-    this.status.observedGeneration = this.generation;
     const requeueAfterMs = stalled ? undefined : kustomizationRetryMs(this.ks.spec);
     return {
       status: this.status,
@@ -87,33 +105,23 @@ export class Attempt {
   }
 
   /** Ready=True at this revision; an event when it just became Ready or something changed. */
-  succeeded(revision: string, changes: string): Outcome {
+  succeeded(revision: string, changes: string): KustomizationOutcome {
     const { ks } = this;
-    this.set({
-      type: "Ready",
-      status: "True",
-      reason: "ReconciliationSucceeded",
-      message: `Applied revision: ${revision}`,
-    });
-    this.status.conditions = removeCondition(removeCondition(this.status.conditions, "Reconciling"), "Stalled");
+    this.status = markReady(this.status, this.stamp, REASON.reconciliationSucceeded, `Applied revision: ${revision}`);
     this.status.lastAppliedRevision = revision;
     this.status.lastAttemptedRevision = revision;
-    this.status.observedGeneration = this.generation;
     const wasReady = isReady(ks as never) && ks.status?.lastAppliedRevision === revision;
     const interval = parseDuration(ks.spec.interval);
     const message = changes || `Reconciliation finished, next run in ${formatDuration(interval)}`;
     const event =
-      !wasReady || changes ? { severity: "info" as const, reason: "ReconciliationSucceeded", message } : undefined;
+      !wasReady || changes ? { severity: "info" as const, reason: REASON.reconciliationSucceeded, message } : undefined;
     return { status: this.status, requeueAfterMs: interval, changed: !wasReady, revision, event };
   }
 
   /** Ready=Unknown while a revision rolls out (health checks, or an agent applying it); polled with `health` requests. */
-  progressing(revision: string, message: string, elapsedMs: number): Outcome {
-    if (!this.pending(revision)) this.set({ type: "Reconciling", status: "True", reason: "Progressing", message });
-    this.set({ type: "Ready", status: "Unknown", reason: "Progressing", message });
-    this.status.conditions = removeCondition(this.status.conditions, "Stalled");
+  progressing(revision: string, message: string, elapsedMs: number): KustomizationOutcome {
+    this.status = markProgressing(this.status, this.stamp, message);
     this.status.lastAttemptedRevision = revision;
-    this.status.observedGeneration = this.generation;
     // Frequent checks at first (most rollouts finish fast), sparser later, so a large fleet
     // waiting on rollouts does not flood the API server.
     const nextCheck = Math.min(Math.max(this.ports.settings.healthPollMs, elapsedMs / 2), MAX_HEALTH_POLL_MS);
@@ -122,10 +130,10 @@ export class Attempt {
 
   /** A rollout of this revision is under way (set by a previous attempt). */
   pending(revision: string): boolean {
-    const reconciling = findCondition(this.status.conditions, "Reconciling");
+    const reconciling = findCondition(this.status.conditions, CONDITION.reconciling);
     return (
       reconciling?.status === "True" &&
-      reconciling.reason === "Progressing" &&
+      reconciling.reason === REASON.progressing &&
       this.status.lastAttemptedRevision === revision &&
       this.status.observedGeneration === this.generation
     );
@@ -133,19 +141,9 @@ export class Attempt {
 
   /** How long the rollout of this revision has been under way: since the Reconciling transition, else 0. */
   elapsed(revision: string): number {
-    const reconciling = findCondition(this.status.conditions, "Reconciling");
+    const reconciling = findCondition(this.status.conditions, CONDITION.reconciling);
     return this.pending(revision) && reconciling
       ? Math.max(0, this.now.getTime() - Date.parse(reconciling.lastTransitionTime))
       : 0;
   }
-}
-
-/** What to check: everything applied with `wait`, else the listed `healthChecks`. */
-export function healthTargets(ks: Kustomization, inventory: Inventory): ObjectRef[] {
-  if (ks.spec.wait) return inventory.entries.map(refOfEntry);
-  return (ks.spec.healthChecks ?? []).map((h) => ({
-    apiVersion: h.apiVersion ?? "v1",
-    kind: h.kind,
-    metadata: { name: h.name, namespace: h.namespace ?? ks.metadata.namespace },
-  }));
 }

@@ -1,6 +1,7 @@
 /** What one reconcile decided; the dispatcher writes the status, emits the event and requeues. */
-export interface Outcome {
-  status: unknown;
+export interface Outcome<S = unknown> {
+  /** The object's status to write, typed by the kind's reconciler. */
+  status: S;
   /** Run again after this long (interval, retryInterval, health poll); undefined: only on demand. */
   requeueAfterMs?: number;
   /** The reason the requeue carries: "health" lets the next run skip straight to the health check. @default "interval" */

@@ -7,14 +7,35 @@ import type { KubeObject } from "../apply/object.js";
 import { CACHE_ENTRIES, EXTRACTIONS_KEPT } from "./render-cache.js";
 import { extractArchive, UnsafeArchiveError } from "../artifacts/extract.js";
 import { linkTree } from "../artifacts/link-tree.js";
-import { buildKustomization, renderPlainFolder } from "../render/kustomize.js";
-import { substituteAll } from "../render/substitute.js";
+import { BuildError, buildKustomization, renderPlainFolder } from "../render/kustomize.js";
+import { substituteAll, SubstitutionError } from "../render/substitute.js";
+import { REASON } from "../api/reasons.js";
+import { ReconcileError } from "../pipeline/reconcile-error.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 
 export interface Rendered {
   objects: KubeObject[];
   cached: boolean;
+}
+
+/**
+ * The render phase: the artifact rendered, with Flux's reasons for what can go wrong — a missing or
+ * refused artifact (ArtifactFailed), a kustomize, substitution or substituteFrom failure (BuildFailed).
+ */
+export async function renderPhase(
+  ports: ReconcilerPorts,
+  ks: Kustomization,
+  artifact: Artifact,
+): Promise<KubeObject[]> {
+  try {
+    return (await renderKustomization(ports, ks, artifact)).objects;
+  } catch (error) {
+    if (error instanceof ArtifactError) throw new ReconcileError(REASON.artifactFailed, error.message);
+    if (error instanceof BuildError || error instanceof SubstitutionError || error instanceof SecretError)
+      throw new ReconcileError(REASON.buildFailed, error.message);
+    throw error;
+  }
 }
 
 /** Source artifact → safe extraction → kustomize build (with Flux's overlay) → post-build substitution. */

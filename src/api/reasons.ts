@@ -1,0 +1,50 @@
+// Flux's condition types and reasons, as its controllers write them (fluxcd/pkg apis/meta,
+// kustomize-controller and source-controller api/v1, runtime/acl). Sluice's own additions are marked.
+
+/** Condition types. */
+export const CONDITION = {
+  ready: "Ready",
+  reconciling: "Reconciling",
+  stalled: "Stalled",
+  healthy: "Healthy",
+  /** source-controller: the artifact for the current spec is stored. */
+  artifactInStorage: "ArtifactInStorage",
+  /** source-controller: fetching the source failed (negative polarity: True is bad). */
+  fetchFailed: "FetchFailed",
+  /** source-controller: the stored artifact is not the one the current spec asks for (negative polarity). */
+  artifactOutdated: "ArtifactOutdated",
+} as const;
+
+/** Reasons shared by every kind (fluxcd/pkg apis/meta). */
+export const REASON = {
+  succeeded: "Succeeded",
+  failed: "Failed",
+  progressing: "Progressing",
+  suspended: "Suspended",
+  dependencyNotReady: "DependencyNotReady",
+  reconciliationSucceeded: "ReconciliationSucceeded",
+  reconciliationFailed: "ReconciliationFailed",
+  healthCheckFailed: "HealthCheckFailed",
+  /** runtime/acl: a cross-namespace reference or an identity's RBAC refused it. */
+  accessDenied: "AccessDenied",
+  // notification-controller
+  /** The spec cannot work as written. */
+  invalidSpec: "InvalidSpec",
+  /** A Receiver's secret or its `token` key is missing. */
+  tokenNotFound: "TokenNotFound",
+  // kustomize-controller
+  artifactFailed: "ArtifactFailed",
+  buildFailed: "BuildFailed",
+  pruneFailed: "PruneFailed",
+  // source-controller
+  gitOperationFailed: "GitOperationFailed",
+  authenticationFailed: "AuthenticationFailed",
+  newArtifact: "NewArtifact",
+  // Sluice: the pull agent refused a bundle (altered, replayed, another cluster's), and withdrew a deleted one.
+  bundleRejected: "BundleRejected",
+  withdrawn: "Withdrawn",
+  /** Sluice: an object of a kind Sluice does not reconcile (yet). */
+  unsupportedKind: "UnsupportedKind",
+} as const;
+
+export type Reason = (typeof REASON)[keyof typeof REASON];
