@@ -1,11 +1,13 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { build, type Metafile } from "esbuild";
+import { build, type BuildOptions, type Metafile } from "esbuild";
 
 // `npm run build`: one minified ESM bundle (with source map) per Lambda function, the CLI and the
 // agent, in dist/ (Dockerfile.agent packs dist/agent into the agent's image). Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
 // local and Lambda runs use the same code.
+// `tsx scripts/build.ts cli` (npm's prepare script, so `npm ci` runs it): only the code-split CLI bundle `npx sluice`
+// runs, in node_modules/.cache/sluice/cli/ (see buildCli).
 
 const root = join(import.meta.dirname, "..");
 
@@ -43,38 +45,130 @@ export interface Built extends Entry {
   bytes: number;
 }
 
-export async function buildAll(): Promise<Built[]> {
+/** What every bundle is built with: minified ESM for Node 24, the package version inlined. */
+async function common(): Promise<BuildOptions & { metafile: true }> {
   const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
+  return {
+    bundle: true,
+    minify: true,
+    platform: "node",
+    target: "node24",
+    format: "esm",
+    metafile: true,
+    logLevel: "warning",
+    define: { SLUICE_VERSION: JSON.stringify(version) },
+    // CommonJS dependencies call require(); ESM output needs one in scope.
+    banner: {
+      js: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
+    },
+  };
+}
+
+export async function buildAll(): Promise<Built[]> {
+  const options = await common();
   await rm(join(root, "dist"), { recursive: true, force: true });
   const built: Built[] = [];
   for (const entry of await entries()) {
-    const result = await build({
-      entryPoints: [entry.source],
-      outfile: entry.outfile,
-      bundle: true,
-      minify: true,
-      sourcemap: true,
-      platform: "node",
-      target: "node24",
-      format: "esm",
-      metafile: true,
-      logLevel: "warning",
-      define: { SLUICE_VERSION: JSON.stringify(version) },
-      // CommonJS dependencies call require(); ESM output needs one in scope.
-      banner: {
-        js: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
-      },
-    });
+    const result = await build({ ...options, entryPoints: [entry.source], outfile: entry.outfile, sourcemap: true });
     built.push({ ...entry, bytes: outputBytes(result.metafile, entry.outfile) });
   }
   return built;
+}
+
+/**
+ * Where `npx sluice` runs from: builds/<id>/ (sluice.mjs, its chunks, meta.json), and current.json naming the fresh
+ * one. Under node_modules/.cache, as other tools' caches: no linter or formatter looks there, `npm ci` starts it afresh,
+ * and the bundle finds the packages it resolves at run time (the kubectl layer) in the node_modules above it.
+ */
+export const cliBundleDir = join(root, "node_modules", ".cache", "sluice", "cli");
+
+/** A file as last seen: [mtimeMs, size]. */
+type Fingerprint = [number, number];
+
+/** What bin/sluice.js reads from current.json: the entry to import, and the inputs that must be unchanged. */
+export interface CliBundle {
+  /** sluice.mjs, relative to the project root. */
+  entry: string;
+  /** Every project file the bundle was built from (paths relative to the root), as it was before the build. */
+  inputs: Record<string, Fingerprint>;
+}
+
+// Besides its sources: the version it inlines, the dependencies it bundles (installing changes the lock), how it is built.
+const CLI_BUILD_INPUTS = ["package.json", "package-lock.json", "scripts/build.ts"];
+// An input that appeared while esbuild ran: recorded as never matching, so the next run rebuilds.
+const UNSEEN: Fingerprint = [-1, -1];
+// Other processes may still be importing chunks of the build a new one replaces: give them time.
+const KEEP_REPLACED_BUILDS_MS = 10 * 60_000;
+
+/**
+ * The bundle `npx sluice` runs: src/cli/main.ts code-split by esbuild, so a command loads only
+ * its own chunks (`--version` loads commander and the flag definitions, nothing else).
+ * bin/sluice.js rebuilds it when any input's mtime or size differs from what current.json
+ * records: fingerprints taken before the build, so an edit made while esbuild runs is caught next
+ * time. Each build goes to its own folder and current.json is replaced atomically, so processes
+ * starting at once may both build but never load a half-written bundle.
+ */
+export async function buildCli(): Promise<CliBundle> {
+  const before = await fingerprints();
+  const id = `${Date.now()}-${process.pid}`;
+  const outdir = join(cliBundleDir, "builds", id);
+  const result = await build({
+    ...(await common()),
+    entryPoints: { sluice: join(root, "src", "cli", "main.ts") },
+    outdir,
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    outExtension: { ".js": ".mjs" },
+    absWorkingDir: root,
+  });
+  await writeFile(join(outdir, "meta.json"), JSON.stringify(result.metafile));
+  const sources = Object.keys(result.metafile.inputs).filter((file) => !file.includes("node_modules/"));
+  const bundle: CliBundle = {
+    entry: relative(root, join(outdir, "sluice.mjs")),
+    inputs: Object.fromEntries([
+      ...sources.map((file) => [file, before.get(file) ?? UNSEEN]),
+      ...CLI_BUILD_INPUTS.filter((file) => before.has(file)).map((file) => [file, before.get(file)]),
+    ]),
+  };
+  const pending = join(cliBundleDir, `current.json.${id}`);
+  await writeFile(pending, JSON.stringify(bundle));
+  await rename(pending, join(cliBundleDir, "current.json"));
+  await removeReplacedBuilds(id);
+  return bundle;
+}
+
+/** The fingerprint of every file under src/ and of the other build inputs. */
+async function fingerprints(): Promise<Map<string, Fingerprint>> {
+  const files = [
+    ...(await readdir(join(root, "src"), { recursive: true })).map((file) => join("src", file)),
+    ...CLI_BUILD_INPUTS,
+  ];
+  const seen = await Promise.all(files.map((file) => stat(join(root, file)).catch(() => undefined)));
+  return new Map(
+    files.flatMap((file, i) => {
+      const s = seen[i];
+      return s?.isFile() ? [[file, [s.mtimeMs, s.size] as Fingerprint]] : [];
+    }),
+  );
+}
+
+async function removeReplacedBuilds(current: string): Promise<void> {
+  const builds = join(cliBundleDir, "builds");
+  for (const name of await readdir(builds)) {
+    if (name !== current && Date.now() - Number.parseInt(name, 10) > KEEP_REPLACED_BUILDS_MS)
+      await rm(join(builds, name), { recursive: true, force: true });
+  }
 }
 
 function outputBytes(metafile: Metafile, outfile: string): number {
   return metafile.outputs[relative(root, outfile)]?.bytes ?? 0;
 }
 
-if (import.meta.main) {
+if (import.meta.main && process.argv[2] === "cli") {
+  const started = performance.now();
+  const { entry } = await buildCli();
+  console.error(`✔ ${entry} built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+} else if (import.meta.main) {
   const started = performance.now();
   for (const bundle of await buildAll()) {
     console.log(

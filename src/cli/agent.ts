@@ -1,5 +1,4 @@
 import { KMSClient } from "@aws-sdk/client-kms";
-import { Command } from "commander";
 import { keyIdFor, parseBundleKey } from "../bundle/bundle.js";
 import { kmsPublicKey } from "../aws/kms.js";
 import { clusterKey, clusterRegistration } from "../api/cluster.js";
@@ -10,7 +9,7 @@ import type { KubeObject } from "../apply/object.js";
 import { openCluster } from "../cluster/cluster.js";
 import { systemClock } from "../ports/clock.js";
 import { version } from "../version.js";
-import { cliAws, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { cliAws, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { exportYaml } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -118,7 +117,7 @@ export function agentManifests(o: AgentInstallOptions): KubeObject[] {
 }
 
 /** The flags of `sluice agent install`, as commander hands them over. */
-interface InstallFlags {
+export interface InstallFlags {
   cluster: string;
   bundleKey: string;
   image: string;
@@ -129,41 +128,14 @@ interface InstallFlags {
   export: boolean;
 }
 
-/** `sluice agent install --cluster NAME [--export]`. */
-export function agentCommand(): Command {
-  const agent = new Command("agent").description("The pull agent for clusters that expose no credentials");
-  agent.addCommand(
-    new Command("install")
-      .description("Install the pull agent into the current kubeconfig cluster, or print its manifests with --export")
-      .requiredOption(
-        "--cluster <name>",
-        "the registered cluster this agent serves (sluice create cluster NAME --mode agent)",
-      )
-      .requiredOption(
-        "--bundle-key <key>",
-        "how bundles are signed: kms:<key id> (recommended: its public key is embedded, the agent cannot sign) or hmac:<secret id with {cluster}> (one key per cluster, which its agent holds)",
-        process.env.SLUICE_BUNDLE_KEY,
-      )
-      .option("--image <ref>", "agent container image (built from Dockerfile.agent)", `sluice-agent:${version}`)
-      .option("--install-namespace <namespace>", "namespace the agent runs in", "sluice-system")
-      .option("--region <region>", "AWS region of the control plane", process.env.AWS_REGION)
-      .option("--role-arn <arn>", "IAM role for the agent's service account (IRSA); omit with EKS Pod Identity")
-      .option("--poll-interval <duration>", "how often the agent checks for new bundles", "10s")
-      .option("--export", "print the manifests instead of applying them", false)
-      .action(async (flags: InstallFlags, command: Command) => {
-        const options = globals(command);
-        await install(flags, options).catch(fail);
-      }),
-  );
-  return agent;
-}
-
-async function install(flags: InstallFlags, options: GlobalOptions): Promise<void> {
+/** `sluice agent install` (defined in commands/agent.ts): prints the manifests (--export) or applies them. */
+export async function install(flags: InstallFlags, options: GlobalOptions): Promise<void> {
   if (!options.awsBucket) throw new Error("--aws-bucket: the agent reads its bundles from the control plane's bucket");
   if (!flags.region) throw new Error("--region (or AWS_REGION) is not set");
   const bundleKey = parseBundleKey(flags.bundleKey, "--bundle-key");
   parseDuration(flags.pollInterval);
-  const registered = await openStore(options, flags.region).get(clusterKey(flags.cluster));
+  const store = await openStore(options, flags.region);
+  const registered = await store.get(clusterKey(flags.cluster));
   if (!registered || parseObject(clusterRegistration, registered.object).spec.mode !== "agent")
     throw new Error(
       `--cluster: '${flags.cluster}' is not registered in agent mode (sluice create cluster ${flags.cluster} --mode agent)`,

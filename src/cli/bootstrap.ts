@@ -1,6 +1,5 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Command } from "commander";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 import { openCluster } from "../cluster/cluster.js";
@@ -15,43 +14,12 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../api/object-key.js";
-import { announce, cliAws, fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { announce, cliAws, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";
 
-/**
- * `sluice bootstrap git`: registers the root GitRepository and Kustomization (both `flux-system`,
- * as `flux bootstrap` names them) so `sluice run` reconciles the fleet repo from `--path`.
- * `sluice bootstrap dir`: registers the Flux objects found in a folder of YAML instead.
- */
-export function bootstrapCommand(): Command {
-  const bootstrap = new Command("bootstrap").description("Register the root source and Kustomization of a fleet");
-  bootstrap.addCommand(
-    new Command("git")
-      .description("Bootstrap from a Git repository over HTTP(S)")
-      .requiredOption("--url <url>", "Git repository URL (https://…)")
-      .option("--branch <branch>", "Git branch", "main")
-      .option("--path <path>", "path in the repository to the cluster's folder, e.g. clusters/dev", "./")
-      .option("--interval <duration>", "source and root Kustomization interval", "1m")
-      .option(
-        "--cluster <name>",
-        "a registered cluster the fleet is applied to (sluice create cluster); default: the control plane's own",
-      )
-      .option("--username <name>", "Git username; stored with --password in the Secret flux-system")
-      .option("--password <password>", "Git password or token")
-      .option("--secret-ref <name>", "an existing Secret with Git credentials instead of --username/--password")
-      .action((flags, command: Command) => bootstrapGit(flags, globals(command)).catch(fail)),
-  );
-  bootstrap.addCommand(
-    new Command("dir")
-      .description("Register every Flux object (GitRepository, Kustomization, Receiver) found in a folder of YAML")
-      .argument("<folder>")
-      .action((folder: string, _flags, command: Command) => bootstrapDir(folder, globals(command)).catch(fail)),
-  );
-  return bootstrap;
-}
-
-interface GitFlags {
+/** The flags of `sluice bootstrap git` (defined in commands/bootstrap.ts). */
+export interface GitFlags {
   url: string;
   branch: string;
   path: string;
@@ -62,7 +30,8 @@ interface GitFlags {
   cluster?: string;
 }
 
-async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<void> {
+/** Registers the root GitRepository and Kustomization `flux-system`, with a credentials Secret when given. */
+export async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<void> {
   let secretRef = flags.secretRef;
   if (flags.username || flags.password) {
     if (!flags.username || !flags.password) throw new Error("--username and --password go together");
@@ -71,7 +40,7 @@ async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<vo
       await writeAwsSecret(options.namespace, secretRef, { username: flags.username, password: flags.password });
     else await writeGitSecret(options, secretRef, flags.username, flags.password);
   }
-  const store = openStore(options);
+  const store = await openStore(options);
   const objects = [
     gitRepositoryManifest("flux-system", options.namespace, {
       url: flags.url,
@@ -139,8 +108,9 @@ async function writeAwsSecret(namespace: string, name: string, data: Record<stri
   say.success(`Secrets Manager secret ${SecretId} with the Git credentials written`);
 }
 
-async function bootstrapDir(folder: string, options: GlobalOptions): Promise<void> {
-  const store = openStore(options);
+/** Registers the Flux objects of a folder of YAML, in the --namespace unless they name one. */
+export async function bootstrapDir(folder: string, options: GlobalOptions): Promise<void> {
+  const store = await openStore(options);
   let count = 0;
   for (const file of (await readdir(folder, { recursive: true })).filter((f) => /\.ya?ml$/.test(f)).sort()) {
     for (const doc of parseAllDocuments(await readFile(join(folder, file), "utf8"))) {

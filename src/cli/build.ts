@@ -1,7 +1,6 @@
 import { cp, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { Command } from "commander";
 import { createTwoFilesPatch } from "diff";
 import { parseAllDocuments, stringify } from "yaml";
 import type { Kustomization } from "../api/kustomization.js";
@@ -21,65 +20,24 @@ import { systemClock } from "../ports/clock.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import type { Secrets } from "../secrets/secrets.js";
 import { exportYaml } from "./manifests.js";
-import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
-interface BuildFlags {
+/** The flags of `sluice build kustomization` and `sluice diff kustomization`. */
+export interface BuildFlags {
   path: string;
   kustomizationFile?: string;
   dryRun?: boolean;
 }
 
-const withBuildFlags = (c: Command) =>
-  c
-    .argument("<name>")
-    .requiredOption("--path <dir>", "local folder to build, the one the Kustomization's spec.path points at")
-    .option(
-      "--kustomization-file <file>",
-      "the Kustomization YAML to take the spec from (default: the registered one)",
-    );
-
-/** `sluice build kustomization NAME --path DIR`: renders locally exactly as the reconciler would, to stdout. */
-export function buildCommand(): Command {
-  const build = new Command("build").description("Build a Kustomization locally");
-  build.addCommand(
-    withBuildFlags(
-      new Command("kustomization")
-        .alias("ks")
-        .description("Render a Kustomization from a local folder, as Sluice would apply it"),
-    )
-      .option("--dry-run", "do not read substituteFrom Secrets/ConfigMaps from the cluster", false)
-      .action((name: string, flags: BuildFlags, command: Command) =>
-        render(name, flags, globals(command))
-          .then(({ objects }) => void process.stdout.write(exportYaml(objects)))
-          .catch((e: unknown) => fail(e)),
-      ),
-  );
-  return build;
+/** `sluice build kustomization NAME` (defined in commands/build.ts): the render, as YAML on stdout. */
+export async function printBuild(name: string, flags: BuildFlags, options: GlobalOptions): Promise<void> {
+  const { objects } = await render(name, flags, options);
+  process.stdout.write(exportYaml(objects));
 }
 
-/**
- * `sluice diff kustomization NAME --path DIR`: server-side dry-run of the local render against the
- * cluster. Exit code as `flux diff`: 0 no differences, 1 differences, 2 an error.
- */
-export function diffCommand(): Command {
-  const diff = new Command("diff").description("Diff a Kustomization's local render against the cluster");
-  diff.addCommand(
-    withBuildFlags(
-      new Command("kustomization")
-        .alias("ks")
-        .description("Show what applying the local folder would change (server-side dry-run)"),
-    ).action((name: string, flags: BuildFlags, command: Command) =>
-      diffKustomization(name, flags, globals(command)).then(
-        (changed) => void (process.exitCode = changed ? 1 : 0),
-        (e: unknown) => fail(e, 2),
-      ),
-    ),
-  );
-  return diff;
-}
-
-async function diffKustomization(name: string, flags: BuildFlags, options: GlobalOptions): Promise<boolean> {
+/** `sluice diff kustomization NAME` (defined in commands/build.ts): prints the changes; true when there are any. */
+export async function diffKustomization(name: string, flags: BuildFlags, options: GlobalOptions): Promise<boolean> {
   say.action("Kustomization diffing...");
   const { objects: rendered, spec } = await render(name, flags, options);
   const objects = rendered.filter((o) => !isFluxObject(o));
@@ -187,7 +145,8 @@ async function kustomizationSpec(name: string, flags: BuildFlags, options: Globa
       metadata: { namespace: options.namespace, ...found.metadata },
     }) as Kustomization;
   }
-  const stored = await openStore(options).get({ kind: "Kustomization", namespace: options.namespace, name });
+  const store = await openStore(options);
+  const stored = await store.get({ kind: "Kustomization", namespace: options.namespace, name });
   if (!stored)
     throw new Error(
       `Kustomization '${name}' not found in ${options.namespace} namespace (register it, or pass --kustomization-file)`,

@@ -1,30 +1,23 @@
 import { KubeConfig, VersionApi } from "@kubernetes/client-node";
-import { Command } from "commander";
 import { resolveTools, toolVersions } from "../render/tools.js";
 import { cacheDir } from "../runtime/cache-dir.js";
-import { globals } from "./context.js";
+import type { GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 /** Oldest Kubernetes minor Sluice is tested against (server-side apply, kstatus conditions). */
 export const MIN_KUBERNETES = { major: 1, minor: 32 };
 
-/** `sluice check --pre`: are the rendering binaries usable and the cluster reachable and new enough? */
-export function checkCommand(): Command {
-  return new Command("check")
-    .description("Check requirements: rendering binaries (kubectl/kustomize, helm) and the Kubernetes cluster")
-    .option("--pre", "only run the pre-installation checks", false)
-    .action(async (_flags: unknown, command: Command) => {
-      const options = globals(command);
-      say.action("checking prerequisites");
-      // Sequential, so the lines always come in the same order.
-      const toolsOk = await checkTools();
-      const clusterOk = await checkCluster(options);
-      if (toolsOk && clusterOk) say.success("prerequisites checks passed");
-      else {
-        say.failure("prerequisites checks failed");
-        process.exitCode = 1;
-      }
-    });
+/** `sluice check --pre` (defined in commands/check.ts): are the rendering binaries usable and the cluster reachable and new enough? Exit code 1 when not. */
+export async function check(options: GlobalOptions): Promise<void> {
+  say.action("checking prerequisites");
+  // Sequential, so the lines always come in the same order.
+  const toolsOk = await checkTools();
+  const clusterOk = await checkCluster(options);
+  if (toolsOk && clusterOk) say.success("prerequisites checks passed");
+  else {
+    say.failure("prerequisites checks failed");
+    process.exitCode = 1;
+  }
 }
 
 async function checkTools(): Promise<boolean> {

@@ -1,7 +1,5 @@
-import { S3Client } from "@aws-sdk/client-s3";
 import { CLUSTER_ANNOTATION, clusterRegistration } from "../api/cluster.js";
 import { parseObject } from "../api/parse.js";
-import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
 import type { Stored } from "../store/store.js";
 import { cliAws, openStore, type GlobalOptions } from "./context.js";
 import { formatTable } from "./output.js";
@@ -47,7 +45,7 @@ export function summarize(kustomizations: Stored[]): ClusterSummary {
  * cluster, its Kustomizations (all namespaces): OBJECTS READY FAILING LAST APPLIED.
  */
 export async function clustersTable(options: GlobalOptions): Promise<void> {
-  const store = openStore(options);
+  const store = await openStore(options);
   const [registered, kustomizations] = await Promise.all([
     store.list({ kind: "Cluster" }),
     store.list({ kind: "Kustomization" }),
@@ -56,14 +54,11 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
     process.stderr.write("no clusters registered (sluice create cluster NAME --mode agent|direct)\n");
     return;
   }
-  const s3 = options.awsBucket ? new S3Client(cliAws()) : undefined;
+  const heartbeatOf = options.awsBucket ? await heartbeatReader(options.awsBucket) : undefined;
   const rows = await Promise.all(
     registered.map(async (stored) => {
       const { metadata, spec } = parseObject(clusterRegistration, stored.object);
-      const heartbeat =
-        spec.mode === "agent" && s3
-          ? await new S3BundleChannel(s3, options.awsBucket!, metadata.name).heartbeat()
-          : undefined;
+      const heartbeat = spec.mode === "agent" && heartbeatOf ? await heartbeatOf(metadata.name) : undefined;
       const summary = summarize(kustomizations.filter((k) => targetCluster(k) === metadata.name));
       return [
         metadata.name,
@@ -84,4 +79,14 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
       ...rows,
     ]),
   );
+}
+
+/** Reads agents' heartbeats from the control plane's bucket; the AWS SDK is loaded only here, for AWS mode. */
+async function heartbeatReader(bucket: string) {
+  const [{ S3Client }, { S3BundleChannel }] = await Promise.all([
+    import("@aws-sdk/client-s3"),
+    import("../aws/s3-bundle-channel.js"),
+  ]);
+  const s3 = new S3Client(cliAws());
+  return (cluster: string) => new S3BundleChannel(s3, bucket, cluster).heartbeat();
 }

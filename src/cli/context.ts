@@ -2,15 +2,14 @@ import { readFile } from "node:fs/promises";
 import { awsClientOptions } from "../aws/clients.js";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Command } from "commander";
-import { S3Store } from "../aws/s3-store.js";
-import { sendFifo } from "../aws/sqs-queue.js";
 import { FileStore } from "../store/fs-store.js";
-import { statePaths } from "../runtime/local.js";
+import { statePaths } from "../runtime/state-paths.js";
 import { type Store } from "../store/store.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
+
+// Every command goes through this module, so the AWS SDK is imported only when a command works on AWS:
+// loading it costs a local command most of its start-up time.
 
 /** Options every command accepts (set on the root program, as `flux` has them). */
 export interface GlobalOptions {
@@ -39,9 +38,10 @@ export function cliAws(region?: string) {
  * The Store the CLI works on: the deployed control plane's S3 bucket, or the local `sluice run` state.
  * `region` is a command's own `--region`; without it the SDK's usual sources (AWS_REGION, the profile) decide.
  */
-export function openStore(options: GlobalOptions, region?: string): Store {
-  if (options.awsBucket) return new S3Store(new S3Client(cliAws(region)), options.awsBucket);
-  return new FileStore(statePaths(resolve(options.stateDir)).store);
+export async function openStore(options: GlobalOptions, region?: string): Promise<Store> {
+  if (!options.awsBucket) return new FileStore(statePaths(resolve(options.stateDir)).store);
+  const [{ S3Client }, { S3Store }] = await Promise.all([import("@aws-sdk/client-s3"), import("../aws/s3-store.js")]);
+  return new S3Store(new S3Client(cliAws(region)), options.awsBucket);
 }
 
 /**
@@ -50,6 +50,10 @@ export function openStore(options: GlobalOptions, region?: string): Store {
  */
 export async function announce(options: GlobalOptions, key: ObjectKey): Promise<void> {
   if (!options.awsQueueUrl) return;
+  const [{ SQSClient }, { sendFifo }] = await Promise.all([
+    import("@aws-sdk/client-sqs"),
+    import("../aws/sqs-queue.js"),
+  ]);
   await sendFifo(new SQSClient(cliAws()), options.awsQueueUrl, {
     key: formatKey(key),
     reason: "requested",

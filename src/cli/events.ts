@@ -1,15 +1,16 @@
 import { resolve } from "node:path";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { parseEntryId } from "../apply/inventory.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
 import { readEvents } from "../notify/file-events.js";
 import { systemClock } from "../ports/clock.js";
-import { statePaths } from "../runtime/local.js";
-import { fail, globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { statePaths } from "../runtime/state-paths.js";
+import { globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { formatTable, say } from "./output.js";
 
-interface EventsFlags {
+/** The flags of `sluice events`. */
+export interface EventsFlags {
   for?: string;
   allNamespaces: boolean;
 }
@@ -43,22 +44,8 @@ interface KubeEvent {
 // Cluster Events are written by anyone who may create Events in the namespace: bounded and on one line.
 const MAX_CELL = 300;
 
-/**
- * `sluice events [--for Kind/name]`: `flux events`' table, from the local control plane's event
- * log, merged by time with the cluster Events Flagger records on the Canaries in the listed
- * Kustomizations' inventories (or on `--for Canary/<name>`).
- */
-export function eventsCommand(): Command {
-  return new Command("events")
-    .description(
-      "Display Flux-shaped events of the local control plane, and Flagger's events of the Canaries it applied",
-    )
-    .option("--for <kind/name>", "only events of this object")
-    .option("-A, --all-namespaces", "events of all namespaces", false)
-    .action((flags: EventsFlags, command: Command) => printEvents(flags, command).catch(fail));
-}
-
-async function printEvents(flags: EventsFlags, command: Command): Promise<void> {
+/** `sluice events` (defined in commands/events.ts): the merged table on stdout. */
+export async function printEvents(flags: EventsFlags, command: Command): Promise<void> {
   const options = globals(command);
   const [kind, name] = flags.for?.split("/", 2) ?? [];
   if (flags.for && (!kind || !name)) throw new Error(`--for ${flags.for}: must be Kind/name`);
@@ -104,7 +91,8 @@ async function printEvents(flags: EventsFlags, command: Command): Promise<void> 
  * with a `kubeConfig` or an agent cluster apply elsewhere, where a same-named Canary is another one.
  */
 async function inventoryCanaries(options: GlobalOptions, allNamespaces: boolean): Promise<CanaryRef[]> {
-  const stored = await openStore(options).list({
+  const store = await openStore(options);
+  const stored = await store.list({
     kind: "Kustomization",
     namespace: allNamespaces ? undefined : options.namespace,
   });

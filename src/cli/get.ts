@@ -1,8 +1,6 @@
-import { Command } from "commander";
-import type { Stored } from "../store/store.js";
-import { clusterKey } from "../api/cluster.js";
-import { clustersTable, targetCluster } from "./clusters.js";
-import { fail, globals, openStore } from "./context.js";
+import type { Command } from "commander";
+import type { Store, Stored } from "../store/store.js";
+import { globals, openStore } from "./context.js";
 import { formatTable } from "./output.js";
 
 interface Status {
@@ -12,46 +10,14 @@ interface Status {
   lastAttemptedRevision?: string;
 }
 
-/** `sluice get sources git`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
-export function getCommand(): Command {
-  const get = new Command("get")
-    .description("Show the status of sources and Kustomizations")
-    .option("-A, --all-namespaces", "list across all namespaces", false);
-  const sources = new Command("sources").description("Show the status of sources");
-  sources.addCommand(
-    new Command("git")
-      .description("Show the status of GitRepository sources")
-      .argument("[name]")
-      .action((name: string | undefined, _flags, command: Command) =>
-        table(command, "GitRepository", name, (s) => s.artifact?.revision ?? "").catch(fail),
-      ),
-  );
-  get.addCommand(sources);
-  get.addCommand(
-    new Command("kustomizations")
-      .alias("ks")
-      .alias("kustomization")
-      .description("Show the status of Kustomizations")
-      .argument("[name]")
-      .option("--cluster <name>", "only those targeting this registered cluster (annotation sluice.dev/cluster)")
-      .action((name: string | undefined, flags: { cluster?: string }, command: Command) =>
-        table(
-          command,
-          "Kustomization",
-          name,
-          (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "",
-          flags.cluster,
-        ).catch(fail),
-      ),
-  );
-  get.addCommand(
-    new Command("clusters")
-      .description(
-        "Show registered clusters: mode, an agent's last contact and revision, and their Kustomizations (objects, Ready, failing, last applied)",
-      )
-      .action((_flags, command: Command) => clustersTable(globals(command)).catch(fail)),
-  );
-  return get;
+/** `sluice get sources git [NAME]`. */
+export function sourcesTable(command: Command, name: string | undefined): Promise<void> {
+  return table(command, "GitRepository", name, (s) => s.artifact?.revision ?? "");
+}
+
+/** `sluice get kustomizations [NAME] [--cluster C]`. */
+export function kustomizationsTable(command: Command, name: string | undefined, cluster?: string): Promise<void> {
+  return table(command, "Kustomization", name, (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "", cluster);
 }
 
 async function table(
@@ -62,12 +28,11 @@ async function table(
   cluster?: string,
 ): Promise<void> {
   const options = globals(command) as ReturnType<typeof globals> & { allNamespaces: boolean };
-  const store = openStore(options);
-  if (cluster && !(await store.get(clusterKey(cluster))))
-    throw new Error(`--cluster: cluster '${cluster}' is not registered (sluice get clusters lists them)`);
+  const store = await openStore(options);
+  const inCluster = cluster ? await clusterFilter(store, cluster) : () => true;
   const stored = (await store.list({ kind, namespace: options.allNamespaces ? undefined : options.namespace }))
     .filter((s) => !name || s.object.metadata.name === name)
-    .filter((s) => !cluster || targetCluster(s) === cluster);
+    .filter(inCluster);
   const where = `${options.allNamespaces ? "any" : options.namespace} namespace${cluster ? ` for cluster '${cluster}'` : ""}`;
   if (name && stored.length === 0) throw new Error(`${kind} object '${name}' not found in ${where}`);
   if (stored.length === 0) {
@@ -76,6 +41,17 @@ async function table(
   }
   const header = [...(options.allNamespaces ? ["NAMESPACE"] : []), "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"];
   process.stdout.write(formatTable([header, ...stored.map((s) => row(s, revisionOf, options.allNamespaces))]));
+}
+
+/**
+ * Keeps the Kustomizations targeting a registered cluster. Imported here, not at the top: the
+ * registration's schema loads zod, a third of a plain `sluice get`'s start-up.
+ */
+async function clusterFilter(store: Store, cluster: string): Promise<(stored: Stored) => boolean> {
+  const [{ clusterKey }, { targetCluster }] = await Promise.all([import("../api/cluster.js"), import("./clusters.js")]);
+  if (!(await store.get(clusterKey(cluster))))
+    throw new Error(`--cluster: cluster '${cluster}' is not registered (sluice get clusters lists them)`);
+  return (stored) => targetCluster(stored) === cluster;
 }
 
 function row(stored: Stored, revisionOf: (s: Status) => string, withNamespace: boolean): string[] {

@@ -1,19 +1,24 @@
 import { Command } from "commander";
 import { version } from "../version.js";
-import { agentCommand } from "./agent.js";
-import { bootstrapCommand } from "./bootstrap.js";
-import { buildCommand, diffCommand } from "./build.js";
-import { checkCommand } from "./check.js";
-import { createCommand } from "./create.js";
-import { eventsCommand } from "./events.js";
-import { getCommand } from "./get.js";
+import { agentCommand } from "./commands/agent.js";
+import { bootstrapCommand } from "./commands/bootstrap.js";
+import { buildCommand, diffCommand } from "./commands/build.js";
+import { checkCommand } from "./commands/check.js";
+import { createCommand } from "./commands/create.js";
+import { eventsCommand } from "./commands/events.js";
+import { getCommand } from "./commands/get.js";
+import { reconcileCommand, suspendCommands } from "./commands/reconcile.js";
+import { runCommand } from "./commands/run.js";
+import { treeCommand } from "./commands/tree.js";
 import { withPflagBooleans } from "./pflag.js";
-import { reconcileCommand, suspendCommands } from "./reconcile.js";
-import { runCommand } from "./run.js";
-import { treeCommand } from "./tree.js";
+
+// commands/ holds each command's flags; its action imports the implementation (./get.js, ./run.js…)
+// when it runs, so `--version`, `--help` and every other command never load it or its dependencies
+// (the AWS SDK, the Kubernetes client, isomorphic-git…). The bundle keeps each in its own chunk.
 
 /** The `sluice` command: Flux-compatible GitOps, run locally or on AWS. */
 export function program(): Command {
+  const [suspend, resume] = suspendCommands();
   return new Command("sluice")
     .description("Sluice keeps Kubernetes clusters in sync with Git, speaking Flux's API")
     .version(version, "-v, --version", "print the version")
@@ -42,8 +47,8 @@ export function program(): Command {
     .addCommand(createCommand())
     .addCommand(getCommand())
     .addCommand(reconcileCommand())
-    .addCommand(suspendCommands()[0]!)
-    .addCommand(suspendCommands()[1]!)
+    .addCommand(suspend!)
+    .addCommand(resume!)
     .addCommand(buildCommand())
     .addCommand(diffCommand())
     .addCommand(eventsCommand())

@@ -1,51 +1,20 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
 import type { Store } from "../store/store.js";
 import type { ObjectKey } from "../api/object-key.js";
-import { announce, fail, globals, openStore, type GlobalOptions } from "./context.js";
+import { announce, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
-type Kind = "GitRepository" | "Kustomization";
+/** The kinds `reconcile`, `suspend` and `resume` act on. */
+export type Kind = "GitRepository" | "Kustomization";
 const LABEL: Record<Kind, string> = { GitRepository: "source git", Kustomization: "kustomization" };
 
-/** Two sub-commands (`source git NAME`, `kustomization NAME`) sharing one action. */
-function perKind(
-  name: string,
-  description: string,
-  action: (kind: Kind, objectName: string, command: Command) => Promise<void>,
-  extra?: (c: Command) => Command,
-): Command {
-  const parent = new Command(name).description(description);
-  const source = new Command("source").description(`${description}: sources`);
-  source.addCommand(
-    new Command("git")
-      .argument("<name>")
-      .description(`${description}: a GitRepository`)
-      .action((n: string, _f, c: Command) => action("GitRepository", n, c).catch(fail)),
-  );
-  parent.addCommand(source);
-  const ks = new Command("kustomization").alias("ks").argument("<name>").description(`${description}: a Kustomization`);
-  parent.addCommand(
-    (extra ? extra(ks) : ks).action((n: string, _f, c: Command) => action("Kustomization", n, c).catch(fail)),
-  );
-  return parent;
-}
-
-/**
- * `sluice reconcile`: sets Flux's `reconcile.fluxcd.io/requestedAt` annotation and waits until the
- * control plane reports it handled (status.lastHandledReconcileAt), as `flux reconcile` does.
- */
-export function reconcileCommand(): Command {
-  return perKind("reconcile", "Trigger a reconciliation", reconcile, (c) =>
-    c.option("--with-source", "reconcile the source first", false),
-  );
-}
-
-async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
+/** `sluice reconcile source git|kustomization NAME` (defined in commands/reconcile.ts). */
+export async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
   const options = globals(command);
-  const store = openStore(options);
+  const store = await openStore(options);
   const key = { kind, namespace: options.namespace, name };
   const current = await store.get(key);
   if (!current) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
@@ -99,22 +68,16 @@ async function requestAndWait(store: Store, key: ObjectKey, options: GlobalOptio
 }
 
 /** `sluice suspend` / `sluice resume`: set or clear `spec.suspend`. */
-export function suspendCommands(): Command[] {
-  const set = (suspend: boolean) => async (kind: Kind, name: string, command: Command) => {
-    const options = globals(command);
-    const key = { kind, namespace: options.namespace, name };
-    say.action(`${suspend ? "suspending" : "resuming"} ${LABEL[kind]} ${name} in ${options.namespace} namespace`);
-    const updated = await updateObject(openStore(options), key, (o) => {
-      const spec = o.spec as { suspend?: boolean };
-      if (suspend) spec.suspend = true;
-      else delete spec.suspend;
-    });
-    if (!updated) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
-    await announce(options, key);
-    say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
-  };
-  return [
-    perKind("suspend", "Suspend reconciliation", set(true)),
-    perKind("resume", "Resume a suspended reconciliation", set(false)),
-  ];
+export async function setSuspended(suspend: boolean, kind: Kind, name: string, command: Command): Promise<void> {
+  const options = globals(command);
+  const key = { kind, namespace: options.namespace, name };
+  say.action(`${suspend ? "suspending" : "resuming"} ${LABEL[kind]} ${name} in ${options.namespace} namespace`);
+  const updated = await updateObject(await openStore(options), key, (o) => {
+    const spec = o.spec as { suspend?: boolean };
+    if (suspend) spec.suspend = true;
+    else delete spec.suspend;
+  });
+  if (!updated) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
+  await announce(options, key);
+  say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
 }

@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { pino } from "pino";
 import { defaultServiceAccountFrom, type Settings } from "../controllers/settings.js";
 import type { FluxEvent } from "../notify/events.js";
@@ -8,7 +8,7 @@ import { parseRenderLimits } from "../render/limits.js";
 import { systemClock } from "../ports/clock.js";
 import { startLocal } from "../runtime/local.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
-import { fail, globals, readKubeconfig } from "./context.js";
+import { globals, readKubeconfig } from "./context.js";
 import { say } from "./output.js";
 
 export interface RunFlags {
@@ -24,38 +24,8 @@ export interface RunFlags {
   logLevel: string;
 }
 
-/** `sluice run`: the embedded control plane, reconciling continuously until interrupted. */
-export function runCommand(): Command {
-  return new Command("run")
-    .description(
-      "Run the local control plane: reconcile registered sources and Kustomizations continuously, serve webhooks",
-    )
-    .option("--port <port>", "webhook receiver port (POST /hook/<sha256>)", "9292")
-    .option("--concurrency <n>", "objects reconciled at once", "4")
-    .option("--no-remote-bases", "refuse kustomize remote bases")
-    .option(
-      "--no-private-networks",
-      "refuse sources on loopback and private addresses (link-local and metadata addresses are always refused)",
-    )
-    .option("--allow-cross-namespace-receivers", "let a Receiver trigger objects outside its own namespace")
-    .option(
-      "--no-cross-namespace-refs",
-      "keep sourceRef, dependsOn and Receiver resources in the object's own namespace (Flux's multi-tenancy lockdown)",
-    )
-    .option(
-      "--default-service-account <name>",
-      "service account Kustomizations without serviceAccountName impersonate, in their own namespace",
-    )
-    .option("--insecure-kubeconfig-tls", "let kubeconfigs from kubeConfig.secretRef skip TLS verification")
-    .option(
-      "--render-limits <limits>",
-      "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README",
-    )
-    .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
-    .action((flags: RunFlags, command: Command) => run(flags, command).catch(fail));
-}
-
-async function run(flags: RunFlags, command: Command): Promise<void> {
+/** `sluice run` (flags in commands/run.ts): starts the control plane and its webhook server, stops on SIGINT/SIGTERM. */
+export async function run(flags: RunFlags, command: Command): Promise<void> {
   const options = globals(command);
   const stateDir = resolve(options.stateDir);
   await mkdir(stateDir, { recursive: true });

@@ -1,25 +1,13 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { parseEntryId } from "../apply/inventory.js";
 import { formatId } from "../apply/object.js";
 import type { Store } from "../store/store.js";
-import { fail, globals, openStore } from "./context.js";
+import { globals, openStore } from "./context.js";
 
-/** `sluice tree kustomization NAME`: the inventory as a tree, descending into child Kustomizations. */
-export function treeCommand(): Command {
-  const tree = new Command("tree").description("Print the objects a Kustomization manages, as a tree");
-  tree.addCommand(
-    new Command("kustomization")
-      .alias("ks")
-      .argument("<name>")
-      .description("Print the inventory of a Kustomization and of the Kustomizations it manages")
-      .action((name: string, _flags, command: Command) => printTree(name, command).catch(fail)),
-  );
-  return tree;
-}
-
-async function printTree(name: string, command: Command): Promise<void> {
+/** `sluice tree kustomization NAME` (defined in commands/tree.ts): the inventory as a tree, descending into child Kustomizations. */
+export async function printTree(name: string, command: Command): Promise<void> {
   const options = globals(command);
-  const store = openStore(options);
+  const store = await openStore(options);
   if (!(await store.get({ kind: "Kustomization", namespace: options.namespace, name })))
     throw new Error(`Kustomization '${name}' not found in ${options.namespace} namespace`);
   process.stdout.write(

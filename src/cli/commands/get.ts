@@ -1,0 +1,40 @@
+import { Command } from "commander";
+import { fail, globals } from "../context.js";
+
+/** `sluice get sources git`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
+export function getCommand(): Command {
+  const get = new Command("get")
+    .description("Show the status of sources and Kustomizations")
+    .option("-A, --all-namespaces", "list across all namespaces", false);
+  const sources = new Command("sources").description("Show the status of sources");
+  sources.addCommand(
+    new Command("git")
+      .description("Show the status of GitRepository sources")
+      .argument("[name]")
+      .action((name: string | undefined, _flags, command: Command) =>
+        import("../get.js").then((m) => m.sourcesTable(command, name)).catch(fail),
+      ),
+  );
+  get.addCommand(sources);
+  get.addCommand(
+    new Command("kustomizations")
+      .alias("ks")
+      .alias("kustomization")
+      .description("Show the status of Kustomizations")
+      .argument("[name]")
+      .option("--cluster <name>", "only those targeting this registered cluster (annotation sluice.dev/cluster)")
+      .action((name: string | undefined, flags: { cluster?: string }, command: Command) =>
+        import("../get.js").then((m) => m.kustomizationsTable(command, name, flags.cluster)).catch(fail),
+      ),
+  );
+  get.addCommand(
+    new Command("clusters")
+      .description(
+        "Show registered clusters: mode, an agent's last contact and revision, and their Kustomizations (objects, Ready, failing, last applied)",
+      )
+      .action((_flags, command: Command) =>
+        import("../clusters.js").then((m) => m.clustersTable(globals(command))).catch(fail),
+      ),
+  );
+  return get;
+}

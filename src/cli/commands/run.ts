@@ -1,0 +1,34 @@
+import { Command } from "commander";
+import type { RunFlags } from "../run.js";
+import { fail } from "../context.js";
+
+/** `sluice run`: the embedded control plane, reconciling continuously until interrupted. */
+export function runCommand(): Command {
+  return new Command("run")
+    .description(
+      "Run the local control plane: reconcile registered sources and Kustomizations continuously, serve webhooks",
+    )
+    .option("--port <port>", "webhook receiver port (POST /hook/<sha256>)", "9292")
+    .option("--concurrency <n>", "objects reconciled at once", "4")
+    .option("--no-remote-bases", "refuse kustomize remote bases")
+    .option(
+      "--no-private-networks",
+      "refuse sources on loopback and private addresses (link-local and metadata addresses are always refused)",
+    )
+    .option("--allow-cross-namespace-receivers", "let a Receiver trigger objects outside its own namespace")
+    .option(
+      "--no-cross-namespace-refs",
+      "keep sourceRef, dependsOn and Receiver resources in the object's own namespace (Flux's multi-tenancy lockdown)",
+    )
+    .option(
+      "--default-service-account <name>",
+      "service account Kustomizations without serviceAccountName impersonate, in their own namespace",
+    )
+    .option("--insecure-kubeconfig-tls", "let kubeconfigs from kubeConfig.secretRef skip TLS verification")
+    .option(
+      "--render-limits <limits>",
+      "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README",
+    )
+    .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
+    .action((flags: RunFlags, command: Command) => import("../run.js").then((m) => m.run(flags, command)).catch(fail));
+}
