@@ -445,8 +445,12 @@ export class Agent {
     };
   }
 
-  /** Writes a report unless it says nothing new (a drift check that found no drift writes nothing). */
-  private async report(tracked: Tracked, report: AgentReport): Promise<void> {
+  /**
+   * Writes a report unless it says nothing new (a drift check that found no drift writes nothing).
+   * Its duration runs from when the task made its base (`reportedAt`) until now.
+   */
+  private async report(tracked: Tracked, outcome: AgentReport): Promise<void> {
+    const report = { ...outcome, durationMs: this.options.clock.now() - Date.parse(outcome.reportedAt) };
     const previous = tracked.report;
     const same =
       previous &&

@@ -62,6 +62,8 @@ export interface AgentReport {
   /** Set when the last write corrected drift in an already applied bundle. */
   driftCorrected?: boolean;
   reportedAt: string;
+  /** How long the work reported on took (apply, prune, health checks), for Flux's `lastReconciledDuration`. */
+  durationMs?: number;
 }
 
 /** The agent's periodic sign of life, for `sluice get clusters`. */

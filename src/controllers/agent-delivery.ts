@@ -12,19 +12,9 @@ import { ReconcileError } from "../pipeline/reconcile-error.js";
 import { healthRules, syncPlanOf, unhealthyMessage } from "../pipeline/sync.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { isFluxEntry } from "./fleet.js";
+import { upsertHistory, type Snapshot } from "./history.js";
 import type { Attempt, KustomizationOutcome } from "./kustomization-attempt.js";
 
-/** Flux's `status.history` entry, here one per bundle digest an agent reported on. */
-interface HistoryEntry {
-  digest: string;
-  firstReconciled: string;
-  lastReconciled: string;
-  lastReconciledStatus: string;
-  totalReconciliations: number;
-  metadata: { revision: string };
-}
-
-const HISTORY_LENGTH = 5;
 /** A sequence this far ahead of the clock was not published by a control plane (the index is not signed): it is ignored. */
 const MAX_CLOCK_SKEW_MS = 60 * 60_000;
 
@@ -263,19 +253,18 @@ async function publishIfNew(
   return sealed.digest;
 }
 
-/** Notes the report in `status.history`; true when it is one this Kustomization had not seen. */
+/** Notes the report in `status.history` (a snapshot per bundle digest and outcome); true when it is one this Kustomization had not seen. */
 function recordReport(attempt: Attempt, report: AgentReport): boolean {
-  const history = (attempt.status.history ?? []) as HistoryEntry[];
-  const known = history.find((h) => h.digest === report.digest);
-  if (known?.lastReconciled === report.reportedAt) return false;
-  const entry: HistoryEntry = {
+  const history = (attempt.status.history ?? []) as Snapshot[];
+  if (history.some((s) => s.digest === report.digest && s.lastReconciled === report.reportedAt)) return false;
+  const metadata = { revision: report.revision };
+  const entry = {
     digest: report.digest,
-    firstReconciled: known?.firstReconciled ?? report.reportedAt,
-    lastReconciled: report.reportedAt,
-    lastReconciledStatus: report.reason,
-    totalReconciliations: (known?.totalReconciliations ?? 0) + 1,
-    metadata: { revision: report.revision },
+    at: new Date(report.reportedAt),
+    durationMs: report.durationMs ?? 0,
+    status: report.reason,
+    metadata,
   };
-  attempt.status.history = [entry, ...history.filter((h) => h.digest !== report.digest)].slice(0, HISTORY_LENGTH);
+  attempt.status.history = upsertHistory(history, entry);
   return true;
 }

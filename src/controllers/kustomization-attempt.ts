@@ -8,6 +8,7 @@ import { findCondition, isReady, type ConditionInput } from "./conditions.js";
 import { identityOf } from "./fleet-access.js";
 import type { Outcome } from "./outcome.js";
 import type { ClusterRequest, ReconcilerPorts } from "./reconciler-ports.js";
+import { upsertHistory } from "./history.js";
 import { markFailed, markProgressing, markReady, withCondition, type Stamp } from "./status.js";
 
 export type KustomizationStatus = NonNullable<Kustomization["status"]>;
@@ -28,6 +29,10 @@ export class Attempt {
   target?: NonNullable<ClusterRequest["cluster"]>;
   /** The source revision being reconciled, once the source phase found it: failures from then on name it. */
   revision?: string;
+  /** The source's origin revision (an OCI artifact's `org.opencontainers.image.revision`), Flux's lastAppliedOriginRevision. */
+  originRevision?: string;
+  /** The digest of the rendered set once it is ready to apply: outcomes from then on go into `status.history`. */
+  digest?: string;
   status: KustomizationStatus;
   constructor(
     readonly ports: ReconcilerPorts,
@@ -92,6 +97,7 @@ export class Attempt {
    * retryInterval, unless `stalled`: then only a change of the spec (which enqueues it) can help.
    */
   failed(reason: string, message: string, revision?: string, stalled = false): KustomizationOutcome {
+    this.record(reason); // before the mark: it measures the rollout from the Reconciling condition
     this.status = markFailed(this.status, this.stamp, reason, message, { stalled });
     if (revision) this.status.lastAttemptedRevision = revision;
     const requeueAfterMs = stalled ? undefined : kustomizationRetryMs(this.ks.spec);
@@ -107,8 +113,10 @@ export class Attempt {
   /** Ready=True at this revision; an event when it just became Ready or something changed. */
   succeeded(revision: string, changes: string): KustomizationOutcome {
     const { ks } = this;
+    this.record(REASON.reconciliationSucceeded);
     this.status = markReady(this.status, this.stamp, REASON.reconciliationSucceeded, `Applied revision: ${revision}`);
     this.status.lastAppliedRevision = revision;
+    this.status.lastAppliedOriginRevision = this.originRevision;
     this.status.lastAttemptedRevision = revision;
     const wasReady = isReady(ks as never) && ks.status?.lastAppliedRevision === revision;
     const interval = parseDuration(ks.spec.interval);
@@ -126,6 +134,19 @@ export class Attempt {
     // waiting on rollouts does not flood the API server.
     const nextCheck = Math.min(Math.max(this.ports.settings.healthPollMs, elapsedMs / 2), MAX_HEALTH_POLL_MS);
     return { status: this.status, requeueAfterMs: nextCheck, requeueReason: "health", revision };
+  }
+
+  /**
+   * Notes the outcome in `status.history` as Flux does: once the rendered set is known, whatever
+   * happens to it (applied, refused, pruned, healthy or not) is a snapshot of that digest.
+   */
+  private record(status: string): void {
+    if (!this.digest || !this.revision) return;
+    const clockNow = this.ports.clock.now();
+    const durationMs = clockNow - this.now.getTime() + this.elapsed(this.revision);
+    const metadata = { revision: this.revision, ...(this.originRevision && { originRevision: this.originRevision }) };
+    const entry = { digest: this.digest, at: new Date(clockNow), durationMs, status, metadata };
+    this.status.history = upsertHistory(this.status.history, entry);
   }
 
   /** A rollout of this revision is under way (set by a previous attempt). */

@@ -25,6 +25,7 @@ import type { ReconcileRequest } from "../queue/queue.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
 import { isReady } from "./conditions.js";
 import { fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fleet.js";
+import { renderedDigest } from "./history.js";
 import { Attempt, type KustomizationOutcome } from "./kustomization-attempt.js";
 import { authorizeFleetChange, fleetChange, syncFleet } from "./kustomization-fleet.js";
 import { placementPhase, refuseCrossNamespaceRefs, type Placement } from "./kustomization-placement.js";
@@ -65,6 +66,9 @@ export async function reconcileKustomization(
   }
 }
 
+/** Where an OCI artifact records the revision of the source it was built from (Flux's origin revision). */
+const OCI_ORIGIN_REVISION = "org.opencontainers.image.revision";
+
 async function phases(attempt: Attempt, request: ReconcileRequest): Promise<KustomizationOutcome> {
   const { ports, ks } = attempt;
   const placement = await placementPhase(attempt);
@@ -76,13 +80,18 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   await dependenciesPhase(attempt);
   const artifact = await sourcePhase(attempt);
   const revision = (attempt.revision = artifact.revision);
+  attempt.originRevision = artifact.metadata?.[OCI_ORIGIN_REVISION];
   const plan = syncPlanOf(ks);
 
-  if (placement.mode === "direct" && request.reason === "health" && attempt.pending(revision))
+  if (placement.mode === "direct" && request.reason === "health" && attempt.pending(revision)) {
+    // The rollout's snapshot in status.history needs its digest: the render cache answers without rendering again.
+    attempt.digest = await renderPhase(ports, ks, artifact).then(renderedDigest, () => undefined);
     return healthPhase(attempt, plan, attempt.status.inventory ?? { entries: [] }, []);
+  }
 
   const rendered = await renderPhase(ports, ks, artifact);
   const objects = await decrypt(attempt, placement, rendered);
+  if (placement.mode === "direct") attempt.digest = renderedDigest(rendered);
   const fleet = fleetChange(attempt, objects.filter(isFluxObject));
   const workloads = objects.filter((o) => !isFluxObject(o));
   // Everything a tenant may not register or prune is refused before anything is written.

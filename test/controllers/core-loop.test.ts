@@ -220,6 +220,47 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     });
   });
 
+  it("records status.history as Flux does: a snapshot per rendered digest and outcome, counted on each interval", async () => {
+    // Arrange
+    const repo = await source({ "deploy/app.yaml": yamlOf(configMap("journal", { v: "1" })) });
+    await applyToStore(local.plane.runtime.store, kustomization("journal", repo.name, { wait: true, timeout: "30s" }));
+    const first = await untilReady("Kustomization", "journal");
+    // Act: an interval with nothing new, then a revision whose rollout times out (polled, not blocking)
+    await local.plane.queue.enqueue({ key: `Kustomization/${ns()}/journal`, reason: "interval" });
+    const counted = await until("second reconcile counted", async () => {
+      const status = await statusOf("Kustomization", "journal");
+      return status.history?.[0]?.totalReconciliations === 2 && status;
+    });
+    const stuck = await repo.push({ "deploy/app.yaml": yamlOf(deployment("journal-app", { replicas: 2 })) });
+    await local.plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    await untilReady("Kustomization", "journal", "Progressing");
+    skew += 31_000;
+    const failed = await untilReady("Kustomization", "journal", "HealthCheckFailed");
+    skew -= 31_000;
+    // Assess
+    const revision = `main@sha1:${repo.first}`;
+    expect(first.history).toEqual([
+      {
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        firstReconciled: expect.any(String),
+        lastReconciled: expect.any(String),
+        lastReconciledDuration: expect.stringMatching(/^\d+(\.\d+)?(ms|s)$/),
+        lastReconciledStatus: "ReconciliationSucceeded",
+        totalReconciliations: 1,
+        metadata: { revision },
+      },
+    ]);
+    expect(first.lastAppliedOriginRevision).toBeUndefined(); // only OCI artifacts carry an origin revision
+    expect(counted.history).toHaveLength(1);
+    const [latest, previous] = failed.history ?? [];
+    expect(latest).toMatchObject({
+      lastReconciledStatus: "HealthCheckFailed",
+      metadata: { revision: `main@sha1:${stuck}` },
+    });
+    expect(latest!.digest).not.toBe(previous!.digest);
+    expect(previous).toMatchObject({ lastReconciledStatus: "ReconciliationSucceeded", totalReconciliations: 2 });
+  });
+
   it("reports a render error as BuildFailed and prunes nothing", async () => {
     // Arrange
     const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("kept", { v: "1" })) });

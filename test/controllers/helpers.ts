@@ -10,6 +10,7 @@ import { adminCluster } from "../apply/helpers.js";
 import type { GitInfo } from "../env/git-server.js";
 import type { KubeInfo } from "../env/kube.js";
 import { freshNamespace } from "../env/kube-client.js";
+import type { Snapshot } from "../../src/controllers/history.js";
 
 /** What a test may choose of a local control plane: the rest is fixed by startTestPlane. */
 export interface TestPlaneOptions extends Partial<Pick<LocalOptions, "clock" | "log" | "onEvent" | "settings">> {
@@ -89,6 +90,8 @@ export interface FluxStatus {
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
   inventory?: { entries: { id: string; v: string }[] };
+  lastAppliedOriginRevision?: string;
+  history?: Snapshot[];
 }
 
 /** The status of an object in the plane's Store (empty when it has none). */
