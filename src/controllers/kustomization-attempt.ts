@@ -31,6 +31,8 @@ export class Attempt {
   revision?: string;
   /** The source's origin revision (an OCI artifact's `org.opencontainers.image.revision`), Flux's lastAppliedOriginRevision. */
   originRevision?: string;
+  /** Things the success event of a new revision should mention (objects left out of the apply). */
+  readonly notices: string[] = [];
   /** The digest of the rendered set once it is ready to apply: outcomes from then on go into `status.history`. */
   digest?: string;
   status: KustomizationStatus;
@@ -118,11 +120,13 @@ export class Attempt {
     this.status.lastAppliedRevision = revision;
     this.status.lastAppliedOriginRevision = this.originRevision;
     this.status.lastAttemptedRevision = revision;
-    const wasReady = isReady(ks as never) && ks.status?.lastAppliedRevision === revision;
+    const isNewRevision = ks.status?.lastAppliedRevision !== revision;
+    const wasReady = isReady(ks as never) && !isNewRevision;
     const interval = parseDuration(ks.spec.interval);
-    const message = changes || `Reconciliation finished, next run in ${formatDuration(interval)}`;
+    const told = [changes, ...(isNewRevision ? this.notices : [])].filter(Boolean).join("\n");
+    const message = told || `Reconciliation finished, next run in ${formatDuration(interval)}`;
     const event =
-      !wasReady || changes ? { severity: "info" as const, reason: REASON.reconciliationSucceeded, message } : undefined;
+      !wasReady || told ? { severity: "info" as const, reason: REASON.reconciliationSucceeded, message } : undefined;
     return { status: this.status, requeueAfterMs: interval, changed: !wasReady, revision, event };
   }
 

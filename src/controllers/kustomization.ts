@@ -24,6 +24,7 @@ import {
 import type { ReconcileRequest } from "../queue/queue.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
 import { isReady } from "./conditions.js";
+import { installationNotice, withoutFluxInstallation } from "./flux-installation.js";
 import { fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fleet.js";
 import { renderedDigest } from "./history.js";
 import { Attempt, type KustomizationOutcome } from "./kustomization-attempt.js";
@@ -90,7 +91,9 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   }
 
   const rendered = await renderPhase(ports, ks, artifact);
-  const objects = await decrypt(attempt, placement, rendered);
+  const { kept, skipped } = withoutFluxInstallation(rendered);
+  if (skipped.length > 0) attempt.notices.push(installationNotice(skipped));
+  const objects = await decrypt(attempt, placement, kept);
   if (placement.mode === "direct") attempt.digest = renderedDigest(rendered);
   const fleet = fleetChange(attempt, objects.filter(isFluxObject));
   const workloads = objects.filter((o) => !isFluxObject(o));
