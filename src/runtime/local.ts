@@ -1,5 +1,4 @@
 import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
 import type { Logger } from "pino";
 import { FileArtifactStore } from "../artifacts/fs-artifact-store.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
@@ -17,20 +16,13 @@ import { FileStore } from "../store/fs-store.js";
 import { FileReceiverIndex } from "../store/fs-receiver-index.js";
 import { formatKey, keyOf } from "../api/object-key.js";
 import { cacheDir } from "./cache-dir.js";
+import { statePaths } from "./state-paths.js";
 import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
 import { RenderCache } from "../controllers/render-cache.js";
 
-/** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`, `/receivers` (webhook index, owner-only). */
-export function statePaths(stateDir: string) {
-  return {
-    store: join(stateDir, "store"),
-    artifacts: join(stateDir, "artifacts"),
-    events: join(stateDir, "events.jsonl"),
-    work: join(stateDir, "work"),
-    receivers: join(stateDir, "receivers"),
-  };
-}
+// Its own module, so the CLI finds the Store without loading the control plane.
+export { statePaths };
 
 export interface LocalOptions {
   stateDir: string;
