@@ -54,7 +54,9 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
     process.stderr.write("no clusters registered (sluice create cluster NAME --mode agent|direct)\n");
     return;
   }
-  const heartbeatOf = options.awsBucket ? await heartbeatReader(options.awsBucket) : undefined;
+  const heartbeatOf = options.awsBucket
+    ? (await import("./aws.js")).heartbeatReader(options.awsBucket, cliAws())
+    : undefined;
   const rows = await Promise.all(
     registered.map(async (stored) => {
       const { metadata, spec } = parseObject(clusterRegistration, stored.object);
@@ -79,14 +81,4 @@ export async function clustersTable(options: GlobalOptions): Promise<void> {
       ...rows,
     ]),
   );
-}
-
-/** Reads agents' heartbeats from the control plane's bucket; the AWS SDK is loaded only here, for AWS mode. */
-async function heartbeatReader(bucket: string) {
-  const [{ S3Client }, { S3BundleChannel }] = await Promise.all([
-    import("@aws-sdk/client-s3"),
-    import("../aws/s3-bundle-channel.js"),
-  ]);
-  const s3 = new S3Client(cliAws());
-  return (cluster: string) => new S3BundleChannel(s3, bucket, cluster).heartbeat();
 }

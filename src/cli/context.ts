@@ -8,9 +8,6 @@ import { statePaths } from "../runtime/state-paths.js";
 import { type Store } from "../store/store.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
 
-// Every command goes through this module, so the AWS SDK is imported only when a command works on AWS:
-// loading it costs a local command most of its start-up time.
-
 /** Options every command accepts (set on the root program, as `flux` has them). */
 export interface GlobalOptions {
   stateDir: string;
@@ -40,8 +37,8 @@ export function cliAws(region?: string) {
  */
 export async function openStore(options: GlobalOptions, region?: string): Promise<Store> {
   if (!options.awsBucket) return new FileStore(statePaths(resolve(options.stateDir)).store);
-  const [{ S3Client }, { S3Store }] = await Promise.all([import("@aws-sdk/client-s3"), import("../aws/s3-store.js")]);
-  return new S3Store(new S3Client(cliAws(region)), options.awsBucket);
+  const { s3Store } = await import("./aws.js");
+  return s3Store(options.awsBucket, cliAws(region));
 }
 
 /**
@@ -50,15 +47,12 @@ export async function openStore(options: GlobalOptions, region?: string): Promis
  */
 export async function announce(options: GlobalOptions, key: ObjectKey): Promise<void> {
   if (!options.awsQueueUrl) return;
-  const [{ SQSClient }, { sendFifo }] = await Promise.all([
-    import("@aws-sdk/client-sqs"),
-    import("../aws/sqs-queue.js"),
-  ]);
-  await sendFifo(new SQSClient(cliAws()), options.awsQueueUrl, {
-    key: formatKey(key),
-    reason: "requested",
-    trigger: new Date().toISOString(),
-  });
+  const { enqueue } = await import("./aws.js");
+  await enqueue(
+    options.awsQueueUrl,
+    { key: formatKey(key), reason: "requested", trigger: new Date().toISOString() },
+    cliAws(),
+  );
 }
 
 /** Kubeconfig content from --kubeconfig, $KUBECONFIG (first entry) or ~/.kube/config. */

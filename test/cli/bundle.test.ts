@@ -24,12 +24,15 @@ const currentEntry = async () =>
   (JSON.parse(await readFile(join(bundleDir(), "current.json"), "utf8")) as { entry: string }).entry;
 const sluice = (...args: string[]) => run(process.execPath, [join(project, "bin", "sluice.js"), ...args]);
 
-/** Runs the CLI with a module hook that notes every file it loads; the bundle outputs it loaded, with their inputs. */
-async function loadedOutputs(...args: string[]): Promise<{ output: string; inputs: string[] }[]> {
+/** Runs the CLI with a module hook that notes every file it loads: its exit, and the inputs of the bundle files it loaded. */
+async function traced(args: string[], env: Record<string, string> = {}) {
   await rm(loadedLog, { force: true });
-  await run(process.execPath, ["--import", hook, join(project, "bin", "sluice.js"), ...args], {
-    env: { ...process.env, LOADED_LOG: loadedLog },
-  });
+  const { code, stderr } = await run(process.execPath, ["--import", hook, join(project, "bin", "sluice.js"), ...args], {
+    env: { ...process.env, ...env, LOADED_LOG: loadedLog },
+  }).then(
+    ({ stderr }) => ({ code: 0, stderr }),
+    (e: { code: number; stderr: string }) => e,
+  );
   const files = (await readFile(loadedLog, "utf8"))
     .split("\n")
     .filter((url) => url.startsWith("file:"))
@@ -37,9 +40,10 @@ async function loadedOutputs(...args: string[]): Promise<{ output: string; input
   const entry = files.find((file) => file.endsWith("/sluice.mjs"));
   if (!entry) throw new Error(`the bundle was not run; loaded:\n${files.join("\n")}`);
   const meta = JSON.parse(await readFile(join(dirname(entry), "meta.json"), "utf8")) as Metafile;
-  return files
+  const inputs = files
     .filter((file) => file.startsWith(dirname(entry)))
-    .map((file) => ({ output: file, inputs: Object.keys(meta.outputs[relative(project, file)]!.inputs) }));
+    .flatMap((file) => Object.keys(meta.outputs[relative(project, file)]!.inputs));
+  return { code, stderr, inputs };
 }
 
 beforeAll(async () => {
@@ -73,24 +77,37 @@ describe("npx sluice (bin/sluice.js): the prebuilt, code-split CLI bundle", () =
   it("is built on first run, then answers --version and --help loading only the flag definitions", async () => {
     // Act
     const version = (await sluice("--version")).stdout;
-    const versionLoads = await loadedOutputs("--version");
-    const helpLoads = await loadedOutputs("--help");
-    const getLoads = await loadedOutputs("get", "kustomizations", "--state-dir", join(project, "state"));
+    const versionRun = await traced(["--version"]);
+    const helpRun = await traced(["--help"]);
+    const getRun = await traced(["get", "kustomizations", "--state-dir", join(project, "state")]);
     // Assess
     const { version: packageVersion } = JSON.parse(await readFile(join(project, "package.json"), "utf8")) as {
       version: string;
     };
     expect(version).toBe(`${packageVersion}\n`);
-    for (const loads of [versionLoads, helpLoads]) {
-      const inputs = loads.flatMap((l) => l.inputs);
+    for (const { code, inputs } of [versionRun, helpRun]) {
+      expect(code).toBe(0);
       expect(inputs).toContain("src/cli/commands/get.ts");
       expect(inputs.filter((i) => HEAVY.test(i))).toEqual([]);
       expect(inputs.filter((i) => /^src\/cli\/(get|run|create|agent)\.ts$/.test(i))).toEqual([]);
     }
     // A local `get` loads its own implementation, still without the AWS SDK or a Kubernetes client.
-    const getInputs = getLoads.flatMap((l) => l.inputs);
-    expect(getInputs).toContain("src/cli/get.ts");
-    expect(getInputs.filter((i) => HEAVY.test(i))).toEqual([]);
+    expect(getRun).toMatchObject({ code: 0, stderr: "no Kustomization objects found in flux-system namespace\n" });
+    expect(getRun.inputs).toContain("src/cli/get.ts");
+    expect(getRun.inputs.filter((i) => HEAVY.test(i))).toEqual([]);
+  }, 120_000);
+
+  it("loads the AWS SDK for --aws-bucket and reaches AWS through it", async () => {
+    // Act: an endpoint nothing listens on
+    const { code, stderr, inputs } = await traced(["get", "kustomizations", "--aws-bucket", "fleet"], {
+      SLUICE_AWS_ENDPOINT: "http://127.0.0.1:1",
+      AWS_REGION: "eu-west-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    });
+    // Assess: the SDK's own error, so the client was constructed and sent a request
+    expect({ code, stderr }).toEqual({ code: 1, stderr: "✗ connect ECONNREFUSED 127.0.0.1:1\n" });
+    expect(inputs.some((i) => /node_modules\/@aws-sdk\/client-s3\//.test(i))).toBe(true);
   }, 120_000);
 
   it("is rebuilt when a source file changed since it was built, and only then", async () => {

@@ -1,0 +1,30 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import type { awsClientOptions } from "../aws/clients.js";
+import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
+import { S3Store } from "../aws/s3-store.js";
+import { sendFifo } from "../aws/sqs-queue.js";
+import type { ReconcileRequest } from "../queue/queue.js";
+import type { Store } from "../store/store.js";
+
+// The CLI's AWS mode (--aws-bucket, --aws-queue-url), imported only then: loading the AWS SDK is most of a local
+// command's start-up. Our own module rather than `import("@aws-sdk/…")` where needed, because a bundle's
+// code-split CommonJS package offers only its default export to a dynamic import.
+
+type ClientOptions = ReturnType<typeof awsClientOptions>;
+
+/** The deployed control plane's Store, in its bucket. */
+export function s3Store(bucket: string, client: ClientOptions): Store {
+  return new S3Store(new S3Client(client), bucket);
+}
+
+/** Puts a reconcile request on the deployed control plane's FIFO queue. */
+export async function enqueue(queueUrl: string, request: ReconcileRequest, client: ClientOptions): Promise<void> {
+  await sendFifo(new SQSClient(client), queueUrl, request);
+}
+
+/** Reads agents' heartbeats (last contact, revision, bundles) from the control plane's bucket. */
+export function heartbeatReader(bucket: string, client: ClientOptions) {
+  const s3 = new S3Client(client);
+  return (cluster: string) => new S3BundleChannel(s3, bucket, cluster).heartbeat();
+}
