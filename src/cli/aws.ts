@@ -1,4 +1,10 @@
 import { S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateSecretCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { awsClientOptions } from "../aws/clients.js";
 import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
@@ -27,4 +33,22 @@ export async function enqueue(queueUrl: string, request: ReconcileRequest, clien
 export function heartbeatReader(bucket: string, client: ClientOptions) {
   const s3 = new S3Client(client);
   return (cluster: string) => new S3BundleChannel(s3, bucket, cluster).heartbeat();
+}
+
+/** On AWS, secretRefs resolve from Secrets Manager: `sluice/<namespace>/<name>`, a JSON object of keys. Returns its id. */
+export async function putSecret(
+  namespace: string,
+  name: string,
+  data: Record<string, string>,
+  client: ClientOptions,
+): Promise<string> {
+  const secrets = new SecretsManagerClient(client);
+  const SecretId = `sluice/${namespace}/${name}`;
+  await secrets
+    .send(new PutSecretValueCommand({ SecretId, SecretString: JSON.stringify(data) }))
+    .catch(async (error: unknown) => {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+      await secrets.send(new CreateSecretCommand({ Name: SecretId, SecretString: JSON.stringify(data) }));
+    });
+  return SecretId;
 }

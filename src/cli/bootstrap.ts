@@ -6,12 +6,6 @@ import { openCluster } from "../cluster/cluster.js";
 import { isNotFound } from "../cluster/errors.js";
 import { isFluxObject } from "../controllers/fleet.js";
 import { systemClock } from "../ports/clock.js";
-import {
-  CreateSecretCommand,
-  PutSecretValueCommand,
-  ResourceNotFoundException,
-  SecretsManagerClient,
-} from "@aws-sdk/client-secrets-manager";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../api/object-key.js";
 import { announce, cliAws, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
@@ -95,17 +89,11 @@ async function writeGitSecret(options: GlobalOptions, name: string, username: st
   say.success(`Secret ${ns}/${name} with the Git credentials applied`);
 }
 
-/** On AWS, secretRefs resolve from Secrets Manager: `sluice/<namespace>/<name>`, a JSON object of keys. */
+/** On AWS, the credentials go to Secrets Manager, where the worker resolves secretRefs. */
 async function writeAwsSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const client = new SecretsManagerClient(cliAws());
-  const SecretId = `sluice/${namespace}/${name}`;
-  await client
-    .send(new PutSecretValueCommand({ SecretId, SecretString: JSON.stringify(data) }))
-    .catch(async (error: unknown) => {
-      if (!(error instanceof ResourceNotFoundException)) throw error;
-      await client.send(new CreateSecretCommand({ Name: SecretId, SecretString: JSON.stringify(data) }));
-    });
-  say.success(`Secrets Manager secret ${SecretId} with the Git credentials written`);
+  const { putSecret } = await import("./aws.js");
+  const id = await putSecret(namespace, name, data, cliAws());
+  say.success(`Secrets Manager secret ${id} with the Git credentials written`);
 }
 
 /** Registers the Flux objects of a folder of YAML, in the --namespace unless they name one. */
