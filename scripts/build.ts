@@ -80,7 +80,7 @@ export async function buildAll(): Promise<Built[]> {
  * one. Under node_modules/.cache, as other tools' caches: no linter or formatter looks there, `npm ci` starts it afresh,
  * and the bundle finds the packages it resolves at run time (the kubectl layer) in the node_modules above it.
  */
-export const cliBundleDir = join(root, "node_modules", ".cache", "sluice", "cli");
+const cliBundleDir = join(root, "node_modules", ".cache", "sluice", "cli");
 
 /** A file as last seen: [mtimeMs, size]. */
 type Fingerprint = [number, number];
