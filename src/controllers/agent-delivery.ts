@@ -46,21 +46,13 @@ export async function deliverBundle(
   const outbox = ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const requestedAt = ks.metadata.annotations?.[REQUESTED_AT];
-  const digest = await publishIfNew(
-    attempt,
-    outbox,
-    {
-      cluster,
-      kustomization: attempt.owner,
-      revision,
-      sequence: 0,
-      ...(requestedAt && { requestedAt }),
-      options,
-      objects: workloads,
-    },
-    current,
-    report,
-  );
+  const content = bundleFor(attempt, cluster, {
+    revision,
+    options,
+    objects: workloads,
+    ...(requestedAt && { requestedAt }),
+  });
+  const digest = await publishIfNew(attempt, outbox, content, current, report);
   const agentInventory =
     report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
@@ -139,21 +131,7 @@ export async function withdrawBundle(
   const outbox = attempt.ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const revision = attempt.status.lastAttemptedRevision ?? "";
-  await publishIfNew(
-    attempt,
-    outbox,
-    {
-      cluster,
-      kustomization: attempt.owner,
-      revision,
-      sequence: 0,
-      withdrawn: true,
-      options: bundleOptions(attempt),
-      objects: [],
-    },
-    current,
-    report,
-  );
+  await publishIfNew(attempt, outbox, bundleFor(attempt, cluster, { revision, withdrawn: true }), current, report);
   const changes = formatChangeSet(fleet);
   return {
     status: attempt.status,
@@ -171,22 +149,10 @@ export async function suspendBundle(attempt: Attempt, cluster: string): Promise<
   if (!attempt.ports.agents) return { status: attempt.status };
   const outbox = attempt.ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
-  if (current)
-    await publishIfNew(
-      attempt,
-      outbox,
-      {
-        cluster,
-        kustomization: attempt.owner,
-        revision: current.revision,
-        sequence: 0,
-        suspended: true,
-        options: bundleOptions(attempt),
-        objects: [],
-      },
-      current,
-      report,
-    );
+  if (current) {
+    const suspension = bundleFor(attempt, cluster, { revision: current.revision, suspended: true });
+    await publishIfNew(attempt, outbox, suspension, current, report);
+  }
   return { status: attempt.status };
 }
 
@@ -200,6 +166,22 @@ async function agentState(
 ): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
   const [current, report] = await Promise.all([outbox.current(ks), outbox.report(ks)]);
   return [current, report?.reason === REASON.withdrawn ? undefined : report];
+}
+
+/** A bundle of this Kustomization for `cluster`: empty unless `content` gives objects, with the spec's options unless given. */
+function bundleFor(
+  attempt: Attempt,
+  cluster: string,
+  content: Pick<BundleContent, "revision"> & Partial<BundleContent>,
+): BundleContent {
+  return {
+    cluster,
+    kustomization: attempt.owner,
+    sequence: 0,
+    options: bundleOptions(attempt),
+    objects: [],
+    ...content,
+  };
 }
 
 /** The sync plan the agent follows (the worker's own, from the spec), with the agent's schedule, identity and decryption. */
