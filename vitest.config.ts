@@ -5,6 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "infra/**/*.test.ts"],
     // The test bed (kube-apiserver, Git server, moto, registry, Helm repo) starts once per run.
     globalSetup: ["test/env/global-setup.ts"],
+    // Every status a test causes is checked against Flux's condition invariants; a violation fails the reconcile.
+    env: { SLUICE_STRICT_STATUS: "1" },
     testTimeout: 60_000,
     hookTimeout: 180_000,
     // Two cores: the test bed already runs several servers; keep test files from starving them.

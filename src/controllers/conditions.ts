@@ -1,4 +1,5 @@
 import type { Condition } from "../api/meta.js";
+import { CONDITION } from "../api/reasons.js";
 
 export type ConditionInput = Pick<Condition, "type" | "status" | "reason" | "message">;
 
@@ -39,6 +40,6 @@ export function isReady(object: {
   metadata: { generation?: number };
   status?: { conditions?: Condition[]; observedGeneration?: number };
 }): boolean {
-  const ready = findCondition(object.status?.conditions, "Ready");
+  const ready = findCondition(object.status?.conditions, CONDITION.ready);
   return ready?.status === "True" && (object.status?.observedGeneration ?? -1) === (object.metadata.generation ?? 1);
 }

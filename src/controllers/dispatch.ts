@@ -1,18 +1,23 @@
-import type { GitRepository } from "../api/gitrepository.js";
+import { isDeepStrictEqual } from "node:util";
 import { REQUESTED_AT } from "../api/meta.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { InvalidObjectError, parseFluxObject } from "../api/parse.js";
+import { CONDITION, REASON } from "../api/reasons.js";
 import type { KubeObject } from "../apply/object.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { updateObject, writeStatus } from "../store/objects.js";
 import { parseKey, type ObjectKey } from "../api/object-key.js";
-import { isReady, setCondition } from "./conditions.js";
+import { findCondition, isReady } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./receiver.js";
 import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
+import { markFailed, statusViolations, type ConditionedStatus } from "./status.js";
+
+/** The status fields every kind shares: what the dispatcher reads, checks and stamps. */
+export type FluxStatus = ConditionedStatus & { lastHandledReconcileAt?: string };
 
 const API_VERSIONS: Record<string, string> = {
   GitRepository: "source.toolkit.fluxcd.io/v1",
@@ -24,7 +29,10 @@ const API_VERSIONS: Record<string, string> = {
  * Reconciles the object a request names, whatever runtime delivered it: validate, run the kind's
  * reconciler, write status once, emit the event, wake whoever depends on a change, requeue.
  */
-export async function dispatch(ports: ReconcilerPorts, request: ReconcileRequest): Promise<Outcome | undefined> {
+export async function dispatch(
+  ports: ReconcilerPorts,
+  request: ReconcileRequest,
+): Promise<Outcome<FluxStatus | undefined> | undefined> {
   const key = parseKey(request.key);
   const stored =
     request.reason === "webhook" && key.kind !== "Receiver"
@@ -35,7 +43,7 @@ export async function dispatch(ports: ReconcilerPorts, request: ReconcileRequest
     // A delivery to a Receiver with `name: "*"` resources: resolve them against the Store; the Receiver itself is not reconciled.
     const enqueued = await expandDelivery(ports, stored.object, request);
     ports.log.info({ object: request.key, enqueued }, "webhook delivery expanded");
-    return { status: stored.object.status };
+    return { status: statusOf(stored.object) };
   }
   const started = ports.clock.now();
   const outcome = await reconcileObject(ports, stored.object, request);
@@ -51,9 +59,11 @@ export async function dispatch(ports: ReconcilerPorts, request: ReconcileRequest
     log.info({ ms: ports.clock.now() - started }, "finalized and removed");
   } else {
     const requestedAt = stored.object.metadata.annotations?.[REQUESTED_AT];
-    const status = requestedAt
-      ? { ...(outcome.status as object), lastHandledReconcileAt: requestedAt }
-      : outcome.status;
+    // A status left as it was (a suspended object's, a Cluster's) says nothing about this generation: Flux's
+    // controllers do not touch it either, so only a status the reconcile changed is checked.
+    if (!isDeepStrictEqual(outcome.status, stored.object.status))
+      checkStatus(ports, request.key, stored.object.metadata.generation ?? 1, outcome.status);
+    const status = requestedAt ? { ...outcome.status, lastHandledReconcileAt: requestedAt } : outcome.status;
     await writeStatus(ports.store, key, status);
     log.info({ ms: ports.clock.now() - started, reason: request.reason, ready: readyOf(status) }, "reconciled");
   }
@@ -87,47 +97,59 @@ async function reconcileObject(
   ports: ReconcilerPorts,
   object: KubeObject,
   request: ReconcileRequest,
-): Promise<Outcome> {
-  const generation = object.metadata.generation ?? 1;
-  const now = new Date(ports.clock.now());
-  const stalled = async (reason: string, message: string): Promise<Outcome> => {
-    let conditions = setCondition(
-      (object.status as { conditions?: [] } | undefined)?.conditions,
-      { type: "Ready", status: "False", reason, message },
-      generation,
-      now,
-    );
-    conditions = setCondition(conditions, { type: "Stalled", status: "True", reason, message }, generation, now);
+): Promise<Outcome<FluxStatus | undefined>> {
+  const at = { generation: object.metadata.generation ?? 1, now: new Date(ports.clock.now()) };
+  const stalled = async (reason: string, message: string): Promise<Outcome<FluxStatus>> => {
     // A stalled Receiver answers on no path (only Receivers have one).
-    const { webhookPath, ...kept } = (object.status ?? {}) as { webhookPath?: string };
+    const { webhookPath, ...kept } = (statusOf(object) ?? {}) as FluxStatus & { webhookPath?: string };
     await retireWebhookPath(ports, webhookPath);
     return {
-      status: { ...kept, conditions, observedGeneration: generation },
+      status: markFailed(kept, at, reason, message, { stalled: true }),
       event: { severity: "error", reason, message },
     };
   };
   // A Cluster registration is configuration read by Kustomizations; there is nothing to reconcile.
-  if (object.kind === "Cluster") return { status: object.status };
+  if (object.kind === "Cluster") return { status: statusOf(object) };
   if (!(object.kind in API_VERSIONS))
     return stalled(
-      "UnsupportedKind",
+      REASON.unsupportedKind,
       `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`,
     );
   if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") {
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
-    return { status: object.status, finalized: true };
+    return { status: statusOf(object), finalized: true };
   }
   let parsed;
   try {
     parsed = parseFluxObject(object);
   } catch (error) {
-    if (error instanceof InvalidObjectError) return stalled("InvalidSpec", error.message);
+    if (error instanceof InvalidObjectError) return stalled(REASON.invalidSpec, error.message);
     throw error;
   }
   if (parsed.kind === "GitRepository")
-    return parsed.spec.suspend ? { status: object.status } : reconcileGitRepository(ports, parsed as GitRepository);
-  if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed as Receiver);
-  return reconcileKustomization(ports, parsed as Kustomization, request);
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileGitRepository(ports, parsed);
+  if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
+  return reconcileKustomization(ports, parsed, request);
+}
+
+/**
+ * Flux's condition invariants (runtime/conditions' checks), run on every status a reconcile
+ * changed, before it is written: a violation is a reconciler's bug. Logged, and the status still
+ * written (it is the best there is), or thrown with settings.strictStatus, so the test that caused it fails.
+ */
+function checkStatus(ports: ReconcilerPorts, key: string, generation: number, status: FluxStatus | undefined): void {
+  const violations = statusViolations(status, generation);
+  if (violations.length === 0) return;
+  if (ports.settings.strictStatus) {
+    const written = JSON.stringify({ observedGeneration: status?.observedGeneration, conditions: status?.conditions });
+    throw new Error(`${key} status check failed at generation ${generation}: ${violations.join("; ")} in ${written}`);
+  }
+  ports.log.error({ object: key, generation, violations }, "status breaks Flux's condition invariants");
+}
+
+/** A stored object's status: untyped in the Store, it has at least the fields every kind shares. */
+function statusOf(object: KubeObject): FluxStatus | undefined {
+  return object.status as FluxStatus | undefined;
 }
 
 async function expandDelivery(ports: ReconcilerPorts, object: KubeObject, request: ReconcileRequest): Promise<number> {
@@ -152,10 +174,8 @@ async function markRequested(ports: ReconcilerPorts, key: ObjectKey) {
   });
 }
 
-function readyOf(status: unknown): string | undefined {
-  const ready = (
-    status as { conditions?: { type: string; status: string; reason: string }[] } | undefined
-  )?.conditions?.find((c) => c.type === "Ready");
+function readyOf(status: FluxStatus | undefined): string | undefined {
+  const ready = findCondition(status?.conditions, CONDITION.ready);
   return ready && `${ready.status} ${ready.reason}`;
 }
 
@@ -167,9 +187,9 @@ async function wakeDependents(
   ports: ReconcilerPorts,
   key: ObjectKey,
   object: KubeObject,
-  outcome: Outcome,
+  outcome: Outcome<FluxStatus | undefined>,
 ): Promise<void> {
-  if (key.kind === "Kustomization" && !isReady({ metadata: object.metadata, status: outcome.status as never })) return;
+  if (key.kind === "Kustomization" && !isReady({ metadata: object.metadata, status: outcome.status })) return;
   const reason = key.kind === "Kustomization" ? "dependency" : "source";
   for (const dependent of await ports.dependents.of(key))
     await ports.queue.enqueue({ key: dependent, reason, revision: outcome.revision });

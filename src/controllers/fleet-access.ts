@@ -20,9 +20,6 @@ import type { Settings } from "./settings.js";
 // per (identity, resource, verb, namespace) on the target cluster, its answer reused for the same
 // revision for a short while (AccessReviews).
 
-/** Flux's reason for a refused reference (fluxcd/pkg/apis/acl AccessDeniedReason), used for every tenancy refusal. */
-export const ACCESS_DENIED = "AccessDenied";
-
 /**
  * The API group of each Flux kind. The Store keys objects by kind alone, so access is asked on the
  * kind's own group whatever group the rendered object claims (`evil.toolkit.fluxcd.io/v1` Kustomization

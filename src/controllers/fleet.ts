@@ -7,6 +7,7 @@ import type { Queue } from "../queue/queue.js";
 import { applyToStore, requestDeletion } from "../store/objects.js";
 import { type Store } from "../store/store.js";
 import { formatKey } from "../api/object-key.js";
+import { CONDITION, REASON } from "../api/reasons.js";
 import { findCondition, isReady } from "./conditions.js";
 
 // Flux objects a Kustomization renders (GitRepository, Kustomization, …) are registered in the
@@ -105,13 +106,14 @@ export async function fleetHealth(
       const subject = formatKey(key);
       const stored = await store.get(key);
       if (!stored) return { subject, status: "NotFound" as const, message: "not registered" };
-      const ready = findCondition((stored.object.status as { conditions?: [] } | undefined)?.conditions, "Ready");
+      const conditions = (stored.object.status as { conditions?: [] } | undefined)?.conditions;
+      const ready = findCondition(conditions, CONDITION.ready);
       if (isReady(stored.object as never))
         return { subject, status: "Current" as const, message: ready?.message ?? "" };
-      const stalled = findCondition((stored.object.status as { conditions?: [] } | undefined)?.conditions, "Stalled");
+      const stalled = findCondition(conditions, CONDITION.stalled);
       if (
         stalled?.status === "True" ||
-        (ready?.status === "False" && ready.reason !== "Progressing" && ready.reason !== "DependencyNotReady")
+        (ready?.status === "False" && ready.reason !== REASON.progressing && ready.reason !== REASON.dependencyNotReady)
       ) {
         return { subject, status: "Failed" as const, message: ready?.message ?? stalled?.message ?? "" };
       }

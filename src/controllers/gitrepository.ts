@@ -2,48 +2,42 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { gitRepositoryDefaults, type GitRepository } from "../api/gitrepository.js";
 import { parseDuration } from "../api/duration.js";
+import { CONDITION, REASON } from "../api/reasons.js";
 import { archiveDirectory } from "../artifacts/archive.js";
 import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../sources/git.js";
-import { setCondition, removeCondition } from "./conditions.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 import type { Outcome } from "./outcome.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "./status.js";
 
-type Status = NonNullable<GitRepository["status"]>;
+type GitRepositoryStatus = NonNullable<GitRepository["status"]>;
 
 /**
  * source-controller's GitRepository reconcile: resolve the ref from the advertisement alone, fetch
  * (depth 1) only when it moved or the artifact inputs changed, store a deterministic tarball, and
  * set status.artifact and conditions as Flux does.
  */
-export async function reconcileGitRepository(ports: ReconcilerPorts, repo: GitRepository): Promise<Outcome> {
+export async function reconcileGitRepository(
+  ports: ReconcilerPorts,
+  repo: GitRepository,
+): Promise<Outcome<GitRepositoryStatus>> {
   const { spec, metadata } = repo;
-  const generation = metadata.generation ?? 1;
-  const now = new Date(ports.clock.now());
+  const at: Stamp = { generation: metadata.generation ?? 1, now: new Date(ports.clock.now()) };
   const namespace = metadata.namespace ?? "default";
-  let status: Status = { ...repo.status };
-  const fail = (reason: string, message: string): Outcome => {
-    status.conditions = setCondition(
-      status.conditions,
-      { type: "FetchFailed", status: "True", reason, message },
-      generation,
-      now,
-    );
-    status.conditions = setCondition(
-      status.conditions,
-      { type: "Ready", status: "False", reason, message },
-      generation,
-      now,
-    );
-    status.conditions = removeCondition(status.conditions, "Reconciling");
-    status.observedGeneration = generation;
-    return { status, requeueAfterMs: parseDuration(spec.interval), event: { severity: "error", reason, message } };
+  let status: GitRepositoryStatus = { ...repo.status };
+  const fail = (reason: string, message: string): Outcome<GitRepositoryStatus> => {
+    const fetchFailed = withCondition(status, { type: CONDITION.fetchFailed, status: "True", reason, message }, at);
+    return {
+      status: markFailed(fetchFailed, at, reason, message),
+      requeueAfterMs: parseDuration(spec.interval),
+      event: { severity: "error", reason, message },
+    };
   };
 
   let auth: GitAuth;
   try {
     auth = await gitAuth(ports, namespace, spec);
   } catch (error) {
-    return fail("AuthenticationFailed", (error as Error).message);
+    return fail(REASON.authenticationFailed, (error as Error).message);
   }
   const ref = gitRepositoryDefaults(spec).ref;
   const source: GitRemote = {
@@ -59,10 +53,10 @@ export async function reconcileGitRepository(ports: ReconcilerPorts, repo: GitRe
       current !== undefined &&
       current.revision === remote.revision &&
       status.observedIgnore === spec.ignore &&
-      status.observedGeneration === generation &&
+      status.observedGeneration === at.generation &&
       (await ports.artifacts.get(current.path, current.digest)) !== undefined;
     if (unchanged) {
-      status = succeeded(status, generation, now, `stored artifact for revision '${current.revision}'`);
+      status = succeeded(status, at, `stored artifact for revision '${current.revision}'`);
       return { status, requeueAfterMs: parseDuration(spec.interval), changed: false };
     }
     const dir = await mkdtemp(join(ports.workDir, "git-"));
@@ -78,12 +72,12 @@ export async function reconcileGitRepository(ports: ReconcilerPorts, repo: GitRe
         url: stored.url,
         revision: checkedOut.revision,
         digest: stored.digest,
-        lastUpdateTime: now.toISOString(),
+        lastUpdateTime: at.now.toISOString(),
         size: stored.size,
       };
       status.observedIgnore = spec.ignore;
       const message = `stored artifact for revision '${checkedOut.revision}'`;
-      status = succeeded(status, generation, now, message);
+      status = succeeded(status, at, message);
       const moved = current?.revision !== checkedOut.revision;
       return {
         status,
@@ -92,7 +86,7 @@ export async function reconcileGitRepository(ports: ReconcilerPorts, repo: GitRe
         event: moved
           ? {
               severity: "info",
-              reason: "NewArtifact",
+              reason: REASON.newArtifact,
               message: `stored artifact with revision '${checkedOut.revision}' from '${maskUrl(spec.url)}'${checkedOut.message ? `, commit message: '${checkedOut.message.split("\n")[0]}'` : ""}`,
             }
           : undefined,
@@ -107,22 +101,14 @@ export async function reconcileGitRepository(ports: ReconcilerPorts, repo: GitRe
   }
 }
 
-function succeeded(status: Status, generation: number, now: Date, message: string): Status {
-  let conditions = removeCondition(status.conditions, "FetchFailed");
-  conditions = removeCondition(conditions, "Reconciling");
-  conditions = setCondition(
-    conditions,
-    { type: "ArtifactInStorage", status: "True", reason: "Succeeded", message },
-    generation,
-    now,
+/** The artifact for this spec is stored: FetchFailed goes, ArtifactInStorage and Ready are True. */
+function succeeded(status: GitRepositoryStatus, at: Stamp, message: string): GitRepositoryStatus {
+  const stored = withCondition(
+    withoutConditions(status, CONDITION.fetchFailed),
+    { type: CONDITION.artifactInStorage, status: "True", reason: REASON.succeeded, message },
+    at,
   );
-  conditions = setCondition(
-    conditions,
-    { type: "Ready", status: "True", reason: "Succeeded", message },
-    generation,
-    now,
-  );
-  return { ...status, conditions, observedGeneration: generation };
+  return markReady(stored, at, REASON.succeeded, message);
 }
 
 /** Reads `spec.secretRef` the way source-controller does: username/password, bearerToken, ca.crt. */

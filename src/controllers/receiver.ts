@@ -4,12 +4,14 @@ import { webhookPath } from "../notify/receiver.js";
 import { digestOfPath, type ReceiverTarget } from "../notify/receiver-index.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { formatKey, keyOf } from "../api/object-key.js";
-import { isReady, removeCondition, setCondition } from "./conditions.js";
+import { REASON } from "../api/reasons.js";
+import { isReady } from "./conditions.js";
 import type { Outcome } from "./outcome.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 import type { Settings } from "./settings.js";
+import { markFailed, markReady, type Stamp } from "./status.js";
 
-type Status = NonNullable<Receiver["status"]>;
+type ReceiverStatus = NonNullable<Receiver["status"]>;
 
 /** Flux's default Receiver interval: how soon a rotated or deleted token retires the old path. */
 const DEFAULT_INTERVAL = "10m";
@@ -19,10 +21,9 @@ const DEFAULT_INTERVAL = "10m";
  * trigger, publish status.webhookPath and the index record the webhook verifies against. A
  * Receiver that is not Ready answers on no path: its previous record is deleted.
  */
-export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiver): Promise<Outcome> {
+export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiver): Promise<Outcome<ReceiverStatus>> {
   const namespace = receiver.metadata.namespace ?? "default";
-  const generation = receiver.metadata.generation ?? 1;
-  const now = new Date(ports.clock.now());
+  const at: Stamp = { generation: receiver.metadata.generation ?? 1, now: new Date(ports.clock.now()) };
   const previousPath = receiver.status?.webhookPath;
   // Stalled when only a change of spec can help (Flux marks AccessDenied so); a missing token may appear any time.
   const notReady = async (
@@ -30,18 +31,9 @@ export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiv
     message: string,
     requeueAfterMs: number,
     stalled: boolean,
-  ): Promise<Outcome> => {
+  ): Promise<Outcome<ReceiverStatus>> => {
     await retireWebhookPath(ports, previousPath);
-    const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: "" };
-    status.conditions = setCondition(
-      status.conditions,
-      { type: "Ready", status: "False", reason, message },
-      generation,
-      now,
-    );
-    status.conditions = stalled
-      ? setCondition(status.conditions, { type: "Stalled", status: "True", reason, message }, generation, now)
-      : removeCondition(status.conditions, "Stalled");
+    const status = markFailed({ ...receiver.status, webhookPath: "" }, at, reason, message, { stalled });
     return { status, requeueAfterMs, event: { severity: "error", reason, message } };
   };
 
@@ -49,7 +41,7 @@ export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiv
   if (!token) {
     const secret = `${namespace}/${receiver.spec.secretRef.name}`;
     return notReady(
-      "TokenNotFound",
+      REASON.tokenNotFound,
       `unable to read token from secret '${secret}': secret or its 'token' key not found or empty`,
       60_000,
       false,
@@ -76,14 +68,12 @@ export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiv
     suspend: receiver.spec.suspend ?? false,
     resources: targetsOf(receiver),
   });
-  const status: Status = { ...receiver.status, observedGeneration: generation, webhookPath: path };
-  const ready = {
-    type: "Ready",
-    status: "True",
-    reason: "Succeeded",
-    message: `Receiver initialized for path: ${path}`,
-  } as const;
-  status.conditions = removeCondition(setCondition(status.conditions, ready, generation, now), "Stalled");
+  const status = markReady(
+    { ...receiver.status, webhookPath: path },
+    at,
+    REASON.succeeded,
+    `Receiver initialized for path: ${path}`,
+  );
   return { status, requeueAfterMs: interval };
 }
 
@@ -166,10 +156,10 @@ export function refusedResources(
   if (receiver.spec.resourceFilter) invalid.push("spec.resourceFilter: not supported by Sluice yet");
   if (denied.length > 0) {
     return {
-      reason: "AccessDenied",
+      reason: REASON.accessDenied,
       message: `refused: ${denied.join("; ")}: cross-namespace references are not allowed (${settings.noCrossNamespaceRefs ? "noCrossNamespaceRefs is on" : "allowCrossNamespaceReceivers is off"})`,
     };
   }
-  if (invalid.length > 0) return { reason: "InvalidSpec", message: `refused: ${invalid.join("; ")}` };
+  if (invalid.length > 0) return { reason: REASON.invalidSpec, message: `refused: ${invalid.join("; ")}` };
   return undefined;
 }

@@ -28,6 +28,11 @@ export interface Settings {
   defaultServiceAccount?: string;
   /** Kubeconfigs from `kubeConfig.secretRef` may set insecure-skip-tls-verify (`--insecure-kubeconfig-tls`). @default false */
   insecureKubeConfigTLS: boolean;
+  /**
+   * A status that breaks Flux's condition invariants (statusViolations) fails its reconcile instead of being logged
+   * and written; the test suite turns it on with SLUICE_STRICT_STATUS=1. @default false
+   */
+  strictStatus: boolean;
 }
 
 export const defaultSettings: Settings = {
@@ -40,6 +45,7 @@ export const defaultSettings: Settings = {
   allowCrossNamespaceReceivers: false,
   noCrossNamespaceRefs: false,
   insecureKubeConfigTLS: false,
+  strictStatus: false,
 };
 
 /** A defaultServiceAccount as given by `source` (a flag, an env var), checked to be a service account name. */

@@ -31,6 +31,7 @@ import { KubeSecrets } from "../secrets/kube-secrets.js";
 import type { Secrets } from "../secrets/secrets.js";
 import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
+import { strictStatusFromEnv } from "./strict-status.js";
 import type { Log } from "../ports/log.js";
 import { once } from "./once.js";
 import { RenderCache } from "../controllers/render-cache.js";
@@ -113,7 +114,7 @@ export async function awsRuntime(
     tools: await resolveTools({ cacheDir: join(workDir, "cache") }),
     workDir,
     cluster: clusterFactory(cluster, secrets, clock, { eks }),
-    settings: { ...awsDefaultSettings, ...config.settings },
+    settings: { ...awsDefaultSettings, strictStatus: strictStatusFromEnv(), ...config.settings },
     dependents: new S3Dependents(clients.s3, config.bucket),
     renders: new RenderCache(),
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),

@@ -130,10 +130,7 @@ async function reconcileRecord(
   }
   const started = runtime.clock.now();
   const outcome = await dispatch(runtime, request);
-  const ready =
-    (outcome?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find(
-      (c) => c.type === "Ready",
-    )?.status ?? "Unknown";
+  const ready = outcome?.status?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
   metrics.addDimensions({ kind: request.key.split("/")[0]!, ready });
   metrics.addMetric("ReconcileDuration", MetricUnit.Milliseconds, runtime.clock.now() - started);
   metrics.addMetric("Reconciles", MetricUnit.Count, 1);

@@ -19,6 +19,7 @@ import { cacheDir } from "./cache-dir.js";
 import { statePaths } from "./state-paths.js";
 import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
+import { strictStatusFromEnv } from "./strict-status.js";
 import { RenderCache } from "../controllers/render-cache.js";
 
 // Its own module, so the CLI finds the Store without loading the control plane.
@@ -74,7 +75,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     tools: await resolveTools({ cacheDir: cacheDir() }),
     workDir: paths.work,
     cluster: clusterFactory(cluster, secrets, options.clock),
-    settings: { ...defaultSettings, ...options.settings },
+    settings: { ...defaultSettings, strictStatus: strictStatusFromEnv(), ...options.settings },
     dependents: new MemoryDependents(),
     renders: new RenderCache(),
     receivers: new FileReceiverIndex(paths.receivers),

@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import git, { Errors, type AuthCallback, type HttpClient, type ServerRef } from "isomorphic-git";
 import semver from "semver";
 import type { GitRepositoryRef } from "../api/gitrepository.js";
+import { REASON } from "../api/reasons.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
 import { writeCommitTree } from "./git-tree.js";
 import type { NetworkPolicy } from "./network-guard.js";
@@ -36,7 +37,8 @@ export interface ResolvedRef {
   refName?: string;
 }
 
-export type GitErrorReason = "AuthenticationFailed" | "GitOperationFailed";
+/** source-controller's reasons for a failed Git operation. */
+export type GitErrorReason = typeof REASON.authenticationFailed | typeof REASON.gitOperationFailed;
 
 /** A failed Git operation; the message never holds credentials. */
 export class GitError extends Error {
@@ -182,7 +184,7 @@ function locate(target: RefTarget, refs: ServerRef[]): Located | undefined {
  */
 function highestTag(range: string, refs: ServerRef[]): Located | undefined {
   const valid = semver.validRange(range.replaceAll(",", " "));
-  if (!valid) throw new GitError("GitOperationFailed", `semver parse error: invalid range '${range}'`);
+  if (!valid) throw new GitError(REASON.gitOperationFailed, `semver parse error: invalid range '${range}'`);
   let best: (Located & { version: semver.SemVer }) | undefined;
   for (const r of refs) {
     const tag = r.ref.slice("refs/tags/".length);
@@ -213,14 +215,17 @@ async function fetchRef(remote: GitRemote, target: RefTarget, dir: string): Prom
     depth: 1,
     tags: false,
   });
-  if (!fetchHead) throw new GitError("GitOperationFailed", `git repository ${maskUrl(remote.url)} is empty`);
+  if (!fetchHead) throw new GitError(REASON.gitOperationFailed, `git repository ${maskUrl(remote.url)} is empty`);
   return { oid: fetchHead, label, refName };
 }
 
 async function chooseTag(remote: GitRemote, target: Extract<Target, { kind: "semver" }>): Promise<Located> {
   const found = locate(target, await listRefs(remote, target));
   if (!found)
-    throw new GitError("GitOperationFailed", `no match found for semver: ${target.range} in ${maskUrl(remote.url)}`);
+    throw new GitError(
+      REASON.gitOperationFailed,
+      `no match found for semver: ${target.range} in ${maskUrl(remote.url)}`,
+    );
   return found;
 }
 
@@ -242,7 +247,7 @@ async function fetchCommit(
   });
   const where = target.branch ? `branch '${target.branch}' of ${maskUrl(remote.url)}` : maskUrl(remote.url);
   const oid = await git.expandOid({ fs, dir, oid: target.commit }).catch(() => {
-    throw new GitError("GitOperationFailed", `commit '${target.commit}' not found in ${where}`);
+    throw new GitError(REASON.gitOperationFailed, `commit '${target.commit}' not found in ${where}`);
   });
   return { oid, label: target.branch, refName };
 }
@@ -252,17 +257,17 @@ function validate({ url, auth }: GitRemote): void {
   const scpLike = !url.includes("://") && /^[^/]+:/.test(url);
   if (scpLike || /^(ssh|git\+ssh|ssh\+git):\/\//i.test(url)) {
     throw new GitError(
-      "GitOperationFailed",
+      REASON.gitOperationFailed,
       `${maskUrl(url)}: SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)`,
     );
   }
   if (!/^https?:\/\//i.test(url))
     throw new GitError(
-      "GitOperationFailed",
+      REASON.gitOperationFailed,
       `unsupported Git URL ${maskUrl(url)}: must start with https:// or http://`,
     );
   if (auth.bearerToken && (auth.username || auth.password)) {
-    throw new GitError("GitOperationFailed", "basic auth and bearer token cannot be set at the same time");
+    throw new GitError(REASON.gitOperationFailed, "basic auth and bearer token cannot be set at the same time");
   }
 }
 
@@ -293,7 +298,7 @@ async function guarded<T>(remote: GitRemote, action: string, run: () => Promise<
 function toGitError(error: unknown, { url, auth }: GitRemote, action: string): GitError {
   if (error instanceof GitError) return error;
   const status = error instanceof Errors.HttpError ? error.data.statusCode : undefined;
-  const reason = status === 401 || status === 403 ? "AuthenticationFailed" : "GitOperationFailed";
+  const reason = status === 401 || status === 403 ? REASON.authenticationFailed : REASON.gitOperationFailed;
   const message = sanitise(error instanceof Error ? error.message : String(error), auth);
   return new GitError(reason, `failed to ${action} ${maskUrl(url)}: ${message}`);
 }
