@@ -28,3 +28,8 @@ export function formatDuration(ms: number): string {
 export const duration = z
   .string()
   .regex(PATTERN, { message: "must be a duration like 30s, 5m or 1h30m (units ms, s, m, h)" });
+
+/** A duration field whose CRD pattern has no hours (GitRepository's `timeout`): `1h` is refused, `60m` is not. */
+export const minutesDuration = z
+  .string()
+  .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m))+$/, { message: "must be a duration like 30s or 5m (units ms, s, m)" });

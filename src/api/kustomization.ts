@@ -14,8 +14,16 @@ const selector = z.strictObject({
   labelSelector: z.string().optional(),
 });
 
-/** `kustomize.toolkit.fluxcd.io/v1` Kustomization spec: every field Flux documents. */
+/** Flux's default `spec.force` and `spec.postBuild.substituteFrom[].optional`. */
+const DEFAULT_FORCE = false;
+const DEFAULT_OPTIONAL = false;
+
+const kubeConfigExactlyOne =
+  "exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef must be specified";
+
+/** `kustomize.toolkit.fluxcd.io/v1` Kustomization spec. */
 export const kustomizationSpec = z.strictObject({
+  buildMetadata: z.array(z.enum(["originAnnotations", "transformerAnnotations"])).optional(),
   commonMetadata: z
     .strictObject({
       annotations: z.record(z.string(), z.string()).optional(),
@@ -41,6 +49,8 @@ export const kustomizationSpec = z.strictObject({
       secretRef: z.strictObject({ name: z.string().min(1), key: z.string().optional() }).optional(),
       configMapRef: localObjectReference.optional(),
     })
+    .refine((k) => k.configMapRef !== undefined || k.secretRef !== undefined, { message: kubeConfigExactlyOne })
+    .refine((k) => k.configMapRef === undefined || k.secretRef === undefined, { message: kubeConfigExactlyOne })
     .optional(),
   path: z.string().optional(),
   postBuild: z
@@ -55,6 +65,7 @@ export const kustomizationSpec = z.strictObject({
           }),
         )
         .optional(),
+      substituteStrategy: z.enum(["WithVariables", "Always"]).optional(),
     })
     .optional(),
   prune: z.boolean(),
@@ -96,20 +107,20 @@ export const kustomizationSpec = z.strictObject({
   wait: z.boolean().optional(),
   components: z.array(z.string()).optional(),
   ignoreMissingComponents: z.boolean().optional(),
+  /** CEL health rules by API group and kind; without `kind`, for every kind of the group. */
   healthCheckExprs: z
     .array(
       z.strictObject({
         apiVersion: z.string().min(1),
-        kind: z.string().min(1),
+        kind: z.string().min(1).optional(),
         current: z.string().min(1),
         inProgress: z.string().optional(),
         failed: z.string().optional(),
       }),
     )
     .optional(),
-  driftIgnoreRules: z
-    .array(z.strictObject({ paths: z.array(z.string()).min(1), target: selector.optional() }))
-    .optional(),
+  /** Flux's drift-ignore rules: JSON Pointer paths left to other managers on objects that already exist. */
+  ignore: z.array(z.strictObject({ paths: z.array(z.string()), target: selector.optional() })).optional(),
 });
 
 export const kustomizationStatus = z.strictObject({
@@ -118,7 +129,20 @@ export const kustomizationStatus = z.strictObject({
   lastAppliedOriginRevision: z.string().optional(),
   lastAttemptedRevision: z.string().optional(),
   inventory: z.strictObject({ entries: z.array(z.strictObject({ id: z.string(), v: z.string() })) }).optional(),
-  history: z.array(z.unknown()).optional(),
+  /** Flux's snapshots of the last reconciles, one per digest of what was reconciled and its outcome. */
+  history: z
+    .array(
+      z.strictObject({
+        digest: z.string(),
+        firstReconciled: z.iso.datetime({ offset: true }),
+        lastReconciled: z.iso.datetime({ offset: true }),
+        lastReconciledDuration: z.string(),
+        lastReconciledStatus: z.string(),
+        metadata: z.record(z.string(), z.string()).optional(),
+        totalReconciliations: z.number().int(),
+      }),
+    )
+    .optional(),
 });
 
 export const kustomization = fluxObject(
@@ -128,6 +152,23 @@ export const kustomization = fluxObject(
   kustomizationStatus,
 );
 export type Kustomization = z.infer<typeof kustomization>;
+
+/** The CRD's defaults, filled in as Flux's API server does: `force` false, `substituteFrom[].optional` false. */
+export function withKustomizationDefaults(ks: Kustomization): Kustomization {
+  const { spec } = ks;
+  const substituteFrom = spec.postBuild?.substituteFrom?.map((ref) => ({
+    ...ref,
+    optional: ref.optional ?? DEFAULT_OPTIONAL,
+  }));
+  return {
+    ...ks,
+    spec: {
+      ...spec,
+      force: spec.force ?? DEFAULT_FORCE,
+      ...(spec.postBuild && { postBuild: { ...spec.postBuild, ...(substituteFrom && { substituteFrom }) } }),
+    },
+  };
+}
 
 /** Flux's timeout rule: spec.timeout, else interval − 30s, never below 30s. */
 export function kustomizationTimeoutMs(spec: Kustomization["spec"]): number {

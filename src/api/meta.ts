@@ -1,11 +1,43 @@
 import { z } from "zod";
 
-/** Names as Kubernetes accepts them (DNS-1123 subdomain). */
+// Kubernetes' own rules for object metadata (apimachinery's validation), which the API server
+// applies to Flux's objects before their CRD schema: what it refuses, Sluice refuses too.
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+/** Annotations of one object, keys and values together (apimachinery's TotalAnnotationSizeLimitB). */
+const ANNOTATIONS_MAX_BYTES = 256 * 1024;
+
+/** Object names as Kubernetes accepts them for custom resources (a DNS-1123 subdomain). */
 const name = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: "must be a lowercase DNS-1123 name" });
+  .regex(DNS_SUBDOMAIN, { message: "must be a lowercase DNS-1123 subdomain (a-z, 0-9, '-', '.')" });
+
+/** Namespace names (a DNS-1123 label). */
+const namespace = z
+  .string()
+  .min(1, { message: "must not be empty (leave it out for the default namespace)" })
+  .max(63)
+  .regex(DNS_LABEL, { message: "must be a lowercase DNS-1123 label (a-z, 0-9, '-')" });
+
+/** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain, the name a qualified name. */
+function isQualifiedKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const local = key.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return false;
+  return local.length <= 63 && QUALIFIED_NAME.test(local);
+}
+const metadataKey = z.string().refine(isQualifiedKey, {
+  message: "must be a qualified name ([prefix/]name: name up to 63 alphanumerics, '-', '_', '.')",
+});
+const labelValue = z
+  .string()
+  .max(63)
+  .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, { message: "must be a valid label value" });
 
 /**
  * Object metadata. Loose on purpose: objects read back from a cluster or exported by `flux` carry
@@ -13,23 +45,42 @@ const name = z
  */
 export const objectMeta = z.looseObject({
   name,
-  namespace: name.optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  namespace: namespace.optional(),
+  labels: z.record(metadataKey, labelValue).optional(),
+  annotations: z
+    .record(metadataKey, z.string())
+    .refine(
+      (a) =>
+        Object.entries(a).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) <=
+        ANNOTATIONS_MAX_BYTES,
+      {
+        message: `must not exceed ${ANNOTATIONS_MAX_BYTES} bytes in total`,
+      },
+    )
+    .optional(),
   generation: z.number().int().optional(),
 });
 
 /** `{ name }` of an object in the same namespace. */
 export const localObjectReference = z.strictObject({ name: z.string().min(1) });
 
-/** A status condition (metav1.Condition). */
+/** A status condition (metav1.Condition), with the bounds and patterns of Flux's CRDs. */
 export const condition = z.strictObject({
-  type: z.string(),
+  type: z
+    .string()
+    .max(316)
+    .regex(
+      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
+    ),
   status: z.enum(["True", "False", "Unknown"]),
-  observedGeneration: z.number().int().optional(),
-  lastTransitionTime: z.string(),
-  reason: z.string(),
-  message: z.string(),
+  observedGeneration: z.number().int().min(0).optional(),
+  lastTransitionTime: z.iso.datetime({ offset: true }),
+  reason: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
+  message: z.string().max(32_768),
 });
 export type Condition = z.infer<typeof condition>;
 
@@ -38,8 +89,10 @@ export const artifact = z.strictObject({
   path: z.string(),
   url: z.string(),
   revision: z.string(),
-  digest: z.string().optional(),
-  lastUpdateTime: z.string(),
+  digest: z
+    .string()
+    .regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, { message: "must be <algorithm>:<checksum>" }),
+  lastUpdateTime: z.iso.datetime({ offset: true }),
   size: z.number().int().optional(),
   metadata: z.record(z.string(), z.string()).optional(),
 });

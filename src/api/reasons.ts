@@ -45,6 +45,10 @@ export const REASON = {
   withdrawn: "Withdrawn",
   /** Sluice: an object of a kind Sluice does not reconcile (yet). */
   unsupportedKind: "UnsupportedKind",
+  /** Sluice: an object sets a Flux field Sluice does not implement (yet); the message names it. */
+  unsupportedField: "UnsupportedField",
+  /** Sluice: fields Flux's CRD does not define were dropped, as Flux's API server drops them (a warning). */
+  unknownFields: "UnknownFields",
 } as const;
 
 export type Reason = (typeof REASON)[keyof typeof REASON];

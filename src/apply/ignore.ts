@@ -1,8 +1,8 @@
 import { groupOf, versionOf, type KubeObject } from "./object.js";
 
-// Flux's `spec.driftIgnoreRules`: JSON Pointer paths the apply leaves alone on objects that already
-// exist, so another controller (an HPA scaling replicas, a webhook injecting a CA bundle) can own
-// them without Sluice reverting its changes. Objects being created are applied whole.
+// Flux's `spec.ignore` (drift-ignore rules): JSON Pointer paths the apply leaves alone on objects
+// that already exist, so another controller (an HPA scaling replicas, a webhook injecting a CA
+// bundle) can own them without Sluice reverting its changes. Objects being created are applied whole.
 
 /** Which objects a rule covers; `group`…`namespace` are regular expressions matching the whole value. */
 export interface IgnoreTarget {

@@ -4,7 +4,7 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { parseAllDocuments, stringify } from "yaml";
 import type { Kustomization } from "../api/kustomization.js";
-import { parseFluxObject } from "../api/parse.js";
+import { admitFluxObject, droppedFieldsWarning } from "../api/parse.js";
 import { planAll, type PlannedChange } from "../apply/apply.js";
 import type { KubeObject } from "../apply/object.js";
 import { ownerLabels } from "../apply/policy.js";
@@ -47,7 +47,7 @@ export async function diffKustomization(name: string, flags: BuildFlags, options
   );
   const planned = await planAll(cluster, objects, {
     owner: { name, namespace: options.namespace },
-    driftIgnoreRules: spec.driftIgnoreRules,
+    driftIgnoreRules: spec.ignore,
   });
   let changed = false;
   for (const change of planned) {
@@ -123,7 +123,8 @@ async function render(
               )
             ).client,
           );
-      objects = substituteAll(objects, await substitutionVariables(secrets, ks), { strict: !flags.dryRun });
+      const vars = await substitutionVariables(secrets, ks);
+      if (vars) objects = substituteAll(objects, vars, { strict: !flags.dryRun });
     }
     const labels = ownerLabels({ name, namespace: options.namespace });
     return {
@@ -140,10 +141,7 @@ async function kustomizationSpec(name: string, flags: BuildFlags, options: Globa
     const docs = parseAllDocuments(await readFile(flags.kustomizationFile, "utf8")).map((d) => d.toJS() as KubeObject);
     const found = docs.find((d) => d?.kind === "Kustomization" && d.metadata?.name === name);
     if (!found) throw new Error(`${flags.kustomizationFile}: no Kustomization named '${name}'`);
-    return parseFluxObject({
-      ...found,
-      metadata: { namespace: options.namespace, ...found.metadata },
-    }) as Kustomization;
+    return admitted({ ...found, metadata: { namespace: options.namespace, ...found.metadata } });
   }
   const store = await openStore(options);
   const stored = await store.get({ kind: "Kustomization", namespace: options.namespace, name });
@@ -151,7 +149,15 @@ async function kustomizationSpec(name: string, flags: BuildFlags, options: Globa
     throw new Error(
       `Kustomization '${name}' not found in ${options.namespace} namespace (register it, or pass --kustomization-file)`,
     );
-  return parseFluxObject(stored.object) as Kustomization;
+  return admitted(stored.object);
+}
+
+/** The Kustomization as Flux's API server admits it; the fields it drops are named on stderr, as `sluice run` warns of them. */
+function admitted(input: unknown): Kustomization {
+  const { object, dropped } = admitFluxObject(input);
+  if (dropped.length > 0)
+    process.stderr.write(`⚠️ Kustomization/${object.metadata.name}: ${droppedFieldsWarning(dropped)}\n`);
+  return object as Kustomization;
 }
 
 async function repositoryRoot(dir: string): Promise<string> {

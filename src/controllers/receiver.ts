@@ -37,9 +37,11 @@ export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiv
     return { status, requeueAfterMs, event: { severity: "error", reason, message } };
   };
 
-  const token = (await ports.secrets.secret({ namespace, name: receiver.spec.secretRef.name }))?.token;
+  // Set for every type but generic-oidc, which the dispatcher refuses (not supported yet).
+  const secretRef = receiver.spec.secretRef!;
+  const token = (await ports.secrets.secret({ namespace, name: secretRef.name }))?.token;
   if (!token) {
-    const secret = `${namespace}/${receiver.spec.secretRef.name}`;
+    const secret = `${namespace}/${secretRef.name}`;
     return notReady(
       REASON.tokenNotFound,
       `unable to read token from secret '${secret}': secret or its 'token' key not found or empty`,

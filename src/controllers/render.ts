@@ -44,8 +44,9 @@ export async function renderKustomization(
   ks: Kustomization,
   artifact: Artifact,
 ): Promise<Rendered> {
-  const vars = ks.spec.postBuild ? await substitutionVariables(ports.secrets, ks) : undefined;
+  const vars = await substitutionVariables(ports.secrets, ks);
   const {
+    buildMetadata,
     path,
     targetNamespace,
     namePrefix,
@@ -57,6 +58,7 @@ export async function renderKustomization(
     commonMetadata,
   } = ks.spec;
   const inputs = {
+    buildMetadata,
     path,
     targetNamespace,
     namePrefix,
@@ -154,17 +156,24 @@ async function extracted(ports: ReconcilerPorts, artifact: Artifact): Promise<st
 }
 
 /**
- * `postBuild.substituteFrom` in order, then `postBuild.substitute` on top (Flux's precedence).
- * A missing ConfigMap or Secret is an error unless marked `optional`. Without `secrets` (an offline
- * `sluice build --dry-run`), substituteFrom is skipped.
+ * The variables post-build substitution runs with, or undefined when it does not run. As in
+ * kustomize-controller v1.9 (fluxcd/pkg kustomize SubstituteVariables): only with `postBuild`, and
+ * only when at least one variable is defined — substituteFrom's data and substitute together —
+ * unless `substituteStrategy: Always` (for `${var:=default}` with nothing defined). So a `${HOME}`
+ * in a script is left alone by a postBuild that defines no variable. `substituteFrom` is read in
+ * order, then `substitute` on top (Flux's precedence); a missing ConfigMap or Secret is an error
+ * unless marked `optional`; newlines are removed from every value, as Flux removes them. Without
+ * `secrets` (an offline `sluice build --dry-run`), substituteFrom is skipped.
  */
 export async function substitutionVariables(
   secrets: Secrets | undefined,
   ks: Kustomization,
-): Promise<Record<string, string>> {
+): Promise<Record<string, string> | undefined> {
+  const postBuild = ks.spec.postBuild;
+  if (!postBuild) return undefined;
   const namespace = ks.metadata.namespace ?? "default";
   const vars: Record<string, string> = {};
-  for (const ref of secrets ? (ks.spec.postBuild?.substituteFrom ?? []) : []) {
+  for (const ref of secrets ? (postBuild.substituteFrom ?? []) : []) {
     const data =
       ref.kind === "Secret"
         ? await secrets!.secret({ namespace, name: ref.name })
@@ -177,5 +186,8 @@ export async function substitutionVariables(
     }
     Object.assign(vars, data);
   }
-  return { ...vars, ...ks.spec.postBuild?.substitute };
+  Object.assign(vars, postBuild.substitute);
+  const defined = Object.keys(vars).length > 0;
+  if (!defined && postBuild.substituteStrategy !== "Always") return undefined;
+  return Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, value.replaceAll("\n", "")]));
 }

@@ -34,7 +34,7 @@ export function syncPlanOf(ks: Kustomization): SyncPlan {
         })),
     timeoutMs: kustomizationTimeoutMs(spec),
     deletionPolicy: spec.deletionPolicy ?? "MirrorPrune",
-    ...(spec.driftIgnoreRules?.length && { driftIgnoreRules: spec.driftIgnoreRules }),
+    ...(spec.ignore?.length && { driftIgnoreRules: spec.ignore }),
     ...(spec.healthCheckExprs?.length && { healthCheckExprs: spec.healthCheckExprs }),
   };
 }

@@ -81,7 +81,8 @@ function needsOverlay(spec: Spec): boolean {
     spec.nameSuffix ||
     spec.patches?.length ||
     spec.images?.length ||
-    spec.components?.length,
+    spec.components?.length ||
+    spec.buildMetadata?.length,
   );
 }
 
@@ -148,7 +149,7 @@ async function readKubernetesYaml(path: string, name: string, budget: RenderBudg
   return objects;
 }
 
-/** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images and components into the kustomization file. */
+/** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images, components and buildMetadata into the kustomization file. */
 async function overlay(
   file: string,
   spec: Spec,
@@ -162,6 +163,8 @@ async function overlay(
   if (spec.images?.length) kus.images = mergeImages(asArray(kus.images) as { name: string }[], spec.images);
   if (spec.components?.length)
     kus.components = [...asArray(kus.components), ...(await existingComponents(root, dir, spec))];
+  // Flux's generator sets the list, replacing the kustomization's own.
+  if (spec.buildMetadata?.length) kus.buildMetadata = spec.buildMetadata;
   await replaceFile(file, stringify(kus));
 }
 

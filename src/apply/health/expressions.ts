@@ -4,11 +4,13 @@ import type { StatusResult } from "./status.js";
 // Flux's `spec.healthCheckExprs`: CEL expressions deciding the health of a custom resource kind,
 // evaluated as Flux does (RFC 0009): an unobserved generation is InProgress; then `inProgress`,
 // `failed` and `current` in that order, the first true one wins; none true is InProgress. The
-// object's top-level fields (metadata, spec, status, …) are the expressions' variables.
+// object's top-level fields (metadata, spec, status, …) are the expressions' variables. Rules apply
+// by API group and kind, whatever the version (runtime/cel's StatusReader); a rule without `kind`
+// applies to every kind of its group that has no rule of its own.
 
 export interface HealthCheckExpr {
   apiVersion: string;
-  kind: string;
+  kind?: string;
   current: string;
   inProgress?: string;
   failed?: string;
@@ -49,10 +51,18 @@ export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth
       { status: "Failed" as const, evaluate: compile("failed") },
       { status: "Current" as const, evaluate: compile("current") },
     ].filter((r): r is { status: "InProgress" | "Failed" | "Current"; evaluate: Compiled } => r.evaluate !== undefined);
-    rules.set(`${expr.apiVersion}|${expr.kind}`, ordered);
+    const key = groupKind(expr.apiVersion, expr.kind ?? "");
+    if (rules.has(key)) {
+      const group = key.slice(0, key.indexOf("|"));
+      throw new HealthExpressionError(
+        `spec.healthCheckExprs[${i}]: a second rule for ${expr.kind ?? "every kind"} of API group '${group}'`,
+      );
+    }
+    rules.set(key, ordered);
   });
   return (object) => {
-    const ordered = rules.get(`${String(object.apiVersion)}|${String(object.kind)}`);
+    const apiVersion = String(object.apiVersion);
+    const ordered = rules.get(groupKind(apiVersion, String(object.kind))) ?? rules.get(groupKind(apiVersion, ""));
     if (!ordered) return undefined;
     const metadata = (object.metadata ?? {}) as { generation?: number };
     const status = (object.status ?? {}) as { observedGeneration?: number };
@@ -76,4 +86,10 @@ export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth
     }
     return { status: "InProgress", message: "healthCheckExprs: no expression is true yet" };
   };
+}
+
+/** `group|kind` of an apiVersion (`apps/v1` → `apps`, `v1` → the core group, ""). */
+function groupKind(apiVersion: string, kind: string): string {
+  const slash = apiVersion.indexOf("/");
+  return `${slash >= 0 ? apiVersion.slice(0, slash) : ""}|${kind}`;
 }

@@ -1,0 +1,105 @@
+import type { FluxKind, FluxObject } from "./parse.js";
+
+// The fields of Flux's API that Sluice does not implement yet. A field that changes where or what is
+// deployed is never ignored: an object that sets one is refused (Ready=False, Stalled) naming the
+// field and why. This one list decides the refusal and the README's table of Flux fields.
+
+/** A Flux field Sluice refuses, and why. */
+export interface UnsupportedField {
+  /** The field, `.`-separated from the object's root; `[]` stands for every item of a list. */
+  path: string;
+  reason: string;
+  /** Refused only for these values (the rest work); without it, any value but false, "" or an empty list is. */
+  when?: { describe: string; test(value: unknown): boolean };
+}
+
+const notYet = (what: string) => `${what} is not supported by Sluice yet`;
+const isNot = (...supported: string[]) => ({
+  describe: `other than ${supported.map((s) => `\`${s}\``).join(", ")}`,
+  test: (value: unknown) => !supported.includes(String(value)),
+});
+
+export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
+  GitRepository: [
+    {
+      path: "spec.url",
+      reason: `${notYet("Git over SSH")}; use an https:// URL with a secretRef`,
+      when: { describe: "`ssh://`", test: (url) => String(url).startsWith("ssh://") },
+    },
+    {
+      path: "spec.ref.commit",
+      reason: notYet("a SHA-256 repository"),
+      when: { describe: "a SHA-256 object name", test: (commit) => String(commit).length === 64 },
+    },
+    {
+      path: "spec.provider",
+      reason: `${notYet("cloud or GitHub App authentication")}; use a secretRef`,
+      when: isNot("generic"),
+    },
+    { path: "spec.serviceAccountName", reason: notYet("authentication as a service account's cloud identity") },
+    { path: "spec.verify", reason: notYet("commit signature verification") },
+    { path: "spec.proxySecretRef", reason: notYet("Git through a proxy") },
+    { path: "spec.recurseSubmodules", reason: notYet("checking out submodules") },
+    { path: "spec.include", reason: notYet("including other GitRepositories' artifacts") },
+    { path: "spec.sparseCheckout", reason: notYet("sparse checkout") },
+  ],
+  Kustomization: [
+    {
+      path: "spec.sourceRef.kind",
+      reason: notYet("a source of this kind"),
+      when: isNot("GitRepository"),
+    },
+    {
+      path: "spec.kubeConfig.configMapRef",
+      reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
+    },
+    { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
+    {
+      path: "spec.decryption.serviceAccountName",
+      reason: `${notYet("decryption as a service account's cloud identity")}; use decryption.secretRef`,
+    },
+  ],
+  Receiver: [
+    {
+      path: "spec.type",
+      reason: notYet("this receiver type"),
+      when: isNot("generic", "generic-hmac", "github", "gitlab", "bitbucket"),
+    },
+    { path: "spec.oidcProviders", reason: notYet("verifying deliveries with OIDC") },
+    { path: "spec.resources[].filter", reason: notYet("a CEL filter on a resource") },
+    { path: "spec.resourceFilter", reason: notYet("a CEL resource filter") },
+  ],
+};
+
+/**
+ * What in an object Sluice would have to ignore, one `path (value): reason` each with the item's
+ * index in place of `[]`; empty when Sluice implements everything it sets.
+ */
+export function unsupportedFields(object: FluxObject): string[] {
+  return UNSUPPORTED_FIELDS[object.kind].flatMap((field) =>
+    valuesAt(object, field.path)
+      .filter(({ value }) => (field.when ? value !== undefined && field.when.test(value) : isSet(value)))
+      .map(({ path, value }) => `${path}${field.when ? ` (${JSON.stringify(value)})` : ""}: ${field.reason}`),
+  );
+}
+
+/** false, "" and an empty list mean the same as leaving the field out. */
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== false && value !== "" && !(Array.isArray(value) && value.length === 0);
+}
+
+/** The values at a path, each with its concrete path (`spec.dependsOn[1].readyExpr`). */
+function valuesAt(root: unknown, path: string): { path: string; value: unknown }[] {
+  let found = [{ path: "", value: root }];
+  for (const segment of path.split(".")) {
+    const each = segment.endsWith("[]");
+    const key = each ? segment.slice(0, -2) : segment;
+    found = found.flatMap(({ path: at, value }) => {
+      const child = (value as Record<string, unknown> | undefined)?.[key];
+      const named = at ? `${at}.${key}` : key;
+      if (!each) return [{ path: named, value: child }];
+      return Array.isArray(child) ? child.map((item, i) => ({ path: `${named}[${i}]`, value: item as unknown })) : [];
+    });
+  }
+  return found;
+}
