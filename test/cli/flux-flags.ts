@@ -1,0 +1,196 @@
+// How `sluice`'s flags stand against `flux`'s (test/cli/flux-flags.test.ts checks every entry both
+// ways: a flux flag missing here fails the test, and so does an entry that is no longer true).
+
+/** The commands both CLIs have, by the words that name them (the root is ""). */
+export const COMMANDS = [
+  "",
+  "bootstrap git",
+  "create source git",
+  "create kustomization",
+  "create tenant",
+  "get sources git",
+  "get kustomizations",
+  "reconcile source git",
+  "reconcile kustomization",
+  "suspend source git",
+  "suspend kustomization",
+  "resume source git",
+  "resume kustomization",
+  "build kustomization",
+  "diff kustomization",
+  "events",
+  "tree kustomization",
+  "check",
+] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+const KUBECONFIG_OVERRIDE =
+  "a kubeconfig override: not supported yet; the CLI uses the kubeconfig as written (--kubeconfig, --context)";
+const IMPERSONATION = "impersonating another user for the CLI's own requests: not supported yet";
+const CLIENT_TUNING = "a knob of controller-runtime's client; Sluice's Kubernetes client has none";
+const NO_CONTROLLERS = "Sluice installs no Flux controllers: `sluice run` or the AWS stack reconciles instead";
+const NO_COMMITS = "Sluice's bootstrap registers objects and commits nothing to the repository";
+const NOT_YET = "not implemented yet: issue 13 adds it";
+const NO_SSH = "Git over SSH is not supported yet; use an https:// URL with credentials";
+
+/** Flux flags `sluice` does not accept, per command, each with why. */
+export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> = {
+  "": {
+    "--as": IMPERSONATION,
+    "--as-group": IMPERSONATION,
+    "--as-uid": IMPERSONATION,
+    "--as-user-extra": IMPERSONATION,
+    "--cache-dir": "kubectl's discovery cache: Sluice's CLI keeps none",
+    "--certificate-authority": KUBECONFIG_OVERRIDE,
+    "--client-certificate": KUBECONFIG_OVERRIDE,
+    "--client-key": KUBECONFIG_OVERRIDE,
+    "--cluster": KUBECONFIG_OVERRIDE,
+    "--insecure-skip-tls-verify": KUBECONFIG_OVERRIDE,
+    "--server": KUBECONFIG_OVERRIDE,
+    "--tls-server-name": KUBECONFIG_OVERRIDE,
+    "--token": KUBECONFIG_OVERRIDE,
+    "--user": KUBECONFIG_OVERRIDE,
+    "--disable-compression": CLIENT_TUNING,
+    "--kube-api-burst": CLIENT_TUNING,
+    "--kube-api-qps": CLIENT_TUNING,
+    "--ns-follows-kube-context": "the namespace always comes from -n (default flux-system): not supported yet",
+    "--verbose": "printing generated objects: not supported yet (create --export prints them)",
+  },
+  "bootstrap git": {
+    "--allow-insecure-http": NOT_YET,
+    "--silent": NOT_YET,
+    "--with-bearer-token": NOT_YET,
+    "--ca-file": NOT_YET,
+    "--secret-name": NOT_YET,
+    "--author-email": NO_COMMITS,
+    "--author-name": NO_COMMITS,
+    "--commit-message-appendix": NO_COMMITS,
+    "--gpg-key-id": NO_COMMITS,
+    "--gpg-key-ring": NO_COMMITS,
+    "--gpg-passphrase": NO_COMMITS,
+    "--ssh-signing-key-file": NO_COMMITS,
+    "--ssh-signing-password": NO_COMMITS,
+    "--ssh-signing-reuse-private-key": NO_COMMITS,
+    "--cluster-domain": NO_CONTROLLERS,
+    "--components": NO_CONTROLLERS,
+    "--components-extra": NO_CONTROLLERS,
+    "--force": NO_CONTROLLERS,
+    "--image-pull-secret": NO_CONTROLLERS,
+    "--log-level": NO_CONTROLLERS,
+    "--network-policy": NO_CONTROLLERS,
+    "--registry": NO_CONTROLLERS,
+    "--registry-creds": NO_CONTROLLERS,
+    "--toleration-keys": NO_CONTROLLERS,
+    "--version": NO_CONTROLLERS,
+    "--watch-all-namespaces": NO_CONTROLLERS,
+    "--token-auth": NO_SSH,
+    "--private-key-file": NO_SSH,
+    "--ssh-ecdsa-curve": NO_SSH,
+    "--ssh-hostkey-algos": NO_SSH,
+    "--ssh-hostname": NO_SSH,
+    "--ssh-key-algorithm": NO_SSH,
+    "--ssh-rsa-bits": NO_SSH,
+    "--recurse-submodules": "GitRepository spec.recurseSubmodules is not supported yet",
+    "--sparse-checkout": "GitRepository spec.sparseCheckout is not supported yet",
+  },
+  "create source git": {
+    "--ca-file": NOT_YET,
+    "--password": NOT_YET,
+    "--private-key-file": NOT_YET,
+    "--provider": NOT_YET,
+    "--proxy-secret-ref": NOT_YET,
+    "--recurse-submodules": NOT_YET,
+    "--ref-name": NOT_YET,
+    "--silent": NOT_YET,
+    "--sparse-checkout-paths": NOT_YET,
+    "--username": NOT_YET,
+    "--fetch-timeout": NOT_YET,
+    "--label": NOT_YET,
+    "--ssh-ecdsa-curve": NO_SSH,
+    "--ssh-key-algorithm": NO_SSH,
+    "--ssh-rsa-bits": NO_SSH,
+  },
+  "create kustomization": {
+    "--decryption-provider": NOT_YET,
+    "--decryption-secret": NOT_YET,
+    "--kubeconfig-secret-ref": NOT_YET,
+    "--label": NOT_YET,
+  },
+  "create tenant": {
+    "--skip-namespace": NOT_YET,
+    "--interval": NOT_YET,
+    "--label": NOT_YET,
+  },
+  "get sources git": {
+    "--label-selector": NOT_YET,
+    "--no-header": NOT_YET,
+    "--status-selector": NOT_YET,
+    "--watch": NOT_YET,
+  },
+  "get kustomizations": {
+    "--show-source": NOT_YET,
+    "--label-selector": NOT_YET,
+    "--no-header": NOT_YET,
+    "--status-selector": NOT_YET,
+    "--watch": NOT_YET,
+  },
+  "suspend source git": { "--all": NOT_YET },
+  "suspend kustomization": { "--all": NOT_YET },
+  "resume source git": { "--all": NOT_YET, "--wait": NOT_YET },
+  "resume kustomization": { "--all": NOT_YET, "--wait": NOT_YET },
+  "build kustomization": {
+    "--ignore-paths": NOT_YET,
+    "--in-memory-build": NOT_YET,
+    "--local-sources": NOT_YET,
+    "--recursive": NOT_YET,
+    "--strict-substitute": NOT_YET,
+  },
+  "diff kustomization": {
+    "--ignore-not-found": NOT_YET,
+    "--ignore-paths": NOT_YET,
+    "--in-memory-build": NOT_YET,
+    "--local-sources": NOT_YET,
+    "--progress-bar": NOT_YET,
+    "--recursive": NOT_YET,
+    "--strict-substitute": NOT_YET,
+  },
+  events: { "--types": NOT_YET, "--watch": NOT_YET },
+  "tree kustomization": { "--compact": NOT_YET, "--output": NOT_YET },
+  check: {
+    "--components": NO_CONTROLLERS,
+    "--components-extra": NO_CONTROLLERS,
+    "--poll-interval": NO_CONTROLLERS,
+  },
+};
+
+/** Flags only `sluice` has, per command, each with what it is for. */
+export const EXTENSIONS: Partial<Record<CommandName, Record<string, string>>> = {
+  "": {
+    "--state-dir": "where the local control plane keeps its Store, artifacts and events",
+    "--aws-bucket": "work on the control plane deployed to AWS (its state bucket)",
+    "--aws-queue-url": "the deployed control plane's queue, to reconcile what the CLI changes at once",
+  },
+  "bootstrap git": {
+    "--cluster":
+      "a registered Sluice cluster the fleet is applied to (flux's global --cluster names a kubeconfig cluster)",
+    "--secret-ref": "an existing Secret with the Git credentials",
+  },
+  "create kustomization": {
+    "--cluster": "a registered Sluice cluster to apply to (flux's global --cluster names a kubeconfig cluster)",
+  },
+  "get kustomizations": {
+    "--cluster": "only those targeting a registered Sluice cluster",
+  },
+};
+
+/** Flags both have that differ (alias, boolean or not, default), per command: the difference and why. */
+export const DIFFERENCES: Partial<Record<CommandName, Record<string, { differs: string[]; reason: string }>>> = {
+  "bootstrap git": {
+    "--password": { differs: ["alias none (flux: -p)"], reason: NOT_YET },
+    "--path": { differs: ["default ./ (flux: none)"], reason: NOT_YET },
+    "--username": { differs: ["alias none (flux: -u)", "default none (flux: git)"], reason: NOT_YET },
+  },
+  "create kustomization": {
+    "--health-check-timeout": { differs: ["default none (flux: 120000ms)"], reason: NOT_YET },
+  },
+};
