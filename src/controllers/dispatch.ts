@@ -1,12 +1,13 @@
 import { isDeepStrictEqual } from "node:util";
 import { REQUESTED_AT } from "../api/meta.js";
 import type { Kustomization } from "../api/kustomization.js";
-import { InvalidObjectError, parseFluxObject } from "../api/parse.js";
+import { admitFluxObject, droppedFieldsWarning, InvalidObjectError, parseFluxObject } from "../api/parse.js";
 import { CONDITION, REASON } from "../api/reasons.js";
 import type { KubeObject } from "../apply/object.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { updateObject, writeStatus } from "../store/objects.js";
-import { parseKey, type ObjectKey } from "../api/object-key.js";
+import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js";
+import { unsupportedFields } from "../api/unsupported.js";
 import { findCondition, isReady } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
@@ -67,23 +68,7 @@ export async function dispatch(
     await writeStatus(ports.store, key, status);
     log.info({ ms: ports.clock.now() - started, reason: request.reason, ready: readyOf(status) }, "reconciled");
   }
-  if (outcome.event) {
-    await ports.events.emit({
-      involvedObject: {
-        apiVersion: stored.object.apiVersion,
-        kind: key.kind,
-        namespace: key.namespace,
-        name: key.name,
-      },
-      ...outcome.event,
-      metadata: outcome.revision ? { revision: outcome.revision } : {},
-      reportingController:
-        ({ Kustomization: "kustomize-controller", Receiver: "notification-controller" } as Record<string, string>)[
-          key.kind
-        ] ?? "source-controller",
-      timestamp: new Date(ports.clock.now()).toISOString(),
-    });
-  }
+  if (outcome.event) await emitEvent(ports, stored.object, outcome.event, outcome.revision);
   if (outcome.changed) await wakeDependents(ports, key, stored.object, outcome);
   if (outcome.requeueAfterMs !== undefined && !outcome.finalized)
     await ports.queue.enqueue(
@@ -119,13 +104,23 @@ async function reconcileObject(
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
     return { status: statusOf(object), finalized: true };
   }
-  let parsed;
+  let admitted;
   try {
-    parsed = parseFluxObject(object);
+    admitted = admitFluxObject(object);
   } catch (error) {
     if (error instanceof InvalidObjectError) return stalled(REASON.invalidSpec, error.message);
     throw error;
   }
+  // Once per generation: the first reconcile of a generation is the one its status has not observed yet.
+  if (admitted.dropped.length > 0 && statusOf(object)?.observedGeneration !== at.generation) {
+    const message = droppedFieldsWarning(admitted.dropped);
+    await emitEvent(ports, object, { severity: "error", reason: REASON.unknownFields, message });
+  }
+  // Never ignored: a field Sluice does not implement stalls the object before anything is fetched or applied.
+  const refused = unsupportedFields(admitted.object);
+  if (refused.length > 0)
+    return stalled(REASON.unsupportedField, `${formatKey(keyOf(object))} is refused: ${refused.join("; ")}`);
+  const parsed = admitted.object;
   if (parsed.kind === "GitRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileGitRepository(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
@@ -145,6 +140,26 @@ function checkStatus(ports: ReconcilerPorts, key: string, generation: number, st
     throw new Error(`${key} status check failed at generation ${generation}: ${violations.join("; ")} in ${written}`);
   }
   ports.log.error({ object: key, generation, violations }, "status breaks Flux's condition invariants");
+}
+
+/** Emits a Flux-shaped event about a stored object, as the Flux controller of its kind reports it. */
+async function emitEvent(
+  ports: ReconcilerPorts,
+  object: KubeObject,
+  event: NonNullable<Outcome["event"]>,
+  revision?: string,
+): Promise<void> {
+  const { kind, namespace, name } = keyOf(object);
+  await ports.events.emit({
+    involvedObject: { apiVersion: object.apiVersion, kind, namespace, name },
+    ...event,
+    metadata: revision ? { revision } : {},
+    reportingController:
+      ({ Kustomization: "kustomize-controller", Receiver: "notification-controller" } as Record<string, string>)[
+        kind
+      ] ?? "source-controller",
+    timestamp: new Date(ports.clock.now()).toISOString(),
+  });
 }
 
 /** A stored object's status: untyped in the Store, it has at least the fields every kind shares. */

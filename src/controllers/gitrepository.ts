@@ -39,11 +39,12 @@ export async function reconcileGitRepository(
   } catch (error) {
     return fail(REASON.authenticationFailed, (error as Error).message);
   }
-  const ref = gitRepositoryDefaults(spec).ref;
+  const { ref, timeout } = gitRepositoryDefaults(spec);
   const source: GitRemote = {
     url: spec.url,
     auth,
     network: { allowPrivateNetworks: ports.settings.allowPrivateNetworks },
+    timeoutMs: parseDuration(timeout),
   };
   try {
     const remote = await resolveRemoteRef(source, ref);

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import { mkdir } from "node:fs/promises";
 import git, { Errors, type AuthCallback, type HttpClient, type ServerRef } from "isomorphic-git";
 import semver from "semver";
+import { formatDuration } from "../api/duration.js";
 import type { GitRepositoryRef } from "../api/gitrepository.js";
 import { REASON } from "../api/reasons.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
@@ -26,6 +27,13 @@ export interface GitRemote {
   auth: GitAuth;
   /** Which addresses may be connected to (Settings.allowPrivateNetworks); checked on every connection, redirects included. */
   network: NetworkPolicy;
+  /** Bound on each Git operation, listing refs or checking out (Flux's `spec.timeout`). @default none */
+  timeoutMs?: number;
+}
+
+/** A remote during one operation: its requests stop once the operation's deadline has passed. */
+interface BoundRemote extends GitRemote {
+  deadline?: AbortSignal;
 }
 
 export interface ResolvedRef {
@@ -88,7 +96,7 @@ export async function resolveRemoteRef(remote: GitRemote, ref: GitRef | undefine
   validate(remote);
   const target = targetOf(ref);
   if (target.kind === "commit") return FULL_SHA.test(target.commit) ? pinned(target, target.commit) : undefined;
-  const refs = await guarded(remote, "list refs of", () => listRefs(remote, target));
+  const refs = await guarded(remote, "list refs of", (bound) => listRefs(bound, target));
   const found = locate(target, refs);
   return found && { revision: revision(found.label, found.commit), commit: found.commit, refName: found.refName };
 }
@@ -106,13 +114,13 @@ export async function checkout(
 ): Promise<ResolvedRef & { message?: string }> {
   validate(remote);
   const target = targetOf(ref);
-  return guarded(remote, "check out", async () => {
+  return guarded(remote, "check out", async (bound) => {
     await mkdir(dir, { recursive: true });
     await git.init({ fs, dir });
     // isomorphic-git records fetched refs through the remote's refspec; keep credentials off disk.
     await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(remote.url) });
     const fetched =
-      target.kind === "commit" ? await fetchCommit(remote, target, dir) : await fetchRef(remote, target, dir);
+      target.kind === "commit" ? await fetchCommit(bound, target, dir) : await fetchRef(bound, target, dir);
     const cache = {};
     // An annotated tag's oid reads as the commit it points to.
     const { oid: commit, commit: parsed } = await git.readCommit({ fs, dir, oid: fetched.oid, cache });
@@ -130,9 +138,13 @@ type Target =
 type NamedTarget = Exclude<Target, { kind: "commit" | "semver" }>;
 type RefTarget = Exclude<Target, { kind: "commit" }>;
 
-/** Flux's precedence (as documented): commit > name > semver > tag > branch; no ref at all means branch `master`. */
+/**
+ * Flux's precedence (as documented): commit > name > semver > tag > branch; no ref at all means
+ * branch `master`. A commit may be written in either case (go-git decodes hex either way); Git names
+ * objects in lower case.
+ */
 function targetOf(ref: GitRef | undefined): Target {
-  if (ref?.commit) return { kind: "commit", commit: ref.commit, branch: ref.branch };
+  if (ref?.commit) return { kind: "commit", commit: ref.commit.toLowerCase(), branch: ref.branch };
   if (ref?.name) return { kind: "name", name: ref.name };
   if (ref?.semver) return { kind: "semver", range: ref.semver };
   if (ref?.tag) return { kind: "tag", tag: ref.tag };
@@ -165,7 +177,7 @@ interface Located {
   commit: string;
 }
 
-function listRefs(remote: GitRemote, target: RefTarget): Promise<ServerRef[]> {
+function listRefs(remote: BoundRemote, target: RefTarget): Promise<ServerRef[]> {
   const prefix = target.kind === "semver" ? "refs/tags/" : refNameOf(target);
   return git.listServerRefs({ ...transport(remote), url: remote.url, prefix, peelTags: true });
 }
@@ -202,7 +214,7 @@ interface Fetched {
   refName?: string;
 }
 
-async function fetchRef(remote: GitRemote, target: RefTarget, dir: string): Promise<Fetched> {
+async function fetchRef(remote: BoundRemote, target: RefTarget, dir: string): Promise<Fetched> {
   const { refName, label } =
     target.kind === "semver" ? await chooseTag(remote, target) : { refName: refNameOf(target), label: labelOf(target) };
   const { fetchHead } = await git.fetch({
@@ -219,7 +231,7 @@ async function fetchRef(remote: GitRemote, target: RefTarget, dir: string): Prom
   return { oid: fetchHead, label, refName };
 }
 
-async function chooseTag(remote: GitRemote, target: Extract<Target, { kind: "semver" }>): Promise<Located> {
+async function chooseTag(remote: BoundRemote, target: Extract<Target, { kind: "semver" }>): Promise<Located> {
   const found = locate(target, await listRefs(remote, target));
   if (!found)
     throw new GitError(
@@ -231,7 +243,7 @@ async function chooseTag(remote: GitRemote, target: Extract<Target, { kind: "sem
 
 /** Without a branch, every branch is fetched: the commit may be on any of them. */
 async function fetchCommit(
-  remote: GitRemote,
+  remote: BoundRemote,
   target: Extract<Target, { kind: "commit" }>,
   dir: string,
 ): Promise<Fetched> {
@@ -272,25 +284,63 @@ function validate({ url, auth }: GitRemote): void {
 }
 
 /** Fresh per call: isomorphic-git writes the negotiated Authorization into `headers`. */
-function transport({ auth, network }: GitRemote): {
+function transport({ auth, network, deadline }: BoundRemote): {
   http: HttpClient;
   headers: Record<string, string>;
   onAuth?: AuthCallback;
 } {
   const basic = auth.username || auth.password;
+  // A pack is never larger than the tree it carries, so the checkout's byte bound bounds the download too.
+  const http = sourceHttpClient({ network, caPem: auth.caPem, maxResponseBytes: defaultExtractLimits.maxBytes });
   return {
-    // A pack is never larger than the tree it carries, so the checkout's byte bound bounds the download too.
-    http: sourceHttpClient({ network, caPem: auth.caPem, maxResponseBytes: defaultExtractLimits.maxBytes }),
+    http: deadline ? until(deadline, http) : http,
     headers: auth.bearerToken ? { Authorization: `Bearer ${auth.bearerToken}` } : {},
     onAuth: basic ? () => ({ username: auth.username, password: auth.password }) : undefined,
   };
 }
 
-async function guarded<T>(remote: GitRemote, action: string, run: () => Promise<T>): Promise<T> {
+/** Runs one Git operation within the remote's timeout; any failure becomes a GitError naming the action. */
+async function guarded<T>(remote: GitRemote, action: string, run: (bound: BoundRemote) => Promise<T>): Promise<T> {
+  const { timeoutMs } = remote;
+  const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
   try {
-    return await run();
+    const work = run({ ...remote, deadline });
+    return await (deadline ? withinDeadline(work, deadline, timeoutMs!) : work);
   } catch (error) {
     throw toGitError(error, remote, action);
+  }
+}
+
+/**
+ * The operation's result, or a timeout once the deadline passes (as a context deadline ends a Flux
+ * clone). The abandoned operation stops at its next request or response chunk (see `until`).
+ */
+function withinDeadline<T>(work: Promise<T>, deadline: AbortSignal, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const expired = () => reject(new Error(`timed out after ${formatDuration(timeoutMs)} (spec.timeout)`));
+    deadline.addEventListener("abort", expired, { once: true });
+    void work.then(resolve, reject).finally(() => deadline.removeEventListener("abort", expired));
+  });
+}
+
+/** An HTTP client that refuses to go on once `deadline` has passed: no new request, no further chunk. */
+function until(deadline: AbortSignal, client: HttpClient): HttpClient {
+  return {
+    request: async (request) => {
+      deadline.throwIfAborted();
+      const response = await client.request(request);
+      return { ...response, body: response.body && stopping(deadline, response.body) };
+    },
+  };
+}
+
+async function* stopping(
+  deadline: AbortSignal,
+  body: AsyncIterableIterator<Uint8Array>,
+): AsyncIterableIterator<Uint8Array> {
+  for await (const chunk of body) {
+    deadline.throwIfAborted();
+    yield chunk;
   }
 }
 

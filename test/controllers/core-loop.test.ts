@@ -279,11 +279,11 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
   });
 
   it("registers Flux objects from Git in the Store; an invalid one fails alone with its field path", async () => {
-    // Arrange: a fleet path with two child Kustomizations, one with an unknown field
+    // Arrange: a fleet path with two child Kustomizations, one with a field of the wrong type (an unknown one is dropped, as Flux drops it)
     const repoName = `repo-${serial}`; // the name source() gives the repo created next
     const fleet = yamlOf(
       kustomization("child-good", repoName, { path: "./apps" }),
-      kustomization("child-bad", repoName, { path: "./apps", retries: 3 }),
+      kustomization("child-bad", repoName, { path: "./apps", retryInterval: 3 }),
     );
     const repo = await source({
       "clusters/dev/apps.yaml": fleet,
@@ -299,7 +299,7 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     const bad = await untilReady("Kustomization", "child-bad", "InvalidSpec");
     // Assess
     expect(good.lastAppliedRevision).toBe(`main@sha1:${repo.first}`);
-    expect(ready(bad)?.message).toContain("spec.retries: unknown field");
+    expect(ready(bad)?.message).toContain("spec.retryInterval: Invalid input: expected string, received number");
     expect(await live("ConfigMap", "from-child")).toBeDefined();
   });
 
