@@ -10,11 +10,7 @@ const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const ANNOTATIONS_MAX_BYTES = 256 * 1024;
 
 /** Object names as Kubernetes accepts them for custom resources (a DNS-1123 subdomain). */
-const name = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(DNS_SUBDOMAIN, { message: "must be a lowercase DNS-1123 subdomain (a-z, 0-9, '-', '.')" });
+const name = z.string().min(1).max(253).regex(DNS_SUBDOMAIN, { message: "must be a lowercase DNS-1123 name" });
 
 /** Namespace names (a DNS-1123 label). */
 const namespace = z

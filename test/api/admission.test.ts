@@ -137,7 +137,7 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
       "spec.oidcProviders: issuerURL must be unique",
     ],
     ["a name over 253 characters", gitRepository({}, { name: `${"a".repeat(250)}.com` }), "metadata.name: "],
-    ["an upper-case name", gitRepository({}, { name: "App" }), "metadata.name: must be a lowercase DNS-1123 subdomain"],
+    ["an upper-case name", gitRepository({}, { name: "App" }), "metadata.name: must be a lowercase DNS-1123 name"],
     ["an empty namespace", gitRepository({}, { namespace: "" }), "metadata.namespace: must not be empty"],
     [
       "a namespace with a dot",
