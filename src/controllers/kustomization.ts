@@ -137,8 +137,6 @@ async function sourcePhase(attempt: Attempt): Promise<Artifact> {
   const ref = attempt.ks.spec.sourceRef;
   const key = { kind: ref.kind, namespace: ref.namespace ?? attempt.namespace, name: ref.name };
   const missing = (message: string) => new ReconcileError(REASON.artifactFailed, message, { quiet: true });
-  if (ref.kind !== "GitRepository")
-    throw missing(`spec.sourceRef.kind: ${ref.kind} sources are not supported by Sluice yet (GitRepository is)`);
   const stored = await attempt.ports.store.get(key);
   if (!stored) throw missing(`Source '${formatKey(key)}' not found`);
   const artifact = (stored.object.status as { artifact?: Artifact } | undefined)?.artifact;
