@@ -13,6 +13,8 @@ export const CONDITION = {
   fetchFailed: "FetchFailed",
   /** source-controller: the stored artifact is not the one the current spec asks for (negative polarity). */
   artifactOutdated: "ArtifactOutdated",
+  /** source-controller: storing the artifact failed (negative polarity). */
+  storageOperationFailed: "StorageOperationFailed",
 } as const;
 
 /** Reasons shared by every kind (fluxcd/pkg apis/meta). */
@@ -40,6 +42,9 @@ export const REASON = {
   gitOperationFailed: "GitOperationFailed",
   authenticationFailed: "AuthenticationFailed",
   newArtifact: "NewArtifact",
+  /** source-controller: a new upstream revision is not stored yet (ArtifactOutdated). */
+  newRevision: "NewRevision",
+  archiveOperationFailed: "ArchiveOperationFailed",
   // Sluice: the pull agent refused a bundle (altered, replayed, another cluster's), and withdrew a deleted one.
   bundleRejected: "BundleRejected",
   withdrawn: "Withdrawn",

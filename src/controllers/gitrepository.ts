@@ -63,11 +63,14 @@ export async function reconcileGitRepository(
     const dir = await mkdtemp(join(ports.workDir, "git-"));
     try {
       const checkedOut = await checkout(source, ref, dir);
-      const archive = await archiveDirectory(dir, { ignore: spec.ignore });
-      const stored = await ports.artifacts.put(
-        `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`,
-        archive.data,
-      );
+      let stored;
+      try {
+        const archive = await archiveDirectory(dir, { ignore: spec.ignore });
+        const key = `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`;
+        stored = await ports.artifacts.put(key, archive.data);
+      } catch (error) {
+        return storageFailed(status, at, spec, checkedOut.revision, error as Error);
+      }
       status.artifact = {
         path: stored.path,
         url: stored.url,
@@ -102,10 +105,42 @@ export async function reconcileGitRepository(
   }
 }
 
-/** The artifact for this spec is stored: FetchFailed goes, ArtifactInStorage and Ready are True. */
+/**
+ * The commit was fetched but its artifact could not be stored (archive limits, storage down): as
+ * source-controller, StorageOperationFailed with ArchiveOperationFailed, and ArtifactOutdated while
+ * the stored artifact is an older revision's; retried after the interval, the old artifact kept.
+ */
+function storageFailed(
+  status: GitRepositoryStatus,
+  at: Stamp,
+  spec: GitRepository["spec"],
+  revision: string,
+  error: Error,
+): Outcome<GitRepositoryStatus> {
+  const reason = REASON.archiveOperationFailed;
+  const message = `unable to archive artifact to storage: ${error.message}`;
+  let next = withCondition(status, { type: CONDITION.storageOperationFailed, status: "True", reason, message }, at);
+  if (status.artifact && status.artifact.revision !== revision) {
+    const outdated = `new upstream revision '${revision}'`;
+    next = withCondition(
+      next,
+      { type: CONDITION.artifactOutdated, status: "True", reason: REASON.newRevision, message: outdated },
+      at,
+    );
+  }
+  return {
+    status: markFailed(withoutConditions(next, CONDITION.fetchFailed), at, reason, message),
+    requeueAfterMs: parseDuration(spec.interval),
+    revision,
+    event: { severity: "error", reason, message },
+  };
+}
+
+/** The artifact for this spec is stored: FetchFailed, StorageOperationFailed and ArtifactOutdated go; ArtifactInStorage and Ready are True. */
 function succeeded(status: GitRepositoryStatus, at: Stamp, message: string): GitRepositoryStatus {
+  const failures = [CONDITION.fetchFailed, CONDITION.storageOperationFailed, CONDITION.artifactOutdated];
   const stored = withCondition(
-    withoutConditions(status, CONDITION.fetchFailed),
+    withoutConditions(status, ...failures),
     { type: CONDITION.artifactInStorage, status: "True", reason: REASON.succeeded, message },
     at,
   );

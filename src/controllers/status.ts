@@ -65,7 +65,11 @@ export function markProgressing<S extends ConditionedStatus>(status: S, at: Stam
 }
 
 /** Conditions whose True is bad news (source-controller's negative polarity): Ready cannot be True beside them. */
-const NEGATIVE_POLARITY: readonly string[] = [CONDITION.fetchFailed, CONDITION.artifactOutdated];
+const NEGATIVE_POLARITY: readonly string[] = [
+  CONDITION.fetchFailed,
+  CONDITION.artifactOutdated,
+  CONDITION.storageOperationFailed,
+];
 
 /**
  * What is wrong with a status, as Flux's runtime/conditions checker sees it, for an object at

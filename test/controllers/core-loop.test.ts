@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { readFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, inject, it } from "vitest";
@@ -259,6 +259,48 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     });
     expect(latest!.digest).not.toBe(previous!.digest);
     expect(previous).toMatchObject({ lastReconciledStatus: "ReconciliationSucceeded", totalReconciliations: 2 });
+  });
+
+  it("a GitRepository whose artifact cannot be stored says so as Flux does, keeps its artifact, and recovers", async () => {
+    // Arrange: stored once, then a new commit while the artifact folder is replaced by a file (ENOTDIR, even for root)
+    const repo = await source({ "deploy/cm.yaml": yamlOf(configMap("stored", { v: "1" })) });
+    const first = await until("artifact stored", async () => {
+      const status = await statusOf("GitRepository", repo.name);
+      return ready(status)?.status === "True" && status;
+    });
+    const folder = join(statePaths(local.plane.stateDir).artifacts, "gitrepository", ns(), repo.name);
+    const second = await repo.push({ "deploy/cm.yaml": yamlOf(configMap("stored", { v: "2" })) });
+    await rename(folder, `${folder}.aside`);
+    await writeFile(folder, "not a folder");
+    // Act
+    await local.plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    const failed = await until("storage failure", async () => {
+      const status = await statusOf("GitRepository", repo.name);
+      return ready(status)?.reason === "ArchiveOperationFailed" && status;
+    });
+    await rm(folder);
+    await rename(`${folder}.aside`, folder);
+    await local.plane.queue.enqueue({ key: `GitRepository/${ns()}/${repo.name}`, reason: "webhook" });
+    const recovered = await until("recovered", async () => {
+      const status = await statusOf("GitRepository", repo.name);
+      return ready(status)?.status === "True" && status;
+    });
+    // Assess
+    const condition = (status: typeof failed, type: string) => status.conditions?.find((c) => c.type === type);
+    expect(ready(failed)?.message).toMatch(/^unable to archive artifact to storage: /);
+    expect(condition(failed, "StorageOperationFailed")).toMatchObject({
+      status: "True",
+      reason: "ArchiveOperationFailed",
+    });
+    expect(condition(failed, "ArtifactOutdated")).toMatchObject({
+      status: "True",
+      reason: "NewRevision",
+      message: `new upstream revision 'main@sha1:${second}'`,
+    });
+    expect((failed as { artifact?: unknown }).artifact).toEqual((first as { artifact?: unknown }).artifact);
+    expect(condition(recovered, "StorageOperationFailed")).toBeUndefined();
+    expect(condition(recovered, "ArtifactOutdated")).toBeUndefined();
+    expect(ready(recovered)?.message).toBe(`stored artifact for revision 'main@sha1:${second}'`);
   });
 
   it("reports a render error as BuildFailed and prunes nothing", async () => {
