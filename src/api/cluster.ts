@@ -14,7 +14,10 @@ export const CLUSTER_ANNOTATION = "sluice.dev/cluster";
 export const clusterMode = z.enum(["direct", "agent"]);
 export type ClusterMode = z.infer<typeof clusterMode>;
 
-/** A kubeconfig in a Secret of CLUSTER_NAMESPACE (keys `value` or `value.yaml` unless `key`), as Flux's `kubeConfig.secretRef`. */
+/**
+ * A kubeconfig in a Secret of CLUSTER_NAMESPACE (keys `value` or `value.yaml` unless `key`), as Flux's
+ * `kubeConfig.secretRef`.
+ */
 const kubeConfigRef = z.strictObject({
   secretRef: z.strictObject({ name: z.string().min(1).max(253), key: z.string().min(1).optional() }),
 });
@@ -85,7 +88,10 @@ export function newClusterRegistration(
   return { apiVersion: CLUSTER_API_VERSION, kind: "Cluster", metadata: { name, namespace: CLUSTER_NAMESPACE }, spec };
 }
 
-/** Whether a Kustomization of `namespace` acting as a service account may target the cluster (see `allowedNamespaces`). */
+/**
+ * Whether a Kustomization of `namespace` acting as a service account may target the cluster (see
+ * `allowedNamespaces`).
+ */
 export function clusterAllowsTenant(registration: ClusterRegistration, namespace: string): boolean {
   const allowed = registration.spec.allowedNamespaces ?? [];
   return allowed.includes("*") || allowed.includes(namespace);

@@ -19,13 +19,19 @@ export interface ApplyOptions {
   owner?: Owner;
   /** Namespace for namespaced objects that have none. @default none: such objects are an error */
   defaultNamespace?: string;
-  /** Recreate objects whose immutable fields changed (as if each had `kustomize.toolkit.fluxcd.io/force: Enabled`). @default false */
+  /**
+   * Recreate objects whose immutable fields changed (as if each had `kustomize.toolkit.fluxcd.io/force: Enabled`).
+   * @default false
+   */
   force?: boolean;
   /** Kinds applied in their own stage after `*Class` kinds and before everything else. @default [] */
   customStageKinds?: GroupKind[];
   /** How long to wait for CRDs to be Established and Namespaces Active after stage 1. @default 60_000 */
   definitionsTimeoutMs?: number;
-  /** Annotations removed and field managers taken over before applying (skipped for `ssa: Merge`). @default Flux's list */
+  /**
+   * Annotations removed and field managers taken over before applying (skipped for `ssa: Merge`). @default Flux's
+   * list
+   */
   cleanup?: typeof DEFAULT_CLEANUP;
   /** Flux's `driftIgnoreRules`: fields of existing objects left to other managers. */
   driftIgnoreRules?: IgnoreRule[];

@@ -33,7 +33,10 @@ const RANK = new Map<string, number>([
   ...LAST.map((k, i): [string, number] => [k, i + 1]),
 ]);
 
-/** Orders objects by kind (table above, then group and kind), namespace and name: deterministic whatever the input order. */
+/**
+ * Orders objects by kind (table above, then group and kind), namespace and name: deterministic whatever the input
+ * order.
+ */
 export function compareObjects(a: ObjMetadata, b: ObjMetadata): number {
   if (a.group !== b.group || a.kind !== b.kind) {
     const [ra, rb] = [RANK.get(a.kind) ?? 0, RANK.get(b.kind) ?? 0];

@@ -25,7 +25,10 @@ export interface SyncPlan {
   driftIgnoreRules?: IgnoreRule[];
 }
 
-/** Whether removing the Kustomization deletes what it applied: Delete and WaitForTermination always, MirrorPrune with `prune`, Orphan never. */
+/**
+ * Whether removing the Kustomization deletes what it applied: Delete and WaitForTermination always, MirrorPrune
+ * with `prune`, Orphan never.
+ */
 export function deletesOnRemoval(plan: Pick<SyncPlan, "deletionPolicy" | "prune">): boolean {
   const policy = plan.deletionPolicy;
   return policy === "Delete" || policy === "WaitForTermination" || (policy === "MirrorPrune" && plan.prune);

@@ -43,7 +43,10 @@ export interface Archive {
   files: number;
 }
 
-/** A deterministic `.tar.gz` of the files and directories in `dir`, honouring Flux's exclusions, `.sourceignore` files and `spec.ignore`. */
+/**
+ * A deterministic `.tar.gz` of the files and directories in `dir`, honouring Flux's exclusions, `.sourceignore`
+ * files and `spec.ignore`.
+ */
 export async function archiveDirectory(dir: string, options: { ignore?: string } = {}): Promise<Archive> {
   const root = resolve(dir);
   const rules = ignore().add(VCS);
@@ -84,7 +87,10 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
   return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}`, files };
 }
 
-/** A nested `.sourceignore` scoped to its folder, as a .gitignore is; only a regular file counts (a link is not followed). */
+/**
+ * A nested `.sourceignore` scoped to its folder, as a .gitignore is; only a regular file counts (a link is not
+ * followed).
+ */
 async function readIgnoreFile(path: string, folder: string): Promise<string[]> {
   const isFile = await lstat(path).then(
     (s) => s.isFile(),

@@ -21,7 +21,10 @@ export interface ExtractLimits {
 /** The bounds of an extraction, also used for a Git checkout (the tree that becomes the artifact). */
 export const defaultExtractLimits: Required<ExtractLimits> = { maxBytes: 512 * 1024 * 1024, maxFiles: 100_000 };
 
-/** Regular files as Go's archive/tar reads them (`0` and the pre-POSIX NUL type); ContiguousFile is refused as Flux does. */
+/**
+ * Regular files as Go's archive/tar reads them (`0` and the pre-POSIX NUL type); ContiguousFile is refused as Flux
+ * does.
+ */
 const FILE_TYPES = new Set(["File", "OldFile"]);
 
 /**

@@ -1,6 +1,9 @@
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 
-/** Where and as whom an AWS SDK client talks: unset fields fall back to the SDK's usual sources (AWS_REGION, the profile). */
+/**
+ * Where and as whom an AWS SDK client talks: unset fields fall back to the SDK's usual sources (AWS_REGION, the
+ * profile).
+ */
 export interface AwsClientConfig {
   region?: string;
   /** One endpoint for every service: an emulator (moto) in tests, `SLUICE_AWS_ENDPOINT` for the CLI. */

@@ -51,7 +51,10 @@ export interface EksAccessOptions {
   /** An EKS client for a region, acting as an identity (emulator endpoints go here). */
   eksClient(region: string, credentials: AwsCredentialIdentityProvider): EKSClient;
   clock: Clock;
-  /** The STS endpoint tokens are presigned for (EKS calls it to authenticate). @default https://sts.<region>.amazonaws.com */
+  /**
+   * The STS endpoint tokens are presigned for (EKS calls it to authenticate). @default
+   * https://sts.<region>.amazonaws.com
+   */
   stsEndpoint?: (region: string) => string;
 }
 
@@ -62,7 +65,10 @@ export interface EksTarget {
   roleArn?: string;
 }
 
-/** An assumed role's credentials are renewed when they would expire within a token's life (15 min): a token must outlive its reuse. */
+/**
+ * An assumed role's credentials are renewed when they would expire within a token's life (15 min): a token must
+ * outlive its reuse.
+ */
 const ROLE_RENEW_MS = 15 * 60_000;
 
 /**

@@ -34,7 +34,10 @@ export function kmsSigner(kms: KMSClient, keyId: string): BundleSigner {
   };
 }
 
-/** The KMS key's public half (DER SPKI), which an agent verifies with locally: no AWS call, no AWS credentials needed. */
+/**
+ * The KMS key's public half (DER SPKI), which an agent verifies with locally: no AWS call, no AWS credentials
+ * needed.
+ */
 export async function kmsPublicKey(kms: KMSClient, keyId: string): Promise<Buffer> {
   return Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!);
 }

@@ -16,12 +16,18 @@ import { listKeys, statusOf } from "./s3-store.js";
 /** Index writes lost to another worker are retried, with a short random pause so a fleet-wide change converges. */
 const ATTEMPTS = 40;
 const MAX_PAUSE_MS = 100;
-/** Larger objects are refused before they are read: whoever can write the bucket must not exhaust the agent's memory (512 MiB). */
+/**
+ * Larger objects are refused before they are read: whoever can write the bucket must not exhaust the agent's memory
+ * (512 MiB).
+ */
 export const MAX_BUNDLE_BYTES = 64 << 20;
 /** The index, reports and the heartbeat. */
 const MAX_DOCUMENT_BYTES = 16 << 20;
 
-/** S3 keys of one cluster's channel. The agent's IAM role reads `bundles/<cluster>/` and writes `status/<cluster>/` only. */
+/**
+ * S3 keys of one cluster's channel. The agent's IAM role reads `bundles/<cluster>/` and writes `status/<cluster>/`
+ * only.
+ */
 export function channelPrefixes(cluster: string): { bundles: string; status: string } {
   return { bundles: `bundles/${cluster}/`, status: `status/${cluster}/` };
 }
@@ -43,7 +49,10 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     this.prefixes = channelPrefixes(cluster);
   }
 
-  /** The entry of `ks`; a malformed one (the index is not signed) counts as none, so the genuine bundle is published again. */
+  /**
+   * The entry of `ks`; a malformed one (the index is not signed) counts as none, so the genuine bundle is published
+   * again.
+   */
   async current(ks: KustomizationRef): Promise<IndexEntry | undefined> {
     const key = refKey(ks);
     const checked = checkIndexEntry(key, (await this.readIndex())?.index.bundles[key]);

@@ -25,7 +25,10 @@ export interface BundleOptions extends SyncPlan {
   intervalMs: number;
   /** How soon a failed apply is retried (Flux's `retryInterval`). */
   retryMs: number;
-  /** Apply, prune and check health as this service account of the Kustomization's namespace (Flux's `serviceAccountName`). */
+  /**
+   * Apply, prune and check health as this service account of the Kustomization's namespace (Flux's
+   * `serviceAccountName`).
+   */
   serviceAccountName?: string;
   /** SOPS decryption, done by the agent with keys that never leave the cluster (Flux's `spec.decryption`). */
   decryption?: { secretRef?: string };
@@ -46,7 +49,10 @@ export interface BundleContent {
   withdrawn?: true;
   /** A signed suspension (Flux's `suspend`): the agent leaves the cluster alone, drift included, until a new bundle. */
   suspended?: true;
-  /** Flux's `reconcile.fluxcd.io/requestedAt`: a new value makes a new bundle, so the agent syncs (and corrects drift) at once. */
+  /**
+   * Flux's `reconcile.fluxcd.io/requestedAt`: a new value makes a new bundle, so the agent syncs (and corrects
+   * drift) at once.
+   */
   requestedAt?: string;
   options: BundleOptions;
   objects: KubeObject[];
@@ -67,7 +73,10 @@ export class BundleRejectedError extends Error {
   override name = "BundleRejectedError";
 }
 
-/** How bundles are signed and checked: a KMS key, or an HMAC key in Secrets Manager whose id names a cluster as `{cluster}`. */
+/**
+ * How bundles are signed and checked: a KMS key, or an HMAC key in Secrets Manager whose id names a cluster as
+ * `{cluster}`.
+ */
 export interface BundleKey {
   kind: "kms" | "hmac";
   id: string;

@@ -32,7 +32,10 @@ export function refOfIndexKey(key: string): KustomizationRef | undefined {
   return { namespace, name };
 }
 
-/** Checks one entry of the index: well formed, and about the Kustomization its key names. Undefined when the key itself is malformed. */
+/**
+ * Checks one entry of the index: well formed, and about the Kustomization its key names. Undefined when the key
+ * itself is malformed.
+ */
 export function checkIndexEntry(key: string, value: unknown): CheckedEntry | undefined {
   const ref = refOfIndexKey(key);
   if (!ref) return undefined;

@@ -2,7 +2,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient, type KubeClientOptions, type Transport } from "./kube-client.js";
 
 /**
- * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it rotates,
+ * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it
+ * rotates,
  * or a source asked before each request, for tokens that expire).
  * `refuseInsecureTLS` is for kubeconfigs Sluice did not get from its operator (a `kubeConfig.secretRef`).
  */

@@ -19,9 +19,15 @@ export interface KubeClientOptions {
   maxAttempts?: number;
   /** Per-request timeout: the longest the server may stay silent. @default 30_000 */
   timeoutMs?: number;
-  /** Longest TCP connect plus TLS handshake of a new connection (client-go allows 30 s + 10 s; an API server answers in milliseconds). @default 5_000 */
+  /**
+   * Longest TCP connect plus TLS handshake of a new connection (client-go allows 30 s + 10 s; an API server answers
+   * in milliseconds). @default 5_000
+   */
   connectTimeoutMs?: number;
-  /** How long a failure to connect is remembered; meanwhile requests fail at once with ClusterUnreachableError. @default 30_000 */
+  /**
+   * How long a failure to connect is remembered; meanwhile requests fail at once with ClusterUnreachableError.
+   * @default 30_000
+   */
   unreachableMemoryMs?: number;
   /**
    * A bearer token read from this file, and read again when older than `tokenRefreshMs`, as
@@ -55,7 +61,10 @@ export interface KubeRequest {
  */
 export type RequestCounts = Record<KubeRequest["method"] | "dryRun" | "throttled", number>;
 
-/** Connection failures that say the endpoint is not there (as opposed to a TLS verification failure, a configuration error). */
+/**
+ * Connection failures that say the endpoint is not there (as opposed to a TLS verification failure, a configuration
+ * error).
+ */
 const UNREACHABLE_CODES = new Set([
   ...["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT"],
   ...["ENOTFOUND", "EAI_AGAIN"], // the name does not resolve (any more)
@@ -109,7 +118,8 @@ export class KubeClient {
 
   /**
    * Resolves once the server has answered, now or before: one probe (`GET /version`, uncounted) at a
-   * time, awaited until `graceMs` after it started. Throws ClusterUnreachableError or, still connecting, ClusterConnectingError.
+   * time, awaited until `graceMs` after it started. Throws ClusterUnreachableError or, still connecting,
+   * ClusterConnectingError.
    * The grace bounds what a dead cluster's first contact costs each worker; a live API server answers a first
    * TLS handshake and GET well within it, even across regions.
    */

@@ -1,4 +1,7 @@
-/** The cluster's endpoint did not answer (refused, unreachable, no TLS handshake or no response in time); remembered for a while. */
+/**
+ * The cluster's endpoint did not answer (refused, unreachable, no TLS handshake or no response in time); remembered
+ * for a while.
+ */
 export class ClusterUnreachableError extends Error {
   override name = "ClusterUnreachableError";
   constructor(
@@ -11,7 +14,10 @@ export class ClusterUnreachableError extends Error {
   }
 }
 
-/** The first connection to the endpoint is still being made; come back when it has settled instead of holding a worker. */
+/**
+ * The first connection to the endpoint is still being made; come back when it has settled instead of holding a
+ * worker.
+ */
 export class ClusterConnectingError extends Error {
   override name = "ClusterConnectingError";
   constructor(
@@ -25,7 +31,10 @@ export class ClusterConnectingError extends Error {
 export interface ReachabilityOptions {
   /** How long a failure to connect is remembered: requests fail at once meanwhile. @default 30_000 */
   memoryMs?: number;
-  /** The longest a probe may take (the client's connect timeout); bounds how long callers are asked to come back after. */
+  /**
+   * The longest a probe may take (the client's connect timeout); bounds how long callers are asked to come back
+   * after.
+   */
   probeTimeoutMs: number;
   now?: () => number;
 }

@@ -15,7 +15,10 @@ import { isFluxEntry } from "./fleet.js";
 import { upsertHistory, type Snapshot } from "./history.js";
 import type { Attempt, KustomizationOutcome } from "./kustomization-attempt.js";
 
-/** A sequence this far ahead of the clock was not published by a control plane (the index is not signed): it is ignored. */
+/**
+ * A sequence this far ahead of the clock was not published by a control plane (the index is not signed): it is
+ * ignored.
+ */
 const MAX_CLOCK_SKEW_MS = 60 * 60_000;
 
 /**
@@ -168,7 +171,10 @@ async function agentState(
   return [current, report?.reason === REASON.withdrawn ? undefined : report];
 }
 
-/** A bundle of this Kustomization for `cluster`: empty unless `content` gives objects, with the spec's options unless given. */
+/**
+ * A bundle of this Kustomization for `cluster`: empty unless `content` gives objects, with the spec's options
+ * unless given.
+ */
 function bundleFor(
   attempt: Attempt,
   cluster: string,
@@ -184,7 +190,10 @@ function bundleFor(
   };
 }
 
-/** The sync plan the agent follows (the worker's own, from the spec), with the agent's schedule, identity and decryption. */
+/**
+ * The sync plan the agent follows (the worker's own, from the spec), with the agent's schedule, identity and
+ * decryption.
+ */
 function bundleOptions({ ks, identity }: Attempt): BundleOptions {
   return {
     ...syncPlanOf(ks),
@@ -235,7 +244,10 @@ async function publishIfNew(
   return sealed.digest;
 }
 
-/** Notes the report in `status.history` (a snapshot per bundle digest and outcome); true when it is one this Kustomization had not seen. */
+/**
+ * Notes the report in `status.history` (a snapshot per bundle digest and outcome); true when it is one this
+ * Kustomization had not seen.
+ */
 function recordReport(attempt: Attempt, report: AgentReport): boolean {
   const history = (attempt.status.history ?? []) as Snapshot[];
   if (history.some((s) => s.digest === report.digest && s.lastReconciled === report.reportedAt)) return false;

@@ -41,7 +41,8 @@ export async function dispatch(
       : await ports.store.get(key);
   if (!stored) return undefined;
   if (request.reason === "webhook" && key.kind === "Receiver") {
-    // A delivery to a Receiver with `name: "*"` resources: resolve them against the Store; the Receiver itself is not reconciled.
+    // A delivery to a Receiver with `name: "*"` resources: resolve them against the Store; the Receiver itself is
+    // not reconciled.
     const enqueued = await expandDelivery(ports, stored.object, request);
     ports.log.info({ object: request.key, enqueued }, "webhook delivery expanded");
     return { status: statusOf(stored.object) };

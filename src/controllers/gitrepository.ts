@@ -136,7 +136,10 @@ function storageFailed(
   };
 }
 
-/** The artifact for this spec is stored: FetchFailed, StorageOperationFailed and ArtifactOutdated go; ArtifactInStorage and Ready are True. */
+/**
+ * The artifact for this spec is stored: FetchFailed, StorageOperationFailed and ArtifactOutdated go;
+ * ArtifactInStorage and Ready are True.
+ */
 function succeeded(status: GitRepositoryStatus, at: Stamp, message: string): GitRepositoryStatus {
   const failures = [CONDITION.fetchFailed, CONDITION.storageOperationFailed, CONDITION.artifactOutdated];
   const stored = withCondition(

@@ -25,11 +25,17 @@ export class Attempt {
   /** The service account it acts as (its own or the default one); undefined: the control plane's identity. */
   readonly identity: ServiceAccountRef | undefined;
   readonly now: Date;
-  /** The registered cluster it targets when its registration says how to reach it; undefined: kubeConfig.secretRef or the control plane's. */
+  /**
+   * The registered cluster it targets when its registration says how to reach it; undefined: kubeConfig.secretRef
+   * or the control plane's.
+   */
   target?: NonNullable<ClusterRequest["cluster"]>;
   /** The source revision being reconciled, once the source phase found it: failures from then on name it. */
   revision?: string;
-  /** The source's origin revision (an OCI artifact's `org.opencontainers.image.revision`), Flux's lastAppliedOriginRevision. */
+  /**
+   * The source's origin revision (an OCI artifact's `org.opencontainers.image.revision`), Flux's
+   * lastAppliedOriginRevision.
+   */
   originRevision?: string;
   /** Things the success event of a new revision should mention (objects left out of the apply). */
   readonly notices: string[] = [];
@@ -52,7 +58,10 @@ export class Attempt {
     return { generation: this.generation, now: this.now };
   }
 
-  /** The cluster to apply to, as the identity to apply as (`kubeConfig.secretRef`, `serviceAccountName` or the default one). */
+  /**
+   * The cluster to apply to, as the identity to apply as (`kubeConfig.secretRef`, `serviceAccountName` or the
+   * default one).
+   */
   cluster(): Promise<Cluster> {
     return this.connect(this.identity?.name);
   }
@@ -130,7 +139,10 @@ export class Attempt {
     return { status: this.status, requeueAfterMs: interval, changed: !wasReady, revision, event };
   }
 
-  /** Ready=Unknown while a revision rolls out (health checks, or an agent applying it); polled with `health` requests. */
+  /**
+   * Ready=Unknown while a revision rolls out (health checks, or an agent applying it); polled with `health`
+   * requests.
+   */
   progressing(revision: string, message: string, elapsedMs: number): KustomizationOutcome {
     this.status = markProgressing(this.status, this.stamp, message);
     this.status.lastAttemptedRevision = revision;

@@ -62,7 +62,10 @@ export async function authorizeFleetChange(attempt: Attempt, placement: Placemen
   if (refusals.length > 0) throw new ReconcileError(REASON.accessDenied, refusals.join("\n"));
 }
 
-/** Registers the Flux objects of a render in the Store and prunes the ones it dropped. Returns their inventory entries. */
+/**
+ * Registers the Flux objects of a render in the Store and prunes the ones it dropped. Returns their inventory
+ * entries.
+ */
 export async function syncFleet(
   attempt: Attempt,
   change: FleetChange,

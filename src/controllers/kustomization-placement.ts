@@ -6,7 +6,10 @@ import { ReconcileError } from "../pipeline/reconcile-error.js";
 import { clusterRefusal } from "./fleet-access.js";
 import type { Attempt } from "./kustomization-attempt.js";
 
-/** Where a Kustomization's objects go: the worker applies (direct, to a registered cluster or its own), or a cluster's pull agent does. */
+/**
+ * Where a Kustomization's objects go: the worker applies (direct, to a registered cluster or its own), or a
+ * cluster's pull agent does.
+ */
 export type Placement = { mode: "direct"; target?: Attempt["target"] } | { mode: "agent"; cluster: string };
 
 /**

@@ -52,7 +52,8 @@ export async function reconcileKustomization(
   } catch (error) {
     if (error instanceof ReconcileError) return attempt.failedWith(error);
     if (!isUnreachable(error)) throw error;
-    // A cluster still making its first connection is not a failed one: come back once it has settled, without holding a worker.
+    // A cluster still making its first connection is not a failed one: come back once it has settled, without
+    // holding a worker.
     if (error instanceof ClusterConnectingError) {
       return {
         status: attempt.status,
@@ -117,7 +118,10 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   return { ...outcome, applied: written.length };
 }
 
-/** Flux's dependsOn: each dependency Ready at its current generation; until then DependencyNotReady, retried soon and quietly. */
+/**
+ * Flux's dependsOn: each dependency Ready at its current generation; until then DependencyNotReady, retried soon
+ * and quietly.
+ */
 async function dependenciesPhase(attempt: Attempt): Promise<void> {
   const waiting = (message: string) =>
     new ReconcileError(REASON.dependencyNotReady, message, {
@@ -144,7 +148,10 @@ async function sourcePhase(attempt: Attempt): Promise<Artifact> {
   return artifact;
 }
 
-/** SOPS decryption for a direct cluster; an agent cluster decrypts itself, so its keys never reach the control plane. */
+/**
+ * SOPS decryption for a direct cluster; an agent cluster decrypts itself, so its keys never reach the control
+ * plane.
+ */
 async function decrypt(attempt: Attempt, placement: Placement, objects: KubeObject[]): Promise<KubeObject[]> {
   const { ks, ports } = attempt;
   const decryption = ks.spec.decryption && { secretRef: ks.spec.decryption.secretRef?.name };

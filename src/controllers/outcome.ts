@@ -4,7 +4,10 @@ export interface Outcome<S = unknown> {
   status: S;
   /** Run again after this long (interval, retryInterval, health poll); undefined: only on demand. */
   requeueAfterMs?: number;
-  /** The reason the requeue carries: "health" lets the next run skip straight to the health check. @default "interval" */
+  /**
+   * The reason the requeue carries: "health" lets the next run skip straight to the health check. @default
+   * "interval"
+   */
   requeueReason?: string;
   /** Something consumers care about changed (a new artifact, a Ready transition). */
   changed?: boolean;

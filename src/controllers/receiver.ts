@@ -127,7 +127,8 @@ function targetsOf(receiver: Receiver): ReceiverTarget[] {
 
 /**
  * What a Receiver may not trigger, with Flux's reasons: objects in another namespace (AccessDenied,
- * unless allowCrossNamespaceReceivers and not noCrossNamespaceRefs), a `*` without matchLabels (which would select every object
+ * unless allowCrossNamespaceReceivers and not noCrossNamespaceRefs), a `*` without matchLabels (which would select
+ * every object
  * of the kind) and other Receivers (a Receiver selecting itself would loop) are InvalidSpec.
  */
 export function refusedResources(

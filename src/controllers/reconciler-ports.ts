@@ -21,7 +21,10 @@ export interface ClusterRequest {
   namespace: string;
   kubeConfig?: { secretName: string; key?: string };
   serviceAccountName?: string;
-  /** A kubeconfig from `kubeConfig.secretRef` may skip TLS verification (`--insecure-kubeconfig-tls`); refused when unset. */
+  /**
+   * A kubeconfig from `kubeConfig.secretRef` may skip TLS verification (`--insecure-kubeconfig-tls`); refused when
+   * unset.
+   */
   insecureKubeConfigTLS?: boolean;
   /** The registered cluster it targets (`sluice.dev/cluster`), when its registration says how to reach it. */
   cluster?: { name: string } & ClusterConnection;

@@ -11,7 +11,10 @@ export class RenderCache {
    * a rendered app is a few KiB, so a fleet of thousands fits; a miss just renders again.
    */
   readonly rendered = new Map<string, KubeObject[]>();
-  /** Extracted artifacts by digest, extracted once and shared (as hard-linked copies) by every render of that revision. */
+  /**
+   * Extracted artifacts by digest, extracted once and shared (as hard-linked copies) by every render of that
+   * revision.
+   */
   readonly extractions = new Map<string, Promise<string>>();
   /** Kustomize runs and cache hits since start, for metrics and benchmarks. */
   readonly counters = { builds: 0, cacheHits: 0 };

@@ -4,11 +4,20 @@ import { defaultRenderLimits, type RenderLimits } from "../render/limits.js";
 export interface Settings {
   /** Refuse kustomize remote bases (`--no-remote-bases`). @default false locally (as Flux), true on AWS */
   noRemoteBases: boolean;
-  /** Undefined variables without a default are errors. Flux's StrictPostBuildSubstitutions; on by default in Sluice. @default true */
+  /**
+   * Undefined variables without a default are errors. Flux's StrictPostBuildSubstitutions; on by default in Sluice.
+   * @default true
+   */
   strictSubstitution: boolean;
-  /** First pause between health checks of a rollout; later pauses grow to half the time waited (at most 10 s). @default 1_000 */
+  /**
+   * First pause between health checks of a rollout; later pauses grow to half the time waited (at most 10 s).
+   * @default 1_000
+   */
   healthPollMs: number;
-  /** Requeue delay while a dependency is not ready (`--requeue-dependency`); dependencies also wake dependents at once. @default 30_000 */
+  /**
+   * Requeue delay while a dependency is not ready (`--requeue-dependency`); dependencies also wake dependents at
+   * once. @default 30_000
+   */
   dependencyRequeueMs: number;
   /** Bounds on time, file size, documents and output of one render. */
   renderLimits: RenderLimits;
@@ -26,7 +35,10 @@ export interface Settings {
    * for registering Flux objects (`--default-service-account`). @default undefined: the control plane's own identity
    */
   defaultServiceAccount?: string;
-  /** Kubeconfigs from `kubeConfig.secretRef` may set insecure-skip-tls-verify (`--insecure-kubeconfig-tls`). @default false */
+  /**
+   * Kubeconfigs from `kubeConfig.secretRef` may set insecure-skip-tls-verify (`--insecure-kubeconfig-tls`).
+   * @default false
+   */
   insecureKubeConfigTLS: boolean;
   /**
    * A status that breaks Flux's condition invariants (statusViolations) fails its reconcile instead of being logged

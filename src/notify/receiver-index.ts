@@ -36,7 +36,10 @@ export interface ReceiverIndex {
 
 const HOOK_PATH = /^\/hook\/([0-9a-f]{64})$/;
 
-/** The digest of a `/hook/<sha256 hex>` path; undefined for anything else, so no other text reaches a file name or an S3 key. */
+/**
+ * The digest of a `/hook/<sha256 hex>` path; undefined for anything else, so no other text reaches a file name or
+ * an S3 key.
+ */
 export function digestOfPath(path: string): string | undefined {
   return HOOK_PATH.exec(path)?.[1];
 }

@@ -97,7 +97,10 @@ export function healthRules(plan: Pick<SyncPlan, "healthCheckExprs">): CustomHea
   }
 }
 
-/** Where a rollout stands: healthy, still progressing within its timeout, or failed (one object Failed, or the timeout passed). */
+/**
+ * Where a rollout stands: healthy, still progressing within its timeout, or failed (one object Failed, or the
+ * timeout passed).
+ */
 export type HealthVerdict = { state: "healthy" | "progressing" } | { state: "failed"; message: string };
 
 export function healthVerdict(health: ObjectHealth[], elapsedMs: number, timeoutMs: number): HealthVerdict {
@@ -107,7 +110,10 @@ export function healthVerdict(health: ObjectHealth[], elapsedMs: number, timeout
   return { state: healthy ? "healthy" : "progressing" };
 }
 
-/** Flux's message for a failed or timed-out health check: `health check failed: [Deployment/ns/app status: 'Failed' (…)]`. */
+/**
+ * Flux's message for a failed or timed-out health check: `health check failed: [Deployment/ns/app status: 'Failed'
+ * (…)]`.
+ */
 export function unhealthyMessage(health: ObjectHealth[]): string {
   const failed = health.filter((h) => h.status === "Failed");
   const why = failed.length > 0 ? failed : health.filter((h) => h.status !== "Current");

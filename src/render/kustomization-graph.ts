@@ -203,7 +203,10 @@ function fold(key: string): string {
   return key.toUpperCase().toLowerCase();
 }
 
-/** The scalar entries as kustomize sees them (Go turns `5` into "5" for a string field); maps and lists are kustomize's to refuse. */
+/**
+ * The scalar entries as kustomize sees them (Go turns `5` into "5" for a string field); maps and lists are
+ * kustomize's to refuse.
+ */
 function strings(values: unknown[]): string[] {
   return values.filter((v) => ["string", "number", "boolean"].includes(typeof v)).map(String);
 }

@@ -149,7 +149,10 @@ async function readKubernetesYaml(path: string, name: string, budget: RenderBudg
   return objects;
 }
 
-/** Writes the Kustomization's targetNamespace, prefix/suffix, patches, images, components and buildMetadata into the kustomization file. */
+/**
+ * Writes the Kustomization's targetNamespace, prefix/suffix, patches, images, components and buildMetadata into the
+ * kustomization file.
+ */
 async function overlay(
   file: string,
   spec: Spec,

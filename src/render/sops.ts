@@ -187,7 +187,10 @@ export async function decryptObjects(
   );
 }
 
-/** Whether a rendered set holds SOPS-encrypted objects; throws when it does and there is no `spec.decryption` (they would be applied as ciphertext). */
+/**
+ * Whether a rendered set holds SOPS-encrypted objects; throws when it does and there is no `spec.decryption` (they
+ * would be applied as ciphertext).
+ */
 export function requiresDecryption(objects: KubeObject[], decryption: unknown): boolean {
   const encrypted = objects.find(isSopsEncrypted);
   if (encrypted && !decryption)

@@ -44,11 +44,17 @@ export interface AwsConfig {
   delayUrl: string;
   /** KMS key for artifacts (SSE-KMS); SSE-S3 without. */
   kmsKeyId?: string;
-  /** The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`; empty when every target is an agent cluster or a kubeConfig.secretRef. */
+  /**
+   * The cluster reconcilers apply to: `eks:<cluster name>` or `kubeconfig:<Secrets Manager secret id>`; empty when
+   * every target is an agent cluster or a kubeConfig.secretRef.
+   */
   cluster: string;
   /** The FIFO dead-letter queue: poison messages go there at once. */
   deadLetterUrl?: string;
-  /** How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<secret id with {cluster}>` (one key per cluster); no agent clusters without. */
+  /**
+   * How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<secret id with {cluster}>` (one
+   * key per cluster); no agent clusters without.
+   */
   bundleKey?: string;
   /** For tests against an emulator: one endpoint for every AWS service. */
   endpoint?: string;

@@ -10,7 +10,10 @@ import type { Clock } from "../ports/clock.js";
 export interface ClusterFactoryOptions {
   /** Reaches EKS registrations (`spec.eks`); absent: they are refused (local mode has no AWS identity). */
   eks?: EksAccess;
-  /** How long a reconcile waits for a cluster's first answer before it is asked to come back (not holding a worker). @default 500 */
+  /**
+   * How long a reconcile waits for a cluster's first answer before it is asked to come back (not holding a worker).
+   * @default 500
+   */
   connectGraceMs?: number;
   /** Timeouts of the connections it opens (connectTimeoutMs, timeoutMs, unreachableMemoryMs). */
   client?: KubeClientOptions;

@@ -61,7 +61,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
   };
 }
 
-/** A boolean setting: unset is the AWS default, `false` is off, `true` is on, anything else is refused with its name. */
+/**
+ * A boolean setting: unset is the AWS default, `false` is off, `true` is on, anything else is refused with its
+ * name.
+ */
 function flag(env: NodeJS.ProcessEnv, name: string, unset: boolean): boolean {
   const value = env[name];
   if (value === undefined || value === "") return unset;

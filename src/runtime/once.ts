@@ -1,4 +1,7 @@
-/** Memoizes an async result (a Lambda container's runtime, a cluster connection); a failure is forgotten, so the next call tries again. */
+/**
+ * Memoizes an async result (a Lambda container's runtime, a cluster connection); a failure is forgotten, so the
+ * next call tries again.
+ */
 export function once<T>(make: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => {

@@ -1,6 +1,9 @@
 import { join } from "node:path";
 
-/** Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`, `/receivers` (webhook index, owner-only). */
+/**
+ * Where local mode keeps its state: `<stateDir>/store`, `/artifacts`, `/events.jsonl`, `/work`, `/receivers`
+ * (webhook index, owner-only).
+ */
 export function statePaths(stateDir: string) {
   return {
     store: join(stateDir, "store"),

@@ -51,7 +51,10 @@ export async function startWebhookServer(
   };
 }
 
-/** The body, or undefined as soon as it exceeds the cap (declared by Content-Length or counted while reading chunks). */
+/**
+ * The body, or undefined as soon as it exceeds the cap (declared by Content-Length or counted while reading
+ * chunks).
+ */
 function readCapped(req: IncomingMessage): Promise<Buffer | undefined> {
   if (Number(req.headers["content-length"] ?? 0) > MAX_BODY) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {

@@ -21,7 +21,10 @@ export interface WriteTreeOptions {
 
 const FILE_MODES: Record<string, number> = { "100644": 0o644, "100755": 0o755 };
 const TREE_MODE = "040000";
-/** Files of one folder written at once: reading a blob and writing it overlap, without a descriptor per file of a huge folder. */
+/**
+ * Files of one folder written at once: reading a blob and writing it overlap, without a descriptor per file of a
+ * huge folder.
+ */
 const PARALLEL_WRITES = 64;
 
 interface BlobEntry {

@@ -25,7 +25,10 @@ export interface GitAuth {
 export interface GitRemote {
   url: string;
   auth: GitAuth;
-  /** Which addresses may be connected to (Settings.allowPrivateNetworks); checked on every connection, redirects included. */
+  /**
+   * Which addresses may be connected to (Settings.allowPrivateNetworks); checked on every connection, redirects
+   * included.
+   */
   network: NetworkPolicy;
   /** Bound on each Git operation, listing refs or checking out (Flux's `spec.timeout`). @default none */
   timeoutMs?: number;
@@ -72,7 +75,8 @@ export function maskUrl(text: string): string {
 // Greedy up to the host: a password may itself hold an unencoded `@`.
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s?#]*@/gi;
 const QUERY_PARAM = /([?&;])([^=&;#?\s]+)=([^&;#\s'"]*)/g;
-// access_token, private_token, client_secret, password, X-Amz-Signature/Credential/Security-Token, sig (Azure SAS), api_key...
+// access_token, private_token, client_secret, password, X-Amz-Signature/Credential/Security-Token, sig (Azure SAS),
+// api_key...
 const CREDENTIAL_NAME = /token|secret|passw|signature|credential|auth|session|api[-_]?key|^x-amz-|^(key|sig|pwd|pass)$/;
 
 function isCredentialName(name: string): boolean {

@@ -30,7 +30,10 @@ const environment = new Environment({
   homogeneousAggregateLiterals: false,
 });
 
-/** Compiles the expressions once; the result rates objects of the listed kinds and leaves others (undefined) to kstatus. */
+/**
+ * Compiles the expressions once; the result rates objects of the listed kinds and leaves others (undefined) to
+ * kstatus.
+ */
 export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth | undefined {
   if (!exprs?.length) return undefined;
   const rules = new Map<string, { status: "InProgress" | "Failed" | "Current"; evaluate: Compiled }[]>();

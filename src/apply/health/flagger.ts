@@ -4,19 +4,31 @@
  * Flagger sets `status.phase` and, in the same status update, one condition `Promoted` whose reason
  * is the phase. Pure: objects in, status out.
  *
- * | phase                      | kstatus     | why                                                                     |
+ * | phase                      | kstatus     | why
+ * |
  * |----------------------------|-------------|-------------------------------------------------------------------------|
- * | "" (no status)             | InProgress  | Flagger has not picked the Canary up yet (or is not installed)          |
- * | Initializing               | InProgress  | Flagger is creating the primary workload and services                   |
- * | Initialized                | Current     | the first revision is promoted as is; Flagger never analyses it         |
- * | Waiting                    | InProgress  | a confirm-rollout gate holds the analysis back                          |
- * | Progressing                | InProgress  | the analysis runs: traffic weight, iterations, failed checks            |
- * | WaitingPromotion           | InProgress  | a confirm-promotion gate holds the promotion back                       |
- * | Promoting, Finalising      | InProgress  | the primary takes the new revision, then all traffic again              |
- * | Succeeded                  | Current     | the analysis passed and the primary runs the new revision               |
- * | Failed                     | Failed      | Flagger rolled back: canary scaled to zero, primary on the old revision |
- * | Terminating, Terminated    | Terminating | Flagger reverts the target on deletion (`revertOnDeletion`)             |
- * | anything else              | Unknown     | a phase this port does not know is never healthy                        |
+ * | "" (no status)             | InProgress  | Flagger has not picked the Canary up yet (or is not installed)
+ * |
+ * | Initializing               | InProgress  | Flagger is creating the primary workload and services
+ * |
+ * | Initialized                | Current     | the first revision is promoted as is; Flagger never analyses it
+ * |
+ * | Waiting                    | InProgress  | a confirm-rollout gate holds the analysis back
+ * |
+ * | Progressing                | InProgress  | the analysis runs: traffic weight, iterations, failed checks
+ * |
+ * | WaitingPromotion           | InProgress  | a confirm-promotion gate holds the promotion back
+ * |
+ * | Promoting, Finalising      | InProgress  | the primary takes the new revision, then all traffic again
+ * |
+ * | Succeeded                  | Current     | the analysis passed and the primary runs the new revision
+ * |
+ * | Failed                     | Failed      | Flagger rolled back: canary scaled to zero, primary on the old
+ * revision |
+ * | Terminating, Terminated    | Terminating | Flagger reverts the target on deletion (`revertOnDeletion`)
+ * |
+ * | anything else              | Unknown     | a phase this port does not know is never healthy
+ * |
  *
  * Current also needs `Promoted` to agree (status True, reason = phase): Flagger writes both at once,
  * so a disagreement means the status was not written by Flagger.
