@@ -22,9 +22,6 @@ import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
 import { RenderCache } from "../controllers/render-cache.js";
 
-// Its own module, so the CLI finds the Store without loading the control plane.
-export { statePaths };
-
 export interface LocalOptions {
   stateDir: string;
   /** Kubeconfig content of the cluster to apply to (and to read Secrets from). */

@@ -8,7 +8,7 @@ import { CLUSTER_ANNOTATION, newClusterRegistration } from "../../src/api/cluste
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject, jsonPatch } from "../../src/apply/objects-api.js";
 import type { FluxEvent } from "../../src/notify/events.js";
-import { statePaths } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { ageKey, sopsEncrypt } from "../env/sops.js";

@@ -2,7 +2,8 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, inject, it } from "vitest";
-import { startLocal, statePaths } from "../../src/runtime/local.js";
+import { startLocal } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { startTestPlane } from "./helpers.js";
 

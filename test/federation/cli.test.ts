@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { newClusterRegistration } from "../../src/api/cluster.js";
-import { statePaths } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { applyToStore, writeStatus } from "../../src/store/objects.js";
 import { kustomization } from "./clusters.js";

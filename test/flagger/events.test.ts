@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
 import { FileEvents } from "../../src/notify/file-events.js";
-import { statePaths } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { adminCluster } from "../apply/helpers.js";
 import { freshNamespace } from "../env/kube-client.js";

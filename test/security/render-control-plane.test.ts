@@ -10,7 +10,7 @@ import { create as createTar } from "tar";
 import { stringify } from "yaml";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
-import { statePaths } from "../../src/runtime/local.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { configMap } from "../apply/helpers.js";
