@@ -1,14 +1,13 @@
 import { z } from "zod";
 import { type IndexEntry } from "./channel.js";
 import { refKey, type KustomizationRef } from "./bundle.js";
+import { isDnsLabel, isDnsSubdomain } from "../api/meta.js";
 
 // The index is not signed: whoever can write the bucket can write it. Its entries only say where to
 // look (the bundle itself is verified), but both the agent and the control plane read its fields, so
 // each entry is checked here before either trusts its shape.
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 const indexEntry = z.object({
   kustomization: z.object({ namespace: z.string(), name: z.string() }),
@@ -27,8 +26,7 @@ export type CheckedEntry =
 /** The Kustomization an index key `<namespace>/<name>` names; undefined for anything else (no report can go there). */
 export function refOfIndexKey(key: string): KustomizationRef | undefined {
   const [namespace, name, ...rest] = key.split("/");
-  if (rest.length > 0 || !namespace || !name || !DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(name))
-    return undefined;
+  if (rest.length > 0 || !namespace || !name || !isDnsLabel(namespace) || !isDnsSubdomain(name)) return undefined;
   return { namespace, name };
 }
 

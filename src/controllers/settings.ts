@@ -1,3 +1,4 @@
+import { isDnsSubdomain } from "../api/meta.js";
 import { defaultRenderLimits, type RenderLimits } from "../render/limits.js";
 
 /** Operator settings, the same names as the flags of Flux's controllers where one exists. */
@@ -63,7 +64,7 @@ export const defaultSettings: Settings = {
 /** A defaultServiceAccount as given by `source` (a flag, an env var), checked to be a service account name. */
 export function defaultServiceAccountFrom(value: string | undefined, source: string): string | undefined {
   if (!value) return undefined;
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value))
+  if (!isDnsSubdomain(value))
     throw new Error(`${source}: '${value}' is not a service account name (lowercase DNS-1123)`);
   return value;
 }
