@@ -2,13 +2,11 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../apply/object.js";
-import { openCluster } from "../cluster/cluster.js";
-import { isNotFound } from "../cluster/errors.js";
 import { isFluxObject } from "../controllers/fleet.js";
-import { systemClock } from "../ports/clock.js";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../api/object-key.js";
-import { announce, cliAws, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
+import { announce, openStore, type GlobalOptions } from "./context.js";
+import { gitSecretData, writeGitSecret } from "./git-secret.js";
 import { gitRepositoryManifest, kustomizationManifest } from "./manifests.js";
 import { say } from "./output.js";
 
@@ -16,25 +14,30 @@ import { say } from "./output.js";
 export interface GitFlags {
   url: string;
   branch: string;
-  path: string;
+  path?: string;
   interval: string;
-  username?: string;
+  username: string;
   password?: string;
+  withBearerToken: boolean;
+  caFile?: string;
+  secretName: string;
   secretRef?: string;
+  allowInsecureHttp: boolean;
   cluster?: string;
 }
 
-/** Registers the root GitRepository and Kustomization `flux-system`, with a credentials Secret when given. */
+/**
+ * Registers the root GitRepository and Kustomization `flux-system`; credentials given as flags go
+ * to the Secret `--secret-name` first (`username`/`password`, or `bearerToken`, and `ca.crt`), as
+ * `flux bootstrap git` stores them.
+ */
 export async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Promise<void> {
-  let secretRef = flags.secretRef;
-  if (flags.username || flags.password) {
-    if (!flags.username || !flags.password) throw new Error("--username and --password go together");
-    secretRef = "flux-system";
-    if (options.awsBucket)
-      await writeAwsSecret(options.namespace, secretRef, { username: flags.username, password: flags.password });
-    else await writeGitSecret(options, secretRef, flags.username, flags.password);
-  }
-  const store = await openStore(options);
+  const credentials = await gitSecretData({ ...flags, bearerToken: flags.withBearerToken });
+  if (credentials && flags.secretRef)
+    throw new Error("--secret-ref names existing credentials: leave out --password and --ca-file");
+  if (credentials && flags.url.startsWith("http:") && !flags.allowInsecureHttp)
+    say.warning("insecure configuration: credentials sent over HTTP (--allow-insecure-http acknowledges it)");
+  const secretRef = credentials ? flags.secretName : flags.secretRef;
   const objects = [
     gitRepositoryManifest("flux-system", options.namespace, {
       url: flags.url,
@@ -44,12 +47,14 @@ export async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Pro
     }),
     kustomizationManifest("flux-system", options.namespace, {
       source: "GitRepository/flux-system",
-      path: flags.path,
+      path: flags.path ?? "",
       prune: true,
       interval: "10m",
       cluster: flags.cluster,
     }),
   ];
+  if (credentials) await writeGitSecret(options, flags.secretName, credentials);
+  const store = await openStore(options);
   for (const object of objects) {
     say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);
     await announce(options, keyOf(object));
@@ -59,41 +64,6 @@ export async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Pro
       ? "bootstrapped; the deployed control plane reconciles it"
       : "bootstrapped; `sluice run` reconciles it",
   );
-}
-
-/** The credentials Secret, in the cluster (where source reconciles read it), never in the Store. */
-async function writeGitSecret(options: GlobalOptions, name: string, username: string, password: string): Promise<void> {
-  const cluster = await openCluster(
-    { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
-    systemClock,
-  );
-  const ns = options.namespace;
-  await cluster.client
-    .send({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: ns } } })
-    .catch((e: unknown) => {
-      if ((e as { status?: number }).status !== 409) throw e;
-    });
-  const body = {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name, namespace: ns },
-    type: "Opaque",
-    stringData: { username, password },
-  };
-  await cluster.client
-    .send({ method: "PUT", path: `/api/v1/namespaces/${ns}/secrets/${name}`, body })
-    .catch(async (e: unknown) => {
-      if (!isNotFound(e)) throw e;
-      await cluster.client.send({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body });
-    });
-  say.success(`Secret ${ns}/${name} with the Git credentials applied`);
-}
-
-/** On AWS, the credentials go to Secrets Manager, where the worker resolves secretRefs. */
-async function writeAwsSecret(namespace: string, name: string, data: Record<string, string>): Promise<void> {
-  const { putSecret } = await import("./aws.js");
-  const id = await putSecret(namespace, name, data, cliAws());
-  say.success(`Secrets Manager secret ${id} with the Git credentials written`);
 }
 
 /** Registers the Flux objects of a folder of YAML, in the --namespace unless they name one. */

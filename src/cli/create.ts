@@ -7,47 +7,94 @@ import {
   type ClusterConnection,
   type ClusterMode,
 } from "../api/cluster.js";
-import { parseFluxObject, parseObject } from "../api/parse.js";
+import { parseFluxObject, parseObject, type FluxObject } from "../api/parse.js";
+import { unsupportedFields } from "../api/unsupported.js";
 import { applyToStore } from "../store/objects.js";
 import { openCluster } from "../cluster/cluster.js";
 import { systemClock } from "../ports/clock.js";
 import { keyOf } from "../api/object-key.js";
 import { announce, globals, openStore, readKubeconfig } from "./context.js";
+import { gitSecretData, writeGitSecret } from "./git-secret.js";
 import {
   exportYaml,
   gitRepositoryManifest,
   kustomizationManifest,
+  receiverManifest,
   type GitSourceFlags,
   type KustomizationFlags,
+  type ReceiverFlags,
 } from "./manifests.js";
 import { say } from "./output.js";
 import { tenantManifests, type TenantFlags } from "./tenant.js";
 
-/** `sluice create source git NAME`: registers the GitRepository, or prints it with --export. */
-export async function createGitSource(
-  name: string,
-  flags: GitSourceFlags & { export: boolean },
-  command: Command,
-): Promise<void> {
-  await register(() => gitRepositoryManifest(name, globals(command).namespace, flags), flags.export, command);
+/** What every `sluice create` accepts, as flux's `create` does. */
+interface CreateFlags {
+  interval: string;
+  label?: string[];
+  export: boolean;
 }
+
+/** The flags of `sluice create source git` (defined in commands/create.ts). */
+export type CreateGitSourceFlags = GitSourceFlags &
+  CreateFlags & { username?: string; password?: string; caFile?: string; privateKeyFile?: string; silent: boolean };
+
+/**
+ * `sluice create source git NAME`: registers the GitRepository, or prints it with --export. Credentials
+ * given as flags (without --secret-ref) go to a Secret named after the source, as flux writes one.
+ */
+export async function createGitSource(name: string, flags: CreateGitSourceFlags, command: Command): Promise<void> {
+  const options = globals(command);
+  const object = gitRepositoryManifest(name, options.namespace, flags);
+  if (flags.export) return printExport(object);
+  const credentials = flags.secretRef ? undefined : await gitSecretData(flags);
+  if (credentials) {
+    if (flags.url.startsWith("http:")) say.warning("insecure configuration: credentials configured for an HTTP URL");
+    object.spec = { ...(object.spec as object), secretRef: { name } };
+  }
+  const checked = admitted(object);
+  if (credentials) {
+    say.action("applying secret with repository credentials");
+    await writeGitSecret(options, name, credentials);
+    say.success("authentication configured");
+  }
+  await register(checked, command);
+}
+
+/** The flags of `sluice create kustomization`. */
+export type CreateKustomizationFlags = KustomizationFlags & CreateFlags & { validation?: string };
 
 /** `sluice create kustomization NAME`: registers the Kustomization, or prints it with --export. */
 export async function createKustomization(
   name: string,
-  flags: KustomizationFlags & { export: boolean },
+  flags: CreateKustomizationFlags,
   command: Command,
 ): Promise<void> {
-  await register(() => kustomizationManifest(name, globals(command).namespace, flags), flags.export, command);
+  if (flags.validation !== undefined)
+    process.stderr.write(
+      "Flag --validation has been deprecated, this arg is no longer used, all resources are validated using server-side apply dry-run\n",
+    );
+  const object = kustomizationManifest(name, globals(command).namespace, flags);
+  if (flags.export) return printExport(object);
+  await register(admitted(object), command);
+}
+
+/** The flags of `sluice create receiver`. */
+export type CreateReceiverFlags = ReceiverFlags & CreateFlags;
+
+/** `sluice create receiver NAME`: registers the Receiver, or prints it with --export. */
+export async function createReceiver(name: string, flags: CreateReceiverFlags, command: Command): Promise<void> {
+  const object = receiverManifest(name, globals(command).namespace, flags);
+  if (flags.export) return printExport(object);
+  await register(admitted(object), command);
 }
 
 /** `sluice create cluster NAME`: registers a target cluster, or prints its registration with --export. */
 export async function createCluster(name: string, flags: ClusterFlags, command: Command): Promise<void> {
-  await register(
-    () => newClusterRegistration(name, flags.mode, flags.allowedNamespaces, connectionOf(flags)),
-    flags.export,
-    command,
-  );
+  const object = newClusterRegistration(name, flags.mode, flags.allowedNamespaces, connectionOf(flags));
+  // Bad flags fail here, naming the field.
+  parseObject(clusterRegistration, object);
+  if (flags.export) return printExport(object);
+  await register(object, command);
 }
 
 /** The flags of `sluice create cluster` (defined in commands/create.ts). */
@@ -74,12 +121,11 @@ function connectionOf(flags: ClusterFlags): ClusterConnection {
   };
 }
 
+/** The flags of `sluice create tenant`. */
+export type CreateTenantFlags = TenantFlags & CreateFlags;
+
 /** Applies a tenant's objects to the kubeconfig's cluster (server-side apply; a changed roleRef recreates the RoleBinding, as flux does). */
-export async function createTenant(
-  name: string,
-  flags: TenantFlags & { export: boolean },
-  command: Command,
-): Promise<void> {
+export async function createTenant(name: string, flags: CreateTenantFlags, command: Command): Promise<void> {
   const objects = tenantManifests(name, flags);
   if (flags.export) {
     process.stdout.write(exportYaml(objects));
@@ -99,15 +145,23 @@ export async function createTenant(
   say.success("tenant setup completed");
 }
 
-async function register(manifest: () => KubeObject, exportOnly: boolean, command: Command): Promise<void> {
-  const object = manifest();
-  // Bad flags fail here, naming the field.
-  if (object.kind === "Cluster") parseObject(clusterRegistration, object);
-  else parseFluxObject(object);
-  if (exportOnly) {
-    process.stdout.write(exportYaml([object]));
-    return;
-  }
+/**
+ * The Flux object as its API server would admit it, and as Sluice's reconciler would take it: a field
+ * Sluice refuses fails here, before anything is written, instead of stalling in the control plane.
+ */
+function admitted(object: KubeObject): KubeObject {
+  parseFluxObject(object);
+  const refused = unsupportedFields(object as FluxObject);
+  if (refused.length > 0)
+    throw new Error(`${object.kind}/${object.metadata.namespace}/${object.metadata.name}: ${refused.join("; ")}`);
+  return object;
+}
+
+function printExport(object: KubeObject): void {
+  process.stdout.write(exportYaml([object]));
+}
+
+async function register(object: KubeObject, command: Command): Promise<void> {
   const what = `${object.kind} ${object.metadata.name} in ${object.metadata.namespace} namespace`;
   say.action(`applying ${what}`);
   const options = globals(command);

@@ -6,6 +6,7 @@ import { openCluster, type Cluster } from "../cluster/cluster.js";
 import { readEvents } from "../notify/file-events.js";
 import { systemClock } from "../ports/clock.js";
 import { statePaths } from "../runtime/state-paths.js";
+import { parseDuration } from "../api/duration.js";
 import { globals, openStore, readKubeconfig, type GlobalOptions } from "./context.js";
 import { formatTable, say } from "./output.js";
 
@@ -13,6 +14,8 @@ import { formatTable, say } from "./output.js";
 export interface EventsFlags {
   for?: string;
   allNamespaces: boolean;
+  types?: string[];
+  watch: boolean;
 }
 
 /** One table row before formatting: Sluice's own events and Flagger's cluster Events alike. */
@@ -44,15 +47,88 @@ interface KubeEvent {
 // Cluster Events are written by anyone who may create Events in the namespace: bounded and on one line.
 const MAX_CELL = 300;
 
-/** `sluice events` (defined in commands/events.ts): the merged table on stdout. */
+/** The kinds `--for` names (flux's list, and Flagger's Canary), matched whatever their case. */
+const KINDS = [
+  "Kustomization",
+  "HelmRelease",
+  "GitRepository",
+  "OCIRepository",
+  "Bucket",
+  "HelmRepository",
+  "HelmChart",
+  "Alert",
+  "Provider",
+  "Receiver",
+  "ImageRepository",
+  "ImagePolicy",
+  "ImageUpdateAutomation",
+  "Canary",
+];
+const TYPES = ["Normal", "Warning"];
+
+/**
+ * `sluice events` (defined in commands/events.ts): the merged table on stdout. With `--watch`, then
+ * the rows of each new event as it comes (the event log and the cluster are polled), until `--timeout`.
+ */
 export async function printEvents(flags: EventsFlags, command: Command): Promise<void> {
   const options = globals(command);
-  const [kind, name] = flags.for?.split("/", 2) ?? [];
-  if (flags.for && (!kind || !name)) throw new Error(`--for ${flags.for}: must be Kind/name`);
+  const selected = selector(flags);
+  const rows = await eventRows(options, flags, selected);
+  if (rows.length === 0 && !flags.watch) {
+    say.failure(flags.allNamespaces ? "No events found." : `No events found in ${options.namespace} namespace.`);
+    return;
+  }
+  const header = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
+  const print = (batch: EventRow[], withHeader: boolean) => {
+    if (batch.length === 0 && !withHeader) return;
+    const now = Date.now();
+    const cells = batch.map((r) =>
+      [Number.isNaN(r.time) ? "<unknown>" : ago(now - r.time), r.type, r.reason, r.object, r.message].map(oneLine),
+    );
+    const text = formatTable([header, ...cells]);
+    process.stdout.write(withHeader ? text : text.slice(text.indexOf("\n") + 1));
+  };
+  print(rows, true);
+  if (!flags.watch) return;
+  const seen = new Set(rows.map(rowKey));
+  const deadline = Date.now() + parseDuration(options.timeout);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const fresh = (await eventRows(options, flags, selected)).filter((r) => !seen.has(rowKey(r)));
+    for (const r of fresh) seen.add(rowKey(r));
+    print(fresh, false);
+  }
+}
+
+/** What `--for` and `--types` select: `Kind` or `Kind/name` in any case, as `flux events` takes them. */
+interface Selected {
+  kind?: string;
+  name?: string;
+  types?: string[];
+}
+
+function selector(flags: EventsFlags): Selected {
+  const types = flags.types?.map((t) => {
+    const type = TYPES.find((known) => known.toLowerCase() === t.toLowerCase());
+    if (!type) throw new Error(`type '${t}' not supported. Supported types are Normal, Warning`);
+    return type;
+  });
+  if (!flags.for) return { types };
+  const [kindText, name, extra] = flags.for.split("/");
+  if (!kindText || extra !== undefined) throw new Error("--for selector must be of format <kind>[/<name>]");
+  const kind = KINDS.find((k) => k.toLowerCase() === kindText.toLowerCase());
+  if (!kind) throw new Error(`'${kindText}' is not a recognized Flux kind`);
+  return { kind, ...(name && { name }), types };
+}
+
+/** The rows to show, oldest first: Sluice's own events, and Flagger's on the Canaries selected. */
+async function eventRows(options: GlobalOptions, flags: EventsFlags, selected: Selected): Promise<EventRow[]> {
+  const { kind, name, types } = selected;
   const own = (await readEvents(statePaths(resolve(options.stateDir)).events)).filter(
     (e) =>
       (flags.allNamespaces || e.involvedObject.namespace === options.namespace) &&
-      (!kind || (e.involvedObject.kind === kind && e.involvedObject.name === name)),
+      (!kind || e.involvedObject.kind === kind) &&
+      (!name || e.involvedObject.name === name),
   );
   const rows: EventRow[] = own.map((e) => ({
     time: Date.parse(e.timestamp),
@@ -62,11 +138,11 @@ export async function printEvents(flags: EventsFlags, command: Command): Promise
     message: e.message,
   }));
   const canaries =
-    kind === "Canary"
-      ? [{ namespace: options.namespace, name: name! }]
-      : kind
-        ? []
-        : await inventoryCanaries(options, flags.allNamespaces);
+    kind === "Canary" && name
+      ? [{ namespace: options.namespace, name }]
+      : !kind || kind === "Canary"
+        ? await inventoryCanaries(options, flags.allNamespaces)
+        : [];
   if (canaries.length > 0) {
     try {
       rows.push(...(await canaryEvents(await kubeconfigCluster(options), canaries)));
@@ -74,17 +150,10 @@ export async function printEvents(flags: EventsFlags, command: Command): Promise
       say.failure(`Canary events not read: ${(error as Error).message}`);
     }
   }
-  if (rows.length === 0) {
-    process.stderr.write(`no events found in ${flags.allNamespaces ? "any" : options.namespace} namespace\n`);
-    return;
-  }
-  rows.sort((a, b) => (a.time || 0) - (b.time || 0));
-  const now = Date.now();
-  const table = rows.map((r) =>
-    [Number.isNaN(r.time) ? "<unknown>" : ago(now - r.time), r.type, r.reason, r.object, r.message].map(oneLine),
-  );
-  process.stdout.write(formatTable([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...table]));
+  return rows.filter((r) => !types || types.includes(r.type)).sort((a, b) => (a.time || 0) - (b.time || 0));
 }
+
+const rowKey = (r: EventRow) => JSON.stringify([r.time, r.type, r.reason, r.object, r.message]);
 
 /**
  * Canaries in the inventories of the Kustomizations that apply to the kubeconfig's cluster: those

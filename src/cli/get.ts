@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Store, Stored } from "../store/store.js";
-import { globals, openStore } from "./context.js";
+import { globals, openStore, type GlobalOptions } from "./context.js";
+import { labelSelector } from "./label-selector.js";
 import { formatTable } from "./output.js";
 
 interface Status {
@@ -10,37 +11,118 @@ interface Status {
   lastAttemptedRevision?: string;
 }
 
+/** The flags of `sluice get` (flux's persistent ones) and of its subcommands. */
+export interface GetFlags {
+  allNamespaces: boolean;
+  /** false with `--no-header`. */
+  header: boolean;
+  watch: boolean;
+  statusSelector?: string;
+  labelSelector?: string;
+  /** get kustomizations: a SOURCE column. */
+  showSource?: boolean;
+  /** get kustomizations: only those targeting this registered cluster. */
+  cluster?: string;
+}
+
+type Options = GlobalOptions & GetFlags;
+
+/** What one kind's table shows beside NAME, SUSPENDED, READY and MESSAGE. */
+interface Columns {
+  kind: string;
+  revision(status: Status): string;
+  source?(stored: Stored): string;
+}
+
 /** `sluice get sources git [NAME]`. */
 export function sourcesTable(command: Command, name: string | undefined): Promise<void> {
-  return table(command, "GitRepository", name, (s) => s.artifact?.revision ?? "");
+  return table(command, name, { kind: "GitRepository", revision: (s) => s.artifact?.revision ?? "" });
 }
 
-/** `sluice get kustomizations [NAME] [--cluster C]`. */
-export function kustomizationsTable(command: Command, name: string | undefined, cluster?: string): Promise<void> {
-  return table(command, "Kustomization", name, (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "", cluster);
+/** `sluice get kustomizations [NAME] [--show-source] [--cluster C]`. */
+export function kustomizationsTable(command: Command, name: string | undefined): Promise<void> {
+  const options = globals(command) as Options;
+  return table(command, name, {
+    kind: "Kustomization",
+    revision: (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "",
+    ...(options.showSource && { source: sourceOf }),
+  });
 }
 
-async function table(
-  command: Command,
-  kind: string,
-  name: string | undefined,
-  revisionOf: (s: Status) => string,
-  cluster?: string,
-): Promise<void> {
-  const options = globals(command) as ReturnType<typeof globals> & { allNamespaces: boolean };
+/**
+ * Lists the objects as flux's table; with `--watch`, then prints each object's row again whenever it
+ * changes (the Store is polled), until `--timeout`, as flux watches until its timeout.
+ */
+async function table(command: Command, name: string | undefined, columns: Columns): Promise<void> {
+  const options = globals(command) as Options;
   const store = await openStore(options);
-  const inCluster = cluster ? await clusterFilter(store, cluster) : () => true;
-  const stored = (await store.list({ kind, namespace: options.allNamespaces ? undefined : options.namespace }))
-    .filter((s) => !name || s.object.metadata.name === name)
-    .filter(inCluster);
-  const where = `${options.allNamespaces ? "any" : options.namespace} namespace${cluster ? ` for cluster '${cluster}'` : ""}`;
-  if (name && stored.length === 0) throw new Error(`${kind} object '${name}' not found in ${where}`);
-  if (stored.length === 0) {
-    process.stderr.write(`no ${kind} objects found in ${where}\n`);
+  const keep = await filters(store, options, name);
+  const where = `${options.allNamespaces ? "any" : options.namespace} namespace${options.cluster ? ` for cluster '${options.cluster}'` : ""}`;
+  const list = async () =>
+    (await store.list({ kind: columns.kind, namespace: options.allNamespaces ? undefined : options.namespace })).filter(
+      keep,
+    );
+  const found = await list();
+  if (!options.watch && name && found.length === 0)
+    throw new Error(`${columns.kind} object '${name}' not found in ${where}`);
+  if (!options.watch && found.length === 0) {
+    process.stderr.write(`no ${columns.kind} objects found in ${where}\n`);
     return;
   }
-  const header = [...(options.allNamespaces ? ["NAMESPACE"] : []), "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"];
-  process.stdout.write(formatTable([header, ...stored.map((s) => row(s, revisionOf, options.allNamespaces))]));
+  const header = [
+    ...(options.allNamespaces ? ["NAMESPACE"] : []),
+    "NAME",
+    ...(columns.source ? ["SOURCE"] : []),
+    "REVISION",
+    "SUSPENDED",
+    "READY",
+    "MESSAGE",
+  ];
+  const print = (rows: Stored[], withHeader: boolean) => {
+    if (rows.length === 0 && !withHeader) return;
+    const cells = rows.map((s) => row(s, columns, options.allNamespaces));
+    const text = formatTable([header, ...cells]);
+    process.stdout.write(withHeader ? text : text.slice(text.indexOf("\n") + 1));
+  };
+  print(found, options.header);
+  if (!options.watch) return;
+  // Later rows come without the header, as flux's watch prints them.
+  const seen = new Map(found.map((s) => [keyText(s), s.version]));
+  // Imported here: api/duration.ts brings zod, which a plain `sluice get` does without.
+  const { parseDuration } = await import("../api/duration.js");
+  const deadline = Date.now() + parseDuration(options.timeout);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    const changed = (await list()).filter((s) => seen.get(keyText(s)) !== s.version);
+    for (const s of changed) seen.set(keyText(s), s.version);
+    print(changed, false);
+  }
+}
+
+/** `[NAME]`, `-l`, `--status-selector` and `--cluster` as one predicate; a selector that does not parse fails here. */
+async function filters(store: Store, options: Options, name: string | undefined): Promise<(s: Stored) => boolean> {
+  const labels = labelSelector(options.labelSelector ?? "");
+  const status = statusSelector(options.statusSelector);
+  const inCluster = options.cluster ? await clusterFilter(store, options.cluster) : () => true;
+  return (s) =>
+    (!name || s.object.metadata.name === name) && labels(s.object.metadata.labels) && status(s) && inCluster(s);
+}
+
+/**
+ * `type=status` or `type!=status`, case-insensitive, as flux's `--status-selector`: an object
+ * without the condition matches neither (and so every `!=`).
+ */
+function statusSelector(text: string | undefined): (stored: Stored) => boolean {
+  if (!text) return () => true;
+  const negated = text.includes("!=");
+  const [type, wanted] = text.split(negated ? "!=" : "=", 2);
+  if (wanted === undefined)
+    throw new Error(`expected status selector in type=status or type!=status format, but found: ${text}`);
+  return (stored) => {
+    const conditions = (stored.object.status as Status | undefined)?.conditions ?? [];
+    const condition = conditions.findLast((c) => c.type.toLowerCase() === type!.toLowerCase());
+    return negated !== (condition?.status.toLowerCase() === wanted.toLowerCase());
+  };
 }
 
 /**
@@ -54,13 +136,22 @@ async function clusterFilter(store: Store, cluster: string): Promise<(stored: St
   return (stored) => targetCluster(stored) === cluster;
 }
 
-function row(stored: Stored, revisionOf: (s: Status) => string, withNamespace: boolean): string[] {
+/** `Kind/namespace/name` of a Kustomization's source, the namespace its own when unset, as flux's SOURCE column. */
+function sourceOf(stored: Stored): string {
+  const ref = (stored.object.spec as { sourceRef?: { kind: string; name: string; namespace?: string } }).sourceRef;
+  return ref ? `${ref.kind}/${ref.namespace ?? stored.object.metadata.namespace}/${ref.name}` : "";
+}
+
+const keyText = (s: Stored) => `${s.object.metadata.namespace}/${s.object.metadata.name}`;
+
+function row(stored: Stored, columns: Columns, withNamespace: boolean): string[] {
   const status = (stored.object.status ?? {}) as Status;
   const ready = status.conditions?.find((c) => c.type === "Ready");
   const suspended = Boolean((stored.object.spec as { suspend?: boolean } | undefined)?.suspend);
   const cells = [
     stored.object.metadata.name,
-    revisionOf(status),
+    ...(columns.source ? [columns.source(stored)] : []),
+    columns.revision(status),
     String(suspended),
     ready?.status ?? "Unknown",
     (ready?.message ?? "waiting to be reconciled").replaceAll("\n", " "),

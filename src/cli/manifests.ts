@@ -1,40 +1,65 @@
+import { posix } from "node:path";
 import { stringify } from "yaml";
 import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
 import { GIT_REPOSITORY_API_VERSION } from "../api/gitrepository.js";
 import { KUSTOMIZATION_API_VERSION } from "../api/kustomization.js";
+import { RECEIVER_API_VERSION } from "../api/receiver.js";
 import type { KubeObject } from "../apply/object.js";
 
-// The objects `sluice create` and `sluice bootstrap` write, shaped exactly like `flux create … --export`.
+// The objects `sluice create` and `sluice bootstrap` write, shaped exactly like `flux create … --export`
+// (flux2 v2.9 cmd/flux/create_*.go): the same fields from the same flags, the same checks and messages.
 
 export interface GitSourceFlags {
   url: string;
   branch?: string;
   tag?: string;
   tagSemver?: string;
+  refName?: string;
   commit?: string;
   interval: string;
   secretRef?: string;
+  proxySecretRef?: string;
+  provider?: string;
+  recurseSubmodules?: boolean;
   ignorePaths?: string[];
+  sparseCheckoutPaths?: string[];
+  fetchTimeout?: string;
+  label?: string[];
 }
 
 export function gitRepositoryManifest(name: string, namespace: string, flags: GitSourceFlags): KubeObject {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(flags.url)?.[1]?.toLowerCase();
+  if (!scheme || !["ssh", "http", "https"].includes(scheme))
+    throw new Error(`git URL scheme '${scheme ?? ""}' not supported, can be: ssh, http and https`);
+  if (!flags.branch && !flags.tag && !flags.tagSemver && !flags.commit && !flags.refName)
+    throw new Error(
+      "a Git ref is required, use one of the following: --branch, --tag, --commit, --ref-name or --tag-semver",
+    );
+  // flux's precedence when several are given: commit (with its branch), then name, semver, tag, branch.
   const ref = flags.commit
-    ? { branch: flags.branch, commit: flags.commit }
-    : flags.tagSemver
-      ? { semver: flags.tagSemver }
-      : flags.tag
-        ? { tag: flags.tag }
-        : { branch: flags.branch ?? "master" };
+    ? { ...(flags.branch && { branch: flags.branch }), commit: flags.commit }
+    : flags.refName
+      ? { name: flags.refName }
+      : flags.tagSemver
+        ? { semver: flags.tagSemver }
+        : flags.tag
+          ? { tag: flags.tag }
+          : { branch: flags.branch };
   return {
     apiVersion: GIT_REPOSITORY_API_VERSION,
     kind: "GitRepository",
-    metadata: { name, namespace },
+    metadata: { ...labelsOf(flags.label), name, namespace },
     spec: {
       ...(flags.ignorePaths?.length && { ignore: flags.ignorePaths.join("\n") }),
       interval: goDuration(flags.interval, "--interval"),
-      ref: Object.fromEntries(Object.entries(ref).filter(([, v]) => v !== undefined)),
+      ...(flags.provider && { provider: flags.provider }),
+      ...(flags.proxySecretRef && { proxySecretRef: { name: flags.proxySecretRef } }),
+      ...(flags.recurseSubmodules && { recurseSubmodules: true }),
+      ref,
       ...(flags.secretRef && { secretRef: { name: flags.secretRef } }),
+      ...(flags.sparseCheckoutPaths?.length && { sparseCheckout: flags.sparseCheckoutPaths }),
+      ...(flags.fetchTimeout && { timeout: goDuration(flags.fetchTimeout, "--fetch-timeout") }),
       url: flags.url,
     },
   };
@@ -49,48 +74,124 @@ export interface KustomizationFlags {
   dependsOn?: string[];
   wait?: boolean;
   healthCheck?: string[];
+  /** The Kustomization's `timeout`, set with health checks or `wait` only, as flux sets it. */
   healthCheckTimeout?: string;
   retryInterval?: string;
   serviceAccount?: string;
+  decryptionProvider?: string;
+  decryptionSecret?: string;
+  kubeconfigSecretRef?: string;
+  label?: string[];
   /** A registered Sluice cluster to target (annotation `sluice.dev/cluster`); the control plane's own when unset. */
   cluster?: string;
 }
 
 export function kustomizationManifest(name: string, namespace: string, flags: KustomizationFlags): KubeObject {
-  const [sourceKind, sourceName] = flags.source.includes("/")
-    ? flags.source.split("/", 2)
-    : ["GitRepository", flags.source];
-  const [sourceName2, sourceNamespace] = (sourceName ?? "").split(".", 2);
+  // flux ignores --health-check under --wait: wait checks everything applied.
+  const healthChecks = flags.wait ? [] : (flags.healthCheck ?? []).map(healthCheck);
+  const checked = flags.wait || healthChecks.length > 0;
   return {
     apiVersion: KUSTOMIZATION_API_VERSION,
     kind: "Kustomization",
-    metadata: { name, namespace, ...(flags.cluster && { annotations: { [CLUSTER_ANNOTATION]: flags.cluster } }) },
+    metadata: {
+      ...(flags.cluster && { annotations: { [CLUSTER_ANNOTATION]: flags.cluster } }),
+      ...labelsOf(flags.label),
+      name,
+      namespace,
+    },
     spec: {
+      ...(flags.decryptionProvider && {
+        decryption: {
+          provider: flags.decryptionProvider,
+          ...(flags.decryptionSecret && { secretRef: { name: flags.decryptionSecret } }),
+        },
+      }),
       ...(flags.dependsOn?.length && { dependsOn: flags.dependsOn.map(dependency) }),
-      ...(flags.healthCheck?.length && { healthChecks: flags.healthCheck.map(healthCheck) }),
+      ...(healthChecks.length > 0 && { healthChecks }),
       interval: goDuration(flags.interval, "--interval"),
-      path: flags.path,
+      ...(flags.kubeconfigSecretRef && { kubeConfig: { secretRef: { name: flags.kubeconfigSecretRef } } }),
+      path: relativePath(flags.path),
       prune: flags.prune,
       ...(flags.retryInterval && { retryInterval: goDuration(flags.retryInterval, "--retry-interval") }),
       ...(flags.serviceAccount && { serviceAccountName: flags.serviceAccount }),
-      sourceRef: { kind: sourceKind, name: sourceName2, ...(sourceNamespace && { namespace: sourceNamespace }) },
+      sourceRef: sourceRef(flags.source),
       ...(flags.targetNamespace && { targetNamespace: flags.targetNamespace }),
-      ...(flags.healthCheckTimeout && { timeout: goDuration(flags.healthCheckTimeout, "--health-check-timeout") }),
+      ...(checked &&
+        flags.healthCheckTimeout && { timeout: goDuration(flags.healthCheckTimeout, "--health-check-timeout") }),
       ...(flags.wait && { wait: true }),
     },
   };
 }
 
+export interface ReceiverFlags {
+  type: string;
+  secretRef: string;
+  event?: string[];
+  resource?: string[];
+  label?: string[];
+}
+
+export function receiverManifest(name: string, namespace: string, flags: ReceiverFlags): KubeObject {
+  const resources = (flags.resource ?? []).map((text) => {
+    const [kind, resourceName] = text.split("/");
+    if (!kind || !resourceName || text.split("/").length !== 2)
+      throw new Error(`invalid event source '${text}', must be in format <kind>/<name>`);
+    return { kind, name: resourceName };
+  });
+  if (resources.length === 0) throw new Error("at least one --resource is required");
+  return {
+    apiVersion: RECEIVER_API_VERSION,
+    kind: "Receiver",
+    metadata: { ...labelsOf(flags.label), name, namespace },
+    spec: {
+      ...(flags.event?.length && { events: flags.event }),
+      resources,
+      secretRef: { name: flags.secretRef },
+      type: flags.type,
+    },
+  };
+}
+
+/** The source kinds a Kustomization may name (flux's `--source` list; Sluice reconciles GitRepository). */
+const SOURCE_KINDS = ["OCIRepository", "GitRepository", "Bucket"];
+
+/** `[<kind>/]<name>[.<namespace>]`, the kind case-insensitive and GitRepository by default, as `flux create kustomization --source`. */
+function sourceRef(text: string): { kind: string; name: string; namespace?: string } {
+  if (!text.trim()) throw new Error(`--source: no Kustomization source given`);
+  const parts = text.split("/");
+  const [kindText, nameText] = parts.length === 2 ? parts : ["", text];
+  const dot = nameText!.lastIndexOf(".");
+  const [name, namespace] = dot >= 0 ? [nameText!.slice(0, dot), nameText!.slice(dot + 1)] : [nameText!, undefined];
+  if (!name) throw new Error(`--source: no name given for source of kind '${kindText}'`);
+  if (!kindText && SOURCE_KINDS.includes(name)) throw new Error(`--source: no kind specified for source '${name}'`);
+  const kind = kindText ? SOURCE_KINDS.find((k) => k.toLowerCase() === kindText.toLowerCase()) : "GitRepository";
+  if (!kind)
+    throw new Error(`--source: source kind '${kindText}' is not supported, must be one of: ${SOURCE_KINDS.join(", ")}`);
+  return { kind, name, ...(namespace && { namespace }) };
+}
+
+/**
+ * A path inside the source, made relative to its root as flux's safeRelativePath flag makes it:
+ * `clusters/dev`, `/clusters/dev` and `../clusters/dev/` all become `./clusters/dev`; empty is `./`.
+ */
+export function relativePath(text: string): string {
+  const inside = posix.normalize(`/${text.trim()}`).replace(/^\/+|\/+$/g, "");
+  return `./${inside}`;
+}
+
 /** `name` or `namespace/name`, as `flux create kustomization --depends-on`. */
 function dependency(text: string): { name: string; namespace?: string } {
   const [first, second] = text.split("/", 2);
-  return second ? { namespace: first, name: second } : { name: first! };
+  return second ? { name: second, namespace: first } : { name: first! };
 }
 
-/** `Kind/name.namespace`, as `flux create kustomization --health-check`. */
+/**
+ * `<kind>/<name>.<namespace>`, as `flux create kustomization --health-check`. Unlike flux, the
+ * apiVersion of the common workload kinds is written out: Sluice does not look up a preferred version.
+ */
 function healthCheck(text: string): { apiVersion?: string; kind: string; name: string; namespace?: string } {
   const match = /^([^/]+)\/([^.]+)(?:\.(.+))?$/.exec(text);
-  if (!match) throw new Error(`--health-check '${text}': expected <kind>/<name>.<namespace>`);
+  if (!match) throw new Error(`invalid health check '${text}' must be in the format 'kind/name.namespace'`);
   const [, kind, name, namespace] = match as unknown as [string, string, string, string | undefined];
   const apiVersion = (
     { Deployment: "apps/v1", StatefulSet: "apps/v1", DaemonSet: "apps/v1", Job: "batch/v1", Service: "v1" } as Record<
@@ -99,6 +200,20 @@ function healthCheck(text: string): { apiVersion?: string; kind: string; name: s
     >
   )[kind];
   return { ...(apiVersion && { apiVersion }), kind, name, ...(namespace && { namespace }) };
+}
+
+/** `--label key=value` (repeatable, or comma-separated) as metadata, as flux's parseLabels reads it. */
+export function labelsOf(labels: string[] | undefined): { labels?: Record<string, string> } {
+  if (!labels?.length) return {};
+  return {
+    labels: Object.fromEntries(
+      labels.map((label) => {
+        const parts = label.split("=");
+        if (parts.length !== 2) throw new Error(`invalid label format '${label}', must be key=value`);
+        return parts as [string, string];
+      }),
+    ),
+  };
 }
 
 /** Durations echoed the way Go prints them (`1m0s`), as flux does. */
@@ -110,7 +225,10 @@ function goDuration(text: string, flag: string): string {
   }
 }
 
-/** `---`-separated YAML documents, the shape of `flux … --export`. */
+/**
+ * `---`-separated YAML documents, the shape of `flux … --export` (Go's sigs.k8s.io/yaml): list items at
+ * their key's indentation. The manifests above write their keys in the alphabetical order Go writes them.
+ */
 export function exportYaml(objects: KubeObject[]): string {
-  return objects.map((o) => `---\n${stringify(o)}`).join("");
+  return objects.map((o) => `---\n${stringify(o, { indentSeq: false })}`).join("");
 }

@@ -4,6 +4,7 @@ export const say = {
   success: (text: string) => process.stderr.write(`✔ ${text}\n`),
   failure: (text: string) => process.stderr.write(`✗ ${text}\n`),
   waiting: (text: string) => process.stderr.write(`◎ ${text}\n`),
+  warning: (text: string) => process.stderr.write(`⚠️ ${text}\n`),
 };
 
 /** Left-aligned columns separated by tabs' worth of spaces, like kubectl/flux tables. */

@@ -1,4 +1,4 @@
-import type { Command, Option } from "commander";
+import { InvalidArgumentError, type Command, type Option } from "commander";
 
 /**
  * `flux` (pflag) accepts `--prune=true` and `--wait=false` for boolean flags, and Flux's own guides
@@ -53,4 +53,20 @@ function commandChain(root: Command, args: string[]): Command[] {
 function booleanFlags(chain: Command[]): Set<string> {
   const options = chain.flatMap((c) => c.options as readonly Option[]);
   return new Set(options.filter((o) => !o.required && !o.optional && o.long).map((o) => o.long!));
+}
+
+/** pflag's StringSlice, for commander: repeatable, and each value comma-separated (`--x a,b --x c`). */
+export function stringSlice(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(",").filter(Boolean)];
+}
+
+/** pflag's StringToString, for commander: `key=value` pairs, comma-separated and repeatable. */
+export function stringToString(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const pairs = value.split(",").filter(Boolean);
+  const bad = pairs.find((pair) => !/^[^=]+=/.test(pair));
+  if (bad !== undefined) throw new InvalidArgumentError(`'${bad}' must be formatted as key=value`);
+  return {
+    ...previous,
+    ...Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)])),
+  };
 }

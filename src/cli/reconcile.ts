@@ -2,8 +2,8 @@ import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
-import type { Store } from "../store/store.js";
-import type { ObjectKey } from "../api/object-key.js";
+import type { Store, Stored } from "../store/store.js";
+import { keyOf, type ObjectKey } from "../api/object-key.js";
 import { announce, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
@@ -67,17 +67,80 @@ async function requestAndWait(store: Store, key: ObjectKey, options: GlobalOptio
   );
 }
 
-/** `sluice suspend` / `sluice resume`: set or clear `spec.suspend`. */
-export async function setSuspended(suspend: boolean, kind: Kind, name: string, command: Command): Promise<void> {
-  const options = globals(command);
-  const key = { kind, namespace: options.namespace, name };
-  say.action(`${suspend ? "suspending" : "resuming"} ${LABEL[kind]} ${name} in ${options.namespace} namespace`);
-  const updated = await updateObject(await openStore(options), key, (o) => {
-    const spec = o.spec as { suspend?: boolean };
-    if (suspend) spec.suspend = true;
-    else delete spec.suspend;
-  });
-  if (!updated) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
-  await announce(options, key);
-  say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
+/** The flags of `sluice suspend` and `sluice resume` (flux's persistent ones). */
+export interface SuspendFlags {
+  all: boolean;
+  /** resume only: wait for each to reconcile; by default only when one name is given, as flux does. */
+  wait?: boolean;
 }
+
+/**
+ * `sluice suspend|resume KIND NAME…` or `--all` in the namespace: sets or clears `spec.suspend`, one
+ * object at a time as flux does (a missing name is reported and the rest go on). Resume then waits
+ * for the control plane to reconcile the new generation and reports each result.
+ */
+export async function setSuspended(suspend: boolean, kind: Kind, names: string[], command: Command): Promise<void> {
+  const options = globals(command) as GlobalOptions & SuspendFlags;
+  const { namespace } = options;
+  if (names.length === 0 && !options.all) throw new Error(`${LABEL[kind]} name is required`);
+  const store = await openStore(options);
+  const targets = names.length > 0 ? [...new Set(names)] : (await store.list({ kind, namespace })).map(nameOf);
+  if (targets.length === 0) say.failure(`no ${kind} objects found in ${namespace} namespace`);
+  const changed: Stored[] = [];
+  for (const name of targets) {
+    const key = { kind, namespace, name };
+    say.action(`${suspend ? "suspending" : "resuming"} ${LABEL[kind]} ${name} in ${namespace} namespace`);
+    const updated = await updateObject(store, key, (o) => {
+      const spec = o.spec as { suspend?: boolean };
+      if (suspend) spec.suspend = true;
+      else delete spec.suspend;
+    });
+    if (!updated) {
+      say.failure(`${kind} ${name} not found in ${namespace} namespace`);
+      continue;
+    }
+    await announce(options, key);
+    say.success(`${LABEL[kind]} ${suspend ? "suspended" : "resumed"}`);
+    changed.push(updated);
+  }
+  if (suspend || !(options.wait ?? names.length === 1)) return;
+  if (changed.length > 0) say.waiting(`waiting for ${kind} reconciliation`);
+  const results = await Promise.all(changed.map((s) => reconciled(store, s, options.timeout)));
+  for (const { name, error, status } of results.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (error) say.failure(`${kind} ${name} reconciliation failed: ${error}`);
+    else {
+      say.success(`${kind} ${name} reconciliation completed`);
+      say.success(
+        kind === "Kustomization"
+          ? `applied revision ${status?.lastAppliedRevision}`
+          : `fetched revision ${status?.artifact?.revision}`,
+      );
+    }
+  }
+  const failed = results.filter((r) => r.error).length;
+  if (failed > 0) throw new Error(`reconciliation failed for ${failed} ${kind}(s)`);
+}
+
+/**
+ * Waits until the control plane has reconciled the object's current generation to a verdict (Ready
+ * True, or False), as flux's kstatus wait does.
+ */
+async function reconciled(
+  store: Store,
+  stored: Stored,
+  timeout: string,
+): Promise<{ name: string; error?: string; status?: WaitedStatus }> {
+  const { metadata } = stored.object;
+  const key = keyOf(stored.object);
+  const deadline = Date.now() + parseDuration(timeout);
+  while (Date.now() < deadline) {
+    const status = ((await store.get(key))?.object.status ?? {}) as WaitedStatus & { observedGeneration?: number };
+    const ready = status.conditions?.find((c) => c.type === "Ready");
+    if ((status.observedGeneration ?? 0) >= (metadata.generation ?? 1) && ready && ready.status !== "Unknown")
+      return ready.status === "True" ? { name: metadata.name, status } : { name: metadata.name, error: ready.message };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { name: metadata.name, error: `timed out after ${timeout}; is \`sluice run\` running?` };
+}
+
+const nameOf = (stored: Stored) => stored.object.metadata.name;

@@ -1,4 +1,5 @@
 import type { KubeObject } from "../apply/object.js";
+import { labelsOf } from "./manifests.js";
 
 // `flux create tenant` (flux2 v2.9 cmd/flux/create_tenant.go): per namespace, the Namespace, the
 // tenant's ServiceAccount and a RoleBinding `<tenant>-reconciler` granting it (and the user
@@ -12,6 +13,10 @@ export interface TenantFlags {
   withNamespace: string[];
   clusterRole: string;
   withServiceAccount?: string;
+  /** The namespaces exist already: leave them out. */
+  skipNamespace?: boolean;
+  /** `key=value` labels on every object, beside the tenant's. */
+  label?: string[];
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -28,11 +33,11 @@ export function tenantManifests(tenant: string, flags: TenantFlags): KubeObject[
   if (flags.withNamespace.length === 0) throw new Error("--with-namespace is required");
   const account = flags.withServiceAccount ?? tenant;
   checkName("service-account name", account);
-  const labels = { [TENANT_LABEL]: tenant };
+  const labels = { ...labelsOf(flags.label).labels, [TENANT_LABEL]: tenant };
   return flags.withNamespace.flatMap((namespace) => {
     checkName("namespace", namespace);
     return [
-      { apiVersion: "v1", kind: "Namespace", metadata: { labels, name: namespace } },
+      ...(flags.skipNamespace ? [] : [{ apiVersion: "v1", kind: "Namespace", metadata: { labels, name: namespace } }]),
       { apiVersion: "v1", kind: "ServiceAccount", metadata: { labels, name: account, namespace } },
       {
         apiVersion: "rbac.authorization.k8s.io/v1",

@@ -116,7 +116,7 @@ describe("npx sluice (bin/sluice.js): the prebuilt, code-split CLI bundle", () =
     const built = await currentEntry();
     await sluice("--version");
     const unchanged = await currentEntry();
-    const main = join(project, "src", "cli", "main.ts");
+    const main = join(project, "src", "cli", "program.ts");
     const source = await readFile(main, "utf8");
     await writeFile(main, source.replace("speaking Flux's API", "speaking Flux's API (rebuilt)"));
     // Act

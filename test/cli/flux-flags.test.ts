@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { program } from "../../src/cli/program.js";
 import { COMMANDS, DIFFERENCES, EXTENSIONS, UNSUPPORTED, type CommandName } from "./flux-flags.js";
@@ -52,4 +53,19 @@ describe(`sluice's flags against flux ${FLUX_VERSION}'s (parsed from its --help)
       for (const reason of reasons) expect(reason.length).toBeGreaterThan(10);
     },
   );
+
+  it("the README's CLI section names every flux flag Sluice does not accept", async () => {
+    // Arrange
+    const readme = await readFile("README.md", "utf8");
+    const section = readme.slice(
+      readme.indexOf("\n## CLI\n"),
+      readme.indexOf("\n## ", readme.indexOf("\n## CLI\n") + 1),
+    );
+    // Act
+    const unlisted = Object.values(UNSUPPORTED)
+      .flatMap((flags) => Object.keys(flags))
+      .filter((flag) => !section.includes(`\`${flag}\``));
+    // Assess
+    expect(unlisted).toEqual([]);
+  });
 });

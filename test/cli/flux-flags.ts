@@ -7,6 +7,7 @@ export const COMMANDS = [
   "bootstrap git",
   "create source git",
   "create kustomization",
+  "create receiver",
   "create tenant",
   "get sources git",
   "get kustomizations",
@@ -57,11 +58,6 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--verbose": "printing generated objects: not supported yet (create --export prints them)",
   },
   "bootstrap git": {
-    "--allow-insecure-http": NOT_YET,
-    "--silent": NOT_YET,
-    "--with-bearer-token": NOT_YET,
-    "--ca-file": NOT_YET,
-    "--secret-name": NOT_YET,
     "--author-email": NO_COMMITS,
     "--author-name": NO_COMMITS,
     "--commit-message-appendix": NO_COMMITS,
@@ -94,50 +90,10 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--sparse-checkout": "GitRepository spec.sparseCheckout is not supported yet",
   },
   "create source git": {
-    "--ca-file": NOT_YET,
-    "--password": NOT_YET,
-    "--private-key-file": NOT_YET,
-    "--provider": NOT_YET,
-    "--proxy-secret-ref": NOT_YET,
-    "--recurse-submodules": NOT_YET,
-    "--ref-name": NOT_YET,
-    "--silent": NOT_YET,
-    "--sparse-checkout-paths": NOT_YET,
-    "--username": NOT_YET,
-    "--fetch-timeout": NOT_YET,
-    "--label": NOT_YET,
     "--ssh-ecdsa-curve": NO_SSH,
     "--ssh-key-algorithm": NO_SSH,
     "--ssh-rsa-bits": NO_SSH,
   },
-  "create kustomization": {
-    "--decryption-provider": NOT_YET,
-    "--decryption-secret": NOT_YET,
-    "--kubeconfig-secret-ref": NOT_YET,
-    "--label": NOT_YET,
-  },
-  "create tenant": {
-    "--skip-namespace": NOT_YET,
-    "--interval": NOT_YET,
-    "--label": NOT_YET,
-  },
-  "get sources git": {
-    "--label-selector": NOT_YET,
-    "--no-header": NOT_YET,
-    "--status-selector": NOT_YET,
-    "--watch": NOT_YET,
-  },
-  "get kustomizations": {
-    "--show-source": NOT_YET,
-    "--label-selector": NOT_YET,
-    "--no-header": NOT_YET,
-    "--status-selector": NOT_YET,
-    "--watch": NOT_YET,
-  },
-  "suspend source git": { "--all": NOT_YET },
-  "suspend kustomization": { "--all": NOT_YET },
-  "resume source git": { "--all": NOT_YET, "--wait": NOT_YET },
-  "resume kustomization": { "--all": NOT_YET, "--wait": NOT_YET },
   "build kustomization": {
     "--ignore-paths": NOT_YET,
     "--in-memory-build": NOT_YET,
@@ -154,8 +110,6 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--recursive": NOT_YET,
     "--strict-substitute": NOT_YET,
   },
-  events: { "--types": NOT_YET, "--watch": NOT_YET },
-  "tree kustomization": { "--compact": NOT_YET, "--output": NOT_YET },
   check: {
     "--components": NO_CONTROLLERS,
     "--components-extra": NO_CONTROLLERS,
@@ -184,13 +138,4 @@ export const EXTENSIONS: Partial<Record<CommandName, Record<string, string>>> = 
 };
 
 /** Flags both have that differ (alias, boolean or not, default), per command: the difference and why. */
-export const DIFFERENCES: Partial<Record<CommandName, Record<string, { differs: string[]; reason: string }>>> = {
-  "bootstrap git": {
-    "--password": { differs: ["alias none (flux: -p)"], reason: NOT_YET },
-    "--path": { differs: ["default ./ (flux: none)"], reason: NOT_YET },
-    "--username": { differs: ["alias none (flux: -u)", "default none (flux: git)"], reason: NOT_YET },
-  },
-  "create kustomization": {
-    "--health-check-timeout": { differs: ["default none (flux: 120000ms)"], reason: NOT_YET },
-  },
-};
+export const DIFFERENCES: Partial<Record<CommandName, Record<string, { differs: string[]; reason: string }>>> = {};

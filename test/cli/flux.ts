@@ -62,8 +62,7 @@ export async function fluxFlags(path: string[]): Promise<Map<string, Flag>> {
 
 /**
  * The flags of `sluice <path>` from commander's definitions: the command's own and its parents'
- * (flux's persistent flags), without the root's (compared on their own). `--x` with `--no-x` is one
- * flag, as pflag has it; `--no-x` alone is the flag `--x` defaulting to true.
+ * (flux's persistent flags), without the root's (compared on their own).
  */
 export function sluiceFlags(root: Command, path: string[]): Map<string, Flag> {
   const chain = [root];
@@ -75,15 +74,15 @@ export function sluiceFlags(root: Command, path: string[]): Map<string, Flag> {
   const options = (path.length === 0 ? [root] : chain.slice(1)).flatMap((c) => c.options as readonly Option[]);
   const flags = new Map<string, Flag>();
   for (const option of options) {
-    if (!option.long || option.long === "--version") continue;
-    const long = option.negate ? `--${option.long.slice(5)}` : option.long;
-    const positive = options.find((o) => o.long === long);
-    if (option.negate && positive) continue;
-    flags.set(long, {
-      long,
+    // Hidden flags (deprecated ones kept for old scripts, as flux hides them) are not compared.
+    if (!option.long || option.long === "--version" || option.hidden) continue;
+    // `--x` with `--no-x` is one pflag boolean, `--x`; `--no-x` alone is pflag's `--no-x` (default false).
+    if (option.negate && options.some((o) => o.long === `--${option.long!.slice(5)}`)) continue;
+    flags.set(option.long, {
+      long: option.long,
       ...(option.short && { short: option.short }),
       takesValue: option.required || option.optional,
-      default: normalDefault(option.negate ? true : (option.defaultValue as unknown)),
+      default: normalDefault(option.negate ? undefined : (option.defaultValue as unknown)),
     });
   }
   return flags;

@@ -113,6 +113,36 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     expect((await sluice("events")).stdout).toMatch(/Normal\s+ReconciliationSucceeded\s+Kustomization\/flux-system/);
   });
 
+  it("tree --compact keeps Flux objects only; -o json prints flux's tree as data", async () => {
+    // Act
+    const compact = (await sluice("tree", "ks", "flux-system", "--compact")).stdout;
+    const json = JSON.parse((await sluice("tree", "ks", "flux-system", "-o", "json")).stdout) as unknown;
+    // Assess
+    expect(compact).toBe(`Kustomization/${ns.name}/flux-system\n`);
+    expect(json).toEqual({
+      resource: {
+        Namespace: ns.name,
+        Name: "flux-system",
+        GroupKind: { Group: "kustomize.toolkit.fluxcd.io", Kind: "Kustomization" },
+      },
+      resources: [
+        { resource: { Namespace: ns.name, Name: "app", GroupKind: { Group: "", Kind: "ServiceAccount" } } },
+        { resource: { Namespace: ns.name, Name: "settings", GroupKind: { Group: "", Kind: "ConfigMap" } } },
+      ],
+    });
+  });
+
+  it("resume of one name waits for the control plane to reconcile it and reports the applied revision", async () => {
+    // Arrange
+    await sluice("suspend", "kustomization", "flux-system");
+    // Act
+    const { stderr } = await sluice("resume", "kustomization", "flux-system");
+    // Assess
+    expect(stderr).toContain("◎ waiting for Kustomization reconciliation");
+    expect(stderr).toContain("✔ Kustomization flux-system reconciliation completed");
+    expect(stderr).toMatch(/✔ applied revision main@sha1:[0-9a-f]{40}\n/);
+  });
+
   it("diff exits 0 without changes and 1 with them, and build renders what would be applied", async () => {
     // Arrange: a local checkout of the fleet folder
     const local = await mkdtemp(join(tmpdir(), "sluice-cli-local-"));

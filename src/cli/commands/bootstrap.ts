@@ -12,17 +12,22 @@ export function bootstrapCommand(): Command {
   bootstrap.addCommand(
     new Command("git")
       .description("Bootstrap from a Git repository over HTTP(S)")
-      .requiredOption("--url <url>", "Git repository URL (https://…)")
+      .requiredOption("--url <url>", "Git repository URL (https://…, or http://… with --allow-insecure-http)")
       .option("--branch <branch>", "Git branch", "main")
-      .option("--path <path>", "path in the repository to the cluster's folder, e.g. clusters/dev", "./")
-      .option("--interval <duration>", "source and root Kustomization interval", "1m")
+      .option("--path <path>", "path in the repository to the cluster's folder, e.g. clusters/dev (default: the root)")
+      .option("--interval <duration>", "source sync interval", "1m")
       .option(
         "--cluster <name>",
         "a registered cluster the fleet is applied to (sluice create cluster); default: the control plane's own",
       )
-      .option("--username <name>", "Git username; stored with --password in the Secret flux-system")
-      .option("--password <password>", "Git password or token")
+      .option("-u, --username <name>", "basic authentication username, stored with --password", "git")
+      .option("-p, --password <password>", "basic authentication password or token")
+      .option("--with-bearer-token", "store --password as a bearer token (key bearerToken) instead", false)
+      .option("--ca-file <path>", "TLS CA file for a self-signed server certificate, stored as ca.crt")
+      .option("--secret-name <name>", "the Secret the credentials are stored in", "flux-system")
       .option("--secret-ref <name>", "an existing Secret with Git credentials instead of --username/--password")
+      .option("--allow-insecure-http", "acknowledge credentials sent over http:// (no warning)", false)
+      .option("-s, --silent", "assume the deploy key is already set up (Sluice never asks)", false)
       .action((flags: GitFlags, command: Command) =>
         import("../bootstrap.js").then((m) => m.bootstrapGit(flags, globals(command))).catch(fail),
       ),

@@ -1,59 +1,134 @@
 import { Command, Option } from "commander";
-import type { ClusterFlags } from "../create.js";
-import type { GitSourceFlags, KustomizationFlags } from "../manifests.js";
-import type { TenantFlags } from "../tenant.js";
+import type {
+  ClusterFlags,
+  CreateGitSourceFlags,
+  CreateKustomizationFlags,
+  CreateReceiverFlags,
+  CreateTenantFlags,
+} from "../create.js";
 import { fail } from "../context.js";
+import { stringSlice } from "../pflag.js";
 
-const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(",").filter(Boolean)];
+/** Flux's `create` flags every kind shares: `--interval`, `--label` and `--export`. */
+function withCreateFlags(command: Command, interval: string): Command {
+  return command
+    .option("--interval <duration>", interval, "1m")
+    .option("--label <key=value>", "labels on the object, repeatable or comma-separated: a=b,c=d", stringSlice)
+    .option("--export", "print the object as YAML instead of creating it", false);
+}
 
-/** `sluice create source git|kustomization|cluster|tenant`: flux's flags; `--export` prints YAML instead of registering. */
+/** `sluice create source git|kustomization|receiver|cluster|tenant`: flux's flags; `--export` prints YAML instead of registering. */
 export function createCommand(): Command {
-  const create = new Command("create").description("Create or update sources and Kustomizations");
+  const create = new Command("create").description("Create or update sources, Kustomizations and Receivers");
   const source = new Command("source").description("Create or update sources");
   source.addCommand(
-    new Command("git")
+    withCreateFlags(new Command("git"), "source sync interval")
       .description("Create or update a GitRepository source")
       .argument("<name>")
       .requiredOption("--url <url>", "Git repository address, e.g. https://github.com/org/repo")
       .option("--branch <branch>", "Git branch")
       .option("--tag <tag>", "Git tag")
       .option("--tag-semver <range>", "Git tag semver range")
+      .option("--ref-name <ref>", "Git reference name, e.g. refs/heads/main")
       .option("--commit <sha>", "Git commit SHA")
-      .option("--interval <duration>", "source sync interval", "1m")
+      .option(
+        "-u, --username <name>",
+        "basic authentication username, stored with --password in a Secret named after the source",
+      )
+      .option("-p, --password <password>", "basic authentication password")
+      .option("--ca-file <path>", "TLS CA file for a self-signed server certificate, stored in that Secret as ca.crt")
+      .option(
+        "--private-key-file <path>",
+        "private key for Git over SSH (flux's); Sluice fetches over HTTPS only, so an ssh:// URL is refused",
+      )
       .option(
         "--secret-ref <name>",
         "name of an existing Secret with Git credentials (username/password, bearerToken, ca.crt)",
       )
-      .option("--ignore-paths <paths>", "paths to ignore in the artifact, comma-separated (gitignore format)", collect)
-      .option("--export", "print the object as YAML instead of creating it", false)
-      .action((name: string, flags: GitSourceFlags & { export: boolean }, command: Command) =>
+      .option("--proxy-secret-ref <name>", "name of an existing Secret with the proxy address and credentials")
+      .addOption(
+        new Option("--provider <name>", "the Git provider name").choices(["generic", "github", "aws", "azure"]),
+      )
+      .option("--recurse-submodules", "include Git submodules in the artifact", false)
+      .option("-s, --silent", "assume the deploy key is already set up (Sluice never asks)", false)
+      .option(
+        "--ignore-paths <paths>",
+        "paths to ignore in the artifact, comma-separated (gitignore format)",
+        stringSlice,
+      )
+      .option("--sparse-checkout-paths <paths>", "paths to check out sparsely, comma-separated", stringSlice)
+      .option("--fetch-timeout <duration>", "timeout of a fetch (spec.timeout)")
+      .action((name: string, flags: CreateGitSourceFlags, command: Command) =>
         import("../create.js").then((m) => m.createGitSource(name, flags, command)).catch(fail),
       ),
   );
   create.addCommand(source);
   create.addCommand(
-    new Command("kustomization")
+    withCreateFlags(new Command("kustomization"), "reconciliation interval")
       .alias("ks")
       .description("Create or update a Kustomization")
       .argument("<name>")
-      .requiredOption("--source <kind/name.namespace>", "source: GitRepository/name or name (namespace optional)")
+      .requiredOption(
+        "--source <[kind/]name[.namespace]>",
+        "source of the manifests, kind GitRepository (the default), OCIRepository or Bucket, in any case",
+      )
       .option("--path <path>", "path to the directory with the manifests in the source", "./")
       .option("--prune", "enable garbage collection", false)
-      .option("--interval <duration>", "reconciliation interval", "1m")
       .option("--retry-interval <duration>", "interval at which to retry a failed reconciliation")
       .option("--target-namespace <namespace>", "overrides the namespace of all objects")
-      .option("--depends-on <names>", "Kustomizations that must be ready first, <name> or <namespace>/<name>", collect)
-      .option("--wait", "wait for all applied objects to become ready", false)
-      .option("--health-check <refs>", "workloads to health check, <kind>/<name>.<namespace>", collect)
-      .option("--health-check-timeout <duration>", "timeout of health checks and of the whole reconcile")
+      .option(
+        "--depends-on <names>",
+        "Kustomizations that must be ready first, <name> or <namespace>/<name>",
+        stringSlice,
+      )
+      .option("--wait", "health check all applied objects (replaces --health-check)", false)
+      .option("--health-check <refs>", "workloads to health check, <kind>/<name>.<namespace>", stringSlice)
+      .option(
+        "--health-check-timeout <duration>",
+        "timeout of health checks (spec.timeout, with --wait or --health-check)",
+        "2m",
+      )
       .option("--service-account <name>", "service account to impersonate when applying")
+      .addOption(new Option("--decryption-provider <provider>", "decryption provider").choices(["sops"]))
+      .option("--decryption-secret <name>", "Secret with the keys for SOPS decryption")
+      .option("--kubeconfig-secret-ref <name>", "Secret with a kubeconfig of a remote cluster to apply to")
+      // Deprecated and without effect in flux too (server-side apply validates); accepted so flux's scripts run.
+      .addOption(new Option("--validation <mode>").hideHelp())
       .option(
         "--cluster <name>",
         "a registered cluster to apply to (sluice create cluster); default: the control plane's own",
       )
-      .addOption(new Option("--export", "print the object as YAML instead of creating it").default(false))
-      .action((name: string, flags: KustomizationFlags & { export: boolean }, command: Command) =>
+      .action((name: string, flags: CreateKustomizationFlags, command: Command) =>
         import("../create.js").then((m) => m.createKustomization(name, flags, command)).catch(fail),
+      ),
+  );
+  create.addCommand(
+    withCreateFlags(new Command("receiver"), "unused, as in flux")
+      .description("Create or update a Receiver: a webhook that triggers reconciles of the listed objects")
+      .argument("<name>")
+      .addOption(
+        new Option("--type <type>", "the receiver type")
+          .choices([
+            "generic",
+            "generic-hmac",
+            "github",
+            "gitlab",
+            "bitbucket",
+            "harbor",
+            "dockerhub",
+            "quay",
+            "gcr",
+            "nexus",
+            "acr",
+            "cdevents",
+          ])
+          .makeOptionMandatory(),
+      )
+      .requiredOption("--secret-ref <name>", "Secret with the webhook token (key token)")
+      .option("--event <events>", "events to accept, repeatable or comma-separated (default: all)", stringSlice)
+      .option("--resource <kind/name>", "objects to reconcile, repeatable or comma-separated", stringSlice)
+      .action((name: string, flags: CreateReceiverFlags, command: Command) =>
+        import("../create.js").then((m) => m.createReceiver(name, flags, command)).catch(fail),
       ),
   );
   create.addCommand(
@@ -68,7 +143,7 @@ export function createCommand(): Command {
       .option(
         "--allowed-namespaces <namespaces>",
         "namespaces whose Kustomizations may target it as a service account (tenants), comma-separated; * for all",
-        collect,
+        stringSlice,
       )
       .option(
         "--kubeconfig-secret-ref <name>",
@@ -83,7 +158,7 @@ export function createCommand(): Command {
       ),
   );
   create.addCommand(
-    new Command("tenant")
+    withCreateFlags(new Command("tenant"), "unused, as in flux")
       .description(
         "Create or update a tenant: per namespace, the namespace, a service account and a RoleBinding limiting reconciles to it",
       )
@@ -91,12 +166,12 @@ export function createCommand(): Command {
       .requiredOption(
         "--with-namespace <namespace>",
         "namespace belonging to this tenant (repeatable, or comma-separated)",
-        collect,
+        stringSlice,
       )
       .option("--cluster-role <name>", "cluster role of the tenant role binding", "cluster-admin")
       .option("--with-service-account <name>", "service account belonging to this tenant (default: the tenant's name)")
-      .option("--export", "print the objects as YAML instead of applying them", false)
-      .action((name: string, flags: TenantFlags & { export: boolean }, command: Command) =>
+      .option("--skip-namespace", "do not create the namespaces (they must exist)", false)
+      .action((name: string, flags: CreateTenantFlags, command: Command) =>
         import("../create.js").then((m) => m.createTenant(name, flags, command)).catch(fail),
       ),
   );

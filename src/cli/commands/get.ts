@@ -5,7 +5,14 @@ import { fail, globals } from "../context.js";
 export function getCommand(): Command {
   const get = new Command("get")
     .description("Show the status of sources and Kustomizations")
-    .option("-A, --all-namespaces", "list across all namespaces", false);
+    .option("-A, --all-namespaces", "list across all namespaces", false)
+    .option("--no-header", "skip the header when printing the results")
+    .option("-w, --watch", "after listing, print each object again when it changes, until --timeout", false)
+    .option(
+      "--status-selector <type=status>",
+      "only objects whose condition has this status, e.g. ready=false or ready!=true",
+    )
+    .option("-l, --label-selector <selector>", "only objects whose labels match, e.g. app=web,tier!=db");
   const sources = new Command("sources").description("Show the status of sources");
   sources.addCommand(
     new Command("git")
@@ -22,9 +29,10 @@ export function getCommand(): Command {
       .alias("kustomization")
       .description("Show the status of Kustomizations")
       .argument("[name]")
+      .option("--show-source", "show the source reference of each Kustomization", false)
       .option("--cluster <name>", "only those targeting this registered cluster (annotation sluice.dev/cluster)")
-      .action((name: string | undefined, flags: { cluster?: string }, command: Command) =>
-        import("../get.js").then((m) => m.kustomizationsTable(command, name, flags.cluster)).catch(fail),
+      .action((name: string | undefined, _flags, command: Command) =>
+        import("../get.js").then((m) => m.kustomizationsTable(command, name)).catch(fail),
       ),
   );
   get.addCommand(

@@ -1,4 +1,5 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import type { TreeFlags } from "../tree.js";
 import { fail } from "../context.js";
 
 /** `sluice tree kustomization NAME`: the inventory as a tree, descending into child Kustomizations. */
@@ -9,8 +10,10 @@ export function treeCommand(): Command {
       .alias("ks")
       .argument("<name>")
       .description("Print the inventory of a Kustomization and of the Kustomizations it manages")
-      .action((name: string, _flags, command: Command) =>
-        import("../tree.js").then((m) => m.printTree(name, command)).catch(fail),
+      .option("--compact", "list Flux objects only", false)
+      .addOption(new Option("-o, --output <format>", "print the tree as data: json or yaml").choices(["json", "yaml"]))
+      .action((name: string, flags: TreeFlags, command: Command) =>
+        import("../tree.js").then((m) => m.printTree(name, flags, command)).catch(fail),
       ),
   );
   return tree;

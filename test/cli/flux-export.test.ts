@@ -1,0 +1,167 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { FLUX_VERSION, flux } from "./flux.js";
+
+const run = promisify(execFile);
+const sluice = (args: string[]) => run(process.execPath, ["bin/sluice.js", ...args]);
+
+/** Each CLI's outcome: the parsed documents it printed, or that it refused (exit code, no output). */
+async function outcome(cli: (args: string[]) => Promise<{ stdout: string }>, args: string[]): Promise<unknown> {
+  try {
+    return parseAllDocuments((await cli(args)).stdout).map((d) => d.toJS() as unknown);
+  } catch (error) {
+    return { refused: (error as { code?: number }).code !== 0 };
+  }
+}
+
+let caFile: string;
+beforeAll(async () => {
+  caFile = join(await mkdtemp(join(tmpdir(), "sluice-export-")), "ca.crt");
+  await writeFile(caFile, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+});
+
+/**
+ * `create … --export` cases, the same arguments to both CLIs. `differs` names where Sluice's object
+ * is meant to differ from flux's, as a patch applied to flux's objects before comparing.
+ */
+const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Record<string, unknown>[]) => void }[] = [
+  {
+    name: "source git on a branch",
+    args: () => ["create", "source", "git", "app", "--url", "https://git.example/org/app", "--branch", "main"],
+  },
+  {
+    name: "source git with every spec flag",
+    args: () => [
+      ...["-n", "apps", "create", "source", "git", "app", "--url", "https://git.example/org/app"],
+      ...["--branch", "main", "--commit", "4f2a9c1", "--ignore-paths", "a/,b.yaml", "--ignore-paths", "c"],
+      ...["--sparse-checkout-paths", "x,y", "--recurse-submodules", "--provider", "github", "--fetch-timeout", "90s"],
+      ...["--proxy-secret-ref", "proxy", "--secret-ref", "creds", "--interval", "5m", "--label", "team=a,tier=y"],
+    ],
+  },
+  {
+    name: "source git by ref name (before semver and tag)",
+    args: () => [
+      ...["create", "source", "git", "app", "--url", "https://git.example/org/app"],
+      ...["--ref-name", "refs/heads/main", "--tag-semver", ">=1.0", "--tag", "v1"],
+    ],
+  },
+  {
+    name: "source git by semver, pflag booleans",
+    args: () => [
+      ...["create", "source", "git", "app", "--url", "https://git.example/org/app", "--tag-semver", "1.x"],
+      ...["--recurse-submodules=false", "--export=true"],
+    ],
+  },
+  {
+    name: "source git with credentials: exported without them",
+    args: () => [
+      ...["create", "source", "git", "app", "--url", "https://git.example/org/app", "--tag", "v1"],
+      ...["-u", "git", "-p", "token", "--ca-file", caFile, "-s"],
+    ],
+  },
+  {
+    name: "source git without a ref is refused",
+    args: () => ["create", "source", "git", "app", "--url", "https://git.example/org/app"],
+  },
+  {
+    name: "source git with an unsupported URL scheme is refused",
+    args: () => ["create", "source", "git", "app", "--url", "ftp://git.example/org/app", "--branch", "main"],
+  },
+  {
+    name: "kustomization with a path made relative",
+    args: () => ["create", "kustomization", "app", "--source", "fleet", "--path", "clusters/dev"],
+  },
+  {
+    name: "kustomization with every flag, --wait dropping --health-check",
+    args: () => [
+      ...["create", "ks", "app", "--source", "gitrepository/fleet.infra", "--path", "../../a/./b/", "--wait"],
+      ...["--health-check", "Deployment/web.apps", "--depends-on", "base,infra/crds", "--label", "a=b,c=d"],
+      ...["--decryption-provider", "sops", "--decryption-secret", "sops-age", "--kubeconfig-secret-ref", "remote"],
+      ...["--validation", "client", "--prune=true", "--interval", "10m", "--health-check-timeout", "3m"],
+    ],
+    // flux prints --validation's deprecation on stdout, into the YAML; Sluice on stderr.
+    differs: (objects) => void objects.shift(),
+  },
+  {
+    name: "kustomization with health checks and flux's default timeout",
+    args: () => [
+      ...["-n", "apps", "create", "kustomization", "app", "--source", "OCIRepository/artifacts", "--path", ""],
+      ...["--health-check", "Deployment/web.apps,StatefulSet/db.apps", "--retry-interval", "30s"],
+      ...["--target-namespace", "prod", "--service-account", "deployer", "--prune"],
+    ],
+    // Sluice writes the workload kinds' apiVersion: it does not look up a preferred version (README, CLI).
+    differs: ([ks]) => {
+      const checks = (ks as { spec: { healthChecks: { apiVersion?: string }[] } }).spec.healthChecks;
+      for (const check of checks) check.apiVersion = "apps/v1";
+    },
+  },
+  {
+    name: "kustomization naming a source kind without a name is refused",
+    args: () => ["create", "kustomization", "app", "--source", "Bucket"],
+  },
+  {
+    name: "kustomization with an unknown source kind is refused",
+    args: () => ["create", "kustomization", "app", "--source", "HelmChart/x"],
+  },
+  {
+    name: "receiver with events and resources",
+    args: () => [
+      ...["create", "receiver", "hook", "--type", "github", "--event", "ping,push", "--secret-ref", "token"],
+      ...["--resource", "GitRepository/webapp", "--resource", "Kustomization/apps", "--label", "x=y"],
+    ],
+  },
+  {
+    name: "receiver without events",
+    args: () => [
+      "create",
+      "receiver",
+      "hook",
+      "--type",
+      "generic",
+      "--secret-ref",
+      "t",
+      "--resource",
+      "GitRepository/a",
+    ],
+  },
+  {
+    name: "receiver without resources is refused",
+    args: () => ["create", "receiver", "hook", "--type", "github", "--secret-ref", "token"],
+  },
+  {
+    name: "tenant in two namespaces",
+    args: () => ["create", "tenant", "dev", "--with-namespace", "a,b", "--cluster-role", "edit"],
+  },
+  {
+    name: "tenant with labels, namespaces left out",
+    args: () => [
+      ...["create", "tenant", "dev", "--with-namespace", "a", "--skip-namespace", "--label", "x=y"],
+      ...["--with-service-account", "deployer"],
+    ],
+  },
+];
+
+describe(`sluice create … --export against flux ${FLUX_VERSION} create … --export (parsed)`, () => {
+  it.each(CASES.map((c) => [c.name, c] as const))("%s: the same objects, or both refuse", async (_, c) => {
+    // Act
+    const args = [...c.args(), "--export"];
+    const [ours, theirs] = await Promise.all([outcome(sluice, args), outcome(flux, args)]);
+    // Assess
+    if (c.differs && Array.isArray(theirs)) c.differs(theirs as Record<string, unknown>[]);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("prints lists as flux does, at their key's indentation", async () => {
+    // Act
+    const args = ["create", "ks", "app", "--source", "fleet", "--depends-on", "a,b", "--export"];
+    const [ours, theirs] = await Promise.all([sluice(args), flux(args)]);
+    // Assess
+    expect(ours.stdout).toContain("  dependsOn:\n  - name: a\n  - name: b\n");
+    expect(ours.stdout).toBe(theirs.stdout);
+  });
+});
