@@ -14,6 +14,9 @@ import { ReconcileError } from "../pipeline/reconcile-error.js";
 import { SecretError, type Secrets } from "../secrets/secrets.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 
+/** What a render reaches the world through: the reconciler's ports, or the few `sluice build` gives it. */
+export type RenderPorts = Pick<ReconcilerPorts, "artifacts" | "secrets" | "settings" | "tools" | "workDir" | "renders">;
+
 export interface Rendered {
   objects: KubeObject[];
   cached: boolean;
@@ -23,11 +26,7 @@ export interface Rendered {
  * The render phase: the artifact rendered, with Flux's reasons for what can go wrong — a missing or
  * refused artifact (ArtifactFailed), a kustomize, substitution or substituteFrom failure (BuildFailed).
  */
-export async function renderPhase(
-  ports: ReconcilerPorts,
-  ks: Kustomization,
-  artifact: Artifact,
-): Promise<KubeObject[]> {
+export async function renderPhase(ports: RenderPorts, ks: Kustomization, artifact: Artifact): Promise<KubeObject[]> {
   try {
     return (await renderKustomization(ports, ks, artifact)).objects;
   } catch (error) {
@@ -40,7 +39,7 @@ export async function renderPhase(
 
 /** Source artifact → safe extraction → kustomize build (with Flux's overlay) → post-build substitution. */
 export async function renderKustomization(
-  ports: ReconcilerPorts,
+  ports: RenderPorts,
   ks: Kustomization,
   artifact: Artifact,
 ): Promise<Rendered> {
@@ -94,7 +93,7 @@ export async function renderKustomization(
 }
 
 /** kustomize with Flux's overlay, on a hard-linked private copy (the overlay replaces kustomization files). */
-async function buildPrivateCopy(ports: ReconcilerPorts, source: string, ks: Kustomization): Promise<KubeObject[]> {
+async function buildPrivateCopy(ports: RenderPorts, source: string, ks: Kustomization): Promise<KubeObject[]> {
   const dir = await mkdtemp(join(await unlistable(ports, "builds"), "render-"));
   try {
     await linkTree(source, join(dir, "src"));
@@ -114,7 +113,7 @@ async function buildPrivateCopy(ports: ReconcilerPorts, source: string, ks: Kust
  * only random names: from one render's root, `..` cannot name another render's copy or another source,
  * even if a path slipped past the kustomization graph check.
  */
-async function unlistable(ports: ReconcilerPorts, name: string): Promise<string> {
+async function unlistable(ports: RenderPorts, name: string): Promise<string> {
   const dir = join(ports.workDir, name);
   await mkdir(dir, { recursive: true });
   await chmod(dir, 0o711);
@@ -126,7 +125,7 @@ export class ArtifactError extends Error {
   override name = "ArtifactError";
 }
 
-async function extracted(ports: ReconcilerPorts, artifact: Artifact): Promise<string> {
+async function extracted(ports: RenderPorts, artifact: Artifact): Promise<string> {
   const id = (artifact.digest ?? artifact.revision).replace(/[^a-zA-Z0-9]/g, "_");
   const { extractions } = ports.renders;
   let pending = extractions.get(id);
