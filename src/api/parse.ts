@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./gitrepository.js";
+import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
 import { kustomization, withKustomizationDefaults, type Kustomization } from "./kustomization.js";
 import { receiver, withReceiverDefaults, type Receiver } from "./receiver.js";
 
@@ -15,9 +16,14 @@ export class InvalidObjectError extends Error {
 }
 
 /** The Flux kinds Sluice reconciles, by kind. */
-export const schemas = { GitRepository: gitRepository, Kustomization: kustomization, Receiver: receiver } as const;
+export const schemas = {
+  GitRepository: gitRepository,
+  HelmRepository: helmRepository,
+  Kustomization: kustomization,
+  Receiver: receiver,
+} as const;
 export type FluxKind = keyof typeof schemas;
-export type FluxObject = GitRepository | Kustomization | Receiver;
+export type FluxObject = GitRepository | HelmRepository | Kustomization | Receiver;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
 export interface Admitted<T> {
@@ -94,6 +100,8 @@ function withDefaults(object: FluxObject): FluxObject {
   switch (object.kind) {
     case "GitRepository":
       return withGitRepositoryDefaults(object);
+    case "HelmRepository":
+      return withHelmRepositoryDefaults(object);
     case "Kustomization":
       return withKustomizationDefaults(object);
     case "Receiver":

@@ -45,6 +45,10 @@ export const REASON = {
   /** source-controller: a new upstream revision is not stored yet (ArtifactOutdated). */
   newRevision: "NewRevision",
   archiveOperationFailed: "ArchiveOperationFailed",
+  /** source-controller: a HelmRepository's index could not be loaded (malformed, unknown fields). */
+  indexationFailed: "IndexationFailed",
+  /** source-controller: the source URL cannot be used as written (stalls). */
+  urlInvalid: "URLInvalid",
   // Sluice: the pull agent refused a bundle (altered, replayed, another cluster's), and withdrew a deleted one.
   bundleRejected: "BundleRejected",
   withdrawn: "Withdrawn",

@@ -43,6 +43,13 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.include", reason: notYet("including other GitRepositories' artifacts") },
     { path: "spec.sparseCheckout", reason: notYet("sparse checkout") },
   ],
+  HelmRepository: [
+    {
+      path: "spec.provider",
+      reason: `${notYet("cloud registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
+      when: isNot("generic"),
+    },
+  ],
   Kustomization: [
     {
       path: "spec.sourceRef.kind",

@@ -10,6 +10,7 @@ import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js
 import { unsupportedFields } from "../api/unsupported.js";
 import { findCondition, isReady } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
+import { reconcileHelmRepository } from "./helmrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./receiver.js";
 import type { Receiver } from "../api/receiver.js";
@@ -22,6 +23,7 @@ export type FluxStatus = ConditionedStatus & { lastHandledReconcileAt?: string }
 
 const API_VERSIONS: Record<string, string> = {
   GitRepository: "source.toolkit.fluxcd.io/v1",
+  HelmRepository: "source.toolkit.fluxcd.io/v1",
   Kustomization: "kustomize.toolkit.fluxcd.io/v1",
   Receiver: "notification.toolkit.fluxcd.io/v1",
 };
@@ -124,6 +126,8 @@ async function reconcileObject(
   const parsed = admitted.object;
   if (parsed.kind === "GitRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileGitRepository(ports, parsed);
+  if (parsed.kind === "HelmRepository")
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
   return reconcileKustomization(ports, parsed, request);
 }

@@ -9,6 +9,8 @@ export interface SourceHttpOptions {
   network: NetworkPolicy;
   /** PEM of a CA trusted in addition to the system roots (the secret's `ca.crt`, as go-git's CABundle). */
   caPem?: string;
+  /** A client certificate and its key, PEM (a HelmRepository's `certSecretRef` `tls.crt`/`tls.key`). */
+  clientCert?: { certPem: string; keyPem: string };
   /** Bytes of one response body (a hostile server could otherwise stream a pack without end). */
   maxResponseBytes: number;
 }
@@ -49,7 +51,8 @@ function guardedConnect(options: SourceHttpOptions): (request: ConnectRequest) =
     const port = Number(request.port);
     assertLiteralAllowed(host, options.network);
     if (request.protocol !== "https:") return createConnection({ host, port, lookup });
-    return tlsConnect({ host, port, lookup, ca, servername: isIP(host) ? undefined : host });
+    const { certPem: cert, keyPem: key } = options.clientCert ?? {};
+    return tlsConnect({ host, port, lookup, ca, cert, key, servername: isIP(host) ? undefined : host });
   };
 }
 

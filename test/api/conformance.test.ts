@@ -25,6 +25,7 @@ import {
 /** The smallest object of each kind Flux accepts (and Sluice implements). */
 const BASES: Record<FluxKind, { spec: Record<string, unknown> }> = {
   GitRepository: { spec: { interval: "1m", url: "https://git.example/org/app.git" } },
+  HelmRepository: { spec: { interval: "10m", url: "https://charts.example/stable" } },
   Kustomization: { spec: { interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "app" } } },
   Receiver: {
     spec: { type: "generic", resources: [{ kind: "GitRepository", name: "app" }], secretRef: { name: "token" } },

@@ -28,6 +28,7 @@ export interface Schema {
 
 const FILES: Record<FluxKind, string> = {
   GitRepository: "source.toolkit.fluxcd.io_gitrepositories.yaml",
+  HelmRepository: "source.toolkit.fluxcd.io_helmrepositories.yaml",
   Kustomization: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
   Receiver: "notification.toolkit.fluxcd.io_receivers.yaml",
 };
@@ -100,6 +101,7 @@ const PATTERN_SAMPLES: Record<string, string> = {
   "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$": "1m30s",
   "^([0-9]+(\\.[0-9]+)?(ms|s|m))+$": "45s",
   "^(http|https|ssh)://.*$": "https://git.example/org/app.git",
+  "^(http|https|oci)://.*$": "https://charts.example/stable",
   "^https?://": "https://issuer.example",
   "^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$": "sha256:0a1b2c",
   "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$": "Succeeded",
