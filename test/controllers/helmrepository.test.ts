@@ -1,8 +1,12 @@
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { HelmRepository } from "../../src/api/helmrepository.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
@@ -60,6 +64,72 @@ async function reconcile(spec: Partial<HelmRepository["spec"]>, name = `repo-${+
   const outcome = await dispatch(ports, { key: `HelmRepository/apps/${name}`, reason: "interval" });
   const events = (await readEvents(eventsFile)).filter((e) => e.involvedObject.name === name);
   return { status: outcome!.status as NonNullable<HelmRepository["status"]>, events, name };
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, PEM, made by openssl. */
+async function certificates() {
+  const run = promisify(execFile);
+  const dir = await mkdtemp(join(tmpdir(), "sluice-helm-pki-"));
+  const at = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => run("openssl", args, { cwd: dir });
+  await openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=test-ca",
+  );
+  for (const [name, ext] of [
+    ["server", "subjectAltName=IP:127.0.0.1"],
+    ["client", "extendedKeyUsage=clientAuth"],
+  ] as const) {
+    await openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+    );
+    await writeFile(at(`${name}.ext`), `${ext}\n`);
+    await openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`,
+    );
+  }
+  const read = (name: string) => readFile(at(name), "utf8");
+  return {
+    ca: await read("ca.crt"),
+    serverCert: await read("server.crt"),
+    serverKey: await read("server.key"),
+    clientCert: await read("client.crt"),
+    clientKey: await read("client.key"),
+  };
 }
 
 const ready = (status: NonNullable<HelmRepository["status"]>) => status.conditions?.find((c) => c.type === "Ready");
@@ -142,6 +212,29 @@ describe("HelmRepository (HTTP index)", () => {
     expect(ready(status)?.status).toBe("True");
     expect(redirector.seen[0]).toMatch(/^Basic /);
     expect(elsewhere.seen).toEqual([undefined]);
+  });
+
+  it("certSecretRef: trusts its ca.crt and presents its tls.crt/tls.key to a server that requires a client certificate", async () => {
+    // Prepare: a CA that signed the server's certificate (for 127.0.0.1) and the client's
+    const pki = await certificates();
+    const index = await readFile(join(helmRepo.dir, "index.yaml"));
+    const server = createTlsServer(
+      { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
+      (_req, res) => void res.writeHead(200).end(index),
+    );
+    await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+    servers.push({ close: () => server.close().closeAllConnections() });
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    SECRETS["helm-tls"] = { "ca.crt": pki.ca, "tls.crt": pki.clientCert, "tls.key": pki.clientKey };
+    SECRETS["helm-ca-only"] = { "ca.crt": pki.ca };
+    // Act
+    const withCert = await reconcile({ url, certSecretRef: { name: "helm-tls" } });
+    const caOnly = await reconcile({ url, certSecretRef: { name: "helm-ca-only" } });
+    const untrusted = await reconcile({ url });
+    // Assess
+    expect(ready(withCert.status)?.status).toBe("True");
+    expect(ready(caOnly.status)).toMatchObject({ status: "False", reason: "Failed" });
+    expect(ready(untrusted.status)?.message).toMatch(/self[- ]signed|unable to verify|certificate/i);
   });
 
   it("suspend: the status is left as it was", async () => {
