@@ -18,9 +18,9 @@ export class InvalidObjectError extends Error {
 /** The Flux kinds Sluice reconciles, by kind. */
 export const schemas = {
   GitRepository: gitRepository,
-  HelmRepository: helmRepository,
   Kustomization: kustomization,
   Receiver: receiver,
+  HelmRepository: helmRepository,
 } as const;
 export type FluxKind = keyof typeof schemas;
 export type FluxObject = GitRepository | HelmRepository | Kustomization | Receiver;
