@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import semver from "semver";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { formatDuration } from "../api/duration.js";
+import { maskUrl } from "./git.js";
 import type { NetworkPolicy } from "./network-guard.js";
 import { sourceHttpClient } from "./source-http.js";
 
@@ -67,10 +69,11 @@ export async function fetchHelmIndex(source: HelmIndexSource): Promise<Buffer> {
   if (source.username !== undefined)
     headers.authorization = `Basic ${Buffer.from(`${source.username}:${source.password ?? ""}`).toString("base64")}`;
   const signal = AbortSignal.timeout(source.timeoutMs);
+  // No URL userinfo and no password in a message: it goes into the object's status and events.
   const fail = (detail: string) =>
     new HelmIndexError(
       "Failed",
-      `failed to fetch Helm repository index: failed to cache index to temporary file: ${detail}`,
+      `failed to fetch Helm repository index: failed to cache index to temporary file: ${maskUrl(detail.replaceAll(source.password || "\0", "***"))}`,
     );
   try {
     const response = await http.request({ url: href, method: "GET", headers, signal });
@@ -84,10 +87,10 @@ export async function fetchHelmIndex(source: HelmIndexSource): Promise<Buffer> {
   } catch (error) {
     if (error instanceof HelmIndexError) throw error;
     const message = (error as Error).message;
-    if (signal.aborted) throw fail(`timed out after ${source.timeoutMs}ms (spec.timeout)`);
+    if (signal.aborted) throw fail(`timed out after ${formatDuration(source.timeoutMs)} (spec.timeout)`);
     if (message.startsWith("response exceeds"))
       throw fail(`index exceeds the maximum index file size of ${maxBytes} bytes`);
-    throw fail(message.replaceAll(source.password || "\0", "***"));
+    throw fail(message);
   }
 }
 

@@ -237,6 +237,19 @@ describe("HelmRepository (HTTP index)", () => {
     expect(ready(untrusted.status)?.message).toMatch(/self[- ]signed|unable to verify|certificate/i);
   });
 
+  it("timeout bounds the fetch: a server that never answers fails after spec.timeout", async () => {
+    const { url } = await serve(() => {}); // accepts, never answers
+    const started = Date.now();
+    const { status } = await reconcile({ url, timeout: "1s" });
+    expect(ready(status)).toMatchObject({
+      status: "False",
+      reason: "Failed",
+      message:
+        "failed to fetch Helm repository index: failed to cache index to temporary file: timed out after 1s (spec.timeout)",
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it("suspend: the status is left as it was", async () => {
     const { status } = await reconcile({ suspend: true });
     expect(status).toBeUndefined();
