@@ -31,7 +31,6 @@ const IMPERSONATION = "impersonating another user for the CLI's own requests: no
 const CLIENT_TUNING = "a knob of controller-runtime's client; Sluice's Kubernetes client has none";
 const NO_CONTROLLERS = "Sluice installs no Flux controllers: `sluice run` or the AWS stack reconciles instead";
 const NO_COMMITS = "Sluice's bootstrap registers objects and commits nothing to the repository";
-const NOT_YET = "not implemented yet: issue 13 adds it";
 const NO_SSH = "Git over SSH is not supported yet; use an https:// URL with credentials";
 
 /** Flux flags `sluice` does not accept, per command, each with why. */
@@ -94,27 +93,17 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--ssh-key-algorithm": NO_SSH,
     "--ssh-rsa-bits": NO_SSH,
   },
-  "build kustomization": {
-    "--ignore-paths": NOT_YET,
-    "--in-memory-build": NOT_YET,
-    "--local-sources": NOT_YET,
-    "--recursive": NOT_YET,
-    "--strict-substitute": NOT_YET,
-  },
-  "diff kustomization": {
-    "--ignore-not-found": NOT_YET,
-    "--ignore-paths": NOT_YET,
-    "--in-memory-build": NOT_YET,
-    "--local-sources": NOT_YET,
-    "--progress-bar": NOT_YET,
-    "--recursive": NOT_YET,
-    "--strict-substitute": NOT_YET,
-  },
   check: {
     "--components": NO_CONTROLLERS,
     "--components-extra": NO_CONTROLLERS,
     "--poll-interval": NO_CONTROLLERS,
   },
+};
+
+const NO_REMOTE_BASES = "refuse kustomize remote bases, as the control plane does with `sluice run --no-remote-bases`";
+const STRICT_BY_DEFAULT = {
+  differs: ["default true (flux: none)"],
+  reason: "a build renders what the controller applies, and Sluice's controller substitutes strictly by default",
 };
 
 /** Flags only `sluice` has, per command, each with what it is for. */
@@ -135,7 +124,12 @@ export const EXTENSIONS: Partial<Record<CommandName, Record<string, string>>> = 
   "get kustomizations": {
     "--cluster": "only those targeting a registered Sluice cluster",
   },
+  "build kustomization": { "--no-remote-bases": NO_REMOTE_BASES },
+  "diff kustomization": { "--no-remote-bases": NO_REMOTE_BASES },
 };
 
 /** Flags both have that differ (alias, boolean or not, default), per command: the difference and why. */
-export const DIFFERENCES: Partial<Record<CommandName, Record<string, { differs: string[]; reason: string }>>> = {};
+export const DIFFERENCES: Partial<Record<CommandName, Record<string, { differs: string[]; reason: string }>>> = {
+  "build kustomization": { "--strict-substitute": STRICT_BY_DEFAULT },
+  "diff kustomization": { "--strict-substitute": STRICT_BY_DEFAULT },
+};

@@ -1,15 +1,29 @@
 import { Command } from "commander";
 import type { BuildFlags } from "../build.js";
 import { fail, globals } from "../context.js";
+import { stringSlice, stringToString } from "../pflag.js";
 
+/** The flags `build` and `diff` share, as flux's. */
 const withBuildFlags = (c: Command) =>
   c
     .argument("<name>")
     .requiredOption("--path <dir>", "local folder to build, the one the Kustomization's spec.path points at")
+    .option("--kustomization-file <file>", "the Kustomization YAML to take the spec from (default: the registered one)")
+    .option("--ignore-paths <patterns>", "files to leave out, gitignore patterns relative to --path", stringSlice)
     .option(
-      "--kustomization-file <file>",
-      "the Kustomization YAML to take the spec from (default: the registered one)",
-    );
+      "--strict-substitute",
+      "a variable without a value or default fails the build; on by default, as the controller substitutes",
+      true,
+    )
+    .option("--no-strict-substitute", "leave such variables empty instead")
+    .option("-r, --recursive", "also build the Kustomizations the render contains, from --local-sources", false)
+    .option(
+      "--local-sources <Kind/namespace/name=folder>",
+      "local folders of the sources --recursive reads, comma-separated",
+      stringToString,
+    )
+    .option("--in-memory-build", "accepted for flux's scripts: Sluice always builds a private copy", false)
+    .option("--no-remote-bases", "refuse kustomize remote bases, as `sluice run --no-remote-bases`");
 
 /** `sluice build kustomization NAME --path DIR`: renders locally exactly as the reconciler would, to stdout. */
 export function buildCommand(): Command {
@@ -39,14 +53,22 @@ export function diffCommand(): Command {
       new Command("kustomization")
         .alias("ks")
         .description("Show what applying the local folder would change (server-side dry-run)"),
-    ).action((name: string, flags: BuildFlags, command: Command) =>
-      import("../build.js")
-        .then((m) => m.diffKustomization(name, flags, globals(command)))
-        .then(
-          (changed) => void (process.exitCode = changed ? 1 : 0),
-          (e: unknown) => fail(e, 2),
-        ),
-    ),
+    )
+      .option("--progress-bar", "accepted for flux's scripts: Sluice prints its progress as lines", true)
+      .option("--no-progress-bar", "the same")
+      .option(
+        "--ignore-not-found",
+        "accepted for flux's scripts: with --kustomization-file, Sluice never needs the registered one",
+        false,
+      )
+      .action((name: string, flags: BuildFlags, command: Command) =>
+        import("../build.js")
+          .then((m) => m.diffKustomization(name, flags, globals(command)))
+          .then(
+            (changed) => void (process.exitCode = changed ? 1 : 0),
+            (e: unknown) => fail(e, 2),
+          ),
+      ),
   );
   return diff;
 }
