@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./gitrepository.js";
+import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
 import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
 import { kustomization, withKustomizationDefaults, type Kustomization } from "./kustomization.js";
 import { receiver, withReceiverDefaults, type Receiver } from "./receiver.js";
@@ -21,9 +22,10 @@ export const schemas = {
   Kustomization: kustomization,
   Receiver: receiver,
   HelmRepository: helmRepository,
+  HelmChart: helmChart,
 } as const;
 export type FluxKind = keyof typeof schemas;
-export type FluxObject = GitRepository | HelmRepository | Kustomization | Receiver;
+export type FluxObject = GitRepository | HelmRepository | HelmChart | Kustomization | Receiver;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
 export interface Admitted<T> {
@@ -102,6 +104,8 @@ function withDefaults(object: FluxObject): FluxObject {
       return withGitRepositoryDefaults(object);
     case "HelmRepository":
       return withHelmRepositoryDefaults(object);
+    case "HelmChart":
+      return withHelmChartDefaults(object);
     case "Kustomization":
       return withKustomizationDefaults(object);
     case "Receiver":

@@ -50,6 +50,14 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       when: isNot("generic"),
     },
   ],
+  HelmChart: [
+    {
+      path: "spec.sourceRef.kind",
+      reason: notYet("a chart from a source of this kind"),
+      when: isNot("HelmRepository", "GitRepository"),
+    },
+    { path: "spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
+  ],
   Kustomization: [
     {
       path: "spec.sourceRef.kind",

@@ -129,6 +129,7 @@ async function reconcileObject(
   if (parsed.kind === "HelmRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
+  if (parsed.kind === "HelmChart") return stalled(REASON.unsupportedKind, "HelmChart is not reconciled by Sluice yet");
   return reconcileKustomization(ports, parsed, request);
 }
 

@@ -29,6 +29,7 @@ export interface Schema {
 const FILES: Record<FluxKind, string> = {
   GitRepository: "source.toolkit.fluxcd.io_gitrepositories.yaml",
   HelmRepository: "source.toolkit.fluxcd.io_helmrepositories.yaml",
+  HelmChart: "source.toolkit.fluxcd.io_helmcharts.yaml",
   Kustomization: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
   Receiver: "notification.toolkit.fluxcd.io_receivers.yaml",
 };
