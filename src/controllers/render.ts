@@ -22,6 +22,20 @@ export interface Rendered {
   cached: boolean;
 }
 
+/** The spec fields a render depends on: with the artifact and the substitution values, the render cache's key. */
+const RENDER_FIELDS = [
+  "buildMetadata",
+  "path",
+  "targetNamespace",
+  "namePrefix",
+  "nameSuffix",
+  "patches",
+  "images",
+  "components",
+  "ignoreMissingComponents",
+  "commonMetadata",
+] as const;
+
 /**
  * The render phase: the artifact rendered, with Flux's reasons for what can go wrong — a missing or
  * refused artifact (ArtifactFailed), a kustomize, substitution or substituteFrom failure (BuildFailed).
@@ -44,29 +58,9 @@ export async function renderKustomization(
   artifact: Artifact,
 ): Promise<Rendered> {
   const vars = await substitutionVariables(ports.secrets, ks);
-  const {
-    buildMetadata,
-    path,
-    targetNamespace,
-    namePrefix,
-    nameSuffix,
-    patches,
-    images,
-    components,
-    ignoreMissingComponents,
-    commonMetadata,
-  } = ks.spec;
+  const specInputs = Object.fromEntries(RENDER_FIELDS.map((field) => [field, ks.spec[field]]));
   const inputs = {
-    buildMetadata,
-    path,
-    targetNamespace,
-    namePrefix,
-    nameSuffix,
-    patches,
-    images,
-    components,
-    ignoreMissingComponents,
-    commonMetadata,
+    ...specInputs,
     vars,
     strict: ports.settings.strictSubstitution,
     noRemoteBases: ports.settings.noRemoteBases,
