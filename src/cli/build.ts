@@ -234,14 +234,15 @@ async function localArtifact(
 /**
  * The files of the source at `root`, relative, `/`-separated. In a Git checkout, what a commit of it
  * would hold (`git ls-files`: tracked, and untracked but not ignored), so build artefacts and
- * `node_modules` stay out as they stay out of the GitRepository's artifact; elsewhere every file.
+ * `node_modules` stay out as they stay out of the GitRepository's artifact; elsewhere (or when git cannot list
+ * them) every file but `.git` and `node_modules`.
  */
 async function sourceFiles(root: string): Promise<string[]> {
   if (await stat(join(root, ".git")).catch(() => undefined)) {
-    const listed = await run("git", ["-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
-      maxBuffer: 256 * 1024 * 1024,
-    });
-    return listed.stdout.split("\0").filter(Boolean);
+    // Without a usable git (not installed, or a `.git` git does not read), every file, as in any folder.
+    const args = ["-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"];
+    const listed = await run("git", args, { maxBuffer: 256 * 1024 * 1024 }).catch(() => undefined);
+    if (listed) return listed.stdout.split("\0").filter(Boolean);
   }
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
   return entries
