@@ -15,6 +15,8 @@ export const CONDITION = {
   artifactOutdated: "ArtifactOutdated",
   /** source-controller: storing the artifact failed (negative polarity). */
   storageOperationFailed: "StorageOperationFailed",
+  /** source-controller: building a HelmChart's artifact from its source failed (negative polarity). */
+  buildFailed: "BuildFailed",
 } as const;
 
 /** Reasons shared by every kind (fluxcd/pkg apis/meta). */
@@ -49,6 +51,10 @@ export const REASON = {
   indexationFailed: "IndexationFailed",
   /** source-controller: the source URL cannot be used as written (stalls). */
   urlInvalid: "URLInvalid",
+  /** source-controller: a HelmChart's artifact is the chart as the repository serves it. */
+  chartPullSucceeded: "ChartPullSucceeded",
+  /** source-controller: a HelmChart's artifact was packaged (from a folder, or with values files or a version changed). */
+  chartPackageSucceeded: "ChartPackageSucceeded",
   // Sluice: the pull agent refused a bundle (altered, replayed, another cluster's), and withdrew a deleted one.
   bundleRejected: "BundleRejected",
   withdrawn: "Withdrawn",

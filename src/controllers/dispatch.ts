@@ -10,6 +10,7 @@ import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js
 import { unsupportedFields } from "../api/unsupported.js";
 import { findCondition, isReady } from "./conditions.js";
 import { reconcileGitRepository } from "./gitrepository.js";
+import { reconcileHelmChart } from "./helmchart.js";
 import { reconcileHelmRepository } from "./helmrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./receiver.js";
@@ -24,6 +25,7 @@ export type FluxStatus = ConditionedStatus & { lastHandledReconcileAt?: string }
 const API_VERSIONS: Record<string, string> = {
   GitRepository: "source.toolkit.fluxcd.io/v1",
   HelmRepository: "source.toolkit.fluxcd.io/v1",
+  HelmChart: "source.toolkit.fluxcd.io/v1",
   Kustomization: "kustomize.toolkit.fluxcd.io/v1",
   Receiver: "notification.toolkit.fluxcd.io/v1",
 };
@@ -129,7 +131,8 @@ async function reconcileObject(
   if (parsed.kind === "HelmRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
-  if (parsed.kind === "HelmChart") return stalled(REASON.unsupportedKind, "HelmChart is not reconciled by Sluice yet");
+  if (parsed.kind === "HelmChart")
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmChart(ports, parsed);
   return reconcileKustomization(ports, parsed, request);
 }
 

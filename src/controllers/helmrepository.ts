@@ -154,7 +154,7 @@ function storageFailed(
  * `password`, both or neither), TLS from `certSecretRef` (`ca.crt`; `tls.crt` and `tls.key`, both
  * or neither), or, deprecated, from `secretRef`'s `caFile`/`certFile`/`keyFile` when there is no certSecretRef.
  */
-async function indexSource(ports: ReconcilerPorts, namespace: string, spec: Spec): Promise<HelmIndexSource> {
+export async function indexSource(ports: ReconcilerPorts, namespace: string, spec: Spec): Promise<HelmIndexSource> {
   const read = async (name: string, what: string) => {
     const data = await ports.secrets.secret({ namespace, name });
     if (!data) throw new Error(`failed to get ${what} '${namespace}/${name}': secret not found`);

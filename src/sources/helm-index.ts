@@ -211,7 +211,7 @@ function isValidChartVersion(v: ChartVersion): boolean {
 }
 
 /** Masterminds/semver's lenient parse: a `v` prefix and missing minor or patch are accepted. */
-function parseVersion(text: string): semver.SemVer | null {
+export function parseVersion(text: string): semver.SemVer | null {
   const padded = /^v?\d+(\.\d+)?$/.test(text) ? text.replace(/^v/, "") + (text.includes(".") ? ".0" : ".0.0") : text;
   return semver.parse(padded, { loose: true });
 }

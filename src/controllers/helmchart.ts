@@ -1,0 +1,357 @@
+import { lstat, mkdtemp, readFile, rm } from "node:fs/promises";
+import { join, posix } from "node:path";
+import type { GitRepository } from "../api/gitrepository.js";
+import type { HelmChart } from "../api/helmchart.js";
+import type { HelmRepository } from "../api/helmrepository.js";
+import { parseDuration } from "../api/duration.js";
+import { CONDITION, REASON } from "../api/reasons.js";
+import { extractArchive } from "../artifacts/extract.js";
+import {
+  BUILD_ERROR,
+  ChartBuildError,
+  mergeValuesFiles,
+  openChartArchive,
+  overwriteValues,
+  packageChart,
+  readChartMetadata,
+  setChartVersion,
+  withBuildMetadata,
+  type BuildErrorKind,
+} from "../sources/helm-chart-build.js";
+import { buildLocalDependencies } from "../sources/helm-chart-deps.js";
+import { ChartPullError, downloadChart } from "../sources/helm-chart-fetch.js";
+import { ChartReferenceError, pickChartVersion } from "../sources/helm-chart-version.js";
+import type { HelmIndex } from "../sources/helm-index.js";
+import { findCondition } from "./conditions.js";
+import { indexSource } from "./helmrepository.js";
+import type { Outcome } from "./outcome.js";
+import type { ReconcilerPorts } from "./reconciler-ports.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "./status.js";
+
+type HelmChartStatus = NonNullable<HelmChart["status"]>;
+type Spec = HelmChart["spec"];
+
+/** Failures whose clearing is a recovery worth an event (source-controller's helmChartFailConditions). */
+const FAILURES = [CONDITION.fetchFailed, CONDITION.buildFailed, CONDITION.storageOperationFailed];
+/** Build errors only a change of the spec can fix (chart.IsPersistentBuildErrorReason): they stall. */
+const PERSISTENT: readonly BuildErrorKind[] = [
+  BUILD_ERROR.reference,
+  BUILD_ERROR.metadataPatch,
+  BUILD_ERROR.valuesFiles,
+];
+/** Build errors about what the source holds, not about reaching it: BuildFailed instead of FetchFailed. */
+const BUILD_FAILURES: readonly BuildErrorKind[] = [
+  BUILD_ERROR.metadataPatch,
+  BUILD_ERROR.valuesFiles,
+  BUILD_ERROR.dependencyBuild,
+  BUILD_ERROR.packaging,
+];
+
+/** A chart built (or found already stored) for the current spec and source. */
+interface Build {
+  name: string;
+  version: string;
+  /** The archive to store; undefined when the stored artifact is this build. */
+  data?: Buffer;
+  /** Changed by the build (values, version, dependencies), as opposed to the exact archive pulled. */
+  packaged: boolean;
+  valuesFiles: string[];
+}
+
+/** A failure carrying the condition it sets (FetchFailed by default) and whether it stalls. */
+class ChartFailure extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly options: { condition?: string; stalled?: boolean; version?: { name: string; version: string } } = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * source-controller's HelmChart reconcile: from a HelmRepository, the newest version `spec.version`
+ * allows, downloaded only when it is not the stored one; from a GitRepository, the chart folder at
+ * `spec.chart` in its artifact, packaged with its local dependencies. `valuesFiles` are merged into
+ * values.yaml; the artifact is `<chart>-<version>.tgz`, its revision the chart version.
+ */
+export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChart): Promise<Outcome<HelmChartStatus>> {
+  const { spec, metadata } = chart;
+  const at: Stamp = { generation: metadata.generation ?? 1, now: new Date(ports.clock.now()) };
+  const namespace = metadata.namespace ?? "default";
+  const requeueAfterMs = parseDuration(spec.interval);
+  let status: HelmChartStatus = { ...chart.status };
+  const work = await mkdtemp(join(ports.workDir, "helmchart-"));
+  try {
+    const build = await buildChart(ports, chart, status, work);
+    status = { ...build.status };
+    const current = status.artifact;
+    if (build.data) {
+      const path = `helmchart/${namespace}/${metadata.name}/${build.name}-${build.version}.tgz`;
+      let stored;
+      try {
+        stored = await ports.artifacts.put(path, build.data);
+      } catch (error) {
+        const message = `unable to copy Helm chart to storage: ${(error as Error).message}`;
+        throw new ChartFailure(REASON.archiveOperationFailed, message, { condition: CONDITION.storageOperationFailed });
+      }
+      const { path: storedPath, url, digest, size } = stored;
+      status.artifact = {
+        path: storedPath,
+        url,
+        revision: build.version,
+        digest,
+        size,
+        lastUpdateTime: at.now.toISOString(),
+      };
+      status.url = url;
+      status.observedChartName = build.name;
+      status.observedValuesFiles = spec.ignoreMissingValuesFiles ? build.valuesFiles : undefined;
+    }
+    const reason = build.packaged ? REASON.chartPackageSucceeded : REASON.chartPullSucceeded;
+    const message = summary(build.packaged ? "packaged" : "pulled", build);
+    const recovered = FAILURES.some((type) => findCondition(status.conditions, type)?.status === "True");
+    let next = withoutConditions(status, ...FAILURES, CONDITION.artifactOutdated);
+    next = withCondition(next, { type: CONDITION.artifactInStorage, status: "True", reason, message }, at);
+    const newArtifact = current?.digest !== next.artifact?.digest;
+    return {
+      status: markReady(next, at, reason, message),
+      requeueAfterMs,
+      changed: newArtifact,
+      revision: build.version,
+      event: newArtifact || recovered ? { severity: "info", reason, message } : undefined,
+    };
+  } catch (error) {
+    if (!(error instanceof ChartFailure)) throw error;
+    const { condition = CONDITION.fetchFailed, stalled = false, version } = error.options;
+    let next = withoutConditions(status, ...FAILURES);
+    next = withCondition(next, { type: condition, status: "True", reason: error.reason, message: error.message }, at);
+    if (
+      version &&
+      next.artifact &&
+      (next.observedChartName !== version.name || next.artifact.revision !== version.version)
+    ) {
+      const outdated = summary("new", { ...version, valuesFiles: [] });
+      next = withCondition(
+        next,
+        { type: CONDITION.artifactOutdated, status: "True", reason: "NewChart", message: outdated },
+        at,
+      );
+    }
+    return {
+      status: markFailed(next, at, error.reason, error.message, { stalled }),
+      requeueAfterMs: stalled ? undefined : requeueAfterMs,
+      event: { severity: "error", reason: error.reason, message: error.message },
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Looks up the source and builds from it; the status returned records what was observed of the source. */
+async function buildChart(
+  ports: ReconcilerPorts,
+  chart: HelmChart,
+  status: HelmChartStatus,
+  work: string,
+): Promise<Build & { status: HelmChartStatus }> {
+  const { spec } = chart;
+  const namespace = chart.metadata.namespace ?? "default";
+  const { kind, name } = spec.sourceRef;
+  const stored = await ports.store.get({ kind, namespace, name });
+  if (!stored) {
+    const message = `failed to get source: ${kind}.source.toolkit.fluxcd.io "${name}" not found`;
+    throw new ChartFailure("SourceUnavailable", message);
+  }
+  if (kind === "HelmRepository" && (stored.object as HelmRepository).spec.type === "oci")
+    throw new ChartFailure(
+      REASON.unsupportedField,
+      `spec.sourceRef: charts from an OCI HelmRepository ('${name}', type oci) are not supported by Sluice yet`,
+      { stalled: true },
+    );
+  const source = stored.object as HelmRepository | GitRepository;
+  const artifact = source.status?.artifact;
+  const data = artifact && (await ports.artifacts.get(artifact.path, artifact.digest));
+  if (!artifact || !data)
+    throw new ChartFailure("NoSourceArtifact", `no artifact available for ${kind} source '${name}'`);
+  const observed = { ...status, observedSourceArtifactRevision: artifact.revision };
+  // Rebuilt whenever the spec changed (Flux's Force), else only when the chart or its version did.
+  const upToDate = (candidate: { name: string; version: string }) =>
+    status.observedGeneration === (chart.metadata.generation ?? 1) &&
+    status.observedChartName === candidate.name &&
+    status.artifact?.revision === candidate.version &&
+    ports.artifacts.get(status.artifact.path, status.artifact.digest).then(
+      (found) => found !== undefined,
+      () => false,
+    );
+  const built =
+    kind === "HelmRepository"
+      ? await fromRepository(
+          ports,
+          chart,
+          source as HelmRepository,
+          JSON.parse(data.toString("utf8")) as HelmIndex,
+          work,
+          upToDate,
+        )
+      : await fromTarball(chart, artifact.revision, data, work, upToDate);
+  if (!built.data) built.valuesFiles = status.observedValuesFiles ?? effectiveValuesFiles(spec);
+  return { ...built, status: observed };
+}
+
+async function fromRepository(
+  ports: ReconcilerPorts,
+  chart: HelmChart,
+  repo: HelmRepository,
+  index: HelmIndex,
+  work: string,
+  upToDate: (candidate: { name: string; version: string }) => Promise<boolean> | boolean,
+): Promise<Build> {
+  const { spec } = chart;
+  let picked;
+  try {
+    picked = pickChartVersion(index, spec.chart, spec.version ?? "*");
+  } catch (error) {
+    if (!(error instanceof ChartReferenceError)) throw error;
+    throw buildFailure(
+      BUILD_ERROR.reference,
+      `failed to get chart version for remote reference: ${error.message} (spec.chart '${spec.chart}', spec.version '${spec.version ?? "*"}')`,
+    );
+  }
+  const valuesFiles = effectiveValuesFiles(spec);
+  const metadata = valuesFiles.length > 0 ? String(chart.metadata.generation ?? 1) : "";
+  const name = picked.name!;
+  const version = patchVersion(picked.version!, metadata, name);
+  const packaged = metadata !== "";
+  if (await upToDate({ name, version })) return { name, version, packaged, valuesFiles };
+  let source;
+  try {
+    source = await indexSource(ports, chart.metadata.namespace ?? "default", repo.spec);
+  } catch (error) {
+    throw new ChartFailure(REASON.authenticationFailed, (error as Error).message);
+  }
+  let archive: Buffer;
+  try {
+    archive = await downloadChart({ ...source, passCredentials: repo.spec.passCredentials }, picked);
+  } catch (error) {
+    if (!(error instanceof ChartPullError)) throw error;
+    const message = `failed to download chart for remote reference: ${error.message}`;
+    // source-controller's test for an authentication failure inside a pull error, run on the text without its URL
+    // (a port such as :34011 would otherwise read as a 401).
+    const words = message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, "");
+    if (/401|unauthorized|authentication required|tls|unknown certificate authority/.test(words))
+      throw new ChartFailure(
+        REASON.authenticationFailed,
+        `failed to authenticate with the Helm repository: ${BUILD_ERROR.pull.summary}: ${message}`,
+      );
+    throw buildFailure(BUILD_ERROR.pull, message, { name, version });
+  }
+  const dir = await step(BUILD_ERROR.pull, () => openChartArchive(archive, join(work, "chart")), { name, version });
+  await step(BUILD_ERROR.pull, () => readChartMetadata(dir), { name, version });
+  if (!packaged) return { name, version, data: archive, packaged, valuesFiles: [] };
+  return finishPackage(dir, dir, { name, version }, spec, valuesFiles);
+}
+
+async function fromTarball(
+  chart: HelmChart,
+  sourceRevision: string,
+  data: Buffer,
+  work: string,
+  upToDate: (candidate: { name: string; version: string }) => Promise<boolean> | boolean,
+): Promise<Build> {
+  const { spec } = chart;
+  const root = join(work, "source");
+  await step(BUILD_ERROR.reference, () => extractArchive(data, root));
+  const path = join(root, posix.normalize(`/${spec.chart}`));
+  const isDir = await lstat(path).then(
+    (s) => (s.isDirectory() ? true : s.isFile() ? false : undefined),
+    () => undefined,
+  );
+  if (isDir === undefined)
+    throw buildFailure(BUILD_ERROR.reference, `no chart found at '${spec.chart}' in the source artifact (spec.chart)`);
+  const chartDir = isDir
+    ? path
+    : await step(BUILD_ERROR.reference, async () => openChartArchive(await readFile(path), join(work, "packaged")));
+  const found = await step(BUILD_ERROR.reference, () => readChartMetadata(chartDir));
+  const valuesFiles = effectiveValuesFiles(spec);
+  let metadata = spec.reconcileStrategy === "Revision" ? shortRevision(sourceRevision) : "";
+  if (valuesFiles.length > 0) metadata = `${metadata}${metadata ? "." : ""}${chart.metadata.generation ?? 1}`;
+  const target = { name: found.name, version: patchVersion(found.version, metadata, found.name) };
+  const packaged = isDir || metadata !== "";
+  if (await upToDate(target)) return { ...target, packaged, valuesFiles };
+  if (!packaged) return { ...target, data: await readFile(path), packaged, valuesFiles: [] };
+  if (isDir) await step(BUILD_ERROR.dependencyBuild, () => buildLocalDependencies(chartDir, root), target);
+  return finishPackage(chartDir, root, target, spec, valuesFiles);
+}
+
+/** Values merged from `valuesBase`, the version set, the folder packaged. */
+async function finishPackage(
+  chartDir: string,
+  valuesBase: string,
+  target: { name: string; version: string },
+  spec: Spec,
+  valuesFiles: string[],
+): Promise<Build> {
+  let used: string[] = [];
+  if (valuesFiles.length > 0) {
+    const merged = await step(
+      BUILD_ERROR.valuesFiles,
+      () => mergeValuesFiles(valuesBase, valuesFiles, spec.ignoreMissingValuesFiles ?? false),
+      target,
+    );
+    if (await step(BUILD_ERROR.valuesFiles, () => overwriteValues(chartDir, merged.values), target)) used = merged.used;
+  }
+  await step(BUILD_ERROR.packaging, () => setChartVersion(chartDir, target.version), target);
+  const data = await step(BUILD_ERROR.packaging, () => packageChart(chartDir, target.name), target);
+  return { ...target, data, packaged: true, valuesFiles: used };
+}
+
+/** The valuesFiles that change a chart (GetValuesFiles): `[values.yaml]` alone is the chart as it is. */
+function effectiveValuesFiles(spec: Spec): string[] {
+  const files = spec.valuesFiles ?? [];
+  return files.length === 1 && posix.normalize(files[0]!) === "values.yaml" ? [] : files;
+}
+
+/** The first 12 hex digits of a Git revision (`main@sha1:<hex>`), as source-controller shortens it. */
+function shortRevision(revision: string): string {
+  const hex = /([0-9a-f]{40,64})$/.exec(revision)?.[1] ?? revision;
+  return hex.slice(0, 12);
+}
+
+function patchVersion(version: string, metadata: string, name: string): string {
+  if (!metadata) return version;
+  try {
+    return withBuildMetadata(version, metadata);
+  } catch (error) {
+    throw buildFailure(BUILD_ERROR.metadataPatch, (error as Error).message, { name, version });
+  }
+}
+
+/** Runs one step of a build; what it throws becomes a build error of `kind`. */
+async function step<T>(
+  kind: BuildErrorKind,
+  run: () => Promise<T>,
+  version?: { name: string; version: string },
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ChartFailure) throw error;
+    throw buildFailure(kind, (error as Error).message, version);
+  }
+}
+
+function buildFailure(kind: BuildErrorKind, detail: string, version?: { name: string; version: string }): ChartFailure {
+  const error = new ChartBuildError(kind, detail);
+  return new ChartFailure(error.reason, error.message, {
+    condition: BUILD_FAILURES.includes(kind) ? CONDITION.buildFailed : CONDITION.fetchFailed,
+    stalled: PERSISTENT.includes(kind),
+    version,
+  });
+}
+
+/** source-controller's Build.Summary: `pulled 'podinfo' chart with version '6.5.0' and merged values files [a b]`. */
+function summary(action: string, build: { name: string; version: string; valuesFiles: string[] }): string {
+  const values = build.valuesFiles.length > 0 ? ` and merged values files [${build.valuesFiles.join(" ")}]` : "";
+  return `${action} '${build.name}' chart with version '${build.version}'${values}`;
+}

@@ -1,0 +1,58 @@
+import semver from "semver";
+import { parseVersion, type HelmIndex } from "./helm-index.js";
+
+// Which chart version a HelmChart's `spec.version` picks from a repository index, as
+// source-controller's ChartRepository.GetChartVersion does with Masterminds/semver v3 — which reads
+// a range differently from node-semver in two ways handled here: `,` joins comparators (AND), and a
+// pre-release version is only considered by a group of comparators that all name a pre-release.
+
+/** One version of a chart as the index lists it. */
+export type IndexedChartVersion = HelmIndex["entries"][string][number];
+
+/** Why no version was picked: the chart is not in the index, or no version matches, or the range is not a range. */
+export class ChartReferenceError extends Error {
+  override name = "ChartReferenceError";
+}
+
+/**
+ * The version of `chart` that `range` picks: a version written exactly as `range` first; else the
+ * newest that satisfies it (`*` or empty: the newest stable one), the most recently created of
+ * equal versions (build metadata does not order them).
+ */
+export function pickChartVersion(index: HelmIndex, chart: string, range: string): IndexedChartVersion {
+  const versions = index.entries[chart];
+  if (!versions) throw new ChartReferenceError("no chart name found");
+  if (versions.length === 0) throw new ChartReferenceError("no chart version found");
+  const exact = range !== "" && versions.find((v) => v.version === range);
+  if (exact) return exact;
+  const groups = orGroups(range === "" ? "*" : range);
+  const matching = versions
+    .map((v) => ({ v, parsed: parseVersion(v.version!) }))
+    .filter((c): c is { v: IndexedChartVersion; parsed: semver.SemVer } => c.parsed !== null)
+    .filter(({ parsed }) => groups.some((group) => satisfies(parsed, group)));
+  if (matching.length === 0)
+    throw new ChartReferenceError(`no '${chart}' chart with version matching '${range}' found`);
+  matching.sort((a, b) => semver.rcompare(a.parsed, b.parsed) || createdAt(b.v) - createdAt(a.v));
+  return matching[0]!.v;
+}
+
+/** A Masterminds constraint as node-semver ranges, one per `||` group; refused when one is not a range. */
+function orGroups(range: string): { range: string; prerelease: boolean }[] {
+  return range.split("||").map((group) => {
+    const anded = group.replaceAll(",", " ").trim();
+    if (semver.validRange(anded, { loose: true }) === null)
+      throw new ChartReferenceError(`improper constraint: ${range}`);
+    const comparators = anded.split(/\s+/).filter((c) => /\d/.test(c));
+    return { range: anded, prerelease: comparators.length > 0 && comparators.every((c) => c.includes("-")) };
+  });
+}
+
+function satisfies(version: semver.SemVer, group: { range: string; prerelease: boolean }): boolean {
+  if (version.prerelease.length > 0 && !group.prerelease) return false;
+  return semver.satisfies(version, group.range, { loose: true, includePrerelease: group.prerelease });
+}
+
+function createdAt(v: IndexedChartVersion): number {
+  const time = v.created ? Date.parse(v.created) : NaN;
+  return Number.isNaN(time) ? 0 : time;
+}
