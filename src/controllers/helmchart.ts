@@ -80,11 +80,10 @@ export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChar
   const at: Stamp = { generation: metadata.generation ?? 1, now: new Date(ports.clock.now()) };
   const namespace = metadata.namespace ?? "default";
   const requeueAfterMs = parseDuration(spec.interval);
-  let status: HelmChartStatus = { ...chart.status };
+  const status: HelmChartStatus = { ...chart.status };
   const work = await mkdtemp(join(ports.workDir, "helmchart-"));
   try {
     const build = await buildChart(ports, chart, status, work);
-    status = { ...build.status };
     const current = status.artifact;
     if (build.data) {
       const path = `helmchart/${namespace}/${metadata.name}/${build.name}-${build.version}.tgz`;
@@ -148,13 +147,13 @@ export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChar
   }
 }
 
-/** Looks up the source and builds from it; the status returned records what was observed of the source. */
+/** Looks up the source and builds from it; `status` records the source revision observed, even when the build fails. */
 async function buildChart(
   ports: ReconcilerPorts,
   chart: HelmChart,
   status: HelmChartStatus,
   work: string,
-): Promise<Build & { status: HelmChartStatus }> {
+): Promise<Build> {
   const { spec } = chart;
   const namespace = chart.metadata.namespace ?? "default";
   const { kind, name } = spec.sourceRef;
@@ -174,13 +173,14 @@ async function buildChart(
   const data = artifact && (await ports.artifacts.get(artifact.path, artifact.digest));
   if (!artifact || !data)
     throw new ChartFailure("NoSourceArtifact", `no artifact available for ${kind} source '${name}'`);
-  const observed = { ...status, observedSourceArtifactRevision: artifact.revision };
+  const previous = { ...status };
+  status.observedSourceArtifactRevision = artifact.revision;
   // Rebuilt whenever the spec changed (Flux's Force), else only when the chart or its version did.
   const upToDate = (candidate: { name: string; version: string }) =>
-    status.observedGeneration === (chart.metadata.generation ?? 1) &&
-    status.observedChartName === candidate.name &&
-    status.artifact?.revision === candidate.version &&
-    ports.artifacts.get(status.artifact.path, status.artifact.digest).then(
+    previous.observedGeneration === (chart.metadata.generation ?? 1) &&
+    previous.observedChartName === candidate.name &&
+    previous.artifact?.revision === candidate.version &&
+    ports.artifacts.get(previous.artifact.path, previous.artifact.digest).then(
       (found) => found !== undefined,
       () => false,
     );
@@ -195,8 +195,8 @@ async function buildChart(
           upToDate,
         )
       : await fromTarball(chart, artifact.revision, data, work, upToDate);
-  if (!built.data) built.valuesFiles = status.observedValuesFiles ?? effectiveValuesFiles(spec);
-  return { ...built, status: observed };
+  if (!built.data) built.valuesFiles = previous.observedValuesFiles ?? effectiveValuesFiles(spec);
+  return built;
 }
 
 async function fromRepository(

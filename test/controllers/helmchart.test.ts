@@ -355,15 +355,17 @@ describe("HelmChart refuses hostile charts and indexes, storing nothing", () => 
 });
 
 /** Stores a GitRepository whose artifact is the folder `files` describes, as its reconcile stores one. */
-async function gitSource(files: Record<string, string>) {
+async function gitSource(
+  files: Record<string, string | Buffer>,
+  { name = `git-${++serial}`, commit = "0123456789abcdef".repeat(3).slice(0, 40) } = {},
+) {
   const dir = await mkdtemp(join(tmpdir(), "sluice-chart-git-"));
   for (const [path, text] of Object.entries(files)) {
     await mkdir(join(dir, path, ".."), { recursive: true });
     await writeFile(join(dir, path), text);
   }
-  const archive = await archiveDirectory(dir);
-  const name = `git-${++serial}`;
-  const stored = await ports.artifacts.put(`gitrepository/apps/${name}/a.tar.gz`, archive.data);
+  const archive = await archiveDirectory(dir, { ignore: "" });
+  const stored = await ports.artifacts.put(`gitrepository/apps/${name}/${commit}.tar.gz`, archive.data);
   const object = {
     apiVersion: "source.toolkit.fluxcd.io/v1",
     kind: "GitRepository",
@@ -371,7 +373,7 @@ async function gitSource(files: Record<string, string>) {
     spec: { interval: "5m", url: "https://git.example/org/charts.git" },
   };
   await applyToStore(ports.store, object);
-  const revision = `main@sha1:${"0123456789abcdef".repeat(3).slice(0, 40)}`;
+  const revision = `main@sha1:${commit}`;
   await writeStatus(
     ports.store,
     { kind: "GitRepository", namespace: "apps", name },
@@ -430,6 +432,45 @@ describe("HelmChart from a GitRepository", () => {
       "templates",
       "values.yaml",
     ]);
+  });
+
+  it("with reconcileStrategy ChartVersion keeps the artifact across commits of the same chart version; Revision makes a new one", async () => {
+    // Prepare
+    const files = { "app/Chart.yaml": chartYaml("app", "0.1.0"), "app/values.yaml": "greeting: app\n" };
+    const name = await gitSource(files);
+    const byVersion = { chart: "app", sourceRef: { kind: "GitRepository" as const, name } };
+    const byRevision = { ...byVersion, reconcileStrategy: "Revision" as const };
+    const first = await reconcileChart(name, byVersion);
+    const firstRevision = await reconcileChart(`${name}-rev`, byRevision);
+    // Act: a new commit with the same chart
+    await gitSource(
+      { ...files, "README.md": "changed\n" },
+      { name, commit: "fedcba9876543210".repeat(3).slice(0, 40) },
+    );
+    const second = await reconcileChart(name, byVersion);
+    const secondRevision = await reconcileChart(`${name}-rev`, byRevision);
+    // Assess
+    expect(condition(first.status, "Ready")?.message).toBe("packaged 'app' chart with version '0.1.0'");
+    expect(second.status.artifact).toEqual(first.status.artifact);
+    expect(second.status.observedSourceArtifactRevision).toMatch(/@sha1:fedcba/);
+    expect(second.events).toHaveLength(1);
+    expect(firstRevision.status.artifact?.revision).toBe("0.1.0+0123456789ab");
+    expect(secondRevision.status.artifact?.revision).toBe("0.1.0+fedcba987654");
+    expect(secondRevision.events.map((e) => e.message)).toEqual([
+      "packaged 'app' chart with version '0.1.0+0123456789ab'",
+      "packaged 'app' chart with version '0.1.0+fedcba987654'",
+    ]);
+  });
+
+  it("takes a packaged chart in the source as it is", async () => {
+    const packaged = await readFile(join(helmRepo.dir, `${await repositoryWith(["1.2.3"])}-1.2.3.tgz`));
+    const name = await gitSource({ "dist/chart.tgz": packaged });
+    const { status } = await reconcileChart(name, {
+      chart: "dist/chart.tgz",
+      sourceRef: { kind: "GitRepository", name },
+    });
+    expect(condition(status, "Ready")).toMatchObject({ status: "True", reason: "ChartPullSucceeded" });
+    expect(await ports.artifacts.get(status.artifact!.path)).toEqual(packaged);
   });
 
   it("refuses a dependency from a chart repository by name, and a chart that cannot be read, each Ready=False", async () => {
