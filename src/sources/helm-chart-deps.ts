@@ -17,6 +17,16 @@ export async function buildLocalDependencies(
   seen = new Set<string>(),
 ): Promise<number> {
   const metadata = await readChartMetadata(chartDir);
+  // Helm v1 charts list dependencies in requirements.yaml; building them is not implemented, and never skipped silently.
+  if (
+    await lstat(join(chartDir, "requirements.yaml")).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  )
+    throw new Error(
+      "requirements.yaml (a Helm v1 chart's dependencies) is not supported by Sluice yet; list them in Chart.yaml",
+    );
   const present = await vendored(chartDir);
   let added = 0;
   for (const dependency of metadata.dependencies) {

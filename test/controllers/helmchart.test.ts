@@ -480,6 +480,8 @@ describe("HelmChart from a GitRepository", () => {
       ]),
       "app/values.yaml": "",
       "broken/Chart.yaml": "apiVersion: v2\nname: broken\nversion: not-a-version\n",
+      "v1/Chart.yaml": "apiVersion: v1\nname: v1\nversion: 1.0.0\n",
+      "v1/requirements.yaml": stringify({ dependencies: [{ name: "lib", repository: "file://../lib" }] }),
     });
     const remote = await reconcileChart(name, { chart: "app", sourceRef: { kind: "GitRepository", name } });
     expect(condition(remote.status, "Ready")).toMatchObject({ status: "False", reason: "DependencyBuildError" });
@@ -492,6 +494,9 @@ describe("HelmChart from a GitRepository", () => {
       reason: "InvalidChartReference",
       message: "invalid chart reference: validation: chart.metadata.version 'not-a-version' is invalid",
     });
+    const v1 = await reconcileChart(name, { chart: "v1", sourceRef: { kind: "GitRepository", name } }, 4);
+    expect(condition(v1.status, "Ready")).toMatchObject({ status: "False", reason: "DependencyBuildError" });
+    expect(condition(v1.status, "Ready")?.message).toContain("requirements.yaml");
     const absent = await reconcileChart(name, { chart: "nowhere", sourceRef: { kind: "GitRepository", name } }, 3);
     expect(condition(absent.status, "Ready")?.message).toContain(
       "no chart found at 'nowhere' in the source artifact (spec.chart)",
