@@ -44,7 +44,7 @@ export class ChartBuildError extends Error {
 export interface ChartMetadata {
   name: string;
   version: string;
-  dependencies: { name: string; version?: string; repository?: string }[];
+  dependencies: { name: string; version?: string; repository?: string; alias?: string }[];
 }
 
 /**

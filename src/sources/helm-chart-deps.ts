@@ -1,73 +1,106 @@
-import { lstat, mkdir, readdir, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
-import { packageChart, readChartMetadata, satisfiesConstraint, type ChartMetadata } from "./helm-chart-build.js";
+import {
+  openChartArchive,
+  packageChart,
+  readChartMetadata,
+  satisfiesConstraint,
+  type ChartMetadata,
+} from "./helm-chart-build.js";
 
 // A chart's dependencies built as source-controller's DependencyManager builds those of a chart
 // from Git: one already in `charts/` is kept; a `file://` one is read from the source (never from
 // outside it), checked against its version constraint and packaged into `charts/`, its own local
-// dependencies first. A dependency from a chart repository is refused: Sluice does not fetch those yet.
+// dependencies first; one from a chart repository is fetched by the caller's `remote` (which knows
+// the HelmRepository objects and their credentials) and opened safely before it is added.
 
-/**
- * Builds the missing dependencies of the chart in `chartDir`, inside the source tree at `root`.
- * Returns how many were added.
- */
-export async function buildLocalDependencies(
+/** A dependency as Chart.yaml lists it. */
+export type ChartDependency = ChartMetadata["dependencies"][number];
+
+export interface DependencyOptions {
+  /** The source tree the chart is in: no `file://` dependency may leave it. */
+  root: string;
+  /** An empty folder for opening downloaded archives. */
+  scratch: string;
+  /** Downloads a dependency from its chart repository: the archive and the version picked. */
+  remote(dependency: ChartDependency & { repository: string }): Promise<{ data: Buffer; version: string }>;
+}
+
+/** Builds the missing dependencies of the chart in `chartDir`; returns how many were added. */
+export async function buildDependencies(
   chartDir: string,
-  root: string,
+  options: DependencyOptions,
   seen = new Set<string>(),
 ): Promise<number> {
   const metadata = await readChartMetadata(chartDir);
   // Helm v1 charts list dependencies in requirements.yaml; building them is not implemented, and never skipped silently.
-  if (
-    await lstat(join(chartDir, "requirements.yaml")).then(
-      (s) => s.isFile(),
-      () => false,
-    )
-  )
+  if (await isFile(join(chartDir, "requirements.yaml")))
     throw new Error(
       "requirements.yaml (a Helm v1 chart's dependencies) is not supported by Sluice yet; list them in Chart.yaml",
     );
   const present = await vendored(chartDir);
-  let added = 0;
-  for (const dependency of metadata.dependencies) {
-    if (present.has(dependency.name)) continue;
+  const missing = metadata.dependencies.filter((d) => !present.has(d.alias ?? d.name));
+  for (const dependency of missing) {
     const repository = dependency.repository ?? "";
-    if (!repository.startsWith("file://"))
-      throw new Error(
-        `dependency '${dependency.name}' from repository '${repository}': dependencies from chart repositories are not supported by Sluice yet; vendor it in charts/ or use a file:// dependency`,
-      );
-    const dir = resolve(chartDir, repository.slice("file://".length));
-    if (dir !== root && !dir.startsWith(root + sep))
-      throw new Error(`dependency '${dependency.name}': '${repository}' is outside the source`);
-    if (seen.has(dir)) throw new Error(`dependency '${dependency.name}': '${repository}' depends on itself`);
-    const info = await lstat(dir).catch(() => undefined);
-    if (!info?.isDirectory())
-      throw new Error(
-        `failed to add local dependency '${dependency.name}': no chart found at '${relative(root, dir)}'`,
-      );
-    const chart = await readLocal(dir, dependency.name);
-    if (!satisfiesConstraint(chart.version, dependency.version))
-      throw new Error(
-        `failed to add local dependency '${dependency.name}': can't get a valid version for constraint '${dependency.version}'`,
-      );
-    await buildLocalDependencies(dir, root, new Set([...seen, chartDir]));
+    const archive =
+      repository === "" || repository.startsWith("file://")
+        ? await localDependency(chartDir, dependency, options, seen)
+        : await remoteDependency(dependency, repository, options);
     await mkdir(join(chartDir, "charts"), { recursive: true });
-    await writeFile(
-      join(chartDir, "charts", `${chart.name}-${chart.version}.tgz`),
-      await packageChart(dir, chart.name),
-    );
-    added++;
+    await writeFile(join(chartDir, "charts", archive.file), archive.data, { flag: "wx" });
   }
-  return added;
+  return missing.length;
 }
 
-async function readLocal(dir: string, name: string): Promise<ChartMetadata> {
+async function localDependency(
+  chartDir: string,
+  dependency: ChartDependency,
+  options: DependencyOptions,
+  seen: Set<string>,
+): Promise<{ file: string; data: Buffer }> {
+  const { name, repository = "" } = dependency;
+  const fail = (why: string) => new Error(`failed to add local dependency '${name}': ${why}`);
+  const path = repository === "" ? join("charts", name) : repository.slice("file://".length);
+  const dir = resolve(chartDir, path);
+  if (dir !== options.root && !dir.startsWith(options.root + sep)) throw fail(`'${repository}' is outside the source`);
+  if (seen.has(dir)) throw fail(`'${repository}' depends on itself`);
+  if (
+    !(await lstat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    throw fail(`no chart found at '${relative(options.root, dir)}' (reference '${repository}')`);
   const chart = await readChartMetadata(dir).catch((error: Error) => {
-    throw new Error(`failed to add local dependency '${name}': ${error.message}`);
+    throw fail(error.message);
   });
-  if (chart.name !== name)
-    throw new Error(`failed to add local dependency '${name}': the chart at its path is named '${chart.name}'`);
-  return chart;
+  if (chart.name !== name) throw fail(`the chart at '${repository}' is named '${chart.name}'`);
+  if (!satisfiesConstraint(chart.version, dependency.version))
+    throw fail(`can't get a valid version for constraint '${dependency.version}'`);
+  await buildDependencies(dir, options, new Set([...seen, chartDir]));
+  return { file: `${chart.name}-${chart.version}.tgz`, data: await packageChart(dir, chart.name) };
+}
+
+async function remoteDependency(
+  dependency: ChartDependency,
+  repository: string,
+  options: DependencyOptions,
+): Promise<{ file: string; data: Buffer }> {
+  const fail = (why: string) => new Error(`failed to add remote dependency '${dependency.name}': ${why}`);
+  let fetched;
+  try {
+    fetched = await options.remote({ ...dependency, repository });
+  } catch (error) {
+    throw fail((error as Error).message);
+  }
+  // A chart from a repository is attacker input like any other: opened with the safe extraction, its Chart.yaml read.
+  const chart = await openChartArchive(fetched.data, await mkdtemp(join(options.scratch, "dependency-")))
+    .then(readChartMetadata)
+    .catch((error: Error) => {
+      throw fail(`failed to load downloaded archive of version '${fetched.version}': ${error.message}`);
+    });
+  if (chart.name !== dependency.name) throw fail(`the downloaded chart is named '${chart.name}'`);
+  return { file: `${chart.name}-${chart.version}.tgz`, data: fetched.data };
 }
 
 /** Names of the charts in `charts/`: folders by their name, archives by the name before their version. */
@@ -77,5 +110,12 @@ async function vendored(chartDir: string): Promise<Set<string>> {
     entries.map((e) =>
       e.isDirectory() ? e.name : e.name.replace(/\.tgz$/, "").replace(/-v?\d+(\.\d+)*([-+].*)?$/, ""),
     ),
+  );
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return lstat(path).then(
+    (s) => s.isFile(),
+    () => false,
   );
 }

@@ -16,7 +16,7 @@ import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js"
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore, writeStatus } from "../../src/store/objects.js";
 import { publishChart, testHelm, tinyChart } from "../env/charts.js";
-import { sourceRuntime } from "../security/source-helpers.js";
+import { front, sourceRuntime } from "../security/source-helpers.js";
 
 // HelmChart against the test bed's static Helm repository (charts packaged by the real helm), a
 // GitRepository artifact stored as the GitRepository reconcile stores one, and hostile servers.
@@ -473,10 +473,70 @@ describe("HelmChart from a GitRepository", () => {
     expect(await ports.artifacts.get(status.artifact!.path)).toEqual(packaged);
   });
 
-  it("refuses a dependency from a chart repository by name, and a chart that cannot be read, each Ready=False", async () => {
+  it("adds dependencies from chart repositories: through the namespace's HelmRepository of that URL, or fetched anonymously", async () => {
+    // Prepare: a chart in the test bed's repository, reached through a front that wants the basic auth of the
+    // namespace's HelmRepository for it, and by a URL no HelmRepository has
+    const dependency = await repositoryWith(["1.0.0", "1.2.0"]);
+    const expected = `Basic ${Buffer.from("reader:s3cret").toString("base64")}`;
+    const guarded = await front(helmRepo.url, (req, res) =>
+      req.headers.authorization === expected ? false : (res.writeHead(401).end(), true),
+    );
+    servers.push(guarded);
+    const known = guarded.baseUrl;
+    ports.secrets = {
+      secret: async () => ({ username: "reader", password: "s3cret" }),
+      configMap: async () => undefined,
+    };
+    await reconcileObject("HelmRepository", `${dependency}-known`, {
+      interval: "5m",
+      url: known,
+      secretRef: { name: "auth" },
+    });
+    ports.secrets = { secret: async () => undefined, configMap: async () => undefined };
+    const other = helmRepo.url.replace("127.0.0.1", "localhost");
     const name = await gitSource({
       "app/Chart.yaml": chartYaml("app", "0.1.0", [
-        { name: "redis", version: "1.x", repository: "https://charts.example" },
+        { name: dependency, version: "~1.0", repository: known },
+        { name: dependency, alias: "again", version: ">=1.1.0", repository: `${other}/` },
+      ]),
+      "app/values.yaml": "greeting: app\n",
+      "app/templates/cm.yaml": TEMPLATE,
+    });
+    // Act
+    const denied = await reconcileChart(name, { chart: "app", sourceRef: { kind: "GitRepository", name } });
+    ports.secrets = {
+      secret: async () => ({ username: "reader", password: "s3cret" }),
+      configMap: async () => undefined,
+    };
+    const { status } = await reconcileChart(name, {
+      chart: "app",
+      sourceRef: { kind: "GitRepository", name },
+      valuesFiles: ["values.yaml"],
+    });
+    ports.secrets = { secret: async () => undefined, configMap: async () => undefined };
+    // Assess: the HelmRepository's secret is what the dependency is fetched with: without it, no build
+    expect(condition(denied.status, "Ready")).toMatchObject({ status: "False", reason: "DependencyBuildError" });
+    expect(condition(denied.status, "Ready")?.message).toContain(`failed to add remote dependency '${dependency}'`);
+    expect(condition(denied.status, "Ready")?.message).toContain("failed to get authentication secret 'apps/auth'");
+    expect(condition(status, "Ready")).toMatchObject({ status: "True", reason: "ChartPackageSucceeded" });
+    const dir = await filesOf(status);
+    const { readdir } = await import("node:fs/promises");
+    expect((await readdir(join(dir, "app", "charts"))).sort()).toEqual([
+      `${dependency}-1.0.0.tgz`,
+      `${dependency}-1.2.0.tgz`,
+    ]);
+    expect(await readFile(join(dir, "app", "charts", `${dependency}-1.0.0.tgz`))).toEqual(
+      await readFile(join(helmRepo.dir, `${dependency}-1.0.0.tgz`)),
+    );
+    const { stdout } = await testHelm(["template", "r", join(dir, "app")]);
+    expect(stdout).toContain("name: r-app");
+    expect(stdout).toContain("name: r-config");
+  });
+
+  it("refuses an OCI dependency and a v1 chart's requirements.yaml by name, and a chart that cannot be read, each Ready=False", async () => {
+    const name = await gitSource({
+      "app/Chart.yaml": chartYaml("app", "0.1.0", [
+        { name: "redis", version: "1.x", repository: "oci://registry.example/charts" },
       ]),
       "app/values.yaml": "",
       "broken/Chart.yaml": "apiVersion: v2\nname: broken\nversion: not-a-version\n",
@@ -485,8 +545,8 @@ describe("HelmChart from a GitRepository", () => {
     });
     const remote = await reconcileChart(name, { chart: "app", sourceRef: { kind: "GitRepository", name } });
     expect(condition(remote.status, "Ready")).toMatchObject({ status: "False", reason: "DependencyBuildError" });
-    expect(condition(remote.status, "Ready")?.message).toContain(
-      "dependency 'redis' from repository 'https://charts.example': dependencies from chart repositories are not supported by Sluice yet",
+    expect(condition(remote.status, "Ready")?.message).toBe(
+      "dependency build error: failed to add remote dependency 'redis': repository 'oci://registry.example/charts': only http and https chart repositories are supported by Sluice yet (not OCI or a repository alias)",
     );
     const broken = await reconcileChart(name, { chart: "broken", sourceRef: { kind: "GitRepository", name } }, 2);
     expect(condition(broken.status, "Ready")).toMatchObject({
