@@ -3,8 +3,9 @@ import { parseVersion, type HelmIndex } from "./helm-index.js";
 
 // Which chart version a HelmChart's `spec.version` picks from a repository index, as
 // source-controller's ChartRepository.GetChartVersion does with Masterminds/semver v3 — which reads
-// a range differently from node-semver in two ways handled here: `,` joins comparators (AND), and a
-// pre-release version is only considered by a group of comparators that all name a pre-release.
+// a range differently from node-semver in three ways handled here: `,` joins comparators (AND), `!=`
+// excludes a version (or, partial, `!=1.2`, all of 1.2.x), and a pre-release version is only
+// considered by a group of comparators that all name a pre-release.
 
 /** One version of a chart as the index lists it. */
 export type IndexedChartVersion = HelmIndex["entries"][string][number];
@@ -38,13 +39,30 @@ export function pickChartVersion(index: HelmIndex, chart: string, range: string)
 
 /** A Masterminds constraint as node-semver ranges, one per `||` group; refused when one is not a range. */
 function orGroups(range: string): { range: string; prerelease: boolean }[] {
-  return range.split("||").map((group) => {
-    const anded = group.replaceAll(",", " ").trim();
-    if (semver.validRange(anded, { loose: true }) === null)
-      throw new ChartReferenceError(`improper constraint: ${range}`);
-    const comparators = anded.split(/\s+/).filter((c) => /\d/.test(c));
-    return { range: anded, prerelease: comparators.length > 0 && comparators.every((c) => c.includes("-")) };
+  return range.split("||").flatMap((group) => {
+    const comparators = group
+      .replaceAll(",", " ")
+      .replace(/(!=|>=|<=|~>|[<>=~^])\s+/g, "$1")
+      .trim()
+      .split(/\s+/);
+    const versions = comparators.filter((c) => /\d/.test(c));
+    const prerelease = versions.length > 0 && versions.every((c) => c.includes("-"));
+    return withoutNotEqual(comparators).map((anded) => {
+      if (semver.validRange(anded, { loose: true }) === null)
+        throw new ChartReferenceError(`improper constraint: ${range}`);
+      return { range: anded, prerelease };
+    });
   });
+}
+
+/** node-semver has no `!=`: a group with `!=V` is the same group with `<V`, or with `>V`. */
+function withoutNotEqual(comparators: string[]): string[] {
+  const at = comparators.findIndex((c) => c.startsWith("!="));
+  if (at < 0) return [comparators.join(" ")];
+  const version = comparators[at]!.slice(2);
+  return [`<${version}`, `>${version}`].flatMap((replacement) =>
+    withoutNotEqual(comparators.map((c, i) => (i === at ? replacement : c))),
+  );
 }
 
 function satisfies(version: semver.SemVer, group: { range: string; prerelease: boolean }): boolean {
