@@ -21,8 +21,9 @@ import {
 import { buildDependencies, type ChartDependency } from "../sources/helm-chart-deps.js";
 import { ChartPullError, downloadChart } from "../sources/helm-chart-fetch.js";
 import { ChartReferenceError, pickChartVersion } from "../sources/helm-chart-version.js";
-import { fetchHelmIndex, loadHelmIndex, type HelmIndex, type HelmIndexSource } from "../sources/helm-index.js";
+import type { HelmIndex } from "../sources/helm-index.js";
 import { findCondition } from "./conditions.js";
+import { repositoryDependency } from "./helmchart-dependency.js";
 import { indexSource } from "./helmrepository.js";
 import type { Outcome } from "./outcome.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
@@ -56,6 +57,16 @@ interface Build {
   /** Changed by the build (values, version, dependencies), as opposed to the exact archive pulled. */
   packaged: boolean;
   valuesFiles: string[];
+}
+
+/** What every build step needs: the ports, the object, a scratch folder, and whether a candidate is already stored. */
+interface BuildContext {
+  ports: ReconcilerPorts;
+  chart: HelmChart;
+  /** An empty folder of this reconcile's, removed after it. */
+  work: string;
+  /** Whether the stored artifact is this chart and version, built for the current spec: nothing to do then. */
+  upToDate(candidate: { name: string; version: string }): Promise<boolean>;
 }
 
 /** A failure carrying the condition it sets (FetchFailed by default) and whether it stalls. */
@@ -176,7 +187,7 @@ async function buildChart(
   const previous = { ...status };
   status.observedSourceArtifactRevision = artifact.revision;
   // Rebuilt whenever the spec changed (Flux's Force), else only when the chart or its version did.
-  const upToDate = (candidate: { name: string; version: string }) =>
+  const upToDate = async (candidate: { name: string; version: string }) =>
     previous.observedGeneration === (chart.metadata.generation ?? 1) &&
     previous.observedChartName === candidate.name &&
     previous.artifact?.revision === candidate.version &&
@@ -184,29 +195,18 @@ async function buildChart(
       (found) => found !== undefined,
       () => false,
     );
+  const context: BuildContext = { ports, chart, work, upToDate };
   const built =
     kind === "HelmRepository"
-      ? await fromRepository(
-          ports,
-          chart,
-          source as HelmRepository,
-          JSON.parse(data.toString("utf8")) as HelmIndex,
-          work,
-          upToDate,
-        )
-      : await fromTarball(ports, chart, artifact.revision, data, work, upToDate);
+      ? await fromRepository(context, source as HelmRepository, JSON.parse(data.toString("utf8")) as HelmIndex)
+      : await fromTarball(context, artifact.revision, data);
   if (!built.data) built.valuesFiles = previous.observedValuesFiles ?? effectiveValuesFiles(spec);
   return built;
 }
 
-async function fromRepository(
-  ports: ReconcilerPorts,
-  chart: HelmChart,
-  repo: HelmRepository,
-  index: HelmIndex,
-  work: string,
-  upToDate: (candidate: { name: string; version: string }) => Promise<boolean> | boolean,
-): Promise<Build> {
+/** The version the range picks, pulled from the repository, and packaged again only when valuesFiles change it. */
+async function fromRepository(context: BuildContext, repo: HelmRepository, index: HelmIndex): Promise<Build> {
+  const { ports, chart, work, upToDate } = context;
   const { spec } = chart;
   let picked;
   try {
@@ -252,14 +252,9 @@ async function fromRepository(
   return finishPackage(dir, dir, { name, version }, spec, valuesFiles);
 }
 
-async function fromTarball(
-  ports: ReconcilerPorts,
-  chart: HelmChart,
-  sourceRevision: string,
-  data: Buffer,
-  work: string,
-  upToDate: (candidate: { name: string; version: string }) => Promise<boolean> | boolean,
-): Promise<Build> {
+/** The chart at `spec.chart` in a source artifact: a folder packaged with its dependencies, or a packaged chart. */
+async function fromTarball(context: BuildContext, sourceRevision: string, data: Buffer): Promise<Build> {
+  const { ports, chart, work, upToDate } = context;
   const { spec } = chart;
   const root = join(work, "source");
   await step(BUILD_ERROR.reference, () => extractArchive(data, root));
@@ -286,51 +281,6 @@ async function fromTarball(
   if (isDir)
     await step(BUILD_ERROR.dependencyBuild, () => buildDependencies(chartDir, { root, scratch: work, remote }), target);
   return finishPackage(chartDir, root, target, spec, valuesFiles);
-}
-
-/** source-controller's default timeout for a dependency's repository when no HelmRepository has its URL. */
-const DEPENDENCY_TIMEOUT_MS = 60_000;
-
-/**
- * A chart dependency from a chart repository, as source-controller's namespaced chart repository
- * callback gets it: through the HelmRepository of the chart's namespace with that URL (its stored
- * index, its credentials), or without one, the repository's index fetched anonymously.
- */
-async function repositoryDependency(
-  ports: ReconcilerPorts,
-  namespace: string,
-  dependency: ChartDependency & { repository: string },
-): Promise<{ data: Buffer; version: string }> {
-  const url = dependency.repository;
-  if (!/^https?:\/\//.test(url))
-    throw new Error(
-      `repository '${url}': only http and https chart repositories are supported by Sluice yet (not OCI or a repository alias)`,
-    );
-  const normalize = (u: string) => u.replace(/\/+$/, "");
-  const repositories = await ports.store.list({ kind: "HelmRepository", namespace });
-  const repo = repositories
-    .map((r) => r.object as HelmRepository)
-    .find((r) => r.spec.type !== "oci" && normalize(r.spec.url) === normalize(url));
-  const network = { allowPrivateNetworks: ports.settings.allowPrivateNetworks };
-  const source: HelmIndexSource = repo
-    ? await indexSource(ports, namespace, repo.spec)
-    : { url, network, timeoutMs: DEPENDENCY_TIMEOUT_MS };
-  const artifact = repo?.status?.artifact;
-  const stored = artifact && (await ports.artifacts.get(artifact.path, artifact.digest));
-  const index = stored
-    ? (JSON.parse(stored.toString("utf8")) as HelmIndex)
-    : loadHelmIndex(await fetchHelmIndex(source));
-  let picked;
-  try {
-    picked = pickChartVersion(index, dependency.name, dependency.version ?? "");
-  } catch (error) {
-    throw new Error(
-      `failed to get chart '${dependency.name}' version '${dependency.version ?? ""}' from '${url}': ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const data = await downloadChart({ ...source, passCredentials: repo?.spec.passCredentials }, picked);
-  return { data, version: picked.version! };
 }
 
 /** Values merged from `valuesBase`, the version set, the folder packaged. */
