@@ -328,6 +328,11 @@ describe("HelmChart refuses hostile charts and indexes, storing nothing", () => 
       /169\.254\.169\.254/,
     ],
     [
+      "an index entry pointing at a local file",
+      () => hostileRepository(tarGz([{ path: "evil/Chart.yaml", body: CHART_YAML }]), { url: "file:///etc/passwd" }),
+      /chart URL file:\/\/\/etc\/passwd: only http and https are fetched/,
+    ],
+    [
       "a digest other than the index's",
       () => hostileRepository(tarGz([{ path: "evil/Chart.yaml", body: CHART_YAML }]), { digest: "0".repeat(64) }),
       /not the sha256:0{64} the index gives/,
