@@ -65,16 +65,18 @@ export async function openChartArchive(data: Buffer, dir: string): Promise<strin
   return join(dir, top[0]!.name);
 }
 
-/** Chart.yaml validated as Helm's Metadata.Validate: a name without path separators, a SemVer version. */
+/** Chart.yaml validated as Helm's Metadata.Validate: an apiVersion, a name without path separators, a SemVer version. */
 export async function readChartMetadata(chartDir: string): Promise<ChartMetadata> {
   const file = join(chartDir, "Chart.yaml");
   if (!(await isRegularFile(file))) throw new Error("Chart.yaml file is missing");
-  const value = parseYaml(await readFile(file, "utf8"), "Chart.yaml") as Partial<ChartMetadata> | null;
-  const name = value?.name;
-  if (!value?.version && !name) throw new Error("validation: chart.metadata.name is required");
-  if (typeof name !== "string" || name === "" || name === "." || name === ".." || /[/\\]/.test(name))
+  const value = parseYaml(await readFile(file, "utf8"), "Chart.yaml") as
+    (Partial<ChartMetadata> & { apiVersion?: unknown }) | null;
+  if (!value?.apiVersion) throw new Error("validation: chart.metadata.apiVersion is required");
+  const { name, version } = value;
+  if (!name) throw new Error("validation: chart.metadata.name is required");
+  if (typeof name !== "string" || name === "." || name === ".." || /[/\\]/.test(name))
     throw new Error(`validation: chart.metadata.name '${String(name)}' is invalid`);
-  const version = value?.version;
+  if (!version) throw new Error("validation: chart.metadata.version is required");
   if (typeof version !== "string" || parseVersion(version) === null)
     throw new Error(`validation: chart.metadata.version '${String(version)}' is invalid`);
   const dependencies = Array.isArray(value.dependencies) ? value.dependencies : [];
@@ -150,7 +152,7 @@ export async function packageChart(chartDir: string, name: string): Promise<Buff
   if (await isRegularFile(helmignore)) rules.add(await readFile(helmignore, "utf8"));
   const files: string[] = [];
   const walk = async (folder: string): Promise<void> => {
-    for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const full = join(folder, entry.name);
       const path = relative(chartDir, full).split(sep).join("/");
       if (entry.isDirectory()) {
