@@ -69,6 +69,7 @@ const NEGATIVE_POLARITY: readonly string[] = [
   CONDITION.fetchFailed,
   CONDITION.artifactOutdated,
   CONDITION.storageOperationFailed,
+  CONDITION.buildFailed,
 ];
 
 /**
