@@ -1,6 +1,5 @@
 import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import type { Kustomization } from "../api/kustomization.js";
-import { targetsOf, type DependentsIndex } from "../ports/dependents.js";
+import type { DependentsIndex } from "../ports/dependents.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
 import { listKeys, statusOf } from "./s3-store.js";
 
@@ -17,9 +16,8 @@ export class S3Dependents implements DependentsIndex {
     private readonly bucket: string,
   ) {}
 
-  async record(key: ObjectKey, spec: Kustomization["spec"]): Promise<void> {
+  async record(key: ObjectKey, targets: string[]): Promise<void> {
     const self = formatKey(key);
-    const targets = targetsOf(key, spec);
     const fingerprint = JSON.stringify(targets);
     if (this.written.get(self) === fingerprint) return;
     const previous = await this.previousTargets(self);

@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
 import { REQUESTED_AT } from "../api/meta.js";
-import type { Kustomization } from "../api/kustomization.js";
 import { admitFluxObject, droppedFieldsWarning, InvalidObjectError, parseFluxObject } from "../api/parse.js";
 import { CONDITION, REASON } from "../api/reasons.js";
 import type { KubeObject } from "../apply/object.js";
@@ -13,6 +12,7 @@ import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileHelmChart } from "./helmchart.js";
 import { reconcileHelmRepository } from "./helmrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
+import { targetsOf } from "../ports/dependents.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./receiver.js";
 import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
@@ -53,11 +53,9 @@ export async function dispatch(
   }
   const started = ports.clock.now();
   const outcome = await reconcileObject(ports, stored.object, request);
-  if (key.kind === "Kustomization") {
-    if (outcome.finalized) await ports.dependents.forget(key);
-    else if ((stored.object.spec as Kustomization["spec"] | undefined)?.sourceRef)
-      await ports.dependents.record(key, stored.object.spec as Kustomization["spec"]);
-  }
+  const targets = targetsOf(key, stored.object.spec);
+  if (targets && outcome.finalized) await ports.dependents.forget(key);
+  else if (targets) await ports.dependents.record(key, targets);
   const log = ports.log.child({ object: request.key, revision: outcome.revision });
 
   if (outcome.finalized) {

@@ -1,29 +1,36 @@
+import type { HelmChart } from "../api/helmchart.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
 
 /**
- * Who to wake when an object changes: the Kustomizations using a source, and those that dependsOn a
- * Kustomization — so a change wakes its dependents without listing the whole Store. Learned from
- * each Kustomization as it is reconciled.
+ * Who to wake when an object changes: the Kustomizations using a source or depending on a
+ * Kustomization, the HelmCharts built from a source — so a change wakes its dependents without
+ * listing the whole Store. Learned from each object as it is reconciled.
  */
 export interface DependentsIndex {
-  /** Records a Kustomization's source and dependencies, replacing what it had before. */
-  record(key: ObjectKey, spec: Kustomization["spec"]): Promise<void>;
+  /** Records what an object points at (Store keys, from {@link targetsOf}), replacing what it had before. */
+  record(key: ObjectKey, targets: string[]): Promise<void>;
   forget(key: ObjectKey): Promise<void>;
-  /** Keys of the Kustomizations that use or depend on `key`, sorted. */
+  /** Keys of the objects that point at `key`, sorted. */
   of(key: ObjectKey): Promise<string[]>;
 }
 
-/** What a Kustomization points at: its source and each dependency, as Store keys. */
-export function targetsOf(key: ObjectKey, spec: Kustomization["spec"]): string[] {
-  return [
-    formatKey({
-      kind: spec.sourceRef.kind,
-      namespace: spec.sourceRef.namespace ?? key.namespace,
-      name: spec.sourceRef.name,
-    }),
-    ...(spec.dependsOn ?? []).map((d) =>
-      formatKey({ kind: "Kustomization", namespace: d.namespace ?? key.namespace, name: d.name }),
-    ),
-  ].sort();
+/**
+ * What an object points at whose change should reconcile it, as Store keys: a Kustomization's
+ * source and each dependsOn, a HelmChart's source. Undefined for kinds nothing wakes (or an object
+ * whose spec has no reference yet).
+ */
+export function targetsOf(key: ObjectKey, spec: unknown): string[] | undefined {
+  const ref = (kind: string, target: { namespace?: string; name: string }) =>
+    formatKey({ kind, namespace: target.namespace ?? key.namespace, name: target.name });
+  if (key.kind === "Kustomization") {
+    const { sourceRef, dependsOn } = (spec ?? {}) as Partial<Kustomization["spec"]>;
+    if (!sourceRef) return undefined;
+    return [ref(sourceRef.kind, sourceRef), ...(dependsOn ?? []).map((d) => ref("Kustomization", d))].sort();
+  }
+  if (key.kind === "HelmChart") {
+    const { sourceRef } = (spec ?? {}) as Partial<HelmChart["spec"]>;
+    return sourceRef && [ref(sourceRef.kind, { name: sourceRef.name })];
+  }
+  return undefined;
 }

@@ -1,6 +1,5 @@
-import type { Kustomization } from "../api/kustomization.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
-import { targetsOf, type DependentsIndex } from "../ports/dependents.js";
+import type { DependentsIndex } from "../ports/dependents.js";
 
 /**
  * The index in memory, for one long-lived process (local mode): every object is reconciled at
@@ -10,10 +9,9 @@ export class MemoryDependents implements DependentsIndex {
   private readonly edges = new Map<string, Set<string>>();
   private readonly recorded = new Map<string, string[]>();
 
-  async record(key: ObjectKey, spec: Kustomization["spec"]): Promise<void> {
+  async record(key: ObjectKey, targets: string[]): Promise<void> {
     const self = formatKey(key);
     await this.forget(key);
-    const targets = targetsOf(key, spec);
     for (const target of targets) this.edges.set(target, (this.edges.get(target) ?? new Set()).add(self));
     this.recorded.set(self, targets);
   }

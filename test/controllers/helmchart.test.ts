@@ -14,6 +14,7 @@ import { extractArchive } from "../../src/artifacts/extract.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import { readEvents } from "../../src/notify/file-events.js";
+import type { MemoryQueue } from "../../src/queue/memory-queue.js";
 import { applyToStore, writeStatus } from "../../src/store/objects.js";
 import { publishChart, testHelm, tinyChart } from "../env/charts.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
@@ -77,6 +78,21 @@ async function filesOf(status: Status): Promise<string> {
 }
 
 describe("HelmChart from a HelmRepository", () => {
+  it("a new index wakes the HelmCharts built from it at once, not at their interval, and they take the new version", async () => {
+    // Arrange
+    const name = await repositoryWith(["1.0.0"]);
+    const first = await reconcileChart(name, {});
+    await publishChart(helmRepo, await tinyChart(name, "1.1.0"));
+    // Act
+    await dispatch(ports, { key: `HelmRepository/apps/${name}`, reason: "interval" });
+    const woken = (ports.queue as MemoryQueue).pending().filter((p) => p.key === `HelmChart/apps/${name}`);
+    const second = await dispatch(ports, { key: `HelmChart/apps/${name}`, reason: "source" });
+    // Assess
+    expect(first.status.artifact?.revision).toBe("1.0.0");
+    expect(woken.filter((p) => p.reason === "source")).toHaveLength(1);
+    expect((second!.status as Status).artifact?.revision).toBe("1.1.0");
+  });
+
   it("stores the newest version the range allows, byte for byte as the repository serves it, named <chart>-<version>.tgz", async () => {
     // Prepare
     const name = await repositoryWith(["1.0.0", "1.1.0", "2.0.0-rc.1", "3.0.0"]);
