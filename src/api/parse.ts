@@ -1,8 +1,10 @@
 import type { z } from "zod";
+import { alert, withAlertDefaults, type Alert } from "./alert.js";
 import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./gitrepository.js";
 import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
 import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
 import { kustomization, withKustomizationDefaults, type Kustomization } from "./kustomization.js";
+import { provider, type Provider } from "./provider.js";
 import { receiver, withReceiverDefaults, type Receiver } from "./receiver.js";
 
 /** A Flux object whose spec does not validate; the message names the object and each field path. */
@@ -23,9 +25,11 @@ export const schemas = {
   Receiver: receiver,
   HelmRepository: helmRepository,
   HelmChart: helmChart,
+  Alert: alert,
+  Provider: provider,
 } as const;
 export type FluxKind = keyof typeof schemas;
-export type FluxObject = GitRepository | HelmRepository | HelmChart | Kustomization | Receiver;
+export type FluxObject = GitRepository | HelmRepository | HelmChart | Kustomization | Receiver | Alert | Provider;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
 export interface Admitted<T> {
@@ -110,6 +114,10 @@ function withDefaults(object: FluxObject): FluxObject {
       return withKustomizationDefaults(object);
     case "Receiver":
       return withReceiverDefaults(object);
+    case "Alert":
+      return withAlertDefaults(object);
+    case "Provider":
+      return object;
   }
 }
 

@@ -36,6 +36,10 @@ export const REASON = {
   invalidSpec: "InvalidSpec",
   /** A Receiver's secret or its `token` key is missing. */
   tokenNotFound: "TokenNotFound",
+  /** notification-controller v1beta2: an Alert's or Provider's spec cannot be used as it stands. */
+  validationFailed: "ValidationFailed",
+  /** An Alert's notification could not be sent (an event on the Alert). */
+  notificationDispatchFailed: "NotificationDispatchFailed",
   // kustomize-controller
   artifactFailed: "ArtifactFailed",
   buildFailed: "BuildFailed",

@@ -13,6 +13,9 @@ export interface UnsupportedField {
   when?: { describe: string; test(value: unknown): boolean };
 }
 
+/** The Provider types Sluice delivers to (src/notify/payloads.ts); the CRD's other types are refused by name. */
+export const DELIVERED_PROVIDER_TYPES = ["generic", "generic-hmac", "slack", "msteams", "discord"] as const;
+
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;
 const isNot = (...supported: string[]) => ({
   describe: `other than ${supported.map((s) => `\`${s}\``).join(", ")}`,
@@ -83,6 +86,18 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.oidcProviders", reason: notYet("verifying deliveries with OIDC") },
     { path: "spec.resources[].filter", reason: notYet("a CEL filter on a resource") },
     { path: "spec.resourceFilter", reason: notYet("a CEL resource filter") },
+  ],
+  Alert: [],
+  Provider: [
+    {
+      path: "spec.type",
+      reason: notYet("this provider type"),
+      when: isNot(...DELIVERED_PROVIDER_TYPES),
+    },
+    { path: "spec.proxy", reason: notYet("sending notifications through a proxy") },
+    { path: "spec.proxySecretRef", reason: notYet("sending notifications through a proxy") },
+    { path: "spec.serviceAccountName", reason: notYet("authentication as a service account's cloud identity") },
+    { path: "spec.commitStatusExpr", reason: notYet("a commit status expression (commit status providers)") },
   ],
 };
 

@@ -8,11 +8,13 @@ import { updateObject, writeStatus } from "../store/objects.js";
 import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js";
 import { unsupportedFields } from "../api/unsupported.js";
 import { findCondition, isReady } from "./conditions.js";
+import { reconcileAlert } from "./alert.js";
 import { reconcileGitRepository } from "./gitrepository.js";
 import { reconcileHelmChart } from "./helmchart.js";
 import { reconcileHelmRepository } from "./helmrepository.js";
 import { reconcileKustomization } from "./kustomization.js";
 import { targetsOf } from "../ports/dependents.js";
+import { reconcileProvider } from "./provider.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./receiver.js";
 import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
@@ -28,6 +30,8 @@ const API_VERSIONS: Record<string, string> = {
   HelmChart: "source.toolkit.fluxcd.io/v1",
   Kustomization: "kustomize.toolkit.fluxcd.io/v1",
   Receiver: "notification.toolkit.fluxcd.io/v1",
+  Alert: "notification.toolkit.fluxcd.io/v1beta3",
+  Provider: "notification.toolkit.fluxcd.io/v1beta3",
 };
 
 /**
@@ -129,6 +133,8 @@ async function reconcileObject(
   if (parsed.kind === "HelmRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
+  if (parsed.kind === "Alert") return reconcileAlert(ports, parsed);
+  if (parsed.kind === "Provider") return reconcileProvider(ports, parsed);
   if (parsed.kind === "HelmChart")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmChart(ports, parsed);
   return reconcileKustomization(ports, parsed, request);
@@ -162,9 +168,14 @@ async function emitEvent(
     ...event,
     metadata: revision ? { revision } : {},
     reportingController:
-      ({ Kustomization: "kustomize-controller", Receiver: "notification-controller" } as Record<string, string>)[
-        kind
-      ] ?? "source-controller",
+      (
+        {
+          Kustomization: "kustomize-controller",
+          Receiver: "notification-controller",
+          Alert: "notification-controller",
+          Provider: "notification-controller",
+        } as Record<string, string>
+      )[kind] ?? "source-controller",
     timestamp: new Date(ports.clock.now()).toISOString(),
   });
 }

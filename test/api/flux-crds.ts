@@ -32,6 +32,8 @@ const FILES: Record<FluxKind, string> = {
   HelmChart: "source.toolkit.fluxcd.io_helmcharts.yaml",
   Kustomization: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
   Receiver: "notification.toolkit.fluxcd.io_receivers.yaml",
+  Alert: "notification.toolkit.fluxcd.io_alerts.yaml",
+  Provider: "notification.toolkit.fluxcd.io_providers.yaml",
 };
 
 export const KINDS = Object.keys(FILES) as FluxKind[];
@@ -52,7 +54,7 @@ export interface Field {
   schema: Schema;
 }
 
-/** Every field under spec and status, parents before children. */
+/** Every field under spec and status (v1beta3 Alert and Provider have none), parents before children. */
 export function fieldsOf(root: Schema): Field[] {
   const fields: Field[] = [];
   const walk = (schema: Schema, path: string) => {
@@ -64,16 +66,14 @@ export function fieldsOf(root: Schema): Field[] {
     }
   };
   walk(root.properties!.spec!, "spec");
-  walk(root.properties!.status!, "status");
+  if (root.properties!.status) walk(root.properties!.status, "status");
   return fields;
 }
 
 /** Every object with fields of its own: spec, status, and each object field or list item under them (`spec.dependsOn[]`). */
 export function objectsOf(root: Schema): Field[] {
-  const objects: Field[] = [
-    { path: "spec", schema: root.properties!.spec! },
-    { path: "status", schema: root.properties!.status! },
-  ];
+  const objects: Field[] = [{ path: "spec", schema: root.properties!.spec! }];
+  if (root.properties!.status) objects.push({ path: "status", schema: root.properties!.status });
   for (const field of fieldsOf(root)) {
     if (field.schema.properties) objects.push(field);
     if (field.schema.items?.properties) objects.push({ path: `${field.path}[]`, schema: field.schema.items });
@@ -103,6 +103,7 @@ const PATTERN_SAMPLES: Record<string, string> = {
   "^([0-9]+(\\.[0-9]+)?(ms|s|m))+$": "45s",
   "^(http|https|ssh)://.*$": "https://git.example/org/app.git",
   "^(http|https|oci)://.*$": "https://charts.example/stable",
+  "^(http|https)://.*$": "http://proxy.example:3128",
   "^https?://": "https://issuer.example",
   "^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$": "sha256:0a1b2c",
   "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$": "Succeeded",

@@ -1,0 +1,113 @@
+import { parse as parseYaml } from "yaml";
+import { parseDuration } from "../api/duration.js";
+import type { Provider } from "../api/provider.js";
+import type { Secrets } from "../secrets/secrets.js";
+
+// A Provider resolved as notification-controller's createNotifier resolves it at dispatch time: the
+// address (the secret's `address` key over spec.address), the token, headers and TLS material. The
+// Provider reconcile runs the same resolution to report Ready, so both say the same thing.
+
+/** Flux's Provider.GetTimeout default. */
+const DEFAULT_TIMEOUT_MS = 15_000;
+/** Flux refuses a longer `address` in the secret (the CRD bounds spec.address the same). */
+const MAX_ADDRESS_LENGTH = 2048;
+
+/** Where and how to send one Provider's notifications. Holds secrets: never log it. */
+export interface ProviderEndpoint {
+  type: string;
+  url: URL;
+  /** The secret's `token`: Slack's bot token, generic-hmac's key. */
+  token?: string;
+  channel?: string;
+  username?: string;
+  /** The secret's `headers` (a YAML map), sent by generic and generic-hmac. */
+  headers: Record<string, string>;
+  caPem?: string;
+  clientCert?: { certPem: string; keyPem: string };
+  timeoutMs: number;
+  /** Every secret value the endpoint holds, to mask in anything that is written down. */
+  secretValues: string[];
+}
+
+/** A Provider that cannot be sent to as it stands; the message names the field or secret, never a secret value. */
+export class ProviderConfigError extends Error {
+  override name = "ProviderConfigError";
+}
+
+/** Resolves a Provider's address and credentials; ProviderConfigError when something is missing or malformed. */
+export async function resolveProvider(provider: Provider, secrets: Secrets): Promise<ProviderEndpoint> {
+  const namespace = provider.metadata.namespace ?? "default";
+  const read = async (name: string) => {
+    const data = await secrets.secret({ namespace, name });
+    if (!data) throw new ProviderConfigError(`failed to get secret '${namespace}/${name}': secret not found`);
+    return data;
+  };
+  const data = provider.spec.secretRef ? await read(provider.spec.secretRef.name) : {};
+  const fromSecret = data.address?.trim();
+  if (fromSecret !== undefined && fromSecret.length > MAX_ADDRESS_LENGTH)
+    throw new ProviderConfigError(
+      `invalid address in secret: address exceeds maximum length of ${MAX_ADDRESS_LENGTH} bytes`,
+    );
+  const address = fromSecret || provider.spec.address;
+  const where = fromSecret
+    ? `the 'address' key of secret '${namespace}/${provider.spec.secretRef?.name}'`
+    : "spec.address";
+  const url = parseAddress(address, where);
+  const token = data.token?.trim();
+  if (provider.spec.type === "generic-hmac" && !token)
+    throw new ProviderConfigError(
+      `generic-hmac needs the HMAC key in the 'token' key of spec.secretRef ('${namespace}/${provider.spec.secretRef?.name ?? ""}'): not set`,
+    );
+  const tls = provider.spec.certSecretRef ? await read(provider.spec.certSecretRef.name) : {};
+  const certSecret = `'${namespace}/${provider.spec.certSecretRef?.name}'`;
+  if (Boolean(tls["tls.crt"]) !== Boolean(tls["tls.key"]))
+    throw new ProviderConfigError(`secret ${certSecret} must hold both 'tls.crt' and 'tls.key', or neither`);
+  return {
+    type: provider.spec.type,
+    url,
+    token,
+    channel: provider.spec.channel || undefined,
+    username: provider.spec.username || undefined,
+    headers: parseHeaders(data.headers),
+    caPem: tls["ca.crt"],
+    clientCert: tls["tls.crt"] && tls["tls.key"] ? { certPem: tls["tls.crt"], keyPem: tls["tls.key"] } : undefined,
+    timeoutMs: provider.spec.timeout ? parseDuration(provider.spec.timeout) : DEFAULT_TIMEOUT_MS,
+    secretValues: [fromSecret, token, data.username, data.password, ...Object.values(parseHeaders(data.headers))]
+      .filter((v): v is string => Boolean(v))
+      .concat(fromSecret ? [url.href] : []),
+  };
+}
+
+/** An http(s) URL, as Go's url.ParseRequestURI takes one; the message never repeats the address (it may be secret). */
+function parseAddress(address: string | undefined, where: string): URL {
+  if (!address) throw new ProviderConfigError(`no address: set spec.address or the 'address' key of spec.secretRef`);
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw new ProviderConfigError(`invalid address in ${where}: not an absolute URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new ProviderConfigError(`invalid address in ${where}: only http and https are sent to`);
+  return url;
+}
+
+function parseHeaders(text: string | undefined): Record<string, string> {
+  if (!text) return {};
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch {
+    throw new ProviderConfigError("failed to read headers from secret: not YAML");
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new ProviderConfigError("failed to read headers from secret: not a map of header names to values");
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+}
+
+/** `text` with every secret value replaced by `***` (Flux's masktoken), for logs, events and status. */
+export function maskSecrets(text: string, secretValues: readonly string[]): string {
+  return [...secretValues]
+    .sort((a, b) => b.length - a.length)
+    .reduce((masked, value) => (value ? masked.replaceAll(value, "***") : masked), text);
+}
