@@ -9,6 +9,7 @@ import { type ReconcilerPorts } from "../controllers/reconciler-ports.js";
 import { defaultSettings, type Settings } from "../controllers/settings.js";
 import type { FluxEvent } from "../notify/events.js";
 import { FileEvents } from "../notify/file-events.js";
+import { AlertingEvents } from "../notify/alert-dispatch.js";
 import { MemoryQueue } from "../queue/memory-queue.js";
 import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
@@ -61,18 +62,29 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     concurrency: options.concurrency ?? 4,
     onError: (request, error) => options.log.error({ object: request.key, err: error }, "reconcile failed"),
   });
+  const store = new FileStore(paths.store);
+  const settings = { ...defaultSettings, strictStatus: strictStatusFromEnv(), ...options.settings };
+  // Alerts are delivered in-process, in the background: a reconcile's emit returns once the event is recorded.
+  const events = new AlertingEvents(new FileEvents(paths.events, options.onEvent), {
+    store,
+    secrets,
+    clock: options.clock,
+    log: options.log,
+    network: { allowPrivateNetworks: settings.allowPrivateNetworks },
+    noCrossNamespaceRefs: settings.noCrossNamespaceRefs,
+  });
   const runtime: ReconcilerPorts = {
-    store: new FileStore(paths.store),
+    store,
     queue,
     artifacts: new FileArtifactStore(paths.artifacts),
     secrets,
-    events: new FileEvents(paths.events, options.onEvent),
+    events,
     clock: options.clock,
     log: options.log,
     tools: await resolveTools({ cacheDir: cacheDir() }),
     workDir: paths.work,
     cluster: clusterFactory(cluster, secrets, options.clock),
-    settings: { ...defaultSettings, strictStatus: strictStatusFromEnv(), ...options.settings },
+    settings,
     dependents: new MemoryDependents(),
     renders: new RenderCache(),
     receivers: new FileReceiverIndex(paths.receivers),
@@ -109,6 +121,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     stop: async () => {
       clearInterval(timer);
       await queue.stop();
+      await events.drain();
     },
   };
 }

@@ -1,0 +1,98 @@
+import type { Clock } from "../ports/clock.js";
+import type { NetworkPolicy } from "../sources/network-guard.js";
+import { sourceHttpClient } from "../sources/source-http.js";
+import type { ProviderRequest } from "./payloads.js";
+
+// One notification's POST, retried as Flux's notifier client retries it (hashicorp/go-retryablehttp
+// with RetryMax 4, RetryWaitMin 2s, RetryWaitMax 30s): connection errors, 429 and 5xx but 501 are
+// retried, waiting 2s, 4s, 8s, 16s, or what a 429/503's Retry-After asks; the Provider's timeout
+// bounds the whole, retries included.
+
+/** How a POST is sent: the network guard, TLS material, the deadline. */
+export interface PostOptions {
+  network: NetworkPolicy;
+  caPem?: string;
+  clientCert?: { certPem: string; keyPem: string };
+  timeoutMs: number;
+  clock: Clock;
+}
+
+const RETRY_MAX = 4;
+const WAIT_MIN_MS = 2_000;
+const WAIT_MAX_MS = 30_000;
+/** Enough of an error answer to say what went wrong; a hostile endpoint cannot make Sluice hold more. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+const MAX_DETAIL_CHARS = 300;
+
+/** A POST that did not succeed; the message is Flux's, before masking. */
+export class PostError extends Error {
+  override name = "PostError";
+}
+
+/** Sends `request`, retrying as Flux does, until it succeeds, fails for good, or the timeout passes. */
+export async function postWithRetry(request: ProviderRequest, options: PostOptions): Promise<void> {
+  const deadline = options.clock.now() + options.timeoutMs;
+  const http = sourceHttpClient({
+    network: options.network,
+    caPem: options.caPem,
+    clientCert: options.clientCert,
+    maxResponseBytes: MAX_RESPONSE_BYTES,
+  });
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - options.clock.now();
+    if (left <= 0) throw new PostError(`failed to execute request: timed out after ${options.timeoutMs}ms`);
+    let answer: { status: number; retryAfter?: string; body: string } | { error: string };
+    try {
+      const response = await http.request({
+        url: request.url.href,
+        method: "POST",
+        headers: { ...request.headers, "content-length": String(request.body.byteLength) },
+        body: once(request.body),
+        signal: AbortSignal.timeout(left),
+      });
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of response.body ?? []) chunks.push(chunk);
+      answer = {
+        status: response.statusCode,
+        retryAfter: response.headers?.["retry-after"],
+        body: Buffer.concat(chunks).toString("utf8"),
+      };
+    } catch (error) {
+      answer = { error: (error as Error).message };
+    }
+    const status = "status" in answer ? answer : undefined;
+    if (status && status.status !== 429 && (status.status < 500 || status.status === 501))
+      return settle(request, status);
+    const wait = backoff(attempt, status);
+    if (attempt >= RETRY_MAX || options.clock.now() + wait >= deadline) {
+      if (status) return settle(request, status);
+      throw new PostError(`failed to execute request: ${"error" in answer ? answer.error : ""}`);
+    }
+    await options.clock.sleep(wait);
+  }
+}
+
+async function* once(body: Buffer): AsyncIterableIterator<Uint8Array> {
+  yield new Uint8Array(body);
+}
+
+/** go-retryablehttp's DefaultBackoff: Retry-After (seconds) on 429 and 503, else 2s·2^attempt up to 30s. */
+function backoff(attempt: number, answer: { status: number; retryAfter?: string } | undefined): number {
+  if (answer && (answer.status === 429 || answer.status === 503) && /^\d+$/.test(answer.retryAfter ?? ""))
+    return Number(answer.retryAfter) * 1_000;
+  return Math.min(WAIT_MIN_MS * 2 ** attempt, WAIT_MAX_MS);
+}
+
+function settle(request: ProviderRequest, answer: { status: number; body: string }): void {
+  const detail = answer.body.slice(0, MAX_DETAIL_CHARS);
+  if (answer.status < 200 || answer.status >= 300)
+    throw new PostError(`request failed with status code ${answer.status}: ${detail}`);
+  if (!request.checkSlackOk) return;
+  let reply: { ok?: boolean; error?: string };
+  try {
+    reply = JSON.parse(answer.body) as typeof reply;
+  } catch {
+    throw new PostError("unable to unmarshal response body");
+  }
+  if (!reply.ok) throw new PostError(`Slack responded with error: ${String(reply.error ?? "")}`);
+}
