@@ -40,6 +40,8 @@ export const REASON = {
   validationFailed: "ValidationFailed",
   /** An Alert's notification could not be sent (an event on the Alert). */
   notificationDispatchFailed: "NotificationDispatchFailed",
+  /** An Alert's eventMetadata or summary names a key the event's controller set (a warning on the Alert). */
+  metadataAppendFailed: "MetadataAppendFailed",
   // kustomize-controller
   artifactFailed: "ArtifactFailed",
   buildFailed: "BuildFailed",

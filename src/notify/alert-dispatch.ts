@@ -106,7 +106,7 @@ export class AlertingEvents implements Events {
       const endpoint = await resolveProvider(provider, this.options.secrets);
       secretValues = endpoint.secretValues;
       const { event: notification, conflicts } = withAlertMetadata(event, alert);
-      if (conflicts.length > 0) log.info({ conflictingKeys: conflicts }, "warning: metadata key conflicts detected");
+      if (conflicts.length > 0) await this.reportMetadataConflicts(alert, log, conflicts);
       await postWithRetry(requestFor(endpoint, notification), {
         network: this.options.network,
         caPem: endpoint.caPem,
@@ -122,8 +122,21 @@ export class AlertingEvents implements Events {
     }
   }
 
+  /** Flux's warning when the Alert's eventMetadata or summary names a key the controller set (the controller's wins). */
+  private async reportMetadataConflicts(alert: Alert, log: Log, keys: string[]): Promise<void> {
+    const message =
+      "metadata key conflicts detected (please refer to the Alert API docs and Flux RFC 0008 for more information)";
+    log.info({ conflictingKeys: keys }, `warning: ${message}`);
+    await this.emitOnAlert(alert, REASON.metadataAppendFailed, `${message}: ${keys.join(", ")}`);
+  }
+
   private async reportFailure(alert: Alert, log: Log, message: string): Promise<void> {
     log.error({ reason: REASON.notificationDispatchFailed }, message);
+    await this.emitOnAlert(alert, REASON.notificationDispatchFailed, message);
+  }
+
+  /** A warning about an Alert, recorded only: events about Alerts are never delivered (no eventSources kind names them). */
+  private async emitOnAlert(alert: Alert, reason: string, message: string): Promise<void> {
     await this.recorded.emit({
       involvedObject: {
         apiVersion: alert.apiVersion,
@@ -132,7 +145,7 @@ export class AlertingEvents implements Events {
         name: alert.metadata.name,
       },
       severity: "error",
-      reason: REASON.notificationDispatchFailed,
+      reason,
       message,
       metadata: {},
       reportingController: "notification-controller",

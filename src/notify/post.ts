@@ -1,11 +1,11 @@
 import type { Clock } from "../ports/clock.js";
-import type { NetworkPolicy } from "../sources/network-guard.js";
+import { RefusedAddressError, type NetworkPolicy } from "../sources/network-guard.js";
 import { sourceHttpClient } from "../sources/source-http.js";
 import type { ProviderRequest } from "./payloads.js";
 
 // One notification's POST, retried as Flux's notifier client retries it (hashicorp/go-retryablehttp
 // with RetryMax 4, RetryWaitMin 2s, RetryWaitMax 30s): connection errors, 429 and 5xx but 501 are
-// retried, waiting 2s, 4s, 8s, 16s, or what a 429/503's Retry-After asks; the Provider's timeout
+// retried (not an untrusted certificate or a refused address), waiting 2s, 4s, 8s, 16s, or what a 429/503's Retry-After asks; the Provider's timeout
 // bounds the whole, retries included.
 
 /** How a POST is sent: the network guard, TLS material, the deadline. */
@@ -41,7 +41,7 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
   for (let attempt = 0; ; attempt++) {
     const left = deadline - options.clock.now();
     if (left <= 0) throw new PostError(`failed to execute request: timed out after ${options.timeoutMs}ms`);
-    let answer: { status: number; retryAfter?: string; body: string } | { error: string };
+    let answer: { status: number; retryAfter?: string; body: string } | { error: string; final: boolean };
     try {
       const response = await http.request({
         url: request.url.href,
@@ -58,18 +58,29 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
         body: Buffer.concat(chunks).toString("utf8"),
       };
     } catch (error) {
-      answer = { error: (error as Error).message };
+      answer = { error: (error as Error).message, final: isFinal(error) };
     }
     const status = "status" in answer ? answer : undefined;
     if (status && status.status !== 429 && (status.status < 500 || status.status === 501))
       return settle(request, status);
     const wait = backoff(attempt, status);
-    if (attempt >= RETRY_MAX || options.clock.now() + wait >= deadline) {
+    const final = "final" in answer && answer.final;
+    if (final || attempt >= RETRY_MAX || options.clock.now() + wait >= deadline) {
       if (status) return settle(request, status);
       throw new PostError(`failed to execute request: ${"error" in answer ? answer.error : ""}`);
     }
     await options.clock.sleep(wait);
   }
+}
+
+/**
+ * Errors no retry can mend, which go-retryablehttp's DefaultRetryPolicy does not retry either: a
+ * certificate that is not trusted (Node's TLS error codes) and, Sluice's own, an address the network
+ * guard refuses.
+ */
+function isFinal(error: unknown): boolean {
+  const code = String((error as { code?: unknown }).code ?? "");
+  return error instanceof RefusedAddressError || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code);
 }
 
 async function* once(body: Buffer): AsyncIterableIterator<Uint8Array> {

@@ -1,8 +1,10 @@
+import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
@@ -32,7 +34,7 @@ const secrets: Secrets = {
   configMap: async () => undefined,
 };
 
-function start(options: { allowPrivateNetworks?: boolean } = {}) {
+function start(options: { allowPrivateNetworks?: boolean; noCrossNamespaceRefs?: boolean } = {}) {
   const sink: Events = { emit: async (e) => void recorded.push(e) };
   const log = pino(
     { level: "debug" },
@@ -44,7 +46,7 @@ function start(options: { allowPrivateNetworks?: boolean } = {}) {
     clock: systemClock,
     log,
     network: { allowPrivateNetworks: options.allowPrivateNetworks ?? true },
-    noCrossNamespaceRefs: false,
+    noCrossNamespaceRefs: options.noCrossNamespaceRefs ?? false,
   });
 }
 
@@ -357,6 +359,30 @@ describe("which Alerts take an event, and what they send", () => {
     ]);
   });
 
+  it("under noCrossNamespaceRefs an Alert naming another namespace's objects is refused on the Alert, and sends nothing", async () => {
+    start({ noCrossNamespaceRefs: true });
+    await register(
+      alert("elsewhere", {
+        providerRef: { name: "hook" },
+        eventSources: [{ kind: "Kustomization", name: "*", namespace: "other" }],
+      }),
+    );
+    await send(event({ involvedObject: { ...event().involvedObject, namespace: "other" } }));
+    expect(server.requests).toEqual([]);
+    expect(failures().map((e) => e.message)).toEqual([
+      `discarding event, access denied to cross-namespace sources: alert '${NS}/elsewhere' can't process event from 'Kustomization/other/podinfo', cross-namespace references have been blocked`,
+    ]);
+  });
+
+  it("a metadata key given by both the Alert and the controller is reported on the Alert (MetadataAppendFailed), the controller's value sent", async () => {
+    await register(alert("meta", { providerRef: { name: "hook" }, eventMetadata: { revision: "mine" } }));
+    await send(event());
+    expect((bodyOf().metadata as Record<string, string>).revision).toBe(REVISION);
+    expect(recorded.filter((e) => e.reason === "MetadataAppendFailed").map((e) => e.message)).toEqual([
+      "metadata key conflicts detected (please refer to the Alert API docs and Flux RFC 0008 for more information): revision",
+    ]);
+  });
+
   it("a suspended Alert or Provider sends nothing", async () => {
     await register(
       alert("quiet", { providerRef: { name: "hook" }, suspend: true }),
@@ -433,10 +459,60 @@ describe("delivery: non-blocking, retried, bounded, secrets kept out", () => {
     expect(written).not.toContain("xoxb-echoed-token");
   });
 
+  it("certSecretRef: an https endpoint is trusted through the secret's ca.crt, and refused without it", async () => {
+    // Prepare: a self-signed certificate for 127.0.0.1, and a server presenting it
+    const dir = await mkdtemp(join(tmpdir(), "sluice-notify-pki-"));
+    await promisify(execFile)("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ]);
+    const pem = {
+      cert: await readFile(join(dir, "cert.pem"), "utf8"),
+      key: await readFile(join(dir, "key.pem"), "utf8"),
+    };
+    const tls = await recordingServer(pem);
+    try {
+      secretData[`${NS}/ca`] = { "ca.crt": pem.cert };
+      await register(
+        provider("trusting", { type: "generic", address: `${tls.url}/trusted`, certSecretRef: { name: "ca" } }),
+        provider("hook", { type: "generic", address: `${tls.url}/untrusted`, timeout: "1s" }),
+        alert("trusted", { providerRef: { name: "trusting" } }),
+      );
+      // Act
+      const started = Date.now();
+      await send(event());
+      // Assess
+      expect(tls.requests.map((r) => r.path)).toEqual(["/trusted"]);
+      expect(Date.now() - started, "an untrusted certificate is not retried").toBeLessThan(900);
+      expect(failures().map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          /failed to send notification for Kustomization\/apps\/podinfo: .*(self[- ]signed|unable to verify|certificate)/i,
+        ),
+      ]);
+    } finally {
+      await tls.close();
+    }
+  });
+
   it("a Provider address on loopback is refused when private networks are not allowed (the network guard)", async () => {
     start({ allowPrivateNetworks: false });
-    await register(provider("hook", { type: "generic", address: server.url, timeout: "1s" }));
+    await register(provider("hook", { type: "generic", address: server.url, timeout: "3s" }));
+    const started = Date.now();
     await send(event());
+    expect(Date.now() - started, "a refused address is not retried").toBeLessThan(500);
     expect(server.requests).toEqual([]);
     expect(failures()[0]?.message).toMatch(/private address 127\.0\.0\.1 .*refused/);
   });

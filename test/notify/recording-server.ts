@@ -1,4 +1,5 @@
-import { createServer, type IncomingHttpHeaders } from "node:http";
+import { createServer, type IncomingHttpHeaders, type RequestListener } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
 // A loopback HTTP server standing in for a chat or SaaS endpoint: it records each request (method,
@@ -28,10 +29,11 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-export async function recordingServer(): Promise<RecordingServer> {
+/** A recording server on 127.0.0.1; with `tls`, on https with that certificate (PEM). */
+export async function recordingServer(tls?: { cert: string; key: string }): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const script: Answer[] = [];
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -48,11 +50,12 @@ export async function recordingServer(): Promise<RecordingServer> {
         res.end(answer.body ?? "");
       }, answer.delayMs ?? 0);
     });
-  });
+  };
+  const server = tls ? createTlsServer(tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
     requests,
     answer: (...answers) => void script.push(...answers),
     close: () =>
