@@ -1,5 +1,9 @@
+import { readFile } from "node:fs/promises";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { planeSuite, ready, storedStatus, until } from "../controllers/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
@@ -10,7 +14,14 @@ import { recordingServer, type RecordingServer } from "./recording-server.js";
 // standing in for Slack and a generic webhook.
 
 const { kube, git } = inject("testbed");
-const local = planeSuite(kube, git, { namespace: "alerts" });
+const logs: string[] = [];
+const local = planeSuite(kube, git, {
+  namespace: "alerts",
+  log: pino(
+    { level: "debug" },
+    new Writable({ write: (c: Buffer, _e, done) => void (logs.push(c.toString()), done()) }),
+  ),
+});
 const ns = () => local.namespace;
 let server: RecordingServer;
 beforeAll(async () => void (server = await recordingServer()));
@@ -165,5 +176,27 @@ describe(`Alert and Provider on kube-apiserver ${kube.version}, local runtime`, 
     ]);
     expect(generic).toContainEqual(["broken", "error", "BuildFailed", `main@sha1:${broken}`]);
     expect(generic).toContainEqual(["good", "info", "ReconciliationSucceeded", `main@sha1:${good}`]);
+  });
+
+  it("an Alert whose pattern does not compile stalls naming it; no webhook URL from a Secret is in logs, events or statuses", async () => {
+    await applyToStore(
+      local.plane.runtime.store,
+      notification("Alert", "bad-pattern", {
+        providerRef: { name: "webhook" },
+        eventSources: [{ kind: "Kustomization", name: "*" }],
+        exclusionList: ["(unclosed"],
+      }),
+    );
+    const stalled = await untilReadyIs("Alert", "bad-pattern", "False");
+    expect(stalled.reason).toBe("InvalidSpec");
+    expect(stalled.message).toContain('spec.exclusionList[0] "(unclosed"');
+
+    const statuses = await Promise.all(
+      (await local.plane.runtime.store.list({ namespace: ns() })).map((s) => JSON.stringify(s.object.status)),
+    );
+    const written = [...logs, await readFile(statePaths(local.plane.stateDir).events, "utf8"), ...statuses].join("\n");
+    expect(written).toContain("slack");
+    expect(written).not.toContain("/slack/T000/B000/XXXX");
+    expect(written).not.toContain("/services/T/B/secret");
   });
 });
