@@ -26,7 +26,11 @@ export function requestFor(endpoint: ProviderEndpoint, event: FluxEvent): Provid
     case "discord":
       return discordRequest(endpoint, event);
     case "msteams":
-      return jsonRequest(endpoint.url, msTeamsPayload(event));
+      // teams.go: Office 365 connector addresses still get the MessageCard they were made for.
+      return jsonRequest(
+        endpoint.url,
+        endpoint.url.hostname.endsWith(".webhook.office.com") ? msTeamsMessageCard(event) : msTeamsPayload(event),
+      );
     default:
       throw new Error(`provider type ${endpoint.type} is not delivered by Sluice`);
   }
@@ -120,6 +124,24 @@ function discordRequest(endpoint: ProviderEndpoint, event: FluxEvent): ProviderR
   const url = new URL(endpoint.url);
   if (!url.href.endsWith("/slack")) url.pathname = `${url.pathname.replace(/\/$/, "")}/slack`;
   return jsonRequest(url, slackPayload(event, { username: endpoint.username, fallback: false }));
+}
+
+/** teams.go's deprecated connector payload: a MessageCard, red on error, the metadata as facts. */
+function msTeamsMessageCard(event: FluxEvent) {
+  const name = objectName(event);
+  return {
+    "@type": "MessageCard",
+    "@context": "http://schema.org/extensions",
+    themeColor: event.severity === "error" ? "FF0000" : "0076D7",
+    summary: name,
+    sections: [
+      {
+        activityTitle: event.message,
+        activitySubtitle: name,
+        facts: sortedMetadata(event).map(([key, value]) => ({ name: key, value })),
+      },
+    ],
+  };
 }
 
 /** teams.go's Adaptive Card (schema 1.4, full width): the object, the message (red on error), then the facts. */

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import { AlertingEvents } from "../../src/notify/alert-dispatch.js";
 import type { Events, FluxEvent } from "../../src/notify/events.js";
+import { requestFor } from "../../src/notify/payloads.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { Secrets } from "../../src/secrets/secrets.js";
 import { FileStore } from "../../src/store/fs-store.js";
@@ -258,6 +259,27 @@ describe("provider payloads (contract tests against a loopback recording server)
             ],
             msteams: { width: "Full" },
           },
+        },
+      ],
+    });
+  });
+
+  it("msteams to an Office 365 connector address (*.webhook.office.com): the MessageCard Flux still sends there (Microsoft 'Legacy actionable message card reference')", () => {
+    // Document: https://learn.microsoft.com/en-us/outlook/actionable-messages/message-card-reference
+    // No loopback server answers for office.com: the request is built, not sent.
+    const url = new URL("https://contoso.webhook.office.com/webhookb2/abc");
+    const request = requestFor({ type: "msteams", url, headers: {}, timeoutMs: 15_000, secretValues: [] }, event());
+    expect(request.url.href).toBe(url.href);
+    expect(JSON.parse(request.body.toString())).toEqual({
+      "@type": "MessageCard",
+      "@context": "http://schema.org/extensions",
+      themeColor: "FF0000",
+      summary: "kustomization/podinfo.apps",
+      sections: [
+        {
+          activityTitle: "kustomize build failed: accumulating resources: missing.yaml",
+          activitySubtitle: "kustomization/podinfo.apps",
+          facts: [{ name: "revision", value: REVISION }],
         },
       ],
     });
