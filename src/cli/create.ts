@@ -16,11 +16,17 @@ import { keyOf } from "../api/object-key.js";
 import { announce, globals, openStore, readKubeconfig } from "./context.js";
 import { gitSecretData, writeGitSecret } from "./git-secret.js";
 import {
+  alertManifest,
   exportYaml,
   gitRepositoryManifest,
+  helmRepositoryManifest,
   kustomizationManifest,
+  providerManifest,
   receiverManifest,
+  type AlertFlags,
+  type AlertProviderFlags,
   type GitSourceFlags,
+  type HelmSourceFlags,
   type KustomizationFlags,
   type ReceiverFlags,
 } from "./manifests.js";
@@ -58,6 +64,56 @@ export async function createGitSource(name: string, flags: CreateGitSourceFlags,
     say.success("authentication configured");
   }
   await register(checked, command);
+}
+
+/** The flags of `sluice create source helm` (defined in commands/create.ts). */
+export type CreateHelmSourceFlags = HelmSourceFlags & CreateFlags & { username?: string; password?: string };
+
+/**
+ * `sluice create source helm NAME`: registers the HelmRepository, or prints it with --export. Basic
+ * auth given as flags (without --secret-ref) goes to a Secret named `helm-NAME`, as flux writes it.
+ */
+export async function createHelmSource(name: string, flags: CreateHelmSourceFlags, command: Command): Promise<void> {
+  const options = globals(command);
+  const object = helmRepositoryManifest(name, options.namespace, flags);
+  if (flags.export) return printExport(object);
+  const credentials = flags.secretRef
+    ? undefined
+    : await gitSecretData({ username: flags.username, password: flags.password });
+  const secretName = `helm-${name}`;
+  const checked = admitted(
+    credentials ? helmRepositoryManifest(name, options.namespace, { ...flags, secretRef: secretName }) : object,
+  );
+  if (credentials) {
+    say.action("applying secret with repository credentials");
+    await writeGitSecret(options, secretName, credentials, "Helm repository credentials");
+    say.success("authentication configured");
+  }
+  await register(checked, command);
+}
+
+/** The flags of `sluice create alert-provider`. */
+export type CreateAlertProviderFlags = AlertProviderFlags & CreateFlags;
+
+/** `sluice create alert-provider NAME`: registers the Provider, or prints it with --export. */
+export async function createAlertProvider(
+  name: string,
+  flags: CreateAlertProviderFlags,
+  command: Command,
+): Promise<void> {
+  const object = providerManifest(name, globals(command).namespace, flags);
+  if (flags.export) return printExport(object);
+  await register(admitted(object), command);
+}
+
+/** The flags of `sluice create alert`. */
+export type CreateAlertFlags = AlertFlags & CreateFlags;
+
+/** `sluice create alert NAME`: registers the Alert, or prints it with --export. */
+export async function createAlert(name: string, flags: CreateAlertFlags, command: Command): Promise<void> {
+  const object = alertManifest(name, globals(command).namespace, flags);
+  if (flags.export) return printExport(object);
+  await register(admitted(object), command);
 }
 
 /** The flags of `sluice create kustomization`. */

@@ -27,16 +27,43 @@ export interface GetFlags {
 
 type Options = GlobalOptions & GetFlags;
 
-/** What one kind's table shows beside NAME, SUSPENDED, READY and MESSAGE. */
+/** What one kind's table shows beside NAME, READY and MESSAGE, as `flux get` shows it. */
 interface Columns {
   kind: string;
-  revision(status: Status): string;
+  /** A REVISION column; none for Providers and Alerts. */
+  revision?(status: Status): string;
   source?(stored: Stored): string;
+  /** false: no SUSPENDED column (a Provider cannot be suspended). */
+  suspends?: false;
+  /** How the Ready message is shown (flux shortens the digests in a Helm source's). */
+  message?(text: string): string;
 }
 
-/** `sluice get sources git [NAME]`. */
-export function sourcesTable(command: Command, name: string | undefined): Promise<void> {
-  return table(command, name, { kind: "GitRepository", revision: (s) => s.artifact?.revision ?? "" });
+const artifactRevision = (status: Status) => status.artifact?.revision ?? "";
+
+/** The tables `sluice get sources …`, `get alerts` and `get alert-providers` print, by kind. */
+const TABLES = {
+  GitRepository: { kind: "GitRepository", revision: artifactRevision },
+  // flux shortens hex digests to 8 characters in a repository's revision, not in a chart's (a SemVer).
+  HelmRepository: {
+    kind: "HelmRepository",
+    revision: (s) => truncateHex(artifactRevision(s)),
+    message: truncateHex,
+  },
+  HelmChart: { kind: "HelmChart", revision: artifactRevision, message: truncateHex },
+  Alert: { kind: "Alert" },
+  Provider: { kind: "Provider", suspends: false },
+} satisfies Record<string, Columns>;
+export type TableKind = keyof typeof TABLES;
+
+/** `sluice get sources git|helm|chart [NAME]`, `get alerts [NAME]`, `get alert-providers [NAME]`. */
+export function kindTable(kind: TableKind, command: Command, name: string | undefined): Promise<void> {
+  return table(command, name, TABLES[kind]);
+}
+
+/** Hex digests and commit SHAs cut to their first 8 characters, as flux's TruncateHex. */
+function truncateHex(text: string): string {
+  return text.replace(/\b[a-f0-9]{40,128}\b/g, (hex) => hex.slice(0, 8));
 }
 
 /** `sluice get kustomizations [NAME] [--show-source] [--cluster C]`. */
@@ -73,8 +100,8 @@ async function table(command: Command, name: string | undefined, columns: Column
     ...(options.allNamespaces ? ["NAMESPACE"] : []),
     "NAME",
     ...(columns.source ? ["SOURCE"] : []),
-    "REVISION",
-    "SUSPENDED",
+    ...(columns.revision ? ["REVISION"] : []),
+    ...(columns.suspends === false ? [] : ["SUSPENDED"]),
     "READY",
     "MESSAGE",
   ];
@@ -151,10 +178,10 @@ function row(stored: Stored, columns: Columns, withNamespace: boolean): string[]
   const cells = [
     stored.object.metadata.name,
     ...(columns.source ? [columns.source(stored)] : []),
-    columns.revision(status),
-    String(suspended),
+    ...(columns.revision ? [columns.revision(status)] : []),
+    ...(columns.suspends === false ? [] : [String(suspended)]),
     ready?.status ?? "Unknown",
-    (ready?.message ?? "waiting to be reconciled").replaceAll("\n", " "),
+    (columns.message ?? String)(ready?.message ?? "waiting to be reconciled").replaceAll("\n", " "),
   ];
   return withNamespace ? [stored.object.metadata.namespace ?? "", ...cells] : cells;
 }

@@ -6,19 +6,20 @@ import { cliAws, readKubeconfig, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 /**
- * Git credentials (`username`/`password`, `bearerToken`, `ca.crt`) as the Secret a GitRepository's
- * secretRef names: in the cluster locally, where source reconciles read it; in Secrets Manager on AWS,
+ * Git credentials (`username`/`password`, `bearerToken`, `ca.crt`), or a Helm repository's basic auth,
+ * as the Secret a GitRepository's or HelmRepository's secretRef names: in the cluster locally, where source reconciles read it; in Secrets Manager on AWS,
  * where the worker resolves secretRefs. Never in the Store.
  */
 export async function writeGitSecret(
   options: GlobalOptions,
   name: string,
   data: Record<string, string>,
+  what = "Git credentials",
 ): Promise<void> {
   if (options.awsBucket) {
     const { putSecret } = await import("./aws.js");
     const id = await putSecret(options.namespace, name, data, cliAws());
-    say.success(`Secrets Manager secret ${id} with the Git credentials written`);
+    say.success(`Secrets Manager secret ${id} with the ${what} written`);
     return;
   }
   const cluster = await openCluster(
@@ -44,7 +45,7 @@ export async function writeGitSecret(
       if (!isNotFound(e)) throw e;
       await cluster.client.send({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body });
     });
-  say.success(`Secret ${ns}/${name} with the Git credentials applied`);
+  say.success(`Secret ${ns}/${name} with the ${what} applied`);
 }
 
 /** What the CLI's flags say about Git credentials (`--password` is the token with `bearerToken`). */

@@ -2,8 +2,11 @@ import { posix } from "node:path";
 import { stringify } from "yaml";
 import { CLUSTER_ANNOTATION } from "../api/cluster.js";
 import { formatDuration, parseDuration } from "../api/duration.js";
+import { ALERT_API_VERSION } from "../api/alert.js";
 import { GIT_REPOSITORY_API_VERSION } from "../api/gitrepository.js";
+import { HELM_REPOSITORY_API_VERSION } from "../api/helmrepository.js";
 import { KUSTOMIZATION_API_VERSION } from "../api/kustomization.js";
+import { PROVIDER_API_VERSION } from "../api/provider.js";
 import { RECEIVER_API_VERSION } from "../api/receiver.js";
 import type { KubeObject } from "../apply/object.js";
 
@@ -63,6 +66,100 @@ export function gitRepositoryManifest(name: string, namespace: string, flags: Gi
       url: flags.url,
     },
   };
+}
+
+export interface HelmSourceFlags {
+  url?: string;
+  interval: string;
+  secretRef?: string;
+  ociProvider?: string;
+  passCredentials?: boolean;
+  fetchTimeout?: string;
+  label?: string[];
+}
+
+/** A HelmRepository as `flux create source helm` builds it: `oci://` makes it type oci; passCredentials only with a secretRef. */
+export function helmRepositoryManifest(name: string, namespace: string, flags: HelmSourceFlags): KubeObject {
+  if (!flags.url) throw new Error("url is required");
+  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)/i.exec(flags.url);
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(flags.url)?.[1]?.toLowerCase() ?? "";
+  if (!["http", "https", "oci"].includes(scheme))
+    throw new Error(`url scheme '${scheme}' not supported, can be: http, https and oci`);
+  if (!match?.[2]) throw new Error("url host is required");
+  const oci = scheme === "oci";
+  return {
+    apiVersion: HELM_REPOSITORY_API_VERSION,
+    kind: "HelmRepository",
+    metadata: { ...labelsOf(flags.label), name, namespace },
+    spec: {
+      interval: goDuration(flags.interval, "--interval"),
+      ...(flags.secretRef && flags.passCredentials && { passCredentials: true }),
+      ...(oci && flags.ociProvider && { provider: flags.ociProvider }),
+      ...(flags.secretRef && { secretRef: { name: flags.secretRef } }),
+      ...(flags.fetchTimeout && { timeout: goDuration(flags.fetchTimeout, "--fetch-timeout") }),
+      ...(oci && { type: "oci" }),
+      url: flags.url,
+    },
+  };
+}
+
+export interface AlertProviderFlags {
+  type?: string;
+  channel?: string;
+  username?: string;
+  address?: string;
+  secretRef?: string;
+  label?: string[];
+}
+
+/** A Provider as `flux create alert-provider` builds it. */
+export function providerManifest(name: string, namespace: string, flags: AlertProviderFlags): KubeObject {
+  if (!flags.type) throw new Error("Provider type is required");
+  return {
+    apiVersion: PROVIDER_API_VERSION,
+    kind: "Provider",
+    metadata: { ...labelsOf(flags.label), name, namespace },
+    spec: {
+      ...(flags.address && { address: flags.address }),
+      ...(flags.channel && { channel: flags.channel }),
+      ...(flags.secretRef && { secretRef: { name: flags.secretRef } }),
+      type: flags.type,
+      ...(flags.username && { username: flags.username }),
+    },
+  };
+}
+
+export interface AlertFlags {
+  providerRef?: string;
+  eventSeverity?: string;
+  eventSource?: string[];
+  label?: string[];
+}
+
+/** An Alert as `flux create alert` builds it: event sources `<kind>/<name>[.<namespace>]`. */
+export function alertManifest(name: string, namespace: string, flags: AlertFlags): KubeObject {
+  if (!flags.providerRef) throw new Error("provider ref is required");
+  const eventSources = (flags.eventSource ?? []).map(eventSource);
+  if (eventSources.length === 0) throw new Error("at least one event source is required");
+  return {
+    apiVersion: ALERT_API_VERSION,
+    kind: "Alert",
+    metadata: { ...labelsOf(flags.label), name, namespace },
+    spec: {
+      ...(flags.eventSeverity && { eventSeverity: flags.eventSeverity }),
+      eventSources,
+      providerRef: { name: flags.providerRef },
+    },
+  };
+}
+
+/** `<kind>/<name>[.<namespace>]`, as flux's ParseObjectKindNameNamespace reads it (the namespace after the last dot). */
+function eventSource(text: string): { kind: string; name: string; namespace?: string } {
+  const parts = text.split("/");
+  const [kind, rest] = parts.length === 2 ? (parts as [string, string]) : ["", text];
+  if (!kind) throw new Error(`invalid event source '${text}', must be in format <kind>/<name>`);
+  const dot = rest.lastIndexOf(".");
+  return dot >= 0 ? { kind, name: rest.slice(0, dot), namespace: rest.slice(dot + 1) } : { kind, name: rest };
 }
 
 export interface KustomizationFlags {

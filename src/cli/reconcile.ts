@@ -8,8 +8,14 @@ import { announce, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 /** The kinds `reconcile`, `suspend` and `resume` act on. */
-export type Kind = "GitRepository" | "Kustomization";
-const LABEL: Record<Kind, string> = { GitRepository: "source git", Kustomization: "kustomization" };
+export type Kind = "GitRepository" | "HelmRepository" | "HelmChart" | "Kustomization" | "Alert";
+const LABEL: Record<Kind, string> = {
+  GitRepository: "source git",
+  HelmRepository: "source helm",
+  HelmChart: "source chart",
+  Kustomization: "kustomization",
+  Alert: "alert",
+};
 
 /** `sluice reconcile source git|kustomization NAME` (defined in commands/reconcile.ts). */
 export async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
@@ -110,11 +116,13 @@ export async function setSuspended(suspend: boolean, kind: Kind, names: string[]
     if (error) say.failure(`${kind} ${name} reconciliation failed: ${error}`);
     else {
       say.success(`${kind} ${name} reconciliation completed`);
-      say.success(
-        kind === "Kustomization"
-          ? `applied revision ${status?.lastAppliedRevision}`
-          : `fetched revision ${status?.artifact?.revision}`,
-      );
+      // An Alert has no revision to report.
+      if (kind !== "Alert")
+        say.success(
+          kind === "Kustomization"
+            ? `applied revision ${status?.lastAppliedRevision}`
+            : `fetched revision ${status?.artifact?.revision}`,
+        );
     }
   }
   const failed = results.filter((r) => r.error).length;

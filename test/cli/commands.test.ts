@@ -8,7 +8,7 @@ import type { FluxEvent } from "../../src/notify/events.js";
 import { FileEvents } from "../../src/notify/file-events.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
 import { FileStore } from "../../src/store/fs-store.js";
-import { writeStatus } from "../../src/store/objects.js";
+import { applyToStore, writeStatus } from "../../src/store/objects.js";
 import { adminCluster } from "../apply/helpers.js";
 import { freshNamespace } from "../env/kube-client.js";
 
@@ -251,5 +251,179 @@ describe(`sluice's flux flags (issue 13), kube-apiserver ${kube.version}`, () =>
     expect(reasons(one)).toEqual(["ReconciliationSucceeded"]);
     expect(unknownKind.stderr).toContain("'Widget' is not a recognized Flux kind");
     expect(reasons(watched.stdout)).toEqual(["NewArtifact", "GitOperationFailed"]);
+  });
+});
+
+describe(`sluice's commands for HelmRepository, HelmChart, Alert and Provider, kube-apiserver ${kube.version}`, () => {
+  it("create source helm -u/-p writes the credentials to the Secret helm-NAME and references it, passing them on with --pass-credentials", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    const url = "https://charts.example/stable";
+    // Act
+    await sluice.run(
+      "create",
+      "source",
+      "helm",
+      "stable",
+      "--url",
+      url,
+      "-u",
+      "bot",
+      "-p",
+      "s3cret",
+      "--pass-credentials",
+    );
+    await sluice.run("create", "source", "helm", "public", "--url", url, "--pass-credentials", "--interval", "10m");
+    // Assess
+    expect(await secretData("helm-stable")).toEqual({ username: "bot", password: "s3cret" });
+    const stored = await sluice.store.get({ kind: "HelmRepository", namespace: ns.name, name: "stable" });
+    expect(stored?.object.spec).toEqual({
+      interval: "1m0s",
+      passCredentials: true,
+      secretRef: { name: "helm-stable" },
+      url,
+    });
+    const anonymous = await sluice.store.get({ kind: "HelmRepository", namespace: ns.name, name: "public" });
+    expect(anonymous?.object.spec).toEqual({ interval: "10m0s", url });
+  });
+
+  it("create refuses, before writing the Secret or the object, a HelmRepository or Provider Sluice would refuse to reconcile", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    // Act
+    const cloud = await sluice.failing(
+      ...["create", "source", "helm", "ecr", "--url", "oci://123.dkr.ecr.eu-west-1.amazonaws.com/charts"],
+      ...["--oci-provider", "aws", "-u", "bot", "-p", "x"],
+    );
+    const github = await sluice.failing("create", "alert-provider", "gh", "--type", "github", "--address", "https://x");
+    // Assess
+    expect(cloud.code).toBe(1);
+    expect(cloud.stderr).toContain(`HelmRepository/${ns.name}/ecr: spec.provider ("aws")`);
+    expect(github.code).toBe(1);
+    expect(github.stderr).toContain(`Provider/${ns.name}/gh: spec.type ("github")`);
+    expect(await sluice.store.list({ kind: "HelmRepository" })).toEqual([]);
+    expect(await sluice.store.list({ kind: "Provider" })).toEqual([]);
+    await expect(secretData("helm-ecr")).rejects.toThrow();
+  });
+
+  it("create alert-provider and create alert register a Provider and the Alert sending to it", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    // Act
+    await sluice.run(
+      "create",
+      "alert-provider",
+      "slack",
+      "--type",
+      "slack",
+      "--channel",
+      "ops",
+      "--secret-ref",
+      "hook",
+    );
+    await sluice.run(
+      ...["create", "alert", "on-call", "--provider-ref", "slack", "--event-severity", "error"],
+      ...["--event-source", "Kustomization/*,GitRepository/fleet.infra"],
+    );
+    const sourceless = await sluice.failing("create", "alert", "x", "--provider-ref", "slack");
+    // Assess
+    const provider = await sluice.store.get({ kind: "Provider", namespace: ns.name, name: "slack" });
+    expect(provider?.object.spec).toEqual({ channel: "ops", secretRef: { name: "hook" }, type: "slack" });
+    const alert = await sluice.store.get({ kind: "Alert", namespace: ns.name, name: "on-call" });
+    expect(alert?.object.spec).toEqual({
+      eventSeverity: "error",
+      eventSources: [
+        { kind: "Kustomization", name: "*" },
+        { kind: "GitRepository", name: "fleet", namespace: "infra" },
+      ],
+      providerRef: { name: "slack" },
+    });
+    expect(sourceless).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("at least one event source is required"),
+    });
+  });
+
+  it("get sources helm|chart, get alerts and get alert-providers print flux's columns for each kind", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    const digest = "sha256:" + "ab12".repeat(16);
+    await sluice.run("create", "source", "helm", "stable", "--url", "https://charts.example/");
+    await writeStatus(
+      sluice.store,
+      { kind: "HelmRepository", namespace: ns.name, name: "stable" },
+      {
+        ...ready("True", `stored artifact: revision '${digest}'`),
+        artifact: { revision: digest },
+      },
+    );
+    await applyToStore(sluice.store, {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "HelmChart",
+      metadata: { name: "web", namespace: ns.name },
+      spec: { chart: "web", sourceRef: { kind: "HelmRepository", name: "stable" }, interval: "1m0s" },
+    });
+    await writeStatus(
+      sluice.store,
+      { kind: "HelmChart", namespace: ns.name, name: "web" },
+      {
+        ...ready("True", "packaged 'web' chart with version '1.2.3'"),
+        artifact: { revision: "1.2.3" },
+      },
+    );
+    await sluice.run("create", "alert-provider", "slack", "--type", "slack", "--secret-ref", "hook");
+    await sluice.run("create", "alert", "on-call", "--provider-ref", "slack", "--event-source", "HelmChart/*");
+    await sluice.run("suspend", "alert", "on-call");
+    const rows = (out: string) =>
+      out
+        .trim()
+        .split("\n")
+        .map((line) => line.split(/\s{2,}/));
+    // Act
+    const repositories = (await sluice.run("get", "sources", "helm")).stdout;
+    const charts = (await sluice.run("get", "sources", "chart", "web")).stdout;
+    const alerts = (await sluice.run("get", "alerts")).stdout;
+    const providers = (await sluice.run("get", "alert-providers", "-A")).stdout;
+    const missing = await sluice.failing("get", "alert-providers", "teams");
+    // Assess
+    expect(rows(repositories)).toEqual([
+      ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"],
+      ["stable", "sha256:ab12ab12", "false", "True", "stored artifact: revision 'sha256:ab12ab12'"],
+    ]);
+    expect(rows(charts)).toEqual([
+      ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"],
+      ["web", "1.2.3", "false", "True", "packaged 'web' chart with version '1.2.3'"],
+    ]);
+    expect(rows(alerts)).toEqual([
+      ["NAME", "SUSPENDED", "READY", "MESSAGE"],
+      ["on-call", "true", "Unknown", "waiting to be reconciled"],
+    ]);
+    expect(rows(providers)).toEqual([
+      ["NAMESPACE", "NAME", "READY", "MESSAGE"],
+      [ns.name, "slack", "Unknown", "waiting to be reconciled"],
+    ]);
+    expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining(`Provider object 'teams' not found`) });
+  });
+
+  it("suspend and resume take alerts and Helm sources, setting and clearing spec.suspend", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    await sluice.run("create", "alert-provider", "slack", "--type", "slack", "--secret-ref", "hook");
+    await sluice.run("create", "alert", "on-call", "--provider-ref", "slack", "--event-source", "Kustomization/*");
+    await sluice.run("create", "source", "helm", "stable", "--url", "https://charts.example/");
+    const suspended = async (kind: string, name: string) =>
+      Boolean(
+        ((await sluice.store.get({ kind, namespace: ns.name, name }))?.object.spec as { suspend?: boolean }).suspend,
+      );
+    // Act
+    const suspending = await sluice.run("suspend", "alert", "on-call");
+    await sluice.run("suspend", "source", "helm", "stable");
+    const whileSuspended = [await suspended("Alert", "on-call"), await suspended("HelmRepository", "stable")];
+    await sluice.run("resume", "alert", "on-call", "--wait=false");
+    await sluice.run("resume", "source", "helm", "--all", "--wait=false");
+    // Assess
+    expect(suspending.stderr).toContain(`► suspending alert on-call in ${ns.name} namespace`);
+    expect(whileSuspended).toEqual([true, true]);
+    expect([await suspended("Alert", "on-call"), await suspended("HelmRepository", "stable")]).toEqual([false, false]);
   });
 });

@@ -134,6 +134,81 @@ const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Recor
     args: () => ["create", "receiver", "hook", "--type", "github", "--secret-ref", "token"],
   },
   {
+    name: "source helm over https with every spec flag",
+    args: () => [
+      ...["-n", "apps", "create", "source", "helm", "podinfo", "--url", "https://stefanprodan.github.io/podinfo"],
+      ...["--secret-ref", "creds", "--pass-credentials", "--fetch-timeout", "2m", "--interval", "10m"],
+      ...["--label", "team=a"],
+    ],
+  },
+  {
+    name: "source helm from an OCI registry, its provider kept",
+    args: () => [
+      ...["create", "source", "helm", "podinfo", "--url", "oci://ghcr.io/stefanprodan/charts"],
+      ...["--oci-provider", "generic", "--pass-credentials"],
+    ],
+  },
+  {
+    name: "source helm with basic auth: exported without a secretRef",
+    args: () => [
+      ...["create", "source", "helm", "podinfo", "--url", "https://charts.example/"],
+      ...["-u", "user", "-p", "secret", "--pass-credentials", "--oci-provider", "aws"],
+    ],
+  },
+  {
+    name: "source helm without a URL is refused",
+    args: () => ["create", "source", "helm", "podinfo"],
+  },
+  {
+    name: "source helm with an unsupported URL scheme is refused",
+    args: () => ["create", "source", "helm", "podinfo", "--url", "ftp://charts.example/"],
+  },
+  {
+    name: "source helm without a host is refused",
+    args: () => ["create", "source", "helm", "podinfo", "--url", "oci:///charts"],
+  },
+  {
+    name: "alert-provider with every flag",
+    args: () => [
+      ...["-n", "apps", "create", "alert-provider", "slack", "--type", "slack", "--channel", "general"],
+      ...["--username", "flux", "--address", "https://slack.com/api/chat.postMessage", "--secret-ref", "token"],
+      ...["--label", "a=b"],
+    ],
+  },
+  {
+    name: "alert-provider of a type only flux delivers: the same object",
+    args: () => ["create", "alert-provider", "gh", "--type", "github", "--address", "https://github.com/org/repo"],
+  },
+  {
+    name: "alert-provider without a type is refused",
+    args: () => ["create", "alert-provider", "slack", "--channel", "general"],
+  },
+  {
+    name: "alert with event sources in other namespaces",
+    args: () => [
+      ...["create", "alert", "on-call", "--provider-ref", "slack", "--event-severity", "error"],
+      ...[
+        "--event-source",
+        "Kustomization/*,GitRepository/flux-system.flux-system",
+        "--event-source",
+        "HelmChart/a.b.c",
+      ],
+      ...["--label", "x=y"],
+    ],
+  },
+  {
+    name: "alert without a provider is refused",
+    args: () => ["create", "alert", "on-call", "--event-source", "Kustomization/*"],
+  },
+  {
+    name: "alert without event sources is refused",
+    args: () => ["create", "alert", "on-call", "--provider-ref", "slack"],
+  },
+  {
+    name: "alert with an event source without a kind is refused",
+    args: () => ["create", "alert", "on-call", "--provider-ref", "slack", "--event-source", "apps"],
+  },
+  {
     name: "tenant in two namespaces",
     args: () => ["create", "tenant", "dev", "--with-namespace", "a,b", "--cluster-role", "edit"],
   },

@@ -6,17 +6,30 @@ export const COMMANDS = [
   "",
   "bootstrap git",
   "create source git",
+  "create source helm",
   "create kustomization",
   "create receiver",
+  "create alert-provider",
+  "create alert",
   "create tenant",
   "get sources git",
+  "get sources helm",
+  "get sources chart",
   "get kustomizations",
+  "get alerts",
+  "get alert-providers",
   "reconcile source git",
   "reconcile kustomization",
   "suspend source git",
+  "suspend source helm",
+  "suspend source chart",
   "suspend kustomization",
+  "suspend alert",
   "resume source git",
+  "resume source helm",
+  "resume source chart",
   "resume kustomization",
+  "resume alert",
   "build kustomization",
   "diff kustomization",
   "events",
@@ -32,6 +45,8 @@ const CLIENT_TUNING = "a knob of controller-runtime's client; Sluice's Kubernete
 const NO_CONTROLLERS = "Sluice installs no Flux controllers: `sluice run` or the AWS stack reconciles instead";
 const NO_COMMITS = "Sluice's bootstrap registers objects and commits nothing to the repository";
 const NO_SSH = "Git over SSH is not supported yet; use an https:// URL with credentials";
+const HELM_TLS_FILES =
+  "flux writes the TLS files into the secretRef Secret (ca.crt, tls.crt, tls.key), where Sluice's HelmRepository reconciler does not read them: create a Secret with them and set spec.certSecretRef";
 
 /** Flux flags `sluice` does not accept, per command, each with why. */
 export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> = {
@@ -92,6 +107,11 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--ssh-ecdsa-curve": NO_SSH,
     "--ssh-key-algorithm": NO_SSH,
     "--ssh-rsa-bits": NO_SSH,
+  },
+  "create source helm": {
+    "--ca-file": HELM_TLS_FILES,
+    "--cert-file": HELM_TLS_FILES,
+    "--key-file": HELM_TLS_FILES,
   },
   check: {
     "--components": NO_CONTROLLERS,

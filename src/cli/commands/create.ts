@@ -1,7 +1,10 @@
 import { Command, Option } from "commander";
 import type {
   ClusterFlags,
+  CreateAlertFlags,
+  CreateAlertProviderFlags,
   CreateGitSourceFlags,
+  CreateHelmSourceFlags,
   CreateKustomizationFlags,
   CreateReceiverFlags,
   CreateTenantFlags,
@@ -17,7 +20,7 @@ function withCreateFlags(command: Command, interval: string): Command {
     .option("--export", "print the object as YAML instead of creating it", false);
 }
 
-/** `sluice create source git|kustomization|receiver|cluster|tenant`: flux's flags; `--export` prints YAML instead of registering. */
+/** `sluice create source git|helm`, `kustomization`, `receiver`, `alert-provider`, `alert`, `cluster`, `tenant`: flux's flags; `--export` prints YAML instead of registering. */
 export function createCommand(): Command {
   const create = new Command("create").description("Create or update sources, Kustomizations and Receivers");
   const source = new Command("source").description("Create or update sources");
@@ -62,7 +65,53 @@ export function createCommand(): Command {
         import("../create.js").then((m) => m.createGitSource(name, flags, command)).catch(fail),
       ),
   );
+  source.addCommand(
+    withCreateFlags(new Command("helm"), "source sync interval")
+      .description("Create or update a HelmRepository source")
+      .argument("<name>")
+      .option("--url <url>", "Helm repository address: http(s):// for a chart index, oci:// for an OCI registry")
+      .option("-u, --username <name>", "basic authentication username, stored with --password in a Secret helm-NAME")
+      .option("-p, --password <password>", "basic authentication password")
+      .option(
+        "--secret-ref <name>",
+        "name of an existing Secret with basic auth (username/password) or docker-config credentials",
+      )
+      .option("--oci-provider <name>", "OCI provider for authentication (Sluice supports generic)")
+      .option("--pass-credentials", "pass credentials to all domains", false)
+      .option("--fetch-timeout <duration>", "timeout of a fetch (spec.timeout)")
+      .action((name: string, flags: CreateHelmSourceFlags, command: Command) =>
+        import("../create.js").then((m) => m.createHelmSource(name, flags, command)).catch(fail),
+      ),
+  );
   create.addCommand(source);
+  create.addCommand(
+    withCreateFlags(new Command("alert-provider"), "unused, as in flux")
+      .description("Create or update a Provider: where Alerts send notifications")
+      .argument("<name>")
+      .option("--type <type>", "type of provider: generic, generic-hmac, slack, msteams or discord")
+      .option("--channel <channel>", "channel to send messages to in the case of a chat provider")
+      .option("--username <name>", "bot username used by the provider")
+      .option("--address <url>", "the chat provider's or webhook's address")
+      .option("--secret-ref <name>", "name of a Secret with the address or token (key address, token)")
+      .action((name: string, flags: CreateAlertProviderFlags, command: Command) =>
+        import("../create.js").then((m) => m.createAlertProvider(name, flags, command)).catch(fail),
+      ),
+  );
+  create.addCommand(
+    withCreateFlags(new Command("alert"), "unused, as in flux")
+      .description("Create or update an Alert: which objects' events go to a Provider")
+      .argument("<name>")
+      .option("--provider-ref <name>", "the Provider to send to")
+      .option("--event-severity <severity>", "severity of events to send alerts for: info or error (default: info)")
+      .option(
+        "--event-source <kind/name>",
+        "objects whose events are sent, <kind>/<name>[.<namespace>], repeatable or comma-separated",
+        stringSlice,
+      )
+      .action((name: string, flags: CreateAlertFlags, command: Command) =>
+        import("../create.js").then((m) => m.createAlert(name, flags, command)).catch(fail),
+      ),
+  );
   create.addCommand(
     withCreateFlags(new Command("kustomization"), "reconciliation interval")
       .alias("ks")

@@ -1,7 +1,18 @@
 import { Command } from "commander";
 import { fail, globals } from "../context.js";
+import type { TableKind } from "../get.js";
 
-/** `sluice get sources git`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
+/** `sluice get <word> [name]`: the table of one kind's objects. */
+function kindCommand(word: string, kind: TableKind, what: string): Command {
+  return new Command(word)
+    .description(`Show the status of ${what}`)
+    .argument("[name]")
+    .action((name: string | undefined, _flags, command: Command) =>
+      import("../get.js").then((m) => m.kindTable(kind, command, name)).catch(fail),
+    );
+}
+
+/** `sluice get sources git|helm|chart`, `get alerts`, `get alert-providers`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
 export function getCommand(): Command {
   const get = new Command("get")
     .description("Show the status of sources and Kustomizations")
@@ -14,15 +25,15 @@ export function getCommand(): Command {
     )
     .option("-l, --label-selector <selector>", "only objects whose labels match, e.g. app=web,tier!=db");
   const sources = new Command("sources").description("Show the status of sources");
-  sources.addCommand(
-    new Command("git")
-      .description("Show the status of GitRepository sources")
-      .argument("[name]")
-      .action((name: string | undefined, _flags, command: Command) =>
-        import("../get.js").then((m) => m.sourcesTable(command, name)).catch(fail),
-      ),
-  );
+  for (const [word, kind] of [
+    ["git", "GitRepository"],
+    ["helm", "HelmRepository"],
+    ["chart", "HelmChart"],
+  ] as const)
+    sources.addCommand(kindCommand(word, kind, `${kind} sources`));
   get.addCommand(sources);
+  get.addCommand(kindCommand("alerts", "Alert", "Alerts").alias("alert"));
+  get.addCommand(kindCommand("alert-providers", "Provider", "Providers").alias("alert-provider"));
   get.addCommand(
     new Command("kustomizations")
       .alias("ks")

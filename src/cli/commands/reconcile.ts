@@ -2,26 +2,33 @@ import { Command } from "commander";
 import type { Kind } from "../reconcile.js";
 import { fail } from "../context.js";
 
-/** Two sub-commands (`source git NAME`, `kustomization NAME`) sharing one action. */
+/** The sub-commands of `reconcile`, `suspend` and `resume`, by the words that name them (flux's). */
+const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] = [
+  { words: ["source", "git"], kind: "GitRepository", what: "a GitRepository" },
+  { words: ["source", "helm"], kind: "HelmRepository", what: "a HelmRepository" },
+  { words: ["source", "chart"], kind: "HelmChart", what: "a HelmChart" },
+  { words: ["kustomization"], kind: "Kustomization", what: "a Kustomization" },
+  { words: ["alert"], kind: "Alert", what: "an Alert" },
+];
+
+/** One sub-command per kind (`source git NAME`, `kustomization NAME`, …) of `kinds`, sharing one action. */
 function perKind<N extends string | string[]>(
   parent: Command,
+  kinds: Kind[],
   argument: string,
   action: (kind: Kind, objectName: N, command: Command) => Promise<void>,
   extra?: (c: Command) => Command,
 ): Command {
   const description = parent.description();
   const source = new Command("source").description(`${description}: sources`);
-  source.addCommand(
-    new Command("git")
-      .argument(argument)
-      .description(`${description}: a GitRepository`)
-      .action((n: N, _f, c: Command) => action("GitRepository", n, c).catch(fail)),
-  );
   parent.addCommand(source);
-  const ks = new Command("kustomization").alias("ks").argument(argument).description(`${description}: a Kustomization`);
-  parent.addCommand(
-    (extra ? extra(ks) : ks).action((n: N, _f, c: Command) => action("Kustomization", n, c).catch(fail)),
-  );
+  for (const { words, kind, what } of KIND_WORDS.filter((k) => kinds.includes(k.kind))) {
+    const word = words.at(-1)!;
+    let command = new Command(word).argument(argument).description(`${description}: ${what}`);
+    if (kind === "Kustomization") command = (extra ? extra(command) : command).alias("ks");
+    command.action((n: N, _f, c: Command) => action(kind, n, c).catch(fail));
+    (words.length > 1 ? source : parent).addCommand(command);
+  }
   return parent;
 }
 
@@ -32,6 +39,7 @@ function perKind<N extends string | string[]>(
 export function reconcileCommand(): Command {
   return perKind<string>(
     new Command("reconcile").description("Trigger a reconciliation"),
+    ["GitRepository", "Kustomization"],
     "<name>",
     (kind, name, command) => import("../reconcile.js").then((m) => m.reconcile(kind, name, command)),
     (c) => c.option("--with-source", "reconcile the source first", false),
@@ -50,5 +58,9 @@ export function suspendCommands(): Command[] {
     .option("--all", "resume all objects of the kind in the namespace", false)
     .option("--wait", "wait for each to reconcile (default: only when one name is given)")
     .option("--no-wait", "do not wait, even for one name");
-  return [perKind<string[]>(suspend, "[names...]", set(true)), perKind<string[]>(resume, "[names...]", set(false))];
+  const kinds: Kind[] = ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "Alert"];
+  return [
+    perKind<string[]>(suspend, kinds, "[names...]", set(true)),
+    perKind<string[]>(resume, kinds, "[names...]", set(false)),
+  ];
 }
