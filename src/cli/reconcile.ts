@@ -8,16 +8,17 @@ import { announce, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 /** The kinds `reconcile`, `suspend` and `resume` act on. */
-export type Kind = "GitRepository" | "HelmRepository" | "HelmChart" | "Kustomization" | "Alert";
+export type Kind = "GitRepository" | "HelmRepository" | "HelmChart" | "Kustomization" | "Alert" | "Provider";
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
   HelmRepository: "source helm",
   HelmChart: "source chart",
   Kustomization: "kustomization",
   Alert: "alert",
+  Provider: "alert-provider",
 };
 
-/** `sluice reconcile source git|kustomization NAME` (defined in commands/reconcile.ts). */
+/** `sluice reconcile source git|helm|chart|kustomization|alert|alert-provider NAME` (defined in commands/reconcile.ts). */
 export async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
   const options = globals(command);
   const store = await openStore(options);
@@ -27,8 +28,9 @@ export async function reconcile(kind: Kind, name: string, command: Command): Pro
   if ((current.object.spec as { suspend?: boolean }).suspend)
     throw new Error(`resume ${LABEL[kind]} '${name}' first: it is suspended`);
   const withSource = (command.opts() as { withSource?: boolean }).withSource;
-  if (kind === "Kustomization" && withSource) {
-    const ref = (current.object.spec as { sourceRef: { kind: Kind; name: string; namespace?: string } }).sourceRef;
+  // A Kustomization's or a HelmChart's source.
+  const ref = (current.object.spec as { sourceRef?: { kind: Kind; name: string; namespace?: string } }).sourceRef;
+  if (ref && withSource) {
     await requestAndWait(
       store,
       { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name },
@@ -38,11 +40,13 @@ export async function reconcile(kind: Kind, name: string, command: Command): Pro
   const status = await requestAndWait(store, key, options);
   const ready = status.conditions?.find((c) => c.type === "Ready");
   if (ready?.status !== "True") throw new Error(`${kind} reconciliation failed: ${ready?.message ?? "not ready"}`);
-  say.success(
-    kind === "Kustomization"
-      ? `applied revision ${status.lastAppliedRevision}`
-      : `fetched revision ${status.artifact?.revision}`,
-  );
+  sayRevision(kind, status);
+}
+
+/** The revision a reconcile ended at, as flux reports it: applied, fetched, or none (Alerts, Providers, OCI Helm repositories). */
+function sayRevision(kind: Kind, status: WaitedStatus): void {
+  if (kind === "Kustomization") say.success(`applied revision ${status.lastAppliedRevision}`);
+  else if (status.artifact) say.success(`fetched revision ${status.artifact.revision}`);
 }
 
 interface WaitedStatus {
@@ -116,13 +120,7 @@ export async function setSuspended(suspend: boolean, kind: Kind, names: string[]
     if (error) say.failure(`${kind} ${name} reconciliation failed: ${error}`);
     else {
       say.success(`${kind} ${name} reconciliation completed`);
-      // An Alert has no revision to report.
-      if (kind !== "Alert")
-        say.success(
-          kind === "Kustomization"
-            ? `applied revision ${status?.lastAppliedRevision}`
-            : `fetched revision ${status?.artifact?.revision}`,
-        );
+      sayRevision(kind, status!);
     }
   }
   const failed = results.filter((r) => r.error).length;

@@ -7,12 +7,13 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { freePort } from "../env/process.js";
+import { publishChart, tinyChart } from "../env/charts.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
 import { adminCluster, configMap } from "../apply/helpers.js";
 
 const execute = promisify(execFile);
-const { kube, git } = inject("testbed");
+const { kube, git, helmRepo } = inject("testbed");
 let stateDir: string;
 let ns: { name: string; remove(): Promise<void> };
 let control: ChildProcess;
@@ -103,6 +104,53 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     const { stderr } = await sluice("reconcile", "kustomization", "flux-system", "--with-source");
     expect(stderr).toContain("◎ waiting for Kustomization reconciliation");
     expect(stderr).toContain(`✔ applied revision main@sha1:${sha}`);
+  });
+
+  it("reconcile source chart --with-source fetches the index, then builds the chart, reporting each revision", async () => {
+    // Arrange
+    const chart = `${ns.name}-web`;
+    await publishChart(helmRepo, await tinyChart(chart, "1.0.0"));
+    await sluice("create", "source", "helm", "charts", "--url", helmRepo.url, "--interval", "10m");
+    const objects = await mkdtemp(join(tmpdir(), "sluice-cli-chart-"));
+    const spec = { chart, version: "1.0.0", interval: "10m", sourceRef: { kind: "HelmRepository", name: "charts" } };
+    const helmChart = { apiVersion: "source.toolkit.fluxcd.io/v1", kind: "HelmChart", metadata: { name: "web" }, spec };
+    await writeFile(join(objects, "chart.yaml"), stringify(helmChart));
+    await sluice("bootstrap", "dir", objects);
+    // Act
+    const { stderr } = await sluice("reconcile", "source", "chart", "web", "--with-source");
+    const repository = await sluice("reconcile", "source", "helm", "charts");
+    // Assess
+    expect(stderr).toContain(`► annotating HelmRepository charts in ${ns.name} namespace`);
+    expect(stderr).toContain("✔ fetched revision 1.0.0");
+    expect(repository.stderr).toMatch(/✔ fetched revision sha256:[0-9a-f]{64}\n/);
+    expect((await sluice("get", "sources", "chart")).stdout).toMatch(/\nweb\s+1\.0\.0\s+false\s+True\s+/);
+  });
+
+  it("reconcile alert-provider and resume alert wait for the control plane's verdict; an Alert reports no revision", async () => {
+    // Arrange
+    await sluice("create", "alert-provider", "hook", "--type", "generic", "--address", "http://127.0.0.1:9/");
+    await sluice("create", "alert", "on-call", "--provider-ref", "hook", "--event-source", "HelmChart/web");
+    await sluice("suspend", "alert", "on-call");
+    // Act
+    const provider = await sluice("reconcile", "alert-provider", "hook");
+    const { stderr } = await sluice("resume", "alert", "on-call");
+    const missingProvider = await failing(
+      "create",
+      "alert",
+      "lost",
+      "--provider-ref",
+      "nowhere",
+      "--event-source",
+      "Kustomization/*",
+    );
+    const lost = await failing("reconcile", "alert", "lost");
+    // Assess
+    expect(provider.stderr).toContain("◎ waiting for Provider reconciliation");
+    expect(stderr).toContain("✔ Alert on-call reconciliation completed");
+    expect(stderr).not.toContain("revision");
+    expect(missingProvider.code).toBe(0);
+    expect(lost).toMatchObject({ code: 1, stderr: expect.stringContaining("Alert reconciliation failed") });
+    expect((await sluice("get", "alerts", "on-call")).stdout).toMatch(/\non-call\s+false\s+True\s+/);
   });
 
   it("tree lists the inventory, events list what happened", async () => {

@@ -9,7 +9,10 @@ const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] =
   { words: ["source", "chart"], kind: "HelmChart", what: "a HelmChart" },
   { words: ["kustomization"], kind: "Kustomization", what: "a Kustomization" },
   { words: ["alert"], kind: "Alert", what: "an Alert" },
+  { words: ["alert-provider"], kind: "Provider", what: "a Provider" },
 ];
+/** The kinds that name a source (`sourceRef`), which `reconcile --with-source` reconciles first. */
+const WITH_SOURCE: Kind[] = ["Kustomization", "HelmChart"];
 
 /** One sub-command per kind (`source git NAME`, `kustomization NAME`, …) of `kinds`, sharing one action. */
 function perKind<N extends string | string[]>(
@@ -17,7 +20,7 @@ function perKind<N extends string | string[]>(
   kinds: Kind[],
   argument: string,
   action: (kind: Kind, objectName: N, command: Command) => Promise<void>,
-  extra?: (c: Command) => Command,
+  withSource?: (c: Command) => Command,
 ): Command {
   const description = parent.description();
   const source = new Command("source").description(`${description}: sources`);
@@ -25,7 +28,8 @@ function perKind<N extends string | string[]>(
   for (const { words, kind, what } of KIND_WORDS.filter((k) => kinds.includes(k.kind))) {
     const word = words.at(-1)!;
     let command = new Command(word).argument(argument).description(`${description}: ${what}`);
-    if (kind === "Kustomization") command = (extra ? extra(command) : command).alias("ks");
+    if (withSource && WITH_SOURCE.includes(kind)) command = withSource(command);
+    if (kind === "Kustomization") command.alias("ks");
     command.action((n: N, _f, c: Command) => action(kind, n, c).catch(fail));
     (words.length > 1 ? source : parent).addCommand(command);
   }
@@ -39,7 +43,7 @@ function perKind<N extends string | string[]>(
 export function reconcileCommand(): Command {
   return perKind<string>(
     new Command("reconcile").description("Trigger a reconciliation"),
-    ["GitRepository", "Kustomization"],
+    ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "Alert", "Provider"],
     "<name>",
     (kind, name, command) => import("../reconcile.js").then((m) => m.reconcile(kind, name, command)),
     (c) => c.option("--with-source", "reconcile the source first", false),
