@@ -22,7 +22,9 @@ function withCreateFlags(command: Command, interval: string): Command {
 
 /** `sluice create source git|helm`, `kustomization`, `receiver`, `alert-provider`, `alert`, `cluster`, `tenant`: flux's flags; `--export` prints YAML instead of registering. */
 export function createCommand(): Command {
-  const create = new Command("create").description("Create or update sources, Kustomizations and Receivers");
+  const create = new Command("create").description(
+    "Create or update sources, Kustomizations, Receivers, Alerts and Providers",
+  );
   const source = new Command("source").description("Create or update sources");
   source.addCommand(
     withCreateFlags(new Command("git"), "source sync interval")

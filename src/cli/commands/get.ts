@@ -15,7 +15,7 @@ function kindCommand(word: string, kind: TableKind, what: string): Command {
 /** `sluice get sources git|helm|chart`, `get alerts`, `get alert-providers`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
 export function getCommand(): Command {
   const get = new Command("get")
-    .description("Show the status of sources and Kustomizations")
+    .description("Show the status of sources, Kustomizations, Alerts and Providers")
     .option("-A, --all-namespaces", "list across all namespaces", false)
     .option("--no-header", "skip the header when printing the results")
     .option("-w, --watch", "after listing, print each object again when it changes, until --timeout", false)
