@@ -152,7 +152,8 @@ function storageFailed(
 /**
  * The connection settings source-controller reads: basic auth from `secretRef` (`username` and
  * `password`, both or neither), TLS from `certSecretRef` (`ca.crt`; `tls.crt` and `tls.key`, both
- * or neither), or, deprecated, from `secretRef`'s `caFile`/`certFile`/`keyFile` when there is no certSecretRef.
+ * or neither), or, deprecated, from `secretRef` when there is no certSecretRef — the same keys, or the legacy
+ * `caFile`/`certFile`/`keyFile` (fluxcd/pkg's secrets reader takes both, the standard names first).
  */
 export async function indexSource(ports: ReconcilerPorts, namespace: string, spec: Spec): Promise<HelmIndexSource> {
   const read = async (name: string, what: string) => {
@@ -167,7 +168,11 @@ export async function indexSource(ports: ReconcilerPorts, namespace: string, spe
     );
   const tls = spec.certSecretRef
     ? await read(spec.certSecretRef.name, "TLS authentication secret")
-    : { "ca.crt": auth.caFile, "tls.crt": auth.certFile, "tls.key": auth.keyFile };
+    : {
+        "ca.crt": auth["ca.crt"] ?? auth.caFile,
+        "tls.crt": auth["tls.crt"] ?? auth.certFile,
+        "tls.key": auth["tls.key"] ?? auth.keyFile,
+      };
   const [certPem, keyPem] = [tls["tls.crt"], tls["tls.key"]];
   if ((certPem === undefined) !== (keyPem === undefined))
     throw new Error(

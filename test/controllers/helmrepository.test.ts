@@ -227,12 +227,18 @@ describe("HelmRepository (HTTP index)", () => {
     const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     SECRETS["helm-tls"] = { "ca.crt": pki.ca, "tls.crt": pki.clientCert, "tls.key": pki.clientKey };
     SECRETS["helm-ca-only"] = { "ca.crt": pki.ca };
+    SECRETS["helm-tls-legacy"] = { caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey };
     // Act
     const withCert = await reconcile({ url, certSecretRef: { name: "helm-tls" } });
+    // Deprecated, still read by source-controller: TLS in secretRef, standard keys (as `flux create source helm --cert-file` writes) or legacy ones
+    const inSecretRef = await reconcile({ url, secretRef: { name: "helm-tls" } });
+    const legacyKeys = await reconcile({ url, secretRef: { name: "helm-tls-legacy" } });
     const caOnly = await reconcile({ url, certSecretRef: { name: "helm-ca-only" } });
     const untrusted = await reconcile({ url });
     // Assess
     expect(ready(withCert.status)?.status).toBe("True");
+    expect(ready(inSecretRef.status)?.status).toBe("True");
+    expect(ready(legacyKeys.status)?.status).toBe("True");
     expect(ready(caOnly.status)).toMatchObject({ status: "False", reason: "Failed" });
     expect(ready(untrusted.status)?.message).toMatch(/self[- ]signed|unable to verify|certificate/i);
   });
