@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commonStatus, fluxObject, localObjectReference } from "./meta.js";
+import { commonStatus, fluxObject, localObjectReference, NOTIFICATION_REFERENCE_KINDS } from "./meta.js";
 
 // notification-controller v1.9's Alert (notification.toolkit.fluxcd.io/v1beta3), field for field as its
 // CRD (test/fixtures/flux-crds) validates it. Flux keeps no status for v1beta3 Alerts; Sluice keeps
@@ -7,26 +7,10 @@ import { commonStatus, fluxObject, localObjectReference } from "./meta.js";
 
 export const ALERT_API_VERSION = "notification.toolkit.fluxcd.io/v1beta3";
 
-/** The kinds an Alert may watch (the CRD's enum for eventSources[].kind). */
-const EVENT_SOURCE_KINDS = [
-  "Bucket",
-  "GitRepository",
-  "Kustomization",
-  "HelmRelease",
-  "HelmChart",
-  "HelmRepository",
-  "ImageRepository",
-  "ImagePolicy",
-  "ImageUpdateAutomation",
-  "OCIRepository",
-  "ArtifactGenerator",
-  "ExternalArtifact",
-] as const;
-
 /** Flux's CrossNamespaceObjectReference as an Alert's event source: a name, or `*` with optional matchLabels. */
 const eventSource = z.strictObject({
   apiVersion: z.string().optional(),
-  kind: z.enum(EVENT_SOURCE_KINDS),
+  kind: z.enum(NOTIFICATION_REFERENCE_KINDS),
   name: z.string().min(1).max(253),
   namespace: z.string().min(1).max(253).optional(),
   matchLabels: z.record(z.string(), z.string()).optional(),

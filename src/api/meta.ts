@@ -129,3 +129,22 @@ export function fluxObject<A extends string, K extends string, S extends z.ZodTy
 
 /** Flux's annotation asking for a reconcile now (`flux reconcile`); a new value is a new request. */
 export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
+
+/**
+ * The kinds notification-controller's CrossNamespaceObjectReference may name (its CRDs' enum): what an
+ * Alert may watch and a Receiver may trigger.
+ */
+export const NOTIFICATION_REFERENCE_KINDS = [
+  "Bucket",
+  "GitRepository",
+  "Kustomization",
+  "HelmRelease",
+  "HelmChart",
+  "HelmRepository",
+  "ImageRepository",
+  "ImagePolicy",
+  "ImageUpdateAutomation",
+  "OCIRepository",
+  "ArtifactGenerator",
+  "ExternalArtifact",
+] as const;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration } from "./duration.js";
-import { commonStatus, fluxObject, localObjectReference } from "./meta.js";
+import { commonStatus, fluxObject, localObjectReference, NOTIFICATION_REFERENCE_KINDS } from "./meta.js";
 
 // notification-controller v1.9's Receiver (notification.toolkit.fluxcd.io/v1), field for field as
 // its CRD (test/fixtures/flux-crds) validates it: enums, bounds, list keys and CEL rules.
@@ -9,22 +9,6 @@ export const RECEIVER_API_VERSION = "notification.toolkit.fluxcd.io/v1";
 
 /** Flux's default `spec.interval`. */
 const DEFAULT_INTERVAL = "10m";
-
-/** The kinds a Receiver may trigger (the CRD's enum). */
-const RECEIVER_RESOURCE_KINDS = [
-  "Bucket",
-  "GitRepository",
-  "Kustomization",
-  "HelmRelease",
-  "HelmChart",
-  "HelmRepository",
-  "ImageRepository",
-  "ImagePolicy",
-  "ImageUpdateAutomation",
-  "OCIRepository",
-  "ArtifactGenerator",
-  "ExternalArtifact",
-] as const;
 
 const oidcProvider = z.strictObject({
   issuerURL: z.string().regex(/^https?:\/\//, { message: "must start with http:// or https://" }),
@@ -59,8 +43,8 @@ export const receiverSpec = z
       z.strictObject({
         apiVersion: z.string().optional(),
         // A string to the rest of Sluice (which compares it with kinds of every sort), validated as the CRD's enum.
-        kind: z.string().refine((kind) => (RECEIVER_RESOURCE_KINDS as readonly string[]).includes(kind), {
-          message: `must be one of ${RECEIVER_RESOURCE_KINDS.join(", ")}`,
+        kind: z.string().refine((kind) => (NOTIFICATION_REFERENCE_KINDS as readonly string[]).includes(kind), {
+          message: `must be one of ${NOTIFICATION_REFERENCE_KINDS.join(", ")}`,
         }),
         name: z.string().min(1).max(253),
         namespace: z.string().min(1).max(253).optional(),
