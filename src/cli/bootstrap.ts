@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../apply/object.js";
-import { isFluxObject } from "../controllers/fleet.js";
+import { isFluxObject } from "../controllers/kustomize/fleet.js";
 import { applyToStore } from "../store/objects.js";
 import { keyOf } from "../api/object-key.js";
 import { announce, openStore, type GlobalOptions } from "./context.js";

@@ -1,5 +1,5 @@
 import type { Settings } from "./settings.js";
-import type { RenderCache } from "./render-cache.js";
+import type { RenderCache } from "./kustomize/render-cache.js";
 import type { ClusterConnection } from "../api/cluster.js";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Cluster } from "../cluster/cluster.js";

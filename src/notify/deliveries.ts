@@ -60,7 +60,7 @@ export async function handleDelivery(
 
 /**
  * Named resources are enqueued directly; `name: "*"` resources need the Store to be resolved, so
- * one request for the Receiver itself carries them to the worker (see controllers/receiver.ts).
+ * one request for the Receiver itself carries them to the worker (see controllers/notification/receiver.ts).
  */
 function requestsFor(record: ReceiverRecord, trigger: string | undefined): ReconcileRequest[] {
   const named = record.resources.filter((r) => r.name !== "*").map((r) => `${r.kind}/${r.namespace}/${r.name}`);

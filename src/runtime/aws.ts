@@ -34,7 +34,7 @@ import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
 import type { Log } from "../ports/log.js";
 import { once } from "./once.js";
-import { RenderCache } from "../controllers/render-cache.js";
+import { RenderCache } from "../controllers/kustomize/render-cache.js";
 
 /** Where the serverless runtime keeps things; read from the function's environment by the handlers. */
 export interface AwsConfig {

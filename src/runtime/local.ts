@@ -21,7 +21,7 @@ import { statePaths } from "./state-paths.js";
 import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
-import { RenderCache } from "../controllers/render-cache.js";
+import { RenderCache } from "../controllers/kustomize/render-cache.js";
 
 export interface LocalOptions {
   stateDir: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Kustomization } from "../../src/api/kustomization.js";
 import { customHealth, HealthExpressionError } from "../../src/apply/health/expressions.js";
-import { substitutionVariables } from "../../src/controllers/render.js";
+import { substitutionVariables } from "../../src/controllers/kustomize/render.js";
 import { buildKustomization } from "../../src/render/kustomize.js";
 import type { Secrets } from "../../src/secrets/secrets.js";
 import { configMap, kubectl, kustomizationSpec, tempTree, versions } from "../render/helpers.js";

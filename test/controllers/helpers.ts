@@ -10,7 +10,7 @@ import { adminCluster } from "../apply/helpers.js";
 import type { GitInfo } from "../env/git-server.js";
 import type { KubeInfo } from "../env/kube.js";
 import { freshNamespace } from "../env/kube-client.js";
-import type { Snapshot } from "../../src/controllers/history.js";
+import type { Snapshot } from "../../src/controllers/kustomize/history.js";
 
 /** What a test may choose of a local control plane: the rest is fixed by startTestPlane. */
 export interface TestPlaneOptions extends Partial<Pick<LocalOptions, "clock" | "log" | "onEvent" | "settings">> {

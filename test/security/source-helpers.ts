@@ -18,7 +18,7 @@ import { cacheDir } from "../../src/runtime/cache-dir.js";
 import { FileReceiverIndex } from "../../src/store/fs-receiver-index.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { createRepo, type GitInfo } from "../env/git-server.js";
-import { RenderCache } from "../../src/controllers/render-cache.js";
+import { RenderCache } from "../../src/controllers/kustomize/render-cache.js";
 
 const run = promisify(execFile);
 

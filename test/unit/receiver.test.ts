@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Receiver } from "../../src/api/receiver.js";
-import { refusedResources } from "../../src/controllers/receiver.js";
+import { refusedResources } from "../../src/controllers/notification/receiver.js";
 import { MemoryDeliveryLog } from "../../src/notify/delivery-log.js";
 import { deliveryIdOf, verifyDelivery, webhookPath } from "../../src/notify/receiver.js";
 import { digestOfPath } from "../../src/notify/receiver-index.js";

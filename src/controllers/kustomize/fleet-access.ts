@@ -1,18 +1,18 @@
-import { CLUSTER_ANNOTATION, clusterAllowsTenant, clusterKey, clusterRegistration } from "../api/cluster.js";
-import type { Kustomization } from "../api/kustomization.js";
-import { InvalidObjectError, parseObject } from "../api/parse.js";
-import { parseEntryId, type InventoryEntry } from "../apply/inventory.js";
-import { formatId, groupOf, type KubeObject } from "../apply/object.js";
+import { CLUSTER_ANNOTATION, clusterAllowsTenant, clusterKey, clusterRegistration } from "../../api/cluster.js";
+import type { Kustomization } from "../../api/kustomization.js";
+import { InvalidObjectError, parseObject } from "../../api/parse.js";
+import { parseEntryId, type InventoryEntry } from "../../apply/inventory.js";
+import { formatId, groupOf, type KubeObject } from "../../apply/object.js";
 import {
   serviceAccountUser,
   type AccessQuestion,
   type AccessReviews,
   type ResourceAttributes,
   type ServiceAccountRef,
-} from "../cluster/access-review.js";
-import { type Store } from "../store/store.js";
-import { formatKey, keyOf } from "../api/object-key.js";
-import type { Settings } from "./settings.js";
+} from "../../cluster/access-review.js";
+import { type Store } from "../../store/store.js";
+import { formatKey, keyOf } from "../../api/object-key.js";
+import type { Settings } from "../settings.js";
 
 // In Flux every object a Kustomization applies passes the API server's RBAC as the
 // Kustomization's service account, Flux objects included. Sluice registers Flux objects in its

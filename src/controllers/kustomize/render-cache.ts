@@ -1,4 +1,4 @@
-import type { KubeObject } from "../apply/object.js";
+import type { KubeObject } from "../../apply/object.js";
 
 export const CACHE_ENTRIES = 4096;
 export const EXTRACTIONS_KEPT = 16;

@@ -1,14 +1,14 @@
-import { changeSetEntry, type ChangeSetEntry } from "../apply/changeset.js";
-import { entryName, parseEntryId, type InventoryEntry } from "../apply/inventory.js";
-import { groupOf, type KubeObject } from "../apply/object.js";
-import { ownerLabels, type Owner } from "../apply/policy.js";
-import type { ObjectHealth } from "../apply/wait.js";
-import type { Queue } from "../queue/queue.js";
-import { applyToStore, requestDeletion } from "../store/objects.js";
-import { type Store } from "../store/store.js";
-import { formatKey } from "../api/object-key.js";
-import { CONDITION, REASON } from "../api/reasons.js";
-import { findCondition, isReady } from "./conditions.js";
+import { changeSetEntry, type ChangeSetEntry } from "../../apply/changeset.js";
+import { entryName, parseEntryId, type InventoryEntry } from "../../apply/inventory.js";
+import { groupOf, type KubeObject } from "../../apply/object.js";
+import { ownerLabels, type Owner } from "../../apply/policy.js";
+import type { ObjectHealth } from "../../apply/wait.js";
+import type { Queue } from "../../queue/queue.js";
+import { applyToStore, requestDeletion } from "../../store/objects.js";
+import { type Store } from "../../store/store.js";
+import { formatKey } from "../../api/object-key.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
+import { findCondition, isReady } from "../conditions.js";
 
 // Flux objects a Kustomization renders (GitRepository, Kustomization, …) are registered in the
 // Store for Sluice to reconcile rather than sent to the cluster — that is how a fleet repo laid out

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { formatDuration } from "../api/duration.js";
-import type { KubeObject } from "../apply/object.js";
+import { formatDuration } from "../../api/duration.js";
+import type { KubeObject } from "../../apply/object.js";
 
 /** Flux's `status.history` snapshot (fluxcd/pkg apis/meta): one per digest of what was reconciled and its outcome. */
 export interface Snapshot {

@@ -1,10 +1,10 @@
-import { CLUSTER_ANNOTATION, clusterKey, clusterRegistration } from "../api/cluster.js";
-import { InvalidObjectError, parseObject } from "../api/parse.js";
-import { REASON } from "../api/reasons.js";
-import { serviceAccountUser } from "../cluster/access-review.js";
-import { ReconcileError } from "../pipeline/reconcile-error.js";
+import { CLUSTER_ANNOTATION, clusterKey, clusterRegistration } from "../../api/cluster.js";
+import { InvalidObjectError, parseObject } from "../../api/parse.js";
+import { REASON } from "../../api/reasons.js";
+import { serviceAccountUser } from "../../cluster/access-review.js";
+import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { clusterRefusal } from "./fleet-access.js";
-import type { Attempt } from "./kustomization-attempt.js";
+import type { Attempt } from "./attempt.js";
 
 /**
  * Where a Kustomization's objects go: the worker applies (direct, to a registered cluster or its own), or a

@@ -1,6 +1,6 @@
-import { helmRepositoryDefaults, type HelmRepository } from "../api/helmrepository.js";
-import { parseDuration } from "../api/duration.js";
-import { CONDITION, REASON } from "../api/reasons.js";
+import { helmRepositoryDefaults, type HelmRepository } from "../../api/helmrepository.js";
+import { parseDuration } from "../../api/duration.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
 import {
   fetchHelmIndex,
   HelmIndexError,
@@ -8,12 +8,12 @@ import {
   indexRevision,
   loadHelmIndex,
   type HelmIndexSource,
-} from "../sources/helm-index.js";
-import { maskUrl } from "../sources/git.js";
-import { findCondition } from "./conditions.js";
-import type { Outcome } from "./outcome.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "./status.js";
+} from "../../sources/helm-index.js";
+import { maskUrl } from "../../sources/git.js";
+import { findCondition } from "../conditions.js";
+import type { Outcome } from "../outcome.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
 
 type HelmRepositoryStatus = NonNullable<HelmRepository["status"]>;
 type Spec = HelmRepository["spec"];

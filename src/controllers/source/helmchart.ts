@@ -1,11 +1,11 @@
 import { lstat, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
-import type { GitRepository } from "../api/gitrepository.js";
-import type { HelmChart } from "../api/helmchart.js";
-import type { HelmRepository } from "../api/helmrepository.js";
-import { parseDuration } from "../api/duration.js";
-import { CONDITION, REASON } from "../api/reasons.js";
-import { extractArchive } from "../artifacts/extract.js";
+import type { GitRepository } from "../../api/gitrepository.js";
+import type { HelmChart } from "../../api/helmchart.js";
+import type { HelmRepository } from "../../api/helmrepository.js";
+import { parseDuration } from "../../api/duration.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
+import { extractArchive } from "../../artifacts/extract.js";
 import {
   BUILD_ERROR,
   ChartBuildError,
@@ -17,17 +17,17 @@ import {
   setChartVersion,
   withBuildMetadata,
   type BuildErrorKind,
-} from "../sources/helm-chart-build.js";
-import { buildDependencies, type ChartDependency } from "../sources/helm-chart-deps.js";
-import { ChartPullError, downloadChart } from "../sources/helm-chart-fetch.js";
-import { ChartReferenceError, pickChartVersion } from "../sources/helm-chart-version.js";
-import type { HelmIndex } from "../sources/helm-index.js";
-import { findCondition } from "./conditions.js";
+} from "../../sources/helm-chart-build.js";
+import { buildDependencies, type ChartDependency } from "../../sources/helm-chart-deps.js";
+import { ChartPullError, downloadChart } from "../../sources/helm-chart-fetch.js";
+import { ChartReferenceError, pickChartVersion } from "../../sources/helm-chart-version.js";
+import type { HelmIndex } from "../../sources/helm-index.js";
+import { findCondition } from "../conditions.js";
 import { repositoryDependency } from "./helmchart-dependency.js";
 import { indexSource } from "./helmrepository.js";
-import type { Outcome } from "./outcome.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "./status.js";
+import type { Outcome } from "../outcome.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
 
 type HelmChartStatus = NonNullable<HelmChart["status"]>;
 type Spec = HelmChart["spec"];

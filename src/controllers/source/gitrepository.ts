@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { gitRepositoryDefaults, type GitRepository } from "../api/gitrepository.js";
-import { parseDuration } from "../api/duration.js";
-import { CONDITION, REASON } from "../api/reasons.js";
-import { archiveDirectory } from "../artifacts/archive.js";
-import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../sources/git.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
-import type { Outcome } from "./outcome.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "./status.js";
+import { gitRepositoryDefaults, type GitRepository } from "../../api/gitrepository.js";
+import { parseDuration } from "../../api/duration.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
+import { archiveDirectory } from "../../artifacts/archive.js";
+import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../../sources/git.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
+import type { Outcome } from "../outcome.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
 
 type GitRepositoryStatus = NonNullable<GitRepository["status"]>;
 

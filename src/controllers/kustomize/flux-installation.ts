@@ -1,4 +1,4 @@
-import type { KubeObject } from "../apply/object.js";
+import type { KubeObject } from "../../apply/object.js";
 
 // A fleet bootstrapped by Flux carries flux-system/gotk-components.yaml: Flux's own controllers,
 // CRDs, RBAC, network policies and namespace. Sluice reconciles the Flux objects itself, so those

@@ -1,10 +1,10 @@
-import type { HelmRepository } from "../api/helmrepository.js";
-import type { ChartDependency } from "../sources/helm-chart-deps.js";
-import { downloadChart } from "../sources/helm-chart-fetch.js";
-import { pickChartVersion } from "../sources/helm-chart-version.js";
-import { fetchHelmIndex, loadHelmIndex, type HelmIndex, type HelmIndexSource } from "../sources/helm-index.js";
+import type { HelmRepository } from "../../api/helmrepository.js";
+import type { ChartDependency } from "../../sources/helm-chart-deps.js";
+import { downloadChart } from "../../sources/helm-chart-fetch.js";
+import { pickChartVersion } from "../../sources/helm-chart-version.js";
+import { fetchHelmIndex, loadHelmIndex, type HelmIndex, type HelmIndexSource } from "../../sources/helm-index.js";
 import { indexSource } from "./helmrepository.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 /** source-controller's default timeout for a dependency's repository when no HelmRepository has its URL. */
 const DEPENDENCY_TIMEOUT_MS = 60_000;

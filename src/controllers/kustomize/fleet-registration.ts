@@ -1,15 +1,15 @@
-import { CLUSTER_ANNOTATION } from "../api/cluster.js";
-import { REASON } from "../api/reasons.js";
-import type { ChangeSetEntry } from "../apply/changeset.js";
-import { diff, entryId, fromChangeSet, type InventoryEntry } from "../apply/inventory.js";
-import { objMetadata, versionOf, type KubeObject } from "../apply/object.js";
-import { AccessReviews } from "../cluster/access-review.js";
-import { isUnreachable } from "../cluster/reachability.js";
-import { ReconcileError } from "../pipeline/reconcile-error.js";
+import { CLUSTER_ANNOTATION } from "../../api/cluster.js";
+import { REASON } from "../../api/reasons.js";
+import type { ChangeSetEntry } from "../../apply/changeset.js";
+import { diff, entryId, fromChangeSet, type InventoryEntry } from "../../apply/inventory.js";
+import { objMetadata, versionOf, type KubeObject } from "../../apply/object.js";
+import { AccessReviews } from "../../cluster/access-review.js";
+import { isUnreachable } from "../../cluster/reachability.js";
+import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { applyFleetObjects, isFluxEntry, ownedFleetEntries, pruneFleetObjects } from "./fleet.js";
 import { fleetRefusals, type Authority, type FleetChange } from "./fleet-access.js";
-import type { Attempt } from "./kustomization-attempt.js";
-import type { Placement } from "./kustomization-placement.js";
+import type { Attempt } from "./attempt.js";
+import type { Placement } from "./placement.js";
 
 // The Flux objects a Kustomization renders (GitRepository, Kustomization, Receiver…) are not applied
 // to a cluster: they are registered in Sluice's Store, under the same RBAC a cluster would apply.

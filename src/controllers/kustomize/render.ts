@@ -1,18 +1,18 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Kustomization } from "../api/kustomization.js";
-import type { Artifact } from "../api/meta.js";
-import type { KubeObject } from "../apply/object.js";
+import type { Kustomization } from "../../api/kustomization.js";
+import type { Artifact } from "../../api/meta.js";
+import type { KubeObject } from "../../apply/object.js";
 import { CACHE_ENTRIES, EXTRACTIONS_KEPT } from "./render-cache.js";
-import { extractArchive, UnsafeArchiveError } from "../artifacts/extract.js";
-import { linkTree } from "../artifacts/link-tree.js";
-import { BuildError, buildKustomization, renderPlainFolder } from "../render/kustomize.js";
-import { substituteAll, SubstitutionError } from "../render/substitute.js";
-import { REASON } from "../api/reasons.js";
-import { ReconcileError } from "../pipeline/reconcile-error.js";
-import { SecretError, type Secrets } from "../secrets/secrets.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
+import { extractArchive, UnsafeArchiveError } from "../../artifacts/extract.js";
+import { linkTree } from "../../artifacts/link-tree.js";
+import { BuildError, buildKustomization, renderPlainFolder } from "../../render/kustomize.js";
+import { substituteAll, SubstitutionError } from "../../render/substitute.js";
+import { REASON } from "../../api/reasons.js";
+import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { SecretError, type Secrets } from "../../secrets/secrets.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 /** What a render reaches the world through: the reconciler's ports, or the few `sluice build` gives it. */
 export type RenderPorts = Pick<ReconcilerPorts, "artifacts" | "secrets" | "settings" | "tools" | "workDir" | "renders">;

@@ -1,15 +1,15 @@
-import { parseDuration } from "../api/duration.js";
-import type { Receiver } from "../api/receiver.js";
-import { webhookPath } from "../notify/receiver.js";
-import { digestOfPath, type ReceiverTarget } from "../notify/receiver-index.js";
-import type { ReconcileRequest } from "../queue/queue.js";
-import { formatKey, keyOf } from "../api/object-key.js";
-import { REASON } from "../api/reasons.js";
-import { isReady } from "./conditions.js";
-import type { Outcome } from "./outcome.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
-import type { Settings } from "./settings.js";
-import { markFailed, markReady, type Stamp } from "./status.js";
+import { parseDuration } from "../../api/duration.js";
+import type { Receiver } from "../../api/receiver.js";
+import { webhookPath } from "../../notify/receiver.js";
+import { digestOfPath, type ReceiverTarget } from "../../notify/receiver-index.js";
+import type { ReconcileRequest } from "../../queue/queue.js";
+import { formatKey, keyOf } from "../../api/object-key.js";
+import { REASON } from "../../api/reasons.js";
+import { isReady } from "../conditions.js";
+import type { Outcome } from "../outcome.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
+import type { Settings } from "../settings.js";
+import { markFailed, markReady, type Stamp } from "../status.js";
 
 type ReceiverStatus = NonNullable<Receiver["status"]>;
 

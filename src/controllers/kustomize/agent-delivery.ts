@@ -1,19 +1,19 @@
-import { CLUSTER_ANNOTATION } from "../api/cluster.js";
-import { formatDuration, parseDuration } from "../api/duration.js";
-import { kustomizationRetryMs } from "../api/kustomization.js";
-import { CONDITION, REASON } from "../api/reasons.js";
-import { bundleDigest, sealBundle, type BundleContent, type BundleOptions } from "../bundle/bundle.js";
-import type { AgentReport, BundleOutbox, IndexEntry } from "../bundle/channel.js";
-import { type KustomizationRef } from "../bundle/bundle.js";
-import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
-import { merge, type InventoryEntry } from "../apply/inventory.js";
-import type { KubeObject } from "../apply/object.js";
-import { ReconcileError } from "../pipeline/reconcile-error.js";
-import { healthRules, syncPlanOf, unhealthyMessage } from "../pipeline/sync.js";
-import { REQUESTED_AT } from "../api/meta.js";
+import { CLUSTER_ANNOTATION } from "../../api/cluster.js";
+import { formatDuration, parseDuration } from "../../api/duration.js";
+import { kustomizationRetryMs } from "../../api/kustomization.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
+import { bundleDigest, sealBundle, type BundleContent, type BundleOptions } from "../../bundle/bundle.js";
+import type { AgentReport, BundleOutbox, IndexEntry } from "../../bundle/channel.js";
+import { type KustomizationRef } from "../../bundle/bundle.js";
+import { formatChangeSet, type ChangeSetEntry } from "../../apply/changeset.js";
+import { merge, type InventoryEntry } from "../../apply/inventory.js";
+import type { KubeObject } from "../../apply/object.js";
+import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { healthRules, syncPlanOf, unhealthyMessage } from "../../pipeline/sync.js";
+import { REQUESTED_AT } from "../../api/meta.js";
 import { isFluxEntry } from "./fleet.js";
 import { upsertHistory, type Snapshot } from "./history.js";
-import type { Attempt, KustomizationOutcome } from "./kustomization-attempt.js";
+import type { Attempt, KustomizationOutcome } from "./attempt.js";
 
 /**
  * A sequence this far ahead of the clock was not published by a control plane (the index is not signed): it is

@@ -1,17 +1,17 @@
-import { formatDuration } from "../api/duration.js";
-import type { Kustomization } from "../api/kustomization.js";
-import type { Artifact } from "../api/meta.js";
-import { formatKey } from "../api/object-key.js";
-import { CONDITION, REASON } from "../api/reasons.js";
-import { formatChangeSet, type ChangeSetEntry } from "../apply/changeset.js";
-import { merge, type Inventory } from "../apply/inventory.js";
-import type { KubeObject } from "../apply/object.js";
-import { deletesOnRemoval, type SyncPlan } from "../apply/plan.js";
-import { checkHealth, type ObjectHealth, type ObjectRef } from "../apply/wait.js";
-import type { Cluster } from "../cluster/cluster.js";
-import { ClusterConnectingError, isUnreachable } from "../cluster/reachability.js";
-import { checkDecryptable, decryptPhase } from "../pipeline/decrypt.js";
-import { ReconcileError } from "../pipeline/reconcile-error.js";
+import { formatDuration } from "../../api/duration.js";
+import type { Kustomization } from "../../api/kustomization.js";
+import type { Artifact } from "../../api/meta.js";
+import { formatKey } from "../../api/object-key.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
+import { formatChangeSet, type ChangeSetEntry } from "../../apply/changeset.js";
+import { merge, type Inventory } from "../../apply/inventory.js";
+import type { KubeObject } from "../../apply/object.js";
+import { deletesOnRemoval, type SyncPlan } from "../../apply/plan.js";
+import { checkHealth, type ObjectHealth, type ObjectRef } from "../../apply/wait.js";
+import type { Cluster } from "../../cluster/cluster.js";
+import { ClusterConnectingError, isUnreachable } from "../../cluster/reachability.js";
+import { checkDecryptable, decryptPhase } from "../../pipeline/decrypt.js";
+import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import {
   healthProgressMessage,
   healthRules,
@@ -20,18 +20,18 @@ import {
   removeApplied,
   syncObjects,
   syncPlanOf,
-} from "../pipeline/sync.js";
-import type { ReconcileRequest } from "../queue/queue.js";
+} from "../../pipeline/sync.js";
+import type { ReconcileRequest } from "../../queue/queue.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
-import { isReady } from "./conditions.js";
+import { isReady } from "../conditions.js";
 import { installationNotice, withoutFluxInstallation } from "./flux-installation.js";
 import { fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fleet.js";
 import { renderedDigest } from "./history.js";
-import { Attempt, type KustomizationOutcome } from "./kustomization-attempt.js";
-import { authorizeFleetChange, fleetChange, syncFleet } from "./kustomization-fleet.js";
-import { placementPhase, refuseCrossNamespaceRefs, type Placement } from "./kustomization-placement.js";
+import { Attempt, type KustomizationOutcome } from "./attempt.js";
+import { authorizeFleetChange, fleetChange, syncFleet } from "./fleet-registration.js";
+import { placementPhase, refuseCrossNamespaceRefs, type Placement } from "./placement.js";
 import { renderPhase } from "./render.js";
-import type { ReconcilerPorts } from "./reconciler-ports.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 /**
  * kustomize-controller's reconcile, serverless-shaped, as named phases: placement → dependencies →
