@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { duration } from "./duration.js";
+import { GENERIC_OIDC, RECEIVER_TYPES } from "./receiver-types.js";
 import { commonStatus, fluxObject, localObjectReference, NOTIFICATION_REFERENCE_KINDS } from "./meta.js";
 
 // notification-controller v1.9's Receiver (notification.toolkit.fluxcd.io/v1), field for field as
@@ -17,26 +18,10 @@ const oidcProvider = z.strictObject({
   variables: z.array(z.strictObject({ name: z.string(), expression: z.string() })).optional(),
 });
 
-const GENERIC_OIDC = "generic-oidc";
-
 /** `notification.toolkit.fluxcd.io/v1` Receiver spec. */
 export const receiverSpec = z
   .strictObject({
-    type: z.enum([
-      "generic",
-      "generic-hmac",
-      GENERIC_OIDC,
-      "github",
-      "gitlab",
-      "bitbucket",
-      "harbor",
-      "dockerhub",
-      "quay",
-      "gcr",
-      "nexus",
-      "acr",
-      "cdevents",
-    ]),
+    type: z.enum(RECEIVER_TYPES),
     interval: duration.optional(),
     events: z.array(z.string()).optional(),
     resources: z.array(

@@ -9,6 +9,7 @@ import type {
   CreateReceiverFlags,
   CreateTenantFlags,
 } from "../create.js";
+import { GENERIC_OIDC, RECEIVER_TYPES } from "../../api/receiver-types.js";
 import { fail } from "../context.js";
 import { stringSlice } from "../pflag.js";
 
@@ -159,20 +160,7 @@ export function createCommand(): Command {
       .argument("<name>")
       .addOption(
         new Option("--type <type>", "the receiver type")
-          .choices([
-            "generic",
-            "generic-hmac",
-            "github",
-            "gitlab",
-            "bitbucket",
-            "harbor",
-            "dockerhub",
-            "quay",
-            "gcr",
-            "nexus",
-            "acr",
-            "cdevents",
-          ])
+          .choices(RECEIVER_TYPES.filter((t) => t !== GENERIC_OIDC)) // as flux's --type: no generic-oidc
           .makeOptionMandatory(),
       )
       .requiredOption("--secret-ref <name>", "Secret with the webhook token (key token)")
