@@ -184,7 +184,7 @@ function bundleFor(
     cluster,
     kustomization: attempt.owner,
     sequence: 0,
-    options: bundleOptions(attempt),
+    options: content.options ?? bundleOptions(attempt),
     objects: [],
     ...content,
   };

@@ -86,9 +86,9 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   const plan = syncPlanOf(ks);
 
   if (placement.mode === "direct" && request.reason === "health" && attempt.pending(revision)) {
-    // The rollout's snapshot in status.history needs its digest: the render cache answers without rendering again.
-    attempt.digest = await renderPhase(ports, ks, artifact).then(renderedDigest, () => undefined);
-    return healthPhase(attempt, plan, attempt.status.inventory ?? { entries: [] }, []);
+    // The rollout's snapshot in status.history needs its digest, only at the verdict: the render cache answers it.
+    const digest = () => renderPhase(ports, ks, artifact).then(renderedDigest, () => undefined);
+    return healthPhase(attempt, plan, attempt.status.inventory ?? { entries: [] }, [], undefined, digest);
   }
 
   const rendered = await renderPhase(ports, ks, artifact);
@@ -176,7 +176,8 @@ async function connect(attempt: Attempt, reason: string): Promise<Cluster> {
 /**
  * The health phase for a direct cluster, without blocking: Healthy and Ready once every target is
  * Current; Progressing (polled again) while within the timeout; HealthCheckFailed otherwise.
- * `changeSet` is what this attempt applied (empty on a health poll).
+ * `changeSet` is what this attempt applied (empty on a health poll, where `digestAtVerdict` gives the
+ * rendered digest the final verdict's history snapshot needs).
  */
 async function healthPhase(
   attempt: Attempt,
@@ -184,9 +185,11 @@ async function healthPhase(
   inventory: Inventory,
   changeSet: ChangeSetEntry[],
   cluster?: Cluster,
+  digestAtVerdict?: () => Promise<string | undefined>,
 ): Promise<KustomizationOutcome> {
   const { ks } = attempt;
   const revision = attempt.revision!;
+  const settle = async () => void (attempt.digest ??= await digestAtVerdict?.());
   const targets = healthTargets(plan, inventory);
   const applied = changeSet.length > 0 || cluster !== undefined;
   const drifted = applied && ks.status?.lastAppliedRevision === revision;
@@ -197,6 +200,7 @@ async function healthPhase(
     const elapsed = attempt.elapsed(revision);
     const verdict = healthVerdict(health, elapsed, plan.timeoutMs);
     if (verdict.state === "failed") {
+      await settle();
       attempt.set({
         type: CONDITION.healthy,
         status: "False",
@@ -213,6 +217,7 @@ async function healthPhase(
     const message = `Health check passed in ${formatDuration(elapsed)}`;
     attempt.set({ type: CONDITION.healthy, status: "True", reason: REASON.succeeded, message });
   }
+  await settle();
   return attempt.succeeded(revision, drifted && changes ? `drift corrected:\n${changes}` : changes);
 }
 
