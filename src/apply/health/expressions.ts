@@ -1,5 +1,5 @@
 import { Environment } from "@marcbachmann/cel-js";
-import type { StatusResult } from "./status.js";
+import { unobservedGeneration, type StatusResult } from "./status.js";
 
 // Flux's `spec.healthCheckExprs`: CEL expressions deciding the health of a custom resource kind,
 // evaluated as Flux does (RFC 0009): an unobserved generation is InProgress; then `inProgress`,
@@ -67,16 +67,12 @@ export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth
     const apiVersion = String(object.apiVersion);
     const ordered = rules.get(groupKind(apiVersion, String(object.kind))) ?? rules.get(groupKind(apiVersion, ""));
     if (!ordered) return undefined;
-    const metadata = (object.metadata ?? {}) as { generation?: number };
-    const status = (object.status ?? {}) as { observedGeneration?: number };
-    if (
-      typeof status.observedGeneration === "number" &&
-      typeof metadata.generation === "number" &&
-      status.observedGeneration !== metadata.generation
-    ) {
+    const behind = unobservedGeneration(object);
+    if (behind) {
+      const { generation, observed } = behind;
       return {
         status: "InProgress",
-        message: `generation ${metadata.generation} not yet observed (status.observedGeneration is ${status.observedGeneration})`,
+        message: `generation ${generation} not yet observed (status.observedGeneration is ${observed})`,
       };
     }
     for (const rule of ordered) {

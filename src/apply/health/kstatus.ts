@@ -7,7 +7,7 @@
 
 import { groupOf } from "../object.js";
 import { canaryStatus } from "./flagger.js";
-import type { StatusResult } from "./status.js";
+import { unobservedGeneration, type StatusResult } from "./status.js";
 
 type Obj = Record<string, unknown>;
 interface Condition {
@@ -30,15 +30,12 @@ export function computeStatus(object: Obj | undefined): StatusResult {
 function genericStatus(object: Obj, kind: string): StatusResult | undefined {
   const metadata = (object.metadata ?? {}) as Obj;
   if (metadata.deletionTimestamp) return { status: "Terminating", message: "Resource scheduled for deletion" };
-  const status = (object.status ?? {}) as Obj;
-  if (
-    typeof status.observedGeneration === "number" &&
-    typeof metadata.generation === "number" &&
-    status.observedGeneration !== metadata.generation
-  ) {
+  const behind = unobservedGeneration(object);
+  if (behind) {
+    const { generation, observed } = behind;
     return {
       status: "InProgress",
-      message: `${kind} generation is ${metadata.generation}, but latest observed generation is ${status.observedGeneration}`,
+      message: `${kind} generation is ${generation}, but latest observed generation is ${observed}`,
     };
   }
   const conditions = conditionsOf(object);
