@@ -1,6 +1,6 @@
 // Layering of src/, checked by `npm run lint` (npx depcruise src). From the ground up:
 //   ground    api/ (Flux's types and schemas), ports/ (Clock, Log, Dependents, DataKeyDecrypter)
-//   services  apply/ cluster/ render/ sources/ artifacts/ store/ queue/ notify/ secrets/ bundle/
+//   services  apply/ cluster/ render/ sources/ artifacts/ store/ queue/ notify/ secrets/ bundle/ helm/
 //   pipeline  pipeline/ (the reconcile phases both placements share)
 //   reconcile controllers/ (the control plane), agent/ (the pull agent)
 //   adapters  aws/ (AWS implementations of the ports and services)
@@ -19,6 +19,7 @@ const services = layer("services", [
   "notify",
   "secrets",
   "bundle",
+  "helm",
 ]);
 const pipeline = layer("pipeline", ["pipeline"]);
 const reconcile = layer("reconcile", ["controllers", "agent"]);
