@@ -33,7 +33,7 @@ const servers: { close(): void }[] = [];
 beforeAll(async () => {
   ({ rt: ports, eventsFile } = await sourceRuntime({ allowPrivateNetworks: true, strictStatus: true }));
   ports.secrets = { secret: async ({ name }) => SECRETS[name], configMap: async () => undefined };
-  await publishChart(helmRepo, await tinyChart("podinfo", "1.0.0"));
+  await publishChart(helmRepo, await tinyChart("hello", "1.0.0"));
 });
 afterAll(() => servers.forEach((s) => s.close()));
 
@@ -149,7 +149,7 @@ describe("HelmRepository (HTTP index)", () => {
     expect(status.conditions?.find((c) => c.type === "ArtifactInStorage")?.status).toBe("True");
     expect(status.artifact).toMatchObject({ revision, path: expect.stringMatching(/index-[0-9a-f]{64}\.yaml$/) });
     const stored = JSON.parse((await ports.artifacts.get(status.artifact!.path, status.artifact!.digest))!.toString());
-    expect(stored.entries.podinfo[0]).toMatchObject({ name: "podinfo", version: "1.0.0" });
+    expect(stored.entries.hello[0]).toMatchObject({ name: "hello", version: "1.0.0" });
     expect(events.map((e) => [e.reason, e.message])).toEqual([
       [
         "NewArtifact",
@@ -163,14 +163,14 @@ describe("HelmRepository (HTTP index)", () => {
     const first = await reconcile({}, "moving");
     // Act
     const again = await reconcile({}, "moving");
-    await publishChart(helmRepo, await tinyChart("podinfo", "1.1.0"));
+    await publishChart(helmRepo, await tinyChart("hello", "1.1.0"));
     const moved = await reconcile({}, "moving");
     // Assess
     expect(again.status.artifact).toEqual(first.status.artifact);
     expect(again.events).toHaveLength(1); // only the first NewArtifact
     expect(moved.status.artifact!.revision).not.toBe(first.status.artifact!.revision);
     const stored = JSON.parse((await ports.artifacts.get(moved.status.artifact!.path))!.toString());
-    expect(stored.entries.podinfo.map((v: { version: string }) => v.version)).toEqual(["1.1.0", "1.0.0"]);
+    expect(stored.entries.hello.map((v: { version: string }) => v.version)).toEqual(["1.1.0", "1.0.0"]);
     expect(moved.events.map((e) => e.reason)).toEqual(["NewArtifact", "NewArtifact"]);
   });
 
