@@ -4,7 +4,8 @@ import { commonStatus, fluxObject, localObjectReference } from "./meta.js";
 
 export const KUSTOMIZATION_API_VERSION = "kustomize.toolkit.fluxcd.io/v1";
 
-const selector = z.strictObject({
+/** kustomize's object selector (fluxcd/pkg/apis/kustomize Selector), shared by Flux's patch and ignore targets. */
+export const selector = z.strictObject({
   group: z.string().optional(),
   version: z.string().optional(),
   kind: z.string().optional(),

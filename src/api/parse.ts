@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { alert, withAlertDefaults, type Alert } from "./alert.js";
 import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./gitrepository.js";
 import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
+import { helmRelease, withHelmReleaseDefaults, type HelmRelease } from "./helmrelease.js";
 import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
 import { kustomization, withKustomizationDefaults, type Kustomization } from "./kustomization.js";
 import { provider, type Provider } from "./provider.js";
@@ -25,11 +26,20 @@ export const schemas = {
   Receiver: receiver,
   HelmRepository: helmRepository,
   HelmChart: helmChart,
+  HelmRelease: helmRelease,
   Alert: alert,
   Provider: provider,
 } as const;
 export type FluxKind = keyof typeof schemas;
-export type FluxObject = GitRepository | HelmRepository | HelmChart | Kustomization | Receiver | Alert | Provider;
+export type FluxObject =
+  | GitRepository
+  | HelmRepository
+  | HelmChart
+  | HelmRelease
+  | Kustomization
+  | Receiver
+  | Alert
+  | Provider;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
 export interface Admitted<T> {
@@ -110,6 +120,8 @@ function withDefaults(object: FluxObject): FluxObject {
       return withHelmRepositoryDefaults(object);
     case "HelmChart":
       return withHelmChartDefaults(object);
+    case "HelmRelease":
+      return withHelmReleaseDefaults(object);
     case "Kustomization":
       return withKustomizationDefaults(object);
     case "Receiver":

@@ -61,6 +61,51 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     },
     { path: "spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
   ],
+  HelmRelease: [
+    {
+      path: "spec.chart.spec.sourceRef.kind",
+      reason: notYet("a chart from a source of this kind"),
+      when: isNot("HelmRepository", "GitRepository"),
+    },
+    { path: "spec.chart.spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
+    {
+      path: "spec.chartRef.kind",
+      reason: `${notYet("a chart from a source of this kind")}; use a HelmChart or spec.chart`,
+      when: isNot("HelmChart"),
+    },
+    {
+      path: "spec.kubeConfig.configMapRef",
+      reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
+    },
+    { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
+    { path: "spec.postRenderers", reason: notYet("post-rendering a release (kustomize patches and images)") },
+    { path: "spec.postRenderStrategy", reason: notYet("choosing how hooks go to post-renderers") },
+    { path: "spec.waitStrategy", reason: notYet("choosing Helm's wait strategy (poller, legacy)") },
+    {
+      path: "spec.driftDetection.mode",
+      reason: notYet("detecting drift from the release's manifest"),
+      when: isNot("disabled"),
+    },
+    {
+      path: "spec.driftDetection.ignore",
+      reason: `${notYet("drift detection")}, so its ignore rules would do nothing`,
+    },
+    {
+      path: "spec.install.strategy.name",
+      reason: notYet("retrying a failed install without remediation"),
+      when: isNot("RemediateOnFailure"),
+    },
+    {
+      path: "spec.upgrade.strategy.name",
+      reason: notYet("retrying a failed upgrade without remediation"),
+      when: isNot("RemediateOnFailure"),
+    },
+    {
+      path: "spec.upgrade.chartNameChangeStrategy",
+      reason: `${notYet("upgrading a release in place when its chart's name changes")}; it is reinstalled`,
+      when: isNot("Reinstall"),
+    },
+  ],
   Kustomization: [
     {
       path: "spec.sourceRef.kind",

@@ -27,6 +27,7 @@ const BASES: Record<FluxKind, { spec: Record<string, unknown> }> = {
   GitRepository: { spec: { interval: "1m", url: "https://git.example/org/app.git" } },
   HelmRepository: { spec: { interval: "10m", url: "https://charts.example/stable" } },
   HelmChart: { spec: { interval: "10m", chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+  HelmRelease: { spec: { interval: "10m", chartRef: { kind: "HelmChart", name: "podinfo" } } },
   Kustomization: { spec: { interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "app" } } },
   Receiver: {
     spec: { type: "generic", resources: [{ kind: "GitRepository", name: "app" }], secretRef: { name: "token" } },
@@ -47,6 +48,12 @@ const CONTEXTS: Record<string, (spec: Record<string, unknown>) => void> = {
   "GitRepository spec.serviceAccountName": (spec) => void (spec.provider = "aws"),
   "Receiver spec.oidcProviders": asOidc,
   "Receiver spec.type=generic-oidc": asOidc,
+  // The CRD's CEL rules: a chart template or a chartRef, never both; a retry interval only to retry.
+  "HelmRelease spec.chart": (spec) => void delete spec.chartRef,
+  "HelmRelease spec.install.strategy.retryInterval": (spec) =>
+    void (spec.install = { strategy: { name: "RetryOnFailure" } }),
+  "HelmRelease spec.upgrade.strategy.retryInterval": (spec) =>
+    void (spec.upgrade = { strategy: { name: "RetryOnFailure" } }),
   // The CRD's CEL rule: only commit status providers take an expression.
   "Provider spec.commitStatusExpr": (spec) => void (spec.type = "github"),
 };
@@ -94,7 +101,7 @@ const cases = KINDS.flatMap((kind) => {
 const named = (pick: (s: Schema) => unknown) =>
   cases.filter((c) => pick(c.schema) !== undefined).map((c) => [c.kind, c.path, c] as const);
 
-describe("Flux v2.9 API conformance (CRDs of kustomize-controller v1.9.4, source-controller v1.9.4, notification-controller v1.9.3)", () => {
+describe("Flux v2.9 API conformance (CRDs of helm-controller v1.6.3, kustomize-controller v1.9.4, source-controller v1.9.4, notification-controller v1.9.3)", () => {
   it.each(cases.map((c) => [c.kind, c.path, c] as const))(
     "%s %s: a valid value is admitted as written, then implemented or refused with its listed reason",
     (kind, path, { schema, root }) => {
@@ -222,6 +229,22 @@ describe("Flux v2.9 API conformance (CRDs of kustomize-controller v1.9.4, source
     ),
     "HelmChart spec": ["HelmRepository", "GitRepository", "Bucket"].flatMap((kind) =>
       [undefined, { provider: "cosign" }].map((verify) => ({ sourceRef: { kind, name: "podinfo" }, verify })),
+    ),
+    "HelmRelease spec": [
+      undefined,
+      { spec: { chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+    ].flatMap((chart) => [undefined, { kind: "HelmChart", name: "podinfo" }].map((chartRef) => ({ chart, chartRef }))),
+    "HelmRelease spec.kubeConfig": [
+      {},
+      { secretRef: { name: "remote" } },
+      { configMapRef: { name: "remote" } },
+      { secretRef: { name: "remote" }, configMapRef: { name: "remote" } },
+    ],
+    "HelmRelease spec.install.strategy": ["RemediateOnFailure", "RetryOnFailure"].flatMap((name) =>
+      [undefined, "1m"].map((retryInterval) => ({ name, retryInterval })),
+    ),
+    "HelmRelease spec.upgrade.strategy": ["RemediateOnFailure", "RetryOnFailure"].flatMap((name) =>
+      [undefined, "1m"].map((retryInterval) => ({ name, retryInterval })),
     ),
     "Kustomization spec.kubeConfig": [
       {},

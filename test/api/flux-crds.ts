@@ -30,6 +30,7 @@ const FILES: Record<FluxKind, string> = {
   GitRepository: "source.toolkit.fluxcd.io_gitrepositories.yaml",
   HelmRepository: "source.toolkit.fluxcd.io_helmrepositories.yaml",
   HelmChart: "source.toolkit.fluxcd.io_helmcharts.yaml",
+  HelmRelease: "helm.toolkit.fluxcd.io_helmreleases.yaml",
   Kustomization: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
   Receiver: "notification.toolkit.fluxcd.io_receivers.yaml",
   Alert: "notification.toolkit.fluxcd.io_alerts.yaml",
@@ -109,12 +110,15 @@ const PATTERN_SAMPLES: Record<string, string> = {
   "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$": "Succeeded",
   "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$":
     "Ready",
+  "^[\\-._a-zA-Z0-9]+$": "values.yaml",
+  "^([a-zA-Z0-9_\\-.\\\\\\/]|\\[[0-9]{1,5}\\])+$": "ingress.hosts[0]",
 };
 export const FIELD_SAMPLES: Record<string, unknown> = {
   // The CRD takes any string; only a commit SHA can ever be checked out.
   "GitRepository spec.ref.commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
   // The CRD's CEL rule needs one of its two references.
   "Kustomization spec.kubeConfig": { secretRef: { name: "remote" } },
+  "HelmRelease spec.kubeConfig": { secretRef: { name: "remote" } },
 };
 
 /**
