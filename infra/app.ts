@@ -15,6 +15,7 @@ if (!cluster && agentNames.length === 0)
 const podIdentity = String(app.node.tryGetContext("agentPodIdentity")) === "true";
 const agentClusters = agentNames.map((name) => ({ cluster: name, ...(podIdentity && { podIdentityCluster: name }) }));
 const allowed = (name: string) => String(app.node.tryGetContext(name)) === "true";
+const list = (name: string) => ((app.node.tryGetContext(name) as string | undefined) ?? "").split(",").filter(Boolean);
 new SluiceStack(app, "Sluice", {
   cluster,
   agentClusters,
@@ -24,9 +25,9 @@ new SluiceStack(app, "Sluice", {
   noCrossNamespaceRefs: allowed("noCrossNamespaceRefs"),
   insecureKubeConfigTLS: allowed("insecureKubeConfigTLS"),
   defaultServiceAccount: app.node.tryGetContext("defaultServiceAccount") as string | undefined,
-  assumableRoleArns: ((app.node.tryGetContext("assumableRoleArns") as string | undefined) ?? "")
-    .split(",")
-    .filter(Boolean),
+  assumableRoleArns: list("assumableRoleArns"),
+  notificationTopicArns: list("notificationTopics"),
+  notificationBusArns: list("notificationBuses"),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

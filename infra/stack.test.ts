@@ -55,7 +55,7 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
     const synthesized = JSON.parse(await readFile(join(out, "Sluice.template.json"), "utf8")) as {
       Resources: Record<string, { Type: string }>;
     };
-    expect(Object.values(synthesized.Resources).filter((r) => r.Type === "AWS::Lambda::Function")).toHaveLength(3);
+    expect(Object.values(synthesized.Resources).filter((r) => r.Type === "AWS::Lambda::Function")).toHaveLength(4);
   }, 180_000);
 
   it("runs the worker on SQS FIFO with partial batch responses and a FIFO dead-letter queue", () => {
@@ -220,6 +220,111 @@ describe("IAM: least privilege per function", () => {
         .flatMap(actionsOf)
         .filter((a) => a.startsWith("secretsmanager:") || a.startsWith("eks:")),
     ).toEqual([]);
+  });
+});
+
+describe("notifications: the notify function and its queue", () => {
+  const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, never> }>;
+  const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(construct.node.defaultChild as CfnRole);
+  const queueId = idOf(stack.node.findChild("Notifications") as never);
+  const deadLetterId = idOf(stack.node.findChild("NotificationDeadLetters") as never);
+  const notifyId = idOf(functionNamed(stack, "Notify"));
+
+  it("consumes its own FIFO queue in batches with partial failures; 6 receives, then a FIFO dead-letter queue with an alarm", () => {
+    const queue = resources[queueId]!.Properties as unknown as {
+      FifoQueue: boolean;
+      VisibilityTimeout: number;
+      DeduplicationScope: string;
+      FifoThroughputLimit: string;
+      RedrivePolicy: { maxReceiveCount: number; deadLetterTargetArn: unknown };
+    };
+    expect(queue).toMatchObject({
+      FifoQueue: true,
+      DeduplicationScope: "messageGroup",
+      FifoThroughputLimit: "perMessageGroupId",
+    });
+    expect(queue.RedrivePolicy).toEqual({
+      maxReceiveCount: 6,
+      deadLetterTargetArn: { "Fn::GetAtt": [deadLetterId, "Arn"] },
+    });
+    expect(resources[deadLetterId]!.Properties).toMatchObject({ FifoQueue: true, MessageRetentionPeriod: 1_209_600 });
+    const notify = resources[notifyId]!.Properties as unknown as { Timeout: number };
+    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * notify.Timeout);
+    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      FunctionName: { Ref: notifyId },
+      EventSourceArn: { "Fn::GetAtt": [queueId, "Arn"] },
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [deadLetterId, "QueueName"] } }],
+      Threshold: 0,
+    });
+    // Sent records outlive the dead-letter queue's retention, so a redrive sends nothing twice.
+    template.hasResourceProperties("AWS::S3::Bucket", {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: "notifications/", ExpirationInDays: 15 })]),
+      },
+    });
+  });
+
+  it("gives the worker the queue's URL and the right to send to it, nothing more", () => {
+    const worker = statementsOf(stack, "Worker").filter((s) => JSON.stringify(s.Resource).includes(queueId));
+    expect(worker.flatMap(actionsOf).filter((a) => a.startsWith("sqs:"))).toEqual([
+      "sqs:SendMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+    ]);
+    const variables = (resources[notifyId]!.Properties as unknown as { Environment: { Variables: object } }).Environment
+      .Variables;
+    expect(variables).toMatchObject({ SLUICE_NOTIFY_QUEUE_URL: { Ref: queueId } });
+  });
+
+  it("lets the notify function read the Store and tagged secrets, write only its sent log, publish nowhere by default", () => {
+    const statements = statementsOf(stack, "Notify");
+    const actions = statements.flatMap(actionsOf);
+    expect(actions.filter((a) => /^(eks|sts|sns|events|kms:Sign)/.test(a))).toEqual([]);
+    const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:")));
+    const writes = s3.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:Put") || a.startsWith("s3:Delete")));
+    expect(writes.length).toBeGreaterThan(0);
+    for (const write of writes) expect(JSON.stringify(write.Resource)).not.toContain("store/");
+    for (const write of writes) expect(JSON.stringify(write.Resource)).toContain("/notifications/*");
+    const reads = s3.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:GetObject")));
+    expect(reads.map((s) => JSON.stringify(s.Resource)).sort()).toEqual([
+      expect.stringContaining("/notifications/*"),
+      expect.stringContaining("/store/*"),
+    ]);
+    // No SendMessage to any queue: it only consumes its own.
+    expect(actions).not.toContain("sqs:SendMessage");
+    const secrets = statements.filter((s) => actionsOf(s).includes("secretsmanager:GetSecretValue"));
+    expect(secrets).toEqual([
+      expect.objectContaining({
+        Condition: { StringEquals: { "secretsmanager:ResourceTag/sluice:notify": "true" } },
+      }),
+    ]);
+  });
+
+  it("publishes to exactly the SNS topics and EventBridge buses listed", () => {
+    const topic = "arn:aws:sns:eu-west-1:123456789012:deploys";
+    const bus = "arn:aws:events:eu-west-1:123456789012:event-bus/ops";
+    const listed = new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+      cluster: "eks:prod",
+      env: { account: "123456789012", region: "eu-west-1" },
+      notificationTopicArns: [topic],
+      notificationBusArns: [bus],
+    });
+    const publishing = statementsOf(listed, "Notify").filter((s) =>
+      actionsOf(s).some((a) => a === "sns:Publish" || a === "events:PutEvents"),
+    );
+    expect(publishing.map((s) => [actionsOf(s), s.Resource])).toEqual([
+      [["sns:Publish"], topic],
+      [["events:PutEvents"], bus],
+    ]);
+    for (const other of ["Worker", "Tick", "Webhook"])
+      expect(statementsOf(listed, other).flatMap(actionsOf)).not.toEqual(
+        expect.arrayContaining([expect.stringMatching(/^(sns|events):/)]),
+      );
   });
 });
 

@@ -75,11 +75,23 @@ export interface SluiceStackProps extends StackProps {
    * `spec.eks.roleArn`); each must trust the worker's role and have an EKS access entry. @default none
    */
   assumableRoleArns?: string[];
+  /**
+   * SNS topics the notify function may publish to: the addresses of `generic` Providers that name a
+   * topic ARN (README, Alerts on AWS). @default none
+   */
+  notificationTopicArns?: string[];
+  /** EventBridge buses the notify function may put events on (Provider addresses naming a bus ARN). @default none */
+  notificationBusArns?: string[];
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
 const CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 const TICK_TIMEOUT = Duration.minutes(1);
+const NOTIFY_TIMEOUT = Duration.minutes(2);
+/** Receives of one notification before it is dead-lettered: about 15 minutes of backoff (30 s doubling), or as many Retry-Afters. */
+const NOTIFY_RECEIVES = 6;
+/** Tag a Secrets Manager secret must carry for the notify function to read it (a Provider's secretRef). */
+export const NOTIFY_SECRET_TAG = "sluice:notify";
 const root = join(import.meta.dirname, "..");
 
 /**
@@ -112,6 +124,8 @@ export class SluiceStack extends Stack {
         // Artifacts are content-addressed and re-fetched when missing: old ones can go.
         { prefix: "artifacts/", expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(7) },
         { prefix: "deliveries/", expiration: Duration.days(2) },
+        // Sent notifications: kept past the notification dead-letter queue's 14 days, so a redrive sends nothing twice.
+        { prefix: "notifications/", expiration: Duration.days(15) },
         // Retired receiver records hold old tokens: their versions go after a day.
         { prefix: "receivers/", noncurrentVersionExpiration: Duration.days(1) },
         { noncurrentVersionExpiration: Duration.days(30) },
@@ -150,9 +164,29 @@ export class SluiceStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: delayDeadLetters, maxReceiveCount: 5 },
     });
-    for (const [name, queue] of [
-      ["Jobs", deadLetters],
-      ["Delayed", delayDeadLetters],
+    // Events on their way to Alerts: FIFO for its 5-minute deduplication (Flux's rate limit on the
+    // same notification), one message group per notification (no head-of-line blocking).
+    const notificationDeadLetters = new Queue(this, "NotificationDeadLetters", {
+      fifo: true,
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const notifications = new Queue(this, "Notifications", {
+      fifo: true,
+      deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      visibilityTimeout: Duration.seconds(NOTIFY_TIMEOUT.toSeconds() * 6),
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      deadLetterQueue: { queue: notificationDeadLetters, maxReceiveCount: NOTIFY_RECEIVES },
+    });
+    for (const [name, queue, receives] of [
+      ["Jobs", deadLetters, 5],
+      ["Delayed", delayDeadLetters, 5],
+      ["Notifications", notificationDeadLetters, NOTIFY_RECEIVES],
     ] as const) {
       new Alarm(this, `${name}DeadLetterAlarm`, {
         metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
@@ -160,7 +194,7 @@ export class SluiceStack extends Stack {
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
-        alarmDescription: `Sluice ${name} messages failed ${5} times and were dead-lettered: inspect and redrive`,
+        alarmDescription: `Sluice ${name} messages failed ${receives} times and were dead-lettered: inspect and redrive`,
       });
     }
 
@@ -180,6 +214,7 @@ export class SluiceStack extends Stack {
       SLUICE_KMS_KEY_ID: key.keyArn,
       SLUICE_CLUSTER: props.cluster,
       SLUICE_DEAD_LETTER_URL: deadLetters.queueUrl,
+      SLUICE_NOTIFY_QUEUE_URL: notifications.queueUrl,
       ...(signing && { SLUICE_BUNDLE_KEY: `kms:${signing.keyArn}` }),
       SLUICE_ALLOW_REMOTE_BASES: String(props.allowRemoteBases ?? false),
       SLUICE_ALLOW_PRIVATE_NETWORKS: String(props.allowPrivateNetworks ?? false),
@@ -233,6 +268,9 @@ export class SluiceStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(tick)],
     });
+    // Posts to Providers' endpoints, from the worker's network (a private endpoint is reached the same way).
+    const notify = fn("Notify", { timeout: NOTIFY_TIMEOUT, memorySize: 512, vpc: props.vpc });
+    notify.addEventSource(new SqsEventSource(notifications, { batchSize: 10, reportBatchItemFailures: true }));
     // Internet-facing and outside the VPC: it reaches only S3 and SQS, never a cluster or Secrets Manager.
     const webhook = fn("Webhook", { timeout: Duration.seconds(10) });
 
@@ -282,10 +320,30 @@ export class SluiceStack extends Stack {
     bucket.grantPut(webhook, "deliveries/*");
     bucket.grantDelete(webhook, "deliveries/*");
     jobs.grantSendMessages(webhook);
+    notifications.grantSendMessages(worker);
+    // The notify function reads the Store (Alerts, Providers, an object's labels), keeps its sent log,
+    // hands messages back (visibility), reads only the secrets tagged for it, and publishes only
+    // to the topics and buses listed.
+    bucket.grantRead(notify, "store/*");
+    bucket.grantReadWrite(notify, "notifications/*");
+    notifications.grantConsumeMessages(notify);
     const secrets = this.formatArn({ service: "secretsmanager", resource: "secret", resourceName: "sluice/*" });
     worker.addToRolePolicy(
       new PolicyStatement({ effect: Effect.ALLOW, actions: ["secretsmanager:GetSecretValue"], resources: [secrets] }),
     );
+    notify.addToRolePolicy(
+      new PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [secrets],
+        conditions: { StringEquals: { [`secretsmanager:ResourceTag/${NOTIFY_SECRET_TAG}`]: "true" } },
+      }),
+    );
+    if (props.notificationTopicArns?.length)
+      notify.addToRolePolicy(new PolicyStatement({ actions: ["sns:Publish"], resources: props.notificationTopicArns }));
+    if (props.notificationBusArns?.length)
+      notify.addToRolePolicy(
+        new PolicyStatement({ actions: ["events:PutEvents"], resources: props.notificationBusArns }),
+      );
 
     if (props.assumableRoleArns?.length)
       worker.addToRolePolicy(new PolicyStatement({ actions: ["sts:AssumeRole"], resources: props.assumableRoleArns }));
@@ -316,7 +374,12 @@ export class SluiceStack extends Stack {
       }
     }
 
-    acknowledgeFindings(this, [worker, tick, webhook], api, this.getLogicalId(bucket.node.defaultChild as CfnBucket));
+    acknowledgeFindings(
+      this,
+      [worker, tick, webhook, notify],
+      api,
+      this.getLogicalId(bucket.node.defaultChild as CfnBucket),
+    );
   }
 }
 
@@ -337,7 +400,7 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
     "kms:ReEncrypt*",
     "kms:GenerateDataKey*",
   ].map((a) => wildcard(`Action::${a}`));
-  const prefixes = ["*", "due/*", "deliveries/*", "receivers/*"].map((p) =>
+  const prefixes = ["*", "due/*", "deliveries/*", "receivers/*", "store/*", "notifications/*"].map((p) =>
     wildcard(`Resource::<${bucketId}.Arn>/${p}`),
   );
   // An environment-agnostic stack (no CDK_DEFAULT_ACCOUNT/REGION) has tokens there; cdk-nag prints them as pseudo parameters.
@@ -360,12 +423,12 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
       ...prefixes.map((id) => ({
         id,
         reason:
-          "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/).",
+          "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/), the Store read by the notify function (store/), sent notifications (notifications/).",
       })),
       {
         id: secrets,
         reason:
-          "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the worker reads only that prefix.",
+          "Secrets Manager names derived from secretRef live under sluice/<namespace>/<name> (README); the worker reads only that prefix, the notify function only the secrets there tagged sluice:notify=true.",
       },
     );
   }

@@ -15,6 +15,11 @@ export interface PostOptions {
   clientCert?: { certPem: string; keyPem: string };
   timeoutMs: number;
   clock: Clock;
+  /**
+   * A Retry-After (429, 503) is not waited for here but handed back in a retryable PostError: the
+   * notify function returns its message to the queue for that long instead of sleeping through it.
+   */
+  deferRetryAfter?: boolean;
 }
 
 const RETRY_MAX = 4;
@@ -27,6 +32,15 @@ const MAX_DETAIL_CHARS = 300;
 /** A POST that did not succeed; the message is Flux's, before masking. */
 export class PostError extends Error {
   override name = "PostError";
+  constructor(
+    message: string,
+    /** Another attempt later may succeed: a connection error, 429 or 5xx but 501 (go-retryablehttp's retry policy). */
+    readonly retryable = false,
+    /** What the endpoint's Retry-After asked for, when it was deferred ({@link PostOptions.deferRetryAfter}). */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Sends `request`, retrying as Flux does, until it succeeds, fails for good, or the timeout passes. */
@@ -63,11 +77,14 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
     const status = "status" in answer ? answer : undefined;
     if (status && status.status !== 429 && (status.status < 500 || status.status === 501))
       return settle(request, status);
-    const wait = backoff(attempt, status);
+    const retryAfterMs = retryAfterOf(status);
+    if (options.deferRetryAfter && status && retryAfterMs !== undefined)
+      throw new PostError(failedStatus(status), true, retryAfterMs);
+    const wait = retryAfterMs ?? Math.min(WAIT_MIN_MS * 2 ** attempt, WAIT_MAX_MS);
     const final = "final" in answer && answer.final;
     if (final || attempt >= RETRY_MAX || options.clock.now() + wait >= deadline) {
       if (status) return settle(request, status);
-      throw new PostError(`failed to execute request: ${"error" in answer ? answer.error : ""}`);
+      throw new PostError(`failed to execute request: ${"error" in answer ? answer.error : ""}`, !final);
     }
     await options.clock.sleep(wait);
   }
@@ -87,17 +104,20 @@ async function* once(body: Buffer): AsyncIterableIterator<Uint8Array> {
   yield new Uint8Array(body);
 }
 
-/** go-retryablehttp's DefaultBackoff: Retry-After (seconds) on 429 and 503, else 2s·2^attempt up to 30s. */
-function backoff(attempt: number, answer: { status: number; retryAfter?: string } | undefined): number {
+/** go-retryablehttp's DefaultBackoff honours Retry-After (whole seconds) on 429 and 503; otherwise it waits 2s·2^attempt up to 30s. */
+function retryAfterOf(answer: { status: number; retryAfter?: string } | undefined): number | undefined {
   if (answer && (answer.status === 429 || answer.status === 503) && /^\d+$/.test(answer.retryAfter ?? ""))
     return Number(answer.retryAfter) * 1_000;
-  return Math.min(WAIT_MIN_MS * 2 ** attempt, WAIT_MAX_MS);
+  return undefined;
+}
+
+function failedStatus(answer: { status: number; body: string }): string {
+  return `request failed with status code ${answer.status}: ${answer.body.slice(0, MAX_DETAIL_CHARS)}`;
 }
 
 function settle(request: ProviderRequest, answer: { status: number; body: string }): void {
-  const detail = answer.body.slice(0, MAX_DETAIL_CHARS);
   if (answer.status < 200 || answer.status >= 300)
-    throw new PostError(`request failed with status code ${answer.status}: ${detail}`);
+    throw new PostError(failedStatus(answer), answer.status === 429 || (answer.status >= 500 && answer.status !== 501));
   if (!request.checkSlackOk) return;
   let reply: { ok?: boolean; error?: string };
   try {

@@ -12,10 +12,20 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 /** Flux refuses a longer `address` in the secret (the CRD bounds spec.address the same). */
 const MAX_ADDRESS_LENGTH = 2048;
 
+/**
+ * An AWS destination named by a `generic` Provider's address (Sluice's own, not Flux's: Flux's
+ * Provider CRD has no SNS or EventBridge type), published to with the runtime's IAM identity.
+ */
+export type AwsTarget =
+  { service: "sns"; arn: string; region: string } | { service: "eventbridge"; arn: string; region: string };
+
 /** Where and how to send one Provider's notifications. Holds secrets: never log it. */
 export interface ProviderEndpoint {
   type: string;
+  /** The address; for an {@link aws} target, the ARN as an opaque URL (never POSTed to). */
   url: URL;
+  /** Set when the address is an SNS topic or EventBridge bus ARN: published to, not POSTed to. */
+  aws?: AwsTarget;
   /** The secret's `token`: Slack's bot token, generic-hmac's key. */
   token?: string;
   channel?: string;
@@ -52,7 +62,8 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
   const where = fromSecret
     ? `the 'address' key of secret '${namespace}/${provider.spec.secretRef?.name}'`
     : "spec.address";
-  const url = parseAddress(address, where);
+  const aws = provider.spec.type === "generic" ? awsTargetOf(address, where) : undefined;
+  const url = aws ? new URL(aws.arn) : parseAddress(address, where);
   const token = data.token?.trim();
   if (provider.spec.type === "generic-hmac" && !token)
     throw new ProviderConfigError(
@@ -62,9 +73,17 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
   const certSecret = `'${namespace}/${provider.spec.certSecretRef?.name}'`;
   if (Boolean(tls["tls.crt"]) !== Boolean(tls["tls.key"]))
     throw new ProviderConfigError(`secret ${certSecret} must hold both 'tls.crt' and 'tls.key', or neither`);
+  // Nothing of an HTTP request applies to a publish: refused rather than silently not sent.
+  if (aws && provider.spec.certSecretRef)
+    throw new ProviderConfigError(`spec.certSecretRef does not apply to an ${AWS_NAMES[aws.service]} address`);
+  if (aws && data.headers)
+    throw new ProviderConfigError(
+      `the 'headers' key of secret '${namespace}/${provider.spec.secretRef?.name}' does not apply to an ${AWS_NAMES[aws.service]} address`,
+    );
   return {
     type: provider.spec.type,
     url,
+    aws,
     token,
     channel: provider.spec.channel || undefined,
     username: provider.spec.username || undefined,
@@ -76,6 +95,27 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
       .filter((v): v is string => Boolean(v))
       .concat(fromSecret ? [url.href] : []),
   };
+}
+
+const AWS_NAMES = { sns: "SNS topic", eventbridge: "EventBridge bus" } as const;
+const ARN_REGION = "[a-z]{2}(?:-[a-z]+)+-\\d";
+const ARN_TARGETS = {
+  // Topic names: letters, digits, - and _, up to 256; a FIFO topic's ends in .fifo.
+  sns: new RegExp(`^arn:aws[a-z-]*:sns:(${ARN_REGION}):\\d{12}:[A-Za-z0-9_-]{1,256}(?:\\.fifo)?$`),
+  // Bus names: letters, digits and . - _ /, up to 256.
+  eventbridge: new RegExp(`^arn:aws[a-z-]*:events:(${ARN_REGION}):\\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}$`),
+};
+
+/** An SNS topic or EventBridge bus ARN; undefined for any address that does not start `arn:` (an HTTP one). */
+function awsTargetOf(address: string | undefined, where: string): AwsTarget | undefined {
+  if (!address?.startsWith("arn:")) return undefined;
+  for (const service of ["sns", "eventbridge"] as const) {
+    const region = ARN_TARGETS[service].exec(address)?.[1];
+    if (region) return { service, arn: address, region };
+  }
+  throw new ProviderConfigError(
+    `invalid address in ${where}: an ARN address must name an SNS topic (arn:aws:sns:<region>:<account>:<topic>) or an EventBridge bus (arn:aws:events:<region>:<account>:event-bus/<name>)`,
+  );
 }
 
 /** An http(s) URL, as Go's url.ParseRequestURI takes one; the message never repeats the address (it may be secret). */

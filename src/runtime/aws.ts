@@ -18,6 +18,9 @@ import { S3Dependents } from "../aws/s3-dependents.js";
 import { S3DeliveryLog } from "../aws/s3-delivery-log.js";
 import { S3ReceiverIndex } from "../aws/s3-receiver-index.js";
 import { S3Store } from "../aws/s3-store.js";
+import { S3SentLog } from "../aws/s3-sent-log.js";
+import { AwsNotificationPublisher } from "../aws/notification-publisher.js";
+import type { QueuedDeliveryOptions } from "../notify/queued-delivery.js";
 import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
 import { sendFifo, SqsQueue } from "../aws/sqs-queue.js";
 import { openCluster, type Cluster } from "../cluster/cluster.js";
@@ -51,6 +54,8 @@ export interface AwsConfig {
   cluster: string;
   /** The FIFO dead-letter queue: poison messages go there at once. */
   deadLetterUrl?: string;
+  /** The notify function's FIFO queue: the worker puts events there; without it, events are only logged. */
+  notifyUrl?: string;
   /**
    * How bundles for agent clusters are signed: `kms:<asymmetric key id>` or `hmac:<secret id with {cluster}>` (one
    * key per cluster); no agent clusters without.
@@ -191,6 +196,41 @@ function splitOnce(text: string): [string, string] {
   const at = text.indexOf(":");
   return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at + 1)];
 }
+
+/**
+ * What the notify function runs with: the Store (Alerts, Providers, an object's labels), the sent log,
+ * Secrets Manager without the cluster fallback (it reaches no cluster), SNS and EventBridge, and SQS
+ * to hand a message back for later. The settings are the worker's (network policy, cross-namespace refs).
+ */
+export function notifyPorts(
+  config: AwsConfig,
+  log: Log,
+  recorded: Events,
+  clock: Clock,
+): { delivery: QueuedDeliveryOptions; sqs: SQSClient } {
+  const options = awsClientOptions(config);
+  const s3 = new S3Client(options);
+  const settings = { ...awsDefaultSettings, ...config.settings };
+  return {
+    delivery: {
+      store: new S3Store(s3, config.bucket),
+      secrets: new SecretsManagerSecrets(new SecretsManagerClient(options)),
+      clock,
+      log,
+      network: { allowPrivateNetworks: settings.allowPrivateNetworks },
+      noCrossNamespaceRefs: settings.noCrossNamespaceRefs,
+      recorded,
+      publisher: new AwsNotificationPublisher(config),
+      deferRetryAfter: true,
+      maxTimeoutMs: NOTIFY_POST_LIMIT_MS,
+      sent: new S3SentLog(s3, config.bucket),
+    },
+    sqs: new SQSClient(options),
+  };
+}
+
+/** One delivery, retries included, ends within this, well inside the notify function's 2-minute timeout. */
+const NOTIFY_POST_LIMIT_MS = 60_000;
 
 /** The only clients the webhook function has: no Secrets Manager, no EKS, no KMS. */
 export interface WebhookClients {

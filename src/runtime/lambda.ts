@@ -1,7 +1,12 @@
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import {
+  BatchProcessor,
+  EventType,
+  processPartialResponse,
+  SqsFifoPartialProcessorAsync,
+} from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
-import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
 import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
@@ -12,7 +17,10 @@ import type { Events, FluxEvent } from "../notify/events.js";
 import { handleDelivery, type HookResponse, type WebhookPorts } from "../notify/deliveries.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { parseRenderLimits } from "../render/limits.js";
-import { awsClients, awsRuntime, webhookPorts, type AwsClients, type AwsConfig } from "./aws.js";
+import { deliverQueued, type QueuedDeliveryOptions } from "../notify/queued-delivery.js";
+import { PoisonNotificationError } from "../notify/queued-notification.js";
+import { QueuedEvents } from "../aws/sqs-notify-events.js";
+import { awsClients, awsRuntime, notifyPorts, webhookPorts, type AwsClients, type AwsConfig } from "./aws.js";
 import { systemClock } from "../ports/clock.js";
 import { powertoolsLog } from "../ports/log.js";
 import { once } from "./once.js";
@@ -41,6 +49,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     cluster: env.SLUICE_CLUSTER ?? "",
     bundleKey: env.SLUICE_BUNDLE_KEY,
     deadLetterUrl: env.SLUICE_DEAD_LETTER_URL,
+    notifyUrl: env.SLUICE_NOTIFY_QUEUE_URL,
     endpoint: env.SLUICE_AWS_ENDPOINT,
     settings: {
       noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES", !awsDefaultSettings.noRemoteBases),
@@ -211,7 +220,11 @@ export function lazyRuntime(
   return once(async () => {
     const resolved = config();
     const clients = awsClients(resolved);
-    const runtime = await awsRuntime(resolved, clients, powertoolsLog(logger), logEvents(logger), systemClock);
+    const log = powertoolsLog(logger);
+    const events = resolved.notifyUrl
+      ? new QueuedEvents(logEvents(logger), clients.sqs, resolved.notifyUrl, log)
+      : logEvents(logger);
+    const runtime = await awsRuntime(resolved, clients, log, events, systemClock);
     return { runtime, clients, config: resolved };
   });
 }
@@ -219,4 +232,71 @@ export function lazyRuntime(
 /** Builds (once per container) the webhook's ports: no Store, no Secrets Manager, no cluster. */
 export function lazyWebhook(config: () => AwsConfig, logger: Logger): () => Promise<WebhookPorts> {
   return once(async () => webhookPorts(config(), powertoolsLog(logger)));
+}
+
+export interface NotifyDeps {
+  delivery: QueuedDeliveryOptions;
+  /** The notify queue, to hand a message back for later. */
+  sqs: SQSClient;
+  queueUrl: string;
+  logger: Logger;
+}
+
+/** SQS's longest visibility timeout: 12 hours. */
+const MAX_VISIBILITY_S = 43_200;
+
+/**
+ * The notify function: each record is one notification, delivered in parallel with the others (each
+ * is its own FIFO message group, so none waits for another). A record whose endpoint asked to be
+ * tried later goes back to the queue for the Retry-After it sent, or 30 s doubling per receive up to
+ * 15 minutes; the queue dead-letters it after its maxReceiveCount. A body that is no notification is
+ * made visible again at once, so it reaches the dead-letter queue in a few receives, not hours.
+ */
+export async function handleNotifyEvent(event: SQSEvent, deps: NotifyDeps): Promise<SQSBatchResponse> {
+  return processPartialResponse(
+    event,
+    (record: SQSRecord) => notifyRecord(record, deps),
+    new BatchProcessor(EventType.SQS),
+    {
+      throwOnFullBatchFailure: false,
+    },
+  );
+}
+
+async function notifyRecord(record: SQSRecord, deps: NotifyDeps): Promise<void> {
+  let retryInS: number;
+  try {
+    const outcome = await deliverQueued(deps.delivery, record.body);
+    if (!outcome.retry) return;
+    const receives = Number(record.attributes.ApproximateReceiveCount ?? "1");
+    retryInS =
+      outcome.retry.afterMs !== undefined
+        ? Math.ceil(outcome.retry.afterMs / 1_000)
+        : Math.min(30 * 2 ** Math.max(0, receives - 1), 900);
+  } catch (error) {
+    if (!(error instanceof PoisonNotificationError)) throw error;
+    deps.logger.error("poison notification: left to the dead-letter queue", {
+      messageId: record.messageId,
+      reason: error.message,
+    });
+    retryInS = 0;
+  }
+  await deps.sqs.send(
+    new ChangeMessageVisibilityCommand({
+      QueueUrl: deps.queueUrl,
+      ReceiptHandle: record.receiptHandle,
+      VisibilityTimeout: Math.min(retryInS, MAX_VISIBILITY_S),
+    }),
+  );
+  throw new Error(`notification ${record.messageId} comes back in ${retryInS}s`);
+}
+
+/** Builds (once per container) the notify function's dependencies: no cluster, no Jobs queue. */
+export function lazyNotify(config: () => AwsConfig, logger: Logger): () => Promise<NotifyDeps> {
+  return once(async () => {
+    const resolved = config();
+    if (!resolved.notifyUrl) throw new Error("environment variable SLUICE_NOTIFY_QUEUE_URL is not set");
+    const { delivery, sqs } = notifyPorts(resolved, powertoolsLog(logger), logEvents(logger), systemClock);
+    return { delivery, sqs, queueUrl: resolved.notifyUrl, logger };
+  });
 }
