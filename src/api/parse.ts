@@ -5,6 +5,7 @@ import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js
 import { helmRelease, withHelmReleaseDefaults, type HelmRelease } from "./helmrelease.js";
 import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
 import { kustomization, withKustomizationDefaults, type Kustomization } from "./kustomization.js";
+import { ociRepository, withOciRepositoryDefaults, type OCIRepository } from "./ocirepository.js";
 import { provider, type Provider } from "./provider.js";
 import { receiver, withReceiverDefaults, type Receiver } from "./receiver.js";
 
@@ -26,6 +27,7 @@ export const schemas = {
   Receiver: receiver,
   HelmRepository: helmRepository,
   HelmChart: helmChart,
+  OCIRepository: ociRepository,
   HelmRelease: helmRelease,
   Alert: alert,
   Provider: provider,
@@ -36,6 +38,7 @@ export type FluxObject =
   | HelmRepository
   | HelmChart
   | HelmRelease
+  | OCIRepository
   | Kustomization
   | Receiver
   | Alert
@@ -120,6 +123,8 @@ function withDefaults(object: FluxObject): FluxObject {
       return withHelmRepositoryDefaults(object);
     case "HelmChart":
       return withHelmChartDefaults(object);
+    case "OCIRepository":
+      return withOciRepositoryDefaults(object);
     case "HelmRelease":
       return withHelmReleaseDefaults(object);
     case "Kustomization":

@@ -57,6 +57,12 @@ export const REASON = {
   indexationFailed: "IndexationFailed",
   /** source-controller: the source URL cannot be used as written (stalls). */
   urlInvalid: "URLInvalid",
+  /** source-controller: listing an OCI repository's tags failed, or none matched (OCIRepository). */
+  readOperationFailed: "ReadOperationFailed",
+  /** source-controller: an OCI artifact's digest or manifest could not be pulled. */
+  ociPullFailed: "OCIArtifactPullFailed",
+  /** source-controller: an OCI artifact's layer could not be selected, downloaded, extracted or copied. */
+  ociLayerOperationFailed: "OCIArtifactLayerOperationFailed",
   /** source-controller: a HelmChart's artifact is the chart as the repository serves it. */
   chartPullSucceeded: "ChartPullSucceeded",
   /** source-controller: a HelmChart's artifact was packaged (from a folder, or with values files or a version changed). */

@@ -106,11 +106,24 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       when: isNot("Reinstall"),
     },
   ],
+  OCIRepository: [
+    {
+      path: "spec.provider",
+      reason: `${notYet("cloud registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
+      when: isNot("generic"),
+    },
+    { path: "spec.verify", reason: notYet("verifying an artifact's signature (cosign, notation)") },
+    {
+      path: "spec.serviceAccountName",
+      reason: `${notYet("pulling with a service account's image pull secrets")}; use a secretRef`,
+    },
+    { path: "spec.proxySecretRef", reason: notYet("reaching a registry through a proxy") },
+  ],
   Kustomization: [
     {
       path: "spec.sourceRef.kind",
       reason: notYet("a source of this kind"),
-      when: isNot("GitRepository"),
+      when: isNot("GitRepository", "OCIRepository"),
     },
     {
       path: "spec.kubeConfig.configMapRef",

@@ -16,10 +16,16 @@ export interface ExtractLimits {
   maxBytes?: number;
   /** Entries. @default 100_000 */
   maxFiles?: number;
+  /** Drop symbolic links instead of failing, as Flux extracts an OCI layer (fluxcd/pkg tar.WithSkipSymlinks). */
+  skipSymlinks?: boolean;
 }
 
 /** The bounds of an extraction, also used for a Git checkout (the tree that becomes the artifact). */
-export const defaultExtractLimits: Required<ExtractLimits> = { maxBytes: 512 * 1024 * 1024, maxFiles: 100_000 };
+export const defaultExtractLimits: Required<ExtractLimits> = {
+  maxBytes: 512 * 1024 * 1024,
+  maxFiles: 100_000,
+  skipSymlinks: false,
+};
 
 /**
  * Regular files as Go's archive/tar reads them (`0` and the pre-POSIX NUL type); ContiguousFile is refused as Flux
@@ -94,6 +100,8 @@ export async function extractArchive(
           pipeline(entry, file(), { signal: abort.signal }),
         );
         writes.push(settle(entry.path, write));
+      } else if (entry.type === "SymbolicLink" && limits.skipSymlinks) {
+        entry.resume();
       } else {
         throw new UnsafeArchiveError(
           `archive entry ${entry.path}: unsupported file type ${entry.type}; only regular files and directories are extracted`,

@@ -12,7 +12,9 @@ import { reconcileAlert } from "./notification/alert.js";
 import { reconcileGitRepository } from "./source/gitrepository.js";
 import { reconcileHelmChart } from "./source/helmchart.js";
 import { reconcileHelmRepository } from "./source/helmrepository.js";
+import { reconcileOciRepository } from "./source/ocirepository.js";
 import { reconcileKustomization } from "./kustomize/kustomization.js";
+import { reconcileHelmRelease } from "./helm/helmrelease.js";
 import { targetsOf } from "../ports/dependents.js";
 import { reconcileProvider } from "./notification/provider.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./notification/receiver.js";
@@ -28,7 +30,9 @@ const API_VERSIONS: Record<string, string> = {
   GitRepository: "source.toolkit.fluxcd.io/v1",
   HelmRepository: "source.toolkit.fluxcd.io/v1",
   HelmChart: "source.toolkit.fluxcd.io/v1",
+  OCIRepository: "source.toolkit.fluxcd.io/v1",
   Kustomization: "kustomize.toolkit.fluxcd.io/v1",
+  HelmRelease: "helm.toolkit.fluxcd.io/v2",
   Receiver: "notification.toolkit.fluxcd.io/v1",
   Alert: "notification.toolkit.fluxcd.io/v1beta3",
   Provider: "notification.toolkit.fluxcd.io/v1beta3",
@@ -107,7 +111,8 @@ async function reconcileObject(
       REASON.unsupportedKind,
       `${object.kind} (${object.apiVersion}) is not reconciled by Sluice yet; supported kinds: ${Object.keys(API_VERSIONS).join(", ")}`,
     );
-  if (object.metadata.deletionTimestamp && object.kind !== "Kustomization") {
+  // Kustomizations and HelmReleases finalize (delete what they applied); other kinds just go.
+  if (object.metadata.deletionTimestamp && object.kind !== "Kustomization" && object.kind !== "HelmRelease") {
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
     return { status: statusOf(object), finalized: true };
   }
@@ -132,11 +137,14 @@ async function reconcileObject(
     return parsed.spec.suspend ? { status: parsed.status } : reconcileGitRepository(ports, parsed);
   if (parsed.kind === "HelmRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
+  if (parsed.kind === "OCIRepository")
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileOciRepository(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
   if (parsed.kind === "Alert") return reconcileAlert(ports, parsed);
   if (parsed.kind === "Provider") return reconcileProvider(ports, parsed);
   if (parsed.kind === "HelmChart")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmChart(ports, parsed);
+  if (parsed.kind === "HelmRelease") return reconcileHelmRelease(ports, parsed);
   // Admitted by the API, not reconciled until helm-controller's reconciler lands (not in API_VERSIONS).
   if (parsed.kind === "HelmRelease")
     return stalled(REASON.unsupportedKind, "HelmRelease is not reconciled by Sluice yet");
@@ -174,6 +182,7 @@ async function emitEvent(
       (
         {
           Kustomization: "kustomize-controller",
+          HelmRelease: "helm-controller",
           Receiver: "notification-controller",
           Alert: "notification-controller",
           Provider: "notification-controller",
@@ -225,8 +234,9 @@ async function wakeDependents(
   object: KubeObject,
   outcome: Outcome<FluxStatus | undefined>,
 ): Promise<void> {
-  if (key.kind === "Kustomization" && !isReady({ metadata: object.metadata, status: outcome.status })) return;
-  const reason = key.kind === "Kustomization" ? "dependency" : "source";
+  const dependable = key.kind === "Kustomization" || key.kind === "HelmRelease";
+  if (dependable && !isReady({ metadata: object.metadata, status: outcome.status })) return;
+  const reason = dependable ? "dependency" : "source";
   for (const dependent of await ports.dependents.of(key))
     await ports.queue.enqueue({ key: dependent, reason, revision: outcome.revision });
 }

@@ -37,6 +37,21 @@ export function pickChartVersion(index: HelmIndex, chart: string, range: string)
   return matching[0]!.v;
 }
 
+/**
+ * The newest of `tags` (OCI tags) that `range` allows, as a Masterminds constraint, written as the tag
+ * is; undefined when none does. A tag that is not a version is skipped. Throws ChartReferenceError
+ * when `range` is not a constraint.
+ */
+export function newestMatchingTag(tags: string[], range: string): string | undefined {
+  const groups = orGroups(range === "" ? "*" : range);
+  const matching = tags
+    .map((tag) => ({ tag, parsed: parseVersion(tag) }))
+    .filter((c): c is { tag: string; parsed: semver.SemVer } => c.parsed !== null)
+    .filter(({ parsed }) => groups.some((group) => satisfies(parsed, group)));
+  matching.sort((a, b) => semver.rcompare(a.parsed, b.parsed));
+  return matching[0]?.tag;
+}
+
 /** A Masterminds constraint as node-semver ranges, one per `||` group; refused when one is not a range. */
 function orGroups(range: string): { range: string; prerelease: boolean }[] {
   return range.split("||").flatMap((group) => {

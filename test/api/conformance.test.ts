@@ -27,6 +27,7 @@ const BASES: Record<FluxKind, { spec: Record<string, unknown> }> = {
   GitRepository: { spec: { interval: "1m", url: "https://git.example/org/app.git" } },
   HelmRepository: { spec: { interval: "10m", url: "https://charts.example/stable" } },
   HelmChart: { spec: { interval: "10m", chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+  OCIRepository: { spec: { interval: "10m", url: "oci://ghcr.io/org/manifests" } },
   HelmRelease: { spec: { interval: "10m", chartRef: { kind: "HelmChart", name: "podinfo" } } },
   Kustomization: { spec: { interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "app" } } },
   Receiver: {

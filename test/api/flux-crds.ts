@@ -30,6 +30,7 @@ const FILES: Record<FluxKind, string> = {
   GitRepository: "source.toolkit.fluxcd.io_gitrepositories.yaml",
   HelmRepository: "source.toolkit.fluxcd.io_helmrepositories.yaml",
   HelmChart: "source.toolkit.fluxcd.io_helmcharts.yaml",
+  OCIRepository: "source.toolkit.fluxcd.io_ocirepositories.yaml",
   HelmRelease: "helm.toolkit.fluxcd.io_helmreleases.yaml",
   Kustomization: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
   Receiver: "notification.toolkit.fluxcd.io_receivers.yaml",
@@ -111,6 +112,7 @@ const PATTERN_SAMPLES: Record<string, string> = {
   "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$":
     "Ready",
   "^[\\-._a-zA-Z0-9]+$": "values.yaml",
+  "^oci://.*$": "oci://ghcr.io/org/app",
   "^([a-zA-Z0-9_\\-.\\\\\\/]|\\[[0-9]{1,5}\\])+$": "ingress.hosts[0]",
 };
 export const FIELD_SAMPLES: Record<string, unknown> = {

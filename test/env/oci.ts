@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { buffer } from "node:stream/consumers";
-import { create as createTar } from "tar";
+import { gzipSync } from "node:zlib";
+import { create as createTar, Header } from "tar";
 
 /** Media types of a Flux OCI artifact (what `flux push artifact` produces). */
 export const FLUX_MEDIA_TYPES = {
@@ -44,7 +45,69 @@ export async function pushOciArtifact(
   return response.headers.get("docker-content-digest") ?? sha256(Buffer.from(manifest));
 }
 
-async function uploadBlob(base: string, content: Buffer): Promise<string> {
+/**
+ * Pushes `layers` (each with its media type) and a `{}` config as an image manifest, with any manifest
+ * media type and annotations; returns the manifest digest. For hostile artifacts a client must refuse.
+ */
+export async function pushLayers(
+  host: string,
+  repository: string,
+  tag: string,
+  layers: { data: Buffer; mediaType: string; size?: number }[],
+  options: { annotations?: Record<string, string>; mediaType?: string } = {},
+): Promise<string> {
+  const base = `http://${host}/v2/${repository}`;
+  const config = Buffer.from("{}");
+  const configDigest = await uploadBlob(base, config);
+  const described = [];
+  for (const layer of layers)
+    described.push({
+      mediaType: layer.mediaType,
+      digest: await uploadBlob(base, layer.data),
+      size: layer.size ?? layer.data.length,
+    });
+  const mediaType = options.mediaType ?? FLUX_MEDIA_TYPES.manifest;
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType,
+    config: { mediaType: FLUX_MEDIA_TYPES.config, digest: configDigest, size: config.length },
+    layers: described,
+    annotations: options.annotations ?? {},
+  });
+  const response = await fetch(`${base}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "content-type": mediaType },
+    body: manifest,
+  });
+  if (response.status !== 201)
+    throw new Error(`PUT manifest ${repository}:${tag}: HTTP ${response.status} ${await response.text()}`);
+  return sha256(Buffer.from(manifest));
+}
+
+/** A tar.gz of raw entries (headers written by hand, so any path, type or link target can be tried). */
+export function rawTarGz(
+  entries: { path: string; type?: "File" | "Directory" | "SymbolicLink" | "Link"; body?: string; linkpath?: string }[],
+): Buffer {
+  const blocks: Buffer[] = [];
+  for (const entry of entries) {
+    const type = entry.type ?? "File";
+    const body = Buffer.from(type === "File" ? (entry.body ?? "") : "");
+    const header = Buffer.alloc(512);
+    new Header({
+      path: entry.path,
+      type,
+      size: body.length,
+      mode: 0o644,
+      mtime: new Date(0),
+      linkpath: entry.linkpath,
+    }).encode(header, 0);
+    blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return gzipSync(Buffer.concat(blocks));
+}
+
+export async function uploadBlob(base: string, content: Buffer): Promise<string> {
   const digest = sha256(content);
   const started = await fetch(`${base}/blobs/uploads/`, { method: "POST" });
   if (started.status !== 202) throw new Error(`start upload: HTTP ${started.status}`);

@@ -2,7 +2,7 @@ import { lstat, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { GitRepository } from "../../api/gitrepository.js";
 import type { HelmChart } from "../../api/helmchart.js";
-import type { HelmRepository } from "../../api/helmrepository.js";
+import { helmRepositoryDefaults, type HelmRepository } from "../../api/helmrepository.js";
 import { parseDuration } from "../../api/duration.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { extractArchive } from "../../artifacts/extract.js";
@@ -19,12 +19,17 @@ import {
   type BuildErrorKind,
 } from "../../sources/helm-chart-build.js";
 import { buildDependencies, type ChartDependency } from "../../sources/helm-chart-deps.js";
-import { ChartPullError, downloadChart } from "../../sources/helm-chart-fetch.js";
+import { ChartPullError, downloadChart, MAX_CHART_BYTES } from "../../sources/helm-chart-fetch.js";
 import { ChartReferenceError, pickChartVersion } from "../../sources/helm-chart-version.js";
 import type { HelmIndex } from "../../sources/helm-index.js";
+import { OciError } from "../../sources/oci/client.js";
+import { OciCredentialsError } from "../../sources/oci/credentials.js";
+import { ociChartVersion, pullOciChart } from "../../sources/oci/helm-chart.js";
+import { OciUrlError } from "../../sources/oci/reference.js";
 import { findCondition } from "../conditions.js";
 import { repositoryDependency } from "./helmchart-dependency.js";
 import { indexSource } from "./helmrepository.js";
+import { ociClientFor } from "./oci-connection.js";
 import type { Outcome } from "../outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
@@ -173,19 +178,15 @@ async function buildChart(
     const message = `failed to get source: ${kind}.source.toolkit.fluxcd.io "${name}" not found`;
     throw new ChartFailure("SourceUnavailable", message);
   }
-  if (kind === "HelmRepository" && (stored.object as HelmRepository).spec.type === "oci")
-    throw new ChartFailure(
-      REASON.unsupportedField,
-      `spec.sourceRef: charts from an OCI HelmRepository ('${name}', type oci) are not supported by Sluice yet`,
-      { stalled: true },
-    );
   const source = stored.object as HelmRepository | GitRepository;
+  // An OCI HelmRepository has no artifact: the chart comes from the registry itself.
+  const oci = kind === "HelmRepository" && (source as HelmRepository).spec.type === "oci";
   const artifact = source.status?.artifact;
-  const data = artifact && (await ports.artifacts.get(artifact.path, artifact.digest));
-  if (!artifact || !data)
+  const data = !oci && artifact ? await ports.artifacts.get(artifact.path, artifact.digest) : undefined;
+  if (!oci && (!artifact || !data))
     throw new ChartFailure("NoSourceArtifact", `no artifact available for ${kind} source '${name}'`);
   const previous = { ...status };
-  status.observedSourceArtifactRevision = artifact.revision;
+  if (artifact) status.observedSourceArtifactRevision = artifact.revision;
   // Rebuilt whenever the spec changed (Flux's Force), else only when the chart or its version did.
   const upToDate = async (candidate: { name: string; version: string }) =>
     previous.observedGeneration === (chart.metadata.generation ?? 1) &&
@@ -196,17 +197,18 @@ async function buildChart(
       () => false,
     );
   const context: BuildContext = { ports, chart, work, upToDate };
-  const built =
-    kind === "HelmRepository"
-      ? await fromRepository(context, source as HelmRepository, JSON.parse(data.toString("utf8")) as HelmIndex)
-      : await fromTarball(context, artifact.revision, data);
+  const built = oci
+    ? await fromOciRepository(context, source as HelmRepository)
+    : kind === "HelmRepository"
+      ? await fromRepository(context, source as HelmRepository, JSON.parse(data!.toString("utf8")) as HelmIndex)
+      : await fromTarball(context, artifact!.revision, data!);
   if (!built.data) built.valuesFiles = previous.observedValuesFiles ?? effectiveValuesFiles(spec);
   return built;
 }
 
 /** The version the range picks, pulled from the repository, and packaged again only when valuesFiles change it. */
 async function fromRepository(context: BuildContext, repo: HelmRepository, index: HelmIndex): Promise<Build> {
-  const { ports, chart, work, upToDate } = context;
+  const { ports, chart, upToDate } = context;
   const { spec } = chart;
   let picked;
   try {
@@ -235,21 +237,82 @@ async function fromRepository(context: BuildContext, repo: HelmRepository, index
     archive = await downloadChart({ ...source, passCredentials: repo.spec.passCredentials }, picked);
   } catch (error) {
     if (!(error instanceof ChartPullError)) throw error;
-    const message = `failed to download chart for remote reference: ${error.message}`;
-    // source-controller's test for an authentication failure inside a pull error, run on the text without its URL
-    // (a port such as :34011 would otherwise read as a 401).
-    const words = message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, "");
-    if (/401|unauthorized|authentication required|tls|unknown certificate authority/.test(words))
-      throw new ChartFailure(
-        REASON.authenticationFailed,
-        `failed to authenticate with the Helm repository: ${BUILD_ERROR.pull.summary}: ${message}`,
-      );
-    throw buildFailure(BUILD_ERROR.pull, message, { name, version });
+    throw pullFailure(`failed to download chart for remote reference: ${error.message}`, { name, version });
   }
-  const dir = await step(BUILD_ERROR.pull, () => openChartArchive(archive, join(work, "chart")), { name, version });
-  await step(BUILD_ERROR.pull, () => readChartMetadata(dir), { name, version });
-  if (!packaged) return { name, version, data: archive, packaged, valuesFiles: [] };
-  return finishPackage(dir, dir, { name, version }, spec, valuesFiles);
+  return fromPulledArchive(context, archive, { name, version }, valuesFiles);
+}
+
+/**
+ * From an OCI HelmRepository (source-controller's OCIChartRepository): a version pulled as its tag
+ * without listing any, a range resolved against the registry's tags, the chart layer verified.
+ */
+async function fromOciRepository(context: BuildContext, repo: HelmRepository): Promise<Build> {
+  const { ports, chart, upToDate } = context;
+  const { spec } = chart;
+  const url = `${repo.spec.url.replace(/\/+$/, "")}/${spec.chart}`;
+  const signal = AbortSignal.timeout(parseDuration(helmRepositoryDefaults(repo.spec).timeout));
+  let client;
+  try {
+    const connection = { ...repo.spec, url };
+    client = await ociClientFor(ports, chart.metadata.namespace ?? "default", connection, {
+      allowBasicKeys: true,
+      signal,
+    });
+  } catch (error) {
+    if (error instanceof OciUrlError)
+      throw new ChartFailure(REASON.urlInvalid, `invalid OCI registry URL: ${url}: ${error.message}`, {
+        stalled: true,
+      });
+    if (error instanceof OciCredentialsError) throw new ChartFailure(REASON.authenticationFailed, error.message);
+    throw error;
+  }
+  let tag: string;
+  try {
+    tag = await ociChartVersion(client, spec.chart, spec.version ?? "*");
+  } catch (error) {
+    if (!(error instanceof OciError)) throw error;
+    throw pullFailure(`failed to get chart version for remote reference: ${error.message}`);
+  }
+  const valuesFiles = effectiveValuesFiles(spec);
+  const metadata = valuesFiles.length > 0 ? String(chart.metadata.generation ?? 1) : "";
+  const target = { name: spec.chart, version: patchVersion(tag, metadata, spec.chart) };
+  if (await upToDate(target)) return { ...target, packaged: metadata !== "", valuesFiles };
+  let archive: Buffer;
+  try {
+    archive = await pullOciChart(client, tag, MAX_CHART_BYTES);
+  } catch (error) {
+    if (!(error instanceof OciError)) throw error;
+    const message = `failed to download chart for remote reference: failed to get '${url}:${tag}': ${error.message}`;
+    throw pullFailure(message, target);
+  }
+  return fromPulledArchive(context, archive, target, valuesFiles);
+}
+
+/** A downloaded chart archive, checked to be a chart, and packaged again only when valuesFiles change it. */
+async function fromPulledArchive(
+  context: BuildContext,
+  archive: Buffer,
+  target: { name: string; version: string },
+  valuesFiles: string[],
+): Promise<Build> {
+  const dir = await step(BUILD_ERROR.pull, () => openChartArchive(archive, join(context.work, "chart")), target);
+  await step(BUILD_ERROR.pull, () => readChartMetadata(dir), target);
+  if (valuesFiles.length === 0) return { ...target, data: archive, packaged: false, valuesFiles: [] };
+  return finishPackage(dir, dir, target, context.chart.spec, valuesFiles);
+}
+
+/**
+ * A pull error, or an authentication failure when its text says so: source-controller's test, run on the text without
+ * its URLs (a port such as :34011 would otherwise read as a 401).
+ */
+function pullFailure(message: string, version?: { name: string; version: string }): ChartFailure {
+  const words = message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, "");
+  if (/401|unauthorized|authentication required|tls|unknown certificate authority/.test(words))
+    return new ChartFailure(
+      REASON.authenticationFailed,
+      `failed to authenticate with the Helm repository: ${BUILD_ERROR.pull.summary}: ${message}`,
+    );
+  return buildFailure(BUILD_ERROR.pull, message, version);
 }
 
 /** The chart at `spec.chart` in a source artifact: a folder packaged with its dependencies, or a packaged chart. */
