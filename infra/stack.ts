@@ -18,6 +18,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from "aws-cdk-lib/aws-s3";
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import { NOTIFY_SECRET_TAG } from "../src/aws/notify-secrets.js";
 import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 
@@ -90,8 +91,6 @@ const TICK_TIMEOUT = Duration.minutes(1);
 const NOTIFY_TIMEOUT = Duration.minutes(2);
 /** Receives of one notification before it is dead-lettered: about 15 minutes of backoff (30 s doubling), or as many Retry-Afters. */
 const NOTIFY_RECEIVES = 6;
-/** Tag a Secrets Manager secret must carry for the notify function to read it (a Provider's secretRef). */
-export const NOTIFY_SECRET_TAG = "sluice:notify";
 const root = join(import.meta.dirname, "..");
 
 /**

@@ -19,6 +19,7 @@ import { S3DeliveryLog } from "../aws/s3-delivery-log.js";
 import { S3ReceiverIndex } from "../aws/s3-receiver-index.js";
 import { S3Store } from "../aws/s3-store.js";
 import { S3SentLog } from "../aws/s3-sent-log.js";
+import { notifySecrets } from "../aws/notify-secrets.js";
 import { AwsNotificationPublisher } from "../aws/notification-publisher.js";
 import type { QueuedDeliveryOptions } from "../notify/queued-delivery.js";
 import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
@@ -199,7 +200,7 @@ function splitOnce(text: string): [string, string] {
 
 /**
  * What the notify function runs with: the Store (Alerts, Providers, an object's labels), the sent log,
- * Secrets Manager without the cluster fallback (it reaches no cluster), SNS and EventBridge, and SQS
+ * Secrets Manager secrets tagged for it (no cluster fallback: it reaches no cluster), SNS and EventBridge, and SQS
  * to hand a message back for later. The settings are the worker's (network policy, cross-namespace refs).
  */
 export function notifyPorts(
@@ -214,7 +215,7 @@ export function notifyPorts(
   return {
     delivery: {
       store: new S3Store(s3, config.bucket),
-      secrets: new SecretsManagerSecrets(new SecretsManagerClient(options)),
+      secrets: notifySecrets(new SecretsManagerClient(options)),
       clock,
       log,
       network: { allowPrivateNetworks: settings.allowPrivateNetworks },
