@@ -2,7 +2,9 @@ import { execFile } from "node:child_process";
 import { access, constants, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { helm } from "./charts.js";
 import type { Running, RunContext } from "./component.js";
+import { podinfoPackages } from "./podinfo.js";
 import { MissingPrerequisiteError, freePort, startProcess, waitUntilReady } from "./process.js";
 
 const run = promisify(execFile);
@@ -13,9 +15,14 @@ export interface RegistryInfo {
   host: string;
   /** e.g. "docker-registry 2.8.2+ds1" */
   version: string;
+  /** "oci://127.0.0.1:PORT/charts/podinfo": podinfo's real chart, both versions of podinfo.ts (flux-benchmark's shape). */
+  podinfo: string;
 }
 
-/** Starts Debian's docker-registry (the CNCF distribution registry) with storage in the run folder. */
+/**
+ * Starts Debian's docker-registry (the CNCF distribution registry) with storage in the run folder, and
+ * pushes podinfo's chart to it with `helm push` (as chart authors publish to OCI).
+ */
 export async function start(ctx: RunContext): Promise<Running<RegistryInfo>> {
   const binary = join(ctx.cacheDir, "registry", "usr", "bin", "docker-registry");
   if (
@@ -29,6 +36,7 @@ export async function start(ctx: RunContext): Promise<Running<RegistryInfo>> {
       "bash test/env/install-registry.sh",
     );
   }
+  const charts = await podinfoPackages(ctx.cacheDir);
   const dir = join(ctx.runDir, "registry");
   await mkdir(join(dir, "data"), { recursive: true });
   const port = await freePort();
@@ -58,7 +66,9 @@ export async function start(ctx: RunContext): Promise<Running<RegistryInfo>> {
     });
     const { stdout } = await run(binary, ["--version"]);
     const version = `docker-registry ${stdout.trim().split(/\s+/).at(-1)}`;
-    return { info: { host, version }, stop: () => registry.stop() };
+    const home = join(dir, "helm-home");
+    for (const chart of charts) await helm(ctx.cacheDir, ["push", chart, `oci://${host}/charts`, "--plain-http"], home);
+    return { info: { host, version, podinfo: `oci://${host}/charts/podinfo` }, stop: () => registry.stop() };
   } catch (error) {
     await registry.stop();
     throw error;
