@@ -261,7 +261,7 @@ describe("notifications: the notify function and its queue", () => {
       Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [deadLetterId, "QueueName"] } }],
       Threshold: 0,
     });
-    // Sent records outlive the dead-letter queue's retention, so a redrive sends nothing twice.
+    // Handled records outlive the dead-letter queue's retention, so a redrive sends nothing twice.
     template.hasResourceProperties("AWS::S3::Bucket", {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([Match.objectLike({ Prefix: "notifications/", ExpirationInDays: 15 })]),
@@ -281,7 +281,7 @@ describe("notifications: the notify function and its queue", () => {
     expect(variables).toMatchObject({ SLUICE_NOTIFY_QUEUE_URL: { Ref: queueId } });
   });
 
-  it("lets the notify function read the Store and tagged secrets, write only its sent log, publish nowhere by default", () => {
+  it("lets the notify function read the Store and tagged secrets, write only its handled log, publish nowhere by default", () => {
     const statements = statementsOf(stack, "Notify");
     const actions = statements.flatMap(actionsOf);
     expect(actions.filter((a) => /^(eks|sts|sns|events|kms:Sign)/.test(a))).toEqual([]);

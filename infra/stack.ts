@@ -123,7 +123,7 @@ export class SluiceStack extends Stack {
         // Artifacts are content-addressed and re-fetched when missing: old ones can go.
         { prefix: "artifacts/", expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(7) },
         { prefix: "deliveries/", expiration: Duration.days(2) },
-        // Sent notifications: kept past the notification dead-letter queue's 14 days, so a redrive sends nothing twice.
+        // Handled notifications: kept past the notification dead-letter queue's 14 days, so a redrive sends nothing twice.
         { prefix: "notifications/", expiration: Duration.days(15) },
         // Retired receiver records hold old tokens: their versions go after a day.
         { prefix: "receivers/", noncurrentVersionExpiration: Duration.days(1) },
@@ -320,7 +320,7 @@ export class SluiceStack extends Stack {
     bucket.grantDelete(webhook, "deliveries/*");
     jobs.grantSendMessages(webhook);
     notifications.grantSendMessages(worker);
-    // The notify function reads the Store (Alerts, Providers, an object's labels), keeps its sent log,
+    // The notify function reads the Store (Alerts, Providers, an object's labels), keeps its handled log,
     // hands messages back (visibility), reads only the secrets tagged for it, and publishes only
     // to the topics and buses listed.
     bucket.grantRead(notify, "store/*");
@@ -422,7 +422,7 @@ function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: Htt
       ...prefixes.map((id) => ({
         id,
         reason:
-          "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/), the Store read by the notify function (store/), sent notifications (notifications/).",
+          "Scoped to a key prefix of this stack's state bucket: schedules (due/), delivery ids (deliveries/), receiver records (receivers/), the Store read by the notify function (store/), handled notifications (notifications/).",
       })),
       {
         id: secrets,

@@ -1,24 +1,25 @@
 import { alertsTaking, sendToAlert, type AlertDeliveryOptions } from "./alert-delivery.js";
-import { parseNotificationMessage, sentIdOf } from "./queued-notification.js";
+import { handledIdOf, parseNotificationMessage } from "./queued-notification.js";
 
-// The notify function's work on one queued notification (AWS): the Alerts that take it, each sent
-// unless the sent log says it was already, each recorded as sent once its Provider took it. A
-// message that comes back (a retry, a redelivery, a redrive from the dead-letter queue) re-sends
-// only what was not sent.
+// The notify function's work on one queued notification (AWS): the Alerts that take it, each one
+// handled unless the handled log has it already — sent, or failed for good (a 400, a missing
+// Provider: reported on the Alert and not tried again, as Flux does not retry them either). Only an
+// Alert whose endpoint may answer later (a 429, a 5xx, no connection) makes the message come back,
+// and then only that Alert is tried again: a redelivery or a redrive re-sends nothing handled.
 //
 // Guarantee: at least once per Alert, duplicates only when the function stops between the
-// endpoint's answer and the sent record (the record follows the send; recording first would lose
-// the notification instead). The FIFO queue never hands the same message to two invocations at
-// once, so no two sends of one notification race.
+// endpoint's answer and the record (the record follows the send; recording first would lose the
+// notification instead). The FIFO queue never hands one message to two invocations at once, so no
+// two sends of one notification race.
 
-/** Which (notification, Alert) deliveries were sent; ids are hashes (queued-notification.ts). */
-export interface SentLog {
-  wasSent(id: string): Promise<boolean>;
-  markSent(id: string): Promise<void>;
+/** Which (notification, Alert) deliveries are done with; ids are hashes (queued-notification.ts). */
+export interface HandledLog {
+  wasHandled(id: string): Promise<boolean>;
+  markHandled(id: string): Promise<void>;
 }
 
 export interface QueuedDeliveryOptions extends AlertDeliveryOptions {
-  sent: SentLog;
+  handled: HandledLog;
 }
 
 /** What became of a message: how many Alerts it was sent to, and whether (and when) it should come back. */
@@ -34,10 +35,13 @@ export async function deliverQueued(options: QueuedDeliveryOptions, body: string
   const alerts = await alertsTaking(options.store, event);
   const results = await Promise.all(
     alerts.map(async (alert) => {
-      const sentId = sentIdOf(id, { namespace: alert.metadata.namespace ?? "default", name: alert.metadata.name });
-      if (await options.sent.wasSent(sentId)) return { sent: false };
+      const handledId = handledIdOf(id, {
+        namespace: alert.metadata.namespace ?? "default",
+        name: alert.metadata.name,
+      });
+      if (await options.handled.wasHandled(handledId)) return { sent: false };
       const result = await sendToAlert(options, alert, event);
-      if (result.sent) await options.sent.markSent(sentId);
+      if (!("retry" in result && result.retry)) await options.handled.markHandled(handledId);
       return result;
     }),
   );

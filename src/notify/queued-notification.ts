@@ -4,7 +4,7 @@ import { duplicateKey } from "./alert-match.js";
 import type { FluxEvent } from "./events.js";
 
 // An event on its way from a reconcile to the notify function (AWS): the message body, and the ids
-// SQS FIFO and the sent log key it by. The body is read as hostile input: only a well-formed
+// SQS FIFO and the handled log key it by. The body is read as hostile input: only a well-formed
 // Flux event is delivered.
 
 /** SQS's message limit is 256 KiB; the envelope and the rest of the event stay well inside what is left. */
@@ -66,8 +66,8 @@ export function parseNotificationMessage(body: string): { event: FluxEvent; id: 
   return { event: result.data.event, id: sha256(JSON.stringify(result.data.event)) };
 }
 
-/** Where one Alert's delivery of a notification is recorded as sent: per notification and Alert. */
-export function sentIdOf(notificationId: string, alert: { namespace: string; name: string }): string {
+/** Where one Alert's delivery of a notification is recorded as handled: per notification and Alert. */
+export function handledIdOf(notificationId: string, alert: { namespace: string; name: string }): string {
   return sha256(JSON.stringify([notificationId, alert.namespace, alert.name]));
 }
 

@@ -18,7 +18,7 @@ import { S3Dependents } from "../aws/s3-dependents.js";
 import { S3DeliveryLog } from "../aws/s3-delivery-log.js";
 import { S3ReceiverIndex } from "../aws/s3-receiver-index.js";
 import { S3Store } from "../aws/s3-store.js";
-import { S3SentLog } from "../aws/s3-sent-log.js";
+import { S3HandledLog } from "../aws/s3-handled-log.js";
 import { notifySecrets } from "../aws/notify-secrets.js";
 import { AwsNotificationPublisher } from "../aws/notification-publisher.js";
 import type { QueuedDeliveryOptions } from "../notify/queued-delivery.js";
@@ -199,7 +199,7 @@ function splitOnce(text: string): [string, string] {
 }
 
 /**
- * What the notify function runs with: the Store (Alerts, Providers, an object's labels), the sent log,
+ * What the notify function runs with: the Store (Alerts, Providers, an object's labels), the handled log,
  * Secrets Manager secrets tagged for it (no cluster fallback: it reaches no cluster), SNS and EventBridge, and SQS
  * to hand a message back for later. The settings are the worker's (network policy, cross-namespace refs).
  */
@@ -224,7 +224,7 @@ export function notifyPorts(
       publisher: new AwsNotificationPublisher(config),
       deferRetryAfter: true,
       maxTimeoutMs: NOTIFY_POST_LIMIT_MS,
-      sent: new S3SentLog(s3, config.bucket),
+      handled: new S3HandledLog(s3, config.bucket),
     },
     sqs: new SQSClient(options),
   };
