@@ -91,6 +91,8 @@ interface Token {
   expiresAt: number;
 }
 
+/** The scheme each registry answered on, once known (see OciRepositoryRef.httpFallback). */
+const schemes = new Map<string, "https:" | "http:">();
 /** Bearer tokens by realm, service, scope and credentials, so an unchanged source costs one request next time. */
 const tokens = new Map<string, Token>();
 /** Where each registry (and credentials) sent us for tokens, to present the cached token on the first request. */
@@ -107,7 +109,7 @@ export class OciClient {
   constructor(private readonly options: OciClientOptions) {
     this.scope = `repository:${options.ref.repository}:pull`;
     const { username = "", password = "" } = options.credentials ?? {};
-    this.who = `${options.ref.baseUrl}|${createHash("sha256").update(`${username}\0${password}`).digest("hex")}`;
+    this.who = `${options.ref.registry}|${createHash("sha256").update(`${username}\0${password}`).digest("hex")}`;
     const known = realms.get(this.who);
     const token = known && tokens.get(this.tokenKey(known));
     if (token && token.expiresAt > Date.now()) this.authorization = `Bearer ${token.value}`;
@@ -212,20 +214,53 @@ export class OciClient {
     headers: Record<string, string>,
     maxBytes = MAX_SMALL_BYTES,
   ): Promise<GitHttpResponse> {
-    const url = new URL(pathOrUrl, this.options.ref.baseUrl).href;
-    let response = await this.request(method, url, headers, maxBytes);
+    let response = await this.request(method, pathOrUrl, headers, maxBytes);
     if (response.statusCode === 401) {
       await response.body?.return?.();
       await this.authenticate(response);
-      response = await this.request(method, url, headers, maxBytes);
+      response = await this.request(method, pathOrUrl, headers, maxBytes);
     }
     if (response.statusCode >= 200 && response.statusCode < 300) return response;
     const detail = await this.errorDetail(response);
     const unauthorized = response.statusCode === 401 || response.statusCode === 403;
-    throw new OciError(`${method} ${url}: ${detail}`, unauthorized);
+    throw new OciError(`${method} ${this.url(pathOrUrl)}: ${detail}`, unauthorized);
   }
 
-  private async request(method: string, url: string, headers: Record<string, string>, maxBytes: number) {
+  /**
+   * One request to the registry (a path, or an absolute URL for a token realm or the next page). While
+   * the registry's scheme is unknown and it may be plain HTTP, HTTPS is tried first and HTTP when no
+   * TLS connection could be made, as go-containerregistry's ping does; the answer is remembered.
+   */
+  private async request(method: string, pathOrUrl: string, headers: Record<string, string>, maxBytes: number) {
+    const { registry, httpFallback } = this.options.ref;
+    const onRegistry = new URL(pathOrUrl, this.options.ref.baseUrl).host === registry;
+    if (!onRegistry || !httpFallback || schemes.has(registry))
+      return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+    try {
+      const response = await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+      schemes.set(registry, "https:");
+      return response;
+    } catch (error) {
+      if (this.options.signal?.aborted) throw error;
+      schemes.set(registry, "http:");
+      try {
+        return await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+      } catch (plain) {
+        schemes.delete(registry);
+        throw new OciError(`${(error as Error).message}; over plain HTTP: ${(plain as Error).message}`);
+      }
+    }
+  }
+
+  /** `pathOrUrl` resolved against the registry, in the scheme it answers on. */
+  private url(pathOrUrl: string): string {
+    const url = new URL(pathOrUrl, this.options.ref.baseUrl);
+    const scheme = schemes.get(this.options.ref.registry);
+    if (scheme && url.host === this.options.ref.registry) url.protocol = scheme;
+    return url.href;
+  }
+
+  private async requestOnce(method: string, url: string, headers: Record<string, string>, maxBytes: number) {
     this.requests++;
     const http = sourceHttpClient({
       network: this.options.network,
@@ -274,7 +309,7 @@ export class OciClient {
     } catch {
       throw new OciError(`${this.name()}: token realm '${target.realm}' is not a URL`, true);
     }
-    const registry = new URL(this.options.ref.baseUrl);
+    const registry = new URL(this.url("/"));
     if (url.protocol !== "https:" && url.protocol !== "http:")
       throw new OciError(`${this.name()}: token realm ${url.origin} is not http(s)`, true);
     // Credentials go to a token endpoint on another host only over TLS: a plain-HTTP realm elsewhere would expose them.
@@ -290,7 +325,7 @@ export class OciClient {
     if (credentials)
       headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
     this.authorization = undefined;
-    const response = await this.request("GET", url.href, headers, MAX_SMALL_BYTES);
+    const response = await this.requestOnce("GET", url.href, headers, MAX_SMALL_BYTES);
     if (response.statusCode !== 200) {
       const detail = await this.errorDetail(response);
       throw new OciError(`${this.name()}: token request to ${url.origin}${url.pathname}: ${detail}`, true);
@@ -341,8 +376,8 @@ export class OciClient {
     const value = Array.isArray(link) ? link[0] : link;
     const target = value && /<([^>]+)>\s*;\s*rel="?next"?/.exec(value)?.[1];
     if (!target) return undefined;
-    const url = new URL(target, this.options.ref.baseUrl);
-    if (url.origin !== new URL(this.options.ref.baseUrl).origin)
+    const url = new URL(target, this.url("/"));
+    if (url.origin !== new URL(this.url("/")).origin)
       throw new OciError(`tag list of ${this.name()} links to another origin (${url.origin}): refused`);
     return url.href;
   }

@@ -11,8 +11,13 @@ export interface OciRepositoryRef {
   registry: string;
   /** `org/app`, without the registry. */
   repository: string;
-  /** `https://host[:port]`, or `http://` for an insecure registry. */
+  /** `https://host[:port]`; see httpFallback. */
   baseUrl: string;
+  /**
+   * Plain HTTP is tried when HTTPS fails: for `insecure`, and for loopback, RFC 1918 and `.local`
+   * registries, as go-containerregistry's Registry.Scheme allows it.
+   */
+  httpFallback: boolean;
 }
 
 /** The URL cannot name a repository (Flux's URLInvalid: it stalls). */
@@ -38,7 +43,17 @@ export function parseOciUrl(url: string, insecure = false): OciRepositoryRef {
   if (repository === "" || !repository.split("/").every((c) => COMPONENT.test(c)))
     throw new OciUrlError(`repository name '${repository}' must be lowercase path components ([a-z0-9._-])`);
   if (!validHost(registry)) throw new OciUrlError(`registry '${registry}' is not a valid host[:port]`);
-  return { registry, repository, baseUrl: `${insecure ? "http" : "https"}://${registry}` };
+  return { registry, repository, baseUrl: `https://${registry}`, httpFallback: insecure || isLocal(registry) };
+}
+
+/** go-containerregistry's list: `localhost:`, `*.local(:port)`, 127.x, ::1 and RFC 1918 addresses. */
+function isLocal(registry: string): boolean {
+  const host = registry.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  if (registry.startsWith("localhost:") || /\.local$/.test(host) || host === "::1") return true;
+  const octets = host.split(".").map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return false;
+  const [a = 0, b = 0] = octets;
+  return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
 }
 
 function validHost(registry: string): boolean {
