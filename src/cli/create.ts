@@ -21,6 +21,7 @@ import {
   gitRepositoryManifest,
   helmRepositoryManifest,
   kustomizationManifest,
+  ociRepositoryManifest,
   providerManifest,
   receiverManifest,
   type AlertFlags,
@@ -28,6 +29,7 @@ import {
   type GitSourceFlags,
   type HelmSourceFlags,
   type KustomizationFlags,
+  type OciSourceFlags,
   type ReceiverFlags,
 } from "./manifests.js";
 import { say } from "./output.js";
@@ -90,6 +92,16 @@ export async function createHelmSource(name: string, flags: CreateHelmSourceFlag
     say.success("authentication configured");
   }
   await register(checked, command);
+}
+
+/** The flags of `sluice create source oci` (defined in commands/create.ts). */
+export type CreateOciSourceFlags = OciSourceFlags & CreateFlags;
+
+/** `sluice create source oci NAME`: registers the OCIRepository, or prints it with --export. */
+export async function createOciSource(name: string, flags: CreateOciSourceFlags, command: Command): Promise<void> {
+  const object = ociRepositoryManifest(name, globals(command).namespace, flags);
+  if (flags.export) return printExport(object);
+  await register(admitted(object), command);
 }
 
 /** The flags of `sluice create alert-provider`. */

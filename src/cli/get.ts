@@ -51,6 +51,11 @@ const TABLES = {
     message: truncateHex,
   },
   HelmChart: { kind: "HelmChart", revision: artifactRevision, message: truncateHex },
+  OCIRepository: {
+    kind: "OCIRepository",
+    revision: (s) => truncateHex(artifactRevision(s)),
+    message: truncateHex,
+  },
   Alert: { kind: "Alert" },
   Provider: { kind: "Provider", suspends: false },
 } satisfies Record<string, Columns>;

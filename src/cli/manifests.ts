@@ -6,6 +6,7 @@ import { ALERT_API_VERSION } from "../api/alert.js";
 import { GIT_REPOSITORY_API_VERSION } from "../api/gitrepository.js";
 import { HELM_REPOSITORY_API_VERSION } from "../api/helmrepository.js";
 import { KUSTOMIZATION_API_VERSION } from "../api/kustomization.js";
+import { OCI_REPOSITORY_API_VERSION } from "../api/ocirepository.js";
 import { PROVIDER_API_VERSION } from "../api/provider.js";
 import { RECEIVER_API_VERSION } from "../api/receiver.js";
 import type { KubeObject } from "../apply/object.js";
@@ -101,6 +102,81 @@ export function helmRepositoryManifest(name: string, namespace: string, flags: H
       url: flags.url,
     },
   };
+}
+
+export interface OciSourceFlags {
+  url?: string;
+  interval: string;
+  tag?: string;
+  tagSemver?: string;
+  digest?: string;
+  secretRef?: string;
+  proxySecretRef?: string;
+  serviceAccount?: string;
+  certRef?: string;
+  verifyProvider?: string;
+  verifySecretRef?: string;
+  verifySubject?: string;
+  verifyIssuer?: string;
+  ignorePaths?: string[];
+  provider: string;
+  insecure?: boolean;
+  layerSelector?: string;
+  fetchTimeout?: string;
+  label?: string[];
+}
+
+/** An OCIRepository as `flux create source oci` builds it, with its checks and messages. */
+export function ociRepositoryManifest(name: string, namespace: string, flags: OciSourceFlags): KubeObject {
+  if (!flags.url) throw new Error("url is required");
+  if (!flags.tagSemver && !flags.tag && !flags.digest) throw new Error("--tag, --tag-semver or --digest is required");
+  const layerSelector = flags.layerSelector && parseLayerSelector(flags.layerSelector);
+  const verify = flags.verifyProvider && {
+    ...((flags.verifyIssuer || flags.verifySubject) && {
+      matchOIDCIdentity: [{ issuer: flags.verifyIssuer ?? "", subject: flags.verifySubject ?? "" }],
+    }),
+    provider: flags.verifyProvider,
+    ...(flags.verifySecretRef && { secretRef: { name: flags.verifySecretRef } }),
+  };
+  if (!verify && flags.verifySecretRef)
+    throw new Error("a verification provider must be specified when a secret is specified");
+  if (!verify && (flags.verifyIssuer || flags.verifySubject))
+    throw new Error("a verification provider must be specified when OIDC issuer/subject is specified");
+  return {
+    apiVersion: OCI_REPOSITORY_API_VERSION,
+    kind: "OCIRepository",
+    metadata: { ...labelsOf(flags.label), name, namespace },
+    spec: {
+      ...(flags.certRef && { certSecretRef: { name: flags.certRef } }),
+      ...(flags.ignorePaths?.length && { ignore: flags.ignorePaths.join("\n") }),
+      ...(flags.insecure && { insecure: true }),
+      interval: goDuration(flags.interval, "--interval"),
+      ...(layerSelector && { layerSelector }),
+      provider: flags.provider,
+      ...(flags.proxySecretRef && { proxySecretRef: { name: flags.proxySecretRef } }),
+      ref: {
+        ...(flags.digest && { digest: flags.digest }),
+        ...(flags.tagSemver && { semver: flags.tagSemver }),
+        ...(flags.tag && { tag: flags.tag }),
+      },
+      ...(flags.secretRef && { secretRef: { name: flags.secretRef } }),
+      ...(flags.serviceAccount && { serviceAccountName: flags.serviceAccount }),
+      ...(flags.fetchTimeout && { timeout: goDuration(flags.fetchTimeout, "--fetch-timeout") }),
+      url: flags.url,
+      ...(verify && { verify }),
+    },
+  };
+}
+
+/** `--layer-selector <media-type>:<operation>`, as flux's parseLayerSelector reads it. */
+function parseLayerSelector(selector: string): { mediaType: string; operation: string } {
+  const at = selector.indexOf(":");
+  const [mediaType, operation] = at < 0 ? [selector, ""] : [selector.slice(0, at), selector.slice(at + 1)];
+  if (at < 0 || !mediaType || !operation)
+    throw new Error(`invalid --layer-selector "${selector}": must be in the format '<media-type>:<operation>'`);
+  if (operation !== "extract" && operation !== "copy")
+    throw new Error(`invalid --layer-selector "${selector}": operation must be "extract" or "copy"`);
+  return { mediaType, operation };
 }
 
 export interface AlertProviderFlags {

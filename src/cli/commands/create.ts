@@ -6,6 +6,7 @@ import type {
   CreateGitSourceFlags,
   CreateHelmSourceFlags,
   CreateKustomizationFlags,
+  CreateOciSourceFlags,
   CreateReceiverFlags,
   CreateTenantFlags,
 } from "../create.js";
@@ -21,7 +22,7 @@ function withCreateFlags(command: Command, interval: string): Command {
     .option("--export", "print the object as YAML instead of creating it", false);
 }
 
-/** `sluice create source git|helm`, `kustomization`, `receiver`, `alert-provider`, `alert`, `cluster`, `tenant`: flux's flags; `--export` prints YAML instead of registering. */
+/** `sluice create source git|helm|oci`, `kustomization`, `receiver`, `alert-provider`, `alert`, `cluster`, `tenant`: flux's flags; `--export` prints YAML instead of registering. */
 export function createCommand(): Command {
   const create = new Command("create").description(
     "Create or update sources, Kustomizations, Receivers, Alerts and Providers",
@@ -84,6 +85,50 @@ export function createCommand(): Command {
       .option("--fetch-timeout <duration>", "timeout of a fetch (spec.timeout)")
       .action((name: string, flags: CreateHelmSourceFlags, command: Command) =>
         import("../create.js").then((m) => m.createHelmSource(name, flags, command)).catch(fail),
+      ),
+  );
+  source.addCommand(
+    withCreateFlags(new Command("oci"), "source sync interval")
+      .description("Create or update an OCIRepository source")
+      .argument("<name>")
+      .option("--url <url>", "the OCI repository URL, e.g. oci://ghcr.io/org/manifests/app")
+      .option("--tag <tag>", "the OCI artifact tag")
+      .option("--tag-semver <range>", "the OCI artifact tag semver range")
+      .option("--digest <digest>", "the OCI artifact digest")
+      .option(
+        "--secret-ref <name>",
+        "the name of the Kubernetes image pull secret (type 'kubernetes.io/dockerconfigjson')",
+      )
+      .option("--cert-ref <name>", "the name of a secret to use for TLS certificates (ca.crt, tls.crt, tls.key)")
+      .addOption(
+        new Option("--provider <name>", "the OCI provider name (Sluice supports generic)")
+          .choices(["generic", "aws", "azure", "gcp"])
+          .default("generic"),
+      )
+      .option("--insecure", "for when connecting to a non-TLS registry over plain HTTP", false)
+      .option("--layer-selector <selector>", "the OCI artifact layer selector in the format '<media-type>:<operation>'")
+      .option(
+        "--ignore-paths <paths>",
+        "paths to ignore in the artifact, comma-separated (gitignore format)",
+        stringSlice,
+      )
+      .option("--fetch-timeout <duration>", "timeout of a fetch (spec.timeout)")
+      .option(
+        "--proxy-secret-ref <name>",
+        "a Secret with the proxy address and credentials (refused: not supported yet)",
+      )
+      .option("--service-account <name>", "a service account with image pull secrets (refused: not supported yet)")
+      .addOption(
+        new Option("--verify-provider <name>", "signature verification provider (refused: not supported yet)").choices([
+          "cosign",
+          "notation",
+        ]),
+      )
+      .option("--verify-secret-ref <name>", "a Secret with the public keys to verify signatures with")
+      .option("--verify-subject <regexp>", "the OIDC subject to verify signatures with")
+      .option("--verify-issuer <regexp>", "the OIDC issuer to verify signatures with")
+      .action((name: string, flags: CreateOciSourceFlags, command: Command) =>
+        import("../create.js").then((m) => m.createOciSource(name, flags, command)).catch(fail),
       ),
   );
   create.addCommand(source);

@@ -12,7 +12,7 @@ function kindCommand(word: string, kind: TableKind, what: string): Command {
     );
 }
 
-/** `sluice get sources git|helm|chart`, `get alerts`, `get alert-providers`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
+/** `sluice get sources git|helm|chart|oci`, `get alerts`, `get alert-providers`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
 export function getCommand(): Command {
   const get = new Command("get")
     .description("Show the status of sources, Kustomizations, Alerts and Providers")
@@ -29,6 +29,7 @@ export function getCommand(): Command {
     ["git", "GitRepository"],
     ["helm", "HelmRepository"],
     ["chart", "HelmChart"],
+    ["oci", "OCIRepository"],
   ] as const)
     sources.addCommand(kindCommand(word, kind, `${kind} sources`));
   get.addCommand(sources);
