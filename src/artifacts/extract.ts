@@ -1,7 +1,8 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import { Readable, Transform } from "node:stream";
+import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
@@ -19,6 +20,9 @@ export interface ExtractLimits {
   /** Drop symbolic links instead of failing, as Flux extracts an OCI layer (fluxcd/pkg tar.WithSkipSymlinks). */
   skipSymlinks?: boolean;
 }
+
+/** Files up to this size are read whole and written with one call instead of streamed. */
+const SMALL_FILE_BYTES = 256 * 1024;
 
 /** The bounds of an extraction, also used for a Git checkout (the tree that becomes the artifact). */
 export const defaultExtractLimits: Required<ExtractLimits> = {
@@ -53,6 +57,13 @@ export async function extractArchive(
   let files = 0;
   let bytes = 0;
   const writes: Promise<void>[] = [];
+  // Each folder is made once, however many entries it holds (a syscall per file adds up for thousands of them).
+  const folders = new Map<string, Promise<unknown>>();
+  const folder = (path: string): Promise<unknown> => {
+    let made = folders.get(path);
+    if (!made) folders.set(path, (made = mkdir(path, { recursive: true })));
+    return made;
+  };
   let failure: Error | undefined;
   const fail = (error: Error): void => {
     failure ??= error;
@@ -89,16 +100,20 @@ export async function extractArchive(
         writes.push(
           settle(
             entry.path,
-            mkdir(target, { recursive: true }).then(() => void entry.resume()),
+            folder(target).then(() => void entry.resume()),
           ),
         );
       } else if (FILE_TYPES.has(entry.type)) {
         const mode = entry.mode && entry.mode & 0o111 ? 0o755 : 0o644;
         // "wx": a second entry for a path (file or directory) fails instead of replacing or writing through it.
-        const file = () => createWriteStream(target, { mode, flags: "wx" });
-        const write = mkdir(dirname(target), { recursive: true }).then(() =>
-          pipeline(entry, file(), { signal: abort.signal }),
-        );
+        const write =
+          entry.size <= SMALL_FILE_BYTES
+            ? Promise.all([folder(dirname(target)), whole(entry, abort.signal)]).then(([, data]) =>
+                writeFile(target, data, { mode, flag: "wx", signal: abort.signal }),
+              )
+            : folder(dirname(target)).then(() =>
+                pipeline(entry, createWriteStream(target, { mode, flags: "wx" }), { signal: abort.signal }),
+              );
         writes.push(settle(entry.path, write));
       } else if (entry.type === "SymbolicLink" && limits.skipSymlinks) {
         entry.resume();
@@ -122,6 +137,16 @@ export async function extractArchive(
       ? failure
       : new UnsafeArchiveError(`archive could not be extracted: ${failure.message}`);
   return { files, bytes };
+}
+
+/** An entry's body; rejected when the extraction is aborted (the entry would then never end). */
+function whole(entry: ReadEntry, signal: AbortSignal): Promise<Buffer> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
+  });
+  aborted.catch(() => {}); // the race below reports it; unobserved otherwise
+  return Promise.race([buffer(entry), aborted]);
 }
 
 /** The entry's path inside root, or an error naming the entry. */
