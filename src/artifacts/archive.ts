@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile } from "node:fs/promises";
-import { join, posix, relative, resolve, sep } from "node:path";
+import { join, posix, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import ignore, { type Ignore } from "ignore";
 import { Header, Pax } from "tar";
@@ -43,37 +43,55 @@ export interface Archive {
   files: number;
 }
 
+/** A folder's entry: a folder or a regular file (links and special files are not listed). */
+export interface TreeEntry {
+  name: string;
+  directory: boolean;
+  executable: boolean;
+}
+
+/** What an archive is made from: a folder on disk, or a tree held in memory. Paths are `/`-separated, `""` the root. */
+export interface SourceTree {
+  list(folder: string): Promise<TreeEntry[]>;
+  /** The content of a regular file `list` gave. */
+  read(path: string): Promise<Buffer | undefined>;
+}
+
 /**
  * A deterministic `.tar.gz` of the files and directories in `dir`, honouring Flux's exclusions, `.sourceignore`
  * files and `spec.ignore`.
  */
 export async function archiveDirectory(dir: string, options: { ignore?: string } = {}): Promise<Archive> {
-  const root = resolve(dir);
+  return archiveTree(diskTree(resolve(dir)), options);
+}
+
+/** archiveDirectory's archive of any tree. */
+export async function archiveTree(tree: SourceTree, options: { ignore?: string } = {}): Promise<Archive> {
   const rules = ignore().add(VCS);
   if (options.ignore === undefined) rules.add(DEFAULTS);
   const entries: Buffer[] = [];
   let files = 0;
 
-  const walk = async (folder: string, scoped: Ignore): Promise<void> => {
-    const rel = relative(root, folder).split(sep).join("/");
-    const local = await readIgnoreFile(join(folder, IGNORE_FILE), rel);
+  const walk = async (rel: string, scoped: Ignore): Promise<void> => {
+    const listed = await tree.list(rel);
+    // A nested .sourceignore counts only as a regular file (a link is not followed).
+    const ignoreFile = listed.some((e) => e.name === IGNORE_FILE && !e.directory)
+      ? await tree.read(rel ? `${rel}/${IGNORE_FILE}` : IGNORE_FILE)
+      : undefined;
+    const local = ignorePatterns(ignoreFile?.toString("utf8") ?? "", rel);
     // spec.ignore comes last so that it may overrule .sourceignore files.
     const here = local.length > 0 ? ignore().add(scoped).add(local) : scoped;
     const effective = options.ignore !== undefined ? ignore().add(here).add(options.ignore) : here;
-    for (const name of (await readdir(folder)).sort()) {
-      const full = join(folder, name);
-      const path = rel ? `${rel}/${name}` : name;
-      const stat = await lstat(full);
-      if (stat.isDirectory()) {
+    for (const entry of listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.directory) {
         if (effective.ignores(`${path}/`)) continue;
         entries.push(header({ path: `${path}/`, type: "Directory", mode: 0o755, size: 0 }));
-        await walk(full, here);
-      } else if (effective.ignores(path)) {
-        continue;
-      } else if (stat.isFile()) {
-        const content = await readFile(full);
+        await walk(path, here);
+      } else if (!effective.ignores(path)) {
+        const content = (await tree.read(path))!;
         entries.push(
-          header({ path, type: "File", mode: stat.mode & 0o111 ? 0o755 : 0o644, size: content.length }),
+          header({ path, type: "File", mode: entry.executable ? 0o755 : 0o644, size: content.length }),
           pad(content),
         );
         files++;
@@ -81,22 +99,14 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
     }
   };
 
-  await walk(root, rules);
+  await walk("", rules);
   entries.push(Buffer.alloc(1024)); // two zero blocks end a tar stream
   const data = gzipSync(Buffer.concat(entries), { level: 9 });
   return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}`, files };
 }
 
-/**
- * A nested `.sourceignore` scoped to its folder, as a .gitignore is; only a regular file counts (a link is not
- * followed).
- */
-async function readIgnoreFile(path: string, folder: string): Promise<string[]> {
-  const isFile = await lstat(path).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  const text = isFile ? await readFile(path, "utf8") : "";
+/** The patterns of a nested `.sourceignore`, scoped to its folder as a .gitignore is. */
+function ignorePatterns(text: string, folder: string): string[] {
   return text
     .split(/\r?\n/)
     .filter((line) => line.trim() !== "" && !line.startsWith("#"))
@@ -111,6 +121,24 @@ function scope(pattern: string, folder: string): string {
     ? posix.join(folder, body.replace(/^\//, "")) + (body.endsWith("/") ? "/" : "")
     : `${folder}/**/${body}`;
   return (negated ? "!" : "") + scoped;
+}
+
+/** A folder on disk as a SourceTree: links, devices and sockets are left out. */
+function diskTree(root: string): SourceTree {
+  const full = (path: string) => (path ? join(root, ...path.split("/")) : root);
+  return {
+    async list(folder) {
+      const entries = await readdir(full(folder), { withFileTypes: true });
+      const listed: TreeEntry[] = [];
+      for (const entry of entries) {
+        if (!entry.isDirectory() && !entry.isFile()) continue;
+        const executable = entry.isFile() && ((await lstat(join(full(folder), entry.name))).mode & 0o111) !== 0;
+        listed.push({ name: entry.name, directory: entry.isDirectory(), executable });
+      }
+      return listed;
+    },
+    read: (path) => readFile(full(path)),
+  };
 }
 
 function header(data: { path: string; type: "File" | "Directory"; mode: number; size: number }): Buffer {

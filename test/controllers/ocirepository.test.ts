@@ -265,6 +265,36 @@ describe("OCIRepository against a hostile registry", () => {
     });
   });
 
+  it("refuses a layer that names a path twice, or writes through a file as if it were a folder", async () => {
+    const twice = nextName();
+    const through = nextName();
+    const layer = (entries: Parameters<typeof rawTarGz>[0]) => [
+      { data: rawTarGz(entries), mediaType: FLUX_MEDIA_TYPES.content },
+    ];
+    await pushLayers(
+      host,
+      `apps/${twice}`,
+      "latest",
+      layer([
+        { path: "a.yaml", body: "kind: First\n" },
+        { path: "a.yaml", body: "kind: Second\n" },
+      ]),
+    );
+    await pushLayers(
+      host,
+      `apps/${through}`,
+      "latest",
+      layer([
+        { path: "x", body: "kind: File\n" },
+        { path: "x/y.yaml", body: "kind: Under\n" },
+      ]),
+    );
+    const duplicate = await refused(twice, `oci://${host}/apps/${twice}`);
+    const underFile = await refused(through, `oci://${host}/apps/${through}`);
+    expect(duplicate.message).toContain("archive entry a.yaml: collides with an earlier entry");
+    expect(underFile.message).toContain("archive entry x/y.yaml: collides with an earlier entry");
+  });
+
   it("refuses a redirect to a metadata address", async () => {
     const name = nextName();
     await pushOciArtifact(host, `apps/${name}`, "latest", MANIFESTS);

@@ -1,11 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { parseDuration } from "../../api/duration.js";
 import { DEFAULT_OCI_TAG, ociRepositoryDefaults, type OCIRepository } from "../../api/ocirepository.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
-import { archiveDirectory } from "../../artifacts/archive.js";
-import { extractArchive } from "../../artifacts/extract.js";
+import { archiveTree } from "../../artifacts/archive.js";
+import { readArchive } from "../../artifacts/extract.js";
 import { ChartReferenceError, newestMatchingTag } from "../../sources/helm-chart-version.js";
 import { OciError, type OciClient, type OciDescriptor } from "../../sources/oci/client.js";
 import { OciCredentialsError } from "../../sources/oci/credentials.js";
@@ -68,7 +66,7 @@ export async function reconcileOciRepository(ports: ReconcilerPorts, repo: OCIRe
         () => false,
       ));
     if (!unchanged) {
-      const pulled = await pull(ports, client, spec, revision);
+      const pulled = await pull(client, spec, revision);
       const path = `ocirepository/${namespace}/${metadata.name}/${digestOf(revision)}.tar.gz`;
       const stored = await ports.artifacts.put(path, pulled.data).catch((error: Error) => {
         const message = `unable to archive artifact to storage: ${error.message}`;
@@ -203,7 +201,6 @@ async function resolveRevision(client: OciClient, reference: string): Promise<st
 
 /** The manifest at the revision's digest and its selected layer, extracted and archived (or copied). */
 async function pull(
-  ports: ReconcilerPorts,
   client: OciClient,
   spec: Spec,
   revision: string,
@@ -227,19 +224,15 @@ async function pull(
   }
   const annotations = manifest.annotations;
   if (copy) return { data: blob, annotations };
-  const dir = await mkdtemp(join(ports.workDir, "oci-"));
-  try {
-    await extractArchive(blob, dir, { skipSymlinks: true }).catch((error: Error) => {
-      throw layerFailure(`${what}: ${error.message}`);
-    });
-    const archive = await archiveDirectory(dir, { ignore: spec.ignore }).catch((error: Error) => {
-      const message = `unable to archive artifact to storage: ${error.message}`;
-      throw new PullFailure(REASON.archiveOperationFailed, message, { storage: true });
-    });
-    return { data: archive.data, annotations };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  // Extracted in memory with the checks of an extraction to disk, and archived again from there, as Flux does on disk.
+  const { tree } = await readArchive(blob, { skipSymlinks: true }).catch((error: Error) => {
+    throw layerFailure(`${what}: ${error.message}`);
+  });
+  const archive = await archiveTree(tree, { ignore: spec.ignore }).catch((error: Error) => {
+    const message = `unable to archive artifact to storage: ${error.message}`;
+    throw new PullFailure(REASON.archiveOperationFailed, message, { storage: true });
+  });
+  return { data: archive.data, annotations };
 }
 
 /** The first layer of `mediaType`, or the first layer; a string says why there is none. */
