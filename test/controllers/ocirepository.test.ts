@@ -11,6 +11,7 @@ import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js"
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { FLUX_MEDIA_TYPES, pushLayers, pushOciArtifact, rawTarGz, tarGz } from "../env/oci.js";
+import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 
 // OCIRepository against the test bed's registry (Debian's CNCF distribution registry), directly and
@@ -311,7 +312,7 @@ describe("OCIRepository against a hostile registry", () => {
 
 describe("OCIRepository registry authentication", () => {
   const secretName = "regcred";
-  const user = { username: "puller", password: "s3cret-pass" };
+  const user = REGISTRY_USER;
 
   /** A registry front that wants a bearer token from `realm` (its own /token unless given). */
   async function tokenRegistry(options: { realm?: (port: number) => string } = {}) {
@@ -394,6 +395,33 @@ describe("OCIRepository registry authentication", () => {
       expect(stolen).not.toContainEqual(expect.stringMatching(/^Basic/));
       expect(condition(anonymous.status, "Ready")?.reason).toBe("AuthenticationFailed");
       expect(condition(anonymous.status, "Ready")?.message).toContain("the token endpoint");
+    } finally {
+      withSecret(undefined);
+    }
+  });
+
+  it("pulls from a registry with htpasswd authentication (a Basic challenge) with the Secret's credentials, and only with them", async () => {
+    // Prepare: a second docker-registry, its pushes authorized too
+    const registry = await startAuthRegistry();
+    closers.push(() => void registry.stop());
+    const name = nextName();
+    await pushOciArtifact(registry.host, `apps/${name}`, "latest", MANIFESTS, {}, registry.authorization);
+    const url = `oci://${registry.host}/apps/${name}`;
+    try {
+      // Act
+      withSecret(dockerConfig(`https://${registry.host}`));
+      const pulled = await reconcile(name, { url, secretRef: { name: secretName } });
+      withSecret(dockerConfig("registry.elsewhere.example"));
+      const otherRegistry = await reconcile(name, { url, secretRef: { name: secretName } }, 2);
+      withSecret(undefined);
+      const anonymous = await reconcile(name, { url }, 3);
+      // Assess
+      expect(condition(pulled.status, "Ready")?.status).toBe("True");
+      expect(await filesOf(pulled.status)).toEqual(MANIFESTS);
+      for (const refused of [otherRegistry, anonymous]) {
+        expect(condition(refused.status, "Ready")).toMatchObject({ status: "False", reason: "AuthenticationFailed" });
+        expect(condition(refused.status, "Ready")?.message).toContain("401 Unauthorized: authentication required");
+      }
     } finally {
       withSecret(undefined);
     }

@@ -23,11 +23,17 @@ export async function pushOciArtifact(
   tag: string,
   files: Record<string, string>,
   annotations: Record<string, string> = {},
+  /** An `Authorization` header for a registry that wants one to push. */
+  authorization?: string,
 ): Promise<string> {
   const layer = await tarGz(files);
   const config = Buffer.from("{}");
   const base = `http://${host}/v2/${repository}`;
-  const [layerDigest, configDigest] = await Promise.all([uploadBlob(base, layer), uploadBlob(base, config)]);
+  const auth = authorization ? { authorization } : undefined;
+  const [layerDigest, configDigest] = await Promise.all([
+    uploadBlob(base, layer, auth),
+    uploadBlob(base, config, auth),
+  ]);
   const manifest = JSON.stringify({
     schemaVersion: 2,
     mediaType: FLUX_MEDIA_TYPES.manifest,
@@ -37,7 +43,7 @@ export async function pushOciArtifact(
   });
   const response = await fetch(`${base}/manifests/${tag}`, {
     method: "PUT",
-    headers: { "content-type": FLUX_MEDIA_TYPES.manifest },
+    headers: { "content-type": FLUX_MEDIA_TYPES.manifest, ...auth },
     body: manifest,
   });
   if (response.status !== 201)
@@ -107,15 +113,15 @@ export function rawTarGz(
   return gzipSync(Buffer.concat(blocks));
 }
 
-export async function uploadBlob(base: string, content: Buffer): Promise<string> {
+export async function uploadBlob(base: string, content: Buffer, headers?: Record<string, string>): Promise<string> {
   const digest = sha256(content);
-  const started = await fetch(`${base}/blobs/uploads/`, { method: "POST" });
+  const started = await fetch(`${base}/blobs/uploads/`, { method: "POST", headers });
   if (started.status !== 202) throw new Error(`start upload: HTTP ${started.status}`);
   const location = new URL(started.headers.get("location")!, base);
   location.searchParams.set("digest", digest);
   const done = await fetch(location, {
     method: "PUT",
-    headers: { "content-type": "application/octet-stream" },
+    headers: { "content-type": "application/octet-stream", ...headers },
     body: content,
   });
   if (done.status !== 201) throw new Error(`upload blob ${digest}: HTTP ${done.status} ${await done.text()}`);
