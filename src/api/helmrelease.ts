@@ -11,6 +11,10 @@ import { keyOf } from "./object-key.js";
 
 export const HELM_RELEASE_API_VERSION = "helm.toolkit.fluxcd.io/v2";
 
+/** helm-controller's requests beside requestedAt, set with its value: a one-off install or upgrade, a reset of the failure counts. */
+export const FORCE_AT = "reconcile.fluxcd.io/forceAt";
+export const RESET_AT = "reconcile.fluxcd.io/resetAt";
+
 /** The CRD's defaults. */
 const DEFAULT_CHART_VERSION = "*";
 const DEFAULT_RECONCILE_STRATEGY = "ChartVersion";

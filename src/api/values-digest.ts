@@ -21,19 +21,62 @@ export function configDigest(values: Record<string, unknown>): string {
   return `sha256:${createHash("sha256").update(yaml).digest("hex")}`;
 }
 
-/** The values as chartutil.Encode writes them: go-yaml v2, keys sorted by their bytes. */
+/** The values as chartutil.Encode writes them: go-yaml v2, keys sorted by their bytes (SortMapSlice). */
 export function encodeValues(values: Record<string, unknown>): string {
+  return encode(values, (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+/**
+ * A JSON value as sigs.k8s.io/yaml's Marshal writes it (`flux … --export`, `flux debug hr --show-values`):
+ * go-yaml v2 with its own key order, where runs of digits compare as numbers (`a2` before `a10`).
+ */
+export function marshalYaml(value: unknown): string {
+  return encode(value, (a, b) => (goKeyLess(a, b) ? -1 : goKeyLess(b, a) ? 1 : 0));
+}
+
+function encode(value: unknown, order: (a: string, b: string) => number): string {
   const emitter = new Emitter();
-  emitter.node(toNode(values), { root: true });
+  emitter.node(toNode(value, order), { root: true });
   emitter.writeIndent();
   return emitter.output.join("");
 }
 
-function toNode(value: unknown): Node {
-  if (Array.isArray(value)) return { list: value.map(toNode) };
+/** go-yaml v2's keyList.Less for two string keys. */
+function goKeyLess(a: string, b: string): boolean {
+  const ar = [...a];
+  const br = [...b];
+  const isLetter = (c: string) => /\p{L}/u.test(c);
+  const isDigit = (c: string | undefined) => c !== undefined && /\p{Nd}/u.test(c);
+  const code = (c: string) => BigInt(c.codePointAt(0)!);
+  for (let i = 0; i < ar.length && i < br.length; i++) {
+    const [ac, bc] = [ar[i]!, br[i]!];
+    if (ac === bc) continue;
+    const [al, bl] = [isLetter(ac), isLetter(bc)];
+    if (al && bl) return code(ac) < code(bc);
+    if (al || bl) return bl;
+    let [an, bn] = [0n, 0n];
+    if (ac === "0" || bc === "0")
+      for (let j = i - 1; j >= 0 && isDigit(ar[j]); j--)
+        if (ar[j] !== "0") {
+          [an, bn] = [1n, 1n];
+          break;
+        }
+    let ai = i;
+    for (; ai < ar.length && isDigit(ar[ai]); ai++) an = BigInt.asIntN(64, an * 10n + code(ar[ai]!) - 48n);
+    let bi = i;
+    for (; bi < br.length && isDigit(br[bi]); bi++) bn = BigInt.asIntN(64, bn * 10n + code(br[bi]!) - 48n);
+    if (an !== bn) return an < bn;
+    if (ai !== bi) return ai < bi;
+    return code(ac) < code(bc);
+  }
+  return ar.length < br.length;
+}
+
+function toNode(value: unknown, order: (a: string, b: string) => number): Node {
+  if (Array.isArray(value)) return { list: value.map((item) => toNode(item, order)) };
   if (typeof value === "object" && value !== null) {
-    const keys = Object.keys(value).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    return { map: keys.map((k) => [stringNode(k), toNode((value as Record<string, unknown>)[k])]) };
+    const keys = Object.keys(value).sort(order);
+    return { map: keys.map((k) => [stringNode(k), toNode((value as Record<string, unknown>)[k], order)]) };
   }
   if (typeof value === "string") return stringNode(value);
   if (typeof value === "bigint") return { scalar: value.toString(), style: "plain" };

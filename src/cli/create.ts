@@ -217,7 +217,7 @@ export async function createTenant(name: string, flags: CreateTenantFlags, comma
  * The Flux object as its API server would admit it, and as Sluice's reconciler would take it: a field
  * Sluice refuses fails here, before anything is written, instead of stalling in the control plane.
  */
-function admitted(object: KubeObject): KubeObject {
+export function admitted(object: KubeObject): KubeObject {
   parseFluxObject(object);
   const refused = unsupportedFields(object as FluxObject);
   if (refused.length > 0)
@@ -229,7 +229,7 @@ function printExport(object: KubeObject): void {
   process.stdout.write(exportYaml([object]));
 }
 
-async function register(object: KubeObject, command: Command): Promise<void> {
+export async function register(object: KubeObject, command: Command): Promise<void> {
   const what = `${object.kind} ${object.metadata.name} in ${object.metadata.namespace} namespace`;
   say.action(`applying ${what}`);
   const options = globals(command);

@@ -9,6 +9,8 @@ interface Status {
   artifact?: { revision: string };
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
+  /** A HelmRelease's releases, newest first. */
+  history?: { chartVersion: string }[];
 }
 
 /** The flags of `sluice get` (flux's persistent ones) and of its subcommands. */
@@ -19,7 +21,7 @@ export interface GetFlags {
   watch: boolean;
   statusSelector?: string;
   labelSelector?: string;
-  /** get kustomizations: a SOURCE column. */
+  /** get kustomizations and helmreleases: a SOURCE column. */
   showSource?: boolean;
   /** get kustomizations: only those targeting this registered cluster. */
   cluster?: string;
@@ -78,6 +80,16 @@ export function kustomizationsTable(command: Command, name: string | undefined):
     kind: "Kustomization",
     revision: (s) => s.lastAppliedRevision ?? s.lastAttemptedRevision ?? "",
     ...(options.showSource && { source: sourceOf }),
+  });
+}
+
+/** `sluice get helmreleases [NAME] [--show-source]`: the chart version of the newest release, else the one last attempted. */
+export function helmReleasesTable(command: Command, name: string | undefined): Promise<void> {
+  const options = globals(command) as Options;
+  return table(command, name, {
+    kind: "HelmRelease",
+    revision: (s) => s.history?.[0]?.chartVersion ?? s.lastAttemptedRevision ?? "",
+    ...(options.showSource && { source: chartSourceOf }),
   });
 }
 
@@ -171,6 +183,14 @@ async function clusterFilter(store: Store, cluster: string): Promise<(stored: St
 /** `Kind/namespace/name` of a Kustomization's source, the namespace its own when unset, as flux's SOURCE column. */
 function sourceOf(stored: Stored): string {
   const ref = (stored.object.spec as { sourceRef?: { kind: string; name: string; namespace?: string } }).sourceRef;
+  return ref ? `${ref.kind}/${ref.namespace ?? stored.object.metadata.namespace}/${ref.name}` : "";
+}
+
+/** `Kind/namespace/name` of a HelmRelease's chartRef, else of its chart template's source, as flux's SOURCE column. */
+function chartSourceOf(stored: Stored): string {
+  type Ref = { kind: string; name: string; namespace?: string };
+  const spec = stored.object.spec as { chartRef?: Ref; chart?: { spec: { sourceRef: Ref } } };
+  const ref = spec.chartRef ?? spec.chart?.spec.sourceRef;
   return ref ? `${ref.kind}/${ref.namespace ?? stored.object.metadata.namespace}/${ref.name}` : "";
 }
 

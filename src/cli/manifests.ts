@@ -390,7 +390,7 @@ export function labelsOf(labels: string[] | undefined): { labels?: Record<string
 }
 
 /** Durations echoed the way Go prints them (`1m0s`), as flux does. */
-function goDuration(text: string, flag: string): string {
+export function goDuration(text: string, flag: string): string {
   try {
     return formatDuration(parseDuration(text));
   } catch (error) {

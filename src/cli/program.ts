@@ -5,6 +5,7 @@ import { bootstrapCommand } from "./commands/bootstrap.js";
 import { buildCommand, diffCommand } from "./commands/build.js";
 import { checkCommand } from "./commands/check.js";
 import { createCommand } from "./commands/create.js";
+import { debugCommand } from "./commands/debug.js";
 import { eventsCommand } from "./commands/events.js";
 import { getCommand } from "./commands/get.js";
 import { reconcileCommand, suspendCommands } from "./commands/reconcile.js";
@@ -52,6 +53,7 @@ export function program(): Command {
     .addCommand(diffCommand())
     .addCommand(eventsCommand())
     .addCommand(treeCommand())
+    .addCommand(debugCommand())
     .addCommand(checkCommand())
     .addCommand(agentCommand());
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
+import { FORCE_AT, helmChartOf, RESET_AT, type HelmRelease } from "../api/helmrelease.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
 import type { Store, Stored } from "../store/store.js";
@@ -8,17 +9,19 @@ import { announce, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 /** The kinds `reconcile`, `suspend` and `resume` act on. */
-export type Kind = "GitRepository" | "HelmRepository" | "HelmChart" | "Kustomization" | "Alert" | "Provider";
+export type Kind =
+  "GitRepository" | "HelmRepository" | "HelmChart" | "Kustomization" | "HelmRelease" | "Alert" | "Provider";
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
   HelmRepository: "source helm",
   HelmChart: "source chart",
   Kustomization: "kustomization",
+  HelmRelease: "helmrelease",
   Alert: "alert",
   Provider: "alert-provider",
 };
 
-/** `sluice reconcile source git|helm|chart|kustomization|alert|alert-provider NAME` (defined in commands/reconcile.ts). */
+/** `sluice reconcile source git|helm|chart|kustomization|helmrelease|alert|alert-provider NAME` (defined in commands/reconcile.ts). */
 export async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
   const options = globals(command);
   const store = await openStore(options);
@@ -27,41 +30,71 @@ export async function reconcile(kind: Kind, name: string, command: Command): Pro
   if (!current) throw new Error(`${kind} '${name}' not found in ${options.namespace} namespace`);
   if ((current.object.spec as { suspend?: boolean }).suspend)
     throw new Error(`resume ${LABEL[kind]} '${name}' first: it is suspended`);
-  const withSource = (command.opts() as { withSource?: boolean }).withSource;
-  // A Kustomization's or a HelmChart's source.
-  const ref = (current.object.spec as { sourceRef?: { kind: Kind; name: string; namespace?: string } }).sourceRef;
-  if (ref && withSource) {
-    await requestAndWait(
-      store,
-      { kind: ref.kind, namespace: ref.namespace ?? options.namespace, name: ref.name },
-      options,
-    );
-  }
-  const status = await requestAndWait(store, key, options);
+  const flags = command.opts() as { withSource?: boolean; force?: boolean; reset?: boolean };
+  if (flags.withSource)
+    for (const source of await sourcesOf(store, current)) await requestAndWait(store, source, options);
+  // flux's HelmRelease requests: a one-off install or upgrade, a reset of the failure counts.
+  const also = [...(flags.force ? [FORCE_AT] : []), ...(flags.reset ? [RESET_AT] : [])];
+  const status = await requestAndWait(store, key, options, also);
   const ready = status.conditions?.find((c) => c.type === "Ready");
   if (ready?.status !== "True") throw new Error(`${kind} reconciliation failed: ${ready?.message ?? "not ready"}`);
   sayRevision(kind, status);
 }
 
+/**
+ * What `--with-source` reconciles first, in order: a Kustomization's or HelmChart's source; for a
+ * HelmRelease its HelmChart (the one its template makes, or its chartRef) after the chart's own
+ * source, as flux reconciles a HelmRelease's chart with its source.
+ */
+async function sourcesOf(store: Store, stored: Stored): Promise<ObjectKey[]> {
+  const { namespace } = keyOf(stored.object);
+  const refOf = (object: Stored["object"], at: string) => {
+    const ref = (object.spec as { sourceRef?: { kind: string; name: string; namespace?: string } }).sourceRef;
+    return ref ? [{ kind: ref.kind, namespace: ref.namespace ?? at, name: ref.name }] : [];
+  };
+  if (stored.object.kind !== "HelmRelease") return refOf(stored.object, namespace);
+  const hr = stored.object as unknown as HelmRelease;
+  const chart = hr.spec.chartRef
+    ? { kind: hr.spec.chartRef.kind, namespace: hr.spec.chartRef.namespace ?? namespace, name: hr.spec.chartRef.name }
+    : { kind: "HelmChart", ...helmChartOf(hr) };
+  if (chart.kind !== "HelmChart") throw new Error(`cannot reconcile source of kind ${chart.kind}`);
+  const found = await store.get(chart);
+  if (!found) throw new Error(`HelmChart '${chart.name}' not found in ${chart.namespace} namespace`);
+  return [...refOf(found.object, chart.namespace), chart];
+}
+
 /** The revision a reconcile ended at, as flux reports it: applied, fetched, or none (Alerts, Providers, OCI Helm repositories). */
 function sayRevision(kind: Kind, status: WaitedStatus): void {
   if (kind === "Kustomization") say.success(`applied revision ${status.lastAppliedRevision}`);
+  else if (kind === "HelmRelease")
+    say.success(`applied revision ${status.history?.[0]?.chartVersion ?? status.lastAttemptedRevision ?? ""}`);
   else if (status.artifact) say.success(`fetched revision ${status.artifact.revision}`);
 }
 
 interface WaitedStatus {
   lastHandledReconcileAt?: string;
   lastAppliedRevision?: string;
+  lastAttemptedRevision?: string;
+  history?: { chartVersion: string }[];
   artifact?: { revision: string };
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 
-async function requestAndWait(store: Store, key: ObjectKey, options: GlobalOptions): Promise<WaitedStatus> {
+/** Sets requestedAt (and `also`, with the same token, as flux sets them) and waits until the control plane handled it. */
+async function requestAndWait(
+  store: Store,
+  key: ObjectKey,
+  options: GlobalOptions,
+  also: string[] = [],
+): Promise<WaitedStatus> {
   const { timeout } = options;
   const token = new Date().toISOString();
   say.action(`annotating ${key.kind} ${key.name} in ${key.namespace} namespace`);
   await updateObject(store, key, (o) => {
-    o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: token };
+    o.metadata.annotations = {
+      ...o.metadata.annotations,
+      ...Object.fromEntries([REQUESTED_AT, ...also].map((annotation) => [annotation, token])),
+    };
   });
   say.success(`${key.kind} annotated`);
   await announce(options, key);

@@ -18,6 +18,7 @@ interface Node {
 }
 
 const KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io";
+const HELM_GROUP = "helm.toolkit.fluxcd.io";
 
 /**
  * `sluice tree kustomization NAME` (defined in commands/tree.ts): the inventory as a tree, descending
@@ -42,20 +43,24 @@ function node(meta: ObjMetadata): Node {
   };
 }
 
-/** Adds a Kustomization's inventory under its node, and under each child Kustomization its own. */
+/**
+ * Adds a Kustomization's inventory under its node, and under each child Kustomization or HelmRelease
+ * its own (a HelmRelease's status.inventory: the objects of its release, which flux reads from Helm's storage).
+ */
 async function grow(store: Store, parent: Node, compact: boolean): Promise<void> {
-  const { Namespace: namespace, Name: name } = parent.resource;
-  const object = (await store.get({ kind: "Kustomization", namespace, name }))?.object;
+  const { Namespace: namespace, Name: name, GroupKind } = parent.resource;
+  const object = (await store.get({ kind: GroupKind.Kind, namespace, name }))?.object;
   const entries = (object?.status as { inventory?: { entries?: { id: string }[] } } | undefined)?.inventory?.entries;
   const remote = Boolean((object?.spec as { kubeConfig?: unknown } | undefined)?.kubeConfig);
   for (const meta of (entries ?? []).map((e) => parseEntryId(e.id))) {
     if (compact && !meta.group.includes("toolkit.fluxcd.io")) continue;
     const kustomization = meta.group === KUSTOMIZE_GROUP && meta.kind === "Kustomization";
+    const helmRelease = meta.group === HELM_GROUP && meta.kind === "HelmRelease";
     if (kustomization && meta.namespace === namespace && meta.name === name) continue;
     const child = node(meta);
     (parent.resources ??= []).push(child);
     // A Kustomization applied to a remote cluster lives there, not in this Store.
-    if (kustomization && !remote) await grow(store, child, compact);
+    if ((kustomization || helmRelease) && !remote) await grow(store, child, compact);
   }
 }
 

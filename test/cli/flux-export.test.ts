@@ -20,9 +20,36 @@ async function outcome(cli: (args: string[]) => Promise<{ stdout: string }>, arg
 }
 
 let caFile: string;
+let valuesFiles: string[];
+let listFile: string;
+/** `--values` twice, the second file merged over the first, with what YAML 1.1 and go-yaml's quoting make of it. */
+const valuesFlags = () => valuesFiles.flatMap((file) => ["--values", file]);
 beforeAll(async () => {
-  caFile = join(await mkdtemp(join(tmpdir(), "sluice-export-")), "ca.crt");
+  const dir = await mkdtemp(join(tmpdir(), "sluice-export-"));
+  caFile = join(dir, "ca.crt");
   await writeFile(caFile, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  valuesFiles = [join(dir, "base.yaml"), join(dir, "prod.yaml")];
+  await writeFile(
+    valuesFiles[0]!,
+    "replicaCount: 1\nimage: {repository: ghcr.io/stefanprodan/podinfo, tag: 6.5.0}\nenabled: yes\nports: [80, 443]\n",
+  );
+  await writeFile(
+    valuesFiles[1]!,
+    [
+      "replicaCount: 3",
+      "image: {tag: '6.6.0'}",
+      "a10: x",
+      "a9: y",
+      "version: 1.10",
+      "octal: 0755",
+      "date: 2024-01-01",
+      "empty: ''",
+      "text: |\n  two\n  lines\n",
+      "long: The quick brown fox jumps over the lazy dog and keeps running until it is far away from here",
+    ].join("\n"),
+  );
+  listFile = join(dir, "list.yaml");
+  await writeFile(listFile, "- a\n- b\n");
 });
 
 /**
@@ -282,6 +309,96 @@ const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Recor
     args: () => ["create", "alert", "on-call", "--provider-ref", "slack", "--event-source", "apps"],
   },
   {
+    name: "helmrelease from a HelmRepository in another namespace, with every chart flag",
+    args: () => [
+      ...["-n", "apps", "create", "hr", "podinfo", "--source", "helmrepository/podinfo.flux-system"],
+      ...[
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        ">4.0.0",
+        "--chart-interval",
+        "5m",
+        "--reconcile-strategy",
+        "Revision",
+      ],
+      ...[
+        "--release-name",
+        "web",
+        "--target-namespace",
+        "prod",
+        "--create-target-namespace",
+        "--crds",
+        "CreateReplace",
+      ],
+      ...[
+        "--depends-on",
+        "base,infra/crds@ready",
+        "--service-account",
+        "deployer",
+        "--kubeconfig-secret-ref",
+        "remote",
+      ],
+      ...["--values-from", "secret/creds,ConfigMap/defaults", "--interval", "10m", "--label", "team=a"],
+    ],
+  },
+  {
+    name: "helmrelease with a chartRef and its own storage namespace",
+    args: () => [
+      ...["create", "helmrelease", "podinfo", "--chart-ref", "HelmChart/podinfo.flux-system"],
+      ...["--target-namespace", "prod", "--storage-namespace", "helm"],
+    ],
+  },
+  {
+    name: "helmrelease with values files merged in order",
+    args: () => [
+      "create",
+      "hr",
+      "podinfo",
+      "--source",
+      "HelmRepository/podinfo",
+      "--chart",
+      "podinfo",
+      ...valuesFlags(),
+    ],
+  },
+  {
+    name: "helmrelease with an OCIRepository chartRef: the same object (refused only when registered)",
+    args: () => ["create", "hr", "podinfo", "--chart-ref", "OCIRepository/podinfo"],
+  },
+  {
+    name: "helmrelease without a chart or chartRef is refused",
+    args: () => ["create", "hr", "podinfo", "--source", "HelmRepository/podinfo"],
+  },
+  {
+    name: "helmrelease with both a chart and a chartRef is refused",
+    args: () => ["create", "hr", "podinfo", "--chart", "podinfo", "--chart-ref", "HelmChart/podinfo"],
+  },
+  {
+    name: "helmrelease with a chartRef of another kind is refused",
+    args: () => ["create", "hr", "podinfo", "--chart-ref", "HelmRepository/podinfo"],
+  },
+  {
+    name: "helmrelease with a source of an unknown kind is refused",
+    args: () => ["create", "hr", "podinfo", "--source", "OCIRepository/podinfo", "--chart", "podinfo"],
+  },
+  {
+    name: "helmrelease with an unknown CRDs policy is refused",
+    args: () => ["create", "hr", "podinfo", "--chart-ref", "HelmChart/podinfo", "--crds", "Replace"],
+  },
+  {
+    name: "helmrelease with an unknown reconcile strategy is refused",
+    args: () => ["create", "hr", "podinfo", "--chart-ref", "HelmChart/podinfo", "--reconcile-strategy", "Always"],
+  },
+  {
+    name: "helmrelease with values from an unknown kind is refused",
+    args: () => ["create", "hr", "podinfo", "--chart-ref", "HelmChart/podinfo", "--values-from", "Pod/x"],
+  },
+  {
+    name: "helmrelease with a values file that is not a map is refused",
+    args: () => ["create", "hr", "podinfo", "--chart-ref", "HelmChart/podinfo", "--values", listFile],
+  },
+  {
     name: "tenant in two namespaces",
     args: () => ["create", "tenant", "dev", "--with-namespace", "a,b", "--cluster-role", "edit"],
   },
@@ -302,6 +419,15 @@ describe(`sluice create … --export against flux ${FLUX_VERSION} create … --e
     // Assess
     if (c.differs && Array.isArray(theirs)) c.differs(theirs as Record<string, unknown>[]);
     expect(ours).toEqual(theirs);
+  });
+
+  it("prints a HelmRelease with values byte for byte as flux does (go-yaml's key order, quoting and folding)", async () => {
+    // Act
+    const args = ["create", "hr", "podinfo", "--chart-ref", "HelmChart/podinfo", ...valuesFlags(), "--export"];
+    const [ours, theirs] = await Promise.all([sluice(args), flux(args)]);
+    // Assess
+    expect(ours.stdout).toContain('    a9: "y"\n    a10: x\n');
+    expect(ours.stdout).toBe(theirs.stdout);
   });
 
   it("prints lists as flux does, at their key's indentation", async () => {

@@ -10,6 +10,7 @@ import type {
   CreateReceiverFlags,
   CreateTenantFlags,
 } from "../create.js";
+import type { CreateHelmReleaseFlags } from "../helmrelease.js";
 import { GENERIC_OIDC, RECEIVER_TYPES } from "../../api/receiver-types.js";
 import { fail } from "../context.js";
 import { stringSlice } from "../pflag.js";
@@ -22,10 +23,10 @@ function withCreateFlags(command: Command, interval: string): Command {
     .option("--export", "print the object as YAML instead of creating it", false);
 }
 
-/** `sluice create source git|helm|oci`, `kustomization`, `receiver`, `alert-provider`, `alert`, `cluster`, `tenant`: flux's flags; `--export` prints YAML instead of registering. */
+/** `sluice create source git|helm|oci`, `kustomization`, `helmrelease`, `receiver`, `alert-provider`, `alert`, `cluster`, `tenant`: flux's flags; `--export` prints YAML instead of registering. */
 export function createCommand(): Command {
   const create = new Command("create").description(
-    "Create or update sources, Kustomizations, Receivers, Alerts and Providers",
+    "Create or update sources, Kustomizations, HelmReleases, Receivers, Alerts and Providers",
   );
   const source = new Command("source").description("Create or update sources");
   source.addCommand(
@@ -197,6 +198,68 @@ export function createCommand(): Command {
       )
       .action((name: string, flags: CreateKustomizationFlags, command: Command) =>
         import("../create.js").then((m) => m.createKustomization(name, flags, command)).catch(fail),
+      ),
+  );
+  create.addCommand(
+    withCreateFlags(new Command("helmrelease"), "reconciliation interval")
+      .alias("hr")
+      .description("Create or update a HelmRelease")
+      .argument("<name>")
+      .option(
+        "--release-name <name>",
+        "name used for the Helm release, defaults to a composition of '[<target-namespace>-]<HelmRelease-name>'",
+      )
+      .option(
+        "--source <kind/name.namespace>",
+        "source that contains the chart in the format '<kind>/<name>.<namespace>', kind HelmRepository or GitRepository (Bucket is refused)",
+      )
+      .option("--chart <name>", "Helm chart name or path")
+      .option(
+        "--chart-version <semver>",
+        "Helm chart version, accepts a semver range (ignored for GitRepository sources)",
+      )
+      .option(
+        "--chart-ref <kind/name.namespace>",
+        "a HelmChart to use as the release's chart, in the format 'HelmChart/<name>.<namespace>' (OCIRepository is refused)",
+      )
+      .option(
+        "--depends-on <names>",
+        "HelmReleases that must be ready before this release can be installed, '<name>' or '<namespace>/<name>'",
+        stringSlice,
+      )
+      .option(
+        "--target-namespace <namespace>",
+        "namespace to install this release, defaults to the HelmRelease namespace",
+      )
+      .option(
+        "--storage-namespace <namespace>",
+        "namespace to store the Helm release, defaults to the target namespace",
+      )
+      .option("--create-target-namespace", "create the target namespace if it does not exist", false)
+      .option(
+        "--service-account <name>",
+        "the name of the service account to impersonate when reconciling this HelmRelease",
+      )
+      .option(
+        "--reconcile-strategy <strategy>",
+        "the reconcile strategy for the HelmChart created by the HelmRelease: ChartVersion or Revision",
+        "ChartVersion",
+      )
+      .option("--chart-interval <duration>", "the interval of which to check for new chart versions")
+      .option(
+        "--values <files>",
+        "local path to values.yaml files, repeatable or comma-separated, merged in order",
+        stringSlice,
+      )
+      .option(
+        "--values-from <kind/name>",
+        "a ConfigMap or Secret whose values.yaml key holds values, '<kind>/<name>', repeatable or comma-separated",
+        stringSlice,
+      )
+      .option("--crds <policy>", "upgrade CRDs policy: Skip, Create or CreateReplace")
+      .option("--kubeconfig-secret-ref <name>", "Secret with a kubeconfig of a remote cluster to install to")
+      .action((name: string, flags: CreateHelmReleaseFlags, command: Command) =>
+        import("../helmrelease.js").then((m) => m.createHelmRelease(name, flags, command)).catch(fail),
       ),
   );
   create.addCommand(

@@ -12,10 +12,10 @@ function kindCommand(word: string, kind: TableKind, what: string): Command {
     );
 }
 
-/** `sluice get sources git|helm|chart|oci`, `get alerts`, `get alert-providers`, `sluice get kustomizations`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
+/** `sluice get sources git|helm|chart|oci`, `get alerts`, `get alert-providers`, `get kustomizations`, `get helmreleases`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
 export function getCommand(): Command {
   const get = new Command("get")
-    .description("Show the status of sources, Kustomizations, Alerts and Providers")
+    .description("Show the status of sources, Kustomizations, HelmReleases, Alerts and Providers")
     .option("-A, --all-namespaces", "list across all namespaces", false)
     .option("--no-header", "skip the header when printing the results")
     .option("-w, --watch", "after listing, print each object again when it changes, until --timeout", false)
@@ -45,6 +45,17 @@ export function getCommand(): Command {
       .option("--cluster <name>", "only those targeting this registered cluster (annotation sluice.dev/cluster)")
       .action((name: string | undefined, _flags, command: Command) =>
         import("../get.js").then((m) => m.kustomizationsTable(command, name)).catch(fail),
+      ),
+  );
+  get.addCommand(
+    new Command("helmreleases")
+      .alias("hr")
+      .alias("helmrelease")
+      .description("Show the status of HelmReleases")
+      .argument("[name]")
+      .option("--show-source", "show the source reference of each HelmRelease", false)
+      .action((name: string | undefined, _flags, command: Command) =>
+        import("../get.js").then((m) => m.helmReleasesTable(command, name)).catch(fail),
       ),
   );
   get.addCommand(

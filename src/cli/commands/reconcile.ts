@@ -8,11 +8,12 @@ const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] =
   { words: ["source", "helm"], kind: "HelmRepository", what: "a HelmRepository" },
   { words: ["source", "chart"], kind: "HelmChart", what: "a HelmChart" },
   { words: ["kustomization"], kind: "Kustomization", what: "a Kustomization" },
+  { words: ["helmrelease"], kind: "HelmRelease", what: "a HelmRelease" },
   { words: ["alert"], kind: "Alert", what: "an Alert" },
   { words: ["alert-provider"], kind: "Provider", what: "a Provider" },
 ];
 /** The kinds that name a source (`sourceRef`), which `reconcile --with-source` reconciles first. */
-const WITH_SOURCE: Kind[] = ["Kustomization", "HelmChart"];
+const WITH_SOURCE: Kind[] = ["Kustomization", "HelmChart", "HelmRelease"];
 
 /** One sub-command per kind (`source git NAME`, `kustomization NAME`, …) of `kinds`, sharing one action. */
 function perKind<N extends string | string[]>(
@@ -30,6 +31,7 @@ function perKind<N extends string | string[]>(
     let command = new Command(word).argument(argument).description(`${description}: ${what}`);
     if (withSource && WITH_SOURCE.includes(kind)) command = withSource(command);
     if (kind === "Kustomization") command.alias("ks");
+    if (kind === "HelmRelease") command.alias("hr");
     command.action((n: N, _f, c: Command) => action(kind, n, c).catch(fail));
     (words.length > 1 ? source : parent).addCommand(command);
   }
@@ -43,10 +45,16 @@ function perKind<N extends string | string[]>(
 export function reconcileCommand(): Command {
   return perKind<string>(
     new Command("reconcile").description("Trigger a reconciliation"),
-    ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "Alert", "Provider"],
+    ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "HelmRelease", "Alert", "Provider"],
     "<name>",
     (kind, name, command) => import("../reconcile.js").then((m) => m.reconcile(kind, name, command)),
-    (c) => c.option("--with-source", "reconcile the source first", false),
+    (c) => {
+      c.option("--with-source", "reconcile the source first", false);
+      if (c.name() !== "helmrelease") return c;
+      return c
+        .option("--force", "force a one-off install or upgrade of the HelmRelease", false)
+        .option("--reset", "reset the failure count of the HelmRelease", false);
+    },
   );
 }
 
@@ -62,7 +70,7 @@ export function suspendCommands(): Command[] {
     .option("--all", "resume all objects of the kind in the namespace", false)
     .option("--wait", "wait for each to reconcile (default: only when one name is given)")
     .option("--no-wait", "do not wait, even for one name");
-  const kinds: Kind[] = ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "Alert"];
+  const kinds: Kind[] = ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "HelmRelease", "Alert"];
   return [
     perKind<string[]>(suspend, kinds, "[names...]", set(true)),
     perKind<string[]>(resume, kinds, "[names...]", set(false)),

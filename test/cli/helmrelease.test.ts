@@ -1,0 +1,167 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { statePaths } from "../../src/runtime/state-paths.js";
+import { FileStore } from "../../src/store/fs-store.js";
+import { applyToStore, writeStatus } from "../../src/store/objects.js";
+import { adminCluster } from "../apply/helpers.js";
+import { freshNamespace } from "../env/kube-client.js";
+
+// `sluice create|get|reconcile|suspend|resume|debug helmrelease` on a state folder of their own and the
+// test bed's kube-apiserver (the ConfigMaps and Secrets --show-values reads); the export shapes are
+// compared with flux's in flux-export.test.ts.
+
+const execute = promisify(execFile);
+const { kube } = inject("testbed");
+let ns: { name: string; remove(): Promise<void> };
+
+function cli(stateDir: string) {
+  const run = (...rest: string[]) =>
+    execute(process.execPath, [
+      "bin/sluice.js",
+      ...["--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, "-n", ns.name],
+      ...rest,
+    ]);
+  const failing = (...rest: string[]) =>
+    run(...rest).then(
+      () => ({ code: 0, stdout: "", stderr: "" }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+  return { run, failing, store: new FileStore(statePaths(stateDir).store) };
+}
+const state = () => mkdtemp(join(tmpdir(), "sluice-hr-cli-"));
+const key = (name: string) => ({ kind: "HelmRelease", namespace: ns.name, name });
+
+beforeAll(async () => {
+  ns = await freshNamespace(kube, "cli-hr");
+});
+afterAll(() => ns.remove());
+
+describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
+  it("create registers the HelmRelease; get shows the newest release's chart version, else the one attempted", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    // Act
+    await sluice.run("create", "hr", "web", "--source", "HelmRepository/podinfo", "--chart", "podinfo");
+    await sluice.run("create", "helmrelease", "api", "--chart-ref", "HelmChart/api", "--values-from", "Secret/v");
+    const stored = await sluice.store.get(key("web"));
+    await writeStatus(sluice.store, key("web"), {
+      history: [{ chartVersion: "6.6.0" }, { chartVersion: "6.5.0" }],
+      conditions: [{ type: "Ready", status: "True", reason: "UpgradeSucceeded", message: "Helm upgrade succeeded" }],
+    } as never);
+    await writeStatus(sluice.store, key("api"), { lastAttemptedRevision: "1.2.3" } as never);
+    const { stdout } = await sluice.run("get", "hr");
+    const withSource = await sluice.run("get", "helmreleases", "web", "--show-source");
+    // Assess
+    expect(stored?.object.spec).toMatchObject({
+      chart: { spec: { chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+      interval: "1m0s",
+    });
+    const rows = stdout
+      .trim()
+      .split("\n")
+      .map((line) => line.split(/\s{2,}|\t/).map((c) => c.trim()));
+    expect(rows[0]).toEqual(["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]);
+    expect(rows.slice(1).map((r) => r.slice(0, 4))).toEqual([
+      ["api", "1.2.3", "false", "Unknown"],
+      ["web", "6.6.0", "false", "True"],
+    ]);
+    expect(withSource.stdout).toContain(`HelmRepository/${ns.name}/podinfo`);
+  });
+
+  it("create refuses what Sluice does not reconcile before writing anything, naming the field", async () => {
+    const sluice = cli(await state());
+    const refused = await sluice.failing("create", "hr", "web", "--chart-ref", "OCIRepository/podinfo");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('spec.chartRef.kind ("OCIRepository")');
+    const bucket = await sluice.failing("create", "hr", "web", "--source", "Bucket/charts", "--chart", "./podinfo");
+    expect(bucket.stderr).toContain('spec.chart.spec.sourceRef.kind ("Bucket")');
+    const list = join(await state(), "list.yaml");
+    await writeFile(list, "- hunter2\n");
+    const values = await sluice.failing("create", "hr", "web", "--chart-ref", "HelmChart/x", "--values", list);
+    expect(values.stderr).toContain(`reading values from ${list} failed: the values document must be a map`);
+    expect(values.stderr).not.toContain("hunter2");
+    expect(await sluice.store.list({ kind: "HelmRelease" })).toEqual([]);
+  });
+
+  it("reconcile --force --reset sets requestedAt, forceAt and resetAt to one token, as flux does; a suspended one is refused", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    await sluice.run("create", "hr", "web", "--chart-ref", "HelmChart/web");
+    // Act: nothing reconciles here, so the wait times out
+    const waited = await sluice.failing("--timeout", "1s", "reconcile", "hr", "web", "--force", "--reset");
+    await sluice.run("suspend", "hr", "web");
+    const suspended = await sluice.failing("reconcile", "helmrelease", "web");
+    // Assess
+    expect(waited.stderr).toContain("timeout waiting for HelmRelease web to be reconciled after 1s");
+    const annotations = (await sluice.store.get(key("web")))!.object.metadata.annotations!;
+    const token = annotations["reconcile.fluxcd.io/requestedAt"];
+    expect(token).toMatch(/^\d{4}-/);
+    expect(annotations).toMatchObject({ "reconcile.fluxcd.io/forceAt": token, "reconcile.fluxcd.io/resetAt": token });
+    expect(suspended.stderr).toContain("resume helmrelease 'web' first: it is suspended");
+    await sluice.run("resume", "hr", "web", "--wait=false");
+    expect((await sluice.store.get(key("web")))!.object.spec).not.toHaveProperty("suspend");
+  });
+
+  it("reconcile --with-source starts with the chart's source, then its HelmChart (<namespace>-<name>, as flux names it)", async () => {
+    const sluice = cli(await state());
+    await sluice.run("create", "hr", "web", "--source", "HelmRepository/podinfo", "--chart", "podinfo");
+    const missing = await sluice.failing("--timeout", "1s", "reconcile", "hr", "web", "--with-source");
+    expect(missing.stderr).toContain(`HelmChart '${ns.name}-web' not found in ${ns.name} namespace`);
+    const chart = {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "HelmChart",
+      metadata: { name: `${ns.name}-web`, namespace: ns.name },
+      spec: { interval: "1m", chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } },
+    };
+    await applyToStore(sluice.store, chart);
+    const first = await sluice.failing("--timeout", "1s", "reconcile", "hr", "web", "--with-source");
+    expect(first.stderr).toContain(`annotating HelmRepository podinfo in ${ns.name} namespace`);
+    expect(first.stderr).toContain("timeout waiting for HelmRepository podinfo");
+  });
+
+  it("debug --show-values prints the composed values as flux does, Secret and ConfigMap values included, in valuesFrom order", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    const admin = await adminCluster(kube);
+    const create = (kind: "secrets" | "configmaps", name: string, data: Record<string, string>) =>
+      admin.client.send({
+        method: "POST",
+        path: `/api/v1/namespaces/${ns.name}/${kind}`,
+        body: {
+          metadata: { name },
+          ...(kind === "secrets"
+            ? { data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) }
+            : { data }),
+        },
+      });
+    await create("configmaps", "defaults", {
+      "values.yaml": "replicaCount: 1\nimage: {tag: '1.0'}\nlist: [a10, a9]\n",
+    });
+    await create("secrets", "creds", { password: "s3cr3t,with=commas" });
+    const values = join(await state(), "values.yaml");
+    await writeFile(values, "replicaCount: 3\n");
+    await sluice.run(
+      ...["create", "hr", "web", "--chart-ref", "HelmChart/web", "--values", values],
+      ...["--values-from", "ConfigMap/defaults"],
+    );
+    const stored = (await sluice.store.get(key("web")))!;
+    const spec = stored.object.spec as { valuesFrom: object[] };
+    spec.valuesFrom.push(
+      { kind: "Secret", name: "creds", valuesKey: "password", targetPath: "auth.password", literal: true },
+      { kind: "Secret", name: "absent", optional: true },
+    );
+    await applyToStore(sluice.store, stored.object);
+    // Act
+    const { stdout } = await sluice.run("debug", "hr", "web", "--show-values");
+    const none = await sluice.failing("debug", "hr", "web");
+    // Assess: spec.values over the ConfigMap, the Secret's value verbatim at its path
+    expect(stdout).toBe(
+      'auth:\n  password: s3cr3t,with=commas\nimage:\n  tag: "1.0"\nlist:\n- a10\n- a9\nreplicaCount: 3\n',
+    );
+    expect(none.stderr).toContain("exactly one of --show-status, --show-values, or --show-history must be set");
+  });
+});
