@@ -3,7 +3,7 @@ import type { KubeClient } from "../cluster/kube-client.js";
 import { KubeApiError } from "../cluster/errors.js";
 import { defaultRenderLimits, RenderBudget } from "../render/limits.js";
 import { decodeYaml } from "../render/yaml.js";
-import { runHelm } from "./helm-process.js";
+import { helmErrorLine, runHelm } from "./helm-process.js";
 import { withPrivateDir } from "./private-dir.js";
 
 /**
@@ -40,8 +40,7 @@ export async function chartCRDs(helm: string, chart: string): Promise<CRD[]> {
   const result = await withPrivateDir((dir) =>
     runHelm(helm, ["show", "crds", "--", chart], { dir, timeoutMs: 60_000, maxOutputBytes: MAX_CRDS_OUTPUT }),
   );
-  if (result.code !== 0)
-    throw new ChartCRDsError(`reading the CRDs of chart ${chart}: ${result.stderr.trim().split("\n").at(-1)}`);
+  if (result.code !== 0) throw new ChartCRDsError(`reading the CRDs of chart ${chart}: ${helmErrorLine(result)}`);
   if (result.stdout.length >= MAX_CRDS_OUTPUT)
     throw new ChartCRDsError(`the CRDs of chart ${chart} are over ${MAX_CRDS_OUTPUT} bytes`);
   const documents = decodeYaml(result.stdout, `${chart} crds/`, new RenderBudget(defaultRenderLimits));

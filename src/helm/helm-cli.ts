@@ -2,7 +2,7 @@ import { stat, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import type { KubeClient } from "../cluster/kube-client.js";
 import { applyCRDs, chartCRDs, type CRDsPolicy } from "./crds.js";
-import { runHelm, type HelmProcessResult } from "./helm-process.js";
+import { helmErrorLine, runHelm, type HelmProcessResult } from "./helm-process.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { withPrivateDir } from "./private-dir.js";
 import {
@@ -355,15 +355,10 @@ async function writeValues(dir: string, values: Record<string, unknown>): Promis
   return path;
 }
 
-/** helm's last `Error:` line (or its last words), every string value masked, cut to MAX_MESSAGE. */
+/** helm's error message with every string value masked, cut to MAX_MESSAGE. */
 function failureMessage(result: HelmProcessResult, values: Record<string, unknown> | undefined): string {
   if (result.timedOut) return `helm did not finish in time and was stopped (${result.durationMs} ms)`;
-  const lines = result.stderr
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean);
-  const error = lines.findLast((line) => line.startsWith("Error: "))?.slice("Error: ".length) ?? lines.at(-1);
-  const message = maskValues(error ?? `helm exited with ${result.code ?? result.signal}`, values);
+  const message = maskValues(helmErrorLine(result), values);
   return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
 }
 

@@ -83,3 +83,13 @@ export async function runHelm(helm: string, args: string[], options: HelmProcess
     clearTimeout(killer);
   }
 }
+
+/** helm's message: its last `Error: ` line without the prefix, else its last line of stderr. */
+export function helmErrorLine(result: HelmProcessResult): string {
+  const lines = result.stderr
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const error = lines.findLast((line) => line.startsWith("Error: "))?.slice("Error: ".length) ?? lines.at(-1);
+  return error ?? `helm exited with ${result.code ?? result.signal}`;
+}

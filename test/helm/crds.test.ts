@@ -74,7 +74,7 @@ describe(`chart CRDs by Flux's policy (kube-apiserver ${kube.version})`, () => {
   const target = (releaseName: string): HelmTarget => ({ client: admin, releaseName, namespace: ns.name });
   const properties = async (name: string) => {
     const crd: V1CustomResourceDefinition = await crds.readCustomResourceDefinition({ name });
-    return Object.keys(crd.spec.versions[0]!.schema!.openAPIV3Schema!.properties!.spec!.properties ?? {});
+    return Object.keys(crd.spec.versions[0]!.schema!.openAPIV3Schema!.properties!.spec!.properties ?? {}).sort();
   };
 
   beforeAll(async () => {
@@ -93,7 +93,7 @@ describe(`chart CRDs by Flux's policy (kube-apiserver ${kube.version})`, () => {
     // Act
     const installed = await helm.install(target("gadgets"), { chart: v1, values: {}, timeoutMs, crdLabels: labels });
     const created = await properties(`gadgets.${group}`);
-    await helm.upgrade(target("gadgets"), { chart: v2, values: {}, timeoutMs });
+    await helm.upgrade(target("gadgets"), { chart: v2, values: {}, timeoutMs, crdLabels: labels });
     // Assess
     expect(installed.release?.info.status).toBe("deployed");
     expect(created).toEqual(["color"]);
@@ -123,7 +123,7 @@ describe(`chart CRDs by Flux's policy (kube-apiserver ${kube.version})`, () => {
     await helm.upgrade(target("csa"), { ...csa, chart: v3, crds: "CreateReplace" });
     // Assess
     expect(afterCreate).toEqual(["color"]);
-    expect(await properties(`gadgets.${group}`)).toEqual(["color", "size", "shape"]);
+    expect(await properties(`gadgets.${group}`)).toEqual(["color", "shape", "size"]);
   });
 
   it("Skip installs no CRD (and the template that needs one fails with helm's message)", async () => {

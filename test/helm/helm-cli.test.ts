@@ -309,7 +309,10 @@ describe("helm process isolation (a stand-in helm binary that reports what it wa
     const chart = await packaged(await tinyChart("iso", "1.0.0"));
     // Act
     const error = await rejection<HelmActionError>(
-      cli.install({ client: tenant, releaseName: "iso", namespace: ns.name }, { chart, values: { secret }, timeoutMs }),
+      cli.install(
+        { client: tenant, releaseName: "iso", namespace: ns.name },
+        { chart, values: { secret }, timeoutMs, crds: "Skip" },
+      ),
     );
     // Assess
     expect(error.message).toBe(`Helm install of ${ns.name}/iso failed: UPGRADE FAILED: stand-in`);
