@@ -54,7 +54,7 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
   });
   for (let attempt = 0; ; attempt++) {
     const left = deadline - options.clock.now();
-    if (left <= 0) throw new PostError(`failed to execute request: timed out after ${options.timeoutMs}ms`);
+    if (left <= 0) throw new PostError(`failed to execute request: timed out after ${options.timeoutMs}ms`, true);
     let answer: { status: number; retryAfter?: string; body: string } | { error: string; final: boolean };
     try {
       const response = await http.request({

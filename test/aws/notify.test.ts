@@ -254,6 +254,29 @@ describe(`Alerts on AWS: worker → notify FIFO queue → notify function (${aws
     expect((await pollNotify(deps)).received).toEqual([]);
   }, 30_000);
 
+  it("an endpoint slower than the Provider's timeout gets the message back later, not dropped", async () => {
+    const ns = namespace("slow");
+    const { url: queueUrl } = await freshQueue("slow", 6);
+    await alertTo(ns, { type: "generic", address: server.url, timeout: "1s" });
+    server.answer({ status: 200, delayMs: 3_000 });
+    await workerEvents(queueUrl).emit(event(ns, "too slow"));
+    const deps = notifyDeps(queueUrl);
+    const first = await pollNotify(deps);
+    expect(first.failed).toHaveLength(1);
+    expect(first.handlerMs).toBeLessThan(2_500); // bounded by the timeout, not by the endpoint
+    // Its 30 s back-off, shortened here as time passing would.
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: queueUrl,
+        ReceiptHandle: first.received[0]!.ReceiptHandle!,
+        VisibilityTimeout: 0,
+      }),
+    );
+    expect((await pollNotify(deps)).failed).toEqual([]);
+    expect(requestsFor(ns)).toHaveLength(2);
+    expect((await pollNotify(deps)).received).toEqual([]);
+  }, 30_000);
+
   it("a 429's Retry-After returns the message to the queue for that long instead of holding the function", async () => {
     const ns = namespace("throttled");
     const { url: queueUrl } = await freshQueue("throttled", 6);
