@@ -129,6 +129,10 @@ export function fluxObject<A extends string, K extends string, S extends z.ZodTy
 
 /** Flux's annotation asking for a reconcile now (`flux reconcile`); a new value is a new request. */
 export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
+/** `flux reconcile --force`: with the same value as requestedAt, a one-off forced release action. */
+export const FORCE_AT = "reconcile.fluxcd.io/forceAt";
+/** `flux reconcile --reset`: with the same value as requestedAt, the failure counts start again. */
+export const RESET_AT = "reconcile.fluxcd.io/resetAt";
 
 /**
  * The kinds notification-controller's CrossNamespaceObjectReference may name (its CRDs' enum): what an

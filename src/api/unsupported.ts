@@ -82,15 +82,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.postRenderStrategy", reason: notYet("choosing how hooks go to post-renderers") },
     { path: "spec.waitStrategy", reason: notYet("choosing Helm's wait strategy (poller, legacy)") },
     {
-      path: "spec.driftDetection.mode",
-      reason: notYet("detecting drift from the release's manifest"),
-      when: isNot("disabled"),
-    },
-    {
-      path: "spec.driftDetection.ignore",
-      reason: `${notYet("drift detection")}, so its ignore rules would do nothing`,
-    },
-    {
       path: "spec.install.strategy.name",
       reason: notYet("retrying a failed install without remediation"),
       when: isNot("RemediateOnFailure"),
@@ -100,6 +91,18 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: notYet("retrying a failed upgrade without remediation"),
       when: isNot("RemediateOnFailure"),
     },
+    { path: "spec.test.enable", reason: notYet("running Helm tests") },
+    { path: "spec.install.replace", reason: notYet("reusing the name of a deleted or failed release") },
+    { path: "spec.install.disableTakeOwnership", reason: notYet("refusing to adopt existing objects") },
+    { path: "spec.upgrade.disableTakeOwnership", reason: notYet("refusing to adopt existing objects") },
+    { path: "spec.upgrade.preserveValues", reason: notYet("reusing the previous release's values") },
+    { path: "spec.upgrade.cleanupOnFail", reason: notYet("deleting what a failed upgrade created") },
+    { path: "spec.rollback.cleanupOnFail", reason: notYet("deleting what a failed rollback created") },
+    ...(["install", "upgrade", "rollback"] as const).map((action) => ({
+      path: `spec.${action}.serverSideApply`,
+      reason: "Sluice always applies with server-side apply",
+      when: { describe: "`false` or `disabled`", test: (value: unknown) => value === false || value === "disabled" },
+    })),
     {
       path: "spec.upgrade.chartNameChangeStrategy",
       reason: `${notYet("upgrading a release in place when its chart's name changes")}; it is reinstalled`,

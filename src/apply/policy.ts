@@ -20,15 +20,18 @@ export const FORCE = { [annotations.force]: "Enabled" };
 /** Objects never pruned. */
 export const PRUNE_DISABLED = { [annotations.prune]: "Disabled" };
 
-/** Who owns applied objects: a Kustomization's name and namespace, recorded as Flux's labels. */
+/** Who owns applied objects: a Kustomization's (or a HelmRelease's) name and namespace, recorded as Flux's labels. */
 export interface Owner {
   name: string;
   namespace: string;
+  /** The owner's API group, the labels' prefix. @default "kustomize.toolkit.fluxcd.io" */
+  group?: string;
 }
 
 /** Flux's ownership labels for `owner`. */
 export function ownerLabels(owner: Owner): Record<string, string> {
-  return { [`${FLUX_KUSTOMIZE_GROUP}/name`]: owner.name, [`${FLUX_KUSTOMIZE_GROUP}/namespace`]: owner.namespace };
+  const group = owner.group ?? FLUX_KUSTOMIZE_GROUP;
+  return { [`${group}/name`]: owner.name, [`${group}/namespace`]: owner.namespace };
 }
 
 /** A label selector matching objects owned by `owner`. */

@@ -45,6 +45,20 @@ export class Discovery {
     return this.byKey.get(key(apiVersion, kind));
   }
 
+  /**
+   * What the cluster serves as Helm's `.Capabilities.APIVersions` lists it: each `group/version` and
+   * each `group/version/Kind`, sorted.
+   */
+  async apiVersions(): Promise<string[]> {
+    await (this.loaded ?? this.refresh());
+    const versions = new Set<string>();
+    for (const info of this.byKey.values()) {
+      const groupVersion = info.group ? `${info.group}/${info.version}` : info.version;
+      versions.add(groupVersion).add(`${groupVersion}/${info.kind}`);
+    }
+    return [...versions].sort();
+  }
+
   private async load(): Promise<void> {
     const [core, groups] = await Promise.all([
       this.client.send<DiscoveryList>({ method: "GET", path: "/api", accept: AGGREGATED }),

@@ -145,9 +145,6 @@ async function reconcileObject(
   if (parsed.kind === "HelmChart")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmChart(ports, parsed);
   if (parsed.kind === "HelmRelease") return reconcileHelmRelease(ports, parsed);
-  // Admitted by the API, not reconciled until helm-controller's reconciler lands (not in API_VERSIONS).
-  if (parsed.kind === "HelmRelease")
-    return stalled(REASON.unsupportedKind, "HelmRelease is not reconciled by Sluice yet");
   return reconcileKustomization(ports, parsed, request);
 }
 

@@ -1,10 +1,12 @@
 import type { HelmChart } from "../api/helmchart.js";
+import type { HelmRelease } from "../api/helmrelease.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
 
 /**
  * Who to wake when an object changes: the Kustomizations using a source or depending on a
- * Kustomization, the HelmCharts built from a source — so a change wakes its dependents without
+ * Kustomization, the HelmCharts built from a source, the HelmReleases using a HelmChart or depending on a
+ * HelmRelease — so a change wakes its dependents without
  * listing the whole Store. Learned from each object as it is reconciled.
  */
 export interface DependentsIndex {
@@ -27,6 +29,13 @@ export function targetsOf(key: ObjectKey, spec: unknown): string[] | undefined {
     const { sourceRef, dependsOn } = (spec ?? {}) as Partial<Kustomization["spec"]>;
     if (!sourceRef) return undefined;
     return [ref(sourceRef.kind, sourceRef), ...(dependsOn ?? []).map((d) => ref("Kustomization", d))].sort();
+  }
+  if (key.kind === "HelmRelease") {
+    const { chart, chartRef, dependsOn } = (spec ?? {}) as Partial<HelmRelease["spec"]>;
+    const source = chart
+      ? ref("HelmChart", { namespace: chart.spec.sourceRef.namespace, name: `${key.namespace}-${key.name}` })
+      : chartRef && ref(chartRef.kind, chartRef);
+    return source ? [source, ...(dependsOn ?? []).map((d) => ref("HelmRelease", d))].sort() : undefined;
   }
   if (key.kind === "HelmChart") {
     const { sourceRef } = (spec ?? {}) as Partial<HelmChart["spec"]>;

@@ -156,7 +156,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       admitFluxObject(
         hr({
           chartRef: { kind: "OCIRepository", name: "podinfo" },
-          driftDetection: { mode: "enabled" },
+          test: { enable: true },
           upgrade: { strategy: { name: "RetryOnFailure" }, chartNameChangeStrategy: "InPlaceUpdate" },
           postRenderers: [{ kustomize: { images: [{ name: "nginx", newTag: "1" }] } }],
         }),
@@ -165,12 +165,12 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
       'spec.chartRef.kind ("OCIRepository")',
       "spec.postRenderers",
-      'spec.driftDetection.mode ("enabled")',
       'spec.upgrade.strategy.name ("RetryOnFailure")',
+      "spec.test.enable",
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
     ]);
     const accepted = hr({
-      driftDetection: { mode: "disabled" },
+      driftDetection: { mode: "enabled", ignore: [{ paths: ["/spec/replicas"] }] },
       install: { strategy: { name: "RemediateOnFailure" }, crds: "CreateReplace", createNamespace: true },
       upgrade: { chartNameChangeStrategy: "Reinstall", remediation: { retries: -1, strategy: "uninstall" } },
       valuesFrom: [{ kind: "ConfigMap", name: "values", optional: true, targetPath: "a.b" }],

@@ -49,7 +49,7 @@ const FLUX_KIND_GROUPS: Record<string, string> = {
  * An empty name counts as unset, as in Flux, so `serviceAccountName: ""` cannot shed the default.
  */
 export function identityOf(
-  ks: Kustomization,
+  ks: Pick<Kustomization, "metadata"> & { spec: { serviceAccountName?: string } },
   settings: Pick<Settings, "defaultServiceAccount">,
 ): ServiceAccountRef | undefined {
   const name = ks.spec.serviceAccountName || settings.defaultServiceAccount;

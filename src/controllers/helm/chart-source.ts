@@ -1,0 +1,106 @@
+import { HELM_CHART_API_VERSION } from "../../api/helmchart.js";
+import { helmChartOf, type HelmRelease } from "../../api/helmrelease.js";
+import type { Artifact } from "../../api/meta.js";
+import { formatKey, type ObjectKey } from "../../api/object-key.js";
+import { REASON } from "../../api/reasons.js";
+import type { KubeObject } from "../../apply/object.js";
+import { ownerLabels } from "../../apply/policy.js";
+import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { applyToStore } from "../../store/objects.js";
+import { isReady } from "../conditions.js";
+import type { ReconcilerPorts } from "../reconciler-ports.js";
+
+// The chart a HelmRelease installs: the HelmChart its `spec.chart` template generates (created and
+// kept in line as helm-controller does, named `<namespace>-<name>` in the source's namespace), or
+// the one `spec.chartRef` names. Until that chart has an artifact, the release waits for it: the
+// HelmChart's new artifact wakes it (the dependents index), nothing polls.
+
+const HELM_GROUP = "helm.toolkit.fluxcd.io";
+
+/** The chart to release: its artifact, and the HelmChart it came from. */
+export interface ChartSource {
+  key: ObjectKey;
+  artifact: Artifact;
+  /** The chart's name (the HelmChart's observedChartName). */
+  name: string;
+}
+
+/** The HelmChart `spec.chart` generates (helm-controller's buildHelmChartFromTemplate). */
+export function chartFromTemplate(hr: HelmRelease): KubeObject | undefined {
+  const template = hr.spec.chart;
+  if (!template) return undefined;
+  const { namespace, name } = helmChartOf(hr);
+  const { spec } = template;
+  return {
+    apiVersion: HELM_CHART_API_VERSION,
+    kind: "HelmChart",
+    metadata: {
+      name,
+      namespace,
+      labels: {
+        ...template.metadata?.labels,
+        ...ownerLabels({ group: HELM_GROUP, name: hr.metadata.name, namespace: hr.metadata.namespace ?? "default" }),
+      },
+      ...(template.metadata?.annotations && { annotations: template.metadata.annotations }),
+    },
+    spec: {
+      chart: spec.chart,
+      ...(spec.version && { version: spec.version }),
+      sourceRef: { kind: spec.sourceRef.kind, name: spec.sourceRef.name },
+      interval: spec.interval ?? hr.spec.interval,
+      ...(spec.reconcileStrategy && { reconcileStrategy: spec.reconcileStrategy }),
+      ...(spec.valuesFiles && { valuesFiles: spec.valuesFiles }),
+      ...(spec.ignoreMissingValuesFiles && { ignoreMissingValuesFiles: spec.ignoreMissingValuesFiles }),
+      ...(spec.verify && { verify: { provider: spec.verify.provider, secretRef: spec.verify.secretRef } }),
+    },
+  };
+}
+
+/** The key of the HelmChart a HelmRelease uses. */
+export function chartKeyOf(hr: HelmRelease): ObjectKey {
+  if (hr.spec.chartRef) {
+    const { kind, name, namespace } = hr.spec.chartRef;
+    return { kind, name, namespace: namespace ?? hr.metadata.namespace ?? "default" };
+  }
+  return { kind: "HelmChart", ...helmChartOf(hr) };
+}
+
+/**
+ * Keeps the generated HelmChart in the Store (asking for its reconcile when it changed) and returns
+ * the chart once its HelmChart is Ready at its generation with an artifact; until then a quiet
+ * ArtifactFailed / SourceNotReady wait, as helm-controller's.
+ */
+export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promise<ChartSource> {
+  const generated = chartFromTemplate(hr);
+  if (generated && (await applyToStore(ports.store, generated)) !== "unchanged")
+    await ports.queue.enqueue({ key: formatKey(chartKeyOf(hr)), reason: "dependency" });
+  const key = chartKeyOf(hr);
+  const stored = await ports.store.get(key);
+  const waiting = (reason: string, message: string) =>
+    new ReconcileError(reason, message, { quiet: true, retryAfterMs: ports.settings.dependencyRequeueMs });
+  if (!stored)
+    throw waiting(
+      REASON.artifactFailed,
+      `could not get Source object: HelmChart '${key.namespace}/${key.name}' not found`,
+    );
+  const chart = stored.object as KubeObject & {
+    status?: { artifact?: Artifact; observedChartName?: string; observedGeneration?: number; conditions?: never[] };
+  };
+  const label = `${key.kind} '${key.namespace}/${key.name}'`;
+  if (chart.status?.observedGeneration !== chart.metadata.generation)
+    throw waiting("SourceNotReady", `${label} is not ready: latest generation of object has not been reconciled`);
+  if (!isReady(chart as never) || !chart.status?.artifact)
+    throw waiting("SourceNotReady", `${label} is not ready: does not have an artifact`);
+  return {
+    key,
+    artifact: chart.status.artifact,
+    name: chart.status.observedChartName ?? String((chart.spec as { chart?: string }).chart),
+  };
+}
+
+/** Removes the generated HelmChart (the HelmRelease is gone, or now uses `chartRef`). */
+export async function deleteGeneratedChart(ports: ReconcilerPorts, helmChart: string | undefined): Promise<void> {
+  if (!helmChart) return;
+  const [namespace, name] = helmChart.split("/");
+  if (namespace && name) await ports.store.delete({ kind: "HelmChart", namespace, name });
+}

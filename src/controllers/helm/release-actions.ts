@@ -1,0 +1,321 @@
+import { applyAll, planAll } from "../../apply/apply.js";
+import { changeSetEntry, type ChangeSetEntry } from "../../apply/changeset.js";
+import { ApplyFailedError } from "../../apply/errors.js";
+import { entryId, fromChangeSet, type Inventory } from "../../apply/inventory.js";
+import { objMetadata, type KubeObject } from "../../apply/object.js";
+import { deleteObject, getObject } from "../../apply/objects-api.js";
+import type { IgnoreRule } from "../../apply/ignore.js";
+import type { Owner } from "../../apply/policy.js";
+import type { Cluster } from "../../cluster/cluster.js";
+import type { ChartRecord } from "../../helm/chart.js";
+import type { ReleaseRecord, ReleaseStatus } from "../../helm/release-record.js";
+import { splitOutput, type RenderedRelease } from "../../helm/render.js";
+import type { ReleaseStorage } from "../../helm/storage.js";
+
+// Helm's install, upgrade, rollback and uninstall, done the serverless way: the chart is rendered
+// by the real helm (`helm template`), the objects are server-side applied by Sluice's engine with
+// helm-controller's field manager, and each step is recorded in Helm's own release storage as Helm
+// records it (pending → deployed or failed, the previous version superseded). Nothing here waits for
+// a rollout: health is checked by later reconciles, and a failed check marks the record failed.
+
+/** helm-controller's field manager, so Flux and Sluice see each other's fields as their own. */
+export const FIELD_MANAGER = "helm-controller";
+const HELM_GROUP = "helm.toolkit.fluxcd.io";
+
+/** Everything an action needs: where the release lives and as whom it is applied. */
+export interface ReleaseTarget {
+  cluster: Cluster;
+  storage: ReleaseStorage;
+  releaseName: string;
+  /** Where the chart's namespaced objects go (`spec.targetNamespace`). */
+  namespace: string;
+  /** The HelmRelease, recorded as Flux's origin labels on every object. */
+  owner: Owner;
+  /** `spec.commonMetadata`: labels and annotations for every object. */
+  commonMetadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  now: () => Date;
+}
+
+/** A Helm action failed; the record (when one was written) is marked failed in storage already. */
+export class ReleaseActionError extends Error {
+  override name = "ReleaseActionError";
+  constructor(
+    message: string,
+    readonly record?: ReleaseRecord,
+    readonly changeSet: ChangeSetEntry[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export interface ActionResult {
+  record: ReleaseRecord;
+  changeSet: ChangeSetEntry[];
+  inventory: Inventory;
+  /** Every version in storage after the action, oldest first. */
+  stored: ReleaseRecord[];
+}
+
+export interface ReleaseRequest {
+  action: "install" | "upgrade";
+  chart: ChartRecord;
+  rendered: RenderedRelease;
+  values: Record<string, unknown>;
+  /** The release's newest stored version, if any (an upgrade's base, or an adopted release). */
+  previous?: ReleaseRecord;
+  /** `install.crds` / `upgrade.crds`: what to do with the chart's crds/ folder. */
+  crds: "Skip" | "Create" | "CreateReplace";
+  force: boolean;
+  maxHistory: number;
+}
+
+/**
+ * Installs or upgrades: CRDs per policy, a pending record, the objects applied, stale objects of the
+ * previous version deleted, the record deployed and its predecessor superseded, history trimmed.
+ */
+export async function release(target: ReleaseTarget, request: ReleaseRequest): Promise<ActionResult> {
+  const { storage, releaseName, namespace } = target;
+  const { previous, action } = request;
+  const now = target.now().toISOString();
+  const record: ReleaseRecord = {
+    name: releaseName,
+    info: {
+      first_deployed: (action === "upgrade" && previous?.info.first_deployed) || now,
+      last_deployed: now,
+      description: action === "install" ? "Initial install underway" : "Preparing upgrade",
+      status: action === "install" ? "pending-install" : "pending-upgrade",
+    },
+    chart: request.chart,
+    config: request.values,
+    manifest: request.rendered.manifest,
+    hooks: request.rendered.hooks,
+    version: (previous?.version ?? 0) + 1,
+    namespace,
+    apply_method: "ssa",
+  };
+  await storage.create(record, target.now());
+  let changeSet: ChangeSetEntry[] = [];
+  try {
+    if (request.crds !== "Skip") await applyCrds(target.cluster, request.rendered.crds, request.crds);
+    changeSet = await applyAll(target.cluster, withReleaseMetadata(target, request.rendered.objects), {
+      fieldManager: FIELD_MANAGER,
+      defaultNamespace: namespace,
+      force: request.force,
+    });
+    const inventory = fromChangeSet(changeSet);
+    if (previous?.manifest) await deleteStale(target, previous, inventory);
+    const done = action === "install" ? "Install complete" : "Upgrade complete";
+    const deployed = await setStatus(storage, record, "deployed", done, target.now());
+    if (previous && previous.info.status === "deployed")
+      await setStatus(storage, previous, "superseded", previous.info.description ?? "", target.now());
+    const stored = await trimHistory(storage, releaseName, request.maxHistory);
+    return { record: deployed, changeSet, inventory, stored };
+  } catch (error) {
+    const applied = error instanceof ApplyFailedError ? error.changeSet : changeSet;
+    const message = (error as Error).message;
+    const failed = await setStatus(
+      storage,
+      record,
+      "failed",
+      failedDescription(action, releaseName, message),
+      target.now(),
+    );
+    throw new ReleaseActionError(message, failed, applied);
+  }
+}
+
+/**
+ * Rolls back to `to` as Helm does: its manifest applied again as a new version (`Rollback to N`),
+ * the failed version superseded. No re-render: the stored manifest is what ran before.
+ */
+export async function rollback(
+  target: ReleaseTarget,
+  current: ReleaseRecord,
+  to: ReleaseRecord,
+  options: { force: boolean; maxHistory: number },
+): Promise<ActionResult> {
+  const { storage } = target;
+  const now = target.now().toISOString();
+  const record: ReleaseRecord = {
+    ...to,
+    info: {
+      first_deployed: to.info.first_deployed,
+      last_deployed: now,
+      description: `Rollback to ${to.version}`,
+      status: "pending-rollback",
+    },
+    version: current.version + 1,
+  };
+  await storage.create(record, target.now());
+  try {
+    const objects = splitOutput(to.manifest ?? "").objects;
+    const changeSet = await applyAll(target.cluster, withReleaseMetadata(target, objects), {
+      fieldManager: FIELD_MANAGER,
+      defaultNamespace: target.namespace,
+      force: options.force,
+    });
+    const inventory = fromChangeSet(changeSet);
+    if (current.manifest) await deleteStale(target, current, inventory);
+    await setStatus(storage, current, "superseded", current.info.description ?? "", target.now());
+    const deployed = await setStatus(storage, record, "deployed", `Rollback to ${to.version}`, target.now());
+    const stored = await trimHistory(storage, target.releaseName, options.maxHistory);
+    return { record: deployed, changeSet, inventory, stored };
+  } catch (error) {
+    const message = (error as Error).message;
+    const failed = await setStatus(
+      storage,
+      record,
+      "failed",
+      failedDescription("rollback", target.releaseName, message),
+      target.now(),
+    );
+    throw new ReleaseActionError(message, failed);
+  }
+}
+
+/**
+ * Uninstalls: every object of the release's manifest that Helm's ownership annotations still give
+ * to this release is deleted; the records are deleted, or kept as `uninstalled` with `keepHistory`.
+ */
+export async function uninstall(
+  target: ReleaseTarget,
+  latest: ReleaseRecord,
+  options: { keepHistory: boolean; propagation: "background" | "foreground" | "orphan" },
+): Promise<ChangeSetEntry[]> {
+  const { storage, releaseName } = target;
+  const objects = splitOutput(latest.manifest ?? "").objects;
+  const changeSet: ChangeSetEntry[] = [];
+  for (const object of objects.reverse()) {
+    const deleted = await deleteIfOwned(target, object, options.propagation);
+    if (deleted) changeSet.push(deleted);
+  }
+  if (options.keepHistory) {
+    const now = target.now().toISOString();
+    await storage.update(
+      {
+        ...latest,
+        info: { ...latest.info, status: "uninstalled", deleted: now, description: "Uninstallation complete" },
+      },
+      target.now(),
+    );
+  } else {
+    for (const record of await storage.history(releaseName)) await storage.delete(releaseName, record.version);
+  }
+  return changeSet;
+}
+
+/**
+ * driftDetection: the release's objects as they are in the cluster against its manifest, by one
+ * server-side dry-run each (the ignore rules' fields left out). `enabled` writes back what drifted
+ * (only that), `warn` only reports it. Returns the drifted objects' change set: empty when in sync.
+ */
+export async function correctDrift(
+  target: ReleaseTarget,
+  latest: ReleaseRecord,
+  options: { mode: "enabled" | "warn"; ignore?: IgnoreRule[] },
+): Promise<ChangeSetEntry[]> {
+  const objects = withReleaseMetadata(target, splitOutput(latest.manifest ?? "").objects);
+  const apply = { fieldManager: FIELD_MANAGER, defaultNamespace: target.namespace, driftIgnoreRules: options.ignore };
+  const changes =
+    options.mode === "enabled"
+      ? await applyAll(target.cluster, objects, apply)
+      : (await planAll(target.cluster, objects, apply)).map((p) => p.entry);
+  return changes.filter((e) => e.action === "created" || e.action === "configured");
+}
+
+/** How Helm describes a failed version: `Release "x" failed: …` (install), `Upgrade "x" failed: …`, `Rollback "x" failed: …`. */
+export function failedDescription(action: "install" | "upgrade" | "rollback", name: string, why: string): string {
+  const verb = { install: "Release", upgrade: "Upgrade", rollback: "Rollback" }[action];
+  return `${verb} ${JSON.stringify(name)} failed: ${why}`;
+}
+
+/** Marks a stored version with a new status (a rollout that failed its health check, an unlocked pending one). */
+export async function setStatus(
+  storage: ReleaseStorage,
+  record: ReleaseRecord,
+  status: ReleaseStatus,
+  description: string,
+  now: Date,
+): Promise<ReleaseRecord> {
+  const next = { ...record, info: { ...record.info, status, description } };
+  await storage.update(next, now);
+  return next;
+}
+
+/**
+ * The objects as Helm applies them: Helm's ownership (managed-by label, release annotations), Flux's
+ * origin labels and `commonMetadata`, which the chart's own labels do not override.
+ */
+function withReleaseMetadata(target: ReleaseTarget, objects: KubeObject[]): KubeObject[] {
+  const labels = {
+    ...target.commonMetadata?.labels,
+    [`${HELM_GROUP}/name`]: target.owner.name,
+    [`${HELM_GROUP}/namespace`]: target.owner.namespace,
+    "app.kubernetes.io/managed-by": "Helm",
+  };
+  const annotations = {
+    ...target.commonMetadata?.annotations,
+    "meta.helm.sh/release-name": target.releaseName,
+    "meta.helm.sh/release-namespace": target.namespace,
+  };
+  return objects.map((o) => ({
+    ...o,
+    metadata: {
+      ...o.metadata,
+      labels: { ...o.metadata.labels, ...labels },
+      annotations: { ...o.metadata.annotations, ...annotations },
+    },
+  }));
+}
+
+/** CRDs first: created when missing (Create), or applied over the existing ones too (CreateReplace). */
+async function applyCrds(cluster: Cluster, crds: KubeObject[], policy: "Create" | "CreateReplace"): Promise<void> {
+  const info = await cluster.discovery.find("apiextensions.k8s.io/v1", "CustomResourceDefinition");
+  if (!info || crds.length === 0) return;
+  const missing = [];
+  for (const crd of crds)
+    if (policy === "CreateReplace" || !(await getObject(cluster, info, "", crd.metadata.name))) missing.push(crd);
+  // applyAll waits for them to be established and served.
+  if (missing.length > 0) await applyAll(cluster, missing, { fieldManager: FIELD_MANAGER, force: true });
+}
+
+/** Deletes what the previous version had and this one lacks, as Helm's upgrade does. */
+async function deleteStale(target: ReleaseTarget, previous: ReleaseRecord, next: Inventory): Promise<void> {
+  const kept = new Set(next.entries.map((e) => e.id));
+  for (const object of splitOutput(previous.manifest ?? "").objects) {
+    const info = await target.cluster.discovery.find(object.apiVersion, object.kind);
+    const namespace = info?.namespaced ? (object.metadata.namespace ?? target.namespace) : "";
+    const id = entryId({ ...objMetadata(object), namespace });
+    if (!kept.has(id)) await deleteIfOwned(target, object, "background");
+  }
+}
+
+/** Deletes an object of the release if Helm's annotations still give it to this release; what was done, if anything. */
+async function deleteIfOwned(
+  target: ReleaseTarget,
+  object: KubeObject,
+  propagation: "background" | "foreground" | "orphan",
+): Promise<ChangeSetEntry | undefined> {
+  const { cluster } = target;
+  const info = await cluster.discovery.find(object.apiVersion, object.kind);
+  if (!info) return undefined;
+  const namespace = info.namespaced ? (object.metadata.namespace ?? target.namespace) : "";
+  const live = await getObject(cluster, info, namespace, object.metadata.name);
+  if (!live) return undefined;
+  const annotations = live.metadata.annotations ?? {};
+  const owned =
+    annotations["meta.helm.sh/release-name"] === target.releaseName &&
+    annotations["meta.helm.sh/release-namespace"] === target.namespace;
+  if (!owned) return changeSetEntry(live, "skipped");
+  const policy = ({ background: "Background", foreground: "Foreground", orphan: "Orphan" } as const)[propagation];
+  await deleteObject(cluster, info, namespace, object.metadata.name, policy);
+  return changeSetEntry(live, "deleted");
+}
+
+/** Keeps at most `max` versions (0: all), deleting the oldest, as Helm's `--history-max`; returns those kept. */
+async function trimHistory(storage: ReleaseStorage, name: string, max: number): Promise<ReleaseRecord[]> {
+  const history = await storage.history(name);
+  const excess = max > 0 ? Math.max(0, history.length - max) : 0;
+  for (const record of history.slice(0, excess)) await storage.delete(name, record.version);
+  return history.slice(excess);
+}

@@ -1,0 +1,173 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments, stringify } from "yaml";
+import type { KubeObject } from "../apply/object.js";
+
+// Rendering a release with the real Helm: `helm template` runs Helm's own template engine, sub-charts,
+// schema validation and capabilities, with nothing reaching a cluster or a network. Its output is
+// Helm's release manifest (`---\n# Source: <path>\n<content>\n` per template, in Helm's install
+// order) followed by the hooks in the same form; this module splits the two as Helm's install
+// does, so the manifest stored in the release record is byte for byte what Helm would store.
+
+const run = promisify(execFile);
+
+/** Helm's hook record (helm v4 pkg/release/v1 Hook) in its JSON field order. */
+export interface HookRecord {
+  name: string;
+  kind: string;
+  path: string;
+  manifest: string;
+  events: string[];
+  last_run: { started_at?: string; completed_at?: string; phase: string };
+  weight?: number;
+  delete_policies?: string[];
+}
+
+export interface RenderRequest {
+  helm: string;
+  /** The chart: an archive or an extracted folder. */
+  chart: string;
+  releaseName: string;
+  namespace: string;
+  values: Record<string, unknown>;
+  /** The cluster's version (`v1.36.3`): `.Capabilities.KubeVersion`. */
+  kubeVersion: string;
+  /** `.Capabilities.APIVersions`: the cluster's group/versions and group/version/Kinds. */
+  apiVersions: string[];
+  isUpgrade: boolean;
+  /** Render the chart's crds/ folder too (install with a CRD policy other than Skip). */
+  includeCrds: boolean;
+  skipSchemaValidation?: boolean;
+  /** Private scratch folder (values file, Helm's home folders); removed by the caller. */
+  workDir: string;
+  timeoutMs?: number;
+}
+
+export interface RenderedRelease {
+  /** Helm's release manifest: the non-hook templates, as Helm stores it. */
+  manifest: string;
+  /** The manifest's objects, parsed. */
+  objects: KubeObject[];
+  /** CRDs from crds/ (when asked for), applied before everything else and never stored in the manifest. */
+  crds: KubeObject[];
+  hooks: HookRecord[];
+}
+
+/** `helm template` failed: its own `Error:` line, which names the template and line. */
+export class RenderError extends Error {
+  override name = "RenderError";
+}
+
+const SECTION = /^---\n# Source: (.+)\n/gm;
+const HOOK = "helm.sh/hook";
+/** The most output one render may produce. */
+const MAX_OUTPUT_BYTES = 64 << 20;
+
+export async function renderRelease(request: RenderRequest): Promise<RenderedRelease> {
+  const home = await mkdtemp(join(request.workDir, "helm-"));
+  const plugins = join(home, "plugins");
+  await mkdir(plugins);
+  const valuesFile = join(home, "values.yaml");
+  await writeFile(valuesFile, stringify(request.values), { mode: 0o600 });
+  const args = [
+    "template",
+    request.releaseName,
+    request.chart,
+    "--namespace",
+    request.namespace,
+    "--values",
+    valuesFile,
+    "--kube-version",
+    request.kubeVersion,
+    ...request.apiVersions.flatMap((v) => ["--api-versions", v]),
+    ...(request.isUpgrade ? ["--is-upgrade"] : []),
+    ...(request.includeCrds ? ["--include-crds"] : []),
+    ...(request.skipSchemaValidation ? ["--skip-schema-validation"] : []),
+  ];
+  let stdout: string;
+  try {
+    ({ stdout } = await run(request.helm, args, {
+      maxBuffer: MAX_OUTPUT_BYTES,
+      timeout: request.timeoutMs ?? 60_000,
+      // Helm's own folders, empty: no repository, registry credential or plugin from anywhere is used.
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: home,
+        HELM_CONFIG_HOME: join(home, "config"),
+        HELM_CACHE_HOME: join(home, "cache"),
+        HELM_DATA_HOME: join(home, "data"),
+        HELM_PLUGINS: plugins,
+      },
+    }));
+  } catch (error) {
+    throw new RenderError(helmError(error));
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+  return splitOutput(stdout);
+}
+
+/** Splits `helm template` output into the stored manifest, the CRDs and the hooks. */
+export function splitOutput(output: string): RenderedRelease {
+  const sections = [...output.matchAll(SECTION)].map((match, i, all) => ({
+    path: match[1]!,
+    block: output.slice(match.index, all[i + 1]?.index ?? output.length),
+    content: output.slice(match.index + match[0].length, all[i + 1]?.index ?? output.length),
+  }));
+  const rendered: RenderedRelease = { manifest: "", objects: [], crds: [], hooks: [] };
+  for (const { path, block, content } of sections) {
+    const objects = parseObjects(content, path);
+    if (/^[^/]+\/crds\//.test(path)) {
+      rendered.crds.push(...objects);
+      continue;
+    }
+    const hook = objects.length === 1 ? objects[0]!.metadata.annotations?.[HOOK] : undefined;
+    if (hook !== undefined) {
+      rendered.hooks.push(hookRecord(objects[0]!, path, content.replace(/\n$/, ""), hook));
+      continue;
+    }
+    rendered.manifest += block;
+    rendered.objects.push(...objects);
+  }
+  return rendered;
+}
+
+function parseObjects(content: string, path: string): KubeObject[] {
+  const objects: KubeObject[] = [];
+  for (const doc of parseAllDocuments(content)) {
+    if (doc.errors.length > 0) throw new RenderError(`${path}: ${doc.errors[0]!.message}`);
+    const value = doc.toJS({ maxAliasCount: 1_000 }) as KubeObject | null;
+    if (value === null) continue;
+    if (typeof value !== "object" || !value.kind || !value.metadata?.name)
+      throw new RenderError(`${path}: a rendered document without kind or metadata.name`);
+    objects.push(value);
+  }
+  return objects;
+}
+
+function hookRecord(object: KubeObject, path: string, manifest: string, events: string): HookRecord {
+  const annotations = object.metadata.annotations ?? {};
+  const weight = Number.parseInt(annotations["helm.sh/hook-weight"] ?? "0", 10) || 0;
+  const policies = annotations["helm.sh/hook-delete-policy"];
+  return {
+    name: object.metadata.name,
+    kind: object.kind,
+    path,
+    manifest,
+    events: events.split(",").map((e) => e.trim()),
+    last_run: { phase: "" },
+    ...(weight !== 0 && { weight }),
+    ...(policies && { delete_policies: policies.split(",").map((p) => p.trim()) }),
+  };
+}
+
+/** Helm's last `Error:` line (or its stderr, bounded): never the values, which Helm does not print. */
+function helmError(error: unknown): string {
+  const { stderr, killed, message } = error as { stderr?: string; killed?: boolean; message: string };
+  if (killed) return "helm template timed out";
+  const lines = (stderr ?? "").split("\n").filter((l) => l.trim() !== "");
+  const last = lines.filter((l) => l.startsWith("Error: ")).pop() ?? lines.pop() ?? message;
+  return last.replace(/^Error: /, "").slice(0, 2_048);
+}

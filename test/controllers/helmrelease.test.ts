@@ -1,0 +1,333 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { KubeObject } from "../../src/apply/object.js";
+import { readEvents } from "../../src/notify/file-events.js";
+import { statePaths } from "../../src/runtime/state-paths.js";
+import { applyToStore, requestDeletion } from "../../src/store/objects.js";
+import { testHelm } from "../env/charts.js";
+import { startKubelet, type Kubelet } from "../env/kubelet.js";
+import { PODINFO } from "../env/podinfo.js";
+import { planeSuite, ready, storedStatus, until, type Condition } from "./helpers.js";
+
+// HelmRelease end to end on the test bed: podinfo's real chart from the Helm repository, released
+// into the real kube-apiserver by a local control plane, rolled out by the real controller manager
+// (pods made Ready by the kubelet stand-in), and Helm's own storage read back with the real helm.
+
+const { kube, git, helmRepo } = inject("testbed");
+const suite = planeSuite(kube, git, { namespace: "helmrelease" });
+let kubelet: Kubelet;
+const failing = new Set<string>();
+
+beforeAll(async () => {
+  kubelet = await startKubelet(kube, {
+    failing: (pod) => failing.has(pod.metadata?.annotations?.rollout ?? ""),
+  });
+  await put("source.toolkit.fluxcd.io/v1", "HelmRepository", "podinfo", { interval: "5m", url: helmRepo.url });
+});
+afterAll(() => kubelet?.stop());
+
+async function put(
+  apiVersion: string,
+  kind: string,
+  name: string,
+  spec: Record<string, unknown>,
+  extra: Partial<KubeObject["metadata"]> = {},
+) {
+  await applyToStore(suite.plane.runtime.store, {
+    apiVersion,
+    kind,
+    metadata: { name, namespace: suite.namespace, ...extra },
+    spec,
+  });
+}
+
+/** The getting-started HelmRelease, with overrides. */
+function podinfoRelease(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    interval: "5m",
+    chart: { spec: { chart: PODINFO.chart, version: "6.9.x", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+    values: { replicaCount: 3, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
+    install: { remediation: { retries: 3 } },
+    upgrade: { remediation: { remediateLastFailure: true } },
+    timeout: "30s",
+    ...overrides,
+  };
+}
+
+const releaseStatus = (name: string) => storedStatus(suite.plane, "HelmRelease", suite.namespace, name);
+const condition = (status: { conditions?: Condition[] }, type: string) =>
+  status.conditions?.find((c) => c.type === type);
+
+async function readyWith(name: string, reason: string, timeoutMs = 60_000) {
+  let last: Condition | undefined;
+  return until(
+    () => `${name} Ready with ${reason}, last ${JSON.stringify(last)}`,
+    async () => {
+      const status = await releaseStatus(name);
+      last = ready(status);
+      return last?.reason === reason && status;
+    },
+    timeoutMs,
+  );
+}
+
+async function helm(args: string[]): Promise<string> {
+  return (await testHelm([...args, "--kubeconfig", kube.kubeconfigPath])).stdout;
+}
+
+async function helmHistory(
+  release: string,
+): Promise<{ revision: number; status: string; chart: string; description: string }[]> {
+  return JSON.parse(await helm(["history", release, "-n", suite.namespace, "-o", "json"]));
+}
+
+async function events(name: string) {
+  return (await readEvents(statePaths(suite.plane.stateDir).events)).filter(
+    (e) => e.involvedObject.kind === "HelmRelease" && e.involvedObject.name === name,
+  );
+}
+
+describe("HelmRelease: Flux's getting-started example", () => {
+  it("installs podinfo with Helm's own storage, rolls it out and reports Ready", async () => {
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "podinfo", podinfoRelease());
+    const status = (await readyWith("podinfo", "InstallSucceeded")) as Record<string, unknown> & {
+      conditions: Condition[];
+    };
+    expect(ready(status)?.message).toBe(
+      `Helm install succeeded for release ${suite.namespace}/podinfo.v1 with chart podinfo@6.9.3`,
+    );
+    expect(condition(status, "Released")).toMatchObject({ status: "True", reason: "InstallSucceeded" });
+    expect(status).toMatchObject({
+      helmChart: `${suite.namespace}/${suite.namespace}-podinfo`,
+      storageNamespace: suite.namespace,
+      lastAttemptedRevision: "6.9.3",
+      lastAttemptedReleaseAction: "install",
+    });
+    expect((status.history as { version: number; status: string; chartVersion: string }[])[0]).toMatchObject({
+      version: 1,
+      status: "deployed",
+      chartVersion: "6.9.3",
+    });
+
+    // helm reads the release Sluice stored.
+    const [list] = JSON.parse(await helm(["list", "-n", suite.namespace, "-o", "json"]));
+    expect(list).toMatchObject({ name: "podinfo", revision: "1", status: "deployed", chart: "podinfo-6.9.3" });
+    const values = JSON.parse(await helm(["get", "values", "podinfo", "-n", suite.namespace, "-o", "json"]));
+    expect(values).toEqual({ replicaCount: 3, resources: { requests: { cpu: "100m", memory: "128Mi" } } });
+
+    // The Deployment really rolled out, with Helm's ownership and Flux's origin labels.
+    const deployment = await suite.admin.client.send<KubeObject & { status: { readyReplicas?: number } }>({
+      method: "GET",
+      path: `/apis/apps/v1/namespaces/${suite.namespace}/deployments/podinfo`,
+    });
+    expect(deployment.status.readyReplicas).toBe(3);
+    expect(deployment.metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "Helm",
+      "helm.toolkit.fluxcd.io/name": "podinfo",
+    });
+    expect(deployment.metadata.annotations).toMatchObject({
+      "meta.helm.sh/release-name": "podinfo",
+      "meta.helm.sh/release-namespace": suite.namespace,
+    });
+    const installed = await events("podinfo");
+    expect(installed.map((e) => e.reason)).toContain("InstallSucceeded");
+  });
+
+  it("upgrades on a values change, and runs no Helm action when nothing changed", async () => {
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "podinfo", podinfoRelease({ values: { replicaCount: 2 } }));
+    await readyWith("podinfo", "UpgradeSucceeded");
+    const history = await helmHistory("podinfo");
+    expect(history.map((h) => [h.revision, h.status])).toEqual([
+      [1, "superseded"],
+      [2, "deployed"],
+    ]);
+    // A reconcile with the same chart and values writes nothing to Helm's storage.
+    await suite.plane.queue.enqueue({ key: `HelmRelease/${suite.namespace}/podinfo`, reason: "interval" });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await helmHistory("podinfo")).length).toBe(2);
+  });
+
+  it("corrects drift when driftDetection is enabled, and only reports it in warn mode", async () => {
+    const replicas = async () =>
+      (
+        await suite.admin.client.send<{ spec: { replicas: number } }>({
+          method: "GET",
+          path: `/apis/apps/v1/namespaces/${suite.namespace}/deployments/podinfo`,
+        })
+      ).spec.replicas;
+    const scaleTo = (n: number) =>
+      suite.admin.client.send({
+        method: "PATCH",
+        path: `/apis/apps/v1/namespaces/${suite.namespace}/deployments/podinfo/scale`,
+        contentType: "application/merge-patch+json",
+        body: { spec: { replicas: n } },
+      });
+    const reconcileNow = () =>
+      suite.plane.queue.enqueue({ key: `HelmRelease/${suite.namespace}/podinfo`, reason: "interval" });
+    const drifted = (reason: string) =>
+      until(`Drifted ${reason}`, async () => {
+        const s = await releaseStatus("podinfo");
+        return condition(s, "Drifted")?.reason === reason && s;
+      });
+
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "podinfo",
+      podinfoRelease({ values: { replicaCount: 2 }, driftDetection: { mode: "warn" } }),
+    );
+    await drifted("NoDriftDetected");
+    await scaleTo(4);
+    await reconcileNow();
+    const warned = await drifted("DriftDetected");
+    expect(condition(warned, "Drifted")?.message).toMatch(
+      /has drifted from the desired state:\nDeployment\/.*\/podinfo configured/,
+    );
+    expect(await replicas()).toBe(4);
+
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "podinfo",
+      podinfoRelease({ values: { replicaCount: 2 }, driftDetection: { mode: "enabled" } }),
+    );
+    await until("drift corrected", async () => (await replicas()) === 2);
+    await until("a DriftCorrected event", async () =>
+      (await events("podinfo")).some((e) => e.reason === "DriftCorrected"),
+    );
+    expect((await helmHistory("podinfo")).length).toBe(2); // corrected without a Helm upgrade
+  });
+
+  it("rolls a failing upgrade back to the last good version, with Flux's events", async () => {
+    failing.add("bad");
+    try {
+      await put(
+        "helm.toolkit.fluxcd.io/v2",
+        "HelmRelease",
+        "podinfo",
+        podinfoRelease({
+          values: { replicaCount: 2, podAnnotations: { rollout: "bad" } },
+          timeout: "3s",
+          upgrade: { remediation: { retries: 1 } },
+        }),
+      );
+      let last: Condition[] | undefined;
+      const status = await until(
+        () => `a rollback: ${JSON.stringify(last)}`,
+        async () => {
+          const s = await releaseStatus("podinfo");
+          last = s.conditions;
+          return condition(s, "Remediated")?.reason === "RollbackSucceeded" && s;
+        },
+        45_000,
+      );
+      expect(ready(status)?.status).toBe("False");
+      const history = await helmHistory("podinfo");
+      expect(history.at(-1)).toMatchObject({
+        status: "deployed",
+        description: expect.stringMatching(/^Rollback to 2/),
+      });
+      expect(history.some((h) => h.description.startsWith('Upgrade "podinfo" failed: timeout waiting for'))).toBe(true);
+      const reasons = (await events("podinfo")).map((e) => e.reason);
+      expect(reasons).toContain("UpgradeFailed");
+      expect(reasons).toContain("RollbackSucceeded");
+    } finally {
+      failing.delete("bad");
+    }
+  });
+});
+
+describe("HelmRelease: bad input fails clearly and uninstalls nothing", () => {
+  it("an unknown chart version waits on the HelmChart, naming it", async () => {
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "missing-version",
+      podinfoRelease({
+        chart: { spec: { chart: "podinfo", version: "99.x", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+      }),
+    );
+    const status = await until("SourceNotReady", async () => {
+      const s = await releaseStatus("missing-version");
+      return ready(s)?.reason === "SourceNotReady" && s;
+    });
+    expect(ready(status)?.message).toContain(
+      `HelmChart '${suite.namespace}/${suite.namespace}-missing-version' is not ready`,
+    );
+  });
+
+  it("a missing valuesFrom key is ValuesError naming the reference", async () => {
+    await suite.admin.client.send({
+      method: "POST",
+      path: `/api/v1/namespaces/${suite.namespace}/configmaps`,
+      body: { metadata: { name: "podinfo-values" }, data: { other: "a: 1" } },
+    });
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "bad-values",
+      podinfoRelease({ valuesFrom: [{ kind: "ConfigMap", name: "podinfo-values" }] }),
+    );
+    const status = await until("ValuesError", async () => {
+      const s = await releaseStatus("bad-values");
+      return ready(s)?.reason === "ValuesError" && s;
+    });
+    expect(ready(status)?.message).toContain("podinfo-values");
+  });
+
+  it("a chart that fails to render is InstallFailed with helm's message, and nothing is installed", async () => {
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "bad-render",
+      podinfoRelease({ values: { replicaCount: { not: "a number" } }, install: { remediation: { retries: 0 } } }),
+    );
+    const status = await until("InstallFailed", async () => {
+      const s = await releaseStatus("bad-render");
+      return (condition(s, "Released")?.reason === "InstallFailed" || ready(s)?.reason === "RetriesExceeded") && s;
+    });
+    expect(condition(status, "Released")?.message).toMatch(
+      /^Helm install failed for release .*\/bad-render with chart podinfo@6\.9\.3: /,
+    );
+    // The failed version stays in Helm's storage, as Flux leaves it; nothing of it was applied.
+    const [listed] = JSON.parse(await helm(["list", "-n", suite.namespace, "--filter", "^bad-render$", "-o", "json"]));
+    expect(listed).toMatchObject({ name: "bad-render", status: "failed" });
+  });
+});
+
+describe("HelmRelease: adoption and removal", () => {
+  it("adopts a release installed by `helm install` with an upgrade to revision 2, never a reinstall", async () => {
+    await helm([
+      "install",
+      "adopted",
+      `${helmRepo.dir}/podinfo-${PODINFO.version}.tgz`,
+      "-n",
+      suite.namespace,
+      "--set",
+      "replicaCount=1",
+    ]);
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "adopted", podinfoRelease({ values: { replicaCount: 1 } }));
+    await readyWith("adopted", "UpgradeSucceeded");
+    const history = await helmHistory("adopted");
+    expect(history.map((h) => [h.revision, h.status])).toEqual([
+      [1, "superseded"],
+      [2, "deployed"],
+    ]);
+  });
+
+  it("uninstalls when the HelmRelease is deleted", async () => {
+    await requestDeletion(
+      suite.plane.runtime.store,
+      { kind: "HelmRelease", namespace: suite.namespace, name: "adopted" },
+      new Date(),
+    );
+    await until(
+      "the release gone",
+      async () => (await helm(["list", "-n", suite.namespace, "-q", "--filter", "^adopted$"])) === "",
+    );
+    await until(
+      "the HelmRelease gone",
+      async () =>
+        !(await suite.plane.runtime.store.get({ kind: "HelmRelease", namespace: suite.namespace, name: "adopted" })),
+    );
+  });
+});
