@@ -30,9 +30,10 @@ import { applyToStore } from "../../src/store/objects.js";
 import { adminCluster, configMap } from "../apply/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
+import { startKubelet } from "../env/kubelet.js";
 
 const run = promisify(execFile);
-const { aws, kube, git } = inject("testbed");
+const { aws, kube, git, helmRepo } = inject("testbed");
 const id = randomBytes(3).toString("hex");
 const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
 let config: AwsConfig;
@@ -408,5 +409,59 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     );
     const admin = await adminCluster(kube);
     expect(await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "from-cli")).toBeDefined();
+  }, 90_000);
+});
+
+describe(`serverless runtime: a HelmRelease through the worker function (${aws.version}, kube-apiserver ${kube.version})`, () => {
+  it("installs Flux's getting-started HelmRelease from S3 state through the FIFO queue, health polled by requeues", async () => {
+    // Arrange: the chart from the test bed's Helm repository, pods made Ready by the kubelet stand-in.
+    const kubelet = await startKubelet(kube);
+    try {
+      const store = runtime.store;
+      await applyToStore(store, {
+        apiVersion: "source.toolkit.fluxcd.io/v1",
+        kind: "HelmRepository",
+        metadata: { name: "podinfo", namespace: ns.name },
+        spec: { interval: "10m", url: helmRepo.url },
+      });
+      await applyToStore(store, {
+        apiVersion: "helm.toolkit.fluxcd.io/v2",
+        kind: "HelmRelease",
+        metadata: { name: "podinfo", namespace: ns.name },
+        spec: {
+          interval: "5m",
+          chart: {
+            spec: { chart: "podinfo", version: "6.9.x", sourceRef: { kind: "HelmRepository", name: "podinfo" } },
+          },
+          values: { replicaCount: 2 },
+          install: { remediation: { retries: 3 } },
+        },
+      });
+      // Act
+      for (const key of [`HelmRepository/${ns.name}/podinfo`, `HelmRelease/${ns.name}/podinfo`])
+        await runtime.queue.enqueue({ key, reason: "created" });
+      await drainUntil(
+        "HelmRelease Ready",
+        async () =>
+          (await statusOf("HelmRelease", "podinfo")).conditions?.some(
+            (c) => c.type === "Ready" && c.status === "True",
+          ) ?? false,
+        60_000,
+      );
+      // Assess: Helm's storage holds the release the worker made.
+      const admin = await adminCluster(kube);
+      const secrets = await admin.client.send<{
+        items: { metadata: { name: string; labels: Record<string, string> } }[];
+      }>({
+        method: "GET",
+        path: `/api/v1/namespaces/${ns.name}/secrets`,
+        query: { labelSelector: "owner=helm,name=podinfo" },
+      });
+      expect(secrets.items.map((s) => [s.metadata.name, s.metadata.labels.status])).toEqual([
+        ["sh.helm.release.v1.podinfo.v1", "deployed"],
+      ]);
+    } finally {
+      await kubelet.stop();
+    }
   }, 90_000);
 });
