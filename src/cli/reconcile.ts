@@ -10,9 +10,17 @@ import { say } from "./output.js";
 
 /** The kinds `reconcile`, `suspend` and `resume` act on. */
 export type Kind =
-  "GitRepository" | "HelmRepository" | "HelmChart" | "Kustomization" | "HelmRelease" | "Alert" | "Provider";
+  | "GitRepository"
+  | "OCIRepository"
+  | "HelmRepository"
+  | "HelmChart"
+  | "Kustomization"
+  | "HelmRelease"
+  | "Alert"
+  | "Provider";
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
+  OCIRepository: "source oci",
   HelmRepository: "source helm",
   HelmChart: "source chart",
   Kustomization: "kustomization",
@@ -21,7 +29,7 @@ const LABEL: Record<Kind, string> = {
   Provider: "alert-provider",
 };
 
-/** `sluice reconcile source git|helm|chart|kustomization|helmrelease|alert|alert-provider NAME` (defined in commands/reconcile.ts). */
+/** `sluice reconcile source git|oci|helm|chart|kustomization|helmrelease|alert|alert-provider NAME` (defined in commands/reconcile.ts). */
 export async function reconcile(kind: Kind, name: string, command: Command): Promise<void> {
   const options = globals(command);
   const store = await openStore(options);

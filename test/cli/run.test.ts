@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { freePort } from "../env/process.js";
 import { publishChart, tinyChart } from "../env/charts.js";
+import { pushOciArtifact } from "../env/oci.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
 import { adminCluster, configMap } from "../apply/helpers.js";
 
 const execute = promisify(execFile);
-const { kube, git, helmRepo } = inject("testbed");
+const { kube, git, helmRepo, registry } = inject("testbed");
 let stateDir: string;
 let ns: { name: string; remove(): Promise<void> };
 let control: ChildProcess;
@@ -124,6 +125,24 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     expect(stderr).toContain("✔ fetched revision 1.0.0");
     expect(repository.stderr).toMatch(/✔ fetched revision sha256:[0-9a-f]{64}\n/);
     expect((await sluice("get", "sources", "chart")).stdout).toMatch(/\nweb\s+1\.0\.0\s+false\s+True\s+/);
+  });
+
+  it("create source oci, reconcile source oci reporting the fetched revision, get sources oci showing it shortened", async () => {
+    // Arrange
+    const digest = await pushOciArtifact(registry.host, `${ns.name}/manifests`, "v1", {
+      "cm.yaml": "kind: ConfigMap\n",
+    });
+    const url = `oci://${registry.host}/${ns.name}/manifests`;
+    await sluice("create", "source", "oci", "manifests", "--url", url, "--tag", "v1", "--interval", "10m");
+    // Act
+    const { stderr } = await sluice("reconcile", "source", "oci", "manifests");
+    const table = (await sluice("get", "sources", "oci")).stdout;
+    // Assess
+    expect(stderr).toContain(`✔ fetched revision v1@${digest}`);
+    const short = `v1@sha256:${digest.slice("sha256:".length, "sha256:".length + 8)}`;
+    expect(table).toMatch(
+      new RegExp(`\\nmanifests\\s+${short}\\s+false\\s+True\\s+stored artifact for digest '${short}'`),
+    );
   });
 
   it("reconcile alert-provider and resume alert wait for the control plane's verdict; an Alert reports no revision", async () => {

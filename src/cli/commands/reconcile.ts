@@ -5,6 +5,7 @@ import { fail } from "../context.js";
 /** The sub-commands of `reconcile`, `suspend` and `resume`, by the words that name them (flux's). */
 const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] = [
   { words: ["source", "git"], kind: "GitRepository", what: "a GitRepository" },
+  { words: ["source", "oci"], kind: "OCIRepository", what: "an OCIRepository" },
   { words: ["source", "helm"], kind: "HelmRepository", what: "a HelmRepository" },
   { words: ["source", "chart"], kind: "HelmChart", what: "a HelmChart" },
   { words: ["kustomization"], kind: "Kustomization", what: "a Kustomization" },
@@ -45,7 +46,16 @@ function perKind<N extends string | string[]>(
 export function reconcileCommand(): Command {
   return perKind<string>(
     new Command("reconcile").description("Trigger a reconciliation"),
-    ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "HelmRelease", "Alert", "Provider"],
+    [
+      "GitRepository",
+      "OCIRepository",
+      "HelmRepository",
+      "HelmChart",
+      "Kustomization",
+      "HelmRelease",
+      "Alert",
+      "Provider",
+    ],
     "<name>",
     (kind, name, command) => import("../reconcile.js").then((m) => m.reconcile(kind, name, command)),
     (c) => {
@@ -70,7 +80,15 @@ export function suspendCommands(): Command[] {
     .option("--all", "resume all objects of the kind in the namespace", false)
     .option("--wait", "wait for each to reconcile (default: only when one name is given)")
     .option("--no-wait", "do not wait, even for one name");
-  const kinds: Kind[] = ["GitRepository", "HelmRepository", "HelmChart", "Kustomization", "HelmRelease", "Alert"];
+  const kinds: Kind[] = [
+    "GitRepository",
+    "OCIRepository",
+    "HelmRepository",
+    "HelmChart",
+    "Kustomization",
+    "HelmRelease",
+    "Alert",
+  ];
   return [
     perKind<string[]>(suspend, kinds, "[names...]", set(true)),
     perKind<string[]>(resume, kinds, "[names...]", set(false)),
