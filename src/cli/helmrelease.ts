@@ -60,6 +60,11 @@ export async function helmReleaseManifest(
   flags: CreateHelmReleaseFlags,
   read: (path: string) => Promise<string>,
 ): Promise<KubeObject> {
+  // flux's create checks every name so (validateObjectName): at least two characters.
+  if (!/^[a-z0-9]([a-z0-9-]){0,61}[a-z0-9]$/.test(name))
+    throw new Error(
+      `name '${name}' is invalid, it should adhere to standard defined in RFC 1123, the name can only contain alphanumeric characters or '-'`,
+    );
   if (!flags.chart && !flags.chartRef) throw new Error("chart or chart-ref is required");
   if (flags.chart && flags.chartRef) throw new Error("cannot use --chart in combination with --chart-ref");
   if (!RECONCILE_STRATEGIES.includes(flags.reconcileStrategy))

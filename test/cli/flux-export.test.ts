@@ -367,6 +367,10 @@ const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Recor
     args: () => ["create", "hr", "podinfo", "--chart-ref", "OCIRepository/podinfo"],
   },
   {
+    name: "helmrelease with a name of one character is refused (flux's validateObjectName)",
+    args: () => ["create", "hr", "p", "--chart-ref", "HelmChart/podinfo"],
+  },
+  {
     name: "helmrelease without a chart or chartRef is refused",
     args: () => ["create", "hr", "podinfo", "--source", "HelmRepository/podinfo"],
   },
