@@ -1,5 +1,6 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
+import { PODINFO } from "./podinfo.js";
 import { onlyFromEnv, startTestbed } from "./testbed.js";
 
 // `npm run testbed`: starts the local test bed and tells how to use it; Ctrl-C stops it.
@@ -26,8 +27,9 @@ const lines = [
   kube && `               export KUBECONFIG=${kubeconfig}; kubectl get namespaces`,
   git && `Git (HTTP)     ${git.baseUrl}/<repo>.git  user ${git.username}  password ${git.password}  (${git.version})`,
   aws && `AWS (moto)     ${aws.endpoint}  region ${aws.region}  (${aws.version})`,
-  registry && `OCI registry   ${registry.host}  (${registry.version})`,
-  helmRepo && `Helm repo      ${helmRepo.url}  (${helmRepo.version})`,
+  registry && `OCI registry   ${registry.host}  (${registry.version}); podinfo chart at ${registry.podinfo}`,
+  helmRepo &&
+    `Helm repo      ${helmRepo.url}  (${helmRepo.version}); podinfo ${PODINFO.version} and ${PODINFO.upgradeVersion}`,
   `Logs           ${testbed.logDir}`,
 ].filter(Boolean);
 console.log(lines.join("\n"));
