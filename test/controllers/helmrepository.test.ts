@@ -1,12 +1,9 @@
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { HelmRepository } from "../../src/api/helmrepository.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
@@ -14,6 +11,7 @@ import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js"
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { publishChart, tinyChart } from "../env/charts.js";
+import { testCertificates } from "../env/pki.js";
 import { sourceRuntime } from "../security/source-helpers.js";
 
 // HelmRepository against the test bed's static Helm repository and small servers of our own for what it
@@ -64,72 +62,6 @@ async function reconcile(spec: Partial<HelmRepository["spec"]>, name = `repo-${+
   const outcome = await dispatch(ports, { key: `HelmRepository/apps/${name}`, reason: "interval" });
   const events = (await readEvents(eventsFile)).filter((e) => e.involvedObject.name === name);
   return { status: outcome!.status as NonNullable<HelmRepository["status"]>, events, name };
-}
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, PEM, made by openssl. */
-async function certificates() {
-  const run = promisify(execFile);
-  const dir = await mkdtemp(join(tmpdir(), "sluice-helm-pki-"));
-  const at = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => run("openssl", args, { cwd: dir });
-  await openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=test-ca",
-  );
-  for (const [name, ext] of [
-    ["server", "subjectAltName=IP:127.0.0.1"],
-    ["client", "extendedKeyUsage=clientAuth"],
-  ] as const) {
-    await openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
-    );
-    await writeFile(at(`${name}.ext`), `${ext}\n`);
-    await openssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.crt`,
-      "-days",
-      "1",
-      "-extfile",
-      `${name}.ext`,
-    );
-  }
-  const read = (name: string) => readFile(at(name), "utf8");
-  return {
-    ca: await read("ca.crt"),
-    serverCert: await read("server.crt"),
-    serverKey: await read("server.key"),
-    clientCert: await read("client.crt"),
-    clientKey: await read("client.key"),
-  };
 }
 
 const ready = (status: NonNullable<HelmRepository["status"]>) => status.conditions?.find((c) => c.type === "Ready");
@@ -216,7 +148,7 @@ describe("HelmRepository (HTTP index)", () => {
 
   it("certSecretRef: trusts its ca.crt and presents its tls.crt/tls.key to a server that requires a client certificate", async () => {
     // Prepare: a CA that signed the server's certificate (for 127.0.0.1) and the client's
-    const pki = await certificates();
+    const pki = await testCertificates();
     const index = await readFile(join(helmRepo.dir, "index.yaml"));
     const server = createTlsServer(
       { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true, rejectUnauthorized: true },

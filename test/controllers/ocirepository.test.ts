@@ -1,5 +1,6 @@
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { FLUX_MEDIA_TYPES, pushLayers, pushOciArtifact, rawTarGz, tarGz } from "../env/oci.js";
 import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
+import { testCertificates } from "../env/pki.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 
 // OCIRepository against the test bed's registry (Debian's CNCF distribution registry), directly and
@@ -422,6 +424,46 @@ describe("OCIRepository registry authentication", () => {
         expect(condition(refused.status, "Ready")).toMatchObject({ status: "False", reason: "AuthenticationFailed" });
         expect(condition(refused.status, "Ready")?.message).toContain("401 Unauthorized: authentication required");
       }
+    } finally {
+      withSecret(undefined);
+    }
+  });
+
+  it("certSecretRef: trusts its ca.crt and presents its client certificate to a registry that requires one", async () => {
+    // Prepare: the registry behind an HTTPS front with a certificate of the test CA, asking for a client certificate
+    const pki = await testCertificates();
+    const tls = createTlsServer(
+      { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
+      (req, res) =>
+        void fetch(`http://${host}${req.url}`, {
+          method: req.method,
+          headers: { accept: req.headers.accept ?? "*/*" },
+        }).then(async (answer) => {
+          res.writeHead(answer.status, Object.fromEntries(answer.headers));
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        }),
+    );
+    await new Promise<void>((done) => tls.listen(0, "127.0.0.1", done));
+    closers.push(() => tls.close().closeAllConnections());
+    const name = nextName();
+    await pushOciArtifact(host, `apps/${name}`, "latest", MANIFESTS);
+    const url = `oci://127.0.0.1:${(tls.address() as AddressInfo).port}/apps/${name}`;
+    ports.secrets = {
+      secret: async ({ name: secret }) =>
+        secret === "registry-tls"
+          ? { "ca.crt": pki.ca, "tls.crt": pki.clientCert, "tls.key": pki.clientKey }
+          : undefined,
+      configMap: async () => undefined,
+    };
+    try {
+      // Act
+      const trusted = await reconcile(name, { url, certSecretRef: { name: "registry-tls" } });
+      const untrusted = await reconcile(name, { url }, 2);
+      // Assess
+      expect(condition(trusted.status, "Ready")?.status).toBe("True");
+      expect(await filesOf(trusted.status)).toEqual(MANIFESTS);
+      expect(condition(untrusted.status, "Ready")).toMatchObject({ status: "False", reason: "OCIArtifactPullFailed" });
+      expect(condition(untrusted.status, "Ready")?.message).toMatch(/certificate/);
     } finally {
       withSecret(undefined);
     }
