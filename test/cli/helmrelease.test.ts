@@ -1,14 +1,17 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parse } from "yaml";
+import { applyAll } from "../../src/apply/apply.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { applyToStore, writeStatus } from "../../src/store/objects.js";
 import { adminCluster } from "../apply/helpers.js";
 import { freshNamespace } from "../env/kube-client.js";
+import { flux } from "./flux.js";
 
 // `sluice create|get|reconcile|suspend|resume|debug helmrelease` on a state folder of their own and the
 // test bed's kube-apiserver (the ConfigMaps and Secrets --show-values reads); the export shapes are
@@ -155,13 +158,35 @@ describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
       { kind: "Secret", name: "absent", optional: true },
     );
     await applyToStore(sluice.store, stored.object);
+    // The same HelmRelease in the cluster, for flux's own debug to read (it reads it there, Sluice from its Store).
+    const crd = parse(await readFile("test/fixtures/flux-crds/helm.toolkit.fluxcd.io_helmreleases.yaml", "utf8"));
+    await applyAll(admin, [crd], { force: true });
+    const inCluster = structuredClone(stored.object);
+    delete inCluster.status;
+    await applyAll(admin, [inCluster], { force: true });
     // Act
     const { stdout } = await sluice.run("debug", "hr", "web", "--show-values");
+    const theirs = await flux([
+      "debug",
+      "hr",
+      "web",
+      "--show-values",
+      "-n",
+      ns.name,
+      "--kubeconfig",
+      kube.kubeconfigPath,
+    ]);
     const none = await sluice.failing("debug", "hr", "web");
-    // Assess: spec.values over the ConfigMap, the Secret's value verbatim at its path
+    // Assess: spec.values over the ConfigMap, the Secret's value verbatim at its path, byte for byte as flux prints it
     expect(stdout).toBe(
       'auth:\n  password: s3cr3t,with=commas\nimage:\n  tag: "1.0"\nlist:\n- a10\n- a9\nreplicaCount: 3\n',
     );
+    expect(stdout).toBe(theirs.stdout);
     expect(none.stderr).toContain("exactly one of --show-status, --show-values, or --show-history must be set");
+    // The CRD is the test bed's, shared by the other files of the run: removed again.
+    await admin.client.send({
+      method: "DELETE",
+      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/helmreleases.helm.toolkit.fluxcd.io",
+    });
   });
 });
