@@ -415,7 +415,7 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
 describe(`serverless runtime: a HelmRelease through the worker function (${aws.version}, kube-apiserver ${kube.version})`, () => {
   it("installs Flux's getting-started HelmRelease from S3 state through the FIFO queue, health polled by requeues", async () => {
     // Arrange: the chart from the test bed's Helm repository, pods made Ready by the kubelet stand-in.
-    const kubelet = await startKubelet(kube);
+    const kubelet = await startKubelet(kube, { namespaces: [ns.name] });
     try {
       const store = runtime.store;
       await applyToStore(store, {

@@ -19,6 +19,7 @@ const failing = new Set<string>();
 
 beforeAll(async () => {
   kubelet = await startKubelet(kube, {
+    namespaces: [suite.namespace],
     failing: (pod) => failing.has(pod.metadata?.annotations?.rollout ?? ""),
   });
   await put("source.toolkit.fluxcd.io/v1", "HelmRepository", "podinfo", { interval: "5m", url: helmRepo.url });
@@ -236,6 +237,62 @@ describe("HelmRelease: Flux's getting-started example", () => {
   });
 });
 
+describe("HelmRelease: values and remediation", () => {
+  it("sets valuesFrom with targetPath over the values, as Helm's --set does", async () => {
+    await suite.admin.client.send({
+      method: "POST",
+      path: `/api/v1/namespaces/${suite.namespace}/secrets`,
+      body: { metadata: { name: "team" }, stringData: { name: "payments" } },
+    });
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "targeted",
+      podinfoRelease({
+        values: { replicaCount: 1, podAnnotations: { team: "overridden" } },
+        valuesFrom: [{ kind: "Secret", name: "team", valuesKey: "name", targetPath: "podAnnotations.team" }],
+      }),
+    );
+    await readyWith("targeted", "InstallSucceeded");
+    const deployment = await suite.admin.client.send<{
+      spec: { template: { metadata: { annotations?: Record<string, string> } } };
+    }>({ method: "GET", path: `/apis/apps/v1/namespaces/${suite.namespace}/deployments/targeted-podinfo` });
+    expect(deployment.spec.template.metadata.annotations?.team).toBe("payments");
+  });
+
+  it("retries a failing install after uninstalling it, then (remediateLastFailure) uninstalls the last and stalls", async () => {
+    failing.add("never");
+    try {
+      await put(
+        "helm.toolkit.fluxcd.io/v2",
+        "HelmRelease",
+        "never-ready",
+        podinfoRelease({
+          values: { replicaCount: 1, podAnnotations: { rollout: "never" } },
+          timeout: "2s",
+          install: { remediation: { retries: 1, remediateLastFailure: true } },
+        }),
+      );
+      const status = await until(
+        "RetriesExceeded",
+        async () => {
+          const s = await releaseStatus("never-ready");
+          return ready(s)?.reason === "RetriesExceeded" && s;
+        },
+        45_000,
+      );
+      expect(ready(status)?.message).toBe("Failed to install after 2 attempt(s)");
+      expect(condition(status, "Stalled")?.status).toBe("True");
+      const reasons = (await events("never-ready")).map((e) => e.reason);
+      expect(reasons.filter((r) => r === "InstallFailed").length).toBe(2);
+      expect(reasons.filter((r) => r === "UninstallSucceeded").length).toBe(2);
+      expect(await helm(["list", "-n", suite.namespace, "-q", "--filter", "^never-ready$"])).toBe("");
+    } finally {
+      failing.delete("never");
+    }
+  }, 60_000);
+});
+
 describe("HelmRelease: bad input fails clearly and uninstalls nothing", () => {
   it("an unknown chart version waits on the HelmChart, naming it", async () => {
     await put(
@@ -314,6 +371,17 @@ describe("HelmRelease: adoption and removal", () => {
     ]);
   });
 
+  it("uninstalls the old release when the release name changes, then installs the new one", async () => {
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "adopted",
+      podinfoRelease({ values: { replicaCount: 1 }, releaseName: "renamed" }),
+    );
+    await readyWith("adopted", "InstallSucceeded");
+    expect(await helm(["list", "-n", suite.namespace, "-q", "--filter", "^(adopted|renamed)$"])).toBe("renamed\n");
+  });
+
   it("uninstalls when the HelmRelease is deleted", async () => {
     await requestDeletion(
       suite.plane.runtime.store,
@@ -322,7 +390,7 @@ describe("HelmRelease: adoption and removal", () => {
     );
     await until(
       "the release gone",
-      async () => (await helm(["list", "-n", suite.namespace, "-q", "--filter", "^adopted$"])) === "",
+      async () => (await helm(["list", "-n", suite.namespace, "-q", "--filter", "^renamed$"])) === "",
     );
     await until(
       "the HelmRelease gone",

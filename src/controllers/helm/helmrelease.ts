@@ -225,6 +225,15 @@ async function releasePhase(
 ): Promise<HelmReleaseOutcome> {
   const { status, hr } = run;
   const desired = { chartName: chart.name, chartVersion: chart.artifact.revision, configDigest: configDigest(values) };
+  const moved = await uninstallMovedRelease(run, target, chart.name);
+  if (moved) {
+    run.status = markProgressing(run.status, run.at, moved);
+    return {
+      status: run.status,
+      requeueAfterMs: 0,
+      event: { severity: "info", reason: WHY.uninstallSucceeded, message: moved },
+    };
+  }
   // A new chart, new values or `flux reconcile --reset` are a new attempt: the failure counts start again.
   const reset = resetRequested(hr);
   if (reset) status.lastHandledResetAt = reset;
@@ -265,6 +274,41 @@ async function releasePhase(
     case "Failed":
       return remediate(run, target, chart, values, latest!, force);
   }
+}
+
+/**
+ * helm-controller's ReleaseTargetChanged: a new storage namespace, target namespace, release name or
+ * chart name makes a new release, so the old one is uninstalled first (else installing would fail
+ * on objects that already exist, and the old release would be orphaned). Says what it did, if anything.
+ */
+async function uninstallMovedRelease(run: Run, target: ReleaseTarget, chartName: string): Promise<string | undefined> {
+  const { status } = run;
+  const current = status.history?.[0];
+  if (!status.storageNamespace || !current) return undefined;
+  const changed =
+    (status.storageNamespace !== run.storageNamespace && "storage namespace") ||
+    (current.namespace !== run.targetNamespace && "release namespace") ||
+    (current.name !== run.releaseName && "release name") ||
+    (current.chartName !== chartName && "chart name");
+  if (!changed) return undefined;
+  const old: ReleaseTarget = {
+    ...target,
+    storage: new ReleaseStorage(target.cluster.client, status.storageNamespace),
+    releaseName: current.name,
+    namespace: current.namespace,
+  };
+  const latest = await old.storage.latest(current.name);
+  const { keepHistory, deletionPropagation } = run.hr.spec.uninstall ?? {};
+  if (latest && latest.info.status !== "uninstalled")
+    await uninstall(old, latest, { keepHistory: !!keepHistory, propagation: deletionPropagation ?? "background" });
+  Object.assign(status, {
+    history: undefined,
+    storageNamespace: undefined,
+    failures: undefined,
+    installFailures: undefined,
+    upgradeFailures: undefined,
+  });
+  return `release target configuration changed (${changed}): uninstalled release ${fullName(current)} with chart ${chartOf(current)}`;
 }
 
 /** The release action whose rollout a previous request left to health-check (Reconciling says which). */
