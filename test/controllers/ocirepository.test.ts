@@ -298,6 +298,31 @@ describe("OCIRepository against a hostile registry", () => {
     expect(underFile.message).toContain("archive entry x/y.yaml: collides with an earlier entry");
   });
 
+  it("follows a paged tag list on the registry's origin only", async () => {
+    const name = nextName();
+    for (const tag of ["1.0.0", "2.0.0"]) await pushOciArtifact(host, `apps/${name}`, tag, { "tag.txt": tag });
+    const paged = (next: string) =>
+      hostile((req, res) => {
+        if (!req.url?.includes("/tags/list")) return false;
+        const first = !req.url.includes("last=");
+        res.writeHead(200, {
+          "content-type": "application/json",
+          ...(first && { link: `<${next}>; rel="next"` }),
+        });
+        res.end(JSON.stringify({ name: `apps/${name}`, tags: first ? ["1.0.0"] : ["2.0.0"] }));
+        return true;
+      });
+    const same = await paged(`/v2/apps/${name}/tags/list?last=1.0.0&n=1`);
+    const elsewhere = await paged(`http://localhost:9/v2/apps/${name}/tags/list?last=1.0.0`);
+    const followed = await reconcile(name, { url: `${same}/apps/${name}`, ref: { semver: ">=1.0.0" } });
+    const refusedLink = await reconcile(name, { url: `${elsewhere}/apps/${name}`, ref: { semver: ">=1.0.0" } }, 2);
+    expect(followed.status.artifact?.revision).toMatch(/^2\.0\.0@sha256:/);
+    expect(condition(refusedLink.status, "Ready")).toMatchObject({ status: "False", reason: "ReadOperationFailed" });
+    expect(condition(refusedLink.status, "Ready")?.message).toContain(
+      "links to another origin (http://localhost:9): refused",
+    );
+  });
+
   it("refuses a redirect to a metadata address", async () => {
     const name = nextName();
     await pushOciArtifact(host, `apps/${name}`, "latest", MANIFESTS);

@@ -38,7 +38,7 @@ export function parseOciUrl(url: string, insecure = false): OciRepositoryRef {
   const registry = isHost ? (first === "docker.io" ? DOCKER_HUB : first) : DOCKER_HUB;
   let repository = isHost ? (slash < 0 ? "" : rest.slice(slash + 1)) : rest;
   if (registry === DOCKER_HUB && repository !== "" && !repository.includes("/")) repository = `library/${repository}`;
-  const tagged = /[:@](.*)$/.exec(repository);
+  const tagged = /:([^:]*)/.exec(repository);
   if (tagged) throw new OciUrlError(`URL must not contain a tag; remove ':${tagged[1]}'`);
   if (repository === "" || !repository.split("/").every((c) => COMPONENT.test(c)))
     throw new OciUrlError(`repository name '${repository}' must be lowercase path components ([a-z0-9._-])`);
