@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parse } from "yaml";
 import { applyAll } from "../../src/apply/apply.js";
+import type { KubeObject } from "../../src/apply/object.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { applyToStore, writeStatus } from "../../src/store/objects.js";
@@ -30,7 +31,7 @@ function cli(stateDir: string) {
     ]);
   const failing = (...rest: string[]) =>
     run(...rest).then(
-      () => ({ code: 0, stdout: "", stderr: "" }),
+      (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
   return { run, failing, store: new FileStore(statePaths(stateDir).store) };
@@ -38,10 +39,43 @@ function cli(stateDir: string) {
 const state = () => mkdtemp(join(tmpdir(), "sluice-hr-cli-"));
 const key = (name: string) => ({ kind: "HelmRelease", namespace: ns.name, name });
 
+const CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/helmreleases.helm.toolkit.fluxcd.io";
+let admin: Awaited<ReturnType<typeof adminCluster>>;
 beforeAll(async () => {
   ns = await freshNamespace(kube, "cli-hr");
+  admin = await adminCluster(kube);
+  // helm-controller's CRD, so that flux's own `debug hr` finds the HelmReleases Sluice keeps in its Store.
+  const crd = parse(await readFile("test/fixtures/flux-crds/helm.toolkit.fluxcd.io_helmreleases.yaml", "utf8"));
+  await applyAll(admin, [crd], { force: true });
 });
-afterAll(() => ns.remove());
+// The CRD is the test bed's, shared by the run's other files: removed again.
+afterAll(async () => {
+  await ns.remove();
+  await admin.client.send({ method: "DELETE", path: CRD });
+});
+
+/** A ConfigMap or Secret in the test namespace. */
+const create = (kind: "secrets" | "configmaps", name: string, data: Record<string, string>) =>
+  admin.client.send({
+    method: "POST",
+    path: `/api/v1/namespaces/${ns.name}/${kind}`,
+    body: {
+      metadata: { name },
+      ...(kind === "secrets"
+        ? { data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) }
+        : { data }),
+    },
+  });
+
+/** A HelmRelease of the Store in the cluster too, without its status. */
+async function inCluster(object: KubeObject): Promise<void> {
+  const copy = structuredClone(object);
+  delete copy.status;
+  await applyAll(admin, [copy], { force: true });
+}
+
+const fluxDebug = (name: string) =>
+  flux(["debug", "hr", name, "--show-values", "-n", ns.name, "--kubeconfig", kube.kubeconfigPath]);
 
 describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
   it("create registers the HelmRelease; get shows the newest release's chart version, else the one attempted", async () => {
@@ -129,18 +163,6 @@ describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
   it("debug --show-values prints the composed values as flux does, Secret and ConfigMap values included, in valuesFrom order", async () => {
     // Arrange
     const sluice = cli(await state());
-    const admin = await adminCluster(kube);
-    const create = (kind: "secrets" | "configmaps", name: string, data: Record<string, string>) =>
-      admin.client.send({
-        method: "POST",
-        path: `/api/v1/namespaces/${ns.name}/${kind}`,
-        body: {
-          metadata: { name },
-          ...(kind === "secrets"
-            ? { data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")])) }
-            : { data }),
-        },
-      });
     await create("configmaps", "defaults", {
       "values.yaml": "replicaCount: 1\nimage: {tag: '1.0'}\nlist: [a10, a9]\n",
     });
@@ -159,34 +181,93 @@ describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
     );
     await applyToStore(sluice.store, stored.object);
     // The same HelmRelease in the cluster, for flux's own debug to read (it reads it there, Sluice from its Store).
-    const crd = parse(await readFile("test/fixtures/flux-crds/helm.toolkit.fluxcd.io_helmreleases.yaml", "utf8"));
-    await applyAll(admin, [crd], { force: true });
-    const inCluster = structuredClone(stored.object);
-    delete inCluster.status;
-    await applyAll(admin, [inCluster], { force: true });
+    await inCluster(stored.object);
     // Act
-    const { stdout } = await sluice.run("debug", "hr", "web", "--show-values");
-    const theirs = await flux([
-      "debug",
-      "hr",
-      "web",
-      "--show-values",
-      "-n",
-      ns.name,
-      "--kubeconfig",
-      kube.kubeconfigPath,
-    ]);
+    const ours = await sluice.run("debug", "hr", "web", "--show-values");
+    const theirs = await fluxDebug("web");
     const none = await sluice.failing("debug", "hr", "web");
     // Assess: spec.values over the ConfigMap, the Secret's value verbatim at its path, byte for byte as flux prints it
-    expect(stdout).toBe(
+    expect(ours.stdout).toBe(
       'auth:\n  password: s3cr3t,with=commas\nimage:\n  tag: "1.0"\nlist:\n- a10\n- a9\nreplicaCount: 3\n',
     );
-    expect(stdout).toBe(theirs.stdout);
+    expect(ours.stdout).toBe(theirs.stdout);
     expect(none.stderr).toContain("exactly one of --show-status, --show-values, or --show-history must be set");
-    // The CRD is the test bed's, shared by the other files of the run: removed again.
-    await admin.client.send({
-      method: "DELETE",
-      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/helmreleases.helm.toolkit.fluxcd.io",
+  });
+
+  it("debug --show-values composes as helm-controller does, quirks included: flux's own debug prints the same, or both fail", async () => {
+    // Arrange: what --set rules, YAML 1.1 and Go's shared maps make of values, each case a HelmRelease
+    const sluice = cli(await state());
+    await create("configmaps", "yaml11", {
+      "values.yaml":
+        "on: yes\nport: 0x1F\nmode: 0755\nday: 2024-01-01\nbase: &b {m: 1, n: 2}\nmerged: {<<: *b, n: 3}\n",
+      typed: "true",
+      zero: "007",
+      list: "{a10,a9,3}",
+      quoted: '"1"',
+      sets: "x,extra.key=2",
+      long: "The quick brown fox jumps over the lazy dog and keeps running until it is far away from here",
     });
+    const ref = (valuesKey: string, targetPath: string) => ({
+      kind: "ConfigMap",
+      name: "yaml11",
+      valuesKey,
+      targetPath,
+    });
+    const cases: Record<string, object> = {
+      yaml: { valuesFrom: [{ kind: "ConfigMap", name: "yaml11" }] },
+      typed: {
+        valuesFrom: [
+          ref("typed", "a.bool"),
+          ref("zero", "a.string"),
+          ref("list", "a.list"),
+          ref("quoted", "a.quoted"),
+          ref("long", "a\\.b.text"),
+          ref("typed", "items[2].on"),
+        ],
+      },
+      sets: { valuesFrom: [ref("sets", "first")] },
+      precedence: {
+        values: { nested: { list: ["from", "values"], keep: true }, top: "values" },
+        valuesFrom: [ref("typed", "nested.list[0]"), ref("typed", "top"), { kind: "ConfigMap", name: "yaml11" }],
+      },
+      optional: {
+        values: { only: "values" },
+        valuesFrom: [
+          { kind: "Secret", name: "absent", optional: true },
+          { kind: "ConfigMap", name: "yaml11", valuesKey: "absent", optional: true },
+        ],
+      },
+      missing: { valuesFrom: [{ kind: "ConfigMap", name: "yaml11", valuesKey: "absent" }] },
+      "not-a-map": { valuesFrom: [{ kind: "ConfigMap", name: "yaml11", valuesKey: "typed" }] },
+    };
+    for (const [name, spec] of Object.entries(cases)) {
+      const hr = {
+        apiVersion: "helm.toolkit.fluxcd.io/v2",
+        kind: "HelmRelease",
+        metadata: { name, namespace: ns.name },
+        spec: { interval: "5m", chartRef: { kind: "HelmChart", name: "web" }, ...spec },
+      };
+      await applyToStore(sluice.store, hr);
+      await inCluster(hr);
+    }
+    // Act
+    const outcomes = await Promise.all(
+      Object.keys(cases).map(async (name) => {
+        const ours = await sluice.failing("debug", "hr", name, "--show-values");
+        const theirs = await fluxDebug(name).then(
+          (r) => ({ code: 0, stdout: r.stdout }),
+          (e: { code: number }) => ({ code: e.code, stdout: "" }),
+        );
+        return { name, ours: { code: ours.code, stdout: ours.stdout }, theirs };
+      }),
+    );
+    // Assess
+    for (const { name, ours, theirs } of outcomes) expect(ours, name).toEqual(theirs);
+    expect(outcomes.filter((o) => o.ours.code !== 0).map((o) => o.name)).toEqual(["missing", "not-a-map"]);
+    const printed = Object.fromEntries(outcomes.map((o) => [o.name, o.ours.stdout]));
+    expect(printed.sets).toBe("extra:\n  key: 2\nfirst: x\n"); // a comma starts another assignment
+    expect(printed.precedence).toContain("nested:\n  keep: true\n  list:\n  - true\n  - values\n"); // the shared map
+    expect(printed.precedence).toContain("top: values\n"); // a top-level key is not shared: spec.values wins
+    expect(printed.yaml).toContain('"true": true\n'); // on: yes, as YAML 1.1 reads it
   });
 });
