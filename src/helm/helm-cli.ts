@@ -1,9 +1,10 @@
-import { stat, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import type { KubeClient } from "../cluster/kube-client.js";
 import { applyCRDs, chartCRDs, type CRDsPolicy } from "./crds.js";
-import { helmErrorLine, runHelm, type HelmProcessResult } from "./helm-process.js";
+import { helmErrorLine, helmPluginsDir, runHelm, type HelmProcessResult } from "./helm-process.js";
 import { writeKubeconfig } from "./kubeconfig.js";
+import { postRenderError, writePostRenderer, type PostRendering } from "./post-render.js";
 import { withPrivateDir } from "./private-dir.js";
 import {
   assertNamespace,
@@ -50,6 +51,8 @@ interface ChartActionOptions extends ActionOptions {
   crds?: CRDsPolicy;
   /** Labels set on the chart's CRDs (helm-controller's origin labels). */
   crdLabels?: Record<string, string>;
+  /** Post-rendering of the templates (needs HelmCliOptions.kubectl). */
+  postRendering?: PostRendering;
 }
 
 export interface InstallOptions extends ChartActionOptions {
@@ -124,6 +127,8 @@ export class HelmOptionsError extends Error {
 export interface HelmCliOptions {
   /** Path of the helm v4 binary (RenderTools.helm). */
   helm: string;
+  /** Path of kubectl (RenderTools.kubectl), whose kustomize post-renders. */
+  kubectl?: string;
   /** How much longer than helm's `--timeout` the process may run before it is stopped. @default 30_000 */
   processMarginMs?: number;
   /** Parent of the private per-run folders. @default os.tmpdir() */
@@ -151,9 +156,10 @@ export class HelmCli {
       ...flag(options.replace, "--replace"),
       ...flag(options.createNamespace, "--create-namespace"),
     ];
+    if (options.postRendering) this.kubectl();
     const chart = await localChart(options.chart);
     await this.applyChartCRDs(target, chart, options, ssa);
-    return this.run("install", target, options.timeoutMs, flags, [chart], options.values);
+    return this.run("install", target, options.timeoutMs, flags, [chart], options.values, options.postRendering);
   }
 
   async upgrade(target: HelmTarget, options: UpgradeOptions): Promise<HelmActionResult> {
@@ -170,9 +176,10 @@ export class HelmCli {
       ...flag(options.cleanupOnFail, "--cleanup-on-fail"),
       ...historyFlags(options.maxHistory),
     ];
+    if (options.postRendering) this.kubectl();
     const chart = await localChart(options.chart);
     await this.applyChartCRDs(target, chart, options, ssa);
-    return this.run("upgrade", target, options.timeoutMs, flags, [chart], options.values);
+    return this.run("upgrade", target, options.timeoutMs, flags, [chart], options.values, options.postRendering);
   }
 
   async rollback(target: HelmTarget, options: RollbackOptions): Promise<HelmActionResult> {
@@ -241,6 +248,16 @@ export class HelmCli {
     await applyCRDs(target.client, crds, { policy, serverSideApply, labels: options.crdLabels });
   }
 
+  private async postRenderFlags(dir: string, rendering: PostRendering): Promise<string[]> {
+    await mkdir(helmPluginsDir(dir));
+    return writePostRenderer(helmPluginsDir(dir), this.kubectl(), rendering);
+  }
+
+  private kubectl(): string {
+    if (!this.options.kubectl) throw new HelmOptionsError("post-rendering needs kubectl (HelmCliOptions.kubectl)");
+    return this.options.kubectl;
+  }
+
   /** Flux's serverSideApply mode as the boolean helm needs: auto reads the revision the action starts from. */
   private async resolveServerSideApply(
     target: HelmTarget,
@@ -260,6 +277,7 @@ export class HelmCli {
     flags: string[],
     positional: string[],
     values?: Record<string, unknown>,
+    postRendering?: PostRendering,
   ): Promise<HelmActionResult> {
     const result = await withPrivateDir(async (dir) => {
       const kubeconfig = await writeKubeconfig(target.client, dir, target.namespace);
@@ -268,6 +286,7 @@ export class HelmCli {
         action,
         ...flags,
         ...valueFlags,
+        ...(postRendering ? await this.postRenderFlags(dir, postRendering) : []),
         `--kubeconfig=${kubeconfig}`,
         `--namespace=${target.namespace}`,
         "--color=never",
@@ -275,10 +294,17 @@ export class HelmCli {
         target.releaseName,
         ...positional,
       ];
-      return runHelm(this.options.helm, args, { dir, timeoutMs: timeoutMs + (this.options.processMarginMs ?? 30_000) });
+      const run = await runHelm(this.options.helm, args, {
+        dir,
+        timeoutMs: timeoutMs + (this.options.processMarginMs ?? 30_000),
+      });
+      const renderError = run.code !== 0 && postRendering ? await postRenderError(helmPluginsDir(dir)) : undefined;
+      return { ...run, renderError };
     }, this.options.tmpDir);
-    if (result.code !== 0)
-      throw new HelmActionError(action, describe(target), failureMessage(result, values), result.durationMs);
+    if (result.code !== 0) {
+      const message = failureMessage(result, values) + (result.renderError ? `: ${result.renderError}` : "");
+      throw new HelmActionError(action, describe(target), maskValues(message, values), result.durationMs);
+    }
     const release = await latestRelease(target.client, target.namespace, target.releaseName);
     return { durationMs: result.durationMs, release };
   }

@@ -25,6 +25,11 @@ export interface HelmProcessOptions {
   killGraceMs?: number;
 }
 
+/** HELM_PLUGINS of a run in `dir`: empty, or holding only Sluice's own post-renderer (see post-render.ts). */
+export function helmPluginsDir(dir: string): string {
+  return join(dir, "plugins");
+}
+
 /**
  * Runs the helm binary isolated: an environment of its own (no KUBECONFIG, HELM_* or proxy settings of the host),
  * config, cache and data folders in `dir`, plugins off and HELM_PLUGINS an empty folder (no plugin from anywhere may
@@ -33,8 +38,8 @@ export interface HelmProcessOptions {
 export async function runHelm(helm: string, args: string[], options: HelmProcessOptions): Promise<HelmProcessResult> {
   const { dir } = options;
   const home = join(dir, "home");
-  const plugins = join(dir, "plugins");
-  await Promise.all([mkdir(home), mkdir(plugins)]);
+  const plugins = helmPluginsDir(dir);
+  await Promise.all([mkdir(home), mkdir(plugins, { recursive: true })]);
   const env = {
     HOME: home,
     TMPDIR: home,
