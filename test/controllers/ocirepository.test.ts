@@ -23,11 +23,12 @@ import { front, sourceRuntime } from "../security/source-helpers.js";
 const { host } = inject("testbed").registry;
 let ports: ReconcilerPorts;
 let eventsFile: string;
+let logs: string[];
 let serial = 0;
 const closers: (() => void)[] = [];
 
 beforeAll(async () => {
-  ({ rt: ports, eventsFile } = await sourceRuntime({ allowPrivateNetworks: true, strictStatus: true }));
+  ({ rt: ports, eventsFile, logs } = await sourceRuntime({ allowPrivateNetworks: true, strictStatus: true }));
 });
 afterAll(() => closers.forEach((close) => close()));
 
@@ -393,6 +394,14 @@ describe("OCIRepository registry authentication", () => {
       );
       expect(condition(again.status, "Ready")?.status).toBe("True");
       expect(registry.requests() - before).toBe(1);
+      // Neither the password nor the token reaches a status, an event or the log.
+      const written = [JSON.stringify(first.status), JSON.stringify(await readEvents(eventsFile)), ...logs].join("\n");
+      for (const secret of [
+        user.password,
+        "t0k3n",
+        Buffer.from(`${user.username}:${user.password}`).toString("base64"),
+      ])
+        expect(written).not.toContain(secret);
     } finally {
       withSecret(undefined);
     }
