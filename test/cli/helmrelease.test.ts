@@ -160,6 +160,41 @@ describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
     expect(first.stderr).toContain("timeout waiting for HelmRepository podinfo");
   });
 
+  it("tree descends from a Kustomization into the HelmReleases it applied, listing each release's objects", async () => {
+    // Arrange: what the reconcilers record, a Kustomization's inventory and a HelmRelease's
+    const sluice = cli(await state());
+    const n = ns.name;
+    await applyToStore(sluice.store, {
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "apps", namespace: n },
+      spec: { interval: "1m", prune: true, sourceRef: { kind: "GitRepository", name: "fleet" } },
+    });
+    await sluice.run("create", "hr", "web", "--chart-ref", "HelmChart/web");
+    const entries = (ids: string[]) => ({ inventory: { entries: ids.map((id) => ({ id, v: "v1" })) } });
+    await writeStatus(
+      sluice.store,
+      { kind: "Kustomization", namespace: n, name: "apps" },
+      entries([`${n}_web_helm.toolkit.fluxcd.io_HelmRelease`, `${n}_settings__ConfigMap`]),
+    );
+    await writeStatus(sluice.store, key("web"), entries([`${n}_web_apps_Deployment`, `${n}_web__Service`]));
+    // Act
+    const { stdout } = await sluice.run("tree", "ks", "apps");
+    const compact = await sluice.run("tree", "ks", "apps", "--compact");
+    // Assess
+    expect(stdout).toBe(
+      [
+        `Kustomization/${n}/apps`,
+        `├── HelmRelease/${n}/web`,
+        `│   ├── Deployment/${n}/web`,
+        `│   └── Service/${n}/web`,
+        `└── ConfigMap/${n}/settings`,
+        "",
+      ].join("\n"),
+    );
+    expect(compact.stdout).toBe(`Kustomization/${n}/apps\n└── HelmRelease/${n}/web\n`);
+  });
+
   it("debug --show-values prints the composed values as flux does, Secret and ConfigMap values included, in valuesFrom order", async () => {
     // Arrange
     const sluice = cli(await state());
