@@ -141,6 +141,23 @@ describe(`helm actions through the helm v4 binary (kube-apiserver ${kube.version
     expect(await configMap("values-config")).toEqual({ greeting: "third" });
   });
 
+  it("keeps maxHistory revisions, and follows a release's client-side apply method when serverSideApply is auto", async () => {
+    // Prepare
+    await helm.install(target("csa"), { chart, values: {}, timeoutMs, serverSideApply: false });
+    // Act
+    for (const greeting of ["a", "b", "c"])
+      await helm.upgrade(target("csa"), { chart, values: { greeting }, timeoutMs, maxHistory: 2 });
+    // Assess
+    const history = await releaseHistory(admin, ns.name, "csa");
+    expect(history.map((r) => [r.version, r.applyMethod])).toEqual([
+      [3, "csa"],
+      [4, "csa"],
+    ]);
+    const managers = (await core.readNamespacedConfigMap({ name: "csa-config", namespace: ns.name })).metadata
+      ?.managedFields;
+    expect(managers?.map((f) => f.operation)).not.toContain("Apply");
+  });
+
   it("reports helm's own error for a template that fails, the values in it masked", async () => {
     // Prepare
     const failing = await failingChart();
@@ -348,6 +365,73 @@ describe("helm process isolation (a stand-in helm binary that reports what it wa
       "as-groups": ["system:serviceaccounts", `system:serviceaccounts:${ns.name}`, "system:authenticated"],
     });
     expect(kubeconfig.contexts[0]!.context.namespace).toBe(ns.name);
+  });
+
+  it("maps Flux's upgrade fields to helm's flags: force replaces only under client-side apply", async () => {
+    // Prepare
+    const { helm, report } = await reportingHelm();
+    const cli = new HelmCli({ helm });
+    const chart = await packaged(await tinyChart("flags", "1.0.0"));
+    const upgrade = {
+      chart,
+      values: {},
+      timeoutMs: 90_000,
+      crds: "Skip" as const,
+      force: true,
+      preserveValues: true,
+      cleanupOnFail: true,
+      maxHistory: 5,
+      disableHooks: true,
+      disableOpenAPIValidation: true,
+      disableSchemaValidation: true,
+      disableTakeOwnership: true,
+      description: "--no-hooks=false",
+    };
+    // Act
+    await rejection(
+      cli.upgrade(
+        { client: admin, releaseName: "flags", namespace: ns.name },
+        { ...upgrade, serverSideApply: "disabled" },
+      ),
+    );
+    const csa = (await readFile(report, "utf8"))
+      .split("\n")
+      .filter((l) => l.startsWith("arg "))
+      .map((l) => l.slice(4));
+    await rejection(
+      cli.upgrade(
+        { client: admin, releaseName: "flags", namespace: ns.name },
+        { ...upgrade, serverSideApply: "enabled" },
+      ),
+    );
+    const ssa = (await readFile(report, "utf8"))
+      .split("\n")
+      .filter((l) => l.startsWith("arg "))
+      .map((l) => l.slice(4));
+    // Assess
+    const common = [
+      "upgrade",
+      "--timeout=90000ms",
+      "--wait=hookOnly",
+      "--description=--no-hooks=false",
+      "--no-hooks",
+      "--disable-openapi-validation",
+      "--skip-schema-validation",
+    ];
+    expect(csa.slice(0, common.length)).toEqual(common);
+    expect(csa).toEqual(
+      expect.arrayContaining([
+        "--server-side=false",
+        "--force-replace",
+        "--reuse-values",
+        "--cleanup-on-fail",
+        "--history-max=5",
+      ]),
+    );
+    expect(csa).not.toContain("--force-conflicts");
+    expect(csa).not.toContain("--take-ownership");
+    expect(ssa).toEqual(expect.arrayContaining(["--server-side=true", "--force-conflicts"]));
+    expect(ssa).not.toContain("--force-replace");
   });
 
   it("stops helm that runs past its timeout plus the margin", async () => {
