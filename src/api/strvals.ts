@@ -168,7 +168,11 @@ class Parser {
     }
   }
 
-  /** strvals.typedVal: true/false/null (any case), integers not starting with 0, else the string. */
+  /**
+   * strvals.typedVal: true/false/null (any case), integers not starting with 0 (Go's int64 range),
+   * else the string. An integer past 2^53 becomes the nearest JavaScript number, so that the values
+   * stay JSON (Go keeps all 64 bits: Helm would get the exact number).
+   */
   private typed(value: string): unknown {
     if (this.asString) return value;
     // Go's strings.EqualFold: the long s folds to s.
@@ -179,7 +183,7 @@ class Parser {
     if (value === "0") return 0;
     if (value.length > 0 && value[0] !== "0" && /^[+-]?[0-9]+$/.test(value)) {
       const big = BigInt(value);
-      if (big >= -(2n ** 63n) && big < 2n ** 63n) return Number.isSafeInteger(Number(big)) ? Number(big) : big;
+      if (big >= -(2n ** 63n) && big < 2n ** 63n) return Number(big);
     }
     return value;
   }

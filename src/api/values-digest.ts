@@ -79,7 +79,6 @@ function toNode(value: unknown, order: (a: string, b: string) => number): Node {
     return { map: keys.map((k) => [stringNode(k), toNode((value as Record<string, unknown>)[k], order)]) };
   }
   if (typeof value === "string") return stringNode(value);
-  if (typeof value === "bigint") return { scalar: value.toString(), style: "plain" };
   if (typeof value === "number") return { scalar: numberText(value), style: "plain" };
   if (typeof value === "boolean") return { scalar: String(value), style: "plain" };
   return { scalar: "null", style: "plain" };
