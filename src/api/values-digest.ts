@@ -6,7 +6,8 @@ import { goResolvesToString, formatGoFloat } from "./values-yaml.js";
 // JSONObjectToYAMLObject (whole floats become integers, empty maps `{}`). The digest has to match
 // Flux's byte for byte, so this is a port of the parts of go-yaml's emitter such a document uses:
 // block maps and lists, empty flow collections, plain, quoted and literal scalars, with go-yaml's
-// choice of style and its folding of long lines at 80 columns.
+// choice of style and its folding of long lines at 80 columns. The same emitter, with go-yaml's own
+// key order, prints values and objects as flux prints them (marshalYaml: `--export`, `debug hr`).
 
 /** go-yaml's best_width and best_indent. */
 const WIDTH = 80;
