@@ -199,7 +199,7 @@ export const helmReleaseSpec = z
       .optional(),
     waitStrategy: z.strictObject({ name: z.enum(["poller", "legacy"]) }).optional(),
     valuesFrom: z.array(valuesReference).optional(),
-    // The CRD keeps any JSON here; helm-controller reads it as a map (GetValues), so nothing else could ever work.
+    // The CRD keeps any JSON here; helm-controller reads a map (GetValues) and silently drops anything else: refused.
     values: z.record(z.string(), z.unknown()).optional(),
     postRenderStrategy: z.enum(["nohooks", "combined", "separate"]).optional(),
     postRenderers: z
