@@ -32,7 +32,13 @@ export function isValuesMap(value: unknown): value is ValuesMap {
  * `budget` bounds the list slots a hostile line may allocate (`a[65536]=x` repeated).
  */
 export function parseInto(line: string, dest: ValuesMap, asString: boolean, budget = { slots: 1_000_000 }): void {
-  new Parser([...line], asString, budget).parse(dest);
+  try {
+    new Parser([...line], asString, budget).parse(dest);
+  } catch (error) {
+    // Nested lists recurse (`a[0][0]…`): a line deeper than the stack is refused, not a crash.
+    if (error instanceof RangeError) throw new StrvalsError("the set line nests too deeply", { cause: error });
+    throw error;
+  }
 }
 
 class Parser {

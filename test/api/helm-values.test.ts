@@ -229,6 +229,11 @@ describe("HelmRelease values (fluxcd/pkg/chartutil v1.27.1, Helm v4.2.2 strvals)
       compose([{ kind: "Secret", name: "s", targetPath: "a" }], { Secret: { s: { "values.yaml": `x,${lines}` } } }),
     );
     expect(error.message).toContain("too many list items");
+    const deep = `x,b${"[0]".repeat(200_000)}=1`; // a comma in the value starts a key that nests past the stack
+    const nested = await failure(
+      compose([{ kind: "Secret", name: "s", targetPath: "a" }], { Secret: { s: { "values.yaml": deep } } }),
+    );
+    expect(nested.message).toContain("the set line nests too deeply");
     const polluted = await composeValues(
       hr([
         { kind: "Secret", name: "s", targetPath: "__proto__.polluted" },
