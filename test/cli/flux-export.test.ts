@@ -434,6 +434,32 @@ describe(`sluice create … --export against flux ${FLUX_VERSION} create … --e
     expect(ours.stdout).toBe(theirs.stdout);
   });
 
+  it("prints random YAML 1.1 values files byte for byte as flux does", async () => {
+    // Arrange: documents mixing what go-yaml resolves, quotes, folds or sorts its own way
+    const dir = await mkdtemp(join(tmpdir(), "sluice-export-values-"));
+    let seed = 7;
+    const pick = <T>(items: readonly T[]) =>
+      items[Math.floor(((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * items.length)]!;
+    const scalars = ["yes", "No", "on", "~", "0x1F", "0o17", "0777", "08", "1_000", ".5", "-1e3", "2024-01-01"];
+    scalars.push("1:20", "'q'", "a b", "9007199254740993", "[a, b]", "{a: 1}", "'a #b'", "'- x'", '"tab\\tx"');
+    scalars.push("'é日本'", '"\\U0001F600"', "'  lead'", `${"word ".repeat(20)}end`, "|\n    lit\n    more\n");
+    const keys = ["a", "a10", "a9", "x01", "x1", "B", "_k", "1", "1.5", "y", "'q k'", "Ä"];
+    const doc = (depth: number): string =>
+      Array.from({ length: 4 }, () =>
+        depth < 2 && pick([0, 1, 2]) === 0
+          ? `${pick(keys)}:\n${doc(depth + 1).replace(/^/gm, "  ")}`
+          : `${pick(keys)}: ${pick(scalars)}`,
+      ).join("\n");
+    // Act and assess
+    for (let i = 0; i < 8; i++) {
+      const files = [`${i}-a.yaml`, `${i}-b.yaml`].map((f) => join(dir, f));
+      for (const file of files) await writeFile(file, doc(0));
+      const args = ["create", "hr", "podinfo", "--chart-ref", "HelmChart/p", "--values", files.join(","), "--export"];
+      const [ours, theirs] = await Promise.all([sluice(args), flux(args)]);
+      expect(ours.stdout, files.join(" ")).toBe(theirs.stdout);
+    }
+  });
+
   it("prints lists as flux does, at their key's indentation", async () => {
     // Act
     const args = ["create", "ks", "app", "--source", "fleet", "--depends-on", "a,b", "--export"];
