@@ -4,7 +4,7 @@ import type { KubeClient } from "../cluster/kube-client.js";
 import { applyCRDs, chartCRDs, type CRDsPolicy } from "./crds.js";
 import { helmErrorLine, helmPluginsDir, runHelm, type HelmProcessResult } from "./helm-process.js";
 import { writeKubeconfig } from "./kubeconfig.js";
-import { postRenderError, writePostRenderer, type PostRendering } from "./post-render.js";
+import { originLabels, postRenderError, writePostRenderer, type PostRendering } from "./post-render.js";
 import { withPrivateDir } from "./private-dir.js";
 import {
   assertNamespace,
@@ -49,9 +49,7 @@ interface ChartActionOptions extends ActionOptions {
   disableTakeOwnership?: boolean;
   /** What to do with the chart's CRDs before helm runs (see crds.ts). @default "Create" */
   crds?: CRDsPolicy;
-  /** Labels set on the chart's CRDs (helm-controller's origin labels). */
-  crdLabels?: Record<string, string>;
-  /** Post-rendering of the templates (needs HelmCliOptions.kubectl). */
+  /** Post-rendering of the templates (needs HelmCliOptions.kubectl); its origin labels go on the CRDs too. */
   postRendering?: PostRendering;
 }
 
@@ -245,7 +243,8 @@ export class HelmCli {
       throw new HelmOptionsError(`release ${describe(target)}: crds must be Skip, Create or CreateReplace`);
     if (policy === "Skip") return;
     const crds = await chartCRDs(this.options.helm, chart);
-    await applyCRDs(target.client, crds, { policy, serverSideApply, labels: options.crdLabels });
+    const origin = options.postRendering?.origin;
+    await applyCRDs(target.client, crds, { policy, serverSideApply, labels: origin && originLabels(origin) });
   }
 
   private async postRenderFlags(dir: string, rendering: PostRendering): Promise<string[]> {

@@ -56,6 +56,11 @@ export async function writePostRenderer(
   return [`--post-renderer=${POST_RENDERER}`];
 }
 
+/** The labels helm-controller sets on every object of a HelmRelease, its CRDs included. */
+export function originLabels(origin: { name: string; namespace: string }): Record<string, string> {
+  return { "helm.toolkit.fluxcd.io/name": origin.name, "helm.toolkit.fluxcd.io/namespace": origin.namespace };
+}
+
 /** One kustomization (file name → content) per stage, in helm-controller's order. */
 function kustomizations(rendering: PostRendering): Record<string, unknown>[] {
   const stages: Record<string, unknown>[] = [];
@@ -70,13 +75,12 @@ function kustomizations(rendering: PostRendering): Record<string, unknown>[] {
     transformers["common-labels.yaml"] = transformer("LabelTransformer", "common-labels", labels);
   if (annotations && Object.keys(annotations).length)
     transformers["common-annotations.yaml"] = transformer("AnnotationsTransformer", "common-annotations", annotations);
-  if (rendering.origin) {
-    const origin = {
-      "helm.toolkit.fluxcd.io/name": rendering.origin.name,
-      "helm.toolkit.fluxcd.io/namespace": rendering.origin.namespace,
-    };
-    transformers["origin-labels.yaml"] = transformer("LabelTransformer", "origin-labels", origin);
-  }
+  if (rendering.origin)
+    transformers["origin-labels.yaml"] = transformer(
+      "LabelTransformer",
+      "origin-labels",
+      originLabels(rendering.origin),
+    );
   if (Object.keys(transformers).length)
     stages.push({
       ...transformers,

@@ -80,7 +80,8 @@ describe(`chart CRDs by Flux's policy (kube-apiserver ${kube.version})`, () => {
   beforeAll(async () => {
     ns = await freshNamespace(kube, "helm-crds");
     admin = (await adminCluster(kube)).client;
-    helm = new HelmCli({ helm: (await resolveTools({ cacheDir: cacheDir() })).helm });
+    const tools = await resolveTools({ cacheDir: cacheDir() });
+    helm = new HelmCli({ helm: tools.helm, kubectl: tools.kubectl });
   });
   afterAll(() => ns.remove());
 
@@ -89,24 +90,27 @@ describe(`chart CRDs by Flux's policy (kube-apiserver ${kube.version})`, () => {
     const group = `ssa-${ns.name}.example.com`;
     const v1 = await chartWithCrd(group, gadgetCrd(group, ["color"]), "1.0.0");
     const v2 = await chartWithCrd(group, gadgetCrd(group, ["color", "size"]), "2.0.0");
-    const labels = { "helm.toolkit.fluxcd.io/name": "gadgets", "helm.toolkit.fluxcd.io/namespace": ns.name };
+    const postRendering = { origin: { name: "gadgets-hr", namespace: ns.name } };
     // Act
-    const installed = await helm.install(target("gadgets"), { chart: v1, values: {}, timeoutMs, crdLabels: labels });
+    const installed = await helm.install(target("gadgets"), { chart: v1, values: {}, timeoutMs, postRendering });
     const created = await properties(`gadgets.${group}`);
-    await helm.upgrade(target("gadgets"), { chart: v2, values: {}, timeoutMs, crdLabels: labels });
+    await helm.upgrade(target("gadgets"), { chart: v2, values: {}, timeoutMs, postRendering });
     // Assess
     expect(installed.release?.info.status).toBe("deployed");
     expect(created).toEqual(["color"]);
     expect(await properties(`gadgets.${group}`)).toEqual(["color", "size"]);
     const crd = await crds.readCustomResourceDefinition({ name: `gadgets.${group}` });
-    expect(crd.metadata?.labels).toMatchObject(labels);
+    expect(crd.metadata?.labels).toMatchObject({
+      "helm.toolkit.fluxcd.io/name": "gadgets-hr",
+      "helm.toolkit.fluxcd.io/namespace": ns.name,
+    });
     expect(crd.metadata?.managedFields?.map((f) => [f.manager, f.operation])).toContainEqual(["helm", "Apply"]);
     const gadget = await objectApi(kube).read({
       apiVersion: `${group}/v1`,
       kind: "Gadget",
       metadata: { name: "gadgets", namespace: ns.name },
     });
-    expect(gadget.metadata?.name).toBe("gadgets");
+    expect(gadget.metadata?.labels?.["helm.toolkit.fluxcd.io/name"]).toBe("gadgets-hr");
   });
 
   it("under client-side apply, Create leaves an existing CRD alone and CreateReplace replaces it", async () => {
