@@ -138,7 +138,7 @@ export interface ReadOptions {
 }
 
 interface SecretItem {
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string> };
   type?: string;
   data?: Record<string, string>;
 }
