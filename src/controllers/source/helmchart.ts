@@ -303,10 +303,10 @@ async function fromPulledArchive(
 
 /**
  * A pull error, or an authentication failure when its text says so: source-controller's test, run on the text without
- * its URLs (a port such as :34011 would otherwise read as a 401).
+ * its URLs and digests (a port such as :34011, or a digest's hex, would otherwise read as a 401).
  */
 function pullFailure(message: string, version?: { name: string; version: string }): ChartFailure {
-  const words = message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, "");
+  const words = message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, "").replace(/\bsha(256|512):[a-f0-9]+/g, "");
   if (/401|unauthorized|authentication required|tls|unknown certificate authority/.test(words))
     return new ChartFailure(
       REASON.authenticationFailed,

@@ -234,8 +234,13 @@ export class OciClient {
   private async request(method: string, pathOrUrl: string, headers: Record<string, string>, maxBytes: number) {
     const { registry, httpFallback } = this.options.ref;
     const onRegistry = new URL(pathOrUrl, this.options.ref.baseUrl).host === registry;
-    if (!onRegistry || !httpFallback || schemes.has(registry))
-      return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+    if (!onRegistry || !httpFallback) return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+    if (schemes.has(registry))
+      // A registry that stops answering on the scheme it had is probed again at the next request.
+      return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes).catch((error: unknown) => {
+        schemes.delete(registry);
+        throw error;
+      });
     try {
       const response = await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
       schemes.set(registry, "https:");
