@@ -137,8 +137,25 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     // Act
     const { stderr } = await sluice("reconcile", "source", "oci", "manifests");
     const table = (await sluice("get", "sources", "oci")).stdout;
+    const signed = await failing(
+      "create",
+      "source",
+      "oci",
+      "signed",
+      "--url",
+      url,
+      "--tag",
+      "v1",
+      "--verify-provider",
+      "cosign",
+    );
     // Assess
     expect(stderr).toContain(`✔ fetched revision v1@${digest}`);
+    expect(signed.code).not.toBe(0);
+    expect(signed.stderr).toContain(
+      "spec.verify: verifying an artifact's signature (cosign, notation) is not supported",
+    );
+    expect((await sluice("get", "sources", "oci")).stdout).not.toContain("signed");
     const short = `v1@sha256:${digest.slice("sha256:".length, "sha256:".length + 8)}`;
     expect(table).toMatch(
       new RegExp(`\\nmanifests\\s+${short}\\s+false\\s+True\\s+stored artifact for digest '${short}'`),
