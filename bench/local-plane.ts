@@ -9,7 +9,7 @@ import { resolveTools } from "../src/render/tools.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
 import { systemClock } from "../src/ports/clock.js";
 import { startLocal, type LocalControlPlane } from "../src/runtime/local.js";
-import { startTestbed, type Testbed } from "../test/env/testbed.js";
+import { startTestbed, type Testbed, type TestbedInfo } from "../test/env/testbed.js";
 
 const run = promisify(execFile);
 let running: { testbed: Testbed; plane?: LocalControlPlane } | undefined;
@@ -18,18 +18,18 @@ export interface BenchPlane {
   testbed: Testbed;
   plane: LocalControlPlane;
   kubectl(...args: string[]): Promise<{ stdout: string }>;
-  /** The Secret (in flux-system) holding the test bed's Git credentials. */
+  /** The Secret (in flux-system) holding the test bed's Git credentials (when Git was started). */
   gitSecret: string;
 }
 
 /**
- * The test bed (kube + Git) and a local control plane on it, for benchmarks of the core loop.
- * `SLUICE_BENCH_LOG=<file>` writes the control plane's JSON log there (per-reconcile timings).
+ * The test bed (kube + Git, or the components named) and a local control plane on it, for benchmarks of
+ * the core loop (kube must be among them). `SLUICE_BENCH_LOG=<file>` writes the control plane's JSON log there (per-reconcile timings).
  */
 export async function startBenchPlane(
-  options: { concurrency?: number; settings?: Partial<Settings> } = {},
+  options: { concurrency?: number; settings?: Partial<Settings>; components?: (keyof TestbedInfo)[] } = {},
 ): Promise<BenchPlane> {
-  const testbed = await startTestbed({ only: ["kube", "git"] });
+  const testbed = await startTestbed({ only: options.components ?? ["kube", "git"] });
   running = { testbed };
   const { kube, git } = testbed.info;
   const tools = await resolveTools({ cacheDir: cacheDir() });
@@ -50,16 +50,17 @@ export async function startBenchPlane(
   });
   running.plane = plane;
   await kubectl("create", "namespace", "flux-system");
-  await kubectl(
-    "-n",
-    "flux-system",
-    "create",
-    "secret",
-    "generic",
-    "bench-git",
-    `--from-literal=username=${git.username}`,
-    `--from-literal=password=${git.password}`,
-  );
+  if (git)
+    await kubectl(
+      "-n",
+      "flux-system",
+      "create",
+      "secret",
+      "generic",
+      "bench-git",
+      `--from-literal=username=${git.username}`,
+      `--from-literal=password=${git.password}`,
+    );
   return { testbed, plane, kubectl, gitSecret: "bench-git" };
 }
 
