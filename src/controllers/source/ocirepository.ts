@@ -18,7 +18,7 @@ type Status = NonNullable<OCIRepository["status"]>;
 type Spec = OCIRepository["spec"];
 
 /** Compressed bytes of the one layer pulled; a descriptor over it is refused before anything is downloaded. */
-export const MAX_LAYER_BYTES = 256 << 20;
+const MAX_LAYER_BYTES = 256 << 20;
 /** The conditions whose clearing is a recovery worth an event (source-controller's ociRepositoryFailConditions). */
 const FAILURES = [CONDITION.fetchFailed, CONDITION.storageOperationFailed];
 /** The annotations `flux push artifact` sets, quoted in the NewArtifact event. */
