@@ -91,7 +91,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: notYet("retrying a failed upgrade without remediation"),
       when: isNot("RemediateOnFailure"),
     },
-    { path: "spec.test.enable", reason: notYet("running Helm tests") },
     { path: "spec.install.replace", reason: notYet("reusing the name of a deleted or failed release") },
     { path: "spec.install.disableTakeOwnership", reason: notYet("refusing to adopt existing objects") },
     { path: "spec.upgrade.disableTakeOwnership", reason: notYet("refusing to adopt existing objects") },

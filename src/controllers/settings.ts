@@ -46,6 +46,12 @@ export interface Settings {
    * and written; the test suite turns it on with SLUICE_STRICT_STATUS=1. @default false
    */
   strictStatus: boolean;
+  /**
+   * The longest one reconcile waits for a Helm hook or test Pod/Job to finish: the only wait inside a
+   * reconcile, kept within what a worker may spend (the Lambda worker's limit is 5 minutes).
+   * @default 10 minutes locally, 3 minutes on AWS
+   */
+  hookBudgetMs: number;
 }
 
 export const defaultSettings: Settings = {
@@ -59,6 +65,7 @@ export const defaultSettings: Settings = {
   noCrossNamespaceRefs: false,
   insecureKubeConfigTLS: false,
   strictStatus: false,
+  hookBudgetMs: 10 * 60_000,
 };
 
 /** A defaultServiceAccount as given by `source` (a flag, an env var), checked to be a service account name. */
@@ -70,4 +77,9 @@ export function defaultServiceAccountFrom(value: string | undefined, source: str
 }
 
 /** On AWS the worker runs inside the account's network: remote bases and private addresses are opt-in. */
-export const awsDefaultSettings: Settings = { ...defaultSettings, noRemoteBases: true, allowPrivateNetworks: false };
+export const awsDefaultSettings: Settings = {
+  ...defaultSettings,
+  noRemoteBases: true,
+  allowPrivateNetworks: false,
+  hookBudgetMs: 3 * 60_000,
+};

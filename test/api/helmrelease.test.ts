@@ -156,7 +156,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       admitFluxObject(
         hr({
           chartRef: { kind: "OCIRepository", name: "podinfo" },
-          test: { enable: true },
+          install: { replace: true },
           upgrade: { strategy: { name: "RetryOnFailure" }, chartNameChangeStrategy: "InPlaceUpdate" },
           postRenderers: [{ kustomize: { images: [{ name: "nginx", newTag: "1" }] } }],
         }),
@@ -166,7 +166,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       'spec.chartRef.kind ("OCIRepository")',
       "spec.postRenderers",
       'spec.upgrade.strategy.name ("RetryOnFailure")',
-      "spec.test.enable",
+      "spec.install.replace",
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
     ]);
     const accepted = hr({

@@ -3,7 +3,9 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
 import { applyToStore, requestDeletion } from "../../src/store/objects.js";
-import { testHelm } from "../env/charts.js";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { publishChart, testHelm, tinyChart } from "../env/charts.js";
 import { startKubelet, type Kubelet } from "../env/kubelet.js";
 import { PODINFO } from "../env/podinfo.js";
 import { planeSuite, ready, storedStatus, until, type Condition } from "./helpers.js";
@@ -291,6 +293,94 @@ describe("HelmRelease: values and remediation", () => {
       failing.delete("never");
     }
   }, 60_000);
+});
+
+describe("HelmRelease: hooks and tests", () => {
+  /** A chart with a ConfigMap and a pre-install/pre-upgrade Job hook whose pod carries `rollout: <outcome>`. */
+  async function hookedChart(name: string, outcome: string): Promise<void> {
+    const dir = await tinyChart(name, "1.0.0");
+    await writeFile(
+      join(dir, "templates", "migrate.yaml"),
+      [
+        "apiVersion: batch/v1",
+        "kind: Job",
+        "metadata:",
+        "  name: {{ .Release.Name }}-migrate",
+        "  annotations:",
+        '    "helm.sh/hook": pre-install,pre-upgrade',
+        '    "helm.sh/hook-delete-policy": hook-succeeded',
+        "spec:",
+        "  backoffLimit: 0",
+        "  template:",
+        "    metadata:",
+        `      annotations: { rollout: ${outcome} }`,
+        "    spec:",
+        "      restartPolicy: Never",
+        "      containers: [{ name: migrate, image: busybox }]",
+        "",
+      ].join("\n"),
+    );
+    await publishChart(helmRepo, dir);
+  }
+  beforeAll(async () => {
+    await hookedChart("hooked-ok", "ok");
+    await hookedChart("hooked-bad", "doomed");
+    await put("source.toolkit.fluxcd.io/v1", "HelmRepository", "hooks", { interval: "5m", url: helmRepo.url });
+  });
+  const hooked = (name: string) =>
+    podinfoRelease({
+      chart: { spec: { chart: name, version: "1.0.0", sourceRef: { kind: "HelmRepository", name: "hooks" } } },
+      values: {},
+      install: { remediation: { retries: 0 } },
+    });
+
+  it("runs a pre-install Job hook to completion before installing, records it in the release, deletes it", async () => {
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "hooked-ok", hooked("hooked-ok"));
+    await readyWith("hooked-ok", "InstallSucceeded");
+    const manifest = await helm(["get", "hooks", "hooked-ok", "-n", suite.namespace]);
+    expect(manifest).toContain("hooked-ok-migrate");
+    const job = await suite.admin.client
+      .send({ method: "GET", path: `/apis/batch/v1/namespaces/${suite.namespace}/jobs/hooked-ok-migrate` })
+      .catch((e: { status?: number }) => e.status);
+    expect(job).toBe(404); // hook-succeeded
+  });
+
+  it("fails the install with the hook named when the hook Job fails, and applies nothing of the chart", async () => {
+    failing.add("doomed");
+    try {
+      await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "hooked-bad", hooked("hooked-bad"));
+      const status = await until("InstallFailed", async () => {
+        const s = await releaseStatus("hooked-bad");
+        return condition(s, "Released")?.reason === "InstallFailed" && s;
+      });
+      expect(condition(status, "Released")?.message).toContain("pre-install hook Job/hooked-bad-migrate failed");
+      const configMap = await suite.admin.client
+        .send({ method: "GET", path: `/api/v1/namespaces/${suite.namespace}/configmaps/hooked-bad-config` })
+        .catch((e: { status?: number }) => e.status);
+      expect(configMap).toBe(404);
+    } finally {
+      failing.delete("doomed");
+    }
+  });
+
+  it("runs podinfo's test hooks when test.enable is set, and reports TestSuccess", async () => {
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "tested",
+      podinfoRelease({
+        values: { replicaCount: 1 },
+        test: { enable: true, filters: [{ name: "tested-podinfo-jwt-test", exclude: true }] },
+      }),
+    );
+    const status = await readyWith("tested", "TestSucceeded");
+    expect(ready(status)?.message).toMatch(
+      /^Helm test succeeded for release .*\/tested\.v1 with chart podinfo@6\.9\.3: \d+ test hooks completed successfully$/,
+    );
+    const head = (status as { history?: { testHooks?: Record<string, { phase: string }> }[] }).history?.[0];
+    expect(Object.values(head?.testHooks ?? {}).every((h) => h.phase === "Succeeded")).toBe(true);
+    expect(Object.keys(head?.testHooks ?? {})).not.toContain("tested-podinfo-jwt-test");
+  });
 });
 
 describe("HelmRelease: bad input fails clearly and uninstalls nothing", () => {

@@ -24,7 +24,7 @@ import { openChartArchive } from "../../sources/helm-chart-build.js";
 import { loadChart } from "../../helm/chart.js";
 import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
-import { renderRelease, RenderError, type HookRecord } from "../../helm/render.js";
+import { renderRelease, RenderError } from "../../helm/render.js";
 import { ReleaseStorage } from "../../helm/storage.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { healthRules, healthVerdict } from "../../pipeline/sync.js";
@@ -43,8 +43,10 @@ import {
   rollback,
   setStatus,
   uninstall,
+  type HookLimits,
   type ReleaseTarget,
 } from "./release-actions.js";
+import { runHooks } from "./hooks.js";
 import { releaseState } from "./release-state.js";
 
 // helm-controller's reconcile, serverless-shaped: each request runs at most one Helm action
@@ -254,12 +256,17 @@ async function releasePhase(
   if (pending && latest && latest.version === status.history?.[0]?.version && latest.info.status === "deployed")
     return healthPhase(run, target, latest, pending);
 
-  const state = releaseState(hr, latest, desired, configDigest);
+  const test = hr.spec.test;
+  const remediation = status.lastAttemptedReleaseAction && remediationOf(hr, status.lastAttemptedReleaseAction);
+  const failuresCount = !(remediation ? remediation.ignoreTestFailures : test?.ignoreFailures);
+  const state = releaseState(hr, latest, desired, configDigest, { enable: !!test?.enable, failuresCount });
   const force = forceRequested(hr);
   const act = (action: "install" | "upgrade") => releaseAction(run, target, chart, values, action, latest);
   switch (state.status) {
     case "InSync":
       return inSync(run, await driftPhase(run, target, latest!));
+    case "Untested":
+      return testAction(run, target, latest!, failuresCount);
     case "Locked":
       return unlock(run, target, latest!);
     case "Absent":
@@ -298,9 +305,7 @@ async function uninstallMovedRelease(run: Run, target: ReleaseTarget, chartName:
     namespace: current.namespace,
   };
   const latest = await old.storage.latest(current.name);
-  const { keepHistory, deletionPropagation } = run.hr.spec.uninstall ?? {};
-  if (latest && latest.info.status !== "uninstalled")
-    await uninstall(old, latest, { keepHistory: !!keepHistory, propagation: deletionPropagation ?? "background" });
+  if (latest && latest.info.status !== "uninstalled") await uninstall(old, latest, uninstallOptions(run));
   Object.assign(status, {
     history: undefined,
     storageNamespace: undefined,
@@ -453,7 +458,6 @@ async function releaseAction(
       if (!(error instanceof RenderError)) throw error;
       return actionFailed(run, action, chart.name, chart.artifact.revision, error.message, started);
     }
-    refuseHooks(hr, action, chart, rendered.hooks);
     if (action === "install" && hr.spec.install?.createNamespace) await createNamespace(target);
     const result = await release(target, {
       action,
@@ -464,6 +468,7 @@ async function releaseAction(
       crds: policy,
       force: action === "upgrade" && !!hr.spec.upgrade?.force,
       maxHistory: maxHistoryOf(hr),
+      hooks: hookLimits(run, action),
     });
     recordSnapshot(run, result.record, action);
     refreshSnapshots(run, result.stored);
@@ -534,6 +539,68 @@ async function healthPhase(
   return actionFailed(run, action, chart.name, chart.version, verdict.message);
 }
 
+/**
+ * Helm's test action: the chart's test hooks (spec.test.filters applied) run and recorded in the
+ * release, TestSuccess as helm-controller words it; a failure counts against the active remediation
+ * unless test failures are ignored, so the next request remediates.
+ */
+async function testAction(
+  run: Run,
+  target: ReleaseTarget,
+  latest: ReleaseRecord,
+  failuresCount: boolean,
+): Promise<HelmReleaseOutcome> {
+  const filters = run.hr.spec.test?.filters ?? [];
+  const included = filters.filter((f) => !f.exclude);
+  const select = (hook: { name: string }) =>
+    !filters.some((f) => f.exclude && f.name === hook.name) &&
+    (included.length === 0 || included.some((f) => f.name === hook.name));
+  const tested = await runHooks(target, latest.hooks ?? [], "test", hookLimits(run, "test")!, select);
+  const record = { ...latest, hooks: tested.hooks };
+  await target.storage.update(record, target.now());
+  recordSnapshot(run, record, (run.status.history?.[0]?.action as ReleaseAction | undefined) ?? "upgrade");
+  const head = run.status.history![0]!;
+  head.testHooks = Object.fromEntries(
+    tested.hooks
+      .filter((h) => (h.events.includes("test") || h.events.includes("test-success")) && select(h) && h.last_run.phase)
+      .map((h) => [
+        h.name,
+        { lastStarted: h.last_run.started_at, lastCompleted: h.last_run.completed_at, phase: h.last_run.phase },
+      ]),
+  );
+  const versioned = `${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
+  if (tested.failure) {
+    const message = `Helm test failed for release ${fullName(latest)} with chart ${versioned}: ${tested.failure}`;
+    run.set(COND.testSuccess, "False", "TestFailed", message);
+    const action = run.status.lastAttemptedReleaseAction;
+    if (failuresCount && action) {
+      run.status.failures = (run.status.failures ?? 0) + 1;
+      if (action === "install") run.status.installFailures = (run.status.installFailures ?? 0) + 1;
+      else run.status.upgradeFailures = (run.status.upgradeFailures ?? 0) + 1;
+    }
+    run.summarize();
+    if (failuresCount) run.status = markFailed(run.status, run.at, "TestFailed", message);
+    return {
+      status: run.status,
+      requeueAfterMs: failuresCount ? 0 : parseDuration(run.hr.spec.interval),
+      changed: true,
+      event: { severity: "error", reason: "TestFailed", message },
+    };
+  }
+  const count = Object.keys(head.testHooks).length;
+  const hooks = count === 0 ? "no test hooks" : `${count} test ${count > 1 ? "hooks" : "hook"} completed successfully`;
+  const message = `Helm test succeeded for release ${fullName(latest)} with chart ${versioned}: ${hooks}`;
+  run.set(COND.testSuccess, "True", "TestSucceeded", message);
+  run.status = withoutConditions(run.status, CONDITION.reconciling);
+  run.summarize();
+  return {
+    status: run.status,
+    requeueAfterMs: parseDuration(run.hr.spec.interval),
+    changed: true,
+    event: { severity: "info", reason: "TestSucceeded", message },
+  };
+}
+
 /** Released=True (or, for a rollback, Remediated=True) and Ready as summarize says. */
 function succeeded(run: Run, record: ReleaseRecord, action: ReleaseAction, changes: string): HelmReleaseOutcome {
   const versioned = `${record.chart.metadata.name}@${record.chart.metadata.version}`;
@@ -544,12 +611,13 @@ function succeeded(run: Run, record: ReleaseRecord, action: ReleaseAction, chang
   } else {
     const [reason, verb] = action === "install" ? [WHY.installSucceeded, "install"] : [WHY.upgradeSucceeded, "upgrade"];
     message = `Helm ${verb} succeeded for release ${fullName(record)} with chart ${versioned}`;
-    run.status = withoutConditions(run.status, COND.remediated);
+    run.status = withoutConditions(run.status, COND.remediated, COND.testSuccess);
     run.set(COND.released, "True", reason, message);
   }
   run.status = withoutConditions(run.status, CONDITION.reconciling);
   run.summarize();
-  const requeueAfterMs = action === "rollback" ? 0 : parseDuration(run.hr.spec.interval);
+  // A rollback is checked again at once (the spec may still want an upgrade), a new version is tested at once.
+  const requeueAfterMs = action === "rollback" || run.hr.spec.test?.enable ? 0 : parseDuration(run.hr.spec.interval);
   return {
     status: run.status,
     requeueAfterMs,
@@ -623,6 +691,7 @@ async function remediate(
     const result = await rollback(target, latest, stored, {
       force: !!run.hr.spec.rollback?.force,
       maxHistory: maxHistoryOf(run.hr),
+      hooks: hookLimits(run, "rollback"),
     });
     recordSnapshot(run, result.record, "rollback");
     refreshSnapshots(run, result.stored);
@@ -648,8 +717,7 @@ async function uninstallRemediation(
 ): Promise<HelmReleaseOutcome> {
   const versioned = `${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
   try {
-    const { keepHistory, deletionPropagation } = run.hr.spec.uninstall ?? {};
-    await uninstall(target, latest, { keepHistory: !!keepHistory, propagation: deletionPropagation ?? "background" });
+    await uninstall(target, latest, uninstallOptions(run));
   } catch (error) {
     return remediationFailed(
       run,
@@ -717,11 +785,7 @@ async function finalize(run: Run): Promise<HelmReleaseOutcome> {
     const target = await run.target();
     const latest = await target.storage.latest(run.releaseName);
     if (latest && run.status.history?.length && latest.info.status !== "uninstalled") {
-      const { keepHistory, deletionPropagation } = hr.spec.uninstall ?? {};
-      const changeSet = await uninstall(target, latest, {
-        keepHistory: !!keepHistory,
-        propagation: deletionPropagation ?? "background",
-      });
+      const changeSet = await uninstall(target, latest, uninstallOptions(run));
       await deleteGeneratedChart(ports, run.status.helmChart);
       const message = `Helm uninstall succeeded for release ${fullName(latest)} with chart ${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
       const changes = formatChangeSet(changeSet);
@@ -748,20 +812,23 @@ async function finalize(run: Run): Promise<HelmReleaseOutcome> {
   return { status: run.status, finalized: true };
 }
 
-/**
- * Sluice does not run chart hooks yet (they are Jobs Helm waits for): a chart with install or upgrade
- * hooks is refused, naming them, unless the spec disables hooks. Test hooks are only recorded.
- */
-function refuseHooks(hr: HelmRelease, action: "install" | "upgrade", chart: ChartSource, hooks: HookRecord[]): void {
-  if (hr.spec[action]?.disableHooks) return;
-  const run = hooks.filter((h) => h.events.some((e) => e !== "test" && e !== "test-success"));
-  if (run.length === 0) return;
-  const named = run.map((h) => `${h.events.join(",")} ${h.kind}/${h.name}`).join(", ");
-  throw new ReconcileError(
-    REASON.unsupportedField,
-    `chart ${chart.name}@${chart.artifact.revision} has hooks (${named}): running chart hooks is not supported by Sluice yet; set spec.${action}.disableHooks to release without them`,
-    { stalled: true },
-  );
+/** The bounds of an action's hooks (its timeout, the worker's budget), or undefined when `disableHooks`. */
+function hookLimits(
+  run: Run,
+  action: "install" | "upgrade" | "rollback" | "uninstall" | "test",
+): HookLimits | undefined {
+  if (action !== "test" && run.hr.spec[action]?.disableHooks) return undefined;
+  return { timeoutMs: actionTimeoutMsOf(run.hr, action), budgetMs: run.ports.settings.hookBudgetMs };
+}
+
+/** `spec.uninstall` as the uninstall action takes it. */
+function uninstallOptions(run: Run) {
+  const { keepHistory, deletionPropagation } = run.hr.spec.uninstall ?? {};
+  return {
+    keepHistory: !!keepHistory,
+    propagation: deletionPropagation ?? ("background" as const),
+    hooks: hookLimits(run, "uninstall"),
+  };
 }
 
 /** `install.createNamespace`: the target namespace, created when missing (and never deleted, as Flux). */

@@ -11,6 +11,7 @@ import type { ChartRecord } from "../../helm/chart.js";
 import type { ReleaseRecord, ReleaseStatus } from "../../helm/release-record.js";
 import { splitOutput, type RenderedRelease } from "../../helm/render.js";
 import type { ReleaseStorage } from "../../helm/storage.js";
+import { HookError, runHooks, type HookEvent } from "./hooks.js";
 
 // Helm's install, upgrade, rollback and uninstall, done the serverless way: the chart is rendered
 // by the real helm (`helm template`), the objects are server-side applied by Sluice's engine with
@@ -67,6 +68,27 @@ export interface ReleaseRequest {
   crds: "Skip" | "Create" | "CreateReplace";
   force: boolean;
   maxHistory: number;
+  /** How long hooks may take; undefined: hooks disabled (`disableHooks`). */
+  hooks?: HookLimits;
+}
+
+/** The bounds of a hook's wait: the action's timeout and the worker's budget. */
+export interface HookLimits {
+  timeoutMs: number;
+  budgetMs: number;
+}
+
+/** Runs one event's hooks of a record, throwing on failure; the record with their last runs. */
+async function withHooks(
+  target: ReleaseTarget,
+  record: ReleaseRecord,
+  event: HookEvent,
+  limits: HookLimits | undefined,
+): Promise<ReleaseRecord> {
+  if (!limits || !record.hooks?.length) return record;
+  const run = await runHooks(target, record.hooks, event, limits);
+  if (run.failure) throw new HookError(run.failure);
+  return { ...record, hooks: run.hooks };
 }
 
 /**
@@ -94,9 +116,11 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
     apply_method: "ssa",
   };
   await storage.create(record, target.now());
+  let current = record;
   let changeSet: ChangeSetEntry[] = [];
   try {
     if (request.crds !== "Skip") await applyCrds(target.cluster, request.rendered.crds, request.crds);
+    current = await withHooks(target, current, `pre-${action}`, request.hooks);
     changeSet = await applyAll(target.cluster, withReleaseMetadata(target, request.rendered.objects), {
       fieldManager: FIELD_MANAGER,
       defaultNamespace: namespace,
@@ -104,8 +128,9 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
     });
     const inventory = fromChangeSet(changeSet);
     if (previous?.manifest) await deleteStale(target, previous, inventory);
+    current = await withHooks(target, current, `post-${action}`, request.hooks);
     const done = action === "install" ? "Install complete" : "Upgrade complete";
-    const deployed = await setStatus(storage, record, "deployed", done, target.now());
+    const deployed = await setStatus(storage, current, "deployed", done, target.now());
     if (previous && previous.info.status === "deployed")
       await setStatus(storage, previous, "superseded", previous.info.description ?? "", target.now());
     const stored = await trimHistory(storage, releaseName, request.maxHistory);
@@ -115,7 +140,7 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
     const message = (error as Error).message;
     const failed = await setStatus(
       storage,
-      record,
+      current,
       "failed",
       failedDescription(action, releaseName, message),
       target.now(),
@@ -130,9 +155,9 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
  */
 export async function rollback(
   target: ReleaseTarget,
-  current: ReleaseRecord,
+  failedOne: ReleaseRecord,
   to: ReleaseRecord,
-  options: { force: boolean; maxHistory: number },
+  options: { force: boolean; maxHistory: number; hooks?: HookLimits },
 ): Promise<ActionResult> {
   const { storage } = target;
   const now = target.now().toISOString();
@@ -144,10 +169,12 @@ export async function rollback(
       description: `Rollback to ${to.version}`,
       status: "pending-rollback",
     },
-    version: current.version + 1,
+    version: failedOne.version + 1,
   };
   await storage.create(record, target.now());
+  let current = record;
   try {
+    current = await withHooks(target, current, "pre-rollback", options.hooks);
     const objects = splitOutput(to.manifest ?? "").objects;
     const changeSet = await applyAll(target.cluster, withReleaseMetadata(target, objects), {
       fieldManager: FIELD_MANAGER,
@@ -155,16 +182,17 @@ export async function rollback(
       force: options.force,
     });
     const inventory = fromChangeSet(changeSet);
-    if (current.manifest) await deleteStale(target, current, inventory);
-    await setStatus(storage, current, "superseded", current.info.description ?? "", target.now());
-    const deployed = await setStatus(storage, record, "deployed", `Rollback to ${to.version}`, target.now());
+    if (failedOne.manifest) await deleteStale(target, failedOne, inventory);
+    current = await withHooks(target, current, "post-rollback", options.hooks);
+    await setStatus(storage, failedOne, "superseded", failedOne.info.description ?? "", target.now());
+    const deployed = await setStatus(storage, current, "deployed", `Rollback to ${to.version}`, target.now());
     const stored = await trimHistory(storage, target.releaseName, options.maxHistory);
     return { record: deployed, changeSet, inventory, stored };
   } catch (error) {
     const message = (error as Error).message;
     const failed = await setStatus(
       storage,
-      record,
+      current,
       "failed",
       failedDescription("rollback", target.releaseName, message),
       target.now(),
@@ -180,15 +208,17 @@ export async function rollback(
 export async function uninstall(
   target: ReleaseTarget,
   latest: ReleaseRecord,
-  options: { keepHistory: boolean; propagation: "background" | "foreground" | "orphan" },
+  options: { keepHistory: boolean; propagation: "background" | "foreground" | "orphan"; hooks?: HookLimits },
 ): Promise<ChangeSetEntry[]> {
   const { storage, releaseName } = target;
+  await withHooks(target, latest, "pre-delete", options.hooks);
   const objects = splitOutput(latest.manifest ?? "").objects;
   const changeSet: ChangeSetEntry[] = [];
   for (const object of objects.reverse()) {
     const deleted = await deleteIfOwned(target, object, options.propagation);
     if (deleted) changeSet.push(deleted);
   }
+  await withHooks(target, latest, "post-delete", options.hooks);
   if (options.keepHistory) {
     const now = target.now().toISOString();
     await storage.update(

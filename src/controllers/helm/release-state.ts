@@ -17,6 +17,8 @@ export type ReleaseState =
   | { status: "OutOfSync"; reason: string }
   /** The newest version failed: remediate per spec. */
   | { status: "Failed"; reason: string }
+  /** Deployed as desired, with tests enabled and not run on this version yet: run them. */
+  | { status: "Untested" }
   /** Deployed as desired: nothing to run. */
   | { status: "InSync" };
 
@@ -32,6 +34,7 @@ export function releaseState(
   latest: ReleaseRecord | undefined,
   desired: DesiredRelease,
   configDigestOf: (values: Record<string, unknown>) => string,
+  tests: { enable: boolean; failuresCount: boolean } = { enable: false, failuresCount: false },
 ): ReleaseState {
   if (!latest) return { status: "Absent", reason: "no release in storage for object" };
   if (latest.info.status.startsWith("pending-"))
@@ -55,6 +58,10 @@ export function releaseState(
         return { status: "OutOfSync", reason: "release chart has changed" };
       if (configDigestOf(latest.config ?? {}) !== desired.configDigest)
         return { status: "OutOfSync", reason: "release config digest has changed" };
+      if (tests.enable && !current.testHooks) return { status: "Untested" };
+      const testFailed = Object.values(current.testHooks ?? {}).some((h) => h.phase === "Failed");
+      if (tests.enable && tests.failuresCount && testFailed)
+        return { status: "Failed", reason: "release has test in failed phase" };
       return { status: "InSync" };
     }
     default:
