@@ -31,9 +31,10 @@ import { adminCluster, configMap } from "../apply/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
 import { startKubelet } from "../env/kubelet.js";
+import { pushOciArtifact } from "../env/oci.js";
 
 const run = promisify(execFile);
-const { aws, kube, git, helmRepo } = inject("testbed");
+const { aws, kube, git, helmRepo, registry } = inject("testbed");
 const id = randomBytes(3).toString("hex");
 const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
 let config: AwsConfig;
@@ -464,4 +465,45 @@ describe(`serverless runtime: a HelmRelease through the worker function (${aws.v
       await kubelet.stop();
     }
   }, 90_000);
+});
+
+describe(`serverless runtime: an OCIRepository through the worker function (${aws.version}, ${registry.version})`, () => {
+  it("pulls a pushed artifact into S3 and applies it through a Kustomization, as locally", async () => {
+    // Arrange
+    const files = {
+      "deploy/cm.yaml": stringify(configMap("oci-settings", { value: "from-oci" }, { namespace: ns.name })),
+    };
+    const digest = await pushOciArtifact(registry.host, `${ns.name}/manifests`, "v1", files);
+    await applyToStore(runtime.store, {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "OCIRepository",
+      metadata: { name: "manifests", namespace: ns.name },
+      spec: { interval: "10m", url: `oci://${registry.host}/${ns.name}/manifests`, ref: { tag: "v1" } },
+    });
+    await applyToStore(runtime.store, {
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "from-oci", namespace: ns.name },
+      spec: { interval: "10m", path: "./deploy", prune: true, sourceRef: { kind: "OCIRepository", name: "manifests" } },
+    });
+    // Act
+    for (const key of [`OCIRepository/${ns.name}/manifests`, `Kustomization/${ns.name}/from-oci`])
+      await runtime.queue.enqueue({ key, reason: "created" });
+    await drainUntil(
+      "Kustomization from-oci Ready",
+      async () =>
+        (await statusOf("Kustomization", "from-oci")).conditions?.some(
+          (c) => c.type === "Ready" && c.status === "True",
+        ) ?? false,
+    );
+    // Assess: the artifact is in S3 under Flux's name, and applied
+    const source = (await runtime.store.get({ kind: "OCIRepository", namespace: ns.name, name: "manifests" }))!.object
+      .status as { artifact: { path: string; digest: string } };
+    expect(source.artifact.path).toBe(`ocirepository/${ns.name}/manifests/${digest}.tar.gz`);
+    expect(await runtime.artifacts.get(source.artifact.path, source.artifact.digest)).toBeDefined();
+    expect((await statusOf("Kustomization", "from-oci")).lastAppliedRevision).toBe(`v1@${digest}`);
+    const admin = await adminCluster(kube);
+    const cm = await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "oci-settings");
+    expect((cm?.data as { value?: string } | undefined)?.value).toBe("from-oci");
+  }, 60_000);
 });
