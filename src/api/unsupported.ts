@@ -78,8 +78,11 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
     { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
-    { path: "spec.postRenderers", reason: notYet("post-rendering a release (kustomize patches and images)") },
-    { path: "spec.postRenderStrategy", reason: notYet("choosing how hooks go to post-renderers") },
+    {
+      path: "spec.postRenderStrategy",
+      reason: `${notYet("post-rendering hooks")}; post-renderers change the chart's manifest, never its hooks`,
+      when: isNot("nohooks"),
+    },
     { path: "spec.waitStrategy", reason: notYet("choosing Helm's wait strategy (poller, legacy)") },
     {
       path: "spec.install.strategy.name",
@@ -111,8 +114,8 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   OCIRepository: [
     {
       path: "spec.provider",
-      reason: `${notYet("cloud registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
-      when: isNot("generic"),
+      reason: `${notYet("Azure and Google registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
+      when: isNot("generic", "aws"),
     },
     { path: "spec.verify", reason: notYet("verifying an artifact's signature (cosign, notation)") },
     {

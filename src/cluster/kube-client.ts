@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { Agent, request, type RequestOptions } from "node:https";
-import { inspect } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeApiError } from "./errors.js";
 import { Reachability } from "./reachability.js";
@@ -42,22 +41,6 @@ export interface KubeClientOptions {
   bearerTokenSource?: () => Promise<string>;
   /** @default 60_000 */
   tokenRefreshMs?: number;
-}
-
-/**
- * How another Kubernetes client (the helm binary) connects exactly as a KubeClient does. It holds credentials:
- * printing it (`String`, `JSON.stringify`, `util.inspect`) shows only the server and the identity.
- */
-export interface ConnectionSettings {
-  server: string;
-  caPem?: string;
-  clientCertPem?: string;
-  clientKeyPem?: string;
-  bearerToken?: string;
-  /** kubeconfig's insecure-skip-tls-verify. */
-  skipTLSVerify: boolean;
-  tlsServerName?: string;
-  impersonate?: Impersonation;
 }
 
 /** TLS and auth settings for the connection, as client-node's KubeConfig fills them in. */
@@ -163,40 +146,6 @@ export class KubeClient {
       if (response.status >= 200 && response.status < 300) return (response.body ? JSON.parse(response.body) : {}) as T;
       throw toApiError(response.status, response.body);
     }
-  }
-
-  /**
-   * The settings another client needs to connect as this one: the token asked from the source or read from the
-   * file now, so it is as fresh as the next request's would be.
-   */
-  async connectionSettings(): Promise<ConnectionSettings> {
-    const header = Object.entries(this.headers).find(([name]) => name.toLowerCase() === "authorization")?.[1];
-    const staticToken = typeof header === "string" ? /^Bearer (.+)$/.exec(header)?.[1] : undefined;
-    if (header !== undefined && staticToken === undefined)
-      throw new Error(`${this.server}: only bearer tokens and client certificates can be handed to another client`);
-    const bearerToken = this.options.bearerTokenSource
-      ? await this.options.bearerTokenSource()
-      : this.options.bearerTokenFile
-        ? readFileSync(this.options.bearerTokenFile, "utf8").trim()
-        : staticToken;
-    const user = this.headers["Impersonate-User"];
-    const groups = this.headers["Impersonate-Group"];
-    const settings: ConnectionSettings = {
-      server: this.server,
-      caPem: pem(this.transport.ca),
-      clientCertPem: pem(this.transport.cert),
-      clientKeyPem: pem(this.transport.key),
-      bearerToken,
-      skipTLSVerify: this.transport.rejectUnauthorized === false,
-      tlsServerName: this.transport.servername,
-      impersonate: typeof user === "string" ? { user, groups: [groups ?? []].flat() } : undefined,
-    };
-    const shown = `connection to ${this.server} as ${this.identity}`;
-    return Object.defineProperties(settings, {
-      toString: { value: () => shown },
-      toJSON: { value: () => shown },
-      [inspect.custom]: { value: () => `[${shown}]` },
-    });
   }
 
   /** Closes idle keep-alive connections. */
@@ -319,13 +268,6 @@ export class KubeClient {
       call.end(payload);
     });
   }
-}
-
-/** A PEM setting of the transport as text (client-node gives Buffers; a list is concatenated). */
-function pem(value: Transport["ca" | "cert" | "key"]): string | undefined {
-  if (value === undefined) return undefined;
-  const parts = [value].flat().map((part) => (typeof part === "string" || Buffer.isBuffer(part) ? part : part.pem));
-  return parts.map((part) => part.toString()).join("\n");
 }
 
 function toApiError(status: number, body: string): KubeApiError {

@@ -111,7 +111,13 @@ export async function renderRelease(request: RenderRequest): Promise<RenderedRel
 
 /** Splits `helm template` output into the stored manifest, the CRDs and the hooks. */
 export function splitOutput(output: string): RenderedRelease {
-  const sections = [...output.matchAll(SECTION)].map((match, i, all) => ({
+  const headed = [...output.matchAll(SECTION)];
+  // A post-rendered manifest has no `# Source:` headers: one section of the whole.
+  if (headed.length === 0 && output.trim() !== "") {
+    const objects = parseObjects(output, "the post-rendered manifest");
+    return { manifest: output, objects, crds: [], hooks: [] };
+  }
+  const sections = headed.map((match, i, all) => ({
     path: match[1]!,
     block: output.slice(match.index, all[i + 1]?.index ?? output.length),
     content: output.slice(match.index + match[0].length, all[i + 1]?.index ?? output.length),

@@ -158,13 +158,13 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
           chartRef: { kind: "OCIRepository", name: "podinfo" },
           install: { replace: true },
           upgrade: { strategy: { name: "RetryOnFailure" }, chartNameChangeStrategy: "InPlaceUpdate" },
-          postRenderers: [{ kustomize: { images: [{ name: "nginx", newTag: "1" }] } }],
+          postRenderStrategy: "combined",
         }),
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
       'spec.chartRef.kind ("OCIRepository")',
-      "spec.postRenderers",
+      'spec.postRenderStrategy ("combined")',
       'spec.upgrade.strategy.name ("RetryOnFailure")',
       "spec.install.replace",
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',

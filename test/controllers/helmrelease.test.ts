@@ -262,6 +262,44 @@ describe("HelmRelease: values and remediation", () => {
     expect(deployment.spec.template.metadata.annotations?.team).toBe("payments");
   });
 
+  it("post-renders with kustomize images and patches, and stores the post-rendered manifest", async () => {
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "patched",
+      podinfoRelease({
+        values: { replicaCount: 1 },
+        postRenderers: [
+          { kustomize: { images: [{ name: "ghcr.io/stefanprodan/podinfo", newTag: "6.9.9" }] } },
+          {
+            kustomize: {
+              patches: [
+                {
+                  target: { kind: "Service" },
+                  patch: '[{"op": "add", "path": "/metadata/annotations", "value": {"patched": "yes"}}]',
+                },
+              ],
+            },
+          },
+        ],
+      }),
+    );
+    await readyWith("patched", "InstallSucceeded");
+    const deployment = await suite.admin.client.send<{
+      spec: { template: { spec: { containers: { image: string }[] } } };
+    }>({
+      method: "GET",
+      path: `/apis/apps/v1/namespaces/${suite.namespace}/deployments/patched-podinfo`,
+    });
+    expect(deployment.spec.template.spec.containers[0]!.image).toBe("ghcr.io/stefanprodan/podinfo:6.9.9");
+    const service = await suite.admin.client.send<KubeObject>({
+      method: "GET",
+      path: `/api/v1/namespaces/${suite.namespace}/services/patched-podinfo`,
+    });
+    expect(service.metadata.annotations?.patched).toBe("yes");
+    expect(await helm(["get", "manifest", "patched", "-n", suite.namespace])).toContain("podinfo:6.9.9");
+  });
+
   it("retries a failing install after uninstalling it, then (remediateLastFailure) uninstalls the last and stalls", async () => {
     failing.add("never");
     try {

@@ -24,7 +24,8 @@ import { openChartArchive } from "../../sources/helm-chart-build.js";
 import { loadChart } from "../../helm/chart.js";
 import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
-import { renderRelease, RenderError } from "../../helm/render.js";
+import { postRender, PostRenderError } from "../../helm/post-render.js";
+import { renderRelease, RenderError, splitOutput } from "../../helm/render.js";
 import { ReleaseStorage } from "../../helm/storage.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { healthRules, healthVerdict } from "../../pipeline/sync.js";
@@ -457,6 +458,18 @@ async function releaseAction(
     } catch (error) {
       if (!(error instanceof RenderError)) throw error;
       return actionFailed(run, action, chart.name, chart.artifact.revision, error.message, started);
+    }
+    if (hr.spec.postRenderers?.length) {
+      const renderers = hr.spec.postRenderers.map((p) => p.kustomize ?? {});
+      let post: string;
+      try {
+        post = await postRender(ports.tools.kubectl, work, rendered.manifest, renderers);
+      } catch (error) {
+        if (!(error instanceof PostRenderError)) throw error;
+        return actionFailed(run, action, chart.name, chart.artifact.revision, error.message, started);
+      }
+      const { manifest, objects } = splitOutput(post);
+      rendered = { ...rendered, manifest, objects };
     }
     if (action === "install" && hr.spec.install?.createNamespace) await createNamespace(target);
     const result = await release(target, {
