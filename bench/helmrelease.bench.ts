@@ -15,8 +15,9 @@ import { startSluiceProcess } from "./sluice-process.js";
 
 // HelmRelease against Helm itself, on the test bed (kube-apiserver + controller manager, the kubelet
 // stand-in making Pods Ready, the Helm repository and the OCI registry serving podinfo's real chart).
-// Every helm process the control plane starts goes through a counting shim (one `sh` and two `date`
-// per call, charged to Sluice), so the runs report how many there were and how long they took.
+// 1. and 2. run in this process's control plane, whose helm goes through a counting shim (one `sh` and
+// two `date` per call, charged to Sluice): the runs report helm processes and their summed time, the
+// plane's Kubernetes requests, and CPU seconds of this process and of helm.
 // 1. Install, then upgrade on a values change, of podinfo 6.9.3 (one replica):
 //    - "ready": registration → Ready, the rollout included (Sluice's health checks by requeue, first
 //      after healthPollMs) vs `helm upgrade --install --wait=watcher` (Helm watches until Ready);
@@ -27,8 +28,9 @@ import { startSluiceProcess } from "./sluice-process.js";
 // 2. The no-op interval of released HelmReleases: helm processes and Kubernetes requests per object vs
 //    the floor, one LIST of the release's storage Secrets per object.
 // 3. A fleet shaped like flux-benchmark's (one HelmRepository of type oci, N HelmReleases of podinfo
-//    from it, each with its own releaseName, one replica, serviceAccount, ingress, HPA): registration →
-//    all Ready, and the process's peak RSS (helm child processes not included), vs `helm upgrade
+//    from it, each with its own releaseName, one replica, serviceAccount, ingress, HPA), reconciled by
+//    `sluice run` in its own process (so its peak RSS and CPU are its own, not the harness's): objects
+//    written to its Store → all Ready (its Store watch notices them within 1 s), vs `helm upgrade
 //    --install --wait=watcher` of the same N releases from the same registry, 8 at a time (the
 //    plane's concurrency). Sizes from the command line: `npm run bench -- helmrelease 100 500`.
 

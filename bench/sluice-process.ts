@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { statePaths } from "../src/runtime/state-paths.js";
@@ -17,7 +17,8 @@ export interface SluiceProcess {
 
 /**
  * Starts `sluice run` as `npx sluice run` starts it (bin/sluice.js: the bundled CLI) on a fresh state
- * folder and the given kubeconfig, and resolves once it says it is reconciling.
+ * folder and the given kubeconfig, and resolves once it says it is reconciling. The folder (its
+ * sluice.log has every reconcile's timing) is removed on stop unless SLUICE_BENCH_KEEP_STATE is set.
  */
 export async function startSluiceProcess(kubeconfigPath: string, concurrency: number): Promise<SluiceProcess> {
   const stateDir = await mkdtemp(join(tmpdir(), "sluice-bench-run-"));
@@ -57,6 +58,7 @@ export async function startSluiceProcess(kubeconfigPath: string, concurrency: nu
     async stop() {
       child.kill("SIGTERM");
       await exited;
+      if (!process.env.SLUICE_BENCH_KEEP_STATE) await rm(stateDir, { recursive: true, force: true });
     },
   };
 }
