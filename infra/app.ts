@@ -26,6 +26,7 @@ new SluiceStack(app, "Sluice", {
   insecureKubeConfigTLS: allowed("insecureKubeConfigTLS"),
   defaultServiceAccount: app.node.tryGetContext("defaultServiceAccount") as string | undefined,
   assumableRoleArns: list("assumableRoleArns"),
+  ecrRepositoryArns: list("ecrRepositories"),
   notificationTopicArns: list("notificationTopics"),
   notificationBusArns: list("notificationBuses"),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

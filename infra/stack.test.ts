@@ -212,6 +212,22 @@ describe("IAM: least privilege per function", () => {
     expect(statementsOf(stack, "Worker").flatMap(actionsOf)).not.toContain("sts:AssumeRole");
   });
 
+  it("lets the worker get ECR tokens and pull only from the ECR repositories listed, and only when some are", () => {
+    const repository = "arn:aws:ecr:eu-west-1:123456789012:repository/fleet/manifests";
+    const pulling = new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+      cluster: "eks:prod",
+      env: { account: "123456789012", region: "eu-west-1" },
+      ecrRepositoryArns: [repository],
+    });
+    const ecr = (of: SluiceStack, name: string) =>
+      statementsOf(of, name).filter((s) => actionsOf(s).some((a) => a.startsWith("ecr:")));
+    expect(ecr(pulling, "Worker").map((s) => [actionsOf(s), s.Resource])).toEqual([
+      [["ecr:GetAuthorizationToken"], "*"],
+      [["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:ListImages", "ecr:DescribeImages"], repository],
+    ]);
+    expect([...ecr(pulling, "Webhook"), ...ecr(pulling, "Tick"), ...ecr(stack, "Worker")]).toEqual([]);
+  });
+
   it("keeps Secrets Manager and EKS to the worker", () => {
     const worker = statementsOf(stack, "Worker").flatMap(actionsOf);
     expect(worker).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue", "eks:DescribeCluster"]));

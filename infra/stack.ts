@@ -77,6 +77,11 @@ export interface SluiceStackProps extends StackProps {
    */
   assumableRoleArns?: string[];
   /**
+   * ECR repositories OCIRepositories with `provider: aws` pull from: the worker may get an ECR
+   * authorization token and pull images and artifacts from these. @default none
+   */
+  ecrRepositoryArns?: string[];
+  /**
    * SNS topics the notify function may publish to: the addresses of `generic` Providers that name a
    * topic ARN (README, Alerts on AWS). @default none
    */
@@ -346,6 +351,17 @@ export class SluiceStack extends Stack {
 
     if (props.assumableRoleArns?.length)
       worker.addToRolePolicy(new PolicyStatement({ actions: ["sts:AssumeRole"], resources: props.assumableRoleArns }));
+    const ecr = props.ecrRepositoryArns ?? [];
+    if (ecr.length > 0) {
+      // GetAuthorizationToken has no resource of its own (IAM requires "*"); the pulls are held to the listed repositories.
+      worker.addToRolePolicy(new PolicyStatement({ actions: ["ecr:GetAuthorizationToken"], resources: ["*"] }));
+      worker.addToRolePolicy(
+        new PolicyStatement({
+          actions: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:ListImages", "ecr:DescribeImages"],
+          resources: ecr,
+        }),
+      );
+    }
     const eksClusters =
       props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
     this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
@@ -379,6 +395,12 @@ export class SluiceStack extends Stack {
       api,
       this.getLogicalId(bucket.node.defaultChild as CfnBucket),
     );
+    if (ecr.length > 0)
+      Validations.of(worker).acknowledge({
+        id: "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "ecr:GetAuthorizationToken applies to no resource (IAM requires '*'); the token only works for the repositories the worker may pull, listed in ecrRepositoryArns.",
+      });
   }
 }
 

@@ -14,6 +14,7 @@ import type { Store } from "../store/store.js";
 import type { AgentPlane } from "../bundle/channel.js";
 import type { DependentsIndex } from "../ports/dependents.js";
 import type { DataKeyDecrypter } from "../ports/data-keys.js";
+import type { RegistryLogin } from "../ports/registry-login.js";
 
 /** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
 export interface ClusterRequest {
@@ -51,6 +52,8 @@ export interface ReconcilerPorts {
   receivers: ReceiverIndex;
   /** AWS KMS for SOPS files encrypted to a KMS key (the runtime's own credentials); absent: age keys only. */
   dataKeys?: DataKeyDecrypter;
+  /** Registry credentials from the runtime's cloud identity (OCIRepository `provider: aws`); absent: none. */
+  registryLogin?: RegistryLogin;
   /** Renders and extractions kept between reconciles of this process. */
   renders: RenderCache;
   /** Signing and publishing bundles for agent clusters; absent where there is no bundle channel (local mode). */

@@ -9,6 +9,7 @@ import { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { hmacSigner, keyIdFor, parseBundleKey, type BundleSigner } from "../bundle/bundle.js";
 import { awsClientOptions } from "../aws/clients.js";
+import { ecrLogin } from "../aws/ecr.js";
 import { kmsDataKeys, kmsSigner } from "../aws/kms.js";
 import { hmacKey } from "../agent/config.js";
 import { EksAccess } from "../aws/eks.js";
@@ -131,6 +132,7 @@ export async function awsRuntime(
     renders: new RenderCache(),
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
     dataKeys: kmsDataKeys(clients.kms),
+    registryLogin: ecrLogin(config, clock),
     agents: config.bundleKey
       ? {
           signer: bundleSigners(config.bundleKey, clients),

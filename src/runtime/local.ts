@@ -22,6 +22,7 @@ import type { Clock } from "../ports/clock.js";
 import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
 import { RenderCache } from "../controllers/kustomize/render-cache.js";
+import { ecrLogin } from "../aws/ecr.js";
 
 export interface LocalOptions {
   stateDir: string;
@@ -88,6 +89,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     dependents: new MemoryDependents(),
     renders: new RenderCache(),
     receivers: new FileReceiverIndex(paths.receivers),
+    // The AWS identity of the environment (profile, variables), asked only by an OCIRepository with provider aws.
+    registryLogin: ecrLogin({ endpoint: process.env.SLUICE_AWS_ENDPOINT }, options.clock),
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));
 

@@ -10,6 +10,7 @@ import { extractArchive } from "../../src/artifacts/extract.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import { readEvents } from "../../src/notify/file-events.js";
+import { ecrLogin } from "../../src/aws/ecr.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { FLUX_MEDIA_TYPES, pushLayers, pushOciArtifact, rawTarGz, tarGz } from "../env/oci.js";
 import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
@@ -459,6 +460,44 @@ describe("OCIRepository registry authentication", () => {
         expect(condition(refused.status, "Ready")?.message).toContain("401 Unauthorized: authentication required");
       }
     } finally {
+      withSecret(undefined);
+    }
+  });
+
+  it("provider aws: credentials from the runtime's identity when there is no secretRef, refused for a host that is not ECR's", async () => {
+    // Prepare: the htpasswd registry stands for ECR; the runtime's login is asked for it (the real ECR login is tested
+    // against moto in test/aws/ecr.test.ts)
+    const registry = await startAuthRegistry();
+    closers.push(() => void registry.stop());
+    const name = nextName();
+    await pushOciArtifact(registry.host, `apps/${name}`, "latest", MANIFESTS, {}, registry.authorization);
+    const spec = { url: `oci://${registry.host}/apps/${name}`, provider: "aws" as const };
+    const asked: string[][] = [];
+    const original = ports.registryLogin;
+    try {
+      // Act
+      ports.registryLogin = { login: async (provider, host) => (asked.push([provider, host]), REGISTRY_USER) };
+      const pulled = await reconcile(name, spec);
+      withSecret(dockerConfig(registry.host));
+      await reconcile(name, { ...spec, secretRef: { name: secretName } }, 2);
+      withSecret(undefined);
+      ports.registryLogin = undefined;
+      const noIdentity = await reconcile(name, spec, 3);
+      ports.registryLogin = ecrLogin({ region: "eu-west-1" }, ports.clock);
+      const notEcr = await reconcile(name, spec, 4);
+      // Assess
+      expect(condition(pulled.status, "Ready")?.status).toBe("True");
+      expect(asked).toEqual([["aws", registry.host]]); // not asked when a secretRef gives credentials
+      expect(condition(noIdentity.status, "Ready")).toMatchObject({
+        reason: "AuthenticationFailed",
+        message: "failed to get credential from aws: this runtime has no cloud identity to log in with",
+      });
+      expect(condition(notEcr.status, "Ready")).toMatchObject({
+        reason: "AuthenticationFailed",
+        message: `failed to get credential from aws: '${registry.host}' is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)`,
+      });
+    } finally {
+      ports.registryLogin = original;
       withSecret(undefined);
     }
   });

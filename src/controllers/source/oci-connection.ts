@@ -1,5 +1,5 @@
 import { OciClient } from "../../sources/oci/client.js";
-import { credentialsFromSecret, OciCredentialsError } from "../../sources/oci/credentials.js";
+import { credentialsFromSecret, OciCredentialsError, type OciCredentials } from "../../sources/oci/credentials.js";
 import { parseOciUrl, type OciRepositoryRef } from "../../sources/oci/reference.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 
@@ -13,7 +13,7 @@ export interface OciConnectionSpec {
 
 /**
  * A registry client for `spec`, with credentials from `secretRef` (a dockerconfigjson Secret; for a
- * HelmRepository also `username`/`password`, `allowBasicKeys`) and TLS from `certSecretRef` (`ca.crt`,
+ * HelmRepository also `username`/`password`, `allowBasicKeys`), else `login` (a cloud provider's), and TLS from `certSecretRef` (`ca.crt`,
  * `tls.crt` + `tls.key`). A URL that names no repository throws OciUrlError; a Secret that is
  * missing or unreadable throws OciCredentialsError naming it (never its values).
  */
@@ -21,7 +21,7 @@ export async function ociClientFor(
   ports: ReconcilerPorts,
   namespace: string,
   spec: OciConnectionSpec,
-  options: { allowBasicKeys: boolean; signal: AbortSignal; ref?: OciRepositoryRef },
+  options: { allowBasicKeys: boolean; signal: AbortSignal; ref?: OciRepositoryRef; login?: OciCredentials },
 ): Promise<OciClient> {
   const ref = options.ref ?? parseOciUrl(spec.url, spec.insecure);
   const read = async (name: string) => {
@@ -30,8 +30,9 @@ export async function ociClientFor(
     return data;
   };
   const secretName = spec.secretRef && `${namespace}/${spec.secretRef.name}`;
-  const credentials =
-    spec.secretRef && credentialsFromSecret(await read(spec.secretRef.name), ref, secretName!, options.allowBasicKeys);
+  const credentials = spec.secretRef
+    ? credentialsFromSecret(await read(spec.secretRef.name), ref, secretName!, options.allowBasicKeys)
+    : options.login;
   const tls = spec.certSecretRef ? await read(spec.certSecretRef.name) : {};
   const [certPem, keyPem] = [tls["tls.crt"], tls["tls.key"]];
   if ((certPem === undefined) !== (keyPem === undefined))
