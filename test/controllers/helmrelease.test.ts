@@ -83,6 +83,16 @@ async function helmHistory(
   return JSON.parse(await helm(["history", release, "-n", suite.namespace, "-o", "json"]));
 }
 
+/** The events about a HelmRelease once `reasons` are all among them (events are written just after the status). */
+async function eventsWith(name: string, ...reasons: string[]) {
+  return until(`${name} events ${reasons.join(", ")}`, async () => {
+    const found = await events(name);
+    const counts = (r: string) => found.filter((e) => e.reason === r).length;
+    const needed = (r: string) => reasons.filter((x) => x === r).length;
+    return reasons.every((r) => counts(r) >= needed(r)) && found;
+  });
+}
+
 async function events(name: string) {
   return (await readEvents(statePaths(suite.plane.stateDir).events)).filter(
     (e) => e.involvedObject.kind === "HelmRelease" && e.involvedObject.name === name,
@@ -131,8 +141,7 @@ describe("HelmRelease: Flux's getting-started example", () => {
       "meta.helm.sh/release-name": "podinfo",
       "meta.helm.sh/release-namespace": suite.namespace,
     });
-    const installed = await events("podinfo");
-    expect(installed.map((e) => e.reason)).toContain("InstallSucceeded");
+    await eventsWith("podinfo", "InstallSucceeded");
   });
 
   it("upgrades on a values change, and runs no Helm action when nothing changed", async () => {
@@ -230,9 +239,7 @@ describe("HelmRelease: Flux's getting-started example", () => {
         description: expect.stringMatching(/^Rollback to 2/),
       });
       expect(history.some((h) => h.description.startsWith('Upgrade "podinfo" failed: timeout waiting for'))).toBe(true);
-      const reasons = (await events("podinfo")).map((e) => e.reason);
-      expect(reasons).toContain("UpgradeFailed");
-      expect(reasons).toContain("RollbackSucceeded");
+      await eventsWith("podinfo", "UpgradeFailed", "RollbackSucceeded");
     } finally {
       failing.delete("bad");
     }
@@ -323,9 +330,10 @@ describe("HelmRelease: values and remediation", () => {
       );
       expect(ready(status)?.message).toBe("Failed to install after 2 attempt(s)");
       expect(condition(status, "Stalled")?.status).toBe("True");
-      const reasons = (await events("never-ready")).map((e) => e.reason);
+      const reasons = (
+        await eventsWith("never-ready", "InstallFailed", "InstallFailed", "UninstallSucceeded", "UninstallSucceeded")
+      ).map((e) => e.reason);
       expect(reasons.filter((r) => r === "InstallFailed").length).toBe(2);
-      expect(reasons.filter((r) => r === "UninstallSucceeded").length).toBe(2);
       expect(await helm(["list", "-n", suite.namespace, "-q", "--filter", "^never-ready$"])).toBe("");
     } finally {
       failing.delete("never");

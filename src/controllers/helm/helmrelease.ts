@@ -4,162 +4,55 @@ import { CLUSTER_ANNOTATION } from "../../api/cluster.js";
 import { formatDuration, parseDuration } from "../../api/duration.js";
 import { composeValues } from "../../api/helm-values.js";
 import { configDigest } from "../../api/values-digest.js";
-import {
-  actionTimeoutMsOf,
-  maxHistoryOf,
-  releaseNameOf,
-  releaseNamespaceOf,
-  remediationOf,
-  storageNamespaceOf,
-  type HelmRelease,
-  type ReleaseSnapshot,
-} from "../../api/helmrelease.js";
+import { maxHistoryOf, remediationOf, type HelmRelease } from "../../api/helmrelease.js";
 import { FORCE_AT, REQUESTED_AT, RESET_AT } from "../../api/meta.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { applyAll } from "../../apply/apply.js";
 import { formatChangeSet } from "../../apply/changeset.js";
-import { checkHealth, refOfEntry } from "../../apply/wait.js";
 import { isUnreachable } from "../../cluster/reachability.js";
 import { openChartArchive } from "../../sources/helm-chart-build.js";
 import { loadChart } from "../../helm/chart.js";
-import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { postRender, PostRenderError } from "../../helm/post-render.js";
 import { renderRelease, RenderError, splitOutput } from "../../helm/render.js";
 import { ReleaseStorage } from "../../helm/storage.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
-import { healthRules, healthVerdict } from "../../pipeline/sync.js";
 import { findCondition, isReady } from "../conditions.js";
-import { identityOf } from "../kustomize/fleet-access.js";
-import type { Outcome } from "../outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { markFailed, markProgressing, withCondition, withoutConditions, type Stamp } from "../status.js";
+import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import { chartPhase, deleteGeneratedChart, type ChartSource } from "./chart-source.js";
 import {
   correctDrift,
-  failedDescription,
   FIELD_MANAGER,
   release,
   ReleaseActionError,
-  rollback,
-  setStatus,
   uninstall,
-  type HookLimits,
   type ReleaseTarget,
 } from "./release-actions.js";
-import { runHooks } from "./hooks.js";
 import { releaseState } from "./release-state.js";
+import {
+  COND,
+  Run,
+  exhausted,
+  retriesExceeded,
+  hookLimits,
+  uninstallOptions,
+  recordSnapshot,
+  refreshSnapshots,
+  fullName,
+  chartOf,
+  WHY,
+  type HelmReleaseOutcome,
+} from "./release-run.js";
+import { pendingAction, healthPhase, succeeded, actionFailed } from "./release-verdicts.js";
+import { remediate, unlock } from "./remediation.js";
+import { testAction } from "./helm-test.js";
 
 // helm-controller's reconcile, serverless-shaped: each request runs at most one Helm action
 // (install, upgrade, rollback, uninstall, unlock) and returns; the rollout it started is health-
 // checked by later requests (requeued, never waited on), and its verdict decides success or the
 // spec's remediation. The decisions are helm-controller's (internal/reconcile/atomic_release.go),
 // the conditions, reasons and messages too.
-
-type HelmReleaseStatus = NonNullable<HelmRelease["status"]>;
-export type HelmReleaseOutcome = Outcome<HelmReleaseStatus>;
-
-const COND = {
-  released: "Released",
-  remediated: "Remediated",
-  testSuccess: "TestSuccess",
-  drifted: "Drifted",
-} as const;
-const WHY = {
-  installSucceeded: "InstallSucceeded",
-  installFailed: "InstallFailed",
-  upgradeSucceeded: "UpgradeSucceeded",
-  upgradeFailed: "UpgradeFailed",
-  rollbackSucceeded: "RollbackSucceeded",
-  rollbackFailed: "RollbackFailed",
-  uninstallSucceeded: "UninstallSucceeded",
-  uninstallFailed: "UninstallFailed",
-  retriesExceeded: "RetriesExceeded",
-  missingRollbackTarget: "MissingRollbackTarget",
-  valuesError: "ValuesError",
-  driftDetected: "DriftDetected",
-  noDriftDetected: "NoDriftDetected",
-} as const;
-/** Snapshots kept in status.history (helm-controller keeps those since the last success; Sluice caps them too). */
-const MAX_SNAPSHOTS = 5;
-
-type ReleaseAction = "install" | "upgrade" | "rollback";
-
-/** One reconcile's view of a HelmRelease: who it is, where its release lives, the status being built. */
-class Run {
-  readonly at: Stamp;
-  readonly namespace: string;
-  readonly releaseName: string;
-  readonly targetNamespace: string;
-  readonly storageNamespace: string;
-  status: HelmReleaseStatus;
-  constructor(
-    readonly ports: ReconcilerPorts,
-    readonly hr: HelmRelease,
-  ) {
-    this.at = { generation: hr.metadata.generation ?? 1, now: new Date(ports.clock.now()) };
-    this.namespace = hr.metadata.namespace ?? "default";
-    this.releaseName = releaseNameOf(hr);
-    this.targetNamespace = releaseNamespaceOf(hr);
-    this.storageNamespace = storageNamespaceOf(hr);
-    this.status = structuredClone(hr.status ?? {});
-  }
-
-  set(type: string, status: "True" | "False" | "Unknown", reason: string, message: string): void {
-    this.status = withCondition(this.status, { type, status, reason, message }, this.at);
-  }
-
-  /** The cluster and the release storage, as the HelmRelease's identity. */
-  async target(): Promise<ReleaseTarget> {
-    const identity = identityOf(this.hr, this.ports.settings);
-    const secretRef = this.hr.spec.kubeConfig?.secretRef;
-    const cluster = await this.ports.cluster({
-      namespace: this.namespace,
-      serviceAccountName: identity?.name,
-      kubeConfig: secretRef && { secretName: secretRef.name, key: secretRef.key },
-      insecureKubeConfigTLS: this.ports.settings.insecureKubeConfigTLS,
-    });
-    return {
-      cluster,
-      storage: new ReleaseStorage(cluster.client, this.storageNamespace),
-      releaseName: this.releaseName,
-      namespace: this.targetNamespace,
-      owner: { group: "helm.toolkit.fluxcd.io", name: this.hr.metadata.name, namespace: this.namespace },
-      commonMetadata: this.hr.spec.commonMetadata,
-      now: () => new Date(this.ports.clock.now()),
-    };
-  }
-
-  /**
-   * helm-controller's summarize: Ready mirrors Remediated (always a failure), then TestSuccess (when
-   * tests count), then Released.
-   */
-  summarize(): void {
-    const test = this.hr.spec.test;
-    if (!test?.enable) this.status = withoutConditions(this.status, COND.testSuccess);
-    const order: string[] = [
-      COND.remediated,
-      ...(test?.enable && !test.ignoreFailures ? [COND.testSuccess] : []),
-      COND.released,
-    ];
-    const lead = order.map((t) => findCondition(this.status.conditions, t)).find((c) => c !== undefined);
-    if (!lead) return;
-    const ready = lead.type === COND.remediated ? "False" : lead.status;
-    this.set(CONDITION.ready, ready, lead.reason, lead.message);
-    if (ready === "True") this.status = withoutConditions(this.status, CONDITION.stalled, CONDITION.reconciling);
-    this.status.observedGeneration = this.at.generation;
-  }
-
-  failedWith(error: ReconcileError): HelmReleaseOutcome {
-    this.status = markFailed(this.status, this.at, error.reason, error.message, { stalled: error.stalled });
-    return {
-      status: this.status,
-      requeueAfterMs: error.stalled ? undefined : (error.retryAfterMs ?? parseDuration(this.hr.spec.interval)),
-      event: error.quiet ? undefined : { severity: "error", reason: error.reason, message: error.message },
-      changed: true,
-    };
-  }
-}
 
 /** Reconciles one HelmRelease: at most one Helm action, or one health check of the rollout under way. */
 export async function reconcileHelmRelease(ports: ReconcilerPorts, hr: HelmRelease): Promise<HelmReleaseOutcome> {
@@ -280,7 +173,7 @@ async function releasePhase(
       if (exhausted(run, "upgrade") && !force) throw retriesExceeded(run, "upgrade");
       return act("upgrade");
     case "Failed":
-      return remediate(run, target, chart, values, latest!, force);
+      return remediate(run, target, latest!, force, () => act("upgrade"));
   }
 }
 
@@ -317,15 +210,6 @@ async function uninstallMovedRelease(run: Run, target: ReleaseTarget, chartName:
   return `release target configuration changed (${changed}): uninstalled release ${fullName(current)} with chart ${chartOf(current)}`;
 }
 
-/** The release action whose rollout a previous request left to health-check (Reconciling says which). */
-function pendingAction(run: Run): ReleaseAction | undefined {
-  const reconciling = findCondition(run.status.conditions, CONDITION.reconciling);
-  const match = /^Running '(install|upgrade|rollback)' action/.exec(reconciling?.message ?? "");
-  return reconciling?.status === "True" && run.status.observedGeneration === run.at.generation
-    ? (match?.[1] as ReleaseAction | undefined)
-    : undefined;
-}
-
 /** `reconcile.fluxcd.io/resetAt` set with requestedAt and not handled yet: its value, else undefined. */
 function resetRequested(hr: HelmRelease): string | undefined {
   const at = hr.metadata.annotations?.[RESET_AT];
@@ -335,21 +219,6 @@ function resetRequested(hr: HelmRelease): string | undefined {
 function forceRequested(hr: HelmRelease): boolean {
   const at = hr.metadata.annotations?.[FORCE_AT];
   return !!at && at === hr.metadata.annotations?.[REQUESTED_AT] && at !== hr.status?.lastHandledForceAt;
-}
-
-function failureCount(run: Run, action: "install" | "upgrade"): number {
-  return (action === "install" ? run.status.installFailures : run.status.upgradeFailures) ?? 0;
-}
-
-function exhausted(run: Run, action: "install" | "upgrade"): boolean {
-  const { retries } = remediationOf(run.hr, action);
-  return retries >= 0 && failureCount(run, action) > retries;
-}
-
-function retriesExceeded(run: Run, action: "install" | "upgrade"): ReconcileError {
-  return new ReconcileError(WHY.retriesExceeded, `Failed to ${action} after ${failureCount(run, action)} attempt(s)`, {
-    stalled: true,
-  });
 }
 
 /**
@@ -499,297 +368,6 @@ async function releaseAction(
   }
 }
 
-/**
- * The health of the rollout an action started, by kstatus (or `healthCheckExprs`) over what the
- * release applied: success, a failure (the stored version marked failed, as Helm's wait marks it),
- * or another look soon while the action's timeout lasts.
- */
-async function healthPhase(
-  run: Run,
-  target: ReleaseTarget,
-  record: ReleaseRecord,
-  action: ReleaseAction,
-  changes = "",
-): Promise<HelmReleaseOutcome> {
-  const timeoutMs = actionTimeoutMsOf(run.hr, action);
-  // disableWaitForJobs: Jobs are not waited for (they count as healthy however they stand).
-  const skipJobs = run.hr.spec[action]?.disableWaitForJobs;
-  const refs = (run.status.inventory?.entries ?? []).map(refOfEntry).filter((r) => !(skipJobs && r.kind === "Job"));
-  const report = await checkHealth(
-    target.cluster,
-    refs,
-    healthRules({ healthCheckExprs: run.hr.spec.healthCheckExprs }),
-  );
-  const reconciling = findCondition(run.status.conditions, CONDITION.reconciling);
-  const elapsed =
-    pendingAction(run) === action && reconciling
-      ? run.at.now.getTime() - Date.parse(reconciling.lastTransitionTime)
-      : 0;
-  const verdict = healthVerdict(report.objects, elapsed, timeoutMs);
-  if (verdict.state === "healthy") return succeeded(run, record, action, changes);
-  if (verdict.state !== "failed") {
-    const message = `Running '${action}' action with timeout of ${formatDuration(timeoutMs)}`;
-    run.status = markProgressing(run.status, run.at, message);
-    const poll = Math.min(Math.max(run.ports.settings.healthPollMs, elapsed / 2), 10_000);
-    const event = changes ? { severity: "info" as const, reason: REASON.progressing, message: changes } : undefined;
-    return { status: run.status, requeueAfterMs: poll, requeueReason: "health", event };
-  }
-  const failed = await setStatus(
-    target.storage,
-    record,
-    "failed",
-    failedDescription(action, record.name, verdict.message),
-    target.now(),
-  );
-  recordSnapshot(run, failed, action);
-  const chart = record.chart.metadata;
-  if (action === "rollback")
-    return remediationFailed(
-      run,
-      WHY.rollbackFailed,
-      `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${chart.name}@${chart.version} failed: ${verdict.message}`,
-    );
-  return actionFailed(run, action, chart.name, chart.version, verdict.message);
-}
-
-/**
- * Helm's test action: the chart's test hooks (spec.test.filters applied) run and recorded in the
- * release, TestSuccess as helm-controller words it; a failure counts against the active remediation
- * unless test failures are ignored, so the next request remediates.
- */
-async function testAction(
-  run: Run,
-  target: ReleaseTarget,
-  latest: ReleaseRecord,
-  failuresCount: boolean,
-): Promise<HelmReleaseOutcome> {
-  const filters = run.hr.spec.test?.filters ?? [];
-  const included = filters.filter((f) => !f.exclude);
-  const select = (hook: { name: string }) =>
-    !filters.some((f) => f.exclude && f.name === hook.name) &&
-    (included.length === 0 || included.some((f) => f.name === hook.name));
-  const tested = await runHooks(target, latest.hooks ?? [], "test", hookLimits(run, "test")!, select);
-  const record = { ...latest, hooks: tested.hooks };
-  await target.storage.update(record, target.now());
-  recordSnapshot(run, record, (run.status.history?.[0]?.action as ReleaseAction | undefined) ?? "upgrade");
-  const head = run.status.history![0]!;
-  head.testHooks = Object.fromEntries(
-    tested.hooks
-      .filter((h) => (h.events.includes("test") || h.events.includes("test-success")) && select(h) && h.last_run.phase)
-      .map((h) => [
-        h.name,
-        { lastStarted: h.last_run.started_at, lastCompleted: h.last_run.completed_at, phase: h.last_run.phase },
-      ]),
-  );
-  const versioned = `${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
-  if (tested.failure) {
-    const message = `Helm test failed for release ${fullName(latest)} with chart ${versioned}: ${tested.failure}`;
-    run.set(COND.testSuccess, "False", "TestFailed", message);
-    const action = run.status.lastAttemptedReleaseAction;
-    if (failuresCount && action) {
-      run.status.failures = (run.status.failures ?? 0) + 1;
-      if (action === "install") run.status.installFailures = (run.status.installFailures ?? 0) + 1;
-      else run.status.upgradeFailures = (run.status.upgradeFailures ?? 0) + 1;
-    }
-    run.summarize();
-    if (failuresCount) run.status = markFailed(run.status, run.at, "TestFailed", message);
-    return {
-      status: run.status,
-      requeueAfterMs: failuresCount ? 0 : parseDuration(run.hr.spec.interval),
-      changed: true,
-      event: { severity: "error", reason: "TestFailed", message },
-    };
-  }
-  const count = Object.keys(head.testHooks).length;
-  const hooks = count === 0 ? "no test hooks" : `${count} test ${count > 1 ? "hooks" : "hook"} completed successfully`;
-  const message = `Helm test succeeded for release ${fullName(latest)} with chart ${versioned}: ${hooks}`;
-  run.set(COND.testSuccess, "True", "TestSucceeded", message);
-  run.status = withoutConditions(run.status, CONDITION.reconciling);
-  run.summarize();
-  return {
-    status: run.status,
-    requeueAfterMs: parseDuration(run.hr.spec.interval),
-    changed: true,
-    event: { severity: "info", reason: "TestSucceeded", message },
-  };
-}
-
-/** Released=True (or, for a rollback, Remediated=True) and Ready as summarize says. */
-function succeeded(run: Run, record: ReleaseRecord, action: ReleaseAction, changes: string): HelmReleaseOutcome {
-  const versioned = `${record.chart.metadata.name}@${record.chart.metadata.version}`;
-  let message: string;
-  if (action === "rollback") {
-    message = `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${versioned} succeeded`;
-    run.set(COND.remediated, "True", WHY.rollbackSucceeded, message);
-  } else {
-    const [reason, verb] = action === "install" ? [WHY.installSucceeded, "install"] : [WHY.upgradeSucceeded, "upgrade"];
-    message = `Helm ${verb} succeeded for release ${fullName(record)} with chart ${versioned}`;
-    run.status = withoutConditions(run.status, COND.remediated, COND.testSuccess);
-    run.set(COND.released, "True", reason, message);
-  }
-  run.status = withoutConditions(run.status, CONDITION.reconciling);
-  run.summarize();
-  // A rollback is checked again at once (the spec may still want an upgrade), a new version is tested at once.
-  const requeueAfterMs = action === "rollback" || run.hr.spec.test?.enable ? 0 : parseDuration(run.hr.spec.interval);
-  return {
-    status: run.status,
-    requeueAfterMs,
-    changed: true,
-    revision: record.chart.metadata.version,
-    event: {
-      severity: "info",
-      reason: findCondition(run.status.conditions, CONDITION.ready)!.reason,
-      message: changes ? `${message}\n${changes}` : message,
-    },
-  };
-}
-
-/** An install or upgrade failed: Released=False, the failure counted, remediation on the next request. */
-function actionFailed(
-  run: Run,
-  action: "install" | "upgrade",
-  chartName: string,
-  chartVersion: string,
-  why: string,
-  started?: number,
-): HelmReleaseOutcome {
-  const reason = action === "install" ? WHY.installFailed : WHY.upgradeFailed;
-  const message = `Helm ${action} failed for release ${run.targetNamespace}/${run.releaseName} with chart ${chartName}@${chartVersion}: ${why}`;
-  const { status } = run;
-  status.failures = (status.failures ?? 0) + 1;
-  if (action === "install") status.installFailures = (status.installFailures ?? 0) + 1;
-  else status.upgradeFailures = (status.upgradeFailures ?? 0) + 1;
-  if (started !== undefined)
-    status.lastAttemptedReleaseActionDuration = formatDuration(run.ports.clock.now() - started);
-  run.set(COND.released, "False", reason, message);
-  run.status = markFailed(run.status, run.at, reason, message);
-  // The next request remediates (or stalls when retries are spent), at once.
-  return {
-    status: run.status,
-    requeueAfterMs: 0,
-    changed: true,
-    revision: chartVersion,
-    event: { severity: "error", reason, message },
-  };
-}
-
-/** A failed release: remediation per the spec of the action that failed (atomic_release.go's Failed case). */
-async function remediate(
-  run: Run,
-  target: ReleaseTarget,
-  chart: ChartSource,
-  values: Record<string, unknown>,
-  latest: ReleaseRecord,
-  force: boolean,
-): Promise<HelmReleaseOutcome> {
-  const action = run.status.lastAttemptedReleaseAction;
-  const upgrade = () => releaseAction(run, target, chart, values, "upgrade", latest);
-  if (!action || failureCount(run, action) <= 0 || force) return upgrade();
-  const remediation = remediationOf(run.hr, action);
-  if (exhausted(run, action) && !remediation.remediateLastFailure) throw retriesExceeded(run, action);
-  if (remediation.strategy === "uninstall") return uninstallRemediation(run, target, latest, action);
-  const previous = run.status.history?.slice(1).find((s) => s.status === "deployed" || s.status === "superseded");
-  const stored =
-    previous && (await target.storage.history(run.releaseName)).find((r) => r.version === previous.version);
-  if (!previous || !stored)
-    throw new ReconcileError(
-      WHY.missingRollbackTarget,
-      "Failed to perform remediation: missing target release for rollback: cannot remediate failed release",
-      {
-        stalled: true,
-      },
-    );
-  if (releaseDigest(stored) !== previous.digest) return upgrade(); // the target was changed: try the upgrade again instead
-  try {
-    const result = await rollback(target, latest, stored, {
-      force: !!run.hr.spec.rollback?.force,
-      maxHistory: maxHistoryOf(run.hr),
-      hooks: hookLimits(run, "rollback"),
-    });
-    recordSnapshot(run, result.record, "rollback");
-    refreshSnapshots(run, result.stored);
-    run.status.inventory = result.inventory;
-    if (run.hr.spec.rollback?.disableWait) return succeeded(run, result.record, "rollback", "");
-    return healthPhase(run, target, result.record, "rollback");
-  } catch (error) {
-    if (!(error instanceof ReleaseActionError)) throw error;
-    const meta = latest.chart.metadata;
-    return remediationFailed(
-      run,
-      WHY.rollbackFailed,
-      `Helm rollback to previous release ${fullName(previous)} with chart ${meta.name}@${meta.version} failed: ${error.message}`,
-    );
-  }
-}
-
-async function uninstallRemediation(
-  run: Run,
-  target: ReleaseTarget,
-  latest: ReleaseRecord,
-  action: "install" | "upgrade",
-): Promise<HelmReleaseOutcome> {
-  const versioned = `${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
-  try {
-    await uninstall(target, latest, uninstallOptions(run));
-  } catch (error) {
-    return remediationFailed(
-      run,
-      WHY.uninstallFailed,
-      `Helm uninstall remediation for release ${fullName(latest)} with chart ${versioned} failed: ${(error as Error).message}`,
-    );
-  }
-  const message = `Helm uninstall remediation for release ${fullName(latest)} with chart ${versioned} succeeded`;
-  run.set(COND.remediated, "True", WHY.uninstallSucceeded, message);
-  run.status.history = undefined;
-  run.status.inventory = undefined;
-  run.summarize();
-  const again = !exhausted(run, action);
-  if (!again)
-    run.status = markFailed(
-      run.status,
-      run.at,
-      WHY.retriesExceeded,
-      `Failed to ${action} after ${failureCount(run, action)} attempt(s)`,
-      { stalled: true },
-    );
-  return {
-    status: run.status,
-    requeueAfterMs: again ? 0 : undefined,
-    changed: true,
-    event: { severity: "info", reason: WHY.uninstallSucceeded, message },
-  };
-}
-
-function remediationFailed(run: Run, reason: string, message: string): HelmReleaseOutcome {
-  run.set(COND.remediated, "False", reason, message);
-  run.status = markFailed(run.status, run.at, reason, message);
-  return {
-    status: run.status,
-    requeueAfterMs: parseDuration(run.hr.spec.interval),
-    changed: true,
-    event: { severity: "error", reason, message },
-  };
-}
-
-/** A version left pending by an interrupted action is marked failed, as helm-controller's unlock does. */
-async function unlock(run: Run, target: ReleaseTarget, latest: ReleaseRecord): Promise<HelmReleaseOutcome> {
-  const was = latest.info.status;
-  const failed = await setStatus(
-    target.storage,
-    latest,
-    "failed",
-    `Release unlocked from stale '${was}' state`,
-    target.now(),
-  );
-  if (run.status.history?.[0]?.version === failed.version)
-    recordSnapshot(run, failed, run.status.lastAttemptedReleaseAction ?? "upgrade");
-  const message = `Unlocked Helm release ${fullName(latest)} with chart ${latest.chart.metadata.name}@${latest.chart.metadata.version} in ${was} state`;
-  const reason = was === "pending-install" ? WHY.installFailed : WHY.upgradeFailed;
-  run.set(COND.released, "False", reason, message);
-  run.status = markFailed(run.status, run.at, reason, message);
-  return { status: run.status, requeueAfterMs: 0, changed: true, event: { severity: "error", reason, message } };
-}
-
 /** The HelmRelease was deleted: uninstall what it released (when it has a history of it), then let it go. */
 async function finalize(run: Run): Promise<HelmReleaseOutcome> {
   const { hr, ports } = run;
@@ -825,83 +403,10 @@ async function finalize(run: Run): Promise<HelmReleaseOutcome> {
   return { status: run.status, finalized: true };
 }
 
-/** The bounds of an action's hooks (its timeout, the worker's budget), or undefined when `disableHooks`. */
-function hookLimits(
-  run: Run,
-  action: "install" | "upgrade" | "rollback" | "uninstall" | "test",
-): HookLimits | undefined {
-  if (action !== "test" && run.hr.spec[action]?.disableHooks) return undefined;
-  return { timeoutMs: actionTimeoutMsOf(run.hr, action), budgetMs: run.ports.settings.hookBudgetMs };
-}
-
-/** `spec.uninstall` as the uninstall action takes it. */
-function uninstallOptions(run: Run) {
-  const { keepHistory, deletionPropagation } = run.hr.spec.uninstall ?? {};
-  return {
-    keepHistory: !!keepHistory,
-    propagation: deletionPropagation ?? ("background" as const),
-    hooks: hookLimits(run, "uninstall"),
-  };
-}
-
 /** `install.createNamespace`: the target namespace, created when missing (and never deleted, as Flux). */
 async function createNamespace(target: ReleaseTarget): Promise<void> {
   const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name: target.namespace } };
   await applyAll(target.cluster, [namespace], { fieldManager: FIELD_MANAGER });
-}
-
-/** Puts (or replaces) the snapshot of a stored version at the head of status.history, newest first. */
-function recordSnapshot(run: Run, record: ReleaseRecord, action: ReleaseAction): void {
-  const snapshot: ReleaseSnapshot = {
-    apiVersion: "v2",
-    digest: releaseDigest(record),
-    name: record.name,
-    namespace: record.namespace,
-    version: record.version,
-    status: record.info.status,
-    chartName: record.chart.metadata.name,
-    chartVersion: record.chart.metadata.version,
-    ...(record.chart.metadata.appVersion && { appVersion: String(record.chart.metadata.appVersion) }),
-    configDigest: configDigest(record.config ?? {}),
-    firstDeployed: record.info.first_deployed ?? run.at.now.toISOString(),
-    lastDeployed: record.info.last_deployed ?? run.at.now.toISOString(),
-    ...(record.info.deleted && { deleted: record.info.deleted }),
-    action,
-  };
-  const rest = (run.status.history ?? []).filter((s) => s.version !== record.version);
-  run.status.history = [snapshot, ...rest].slice(0, MAX_SNAPSHOTS);
-}
-
-/**
- * Snapshots follow what became of their versions in storage (superseded by the action, or trimmed
- * away), as helm-controller's storage observer keeps them: a rollback target must still verify.
- */
-function refreshSnapshots(run: Run, stored: ReleaseRecord[]): void {
-  const byVersion = new Map(stored.map((r) => [r.version, r]));
-  run.status.history = run.status.history
-    ?.filter((s) => byVersion.has(s.version))
-    .map((s) => {
-      const record = byVersion.get(s.version)!;
-      return record.info.status === s.status ? s : { ...s, status: record.info.status, digest: releaseDigest(record) };
-    });
-}
-
-/** The version a rollback's record went back to, from its description (`Rollback to <version>`), as Helm writes it. */
-function rolledBackTo(record: ReleaseRecord): number | undefined {
-  const match = /^Rollback to (\d+)/.exec(record.info.description ?? "");
-  return match ? Number(match[1]) : undefined;
-}
-
-/** `<namespace>/<name>.v<version>`, as helm-controller names a release version in messages. */
-function fullName(
-  release: Pick<ReleaseRecord, "namespace" | "name" | "version"> | undefined,
-  version?: number,
-): string {
-  return release ? `${release.namespace}/${release.name}.v${version ?? release.version}` : "<unknown>";
-}
-
-function chartOf(snapshot: ReleaseSnapshot): string {
-  return `${snapshot.chartName}@${snapshot.chartVersion}`;
 }
 
 /** The cluster's version for `.Capabilities.KubeVersion`. */

@@ -1,0 +1,154 @@
+import { formatDuration, parseDuration } from "../../api/duration.js";
+import { actionTimeoutMsOf } from "../../api/helmrelease.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
+import { checkHealth, refOfEntry } from "../../apply/wait.js";
+import type { ReleaseRecord } from "../../helm/release-record.js";
+import { healthRules, healthVerdict } from "../../pipeline/sync.js";
+import { findCondition } from "../conditions.js";
+import { markFailed, markProgressing, withoutConditions } from "../status.js";
+import { failedDescription, setStatus, type ReleaseTarget } from "./release-actions.js";
+import type { Run } from "./release-run.js";
+import {
+  COND,
+  type ReleaseAction,
+  recordSnapshot,
+  rolledBackTo,
+  fullName,
+  WHY,
+  type HelmReleaseOutcome,
+} from "./release-run.js";
+
+// What an action's outcome means for a HelmRelease: its rollout's health verdict, success
+// (Released or Remediated), failure (counted for remediation), as helm-controller words each.
+
+/** The release action whose rollout a previous request left to health-check (Reconciling says which). */
+export function pendingAction(run: Run): ReleaseAction | undefined {
+  const reconciling = findCondition(run.status.conditions, CONDITION.reconciling);
+  const match = /^Running '(install|upgrade|rollback)' action/.exec(reconciling?.message ?? "");
+  return reconciling?.status === "True" && run.status.observedGeneration === run.at.generation
+    ? (match?.[1] as ReleaseAction | undefined)
+    : undefined;
+}
+
+/**
+ * The health of the rollout an action started, by kstatus (or `healthCheckExprs`) over what the
+ * release applied: success, a failure (the stored version marked failed, as Helm's wait marks it),
+ * or another look soon while the action's timeout lasts.
+ */
+export async function healthPhase(
+  run: Run,
+  target: ReleaseTarget,
+  record: ReleaseRecord,
+  action: ReleaseAction,
+  changes = "",
+): Promise<HelmReleaseOutcome> {
+  const timeoutMs = actionTimeoutMsOf(run.hr, action);
+  // disableWaitForJobs: Jobs are not waited for (they count as healthy however they stand).
+  const skipJobs = run.hr.spec[action]?.disableWaitForJobs;
+  const refs = (run.status.inventory?.entries ?? []).map(refOfEntry).filter((r) => !(skipJobs && r.kind === "Job"));
+  const report = await checkHealth(
+    target.cluster,
+    refs,
+    healthRules({ healthCheckExprs: run.hr.spec.healthCheckExprs }),
+  );
+  const reconciling = findCondition(run.status.conditions, CONDITION.reconciling);
+  const elapsed =
+    pendingAction(run) === action && reconciling
+      ? run.at.now.getTime() - Date.parse(reconciling.lastTransitionTime)
+      : 0;
+  const verdict = healthVerdict(report.objects, elapsed, timeoutMs);
+  if (verdict.state === "healthy") return succeeded(run, record, action, changes);
+  if (verdict.state !== "failed") {
+    const message = `Running '${action}' action with timeout of ${formatDuration(timeoutMs)}`;
+    run.status = markProgressing(run.status, run.at, message);
+    const poll = Math.min(Math.max(run.ports.settings.healthPollMs, elapsed / 2), 10_000);
+    const event = changes ? { severity: "info" as const, reason: REASON.progressing, message: changes } : undefined;
+    return { status: run.status, requeueAfterMs: poll, requeueReason: "health", event };
+  }
+  const failed = await setStatus(
+    target.storage,
+    record,
+    "failed",
+    failedDescription(action, record.name, verdict.message),
+    target.now(),
+  );
+  recordSnapshot(run, failed, action);
+  const chart = record.chart.metadata;
+  if (action === "rollback")
+    return remediationFailed(
+      run,
+      WHY.rollbackFailed,
+      `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${chart.name}@${chart.version} failed: ${verdict.message}`,
+    );
+  return actionFailed(run, action, chart.name, chart.version, verdict.message);
+}
+
+/** Released=True (or, for a rollback, Remediated=True) and Ready as summarize says. */
+export function succeeded(run: Run, record: ReleaseRecord, action: ReleaseAction, changes: string): HelmReleaseOutcome {
+  const versioned = `${record.chart.metadata.name}@${record.chart.metadata.version}`;
+  let message: string;
+  if (action === "rollback") {
+    message = `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${versioned} succeeded`;
+    run.set(COND.remediated, "True", WHY.rollbackSucceeded, message);
+  } else {
+    const [reason, verb] = action === "install" ? [WHY.installSucceeded, "install"] : [WHY.upgradeSucceeded, "upgrade"];
+    message = `Helm ${verb} succeeded for release ${fullName(record)} with chart ${versioned}`;
+    run.status = withoutConditions(run.status, COND.remediated, COND.testSuccess);
+    run.set(COND.released, "True", reason, message);
+  }
+  run.status = withoutConditions(run.status, CONDITION.reconciling);
+  run.summarize();
+  // A rollback is checked again at once (the spec may still want an upgrade), a new version is tested at once.
+  const requeueAfterMs = action === "rollback" || run.hr.spec.test?.enable ? 0 : parseDuration(run.hr.spec.interval);
+  return {
+    status: run.status,
+    requeueAfterMs,
+    changed: true,
+    revision: record.chart.metadata.version,
+    event: {
+      severity: "info",
+      reason: findCondition(run.status.conditions, CONDITION.ready)!.reason,
+      message: changes ? `${message}\n${changes}` : message,
+    },
+  };
+}
+
+/** An install or upgrade failed: Released=False, the failure counted, remediation on the next request. */
+export function actionFailed(
+  run: Run,
+  action: "install" | "upgrade",
+  chartName: string,
+  chartVersion: string,
+  why: string,
+  started?: number,
+): HelmReleaseOutcome {
+  const reason = action === "install" ? WHY.installFailed : WHY.upgradeFailed;
+  const message = `Helm ${action} failed for release ${run.targetNamespace}/${run.releaseName} with chart ${chartName}@${chartVersion}: ${why}`;
+  const { status } = run;
+  status.failures = (status.failures ?? 0) + 1;
+  if (action === "install") status.installFailures = (status.installFailures ?? 0) + 1;
+  else status.upgradeFailures = (status.upgradeFailures ?? 0) + 1;
+  if (started !== undefined)
+    status.lastAttemptedReleaseActionDuration = formatDuration(run.ports.clock.now() - started);
+  run.set(COND.released, "False", reason, message);
+  run.status = markFailed(run.status, run.at, reason, message);
+  // The next request remediates (or stalls when retries are spent), at once.
+  return {
+    status: run.status,
+    requeueAfterMs: 0,
+    changed: true,
+    revision: chartVersion,
+    event: { severity: "error", reason, message },
+  };
+}
+
+export function remediationFailed(run: Run, reason: string, message: string): HelmReleaseOutcome {
+  run.set(COND.remediated, "False", reason, message);
+  run.status = markFailed(run.status, run.at, reason, message);
+  return {
+    status: run.status,
+    requeueAfterMs: parseDuration(run.hr.spec.interval),
+    changed: true,
+    event: { severity: "error", reason, message },
+  };
+}
