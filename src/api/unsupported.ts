@@ -49,8 +49,8 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   HelmRepository: [
     {
       path: "spec.provider",
-      reason: `${notYet("cloud registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
-      when: isNot("generic"),
+      reason: `${notYet("Azure and Google registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
+      when: isNot("generic", "aws"),
     },
   ],
   HelmChart: [

@@ -292,13 +292,13 @@ describe(`sluice's commands for HelmRepository, HelmChart, Alert and Provider, k
     const sluice = cli(await state());
     // Act
     const cloud = await sluice.failing(
-      ...["create", "source", "helm", "ecr", "--url", "oci://123.dkr.ecr.eu-west-1.amazonaws.com/charts"],
-      ...["--oci-provider", "aws", "-u", "bot", "-p", "x"],
+      ...["create", "source", "helm", "gar", "--url", "oci://europe-docker.pkg.dev/project/charts"],
+      ...["--oci-provider", "gcp", "-u", "bot", "-p", "x"],
     );
     const github = await sluice.failing("create", "alert-provider", "gh", "--type", "github", "--address", "https://x");
     // Assess
     expect(cloud.code).toBe(1);
-    expect(cloud.stderr).toContain(`HelmRepository/${ns.name}/ecr: spec.provider ("aws")`);
+    expect(cloud.stderr).toContain(`HelmRepository/${ns.name}/gar: spec.provider ("gcp")`);
     expect(github.code).toBe(1);
     expect(github.stderr).toContain(`Provider/${ns.name}/gh: spec.type ("github")`);
     expect(await sluice.store.list({ kind: "HelmRepository" })).toEqual([]);

@@ -6,7 +6,10 @@ import type { HelmChart } from "../../src/api/helmchart.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import { applyToStore } from "../../src/store/objects.js";
+import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
 import { testHelm, tinyChart } from "../env/charts.js";
+import { pushLayers } from "../env/oci.js";
+import { HELM_CHART_LAYER } from "../../src/sources/oci/helm-chart.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 
 // HelmChart from a HelmRepository of type oci: charts pushed to the test bed's registry by the real
@@ -39,12 +42,18 @@ async function pushCharts(folder: string, name: string, versions: string[]): Pro
   return packaged;
 }
 
-async function reconcileChart(name: string, repositoryUrl: string, spec: Partial<HelmChart["spec"]>, generation = 1) {
+async function reconcileChart(
+  name: string,
+  repositoryUrl: string,
+  spec: Partial<HelmChart["spec"]>,
+  generation = 1,
+  provider?: string,
+) {
   await applyToStore(ports.store, {
     apiVersion: "source.toolkit.fluxcd.io/v1",
     kind: "HelmRepository",
     metadata: { name, namespace: "apps" },
-    spec: { type: "oci", interval: "5m", url: repositoryUrl },
+    spec: { type: "oci", interval: "5m", url: repositoryUrl, ...(provider && { provider }) },
   });
   await applyToStore(ports.store, {
     apiVersion: "source.toolkit.fluxcd.io/v1",
@@ -100,6 +109,28 @@ describe("HelmChart from an OCI HelmRepository", () => {
       message:
         "chart pull error: failed to get chart version for remote reference: could not locate a version matching provided version string >=5.0.0",
     });
+  });
+
+  it("provider aws: the runtime's credentials for the registry when the HelmRepository has no secretRef", async () => {
+    // Prepare: a chart pushed to the htpasswd registry, which stands for ECR (its login is tested in test/aws/ecr.test.ts)
+    const registry = await startAuthRegistry();
+    closers.push(() => void registry.stop());
+    const name = `ocichart-${++serial}`;
+    const archive = (await pushCharts("aws-source", name, ["1.0.0"]))["1.0.0"]!;
+    const layer = { data: archive, mediaType: HELM_CHART_LAYER };
+    await pushLayers(registry.host, `charts/${name}`, "1.0.0", [layer], { authorization: registry.authorization });
+    const asked: string[] = [];
+    ports.registryLogin = { login: async (_provider, host) => (asked.push(host), REGISTRY_USER) };
+    try {
+      // Act
+      const status = await reconcileChart(name, `oci://${registry.host}/charts`, { version: "1.0.0" }, 1, "aws");
+      // Assess
+      expect(ready(status)).toMatchObject({ status: "True", reason: "ChartPullSucceeded" });
+      expect(await ports.artifacts.get(status.artifact!.path)).toEqual(archive);
+      expect(asked).toEqual([registry.host]);
+    } finally {
+      ports.registryLogin = undefined;
+    }
   });
 
   it("refuses a chart layer that is not its digest, storing nothing", async () => {

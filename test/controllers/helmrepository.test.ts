@@ -274,13 +274,13 @@ describe("HelmRepository: type oci and refusals", () => {
     expect(status.conditions?.find((c) => c.type === "Stalled")?.status).toBe("True");
   });
 
-  it("a cloud provider is refused by name", async () => {
+  it("a cloud provider other than aws is refused by name", async () => {
     const { status } = await reconcile({
       type: "oci",
-      url: "oci://123.dkr.ecr.eu-west-1.amazonaws.com/charts",
-      provider: "aws",
+      url: "oci://europe-docker.pkg.dev/project/charts",
+      provider: "gcp",
     });
     expect(ready(status)).toMatchObject({ status: "False", reason: "UnsupportedField" });
-    expect(ready(status)?.message).toContain('spec.provider ("aws"): cloud registry authentication');
+    expect(ready(status)?.message).toContain('spec.provider ("gcp"): Azure and Google registry authentication');
   });
 });

@@ -60,16 +60,17 @@ export async function pushLayers(
   repository: string,
   tag: string,
   layers: { data: Buffer; mediaType: string; size?: number }[],
-  options: { annotations?: Record<string, string>; mediaType?: string } = {},
+  options: { annotations?: Record<string, string>; mediaType?: string; authorization?: string } = {},
 ): Promise<string> {
   const base = `http://${host}/v2/${repository}`;
+  const auth = options.authorization ? { authorization: options.authorization } : undefined;
   const config = Buffer.from("{}");
-  const configDigest = await uploadBlob(base, config);
+  const configDigest = await uploadBlob(base, config, auth);
   const described = [];
   for (const layer of layers)
     described.push({
       mediaType: layer.mediaType,
-      digest: await uploadBlob(base, layer.data),
+      digest: await uploadBlob(base, layer.data, auth),
       size: layer.size ?? layer.data.length,
     });
   const mediaType = options.mediaType ?? FLUX_MEDIA_TYPES.manifest;
@@ -82,7 +83,7 @@ export async function pushLayers(
   });
   const response = await fetch(`${base}/manifests/${tag}`, {
     method: "PUT",
-    headers: { "content-type": mediaType },
+    headers: { "content-type": mediaType, ...auth },
     body: manifest,
   });
   if (response.status !== 201)

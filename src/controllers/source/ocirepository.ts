@@ -6,13 +6,13 @@ import { archiveTree } from "../../artifacts/archive.js";
 import { readArchive } from "../../artifacts/extract.js";
 import { ChartReferenceError, newestMatchingTag } from "../../sources/helm-chart-version.js";
 import { OciError, type OciClient, type OciDescriptor } from "../../sources/oci/client.js";
-import { OciCredentialsError, type OciCredentials } from "../../sources/oci/credentials.js";
+import { OciCredentialsError } from "../../sources/oci/credentials.js";
 import { OciUrlError, parseOciUrl, type OciRepositoryRef } from "../../sources/oci/reference.js";
 import { findCondition } from "../conditions.js";
 import type { Outcome } from "../outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
-import { ociClientFor } from "./oci-connection.js";
+import { ociClientFor, ProviderLoginError } from "./oci-connection.js";
 
 type Status = NonNullable<OCIRepository["status"]>;
 type Spec = OCIRepository["spec"];
@@ -140,22 +140,14 @@ async function connect(
   ref: OciRepositoryRef,
   signal: AbortSignal,
 ): Promise<OciClient> {
-  let login: OciCredentials | undefined;
-  // As source-controller: a cloud provider's identity is asked only when no secretRef gives credentials.
-  if (spec.provider && spec.provider !== "generic" && !spec.secretRef) {
-    try {
-      if (!ports.registryLogin) throw new Error("this runtime has no cloud identity to log in with");
-      login = await ports.registryLogin.login(spec.provider, ref.registry);
-    } catch (error) {
-      const message = `failed to get credential from ${spec.provider}: ${(error as Error).message}`;
-      throw new PullFailure(REASON.authenticationFailed, message);
-    }
-  }
   try {
-    return await ociClientFor(ports, namespace, spec, { allowBasicKeys: false, signal, ref, login });
+    return await ociClientFor(ports, namespace, spec, { allowBasicKeys: false, signal, ref });
   } catch (error) {
     if (!(error instanceof OciCredentialsError)) throw error;
-    throw new PullFailure(REASON.authenticationFailed, `failed to get credential: ${error.message}`);
+    throw new PullFailure(
+      REASON.authenticationFailed,
+      error instanceof ProviderLoginError ? error.message : `failed to get credential: ${error.message}`,
+    );
   }
 }
 
