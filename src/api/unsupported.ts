@@ -70,8 +70,8 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.chart.spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
     {
       path: "spec.chartRef.kind",
-      reason: `${notYet("a chart from a source of this kind")}; use a HelmChart or spec.chart`,
-      when: isNot("HelmChart"),
+      reason: `${notYet("a chart from a source of this kind")}; use a HelmChart, an OCIRepository or spec.chart`,
+      when: isNot("HelmChart", "OCIRepository"),
     },
     {
       path: "spec.kubeConfig.configMapRef",

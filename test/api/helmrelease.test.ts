@@ -155,7 +155,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     const refused = unsupportedFields(
       admitFluxObject(
         hr({
-          chartRef: { kind: "OCIRepository", name: "podinfo" },
+          chartRef: { kind: "ExternalArtifact", name: "podinfo" },
           install: { replace: true },
           upgrade: { strategy: { name: "RetryOnFailure" }, chartNameChangeStrategy: "InPlaceUpdate" },
           postRenderStrategy: "combined",
@@ -163,7 +163,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
-      'spec.chartRef.kind ("OCIRepository")',
+      'spec.chartRef.kind ("ExternalArtifact")',
       'spec.postRenderStrategy ("combined")',
       'spec.upgrade.strategy.name ("RetryOnFailure")',
       "spec.install.replace",

@@ -14,7 +14,7 @@ import { planeSuite, ready, storedStatus, until, type Condition } from "./helper
 // into the real kube-apiserver by a local control plane, rolled out by the real controller manager
 // (pods made Ready by the kubelet stand-in), and Helm's own storage read back with the real helm.
 
-const { kube, git, helmRepo } = inject("testbed");
+const { kube, git, helmRepo, registry } = inject("testbed");
 const suite = planeSuite(kube, git, { namespace: "helmrelease" });
 let kubelet: Kubelet;
 const failing = new Set<string>();
@@ -426,6 +426,36 @@ describe("HelmRelease: hooks and tests", () => {
     const head = (status as { history?: { testHooks?: Record<string, { phase: string }> }[] }).history?.[0];
     expect(Object.values(head?.testHooks ?? {}).every((h) => h.phase === "Succeeded")).toBe(true);
     expect(Object.keys(head?.testHooks ?? {})).not.toContain("tested-podinfo-jwt-test");
+  });
+});
+
+describe("HelmRelease: a chart from an OCIRepository (chartRef)", () => {
+  it("releases podinfo pulled from the registry, its version carrying the artifact's digest as helm-controller sets it", async () => {
+    await put("source.toolkit.fluxcd.io/v1", "OCIRepository", "podinfo-oci", {
+      interval: "5m",
+      url: registry.podinfo,
+      ref: { tag: PODINFO.version },
+      layerSelector: { mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", operation: "copy" },
+    });
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "from-oci",
+      podinfoRelease({
+        chart: undefined,
+        chartRef: { kind: "OCIRepository", name: "podinfo-oci" },
+        values: { replicaCount: 1 },
+      }),
+    );
+    const status = (await readyWith("from-oci", "InstallSucceeded")) as {
+      lastAttemptedRevision?: string;
+      lastAttemptedRevisionDigest?: string;
+    };
+    expect(status.lastAttemptedRevision).toMatch(/^6\.9\.2\+[0-9a-f]{12}$/);
+    expect(status.lastAttemptedRevisionDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(status.lastAttemptedRevision!.split("+")[1]).toBe(status.lastAttemptedRevisionDigest!.slice(7, 19));
+    const [listed] = JSON.parse(await helm(["list", "-n", suite.namespace, "--filter", "^from-oci$", "-o", "json"]));
+    expect(listed.chart).toBe(`podinfo-${status.lastAttemptedRevision}`);
   });
 });
 

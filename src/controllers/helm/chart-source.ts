@@ -1,3 +1,5 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { HELM_CHART_API_VERSION } from "../../api/helmchart.js";
 import { helmChartOf, type HelmRelease } from "../../api/helmrelease.js";
 import type { Artifact } from "../../api/meta.js";
@@ -6,6 +8,8 @@ import { REASON } from "../../api/reasons.js";
 import type { KubeObject } from "../../apply/object.js";
 import { ownerLabels } from "../../apply/policy.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { openChartArchive, readChartMetadata, withBuildMetadata } from "../../sources/helm-chart-build.js";
+import { parseVersion } from "../../sources/helm-index.js";
 import { applyToStore } from "../../store/objects.js";
 import { isReady } from "../conditions.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
@@ -17,12 +21,16 @@ import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 const HELM_GROUP = "helm.toolkit.fluxcd.io";
 
-/** The chart to release: its artifact, and the HelmChart it came from. */
+/** The chart to release: its artifact, and the HelmChart (or OCIRepository) it came from. */
 export interface ChartSource {
   key: ObjectKey;
   artifact: Artifact;
-  /** The chart's name (the HelmChart's observedChartName). */
+  /** The chart's name (the HelmChart's observedChartName, or the OCI chart's Chart.yaml). */
   name: string;
+  /** The version released: the chart's, with an OCI artifact's digest as build metadata (as helm-controller sets it). */
+  version: string;
+  /** The OCI artifact's digest (`sha256:…`), for chartRef to an OCIRepository. */
+  ociDigest?: string;
 }
 
 /** The HelmChart `spec.chart` generates (helm-controller's buildHelmChartFromTemplate). */
@@ -91,11 +99,52 @@ export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promi
     throw waiting("SourceNotReady", `${label} is not ready: latest generation of object has not been reconciled`);
   if (!isReady(chart as never) || !chart.status?.artifact)
     throw waiting("SourceNotReady", `${label} is not ready: does not have an artifact`);
+  const { artifact } = chart.status;
+  if (key.kind === "OCIRepository") return { key, artifact, ...(await ociChart(ports, label, artifact)) };
   return {
     key,
-    artifact: chart.status.artifact,
+    artifact,
     name: chart.status.observedChartName ?? String((chart.spec as { chart?: string }).chart),
+    version: artifact.revision,
   };
+}
+
+/** Chart.yaml's name and version per OCI artifact digest: read once, not on every interval. */
+const ociCharts = new Map<string, { name: string; version: string }>();
+const MAX_REMEMBERED = 512;
+
+/**
+ * An OCIRepository's chart: its name, and its version with the artifact digest's first 12 hex digits
+ * as build metadata (helm-controller's mutateChartWithSourceRevision); a semver tag must be the chart's version.
+ */
+async function ociChart(
+  ports: ReconcilerPorts,
+  label: string,
+  artifact: Artifact,
+): Promise<Pick<ChartSource, "name" | "version" | "ociDigest">> {
+  let metadata = ociCharts.get(artifact.digest);
+  if (!metadata) {
+    const data = await ports.artifacts.get(artifact.path, artifact.digest);
+    if (!data) throw new ReconcileError(REASON.artifactFailed, `Source not ready: artifact not found for ${label}`);
+    const dir = await mkdtemp(join(ports.workDir, "oci-chart-"));
+    try {
+      metadata = await readChartMetadata(await openChartArchive(data, dir));
+    } catch (error) {
+      throw new ReconcileError(REASON.artifactFailed, `Could not load chart: ${(error as Error).message}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    if (ociCharts.size >= MAX_REMEMBERED) ociCharts.delete(ociCharts.keys().next().value!);
+    ociCharts.set(artifact.digest, { name: metadata.name, version: metadata.version });
+  }
+  const [tag, digest] = artifact.revision.includes("@") ? artifact.revision.split("@") : [undefined, artifact.revision];
+  const hex = digest?.replace(/^sha256:/, "") ?? "";
+  if (tag && parseVersion(tag) && tag.replace(/^v/, "") !== metadata.version)
+    throw new ReconcileError(
+      "ChartMutateError",
+      `artifact revision ${tag} does not match chart version ${metadata.version}`,
+    );
+  return { name: metadata.name, version: withBuildMetadata(metadata.version, hex.slice(0, 12)), ociDigest: digest };
 }
 
 /** Removes the generated HelmChart (the HelmRelease is gone, or now uses `chartRef`). */

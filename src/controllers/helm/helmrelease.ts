@@ -10,7 +10,7 @@ import { CONDITION, REASON } from "../../api/reasons.js";
 import { applyAll } from "../../apply/apply.js";
 import { formatChangeSet } from "../../apply/changeset.js";
 import { isUnreachable } from "../../cluster/reachability.js";
-import { openChartArchive } from "../../sources/helm-chart-build.js";
+import { openChartArchive, setChartVersion } from "../../sources/helm-chart-build.js";
 import { loadChart } from "../../helm/chart.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { postRender, PostRenderError } from "../../helm/post-render.js";
@@ -120,7 +120,7 @@ async function releasePhase(
   values: Record<string, unknown>,
 ): Promise<HelmReleaseOutcome> {
   const { status, hr } = run;
-  const desired = { chartName: chart.name, chartVersion: chart.artifact.revision, configDigest: configDigest(values) };
+  const desired = { chartName: chart.name, chartVersion: chart.version, configDigest: configDigest(values) };
   const moved = await uninstallMovedRelease(run, target, chart.name);
   if (moved) {
     run.status = markProgressing(run.status, run.at, moved);
@@ -143,6 +143,7 @@ async function releasePhase(
     storageNamespace: run.storageNamespace,
     lastAttemptedGeneration: run.at.generation,
     lastAttemptedRevision: desired.chartVersion,
+    lastAttemptedRevisionDigest: chart.ociDigest,
     lastAttemptedConfigDigest: desired.configDigest,
   });
   const latest = await target.storage.latest(run.releaseName);
@@ -302,6 +303,8 @@ async function releaseAction(
     let chartDir: string;
     try {
       chartDir = await openChartArchive(data, join(work, "chart"));
+      // An OCI chart is released under its version with the artifact's digest as build metadata.
+      if (chart.ociDigest) await setChartVersion(chartDir, chart.version);
     } catch (error) {
       throw new ReconcileError(REASON.artifactFailed, `Could not load chart: ${(error as Error).message}`);
     }
@@ -326,7 +329,7 @@ async function releaseAction(
       });
     } catch (error) {
       if (!(error instanceof RenderError)) throw error;
-      return actionFailed(run, action, chart.name, chart.artifact.revision, error.message, started);
+      return actionFailed(run, action, chart.name, chart.version, error.message, started);
     }
     if (hr.spec.postRenderers?.length) {
       const renderers = hr.spec.postRenderers.map((p) => p.kustomize ?? {});
@@ -335,7 +338,7 @@ async function releaseAction(
         post = await postRender(ports.tools.kubectl, work, rendered.manifest, renderers);
       } catch (error) {
         if (!(error instanceof PostRenderError)) throw error;
-        return actionFailed(run, action, chart.name, chart.artifact.revision, error.message, started);
+        return actionFailed(run, action, chart.name, chart.version, error.message, started);
       }
       const { manifest, objects } = splitOutput(post);
       rendered = { ...rendered, manifest, objects };
@@ -362,7 +365,7 @@ async function releaseAction(
   } catch (error) {
     if (!(error instanceof ReleaseActionError)) throw error;
     if (error.record) recordSnapshot(run, error.record, action);
-    return actionFailed(run, action, chart.name, chart.artifact.revision, error.message, started);
+    return actionFailed(run, action, chart.name, chart.version, error.message, started);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
