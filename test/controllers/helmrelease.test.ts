@@ -234,10 +234,9 @@ describe("HelmRelease: Flux's getting-started example", () => {
       );
       expect(ready(status)?.status).toBe("False");
       const history = await helmHistory("podinfo");
-      expect(history.at(-1)).toMatchObject({
-        status: "deployed",
-        description: expect.stringMatching(/^Rollback to 2/),
-      });
+      // The rollback's version; with a retry left the upgrade may already be attempted again on top of it.
+      const rolledBack = history.find((h) => h.description.startsWith("Rollback to 2"));
+      expect(["deployed", "superseded"]).toContain(rolledBack?.status);
       expect(history.some((h) => h.description.startsWith('Upgrade "podinfo" failed: timeout waiting for'))).toBe(true);
       await eventsWith("podinfo", "UpgradeFailed", "RollbackSucceeded");
     } finally {
