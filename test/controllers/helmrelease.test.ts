@@ -6,6 +6,7 @@ import { applyToStore, requestDeletion } from "../../src/store/objects.js";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { publishChart, testHelm, tinyChart } from "../env/charts.js";
+import { createRepo, pushTree } from "../env/git-server.js";
 import { startKubelet, type Kubelet } from "../env/kubelet.js";
 import { PODINFO } from "../env/podinfo.js";
 import { planeSuite, ready, storedStatus, until, type Condition } from "./helpers.js";
@@ -425,6 +426,47 @@ describe("HelmRelease: hooks and tests", () => {
     const head = (status as { history?: { testHooks?: Record<string, { phase: string }> }[] }).history?.[0];
     expect(Object.values(head?.testHooks ?? {}).every((h) => h.phase === "Succeeded")).toBe(true);
     expect(Object.keys(head?.testHooks ?? {})).not.toContain("tested-podinfo-jwt-test");
+  });
+});
+
+describe("HelmRelease: a chart from a GitRepository", () => {
+  it("packages the chart folder with its file:// dependency and releases both", async () => {
+    const configMap = (name: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-${name}\ndata:\n  from: ${name}\n`;
+    const repo = `${suite.namespace}-charts`;
+    const url = await createRepo(git, repo);
+    await pushTree(git, repo, {
+      files: {
+        "charts/app/Chart.yaml":
+          "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: file://../lib\n",
+        "charts/app/templates/app.yaml": configMap("app"),
+        "charts/lib/Chart.yaml": "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+        "charts/lib/templates/lib.yaml": configMap("lib"),
+      },
+    });
+    await put("source.toolkit.fluxcd.io/v1", "GitRepository", "charts", {
+      interval: "5m",
+      url,
+      ref: { branch: "main" },
+      secretRef: { name: "git-auth" },
+    });
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "from-git",
+      podinfoRelease({
+        chart: { spec: { chart: "./charts/app", sourceRef: { kind: "GitRepository", name: "charts" } } },
+        values: {},
+      }),
+    );
+    await readyWith("from-git", "InstallSucceeded");
+    for (const name of ["from-git-app", "from-git-lib"]) {
+      const cm = await suite.admin.client.send<{ data: Record<string, string> }>({
+        method: "GET",
+        path: `/api/v1/namespaces/${suite.namespace}/configmaps/${name}`,
+      });
+      expect(cm.data.from).toBe(name.replace("from-git-", ""));
+    }
   });
 });
 
