@@ -13,13 +13,12 @@ import { parseVersion } from "../../sources/helm-index.js";
 import { applyToStore } from "../../store/objects.js";
 import { isReady } from "../conditions.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { HELM_GROUP } from "./release-actions.js";
 
 // The chart a HelmRelease installs: the HelmChart its `spec.chart` template generates (created and
 // kept in line as helm-controller does, named `<namespace>-<name>` in the source's namespace), or
 // the one `spec.chartRef` names. Until that chart has an artifact, the release waits for it: the
 // HelmChart's new artifact wakes it (the dependents index), nothing polls.
-
-const HELM_GROUP = "helm.toolkit.fluxcd.io";
 
 /** The chart to release: its artifact, and the HelmChart (or OCIRepository) it came from. */
 export interface ChartSource {

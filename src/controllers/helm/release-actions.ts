@@ -5,7 +5,7 @@ import { entryId, fromChangeSet, type Inventory } from "../../apply/inventory.js
 import { objMetadata, type KubeObject } from "../../apply/object.js";
 import { deleteObject, getObject } from "../../apply/objects-api.js";
 import type { IgnoreRule } from "../../apply/ignore.js";
-import type { Owner } from "../../apply/policy.js";
+import { ownerLabels, type Owner } from "../../apply/policy.js";
 import type { Cluster } from "../../cluster/cluster.js";
 import type { ChartRecord } from "../../helm/chart.js";
 import type { ReleaseRecord, ReleaseStatus } from "../../helm/release-record.js";
@@ -21,7 +21,8 @@ import { HookError, runHooks, type HookEvent } from "./hooks.js";
 
 /** helm-controller's field manager, so Flux and Sluice see each other's fields as their own. */
 export const FIELD_MANAGER = "helm-controller";
-const HELM_GROUP = "helm.toolkit.fluxcd.io";
+/** helm-controller's API group: the prefix of the origin labels on everything a HelmRelease applies. */
+export const HELM_GROUP = "helm.toolkit.fluxcd.io";
 
 /** Everything an action needs: where the release lives and as whom it is applied. */
 export interface ReleaseTarget {
@@ -279,8 +280,7 @@ export async function setStatus(
 function withReleaseMetadata(target: ReleaseTarget, objects: KubeObject[]): KubeObject[] {
   const labels = {
     ...target.commonMetadata?.labels,
-    [`${HELM_GROUP}/name`]: target.owner.name,
-    [`${HELM_GROUP}/namespace`]: target.owner.namespace,
+    ...ownerLabels(target.owner),
     "app.kubernetes.io/managed-by": "Helm",
   };
   const annotations = {

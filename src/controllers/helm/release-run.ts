@@ -19,7 +19,7 @@ import { identityOf } from "../kustomize/fleet-access.js";
 import type { Outcome } from "../outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, withCondition, withoutConditions, type Stamp } from "../status.js";
-import { type HookLimits, type ReleaseTarget } from "./release-actions.js";
+import { HELM_GROUP, type HookLimits, type ReleaseTarget } from "./release-actions.js";
 
 // One reconcile of a HelmRelease: who it is, where its release lives, the status being built, and
 // the bookkeeping every Helm action shares (failure counts, hook bounds, status.history snapshots).
@@ -92,7 +92,7 @@ export class Run {
       storage: new ReleaseStorage(cluster.client, this.storageNamespace),
       releaseName: this.releaseName,
       namespace: this.targetNamespace,
-      owner: { group: "helm.toolkit.fluxcd.io", name: this.hr.metadata.name, namespace: this.namespace },
+      owner: { group: HELM_GROUP, name: this.hr.metadata.name, namespace: this.namespace },
       commonMetadata: this.hr.spec.commonMetadata,
       now: () => new Date(this.ports.clock.now()),
     };
