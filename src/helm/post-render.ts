@@ -1,15 +1,15 @@
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { Kustomization } from "../api/kustomization.js";
+import { BuildError } from "../render/build-error.js";
+import { runKustomize } from "../render/kustomize-process.js";
+import type { RenderLimits } from "../render/limits.js";
 
 // helm-controller's post-renderers (internal/postrender): each `spec.postRenderers[].kustomize`
 // (patches, images) applied in order to the rendered manifest by the real kustomize (`kubectl
-// kustomize`, its load restrictor on and plugins off, kubectl's defaults). Everything a user set goes
-// into kustomization files as JSON, never onto a command line.
+// kustomize` run as every render runs it: load restrictor on, plugins off, an empty environment, the
+// render limits). Everything a user set goes into kustomization files as JSON, never onto a command line.
 
-const run = promisify(execFile);
 type Spec = Kustomization["spec"];
 
 /** One `spec.postRenderers[].kustomize`. */
@@ -24,6 +24,7 @@ export class PostRenderError extends Error {
 }
 
 const INPUT = "helm-output.yaml";
+/** The most a post-rendered manifest may be: what `helm template` may print (render.ts). */
 const MAX_OUTPUT_BYTES = 64 << 20;
 
 /** The manifest after every post-renderer that has something to do, in order; unchanged when none has. */
@@ -32,6 +33,7 @@ export async function postRender(
   workDir: string,
   manifest: string,
   renderers: KustomizePostRenderer[],
+  limits: RenderLimits,
 ): Promise<string> {
   const stages = [...renderers.entries()].filter(([, r]) => r.patches?.length || r.images?.length);
   if (stages.length === 0) return manifest;
@@ -44,18 +46,11 @@ export async function postRender(
       await writeFile(join(stage, INPUT), output, { mode: 0o600 });
       await writeFile(join(stage, "kustomization.yaml"), JSON.stringify({ resources: [INPUT], patches, images }));
       try {
-        ({ stdout: output } = await run(kubectl, ["kustomize", stage], {
-          maxBuffer: MAX_OUTPUT_BYTES,
-          timeout: 60_000,
-        }));
+        const bounded = { ...limits, maxOutputBytes: Math.min(limits.maxOutputBytes, MAX_OUTPUT_BYTES) };
+        output = await runKustomize(kubectl, stage, dir, bounded);
       } catch (error) {
-        const stderr = (error as { stderr?: string }).stderr ?? (error as Error).message;
-        throw new PostRenderError(
-          `postRenderers[${i}]: ${stderr
-            .trim()
-            .replace(/^error: /i, "")
-            .slice(0, 1_024)}`,
-        );
+        if (!(error instanceof BuildError)) throw error;
+        throw new PostRenderError(`postRenderers[${i}]: ${error.message}`);
       }
     }
     return output;

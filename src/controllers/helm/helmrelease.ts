@@ -19,6 +19,7 @@ import { ReleaseStorage } from "../../helm/storage.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { findCondition, isReady } from "../conditions.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { checkDependencies } from "../dependencies.js";
 import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import { chartPhase, deleteGeneratedChart, type ChartSource } from "./chart-source.js";
 import {
@@ -83,20 +84,10 @@ function refuseAgentPlacement(hr: HelmRelease): void {
     );
 }
 
-/** Flux's dependsOn between HelmReleases: each Ready at its generation; until then a quiet DependencyNotReady. */
+/** Flux's dependsOn between HelmReleases (controllers/dependencies.ts), with helm-controller's words. */
 async function dependenciesPhase(run: Run): Promise<void> {
-  for (const dep of run.hr.spec.dependsOn ?? []) {
-    const key = { kind: "HelmRelease", namespace: dep.namespace ?? run.namespace, name: dep.name };
-    const stored = await run.ports.store.get(key);
-    const message = stored
-      ? `dependency '${key.namespace}/${key.name}' is not ready`
-      : `unable to get '${key.namespace}/${key.name}' dependency: not found`;
-    if (!stored || !isReady(stored.object as never))
-      throw new ReconcileError(REASON.dependencyNotReady, message, {
-        quiet: true,
-        retryAfterMs: run.ports.settings.dependencyRequeueMs,
-      });
-  }
+  const notFound = (ref: string) => `unable to get '${ref}' dependency: not found`;
+  await checkDependencies(run.ports, "HelmRelease", run.namespace, run.hr.spec.dependsOn ?? [], notFound);
 }
 
 /** `values` over `valuesFrom`, as helm-controller composes them; a missing reference is ValuesError, retried. */
@@ -335,7 +326,7 @@ async function releaseAction(
       const renderers = hr.spec.postRenderers.map((p) => p.kustomize ?? {});
       let post: string;
       try {
-        post = await postRender(ports.tools.kubectl, work, rendered.manifest, renderers);
+        post = await postRender(ports.tools.kubectl, work, rendered.manifest, renderers, ports.settings.renderLimits);
       } catch (error) {
         if (!(error instanceof PostRenderError)) throw error;
         return actionFailed(run, action, chart.name, chart.version, error.message, started);
@@ -375,22 +366,17 @@ async function releaseAction(
 async function finalize(run: Run): Promise<HelmReleaseOutcome> {
   const { hr, ports } = run;
   if (hr.spec.suspend) return { status: run.status, finalized: true };
+  let event: HelmReleaseOutcome["event"];
   try {
     const target = await run.target();
     const latest = await target.storage.latest(run.releaseName);
     if (latest && run.status.history?.length && latest.info.status !== "uninstalled") {
-      const changeSet = await uninstall(target, latest, uninstallOptions(run));
-      await deleteGeneratedChart(ports, run.status.helmChart);
+      const changes = formatChangeSet(await uninstall(target, latest, uninstallOptions(run)));
       const message = `Helm uninstall succeeded for release ${fullName(latest)} with chart ${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
-      const changes = formatChangeSet(changeSet);
-      return {
-        status: run.status,
-        finalized: true,
-        event: {
-          severity: "info",
-          reason: WHY.uninstallSucceeded,
-          message: changes ? `${message}\n${changes}` : message,
-        },
+      event = {
+        severity: "info",
+        reason: WHY.uninstallSucceeded,
+        message: changes ? `${message}\n${changes}` : message,
       };
     }
   } catch (error) {
@@ -403,7 +389,7 @@ async function finalize(run: Run): Promise<HelmReleaseOutcome> {
     };
   }
   await deleteGeneratedChart(ports, run.status.helmChart);
-  return { status: run.status, finalized: true };
+  return { status: run.status, finalized: true, event };
 }
 
 /** `install.createNamespace`: the target namespace, created when missing (and never deleted, as Flux). */
