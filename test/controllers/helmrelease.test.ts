@@ -519,6 +519,21 @@ describe("HelmRelease: bad input fails clearly and uninstalls nothing", () => {
     );
   });
 
+  it("a dependsOn on a HelmRelease that does not exist holds it as DependencyNotReady, naming it", async () => {
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "waits",
+      podinfoRelease({ dependsOn: [{ name: "nowhere" }] }),
+    );
+    const status = await until("DependencyNotReady", async () => {
+      const s = await releaseStatus("waits");
+      return ready(s)?.reason === "DependencyNotReady" && s;
+    });
+    expect(ready(status)?.message).toBe(`unable to get '${suite.namespace}/nowhere' dependency: not found`);
+    expect(await helm(["list", "-n", suite.namespace, "-q", "--filter", "^waits$"])).toBe("");
+  });
+
   it("a missing valuesFrom key is ValuesError naming the reference", async () => {
     await suite.admin.client.send({
       method: "POST",

@@ -23,7 +23,7 @@ import {
 } from "../../pipeline/sync.js";
 import type { ReconcileRequest } from "../../queue/queue.js";
 import { deliverBundle, suspendBundle, withdrawBundle } from "./agent-delivery.js";
-import { isReady } from "../conditions.js";
+import { checkDependencies } from "../dependencies.js";
 import { installationNotice, withoutFluxInstallation } from "./flux-installation.js";
 import { fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fleet.js";
 import { renderedDigest } from "./history.js";
@@ -118,22 +118,16 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   return { ...outcome, applied: written.length };
 }
 
-/**
- * Flux's dependsOn: each dependency Ready at its current generation; until then DependencyNotReady, retried soon
- * and quietly.
- */
+/** Flux's dependsOn between Kustomizations (controllers/dependencies.ts). */
 async function dependenciesPhase(attempt: Attempt): Promise<void> {
-  const waiting = (message: string) =>
-    new ReconcileError(REASON.dependencyNotReady, message, {
-      quiet: true,
-      retryAfterMs: attempt.ports.settings.dependencyRequeueMs,
-    });
-  for (const dep of attempt.ks.spec.dependsOn ?? []) {
-    const key = { kind: "Kustomization", namespace: dep.namespace ?? attempt.namespace, name: dep.name };
-    const stored = await attempt.ports.store.get(key);
-    if (!stored) throw waiting(`dependency '${key.namespace}/${key.name}' not found`);
-    if (!isReady(stored.object as never)) throw waiting(`dependency '${key.namespace}/${key.name}' is not ready`);
-  }
+  const { ports, ks, namespace } = attempt;
+  await checkDependencies(
+    ports,
+    "Kustomization",
+    namespace,
+    ks.spec.dependsOn ?? [],
+    (ref) => `dependency '${ref}' not found`,
+  );
 }
 
 /** The source's artifact; without one, Flux's ArtifactFailed message (quiet: the source's own events say why). */
