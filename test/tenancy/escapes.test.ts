@@ -219,6 +219,28 @@ describe(`multi-tenancy: tenant escapes refused, kube-apiserver ${kube.version} 
     expect(await live(admin, "v1", "ConfigMap", tenantA, "waits")).toBeUndefined();
   });
 
+  it("a HelmRelease whose chart comes from another namespace's source is refused, and no HelmChart is made there", async () => {
+    // Act
+    await applyToStore(lp.runtime.store, {
+      apiVersion: "helm.toolkit.fluxcd.io/v2",
+      kind: "HelmRelease",
+      metadata: { name: "borrowed-chart", namespace: tenantA },
+      spec: {
+        interval: "5m",
+        serviceAccountName: "tenant-a",
+        chart: {
+          spec: { chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "charts", namespace: tenantB } },
+        },
+      },
+    });
+    const ready = await untilReady(lp, "HelmRelease", tenantA, "borrowed-chart", "AccessDenied");
+    // Assess
+    expect(ready.message).toBe(
+      `can't access 'HelmRepository/${tenantB}/charts', cross-namespace references have been blocked`,
+    );
+    expect(await lp.runtime.store.list({ kind: "HelmChart", namespace: tenantB })).toEqual([]);
+  });
+
   it("a stalled Kustomization whose spec is fixed no longer says Stalled while it waits on a dependency", async () => {
     // Arrange: stalled by a cross-namespace dependsOn
     const own = await gitSource(lp, git, tenantA, { "cm.yaml": yamlOf(configMap("fixed-later", tenantA)) });

@@ -19,6 +19,7 @@ import { ReleaseStorage } from "../../helm/storage.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { findCondition, isReady } from "../conditions.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import { checkDependencies } from "../dependencies.js";
 import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import { chartPhase, deleteGeneratedChart, type ChartSource } from "./chart-source.js";
@@ -62,6 +63,11 @@ export async function reconcileHelmRelease(ports: ReconcilerPorts, hr: HelmRelea
     if (hr.metadata.deletionTimestamp) return await finalize(run);
     if (hr.spec.suspend) return { status: run.status };
     refuseAgentPlacement(hr);
+    refuseCrossNamespaceRefs(ports.settings, run.namespace, [
+      ...(hr.spec.chart ? [{ ...hr.spec.chart.spec.sourceRef }] : []),
+      ...(hr.spec.chartRef ? [hr.spec.chartRef] : []),
+      ...(hr.spec.dependsOn ?? []).map((d) => ({ kind: "HelmRelease", ...d })),
+    ]);
     await dependenciesPhase(run);
     const chart = await chartPhase(ports, hr);
     run.status.helmChart = hr.spec.chart ? `${chart.key.namespace}/${chart.key.name}` : undefined;

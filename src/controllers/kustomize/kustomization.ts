@@ -29,7 +29,7 @@ import { fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fle
 import { renderedDigest } from "./history.js";
 import { Attempt, type KustomizationOutcome } from "./attempt.js";
 import { authorizeFleetChange, fleetChange, syncFleet } from "./fleet-registration.js";
-import { placementPhase, refuseCrossNamespaceRefs, type Placement } from "./placement.js";
+import { placementPhase, refuseKustomizationCrossNamespaceRefs, type Placement } from "./placement.js";
 import { renderPhase } from "./render.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 
@@ -78,7 +78,7 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   if (ks.metadata.deletionTimestamp) return finalize(attempt, placement);
   if (ks.spec.suspend)
     return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : attempt.unchanged();
-  refuseCrossNamespaceRefs(attempt);
+  refuseKustomizationCrossNamespaceRefs(attempt);
   await dependenciesPhase(attempt);
   const artifact = await sourcePhase(attempt);
   const revision = (attempt.revision = artifact.revision);

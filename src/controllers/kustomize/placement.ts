@@ -3,6 +3,7 @@ import { InvalidObjectError, parseObject } from "../../api/parse.js";
 import { REASON } from "../../api/reasons.js";
 import { serviceAccountUser } from "../../cluster/access-review.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import { clusterRefusal } from "./fleet-access.js";
 import type { Attempt } from "./attempt.js";
 
@@ -49,22 +50,11 @@ export async function placementPhase(attempt: Attempt): Promise<Placement> {
   return { mode: "direct", target: { name, kubeConfig: spec.kubeConfig, eks: spec.eks } };
 }
 
-/**
- * Flux's `--no-cross-namespace-refs`: a sourceRef (and here a dependsOn) into another namespace is
- * refused with kustomize-controller's message, stalled: only a change of the spec can fix it.
- */
-export function refuseCrossNamespaceRefs(attempt: Attempt): void {
-  if (!attempt.ports.settings.noCrossNamespaceRefs) return;
+/** Flux's `--no-cross-namespace-refs` for a Kustomization's sourceRef and dependsOn. */
+export function refuseKustomizationCrossNamespaceRefs(attempt: Attempt): void {
   const { sourceRef, dependsOn } = attempt.ks.spec;
-  const refs = [
+  refuseCrossNamespaceRefs(attempt.ports.settings, attempt.namespace, [
     { kind: sourceRef.kind, namespace: sourceRef.namespace, name: sourceRef.name },
     ...(dependsOn ?? []).map((d) => ({ kind: "Kustomization", ...d })),
-  ];
-  const foreign = refs.find((r) => r.namespace && r.namespace !== attempt.namespace);
-  if (foreign)
-    throw new ReconcileError(
-      REASON.accessDenied,
-      `can't access '${foreign.kind}/${foreign.namespace}/${foreign.name}', cross-namespace references have been blocked`,
-      { stalled: true },
-    );
+  ]);
 }
