@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { Running, RunContext } from "./component.js";
 import { MissingPrerequisiteError, freePort, startProcess, waitUntilReady } from "./process.js";
@@ -21,6 +22,7 @@ export interface AwsInfo {
 export async function start(ctx: RunContext): Promise<Running<AwsInfo>> {
   const venv = join(ctx.cacheDir, "moto-venv");
   const server = join(venv, "bin", "moto_server");
+  const python = join(venv, "bin", "python");
   if (
     !(await access(server, constants.X_OK).then(
       () => true,
@@ -32,8 +34,9 @@ export async function start(ctx: RunContext): Promise<Running<AwsInfo>> {
   const port = await freePort();
   const moto = startProcess({
     name: "moto",
-    command: server,
-    args: ["-H", "127.0.0.1", "-p", String(port)],
+    // moto_server's own entry point, through a wrapper that makes S3's conditional writes atomic (see the script).
+    command: python,
+    args: [fileURLToPath(new URL("moto-server.py", import.meta.url)), "-H", "127.0.0.1", "-p", String(port)],
     logDir: ctx.logDir,
   });
   const endpoint = `http://127.0.0.1:${port}`;
@@ -42,7 +45,7 @@ export async function start(ctx: RunContext): Promise<Running<AwsInfo>> {
       process: moto,
       timeoutMs: 30_000,
     });
-    const { stdout } = await run(join(venv, "bin", "python"), ["-c", "import moto; print(moto.__version__)"]);
+    const { stdout } = await run(python, ["-c", "import moto; print(moto.__version__)"]);
     return {
       info: {
         endpoint,
