@@ -45,7 +45,7 @@ const PROVIDER_TYPES = [
 ] as const;
 
 /** The types that may set commitStatusExpr (the CRD's CEL rule). */
-const COMMIT_STATUS_TYPES: readonly string[] = [
+export const COMMIT_STATUS_TYPES: readonly string[] = [
   "github",
   "gitlab",
   "gitea",

@@ -13,8 +13,18 @@ export interface UnsupportedField {
   when?: { describe: string; test(value: unknown): boolean };
 }
 
-/** The Provider types Sluice delivers to (src/notify/payloads.ts); the CRD's other types are refused by name. */
-export const DELIVERED_PROVIDER_TYPES = ["generic", "generic-hmac", "slack", "msteams", "discord"] as const;
+/** The Provider types Sluice delivers to (src/notify/providers/registry.ts); the CRD's other types are refused by name. */
+export const DELIVERED_PROVIDER_TYPES = [
+  "generic",
+  "generic-hmac",
+  "slack",
+  "msteams",
+  "discord",
+  "github",
+  "gitlab",
+  "gitea",
+  "bitbucketserver",
+] as const;
 
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;
 const isNot = (...supported: string[]) => ({
@@ -160,7 +170,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.proxy", reason: notYet("sending notifications through a proxy") },
     { path: "spec.proxySecretRef", reason: notYet("sending notifications through a proxy") },
     { path: "spec.serviceAccountName", reason: notYet("authentication as a service account's cloud identity") },
-    { path: "spec.commitStatusExpr", reason: notYet("a commit status expression (commit status providers)") },
   ],
 };
 

@@ -1,7 +1,7 @@
 import { admitFluxObject, InvalidObjectError } from "../api/parse.js";
 import type { Alert } from "../api/alert.js";
 import type { Provider } from "../api/provider.js";
-import { DELIVERED_PROVIDER_TYPES, unsupportedFields } from "../api/unsupported.js";
+import { unsupportedFields } from "../api/unsupported.js";
 import { formatKey } from "../api/object-key.js";
 import { REASON } from "../api/reasons.js";
 import type { Clock } from "../ports/clock.js";
@@ -11,9 +11,10 @@ import type { NetworkPolicy } from "../sources/network-guard.js";
 import type { Store } from "../store/store.js";
 import { alertTakes, withAlertMetadata } from "./alert-match.js";
 import type { Events, FluxEvent } from "./events.js";
-import { requestFor } from "./payloads.js";
-import { PostError, postWithRetry } from "./post.js";
+import { PostError, sendWithRetry } from "./post.js";
 import { maskSecrets, resolveProvider, type AwsTarget } from "./provider-endpoint.js";
+import { commitStatusKey, commitStatusTakes, setsCommitStatus } from "./providers/commit-status-rules.js";
+import { deliveryFor } from "./providers/registry.js";
 
 // One event sent to the Alerts that take it, as notification-controller v1.9.3's event handler
 // sends it: the Alert's Provider resolved (its secrets read now), the metadata combined, the request
@@ -80,16 +81,32 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
   const provider = admitted<Provider>(stored.object);
   if (!provider) return fail(`failed to read provider: ${formatKey(key)} is invalid`);
   if (provider.spec.suspend) return { sent: false };
-  if (
-    !(DELIVERED_PROVIDER_TYPES as readonly string[]).includes(provider.spec.type) ||
-    unsupportedFields(provider).length > 0
-  )
+  const deliver = deliveryFor(provider.spec.type);
+  if (!deliver || unsupportedFields(provider).length > 0)
     return fail(`provider ${formatKey(key)} is refused by Sluice: see its Ready condition`);
+  // Flux's rule: a commit status Provider takes only what can set a status (updates, commits, errors).
+  if (setsCommitStatus(provider.spec.type) && !commitStatusTakes(event)) {
+    log.info(
+      { provider: formatKey(key) },
+      "event dropped for commit status providers due to missing commit metadata key",
+    );
+    return { sent: false };
+  }
+  const { event: notification, conflicts } = withAlertMetadata(event, alert);
+  let commitStatus = "";
+  if (setsCommitStatus(provider.spec.type)) {
+    try {
+      commitStatus = commitStatusKey(provider, alert, notification);
+    } catch (error) {
+      return fail(
+        `failed to dispatch notification for ${objectOf(event)}: failed to create commit status: ${(error as Error).message}`,
+      );
+    }
+  }
   let secretValues: string[] = [];
   try {
     const endpoint = await resolveProvider(provider, options.secrets);
     secretValues = endpoint.secretValues;
-    const { event: notification, conflicts } = withAlertMetadata(event, alert);
     if (conflicts.length > 0) await reportMetadataConflicts(options, alert, log, conflicts);
     if (endpoint.aws) {
       if (!options.publisher)
@@ -98,13 +115,20 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
         );
       await options.publisher.publish(endpoint.aws, notification);
     } else {
-      await postWithRetry(requestFor(endpoint, notification), {
-        network: options.network,
-        caPem: endpoint.caPem,
-        clientCert: endpoint.clientCert,
-        timeoutMs: Math.min(endpoint.timeoutMs, options.maxTimeoutMs ?? Infinity),
-        clock: options.clock,
-        deferRetryAfter: options.deferRetryAfter,
+      // One deadline for the delivery, however many requests it makes.
+      const deadline = options.clock.now() + Math.min(endpoint.timeoutMs, options.maxTimeoutMs ?? Infinity);
+      await deliver(notification, {
+        endpoint,
+        commitStatus,
+        send: (request) =>
+          sendWithRetry(request, {
+            network: options.network,
+            caPem: endpoint.caPem,
+            clientCert: endpoint.clientCert,
+            timeoutMs: Math.max(0, deadline - options.clock.now()),
+            clock: options.clock,
+            deferRetryAfter: options.deferRetryAfter,
+          }),
       });
     }
     log.info({ provider: formatKey(key) }, "notification sent");

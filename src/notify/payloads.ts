@@ -6,8 +6,9 @@ import type { ProviderEndpoint } from "./provider-endpoint.js";
 // (internal/notifier/{forwarder,slack,discord,teams}.go): the same URL, headers and JSON, field for
 // field and in Go's field order. Go ranges over metadata in random order; Sluice sorts it by key.
 
-/** One POST, ready to send. */
+/** One request (a POST unless `method` says otherwise), ready to send. */
 export interface ProviderRequest {
+  method?: "GET" | "POST" | "PUT";
   url: URL;
   headers: Record<string, string>;
   body: Buffer;
@@ -36,7 +37,7 @@ export function requestFor(endpoint: ProviderEndpoint, event: FluxEvent): Provid
   }
 }
 
-function jsonRequest(url: URL, payload: unknown, headers: Record<string, string> = {}): ProviderRequest {
+export function jsonRequest(url: URL, payload: unknown, headers: Record<string, string> = {}): ProviderRequest {
   return {
     url,
     headers: { "content-type": "application/json", ...headers },
@@ -76,12 +77,12 @@ function lowerCased(headers: Record<string, string>): Record<string, string> {
 }
 
 /** `kustomization/podinfo.apps`, as every chat provider names the object. */
-function objectName(event: FluxEvent): string {
+export function objectName(event: FluxEvent): string {
   const { kind, name, namespace } = event.involvedObject;
   return `${kind.toLowerCase()}/${name}.${namespace}`;
 }
 
-function sortedMetadata(event: FluxEvent): [string, string][] {
+export function sortedMetadata(event: FluxEvent): [string, string][] {
   return Object.entries(event.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 

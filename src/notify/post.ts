@@ -43,8 +43,22 @@ export class PostError extends Error {
   }
 }
 
+/** An endpoint's answer: its status and (up to 64 KiB of) its body. */
+export interface Answer {
+  status: number;
+  body: string;
+}
+
 /** Sends `request`, retrying as Flux does, until it succeeds, fails for good, or the timeout passes. */
 export async function postWithRetry(request: ProviderRequest, options: PostOptions): Promise<void> {
+  settle(request, await sendWithRetry(request, options));
+}
+
+/**
+ * Sends `request` (a POST unless it says otherwise), retrying connection errors, 429 and 5xx as Flux
+ * does; the last answer, whatever its status. Throws a PostError when no answer came.
+ */
+export async function sendWithRetry(request: ProviderRequest, options: PostOptions): Promise<Answer> {
   const deadline = options.clock.now() + options.timeoutMs;
   const http = sourceHttpClient({
     network: options.network,
@@ -57,11 +71,16 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
     if (left <= 0) throw new PostError(`failed to execute request: timed out after ${options.timeoutMs}ms`, true);
     let answer: { status: number; retryAfter?: string; body: string } | { error: string; final: boolean };
     try {
+      const method = request.method ?? "POST";
       const response = await http.request({
         url: request.url.href,
-        method: "POST",
-        headers: { ...request.headers, "content-length": String(request.body.byteLength) },
-        body: once(request.body),
+        method,
+        ...(method === "GET"
+          ? { headers: request.headers }
+          : {
+              headers: { ...request.headers, "content-length": String(request.body.byteLength) },
+              body: once(request.body),
+            }),
         signal: AbortSignal.timeout(left),
       });
       const chunks: Uint8Array[] = [];
@@ -75,15 +94,14 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
       answer = { error: (error as Error).message, final: isFinal(error) };
     }
     const status = "status" in answer ? answer : undefined;
-    if (status && status.status !== 429 && (status.status < 500 || status.status === 501))
-      return settle(request, status);
+    if (status && status.status !== 429 && (status.status < 500 || status.status === 501)) return status;
     const retryAfterMs = retryAfterOf(status);
     if (options.deferRetryAfter && status && retryAfterMs !== undefined)
       throw new PostError(failedStatus(status), true, retryAfterMs);
     const wait = retryAfterMs ?? Math.min(WAIT_MIN_MS * 2 ** attempt, WAIT_MAX_MS);
     const final = "final" in answer && answer.final;
     if (final || attempt >= RETRY_MAX || options.clock.now() + wait >= deadline) {
-      if (status) return settle(request, status);
+      if (status) return status;
       throw new PostError(`failed to execute request: ${"error" in answer ? answer.error : ""}`, !final);
     }
     await options.clock.sleep(wait);
@@ -115,9 +133,18 @@ function failedStatus(answer: { status: number; body: string }): string {
   return `request failed with status code ${answer.status}: ${answer.body.slice(0, MAX_DETAIL_CHARS)}`;
 }
 
-function settle(request: ProviderRequest, answer: { status: number; body: string }): void {
+/** Throws the PostError for an answer that is not 2xx (retryable as go-retryablehttp retries). */
+export function expectSuccess(answer: Answer, describe: (failed: string) => string = (failed) => failed): void {
   if (answer.status < 200 || answer.status >= 300)
-    throw new PostError(failedStatus(answer), answer.status === 429 || (answer.status >= 500 && answer.status !== 501));
+    throw new PostError(
+      describe(failedStatus(answer)),
+      answer.status === 429 || (answer.status >= 500 && answer.status !== 501),
+    );
+}
+
+/** A single-request provider's answer: 2xx, and for Slack's Web API `ok: true`. */
+export function settle(request: ProviderRequest, answer: Answer): void {
+  expectSuccess(answer);
   if (!request.checkSlackOk) return;
   let reply: { ok?: boolean; error?: string };
   try {

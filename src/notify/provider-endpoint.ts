@@ -1,6 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import { parseDuration } from "../api/duration.js";
-import type { Provider } from "../api/provider.js";
+import { COMMIT_STATUS_TYPES, type Provider } from "../api/provider.js";
 import type { Secrets } from "../secrets/secrets.js";
 
 // A Provider resolved as notification-controller's createNotifier resolves it at dispatch time: the
@@ -26,10 +26,13 @@ export interface ProviderEndpoint {
   url: URL;
   /** Set when the address is an SNS topic or EventBridge bus ARN: published to, not POSTed to. */
   aws?: AwsTarget;
-  /** The secret's `token`: Slack's bot token, generic-hmac's key. */
+  /** The secret's `token`: Slack's bot token, generic-hmac's key, a forge's API token. */
   token?: string;
   channel?: string;
+  /** spec.username, or the secret's `username` when it holds basic auth (Flux's order). */
   username?: string;
+  /** The secret's `password` (basic auth, or a forge's token when there is no `token`). */
+  password?: string;
   /** The secret's `headers` (a YAML map), sent by generic and generic-hmac. */
   headers: Record<string, string>;
   caPem?: string;
@@ -63,13 +66,24 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     ? `the 'address' key of secret '${namespace}/${provider.spec.secretRef?.name}'`
     : "spec.address";
   const aws = provider.spec.type === "generic" ? awsTargetOf(address, where) : undefined;
-  const url = aws ? new URL(aws.arn) : parseAddress(address, where);
+  const commitStatus = COMMIT_STATUS_TYPES.includes(provider.spec.type);
+  const url = aws ? new URL(aws.arn) : parseAddress(address, where, commitStatus ? ["ssh:"] : []);
   const token = data.token?.trim();
+  const basicAuth = Boolean(data.username && data.password);
+  if (provider.spec.type === "github" && !token && !data.password && data.githubAppID)
+    throw new ProviderConfigError(
+      `GitHub App authentication (the 'githubAppID' key of secret '${namespace}/${provider.spec.secretRef?.name}') is not supported by Sluice yet; use a token`,
+    );
   if (provider.spec.type === "generic-hmac" && !token)
     throw new ProviderConfigError(
       `generic-hmac needs the HMAC key in the 'token' key of spec.secretRef ('${namespace}/${provider.spec.secretRef?.name ?? ""}'): not set`,
     );
-  const tls = provider.spec.certSecretRef ? await read(provider.spec.certSecretRef.name) : {};
+  // A commit status Provider without a certSecretRef may keep its CA in its secretRef (Flux's getTLSConfigForProvider).
+  const tls = provider.spec.certSecretRef
+    ? await read(provider.spec.certSecretRef.name)
+    : commitStatus && data["ca.crt"]
+      ? { "ca.crt": data["ca.crt"] }
+      : {};
   const certSecret = `'${namespace}/${provider.spec.certSecretRef?.name}'`;
   if (Boolean(tls["tls.crt"]) !== Boolean(tls["tls.key"]))
     throw new ProviderConfigError(`secret ${certSecret} must hold both 'tls.crt' and 'tls.key', or neither`);
@@ -86,7 +100,8 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     aws,
     token,
     channel: provider.spec.channel || undefined,
-    username: provider.spec.username || undefined,
+    username: (basicAuth ? data.username : provider.spec.username) || undefined,
+    password: basicAuth ? data.password : undefined,
     headers: parseHeaders(data.headers),
     caPem: tls["ca.crt"],
     clientCert: tls["tls.crt"] && tls["tls.key"] ? { certPem: tls["tls.crt"], keyPem: tls["tls.key"] } : undefined,
@@ -118,8 +133,11 @@ function awsTargetOf(address: string | undefined, where: string): AwsTarget | un
   );
 }
 
-/** An http(s) URL, as Go's url.ParseRequestURI takes one; the message never repeats the address (it may be secret). */
-function parseAddress(address: string | undefined, where: string): URL {
+/**
+ * An http(s) URL (or another of `schemes`), as Go's url.ParseRequestURI takes one; the message never
+ * repeats the address (it may be secret).
+ */
+function parseAddress(address: string | undefined, where: string, schemes: string[]): URL {
   if (!address) throw new ProviderConfigError(`no address: set spec.address or the 'address' key of spec.secretRef`);
   let url: URL;
   try {
@@ -127,8 +145,10 @@ function parseAddress(address: string | undefined, where: string): URL {
   } catch {
     throw new ProviderConfigError(`invalid address in ${where}: not an absolute URL`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new ProviderConfigError(`invalid address in ${where}: only http and https are sent to`);
+  if (url.protocol !== "http:" && url.protocol !== "https:" && !schemes.includes(url.protocol))
+    throw new ProviderConfigError(
+      `invalid address in ${where}: ${schemes.length > 0 ? "only http, https and ssh addresses name a repository" : "only http and https are sent to"}`,
+    );
   return url;
 }
 

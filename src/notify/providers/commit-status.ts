@@ -1,0 +1,286 @@
+import { createHash } from "node:crypto";
+import { REASON } from "../../api/reasons.js";
+import type { FluxEvent } from "../events.js";
+import { jsonRequest } from "../payloads.js";
+import { expectSuccess, PostError, type Answer } from "../post.js";
+import type { Deliver, DeliveryContext } from "./delivery.js";
+
+// Git commit statuses, as notification-controller v1.9.3 sets them (internal/notifier/{github,gitlab,
+// gitea,bitbucketserver,util}.go) through each forge's SDK (go-github v64, GitLab client-go v1.46,
+// Gitea SDK v0.25.1, Bitbucket Server's REST API): the commit from the event's revision, success or
+// failure from its severity, the description from its reason ("ReconciliationSucceeded" →
+// "reconciliation succeeded"), the Provider's status key as the status' name; the commit's statuses
+// are read first and nothing is posted when the key already has this state and description.
+// Progressing events are skipped (Gitea's become `pending`).
+
+const PROGRESSING = REASON.progressing;
+
+/** `github.com/org/repo` → the forge's base URL and the repository id, as Flux's parseGitAddress reads an address. */
+function gitAddress(url: URL): { host: string; id: string } {
+  // An ssh:// address names the same repository over https.
+  const scheme = url.protocol === "ssh:" ? "https:" : url.protocol;
+  const id = url.pathname.replace(/^\/+/, "").replace(/\.git$/, "");
+  return { host: `${scheme}//${url.host}`, id: decodeURIComponent(id) };
+}
+
+/** `owner/repo` of an address; Flux's "invalid repository id" otherwise. */
+function ownerAndRepo(url: URL): { host: string; owner: string; repo: string } {
+  const { host, id } = gitAddress(url);
+  const parts = id.split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new PostError(`invalid repository id '${id}'`);
+  return { host, owner: parts[0], repo: parts[1] };
+}
+
+/**
+ * The commit of the event's revision (`main@sha1:<hash>`, or the legacy `main/<hash>`): Flux's
+ * parseRevision, which takes 40 characters as a SHA-1; Sluice also asks for hex, since the hash
+ * goes into the API's URL.
+ */
+export function commitOf(event: FluxEvent): string {
+  const revision = event.metadata.commit ?? event.metadata.originRevision ?? event.metadata.revision;
+  if (revision === undefined) throw new PostError("missing revision metadata");
+  const colon = revision.lastIndexOf(":");
+  const hash = colon >= 0 ? revision.slice(colon + 1) : revision.slice(revision.lastIndexOf("/") + 1);
+  if (!/^[0-9a-f]{40}$/i.test(hash)) throw new PostError(`failed to extract commit hash from '${revision}' revision`);
+  return hash;
+}
+
+/** `kustomization/podinfo` and the reason in lower-case words, as Flux's formatNameAndDescription writes them. */
+export function nameAndDescription(event: FluxEvent): { name: string; description: string } {
+  const { kind, name } = event.involvedObject;
+  return {
+    name: `${kind}/${name}`.toLowerCase(),
+    description: splitCamelCase(event.reason).join(" ").toLowerCase(),
+  };
+}
+
+/** fatih/camelcase's Split, which Flux's splitCamelcase is: runs of one character class, an upper letter moved to the lower run after it. */
+function splitCamelCase(text: string): string[] {
+  const classOf = (c: string) => (/\p{Ll}/u.test(c) ? 1 : /\p{Lu}/u.test(c) ? 2 : /\p{Nd}/u.test(c) ? 3 : 4);
+  const runs: string[][] = [];
+  let last = 0;
+  for (const c of text) {
+    const current = classOf(c);
+    if (current === last) runs[runs.length - 1]!.push(c);
+    else runs.push([c]);
+    last = current;
+  }
+  for (let i = 0; i < runs.length - 1; i++) {
+    if (classOf(runs[i]![0]!) === 2 && classOf(runs[i + 1]![0]!) === 1) runs[i + 1]!.unshift(runs[i]!.pop()!);
+  }
+  return runs.filter((run) => run.length > 0).map((run) => run.join(""));
+}
+
+const SEVERITY_STATES = {
+  github: { info: "success", error: "failure" },
+  gitlab: { info: "success", error: "failed" },
+  gitea: { info: "success", error: "failure" },
+  bitbucketserver: { info: "SUCCESSFUL", error: "FAILED" },
+} as const;
+
+function parseJson(answer: Answer, what: string): unknown {
+  try {
+    return JSON.parse(answer.body);
+  } catch {
+    throw new PostError(`could not read ${what}: the answer is not JSON`);
+  }
+}
+
+/** The token for a forge that reads `token`, with the secret's `password` in its place when there is none. */
+function tokenOrPassword(context: DeliveryContext, type: string): string {
+  const token = context.endpoint.token || context.endpoint.password;
+  if (!token) throw new PostError(`${type} token cannot be empty`);
+  return token;
+}
+
+/** github.go: GET the commit's statuses (50), POST a status unless the key's latest has this state and description. */
+const github: Deliver = async (event, context) => {
+  if (event.reason === PROGRESSING) return;
+  const sha = commitOf(event);
+  const state = SEVERITY_STATES.github[event.severity];
+  const { description } = nameAndDescription(event);
+  const token = tokenOrPassword(context, "github");
+  const { host, owner, repo } = ownerAndRepo(context.endpoint.url);
+  // go-github: api.github.com for github.com, else the enterprise API under /api/v3/.
+  const base = new URL(host).host === "github.com" ? "https://api.github.com/" : `${host}/api/v3/`;
+  const headers = {
+    accept: "application/vnd.github.v3+json",
+    authorization: `Bearer ${token}`,
+    "user-agent": "go-github/v64.0.0",
+    "x-github-api-version": "2022-11-28",
+  };
+  const repoPath = `repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
+  const listed = await context.send({
+    method: "GET",
+    url: new URL(`${repoPath}/commits/${sha}/statuses?per_page=50`, base),
+    headers,
+    body: Buffer.alloc(0),
+  });
+  expectSuccess(listed, (failed) => `could not list commit statuses: ${failed}`);
+  const statuses = parseJson(listed, "commit statuses");
+  const latest = Array.isArray(statuses)
+    ? (statuses as Record<string, unknown>[]).find(
+        (s) => s.context === context.commitStatus && typeof s.state === "string" && typeof s.description === "string",
+      )
+    : undefined;
+  if (latest?.state === state && latest.description === description) return;
+  const created = await context.send(
+    jsonRequest(
+      new URL(`${repoPath}/statuses/${sha}`, base),
+      { state, description, context: context.commitStatus },
+      headers,
+    ),
+  );
+  expectSuccess(created, (failed) => `could not create commit status: ${failed}`);
+};
+
+/** gitlab.go: GET the commit's statuses named by the key, POST a status unless one has this state and description. */
+const gitlab: Deliver = async (event, context) => {
+  if (event.reason === PROGRESSING) return;
+  const token = tokenOrPassword(context, "gitlab");
+  const { host, id } = gitAddress(context.endpoint.url);
+  const sha = commitOf(event);
+  const state = SEVERITY_STATES.gitlab[event.severity];
+  const { description } = nameAndDescription(event);
+  const headers = { accept: "application/json", "private-token": token, "user-agent": "go-gitlab" };
+  const project = `${host}/api/v4/projects/${encodeURIComponent(id)}`;
+  const listed = await context.send({
+    method: "GET",
+    url: new URL(`${project}/repository/commits/${sha}/statuses?name=${encodeURIComponent(context.commitStatus)}`),
+    headers,
+    body: Buffer.alloc(0),
+  });
+  expectSuccess(listed, (failed) => `unable to list commit status: ${failed}`);
+  const statuses = parseJson(listed, "commit statuses");
+  const duplicate =
+    Array.isArray(statuses) &&
+    (statuses as Record<string, unknown>[]).some(
+      (s) => s.sha === sha && s.status === state && s.description === description && s.name === context.commitStatus,
+    );
+  if (duplicate) return;
+  const created = await context.send(
+    jsonRequest(
+      new URL(`${project}/statuses/${sha}`),
+      { state, name: context.commitStatus, description },
+      { accept: "application/json", "private-token": token, "user-agent": "go-gitlab" },
+    ),
+  );
+  expectSuccess(created);
+};
+
+/** gitea.go: the SDK's server version check (1.11 or later), then like GitHub; Progressing events are `pending`. */
+const gitea: Deliver = async (event, context) => {
+  const token = tokenOrPassword(context, "gitea");
+  const { host, owner, repo } = ownerAndRepo(context.endpoint.url);
+  const headers = { authorization: `token ${token}`, "content-type": "application/json" };
+  const api = `${host}/api/v1`;
+  const version = await context.send({ method: "GET", url: new URL(`${api}/version`), headers, body: Buffer.alloc(0) });
+  expectSuccess(version, (failed) => `failed creating Gitea client: ${failed}`);
+  const [major = 0, minor = 0] = String((parseJson(version, "the server version") as { version?: unknown }).version)
+    .replace(/^v/, "")
+    .split(".")
+    .map(Number);
+  if (!(major > 1 || (major === 1 && minor >= 11)))
+    throw new PostError(`failed creating Gitea client: gitea server is older than 1.11.0`);
+  const sha = commitOf(event);
+  const state = event.reason === PROGRESSING ? "pending" : SEVERITY_STATES.gitea[event.severity];
+  const { description } = nameAndDescription(event);
+  const repoPath = `${api}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
+  const listed = await context.send({
+    method: "GET",
+    url: new URL(`${repoPath}/commits/${sha}/statuses?limit=50&page=1`),
+    headers,
+    body: Buffer.alloc(0),
+  });
+  expectSuccess(listed, (failed) => `could not list commit statuses: ${failed}`);
+  const statuses = parseJson(listed, "commit statuses");
+  const latest = Array.isArray(statuses)
+    ? (statuses as Record<string, unknown>[]).find(
+        (s) => s.context && s.state && s.description && s.context === context.commitStatus,
+      )
+    : undefined;
+  if (latest?.state === state && latest.description === description) return;
+  const created = await context.send(
+    jsonRequest(
+      new URL(`${repoPath}/statuses/${sha}`),
+      { state, target_url: "", description, context: context.commitStatus },
+      { authorization: `token ${token}` },
+    ),
+  );
+  expectSuccess(created);
+};
+
+/** The build-status URL of a Bitbucket Server clone address (`…/scm/<project>/<repo>.git`), as Flux's parseBitbucketServerGitAddress builds it. */
+function bitbucketServerCommits(url: URL): URL {
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new PostError(
+      `could not parse git address: unsupported scheme type in address: ${url.protocol.slice(0, -1)}. Must be http or https`,
+    );
+  const path = url.pathname.replace(/\.git$/, "");
+  const at = path.lastIndexOf("/scm/");
+  if (at < 0)
+    throw new PostError("could not parse git address: supplied provider address is not http(s) git clone url");
+  const id = path.slice(at + "/scm/".length);
+  const parts = id.split("/");
+  if (parts.length !== 2) throw new PostError(`could not parse git address: invalid repository id "${id}"`);
+  const commits = new URL(url.href);
+  commits.pathname = `${path.slice(0, at)}/rest/api/latest/projects/${parts[0]}/repos/${parts[1]}/commits`;
+  commits.search = "";
+  return commits;
+}
+
+/** bitbucketserver.go: GET the build status of the key (sha1 of the status key), POST it unless unchanged. */
+const bitbucketServer: Deliver = async (event, context) => {
+  if (event.reason === PROGRESSING) return;
+  const { endpoint } = context;
+  const commits = bitbucketServerCommits(endpoint.url);
+  if (!endpoint.token && !(endpoint.username && endpoint.password))
+    throw new PostError("invalid credentials, expected to be one of username/password or API Token");
+  const sha = commitOf(event);
+  const state = SEVERITY_STATES.bitbucketserver[event.severity];
+  const { name: objectName, description } = nameAndDescription(event);
+  // Bitbucket Server shows the name in the browser, so Flux puts the description in it too.
+  const name = `${objectName} [${description}]`;
+  const key = createHash("sha1").update(context.commitStatus).digest("hex");
+  const headers = {
+    authorization: endpoint.token
+      ? `Bearer ${endpoint.token}`
+      : `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password}`).toString("base64")}`,
+    "x-atlassian-token": "no-check",
+    "x-requested-with": "XMLHttpRequest",
+  };
+  const builds = `${commits.href}/${sha}/builds`;
+  const existing = await context.send({
+    method: "GET",
+    url: new URL(`${builds}?key=${key}`),
+    headers,
+    body: Buffer.alloc(0),
+  });
+  if (existing.status > 399 && existing.status !== 404)
+    throw new PostError(
+      `could not get existing commit status: failed api call to check duplicate commit status: ${existing.status}`,
+      existing.status === 429 || (existing.status >= 500 && existing.status !== 501),
+    );
+  if (existing.status === 200) {
+    const current = parseJson(existing, "the existing commit status") as Record<string, unknown>;
+    if (current.key === key && current.state === state && current.description === description && current.name === name)
+      return;
+  }
+  // The body's fields in Flux's struct order; `url` is the Provider's address.
+  const posted = await context.send(
+    jsonRequest(new URL(builds), { description, key, name, state, url: endpoint.url.href }, headers),
+  );
+  if (posted.status > 399)
+    throw new PostError(
+      `could not post build status: could not post build commit status: ${posted.status}`,
+      posted.status === 429 || (posted.status >= 500 && posted.status !== 501),
+    );
+};
+
+/** The commit status provider types Sluice sets statuses for. */
+export const COMMIT_STATUS_DELIVERIES: Record<string, Deliver> = {
+  github,
+  gitlab,
+  gitea,
+  bitbucketserver: bitbucketServer,
+};

@@ -1,0 +1,34 @@
+import type { FluxEvent } from "../events.js";
+import { requestFor, type ProviderRequest } from "../payloads.js";
+import { settle } from "../post.js";
+import type { ProviderEndpoint } from "../provider-endpoint.js";
+import { COMMIT_STATUS_DELIVERIES } from "./commit-status.js";
+import type { Deliver } from "./delivery.js";
+
+// Which delivery each Provider type Sluice implements uses: a module per family of types. The list
+// of delivered types in api/unsupported.ts must name exactly these (a unit test holds them together).
+
+/** A type that makes one request of each event, answered 2xx. */
+function oneRequest(build: (endpoint: ProviderEndpoint, event: FluxEvent) => ProviderRequest): Deliver {
+  return async (event, context) => {
+    const request = build(context.endpoint, event);
+    settle(request, await context.send(request));
+  };
+}
+
+const DELIVERIES: Record<string, Deliver> = {
+  generic: oneRequest(requestFor),
+  "generic-hmac": oneRequest(requestFor),
+  slack: oneRequest(requestFor),
+  msteams: oneRequest(requestFor),
+  discord: oneRequest(requestFor),
+  ...COMMIT_STATUS_DELIVERIES,
+};
+
+/** The Provider types with a delivery. */
+export const DELIVERY_TYPES: readonly string[] = Object.keys(DELIVERIES);
+
+/** The delivery of a Provider type; undefined for a type Sluice refuses. */
+export function deliveryFor(type: string): Deliver | undefined {
+  return Object.hasOwn(DELIVERIES, type) ? DELIVERIES[type] : undefined;
+}
