@@ -27,7 +27,7 @@ export async function startSluiceProcess(kubeconfigPath: string, concurrency: nu
     [
       join(import.meta.dirname, "..", "bin", "sluice.js"),
       ...["run", "--state-dir", stateDir, "--kubeconfig", kubeconfigPath],
-      ...["--concurrency", String(concurrency), "--port", "0"],
+      ...["--concurrency", String(concurrency), "--port", "0", "--metrics-addr", "127.0.0.1:0"],
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );

@@ -7,6 +7,7 @@ import type { FluxEvent } from "../notify/events.js";
 import { parseRenderLimits } from "../render/limits.js";
 import { systemClock } from "../ports/clock.js";
 import { startLocal } from "../runtime/local.js";
+import { PrometheusMetrics, startMetricsServer } from "../runtime/prometheus.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
 import { globals, readKubeconfig } from "./context.js";
 import { say } from "./output.js";
@@ -21,6 +22,9 @@ export interface RunFlags {
   defaultServiceAccount?: string;
   insecureKubeconfigTls?: boolean;
   renderLimits?: string;
+  /** `--metrics-addr`; no metrics without it or with `--no-metrics`. */
+  metricsAddr?: string;
+  metrics?: boolean;
   logLevel: string;
 }
 
@@ -34,6 +38,11 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     { level: flags.logLevel },
     pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }),
   );
+  const listen =
+    flags.metrics !== false && flags.metricsAddr !== undefined
+      ? parseListenAddress(flags.metricsAddr, "--metrics-addr")
+      : undefined;
+  const metrics = listen && new PrometheusMetrics({ clock: systemClock, objectState: true });
   say.action(`starting the control plane (state ${options.stateDir}, kubeconfig ${kubeconfig.path})`);
   const plane = await startLocal({
     stateDir,
@@ -44,11 +53,14 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     concurrency: Number(flags.concurrency),
     settings: runSettings(flags),
     onEvent: printEvent,
+    metrics,
   });
   const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
+  const scrape = metrics && listen && (await startMetricsServer(metrics, listen.port, listen.host));
   say.success(
     `reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`,
   );
+  if (scrape) say.success(`Prometheus metrics at ${scrape.url}`);
   const objects = await plane.runtime.store.list();
   if (objects.length === 0)
     say.waiting(
@@ -62,6 +74,7 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
   });
   say.action("shutting down: finishing reconciles in flight");
   await webhook.close();
+  await scrape?.close();
   await plane.stop();
   log.flush();
   say.success("stopped");
@@ -78,6 +91,18 @@ export function runSettings(flags: RunFlags): Partial<Settings> {
     insecureKubeConfigTLS: flags.insecureKubeconfigTls ?? false,
     renderLimits: parseRenderLimits(flags.renderLimits, "--render-limits"),
   };
+}
+
+/**
+ * `host:port` as Flux's `--metrics-addr` takes it: `:8080` is every interface (no host), `[::1]:8080` an IPv6 host.
+ * The port may be 0 (any free one).
+ */
+export function parseListenAddress(value: string, flag: string): { host?: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65_535)
+    throw new Error(`${flag} '${value}': expected host:port, such as 127.0.0.1:9293, :8080 or [::1]:9293`);
+  return { host: match[1] ?? (match[2] || undefined), port };
 }
 
 /** Events as progress lines: ✔ for success, ✗ for failure, ► for progress. */

@@ -22,6 +22,7 @@ import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "./outcome.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 import { markFailed, statusViolations, type ConditionedStatus } from "./status.js";
+import { recordReconcile } from "./reconcile-metrics.js";
 
 /** The status fields every kind shares: what the dispatcher reads, checks and stamps. */
 export type FluxStatus = ConditionedStatus & { lastHandledReconcileAt?: string };
@@ -60,8 +61,25 @@ export async function dispatch(
     return { status: statusOf(stored.object) };
   }
   const started = ports.clock.now();
-  const outcome = await reconcileObject(ports, stored.object, request);
-  const targets = targetsOf(key, stored.object.spec);
+  let outcome: Outcome<FluxStatus | undefined> | undefined;
+  try {
+    outcome = await settle(ports, request, stored.object, started);
+  } finally {
+    recordReconcile(ports, stored.object, outcome, ports.clock.now() - started);
+  }
+  return outcome;
+}
+
+/** Runs the reconcile and acts on its outcome: status, event, dependents, requeue. */
+async function settle(
+  ports: ReconcilerPorts,
+  request: ReconcileRequest,
+  object: KubeObject,
+  started: number,
+): Promise<Outcome<FluxStatus | undefined>> {
+  const key = parseKey(request.key);
+  const outcome = await reconcileObject(ports, object, request);
+  const targets = targetsOf(key, object.spec);
   if (targets && outcome.finalized) await ports.dependents.forget(key);
   else if (targets) await ports.dependents.record(key, targets);
   const log = ports.log.child({ object: request.key, revision: outcome.revision });
@@ -70,17 +88,17 @@ export async function dispatch(
     await ports.store.delete(key);
     log.info({ ms: ports.clock.now() - started }, "finalized and removed");
   } else {
-    const requestedAt = stored.object.metadata.annotations?.[REQUESTED_AT];
+    const requestedAt = object.metadata.annotations?.[REQUESTED_AT];
     // A status left as it was (a suspended object's, a Cluster's) says nothing about this generation: Flux's
     // controllers do not touch it either, so only a status the reconcile changed is checked.
-    if (!isDeepStrictEqual(outcome.status, stored.object.status))
-      checkStatus(ports, request.key, stored.object.metadata.generation ?? 1, outcome.status);
+    if (!isDeepStrictEqual(outcome.status, object.status))
+      checkStatus(ports, request.key, object.metadata.generation ?? 1, outcome.status);
     const status = requestedAt ? { ...outcome.status, lastHandledReconcileAt: requestedAt } : outcome.status;
     await writeStatus(ports.store, key, status);
     log.info({ ms: ports.clock.now() - started, reason: request.reason, ready: readyOf(status) }, "reconciled");
   }
-  if (outcome.event) await emitEvent(ports, stored.object, outcome.event, outcome.revision);
-  if (outcome.changed) await wakeDependents(ports, key, stored.object, outcome);
+  if (outcome.event) await emitEvent(ports, object, outcome.event, outcome.revision);
+  if (outcome.changed) await wakeDependents(ports, key, object, outcome);
   if (outcome.requeueAfterMs !== undefined && !outcome.finalized)
     await ports.queue.enqueue(
       { key: request.key, reason: outcome.requeueReason ?? "interval" },

@@ -15,6 +15,7 @@ import type { AgentPlane } from "../bundle/channel.js";
 import type { DependentsIndex } from "../ports/dependents.js";
 import type { DataKeyDecrypter } from "../ports/data-keys.js";
 import type { RegistryLogin } from "../ports/registry-login.js";
+import type { ReconcileMetrics } from "../ports/metrics.js";
 
 /** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
 export interface ClusterRequest {
@@ -56,6 +57,8 @@ export interface ReconcilerPorts {
   registryLogin?: RegistryLogin;
   /** Renders and extractions kept between reconciles of this process. */
   renders: RenderCache;
+  /** Where each reconcile's duration and result go (Prometheus locally, EMF on Lambda); absent: not measured. */
+  metrics?: ReconcileMetrics;
   /** Signing and publishing bundles for agent clusters; absent where there is no bundle channel (local mode). */
   agents?: AgentPlane;
 }

@@ -1,4 +1,5 @@
 import type { Clock } from "../ports/clock.js";
+import type { QueueObserver } from "../ports/metrics.js";
 import type { EnqueueOptions, Queue, ReconcileRequest } from "./queue.js";
 
 interface Waiting {
@@ -14,6 +15,8 @@ export interface MemoryQueueOptions {
   jitter?: number;
   random?: () => number;
   onError?: (request: ReconcileRequest, error: unknown) => void;
+  /** Told when requests wait, start and end (workqueue metrics). */
+  observer?: QueueObserver;
 }
 
 /**
@@ -37,7 +40,10 @@ export class MemoryQueue implements Queue {
       delay > 0 ? delay * (this.options.jitter ?? 0.1) * (2 * (this.options.random ?? Math.random)() - 1) : 0;
     const dueAt = this.options.clock.now() + delay + spread;
     const existing = this.waiting.get(request.key);
-    if (!existing || dueAt < existing.dueAt) this.waiting.set(request.key, { request, dueAt });
+    if (!existing || dueAt < existing.dueAt) {
+      this.waiting.set(request.key, { request, dueAt });
+      this.options.observer?.waiting(request.key, dueAt);
+    }
     this.pump();
   }
 
@@ -93,9 +99,11 @@ export class MemoryQueue implements Queue {
 
   private run(request: ReconcileRequest): void {
     const handler = this.handler!;
+    this.options.observer?.started(request.key);
     const done = handler(request)
       .catch((error: unknown) => this.options.onError?.(request, error))
       .finally(() => {
+        this.options.observer?.finished(request.key);
         this.inFlight.delete(request.key);
         this.pump();
       });

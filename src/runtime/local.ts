@@ -19,6 +19,7 @@ import { formatKey, keyOf } from "../api/object-key.js";
 import { cacheDir } from "./cache-dir.js";
 import { statePaths } from "./state-paths.js";
 import type { Clock } from "../ports/clock.js";
+import type { QueueObserver, ReconcileMetrics } from "../ports/metrics.js";
 import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
 import { RenderCache } from "../controllers/kustomize/render-cache.js";
@@ -36,6 +37,8 @@ export interface LocalOptions {
   onEvent?: (event: FluxEvent) => void;
   /** How often to look for objects created or changed by the CLI. @default 1_000 */
   watchIntervalMs?: number;
+  /** Told about every reconcile and the queue's work (`sluice run`'s /metrics); absent: nothing is measured. */
+  metrics?: ReconcileMetrics & QueueObserver;
 }
 
 export interface LocalControlPlane {
@@ -62,6 +65,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     clock: options.clock,
     concurrency: options.concurrency ?? 4,
     onError: (request, error) => options.log.error({ object: request.key, err: error }, "reconcile failed"),
+    observer: options.metrics,
   });
   const store = new FileStore(paths.store);
   const settings = { ...defaultSettings, strictStatus: strictStatusFromEnv(), ...options.settings };
@@ -91,6 +95,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     receivers: new FileReceiverIndex(paths.receivers),
     // The AWS identity of the environment (profile, variables), asked only by an OCIRepository with provider aws.
     registryLogin: ecrLogin({ endpoint: process.env.SLUICE_AWS_ENDPOINT }, options.clock),
+    metrics: options.metrics,
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));
 

@@ -41,7 +41,18 @@ beforeAll(async () => {
   const port = String(await freePort());
   control = spawn(
     process.execPath,
-    ["bin/sluice.js", "run", "--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, "--port", port],
+    [
+      "bin/sluice.js",
+      "run",
+      "--state-dir",
+      stateDir,
+      "--kubeconfig",
+      kube.kubeconfigPath,
+      "--port",
+      port,
+      "--metrics-addr",
+      "127.0.0.1:0",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   control.stdout!.on("data", (d: Buffer) => (output += d.toString()));

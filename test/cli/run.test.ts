@@ -76,7 +76,18 @@ beforeAll(async () => {
   );
   control = spawn(
     process.execPath,
-    ["bin/sluice.js", "run", "--state-dir", stateDir, "--kubeconfig", kube.kubeconfigPath, "--port", String(port)],
+    [
+      "bin/sluice.js",
+      "run",
+      "--state-dir",
+      stateDir,
+      "--kubeconfig",
+      kube.kubeconfigPath,
+      "--port",
+      String(port),
+      "--metrics-addr",
+      "127.0.0.1:0",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   control.stdout!.on("data", (d: Buffer) => (output += d.toString()));

@@ -29,6 +29,12 @@ export function runCommand(): Command {
       "--render-limits <limits>",
       "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README",
     )
+    .option(
+      "--metrics-addr <host:port>",
+      "where GET /metrics serves Prometheus metrics, Flux's names (':8080' listens on every interface, as Flux does)",
+      "127.0.0.1:9293",
+    )
+    .option("--no-metrics", "serve no /metrics endpoint")
     .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
     .action((flags: RunFlags, command: Command) => import("../run.js").then((m) => m.run(flags, command)).catch(fail));
 }
