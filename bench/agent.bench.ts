@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { Agent } from "../src/agent/agent.js";
-import { publicKeyVerifier, sealBundle, type BundleContent } from "../src/bundle/bundle.js";
+import { publicKeyVerifier, sealBundle, type KustomizationBundle } from "../src/bundle/bundle.js";
 import { kmsPublicKey, kmsSigner } from "../src/aws/kms.js";
 import type { KubeObject } from "../src/apply/object.js";
 import { syncObjects } from "../src/pipeline/sync.js";
@@ -82,7 +82,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
     deletionPolicy: "MirrorPrune" as const,
   };
   let revision = 0;
-  const content = (ns: string, value: number): BundleContent => ({
+  const content = (ns: string, value: number): KustomizationBundle => ({
     cluster: "bench",
     kustomization: { namespace: "flux-system", name: ns },
     revision: `main@sha1:${value}`,

@@ -8,6 +8,7 @@ import { awsClientOptions } from "../aws/clients.js";
 import { kmsDataKeys } from "../aws/kms.js";
 import { openCluster } from "../cluster/cluster.js";
 import { systemClock } from "../ports/clock.js";
+import { answerScrape, PrometheusMetrics } from "../runtime/prometheus.js";
 import { version } from "../version.js";
 import { Agent } from "./agent.js";
 import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js";
@@ -17,6 +18,8 @@ import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js"
 const log = pino({ base: { component: "sluice-agent" } });
 try {
   const config = agentConfigFromEnv(process.env);
+  // Its own reconciles only: the control plane exports every object's state (gotk_resource_info).
+  const metrics = new PrometheusMetrics({ clock: systemClock, objectState: false });
   const aws = awsClientOptions({ region: config.region, endpoint: config.endpoint });
   const agent = new Agent({
     cluster: config.cluster,
@@ -29,9 +32,11 @@ try {
     pollMs: config.pollMs,
     concurrency: config.concurrency,
     kms: kmsDataKeys(new KMSClient(aws)),
+    metrics,
   });
-  // GET /healthz for the Deployment's liveness probe: 200 while the poll loop goes round.
+  // GET /healthz for the Deployment's liveness probe: 200 while the poll loop goes round; GET /metrics for Prometheus.
   const probe = createServer((request, response) => {
+    if (answerScrape(metrics, request, response)) return;
     const ok = request.url === "/healthz" && agent.alive();
     response.writeHead(ok ? 200 : 503).end(ok ? "ok\n" : "poll loop stalled\n");
   }).listen(config.healthPort);

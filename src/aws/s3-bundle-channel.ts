@@ -9,7 +9,7 @@ import {
   type IndexEntry,
   type UncheckedIndex,
 } from "../bundle/channel.js";
-import { refKey, type KustomizationRef } from "../bundle/bundle.js";
+import { ownerName, refKey, type BundleOwner } from "../bundle/bundle.js";
 import { checkIndexEntry } from "../bundle/index-entry.js";
 import { listKeys, statusOf } from "./s3-store.js";
 
@@ -33,10 +33,12 @@ export function channelPrefixes(cluster: string): { bundles: string; status: str
 }
 
 /**
- * A cluster's bundle channel on S3: immutable bundles at `bundles/<cluster>/<ns>/<name>/<digest>.json`,
- * the index at `bundles/<cluster>/index.json` (updated with If-Match, so concurrent workers never
- * lose each other's entries), reports at `status/<cluster>/kustomizations/<ns>/<name>.json` and the
- * heartbeat at `status/<cluster>/agent.json`.
+ * A cluster's bundle channel on S3: immutable bundles at `bundles/<cluster>/<ns>/<name>/<digest>.json`
+ * (`bundles/<cluster>/helmreleases/<ns>/<name>/<digest>.json` for a HelmRelease: one level deeper, so
+ * never a Kustomization's), the index at `bundles/<cluster>/index.json` (updated with If-Match, so
+ * concurrent workers never lose each other's entries), reports at
+ * `status/<cluster>/kustomizations|helmreleases/<ns>/<name>.json` and the heartbeat at
+ * `status/<cluster>/agent.json`.
  */
 export class S3BundleChannel implements BundleOutbox, BundleInbox {
   private readonly prefixes;
@@ -53,7 +55,7 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
    * The entry of `ks`; a malformed one (the index is not signed) counts as none, so the genuine bundle is published
    * again.
    */
-  async current(ks: KustomizationRef): Promise<IndexEntry | undefined> {
+  async current(ks: BundleOwner): Promise<IndexEntry | undefined> {
     const key = refKey(ks);
     const checked = checkIndexEntry(key, (await this.readIndex())?.index.bundles[key]);
     return checked && "entry" in checked ? checked.entry : undefined;
@@ -74,13 +76,13 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
     const size = Buffer.byteLength(body);
     if (size > MAX_BUNDLE_BYTES)
       throw new Error(
-        `Kustomization/${refKey(kustomization)} publish failed: the bundle is ${mib(size)}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`,
+        `${ownerName(kustomization)}: publish failed: the bundle is ${mib(size)}, over the agent's limit of ${mib(MAX_BUNDLE_BYTES)}`,
       );
     await this.put(this.bundlePath(entry), body);
     await this.updateIndex((index) => void (index.bundles[refKey(kustomization)] = entry));
   }
 
-  async report(ks: KustomizationRef): Promise<AgentReport | undefined> {
+  async report(ks: BundleOwner): Promise<AgentReport | undefined> {
     return this.readJson<AgentReport>(this.reportPath(ks));
   }
 
@@ -110,7 +112,13 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
   }
 
   async reports(): Promise<AgentReport[]> {
-    const keys = await listKeys(this.s3, this.bucket, `${this.prefixes.status}kustomizations/`);
+    const keys = (
+      await Promise.all(
+        ["kustomizations/", "helmreleases/"].map((folder) =>
+          listKeys(this.s3, this.bucket, `${this.prefixes.status}${folder}`),
+        ),
+      )
+    ).flat();
     const found = await Promise.all(keys.map((k) => this.readJson<AgentReport>(k)));
     return found.filter((r): r is AgentReport => r !== undefined);
   }
@@ -195,11 +203,13 @@ export class S3BundleChannel implements BundleOutbox, BundleInbox {
   }
 
   private bundlePath(entry: IndexEntry): string {
-    return `${this.prefixes.bundles}${entry.kustomization.namespace}/${entry.kustomization.name}/${entry.digest.replace(/^sha256:/, "")}.json`;
+    const owner = entry.kustomization;
+    const folder = owner.kind ? "helmreleases/" : "";
+    return `${this.prefixes.bundles}${folder}${owner.namespace}/${owner.name}/${entry.digest.replace(/^sha256:/, "")}.json`;
   }
 
-  private reportPath(ks: KustomizationRef): string {
-    return `${this.prefixes.status}kustomizations/${ks.namespace}/${ks.name}.json`;
+  private reportPath(owner: BundleOwner): string {
+    return `${this.prefixes.status}${owner.kind ? "helmreleases" : "kustomizations"}/${owner.namespace}/${owner.name}.json`;
   }
 }
 

@@ -1,20 +1,25 @@
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
+import type { HelmRelease } from "../api/helmrelease.js";
 import type { KubeObject } from "../apply/object.js";
 import type { SyncPlan } from "../apply/plan.js";
 
-/** The Kustomization a bundle belongs to. */
-export interface KustomizationRef {
+/** The Flux object a bundle belongs to: a Kustomization, or a HelmRelease when `kind` says so. */
+export interface BundleOwner {
   namespace: string;
   name: string;
+  /** Absent for a Kustomization (bundles and reports written before HelmReleases had none). */
+  kind?: "HelmRelease";
 }
 
-export function refKey(ks: KustomizationRef): string {
-  return `${ks.namespace}/${ks.name}`;
+/** `<namespace>/<name>` for a Kustomization, `HelmRelease/<namespace>/<name>` for a HelmRelease: the index key. */
+export function refKey(owner: BundleOwner): string {
+  return `${owner.kind ? `${owner.kind}/` : ""}${owner.namespace}/${owner.name}`;
 }
 
 // A bundle is what the control plane hands an agent cluster instead of applying: the rendered
-// objects of one Kustomization at one revision, the options the apply engine needs, a digest of
-// all that, and a signature over the digest that the agent checks before touching its cluster.
+// objects of one Kustomization at one revision and the options the apply engine needs — or a
+// HelmRelease with its chart, released by the agent — a digest of all that, and a signature over
+// the digest that the agent checks before touching its cluster.
 
 export const BUNDLE_API_VERSION = "sluice.dev/v1alpha1";
 
@@ -34,9 +39,10 @@ export interface BundleOptions extends SyncPlan {
   decryption?: { secretRef?: string };
 }
 
-export interface BundleContent {
+interface BundleBase {
   cluster: string;
-  kustomization: { name: string; namespace: string };
+  /** The object the bundle belongs to (named so since bundles were only Kustomizations'). */
+  kustomization: BundleOwner;
   revision: string;
   /**
    * Rises with every bundle published for this Kustomization: the publishing clock in milliseconds
@@ -54,15 +60,38 @@ export interface BundleContent {
    * drift) at once.
    */
   requestedAt?: string;
-  options: BundleOptions;
-  objects: KubeObject[];
 }
 
+/** A Kustomization's rendered objects and the plan to sync them by. */
+export interface KustomizationBundle extends BundleBase {
+  options: BundleOptions;
+  objects: KubeObject[];
+  helmRelease?: undefined;
+}
+
+/**
+ * A HelmRelease to release in the agent's cluster: its spec (the agent composes `valuesFrom` from its own
+ * ConfigMaps and Secrets, so they never leave the cluster) and the chart the control plane fetched.
+ */
+export interface HelmReleaseBundle extends BundleBase {
+  helmRelease: {
+    object: Pick<HelmRelease, "apiVersion" | "kind" | "metadata" | "spec">;
+    /** Absent from a withdrawal or a suspension: nothing is installed by them. */
+    chart?: { name: string; version: string; ociDigest?: string; /** The .tgz, base64. */ archive: string };
+    /** The identity the agent releases as (Flux's `serviceAccountName`, or the default one); absent: the agent's own. */
+    serviceAccountName?: string;
+  };
+  options?: undefined;
+  objects?: undefined;
+}
+
+export type BundleContent = KustomizationBundle | HelmReleaseBundle;
+
 /** The bundle as stored: content, its digest, and the signature over the digest. */
-export interface SealedBundle {
+export interface SealedBundle<C extends BundleContent = BundleContent> {
   apiVersion: typeof BUNDLE_API_VERSION;
   kind: "Bundle";
-  content: BundleContent;
+  content: C;
   /** `sha256:<hex>` of the canonical JSON of `content`. */
   digest: string;
   signature: { algorithm: "HMAC_SHA_256" | "ECDSA_SHA_256"; keyId: string; value: string };
@@ -117,7 +146,7 @@ export interface BundleVerifier {
   verify(digest: Buffer, signature: SealedBundle["signature"]): Promise<boolean>;
 }
 
-export async function sealBundle(content: BundleContent, signer: BundleSigner): Promise<SealedBundle> {
+export async function sealBundle<C extends BundleContent>(content: C, signer: BundleSigner): Promise<SealedBundle<C>> {
   const digest = digestOf(content);
   return {
     apiVersion: BUNDLE_API_VERSION,
@@ -136,7 +165,7 @@ export function bundleDigest(content: BundleContent): string {
 /** Where the agent found a bundle: its own cluster, the index key and the digest the index names. */
 export interface BundleAddress {
   cluster: string;
-  kustomization: KustomizationRef;
+  kustomization: BundleOwner;
   digest: string;
 }
 
@@ -174,12 +203,19 @@ export async function openBundle(
     throw new BundleRejectedError(`bundle is for cluster '${content.cluster}', not '${expected.cluster}'`);
   if (refKey(content.kustomization) !== refKey(expected.kustomization)) {
     throw new BundleRejectedError(
-      `bundle is for Kustomization ${refKey(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`,
+      `bundle is for ${ownerName(content.kustomization)}, but the index lists it under ${refKey(expected.kustomization)}`,
     );
+    if (!!content.helmRelease !== (content.kustomization.kind === "HelmRelease"))
+      throw new BundleRejectedError(`bundle for ${ownerName(content.kustomization)} does not hold what its kind needs`);
   }
   if (bundle.digest !== expected.digest)
     throw new BundleRejectedError(`bundle is ${bundle.digest}, but the index names ${expected.digest}`);
   return content;
+}
+
+/** `Kustomization <ns>/<name>` or `HelmRelease <ns>/<name>`, for messages. */
+export function ownerName(owner: BundleOwner): string {
+  return `${owner.kind ?? "Kustomization"} ${owner.namespace}/${owner.name}`;
 }
 
 /** sha256 of JSON with object keys sorted, so the digest does not depend on key order. */

@@ -1,7 +1,8 @@
+import type { HelmRelease } from "../api/helmrelease.js";
 import type { InventoryEntry } from "../apply/inventory.js";
 import type { DeletionPolicy } from "../apply/plan.js";
 import type { ObjectHealth } from "../apply/wait.js";
-import type { BundleSigner, KustomizationRef, SealedBundle } from "./bundle.js";
+import type { BundleSigner, BundleOwner, SealedBundle } from "./bundle.js";
 
 // What passes between the control plane and one cluster's pull agent: the control plane publishes
 // bundles and keeps an index of the current one per Kustomization; the agent reads them and writes
@@ -9,7 +10,7 @@ import type { BundleSigner, KustomizationRef, SealedBundle } from "./bundle.js";
 
 /** The current bundle of one Kustomization. */
 export interface IndexEntry {
-  kustomization: KustomizationRef;
+  kustomization: BundleOwner;
   digest: string;
   /** Digest of the content without its sequence: equal when a render brings nothing new. */
   contentDigest: string;
@@ -30,9 +31,9 @@ export interface UncheckedIndex {
   bundles: Record<string, unknown>;
 }
 
-/** What the agent last did for one Kustomization. */
+/** What the agent last did for one Kustomization or HelmRelease. */
 export interface AgentReport {
-  kustomization: KustomizationRef;
+  kustomization: BundleOwner;
   /** The bundle this report is about (the newest the agent has seen, applied or not). */
   digest: string;
   revision: string;
@@ -64,6 +65,14 @@ export interface AgentReport {
   reportedAt: string;
   /** How long the work reported on took (apply, prune, health checks), for Flux's `lastReconciledDuration`. */
   durationMs?: number;
+  /**
+   * A HelmRelease's status as the agent's release made it (the agent keeps it: it is the only one that sees the
+   * release), and the event of the step that made it.
+   */
+  helmRelease?: {
+    status: NonNullable<HelmRelease["status"]>;
+    event?: { severity: "info" | "error"; reason: string; message: string };
+  };
 }
 
 /** The agent's periodic sign of life, for `sluice get clusters`. */
@@ -79,9 +88,9 @@ export interface AgentHeartbeat {
 
 /** The control plane's side of a cluster's channel. */
 export interface BundleOutbox {
-  current(ks: KustomizationRef): Promise<IndexEntry | undefined>;
+  current(ks: BundleOwner): Promise<IndexEntry | undefined>;
   publish(bundle: SealedBundle, contentDigest: string): Promise<void>;
-  report(ks: KustomizationRef): Promise<AgentReport | undefined>;
+  report(ks: BundleOwner): Promise<AgentReport | undefined>;
   heartbeat(): Promise<AgentHeartbeat | undefined>;
 }
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type IndexEntry } from "./channel.js";
-import { refKey, type KustomizationRef } from "./bundle.js";
+import { ownerName, refKey, type BundleOwner } from "./bundle.js";
 import { isDnsLabel, isDnsSubdomain } from "../api/meta.js";
 
 // The index is not signed: whoever can write the bucket can write it. Its entries only say where to
@@ -10,7 +10,7 @@ import { isDnsLabel, isDnsSubdomain } from "../api/meta.js";
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 const indexEntry = z.object({
-  kustomization: z.object({ namespace: z.string(), name: z.string() }),
+  kustomization: z.object({ namespace: z.string(), name: z.string(), kind: z.literal("HelmRelease").optional() }),
   digest: z.string().regex(DIGEST, "expected sha256:<64 hex digits>"),
   contentDigest: z.string().regex(DIGEST, "expected sha256:<64 hex digits>"),
   sequence: z.number().int().nonnegative(),
@@ -21,13 +21,18 @@ const indexEntry = z.object({
 
 /** An index entry the agent can act on, or the reason it cannot (reported under the entry's key). */
 export type CheckedEntry =
-  { ref: KustomizationRef; entry: IndexEntry } | { ref: KustomizationRef; digest: string; problem: string };
+  { ref: BundleOwner; entry: IndexEntry } | { ref: BundleOwner; digest: string; problem: string };
 
-/** The Kustomization an index key `<namespace>/<name>` names; undefined for anything else (no report can go there). */
-export function refOfIndexKey(key: string): KustomizationRef | undefined {
-  const [namespace, name, ...rest] = key.split("/");
+/**
+ * The object an index key names — `<namespace>/<name>` a Kustomization, `HelmRelease/<namespace>/<name>` a
+ * HelmRelease —; undefined for anything else (no report can go there).
+ */
+export function refOfIndexKey(key: string): BundleOwner | undefined {
+  const parts = key.split("/");
+  const kind = parts.length === 3 && parts[0] === "HelmRelease" ? ("HelmRelease" as const) : undefined;
+  const [namespace, name, ...rest] = kind ? parts.slice(1) : parts;
   if (rest.length > 0 || !namespace || !name || !isDnsLabel(namespace) || !isDnsSubdomain(name)) return undefined;
-  return { namespace, name };
+  return { namespace, name, ...(kind && { kind }) };
 }
 
 /**
@@ -47,6 +52,6 @@ export function checkIndexEntry(key: string, value: unknown): CheckedEntry | und
     return { ref, digest, problem: `index entry ${key}: ${issue.path.join(".") || "entry"}: ${issue.message}` };
   }
   if (refKey(parsed.data.kustomization) !== key)
-    return { ref, digest, problem: `index entry ${key} names Kustomization ${refKey(parsed.data.kustomization)}` };
+    return { ref, digest, problem: `index entry ${key} names ${ownerName(parsed.data.kustomization)}` };
   return { ref, entry: parsed.data };
 }

@@ -1,6 +1,6 @@
 import { REASON } from "../api/reasons.js";
 import { ReconcileError } from "../pipeline/reconcile-error.js";
-import { isReady } from "./conditions.js";
+import { isReady } from "../pipeline/conditions.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 
 /**

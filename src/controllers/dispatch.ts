@@ -7,36 +7,46 @@ import type { ReconcileRequest } from "../queue/queue.js";
 import { updateObject, writeStatus } from "../store/objects.js";
 import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js";
 import { unsupportedFields } from "../api/unsupported.js";
-import { findCondition, isReady } from "./conditions.js";
+import { findCondition, isReady } from "../pipeline/conditions.js";
 import { reconcileAlert } from "./notification/alert.js";
 import { reconcileGitRepository } from "./source/gitrepository.js";
 import { reconcileHelmChart } from "./source/helmchart.js";
 import { reconcileHelmRepository } from "./source/helmrepository.js";
 import { reconcileOciRepository } from "./source/ocirepository.js";
+import { reconcileBucket } from "./source/bucket.js";
 import { reconcileKustomization } from "./kustomize/kustomization.js";
 import { reconcileHelmRelease } from "./helm/helmrelease.js";
+import { reconcileImagePolicy } from "./image/imagepolicy.js";
+import { reconcileImageRepository } from "./image/imagerepository.js";
+import { reconcileImageUpdateAutomation } from "./image/imageupdateautomation.js";
+import { IMAGE_API_VERSIONS } from "../api/image-api.js";
 import { targetsOf } from "../ports/dependents.js";
 import { reconcileProvider } from "./notification/provider.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./notification/receiver.js";
 import type { Receiver } from "../api/receiver.js";
-import type { Outcome } from "./outcome.js";
+import type { Outcome } from "../pipeline/outcome.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
-import { markFailed, statusViolations, type ConditionedStatus } from "./status.js";
+import { markFailed, statusViolations, type ConditionedStatus } from "../pipeline/status.js";
 import { recordReconcile } from "./reconcile-metrics.js";
 
 /** The status fields every kind shares: what the dispatcher reads, checks and stamps. */
 export type FluxStatus = ConditionedStatus & { lastHandledReconcileAt?: string };
 
-const API_VERSIONS: Record<string, string> = {
+/** The kinds Sluice reconciles, and the API versions it serves each under (several when Flux converts between them). */
+const API_VERSIONS: Record<string, string | readonly string[]> = {
   GitRepository: "source.toolkit.fluxcd.io/v1",
   HelmRepository: "source.toolkit.fluxcd.io/v1",
   HelmChart: "source.toolkit.fluxcd.io/v1",
   OCIRepository: "source.toolkit.fluxcd.io/v1",
+  Bucket: "source.toolkit.fluxcd.io/v1",
   Kustomization: "kustomize.toolkit.fluxcd.io/v1",
   HelmRelease: "helm.toolkit.fluxcd.io/v2",
   Receiver: "notification.toolkit.fluxcd.io/v1",
   Alert: "notification.toolkit.fluxcd.io/v1beta3",
   Provider: "notification.toolkit.fluxcd.io/v1beta3",
+  ImageRepository: IMAGE_API_VERSIONS,
+  ImagePolicy: IMAGE_API_VERSIONS,
+  ImageUpdateAutomation: IMAGE_API_VERSIONS,
 };
 
 /**
@@ -157,12 +167,19 @@ async function reconcileObject(
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
   if (parsed.kind === "OCIRepository")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileOciRepository(ports, parsed);
+  if (parsed.kind === "Bucket") return parsed.spec.suspend ? { status: parsed.status } : reconcileBucket(ports, parsed);
   if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
   if (parsed.kind === "Alert") return reconcileAlert(ports, parsed);
   if (parsed.kind === "Provider") return reconcileProvider(ports, parsed);
   if (parsed.kind === "HelmChart")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmChart(ports, parsed);
   if (parsed.kind === "HelmRelease") return reconcileHelmRelease(ports, parsed);
+  if (parsed.kind === "ImageRepository")
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileImageRepository(ports, parsed);
+  if (parsed.kind === "ImagePolicy")
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileImagePolicy(ports, parsed);
+  if (parsed.kind === "ImageUpdateAutomation")
+    return parsed.spec.suspend ? { status: parsed.status } : reconcileImageUpdateAutomation(ports, parsed);
   return reconcileKustomization(ports, parsed, request);
 }
 
@@ -201,6 +218,9 @@ async function emitEvent(
           Receiver: "notification-controller",
           Alert: "notification-controller",
           Provider: "notification-controller",
+          ImageRepository: "image-reflector-controller",
+          ImagePolicy: "image-reflector-controller",
+          ImageUpdateAutomation: "image-automation-controller",
         } as Record<string, string>
       )[kind] ?? "source-controller",
     timestamp: new Date(ports.clock.now()).toISOString(),

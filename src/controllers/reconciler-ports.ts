@@ -15,6 +15,7 @@ import type { AgentPlane } from "../bundle/channel.js";
 import type { DependentsIndex } from "../ports/dependents.js";
 import type { DataKeyDecrypter } from "../ports/data-keys.js";
 import type { RegistryLogin } from "../ports/registry-login.js";
+import type { AwsIdentity } from "../ports/aws-identity.js";
 import type { ReconcileMetrics } from "../ports/metrics.js";
 
 /** Which cluster, as whom: Flux's `kubeConfig.secretRef` and `serviceAccountName`. */
@@ -55,6 +56,8 @@ export interface ReconcilerPorts {
   dataKeys?: DataKeyDecrypter;
   /** Registry credentials from the runtime's cloud identity (OCIRepository `provider: aws`); absent: none. */
   registryLogin?: RegistryLogin;
+  /** The runtime's AWS credentials (Bucket `provider: aws` without a secretRef); absent: none. */
+  awsIdentity?: AwsIdentity;
   /** Renders and extractions kept between reconciles of this process. */
   renders: RenderCache;
   /** Where each reconcile's duration and result go (Prometheus locally, EMF on Lambda); absent: not measured. */

@@ -9,7 +9,12 @@ import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { Agent } from "../../src/agent/agent.js";
-import { bundleDigest, publicKeyVerifier, type SealedBundle } from "../../src/bundle/bundle.js";
+import {
+  bundleDigest,
+  publicKeyVerifier,
+  type KustomizationBundle,
+  type SealedBundle,
+} from "../../src/bundle/bundle.js";
 import { kmsPublicKey } from "../../src/aws/kms.js";
 import type { AgentReport, BundleIndex } from "../../src/bundle/channel.js";
 import { newClusterRegistration } from "../../src/api/cluster.js";
@@ -30,6 +35,7 @@ import { createRepo, pushTree } from "../env/git-server.js";
 import { freshNamespace } from "../env/kube-client.js";
 import { freePort } from "../env/process.js";
 import { ageKey, sopsEncrypt } from "../env/sops.js";
+import { parseExposition, sample } from "../runtime/exposition.js";
 
 const run = promisify(execFile);
 const { aws, kube, git } = inject("testbed");
@@ -284,6 +290,19 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
         "m",
       ),
     );
+    // The agent's /metrics, on the port of /healthz: Flux's duration histogram and controller-runtime's counters for
+    // what it applied; no gotk_resource_info, which the control plane exports for every object.
+    const scraped = parseExposition(await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text());
+    const ref = { kind: "Kustomization", name: "app", namespace: ns.name };
+    expect(sample(scraped, "gotk_reconcile_duration_seconds_count", ref)?.value).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(scraped, "controller_runtime_reconcile_total", { controller: "kustomization", result: "requeue_after" })
+        ?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(sample(scraped, "controller_runtime_reconcile_errors_total", { controller: "kustomization" })?.value).toBe(
+      0,
+    );
+    expect(scraped.some((s) => s.name === "gotk_resource_info")).toBe(false);
   }, 60_000);
 
   it("an agent restart resumes without rewriting unchanged objects", async () => {
@@ -319,7 +338,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const index = await readJson<BundleIndex>(indexKey);
     const entry = index.bundles[`${ns.name}/app`]!;
     firstEntry = entry;
-    const genuine = await readJson<SealedBundle>(
+    const genuine = await readJson<SealedBundle<KustomizationBundle>>(
       `bundles/${cluster}/${ns.name}/app/${entry.digest.slice("sha256:".length)}.json`,
     );
     const tampered = structuredClone(genuine);
@@ -604,7 +623,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await reconcile();
     const published = JSON.stringify(
       await readJson<BundleIndex>(indexKey).then((index) =>
-        readJson<SealedBundle>(
+        readJson<SealedBundle<KustomizationBundle>>(
           `bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`,
         ),
       ),

@@ -10,7 +10,7 @@ import {
   openBundle,
   publicKeyVerifier,
   sealBundle,
-  type BundleContent,
+  type KustomizationBundle,
   type SealedBundle,
 } from "../../src/bundle/bundle.js";
 import { kmsPublicKey, kmsSigner } from "../../src/aws/kms.js";
@@ -36,7 +36,7 @@ const options = {
   retryMs: 60_000,
   deletionPolicy: "MirrorPrune" as const,
 };
-const content = (value: string): BundleContent => ({
+const content = (value: string): KustomizationBundle => ({
   cluster: "edge",
   kustomization: { namespace: "apps", name: "web" },
   revision: "main@sha1:abc",
@@ -136,7 +136,7 @@ describe(`bundles: digest, signature and index (KMS, Secrets Manager and S3 of $
         "apiVersion",
         ...Object.keys(options),
       ]),
-    ) as BundleContent;
+    ) as KustomizationBundle;
     expect(bundleDigest(reordered)).toBe(bundleDigest(content("one")));
     expect(bundleDigest(content("two"))).not.toBe(bundleDigest(content("one")));
   });

@@ -28,6 +28,7 @@ const BASES: Record<FluxKind, { spec: Record<string, unknown> }> = {
   HelmRepository: { spec: { interval: "10m", url: "https://charts.example/stable" } },
   HelmChart: { spec: { interval: "10m", chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
   OCIRepository: { spec: { interval: "10m", url: "oci://ghcr.io/org/manifests" } },
+  Bucket: { spec: { interval: "5m", bucketName: "manifests", endpoint: "s3.amazonaws.com" } },
   HelmRelease: { spec: { interval: "10m", chartRef: { kind: "HelmChart", name: "podinfo" } } },
   Kustomization: { spec: { interval: "10m", prune: true, sourceRef: { kind: "GitRepository", name: "app" } } },
   Receiver: {
@@ -35,8 +36,15 @@ const BASES: Record<FluxKind, { spec: Record<string, unknown> }> = {
   },
   Alert: { spec: { providerRef: { name: "slack" }, eventSources: [{ kind: "Kustomization", name: "*" }] } },
   Provider: { spec: { type: "generic", address: "https://hooks.example/flux" } },
+  ImageRepository: { spec: { image: "ghcr.io/stefanprodan/podinfo", interval: "5m" } },
+  ImagePolicy: { spec: { imageRepositoryRef: { name: "podinfo" }, policy: { semver: { range: "6.x" } } } },
+  ImageUpdateAutomation: { spec: { interval: "30m", sourceRef: { kind: "GitRepository", name: "fleet" } } },
 };
 
+const ldapSts = (spec: Record<string, unknown>) => {
+  spec.provider = "generic";
+  spec.sts = { provider: "ldap", endpoint: "https://sts.example" };
+};
 const OIDC_PROVIDER = { issuerURL: "https://issuer.example", validations: [{ expression: "true", message: "m" }] };
 const asOidc = (spec: Record<string, unknown>) => {
   spec.type = "generic-oidc";
@@ -47,6 +55,12 @@ const asOidc = (spec: Record<string, unknown>) => {
 /** What a field (and everything under it), or one value of it, needs around it to pass the CRD's CEL rules. */
 const CONTEXTS: Record<string, (spec: Record<string, unknown>) => void> = {
   "GitRepository spec.serviceAccountName": (spec) => void (spec.provider = "aws"),
+  // The Bucket CRD's CEL rules: aws STS for the aws provider, ldap STS (which alone takes secrets) for generic.
+  "Bucket spec.serviceAccountName": (spec) => void (spec.provider = "aws"),
+  "Bucket spec.sts": (spec) => void (spec.provider = "aws"),
+  "Bucket spec.sts.provider=ldap": (spec) => void (spec.provider = "generic"),
+  "Bucket spec.sts.secretRef": ldapSts,
+  "Bucket spec.sts.certSecretRef": ldapSts,
   "Receiver spec.oidcProviders": asOidc,
   "Receiver spec.type=generic-oidc": asOidc,
   // The CRD's CEL rules: a chart template or a chartRef, never both; a retry interval only to retry.
@@ -55,6 +69,8 @@ const CONTEXTS: Record<string, (spec: Record<string, unknown>) => void> = {
     void (spec.install = { strategy: { name: "RetryOnFailure" } }),
   "HelmRelease spec.upgrade.strategy.retryInterval": (spec) =>
     void (spec.upgrade = { strategy: { name: "RetryOnFailure" } }),
+  "ImagePolicy spec.interval": (spec) => void (spec.digestReflectionPolicy = "Always"),
+  "ImagePolicy spec.digestReflectionPolicy=Always": (spec) => void (spec.interval = "10m"),
   // The CRD's CEL rule: only commit status providers take an expression.
   "Provider spec.commitStatusExpr": (spec) => void (spec.type = "github"),
 };
@@ -136,7 +152,8 @@ describe("Flux v2.9 API conformance (CRDs of helm-controller v1.6.3, kustomize-c
   });
 
   it.each(named((s) => s.pattern))("%s %s: a value off the CRD's pattern is refused", (kind, path, c) => {
-    const value = "not valid!";
+    // A pattern that only refuses leading characters ("^$|^[^+:]") takes one it refuses.
+    const value = c.schema.pattern === "^$|^[^+:]" ? "+refs/heads/main" : "not valid!";
     expect(new RegExp(c.schema.pattern!).test(value)).toBe(false);
     const object = base(kind, path);
     place(kind, object, c.root, path, value);
@@ -228,6 +245,17 @@ describe("Flux v2.9 API conformance (CRDs of helm-controller v1.6.3, kustomize-c
     "GitRepository spec": [undefined, "generic", "aws", "azure", "github"].flatMap((provider) =>
       [undefined, "sa"].map((serviceAccountName) => ({ provider, serviceAccountName })),
     ),
+    "Bucket spec": ["generic", "aws", "gcp", "azure"].flatMap((provider) =>
+      [
+        undefined,
+        { provider: "aws", endpoint: "https://sts.example" },
+        { provider: "ldap", endpoint: "https://sts.example", secretRef: { name: "ldap" } },
+      ].flatMap((sts) =>
+        [undefined, "sa"].flatMap((serviceAccountName) =>
+          [undefined, { name: "keys" }].map((secretRef) => ({ provider, sts, serviceAccountName, secretRef })),
+        ),
+      ),
+    ),
     "HelmChart spec": ["HelmRepository", "GitRepository", "Bucket"].flatMap((kind) =>
       [undefined, { provider: "cosign" }].map((verify) => ({ sourceRef: { kind, name: "podinfo" }, verify })),
     ),
@@ -253,6 +281,10 @@ describe("Flux v2.9 API conformance (CRDs of helm-controller v1.6.3, kustomize-c
       { configMapRef: { name: "remote" } },
       { secretRef: { name: "remote" }, configMapRef: { name: "remote" } },
     ],
+    // The CRD's CEL rules: an interval only refreshes an Always digest, and Always needs one.
+    "ImagePolicy spec": [undefined, "Never", "IfNotPresent", "Always"].flatMap((digestReflectionPolicy) =>
+      [undefined, "1m"].map((interval) => ({ digestReflectionPolicy, interval })),
+    ),
     "Provider spec": ["generic", "github"].flatMap((type) =>
       [undefined, "'success'"].map((commitStatusExpr) => ({ type, commitStatusExpr })),
     ),

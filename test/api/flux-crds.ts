@@ -31,11 +31,15 @@ const FILES: Record<FluxKind, string> = {
   HelmRepository: "source.toolkit.fluxcd.io_helmrepositories.yaml",
   HelmChart: "source.toolkit.fluxcd.io_helmcharts.yaml",
   OCIRepository: "source.toolkit.fluxcd.io_ocirepositories.yaml",
+  Bucket: "source.toolkit.fluxcd.io_buckets.yaml",
   HelmRelease: "helm.toolkit.fluxcd.io_helmreleases.yaml",
   Kustomization: "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
   Receiver: "notification.toolkit.fluxcd.io_receivers.yaml",
   Alert: "notification.toolkit.fluxcd.io_alerts.yaml",
   Provider: "notification.toolkit.fluxcd.io_providers.yaml",
+  ImageRepository: "image.toolkit.fluxcd.io_imagerepositories.yaml",
+  ImagePolicy: "image.toolkit.fluxcd.io_imagepolicies.yaml",
+  ImageUpdateAutomation: "image.toolkit.fluxcd.io_imageupdateautomations.yaml",
 };
 
 export const KINDS = Object.keys(FILES) as FluxKind[];
@@ -114,10 +118,14 @@ const PATTERN_SAMPLES: Record<string, string> = {
   "^[\\-._a-zA-Z0-9]+$": "values.yaml",
   "^oci://.*$": "oci://ghcr.io/org/app",
   "^([a-zA-Z0-9_\\-.\\\\\\/]|\\[[0-9]{1,5}\\])+$": "ingress.hosts[0]",
+  "^$|^[^+:]": "refs/heads/main:refs/heads/image-updates",
 };
 export const FIELD_SAMPLES: Record<string, unknown> = {
+  // The CRD's enum starts with Always, which its CEL rules only take with an interval.
+  "ImagePolicy spec.digestReflectionPolicy": "IfNotPresent",
   // The CRD takes any string; only a commit SHA can ever be checked out.
   "GitRepository spec.ref.commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+  "ImageUpdateAutomation spec.git.checkout.ref.commit": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
   // The CRD's CEL rule needs one of its two references.
   "Kustomization spec.kubeConfig": { secretRef: { name: "remote" } },
   "HelmRelease spec.kubeConfig": { secretRef: { name: "remote" } },

@@ -295,12 +295,12 @@ describe(`sluice's commands for HelmRepository, HelmChart, Alert and Provider, k
       ...["create", "source", "helm", "gar", "--url", "oci://europe-docker.pkg.dev/project/charts"],
       ...["--oci-provider", "gcp", "-u", "bot", "-p", "x"],
     );
-    const github = await sluice.failing("create", "alert-provider", "gh", "--type", "github", "--address", "https://x");
+    const sentry = await sluice.failing("create", "alert-provider", "gh", "--type", "sentry", "--address", "https://x");
     // Assess
     expect(cloud.code).toBe(1);
     expect(cloud.stderr).toContain(`HelmRepository/${ns.name}/gar: spec.provider ("gcp")`);
-    expect(github.code).toBe(1);
-    expect(github.stderr).toContain(`Provider/${ns.name}/gh: spec.type ("github")`);
+    expect(sentry.code).toBe(1);
+    expect(sentry.stderr).toContain(`Provider/${ns.name}/gh: spec.type ("sentry")`);
     expect(await sluice.store.list({ kind: "HelmRepository" })).toEqual([]);
     expect(await sluice.store.list({ kind: "Provider" })).toEqual([]);
     await expect(secretData("helm-ecr")).rejects.toThrow();

@@ -8,13 +8,13 @@ import { onlyFromEnv, startTestbed } from "./testbed.js";
 
 const exitAfterStart = process.argv.includes("--exit");
 console.error(
-  "► starting the test bed (kube-apiserver + etcd + controller-manager, Git server, moto, OCI registry, Helm repo)",
+  "► starting the test bed (kube-apiserver + etcd + controller-manager, Git server, moto, OCI registry, Helm repo, sshd)",
 );
 const testbed = await startTestbed({
   only: onlyFromEnv(process.env.SLUICE_TESTBED),
   onProgress: (line) => console.error(`  ${line}`),
 });
-const { kube, git, aws, registry, helmRepo } = testbed.info;
+const { kube, git, aws, registry, helmRepo, sshd } = testbed.info;
 // A stable path, so `export KUBECONFIG=…` keeps working across restarts of the test bed.
 const kubeconfig = resolve(".sluice/testbed/kubeconfig");
 if (kube) {
@@ -30,6 +30,7 @@ const lines = [
   registry && `OCI registry   ${registry.host}  (${registry.version}); podinfo chart at ${registry.podinfo}`,
   helmRepo &&
     `Helm repo      ${helmRepo.url}  (${helmRepo.version}); podinfo ${PODINFO.version} and ${PODINFO.upgradeVersion}`,
+  sshd && `Git (SSH)      ssh://${sshd.user}@${sshd.host}:${sshd.port}${sshd.root}/<repo>.git  (${sshd.version})`,
   `Logs           ${testbed.logDir}`,
 ].filter(Boolean);
 console.log(lines.join("\n"));

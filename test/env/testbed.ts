@@ -8,6 +8,7 @@ import type * as git from "./git-server.js";
 import type * as helmRepo from "./helm-repo.js";
 import type * as kube from "./kube.js";
 import type * as registry from "./registry.js";
+import type * as sshd from "./sshd.js";
 
 /** Everything a test needs to reach the real components of the test bed. */
 export interface TestbedInfo {
@@ -16,6 +17,7 @@ export interface TestbedInfo {
   aws: aws.AwsInfo;
   registry: registry.RegistryInfo;
   helmRepo: helmRepo.HelmRepoInfo;
+  sshd: sshd.SshdInfo;
 }
 
 type Name = keyof TestbedInfo;
@@ -27,6 +29,7 @@ const components: { [N in Name]: () => Promise<Starter<N>> } = {
   aws: async () => (await import("./aws.js")).start,
   registry: async () => (await import("./registry.js")).start,
   helmRepo: async () => (await import("./helm-repo.js")).start,
+  sshd: async () => (await import("./sshd.js")).start,
 };
 
 export interface Testbed {

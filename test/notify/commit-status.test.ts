@@ -265,7 +265,7 @@ describe("github (GitHub REST API 'Commit statuses': list statuses for a referen
     expect(server.requests).toEqual([]);
     expect(failures()).toEqual([
       `failed to send notification for Kustomization/${NS}/podinfo: GitHub App authentication (the 'githubAppID' key of secret '${NS}/forge') is not supported by Sluice yet; use a token`,
-      `failed to send notification for Kustomization/${NS}/podinfo: github token cannot be empty`,
+      `failed to send notification for Kustomization/${NS}/podinfo: github token or github app details must be specified`,
     ]);
   });
 });

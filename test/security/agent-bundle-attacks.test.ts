@@ -12,7 +12,7 @@ import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { Agent } from "../../src/agent/agent.js";
-import { publicKeyVerifier, sealBundle, type SealedBundle } from "../../src/bundle/bundle.js";
+import { publicKeyVerifier, sealBundle, type KustomizationBundle, type SealedBundle } from "../../src/bundle/bundle.js";
 import { kmsPublicKey, kmsSigner } from "../../src/aws/kms.js";
 import type { AgentReport, BundleIndex, IndexEntry } from "../../src/bundle/channel.js";
 import { newClusterRegistration } from "../../src/api/cluster.js";
@@ -260,7 +260,7 @@ describe(`pull agent against a bucket writer without the signing key (kube-apise
     // Arrange: what the control plane would sign for cluster `other` (same key, same namespace/name).
     const agent = await resumedAgent();
     const a = await entryOf("a");
-    const genuine = await readJson<SealedBundle>(bundleKey("a", a.digest));
+    const genuine = await readJson<SealedBundle<KustomizationBundle>>(bundleKey("a", a.digest));
     const objects = [configMap("a-settings", { value: "from-other" }, { namespace: ns.name })];
     const other = await sealBundle(
       { ...genuine.content, cluster: `other-${id}`, sequence: a.sequence + 60_000, objects },

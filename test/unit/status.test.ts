@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Condition } from "../../src/api/meta.js";
 import { CONDITION, REASON } from "../../src/api/reasons.js";
-import { findCondition } from "../../src/controllers/conditions.js";
+import { findCondition } from "../../src/pipeline/conditions.js";
 import {
   markFailed,
   markProgressing,
@@ -11,7 +11,7 @@ import {
   withoutConditions,
   type ConditionedStatus,
   type Stamp,
-} from "../../src/controllers/status.js";
+} from "../../src/pipeline/status.js";
 
 const at = (generation: number, second: number): Stamp => ({
   generation,

@@ -11,9 +11,9 @@ import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { openChartArchive, readChartMetadata, withBuildMetadata } from "../../sources/helm-chart-build.js";
 import { parseVersion } from "../../sources/helm-index.js";
 import { applyToStore } from "../../store/objects.js";
-import { isReady } from "../conditions.js";
+import { isReady } from "../../pipeline/conditions.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { HELM_GROUP } from "./release-actions.js";
+import { HELM_GROUP } from "../../pipeline/helm-release/release-actions.js";
 
 // The chart a HelmRelease installs: the HelmChart its `spec.chart` template generates (created and
 // kept in line as helm-controller does, named `<namespace>-<name>` in the source's namespace), or

@@ -1,66 +1,28 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { CLUSTER_ANNOTATION } from "../../api/cluster.js";
-import { formatDuration, parseDuration } from "../../api/duration.js";
-import { composeValues } from "../../api/helm-values.js";
-import { configDigest } from "../../api/values-digest.js";
-import { maxHistoryOf, remediationOf, type HelmRelease } from "../../api/helmrelease.js";
-import { FORCE_AT, REQUESTED_AT, RESET_AT } from "../../api/meta.js";
-import { CONDITION, REASON } from "../../api/reasons.js";
-import { applyAll } from "../../apply/apply.js";
-import { formatChangeSet } from "../../apply/changeset.js";
-import { isUnreachable } from "../../cluster/reachability.js";
-import { openChartArchive, setChartVersion } from "../../sources/helm-chart-build.js";
-import { loadChart } from "../../helm/chart.js";
-import type { ReleaseRecord } from "../../helm/release-record.js";
-import { postRender, PostRenderError } from "../../helm/post-render.js";
-import { renderRelease, RenderError, splitOutput } from "../../helm/render.js";
-import { ReleaseStorage } from "../../helm/storage.js";
+import type { HelmRelease } from "../../api/helmrelease.js";
+import { REASON } from "../../api/reasons.js";
+import { identityOf } from "../kustomize/fleet-access.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
-import { findCondition, isReady } from "../conditions.js";
+import {
+  reconcileRelease,
+  releaseValues,
+  uninstallRelease,
+  type ReleaseChart,
+} from "../../pipeline/helm-release/release.js";
+import { releaseTarget, Run, type HelmReleaseOutcome } from "../../pipeline/helm-release/release-run.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import { checkDependencies } from "../dependencies.js";
-import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import { chartPhase, deleteGeneratedChart, type ChartSource } from "./chart-source.js";
-import {
-  correctDrift,
-  FIELD_MANAGER,
-  release,
-  ReleaseActionError,
-  uninstall,
-  type ReleaseTarget,
-} from "./release-actions.js";
-import { releaseState } from "./release-state.js";
-import {
-  COND,
-  Run,
-  exhausted,
-  retriesExceeded,
-  hookLimits,
-  uninstallOptions,
-  recordSnapshot,
-  refreshSnapshots,
-  fullName,
-  chartOf,
-  WHY,
-  type HelmReleaseOutcome,
-} from "./release-run.js";
-import { pendingAction, healthPhase, succeeded, actionFailed } from "./release-verdicts.js";
-import { remediate, unlock } from "./remediation.js";
-import { testAction } from "./helm-test.js";
 
-// helm-controller's reconcile, serverless-shaped: each request runs at most one Helm action
-// (install, upgrade, rollback, uninstall, unlock) and returns; the rollout it started is health-
-// checked by later requests (requeued, never waited on), and its verdict decides success or the
-// spec's remediation. The decisions are helm-controller's (internal/reconcile/atomic_release.go),
-// the conditions, reasons and messages too.
+// A HelmRelease on the control plane: where it goes, what it waits for, its chart and values; the
+// release itself is pipeline/helm-release's, which the pull agent runs too.
 
 /** Reconciles one HelmRelease: at most one Helm action, or one health check of the rollout under way. */
 export async function reconcileHelmRelease(ports: ReconcilerPorts, hr: HelmRelease): Promise<HelmReleaseOutcome> {
-  const run = new Run(ports, hr);
+  const run = new Run(ports, hr, () => connect(ports, hr));
   try {
-    if (hr.metadata.deletionTimestamp) return await finalize(run);
+    if (hr.metadata.deletionTimestamp) return await finalize(ports, run);
     if (hr.spec.suspend) return { status: run.status };
     refuseAgentPlacement(hr);
     refuseCrossNamespaceRefs(ports.settings, run.namespace, [
@@ -68,15 +30,13 @@ export async function reconcileHelmRelease(ports: ReconcilerPorts, hr: HelmRelea
       ...(hr.spec.chartRef ? [hr.spec.chartRef] : []),
       ...(hr.spec.dependsOn ?? []).map((d) => ({ kind: "HelmRelease", ...d })),
     ]);
-    await dependenciesPhase(run);
+    await dependenciesPhase(ports, hr);
     const chart = await chartPhase(ports, hr);
     run.status.helmChart = hr.spec.chart ? `${chart.key.namespace}/${chart.key.name}` : undefined;
-    const values = await valuesPhase(run);
-    return await releasePhase(run, await run.target(), chart, values);
+    const values = await releaseValues(hr, ports.secrets);
+    return await reconcileRelease(run, releaseChart(ports, chart), values);
   } catch (error) {
-    if (error instanceof ReconcileError) return run.failedWith(error);
-    if (isUnreachable(error)) return run.failedWith(new ReconcileError("RESTClientError", (error as Error).message));
-    throw error;
+    return run.settle(error);
   }
 }
 
@@ -91,321 +51,49 @@ function refuseAgentPlacement(hr: HelmRelease): void {
 }
 
 /** Flux's dependsOn between HelmReleases (controllers/dependencies.ts), with helm-controller's words. */
-async function dependenciesPhase(run: Run): Promise<void> {
+async function dependenciesPhase(ports: ReconcilerPorts, hr: HelmRelease): Promise<void> {
   const notFound = (ref: string) => `unable to get '${ref}' dependency: not found`;
-  await checkDependencies(run.ports, "HelmRelease", run.namespace, run.hr.spec.dependsOn ?? [], notFound);
+  await checkDependencies(ports, "HelmRelease", hr.metadata.namespace ?? "default", hr.spec.dependsOn ?? [], notFound);
 }
 
-/** `values` over `valuesFrom`, as helm-controller composes them; a missing reference is ValuesError, retried. */
-async function valuesPhase(run: Run): Promise<Record<string, unknown>> {
-  const { secrets } = run.ports;
-  const read = (kind: "ConfigMap" | "Secret", name: string) =>
-    kind === "Secret"
-      ? secrets.secret({ namespace: run.namespace, name })
-      : secrets.configMap({ namespace: run.namespace, name });
-  try {
-    return await composeValues(run.hr, read);
-  } catch (error) {
-    throw new ReconcileError(WHY.valuesError, (error as Error).message);
-  }
+/** The HelmRelease was deleted: uninstall its release, then drop the HelmChart generated for it. */
+async function finalize(ports: ReconcilerPorts, run: Run): Promise<HelmReleaseOutcome> {
+  const outcome = await uninstallRelease(run);
+  if (outcome.finalized) await deleteGeneratedChart(ports, run.status.helmChart);
+  return outcome;
 }
 
-async function releasePhase(
-  run: Run,
-  target: ReleaseTarget,
-  chart: ChartSource,
-  values: Record<string, unknown>,
-): Promise<HelmReleaseOutcome> {
-  const { status, hr } = run;
-  const desired = { chartName: chart.name, chartVersion: chart.version, configDigest: configDigest(values) };
-  const moved = await uninstallMovedRelease(run, target, chart.name);
-  if (moved) {
-    run.status = markProgressing(run.status, run.at, moved);
-    return {
-      status: run.status,
-      requeueAfterMs: 0,
-      event: { severity: "info", reason: WHY.uninstallSucceeded, message: moved },
-    };
-  }
-  // A new chart, new values or `flux reconcile --reset` are a new attempt: the failure counts start again.
-  const reset = resetRequested(hr);
-  if (reset) status.lastHandledResetAt = reset;
-  if (
-    reset ||
-    status.lastAttemptedRevision !== desired.chartVersion ||
-    status.lastAttemptedConfigDigest !== desired.configDigest
-  )
-    Object.assign(status, { failures: undefined, installFailures: undefined, upgradeFailures: undefined });
-  Object.assign(status, {
-    storageNamespace: run.storageNamespace,
-    lastAttemptedGeneration: run.at.generation,
-    lastAttemptedRevision: desired.chartVersion,
-    lastAttemptedRevisionDigest: chart.ociDigest,
-    lastAttemptedConfigDigest: desired.configDigest,
+/** The cluster as the HelmRelease's identity (`serviceAccountName`, `kubeConfig`), and its release storage there. */
+async function connect(ports: ReconcilerPorts, hr: HelmRelease) {
+  const identity = identityOf(hr, ports.settings);
+  const secretRef = hr.spec.kubeConfig?.secretRef;
+  const cluster = await ports.cluster({
+    namespace: hr.metadata.namespace ?? "default",
+    serviceAccountName: identity?.name,
+    kubeConfig: secretRef && { secretName: secretRef.name, key: secretRef.key },
+    insecureKubeConfigTLS: ports.settings.insecureKubeConfigTLS,
   });
-  const latest = await target.storage.latest(run.releaseName);
-  const pending = pendingAction(run);
-  if (pending && latest && latest.version === status.history?.[0]?.version && latest.info.status === "deployed")
-    return healthPhase(run, target, latest, pending);
-
-  const test = hr.spec.test;
-  const remediation = status.lastAttemptedReleaseAction && remediationOf(hr, status.lastAttemptedReleaseAction);
-  const failuresCount = !(remediation ? remediation.ignoreTestFailures : test?.ignoreFailures);
-  const state = releaseState(hr, latest, desired, configDigest, { enable: !!test?.enable, failuresCount });
-  const force = forceRequested(hr);
-  const act = (action: "install" | "upgrade") => releaseAction(run, target, chart, values, action, latest);
-  switch (state.status) {
-    case "InSync":
-      return inSync(run, await driftPhase(run, target, latest!));
-    case "Untested":
-      return testAction(run, target, latest!, failuresCount);
-    case "Locked":
-      return unlock(run, target, latest!);
-    case "Absent":
-      if (exhausted(run, "install") && !force) throw retriesExceeded(run, "install");
-      return act("install");
-    case "Unmanaged":
-      run.status.history = undefined; // nothing it says can be trusted any more
-      return act("upgrade");
-    case "OutOfSync":
-      if (exhausted(run, "upgrade") && !force) throw retriesExceeded(run, "upgrade");
-      return act("upgrade");
-    case "Failed":
-      return remediate(run, target, latest!, force, () => act("upgrade"));
-  }
+  return releaseTarget(cluster, hr, ports.clock);
 }
 
-/**
- * helm-controller's ReleaseTargetChanged: a new storage namespace, target namespace, release name or
- * chart name makes a new release, so the old one is uninstalled first (else installing would fail
- * on objects that already exist, and the old release would be orphaned). Says what it did, if anything.
- */
-async function uninstallMovedRelease(run: Run, target: ReleaseTarget, chartName: string): Promise<string | undefined> {
-  const { status } = run;
-  const current = status.history?.[0];
-  if (!status.storageNamespace || !current) return undefined;
-  const changed =
-    (status.storageNamespace !== run.storageNamespace && "storage namespace") ||
-    (current.namespace !== run.targetNamespace && "release namespace") ||
-    (current.name !== run.releaseName && "release name") ||
-    (current.chartName !== chartName && "chart name");
-  if (!changed) return undefined;
-  const old: ReleaseTarget = {
-    ...target,
-    storage: new ReleaseStorage(target.cluster.client, status.storageNamespace),
-    releaseName: current.name,
-    namespace: current.namespace,
-  };
-  const latest = await old.storage.latest(current.name);
-  if (latest && latest.info.status !== "uninstalled") await uninstall(old, latest, uninstallOptions(run));
-  Object.assign(status, {
-    history: undefined,
-    storageNamespace: undefined,
-    failures: undefined,
-    installFailures: undefined,
-    upgradeFailures: undefined,
-  });
-  return `release target configuration changed (${changed}): uninstalled release ${fullName(current)} with chart ${chartOf(current)}`;
-}
-
-/** `reconcile.fluxcd.io/resetAt` set with requestedAt and not handled yet: its value, else undefined. */
-function resetRequested(hr: HelmRelease): string | undefined {
-  const at = hr.metadata.annotations?.[RESET_AT];
-  return at && at === hr.metadata.annotations?.[REQUESTED_AT] && at !== hr.status?.lastHandledResetAt ? at : undefined;
-}
-
-function forceRequested(hr: HelmRelease): boolean {
-  const at = hr.metadata.annotations?.[FORCE_AT];
-  return !!at && at === hr.metadata.annotations?.[REQUESTED_AT] && at !== hr.status?.lastHandledForceAt;
-}
-
-/**
- * driftDetection (enabled or warn): Drifted=True with helm-controller's message when the cluster's
- * objects differ from the release's manifest, corrected at once when enabled; False when they do not.
- */
-async function driftPhase(
-  run: Run,
-  target: ReleaseTarget,
-  latest: ReleaseRecord,
-): Promise<HelmReleaseOutcome["event"]> {
-  const mode = run.hr.spec.driftDetection?.mode;
-  if (mode !== "enabled" && mode !== "warn") {
-    run.status = withoutConditions(run.status, COND.drifted);
-    return undefined;
-  }
-  const drifted = await correctDrift(target, latest, { mode, ignore: run.hr.spec.driftDetection?.ignore });
-  if (drifted.length === 0) {
-    run.set(COND.drifted, "False", WHY.noDriftDetected, "No drift detected against the cluster state");
-    return undefined;
-  }
-  const changes = formatChangeSet(drifted);
-  const detected = `Cluster state of release ${fullName(latest)} has drifted from the desired state:\n${changes}`;
-  run.set(COND.drifted, "True", WHY.driftDetected, detected);
-  if (mode === "warn") return { severity: "error", reason: WHY.driftDetected, message: detected };
+/** The chart source's artifact as the release takes it: fetched from artifact storage only when an action needs it. */
+function releaseChart(ports: ReconcilerPorts, chart: ChartSource): ReleaseChart {
   return {
-    severity: "info",
-    reason: "DriftCorrected",
-    message: `Cluster state of release ${fullName(latest)} has been corrected:\n${changes}`,
-  };
-}
-
-/** Nothing to run: Ready as the Released condition says, after a remediation that already matches the spec too. */
-function inSync(run: Run, event?: HelmReleaseOutcome["event"]): HelmReleaseOutcome {
-  const wasReady = isReady({ metadata: run.hr.metadata, status: run.hr.status });
-  const remediated = findCondition(run.status.conditions, COND.remediated);
-  const current = run.status.history?.[0];
-  if (
-    current &&
-    (remediated?.status === "True" || findCondition(run.status.conditions, COND.released)?.status !== "True")
-  ) {
-    run.status = withoutConditions(run.status, COND.remediated);
-    run.set(
-      COND.released,
-      "True",
-      WHY.upgradeSucceeded,
-      `Helm upgrade succeeded for release ${fullName(current)} with chart ${chartOf(current)}`,
-    );
-  }
-  run.status = withoutConditions(run.status, CONDITION.reconciling);
-  run.summarize();
-  return { status: run.status, requeueAfterMs: parseDuration(run.hr.spec.interval), changed: !wasReady, event };
-}
-
-/** Runs install or upgrade: render, apply, record; then checks the rollout's health at once. */
-async function releaseAction(
-  run: Run,
-  target: ReleaseTarget,
-  chart: ChartSource,
-  values: Record<string, unknown>,
-  action: "install" | "upgrade",
-  previous: ReleaseRecord | undefined,
-): Promise<HelmReleaseOutcome> {
-  const { ports, hr } = run;
-  const work = await mkdtemp(join(ports.workDir, "helmrelease-"));
-  const started = ports.clock.now();
-  run.status.lastAttemptedReleaseAction = action;
-  const forced = hr.metadata.annotations?.[FORCE_AT];
-  if (forceRequested(hr)) run.status.lastHandledForceAt = forced;
-  try {
-    const data = await ports.artifacts.get(chart.artifact.path, chart.artifact.digest);
-    if (!data)
+    name: chart.name,
+    version: chart.version,
+    ociDigest: chart.ociDigest,
+    archive: async () => {
+      const data = await ports.artifacts.get(chart.artifact.path, chart.artifact.digest);
+      if (data) return data;
+      const { kind, namespace, name } = chart.key;
       throw new ReconcileError(
         REASON.artifactFailed,
-        `Source not ready: artifact not found for ${chart.key.kind} '${chart.key.namespace}/${chart.key.name}'`,
+        `Source not ready: artifact not found for ${kind} '${namespace}/${name}'`,
         {
           quiet: true,
           retryAfterMs: ports.settings.dependencyRequeueMs,
         },
       );
-    let chartDir: string;
-    try {
-      chartDir = await openChartArchive(data, join(work, "chart"));
-      // An OCI chart is released under its version with the artifact's digest as build metadata.
-      if (chart.ociDigest) await setChartVersion(chartDir, chart.version);
-    } catch (error) {
-      throw new ReconcileError(REASON.artifactFailed, `Could not load chart: ${(error as Error).message}`);
-    }
-    const options = hr.spec[action];
-    // install.skipCRDs (deprecated) is Skip; otherwise Create on install, Skip on upgrade, unless `crds` says.
-    const skip = action === "install" && hr.spec.install?.skipCRDs;
-    const policy = skip ? "Skip" : (options?.crds ?? (action === "install" ? "Create" : "Skip"));
-    let rendered;
-    try {
-      rendered = await renderRelease({
-        helm: ports.tools.helm,
-        chart: chartDir,
-        releaseName: run.releaseName,
-        namespace: run.targetNamespace,
-        values,
-        kubeVersion: await serverVersion(target),
-        apiVersions: await target.cluster.discovery.apiVersions(),
-        isUpgrade: action === "upgrade",
-        includeCrds: policy !== "Skip",
-        skipSchemaValidation: options?.disableSchemaValidation,
-        workDir: work,
-      });
-    } catch (error) {
-      if (!(error instanceof RenderError)) throw error;
-      return actionFailed(run, action, chart.name, chart.version, error.message, started);
-    }
-    if (hr.spec.postRenderers?.length) {
-      const renderers = hr.spec.postRenderers.map((p) => p.kustomize ?? {});
-      let post: string;
-      try {
-        post = await postRender(ports.tools.kubectl, work, rendered.manifest, renderers, ports.settings.renderLimits);
-      } catch (error) {
-        if (!(error instanceof PostRenderError)) throw error;
-        return actionFailed(run, action, chart.name, chart.version, error.message, started);
-      }
-      const { manifest, objects } = splitOutput(post);
-      rendered = { ...rendered, manifest, objects };
-    }
-    if (action === "install" && hr.spec.install?.createNamespace) await createNamespace(target);
-    const result = await release(target, {
-      action,
-      chart: await loadChart(chartDir),
-      rendered,
-      values,
-      previous,
-      crds: policy,
-      force: action === "upgrade" && !!hr.spec.upgrade?.force,
-      maxHistory: maxHistoryOf(hr),
-      hooks: hookLimits(run, action),
-    });
-    recordSnapshot(run, result.record, action);
-    refreshSnapshots(run, result.stored);
-    run.status.inventory = result.inventory;
-    run.status.lastAttemptedReleaseActionDuration = formatDuration(ports.clock.now() - started);
-    const changes = formatChangeSet(result.changeSet);
-    if (hr.spec[action]?.disableWait) return succeeded(run, result.record, action, changes);
-    return healthPhase(run, target, result.record, action, changes);
-  } catch (error) {
-    if (!(error instanceof ReleaseActionError)) throw error;
-    if (error.record) recordSnapshot(run, error.record, action);
-    return actionFailed(run, action, chart.name, chart.version, error.message, started);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-/** The HelmRelease was deleted: uninstall what it released (when it has a history of it), then let it go. */
-async function finalize(run: Run): Promise<HelmReleaseOutcome> {
-  const { hr, ports } = run;
-  if (hr.spec.suspend) return { status: run.status, finalized: true };
-  let event: HelmReleaseOutcome["event"];
-  try {
-    const target = await run.target();
-    const latest = await target.storage.latest(run.releaseName);
-    if (latest && run.status.history?.length && latest.info.status !== "uninstalled") {
-      const changes = formatChangeSet(await uninstall(target, latest, uninstallOptions(run)));
-      const message = `Helm uninstall succeeded for release ${fullName(latest)} with chart ${latest.chart.metadata.name}@${latest.chart.metadata.version}`;
-      event = {
-        severity: "info",
-        reason: WHY.uninstallSucceeded,
-        message: changes ? `${message}\n${changes}` : message,
-      };
-    }
-  } catch (error) {
-    const message = `Helm uninstall failed for release ${run.targetNamespace}/${run.releaseName}: ${(error as Error).message}`;
-    run.status = markFailed(run.status, run.at, WHY.uninstallFailed, message);
-    return {
-      status: run.status,
-      requeueAfterMs: parseDuration(hr.spec.interval),
-      event: { severity: "error", reason: WHY.uninstallFailed, message },
-    };
-  }
-  await deleteGeneratedChart(ports, run.status.helmChart);
-  return { status: run.status, finalized: true, event };
-}
-
-/** `install.createNamespace`: the target namespace, created when missing (and never deleted, as Flux). */
-async function createNamespace(target: ReleaseTarget): Promise<void> {
-  const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name: target.namespace } };
-  await applyAll(target.cluster, [namespace], { fieldManager: FIELD_MANAGER });
-}
-
-/** The cluster's version for `.Capabilities.KubeVersion`. */
-async function serverVersion(target: ReleaseTarget): Promise<string> {
-  const version = await target.cluster.client.send<{ gitVersion?: string }>({ method: "GET", path: "/version" });
-  return version.gitVersion ?? "v1.36.0";
+    },
+  };
 }

@@ -2,9 +2,15 @@ import { CLUSTER_ANNOTATION } from "../../api/cluster.js";
 import { formatDuration, parseDuration } from "../../api/duration.js";
 import { kustomizationRetryMs } from "../../api/kustomization.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
-import { bundleDigest, sealBundle, type BundleContent, type BundleOptions } from "../../bundle/bundle.js";
+import {
+  bundleDigest,
+  sealBundle,
+  type BundleContent,
+  type BundleOptions,
+  type KustomizationBundle,
+} from "../../bundle/bundle.js";
 import type { AgentReport, BundleOutbox, IndexEntry } from "../../bundle/channel.js";
-import { type KustomizationRef } from "../../bundle/bundle.js";
+import { type BundleOwner } from "../../bundle/bundle.js";
 import { formatChangeSet, type ChangeSetEntry } from "../../apply/changeset.js";
 import { merge, type InventoryEntry } from "../../apply/inventory.js";
 import type { KubeObject } from "../../apply/object.js";
@@ -165,7 +171,7 @@ export async function suspendBundle(attempt: Attempt, cluster: string): Promise<
  */
 async function agentState(
   outbox: BundleOutbox,
-  ks: KustomizationRef,
+  ks: BundleOwner,
 ): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
   const [current, report] = await Promise.all([outbox.current(ks), outbox.report(ks)]);
   return [current, report?.reason === REASON.withdrawn ? undefined : report];
@@ -178,8 +184,8 @@ async function agentState(
 function bundleFor(
   attempt: Attempt,
   cluster: string,
-  content: Pick<BundleContent, "revision"> & Partial<BundleContent>,
-): BundleContent {
+  content: Pick<KustomizationBundle, "revision"> & Partial<KustomizationBundle>,
+): KustomizationBundle {
   return {
     cluster,
     kustomization: attempt.owner,

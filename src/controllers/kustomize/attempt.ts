@@ -4,12 +4,12 @@ import { CONDITION, REASON } from "../../api/reasons.js";
 import type { ServiceAccountRef } from "../../cluster/access-review.js";
 import type { Cluster } from "../../cluster/cluster.js";
 import type { ReconcileError } from "../../pipeline/reconcile-error.js";
-import { findCondition, isReady, type ConditionInput } from "../conditions.js";
+import { findCondition, isReady, type ConditionInput } from "../../pipeline/conditions.js";
 import { identityOf } from "./fleet-access.js";
-import type { Outcome } from "../outcome.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ClusterRequest, ReconcilerPorts } from "../reconciler-ports.js";
 import { upsertHistory } from "./history.js";
-import { markFailed, markProgressing, markReady, withCondition, type Stamp } from "../status.js";
+import { markFailed, markProgressing, markReady, withCondition, type Stamp } from "../../pipeline/status.js";
 
 export type KustomizationStatus = NonNullable<Kustomization["status"]>;
 export type KustomizationOutcome = Outcome<KustomizationStatus>;

@@ -8,7 +8,7 @@ import { applyToStore, requestDeletion } from "../../store/objects.js";
 import { type Store } from "../../store/store.js";
 import { formatKey } from "../../api/object-key.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
-import { findCondition, isReady } from "../conditions.js";
+import { findCondition, isReady } from "../../pipeline/conditions.js";
 
 // Flux objects a Kustomization renders (GitRepository, Kustomization, …) are registered in the
 // Store for Sluice to reconcile rather than sent to the cluster — that is how a fleet repo laid out

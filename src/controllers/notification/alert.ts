@@ -1,9 +1,9 @@
 import type { Alert } from "../../api/alert.js";
 import { REASON } from "../../api/reasons.js";
 import { invalidPatterns } from "../../notify/alert-match.js";
-import type { Outcome } from "../outcome.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { markFailed, markReady, type Stamp } from "../status.js";
+import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
 
 type AlertStatus = NonNullable<Alert["status"]>;
 

@@ -1,9 +1,9 @@
 import type { Provider } from "../../api/provider.js";
 import { REASON } from "../../api/reasons.js";
 import { ProviderConfigError, resolveProvider } from "../../notify/provider-endpoint.js";
-import type { Outcome } from "../outcome.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { markFailed, markReady, type Stamp } from "../status.js";
+import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
 
 type ProviderStatus = NonNullable<Provider["status"]>;
 

@@ -5,11 +5,11 @@ import { digestOfPath, type ReceiverTarget } from "../../notify/receiver-index.j
 import type { ReconcileRequest } from "../../queue/queue.js";
 import { formatKey, keyOf } from "../../api/object-key.js";
 import { REASON } from "../../api/reasons.js";
-import { isReady } from "../conditions.js";
-import type { Outcome } from "../outcome.js";
+import { isReady } from "../../pipeline/conditions.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import type { Settings } from "../settings.js";
-import { markFailed, markReady, type Stamp } from "../status.js";
+import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
 
 type ReceiverStatus = NonNullable<Receiver["status"]>;
 

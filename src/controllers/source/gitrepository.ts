@@ -6,8 +6,8 @@ import { CONDITION, REASON } from "../../api/reasons.js";
 import { archiveDirectory } from "../../artifacts/archive.js";
 import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../../sources/git.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import type { Outcome } from "../outcome.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
+import type { Outcome } from "../../pipeline/outcome.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 
 type GitRepositoryStatus = NonNullable<GitRepository["status"]>;
 
@@ -151,7 +151,7 @@ function succeeded(status: GitRepositoryStatus, at: Stamp, message: string): Git
 }
 
 /** Reads `spec.secretRef` the way source-controller does: username/password, bearerToken, ca.crt. */
-async function gitAuth(ports: ReconcilerPorts, namespace: string, spec: GitRepository["spec"]): Promise<GitAuth> {
+export async function gitAuth(ports: ReconcilerPorts, namespace: string, spec: GitRepository["spec"]): Promise<GitAuth> {
   if (!spec.secretRef) return {};
   const data = await ports.secrets.secret({ namespace, name: spec.secretRef.name });
   if (!data) throw new Error(`failed to get secret '${namespace}/${spec.secretRef.name}': secret not found`);

@@ -26,13 +26,13 @@ import { OciError } from "../../sources/oci/client.js";
 import { OciCredentialsError } from "../../sources/oci/credentials.js";
 import { ociChartVersion, pullOciChart } from "../../sources/oci/helm-chart.js";
 import { OciUrlError } from "../../sources/oci/reference.js";
-import { findCondition } from "../conditions.js";
+import { findCondition } from "../../pipeline/conditions.js";
 import { repositoryDependency } from "./helmchart-dependency.js";
 import { indexSource } from "./helmrepository.js";
 import { ociClientFor } from "./oci-connection.js";
-import type { Outcome } from "../outcome.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 
 type HelmChartStatus = NonNullable<HelmChart["status"]>;
 type Spec = HelmChart["spec"];

@@ -10,10 +10,10 @@ import {
   type HelmIndexSource,
 } from "../../sources/helm-index.js";
 import { maskUrl } from "../../sources/git.js";
-import { findCondition } from "../conditions.js";
-import type { Outcome } from "../outcome.js";
+import { findCondition } from "../../pipeline/conditions.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 
 type HelmRepositoryStatus = NonNullable<HelmRepository["status"]>;
 type Spec = HelmRepository["spec"];

@@ -8,10 +8,10 @@ import { ChartReferenceError, newestMatchingTag } from "../../sources/helm-chart
 import { OciError, type OciClient, type OciDescriptor } from "../../sources/oci/client.js";
 import { OciCredentialsError } from "../../sources/oci/credentials.js";
 import { OciUrlError, parseOciUrl, type OciRepositoryRef } from "../../sources/oci/reference.js";
-import { findCondition } from "../conditions.js";
-import type { Outcome } from "../outcome.js";
+import { findCondition } from "../../pipeline/conditions.js";
+import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
-import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../status.js";
+import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 import { ociClientFor, ProviderLoginError } from "./oci-connection.js";
 
 type Status = NonNullable<OCIRepository["status"]>;

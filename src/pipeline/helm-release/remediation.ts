@@ -1,7 +1,7 @@
 import { maxHistoryOf, remediationOf } from "../../api/helmrelease.js";
 import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
-import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { ReconcileError } from "../reconcile-error.js";
 import { markFailed } from "../status.js";
 import { ReleaseActionError, rollback, setStatus, uninstall, type ReleaseTarget } from "./release-actions.js";
 import type { Run } from "./release-run.js";

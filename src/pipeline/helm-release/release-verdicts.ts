@@ -3,7 +3,7 @@ import { actionTimeoutMsOf } from "../../api/helmrelease.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { checkHealth, refOfEntry } from "../../apply/wait.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
-import { healthRules, healthVerdict } from "../../pipeline/sync.js";
+import { healthRules, healthVerdict } from "../sync.js";
 import { findCondition } from "../conditions.js";
 import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import { failedDescription, setStatus, type ReleaseTarget } from "./release-actions.js";

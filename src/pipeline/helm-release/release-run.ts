@@ -13,16 +13,38 @@ import { CONDITION } from "../../api/reasons.js";
 import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { ReleaseStorage } from "../../helm/storage.js";
-import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import { ReconcileError } from "../reconcile-error.js";
 import { findCondition } from "../conditions.js";
-import { identityOf } from "../kustomize/fleet-access.js";
 import type { Outcome } from "../outcome.js";
-import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, withCondition, withoutConditions, type Stamp } from "../status.js";
+import type { Cluster } from "../../cluster/cluster.js";
+import { isUnreachable } from "../../cluster/reachability.js";
+import type { Clock } from "../../ports/clock.js";
+import type { Log } from "../../ports/log.js";
+import type { RenderLimits } from "../../render/limits.js";
+import type { RenderTools } from "../../render/tools.js";
 import { HELM_GROUP, type HookLimits, type ReleaseTarget } from "./release-actions.js";
 
 // One reconcile of a HelmRelease: who it is, where its release lives, the status being built, and
 // the bookkeeping every Helm action shares (failure counts, hook bounds, status.history snapshots).
+// The control plane (a direct cluster) and the pull agent (its own cluster) run it alike.
+
+/** What a release needs from the process running it: the control plane's ReconcilerPorts, or the agent's. */
+export interface ReleasePorts {
+  clock: Clock;
+  log: Log;
+  tools: RenderTools;
+  /** Scratch space; each action uses its own sub-folder. */
+  workDir: string;
+  settings: {
+    /** Shortest pause between health checks of a rollout. */
+    healthPollMs: number;
+    /** How long hooks may run within one action (a Lambda's time limit bounds it on AWS). */
+    hookBudgetMs: number;
+    /** Bounds of the post-renderers' kustomize. */
+    renderLimits: RenderLimits;
+  };
+}
 
 export type HelmReleaseStatus = NonNullable<HelmRelease["status"]>;
 export type HelmReleaseOutcome = Outcome<HelmReleaseStatus>;
@@ -62,8 +84,10 @@ export class Run {
   readonly storageNamespace: string;
   status: HelmReleaseStatus;
   constructor(
-    readonly ports: ReconcilerPorts,
+    readonly ports: ReleasePorts,
     readonly hr: HelmRelease,
+    /** The cluster and release storage, as the HelmRelease's identity (connected on first use). */
+    readonly target: () => Promise<ReleaseTarget>,
   ) {
     this.at = { generation: hr.metadata.generation ?? 1, now: new Date(ports.clock.now()) };
     this.namespace = hr.metadata.namespace ?? "default";
@@ -75,27 +99,6 @@ export class Run {
 
   set(type: string, status: "True" | "False" | "Unknown", reason: string, message: string): void {
     this.status = withCondition(this.status, { type, status, reason, message }, this.at);
-  }
-
-  /** The cluster and the release storage, as the HelmRelease's identity. */
-  async target(): Promise<ReleaseTarget> {
-    const identity = identityOf(this.hr, this.ports.settings);
-    const secretRef = this.hr.spec.kubeConfig?.secretRef;
-    const cluster = await this.ports.cluster({
-      namespace: this.namespace,
-      serviceAccountName: identity?.name,
-      kubeConfig: secretRef && { secretName: secretRef.name, key: secretRef.key },
-      insecureKubeConfigTLS: this.ports.settings.insecureKubeConfigTLS,
-    });
-    return {
-      cluster,
-      storage: new ReleaseStorage(cluster.client, this.storageNamespace),
-      releaseName: this.releaseName,
-      namespace: this.targetNamespace,
-      owner: { group: HELM_GROUP, name: this.hr.metadata.name, namespace: this.namespace },
-      commonMetadata: this.hr.spec.commonMetadata,
-      now: () => new Date(this.ports.clock.now()),
-    };
   }
 
   /**
@@ -118,6 +121,13 @@ export class Run {
     this.status.observedGeneration = this.at.generation;
   }
 
+  /** The outcome of a step that threw: a ReconcileError or an unreachable cluster fails it; anything else is a bug. */
+  settle(error: unknown): HelmReleaseOutcome {
+    if (error instanceof ReconcileError) return this.failedWith(error);
+    if (isUnreachable(error)) return this.failedWith(new ReconcileError("RESTClientError", (error as Error).message));
+    throw error;
+  }
+
   failedWith(error: ReconcileError): HelmReleaseOutcome {
     this.status = markFailed(this.status, this.at, error.reason, error.message, { stalled: error.stalled });
     return {
@@ -127,6 +137,19 @@ export class Run {
       changed: true,
     };
   }
+}
+
+/** Where a HelmRelease's release lives in `cluster`, connected as the HelmRelease's identity. */
+export function releaseTarget(cluster: Cluster, hr: HelmRelease, clock: Clock): ReleaseTarget {
+  return {
+    cluster,
+    storage: new ReleaseStorage(cluster.client, storageNamespaceOf(hr)),
+    releaseName: releaseNameOf(hr),
+    namespace: releaseNamespaceOf(hr),
+    owner: { group: HELM_GROUP, name: hr.metadata.name, namespace: hr.metadata.namespace ?? "default" },
+    commonMetadata: hr.spec.commonMetadata,
+    now: () => new Date(clock.now()),
+  };
 }
 
 export function failureCount(run: Run, action: "install" | "upgrade"): number {
