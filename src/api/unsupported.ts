@@ -24,6 +24,19 @@ export const DELIVERED_PROVIDER_TYPES = [
   "gitlab",
   "gitea",
   "bitbucketserver",
+  "githubdispatch",
+  "googlechat",
+  "rocket",
+  "webex",
+  "telegram",
+  "matrix",
+  "lark",
+  "zulip",
+  "opsgenie",
+  "alertmanager",
+  "grafana",
+  "datadog",
+  "pagerduty",
 ] as const;
 
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;

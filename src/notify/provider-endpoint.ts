@@ -61,7 +61,7 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     throw new ProviderConfigError(
       `invalid address in secret: address exceeds maximum length of ${MAX_ADDRESS_LENGTH} bytes`,
     );
-  const address = fromSecret || provider.spec.address;
+  const address = fromSecret || provider.spec.address || FIXED_ADDRESSES[provider.spec.type];
   const where = fromSecret
     ? `the 'address' key of secret '${namespace}/${provider.spec.secretRef?.name}'`
     : "spec.address";
@@ -70,7 +70,12 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
   const url = aws ? new URL(aws.arn) : parseAddress(address, where, commitStatus ? ["ssh:"] : []);
   const token = data.token?.trim();
   const basicAuth = Boolean(data.username && data.password);
-  if (provider.spec.type === "github" && !token && !data.password && data.githubAppID)
+  if (
+    (provider.spec.type === "github" || provider.spec.type === "githubdispatch") &&
+    !token &&
+    !data.password &&
+    data.githubAppID
+  )
     throw new ProviderConfigError(
       `GitHub App authentication (the 'githubAppID' key of secret '${namespace}/${provider.spec.secretRef?.name}') is not supported by Sluice yet; use a token`,
     );
@@ -111,6 +116,9 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
       .concat(fromSecret ? [url.href] : []),
   };
 }
+
+/** Types whose API lives at one address, which Flux does not read from the Provider (telegram.go). */
+const FIXED_ADDRESSES: Record<string, string> = { telegram: "https://api.telegram.org" };
 
 const AWS_NAMES = { sns: "SNS topic", eventbridge: "EventBridge bus" } as const;
 const ARN_REGION = "[a-z]{2}(?:-[a-z]+)+-\\d";

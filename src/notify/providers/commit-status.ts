@@ -4,6 +4,8 @@ import type { FluxEvent } from "../events.js";
 import { jsonRequest } from "../payloads.js";
 import { expectSuccess, PostError, type Answer } from "../post.js";
 import type { Deliver, DeliveryContext } from "./delivery.js";
+import { gitAddress } from "./git-address.js";
+import { githubApi } from "./github-api.js";
 
 // Git commit statuses, as notification-controller v1.9.3 sets them (internal/notifier/{github,gitlab,
 // gitea,bitbucketserver,util}.go) through each forge's SDK (go-github v64, GitLab client-go v1.46,
@@ -14,14 +16,6 @@ import type { Deliver, DeliveryContext } from "./delivery.js";
 // Progressing events are skipped (Gitea's become `pending`).
 
 const PROGRESSING = REASON.progressing;
-
-/** `github.com/org/repo` → the forge's base URL and the repository id, as Flux's parseGitAddress reads an address. */
-function gitAddress(url: URL): { host: string; id: string } {
-  // An ssh:// address names the same repository over https.
-  const scheme = url.protocol === "ssh:" ? "https:" : url.protocol;
-  const id = url.pathname.replace(/^\/+/, "").replace(/\.git$/, "");
-  return { host: `${scheme}//${url.host}`, id: decodeURIComponent(id) };
-}
 
 /** `owner/repo` of an address; Flux's "invalid repository id" otherwise. */
 function ownerAndRepo(url: URL): { host: string; owner: string; repo: string } {
@@ -95,21 +89,11 @@ function tokenOrPassword(context: DeliveryContext, type: string): string {
 
 /** github.go: GET the commit's statuses (50), POST a status unless the key's latest has this state and description. */
 const github: Deliver = async (event, context) => {
+  const { base, repoPath, headers } = githubApi(context);
   if (event.reason === PROGRESSING) return;
   const sha = commitOf(event);
   const state = SEVERITY_STATES.github[event.severity];
   const { description } = nameAndDescription(event);
-  const token = tokenOrPassword(context, "github");
-  const { host, owner, repo } = ownerAndRepo(context.endpoint.url);
-  // go-github: api.github.com for github.com, else the enterprise API under /api/v3/.
-  const base = new URL(host).host === "github.com" ? "https://api.github.com/" : `${host}/api/v3/`;
-  const headers = {
-    accept: "application/vnd.github.v3+json",
-    authorization: `Bearer ${token}`,
-    "user-agent": "go-github/v64.0.0",
-    "x-github-api-version": "2022-11-28",
-  };
-  const repoPath = `repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
   const listed = await context.send({
     method: "GET",
     url: new URL(`${repoPath}/commits/${sha}/statuses?per_page=50`, base),
@@ -136,9 +120,9 @@ const github: Deliver = async (event, context) => {
 
 /** gitlab.go: GET the commit's statuses named by the key, POST a status unless one has this state and description. */
 const gitlab: Deliver = async (event, context) => {
-  if (event.reason === PROGRESSING) return;
   const token = tokenOrPassword(context, "gitlab");
   const { host, id } = gitAddress(context.endpoint.url);
+  if (event.reason === PROGRESSING) return;
   const sha = commitOf(event);
   const state = SEVERITY_STATES.gitlab[event.severity];
   const { description } = nameAndDescription(event);
@@ -231,11 +215,11 @@ function bitbucketServerCommits(url: URL): URL {
 
 /** bitbucketserver.go: GET the build status of the key (sha1 of the status key), POST it unless unchanged. */
 const bitbucketServer: Deliver = async (event, context) => {
-  if (event.reason === PROGRESSING) return;
   const { endpoint } = context;
   const commits = bitbucketServerCommits(endpoint.url);
   if (!endpoint.token && !(endpoint.username && endpoint.password))
     throw new PostError("invalid credentials, expected to be one of username/password or API Token");
+  if (event.reason === PROGRESSING) return;
   const sha = commitOf(event);
   const state = SEVERITY_STATES.bitbucketserver[event.severity];
   const { name: objectName, description } = nameAndDescription(event);

@@ -2,8 +2,11 @@ import type { FluxEvent } from "../events.js";
 import { requestFor, type ProviderRequest } from "../payloads.js";
 import { settle } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
+import { CHAT_REQUESTS } from "./chat.js";
 import { COMMIT_STATUS_DELIVERIES } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
+import { githubDispatch } from "./github-api.js";
+import { INCIDENT_DELIVERIES, INCIDENT_REQUESTS } from "./incident.js";
 
 // Which delivery each Provider type Sluice implements uses: a module per family of types. The list
 // of delivered types in api/unsupported.ts must name exactly these (a unit test holds them together).
@@ -22,8 +25,16 @@ const DELIVERIES: Record<string, Deliver> = {
   slack: oneRequest(requestFor),
   msteams: oneRequest(requestFor),
   discord: oneRequest(requestFor),
+  ...mapValues(CHAT_REQUESTS, oneRequest),
+  ...mapValues(INCIDENT_REQUESTS, oneRequest),
+  ...INCIDENT_DELIVERIES,
   ...COMMIT_STATUS_DELIVERIES,
+  githubdispatch: githubDispatch,
 };
+
+function mapValues<A, B>(record: Record<string, A>, map: (value: A) => B): Record<string, B> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value)]));
+}
 
 /** The Provider types with a delivery. */
 export const DELIVERY_TYPES: readonly string[] = Object.keys(DELIVERIES);

@@ -1,0 +1,46 @@
+import { jsonRequest } from "../payloads.js";
+import { expectSuccess, PostError } from "../post.js";
+import { fluxEventJson } from "../payloads.js";
+import type { Deliver, DeliveryContext } from "./delivery.js";
+import { gitAddress } from "./git-address.js";
+
+// GitHub's REST API as go-github v64 calls it for notification-controller v1.9.3 (internal/notifier/
+// github_helpers.go, github_dispatch.go): api.github.com for github.com, an enterprise server's API
+// under /api/v3/, the token (or the secret's password) as Bearer.
+
+/** The repository an address names, the API's base and go-github's headers. */
+export function githubApi(context: DeliveryContext): {
+  base: string;
+  repoPath: string;
+  headers: Record<string, string>;
+} {
+  const token = context.endpoint.token || context.endpoint.password;
+  if (!token) throw new PostError("github token or github app details must be specified");
+  const { host, id } = gitAddress(context.endpoint.url);
+  const parts = id.split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new PostError(`invalid repository id: '${id}'`);
+  return {
+    base: new URL(host).host === "github.com" ? "https://api.github.com/" : `${host}/api/v3/`,
+    repoPath: `repos/${encodeURIComponent(parts[0])}/${encodeURIComponent(parts[1])}`,
+    headers: {
+      accept: "application/vnd.github.v3+json",
+      authorization: `Bearer ${token}`,
+      "user-agent": "go-github/v64.0.0",
+      "x-github-api-version": "2022-11-28",
+    },
+  };
+}
+
+/** github_dispatch.go: a repository_dispatch event typed `Kind/name.namespace`, the Flux event as its client payload. */
+export const githubDispatch: Deliver = async (event, context) => {
+  const { base, repoPath, headers } = githubApi(context);
+  const { kind, name, namespace } = event.involvedObject;
+  const answer = await context.send(
+    jsonRequest(
+      new URL(`${repoPath}/dispatches`, base),
+      { event_type: `${kind}/${name}.${namespace}`, client_payload: fluxEventJson(event) },
+      headers,
+    ),
+  );
+  expectSuccess(answer, (failed) => `could not send github repository dispatch webhook: ${failed}`);
+};
