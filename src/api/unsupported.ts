@@ -24,6 +24,7 @@ export const DELIVERED_PROVIDER_TYPES = [
   "gitlab",
   "gitea",
   "bitbucketserver",
+  "bitbucket",
   "githubdispatch",
   "googlechat",
   "rocket",
@@ -147,11 +148,27 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     },
     { path: "spec.proxySecretRef", reason: notYet("reaching a registry through a proxy") },
   ],
+  Bucket: [
+    {
+      path: "spec.provider",
+      reason: `${notYet("reading from Google Cloud Storage or Azure Blob Storage")}; use an S3-compatible endpoint with provider generic`,
+      when: isNot("generic", "aws"),
+    },
+    {
+      path: "spec.sts",
+      reason: `${notYet("fetching credentials from a security token service")}; use a secretRef, or provider aws for the runtime's identity`,
+    },
+    {
+      path: "spec.serviceAccountName",
+      reason: `${notYet("authentication as a service account's cloud identity")}; provider aws uses the runtime's identity`,
+    },
+    { path: "spec.proxySecretRef", reason: notYet("reaching a bucket through a proxy") },
+  ],
   Kustomization: [
     {
       path: "spec.sourceRef.kind",
       reason: notYet("a source of this kind"),
-      when: isNot("GitRepository", "OCIRepository"),
+      when: isNot("GitRepository", "OCIRepository", "Bucket"),
     },
     {
       path: "spec.kubeConfig.configMapRef",

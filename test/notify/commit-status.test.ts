@@ -9,7 +9,9 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { provider as providerSchema } from "../../src/api/provider.js";
 import { AlertingEvents } from "../../src/notify/alert-dispatch.js";
 import type { Events, FluxEvent } from "../../src/notify/events.js";
+import type { ProviderRequest } from "../../src/notify/payloads.js";
 import { providerUid } from "../../src/notify/providers/commit-status-rules.js";
+import { deliveryFor } from "../../src/notify/providers/registry.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { Secrets } from "../../src/secrets/secrets.js";
 import { FileStore } from "../../src/store/fs-store.js";
@@ -344,5 +346,40 @@ describe("gitlab, gitea, bitbucketserver", () => {
     await send(event());
     expect(server.requests).toEqual([]);
     expect(failures()[0]).toContain("supplied provider address is not http(s) git clone url");
+  });
+
+  it("bitbucket: Bitbucket Cloud's API whatever the address' host, the token <user>:<app password> as basic auth, the build status keyed by the sha1 of the key (Bitbucket Cloud REST API 'Commit statuses': get/create a build status)", async () => {
+    // api.bitbucket.org is fixed (Flux ignores the address' host), so the requests are checked as the delivery makes them.
+    const sent: ProviderRequest[] = [];
+    const answers = [
+      { status: 404, body: '{"type":"error"}' },
+      { status: 201, body: "{}" },
+    ];
+    await deliveryFor("bitbucket")!(event({ severity: "error", reason: "HealthCheckFailed" }), {
+      endpoint: {
+        type: "bitbucket",
+        url: new URL("https://bitbucket.org/workspace/app.git"),
+        token: "flux:app-password",
+        headers: {},
+        timeoutMs: 15_000,
+        secretValues: [],
+      },
+      commitStatus: "kustomization/podinfo/0c9c2e41",
+      send: async (request) => (sent.push(request), answers.shift()!),
+    });
+    const key = createHash("sha1").update("kustomization/podinfo/0c9c2e41").digest("hex");
+    const statuses = `https://api.bitbucket.org/2.0/repositories/workspace/app/commit/${SHA}/statuses/build`;
+    expect(sent.map((r) => `${r.method ?? "POST"} ${r.url.href}`)).toEqual([
+      `GET ${statuses}/${key}`,
+      `POST ${statuses}`,
+    ]);
+    expect(sent[0]?.headers.authorization).toBe(`Basic ${Buffer.from("flux:app-password").toString("base64")}`);
+    expect(JSON.parse(sent[1]!.body.toString())).toEqual({
+      key,
+      url: "https://bitbucket.org",
+      state: "FAILED",
+      name: "kustomization/podinfo",
+      description: "health check failed",
+    });
   });
 });

@@ -70,6 +70,7 @@ const SEVERITY_STATES = {
   gitlab: { info: "success", error: "failed" },
   gitea: { info: "success", error: "failure" },
   bitbucketserver: { info: "SUCCESSFUL", error: "FAILED" },
+  bitbucket: { info: "SUCCESSFUL", error: "FAILED" },
 } as const;
 
 function parseJson(answer: Answer, what: string): unknown {
@@ -261,10 +262,49 @@ const bitbucketServer: Deliver = async (event, context) => {
     );
 };
 
+/**
+ * bitbucket.go (go-bitbucket v0.10.0): Bitbucket Cloud's API at api.bitbucket.org whatever the
+ * address' host (the address names the workspace and repository), the token `<user>:<app password>`
+ * as basic auth; the build status keyed by the sha1 of the status key is read (404: none) and
+ * posted unless it has this state and description.
+ */
+const bitbucket: Deliver = async (event, context) => {
+  const token = context.endpoint.token;
+  if (!token) throw new PostError("bitbucket token cannot be empty");
+  const { id } = gitAddress(context.endpoint.url);
+  const credentials = token.split(":");
+  if (credentials.length !== 2) throw new PostError("invalid token format, expected to be <user>:<password>");
+  const parts = id.split("/");
+  if (parts.length !== 2) throw new PostError(`invalid repository id "${id}"`);
+  if (event.reason === PROGRESSING) return;
+  const sha = commitOf(event);
+  const state = SEVERITY_STATES.bitbucket[event.severity];
+  const { name, description } = nameAndDescription(event);
+  const key = createHash("sha1").update(context.commitStatus).digest("hex");
+  const authorization = `Basic ${Buffer.from(`${credentials[0]}:${credentials[1]}`).toString("base64")}`;
+  const statuses = `https://api.bitbucket.org/2.0/repositories/${encodeURIComponent(parts[0]!)}/${encodeURIComponent(parts[1]!)}/commit/${sha}/statuses/build`;
+  const existing = await context.send({
+    method: "GET",
+    url: new URL(`${statuses}/${key}`),
+    headers: { authorization },
+    body: Buffer.alloc(0),
+  });
+  if (existing.status !== 404) {
+    expectSuccess(existing, (failed) => `could not get commit status: ${failed}`);
+    const current = parseJson(existing, "the commit status") as Record<string, unknown> | null;
+    if (current?.state === state && current.description === description) return;
+  }
+  const created = await context.send(
+    jsonRequest(new URL(statuses), { key, url: "https://bitbucket.org", state, name, description }, { authorization }),
+  );
+  expectSuccess(created);
+};
+
 /** The commit status provider types Sluice sets statuses for. */
 export const COMMIT_STATUS_DELIVERIES: Record<string, Deliver> = {
   github,
   gitlab,
   gitea,
   bitbucketserver: bitbucketServer,
+  bitbucket,
 };
