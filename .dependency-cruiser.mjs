@@ -20,6 +20,7 @@ const services = layer("services", [
   "secrets",
   "bundle",
   "helm",
+  "image",
 ]);
 const pipeline = layer("pipeline", ["pipeline"]);
 const reconcile = layer("reconcile", ["controllers", "agent"]);

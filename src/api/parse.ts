@@ -4,6 +4,11 @@ import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./
 import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
 import { helmRelease, withHelmReleaseDefaults, type HelmRelease } from "./helmrelease.js";
 import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
+import {
+  imageUpdateAutomation,
+  withImageUpdateAutomationDefaults,
+  type ImageUpdateAutomation,
+} from "./imageupdateautomation.js";
 import { kustomization, withKustomizationDefaults, type Kustomization } from "./kustomization.js";
 import { ociRepository, withOciRepositoryDefaults, type OCIRepository } from "./ocirepository.js";
 import { provider, type Provider } from "./provider.js";
@@ -31,6 +36,7 @@ export const schemas = {
   HelmRelease: helmRelease,
   Alert: alert,
   Provider: provider,
+  ImageUpdateAutomation: imageUpdateAutomation,
 } as const;
 export type FluxKind = keyof typeof schemas;
 export type FluxObject =
@@ -42,7 +48,8 @@ export type FluxObject =
   | Kustomization
   | Receiver
   | Alert
-  | Provider;
+  | Provider
+  | ImageUpdateAutomation;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
 export interface Admitted<T> {
@@ -135,6 +142,8 @@ function withDefaults(object: FluxObject): FluxObject {
       return withAlertDefaults(object);
     case "Provider":
       return object;
+    case "ImageUpdateAutomation":
+      return withImageUpdateAutomationDefaults(object);
   }
 }
 

@@ -191,6 +191,10 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.resourceFilter", reason: notYet("a CEL resource filter") },
   ],
   Alert: [],
+  ImageUpdateAutomation: [
+    { path: "spec.git.commit.signingKey", reason: notYet("signing commits (GPG or SSH)") },
+    { path: "spec.git.push.options", reason: notYet("Git push options (isomorphic-git cannot send them)") },
+  ],
   Provider: [
     {
       path: "spec.type",

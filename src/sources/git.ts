@@ -364,3 +364,73 @@ function sanitise(message: string, auth: GitAuth): string {
     .flatMap((s) => [s, encodeURIComponent(s)])
     .reduce((text, secret) => text.replaceAll(secret, "***"), maskUrl(message));
 }
+
+/** Who commits: Flux's `spec.git.commit.author`, also the committer. */
+export interface CommitAuthor {
+  name: string;
+  email: string;
+}
+
+/**
+ * Commits new contents of existing files of a checkout (`dir`, made by checkout) on top of `parent`, without
+ * an index: the changed blobs and the trees above them are written, every other entry is kept as it was.
+ * `files` maps `/`-separated paths from the root to their new contents. Returns the new commit.
+ */
+export async function commitFiles(options: {
+  dir: string;
+  parent: string;
+  files: Map<string, string>;
+  author: CommitAuthor;
+  message: string;
+  when: Date;
+}): Promise<string> {
+  const { dir, parent, author, message, when } = options;
+  const cache = {};
+  const { commit } = await git.readCommit({ fs, dir, oid: parent, cache });
+  const updates = [...options.files].map(([path, content]) => ({ path: path.split("/"), content }));
+  const tree = await rewriteTree(dir, commit.tree, updates, cache);
+  const signature = { ...author, timestamp: Math.floor(when.getTime() / 1000), timezoneOffset: 0 };
+  return git.writeCommit({
+    fs,
+    dir,
+    commit: { message, tree, parent: [parent], author: signature, committer: signature },
+  });
+}
+
+async function rewriteTree(
+  dir: string,
+  oid: string,
+  updates: { path: string[]; content: string }[],
+  cache: object,
+): Promise<string> {
+  const { tree } = await git.readTree({ fs, dir, oid, cache });
+  const entries = await Promise.all(
+    tree.map(async (entry) => {
+      const mine = updates.filter((u) => u.path[0] === entry.path);
+      if (mine.length === 0) return entry;
+      const leaf = mine.find((u) => u.path.length === 1);
+      if (leaf && entry.type === "blob")
+        return { ...entry, oid: await git.writeBlob({ fs, dir, blob: Buffer.from(leaf.content) }) };
+      if (entry.type !== "tree") throw new Error(`cannot update ${mine[0]!.path.join("/")}: not a file in the commit`);
+      const below = mine.map((u) => ({ ...u, path: u.path.slice(1) }));
+      return { ...entry, oid: await rewriteTree(dir, entry.oid, below, cache) };
+    }),
+  );
+  return git.writeTree({ fs, dir, tree: entries });
+}
+
+/**
+ * Pushes `commit` to `remoteRef` of the remote, never forced: a remote that moved meanwhile rejects it
+ * (a GitError). `remoteRef` is a full ref name (`refs/heads/main`).
+ */
+export async function pushCommit(remote: GitRemote, dir: string, commit: string, remoteRef: string): Promise<void> {
+  validate(remote);
+  await guarded(remote, `push to '${remoteRef}' of`, async (bound) => {
+    const localRef = "refs/sluice/push";
+    await git.writeRef({ fs, dir, ref: localRef, value: commit, force: true });
+    const result = await git.push({ fs, dir, ...transport(bound), url: remote.url, ref: localRef, remoteRef });
+    const refResult = result.refs[remoteRef];
+    if (!result.ok || (refResult && !refResult.ok))
+      throw new Error(`the remote refused the update: ${refResult?.error ?? result.error ?? "unknown reason"}`);
+  });
+}

@@ -1,0 +1,263 @@
+import { execFile } from "node:child_process";
+import { chmod, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, inject, it } from "vitest";
+import { REQUESTED_AT } from "../../src/api/meta.js";
+import type { KubeObject } from "../../src/apply/object.js";
+import { applyToStore, updateObject } from "../../src/store/objects.js";
+import { planeSuite, ready, until } from "../controllers/helpers.js";
+import { createRepo, pushTree } from "../env/git-server.js";
+
+// ImageUpdateAutomation reconciled by a local control plane against the test bed's Git server: ImagePolicies
+// are put in the Store with a status (suspended, so nothing rescans them), the automation commits and pushes.
+
+const run = promisify(execFile);
+const { kube, git } = inject("testbed");
+const local = planeSuite(kube, git, { namespace: "image-auto" });
+const ns = () => local.namespace;
+let serial = 0;
+
+const deploy = (image: string) => `# podinfo, kept as written
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo   # the app
+spec:
+  template:
+    spec:
+      containers:
+        - name: podinfo
+          image: ${image} # {"$imagepolicy": "NS:podinfo"}
+`;
+
+/** A repo with the deployment, its GitRepository, and the policy's pick in the Store. */
+async function fixture(tag: string) {
+  const name = `fleet-${serial++}`;
+  const repo = `${ns()}-${name}`;
+  const url = await createRepo(git, repo);
+  await pushTree(git, repo, {
+    files: {
+      "apps/podinfo.yaml": deploy("ghcr.io/stefanprodan/podinfo:6.0.0").replace("NS", ns()),
+      "README.md": "fleet\n",
+    },
+  });
+  await applyToStore(local.plane.runtime.store, {
+    apiVersion: "source.toolkit.fluxcd.io/v1",
+    kind: "GitRepository",
+    metadata: { name, namespace: ns() },
+    spec: { interval: "1h", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+  });
+  await setPolicy(tag);
+  return { name, repo };
+}
+
+async function setPolicy(tag: string): Promise<void> {
+  const key = { kind: "ImagePolicy", namespace: ns(), name: "podinfo" };
+  const latestRef = { name: "ghcr.io/stefanprodan/podinfo", tag };
+  const stored = await local.plane.runtime.store.get(key);
+  if (!stored)
+    await local.plane.runtime.store.create({
+      apiVersion: "image.toolkit.fluxcd.io/v1",
+      kind: "ImagePolicy",
+      metadata: { name: "podinfo", namespace: ns(), generation: 1 },
+      spec: { imageRepositoryRef: { name: "podinfo" }, policy: { semver: { range: "6.x" } }, suspend: true },
+      status: { latestRef },
+    });
+  else await local.plane.runtime.store.update({ ...stored.object, status: { latestRef } }, stored.version);
+}
+
+function automation(name: string, source: string, git: Record<string, unknown>): KubeObject {
+  return {
+    apiVersion: "image.toolkit.fluxcd.io/v1beta1",
+    kind: "ImageUpdateAutomation",
+    metadata: { name, namespace: ns() },
+    spec: {
+      interval: "1h",
+      sourceRef: { kind: "GitRepository", name: source },
+      git: {
+        checkout: { ref: { branch: "main" } },
+        commit: {
+          author: { email: "fluxbot@users.noreply.github.com", name: "fluxbot" },
+          messageTemplate: "{{range .Updated.Images}}{{println .}}{{end}}",
+        },
+        ...git,
+      },
+      update: { path: "./apps", strategy: "Setters" },
+    },
+  };
+}
+
+const show = (repo: string, ...args: string[]) =>
+  run("git", ["-C", join(git.root, `${repo}.git`), "show", ...args]).then((r) => r.stdout);
+const status = async (name: string) =>
+  ((await local.plane.runtime.store.get({ kind: "ImageUpdateAutomation", namespace: ns(), name }))?.object.status ??
+    {}) as {
+    lastPushCommit?: string;
+    conditions?: { type: string; status: string; message: string }[];
+    pullRequest?: { number: number };
+  };
+
+async function requestReconcile(name: string): Promise<void> {
+  await updateObject(local.plane.runtime.store, { kind: "ImageUpdateAutomation", namespace: ns(), name }, (o) => {
+    o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: new Date().toISOString() };
+  });
+}
+
+describe("ImageUpdateAutomation against the test bed's Git server", () => {
+  it("runs the issue's v1beta1 example: commits the new image with the .Updated message and pushes to main, the rest of the file kept", async () => {
+    // Prepare
+    const { name, repo } = await fixture("6.1.0");
+    // Act
+    await applyToStore(local.plane.runtime.store, automation("podinfo", name, { push: { branch: "main" } }));
+    const done = await until("the automation pushed", async () => {
+      const s = await status("podinfo");
+      return s.lastPushCommit && s;
+    });
+    // Assess
+    const file = await show(repo, "main:apps/podinfo.yaml");
+    expect(file).toBe(deploy("ghcr.io/stefanprodan/podinfo:6.1.0").replace("NS", ns()));
+    const log = await show(repo, "--no-patch", "--format=%H%n%an <%ae>%n%B", "main");
+    expect(log).toBe(
+      `${done.lastPushCommit}\nfluxbot <fluxbot@users.noreply.github.com>\nghcr.io/stefanprodan/podinfo:6.1.0\n\n`,
+    );
+    expect(ready(done as never)).toMatchObject({ status: "True", message: "repository up-to-date" });
+  });
+
+  it("retries on the new head when someone pushes in between, never forcing over their commit", async () => {
+    // Prepare: a hook that, on the automation's first push, lands a person's commit on main first
+    const { name, repo } = await fixture("6.2.0");
+    const bare = join(git.root, `${repo}.git`);
+    await writeFile(
+      join(bare, "hooks/pre-receive"),
+      `#!/bin/sh
+[ -e "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+# Outside receive-pack's quarantine, as another client's push would be.
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+export GIT_INDEX_FILE="$GIT_DIR/race-index"
+git read-tree refs/heads/main
+blob=$(printf 'fleet, edited by a person\\n' | git hash-object -w --stdin)
+git update-index --add --cacheinfo 100644 "$blob" README.md
+tree=$(git write-tree)
+commit=$(GIT_AUTHOR_NAME=person GIT_AUTHOR_EMAIL=p@example.com GIT_COMMITTER_NAME=person GIT_COMMITTER_EMAIL=p@example.com git commit-tree "$tree" -p refs/heads/main -m "a person's edit")
+git update-ref refs/heads/main "$commit"
+`,
+    );
+    await chmod(join(bare, "hooks/pre-receive"), 0o755);
+    // Act
+    await applyToStore(local.plane.runtime.store, automation("raced", name, {}));
+    let last = {};
+    const done = await until(
+      () => `the automation pushed after the race: ${JSON.stringify(last)}`,
+      async () => (last = await status("raced")).lastPushCommit,
+    );
+    // Assess: the person's commit is the automation's parent, both changes are on main
+    const parents = await show(repo, "--no-patch", "--format=%s", `${done}^`);
+    expect(parents).toContain("a person's edit");
+    expect(await show(repo, "main:README.md")).toBe("fleet, edited by a person\n");
+    expect(await show(repo, "main:apps/podinfo.yaml")).toContain("image: ghcr.io/stefanprodan/podinfo:6.2.0 #");
+    expect((await show(repo, "--no-patch", "--format=%H", "main")).trim()).toBe(done);
+  });
+
+  it("opens one pull request from the push branch and updates it for a newer image (GitHub REST contract)", async () => {
+    // Prepare: a loopback GitHub checking the documented requests —
+    // https://docs.github.com/en/rest/pulls/pulls#list-pull-requests,
+    // https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request,
+    // https://docs.github.com/en/rest/pulls/pulls#update-a-pull-request
+    const pulls: { number: number; head: string; base: string; title: string; body: string }[] = [];
+    const seen: string[] = [];
+    const token = "ghp_secret-token-never-logged";
+    const server = createServer(async (req, res) => {
+      const body = await read(req);
+      const url = new URL(req.url!, "http://x");
+      seen.push(`${req.method} ${url.pathname}${url.search}`);
+      const bad = (why: string) =>
+        res.writeHead(422, { "content-type": "application/json" }).end(JSON.stringify({ message: why }));
+      if (req.headers.authorization !== `token ${token}`) return bad("authorization");
+      if (!String(req.headers.accept).includes("application/vnd.github")) return bad("accept");
+      const html = (n: number) => `https://github.example/org/fleet/pull/${n}`;
+      if (req.method === "GET" && url.pathname === "/repos/org/fleet/pulls") {
+        const [owner, head] = (url.searchParams.get("head") ?? "").split(":");
+        if (owner !== "org" || url.searchParams.get("state") !== "open") return bad("list query");
+        const found = pulls.filter((p) => p.head === head && p.base === url.searchParams.get("base"));
+        return res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify(found.map((p) => ({ ...p, html_url: html(p.number) }))));
+      }
+      if (req.method === "POST" && url.pathname === "/repos/org/fleet/pulls") {
+        const input = JSON.parse(body) as { head: string; base: string; title: string; body: string };
+        if (!input.head || !input.base || !input.title) return bad("create fields");
+        const pull = { number: pulls.length + 1, ...input };
+        pulls.push(pull);
+        return res
+          .writeHead(201, { "content-type": "application/json" })
+          .end(JSON.stringify({ ...pull, html_url: html(pull.number) }));
+      }
+      const patch = /^\/repos\/org\/fleet\/pulls\/(\d+)$/.exec(url.pathname);
+      if (req.method === "PATCH" && patch) {
+        const pull = pulls.find((p) => p.number === Number(patch[1]))!;
+        Object.assign(pull, JSON.parse(body));
+        return res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ ...pull, html_url: html(pull.number) }));
+      }
+      bad("unexpected request");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const { name, repo } = await fixture("6.3.0");
+      // The clone URL must name the GitHub repository: org/fleet.git under the Git server's folder.
+      const orgRepo = `${repo}/org/fleet`;
+      await createRepo(git, orgRepo);
+      await pushTree(git, orgRepo, {
+        files: { "apps/podinfo.yaml": deploy("ghcr.io/stefanprodan/podinfo:6.0.0").replace("NS", ns()) },
+      });
+      await updateObject(local.plane.runtime.store, { kind: "GitRepository", namespace: ns(), name }, (o) => {
+        (o.spec as { url: string }).url = `${git.baseUrl}/${orgRepo}.git`;
+      });
+      await local.admin.client.send({
+        method: "POST",
+        path: `/api/v1/namespaces/${ns()}/secrets`,
+        body: { metadata: { name: "github" }, stringData: { token } },
+      });
+      const pullRequest = { provider: "github", secretRef: { name: "github" }, apiURL: api };
+      // Act 1
+      await applyToStore(
+        local.plane.runtime.store,
+        automation("pr", name, { push: { branch: "image-updates", pullRequest } }),
+      );
+      await until("the pull request opened", async () => (await status("pr")).pullRequest);
+      // Act 2: a newer image
+      await setPolicy("6.4.0");
+      await requestReconcile("pr");
+      await until("the pull request updated", async () => pulls[0]?.body.includes("6.4.0"));
+      // Assess
+      expect(pulls).toHaveLength(1);
+      expect(pulls[0]).toMatchObject({
+        head: "image-updates",
+        base: "main",
+        title: "ghcr.io/stefanprodan/podinfo:6.4.0",
+      });
+      expect(pulls[0]!.body).toContain(
+        "`apps/podinfo.yaml` (Deployment podinfo): `ghcr.io/stefanprodan/podinfo:6.3.0` → `ghcr.io/stefanprodan/podinfo:6.4.0`",
+      );
+      expect(seen.filter((s) => s.startsWith("POST"))).toEqual(["POST /repos/org/fleet/pulls"]);
+      expect(seen.filter((s) => s.startsWith("PATCH"))).toEqual(["PATCH /repos/org/fleet/pulls/1"]);
+      expect(await show(orgRepo, "image-updates:apps/podinfo.yaml")).toContain("podinfo:6.4.0 #");
+      expect(await show(orgRepo, "main:apps/podinfo.yaml")).toContain("podinfo:6.0.0 #");
+      expect(JSON.stringify(await status("pr"))).not.toContain(token);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+async function read(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString();
+}
