@@ -5,7 +5,7 @@ import { parseVersion, type HelmIndex } from "./helm-index.js";
 // source-controller's ChartRepository.GetChartVersion does with Masterminds/semver v3 — which reads
 // a range differently from node-semver in three ways handled here: `,` joins comparators (AND), `!=`
 // excludes a version (or, partial, `!=1.2`, all of 1.2.x), and a pre-release version is only
-// considered by a group of comparators that all name a pre-release.
+// considered by a group of comparators one of which names a pre-release.
 
 /** One version of a chart as the index lists it. */
 export type IndexedChartVersion = HelmIndex["entries"][string][number];
@@ -43,13 +43,22 @@ export function pickChartVersion(index: HelmIndex, chart: string, range: string)
  * when `range` is not a constraint.
  */
 export function newestMatchingTag(tags: string[], range: string): string | undefined {
-  const groups = orGroups(range === "" ? "*" : range);
+  const allows = semverConstraint(range);
   const matching = tags
     .map((tag) => ({ tag, parsed: parseVersion(tag) }))
     .filter((c): c is { tag: string; parsed: semver.SemVer } => c.parsed !== null)
-    .filter(({ parsed }) => groups.some((group) => satisfies(parsed, group)));
+    .filter(({ parsed }) => allows(parsed));
   matching.sort((a, b) => semver.rcompare(a.parsed, b.parsed));
   return matching[0]?.tag;
+}
+
+/**
+ * A Masterminds constraint, read once: whether a version satisfies it (empty: any stable version). Throws
+ * ChartReferenceError when `range` is not a constraint.
+ */
+export function semverConstraint(range: string): (version: semver.SemVer) => boolean {
+  const groups = orGroups(range === "" ? "*" : range);
+  return (version) => groups.some((group) => satisfies(version, group));
 }
 
 /** A Masterminds constraint as node-semver ranges, one per `||` group; refused when one is not a range. */
@@ -60,8 +69,8 @@ function orGroups(range: string): { range: string; prerelease: boolean }[] {
       .replace(/(!=|>=|<=|~>|[<>=~^])\s+/g, "$1")
       .trim()
       .split(/\s+/);
-    const versions = comparators.filter((c) => /\d/.test(c));
-    const prerelease = versions.length > 0 && versions.every((c) => c.includes("-"));
+    // Masterminds v3.5 (NewConstraint's hasPre): one comparator naming a pre-release opens its whole group to them.
+    const prerelease = comparators.some((c) => /\d/.test(c) && c.includes("-"));
     return withoutNotEqual(comparators).map((anded) => {
       if (semver.validRange(anded, { loose: true }) === null)
         throw new ChartReferenceError(`improper constraint: ${range}`);

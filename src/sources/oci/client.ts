@@ -115,10 +115,14 @@ export class OciClient {
     if (token && token.expiresAt > Date.now()) this.authorization = `Bearer ${token.value}`;
   }
 
-  /** Every tag of the repository, following `Link` pages on the registry's own origin. */
-  async tags(): Promise<string[]> {
+  /**
+   * Every tag of the repository, following `Link` pages on the registry's own origin; `pageSize` asks for
+   * pages of that many (`?n=`), and a list longer than `maxTags` is refused.
+   */
+  async tags(options: { pageSize?: number; maxTags?: number } = {}): Promise<string[]> {
+    const { pageSize, maxTags = Infinity } = options;
     const found: string[] = [];
-    let next: string | undefined = `${this.repositoryPath()}/tags/list`;
+    let next: string | undefined = `${this.repositoryPath()}/tags/list${pageSize ? `?n=${pageSize}` : ""}`;
     for (let page = 0; next; page++) {
       if (page === MAX_TAG_PAGES) throw new OciError(`tag list of ${this.name()} has more than ${MAX_TAG_PAGES} pages`);
       const response = await this.send("GET", next, { accept: "application/json" });
@@ -126,6 +130,7 @@ export class OciClient {
       const parsed = z.object({ tags: z.array(z.string()).nullish() }).safeParse(parseJson(body));
       if (!parsed.success) throw new OciError(`tag list of ${this.name()} is not a tag list`);
       found.push(...(parsed.data.tags ?? []));
+      if (found.length > maxTags) throw new OciError(`tag list of ${this.name()} has more than ${maxTags} tags`);
       next = this.nextPage(response.headers?.link);
     }
     return found;
