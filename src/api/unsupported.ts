@@ -193,7 +193,7 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   Alert: [],
   ImageUpdateAutomation: [
     { path: "spec.git.commit.signingKey", reason: notYet("signing commits (GPG or SSH)") },
-    { path: "spec.git.push.options", reason: notYet("Git push options (isomorphic-git cannot send them)") },
+    { path: "spec.git.push.options", reason: notYet("sending Git push options (isomorphic-git cannot)") },
   ],
   Provider: [
     {
