@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { alert, withAlertDefaults, type Alert } from "./alert.js";
+import { bucket, withBucketDefaults, type Bucket } from "./bucket.js";
 import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./gitrepository.js";
 import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
 import { helmRelease, withHelmReleaseDefaults, type HelmRelease } from "./helmrelease.js";
@@ -33,6 +34,7 @@ export const schemas = {
   HelmRepository: helmRepository,
   HelmChart: helmChart,
   OCIRepository: ociRepository,
+  Bucket: bucket,
   HelmRelease: helmRelease,
   Alert: alert,
   Provider: provider,
@@ -45,6 +47,7 @@ export type FluxObject =
   | HelmChart
   | HelmRelease
   | OCIRepository
+  | Bucket
   | Kustomization
   | Receiver
   | Alert
@@ -132,6 +135,8 @@ function withDefaults(object: FluxObject): FluxObject {
       return withHelmChartDefaults(object);
     case "OCIRepository":
       return withOciRepositoryDefaults(object);
+    case "Bucket":
+      return withBucketDefaults(object);
     case "HelmRelease":
       return withHelmReleaseDefaults(object);
     case "Kustomization":

@@ -63,6 +63,8 @@ export const REASON = {
   ociPullFailed: "OCIArtifactPullFailed",
   /** source-controller: an OCI artifact's layer could not be selected, downloaded, extracted or copied. */
   ociLayerOperationFailed: "OCIArtifactLayerOperationFailed",
+  /** source-controller: a Bucket's listing or an object's download failed. */
+  bucketOperationFailed: "BucketOperationFailed",
   /** source-controller: a HelmChart's artifact is the chart as the repository serves it. */
   chartPullSucceeded: "ChartPullSucceeded",
   /** source-controller: a HelmChart's artifact was packaged (from a folder, or with values files or a version changed). */

@@ -65,19 +65,26 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
   return archiveTree(diskTree(resolve(dir)), options);
 }
 
-/** archiveDirectory's archive of any tree. */
-export async function archiveTree(tree: SourceTree, options: { ignore?: string } = {}): Promise<Archive> {
-  const rules = ignore().add(VCS);
-  if (options.ignore === undefined) rules.add(DEFAULTS);
+/**
+ * archiveDirectory's archive of any tree. `unfiltered`: every folder and regular file, no exclusions and no
+ * `.sourceignore` read (source-controller archives a Bucket's download so: its keys were filtered before).
+ */
+export async function archiveTree(
+  tree: SourceTree,
+  options: { ignore?: string; unfiltered?: boolean } = {},
+): Promise<Archive> {
+  const rules = options.unfiltered ? ignore() : ignore().add(VCS);
+  if (options.ignore === undefined && !options.unfiltered) rules.add(DEFAULTS);
   const entries: Buffer[] = [];
   let files = 0;
 
   const walk = async (rel: string, scoped: Ignore): Promise<void> => {
     const listed = await tree.list(rel);
     // A nested .sourceignore counts only as a regular file (a link is not followed).
-    const ignoreFile = listed.some((e) => e.name === IGNORE_FILE && !e.directory)
-      ? await tree.read(rel ? `${rel}/${IGNORE_FILE}` : IGNORE_FILE)
-      : undefined;
+    const ignoreFile =
+      !options.unfiltered && listed.some((e) => e.name === IGNORE_FILE && !e.directory)
+        ? await tree.read(rel ? `${rel}/${IGNORE_FILE}` : IGNORE_FILE)
+        : undefined;
     const local = ignorePatterns(ignoreFile?.toString("utf8") ?? "", rel);
     // spec.ignore comes last so that it may overrule .sourceignore files.
     const here = local.length > 0 ? ignore().add(scoped).add(local) : scoped;

@@ -10,6 +10,7 @@ import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { hmacSigner, keyIdFor, parseBundleKey, type BundleSigner } from "../bundle/bundle.js";
 import { awsClientOptions } from "../aws/clients.js";
 import { ecrLogin } from "../aws/ecr.js";
+import { runtimeAwsIdentity } from "../aws/identity.js";
 import { kmsDataKeys, kmsSigner } from "../aws/kms.js";
 import { hmacKey } from "../agent/config.js";
 import { EksAccess } from "../aws/eks.js";
@@ -133,6 +134,7 @@ export async function awsRuntime(
     receivers: new S3ReceiverIndex(clients.s3, config.bucket, config.kmsKeyId),
     dataKeys: kmsDataKeys(clients.kms),
     registryLogin: ecrLogin(config, clock),
+    awsIdentity: runtimeAwsIdentity(config),
     agents: config.bundleKey
       ? {
           signer: bundleSigners(config.bundleKey, clients),

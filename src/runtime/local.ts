@@ -24,6 +24,7 @@ import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
 import { RenderCache } from "../controllers/kustomize/render-cache.js";
 import { ecrLogin } from "../aws/ecr.js";
+import { runtimeAwsIdentity } from "../aws/identity.js";
 
 export interface LocalOptions {
   stateDir: string;
@@ -95,6 +96,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     receivers: new FileReceiverIndex(paths.receivers),
     // The AWS identity of the environment (profile, variables), asked only by an OCIRepository with provider aws.
     registryLogin: ecrLogin({ endpoint: process.env.SLUICE_AWS_ENDPOINT }, options.clock),
+    // The same identity for a Bucket with provider aws and no secretRef.
+    awsIdentity: runtimeAwsIdentity({}),
     metrics: options.metrics,
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));
