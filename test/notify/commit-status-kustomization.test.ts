@@ -155,4 +155,31 @@ describe(`GitHub commit status from Kustomization reconciles on kube-apiserver $
     ]);
     expect(statuses.get(broken)).toHaveLength(1);
   });
+
+  it("a Provider whose commitStatusExpr does not compile stalls, naming the field; one that compiles is Ready", async () => {
+    await applyToStore(
+      local.plane.runtime.store,
+      notification("Provider", "bad-expr", {
+        type: "github",
+        address: `${github.url}/org/fleet`,
+        secretRef: { name: "github-token" },
+        commitStatusExpr: "event.involvedObject.(",
+      }),
+    );
+    await applyToStore(
+      local.plane.runtime.store,
+      notification("Provider", "good-expr", {
+        type: "gitlab",
+        address: `${github.url}/org/fleet`,
+        secretRef: { name: "github-token" },
+        commitStatusExpr: "'flux/' + event.involvedObject.name",
+      }),
+    );
+    const stalled = await untilReadyIs("Provider", "bad-expr", "False");
+    expect(stalled.reason).toBe("InvalidSpec");
+    expect(stalled.message).toMatch(
+      new RegExp(`^Provider/${ns()}/bad-expr: spec\\.commitStatusExpr: failed to compile expression: `),
+    );
+    await untilReadyIs("Provider", "good-expr", "True");
+  });
 });

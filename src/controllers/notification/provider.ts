@@ -1,6 +1,7 @@
 import type { Provider } from "../../api/provider.js";
 import { REASON } from "../../api/reasons.js";
 import { ProviderConfigError, resolveProvider } from "../../notify/provider-endpoint.js";
+import { CommitStatusExprError, compileCommitStatusExpr } from "../../notify/providers/commit-status-rules.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
@@ -27,6 +28,17 @@ export async function reconcileProvider(ports: ReconcilerPorts, provider: Provid
       status: markFailed(status, at, REASON.validationFailed, message),
       requeueAfterMs: RETRY_MS,
       event: { severity: "error", reason: REASON.validationFailed, message },
+    };
+  }
+  // An expression that does not compile would fail every delivery: said once, here, as an Alert's bad pattern is.
+  try {
+    if (provider.spec.commitStatusExpr) compileCommitStatusExpr(provider.spec.commitStatusExpr);
+  } catch (error) {
+    if (!(error instanceof CommitStatusExprError)) throw error;
+    const message = `Provider/${provider.metadata.namespace ?? "default"}/${provider.metadata.name}: ${error.message}`;
+    return {
+      status: markFailed(status, at, REASON.invalidSpec, message, { stalled: true }),
+      event: { severity: "error", reason: REASON.invalidSpec, message },
     };
   }
   return { status: markReady(status, at, REASON.succeeded, "Initialized") };
