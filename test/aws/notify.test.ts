@@ -496,6 +496,41 @@ describe(`Alerts on AWS: worker → notify FIFO queue → notify function (${aws
       "main@sha1:ffffffffffffffffffffffffffffffffffffffff",
     ]);
   }, 30_000);
+
+  it("a GitHub commit status through the notify function: a 429 on the status POST returns the message, the retry lists again and posts once (GitHub REST API 'Commit statuses', 'Rate limits')", async () => {
+    const ns = namespace("commit-status");
+    const { url: queueUrl } = await freshQueue("commit-status", 6);
+    const forge = await recordingServer();
+    try {
+      const token = `ghp_${randomBytes(12).toString("hex")}`;
+      await new SecretsManagerClient(base).send(
+        new CreateSecretCommand({ Name: `sluice/${ns}/github`, SecretString: JSON.stringify({ token }) }),
+      );
+      await alertTo(ns, { type: "github", address: `${forge.url}/org/fleet`, secretRef: { name: "github" } });
+      const json = { status: 200, headers: { "content-type": "application/json" }, body: "[]" };
+      forge.answer(json, { status: 429, headers: { "retry-after": "1" }, body: `limited ${token}` }, json);
+      await workerEvents(queueUrl).emit(event(ns, "clone failed"));
+      const deps = notifyDeps(queueUrl);
+      expect((await pollNotify(deps)).failed).toHaveLength(1);
+      await pollUntil(deps, "the status posted", () => forge.requests.length === 4, 10_000);
+      const sha = "0123456789abcdef0123456789abcdef01234567";
+      expect(forge.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        `GET /api/v3/repos/org/fleet/commits/${sha}/statuses?per_page=50`,
+        `POST /api/v3/repos/org/fleet/statuses/${sha}`,
+        `GET /api/v3/repos/org/fleet/commits/${sha}/statuses?per_page=50`,
+        `POST /api/v3/repos/org/fleet/statuses/${sha}`,
+      ]);
+      expect(JSON.parse(forge.requests[3]!.body.toString())).toMatchObject({
+        state: "failure",
+        description: "git operation failed",
+        context: expect.stringMatching(/^gitrepository\/app\/[0-9a-f]{8}$/),
+      });
+      expect((await pollNotify(deps)).received).toEqual([]);
+      expect(written.join("\n")).not.toContain(token);
+    } finally {
+      await forge.close();
+    }
+  }, 30_000);
 });
 
 describe("sluice suspend|resume alert on the deployed control plane (--aws-bucket)", () => {
