@@ -5,6 +5,8 @@ import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./
 import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
 import { helmRelease, withHelmReleaseDefaults, type HelmRelease } from "./helmrelease.js";
 import { helmRepository, withHelmRepositoryDefaults, type HelmRepository } from "./helmrepository.js";
+import { imagePolicy, withImagePolicyDefaults, type ImagePolicy } from "./imagepolicy.js";
+import { imageRepository, withImageRepositoryDefaults, type ImageRepository } from "./imagerepository.js";
 import {
   imageUpdateAutomation,
   withImageUpdateAutomationDefaults,
@@ -38,6 +40,8 @@ export const schemas = {
   HelmRelease: helmRelease,
   Alert: alert,
   Provider: provider,
+  ImageRepository: imageRepository,
+  ImagePolicy: imagePolicy,
   ImageUpdateAutomation: imageUpdateAutomation,
 } as const;
 export type FluxKind = keyof typeof schemas;
@@ -52,6 +56,8 @@ export type FluxObject =
   | Receiver
   | Alert
   | Provider
+  | ImageRepository
+  | ImagePolicy
   | ImageUpdateAutomation;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
@@ -147,6 +153,10 @@ function withDefaults(object: FluxObject): FluxObject {
       return withAlertDefaults(object);
     case "Provider":
       return object;
+    case "ImageRepository":
+      return withImageRepositoryDefaults(object);
+    case "ImagePolicy":
+      return withImagePolicyDefaults(object);
     case "ImageUpdateAutomation":
       return withImageUpdateAutomationDefaults(object);
   }

@@ -191,6 +191,19 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.resourceFilter", reason: notYet("a CEL resource filter") },
   ],
   Alert: [],
+  ImageRepository: [
+    {
+      path: "spec.provider",
+      reason: `${notYet("Azure and Google registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
+      when: isNot("generic", "aws"),
+    },
+    {
+      path: "spec.serviceAccountName",
+      reason: `${notYet("scanning with a service account's image pull secrets")}; use a secretRef`,
+    },
+    { path: "spec.proxySecretRef", reason: notYet("reaching a registry through a proxy") },
+  ],
+  ImagePolicy: [],
   ImageUpdateAutomation: [
     { path: "spec.git.commit.signingKey", reason: notYet("signing commits (GPG or SSH)") },
     { path: "spec.git.push.options", reason: notYet("sending Git push options (isomorphic-git cannot)") },

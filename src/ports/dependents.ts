@@ -1,5 +1,6 @@
 import type { HelmChart } from "../api/helmchart.js";
 import type { HelmRelease } from "../api/helmrelease.js";
+import type { ImagePolicy } from "../api/imagepolicy.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { formatKey, type ObjectKey } from "../api/object-key.js";
 
@@ -36,6 +37,10 @@ export function targetsOf(key: ObjectKey, spec: unknown): string[] | undefined {
       ? ref("HelmChart", { namespace: chart.spec.sourceRef.namespace, name: `${key.namespace}-${key.name}` })
       : chartRef && ref(chartRef.kind, chartRef);
     return source ? [source, ...(dependsOn ?? []).map((d) => ref("HelmRelease", d))].sort() : undefined;
+  }
+  if (key.kind === "ImagePolicy") {
+    const { imageRepositoryRef } = (spec ?? {}) as Partial<ImagePolicy["spec"]>;
+    return imageRepositoryRef && [ref("ImageRepository", imageRepositoryRef)];
   }
   if (key.kind === "HelmChart") {
     const { sourceRef } = (spec ?? {}) as Partial<HelmChart["spec"]>;
