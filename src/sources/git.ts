@@ -9,16 +9,24 @@ import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.j
 import { writeCommitTree } from "./git-tree.js";
 import type { NetworkPolicy } from "./network-guard.js";
 import { sourceHttpClient } from "./source-http.js";
+import { isSshUrl, parseSshUrl, SSH_STAND_IN_URL, SshAuthenticationError, sshAuthProblem } from "./ssh-remote.js";
 
 /** `spec.ref` of a GitRepository. */
 export type GitRef = GitRepositoryRef;
 
-/** Credentials from the GitRepository's `secretRef` (Flux keys: username, password, bearerToken, ca.crt). */
+/**
+ * Credentials from the GitRepository's `secretRef` (Flux keys: username, password, bearerToken, ca.crt; over SSH
+ * identity, known_hosts, and password as the identity's passphrase).
+ */
 export interface GitAuth {
   username?: string;
   password?: string;
   bearerToken?: string;
   caPem?: string;
+  /** Private key (PEM) for Git over SSH. */
+  identity?: string;
+  /** The SSH server's host keys, OpenSSH's known_hosts format; required over SSH. */
+  knownHosts?: string;
 }
 
 /** Where a repository is and how to reach it. */
@@ -34,9 +42,10 @@ export interface GitRemote {
   timeoutMs?: number;
 }
 
-/** A remote during one operation: its requests stop once the operation's deadline has passed. */
+/** A remote during one operation: one client for its requests, which stop once the deadline has passed. */
 interface BoundRemote extends GitRemote {
   deadline?: AbortSignal;
+  http: HttpClient;
 }
 
 export interface ResolvedRef {
@@ -118,19 +127,24 @@ export async function checkout(
 ): Promise<ResolvedRef & { message?: string }> {
   validate(remote);
   const target = targetOf(ref);
-  return guarded(remote, "check out", async (bound) => {
-    await mkdir(dir, { recursive: true });
-    await git.init({ fs, dir });
-    // isomorphic-git records fetched refs through the remote's refspec; keep credentials off disk.
-    await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(remote.url) });
-    const fetched =
-      target.kind === "commit" ? await fetchCommit(bound, target, dir) : await fetchRef(bound, target, dir);
-    const cache = {};
-    // An annotated tag's oid reads as the commit it points to.
-    const { oid: commit, commit: parsed } = await git.readCommit({ fs, dir, oid: fetched.oid, cache });
-    await writeCommitTree({ dir, oid: commit, limits, cache });
-    return { revision: revision(fetched.label, commit), commit, refName: fetched.refName, message: parsed.message };
-  });
+  return guarded(
+    remote,
+    "check out",
+    async (bound) => {
+      await mkdir(dir, { recursive: true });
+      await git.init({ fs, dir });
+      // isomorphic-git records fetched refs through the remote's refspec; keep credentials off disk.
+      await git.addRemote({ fs, dir, remote: "origin", url: maskUrl(remote.url) });
+      const fetched =
+        target.kind === "commit" ? await fetchCommit(bound, target, dir) : await fetchRef(bound, target, dir);
+      const cache = {};
+      // An annotated tag's oid reads as the commit it points to.
+      const { oid: commit, commit: parsed } = await git.readCommit({ fs, dir, oid: fetched.oid, cache });
+      await writeCommitTree({ dir, oid: commit, limits, cache });
+      return { revision: revision(fetched.label, commit), commit, refName: fetched.refName, message: parsed.message };
+    },
+    limits.maxBytes ?? defaultExtractLimits.maxBytes,
+  );
 }
 
 type Target =
@@ -183,7 +197,7 @@ interface Located {
 
 function listRefs(remote: BoundRemote, target: RefTarget): Promise<ServerRef[]> {
   const prefix = target.kind === "semver" ? "refs/tags/" : refNameOf(target);
-  return git.listServerRefs({ ...transport(remote), url: remote.url, prefix, peelTags: true });
+  return git.listServerRefs({ ...transport(remote), prefix, peelTags: true });
 }
 
 /** Annotated tags resolve to the commit they point to (the peeled `^{}` entry). */
@@ -225,7 +239,6 @@ async function fetchRef(remote: BoundRemote, target: RefTarget, dir: string): Pr
     fs,
     dir,
     ...transport(remote),
-    url: remote.url,
     remoteRef: refName,
     singleBranch: true,
     depth: 1,
@@ -256,7 +269,6 @@ async function fetchCommit(
     fs,
     dir,
     ...transport(remote),
-    url: remote.url,
     remoteRef: refName,
     singleBranch: Boolean(refName),
     tags: false,
@@ -268,19 +280,22 @@ async function fetchCommit(
   return { oid, label: target.branch, refName };
 }
 
-/** Only HTTP(S): SSH needs a transport isomorphic-git lacks. */
+/** HTTP(S), or ssh:// with Flux's required SSH keys (Flux's API admits no scp-like `host:path`). */
 function validate({ url, auth }: GitRemote): void {
-  const scpLike = !url.includes("://") && /^[^/]+:/.test(url);
-  if (scpLike || /^(ssh|git\+ssh|ssh\+git):\/\//i.test(url)) {
-    throw new GitError(
-      REASON.gitOperationFailed,
-      `${maskUrl(url)}: SSH is not supported yet; use an https:// URL with a secretRef (username/password or bearerToken)`,
-    );
+  if (isSshUrl(url)) {
+    const problem = sshAuthProblem(auth);
+    if (problem) throw new GitError(REASON.authenticationFailed, problem);
+    try {
+      parseSshUrl(url);
+    } catch (error) {
+      throw new GitError(REASON.gitOperationFailed, `${maskUrl(url)}: ${(error as Error).message}`);
+    }
+    return;
   }
   if (!/^https?:\/\//i.test(url))
     throw new GitError(
       REASON.gitOperationFailed,
-      `unsupported Git URL ${maskUrl(url)}: must start with https:// or http://`,
+      `unsupported Git URL ${maskUrl(url)}: must start with https://, http:// or ssh://`,
     );
   if (auth.bearerToken && (auth.username || auth.password)) {
     throw new GitError(REASON.gitOperationFailed, "basic auth and bearer token cannot be set at the same time");
@@ -288,31 +303,64 @@ function validate({ url, auth }: GitRemote): void {
 }
 
 /** Fresh per call: isomorphic-git writes the negotiated Authorization into `headers`. */
-function transport({ auth, network, deadline }: BoundRemote): {
+function transport({ url, auth, http }: BoundRemote): {
   http: HttpClient;
+  url: string;
   headers: Record<string, string>;
   onAuth?: AuthCallback;
 } {
+  if (isSshUrl(url)) return { http, url: SSH_STAND_IN_URL, headers: {} };
   const basic = auth.username || auth.password;
-  // A pack is never larger than the tree it carries, so the checkout's byte bound bounds the download too.
-  const http = sourceHttpClient({ network, caPem: auth.caPem, maxResponseBytes: defaultExtractLimits.maxBytes });
   return {
-    http: deadline ? until(deadline, http) : http,
+    http,
+    url,
     headers: auth.bearerToken ? { Authorization: `Bearer ${auth.bearerToken}` } : {},
     onAuth: basic ? () => ({ username: auth.username, password: auth.password }) : undefined,
   };
 }
 
-/** Runs one Git operation within the remote's timeout; any failure becomes a GitError naming the action. */
-async function guarded<T>(remote: GitRemote, action: string, run: (bound: BoundRemote) => Promise<T>): Promise<T> {
+/**
+ * Runs one Git operation within the remote's timeout, over one client (over SSH, one connection, closed at
+ * the end); any failure becomes a GitError naming the action. A pack is never larger than the tree it
+ * carries, so the checkout's byte bound bounds each response too.
+ */
+async function guarded<T>(
+  remote: GitRemote,
+  action: string,
+  run: (bound: BoundRemote) => Promise<T>,
+  maxResponseBytes = defaultExtractLimits.maxBytes,
+): Promise<T> {
   const { timeoutMs } = remote;
   const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+  let close: (() => void) | undefined;
   try {
-    const work = run({ ...remote, deadline });
+    const client = await gitClient(remote, maxResponseBytes);
+    close = client.close;
+    const http = deadline ? until(deadline, client) : client;
+    const work = run({ ...remote, deadline, http });
     return await (deadline ? withinDeadline(work, deadline, timeoutMs!) : work);
   } catch (error) {
     throw toGitError(error, remote, action);
+  } finally {
+    close?.();
   }
+}
+
+/** The HTTP(S) client, or for ssh:// an SSH transport in its shape (the SSH library is loaded only then). */
+async function gitClient(
+  { url, auth, network }: GitRemote,
+  maxResponseBytes: number,
+): Promise<HttpClient & { close?: () => void }> {
+  if (!isSshUrl(url)) return sourceHttpClient({ network, caPem: auth.caPem, maxResponseBytes });
+  const { sshGitClient } = await import("./git-ssh.js");
+  return sshGitClient({
+    target: parseSshUrl(url),
+    identity: auth.identity ?? "",
+    password: auth.password,
+    knownHosts: auth.knownHosts ?? "",
+    network,
+    maxResponseBytes,
+  });
 }
 
 /**
@@ -348,11 +396,15 @@ async function* stopping(
   }
 }
 
-/** 401/403 are authentication failures; anything else is a failed operation. No `cause`: it may carry credentials. */
+/**
+ * 401/403 and an SSH server refusing the identity are authentication failures; anything else is a failed
+ * operation. No `cause`: it may carry credentials.
+ */
 function toGitError(error: unknown, { url, auth }: GitRemote, action: string): GitError {
   if (error instanceof GitError) return error;
   const status = error instanceof Errors.HttpError ? error.data.statusCode : undefined;
-  const reason = status === 401 || status === 403 ? REASON.authenticationFailed : REASON.gitOperationFailed;
+  const refused = status === 401 || status === 403 || error instanceof SshAuthenticationError;
+  const reason = refused ? REASON.authenticationFailed : REASON.gitOperationFailed;
   const message = sanitise(error instanceof Error ? error.message : String(error), auth);
   return new GitError(reason, `failed to ${action} ${maskUrl(url)}: ${message}`);
 }
