@@ -116,7 +116,8 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
       await options.publisher.publish(endpoint.aws, notification);
     } else {
       // One deadline for the delivery, however many requests it makes.
-      const deadline = options.clock.now() + Math.min(endpoint.timeoutMs, options.maxTimeoutMs ?? Infinity);
+      const timeoutMs = Math.min(endpoint.timeoutMs, options.maxTimeoutMs ?? Infinity);
+      const deadline = options.clock.now() + timeoutMs;
       await deliver(notification, {
         endpoint,
         commitStatus,
@@ -125,7 +126,8 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
             network: options.network,
             caPem: endpoint.caPem,
             clientCert: endpoint.clientCert,
-            timeoutMs: Math.max(0, deadline - options.clock.now()),
+            timeoutMs,
+            deadline,
             clock: options.clock,
             deferRetryAfter: options.deferRetryAfter,
           }),

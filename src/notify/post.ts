@@ -14,6 +14,8 @@ export interface PostOptions {
   caPem?: string;
   clientCert?: { certPem: string; keyPem: string };
   timeoutMs: number;
+  /** When the whole delivery must be done (ms since the epoch), if it began before this request. */
+  deadline?: number;
   clock: Clock;
   /**
    * A Retry-After (429, 503) is not waited for here but handed back in a retryable PostError: the
@@ -59,7 +61,7 @@ export async function postWithRetry(request: ProviderRequest, options: PostOptio
  * does; the last answer, whatever its status. Throws a PostError when no answer came.
  */
 export async function sendWithRetry(request: ProviderRequest, options: PostOptions): Promise<Answer> {
-  const deadline = options.clock.now() + options.timeoutMs;
+  const deadline = options.deadline ?? options.clock.now() + options.timeoutMs;
   const http = sourceHttpClient({
     network: options.network,
     caPem: options.caPem,

@@ -254,6 +254,16 @@ describe("github (GitHub REST API 'Commit statuses': list statuses for a referen
     expect(logs.join("")).not.toContain(TOKEN);
   });
 
+  it("the Provider's timeout bounds the whole delivery: a slow status list leaves no time to post", async () => {
+    await register({ type: "github", address: `${server.url}/org/app`, timeout: "1s" });
+    server.answer({ ...json([]), delayMs: 1_500 });
+    await send(event());
+    expect(server.requests.map((r) => r.method)).toEqual(["GET"]);
+    expect(failures()).toEqual([
+      `failed to send notification for Kustomization/${NS}/podinfo: failed to execute request: The operation was aborted`,
+    ]);
+  });
+
   it("GitHub App credentials are refused by name; without any credential, Flux's message", async () => {
     secretData[`${NS}/forge`] = {
       githubAppID: "1",
