@@ -9,6 +9,8 @@ interface Status {
   artifact?: { revision: string };
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
+  /** An ImageUpdateAutomation's last run. */
+  lastAutomationRunTime?: string;
   /** A HelmRelease's releases, newest first. */
   history?: { chartVersion: string }[];
 }
@@ -34,6 +36,8 @@ interface Columns {
   kind: string;
   /** A REVISION column; none for Providers and Alerts. */
   revision?(status: Status): string;
+  /** The REVISION column's header when it shows something else (an automation's LAST RUN). */
+  revisionHeader?: string;
   source?(stored: Stored): string;
   /** false: no SUSPENDED column (a Provider cannot be suspended). */
   suspends?: false;
@@ -60,6 +64,12 @@ const TABLES = {
   },
   Alert: { kind: "Alert" },
   Provider: { kind: "Provider", suspends: false },
+  // flux prints the last run as Go's time.RFC3339 (whole seconds).
+  ImageUpdateAutomation: {
+    kind: "ImageUpdateAutomation",
+    revisionHeader: "LAST RUN",
+    revision: (s) => s.lastAutomationRunTime?.replace(/\.\d+(?=Z$)/, "") ?? "",
+  },
 } satisfies Record<string, Columns>;
 export type TableKind = keyof typeof TABLES;
 
@@ -117,7 +127,7 @@ async function table(command: Command, name: string | undefined, columns: Column
     ...(options.allNamespaces ? ["NAMESPACE"] : []),
     "NAME",
     ...(columns.source ? ["SOURCE"] : []),
-    ...(columns.revision ? ["REVISION"] : []),
+    ...(columns.revision ? [columns.revisionHeader ?? "REVISION"] : []),
     ...(columns.suspends === false ? [] : ["SUSPENDED"]),
     "READY",
     "MESSAGE",

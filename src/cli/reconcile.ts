@@ -17,7 +17,8 @@ export type Kind =
   | "Kustomization"
   | "HelmRelease"
   | "Alert"
-  | "Provider";
+  | "Provider"
+  | "ImageUpdateAutomation";
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
   OCIRepository: "source oci",
@@ -27,6 +28,7 @@ const LABEL: Record<Kind, string> = {
   HelmRelease: "helmrelease",
   Alert: "alert",
   Provider: "alert-provider",
+  ImageUpdateAutomation: "image update",
 };
 
 /** `sluice reconcile source git|oci|helm|chart|kustomization|helmrelease|alert|alert-provider NAME` (defined in commands/reconcile.ts). */
@@ -77,6 +79,9 @@ function sayRevision(kind: Kind, status: WaitedStatus): void {
   else if (kind === "HelmRelease")
     say.success(`applied revision ${status.history?.[0]?.chartVersion ?? status.lastAttemptedRevision ?? ""}`);
   else if (status.artifact) say.success(`fetched revision ${status.artifact.revision}`);
+  // flux reports an automation's run by its Ready message ("repository up-to-date").
+  else if (kind === "ImageUpdateAutomation")
+    say.success(status.conditions?.find((c) => c.type === "Ready")?.message ?? "automation not yet run");
 }
 
 interface WaitedStatus {

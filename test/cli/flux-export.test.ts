@@ -58,6 +58,37 @@ beforeAll(async () => {
  */
 const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Record<string, unknown>[]) => void }[] = [
   {
+    name: "image update as flux's guide writes it",
+    args: () => [
+      ...["create", "image", "update", "flux-system", "--git-repo-ref", "flux-system"],
+      ...["--git-repo-path", "./clusters/my-cluster", "--checkout-branch", "main", "--author-name", "flux"],
+      ...["--author-email", "flux@example.com", "--commit-template", "{{range .Updated.Images}}{{println .}}{{end}}"],
+    ],
+  },
+  {
+    name: "image update to another branch, a source in another namespace",
+    args: () => [
+      ...["-n", "apps", "create", "image", "update", "apps", "--git-repo-ref", "flux-system"],
+      ...["--git-repo-namespace", "flux-system", "--checkout-branch", "main", "--push-branch", "image-updates"],
+      ...["--author-name", "flux", "--author-email", "flux@example.com", "--interval", "5m", "--label", "a=b"],
+    ],
+  },
+  {
+    name: "image update without a checkout branch is refused",
+    args: () => [
+      "create",
+      "image",
+      "update",
+      "auto",
+      "--git-repo-ref",
+      "fleet",
+      "--author-name",
+      "a",
+      "--author-email",
+      "a@b",
+    ],
+  },
+  {
     name: "source git on a branch",
     args: () => ["create", "source", "git", "app", "--url", "https://git.example/org/app", "--branch", "main"],
   },

@@ -14,6 +14,7 @@ export const COMMANDS = [
   "create alert-provider",
   "create alert",
   "create tenant",
+  "create image update",
   "get sources git",
   "get sources helm",
   "get sources chart",
@@ -22,6 +23,7 @@ export const COMMANDS = [
   "get helmreleases",
   "get alerts",
   "get alert-providers",
+  "get images update",
   "reconcile source git",
   "reconcile source oci",
   "reconcile source helm",
@@ -30,6 +32,7 @@ export const COMMANDS = [
   "reconcile helmrelease",
   "reconcile alert",
   "reconcile alert-provider",
+  "reconcile image update",
   "suspend source git",
   "suspend source oci",
   "suspend source helm",
@@ -37,6 +40,7 @@ export const COMMANDS = [
   "suspend kustomization",
   "suspend helmrelease",
   "suspend alert",
+  "suspend image update",
   "resume source git",
   "resume source oci",
   "resume source helm",
@@ -44,6 +48,7 @@ export const COMMANDS = [
   "resume kustomization",
   "resume helmrelease",
   "resume alert",
+  "resume image update",
   "build kustomization",
   "diff kustomization",
   "events",
@@ -65,6 +70,10 @@ const HELM_TLS_FILES =
 
 /** Flux flags `sluice` does not accept, per command, each with why. */
 export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> = {
+  "create image update": {
+    "--signing-key-secret": "signing commits is not supported yet (spec.git.commit.signingKey is refused)",
+    "--signing-key-type": "signing commits is not supported yet (spec.git.commit.signingKey is refused)",
+  },
   "": {
     "--as": IMPERSONATION,
     "--as-group": IMPERSONATION,

@@ -11,6 +11,7 @@ import type {
   CreateTenantFlags,
 } from "../create.js";
 import type { CreateHelmReleaseFlags } from "../helmrelease.js";
+import type { CreateImageUpdateFlags } from "../image-update.js";
 import { GENERIC_OIDC, RECEIVER_TYPES } from "../../api/receiver-types.js";
 import { fail } from "../context.js";
 import { stringSlice } from "../pflag.js";
@@ -322,5 +323,35 @@ export function createCommand(): Command {
         import("../create.js").then((m) => m.createTenant(name, flags, command)).catch(fail),
       ),
   );
+  const image = new Command("image").description("Create or update image automation objects");
+  image.addCommand(
+    withCreateFlags(new Command("update"), "source sync interval")
+      .description("Create or update an ImageUpdateAutomation: image updates committed to a Git repository")
+      .argument("<name>")
+      .option(
+        "--git-repo-ref <name>",
+        "the name of a GitRepository resource with details of the upstream Git repository",
+      )
+      .option(
+        "--git-repo-namespace <namespace>",
+        "the namespace of the GitRepository, defaults to the ImageUpdateAutomation's",
+      )
+      .option(
+        "--git-repo-path <path>",
+        "path to the directory containing the manifests to be updated, defaults to the repository root",
+      )
+      .option("--checkout-branch <branch>", "the branch to checkout")
+      .option(
+        "--push-branch <branch>",
+        "the branch to push commits to, defaults to the checkout branch if not specified",
+      )
+      .option("--commit-template <template>", "a template for commit messages")
+      .option("--author-name <name>", "the name to use for commit author")
+      .option("--author-email <email>", "the email to use for commit author")
+      .action((name: string, flags: CreateImageUpdateFlags, command: Command) =>
+        import("../image-update.js").then((m) => m.createImageUpdate(name, flags, command)).catch(fail),
+      ),
+  );
+  create.addCommand(image);
   return create;
 }

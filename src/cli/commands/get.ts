@@ -33,6 +33,9 @@ export function getCommand(): Command {
   ] as const)
     sources.addCommand(kindCommand(word, kind, `${kind} sources`));
   get.addCommand(sources);
+  const images = new Command("images").alias("image").description("Show the status of image automation objects");
+  images.addCommand(kindCommand("update", "ImageUpdateAutomation", "ImageUpdateAutomations"));
+  get.addCommand(images);
   get.addCommand(kindCommand("alerts", "Alert", "Alerts").alias("alert"));
   get.addCommand(kindCommand("alert-providers", "Provider", "Providers").alias("alert-provider"));
   get.addCommand(

@@ -12,6 +12,7 @@ const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] =
   { words: ["helmrelease"], kind: "HelmRelease", what: "a HelmRelease" },
   { words: ["alert"], kind: "Alert", what: "an Alert" },
   { words: ["alert-provider"], kind: "Provider", what: "a Provider" },
+  { words: ["image", "update"], kind: "ImageUpdateAutomation", what: "an ImageUpdateAutomation" },
 ];
 /** The kinds that name a source (`sourceRef`), which `reconcile --with-source` reconciles first. */
 const WITH_SOURCE: Kind[] = ["Kustomization", "HelmChart", "HelmRelease"];
@@ -25,8 +26,18 @@ function perKind<N extends string | string[]>(
   withSource?: (c: Command) => Command,
 ): Command {
   const description = parent.description();
-  const source = new Command("source").description(`${description}: sources`);
-  parent.addCommand(source);
+  // Two-word kinds are grouped under their first word: `source git`, `image update`.
+  const groups = new Map<string, Command>();
+  const groupOf = (word: string) => {
+    let group = groups.get(word);
+    if (!group) {
+      group = new Command(word).description(`${description}: ${word === "source" ? "sources" : `${word} objects`}`);
+      groups.set(word, group);
+      parent.addCommand(group);
+    }
+    return group;
+  };
+  groupOf("source");
   for (const { words, kind, what } of KIND_WORDS.filter((k) => kinds.includes(k.kind))) {
     const word = words.at(-1)!;
     let command = new Command(word).argument(argument).description(`${description}: ${what}`);
@@ -34,7 +45,7 @@ function perKind<N extends string | string[]>(
     if (kind === "Kustomization") command.alias("ks");
     if (kind === "HelmRelease") command.alias("hr");
     command.action((n: N, _f, c: Command) => action(kind, n, c).catch(fail));
-    (words.length > 1 ? source : parent).addCommand(command);
+    (words.length > 1 ? groupOf(words[0]) : parent).addCommand(command);
   }
   return parent;
 }
@@ -55,6 +66,7 @@ export function reconcileCommand(): Command {
       "HelmRelease",
       "Alert",
       "Provider",
+      "ImageUpdateAutomation",
     ],
     "<name>",
     (kind, name, command) => import("../reconcile.js").then((m) => m.reconcile(kind, name, command)),
@@ -88,6 +100,7 @@ export function suspendCommands(): Command[] {
     "Kustomization",
     "HelmRelease",
     "Alert",
+    "ImageUpdateAutomation",
   ];
   return [
     perKind<string[]>(suspend, kinds, "[names...]", set(true)),
