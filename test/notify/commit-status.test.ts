@@ -242,6 +242,23 @@ describe("github (GitHub REST API 'Commit statuses': list statuses for a referen
     ]);
   });
 
+  it("the commit comes from the origin revision over an OCI artifact's revision (Flux's GetRevision order); an OCI digest alone is no commit", async () => {
+    await register({ type: "github", address: `${server.url}/org/app` });
+    server.answer(json([]), { status: 201, body: "{}" });
+    const digest = `latest@sha256:${"ab".repeat(32)}`;
+    await send(
+      event({ metadata: { revision: digest, originRevision: `main@sha1:${SHA}` } }),
+      event({ message: "from an OCI artifact without origin", metadata: { revision: digest } }),
+    );
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /api/v3/repos/org/app/commits/${SHA}/statuses?per_page=50`,
+      `POST /api/v3/repos/org/app/statuses/${SHA}`,
+    ]);
+    expect(failures()).toEqual([
+      `failed to send notification for Kustomization/${NS}/podinfo: failed to extract commit hash from '${digest}' revision`,
+    ]);
+  });
+
   it("the token never reaches an error, event or log, even when the API echoes it back", async () => {
     secretData[`${NS}/forge`] = { token: TOKEN, address: `${server.url}/org/app` };
     await register({ type: "github" });
