@@ -70,6 +70,9 @@ const UNREACHABLE_CODES = new Set([
   ...["ENOTFOUND", "EAI_AGAIN"], // the name does not resolve (any more)
 ]);
 
+/** Longest watch event taken (an object's metadata is far smaller; this bounds a stream that never breaks lines). */
+const MAX_WATCH_LINE = 16 * 1024 * 1024;
+
 /** Our own connect or response deadline passed. */
 class DeadlineError extends Error {
   override name = "DeadlineError";
@@ -86,6 +89,8 @@ export class KubeClient {
   /** Whether the endpoint answers; shared with the clients for other identities made by `impersonating`. */
   readonly reachability: Reachability;
   private readonly agent: Agent;
+  /** Watches hold their connection for minutes: kept apart from the pool requests share. */
+  private readonly streams = new Agent({ keepAlive: false });
   private readonly headers: Record<string, string | string[]>;
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
@@ -151,6 +156,57 @@ export class KubeClient {
   /** Closes idle keep-alive connections. */
   close(): void {
     this.agent.destroy();
+    this.streams.destroy();
+  }
+
+  /**
+   * A watch (a GET with `watch=1`): hands each line of the answer, one JSON event, to `onLine` as it arrives.
+   * Resolves when the server ends the stream (its `timeoutSeconds` passed); rejects with KubeApiError on a non-2xx
+   * answer, when the connection breaks or stays silent for `idleMs`, when `onLine` throws, or when `signal` aborts.
+   * Outside the concurrency bound, on a connection of its own.
+   */
+  async watch(
+    req: Pick<KubeRequest, "path" | "query" | "accept">,
+    onLine: (line: string) => void,
+    options: { signal: AbortSignal; idleMs: number },
+  ): Promise<void> {
+    this.reachability.check();
+    this.counts.GET++;
+    const token = this.options.bearerTokenSource && (await this.options.bearerTokenSource());
+    return new Promise((resolve, reject) => {
+      const call = request(this.urlOf(req), {
+        ...this.requestOptions({ ...req, method: "GET" }, token),
+        agent: this.streams,
+        timeout: options.idleMs,
+        signal: options.signal,
+      });
+      call.on("response", (res) => {
+        res.setEncoding("utf8");
+        const ok = res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
+        let pending = "";
+        res.on("data", (chunk: string) => {
+          pending += chunk;
+          try {
+            for (let end = pending.indexOf("\n"); ok && end >= 0; end = pending.indexOf("\n")) {
+              const line = pending.slice(0, end);
+              pending = pending.slice(end + 1);
+              if (line.trim()) onLine(line);
+            }
+            if (pending.length > MAX_WATCH_LINE) throw new Error(`watch ${req.path}: a line over 16 MiB`);
+          } catch (error) {
+            reject(error as Error); // before destroy, whose own error would otherwise win
+            call.destroy(error as Error);
+          }
+        });
+        res.on("end", () => (ok ? resolve() : reject(toApiError(res.statusCode ?? 0, pending))));
+        res.on("error", reject);
+      });
+      call.on("timeout", () =>
+        call.destroy(new DeadlineError(`watch ${req.path}: silent for ${options.idleMs / 1000}s`)),
+      );
+      call.on("error", reject);
+      call.end();
+    });
   }
 
   private bearerToken(): string {
@@ -198,40 +254,45 @@ export class KubeClient {
     }
   }
 
+  private urlOf(req: Pick<KubeRequest, "path" | "query">): URL {
+    const url = new URL(req.path, this.server);
+    for (const [key, value] of Object.entries(req.query ?? {}))
+      if (value !== undefined) url.searchParams.set(key, value);
+    return url;
+  }
+
+  /** TLS and headers of a request (identity, auth, content type); the caller adds agent and timeout. */
+  private requestOptions(req: Omit<KubeRequest, "body">, token?: string, payload?: string): RequestOptions {
+    return {
+      method: req.method,
+      ca: this.transport.ca,
+      cert: this.transport.cert,
+      key: this.transport.key,
+      rejectUnauthorized: this.transport.rejectUnauthorized,
+      servername: this.transport.servername,
+      headers: {
+        ...this.headers,
+        ...(this.options.bearerTokenFile && { authorization: `Bearer ${this.bearerToken()}` }),
+        ...(token && { authorization: `Bearer ${token}` }),
+        accept: req.accept ?? "application/json",
+        ...(payload === undefined
+          ? {}
+          : { "content-type": req.contentType ?? "application/json", "content-length": Buffer.byteLength(payload) }),
+      },
+    };
+  }
+
   private transfer(
     req: KubeRequest,
     connection: { established: boolean },
     token?: string,
   ): Promise<{ status: number; body: string; retryAfter?: string }> {
-    const url = new URL(req.path, this.server);
-    for (const [key, value] of Object.entries(req.query ?? {}))
-      if (value !== undefined) url.searchParams.set(key, value);
+    const url = this.urlOf(req);
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
     return new Promise((resolve, reject) => {
       const call = request(
         url,
-        {
-          method: req.method,
-          agent: this.agent,
-          ca: this.transport.ca,
-          cert: this.transport.cert,
-          key: this.transport.key,
-          rejectUnauthorized: this.transport.rejectUnauthorized,
-          servername: this.transport.servername,
-          timeout: this.options.timeoutMs ?? 30_000,
-          headers: {
-            ...this.headers,
-            ...(this.options.bearerTokenFile && { authorization: `Bearer ${this.bearerToken()}` }),
-            ...(token && { authorization: `Bearer ${token}` }),
-            accept: req.accept ?? "application/json",
-            ...(payload === undefined
-              ? {}
-              : {
-                  "content-type": req.contentType ?? "application/json",
-                  "content-length": Buffer.byteLength(payload),
-                }),
-          },
-        },
+        { ...this.requestOptions(req, token, payload), agent: this.agent, timeout: this.options.timeoutMs ?? 30_000 },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
