@@ -25,6 +25,7 @@ export const DELIVERED_PROVIDER_TYPES = [
   "gitea",
   "bitbucketserver",
   "bitbucket",
+  "azuredevops",
   "githubdispatch",
   "googlechat",
   "rocket",

@@ -77,7 +77,7 @@ export async function sendWithRetry(request: ProviderRequest, options: PostOptio
       const response = await http.request({
         url: request.url.href,
         method,
-        ...(method === "GET"
+        ...(method === "GET" || method === "OPTIONS"
           ? { headers: request.headers }
           : {
               headers: { ...request.headers, "content-length": String(request.body.byteLength) },

@@ -409,4 +409,65 @@ describe("gitlab, gitea, bitbucketserver", () => {
       description: "health check failed",
     });
   });
+
+  it("azuredevops: the organisation's resource locations, then the commit's statuses and the status under the key and genre, PAT as basic auth, the negotiated API version (Azure DevOps REST API 6.0 'Git Statuses - List', 'Git Statuses - Create')", async () => {
+    secretData[`${NS}/forge`] = { token: "ado-pat" };
+    await register(
+      { type: "azuredevops", address: `${server.url}/org/project/_git/app` },
+      { eventMetadata: { summary: "prod" } },
+    );
+    const locations = {
+      count: 1,
+      value: [
+        {
+          id: "428dd4fb-fda5-4722-af02-9313b80305da",
+          area: "git",
+          resourceName: "statuses",
+          routeTemplate: "{project}/_apis/{area}/repositories/{repositoryId}/commits/{commitId}/{resource}",
+          resourceVersion: 1,
+          minVersion: "1.0",
+          maxVersion: "7.1",
+          releasedVersion: "7.0",
+        },
+      ],
+    };
+    const listed = {
+      count: 1,
+      value: [{ context: { name: defaultKey(), genre: "fluxcd:prod" }, state: "error", description: "build failed" }],
+    };
+    server.answer(json(locations), json(listed), { status: 201, body: "{}" });
+    await send(event());
+    expect(failures()).toEqual([]);
+    const statuses = `/org/project/_apis/git/repositories/app/commits/${SHA}/statuses`;
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "OPTIONS /org/_apis",
+      `GET ${statuses}`,
+      `POST ${statuses}`,
+    ]);
+    for (const request of server.requests) {
+      expect(request.headers.authorization).toBe(`Basic ${Buffer.from(":ado-pat").toString("base64")}`);
+      expect(request.headers["x-tfs-fedauthredirect"]).toBe("Suppress");
+    }
+    expect(server.requests[0]?.headers.accept).toBe("application/json");
+    expect(server.requests[2]?.headers.accept).toBe("application/json;api-version=6.0");
+    expect(server.requests[2]?.headers["content-type"]).toBe("application/json;charset=utf-8");
+    expect(bodyOf(2)).toEqual({
+      context: { genre: "fluxcd:prod", name: defaultKey() },
+      description: "reconciliation succeeded",
+      state: "succeeded",
+    });
+  });
+
+  it("azuredevops: an address that is not <org>/<project>/_git/<repo>, or no token, fails naming it before any request", async () => {
+    await register({ type: "azuredevops", address: `${server.url}/org/app` });
+    await send(event());
+    secretData[`${NS}/forge`] = {};
+    await applyToStore(store, providerObject({ type: "azuredevops", address: `${server.url}/org/p/_git/app` }));
+    await send(event({ message: "again" }));
+    expect(server.requests).toEqual([]);
+    expect(failures()).toEqual([
+      `failed to send notification for Kustomization/${NS}/podinfo: invalid repository id "org/app"`,
+      `failed to send notification for Kustomization/${NS}/podinfo: failed to acquire azure devops token: a token is needed (workload identity is not supported by Sluice yet)`,
+    ]);
+  });
 });

@@ -2,6 +2,7 @@ import type { FluxEvent } from "../events.js";
 import { requestFor, type ProviderRequest } from "../payloads.js";
 import { settle } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
+import { azureDevOps } from "./azure-devops.js";
 import { CHAT_REQUESTS } from "./chat.js";
 import { COMMIT_STATUS_DELIVERIES } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
@@ -29,6 +30,7 @@ const DELIVERIES: Record<string, Deliver> = {
   ...mapValues(INCIDENT_REQUESTS, oneRequest),
   ...INCIDENT_DELIVERIES,
   ...COMMIT_STATUS_DELIVERIES,
+  azuredevops: azureDevOps,
   githubdispatch: githubDispatch,
 };
 
