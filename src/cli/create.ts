@@ -17,6 +17,7 @@ import { announce, globals, openStore, readKubeconfig } from "./context.js";
 import { gitSecretData, writeGitSecret } from "./git-secret.js";
 import {
   alertManifest,
+  bucketManifest,
   exportYaml,
   gitRepositoryManifest,
   helmRepositoryManifest,
@@ -26,6 +27,7 @@ import {
   receiverManifest,
   type AlertFlags,
   type AlertProviderFlags,
+  type BucketSourceFlags,
   type GitSourceFlags,
   type HelmSourceFlags,
   type KustomizationFlags,
@@ -102,6 +104,35 @@ export async function createOciSource(name: string, flags: CreateOciSourceFlags,
   const object = ociRepositoryManifest(name, globals(command).namespace, flags);
   if (flags.export) return printExport(object);
   await register(admitted(object), command);
+}
+
+/** The flags of `sluice create source bucket` (defined in commands/create.ts). */
+export type CreateBucketSourceFlags = BucketSourceFlags & CreateFlags & { accessKey?: string; secretKey?: string };
+
+/**
+ * `sluice create source bucket NAME`: registers the Bucket, or prints it with --export. Keys given as flags
+ * (both, without --secret-ref) go to a Secret named `bucket-NAME` (`accesskey`, `secretkey`), as flux writes it.
+ */
+export async function createBucketSource(
+  name: string,
+  flags: CreateBucketSourceFlags,
+  command: Command,
+): Promise<void> {
+  const options = globals(command);
+  const object = bucketManifest(name, options.namespace, flags);
+  if (flags.export) return printExport(object);
+  const keys = !flags.secretRef && flags.accessKey && flags.secretKey;
+  const secretName = `bucket-${name}`;
+  const checked = admitted(
+    keys ? bucketManifest(name, options.namespace, { ...flags, secretRef: secretName }) : object,
+  );
+  if (keys) {
+    say.action("applying secret with the bucket credentials");
+    const data = { accesskey: flags.accessKey!, secretkey: flags.secretKey! };
+    await writeGitSecret(options, secretName, data, "bucket credentials");
+    say.success("authentication configured");
+  }
+  await register(checked, command);
 }
 
 /** The flags of `sluice create alert-provider`. */

@@ -62,6 +62,7 @@ const TABLES = {
     revision: (s) => truncateHex(artifactRevision(s)),
     message: truncateHex,
   },
+  Bucket: { kind: "Bucket", revision: (s) => truncateHex(artifactRevision(s)), message: truncateHex },
   Alert: { kind: "Alert" },
   Provider: { kind: "Provider", suspends: false },
   // flux prints the last run as Go's time.RFC3339 (whole seconds).

@@ -7,6 +7,7 @@ import { GIT_REPOSITORY_API_VERSION } from "../api/gitrepository.js";
 import { HELM_REPOSITORY_API_VERSION } from "../api/helmrepository.js";
 import { KUSTOMIZATION_API_VERSION } from "../api/kustomization.js";
 import { OCI_REPOSITORY_API_VERSION } from "../api/ocirepository.js";
+import { BUCKET_API_VERSION } from "../api/bucket.js";
 import { PROVIDER_API_VERSION } from "../api/provider.js";
 import { RECEIVER_API_VERSION } from "../api/receiver.js";
 import type { KubeObject } from "../apply/object.js";
@@ -164,6 +165,43 @@ export function ociRepositoryManifest(name: string, namespace: string, flags: Oc
       ...(flags.fetchTimeout && { timeout: goDuration(flags.fetchTimeout, "--fetch-timeout") }),
       url: flags.url,
       ...(verify && { verify }),
+    },
+  };
+}
+
+export interface BucketSourceFlags {
+  bucketName?: string;
+  endpoint?: string;
+  provider: string;
+  region?: string;
+  insecure?: boolean;
+  secretRef?: string;
+  proxySecretRef?: string;
+  ignorePaths?: string[];
+  interval: string;
+  fetchTimeout?: string;
+  label?: string[];
+}
+
+/** A Bucket as `flux create source bucket` builds it, with its checks and messages. */
+export function bucketManifest(name: string, namespace: string, flags: BucketSourceFlags): KubeObject {
+  if (!flags.bucketName) throw new Error("bucket-name is required");
+  if (!flags.endpoint) throw new Error("endpoint is required");
+  return {
+    apiVersion: BUCKET_API_VERSION,
+    kind: "Bucket",
+    metadata: { ...labelsOf(flags.label), name, namespace },
+    spec: {
+      bucketName: flags.bucketName,
+      endpoint: flags.endpoint,
+      ...(flags.ignorePaths?.length && { ignore: flags.ignorePaths.join("\n") }),
+      ...(flags.insecure && { insecure: true }),
+      interval: goDuration(flags.interval, "--interval"),
+      provider: flags.provider,
+      ...(flags.proxySecretRef && { proxySecretRef: { name: flags.proxySecretRef } }),
+      ...(flags.region && { region: flags.region }),
+      ...(flags.secretRef && { secretRef: { name: flags.secretRef } }),
+      ...(flags.fetchTimeout && { timeout: goDuration(flags.fetchTimeout, "--fetch-timeout") }),
     },
   };
 }

@@ -12,6 +12,7 @@ import { say } from "./output.js";
 export type Kind =
   | "GitRepository"
   | "OCIRepository"
+  | "Bucket"
   | "HelmRepository"
   | "HelmChart"
   | "Kustomization"
@@ -22,6 +23,7 @@ export type Kind =
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
   OCIRepository: "source oci",
+  Bucket: "source bucket",
   HelmRepository: "source helm",
   HelmChart: "source chart",
   Kustomization: "kustomization",

@@ -227,8 +227,8 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
       "spec.decryption.serviceAccountName: decryption as a service account",
     ],
     [
-      kustomization({ sourceRef: { kind: "Bucket", name: "app" } }),
-      'spec.sourceRef.kind ("Bucket"): a source of this kind',
+      kustomization({ sourceRef: { kind: "ExternalArtifact", name: "app" } }),
+      'spec.sourceRef.kind ("ExternalArtifact"): a source of this kind',
     ],
     [receiver({ type: "harbor" }), 'spec.type ("harbor"): this receiver type is not supported by Sluice yet'],
     [

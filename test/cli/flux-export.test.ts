@@ -269,6 +269,33 @@ const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Recor
     args: () => ["create", "source", "oci", "app", "--url", "oci://registry.example/org/app"],
   },
   {
+    name: "source bucket with static keys: exported without a secretRef, as flux writes the Secret only when applying",
+    args: () => [
+      ...["create", "source", "bucket", "podinfo", "--bucket-name", "podinfo", "--endpoint", "minio.minio:9000"],
+      ...["--insecure", "--access-key", "AKIA", "--secret-key", "secret", "--interval", "10m"],
+    ],
+  },
+  {
+    name: "source bucket with every spec flag (those Sluice refuses to reconcile exported all the same)",
+    args: () => [
+      ...["-n", "apps", "create", "source", "bucket", "app", "--bucket-name", "manifests"],
+      ...["--endpoint", "s3.amazonaws.com", "--provider", "aws", "--region", "eu-west-1", "--secret-ref", "keys"],
+      ...["--proxy-secret-ref", "proxy", "--ignore-paths", "*.md,docs/", "--fetch-timeout", "90s", "--label", "team=a"],
+    ],
+  },
+  {
+    name: "source bucket without a bucket name is refused",
+    args: () => ["create", "source", "bucket", "app", "--endpoint", "s3.amazonaws.com"],
+  },
+  {
+    name: "source bucket without an endpoint is refused",
+    args: () => ["create", "source", "bucket", "app", "--bucket-name", "manifests"],
+  },
+  {
+    name: "source bucket of an unknown provider is refused",
+    args: () => ["create", "source", "bucket", "app", "--bucket-name", "b", "--endpoint", "e", "--provider", "minio"],
+  },
+  {
     name: "source oci with a layer selector of an unknown operation is refused",
     args: () => [
       "create",

@@ -3,6 +3,7 @@ import type {
   ClusterFlags,
   CreateAlertFlags,
   CreateAlertProviderFlags,
+  CreateBucketSourceFlags,
   CreateGitSourceFlags,
   CreateHelmSourceFlags,
   CreateKustomizationFlags,
@@ -131,6 +132,36 @@ export function createCommand(): Command {
       .option("--verify-issuer <regexp>", "the OIDC issuer to verify signatures with")
       .action((name: string, flags: CreateOciSourceFlags, command: Command) =>
         import("../create.js").then((m) => m.createOciSource(name, flags, command)).catch(fail),
+      ),
+  );
+  source.addCommand(
+    withCreateFlags(new Command("bucket"), "source sync interval")
+      .description("Create or update a Bucket source")
+      .argument("<name>")
+      .addOption(
+        new Option("--provider <name>", "the S3 compatible storage provider name (Sluice supports generic, aws)")
+          .choices(["generic", "aws", "azure", "gcp"])
+          .default("generic"),
+      )
+      .option("--bucket-name <name>", "the bucket name")
+      .option("--endpoint <address>", "the bucket endpoint address (host[:port])")
+      .option("--access-key <key>", "the bucket access key")
+      .option("--secret-key <key>", "the bucket secret key")
+      .option("--region <region>", "the bucket region")
+      .option("--insecure", "for when connecting to a non-TLS S3 HTTP endpoint", false)
+      .option("--secret-ref <name>", "the name of an existing secret containing credentials (accesskey, secretkey)")
+      .option(
+        "--proxy-secret-ref <name>",
+        "the name of an existing secret containing the proxy address and credentials (refused: not supported yet)",
+      )
+      .option(
+        "--ignore-paths <paths>",
+        "paths to ignore in the bucket, comma-separated (gitignore format)",
+        stringSlice,
+      )
+      .option("--fetch-timeout <duration>", "timeout of a fetch (spec.timeout)")
+      .action((name: string, flags: CreateBucketSourceFlags, command: Command) =>
+        import("../create.js").then((m) => m.createBucketSource(name, flags, command)).catch(fail),
       ),
   );
   create.addCommand(source);

@@ -30,6 +30,7 @@ export function getCommand(): Command {
     ["helm", "HelmRepository"],
     ["chart", "HelmChart"],
     ["oci", "OCIRepository"],
+    ["bucket", "Bucket"],
   ] as const)
     sources.addCommand(kindCommand(word, kind, `${kind} sources`));
   get.addCommand(sources);

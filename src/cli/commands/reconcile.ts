@@ -6,6 +6,7 @@ import { fail } from "../context.js";
 const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] = [
   { words: ["source", "git"], kind: "GitRepository", what: "a GitRepository" },
   { words: ["source", "oci"], kind: "OCIRepository", what: "an OCIRepository" },
+  { words: ["source", "bucket"], kind: "Bucket", what: "a Bucket" },
   { words: ["source", "helm"], kind: "HelmRepository", what: "a HelmRepository" },
   { words: ["source", "chart"], kind: "HelmChart", what: "a HelmChart" },
   { words: ["kustomization"], kind: "Kustomization", what: "a Kustomization" },
@@ -60,6 +61,7 @@ export function reconcileCommand(): Command {
     [
       "GitRepository",
       "OCIRepository",
+      "Bucket",
       "HelmRepository",
       "HelmChart",
       "Kustomization",
@@ -95,6 +97,7 @@ export function suspendCommands(): Command[] {
   const kinds: Kind[] = [
     "GitRepository",
     "OCIRepository",
+    "Bucket",
     "HelmRepository",
     "HelmChart",
     "Kustomization",
