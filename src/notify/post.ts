@@ -27,8 +27,11 @@ export interface PostOptions {
 const RETRY_MAX = 4;
 const WAIT_MIN_MS = 2_000;
 const WAIT_MAX_MS = 30_000;
-/** Enough of an error answer to say what went wrong; a hostile endpoint cannot make Sluice hold more. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
+/**
+ * A commit's statuses are read whole (GitHub lists 50 with their creators, over 64 KiB; Azure DevOps
+ * every one); a hostile endpoint cannot make Sluice hold more.
+ */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const MAX_DETAIL_CHARS = 300;
 
 /** A POST that did not succeed; the message is Flux's, before masking. */

@@ -161,6 +161,22 @@ describe("github (GitHub REST API 'Commit statuses': list statuses for a referen
     expect(bodyOf(2)).toEqual({ state: "failure", description: "health check failed", context: defaultKey() });
   });
 
+  it("a busy commit's full page of statuses (50, each with its creator, ~100 KiB) is read whole; the key's own is found in it", async () => {
+    await register({ type: "github", address: `${server.url}/org/app` });
+    const creator = { login: "ci-bot", avatar_url: `https://avatars.example/${"x".repeat(1_500)}` };
+    const page = Array.from({ length: 50 }, (_, i) => ({
+      context: i === 49 ? defaultKey() : `ci/job-${i}`,
+      state: "success",
+      description: "reconciliation succeeded",
+      creator,
+    }));
+    server.answer(json(page));
+    await send(event());
+    expect(JSON.stringify(page).length).toBeGreaterThan(64 * 1024);
+    expect(failures()).toEqual([]);
+    expect(server.requests.map((r) => r.method)).toEqual(["GET"]);
+  });
+
   it("takes only what can set a status: Progressing and other info events post nothing; errors of any kind do", async () => {
     await register({ type: "github", address: `${server.url}/org/app` });
     server.answer(json([]), { status: 201, body: "{}" });
