@@ -318,14 +318,14 @@ describe("github (GitHub REST API 'Commit statuses': list statuses for a referen
 describe("gitlab, gitea, bitbucketserver", () => {
   it("gitlab: statuses named by the key, then the status with Private-Token; the secret's password stands in for a token (GitLab API 'Commits': list the statuses of a commit, set the pipeline status of a commit)", async () => {
     secretData[`${NS}/forge`] = { username: "git", password: "glpat-secret" };
-    await register({ type: "gitlab", address: `${server.url}/group/sub/app.git` });
+    await register({ type: "gitlab", address: `${server.url}/group/sub/my.app.git` });
     server.answer(json([]), { status: 201, body: "{}" });
     await send(event({ severity: "error", reason: "BuildFailed", message: "kustomize build failed" }));
     expect(failures()).toEqual([]);
     const key = encodeURIComponent(defaultKey());
     expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      `GET /api/v4/projects/group%2Fsub%2Fapp/repository/commits/${SHA}/statuses?name=${key}`,
-      `POST /api/v4/projects/group%2Fsub%2Fapp/statuses/${SHA}`,
+      `GET /api/v4/projects/group%2Fsub%2Fmy%2Eapp/repository/commits/${SHA}/statuses?name=${key}`,
+      `POST /api/v4/projects/group%2Fsub%2Fmy%2Eapp/statuses/${SHA}`,
     ]);
     expect(server.requests[1]?.headers["private-token"]).toBe("glpat-secret");
     expect(bodyOf(1)).toEqual({ state: "failed", name: defaultKey(), description: "build failed" });

@@ -128,10 +128,13 @@ const gitlab: Deliver = async (event, context) => {
   const state = SEVERITY_STATES.gitlab[event.severity];
   const { description } = nameAndDescription(event);
   const headers = { accept: "application/json", "private-token": token, "user-agent": "go-gitlab" };
-  const project = `${host}/api/v4/projects/${encodeURIComponent(id)}`;
+  // client-go's PathEscape: the path escaped as one segment, dots too.
+  const project = `${host}/api/v4/projects/${encodeURIComponent(id).replaceAll(".", "%2E")}`;
   const listed = await context.send({
     method: "GET",
-    url: new URL(`${project}/repository/commits/${sha}/statuses?name=${encodeURIComponent(context.commitStatus)}`),
+    url: new URL(
+      `${project}/repository/commits/${sha}/statuses?${new URLSearchParams({ name: context.commitStatus })}`,
+    ),
     headers,
     body: Buffer.alloc(0),
   });
