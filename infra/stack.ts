@@ -19,8 +19,10 @@ import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwne
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { NOTIFY_SECRET_TAG } from "../src/aws/notify-secrets.js";
+import { channelPrefixes } from "../src/aws/s3-bundle-channel.js";
 import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
+import { SluiceMonitoring } from "./monitoring.js";
 
 /** A cluster the worker applies to directly, with an EKS access entry for the worker's role. */
 export interface TargetCluster {
@@ -187,20 +189,23 @@ export class SluiceStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: notificationDeadLetters, maxReceiveCount: NOTIFY_RECEIVES },
     });
-    for (const [name, queue, receives] of [
-      ["Jobs", deadLetters, 5],
-      ["Delayed", delayDeadLetters, 5],
-      ["Notifications", notificationDeadLetters, NOTIFY_RECEIVES],
-    ] as const) {
-      new Alarm(this, `${name}DeadLetterAlarm`, {
-        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-        alarmDescription: `Sluice ${name} messages failed ${receives} times and were dead-lettered: inspect and redrive`,
-      });
-    }
+    const deadLetterAlarms = (
+      [
+        ["Jobs", deadLetters, 5],
+        ["Delayed", delayDeadLetters, 5],
+        ["Notifications", notificationDeadLetters, NOTIFY_RECEIVES],
+      ] as const
+    ).map(
+      ([name, queue, receives]) =>
+        new Alarm(this, `${name}DeadLetterAlarm`, {
+          metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
+          threshold: 0,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+          alarmDescription: `Sluice ${name} messages failed ${receives} times and were dead-lettered: inspect and redrive`,
+        }),
+    );
 
     const agentClusters = props.agentClusters ?? [];
     const signing =
@@ -219,6 +224,7 @@ export class SluiceStack extends Stack {
       SLUICE_CLUSTER: props.cluster,
       SLUICE_DEAD_LETTER_URL: deadLetters.queueUrl,
       SLUICE_NOTIFY_QUEUE_URL: notifications.queueUrl,
+      ...(agentClusters.length > 0 && { SLUICE_AGENT_CLUSTERS: agentClusters.map((a) => a.cluster).join(",") }),
       ...(signing && { SLUICE_BUNDLE_KEY: `kms:${signing.keyArn}` }),
       SLUICE_ALLOW_REMOTE_BASES: String(props.allowRemoteBases ?? false),
       SLUICE_ALLOW_PRIVATE_NETWORKS: String(props.allowPrivateNetworks ?? false),
@@ -318,6 +324,8 @@ export class SluiceStack extends Stack {
     bucket.grantReadWrite(tick, "due/*");
     bucket.grantReadWrite(tick, "due-cursor");
     delayed.grantConsumeMessages(tick);
+    // Each agent's heartbeat, for its last contact (HeadObject: S3's time, not the agent's).
+    for (const agent of agentClusters) bucket.grantRead(tick, `${channelPrefixes(agent.cluster).status}agent.json`);
     jobs.grantSendMessages(tick);
     // The webhook reads one receiver record, records delivery ids (deleting one whose enqueue failed) and enqueues.
     bucket.grantRead(webhook, "receivers/*");
@@ -388,6 +396,12 @@ export class SluiceStack extends Stack {
         });
       }
     }
+
+    new SluiceMonitoring(this, "Monitoring", {
+      worker,
+      deadLetterAlarms,
+      agentClusters: agentClusters.map((a) => a.cluster),
+    });
 
     acknowledgeFindings(
       this,

@@ -64,6 +64,8 @@ export interface AwsConfig {
    * key per cluster); no agent clusters without.
    */
   bundleKey?: string;
+  /** Clusters served by a pull agent, whose last contact the tick reports (`AgentLastContactAge`). */
+  agentClusters?: string[];
   /** For tests against an emulator: one endpoint for every AWS service. */
   endpoint?: string;
   credentials?: AwsCredentialIdentityProvider;

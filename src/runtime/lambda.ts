@@ -6,9 +6,11 @@ import {
 } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
+import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { DueIndex } from "../aws/due-index.js";
+import { channelPrefixes } from "../aws/s3-bundle-channel.js";
 import { sendFifoBatch, type SqsQueue } from "../aws/sqs-queue.js";
 import { dispatch } from "../controllers/dispatch.js";
 import { type ReconcilerPorts } from "../controllers/reconciler-ports.js";
@@ -23,6 +25,7 @@ import { QueuedEvents } from "../aws/sqs-notify-events.js";
 import { awsClients, awsRuntime, notifyPorts, webhookPorts, type AwsClients, type AwsConfig } from "./aws.js";
 import { systemClock } from "../ports/clock.js";
 import { powertoolsLog } from "../ports/log.js";
+import type { ReconcileMetrics } from "../ports/metrics.js";
 import { once } from "./once.js";
 
 // What the three Lambda functions do, apart from their middy wiring (functions/*/handler.ts), so
@@ -50,6 +53,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
     bundleKey: env.SLUICE_BUNDLE_KEY,
     deadLetterUrl: env.SLUICE_DEAD_LETTER_URL,
     notifyUrl: env.SLUICE_NOTIFY_QUEUE_URL,
+    agentClusters: env.SLUICE_AGENT_CLUSTERS?.split(",").filter(Boolean),
     endpoint: env.SLUICE_AWS_ENDPOINT,
     settings: {
       noRemoteBases: !flag(env, "SLUICE_ALLOW_REMOTE_BASES", !awsDefaultSettings.noRemoteBases),
@@ -140,16 +144,36 @@ async function reconcileRecord(
     logger.info("superseded schedule skipped", { key: request.key, reason: request.reason });
     return;
   }
-  const started = runtime.clock.now();
-  const outcome = await dispatch(runtime, request);
-  const ready = outcome?.status?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
-  metrics.addDimensions({ kind: request.key.split("/")[0]!, ready });
-  metrics.addMetric("ReconcileDuration", MetricUnit.Milliseconds, runtime.clock.now() - started);
-  metrics.addMetric("Reconciles", MetricUnit.Count, 1);
-  if (outcome?.applied) metrics.addMetric("ObjectsApplied", MetricUnit.Count, outcome.applied);
-  if (outcome?.event?.message.startsWith("drift corrected"))
-    metrics.addMetric("DriftCorrected", MetricUnit.Count, outcome.event.message.split("\n").length - 1);
-  metrics.publishStoredMetrics();
+  // One EMF record per reconcile: the dispatcher's figures (emfMetrics), then what only the outcome tells.
+  try {
+    const outcome = await dispatch({ ...runtime, metrics: emfMetrics(metrics) }, request);
+    if (outcome?.applied) metrics.addMetric("ObjectsApplied", MetricUnit.Count, outcome.applied);
+    if (outcome?.event?.message.startsWith("drift corrected"))
+      metrics.addMetric("DriftCorrected", MetricUnit.Count, outcome.event.message.split("\n").length - 1);
+  } finally {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  }
+}
+
+/**
+ * The dispatcher's figures as EMF (namespace `Sluice`), what `sluice run` exports to Prometheus: `Reconciles`
+ * (controller_runtime_reconcile_total), `ReconcileErrors` (…_errors_total; 0 on success, so alarms see data) and
+ * `ReconcileDuration` (gotk_reconcile_duration_seconds, in ms), by kind and result and for all kinds (what the
+ * alarms watch; the dashboard sums a kind's results with SEARCH). A key in two dimension sets draws a warning from
+ * Powertools on every record, hence no set by kind alone. The object's name and namespace ride along as metadata for
+ * Logs Insights, never as dimensions (a metric per object would cost per object).
+ */
+export function emfMetrics(metrics: Metrics): ReconcileMetrics {
+  return {
+    reconciled: ({ object, durationMs, result }) => {
+      metrics.addDimensions({ kind: object.kind, result }).addDimensions({});
+      metrics.addMetadata("name", object.metadata.name);
+      metrics.addMetadata("namespace", object.metadata.namespace ?? "");
+      metrics.addMetric("ReconcileDuration", MetricUnit.Milliseconds, durationMs);
+      metrics.addMetric("Reconciles", MetricUnit.Count, 1);
+      metrics.addMetric("ReconcileErrors", MetricUnit.Count, result === "error" ? 1 : 0);
+    },
+  };
 }
 
 function parseRequest(body: string): ReconcileRequest {
@@ -164,20 +188,44 @@ function parseRequest(body: string): ReconcileRequest {
 
 /**
  * The tick: on the schedule, moves what the due index holds for the past minutes into the FIFO
- * queue; as the delay queue's consumer, forwards delayed requests whose delay ran out.
+ * queue and reports each agent cluster's last contact; as the delay queue's consumer, forwards
+ * delayed requests whose delay ran out.
  */
 export async function handleTick(
   event: SQSEvent | { source?: string },
   clients: Pick<AwsClients, "s3" | "sqs">,
   config: AwsConfig,
   now: number,
+  metrics?: Metrics,
 ): Promise<{ forwarded: number }> {
-  const requests: ReconcileRequest[] =
-    "Records" in event
-      ? (event as SQSEvent).Records.map((r) => parseRequest(r.body))
-      : await new DueIndex(clients.s3, config.bucket).takeDue(now);
+  const scheduled = !("Records" in event);
+  const requests: ReconcileRequest[] = scheduled
+    ? await new DueIndex(clients.s3, config.bucket).takeDue(now)
+    : (event as SQSEvent).Records.map((r) => parseRequest(r.body));
   await sendFifoBatch(clients.sqs, config.fifoUrl, requests);
+  if (scheduled && metrics) await reportAgentContact(clients.s3, config, metrics, now);
   return { forwarded: requests.length };
+}
+
+/**
+ * `AgentLastContactAge` (seconds, by cluster) for each agent cluster, from when S3 stored its heartbeat (S3's clock:
+ * an agent's own clock, or a forged lastContact, cannot make it look fresh). A cluster whose agent never wrote one
+ * gets no figure, which its alarm counts as breaching.
+ */
+async function reportAgentContact(s3: S3Client, config: AwsConfig, metrics: Metrics, now: number): Promise<void> {
+  for (const cluster of config.agentClusters ?? []) {
+    const stored = await s3
+      .send(new HeadObjectCommand({ Bucket: config.bucket, Key: `${channelPrefixes(cluster).status}agent.json` }))
+      .then((head) => head.LastModified?.getTime())
+      .catch((error: unknown) => {
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+        throw error;
+      });
+    if (stored === undefined) continue;
+    const single = metrics.singleMetric();
+    single.addDimension("cluster", cluster);
+    single.addMetric("AgentLastContactAge", MetricUnit.Seconds, Math.max(0, Math.round((now - stored) / 1000)));
+  }
 }
 
 /** Size caps checked before the body is used; GitHub sends far less for a push. */

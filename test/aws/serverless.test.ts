@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import {
   ChangeMessageVisibilityCommand,
@@ -300,16 +300,56 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     const { forwarded } = await handleTick({ source: "aws.events" }, clients, config, Date.now());
     expect(forwarded).toBeGreaterThanOrEqual(1);
     await drainUntil("drift reverted", async () => (await liveValue()) === "two");
-    expect(emf).toContainEqual(
-      expect.objectContaining({
-        kind: "Kustomization",
-        ready: "True",
-        DriftCorrected: 1,
-        ObjectsApplied: 1,
-        Reconciles: 1,
-      }),
+    // One EMF record for the reconcile: the dispatcher's figures by kind and result and for all kinds, the outcome's.
+    const record = emf.find((e) => e.kind === "Kustomization" && e.DriftCorrected === 1);
+    expect(record).toMatchObject({
+      result: "requeue_after",
+      name: "app",
+      namespace: ns.name,
+      ObjectsApplied: 1,
+      Reconciles: 1,
+      ReconcileErrors: 0,
+      ReconcileDuration: expect.any(Number),
+    });
+    const [directive] = (record as { _aws: { CloudWatchMetrics: { Dimensions: string[][]; Metrics: unknown[] }[] } })
+      ._aws.CloudWatchMetrics;
+    expect(directive!.Dimensions).toEqual([["service", "kind", "result"], ["service"]]);
+    expect(directive!.Metrics).toEqual(
+      expect.arrayContaining(
+        [
+          ["ReconcileDuration", "Milliseconds"],
+          ["Reconciles", "Count"],
+          ["ReconcileErrors", "Count"],
+        ].map(([Name, Unit]) => ({ Name, Unit })),
+      ),
     );
   }, 60_000);
+
+  it("the tick reports each agent cluster's last contact as EMF, from S3's time of its heartbeat", async () => {
+    // Arrange: a heartbeat whose content claims the future (a forged or skewed clock); S3's own time is what counts.
+    await clients.s3.send(
+      new PutObjectCommand({
+        Bucket: config.bucket,
+        Key: `status/edge-${id}/agent.json`,
+        Body: JSON.stringify({ cluster: `edge-${id}`, version: "0", lastContact: "2999-01-01T00:00:00Z", bundles: 0 }),
+      }),
+    );
+    const seen = emf.length;
+    // Act: the scheduled tick, two minutes later.
+    await handleTick(
+      { source: "aws.events" },
+      clients,
+      { ...config, agentClusters: [`edge-${id}`, `never-${id}`] },
+      Date.now() + 120_000,
+      metrics,
+    );
+    // Assess
+    const contact = emf.slice(seen).filter((e) => "AgentLastContactAge" in e);
+    expect(contact).toEqual([expect.objectContaining({ cluster: `edge-${id}`, service: "sluice-test" })]);
+    expect(contact[0]!.AgentLastContactAge).toBeGreaterThanOrEqual(115);
+    expect(contact[0]!.AgentLastContactAge).toBeLessThanOrEqual(130);
+    expect(JSON.stringify(contact[0]!._aws)).toContain('"Name":"AgentLastContactAge","Unit":"Seconds"');
+  });
 
   it("sends a poison message to the FIFO dead-letter queue at once, so the requests behind it in its group go on", async () => {
     // Arrange: the poison message sits in front of a real request of the same group.
