@@ -61,8 +61,14 @@ export function semverConstraint(range: string): (version: semver.SemVer) => boo
   return (version) => groups.some((group) => satisfies(version, group));
 }
 
+/** One `||` group of a constraint, read once: a node-semver range, and whether it lets pre-releases in. */
+interface Group {
+  range: semver.Range;
+  prerelease: boolean;
+}
+
 /** A Masterminds constraint as node-semver ranges, one per `||` group; refused when one is not a range. */
-function orGroups(range: string): { range: string; prerelease: boolean }[] {
+function orGroups(range: string): Group[] {
   return range.split("||").flatMap((group) => {
     const comparators = group
       .replaceAll(",", " ")
@@ -72,9 +78,11 @@ function orGroups(range: string): { range: string; prerelease: boolean }[] {
     // Masterminds v3.5 (NewConstraint's hasPre): one comparator naming a pre-release opens its whole group to them.
     const prerelease = comparators.some((c) => /\d/.test(c) && c.includes("-"));
     return withoutNotEqual(comparators).map((anded) => {
-      if (semver.validRange(anded, { loose: true }) === null)
+      try {
+        return { range: new semver.Range(anded, { loose: true, includePrerelease: prerelease }), prerelease };
+      } catch {
         throw new ChartReferenceError(`improper constraint: ${range}`);
-      return { range: anded, prerelease };
+      }
     });
   });
 }
@@ -89,9 +97,9 @@ function withoutNotEqual(comparators: string[]): string[] {
   );
 }
 
-function satisfies(version: semver.SemVer, group: { range: string; prerelease: boolean }): boolean {
+function satisfies(version: semver.SemVer, group: Group): boolean {
   if (version.prerelease.length > 0 && !group.prerelease) return false;
-  return semver.satisfies(version, group.range, { loose: true, includePrerelease: group.prerelease });
+  return group.range.test(version);
 }
 
 function createdAt(v: IndexedChartVersion): number {

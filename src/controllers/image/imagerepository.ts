@@ -13,7 +13,7 @@ import { OciCredentialsError } from "../../sources/oci/credentials.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { ProviderLoginError } from "../source/oci-connection.js";
 import { registryClient, scanTimeoutMs } from "./image-registry.js";
-import { storeTags, storedTagsPath } from "./tag-storage.js";
+import { hasTags, storeTags } from "./tag-storage.js";
 
 type Status = NonNullable<ImageRepository["status"]>;
 
@@ -78,7 +78,7 @@ export async function reconcileImageRepository(
       throw new ScanFailure(IMAGE_REASON.readOperationFailed, `scan failed: ${error.message}`);
     });
     const list = tagListOf(listed.filter((tag) => TAG.test(tag) && !excluded.some((re) => re.test(tag))));
-    await storeTags(ports.artifacts, repo, list).catch((error: Error) => {
+    await storeTags(ports.artifacts, repo, list, previous.lastScanResult?.revision).catch((error: Error) => {
       throw new ScanFailure(
         IMAGE_REASON.readOperationFailed,
         `scan failed: failed to set tags for "${canonical}": ${error.message}`,
@@ -138,8 +138,8 @@ function compileExclusions(patterns: string[]): GoRegexp[] {
 }
 
 /**
- * Flux's shouldScan: undefined `waitMs` when a scan is due now, else how long until it is. The stored
- * tags are looked for, not read: a store that lost them (a new bucket, a cleared state folder) is refilled.
+ * Flux's shouldScan: undefined `waitMs` when a scan is due now, else how long until it is. A store that lost
+ * the tags (a new bucket, a cleared state folder) is refilled.
  */
 async function scanDue(
   ports: ReconcilerPorts,
@@ -156,8 +156,7 @@ async function scanDue(
   if (requested !== undefined && requested !== status?.lastHandledReconcileAt) return {};
   if (canonical !== status?.canonicalImageName) return {};
   if (!sameContent(exclusionList, status?.observedExclusionList ?? [])) return {};
-  const stored = await ports.artifacts.list(storedTagsPath(repo, last.revision));
-  if (stored.length === 0) return {};
+  if (!(await hasTags(ports.artifacts, repo, last.revision))) return {};
   const waitMs = intervalMs - (now - Date.parse(last.scanTime));
   return waitMs < 1_000 ? {} : { waitMs };
 }

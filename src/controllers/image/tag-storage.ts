@@ -4,21 +4,32 @@ import { parseTagList, type TagList } from "../../sources/image/tag-list.js";
 
 // An ImageRepository's scanned tags in the artifact store (S3 on AWS), where Flux keeps them in its
 // database: one object per scan revision, named by its SHA-256, so a reader gets exactly the tags a
-// status names and checks them against it; older revisions are removed once a newer one is stored.
-
-const folderOf = (repo: Pick<ImageRepository, "metadata">) =>
-  `imagerepository/${repo.metadata.namespace ?? "default"}/${repo.metadata.name}/`;
+// status names and checks them against it; the previous revision is removed once a newer one is stored.
 
 /** Where the tags of `revision` (`sha256:<hex>`) are stored. */
-export function storedTagsPath(repo: Pick<ImageRepository, "metadata">, revision: string): string {
-  return `${folderOf(repo)}tags-${revision.replace(/^sha256:/, "")}.txt`;
+function storedTagsPath(repo: Pick<ImageRepository, "metadata">, revision: string): string {
+  const { namespace = "default", name } = repo.metadata;
+  return `imagerepository/${namespace}/${name}/tags-${revision.replace(/^sha256:/, "")}.txt`;
 }
 
-/** Stores a scan's tags, then removes the other revisions'. */
-export async function storeTags(artifacts: ArtifactStore, repo: ImageRepository, list: TagList): Promise<void> {
-  const path = storedTagsPath(repo, list.revision);
-  await artifacts.put(path, list.data);
-  for (const other of await artifacts.list(folderOf(repo))) if (other !== path) await artifacts.delete(other);
+/** Stores a scan's tags, then removes those of the revision the status named before, if another. */
+export async function storeTags(
+  artifacts: ArtifactStore,
+  repo: ImageRepository,
+  list: TagList,
+  previous: string | undefined,
+): Promise<void> {
+  await artifacts.put(storedTagsPath(repo, list.revision), list.data);
+  if (previous && previous !== list.revision) await artifacts.delete(storedTagsPath(repo, previous));
+}
+
+/** Whether the tags of `revision` are stored. */
+export async function hasTags(
+  artifacts: ArtifactStore,
+  repo: Pick<ImageRepository, "metadata">,
+  revision: string,
+): Promise<boolean> {
+  return (await artifacts.get(storedTagsPath(repo, revision)).catch(() => undefined)) !== undefined;
 }
 
 /** The tags of the scan `revision`, checked against it; undefined when they are not stored. */

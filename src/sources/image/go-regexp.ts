@@ -23,7 +23,7 @@ export class GoRegexp {
 
   /** Go's MatchString: somewhere in `text`. */
   test(text: string): boolean {
-    return this.re.matcher(text).find();
+    return this.re.test(text);
   }
 
   /**
