@@ -50,11 +50,6 @@ const isNot = (...supported: string[]) => ({
 export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   GitRepository: [
     {
-      path: "spec.url",
-      reason: `${notYet("Git over SSH")}; use an https:// URL with a secretRef`,
-      when: { describe: "`ssh://`", test: (url) => String(url).startsWith("ssh://") },
-    },
-    {
       path: "spec.ref.commit",
       reason: notYet("a SHA-256 repository"),
       when: { describe: "a SHA-256 object name", test: (commit) => String(commit).length === 64 },

@@ -14,6 +14,7 @@ import { openCluster } from "../cluster/cluster.js";
 import { systemClock } from "../ports/clock.js";
 import { keyOf } from "../api/object-key.js";
 import { announce, globals, openStore, readKubeconfig } from "./context.js";
+import { isSshUrl } from "../sources/ssh-remote.js";
 import { gitSecretData, writeGitSecret } from "./git-secret.js";
 import {
   alertManifest,
@@ -56,6 +57,10 @@ export async function createGitSource(name: string, flags: CreateGitSourceFlags,
   const options = globals(command);
   const object = gitRepositoryManifest(name, options.namespace, flags);
   if (flags.export) return printExport(object);
+  if (isSshUrl(flags.url) && !flags.secretRef)
+    throw new Error(
+      "an ssh:// URL needs --secret-ref naming a Secret with identity and known_hosts: Sluice does not generate deploy keys or scan host keys (flux create secret git writes such a Secret)",
+    );
   const credentials = flags.secretRef ? undefined : await gitSecretData(flags);
   if (credentials) {
     if (flags.url.startsWith("http:")) say.warning("insecure configuration: credentials configured for an HTTP URL");

@@ -192,10 +192,6 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
 
   it.each([
     [
-      gitRepository({ url: "ssh://git@github.com/org/app" }),
-      'spec.url ("ssh://git@github.com/org/app"): Git over SSH is not supported by Sluice yet',
-    ],
-    [
       gitRepository({ ref: { commit: "ab".repeat(32) } }),
       `spec.ref.commit ("${"ab".repeat(32)}"): a SHA-256 repository is not supported by Sluice yet`,
     ],

@@ -69,7 +69,8 @@ const IMPERSONATION = "impersonating another user for the CLI's own requests: no
 const CLIENT_TUNING = "a knob of controller-runtime's client; Sluice's Kubernetes client has none";
 const NO_CONTROLLERS = "Sluice installs no Flux controllers: `sluice run` or the AWS stack reconciles instead";
 const NO_COMMITS = "Sluice's bootstrap registers objects and commits nothing to the repository";
-const NO_SSH = "Git over SSH is not supported yet; use an https:// URL with credentials";
+const NO_SSH =
+  "Sluice does not generate SSH deploy keys or scan host keys yet: create a Secret with identity and known_hosts and use --secret-ref";
 const HELM_TLS_FILES =
   "flux writes the TLS files into the secretRef Secret (ca.crt, tls.crt, tls.key), where Sluice's HelmRepository reconciler does not read them: create a Secret with them and set spec.certSecretRef";
 

@@ -49,11 +49,11 @@ export function createCommand(): Command {
       .option("--ca-file <path>", "TLS CA file for a self-signed server certificate, stored in that Secret as ca.crt")
       .option(
         "--private-key-file <path>",
-        "private key for Git over SSH (flux's); Sluice fetches over HTTPS only, so an ssh:// URL is refused",
+        "private key for Git over SSH (flux's); Sluice writes no SSH Secret: use --secret-ref with identity and known_hosts",
       )
       .option(
         "--secret-ref <name>",
-        "name of an existing Secret with Git credentials (username/password, bearerToken, ca.crt)",
+        "name of an existing Secret with Git credentials (username/password, bearerToken, ca.crt; identity, known_hosts)",
       )
       .option("--proxy-secret-ref <name>", "name of an existing Secret with the proxy address and credentials")
       .addOption(

@@ -5,6 +5,7 @@ import { parseDuration } from "../../api/duration.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { archiveDirectory } from "../../artifacts/archive.js";
 import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../../sources/git.js";
+import { identityIsEncrypted, isSshUrl, sshAuthProblem } from "../../sources/ssh-remote.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
@@ -150,14 +151,24 @@ function succeeded(status: GitRepositoryStatus, at: Stamp, message: string): Git
   return markReady(stored, at, REASON.succeeded, message);
 }
 
-/** Reads `spec.secretRef` the way source-controller does: username/password, bearerToken, ca.crt. */
-export async function gitAuth(ports: ReconcilerPorts, namespace: string, spec: GitRepository["spec"]): Promise<GitAuth> {
-  if (!spec.secretRef) return {};
-  const data = await ports.secrets.secret({ namespace, name: spec.secretRef.name });
-  if (!data) throw new Error(`failed to get secret '${namespace}/${spec.secretRef.name}': secret not found`);
+/**
+ * Reads `spec.secretRef` the way source-controller does: username/password, bearerToken, ca.crt; for an ssh://
+ * URL identity, known_hosts and password (the identity's passphrase), both keys required even without a
+ * secretRef (fluxcd/pkg/git's NewAuthOptions).
+ */
+export async function gitAuth(
+  ports: ReconcilerPorts,
+  namespace: string,
+  spec: GitRepository["spec"],
+): Promise<GitAuth> {
+  const name = spec.secretRef?.name;
+  const data = name === undefined ? undefined : await ports.secrets.secret({ namespace, name });
+  if (name !== undefined && !data) throw new Error(`failed to get secret '${namespace}/${name}': secret not found`);
+  if (isSshUrl(spec.url)) return sshAuth(data ?? {}, `${namespace}/${name ?? ""}`);
+  if (!data) return {};
   if ((data.username === undefined) !== (data.password === undefined)) {
     throw new Error(
-      `invalid '${namespace}/${spec.secretRef.name}' secret data: required fields username and password must both be set`,
+      `invalid '${namespace}/${name}' secret data: required fields username and password must both be set`,
     );
   }
   return {
@@ -166,4 +177,13 @@ export async function gitAuth(ports: ReconcilerPorts, namespace: string, spec: G
     bearerToken: data.bearerToken,
     caPem: data["ca.crt"] ?? data.caFile,
   };
+}
+
+function sshAuth(data: Record<string, string>, secret: string): GitAuth {
+  const auth = { identity: data.identity, knownHosts: data.known_hosts, password: data.password };
+  const problem = sshAuthProblem(auth);
+  if (problem) throw new Error(`failed to configure authentication options: ${problem}`);
+  if (identityIsEncrypted(auth.identity ?? "") && !auth.password)
+    throw new Error(`SSH identity key is encrypted but no 'password' field was provided in the secret '${secret}'`);
+  return auth;
 }
