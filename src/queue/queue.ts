@@ -2,7 +2,10 @@
 export interface ReconcileRequest {
   /** `Kind/namespace/name` (see store/store.ts formatKey). */
   key: string;
-  /** Why: "interval", "webhook", "dependency", "requested", "health", "created", "source". */
+  /**
+   * Why: "interval", "webhook", "dependency", "requested", "health", "created", "source", "config" (a watched
+   * ConfigMap or Secret changed).
+   */
   reason: string;
   /** The source revision that prompted it, when known; part of the dedup identity on SQS. */
   revision?: string;

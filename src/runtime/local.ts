@@ -24,6 +24,7 @@ import { clusterFactory } from "./clusters.js";
 import { strictStatusFromEnv } from "./strict-status.js";
 import { RenderCache } from "../controllers/kustomize/render-cache.js";
 import { ecrLogin } from "../aws/ecr.js";
+import { DEFAULT_WATCH_CONFIGS_SELECTOR, startConfigWatch } from "./config-watch.js";
 import { runtimeAwsIdentity } from "../aws/identity.js";
 
 export interface LocalOptions {
@@ -38,6 +39,11 @@ export interface LocalOptions {
   onEvent?: (event: FluxEvent) => void;
   /** How often to look for objects created or changed by the CLI. @default 1_000 */
   watchIntervalMs?: number;
+  /**
+   * The ConfigMaps and Secrets whose changes reconcile their users at once (Flux's `--watch-configs-label-selector`;
+   * "" for all). @default DEFAULT_WATCH_CONFIGS_SELECTOR
+   */
+  watchConfigsSelector?: string;
   /** Told about every reconcile and the queue's work (`sluice run`'s /metrics); absent: nothing is measured. */
   metrics?: ReconcileMetrics & QueueObserver;
 }
@@ -101,6 +107,14 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     metrics: options.metrics,
   };
   queue.start(async (request) => void (await dispatch(runtime, request)));
+  const configWatch = await startConfigWatch({
+    client: cluster.client,
+    selector: options.watchConfigsSelector ?? DEFAULT_WATCH_CONFIGS_SELECTOR,
+    dependents: runtime.dependents,
+    queue,
+    log: options.log,
+    clock: options.clock,
+  });
 
   const seen = new Map<string, string>();
   const watch = async () => {
@@ -131,6 +145,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     cluster,
     stop: async () => {
       clearInterval(timer);
+      await configWatch.stop();
       await queue.stop();
       await events.drain();
     },
