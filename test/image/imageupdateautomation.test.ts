@@ -7,15 +7,17 @@ import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
 import { REQUESTED_AT } from "../../src/api/meta.js";
 import type { KubeObject } from "../../src/apply/object.js";
+import { getObject } from "../../src/apply/objects-api.js";
 import { applyToStore, updateObject } from "../../src/store/objects.js";
 import { planeSuite, ready, until } from "../controllers/helpers.js";
 import { createRepo, pushTree } from "../env/git-server.js";
+import { pushTags } from "./registry-tags.js";
 
 // ImageUpdateAutomation reconciled by a local control plane against the test bed's Git server: ImagePolicies
 // are put in the Store with a status (suspended, so nothing rescans them), the automation commits and pushes.
 
 const run = promisify(execFile);
-const { kube, git } = inject("testbed");
+const { kube, git, registry } = inject("testbed");
 const local = planeSuite(kube, git, { namespace: "image-auto" });
 const ns = () => local.namespace;
 let serial = 0;
@@ -107,6 +109,103 @@ async function requestReconcile(name: string): Promise<void> {
 }
 
 describe("ImageUpdateAutomation against the test bed's Git server", () => {
+  it("closes the loop of the issue: a tag pushed to the registry is picked by the policy, committed, and applied by the Kustomization", async () => {
+    // Prepare: the registry has 6.0.0; Git deploys it with the marker; Flux's guide's objects in the Store
+    const image = `${registry.host}/${ns()}/podinfo`;
+    await pushTags(registry.host, `${ns()}/podinfo`, ["6.0.0"]);
+    const repo = `${ns()}-e2e`;
+    const url = await createRepo(git, repo);
+    const manifest = (tag: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: podinfo}
+  template:
+    metadata:
+      labels: {app: podinfo}
+    spec:
+      containers:
+        - name: podinfo
+          image: ${image}:${tag} # {"$imagepolicy": "${ns()}:podinfo"}
+`;
+    await pushTree(git, repo, { files: { "deploy/podinfo.yaml": manifest("6.0.0") } });
+    const objects: KubeObject[] = [
+      {
+        apiVersion: "source.toolkit.fluxcd.io/v1",
+        kind: "GitRepository",
+        metadata: { name: "fleet-infra", namespace: ns() },
+        spec: { interval: "1h", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+      },
+      {
+        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+        kind: "Kustomization",
+        metadata: { name: "apps", namespace: ns() },
+        spec: {
+          interval: "1h",
+          path: "./deploy",
+          prune: true,
+          targetNamespace: ns(),
+          sourceRef: { kind: "GitRepository", name: "fleet-infra" },
+        },
+      },
+      {
+        apiVersion: "image.toolkit.fluxcd.io/v1beta2",
+        kind: "ImageRepository",
+        metadata: { name: "podinfo", namespace: ns() },
+        spec: { image, interval: "1h" },
+      },
+      {
+        apiVersion: "image.toolkit.fluxcd.io/v1beta2",
+        kind: "ImagePolicy",
+        metadata: { name: "podinfo", namespace: ns() },
+        spec: { imageRepositoryRef: { name: "podinfo" }, policy: { semver: { range: ">=6.0.0 <7.0.0" } } },
+      },
+      automation("podinfo-e2e", "fleet-infra", { push: { branch: "main" } }),
+    ];
+    (objects[4]!.spec as { update: { path: string } }).update.path = "./deploy";
+    const store = local.plane.runtime.store;
+    for (const object of objects) await applyToStore(store, object);
+    const deployed = async () => {
+      const info = (await local.admin.discovery.find("apps/v1", "Deployment"))!;
+      const live = await getObject(local.admin, info, ns(), "podinfo");
+      return (live?.spec as { template: { spec: { containers: { image: string }[] } } } | undefined)?.template.spec
+        .containers[0]!.image;
+    };
+    let statuses = "";
+    const why = async () => {
+      const all = await store.list({ namespace: ns() });
+      statuses = all
+        .filter((o) => objects.some((x) => x.kind === o.object.kind && x.metadata.name === o.object.metadata.name))
+        .map((o) => `${o.object.kind}: ${JSON.stringify(o.object.status)}`)
+        .join("\n");
+    };
+    await until(
+      () => `6.0.0 applied\n${statuses}`,
+      async () => (await why(), (await deployed()) === `${image}:6.0.0`),
+      40_000,
+    );
+    // Act: a new tag, and the registry's event (a rescan request, as a Receiver or ECR rule makes it)
+    const started = Date.now();
+    await pushTags(registry.host, `${ns()}/podinfo`, ["6.1.0", "7.0.0"]);
+    await updateObject(store, { kind: "ImageRepository", namespace: ns(), name: "podinfo" }, (o) => {
+      o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: new Date().toISOString() };
+    });
+    // Assess: committed with the issue's message, then applied, without waiting for any interval
+    await until(
+      () => `6.1.0 applied\n${statuses}`,
+      async () => (await why(), (await deployed()) === `${image}:6.1.0`),
+      40_000,
+    );
+    const elapsed = Date.now() - started;
+    expect(await show(repo, "--no-patch", "--format=%B", "main")).toBe(`${image}:6.1.0\n\n`);
+    expect(await show(repo, "main:deploy/podinfo.yaml")).toBe(manifest("6.1.0"));
+    expect(elapsed).toBeLessThan(30_000);
+    console.log(`tag pushed → applied: ${elapsed} ms`);
+  }, 120_000);
+
   it("runs the issue's v1beta1 example: commits the new image with the .Updated message and pushes to main, the rest of the file kept", async () => {
     // Prepare
     const { name, repo } = await fixture("6.1.0");
@@ -114,7 +213,7 @@ describe("ImageUpdateAutomation against the test bed's Git server", () => {
     await applyToStore(local.plane.runtime.store, automation("podinfo", name, { push: { branch: "main" } }));
     const done = await until("the automation pushed", async () => {
       const s = await status("podinfo");
-      return s.lastPushCommit && s;
+      return s.lastPushCommit ? s : undefined;
     });
     // Assess
     const file = await show(repo, "main:apps/podinfo.yaml");
@@ -149,7 +248,7 @@ git update-ref refs/heads/main "$commit"
     await chmod(join(bare, "hooks/pre-receive"), 0o755);
     // Act
     await applyToStore(local.plane.runtime.store, automation("raced", name, {}));
-    let last = {};
+    let last: Awaited<ReturnType<typeof status>> = {};
     const done = await until(
       () => `the automation pushed after the race: ${JSON.stringify(last)}`,
       async () => (last = await status("raced")).lastPushCommit,

@@ -64,11 +64,12 @@ export async function reconcileImageUpdateAutomation(
   let status: Status = { ...auto.status, lastAutomationRunTime: at.now.toISOString() };
   try {
     const source = await sourceOf(ports, auto);
-    const policies = await policiesOf(ports, auto);
-    // Woken when any of them picks another image (Flux watches every ImagePolicy of the namespace).
+    const { policies, all } = await policiesOf(ports, auto);
+    // Woken when any policy of the namespace picks another image, one without a pick yet included (Flux watches
+    // every ImagePolicy of the namespace; a policy created later is seen at the next run).
     await ports.dependents.record(
       { kind: "ImageUpdateAutomation", namespace, name: metadata.name },
-      policies.map((p) => formatKey({ kind: "ImagePolicy", namespace, name: p.name })),
+      all.map((name) => formatKey({ kind: "ImagePolicy", namespace, name })),
     );
     const observedPolicies = Object.fromEntries(policies.map((p) => [p.name, p.latestRef]));
     const fullSync =
@@ -91,6 +92,10 @@ export async function reconcileImageUpdateAutomation(
       : `${source.pushBranch}@sha1:${pushed.commit}`;
     status.lastPushCommit = pushed.commit;
     status.lastPushTime = at.now.toISOString();
+    // Beyond Flux (which waits for the GitRepository's interval or a webhook): the GitRepository that follows the
+    // branch just pushed to fetches the commit now, so the new image is applied without waiting.
+    if (source.sourceBranch === source.pushBranch)
+      await ports.queue.enqueue({ key: formatKey(source.sourceKey), reason: "source", revision: pushed.commit });
     const pullRequest = spec.git?.push?.pullRequest;
     let summary = `pushed commit '${pushed.commit.slice(0, 7)}' to branch '${source.pushBranch}'`;
     if (spec.git?.push?.refspec) summary += ` and refspecs '${spec.git.push.refspec}'`;
@@ -124,6 +129,9 @@ export async function reconcileImageUpdateAutomation(
 
 /** Where to check out and push, and how to reach the repository: Flux's gitSrcCfg. */
 interface Source {
+  sourceKey: { kind: string; namespace: string; name: string };
+  /** The branch the GitRepository itself follows. */
+  sourceBranch: string | undefined;
   remote: GitRemote;
   checkoutRef: GitRepositoryRef | undefined;
   /** The checkout branch (for pull requests' base); Flux's default branch when the ref names none. */
@@ -168,6 +176,8 @@ async function sourceOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Pr
       "push spec not provided, and cannot be inferred from .spec.git.checkout.ref or GitRepository .spec.ref",
     );
   return {
+    sourceKey: ref,
+    sourceBranch: gitRepositoryDefaults(repo.spec).ref.branch,
     remote: {
       url: repo.spec.url,
       auth,
@@ -177,12 +187,16 @@ async function sourceOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Pr
     checkoutRef,
     checkoutBranch,
     pushBranch,
-    switchBranch: Boolean(git.push?.branch) && git.push!.branch !== checkoutBranch,
+    // Flux compares with the checkout ref's branch, empty for a tag or commit, or with its default branch.
+    switchBranch: Boolean(git.push?.branch) && git.push!.branch !== (checkoutRef ? checkoutRef.branch : "master"),
   };
 }
 
-/** The namespace's ImagePolicies that policySelector selects and that have picked an image. */
-async function policiesOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Promise<PolicyImage[]> {
+/** The namespace's ImagePolicies that policySelector selects and that have picked an image, and every one's name. */
+async function policiesOf(
+  ports: ReconcilerPorts,
+  auto: ImageUpdateAutomation,
+): Promise<{ policies: PolicyImage[]; all: string[] }> {
   const namespace = auto.metadata.namespace ?? "default";
   let selects;
   try {
@@ -196,13 +210,14 @@ async function policiesOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): 
     );
   }
   const policies: PolicyImage[] = [];
-  for (const { object } of await ports.store.list({ kind: "ImagePolicy", namespace })) {
+  const stored = await ports.store.list({ kind: "ImagePolicy", namespace });
+  for (const { object } of stored) {
     const policy = object as ImagePolicy;
     const latestRef: ImageRef | undefined = policy.status?.latestRef;
     if (latestRef && selects(policy.metadata.labels ?? {}))
       policies.push({ namespace, name: policy.metadata.name, latestRef });
   }
-  return policies;
+  return { policies, all: stored.map(({ object }) => object.metadata.name) };
 }
 
 interface Pushed {
