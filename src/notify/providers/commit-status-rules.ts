@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import { Environment, Optional } from "@marcbachmann/cel-js";
 import type { Alert } from "../../api/alert.js";
 import { COMMIT_STATUS_TYPES, type Provider } from "../../api/provider.js";
 import { REASON } from "../../api/reasons.js";
 import type { FluxEvent } from "../events.js";
 import { fluxEventJson } from "../payloads.js";
+import { derivedUid } from "./derived-uid.js";
 
 // The name a commit status is set under, as notification-controller v1.9.3 makes it
 // (internal/server/provider_commit_status.go): the Provider's spec.commitStatusExpr, a CEL expression
@@ -65,17 +65,13 @@ export function compileCommitStatusExpr(source: string): Compiled {
 }
 
 /**
- * A Provider's UID. Flux's comes from the API server; the Store keeps none, so a Provider without one
- * gets a UUID derived from its namespace and name: stable across reconciles and runtimes, and
- * different for each Provider, which is what the default key needs of it.
+ * A Provider's UID (the default key's last part): its own when it has one, else one derived from its
+ * namespace and name.
  */
 export function providerUid(provider: Provider): string {
   const uid = (provider.metadata as { uid?: unknown }).uid;
   if (typeof uid === "string" && uid) return uid;
-  const hex = createHash("sha256")
-    .update(`${provider.metadata.namespace ?? "default"}/${provider.metadata.name}`)
-    .digest("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  return derivedUid(`${provider.metadata.namespace ?? "default"}/${provider.metadata.name}`);
 }
 
 /** The commit status key for `event` (already carrying the Alert's metadata). */

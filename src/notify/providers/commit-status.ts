@@ -4,7 +4,7 @@ import type { FluxEvent } from "../events.js";
 import { jsonRequest } from "../payloads.js";
 import { expectSuccess, PostError, type Answer } from "../post.js";
 import type { Deliver, DeliveryContext } from "./delivery.js";
-import { gitAddress } from "./git-address.js";
+import { gitAddress, ownerAndRepo } from "./git-address.js";
 import { githubApi } from "./github-api.js";
 
 // Git commit statuses, as notification-controller v1.9.3 sets them (internal/notifier/{github,gitlab,
@@ -16,14 +16,6 @@ import { githubApi } from "./github-api.js";
 // Progressing events are skipped (Gitea's become `pending`).
 
 const PROGRESSING = REASON.progressing;
-
-/** `owner/repo` of an address; Flux's "invalid repository id" otherwise. */
-function ownerAndRepo(url: URL): { host: string; owner: string; repo: string } {
-  const { host, id } = gitAddress(url);
-  const parts = id.split("/");
-  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new PostError(`invalid repository id '${id}'`);
-  return { host, owner: parts[0], repo: parts[1] };
-}
 
 /**
  * The commit of the event's revision (`main@sha1:<hash>`, or the legacy `main/<hash>`): Flux's

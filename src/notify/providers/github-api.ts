@@ -2,7 +2,7 @@ import { jsonRequest } from "../payloads.js";
 import { expectSuccess, PostError } from "../post.js";
 import { fluxEventJson } from "../payloads.js";
 import type { Deliver, DeliveryContext } from "./delivery.js";
-import { gitAddress } from "./git-address.js";
+import { ownerAndRepo } from "./git-address.js";
 
 // GitHub's REST API as go-github v64 calls it for notification-controller v1.9.3 (internal/notifier/
 // github_helpers.go, github_dispatch.go): api.github.com for github.com, an enterprise server's API
@@ -16,12 +16,10 @@ export function githubApi(context: DeliveryContext): {
 } {
   const token = context.endpoint.token || context.endpoint.password;
   if (!token) throw new PostError("github token or github app details must be specified");
-  const { host, id } = gitAddress(context.endpoint.url);
-  const parts = id.split("/");
-  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new PostError(`invalid repository id: '${id}'`);
+  const { host, owner, repo } = ownerAndRepo(context.endpoint.url);
   return {
     base: new URL(host).host === "github.com" ? "https://api.github.com/" : `${host}/api/v3/`,
-    repoPath: `repos/${encodeURIComponent(parts[0])}/${encodeURIComponent(parts[1])}`,
+    repoPath: `repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`,
     headers: {
       accept: "application/vnd.github.v3+json",
       authorization: `Bearer ${token}`,

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { REASON } from "../../api/reasons.js";
 import type { FluxEvent } from "../events.js";
 import { jsonRequest, objectName, sortedMetadata, type ProviderRequest } from "../payloads.js";
@@ -6,6 +5,7 @@ import { PostError, settle } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
 import { nameAndDescription } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
+import { derivedUid } from "./derived-uid.js";
 
 // Alerting and observability providers, as notification-controller v1.9.3 builds their requests
 // (internal/notifier/{opsgenie,alertmanager,grafana,pagerduty,datadog}.go). Go marshals maps with
@@ -126,17 +126,6 @@ const datadog: Build = (endpoint, event) => {
 };
 
 /**
- * The involved object's UID, PagerDuty's dedup key: it pairs an error's incident with the resolve that
- * follows. Flux's events carry the object's UID; Sluice's Store keeps none, so one is derived from the
- * object's kind, namespace and name, stable for the object's life.
- */
-function objectUid(event: FluxEvent): string {
-  const { kind, namespace, name } = event.involvedObject;
-  const hex = createHash("sha256").update(`${kind}/${namespace}/${name}`).digest("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
-/**
  * pagerduty.go: an Events API v2 event on the address' host (`channel` is the routing key): an error
  * triggers an incident for the object, anything else resolves it and is also sent as a change event.
  * Progressing events are skipped.
@@ -156,7 +145,10 @@ const pagerduty: Deliver = async (event, context) => {
   const incident = jsonRequest(new URL("/v2/enqueue", origin), {
     routing_key: routingKey,
     event_action: error ? "trigger" : "resolve",
-    dedup_key: objectUid(event),
+    // The involved object's UID pairs an error's incident with the resolve that follows.
+    dedup_key: derivedUid(
+      `${event.involvedObject.kind}/${event.involvedObject.namespace}/${event.involvedObject.name}`,
+    ),
     ...(error && {
       payload: {
         ...common,
