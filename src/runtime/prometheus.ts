@@ -108,8 +108,8 @@ export class PrometheusMetrics implements ReconcileMetrics, QueueObserver {
   private readonly dueAt = new Map<string, number>();
   /** Start of each running request, by key. */
   private readonly runningSince = new Map<string, number>();
-  /** The labels of each object's gotk_resource_info series, to drop the old series when they change. */
-  private readonly infoOf = new Map<string, Record<string, string>>();
+  /** What each object's state series say, to skip rewriting them unchanged and to drop the old info series. */
+  private readonly stateOf = new Map<string, { fingerprint: string; info: Record<string, string> }>();
   private readonly controllers = new Set<string>();
 
   constructor(private readonly options: PrometheusOptions) {
@@ -215,20 +215,24 @@ export class PrometheusMetrics implements ReconcileMetrics, QueueObserver {
     return [...this.runningSince].filter(([key]) => controllerOf(key) === controller).map(([, since]) => since);
   }
 
+  /** Rewrites an object's state series when they changed: most reconciles leave them as they were. */
   private recordState(ref: { kind: string; name: string; namespace: string }, object: MeasuredObject): void {
     const conditions = (object.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
-    for (const type of CONDITION_TYPES) {
-      const status = conditions?.find((c) => c.type === type)?.status ?? "Unknown";
-      for (const each of CONDITION_STATUSES)
-        this.conditions.set({ ...ref, type, status: each }, each === status ? 1 : 0);
-    }
-    this.suspend.set(ref, (object.spec as { suspend?: unknown } | undefined)?.suspend === true ? 1 : 0);
+    const statuses = CONDITION_TYPES.map((type) => conditions?.find((c) => c.type === type)?.status ?? "Unknown");
+    const suspended = (object.spec as { suspend?: unknown } | undefined)?.suspend === true ? 1 : 0;
+    const info = resourceInfoLabels(object);
+    const fingerprint = JSON.stringify([statuses, suspended, info]);
     const key = refKey(ref);
-    const labels = resourceInfoLabels(object);
-    const previous = this.infoOf.get(key);
-    if (previous && JSON.stringify(previous) !== JSON.stringify(labels)) this.info.remove(previous);
-    this.info.set(labels, 1);
-    this.infoOf.set(key, labels);
+    const previous = this.stateOf.get(key);
+    if (previous?.fingerprint === fingerprint) return;
+    CONDITION_TYPES.forEach((type, i) => {
+      for (const status of CONDITION_STATUSES)
+        this.conditions.set({ ...ref, type, status }, status === statuses[i] ? 1 : 0);
+    });
+    this.suspend.set(ref, suspended);
+    if (previous) this.info.remove(previous.info);
+    this.info.set(info, 1);
+    this.stateOf.set(key, { fingerprint, info });
   }
 
   private forget(ref: { kind: string; name: string; namespace: string }): void {
@@ -237,9 +241,9 @@ export class PrometheusMetrics implements ReconcileMetrics, QueueObserver {
     for (const type of CONDITION_TYPES)
       for (const status of CONDITION_STATUSES) this.conditions.remove({ ...ref, type, status });
     const key = refKey(ref);
-    const previous = this.infoOf.get(key);
-    if (previous) this.info.remove(previous);
-    this.infoOf.delete(key);
+    const previous = this.stateOf.get(key);
+    if (previous) this.info.remove(previous.info);
+    this.stateOf.delete(key);
   }
 }
 
