@@ -261,6 +261,54 @@ git update-ref refs/heads/main "$commit"
     expect((await show(repo, "--no-patch", "--format=%H", "main")).trim()).toBe(done);
   });
 
+  it("fails without pushing, naming the cause and no credential: an escaping update.path, a runaway template, the removed .Changed.ImageResult", async () => {
+    // Prepare
+    const { name, repo } = await fixture("6.5.0");
+    const before = await show(repo, "--no-patch", "--format=%H", "main");
+    type Spec = { update: { path: string }; git: { commit: { messageTemplate: string } } };
+    const broken = (autoName: string, change: (spec: Spec) => void) => {
+      const object = automation(autoName, name, {});
+      change(object.spec as Spec);
+      return object;
+    };
+    // Act
+    await applyToStore(
+      local.plane.runtime.store,
+      broken("escape", (spec) => (spec.update.path = "../../..")),
+    );
+    await applyToStore(
+      local.plane.runtime.store,
+      broken(
+        "runaway",
+        (spec) => (spec.git.commit.messageTemplate = '{{range .Updated.Images}}{{printf "%900000s" "x"}}{{end}}'),
+      ),
+    );
+    await applyToStore(
+      local.plane.runtime.store,
+      broken("removed", (spec) => (spec.git.commit.messageTemplate = "{{ .Changed.ImageResult }}")),
+    );
+    const failed = async (autoName: string) =>
+      until(`${autoName} failed`, async () => {
+        const condition = (await status(autoName)).conditions?.find((c) => c.type === "Ready");
+        return condition?.status === "False" && (await status(autoName));
+      });
+    const [escape, runaway, removed] = await Promise.all(["escape", "runaway", "removed"].map(failed));
+    // Assess
+    const readyOf = (s: Awaited<ReturnType<typeof status>>) => s.conditions!.find((c) => c.type === "Ready")!;
+    expect(readyOf(escape)).toMatchObject({
+      reason: "UpdateFailed",
+      message: "failed to apply policies: spec.update.path '../../..' points outside the repository",
+    });
+    expect(readyOf(runaway)).toMatchObject({ reason: "GitOperationFailed" });
+    expect(readyOf(runaway).message).toMatch(
+      /^failed to update source: failed to run template from spec: printf width 900000 exceeds the output limit$/,
+    );
+    expect(readyOf(removed)).toMatchObject({ reason: "RemovedTemplateField" });
+    expect(removed.conditions!.find((c) => c.type === "Stalled")?.status).toBe("True");
+    expect(await show(repo, "--no-patch", "--format=%H", "main")).toBe(before);
+    expect(JSON.stringify([escape, runaway, removed])).not.toContain(git.password);
+  });
+
   it("opens one pull request from the push branch and updates it for a newer image (GitHub REST contract)", async () => {
     // Prepare: a loopback GitHub checking the documented requests —
     // https://docs.github.com/en/rest/pulls/pulls#list-pull-requests,
