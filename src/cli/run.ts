@@ -10,6 +10,7 @@ import { startLocal } from "../runtime/local.js";
 import { PrometheusMetrics, startMetricsServer } from "../runtime/prometheus.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
 import { globals, readKubeconfig } from "./context.js";
+import { labelSelector } from "./label-selector.js";
 import { say } from "./output.js";
 
 export interface RunFlags {
@@ -25,11 +26,14 @@ export interface RunFlags {
   /** `--metrics-addr`; no metrics without it or with `--no-metrics`. */
   metricsAddr?: string;
   metrics?: boolean;
+  /** `--watch-configs-label-selector`; unset: Flux's default. */
+  watchConfigsLabelSelector?: string;
   logLevel: string;
 }
 
 /** `sluice run` (flags in commands/run.ts): starts the control plane and its webhook server, stops on SIGINT/SIGTERM. */
 export async function run(flags: RunFlags, command: Command): Promise<void> {
+  const watchConfigsSelector = checkedSelector(flags.watchConfigsLabelSelector, "--watch-configs-label-selector");
   const options = globals(command);
   const stateDir = resolve(options.stateDir);
   await mkdir(stateDir, { recursive: true });
@@ -54,6 +58,7 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     settings: runSettings(flags),
     onEvent: printEvent,
     metrics,
+    watchConfigsSelector,
   });
   const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
   const scrape = metrics && listen && (await startMetricsServer(metrics, listen.port, listen.host));
@@ -78,6 +83,16 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
   await plane.stop();
   log.flush();
   say.success("stopped");
+}
+
+/** A label selector flag, refused at start (naming the flag) when the API server would refuse it. */
+function checkedSelector(value: string | undefined, flag: string): string | undefined {
+  try {
+    if (value !== undefined) labelSelector(value);
+    return value;
+  } catch (error) {
+    throw new Error(`${flag}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** The operator settings `sluice run`'s flags choose. */

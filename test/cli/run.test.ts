@@ -309,6 +309,12 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     );
   });
 
+  it("refuses a --watch-configs-label-selector the API server would not parse, naming the flag", async () => {
+    const answer = await failing("run", "--watch-configs-label-selector", "team in (a");
+    expect(answer.code).not.toBe(0);
+    expect(answer.stderr).toContain("--watch-configs-label-selector: unable to parse label selector: 'team in (a'");
+  });
+
   it("shuts down gracefully on SIGTERM", async () => {
     const exited = new Promise<number | null>((resolve) => control.once("exit", (code) => resolve(code)));
     control.kill("SIGTERM");

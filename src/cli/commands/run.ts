@@ -35,6 +35,10 @@ export function runCommand(): Command {
       "127.0.0.1:9293",
     )
     .option("--no-metrics", "serve no /metrics endpoint")
+    .option(
+      "--watch-configs-label-selector <selector>",
+      "ConfigMaps and Secrets whose changes reconcile the Kustomizations and HelmReleases using them at once, as Flux's flag ('' for all) (default: reconcile.fluxcd.io/watch=Enabled)",
+    )
     .option("--log-level <level>", "level of the JSON log written to <state-dir>/sluice.log", "info")
     .action((flags: RunFlags, command: Command) => import("../run.js").then((m) => m.run(flags, command)).catch(fail));
 }
