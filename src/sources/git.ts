@@ -480,7 +480,7 @@ export async function pushCommit(remote: GitRemote, dir: string, commit: string,
   await guarded(remote, `push to '${remoteRef}' of`, async (bound) => {
     const localRef = "refs/sluice/push";
     await git.writeRef({ fs, dir, ref: localRef, value: commit, force: true });
-    const result = await git.push({ fs, dir, ...transport(bound), url: remote.url, ref: localRef, remoteRef });
+    const result = await git.push({ fs, dir, ...transport(bound), ref: localRef, remoteRef });
     const refResult = result.refs[remoteRef];
     if (!result.ok || (refResult && !refResult.ok))
       throw new Error(`the remote refused the update: ${refResult?.error ?? result.error ?? "unknown reason"}`);

@@ -1,15 +1,27 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
 import { access, mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import fs from "node:fs";
-import ssh2 from "ssh2";
+import type { AddressInfo } from "node:net";
+import ssh2, { type ServerChannel } from "ssh2";
 import { describe, expect, inject, it } from "vitest";
-import { checkout, GitError, resolveRemoteRef, type GitAuth, type GitRemote } from "../../src/sources/git.js";
+import {
+  checkout,
+  commitFiles,
+  GitError,
+  pushCommit,
+  resolveRemoteRef,
+  type GitAuth,
+  type GitRemote,
+} from "../../src/sources/git.js";
 import { pushTree } from "../env/git-server.js";
 import { authorize, createSshRepo, sshUrl } from "../env/sshd.js";
 
+const run = promisify(execFile);
 const sshd = inject("testbed").sshd;
 const workdir = () => mkdtemp(join(tmpdir(), "sluice-git-ssh-"));
 const auth: GitAuth = { identity: sshd.identity, knownHosts: sshd.knownHosts };
@@ -269,6 +281,24 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     expect(error.message).toContain("private address 127.0.0.1 (loopback) refused");
   });
 
+  it("pushes a commit over SSH (git-receive-pack), as image automation does", async () => {
+    // Prepare
+    const { url, name, sha } = await repoWith({ "app.yaml": "image: app:1.0\n", "other.txt": "kept\n" });
+    const dir = await workdir();
+    await checkout(remote(url), { branch: "main" }, dir);
+    const author = { name: "Sluice", email: "sluice@example.invalid" };
+    const files = new Map([["app.yaml", "image: app:1.1\n"]]);
+    const commit = await commitFiles({ dir, parent: sha, files, author, message: "Update app", when: new Date() });
+    // Act
+    await pushCommit(remote(url), dir, commit, "refs/heads/main");
+    // Assert
+    const bare = join(sshd.root, `${name}.git`);
+    const show = (spec: string) => run("git", ["-C", bare, "show", spec]).then((r) => r.stdout);
+    expect((await run("git", ["-C", bare, "rev-parse", "main"])).stdout.trim()).toBe(commit);
+    expect(await show("main:app.yaml")).toBe("image: app:1.1\n");
+    expect(await show("main:other.txt")).toBe("kept\n");
+  });
+
   it("a pack larger than the checkout's byte bound is refused", async () => {
     // Prepare: 2 MiB that does not compress.
     const { url } = await repoWith({ "blob.bin": randomBytes(2 * 1024 * 1024).toString("base64") });
@@ -278,6 +308,47 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     expect(error.message).toContain("response exceeds 1048576 bytes");
   });
 });
+
+/**
+ * An SSH server that takes any client key and answers every exec request with `behave`: what a hostile or
+ * broken Git host can do, which a real sshd serving git-upload-pack never would.
+ */
+async function hostileServer(behave: (channel: ServerChannel, exec: number) => void) {
+  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
+  let execs = 0;
+  let disconnected = 0;
+  const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {
+    client.on("authentication", (context) => context.accept());
+    client.on("session", (accept) => accept().on("exec", (acceptExec) => behave(acceptExec(), execs++)));
+    client.on("close", () => disconnected++);
+    client.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `ssh://git@127.0.0.1:${port}/repo.git`,
+    auth: {
+      identity: sshd.identity,
+      knownHosts: `[127.0.0.1]:${port} ${hostKey.public.split(" ").slice(0, 2).join(" ")}`,
+    },
+    disconnected: () => disconnected,
+    close: () => server.close(),
+  };
+}
+
+/** Writes `chunk` again and again, as fast as the client reads, until the channel closes. */
+function flood(channel: ServerChannel, chunk: Buffer): void {
+  let open = true;
+  channel.on("close", () => (open = false));
+  const pump = () => {
+    while (open && channel.write(chunk));
+    if (open) channel.once("drain", pump);
+  };
+  pump();
+}
+
+const pkt = (data: Buffer | string) =>
+  Buffer.concat([Buffer.from((Buffer.byteLength(data) + 4).toString(16).padStart(4, "0")), Buffer.from(data)]);
 
 /** The authorized_keys line of a private key (PEM), built from its JWK (RFC 4253, RFC 5656, RFC 8709 blobs). */
 function sshPublicLine(privateKeyPem: string): string {
@@ -298,4 +369,63 @@ function sshPublicLine(privateKeyPem: string): string {
     fields = [string(curve), string(Buffer.concat([Buffer.from([4]), bytes(jwk.x), bytes(jwk.y)]))];
   } else [type, fields] = ["ssh-ed25519", [string(bytes(jwk.x))]];
   return `${type} ${Buffer.concat([string(type), ...fields]).toString("base64")}`;
+}
+
+describe("Git over SSH against a hostile server", () => {
+  const limits = { maxBytes: 1024 * 1024 };
+  const ref = (n: number) => pkt(`${"1".repeat(40)} refs/heads/branch-${n}-${"x".repeat(200)}\n`);
+
+  it("a ref advertisement that never ends is cut at the byte bound", async () => {
+    // Prepare
+    const server = await hostileServer((channel) =>
+      flood(channel, Buffer.concat(Array.from({ length: 64 }, (_, i) => ref(i)))),
+    );
+    // Act
+    const error = await failure(checkout(remote(server.url, server.auth), { branch: "main" }, await workdir(), limits));
+    // Assert
+    expect(error.message).toContain("response exceeds 1048576 bytes");
+    await until(() => server.disconnected() === 1);
+    server.close();
+  });
+
+  it("a pack that never ends is cut at the byte bound, after a well-formed advertisement", async () => {
+    // Prepare: one branch, then on the fetch a NAK and side-band data without end.
+    const sha = "2".repeat(40);
+    const band = pkt(Buffer.concat([Buffer.from([1]), randomBytes(65_000)]));
+    const server = await hostileServer((channel, exec) => {
+      const head = pkt(`${sha} HEAD\0side-band-64k shallow symref=HEAD:refs/heads/main\n`);
+      channel.write(Buffer.concat([head, pkt(`${sha} refs/heads/main\n`), Buffer.from("0000")]));
+      if (exec === 0) return channel.on("data", () => channel.exit(0)).on("finish", () => channel.end());
+      channel.once("data", () => {
+        channel.write(pkt("NAK\n"));
+        flood(channel, band);
+      });
+    });
+    // Act
+    const error = await failure(checkout(remote(server.url, server.auth), { branch: "main" }, await workdir(), limits));
+    // Assert
+    expect(error.message).toContain("response exceeds 1048576 bytes");
+    server.close();
+  });
+
+  it("a server that goes silent is left at spec.timeout, and the connection is closed", async () => {
+    // Prepare: exec accepted, nothing ever written.
+    const server = await hostileServer(() => {});
+    // Act
+    const error = await failure(
+      resolveRemoteRef(remote(server.url, server.auth, { timeoutMs: 1_500 }), { branch: "main" }),
+    );
+    // Assert
+    expect(error.message).toContain("timed out after 1.5s (spec.timeout)");
+    await until(() => server.disconnected() === 1);
+    server.close();
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
