@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { REASON } from "../../api/reasons.js";
 import type { ProviderRequest } from "../payloads.js";
-import { expectSuccess, PostError, type Answer } from "../post.js";
+import { expectSuccess, PostError } from "../post.js";
+import { answerJson, basicAuth } from "./answers.js";
 import { commitOf, nameAndDescription } from "./commit-status.js";
 import type { Deliver, DeliveryContext } from "./delivery.js";
 import { gitAddress } from "./git-address.js";
@@ -32,20 +33,12 @@ interface Location {
 
 function headers(token: string, accept: string): Record<string, string> {
   return {
-    authorization: `Basic ${Buffer.from(`:${token}`).toString("base64")}`,
+    authorization: basicAuth("", token),
     accept,
     "x-tfs-fedauthredirect": "Suppress",
     "x-tfs-session": SESSION,
     "user-agent": "azure-devops-go-api/6.0.0-b1 (dev)",
   };
-}
-
-function parseJson(answer: Answer, what: string): unknown {
-  try {
-    return JSON.parse(answer.body.replace(/^\uFEFF/, ""));
-  } catch {
-    throw new PostError(`could not read ${what}: the answer is not JSON`);
-  }
 }
 
 /** The statuses resource's location in the organisation, read once. */
@@ -59,7 +52,7 @@ async function statusesLocation(context: DeliveryContext, orgUrl: string, token:
     body: Buffer.alloc(0),
   });
   expectSuccess(answer, (failed) => `could not list commit statuses: ${failed}`);
-  const { value } = (parseJson(answer, "the resource locations") ?? {}) as { value?: unknown };
+  const { value } = (answerJson(answer, "the resource locations") ?? {}) as { value?: unknown };
   const location = (Array.isArray(value) ? (value as Record<string, unknown>[]) : []).find(
     (l) => String(l.id).toLowerCase() === STATUSES_LOCATION,
   );
@@ -129,7 +122,7 @@ export const azureDevOps: Deliver = async (event, context) => {
   );
   const listed = await context.send({ method: "GET", url, headers: headers(token, accept), body: Buffer.alloc(0) });
   expectSuccess(listed, (failed) => `could not list commit statuses: ${failed}`);
-  const { value } = (parseJson(listed, "commit statuses") ?? {}) as { value?: unknown };
+  const { value } = (answerJson(listed, "commit statuses") ?? {}) as { value?: unknown };
   const latest = (Array.isArray(value) ? (value as Record<string, unknown>[]) : []).find((s) => {
     const c = s.context as Record<string, unknown> | undefined;
     return (

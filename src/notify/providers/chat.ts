@@ -3,6 +3,7 @@ import type { FluxEvent } from "../events.js";
 import { fluxEventJson, jsonRequest, objectName, sortedMetadata, type ProviderRequest } from "../payloads.js";
 import { PostError } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
+import { basicAuth } from "./answers.js";
 
 // Chat providers beyond Slack, Teams and Discord, as notification-controller v1.9.3 builds their
 // requests (internal/notifier/{google_chat,rocket,webex,telegram,matrix,lark,zulip,markdown}.go).
@@ -165,7 +166,7 @@ const zulip: Build = (endpoint, event) => {
     headers: {
       "content-type": "application/x-www-form-urlencoded",
       ...((endpoint.username || endpoint.password) && {
-        authorization: `Basic ${Buffer.from(`${endpoint.username ?? ""}:${endpoint.password ?? ""}`).toString("base64")}`,
+        authorization: basicAuth(endpoint.username ?? "", endpoint.password ?? ""),
       }),
     },
     body: Buffer.from(body),

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { REASON } from "../../api/reasons.js";
 import type { FluxEvent } from "../events.js";
 import { jsonRequest } from "../payloads.js";
-import { expectSuccess, PostError, type Answer } from "../post.js";
+import { expectSuccess, PostError } from "../post.js";
+import { answerJson, basicAuth } from "./answers.js";
 import type { Deliver, DeliveryContext } from "./delivery.js";
 import { gitAddress, ownerAndRepo } from "./git-address.js";
 import { githubApi } from "./github-api.js";
@@ -65,14 +66,6 @@ const SEVERITY_STATES = {
   bitbucket: { info: "SUCCESSFUL", error: "FAILED" },
 } as const;
 
-function parseJson(answer: Answer, what: string): unknown {
-  try {
-    return JSON.parse(answer.body);
-  } catch {
-    throw new PostError(`could not read ${what}: the answer is not JSON`);
-  }
-}
-
 /** The token for a forge that reads `token`, with the secret's `password` in its place when there is none. */
 function tokenOrPassword(context: DeliveryContext, type: string): string {
   const token = context.endpoint.token || context.endpoint.password;
@@ -94,7 +87,7 @@ const github: Deliver = async (event, context) => {
     body: Buffer.alloc(0),
   });
   expectSuccess(listed, (failed) => `could not list commit statuses: ${failed}`);
-  const statuses = parseJson(listed, "commit statuses");
+  const statuses = answerJson(listed, "commit statuses");
   const latest = Array.isArray(statuses)
     ? (statuses as Record<string, unknown>[]).find(
         (s) => s.context === context.commitStatus && typeof s.state === "string" && typeof s.description === "string",
@@ -131,7 +124,7 @@ const gitlab: Deliver = async (event, context) => {
     body: Buffer.alloc(0),
   });
   expectSuccess(listed, (failed) => `unable to list commit status: ${failed}`);
-  const statuses = parseJson(listed, "commit statuses");
+  const statuses = answerJson(listed, "commit statuses");
   const duplicate =
     Array.isArray(statuses) &&
     (statuses as Record<string, unknown>[]).some(
@@ -156,7 +149,7 @@ const gitea: Deliver = async (event, context) => {
   const api = `${host}/api/v1`;
   const version = await context.send({ method: "GET", url: new URL(`${api}/version`), headers, body: Buffer.alloc(0) });
   expectSuccess(version, (failed) => `failed creating Gitea client: ${failed}`);
-  const [major = 0, minor = 0] = String((parseJson(version, "the server version") as { version?: unknown }).version)
+  const [major = 0, minor = 0] = String((answerJson(version, "the server version") as { version?: unknown }).version)
     .replace(/^v/, "")
     .split(".")
     .map(Number);
@@ -173,7 +166,7 @@ const gitea: Deliver = async (event, context) => {
     body: Buffer.alloc(0),
   });
   expectSuccess(listed, (failed) => `could not list commit statuses: ${failed}`);
-  const statuses = parseJson(listed, "commit statuses");
+  const statuses = answerJson(listed, "commit statuses");
   const latest = Array.isArray(statuses)
     ? (statuses as Record<string, unknown>[]).find(
         (s) => s.context && s.state && s.description && s.context === context.commitStatus,
@@ -223,9 +216,7 @@ const bitbucketServer: Deliver = async (event, context) => {
   const name = `${objectName} [${description}]`;
   const key = createHash("sha1").update(context.commitStatus).digest("hex");
   const headers = {
-    authorization: endpoint.token
-      ? `Bearer ${endpoint.token}`
-      : `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password}`).toString("base64")}`,
+    authorization: endpoint.token ? `Bearer ${endpoint.token}` : basicAuth(endpoint.username!, endpoint.password!),
     "x-atlassian-token": "no-check",
     "x-requested-with": "XMLHttpRequest",
   };
@@ -242,7 +233,7 @@ const bitbucketServer: Deliver = async (event, context) => {
       existing.status === 429 || (existing.status >= 500 && existing.status !== 501),
     );
   if (existing.status === 200) {
-    const current = parseJson(existing, "the existing commit status") as Record<string, unknown>;
+    const current = answerJson(existing, "the existing commit status") as Record<string, unknown>;
     if (current.key === key && current.state === state && current.description === description && current.name === name)
       return;
   }
@@ -276,7 +267,7 @@ const bitbucket: Deliver = async (event, context) => {
   const state = SEVERITY_STATES.bitbucket[event.severity];
   const { name, description } = nameAndDescription(event);
   const key = createHash("sha1").update(context.commitStatus).digest("hex");
-  const authorization = `Basic ${Buffer.from(`${credentials[0]}:${credentials[1]}`).toString("base64")}`;
+  const authorization = basicAuth(credentials[0]!, credentials[1]!);
   const statuses = `https://api.bitbucket.org/2.0/repositories/${encodeURIComponent(parts[0]!)}/${encodeURIComponent(parts[1]!)}/commit/${sha}/statuses/build`;
   const existing = await context.send({
     method: "GET",
@@ -286,7 +277,7 @@ const bitbucket: Deliver = async (event, context) => {
   });
   if (existing.status !== 404) {
     expectSuccess(existing, (failed) => `could not get commit status: ${failed}`);
-    const current = parseJson(existing, "the commit status") as Record<string, unknown> | null;
+    const current = answerJson(existing, "the commit status") as Record<string, unknown> | null;
     if (current?.state === state && current.description === description) return;
   }
   const created = await context.send(

@@ -3,6 +3,7 @@ import type { FluxEvent } from "../events.js";
 import { jsonRequest, objectName, sortedMetadata, type ProviderRequest } from "../payloads.js";
 import { PostError, settle } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
+import { basicAuth } from "./answers.js";
 import { nameAndDescription } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
 import { derivedUid } from "./derived-uid.js";
@@ -64,7 +65,7 @@ const alertmanager: Build = (endpoint, event) => {
   // The token as Bearer; basic auth, when both are set, replaces it (Flux applies it last).
   const authorization =
     endpoint.username && endpoint.password
-      ? `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password}`).toString("base64")}`
+      ? basicAuth(endpoint.username, endpoint.password)
       : endpoint.token
         ? `Bearer ${endpoint.token}`
         : undefined;
@@ -89,7 +90,7 @@ const grafana: Build = (endpoint, event) => {
   const authorization = endpoint.token
     ? `Bearer ${endpoint.token}`
     : endpoint.username && endpoint.password
-      ? `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password}`).toString("base64")}`
+      ? basicAuth(endpoint.username, endpoint.password)
       : undefined;
   return jsonRequest(
     endpoint.url,
