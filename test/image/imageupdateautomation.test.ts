@@ -292,7 +292,12 @@ git update-ref refs/heads/main "$commit"
         const condition = (await status(autoName)).conditions?.find((c) => c.type === "Ready");
         return condition?.status === "False" && (await status(autoName));
       });
-    const [escape, runaway, removed] = await Promise.all(["escape", "runaway", "removed"].map(failed));
+    type Status = Awaited<ReturnType<typeof status>>;
+    const [escape, runaway, removed] = (await Promise.all(["escape", "runaway", "removed"].map(failed))) as [
+      Status,
+      Status,
+      Status,
+    ];
     // Assess
     const readyOf = (s: Awaited<ReturnType<typeof status>>) => s.conditions!.find((c) => c.type === "Ready")!;
     expect(readyOf(escape)).toMatchObject({
