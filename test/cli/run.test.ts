@@ -109,6 +109,14 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
       /flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+stored artifact for revision/,
     );
     expect(output).toContain(`✔ Kustomization/${ns.name}/flux-system ReconciliationSucceeded`);
+    // The metrics endpoint it printed, with the Kustomization as Flux's dashboards count it.
+    const metrics = /Prometheus metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(output)?.[1];
+    expect(await (await fetch(metrics!)).text()).toMatch(
+      new RegExp(
+        `^gotk_resource_info\\{[^}]*customresource_kind="Kustomization",exported_namespace="${ns.name}",name="flux-system",ready="True"[^}]*\\} 1$`,
+        "m",
+      ),
+    );
   });
 
   it("reconcile --with-source picks up a push at once and reports the applied revision", async () => {
