@@ -17,7 +17,7 @@ export interface AgentConfig {
   /** Base64 DER (SPKI) public key of the KMS signing key. */
   publicKey?: string;
   pollMs: number;
-  /** Port of the liveness endpoint (`GET /healthz`). @default 8080 */
+  /** Port of the liveness endpoint (`GET /healthz`) and of Prometheus metrics (`GET /metrics`). @default 8080 */
   healthPort: number;
   /** Kustomizations applied at once. @default 4 */
   concurrency: number;
