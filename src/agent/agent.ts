@@ -1,8 +1,18 @@
-import { REASON } from "../api/reasons.js";
+import { parseDuration } from "../api/duration.js";
+import type { HelmRelease } from "../api/helmrelease.js";
+import { CONDITION, REASON } from "../api/reasons.js";
 import { formatChangeSet } from "../apply/changeset.js";
 import { waitForHealth } from "../apply/wait.js";
 import { asServiceAccount, type Cluster } from "../cluster/cluster.js";
+import { findCondition } from "../pipeline/conditions.js";
 import { decryptPhase } from "../pipeline/decrypt.js";
+import {
+  reconcileRelease,
+  releaseValues,
+  uninstallRelease,
+  type ReleaseChart,
+} from "../pipeline/helm-release/release.js";
+import { releaseTarget, Run, type ReleasePorts } from "../pipeline/helm-release/release-run.js";
 import { ReconcileError } from "../pipeline/reconcile-error.js";
 import {
   healthProgressMessage,
@@ -23,9 +33,11 @@ import {
   openBundle,
   type BundleContent,
   type BundleVerifier,
+  type HelmReleaseBundle,
+  type KustomizationBundle,
 } from "../bundle/bundle.js";
 import { type AgentReport, type BundleInbox, type IndexEntry, type UncheckedIndex } from "../bundle/channel.js";
-import { refKey, type KustomizationRef } from "../bundle/bundle.js";
+import { refKey, type BundleOwner } from "../bundle/bundle.js";
 import { checkIndexEntry, type CheckedEntry } from "../bundle/index-entry.js";
 import type { MeasuredObject, ReconcileMetrics } from "../ports/metrics.js";
 
@@ -48,7 +60,12 @@ export interface AgentOptions {
   concurrency?: number;
   /** Where each task's duration and result go (the agent's /metrics); absent: not measured. */
   metrics?: ReconcileMetrics;
+  /** How HelmReleases are released here (helm and kubectl, scratch space); absent: their bundles are refused. */
+  releases?: AgentReleases;
 }
+
+/** What releasing HelmReleases takes besides the agent's clock and log. */
+export type AgentReleases = Omit<ReleasePorts, "clock" | "log">;
 
 /** The longest pause after repeated failures to reach S3. */
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -196,16 +213,9 @@ export class Agent {
         continue;
       }
       const fresh = tracked.seen !== seen || !tracked.content;
-      const done = !fresh && (tracked.content!.suspended || (tracked.content!.withdrawn && !tracked.report?.applied));
-      if (done || (!fresh && now < tracked.dueAt)) continue;
+      if (!fresh && (finished(tracked) || now < tracked.dueAt)) continue;
       work.push(
-        this.exclusively(key, () =>
-          fresh
-            ? this.receive(key, checked.entry, tracked)
-            : tracked.content!.withdrawn
-              ? this.withdraw(key, tracked.content!, tracked)
-              : this.sync(key, tracked.content!, tracked),
-        ),
+        this.exclusively(key, () => (fresh ? this.receive(key, checked.entry, tracked) : this.act(key, tracked))),
       );
     }
     if (this.reported || now - this.lastHeartbeat >= (this.options.heartbeatMs ?? 60_000)) await this.heartbeat(now);
@@ -290,7 +300,14 @@ export class Agent {
       });
       return;
     }
-    await (content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked));
+    await this.act(key, tracked);
+  }
+
+  /** Works on the tracked bundle: releases a HelmRelease, syncs a Kustomization's objects or withdraws them. */
+  private async act(key: string, tracked: Tracked): Promise<void> {
+    const content = tracked.content!;
+    if (content.helmRelease) return this.release(key, content, tracked);
+    return content.withdrawn ? this.withdraw(key, content, tracked) : this.sync(key, content, tracked);
   }
 
   /**
@@ -299,7 +316,7 @@ export class Agent {
    */
   private async refuse(
     tracked: Tracked,
-    refusal: { ks: KustomizationRef; digest: string; revision: string; why: string; seen?: string },
+    refusal: { ks: BundleOwner; digest: string; revision: string; why: string; seen?: string },
   ): Promise<void> {
     const { ks, digest, revision, why } = refusal;
     this.options.log.error(
@@ -317,7 +334,7 @@ export class Agent {
   }
 
   /** Applies a bundle (or re-applies it to correct drift), prunes, checks health, reports. */
-  private async sync(key: string, content: BundleContent, tracked: Tracked): Promise<void> {
+  private async sync(key: string, content: KustomizationBundle, tracked: Tracked): Promise<void> {
     const { clock, log } = this.options;
     const { options, kustomization, revision } = content;
     const digest = bundleDigest(content);
@@ -329,7 +346,13 @@ export class Agent {
       // SOPS Secrets are decrypted here, with keys that live in this cluster (or the agent's KMS access).
       const readSecret = (name: string) => this.secrets.secret({ namespace: kustomization.namespace, name });
       const objects = await decryptPhase(content.objects, options.decryption, readSecret, this.options.kms);
-      synced = await syncObjects(this.identity(content), objects, previous, kustomization, options);
+      synced = await syncObjects(
+        this.identity(content.kustomization, options.serviceAccountName),
+        objects,
+        previous,
+        kustomization,
+        options,
+      );
     } catch (error) {
       if (!(error instanceof ReconcileError)) throw error;
       tracked.dueAt = clock.now() + options.retryMs;
@@ -366,7 +389,7 @@ export class Agent {
           reason: REASON.progressing,
           message: healthProgressMessage(revision, options.timeoutMs),
         });
-      const health = await waitForHealth(this.identity(content), targets, {
+      const health = await waitForHealth(this.identity(kustomization, options.serviceAccountName), targets, {
         timeoutMs: options.timeoutMs,
         custom: healthRules(options),
       });
@@ -398,12 +421,12 @@ export class Agent {
    * policy; retried until done. The report stays as a tombstone, so its sequence outlives the
    * Kustomization: a bundle from before the deletion is still a replay after a re-creation.
    */
-  private async withdraw(key: string, withdrawal: BundleContent, tracked: Tracked): Promise<void> {
+  private async withdraw(key: string, withdrawal: KustomizationBundle, tracked: Tracked): Promise<void> {
     const applied = tracked.report?.applied;
     if (applied) {
       const { options, kustomization } = withdrawal;
       const removal = await removeApplied(
-        this.identity(withdrawal),
+        this.identity(kustomization, options.serviceAccountName),
         { entries: applied.inventory },
         kustomization,
         options,
@@ -426,13 +449,60 @@ export class Agent {
     await this.report(tracked, { ...base, applied: undefined, ready: "True", reason: REASON.withdrawn, message });
   }
 
-  /** Who applies a bundle: the agent itself, or the Kustomization's service account (impersonated). */
-  private identity(content: BundleContent): Cluster {
-    const name = content.options.serviceAccountName;
-    if (!name) return this.options.kube;
-    const key = `${content.kustomization.namespace}/${name}`;
+  /**
+   * A HelmRelease bundle: one step of the release, as the control plane takes it for a direct cluster (at most one
+   * Helm action, or a health check of the rollout under way; then drift checks every interval), or the uninstall of a
+   * withdrawn one. Its status lives here — the control plane sees none of the release — and goes back in the report.
+   */
+  private async release(key: string, content: HelmReleaseBundle, tracked: Tracked): Promise<void> {
+    const { clock, log, releases } = this.options;
+    const base = this.base(content.kustomization, bundleDigest(content), content.revision, tracked);
+    if (!releases)
+      return this.report(tracked, {
+        ...base,
+        ready: "False",
+        reason: REASON.reconciliationFailed,
+        message: "this agent cannot release HelmReleases: it has no helm (use the agent image, which ships it)",
+      });
+    const { object, serviceAccountName } = content.helmRelease;
+    const hr: HelmRelease = { ...object, status: structuredClone(tracked.report?.helmRelease?.status ?? {}) };
+    const cluster = this.identity(content.kustomization, serviceAccountName);
+    const run = new Run({ clock, log, ...releases }, hr, async () => releaseTarget(cluster, hr, clock));
+    let outcome;
+    try {
+      outcome = content.withdrawn
+        ? await uninstallRelease(run)
+        : await reconcileRelease(run, bundledChart(content), await releaseValues(hr, this.secrets));
+    } catch (error) {
+      outcome = run.settle(error);
+    }
+    tracked.dueAt = clock.now() + (outcome.requeueAfterMs ?? parseDuration(object.spec.interval));
+    const ready = findCondition(outcome.status.conditions, CONDITION.ready);
+    const helmRelease = { status: outcome.status, event: outcome.event };
+    if (outcome.event) log.info({ helmRelease: key, reason: outcome.event.reason }, outcome.event.message);
+    if (outcome.finalized)
+      return this.report(tracked, {
+        ...base,
+        helmRelease,
+        ready: "True",
+        reason: REASON.withdrawn,
+        message: "withdrawn: the release is uninstalled",
+      });
+    await this.report(tracked, {
+      ...base,
+      helmRelease,
+      ready: ready?.status ?? "Unknown",
+      reason: ready?.reason ?? REASON.progressing,
+      message: ready?.message ?? "release under way",
+    });
+  }
+
+  /** Who applies a bundle: the agent itself, or the owner's service account (impersonated). */
+  private identity(owner: BundleOwner, serviceAccountName: string | undefined): Cluster {
+    if (!serviceAccountName) return this.options.kube;
+    const key = `${owner.namespace}/${serviceAccountName}`;
     if (!this.identities.has(key))
-      this.identities.set(key, asServiceAccount(this.options.kube, content.kustomization.namespace, name));
+      this.identities.set(key, asServiceAccount(this.options.kube, owner.namespace, serviceAccountName));
     return this.identities.get(key)!;
   }
 
@@ -466,7 +536,8 @@ export class Agent {
       previous.reason === report.reason &&
       previous.message === report.message &&
       !report.changes &&
-      previous.applied?.digest === report.applied?.digest;
+      previous.applied?.digest === report.applied?.digest &&
+      JSON.stringify(previous.helmRelease?.status) === JSON.stringify(report.helmRelease?.status);
     if (same) return;
     try {
       await this.options.inbox.writeReport(report);
@@ -518,6 +589,24 @@ export class Agent {
   private backoff(pollMs: number, failures: number): number {
     return failures === 0 ? pollMs : Math.min(pollMs * 2 ** failures, MAX_BACKOFF_MS);
   }
+}
+
+/**
+ * Nothing more to do for the bundle until a new one: a suspension, or a withdrawal carried out (a Kustomization's
+ * applied objects deleted, a HelmRelease uninstalled).
+ */
+function finished({ content, report }: Tracked): boolean {
+  if (content!.suspended) return true;
+  if (!content!.withdrawn) return false;
+  return content!.helmRelease ? report?.reason === REASON.withdrawn : !report?.applied;
+}
+
+/** The chart a HelmRelease bundle carries, as the release takes it. */
+function bundledChart(content: HelmReleaseBundle): ReleaseChart {
+  const chart = content.helmRelease.chart;
+  if (!chart)
+    throw new ReconcileError(REASON.artifactFailed, `bundle for revision ${content.revision} carries no chart`);
+  return { ...chart, archive: async () => Buffer.from(chart.archive, "base64") };
 }
 
 /** Why a verified bundle is a replay: older than the newest accepted one, or another bundle with its sequence. */

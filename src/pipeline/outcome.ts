@@ -19,3 +19,14 @@ export interface Outcome<S = unknown> {
   /** The object finished finalizing and can be removed from the Store. */
   finalized?: boolean;
 }
+
+/** The longest pause between checks of a rollout (or an agent) under way. */
+const MAX_POLL_MS = 10_000;
+
+/**
+ * When to check again on something under way for `elapsedMs`: often at first (most rollouts finish fast), sparser
+ * later, so a large fleet waiting does not flood the API server (or the agents' channel).
+ */
+export function nextPollMs(minMs: number, elapsedMs: number): number {
+  return Math.min(Math.max(minMs, elapsedMs / 2), MAX_POLL_MS);
+}

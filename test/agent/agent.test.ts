@@ -9,7 +9,12 @@ import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { Agent } from "../../src/agent/agent.js";
-import { bundleDigest, publicKeyVerifier, type SealedBundle } from "../../src/bundle/bundle.js";
+import {
+  bundleDigest,
+  publicKeyVerifier,
+  type KustomizationBundle,
+  type SealedBundle,
+} from "../../src/bundle/bundle.js";
 import { kmsPublicKey } from "../../src/aws/kms.js";
 import type { AgentReport, BundleIndex } from "../../src/bundle/channel.js";
 import { newClusterRegistration } from "../../src/api/cluster.js";
@@ -333,7 +338,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     const index = await readJson<BundleIndex>(indexKey);
     const entry = index.bundles[`${ns.name}/app`]!;
     firstEntry = entry;
-    const genuine = await readJson<SealedBundle>(
+    const genuine = await readJson<SealedBundle<KustomizationBundle>>(
       `bundles/${cluster}/${ns.name}/app/${entry.digest.slice("sha256:".length)}.json`,
     );
     const tampered = structuredClone(genuine);
@@ -618,7 +623,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
     await reconcile();
     const published = JSON.stringify(
       await readJson<BundleIndex>(indexKey).then((index) =>
-        readJson<SealedBundle>(
+        readJson<SealedBundle<KustomizationBundle>>(
           `bundles/${cluster}/${ns.name}/app/${index.bundles[`${ns.name}/app`]!.digest.slice("sha256:".length)}.json`,
         ),
       ),

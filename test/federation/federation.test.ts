@@ -19,7 +19,7 @@ import {
   until,
 } from "./clusters.js";
 
-const { kube, git } = inject("testbed");
+const { kube, git, helmRepo } = inject("testbed");
 
 /** The ConfigMap a Kustomization applied on a cluster, if it is there. */
 /** Waits until a Kustomization's Ready condition has `status`, and returns it. */
@@ -140,5 +140,50 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
     expect(ready.message).toBe(
       "spec.kubeConfig: not used for cluster 'east' (its registration says how to reach it); remove it or the sluice.dev/cluster annotation",
     );
+  });
+
+  it("releases a HelmRelease into the registered cluster its annotation names, with Helm's storage there only", async () => {
+    // Prepare
+    const store = lp.runtime.store;
+    const meta = (name: string, extra = {}) => ({ name, namespace: ns, ...extra });
+    await applyToStore(store, {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "HelmRepository",
+      metadata: meta("podinfo"),
+      spec: { interval: "5m", url: helmRepo.url },
+    });
+    // Act: no node runs pods there, so the release does not wait for the rollout.
+    await applyToStore(store, {
+      apiVersion: "helm.toolkit.fluxcd.io/v2",
+      kind: "HelmRelease",
+      metadata: meta("podinfo", { annotations: { "sluice.dev/cluster": "east" } }),
+      spec: {
+        interval: "5m",
+        targetNamespace: `${ns}-east-helm`,
+        storageNamespace: `${ns}-east-helm`,
+        chart: { spec: { chart: "podinfo", version: "6.9.x", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+        install: { createNamespace: true, disableWait: true },
+      },
+    });
+    // Assess
+    const ready = await until("HelmRelease podinfo Ready", async () => {
+      const status = (await store.get({ kind: "HelmRelease", namespace: ns, name: "podinfo" }))?.object.status as
+        { conditions?: { type: string; status: string; message: string }[] } | undefined;
+      const condition = status?.conditions?.find((c) => c.type === "Ready");
+      return condition?.status === "True" ? condition : undefined;
+    });
+    expect(ready.message).toBe(
+      `Helm install succeeded for release ${ns}-east-helm/podinfo.v1 with chart podinfo@6.9.3`,
+    );
+    const storage = async (cluster: Cluster) =>
+      getObject(
+        cluster,
+        (await cluster.discovery.find("v1", "Secret"))!,
+        `${ns}-east-helm`,
+        "sh.helm.release.v1.podinfo.v1",
+      );
+    expect((await storage(east))?.metadata.labels).toMatchObject({ owner: "helm", status: "deployed" });
+    expect(await storage(lp.cluster)).toBeUndefined();
+    expect(await storage(west)).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import { REASON } from "../../api/reasons.js";
 import type { KubeObject } from "../../apply/object.js";
 import { ownerLabels } from "../../apply/policy.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
+import type { ReleaseChart } from "../../pipeline/helm-release/release.js";
 import { openChartArchive, readChartMetadata, withBuildMetadata } from "../../sources/helm-chart-build.js";
 import { parseVersion } from "../../sources/helm-index.js";
 import { applyToStore } from "../../store/objects.js";
@@ -144,6 +145,28 @@ async function ociChart(
       `artifact revision ${tag} does not match chart version ${metadata.version}`,
     );
   return { name: metadata.name, version: withBuildMetadata(metadata.version, hex.slice(0, 12)), ociDigest: digest };
+}
+
+/** The chart source's artifact as the release takes it: fetched from artifact storage only when an action needs it. */
+export function releaseChart(ports: ReconcilerPorts, chart: ChartSource): ReleaseChart {
+  return {
+    name: chart.name,
+    version: chart.version,
+    ociDigest: chart.ociDigest,
+    archive: async () => {
+      const data = await ports.artifacts.get(chart.artifact.path, chart.artifact.digest);
+      if (data) return data;
+      const { kind, namespace, name } = chart.key;
+      throw new ReconcileError(
+        REASON.artifactFailed,
+        `Source not ready: artifact not found for ${kind} '${namespace}/${name}'`,
+        {
+          quiet: true,
+          retryAfterMs: ports.settings.dependencyRequeueMs,
+        },
+      );
+    },
+  };
 }
 
 /** Removes the generated HelmChart (the HelmRelease is gone, or now uses `chartRef`). */

@@ -1,16 +1,8 @@
-import { CLUSTER_ANNOTATION } from "../../api/cluster.js";
 import { formatDuration, parseDuration } from "../../api/duration.js";
 import { kustomizationRetryMs } from "../../api/kustomization.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
-import {
-  bundleDigest,
-  sealBundle,
-  type BundleContent,
-  type BundleOptions,
-  type KustomizationBundle,
-} from "../../bundle/bundle.js";
-import type { AgentReport, BundleOutbox, IndexEntry } from "../../bundle/channel.js";
-import { type BundleOwner } from "../../bundle/bundle.js";
+import type { BundleOptions, KustomizationBundle } from "../../bundle/bundle.js";
+import type { AgentReport } from "../../bundle/channel.js";
 import { formatChangeSet, type ChangeSetEntry } from "../../apply/changeset.js";
 import { merge, type InventoryEntry } from "../../apply/inventory.js";
 import type { KubeObject } from "../../apply/object.js";
@@ -20,12 +12,7 @@ import { REQUESTED_AT } from "../../api/meta.js";
 import { isFluxEntry } from "./fleet.js";
 import { upsertHistory, type Snapshot } from "./history.js";
 import type { Attempt, KustomizationOutcome } from "./attempt.js";
-
-/**
- * A sequence this far ahead of the clock was not published by a control plane (the index is not signed): it is
- * ignored.
- */
-const MAX_CLOCK_SKEW_MS = 60 * 60_000;
+import { agentState, publishIfNew } from "../agent-bundles.js";
 
 /**
  * For an agent cluster: publish the rendered workloads as a signed bundle (only when its content
@@ -47,11 +34,6 @@ export async function deliverBundle(
     );
   const options = bundleOptions(attempt);
   healthRules(options); // a rule that does not compile is refused here, before anything is published
-  if (ks.spec.kubeConfig)
-    throw new ReconcileError(
-      REASON.reconciliationFailed,
-      `spec.kubeConfig: not used for agent cluster '${cluster}' (its agent applies to the cluster it runs in); remove it or the ${CLUSTER_ANNOTATION} annotation`,
-    );
   const outbox = ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const requestedAt = ks.metadata.annotations?.[REQUESTED_AT];
@@ -61,7 +43,7 @@ export async function deliverBundle(
     objects: workloads,
     ...(requestedAt && { requestedAt }),
   });
-  const digest = await publishIfNew(attempt, outbox, content, current, report);
+  const digest = await publishIfNew(attempt.ports, outbox, content, current, report);
   const agentInventory =
     report?.applied?.inventory ?? (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e));
   attempt.status.inventory = merge({ entries: agentInventory }, fleet.entries);
@@ -140,7 +122,13 @@ export async function withdrawBundle(
   const outbox = attempt.ports.agents.outbox(cluster);
   const [current, report] = await agentState(outbox, attempt.owner);
   const revision = attempt.status.lastAttemptedRevision ?? "";
-  await publishIfNew(attempt, outbox, bundleFor(attempt, cluster, { revision, withdrawn: true }), current, report);
+  await publishIfNew(
+    attempt.ports,
+    outbox,
+    bundleFor(attempt, cluster, { revision, withdrawn: true }),
+    current,
+    report,
+  );
   const changes = formatChangeSet(fleet);
   return {
     status: attempt.status,
@@ -160,21 +148,9 @@ export async function suspendBundle(attempt: Attempt, cluster: string): Promise<
   const [current, report] = await agentState(outbox, attempt.owner);
   if (current) {
     const suspension = bundleFor(attempt, cluster, { revision: current.revision, suspended: true });
-    await publishIfNew(attempt, outbox, suspension, current, report);
+    await publishIfNew(attempt.ports, outbox, suspension, current, report);
   }
   return { status: attempt.status };
-}
-
-/**
- * The current index entry and the agent's report. The report a withdrawal left (a tombstone that
- * keeps its sequence in the agent) is about a Kustomization that no longer exists: not this one's.
- */
-async function agentState(
-  outbox: BundleOutbox,
-  ks: BundleOwner,
-): Promise<[IndexEntry | undefined, AgentReport | undefined]> {
-  const [current, report] = await Promise.all([outbox.current(ks), outbox.report(ks)]);
-  return [current, report?.reason === REASON.withdrawn ? undefined : report];
 }
 
 /**
@@ -208,46 +184,6 @@ function bundleOptions({ ks, identity }: Attempt): BundleOptions {
     ...(identity && { serviceAccountName: identity.name }), // serviceAccountName, else the default service account
     ...(ks.spec.decryption && { decryption: { secretRef: ks.spec.decryption.secretRef?.name } }),
   };
-}
-
-/**
- * Signs and publishes `content` unless the index already holds the same content (no KMS call, no
- * write), or again when the agent refused the bundle the index points at (altered or replayed in
- * S3). Each publish takes a higher sequence: the clock, or one more than the last. Returns the
- * digest of the bundle now current.
- */
-async function publishIfNew(
-  attempt: Attempt,
-  outbox: BundleOutbox,
-  content: BundleContent,
-  current: IndexEntry | undefined,
-  report: AgentReport | undefined,
-): Promise<string> {
-  const contentDigest = bundleDigest(content);
-  const refused = report?.reason === REASON.bundleRejected && report.digest === current?.digest;
-  if (current && current.contentDigest === contentDigest && !refused) return current.digest;
-  // The clock keeps the sequence rising across deletion and re-creation with no state; the last
-  // sequences (the unsigned index's, the agent's report) only matter within a millisecond or when
-  // clocks disagree, and one far in the future is forged, so it is ignored rather than followed.
-  const now = attempt.ports.clock.now();
-  const plausible = (s: number | undefined): s is number =>
-    s !== undefined && Number.isSafeInteger(s) && s <= now + MAX_CLOCK_SKEW_MS;
-  const previous = [current?.sequence, report?.accepted?.sequence].filter(plausible);
-  const sequence = Math.max(now, ...previous.map((s) => s + 1));
-  const sealed = await sealBundle({ ...content, sequence }, attempt.ports.agents!.signer(content.cluster));
-  await outbox.publish(sealed, contentDigest);
-  attempt.ports.log.info(
-    {
-      object: `Kustomization/${attempt.namespace}/${attempt.ks.metadata.name}`,
-      cluster: content.cluster,
-      digest: sealed.digest,
-      revision: content.revision,
-      withdrawn: content.withdrawn,
-      suspended: content.suspended,
-    },
-    "bundle published",
-  );
-  return sealed.digest;
 }
 
 /**

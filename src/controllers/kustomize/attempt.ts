@@ -6,7 +6,7 @@ import type { Cluster } from "../../cluster/cluster.js";
 import type { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { findCondition, isReady, type ConditionInput } from "../../pipeline/conditions.js";
 import { identityOf } from "./fleet-access.js";
-import type { Outcome } from "../../pipeline/outcome.js";
+import { nextPollMs, type Outcome } from "../../pipeline/outcome.js";
 import type { ClusterRequest, ReconcilerPorts } from "../reconciler-ports.js";
 import { upsertHistory } from "./history.js";
 import { markFailed, markProgressing, markReady, withCondition, type Stamp } from "../../pipeline/status.js";
@@ -15,7 +15,6 @@ export type KustomizationStatus = NonNullable<Kustomization["status"]>;
 export type KustomizationOutcome = Outcome<KustomizationStatus>;
 
 /** The longest pause between health checks of a rollout (Flux polls every 5 s, blocking a worker). */
-const MAX_HEALTH_POLL_MS = 10_000;
 
 /** One reconcile's view of a Kustomization: its identity, the status being built, and how to finish. */
 export class Attempt {
@@ -146,9 +145,7 @@ export class Attempt {
   progressing(revision: string, message: string, elapsedMs: number): KustomizationOutcome {
     this.status = markProgressing(this.status, this.stamp, message);
     this.status.lastAttemptedRevision = revision;
-    // Frequent checks at first (most rollouts finish fast), sparser later, so a large fleet
-    // waiting on rollouts does not flood the API server.
-    const nextCheck = Math.min(Math.max(this.ports.settings.healthPollMs, elapsedMs / 2), MAX_HEALTH_POLL_MS);
+    const nextCheck = nextPollMs(this.ports.settings.healthPollMs, elapsedMs);
     return { status: this.status, requeueAfterMs: nextCheck, requeueReason: "health", revision };
   }
 

@@ -9,7 +9,7 @@ import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { applyFleetObjects, isFluxEntry, ownedFleetEntries, pruneFleetObjects } from "./fleet.js";
 import { fleetRefusals, type Authority, type FleetChange } from "./fleet-access.js";
 import type { Attempt } from "./attempt.js";
-import type { Placement } from "./placement.js";
+import type { Placement } from "../placement.js";
 
 // The Flux objects a Kustomization renders (GitRepository, Kustomization, Receiver…) are not applied
 // to a cluster: they are registered in Sluice's Store, under the same RBAC a cluster would apply.

@@ -29,7 +29,8 @@ import { fleetHealth, isFluxEntry, isFluxObject, pruneFleetObjects } from "./fle
 import { renderedDigest } from "./history.js";
 import { Attempt, type KustomizationOutcome } from "./attempt.js";
 import { authorizeFleetChange, fleetChange, syncFleet } from "./fleet-registration.js";
-import { placementPhase, refuseKustomizationCrossNamespaceRefs, type Placement } from "./placement.js";
+import { placementPhase, type Placement } from "../placement.js";
+import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import { renderPhase } from "./render.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 
@@ -73,7 +74,7 @@ const OCI_ORIGIN_REVISION = "org.opencontainers.image.revision";
 
 async function phases(attempt: Attempt, request: ReconcileRequest): Promise<KustomizationOutcome> {
   const { ports, ks } = attempt;
-  const placement = await placementPhase(attempt);
+  const placement = await placementPhase(ports, ks, attempt.identity);
   if (placement.mode === "direct") attempt.target = placement.target;
   if (ks.metadata.deletionTimestamp) return finalize(attempt, placement);
   if (ks.spec.suspend)
@@ -260,4 +261,13 @@ async function finalize(attempt: Attempt, placement: Placement): Promise<Kustomi
   }
   const changes = formatChangeSet([...removal.changeSet, ...fleet]);
   return { status: attempt.status, finalized: true, event: progress(changes) };
+}
+
+/** Flux's `--no-cross-namespace-refs` for a Kustomization's sourceRef and dependsOn. */
+export function refuseKustomizationCrossNamespaceRefs(attempt: Attempt): void {
+  const { sourceRef, dependsOn } = attempt.ks.spec;
+  refuseCrossNamespaceRefs(attempt.ports.settings, attempt.namespace, [
+    { kind: sourceRef.kind, namespace: sourceRef.namespace, name: sourceRef.name },
+    ...(dependsOn ?? []).map((d) => ({ kind: "Kustomization", ...d })),
+  ]);
 }

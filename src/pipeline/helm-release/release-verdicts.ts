@@ -5,6 +5,7 @@ import { checkHealth, refOfEntry } from "../../apply/wait.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { healthRules, healthVerdict } from "../sync.js";
 import { findCondition } from "../conditions.js";
+import { nextPollMs } from "../outcome.js";
 import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import { failedDescription, setStatus, type ReleaseTarget } from "./release-actions.js";
 import type { Run } from "./release-run.js";
@@ -61,7 +62,7 @@ export async function healthPhase(
   if (verdict.state !== "failed") {
     const message = `Running '${action}' action with timeout of ${formatDuration(timeoutMs)}`;
     run.status = markProgressing(run.status, run.at, message);
-    const poll = Math.min(Math.max(run.ports.settings.healthPollMs, elapsed / 2), 10_000);
+    const poll = nextPollMs(run.ports.settings.healthPollMs, elapsed);
     const event = changes ? { severity: "info" as const, reason: REASON.progressing, message: changes } : undefined;
     return { status: run.status, requeueAfterMs: poll, requeueReason: "health", event };
   }
