@@ -97,8 +97,9 @@ export class MetadataWatch {
         await sleep(backoff, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) return;
       }
+      const relisting = this.resourceVersion === undefined;
       try {
-        if (this.resourceVersion === undefined) await this.list();
+        if (relisting) await this.list();
         const started = this.options.clock.now();
         await this.watch();
         // A server that ends every watch at once is failing, not expiring watches: back off from it too.
@@ -108,7 +109,8 @@ export class MetadataWatch {
         if (error instanceof KubeApiError && error.status === 410) {
           this.options.log.info({ collection: this.options.path }, "watch expired: listing again");
           this.resourceVersion = undefined;
-          failures = 0;
+          // Expired again right after a fresh list: the server is failing, so this is no reason to hurry.
+          failures = relisting ? failures + 1 : 0;
         } else failures = this.failed(error, failures);
       }
     }

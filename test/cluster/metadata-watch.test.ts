@@ -38,8 +38,8 @@ interface Proxy {
   /** Holds new watch requests until `release`. */
   hold(): void;
   release(): void;
-  /** The proxy answers the next watch itself, given the resourceVersion it asks for. */
-  answerNext(answer: (since: string) => { status: number; body: string }): void;
+  /** The proxy answers the next watch itself (every watch with `always`, until `undefined`), given its resourceVersion. */
+  answerNext(answer: ((since: string) => { status: number; body: string }) | undefined, always?: boolean): void;
   close(): Promise<void>;
 }
 
@@ -55,6 +55,7 @@ async function watchProxy(): Promise<Proxy> {
   const held: (() => void)[] = [];
   let holding = false;
   let answerNext: ((since: string) => { status: number; body: string }) | undefined;
+  let answerAlways = false;
   const state = { received: "", watches: 0, answered: 0 };
   const upstream = new URL(kube.server);
   const server: Server = createServer({ key, cert }, (req, res) => {
@@ -64,7 +65,7 @@ async function watchProxy(): Promise<Proxy> {
       if (watching && answerNext) {
         const { status, body } = answerNext(url.searchParams.get("resourceVersion") ?? "");
         res.writeHead(status, { "content-type": "application/json" }).end(body);
-        answerNext = undefined;
+        if (!answerAlways) answerNext = undefined;
         state.answered++;
         return;
       }
@@ -119,7 +120,10 @@ async function watchProxy(): Promise<Proxy> {
       holding = false;
       held.splice(0).forEach((go) => go());
     },
-    answerNext: (answer) => void (answerNext = answer),
+    answerNext: (answer, always = false) => {
+      answerNext = answer;
+      answerAlways = always;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         streams.forEach((s) => s.destroy());
@@ -313,5 +317,19 @@ describe(`metadata watch of ConfigMaps and Secrets, kube-apiserver ${kube.versio
     await until("a change after the garbage told", async () => told.includes("after-garbage"));
     expect(lines.join("\n")).toContain("an event that is not JSON");
     expect(lines.join("\n")).not.toContain(value);
+  });
+
+  it("backs off from a server that expires every watch at once instead of listing in a tight loop", async () => {
+    const { told } = await startWatch("/api/v1/configmaps");
+    const answered = proxy.answered;
+    proxy.answerNext((since) => expired(since, "event"), true);
+    proxy.cut();
+    await sleep(2_000);
+    proxy.answerNext(undefined);
+    // Waits of 0.1, 0.2, 0.4, 0.8 s after the first relist: a handful of lists in 2 s, not hundreds.
+    expect(proxy.answered - answered).toBeGreaterThanOrEqual(3);
+    expect(proxy.answered - answered).toBeLessThanOrEqual(7);
+    await createMap("after-expiries", { a: "1" }, labelled);
+    await until("a change after the expiries told", async () => told.includes("after-expiries"), 10_000);
   });
 });
