@@ -332,4 +332,21 @@ describe(`metadata watch of ConfigMaps and Secrets, kube-apiserver ${kube.versio
     await createMap("after-expiries", { a: "1" }, labelled);
     await until("a change after the expiries told", async () => told.includes("after-expiries"), 10_000);
   });
+
+  it("starts without list and watch rights, saying why, and keeps trying", async () => {
+    const failures = () => lines.filter((l) => l.includes("watch failed") && l.includes("forbidden")).length;
+    const before = failures();
+    const watch = new MetadataWatch({
+      client: admin.client.impersonating({ user: "nobody" }),
+      path: "/api/v1/secrets",
+      labelSelector: SELECTOR,
+      log,
+      clock: systemClock,
+      backoffMs: 100,
+      onChange: async () => undefined,
+    });
+    watches.push(watch);
+    await watch.start();
+    await until("a retry refused too", async () => failures() >= before + 2, 5_000);
+  });
 });
