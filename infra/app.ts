@@ -29,6 +29,10 @@ new SluiceStack(app, "Sluice", {
   ecrRepositoryArns: list("ecrRepositories"),
   notificationTopicArns: list("notificationTopics"),
   notificationBusArns: list("notificationBuses"),
+  bucketSources: list("bucketSources").map((bucket) => ({
+    bucketName: bucket,
+    reconcile: list(`bucketSources:${bucket}`),
+  })),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -228,6 +228,48 @@ describe("IAM: least privilege per function", () => {
     expect([...ecr(pulling, "Webhook"), ...ecr(pulling, "Tick"), ...ecr(stack, "Worker")]).toEqual([]);
   });
 
+  it("lets the worker read only the Bucket sources' S3 buckets, and their changes reconcile the Buckets listed through EventBridge", () => {
+    // Prepare
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const reading = new SluiceStack(app, "Sluice", {
+      cluster: "eks:prod",
+      env: { account: "123456789012", region: "eu-west-1" },
+      bucketSources: [{ bucketName: "fleet-manifests", reconcile: ["flux-system/apps"] }, { bucketName: "quiet" }],
+    });
+    // Act
+    const synthesized = Template.fromStack(reading);
+    // Assess
+    const s3 = (of: SluiceStack, name: string) =>
+      statementsOf(of, name).filter((s) => actionsOf(s).some((a) => a === "s3:ListBucket" || a === "s3:GetObject"));
+    expect(JSON.stringify(s3(reading, "Worker"))).toContain("fleet-manifests/*");
+    expect(JSON.stringify(s3(reading, "Worker"))).toContain(":s3:::quiet");
+    expect(
+      [...s3(reading, "Webhook"), ...s3(reading, "Tick"), ...s3(stack, "Worker")].map((x) => x.Resource),
+    ).not.toContainEqual(expect.stringContaining("fleet-manifests"));
+    const rules = synthesized.findResources("AWS::Events::Rule", {
+      Properties: { EventPattern: { source: ["aws.s3"], detail: { bucket: { name: ["fleet-manifests"] } } } },
+    });
+    expect(Object.keys(rules)).toHaveLength(1);
+    const [target] = (Object.values(rules)[0] as { Properties: { Targets: Record<string, unknown>[] } }).Properties
+      .Targets;
+    expect(target).toMatchObject({ SqsParameters: { MessageGroupId: "Bucket/flux-system/apps" } });
+    expect(JSON.stringify(target)).toContain('\\"key\\":\\"Bucket/flux-system/apps\\"');
+    expect(target).toMatchObject({ InputTransformer: { InputPathsMap: { id: "$.id" } } });
+    expect(JSON.stringify(target)).toContain('\\"reason\\":\\"webhook\\",\\"trigger\\":<id>');
+    // The Jobs queue is encrypted with the stack's key: EventBridge is granted its use.
+    const keyPolicy = JSON.stringify(synthesized.findResources("AWS::KMS::Key"));
+    expect(keyPolicy).toContain("events.amazonaws.com");
+    expect(() => app.synth()).not.toThrow();
+    expect(
+      () =>
+        new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+          cluster: "eks:prod",
+          bucketSources: [{ bucketName: "b", reconcile: ["just-a-name"] }],
+        }),
+    ).toThrow("bucketSources[0].reconcile: 'just-a-name' is not <namespace>/<name>");
+  }, 120_000);
+
   it("keeps Secrets Manager and EKS to the worker", () => {
     const worker = statementsOf(stack, "Worker").flatMap(actionsOf);
     expect(worker).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue", "eks:DescribeCluster"]));

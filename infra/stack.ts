@@ -7,8 +7,8 @@ import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import type { IVpc } from "aws-cdk-lib/aws-ec2";
 import { CfnAccessEntry } from "aws-cdk-lib/aws-eks";
-import { Rule, Schedule } from "aws-cdk-lib/aws-events";
-import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { EventField, Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction, SqsQueue } from "aws-cdk-lib/aws-events-targets";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Key, KeySpec, KeyUsage } from "aws-cdk-lib/aws-kms";
 import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
@@ -23,6 +23,22 @@ import { channelPrefixes } from "../src/aws/s3-bundle-channel.js";
 import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 import { SluiceMonitoring } from "./monitoring.js";
+
+/**
+ * An S3 bucket Bucket sources read with the worker's own identity (`provider: aws`, no secretRef), and the Bucket
+ * objects its changes reconcile at once.
+ */
+export interface BucketSourceAccess {
+  /** The S3 bucket's name (in this account; the worker may list it and get its objects). */
+  bucketName: string;
+  /**
+   * The Bucket objects reading it, `<namespace>/<name>`: an object created or deleted in the bucket reconciles
+   * each at once, through an EventBridge rule (the bucket must send its events to EventBridge:
+   * `aws s3api put-bucket-notification-configuration --bucket <name> --notification-configuration
+   * '{"EventBridgeConfiguration":{}}'`, or `eventBridgeEnabled: true` on a CDK bucket). @default none: the interval only
+   */
+  reconcile?: string[];
+}
 
 /** A cluster the worker applies to directly, with an EKS access entry for the worker's role. */
 export interface TargetCluster {
@@ -90,6 +106,8 @@ export interface SluiceStackProps extends StackProps {
   notificationTopicArns?: string[];
   /** EventBridge buses the notify function may put events on (Provider addresses naming a bus ARN). @default none */
   notificationBusArns?: string[];
+  /** S3 buckets Bucket sources read with the worker's identity, and what their changes reconcile at once. @default none */
+  bucketSources?: BucketSourceAccess[];
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -370,6 +388,7 @@ export class SluiceStack extends Stack {
         }),
       );
     }
+    this.bucketSources(props.bucketSources ?? [], worker, jobs);
     const eksClusters =
       props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
     this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
@@ -416,7 +435,43 @@ export class SluiceStack extends Stack {
           "ecr:GetAuthorizationToken applies to no resource (IAM requires '*'); the token only works for the repositories the worker may pull, listed in ecrRepositoryArns.",
       });
   }
-}
+
+  /**
+   * Bucket sources' S3 buckets: the worker may list them and read their objects; an object created or deleted
+   * sends a reconcile request for each Bucket listed straight to the Jobs queue (EventBridge, no function, no public
+   * endpoint), as a Receiver's webhook would. The event's id is its trigger, so a retried delivery is one request.
+   */
+  private bucketSources(sources: BucketSourceAccess[], worker: NodejsFunction, jobs: Queue): void {
+    for (const [i, source] of sources.entries()) {
+      const bucketArn = this.formatArn({ service: "s3", region: "", account: "", resource: source.bucketName });
+      worker.addToRolePolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucketArn] }));
+      worker.addToRolePolicy(new PolicyStatement({ actions: ["s3:GetObject"], resources: [`${bucketArn}/*`] }));
+      Validations.of(worker).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${source.bucketName}/*]`,
+        reason: `a Bucket source reads every object of s3://${source.bucketName} it lists (read only, that bucket only).`,
+      });
+      for (const object of source.reconcile ?? []) {
+        const [namespace, name, ...rest] = object.split("/");
+        if (!namespace || !name || rest.length > 0)
+          throw new Error(`bucketSources[${i}].reconcile: '${object}' is not <namespace>/<name>`);
+        const key = `Bucket/${namespace}/${name}`;
+        new Rule(this, `BucketChanged-${source.bucketName}-${namespace}-${name}`, {
+          description: `s3://${source.bucketName} changed: reconcile ${key}`,
+          eventPattern: {
+            source: ["aws.s3"],
+            detailType: ["Object Created", "Object Deleted"],
+            detail: { bucket: { name: [source.bucketName] } },
+          },
+          targets: [
+            new SqsQueue(jobs, {
+              messageGroupId: key,
+              message: RuleTargetInput.fromObject({ key, reason: "webhook", trigger: EventField.eventId }),
+            }),
+          ],
+        });
+      }
+    }
+  }}
 
 /**
  * cdk-nag findings that are deliberate, each acknowledged by its exact finding id (so a new
