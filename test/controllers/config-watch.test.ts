@@ -112,11 +112,16 @@ describe(`config watch: labelled ConfigMaps and Secrets wake their users, kube-a
     const started = Date.now();
     await patch("configmaps", "unwatched-values", { data: { "values.yaml": changed } });
     await patch("configmaps", "watched-values", { data: { "values.yaml": changed } });
-    await until("revision 2 of the watched release", async () => (await helmHistory("watched")).length === 2, 20_000);
+    // Helm records revision 2 (pending-upgrade) before it applies it: wait for what it applied.
+    await until(
+      "the watched release's new values applied",
+      async () => (await podAnnotations("watched"))?.color === "green",
+      20_000,
+    );
     const upgradedMs = Date.now() - started;
-    expect((await podAnnotations("watched"))?.color).toBe("green");
+    expect((await helmHistory("watched")).map((h) => h.revision)).toEqual([1, 2]);
     expect(upgradedMs).toBeLessThan(15_000);
-    console.log(`labelled ConfigMap change → new Helm revision: ${upgradedMs} ms`);
+    console.log(`labelled ConfigMap change → Helm revision 2 applied: ${upgradedMs} ms`);
 
     // The unlabelled ConfigMap's release stays as it was: it would see the change at its interval, an hour away.
     await new Promise((r) => setTimeout(r, 3_000));
