@@ -45,6 +45,12 @@ export interface Built extends Entry {
   bytes: number;
 }
 
+/**
+ * Native add-ons an optional dependency tries to load (inside a try): never bundled, so the require fails at
+ * run time and the dependency falls back to JavaScript, the same in a Lambda, the agent and the CLI.
+ */
+export const NATIVE_ADDONS = ["*.node", "cpu-features"];
+
 /** What every bundle is built with: minified ESM for Node 24, the package version inlined. */
 async function common(): Promise<BuildOptions & { metafile: true }> {
   const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
@@ -57,6 +63,8 @@ async function common(): Promise<BuildOptions & { metafile: true }> {
     metafile: true,
     logLevel: "warning",
     define: { SLUICE_VERSION: JSON.stringify(version) },
+    // ssh2's optional native crypto (and cpu-features'): left out, so its pure-JS ciphers are used.
+    external: NATIVE_ADDONS,
     // CommonJS dependencies call require(); ESM output needs one in scope.
     banner: {
       js: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
