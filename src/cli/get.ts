@@ -11,6 +11,10 @@ interface Status {
   lastAttemptedRevision?: string;
   /** An ImageUpdateAutomation's last run. */
   lastAutomationRunTime?: string;
+  /** An ImageRepository's last scan. */
+  lastScanResult?: { scanTime?: string };
+  /** An ImagePolicy's pick. */
+  latestRef?: { name: string; tag: string };
   /** A HelmRelease's releases, newest first. */
   history?: { chartVersion: string }[];
 }
@@ -43,6 +47,10 @@ interface Columns {
   suspends?: false;
   /** How the Ready message is shown (flux shortens the digests in a Helm source's). */
   message?(text: string): string;
+  /** Columns of their own after REVISION (an ImagePolicy's IMAGE and TAG). */
+  cells?: { header: string; value(status: Status): string }[];
+  /** `kind/name` in the NAME column and an empty line after the table, no "no objects" note, as flux's `get … all`. */
+  kindInName?: boolean;
 }
 
 const artifactRevision = (status: Status) => status.artifact?.revision ?? "";
@@ -65,6 +73,19 @@ const TABLES = {
   Bucket: { kind: "Bucket", revision: (s) => truncateHex(artifactRevision(s)), message: truncateHex },
   Alert: { kind: "Alert" },
   Provider: { kind: "Provider", suspends: false },
+  ImageRepository: {
+    kind: "ImageRepository",
+    revisionHeader: "LAST SCAN",
+    revision: (s) => rfc3339(s.lastScanResult?.scanTime),
+  },
+  ImagePolicy: {
+    kind: "ImagePolicy",
+    suspends: false,
+    cells: [
+      { header: "IMAGE", value: (s) => s.latestRef?.name ?? "" },
+      { header: "TAG", value: (s) => s.latestRef?.tag ?? "" },
+    ],
+  },
   // flux prints the last run as Go's time.RFC3339 (whole seconds).
   ImageUpdateAutomation: {
     kind: "ImageUpdateAutomation",
@@ -73,6 +94,18 @@ const TABLES = {
   },
 } satisfies Record<string, Columns>;
 export type TableKind = keyof typeof TABLES;
+
+/** Go's time.RFC3339 of a timestamp (whole seconds), as flux prints times. */
+const rfc3339 = (time: string | undefined) => time?.replace(/\.\d+(?=Z$)/, "") ?? "";
+
+/**
+ * `sluice get images all`: the tables of ImageRepositories, ImagePolicies and ImageUpdateAutomations, each row
+ * named `kind/name` and each table followed by an empty line, kinds without objects left out, as flux prints them.
+ */
+export async function imagesTables(command: Command): Promise<void> {
+  for (const kind of ["ImageRepository", "ImagePolicy", "ImageUpdateAutomation"] as const)
+    await table(command, undefined, { ...TABLES[kind], kindInName: true });
+}
 
 /** `sluice get sources git|helm|chart [NAME]`, `get alerts [NAME]`, `get alert-providers [NAME]`. */
 export function kindTable(kind: TableKind, command: Command, name: string | undefined): Promise<void> {
@@ -121,7 +154,7 @@ async function table(command: Command, name: string | undefined, columns: Column
   if (!options.watch && name && found.length === 0)
     throw new Error(`${columns.kind} object '${name}' not found in ${where}`);
   if (!options.watch && found.length === 0) {
-    process.stderr.write(`no ${columns.kind} objects found in ${where}\n`);
+    if (!columns.kindInName) process.stderr.write(`no ${columns.kind} objects found in ${where}\n`);
     return;
   }
   const header = [
@@ -129,6 +162,7 @@ async function table(command: Command, name: string | undefined, columns: Column
     "NAME",
     ...(columns.source ? ["SOURCE"] : []),
     ...(columns.revision ? [columns.revisionHeader ?? "REVISION"] : []),
+    ...(columns.cells ?? []).map((c) => c.header),
     ...(columns.suspends === false ? [] : ["SUSPENDED"]),
     "READY",
     "MESSAGE",
@@ -140,6 +174,7 @@ async function table(command: Command, name: string | undefined, columns: Column
     process.stdout.write(withHeader ? text : text.slice(text.indexOf("\n") + 1));
   };
   print(found, options.header);
+  if (columns.kindInName) process.stdout.write("\n");
   if (!options.watch) return;
   // Later rows come without the header, as flux's watch prints them.
   const seen = new Map(found.map((s) => [keyText(s), s.version]));
@@ -212,9 +247,12 @@ function row(stored: Stored, columns: Columns, withNamespace: boolean): string[]
   const ready = status.conditions?.find((c) => c.type === "Ready");
   const suspended = Boolean((stored.object.spec as { suspend?: boolean } | undefined)?.suspend);
   const cells = [
-    stored.object.metadata.name,
+    columns.kindInName
+      ? `${stored.object.kind.toLowerCase()}/${stored.object.metadata.name}`
+      : stored.object.metadata.name,
     ...(columns.source ? [columns.source(stored)] : []),
     ...(columns.revision ? [columns.revision(status)] : []),
+    ...(columns.cells ?? []).map((c) => c.value(status)),
     ...(columns.suspends === false ? [] : [String(suspended)]),
     ready?.status ?? "Unknown",
     (columns.message ?? String)(ready?.message ?? "waiting to be reconciled").replaceAll("\n", " "),

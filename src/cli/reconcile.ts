@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
 import { FORCE_AT, helmChartOf, RESET_AT, type HelmRelease } from "../api/helmrelease.js";
+import { formatImageRef, type ImageRef } from "../api/imagepolicy.js";
 import { REQUESTED_AT } from "../api/meta.js";
 import { updateObject } from "../store/objects.js";
 import type { Store, Stored } from "../store/store.js";
@@ -19,6 +20,8 @@ export type Kind =
   | "HelmRelease"
   | "Alert"
   | "Provider"
+  | "ImageRepository"
+  | "ImagePolicy"
   | "ImageUpdateAutomation";
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
@@ -30,6 +33,8 @@ const LABEL: Record<Kind, string> = {
   HelmRelease: "helmrelease",
   Alert: "alert",
   Provider: "alert-provider",
+  ImageRepository: "image repository",
+  ImagePolicy: "image policy",
   ImageUpdateAutomation: "image update",
 };
 
@@ -81,6 +86,9 @@ function sayRevision(kind: Kind, status: WaitedStatus): void {
   else if (kind === "HelmRelease")
     say.success(`applied revision ${status.history?.[0]?.chartVersion ?? status.lastAttemptedRevision ?? ""}`);
   else if (status.artifact) say.success(`fetched revision ${status.artifact.revision}`);
+  // flux's successMessage for image objects: what the scan found, what the policy selected.
+  else if (kind === "ImageRepository") say.success(`scan fetched ${status.lastScanResult?.tagCount ?? 0} tags`);
+  else if (kind === "ImagePolicy" && status.latestRef) say.success(`selected ref ${formatImageRef(status.latestRef)}`);
   // flux reports an automation's run by its Ready message ("repository up-to-date").
   else if (kind === "ImageUpdateAutomation")
     say.success(status.conditions?.find((c) => c.type === "Ready")?.message ?? "automation not yet run");
@@ -93,6 +101,8 @@ interface WaitedStatus {
   history?: { chartVersion: string }[];
   artifact?: { revision: string };
   conditions?: { type: string; status: string; reason: string; message: string }[];
+  lastScanResult?: { tagCount: number };
+  latestRef?: ImageRef;
 }
 
 /** Sets requestedAt (and `also`, with the same token, as flux sets them) and waits until the control plane handled it. */

@@ -58,6 +58,76 @@ beforeAll(async () => {
  */
 const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Record<string, unknown>[]) => void }[] = [
   {
+    name: "image repository as flux's guide writes it",
+    args: () => [
+      "create",
+      "image",
+      "repository",
+      "podinfo",
+      "--image",
+      "ghcr.io/stefanprodan/podinfo",
+      "--interval",
+      "5m",
+    ],
+  },
+  {
+    name: "image repository with every flag",
+    args: () => [
+      ...["-n", "apps", "create", "image", "repository", "app", "--image", "registry.example:5000/org/app"],
+      ...["--secret-ref", "regcred", "--cert-ref", "tls", "--scan-timeout", "90s", "--label", "team=a"],
+    ],
+  },
+  {
+    name: "image repository with a tag is refused",
+    args: () => ["create", "image", "repository", "app", "--image", "ghcr.io/org/app:1.0.0"],
+  },
+  {
+    name: "image policy by semver range",
+    args: () => ["create", "image", "policy", "podinfo", "--image-ref", "podinfo", "--select-semver", ">=1.0.0 <2.0.0"],
+  },
+  {
+    name: "image policy by number, with a filter extracting a named group, digests always reflected",
+    args: () => [
+      ...["create", "image", "policy", "app", "--image-ref", "app", "--select-numeric", "asc"],
+      ...["--filter-regex", "^main-[a-f0-9]+-(?P<ts>[0-9]+)", "--filter-extract", "$ts"],
+      ...["--reflect-digest", "Always", "--interval", "10m"],
+    ],
+  },
+  {
+    name: "image policy alphabetical desc, a filter without extract",
+    args: () => [
+      ...["create", "image", "policy", "app", "--image-ref", "app", "--select-alpha", "desc", "--filter-regex", "^v"],
+    ],
+  },
+  {
+    name: "image policy with semver and alpha: flux's switch sets no policy",
+    args: () => [
+      "create",
+      "image",
+      "policy",
+      "app",
+      "--image-ref",
+      "app",
+      "--select-semver",
+      "1.x",
+      "--select-alpha",
+      "asc",
+    ],
+  },
+  ...[
+    ["--select-alpha", "up"],
+    ["--select-alpha", "asc", "--select-numeric", "asc"],
+    ["--select-semver", "1.x", "--filter-extract", "$1"],
+    ["--select-semver", "1.x", "--filter-regex", "(?P<v>.*)", "--filter-extract", "$nope"],
+    ["--select-semver", "1.x", "--filter-regex", "(unclosed"],
+    ["--select-semver", "1.x", "--reflect-digest", "Sometimes"],
+    ["--select-semver", "1.x", "--interval", "5m"],
+    [],
+  ].map((flags) => ({
+    name: `image policy ${flags.join(" ") || "without a policy"} is refused`,
+    args: () => ["create", "image", "policy", "app", "--image-ref", "app", ...flags],
+  })),
+  {
     name: "image update as flux's guide writes it",
     args: () => [
       ...["create", "image", "update", "flux-system", "--git-repo-ref", "flux-system"],
@@ -490,6 +560,23 @@ describe(`sluice create … --export against flux ${FLUX_VERSION} create … --e
     // Assess
     expect(ours.stdout).toContain("    a9: true\n    a10: x\n"); // YAML 1.1 reads y as true, as flux does
     expect(ours.stdout).toBe(theirs.stdout);
+  });
+
+  it("prints ImageRepositories and ImagePolicies byte for byte as flux does (quoting of ranges and patterns)", async () => {
+    const cases = [
+      ["create", "image", "repository", "app", "--image", "ghcr.io/org/app", "--scan-timeout", "1m", "--label", "a=b"],
+      ["create", "image", "policy", "app", "--image-ref", "app", "--select-semver", ">=1.0.0-0 <2.0.0"],
+      ["create", "image", "policy", "app", "--image-ref", "app", "--select-numeric", "desc"].concat([
+        "--filter-regex",
+        "^main-(?P<ts>[0-9]+)$",
+        "--filter-extract",
+        "${ts}",
+      ]),
+    ];
+    for (const args of cases) {
+      const [ours, theirs] = await Promise.all([sluice([...args, "--export"]), flux([...args, "--export"])]);
+      expect(ours.stdout).toBe(theirs.stdout);
+    }
   });
 
   it("prints random YAML 1.1 values files byte for byte as flux does", async () => {

@@ -13,6 +13,7 @@ import type {
 } from "../create.js";
 import type { CreateHelmReleaseFlags } from "../helmrelease.js";
 import type { CreateImageUpdateFlags } from "../image-update.js";
+import type { CreateImagePolicyFlags, CreateImageRepositoryFlags } from "../image-create.js";
 import { GENERIC_OIDC, RECEIVER_TYPES } from "../../api/receiver-types.js";
 import { fail } from "../context.js";
 import { stringSlice } from "../pflag.js";
@@ -355,6 +356,39 @@ export function createCommand(): Command {
       ),
   );
   const image = new Command("image").description("Create or update image automation objects");
+  image.addCommand(
+    withCreateFlags(new Command("repository"), "the length of time to wait between scans")
+      .description("Create or update an ImageRepository object")
+      .argument("<name>")
+      .option("--image <image>", "the image repository to scan; e.g., library/alpine")
+      .option("--secret-ref <name>", "the name of a docker-registry secret to use for credentials")
+      .option("--cert-ref <name>", "the name of a secret to use for TLS certificates")
+      .option("--scan-timeout <duration>", "a timeout for scanning; this defaults to the interval if not set")
+      .action((name: string, flags: CreateImageRepositoryFlags, command: Command) =>
+        import("../image-create.js").then((m) => m.createImageRepository(name, flags, command)).catch(fail),
+      ),
+  );
+  image.addCommand(
+    new Command("policy")
+      .description("Create or update an ImagePolicy object")
+      .argument("<name>")
+      .option("--image-ref <name>", "the name of an image repository object")
+      .option("--select-semver <range>", "a semver range to apply to tags; e.g., '1.x'")
+      .option(
+        "--select-alpha <order>",
+        'alphabetical sorting to select the image: "asc" (the last) or "desc" (the first)',
+      )
+      .option("--select-numeric <order>", 'numeric sorting to select the image: "asc" (the last) or "desc" (the first)')
+      .option("--filter-regex <pattern>", "regular expression pattern used to filter the image tags")
+      .option("--filter-extract <template>", "replacement pattern (capture groups of --filter-regex) used for sorting")
+      .option("--reflect-digest <policy>", "the digest reflection policy: Never, IfNotPresent or Always")
+      .option("--interval <duration>", "how often to check the latest tag's digest with --reflect-digest=Always")
+      .option("--label <key=value>", "labels on the object, repeatable or comma-separated: a=b,c=d", stringSlice)
+      .option("--export", "print the object as YAML instead of creating it", false)
+      .action((name: string, flags: CreateImagePolicyFlags, command: Command) =>
+        import("../image-create.js").then((m) => m.createImagePolicy(name, flags, command)).catch(fail),
+      ),
+  );
   image.addCommand(
     withCreateFlags(new Command("update"), "source sync interval")
       .description("Create or update an ImageUpdateAutomation: image updates committed to a Git repository")

@@ -35,7 +35,14 @@ export function getCommand(): Command {
     sources.addCommand(kindCommand(word, kind, `${kind} sources`));
   get.addCommand(sources);
   const images = new Command("images").alias("image").description("Show the status of image automation objects");
+  images.addCommand(kindCommand("repository", "ImageRepository", "ImageRepositories"));
+  images.addCommand(kindCommand("policy", "ImagePolicy", "ImagePolicies"));
   images.addCommand(kindCommand("update", "ImageUpdateAutomation", "ImageUpdateAutomations"));
+  images.addCommand(
+    new Command("all")
+      .description("Show the status of every image object: ImageRepositories, ImagePolicies, ImageUpdateAutomations")
+      .action((_flags, command: Command) => import("../get.js").then((m) => m.imagesTables(command)).catch(fail)),
+  );
   get.addCommand(images);
   get.addCommand(kindCommand("alerts", "Alert", "Alerts").alias("alert"));
   get.addCommand(kindCommand("alert-providers", "Provider", "Providers").alias("alert-provider"));

@@ -13,6 +13,8 @@ const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] =
   { words: ["helmrelease"], kind: "HelmRelease", what: "a HelmRelease" },
   { words: ["alert"], kind: "Alert", what: "an Alert" },
   { words: ["alert-provider"], kind: "Provider", what: "a Provider" },
+  { words: ["image", "repository"], kind: "ImageRepository", what: "an ImageRepository" },
+  { words: ["image", "policy"], kind: "ImagePolicy", what: "an ImagePolicy" },
   { words: ["image", "update"], kind: "ImageUpdateAutomation", what: "an ImageUpdateAutomation" },
 ];
 /** The kinds that name a source (`sourceRef`), which `reconcile --with-source` reconciles first. */
@@ -68,6 +70,8 @@ export function reconcileCommand(): Command {
       "HelmRelease",
       "Alert",
       "Provider",
+      "ImageRepository",
+      "ImagePolicy",
       "ImageUpdateAutomation",
     ],
     "<name>",
@@ -103,6 +107,8 @@ export function suspendCommands(): Command[] {
     "Kustomization",
     "HelmRelease",
     "Alert",
+    "ImageRepository",
+    "ImagePolicy",
     "ImageUpdateAutomation",
   ];
   return [

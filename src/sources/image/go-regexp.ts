@@ -21,6 +21,11 @@ export class GoRegexp {
     }
   }
 
+  /** The names of the pattern's named groups (Go's SubexpNames, without the unnamed ones). */
+  groupNames(): string[] {
+    return Object.keys(this.re.namedGroups() as Record<string, number>);
+  }
+
   /** Go's MatchString: somewhere in `text`. */
   test(text: string): boolean {
     return this.re.test(text);
