@@ -26,18 +26,19 @@ const labelSelector = z.strictObject({
 export type LabelSelector = z.infer<typeof labelSelector>;
 
 /**
- * Sluice's extension `spec.git.push.pullRequest`: open or update one pull request from the push branch into the
- * checkout branch. Not in Flux's CRD: on a cluster running Flux the API server prunes it, and Flux only pushes.
+ * Sluice's extension `spec.git.push.pullRequest`: open or update one pull request (a GitLab merge request) from the
+ * push branch into the checkout branch. Not in Flux's CRD: on a cluster running Flux the API server prunes it, and
+ * Flux only pushes.
  */
 export const pullRequestSpec = z.strictObject({
-  provider: z.enum(["github"]),
-  /** A Secret in the automation's namespace with `token` (a GitHub token allowed to open pull requests). */
+  provider: z.enum(["github", "gitlab"]),
+  /** A Secret in the automation's namespace with `token` (allowed to open pull or merge requests). */
   secretRef: localObjectReference,
   /** The branch the pull request merges into. @default the checkout branch */
   base: z.string().min(1).optional(),
   /** The pull request's title. @default the commit message's first line */
   title: z.string().min(1).max(256).optional(),
-  /** GitHub's REST API root, for GitHub Enterprise Server. @default https://api.github.com */
+  /** The REST API root. @default https://api.github.com for github, `<repository origin>/api/v4` for gitlab */
   apiURL: z
     .string()
     .regex(/^https?:\/\//, { message: "must start with https:// or http://" })

@@ -1,16 +1,14 @@
 import { Octokit } from "@octokit/core";
 import type { NetworkPolicy } from "../sources/network-guard.js";
-import { sourceHttpClient } from "../sources/source-http.js";
+import { guardedFetch } from "./forge-fetch.js";
 
 // Sluice's pull request extension against GitHub's REST API, through Octokit: one open pull request per
 // head branch, found by "List pull requests" (GET /repos/{owner}/{repo}/pulls?head=owner:branch&base=…&state=open),
 // then updated ("Update a pull request", PATCH …/pulls/{number}) or opened ("Create a pull request", POST …/pulls).
 
-/** What GitHub answers with is bounded: a hostile endpoint cannot make Sluice hold more. */
-const MAX_RESPONSE_BYTES = 1024 * 1024;
-
+/** One pull (or merge) request to open or update, wherever it goes. */
 export interface PullRequestInput {
-  /** GitHub's REST API root, e.g. https://api.github.com. */
+  /** The forge's REST API root, e.g. https://api.github.com, https://gitlab.example/api/v4. */
   apiUrl: string;
   token: string;
   owner: string;
@@ -22,6 +20,7 @@ export interface PullRequestInput {
   network: NetworkPolicy;
 }
 
+/** The request opened or updated: its number (GitLab's iid) and web address. */
 export interface PullRequestResult {
   number: number;
   url: string;
@@ -69,27 +68,4 @@ export async function upsertPullRequest(input: PullRequestInput): Promise<PullRe
   }
   const created = await octokit.request("POST /repos/{owner}/{repo}/pulls", { owner, repo, head, base, title, body });
   return { number: created.data.number, url: created.data.html_url, created: true };
-}
-
-/** A fetch for Octokit whose every connection is checked against the network policy, responses bounded. */
-function guardedFetch(network: NetworkPolicy): typeof fetch {
-  const client = sourceHttpClient({ network, maxResponseBytes: MAX_RESPONSE_BYTES });
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    const headers = Object.fromEntries(new Headers(init?.headers).entries());
-    const payload = typeof init?.body === "string" ? new TextEncoder().encode(init.body) : undefined;
-    const body =
-      payload &&
-      (async function* () {
-        yield payload;
-      })();
-    const answer = await client.request({ url, method: init?.method ?? "GET", headers, body });
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of answer.body ?? []) chunks.push(chunk);
-    return new Response(answer.statusCode === 204 ? null : Buffer.concat(chunks), {
-      status: answer.statusCode,
-      statusText: answer.statusMessage,
-      headers: answer.headers,
-    });
-  }) as typeof fetch;
 }

@@ -406,6 +406,91 @@ git update-ref refs/heads/main "$commit"
       server.close();
     }
   });
+  it("opens one GitLab merge request and updates it for a newer image (GitLab REST v4 contract)", async () => {
+    // Prepare: a loopback GitLab checking the documented requests —
+    // https://docs.gitlab.com/api/merge_requests/#list-project-merge-requests,
+    // https://docs.gitlab.com/api/merge_requests/#create-mr,
+    // https://docs.gitlab.com/api/merge_requests/#update-mr
+    const mrs: { iid: number; source_branch: string; target_branch: string; title: string; description: string }[] = [];
+    const seen: string[] = [];
+    const token = "glpat-secret-token-never-logged";
+    const { name, repo } = await fixture("6.6.0");
+    const projectPath = `${repo}/group/fleet`;
+    const project = `/api/v4/projects/${encodeURIComponent(projectPath)}/merge_requests`;
+    const server = createServer(async (req, res) => {
+      const body = await read(req);
+      const url = new URL(req.url!, "http://x");
+      seen.push(`${req.method} ${req.url!.split("?")[0]}`);
+      const reply = (status: number, value: unknown) =>
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+      if (req.headers["private-token"] !== token) return reply(401, { message: "401 Unauthorized" });
+      const web = (iid: number) => `https://gitlab.example/group/fleet/-/merge_requests/${iid}`;
+      if (req.method === "GET" && req.url!.split("?")[0] === project) {
+        if (url.searchParams.get("state") !== "opened") return reply(400, { error: "state" });
+        const found = mrs.filter(
+          (m) =>
+            m.source_branch === url.searchParams.get("source_branch") &&
+            m.target_branch === url.searchParams.get("target_branch"),
+        );
+        return reply(
+          200,
+          found.map((m) => ({ ...m, web_url: web(m.iid) })),
+        );
+      }
+      if (req.method === "POST" && req.url === project) {
+        const input = JSON.parse(body) as (typeof mrs)[number];
+        if (!input.source_branch || !input.target_branch || !input.title) return reply(400, { error: "fields" });
+        const mr = { ...input, iid: mrs.length + 1 };
+        mrs.push(mr);
+        return reply(201, { ...mr, web_url: web(mr.iid) });
+      }
+      const iid = req.url!.startsWith(`${project}/`) ? Number(req.url!.slice(project.length + 1)) : NaN;
+      if (req.method === "PUT" && Number.isInteger(iid)) {
+        const mr = mrs.find((m) => m.iid === iid)!;
+        Object.assign(mr, JSON.parse(body));
+        return reply(200, { ...mr, web_url: web(mr.iid) });
+      }
+      reply(404, { message: "404 Not found" });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v4`;
+    try {
+      await createRepo(git, projectPath);
+      await pushTree(git, projectPath, {
+        files: { "apps/podinfo.yaml": deploy("ghcr.io/stefanprodan/podinfo:6.0.0").replace("NS", ns()) },
+      });
+      await updateObject(local.plane.runtime.store, { kind: "GitRepository", namespace: ns(), name }, (o) => {
+        (o.spec as { url: string }).url = `${git.baseUrl}/${projectPath}.git`;
+      });
+      await local.admin.client.send({
+        method: "POST",
+        path: `/api/v1/namespaces/${ns()}/secrets`,
+        body: { metadata: { name: "gitlab" }, stringData: { token } },
+      });
+      const pullRequest = { provider: "gitlab", secretRef: { name: "gitlab" }, apiURL: api, title: "Image updates" };
+      // Act
+      await applyToStore(
+        local.plane.runtime.store,
+        automation("mr", name, { push: { branch: "image-updates", pullRequest } }),
+      );
+      await until("the merge request opened", async () => (await status("mr")).pullRequest);
+      await setPolicy("6.7.0");
+      await requestReconcile("mr");
+      await until("the merge request updated", async () => mrs[0]?.description.includes("6.7.0"));
+      // Assess
+      expect(mrs).toHaveLength(1);
+      expect(mrs[0]).toMatchObject({ source_branch: "image-updates", target_branch: "main", title: "Image updates" });
+      expect(seen.filter((s) => !s.startsWith("GET"))).toEqual([`POST ${project}`, `PUT ${project}/1`]);
+      expect(await show(projectPath, "image-updates:apps/podinfo.yaml")).toContain("podinfo:6.7.0 #");
+      expect((await status("mr")).pullRequest).toEqual({
+        number: 1,
+        url: "https://gitlab.example/group/fleet/-/merge_requests/1",
+      });
+      expect(JSON.stringify(await status("mr"))).not.toContain(token);
+    } finally {
+      server.close();
+    }
+  });
 });
 
 async function read(req: IncomingMessage): Promise<string> {

@@ -1,5 +1,6 @@
 import type { PullRequestSpec } from "../../api/imageupdateautomation.js";
 import { githubRepositoryOf, upsertPullRequest, type PullRequestResult } from "../../image/github-pull-request.js";
+import { gitlabProjectOf, upsertMergeRequest } from "../../image/gitlab-merge-request.js";
 import type { FileChanges } from "../../image/update-files.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import type { NetworkPolicy } from "../../sources/network-guard.js";
@@ -9,10 +10,13 @@ import type { ReconcilerPorts } from "../reconciler-ports.js";
 export const PULL_REQUEST_FAILED = "PullRequestFailed";
 
 const GITHUB_API = "https://api.github.com";
+/** GitLab's API lives on the repository's own host. */
+const gitlabApi = (repositoryUrl: string) => `${new URL(repositoryUrl).origin}/api/v4`;
 
 /**
- * Opens the automation's pull request (push branch → base), or updates the open one: its title is the commit
- * message's first line (or `title`), its body lists every change. The token comes from the Secret's `token`.
+ * Opens the automation's pull request (push branch → base; a merge request on GitLab), or updates the open one: its
+ * title is the commit message's first line (or `title`), its body lists every change. The token comes from the
+ * Secret's `token`.
  */
 export async function openOrUpdatePullRequest(
   ports: ReconcilerPorts,
@@ -32,16 +36,25 @@ export async function openOrUpdatePullRequest(
   const secret = await ports.secrets.secret({ namespace, name: spec.secretRef.name });
   const token = secret?.token;
   if (!token) throw failed(`secret '${namespace}/${spec.secretRef.name}' has no 'token'`);
+  const request = {
+    token,
+    head: update.head,
+    base: update.base,
+    title: spec.title ?? (update.message.split("\n")[0] || "Update images"),
+    body: pullRequestBody(update.message, update.changes),
+    network: update.network,
+  };
   try {
+    if (spec.provider === "gitlab")
+      return await upsertMergeRequest({
+        ...request,
+        apiUrl: spec.apiURL ?? gitlabApi(update.repositoryUrl),
+        repo: gitlabProjectOf(update.repositoryUrl),
+      });
     return await upsertPullRequest({
+      ...request,
       apiUrl: spec.apiURL ?? GITHUB_API,
-      token,
       ...githubRepositoryOf(update.repositoryUrl),
-      head: update.head,
-      base: update.base,
-      title: spec.title ?? (update.message.split("\n")[0] || "Update images"),
-      body: pullRequestBody(update.message, update.changes),
-      network: update.network,
     });
   } catch (error) {
     throw failed(((error as Error).message ?? String(error)).replaceAll(token, "***"));
