@@ -172,15 +172,17 @@ describe(`federation: one control plane, several real kube-apiservers (${kube.ve
       const condition = status?.conditions?.find((c) => c.type === "Ready");
       return condition?.status === "True" ? condition : undefined;
     });
+    // With targetNamespace, Flux names the release <targetNamespace>-<name>.
+    const release = `${ns}-east-helm-podinfo`;
     expect(ready.message).toBe(
-      `Helm install succeeded for release ${ns}-east-helm/podinfo.v1 with chart podinfo@6.9.3`,
+      `Helm install succeeded for release ${ns}-east-helm/${release}.v1 with chart podinfo@6.9.3`,
     );
     const storage = async (cluster: Cluster) =>
       getObject(
         cluster,
         (await cluster.discovery.find("v1", "Secret"))!,
         `${ns}-east-helm`,
-        "sh.helm.release.v1.podinfo.v1",
+        `sh.helm.release.v1.${release}.v1`,
       );
     expect((await storage(east))?.metadata.labels).toMatchObject({ owner: "helm", status: "deployed" });
     expect(await storage(lp.cluster)).toBeUndefined();
