@@ -74,19 +74,9 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     },
   ],
   HelmChart: [
-    {
-      path: "spec.sourceRef.kind",
-      reason: notYet("a chart from a source of this kind"),
-      when: isNot("HelmRepository", "GitRepository"),
-    },
     { path: "spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
   ],
   HelmRelease: [
-    {
-      path: "spec.chart.spec.sourceRef.kind",
-      reason: notYet("a chart from a source of this kind"),
-      when: isNot("HelmRepository", "GitRepository"),
-    },
     { path: "spec.chart.spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
     {
       path: "spec.chartRef.kind",

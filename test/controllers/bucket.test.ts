@@ -342,6 +342,34 @@ describe(`Bucket (source-controller's Bucket on moto's S3, ${aws.version})`, () 
     });
   });
 
+  it("feeds a HelmChart: the chart folder packaged, reconcileStrategy Revision adding the digest's first 12 hex", async () => {
+    // Prepare
+    const bucket = await makeBucket({
+      "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+      "charts/app/values.yaml": "greeting: app\n",
+      "charts/app/templates/cm.yaml": CONFIG_MAP,
+    });
+    const source = await reconcile("charts", { bucketName: bucket });
+    // Act
+    await applyToStore(ports.store, {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "HelmChart",
+      metadata: { name: "app", namespace: "apps", generation: 1 },
+      spec: {
+        interval: "5m",
+        chart: "charts/app",
+        sourceRef: { kind: "Bucket", name: "charts" },
+        reconcileStrategy: "Revision",
+      },
+    });
+    const outcome = await dispatch(ports, { key: "HelmChart/apps/app", reason: "interval" });
+    // Assess
+    const digest = source.status.artifact!.revision.slice("sha256:".length);
+    const chart = outcome!.status as Status;
+    expect(condition(chart, "Ready")).toMatchObject({ status: "True", reason: "ChartPackageSucceeded" });
+    expect(chart.artifact?.revision).toBe(`0.1.0+${digest.slice(0, 12)}`);
+  });
+
   describe("against an S3 that checks credentials", () => {
     let moto: AuthMoto;
     let admin: S3Client;
