@@ -49,7 +49,7 @@ export function imageRepositoryManifest(
     parseImageName(flags.image);
   } catch (error) {
     if (!(error instanceof ImageNameError)) throw error;
-    throw new Error(`unable to parse image value: ${error.message}`);
+    throw new Error(`unable to parse image value: ${error.message}`, { cause: error });
   }
   return {
     apiVersion: IMAGE_API_VERSION,
@@ -88,7 +88,7 @@ export function imagePolicyManifest(name: string, namespace: string, flags: Crea
       groups = GoRegexp.compile(flags.filterRegex).groupNames();
     } catch (error) {
       if (!(error instanceof GoRegexpError)) throw error;
-      throw new Error("--filter-regex is an invalid regex pattern");
+      throw new Error("--filter-regex is an invalid regex pattern", { cause: error });
     }
     if (flags.filterExtract) checkExtract(flags.filterExtract, groups);
     // Neither field is omitempty in flux's TagFilter: an unset extract is written as "".
