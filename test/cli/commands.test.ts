@@ -121,6 +121,34 @@ describe(`sluice's flux flags (issue 13), kube-apiserver ${kube.version}`, () =>
     expect(await sluice.store.list({ kind: "GitRepository" })).toEqual([]);
   });
 
+  it("create source git with an ssh:// URL needs --secret-ref (Sluice writes no SSH Secret), and registers with one", async () => {
+    // Arrange
+    const sluice = cli(await state());
+    const url = "ssh://git@git.example/org/app.git";
+    // Act
+    const refused = await sluice.failing(
+      ...["create", "source", "git", "keyless", "--url", url, "--branch", "main", "--private-key-file", "/no/key"],
+    );
+    await sluice.run(
+      "create",
+      "source",
+      "git",
+      "deploy",
+      "--url",
+      url,
+      "--branch",
+      "main",
+      "--secret-ref",
+      "deploy-key",
+    );
+    // Assess
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("an ssh:// URL needs --secret-ref naming a Secret with identity and known_hosts");
+    expect(await sluice.store.get({ kind: "GitRepository", namespace: ns.name, name: "keyless" })).toBeUndefined();
+    const stored = await sluice.store.get({ kind: "GitRepository", namespace: ns.name, name: "deploy" });
+    expect(stored?.object.spec).toMatchObject({ url, secretRef: { name: "deploy-key" } });
+  });
+
   it("create receiver registers the Receiver; its type and secret are required", async () => {
     // Arrange
     const sluice = cli(await state());
