@@ -48,10 +48,12 @@ export async function reconcileBucket(ports: ReconcilerPorts, bucket: Bucket): P
   const secrets: string[] = [];
   let client: S3Client | undefined;
   try {
-    client = await connect(ports, namespace, spec, secrets);
+    const connection = await connect(ports, namespace, spec, secrets);
+    client = connection.client;
     const signal = AbortSignal.timeout(parseDuration(bucketDefaults(spec).timeout));
     const options = { bucketName: spec.bucketName, signal, limits: BUCKET_LIMITS };
-    const listing = await listBucket(client, `${spec.endpoint}/${spec.bucketName}`, {
+    // Per reader too: a cached .sourceignore is served only to credentials that listed it themselves.
+    const listing = await listBucket(client, `${spec.endpoint}/${spec.bucketName}/${connection.identity}`, {
       ...options,
       prefix: spec.prefix,
       ignore: spec.ignore,
@@ -134,7 +136,12 @@ export async function reconcileBucket(ports: ReconcilerPorts, bucket: Bucket): P
  * is anonymous, as minio-go), else the runtime's identity for provider aws, else anonymous; TLS from
  * `certSecretRef`. Every secret value read is added to `secrets`, so no message can carry one.
  */
-async function connect(ports: ReconcilerPorts, namespace: string, spec: Spec, secrets: string[]): Promise<S3Client> {
+async function connect(
+  ports: ReconcilerPorts,
+  namespace: string,
+  spec: Spec,
+  secrets: string[],
+): Promise<{ client: S3Client; identity: string }> {
   const authFailed = (message: string) => new BucketFailure(REASON.authenticationFailed, message);
   const read = async (name: string, what: string) => {
     const data = await ports.secrets.secret({ namespace, name });
@@ -162,7 +169,7 @@ async function connect(ports: ReconcilerPorts, namespace: string, spec: Spec, se
       `failed to get TLS config: invalid '${spec.certSecretRef?.name}' secret data: both 'tls.crt' and 'tls.key' are required`,
     );
   try {
-    return bucketS3Client({
+    const client = bucketS3Client({
       endpoint: spec.endpoint,
       insecure: spec.insecure ?? false,
       region: spec.region,
@@ -171,6 +178,7 @@ async function connect(ports: ReconcilerPorts, namespace: string, spec: Spec, se
       clientCert: certPem !== undefined && keyPem !== undefined ? { certPem, keyPem } : undefined,
       network: { allowPrivateNetworks: ports.settings.allowPrivateNetworks },
     });
+    return { client, identity: credentials?.accessKeyId ?? "anonymous" };
   } catch (error) {
     // source-controller reports a client it cannot make as an authentication failure.
     if (error instanceof BucketEndpointError || error instanceof RefusedAddressError) throw authFailed(error.message);
