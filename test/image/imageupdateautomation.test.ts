@@ -287,17 +287,19 @@ git update-ref refs/heads/main "$commit"
       local.plane.runtime.store,
       broken("removed", (spec) => (spec.git.commit.messageTemplate = "{{ .Changed.ImageResult }}")),
     );
+    await applyToStore(
+      local.plane.runtime.store,
+      automation("pr-to-itself", name, { push: { pullRequest: { provider: "github", secretRef: { name: "none" } } } }),
+    );
     const failed = async (autoName: string) =>
       until(`${autoName} failed`, async () => {
         const condition = (await status(autoName)).conditions?.find((c) => c.type === "Ready");
         return condition?.status === "False" && (await status(autoName));
       });
     type Status = Awaited<ReturnType<typeof status>>;
-    const [escape, runaway, removed] = (await Promise.all(["escape", "runaway", "removed"].map(failed))) as [
-      Status,
-      Status,
-      Status,
-    ];
+    const [escape, runaway, removed, toItself] = (await Promise.all(
+      ["escape", "runaway", "removed", "pr-to-itself"].map(failed),
+    )) as [Status, Status, Status, Status];
     // Assess
     const readyOf = (s: Awaited<ReturnType<typeof status>>) => s.conditions!.find((c) => c.type === "Ready")!;
     expect(readyOf(escape)).toMatchObject({
@@ -310,6 +312,11 @@ git update-ref refs/heads/main "$commit"
     );
     expect(readyOf(removed)).toMatchObject({ reason: "RemovedTemplateField" });
     expect(removed.conditions!.find((c) => c.type === "Stalled")?.status).toBe("True");
+    expect(readyOf(toItself)).toMatchObject({
+      reason: "InvalidSourceConfiguration",
+      message:
+        "spec.git.push.pullRequest needs spec.git.push.branch, other than the branch it merges into ('main'): invalid source configuration",
+    });
     expect(await show(repo, "--no-patch", "--format=%H", "main")).toBe(before);
     expect(JSON.stringify([escape, runaway, removed])).not.toContain(git.password);
   });
@@ -320,6 +327,7 @@ git update-ref refs/heads/main "$commit"
     // https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request,
     // https://docs.github.com/en/rest/pulls/pulls#update-a-pull-request
     const pulls: { number: number; head: string; base: string; title: string; body: string }[] = [];
+    let outage = 0;
     const seen: string[] = [];
     const token = "ghp_secret-token-never-logged";
     const server = createServer(async (req, res) => {
@@ -340,6 +348,8 @@ git update-ref refs/heads/main "$commit"
           .end(JSON.stringify(found.map((p) => ({ ...p, html_url: html(p.number) }))));
       }
       if (req.method === "POST" && url.pathname === "/repos/org/fleet/pulls") {
+        // GitHub down for the first create: the branch is pushed, the pull request must follow on the next run.
+        if (!outage++) return res.writeHead(502).end("bad gateway");
         const input = JSON.parse(body) as { head: string; base: string; title: string; body: string };
         if (!input.head || !input.base || !input.title) return bad("create fields");
         const pull = { number: pulls.length + 1, ...input };
@@ -382,12 +392,21 @@ git update-ref refs/heads/main "$commit"
         local.plane.runtime.store,
         automation("pr", name, { push: { branch: "image-updates", pullRequest } }),
       );
+      const failed = await until("the pull request failed", async () => {
+        const condition = (await status("pr")).conditions?.find((c) => c.type === "Ready");
+        return condition?.status === "False" && condition;
+      });
+      await requestReconcile("pr");
       await until("the pull request opened", async () => (await status("pr")).pullRequest);
+      const firstBody = pulls[0]!.body;
       // Act 2: a newer image
       await setPolicy("6.4.0");
       await requestReconcile("pr");
       await until("the pull request updated", async () => pulls[0]?.body.includes("6.4.0"));
       // Assess
+      expect(failed).toMatchObject({ reason: "PullRequestFailed" });
+      expect(failed.message).not.toContain(token);
+      expect(firstBody).toBe("ghcr.io/stefanprodan/podinfo:6.3.0");
       expect(pulls).toHaveLength(1);
       expect(pulls[0]).toMatchObject({
         head: "image-updates",
@@ -397,7 +416,10 @@ git update-ref refs/heads/main "$commit"
       expect(pulls[0]!.body).toContain(
         "`apps/podinfo.yaml` (Deployment podinfo): `ghcr.io/stefanprodan/podinfo:6.3.0` → `ghcr.io/stefanprodan/podinfo:6.4.0`",
       );
-      expect(seen.filter((s) => s.startsWith("POST"))).toEqual(["POST /repos/org/fleet/pulls"]);
+      expect(seen.filter((s) => s.startsWith("POST"))).toEqual([
+        "POST /repos/org/fleet/pulls",
+        "POST /repos/org/fleet/pulls",
+      ]);
       expect(seen.filter((s) => s.startsWith("PATCH"))).toEqual(["PATCH /repos/org/fleet/pulls/1"]);
       expect(await show(orgRepo, "image-updates:apps/podinfo.yaml")).toContain("podinfo:6.4.0 #");
       expect(await show(orgRepo, "main:apps/podinfo.yaml")).toContain("podinfo:6.0.0 #");

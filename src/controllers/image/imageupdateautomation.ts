@@ -83,8 +83,21 @@ export async function reconcileImageUpdateAutomation(
 
     const pushed = await updateAndPush(ports, auto, source, policies);
     status = { ...status, observedPolicies };
+    const pullRequest = spec.git?.push?.pullRequest;
     if (!pushed) {
       status.observedSourceRevision = source.checkoutRevision;
+      // A pull request that failed to open after its push is opened now: the push branch holds the change already.
+      if (pullRequest && !status.pullRequest && source.base?.isPushBranch) {
+        const pr = await openOrUpdatePullRequest(ports, namespace, pullRequest, {
+          repositoryUrl: source.remote.url,
+          head: source.pushBranch,
+          base: pullRequest.base ?? source.checkoutBranch,
+          message: source.base.message,
+          changes: [],
+          network: source.remote.network,
+        });
+        status.pullRequest = { number: pr.number, url: pr.url };
+      }
       return { status: markReady(status, at, REASON.succeeded, READY_MESSAGE), requeueAfterMs: interval };
     }
     status.observedSourceRevision = source.switchBranch
@@ -96,10 +109,11 @@ export async function reconcileImageUpdateAutomation(
     // branch just pushed to fetches the commit now, so the new image is applied without waiting.
     if (source.sourceBranch === source.pushBranch)
       await ports.queue.enqueue({ key: formatKey(source.sourceKey), reason: "source", revision: pushed.commit });
-    const pullRequest = spec.git?.push?.pullRequest;
     let summary = `pushed commit '${pushed.commit.slice(0, 7)}' to branch '${source.pushBranch}'`;
     if (spec.git?.push?.refspec) summary += ` and refspecs '${spec.git.push.refspec}'`;
     if (pullRequest) {
+      // Until it is open (again), the next run retries it.
+      delete status.pullRequest;
       const pr = await openOrUpdatePullRequest(ports, namespace, pullRequest, {
         repositoryUrl: source.remote.url,
         head: source.pushBranch,
@@ -140,6 +154,8 @@ interface Source {
   switchBranch: boolean;
   /** Set once checked out. */
   checkoutRevision?: string;
+  /** What the update was built on, once checked out: the push branch's head or the checkout ref, and its message. */
+  base?: { isPushBranch: boolean; message: string };
 }
 
 async function sourceOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Promise<Source> {
@@ -174,6 +190,13 @@ async function sourceOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Pr
   if (!pushBranch)
     throw sourceManagerFailed(
       "push spec not provided, and cannot be inferred from .spec.git.checkout.ref or GitRepository .spec.ref",
+    );
+  const pullRequest = git.push?.pullRequest;
+  if (pullRequest && pushBranch === (pullRequest.base ?? checkoutBranch))
+    throw new ReconcileError(
+      AUTOMATION_REASON.invalidSourceConfig,
+      `spec.git.push.pullRequest needs spec.git.push.branch, other than the branch it merges into ('${pushBranch}'): invalid source configuration`,
+      { stalled: true },
     );
   return {
     sourceKey: ref,
@@ -294,11 +317,14 @@ async function checkoutBase(source: Source, dir: string): Promise<string> {
     const push = await resolveRemoteRef(source.remote, { branch: source.pushBranch });
     if (push) {
       source.checkoutRevision = checkoutRev?.revision;
-      return (await checkout(source.remote, { branch: source.pushBranch }, dir)).commit;
+      const head = await checkout(source.remote, { branch: source.pushBranch }, dir);
+      source.base = { isPushBranch: true, message: head.message ?? "" };
+      return head.commit;
     }
   }
   const checkedOut = await checkout(source.remote, source.checkoutRef, dir);
   source.checkoutRevision = checkedOut.revision;
+  source.base = { isPushBranch: false, message: checkedOut.message ?? "" };
   return checkedOut.commit;
 }
 

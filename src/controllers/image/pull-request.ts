@@ -63,7 +63,8 @@ export async function openOrUpdatePullRequest(
 
 /** The commit message, then each change by file and object. */
 export function pullRequestBody(message: string, changes: FileChanges[]): string {
-  const lines = [message.trim(), "", "Changes:"];
+  const lines = [message.trim()];
+  if (changes.length > 0) lines.push("", "Changes:");
   for (const { file, objects } of changes)
     for (const { object, changes: list } of objects)
       for (const change of list)
