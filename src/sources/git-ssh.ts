@@ -38,6 +38,8 @@ export interface SshGitClient extends HttpClient {
 const IDLE_TIMEOUT_MS = 60_000;
 const SERVICES = new Set(["git-upload-pack", "git-receive-pack"]);
 const FLUSH = Buffer.from("0000");
+/** How long a closed channel may still deliver the command's exit status. */
+const EXIT_STATUS_GRACE_MS = 1_000;
 /** What is kept of a failing command's stderr for the error message. */
 const STDERR_BYTES = 1024;
 
@@ -176,7 +178,8 @@ function outputOf(channel: ClientChannel, service: string, maxBytes: number): Ch
   });
   const exited = new Promise<number | undefined>((resolve) => {
     channel.once("exit", (code: number | null) => resolve(code ?? undefined));
-    channel.once("close", () => resolve(undefined));
+    // The stream may close (end of output) just before the exit status arrives; without one, give up soon.
+    channel.once("close", () => setTimeout(resolve, EXIT_STATUS_GRACE_MS, undefined));
   });
   async function* chunks(): AsyncIterableIterator<Uint8Array> {
     let bytes = 0;
