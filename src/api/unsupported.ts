@@ -73,9 +73,7 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       when: isNot("generic", "aws"),
     },
   ],
-  HelmChart: [
-    { path: "spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
-  ],
+  HelmChart: [{ path: "spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") }],
   HelmRelease: [
     { path: "spec.chart.spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
     {
@@ -105,8 +103,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       when: isNot("RemediateOnFailure"),
     },
     { path: "spec.install.replace", reason: notYet("reusing the name of a deleted or failed release") },
-    { path: "spec.install.disableTakeOwnership", reason: notYet("refusing to adopt existing objects") },
-    { path: "spec.upgrade.disableTakeOwnership", reason: notYet("refusing to adopt existing objects") },
     { path: "spec.upgrade.preserveValues", reason: notYet("reusing the previous release's values") },
     { path: "spec.upgrade.cleanupOnFail", reason: notYet("deleting what a failed upgrade created") },
     { path: "spec.rollback.cleanupOnFail", reason: notYet("deleting what a failed rollback created") },

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { applyAll } from "../../src/apply/apply.js";
 import type { KubeObject } from "../../src/apply/object.js";
+import { getObject } from "../../src/apply/objects-api.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
 import { applyToStore, requestDeletion } from "../../src/store/objects.js";
@@ -574,6 +576,47 @@ describe("HelmRelease: bad input fails clearly and uninstalls nothing", () => {
 });
 
 describe("HelmRelease: adoption and removal", () => {
+  it("with disableTakeOwnership, an object the chart would create that exists without Helm's metadata fails the install, naming it; by default it is adopted", async () => {
+    // An existing Service of the name the chart gives its own (`<release>-podinfo`), made by someone else.
+    await applyAll(suite.plane.cluster, [
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "foreign-podinfo", namespace: suite.namespace },
+        spec: { ports: [{ port: 9898 }] },
+      },
+    ]);
+    const strict = podinfoRelease({ install: { disableTakeOwnership: true, remediation: { retries: 0 } } });
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "foreign", strict);
+    let last: unknown;
+    const refused = await until(
+      () => `InstallFailed, last ${JSON.stringify(last)}`,
+      async () => {
+        const s = await releaseStatus("foreign");
+        last = s.conditions;
+        return condition(s, "Released")?.reason === "InstallFailed" && s;
+      },
+    );
+    expect(condition(refused, "Released")?.message).toContain(
+      `unable to continue with install: Service "foreign-podinfo" in namespace "${suite.namespace}" exists and cannot be imported into the current release: invalid ownership metadata; ` +
+        `label validation error: missing key "app.kubernetes.io/managed-by": must be set to "Helm"; ` +
+        `annotation validation error: missing key "meta.helm.sh/release-name": must be set to "foreign"; ` +
+        `annotation validation error: missing key "meta.helm.sh/release-namespace": must be set to "${suite.namespace}"`,
+    );
+    // Nothing was recorded or applied, as Helm checks before it starts.
+    await expect(helmHistory("foreign")).rejects.toThrow(/release: not found/);
+
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "foreign", podinfoRelease({ timeout: "1m" }));
+    await readyWith("foreign", "InstallSucceeded");
+    const service = await getObject(
+      suite.plane.cluster,
+      (await suite.plane.cluster.discovery.find("v1", "Service"))!,
+      suite.namespace,
+      "foreign-podinfo",
+    );
+    expect(service?.metadata.annotations?.["meta.helm.sh/release-name"]).toBe("foreign");
+  });
+
   it("adopts a release installed by `helm install` with an upgrade to revision 2, never a reinstall", async () => {
     await helm([
       "install",

@@ -71,6 +71,11 @@ export interface ReleaseRequest {
   maxHistory: number;
   /** How long hooks may take; undefined: hooks disabled (`disableHooks`). */
   hooks?: HookLimits;
+  /**
+   * `install|upgrade.disableTakeOwnership`: an object the action would create that exists without this release's
+   * ownership metadata fails the action (Helm's own rule), instead of being adopted (helm-controller's default).
+   */
+  disableTakeOwnership?: boolean;
 }
 
 /** The bounds of a hook's wait: the action's timeout and the worker's budget. */
@@ -99,6 +104,7 @@ async function withHooks(
 export async function release(target: ReleaseTarget, request: ReleaseRequest): Promise<ActionResult> {
   const { storage, releaseName, namespace } = target;
   const { previous, action } = request;
+  if (request.disableTakeOwnership) await refuseForeignObjects(target, action, request.rendered.objects, previous);
   const now = target.now().toISOString();
   const record: ReleaseRecord = {
     name: releaseName,
@@ -340,6 +346,58 @@ async function deleteIfOwned(
   const policy = ({ background: "Background", foreground: "Foreground", orphan: "Orphan" } as const)[propagation];
   await deleteObject(cluster, info, namespace, object.metadata.name, policy);
   return changeSetEntry(live, "deleted");
+}
+
+/**
+ * Helm's check without TakeOwnership, before anything is recorded or applied: what the action creates (on install
+ * everything, on upgrade what the previous version did not have) may exist only with this release's ownership
+ * metadata. Fails with Helm's message, naming the first object that does not.
+ */
+async function refuseForeignObjects(
+  target: ReleaseTarget,
+  action: "install" | "upgrade",
+  objects: KubeObject[],
+  previous: ReleaseRecord | undefined,
+): Promise<void> {
+  const { cluster } = target;
+  const had = new Set(
+    action === "upgrade" ? splitOutput(previous?.manifest ?? "").objects.map((o) => objectId(target, o)) : [],
+  );
+  for (const object of objects) {
+    if (had.has(objectId(target, object))) continue;
+    const info = await cluster.discovery.find(object.apiVersion, object.kind);
+    if (!info) continue;
+    const namespace = info.namespaced ? (object.metadata.namespace ?? target.namespace) : "";
+    const live = await getObject(cluster, info, namespace, object.metadata.name);
+    const problems = live && ownershipProblems(target, live);
+    if (problems)
+      throw new ReleaseActionError(
+        `unable to continue with ${action === "install" ? "install" : "update"}: ${object.kind} "${object.metadata.name}" in namespace "${namespace}" exists and cannot be imported into the current release: invalid ownership metadata; ${problems}`,
+      );
+  }
+}
+
+/** What Helm's checkOwnership finds wrong with an object's ownership metadata, or undefined when it is this release's. */
+function ownershipProblems(target: ReleaseTarget, live: KubeObject): string | undefined {
+  const expect = (where: Record<string, string> | undefined, key: string, value: string) => {
+    const actual = where?.[key];
+    if (actual === undefined) return `missing key "${key}": must be set to "${value}"`;
+    return actual === value ? undefined : `key "${key}" must equal "${value}": current value is "${actual}"`;
+  };
+  const { labels, annotations } = live.metadata;
+  const problems = [
+    ["label", expect(labels, "app.kubernetes.io/managed-by", "Helm")],
+    ["annotation", expect(annotations, "meta.helm.sh/release-name", target.releaseName)],
+    ["annotation", expect(annotations, "meta.helm.sh/release-namespace", target.namespace)],
+  ].filter(([, problem]) => problem);
+  return problems.length
+    ? problems.map(([kind, problem]) => `${kind} validation error: ${problem}`).join("; ")
+    : undefined;
+}
+
+/** An object's identity across manifests (Helm's diff by kind and name). */
+function objectId(target: ReleaseTarget, object: KubeObject): string {
+  return `${object.apiVersion}/${object.kind}/${object.metadata.namespace ?? target.namespace}/${object.metadata.name}`;
 }
 
 /** Keeps at most `max` versions (0: all), deleting the oldest, as Helm's `--history-max`; returns those kept. */

@@ -321,6 +321,7 @@ async function releaseAction(
       force: action === "upgrade" && !!hr.spec.upgrade?.force,
       maxHistory: maxHistoryOf(hr),
       hooks: hookLimits(run, action),
+      disableTakeOwnership: hr.spec[action]?.disableTakeOwnership,
     });
     recordSnapshot(run, result.record, action);
     refreshSnapshots(run, result.stored);
