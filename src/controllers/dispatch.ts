@@ -18,6 +18,7 @@ import { reconcileKustomization } from "./kustomize/kustomization.js";
 import { reconcileHelmRelease } from "./helm/helmrelease.js";
 import { reconcileImagePolicy } from "./image/imagepolicy.js";
 import { reconcileImageRepository } from "./image/imagerepository.js";
+import { deleteTags } from "./image/tag-storage.js";
 import { reconcileImageUpdateAutomation } from "./image/imageupdateautomation.js";
 import { IMAGE_API_VERSIONS } from "../api/image-api.js";
 import { targetsOf } from "../ports/dependents.js";
@@ -88,10 +89,11 @@ async function settle(
   started: number,
 ): Promise<Outcome<FluxStatus | undefined>> {
   const key = parseKey(request.key);
-  const outcome = await reconcileObject(ports, object, request);
   const targets = targetsOf(key, object.spec);
+  // Known before the reconcile reads them, so a source or ConfigMap that changes while it runs still wakes it.
+  if (targets) await ports.dependents.record(key, targets);
+  const outcome = await reconcileObject(ports, object, request);
   if (targets && outcome.finalized) await ports.dependents.forget(key);
-  else if (targets) await ports.dependents.record(key, targets);
   const log = ports.log.child({ object: request.key, revision: outcome.revision });
 
   if (outcome.finalized) {
@@ -142,6 +144,7 @@ async function reconcileObject(
   // Kustomizations and HelmReleases finalize (delete what they applied); other kinds just go.
   if (object.metadata.deletionTimestamp && object.kind !== "Kustomization" && object.kind !== "HelmRelease") {
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
+    if (object.kind === "ImageRepository") await deleteTags(ports.artifacts, object);
     return { status: statusOf(object), finalized: true };
   }
   let admitted;

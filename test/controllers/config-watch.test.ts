@@ -183,4 +183,62 @@ describe(`config watch: labelled ConfigMaps and Secrets wake their users, kube-a
       true,
     );
   });
+
+  it("a user is known while its first reconcile runs, so a change made meanwhile wakes it again", async () => {
+    const repo = `${ns()}-first`;
+    const url = await createRepo(git, repo);
+    const note = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "note" }, data: { text: "${note}" } };
+    await pushTree(git, repo, { files: { "deploy/note.yaml": stringify(note) } });
+    await create("configmaps", {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "first-vars", labels: WATCHED },
+      data: { note: "one" },
+    });
+    await put("source.toolkit.fluxcd.io/v1", "GitRepository", "first", {
+      interval: "1h",
+      url,
+      ref: { branch: "main" },
+      secretRef: { name: "git-auth" },
+    });
+    await untilReady("GitRepository", "first");
+    const key = `Kustomization/${ns()}/first`;
+    const vars = { kind: "ConfigMap", namespace: ns(), name: "first-vars" };
+    await put("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "first", {
+      interval: "1h",
+      path: "./deploy",
+      prune: true,
+      targetNamespace: ns(),
+      sourceRef: { kind: "GitRepository", name: "first" },
+      postBuild: { substituteFrom: [{ kind: "ConfigMap", name: "first-vars" }] },
+    });
+    // Its first reconcile runs: the index names it as the ConfigMap's user before it has applied anything.
+    const liveNote = () =>
+      suite.admin.client
+        .send<{ data: { text: string } }>({ method: "GET", path: `/api/v1/namespaces/${ns()}/configmaps/note` })
+        .catch(() => undefined);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const known = (await suite.plane.runtime.dependents.of(vars)).includes(key);
+      const applied = (await liveNote()) !== undefined;
+      if (known && !applied) break;
+      if (applied) throw new Error(`${key} applied before the index knew it reads ${vars.name}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${key} to run`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await patch("configmaps", "first-vars", { data: { note: "two" } });
+    await until("a reconcile for the change", async () =>
+      logs.some(
+        (l) => l.includes(`"object":"${key}"`) && l.includes('"reason":"config"') && l.includes('"reconciled"'),
+      ),
+    );
+    let verdict: unknown;
+    await until(
+      () => `the changed note applied; Ready: ${JSON.stringify(verdict)}`,
+      async () => {
+        verdict = ready(await storedStatus(suite.plane, "Kustomization", ns(), "first"));
+        return (await liveNote())?.data.text === "two";
+      },
+    );
+  });
 });
