@@ -15,8 +15,10 @@ import type { Bucket } from "../../src/api/bucket.js";
 import { extractArchive } from "../../src/artifacts/extract.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
+import { runtimeAwsIdentity } from "../../src/aws/identity.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { bucketS3Client } from "../../src/sources/bucket/s3-client.js";
+import { downloadObjects } from "../../src/sources/bucket/download.js";
 import { listBucket } from "../../src/sources/bucket/listing.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { startAuthMoto, type AuthMoto } from "../env/aws-auth.js";
@@ -150,11 +152,12 @@ describe(`Bucket (source-controller's Bucket on moto's S3, ${aws.version})`, () 
       expect(status.artifact).toBeUndefined();
     });
 
-    it("refuses a bucket over the object or byte bounds from its listing alone, before any download", async () => {
+    it("refuses a bucket over the object or byte bounds from its listing alone, and bounds the bytes received", async () => {
       // Prepare
       const bucket = await makeBucket({ "a.yaml": "a".repeat(600), "b.yaml": "b".repeat(600), "c.yaml": "c" });
       const { endpoint, seen } = await countingFront();
-      const client = bucketS3Client({ endpoint, insecure: true, network: { allowPrivateNetworks: true } });
+      const credentials = { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey };
+      const client = bucketS3Client({ endpoint, insecure: true, credentials, network: { allowPrivateNetworks: true } });
       closers.push(() => client.destroy());
       const list = (limits: { maxListed: number; maxObjects: number; maxBytes: number }) =>
         listBucket(client, `bounds/${bucket}`, {
@@ -176,7 +179,20 @@ describe(`Bucket (source-controller's Bucket on moto's S3, ${aws.version})`, () 
       expect(objects).toBe(`bucket '${bucket}' holds more than 2 objects to fetch`);
       expect(bytes).toBe(`objects of '${bucket}' bucket exceed 1000 bytes`);
       expect(listed).toBe(`listing of '${bucket}' bucket exceeds 2 keys`);
-      expect(seen.every((r) => r.url.includes("list-type=2"))).toBe(true);
+      // The bytes received are bounded too, whatever the listing said: all downloads draw on one budget.
+      const listing = await list({ maxListed: 100, maxObjects: 10, maxBytes: 1 << 20 });
+      const limits = { maxListed: 100, maxObjects: 10, maxBytes: 1000 };
+      const received = await downloadObjects(client, bucket, listing, {
+        signal: AbortSignal.timeout(10_000),
+        limits,
+      }).then(
+        () => "downloaded",
+        (e: Error) => e.message,
+      );
+      expect(received).toMatch(
+        new RegExp(`^fetch from bucket '${bucket}' failed: reading '[abc]\\.yaml' went past 1000 bytes$`),
+      );
+      expect(seen.filter((r) => !r.url.includes("list-type=2")).length).toBeLessThanOrEqual(3); // only the download's
     });
   });
 
@@ -282,9 +298,14 @@ describe(`Bucket (source-controller's Bucket on moto's S3, ${aws.version})`, () 
     const spec = { bucketName: bucket, endpoint, provider: "aws" as const, secretRef: undefined };
     // Act
     const without = await reconcile("aws-none", spec);
-    ports.awsIdentity = {
-      credentials: async () => ({ accessKeyId: "AKIARUNTIME", secretAccessKey: aws.secretAccessKey }),
-    };
+    // The runtimes' adapter, its SDK credentials chain given the runtime's role as the Lambda's would be.
+    ports.awsIdentity = runtimeAwsIdentity({
+      credentials: async () => ({
+        accessKeyId: "AKIARUNTIME",
+        secretAccessKey: aws.secretAccessKey,
+        sessionToken: "t0k",
+      }),
+    });
     const withIdentity = await reconcile("aws-runtime", spec).finally(() => delete ports.awsIdentity);
     // Assess
     expect(condition(without.status, "Ready")).toMatchObject({
@@ -297,6 +318,7 @@ describe(`Bucket (source-controller's Bucket on moto's S3, ${aws.version})`, () 
       expect.stringContaining("Credential=AKIARUNTIME/"),
       expect.stringContaining("Credential=AKIARUNTIME/"),
     ]);
+    expect(seen.map((r) => r.headers["x-amz-security-token"])).toEqual(["t0k", "t0k"]);
   });
 
   it.each([

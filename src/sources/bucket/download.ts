@@ -34,7 +34,7 @@ export async function downloadObjects(
   const index: EtagIndex = new Map(listing.index);
   const bodies = new Map<string, { body: Buffer }>();
   const keys = [...listing.index.keys()];
-  let budget = options.limits.maxBytes;
+  const budget = { total: options.limits.maxBytes, left: options.limits.maxBytes };
   let next = 0;
   // The first failure stops the other downloads instead of letting them run to the end.
   const failed = new AbortController();
@@ -56,7 +56,6 @@ export async function downloadObjects(
         if (error instanceof BucketOperationError) throw fetchFailed(bucketName, error.message);
         throw fetchFailed(bucketName, `failed to get '${printable(key)}' object: ${describeError(error)}`);
       });
-      budget -= body.length;
       bodies.set(key, { body });
       const etag = bareEtag(answer.ETag);
       if (etag && etag !== index.get(key)) index.set(key, etag);

@@ -145,7 +145,8 @@ async function readIgnoreFile(
       new GetObjectCommand({ Bucket: options.bucketName, Key: IGNORE_FILE, IfNoneMatch: cached && `"${cached.etag}"` }),
       { abortSignal: options.signal },
     );
-    const body = await readBody(answer.Body, MAX_IGNORE_FILE_BYTES, IGNORE_FILE);
+    const budget = { total: MAX_IGNORE_FILE_BYTES, left: MAX_IGNORE_FILE_BYTES };
+    const body = await readBody(answer.Body, budget, IGNORE_FILE);
     options.ignoreCache.set(cacheKey, { etag: bareEtag(answer.ETag), body });
     return body;
   } catch (error) {
@@ -187,15 +188,20 @@ function claimPath(key: string, files: Set<string>, folders: Set<string>, bucket
   files.add(key);
 }
 
-/** A body read whole, refused past `maxBytes` (a server may send more than it listed). */
-export async function readBody(body: unknown, maxBytes: number, key: string): Promise<Buffer> {
+/** Bytes still allowed, shared by every body read against it (parallel downloads draw on one budget). */
+export interface ByteBudget {
+  total: number;
+  left: number;
+}
+
+/** A body read whole, drawing on `budget` as it arrives: refused past it (a server may send more than it listed). */
+export async function readBody(body: unknown, budget: ByteBudget, key: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  let bytes = 0;
   for await (const chunk of (body ?? []) as AsyncIterable<Uint8Array>) {
-    bytes += chunk.byteLength;
-    if (bytes > maxBytes) {
+    budget.left -= chunk.byteLength;
+    if (budget.left < 0) {
       (body as { destroy?: () => void }).destroy?.();
-      throw new BucketOperationError(`object '${printable(key)}' exceeds ${maxBytes} bytes`);
+      throw new BucketOperationError(`reading '${printable(key)}' went past ${budget.total} bytes`);
     }
     chunks.push(Buffer.from(chunk));
   }
