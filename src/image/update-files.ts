@@ -42,7 +42,9 @@ export async function updateWithSetters(
         `${relative(root, file)} holds an image policy marker but is ${info.size} bytes, more than the ${MAX_SETTER_FILE_BYTES} a file to update may have`,
       );
     }
-    const text = await readFile(file, "utf8");
+    const text = utf8(await readFile(file));
+    // Not UTF-8 (as Flux assumes YAML is): skipped like any file that does not parse, never rewritten lossily.
+    if (text === undefined) continue;
     const update = applySetters(text, setters);
     if (!update) continue;
     await writeFile(file, update.text);
@@ -87,6 +89,14 @@ async function candidateFiles(start: string): Promise<string[]> {
 
 function isCandidate(path: string): boolean {
   return /\.ya?ml$/.test(path) || basename(path) === "Kustomization";
+}
+
+function utf8(bytes: Buffer): string | undefined {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 async function holdsToken(file: string): Promise<boolean> {

@@ -152,6 +152,18 @@ describe("updateWithSetters over a checkout", () => {
     expect(await readFile(join(outside, "victim.yaml"), "utf8")).toContain("x:1");
   });
 
+  it("leaves a marked file that is not UTF-8 byte for byte (it is not YAML Flux could read)", async () => {
+    const root = await tree({});
+    const latin1 = Buffer.concat([
+      Buffer.from("# caf"),
+      Buffer.from([0xe9]),
+      Buffer.from('\nimage: x:1 # {"$imagepolicy": "apps:podinfo"}\n'),
+    ]);
+    await writeFile(join(root, "latin1.yaml"), latin1);
+    expect(await updateWithSetters(root, undefined, [podinfo])).toEqual([]);
+    expect((await readFile(join(root, "latin1.yaml"))).equals(latin1)).toBe(true);
+  });
+
   it("refuses a marked file bigger than the bound instead of parsing it; an unmarked big file is skipped", async () => {
     const big = "# padding\n".repeat(MAX_SETTER_FILE_BYTES / 10 + 1);
     const root = await tree({
