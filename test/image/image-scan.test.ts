@@ -6,7 +6,7 @@ import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import type { MemoryQueue } from "../../src/queue/memory-queue.js";
 import { readEvents } from "../../src/notify/file-events.js";
-import { applyToStore } from "../../src/store/objects.js";
+import { applyToStore, updateObject } from "../../src/store/objects.js";
 import { startAuthRegistry } from "../env/auth-registry.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 import { pushTags } from "./registry-tags.js";
@@ -166,6 +166,23 @@ describe("ImageRepository scans and ImagePolicy picks, from the test bed's regis
     expect(ready(always.status)?.message).toBe(
       `Latest image tag for ${host}/apps/${name} resolved to 2.1.0 with digest ${digests["2.1.0"]}`,
     );
+  });
+
+  it("removes the stored tags with a deleted ImageRepository", async () => {
+    // Prepare
+    const name = nextName();
+    await pushTags(host, `apps/${name}`, ["1.0.0"]);
+    await reconcileRepo(name, {});
+    const stored = await ports.artifacts.list(`imagerepository/apps/${name}/`);
+    const key = { kind: "ImageRepository", namespace: "apps", name };
+    await updateObject(ports.store, key, (o) => void (o.metadata.deletionTimestamp = new Date().toISOString()));
+    // Act
+    const outcome = await dispatch(ports, { key: `ImageRepository/apps/${name}`, reason: "interval" });
+    // Assess
+    expect(stored).toHaveLength(1);
+    expect(outcome?.finalized).toBe(true);
+    expect(await ports.store.get(key)).toBeUndefined();
+    expect(await ports.artifacts.list(`imagerepository/apps/${name}/`)).toEqual([]);
   });
 
   it("admits v1beta2 and v1beta1 objects as the same object, with v1's status", async () => {

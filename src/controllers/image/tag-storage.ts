@@ -41,3 +41,12 @@ export async function readTags(
   const data = await artifacts.get(storedTagsPath(repo, revision), revision);
   return data && parseTagList(data);
 }
+
+/** Removes the tags of a deleted ImageRepository's last scan, as Flux's database deletes them with the object. */
+export async function deleteTags(
+  artifacts: ArtifactStore,
+  repo: Pick<ImageRepository, "metadata"> & { status?: unknown },
+): Promise<void> {
+  const revision = (repo.status as ImageRepository["status"])?.lastScanResult?.revision;
+  if (revision) await artifacts.delete(storedTagsPath(repo, revision));
+}
