@@ -89,10 +89,11 @@ async function settle(
   started: number,
 ): Promise<Outcome<FluxStatus | undefined>> {
   const key = parseKey(request.key);
-  const outcome = await reconcileObject(ports, object, request);
   const targets = targetsOf(key, object.spec);
+  // Known before the reconcile reads them, so a source or ConfigMap that changes while it runs still wakes it.
+  if (targets) await ports.dependents.record(key, targets);
+  const outcome = await reconcileObject(ports, object, request);
   if (targets && outcome.finalized) await ports.dependents.forget(key);
-  else if (targets) await ports.dependents.record(key, targets);
   const log = ports.log.child({ object: request.key, revision: outcome.revision });
 
   if (outcome.finalized) {
