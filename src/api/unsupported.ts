@@ -104,8 +104,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     },
     { path: "spec.install.replace", reason: notYet("reusing the name of a deleted or failed release") },
     { path: "spec.upgrade.preserveValues", reason: notYet("reusing the previous release's values") },
-    { path: "spec.upgrade.cleanupOnFail", reason: notYet("deleting what a failed upgrade created") },
-    { path: "spec.rollback.cleanupOnFail", reason: notYet("deleting what a failed rollback created") },
     ...(["install", "upgrade", "rollback"] as const).map((action) => ({
       path: `spec.${action}.serverSideApply`,
       reason: "Sluice always applies with server-side apply",

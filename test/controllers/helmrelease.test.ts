@@ -249,6 +249,42 @@ describe("HelmRelease: Flux's getting-started example", () => {
 });
 
 describe("HelmRelease: values and remediation", () => {
+  it("upgrade.cleanupOnFail deletes what a failed upgrade created, and keeps what the previous version had", async () => {
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "cleanup", podinfoRelease({ values: { replicaCount: 1 } }));
+    await readyWith("cleanup", "InstallSucceeded");
+    failing.add("cleanup");
+    try {
+      // The upgrade brings a ServiceAccount, and a rollout that never becomes ready.
+      await put(
+        "helm.toolkit.fluxcd.io/v2",
+        "HelmRelease",
+        "cleanup",
+        podinfoRelease({
+          values: { replicaCount: 1, serviceAccount: { enabled: true }, podAnnotations: { rollout: "cleanup" } },
+          timeout: "3s",
+          upgrade: { cleanupOnFail: true, remediation: { retries: 0 } },
+        }),
+      );
+      let last: Condition[] | undefined;
+      await until(
+        () => `UpgradeFailed: ${JSON.stringify(last)}`,
+        async () => {
+          const s = await releaseStatus("cleanup");
+          last = s.conditions;
+          return condition(s, "Released")?.reason === "UpgradeFailed";
+        },
+        45_000,
+      );
+      const live = async (kind: string, name: string) =>
+        getObject(suite.plane.cluster, (await suite.plane.cluster.discovery.find("v1", kind))!, suite.namespace, name);
+      expect(await live("ServiceAccount", "cleanup-podinfo")).toBeUndefined();
+      expect(await live("Service", "cleanup-podinfo")).toBeDefined();
+      expect((await helmHistory("cleanup")).map((h) => [h.revision, h.status])).toContainEqual([2, "failed"]);
+    } finally {
+      failing.delete("cleanup");
+    }
+  });
+
   it("sets valuesFrom with targetPath over the values, as Helm's --set does", async () => {
     await suite.admin.client.send({
       method: "POST",

@@ -76,6 +76,8 @@ export interface ReleaseRequest {
    * ownership metadata fails the action (Helm's own rule), instead of being adopted (helm-controller's default).
    */
   disableTakeOwnership?: boolean;
+  /** `upgrade.cleanupOnFail`: a failed upgrade deletes what it created (see cleanupCreated). */
+  cleanupOnFail?: boolean;
 }
 
 /** The bounds of a hook's wait: the action's timeout and the worker's budget. */
@@ -144,7 +146,9 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
     return { record: deployed, changeSet, inventory, stored };
   } catch (error) {
     const applied = error instanceof ApplyFailedError ? error.changeSet : changeSet;
-    const message = (error as Error).message;
+    let message = (error as Error).message;
+    if (request.cleanupOnFail && action === "upgrade")
+      message = await cleanupCreated(target, request.rendered.objects, previous, message);
     const failed = await setStatus(
       storage,
       current,
@@ -346,6 +350,30 @@ async function deleteIfOwned(
   const policy = ({ background: "Background", foreground: "Foreground", orphan: "Orphan" } as const)[propagation];
   await deleteObject(cluster, info, namespace, object.metadata.name, policy);
   return changeSetEntry(live, "deleted");
+}
+
+/**
+ * `cleanupOnFail`, as Helm does after a failed upgrade or rollback: the objects the new version brought that its
+ * predecessor did not have are deleted (those Helm's annotations give to this release). Returns the failure's
+ * message, with Helm's words added when the cleanup fails too.
+ */
+export async function cleanupCreated(
+  target: ReleaseTarget,
+  objects: KubeObject[],
+  predecessor: ReleaseRecord | undefined,
+  message: string,
+): Promise<string> {
+  const had = new Set(splitOutput(predecessor?.manifest ?? "").objects.map((o) => objectId(target, o)));
+  const errors: string[] = [];
+  for (const object of objects.filter((o) => !had.has(objectId(target, o))).reverse()) {
+    try {
+      await deleteIfOwned(target, object, "background");
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+  }
+  if (errors.length === 0) return message;
+  return `an error occurred while cleaning up resources. original upgrade error: ${message}: unable to cleanup resources: ${errors.join(", ")}`;
 }
 
 /**

@@ -7,7 +7,8 @@ import { healthRules, healthVerdict } from "../sync.js";
 import { findCondition } from "../conditions.js";
 import { nextPollMs } from "../outcome.js";
 import { markFailed, markProgressing, withoutConditions } from "../status.js";
-import { failedDescription, setStatus, type ReleaseTarget } from "./release-actions.js";
+import { splitOutput } from "../../helm/render.js";
+import { cleanupCreated, failedDescription, setStatus, type ReleaseTarget } from "./release-actions.js";
 import type { Run } from "./release-run.js";
 import {
   COND,
@@ -74,14 +75,31 @@ export async function healthPhase(
     target.now(),
   );
   recordSnapshot(run, failed, action);
+  const why = await cleanupOnFail(run, target, record, action, verdict.message);
   const chart = record.chart.metadata;
   if (action === "rollback")
     return remediationFailed(
       run,
       WHY.rollbackFailed,
-      `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${chart.name}@${chart.version} failed: ${verdict.message}`,
+      `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${chart.name}@${chart.version} failed: ${why}`,
     );
-  return actionFailed(run, action, chart.name, chart.version, verdict.message);
+  return actionFailed(run, action, chart.name, chart.version, why);
+}
+
+/**
+ * An upgrade or rollback whose rollout failed, with `upgrade|rollback.cleanupOnFail`: what it created is deleted,
+ * against the version before it in storage. Returns the failure's message.
+ */
+async function cleanupOnFail(
+  run: Run,
+  target: ReleaseTarget,
+  record: ReleaseRecord,
+  action: ReleaseAction,
+  why: string,
+): Promise<string> {
+  if (action === "install" || !run.hr.spec[action]?.cleanupOnFail) return why;
+  const predecessor = (await target.storage.history(record.name)).find((r) => r.version === record.version - 1);
+  return cleanupCreated(target, splitOutput(record.manifest ?? "").objects, predecessor, why);
 }
 
 /** Released=True (or, for a rollback, Remediated=True) and Ready as summarize says. */

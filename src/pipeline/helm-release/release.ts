@@ -322,6 +322,7 @@ async function releaseAction(
       maxHistory: maxHistoryOf(hr),
       hooks: hookLimits(run, action),
       disableTakeOwnership: hr.spec[action]?.disableTakeOwnership,
+      cleanupOnFail: action === "upgrade" && !!hr.spec.upgrade?.cleanupOnFail,
     });
     recordSnapshot(run, result.record, action);
     refreshSnapshots(run, result.stored);
