@@ -56,6 +56,7 @@ export type CreateGitSourceFlags = GitSourceFlags &
 export async function createGitSource(name: string, flags: CreateGitSourceFlags, command: Command): Promise<void> {
   const options = globals(command);
   const object = gitRepositoryManifest(name, options.namespace, flags);
+  if (flags.caFile && isSshUrl(flags.url)) throw new Error("specifying a CA file is not supported for Git over SSH");
   if (flags.export) return printExport(object);
   if (isSshUrl(flags.url) && !flags.secretRef)
     throw new Error(

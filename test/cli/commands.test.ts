@@ -141,7 +141,24 @@ describe(`sluice's flux flags (issue 13), kube-apiserver ${kube.version}`, () =>
       "--secret-ref",
       "deploy-key",
     );
+    const withCa = await sluice.failing(
+      ...[
+        "create",
+        "source",
+        "git",
+        "ca",
+        "--url",
+        url,
+        "--branch",
+        "main",
+        "--secret-ref",
+        "k",
+        "--ca-file",
+        "ca.pem",
+      ],
+    );
     // Assess
+    expect(withCa.stderr).toContain("specifying a CA file is not supported for Git over SSH");
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("an ssh:// URL needs --secret-ref naming a Secret with identity and known_hosts");
     expect(await sluice.store.get({ kind: "GitRepository", namespace: ns.name, name: "keyless" })).toBeUndefined();
