@@ -7,7 +7,7 @@ import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js"
 import type { MemoryQueue } from "../../src/queue/memory-queue.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore, updateObject } from "../../src/store/objects.js";
-import { startAuthRegistry } from "../env/auth-registry.js";
+import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 import { pushTags } from "./registry-tags.js";
 
@@ -261,6 +261,32 @@ describe("an ImageRepository behind authentication", () => {
     expect(ready(scanned.status)?.status).toBe("True");
     expect(picked.status.latestRef).toEqual({ name: image, tag: "1.0.1" });
     expect(JSON.stringify([refused.status, scanned.status, events])).not.toContain(registry.authorization.slice(6));
+  });
+
+  it("provider aws scans with the runtime's login when there is no secretRef, and fails naming aws without one", async () => {
+    // Prepare: the htpasswd registry stands for ECR (the real ECR login is tested against moto in test/aws/ecr.test.ts)
+    const name = nextName();
+    await pushTags(registry.host, `apps/${name}`, ["1.0.0"], registry.authorization);
+    const spec = { image: `${registry.host}/apps/${name}`, provider: "aws" as const };
+    const asked: string[][] = [];
+    const original = ports.registryLogin;
+    try {
+      // Act
+      ports.registryLogin = { login: async (provider, host) => (asked.push([provider, host]), REGISTRY_USER) };
+      const scanned = await reconcileRepo(name, spec);
+      ports.registryLogin = undefined;
+      const noIdentity = await reconcileRepo(`${name}-none`, spec);
+      // Assess
+      expect(ready(scanned.status)?.status).toBe("True");
+      expect(scanned.status.lastScanResult?.tagCount).toBe(1);
+      expect(asked).toEqual([["aws", registry.host]]);
+      expect(ready(noIdentity.status)).toMatchObject({
+        reason: "AuthenticationFailed",
+        message: "failed to get credential from aws: this runtime has no cloud identity to log in with",
+      });
+    } finally {
+      ports.registryLogin = original;
+    }
   });
 
   it("a secretRef that does not exist is an AuthenticationFailed naming it", async () => {
