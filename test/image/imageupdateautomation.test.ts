@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { generateKeyPairSync, verify } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -509,6 +510,80 @@ git update-ref refs/heads/main "$commit"
         url: "https://gitlab.example/group/fleet/-/merge_requests/1",
       });
       expect(JSON.stringify(await status("mr"))).not.toContain(token);
+    } finally {
+      server.close();
+    }
+  });
+  it("authenticates to GitHub as an App: a JWT signed with the app's key exchanged for an installation token", async () => {
+    // Prepare: GitHub's documented exchange —
+    // https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app,
+    // https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const installationToken = "ghs_installation-token-never-logged";
+    const seen: string[] = [];
+    const server = createServer(async (req, res) => {
+      await read(req);
+      seen.push(`${req.method} ${req.url!.split("?")[0]}`);
+      const json = (status: number, value: unknown) =>
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+      if (req.method === "POST" && req.url === "/app/installations/42/access_tokens") {
+        const [header, payload, signature] = String(req.headers.authorization)
+          .replace(/^Bearer /, "")
+          .split(".");
+        const claims = JSON.parse(Buffer.from(payload!, "base64url").toString()) as {
+          iat: number;
+          exp: number;
+          iss: string;
+        };
+        const signed = verify(
+          "RSA-SHA256",
+          Buffer.from(`${header}.${payload}`),
+          publicKey,
+          Buffer.from(signature!, "base64url"),
+        );
+        if (!signed || claims.iss !== "1234" || claims.exp - claims.iat > 600) return json(401, { message: "bad JWT" });
+        return json(201, { token: installationToken, expires_at: "2030-01-01T00:00:00Z" });
+      }
+      if (req.headers.authorization !== `token ${installationToken}`) return json(401, { message: "Bad credentials" });
+      if (req.method === "GET") return json(200, []);
+      return json(201, { number: 7, html_url: "https://github.example/org/fleet/pull/7" });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const { name, repo } = await fixture("6.8.0");
+      const orgRepo = `${repo}/org/fleet`;
+      await createRepo(git, orgRepo);
+      await pushTree(git, orgRepo, {
+        files: { "apps/podinfo.yaml": deploy("ghcr.io/stefanprodan/podinfo:6.0.0").replace("NS", ns()) },
+      });
+      await updateObject(local.plane.runtime.store, { kind: "GitRepository", namespace: ns(), name }, (o) => {
+        (o.spec as { url: string }).url = `${git.baseUrl}/${orgRepo}.git`;
+      });
+      const pem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+      await local.admin.client.send({
+        method: "POST",
+        path: `/api/v1/namespaces/${ns()}/secrets`,
+        body: {
+          metadata: { name: "github-app" },
+          stringData: { githubAppID: "1234", githubAppInstallationID: "42", githubAppPrivateKey: pem },
+        },
+      });
+      const pullRequest = { provider: "github", secretRef: { name: "github-app" }, apiURL: api };
+      // Act
+      await applyToStore(
+        local.plane.runtime.store,
+        automation("app", name, { push: { branch: "image-updates", pullRequest } }),
+      );
+      const opened = await until("the pull request opened as the app", async () => (await status("app")).pullRequest);
+      // Assess
+      expect(opened).toEqual({ number: 7, url: "https://github.example/org/fleet/pull/7" });
+      expect(seen).toEqual([
+        "POST /app/installations/42/access_tokens",
+        "GET /repos/org/fleet/pulls",
+        "POST /repos/org/fleet/pulls",
+      ]);
+      expect(JSON.stringify(await status("app"))).not.toContain(installationToken);
     } finally {
       server.close();
     }

@@ -1,4 +1,5 @@
 import type { PullRequestSpec } from "../../api/imageupdateautomation.js";
+import { githubAppOf, installationToken } from "../../image/github-app.js";
 import { githubRepositoryOf, upsertPullRequest, type PullRequestResult } from "../../image/github-pull-request.js";
 import { gitlabProjectOf, upsertMergeRequest } from "../../image/gitlab-merge-request.js";
 import type { FileChanges } from "../../image/update-files.js";
@@ -33,9 +34,10 @@ export async function openOrUpdatePullRequest(
 ): Promise<PullRequestResult> {
   const failed = (message: string) =>
     new ReconcileError(PULL_REQUEST_FAILED, `failed to open or update the pull request: ${message}`);
-  const secret = await ports.secrets.secret({ namespace, name: spec.secretRef.name });
-  const token = secret?.token;
-  if (!token) throw failed(`secret '${namespace}/${spec.secretRef.name}' has no 'token'`);
+  const apiUrl = spec.apiURL ?? (spec.provider === "gitlab" ? gitlabApi(update.repositoryUrl) : GITHUB_API);
+  const token = await tokenOf(ports, namespace, spec, apiUrl, update.network).catch((error: Error) => {
+    throw failed(error.message);
+  });
   const request = {
     token,
     head: update.head,
@@ -48,17 +50,45 @@ export async function openOrUpdatePullRequest(
     if (spec.provider === "gitlab")
       return await upsertMergeRequest({
         ...request,
-        apiUrl: spec.apiURL ?? gitlabApi(update.repositoryUrl),
+        apiUrl,
         repo: gitlabProjectOf(update.repositoryUrl),
       });
     return await upsertPullRequest({
       ...request,
-      apiUrl: spec.apiURL ?? GITHUB_API,
+      apiUrl,
       ...githubRepositoryOf(update.repositoryUrl),
     });
   } catch (error) {
     throw failed(((error as Error).message ?? String(error)).replaceAll(token, "***"));
   }
+}
+
+/**
+ * The token to call the forge with: the Secret's `token`, or for GitHub an installation token of the app whose
+ * credentials the Secret holds (githubAppID, githubAppInstallationID, githubAppPrivateKey, as Flux reads them).
+ */
+async function tokenOf(
+  ports: ReconcilerPorts,
+  namespace: string,
+  spec: PullRequestSpec,
+  apiUrl: string,
+  network: NetworkPolicy,
+): Promise<string> {
+  const where = `secret '${namespace}/${spec.secretRef.name}'`;
+  const secret = await ports.secrets.secret({ namespace, name: spec.secretRef.name });
+  if (!secret) throw new Error(`${where} not found`);
+  let app;
+  try {
+    app = spec.provider === "github" ? githubAppOf(secret) : undefined;
+  } catch (error) {
+    throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+  }
+  if (app)
+    return installationToken(app, apiUrl, network, new Date(ports.clock.now())).catch((error: Error) => {
+      throw new Error(`GitHub App installation token: ${error.message}`);
+    });
+  if (!secret.token) throw new Error(`${where} has no 'token' (nor GitHub App credentials)`);
+  return secret.token;
 }
 
 /** The commit message, then each change by file and object. */
