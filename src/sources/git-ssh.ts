@@ -90,7 +90,8 @@ async function open(options: SshClientOptions, created: (client: Client) => void
   };
   return new Promise<Client>((resolve, reject) => {
     client.once("ready", () => resolve(client));
-    client.once("error", (error: Error & { level?: string }) => {
+    // `on`, not `once`: an error after the first (or after ready) must find a listener, or the process dies.
+    client.on("error", (error: Error & { level?: string }) => {
       client.end();
       sock.destroy();
       if (refusal) return reject(new Error(`ssh: handshake failed: ${refusal}`));
@@ -122,14 +123,16 @@ function exec(client: Client, command: string): Promise<ClientChannel> {
   );
 }
 
+/** GET …/info/refs?service=S asks for the advertisement, POST …/S for the exchange; nothing else is sent. */
 function serviceOf(request: GitHttpRequest): { service: string; kind: "advertisement" | "exchange" } {
   const url = new URL(request.url);
   const base = new URL(SSH_STAND_IN_URL).pathname;
-  const service =
-    request.method === "GET" ? url.searchParams.get("service") : url.pathname.slice(base.length).replace(/^\//, "");
-  const kind = request.method === "GET" && url.pathname === `${base}/info/refs` ? "advertisement" : "exchange";
-  if (!service || !SERVICES.has(service)) throw new Error(`unexpected Git request ${request.method} ${url.pathname}`);
-  return { service, kind };
+  const advertisement = request.method === "GET" && url.pathname === `${base}/info/refs`;
+  const exchange = request.method === "POST" && url.pathname.startsWith(`${base}/`);
+  const service = advertisement ? url.searchParams.get("service") : url.pathname.slice(base.length + 1);
+  if (!(advertisement || exchange) || !service || !SERVICES.has(service))
+    throw new Error(`unexpected Git request ${request.method} ${url.pathname}`);
+  return { service, kind: advertisement ? "advertisement" : "exchange" };
 }
 
 /** The GET: the advertisement up to its flush-pkt, as smart HTTP serves it. */
