@@ -83,6 +83,9 @@ export async function start(ctx: RunContext): Promise<Running<SshdInfo>> {
       "KbdInteractiveAuthentication no",
       "PubkeyAuthentication yes",
       "LogLevel VERBOSE",
+      // Tests connect in parallel; the default (10:30:100) would drop some unauthenticated connections.
+      "MaxStartups 200",
+      "MaxSessions 50",
       // OpenSSH >= 9.8 runs sessions through a separate binary; 9.2 (bookworm) has none.
       ...((await exists(join(prefix, "usr", "lib", "openssh", "sshd-session")))
         ? [`SshdSessionPath ${join(prefix, "usr", "lib", "openssh", "sshd-session")}`]
