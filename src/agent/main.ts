@@ -38,6 +38,7 @@ try {
     concurrency: config.concurrency,
     kms: kmsDataKeys(new KMSClient(aws)),
     metrics,
+    releases: await helmReleases(),
   });
   // GET /healthz for the Deployment's liveness probe: 200 while the poll loop goes round; GET /metrics for Prometheus.
   const probe = createServer((request, response) => {
