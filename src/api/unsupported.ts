@@ -102,7 +102,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: notYet("retrying a failed upgrade without remediation"),
       when: isNot("RemediateOnFailure"),
     },
-    { path: "spec.install.replace", reason: notYet("reusing the name of a deleted or failed release") },
     { path: "spec.upgrade.preserveValues", reason: notYet("reusing the previous release's values") },
     ...(["install", "upgrade", "rollback"] as const).map((action) => ({
       path: `spec.${action}.serverSideApply`,

@@ -156,8 +156,11 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       admitFluxObject(
         hr({
           chartRef: { kind: "ExternalArtifact", name: "podinfo" },
-          install: { replace: true },
-          upgrade: { strategy: { name: "RetryOnFailure" }, chartNameChangeStrategy: "InPlaceUpdate" },
+          upgrade: {
+            strategy: { name: "RetryOnFailure" },
+            chartNameChangeStrategy: "InPlaceUpdate",
+            preserveValues: true,
+          },
           postRenderStrategy: "combined",
         }),
       ).object,
@@ -166,13 +169,23 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       'spec.chartRef.kind ("ExternalArtifact")',
       'spec.postRenderStrategy ("combined")',
       'spec.upgrade.strategy.name ("RetryOnFailure")',
-      "spec.install.replace",
+      "spec.upgrade.preserveValues",
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
     ]);
     const accepted = hr({
       driftDetection: { mode: "enabled", ignore: [{ paths: ["/spec/replicas"] }] },
-      install: { strategy: { name: "RemediateOnFailure" }, crds: "CreateReplace", createNamespace: true },
-      upgrade: { chartNameChangeStrategy: "Reinstall", remediation: { retries: -1, strategy: "uninstall" } },
+      install: {
+        strategy: { name: "RemediateOnFailure" },
+        crds: "CreateReplace",
+        createNamespace: true,
+        replace: true,
+        disableTakeOwnership: true,
+      },
+      upgrade: {
+        chartNameChangeStrategy: "Reinstall",
+        remediation: { retries: -1, strategy: "uninstall" },
+        cleanupOnFail: true,
+      },
       valuesFrom: [{ kind: "ConfigMap", name: "values", optional: true, targetPath: "a.b" }],
       values: { replicaCount: 2 },
     });

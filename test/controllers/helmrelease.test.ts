@@ -699,4 +699,36 @@ describe("HelmRelease: adoption and removal", () => {
         !(await suite.plane.runtime.store.get({ kind: "HelmRelease", namespace: suite.namespace, name: "adopted" })),
     );
   });
+
+  it("reinstalls over a kept, uninstalled history only with install.replace, as Helm reuses a name", async () => {
+    const spec = (install: Record<string, unknown>) =>
+      podinfoRelease({ values: { replicaCount: 1 }, uninstall: { keepHistory: true }, install });
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "reused", spec({}));
+    await readyWith("reused", "InstallSucceeded");
+    const key = { kind: "HelmRelease", namespace: suite.namespace, name: "reused" };
+    await requestDeletion(suite.plane.runtime.store, key, new Date());
+    await until("the HelmRelease gone", async () => !(await suite.plane.runtime.store.get(key)));
+    expect((await helmHistory("reused")).map((h) => h.status)).toEqual(["uninstalled"]);
+
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "reused", spec({ remediation: { retries: 0 } }));
+    let last: Condition[] | undefined;
+    const refused = await until(
+      () => `InstallFailed: ${JSON.stringify(last)}`,
+      async () => {
+        const s = await releaseStatus("reused");
+        last = s.conditions;
+        return condition(s, "Released")?.reason === "InstallFailed" && s;
+      },
+    );
+    expect(condition(refused, "Released")?.message).toBe(
+      `Helm install failed for release ${suite.namespace}/reused with chart podinfo@6.9.3: cannot reuse a name that is still in use`,
+    );
+
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "reused", spec({ replace: true }));
+    await readyWith("reused", "InstallSucceeded");
+    expect((await helmHistory("reused")).map((h) => [h.revision, h.status])).toEqual([
+      [1, "superseded"],
+      [2, "deployed"],
+    ]);
+  }, 120_000);
 });

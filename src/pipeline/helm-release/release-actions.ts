@@ -78,6 +78,8 @@ export interface ReleaseRequest {
   disableTakeOwnership?: boolean;
   /** `upgrade.cleanupOnFail`: a failed upgrade deletes what it created (see cleanupCreated). */
   cleanupOnFail?: boolean;
+  /** `install.replace`: an install may reuse the name of an uninstalled (history kept) or failed release. */
+  replace?: boolean;
 }
 
 /** The bounds of a hook's wait: the action's timeout and the worker's budget. */
@@ -106,6 +108,10 @@ async function withHooks(
 export async function release(target: ReleaseTarget, request: ReleaseRequest): Promise<ActionResult> {
   const { storage, releaseName, namespace } = target;
   const { previous, action } = request;
+  // Helm's availableName: an install over a kept history reuses the name only with `replace`.
+  const replaced = action === "install" && previous;
+  if (replaced && !(request.replace && ["uninstalled", "failed"].includes(previous.info.status)))
+    throw new ReleaseActionError("cannot reuse a name that is still in use");
   if (request.disableTakeOwnership) await refuseForeignObjects(target, action, request.rendered.objects, previous);
   const now = target.now().toISOString();
   const record: ReleaseRecord = {
@@ -140,7 +146,10 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
     current = await withHooks(target, current, `post-${action}`, request.hooks);
     const done = action === "install" ? "Install complete" : "Upgrade complete";
     const deployed = await setStatus(storage, current, "deployed", done, target.now());
-    if (previous && previous.info.status === "deployed")
+    // Replacing keeps a failed predecessor as it is, as Helm's replaceRelease does.
+    if (replaced && previous.info.status !== "failed")
+      await setStatus(storage, previous, "superseded", "superseded by new release", target.now());
+    else if (previous && previous.info.status === "deployed")
       await setStatus(storage, previous, "superseded", previous.info.description ?? "", target.now());
     const stored = await trimHistory(storage, releaseName, request.maxHistory);
     return { record: deployed, changeSet, inventory, stored };

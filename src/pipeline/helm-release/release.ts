@@ -106,11 +106,13 @@ async function releasePhase(
       event: { severity: "info", reason: WHY.uninstallSucceeded, message: moved },
     };
   }
-  // A new chart, new values or `flux reconcile --reset` are a new attempt: the failure counts start again.
+  // A new generation, chart or values, or `flux reconcile --reset`, are a new attempt: the failure counts start
+  // again (helm-controller's MustResetFailures).
   const reset = resetRequested(hr);
   if (reset) status.lastHandledResetAt = reset;
   if (
     reset ||
+    status.lastAttemptedGeneration !== run.at.generation ||
     status.lastAttemptedRevision !== desired.chartVersion ||
     status.lastAttemptedConfigDigest !== desired.configDigest
   )
@@ -323,6 +325,7 @@ async function releaseAction(
       hooks: hookLimits(run, action),
       disableTakeOwnership: hr.spec[action]?.disableTakeOwnership,
       cleanupOnFail: action === "upgrade" && !!hr.spec.upgrade?.cleanupOnFail,
+      replace: action === "install" && !!hr.spec.install?.replace,
     });
     recordSnapshot(run, result.record, action);
     refreshSnapshots(run, result.stored);
