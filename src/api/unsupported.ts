@@ -39,6 +39,7 @@ export const DELIVERED_PROVIDER_TYPES = [
   "grafana",
   "datadog",
   "pagerduty",
+  "sentry",
 ] as const;
 
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;
@@ -163,7 +164,18 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     {
       path: "spec.type",
       reason: notYet("this receiver type"),
-      when: isNot("generic", "generic-hmac", "github", "gitlab", "bitbucket"),
+      when: isNot(
+        "generic",
+        "generic-hmac",
+        "github",
+        "gitlab",
+        "bitbucket",
+        "harbor",
+        "dockerhub",
+        "quay",
+        "nexus",
+        "acr",
+      ),
     },
     { path: "spec.oidcProviders", reason: notYet("verifying deliveries with OIDC") },
     { path: "spec.resources[].filter", reason: notYet("a CEL filter on a resource") },

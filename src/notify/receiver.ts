@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Webhooks } from "@octokit/webhooks";
 import type { Receiver } from "../api/receiver.js";
+import { decodesAsGo, type RegistryPayload } from "./registry-payloads.js";
 
 /** Flux's webhook path: `/hook/` + sha256(token + name + namespace), hex. */
 export function webhookPath(token: string, name: string, namespace: string): string {
@@ -63,9 +64,33 @@ export async function verifyDelivery(
         ? { accept: true, event }
         : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
     }
+    // Registry webhooks, as notification-controller v1.9 checks them. It answers 400 to every delivery it refuses,
+    // and so do these. Quay, Docker Hub and ACR sign nothing: the secret path is their only credential.
+    case "harbor":
+      return constantTimeEqual(headers["authorization"] ?? "", token)
+        ? { accept: true, event: "harbor" }
+        : { accept: false, status: 400, reason: "the Authorization header does not match the receiver's token" };
+    case "nexus": {
+      const signature = headers["x-nexus-webhook-signature"] ?? "";
+      if (signature === "") return { accept: false, status: 400, reason: "missing X-Nexus-Webhook-Signature" };
+      // Nexus signs with HMAC-SHA1 of the raw body, in lowercase hex with no prefix.
+      if (!constantTimeEqual(signature, createHmac("sha1", token).update(body).digest("hex")))
+        return { accept: false, status: 400, reason: "invalid X-Nexus-Webhook-Signature" };
+      return payloadVerdict("nexus", body);
+    }
+    case "quay":
+    case "dockerhub":
+    case "acr":
+      return payloadVerdict(type, body);
     default:
       return { accept: false, status: 400, reason: `receiver type '${type}' is not supported by Sluice yet` };
   }
+}
+
+function payloadVerdict(type: RegistryPayload, body: Buffer): Verdict {
+  return decodesAsGo(type, body)
+    ? { accept: true, event: type }
+    : { accept: false, status: 400, reason: `the body is not a ${type} webhook payload` };
 }
 
 /**

@@ -226,7 +226,7 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
       kustomization({ sourceRef: { kind: "ExternalArtifact", name: "app" } }),
       'spec.sourceRef.kind ("ExternalArtifact"): a source of this kind',
     ],
-    [receiver({ type: "harbor" }), 'spec.type ("harbor"): this receiver type is not supported by Sluice yet'],
+    [receiver({ type: "gcr" }), 'spec.type ("gcr"): this receiver type is not supported by Sluice yet'],
     [
       receiver({ resources: [{ kind: "GitRepository", name: "app", filter: "true" }] }),
       "spec.resources[0].filter: a CEL filter",

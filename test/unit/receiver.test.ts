@@ -75,9 +75,9 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
     ],
     [
       "types Sluice lacks are named",
-      "harbor",
+      "gcr",
       {},
-      { accept: false, status: 400, reason: "receiver type 'harbor' is not supported by Sluice yet" },
+      { accept: false, status: 400, reason: "receiver type 'gcr' is not supported by Sluice yet" },
     ],
   ] as const)("%s", async (_case, type, headers, verdict) => {
     await expect(verifyDelivery(type, token, headers, body, ["push"])).resolves.toEqual(verdict);
@@ -92,6 +92,8 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
     ["gitlab", { "x-gitlab-token": "", "x-gitlab-event": "push" }],
     ["bitbucket", { "x-hub-signature": sign(""), "x-event-key": "push" }],
     ["harbor", { authorization: "" }],
+    ["nexus", { "x-nexus-webhook-signature": createHmac("sha1", "").update(body).digest("hex") }],
+    ["dockerhub", {}],
   ] as const)("a %s receiver without a token refuses every delivery (%j)", async (type, headers) => {
     await expect(verifyDelivery(type, "", headers, body)).resolves.toEqual({
       accept: false,
@@ -105,6 +107,91 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
     expect(deliveryIdOf("gitlab", { "idempotency-key": "908a6d9e" })).toBe("908a6d9e");
     expect(deliveryIdOf("generic", { "x-github-delivery": "72d3162e" })).toBeUndefined();
     expect(deliveryIdOf("github", { "x-github-delivery": "" })).toBeUndefined();
+  });
+});
+
+describe("registry Receivers (notification-controller v1.9's checks; 400 for every refusal, as Flux answers)", () => {
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const nexusSign = (payload: Buffer, key = token) => createHmac("sha1", key).update(payload).digest("hex");
+  const refused = (reason: string) => ({ accept: false, status: 400, reason });
+
+  it("harbor compares the Authorization header with the token, exactly", async () => {
+    await expect(verifyDelivery("harbor", token, { authorization: token }, body)).resolves.toEqual({
+      accept: true,
+      event: "harbor",
+    });
+    for (const authorization of [undefined, "", `Bearer ${token}`, token.toUpperCase(), `${token} `, token.slice(1)])
+      await expect(verifyDelivery("harbor", token, { authorization }, body), String(authorization)).resolves.toEqual(
+        refused("the Authorization header does not match the receiver's token"),
+      );
+  });
+
+  it("nexus needs X-Nexus-Webhook-Signature, the HMAC-SHA1 of the raw body in lowercase hex, and a payload that decodes", async () => {
+    const payload = json({ action: "CREATED", repositoryName: "docker-hosted", nodeId: "7C6E", timestamp: "x" });
+    await expect(
+      verifyDelivery("nexus", token, { "x-nexus-webhook-signature": nexusSign(payload) }, payload),
+    ).resolves.toEqual({ accept: true, event: "nexus" });
+    const attempts: [Record<string, string>, Buffer, string][] = [
+      [{}, payload, "missing X-Nexus-Webhook-Signature"],
+      [{ "x-nexus-webhook-signature": nexusSign(payload).toUpperCase() }, payload, "invalid X-Nexus-Webhook-Signature"],
+      [{ "x-nexus-webhook-signature": `sha1=${nexusSign(payload)}` }, payload, "invalid X-Nexus-Webhook-Signature"],
+      [{ "x-nexus-webhook-signature": nexusSign(payload, "other") }, payload, "invalid X-Nexus-Webhook-Signature"],
+      // The signature of another body (the same payload with a byte more) does not carry over.
+      [
+        { "x-nexus-webhook-signature": nexusSign(payload) },
+        Buffer.concat([payload, Buffer.from(" ")]),
+        "invalid X-Nexus-Webhook-Signature",
+      ],
+      // Signed, but json.Unmarshal refuses it: trailing data, or a field of the wrong type.
+      ...[Buffer.from('{"action":"CREATED"}{}'), json({ action: 1 }), json(["CREATED"])].map(
+        (bad): [Record<string, string>, Buffer, string] => [
+          { "x-nexus-webhook-signature": nexusSign(bad) },
+          bad,
+          "the body is not a nexus webhook payload",
+        ],
+      ),
+    ];
+    for (const [headers, sent, reason] of attempts)
+      await expect(verifyDelivery("nexus", token, headers, sent), reason).resolves.toEqual(refused(reason));
+  });
+
+  // Quay, Docker Hub and ACR sign nothing: Flux takes any body that decodes (json.Decoder: the first value) into its struct.
+  it.each([
+    ["quay", json({ docker_url: "quay.io/org/app", updated_tags: ["1.0.0"], repository: "org/app" })],
+    ["quay", Buffer.from('{"docker_url":"quay.io/org/app"} trailing text Go never reads')],
+    ["quay", Buffer.from("null")],
+    ["quay", json({ Docker_URL: "quay.io/org/app", updated_tags: null })],
+    [
+      "dockerhub",
+      json({ push_data: { tag: "v1", pusher: "me" }, repository: { repo_url: "https://hub.docker.com/r/org/app" } }),
+    ],
+    ["dockerhub", json({})],
+    ["acr", json({ id: "1", action: "push", target: { repository: "app", tag: "v1", digest: "sha256:00" } })],
+  ] as const)("%s accepts %s", async (type, payload) => {
+    await expect(verifyDelivery(type, token, {}, payload)).resolves.toEqual({ accept: true, event: type });
+  });
+
+  it.each([
+    ["quay", Buffer.alloc(0)],
+    ["quay", Buffer.from("   ")],
+    ["quay", Buffer.from('{"docker_url":"quay.io/org/app"')],
+    ["quay", json({ docker_url: 42 })],
+    ["quay", json({ updated_tags: "1.0.0" })],
+    ["quay", json({ updated_tags: [1] })],
+    ["quay", json("a string")],
+    ["quay", Buffer.from("[".repeat(100_000))],
+    ["dockerhub", json({ push_data: { tag: 1 } })],
+    ["dockerhub", json({ push_data: "v1" })],
+    ["dockerhub", json({ REPOSITORY: { Repo_Url: [] } })],
+    ["dockerhub", Buffer.from("nul")],
+    ["acr", json({ target: ["app"] })],
+    ["acr", json({ action: true })],
+    ["acr", json(7)],
+    ["acr", Buffer.from(String.raw`{"action":"push","target":{"tag":"v1\"}}`)], // the quote is escaped: unterminated
+  ] as const)("%s refuses %s", async (type, payload) => {
+    await expect(verifyDelivery(type, token, {}, payload)).resolves.toEqual(
+      refused(`the body is not a ${type} webhook payload`),
+    );
   });
 });
 
