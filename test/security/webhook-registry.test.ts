@@ -74,8 +74,12 @@ const imageRepository = (name: string, image: string): KubeObject => ({
 
 const nexusBody = JSON.stringify({ action: "CREATED", repositoryName: "docker-hosted", timestamp: "2026-12-01" });
 const sha1 = (key: string, body: string) => createHmac("sha1", key).update(body).digest("hex");
+interface Delivery {
+  headers: Record<string, string>;
+  body: string;
+}
 // Each sender's genuine delivery, and a forger's attempt that Flux refuses.
-const senders = [
+const senders: { type: string; genuine: Delivery; forged: Delivery }[] = [
   {
     type: "harbor",
     genuine: { headers: { authorization: TOKEN }, body: '{"type":"PUSH_ARTIFACT"}' },
