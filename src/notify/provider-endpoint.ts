@@ -2,6 +2,7 @@ import { parse as parseYaml } from "yaml";
 import { parseDuration } from "../api/duration.js";
 import { COMMIT_STATUS_TYPES, type Provider } from "../api/provider.js";
 import type { Secrets } from "../secrets/secrets.js";
+import { parseSentryDsn } from "./sentry-dsn.js";
 
 // A Provider resolved as notification-controller's createNotifier resolves it at dispatch time: the
 // address (the secret's `address` key over spec.address), the token, headers and TLS material. The
@@ -68,6 +69,8 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
   const aws = provider.spec.type === "generic" ? awsTargetOf(address, where) : undefined;
   const commitStatus = COMMIT_STATUS_TYPES.includes(provider.spec.type);
   const url = aws ? new URL(aws.arn) : parseAddress(address, where, commitStatus ? ["ssh:"] : []);
+  // A Sentry DSN's keys are credentials even in spec.address: checked here (Ready says what is wrong), masked everywhere.
+  const dsnKeys = provider.spec.type === "sentry" ? sentryKeys(url, where) : [];
   const token = data.token?.trim();
   const basicAuth = Boolean(data.username && data.password);
   if (
@@ -112,9 +115,20 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     clientCert: tls["tls.crt"] && tls["tls.key"] ? { certPem: tls["tls.crt"], keyPem: tls["tls.key"] } : undefined,
     timeoutMs: provider.spec.timeout ? parseDuration(provider.spec.timeout) : DEFAULT_TIMEOUT_MS,
     secretValues: [fromSecret, token, data.username, data.password, ...Object.values(parseHeaders(data.headers))]
+      .concat(dsnKeys)
       .filter((v): v is string => Boolean(v))
       .concat(fromSecret ? [url.href] : []),
   };
+}
+
+/** The keys of a `sentry` Provider's DSN; a ProviderConfigError naming where the DSN is and what is wrong with it. */
+function sentryKeys(url: URL, where: string): string[] {
+  try {
+    const dsn = parseSentryDsn(url);
+    return [dsn.publicKey, dsn.secretKey ?? ""];
+  } catch (error) {
+    throw new ProviderConfigError(`invalid Sentry DSN in ${where}: ${(error as Error).message}`);
+  }
 }
 
 /** Types whose API lives at one address, which Flux does not read from the Provider (telegram.go). */

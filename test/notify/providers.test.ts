@@ -439,3 +439,144 @@ describe("secrets of the new types", () => {
     ]);
   });
 });
+
+/** A Sentry envelope read as develop.sentry.dev/sdk/envelopes/ defines it: a header line, then items, each a header line and `length` bytes of payload ended by a newline. */
+function sentryEnvelope(body: Buffer) {
+  const end = body.indexOf(0x0a);
+  const header = JSON.parse(body.subarray(0, end).toString()) as Record<string, unknown>;
+  const items: { header: { type: string; length: number }; payload: Record<string, unknown> }[] = [];
+  for (let at = end + 1; at < body.length;) {
+    const headerEnd = body.indexOf(0x0a, at);
+    const itemHeader = JSON.parse(body.subarray(at, headerEnd).toString()) as { type: string; length: number };
+    const payload = body.subarray(headerEnd + 1, headerEnd + 1 + itemHeader.length);
+    expect(body[headerEnd + 1 + itemHeader.length]).toBe(0x0a);
+    items.push({ header: itemHeader, payload: JSON.parse(payload.toString()) as Record<string, unknown> });
+    at = headerEnd + 2 + itemHeader.length;
+  }
+  return { header, items };
+}
+
+describe("sentry (Sentry 'Envelopes' develop.sentry.dev/sdk/envelopes/, 'Event Payloads' develop.sentry.dev/sdk/data-model/event-payloads/ and its 'Transaction' and 'Contexts' pages)", () => {
+  const host = () => server.url.replace(/^http:\/\//, "");
+  const processContexts = {
+    device: { arch: process.arch, num_cpu: expect.any(Number) },
+    os: { name: process.platform },
+    runtime: { name: "node", version: process.versions.node },
+  };
+  const sdk = { name: "sentry.go", version: "0.46.2", packages: [{ name: "sentry-go", version: "0.46.2" }] };
+
+  it("an error is an error event in an envelope to /api/<project>/envelope/, the DSN's key in X-Sentry-Auth, the channel as environment", async () => {
+    await register("sentry", { channel: "production" }, { address: `http://0123abcd@${host()}/some/path/42` });
+    const message = "timeout waiting for: [Deployment/apps/podinfo] — ünïcode 🚨";
+    await send(event({ message, metadata: { revision: REVISION, summary: "prod" } }));
+    expect(failures()).toEqual([]);
+    const [request] = server.requests;
+    expect([request?.method, request?.path]).toEqual(["POST", "/some/path/api/42/envelope/"]);
+    expect(request?.headers["content-type"]).toBe("application/x-sentry-envelope");
+    expect(request?.headers["user-agent"]).toBe("sentry.go/0.46.2");
+    expect(request?.headers["x-sentry-auth"]).toBe(
+      "Sentry sentry_version=7, sentry_client=sentry.go/0.46.2, sentry_key=0123abcd",
+    );
+    const { header, items } = sentryEnvelope(request!.body);
+    expect(header).toEqual({
+      event_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      sent_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/),
+      dsn: `http://0123abcd@${host()}/some/path/42`,
+      sdk,
+    });
+    expect(items).toHaveLength(1);
+    expect(items[0]!.header).toEqual({ type: "event", length: expect.any(Number) });
+    expect(items[0]!.payload).toEqual({
+      environment: "production",
+      event_id: header.event_id,
+      level: "error",
+      message,
+      platform: "go",
+      sdk,
+      server_name: "kustomize-controller",
+      timestamp: "2026-12-01T10:00:00Z",
+      transaction: `Kustomization: ${NS}/podinfo`,
+      contexts: { ...processContexts, metadata: { revision: REVISION, summary: "prod" } },
+    });
+  });
+
+  it("an info event is a transaction of one span tagged with the object, the controller, the reason and the metadata; a secret key joins X-Sentry-Auth", async () => {
+    await register("sentry", { address: `http://pub:sec@${host()}/7` });
+    await send(event({ severity: "info", reason: "ReconciliationSucceeded", message: "applied" }));
+    expect(failures()).toEqual([]);
+    const [request] = server.requests;
+    expect(request?.path).toBe("/api/7/envelope/");
+    expect(request?.headers["x-sentry-auth"]).toBe(
+      "Sentry sentry_version=7, sentry_client=sentry.go/0.46.2, sentry_key=pub, sentry_secret=sec",
+    );
+    const { header, items } = sentryEnvelope(request!.body);
+    expect(header.dsn).toBe(`http://pub:sec@${host()}/7`);
+    expect(items.map((i) => i.header.type)).toEqual(["transaction"]);
+    const payload = items[0]!.payload as { contexts: { trace: { trace_id: string; span_id: string } } };
+    const { trace_id, span_id } = payload.contexts.trace;
+    expect(trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(span_id).toMatch(/^[0-9a-f]{16}$/);
+    const tags = {
+      flux_involved_object_kind: "Kustomization",
+      flux_involved_object_name: "podinfo",
+      flux_involved_object_namespace: NS,
+      flux_reason: "ReconciliationSucceeded",
+      flux_reporting_controller: "kustomize-controller",
+      revision: REVISION,
+    };
+    const at = "2026-12-01T10:00:00Z";
+    expect(payload).toEqual({
+      event_id: header.event_id,
+      level: "info",
+      message: "applied",
+      platform: "go",
+      sdk,
+      server_name: expect.any(String),
+      timestamp: at,
+      transaction: `Kustomization: ${NS}/podinfo`,
+      type: "transaction",
+      start_timestamp: at,
+      spans: [{ trace_id, span_id, op: "event", start_timestamp: at, timestamp: at, origin: "manual", tags }],
+      tags,
+      contexts: { ...processContexts, trace: { op: "event", span_id, trace_id } },
+    });
+    expect(Object.keys(payload)).not.toContain("environment");
+  });
+
+  it("a failing endpoint's error echoes neither key, whether the DSN is in spec.address or the secret, in events or logs", async () => {
+    const dsn = `http://f00dfeedpublic:5ecre7key@${host()}/3`;
+    await register("sentry", { address: dsn });
+    server.answer({ status: 403, body: `bad DSN ${dsn}: sentry_key=f00dfeedpublic, sentry_secret=5ecre7key` });
+    await send(event());
+    await register("sentry", { address: "" }, { address: dsn });
+    server.answer({ status: 403, body: `bad DSN ${dsn}` });
+    await send(event({ message: "another" })); // the same event again would be suppressed as a duplicate
+    expect(server.requests).toHaveLength(2);
+    expect(failures()).toHaveLength(2);
+    for (const failure of failures()) expect(failure).toContain("request failed with status code 403");
+    for (const secret of ["f00dfeedpublic", "5ecre7key"]) {
+      expect(failures().join("")).not.toContain(secret);
+      expect(logs.join("")).not.toContain(secret);
+    }
+  });
+
+  it("a DSN without a project, without a key, or with a key that would break out of its header is refused before any request, naming neither", async () => {
+    for (const [address, why] of [
+      [`http://k3y@${host()}/`, "no project id"],
+      [`http://${host()}/1`, "no public key"],
+      [`http://k3y%0d%0aX-Injected:%20yes@${host()}/1`, "a key holds characters other than"],
+      [`http://k3y:s%2Cx@${host()}/1`, "a key holds characters other than"],
+    ] as const) {
+      recorded.length = 0;
+      await register("sentry", { address });
+      await send(event({ message: `for ${why} ${address.length}` }));
+      expect(failures()).toEqual([
+        expect.stringContaining(
+          `failed to send notification for Kustomization/${NS}/podinfo: invalid Sentry DSN in spec.address: ${why}`,
+        ),
+      ]);
+      expect(failures()[0]).not.toContain("k3y");
+    }
+    expect(server.requests).toEqual([]);
+  });
+});

@@ -15,7 +15,7 @@ import { derivedUid } from "./derived-uid.js";
 type Build = (endpoint: ProviderEndpoint, event: FluxEvent) => ProviderRequest;
 
 /** metav1.Time as JSON and RFC 3339: whole seconds. */
-const seconds = (event: FluxEvent) => event.timestamp.replace(/\.\d+Z$/, "Z");
+export const seconds = (event: FluxEvent) => event.timestamp.replace(/\.\d+Z$/, "Z");
 
 /** An object with its keys sorted, as Go's encoding/json writes a map. */
 function sortedObject(entries: [string, string][]): Record<string, string> {
