@@ -109,11 +109,11 @@ describe(`Alert and Provider on kube-apiserver ${kube.version}, local runtime`, 
 
     await applyToStore(
       local.plane.runtime.store,
-      notification("Provider", "pager", { type: "sentry", address: "https://key@o1.ingest.sentry.io/1" }),
+      notification("Provider", "pager", { type: "nats", address: "https://nats.example:4222" }),
     );
     const refused = await untilReadyIs("Provider", "pager", "False");
     expect(refused.reason).toBe("UnsupportedField");
-    expect(refused.message).toContain(`spec.type ("sentry"): this provider type is not supported by Sluice yet`);
+    expect(refused.message).toContain(`spec.type ("nats"): this provider type is not supported by Sluice yet`);
   });
 
   it("a failed Kustomization alerts Slack with its message and revision (and a generic webhook with the reason); an error-only Alert ignores info events", async () => {
