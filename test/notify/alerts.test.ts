@@ -96,6 +96,27 @@ describe(`Alert and Provider on kube-apiserver ${kube.version}, local runtime`, 
     );
   });
 
+  it("a sentry Provider whose DSN has no key is not Ready, naming where the DSN is; with a key, Ready and the key kept out of its status", async () => {
+    await secret("sentry-dsn", { address: "https://o1.ingest.sentry.io/1" });
+    await applyToStore(
+      local.plane.runtime.store,
+      notification("Provider", "keyless", { type: "sentry", secretRef: { name: "sentry-dsn" } }),
+    );
+    const failed = await untilReadyIs("Provider", "keyless", "False");
+    expect([failed.reason, failed.message]).toEqual([
+      "ValidationFailed",
+      `Provider/${ns()}/keyless: invalid Sentry DSN in the 'address' key of secret '${ns()}/sentry-dsn': no public key: expected https://<key>@<host>/<project>`,
+    ]);
+
+    await applyToStore(
+      local.plane.runtime.store,
+      notification("Provider", "keyed", { type: "sentry", address: "https://5ecre7dsnkey@o1.ingest.sentry.io/1" }),
+    );
+    const ok = await untilReadyIs("Provider", "keyed", "True");
+    expect([ok.reason, ok.message]).toEqual(["Succeeded", "Initialized"]);
+    expect(JSON.stringify(await storedStatus(local.plane, "Provider", ns(), "keyed"))).not.toContain("5ecre7dsnkey");
+  });
+
   it("an Alert whose Provider does not exist is not Ready; a Provider type Sluice does not deliver to is refused by name", async () => {
     await applyToStore(
       local.plane.runtime.store,

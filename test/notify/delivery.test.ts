@@ -480,7 +480,7 @@ describe("delivery: non-blocking, retried, bounded, secrets kept out", () => {
     expect(written).not.toContain("xoxb-echoed-token");
   });
 
-  it("certSecretRef: an https endpoint is trusted through the secret's ca.crt, and refused without it", async () => {
+  it("certSecretRef: an https endpoint (a webhook, a Sentry DSN) is trusted through the secret's ca.crt, and refused without it", async () => {
     // Prepare: a self-signed certificate for 127.0.0.1, and a server presenting it
     const dir = await mkdtemp(join(tmpdir(), "sluice-notify-pki-"));
     await promisify(execFile)("openssl", [
@@ -511,12 +511,18 @@ describe("delivery: non-blocking, retried, bounded, secrets kept out", () => {
         provider("trusting", { type: "generic", address: `${tls.url}/trusted`, certSecretRef: { name: "ca" } }),
         provider("hook", { type: "generic", address: `${tls.url}/untrusted`, timeout: "1s" }),
         alert("trusted", { providerRef: { name: "trusting" } }),
+        provider("sentry", {
+          type: "sentry",
+          address: `${tls.url.replace("https://", "https://k3y@")}/5`,
+          certSecretRef: { name: "ca" },
+        }),
+        alert("sentry", { providerRef: { name: "sentry" } }),
       );
       // Act
       const started = Date.now();
       await send(event());
       // Assess
-      expect(tls.requests.map((r) => r.path)).toEqual(["/trusted"]);
+      expect(tls.requests.map((r) => r.path).sort()).toEqual(["/api/5/envelope/", "/trusted"]);
       expect(Date.now() - started, "an untrusted certificate is not retried").toBeLessThan(1_800); // first retry: 2 s
       expect(failures().map((e) => e.message)).toEqual([
         expect.stringMatching(
