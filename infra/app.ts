@@ -33,6 +33,10 @@ new SluiceStack(app, "Sluice", {
     bucketName: bucket,
     reconcile: list(`bucketSources:${bucket}`),
   })),
+  ecrPushSources: list("ecrPushSources").map((repository) => ({
+    repositoryName: repository,
+    reconcile: list(`ecrPushSources:${repository}`),
+  })),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

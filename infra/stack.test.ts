@@ -270,6 +270,52 @@ describe("IAM: least privilege per function", () => {
     ).toThrow("bucketSources[0].reconcile: 'just-a-name' is not <namespace>/<name>");
   }, 120_000);
 
+  it("rescans the ImageRepositories listed for an ECR repository when an image is pushed to it, through EventBridge", () => {
+    // Prepare
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const pushed = new SluiceStack(app, "Sluice", {
+      cluster: "eks:prod",
+      env: { account: "123456789012", region: "eu-west-1" },
+      ecrPushSources: [{ repositoryName: "team/podinfo", reconcile: ["apps/podinfo", "staging/podinfo"] }],
+    });
+    // Act
+    const synthesized = Template.fromStack(pushed);
+    // Assess: one rule per ImageRepository, matching only that repository's successful pushes
+    const rules = Object.values(
+      synthesized.findResources("AWS::Events::Rule", { Properties: { EventPattern: { source: ["aws.ecr"] } } }),
+    ) as { Properties: { EventPattern: unknown; Targets: Record<string, unknown>[] } }[];
+    expect(rules.map((r) => r.Properties.EventPattern)).toEqual(
+      Array(2).fill({
+        source: ["aws.ecr"],
+        "detail-type": ["ECR Image Action"],
+        detail: { "action-type": ["PUSH"], result: ["SUCCESS"], "repository-name": ["team/podinfo"] },
+      }),
+    );
+    const targets = rules.map((r) => r.Properties.Targets[0]!);
+    expect(targets.map((t) => (t.SqsParameters as { MessageGroupId: string }).MessageGroupId)).toEqual([
+      "ImageRepository/apps/podinfo",
+      "ImageRepository/staging/podinfo",
+    ]);
+    expect(JSON.stringify(targets[0])).toContain(
+      '\\"key\\":\\"ImageRepository/apps/podinfo\\",\\"reason\\":\\"webhook\\",\\"trigger\\":<id>',
+    );
+    expect(JSON.stringify(targets[0]!.Arn)).toContain("Jobs");
+    expect(() => app.synth()).not.toThrow();
+    // Bad props are named, never synthesised into a rule that matches nothing
+    const stackWith = (ecrPushSources: SluiceStackProps["ecrPushSources"]) => () =>
+      new SluiceStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Sluice", {
+        cluster: "eks:prod",
+        ecrPushSources,
+      });
+    expect(stackWith([{ repositoryName: "Team/App", reconcile: ["apps/app"] }])).toThrow(
+      "ecrPushSources[0].repositoryName: 'Team/App' is not an ECR repository name",
+    );
+    expect(stackWith([{ repositoryName: "app", reconcile: ["apps/app/extra"] }])).toThrow(
+      "ecrPushSources[0].reconcile: 'apps/app/extra' is not <namespace>/<name>",
+    );
+  }, 120_000);
+
   it("keeps Secrets Manager and EKS to the worker", () => {
     const worker = statementsOf(stack, "Worker").flatMap(actionsOf);
     expect(worker).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue", "eks:DescribeCluster"]));

@@ -7,7 +7,7 @@ import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import type { IVpc } from "aws-cdk-lib/aws-ec2";
 import { CfnAccessEntry } from "aws-cdk-lib/aws-eks";
-import { EventField, Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { EventField, Rule, RuleTargetInput, Schedule, type RuleProps } from "aws-cdk-lib/aws-events";
 import { LambdaFunction, SqsQueue } from "aws-cdk-lib/aws-events-targets";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Key, KeySpec, KeyUsage } from "aws-cdk-lib/aws-kms";
@@ -39,6 +39,18 @@ export interface BucketSourceAccess {
    * '{"EventBridgeConfiguration":{}}'`, or `eventBridgeEnabled: true` on a CDK bucket). @default none: the interval only
    */
   reconcile?: string[];
+}
+
+/** An ECR repository whose pushes rescan, at once, the ImageRepositories scanning it. */
+export interface EcrPushSource {
+  /** The repository's name (in this account and region), as in `<account>.dkr.ecr.<region>.amazonaws.com/<name>`. */
+  repositoryName: string;
+  /**
+   * The ImageRepository objects whose `image` is this repository, `<namespace>/<name>`: a successful image push
+   * (ECR's `ECR Image Action` event, action `PUSH`) reconciles each at once, through an EventBridge rule. ECR sends
+   * these events to the default bus without any setup. The worker's pull rights are `ecrRepositoryArns`'.
+   */
+  reconcile: string[];
 }
 
 /** A cluster the worker applies to directly, with an EKS access entry for the worker's role. */
@@ -109,9 +121,13 @@ export interface SluiceStackProps extends StackProps {
   notificationBusArns?: string[];
   /** S3 buckets Bucket sources read with the worker's identity, and what their changes reconcile at once. @default none */
   bucketSources?: BucketSourceAccess[];
+  /** ECR repositories whose pushes rescan ImageRepositories at once (no public endpoint, no registry webhook). @default none */
+  ecrPushSources?: EcrPushSource[];
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
+/** ECR's repository name pattern (CreateRepository's `repositoryName`). */
+const ECR_REPOSITORY_NAME = /^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 const TICK_TIMEOUT = Duration.minutes(1);
 const NOTIFY_TIMEOUT = Duration.minutes(2);
@@ -392,6 +408,7 @@ export class SluiceStack extends Stack {
       );
     }
     this.bucketSources(props.bucketSources ?? [], worker, jobs);
+    this.ecrPushSources(props.ecrPushSources ?? [], jobs);
     const eksClusters =
       props.eksClusters ?? (props.cluster.startsWith("eks:") ? [{ name: props.cluster.slice(4) }] : []);
     this.node.addValidation({ validate: () => eksClusterProblems(eksClusters) });
@@ -453,28 +470,69 @@ export class SluiceStack extends Stack {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${source.bucketName}/*]`,
         reason: `a Bucket source reads every object of s3://${source.bucketName} it lists (read only, that bucket only).`,
       });
-      for (const object of source.reconcile ?? []) {
-        const [namespace, name, ...rest] = object.split("/");
-        if (!namespace || !name || rest.length > 0)
-          throw new Error(`bucketSources[${i}].reconcile: '${object}' is not <namespace>/<name>`);
-        const key = `Bucket/${namespace}/${name}`;
-        new Rule(this, `BucketChanged-${source.bucketName}-${namespace}-${name}`, {
+      for (const key of objectKeys("Bucket", source.reconcile ?? [], `bucketSources[${i}].reconcile`))
+        this.reconcileOn(jobs, key, `BucketChanged-${source.bucketName}`, {
           description: `s3://${source.bucketName} changed: reconcile ${key}`,
           eventPattern: {
             source: ["aws.s3"],
             detailType: ["Object Created", "Object Deleted"],
             detail: { bucket: { name: [source.bucketName] } },
           },
-          targets: [
-            new SqsQueue(jobs, {
-              messageGroupId: key,
-              message: RuleTargetInput.fromObject({ key, reason: "webhook", trigger: EventField.eventId }),
-            }),
-          ],
         });
-      }
     }
   }
+
+  /**
+   * ECR repositories' successful pushes: a reconcile request for each ImageRepository listed straight to the Jobs
+   * queue, as a registry Receiver's delivery would; a requested reconcile scans at once, whatever the interval.
+   */
+  private ecrPushSources(sources: EcrPushSource[], jobs: Queue): void {
+    for (const [i, source] of sources.entries()) {
+      if (!ECR_REPOSITORY_NAME.test(source.repositoryName))
+        throw new Error(
+          `ecrPushSources[${i}].repositoryName: '${source.repositoryName}' is not an ECR repository name`,
+        );
+      for (const key of objectKeys("ImageRepository", source.reconcile, `ecrPushSources[${i}].reconcile`))
+        this.reconcileOn(jobs, key, `EcrPushed-${source.repositoryName}`, {
+          description: `ECR ${source.repositoryName} pushed: reconcile ${key}`,
+          eventPattern: {
+            source: ["aws.ecr"],
+            detailType: ["ECR Image Action"],
+            detail: { "action-type": ["PUSH"], result: ["SUCCESS"], "repository-name": [source.repositoryName] },
+          },
+        });
+    }
+  }
+
+  /**
+   * An EventBridge rule `<idPrefix>-<namespace>-<name>` sending a reconcile request for `key` to Jobs; the event's id
+   * is its trigger, so a retried delivery is one request.
+   */
+  private reconcileOn(
+    jobs: Queue,
+    key: string,
+    idPrefix: string,
+    rule: Pick<RuleProps, "description" | "eventPattern">,
+  ): void {
+    new Rule(this, `${idPrefix}-${key.split("/").slice(1).join("-")}`, {
+      ...rule,
+      targets: [
+        new SqsQueue(jobs, {
+          messageGroupId: key,
+          message: RuleTargetInput.fromObject({ key, reason: "webhook", trigger: EventField.eventId }),
+        }),
+      ],
+    });
+  }
+}
+
+/** `<Kind>/<namespace>/<name>` for each `<namespace>/<name>` of a prop, or an error naming the prop and the bad item. */
+function objectKeys(kind: string, objects: string[], prop: string): string[] {
+  return objects.map((object) => {
+    const [namespace, name, ...rest] = object.split("/");
+    if (!namespace || !name || rest.length > 0) throw new Error(`${prop}: '${object}' is not <namespace>/<name>`);
+    return `${kind}/${namespace}/${name}`;
+  });
 }
 
 /**
