@@ -51,10 +51,10 @@ export function sshGitClient(options: SshClientOptions): SshGitClient {
     request: async (request) => {
       const { service, kind } = serviceOf(request);
       const command = `${service} ${shellQuote(options.target.path)}`;
-      const channel = await exec(await connected(), command);
+      const running = await exec(await connected(), command);
       return kind === "advertisement"
-        ? advertise(request, channel, service, options.maxResponseBytes)
-        : exchange(request, channel, service, options.maxResponseBytes);
+        ? advertise(request, running, service, options.maxResponseBytes)
+        : exchange(request, running, service, options.maxResponseBytes);
     },
     close: () => client?.end(),
   };
@@ -117,9 +117,25 @@ function authMethod<T>(read: () => T): T {
   }
 }
 
-function exec(client: Client, command: string): Promise<ClientChannel> {
+/** A command's channel, and its exit status (undefined when none came). */
+interface Command {
+  channel: ClientChannel;
+  exited: Promise<number | undefined>;
+}
+
+function exec(client: Client, command: string): Promise<Command> {
   return new Promise((resolve, reject) =>
-    client.exec(command, (error, channel) => (error ? reject(new Error(`ssh: ${error.message}`)) : resolve(channel))),
+    client.exec(command, (error, channel) => {
+      if (error) return reject(new Error(`ssh: ${error.message}`));
+      // Listened for here, not after an await: a command that fails at once sends its exit status in the same
+      // packets as the channel's confirmation, and ssh2 emits it before any later continuation runs.
+      const exited = new Promise<number | undefined>((done) => {
+        channel.once("exit", (code: number | null) => done(code ?? undefined));
+        // The stream may close (end of output) just before the exit status arrives; without one, give up soon.
+        channel.once("close", () => setTimeout(done, EXIT_STATUS_GRACE_MS, undefined));
+      });
+      resolve({ channel, exited });
+    }),
   );
 }
 
@@ -138,11 +154,12 @@ function serviceOf(request: GitHttpRequest): { service: string; kind: "advertise
 /** The GET: the advertisement up to its flush-pkt, as smart HTTP serves it. */
 async function advertise(
   request: GitHttpRequest,
-  channel: ClientChannel,
+  running: Command,
   service: string,
   maxBytes: number,
 ): Promise<GitHttpResponse> {
-  const output = outputOf(channel, service, maxBytes);
+  const { channel } = running;
+  const output = outputOf(running, service, maxBytes);
   const { advertisement } = await readAdvertisement(output);
   // A flush-pkt, then end of input: the server stops without sending a pack.
   channel.end(FLUSH);
@@ -153,11 +170,12 @@ async function advertise(
 /** The POST: a fresh advertisement skipped, the request written whole, the answer streamed. */
 async function exchange(
   request: GitHttpRequest,
-  channel: ClientChannel,
+  running: Command,
   service: string,
   maxBytes: number,
 ): Promise<GitHttpResponse> {
-  const output = outputOf(channel, service, maxBytes);
+  const { channel } = running;
+  const output = outputOf(running, service, maxBytes);
   const { rest } = await readAdvertisement(output);
   for await (const chunk of request.body ?? []) {
     if (!channel.write(chunk)) await new Promise((resolve) => channel.once("drain", resolve));
@@ -174,15 +192,10 @@ interface ChannelOutput {
  * The channel's stdout, bounded; at its end, a command that failed (non-zero exit) throws with its stderr,
  * so a missing repository reads `fatal: '…' does not appear to be a git repository`.
  */
-function outputOf(channel: ClientChannel, service: string, maxBytes: number): ChannelOutput {
+function outputOf({ channel, exited }: Command, service: string, maxBytes: number): ChannelOutput {
   let stderr = "";
   channel.stderr.on("data", (chunk: Buffer) => {
     if (stderr.length < STDERR_BYTES) stderr += chunk.toString("utf8").slice(0, STDERR_BYTES - stderr.length);
-  });
-  const exited = new Promise<number | undefined>((resolve) => {
-    channel.once("exit", (code: number | null) => resolve(code ?? undefined));
-    // The stream may close (end of output) just before the exit status arrives; without one, give up soon.
-    channel.once("close", () => setTimeout(resolve, EXIT_STATUS_GRACE_MS, undefined));
   });
   async function* chunks(): AsyncIterableIterator<Uint8Array> {
     let bytes = 0;
