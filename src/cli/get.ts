@@ -253,7 +253,8 @@ function row(stored: Stored, columns: Columns, withNamespace: boolean): string[]
     ...(columns.source ? [columns.source(stored)] : []),
     ...(columns.revision ? [columns.revision(status)] : []),
     ...(columns.cells ?? []).map((c) => c.value(status)),
-    ...(columns.suspends === false ? [] : [String(suspended)]),
+    // As flux prints it: Go's bool in title case.
+    ...(columns.suspends === false ? [] : [suspended ? "True" : "False"]),
     ready?.status ?? "Unknown",
     (columns.message ?? String)(ready?.message ?? "waiting to be reconciled").replaceAll("\n", " "),
   ];

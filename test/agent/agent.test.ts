@@ -277,7 +277,7 @@ describe(`pull agent: signed bundles from S3 applied inside the cluster (${aws.v
       });
     const kustomizations = (await cli("get", "kustomizations", "-n", ns.name)).stdout;
     expect(kustomizations).toMatch(
-      new RegExp(`^app\\s+${lastAppliedRevision}\\s+false\\s+True\\s+Applied revision: ${lastAppliedRevision}$`, "m"),
+      new RegExp(`^app\\s+${lastAppliedRevision}\\s+False\\s+True\\s+Applied revision: ${lastAppliedRevision}$`, "m"),
     );
     const clusters = await until("a heartbeat", async () => {
       const out = (await cli("get", "clusters")).stdout;

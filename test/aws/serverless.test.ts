@@ -446,7 +446,7 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     );
     // Assess
     expect((await sluice("get", "kustomizations")).stdout).toMatch(
-      /flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+Applied revision/,
+      /flux-system\s+main@sha1:[0-9a-f]{40}\s+False\s+True\s+Applied revision/,
     );
     const admin = await adminCluster(kube);
     expect(await getObject(admin, (await admin.discovery.find("v1", "ConfigMap"))!, ns.name, "from-cli")).toBeDefined();

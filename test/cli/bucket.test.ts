@@ -103,7 +103,7 @@ describe(`sluice … source bucket, kube-apiserver ${kube.version}`, () => {
     // Assess
     expect(table.split("\n")[0]).toMatch(/^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE\s*$/);
     expect(table.split("\n")[1]).toMatch(
-      /^app\s+sha256:abababab\s+false\s+True\s+stored artifact: revision 'sha256:abababab'/i,
+      /^app\s+sha256:abababab\s+False\s+True\s+stored artifact: revision 'sha256:abababab'/i,
     );
     expect(suspended.suspend).toBe(true);
     expect(resumed.suspend).toBeFalsy();

@@ -231,8 +231,8 @@ describe(`sluice's flux flags (issue 13), kube-apiserver ${kube.version}`, () =>
     expect(watched.code).toBe(0);
     expect(lines[0]).toMatch(/^NAME/);
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
-      ["app", "false"],
-      ["app", "true"],
+      ["app", "False"],
+      ["app", "True"],
     ]);
   });
 
@@ -433,15 +433,15 @@ describe(`sluice's commands for HelmRepository, HelmChart, Alert and Provider, k
     // Assess
     expect(rows(repositories)).toEqual([
       ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"],
-      ["stable", "sha256:ab12ab12", "false", "True", "stored artifact: revision 'sha256:ab12ab12'"],
+      ["stable", "sha256:ab12ab12", "False", "True", "stored artifact: revision 'sha256:ab12ab12'"],
     ]);
     expect(rows(charts)).toEqual([
       ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"],
-      ["web", "1.2.3", "false", "True", "packaged 'web' chart with version '1.2.3'"],
+      ["web", "1.2.3", "False", "True", "packaged 'web' chart with version '1.2.3'"],
     ]);
     expect(rows(alerts)).toEqual([
       ["NAME", "SUSPENDED", "READY", "MESSAGE"],
-      ["on-call", "true", "Unknown", "waiting to be reconciled"],
+      ["on-call", "True", "Unknown", "waiting to be reconciled"],
     ]);
     expect(rows(providers)).toEqual([
       ["NAMESPACE", "NAME", "READY", "MESSAGE"],

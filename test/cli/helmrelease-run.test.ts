@@ -73,7 +73,7 @@ describe(`sluice … helmrelease with sluice run, kube-apiserver ${kube.version}
     // Act
     await sluice("create", "hr", "web", "--source", "HelmRepository/charts", "--chart", chart, "--interval", "10m");
     await until("the release installed", async () =>
-      /\nweb\s+1\.0\.0\s+false\s+True/.test((await sluice("get", "hr")).stdout),
+      /\nweb\s+1\.0\.0\s+False\s+True/.test((await sluice("get", "hr")).stdout),
     );
     const reconciled = await sluice("reconcile", "hr", "web", "--with-source", "--force");
     const table = await sluice("get", "hr", "web");
@@ -82,7 +82,7 @@ describe(`sluice … helmrelease with sluice run, kube-apiserver ${kube.version}
     expect(reconciled.stderr).toContain(`► annotating HelmRepository charts in ${ns.name} namespace`);
     expect(reconciled.stderr).toContain(`► annotating HelmChart ${ns.name}-web in ${ns.name} namespace`);
     expect(reconciled.stderr).toContain("✔ applied revision 1.0.0");
-    expect(table.stdout).toMatch(/\nweb\s+1\.0\.0\s+false\s+True\s+/);
+    expect(table.stdout).toMatch(/\nweb\s+1\.0\.0\s+False\s+True\s+/);
     expect(history.stdout).toMatch(/^# History documentation: .*\n- /);
     expect(history.stdout).toContain(`  chartName: ${chart}\n`);
   });

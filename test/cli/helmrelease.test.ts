@@ -103,8 +103,8 @@ describe(`sluice … helmrelease, kube-apiserver ${kube.version}`, () => {
       .map((line) => line.split(/\s{2,}|\t/).map((c) => c.trim()));
     expect(rows[0]).toEqual(["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]);
     expect(rows.slice(1).map((r) => r.slice(0, 4))).toEqual([
-      ["api", "1.2.3", "false", "Unknown"],
-      ["web", "6.6.0", "false", "True"],
+      ["api", "1.2.3", "False", "Unknown"],
+      ["web", "6.6.0", "False", "True"],
     ]);
     expect(withSource.stdout).toContain(`HelmRepository/${ns.name}/podinfo`);
   });

@@ -69,7 +69,7 @@ describe("sluice image repository and policy commands", () => {
     await sluice("suspend", "image", "repository", "podinfo");
     // Assess
     expect(repositories[0]).toMatch(/^NAME\s+LAST SCAN\s+SUSPENDED\s+READY\s+MESSAGE$/);
-    expect(repositories[1]).toMatch(new RegExp(`^podinfo\\s+2026-05-01T10:00:00Z\\s+false\\s+True\\s+${message}$`));
+    expect(repositories[1]).toMatch(new RegExp(`^podinfo\\s+2026-05-01T10:00:00Z\\s+False\\s+True\\s+${message}$`));
     expect(policies[0]).toMatch(/^NAME\s+IMAGE\s+TAG\s+READY\s+MESSAGE$/);
     expect(policies[1]).toMatch(/^podinfo\s+ghcr.io\/stefanprodan\/podinfo\s+6.5.0\s+True\s+Latest image tag/);
     expect(all).toMatch(

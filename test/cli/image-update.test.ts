@@ -58,7 +58,7 @@ describe("sluice image update commands", () => {
     await sluice("resume", "image", "update", "podinfo", "--wait=false");
     // Assess
     expect(table.split("\n")[0]).toMatch(/^NAME\s+LAST RUN\s+SUSPENDED\s+READY\s+MESSAGE$/);
-    expect(table.split("\n")[1]).toMatch(/^podinfo\s+2026-05-01T10:00:00Z\s+false\s+True\s+repository up-to-date$/);
+    expect(table.split("\n")[1]).toMatch(/^podinfo\s+2026-05-01T10:00:00Z\s+False\s+True\s+repository up-to-date$/);
     expect(suspended.suspend).toBe(true);
     expect(refused).toContain("resume image update 'podinfo' first: it is suspended");
     expect(((await store.get(key))?.object.spec as { suspend?: boolean }).suspend).toBeUndefined();

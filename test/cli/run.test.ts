@@ -104,9 +104,9 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     await until("Kustomization ready", async () => (await sluice("get", "kustomizations")).stdout.includes("True"));
     const { stdout } = await sluice("get", "kustomizations");
     expect(stdout).toMatch(/^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE\n/);
-    expect(stdout).toMatch(/flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+Applied revision: main@sha1:/);
+    expect(stdout).toMatch(/flux-system\s+main@sha1:[0-9a-f]{40}\s+False\s+True\s+Applied revision: main@sha1:/);
     expect((await sluice("get", "sources", "git")).stdout).toMatch(
-      /flux-system\s+main@sha1:[0-9a-f]{40}\s+false\s+True\s+stored artifact for revision/,
+      /flux-system\s+main@sha1:[0-9a-f]{40}\s+False\s+True\s+stored artifact for revision/,
     );
     expect(output).toContain(`✔ Kustomization/${ns.name}/flux-system ReconciliationSucceeded`);
     // The metrics endpoint it printed, with the Kustomization as Flux's dashboards count it.
@@ -143,7 +143,7 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     expect(stderr).toContain(`► annotating HelmRepository charts in ${ns.name} namespace`);
     expect(stderr).toContain("✔ fetched revision 1.0.0");
     expect(repository.stderr).toMatch(/✔ fetched revision sha256:[0-9a-f]{64}\n/);
-    expect((await sluice("get", "sources", "chart")).stdout).toMatch(/\nweb\s+1\.0\.0\s+false\s+True\s+/);
+    expect((await sluice("get", "sources", "chart")).stdout).toMatch(/\nweb\s+1\.0\.0\s+False\s+True\s+/);
   });
 
   it("create source oci, reconcile source oci reporting the fetched revision, get sources oci showing it shortened", async () => {
@@ -177,7 +177,7 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     expect((await sluice("get", "sources", "oci")).stdout).not.toContain("signed");
     const short = `v1@sha256:${digest.slice("sha256:".length, "sha256:".length + 8)}`;
     expect(table).toMatch(
-      new RegExp(`\\nmanifests\\s+${short}\\s+false\\s+True\\s+stored artifact for digest '${short}'`),
+      new RegExp(`\\nmanifests\\s+${short}\\s+False\\s+True\\s+stored artifact for digest '${short}'`),
     );
   });
 
@@ -205,7 +205,7 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     expect(stderr).not.toContain("revision");
     expect(missingProvider.code).toBe(0);
     expect(lost).toMatchObject({ code: 1, stderr: expect.stringContaining("Alert reconciliation failed") });
-    expect((await sluice("get", "alerts", "on-call")).stdout).toMatch(/\non-call\s+false\s+True\s+/);
+    expect((await sluice("get", "alerts", "on-call")).stdout).toMatch(/\non-call\s+False\s+True\s+/);
   });
 
   it("tree lists the inventory, events list what happened", async () => {

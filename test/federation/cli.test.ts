@@ -148,8 +148,8 @@ describe("sluice get for a fleet of clusters", () => {
     // Assess
     expect(cells(east)).toEqual([
       ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"],
-      ["east-apps", "main@sha1:aaa", "false", "True", "Applied revision: main@sha1:aaa"],
-      ["east-infra", "main@sha1:bbb", "false", "True", "Applied revision: main@sha1:bbb"],
+      ["east-apps", "main@sha1:aaa", "False", "True", "Applied revision: main@sha1:aaa"],
+      ["east-infra", "main@sha1:bbb", "False", "True", "Applied revision: main@sha1:bbb"],
     ]);
     expect(cells(everywhere).map((row) => row.slice(0, 2))).toEqual([
       ["NAMESPACE", "NAME"],
