@@ -345,20 +345,25 @@ async function deleteIfOwned(
   object: KubeObject,
   propagation: "background" | "foreground" | "orphan",
 ): Promise<ChangeSetEntry | undefined> {
-  const { cluster } = target;
-  const info = await cluster.discovery.find(object.apiVersion, object.kind);
-  if (!info) return undefined;
-  const namespace = info.namespaced ? (object.metadata.namespace ?? target.namespace) : "";
-  const live = await getObject(cluster, info, namespace, object.metadata.name);
-  if (!live) return undefined;
+  const found = await liveOf(target, object);
+  if (!found?.live) return undefined;
+  const { info, namespace, live } = found;
   const annotations = live.metadata.annotations ?? {};
   const owned =
     annotations["meta.helm.sh/release-name"] === target.releaseName &&
     annotations["meta.helm.sh/release-namespace"] === target.namespace;
   if (!owned) return changeSetEntry(live, "skipped");
   const policy = ({ background: "Background", foreground: "Foreground", orphan: "Orphan" } as const)[propagation];
-  await deleteObject(cluster, info, namespace, object.metadata.name, policy);
+  await deleteObject(target.cluster, info, namespace, object.metadata.name, policy);
   return changeSetEntry(live, "deleted");
+}
+
+/** An object of the release as it is in the cluster (undefined: its kind is not served), and where it lives. */
+async function liveOf(target: ReleaseTarget, object: KubeObject) {
+  const info = await target.cluster.discovery.find(object.apiVersion, object.kind);
+  if (!info) return undefined;
+  const namespace = info.namespaced ? (object.metadata.namespace ?? target.namespace) : "";
+  return { info, namespace, live: await getObject(target.cluster, info, namespace, object.metadata.name) };
 }
 
 /**
@@ -372,9 +377,8 @@ export async function cleanupCreated(
   predecessor: ReleaseRecord | undefined,
   message: string,
 ): Promise<string> {
-  const had = new Set(splitOutput(predecessor?.manifest ?? "").objects.map((o) => objectId(target, o)));
   const errors: string[] = [];
-  for (const object of objects.filter((o) => !had.has(objectId(target, o))).reverse()) {
+  for (const object of added(target, objects, predecessor).reverse()) {
     try {
       await deleteIfOwned(target, object, "background");
     } catch (error) {
@@ -396,20 +400,12 @@ async function refuseForeignObjects(
   objects: KubeObject[],
   previous: ReleaseRecord | undefined,
 ): Promise<void> {
-  const { cluster } = target;
-  const had = new Set(
-    action === "upgrade" ? splitOutput(previous?.manifest ?? "").objects.map((o) => objectId(target, o)) : [],
-  );
-  for (const object of objects) {
-    if (had.has(objectId(target, object))) continue;
-    const info = await cluster.discovery.find(object.apiVersion, object.kind);
-    if (!info) continue;
-    const namespace = info.namespaced ? (object.metadata.namespace ?? target.namespace) : "";
-    const live = await getObject(cluster, info, namespace, object.metadata.name);
-    const problems = live && ownershipProblems(target, live);
+  for (const object of added(target, objects, action === "upgrade" ? previous : undefined)) {
+    const found = await liveOf(target, object);
+    const problems = found?.live && ownershipProblems(target, found.live);
     if (problems)
       throw new ReleaseActionError(
-        `unable to continue with ${action === "install" ? "install" : "update"}: ${object.kind} "${object.metadata.name}" in namespace "${namespace}" exists and cannot be imported into the current release: invalid ownership metadata; ${problems}`,
+        `unable to continue with ${action === "install" ? "install" : "update"}: ${object.kind} "${object.metadata.name}" in namespace "${found.namespace}" exists and cannot be imported into the current release: invalid ownership metadata; ${problems}`,
       );
   }
 }
@@ -432,9 +428,11 @@ function ownershipProblems(target: ReleaseTarget, live: KubeObject): string | un
     : undefined;
 }
 
-/** An object's identity across manifests (Helm's diff by kind and name). */
-function objectId(target: ReleaseTarget, object: KubeObject): string {
-  return `${object.apiVersion}/${object.kind}/${object.metadata.namespace ?? target.namespace}/${object.metadata.name}`;
+/** The objects a version brings that `predecessor`'s manifest did not have (Helm's diff by kind and name). */
+function added(target: ReleaseTarget, objects: KubeObject[], predecessor: ReleaseRecord | undefined): KubeObject[] {
+  const id = (o: KubeObject) => entryId({ ...objMetadata(o), namespace: o.metadata.namespace ?? target.namespace });
+  const had = new Set(splitOutput(predecessor?.manifest ?? "").objects.map(id));
+  return objects.filter((o) => !had.has(id(o)));
 }
 
 /** Keeps at most `max` versions (0: all), deleting the oldest, as Helm's `--history-max`; returns those kept. */
