@@ -2,10 +2,8 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer, connect as tcpConnect, type Server } from "node:net";
 import { promisify } from "node:util";
-import { CreateKeyCommand } from "@aws-sdk/client-kms";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
-import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { Agent } from "../../src/agent/agent.js";
@@ -15,7 +13,6 @@ import {
   type KustomizationBundle,
   type SealedBundle,
 } from "../../src/bundle/bundle.js";
-import { kmsPublicKey } from "../../src/aws/kms.js";
 import type { AgentReport, BundleIndex } from "../../src/bundle/channel.js";
 import { newClusterRegistration } from "../../src/api/cluster.js";
 import { applyAll } from "../../src/apply/apply.js";
@@ -26,7 +23,8 @@ import type { Cluster } from "../../src/cluster/cluster.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import type { FluxEvent } from "../../src/notify/events.js";
-import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
+import type { AwsConfig } from "../../src/runtime/aws.js";
+import { agentControlPlane } from "./control-plane.js";
 import { systemClock, type Clock } from "../../src/ports/clock.js";
 import type { Log } from "../../src/ports/log.js";
 import { applyToStore, requestDeletion } from "../../src/store/objects.js";
@@ -59,36 +57,15 @@ let agentOutput = "";
 beforeAll(async () => {
   ns = await freshNamespace(kube, "agent");
   admin = await adminCluster(kube);
-  const base = { region: aws.region, endpoint: aws.endpoint, credentials };
-  const clients = awsClients(base as AwsConfig);
-  s3 = clients.s3;
-  const bucket = `sluice-agent-${id}`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" })))
-    .KeyMetadata!.KeyId!;
-  publicKey = await kmsPublicKey(clients.kms, keyId);
-  const fifo = await clients.sqs.send(
-    new CreateQueueCommand({ QueueName: `sluice-agent-${id}.fifo`, Attributes: { FifoQueue: "true" } }),
-  );
-  const delay = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-delay-${id}` }));
-  await clients.secretsManager.send(
+  const plane = await agentControlPlane(aws, `sluice-agent-${id}`, quietLog(), (e) => events.push(e));
+  ({ config, runtime, keyId, publicKey } = plane);
+  s3 = plane.clients.s3;
+  await plane.clients.secretsManager.send(
     new CreateSecretCommand({
       Name: `sluice/${ns.name}/git-auth`,
       SecretString: JSON.stringify({ username: git.username, password: git.password }),
     }),
   );
-  // The control plane's own cluster does not exist (EKS would answer ResourceNotFound): it is
-  // connected lazily, and an agent cluster must never need it.
-  config = {
-    ...base,
-    bucket,
-    fifoUrl: fifo.QueueUrl!,
-    delayUrl: delay.QueueUrl!,
-    cluster: `eks:no-such-cluster-${id}`,
-    bundleKey: `kms:${keyId}`,
-    settings: { allowPrivateNetworks: true },
-  }; // Git on loopback
-  runtime = await awsRuntime(config, clients, quietLog(), { emit: async (e) => void events.push(e) }, systemClock);
 
   repo = `${ns.name}-fleet`;
   const url = await createRepo(git, repo);

@@ -2,15 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateKeyCommand } from "@aws-sdk/client-kms";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { CreateQueueCommand } from "@aws-sdk/client-sqs";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Agent } from "../../src/agent/agent.js";
 import { newClusterRegistration } from "../../src/api/cluster.js";
 import { applyAll } from "../../src/apply/apply.js";
-import { kmsPublicKey } from "../../src/aws/kms.js";
 import { S3BundleChannel } from "../../src/aws/s3-bundle-channel.js";
 import { publicKeyVerifier, type HelmReleaseBundle, type SealedBundle } from "../../src/bundle/bundle.js";
 import type { AgentReport, BundleIndex } from "../../src/bundle/channel.js";
@@ -22,7 +19,7 @@ import { systemClock } from "../../src/ports/clock.js";
 import type { Log } from "../../src/ports/log.js";
 import { defaultRenderLimits } from "../../src/render/limits.js";
 import { resolveTools } from "../../src/render/tools.js";
-import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
+import type { AwsConfig } from "../../src/runtime/aws.js";
 import { cacheDir } from "../../src/runtime/cache-dir.js";
 import { applyToStore, requestDeletion } from "../../src/store/objects.js";
 import { adminCluster, configMap } from "../apply/helpers.js";
@@ -30,6 +27,7 @@ import { testHelm } from "../env/charts.js";
 import { freshNamespace } from "../env/kube-client.js";
 import { startKubelet, type Kubelet } from "../env/kubelet.js";
 import { PODINFO } from "../env/podinfo.js";
+import { agentControlPlane } from "./control-plane.js";
 
 // HelmReleases for an agent cluster, end to end: the AWS control plane (on moto) resolves the chart
 // from the test bed's Helm repository and publishes the HelmRelease with it as a signed bundle; the
@@ -40,7 +38,6 @@ import { PODINFO } from "../env/podinfo.js";
 const { aws, kube, helmRepo } = inject("testbed");
 const id = randomBytes(3).toString("hex");
 const cluster = `edge-helm-${id}`;
-const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
 const events: FluxEvent[] = [];
 let config: AwsConfig;
 let runtime: ReconcilerPorts;
@@ -56,32 +53,13 @@ beforeAll(async () => {
   ns = await freshNamespace(kube, "agent-helm");
   admin = await adminCluster(kube);
   kubelet = await startKubelet(kube, { namespaces: [ns.name] });
-  const base = { region: aws.region, endpoint: aws.endpoint, credentials };
-  const clients = awsClients(base as AwsConfig);
-  s3 = clients.s3;
-  const bucket = `sluice-agent-helm-${id}`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const keyId = (await clients.kms.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" })))
-    .KeyMetadata!.KeyId!;
-  const fifo = await clients.sqs.send(
-    new CreateQueueCommand({ QueueName: `sluice-agent-helm-${id}.fifo`, Attributes: { FifoQueue: "true" } }),
-  );
-  const delay = await clients.sqs.send(new CreateQueueCommand({ QueueName: `sluice-agent-helm-delay-${id}` }));
-  // The control plane's own cluster does not exist: a HelmRelease for an agent cluster must never need it.
-  config = {
-    ...base,
-    bucket,
-    fifoUrl: fifo.QueueUrl!,
-    delayUrl: delay.QueueUrl!,
-    cluster: `eks:no-such-cluster-${id}`,
-    bundleKey: `kms:${keyId}`,
-    settings: { allowPrivateNetworks: true }, // the Helm repository on loopback
-  };
-  runtime = await awsRuntime(config, clients, quiet, { emit: async (e) => void events.push(e) }, systemClock);
+  const plane = await agentControlPlane(aws, `sluice-agent-helm-${id}`, quiet, (e) => events.push(e));
+  ({ config, runtime } = plane);
+  s3 = plane.clients.s3;
   agent = new Agent({
     cluster,
-    inbox: new S3BundleChannel(s3, bucket, cluster),
-    verifier: publicKeyVerifier(keyId, await kmsPublicKey(clients.kms, keyId)),
+    inbox: new S3BundleChannel(s3, config.bucket, cluster),
+    verifier: publicKeyVerifier(plane.keyId, plane.publicKey),
     kube: admin,
     clock: systemClock,
     log: quiet,
