@@ -145,9 +145,11 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     // Assess
     expect((await live("ConfigMap", "podinfo-config"))?.data).toEqual({ level: "debug" });
     expect(await live("Service", "podinfo")).toBeUndefined();
-    expect(
-      events.some((e) => e.involvedObject.name === "podinfo" && e.message.includes(`Service/${ns()}/podinfo deleted`)),
-    ).toBe(true);
+    // The event follows the status write, so it may arrive a moment later.
+    const pruned = await until("prune event", async () =>
+      events.find((e) => e.involvedObject.name === "podinfo" && e.message.includes(`Service/${ns()}/podinfo deleted`)),
+    );
+    expect(pruned.metadata.revision).toBe(`main@sha1:${second}`);
   });
 
   it("reverts an out-of-band edit on the next interval of an unchanged revision, and says what it corrected", async () => {
