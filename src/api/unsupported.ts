@@ -205,8 +205,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: notYet("this provider type"),
       when: isNot(...DELIVERED_PROVIDER_TYPES),
     },
-    { path: "spec.proxy", reason: notYet("sending notifications through a proxy") },
-    { path: "spec.proxySecretRef", reason: notYet("sending notifications through a proxy") },
     { path: "spec.serviceAccountName", reason: notYet("authentication as a service account's cloud identity") },
   ],
 };

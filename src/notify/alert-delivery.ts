@@ -126,6 +126,7 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
             network: options.network,
             caPem: endpoint.caPem,
             clientCert: endpoint.clientCert,
+            proxy: endpoint.proxy,
             timeoutMs,
             deadline,
             clock: options.clock,

@@ -1,4 +1,5 @@
 import type { Clock } from "../ports/clock.js";
+import type { HttpProxy } from "../sources/http-proxy.js";
 import { RefusedAddressError, type NetworkPolicy } from "../sources/network-guard.js";
 import { sourceHttpClient } from "../sources/source-http.js";
 import type { ProviderRequest } from "./payloads.js";
@@ -13,6 +14,7 @@ export interface PostOptions {
   network: NetworkPolicy;
   caPem?: string;
   clientCert?: { certPem: string; keyPem: string };
+  proxy?: HttpProxy;
   timeoutMs: number;
   /** When the whole delivery must be done (ms since the epoch), if it began before this request. */
   deadline?: number;
@@ -69,6 +71,7 @@ export async function sendWithRetry(request: ProviderRequest, options: PostOptio
     network: options.network,
     caPem: options.caPem,
     clientCert: options.clientCert,
+    proxy: options.proxy,
     maxResponseBytes: MAX_RESPONSE_BYTES,
   });
   for (let attempt = 0; ; attempt++) {

@@ -2,6 +2,9 @@ import { parse as parseYaml } from "yaml";
 import { parseDuration } from "../api/duration.js";
 import { COMMIT_STATUS_TYPES, type Provider } from "../api/provider.js";
 import type { Secrets } from "../secrets/secrets.js";
+import type { HttpProxy } from "../sources/http-proxy.js";
+import { ProviderConfigError } from "./provider-config-error.js";
+import { resolveProviderProxy } from "./provider-proxy.js";
 import { parseSentryDsn } from "./sentry-dsn.js";
 
 // A Provider resolved as notification-controller's createNotifier resolves it at dispatch time: the
@@ -38,15 +41,14 @@ export interface ProviderEndpoint {
   headers: Record<string, string>;
   caPem?: string;
   clientCert?: { certPem: string; keyPem: string };
+  /** The forward proxy requests go through (spec.proxySecretRef, or the deprecated spec.proxy). */
+  proxy?: HttpProxy;
   timeoutMs: number;
   /** Every secret value the endpoint holds, to mask in anything that is written down. */
   secretValues: string[];
 }
 
-/** A Provider that cannot be sent to as it stands; the message names the field or secret, never a secret value. */
-export class ProviderConfigError extends Error {
-  override name = "ProviderConfigError";
-}
+export { ProviderConfigError };
 
 /** Resolves a Provider's address and credentials; ProviderConfigError when something is missing or malformed. */
 export async function resolveProvider(provider: Provider, secrets: Secrets): Promise<ProviderEndpoint> {
@@ -102,6 +104,9 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     throw new ProviderConfigError(
       `the 'headers' key of secret '${namespace}/${provider.spec.secretRef?.name}' does not apply to an ${AWS_NAMES[aws.service]} address`,
     );
+  const proxied = await resolveProviderProxy(provider, data, read);
+  if (aws && proxied.proxy)
+    throw new ProviderConfigError(`a proxy does not apply to an ${AWS_NAMES[aws.service]} address`);
   return {
     type: provider.spec.type,
     url,
@@ -113,9 +118,10 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     headers: parseHeaders(data.headers),
     caPem: tls["ca.crt"],
     clientCert: tls["tls.crt"] && tls["tls.key"] ? { certPem: tls["tls.crt"], keyPem: tls["tls.key"] } : undefined,
+    proxy: proxied.proxy,
     timeoutMs: provider.spec.timeout ? parseDuration(provider.spec.timeout) : DEFAULT_TIMEOUT_MS,
     secretValues: [fromSecret, token, data.username, data.password, ...Object.values(parseHeaders(data.headers))]
-      .concat(dsnKeys)
+      .concat(dsnKeys, proxied.secretValues)
       .filter((v): v is string => Boolean(v))
       .concat(fromSecret ? [url.href] : []),
   };

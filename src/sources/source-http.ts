@@ -2,6 +2,7 @@ import { createConnection, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, rootCertificates } from "node:tls";
 import type { HttpClient } from "isomorphic-git";
 import http from "isomorphic-git/http/node";
+import { proxyAgent, type HttpProxy } from "./http-proxy.js";
 import { assertLiteralAllowed, guardedLookup, type NetworkPolicy } from "./network-guard.js";
 
 /** How a source's HTTP client reaches servers. */
@@ -13,6 +14,8 @@ export interface SourceHttpOptions {
   clientCert?: { certPem: string; keyPem: string };
   /** Bytes of one response body (a hostile server could otherwise stream a pack without end). */
   maxResponseBytes: number;
+  /** A forward proxy every request goes through. */
+  proxy?: HttpProxy;
 }
 
 /** A stalled server fails the fetch instead of holding the worker until its own timeout. */
@@ -20,14 +23,20 @@ const IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * isomorphic-git's node client, with every connection (first request and each redirect hop, http or
- * https) opened by a function that checks the address it connects to against the network policy.
+ * https) opened by a function that checks the address it connects to against the network policy
+ * (through the proxy's agent when there is one).
  */
 export function sourceHttpClient(options: SourceHttpOptions): HttpClient {
   const connect = guardedConnect(options);
+  const agent = options.proxy && proxyAgent({ ...options, proxy: options.proxy });
   return {
     request: async (req) => {
-      const fetchOptions = { ...req.fetchOptions, createConnection: connect, timeout: IDLE_TIMEOUT_MS };
-      const response = await http.request({ ...req, agent: undefined, fetchOptions });
+      const fetchOptions = {
+        ...req.fetchOptions,
+        ...(!agent && { createConnection: connect }),
+        timeout: IDLE_TIMEOUT_MS,
+      };
+      const response = await http.request({ ...req, agent, fetchOptions });
       return { ...response, body: response.body && bounded(response.body, options.maxResponseBytes) };
     },
   };
