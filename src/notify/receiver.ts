@@ -14,7 +14,9 @@ export type Verdict =
   { accept: true; event: string } | { accept: false; status: number; reason: string } | { pong: true };
 
 /**
- * Checks a delivery the way notification-controller does for the receiver's type. The payload only
+ * Checks a delivery the way notification-controller does for the receiver's type. Every refusal is
+ * answered 400, as Flux's receiver handler answers whatever its validate returns (a bad signature or
+ * token, an event the Receiver does not list, a body not of the type). The payload only
  * triggers a fetch; nothing in it decides what is deployed, so it is never parsed beyond the event.
  */
 export async function verifyDelivery(
@@ -25,7 +27,7 @@ export async function verifyDelivery(
   events: string[] = [],
 ): Promise<Verdict> {
   // An empty key would let anyone forge an HMAC or match a missing header: never verify with one.
-  if (!token) return { accept: false, status: 401, reason: "the receiver has no token" };
+  if (!token) return { accept: false, status: 400, reason: "the receiver has no token" };
   const allowed = (event: string) => events.length === 0 || events.some((e) => e.toLowerCase() === event.toLowerCase());
   switch (type) {
     case "generic":
@@ -33,39 +35,38 @@ export async function verifyDelivery(
     case "generic-hmac":
       return signatureMatches(headers["x-signature"], token, body)
         ? { accept: true, event: "generic" }
-        : { accept: false, status: 401, reason: "invalid or missing X-Signature" };
+        : { accept: false, status: 400, reason: "invalid or missing X-Signature" };
     case "github": {
       const event = headers["x-github-event"] ?? "";
       // GitHub's own library checks X-Hub-Signature-256 (HMAC-SHA256 of the raw body, constant time).
       const signature = headers["x-hub-signature-256"] ?? "";
       const verified =
         signature !== "" && (await new Webhooks({ secret: token }).verify(body.toString("utf8"), signature));
-      if (!verified) return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" };
+      if (!verified) return { accept: false, status: 400, reason: "invalid or missing X-Hub-Signature-256" };
       if (event === "ping") return { pong: true };
       return allowed(event)
         ? { accept: true, event }
-        : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+        : { accept: false, status: 400, reason: `event '${event}' is not in the receiver's events` };
     }
     case "gitlab": {
       const event = headers["x-gitlab-event"] ?? "";
       if (!constantTimeEqual(headers["x-gitlab-token"] ?? "", token))
-        return { accept: false, status: 401, reason: "invalid X-Gitlab-Token" };
+        return { accept: false, status: 400, reason: "invalid X-Gitlab-Token" };
       return allowed(event)
         ? { accept: true, event }
-        : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+        : { accept: false, status: 400, reason: `event '${event}' is not in the receiver's events` };
     }
     case "bitbucket": {
       // Bitbucket Server signs with X-Hub-Signature (sha256=…) and names the event in X-Event-Key.
       const event = headers["x-event-key"] ?? "";
       if (!signatureMatches(headers["x-hub-signature"], token, body))
-        return { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" };
+        return { accept: false, status: 400, reason: "invalid or missing X-Hub-Signature" };
       if (event === "diagnostics:ping") return { pong: true };
       return allowed(event)
         ? { accept: true, event }
-        : { accept: false, status: 200, reason: `event '${event}' is not in the receiver's events` };
+        : { accept: false, status: 400, reason: `event '${event}' is not in the receiver's events` };
     }
-    // Registry webhooks, as notification-controller v1.9 checks them. It answers 400 to every delivery it refuses,
-    // and so do these. Quay, Docker Hub and ACR sign nothing: the secret path is their only credential.
+    // Registry webhooks, as notification-controller v1.9 checks them. Quay, Docker Hub and ACR sign nothing: the secret path is their only credential.
     case "harbor":
       return constantTimeEqual(headers["authorization"] ?? "", token)
         ? { accept: true, event: "harbor" }

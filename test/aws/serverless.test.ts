@@ -279,7 +279,7 @@ describe(`serverless runtime: webhook → SQS FIFO → worker, S3 state (${aws.v
     );
     await pollOnce();
     expect(again).toEqual({ status: 200, body: "already handled\n" });
-    expect(forged.status).toBe(401);
+    expect(forged.status).toBe(400);
     expect(reconciles).toBe(before);
   });
 

@@ -262,7 +262,7 @@ describe(`webhook receivers against the local control plane (kube-apiserver ${ku
       202,
       "already handled\n",
       202,
-      401,
+      400,
       202,
     ]);
   });

@@ -28,7 +28,7 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
       "generic-hmac refuses a wrong one",
       "generic-hmac",
       { "x-signature": "sha256=00" },
-      { accept: false, status: 401, reason: "invalid or missing X-Signature" },
+      { accept: false, status: 400, reason: "invalid or missing X-Signature" },
     ],
     [
       "github accepts a signed push",
@@ -41,25 +41,25 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
       "github refuses an unsigned push",
       "github",
       { "x-github-event": "push" },
-      { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature-256" },
+      { accept: false, status: 400, reason: "invalid or missing X-Hub-Signature-256" },
     ],
     [
-      "github ignores events not listed",
+      "github refuses events not listed (400, as Flux)",
       "github",
       { "x-hub-signature-256": sign(), "x-github-event": "issues" },
-      { accept: false, status: 200, reason: "event 'issues' is not in the receiver's events" },
+      { accept: false, status: 400, reason: "event 'issues' is not in the receiver's events" },
     ],
     [
       "gitlab accepts its token",
       "gitlab",
       { "x-gitlab-token": token, "x-gitlab-event": "Push Hook" },
-      { accept: false, status: 200, reason: "event 'Push Hook' is not in the receiver's events" },
+      { accept: false, status: 400, reason: "event 'Push Hook' is not in the receiver's events" },
     ],
     [
       "gitlab refuses a wrong token",
       "gitlab",
       { "x-gitlab-token": "nope", "x-gitlab-event": "push" },
-      { accept: false, status: 401, reason: "invalid X-Gitlab-Token" },
+      { accept: false, status: 400, reason: "invalid X-Gitlab-Token" },
     ],
     [
       "bitbucket accepts a signed push",
@@ -71,7 +71,7 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
       "bitbucket refuses a bad signature",
       "bitbucket",
       { "x-hub-signature": "sha256=11", "x-event-key": "push" },
-      { accept: false, status: 401, reason: "invalid or missing X-Hub-Signature" },
+      { accept: false, status: 400, reason: "invalid or missing X-Hub-Signature" },
     ],
     [
       "types Sluice lacks are named",
@@ -97,7 +97,7 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
   ] as const)("a %s receiver without a token refuses every delivery (%j)", async (type, headers) => {
     await expect(verifyDelivery(type, "", headers, body)).resolves.toEqual({
       accept: false,
-      status: 401,
+      status: 400,
       reason: "the receiver has no token",
     });
   });
