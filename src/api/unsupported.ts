@@ -196,7 +196,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   ],
   ImagePolicy: [],
   ImageUpdateAutomation: [
-    { path: "spec.git.commit.signingKey", reason: notYet("signing commits (GPG or SSH)") },
     { path: "spec.git.push.options", reason: notYet("sending Git push options (isomorphic-git cannot)") },
   ],
   Provider: [

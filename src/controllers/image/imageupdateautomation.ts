@@ -8,6 +8,7 @@ import type { ImageUpdateAutomation } from "../../api/imageupdateautomation.js";
 import { formatKey } from "../../api/object-key.js";
 import { REASON } from "../../api/reasons.js";
 import { commitMessage } from "../../image/commit-message.js";
+import { commitSigner, SigningKeyError } from "../../image/commit-signing.js";
 import { TemplateError } from "../../image/go-template.js";
 import type { PolicyImage } from "../../image/setters.js";
 import { updateWithSetters, UpdatePathError, type FileChanges } from "../../image/update-files.js";
@@ -23,6 +24,7 @@ import {
   type GitAuth,
   type GitRemote,
 } from "../../sources/git.js";
+import { signCommit, type CommitSigner } from "../../sources/git-signature.js";
 import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { gitAuth } from "../source/gitrepository.js";
@@ -152,6 +154,8 @@ interface Source {
   checkoutBranch: string;
   pushBranch: string;
   switchBranch: boolean;
+  /** `commit.signingKey`'s signer. */
+  sign?: CommitSigner;
   /** Set once checked out. */
   checkoutRevision?: string;
   /** What the update was built on, once checked out: the push branch's head or the checkout ref, and its message. */
@@ -198,8 +202,18 @@ async function sourceOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Pr
       `spec.git.push.pullRequest needs spec.git.push.branch, other than the branch it merges into ('${pushBranch}'): invalid source configuration`,
       { stalled: true },
     );
+  let sign: CommitSigner | undefined;
+  if (git.commit.signingKey) {
+    const { secretRef, type } = git.commit.signingKey;
+    const secret = await ports.secrets.secret({ namespace, name: secretRef.name });
+    if (!secret) throw sourceManagerFailed(`could not find signing key secret '${secretRef.name}'`);
+    sign = await commitSigner(secretRef.name, type, secret).catch((error: unknown) => {
+      throw error instanceof SigningKeyError ? sourceManagerFailed(error.message) : error;
+    });
+  }
   return {
     sourceKey: ref,
+    sign,
     sourceBranch: gitRepositoryDefaults(repo.spec).ref.branch,
     remote: {
       url: repo.spec.url,
@@ -272,7 +286,7 @@ async function updateAndPush(
       const message = renderMessage(auto, changes);
       const files = new Map<string, string>();
       for (const { file } of changes) files.set(file, await readFile(join(dir, file), "utf8"));
-      const commit = await commitFiles({
+      const unsigned = await commitFiles({
         dir,
         parent: base,
         files,
@@ -280,6 +294,7 @@ async function updateAndPush(
         message,
         when: new Date(ports.clock.now()),
       });
+      const commit = source.sign ? await signed(dir, unsigned, source.sign) : unsigned;
       try {
         await pushCommit(source.remote, dir, commit, pushRef);
       } catch (error) {
@@ -377,6 +392,15 @@ async function pushRefspec(source: Source, dir: string, commit: string, refspec:
   await pushCommit(source.remote, dir, commit, target).catch((error: unknown) => {
     throw error instanceof GitError ? gitFailure(error.message) : error;
   });
+}
+
+async function signed(dir: string, commit: string, sign: CommitSigner): Promise<string> {
+  try {
+    return await signCommit(dir, commit, sign);
+  } catch (error) {
+    // The key was checked when read: what fails here is the signing itself; its message names no key material.
+    throw gitFailure(`failed to sign the commit: ${(error as Error).message}`);
+  }
 }
 
 function gitFailure(message: string, phase: "checkout" | "update" = "update"): ReconcileError {
