@@ -27,6 +27,10 @@ const INPUT = "helm-output.yaml";
 /** The most a post-rendered manifest may be: what `helm template` may print (render.ts). */
 const MAX_OUTPUT_BYTES = 64 << 20;
 
+/** A post-renderer with patches or images: the others change nothing. */
+export const hasWork = (renderer: KustomizePostRenderer): boolean =>
+  !!(renderer.patches?.length || renderer.images?.length);
+
 /** The manifest after every post-renderer that has something to do, in order; unchanged when none has. */
 export async function postRender(
   kubectl: string,
@@ -35,7 +39,7 @@ export async function postRender(
   renderers: KustomizePostRenderer[],
   limits: RenderLimits,
 ): Promise<string> {
-  const stages = [...renderers.entries()].filter(([, r]) => r.patches?.length || r.images?.length);
+  const stages = [...renderers.entries()].filter(([, r]) => hasWork(r));
   if (stages.length === 0) return manifest;
   const dir = await mkdtemp(join(workDir, "postrender-"));
   try {

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 
 // Rendering a release with the real Helm: `helm template` runs Helm's own template engine, sub-charts,
@@ -70,7 +70,8 @@ export async function renderRelease(request: RenderRequest): Promise<RenderedRel
   const plugins = join(home, "plugins");
   await mkdir(plugins);
   const valuesFile = join(home, "values.yaml");
-  await writeFile(valuesFile, stringify(request.values), { mode: 0o600 });
+  // JSON, not YAML: Helm reads values files as YAML 1.1, where a string "yes" or "on" written plain is a boolean.
+  await writeFile(valuesFile, JSON.stringify(request.values), { mode: 0o600 });
   const args = [
     "template",
     request.releaseName,
@@ -117,13 +118,8 @@ export function splitOutput(output: string): RenderedRelease {
     const objects = parseObjects(output, "the post-rendered manifest");
     return { manifest: output, objects, crds: [], hooks: [] };
   }
-  const sections = headed.map((match, i, all) => ({
-    path: match[1]!,
-    block: output.slice(match.index, all[i + 1]?.index ?? output.length),
-    content: output.slice(match.index + match[0].length, all[i + 1]?.index ?? output.length),
-  }));
   const rendered: RenderedRelease = { manifest: "", objects: [], crds: [], hooks: [] };
-  for (const { path, block, content } of sections) {
+  for (const { path, block, content } of templateSections(output)) {
     const objects = parseObjects(content, path);
     if (/^[^/]+\/crds\//.test(path)) {
       rendered.crds.push(...objects);
@@ -140,7 +136,16 @@ export function splitOutput(output: string): RenderedRelease {
   return rendered;
 }
 
-function parseObjects(content: string, path: string): KubeObject[] {
+/** The `---\n# Source: <path>\n<content>` sections of Helm's output: each template's path, whole block and content. */
+export function templateSections(output: string): { path: string; block: string; content: string }[] {
+  return [...output.matchAll(SECTION)].map((match, i, all) => ({
+    path: match[1]!,
+    block: output.slice(match.index, all[i + 1]?.index ?? output.length),
+    content: output.slice(match.index + match[0].length, all[i + 1]?.index ?? output.length),
+  }));
+}
+
+export function parseObjects(content: string, path: string): KubeObject[] {
   const objects: KubeObject[] = [];
   for (const doc of parseAllDocuments(content)) {
     if (doc.errors.length > 0) throw new RenderError(`${path}: ${doc.errors[0]!.message}`);

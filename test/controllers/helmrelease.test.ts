@@ -307,6 +307,35 @@ describe("HelmRelease: values and remediation", () => {
     expect(deployment.spec.template.metadata.annotations?.team).toBe("payments");
   });
 
+  it("upgrade.preserveValues keeps a value the previous release set and the new spec drops", async () => {
+    const message = async () => {
+      const deployment = await suite.admin.client.send<{
+        spec: { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } };
+      }>({ method: "GET", path: `/apis/apps/v1/namespaces/${suite.namespace}/deployments/preserved-podinfo` });
+      return deployment.spec.template.spec.containers[0]!.env?.find((e) => e.name === "PODINFO_UI_MESSAGE")?.value;
+    };
+    const values = { replicaCount: 1, ui: { message: "from revision 1", color: "#112233" } };
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "preserved", podinfoRelease({ values }));
+    await readyWith("preserved", "InstallSucceeded");
+    await put(
+      "helm.toolkit.fluxcd.io/v2",
+      "HelmRelease",
+      "preserved",
+      podinfoRelease({
+        values: { replicaCount: 2, ui: { color: null } },
+        upgrade: { preserveValues: true, remediation: { remediateLastFailure: true } },
+      }),
+    );
+    await readyWith("preserved", "UpgradeSucceeded");
+    const stored = JSON.parse(await helm(["get", "values", "preserved", "-n", suite.namespace, "-o", "json"]));
+    // ui.message kept; ui.color's null drops the previous value from the values...
+    expect(stored).toEqual({ replicaCount: 2, ui: { message: "from revision 1" } });
+    expect(await message()).toBe("from revision 1");
+    // ...but not from the chart's defaults, which Helm replaces with the previous release's coalesced values.
+    const all = JSON.parse(await helm(["get", "values", "preserved", "-n", suite.namespace, "-a", "-o", "json"]));
+    expect(all.ui).toEqual({ color: "#112233", logo: "", message: "from revision 1" });
+  });
+
   it("post-renders with kustomize images and patches, and stores the post-rendered manifest", async () => {
     await put(
       "helm.toolkit.fluxcd.io/v2",
@@ -442,6 +471,45 @@ describe("HelmRelease: hooks and tests", () => {
         .send({ method: "GET", path: `/api/v1/namespaces/${suite.namespace}/configmaps/hooked-bad-config` })
         .catch((e: { status?: number }) => e.status);
       expect(configMap).toBe(404);
+    } finally {
+      failing.delete("doomed");
+    }
+  });
+
+  it("sends hooks to the post-renderers (postRenderStrategy combined, the default, and separate), never with nohooks", async () => {
+    // The failing hook's pod annotation patched to one the kubelet stand-in lets succeed: only a patch that
+    // reaches the hook saves the install.
+    const fixHook = {
+      kustomize: {
+        patches: [
+          {
+            target: { kind: "Job" },
+            patch: '[{"op":"replace","path":"/spec/template/metadata/annotations/rollout","value":"ok"}]',
+          },
+        ],
+      },
+    };
+    failing.add("doomed");
+    try {
+      for (const [name, strategy] of [
+        ["post-combined", undefined],
+        ["post-separate", "separate"],
+      ] as const) {
+        const spec = { ...hooked("hooked-bad"), postRenderers: [fixHook], postRenderStrategy: strategy };
+        await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", name, spec);
+        await readyWith(name, "InstallSucceeded");
+        const hooks = await helm(["get", "hooks", name, "-n", suite.namespace]);
+        expect(hooks).toContain("rollout: ok");
+        // helm-controller's origin labels reach the hook through the post-renderer too.
+        expect(hooks).toContain(`helm.toolkit.fluxcd.io/name: ${name}`);
+      }
+      const spec = { ...hooked("hooked-bad"), postRenderers: [fixHook], postRenderStrategy: "nohooks" };
+      await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "post-nohooks", spec);
+      const status = await until("InstallFailed", async () => {
+        const s = await releaseStatus("post-nohooks");
+        return condition(s, "Released")?.reason === "InstallFailed" && s;
+      });
+      expect(condition(status, "Released")?.message).toContain("pre-install hook Job/post-nohooks-migrate failed");
     } finally {
       failing.delete("doomed");
     }

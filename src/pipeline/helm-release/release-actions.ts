@@ -297,13 +297,10 @@ export async function setStatus(
  * origin labels and `commonMetadata`, which the chart's own labels do not override.
  */
 function withReleaseMetadata(target: ReleaseTarget, objects: KubeObject[]): KubeObject[] {
-  const labels = {
-    ...target.commonMetadata?.labels,
-    ...ownerLabels(target.owner),
-    "app.kubernetes.io/managed-by": "Helm",
-  };
+  const flux = fluxMetadata(target);
+  const labels = { ...flux.labels, "app.kubernetes.io/managed-by": "Helm" };
   const annotations = {
-    ...target.commonMetadata?.annotations,
+    ...flux.annotations,
     "meta.helm.sh/release-name": target.releaseName,
     "meta.helm.sh/release-namespace": target.namespace,
   };
@@ -315,6 +312,17 @@ function withReleaseMetadata(target: ReleaseTarget, objects: KubeObject[]): Kube
       annotations: { ...o.metadata.annotations, ...annotations },
     },
   }));
+}
+
+/** What helm-controller's own post-renderers set: `commonMetadata`, then the origin labels over its labels. */
+export function fluxMetadata(target: ReleaseTarget): {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+} {
+  return {
+    labels: { ...target.commonMetadata?.labels, ...ownerLabels(target.owner) },
+    annotations: { ...target.commonMetadata?.annotations },
+  };
 }
 
 /** CRDs first: created when missing (Create), or applied over the existing ones too (CreateReplace). */

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatDuration, parseDuration } from "../../api/duration.js";
 import { configDigest } from "../../api/values-digest.js";
@@ -11,9 +11,11 @@ import { formatChangeSet } from "../../apply/changeset.js";
 import { openChartArchive, setChartVersion } from "../../sources/helm-chart-build.js";
 import { loadChart } from "../../helm/chart.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
-import { postRender, PostRenderError } from "../../helm/post-render.js";
-import { renderRelease, RenderError, splitOutput } from "../../helm/render.js";
+import { PostRenderError } from "../../helm/post-render.js";
+import { postRenderRelease } from "../../helm/post-render-strategy.js";
+import { renderRelease, RenderError } from "../../helm/render.js";
 import { ReleaseStorage } from "../../helm/storage.js";
+import { currentRelease, reuseValues } from "../../helm/reuse-values.js";
 import type { Secrets } from "../../secrets/secrets.js";
 import { ReconcileError } from "../reconcile-error.js";
 import { findCondition, isReady } from "../conditions.js";
@@ -21,6 +23,7 @@ import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import {
   correctDrift,
   FIELD_MANAGER,
+  fluxMetadata,
   release,
   ReleaseActionError,
   uninstall,
@@ -277,6 +280,8 @@ async function releaseAction(
     } catch (error) {
       throw new ReconcileError(REASON.artifactFailed, `Could not load chart: ${(error as Error).message}`);
     }
+    if (action === "upgrade" && hr.spec.upgrade?.preserveValues)
+      values = await preservedValues(target, chartDir, values);
     const options = hr.spec[action];
     // install.skipCRDs (deprecated) is Skip; otherwise Create on install, Skip on upgrade, unless `crds` says.
     const skip = action === "install" && hr.spec.install?.skipCRDs;
@@ -300,17 +305,19 @@ async function releaseAction(
       if (!(error instanceof RenderError)) throw error;
       return actionFailed(run, action, chart.name, chart.version, error.message, started);
     }
-    if (hr.spec.postRenderers?.length) {
-      const renderers = hr.spec.postRenderers.map((p) => p.kustomize ?? {});
-      let post: string;
-      try {
-        post = await postRender(ports.tools.kubectl, work, rendered.manifest, renderers, ports.settings.renderLimits);
-      } catch (error) {
-        if (!(error instanceof PostRenderError)) throw error;
-        return actionFailed(run, action, chart.name, chart.version, error.message, started);
-      }
-      const { manifest, objects } = splitOutput(post);
-      rendered = { ...rendered, manifest, objects };
+    try {
+      rendered = await postRenderRelease(rendered, {
+        // helm-controller's default without its UseHelm3Defaults feature gate.
+        strategy: hr.spec.postRenderStrategy ?? "combined",
+        renderers: (hr.spec.postRenderers ?? []).map((p) => p.kustomize ?? {}),
+        hookMetadata: fluxMetadata(target),
+        kubectl: ports.tools.kubectl,
+        workDir: work,
+        limits: ports.settings.renderLimits,
+      });
+    } catch (error) {
+      if (!(error instanceof PostRenderError) && !(error instanceof RenderError)) throw error;
+      return actionFailed(run, action, chart.name, chart.version, error.message, started);
     }
     if (action === "install" && hr.spec.install?.createNamespace) await createNamespace(target);
     const result = await release(target, {
@@ -372,6 +379,22 @@ export async function uninstallRelease(run: Run): Promise<HelmReleaseOutcome> {
       event: { severity: "error", reason: WHY.uninstallFailed, message },
     };
   }
+}
+
+/**
+ * `upgrade.preserveValues` (Helm's ReuseValues): the values over the current release's, and the chart's defaults
+ * replaced by that release's coalesced values (written as JSON, which Helm reads as YAML without re-typing strings).
+ */
+async function preservedValues(
+  target: ReleaseTarget,
+  chartDir: string,
+  values: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const current = currentRelease(await target.storage.history(target.releaseName));
+  if (!current) return values;
+  const reused = reuseValues(values, current);
+  await writeFile(join(chartDir, "values.yaml"), JSON.stringify(reused.chartValues), { mode: 0o600 });
+  return reused.values;
 }
 
 /** `install.createNamespace`: the target namespace, created when missing (and never deleted, as Flux). */
