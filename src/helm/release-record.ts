@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { ChartRecord } from "./chart.js";
 import type { HookRecord } from "./render.js";
@@ -48,9 +49,39 @@ export function recordSecretName(name: string, version: number): string {
   return `sh.helm.release.v1.${name}.v${version}`;
 }
 
-/** The record in Helm's storage encoding: gzip (best compression, as Helm) of the JSON, base64. */
+/**
+ * The record in Helm's storage encoding: gzip (best compression, as Helm) of the JSON, base64. The gzip stream is
+ * three members — the JSON before the chart, the chart, the JSON after it — which every gzip reader (Go's, which
+ * Helm uses, and Node's) reads as one: the chart, most of a record's bytes and the same in every version and every
+ * release of it, is compressed once per process instead of at every write (9 ms of a podinfo record's 10).
+ */
 export function encodeRecord(record: ReleaseRecord): string {
-  return gzipSync(Buffer.from(JSON.stringify(inHelmOrder(record))), { level: 9 }).toString("base64");
+  const ordered = inHelmOrder(record);
+  // The slot takes the chart's place in Helm's key order.
+  const parts = JSON.stringify({ ...ordered, chart: CHART_SLOT }).split(`"${CHART_SLOT}"`);
+  if (parts.length !== 2) return gzip(JSON.stringify(ordered)).toString("base64");
+  const [before, after] = parts as [string, string];
+  return Buffer.concat([gzip(before), compressedChart(JSON.stringify(ordered.chart)), gzip(after)]).toString("base64");
+}
+
+/** Where the chart goes in the record's JSON: a string that JSON-encodes to itself, unknown outside this process. */
+const CHART_SLOT = `chart-${randomUUID()}`;
+const compressedCharts = new Map<string, Buffer>();
+/** Charts kept compressed: the few a process releases at once (each some tens of KiB). */
+const MAX_COMPRESSED_CHARTS = 16;
+
+const gzip = (text: string) => gzipSync(Buffer.from(text), { level: 9 });
+
+function compressedChart(chartJson: string): Buffer {
+  const key = createHash("sha256").update(chartJson).digest("hex");
+  let member = compressedCharts.get(key);
+  if (!member) {
+    member = gzip(chartJson);
+    if (compressedCharts.size >= MAX_COMPRESSED_CHARTS) compressedCharts.delete(compressedCharts.keys().next().value!);
+  }
+  compressedCharts.delete(key); // re-inserted last: the least recently used goes first
+  compressedCharts.set(key, member);
+  return member;
 }
 
 /** The most a decoded record may expand to: a release is its chart and manifest, far below this. */

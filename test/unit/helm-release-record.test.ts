@@ -1,4 +1,4 @@
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { goJson, releaseDigest } from "../../src/helm/observation.js";
 import { decodeRecord, recordSecret, ReleaseRecordError, type ReleaseRecord } from "../../src/helm/release-record.js";
@@ -37,6 +37,21 @@ describe("release records", () => {
     });
     expect(secret.type).toBe("helm.sh/release.v1");
     expect(decodeRecord(secret.metadata.name, secret.data.release)).toEqual(record);
+  });
+
+  it("encodes the record's JSON in Helm's key order as gzip members, the chart's compressed once and reused", () => {
+    const gzipped = (r: ReleaseRecord) => Buffer.from(recordSecret(r, new Date()).data.release, "base64");
+    const json = (r: ReleaseRecord) => gunzipSync(Buffer.from(gzipped(r).toString("latin1"), "base64")).toString();
+    const { chart, name, ...rest } = record;
+    // Keys given in another order, and values that look like the chart's slot, change nothing.
+    const shuffled = { ...rest, chart, name, config: { chart: '"chart-"', replicaCount: 3 } } as ReleaseRecord;
+    expect(json(shuffled)).toBe(JSON.stringify({ ...record, config: shuffled.config }));
+    const members = (r: ReleaseRecord) => Buffer.from(gzipped(r).toString("latin1"), "base64");
+    const next = members({ ...record, version: 2, info: { ...record.info, status: "superseded" } });
+    // The chart's member (between the header's and the tail's) is the same bytes in every version.
+    const chartMember = gzipSync(JSON.stringify(record.chart), { level: 9 });
+    expect(next.includes(chartMember)).toBe(true);
+    expect(members(record).includes(chartMember)).toBe(true);
   });
 
   it("reads an uncompressed record as Helm does (from before it compressed)", () => {
