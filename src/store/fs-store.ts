@@ -37,6 +37,23 @@ export class FileStore implements Store {
     return found.sort((a, b) => formatKey(keyOf(a.object)).localeCompare(formatKey(keyOf(b.object))));
   }
 
+  /**
+   * Every stored object's key with its file's signature (inode, modification time, size; a write renames a new file
+   * into place, so each write changes it), sorted by key: a watcher re-reads only the files whose signature changed.
+   */
+  async signatures(): Promise<{ key: ObjectKey; signature: string }[]> {
+    const found: { key: ObjectKey; signature: string }[] = [];
+    for (const kind of await names(this.root))
+      for (const namespace of await names(join(this.root, kind)))
+        for (const file of await names(join(this.root, kind, namespace))) {
+          if (!file.endsWith(".json")) continue;
+          const key = { kind, namespace, name: file.slice(0, -".json".length) };
+          const info = await stat(this.path(key)).catch(notFoundAsUndefined);
+          if (info) found.push({ key, signature: `${info.ino}:${info.mtimeMs}:${info.size}` });
+        }
+    return found.sort((a, b) => formatKey(a.key).localeCompare(formatKey(b.key)));
+  }
+
   async create(object: KubeObject): Promise<Stored> {
     return this.write(keyOf(object), object, null);
   }

@@ -43,6 +43,20 @@ describe("FileStore (local Store adapter)", () => {
     expect(await store.list()).toHaveLength(1);
   });
 
+  it("gives each file a signature that every write changes, the same bytes included, and nothing else does", async () => {
+    const store = new FileStore(await scratch());
+    const a = await store.create(object("a", { v: 1 }));
+    await store.create(object("b"));
+    const before = await store.signatures();
+    expect(before.map((s) => s.key.name)).toEqual(["a", "b"]);
+    await store.get({ kind: "Counter", namespace: "default", name: "a" });
+    expect(await store.signatures()).toEqual(before);
+    await store.update(object("a", { v: 1 }), a.version);
+    const after = await store.signatures();
+    expect(after[0]!.signature).not.toBe(before[0]!.signature);
+    expect(after[1]).toEqual(before[1]);
+  });
+
   it("keeps every increment when four processes race on one object", async () => {
     // Arrange
     const root = await scratch();
