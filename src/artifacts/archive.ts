@@ -148,7 +148,8 @@ function diskTree(root: string): SourceTree {
   };
 }
 
-function header(data: { path: string; type: "File" | "Directory"; mode: number; size: number }): Buffer {
+/** A tar entry's header with fixed owner (0) and time (the epoch), in ustar, or PAX when the path needs it. */
+export function header(data: { path: string; type: "File" | "Directory"; mode: number; size: number }): Buffer {
   const fields = { ...data, uid: 0, gid: 0, mtime: MTIME };
   const block = Buffer.alloc(512);
   const h = new Header(fields);
@@ -157,7 +158,8 @@ function header(data: { path: string; type: "File" | "Directory"; mode: number; 
   return h.needPax ? Buffer.concat([new Pax({ path: data.path, mtime: MTIME }).encode(), block]) : block;
 }
 
-function pad(content: Buffer): Buffer {
+/** A file's content padded to the tar block size. */
+export function pad(content: Buffer): Buffer {
   const rest = content.length % 512;
   return rest === 0 ? content : Buffer.concat([content, Buffer.alloc(512 - rest)]);
 }

@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { version } from "../version.js";
 import { agentCommand } from "./commands/agent.js";
+import { listCommand, pullCommand, pushCommand, tagCommand } from "./commands/artifact.js";
 import { bootstrapCommand } from "./commands/bootstrap.js";
 import { buildCommand, diffCommand } from "./commands/build.js";
 import { checkCommand } from "./commands/check.js";
@@ -55,5 +56,9 @@ export function program(): Command {
     .addCommand(treeCommand())
     .addCommand(debugCommand())
     .addCommand(checkCommand())
-    .addCommand(agentCommand());
+    .addCommand(agentCommand())
+    .addCommand(pushCommand())
+    .addCommand(pullCommand())
+    .addCommand(tagCommand())
+    .addCommand(listCommand());
 }

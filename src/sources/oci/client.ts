@@ -78,6 +78,16 @@ export interface OciClientOptions {
   clientCert?: { certPem: string; keyPem: string };
   /** Bounds every request of this client (spec.timeout). */
   signal?: AbortSignal;
+  /** Tokens are asked for pulling and pushing (`sluice push|tag artifact`), not only pulling. */
+  push?: boolean;
+}
+
+/** What a request sends beyond its headers, and which answers besides a 2xx it takes. */
+export interface OciSendOptions {
+  /** A body sent whole (with its Content-Length), again after a 401's challenge is answered. */
+  body?: Buffer;
+  /** Non-2xx statuses answered to the caller instead of thrown (a HEAD's 404). */
+  allow?: number[];
 }
 
 /** A pulled image manifest and the digest it was verified against. */
@@ -107,7 +117,7 @@ export class OciClient {
   private readonly who: string;
 
   constructor(private readonly options: OciClientOptions) {
-    this.scope = `repository:${options.ref.repository}:pull`;
+    this.scope = `repository:${options.ref.repository}:${options.push ? "pull,push" : "pull"}`;
     const { username = "", password = "" } = options.credentials ?? {};
     this.who = `${options.ref.registry}|${createHash("sha256").update(`${username}\0${password}`).digest("hex")}`;
     const known = realms.get(this.who);
@@ -189,6 +199,12 @@ export class OciClient {
     return data;
   }
 
+  /** A manifest (image or index) as the registry serves it, checked against its digest and media type. */
+  async rawManifest(reference: string): Promise<{ digest: string; mediaType: string; body: Buffer }> {
+    const { digest, mediaType, body } = await this.fetchManifest(reference);
+    return { digest, mediaType, body };
+  }
+
   private async fetchManifest(reference: string) {
     const response = await this.send("GET", this.manifestPath(reference), { accept: ACCEPT }, MAX_MANIFEST_BYTES);
     const body = await this.read(response, MAX_MANIFEST_BYTES, `manifest ${reference} of ${this.name()}`);
@@ -209,23 +225,25 @@ export class OciClient {
       throw new OciError(
         `manifest ${reference} of ${this.name()} has digest ${digest}, not the ${served} served with it`,
       );
-    return { digest, mediaType, json };
+    return { digest, mediaType, json, body };
   }
 
   /** One request, answering a 401's challenge once: a bearer token from the realm, or basic credentials. */
-  private async send(
+  protected async send(
     method: string,
     pathOrUrl: string,
     headers: Record<string, string>,
     maxBytes = MAX_SMALL_BYTES,
+    { body, allow = [] }: OciSendOptions = {},
   ): Promise<GitHttpResponse> {
-    let response = await this.request(method, pathOrUrl, headers, maxBytes);
+    let response = await this.request(method, pathOrUrl, headers, maxBytes, body);
     if (response.statusCode === 401) {
       await response.body?.return?.();
       await this.authenticate(response);
-      response = await this.request(method, pathOrUrl, headers, maxBytes);
+      response = await this.request(method, pathOrUrl, headers, maxBytes, body);
     }
-    if (response.statusCode >= 200 && response.statusCode < 300) return response;
+    if ((response.statusCode >= 200 && response.statusCode < 300) || allow.includes(response.statusCode))
+      return response;
     const detail = await this.errorDetail(response);
     const unauthorized = response.statusCode === 401 || response.statusCode === 403;
     throw new OciError(`${method} ${this.url(pathOrUrl)}: ${detail}`, unauthorized);
@@ -236,25 +254,31 @@ export class OciClient {
    * the registry's scheme is unknown and it may be plain HTTP, HTTPS is tried first and HTTP when no
    * TLS connection could be made, as go-containerregistry's ping does; the answer is remembered.
    */
-  private async request(method: string, pathOrUrl: string, headers: Record<string, string>, maxBytes: number) {
+  private async request(
+    method: string,
+    pathOrUrl: string,
+    headers: Record<string, string>,
+    maxBytes: number,
+    body?: Buffer,
+  ) {
     const { registry, httpFallback } = this.options.ref;
     const onRegistry = new URL(pathOrUrl, this.options.ref.baseUrl).host === registry;
-    if (!onRegistry || !httpFallback) return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+    if (!onRegistry || !httpFallback) return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes, body);
     if (schemes.has(registry))
       // A registry that stops answering on the scheme it had is probed again at the next request.
-      return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes).catch((error: unknown) => {
+      return this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes, body).catch((error: unknown) => {
         schemes.delete(registry);
         throw error;
       });
     try {
-      const response = await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+      const response = await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes, body);
       schemes.set(registry, "https:");
       return response;
     } catch (error) {
       if (this.options.signal?.aborted) throw error;
       schemes.set(registry, "http:");
       try {
-        return await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes);
+        return await this.requestOnce(method, this.url(pathOrUrl), headers, maxBytes, body);
       } catch (plain) {
         schemes.delete(registry);
         throw new OciError(`${(error as Error).message}; over plain HTTP: ${(plain as Error).message}`);
@@ -270,7 +294,13 @@ export class OciClient {
     return url.href;
   }
 
-  private async requestOnce(method: string, url: string, headers: Record<string, string>, maxBytes: number) {
+  private async requestOnce(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    maxBytes: number,
+    body?: Buffer,
+  ) {
     this.requests++;
     const http = sourceHttpClient({
       network: this.options.network,
@@ -284,7 +314,9 @@ export class OciClient {
       ...(this.authorization && { authorization: this.authorization }),
     };
     try {
-      return await http.request({ url, method, headers: all, signal: this.options.signal });
+      // An array body is sent as one buffer with its Content-Length (isomorphic-git's node client).
+      const sent = body && ([body] as unknown as AsyncIterableIterator<Uint8Array>);
+      return await http.request({ url, method, headers: all, body: sent, signal: this.options.signal });
     } catch (error) {
       if (this.options.signal?.aborted) throw new OciError(`${method} ${url}: timed out`);
       throw new OciError(`${method} ${url}: ${(error as Error).message}`);
@@ -368,7 +400,7 @@ export class OciClient {
     return parsed.data.errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ""}`).join("; ");
   }
 
-  private async read(response: GitHttpResponse, maxBytes: number, what: string): Promise<Buffer> {
+  protected async read(response: GitHttpResponse, maxBytes: number, what: string): Promise<Buffer> {
     const chunks: Uint8Array[] = [];
     try {
       for await (const chunk of response.body ?? []) chunks.push(chunk);
@@ -392,17 +424,17 @@ export class OciClient {
     return url.href;
   }
 
-  private repositoryPath(): string {
+  protected repositoryPath(): string {
     return `/v2/${this.options.ref.repository}`;
   }
 
-  private manifestPath(reference: string): string {
+  protected manifestPath(reference: string): string {
     if (!DIGEST.test(reference) && !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(reference))
       throw new OciError(`'${reference}' is neither a tag nor a digest`);
     return `${this.repositoryPath()}/manifests/${reference}`;
   }
 
-  private name(): string {
+  protected name(): string {
     return `${this.options.ref.registry}/${this.options.ref.repository}`;
   }
 }
