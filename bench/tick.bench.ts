@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DueIndex } from "../src/aws/due-index.js";
-import type { AwsConfig } from "../src/runtime/aws.js";
-import { handleTick } from "../src/runtime/lambda.js";
+import type { AwsConfig } from "../src/runtime/lambda/config.js";
+import { handleTick } from "../src/runtime/lambda/tick.js";
 import { startTestbed, type Testbed } from "../test/env/testbed.js";
 import { defineBenchmark, type Benchmark, type Metrics } from "./harness.js";
 

@@ -23,7 +23,7 @@ import { channelPrefixes } from "../src/aws/s3-bundle-channel.js";
 import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 import { SluiceMonitoring } from "./monitoring.js";
-import { NATIVE_ADDONS } from "../scripts/build.js";
+import { ESM_BANNER, NATIVE_ADDONS } from "../scripts/build.js";
 
 /**
  * An S3 bucket Bucket sources read with the worker's own identity (`provider: aws`, no secretRef), and the Bucket
@@ -294,8 +294,7 @@ export class SluiceStack extends Stack {
           mainFields: ["module", "main"],
           // The runtime's SDK, and native add-ons an optional dependency falls back from (ssh2's crypto).
           externalModules: ["@aws-sdk/*", ...NATIVE_ADDONS],
-          banner:
-            'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
+          banner: ESM_BANNER,
           forceDockerBundling: false,
         },
         ...extra,

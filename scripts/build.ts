@@ -51,8 +51,20 @@ export interface Built extends Entry {
  */
 export const NATIVE_ADDONS = ["*.node", "cpu-features"];
 
+/**
+ * CommonJS dependencies call require() and read __dirname/__filename (ssh2 does at load), which ESM output does not
+ * have in scope: every bundle (and chunk) defines them first.
+ */
+export const ESM_BANNER = [
+  'import { createRequire as __sluiceRequire } from "node:module";',
+  'import { fileURLToPath as __sluiceFilePath } from "node:url";',
+  "const require = __sluiceRequire(import.meta.url);",
+  "const __filename = __sluiceFilePath(import.meta.url);",
+  'const __dirname = __sluiceFilePath(new URL(".", import.meta.url));',
+].join(" ");
+
 /** What every bundle is built with: minified ESM for Node 24, the package version inlined. */
-async function common(): Promise<BuildOptions & { metafile: true }> {
+export async function bundleOptions(): Promise<BuildOptions & { metafile: true }> {
   const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
   return {
     bundle: true,
@@ -65,15 +77,12 @@ async function common(): Promise<BuildOptions & { metafile: true }> {
     define: { SLUICE_VERSION: JSON.stringify(version) },
     // ssh2's optional native crypto (and cpu-features'): left out, so its pure-JS ciphers are used.
     external: NATIVE_ADDONS,
-    // CommonJS dependencies call require(); ESM output needs one in scope.
-    banner: {
-      js: 'import { createRequire as __sluiceRequire } from "node:module"; const require = __sluiceRequire(import.meta.url);',
-    },
+    banner: { js: ESM_BANNER },
   };
 }
 
 export async function buildAll(): Promise<Built[]> {
-  const options = await common();
+  const options = await bundleOptions();
   await rm(join(root, "dist"), { recursive: true, force: true });
   const built: Built[] = [];
   for (const entry of await entries()) {
@@ -121,7 +130,7 @@ export async function buildCli(): Promise<CliBundle> {
   const id = `${Date.now()}-${process.pid}`;
   const outdir = join(cliBundleDir, "builds", id);
   const result = await build({
-    ...(await common()),
+    ...(await bundleOptions()),
     entryPoints: { sluice: join(root, "src", "cli", "main.ts") },
     outdir,
     splitting: true,

@@ -2,7 +2,8 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { configFromEnv, handleWebhook, lazyWebhook } from "../../src/runtime/lambda.js";
+import { configFromEnv } from "../../src/runtime/lambda/config.js";
+import { handleWebhook, lazyWebhook } from "../../src/runtime/lambda/webhook.js";
 
 // Webhook: Flux Receiver paths behind a Lambda Function URL (payload format 2.0).
 const logger = new Logger({ serviceName: "sluice-webhook" });

@@ -4,7 +4,8 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { configFromEnv, handleWorkerEvent, lazyRuntime } from "../../src/runtime/lambda.js";
+import { configFromEnv } from "../../src/runtime/lambda/config.js";
+import { handleWorkerEvent, lazyRuntime } from "../../src/runtime/lambda/worker.js";
 
 // Worker: reconciles what the SQS FIFO queue delivers (ReportBatchItemFailures on the event source).
 const logger = new Logger({ serviceName: "sluice-worker" });

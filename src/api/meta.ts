@@ -1,19 +1,8 @@
 import { z } from "zod";
+import { DNS_LABEL, DNS_SUBDOMAIN } from "./dns-names.js";
 
 // Kubernetes' own rules for object metadata (apimachinery's validation), which the API server
 // applies to Flux's objects before their CRD schema: what it refuses, Sluice refuses too.
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** A DNS-1123 label (namespaces, most names Kubernetes checks): at most 63 characters. */
-export function isDnsLabel(value: string): boolean {
-  return value.length <= 63 && DNS_LABEL.test(value);
-}
-
-/** A DNS-1123 subdomain (object names): at most 253 characters. */
-export function isDnsSubdomain(value: string): boolean {
-  return value.length <= 253 && DNS_SUBDOMAIN.test(value);
-}
 
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 /** Annotations of one object, keys and values together (apimachinery's TotalAnnotationSizeLimitB). */

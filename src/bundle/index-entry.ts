@@ -1,22 +1,29 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { type IndexEntry } from "./channel.js";
 import { ownerName, refKey, type BundleOwner } from "./bundle.js";
-import { isDnsLabel, isDnsSubdomain } from "../api/meta.js";
+import { isDnsLabel, isDnsSubdomain } from "../api/dns-names.js";
 
 // The index is not signed: whoever can write the bucket can write it. Its entries only say where to
 // look (the bundle itself is verified), but both the agent and the control plane read its fields, so
-// each entry is checked here before either trusts its shape.
+// each entry is checked here before either trusts its shape. (zod's tree-shakable build: the tick function reads
+// the channel and must not load the full one.)
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const digest = () => z.string().check(z.regex(DIGEST, "expected sha256:<64 hex digits>"));
+const upTo = (n: number) => z.string().check(z.maxLength(n));
 
 const indexEntry = z.object({
-  kustomization: z.object({ namespace: z.string(), name: z.string(), kind: z.literal("HelmRelease").optional() }),
-  digest: z.string().regex(DIGEST, "expected sha256:<64 hex digits>"),
-  contentDigest: z.string().regex(DIGEST, "expected sha256:<64 hex digits>"),
-  sequence: z.number().int().nonnegative(),
-  revision: z.string().max(1024),
-  publishedAt: z.string().max(64),
-  withdrawn: z.literal(true).optional(),
+  kustomization: z.object({
+    namespace: z.string(),
+    name: z.string(),
+    kind: z.optional(z.literal("HelmRelease")),
+  }),
+  digest: digest(),
+  contentDigest: digest(),
+  sequence: z.int().check(z.nonnegative()),
+  revision: upTo(1024),
+  publishedAt: upTo(64),
+  withdrawn: z.optional(z.literal(true)),
 });
 
 /** An index entry the agent can act on, or the reason it cannot (reported under the entry's key). */

@@ -1,4 +1,4 @@
-import { isDnsSubdomain } from "../api/meta.js";
+import { isDnsSubdomain } from "../api/dns-names.js";
 import { defaultRenderLimits, type RenderLimits } from "../render/limits.js";
 
 /** Operator settings, the same names as the flags of Flux's controllers where one exists. */

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { duplicateKey } from "./alert-match.js";
 import type { FluxEvent } from "./events.js";
 
@@ -30,14 +30,15 @@ export function notificationMessage(event: FluxEvent): NotificationMessage {
   return { body: JSON.stringify({ event: queued }), deduplicationId: sha256(duplicateKey(event)) };
 }
 
-const name = z.string().min(1).max(253);
+const upTo = (n: number) => z.string().check(z.maxLength(n));
+const name = z.string().check(z.minLength(1), z.maxLength(253));
 const fluxEvent = z.strictObject({
-  involvedObject: z.strictObject({ apiVersion: z.string().max(253), kind: z.string().max(63), namespace: name, name }),
+  involvedObject: z.strictObject({ apiVersion: upTo(253), kind: upTo(63), namespace: name, name }),
   severity: z.enum(["info", "error"]),
-  reason: z.string().max(1024),
+  reason: upTo(1024),
   message: z.string(),
-  metadata: z.record(z.string().max(1024), z.string()),
-  reportingController: z.string().max(253),
+  metadata: z.record(upTo(1024), z.string()),
+  reportingController: upTo(253),
   timestamp: z.iso.datetime(),
 });
 

@@ -23,7 +23,7 @@ import type { Cluster } from "../../src/cluster/cluster.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import type { FluxEvent } from "../../src/notify/events.js";
-import type { AwsConfig } from "../../src/runtime/aws.js";
+import type { AwsConfig } from "../../src/runtime/lambda/config.js";
 import { agentControlPlane } from "./control-plane.js";
 import { systemClock, type Clock } from "../../src/ports/clock.js";
 import type { Log } from "../../src/ports/log.js";

@@ -16,7 +16,8 @@ import {
 import { kmsPublicKey, kmsSigner } from "../../src/aws/kms.js";
 import { agentVerifier, type AgentConfig } from "../../src/agent/config.js";
 import { S3BundleChannel } from "../../src/aws/s3-bundle-channel.js";
-import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
+import type { AwsConfig } from "../../src/runtime/lambda/config.js";
+import { awsClients, awsRuntime } from "../../src/runtime/lambda/worker.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { configMap } from "../apply/helpers.js";
 

@@ -5,7 +5,8 @@ import { kmsPublicKey } from "../../src/aws/kms.js";
 import type { FluxEvent } from "../../src/notify/events.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { Log } from "../../src/ports/log.js";
-import { awsClients, awsRuntime, type AwsConfig } from "../../src/runtime/aws.js";
+import type { AwsConfig } from "../../src/runtime/lambda/config.js";
+import { awsClients, awsRuntime } from "../../src/runtime/lambda/worker.js";
 import type { AwsInfo } from "../env/aws.js";
 
 /**

@@ -19,7 +19,7 @@ import { systemClock } from "../../src/ports/clock.js";
 import type { Log } from "../../src/ports/log.js";
 import { defaultRenderLimits } from "../../src/render/limits.js";
 import { resolveTools } from "../../src/render/tools.js";
-import type { AwsConfig } from "../../src/runtime/aws.js";
+import type { AwsConfig } from "../../src/runtime/lambda/config.js";
 import { cacheDir } from "../../src/runtime/cache-dir.js";
 import { applyToStore, requestDeletion } from "../../src/store/objects.js";
 import { adminCluster, configMap } from "../apply/helpers.js";

@@ -8,7 +8,7 @@ import { buildAll } from "../../scripts/build.js";
 const run = promisify(execFile);
 
 describe("npm run build (esbuild bundles)", () => {
-  it("bundles the CLI and the agent into minified files with source maps that run without node_modules' tsx", async () => {
+  it("bundles the CLI, the agent and each Lambda function into minified files with source maps that run without node_modules' tsx", async () => {
     // Act
     const bundles = await buildAll();
     // Assess
@@ -27,5 +27,28 @@ describe("npm run build (esbuild bundles)", () => {
       code: 1,
       stdout: expect.stringContaining("environment variable SLUICE_BUNDLE_KEY is not set"),
     });
-  }, 60_000);
+    // Each function bundle loads as Lambda's init phase loads it, and exports its handler (a dependency that reads
+    // __dirname at load once made the worker's fail).
+    const lambdaEnv = {
+      PATH: process.env.PATH,
+      AWS_REGION: "eu-west-1",
+      SLUICE_BUCKET: "sluice",
+      SLUICE_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/000000000000/jobs.fifo",
+      SLUICE_DELAY_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/000000000000/delayed",
+    };
+    const functions = bundles.filter((b) => b.name.startsWith("function "));
+    expect(functions.map((b) => b.name)).toEqual([
+      "function notify",
+      "function tick",
+      "function webhook",
+      "function worker",
+    ]);
+    for (const fn of functions) {
+      const script = `const m = await import(${JSON.stringify(fn.outfile)}); console.log(typeof m.handler);`;
+      await expect(
+        run(process.execPath, ["--input-type=module", "-e", script], { env: lambdaEnv }),
+        fn.name,
+      ).resolves.toMatchObject({ stdout: "function\n" });
+    }
+  }, 120_000);
 });

@@ -7,16 +7,10 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
-import {
-  awsClients,
-  awsRuntime,
-  webhookClients,
-  webhookPorts,
-  type AwsConfig,
-  type WebhookClients,
-} from "../../src/runtime/aws.js";
+import { queueClients, type AwsConfig, type QueueClients } from "../../src/runtime/lambda/config.js";
+import { webhookPorts, handleWebhook } from "../../src/runtime/lambda/webhook.js";
+import { awsClients, awsRuntime } from "../../src/runtime/lambda/worker.js";
 import { systemClock } from "../../src/ports/clock.js";
-import { handleWebhook } from "../../src/runtime/lambda.js";
 import type { Log } from "../../src/ports/log.js";
 import { applyToStore } from "../../src/store/objects.js";
 
@@ -33,7 +27,7 @@ const s3 = new S3Client({ ...base, forcePathStyle: true });
 let config: AwsConfig;
 let worker: ReconcilerPorts;
 /** The webhook's clients, each call counted by operation. */
-let clients: WebhookClients;
+let clients: QueueClients;
 const calls: string[] = [];
 
 beforeAll(async () => {
@@ -59,7 +53,7 @@ beforeAll(async () => {
     kmsKeyId: key.KeyMetadata!.Arn,
   };
   worker = await awsRuntime(config, awsClients(config), silent, { emit: async () => {} }, systemClock);
-  clients = webhookClients(config);
+  clients = queueClients(config);
   clients.s3.middlewareStack.add(
     (next, context) => async (args) => (calls.push(`s3:${context.commandName}`), next(args)),
     { step: "initialize" },

@@ -1,6 +1,6 @@
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { emfMetrics } from "../../src/runtime/lambda.js";
+import { emfMetrics } from "../../src/runtime/lambda/worker.js";
 
 // The worker's EMF record of a failed reconcile, as CloudWatch would ingest it from stdout.
 

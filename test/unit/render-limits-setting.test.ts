@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runSettings, type RunFlags } from "../../src/cli/run.js";
 import { defaultRenderLimits, parseRenderLimits } from "../../src/render/limits.js";
-import { configFromEnv } from "../../src/runtime/lambda.js";
+import { configFromEnv } from "../../src/runtime/lambda/config.js";
 
 const env = { AWS_REGION: "eu-west-1", SLUICE_BUCKET: "b", SLUICE_QUEUE_URL: "q", SLUICE_DELAY_QUEUE_URL: "d" };
 const flags: RunFlags = {
