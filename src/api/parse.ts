@@ -1,5 +1,11 @@
 import type { z } from "zod";
 import { alert, withAlertDefaults, type Alert } from "./alert.js";
+import {
+  artifactGenerator,
+  externalArtifact,
+  type ArtifactGenerator,
+  type ExternalArtifact,
+} from "./artifactgenerator.js";
 import { bucket, withBucketDefaults, type Bucket } from "./bucket.js";
 import { gitRepository, withGitRepositoryDefaults, type GitRepository } from "./gitrepository.js";
 import { helmChart, withHelmChartDefaults, type HelmChart } from "./helmchart.js";
@@ -43,6 +49,8 @@ export const schemas = {
   ImageRepository: imageRepository,
   ImagePolicy: imagePolicy,
   ImageUpdateAutomation: imageUpdateAutomation,
+  ArtifactGenerator: artifactGenerator,
+  ExternalArtifact: externalArtifact,
 } as const;
 export type FluxKind = keyof typeof schemas;
 export type FluxObject =
@@ -58,7 +66,9 @@ export type FluxObject =
   | Provider
   | ImageRepository
   | ImagePolicy
-  | ImageUpdateAutomation;
+  | ImageUpdateAutomation
+  | ArtifactGenerator
+  | ExternalArtifact;
 
 /** An object as Flux's API server admits it, and the paths of the unknown fields it dropped (`spec.validation`). */
 export interface Admitted<T> {
@@ -152,6 +162,8 @@ function withDefaults(object: FluxObject): FluxObject {
     case "Alert":
       return withAlertDefaults(object);
     case "Provider":
+    case "ArtifactGenerator":
+    case "ExternalArtifact":
       return object;
     case "ImageRepository":
       return withImageRepositoryDefaults(object);

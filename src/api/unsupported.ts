@@ -78,11 +78,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   HelmRelease: [
     { path: "spec.chart.spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
     {
-      path: "spec.chartRef.kind",
-      reason: `${notYet("a chart from a source of this kind")}; use a HelmChart, an OCIRepository or spec.chart`,
-      when: isNot("HelmChart", "OCIRepository"),
-    },
-    {
       path: "spec.kubeConfig.configMapRef",
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
@@ -146,11 +141,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   ],
   Kustomization: [
     {
-      path: "spec.sourceRef.kind",
-      reason: notYet("a source of this kind"),
-      when: isNot("GitRepository", "OCIRepository", "Bucket"),
-    },
-    {
       path: "spec.kubeConfig.configMapRef",
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
@@ -198,6 +188,13 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   ImageUpdateAutomation: [
     { path: "spec.git.push.options", reason: notYet("sending Git push options (isomorphic-git cannot)") },
   ],
+  ArtifactGenerator: [
+    {
+      path: "spec.pathPattern",
+      reason: `${notYet("generating one artifact per matched directory")}; list the artifacts by name`,
+    },
+  ],
+  ExternalArtifact: [],
   Provider: [
     {
       path: "spec.type",

@@ -14,6 +14,8 @@ import { reconcileHelmChart } from "./source/helmchart.js";
 import { reconcileHelmRepository } from "./source/helmrepository.js";
 import { reconcileOciRepository } from "./source/ocirepository.js";
 import { reconcileBucket } from "./source/bucket.js";
+import { deleteExternalArtifacts, reconcileArtifactGenerator } from "./source/artifact-generator.js";
+import type { ArtifactGenerator } from "../api/artifactgenerator.js";
 import { reconcileKustomization } from "./kustomize/kustomization.js";
 import { reconcileHelmRelease } from "./helm/helmrelease.js";
 import { reconcileImagePolicy } from "./image/imagepolicy.js";
@@ -48,6 +50,8 @@ const API_VERSIONS: Record<string, string | readonly string[]> = {
   ImageRepository: IMAGE_API_VERSIONS,
   ImagePolicy: IMAGE_API_VERSIONS,
   ImageUpdateAutomation: IMAGE_API_VERSIONS,
+  ArtifactGenerator: "source.extensions.fluxcd.io/v1beta1",
+  ExternalArtifact: "source.toolkit.fluxcd.io/v1",
 };
 
 /**
@@ -145,6 +149,8 @@ async function reconcileObject(
   if (object.metadata.deletionTimestamp && object.kind !== "Kustomization" && object.kind !== "HelmRelease") {
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
     if (object.kind === "ImageRepository") await deleteTags(ports.artifacts, object);
+    if (object.kind === "ArtifactGenerator")
+      await deleteExternalArtifacts(ports, (object as ArtifactGenerator).status?.inventory ?? []);
     return { status: statusOf(object), finalized: true };
   }
   let admitted;
@@ -181,6 +187,9 @@ async function reconcileObject(
     return parsed.spec.suspend ? { status: parsed.status } : reconcileImageRepository(ports, parsed);
   if (parsed.kind === "ImagePolicy")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileImagePolicy(ports, parsed);
+  if (parsed.kind === "ArtifactGenerator") return reconcileArtifactGenerator(ports, parsed);
+  // Written by its ArtifactGenerator; nothing reconciles an ExternalArtifact itself.
+  if (parsed.kind === "ExternalArtifact") return { status: parsed.status };
   if (parsed.kind === "ImageUpdateAutomation")
     return parsed.spec.suspend ? { status: parsed.status } : reconcileImageUpdateAutomation(ports, parsed);
   return reconcileKustomization(ports, parsed, request);
@@ -224,6 +233,7 @@ async function emitEvent(
           ImageRepository: "image-reflector-controller",
           ImagePolicy: "image-reflector-controller",
           ImageUpdateAutomation: "image-automation-controller",
+          ArtifactGenerator: "source-watcher",
         } as Record<string, string>
       )[kind] ?? "source-controller",
     timestamp: new Date(ports.clock.now()).toISOString(),

@@ -1,3 +1,4 @@
+import type { ArtifactGenerator } from "../api/artifactgenerator.js";
 import type { HelmChart } from "../api/helmchart.js";
 import type { HelmRelease } from "../api/helmrelease.js";
 import type { ImagePolicy } from "../api/imagepolicy.js";
@@ -50,6 +51,12 @@ export function targetsOf(key: ObjectKey, spec: unknown): string[] | undefined {
   if (key.kind === "ImagePolicy") {
     const { imageRepositoryRef } = (spec ?? {}) as Partial<ImagePolicy["spec"]>;
     return imageRepositoryRef && [ref("ImageRepository", imageRepositoryRef)];
+  }
+  if (key.kind === "ArtifactGenerator") {
+    const { sources } = (spec ?? {}) as Partial<ArtifactGenerator["spec"]>;
+    if (!Array.isArray(sources)) return undefined;
+    const named = sources.filter((s) => typeof s?.kind === "string" && typeof s.name === "string");
+    return [...new Set(named.map((s) => ref(s.kind, s)))].sort();
   }
   if (key.kind === "HelmChart") {
     const { sourceRef } = (spec ?? {}) as Partial<HelmChart["spec"]>;

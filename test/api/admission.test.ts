@@ -222,10 +222,6 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
       kustomization({ decryption: { provider: "sops", serviceAccountName: "sops" } }),
       "spec.decryption.serviceAccountName: decryption as a service account",
     ],
-    [
-      kustomization({ sourceRef: { kind: "ExternalArtifact", name: "app" } }),
-      'spec.sourceRef.kind ("ExternalArtifact"): a source of this kind',
-    ],
     [receiver({ type: "gcr" }), 'spec.type ("gcr"): this receiver type is not supported by Sluice yet'],
     [
       receiver({ resources: [{ kind: "GitRepository", name: "app", filter: "true" }] }),

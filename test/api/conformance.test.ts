@@ -39,6 +39,13 @@ const BASES: Record<FluxKind, { spec: Record<string, unknown> }> = {
   ImageRepository: { spec: { image: "ghcr.io/stefanprodan/podinfo", interval: "5m" } },
   ImagePolicy: { spec: { imageRepositoryRef: { name: "podinfo" }, policy: { semver: { range: "6.x" } } } },
   ImageUpdateAutomation: { spec: { interval: "30m", sourceRef: { kind: "GitRepository", name: "fleet" } } },
+  ArtifactGenerator: {
+    spec: {
+      sources: [{ alias: "repo", kind: "GitRepository", name: "fleet" }],
+      artifacts: [{ name: "apps", copy: [{ from: "@repo/apps/**", to: "@artifact/" }] }],
+    },
+  },
+  ExternalArtifact: { spec: {} },
 };
 
 const ldapSts = (spec: Record<string, unknown>) => {
@@ -233,8 +240,11 @@ describe("Flux v2.9 API conformance (CRDs of helm-controller v1.6.3, kustomize-c
   });
 
   it("leaves status' own default (observedGeneration -1) out: Sluice writes each status itself, and absent means never observed", () => {
-    // v1beta3 Alert and Provider have no status in Flux's CRDs (Sluice keeps Ready in its Store only).
-    const withStatus = KINDS.filter((kind) => crdOf(kind).schema.properties!.status);
+    // v1beta3 Alert and Provider have no status in Flux's CRDs (Sluice keeps Ready in its Store only); source-watcher's
+    // ArtifactGenerator and the ExternalArtifact it writes have no observedGeneration in theirs.
+    const withStatus = KINDS.filter(
+      (kind) => crdOf(kind).schema.properties!.status && kind !== "ArtifactGenerator" && kind !== "ExternalArtifact",
+    );
     expect(withStatus.map((kind) => crdOf(kind).schema.properties!.status!.default)).toEqual(
       withStatus.map(() => ({ observedGeneration: -1 })),
     );
@@ -242,6 +252,14 @@ describe("Flux v2.9 API conformance (CRDs of helm-controller v1.6.3, kustomize-c
 
   /** Objects around each CEL rule: each is admitted exactly when every rule of the CRD there holds. */
   const celVariants: Record<string, Record<string, unknown>[]> = {
+    // Artifact names must be object names unless pathPattern is set.
+    "ArtifactGenerator spec": [undefined, "@repo/apps/{app}"].flatMap((pathPattern) =>
+      ["apps", "Apps_{app}"].map((name) => ({
+        sources: [{ alias: "repo", kind: "GitRepository", name: "fleet" }],
+        pathPattern,
+        artifacts: [{ name, copy: [{ from: "@repo/apps/**", to: "@artifact/" }] }],
+      })),
+    ),
     "GitRepository spec": [undefined, "generic", "aws", "azure", "github"].flatMap((provider) =>
       [undefined, "sa"].map((serviceAccountName) => ({ provider, serviceAccountName })),
     ),

@@ -40,6 +40,8 @@ const FILES: Record<FluxKind, string> = {
   ImageRepository: "image.toolkit.fluxcd.io_imagerepositories.yaml",
   ImagePolicy: "image.toolkit.fluxcd.io_imagepolicies.yaml",
   ImageUpdateAutomation: "image.toolkit.fluxcd.io_imageupdateautomations.yaml",
+  ArtifactGenerator: "source.extensions.fluxcd.io_artifactgenerators.yaml",
+  ExternalArtifact: "source.toolkit.fluxcd.io_externalartifacts.yaml",
 };
 
 export const KINDS = Object.keys(FILES) as FluxKind[];
@@ -119,6 +121,13 @@ const PATTERN_SAMPLES: Record<string, string> = {
   "^oci://.*$": "oci://ghcr.io/org/app",
   "^([a-zA-Z0-9_\\-.\\\\\\/]|\\[[0-9]{1,5}\\])+$": "ingress.hosts[0]",
   "^$|^[^+:]": "refs/heads/main:refs/heads/image-updates",
+  // source-watcher's ArtifactGenerator: aliases, source names and namespaces, `@alias/glob`, `@alias`, `@artifact/path`.
+  "^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$": "repo",
+  "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$": "fleet",
+  "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "apps",
+  "^@([a-z0-9]([a-z0-9_-]*[a-z0-9])?)/(.*)$": "@repo/apps/**",
+  "^@([a-z0-9]([a-z0-9_-]*[a-z0-9])?)$": "@repo",
+  "^@artifact/([^/]{0,1}|[^./][^/]|[.][^./]|[^/]{3,})(/([^/]{0,1}|[^./][^/]|[.][^./]|[^/]{3,}))*$": "@artifact/apps/",
 };
 export const FIELD_SAMPLES: Record<string, unknown> = {
   // The CRD's enum starts with Always, which its CEL rules only take with an interval.

@@ -155,7 +155,6 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     const refused = unsupportedFields(
       admitFluxObject(
         hr({
-          chartRef: { kind: "ExternalArtifact", name: "podinfo" },
           upgrade: {
             strategy: { name: "RetryOnFailure" },
             chartNameChangeStrategy: "InPlaceUpdate",
@@ -166,7 +165,6 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
-      'spec.chartRef.kind ("ExternalArtifact")',
       'spec.postRenderStrategy ("combined")',
       'spec.upgrade.strategy.name ("RetryOnFailure")',
       "spec.upgrade.preserveValues",

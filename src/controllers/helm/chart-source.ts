@@ -21,7 +21,7 @@ import { HELM_GROUP } from "../../pipeline/helm-release/release-actions.js";
 // the one `spec.chartRef` names. Until that chart has an artifact, the release waits for it: the
 // HelmChart's new artifact wakes it (the dependents index), nothing polls.
 
-/** The chart to release: its artifact, and the HelmChart (or OCIRepository) it came from. */
+/** The chart to release: its artifact, and the HelmChart (OCIRepository, ExternalArtifact) it came from. */
 export interface ChartSource {
   key: ObjectKey;
   artifact: Artifact;
@@ -95,6 +95,11 @@ export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promi
     status?: { artifact?: Artifact; observedChartName?: string; observedGeneration?: number; conditions?: never[] };
   };
   const label = `${key.kind} '${key.namespace}/${key.name}'`;
+  // helm-controller's isSourceReady: an ExternalArtifact is ready once it has an artifact (its generator owns it).
+  if (key.kind === "ExternalArtifact") {
+    if (!chart.status?.artifact) throw waiting("SourceNotReady", `${label} is not ready: does not have an artifact`);
+    return { key, artifact: chart.status.artifact, ...(await ociChart(ports, label, chart.status.artifact)) };
+  }
   if (chart.status?.observedGeneration !== chart.metadata.generation)
     throw waiting("SourceNotReady", `${label} is not ready: latest generation of object has not been reconciled`);
   if (!isReady(chart as never) || !chart.status?.artifact)
@@ -114,7 +119,7 @@ const ociCharts = new Map<string, { name: string; version: string }>();
 const MAX_REMEMBERED = 512;
 
 /**
- * An OCIRepository's chart: its name, and its version with the artifact digest's first 12 hex digits
+ * An OCIRepository's (or ExternalArtifact's) chart: its name, and its version with the artifact digest's first 12 hex digits
  * as build metadata (helm-controller's mutateChartWithSourceRevision); a semver tag must be the chart's version.
  */
 async function ociChart(

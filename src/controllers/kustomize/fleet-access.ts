@@ -32,7 +32,7 @@ const FLUX_KIND_GROUPS: Record<string, string> = {
   HelmRepository: "source.toolkit.fluxcd.io",
   HelmChart: "source.toolkit.fluxcd.io",
   ExternalArtifact: "source.toolkit.fluxcd.io",
-  ArtifactGenerator: "source.extensions.toolkit.fluxcd.io",
+  ArtifactGenerator: "source.extensions.fluxcd.io",
   Kustomization: "kustomize.toolkit.fluxcd.io",
   HelmRelease: "helm.toolkit.fluxcd.io",
   Alert: "notification.toolkit.fluxcd.io",

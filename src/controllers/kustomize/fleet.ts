@@ -14,14 +14,16 @@ import { findCondition, isReady } from "../../pipeline/conditions.js";
 // Store for Sluice to reconcile rather than sent to the cluster — that is how a fleet repo laid out
 // for Flux (clusters/<name>/… → apps → sources) works unchanged.
 
-/** Whether an object is a Flux kind, by its API group (`*.toolkit.fluxcd.io`). */
+/** Whether an object is a Flux kind, by its API group (`*.toolkit.fluxcd.io`, or source-watcher's group). */
 export function isFluxObject(object: { apiVersion: string }): boolean {
-  return groupOf(object.apiVersion).endsWith(".toolkit.fluxcd.io");
+  return isFluxGroup(groupOf(object.apiVersion));
 }
 
 export function isFluxEntry(entry: InventoryEntry): boolean {
-  return parseEntryId(entry.id).group.endsWith(".toolkit.fluxcd.io");
+  return isFluxGroup(parseEntryId(entry.id).group);
 }
+
+const isFluxGroup = (group: string) => group.endsWith(".toolkit.fluxcd.io") || group === "source.extensions.fluxcd.io";
 
 /** Registers (creates or updates) Flux objects in the Store, labelled with their owner, and enqueues what changed. */
 export async function applyFleetObjects(

@@ -1,0 +1,190 @@
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { describe, expect, inject, it } from "vitest";
+import type { KubeObject } from "../../src/apply/object.js";
+import { getObject } from "../../src/apply/objects-api.js";
+import type { Artifact } from "../../src/api/meta.js";
+import { applyToStore, requestDeletion } from "../../src/store/objects.js";
+import { createRepo, pushTree } from "../env/git-server.js";
+import { planeSuite, ready, storedStatus, until } from "./helpers.js";
+
+// An ArtifactGenerator splitting a monorepo into ExternalArtifacts, consumed by a Kustomization, in a local control
+// plane against the test bed's Git server and kube-apiserver.
+
+const { kube, git } = inject("testbed");
+const logs: { object?: string; msg?: string }[] = [];
+const local = planeSuite(kube, git, {
+  namespace: "generator",
+  log: pino(
+    { level: "info" },
+    new Writable({ write: (chunk: Buffer, _e, done) => void (logs.push(JSON.parse(chunk.toString())), done()) }),
+  ),
+  settings: { dependencyRequeueMs: 1_000 },
+});
+const ns = () => local.namespace;
+const store = () => local.plane.runtime.store;
+
+const configMap = (greeting: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  greeting: ${greeting}\n`;
+const monorepo = (greeting: string, readme: string) => ({
+  "apps/base/greeting/configmap.yaml": configMap(greeting),
+  "apps/base/greeting/kustomization.yaml": "resources: [configmap.yaml]\n",
+  "apps/staging/kustomization.yaml": "resources: [../base/greeting]\n",
+  "infrastructure/configs/readme.txt": readme,
+  "README.md": readme,
+});
+
+/** The reference fleet's ArtifactGenerator for staging (clusters/staging/artifacts.yaml). */
+const generator = (name: string, artifacts = ["apps"]): KubeObject => ({
+  apiVersion: "source.extensions.fluxcd.io/v1beta1",
+  kind: "ArtifactGenerator",
+  metadata: { name, namespace: ns() },
+  spec: {
+    sources: [{ alias: "monorepo", kind: "GitRepository", name: "monorepo" }],
+    artifacts: artifacts.map((artifact) => ({
+      name: artifact,
+      originRevision: "@monorepo",
+      copy: [
+        { from: "@monorepo/apps/base/**", to: "@artifact/base/" },
+        { from: "@monorepo/apps/staging/**", to: "@artifact/staging/" },
+      ],
+    })),
+  },
+});
+
+const externalArtifact = async (name: string) =>
+  (await store().get({ kind: "ExternalArtifact", namespace: ns(), name }))?.object as
+    (KubeObject & { status?: { artifact?: Artifact } }) | undefined;
+const reconciles = (key: string) => logs.filter((l) => l.object === key && l.msg === "reconciled").length;
+const gitRevision = async () =>
+  (
+    (await store().get({ kind: "GitRepository", namespace: ns(), name: "monorepo" }))?.object.status as {
+      artifact?: Artifact;
+    }
+  )?.artifact?.revision;
+
+async function greeting(): Promise<string | undefined> {
+  const info = (await local.admin.discovery.find("v1", "ConfigMap"))!;
+  const found: KubeObject | undefined = await getObject(local.admin, info, ns(), "greeting");
+  return (found?.data as Record<string, string> | undefined)?.greeting;
+}
+
+describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed Git server and kube-apiserver)", () => {
+  it("applies an app's ExternalArtifact, and an unrelated commit neither changes its revision nor wakes its Kustomization", async () => {
+    // Prepare
+    const repo = `${ns()}-monorepo`;
+    const url = await createRepo(git, repo);
+    const first = await pushTree(git, repo, { files: monorepo("one", "v1") });
+    await applyToStore(store(), {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "GitRepository",
+      metadata: { name: "monorepo", namespace: ns() },
+      spec: { interval: "1h", url, ref: { branch: "main" }, secretRef: { name: "git-auth" } },
+    });
+    await applyToStore(store(), generator("monorepo"));
+    await applyToStore(store(), {
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "apps", namespace: ns() },
+      spec: {
+        interval: "1h",
+        path: "./staging",
+        prune: true,
+        targetNamespace: ns(),
+        sourceRef: { kind: "ExternalArtifact", name: "apps" },
+      },
+    });
+    // Act
+    const applied = await until("the app applied from its ExternalArtifact", async () => {
+      const status = await storedStatus(local.plane, "Kustomization", ns(), "apps");
+      return ready(status)?.status === "True" && status;
+    });
+    const artifact = (await externalArtifact("apps"))!.status!.artifact!;
+    const kustomization = `Kustomization/${ns()}/apps`;
+    const before = reconciles(kustomization);
+    const second = await pushTree(git, repo, { files: monorepo("one", "v2") });
+    await local.plane.runtime.queue.enqueue({ key: `GitRepository/${ns()}/monorepo`, reason: "webhook" });
+    await until("the unrelated commit's origin revision recorded", async () => {
+      const ea = await externalArtifact("apps");
+      return ea?.status?.artifact?.metadata?.["org.opencontainers.image.revision"] === `main@sha1:${second}`;
+    });
+    const unrelated = (await externalArtifact("apps"))!.status!.artifact!;
+    const third = await pushTree(git, repo, { files: monorepo("two", "v2") });
+    await local.plane.runtime.queue.enqueue({ key: `GitRepository/${ns()}/monorepo`, reason: "webhook" });
+    const rolled = await until("the app's change applied", async () => {
+      const status = await storedStatus(local.plane, "Kustomization", ns(), "apps");
+      return status.lastAppliedOriginRevision === `main@sha1:${third}` && status;
+    });
+    // Assess
+    expect(artifact.revision).toBe(`latest@${artifact.digest}`);
+    expect(artifact.metadata).toEqual({ "org.opencontainers.image.revision": `main@sha1:${first}` });
+    expect(applied.lastAppliedRevision).toBe(artifact.revision);
+    expect(applied.lastAppliedOriginRevision).toBe(`main@sha1:${first}`);
+    expect(await gitRevision()).toBe(`main@sha1:${third}`);
+    // The unrelated commit: same files, same revision; the Kustomization was not reconciled for it.
+    expect(unrelated.revision).toBe(artifact.revision);
+    expect(reconciles(kustomization)).toBe(before + 1);
+    expect(rolled.lastAppliedRevision).not.toBe(artifact.revision);
+    expect(await greeting()).toBe("two");
+    const status = await storedStatus(local.plane, "ArtifactGenerator", ns(), "monorepo");
+    expect(ready(status)).toMatchObject({
+      status: "True",
+      message: "reconciliation succeeded, generated 1 artifact(s)",
+    });
+    const ea = (await externalArtifact("apps"))!;
+    expect(ea.spec).toEqual({
+      sourceRef: {
+        apiVersion: "source.extensions.fluxcd.io/v1beta1",
+        kind: "ArtifactGenerator",
+        name: "monorepo",
+        namespace: ns(),
+      },
+    });
+    expect(ea.metadata.labels).toMatchObject({ "app.kubernetes.io/managed-by": "source-watcher" });
+  });
+
+  it("refuses to take over another generator's ExternalArtifact, naming its owner, and leaves it as it was", async () => {
+    // Prepare
+    const owned = (await externalArtifact("apps"))!;
+    // Act
+    await applyToStore(store(), generator("intruder"));
+    const failed = await until("the intruder refused", async () => {
+      const status = await storedStatus(local.plane, "ArtifactGenerator", ns(), "intruder");
+      return ready(status)?.status === "False" && status;
+    });
+    // Assess
+    expect(ready(failed)).toMatchObject({
+      reason: "ReconciliationFailed",
+      message: `apps reconcile failed: ExternalArtifact '${ns()}/apps' exists and belongs to ArtifactGenerator/${ns()}/monorepo; it is left as it is`,
+    });
+    expect(await externalArtifact("apps")).toEqual(owned);
+  });
+
+  it("fails with SourceFetchFailed while a source has no artifact, then deletes its ExternalArtifacts with it", async () => {
+    // Prepare
+    await applyToStore(store(), {
+      ...generator("waiting", ["waiting-app"]),
+      spec: {
+        sources: [{ alias: "monorepo", kind: "GitRepository", name: "missing" }],
+        artifacts: [{ name: "waiting-app", copy: [{ from: "@monorepo/apps/**", to: "@artifact/" }] }],
+      },
+    });
+    const waiting = await until("the missing source reported", async () => {
+      const status = await storedStatus(local.plane, "ArtifactGenerator", ns(), "waiting");
+      return ready(status)?.status === "False" && status;
+    });
+    const paths = await local.plane.runtime.artifacts.list(`externalartifact/${ns()}/apps/`);
+    // Act
+    await requestDeletion(store(), { kind: "ArtifactGenerator", namespace: ns(), name: "monorepo" }, new Date());
+    await local.plane.runtime.queue.enqueue({ key: `ArtifactGenerator/${ns()}/monorepo`, reason: "deleted" });
+    await until("the generator gone", async () => !(await externalArtifact("apps")));
+    // Assess
+    expect(ready(waiting)).toMatchObject({
+      reason: "SourceFetchFailed",
+      message: `get sources failed: source 'GitRepository/${ns()}/missing' not found`,
+    });
+    expect(paths.length).toBeGreaterThan(0);
+    expect(await local.plane.runtime.artifacts.list(`externalartifact/${ns()}/apps/`)).toEqual([]);
+    expect(await store().get({ kind: "ArtifactGenerator", namespace: ns(), name: "monorepo" })).toBeUndefined();
+  });
+});
