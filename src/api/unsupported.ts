@@ -82,11 +82,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
     { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
-    {
-      path: "spec.postRenderStrategy",
-      reason: `${notYet("post-rendering hooks")}; post-renderers change the chart's manifest, never its hooks`,
-      when: isNot("nohooks"),
-    },
     { path: "spec.waitStrategy", reason: notYet("choosing Helm's wait strategy (poller, legacy)") },
     {
       path: "spec.install.strategy.name",
@@ -98,10 +93,9 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: notYet("retrying a failed upgrade without remediation"),
       when: isNot("RemediateOnFailure"),
     },
-    { path: "spec.upgrade.preserveValues", reason: notYet("reusing the previous release's values") },
     ...(["install", "upgrade", "rollback"] as const).map((action) => ({
       path: `spec.${action}.serverSideApply`,
-      reason: "Sluice always applies with server-side apply",
+      reason: `${notYet("client-side apply (Helm's three-way strategic merge patch against the previous version's manifest, which needs each kind's merge keys)")}; Sluice applies every release server-side`,
       when: { describe: "`false` or `disabled`", test: (value: unknown) => value === false || value === "disabled" },
     })),
     {

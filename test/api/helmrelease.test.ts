@@ -158,16 +158,16 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
           upgrade: {
             strategy: { name: "RetryOnFailure" },
             chartNameChangeStrategy: "InPlaceUpdate",
-            preserveValues: true,
+            serverSideApply: "disabled",
           },
-          postRenderStrategy: "combined",
+          install: { serverSideApply: false },
         }),
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
-      'spec.postRenderStrategy ("combined")',
       'spec.upgrade.strategy.name ("RetryOnFailure")',
-      "spec.upgrade.preserveValues",
+      "spec.install.serverSideApply (false)",
+      'spec.upgrade.serverSideApply ("disabled")',
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
     ]);
     const accepted = hr({
@@ -183,7 +183,11 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
         chartNameChangeStrategy: "Reinstall",
         remediation: { retries: -1, strategy: "uninstall" },
         cleanupOnFail: true,
+        preserveValues: true,
+        serverSideApply: "auto",
       },
+      rollback: { serverSideApply: "enabled" },
+      postRenderStrategy: "separate",
       valuesFrom: [{ kind: "ConfigMap", name: "values", optional: true, targetPath: "a.b" }],
       values: { replicaCount: 2 },
     });
