@@ -179,9 +179,7 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     { path: "spec.proxySecretRef", reason: notYet("reaching a registry through a proxy") },
   ],
   ImagePolicy: [],
-  ImageUpdateAutomation: [
-    { path: "spec.git.push.options", reason: notYet("sending Git push options (isomorphic-git cannot)") },
-  ],
+  ImageUpdateAutomation: [],
   ArtifactGenerator: [
     {
       path: "spec.pathPattern",

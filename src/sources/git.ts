@@ -6,6 +6,7 @@ import { formatDuration } from "../api/duration.js";
 import type { GitRepositoryRef } from "../api/gitrepository.js";
 import { REASON } from "../api/reasons.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
+import { withPushOptions } from "./git-push-options.js";
 import { writeCommitTree } from "./git-tree.js";
 import type { NetworkPolicy } from "./network-guard.js";
 import { sourceHttpClient } from "./source-http.js";
@@ -473,14 +474,22 @@ async function rewriteTree(
 
 /**
  * Pushes `commit` to `remoteRef` of the remote, never forced: a remote that moved meanwhile rejects it
- * (a GitError). `remoteRef` is a full ref name (`refs/heads/main`).
+ * (a GitError). `remoteRef` is a full ref name (`refs/heads/main`). `pushOptions` (`key=value` lines, see
+ * pushOptionLines) go with it when the server takes push options.
  */
-export async function pushCommit(remote: GitRemote, dir: string, commit: string, remoteRef: string): Promise<void> {
+export async function pushCommit(
+  remote: GitRemote,
+  dir: string,
+  commit: string,
+  remoteRef: string,
+  pushOptions: string[] = [],
+): Promise<void> {
   validate(remote);
   await guarded(remote, `push to '${remoteRef}' of`, async (bound) => {
     const localRef = "refs/sluice/push";
     await git.writeRef({ fs, dir, ref: localRef, value: commit, force: true });
-    const result = await git.push({ fs, dir, ...transport(bound), ref: localRef, remoteRef });
+    const http = pushOptions.length > 0 ? withPushOptions(bound.http, pushOptions) : bound.http;
+    const result = await git.push({ fs, dir, ...transport({ ...bound, http }), ref: localRef, remoteRef });
     const refResult = result.refs[remoteRef];
     if (!result.ok || (refResult && !refResult.ok))
       throw new Error(`the remote refused the update: ${refResult?.error ?? result.error ?? "unknown reason"}`);

@@ -1,8 +1,10 @@
 import { generateKeyPairSync, verify } from "node:crypto";
-import { chmod, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
 import { REQUESTED_AT } from "../../src/api/meta.js";
 import type { KubeObject } from "../../src/apply/object.js";
@@ -16,6 +18,7 @@ import { pushTags } from "./registry-tags.js";
 // ImageUpdateAutomation reconciled by a local control plane against the test bed's Git server: ImagePolicies
 // are put in the Store with a status (suspended, so nothing rescans them), the automation commits and pushes.
 
+const run = promisify(execFile);
 const { kube, git, registry } = inject("testbed");
 const local = planeSuite(kube, git, { namespace: "image-auto" });
 const ns = () => local.namespace;
@@ -232,6 +235,62 @@ git update-ref refs/heads/main "$commit"
     });
     expect(await show(repo, "--no-patch", "--format=%H", "main")).toBe(before);
     expect(JSON.stringify([escape, runaway, removed])).not.toContain(git.password);
+  });
+
+  it("sends push.options (git push -o) to a server that takes them, with the branch's push and the refspec's; none to one that does not; refuses a line break", async () => {
+    // Prepare: two repositories whose pre-receive hook records the push options it receives, one advertising them
+    const record = async (repo: string, advertise: boolean) => {
+      const bare = join(git.root, `${repo}.git`);
+      if (advertise) await run("git", ["-C", bare, "config", "receive.advertisePushOptions", "true"]);
+      await writeFile(
+        join(bare, "hooks/pre-receive"),
+        `#!/bin/sh
+refs=$(cut -d' ' -f3 | tr '\\n' ' ')
+{ printf '%s count=%s' "$refs" "\${GIT_PUSH_OPTION_COUNT:-none}"
+  i=0; while [ "$i" -lt "\${GIT_PUSH_OPTION_COUNT:-0}" ]; do eval "v=\\$GIT_PUSH_OPTION_$i"; printf ' [%s]' "$v"; i=$((i+1)); done
+  echo; } >> "$GIT_DIR/push-options.log"
+`,
+      );
+      await chmod(join(bare, "hooks/pre-receive"), 0o755);
+      return () => readFile(join(bare, "push-options.log"), "utf8").catch(() => "");
+    };
+    const taking = await fixture("6.9.0");
+    const plain = await fixture("6.9.0");
+    const received = await record(taking.repo, true);
+    const ignored = await record(plain.repo, false);
+    const options = { "ci.skip": "", "merge_request.title": "bump podinfo = 6.9.0", topic: "images" };
+    // Act
+    await applyToStore(
+      local.plane.runtime.store,
+      automation("options", taking.name, { push: { branch: "main", refspec: "main:refs/heads/released", options } }),
+    );
+    await applyToStore(local.plane.runtime.store, automation("no-options", plain.name, { push: { options } }));
+    await applyToStore(
+      local.plane.runtime.store,
+      automation("smuggled", plain.name, { push: { options: { ok: "x\n0000", other: "y" } } }),
+    );
+    const pushedBy = async (name: string) => {
+      let last = {};
+      return until(
+        () => `${name} pushed: ${JSON.stringify(last)}`,
+        async () => (last = await status(name)) && (await status(name)).lastPushCommit,
+      );
+    };
+    await Promise.all([pushedBy("options"), pushedBy("no-options")]);
+    const refused = await until("smuggled refused", async () => {
+      const readyOf = (await status("smuggled")).conditions?.find((c) => c.type === "Ready");
+      return readyOf?.status === "False" ? readyOf : undefined;
+    });
+    // Assess: each push carried the options, in key order, as go-git encodes them (key=value)
+    const sent = " count=3 [ci.skip=] [merge_request.title=bump podinfo = 6.9.0] [topic=images]";
+    expect(await received()).toBe(`refs/heads/main ${sent}\nrefs/heads/released ${sent}\n`);
+    expect(await show(taking.repo, "released:apps/podinfo.yaml")).toContain("podinfo:6.9.0 #");
+    // receive-pack counts 0 when none came (option lines it did not advertise would have failed the push)
+    expect(await ignored()).toBe("refs/heads/main  count=0\n");
+    expect(refused).toMatchObject({
+      reason: "InvalidSourceConfiguration",
+      message: "spec.git.push.options: option 'ok' holds a line break or NUL: invalid source configuration",
+    });
   });
 
   it("opens one pull request from the push branch and updates it for a newer image (GitHub REST contract)", async () => {

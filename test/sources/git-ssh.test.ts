@@ -1,6 +1,6 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { access, mkdtemp, readFile } from "node:fs/promises";
+import { access, chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { join } from "node:path";
@@ -281,18 +281,26 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     expect(error.message).toContain("private address 127.0.0.1 (loopback) refused");
   });
 
-  it("pushes a commit over SSH (git-receive-pack), as image automation does", async () => {
-    // Prepare
+  it("pushes a commit over SSH (git-receive-pack) with push options, as image automation does", async () => {
+    // Prepare: the repository takes push options, its pre-receive hook records them
     const { url, name, sha } = await repoWith({ "app.yaml": "image: app:1.0\n", "other.txt": "kept\n" });
+    const bare = join(sshd.root, `${name}.git`);
+    await run("git", ["-C", bare, "config", "receive.advertisePushOptions", "true"]);
+    const hook = join(bare, "hooks/pre-receive");
+    await writeFile(
+      hook,
+      '#!/bin/sh\necho "$GIT_PUSH_OPTION_COUNT $GIT_PUSH_OPTION_0 $GIT_PUSH_OPTION_1" > "$GIT_DIR/options"\n',
+    );
+    await chmod(hook, 0o755);
     const dir = await workdir();
     await checkout(remote(url), { branch: "main" }, dir);
     const author = { name: "Sluice", email: "sluice@example.invalid" };
     const files = new Map([["app.yaml", "image: app:1.1\n"]]);
     const commit = await commitFiles({ dir, parent: sha, files, author, message: "Update app", when: new Date() });
     // Act
-    await pushCommit(remote(url), dir, commit, "refs/heads/main");
+    await pushCommit(remote(url), dir, commit, "refs/heads/main", ["ci.skip=", "topic=images"]);
     // Assert
-    const bare = join(sshd.root, `${name}.git`);
+    expect(await readFile(join(bare, "options"), "utf8")).toBe("2 ci.skip= topic=images\n");
     const show = (spec: string) => run("git", ["-C", bare, "show", spec]).then((r) => r.stdout);
     expect((await run("git", ["-C", bare, "rev-parse", "main"])).stdout.trim()).toBe(commit);
     expect(await show("main:app.yaml")).toBe("image: app:1.1\n");

@@ -24,6 +24,7 @@ import {
   type GitAuth,
   type GitRemote,
 } from "../../sources/git.js";
+import { pushOptionLines, PushOptionError } from "../../sources/git-push-options.js";
 import { signCommit, type CommitSigner } from "../../sources/git-signature.js";
 import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
@@ -156,6 +157,8 @@ interface Source {
   switchBranch: boolean;
   /** `commit.signingKey`'s signer. */
   sign?: CommitSigner;
+  /** `push.options`, as the lines sent with every push. */
+  pushOptions: string[];
   /** Set once checked out. */
   checkoutRevision?: string;
   /** What the update was built on, once checked out: the push branch's head or the checkout ref, and its message. */
@@ -211,9 +214,21 @@ async function sourceOf(ports: ReconcilerPorts, auto: ImageUpdateAutomation): Pr
       throw error instanceof SigningKeyError ? sourceManagerFailed(error.message) : error;
     });
   }
+  let pushOptions: string[];
+  try {
+    pushOptions = pushOptionLines(git.push?.options ?? {});
+  } catch (error) {
+    if (!(error instanceof PushOptionError)) throw error;
+    throw new ReconcileError(
+      AUTOMATION_REASON.invalidSourceConfig,
+      `spec.git.push.options: ${error.message}: invalid source configuration`,
+      { stalled: true },
+    );
+  }
   return {
     sourceKey: ref,
     sign,
+    pushOptions,
     sourceBranch: gitRepositoryDefaults(repo.spec).ref.branch,
     remote: {
       url: repo.spec.url,
@@ -296,7 +311,7 @@ async function updateAndPush(
       });
       const commit = source.sign ? await signed(dir, unsigned, source.sign) : unsigned;
       try {
-        await pushCommit(source.remote, dir, commit, pushRef);
+        await pushCommit(source.remote, dir, commit, pushRef, source.pushOptions);
       } catch (error) {
         if (!(error instanceof GitError)) throw error;
         const now = await resolveRemoteRef(source.remote, { branch: source.pushBranch }).catch(() => undefined);
@@ -389,7 +404,8 @@ async function pushRefspec(source: Source, dir: string, commit: string, refspec:
   if (!ours.includes(src))
     throw gitFailure(`push.refspec '${refspec}': the source must be HEAD or the push branch '${source.pushBranch}'`);
   const target = dst.startsWith("refs/") ? dst : `refs/heads/${dst}`;
-  await pushCommit(source.remote, dir, commit, target).catch((error: unknown) => {
+  // With the same options, as Flux pushes its refspec with the branch's push configuration.
+  await pushCommit(source.remote, dir, commit, target, source.pushOptions).catch((error: unknown) => {
     throw error instanceof GitError ? gitFailure(error.message) : error;
   });
 }
