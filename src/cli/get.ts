@@ -43,12 +43,12 @@ interface Columns {
   /** The REVISION column's header when it shows something else (an automation's LAST RUN). */
   revisionHeader?: string;
   source?(stored: Stored): string;
-  /** false: no SUSPENDED column (a Provider cannot be suspended). */
-  suspends?: false;
+  /** false: no SUSPENDED column (a Provider cannot be suspended); a function: what suspends the object, if not `spec.suspend`. */
+  suspends?: false | ((stored: Stored) => boolean);
   /** How the Ready message is shown (flux shortens the digests in a Helm source's). */
   message?(text: string): string;
-  /** Columns of their own after REVISION (an ImagePolicy's IMAGE and TAG). */
-  cells?: { header: string; value(status: Status): string }[];
+  /** Columns of their own after REVISION (an ImagePolicy's IMAGE and TAG, an ExternalArtifact's SOURCE). */
+  cells?: { header: string; value(status: Status, stored: Stored): string }[];
   /** `kind/name` in the NAME column and an empty line after the table, no "no objects" note, as flux's `get … all`. */
   kindInName?: boolean;
 }
@@ -85,6 +85,20 @@ const TABLES = {
       { header: "IMAGE", value: (s) => s.latestRef?.name ?? "" },
       { header: "TAG", value: (s) => s.latestRef?.tag ?? "" },
     ],
+  },
+  // flux get sources external: NAME REVISION SOURCE READY MESSAGE, the source the generator's `Kind/namespace/name`.
+  ExternalArtifact: {
+    kind: "ExternalArtifact",
+    revision: (s) => truncateHex(artifactRevision(s)),
+    cells: [{ header: "SOURCE", value: (_, stored) => generatorOf(stored) }],
+    suspends: false,
+    message: truncateHex,
+  },
+  // flux get artifact generators: SUSPENDED is the reconcile annotation set to disabled.
+  ArtifactGenerator: {
+    kind: "ArtifactGenerator",
+    suspends: (stored) =>
+      stored.object.metadata.annotations?.["source.extensions.fluxcd.io/reconcile"]?.toLowerCase() === "disabled",
   },
   // flux prints the last run as Go's time.RFC3339 (whole seconds).
   ImageUpdateAutomation: {
@@ -240,19 +254,28 @@ function chartSourceOf(stored: Stored): string {
   return ref ? `${ref.kind}/${ref.namespace ?? stored.object.metadata.namespace}/${ref.name}` : "";
 }
 
+/** An ExternalArtifact's sourceRef as flux prints it: `Kind/namespace/name`, empty without one. */
+function generatorOf(stored: Stored): string {
+  const ref = (stored.object.spec as { sourceRef?: { kind: string; name: string; namespace?: string } }).sourceRef;
+  return ref ? `${ref.kind}/${ref.namespace ?? ""}/${ref.name}` : "";
+}
+
 const keyText = (s: Stored) => `${s.object.metadata.namespace}/${s.object.metadata.name}`;
 
 function row(stored: Stored, columns: Columns, withNamespace: boolean): string[] {
   const status = (stored.object.status ?? {}) as Status;
   const ready = status.conditions?.find((c) => c.type === "Ready");
-  const suspended = Boolean((stored.object.spec as { suspend?: boolean } | undefined)?.suspend);
+  const suspended =
+    typeof columns.suspends === "function"
+      ? columns.suspends(stored)
+      : Boolean((stored.object.spec as { suspend?: boolean } | undefined)?.suspend);
   const cells = [
     columns.kindInName
       ? `${stored.object.kind.toLowerCase()}/${stored.object.metadata.name}`
       : stored.object.metadata.name,
     ...(columns.source ? [columns.source(stored)] : []),
     ...(columns.revision ? [columns.revision(status)] : []),
-    ...(columns.cells ?? []).map((c) => c.value(status)),
+    ...(columns.cells ?? []).map((c) => c.value(status, stored)),
     // As flux prints it: Go's bool in title case.
     ...(columns.suspends === false ? [] : [suspended ? "True" : "False"]),
     ready?.status ?? "Unknown",

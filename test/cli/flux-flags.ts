@@ -23,6 +23,8 @@ export const COMMANDS = [
   "get sources chart",
   "get sources oci",
   "get sources bucket",
+  "get sources external",
+  "get artifacts generators",
   "get kustomizations",
   "get helmreleases",
   "get alerts",

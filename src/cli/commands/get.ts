@@ -12,7 +12,7 @@ function kindCommand(word: string, kind: TableKind, what: string): Command {
     );
 }
 
-/** `sluice get sources git|helm|chart|oci`, `get alerts`, `get alert-providers`, `get kustomizations`, `get helmreleases`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
+/** `sluice get sources git|helm|chart|oci|bucket|external`, `get artifact generators`, `get alerts`, `get alert-providers`, `get kustomizations`, `get helmreleases`: `flux get`'s table (NAME REVISION SUSPENDED READY MESSAGE). */
 export function getCommand(): Command {
   const get = new Command("get")
     .description("Show the status of sources, Kustomizations, HelmReleases, Alerts and Providers")
@@ -31,9 +31,13 @@ export function getCommand(): Command {
     ["chart", "HelmChart"],
     ["oci", "OCIRepository"],
     ["bucket", "Bucket"],
+    ["external", "ExternalArtifact"],
   ] as const)
     sources.addCommand(kindCommand(word, kind, `${kind} sources`));
   get.addCommand(sources);
+  const artifacts = new Command("artifacts").alias("artifact").description("Show the status of artifact objects");
+  artifacts.addCommand(kindCommand("generators", "ArtifactGenerator", "ArtifactGenerators").alias("generator"));
+  get.addCommand(artifacts);
   const images = new Command("images").alias("image").description("Show the status of image automation objects");
   images.addCommand(kindCommand("repository", "ImageRepository", "ImageRepositories"));
   images.addCommand(kindCommand("policy", "ImagePolicy", "ImagePolicies"));
