@@ -8,23 +8,9 @@ import { updateObject, writeStatus } from "../store/objects.js";
 import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js";
 import { unsupportedFields } from "../api/unsupported.js";
 import { findCondition, isReady } from "../pipeline/conditions.js";
-import { reconcileAlert } from "./notification/alert.js";
-import { reconcileGitRepository } from "./source/gitrepository.js";
-import { reconcileHelmChart } from "./source/helmchart.js";
-import { reconcileHelmRepository } from "./source/helmrepository.js";
-import { reconcileOciRepository } from "./source/ocirepository.js";
-import { reconcileBucket } from "./source/bucket.js";
-import { deleteExternalArtifacts, reconcileArtifactGenerator } from "./source/artifact-generator.js";
 import type { ArtifactGenerator } from "../api/artifactgenerator.js";
-import { reconcileKustomization } from "./kustomize/kustomization.js";
-import { reconcileHelmRelease } from "./helm/helmrelease.js";
-import { reconcileImagePolicy } from "./image/imagepolicy.js";
-import { reconcileImageRepository } from "./image/imagerepository.js";
-import { deleteTags } from "./image/tag-storage.js";
-import { reconcileImageUpdateAutomation } from "./image/imageupdateautomation.js";
 import { IMAGE_API_VERSIONS } from "../api/image-api.js";
 import { targetsOf } from "../ports/dependents.js";
-import { reconcileProvider } from "./notification/provider.js";
 import { expandReceiverDelivery, reconcileReceiver, retireWebhookPath } from "./notification/receiver.js";
 import type { Receiver } from "../api/receiver.js";
 import type { Outcome } from "../pipeline/outcome.js";
@@ -148,9 +134,12 @@ async function reconcileObject(
   // Kustomizations and HelmReleases finalize (delete what they applied); other kinds just go.
   if (object.metadata.deletionTimestamp && object.kind !== "Kustomization" && object.kind !== "HelmRelease") {
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
-    if (object.kind === "ImageRepository") await deleteTags(ports.artifacts, object);
+    if (object.kind === "ImageRepository")
+      await (await import("./image/tag-storage.js")).deleteTags(ports.artifacts, object);
     if (object.kind === "ArtifactGenerator")
-      await deleteExternalArtifacts(ports, (object as ArtifactGenerator).status?.inventory ?? []);
+      await (
+        await import("./source/artifact-generator.js")
+      ).deleteExternalArtifacts(ports, (object as ArtifactGenerator).status?.inventory ?? []);
     return { status: statusOf(object), finalized: true };
   }
   let admitted;
@@ -170,29 +159,58 @@ async function reconcileObject(
   if (refused.length > 0)
     return stalled(REASON.unsupportedField, `${formatKey(keyOf(object))} is refused: ${refused.join("; ")}`);
   const parsed = admitted.object;
-  if (parsed.kind === "GitRepository")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileGitRepository(ports, parsed);
-  if (parsed.kind === "HelmRepository")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmRepository(ports, parsed);
-  if (parsed.kind === "OCIRepository")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileOciRepository(ports, parsed);
-  if (parsed.kind === "Bucket") return parsed.spec.suspend ? { status: parsed.status } : reconcileBucket(ports, parsed);
-  if (parsed.kind === "Receiver") return reconcileReceiver(ports, parsed);
-  if (parsed.kind === "Alert") return reconcileAlert(ports, parsed);
-  if (parsed.kind === "Provider") return reconcileProvider(ports, parsed);
-  if (parsed.kind === "HelmChart")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileHelmChart(ports, parsed);
-  if (parsed.kind === "HelmRelease") return reconcileHelmRelease(ports, parsed);
-  if (parsed.kind === "ImageRepository")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileImageRepository(ports, parsed);
-  if (parsed.kind === "ImagePolicy")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileImagePolicy(ports, parsed);
-  if (parsed.kind === "ArtifactGenerator") return reconcileArtifactGenerator(ports, parsed);
-  // Written by its ArtifactGenerator; nothing reconciles an ExternalArtifact itself.
-  if (parsed.kind === "ExternalArtifact") return { status: parsed.status };
-  if (parsed.kind === "ImageUpdateAutomation")
-    return parsed.spec.suspend ? { status: parsed.status } : reconcileImageUpdateAutomation(ports, parsed);
-  return reconcileKustomization(ports, parsed, request);
+  // Each kind's reconciler is loaded when its first object comes: a Lambda worker starts without the Helm, image
+  // and notification code a fleet of Kustomizations never runs (a third of its cold start), and so does sluice run.
+  const suspended = "suspend" in parsed.spec && parsed.spec.suspend === true;
+  switch (parsed.kind) {
+    case "GitRepository":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./source/gitrepository.js")).reconcileGitRepository(ports, parsed);
+    case "HelmRepository":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./source/helmrepository.js")).reconcileHelmRepository(ports, parsed);
+    case "OCIRepository":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./source/ocirepository.js")).reconcileOciRepository(ports, parsed);
+    case "Bucket":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./source/bucket.js")).reconcileBucket(ports, parsed);
+    case "HelmChart":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./source/helmchart.js")).reconcileHelmChart(ports, parsed);
+    case "ImageRepository":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./image/imagerepository.js")).reconcileImageRepository(ports, parsed);
+    case "ImagePolicy":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./image/imagepolicy.js")).reconcileImagePolicy(ports, parsed);
+    case "ImageUpdateAutomation":
+      return suspended
+        ? { status: parsed.status }
+        : (await import("./image/imageupdateautomation.js")).reconcileImageUpdateAutomation(ports, parsed);
+    case "Receiver":
+      return reconcileReceiver(ports, parsed);
+    case "Alert":
+      return (await import("./notification/alert.js")).reconcileAlert(ports, parsed);
+    case "Provider":
+      return (await import("./notification/provider.js")).reconcileProvider(ports, parsed);
+    case "HelmRelease":
+      return (await import("./helm/helmrelease.js")).reconcileHelmRelease(ports, parsed);
+    case "ArtifactGenerator":
+      return (await import("./source/artifact-generator.js")).reconcileArtifactGenerator(ports, parsed);
+    case "ExternalArtifact":
+      // Written by its ArtifactGenerator; nothing reconciles an ExternalArtifact itself.
+      return { status: parsed.status };
+    default:
+      return (await import("./kustomize/kustomization.js")).reconcileKustomization(ports, parsed, request);
+  }
 }
 
 /**
