@@ -157,6 +157,7 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
         "harbor",
         "dockerhub",
         "quay",
+        "gcr",
         "nexus",
         "acr",
       ),

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { JWTVerifyGetKey } from "jose";
 import type { Queue, ReconcileRequest } from "../queue/queue.js";
 import type { Log } from "../ports/log.js";
 import type { DeliveryLog } from "./delivery-log.js";
@@ -16,6 +17,8 @@ export interface WebhookPorts {
   deliveries: DeliveryLog;
   queue: Queue;
   log: Log;
+  /** Only for tests: the keys a gcr Receiver's ID tokens are checked with, instead of Google's. */
+  googleKeys?: JWTVerifyGetKey;
 }
 
 /**
@@ -34,7 +37,10 @@ export async function handleDelivery(
   if (!digest || !record) return { status: 404, body: "no receiver for this path\n" };
   const receiver = `${record.namespace}/${record.name}`;
   if (record.suspend) return { status: 503, body: "receiver is suspended\n" };
-  const verdict = await verifyDelivery(record.type, record.token, headers, body, record.events);
+  const verdict = await verifyDelivery(record.type, record.token, headers, body, record.events, {
+    identity: record.gcr,
+    googleKeys: ports.googleKeys,
+  });
   if ("pong" in verdict) return { status: 200, body: "pong\n" };
   if (!verdict.accept) {
     ports.log.warn({ receiver, reason: verdict.reason }, "webhook delivery refused");

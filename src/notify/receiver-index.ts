@@ -28,6 +28,8 @@ export const receiverRecord = z.strictObject({
   token: nonEmpty(),
   suspend: z.boolean(),
   resources: z.array(receiverTarget),
+  /** gcr only: the Secret's `email` and `audience` the ID token must carry (empty when the Secret has none). */
+  gcr: z.optional(z.strictObject({ email: z.string(), audience: z.string() })),
 });
 export type ReceiverRecord = z.infer<typeof receiverRecord>;
 

@@ -1,6 +1,8 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Webhooks } from "@octokit/webhooks";
+import type { JWTVerifyGetKey } from "jose";
 import type { Receiver } from "../api/receiver.js";
+import { gcrRefusal, type GcrIdentity } from "./gcr.js";
 import { decodesAsGo, type RegistryPayload } from "./registry-payloads.js";
 
 /** Flux's webhook path: `/hook/` + sha256(token + name + namespace), hex. */
@@ -25,6 +27,8 @@ export async function verifyDelivery(
   headers: Record<string, string | undefined>,
   body: Buffer,
   events: string[] = [],
+  /** gcr: the Secret's email and audience; `googleKeys` only for tests (Google's own keys otherwise). */
+  gcr: { identity?: GcrIdentity; googleKeys?: JWTVerifyGetKey } = {},
 ): Promise<Verdict> {
   // An empty key would let anyone forge an HMAC or match a missing header: never verify with one.
   if (!token) return { accept: false, status: 400, reason: "the receiver has no token" };
@@ -78,6 +82,10 @@ export async function verifyDelivery(
       if (!constantTimeEqual(signature, createHmac("sha1", token).update(body).digest("hex")))
         return { accept: false, status: 400, reason: "invalid X-Nexus-Webhook-Signature" };
       return payloadVerdict("nexus", body);
+    }
+    case "gcr": {
+      const refused = await gcrRefusal(gcr.identity, headers["authorization"] ?? "", body, gcr.googleKeys);
+      return refused ? { accept: false, status: 400, reason: refused } : { accept: true, event: "gcr" };
     }
     case "quay":
     case "dockerhub":

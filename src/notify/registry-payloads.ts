@@ -2,39 +2,76 @@
 // that fails; nothing it decodes is used beyond a log line. These checks accept and refuse the same bodies, so a
 // delivery Flux would turn away is turned away here too, without Sluice reading anything from the payload.
 
-/** A Go struct's fields as JSON sees them: a string, a []string, or a nested struct. */
-type Shape = "string" | "strings" | { [field: string]: Shape };
+/** A Go struct's fields as JSON sees them: a string, a []string, a time.Time, or a nested struct. */
+type Shape = "string" | "strings" | "time" | { [field: string]: Shape };
 
 const SHAPES = {
   quay: { docker_url: "string", updated_tags: "strings" },
   dockerhub: { push_data: { tag: "string" }, repository: { repo_url: "string" } },
   nexus: { action: "string", repositoryName: "string" },
   acr: { action: "string", target: { repository: "string", tag: "string" } },
+  // A Pub/Sub push, and the registry event its base64 message.data holds.
+  gcr: { message: { data: "string", messageId: "string", publishTime: "time", subscription: "string" } },
+  "gcr-event": { action: "string", digest: "string", tag: "string" },
 } as const satisfies Record<string, Shape>;
 
 export type RegistryPayload = keyof typeof SHAPES;
 
 /**
  * Whether `body` decodes into the type's struct as Go's encoding/json would. `json.Decoder.Decode` (quay, dockerhub,
- * acr) reads the first JSON value and ignores what follows it; `json.Unmarshal` (nexus) needs the whole body to be one.
+ * acr, gcr) reads the first JSON value and ignores what follows it; `json.Unmarshal` (nexus, the gcr event) needs
+ * the whole body to be one.
  */
 export function decodesAsGo(type: RegistryPayload, body: Buffer): boolean {
-  const text = body.toString("utf8");
-  const value = type === "nexus" ? text : firstValue(text);
-  if (value === undefined) return false;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return false;
-  }
-  return fits(parsed, SHAPES[type]);
+  const parsed = goDecode(type, body);
+  return parsed !== undefined && fits(parsed.value, SHAPES[type]);
 }
+
+/**
+ * notification-controller's gcr decoding: the Pub/Sub envelope, then its `message.data` base64-decoded (what
+ * decodes before a bad character, the error ignored, as Go's DecodeString gives it) as the registry's event.
+ */
+export function decodesGcrPush(body: Buffer): boolean {
+  if (!decodesAsGo("gcr", body)) return false;
+  const data = goField(goField(goDecode("gcr", body)!.value, "message"), "data");
+  return decodesAsGo("gcr-event", goBase64(typeof data === "string" ? data : ""));
+}
+
+function goDecode(type: RegistryPayload, body: Buffer): { value: unknown } | undefined {
+  const text = body.toString("utf8");
+  const value = type === "nexus" || type === "gcr-event" ? text : firstValue(text);
+  if (value === undefined) return undefined;
+  try {
+    return { value: JSON.parse(value) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The value Go would decode into the struct field `field`: the exact key, else one equal to it in any case. */
+function goField(value: unknown, field: string): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  return (entries.find(([key]) => key === field) ??
+    entries.find(([key]) => key.toLowerCase() === field.toLowerCase()))?.[1];
+}
+
+/** base64.StdEncoding.DecodeString's bytes: whole 4-character groups up to the first character it refuses. */
+function goBase64(text: string): Buffer {
+  const clean = text.replace(/[\r\n]/g, "");
+  const valid = /^[A-Za-z0-9+/]*(={0,2})/.exec(clean)![0];
+  const groups = valid.slice(0, valid.length - (valid.length % 4));
+  return Buffer.from(groups, "base64");
+}
+
+/** Go's time.Time in JSON: a string in RFC 3339 (fractional seconds allowed). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Go sets null to the zero value; a field of another JSON type is an UnmarshalTypeError; unknown fields are skipped. */
 function fits(value: unknown, shape: Shape): boolean {
   if (value === null) return true;
   if (shape === "string") return typeof value === "string";
+  if (shape === "time") return typeof value === "string" && RFC3339.test(value) && !Number.isNaN(Date.parse(value));
   if (shape === "strings")
     return Array.isArray(value) && value.every((item) => item === null || typeof item === "string");
   if (typeof value !== "object" || Array.isArray(value)) return false;

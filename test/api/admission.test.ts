@@ -222,7 +222,7 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
       kustomization({ decryption: { provider: "sops", serviceAccountName: "sops" } }),
       "spec.decryption.serviceAccountName: decryption as a service account",
     ],
-    [receiver({ type: "gcr" }), 'spec.type ("gcr"): this receiver type is not supported by Sluice yet'],
+    [receiver({ type: "cdevents" }), 'spec.type ("cdevents"): this receiver type is not supported by Sluice yet'],
     [
       receiver({ resources: [{ kind: "GitRepository", name: "app", filter: "true" }] }),
       "spec.resources[0].filter: a CEL filter",

@@ -75,9 +75,9 @@ describe("Receiver delivery verification (Flux's receiver types)", () => {
     ],
     [
       "types Sluice lacks are named",
-      "gcr",
+      "cdevents",
       {},
-      { accept: false, status: 400, reason: "receiver type 'gcr' is not supported by Sluice yet" },
+      { accept: false, status: 400, reason: "receiver type 'cdevents' is not supported by Sluice yet" },
     ],
   ] as const)("%s", async (_case, type, headers, verdict) => {
     await expect(verifyDelivery(type, token, headers, body, ["push"])).resolves.toEqual(verdict);

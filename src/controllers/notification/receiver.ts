@@ -39,12 +39,12 @@ export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiv
 
   // Set for every type but generic-oidc, which the dispatcher refuses (not supported yet).
   const secretRef = receiver.spec.secretRef!;
-  const token = (await ports.secrets.secret({ namespace, name: secretRef.name }))?.token;
+  const secret = await ports.secrets.secret({ namespace, name: secretRef.name });
+  const token = secret?.token;
   if (!token) {
-    const secret = `${namespace}/${secretRef.name}`;
     return notReady(
       REASON.tokenNotFound,
-      `unable to read token from secret '${secret}': secret or its 'token' key not found or empty`,
+      `unable to read token from secret '${namespace}/${secretRef.name}': secret or its 'token' key not found or empty`,
       60_000,
       false,
     );
@@ -69,6 +69,8 @@ export async function reconcileReceiver(ports: ReconcilerPorts, receiver: Receiv
     token,
     suspend: receiver.spec.suspend ?? false,
     resources: targetsOf(receiver),
+    // Checked at each delivery, as Flux reads them there: a Secret without them gets every delivery refused.
+    ...(receiver.spec.type === "gcr" && { gcr: { email: secret?.email ?? "", audience: secret?.audience ?? "" } }),
   });
   const status = markReady(
     { ...receiver.status, webhookPath: path },
