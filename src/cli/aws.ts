@@ -8,6 +8,7 @@ import {
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { awsClientOptions } from "../aws/clients.js";
 import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
+import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
 import { S3Store } from "../aws/s3-store.js";
 import { sendFifo } from "../aws/sqs-queue.js";
 import type { ReconcileRequest } from "../queue/queue.js";
@@ -33,6 +34,11 @@ export async function enqueue(queueUrl: string, request: ReconcileRequest, clien
 export function heartbeatReader(bucket: string, client: ClientOptions) {
   const s3 = new S3Client(client);
   return (cluster: string) => new S3BundleChannel(s3, bucket, cluster).heartbeat();
+}
+
+/** The Secrets the deployed worker resolves secretRefs from (Secrets Manager, `sluice/<namespace>/<name>`). */
+export function secretsManagerSecrets(client: ClientOptions): SecretsManagerSecrets {
+  return new SecretsManagerSecrets(new SecretsManagerClient(client));
 }
 
 /** On AWS, secretRefs resolve from Secrets Manager: `sluice/<namespace>/<name>`, a JSON object of keys. Returns its id. */

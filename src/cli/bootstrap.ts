@@ -38,22 +38,42 @@ export async function bootstrapGit(flags: GitFlags, options: GlobalOptions): Pro
   if (credentials && flags.url.startsWith("http:") && !flags.allowInsecureHttp)
     say.warning("insecure configuration: credentials sent over HTTP (--allow-insecure-http acknowledges it)");
   const secretRef = credentials ? flags.secretName : flags.secretRef;
-  const objects = [
-    gitRepositoryManifest("flux-system", options.namespace, {
-      url: flags.url,
-      branch: flags.branch,
-      interval: flags.interval,
-      secretRef,
+  const objects = rootObjects(options.namespace, { ...flags, secretRef });
+  if (credentials) await writeGitSecret(options, flags.secretName, credentials);
+  await registerRoot(objects, options);
+}
+
+/** Where the root objects sync from. */
+export interface RootSource {
+  url: string;
+  branch: string;
+  interval: string;
+  secretRef?: string;
+  path?: string;
+  cluster?: string;
+}
+
+/** The root GitRepository and Kustomization `flux-system`, as flux's sync manifests (gotk-sync.yaml) have them. */
+export function rootObjects(namespace: string, source: RootSource): KubeObject[] {
+  return [
+    gitRepositoryManifest("flux-system", namespace, {
+      url: source.url,
+      branch: source.branch,
+      interval: source.interval,
+      secretRef: source.secretRef,
     }),
-    kustomizationManifest("flux-system", options.namespace, {
+    kustomizationManifest("flux-system", namespace, {
       source: "GitRepository/flux-system",
-      path: flags.path ?? "",
+      path: source.path ?? "",
       prune: true,
       interval: "10m",
-      cluster: flags.cluster,
+      cluster: source.cluster,
     }),
   ];
-  if (credentials) await writeGitSecret(options, flags.secretName, credentials);
+}
+
+/** Registers the bootstrap's objects in the Store (the control plane is told of each) and says who reconciles them. */
+export async function registerRoot(objects: KubeObject[], options: GlobalOptions): Promise<void> {
   const store = await openStore(options);
   for (const object of objects) {
     say.success(`${object.kind} ${options.namespace}/${object.metadata.name} ${await applyToStore(store, object)}`);

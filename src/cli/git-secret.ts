@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { openCluster } from "../cluster/cluster.js";
 import { isNotFound } from "../cluster/errors.js";
 import { systemClock } from "../ports/clock.js";
+import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { cliAws, readKubeconfig, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
@@ -46,6 +47,20 @@ export async function writeGitSecret(
       await cluster.client.send({ method: "POST", path: `/api/v1/namespaces/${ns}/secrets`, body });
     });
   say.success(`Secret ${ns}/${name} with the ${what} applied`);
+}
+
+/** The data of the Secret `name` where writeGitSecret writes it; undefined when there is none. */
+export async function readGitSecret(options: GlobalOptions, name: string): Promise<Record<string, string> | undefined> {
+  const ref = { namespace: options.namespace, name };
+  if (options.awsBucket) {
+    const { secretsManagerSecrets } = await import("./aws.js");
+    return secretsManagerSecrets(cliAws()).secret(ref);
+  }
+  const cluster = await openCluster(
+    { kubeconfig: (await readKubeconfig(options)).content, context: options.context },
+    systemClock,
+  );
+  return new KubeSecrets(cluster.client).secret(ref);
 }
 
 /** What the CLI's flags say about Git credentials (`--password` is the token with `bearerToken`). */

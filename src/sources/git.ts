@@ -425,13 +425,15 @@ export interface CommitAuthor {
 }
 
 /**
- * Commits new contents of existing files of a checkout (`dir`, made by checkout) on top of `parent`, without
- * an index: the changed blobs and the trees above them are written, every other entry is kept as it was.
- * `files` maps `/`-separated paths from the root to their new contents. Returns the new commit.
+ * Commits new contents of files of a checkout (`dir`, made by checkout) on top of `parent`, without an index:
+ * the changed blobs and the trees above them are written, every other entry is kept as it was; a path that does
+ * not exist yet is added (with its folders). Without `parent`, `dir` becomes a repository and the commit is a
+ * root commit holding `files` alone. `files` maps `/`-separated paths from the root to their new contents.
+ * Returns the new commit.
  */
 export async function commitFiles(options: {
   dir: string;
-  parent: string;
+  parent?: string;
   files: Map<string, string>;
   author: CommitAuthor;
   message: string;
@@ -439,26 +441,36 @@ export async function commitFiles(options: {
 }): Promise<string> {
   const { dir, parent, author, message, when } = options;
   const cache = {};
-  const { commit } = await git.readCommit({ fs, dir, oid: parent, cache });
+  if (!parent) await git.init({ fs, dir });
+  const root = parent && (await git.readCommit({ fs, dir, oid: parent, cache })).commit.tree;
   const updates = [...options.files].map(([path, content]) => ({ path: path.split("/"), content }));
-  const tree = await rewriteTree(dir, commit.tree, updates, cache);
+  const tree = await rewriteTree(dir, root, updates, cache);
   const signature = { ...author, timestamp: Math.floor(when.getTime() / 1000), timezoneOffset: 0 };
   return git.writeCommit({
     fs,
     dir,
-    commit: { message, tree, parent: [parent], author: signature, committer: signature },
+    commit: { message, tree, parent: parent ? [parent] : [], author: signature, committer: signature },
   });
 }
 
+/** `oid` with `updates` written into it; undefined `oid` is an empty tree. */
 async function rewriteTree(
   dir: string,
-  oid: string,
+  oid: string | undefined,
   updates: { path: string[]; content: string }[],
   cache: object,
 ): Promise<string> {
-  const { tree } = await git.readTree({ fs, dir, oid, cache });
+  const tree = oid ? (await git.readTree({ fs, dir, oid, cache })).tree : [];
+  const present = new Set(tree.map((entry) => entry.path));
+  const added = [...new Set(updates.map((u) => u.path[0]!))]
+    .filter((name) => !present.has(name))
+    .map((name) => {
+      const mine = updates.filter((u) => u.path[0] === name);
+      const folder = mine.some((u) => u.path.length > 1);
+      return { mode: folder ? "040000" : "100644", path: name, oid: "", type: folder ? "tree" : "blob" } as const;
+    });
   const entries = await Promise.all(
-    tree.map(async (entry) => {
+    [...tree, ...added].map(async (entry) => {
       const mine = updates.filter((u) => u.path[0] === entry.path);
       if (mine.length === 0) return entry;
       const leaf = mine.find((u) => u.path.length === 1);
@@ -466,7 +478,7 @@ async function rewriteTree(
         return { ...entry, oid: await git.writeBlob({ fs, dir, blob: Buffer.from(leaf.content) }) };
       if (entry.type !== "tree") throw new Error(`cannot update ${mine[0]!.path.join("/")}: not a file in the commit`);
       const below = mine.map((u) => ({ ...u, path: u.path.slice(1) }));
-      return { ...entry, oid: await rewriteTree(dir, entry.oid, below, cache) };
+      return { ...entry, oid: await rewriteTree(dir, entry.oid || undefined, below, cache) };
     }),
   );
   return git.writeTree({ fs, dir, tree: entries });
