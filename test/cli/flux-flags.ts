@@ -5,6 +5,8 @@
 export const COMMANDS = [
   "",
   "bootstrap git",
+  "bootstrap github",
+  "bootstrap gitlab",
   "create source git",
   "create source helm",
   "create source oci",
@@ -73,6 +75,10 @@ export const COMMANDS = [
   "tree kustomization",
   "debug helmrelease",
   "check",
+  "push artifact",
+  "pull artifact",
+  "tag artifact",
+  "list artifacts",
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -84,11 +90,58 @@ const NO_CONTROLLERS = "Sluice installs no Flux controllers: `sluice run` or the
 const NO_COMMITS = "Sluice's bootstrap registers objects and commits nothing to the repository";
 const NO_SSH =
   "Sluice does not generate SSH deploy keys or scan host keys yet: create a Secret with identity and known_hosts and use --secret-ref";
+const NO_SIGNING = "signing the bootstrap commit: not supported yet";
+const DEPLOY_KEY_ED25519 = "the deploy key Sluice generates is always ed25519 (flux's default algorithm)";
+
+/** What `bootstrap github` and `bootstrap gitlab` do not accept of flux's flags. */
+const FORGE_BOOTSTRAP: Record<string, string> = {
+  "--ca-file": "a forge with a self-signed certificate: not supported yet (the API client trusts the system's CAs)",
+  "--cluster-domain": NO_CONTROLLERS,
+  "--components": NO_CONTROLLERS,
+  "--components-extra": NO_CONTROLLERS,
+  "--force": NO_CONTROLLERS,
+  "--image-pull-secret": NO_CONTROLLERS,
+  "--log-level": NO_CONTROLLERS,
+  "--network-policy": NO_CONTROLLERS,
+  "--registry": NO_CONTROLLERS,
+  "--registry-creds": NO_CONTROLLERS,
+  "--toleration-keys": NO_CONTROLLERS,
+  "--version": NO_CONTROLLERS,
+  "--watch-all-namespaces": NO_CONTROLLERS,
+  "--gpg-key-id": NO_SIGNING,
+  "--gpg-key-ring": NO_SIGNING,
+  "--gpg-passphrase": NO_SIGNING,
+  "--ssh-signing-key-file": NO_SIGNING,
+  "--ssh-signing-password": NO_SIGNING,
+  "--ssh-signing-reuse-private-key": NO_SIGNING,
+  "--ssh-key-algorithm": DEPLOY_KEY_ED25519,
+  "--ssh-rsa-bits": DEPLOY_KEY_ED25519,
+  "--ssh-ecdsa-curve": DEPLOY_KEY_ED25519,
+  "--ssh-hostkey-algos": "the host key is scanned with the SSH library's own algorithm preference",
+  "--private-key-file": "Sluice pushes the sync manifests over HTTPS with the token, and always generates the deploy key",
+  "--reconcile":
+    "updating an existing repository's settings: not supported yet (it is used as it is; missing team access is still granted)",
+  "--recurse-submodules": "GitRepository spec.recurseSubmodules is not supported yet",
+  "--sparse-checkout": "GitRepository spec.sparseCheckout is not supported yet",
+};
+
+/** Sluice's own flags of `bootstrap github` and `bootstrap gitlab`. */
+const FORGE_BOOTSTRAP_EXTENSIONS: Record<string, string> = {
+  "--allow-insecure-http": "allow http:// for the API, the clone URLs and the webhook (a test server)",
+  "--api-url": "the forge's REST API root when it is not the default for --hostname (a test server, a proxy)",
+  "--cluster": "a registered Sluice cluster the fleet is applied to (flux's global --cluster names a kubeconfig cluster)",
+  "--webhook-url": "the Receiver URL of Sluice's control plane the repository's push webhook points at",
+};
+
 const HELM_TLS_FILES =
   "flux writes the TLS files into the secretRef Secret (ca.crt, tls.crt, tls.key), where Sluice's HelmRepository reconciler does not read them: create a Secret with them and set spec.certSecretRef";
 
 /** Flux flags `sluice` does not accept, per command, each with why. */
 export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> = {
+  "push artifact": {
+    "--debug": "go-containerregistry's own request log: Sluice's registry client has none to show",
+    "--resolve-symlinks": "not supported yet: links are left out of the artifact, as flux does without the flag",
+  },
   "create image update": {
     "--signing-key-secret": "signing commits is not supported yet (spec.git.commit.signingKey is refused)",
     "--signing-key-type": "signing commits is not supported yet (spec.git.commit.signingKey is refused)",
@@ -146,6 +199,11 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--recurse-submodules": "GitRepository spec.recurseSubmodules is not supported yet",
     "--sparse-checkout": "GitRepository spec.sparseCheckout is not supported yet",
   },
+  "bootstrap github": FORGE_BOOTSTRAP,
+  "bootstrap gitlab": {
+    ...FORGE_BOOTSTRAP,
+    "--deploy-token-auth": "GitLab project deploy tokens: not supported yet (the SSH deploy key, or --token-auth)",
+  },
   "create source git": {
     "--ssh-ecdsa-curve": NO_SSH,
     "--ssh-key-algorithm": NO_SSH,
@@ -181,6 +239,8 @@ export const EXTENSIONS: Partial<Record<CommandName, Record<string, string>>> = 
       "a registered Sluice cluster the fleet is applied to (flux's global --cluster names a kubeconfig cluster)",
     "--secret-ref": "an existing Secret with the Git credentials",
   },
+  "bootstrap github": FORGE_BOOTSTRAP_EXTENSIONS,
+  "bootstrap gitlab": FORGE_BOOTSTRAP_EXTENSIONS,
   "create kustomization": {
     "--cluster": "a registered Sluice cluster to apply to (flux's global --cluster names a kubeconfig cluster)",
   },
