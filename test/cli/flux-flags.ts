@@ -118,7 +118,8 @@ const FORGE_BOOTSTRAP: Record<string, string> = {
   "--ssh-rsa-bits": DEPLOY_KEY_ED25519,
   "--ssh-ecdsa-curve": DEPLOY_KEY_ED25519,
   "--ssh-hostkey-algos": "the host key is scanned with the SSH library's own algorithm preference",
-  "--private-key-file": "Sluice pushes the sync manifests over HTTPS with the token, and always generates the deploy key",
+  "--private-key-file":
+    "Sluice pushes the sync manifests over HTTPS with the token, and always generates the deploy key",
   "--reconcile":
     "updating an existing repository's settings: not supported yet (it is used as it is; missing team access is still granted)",
   "--recurse-submodules": "GitRepository spec.recurseSubmodules is not supported yet",
@@ -129,7 +130,8 @@ const FORGE_BOOTSTRAP: Record<string, string> = {
 const FORGE_BOOTSTRAP_EXTENSIONS: Record<string, string> = {
   "--allow-insecure-http": "allow http:// for the API, the clone URLs and the webhook (a test server)",
   "--api-url": "the forge's REST API root when it is not the default for --hostname (a test server, a proxy)",
-  "--cluster": "a registered Sluice cluster the fleet is applied to (flux's global --cluster names a kubeconfig cluster)",
+  "--cluster":
+    "a registered Sluice cluster the fleet is applied to (flux's global --cluster names a kubeconfig cluster)",
   "--webhook-url": "the Receiver URL of Sluice's control plane the repository's push webhook points at",
 };
 
