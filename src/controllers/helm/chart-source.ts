@@ -98,7 +98,7 @@ export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promi
   // helm-controller's isSourceReady: an ExternalArtifact is ready once it has an artifact (its generator owns it).
   if (key.kind === "ExternalArtifact") {
     if (!chart.status?.artifact) throw waiting("SourceNotReady", `${label} is not ready: does not have an artifact`);
-    return { key, artifact: chart.status.artifact, ...(await ociChart(ports, label, chart.status.artifact)) };
+    return { key, artifact: chart.status.artifact, ...(await externalChart(ports, label, chart.status.artifact)) };
   }
   if (chart.status?.observedGeneration !== chart.metadata.generation)
     throw waiting("SourceNotReady", `${label} is not ready: latest generation of object has not been reconciled`);
@@ -118,15 +118,12 @@ export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promi
 const ociCharts = new Map<string, { name: string; version: string }>();
 const MAX_REMEMBERED = 512;
 
-/**
- * An OCIRepository's (or ExternalArtifact's) chart: its name, and its version with the artifact digest's first 12 hex digits
- * as build metadata (helm-controller's mutateChartWithSourceRevision); a semver tag must be the chart's version.
- */
-async function ociChart(
+/** Chart.yaml's name and version of a chart artifact (an OCI layer, an ExternalArtifact's files). */
+async function chartMetadataOf(
   ports: ReconcilerPorts,
   label: string,
   artifact: Artifact,
-): Promise<Pick<ChartSource, "name" | "version" | "ociDigest">> {
+): Promise<{ name: string; version: string }> {
   let metadata = ociCharts.get(artifact.digest);
   if (!metadata) {
     const data = await ports.artifacts.get(artifact.path, artifact.digest);
@@ -142,6 +139,19 @@ async function ociChart(
     if (ociCharts.size >= MAX_REMEMBERED) ociCharts.delete(ociCharts.keys().next().value!);
     ociCharts.set(artifact.digest, { name: metadata.name, version: metadata.version });
   }
+  return metadata;
+}
+
+/**
+ * An OCIRepository's chart: its name, and its version with the artifact digest's first 12 hex digits as build metadata
+ * (helm-controller's mutateChartWithSourceRevision); a semver tag must be the chart's version.
+ */
+async function ociChart(
+  ports: ReconcilerPorts,
+  label: string,
+  artifact: Artifact,
+): Promise<Pick<ChartSource, "name" | "version" | "ociDigest">> {
+  const metadata = await chartMetadataOf(ports, label, artifact);
   const [tag, digest] = artifact.revision.includes("@") ? artifact.revision.split("@") : [undefined, artifact.revision];
   const hex = digest?.replace(/^sha256:/, "") ?? "";
   if (tag && parseVersion(tag) && tag.replace(/^v/, "") !== metadata.version)
@@ -150,6 +160,31 @@ async function ociChart(
       `artifact revision ${tag} does not match chart version ${metadata.version}`,
     );
   return { name: metadata.name, version: withBuildMetadata(metadata.version, hex.slice(0, 12)), ociDigest: digest };
+}
+
+/**
+ * An ExternalArtifact's chart, as helm-controller's mutateChartWithSourceRevision takes one: a revision without a digest
+ * (a chart version an ArtifactGenerator took from a source) leaves the version as it is; `<semver>@<digest>` as an OCI
+ * tag; any other (`latest@sha256:…`) adds its digest's first 12 hex digits, and the whole revision is the digest.
+ */
+async function externalChart(
+  ports: ReconcilerPorts,
+  label: string,
+  artifact: Artifact,
+): Promise<Pick<ChartSource, "name" | "version" | "ociDigest">> {
+  const { revision } = artifact;
+  if (!revision.includes(":")) return chartMetadataOf(ports, label, artifact);
+  const tag = revision.includes("@") ? revision.split("@")[0]! : "";
+  if (parseVersion(tag)) return ociChart(ports, label, artifact);
+  const metadata = await chartMetadataOf(ports, label, artifact);
+  const parts = revision.split(":");
+  if (parts.length !== 2 || parts[1]!.length < 12)
+    throw new ReconcileError("ChartMutateError", `invalid artifact revision ${revision}`);
+  return {
+    name: metadata.name,
+    version: withBuildMetadata(metadata.version, parts[1]!.slice(0, 12)),
+    ociDigest: revision,
+  };
 }
 
 /** The chart source's artifact as the release takes it: fetched from artifact storage only when an action needs it. */
