@@ -40,6 +40,7 @@ export const DELIVERED_PROVIDER_TYPES = [
   "datadog",
   "pagerduty",
   "sentry",
+  "nats",
 ] as const;
 
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;

@@ -121,6 +121,7 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
       await deliver(notification, {
         endpoint,
         commitStatus,
+        network: options.network,
         send: (request) =>
           sendWithRetry(request, {
             network: options.network,

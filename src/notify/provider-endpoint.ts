@@ -41,6 +41,10 @@ export interface ProviderEndpoint {
   headers: Record<string, string>;
   caPem?: string;
   clientCert?: { certPem: string; keyPem: string };
+  /** A nats Provider's servers (the address, comma-separated as nats.go takes it). */
+  natsServers?: URL[];
+  /** A nats Provider's secret `creds` (a user JWT and NKey seed) and `nkey` (a seed). */
+  natsCredentials?: { creds?: string; nkey?: string };
   /** The forward proxy requests go through (spec.proxySecretRef, or the deprecated spec.proxy). */
   proxy?: HttpProxy;
   timeoutMs: number;
@@ -70,7 +74,8 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     : "spec.address";
   const aws = provider.spec.type === "generic" ? awsTargetOf(address, where) : undefined;
   const commitStatus = COMMIT_STATUS_TYPES.includes(provider.spec.type);
-  const url = aws ? new URL(aws.arn) : parseAddress(address, where, commitStatus ? ["ssh:"] : []);
+  const nats = provider.spec.type === "nats" ? natsServersOf(address, where, provider.spec.channel) : undefined;
+  const url = aws ? new URL(aws.arn) : (nats?.[0] ?? parseAddress(address, where, commitStatus ? ["ssh:"] : []));
   // A Sentry DSN's keys are credentials even in spec.address: checked here (Ready says what is wrong), masked everywhere.
   const dsnKeys = provider.spec.type === "sentry" ? sentryKeys(url, where) : [];
   const token = data.token?.trim();
@@ -107,6 +112,12 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
   const proxied = await resolveProviderProxy(provider, data, read);
   if (aws && proxied.proxy)
     throw new ProviderConfigError(`a proxy does not apply to an ${AWS_NAMES[aws.service]} address`);
+  // nats.go dials the servers itself: no HTTP proxy, and Flux gives it no TLS material.
+  if (nats && proxied.proxy) throw new ProviderConfigError("a proxy does not apply to the nats type");
+  if (nats && provider.spec.certSecretRef)
+    throw new ProviderConfigError(
+      "spec.certSecretRef does not apply to the nats type (Flux's nats notifier verifies with the system roots)",
+    );
   return {
     type: provider.spec.type,
     url,
@@ -119,9 +130,10 @@ export async function resolveProvider(provider: Provider, secrets: Secrets): Pro
     caPem: tls["ca.crt"],
     clientCert: tls["tls.crt"] && tls["tls.key"] ? { certPem: tls["tls.crt"], keyPem: tls["tls.key"] } : undefined,
     proxy: proxied.proxy,
+    ...(nats && { natsServers: nats, natsCredentials: { creds: data.creds, nkey: data.nkey } }),
     timeoutMs: provider.spec.timeout ? parseDuration(provider.spec.timeout) : DEFAULT_TIMEOUT_MS,
     secretValues: [fromSecret, token, data.username, data.password, ...Object.values(parseHeaders(data.headers))]
-      .concat(dsnKeys, proxied.secretValues)
+      .concat(dsnKeys, proxied.secretValues, nats ? [data.creds ?? "", data.nkey ?? ""] : [])
       .filter((v): v is string => Boolean(v))
       .concat(fromSecret ? [url.href] : []),
   };
@@ -159,6 +171,28 @@ function awsTargetOf(address: string | undefined, where: string): AwsTarget | un
   throw new ProviderConfigError(
     `invalid address in ${where}: an ARN address must name an SNS topic (arn:aws:sns:<region>:<account>:<topic>) or an EventBridge bus (arn:aws:events:<region>:<account>:event-bus/<name>)`,
   );
+}
+
+/** nats.go's server list: `nats://` or `tls://` URLs, comma-separated; and the subject, which nats.go requires. */
+function natsServersOf(address: string | undefined, where: string, subject: string | undefined): URL[] {
+  if (!address)
+    throw new ProviderConfigError(
+      "NATS server (address) cannot be empty: set spec.address or the 'address' key of spec.secretRef",
+    );
+  if (!subject) throw new ProviderConfigError("NATS subject (channel) cannot be empty: set spec.channel");
+  return address.split(",").map((server) => {
+    let url: URL;
+    try {
+      url = new URL(server.trim());
+    } catch {
+      throw new ProviderConfigError(`invalid address in ${where}: not a list of nats:// or tls:// URLs`);
+    }
+    if ((url.protocol !== "nats:" && url.protocol !== "tls:") || !url.hostname)
+      throw new ProviderConfigError(
+        `invalid address in ${where}: a NATS server is nats://host:port or tls://host:port`,
+      );
+    return url;
+  });
 }
 
 /**

@@ -2,7 +2,13 @@ import { Agent, type ClientRequest, type ClientRequestArgs } from "node:http";
 import type { Duplex } from "node:stream";
 import { createConnection, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, rootCertificates } from "node:tls";
-import { assertLiteralAllowed, guardedLookup, RefusedAddressError, type NetworkPolicy } from "./network-guard.js";
+import {
+  assertLiteralAllowed,
+  guardedLookup,
+  RefusedAddressError,
+  resolveGuarded,
+  type NetworkPolicy,
+} from "./network-guard.js";
 
 // Requests through an HTTP(S) forward proxy, the way Go's http.Transport sends them with
 // Transport.Proxy set (what Flux's controllers use): an http:// target is asked of the proxy in
@@ -168,12 +174,9 @@ function tunnel(socket: Socket, to: string, authorization: string | undefined): 
  * one is that only it has DNS).
  */
 async function assertTargetAllowed(host: string, network: NetworkPolicy): Promise<void> {
-  assertLiteralAllowed(host, network);
-  if (isIP(host) !== 0) return;
-  const lookup = guardedLookup(network);
-  await new Promise<void>((resolve, reject) =>
-    lookup(host, { all: true }, (error) => (error instanceof RefusedAddressError ? reject(error) : resolve())),
-  );
+  await resolveGuarded(host, network).catch((error: unknown) => {
+    if (error instanceof RefusedAddressError) throw error;
+  });
 }
 
 function hostOf(target: TargetOptions): string {

@@ -133,3 +133,17 @@ function parseIp(text: string): number[] | undefined {
 function withoutZone(address: string): string {
   return address.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
 }
+
+/** The addresses `host` (a name or an IP literal) resolves to, each allowed under `policy`; a RefusedAddressError otherwise. */
+export async function resolveGuarded(host: string, policy: NetworkPolicy): Promise<string[]> {
+  if (isIP(withoutZone(host)) !== 0) {
+    assertLiteralAllowed(host, policy);
+    return [host];
+  }
+  const lookup = guardedLookup(policy);
+  return new Promise((resolve, reject) =>
+    lookup(host, { all: true }, (error, addresses) =>
+      error ? reject(error) : resolve((addresses as unknown as LookupAddress[]).map((a) => a.address)),
+    ),
+  );
+}

@@ -340,12 +340,14 @@ describe(`sluice's commands for HelmRepository, HelmChart, Alert and Provider, k
       ...["create", "source", "helm", "gar", "--url", "oci://europe-docker.pkg.dev/project/charts"],
       ...["--oci-provider", "gcp", "-u", "bot", "-p", "x"],
     );
-    const nats = await sluice.failing("create", "alert-provider", "gh", "--type", "nats", "--address", "https://x");
+    const hub = await sluice.failing(
+      ...["create", "alert-provider", "gh", "--type", "azureeventhub", "--address", "https://x"],
+    );
     // Assess
     expect(cloud.code).toBe(1);
     expect(cloud.stderr).toContain(`HelmRepository/${ns.name}/gar: spec.provider ("gcp")`);
-    expect(nats.code).toBe(1);
-    expect(nats.stderr).toContain(`Provider/${ns.name}/gh: spec.type ("nats")`);
+    expect(hub.code).toBe(1);
+    expect(hub.stderr).toContain(`Provider/${ns.name}/gh: spec.type ("azureeventhub")`);
     expect(await sluice.store.list({ kind: "HelmRepository" })).toEqual([]);
     expect(await sluice.store.list({ kind: "Provider" })).toEqual([]);
     await expect(secretData("helm-ecr")).rejects.toThrow();

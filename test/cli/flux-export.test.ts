@@ -405,7 +405,7 @@ const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Recor
   },
   {
     name: "alert-provider of a type only flux delivers: the same object",
-    args: () => ["create", "alert-provider", "gh", "--type", "nats", "--address", "https://nats.example/1"],
+    args: () => ["create", "alert-provider", "gh", "--type", "azureeventhub", "--address", "https://hub.example/1"],
   },
   {
     name: "alert-provider without a type is refused",

@@ -7,6 +7,7 @@ import type * as aws from "./aws.js";
 import type * as git from "./git-server.js";
 import type * as helmRepo from "./helm-repo.js";
 import type * as kube from "./kube.js";
+import type * as nats from "./nats.js";
 import type * as registry from "./registry.js";
 import type * as sshd from "./sshd.js";
 
@@ -18,6 +19,7 @@ export interface TestbedInfo {
   registry: registry.RegistryInfo;
   helmRepo: helmRepo.HelmRepoInfo;
   sshd: sshd.SshdInfo;
+  nats: nats.NatsInfo;
 }
 
 type Name = keyof TestbedInfo;
@@ -30,6 +32,7 @@ const components: { [N in Name]: () => Promise<Starter<N>> } = {
   registry: async () => (await import("./registry.js")).start,
   helmRepo: async () => (await import("./helm-repo.js")).start,
   sshd: async () => (await import("./sshd.js")).start,
+  nats: async () => (await import("./nats.js")).start,
 };
 
 export interface Testbed {

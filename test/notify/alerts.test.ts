@@ -130,11 +130,11 @@ describe(`Alert and Provider on kube-apiserver ${kube.version}, local runtime`, 
 
     await applyToStore(
       local.plane.runtime.store,
-      notification("Provider", "pager", { type: "nats", address: "https://nats.example:4222" }),
+      notification("Provider", "pager", { type: "azureeventhub", address: "https://hub.example/1" }),
     );
     const refused = await untilReadyIs("Provider", "pager", "False");
     expect(refused.reason).toBe("UnsupportedField");
-    expect(refused.message).toContain(`spec.type ("nats"): this provider type is not supported by Sluice yet`);
+    expect(refused.message).toContain(`spec.type ("azureeventhub"): this provider type is not supported by Sluice yet`);
   });
 
   it("a failed Kustomization alerts Slack with its message and revision (and a generic webhook with the reason); an error-only Alert ignores info events", async () => {

@@ -408,6 +408,7 @@ describe("gitlab, gitea, bitbucketserver", () => {
         secretValues: [],
       },
       commitStatus: "kustomization/podinfo/0c9c2e41",
+      network: { allowPrivateNetworks: false },
       send: async (request) => (sent.push(request), answers.shift()!),
     });
     const key = createHash("sha1").update("kustomization/podinfo/0c9c2e41").digest("hex");

@@ -1,3 +1,4 @@
+import type { NetworkPolicy } from "../../sources/network-guard.js";
 import type { FluxEvent } from "../events.js";
 import type { ProviderRequest } from "../payloads.js";
 import type { Answer } from "../post.js";
@@ -11,6 +12,8 @@ export interface DeliveryContext {
   endpoint: ProviderEndpoint;
   /** The commit status key (the Provider's commitStatusExpr, or Flux's default); commit status types only. */
   commitStatus: string;
+  /** Which addresses may be connected to (a type that dials its own connections checks it). */
+  network: NetworkPolicy;
   /** Sends one request with Flux's retries; the last answer, whatever its status. */
   send(request: ProviderRequest): Promise<Answer>;
 }

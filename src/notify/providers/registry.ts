@@ -8,6 +8,7 @@ import { COMMIT_STATUS_DELIVERIES } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
 import { githubDispatch } from "./github-api.js";
 import { INCIDENT_DELIVERIES, INCIDENT_REQUESTS } from "./incident.js";
+import { publishNats } from "./nats.js";
 import { sentryRequest } from "./sentry.js";
 
 // Which delivery each Provider type Sluice implements uses: a module per family of types. The list
@@ -34,6 +35,7 @@ const DELIVERIES: Record<string, Deliver> = {
   azuredevops: azureDevOps,
   githubdispatch: githubDispatch,
   sentry: oneRequest(sentryRequest),
+  nats: publishNats,
 };
 
 function mapValues<A, B>(record: Record<string, A>, map: (value: A) => B): Record<string, B> {
