@@ -6,14 +6,13 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { createGzip } from "node:zlib";
 import { Header, Parser } from "tar";
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { withPflagBooleans } from "../../src/cli/pflag.js";
-import { program } from "../../src/cli/program.js";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { FLUX_MEDIA_TYPES, pushLayers, rawTarGz } from "../env/oci.js";
 import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
 import { testCertificates } from "../env/pki.js";
 import { startTlsRegistry } from "../env/tls-registry.js";
 import { flux } from "./flux.js";
+import { runCli, type Run } from "./in-process.js";
 
 // `sluice push|pull|tag artifact` and `list artifacts` against the test bed's registry, with flux
 // v2.9.5's own CLI as the oracle: each pulls what the other pushed, and the outputs compare.
@@ -23,42 +22,8 @@ let work: string;
 let counter = 0;
 const repo = () => `${registry.host}/cli/app${++counter}`;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs the CLI in this process (the machine is shared: a process per command would cost seconds), with
- * `env` set for the run, stdout and stderr captured, and the exit code it set; it never throws.
- */
-async function sluice(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const keys = ["HOME", "DOCKER_CONFIG", "SSL_CERT_FILE"];
-  const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
-  const wanted: NodeJS.ProcessEnv = { HOME: work, ...env };
-  for (const key of keys)
-    if (wanted[key] === undefined) delete process.env[key];
-    else process.env[key] = wanted[key];
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  process.exitCode = undefined;
-  try {
-    const root = program();
-    await root.parseAsync(withPflagBooleans(root, ["node", "sluice", ...args]));
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    for (const [key, value] of Object.entries(saved))
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = undefined;
-  return { code, stdout, stderr };
-}
+/** The CLI in this process, HOME set to the suite's folder. */
+const sluice = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { HOME: work, ...env });
 
 /** Every entry of a tar.gz: path, type, permission bits, size, owner, time and content. */
 function entries(data: Buffer): Promise<string[]> {
