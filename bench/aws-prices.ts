@@ -31,7 +31,7 @@ export const prices = {
   lambdaRequest: {
     usd: 0.2 / 1e6,
     unit: "request",
-    source: "https://new-notes.kodekloud.com/docs/AWS-Lambda/Understanding-Lambda/Pricing/page ($0.20 per million)",
+    source: "no stored page stated it (AWS's list price as commonly published)",
     freeTier: "1 million requests a month",
     assumption: true,
   },
