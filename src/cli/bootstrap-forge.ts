@@ -80,6 +80,8 @@ export async function bootstrapForge(
 ): Promise<void> {
   const token = process.env[TOKEN_ENV[kind]];
   if (!token) throw new Error(`${TOKEN_ENV[kind]} is not set: export the personal access token first`);
+  checkName("--owner", flags.owner);
+  checkName("--repository", flags.repository);
   const path = relativePath(flags.path ?? "");
   const teams = teamPermissions(flags.team);
   if (teams.size > 0 && flags.personal) throw new Error("--team grants a team of an organization: not with --personal");
@@ -145,8 +147,19 @@ export async function bootstrapForge(
     return;
   }
   const url = `${webhookBase}${webhookPath(receiver.token, RECEIVER_NAME, options.namespace)}`;
-  const outcome = await forge.pushWebhook(url, receiver.token, receiver.newToken);
+  const { outcome, others } = await forge.pushWebhook(url, receiver.token, receiver.newToken, `${webhookBase}/hook/`);
   say.success(`${forge.name} push webhook ${describe(outcome)}: ${url}`);
+  if (others > 0)
+    say.warning(
+      `the repository has ${others} other webhook(s) to ${webhookBase}/hook/: another Receiver's, or one left from an earlier token (remove it)`,
+    );
+}
+
+/** Owners and repositories are `/`-separated names of letters, digits, `.`, `_` and `-` (never `.` or `..`). */
+function checkName(flag: string, value: string): void {
+  const parts = value.split("/");
+  if (parts.some((part) => !/^[A-Za-z0-9._-]+$/.test(part) || part === "." || part === ".."))
+    throw new Error(`${flag} '${value}': names are letters, digits, '.', '_' and '-', subgroups separated by '/'`);
 }
 
 /** `team` or `team:permission`, comma-separated or repeated; the default permission as flux's. */

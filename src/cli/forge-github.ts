@@ -115,13 +115,14 @@ export function githubForge(options: GitHubOptions): Forge {
       await call("POST /repos/{owner}/{repo}/keys", { title, key: publicKey, read_only: readOnly });
       return existing ? "updated" : "created";
     },
-    async pushWebhook(url, secret, secretChanged) {
+    async pushWebhook(url, secret, secretChanged, sameBase) {
       const hooks = await list<{ id: number; active?: boolean; events?: string[]; config?: { url?: string } }>(
         "GET /repos/{owner}/{repo}/hooks",
       );
       const existing = hooks.find((h) => h.config?.url === url);
+      const others = hooks.filter((h) => h !== existing && h.config?.url?.startsWith(sameBase)).length;
       const fine = existing?.active === true && existing.events?.includes("push");
-      if (existing && fine && !secretChanged) return "unchanged";
+      if (existing && fine && !secretChanged) return { outcome: "unchanged", others };
       const hook = {
         active: true,
         events: ["push"],
@@ -129,7 +130,7 @@ export function githubForge(options: GitHubOptions): Forge {
       };
       if (existing) await call("PATCH /repos/{owner}/{repo}/hooks/{hook_id}", { hook_id: existing.id, ...hook });
       else await call("POST /repos/{owner}/{repo}/hooks", { name: "web", ...hook });
-      return existing ? "updated" : "created";
+      return { outcome: existing ? "updated" : "created", others };
     },
   };
 }

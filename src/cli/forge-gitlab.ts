@@ -142,14 +142,15 @@ export function gitlabForge(options: GitLabOptions): Forge {
       await call("POST", `${project}/deploy_keys`, { title, key: publicKey, can_push: !readOnly });
       return existing ? "updated" : "created";
     },
-    async pushWebhook(url, secret, secretChanged) {
+    async pushWebhook(url, secret, secretChanged, sameBase) {
       const hooks = await list<{ id: number; url?: string; push_events?: boolean }>(`${project}/hooks`);
       const existing = hooks.find((h) => h.url === url);
-      if (existing?.push_events === true && !secretChanged) return "unchanged";
+      const others = hooks.filter((h) => h !== existing && h.url?.startsWith(sameBase)).length;
+      if (existing?.push_events === true && !secretChanged) return { outcome: "unchanged", others };
       const hook = { url, token: secret, push_events: true, enable_ssl_verification: true };
       if (existing) await call("PUT", `${project}/hooks/${existing.id}`, hook);
       else await call("POST", `${project}/hooks`, hook);
-      return existing ? "updated" : "created";
+      return { outcome: existing ? "updated" : "created", others };
     },
   };
 }

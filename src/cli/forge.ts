@@ -23,8 +23,17 @@ export interface Forge {
   grantTeams(teams: Map<string, string>): Promise<Map<string, Outcome>>;
   /** The deploy key titled `title`: created, or replaced when its key or write access differs. */
   deployKey(title: string, publicKey: string, readOnly: boolean): Promise<Outcome>;
-  /** The push webhook to `url` with `secret`: created, or updated when `secretChanged` or it does not send pushes. */
-  pushWebhook(url: string, secret: string, secretChanged: boolean): Promise<Outcome>;
+  /**
+   * The push webhook to `url` with `secret`: created, or updated when `secretChanged` or it does not send pushes.
+   * `others` counts the repository's other webhooks whose URL starts with `sameBase` (another Receiver of the
+   * same control plane, or one left behind when the token changed: Sluice cannot tell, so it leaves them).
+   */
+  pushWebhook(
+    url: string,
+    secret: string,
+    secretChanged: boolean,
+    sameBase: string,
+  ): Promise<{ outcome: Outcome; others: number }>;
 }
 
 /** A forge API call that failed, or an answer Sluice refuses; never holds the token. */

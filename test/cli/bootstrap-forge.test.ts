@@ -278,6 +278,7 @@ describe("sluice bootstrap github", () => {
       return true;
     };
     const echoed = await cli.run();
+    const traversal = await cli.run("--repository", "../../admin");
     // Assess
     expect(results.map((r) => r.code)).toEqual([1, 1, 1, 1, 1]);
     expect(results[0]!.output).toContain("not http(s)://");
@@ -286,6 +287,7 @@ describe("sluice bootstrap github", () => {
     expect(results[3]!.output).toContain("credentials");
     expect(results[4]!.output).toMatch(/exceeds \d+ bytes/);
     expect(echoed).toMatchObject({ code: 1, output: expect.stringContaining("bad token ***") });
+    expect(traversal).toMatchObject({ code: 1, output: expect.stringContaining("--repository '../../admin'") });
     expect(github.writes()).toEqual([]);
     expect(await cli.store.list({ kind: "GitRepository" })).toEqual([]);
     expect(results.map((r) => r.output).join("") + echoed.output).not.toContain(token);
@@ -354,5 +356,33 @@ describe("sluice bootstrap gitlab", () => {
     expect(gitlab.writes()).toHaveLength(writes);
     expect(await head(`${owner}/${repo}`)).toBe(commit);
     expect(first.output + second.output).not.toContain(token);
+
+    // Act: both Secrets lost — a new deploy key replaces the old one, the webhook takes the new token
+    await deleteSecrets("flux-system", "flux-system-webhook-token");
+    const third = await cli.run();
+    // Assess
+    expect(third.code, third.output).toBe(0);
+    const newKey = (await secretData("flux-system"))!["identity.pub"]!;
+    const newToken = (await secretData("flux-system-webhook-token"))!.token!;
+    expect(newKey).not.toBe(secret["identity.pub"]);
+    const newHookUrl = `https://hooks.example${webhookPath(newToken, "flux-system", ns.name)}`;
+    expect(gitlab.writes().slice(writes)).toEqual([
+      { method: "DELETE", path: expect.stringMatching(new RegExp(`^/api/v4/projects/${project}/deploy_keys/\\d+$`)) },
+      {
+        method: "POST",
+        path: `/api/v4/projects/${project}/deploy_keys`,
+        body: { title: `${ns.name}-main-flux-system-./`, key: newKey, can_push: false },
+      },
+      {
+        method: "POST",
+        path: `/api/v4/projects/${project}/hooks`,
+        body: { url: newHookUrl, token: newToken, push_events: true, enable_ssl_verification: true },
+      },
+    ]);
+    expect(gitlab.keys.map((k) => k.key)).toEqual([newKey]);
+    // The old webhook's path is dead now; Sluice cannot tell it from another Receiver's, so it says so
+    expect(third.output).toContain("1 other webhook(s) to https://hooks.example/hook/");
+    expect(gitlab.violations).toEqual([]);
+    expect(await head(`${owner}/${repo}`)).toBe(commit);
   });
 });
