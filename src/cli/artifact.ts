@@ -3,7 +3,8 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { parseDuration } from "../api/duration.js";
-import { extractArchive } from "../artifacts/extract.js";
+import { archiveTree } from "../artifacts/archive.js";
+import { extractArchive, readArchive } from "../artifacts/extract.js";
 import { fluxTarball } from "../artifacts/flux-tarball.js";
 import { ecrLogin } from "../aws/ecr.js";
 import { systemClock } from "../ports/clock.js";
@@ -37,6 +38,11 @@ export interface PushFlags extends RegistryFlags {
   ignorePaths: string[];
   output?: string;
   reproducible?: boolean;
+}
+
+export interface DiffFlags extends RegistryFlags {
+  path?: string;
+  ignorePaths: string[];
 }
 
 export interface TagFlags extends RegistryFlags {
@@ -142,6 +148,44 @@ export async function pullArtifact(
   if (pulled.revision) say.success(`revision ${pulled.revision}`);
   say.success(`digest ${repositoryName(ref)}@${pulled.digest}`);
   say.success(`artifact content extracted to ${output}`);
+}
+
+/**
+ * `sluice diff artifact oci://repo:tag --path DIR`: exit 1 when the remote artifact's files differ from what
+ * `push artifact` would upload. Flux compares the gzip bytes, so a layer flux pushed never equals one built
+ * here (zlib's bytes); the files are compared instead: paths, contents and executable bits, as extracted.
+ */
+export async function diffArtifact(url: string, flags: DiffFlags, options: GlobalOptions): Promise<void> {
+  if (!flags.path) throw new Error(`invalid path "${flags.path ?? ""}"`);
+  const { ref, reference } = parseArtifactUrl(url, flags.insecureRegistry);
+  const path = flags.path;
+  await stat(path).catch((error: Error) => {
+    throw new Error(`invalid path '${path}', must point to an existing directory or file`, { cause: error });
+  });
+  const client = new OciClient(await clientOptions(ref, flags, options));
+  const local = (await fluxTarball(path, flags.ignorePaths)).data;
+  const remote = await pullFluxArtifact(client, reference, MAX_LAYER_BYTES);
+  const digestOf = async (layer: Buffer) =>
+    (await archiveTree((await readArchive(layer, { skipSymlinks: true })).tree, { unfiltered: true })).digest;
+  if ((await digestOf(local)) !== (await digestOf(remote.layer)))
+    throw new Error("the remote artifact contents differs from the local one");
+  say.success("no changes detected");
+}
+
+/** `sluice build artifact --path DIR -o FILE`: the layer `push artifact` would upload, written to a file. */
+export async function buildArtifact(flags: { path?: string; output: string; ignorePaths: string[] }): Promise<void> {
+  if (!flags.path) throw new Error(`invalid path "${flags.path ?? ""}"`);
+  const path = flags.path === "-" ? await stdinToFile() : flags.path;
+  try {
+    await stat(path).catch((error: Error) => {
+      throw new Error(`invalid path '${path}', must point to an existing directory or file`, { cause: error });
+    });
+    say.action(`building artifact from ${path}`);
+    await writeFile(flags.output, (await fluxTarball(path, flags.ignorePaths)).data, { mode: 0o640 });
+    say.success(`artifact created at ${flags.output}`);
+  } finally {
+    if (flags.path === "-") await rm(dirname(path), { recursive: true, force: true });
+  }
 }
 
 /** `sluice tag artifact oci://repo:tag --tag new`: the manifest PUT again under each new tag. */

@@ -373,6 +373,32 @@ describe("sluice pull artifact", () => {
   });
 });
 
+describe("sluice build artifact and diff artifact", () => {
+  it("builds flux's tarball, and finds no change against an artifact flux pushed from the same folder", async () => {
+    // Prepare
+    const dir = await sourceFolder();
+    const url = repo();
+    await flux(["push", "artifact", `oci://${url}:v1`, "--path", dir, "--source", "s", "--revision", "r"]);
+    const [ours, theirs] = [join(work, "ours.tgz"), join(work, "theirs.tgz")];
+    // Act
+    const built = await sluice(["build", "artifact", "-p", dir, "-o", ours]);
+    await flux(["build", "artifact", "-p", dir, "-o", theirs]);
+    const same = await sluice(["diff", "artifact", `oci://${url}:v1`, "--path", dir]);
+    await writeFile(join(dir, "deploy", "cm.yaml"), "changed\n");
+    const changed = await sluice(["diff", "artifact", `oci://${url}:v1`, "--path", dir]);
+    const noPath = await sluice(["diff", "artifact", `oci://${url}:v1`]);
+    // Assess
+    expect(built).toMatchObject({
+      code: 0,
+      stderr: `► building artifact from ${dir}\n✔ artifact created at ${ours}\n`,
+    });
+    expect(await entries(await readFile(ours))).toEqual(await entries(await readFile(theirs)));
+    expect(same).toMatchObject({ code: 0, stderr: "✔ no changes detected\n" });
+    expect(changed).toMatchObject({ code: 1, stderr: "✗ the remote artifact contents differs from the local one\n" });
+    expect(noPath).toMatchObject({ code: 1, stderr: '✗ invalid path ""\n' });
+  });
+});
+
 describe("sluice tag artifact and list artifacts", () => {
   it("tags as flux does, and lists byte for byte as flux lists (newest name first, cosign tags hidden, filters)", async () => {
     // Prepare

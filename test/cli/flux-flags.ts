@@ -79,6 +79,8 @@ export const COMMANDS = [
   "pull artifact",
   "tag artifact",
   "list artifacts",
+  "build artifact",
+  "diff artifact",
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -140,6 +142,9 @@ const HELM_TLS_FILES =
 
 /** Flux flags `sluice` does not accept, per command, each with why. */
 export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> = {
+  "build artifact": {
+    "--resolve-symlinks": "not supported yet: links are left out of the artifact, as flux does without the flag",
+  },
   "push artifact": {
     "--debug": "go-containerregistry's own request log: Sluice's registry client has none to show",
     "--resolve-symlinks": "not supported yet: links are left out of the artifact, as flux does without the flag",

@@ -1,10 +1,11 @@
 import { Command, Option } from "commander";
 import { FLUX_OCI_EXCLUDES } from "../../artifacts/flux-tarball.js";
-import type { ListFlags, PushFlags, RegistryFlags, TagFlags } from "../artifact.js";
+import type { DiffFlags, ListFlags, PushFlags, RegistryFlags, TagFlags } from "../artifact.js";
 import { fail, globals } from "../context.js";
 import { stringSlice } from "../pflag.js";
 
-// `sluice push artifact`, `pull artifact`, `tag artifact`, `list artifacts`: flux v2.9.5's flags.
+// `sluice push artifact`, `pull artifact`, `tag artifact`, `list artifacts`, `build artifact`, `diff artifact`:
+// flux v2.9.5's flags.
 
 const CREDS = "credentials for OCI registry in the format <username>[:<password>] if --provider is generic";
 
@@ -55,6 +56,33 @@ export function pushCommand(): Command {
       ),
   );
   return push;
+}
+
+/** `sluice build artifact`, under `build` (commands/build.ts). */
+export function buildArtifactCommand(): Command {
+  return new Command("artifact")
+    .description("Build the tarball `push artifact` would upload, into a file")
+    .option("-p, --path <path>", "Path to the directory where the Kubernetes manifests are located.")
+    .option("-o, --output <file>", "Path to where the artifact tgz file should be written.", "artifact.tgz")
+    .option("--ignore-paths <patterns>", "set paths to ignore in .gitignore format", ignorePaths, FLUX_OCI_EXCLUDES)
+    .action((flags: { path?: string; output: string; ignorePaths: string[] }) =>
+      import("../artifact.js").then((m) => m.buildArtifact(flags)).catch((e: unknown) => fail(e)),
+    );
+}
+
+/** `sluice diff artifact`, under `diff` (commands/build.ts): exit 1 when the files differ, as flux. */
+export function diffArtifactCommand(): Command {
+  return withRegistryFlags(
+    new Command("artifact")
+      .description("Compare a remote OCI artifact's files with a local folder or file")
+      .argument("<url>", "oci://<registry>/<repository>:<tag>"),
+    "allows the remote artifact to be pulled without TLS",
+  )
+    .option("--path <path>", "path to the directory where the Kubernetes manifests are located")
+    .option("--ignore-paths <patterns>", "set paths to ignore in .gitignore format", ignorePaths, FLUX_OCI_EXCLUDES)
+    .action((url: string, flags: DiffFlags, command: Command) =>
+      import("../artifact.js").then((m) => m.diffArtifact(url, flags, globals(command))).catch((e: unknown) => fail(e)),
+    );
 }
 
 export function pullCommand(): Command {

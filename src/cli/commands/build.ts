@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import type { BuildFlags } from "../build.js";
+import { buildArtifactCommand, diffArtifactCommand } from "./artifact.js";
 import { fail, globals } from "../context.js";
 import { stringSlice, stringToString } from "../pflag.js";
 
@@ -39,6 +40,7 @@ export function buildCommand(): Command {
         import("../build.js").then((m) => m.printBuild(name, flags, globals(command))).catch((e: unknown) => fail(e)),
       ),
   );
+  build.addCommand(buildArtifactCommand());
   return build;
 }
 
@@ -70,5 +72,6 @@ export function diffCommand(): Command {
           ),
       ),
   );
+  diff.addCommand(diffArtifactCommand());
   return diff;
 }
