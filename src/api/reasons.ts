@@ -17,6 +17,8 @@ export const CONDITION = {
   storageOperationFailed: "StorageOperationFailed",
   /** source-controller: building a HelmChart's artifact from its source failed (negative polarity). */
   buildFailed: "BuildFailed",
+  /** source-controller: the artifact's signature was verified (True) or not (False) for this generation and revision. */
+  sourceVerified: "SourceVerified",
 } as const;
 
 /** Reasons shared by every kind (fluxcd/pkg apis/meta). */
@@ -63,6 +65,8 @@ export const REASON = {
   ociPullFailed: "OCIArtifactPullFailed",
   /** source-controller: an OCI artifact's layer could not be selected, downloaded, extracted or copied. */
   ociLayerOperationFailed: "OCIArtifactLayerOperationFailed",
+  /** source-controller: an artifact's signature could not be verified (SourceVerified=False). */
+  verificationError: "VerificationError",
   /** source-controller: a Bucket's listing or an object's download failed. */
   bucketOperationFailed: "BucketOperationFailed",
   /** source-controller: a HelmChart's artifact is the chart as the repository serves it. */

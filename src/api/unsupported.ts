@@ -49,6 +49,26 @@ const isNot = (...supported: string[]) => ({
   test: (value: unknown) => !supported.includes(String(value)),
 });
 
+/**
+ * `verify` (at `path`) is checked with cosign public keys from its secretRef; keyless (Sigstore) and notation
+ * signatures are refused, and the keyless-only fields the kind has (`keyless`).
+ */
+function cosignKeysOnly(path: string, what: string, keyless: string[]): UnsupportedField[] {
+  return [
+    {
+      path: `${path}.provider`,
+      reason: `${notYet(`verifying ${what}'s notation signature`)}; sign it with cosign and a key pair`,
+      when: isNot("cosign"),
+    },
+    {
+      path,
+      reason: `${notYet(`verifying ${what}'s keyless (Sigstore) signature`)}; give its cosign public keys in ${path}.secretRef`,
+      when: { describe: "without `secretRef`", test: (verify) => !(verify as { secretRef?: unknown }).secretRef },
+    },
+    ...keyless.map((field) => ({ path: `${path}.${field}`, reason: notYet("keyless (Sigstore) verification") })),
+  ];
+}
+
 export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
   GitRepository: [
     {
@@ -75,9 +95,9 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       when: isNot("generic", "aws"),
     },
   ],
-  HelmChart: [{ path: "spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") }],
+  HelmChart: cosignKeysOnly("spec.verify", "a chart", ["matchOIDCIdentity"]),
   HelmRelease: [
-    { path: "spec.chart.spec.verify", reason: notYet("verifying a chart's signature (cosign, notation)") },
+    ...cosignKeysOnly("spec.chart.spec.verify", "a chart", []),
     {
       path: "spec.kubeConfig.configMapRef",
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
@@ -111,7 +131,7 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: `${notYet("Azure and Google registry authentication")}; use a secretRef with a kubernetes.io/dockerconfigjson Secret`,
       when: isNot("generic", "aws"),
     },
-    { path: "spec.verify", reason: notYet("verifying an artifact's signature (cosign, notation)") },
+    ...cosignKeysOnly("spec.verify", "an artifact", ["matchOIDCIdentity", "trustedRootSecretRef"]),
     {
       path: "spec.serviceAccountName",
       reason: `${notYet("pulling with a service account's image pull secrets")}; use a secretRef`,

@@ -24,6 +24,7 @@ export const BUILD_ERROR = {
   valuesFiles: { reason: "ValuesFilesError", summary: "values files merge error" },
   dependencyBuild: { reason: "DependencyBuildError", summary: "dependency build error" },
   packaging: { reason: "ChartPackageError", summary: "chart package error" },
+  verification: { reason: "ChartVerificationError", summary: "chart verification error" },
 } as const;
 export type BuildErrorKind = (typeof BUILD_ERROR)[keyof typeof BUILD_ERROR];
 

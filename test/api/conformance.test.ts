@@ -78,6 +78,17 @@ const CONTEXTS: Record<string, (spec: Record<string, unknown>) => void> = {
     void (spec.upgrade = { strategy: { name: "RetryOnFailure" } }),
   "ImagePolicy spec.interval": (spec) => void (spec.digestReflectionPolicy = "Always"),
   "ImagePolicy spec.digestReflectionPolicy=Always": (spec) => void (spec.interval = "10m"),
+  // Sluice verifies with cosign public keys only: the other verify fields are tested beside a secretRef.
+  "OCIRepository spec.verify": (spec) => void (spec.verify = { secretRef: { name: "keys" } }),
+  "HelmChart spec.verify": (spec) => void (spec.verify = { secretRef: { name: "keys" } }),
+  "HelmRelease spec.chart.spec.verify": (spec) =>
+    void (spec.chart = {
+      spec: {
+        chart: "podinfo",
+        sourceRef: { kind: "HelmRepository", name: "podinfo" },
+        verify: { secretRef: { name: "keys" } },
+      },
+    }),
   // The CRD's CEL rule: only commit status providers take an expression.
   "Provider spec.commitStatusExpr": (spec) => void (spec.type = "github"),
 };

@@ -7,6 +7,7 @@ import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
+import { cosignKeyPair, cosignSign } from "../env/cosign.js";
 import { testHelm, tinyChart } from "../env/charts.js";
 import { pushLayers } from "../env/oci.js";
 import { HELM_CHART_LAYER } from "../../src/sources/oci/helm-chart.js";
@@ -150,5 +151,67 @@ describe("HelmChart from an OCI HelmRepository", () => {
     expect(ready(status)).toMatchObject({ status: "False", reason: "ChartPullError" });
     expect(ready(status)?.message).toMatch(/blob sha256:\w+ has digest sha256:\w+: refused$/);
     expect(status.artifact).toBeUndefined();
+  });
+
+  it("verify: a chart cosign signed is pulled by the digest verified; an unsigned one is refused, nothing stored", async () => {
+    // Prepare: two versions pushed by helm, 1.0.0 signed by the real cosign, 2.0.0 not
+    const keys = await cosignKeyPair();
+    const name = `ocichart-${++serial}`;
+    const packaged = await pushCharts("signed", name, ["1.0.0", "2.0.0"]);
+    const repository = `${host}/signed/${name}`;
+    const digestOf = async (tag: string) =>
+      (
+        await fetch(`http://${repository.replace(host, `${host}/v2`)}/manifests/${tag}`, {
+          method: "HEAD",
+          headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+        })
+      ).headers.get("docker-content-digest")!;
+    const signedDigest = await digestOf("1.0.0");
+    await cosignSign(keys, `${repository}@${signedDigest}`);
+    ports.secrets = {
+      secret: async ({ name: secret }) => (secret === "chart-keys" ? { "cosign.pub": keys.publicKey } : undefined),
+      configMap: async () => undefined,
+    };
+    const verify = { provider: "cosign" as const, secretRef: { name: "chart-keys" } };
+    try {
+      // Act
+      const accepted = await reconcileChart(name, `oci://${host}/signed`, { version: "1.0.0", verify });
+      const refused = await reconcileChart(`${name}`, `oci://${host}/signed`, { version: "2.0.0", verify }, 2);
+      const missingKeys = await reconcileChart(
+        name,
+        `oci://${host}/signed`,
+        {
+          version: "1.0.0",
+          verify: { provider: "cosign", secretRef: { name: "absent" } },
+        },
+        3,
+      );
+      // Assess
+      const condition = (status: Status, type: string) => status.conditions?.find((c) => c.type === type);
+      expect(ready(accepted)).toMatchObject({ status: "True", reason: "ChartPullSucceeded" });
+      expect(condition(accepted, "SourceVerified")).toMatchObject({
+        status: "True",
+        reason: "Succeeded",
+        message: "verified signature of version 1.0.0",
+      });
+      expect(await ports.artifacts.get(accepted.artifact!.path)).toEqual(packaged["1.0.0"]);
+      const message = `chart verification error: no matching signatures were found for '${repository}@${await digestOf("2.0.0")}'`;
+      expect(ready(refused)).toMatchObject({ status: "False", reason: "ChartVerificationError", message });
+      expect(condition(refused, "BuildFailed")).toMatchObject({ status: "True", reason: "ChartVerificationError" });
+      expect(condition(refused, "SourceVerified")).toMatchObject({
+        status: "False",
+        reason: "VerificationError",
+        message,
+      });
+      expect(refused.artifact).toEqual(accepted.artifact); // 2.0.0 was not stored
+      expect(ready(missingKeys)).toMatchObject({
+        status: "False",
+        reason: "VerificationError",
+        message:
+          "failed to verify the signature using provider 'cosign': failed to get secret 'apps/absent': secret not found",
+      });
+    } finally {
+      ports.secrets = { secret: async () => undefined, configMap: async () => undefined };
+    }
   });
 });

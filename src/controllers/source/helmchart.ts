@@ -22,14 +22,15 @@ import { buildDependencies, type ChartDependency } from "../../sources/helm-char
 import { ChartPullError, downloadChart, MAX_CHART_BYTES } from "../../sources/helm-chart-fetch.js";
 import { ChartReferenceError, pickChartVersion } from "../../sources/helm-chart-version.js";
 import type { HelmIndex } from "../../sources/helm-index.js";
-import { OciError } from "../../sources/oci/client.js";
+import { OciError, type OciClient } from "../../sources/oci/client.js";
 import { OciCredentialsError } from "../../sources/oci/credentials.js";
-import { ociChartVersion, pullOciChart } from "../../sources/oci/helm-chart.js";
+import { ociChartTag, ociChartVersion, pullOciChart } from "../../sources/oci/helm-chart.js";
 import { OciUrlError } from "../../sources/oci/reference.js";
 import { findCondition } from "../../pipeline/conditions.js";
 import { repositoryDependency } from "./helmchart-dependency.js";
 import { indexSource } from "./helmrepository.js";
 import { ociClientFor } from "./oci-connection.js";
+import { SignatureVerificationError, verifyOciSignature, withoutStaleVerification } from "./oci-verify.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
@@ -51,6 +52,7 @@ const BUILD_FAILURES: readonly BuildErrorKind[] = [
   BUILD_ERROR.valuesFiles,
   BUILD_ERROR.dependencyBuild,
   BUILD_ERROR.packaging,
+  BUILD_ERROR.verification,
 ];
 
 /** A chart built (or found already stored) for the current spec and source. */
@@ -62,6 +64,8 @@ interface Build {
   /** Changed by the build (values, version, dependencies), as opposed to the exact archive pulled. */
   packaged: boolean;
   valuesFiles: string[];
+  /** The signature `spec.verify` asks for was verified. */
+  verified?: boolean;
 }
 
 /** What every build step needs: the ports, the object, a scratch folder, and whether a candidate is already stored. */
@@ -74,12 +78,20 @@ interface BuildContext {
   upToDate(candidate: { name: string; version: string }): Promise<boolean>;
 }
 
-/** A failure carrying the condition it sets (FetchFailed by default) and whether it stalls. */
+/**
+ * A failure carrying the condition it sets (FetchFailed by default) and whether it stalls. `unverified`: it also
+ * sets SourceVerified=False; `condition: SourceVerified` sets that alone (the verification keys could not be read).
+ */
 class ChartFailure extends Error {
   constructor(
     readonly reason: string,
     message: string,
-    readonly options: { condition?: string; stalled?: boolean; version?: { name: string; version: string } } = {},
+    readonly options: {
+      condition?: string;
+      stalled?: boolean;
+      version?: { name: string; version: string };
+      unverified?: boolean;
+    } = {},
   ) {
     super(message);
   }
@@ -96,7 +108,7 @@ export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChar
   const at: Stamp = { generation: metadata.generation ?? 1, now: new Date(ports.clock.now()) };
   const namespace = metadata.namespace ?? "default";
   const requeueAfterMs = parseDuration(spec.interval);
-  const status: HelmChartStatus = { ...chart.status };
+  const status: HelmChartStatus = withoutStaleVerification({ ...chart.status }, spec.verify);
   const work = await mkdtemp(join(ports.workDir, "helmchart-"));
   try {
     const build = await buildChart(ports, chart, status, work);
@@ -128,6 +140,11 @@ export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChar
     const recovered = FAILURES.some((type) => findCondition(status.conditions, type)?.status === "True");
     let next = withoutConditions(status, ...FAILURES, CONDITION.artifactOutdated);
     next = withCondition(next, { type: CONDITION.artifactInStorage, status: "True", reason, message }, at);
+    if (build.verified) {
+      const verified = `verified signature of version ${build.version}`;
+      const condition = { type: CONDITION.sourceVerified, status: "True" as const, reason: REASON.succeeded };
+      next = withCondition(next, { ...condition, message: verified }, at);
+    }
     const newArtifact = current?.digest !== next.artifact?.digest;
     return {
       status: markReady(next, at, reason, message),
@@ -138,9 +155,15 @@ export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChar
     };
   } catch (error) {
     if (!(error instanceof ChartFailure)) throw error;
-    const { condition = CONDITION.fetchFailed, stalled = false, version } = error.options;
+    const { condition = CONDITION.fetchFailed, stalled = false, version, unverified } = error.options;
+    const { message } = error;
     let next = withoutConditions(status, ...FAILURES);
-    next = withCondition(next, { type: condition, status: "True", reason: error.reason, message: error.message }, at);
+    if (condition !== CONDITION.sourceVerified)
+      next = withCondition(next, { type: condition, status: "True", reason: error.reason, message }, at);
+    if (unverified || condition === CONDITION.sourceVerified) {
+      const failed = { type: CONDITION.sourceVerified, status: "False" as const, reason: REASON.verificationError };
+      next = withCondition(next, { ...failed, message }, at);
+    }
     if (
       version &&
       next.artifact &&
@@ -223,6 +246,7 @@ async function fromRepository(context: BuildContext, repo: HelmRepository, index
   const valuesFiles = effectiveValuesFiles(spec);
   const metadata = valuesFiles.length > 0 ? String(chart.metadata.generation ?? 1) : "";
   const name = picked.name!;
+  if (spec.verify) throw verificationFailure("not implemented", { name, version: picked.version! });
   const version = patchVersion(picked.version!, metadata, name);
   const packaged = metadata !== "";
   if (await upToDate({ name, version })) return { name, version, packaged, valuesFiles };
@@ -275,17 +299,59 @@ async function fromOciRepository(context: BuildContext, repo: HelmRepository): P
   }
   const valuesFiles = effectiveValuesFiles(spec);
   const metadata = valuesFiles.length > 0 ? String(chart.metadata.generation ?? 1) : "";
+  // Verified at every reconcile, as source-controller does, and the chart then pulled by the digest verified.
+  const digest = spec.verify && (await verifiedDigest(context, client, `${url}:${tag}`, tag));
   const target = { name: spec.chart, version: patchVersion(tag, metadata, spec.chart) };
-  if (await upToDate(target)) return { ...target, packaged: metadata !== "", valuesFiles };
+  const verified = digest !== undefined;
+  if (await upToDate(target)) return { ...target, packaged: metadata !== "", valuesFiles, verified };
   let archive: Buffer;
   try {
-    archive = await pullOciChart(client, tag, MAX_CHART_BYTES);
+    archive = await pullOciChart(client, tag, MAX_CHART_BYTES, digest);
   } catch (error) {
     if (!(error instanceof OciError)) throw error;
     const message = `failed to download chart for remote reference: failed to get '${url}:${tag}': ${error.message}`;
     throw pullFailure(message, target);
   }
-  return fromPulledArchive(context, archive, target, valuesFiles);
+  return { ...(await fromPulledArchive(context, archive, target, valuesFiles)), verified };
+}
+
+/**
+ * source-controller's OCIChartRepository.VerifyChart: the chart's tag resolved to a digest, whose cosign signature
+ * must verify with a key of `spec.verify.secretRef`; the digest, to pull the chart by.
+ */
+async function verifiedDigest(context: BuildContext, client: OciClient, reference: string, tag: string) {
+  const { ports, chart } = context;
+  const target = { name: chart.spec.chart, version: tag };
+  let digest: string;
+  try {
+    digest = await client.resolve(ociChartTag(tag));
+  } catch (error) {
+    if (!(error instanceof OciError)) throw error;
+    throw verificationFailure(`failed to resolve digest for '${reference}': ${error.message}`, target);
+  }
+  const repository = reference.slice(reference.indexOf("://") + 3, reference.lastIndexOf(":"));
+  try {
+    await verifyOciSignature(
+      ports,
+      chart.metadata.namespace ?? "default",
+      chart.spec.verify!,
+      client,
+      repository,
+      digest,
+    );
+  } catch (error) {
+    if (!(error instanceof SignatureVerificationError)) throw error;
+    if (error.setup)
+      throw new ChartFailure(REASON.verificationError, error.message, { condition: CONDITION.sourceVerified });
+    throw verificationFailure(error.detail, target);
+  }
+  return digest;
+}
+
+/** A chart verification error (BuildFailed) that also sets SourceVerified=False. */
+function verificationFailure(detail: string, version: { name: string; version: string }): ChartFailure {
+  const failure = buildFailure(BUILD_ERROR.verification, detail, version);
+  return new ChartFailure(failure.reason, failure.message, { ...failure.options, unverified: true });
 }
 
 /** A downloaded chart archive, checked to be a chart, and packaged again only when valuesFiles change it. */

@@ -13,6 +13,7 @@ import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 import { ociClientFor, ProviderLoginError } from "./oci-connection.js";
+import { SignatureVerificationError, verifyOciSignature, withoutStaleVerification } from "./oci-verify.js";
 
 type Status = NonNullable<OCIRepository["status"]>;
 type Spec = OCIRepository["spec"];
@@ -25,12 +26,12 @@ const FAILURES = [CONDITION.fetchFailed, CONDITION.storageOperationFailed];
 const ORIGIN_SOURCE = "org.opencontainers.image.source";
 const ORIGIN_REVISION = "org.opencontainers.image.revision";
 
-/** A failure with source-controller's reason; FetchFailed unless `storage`. */
+/** A failure with source-controller's reason; FetchFailed unless `storage`, or SourceVerified=False for `verification`. */
 class PullFailure extends Error {
   constructor(
     readonly reason: string,
     message: string,
-    readonly options: { stalled?: boolean; storage?: boolean } = {},
+    readonly options: { stalled?: boolean; storage?: boolean; verification?: boolean } = {},
   ) {
     super(message);
   }
@@ -49,7 +50,7 @@ export async function reconcileOciRepository(ports: ReconcilerPorts, repo: OCIRe
   const at: Stamp = { generation: metadata.generation ?? 1, now: new Date(ports.clock.now()) };
   const namespace = metadata.namespace ?? "default";
   const requeueAfterMs = parseDuration(spec.interval);
-  const status: Status = { ...repo.status };
+  let status: Status = withoutStaleVerification({ ...repo.status }, spec.verify);
   let revision: string | undefined;
   try {
     const ref = parseUrl(spec);
@@ -57,6 +58,7 @@ export async function reconcileOciRepository(ports: ReconcilerPorts, repo: OCIRe
     const client = await connect(ports, namespace, spec, ref, signal);
     const reference = await pickReference(client, spec);
     revision = await resolveRevision(client, reference);
+    status = await verified(ports, repo, status, client, ref, revision, at);
     const current = status.artifact;
     const unchanged =
       current?.revision === revision &&
@@ -106,8 +108,11 @@ export async function reconcileOciRepository(ports: ReconcilerPorts, repo: OCIRe
   } catch (error) {
     if (!(error instanceof PullFailure)) throw error;
     const type = error.options.storage ? CONDITION.storageOperationFailed : CONDITION.fetchFailed;
+    const condition = error.options.verification
+      ? { type: CONDITION.sourceVerified, status: "False" as const }
+      : { type, status: "True" as const };
     let next = withoutConditions(status, ...FAILURES);
-    next = withCondition(next, { type, status: "True", reason: error.reason, message: error.message }, at);
+    next = withCondition(next, { ...condition, reason: error.reason, message: error.message }, at);
     if (revision && next.artifact && next.artifact.revision !== revision) {
       const outdated = `new revision '${revision}' for '${spec.url}'`;
       const condition = { type: CONDITION.artifactOutdated, status: "True" as const, reason: REASON.newRevision };
@@ -121,6 +126,41 @@ export async function reconcileOciRepository(ports: ReconcilerPorts, repo: OCIRe
       event: { severity: "error", reason: error.reason, message: error.message },
     };
   }
+}
+
+/**
+ * `spec.verify` as source-controller applies it: the signature is checked when the revision is not the
+ * stored one, the spec changed since the last verification, or it failed; so an unchanged artifact
+ * costs no request for it.
+ */
+async function verified(
+  ports: ReconcilerPorts,
+  repo: OCIRepository,
+  status: Status,
+  client: OciClient,
+  ref: OciRepositoryRef,
+  revision: string,
+  at: Stamp,
+): Promise<Status> {
+  const { verify } = repo.spec;
+  if (!verify) return status;
+  const last = findCondition(status.conditions, CONDITION.sourceVerified);
+  if (status.artifact?.revision === revision && last?.observedGeneration === at.generation && last.status === "True")
+    return status;
+  const namespace = repo.metadata.namespace ?? "default";
+  const repository = `${ref.registry}/${ref.repository}`;
+  try {
+    await verifyOciSignature(ports, namespace, verify, client, repository, digestOf(revision));
+  } catch (error) {
+    if (!(error instanceof SignatureVerificationError)) throw error;
+    throw new PullFailure(REASON.verificationError, error.message, { verification: true });
+  }
+  const message = `verified signature of revision ${revision}`;
+  return withCondition(
+    status,
+    { type: CONDITION.sourceVerified, status: "True", reason: REASON.succeeded, message },
+    at,
+  );
 }
 
 function parseUrl(spec: Spec): OciRepositoryRef {

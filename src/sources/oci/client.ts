@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { GitHttpResponse } from "isomorphic-git";
 import { z } from "zod";
 import type { NetworkPolicy } from "../network-guard.js";
-import { sourceHttpClient } from "../source-http.js";
+import { connectionPool, sourceHttpClient, type ConnectionPool } from "../source-http.js";
 import { parseChallenge } from "./challenge.js";
 import type { OciCredentials } from "./credentials.js";
 import type { OciRepositoryRef } from "./reference.js";
@@ -38,6 +38,8 @@ export class OciError extends Error {
     message: string,
     /** An authentication failure (401/403, a refused token), as opposed to a transport or content failure. */
     readonly unauthorized = false,
+    /** The registry answered 404: the manifest, tag or endpoint does not exist. */
+    readonly notFound = false,
   ) {
     super(message);
   }
@@ -47,6 +49,7 @@ const descriptor = z.object({
   mediaType: z.string(),
   digest: z.string().regex(DIGEST, { message: "must be sha256:<64 hex> or sha512:<128 hex>" }),
   size: z.number().int().nonnegative(),
+  artifactType: z.string().optional(),
   annotations: z.record(z.string(), z.string()).optional(),
   platform: z.object({ os: z.string(), architecture: z.string() }).loose().optional(),
 });
@@ -113,6 +116,8 @@ export class OciClient {
   /** HTTP requests made, token requests and redirects' first hops included (for tests and benchmarks). */
   requests = 0;
   private authorization: string | undefined;
+  /** Set while a tag listing runs: its pages share connections. */
+  private pool: ConnectionPool | undefined;
   private readonly scope: string;
   private readonly who: string;
 
@@ -133,15 +138,23 @@ export class OciClient {
     const { pageSize, maxTags = Infinity } = options;
     const found: string[] = [];
     let next: string | undefined = `${this.repositoryPath()}/tags/list${pageSize ? `?n=${pageSize}` : ""}`;
-    for (let page = 0; next; page++) {
-      if (page === MAX_TAG_PAGES) throw new OciError(`tag list of ${this.name()} has more than ${MAX_TAG_PAGES} pages`);
-      const response = await this.send("GET", next, { accept: "application/json" });
-      const body = await this.read(response, MAX_SMALL_BYTES, `tag list of ${this.name()}`);
-      const parsed = z.object({ tags: z.array(z.string()).nullish() }).safeParse(parseJson(body));
-      if (!parsed.success) throw new OciError(`tag list of ${this.name()} is not a tag list`);
-      found.push(...(parsed.data.tags ?? []));
-      if (found.length > maxTags) throw new OciError(`tag list of ${this.name()} has more than ${maxTags} tags`);
-      next = this.nextPage(response.headers?.link);
+    // Pages stay on the registry's origin (nextPage): one connection (one TLS handshake) serves them all.
+    this.pool = connectionPool(this.options);
+    try {
+      for (let page = 0; next; page++) {
+        if (page === MAX_TAG_PAGES)
+          throw new OciError(`tag list of ${this.name()} has more than ${MAX_TAG_PAGES} pages`);
+        const response = await this.send("GET", next, { accept: "application/json" });
+        const body = await this.read(response, MAX_SMALL_BYTES, `tag list of ${this.name()}`);
+        const parsed = z.object({ tags: z.array(z.string()).nullish() }).safeParse(parseJson(body));
+        if (!parsed.success) throw new OciError(`tag list of ${this.name()} is not a tag list`);
+        found.push(...(parsed.data.tags ?? []));
+        if (found.length > maxTags) throw new OciError(`tag list of ${this.name()} has more than ${maxTags} tags`);
+        next = this.nextPage(response.headers?.link);
+      }
+    } finally {
+      this.pool.close();
+      this.pool = undefined;
     }
     return found;
   }
@@ -179,6 +192,46 @@ export class OciClient {
         `manifest ${picked.digest} of ${this.name()} has media type '${child.mediaType}', not an image`,
       );
     return { digest: child.digest, manifest: asImage(child) };
+  }
+
+  /** The image manifest `reference` names, verified against its digest; an index is refused, not resolved. */
+  async imageManifest(reference: string): Promise<PulledManifest> {
+    const fetched = await this.fetchManifest(reference);
+    if (!IMAGE_TYPES.includes(fetched.mediaType))
+      throw new OciError(`manifest ${reference} of ${this.name()} has media type '${fetched.mediaType}', not an image`);
+    return { digest: fetched.digest, manifest: asImage(fetched) };
+  }
+
+  /**
+   * The manifests that name `digest` as their subject: the referrers API (OCI distribution v1.1), or,
+   * where the registry has none, the image index tagged `sha256-<hex>` (the spec's referrers tag
+   * schema), as go-containerregistry's remote.Referrers does. None when neither exists.
+   */
+  async referrers(digest: string): Promise<OciDescriptor[]> {
+    if (!DIGEST.test(digest)) throw new OciError(`'${digest}' is not a digest`);
+    const what = `referrers of ${digest} in ${this.name()}`;
+    let json: unknown;
+    try {
+      const response = await this.send("GET", `${this.repositoryPath()}/referrers/${digest}`, {
+        accept: MEDIA_TYPE.ociIndex,
+      });
+      const contentType = header(response, "content-type")?.split(";")[0]?.trim();
+      const body = await this.read(response, MAX_MANIFEST_BYTES, what);
+      json = contentType === MEDIA_TYPE.ociIndex ? parseJson(body) : undefined;
+    } catch (error) {
+      if (!(error instanceof OciError) || !error.notFound) throw error;
+    }
+    if (json === undefined) {
+      try {
+        json = (await this.fetchManifest(digest.replace(":", "-"))).json;
+      } catch (error) {
+        if (error instanceof OciError && error.notFound) return [];
+        throw error;
+      }
+    }
+    const index = imageIndex.safeParse(json);
+    if (!index.success) throw new OciError(`${what} are not an image index`);
+    return index.data.manifests;
   }
 
   /** A blob's bytes, refused when larger than its descriptor says (or `maxBytes`) or not of its digest. */
@@ -246,7 +299,7 @@ export class OciClient {
       return response;
     const detail = await this.errorDetail(response);
     const unauthorized = response.statusCode === 401 || response.statusCode === 403;
-    throw new OciError(`${method} ${this.url(pathOrUrl)}: ${detail}`, unauthorized);
+    throw new OciError(`${method} ${this.url(pathOrUrl)}: ${detail}`, unauthorized, response.statusCode === 404);
   }
 
   /**
@@ -307,6 +360,7 @@ export class OciClient {
       caPem: this.options.caPem,
       clientCert: this.options.clientCert,
       maxResponseBytes: maxBytes,
+      pool: this.pool,
     });
     const all = {
       "user-agent": "sluice (OCI)",

@@ -44,9 +44,22 @@ export async function ociChartVersion(client: OciClient, chart: string, version:
   return picked;
 }
 
-/** The chart archive of `version`: its manifest's chart layer, verified against digest and size. */
-export async function pullOciChart(client: OciClient, version: string, maxBytes: number): Promise<Buffer> {
-  const { manifest } = await client.manifest(version.replaceAll("+", "_"));
+/** The tag of a chart version: Helm writes SemVer's `+` as `_`. */
+export function ociChartTag(version: string): string {
+  return version.replaceAll("+", "_");
+}
+
+/**
+ * The chart archive of `version` (or of the manifest `digest` its tag was resolved to, when the signature of
+ * that digest was verified): its manifest's chart layer, verified against digest and size.
+ */
+export async function pullOciChart(
+  client: OciClient,
+  version: string,
+  maxBytes: number,
+  digest?: string,
+): Promise<Buffer> {
+  const { manifest } = await client.manifest(digest ?? ociChartTag(version));
   const layer =
     manifest.layers.find((l) => l.mediaType === HELM_CHART_LAYER) ??
     manifest.layers.find((l) => l.mediaType === LEGACY_CHART_LAYER);
