@@ -105,6 +105,8 @@ export interface LineItem {
   quantity: number;
   price: Price;
   monthlyUsd: number;
+  /** Paid whatever the fleet's size and activity. */
+  fixed?: boolean;
 }
 
 /** The fleet from command-line flags (absent ones take the defaults; GitRepositories default to one each). */
@@ -175,8 +177,8 @@ export function monthlyOperations(fleet: Fleet): Record<WorkerOperation, number>
 export function monthlyCost(fleet: Fleet, measured: Measured, prices: Prices): LineItem[] {
   const counts = monthlyOperations(fleet);
   const items: LineItem[] = [];
-  const add = (service: string, item: string, quantity: number, price: Price) =>
-    items.push({ service, item, quantity, price, monthlyUsd: quantity * price.usd });
+  const add = (service: string, item: string, quantity: number, price: Price, fixed = false) =>
+    items.push({ service, item, quantity, price, monthlyUsd: quantity * price.usd, ...(fixed && { fixed }) });
 
   // Lambda: billed per 1 ms of each invocation at the function's memory; a cold start's INIT is billed too.
   const gbSeconds = (operation: OperationCost, memoryMb: number, n: number) =>
@@ -234,8 +236,8 @@ export function monthlyCost(fleet: Fleet, measured: Measured, prices: Prices): L
   add("SQS", "standard requests sent by the functions", sum(/^SQS:/), prices.sqsStandardRequest);
   add("SQS", "FIFO receive + delete by the worker's event source", eventSourceFifo, prices.sqsFifoRequest);
   add("SQS", "standard receive + delete by the tick's event source", eventSourceStandard, prices.sqsStandardRequest);
-  add("SQS", "idle long polls, Jobs + Notifications (FIFO, assumption)", 2 * idlePolls, prices.sqsFifoRequest);
-  add("SQS", "idle long polls, Delayed (standard, assumption)", idlePolls, prices.sqsStandardRequest);
+  add("SQS", "idle long polls, Jobs + Notifications (FIFO, assumption)", 2 * idlePolls, prices.sqsFifoRequest, true);
+  add("SQS", "idle long polls, Delayed (standard, assumption)", idlePolls, prices.sqsStandardRequest, true);
 
   // S3: requests by price class; storage is the Store and artifacts, plus a month of overwritten versions.
   add("S3", "PUT/COPY/POST/LIST requests", sum(/^S3:(Put|Copy|Post|List)/), prices.s3PutClassRequest);
@@ -256,16 +258,16 @@ export function monthlyCost(fleet: Fleet, measured: Measured, prices: Prices): L
     prices.s3StorageGbMonth,
   );
 
-  add("Secrets Manager", "secrets", fleet.secrets, prices.secretMonth);
+  add("Secrets Manager", "secrets", fleet.secrets, prices.secretMonth, true);
   add("Secrets Manager", "API calls", sum(/^SecretsManager:/), prices.secretsManagerCall);
 
-  add("KMS", "customer managed key (State bucket, queues)", 1, prices.kmsKeyMonth);
+  add("KMS", "customer managed key (State bucket, queues)", 1, prices.kmsKeyMonth, true);
   const sseDataKeys =
     (ASSUMPTIONS.kmsQueuePrincipalPairs + ASSUMPTIONS.kmsBucketKeyPrincipals) *
     ASSUMPTIONS.kmsDataKeysPerHourPerPair *
     MONTH_HOURS;
   add("KMS", "requests by the functions", sum(/^KMS:/), prices.kmsRequest);
-  add("KMS", "SSE data keys for SQS and S3 (assumption)", sseDataKeys, prices.kmsRequest);
+  add("KMS", "SSE data keys for SQS and S3 (assumption)", sseDataKeys, prices.kmsRequest, true);
 
   add("EventBridge", "scheduled events (every minute)", counts.tickIdle, prices.eventBridgeScheduledEvent);
 
@@ -277,9 +279,9 @@ export function monthlyCost(fleet: Fleet, measured: Measured, prices: Prices): L
     measured.webhook.logBytes * counts.webhook +
     ASSUMPTIONS.platformLogBytesPerInvocation * allInvocations;
   add("CloudWatch", "Logs ingestion (GB)", logBytes / GB, prices.logsIngestionGb);
-  add("CloudWatch", "custom metrics (EMF)", measured.customMetrics, prices.customMetricMonth);
-  add("CloudWatch", "alarms", ASSUMPTIONS.alarms, prices.alarmMonth);
-  add("CloudWatch", "dashboard", ASSUMPTIONS.dashboards, prices.dashboardMonth);
+  add("CloudWatch", "custom metrics (EMF)", measured.customMetrics, prices.customMetricMonth, true);
+  add("CloudWatch", "alarms", ASSUMPTIONS.alarms, prices.alarmMonth, true);
+  add("CloudWatch", "dashboard", ASSUMPTIONS.dashboards, prices.dashboardMonth, true);
   return items;
 }
 

@@ -149,14 +149,12 @@ async function main(): Promise<void> {
           "scenario",
           "Sluice a month",
           "of which Lambda",
-          "of which fixed (KMS key, alarms, dashboard, metrics, idle polls)",
+          "of which fixed (dashboard, metrics, alarms, KMS, secrets, idle polls)",
         ],
         SCENARIOS.map(([name, f]) => {
           const items = monthlyCost(f, measured, prices);
           const lambda = total(items.filter((i) => i.service === "Lambda"));
-          const fixed = total(
-            items.filter((i) => /key|alarms|dashboard|custom metrics|idle long polls|secrets$/.test(i.item)),
-          );
+          const fixed = total(items.filter((i) => i.fixed));
           return [name, usd(total(items)), usd(lambda), usd(fixed)];
         }),
       ),

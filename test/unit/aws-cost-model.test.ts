@@ -144,6 +144,16 @@ describe("AWS monthly cost model (bench/aws-cost-model.ts)", () => {
     expect(line(items, "customer managed key (State bucket, queues)").monthlyUsd).toBe(1);
     expect(line(items, "scheduled events (every minute)").monthlyUsd).toBe(0);
     expect(total(items)).toBeCloseTo(items.reduce((n, i) => n + i.monthlyUsd, 0));
+    // With no objects, only the per-minute tick's invocations and their platform log lines cost beyond the fixed lines.
+    const fixed = items.filter((i) => i.fixed);
+    expect(fixed.map((i) => i.service).sort()).toEqual(
+      ["CloudWatch", "CloudWatch", "CloudWatch", "KMS", "KMS", "SQS", "SQS", "Secrets Manager"].sort(),
+    );
+    expect(items.filter((i) => !i.fixed && i.monthlyUsd > 0).map((i) => i.item)).toEqual([
+      "requests (invocations)",
+      "Logs ingestion (GB)",
+    ]);
+    expect(line(items, "requests (invocations)").quantity).toBe(MONTH_MINUTES);
   });
 
   it("keeps a month of overwritten versions in S3 storage and ingests every log byte", () => {
