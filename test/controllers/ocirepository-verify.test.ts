@@ -5,7 +5,7 @@ import { dispatch } from "../../src/controllers/dispatch.js";
 import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore } from "../../src/store/objects.js";
-import { cosignKeyPair, cosignSign, cosignVerify, type CosignKeyPair } from "../env/cosign.js";
+import { cosignImportKeyPair, cosignKeyPair, cosignSign, cosignVerify, type CosignKeyPair } from "../env/cosign.js";
 import { pushOciArtifact, sha256 } from "../env/oci.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 
@@ -100,6 +100,24 @@ describe("OCIRepository verify with cosign public keys", () => {
     expect(await cosignVerify(keys, image)).toBe(true);
     expect(condition(status, "SourceVerified")?.status).toBe("True");
     expect(condition(status, "Ready")?.status).toBe("True");
+  });
+
+  it.each([
+    ["RSA 2048", () => generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey, true],
+    // cosign signs with SHA-384 and Ed25519ph for these, while `cosign verify --key` and Flux (LoadVerifier(key,
+    // SHA-256)) verify with SHA-256 and pure Ed25519: the reference refuses its own signatures, and so does Sluice.
+    ["ECDSA P-384", () => generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey, false],
+    ["Ed25519", () => generateKeyPairSync("ed25519").privateKey, false],
+  ])("an imported %s key: both layouts verified as cosign verify --key verifies them", async (_, privateKey, valid) => {
+    const imported = await cosignImportKeyPair(privateKey().export({ type: "pkcs8", format: "pem" }).toString());
+    secretData = { "cosign.pub": imported.publicKey };
+    for (const legacy of [false, true]) {
+      const { name, image } = await signed(imported, { legacy });
+      const status = await reconcile(name);
+      expect(await cosignVerify(imported, image)).toBe(valid);
+      if (valid) expect(condition(status, "SourceVerified")?.status).toBe("True");
+      else await expectRefused(name, status, noMatch(image));
+    }
   });
 
   it("verifies once per revision and generation: a no-op check is one HEAD, a new generation verifies again", async () => {

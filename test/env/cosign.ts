@@ -27,6 +27,17 @@ export async function cosignKeyPair(): Promise<CosignKeyPair> {
   return { keyFile: join(dir, "cosign.key"), publicKey: await readFile(join(dir, "cosign.pub"), "utf8") };
 }
 
+/** `cosign import-key-pair` of a PKCS#8 private key (RSA, ECDSA or Ed25519), as users bring their own keys. */
+export async function cosignImportKeyPair(privateKeyPem: string): Promise<CosignKeyPair> {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-cosign-"));
+  await writeFile(join(dir, "own.pem"), privateKeyPem);
+  await run(bin, ["import-key-pair", "--key", "own.pem", "--output-key-prefix", "imported"], {
+    cwd: dir,
+    env: cosignEnv(dir),
+  });
+  return { keyFile: join(dir, "imported.key"), publicKey: await readFile(join(dir, "imported.pub"), "utf8") };
+}
+
 /**
  * `cosign sign` of `image` (`<host>/<repo>@sha256:…`) in a plain-HTTP registry: as a Sigstore bundle
  * attached as a referrer (cosign v3's default), or with `legacy` as cosign v2 did, a `sha256-<hex>.sig` tag.
