@@ -53,17 +53,20 @@ export async function postRenderRelease(
   request: PostRenderRequest,
 ): Promise<RenderedRelease> {
   const { strategy } = request;
+  // Without a kustomize post-renderer at work, only helm-controller's metadata changes anything: on the hooks, each
+  // record's one object written again with it, the rest of the record as it was.
+  if (!request.renderers.some(hasWork)) {
+    if (strategy === "nohooks") return rendered;
+    const hooks = rendered.hooks.map((hook) => {
+      const [object] = parseObjects(hook.manifest, hook.path);
+      const labelled = withHookMetadata({ path: hook.path, object: object! }, request.hookMetadata).object;
+      return { ...hook, manifest: yaml(labelled).replace(/\n$/, "") };
+    });
+    return { ...rendered, hooks };
+  }
   const hooks = rendered.hooks.flatMap((h) =>
     parseObjects(h.manifest, h.path).map((object) => ({ path: h.path, object })),
   );
-  // Without a kustomize post-renderer at work, only helm-controller's metadata changes anything: on the hooks.
-  if (!request.renderers.some(hasWork)) {
-    if (strategy === "nohooks") return rendered;
-    return {
-      ...rendered,
-      hooks: splitOutput(assembled(hooks.map((d) => withHookMetadata(d, request.hookMetadata)))).hooks,
-    };
-  }
   const templates = templateSections(rendered.manifest).flatMap(({ path, content }) =>
     parseObjects(content, path).map((object) => ({ path, object })),
   );

@@ -452,6 +452,8 @@ describe("HelmRelease: hooks and tests", () => {
     await readyWith("hooked-ok", "InstallSucceeded");
     const manifest = await helm(["get", "hooks", "hooked-ok", "-n", suite.namespace]);
     expect(manifest).toContain("hooked-ok-migrate");
+    // With no post-renderer, hooks still get helm-controller's origin labels (its own post-renderer, combined).
+    expect(manifest).toContain("helm.toolkit.fluxcd.io/name: hooked-ok");
     const job = await suite.admin.client
       .send({ method: "GET", path: `/apis/batch/v1/namespaces/${suite.namespace}/jobs/hooked-ok-migrate` })
       .catch((e: { status?: number }) => e.status);
