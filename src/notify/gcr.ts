@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from "jose";
+import type { JWTVerifyGetKey } from "jose";
 import { decodesGcrPush } from "./registry-payloads.js";
 
 // The gcr Receiver, as notification-controller v1.9.3 checks it (receiver_handlers.go): Artifact/Container
@@ -20,9 +20,14 @@ export interface GcrIdentity {
 
 let googleKeys: JWTVerifyGetKey | undefined;
 
+/**
+ * jose, loaded by the first gcr delivery: the webhook function's other Receiver types never evaluate it.
+ */
+const jose = () => import("jose");
+
 /** Google's keys, fetched when first needed and cached by jose (fetched again for an unknown key id). */
-function googleKeySet(): JWTVerifyGetKey {
-  return (googleKeys ??= createRemoteJWKSet(new URL(GOOGLE_JWKS_URL)));
+async function googleKeySet(): Promise<JWTVerifyGetKey> {
+  return (googleKeys ??= (await jose()).createRemoteJWKSet(new URL(GOOGLE_JWKS_URL)));
 }
 
 /**
@@ -33,11 +38,11 @@ export async function gcrRefusal(
   identity: GcrIdentity | undefined,
   authorization: string,
   body: Buffer,
-  keys: JWTVerifyGetKey = googleKeySet(),
+  keys?: JWTVerifyGetKey,
 ): Promise<string | undefined> {
   if (!identity?.email) return "invalid secret data: required field 'email' for GCR receiver";
   if (!identity.audience) return "invalid secret data: required field 'audience' for GCR receiver";
-  const refused = await tokenRefusal(authorization, identity, keys);
+  const refused = await tokenRefusal(authorization, identity, keys ?? (await googleKeySet()));
   if (refused) return `cannot authenticate GCR request: ${refused}`;
   return decodesGcrPush(body) ? undefined : "cannot decode GCR webhook body";
 }
@@ -46,6 +51,7 @@ async function tokenRefusal(authorization: string, expected: GcrIdentity, keys: 
   const prefix = "Bearer ";
   if (!authorization.startsWith(prefix)) return "the Authorization header is missing or malformed";
   const token = authorization.slice(prefix.length);
+  const { decodeJwt, jwtVerify } = await jose();
   let claims: Record<string, unknown>;
   try {
     // Only the algorithms idtoken accepts: `none` and HMAC (signed with a public key as secret) are refused.
@@ -54,7 +60,8 @@ async function tokenRefusal(authorization: string, expected: GcrIdentity, keys: 
       audience: expected.audience,
     }));
   } catch (error) {
-    return `invalid ID token: audience is '${claimedAudience(token)}', want '${expected.audience}': ${(error as Error).message}`;
+    const audience = claimedAudience(token, decodeJwt);
+    return `invalid ID token: audience is '${audience}', want '${expected.audience}': ${(error as Error).message}`;
   }
   const issuer = typeof claims.iss === "string" ? claims.iss : "";
   if (!GOOGLE_ISSUERS.includes(issuer))
@@ -66,7 +73,7 @@ async function tokenRefusal(authorization: string, expected: GcrIdentity, keys: 
 }
 
 /** The `aud` an unverified token claims, for the refusal's message as Flux logs it. */
-function claimedAudience(token: string): string {
+function claimedAudience(token: string, decodeJwt: (token: string) => { aud?: unknown }): string {
   try {
     const { aud } = decodeJwt(token);
     return typeof aud === "string" && aud !== "" ? aud : "<unknown>";
