@@ -1,10 +1,12 @@
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
+import { createGzip, gzipSync } from "node:zlib";
+import { Header } from "tar";
 import { pino } from "pino";
 import { describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
 import type { Artifact } from "../../src/api/meta.js";
-import { applyToStore, requestDeletion } from "../../src/store/objects.js";
+import { applyToStore, requestDeletion, writeStatus } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { planeSuite, ready, storedStatus, until } from "./helpers.js";
 
@@ -51,6 +53,31 @@ const generator = (name: string, artifacts = ["apps"]): KubeObject => ({
     })),
   },
 });
+
+/** A tar.gz with the given entries, for archives a well-behaved archiver never writes. */
+function tarGz(entries: { path: string; type: "SymbolicLink"; linkpath: string }[]): Buffer {
+  const blocks = entries.map((e) => {
+    const block = Buffer.alloc(512);
+    new Header({ ...e, size: 0, mode: 0o644, mtime: new Date(0) }).encode(block, 0);
+    return block;
+  });
+  return gzipSync(Buffer.concat([...blocks, Buffer.alloc(1024)]));
+}
+
+/** One file of `size` zero bytes, gzipped to a few hundred KiB: what expands past the extraction bound. */
+async function zeroBomb(size: number): Promise<Buffer> {
+  const header = Buffer.alloc(512);
+  new Header({ path: "apps/zeros", type: "File", size, mode: 0o644, mtime: new Date(0) }).encode(header, 0);
+  const chunk = Buffer.alloc(1024 * 1024);
+  async function* body() {
+    yield header;
+    for (let left = size; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+    yield Buffer.alloc(1024);
+  }
+  const parts: Buffer[] = [];
+  for await (const part of Readable.from(body()).pipe(createGzip({ level: 1 }))) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
 
 const externalArtifact = async (name: string) =>
   (await store().get({ kind: "ExternalArtifact", namespace: ns(), name }))?.object as
@@ -159,6 +186,60 @@ describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed 
     });
     expect(await externalArtifact("apps")).toEqual(owned);
   });
+
+  it("refuses a source artifact holding a link or expanding past 512 MiB, and an ExternalArtifact a fleet registered", async () => {
+    // Prepare: suspended sources whose status points at hostile artifacts (a suspended source's status is left as is).
+    const artifacts = local.plane.runtime.artifacts;
+    const hostile = async (name: string, data: Buffer) => {
+      const stored = await artifacts.put(`gitrepository/${ns()}/${name}/hostile.tar.gz`, data);
+      const artifact = { ...stored, revision: "main@sha1:0123", lastUpdateTime: new Date().toISOString() };
+      await applyToStore(store(), {
+        apiVersion: "source.toolkit.fluxcd.io/v1",
+        kind: "GitRepository",
+        metadata: { name, namespace: ns() },
+        spec: { interval: "1h", url: "https://git.example/x.git", suspend: true },
+      });
+      await writeStatus(store(), { kind: "GitRepository", namespace: ns(), name }, { artifact });
+    };
+    await hostile("linked", tarGz([{ path: "apps/link", type: "SymbolicLink", linkpath: "/etc/passwd" }]));
+    await hostile("bomb", await zeroBomb(600 * 1024 * 1024));
+    await applyToStore(store(), {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "ExternalArtifact",
+      metadata: { name: "taken", namespace: ns(), labels: { "kustomize.toolkit.fluxcd.io/name": "fleet" } },
+      spec: {},
+    });
+    const failure = async (name: string, source: string, artifact = `${name}-app`) => {
+      await applyToStore(store(), {
+        ...generator(name),
+        spec: {
+          sources: [{ alias: "repo", kind: "GitRepository", name: source }],
+          artifacts: [{ name: artifact, copy: [{ from: "@repo/apps/**", to: "@artifact/" }] }],
+        },
+      });
+      return until(`${name} failed`, async () =>
+        ready(await storedStatus(local.plane, "ArtifactGenerator", ns(), name)),
+      );
+    };
+    // Act
+    const linked = await failure("linked", "linked");
+    const bomb = await failure("bomb", "bomb");
+    const taken = await failure("taker", "monorepo", "taken");
+    // Assess
+    expect(linked).toMatchObject({ status: "False", reason: "SourceFetchFailed" });
+    expect(linked!.message).toMatch(
+      new RegExp(`^fetch sources failed: artifact of 'GitRepository/${ns()}/linked' is refused: .*link`),
+    );
+    expect(bomb).toMatchObject({ status: "False", reason: "SourceFetchFailed" });
+    expect(bomb!.message).toContain("archive expands to more than 536870912 bytes");
+    expect(taken).toMatchObject({
+      status: "False",
+      reason: "ReconciliationFailed",
+      message: `taken reconcile failed: ExternalArtifact '${ns()}/taken' exists and belongs to no ArtifactGenerator; it is left as it is`,
+    });
+    expect(await externalArtifact("linked-app")).toBeUndefined();
+    expect((await externalArtifact("taken"))!.status).toBeUndefined();
+  }, 60_000);
 
   it("fails with SourceFetchFailed while a source has no artifact, then deletes its ExternalArtifacts with it", async () => {
     // Prepare

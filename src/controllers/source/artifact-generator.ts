@@ -19,7 +19,6 @@ import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
 import { buildArtifactTree, CopyError, IndexedTree } from "../../sources/artifact-generator/build.js";
 import { applyToStore, writeStatus } from "../../store/objects.js";
-import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 // source-watcher v2.2's ArtifactGenerator reconcile (internal/controller/artifactgenerator_controller.go): observe
@@ -104,7 +103,14 @@ function validate(ports: ReconcilerPorts, generator: ArtifactGenerator, namespac
     if (aliases.has(source.alias)) throw invalid(`duplicate source alias '${source.alias}' found`);
     aliases.add(source.alias);
   }
-  refuseCrossNamespaceRefs(ports.settings, namespace, generator.spec.sources);
+  // source-watcher's own wording of --no-cross-namespace-refs.
+  const foreign = generator.spec.sources.find((s) => s.namespace && s.namespace !== namespace);
+  if (ports.settings.noCrossNamespaceRefs && foreign)
+    throw new ReconcileError(
+      REASON.accessDenied,
+      `cross-namespace reference to source ${foreign.kind}/${foreign.namespace}/${foreign.name} is not allowed`,
+      { stalled: true },
+    );
   const names = new Set<string>();
   for (const output of generator.spec.artifacts) {
     if (names.has(output.name)) throw invalid(`duplicate artifact name '${output.name}' found`);
