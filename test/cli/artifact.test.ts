@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -242,6 +243,38 @@ describe(`sluice push artifact, against flux's own push (test bed registry ${reg
     expect(badCreated.stderr).toContain('invalid created timestamp "yesterday"');
     expect(noScheme.stderr).toBe("✗ URL must be in format 'oci://<domain>/<org>/<repo>'\n");
     expect(missing.stderr).toContain("must point to an existing directory or file");
+  });
+});
+
+describe("progress of large artifacts", () => {
+  it("reports a layer of 1 MiB or more on stderr: uploaded, already there, downloaded", async () => {
+    // Prepare: 2 MiB that gzip cannot shrink
+    const dir = await mkdtemp(join(work, "large-"));
+    await writeFile(join(dir, "blob.bin"), randomBytes(2 << 20));
+    const url = repo();
+    const push = (tag: string) =>
+      sluice([
+        "push",
+        "artifact",
+        `oci://${url}:${tag}`,
+        "--path",
+        dir,
+        "--source",
+        "s",
+        "--revision",
+        "r",
+        "--reproducible",
+      ]);
+    // Act
+    const first = await push("v1");
+    const second = await push("v2");
+    const pulled = await sluice(["pull", "artifact", `oci://${url}:v1`, "-o", await mkdtemp(join(work, "large-out-"))]);
+    // Assess
+    expect(first.stderr).toMatch(
+      /^► pushing artifact to .*\n► uploading layer of 2\.0 MiB\n✔ layer uploaded \(\d+ ms\)\n✔ artifact successfully pushed/,
+    );
+    expect(second.stderr).toContain("✔ layer already in the registry (");
+    expect(pulled.stderr).toContain("✔ downloaded layer of 2.0 MiB\n");
   });
 });
 
