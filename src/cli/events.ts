@@ -62,6 +62,7 @@ const KINDS = [
   "ImageRepository",
   "ImagePolicy",
   "ImageUpdateAutomation",
+  "ArtifactGenerator",
   "Canary",
 ];
 const TYPES = ["Normal", "Warning"];

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { statePaths } from "../../src/runtime/state-paths.js";
+import { FileEvents } from "../../src/notify/file-events.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { applyToStore, writeStatus } from "../../src/store/objects.js";
 
@@ -71,7 +72,7 @@ beforeAll(async () => {
   }
 });
 
-describe("sluice get sources external, get artifact generators", () => {
+describe("sluice get sources external, get artifact generators, events --for ArtifactGenerator", () => {
   it("prints an ExternalArtifact's revision (digest cut to 8 characters) and its generator, without SUSPENDED", async () => {
     const table = (await sluice("get", "sources", "external")).stdout.split("\n");
     expect(table[0]).toMatch(/^NAME\s+REVISION\s+SOURCE\s+READY\s+MESSAGE\s*$/);
@@ -85,5 +86,25 @@ describe("sluice get sources external, get artifact generators", () => {
     expect(table[0]).toMatch(/^NAME\s+SUSPENDED\s+READY\s+MESSAGE\s*$/);
     expect(table[1]).toMatch(/^flux-system\s+False\s+True\s+reconciliation succeeded, generated 1 artifact\(s\)\s*$/);
     expect(table[2]).toMatch(/^paused\s+True\s+True\s+/);
+  });
+
+  it("events --for takes ArtifactGenerator, as flux's kinds do", async () => {
+    await new FileEvents(statePaths(stateDir).events).emit({
+      involvedObject: {
+        apiVersion: "source.extensions.fluxcd.io/v1beta1",
+        kind: "ArtifactGenerator",
+        namespace: "flux-system",
+        name: "flux-system",
+      },
+      severity: "info",
+      reason: "Ready",
+      message: "external artifacts reconciled: flux-system/apps (sha256:cdcd)",
+      metadata: {},
+      reportingController: "source-watcher",
+      timestamp: new Date().toISOString(),
+    });
+    const listed = (await sluice("events", "--for", "artifactgenerator/flux-system")).stdout;
+    expect(listed).toContain("ArtifactGenerator/flux-system");
+    expect(listed).toContain("external artifacts reconciled: flux-system/apps (sha256:cdcd)");
   });
 });
