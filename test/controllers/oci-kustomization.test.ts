@@ -3,6 +3,7 @@ import { REQUESTED_AT } from "../../src/api/meta.js";
 import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
 import { applyToStore, updateObject } from "../../src/store/objects.js";
+import { cosignKeyPair, cosignSign } from "../env/cosign.js";
 import { FLUX_MEDIA_TYPES, pushLayers, pushOciArtifact, rawTarGz } from "../env/oci.js";
 import { planeSuite, ready, storedStatus, until } from "./helpers.js";
 
@@ -13,16 +14,16 @@ const { kube, git, registry } = inject("testbed");
 const local = planeSuite(kube, git, { namespace: "oci" });
 const ns = () => local.namespace;
 
-const configMap = (greeting: string) =>
-  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  greeting: ${greeting}\n`;
+const configMap = (greeting: string, name = "greeting") =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  greeting: ${greeting}\n`;
 
-async function register(name: string) {
+async function register(name: string, verify?: { secretRef: { name: string } }) {
   const store = local.plane.runtime.store;
   await applyToStore(store, {
     apiVersion: "source.toolkit.fluxcd.io/v1",
     kind: "OCIRepository",
     metadata: { name, namespace: ns() },
-    spec: { interval: "10m", url: `oci://${registry.host}/${ns()}/${name}`, ref: { tag: "latest" } },
+    spec: { interval: "10m", url: `oci://${registry.host}/${ns()}/${name}`, ref: { tag: "latest" }, verify },
   });
   await applyToStore(store, {
     apiVersion: "kustomize.toolkit.fluxcd.io/v1",
@@ -38,9 +39,9 @@ async function register(name: string) {
   });
 }
 
-async function greeting(): Promise<string | undefined> {
+async function greeting(name = "greeting"): Promise<string | undefined> {
   const info = (await local.admin.discovery.find("v1", "ConfigMap"))!;
-  const found: KubeObject | undefined = await getObject(local.admin, info, ns(), "greeting");
+  const found: KubeObject | undefined = await getObject(local.admin, info, ns(), name);
   return (found?.data as Record<string, string> | undefined)?.greeting;
 }
 
@@ -106,5 +107,47 @@ describe("Kustomization from an OCIRepository (local control plane, test bed reg
     expect(ready(waiting)).toMatchObject({ reason: "ArtifactFailed" });
     expect(waiting.lastAppliedRevision).toBeUndefined();
     expect(await greeting()).not.toBe("hostile");
+  });
+
+  it("verify: applies a cosign-signed artifact; a push of an unsigned one is refused and nothing of it is applied", async () => {
+    // Prepare: the public key in a Secret of the cluster, an artifact signed with the real cosign
+    const keys = await cosignKeyPair();
+    await local.admin.client.send({
+      method: "POST",
+      path: `/api/v1/namespaces/${ns()}/secrets`,
+      body: { metadata: { name: "cosign-keys" }, stringData: { "cosign.pub": keys.publicKey } },
+    });
+    const signed = await pushOciArtifact(registry.host, `${ns()}/signed`, "latest", {
+      "deploy/cm.yaml": configMap("signed", "signed"),
+    });
+    await cosignSign(keys, `${registry.host}/${ns()}/signed@${signed}`);
+    // Act
+    await register("signed", { secretRef: { name: "cosign-keys" } });
+    const applied = await until("the signed artifact applied", async () => {
+      const status = await storedStatus(local.plane, "Kustomization", ns(), "signed");
+      return ready(status)?.status === "True" && status;
+    });
+    const greetingOfSigned = await greeting("signed");
+    const unsigned = await pushOciArtifact(registry.host, `${ns()}/signed`, "latest", {
+      "deploy/cm.yaml": configMap("unsigned", "signed"),
+    });
+    await updateObject(local.plane.runtime.store, { kind: "OCIRepository", namespace: ns(), name: "signed" }, (o) => {
+      o.metadata.annotations = { ...o.metadata.annotations, [REQUESTED_AT]: new Date().toISOString() };
+    });
+    const refused = await until("the unsigned artifact refused", async () => {
+      const status = await storedStatus(local.plane, "OCIRepository", ns(), "signed");
+      return ready(status)?.reason === "VerificationError" && status;
+    });
+    const kustomization = await storedStatus(local.plane, "Kustomization", ns(), "signed");
+    // Assess
+    expect(applied.lastAppliedRevision).toBe(`latest@${signed}`);
+    expect(greetingOfSigned).toBe("signed");
+    expect(ready(refused)).toMatchObject({
+      status: "False",
+      message: `failed to verify the signature using provider 'cosign': no matching signatures were found for '${registry.host}/${ns()}/signed@${unsigned}'`,
+    });
+    expect(refused.conditions?.find((c) => c.type === "SourceVerified")?.status).toBe("False");
+    expect(kustomization.lastAppliedRevision).toBe(`latest@${signed}`);
+    expect(await greeting("signed")).toBe("signed");
   });
 });
