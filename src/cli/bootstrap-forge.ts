@@ -80,31 +80,11 @@ export async function bootstrapForge(
 ): Promise<void> {
   const token = process.env[TOKEN_ENV[kind]];
   if (!token) throw new Error(`${TOKEN_ENV[kind]} is not set: export the personal access token first`);
-  checkName("--owner", flags.owner);
-  checkName("--repository", flags.repository);
   const path = relativePath(flags.path ?? "");
   const teams = teamPermissions(flags.team);
   if (teams.size > 0 && flags.personal) throw new Error("--team grants a team of an organization: not with --personal");
-  const apiUrl = checkedApiUrl(kind, flags);
   const webhookBase = flags.webhookUrl && checkedWebhookUrl(flags.webhookUrl, flags.allowInsecureHttp);
-  const hosts = {
-    http: flags.hostname,
-    ssh: flags.sshHostname ?? new URL(`https://${flags.hostname}`).hostname,
-    allowHttp: flags.allowInsecureHttp,
-  };
-  const common = {
-    apiUrl,
-    token,
-    owner: flags.owner,
-    repository: flags.repository,
-    personal: flags.personal,
-    hosts,
-    network: NETWORK,
-  };
-  const forge: Forge =
-    kind === "github"
-      ? githubForge({ ...common, private: flags.private })
-      : gitlabForge({ ...common, visibility: flags.private ? (flags.visibility ?? "private") : "public" });
+  const forge = forgeOf(kind, flags, token);
 
   say.action(`connecting to ${flags.hostname}`);
   const repository = await forge.repository();
@@ -113,15 +93,13 @@ export async function bootstrapForge(
   for (const [team, outcome] of await forge.grantTeams(teams))
     if (outcome !== "unchanged") say.success(`granted "${teams.get(team)}" permissions to "${team}"`);
 
-  const syncUrl = flags.tokenAuth ? repository.httpUrl : repository.sshUrl;
-  const existing = await readGitSecret(options, flags.secretName);
-  const data = flags.tokenAuth ? { username: "git", password: token } : await sshSecretData(existing, syncUrl);
-  if (!sameData(existing, data)) await writeGitSecret(options, flags.secretName, data);
-  else say.success(`Secret ${options.namespace}/${flags.secretName} unchanged`);
-  if (!flags.tokenAuth) {
+  // As flux: --ssh-hostname replaces the host of the API's SSH URL (say, ssh.github.com:443).
+  const syncUrl = flags.tokenAuth ? repository.httpUrl : withHost(repository.sshUrl, flags.sshHostname);
+  const publicKey = await syncSecret(flags, token, syncUrl, options);
+  if (publicKey) {
     const title = [options.namespace, flags.branch, flags.secretName, path].filter(Boolean).join("-");
-    const outcome = await forge.deployKey(title, data["identity.pub"]!, !flags.readWriteKey);
-    say.success(`deploy key "${title}" ${describe(outcome)}: ${data["identity.pub"]}`);
+    const outcome = await forge.deployKey(title, publicKey, !flags.readWriteKey);
+    say.success(`deploy key "${title}" ${describe(outcome)}: ${publicKey}`);
   }
 
   const objects = rootObjects(options.namespace, { ...flags, path, url: syncUrl, secretRef: flags.secretName });
@@ -153,6 +131,61 @@ export async function bootstrapForge(
     say.warning(
       `the repository has ${others} other webhook(s) to ${webhookBase}/hook/: another Receiver's, or one left from an earlier token (remove it)`,
     );
+}
+
+/** The forge's API client, after the flags that name it are checked. */
+function forgeOf(kind: Kind, flags: ForgeFlags & GitLabFlags, token: string): Forge {
+  checkName("--owner", flags.owner);
+  checkName("--repository", flags.repository);
+  if (flags.sshHostname !== undefined) checkHost("--ssh-hostname", flags.sshHostname);
+  checkHost("--hostname", flags.hostname);
+  const common = {
+    apiUrl: checkedApiUrl(kind, flags),
+    token,
+    owner: flags.owner,
+    repository: flags.repository,
+    personal: flags.personal,
+    // Clone URLs must be on the forge's own host (and its SSH URL on that host's name).
+    hosts: {
+      http: flags.hostname,
+      ssh: new URL(`https://${flags.hostname}`).hostname,
+      allowHttp: flags.allowInsecureHttp,
+    },
+    network: NETWORK,
+  };
+  return kind === "github"
+    ? githubForge({ ...common, private: flags.private })
+    : gitlabForge({ ...common, visibility: flags.private ? (flags.visibility ?? "private") : "public" });
+}
+
+/**
+ * Writes the sync Secret unless it already holds what it should: the token with --token-auth, else the deploy key
+ * and known host (kept when the Secret has them for this host). Returns the deploy key's public key, if any.
+ */
+async function syncSecret(
+  flags: ForgeFlags,
+  token: string,
+  syncUrl: string,
+  options: GlobalOptions,
+): Promise<string | undefined> {
+  const existing = await readGitSecret(options, flags.secretName);
+  const data = flags.tokenAuth ? { username: "git", password: token } : await sshSecretData(existing, syncUrl);
+  if (!sameData(existing, data)) await writeGitSecret(options, flags.secretName, data);
+  else say.success(`Secret ${options.namespace}/${flags.secretName} unchanged`);
+  return data["identity.pub"];
+}
+
+function withHost(url: string, host: string | undefined): string {
+  if (!host) return url;
+  const changed = new URL(url);
+  changed.host = host;
+  return changed.href;
+}
+
+/** `host` or `host:port`, nothing else (it becomes part of URLs). */
+function checkHost(flag: string, value: string): void {
+  if (!/^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(value))
+    throw new Error(`${flag} '${value}': give a host name or host:port`);
 }
 
 /** Owners and repositories are `/`-separated names of letters, digits, `.`, `_` and `-` (never `.` or `..`). */

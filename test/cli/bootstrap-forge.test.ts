@@ -311,6 +311,7 @@ describe("sluice bootstrap gitlab", () => {
       { GITLAB_TOKEN: token },
       ...["bootstrap", "gitlab", "--owner", owner, "--repository", repo, "--team", `${owner}/ops`],
       ...["--hostname", gitHost, "--api-url", `${gitlab.url}/api/v4`, "--allow-insecure-http"],
+      ...["--ssh-hostname", `127.0.0.1:${sshd.port}`],
       ...["--webhook-url", "https://hooks.example"],
     );
     // Act
@@ -346,6 +347,12 @@ describe("sluice bootstrap gitlab", () => {
     ]);
     const receiver = await cli.store.get({ kind: "Receiver", namespace: ns.name, name: "flux-system" });
     expect(receiver?.object.spec).toMatchObject({ type: "gitlab", events: ["Push Hook", "Tag Push Hook"] });
+    // GitLab's scp-like SSH URL made ssh://, its host replaced by --ssh-hostname, whose key was scanned
+    const source = await cli.store.get({ kind: "GitRepository", namespace: ns.name, name: "flux-system" });
+    expect((source?.object.spec as { url: string }).url).toBe(
+      `ssh://git@127.0.0.1:${sshd.port}${join(git.root, `${owner}/${repo}.git`)}`,
+    );
+    expect(secret.known_hosts).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} `));
     const files = (
       await execute("git", ["-C", join(git.root, `${owner}/${repo}.git`), "ls-tree", "-r", "--name-only", commit])
     ).stdout;

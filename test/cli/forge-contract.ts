@@ -215,7 +215,8 @@ export async function gitlabContract(setup: Setup & { groups: Record<string, num
     id: 7,
     path_with_namespace: full,
     http_url_to_repo: `${setup.git.baseUrl}/${full}.git`,
-    ssh_url_to_repo: sshUrlOf(setup, full),
+    // scp-like and without the port, as GitLab answers: the test passes --ssh-hostname 127.0.0.1:<sshd's port>.
+    ssh_url_to_repo: `${setup.sshd.user}@${setup.sshd.host}:${join(setup.git.root, `${full}.git`)}`,
     shared_with_groups: projects.get(full)?.shared ?? [],
   });
   const project = (m: RegExpExecArray) => decodeURIComponent(m[1]!);
