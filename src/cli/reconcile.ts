@@ -69,7 +69,15 @@ async function sourcesOf(store: Store, stored: Stored): Promise<ObjectKey[]> {
     const ref = (object.spec as { sourceRef?: { kind: string; name: string; namespace?: string } }).sourceRef;
     return ref ? [{ kind: ref.kind, namespace: ref.namespace ?? at, name: ref.name }] : [];
   };
-  if (stored.object.kind !== "HelmRelease") return refOf(stored.object, namespace);
+  if (stored.object.kind !== "HelmRelease") {
+    const refs = refOf(stored.object, namespace);
+    // As flux: a Kustomization's source is reconciled for Git, OCI and Bucket sources only (an ExternalArtifact is its
+    // generator's to write).
+    const other = refs.find((r) => !["GitRepository", "OCIRepository", "Bucket"].includes(r.kind));
+    if (stored.object.kind === "Kustomization" && other)
+      throw new Error(`cannot reconcile source of kind ${other.kind}`);
+    return refs;
+  }
   const hr = stored.object as unknown as HelmRelease;
   const chart = hr.spec.chartRef
     ? { kind: hr.spec.chartRef.kind, namespace: hr.spec.chartRef.namespace ?? namespace, name: hr.spec.chartRef.name }

@@ -88,6 +88,20 @@ describe("sluice get sources external, get artifact generators, events --for Art
     expect(table[2]).toMatch(/^paused\s+True\s+True\s+/);
   });
 
+  it("reconcile kustomization --with-source refuses an ExternalArtifact source in flux's words", async () => {
+    await applyToStore(store(), {
+      apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+      kind: "Kustomization",
+      metadata: { name: "apps", namespace: "flux-system" },
+      spec: { interval: "1h", path: "./staging", prune: true, sourceRef: { kind: "ExternalArtifact", name: "apps" } },
+    });
+    const refused = await sluice("reconcile", "kustomization", "apps", "--with-source", "--timeout", "2s").then(
+      () => ({ stderr: "" }),
+      (e: { stderr: string }) => e,
+    );
+    expect(refused.stderr).toContain("cannot reconcile source of kind ExternalArtifact");
+  });
+
   it("events --for takes ArtifactGenerator, as flux's kinds do", async () => {
     await new FileEvents(statePaths(stateDir).events).emit({
       involvedObject: {
