@@ -120,6 +120,35 @@ describe("OCIRepository verify with cosign public keys", () => {
     }
   });
 
+  it("reads bundles through the referrers API where the registry has one (OCI distribution 1.1)", async () => {
+    // Prepare: a front that serves the referrers API from the registry's referrers tag, and hides that tag
+    secretData = { "cosign.pub": keys.publicKey };
+    const { name, digest } = await signed(keys);
+    const tag = digest.replace(":", "-");
+    const seen: string[] = [];
+    const v11 = await front(`http://${host}`, (req, res) => {
+      seen.push(req.url ?? "");
+      if (req.url?.endsWith(`/manifests/${tag}`)) return (void res.writeHead(404).end(), true);
+      if (!req.url?.endsWith(`/referrers/${digest}`)) return false;
+      void fetch(`http://${host}/v2/apps/${name}/manifests/${tag}`, {
+        headers: { accept: "application/vnd.oci.image.index.v1+json" },
+      }).then(async (index) =>
+        res
+          .writeHead(200, { "content-type": "application/vnd.oci.image.index.v1+json" })
+          .end(Buffer.from(await index.arrayBuffer())),
+      );
+      return true;
+    });
+    closers.push(v11.close);
+    // Act
+    const status = await reconcile(name, { url: `oci://127.0.0.1:${v11.port}/apps/${name}` });
+    // Assess
+    expect(condition(status, "SourceVerified")?.status).toBe("True");
+    expect(seen.filter((path) => path.includes("/referrers/") || path.includes(tag))).toEqual([
+      `/v2/apps/${name}/referrers/${digest}`,
+    ]);
+  });
+
   it("verifies once per revision and generation: a no-op check is one HEAD, a new generation verifies again", async () => {
     // Prepare: the registry behind a counting front
     secretData = { "cosign.pub": keys.publicKey };
