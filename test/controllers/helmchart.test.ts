@@ -205,6 +205,22 @@ describe("HelmChart from a HelmRepository", () => {
     expect(events.at(-1)).toMatchObject({ severity: "error", reason: "InvalidChartReference" });
   });
 
+  it("verify on a chart from an HTTP repository fails as in Flux (not implemented there), storing nothing", async () => {
+    const name = await repositoryWith(["1.0.0"]);
+    const verify = { provider: "cosign" as const, secretRef: { name: "keys" } };
+    const { status, events } = await reconcileChart(name, { verify });
+    const message = "chart verification error: not implemented";
+    expect(condition(status, "Ready")).toMatchObject({ status: "False", reason: "ChartVerificationError", message });
+    expect(condition(status, "BuildFailed")).toMatchObject({ status: "True", reason: "ChartVerificationError" });
+    expect(condition(status, "SourceVerified")).toMatchObject({
+      status: "False",
+      reason: "VerificationError",
+      message,
+    });
+    expect(status.artifact).toBeUndefined();
+    expect(events.at(-1)).toMatchObject({ severity: "error", reason: "ChartVerificationError" });
+  });
+
   it("waits for a source that is missing or has no artifact yet", async () => {
     const absent = await reconcileChart(`absent-${++serial}`, {});
     expect(condition(absent.status, "Ready")).toMatchObject({ status: "False", reason: "SourceUnavailable" });
