@@ -83,8 +83,11 @@ export class MemoryQueue implements Queue {
 
   private pump(): void {
     if (!this.handler || this.stopped) return;
-    const now = this.options.clock.now();
     const limit = this.options.concurrency ?? 4;
+    // Full: nothing can start before a run ends, and its end pumps again; so an enqueue behind a full queue (a fleet's
+    // hundreds waiting behind 8 runs) no longer sorts everything that waits.
+    if (this.inFlight.size >= limit) return;
+    const now = this.options.clock.now();
     const due = [...this.waiting.values()]
       .filter((w) => w.dueAt <= now && !this.inFlight.has(w.request.key))
       .sort((a, b) => a.dueAt - b.dueAt);
