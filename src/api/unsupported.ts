@@ -41,6 +41,9 @@ export const DELIVERED_PROVIDER_TYPES = [
   "pagerduty",
   "sentry",
   "nats",
+  "githubpullrequestcomment",
+  "gitlabmergerequestcomment",
+  "giteapullrequestcomment",
 ] as const;
 
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;

@@ -17,6 +17,7 @@ import type { Outcome } from "../pipeline/outcome.js";
 import type { ReconcilerPorts } from "./reconciler-ports.js";
 import { markFailed, statusViolations, type ConditionedStatus } from "../pipeline/status.js";
 import { recordReconcile } from "./reconcile-metrics.js";
+import { EVENT_GROUP } from "../notify/events.js";
 
 /** The status fields every kind shares: what the dispatcher reads, checks and stamps. */
 export type FluxStatus = ConditionedStatus & { lastHandledReconcileAt?: string };
@@ -228,6 +229,12 @@ function checkStatus(ports: ReconcilerPorts, key: string, generation: number, st
   ports.log.error({ object: key, generation, violations }, "status breaks Flux's condition invariants");
 }
 
+/** The object's event.toolkit.fluxcd.io/ annotations, which Flux's event recorder passes on as metadata. */
+function eventAnnotations(object: KubeObject): Record<string, string> {
+  const annotations = (object.metadata.annotations ?? {}) as Record<string, string>;
+  return Object.fromEntries(Object.entries(annotations).filter(([key]) => key.startsWith(`${EVENT_GROUP}/`)));
+}
+
 /** Emits a Flux-shaped event about a stored object, as the Flux controller of its kind reports it. */
 async function emitEvent(
   ports: ReconcilerPorts,
@@ -239,7 +246,7 @@ async function emitEvent(
   await ports.events.emit({
     involvedObject: { apiVersion: object.apiVersion, kind, namespace, name },
     ...event,
-    metadata: revision ? { revision } : {},
+    metadata: { ...eventAnnotations(object), ...(revision && { revision }) },
     reportingController:
       (
         {

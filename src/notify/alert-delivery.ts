@@ -10,10 +10,11 @@ import type { Secrets } from "../secrets/secrets.js";
 import type { NetworkPolicy } from "../sources/network-guard.js";
 import type { Store } from "../store/store.js";
 import { alertTakes, withAlertMetadata } from "./alert-match.js";
-import type { Events, FluxEvent } from "./events.js";
+import { EVENT_GROUP, type Events, type FluxEvent } from "./events.js";
 import { PostError, sendWithRetry } from "./post.js";
 import { maskSecrets, resolveProvider, type AwsTarget } from "./provider-endpoint.js";
-import { commitStatusKey, commitStatusTakes, setsCommitStatus } from "./providers/commit-status-rules.js";
+import { CHANGE_REQUEST_TYPES } from "./providers/change-request-comment.js";
+import { commitStatusKey, commitStatusTakes, providerUid, setsCommitStatus } from "./providers/commit-status-rules.js";
 import { deliveryFor } from "./providers/registry.js";
 
 // One event sent to the Alerts that take it, as notification-controller v1.9.3's event handler
@@ -92,6 +93,14 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
     );
     return { sent: false };
   }
+  // Flux's rule: a change request comment Provider takes only events whose object names a request.
+  if (CHANGE_REQUEST_TYPES.includes(provider.spec.type) && !event.metadata[`${EVENT_GROUP}/change_request`]) {
+    log.info(
+      { provider: formatKey(key) },
+      "event dropped for change request providers due to missing change request metadata key",
+    );
+    return { sent: false };
+  }
   const { event: notification, conflicts } = withAlertMetadata(event, alert);
   let commitStatus = "";
   if (setsCommitStatus(provider.spec.type)) {
@@ -121,6 +130,7 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
       await deliver(notification, {
         endpoint,
         commitStatus,
+        providerUid: providerUid(provider),
         network: options.network,
         send: (request) =>
           sendWithRetry(request, {

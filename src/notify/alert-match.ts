@@ -1,5 +1,5 @@
 import type { Alert, EventSource } from "../api/alert.js";
-import type { FluxEvent } from "./events.js";
+import { EVENT_GROUP, type FluxEvent } from "./events.js";
 
 // Which Alerts an event goes to, and the event each of them sends: notification-controller v1.9.3's
 // filterAlertsForEvent, eventMatchesAlertSource and combineEventMetadata (internal/server/event_handlers.go).
@@ -70,14 +70,18 @@ export function invalidPatterns(alert: Alert): string[] {
 
 /**
  * The event as the Alert sends it, its metadata combined as Flux's RFC 0008 orders it, lowest first:
- * the Alert's eventMetadata, then its (deprecated) summary as `summary`, then the metadata of the
+ * the object's event.toolkit.fluxcd.io/ annotations (the prefix stripped), the Alert's eventMetadata, then its (deprecated) summary as `summary`, then the metadata of the
  * controller that emitted it, which no Alert overrides. Also returns the keys given more than once.
  */
 export function withAlertMetadata(event: FluxEvent, alert: Alert): { event: FluxEvent; conflicts: string[] } {
+  const prefix = `${EVENT_GROUP}/`;
+  const entries = Object.entries(event.metadata);
   const layers: Record<string, string>[] = [
+    // The object's event.toolkit.fluxcd.io/ annotations, the prefix stripped.
+    Object.fromEntries(entries.filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v])),
     alert.spec.eventMetadata ?? {},
     alert.spec.summary ? { summary: alert.spec.summary } : {},
-    event.metadata,
+    Object.fromEntries(entries.filter(([k]) => !k.startsWith(prefix))),
   ];
   const seen = new Map<string, number>();
   for (const layer of layers) for (const key of Object.keys(layer)) seen.set(key, (seen.get(key) ?? 0) + 1);

@@ -1,3 +1,6 @@
+/** eventv1.Group: the prefix of the annotations an object passes on as event metadata (`…/change_request`). */
+export const EVENT_GROUP = "event.toolkit.fluxcd.io";
+
 /** A Flux-shaped event, as notification-controller receives them from the other controllers. */
 export interface FluxEvent {
   involvedObject: { apiVersion: string; kind: string; namespace: string; name: string };
@@ -5,7 +8,10 @@ export interface FluxEvent {
   /** Flux's reason, e.g. ReconciliationSucceeded, BuildFailed, HealthCheckFailed, Progressing. */
   reason: string;
   message: string;
-  /** `revision` always when known; Flux prefixes these with the API group when forwarding. */
+  /**
+   * `revision` always when known (Flux prefixes the controller's keys with the API group when
+   * forwarding), and the object's annotations under {@link EVENT_GROUP}, prefix kept, as Flux's recorder adds them.
+   */
   metadata: Record<string, string>;
   reportingController: string;
   timestamp: string;

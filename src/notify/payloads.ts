@@ -8,7 +8,7 @@ import type { ProviderEndpoint } from "./provider-endpoint.js";
 
 /** One request (a POST unless `method` says otherwise), ready to send. */
 export interface ProviderRequest {
-  method?: "GET" | "OPTIONS" | "POST" | "PUT";
+  method?: "GET" | "OPTIONS" | "PATCH" | "POST" | "PUT";
   url: URL;
   headers: Record<string, string>;
   body: Buffer;

@@ -408,6 +408,7 @@ describe("gitlab, gitea, bitbucketserver", () => {
         secretValues: [],
       },
       commitStatus: "kustomization/podinfo/0c9c2e41",
+      providerUid: "0c9c2e41-0000-4000-8000-000000000000",
       network: { allowPrivateNetworks: false },
       send: async (request) => (sent.push(request), answers.shift()!),
     });

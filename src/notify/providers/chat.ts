@@ -4,6 +4,7 @@ import { fluxEventJson, jsonRequest, objectName, sortedMetadata, type ProviderRe
 import { PostError } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
 import { basicAuth } from "./answers.js";
+import { markdownPost } from "./forge-api.js";
 
 // Chat providers beyond Slack, Teams and Discord, as notification-controller v1.9.3 builds their
 // requests (internal/notifier/{google_chat,rocket,webex,telegram,matrix,lark,zulip,markdown}.go).
@@ -148,12 +149,7 @@ const zulip: Build = (endpoint, event) => {
     throw new PostError(`invalid Zulip channel format, expected <channel>/<topic>, got '${endpoint.channel ?? ""}'`);
   const url = new URL(endpoint.url);
   url.pathname = "/api/v1/messages";
-  const { kind, namespace, name } = event.involvedObject;
-  const metadata = sortedMetadata(event)
-    .filter(([key]) => key !== "change_request")
-    .map(([key, value]) => `* \`${key}\`: ${value}\n`)
-    .join("");
-  const content = `## Flux Status\n\n${event.severity === "error" ? "⚠️" : "ℹ️"} ${kind}/${namespace}/${name}\n\n${event.message}\n\nMetadata:\n${metadata}`;
+  const content = markdownPost(event);
   // url.Values.Encode: keys sorted, spaces as +.
   const body = new URLSearchParams([
     ["content", content],

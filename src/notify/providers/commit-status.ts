@@ -4,8 +4,9 @@ import type { FluxEvent } from "../events.js";
 import { jsonRequest } from "../payloads.js";
 import { expectSuccess, PostError } from "../post.js";
 import { answerJson, basicAuth } from "./answers.js";
-import type { Deliver, DeliveryContext } from "./delivery.js";
-import { gitAddress, ownerAndRepo } from "./git-address.js";
+import type { Deliver } from "./delivery.js";
+import { gitAddress } from "./git-address.js";
+import { giteaApi, gitlabProject } from "./forge-api.js";
 import { githubApi } from "./github-api.js";
 
 // Git commit statuses, as notification-controller v1.9.3 sets them (internal/notifier/{github,gitlab,
@@ -66,13 +67,6 @@ const SEVERITY_STATES = {
   bitbucket: { info: "SUCCESSFUL", error: "FAILED" },
 } as const;
 
-/** The token for a forge that reads `token`, with the secret's `password` in its place when there is none. */
-function tokenOrPassword(context: DeliveryContext, type: string): string {
-  const token = context.endpoint.token || context.endpoint.password;
-  if (!token) throw new PostError(`${type} token cannot be empty`);
-  return token;
-}
-
 /** github.go: GET the commit's statuses (50), POST a status unless the key's latest has this state and description. */
 const github: Deliver = async (event, context) => {
   const { base, repoPath, headers } = githubApi(context);
@@ -106,15 +100,11 @@ const github: Deliver = async (event, context) => {
 
 /** gitlab.go: GET the commit's statuses named by the key, POST a status unless one has this state and description. */
 const gitlab: Deliver = async (event, context) => {
-  const token = tokenOrPassword(context, "gitlab");
-  const { host, id } = gitAddress(context.endpoint.url);
+  const { project, headers } = gitlabProject(context);
   if (event.reason === PROGRESSING) return;
   const sha = commitOf(event);
   const state = SEVERITY_STATES.gitlab[event.severity];
   const { description } = nameAndDescription(event);
-  const headers = { accept: "application/json", "private-token": token, "user-agent": "go-gitlab" };
-  // client-go's PathEscape: the path escaped as one segment, dots too.
-  const project = `${host}/api/v4/projects/${encodeURIComponent(id).replaceAll(".", "%2E")}`;
   const listed = await context.send({
     method: "GET",
     url: new URL(
@@ -132,33 +122,18 @@ const gitlab: Deliver = async (event, context) => {
     );
   if (duplicate) return;
   const created = await context.send(
-    jsonRequest(
-      new URL(`${project}/statuses/${sha}`),
-      { state, name: context.commitStatus, description },
-      { accept: "application/json", "private-token": token, "user-agent": "go-gitlab" },
-    ),
+    jsonRequest(new URL(`${project}/statuses/${sha}`), { state, name: context.commitStatus, description }, headers),
   );
   expectSuccess(created);
 };
 
 /** gitea.go: the SDK's server version check (1.11 or later), then like GitHub; Progressing events are `pending`. */
 const gitea: Deliver = async (event, context) => {
-  const token = tokenOrPassword(context, "gitea");
-  const { host, owner, repo } = ownerAndRepo(context.endpoint.url);
-  const headers = { authorization: `token ${token}`, "content-type": "application/json" };
-  const api = `${host}/api/v1`;
-  const version = await context.send({ method: "GET", url: new URL(`${api}/version`), headers, body: Buffer.alloc(0) });
-  expectSuccess(version, (failed) => `failed creating Gitea client: ${failed}`);
-  const [major = 0, minor = 0] = String((answerJson(version, "the server version") as { version?: unknown }).version)
-    .replace(/^v/, "")
-    .split(".")
-    .map(Number);
-  if (!(major > 1 || (major === 1 && minor >= 11)))
-    throw new PostError(`failed creating Gitea client: gitea server is older than 1.11.0`);
+  const { repoPath, headers, checkVersion } = giteaApi(context);
+  await checkVersion();
   const sha = commitOf(event);
   const state = event.reason === PROGRESSING ? "pending" : SEVERITY_STATES.gitea[event.severity];
   const { description } = nameAndDescription(event);
-  const repoPath = `${api}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
   const listed = await context.send({
     method: "GET",
     url: new URL(`${repoPath}/commits/${sha}/statuses?limit=50&page=1`),
@@ -177,7 +152,7 @@ const gitea: Deliver = async (event, context) => {
     jsonRequest(
       new URL(`${repoPath}/statuses/${sha}`),
       { state, target_url: "", description, context: context.commitStatus },
-      { authorization: `token ${token}` },
+      { authorization: headers.authorization },
     ),
   );
   expectSuccess(created);

@@ -12,6 +12,8 @@ export interface DeliveryContext {
   endpoint: ProviderEndpoint;
   /** The commit status key (the Provider's commitStatusExpr, or Flux's default); commit status types only. */
   commitStatus: string;
+  /** The Provider's UID (its own, or one derived from its namespace and name): what Flux keys comments by. */
+  providerUid: string;
   /** Which addresses may be connected to (a type that dials its own connections checks it). */
   network: NetworkPolicy;
   /** Sends one request with Flux's retries; the last answer, whatever its status. */

@@ -3,6 +3,7 @@ import { requestFor, type ProviderRequest } from "../payloads.js";
 import { settle } from "../post.js";
 import type { ProviderEndpoint } from "../provider-endpoint.js";
 import { azureDevOps } from "./azure-devops.js";
+import { CHANGE_REQUEST_DELIVERIES } from "./change-request-comment.js";
 import { CHAT_REQUESTS } from "./chat.js";
 import { COMMIT_STATUS_DELIVERIES } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
@@ -36,6 +37,7 @@ const DELIVERIES: Record<string, Deliver> = {
   githubdispatch: githubDispatch,
   sentry: oneRequest(sentryRequest),
   nats: publishNats,
+  ...CHANGE_REQUEST_DELIVERIES,
 };
 
 function mapValues<A, B>(record: Record<string, A>, map: (value: A) => B): Record<string, B> {
