@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { FLUX_MEDIA_TYPES, pushLayers, rawTarGz } from "../env/oci.js";
 import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
 import { testCertificates } from "../env/pki.js";
+import { front } from "../security/source-helpers.js";
 import { startTlsRegistry } from "../env/tls-registry.js";
 import { flux } from "./flux.js";
 import { runCli, type Run } from "./in-process.js";
@@ -547,6 +548,61 @@ describe("registry credentials and TLS", () => {
     expect(tokenOnly.stderr).toContain("a registry token alone is not supported");
     for (const run of [anonymous, wrong, withConfig, withCreds, pulled])
       expect(run.stderr + run.stdout).not.toContain(password);
+  });
+
+  it("asks a bearer realm for a push token (scope pull,push) with the credentials; a pull token cannot write", async () => {
+    // Prepare: a front of the test bed registry that writes only with a token granted for push
+    const { username, password } = REGISTRY_USER;
+    const basic = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+    const scopes: string[] = [];
+    let port = 0;
+    const server = await front(`http://${registry.host}`, (req, res) => {
+      const url = new URL(req.url ?? "/", "http://front");
+      if (url.pathname === "/token") {
+        const scope = url.searchParams.get("scope") ?? "";
+        scopes.push(scope);
+        if (req.headers.authorization !== basic) return (void res.writeHead(401).end(), true);
+        const token = scope.endsWith(":pull,push") ? "push-token" : "pull-token";
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token, expires_in: 300 }));
+        return true;
+      }
+      const reads = req.method === "GET" || req.method === "HEAD";
+      const auth = req.headers.authorization;
+      if (auth === "Bearer push-token" || (reads && auth === "Bearer pull-token")) return false;
+      const realm = `http://127.0.0.1:${port}/token`;
+      res.writeHead(401, { "www-authenticate": `Bearer realm="${realm}",service="front"` }).end();
+      return true;
+    });
+    port = server.port;
+    const dir = await sourceFolder();
+    const url = `127.0.0.1:${port}/cli/bearer`;
+    try {
+      // Act
+      const creds = ["--creds", `${username}:${password}`];
+      const pushed = await sluice([
+        "push",
+        "artifact",
+        `oci://${url}:v1`,
+        "--path",
+        dir,
+        "--source",
+        "s",
+        "--revision",
+        "r",
+        ...creds,
+      ]);
+      const tagged = await sluice(["tag", "artifact", `oci://${url}:v1`, "--tag", "v2", ...creds]);
+      const listed = await sluice(["list", "artifacts", `oci://${url}`, ...creds]);
+      // Assess
+      expect(pushed.code, pushed.stderr).toBe(0);
+      expect(tagged.code, tagged.stderr).toBe(0);
+      expect(listed.stdout).toContain(`${url}:v2\t`);
+      expect(scopes).toContain("repository:cli/bearer:pull,push");
+      expect(scopes).toContain("repository:cli/bearer:pull");
+      for (const run of [pushed, tagged, listed]) expect(run.stdout + run.stderr).not.toMatch(/push-token|s3cret/);
+    } finally {
+      server.close();
+    }
   });
 
   it("--provider aws is refused for a registry that is not ECR's, naming the provider step", async () => {
