@@ -172,7 +172,7 @@ describe(`sluice run and the CLI against kube-apiserver ${kube.version}`, () => 
     expect(stderr).toContain(`✔ fetched revision v1@${digest}`);
     expect(signed.code).not.toBe(0);
     expect(signed.stderr).toContain(
-      "spec.verify: verifying an artifact's signature (cosign, notation) is not supported",
+      `spec.verify (${JSON.stringify({ provider: "cosign" })}): verifying an artifact's keyless (Sigstore) signature is not supported`,
     );
     expect((await sluice("get", "sources", "oci")).stdout).not.toContain("signed");
     const short = `v1@sha256:${digest.slice("sha256:".length, "sha256:".length + 8)}`;
