@@ -6,7 +6,7 @@ import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js"
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { cosignImportKeyPair, cosignKeyPair, cosignSign, cosignVerify, type CosignKeyPair } from "../env/cosign.js";
-import { pushOciArtifact, sha256 } from "../env/oci.js";
+import { pushOciArtifact, sha256, uploadBlob } from "../env/oci.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 
 // OCIRepository `spec.verify` against artifacts signed by the real cosign (v3.0.6, the version
@@ -270,6 +270,32 @@ describe("OCIRepository verify with cosign public keys", () => {
     closers.push(hostile.close);
     const status = await reconcile(name, { url: `oci://127.0.0.1:${hostile.port}/apps/${name}` });
     await expectRefused(name, status, /exceeds 4194304 bytes: refused$/);
+  });
+
+  it("refuses a signature manifest of more than cosign's 1,000 layers", async () => {
+    secretData = { "cosign.pub": keys.publicKey };
+    const { name, digest } = await signed(undefined);
+    const payload = Buffer.from("{}");
+    const layer = {
+      mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+      digest: await uploadBlob(`http://${host}/v2/apps/${name}`, payload),
+      size: payload.length,
+      annotations: { "dev.cosignproject.cosign/signature": "MEUCIQ==" },
+    };
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: layer.digest, size: payload.length },
+      layers: Array.from({ length: 1001 }, () => layer),
+    };
+    const put = await fetch(`http://${host}/v2/apps/${name}/manifests/${digest.replace(":", "-")}.sig`, {
+      method: "PUT",
+      headers: { "content-type": manifest.mediaType },
+      body: JSON.stringify(manifest),
+    });
+    expect(put.status).toBe(201);
+    const status = await reconcile(name);
+    await expectRefused(name, status, `the signature manifest of ${digest} has 1001 layers, over 1000`);
   });
 
   it("keeps the verified artifact when the tag moves to an unsigned one, and says the new revision is not stored", async () => {
