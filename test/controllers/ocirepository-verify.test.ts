@@ -258,7 +258,7 @@ describe("OCIRepository verify with cosign public keys", () => {
     );
   });
 
-  it("refuses a signature manifest over the 4 MiB limit without reading the rest of it", async () => {
+  it("refuses a signature manifest over the 4 MiB limit", async () => {
     secretData = { "cosign.pub": keys.publicKey };
     const { name, digest } = await signed(undefined);
     const huge = Buffer.alloc(6 << 20, " ");
