@@ -68,10 +68,12 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
 /**
  * archiveDirectory's archive of any tree. `unfiltered`: every folder and regular file, no exclusions and no
  * `.sourceignore` read (source-controller archives a Bucket's download so: its keys were filtered before).
+ * `sourceignore: false`: Flux's exclusions apply but `.sourceignore` files are archived unread (source-watcher
+ * archives a generated artifact with the default filter alone).
  */
 export async function archiveTree(
   tree: SourceTree,
-  options: { ignore?: string; unfiltered?: boolean } = {},
+  options: { ignore?: string; unfiltered?: boolean; sourceignore?: false } = {},
 ): Promise<Archive> {
   const rules = options.unfiltered ? ignore() : ignore().add(VCS);
   if (options.ignore === undefined && !options.unfiltered) rules.add(DEFAULTS);
@@ -82,7 +84,9 @@ export async function archiveTree(
     const listed = await tree.list(rel);
     // A nested .sourceignore counts only as a regular file (a link is not followed).
     const ignoreFile =
-      !options.unfiltered && listed.some((e) => e.name === IGNORE_FILE && !e.directory)
+      !options.unfiltered &&
+      options.sourceignore !== false &&
+      listed.some((e) => e.name === IGNORE_FILE && !e.directory)
         ? await tree.read(rel ? `${rel}/${IGNORE_FILE}` : IGNORE_FILE)
         : undefined;
     const local = ignorePatterns(ignoreFile?.toString("utf8") ?? "", rel);

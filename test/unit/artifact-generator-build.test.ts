@@ -3,6 +3,7 @@ import { Header } from "tar";
 import { describe, expect, it } from "vitest";
 import type { CopyOperation } from "../../src/api/artifactgenerator.js";
 import { archiveTree } from "../../src/artifacts/archive.js";
+import { readArchive } from "../../src/artifacts/extract.js";
 import { MemoryTree } from "../../src/artifacts/memory-tree.js";
 import { buildArtifactTree, CopyError, IndexedTree } from "../../src/sources/artifact-generator/build.js";
 import { doublestarGlob, goGlob } from "../../src/sources/artifact-generator/glob.js";
@@ -206,6 +207,18 @@ describe("ArtifactGenerator copy operations (source-watcher v2.2's rules)", () =
     const [x, y] = await Promise.all([archiveTree(a), archiveTree(b)]);
     expect(x.digest).toBe(y.digest);
     expect(x.files).toBe(3);
+  });
+
+  it("archives an output as source-watcher does: Flux's default exclusions, its .sourceignore files kept but not read", async () => {
+    const repo = await source({
+      "app/.sourceignore": "deploy.yaml\n",
+      "app/deploy.yaml": "kind: Deployment",
+      "app/photo.png": "binary",
+    });
+    const tree = await buildArtifactTree([{ from: "@repo/app/**", to: "@artifact/" }], new Map([["repo", repo]]));
+    const archive = await archiveTree(tree, { sourceignore: false });
+    const listed = await IndexedTree.of((await readArchive(archive.data)).tree);
+    expect(listed.under("").filter((p) => p !== "")).toEqual([".sourceignore", "deploy.yaml"]);
   });
 
   it("reads globs as Go's path.Match (fs.Glob) and doublestar do", () => {

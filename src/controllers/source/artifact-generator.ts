@@ -220,7 +220,7 @@ async function buildArtifact(
     if (!(error instanceof CopyError)) throw error;
     throw new ReconcileError(REASON.buildFailed, `${output.name} build failed: ${error.message}`);
   }
-  const archive = await archiveTree(tree);
+  const archive = await archiveTree(tree, { sourceignore: false });
   const path = `${storagePrefix(namespace, output.name)}${archive.digest.slice("sha256:".length)}.tar.gz`;
   const stored = await ports.artifacts.put(path, archive.data).catch((error: Error) => {
     throw new ReconcileError(REASON.reconciliationFailed, `${output.name} reconcile failed: ${error.message}`);
