@@ -56,6 +56,8 @@ export interface ListFlags extends RegistryFlags {
 
 /** A pulled layer larger than this is refused (Flux's CLI sets no limit; a hostile registry could send a bomb). */
 const MAX_LAYER_BYTES = 1 << 30;
+/** The distribution spec's tag grammar. */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** Layers from this size on get progress lines on stderr (smaller pushes print exactly flux's lines). */
 const PROGRESS_BYTES = 1 << 20;
 
@@ -68,8 +70,7 @@ export function parseArtifactUrl(url: string, insecure = false): { ref: OciRepos
   const tagged = colon > url.lastIndexOf("/");
   const ref = parseOciUrl(tagged ? url.slice(0, colon) : url, insecure);
   const reference = tagged ? url.slice(colon + 1) : "latest";
-  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(reference))
-    throw new Error(`'${url}' invalid URL: tag '${reference}' is not a valid tag`);
+  if (!TAG.test(reference)) throw new Error(`'${url}' invalid URL: tag '${reference}' is not a valid tag`);
   return { ref, reference };
 }
 
@@ -197,7 +198,7 @@ export async function tagArtifact(url: string, flags: TagFlags, options: GlobalO
   let manifest: { mediaType: string; body: Buffer } | undefined;
   for (const tag of flags.tag) {
     try {
-      if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag)) throw new Error(`'${tag}' is not a valid tag`);
+      if (!TAG.test(tag)) throw new Error(`'${tag}' is not a valid tag`);
       manifest ??= await publisher.rawManifest(reference);
       await publisher.putManifest(tag, manifest.body, manifest.mediaType);
     } catch (error) {
