@@ -23,6 +23,7 @@ import { applyToStore } from "../src/store/objects.js";
 import { adminCluster, configMap } from "../test/apply/helpers.js";
 import { createRepo, pushTree } from "../test/env/git-server.js";
 import { freshNamespace } from "../test/env/kube-client.js";
+import { startKubelet } from "../test/env/kubelet.js";
 import type { Testbed } from "../test/env/testbed.js";
 import { distinctMetrics, type Measured, type OperationCost, type WorkerOperation } from "./aws-cost-model.js";
 import { summarize } from "./stats.js";
@@ -164,7 +165,7 @@ export async function measureAwsCosts(
   iterations: number,
   progress: (line: string) => void,
 ): Promise<Measured> {
-  const { aws, kube, git } = testbed.info;
+  const { aws, kube, git, helmRepo } = testbed.info;
   const id = randomBytes(3).toString("hex");
   const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
   const base = { region: aws.region, endpoint: aws.endpoint, credentials };
@@ -301,6 +302,9 @@ export async function measureAwsCosts(
     gitNewCommit: [],
     kustomizationNoop: [],
     kustomizationApply: [],
+    helmRepositoryNoop: [],
+    helmChartNoop: [],
+    helmReleaseNoop: [],
     webhook: [],
   };
   // Round 0 warms the container (first connection, token, caches) and is not kept, as Lambda reuses it.
@@ -322,6 +326,56 @@ export async function measureAwsCosts(
     keep(samples.gitNewCommit, await work(lastSent(config.fifoUrl, keys.git)));
     keep(samples.kustomizationApply, await work(lastSent(config.fifoUrl, keys.kustomization)));
     if ((await liveValue()) !== value) throw new Error(`round ${round}: ${value} was not applied`);
+  }
+
+  // A HelmRelease (the test bed's podinfo chart, pods made Ready by the kubelet stand-in): installed by following
+  // every request its reconciles send, delays cut short, then its source chain's and its own no-op intervals.
+  const kubelet = await startKubelet(kube, { namespaces: [ns.name] });
+  try {
+    await applyToStore(runtime.store, {
+      apiVersion: "source.toolkit.fluxcd.io/v1",
+      kind: "HelmRepository",
+      metadata: { name: "podinfo", namespace: ns.name },
+      spec: { interval: "10m", url: helmRepo.url },
+    });
+    await applyToStore(runtime.store, {
+      apiVersion: "helm.toolkit.fluxcd.io/v2",
+      kind: "HelmRelease",
+      metadata: { name: "podinfo", namespace: ns.name },
+      spec: {
+        interval: "10m",
+        chart: { spec: { chart: "podinfo", version: "6.9.x", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+      },
+    });
+    const helmKeys = { repository: `HelmRepository/${ns.name}/podinfo`, release: `HelmRelease/${ns.name}/podinfo` };
+    const pending = [helmKeys.repository, helmKeys.release].map((key) => JSON.stringify({ key, reason: "created" }));
+    const ready = async () => {
+      const stored = await runtime.store.get({ kind: "HelmRelease", namespace: ns.name, name: "podinfo" });
+      const conditions = (stored?.object.status as { conditions?: { type: string; status: string }[] } | undefined)
+        ?.conditions;
+      return conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    };
+    for (let step = 0; !(await ready()); step++) {
+      if (step > 60 || pending.length === 0) throw new Error("the HelmRelease did not become Ready");
+      progress(`aws-cost: installing the HelmRelease, step ${step + 1}`);
+      const from = meter.sent.length;
+      await work(pending.shift()!);
+      for (const sent of meter.sent.slice(from))
+        if (/"key":"Helm/.test(sent.body) && !pending.includes(sent.body)) pending.push(sent.body);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the kubelet stand-in's turn
+    }
+    const chartKey = (
+      JSON.parse(meter.sent.findLast((m) => m.body.includes('"key":"HelmChart/'))!.body) as { key: string }
+    ).key;
+    for (let round = 0; round <= iterations; round++) {
+      progress(`aws-cost: HelmRelease no-ops, round ${round}/${iterations}`);
+      const keep = (list: Sample[], sample: Sample) => round > 0 && list.push(sample);
+      keep(samples.helmRepositoryNoop, await work(lastSent(config.delayUrl, helmKeys.repository)));
+      keep(samples.helmChartNoop, await work(lastSent(config.delayUrl, chartKey)));
+      keep(samples.helmReleaseNoop, await work(lastSent(config.delayUrl, helmKeys.release)));
+    }
+  } finally {
+    await kubelet.stop();
   }
 
   // The tick: idle minutes, then minutes with due requests, then a batch of delayed requeues to forward.
@@ -363,6 +417,9 @@ export async function measureAwsCosts(
       gitNewCommit: combine(samples.gitNewCommit),
       kustomizationNoop: combine(samples.kustomizationNoop),
       kustomizationApply: combine(samples.kustomizationApply),
+      helmRepositoryNoop: combine(samples.helmRepositoryNoop),
+      helmChartNoop: combine(samples.helmChartNoop),
+      helmReleaseNoop: combine(samples.helmReleaseNoop),
     },
     tickIdle,
     tickPerDue: scale(beyond(combine(due), tickIdle), 1 / DUE),

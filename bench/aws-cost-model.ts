@@ -27,7 +27,15 @@ export interface OperationCost {
   putBytes: number;
 }
 
-export const WORKER_OPERATIONS = ["gitNoop", "gitNewCommit", "kustomizationNoop", "kustomizationApply"] as const;
+export const WORKER_OPERATIONS = [
+  "gitNoop",
+  "gitNewCommit",
+  "kustomizationNoop",
+  "kustomizationApply",
+  "helmRepositoryNoop",
+  "helmChartNoop",
+  "helmReleaseNoop",
+] as const;
 export type WorkerOperation = (typeof WORKER_OPERATIONS)[number];
 
 export interface Measured {
@@ -44,7 +52,7 @@ export interface Measured {
   /** One accepted Receiver delivery. */
   webhook: OperationCost;
   /** Distinct CloudWatch metrics (name × dimension values) the EMF records of the run define. */
-  customMetrics: number;
+  customMetrics: MetricCount;
   /** Mean size of a Store object in S3, and of a GitRepository's artifact. */
   storeObjectBytes: number;
   artifactBytes: number;
@@ -52,10 +60,19 @@ export interface Measured {
   initMs: Record<keyof typeof FUNCTION_MEMORY_MB, number>;
 }
 
+/** CloudWatch metrics by the kind they count (a `kind` dimension), and those for no one kind. */
+export interface MetricCount {
+  shared: number;
+  byKind: Record<string, number>;
+}
+
 export interface Fleet {
   kustomizations: number;
   /** GitRepositories; each push lands on one of them and changes the Kustomizations it feeds. */
   gitRepositories: number;
+  /** HelmReleases (each with its HelmChart) and the HelmRepositories they install from. */
+  helmReleases: number;
+  helmRepositories: number;
   intervalMinutes: number;
   /** Pushes a day across the fleet, each announced by a Receiver webhook. */
   pushesPerDay: number;
@@ -72,6 +89,8 @@ export interface Fleet {
 export const DEFAULT_FLEET: Fleet = {
   kustomizations: 100,
   gitRepositories: 100,
+  helmReleases: 0,
+  helmRepositories: 0,
   intervalMinutes: 10,
   pushesPerDay: 0,
   secrets: 1,
@@ -120,6 +139,7 @@ export function fleetFromFlags(flags: Partial<Record<FleetFlag, string>>): Fleet
     return value;
   };
   const kustomizations = number("kustomizations", DEFAULT_FLEET.kustomizations);
+  const helmReleases = number("helm-releases", DEFAULT_FLEET.helmReleases);
   const intervalMs =
     flags.interval === undefined ? DEFAULT_FLEET.intervalMinutes * 60_000 : parseDuration(flags.interval);
   // The tick runs once a minute: a shorter interval cannot be honoured.
@@ -127,6 +147,8 @@ export function fleetFromFlags(flags: Partial<Record<FleetFlag, string>>): Fleet
   return {
     kustomizations,
     gitRepositories: number("git-repositories", kustomizations),
+    helmReleases,
+    helmRepositories: number("helm-repositories", Math.min(helmReleases, 1)),
     intervalMinutes: intervalMs / 60_000,
     pushesPerDay: number("pushes-per-day", DEFAULT_FLEET.pushesPerDay),
     secrets: number("secrets", DEFAULT_FLEET.secrets),
@@ -139,6 +161,8 @@ export function fleetFromFlags(flags: Partial<Record<FleetFlag, string>>): Fleet
 export const FLEET_FLAGS = [
   "kustomizations",
   "git-repositories",
+  "helm-releases",
+  "helm-repositories",
   "interval",
   "pushes-per-day",
   "secrets",
@@ -159,13 +183,17 @@ export function monthlyOperations(fleet: Fleet): Record<WorkerOperation, number>
   const pushes = fleet.pushesPerDay * MONTH_DAYS;
   const kustomizationsPerRepository = fleet.gitRepositories > 0 ? fleet.kustomizations / fleet.gitRepositories : 0;
   // Every reconcile requeues itself one interval on; pushes add reconciles without removing interval ones.
-  const scheduled = (fleet.kustomizations + fleet.gitRepositories) * intervals;
+  const objects = fleet.kustomizations + fleet.gitRepositories + 2 * fleet.helmReleases + fleet.helmRepositories;
+  const scheduled = objects * intervals;
   const delayed = fleet.intervalMinutes <= MAX_DELAY_MINUTES;
   return {
     gitNoop: fleet.gitRepositories * intervals,
     gitNewCommit: pushes,
     kustomizationNoop: fleet.kustomizations * intervals,
     kustomizationApply: pushes * kustomizationsPerRepository,
+    helmRepositoryNoop: fleet.helmRepositories * intervals,
+    helmChartNoop: fleet.helmReleases * intervals,
+    helmReleaseNoop: fleet.helmReleases * intervals,
     tickIdle: MONTH_MINUTES,
     tickPerDue: delayed ? 0 : scheduled,
     tickPerDelayed: delayed ? scheduled : 0,
@@ -249,7 +277,8 @@ export function monthlyCost(fleet: Fleet, measured: Measured, prices: Prices): L
     measured.tickPerDelayed.putBytes * counts.tickPerDelayed +
     measured.webhook.putBytes * counts.webhook;
   const liveBytes =
-    (fleet.kustomizations + fleet.gitRepositories) * measured.storeObjectBytes +
+    (fleet.kustomizations + fleet.gitRepositories + 2 * fleet.helmReleases + fleet.helmRepositories) *
+      measured.storeObjectBytes +
     fleet.gitRepositories * measured.artifactBytes;
   add(
     "S3",
@@ -279,15 +308,24 @@ export function monthlyCost(fleet: Fleet, measured: Measured, prices: Prices): L
     measured.webhook.logBytes * counts.webhook +
     ASSUMPTIONS.platformLogBytesPerInvocation * allInvocations;
   add("CloudWatch", "Logs ingestion (GB)", logBytes / GB, prices.logsIngestionGb);
-  add("CloudWatch", "custom metrics (EMF)", measured.customMetrics, prices.customMetricMonth, true);
+  add(
+    "CloudWatch",
+    "custom metrics (EMF)",
+    fleetMetrics(fleet, measured.customMetrics),
+    prices.customMetricMonth,
+    true,
+  );
   add("CloudWatch", "alarms", ASSUMPTIONS.alarms, prices.alarmMonth, true);
   add("CloudWatch", "dashboard", ASSUMPTIONS.dashboards, prices.dashboardMonth, true);
   return items;
 }
 
-/** Distinct metrics (namespace, name, dimension values) the EMF records define: what CloudWatch bills per month. */
-export function distinctMetrics(records: Record<string, unknown>[]): number {
-  const seen = new Set<string>();
+/**
+ * Distinct metrics (namespace, name, dimension values) the EMF records define, which CloudWatch bills a month each:
+ * those with a `kind` dimension by kind, and the rest (for all kinds, the tick's) as shared.
+ */
+export function distinctMetrics(records: Record<string, unknown>[]): MetricCount {
+  const seen = new Map<string, string | undefined>();
   for (const record of records) {
     const aws = record._aws as {
       CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[];
@@ -295,9 +333,33 @@ export function distinctMetrics(records: Record<string, unknown>[]): number {
     for (const directive of aws.CloudWatchMetrics)
       for (const dimensions of directive.Dimensions)
         for (const metric of directive.Metrics)
-          seen.add([directive.Namespace, metric.Name, ...dimensions.map((d) => `${d}=${String(record[d])}`)].join("|"));
+          seen.set(
+            [directive.Namespace, metric.Name, ...dimensions.map((d) => `${d}=${String(record[d])}`)].join("|"),
+            dimensions.includes("kind") ? String(record.kind) : undefined,
+          );
   }
-  return seen.size;
+  const byKind: Record<string, number> = {};
+  let shared = 0;
+  for (const kind of seen.values()) {
+    if (kind === undefined) shared++;
+    else byKind[kind] = (byKind[kind] ?? 0) + 1;
+  }
+  return { shared, byKind };
+}
+
+/** The custom metrics a fleet defines: the shared ones, and each kind's when the fleet has that kind. */
+export function fleetMetrics(fleet: Fleet, metrics: MetricCount): number {
+  const present: Record<string, boolean> = {
+    GitRepository: fleet.gitRepositories > 0,
+    Kustomization: fleet.kustomizations > 0,
+    HelmRepository: fleet.helmRepositories > 0,
+    HelmChart: fleet.helmReleases > 0,
+    HelmRelease: fleet.helmReleases > 0,
+    Receiver: fleet.pushesPerDay > 0,
+  };
+  return (
+    metrics.shared + Object.entries(metrics.byKind).reduce((n, [kind, count]) => n + (present[kind] ? count : 0), 0)
+  );
 }
 
 export function total(items: LineItem[]): number {

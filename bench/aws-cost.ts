@@ -33,6 +33,8 @@ const { values } = parseArgs({
     iterations: { type: "string", default: "5" },
     kustomizations: { type: "string" },
     "git-repositories": { type: "string" },
+    "helm-releases": { type: "string" },
+    "helm-repositories": { type: "string" },
     interval: { type: "string" },
     "pushes-per-day": { type: "string" },
     secrets: { type: "string" },
@@ -72,6 +74,9 @@ function measuredTable(m: Measured): string {
     gitNewCommit: "worker: GitRepository, new commit",
     kustomizationNoop: "worker: Kustomization, no-op interval",
     kustomizationApply: "worker: Kustomization, apply of a change",
+    helmRepositoryNoop: "worker: HelmRepository, no-op interval",
+    helmChartNoop: "worker: HelmChart, no-op interval",
+    helmReleaseNoop: "worker: HelmRelease, no-op interval",
   };
   return table(
     ["operation", "ms (median)", "GB-s", "AWS requests (mean per operation)", "log KiB"],
@@ -107,13 +112,17 @@ const SCENARIOS: [string, Fleet][] = [
     "1,000 Kustomizations + 1,000 GitRepositories, 10m, no changes",
     { ...DEFAULT_FLEET, kustomizations: 1000, gitRepositories: 1000 },
   ],
+  [
+    "100 HelmReleases (+ their HelmCharts) from 1 HelmRepository, 10m, no changes",
+    { ...DEFAULT_FLEET, kustomizations: 0, gitRepositories: 0, helmReleases: 100, helmRepositories: 1 },
+  ],
 ];
 
 async function main(): Promise<void> {
   const fleet = fleetFlags.length > 0 ? fleetFromFlags(values) : undefined;
   if (values.measure) {
     const testbed = await startTestbed({
-      only: ["kube", "git", "aws"],
+      only: ["kube", "git", "aws", "helmRepo"],
       onProgress: (l) => process.stderr.write(`\r\x1b[K${l}`),
     });
     try {
@@ -132,7 +141,7 @@ async function main(): Promise<void> {
   console.log(measuredTable(measured));
   console.log(
     `\nCold-start INIT (bench/coldstart): worker ${measured.initMs.worker.toFixed(0)} ms, tick ${measured.initMs.tick.toFixed(0)} ms, webhook ${measured.initMs.webhook.toFixed(0)} ms. ` +
-      `${measured.customMetrics} custom metrics. Store object ${(measured.storeObjectBytes / 1024).toFixed(1)} KiB, artifact ${(measured.artifactBytes / 1024).toFixed(1)} KiB.`,
+      `Custom metrics: ${measured.customMetrics.shared} shared, by kind ${JSON.stringify(measured.customMetrics.byKind)}. Store object ${(measured.storeObjectBytes / 1024).toFixed(1)} KiB, artifact ${(measured.artifactBytes / 1024).toFixed(1)} KiB.`,
   );
   console.log(`Prices: us-east-1, read ${PRICES_READ_ON} (bench/aws-prices.ts cites each); free tiers not applied.`);
   console.log(`Assumptions: ${JSON.stringify(ASSUMPTIONS)}\n`);

@@ -6,6 +6,7 @@ import {
   DEFAULT_FLEET,
   distinctMetrics,
   fleetFromFlags,
+  fleetMetrics,
   fluxFootprint,
   FUNCTION_MEMORY_MB,
   MONTH_HOURS,
@@ -31,12 +32,20 @@ const zero: Measured = {
   measuredOn: "2026-12-02",
   machine: "test",
   iterations: 1,
-  worker: { gitNoop: nothing, gitNewCommit: nothing, kustomizationNoop: nothing, kustomizationApply: nothing },
+  worker: {
+    gitNoop: nothing,
+    gitNewCommit: nothing,
+    kustomizationNoop: nothing,
+    kustomizationApply: nothing,
+    helmRepositoryNoop: nothing,
+    helmChartNoop: nothing,
+    helmReleaseNoop: nothing,
+  },
   tickIdle: nothing,
   tickPerDue: nothing,
   tickPerDelayed: nothing,
   webhook: nothing,
-  customMetrics: 0,
+  customMetrics: { shared: 0, byKind: {} },
   storeObjectBytes: 0,
   artifactBytes: 0,
   initMs: { worker: 0, tick: 0, webhook: 0 },
@@ -64,6 +73,17 @@ describe("AWS monthly cost model (bench/aws-cost-model.ts)", () => {
     // A 10-minute requeue goes through the Delayed queue, never the S3 due index.
     expect(counts.tickPerDelayed).toBe(110 * 4380);
     expect(counts.tickPerDue).toBe(0);
+  });
+
+  it("counts each HelmRelease's own, its HelmChart's and its HelmRepository's interval reconciles", () => {
+    const counts = monthlyOperations(
+      fleet({ kustomizations: 0, gitRepositories: 0, helmReleases: 50, helmRepositories: 2 }),
+    );
+    expect(counts.helmReleaseNoop).toBe(50 * 4380);
+    expect(counts.helmChartNoop).toBe(50 * 4380);
+    expect(counts.helmRepositoryNoop).toBe(2 * 4380);
+    expect(counts.tickPerDelayed).toBe(102 * 4380);
+    expect(fleetFromFlags({ "helm-releases": "50" }).helmRepositories).toBe(1);
   });
 
   it("sends requeues beyond SQS's 15-minute delay through the due index", () => {
@@ -131,7 +151,7 @@ describe("AWS monthly cost model (bench/aws-cost-model.ts)", () => {
   it("adds the fixed floor: idle polling, the KMS key, alarms, the dashboard, metrics and secrets", () => {
     const items = monthlyCost(
       fleet({ kustomizations: 0, gitRepositories: 0, secrets: 3 }),
-      { ...zero, customMetrics: 9 },
+      { ...zero, customMetrics: { shared: 9, byKind: { Kustomization: 4, HelmRelease: 5 } } },
       prices,
     );
     const polls = ASSUMPTIONS.idleReceivesPerMinutePerEventSource * MONTH_MINUTES;
@@ -207,7 +227,11 @@ describe("AWS monthly cost model (bench/aws-cost-model.ts)", () => {
       result: "success",
     });
     // Two kinds: 2 metrics × (2 kind sets + the one without kind) = 6; a repeat adds none.
-    expect(distinctMetrics([record("GitRepository"), record("Kustomization"), record("Kustomization")])).toBe(6);
+    const metrics = distinctMetrics([record("GitRepository"), record("Kustomization"), record("Kustomization")]);
+    expect(metrics).toEqual({ shared: 2, byKind: { GitRepository: 2, Kustomization: 2 } });
+    // A fleet pays for the kinds it has.
+    expect(fleetMetrics(fleet({ kustomizations: 5, gitRepositories: 0 }), metrics)).toBe(4);
+    expect(fleetMetrics(fleet({ kustomizations: 5, gitRepositories: 5 }), metrics)).toBe(6);
   });
 
   it("refuses flags an attacker or a typo would give, naming the flag", () => {
