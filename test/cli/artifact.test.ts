@@ -605,6 +605,40 @@ describe("registry credentials and TLS", () => {
     }
   });
 
+  it("sends no credentials to an upload Location on another host, as go-containerregistry sends none", async () => {
+    // Prepare: a registry front that starts every upload on a second server, which records what it is sent
+    const { username, password } = REGISTRY_USER;
+    const received: (string | undefined)[] = [];
+    const elsewhere = await front(`http://${registry.host}`, (req) => {
+      received.push(req.headers.authorization);
+      return false;
+    });
+    const server = await front(`http://${registry.host}`, (req, res) => {
+      if (!req.headers.authorization) {
+        res.writeHead(401, { "www-authenticate": 'Basic realm="front"' }).end();
+        return true;
+      }
+      if (req.method !== "POST") return false;
+      res.writeHead(202, { location: `${elsewhere.baseUrl}/v2/cli/upload/blobs/uploads/stolen` }).end();
+      return true;
+    });
+    const dir = await sourceFolder();
+    try {
+      // Act
+      const pushed = await sluice([
+        ...["push", "artifact", `oci://127.0.0.1:${server.port}/cli/upload:v1`, "--path", dir],
+        ...["--source", "s", "--revision", "r", "--creds", `${username}:${password}`],
+      ]);
+      // Assess: the upload reached the other server (and failed there), without the Authorization header
+      expect(pushed.code).toBe(1);
+      expect(received.length).toBeGreaterThan(0);
+      expect(received.every((authorization) => authorization === undefined)).toBe(true);
+    } finally {
+      server.close();
+      elsewhere.close();
+    }
+  });
+
   it("--provider aws is refused for a registry that is not ECR's, naming the provider step", async () => {
     // Act
     const result = await sluice(["list", "artifacts", `oci://${registry.host}/cli/x`, "--provider", "aws"]);

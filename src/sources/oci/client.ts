@@ -362,10 +362,13 @@ export class OciClient {
       maxResponseBytes: maxBytes,
       pool: this.pool,
     });
+    // Credentials go to the registry's own host only, as go-containerregistry's transports send them: an upload
+    // Location or a next page elsewhere gets none.
+    const ownHost = new URL(url).host === new URL(this.options.ref.baseUrl).host;
     const all = {
       "user-agent": "sluice (OCI)",
       ...headers,
-      ...(this.authorization && { authorization: this.authorization }),
+      ...(this.authorization && ownHost && { authorization: this.authorization }),
     };
     try {
       // An array body is sent as one buffer with its Content-Length (isomorphic-git's node client).
