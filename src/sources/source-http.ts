@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import { createConnection, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, rootCertificates } from "node:tls";
 import type { HttpClient } from "isomorphic-git";
@@ -16,6 +18,8 @@ export interface SourceHttpOptions {
   maxResponseBytes: number;
   /** A forward proxy every request goes through. */
   proxy?: HttpProxy;
+  /** Connections to reuse (see connectionPool); without, each request opens its own. */
+  pool?: ConnectionPool;
 }
 
 /** A stalled server fails the fetch instead of holding the worker until its own timeout. */
@@ -28,9 +32,10 @@ const IDLE_TIMEOUT_MS = 60_000;
  */
 export function sourceHttpClient(options: SourceHttpOptions): HttpClient {
   const connect = guardedConnect(options);
-  const agent = options.proxy && proxyAgent({ ...options, proxy: options.proxy });
+  const proxied = options.proxy && proxyAgent({ ...options, proxy: options.proxy });
   return {
     request: async (req) => {
+      const agent = proxied ?? options.pool?.agentFor(req.url);
       const fetchOptions = {
         ...req.fetchOptions,
         ...(!agent && { createConnection: connect }),
@@ -42,6 +47,36 @@ export function sourceHttpClient(options: SourceHttpOptions): HttpClient {
   };
 }
 
+/** Keep-alive connections shared by a run of requests, closed together. */
+export interface ConnectionPool {
+  /** The agent for `url`'s scheme (a redirect to the other scheme fails: keep to one origin). */
+  agentFor(url: string): HttpAgent;
+  close(): void;
+}
+
+/**
+ * Connections kept open from one request to the next (a registry's tag pages: one TLS handshake, not one per
+ * page), each opened through the same network-policy check as any other.
+ */
+export function connectionPool(options: ConnectOptions): ConnectionPool {
+  const connect = guardedConnect(options);
+  // Each new connection of the pool is opened by `connect`, as a request without a pool would open it.
+  const guarded = <T extends HttpAgent>(agent: T, protocol: string): T =>
+    Object.assign(agent, {
+      createConnection: (request: ConnectRequest) => connect({ protocol, host: request.host, port: request.port }),
+    });
+  const agents = {
+    "http:": guarded(new HttpAgent({ keepAlive: true }), "http:"),
+    "https:": guarded(new HttpsAgent({ keepAlive: true }), "https:"),
+  };
+  return {
+    agentFor: (url) => (url.startsWith("https:") ? agents["https:"] : agents["http:"]),
+    close: () => Object.values(agents).forEach((agent) => agent.destroy()),
+  };
+}
+
+type ConnectOptions = Pick<SourceHttpOptions, "network" | "caPem" | "clientCert">;
+
 interface ConnectRequest {
   protocol?: string | null;
   host?: string | null;
@@ -52,7 +87,7 @@ interface ConnectRequest {
  * Node's `createConnection` request option (used when no agent is given). Only host and port are
  * passed on: the request's other options (its `path` above all) mean something else to a socket.
  */
-function guardedConnect(options: SourceHttpOptions): (request: ConnectRequest) => Socket {
+function guardedConnect(options: ConnectOptions): (request: ConnectRequest) => Socket {
   const lookup = guardedLookup(options.network);
   const ca = options.caPem ? [...rootCertificates, options.caPem] : undefined;
   return (request) => {

@@ -7,6 +7,7 @@ import type { ReconcilerPorts } from "../../src/controllers/reconciler-ports.js"
 import type { MemoryQueue } from "../../src/queue/memory-queue.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { applyToStore, updateObject } from "../../src/store/objects.js";
+import { until } from "../controllers/helpers.js";
 import { REGISTRY_USER, startAuthRegistry } from "../env/auth-registry.js";
 import { front, sourceRuntime } from "../security/source-helpers.js";
 import { pushTags } from "./registry-tags.js";
@@ -338,6 +339,25 @@ describe("a hostile registry", () => {
     }));
     expect(ready(await scanOf(html.port))?.message).toMatch(/is not a tag list$/);
     expect(ready(await scanOf(huge.port))?.message).toMatch(/exceeds 4194304 bytes: refused$/);
+  });
+
+  it("lists every page over one connection (one TLS handshake on a real registry), closed once listed", async () => {
+    // Prepare: three pages of 1,000 tags
+    const served = await hostile((url) => {
+      const page = Number(url.searchParams.get("page") ?? "0");
+      const tags = Array.from({ length: 1_000 }, (_, i) => `p${page}-${i}`);
+      const headers: Record<string, string> =
+        page < 2 ? { link: `<${url.pathname}?page=${page + 1}>; rel="next"` } : {};
+      return { headers, body: JSON.stringify({ tags }) };
+    });
+    // Act
+    const status = await scanOf(served.port);
+    // Assess
+    expect(ready(status)).toMatchObject({ status: "True" });
+    expect((status as { lastScanResult: { tagCount: number } }).lastScanResult.tagCount).toBe(3_000);
+    expect(served.requests()).toBe(3);
+    await until("the listing's connection closed", async () => served.connections().open === 0);
+    expect(served.connections().used).toBe(1);
   });
 
   it("stops a list of a million tags, served in pages that link on and on, at 100,000", async () => {

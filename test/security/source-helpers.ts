@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { request, createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -102,14 +102,26 @@ export async function sourceRuntime(
   return { rt, logs, eventsFile };
 }
 
-/** An HTTP front on loopback that counts requests and answers them with `handle`, or proxies them to `upstream`. */
+/**
+ * An HTTP front on loopback that counts requests and connections (those that carried requests, and those still
+ * open) and answers them with `handle`, or proxies them to `upstream`.
+ */
 export async function front(
   upstream: string,
   handle?: (req: IncomingMessage, res: ServerResponse) => boolean,
-): Promise<{ baseUrl: string; port: number; requests: () => number; close: () => void }> {
+): Promise<{
+  baseUrl: string;
+  port: number;
+  requests: () => number;
+  connections: () => { used: number; open: number };
+  close: () => void;
+}> {
   let requests = 0;
+  const used = new Set<Socket>();
+  let open = 0;
   const server = createServer((req, res) => {
     requests++;
+    used.add(req.socket);
     if (handle?.(req, res)) return;
     const proxied = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -117,12 +129,17 @@ export async function front(
     });
     req.pipe(proxied);
   });
+  server.on("connection", (socket) => {
+    open++;
+    socket.on("close", () => open--);
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     port,
     requests: () => requests,
+    connections: () => ({ used: used.size, open }),
     close: () => server.close().closeAllConnections(),
   };
 }

@@ -17,7 +17,7 @@ export interface TagList {
 /** Sorts the tags in place (descending, by code unit as Go compares bytes for these ASCII tags). */
 export function tagListOf(tags: string[]): TagList {
   tags.sort().reverse(); // the engine's own ordering, without a comparator: several times faster on 5,000 tags
-  const data = Buffer.from(tags.map((t) => `${t}\n`).join(""));
+  const data = Buffer.from(tags.length === 0 ? "" : `${tags.join("\n")}\n`);
   const revision = `sha256:${createHash("sha256").update(data).digest("hex")}`;
   return { tags, data, revision, latestTags: tags.slice(0, LATEST_TAGS) };
 }

@@ -104,6 +104,9 @@ interface Token {
   expiresAt: number;
 }
 
+/** A page of the distribution spec's tag list. */
+const tagListPage = z.object({ tags: z.array(z.string()).nullish() });
+
 /** The scheme each registry answered on, once known (see OciRepositoryRef.httpFallback). */
 const schemes = new Map<string, "https:" | "http:">();
 /** Bearer tokens by realm, service, scope and credentials, so an unchanged source costs one request next time. */
@@ -146,7 +149,7 @@ export class OciClient {
           throw new OciError(`tag list of ${this.name()} has more than ${MAX_TAG_PAGES} pages`);
         const response = await this.send("GET", next, { accept: "application/json" });
         const body = await this.read(response, MAX_SMALL_BYTES, `tag list of ${this.name()}`);
-        const parsed = z.object({ tags: z.array(z.string()).nullish() }).safeParse(parseJson(body));
+        const parsed = tagListPage.safeParse(parseJson(body));
         if (!parsed.success) throw new OciError(`tag list of ${this.name()} is not a tag list`);
         found.push(...(parsed.data.tags ?? []));
         if (found.length > maxTags) throw new OciError(`tag list of ${this.name()} has more than ${maxTags} tags`);
