@@ -55,7 +55,15 @@ export function targetsOf(key: ObjectKey, spec: unknown): string[] | undefined {
   if (key.kind === "ArtifactGenerator") {
     const { sources } = (spec ?? {}) as Partial<ArtifactGenerator["spec"]>;
     if (!Array.isArray(sources)) return undefined;
-    const named = sources.filter((s) => typeof s?.kind === "string" && typeof s.name === "string");
+    // As stored, possibly never admitted: only what can name a source shapes a key.
+    const named = sources.filter(
+      (s) =>
+        typeof s?.kind === "string" &&
+        /^[A-Za-z]+$/.test(s.kind) &&
+        typeof s.name === "string" &&
+        OBJECT_NAME.test(s.name) &&
+        (s.namespace === undefined || (typeof s.namespace === "string" && OBJECT_NAME.test(s.namespace))),
+    );
     return [...new Set(named.map((s) => ref(s.kind, s)))].sort();
   }
   if (key.kind === "HelmChart") {
