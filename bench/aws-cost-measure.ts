@@ -166,6 +166,12 @@ export async function measureAwsCosts(
   progress: (line: string) => void,
 ): Promise<Measured> {
   const { aws, kube, git, helmRepo } = testbed.info;
+  // Read first: without bench/coldstart's results the run would be wasted.
+  const initMs = {
+    worker: await coldStartInitMs("worker"),
+    tick: await coldStartInitMs("tick"),
+    webhook: await coldStartInitMs("webhook"),
+  };
   const id = randomBytes(3).toString("hex");
   const credentials = async () => ({ accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey });
   const base = { region: aws.region, endpoint: aws.endpoint, credentials };
@@ -428,10 +434,6 @@ export async function measureAwsCosts(
     customMetrics: distinctMetrics(stdout.emf),
     storeObjectBytes: await sizes("store/"),
     artifactBytes: await sizes("artifacts/"),
-    initMs: {
-      worker: await coldStartInitMs("worker"),
-      tick: await coldStartInitMs("tick"),
-      webhook: await coldStartInitMs("webhook"),
-    },
+    initMs,
   };
 }

@@ -21,9 +21,9 @@ import {
 import { prices, PRICES_READ_ON } from "./aws-prices.js";
 
 // What Sluice costs a month on AWS (us-east-1), next to the smallest always-on capacity for Flux's controllers.
-//   npx tsx bench/aws-cost.ts                      the three README scenarios, from bench/results/aws-cost.json
+//   npx tsx bench/aws-cost.ts                      the README scenarios, from bench/results/aws-cost.json
 //   npx tsx bench/aws-cost.ts --kustomizations 250 --git-repositories 10 --interval 5m --pushes-per-day 40
-//   npx tsx bench/aws-cost.ts --measure            measure first (moto, kube-apiserver, Git server; ~1 minute)
+//   npx tsx bench/aws-cost.ts --measure            measure first (moto, kube-apiserver, Git server, Helm repository; ~90 s)
 // A script, not a `sluice` command: measuring needs the test bed, and the price table is a dated reading.
 
 const RESULTS = join(import.meta.dirname, "results", "aws-cost.json");
