@@ -1,3 +1,4 @@
+import { CloudFormationClient, paginateDescribeStacks } from "@aws-sdk/client-cloudformation";
 import { S3Client } from "@aws-sdk/client-s3";
 import {
   CreateSecretCommand,
@@ -34,6 +35,20 @@ export async function enqueue(queueUrl: string, request: ReconcileRequest, clien
 export function heartbeatReader(bucket: string, client: ClientOptions) {
   const s3 = new S3Client(client);
   return (cluster: string) => new S3BundleChannel(s3, bucket, cluster).heartbeat();
+}
+
+/**
+ * The `WebhookUrl` output of the deployed stack whose `BucketName` output is `bucket` (infra/stack.ts's outputs);
+ * undefined when no stack has it.
+ */
+export async function stackWebhookUrl(bucket: string, client: ClientOptions): Promise<string | undefined> {
+  for await (const page of paginateDescribeStacks({ client: new CloudFormationClient(client) }, {})) {
+    for (const stack of page.Stacks ?? []) {
+      const outputs = new Map((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+      if (outputs.get("BucketName") === bucket) return outputs.get("WebhookUrl");
+    }
+  }
+  return undefined;
 }
 
 /** The Secrets the deployed worker resolves secretRefs from (Secrets Manager, `sluice/<namespace>/<name>`). */

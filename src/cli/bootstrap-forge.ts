@@ -15,7 +15,7 @@ import {
 } from "../sources/git.js";
 import type { NetworkPolicy } from "../sources/network-guard.js";
 import { registerRoot, rootObjects } from "./bootstrap.js";
-import type { GlobalOptions } from "./context.js";
+import { cliAws, type GlobalOptions } from "./context.js";
 import type { Forge, Outcome } from "./forge.js";
 import { githubForge } from "./forge-github.js";
 import { gitlabForge } from "./forge-gitlab.js";
@@ -83,7 +83,8 @@ export async function bootstrapForge(
   const path = relativePath(flags.path ?? "");
   const teams = teamPermissions(flags.team);
   if (teams.size > 0 && flags.personal) throw new Error("--team grants a team of an organization: not with --personal");
-  const webhookBase = flags.webhookUrl && checkedWebhookUrl(flags.webhookUrl, flags.allowInsecureHttp);
+  const webhookUrl = flags.webhookUrl ?? (await deployedWebhookUrl(options));
+  const webhookBase = webhookUrl && checkedWebhookUrl(webhookUrl, flags.allowInsecureHttp);
   const forge = forgeOf(kind, flags, token);
 
   say.action(`connecting to ${flags.hostname}`);
@@ -121,7 +122,7 @@ export async function bootstrapForge(
   const receiver = webhookBase && (await receiverOf(kind, options));
   await registerRoot([...objects, ...(receiver ? [receiver.object] : [])], options);
   if (!receiver) {
-    say.warning("no --webhook-url: no push webhook; the source is fetched every --interval");
+    say.warning("no --webhook-url (nor a deployed stack's): no push webhook; the source is fetched every --interval");
     return;
   }
   const url = `${webhookBase}${webhookPath(receiver.token, RECEIVER_NAME, options.namespace)}`;
@@ -131,6 +132,15 @@ export async function bootstrapForge(
     say.warning(
       `the repository has ${others} other webhook(s) to ${webhookBase}/hook/: another Receiver's, or one left from an earlier token (remove it)`,
     );
+}
+
+/** On AWS, the Receiver URL the deployed stack answers with (its `WebhookUrl` output); locally none. */
+async function deployedWebhookUrl(options: GlobalOptions): Promise<string | undefined> {
+  if (!options.awsBucket) return undefined;
+  const { stackWebhookUrl } = await import("./aws.js");
+  const url = await stackWebhookUrl(options.awsBucket, cliAws());
+  if (url) say.success(`Receiver URL from the stack of bucket ${options.awsBucket}: ${url}`);
+  return url;
 }
 
 /** The forge's API client, after the flags that name it are checked. */

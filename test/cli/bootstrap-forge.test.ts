@@ -182,7 +182,7 @@ describe("sluice bootstrap github", () => {
     expect(second.output).toContain("sync manifests are up to date");
     // The token never shows
     expect(first.output + second.output).not.toContain(token);
-  });
+  }, 120_000);
 
   it("--personal --token-auth on an existing repository with unrelated history: commits on top of it, never forced", async () => {
     // Arrange
@@ -243,7 +243,7 @@ describe("sluice bootstrap github", () => {
     expect(await head(full)).toBe(after);
     expect(teamWithPersonal).toMatchObject({ code: 1, output: expect.stringContaining("--team") });
     expect(first.output + second.output).not.toContain(token);
-  });
+  }, 120_000);
 
   it("refuses a hostile API: clone URLs of another scheme or host, a huge answer, the token echoed back", async () => {
     // Arrange
@@ -291,7 +291,7 @@ describe("sluice bootstrap github", () => {
     expect(github.writes()).toEqual([]);
     expect(await cli.store.list({ kind: "GitRepository" })).toEqual([]);
     expect(results.map((r) => r.output).join("") + echoed.output).not.toContain(token);
-  });
+  }, 120_000);
 });
 
 describe("sluice bootstrap gitlab", () => {
@@ -391,5 +391,5 @@ describe("sluice bootstrap gitlab", () => {
     expect(third.output).toContain("1 other webhook(s) to https://hooks.example/hook/");
     expect(gitlab.violations).toEqual([]);
     expect(await head(`${owner}/${repo}`)).toBe(commit);
-  });
+  }, 120_000);
 });

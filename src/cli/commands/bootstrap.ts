@@ -103,7 +103,7 @@ function forgeCommand(kind: "github" | "gitlab"): Command {
     .option("--commit-message-appendix <text>", "string to add to the commit messages, e.g. '[ci skip]'")
     .option(
       "--webhook-url <url>",
-      "the control plane's Receiver URL (the stack's WebhookUrl output, or `sluice run`'s address): a Receiver and the repository's push webhook to it",
+      "the control plane's Receiver URL (`sluice run`'s address; with --aws-bucket, the deployed stack's WebhookUrl output by default): a Receiver and the repository's push webhook to it",
     )
     .option("--allow-insecure-http", "allow http:// for --api-url, clone URLs and --webhook-url (a test server)", false)
     .option(
