@@ -187,6 +187,27 @@ describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed 
     expect(await externalArtifact("apps")).toEqual(owned);
   });
 
+  it("gives an ExternalArtifact two generators claim at once to one of them; the other fails naming it", async () => {
+    // Act
+    await Promise.all(["racer-a", "racer-b"].map((name) => applyToStore(store(), generator(name, ["raced"]))));
+    const outcomes = await until("both racers judged", async () => {
+      const both = await Promise.all(
+        ["racer-a", "racer-b"].map(async (name) =>
+          ready(await storedStatus(local.plane, "ArtifactGenerator", ns(), name)),
+        ),
+      );
+      return both.every((c) => c) && both;
+    });
+    // Assess
+    const owner = (await externalArtifact("raced"))!.spec as { sourceRef: { name: string } };
+    const winner = outcomes.findIndex((c) => c!.status === "True");
+    const loser = outcomes[1 - winner]!;
+    expect(winner).toBeGreaterThanOrEqual(0);
+    expect(owner.sourceRef.name).toBe(["racer-a", "racer-b"][winner]);
+    expect(loser).toMatchObject({ status: "False", reason: "ReconciliationFailed" });
+    expect(loser.message).toContain(`belongs to ArtifactGenerator/${ns()}/${owner.sourceRef.name}`);
+  });
+
   it("refuses a source artifact holding a link or expanding past 512 MiB, and an ExternalArtifact a fleet registered", async () => {
     // Prepare: suspended sources whose status points at hostile artifacts (a suspended source's status is left as is).
     const artifacts = local.plane.runtime.artifacts;

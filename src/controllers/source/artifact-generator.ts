@@ -19,6 +19,7 @@ import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
 import { buildArtifactTree, CopyError, IndexedTree } from "../../sources/artifact-generator/build.js";
 import { applyToStore, writeStatus } from "../../store/objects.js";
+import { ConflictError } from "../../store/store.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 // source-watcher v2.2's ArtifactGenerator reconcile (internal/controller/artifactgenerator_controller.go): observe
@@ -261,19 +262,9 @@ async function writeExternalArtifact(
   artifact: Artifact,
 ): Promise<boolean> {
   const key = { kind: "ExternalArtifact", namespace, name };
-  const existing = await ports.store.get(key);
-  if (existing && !ownedBy(existing.object, generator)) {
-    const ref = (existing.object.spec as { sourceRef?: { kind?: string; name?: string; namespace?: string } })
-      ?.sourceRef;
-    const owner = ref ? `${ref.kind}/${ref.namespace ?? namespace}/${ref.name}` : "no ArtifactGenerator";
-    throw new ReconcileError(
-      REASON.reconciliationFailed,
-      `${name} reconcile failed: ExternalArtifact '${namespace}/${name}' exists and belongs to ${owner}; it is left as it is`,
-    );
-  }
   const { commonMetadata } = generator.spec;
   const uid = generator.metadata.uid;
-  await applyToStore(ports.store, {
+  const desired = {
     apiVersion: EXTERNAL_ARTIFACT_API_VERSION,
     kind: "ExternalArtifact",
     metadata: {
@@ -294,7 +285,24 @@ async function writeExternalArtifact(
         namespace,
       },
     },
-  });
+  };
+  let existing = await ports.store.get(key);
+  // Created only if absent, so of two generators naming the same artifact at once only one gets it.
+  if (!existing)
+    await ports.store.create({ ...desired, metadata: { ...desired.metadata, generation: 1 } }).catch(async (error) => {
+      if (!(error instanceof ConflictError)) throw error;
+      existing = await ports.store.get(key);
+    });
+  if (existing && !ownedBy(existing.object, generator)) {
+    const ref = (existing.object.spec as { sourceRef?: { kind?: string; name?: string; namespace?: string } })
+      ?.sourceRef;
+    const owner = ref ? `${ref.kind}/${ref.namespace ?? namespace}/${ref.name}` : "no ArtifactGenerator";
+    throw new ReconcileError(
+      REASON.reconciliationFailed,
+      `${name} reconcile failed: ExternalArtifact '${namespace}/${name}' exists and belongs to ${owner}; it is left as it is`,
+    );
+  }
+  if (existing) await applyToStore(ports.store, desired);
   const current = (existing?.object.status as { artifact?: Artifact } | undefined)?.artifact;
   const sameFiles = current?.digest === artifact.digest && current.revision === artifact.revision;
   if (sameFiles && current.metadata?.[ORIGIN_REVISION_KEY] === artifact.metadata?.[ORIGIN_REVISION_KEY]) return false;
