@@ -44,6 +44,7 @@ export const DELIVERED_PROVIDER_TYPES = [
   "githubpullrequestcomment",
   "gitlabmergerequestcomment",
   "giteapullrequestcomment",
+  "otel",
 ] as const;
 
 const notYet = (what: string) => `${what} is not supported by Sluice yet`;

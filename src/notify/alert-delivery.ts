@@ -14,6 +14,7 @@ import { EVENT_GROUP, type Events, type FluxEvent } from "./events.js";
 import { PostError, sendWithRetry } from "./post.js";
 import { maskSecrets, resolveProvider, type AwsTarget } from "./provider-endpoint.js";
 import { CHANGE_REQUEST_TYPES } from "./providers/change-request-comment.js";
+import { uidOf } from "./providers/derived-uid.js";
 import { commitStatusKey, commitStatusTakes, providerUid, setsCommitStatus } from "./providers/commit-status-rules.js";
 import { deliveryFor } from "./providers/registry.js";
 
@@ -131,6 +132,7 @@ export async function sendToAlert(options: AlertDeliveryOptions, alert: Alert, e
         endpoint,
         commitStatus,
         providerUid: providerUid(provider),
+        alert: { namespace, name: alert.metadata.name, uid: uidOf(alert.metadata) },
         network: options.network,
         send: (request) =>
           sendWithRetry(request, {

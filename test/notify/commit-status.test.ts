@@ -409,6 +409,7 @@ describe("gitlab, gitea, bitbucketserver", () => {
       },
       commitStatus: "kustomization/podinfo/0c9c2e41",
       providerUid: "0c9c2e41-0000-4000-8000-000000000000",
+      alert: { namespace: "apps", name: "commits", uid: "1b2c3d4e-0000-4000-8000-000000000000" },
       network: { allowPrivateNetworks: false },
       send: async (request) => (sent.push(request), answers.shift()!),
     });

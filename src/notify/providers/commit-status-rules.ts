@@ -4,7 +4,7 @@ import { COMMIT_STATUS_TYPES, type Provider } from "../../api/provider.js";
 import { REASON } from "../../api/reasons.js";
 import type { FluxEvent } from "../events.js";
 import { fluxEventJson } from "../payloads.js";
-import { derivedUid } from "./derived-uid.js";
+import { uidOf } from "./derived-uid.js";
 
 // The name a commit status is set under, as notification-controller v1.9.3 makes it
 // (internal/server/provider_commit_status.go): the Provider's spec.commitStatusExpr, a CEL expression
@@ -69,9 +69,7 @@ export function compileCommitStatusExpr(source: string): Compiled {
  * namespace and name.
  */
 export function providerUid(provider: Provider): string {
-  const uid = (provider.metadata as { uid?: unknown }).uid;
-  if (typeof uid === "string" && uid) return uid;
-  return derivedUid(`${provider.metadata.namespace ?? "default"}/${provider.metadata.name}`);
+  return uidOf(provider.metadata);
 }
 
 /** The commit status key for `event` (already carrying the Alert's metadata). */

@@ -12,12 +12,21 @@ export interface DeliveryContext {
   endpoint: ProviderEndpoint;
   /** The commit status key (the Provider's commitStatusExpr, or Flux's default); commit status types only. */
   commitStatus: string;
+  /** The Alert that sent the event (otel names its trace and resource after it). */
+  alert: AlertIdentity;
   /** The Provider's UID (its own, or one derived from its namespace and name): what Flux keys comments by. */
   providerUid: string;
   /** Which addresses may be connected to (a type that dials its own connections checks it). */
   network: NetworkPolicy;
   /** Sends one request with Flux's retries; the last answer, whatever its status. */
   send(request: ProviderRequest): Promise<Answer>;
+}
+
+/** An Alert's namespace, name and UID (its own, or one derived from its namespace and name). */
+export interface AlertIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
 }
 
 /** Sends `event` to the endpoint; throws (a PostError when retrying later may help) when it could not. */

@@ -10,6 +10,7 @@ import type { Deliver } from "./delivery.js";
 import { githubDispatch } from "./github-api.js";
 import { INCIDENT_DELIVERIES, INCIDENT_REQUESTS } from "./incident.js";
 import { publishNats } from "./nats.js";
+import { otel } from "./otel.js";
 import { sentryRequest } from "./sentry.js";
 
 // Which delivery each Provider type Sluice implements uses: a module per family of types. The list
@@ -38,6 +39,7 @@ const DELIVERIES: Record<string, Deliver> = {
   sentry: oneRequest(sentryRequest),
   nats: publishNats,
   ...CHANGE_REQUEST_DELIVERIES,
+  otel,
 };
 
 function mapValues<A, B>(record: Record<string, A>, map: (value: A) => B): Record<string, B> {
