@@ -17,6 +17,8 @@ export interface CreateImageUpdateFlags {
   commitTemplate?: string;
   authorName?: string;
   authorEmail?: string;
+  signingKeySecret?: string;
+  signingKeyType?: string;
   interval: string;
   label?: string[];
   export: boolean;
@@ -27,6 +29,10 @@ export function imageUpdateManifest(name: string, namespace: string, flags: Crea
   if (!flags.checkoutBranch) throw new Error("the Git repository branch is required (--checkout-branch)");
   if (!flags.authorName) throw new Error("the author name is required (--author-name)");
   if (!flags.authorEmail) throw new Error("the author email is required (--author-email)");
+  if (flags.signingKeyType && !flags.signingKeySecret)
+    throw new Error("--signing-key-type requires --signing-key-secret");
+  if (flags.signingKeyType && !["gpg", "ssh"].includes(flags.signingKeyType))
+    throw new Error("--signing-key-type must be one of: gpg, ssh");
   return {
     apiVersion: "image.toolkit.fluxcd.io/v1",
     kind: "ImageUpdateAutomation",
@@ -37,6 +43,12 @@ export function imageUpdateManifest(name: string, namespace: string, flags: Crea
         commit: {
           author: { email: flags.authorEmail, name: flags.authorName },
           ...(flags.commitTemplate && { messageTemplate: flags.commitTemplate }),
+          ...(flags.signingKeySecret && {
+            signingKey: {
+              secretRef: { name: flags.signingKeySecret },
+              ...(flags.signingKeyType && { type: flags.signingKeyType }),
+            },
+          }),
         },
         ...(flags.pushBranch && { push: { branch: flags.pushBranch } }),
       },

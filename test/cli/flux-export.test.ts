@@ -143,6 +143,18 @@ const CASES: { name: string; args: () => string[]; differs?: (fluxObjects: Recor
       ...["--author-name", "flux", "--author-email", "flux@example.com", "--interval", "5m", "--label", "a=b"],
     ],
   },
+  ...[
+    ["--signing-key-secret", "signing"],
+    ["--signing-key-secret", "signing", "--signing-key-type", "ssh"],
+    ["--signing-key-type", "gpg"],
+    ["--signing-key-secret", "signing", "--signing-key-type", "x509"],
+  ].map((flags) => ({
+    name: `image update ${flags.join(" ")}`,
+    args: () => [
+      ...["create", "image", "update", "signed", "--git-repo-ref", "fleet", "--checkout-branch", "main"],
+      ...["--author-name", "flux", "--author-email", "flux@example.com", ...flags],
+    ],
+  })),
   {
     name: "image update without a checkout branch is refused",
     args: () => [

@@ -149,10 +149,6 @@ export const UNSUPPORTED: Partial<Record<CommandName, Record<string, string>>> =
     "--debug": "go-containerregistry's own request log: Sluice's registry client has none to show",
     "--resolve-symlinks": "not supported yet: links are left out of the artifact, as flux does without the flag",
   },
-  "create image update": {
-    "--signing-key-secret": "signing commits is not supported yet (spec.git.commit.signingKey is refused)",
-    "--signing-key-type": "signing commits is not supported yet (spec.git.commit.signingKey is refused)",
-  },
   "": {
     "--as": IMPERSONATION,
     "--as-group": IMPERSONATION,

@@ -413,6 +413,14 @@ export function createCommand(): Command {
       .option("--commit-template <template>", "a template for commit messages")
       .option("--author-name <name>", "the name to use for commit author")
       .option("--author-email <email>", "the email to use for commit author")
+      .option(
+        "--signing-key-secret <name>",
+        "name of the Secret containing the signing key referenced in spec.git.commit.signingKey",
+      )
+      .option(
+        "--signing-key-type <type>",
+        "signing-key format: gpg or ssh (defaults to gpg when --signing-key-secret is set)",
+      )
       .action((name: string, flags: CreateImageUpdateFlags, command: Command) =>
         import("../image-update.js").then((m) => m.createImageUpdate(name, flags, command)).catch(fail),
       ),
