@@ -115,7 +115,10 @@ describe("Flux's reference fleet (flux2-kustomize-helm-example) on a local contr
       const status = await storedStatus(plane!, "HelmRelease", "cert-manager", "cert-manager");
       return ready(status)?.status === "False" && ready(status);
     });
-    const attempted = await storedStatus(plane!, "Kustomization", NS, "infra-controllers");
+    const attempted = await until("infra-controllers' attempt recorded", async () => {
+      const status = await storedStatus(plane!, "Kustomization", NS, "infra-controllers");
+      return status.lastAttemptedRevision !== undefined && status;
+    });
     const [infraWakes, appsWakes] = [wakes("infra-controllers"), wakes("apps")];
     const unrelated = await push("clusters/production/apps.yaml", (t) => t.replace("interval: 1h", "interval: 2h"));
     const afterUnrelated = { infrastructure: (await artifactOf("infrastructure"))!, apps: (await artifactOf("apps"))! };
