@@ -219,7 +219,12 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: notYet("this provider type"),
       when: isNot(...DELIVERED_PROVIDER_TYPES),
     },
-    { path: "spec.serviceAccountName", reason: notYet("authentication as a service account's cloud identity") },
+    {
+      path: "spec.serviceAccountName",
+      // Flux exchanges the service account's token for Azure or Google credentials (azureeventhub, azuredevops,
+      // googlepubsub), behind its ObjectLevelWorkloadIdentity feature gate (off by default).
+      reason: `${notYet("authentication as a service account's Azure or Google workload identity")}; use a secretRef`,
+    },
   ],
 };
 
