@@ -1,4 +1,4 @@
-import { connect, type NatsConnection, type Subscription } from "nats";
+import { connect, credsAuthenticator, type NatsConnection, type Subscription } from "nats";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { alert, event, harness, NS, provider, type Harness } from "./harness.js";
 
@@ -84,6 +84,33 @@ describe("nats Provider (the test bed's nats-server)", () => {
     await settled();
     expect(h.failures()).toEqual([]);
     expect(received.map((m) => m.subject)).toEqual(["deploys"]);
+  });
+
+  it("the secret's creds (a user JWT and its NKey seed) come first: published to a server in operator mode, a subject outside the JWT's permissions refused", async () => {
+    const watcher = await connect({
+      servers: nats.operator.url,
+      authenticator: credsAuthenticator(new TextEncoder().encode(nats.operator.creds)),
+    });
+    const seen: string[] = [];
+    // The creds user may publish on flux.> only; it subscribes to see the publish arrive.
+    watcher.subscribe(">", { callback: (_e, m) => void seen.push(m.subject) });
+    await watcher.flush();
+    h.secretData[`${NS}/creds`] = { address: nats.operator.url, creds: nats.operator.creds, nkey: nats.nkeyUser.seed };
+    await h.register(
+      provider("creds", { type: "nats", channel: "flux.creds", secretRef: { name: "creds" } }),
+      provider("outside", { type: "nats", channel: "ops.creds", secretRef: { name: "creds" } }),
+      alert("creds", "creds"),
+      alert("outside", "outside"),
+    );
+    await h.send(event());
+    await watcher.flush();
+    await watcher.close();
+    expect(seen).toEqual(["flux.creds"]);
+    expect(h.failures()).toEqual([
+      expect.stringMatching(/subject ops\.creds: error publishing message to server: PERMISSIONS_VIOLATION/),
+    ]);
+    const written = JSON.stringify(h.recorded) + h.logs.join("");
+    expect(written).not.toContain(nats.operator.creds.split("\n")[1]);
   });
 
   it("a subject the user may not publish on, or a wrong password, fails the delivery; no secret in the event or logs", async () => {
