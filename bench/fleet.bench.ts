@@ -17,21 +17,23 @@ import { startBenchPlane, stopBenchPlane } from "./local-plane.js";
 
 export const cleanup = stopBenchPlane;
 
-function appObjects(ns: string, i: number): KubeObject[] {
+/** App i's four objects, in namespace `ns`, or in none (for a Kustomization's targetNamespace to set). */
+export function appObjects(ns: string | undefined, i: number): KubeObject[] {
   const name = `app-${i}`;
   const labels = { app: name };
+  const metadata = { name, ...(ns !== undefined && { namespace: ns }) };
   return [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: ns } },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata },
     {
       apiVersion: "v1",
       kind: "Service",
-      metadata: { name, namespace: ns },
+      metadata,
       spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
     },
     {
       apiVersion: "apps/v1",
       kind: "Deployment",
-      metadata: { name, namespace: ns },
+      metadata,
       spec: {
         replicas: 0,
         selector: { matchLabels: labels },
@@ -47,7 +49,7 @@ function appObjects(ns: string, i: number): KubeObject[] {
     {
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
-      metadata: { name, namespace: ns },
+      metadata,
       spec: {
         rules: [
           {
