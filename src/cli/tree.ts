@@ -32,8 +32,28 @@ export async function printTree(name: string, flags: TreeFlags, command: Command
     throw new Error(`Kustomization '${name}' not found in ${namespace} namespace`);
   const root = node({ namespace, name, group: KUSTOMIZE_GROUP, kind: "Kustomization" });
   await grow(store, root, flags.compact);
-  if (flags.output === "json") process.stdout.write(`${JSON.stringify(root, null, 2)}\n`);
-  else if (flags.output === "yaml") process.stdout.write(stringify(root, { sortMapEntries: true, indentSeq: false }));
+  print(root, flags.output);
+}
+
+/** `sluice tree artifact generator NAME`: the ExternalArtifacts of an ArtifactGenerator's inventory, as flux's. */
+export async function printGeneratorTree(name: string, flags: Pick<TreeFlags, "output">, command: Command) {
+  const { namespace } = globals(command);
+  const store = await openStore(globals(command));
+  const generator = await store.get({ kind: "ArtifactGenerator", namespace, name });
+  if (!generator) throw new Error(`ArtifactGenerator '${name}' not found in ${namespace} namespace`);
+  const root = node({ namespace, name, group: "source.extensions.fluxcd.io", kind: "ArtifactGenerator" });
+  const inventory = (generator.object.status as { inventory?: { name: string; namespace: string }[] } | undefined)
+    ?.inventory;
+  for (const ref of inventory ?? [])
+    (root.resources ??= []).push(
+      node({ namespace: ref.namespace, name: ref.name, group: "source.toolkit.fluxcd.io", kind: "ExternalArtifact" }),
+    );
+  print(root, flags.output);
+}
+
+function print(root: Node, output: string | undefined): void {
+  if (output === "json") process.stdout.write(`${JSON.stringify(root, null, 2)}\n`);
+  else if (output === "yaml") process.stdout.write(stringify(root, { sortMapEntries: true, indentSeq: false }));
   else process.stdout.write(`${text(root.resource)}\n${lines(root, "").join("")}`);
 }
 

@@ -67,6 +67,12 @@ beforeAll(async () => {
       { kind: "ArtifactGenerator", namespace: "flux-system", name },
       {
         conditions: readyTrue("reconciliation succeeded, generated 1 artifact(s)"),
+        inventory: ["infrastructure", "apps"].map((n) => ({
+          name: n,
+          namespace: "flux-system",
+          digest,
+          filename: "f",
+        })),
       },
     );
   }
@@ -100,6 +106,23 @@ describe("sluice get sources external, get artifact generators, events --for Art
       (e: { stderr: string }) => e,
     );
     expect(refused.stderr).toContain("cannot reconcile source of kind ExternalArtifact");
+  });
+
+  it("tree artifact generator prints the ExternalArtifacts of its inventory, as text or as flux's data", async () => {
+    const text = (await sluice("tree", "artifact", "generator", "flux-system")).stdout;
+    const data = JSON.parse((await sluice("tree", "artifact", "generator", "flux-system", "-o", "json")).stdout);
+    expect(text).toBe(
+      "ArtifactGenerator/flux-system/flux-system\n" +
+        "├── ExternalArtifact/flux-system/infrastructure\n" +
+        "└── ExternalArtifact/flux-system/apps\n",
+    );
+    expect(data.resources[1]).toEqual({
+      resource: {
+        Namespace: "flux-system",
+        Name: "apps",
+        GroupKind: { Group: "source.toolkit.fluxcd.io", Kind: "ExternalArtifact" },
+      },
+    });
   });
 
   it("events --for takes ArtifactGenerator, as flux's kinds do", async () => {

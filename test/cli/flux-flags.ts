@@ -27,6 +27,7 @@ export const COMMANDS = [
   "get sources bucket",
   "get sources external",
   "get artifacts generators",
+  "tree artifact generator",
   "get kustomizations",
   "get helmreleases",
   "get alerts",
