@@ -16,6 +16,11 @@ export class SigningKeyError extends Error {
 
 /** Bigger key material is refused unread: a real armored keypair is a few KiB. */
 export const MAX_SIGNING_KEY_BYTES = 64 * 1024;
+/**
+ * The costliest Argon2 passphrase derivation a key may ask for: 2^21 KiB (2 GiB, RFC 9580 §4.6's first
+ * recommended setting) and 16 passes. The key's author chooses these, and openpgp's own memory cap is 1 TiB.
+ */
+const MAX_ARGON2 = { memoryExponent: 21, passes: 16 };
 
 const GPG_KEY = "git.asc";
 const GPG_PASSPHRASE = "passphrase";
@@ -71,8 +76,17 @@ async function gpgSigner(secretName: string, armored: string, data: Record<strin
       throw new SigningKeyError(
         `can not use passphrase protected signing key without '${GPG_PASSPHRASE}' field present in secret ${secretName}`,
       );
+    const costly = [key, ...key.subkeys].some(({ keyPacket }) => {
+      const s2k = (keyPacket as { s2k?: { type?: string; t?: number } }).s2k;
+      return s2k?.type === "argon2" && (s2k.t ?? 0) > MAX_ARGON2.passes;
+    });
+    if (costly)
+      throw new SigningKeyError(
+        `could not decrypt private key of the signing key present in secret ${secretName}: its Argon2 passphrase derivation asks for more than ${MAX_ARGON2.passes} passes`,
+      );
     try {
-      privateKey = await openpgp.decryptKey({ privateKey: key, passphrase });
+      const config = { maxArgon2MemoryExponent: MAX_ARGON2.memoryExponent };
+      privateKey = await openpgp.decryptKey({ privateKey: key, passphrase, config });
     } catch (error) {
       throw new SigningKeyError(
         `could not decrypt private key of the signing key present in secret ${secretName}: ${(error as Error).message}`,

@@ -165,6 +165,27 @@ describe("commit signing (spec.git.commit.signingKey)", () => {
       passphrase: "right-Qz81vJ",
       format: "object",
     });
+    // Argon2-protected keys whose derivation would take 2^25 KiB (32 GiB) of memory, or 200 passes
+    const argon2 = await openpgp.generateKey({
+      type: "ecc",
+      curve: "curve25519Legacy",
+      userIDs: [{ name: "fluxbot", email: "fluxbot@users.noreply.github.com" }],
+      passphrase: "right-Qz81vJ",
+      format: "object",
+      config: {
+        aeadProtect: true,
+        s2kType: openpgp.enums.s2k.argon2,
+        s2kArgon2Params: { passes: 1, parallelism: 1, memoryExponent: 10 },
+      },
+    });
+    const costly = async (offset: number, value: number) => {
+      // The S2K specifier: type 4, 16 bytes of salt, then passes, parallelism, memory exponent (RFC 9580 §3.7.1.4).
+      const bytes = argon2.privateKey.write();
+      const salt = (argon2.privateKey.keyPacket as unknown as { s2k: { salt: Uint8Array } }).s2k.salt;
+      const at = Buffer.from(bytes).indexOf(Buffer.from(salt)) + salt.length + offset;
+      bytes[at] = value;
+      return (await openpgp.readKey({ binaryKey: bytes })).armor();
+    };
     const weakRsa = await sshKey("rsa", "1024", "");
     const encryptedSsh = await sshKey("ed25519", "256", "hidden-Lx73bR");
     const armoredGarbage = `-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n${Buffer.from("not a key at all, just bytes".repeat(20)).toString("base64")}\n-----END PGP PRIVATE KEY BLOCK-----\n`;
@@ -183,6 +204,16 @@ describe("commit signing (spec.git.commit.signingKey)", () => {
         message: "signing key secret 'public-key': 'git.asc' holds a public key; signing needs the private key",
       },
       garbage: { data: { "git.asc": armoredGarbage }, message: "could not read signing key from secret 'garbage': " },
+      "argon2-memory": {
+        data: { "git.asc": await costly(2, 25), passphrase: "right-Qz81vJ" },
+        message:
+          "could not decrypt private key of the signing key present in secret argon2-memory: Error decrypting private key: Argon2 required memory exceeds",
+      },
+      "argon2-passes": {
+        data: { "git.asc": await costly(0, 200), passphrase: "right-Qz81vJ" },
+        message:
+          "could not decrypt private key of the signing key present in secret argon2-passes: its Argon2 passphrase derivation asks for more than 16 passes",
+      },
       huge: {
         data: { "git.asc": key.privateKey.armor() + "x".repeat(200_000) },
         message: "signing key secret 'huge': 'git.asc' is ",
