@@ -173,6 +173,7 @@ describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed 
   it("refuses to take over another generator's ExternalArtifact, naming its owner, and leaves it as it was", async () => {
     // Prepare
     const owned = (await externalArtifact("apps"))!;
+    const stored = await local.plane.runtime.artifacts.list(`externalartifact/${ns()}/apps/`);
     // Act
     await applyToStore(store(), generator("intruder"));
     const failed = await until("the intruder refused", async () => {
@@ -185,6 +186,7 @@ describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed 
       message: `apps reconcile failed: ExternalArtifact '${ns()}/apps' exists and belongs to ArtifactGenerator/${ns()}/monorepo; it is left as it is`,
     });
     expect(await externalArtifact("apps")).toEqual(owned);
+    expect(await local.plane.runtime.artifacts.list(`externalartifact/${ns()}/apps/`)).toEqual(stored);
   });
 
   it("gives an ExternalArtifact two generators claim at once to one of them; the other fails naming it", async () => {
@@ -262,6 +264,32 @@ describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed 
     expect((await externalArtifact("taken"))!.status).toBeUndefined();
   }, 60_000);
 
+  it("stalls with ValidationFailed on a duplicate alias or a revision naming no alias, as source-watcher validates", async () => {
+    // Act
+    const judged = async (name: string, spec: Record<string, unknown>) => {
+      await applyToStore(store(), { ...generator(name), spec });
+      return until(`${name} judged`, async () => {
+        const status = await storedStatus(local.plane, "ArtifactGenerator", ns(), name);
+        return ready(status) && status;
+      });
+    };
+    const copy = [{ from: "@repo/apps/**", to: "@artifact/" }];
+    const source = { alias: "repo", kind: "GitRepository", name: "monorepo" };
+    const duplicate = await judged("duplicate", { sources: [source, source], artifacts: [{ name: "dup-app", copy }] });
+    const dangling = await judged("dangling", {
+      sources: [source],
+      artifacts: [{ name: "dangling-app", revision: "@nope", copy }],
+    });
+    // Assess
+    for (const [status, message] of [
+      [duplicate, "duplicate source alias 'repo' found"],
+      [dangling, "artifact dangling-app revision source alias 'nope' not found"],
+    ] as const) {
+      expect(ready(status)).toMatchObject({ status: "False", reason: "ValidationFailed", message });
+      expect(status.conditions?.find((c) => c.type === "Stalled")).toMatchObject({ status: "True", message });
+    }
+  });
+
   it("fails with SourceFetchFailed while a source has no artifact, then deletes its ExternalArtifacts with it", async () => {
     // Prepare
     await applyToStore(store(), {
@@ -276,9 +304,18 @@ describe("ArtifactGenerator and ExternalArtifact (local control plane, test bed 
       return ready(status)?.status === "False" && status;
     });
     const paths = await local.plane.runtime.artifacts.list(`externalartifact/${ns()}/apps/`);
+    // The intruder (still retrying) would take the name over once it is free: it goes first.
+    const remove = async (name: string) => {
+      await requestDeletion(store(), { kind: "ArtifactGenerator", namespace: ns(), name }, new Date());
+      await local.plane.runtime.queue.enqueue({ key: `ArtifactGenerator/${ns()}/${name}`, reason: "deleted" });
+    };
+    await remove("intruder");
+    await until(
+      "the intruder gone",
+      async () => !(await store().get({ kind: "ArtifactGenerator", namespace: ns(), name: "intruder" })),
+    );
     // Act
-    await requestDeletion(store(), { kind: "ArtifactGenerator", namespace: ns(), name: "monorepo" }, new Date());
-    await local.plane.runtime.queue.enqueue({ key: `ArtifactGenerator/${ns()}/monorepo`, reason: "deleted" });
+    await remove("monorepo");
     await until("the generator gone", async () => !(await externalArtifact("apps")));
     // Assess
     expect(ready(waiting)).toMatchObject({

@@ -8,7 +8,7 @@ import {
   type OutputArtifact,
 } from "../../api/artifactgenerator.js";
 import type { Artifact } from "../../api/meta.js";
-import { formatKey, type ObjectKey } from "../../api/object-key.js";
+import { formatKey, keyOf, type ObjectKey } from "../../api/object-key.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import type { KubeObject } from "../../apply/object.js";
 import { archiveTree } from "../../artifacts/archive.js";
@@ -19,7 +19,7 @@ import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { markFailed, markReady, type Stamp } from "../../pipeline/status.js";
 import { buildArtifactTree, CopyError, IndexedTree } from "../../sources/artifact-generator/build.js";
 import { applyToStore, writeStatus } from "../../store/objects.js";
-import { ConflictError } from "../../store/store.js";
+import { ConflictError, type Stored } from "../../store/store.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 
 // source-watcher v2.2's ArtifactGenerator reconcile (internal/controller/artifactgenerator_controller.go): observe
@@ -65,6 +65,8 @@ export async function reconcileArtifactGenerator(
     const inventory: ExternalArtifactReference[] = [];
     const changed: string[] = [];
     for (const output of spec.artifacts) {
+      // Before anything is stored under its name: another generator's artifact is left alone.
+      refuseForeign(generator, await ports.store.get({ kind: "ExternalArtifact", namespace, name: output.name }));
       const artifact = await buildArtifact(ports, output, namespace, trees, sources, at.now);
       const written = await writeExternalArtifact(ports, generator, namespace, output.name, artifact);
       const filename = artifact.path.slice(artifact.path.lastIndexOf("/") + 1);
@@ -116,12 +118,9 @@ function validate(ports: ReconcilerPorts, generator: ArtifactGenerator, namespac
   for (const output of generator.spec.artifacts) {
     if (names.has(output.name)) throw invalid(`duplicate artifact name '${output.name}' found`);
     names.add(output.name);
-    for (const [field, ref] of [
-      ["revision", output.revision],
-      ["originRevision", output.originRevision],
-    ] as const)
-      if (ref && !aliases.has(ref.slice(1)))
-        throw invalid(`artifact ${output.name} ${field} source alias '${ref.slice(1)}' not found`);
+    // Only `revision` is checked: an originRevision naming no alias sets nothing, as in source-watcher.
+    if (output.revision && !aliases.has(output.revision.slice(1)))
+      throw invalid(`artifact ${output.name} revision source alias '${output.revision.slice(1)}' not found`);
   }
 }
 
@@ -240,6 +239,18 @@ async function buildArtifact(
   };
 }
 
+/** Refuses an ExternalArtifact that exists and is not this generator's, naming its owner. */
+function refuseForeign(generator: ArtifactGenerator, existing: Stored | undefined): void {
+  if (!existing || ownedBy(existing.object, generator)) return;
+  const { namespace, name } = keyOf(existing.object);
+  const ref = (existing.object.spec as { sourceRef?: { kind?: string; name?: string; namespace?: string } })?.sourceRef;
+  const owner = ref ? `${ref.kind}/${ref.namespace ?? namespace}/${ref.name}` : "no ArtifactGenerator";
+  throw new ReconcileError(
+    REASON.reconciliationFailed,
+    `${name} reconcile failed: ExternalArtifact '${namespace}/${name}' exists and belongs to ${owner}; it is left as it is`,
+  );
+}
+
 /** Whether an ExternalArtifact is this generator's: its sourceRef names it. */
 function ownedBy(object: KubeObject, generator: ArtifactGenerator): boolean {
   const ref = (object.spec as { sourceRef?: { kind?: string; name?: string; namespace?: string } } | undefined)
@@ -293,15 +304,7 @@ async function writeExternalArtifact(
       if (!(error instanceof ConflictError)) throw error;
       existing = await ports.store.get(key);
     });
-  if (existing && !ownedBy(existing.object, generator)) {
-    const ref = (existing.object.spec as { sourceRef?: { kind?: string; name?: string; namespace?: string } })
-      ?.sourceRef;
-    const owner = ref ? `${ref.kind}/${ref.namespace ?? namespace}/${ref.name}` : "no ArtifactGenerator";
-    throw new ReconcileError(
-      REASON.reconciliationFailed,
-      `${name} reconcile failed: ExternalArtifact '${namespace}/${name}' exists and belongs to ${owner}; it is left as it is`,
-    );
-  }
+  refuseForeign(generator, existing);
   if (existing) await applyToStore(ports.store, desired);
   const current = (existing?.object.status as { artifact?: Artifact } | undefined)?.artifact;
   const sameFiles = current?.digest === artifact.digest && current.revision === artifact.revision;
