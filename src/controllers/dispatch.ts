@@ -41,6 +41,18 @@ const API_VERSIONS: Record<string, string | readonly string[]> = {
   ExternalArtifact: "source.toolkit.fluxcd.io/v1",
 };
 
+/** The kinds whose suspension the dispatcher honours before loading their reconciler. */
+const SUSPENDED_HERE = new Set([
+  "GitRepository",
+  "HelmRepository",
+  "OCIRepository",
+  "Bucket",
+  "HelmChart",
+  "ImageRepository",
+  "ImagePolicy",
+  "ImageUpdateAutomation",
+]);
+
 /**
  * Reconciles the object a request names, whatever runtime delivered it: validate, run the kind's
  * reconciler, write status once, emit the event, wake whoever depends on a change, requeue.
@@ -162,40 +174,27 @@ async function reconcileObject(
   const parsed = admitted.object;
   // Each kind's reconciler is loaded when its first object comes: a Lambda worker starts without the Helm, image
   // and notification code a fleet of Kustomizations never runs (a third of its cold start), and so does sluice run.
-  const suspended = "suspend" in parsed.spec && parsed.spec.suspend === true;
+  // Sources and image kinds stop here when suspended, before their code is loaded; the others read `suspend`
+  // themselves.
+  if (SUSPENDED_HERE.has(parsed.kind) && "suspend" in parsed.spec && parsed.spec.suspend === true)
+    return { status: parsed.status };
   switch (parsed.kind) {
     case "GitRepository":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./source/gitrepository.js")).reconcileGitRepository(ports, parsed);
+      return (await import("./source/gitrepository.js")).reconcileGitRepository(ports, parsed);
     case "HelmRepository":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./source/helmrepository.js")).reconcileHelmRepository(ports, parsed);
+      return (await import("./source/helmrepository.js")).reconcileHelmRepository(ports, parsed);
     case "OCIRepository":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./source/ocirepository.js")).reconcileOciRepository(ports, parsed);
+      return (await import("./source/ocirepository.js")).reconcileOciRepository(ports, parsed);
     case "Bucket":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./source/bucket.js")).reconcileBucket(ports, parsed);
+      return (await import("./source/bucket.js")).reconcileBucket(ports, parsed);
     case "HelmChart":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./source/helmchart.js")).reconcileHelmChart(ports, parsed);
+      return (await import("./source/helmchart.js")).reconcileHelmChart(ports, parsed);
     case "ImageRepository":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./image/imagerepository.js")).reconcileImageRepository(ports, parsed);
+      return (await import("./image/imagerepository.js")).reconcileImageRepository(ports, parsed);
     case "ImagePolicy":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./image/imagepolicy.js")).reconcileImagePolicy(ports, parsed);
+      return (await import("./image/imagepolicy.js")).reconcileImagePolicy(ports, parsed);
     case "ImageUpdateAutomation":
-      return suspended
-        ? { status: parsed.status }
-        : (await import("./image/imageupdateautomation.js")).reconcileImageUpdateAutomation(ports, parsed);
+      return (await import("./image/imageupdateautomation.js")).reconcileImageUpdateAutomation(ports, parsed);
     case "Receiver":
       return reconcileReceiver(ports, parsed);
     case "Alert":
