@@ -1,4 +1,4 @@
-import { access, mkdtemp, readFile, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cacheDir } from "../src/runtime/cache-dir.js";
@@ -41,6 +41,8 @@ export async function startFluxControllers(kubeconfigPath: string, concurrency: 
     if (!process.env.SLUICE_BENCH_KEEP_STATE) await rm(dir, { recursive: true, force: true });
   };
   try {
+    const storage = join(dir, "storage");
+    await mkdir(storage); // source-controller refuses a storage path that does not exist
     const storagePort = await freePort();
     const start = async (name: (typeof CONTROLLERS)[number], args: string[]) => {
       const healthPort = await freePort();
@@ -48,7 +50,6 @@ export async function startFluxControllers(kubeconfigPath: string, concurrency: 
         name,
         command: join(binDir, name),
         args: [
-          `--kubeconfig=${kubeconfigPath}`,
           "--watch-all-namespaces=true",
           `--concurrent=${concurrency}`,
           `--metrics-addr=127.0.0.1:${await freePort()}`,
@@ -58,8 +59,9 @@ export async function startFluxControllers(kubeconfigPath: string, concurrency: 
           ...args,
         ],
         logDir: dir,
-        // Both read the namespace they run in from here (for events and their own defaults).
-        env: { RUNTIME_NAMESPACE: "flux-system" },
+        // No --kubeconfig flag (controller-runtime's is a Go flag they do not parse): its environment variable.
+        // RUNTIME_NAMESPACE: the namespace they run in (for events and their own defaults).
+        env: { KUBECONFIG: kubeconfigPath, RUNTIME_NAMESPACE: "flux-system" },
       });
       started.push(child);
       await waitUntilReady(`Flux's ${name}`, async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
@@ -69,7 +71,7 @@ export async function startFluxControllers(kubeconfigPath: string, concurrency: 
       return child;
     };
     const source = await start("source-controller", [
-      `--storage-path=${join(dir, "storage")}`,
+      `--storage-path=${storage}`,
       `--storage-addr=127.0.0.1:${storagePort}`,
       `--storage-adv-addr=127.0.0.1:${storagePort}`,
     ]);
