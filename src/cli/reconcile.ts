@@ -1,28 +1,22 @@
 import type { Command } from "commander";
 import { parseDuration } from "../api/duration.js";
-import { FORCE_AT, helmChartOf, RESET_AT, type HelmRelease } from "../api/helmrelease.js";
+import { FORCE_AT, RESET_AT } from "../api/helmrelease.js";
 import { formatImageRef, type ImageRef } from "../api/imagepolicy.js";
-import { REQUESTED_AT } from "../api/meta.js";
-import { updateObject } from "../store/objects.js";
+import { systemClock } from "../ports/clock.js";
+import {
+  requestReconcile,
+  setSuspend,
+  sourcesOf,
+  waitHandled,
+  type RequestableKind,
+} from "../store/reconcile-requests.js";
 import type { Store, Stored } from "../store/store.js";
 import { keyOf, type ObjectKey } from "../api/object-key.js";
 import { announce, globals, openStore, type GlobalOptions } from "./context.js";
 import { say } from "./output.js";
 
 /** The kinds `reconcile`, `suspend` and `resume` act on. */
-export type Kind =
-  | "GitRepository"
-  | "OCIRepository"
-  | "Bucket"
-  | "HelmRepository"
-  | "HelmChart"
-  | "Kustomization"
-  | "HelmRelease"
-  | "Alert"
-  | "Provider"
-  | "ImageRepository"
-  | "ImagePolicy"
-  | "ImageUpdateAutomation";
+export type Kind = RequestableKind;
 const LABEL: Record<Kind, string> = {
   GitRepository: "source git",
   OCIRepository: "source oci",
@@ -58,36 +52,6 @@ export async function reconcile(kind: Kind, name: string, command: Command): Pro
   sayRevision(kind, status);
 }
 
-/**
- * What `--with-source` reconciles first, in order: a Kustomization's or HelmChart's source; for a
- * HelmRelease its HelmChart (the one its template makes, or its chartRef) after the chart's own
- * source, as flux reconciles a HelmRelease's chart with its source.
- */
-async function sourcesOf(store: Store, stored: Stored): Promise<ObjectKey[]> {
-  const { namespace } = keyOf(stored.object);
-  const refOf = (object: Stored["object"], at: string) => {
-    const ref = (object.spec as { sourceRef?: { kind: string; name: string; namespace?: string } }).sourceRef;
-    return ref ? [{ kind: ref.kind, namespace: ref.namespace ?? at, name: ref.name }] : [];
-  };
-  if (stored.object.kind !== "HelmRelease") {
-    const refs = refOf(stored.object, namespace);
-    // As flux: a Kustomization's source is reconciled for Git, OCI and Bucket sources only (an ExternalArtifact is its
-    // generator's to write).
-    const other = refs.find((r) => !["GitRepository", "OCIRepository", "Bucket"].includes(r.kind));
-    if (stored.object.kind === "Kustomization" && other)
-      throw new Error(`cannot reconcile source of kind ${other.kind}`);
-    return refs;
-  }
-  const hr = stored.object as unknown as HelmRelease;
-  const chart = hr.spec.chartRef
-    ? { kind: hr.spec.chartRef.kind, namespace: hr.spec.chartRef.namespace ?? namespace, name: hr.spec.chartRef.name }
-    : { kind: "HelmChart", ...helmChartOf(hr) };
-  if (chart.kind !== "HelmChart") throw new Error(`cannot reconcile source of kind ${chart.kind}`);
-  const found = await store.get(chart);
-  if (!found) throw new Error(`HelmChart '${chart.name}' not found in ${chart.namespace} namespace`);
-  return [...refOf(found.object, chart.namespace), chart];
-}
-
 /** The revision a reconcile ended at, as flux reports it: applied, fetched, or none (Alerts, Providers, OCI Helm repositories). */
 function sayRevision(kind: Kind, status: WaitedStatus): void {
   if (kind === "Kustomization") say.success(`applied revision ${status.lastAppliedRevision}`);
@@ -121,23 +85,14 @@ async function requestAndWait(
   also: string[] = [],
 ): Promise<WaitedStatus> {
   const { timeout } = options;
-  const token = new Date().toISOString();
   say.action(`annotating ${key.kind} ${key.name} in ${key.namespace} namespace`);
-  await updateObject(store, key, (o) => {
-    o.metadata.annotations = {
-      ...o.metadata.annotations,
-      ...Object.fromEntries([REQUESTED_AT, ...also].map((annotation) => [annotation, token])),
-    };
-  });
+  const token = await requestReconcile(store, key, new Date(), also);
+  if (!token) throw new Error(`${key.kind} '${key.name}' not found in ${key.namespace} namespace`);
   say.success(`${key.kind} annotated`);
   await announce(options, key);
   say.waiting(`waiting for ${key.kind} reconciliation`);
-  const deadline = Date.now() + parseDuration(timeout);
-  while (Date.now() < deadline) {
-    const status = ((await store.get(key))?.object.status ?? {}) as WaitedStatus;
-    if (status.lastHandledReconcileAt === token) return status;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const status = await waitHandled<WaitedStatus>(store, key, token, Date.now() + parseDuration(timeout), systemClock);
+  if (status) return status;
   throw new Error(
     `timeout waiting for ${key.kind} ${key.name} to be reconciled after ${timeout}; is \`sluice run\` running with the same --state-dir (or --aws-queue-url given for AWS)?`,
   );
@@ -166,11 +121,7 @@ export async function setSuspended(suspend: boolean, kind: Kind, names: string[]
   for (const name of targets) {
     const key = { kind, namespace, name };
     say.action(`${suspend ? "suspending" : "resuming"} ${LABEL[kind]} ${name} in ${namespace} namespace`);
-    const updated = await updateObject(store, key, (o) => {
-      const spec = o.spec as { suspend?: boolean };
-      if (suspend) spec.suspend = true;
-      else delete spec.suspend;
-    });
+    const updated = await setSuspend(store, key, suspend);
     if (!updated) {
       say.failure(`${kind} ${name} not found in ${namespace} namespace`);
       continue;
