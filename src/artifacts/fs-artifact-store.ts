@@ -43,7 +43,9 @@ export class FileArtifactStore implements ArtifactStore {
         else if (!entry.name.endsWith(".tmp")) found.push(relative(this.root, full).split(sep).join("/"));
       }
     };
-    await walk(this.root);
+    // Only the prefix's deepest folder is walked: a source's garbage collection lists its own folder, not the store.
+    const folder = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+    await walk(folder ? this.file(folder) : this.root);
     return found.filter((p) => p.startsWith(prefix)).sort();
   }
 

@@ -122,6 +122,9 @@ async function settle(
   return outcome;
 }
 
+/** The kinds that store artifacts, all removed with the object (source-controller's finalizer). */
+const ARTIFACT_SOURCES = new Set(["GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart"]);
+
 async function reconcileObject(
   ports: ReconcilerPorts,
   object: KubeObject,
@@ -149,6 +152,11 @@ async function reconcileObject(
     await retireWebhookPath(ports, (object.status as { webhookPath?: string } | undefined)?.webhookPath);
     if (object.kind === "ImageRepository")
       await (await import("./image/tag-storage.js")).deleteTags(ports.artifacts, object);
+    if (ARTIFACT_SOURCES.has(object.kind)) {
+      const { artifactFolder, removeAll } = await import("./source/artifact-retention.js");
+      const { namespace = "default", name } = object.metadata;
+      await removeAll(ports.artifacts, artifactFolder(object.kind, namespace, name));
+    }
     if (object.kind === "ArtifactGenerator")
       await (
         await import("./source/artifact-generator.js")

@@ -21,6 +21,7 @@ import { buildArtifactTree, CopyError, IndexedTree } from "../../sources/artifac
 import { applyToStore, writeStatus } from "../../store/objects.js";
 import { ConflictError, type Stored } from "../../store/store.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { artifactFolder, removeAll, removeSuperseded } from "./artifact-retention.js";
 
 // source-watcher v2.2's ArtifactGenerator reconcile (internal/controller/artifactgenerator_controller.go): observe
 // the sources' artifacts; when they, the spec or the generated objects drifted, build each output artifact from
@@ -35,7 +36,7 @@ const REQUEUE_MS = 60 * 60 * 1000;
 /** The annotation that turns reconciliation off, and its value. */
 const RECONCILE_ANNOTATION = "source.extensions.fluxcd.io/reconcile";
 /** Where the generated artifacts are stored, as source-controller's storage lays out a kind's artifacts. */
-const storagePrefix = (namespace: string, name: string) => `externalartifact/${namespace}/${name}/`;
+const storagePrefix = (namespace: string, name: string) => artifactFolder("ExternalArtifact", namespace, name);
 /** source-watcher's field manager, as the managed-by label it puts on what it generates. */
 const CONTROLLER = "source-watcher";
 
@@ -325,6 +326,7 @@ async function writeExternalArtifact(
     ],
     observedGeneration: generation,
   });
+  await removeSuperseded(ports.artifacts, ports.log, storagePrefix(namespace, name), [artifact.path, current?.path]);
   // As Flux's consumers watch an ExternalArtifact (SourceRevisionChangePredicate): a new origin revision alone is
   // recorded, and wakes no one.
   if (current?.revision !== artifact.revision)
@@ -352,8 +354,7 @@ export async function deleteExternalArtifacts(
   refs: ExternalArtifactReference[],
 ): Promise<void> {
   for (const ref of refs) {
-    for (const path of await ports.artifacts.list(storagePrefix(ref.namespace, ref.name)))
-      await ports.artifacts.delete(path);
+    await removeAll(ports.artifacts, storagePrefix(ref.namespace, ref.name));
     await ports.store.delete({ kind: "ExternalArtifact", namespace: ref.namespace, name: ref.name });
     ports.log.info({ object: `ExternalArtifact/${ref.namespace}/${ref.name}` }, "deleted with its artifacts");
   }

@@ -12,6 +12,7 @@ import { BUCKET_LIMITS, BucketOperationError, listBucket, type IgnoreFileCache }
 import { BucketEndpointError, bucketS3Client, type S3Credentials } from "../../sources/bucket/s3-client.js";
 import { RefusedAddressError } from "../../sources/network-guard.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { artifactFolder, removeSuperseded } from "./artifact-retention.js";
 
 type Status = NonNullable<Bucket["status"]>;
 type Spec = Bucket["spec"];
@@ -84,6 +85,10 @@ export async function reconcileBucket(ports: ReconcilerPorts, bucket: Bucket): P
           true,
         );
       });
+      await removeSuperseded(ports.artifacts, ports.log, artifactFolder("Bucket", namespace, metadata.name), [
+        stored.path,
+        current?.path,
+      ]);
       status.artifact = {
         path: stored.path,
         url: stored.url,

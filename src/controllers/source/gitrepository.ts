@@ -9,6 +9,7 @@ import { identityIsEncrypted, isSshUrl, sshAuthProblem } from "../../sources/ssh
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
+import { artifactFolder, removeSuperseded } from "./artifact-retention.js";
 
 type GitRepositoryStatus = NonNullable<GitRepository["status"]>;
 
@@ -69,6 +70,10 @@ export async function reconcileGitRepository(
         const archive = await archiveDirectory(dir, { ignore: spec.ignore });
         const key = `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`;
         stored = await ports.artifacts.put(key, archive.data);
+        await removeSuperseded(ports.artifacts, ports.log, artifactFolder("GitRepository", namespace, metadata.name), [
+          stored.path,
+          current?.path,
+        ]);
       } catch (error) {
         return storageFailed(status, at, spec, checkedOut.revision, error as Error);
       }

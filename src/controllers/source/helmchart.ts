@@ -33,6 +33,7 @@ import { ociClientFor } from "./oci-connection.js";
 import { SignatureVerificationError, verifyOciSignature, withoutStaleVerification } from "./oci-verify.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { artifactFolder, removeSuperseded } from "./artifact-retention.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 
 type HelmChartStatus = NonNullable<HelmChart["status"]>;
@@ -122,6 +123,10 @@ export async function reconcileHelmChart(ports: ReconcilerPorts, chart: HelmChar
         const message = `unable to copy Helm chart to storage: ${(error as Error).message}`;
         throw new ChartFailure(REASON.archiveOperationFailed, message, { condition: CONDITION.storageOperationFailed });
       }
+      await removeSuperseded(ports.artifacts, ports.log, artifactFolder("HelmChart", namespace, metadata.name), [
+        stored.path,
+        current?.path,
+      ]);
       const { path: storedPath, url, digest, size } = stored;
       status.artifact = {
         path: storedPath,

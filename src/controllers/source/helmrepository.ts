@@ -13,6 +13,7 @@ import { maskUrl } from "../../sources/git.js";
 import { findCondition } from "../../pipeline/conditions.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { artifactFolder, removeSuperseded } from "./artifact-retention.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 
 type HelmRepositoryStatus = NonNullable<HelmRepository["status"]>;
@@ -88,6 +89,12 @@ export async function reconcileHelmRepository(
     } catch (error) {
       return storageFailed(status, at, requeueAfterMs, revision, error as Error);
     }
+    await removeSuperseded(
+      ports.artifacts,
+      ports.log,
+      artifactFolder("HelmRepository", metadata.namespace ?? "default", metadata.name),
+      [stored.path, current?.path],
+    );
     status.artifact = {
       path: stored.path,
       url: stored.url,

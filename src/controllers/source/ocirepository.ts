@@ -11,6 +11,7 @@ import { OciUrlError, parseOciUrl, type OciRepositoryRef } from "../../sources/o
 import { findCondition } from "../../pipeline/conditions.js";
 import type { Outcome } from "../../pipeline/outcome.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
+import { artifactFolder, removeSuperseded } from "./artifact-retention.js";
 import { markFailed, markReady, withCondition, withoutConditions, type Stamp } from "../../pipeline/status.js";
 import { ociClientFor, ProviderLoginError } from "./oci-connection.js";
 import { SignatureVerificationError, verifyOciSignature, withoutStaleVerification } from "./oci-verify.js";
@@ -74,6 +75,10 @@ export async function reconcileOciRepository(ports: ReconcilerPorts, repo: OCIRe
         const message = `unable to archive artifact to storage: ${error.message}`;
         throw new PullFailure(REASON.archiveOperationFailed, message, { storage: true });
       });
+      await removeSuperseded(ports.artifacts, ports.log, artifactFolder("OCIRepository", namespace, metadata.name), [
+        stored.path,
+        current?.path,
+      ]);
       status.artifact = {
         path: stored.path,
         url: stored.url,
