@@ -24,6 +24,8 @@ const DEFAULT_DELETION_PROPAGATION = "background";
 /** The Go API's defaults (GetTimeout, GetMaxHistory, GetRetryInterval). */
 const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_MAX_HISTORY = 5;
+/** InstallStrategy/UpgradeStrategy GetRetryInterval's default. */
+const DEFAULT_RETRY_INTERVAL_MS = 300_000;
 
 /** Helm's limit on a release name, and helm-controller's hash suffix when `[targetNamespace-]name` is longer. */
 const RELEASE_NAME_MAX = 53;
@@ -398,6 +400,16 @@ export function actionTimeoutMsOf(hr: Named, action: HelmAction): number {
 /** GetMaxHistory: `spec.maxHistory`, else 5 (0 keeps every version). */
 export function maxHistoryOf(hr: Named): number {
   return hr.spec.maxHistory ?? DEFAULT_MAX_HISTORY;
+}
+
+/**
+ * GetRetry + GetRetryInterval: the retry interval of an action whose strategy is `RetryOnFailure` (5 minutes
+ * unless set), or undefined when failures are remediated (`RemediateOnFailure`, the default).
+ */
+export function retryIntervalMsOf(hr: Named, action: "install" | "upgrade"): number | undefined {
+  const strategy = hr.spec[action]?.strategy;
+  if (strategy?.name !== "RetryOnFailure") return undefined;
+  return strategy.retryInterval ? parseDuration(strategy.retryInterval) : DEFAULT_RETRY_INTERVAL_MS;
 }
 
 /**

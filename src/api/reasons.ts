@@ -26,6 +26,8 @@ export const REASON = {
   succeeded: "Succeeded",
   failed: "Failed",
   progressing: "Progressing",
+  /** A failed attempt is retried after an interval (helm-controller's RetryOnFailure strategy). */
+  progressingWithRetry: "ProgressingWithRetry",
   suspended: "Suspended",
   dependencyNotReady: "DependencyNotReady",
   reconciliationSucceeded: "ReconciliationSucceeded",

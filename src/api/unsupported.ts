@@ -108,16 +108,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
     },
     { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
     { path: "spec.waitStrategy", reason: notYet("choosing Helm's wait strategy (poller, legacy)") },
-    {
-      path: "spec.install.strategy.name",
-      reason: notYet("retrying a failed install without remediation"),
-      when: isNot("RemediateOnFailure"),
-    },
-    {
-      path: "spec.upgrade.strategy.name",
-      reason: notYet("retrying a failed upgrade without remediation"),
-      when: isNot("RemediateOnFailure"),
-    },
     ...(["install", "upgrade", "rollback"] as const).map((action) => ({
       path: `spec.${action}.serverSideApply`,
       reason: `${notYet("client-side apply (Helm's three-way strategic merge patch against the previous version's manifest, which needs each kind's merge keys)")}; Sluice applies every release server-side`,

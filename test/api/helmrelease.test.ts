@@ -6,6 +6,7 @@ import {
   releaseNameOf,
   releaseNamespaceOf,
   remediationOf,
+  retryIntervalMsOf,
   shortenReleaseName,
   storageNamespaceOf,
   timeoutMsOf,
@@ -121,6 +122,16 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     });
   });
 
+  it("retries only under RetryOnFailure, after 5m unless retryInterval says (GetRetry, GetRetryInterval)", () => {
+    expect(retryIntervalMsOf(hr(), "install")).toBeUndefined();
+    expect(retryIntervalMsOf(hr({ install: { strategy: { name: "RemediateOnFailure" } } }), "install")).toBeUndefined();
+    expect(retryIntervalMsOf(hr({ install: { strategy: { name: "RetryOnFailure" } } }), "install")).toBe(300_000);
+    // Each action has its own strategy: an install's does not make upgrades retry.
+    expect(retryIntervalMsOf(hr({ install: { strategy: { name: "RetryOnFailure" } } }), "upgrade")).toBeUndefined();
+    const upgrade = { strategy: { name: "RetryOnFailure" as const, retryInterval: "1m30s" } };
+    expect(retryIntervalMsOf(hr({ upgrade }), "upgrade")).toBe(90_000);
+  });
+
   it("admits as the CRD does: defaults filled in, chart xor chartRef, a retry interval only to retry", () => {
     const chart = { spec: { chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } };
     const admitted = admitFluxObject({
@@ -156,7 +167,6 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       admitFluxObject(
         hr({
           upgrade: {
-            strategy: { name: "RetryOnFailure" },
             chartNameChangeStrategy: "InPlaceUpdate",
             serverSideApply: "disabled",
           },
@@ -165,7 +175,6 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
-      'spec.upgrade.strategy.name ("RetryOnFailure")',
       "spec.install.serverSideApply (false)",
       'spec.upgrade.serverSideApply ("disabled")',
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
@@ -173,13 +182,14 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     const accepted = hr({
       driftDetection: { mode: "enabled", ignore: [{ paths: ["/spec/replicas"] }] },
       install: {
-        strategy: { name: "RemediateOnFailure" },
+        strategy: { name: "RetryOnFailure", retryInterval: "1m" },
         crds: "CreateReplace",
         createNamespace: true,
         replace: true,
         disableTakeOwnership: true,
       },
       upgrade: {
+        strategy: { name: "RetryOnFailure" },
         chartNameChangeStrategy: "Reinstall",
         remediation: { retries: -1, strategy: "uninstall" },
         cleanupOnFail: true,

@@ -82,7 +82,7 @@ async function helm(args: string[]): Promise<string> {
 
 async function helmHistory(
   release: string,
-): Promise<{ revision: number; status: string; chart: string; description: string }[]> {
+): Promise<{ revision: number; updated: string; status: string; chart: string; description: string }[]> {
   return JSON.parse(await helm(["history", release, "-n", suite.namespace, "-o", "json"]));
 }
 
@@ -406,6 +406,91 @@ describe("HelmRelease: values and remediation", () => {
       failing.delete("never");
     }
   }, 60_000);
+});
+
+describe("HelmRelease: install and upgrade strategy RetryOnFailure", () => {
+  const retrying = (name: string, action: string) =>
+    until(`${name}: ${action} failed, retrying`, async () => {
+      const s = await releaseStatus(name);
+      const reconciling = condition(s, "Reconciling");
+      return ready(s)?.reason === `${action}Failed` && reconciling?.reason === "ProgressingWithRetry" && s;
+    });
+  const versions = async (name: string, count: number) =>
+    until(
+      `${name}: ${count} versions`,
+      async () => {
+        const history = await helmHistory(name);
+        return history.length >= count && history;
+      },
+      45_000,
+    );
+  const remediationEvents = async (name: string) =>
+    (await events(name)).filter((e) => ["UninstallSucceeded", "RollbackSucceeded"].includes(e.reason));
+
+  it("retries a failing install as an upgrade after retryInterval, never uninstalls; fixed values recover it", async () => {
+    failing.add("retry-install");
+    try {
+      const strategy = { name: "RetryOnFailure", retryInterval: "5s" };
+      const spec = (rollout: string) =>
+        podinfoRelease({
+          values: { replicaCount: 1, podAnnotations: { rollout } },
+          timeout: "2s",
+          install: { strategy },
+          upgrade: { strategy },
+        });
+      await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "retried", spec("retry-install"));
+      const failed = await retrying("retried", "Install");
+      expect(condition(failed, "Reconciling")?.message).toBe("retrying after 5s");
+      expect(condition(failed, "Stalled")).toBeUndefined();
+      expect(failed).toMatchObject({ failures: 1, installFailures: 1, lastAttemptedReleaseAction: "install" });
+      // The retry is the failed release upgraded, after the interval: no uninstall, no rollback in between.
+      const history = await versions("retried", 3);
+      // (The newest version may still be pending-upgrade, its rollout being checked.)
+      expect(history.slice(0, 2).map((h) => h.status)).toEqual(["failed", "failed"]);
+      expect(history[1]!.description).toMatch(/^Upgrade "retried" failed: /);
+      expect(await remediationEvents("retried")).toEqual([]);
+
+      await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "retried", spec("fine"));
+      const recovered = (await readyWith("retried", "UpgradeSucceeded", 45_000)) as Record<string, unknown>;
+      expect(condition(recovered as never, "Reconciling")).toBeUndefined();
+      expect(recovered.failures ?? 0).toBe(0);
+      expect(recovered.installFailures ?? 0).toBe(0);
+      expect(recovered.upgradeFailures ?? 0).toBe(0);
+      expect((await helmHistory("retried")).at(-1)!.status).toBe("deployed");
+      expect(await remediationEvents("retried")).toEqual([]);
+    } finally {
+      failing.delete("retry-install");
+    }
+  }, 90_000);
+
+  it("retries a failing upgrade without rolling back; the attacker's retryInterval of 1ms waits the 5s floor", async () => {
+    const spec = (rollout: string) =>
+      podinfoRelease({
+        values: { replicaCount: 1, podAnnotations: { rollout } },
+        timeout: "2s",
+        upgrade: { strategy: { name: "RetryOnFailure", retryInterval: "1ms" } },
+      });
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "upgraded", spec("fine"));
+    await readyWith("upgraded", "InstallSucceeded");
+    failing.add("retry-upgrade");
+    try {
+      await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "upgraded", spec("retry-upgrade"));
+      const failed = await retrying("upgraded", "Upgrade");
+      expect(condition(failed, "Reconciling")?.message).toBe("retrying after 5s");
+      const history = await versions("upgraded", 4);
+      expect(history.slice(0, 3).map((h) => h.status)).toEqual(["superseded", "failed", "failed"]);
+      // Each retry started at least the floor after the previous attempt failed (its 2s timeout): no hot loop.
+      const started = history.map((h) => Date.parse(h.updated));
+      for (const i of [2, 3]) expect(started[i]! - started[i - 1]!).toBeGreaterThanOrEqual(6_000);
+      expect(await remediationEvents("upgraded")).toEqual([]);
+      expect(history.every((h) => !h.description.startsWith("Rollback"))).toBe(true);
+    } finally {
+      failing.delete("retry-upgrade");
+    }
+    await put("helm.toolkit.fluxcd.io/v2", "HelmRelease", "upgraded", spec("fine"));
+    await readyWith("upgraded", "UpgradeSucceeded", 45_000);
+    expect(await remediationEvents("upgraded")).toEqual([]);
+  }, 90_000);
 });
 
 describe("HelmRelease: hooks and tests", () => {

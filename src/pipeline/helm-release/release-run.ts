@@ -5,6 +5,7 @@ import {
   releaseNameOf,
   releaseNamespaceOf,
   remediationOf,
+  retryIntervalMsOf,
   storageNamespaceOf,
   type HelmRelease,
   type ReleaseSnapshot,
@@ -72,6 +73,11 @@ export const WHY = {
 } as const;
 /** Snapshots kept in status.history (helm-controller keeps those since the last success; Sluice caps them too). */
 const MAX_SNAPSHOTS = 5;
+/**
+ * The shortest pause before a RetryOnFailure retry. Flux takes any retryInterval its pattern allows (`1ms` re-runs
+ * a failing Helm action back to back, `0s` never retries); each retry here renders and applies the whole chart.
+ */
+export const MIN_RETRY_INTERVAL_MS = 5_000;
 
 export type ReleaseAction = "install" | "upgrade" | "rollback";
 
@@ -165,6 +171,17 @@ export function retriesExceeded(run: Run, action: "install" | "upgrade"): Reconc
   return new ReconcileError(WHY.retriesExceeded, `Failed to ${action} after ${failureCount(run, action)} attempt(s)`, {
     stalled: true,
   });
+}
+
+/**
+ * helm-controller's GetActiveRetry: when the last attempted action (install or upgrade) has the RetryOnFailure
+ * strategy, how long to wait before retrying it (at least MIN_RETRY_INTERVAL_MS); undefined when failures are
+ * remediated instead.
+ */
+export function activeRetryMs(run: Run, action = run.status.lastAttemptedReleaseAction): number | undefined {
+  if (action !== "install" && action !== "upgrade") return undefined;
+  const interval = retryIntervalMsOf(run.hr, action);
+  return interval === undefined ? undefined : Math.max(interval, MIN_RETRY_INTERVAL_MS);
 }
 
 /** The bounds of an action's hooks (its timeout, the worker's budget), or undefined when `disableHooks`. */

@@ -1,5 +1,5 @@
 import { formatDuration, parseDuration } from "../../api/duration.js";
-import { actionTimeoutMsOf } from "../../api/helmrelease.js";
+import { actionTimeoutMsOf, retryIntervalMsOf } from "../../api/helmrelease.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { checkHealth, refOfEntry } from "../../apply/wait.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
@@ -11,6 +11,7 @@ import { splitOutput } from "../../helm/render.js";
 import { cleanupCreated, failedDescription, setStatus, type ReleaseTarget } from "./release-actions.js";
 import type { Run } from "./release-run.js";
 import {
+  activeRetryMs,
   COND,
   type ReleaseAction,
   recordSnapshot,
@@ -83,7 +84,7 @@ export async function healthPhase(
       WHY.rollbackFailed,
       `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${chart.name}@${chart.version} failed: ${why}`,
     );
-  return actionFailed(run, action, chart.name, chart.version, why);
+  return actionFailed(run, action, chart.name, chart.version, why, { stored: true });
 }
 
 /**
@@ -114,6 +115,9 @@ export function succeeded(run: Run, record: ReleaseRecord, action: ReleaseAction
     message = `Helm ${verb} succeeded for release ${fullName(record)} with chart ${versioned}`;
     run.status = withoutConditions(run.status, COND.remediated, COND.testSuccess);
     run.set(COND.released, "True", reason, message);
+    // Under RetryOnFailure the counts only mattered while the release was failing.
+    if (retryIntervalMsOf(run.hr, action) !== undefined)
+      Object.assign(run.status, { failures: undefined, installFailures: undefined, upgradeFailures: undefined });
   }
   run.status = withoutConditions(run.status, CONDITION.reconciling);
   run.summarize();
@@ -132,29 +136,41 @@ export function succeeded(run: Run, record: ReleaseRecord, action: ReleaseAction
   };
 }
 
-/** An install or upgrade failed: Released=False, the failure counted, remediation on the next request. */
+/**
+ * An install or upgrade failed: Released=False, the failure counted; then either remediation on the next request,
+ * at once, or (RetryOnFailure) the action run again after the retry interval. `stored`: the attempt left a (failed)
+ * version in storage.
+ */
 export function actionFailed(
   run: Run,
   action: "install" | "upgrade",
   chartName: string,
   chartVersion: string,
   why: string,
-  started?: number,
+  attempt: { stored: boolean; started?: number },
 ): HelmReleaseOutcome {
   const reason = action === "install" ? WHY.installFailed : WHY.upgradeFailed;
   const message = `Helm ${action} failed for release ${run.targetNamespace}/${run.releaseName} with chart ${chartName}@${chartVersion}: ${why}`;
   const { status } = run;
+  const retryMs = activeRetryMs(run, action);
   status.failures = (status.failures ?? 0) + 1;
-  if (action === "install") status.installFailures = (status.installFailures ?? 0) + 1;
-  else status.upgradeFailures = (status.upgradeFailures ?? 0) + 1;
-  if (started !== undefined)
-    status.lastAttemptedReleaseActionDuration = formatDuration(run.ports.clock.now() - started);
+  // helm-controller counts an action's failures only when a version was stored (else nothing needs remediating).
+  // Remediating, Sluice counts the others too: its next request, at once, would otherwise repeat the same failure.
+  if (attempt.stored || retryMs === undefined) {
+    if (action === "install") status.installFailures = (status.installFailures ?? 0) + 1;
+    else status.upgradeFailures = (status.upgradeFailures ?? 0) + 1;
+  }
+  if (attempt.started !== undefined)
+    status.lastAttemptedReleaseActionDuration = formatDuration(run.ports.clock.now() - attempt.started);
   run.set(COND.released, "False", reason, message);
   run.status = markFailed(run.status, run.at, reason, message);
-  // The next request remediates (or stalls when retries are spent), at once.
+  // RetryOnFailure: no remediation; the next attempt (an upgrade once a version is stored) waits out the interval.
+  if (retryMs !== undefined)
+    run.set(CONDITION.reconciling, "True", REASON.progressingWithRetry, `retrying after ${formatDuration(retryMs)}`);
   return {
     status: run.status,
-    requeueAfterMs: 0,
+    // Otherwise the next request remediates (or stalls when retries are spent), at once.
+    requeueAfterMs: retryMs ?? 0,
     changed: true,
     revision: chartVersion,
     event: { severity: "error", reason, message },

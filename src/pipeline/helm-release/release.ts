@@ -32,6 +32,7 @@ import {
 import { releaseState } from "./release-state.js";
 import type { Run } from "./release-run.js";
 import {
+  activeRetryMs,
   COND,
   exhausted,
   retriesExceeded,
@@ -155,6 +156,9 @@ async function releasePhase(
       if (exhausted(run, "upgrade") && !force) throw retriesExceeded(run, "upgrade");
       return act("upgrade");
     case "Failed":
+      // RetryOnFailure: the failed release is upgraded again, as `--force` would, never remediated. (Its history
+      // needs no TruncateIgnoringPreviousSnapshots: Sluice keeps the newest MAX_SNAPSHOTS either way.)
+      if (activeRetryMs(run) !== undefined) return act("upgrade");
       return remediate(run, target, latest!, force, () => act("upgrade"));
   }
 }
@@ -303,7 +307,7 @@ async function releaseAction(
       });
     } catch (error) {
       if (!(error instanceof RenderError)) throw error;
-      return actionFailed(run, action, chart.name, chart.version, error.message, started);
+      return actionFailed(run, action, chart.name, chart.version, error.message, { stored: false, started });
     }
     try {
       rendered = await postRenderRelease(rendered, {
@@ -317,7 +321,7 @@ async function releaseAction(
       });
     } catch (error) {
       if (!(error instanceof PostRenderError) && !(error instanceof RenderError)) throw error;
-      return actionFailed(run, action, chart.name, chart.version, error.message, started);
+      return actionFailed(run, action, chart.name, chart.version, error.message, { stored: false, started });
     }
     if (action === "install" && hr.spec.install?.createNamespace) await createNamespace(target);
     const result = await release(target, {
@@ -344,7 +348,8 @@ async function releaseAction(
   } catch (error) {
     if (!(error instanceof ReleaseActionError)) throw error;
     if (error.record) recordSnapshot(run, error.record, action);
-    return actionFailed(run, action, chart.name, chart.version, error.message, started);
+    const attempt = { stored: !!error.record, started };
+    return actionFailed(run, action, chart.name, chart.version, error.message, attempt);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
