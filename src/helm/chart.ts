@@ -63,7 +63,9 @@ export async function loadChart(chartDir: string): Promise<ChartRecord> {
   const metadata = orderedMetadata(parse(text("Chart.yaml") ?? "") as Record<string, unknown> | null);
   const lockText = text("Chart.lock");
   const valuesText = text("values.yaml");
-  const values = (valuesText ? parse(valuesText, { maxAliasCount: 1_000 }) : undefined) ?? {};
+  // YAML 1.1, as Helm's loader (sigs.k8s.io/yaml) reads it: a plain `yes`, `on` or `off` is a boolean there, and the
+  // stored record must hold what Helm itself would (reuse-values and `helm get values --all` read it back).
+  const values = (valuesText ? parse(valuesText, { version: "1.1", maxAliasCount: 1_000 }) : undefined) ?? {};
   const schema = files.get("values.schema.json");
   const record: ChartRecord = {
     metadata,
