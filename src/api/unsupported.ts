@@ -107,7 +107,11 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
     { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
-    { path: "spec.waitStrategy", reason: notYet("choosing Helm's wait strategy (poller, legacy)") },
+    {
+      path: "spec.waitStrategy.name",
+      reason: `${notYet("waiting by Helm 3's legacy readiness rules")}; Sluice waits by kstatus, as the default \`poller\` does`,
+      when: isNot("poller"),
+    },
     ...(["install", "upgrade", "rollback"] as const).map((action) => ({
       path: `spec.${action}.serverSideApply`,
       reason: `${notYet("client-side apply (Helm's three-way strategic merge patch against the previous version's manifest, which needs each kind's merge keys)")}; Sluice applies every release server-side`,

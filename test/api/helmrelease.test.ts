@@ -171,10 +171,12 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
             serverSideApply: "disabled",
           },
           install: { serverSideApply: false },
+          waitStrategy: { name: "legacy" },
         }),
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
+      'spec.waitStrategy.name ("legacy")',
       "spec.install.serverSideApply (false)",
       'spec.upgrade.serverSideApply ("disabled")',
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
@@ -198,6 +200,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       },
       rollback: { serverSideApply: "enabled" },
       postRenderStrategy: "separate",
+      waitStrategy: { name: "poller" },
       valuesFrom: [{ kind: "ConfigMap", name: "values", optional: true, targetPath: "a.b" }],
       values: { replicaCount: 2 },
     });
