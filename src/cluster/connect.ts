@@ -1,5 +1,5 @@
-import { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient, type KubeClientOptions, type Transport } from "./kube-client.js";
+import { KubeClient, type KubeClientOptions } from "./kube-client.js";
+import { KubeconfigError, readKubeconfig, type KubeconfigTarget } from "./kubeconfig.js";
 
 /**
  * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it
@@ -33,31 +33,22 @@ export async function connect(target: ClusterTarget, options: KubeClientOptions 
       { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } },
       options,
     );
-  const kc = new KubeConfig();
+  let config: KubeconfigTarget;
   try {
-    kc.loadFromString(target.kubeconfig);
+    config = readKubeconfig(target.kubeconfig, target.context);
   } catch (error) {
-    throw new ClusterConfigError(`kubeconfig is not valid: ${(error as Error).message}`);
+    const message = (error as Error).message;
+    throw new ClusterConfigError(error instanceof KubeconfigError ? message : `kubeconfig is not valid: ${message}`);
   }
-  if (target.context) {
-    if (!kc.getContextObject(target.context))
-      throw new ClusterConfigError(`kubeconfig has no context "${target.context}"`);
-    kc.setCurrentContext(target.context);
-  }
-  const cluster = kc.getCurrentCluster();
-  const user = kc.getCurrentUser();
-  if (!cluster) throw new ClusterConfigError(`kubeconfig context "${kc.getCurrentContext()}" names no cluster`);
-  if (user?.exec || user?.authProvider) {
+  if (config.runsCommand) {
     throw new ClusterConfigError(
-      `kubeconfig user "${user.name}" uses an exec plugin or auth provider, which Sluice does not run; use a token or client certificate`,
+      `kubeconfig user "${config.userName}" uses an exec plugin or auth provider, which Sluice does not run; use a token or client certificate`,
     );
   }
-  if (target.refuseInsecureTLS && cluster.skipTLSVerify) {
+  if (target.refuseInsecureTLS && config.skipTLSVerify) {
     throw new ClusterConfigError(
-      `kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify, which is refused unless the control plane allows it (--insecure-kubeconfig-tls)`,
+      `kubeconfig cluster "${config.clusterName}" sets insecure-skip-tls-verify, which is refused unless the control plane allows it (--insecure-kubeconfig-tls)`,
     );
   }
-  const transport: Transport = {};
-  await kc.applyToHTTPSOptions(transport);
-  return new KubeClient(cluster.server, transport, options);
+  return new KubeClient(config.server, config.transport, options);
 }

@@ -43,7 +43,7 @@ export interface KubeClientOptions {
   tokenRefreshMs?: number;
 }
 
-/** TLS and auth settings for the connection, as client-node's KubeConfig fills them in. */
+/** TLS and auth settings for the connection, as a kubeconfig gives them (kubeconfig.ts). */
 export type Transport = Pick<RequestOptions, "ca" | "cert" | "key" | "rejectUnauthorized" | "servername" | "headers">;
 
 export interface KubeRequest {
