@@ -9,6 +9,7 @@ import { systemClock } from "../ports/clock.js";
 import { startLocal } from "../runtime/local.js";
 import { PrometheusMetrics, startMetricsServer } from "../runtime/prometheus.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
+import { capYoungGeneration } from "../runtime/young-generation.js";
 import { globals, readKubeconfig } from "./context.js";
 import { labelSelector } from "./label-selector.js";
 import { say } from "./output.js";
@@ -42,6 +43,8 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     { level: flags.logLevel },
     pino.destination({ dest: join(stateDir, "sluice.log"), mkdir: true, sync: false }),
   );
+  // Before the fleet's work starts: a long-running process's young generation grows to V8's maximum otherwise.
+  capYoungGeneration();
   const listen =
     flags.metrics !== false && flags.metricsAddr !== undefined
       ? parseListenAddress(flags.metricsAddr, "--metrics-addr")
