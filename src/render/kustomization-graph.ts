@@ -1,14 +1,25 @@
 import { lstat, realpath } from "node:fs/promises";
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { BuildError } from "./build-error.js";
 import { RenderBudget, type RenderLimits } from "./limits.js";
-import { existingInside, findKustomizationFile, isWithin, readSourceFile } from "./source-tree.js";
+import { existingInside, findKustomizationFile, isWithin, KUSTOMIZATION_FILES, readSourceFile } from "./source-tree.js";
 import { decodeYaml } from "./yaml.js";
 
 export interface GraphOptions {
   /** Refuse every entry that is not a local path in the source (Flux's `--no-remote-bases`). */
   noRemoteBases: boolean;
   limits: RenderLimits;
+  /** The start folder's kustomization as it will be built (generated or overlaid), instead of its file. */
+  entry?: Record<string, unknown>;
+}
+
+/**
+ * What a build may read, relative to the root: the folders whose kustomization it loads (with the load restrictor,
+ * their files are read from below them) and the files their kustomizations name.
+ */
+export interface Reached {
+  folders: string[];
+  files: string[];
 }
 
 /** Fields whose entries kustomize loads as a file, a kustomization folder (recursively) or a remote to fetch. */
@@ -28,17 +39,19 @@ const GENERATOR_FIELDS = ["configMapGenerator", "secretGenerator"];
  * replacement and generator files. A local path must exist inside `root` (real paths: no symlink may
  * leave it); absolute paths and `file://` bases are refused; with `noRemoteBases`, so is anything
  * kustomize would fetch. kustomize's own load restrictor covers files, not folders: this covers both.
+ * Returns what it reached: all a build of `dir` may read.
  */
-export async function checkKustomizationGraph(root: string, dir: string, options: GraphOptions): Promise<void> {
+export async function checkKustomizationGraph(root: string, dir: string, options: GraphOptions): Promise<Reached> {
   const realRoot = await realpath(root);
   const visited = new Set<string>();
-  const visit = async (folder: string): Promise<void> => {
+  const files = new Set<string>();
+  const visit = async (folder: string, entry?: Record<string, unknown>): Promise<void> => {
     if (visited.has(folder)) return;
     visited.add(folder);
-    const file = await findKustomizationFile(folder);
+    const file = entry ? join(folder, KUSTOMIZATION_FILES[0]!) : await findKustomizationFile(folder);
     if (!file) return;
     const name = relative(realRoot, file);
-    const kustomization = await readKustomizationFile(file, name, options.limits);
+    const kustomization = entry ?? (await readKustomizationFile(file, name, options.limits));
     for (const field of BASE_FIELDS) {
       for (const entry of strings(fieldValues(kustomization, field))) {
         if (INLINE_FIELDS.has(field) && isInlineConfig(entry, options.limits)) continue;
@@ -47,7 +60,10 @@ export async function checkKustomizationGraph(root: string, dir: string, options
           options.noRemoteBases,
         );
         if (real && (await lstat(real)).isDirectory()) await visit(real);
-        else if (real) await checkAliases(real, relative(realRoot, real), options.limits);
+        else if (real) {
+          await checkAliases(real, relative(realRoot, real), options.limits);
+          files.add(real);
+        }
       }
     }
     for (const [field, entry] of filePaths(kustomization)) {
@@ -56,11 +72,14 @@ export async function checkKustomizationGraph(root: string, dir: string, options
         options.noRemoteBases,
       );
       if (real && !field.includes("Generator.")) await checkAliases(real, relative(realRoot, real), options.limits);
+      if (real) files.add(real);
     }
   };
   const start = await realpath(dir);
   if (!isWithin(realRoot, start)) throw new BuildError(`spec.path: '${relative(root, dir)}' points outside the source`);
-  await visit(start);
+  await visit(start, options.entry);
+  const inRoot = (paths: Iterable<string>) => [...paths].map((path) => relative(realRoot, path));
+  return { folders: inRoot(visited), files: inRoot(files) };
 }
 
 /** A kustomization file as kustomize's Go parser reads it: one YAML mapping, no explicit tags, within the limits. */

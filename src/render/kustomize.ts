@@ -5,11 +5,17 @@ import { stringify } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { BuildError } from "./build-error.js";
-import { checkKustomizationGraph, readKustomizationFile } from "./kustomization-graph.js";
+import { checkKustomizationGraph, readKustomizationFile, type Reached } from "./kustomization-graph.js";
 import { runKustomize } from "./kustomize-process.js";
 import { defaultRenderLimits, RenderBudget, type RenderLimits } from "./limits.js";
 import { isSopsEncrypted, orderedLike, sopsMacOf } from "./sops.js";
-import { checkSourceTree, existingInside, findKustomizationFile, readSourceFile } from "./source-tree.js";
+import {
+  checkSourceTree,
+  existingInside,
+  findKustomizationFile,
+  KUSTOMIZATION_FILES,
+  readSourceFile,
+} from "./source-tree.js";
 import { decodeYaml } from "./yaml.js";
 
 export { BuildError } from "./build-error.js";
@@ -37,10 +43,8 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
   if (plain) return plain;
   await checkSourceTree(root, limits);
   const dir = await kustomizationDir(root, spec);
-  const file =
-    (await findKustomizationFile(dir)) ??
-    (await writeKustomizationFile(dir, (await scanFolder(root, dir, limits)).resources));
-  await overlay(file, spec, { root, dir, limits });
+  const file = (await findKustomizationFile(dir)) ?? join(dir, KUSTOMIZATION_FILES[0]!);
+  await replaceFile(file, stringify(await entryKustomization(root, dir, spec, limits)));
   await checkKustomizationGraph(root, dir, { noRemoteBases: options.noRemoteBases ?? false, limits });
   const objects = decodeObjects(
     await runKustomize(options.kubectl, dir, root, limits),
@@ -48,6 +52,42 @@ export async function buildKustomization(root: string, spec: Spec, options: Buil
     new RenderBudget(limits),
   );
   return withCommonMetadata(await withSopsFieldOrder(objects, root, limits), spec);
+}
+
+/**
+ * What a build of `spec.path` reads from `root` (relative paths, checked as the build checks them): all a private
+ * copy needs, so a render links its kustomization graph rather than the whole source. Reads only.
+ */
+export async function reachedPaths(
+  root: string,
+  spec: Spec,
+  options: Pick<BuildOptions, "noRemoteBases" | "limits">,
+): Promise<Reached> {
+  const limits = options.limits ?? defaultRenderLimits;
+  const dir = await kustomizationDir(root, spec);
+  const entry = await entryKustomization(root, dir, spec, limits);
+  return checkKustomizationGraph(root, dir, { noRemoteBases: options.noRemoteBases ?? false, limits, entry });
+}
+
+/**
+ * The kustomization a build starts from: the folder's own file, or one generated from its YAML files as Flux does,
+ * with the Kustomization's overlay on it.
+ */
+async function entryKustomization(
+  root: string,
+  dir: string,
+  spec: Spec,
+  limits: RenderLimits,
+): Promise<Record<string, unknown>> {
+  const file = await findKustomizationFile(dir);
+  const kustomization = file
+    ? await readKustomizationFile(file, relative(root, file), limits)
+    : {
+        apiVersion: "kustomize.config.k8s.io/v1beta1",
+        kind: "Kustomization",
+        resources: (await scanFolder(root, dir, limits)).resources,
+      };
+  return overlaid(kustomization, spec, { root, dir });
 }
 
 /**
@@ -123,15 +163,6 @@ async function scanFolder(
   return plain ? { resources, objects } : { resources };
 }
 
-async function writeKustomizationFile(dir: string, resources: string[]): Promise<string> {
-  const file = join(dir, "kustomization.yaml");
-  await replaceFile(
-    file,
-    stringify({ apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", resources }),
-  );
-  return file;
-}
-
 /** The objects of a YAML file (a `List` expanded, as kustomize does); an error names the file. */
 async function readKubernetesYaml(path: string, name: string, budget: RenderBudget): Promise<KubeObject[]> {
   const objects: KubeObject[] = [];
@@ -149,16 +180,12 @@ async function readKubernetesYaml(path: string, name: string, budget: RenderBudg
   return objects;
 }
 
-/**
- * Writes the Kustomization's targetNamespace, prefix/suffix, patches, images, components and buildMetadata into the
- * kustomization file.
- */
-async function overlay(
-  file: string,
+/** The kustomization with the Kustomization's targetNamespace, prefix/suffix, patches, images, components and buildMetadata. */
+async function overlaid(
+  kus: Record<string, unknown>,
   spec: Spec,
-  { root, dir, limits }: { root: string; dir: string; limits: RenderLimits },
-): Promise<void> {
-  const kus = await readKustomizationFile(file, relative(root, file), limits);
+  { root, dir }: { root: string; dir: string },
+): Promise<Record<string, unknown>> {
   if (spec.targetNamespace) kus.namespace = spec.targetNamespace;
   if (spec.namePrefix) kus.namePrefix = spec.namePrefix;
   if (spec.nameSuffix) kus.nameSuffix = spec.nameSuffix;
@@ -168,7 +195,7 @@ async function overlay(
     kus.components = [...asArray(kus.components), ...(await existingComponents(root, dir, spec))];
   // Flux's generator sets the list, replacing the kustomization's own.
   if (spec.buildMetadata?.length) kus.buildMetadata = spec.buildMetadata;
-  await replaceFile(file, stringify(kus));
+  return kus;
 }
 
 /**

@@ -8,7 +8,7 @@ import { Header, Pax } from "tar";
 import { describe, expect, it } from "vitest";
 import { archiveDirectory } from "../../src/artifacts/archive.js";
 import { extractArchive, UnsafeArchiveError } from "../../src/artifacts/extract.js";
-import { linkTree } from "../../src/artifacts/link-tree.js";
+import { linkPaths } from "../../src/artifacts/link-tree.js";
 
 // What a hostile artifact (the artifact store on AWS is a bucket others may reach) can try against
 // extraction, and what a hostile source tree can try against archiving and the render's private copy.
@@ -341,19 +341,36 @@ describe("hostile source trees: archive and private copies hold regular files an
     expect(lines.map((line) => line.split(" ").at(-1))).toEqual(["app.yaml"]);
   });
 
-  it("copies files as hard links and directories, never recreating a symlink or special file", async () => {
+  it("copies the named folders and files as hard links, never a symlink, a special file or what is not named", async () => {
     // Arrange: a tree as a tampered extraction folder could hold it.
     const { parent } = await arena();
     const src = join(parent, "src");
-    await mkdir(join(src, "deploy"), { recursive: true });
+    await mkdir(join(src, "deploy/nested"), { recursive: true });
+    await mkdir(join(src, "other/app"), { recursive: true });
+    await mkdir(join(src, "base/nested"), { recursive: true });
     await writeFile(join(src, "deploy/app.yaml"), "kind: ConfigMap\n");
+    await writeFile(join(src, "deploy/nested/data.txt"), "a=1\n");
+    await writeFile(join(src, "other/app/app.yaml"), "kind: ConfigMap\n");
+    await writeFile(join(src, "base/nested/patch.yaml"), "kind: ConfigMap\n");
+    await writeFile(join(src, "base/unnamed.yaml"), "kind: ConfigMap\n");
     await symlink("..", join(src, "deploy/up"));
     await symlink("/etc", join(src, "etc"));
     await run("mkfifo", [join(src, "pipe")]);
     // Act
-    await linkTree(src, join(parent, "copy"));
+    await linkPaths(src, join(parent, "copy"), {
+      folders: ["deploy", "deploy/nested"],
+      files: ["base/nested/patch.yaml", "deploy/app.yaml"],
+    });
     // Assess
-    expect((await readdir(join(parent, "copy"), { recursive: true })).sort()).toEqual(["deploy", "deploy/app.yaml"]);
+    expect((await readdir(join(parent, "copy"), { recursive: true })).sort()).toEqual([
+      "base",
+      "base/nested",
+      "base/nested/patch.yaml",
+      "deploy",
+      "deploy/app.yaml",
+      "deploy/nested",
+      "deploy/nested/data.txt",
+    ]);
     expect((await stat(join(parent, "copy/deploy/app.yaml"))).ino).toBe((await stat(join(src, "deploy/app.yaml"))).ino);
   });
 });

@@ -6,8 +6,8 @@ import type { Artifact } from "../../api/meta.js";
 import type { KubeObject } from "../../apply/object.js";
 import { CACHE_ENTRIES, EXTRACTIONS_KEPT } from "./render-cache.js";
 import { extractArchive, UnsafeArchiveError } from "../../artifacts/extract.js";
-import { linkTree } from "../../artifacts/link-tree.js";
-import { BuildError, buildKustomization, renderPlainFolder } from "../../render/kustomize.js";
+import { linkPaths } from "../../artifacts/link-tree.js";
+import { BuildError, buildKustomization, reachedPaths, renderPlainFolder } from "../../render/kustomize.js";
 import { substituteAll, SubstitutionError } from "../../render/substitute.js";
 import { REASON } from "../../api/reasons.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
@@ -86,12 +86,18 @@ export async function renderKustomization(
   return { objects: structuredClone(objects), cached: false };
 }
 
-/** kustomize with Flux's overlay, on a hard-linked private copy (the overlay replaces kustomization files). */
+/**
+ * kustomize with Flux's overlay, on a hard-linked private copy (the overlay replaces kustomization files) of what its
+ * kustomization graph reaches: each kustomization's folder whole (kustomize's load restrictor keeps its reads there)
+ * and the files named outside them, so out-of-root references fail as they did. Not the whole source, which in a
+ * fleet repo holds every app: a render costs what its app holds. The build checks the copy as it would any tree.
+ */
 async function buildPrivateCopy(ports: RenderPorts, source: string, ks: Kustomization): Promise<KubeObject[]> {
+  const { noRemoteBases, renderLimits } = ports.settings;
+  const reached = await reachedPaths(source, ks.spec, { noRemoteBases, limits: renderLimits });
   const dir = await mkdtemp(join(await unlistable(ports, "builds"), "render-"));
   try {
-    await linkTree(source, join(dir, "src"));
-    const { noRemoteBases, renderLimits } = ports.settings;
+    await linkPaths(source, join(dir, "src"), reached);
     return await buildKustomization(join(dir, "src"), ks.spec, {
       kubectl: ports.tools.kubectl,
       noRemoteBases,
