@@ -37,6 +37,8 @@ new SluiceStack(app, "Sluice", {
     repositoryName: repository,
     reconcile: list(`ecrPushSources:${repository}`),
   })),
+  // The web UI (off by default): `-c ui=<Cognito sign-in domain prefix>`.
+  ui: app.node.tryGetContext("ui") ? { loginDomainPrefix: String(app.node.tryGetContext("ui")) } : undefined,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -23,6 +23,7 @@ import { channelPrefixes } from "../src/aws/s3-bundle-channel.js";
 import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 import { SluiceMonitoring } from "./monitoring.js";
+import { SluiceUi, type SluiceUiOptions } from "./ui.js";
 import { ESM_BANNER, NATIVE_ADDONS } from "../scripts/build.js";
 
 /**
@@ -123,6 +124,8 @@ export interface SluiceStackProps extends StackProps {
   bucketSources?: BucketSourceAccess[];
   /** ECR repositories whose pushes rescan ImageRepositories at once (no public endpoint, no registry webhook). @default none */
   ecrPushSources?: EcrPushSource[];
+  /** The web UI: CloudFront, a Cognito user pool and the API function (README, Deploying to AWS). @default none */
+  ui?: SluiceUiOptions;
 }
 
 const WORKER_TIMEOUT = Duration.minutes(5);
@@ -434,6 +437,17 @@ export class SluiceStack extends Stack {
         });
       }
     }
+
+    if (props.ui)
+      new SluiceUi(this, "WebUi", {
+        ...props.ui,
+        bucket,
+        jobs,
+        notifications,
+        accessLogs,
+        eventsLogGroup: worker.logGroup.logGroupName,
+        makeFunction: fn,
+      });
 
     new SluiceMonitoring(this, "Monitoring", {
       worker,
