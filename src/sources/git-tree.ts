@@ -2,7 +2,9 @@ import fs from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
+import { MemoryTree } from "../artifacts/memory-tree.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
+import { PackObjects, type GitObjectType } from "./git-pack.js";
 
 /** A tree entry a checkout must not write, or a tree over the limits. */
 export class UnsafeTreeError extends Error {
@@ -30,53 +32,147 @@ const PARALLEL_WRITES = 64;
 interface BlobEntry {
   oid: string;
   path: string;
-  target: string;
   mode: number;
+}
+
+/** Where a commit's tree goes; `path` is `/`-separated from the root, and each one comes once. */
+interface TreeSink {
+  directory(path: string): Promise<unknown>;
+  file(path: string, blob: Uint8Array, mode: number): Promise<unknown>;
 }
 
 /**
  * Writes a commit's tree from the object store, instead of a worktree checkout that would write what
  * a hostile server sent: only regular files and directories; symlinks (120000) and submodules
  * (160000) are skipped, as source-controller leaves them out of the artifact. Names are checked
- * (no empty, `.`, `..`, `/`, NUL or `.git` in any case), every file is created exclusively so a
- * duplicate name fails, and entries and bytes are bounded as an extraction is.
+ * (no empty, `.`, `..`, `/`, NUL or `.git` in any case), a name twice in one folder fails (and every file
+ * is created exclusively), and entries and bytes are bounded as an extraction is.
  */
 export async function writeCommitTree(options: WriteTreeOptions): Promise<{ files: number; bytes: number }> {
+  const { dir } = options;
+  return walkCommitTree(options, {
+    directory: (path) => mkdir(join(dir, path)),
+    file: (path, blob, mode) => writeFile(join(dir, path), blob, { flag: "wx", mode }),
+  });
+}
+
+/**
+ * writeCommitTree's tree, with the same checks and bounds, read into memory instead of written next to `.git`:
+ * what an artifact is archived from, without writing every file and reading it back.
+ */
+export async function readCommitTree(options: WriteTreeOptions): Promise<MemoryTree> {
+  const tree = new MemoryTree();
+  await walkCommitTree(options, {
+    directory: async (path) => tree.addDirectory(path),
+    file: async (path, blob, mode) =>
+      tree.addFile(path, Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), mode === 0o755),
+  });
+  return tree;
+}
+
+async function walkCommitTree(options: WriteTreeOptions, sink: TreeSink): Promise<{ files: number; bytes: number }> {
   const { dir, cache } = options;
   const { maxBytes, maxFiles } = { ...defaultExtractLimits, ...options.limits };
   let entries = 0;
   let files = 0;
   let bytes = 0;
 
-  const writeBlob = async ({ oid, path, target, mode }: BlobEntry): Promise<void> => {
-    const { blob } = await git.readBlob({ fs, dir, oid, cache });
+  const objects = await objectReader(dir, cache, maxBytes);
+  const writeBlob = async ({ oid, path, mode }: BlobEntry): Promise<void> => {
+    const blob = await objects.blob(oid);
     bytes += blob.byteLength;
     if (bytes > maxBytes) throw new UnsafeTreeError(`tree holds more than ${maxBytes} bytes`);
-    await created(path, writeFile(target, blob, { flag: "wx", mode }));
+    await created(path, sink.file(path, blob, mode));
     files++;
   };
-  const write = async (oid: string, folder: string, prefix: string): Promise<void> => {
+  const write = async (oid: string, prefix: string): Promise<void> => {
     const blobs: BlobEntry[] = [];
-    const subtrees: { oid: string; path: string; target: string }[] = [];
-    for (const entry of (await git.readTree({ fs, dir, oid, cache })).tree) {
+    const subtrees: { oid: string; path: string }[] = [];
+    const names = new Set<string>();
+    for (const entry of await objects.tree(oid)) {
       const name = checkedName(entry.path, prefix);
-      const [path, target] = [prefix + name, join(folder, name)];
+      const path = prefix + name;
       if (++entries > maxFiles) throw new UnsafeTreeError(`tree has more than ${maxFiles} entries`);
       const mode = FILE_MODES[entry.mode];
+      // Only what is written takes its name: a skipped symlink leaves it free, as on disk.
+      if (entry.mode === TREE_MODE || mode !== undefined) {
+        if (names.has(name)) throw new UnsafeTreeError(`tree entry '${path}': duplicate name`);
+        names.add(name);
+      }
       if (entry.mode === TREE_MODE) {
-        await created(path, mkdir(target));
-        subtrees.push({ oid: entry.oid, path, target });
+        await created(path, sink.directory(path));
+        subtrees.push({ oid: entry.oid, path });
       } else if (mode !== undefined) {
-        blobs.push({ oid: entry.oid, path, target, mode });
+        blobs.push({ oid: entry.oid, path, mode });
       }
     }
     for (let i = 0; i < blobs.length; i += PARALLEL_WRITES)
       await Promise.all(blobs.slice(i, i + PARALLEL_WRITES).map(writeBlob));
-    for (const subtree of subtrees) await write(subtree.oid, subtree.target, `${subtree.path}/`);
+    for (const subtree of subtrees) await write(subtree.oid, `${subtree.path}/`);
   };
 
-  await write(options.oid, dir, "");
+  await write(options.oid, "");
   return { files, bytes };
+}
+
+interface TreeItem {
+  mode: string;
+  path: string;
+  oid: string;
+}
+
+/**
+ * Trees and blobs from the fetched packs (PackObjects), or through isomorphic-git for what no pack holds (a loose
+ * object). A commit reads as its tree.
+ */
+async function objectReader(dir: string, cache: object, maxBytes: number) {
+  const packs = await PackObjects.open(join(dir, ".git"), maxBytes);
+  const packed = (oid: string, type: GitObjectType) => {
+    const object = packs.read(oid);
+    if (object && object.type !== type) throw new UnsafeTreeError(`object ${oid} is a ${object.type}, not a ${type}`);
+    return object?.data;
+  };
+  const tree = async (oid: string): Promise<TreeItem[]> => {
+    const commit = packs.read(oid);
+    if (commit?.type === "commit") return tree(treeOfCommit(oid, commit.data));
+    const data = packed(oid, "tree");
+    return data ? parseTree(oid, data) : (await git.readTree({ fs, dir, oid, cache })).tree;
+  };
+  const blob = async (oid: string): Promise<Uint8Array> =>
+    packed(oid, "blob") ?? (await git.readBlob({ fs, dir, oid, cache })).blob;
+  return { tree, blob };
+}
+
+function treeOfCommit(oid: string, data: Buffer): string {
+  const match = /^tree ([0-9a-f]{40})\n/.exec(data.toString("latin1", 0, 46));
+  if (!match) throw new UnsafeTreeError(`commit ${oid} names no tree`);
+  return match[1]!;
+}
+
+/** A tree object's entries (`<mode> <name>\0<20-byte oid>`…), modes read as isomorphic-git reads them. */
+function parseTree(oid: string, data: Buffer): TreeItem[] {
+  const items: TreeItem[] = [];
+  for (let at = 0; at < data.length;) {
+    const space = data.indexOf(0x20, at);
+    const nul = space < 0 ? -1 : data.indexOf(0, space + 1);
+    if (nul < 0 || nul + 21 > data.length) throw new UnsafeTreeError(`tree ${oid} is malformed`);
+    items.push({
+      mode: normalisedMode(data.toString("latin1", at, space), oid),
+      path: data.toString("utf8", space + 1, nul),
+      oid: data.toString("hex", nul + 1, nul + 21),
+    });
+    at = nul + 21;
+  }
+  return items;
+}
+
+function normalisedMode(mode: string, tree: string): string {
+  if (/^0?4/.test(mode)) return TREE_MODE;
+  if (/^1006/.test(mode)) return "100644";
+  if (/^1007/.test(mode)) return "100755";
+  if (/^120/.test(mode)) return "120000";
+  if (/^160/.test(mode)) return "160000";
+  throw new UnsafeTreeError(`tree ${tree}: unknown file mode ${mode}`);
 }
 
 /** The entry name, when it names one new entry of this folder. */

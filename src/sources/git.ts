@@ -7,7 +7,8 @@ import type { GitRepositoryRef } from "../api/gitrepository.js";
 import { REASON } from "../api/reasons.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
 import { withPushOptions } from "./git-push-options.js";
-import { writeCommitTree } from "./git-tree.js";
+import type { MemoryTree } from "../artifacts/memory-tree.js";
+import { readCommitTree, writeCommitTree, type WriteTreeOptions } from "./git-tree.js";
 import type { NetworkPolicy } from "./network-guard.js";
 import { sourceHttpClient } from "./source-http.js";
 import { isSshUrl, parseSshUrl, SSH_STAND_IN_URL, SshAuthenticationError, sshAuthProblem } from "./ssh-remote.js";
@@ -126,6 +127,30 @@ export async function checkout(
   dir: string,
   limits: ExtractLimits = defaultExtractLimits,
 ): Promise<ResolvedRef & { message?: string }> {
+  const { revision, commit, refName, message } = await fetchTree(remote, ref, dir, limits, writeCommitTree);
+  return { revision, commit, refName, message };
+}
+
+/**
+ * checkout's fetch, with the tree read into memory (same checks and bounds) instead of written: what a
+ * GitRepository's artifact is archived from. `dir` holds only the object store.
+ */
+export function checkoutInMemory(
+  remote: GitRemote,
+  ref: GitRef | undefined,
+  dir: string,
+  limits: ExtractLimits = defaultExtractLimits,
+): Promise<ResolvedRef & { message?: string; tree: MemoryTree }> {
+  return fetchTree(remote, ref, dir, limits, readCommitTree);
+}
+
+async function fetchTree<T>(
+  remote: GitRemote,
+  ref: GitRef | undefined,
+  dir: string,
+  limits: ExtractLimits,
+  materialise: (options: WriteTreeOptions) => Promise<T>,
+): Promise<ResolvedRef & { message?: string; tree: T }> {
   validate(remote);
   const target = targetOf(ref);
   return guarded(
@@ -141,8 +166,9 @@ export async function checkout(
       const cache = {};
       // An annotated tag's oid reads as the commit it points to.
       const { oid: commit, commit: parsed } = await git.readCommit({ fs, dir, oid: fetched.oid, cache });
-      await writeCommitTree({ dir, oid: commit, limits, cache });
-      return { revision: revision(fetched.label, commit), commit, refName: fetched.refName, message: parsed.message };
+      const tree = await materialise({ dir, oid: commit, limits, cache });
+      const resolved = { revision: revision(fetched.label, commit), commit, refName: fetched.refName };
+      return { ...resolved, message: parsed.message, tree };
     },
     limits.maxBytes ?? defaultExtractLimits.maxBytes,
   );

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import type { GitRepository } from "../../src/api/gitrepository.js";
-import { archiveDirectory } from "../../src/artifacts/archive.js";
+import { archiveDirectory, archiveTree } from "../../src/artifacts/archive.js";
 import { extractArchive } from "../../src/artifacts/extract.js";
 import { dispatch } from "../../src/controllers/dispatch.js";
-import { checkout, GitError, type GitRemote } from "../../src/sources/git.js";
+import { checkout, checkoutInMemory, GitError, type GitRemote } from "../../src/sources/git.js";
 import { applyToStore } from "../../src/store/objects.js";
 import { hostileRepo, sourceRuntime, type TreeNode } from "./source-helpers.js";
 
@@ -180,5 +180,66 @@ describe(`hostile Git trees over smart HTTP (${info.version}): only regular file
     const out = join(await mkdtemp(join(tmpdir(), "sluice-hostile-artifact-")), "out");
     await extractArchive((await rt.artifacts.get(status!.artifact!.path, status!.artifact!.digest))!, out);
     expect((await readdir(out, { recursive: true })).sort()).toEqual(["deploy", "deploy/app.yaml"]);
+  });
+});
+
+describe(`hostile Git trees read into memory for an artifact (${info.version}): the same checks as on disk`, () => {
+  it("holds the same regular files as a checkout on disk, so the artifact is the same to the byte", async () => {
+    // Arrange
+    const { url } = await hostileRepo(info, repoName("memory-same"), [
+      tree("d1", [tree("d2", [link("up", "../..")]), file("app.yaml", "kind: ConfigMap\n")]),
+      link("etc", "/etc"),
+      { name: "run.sh", mode: "100755", content: "#!/bin/sh\n" },
+      { name: "vendor", mode: "160000", commit: "1".repeat(40) },
+    ]);
+    // Act
+    const disk = (await arena()).dir;
+    await checkout(remote(url), { branch: "main" }, disk);
+    const inMemory = await checkoutInMemory(remote(url), { branch: "main" }, (await arena()).dir);
+    // Assess
+    const [fromDisk, fromMemory] = [await archiveDirectory(disk), await archiveTree(inMemory.tree)];
+    expect(fromMemory.files).toBe(2);
+    expect(fromMemory.digest).toBe(fromDisk.digest);
+    expect((await inMemory.tree.list("")).map((e) => e.name).sort()).toEqual(["d1", "run.sh"]);
+  });
+
+  it.each<[string, TreeNode[], RegExp]>([
+    ["the same tree twice", [tree("deploy", [file("a.yaml")]), tree("deploy", [file("b.yaml")])], /duplicate name/],
+    ["a file and a tree of the same name", [tree("deploy", [file("a.yaml")]), file("deploy", "x")], /duplicate name/],
+    ["a symlink then a file of the same name", [link("x", "/etc"), file("x"), file("x")], /duplicate name/],
+    ["a '..' entry", [tree("..", [file("pwned")])], /contains unsafe character sequences|invalid name/],
+    ["a '.git' tree", [tree(".git", [file("config")])], /contains unsafe character sequences|invalid name/],
+  ])("refuses %s", async (_case, nodes, message) => {
+    const { url } = await hostileRepo(info, repoName("memory-refused"), nodes);
+    const error = await refusedCheckout(checkoutInMemory(remote(url), { branch: "main" }, (await arena()).dir));
+    expect(error.message).toMatch(message);
+  });
+
+  it("bounds a deeply nested tree by its entries, and reads one within the bound", async () => {
+    // Arrange: 150 folders, each inside the previous one, and a file at the bottom.
+    let nested: TreeNode = file("deep.yaml", "kind: ConfigMap\n");
+    for (let i = 0; i < 150; i++) nested = tree(`d${i}`, [nested]);
+    const { url } = await hostileRepo(info, repoName("memory-deep"), [nested]);
+    // Act
+    const refused = await refusedCheckout(
+      checkoutInMemory(remote(url), { branch: "main" }, (await arena()).dir, { maxFiles: 100 }),
+    );
+    const read = await checkoutInMemory(remote(url), { branch: "main" }, (await arena()).dir);
+    // Assess
+    expect(refused.message).toContain("tree has more than 100 entries");
+    const path = Array.from({ length: 150 }, (_, i) => `d${149 - i}`).join("/");
+    expect((await read.tree.read(`${path}/deep.yaml`))?.toString()).toBe("kind: ConfigMap\n");
+  });
+
+  it("bounds the bytes held in memory, counting a blob each time the tree uses it", async () => {
+    const { url } = await hostileRepo(
+      info,
+      repoName("memory-fan-out"),
+      Array.from({ length: 50 }, (_, i) => file(`copy-${i}`, "x".repeat(4096))),
+    );
+    const error = await refusedCheckout(
+      checkoutInMemory(remote(url), { branch: "main" }, (await arena()).dir, { maxBytes: 100_000 }),
+    );
+    expect(error.message).toContain("tree holds more than 100000 bytes");
   });
 });

@@ -3,8 +3,15 @@ import { join } from "node:path";
 import { gitRepositoryDefaults, type GitRepository } from "../../api/gitrepository.js";
 import { parseDuration } from "../../api/duration.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
-import { archiveDirectory } from "../../artifacts/archive.js";
-import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../../sources/git.js";
+import { archiveTree } from "../../artifacts/archive.js";
+import {
+  checkoutInMemory,
+  GitError,
+  maskUrl,
+  resolveRemoteRef,
+  type GitAuth,
+  type GitRemote,
+} from "../../sources/git.js";
 import { identityIsEncrypted, isSshUrl, sshAuthProblem } from "../../sources/ssh-remote.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import type { Outcome } from "../../pipeline/outcome.js";
@@ -64,10 +71,10 @@ export async function reconcileGitRepository(
     }
     const dir = await mkdtemp(join(ports.workDir, "git-"));
     try {
-      const checkedOut = await checkout(source, ref, dir);
+      const checkedOut = await checkoutInMemory(source, ref, dir);
       let stored;
       try {
-        const archive = await archiveDirectory(dir, { ignore: spec.ignore });
+        const archive = await archiveTree(checkedOut.tree, { ignore: spec.ignore });
         const key = `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`;
         stored = await ports.artifacts.put(key, archive.data);
         await removeSuperseded(ports.artifacts, ports.log, artifactFolder("GitRepository", namespace, metadata.name), [
