@@ -9,6 +9,8 @@ export type Metrics = Record<string, number>;
 export interface Side {
   name: string;
   run: () => Promise<Metrics | void>;
+  /** Runs before each run, untimed (e.g. a new commit for it to fetch). */
+  prepare?: () => Promise<void>;
 }
 
 /** A subject measured against a baseline in the same process, alternating so noise hits both. */
@@ -65,6 +67,7 @@ export async function runBenchmark(
       // Alternate which side goes first, so neither always runs on a warmer machine.
       const order = i % 2 === 0 ? (["baseline", "subject"] as const) : (["subject", "baseline"] as const);
       for (const side of order) {
+        await b[side].prepare?.();
         const start = performance.now();
         const reported = await b[side].run();
         const elapsed = performance.now() - start;
