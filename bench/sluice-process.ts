@@ -10,6 +10,8 @@ export interface SluiceProcess {
   /** The Store of its state folder: what is registered here it notices within its 1 s Store watch. */
   store: FileStore;
   stateDir: string;
+  /** Resident set size now (VmRSS), in MiB. */
+  rssMiB(): Promise<number>;
   /** Peak RSS (VmHWM) and CPU seconds of the process, and of the children it waited for (helm, kubectl). */
   usage(): Promise<{ peakRssMiB: number; cpuSeconds: number; cpuChildrenSeconds: number }>;
   stop(): Promise<void>;
@@ -18,14 +20,19 @@ export interface SluiceProcess {
 /**
  * Starts `sluice run` as `npx sluice run` starts it (bin/sluice.js: the bundled CLI) on a fresh state
  * folder and the given kubeconfig, and resolves once it says it is reconciling. The folder (its
- * sluice.log has every reconcile's timing) is removed on stop unless SLUICE_BENCH_KEEP_STATE is set.
+ * sluice.log has every reconcile's timing) is removed on stop unless SLUICE_BENCH_KEEP_STATE is set. `entry`: a
+ * bundle's sluice.mjs to run instead (what bin/sluice.js imports), e.g. one built from another commit.
  */
-export async function startSluiceProcess(kubeconfigPath: string, concurrency: number): Promise<SluiceProcess> {
+export async function startSluiceProcess(
+  kubeconfigPath: string,
+  concurrency: number,
+  entry = join(import.meta.dirname, "..", "bin", "sluice.js"),
+): Promise<SluiceProcess> {
   const stateDir = await mkdtemp(join(tmpdir(), "sluice-bench-run-"));
   const child = spawn(
     process.execPath,
     [
-      join(import.meta.dirname, "..", "bin", "sluice.js"),
+      entry,
       ...["run", "--state-dir", stateDir, "--kubeconfig", kubeconfigPath],
       ...["--concurrency", String(concurrency), "--port", "0", "--metrics-addr", "127.0.0.1:0"],
     ],
@@ -44,6 +51,10 @@ export async function startSluiceProcess(kubeconfigPath: string, concurrency: nu
   return {
     store: new FileStore(statePaths(stateDir).store),
     stateDir,
+    async rssMiB() {
+      const status = await readFile(`/proc/${pid}/status`, "utf8");
+      return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) / 1024;
+    },
     async usage() {
       const status = await readFile(`/proc/${pid}/status`, "utf8");
       const hwmKiB = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
