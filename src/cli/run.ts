@@ -8,6 +8,7 @@ import { parseRenderLimits } from "../render/limits.js";
 import { systemClock } from "../ports/clock.js";
 import { startLocal } from "../runtime/local.js";
 import { PrometheusMetrics, startMetricsServer } from "../runtime/prometheus.js";
+import { statePaths } from "../runtime/state-paths.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
 import { capYoungGeneration } from "../runtime/young-generation.js";
 import { globals, readKubeconfig } from "./context.js";
@@ -27,6 +28,8 @@ export interface RunFlags {
   /** `--metrics-addr`; no metrics without it or with `--no-metrics`. */
   metricsAddr?: string;
   metrics?: boolean;
+  /** `--ui-address`: where the web UI listens; "" serves none. */
+  uiAddress?: string;
   /** `--watch-configs-label-selector`; unset: Flux's default. */
   watchConfigsLabelSelector?: string;
   logLevel: string;
@@ -50,6 +53,8 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
       ? parseListenAddress(flags.metricsAddr, "--metrics-addr")
       : undefined;
   const metrics = listen && new PrometheusMetrics({ clock: systemClock, objectState: true });
+  const ui = flags.uiAddress ? parseListenAddress(flags.uiAddress, "--ui-address") : undefined;
+  const storeChanged = new Set<() => void>();
   say.action(`starting the control plane (state ${options.stateDir}, kubeconfig ${kubeconfig.path})`);
   const plane = await startLocal({
     stateDir,
@@ -62,6 +67,7 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     onEvent: printEvent,
     metrics,
     watchConfigsSelector,
+    onStoreChange: () => storeChanged.forEach((listener) => listener()),
   });
   const webhook = await startWebhookServer(plane.runtime, Number(flags.port));
   const scrape = metrics && listen && (await startMetricsServer(metrics, listen.port, listen.host));
@@ -69,6 +75,20 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     `reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`,
   );
   if (scrape) say.success(`Prometheus metrics at ${scrape.url}`);
+  // The UI is a convenience: a port already taken (another `sluice run`) is reported, not fatal.
+  const uiServer =
+    ui &&
+    (await (await import("../ui/local.js"))
+      .startLocalUi({
+        runtime: plane.runtime,
+        eventsFile: statePaths(stateDir).events,
+        // `:9294` is every interface only because the operator wrote it so; the default is loopback.
+        host: ui.host ?? "0.0.0.0",
+        port: ui.port,
+        subscribe: (listener) => (storeChanged.add(listener), () => void storeChanged.delete(listener)),
+      })
+      .catch((error: Error) => void say.failure(`web UI not served (--ui-address ${flags.uiAddress}): ${error.message}`)));
+  if (uiServer) say.success(`web UI at ${uiServer.url}`);
   const objects = await plane.runtime.store.list();
   if (objects.length === 0)
     say.waiting(
@@ -83,6 +103,7 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
   say.action("shutting down: finishing reconciles in flight");
   await webhook.close();
   await scrape?.close();
+  await uiServer?.close();
   await plane.stop();
   log.flush();
   say.success("stopped");

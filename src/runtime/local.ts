@@ -46,6 +46,8 @@ export interface LocalOptions {
   watchConfigsSelector?: string;
   /** Told about every reconcile and the queue's work (`sluice run`'s /metrics); absent: nothing is measured. */
   metrics?: ReconcileMetrics & QueueObserver;
+  /** Called after a Store watch pass that saw objects written, created or deleted (the web UI's live updates). */
+  onStoreChange?: () => void;
 }
 
 export interface LocalControlPlane {
@@ -119,11 +121,16 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
   // What was last seen of each object: its file's signature, and what in it asks for a reconcile. Only files whose
   // signature changed are read again (reading all of them every second was a tenth of a fleet's CPU).
   const seen = new Map<string, { signature: string; fingerprint: string }>();
+  let objectCount = 0;
   const watch = async () => {
-    for (const { key: objectKey, signature } of await store.signatures()) {
+    const signatures = await store.signatures();
+    let changed = signatures.length !== objectCount;
+    objectCount = signatures.length;
+    for (const { key: objectKey, signature } of signatures) {
       const key = formatKey(objectKey);
       const before = seen.get(key);
       if (before?.signature === signature) continue;
+      changed = true;
       const object = (await store.get(objectKey))?.object;
       if (!object) continue;
       const fingerprint = JSON.stringify([
@@ -134,6 +141,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
       seen.set(key, { signature, fingerprint });
       if (before?.fingerprint !== fingerprint) await queue.enqueue({ key, reason: before ? "changed" : "startup" });
     }
+    if (changed) options.onStoreChange?.();
   };
   await watch();
   const timer = setInterval(

@@ -36,6 +36,11 @@ export function runCommand(): Command {
     )
     .option("--no-metrics", "serve no /metrics endpoint")
     .option(
+      "--ui-address <host:port>",
+      "where the web UI listens (loopback by default; ':9294' is every interface; '' serves none)",
+      "127.0.0.1:9294",
+    )
+    .option(
       "--watch-configs-label-selector <selector>",
       "ConfigMaps and Secrets whose changes reconcile the Kustomizations and HelmReleases using them at once, as Flux's flag ('' for all) (default: reconcile.fluxcd.io/watch=Enabled)",
     )

@@ -1,0 +1,137 @@
+import { useEffect, useMemo, useRef } from "preact/hooks";
+import type { ObjectRow } from "../api/types.js";
+import { objectPath, useLive } from "./data.js";
+import { Linked, Loading, onTableKeys, Ready, Time } from "./parts.js";
+import { Link, replace, useLocation } from "./router.js";
+
+const STATES: Record<string, (r: ObjectRow) => boolean> = {
+  all: () => true,
+  failing: (r) => r.ready === "False",
+  "not ready": (r) => r.ready !== "True",
+  ready: (r) => r.ready === "True",
+  suspended: (r) => r.suspended,
+};
+
+/** The fleet: every object, failing first; the filter lives in the URL (`?q=…&state=…&kind=…`), so it pastes too. */
+export function Overview() {
+  const { data, error } = useLive<ObjectRow[]>("objects");
+  const url = useLocation();
+  const q = url.searchParams.get("q") ?? "";
+  const state = url.searchParams.get("state") ?? "all";
+  const kind = url.searchParams.get("kind") ?? "";
+  const search = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    const slash = (e: KeyboardEvent) => {
+      if (e.key !== "/" || (e.target as HTMLElement).closest("input, select, textarea")) return;
+      e.preventDefault();
+      search.current?.focus();
+    };
+    document.addEventListener("keydown", slash);
+    return () => document.removeEventListener("keydown", slash);
+  }, []);
+  const rows = useMemo(() => {
+    const words = q.toLowerCase().split(/\s+/).filter(Boolean);
+    const keep = STATES[state] ?? STATES.all!;
+    return (data ?? []).filter(
+      (r) =>
+        keep(r) &&
+        (!kind || r.kind === kind) &&
+        words.every((w) =>
+          `${r.kind} ${r.namespace}/${r.name} ${r.cluster ?? ""} ${r.revision} ${r.reason} ${r.message}`
+            .toLowerCase()
+            .includes(w),
+        ),
+    );
+  }, [data, q, state, kind]);
+  const kinds = useMemo(() => [...new Set((data ?? []).map((r) => r.kind))].sort(), [data]);
+  const set = (name: string, value: string) => {
+    const next = new URL(location.href);
+    if (value) next.searchParams.set(name, value);
+    else next.searchParams.delete(name);
+    replace(`${next.pathname}${next.search}`);
+  };
+  const failing = (data ?? []).filter((r) => r.ready === "False").length;
+  return (
+    <section aria-labelledby="overview-title">
+      <h1 id="overview-title">Fleet</h1>
+      {data && (
+        <p class="summary">
+          {data.length} objects, {failing} failing{failing > 0 ? " (listed first)" : ""}
+        </p>
+      )}
+      <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Search <kbd>/</kbd>
+          <input
+            ref={search}
+            type="search"
+            name="q"
+            value={q}
+            placeholder="name, namespace, revision, message…"
+            onInput={(e) => set("q", (e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          State
+          <select value={state} onChange={(e) => set("state", (e.target as HTMLSelectElement).value)}>
+            {Object.keys(STATES).map((s) => (
+              <option value={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Kind
+          <select value={kind} onChange={(e) => set("kind", (e.target as HTMLSelectElement).value)}>
+            <option value="">all</option>
+            {kinds.map((k) => (
+              <option value={k}>{k}</option>
+            ))}
+          </select>
+        </label>
+        <output aria-live="polite">{data && `${rows.length} shown`}</output>
+      </form>
+      {!data ? <Loading error={error} /> : <ObjectTable rows={rows} />}
+    </section>
+  );
+}
+
+function ObjectTable({ rows }: { rows: ObjectRow[] }) {
+  return (
+    <table class="objects" onKeyDown={onTableKeys}>
+      <thead>
+        <tr>
+          <th scope="col">Object</th>
+          <th scope="col">Kind</th>
+          <th scope="col">Cluster</th>
+          <th scope="col">Ready</th>
+          <th scope="col">Revision</th>
+          <th scope="col">Since</th>
+          <th scope="col">Message</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={`${r.kind}/${r.namespace}/${r.name}`} class={r.ready === "False" ? "failing" : undefined}>
+            <th scope="row">
+              <Link class="row-link" href={objectPath(r.kind, r.namespace, r.name)}>
+                {r.namespace}/{r.name}
+              </Link>
+            </th>
+            <td>{r.kind}</td>
+            <td>{r.cluster ?? "-"}</td>
+            <td>
+              <Ready state={r.ready} suspended={r.suspended} />
+            </td>
+            <td class="revision">{r.revision || "-"}</td>
+            <td>
+              <Time time={r.since} />
+            </td>
+            <td class="message">
+              <Linked text={r.message} namespace={r.namespace} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
