@@ -10,6 +10,7 @@ import { startLocal } from "../runtime/local.js";
 import { PrometheusMetrics, startMetricsServer } from "../runtime/prometheus.js";
 import { statePaths } from "../runtime/state-paths.js";
 import { startWebhookServer } from "../runtime/webhook-server.js";
+import type { UiServer } from "../ui/server.js";
 import { capYoungGeneration } from "../runtime/young-generation.js";
 import { globals, readKubeconfig } from "./context.js";
 import { labelSelector } from "./label-selector.js";
@@ -75,19 +76,22 @@ export async function run(flags: RunFlags, command: Command): Promise<void> {
     `reconciling; webhook receivers at ${webhook.url}/hook/<sha256(token+name+namespace)>; logs in ${join(options.stateDir, "sluice.log")}`,
   );
   if (scrape) say.success(`Prometheus metrics at ${scrape.url}`);
-  // The UI is a convenience: a port already taken (another `sluice run`) is reported, not fatal.
-  const uiServer =
-    ui &&
-    (await (await import("../ui/local.js"))
-      .startLocalUi({
-        runtime: plane.runtime,
-        eventsFile: statePaths(stateDir).events,
-        // `:9294` is every interface only because the operator wrote it so; the default is loopback.
-        host: ui.host ?? "0.0.0.0",
-        port: ui.port,
-        subscribe: (listener) => (storeChanged.add(listener), () => void storeChanged.delete(listener)),
-      })
-      .catch((error: Error) => void say.failure(`web UI not served (--ui-address ${flags.uiAddress}): ${error.message}`)));
+  let uiServer: UiServer | undefined;
+  if (ui) {
+    const { startLocalUi } = await import("../ui/local.js");
+    // The UI is a convenience: a port already taken (another `sluice run`) is reported, not fatal.
+    uiServer = await startLocalUi({
+      runtime: plane.runtime,
+      eventsFile: statePaths(stateDir).events,
+      // `:9294` is every interface only because the operator wrote it so; the default is loopback.
+      host: ui.host ?? "0.0.0.0",
+      port: ui.port,
+      subscribe: (listener) => (storeChanged.add(listener), () => void storeChanged.delete(listener)),
+    }).catch((error: Error) => {
+      say.failure(`web UI not served (--ui-address ${flags.uiAddress}): ${error.message}`);
+      return undefined;
+    });
+  }
   if (uiServer) say.success(`web UI at ${uiServer.url}`);
   const objects = await plane.runtime.store.list();
   if (objects.length === 0)
