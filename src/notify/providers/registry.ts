@@ -9,7 +9,6 @@ import { COMMIT_STATUS_DELIVERIES } from "./commit-status.js";
 import type { Deliver } from "./delivery.js";
 import { githubDispatch } from "./github-api.js";
 import { INCIDENT_DELIVERIES, INCIDENT_REQUESTS } from "./incident.js";
-import { publishNats } from "./nats.js";
 import { otel } from "./otel.js";
 import { sentryRequest } from "./sentry.js";
 
@@ -37,7 +36,8 @@ const DELIVERIES: Record<string, Deliver> = {
   azuredevops: azureDevOps,
   githubdispatch: githubDispatch,
   sentry: oneRequest(sentryRequest),
-  nats: publishNats,
+  // The NATS client (about 270 KB) is loaded by the first nats delivery, not by every process that delivers alerts.
+  nats: async (event, context) => (await import("./nats.js")).publishNats(event, context),
   ...CHANGE_REQUEST_DELIVERIES,
   otel,
 };
