@@ -340,6 +340,10 @@ export class SluiceStack extends Stack {
 
     new CfnOutput(this, "BucketName", { value: bucket.bucketName, description: "sluice --aws-bucket" });
     new CfnOutput(this, "QueueUrl", { value: jobs.queueUrl, description: "sluice --aws-queue-url" });
+    new CfnOutput(this, "EventsLogGroup", {
+      value: worker.logGroup.logGroupName,
+      description: "events on AWS are log lines here (sluice ui names it)",
+    });
     if (signing) {
       signing.grant(worker, "kms:Sign");
       new CfnOutput(this, "BundleKey", {

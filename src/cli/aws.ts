@@ -7,10 +7,12 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import type { awsClientOptions } from "../aws/clients.js";
 import { S3BundleChannel } from "../aws/s3-bundle-channel.js";
 import { SecretsManagerSecrets } from "../aws/secrets-manager.js";
 import { S3Store } from "../aws/s3-store.js";
+import { storeChanges as pollStoreChanges } from "../aws/s3-store-changes.js";
 import { sendFifo } from "../aws/sqs-queue.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import type { Store } from "../store/store.js";
@@ -31,6 +33,16 @@ export async function enqueue(queueUrl: string, request: ReconcileRequest, clien
   await sendFifo(new SQSClient(client), queueUrl, request);
 }
 
+/** Calls a listener whenever the deployed Store changes, listing it every `everyMs` while anyone listens. */
+export function storeChanges(
+  bucket: string,
+  client: ClientOptions,
+  everyMs: number,
+  onError: (error: unknown) => void,
+) {
+  return pollStoreChanges(new S3Client(client), bucket, everyMs, onError);
+}
+
 /** Reads agents' heartbeats (last contact, revision, bundles) from the control plane's bucket. */
 export function heartbeatReader(bucket: string, client: ClientOptions) {
   const s3 = new S3Client(client);
@@ -42,13 +54,25 @@ export function heartbeatReader(bucket: string, client: ClientOptions) {
  * undefined when no stack has it.
  */
 export async function stackWebhookUrl(bucket: string, client: ClientOptions): Promise<string | undefined> {
+  return (await stackOutputs(bucket, client)).get("WebhookUrl");
+}
+
+/** The outputs of the deployed stack whose `BucketName` output is `bucket`; empty when no stack has it. */
+export async function stackOutputs(bucket: string, client: ClientOptions): Promise<Map<string, string>> {
   for await (const page of paginateDescribeStacks({ client: new CloudFormationClient(client) }, {})) {
     for (const stack of page.Stacks ?? []) {
-      const outputs = new Map((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
-      if (outputs.get("BucketName") === bucket) return outputs.get("WebhookUrl");
+      const outputs = new Map((stack.Outputs ?? []).map((o) => [o.OutputKey ?? "", o.OutputValue ?? ""]));
+      if (outputs.get("BucketName") === bucket) return outputs;
     }
   }
-  return undefined;
+  return new Map();
+}
+
+/** Who the CLI's AWS credentials are: the ARN STS GetCallerIdentity names. */
+export async function callerArn(client: ClientOptions): Promise<string> {
+  const { Arn } = await new STSClient(client).send(new GetCallerIdentityCommand({}));
+  if (!Arn) throw new Error("STS GetCallerIdentity named no ARN for these credentials");
+  return Arn;
 }
 
 /** The Secrets the deployed worker resolves secretRefs from (Secrets Manager, `sluice/<namespace>/<name>`). */

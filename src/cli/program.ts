@@ -12,6 +12,7 @@ import { getCommand } from "./commands/get.js";
 import { reconcileCommand, suspendCommands } from "./commands/reconcile.js";
 import { runCommand } from "./commands/run.js";
 import { treeCommand } from "./commands/tree.js";
+import { uiCommand } from "./commands/ui.js";
 
 // commands/ holds each command's flags; its action imports the implementation (./get.js, ./run.js…)
 // when it runs, so `--version`, `--help` and every other command never load it or its dependencies
@@ -54,6 +55,7 @@ export function program(): Command {
     .addCommand(diffCommand())
     .addCommand(eventsCommand())
     .addCommand(treeCommand())
+    .addCommand(uiCommand())
     .addCommand(debugCommand())
     .addCommand(checkCommand())
     .addCommand(agentCommand())
