@@ -1,12 +1,10 @@
 import { isDeepStrictEqual } from "node:util";
 import { REQUESTED_AT } from "../api/meta.js";
-import { admitFluxObject, droppedFieldsWarning, InvalidObjectError, parseFluxObject } from "../api/parse.js";
 import { CONDITION, REASON } from "../api/reasons.js";
 import type { KubeObject } from "../apply/object.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { updateObject, writeStatus } from "../store/objects.js";
 import { formatKey, keyOf, parseKey, type ObjectKey } from "../api/object-key.js";
-import { unsupportedFields } from "../api/unsupported.js";
 import { findCondition, isReady } from "../pipeline/conditions.js";
 import type { ArtifactGenerator } from "../api/artifactgenerator.js";
 import { IMAGE_API_VERSIONS } from "../api/image-api.js";
@@ -163,6 +161,8 @@ async function reconcileObject(
       ).deleteExternalArtifacts(ports, (object as ArtifactGenerator).status?.inventory ?? []);
     return { status: statusOf(object), finalized: true };
   }
+  // Admission (every kind's schema, built when its module loads) comes with the first object, not at a worker's start.
+  const { admitFluxObject, droppedFieldsWarning, InvalidObjectError } = await import("../api/parse.js");
   let admitted;
   try {
     admitted = admitFluxObject(object);
@@ -176,7 +176,7 @@ async function reconcileObject(
     await emitEvent(ports, object, { severity: "error", reason: REASON.unknownFields, message });
   }
   // Never ignored: a field Sluice does not implement stalls the object before anything is fetched or applied.
-  const refused = unsupportedFields(admitted.object);
+  const refused = (await import("../api/unsupported.js")).unsupportedFields(admitted.object);
   if (refused.length > 0)
     return stalled(REASON.unsupportedField, `${formatKey(keyOf(object))} is refused: ${refused.join("; ")}`);
   const parsed = admitted.object;
@@ -279,6 +279,7 @@ function statusOf(object: KubeObject): FluxStatus | undefined {
 
 async function expandDelivery(ports: ReconcilerPorts, object: KubeObject, request: ReconcileRequest): Promise<number> {
   if (object.metadata.deletionTimestamp) return 0;
+  const { parseFluxObject, InvalidObjectError } = await import("../api/parse.js");
   try {
     return await expandReceiverDelivery(ports, parseFluxObject(object) as Receiver, request);
   } catch (error) {
