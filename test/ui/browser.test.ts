@@ -138,6 +138,12 @@ describe(`the web UI in Chromium against sluice run (kube-apiserver ${kube.versi
     expect(await pasted.locator("[data-testid=ready-message]").innerText()).toBe(condition.message);
     expect(await pasted.evaluate("window.xssRan")).toBeUndefined();
     await pasted.screenshot({ path: join(shots, "object-failing.png"), fullPage: true });
+    // The field the message names links to that field, further down the page.
+    await pasted.locator("[data-testid=ready-message] a", { hasText: "spec.path" }).click();
+    await pasted.waitForURL(`${url}#field-spec.path`);
+    const field = pasted.locator("[id='field-spec.path']");
+    expect(await field.innerText()).toContain("./missing/<img");
+    await until("the field scrolled into view", async () => (await field.boundingBox())!.y < 900);
     await pasted.close();
   });
 

@@ -33,7 +33,7 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
       </p>
       {row.message && (
         <p class={`message-full${row.ready === "False" ? " failing" : ""}`} data-testid="ready-message">
-          <Linked text={row.message} namespace={namespace} />
+          <Linked text={row.message} at={row} />
         </p>
       )}
       <Actions detail={data} path={path} />
@@ -58,7 +58,7 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
                   <Time time={c.lastTransitionTime} />
                 </td>
                 <td class="message">
-                  <Linked text={c.message} namespace={namespace} />
+                  <Linked text={c.message} at={row} />
                 </td>
               </tr>
             ))}
@@ -97,7 +97,7 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
                 <td class="revision">{e.revision ?? ""}</td>
                 <td>{e.actor ?? ""}</td>
                 <td class="message pre">
-                  <Linked text={e.message} namespace={namespace} />
+                  <Linked text={e.message} at={row} />
                 </td>
               </tr>
             ))}

@@ -1,5 +1,5 @@
-import { useEffect, useMemo, useRef } from "preact/hooks";
-import type { ObjectRow } from "../api/types.js";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { FIRST_ROWS, type ObjectRow } from "../api/types.js";
 import { objectPath, useLive } from "./data.js";
 import { Linked, Loading, onTableKeys, Ready, Time } from "./parts.js";
 import { Link, replace, useLocation } from "./router.js";
@@ -61,7 +61,9 @@ export function Overview() {
       )}
       <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label>
-          Search <kbd>/</kbd>
+          <span>
+            Search <kbd>/</kbd>
+          </span>
           <input
             ref={search}
             type="search"
@@ -96,42 +98,53 @@ export function Overview() {
 }
 
 function ObjectTable({ rows }: { rows: ObjectRow[] }) {
+  const [all, setAll] = useState(false);
+  const shown = all ? rows : rows.slice(0, FIRST_ROWS);
   return (
-    <table class="objects" onKeyDown={onTableKeys}>
-      <thead>
-        <tr>
-          <th scope="col">Object</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Cluster</th>
-          <th scope="col">Ready</th>
-          <th scope="col">Revision</th>
-          <th scope="col">Since</th>
-          <th scope="col">Message</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr key={`${r.kind}/${r.namespace}/${r.name}`} class={r.ready === "False" ? "failing" : undefined}>
-            <th scope="row">
-              <Link class="row-link" href={objectPath(r.kind, r.namespace, r.name)}>
-                {r.namespace}/{r.name}
-              </Link>
-            </th>
-            <td>{r.kind}</td>
-            <td>{r.cluster ?? "-"}</td>
-            <td>
-              <Ready state={r.ready} suspended={r.suspended} />
-            </td>
-            <td class="revision">{r.revision || "-"}</td>
-            <td>
-              <Time time={r.since} />
-            </td>
-            <td class="message">
-              <Linked text={r.message} namespace={r.namespace} />
-            </td>
+    <>
+      <table class="objects" onKeyDown={onTableKeys}>
+        <thead>
+          <tr>
+            <th scope="col">Object</th>
+            <th scope="col">Kind</th>
+            <th scope="col">Cluster</th>
+            <th scope="col">Ready</th>
+            <th scope="col">Revision</th>
+            <th scope="col">Since</th>
+            <th scope="col">Message</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {shown.map((r) => (
+            <tr key={`${r.kind}/${r.namespace}/${r.name}`} class={r.ready === "False" ? "failing" : undefined}>
+              <th scope="row">
+                <Link class="row-link" href={objectPath(r.kind, r.namespace, r.name)}>
+                  {r.namespace}/{r.name}
+                </Link>
+              </th>
+              <td>{r.kind}</td>
+              <td>{r.cluster ?? "-"}</td>
+              <td>
+                <Ready state={r.ready} suspended={r.suspended} />
+              </td>
+              <td class="revision">{r.revision || "-"}</td>
+              <td>
+                <Time time={r.since} />
+              </td>
+              <td class="message">
+                <Linked text={r.message} at={r} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {shown.length < rows.length && (
+        <p>
+          <button type="button" onClick={() => setAll(true)}>
+            Show all {rows.length}
+          </button>
+        </p>
+      )}
+    </>
   );
 }

@@ -53,15 +53,16 @@ const MENTION = new RegExp(
 
 /**
  * A message with what it names made links: the Flux objects it mentions to their pages, the fields (`spec.path`) to
- * the field on this page. Text stays text.
+ * the field on the page of the object `at` (whose message it is). Text stays text.
  */
-export function Linked({ text, namespace }: { text: string; namespace: string }) {
+export function Linked({ text, at }: { text: string; at: { kind: string; namespace: string; name: string } }) {
+  const { namespace } = at;
   const parts: ComponentChildren[] = [];
   let last = 0;
   for (const m of text.matchAll(MENTION)) {
     parts.push(text.slice(last, m.index));
     const [whole, kind, ns, name, kind2, name2, field] = m;
-    if (field) parts.push(<a href={`#field-${field}`}>{whole}</a>);
+    if (field) parts.push(<Link href={`${objectPath(at.kind, namespace, at.name)}#field-${field}`}>{whole}</Link>);
     else {
       const target = kind ? objectPath(kind, ns ?? namespace, name!) : objectPath(kind2!, namespace, name2!);
       parts.push(<Link href={target}>{whole}</Link>);

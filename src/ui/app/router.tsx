@@ -35,7 +35,6 @@ export function Link(props: { href: string; children: ComponentChildren } & Anch
   const { href, children, ...rest } = props;
   const onClick = (event: MouseEvent) => {
     if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-    if (href.startsWith("#")) return;
     event.preventDefault();
     navigate(href);
   };

@@ -44,7 +44,7 @@ export function Sources() {
                 <td>{bytes(s.size)}</td>
                 <td class="url">{s.url}</td>
                 <td class="message">
-                  <Linked text={s.message} namespace={s.namespace} />
+                  <Linked text={s.message} at={s} />
                 </td>
               </tr>
             ))}
