@@ -112,11 +112,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       reason: `${notYet("waiting by Helm 3's legacy readiness rules")}; Sluice waits by kstatus, as the default \`poller\` does`,
       when: isNot("poller"),
     },
-    ...(["install", "upgrade", "rollback"] as const).map((action) => ({
-      path: `spec.${action}.serverSideApply`,
-      reason: `${notYet("client-side apply (Helm's three-way strategic merge patch against the previous version's manifest, which needs each kind's merge keys)")}; Sluice applies every release server-side`,
-      when: { describe: "`false` or `disabled`", test: (value: unknown) => value === false || value === "disabled" },
-    })),
     {
       path: "spec.upgrade.chartNameChangeStrategy",
       reason: `${notYet("upgrading a release in place when its chart's name changes")}; it is reinstalled`,

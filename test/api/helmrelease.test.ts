@@ -166,19 +166,13 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     const refused = unsupportedFields(
       admitFluxObject(
         hr({
-          upgrade: {
-            chartNameChangeStrategy: "InPlaceUpdate",
-            serverSideApply: "disabled",
-          },
-          install: { serverSideApply: false },
+          upgrade: { chartNameChangeStrategy: "InPlaceUpdate" },
           waitStrategy: { name: "legacy" },
         }),
       ).object,
     );
     expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
       'spec.waitStrategy.name ("legacy")',
-      "spec.install.serverSideApply (false)",
-      'spec.upgrade.serverSideApply ("disabled")',
       'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
     ]);
     const accepted = hr({
@@ -189,6 +183,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
         createNamespace: true,
         replace: true,
         disableTakeOwnership: true,
+        serverSideApply: false,
       },
       upgrade: {
         strategy: { name: "RetryOnFailure" },
@@ -198,7 +193,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
         preserveValues: true,
         serverSideApply: "auto",
       },
-      rollback: { serverSideApply: "enabled" },
+      rollback: { serverSideApply: "disabled" },
       postRenderStrategy: "separate",
       waitStrategy: { name: "poller" },
       valuesFrom: [{ kind: "ConfigMap", name: "values", optional: true, targetPath: "a.b" }],

@@ -46,8 +46,8 @@ const schemas: Record<string, OpenApiSchema> = {
     rollingUpdate: {
       type: "object",
       properties: {
-        maxSurge: { type: "string", format: "int-or-string" },
-        maxUnavailable: { type: "string", format: "int-or-string" },
+        maxSurge: string,
+        maxUnavailable: string,
       },
     },
   }),

@@ -1,5 +1,6 @@
 import { applyAll, planAll } from "../../apply/apply.js";
 import { changeSetEntry, type ChangeSetEntry } from "../../apply/changeset.js";
+import { clientSideApplyAll } from "../../apply/client-side.js";
 import { ApplyFailedError } from "../../apply/errors.js";
 import { entryId, fromChangeSet, type Inventory } from "../../apply/inventory.js";
 import { objMetadata, type KubeObject } from "../../apply/object.js";
@@ -15,9 +16,10 @@ import { HookError, runHooks, type HookEvent } from "./hooks.js";
 
 // Helm's install, upgrade, rollback and uninstall, done the serverless way: the chart is rendered
 // by the real helm (`helm template`), the objects are server-side applied by Sluice's engine with
-// helm-controller's field manager, and each step is recorded in Helm's own release storage as Helm
-// records it (pending → deployed or failed, the previous version superseded). Nothing here waits for
-// a rollout: health is checked by later reconciles, and a failed check marks the record failed.
+// helm-controller's field manager (or client-side, as Helm's three-way merge, when the release says so), and each
+// step is recorded in Helm's own release storage as Helm records it (pending → deployed or failed, the previous
+// version superseded). Nothing here waits for a rollout: health is checked by later reconciles, and a failed check
+// marks the record failed.
 
 /** helm-controller's field manager, so Flux and Sluice see each other's fields as their own. */
 export const FIELD_MANAGER = "helm-controller";
@@ -68,6 +70,8 @@ export interface ReleaseRequest {
   /** `install.crds` / `upgrade.crds`: what to do with the chart's crds/ folder. */
   crds: "Skip" | "Create" | "CreateReplace";
   force: boolean;
+  /** Server-side apply, or Helm's client-side apply (recorded as the version's `apply_method`). */
+  serverSideApply: boolean;
   maxHistory: number;
   /** How long hooks may take; undefined: hooks disabled (`disableHooks`). */
   hooks?: HookLimits;
@@ -128,7 +132,7 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
     hooks: request.rendered.hooks,
     version: (previous?.version ?? 0) + 1,
     namespace,
-    apply_method: "ssa",
+    apply_method: request.serverSideApply ? "ssa" : "csa",
   };
   await storage.create(record, target.now());
   let current = record;
@@ -136,10 +140,14 @@ export async function release(target: ReleaseTarget, request: ReleaseRequest): P
   try {
     if (request.crds !== "Skip") await applyCrds(target.cluster, request.rendered.crds, request.crds);
     current = await withHooks(target, current, `pre-${action}`, request.hooks);
-    changeSet = await applyAll(target.cluster, withReleaseMetadata(target, request.rendered.objects), {
-      fieldManager: FIELD_MANAGER,
-      defaultNamespace: namespace,
+    const objects = request.rendered.objects;
+    // An install takes over existing objects as they are rendered (Helm's adoption); an upgrade merges from the
+    // previous version's manifest.
+    const originals = action === "install" ? objects : splitOutput(previous?.manifest ?? "").objects;
+    changeSet = await applyRelease(target, objects, originals, {
+      serverSideApply: request.serverSideApply,
       force: request.force,
+      install: action === "install",
     });
     const inventory = fromChangeSet(changeSet);
     if (previous?.manifest) await deleteStale(target, previous, inventory);
@@ -177,7 +185,7 @@ export async function rollback(
   target: ReleaseTarget,
   failedOne: ReleaseRecord,
   to: ReleaseRecord,
-  options: { force: boolean; maxHistory: number; hooks?: HookLimits },
+  options: { force: boolean; serverSideApply: boolean; maxHistory: number; hooks?: HookLimits },
 ): Promise<ActionResult> {
   const { storage } = target;
   const now = target.now().toISOString();
@@ -190,16 +198,18 @@ export async function rollback(
       status: "pending-rollback",
     },
     version: failedOne.version + 1,
+    apply_method: options.serverSideApply ? "ssa" : "csa",
   };
   await storage.create(record, target.now());
   let current = record;
   try {
     current = await withHooks(target, current, "pre-rollback", options.hooks);
     const objects = splitOutput(to.manifest ?? "").objects;
-    const changeSet = await applyAll(target.cluster, withReleaseMetadata(target, objects), {
-      fieldManager: FIELD_MANAGER,
-      defaultNamespace: target.namespace,
+    const originals = splitOutput(failedOne.manifest ?? "").objects;
+    const changeSet = await applyRelease(target, objects, originals, {
+      serverSideApply: options.serverSideApply,
       force: options.force,
+      install: false,
     });
     const inventory = fromChangeSet(changeSet);
     if (failedOne.manifest) await deleteStale(target, failedOne, inventory);
@@ -271,6 +281,46 @@ export async function correctDrift(
       ? await applyAll(target.cluster, objects, apply)
       : (await planAll(target.cluster, objects, apply)).map((p) => p.entry);
   return changes.filter((e) => e.action === "created" || e.action === "configured");
+}
+
+/**
+ * The objects applied as the release says: server-side by Sluice's engine, or client-side as Helm does (`originals`,
+ * the manifest being replaced, is the merge's base; `force` replaces objects instead of patching them).
+ */
+async function applyRelease(
+  target: ReleaseTarget,
+  objects: KubeObject[],
+  originals: KubeObject[],
+  how: { serverSideApply: boolean; force: boolean; install: boolean },
+): Promise<ChangeSetEntry[]> {
+  const desired = withReleaseMetadata(target, objects);
+  if (how.serverSideApply)
+    return applyAll(target.cluster, desired, {
+      fieldManager: FIELD_MANAGER,
+      defaultNamespace: target.namespace,
+      force: how.force,
+    });
+  return clientSideApplyAll(target.cluster, desired, withReleaseMetadata(target, originals), {
+    fieldManager: FIELD_MANAGER,
+    defaultNamespace: target.namespace,
+    replace: how.force,
+    threeWayForCustomResources: how.install,
+  });
+}
+
+/**
+ * helm-controller's apply method for an action: `install.serverSideApply` (true unless set false); for upgrade and
+ * rollback `enabled`, `disabled` or `auto` (the default), which follows the method `basis` was recorded with — the
+ * newest version for an upgrade, the target for a rollback — so a release made by Helm 3 or `--server-side=false`
+ * stays client-side.
+ */
+export function appliesServerSide(
+  mode: boolean | "enabled" | "disabled" | "auto" | undefined,
+  basis: ReleaseRecord | undefined,
+): boolean {
+  if (typeof mode === "boolean") return mode;
+  if (mode === "enabled" || mode === "disabled") return mode === "enabled";
+  return basis?.apply_method === "ssa";
 }
 
 /** How Helm describes a failed version: `Release "x" failed: …` (install), `Upgrade "x" failed: …`, `Rollback "x" failed: …`. */

@@ -21,6 +21,7 @@ import { ReconcileError } from "../reconcile-error.js";
 import { findCondition, isReady } from "../conditions.js";
 import { markFailed, markProgressing, withoutConditions } from "../status.js";
 import {
+  appliesServerSide,
   correctDrift,
   FIELD_MANAGER,
   fluxMetadata,
@@ -332,6 +333,10 @@ async function releaseAction(
       previous,
       crds: policy,
       force: action === "upgrade" && !!hr.spec.upgrade?.force,
+      serverSideApply:
+        action === "install"
+          ? (hr.spec.install?.serverSideApply ?? true)
+          : appliesServerSide(hr.spec.upgrade?.serverSideApply, previous),
       maxHistory: maxHistoryOf(hr),
       hooks: hookLimits(run, action),
       disableTakeOwnership: hr.spec[action]?.disableTakeOwnership,

@@ -3,7 +3,14 @@ import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { ReconcileError } from "../reconcile-error.js";
 import { markFailed } from "../status.js";
-import { ReleaseActionError, rollback, setStatus, uninstall, type ReleaseTarget } from "./release-actions.js";
+import {
+  appliesServerSide,
+  ReleaseActionError,
+  rollback,
+  setStatus,
+  uninstall,
+  type ReleaseTarget,
+} from "./release-actions.js";
 import type { Run } from "./release-run.js";
 import {
   COND,
@@ -51,6 +58,7 @@ export async function remediate(
   try {
     const result = await rollback(target, latest, stored, {
       force: !!run.hr.spec.rollback?.force,
+      serverSideApply: appliesServerSide(run.hr.spec.rollback?.serverSideApply, stored),
       maxHistory: maxHistoryOf(run.hr),
       hooks: hookLimits(run, "rollback"),
     });
