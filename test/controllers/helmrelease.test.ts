@@ -710,6 +710,8 @@ describe("HelmRelease: bad input fails clearly and uninstalls nothing", () => {
     expect(ready(status)?.message).toContain(
       `HelmChart '${suite.namespace}/${suite.namespace}-missing-version' is not ready`,
     );
+    // Still in progress, as helm-controller leaves it: a Kustomization waiting on it keeps waiting, not failing.
+    expect(condition(status, "Reconciling")).toMatchObject({ status: "True", message: "Fulfilling prerequisites" });
   });
 
   it("a dependsOn on a HelmRelease that does not exist holds it as DependencyNotReady, naming it", async () => {

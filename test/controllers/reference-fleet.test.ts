@@ -7,31 +7,89 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import type { Artifact } from "../../src/api/meta.js";
 import { readArchive } from "../../src/artifacts/extract.js";
 import { applyToStore } from "../../src/store/objects.js";
+import { CERT_MANAGER, ENVOY_GATEWAY, pushFleetCharts } from "../env/fleet-charts.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { adminKubeConfig } from "../env/kube-client.js";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { startKubelet, type Kubelet } from "../env/kubelet.js";
+import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { ready, startTestPlane, storedStatus, until, type TestPlane } from "./helpers.js";
 
-// Flux's reference fleet (test/fixtures/flux2-kustomize-helm-example, unchanged) bootstrapped on clusters/staging in a
-// local control plane: its ArtifactGenerator splits the monorepo into the `infrastructure` and `apps`
-// ExternalArtifacts its Kustomizations read, and a commit that does not touch an artifact's files changes neither its
-// revision nor wakes the Kustomizations reading it.
+// Flux's reference fleet (test/fixtures/flux2-kustomize-helm-example) bootstrapped on clusters/staging in a local
+// control plane, driven to Ready: its ArtifactGenerator splits the monorepo into the `infrastructure` and `apps`
+// ExternalArtifacts its Kustomizations read; infra-controllers installs cert-manager and Envoy Gateway (HelmReleases
+// from OCIRepositories, RetryOnFailure), infra-configs then applies the ClusterIssuer and Gateway their CRDs define,
+// and apps installs podinfo from its HelmRepository. The fleet is pushed as published except for its three chart
+// URLs, pointed at the test bed's mirror (stand-ins of the same names and versions, see fleet-charts.ts). A commit
+// that does not touch an artifact's files changes neither its revision nor wakes the Kustomizations reading it.
 
-const { kube, git } = inject("testbed");
+const { kube, git, registry, helmRepo } = inject("testbed");
 const FIXTURE = join(import.meta.dirname, "../fixtures/flux2-kustomize-helm-example");
 const NS = "flux-system";
 const logs: { object?: string; msg?: string; reason?: string }[] = [];
-const core = adminKubeConfig(kube).makeApiClient(CoreV1Api);
+const config = adminKubeConfig(kube);
+const core = config.makeApiClient(CoreV1Api);
+const appsApi = config.makeApiClient(AppsV1Api);
+const custom = config.makeApiClient(CustomObjectsApi);
+const crds = config.makeApiClient(ApiextensionsV1Api);
+const RELEASE_NAMESPACES = ["cert-manager", "envoy-gateway-system", "podinfo"];
+const CRDS = [
+  "clusterissuers.cert-manager.io",
+  "gatewayclasses.gateway.networking.k8s.io",
+  "gateways.gateway.networking.k8s.io",
+  "httproutes.gateway.networking.k8s.io",
+];
 const suffix = Math.random().toString(16).slice(2, 8);
 const secretName = `reference-fleet-${suffix}`;
 let plane: TestPlane | undefined;
+let kubelet: Kubelet | undefined;
 
 afterAll(async () => {
   await plane?.stop();
+  await kubelet?.stop();
   await core.deleteNamespacedSecret({ namespace: NS, name: secretName }).catch(() => undefined);
-  for (const name of ["cert-manager", "envoy-gateway-system"])
-    await core.deleteNamespace({ name }).catch(() => undefined);
+  for (const name of RELEASE_NAMESPACES) await core.deleteNamespace({ name }).catch(() => undefined);
+  for (const name of CRDS) await crds.deleteCustomResourceDefinition({ name }).catch(() => undefined);
 });
+
+/** The fleet's chart sources pointed at the test bed, as a user mirroring the charts would change them. */
+async function mirrorCharts(work: string): Promise<void> {
+  const oci = (chart: typeof CERT_MANAGER) => `oci://${registry.host}/${chart.repository}/${chart.name}`;
+  const mirrors: [string, string, string][] = [
+    ["infrastructure/controllers/cert-manager.yaml", "oci://quay.io/jetstack/charts/cert-manager", oci(CERT_MANAGER)],
+    ["infrastructure/controllers/envoy-gateway.yaml", "oci://docker.io/envoyproxy/gateway-helm", oci(ENVOY_GATEWAY)],
+    ["apps/base/podinfo/repository.yaml", "https://stefanprodan.github.io/podinfo", helmRepo.url],
+  ];
+  for (const [path, from, to] of mirrors) {
+    const text = await readFile(join(work, path), "utf8");
+    expect(text, path).toContain(`url: ${from}\n`);
+    await writeFile(join(work, path), text.replace(`url: ${from}\n`, `url: ${to}\n`));
+  }
+}
+
+/** The port of the configs layer's Gateway, as the cluster has it. */
+const gatewayPort = async (): Promise<number> => {
+  const gateway = await custom.getNamespacedCustomObject({
+    group: "gateway.networking.k8s.io",
+    version: "v1",
+    namespace: "envoy-gateway-system",
+    plural: "gateways",
+    name: "envoy",
+  });
+  return gateway.spec.listeners[0].port;
+};
+
+const readyIn = async (kind: string, namespace: string, name: string) => {
+  let last: unknown;
+  return until(
+    () => `${kind} ${namespace}/${name} Ready, last ${JSON.stringify(last)}`,
+    async () => {
+      const status = await storedStatus(plane!, kind, namespace, name);
+      last = ready(status);
+      return ready(status)?.status === "True" && status;
+    },
+    180_000,
+  );
+};
 
 /** The files of a stored ExternalArtifact's artifact. */
 async function filesOf(artifact: Artifact): Promise<string[]> {
@@ -60,7 +118,7 @@ const wakes = (name: string) =>
     .length;
 
 describe("Flux's reference fleet (flux2-kustomize-helm-example) on a local control plane", () => {
-  it("splits the monorepo into ExternalArtifacts; an unrelated commit changes no artifact revision and wakes no Kustomization", async () => {
+  it("reconciles to Ready: controllers, configs, apps; an unrelated commit changes no artifact revision and wakes no Kustomization", async () => {
     // Prepare: the fleet pushed as published, bootstrapped as `flux bootstrap` would (clusters/staging).
     await core.createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
     await core.createNamespacedSecret({
@@ -71,6 +129,9 @@ describe("Flux's reference fleet (flux2-kustomize-helm-example) on a local contr
     const url = await createRepo(git, repo);
     const work = await mkdtemp(join(tmpdir(), "sluice-reference-fleet-"));
     await cp(FIXTURE, work, { recursive: true });
+    await mirrorCharts(work);
+    await pushFleetCharts(registry.host);
+    kubelet = await startKubelet(kube, { namespaces: RELEASE_NAMESPACES });
     const first = await pushTree(git, repo, { folder: work });
     plane = await startTestPlane(kube, {
       log: pino(
@@ -111,14 +172,15 @@ describe("Flux's reference fleet (flux2-kustomize-helm-example) on a local contr
     });
     const infrastructure = (await artifactOf("infrastructure"))!;
     const apps = (await artifactOf("apps"))!;
-    const waiting = await until("infra-controllers' HelmReleases registered and judged", async () => {
-      const status = await storedStatus(plane!, "HelmRelease", "cert-manager", "cert-manager");
-      return ready(status)?.status === "False" && ready(status);
-    });
-    const attempted = await until("infra-controllers' attempt recorded", async () => {
-      const status = await storedStatus(plane!, "Kustomization", NS, "infra-controllers");
-      return status.lastAttemptedRevision !== undefined && status;
-    });
+    const kustomizations = [];
+    for (const name of ["flux-system", "infra-controllers", "infra-configs", "apps"])
+      kustomizations.push(await readyIn("Kustomization", NS, name));
+    const releases = [
+      await readyIn("HelmRelease", "cert-manager", "cert-manager"),
+      await readyIn("HelmRelease", "envoy-gateway-system", "envoy-gateway"),
+      await readyIn("HelmRelease", "podinfo", "podinfo"),
+    ];
+    const portBefore = await gatewayPort();
     const [infraWakes, appsWakes] = [wakes("infra-controllers"), wakes("apps")];
     const unrelated = await push("clusters/production/apps.yaml", (t) => t.replace("interval: 1h", "interval: 2h"));
     const afterUnrelated = { infrastructure: (await artifactOf("infrastructure"))!, apps: (await artifactOf("apps"))! };
@@ -147,10 +209,46 @@ describe("Flux's reference fleet (flux2-kustomize-helm-example) on a local contr
     ]);
     expect(apps.revision).toBe(`latest@${apps.digest}`);
     expect(apps.metadata).toEqual({ "org.opencontainers.image.revision": `main@sha1:${first}` });
-    // infra-controllers read its ExternalArtifact and registered the chart sources and releases; the releases (their
-    // RetryOnFailure strategy accepted) wait on their charts, which come from registries this test bed does not reach.
-    expect(attempted.lastAttemptedRevision).toBe(infrastructure.revision);
-    expect(waiting.reason).not.toBe("UnsupportedField");
+    // Each layer Ready at the artifact it read, each release installed from its (mirrored) chart.
+    expect(kustomizations.map((k) => k.lastAppliedRevision)).toEqual([
+      `main@sha1:${first}`,
+      infrastructure.revision,
+      infrastructure.revision,
+      apps.revision,
+    ]);
+    expect(
+      releases.map((r) => [ready(r)?.reason, (r.history as unknown as { chartName: string }[])[0]?.chartName]),
+    ).toEqual([
+      ["InstallSucceeded", "cert-manager"],
+      ["InstallSucceeded", "gateway-helm"],
+      ["InstallSucceeded", "podinfo"],
+    ]);
+    expect(releases.map((r) => r.lastAttemptedRevision as string)).toEqual([
+      expect.stringMatching(/^1\.19\.1\+[0-9a-f]{12}$/),
+      expect.stringMatching(/^1\.8\.0\+[0-9a-f]{12}$/),
+      "6.9.3",
+    ]);
+    // What they made, in the cluster: the controllers rolled out, cert-manager's values, the CRDs, and the configs
+    // layer's objects (the ClusterIssuer with the staging cluster's patch).
+    const controllers: [string, string][] = [
+      ["cert-manager", "cert-manager"],
+      ["envoy-gateway-system", "envoy-gateway"],
+      ["podinfo", "podinfo"],
+      ["podinfo", "podinfo-redis"],
+    ];
+    for (const [namespace, name] of controllers)
+      expect((await appsApi.readNamespacedDeployment({ namespace, name })).status?.readyReplicas, name).toBe(1);
+    const certManagerConfig = await core.readNamespacedConfigMap({ namespace: "cert-manager", name: "cert-manager" });
+    expect(JSON.parse(certManagerConfig.data!["config.json"]!)).toEqual({ enableGatewayAPI: true });
+    for (const name of CRDS) expect((await crds.readCustomResourceDefinition({ name })).metadata?.name).toBe(name);
+    const issuer = await custom.getClusterCustomObject({
+      group: "cert-manager.io",
+      version: "v1",
+      plural: "clusterissuers",
+      name: "letsencrypt",
+    });
+    expect(issuer.spec.acme.server).toBe("https://acme-staging-v02.api.letsencrypt.org/directory");
+    expect(portBefore).toBe(80);
     // The unrelated commit: same revisions (only the origin revision moved), nobody woken.
     expect(afterUnrelated.infrastructure.revision).toBe(infrastructure.revision);
     expect(afterUnrelated.apps.revision).toBe(apps.revision);
@@ -160,5 +258,7 @@ describe("Flux's reference fleet (flux2-kustomize-helm-example) on a local contr
     expect(afterInfra.infrastructure.revision).not.toBe(infrastructure.revision);
     expect(afterInfra.apps.revision).toBe(apps.revision);
     expect(wakes("apps")).toBe(appsWakes);
-  });
+    // ...and infra-configs applies it.
+    await until("the Gateway on port 8080", async () => (await gatewayPort()) === 8080);
+  }, 300_000);
 });

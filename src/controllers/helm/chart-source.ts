@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
+import semver from "semver";
 import { HELM_CHART_API_VERSION } from "../../api/helmchart.js";
 import { helmChartOf, type HelmRelease } from "../../api/helmrelease.js";
 import type { Artifact } from "../../api/meta.js";
@@ -15,6 +16,7 @@ import { applyToStore } from "../../store/objects.js";
 import { isReady } from "../../pipeline/conditions.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { HELM_GROUP } from "../../pipeline/helm-release/release-actions.js";
+import { SOURCE_NOT_READY } from "../../pipeline/helm-release/release-run.js";
 
 // The chart a HelmRelease installs: the HelmChart its `spec.chart` template generates (created and
 // kept in line as helm-controller does, named `<namespace>-<name>` in the source's namespace), or
@@ -97,13 +99,13 @@ export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promi
   const label = `${key.kind} '${key.namespace}/${key.name}'`;
   // helm-controller's isSourceReady: an ExternalArtifact is ready once it has an artifact (its generator owns it).
   if (key.kind === "ExternalArtifact") {
-    if (!chart.status?.artifact) throw waiting("SourceNotReady", `${label} is not ready: does not have an artifact`);
+    if (!chart.status?.artifact) throw waiting(SOURCE_NOT_READY, `${label} is not ready: does not have an artifact`);
     return { key, artifact: chart.status.artifact, ...(await externalChart(ports, label, chart.status.artifact)) };
   }
   if (chart.status?.observedGeneration !== chart.metadata.generation)
-    throw waiting("SourceNotReady", `${label} is not ready: latest generation of object has not been reconciled`);
+    throw waiting(SOURCE_NOT_READY, `${label} is not ready: latest generation of object has not been reconciled`);
   if (!isReady(chart as never) || !chart.status?.artifact)
-    throw waiting("SourceNotReady", `${label} is not ready: does not have an artifact`);
+    throw waiting(SOURCE_NOT_READY, `${label} is not ready: does not have an artifact`);
   const { artifact } = chart.status;
   if (key.kind === "OCIRepository") return { key, artifact, ...(await ociChart(ports, label, artifact)) };
   return {
@@ -154,7 +156,11 @@ async function ociChart(
   const metadata = await chartMetadataOf(ports, label, artifact);
   const [tag, digest] = artifact.revision.includes("@") ? artifact.revision.split("@") : [undefined, artifact.revision];
   const hex = digest?.replace(/^sha256:/, "") ?? "";
-  if (tag && parseVersion(tag) && tag.replace(/^v/, "") !== metadata.version)
+  // parseSemverFromTag: an OCI tag spells build metadata's `+` as `_`; versions are compared as semver (a `v` prefix
+  // and build metadata aside), so the tag `v1.19.1` is cert-manager's chart version `v1.19.1`.
+  const tagVersion = tag && parseVersion(tag.replaceAll("_", "+"));
+  const chartVersion = parseVersion(metadata.version);
+  if (tagVersion && (!chartVersion || semver.compare(tagVersion, chartVersion) !== 0))
     throw new ReconcileError(
       "ChartMutateError",
       `artifact revision ${tag} does not match chart version ${metadata.version}`,

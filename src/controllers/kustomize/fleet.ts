@@ -113,9 +113,14 @@ export async function fleetHealth(
       if (isReady(stored.object as never))
         return { subject, status: "Current" as const, message: ready?.message ?? "" };
       const stalled = findCondition(conditions, CONDITION.stalled);
+      // kstatus: Stalled fails, then Reconciling (a HelmRelease waiting for its chart, or retrying) is in progress.
+      const reconciling = findCondition(conditions, CONDITION.reconciling)?.status === "True";
       if (
         stalled?.status === "True" ||
-        (ready?.status === "False" && ready.reason !== REASON.progressing && ready.reason !== REASON.dependencyNotReady)
+        (!reconciling &&
+          ready?.status === "False" &&
+          ready.reason !== REASON.progressing &&
+          ready.reason !== REASON.dependencyNotReady)
       ) {
         return { subject, status: "Failed" as const, message: ready?.message ?? stalled?.message ?? "" };
       }

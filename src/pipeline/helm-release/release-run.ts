@@ -10,7 +10,7 @@ import {
   type HelmRelease,
   type ReleaseSnapshot,
 } from "../../api/helmrelease.js";
-import { CONDITION } from "../../api/reasons.js";
+import { CONDITION, REASON } from "../../api/reasons.js";
 import { releaseDigest } from "../../helm/observation.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { ReleaseStorage } from "../../helm/storage.js";
@@ -71,6 +71,8 @@ export const WHY = {
   driftDetected: "DriftDetected",
   noDriftDetected: "NoDriftDetected",
 } as const;
+/** helm-controller's reason while the chart's source has no (current) artifact. */
+export const SOURCE_NOT_READY = "SourceNotReady";
 /** Snapshots kept in status.history (helm-controller keeps those since the last success; Sluice caps them too). */
 const MAX_SNAPSHOTS = 5;
 /**
@@ -136,6 +138,9 @@ export class Run {
 
   failedWith(error: ReconcileError): HelmReleaseOutcome {
     this.status = markFailed(this.status, this.at, error.reason, error.message, { stalled: error.stalled });
+    // helm-controller keeps the Reconciling=True it sets before its prerequisites while it waits for its chart.
+    if (error.reason === SOURCE_NOT_READY)
+      this.set(CONDITION.reconciling, "True", REASON.progressing, "Fulfilling prerequisites");
     return {
       status: this.status,
       requeueAfterMs: error.stalled ? undefined : (error.retryAfterMs ?? parseDuration(this.hr.spec.interval)),
