@@ -1,5 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
+import { CfnOutput, DockerImage, Duration, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
 import { HttpApi, HttpMethod, type CfnStage } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpUserPoolAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -38,7 +39,7 @@ export interface SluiceUiOptions {
    * region; lower-case letters, digits and hyphens).
    */
   loginDomainPrefix: string;
-  /** The built UI (index.html and its bundle). @default dist/ui (`npm run build`) */
+  /** The built UI (index.html and its bundle). @default built by scripts/build-ui.ts when the app synthesizes */
   assetsDir?: string;
 }
 
@@ -176,7 +177,7 @@ export class SluiceUi extends Construct {
     // The page learns where to sign in at run time (the bundle is the same everywhere).
     const publish = new BucketDeployment(this, "Publish", {
       sources: [
-        Source.asset(props.assetsDir ?? join(root, "dist", "ui")),
+        props.assetsDir ? Source.asset(props.assetsDir) : builtAssets(),
         Source.jsonData("config.json", {
           login: loginOrigin,
           clientId: client.userPoolClientId,
@@ -198,6 +199,24 @@ export class SluiceUi extends Construct {
     acknowledgeUiFindings(this, fn, stack.getLogicalId(props.bucket.node.defaultChild as CfnBucket));
     acknowledgePublishFindings(publish, stack.getLogicalId(assets.node.defaultChild as CfnBucket));
   }
+}
+
+/** The app and its Cognito sign-in, bundled by scripts/build-ui.ts with the project's esbuild (no Docker). */
+function builtAssets() {
+  return Source.asset(join(root, "src", "ui"), {
+    bundling: {
+      image: DockerImage.fromRegistry("public.ecr.aws/docker/library/node:24"), // required by the type; never used
+      local: {
+        tryBundle(outputDir) {
+          execFileSync(process.execPath, ["--import", "tsx", join(root, "scripts", "build-ui.ts"), outputDir], {
+            cwd: root,
+            stdio: "inherit",
+          });
+          return true;
+        },
+      },
+    },
+  });
 }
 
 /** The page's own bundle only; data from its origin, sign-in from Cognito's domain; never framed. */
