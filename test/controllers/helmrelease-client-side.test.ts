@@ -51,12 +51,15 @@ const WIDGET_CRD = {
 const CHART = "csa-app";
 const CHART_VERSION = "1.0.0";
 
-/** A Deployment (env list, labels), a ConfigMap of `data` and a Widget of `widget`, all from values. */
+/**
+ * A Deployment (env list, labels), a ConfigMap of `data`, a Widget of `widget` (if any) and, given `foreign`, a
+ * ConfigMap in that namespace: all from values.
+ */
 async function csaChart(): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "sluice-csa-")), CHART);
   await mkdir(join(dir, "templates"), { recursive: true });
   await writeFile(join(dir, "Chart.yaml"), `apiVersion: v2\nname: ${CHART}\nversion: ${CHART_VERSION}\n`);
-  await writeFile(join(dir, "values.yaml"), "labels: {}\nenv: {}\ndata: {}\nwidget: {}\n");
+  await writeFile(join(dir, "values.yaml"), "labels: {}\nenv: {}\ndata: {}\nwidget: {}\nforeign: ''\n");
   await writeFile(
     join(dir, "templates", "all.yaml"),
     `apiVersion: apps/v1
@@ -88,12 +91,21 @@ kind: ConfigMap
 metadata: { name: {{ .Release.Name }}-config }
 data:
   {{- toYaml .Values.data | nindent 2 }}
+{{- if .Values.widget }}
 ---
 apiVersion: csa.sluice.test/v1
 kind: Widget
 metadata: { name: {{ .Release.Name }} }
 spec:
   {{- toYaml .Values.widget | nindent 2 }}
+{{- end }}
+{{- if .Values.foreign }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: {{ .Release.Name }}-config, namespace: {{ .Values.foreign }} }
+data: { k: mine }
+{{- end }}
 `,
   );
   return dir;
@@ -252,5 +264,51 @@ describe("HelmRelease client-side apply (Helm's three-way merge)", () => {
       `ConfigMap/${suite.namespace}/csa-config patch failed: data.$patch: a key starting with "$" is a patch directive, not a field`,
     );
     expect((await configMap("csa-config")).data).toEqual({ k: "v", theirs: "kept" });
+  });
+
+  it("as a tenant (serviceAccountName): reads the OpenAPI and releases client-side, but patches nothing in a namespace it has no rights in", async () => {
+    const other = `${suite.namespace}-other`;
+    const admin = suite.admin.client;
+    await admin.send({ method: "POST", path: "/api/v1/namespaces", body: { metadata: { name: other } } });
+    try {
+      await admin.send({
+        method: "POST",
+        path: `/api/v1/namespaces/${other}/configmaps`,
+        body: { metadata: { name: "tenant-config" }, data: { k: "theirs" } },
+      });
+      await admin.send({
+        method: "POST",
+        path: `/api/v1/namespaces/${suite.namespace}/serviceaccounts`,
+        body: { metadata: { name: "tenant" } },
+      });
+      await admin.send({
+        method: "POST",
+        path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${suite.namespace}/rolebindings`,
+        body: {
+          metadata: { name: "tenant-admin" },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
+          subjects: [{ kind: "ServiceAccount", name: "tenant", namespace: suite.namespace }],
+        },
+      });
+      const tenant = { serviceAccountName: "tenant", install: { serverSideApply: false } };
+      await release("tenant", { env: { A: "1" }, data: { k: "v" } }, tenant);
+      await released("tenant", "InstallSucceeded");
+      expect(await applyMethod("tenant", 1)).toBe("csa");
+
+      await release("tenant", { env: { A: "2" }, data: { k: "v" }, foreign: other }, tenant);
+      const failed = await released("tenant", "UpgradeFailed");
+      expect(condition(failed, "Released")?.message).toMatch(
+        new RegExp(
+          `ConfigMap/${other}/tenant-config apply failed: forbidden for user system:serviceaccount:${suite.namespace}:tenant`,
+        ),
+      );
+      const theirs = await get<{ data: Record<string, string> }>(
+        `/api/v1/namespaces/${other}/configmaps/tenant-config`,
+      );
+      expect(theirs.data).toEqual({ k: "theirs" });
+      expect(theirs.metadata.annotations?.["meta.helm.sh/release-name"]).toBeUndefined();
+    } finally {
+      await admin.send({ method: "DELETE", path: `/api/v1/namespaces/${other}` });
+    }
   });
 });
