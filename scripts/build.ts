@@ -1,13 +1,16 @@
-import { existsSync } from "node:fs";
-import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
-import { build, type BuildOptions, type Metafile } from "esbuild";
+import { existsSync, readFileSync } from "node:fs";
+import { readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 
-// `npm run build`: one minified ESM bundle (with source map) per Lambda function, the CLI and the
-// agent, in dist/ (Dockerfile.agent packs dist/agent into the agent's image). Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
-// local and Lambda runs use the same code.
+// `npm run build`: minified ESM (with source maps) in dist/: each Lambda function code-split into its folder
+// (index.mjs and chunks/, what the CDK app deploys), the CLI and the agent as one file each (Dockerfile.agent packs
+// dist/agent into the agent's image). Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
+// local and Lambda runs use the same code, and so a function's rare clients (EKS, KMS…) stay in chunks it loads
+// only when used.
 // `tsx scripts/build.ts cli` (npm's prepare script, so `npm ci` runs it): only the code-split CLI bundle `npx sluice`
-// runs, in node_modules/.cache/sluice/cli/ (see buildCli).
+// runs, in node_modules/.cache/sluice/cli/ (see buildCli). `tsx scripts/build.ts functions <outdir>`: the
+// functions' bundles alone, as the CDK app builds them while it synthesizes.
 
 const root = join(import.meta.dirname, "..");
 
@@ -23,7 +26,7 @@ export async function entries(): Promise<Entry[]> {
   const functionsDir = join(root, "functions");
   if (existsSync(functionsDir)) {
     for (const name of (await readdir(functionsDir)).sort()) {
-      const source = join(functionsDir, name, "handler.ts");
+      const source = functionSource(name);
       if (existsSync(source))
         found.push({ name: `function ${name}`, source, outfile: join(root, "dist", "functions", name, "index.mjs") });
     }
@@ -42,7 +45,12 @@ export async function entries(): Promise<Entry[]> {
 }
 
 export interface Built extends Entry {
+  /** The entry file's size. */
   bytes: number;
+  /** What importing it loads: the entry and every chunk it imports statically (dynamic imports wait for use). */
+  loadedBytes: number;
+  /** esbuild's account of what each output holds. */
+  metafile: Metafile;
 }
 
 /**
@@ -63,9 +71,27 @@ export const ESM_BANNER = [
   'const __dirname = __sluiceFilePath(new URL(".", import.meta.url));',
 ].join(" ");
 
+/**
+ * Zod's translations of its messages into other languages: a quarter of a MiB every process would compile at start
+ * (zod exports them all as `z.locales`, which a bundler cannot leave out). Sluice never selects one; English, its
+ * default, comes with the schemas themselves.
+ */
+const ENGLISH_ONLY_ZOD: Plugin = {
+  name: "english-only-zod",
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, ({ importer }) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(importer)
+        ? { path: "zod-locales", namespace: "english-only-zod" }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "english-only-zod" }, () => ({ contents: "export {};", loader: "js" }));
+  },
+};
+
 /** What every bundle is built with: minified ESM for Node 24, the package version inlined. */
-export async function bundleOptions(): Promise<BuildOptions & { metafile: true }> {
-  const { version } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string };
+export function bundleOptions(): BuildOptions & { metafile: true } {
+  // Synchronous: the CDK app builds the functions while it synthesizes, and constructs cannot await.
+  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
   return {
     bundle: true,
     minify: true,
@@ -78,16 +104,53 @@ export async function bundleOptions(): Promise<BuildOptions & { metafile: true }
     // ssh2's optional native crypto (and cpu-features'): left out, so its pure-JS ciphers are used.
     external: NATIVE_ADDONS,
     banner: { js: ESM_BANNER },
+    plugins: [ENGLISH_ONLY_ZOD],
+  };
+}
+
+/** Code splitting (ESM only): dynamic imports become chunks loaded when first reached. */
+const SPLIT = {
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  outExtension: { ".js": ".mjs" },
+} satisfies BuildOptions;
+
+/** functions/<name>/handler.ts: a Lambda function's handler. */
+export function functionSource(name: string): string {
+  return join(root, "functions", name, "handler.ts");
+}
+
+/**
+ * A Lambda function's bundle: its handler code-split, as the CLI is, into `outdir`/index.mjs (Lambda's handler
+ * `index.handler`) and the chunks it imports. A cold start compiles only the entry and its static imports; a kind's
+ * reconciler, its schema and rare features (SOPS, CEL, ssh, cosign…) come with the first message that needs them.
+ */
+export function functionBuildOptions(source: string, outdir: string): BuildOptions & { metafile: true } {
+  return {
+    ...bundleOptions(),
+    ...SPLIT,
+    entryPoints: { index: source },
+    outdir,
+    sourcemap: true,
+    absWorkingDir: root,
   };
 }
 
 export async function buildAll(): Promise<Built[]> {
-  const options = await bundleOptions();
   await rm(join(root, "dist"), { recursive: true, force: true });
   const built: Built[] = [];
   for (const entry of await entries()) {
-    const result = await build({ ...options, entryPoints: [entry.source], outfile: entry.outfile, sourcemap: true });
-    built.push({ ...entry, bytes: outputBytes(result.metafile, entry.outfile) });
+    const options = entry.name.startsWith("function ")
+      ? functionBuildOptions(entry.source, dirname(entry.outfile))
+      : { ...bundleOptions(), entryPoints: [entry.source], outfile: entry.outfile, sourcemap: true };
+    const result = await build(options);
+    const { metafile } = result;
+    built.push({
+      ...entry,
+      bytes: outputBytes(metafile, entry.outfile),
+      loadedBytes: loadedBytes(metafile, entry.outfile),
+      metafile,
+    });
   }
   return built;
 }
@@ -130,12 +193,10 @@ export async function buildCli(): Promise<CliBundle> {
   const id = `${Date.now()}-${process.pid}`;
   const outdir = join(cliBundleDir, "builds", id);
   const result = await build({
-    ...(await bundleOptions()),
+    ...bundleOptions(),
+    ...SPLIT,
     entryPoints: { sluice: join(root, "src", "cli", "main.ts") },
     outdir,
-    splitting: true,
-    chunkNames: "chunks/[name]-[hash]",
-    outExtension: { ".js": ".mjs" },
     absWorkingDir: root,
   });
   await writeFile(join(outdir, "meta.json"), JSON.stringify(result.metafile));
@@ -181,15 +242,40 @@ function outputBytes(metafile: Metafile, outfile: string): number {
   return metafile.outputs[relative(root, outfile)]?.bytes ?? 0;
 }
 
-if (import.meta.main && process.argv[2] === "cli") {
+/** The outputs importing `outfile` loads at once (as metafile keys): it and what it imports statically, transitively. */
+export function loadedOutputs(metafile: Metafile, outfile: string): string[] {
+  const seen = new Set<string>();
+  const visit = (output: string) => {
+    if (seen.has(output) || !metafile.outputs[output]) return;
+    seen.add(output);
+    for (const imported of metafile.outputs[output].imports)
+      if (imported.kind === "import-statement" && !imported.external) visit(imported.path);
+  };
+  visit(relative(root, outfile));
+  return [...seen];
+}
+
+export function loadedBytes(metafile: Metafile, outfile: string): number {
+  return loadedOutputs(metafile, outfile).reduce((sum, output) => sum + metafile.outputs[output]!.bytes, 0);
+}
+
+if (import.meta.main && process.argv[2] === "functions") {
+  // `tsx scripts/build.ts functions <outdir>`: every function into <outdir>/<name>/, which the CDK app deploys.
+  const outdir = process.argv[3];
+  if (!outdir) throw new Error("usage: tsx scripts/build.ts functions <outdir>");
+  const names = (await readdir(join(root, "functions"))).filter((name) => existsSync(functionSource(name)));
+  await Promise.all(names.map((name) => build(functionBuildOptions(functionSource(name), join(outdir, name)))));
+} else if (import.meta.main && process.argv[2] === "cli") {
   const started = performance.now();
   const { entry } = await buildCli();
   console.error(`✔ ${entry} built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 } else if (import.meta.main) {
   const started = performance.now();
   for (const bundle of await buildAll()) {
+    const loaded =
+      bundle.loadedBytes === bundle.bytes ? "" : ` (${(bundle.loadedBytes / 1024).toFixed(0)} KiB loaded at start)`;
     console.log(
-      `${bundle.name.padEnd(20)} ${relative(root, bundle.outfile).padEnd(36)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB`,
+      `${bundle.name.padEnd(20)} ${relative(root, bundle.outfile).padEnd(36)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB${loaded}`,
     );
   }
   console.error(`✔ built in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
-import { stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { version } from "../../src/version.js";
-import { buildAll } from "../../scripts/build.js";
+import { buildAll, loadedOutputs } from "../../scripts/build.js";
 
 const run = promisify(execFile);
 
@@ -40,6 +41,7 @@ describe("npm run build (esbuild bundles)", () => {
     expect(functions.map((b) => b.name)).toEqual([
       "function notify",
       "function tick",
+      "function ui",
       "function webhook",
       "function worker",
     ]);
@@ -49,6 +51,33 @@ describe("npm run build (esbuild bundles)", () => {
         run(process.execPath, ["--input-type=module", "-e", script], { env: lambdaEnv }),
         fn.name,
       ).resolves.toMatchObject({ stdout: "function\n" });
+      // Every chunk a message may load later (a kind's reconciler, SOPS, ssh…) resolves and evaluates from the
+      // function's folder, as deployed: a broken one would only show on the first message that needs it.
+      const chunks = (await readdir(join(dirname(fn.outfile), "chunks"))).filter((file) => file.endsWith(".mjs"));
+      const loadAll = `for (const c of ${JSON.stringify(chunks)}) await import(${JSON.stringify(`${dirname(fn.outfile)}/chunks/`)} + c); console.log("ok");`;
+      await expect(
+        run(process.execPath, ["--input-type=module", "-e", loadAll], { env: lambdaEnv }),
+        `${fn.name} chunks`,
+      ).resolves.toMatchObject({ stdout: "ok\n" });
     }
-  }, 120_000);
+    // The worker starts with the queue, the Store and the dispatcher; admission (every kind's schema), each
+    // kind's reconciler and the libraries only they use come with the first object that needs them.
+    const worker = functions.find((b) => b.name === "function worker")!;
+    const atStart = loadedOutputs(worker.metafile, worker.outfile).flatMap((output) =>
+      Object.keys(worker.metafile.outputs[output]!.inputs),
+    );
+    expect(atStart).toContain("src/controllers/dispatch.ts");
+    expect(atStart.some((input) => input.includes("node_modules/@aws-sdk/client-s3/"))).toBe(true);
+    const lazy =
+      /^src\/(api\/parse\.ts|controllers\/(kustomize\/kustomization\.ts|(helm|image|source)\/)|sources\/|helm\/|render\/(sops|kustomize)\.ts)|node_modules\/(isomorphic-git|openpgp|ssh2|@marcbachmann\/cel-js|age-encryption)\//;
+    expect(atStart.filter((input) => lazy.test(input))).toEqual([]);
+    expect(Object.keys(worker.metafile.inputs)).toContain("src/controllers/kustomize/kustomization.ts"); // in a chunk
+    expect(worker.loadedBytes).toBeLessThan(3 * 1024 * 1024);
+    // Zod's translations are left out of every bundle (Sluice speaks English only); English stays.
+    for (const bundle of bundles)
+      expect(Object.keys(bundle.metafile.inputs).filter((input) => /zod\/v4\/locales\/(?!en\.js)/.test(input))).toEqual(
+        [],
+      );
+    expect(Object.keys(cli!.metafile.inputs).some((input) => input.endsWith("zod/v4/locales/en.js"))).toBe(true);
+  }, 600_000); // esbuild, then a process per function and per function's chunks: minutes on a loaded machine
 });
