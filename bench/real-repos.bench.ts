@@ -8,7 +8,7 @@ import type { KubeObject } from "../src/apply/object.js";
 import { gitRepositoryManifest, kustomizationManifest } from "../src/cli/manifests.js";
 import { reconcileGitRepository } from "../src/controllers/source/gitrepository.js";
 import { cacheDir } from "../src/runtime/cache-dir.js";
-import { checkout, type GitRemote } from "../src/sources/git.js";
+import { checkoutInMemory, type GitRemote } from "../src/sources/git.js";
 import { applyToStore } from "../src/store/objects.js";
 import { serveRealRepo, type RealRepoName } from "../test/env/real-repos.js";
 import { defineBenchmark, type Benchmark } from "./harness.js";
@@ -17,7 +17,7 @@ import { startBenchPlane, stopBenchPlane } from "./local-plane.js";
 // Real repositories (built by test/env/build-real-repos.sh, served by the test bed's Git server):
 // (a) a new commit fetched as a GitRepository reconcile does it (the ref resolved, a depth-1 checkout of the new
 //     revision, the artifact archived and stored) against `git fetch --depth 1` of the same commit into a clone;
-// (b) the first depth-1 checkout against `git clone --depth 1`;
+// (b) a GitRepository's first depth-1 fetch (the tree read into memory for its artifact) against `git clone --depth 1`;
 // (c) podinfo's kustomize/ applied by a Kustomization reconcile against `kubectl apply --server-side -k`, each
 //     iteration changing a label on every object so that both really write.
 
@@ -103,9 +103,9 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       warmup: WARMUP,
       teardown: fresh,
       subject: {
-        name: "checkout (isomorphic-git, depth 1, tree written)",
+        name: "checkoutInMemory (a GitRepository's first fetch: depth 1, the tree read into memory)",
         prepare: fresh,
-        run: async () => void (await checkout(remote(served.url), { branch: "master" }, dirs[0]!)),
+        run: async () => void (await checkoutInMemory(remote(served.url), { branch: "master" }, dirs[0]!)),
       },
       baseline: {
         name: "git clone --depth 1",

@@ -37,6 +37,7 @@ interface Pack {
  * Every length is checked against what is really there, and no object may exceed `maxObjectBytes`.
  */
 export class PackObjects {
+  /** Delta bases by offset, resolved once however many deltas use them (an object read alone is not kept). */
   private readonly resolved = new Map<number, GitObject>();
 
   private constructor(
@@ -80,7 +81,7 @@ export class PackObjects {
       const entry = readEntry(current, at, this.maxObjectBytes);
       if (entry.kind === "object") {
         base = entry.object;
-        this.resolved.set(at, base);
+        if (chain.length > 0) this.resolved.set(at, base);
         break;
       }
       if (chain.length >= MAX_DELTA_CHAIN) throw new BadPackError(`delta chain longer than ${MAX_DELTA_CHAIN}`);
@@ -93,9 +94,9 @@ export class PackObjects {
       }
       base = this.resolved.get(at);
     }
-    for (const link of chain.reverse()) {
+    for (const [i, link] of chain.reverse().entries()) {
       base = { type: base.type, data: applyDelta(base.data, link.delta, this.maxObjectBytes) };
-      this.resolved.set(link.offset, base);
+      if (i < chain.length - 1) this.resolved.set(link.offset, base);
     }
     return base;
   }
@@ -106,11 +107,17 @@ type Entry =
   | { kind: "offset-delta"; base: number; delta: Buffer }
   | { kind: "ref-delta"; base: string; delta: Buffer };
 
-/** Reads the entry header at `offset` and inflates its body, which must be exactly the size the header gives. */
-function readEntry(pack: Pack, offset: number, maxObjectBytes: number): Entry {
-  const { data } = pack;
-  const end = pack.ends.get(offset);
-  if (end === undefined) throw new BadPackError(`no object starts at offset ${offset}`);
+/** An entry's header: its type (none for a delta), inflated size, delta base, and where its deflated body starts. */
+export interface EntryHeader {
+  type?: GitObjectType;
+  size: number;
+  /** An offset-delta's base offset, or a ref-delta's base oid. */
+  base?: number | string;
+  bodyAt: number;
+}
+
+/** Reads the entry header at `offset` (before `end`); a size over `maxObjectBytes` is refused before any inflate. */
+export function readEntryHeader(data: Buffer, offset: number, end: number, maxObjectBytes: number): EntryHeader {
   let at = offset;
   let byte = data[at++]!;
   const type = (byte >> 4) & 7;
@@ -134,20 +141,28 @@ function readEntry(pack: Pack, offset: number, maxObjectBytes: number): Entry {
     base = offset - distance;
     if (distance === 0 || base < 12) throw new BadPackError(`object at offset ${offset}: bad delta base`);
   } else if (type === REF_DELTA) {
-    base = data.subarray(at, at + 20).toString("hex");
+    base = data.toString("hex", at, at + 20);
     at += 20;
   } else if (!TYPES[type]) throw new BadPackError(`object at offset ${offset}: unknown type ${type}`);
   if (at > end) throw new BadPackError(`object at offset ${offset}: truncated`);
+  return { type: TYPES[type], size, base, bodyAt: at };
+}
+
+/** Reads the entry at `offset` and inflates its body, which must be exactly the size the header gives. */
+function readEntry(pack: Pack, offset: number, maxObjectBytes: number): Entry {
+  const end = pack.ends.get(offset);
+  if (end === undefined) throw new BadPackError(`no object starts at offset ${offset}`);
+  const { type, size, base, bodyAt } = readEntryHeader(pack.data, offset, end, maxObjectBytes);
   let body: Buffer;
   try {
-    body = inflateSync(data.subarray(at, end), { maxOutputLength: Math.max(size, 1) });
+    body = inflateSync(pack.data.subarray(bodyAt, end), { maxOutputLength: Math.max(size, 1) });
   } catch (error) {
     throw new BadPackError(`object at offset ${offset}: ${(error as Error).message}`);
   }
   if (body.length !== size) throw new BadPackError(`object at offset ${offset}: ${body.length} bytes, not ${size}`);
   if (typeof base === "number") return { kind: "offset-delta", base, delta: body };
   if (typeof base === "string") return { kind: "ref-delta", base, delta: body };
-  return { kind: "object", object: { type: TYPES[type]!, data: body } };
+  return { kind: "object", object: { type: type!, data: body } };
 }
 
 /** Reads a version 2 pack index (the only version isomorphic-git and Git write) for `data`. */
@@ -179,7 +194,7 @@ function readIndex(index: Buffer, data: Buffer): Pack {
 }
 
 /** Git's delta format: the result's size, then copies from the base and literal inserts, each checked. */
-function applyDelta(base: Buffer, delta: Buffer, maxObjectBytes: number): Buffer {
+export function applyDelta(base: Buffer, delta: Buffer, maxObjectBytes: number): Buffer {
   let at = 0;
   const varint = (): number => {
     let value = 0;

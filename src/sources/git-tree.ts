@@ -4,7 +4,7 @@ import { join } from "node:path";
 import git from "isomorphic-git";
 import { MemoryTree } from "../artifacts/memory-tree.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
-import { PackObjects, type GitObjectType } from "./git-pack.js";
+import { PackObjects, type GitObject, type GitObjectType } from "./git-pack.js";
 
 /** A tree entry a checkout must not write, or a tree over the limits. */
 export class UnsafeTreeError extends Error {
@@ -50,7 +50,7 @@ interface TreeSink {
  */
 export async function writeCommitTree(options: WriteTreeOptions): Promise<{ files: number; bytes: number }> {
   const { dir } = options;
-  return walkCommitTree(options, {
+  return walkCommitTree(options, await objectReader(dir, options.cache, maxBytesOf(options.limits)), {
     directory: (path) => mkdir(join(dir, path)),
     file: (path, blob, mode) => writeFile(join(dir, path), blob, { flag: "wx", mode }),
   });
@@ -61,8 +61,38 @@ export async function writeCommitTree(options: WriteTreeOptions): Promise<{ file
  * what an artifact is archived from, without writing every file and reading it back.
  */
 export async function readCommitTree(options: WriteTreeOptions): Promise<MemoryTree> {
+  return memoryTree(options, await objectReader(options.dir, options.cache, maxBytesOf(options.limits)));
+}
+
+/** readCommitTree's tree from objects already in memory (a fetched pack: see git-fetch.ts). */
+export function treeFromObjects(
+  objects: Map<string, GitObject>,
+  options: { oid: string; limits?: ExtractLimits },
+): Promise<MemoryTree> {
+  const read = (oid: string, type: GitObjectType): Buffer => {
+    const object = objects.get(oid);
+    if (!object) throw new UnsafeTreeError(`object ${oid} is missing from the fetched pack`);
+    if (object.type !== type) throw new UnsafeTreeError(`object ${oid} is a ${object.type}, not a ${type}`);
+    return object.data;
+  };
+  return memoryTree(options, {
+    tree: async (oid) => {
+      const object = objects.get(oid);
+      return parseTree(
+        oid,
+        object?.type === "commit" ? read(treeOfCommit(oid, object.data), "tree") : read(oid, "tree"),
+      );
+    },
+    blob: async (oid) => read(oid, "blob"),
+  });
+}
+
+async function memoryTree(
+  options: { oid: string; limits?: ExtractLimits },
+  objects: ObjectSource,
+): Promise<MemoryTree> {
   const tree = new MemoryTree();
-  await walkCommitTree(options, {
+  await walkCommitTree(options, objects, {
     directory: async (path) => tree.addDirectory(path),
     file: async (path, blob, mode) =>
       tree.addFile(path, Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), mode === 0o755),
@@ -70,14 +100,24 @@ export async function readCommitTree(options: WriteTreeOptions): Promise<MemoryT
   return tree;
 }
 
-async function walkCommitTree(options: WriteTreeOptions, sink: TreeSink): Promise<{ files: number; bytes: number }> {
-  const { dir, cache } = options;
+/** Trees and blobs by oid; a commit's oid reads as its tree. */
+interface ObjectSource {
+  tree(oid: string): Promise<TreeItem[]>;
+  blob(oid: string): Promise<Uint8Array>;
+}
+
+const maxBytesOf = (limits?: ExtractLimits) => limits?.maxBytes ?? defaultExtractLimits.maxBytes;
+
+async function walkCommitTree(
+  options: { oid: string; limits?: ExtractLimits },
+  objects: ObjectSource,
+  sink: TreeSink,
+): Promise<{ files: number; bytes: number }> {
   const { maxBytes, maxFiles } = { ...defaultExtractLimits, ...options.limits };
   let entries = 0;
   let files = 0;
   let bytes = 0;
 
-  const objects = await objectReader(dir, cache, maxBytes);
   const writeBlob = async ({ oid, path, mode }: BlobEntry): Promise<void> => {
     const blob = await objects.blob(oid);
     bytes += blob.byteLength;
@@ -125,7 +165,7 @@ interface TreeItem {
  * Trees and blobs from the fetched packs (PackObjects), or through isomorphic-git for what no pack holds (a loose
  * object). A commit reads as its tree.
  */
-async function objectReader(dir: string, cache: object, maxBytes: number) {
+async function objectReader(dir: string, cache: object, maxBytes: number): Promise<ObjectSource> {
   const packs = await PackObjects.open(join(dir, ".git"), maxBytes);
   const packed = (oid: string, type: GitObjectType) => {
     const object = packs.read(oid);

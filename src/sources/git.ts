@@ -8,7 +8,9 @@ import { REASON } from "../api/reasons.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
 import { withPushOptions } from "./git-push-options.js";
 import type { MemoryTree } from "../artifacts/memory-tree.js";
-import { readCommitTree, writeCommitTree, type WriteTreeOptions } from "./git-tree.js";
+import { advertisedRefs, fetchShallow } from "./git-fetch.js";
+import type { GitObject } from "./git-pack.js";
+import { readCommitTree, treeFromObjects, writeCommitTree, type WriteTreeOptions } from "./git-tree.js";
 import type { NetworkPolicy } from "./network-guard.js";
 import { sourceHttpClient } from "./source-http.js";
 import { isSshUrl, parseSshUrl, SSH_STAND_IN_URL, SshAuthenticationError, sshAuthProblem } from "./ssh-remote.js";
@@ -132,8 +134,10 @@ export async function checkout(
 }
 
 /**
- * checkout's fetch, with the tree read into memory (same checks and bounds) instead of written: what a
- * GitRepository's artifact is archived from. `dir` holds only the object store.
+ * checkout's result with the tree read into memory (same checks and bounds) instead of written: what a
+ * GitRepository's artifact is archived from. A branch, tag, semver range or ref name is fetched at depth 1 straight
+ * into memory (git-fetch.ts), nothing written; a pinned commit, which needs its branch's history, goes through
+ * isomorphic-git's object store in `dir`.
  */
 export function checkoutInMemory(
   remote: GitRemote,
@@ -141,7 +145,42 @@ export function checkoutInMemory(
   dir: string,
   limits: ExtractLimits = defaultExtractLimits,
 ): Promise<ResolvedRef & { message?: string; tree: MemoryTree }> {
-  return fetchTree(remote, ref, dir, limits, readCommitTree);
+  const target = targetOf(ref);
+  if (target.kind === "commit") return fetchTree(remote, ref, dir, limits, readCommitTree);
+  validate(remote);
+  const maxBytes = limits.maxBytes ?? defaultExtractLimits.maxBytes;
+  return guarded(
+    remote,
+    "check out",
+    async (bound) => {
+      const wire = transport(bound);
+      const { refs } = await advertisedRefs(wire);
+      if (refs.length === 0)
+        throw new GitError(REASON.gitOperationFailed, `git repository ${maskUrl(remote.url)} is empty`);
+      const found = target.kind === "semver" ? await chooseTag(bound, target, refs) : locate(target, refs);
+      if (!found) throw new Error(`couldn't find remote ref ${refNameOf(target as NamedTarget)}`);
+      // The ref's own object: a server gives what it advertised, and an annotated tag is peeled here.
+      const want = refs.find((r) => r.ref === found.refName)!.oid;
+      const objects = await fetchShallow(wire, want, maxBytes);
+      const { commit, message } = peeledCommit(objects, want);
+      const tree = await treeFromObjects(objects, { oid: commit, limits });
+      return { revision: revision(found.label, commit), commit, refName: found.refName, message, tree };
+    },
+    maxBytes,
+  );
+}
+
+/** The commit `oid` is or (through annotated tags) points to, and its message. */
+function peeledCommit(objects: Map<string, GitObject>, oid: string): { commit: string; message: string } {
+  for (let depth = 0, at = oid; depth < 16; depth++) {
+    const object = objects.get(at);
+    const text = object?.data.toString("utf8");
+    if (object?.type === "commit") return { commit: at, message: text!.slice(text!.indexOf("\n\n") + 2) };
+    const target = object?.type === "tag" ? /^object ([0-9a-f]{40})\n/.exec(text!)?.[1] : undefined;
+    if (!target) throw new Error(`${at} is not a commit or a tag in the fetched pack`);
+    at = target;
+  }
+  throw new Error(`${oid}: too many nested tags`);
 }
 
 async function fetchTree<T>(
@@ -275,8 +314,12 @@ async function fetchRef(remote: BoundRemote, target: RefTarget, dir: string): Pr
   return { oid: fetchHead, label, refName };
 }
 
-async function chooseTag(remote: BoundRemote, target: Extract<Target, { kind: "semver" }>): Promise<Located> {
-  const found = locate(target, await listRefs(remote, target));
+async function chooseTag(
+  remote: BoundRemote,
+  target: Extract<Target, { kind: "semver" }>,
+  refs?: ServerRef[],
+): Promise<Located> {
+  const found = locate(target, refs ?? (await listRefs(remote, target)));
   if (!found)
     throw new GitError(
       REASON.gitOperationFailed,

@@ -9,7 +9,15 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import git from "isomorphic-git";
 import { describe, expect, inject, it } from "vitest";
-import { checkout, GitError, maskUrl, resolveRemoteRef, type GitAuth, type GitRemote } from "../../src/sources/git.js";
+import {
+  checkout,
+  checkoutInMemory,
+  GitError,
+  maskUrl,
+  resolveRemoteRef,
+  type GitAuth,
+  type GitRemote,
+} from "../../src/sources/git.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 
 const run = promisify(execFile);
@@ -234,6 +242,52 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     expect(await resolveRemoteRef(remote(url), { commit: pinnedSha.slice(0, 8) })).toBeUndefined();
     const missing = await failure(checkout(remote(url), { branch: "main", commit: "0".repeat(40) }, await workdir()));
     expect(missing.message).toMatch(/commit '0{40}' not found in branch 'main'/);
+  });
+
+  it("reads every kind of ref into memory as checkout writes it: revision, commit, message, files", async () => {
+    // Arrange: two commits on main (so a shallow fetch has something to leave out), a lightweight tag, an
+    // annotated tag, a semver pair and a ref outside refs/heads.
+    const url = await createRepo(info, "src-memory");
+    const old = await pushTree(info, "src-memory", { files: { "a.txt": "old", "gone.txt": "x" } });
+    const sha = await pushTree(
+      info,
+      "src-memory",
+      { files: { "a.txt": "new", "deploy/app.yaml": "kind: ConfigMap\n" } },
+      { message: "second\n\nbody" },
+    );
+    await bareGit("src-memory", "tag", "light", old);
+    await bareGit("src-memory", "tag", "-a", "v1.2.0", "-m", "release", sha);
+    await bareGit("src-memory", "tag", "v1.1.0", old);
+    await bareGit("src-memory", "update-ref", "refs/pull/7/head", old);
+    const refs = [
+      { branch: "main" },
+      { tag: "light" },
+      { tag: "v1.2.0" },
+      { semver: ">=1.0.0" },
+      { name: "refs/pull/7/head" },
+    ];
+    for (const ref of refs) {
+      // Act
+      const dir = await workdir();
+      const written = await checkout(remote(url), ref, dir);
+      const read = await checkoutInMemory(remote(url), ref, await workdir());
+      // Assess
+      const { tree, ...resolved } = read;
+      expect(resolved, JSON.stringify(ref)).toEqual(written);
+      const files = written.commit === sha ? ["a.txt", "deploy/app.yaml"] : ["a.txt", "gone.txt"];
+      for (const file of files)
+        expect((await tree.read(file))?.toString()).toBe(await readFile(join(dir, file), "utf8"));
+      expect((await tree.list("")).map((e) => e.name).sort()).toEqual(
+        written.commit === sha ? ["a.txt", "deploy"] : files,
+      );
+    }
+    const missing = await failure(checkoutInMemory(remote(url), { branch: "nope" }, await workdir()));
+    const wrong = await failure(
+      checkoutInMemory(remote(url, { username: "sluice", password: "wrong" }), {}, await workdir()),
+    );
+    expect(missing.message).toContain("refs/heads/nope");
+    expect(wrong.reason).toBe("AuthenticationFailed");
+    expect(wrong.message).not.toContain("wrong");
   });
 
   it("reports a missing branch as a failed Git operation", async () => {

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { indexPack } from "../../src/sources/git-fetch.js";
 import { BadPackError, PackObjects } from "../../src/sources/git-pack.js";
 
 const run = promisify(execFile);
@@ -35,7 +37,7 @@ async function craftedPack(entries: Crafted[], count = entries.length): Promise<
   head.write("PACK", 0, "latin1");
   head.writeUInt32BE(2, 4);
   head.writeUInt32BE(entries.length, 8);
-  const parts = [head];
+  const parts: Buffer[] = [head];
   const offsets = new Map<string, number>();
   let offset = 12;
   for (const { oid, entry } of entries) {
@@ -160,5 +162,46 @@ describe("PackObjects: a fetched pack read with native inflate, every length che
       MiB,
     );
     expect(() => pack.read(oid(2))).toThrow(/delta base .* is not in the pack/);
+  });
+});
+
+/** A pack as a server streams it: header (with `count`), entries, SHA-1 trailer. */
+function streamedPack(entries: Buffer[], count = entries.length, checksum?: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  head.write("PACK", 0, "latin1");
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(count, 8);
+  const body = Buffer.concat([head, ...entries]);
+  return Buffer.concat([body, checksum ?? createHash("sha1").update(body).digest()]);
+}
+
+describe("indexPack: a fetched pack indexed in memory, as hostile as its server", () => {
+  it("names each object as Git does and resolves a delta against it", () => {
+    const base = Buffer.from("hello world");
+    const first = Buffer.concat([header(3, base.length), deflateSync(base)]);
+    const delta = Buffer.from([11, 5, 0x80 | 0x01 | 0x10, 6, 5]); // from an 11-byte base, 5 bytes: copy 6..11
+    // An offset-delta names its base by distance back: here the first entry, right after the 12-byte header.
+    const second = Buffer.concat([header(6, delta.length), Buffer.from([first.length]), deflateSync(delta)]);
+    const objects = indexPack(streamedPack([first, second]), MiB);
+    const name = (data: Buffer) => createHash("sha1").update(`blob ${data.length}\0`).update(data).digest("hex");
+    expect(objects.get(name(base))?.data.toString()).toBe("hello world");
+    expect(objects.get(name(Buffer.from("world")))?.data.toString()).toBe("world");
+  });
+
+  it("refuses a pack that claims four billion objects and holds one, without looping over the claim", () => {
+    const pack = streamedPack([Buffer.concat([header(3, 1), deflateSync(Buffer.from("a"))])], 0xffffffff);
+    expect(() => indexPack(pack, MiB)).toThrow(/pack is truncated: 1 of 4294967295 objects/);
+  });
+
+  it("refuses a pack whose checksum does not match what was received", () => {
+    const pack = streamedPack([Buffer.concat([header(3, 1), deflateSync(Buffer.from("a"))])], 1, Buffer.alloc(20));
+    expect(() => indexPack(pack, MiB)).toThrow(/checksum mismatch/);
+  });
+
+  it("bounds the bytes of all objects together, not only each one", () => {
+    const blobs = Array.from({ length: 8 }, (_, i) =>
+      Buffer.concat([header(3, 200_000), deflateSync(Buffer.alloc(200_000, i))]),
+    );
+    expect(() => indexPack(streamedPack(blobs), MiB)).toThrow(/larger than/);
   });
 });
