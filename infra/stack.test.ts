@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -7,8 +7,7 @@ import { App, Stack, Validations } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { Vpc } from "aws-cdk-lib/aws-ec2";
 import type { CfnRole } from "aws-cdk-lib/aws-iam";
-import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { CfnFunction, Function as LambdaFn } from "aws-cdk-lib/aws-lambda";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
 import { defaultRenderLimits, parseRenderLimits } from "../src/render/limits.js";
@@ -56,7 +55,27 @@ describe("CDK app (aws-cdk-lib, cdk-nag AwsSolutions)", () => {
       Resources: Record<string, { Type: string }>;
     };
     expect(Object.values(synthesized.Resources).filter((r) => r.Type === "AWS::Lambda::Function")).toHaveLength(4);
-  }, 180_000);
+  }, 300_000); // it builds every function, AWS SDK included, as deployed
+
+  it("deploys each function as `npm run build` code-splits it (what bench/coldstart measures), its AWS SDK bundled", async () => {
+    const functions = template.findResources("AWS::Lambda::Function", { Properties: { Handler: "index.handler" } });
+    expect(Object.keys(functions)).toHaveLength(4);
+    const worker = Object.values(
+      template.findResources("AWS::Lambda::Function", { Properties: { Layers: Match.anyValue() } }),
+    )[0] as { Properties: { Code: { S3Key: string } } };
+    const asset = join(app.outdir, `asset.${worker.Properties.Code.S3Key.replace(/\.zip$/, "")}`);
+    expect(await readdir(asset)).toEqual(expect.arrayContaining(["index.mjs", "chunks"]));
+    const chunks = await readdir(join(asset, "chunks"));
+    expect(chunks.some((chunk) => chunk.startsWith("kustomization-"))).toBe(true);
+    expect(chunks.some((chunk) => chunk.startsWith("helmrelease-"))).toBe(true);
+    // Nothing left for the runtime to provide: no import of @aws-sdk/* remains.
+    const code = await Promise.all(
+      ["index.mjs", ...chunks.filter((chunk) => chunk.endsWith(".mjs")).map((chunk) => `chunks/${chunk}`)].map((file) =>
+        readFile(join(asset, file), "utf8"),
+      ),
+    );
+    expect(code.filter((text) => /from\s*"@aws-sdk\//.test(text))).toEqual([]);
+  });
 
   it("runs the worker on SQS FIFO with partial batch responses and a FIFO dead-letter queue", () => {
     const queues = template.findResources("AWS::SQS::Queue", {
@@ -173,8 +192,8 @@ function statementsOf(
     .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 
-function functionNamed(stack: Stack, name: string): NodejsFunction {
-  return stack.node.findChild(name) as NodejsFunction;
+function functionNamed(stack: Stack, name: string): LambdaFn {
+  return stack.node.findChild(name) as LambdaFn;
 }
 
 const actionsOf = (statement: { Action: string | string[] }) => [statement.Action].flat();

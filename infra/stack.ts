@@ -1,6 +1,19 @@
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { KubectlV35Layer } from "@aws-cdk/lambda-layer-kubectl-v35";
-import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations, type StackProps } from "aws-cdk-lib";
+import {
+  AssetHashType,
+  CfnOutput,
+  DockerImage,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+  type StackProps,
+} from "aws-cdk-lib";
 import type { CfnStage } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -11,9 +24,15 @@ import { EventField, Rule, RuleTargetInput, Schedule, type RuleProps } from "aws
 import { LambdaFunction, SqsQueue } from "aws-cdk-lib/aws-events-targets";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Key, KeySpec, KeyUsage } from "aws-cdk-lib/aws-kms";
-import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
+import {
+  Architecture,
+  Code,
+  Function as LambdaFn,
+  type FunctionProps,
+  LoggingFormat,
+  Runtime,
+} from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from "aws-cdk-lib/aws-s3";
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
@@ -24,7 +43,7 @@ import type { RenderLimits } from "../src/render/limits.js";
 import { SluiceAgentAccess, type SluiceAgentAccessProps } from "./agent-access.js";
 import { SluiceMonitoring } from "./monitoring.js";
 import { SluiceUi, type SluiceUiOptions } from "./ui.js";
-import { ESM_BANNER, NATIVE_ADDONS } from "../scripts/build.js";
+import { functionSource } from "../scripts/build.js";
 
 /**
  * An S3 bucket Bucket sources read with the worker's own identity (`provider: aws`, no secretRef), and the Bucket
@@ -137,6 +156,43 @@ const NOTIFY_TIMEOUT = Duration.minutes(2);
 /** Receives of one notification before it is dead-lettered: about 15 minutes of backoff (30 s doubling), or as many Retry-Afters. */
 const NOTIFY_RECEIVES = 6;
 const root = join(import.meta.dirname, "..");
+
+let built: string | undefined;
+
+/** Every function's bundle, built once per synthesis (one esbuild process; a stack has several functions). */
+function builtFunctions(): string {
+  if (!built) {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-functions-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    execFileSync(process.execPath, ["--import", "tsx", join(root, "scripts", "build.ts"), "functions", dir], {
+      cwd: root,
+      stdio: "inherit",
+    });
+    built = dir;
+  }
+  return built;
+}
+
+/**
+ * A function's code: `npm run build`'s code-split bundle of functions/<name>/handler.ts (index.mjs, and the chunks a
+ * message loads when it first needs them), the output bench/coldstart measures, built while the app synthesizes.
+ * The pinned AWS SDK clients are bundled, not taken from the runtime: the tested versions run, the measured cold
+ * start is the deployed one, and the clients a function rarely uses stay in chunks it loads only then.
+ */
+function functionCode(name: string): Code {
+  return Code.fromAsset(dirname(functionSource(name)), {
+    assetHashType: AssetHashType.OUTPUT, // the bundle's hash: a change anywhere it imports deploys
+    bundling: {
+      image: DockerImage.fromRegistry("public.ecr.aws/docker/library/node:24"), // required by the type; never used
+      local: {
+        tryBundle(outputDir) {
+          cpSync(join(builtFunctions(), name), outputDir, { recursive: true });
+          return true;
+        },
+      },
+    },
+  });
+}
 
 /**
  * Sluice on AWS: webhook (HTTP API) and tick (EventBridge, every minute) enqueue reconcile jobs
@@ -276,9 +332,10 @@ export class SluiceStack extends Stack {
           .join(","),
       }),
     };
-    const fn = (name: string, extra: Partial<NodejsFunctionProps>) =>
-      new NodejsFunction(this, name, {
-        entry: join(root, "functions", name.toLowerCase(), "handler.ts"),
+    const fn = (name: string, extra: Partial<FunctionProps>) =>
+      new LambdaFn(this, name, {
+        code: functionCode(name.toLowerCase()),
+        handler: "index.handler",
         runtime: Runtime.NODEJS_24_X,
         architecture: Architecture.X86_64, // the kubectl/helm layer ships x86-64 binaries
         memorySize: 1024,
@@ -288,18 +345,6 @@ export class SluiceStack extends Stack {
           retention: RetentionDays.ONE_MONTH,
           removalPolicy: RemovalPolicy.DESTROY,
         }),
-        depsLockFilePath: join(root, "package-lock.json"),
-        bundling: {
-          format: OutputFormat.ESM,
-          minify: true,
-          sourceMap: true,
-          target: "node24",
-          mainFields: ["module", "main"],
-          // The runtime's SDK, and native add-ons an optional dependency falls back from (ssh2's crypto).
-          externalModules: ["@aws-sdk/*", ...NATIVE_ADDONS],
-          banner: ESM_BANNER,
-          forceDockerBundling: false,
-        },
         ...extra,
       });
 
@@ -478,7 +523,7 @@ export class SluiceStack extends Stack {
    * sends a reconcile request for each Bucket listed straight to the Jobs queue (EventBridge, no function, no public
    * endpoint), as a Receiver's webhook would. The event's id is its trigger, so a retried delivery is one request.
    */
-  private bucketSources(sources: BucketSourceAccess[], worker: NodejsFunction, jobs: Queue): void {
+  private bucketSources(sources: BucketSourceAccess[], worker: LambdaFn, jobs: Queue): void {
     for (const [i, source] of sources.entries()) {
       const bucketArn = this.formatArn({ service: "s3", region: "", account: "", resource: source.bucketName });
       worker.addToRolePolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucketArn] }));
@@ -556,7 +601,7 @@ function objectKeys(kind: string, objects: string[], prop: string): string[] {
  * cdk-nag findings that are deliberate, each acknowledged by its exact finding id (so a new
  * wildcard is flagged, not swallowed) with the reason.
  */
-function acknowledgeFindings(stack: Stack, functions: NodejsFunction[], api: HttpApi, bucketId: string): void {
+function acknowledgeFindings(stack: Stack, functions: LambdaFn[], api: HttpApi, bucketId: string): void {
   const managed = (policy: string) =>
     `AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`;
   const wildcard = (finding: string) => `AwsSolutions::AwsSolutions-IAM5[${finding}]`;
