@@ -5,10 +5,11 @@ import { KubeconfigError, readKubeconfig, type KubeconfigTarget } from "./kubeco
  * A target cluster: a kubeconfig, or a server with its CA and a bearer token (or a file holding one, re-read as it
  * rotates,
  * or a source asked before each request, for tokens that expire).
+ * `fromSecret`: the kubeconfig came from a Secret, not the operator's own file: it may name no local file.
  * `refuseInsecureTLS` is for kubeconfigs Sluice did not get from its operator (a `kubeConfig.secretRef`).
  */
 export type ClusterTarget =
-  | { kubeconfig: string; context?: string; refuseInsecureTLS?: boolean }
+  | { kubeconfig: string; context?: string; refuseInsecureTLS?: boolean; fromSecret?: boolean }
   | { server: string; caPem: string; token: string }
   | { server: string; caPem: string; tokenFile: string }
   | { server: string; caPem: string; tokenSource: () => Promise<string> };
@@ -35,7 +36,7 @@ export async function connect(target: ClusterTarget, options: KubeClientOptions 
     );
   let config: KubeconfigTarget;
   try {
-    config = readKubeconfig(target.kubeconfig, target.context);
+    config = readKubeconfig(target.kubeconfig, target.context, { localFiles: !target.fromSecret });
   } catch (error) {
     const message = (error as Error).message;
     throw new ClusterConfigError(error instanceof KubeconfigError ? message : `kubeconfig is not valid: ${message}`);

@@ -26,8 +26,13 @@ export class KubeconfigError extends Error {
 
 type Entry = Record<string, unknown>;
 
-/** The target of `context` (else the kubeconfig's current-context). */
-export function readKubeconfig(text: string, context?: string): KubeconfigTarget {
+/**
+ * The target of `context` (else the kubeconfig's current-context). Without `localFiles`, a field naming a file
+ * (`token-file`, `certificate-authority`, `client-certificate`, `client-key`) is refused: a kubeconfig from a Secret
+ * is a tenant's, and a file of Sluice's own machine (its service account token, say) must not be read for it and
+ * sent to a server the tenant chose.
+ */
+export function readKubeconfig(text: string, context?: string, options = { localFiles: true }): KubeconfigTarget {
   const config: unknown = parse(text);
   if (!isEntry(config)) throw invalid("not a YAML mapping");
   const clusters = named(config.clusters, "clusters", "cluster", ["server"]);
@@ -41,6 +46,19 @@ export function readKubeconfig(text: string, context?: string): KubeconfigTarget
   const user = users.find((u) => u.name === chosen.user);
   const u = user?.body ?? {};
   const c = cluster.body;
+  if (!options.localFiles) {
+    const fields = [
+      ["cluster", cluster.name, c, "certificate-authority"],
+      ["user", user?.name, u, "token-file"],
+      ["user", user?.name, u, "client-certificate"],
+      ["user", user?.name, u, "client-key"],
+    ] as const;
+    for (const [entry, name, body, field] of fields)
+      if (stringOf(body[field]))
+        throw new KubeconfigError(
+          `kubeconfig ${entry} "${name}" sets ${field}, a file of the machine reading it, which a kubeconfig from a Secret may not name; put the content in ${field === "token-file" ? "token" : `${field}-data`}`,
+        );
+  }
 
   const headers: Record<string, string> = {};
   // A token file is read once, its surrounding whitespace dropped as client-go drops it.

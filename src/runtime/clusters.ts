@@ -39,7 +39,10 @@ export function clusterFactory(
   };
   const fromKubeconfig = (kubeconfig: string, refuseInsecureTLS: boolean) => {
     const id = createHash("sha256").update(kubeconfig).digest("hex");
-    return { id, cluster: open(id, () => openCluster({ kubeconfig, refuseInsecureTLS }, clock, options.client)) };
+    return {
+      id,
+      cluster: open(id, () => openCluster({ kubeconfig, refuseInsecureTLS, fromSecret: true }, clock, options.client)),
+    };
   };
   const kubeconfigFrom = async (
     namespace: string,

@@ -73,6 +73,35 @@ describe("kubeconfig reading (client-node 2.0's KubeConfig as the reference)", (
     expect(ours.transport.headers).toEqual({ Authorization: "Bearer from-file" });
   });
 
+  it("refuses, for a kubeconfig from a Secret, every field naming a file of Sluice's machine, and reads none", async () => {
+    // Prepare: the file a tenant would aim at (a service account token of the machine running Sluice).
+    const dir = await mkdtemp(join(tmpdir(), "kubeconfig-"));
+    const token = join(dir, "token");
+    await writeFile(token, "machine-token");
+    const cases: [Record<string, unknown>, Record<string, unknown>, string][] = [
+      [{ "token-file": token }, {}, 'kubeconfig user "u" sets token-file'],
+      [{ token: "t", "client-certificate": token }, {}, 'kubeconfig user "u" sets client-certificate'],
+      [{ token: "t", "client-key": token }, {}, 'kubeconfig user "u" sets client-key'],
+      [{ token: "t" }, { "certificate-authority": token }, 'kubeconfig cluster "c" sets certificate-authority'],
+    ];
+    for (const [user, cluster, message] of cases) {
+      // Act
+      const read = () => readKubeconfig(kubeconfig(user, cluster), undefined, { localFiles: false });
+      // Assess
+      expect(read).toThrow(KubeconfigError);
+      expect(read).toThrow(message);
+      expect(read).not.toThrow("machine-token");
+    }
+    // The operator's own kubeconfig may name files; inline data is fine from a Secret.
+    expect(readKubeconfig(kubeconfig({ "token-file": token })).transport.headers).toEqual({
+      Authorization: "Bearer machine-token",
+    });
+    const inline = readKubeconfig(kubeconfig({ token: "t" }, { "certificate-authority-data": b64("CA") }), undefined, {
+      localFiles: false,
+    });
+    expect(inline.transport.ca?.toString()).toBe("CA");
+  });
+
   it("uses the named context over the current one, and sends username and password as Basic auth", () => {
     // Act
     const side = readKubeconfig(kubeconfig({ username: "admin", password: "s3cret" }), "side");
