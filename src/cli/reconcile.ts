@@ -3,13 +3,8 @@ import { parseDuration } from "../api/duration.js";
 import { FORCE_AT, RESET_AT } from "../api/helmrelease.js";
 import { formatImageRef, type ImageRef } from "../api/imagepolicy.js";
 import { systemClock } from "../ports/clock.js";
-import {
-  requestReconcile,
-  setSuspend,
-  sourcesOf,
-  waitHandled,
-  type RequestableKind,
-} from "../store/reconcile-requests.js";
+import { requestReconcile, setSuspend, sourcesOf, waitHandled } from "../store/reconcile-requests.js";
+import type { RequestableKind } from "../api/requestable-kinds.js";
 import type { Store, Stored } from "../store/store.js";
 import { keyOf, type ObjectKey } from "../api/object-key.js";
 import { announce, globals, openStore, type GlobalOptions } from "./context.js";

@@ -8,23 +8,6 @@ import type { Store, Stored } from "./store.js";
 // The writes behind `sluice reconcile|suspend|resume` and the web UI's buttons: one implementation, so both ask the
 // control plane the same way (flux's annotations and spec.suspend) and nothing else.
 
-/** The kinds that can be asked to reconcile, be suspended and resumed. */
-export const REQUESTABLE_KINDS = [
-  "GitRepository",
-  "OCIRepository",
-  "Bucket",
-  "HelmRepository",
-  "HelmChart",
-  "Kustomization",
-  "HelmRelease",
-  "Alert",
-  "Provider",
-  "ImageRepository",
-  "ImagePolicy",
-  "ImageUpdateAutomation",
-] as const;
-export type RequestableKind = (typeof REQUESTABLE_KINDS)[number];
-
 /**
  * Sets requestedAt (and `also`, with the same token, as flux sets forceAt/resetAt) to a fresh token; the control
  * plane copies the token to `status.lastHandledReconcileAt` once it handled the request. Undefined: no such object.

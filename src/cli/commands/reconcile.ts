@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import type { Kind } from "../reconcile.js";
 import { fail } from "../context.js";
+import { REQUESTABLE_KINDS } from "../../api/requestable-kinds.js";
 
 /** The sub-commands of `reconcile`, `suspend` and `resume`, by the words that name them (flux's). */
 const KIND_WORDS: { words: [string, ...string[]]; kind: Kind; what: string }[] = [
@@ -60,20 +61,7 @@ function perKind<N extends string | string[]>(
 export function reconcileCommand(): Command {
   return perKind<string>(
     new Command("reconcile").description("Trigger a reconciliation"),
-    [
-      "GitRepository",
-      "OCIRepository",
-      "Bucket",
-      "HelmRepository",
-      "HelmChart",
-      "Kustomization",
-      "HelmRelease",
-      "Alert",
-      "Provider",
-      "ImageRepository",
-      "ImagePolicy",
-      "ImageUpdateAutomation",
-    ],
+    [...REQUESTABLE_KINDS],
     "<name>",
     (kind, name, command) => import("../reconcile.js").then((m) => m.reconcile(kind, name, command)),
     (c) => {

@@ -1,13 +1,8 @@
 import type { ObjectKey } from "../../api/object-key.js";
 import type { Events } from "../../notify/events.js";
 import type { Clock } from "../../ports/clock.js";
-import {
-  REQUESTABLE_KINDS,
-  requestReconcile,
-  setSuspend,
-  sourcesOf,
-  waitHandled,
-} from "../../store/reconcile-requests.js";
+import { REQUESTABLE_KINDS } from "../../api/requestable-kinds.js";
+import { requestReconcile, setSuspend, sourcesOf, waitHandled } from "../../store/reconcile-requests.js";
 import type { Store, Stored } from "../../store/store.js";
 import type { ActionResult } from "./types.js";
 import { ACTOR_METADATA } from "./views.js";

@@ -5,7 +5,7 @@ import { parseEntryId } from "../../apply/inventory.js";
 import type { AgentHeartbeat } from "../../bundle/channel.js";
 import { summarize, targetCluster } from "../../cli/clusters.js";
 import type { FluxEvent } from "../../notify/events.js";
-import { REQUESTABLE_KINDS } from "../../store/reconcile-requests.js";
+import { REQUESTABLE_KINDS } from "../../api/requestable-kinds.js";
 import type { Stored } from "../../store/store.js";
 import {
   EVENT_LIMIT,
