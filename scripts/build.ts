@@ -200,7 +200,11 @@ export async function buildCli(): Promise<CliBundle> {
     absWorkingDir: root,
   });
   await writeFile(join(outdir, "meta.json"), JSON.stringify(result.metafile));
-  const sources = Object.keys(result.metafile.inputs).filter((file) => !file.includes("node_modules/"));
+  // A plugin's virtual module (`namespace:path`, e.g. english-only-zod's) is no file: fingerprinted, it would never
+  // match a stat, and every `npx sluice` would rebuild the bundle.
+  const sources = Object.keys(result.metafile.inputs).filter(
+    (file) => !file.includes("node_modules/") && !/^[a-z-]+:/.test(file),
+  );
   const bundle: CliBundle = {
     entry: relative(root, join(outdir, "sluice.mjs")),
     inputs: Object.fromEntries([
