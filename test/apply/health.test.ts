@@ -172,7 +172,11 @@ describe(`apply engine: health by kstatus rules on live objects (kube-apiserver 
         apiVersion: "apps/v1",
         kind: "DaemonSet",
         metadata: { name: "ds", namespace: ns.name },
-        spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } },
+        // On no Node: other test files register a kubelet stand-in's Node while this runs, which would want a pod.
+        spec: {
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { ...podSpec, nodeSelector: { "sluice.dev/no-such-node": "true" } } },
+        },
       },
       {
         apiVersion: "v1",
