@@ -86,19 +86,8 @@ export function suspendCommands(): Command[] {
     .option("--all", "resume all objects of the kind in the namespace", false)
     .option("--wait", "wait for each to reconcile (default: only when one name is given)")
     .option("--no-wait", "do not wait, even for one name");
-  const kinds: Kind[] = [
-    "GitRepository",
-    "OCIRepository",
-    "Bucket",
-    "HelmRepository",
-    "HelmChart",
-    "Kustomization",
-    "HelmRelease",
-    "Alert",
-    "ImageRepository",
-    "ImagePolicy",
-    "ImageUpdateAutomation",
-  ];
+  // Every kind that reconciles on request, but a Provider: sluice has no suspend alert-provider.
+  const kinds: Kind[] = REQUESTABLE_KINDS.filter((kind) => kind !== "Provider");
   return [
     perKind<string[]>(suspend, kinds, "[names...]", set(true)),
     perKind<string[]>(resume, kinds, "[names...]", set(false)),
