@@ -14,7 +14,8 @@ export const YOUNG_GENERATION_MIB = 8;
  * factor is read at every growth, so it is switched to 1 (no growth) whenever doubling would pass
  * the cap, and back to 2 when V8 has shrunk the space below that (it does when allocation slows).
  * Checked every `everyMs` (a few microseconds each) for as long as the process runs; V8 grows the space at most once
- * per scavenge, so only a long synchronous stretch between two checks could let it grow past the cap.
+ * per scavenge, so only a synchronous stretch long enough for several scavenges between two checks can let it grow
+ * past the cap (until V8 shrinks it again): the cap bounds the steady state, not every burst.
  */
 export function capYoungGeneration(maxMiB = YOUNG_GENERATION_MIB, everyMs = 500): void {
   let factor = 0;
