@@ -3,6 +3,7 @@ import type { ResourceInfo } from "../cluster/discovery.js";
 import { changeSetEntry, type ChangeSetEntry } from "./changeset.js";
 import { cleanupPatch, type DEFAULT_CLEANUP } from "./cleanup.js";
 import { hasDrifted } from "./drift.js";
+import { fieldDiff } from "./field-diff.js";
 import { ApplyFailedError, ObjectError, describeApiError, isImmutableError } from "./errors.js";
 import { withoutIgnoredFields, type IgnoreRule } from "./ignore.js";
 import { waitForHealth } from "./wait.js";
@@ -35,6 +36,8 @@ export interface ApplyOptions {
   cleanup?: typeof DEFAULT_CLEANUP;
   /** Flux's `driftIgnoreRules`: fields of existing objects left to other managers. */
   driftIgnoreRules?: IgnoreRule[];
+  /** Objects whose values the change set's field diffs must not show (SOPS-decrypted ones); Secrets' never are. */
+  hideValues?: (object: KubeObject) => boolean;
 }
 
 interface Prepared {
@@ -42,6 +45,8 @@ interface Prepared {
   subject: string;
   /** Undefined while its CRD is part of the same set and not yet applied. */
   info?: ResourceInfo;
+  /** Its values stay out of the change set's field diff. */
+  hidden?: boolean;
 }
 
 type Plan = { entry: ChangeSetEntry; apply?: Prepared };
@@ -143,7 +148,7 @@ async function prepare(cluster: Cluster, input: KubeObject[], options: ApplyOpti
     }
     seen.add(`${object.apiVersion}|${subject}`);
     if (options.owner) object.metadata.labels = { ...object.metadata.labels, ...ownerLabels(options.owner) };
-    prepared.push({ object, subject, info });
+    prepared.push({ object, subject, info, hidden: options.hideValues?.(original) });
   }
   if (errors.length > 0) throw new ApplyFailedError([], errors);
   return prepared.sort((a, b) => compareObjects(objMetadata(a.object), objMetadata(b.object)));
@@ -285,10 +290,11 @@ async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined,
     }
   }
   if (!patched && !hasDrifted(live, dryRun)) return { entry: changeSetEntry(p.object, "unchanged") };
-  return {
-    entry: changeSetEntry(p.object, live && dryRun.metadata.resourceVersion ? "configured" : "created"),
-    apply: p,
-  };
+  const existed = live !== undefined && dryRun.metadata.resourceVersion !== undefined;
+  const entry = changeSetEntry(p.object, existed ? "configured" : "created");
+  // The dry-run result is what the server will store: live → it is what this apply changes (a drift, reverted).
+  if (existed) entry.diff = fieldDiff(live, dryRun, p.hidden);
+  return { entry, apply: p };
 }
 
 /** Deletes an object whose immutable fields changed and waits until it is gone (finalizers may hold it). */

@@ -1,3 +1,4 @@
+import type { FieldDiff } from "./field-diff.js";
 import { formatId, objMetadata, versionOf, type KubeObject, type ObjMetadata } from "./object.js";
 
 /** What the engine did to one object; the same fixed set as Flux's ssa. */
@@ -13,6 +14,8 @@ export interface ChangeSetEntry {
   /** The version alone, as the inventory records it. */
   version: string;
   action: Action;
+  /** For `configured` objects that existed: the fields the apply changed (live → stored). */
+  diff?: FieldDiff;
 }
 
 export function changeSetEntry(object: KubeObject, action: Action): ChangeSetEntry {

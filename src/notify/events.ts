@@ -1,3 +1,5 @@
+import type { DriftReport } from "../apply/field-diff.js";
+
 /** eventv1.Group: the prefix of the annotations an object passes on as event metadata (`…/change_request`). */
 export const EVENT_GROUP = "event.toolkit.fluxcd.io";
 
@@ -15,6 +17,8 @@ export interface FluxEvent {
   metadata: Record<string, string>;
   reportingController: string;
   timestamp: string;
+  /** Sluice's own: the fields a drift correction reverted (values of Secrets and SOPS-decrypted objects hidden). */
+  drift?: DriftReport;
 }
 
 /** Where events go: printed and kept locally; on AWS, logged and dispatched to Alerts. */

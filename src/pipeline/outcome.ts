@@ -1,3 +1,5 @@
+import type { DriftReport } from "../apply/field-diff.js";
+
 /** What one reconcile decided; the dispatcher writes the status, emits the event and requeues. */
 export interface Outcome<S = unknown> {
   /** The object's status to write, typed by the kind's reconciler. */
@@ -13,7 +15,8 @@ export interface Outcome<S = unknown> {
   changed?: boolean;
   /** The revision the outcome is about, for event metadata. */
   revision?: string;
-  event?: { severity: "info" | "error"; reason: string; message: string };
+  /** `drift`: the fields a drift correction reverted, for the web UI (never sent to Alerts' providers). */
+  event?: { severity: "info" | "error"; reason: string; message: string; drift?: DriftReport };
   /** Objects written (created, configured or deleted) by this reconcile, for metrics. */
   applied?: number;
   /** The object finished finalizing and can be removed from the Store. */

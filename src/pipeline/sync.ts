@@ -60,12 +60,14 @@ export async function syncObjects(
   previous: Inventory | undefined,
   owner: Owner,
   plan: Pick<SyncPlan, "prune" | "force" | "driftIgnoreRules">,
+  hideValues?: (object: KubeObject) => boolean,
 ): Promise<SyncResult> {
   try {
     const changeSet = await applyAll(cluster, objects, {
       owner,
       force: plan.force,
       driftIgnoreRules: plan.driftIgnoreRules,
+      hideValues,
     });
     const applied = fromChangeSet(changeSet);
     if (!plan.prune) return { changeSet, inventory: merge(applied, []) };

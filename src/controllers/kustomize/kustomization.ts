@@ -4,12 +4,14 @@ import type { Artifact } from "../../api/meta.js";
 import { formatKey } from "../../api/object-key.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { formatChangeSet, type ChangeSetEntry } from "../../apply/changeset.js";
+import { driftReport } from "../../apply/field-diff.js";
 import { merge, type Inventory } from "../../apply/inventory.js";
 import type { KubeObject } from "../../apply/object.js";
 import { deletesOnRemoval, type SyncPlan } from "../../apply/plan.js";
 import { checkHealth, type ObjectHealth, type ObjectRef } from "../../apply/wait.js";
 import type { Cluster } from "../../cluster/cluster.js";
 import { ClusterConnectingError, isUnreachable } from "../../cluster/reachability.js";
+import { isSopsEncrypted } from "../../render/sops.js";
 import { checkDecryptable, decryptPhase } from "../../pipeline/decrypt.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import {
@@ -96,6 +98,8 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   const { kept, skipped } = withoutFluxInstallation(rendered);
   if (skipped.length > 0) attempt.notices.push(installationNotice(skipped));
   const objects = await decrypt(attempt, placement, kept);
+  // What SOPS decrypted never shows in a drift correction's field diff (decrypt keeps the order).
+  const decrypted = new Set(objects.filter((_, i) => isSopsEncrypted(kept[i]!)));
   if (placement.mode === "direct") attempt.digest = renderedDigest(rendered);
   const fleet = fleetChange(attempt, objects.filter(isFluxObject));
   const workloads = objects.filter((o) => !isFluxObject(o));
@@ -106,7 +110,7 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
 
   const cluster = await connect(attempt, REASON.reconciliationFailed);
   const previous = { entries: (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e)) };
-  const synced = await syncObjects(cluster, workloads, previous, attempt.owner, plan);
+  const synced = await syncObjects(cluster, workloads, previous, attempt.owner, plan, (o) => decrypted.has(o));
   const registered = await syncFleet(attempt, fleet);
   const changeSet = [...synced.changeSet, ...registered.changeSet];
   const inventory = merge(synced.inventory, registered.entries);
@@ -189,6 +193,8 @@ async function healthPhase(
   const applied = changeSet.length > 0 || cluster !== undefined;
   const drifted = applied && ks.status?.lastAppliedRevision === revision;
   const changes = formatChangeSet(changeSet);
+  const report = drifted ? driftReport(changeSet) : undefined;
+  const drift = report && (report.objects.length > 0 || report.omitted > 0) ? { drift: report } : {};
   if (targets.length > 0) {
     const custom = healthRules(plan);
     const health = await objectsHealth(attempt, cluster ?? (await attempt.cluster()), targets, custom);
@@ -206,14 +212,17 @@ async function healthPhase(
     }
     if (verdict.state === "progressing") {
       const outcome = attempt.progressing(revision, healthProgressMessage(revision, plan.timeoutMs), elapsed);
-      const event = changes ? { severity: "info" as const, reason: REASON.progressing, message: changes } : undefined;
+      const event = changes
+        ? { severity: "info" as const, reason: REASON.progressing, message: changes, ...drift }
+        : undefined;
       return { ...outcome, event };
     }
     const message = `Health check passed in ${formatDuration(elapsed)}`;
     attempt.set({ type: CONDITION.healthy, status: "True", reason: REASON.succeeded, message });
   }
   await settle();
-  return attempt.succeeded(revision, drifted && changes ? `drift corrected:\n${changes}` : changes);
+  const outcome = attempt.succeeded(revision, drifted && changes ? `drift corrected:\n${changes}` : changes);
+  return outcome.event ? { ...outcome, event: { ...outcome.event, ...drift } } : outcome;
 }
 
 /** Health of cluster objects by kstatus, and of Flux objects by their Ready condition in the Store. */
