@@ -33,6 +33,8 @@ export const REASON = {
   reconciliationSucceeded: "ReconciliationSucceeded",
   reconciliationFailed: "ReconciliationFailed",
   healthCheckFailed: "HealthCheckFailed",
+  /** A CEL expression of the spec does not compile (stalls). */
+  invalidCELExpression: "InvalidCELExpression",
   /** runtime/acl: a cross-namespace reference or an identity's RBAC refused it. */
   accessDenied: "AccessDenied",
   // notification-controller
@@ -87,3 +89,6 @@ export const REASON = {
 } as const;
 
 export type Reason = (typeof REASON)[keyof typeof REASON];
+
+/** kustomize- and helm-controller's prefix of a message that stalls the object until its spec changes. */
+export const TERMINAL_ERROR_MESSAGE = "Reconciliation failed terminally due to configuration error";

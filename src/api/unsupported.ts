@@ -106,7 +106,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       path: "spec.kubeConfig.configMapRef",
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
-    { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
     {
       path: "spec.waitStrategy.name",
       reason: `${notYet("waiting by Helm 3's legacy readiness rules")}; Sluice waits by kstatus, as the default \`poller\` does`,
@@ -152,7 +151,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       path: "spec.kubeConfig.configMapRef",
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
-    { path: "spec.dependsOn[].readyExpr", reason: notYet("a CEL readiness expression on a dependency") },
     {
       path: "spec.decryption.serviceAccountName",
       reason: `${notYet("decryption as a service account's cloud identity")}; use decryption.secretRef`,

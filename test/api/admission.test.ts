@@ -215,10 +215,6 @@ describe("Flux objects admitted as Flux v2.9's API server admits them", () => {
       "spec.kubeConfig.configMapRef: reaching a remote cluster",
     ],
     [
-      kustomization({ dependsOn: [{ name: "a" }, { name: "b", readyExpr: "true" }] }),
-      "spec.dependsOn[1].readyExpr: a CEL readiness expression",
-    ],
-    [
       kustomization({ decryption: { provider: "sops", serviceAccountName: "sops" } }),
       "spec.decryption.serviceAccountName: decryption as a service account",
     ],

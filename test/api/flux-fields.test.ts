@@ -122,11 +122,6 @@ describe(`Flux fields in a fleet repo, reconciled against kube-apiserver ${kube.
       { kubeConfig: { configMapRef: { name: "remote" } } },
       "spec.kubeConfig.configMapRef: reaching a remote cluster with a cloud identity is not supported by Sluice yet; use kubeConfig.secretRef",
     ],
-    [
-      "a CEL readiness expression on a dependency",
-      { dependsOn: [{ name: "infra", readyExpr: "dep.status.ready" }] },
-      "spec.dependsOn[0].readyExpr: a CEL readiness expression on a dependency is not supported by Sluice yet",
-    ],
   ])("refuses %s naming the field, and applies nothing", async (_case, spec, refusal) => {
     // Prepare
     const name = `refused-${serial}`;

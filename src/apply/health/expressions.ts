@@ -24,11 +24,14 @@ export class HealthExpressionError extends Error {
 type Compiled = (object: Record<string, unknown>) => unknown;
 export type CustomHealth = (object: Record<string, unknown>) => StatusResult | undefined;
 
-const environment = new Environment({
+/** The CEL dialect of Flux's expressions in Sluice (also `dependsOn[].readyExpr`, which declares its variables). */
+export const CEL_OPTIONS = {
   unlistedVariablesAreDyn: true,
   enableOptionalTypes: true,
   homogeneousAggregateLiterals: false,
-});
+} as const;
+
+const environment = new Environment(CEL_OPTIONS);
 
 /**
  * Compiles the expressions once; the result rates objects of the listed kinds and leaves others (undefined) to

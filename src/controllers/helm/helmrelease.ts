@@ -44,8 +44,12 @@ export async function reconcileHelmRelease(ports: ReconcilerPorts, hr: HelmRelea
 
 /** Flux's dependsOn between HelmReleases (controllers/dependencies.ts), with helm-controller's words. */
 async function dependenciesPhase(ports: ReconcilerPorts, hr: HelmRelease): Promise<void> {
-  const notFound = (ref: string) => `unable to get '${ref}' dependency: not found`;
-  await checkDependencies(ports, "HelmRelease", hr.metadata.namespace ?? "default", hr.spec.dependsOn ?? [], notFound);
+  await checkDependencies(ports, {
+    kind: "HelmRelease",
+    self: hr,
+    dependsOn: hr.spec.dependsOn ?? [],
+    notFound: (ref) => `unable to get '${ref}' dependency: not found`,
+  });
 }
 
 /** The HelmRelease was deleted: uninstall its release (its agent does, for an agent cluster), then drop its HelmChart. */

@@ -82,8 +82,9 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   if (ks.spec.suspend)
     return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : attempt.unchanged();
   refuseKustomizationCrossNamespaceRefs(attempt);
-  await dependenciesPhase(attempt);
+  // The source first, as Flux: a dependency on the same source must have applied its current revision.
   const artifact = await sourcePhase(attempt);
+  await dependenciesPhase(attempt, artifact);
   const revision = (attempt.revision = artifact.revision);
   attempt.originRevision = artifact.metadata?.[OCI_ORIGIN_REVISION];
   const plan = syncPlanOf(ks);
@@ -123,22 +124,37 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   return { ...outcome, applied: written.length };
 }
 
-/** Flux's dependsOn between Kustomizations (controllers/dependencies.ts). */
-async function dependenciesPhase(attempt: Attempt): Promise<void> {
+/**
+ * Flux's dependsOn between Kustomizations (controllers/dependencies.ts). A Ready dependency using the same source
+ * (kind, name, namespace) must have applied the artifact's revision, so it goes first with each new one.
+ */
+async function dependenciesPhase(attempt: Attempt, artifact: Artifact): Promise<void> {
   const { ports, ks, namespace } = attempt;
-  await checkDependencies(
-    ports,
-    "Kustomization",
-    namespace,
-    ks.spec.dependsOn ?? [],
-    (ref) => `dependency '${ref}' not found`,
-  );
+  const source = sourceKey(ks.spec.sourceRef, namespace);
+  await checkDependencies(ports, {
+    kind: "Kustomization",
+    self: ks,
+    dependsOn: ks.spec.dependsOn ?? [],
+    notFound: (ref) => `dependency '${ref}' not found`,
+    upToDate: (dependency) => {
+      const dep = dependency as unknown as Kustomization;
+      const depSource = sourceKey(dep.spec.sourceRef, dep.metadata.namespace ?? "default");
+      if (formatKey(depSource) !== formatKey(source)) return true;
+      // meta.Artifact.HasRevision: the very revision string, digest included.
+      return dep.status?.lastAppliedRevision === artifact.revision;
+    },
+  });
 }
+
+const sourceKey = (ref: Kustomization["spec"]["sourceRef"], namespace: string) => ({
+  kind: ref.kind,
+  namespace: ref.namespace ?? namespace,
+  name: ref.name,
+});
 
 /** The source's artifact; without one, Flux's ArtifactFailed message (quiet: the source's own events say why). */
 async function sourcePhase(attempt: Attempt): Promise<Artifact> {
-  const ref = attempt.ks.spec.sourceRef;
-  const key = { kind: ref.kind, namespace: ref.namespace ?? attempt.namespace, name: ref.name };
+  const key = sourceKey(attempt.ks.spec.sourceRef, attempt.namespace);
   const missing = (message: string) => new ReconcileError(REASON.artifactFailed, message, { quiet: true });
   const stored = await attempt.ports.store.get(key);
   if (!stored) throw missing(`Source '${formatKey(key)}' not found`);
