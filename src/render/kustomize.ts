@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { lstat, readdir, rename, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
-import { stringify } from "yaml";
+import { stringify, type Document } from "yaml";
 import type { KubeObject } from "../apply/object.js";
 import type { Kustomization } from "../api/kustomization.js";
 import { BuildError } from "./build-error.js";
+import { readsDifferentlyInGo } from "./go-scalars.js";
 import { checkKustomizationGraph, readKustomizationFile, type Reached } from "./kustomization-graph.js";
 import { runKustomize } from "./kustomize-process.js";
 import { defaultRenderLimits, RenderBudget, type RenderLimits } from "./limits.js";
@@ -16,6 +17,7 @@ import {
   KUSTOMIZATION_FILES,
   readSourceFile,
 } from "./source-tree.js";
+import { withTargetNamespace } from "./target-namespace.js";
 import { decodeYaml } from "./yaml.js";
 
 export { BuildError } from "./build-error.js";
@@ -91,10 +93,11 @@ async function entryKustomization(
 }
 
 /**
- * A folder of plain YAML (no kustomization file, no sub-kustomizations) with nothing to overlay
- * renders to exactly its documents: read them without starting kustomize and without copying the
- * tree — the common shape of a fleet's cluster folders and of small apps. Undefined otherwise.
- * Reads only, so `root` may be a shared extraction.
+ * A folder of plain YAML (no kustomization file, no sub-kustomizations) with nothing to overlay but
+ * `targetNamespace` renders to its documents, namespaced as kustomize namespaces them: read them without
+ * starting kustomize and without copying the tree — the common shape of a fleet's apps and cluster folders.
+ * Undefined otherwise (or when the namespace rules need kustomize). The folder is checked as a build checks
+ * its copy first. Reads only, so `root` may be a shared extraction.
  */
 export async function renderPlainFolder(
   root: string,
@@ -102,9 +105,11 @@ export async function renderPlainFolder(
   limits: RenderLimits = defaultRenderLimits,
 ): Promise<KubeObject[] | undefined> {
   const dir = await kustomizationDir(root, spec);
-  if (needsOverlay(spec) || (await findKustomizationFile(dir))) return undefined;
+  if (needsOverlay({ ...spec, targetNamespace: undefined }) || (await findKustomizationFile(dir))) return undefined;
+  await checkSourceTree(root, limits, dir);
   const { objects } = await scanFolder(root, dir, limits);
-  return objects && withCommonMetadata(objects, spec);
+  const rendered = objects && spec.targetNamespace ? withTargetNamespace(objects, spec.targetNamespace) : objects;
+  return rendered && withCommonMetadata(rendered, spec);
 }
 
 async function kustomizationDir(root: string, spec: Spec): Promise<string> {
@@ -134,7 +139,8 @@ async function isDirectory(path: string): Promise<boolean> {
  * Flux's rule for a folder without a kustomization file: every `.yaml`/`.yml` file below it that
  * decodes as Kubernetes YAML becomes a resource, except that a sub-folder holding its own
  * kustomization file is added as one resource and not descended into. `objects` holds the decoded
- * documents when every resource is a plain file. One budget for the folder: its files are one render.
+ * documents when every resource is a plain file whose values kustomize reads as this parser does.
+ * One budget for the folder: its files are one render.
  */
 async function scanFolder(
   root: string,
@@ -145,6 +151,9 @@ async function scanFolder(
   const objects: KubeObject[] = [];
   const budget = new RenderBudget(limits);
   let plain = true;
+  const onDocument = (doc: Document.Parsed) => {
+    if (plain && readsDifferentlyInGo(doc)) plain = false;
+  };
   const walk = async (folder: string): Promise<void> => {
     for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(folder, entry.name);
@@ -154,7 +163,8 @@ async function scanFolder(
           plain = false;
         } else await walk(path);
       } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) {
-        for (const object of await readKubernetesYaml(path, relative(root, path), budget)) objects.push(object);
+        for (const object of await readKubernetesYaml(path, relative(root, path), budget, onDocument))
+          objects.push(object);
         resources.push(`./${relative(dir, path)}`);
       }
     }
@@ -164,11 +174,15 @@ async function scanFolder(
 }
 
 /** The objects of a YAML file (a `List` expanded, as kustomize does); an error names the file. */
-async function readKubernetesYaml(path: string, name: string, budget: RenderBudget): Promise<KubeObject[]> {
+async function readKubernetesYaml(
+  path: string,
+  name: string,
+  budget: RenderBudget,
+  onDocument: (doc: Document.Parsed) => void,
+): Promise<KubeObject[]> {
   const objects: KubeObject[] = [];
-  for (const value of decodeYaml(await readSourceFile(path, name, budget.limits), name, budget) as (
-    (KubeObject & { items?: unknown }) | null
-  )[]) {
+  const text = await readSourceFile(path, name, budget.limits);
+  for (const value of decodeYaml(text, name, budget, { onDocument }) as ((KubeObject & { items?: unknown }) | null)[]) {
     if (value === null) continue;
     if (typeof value !== "object" || !value.apiVersion || !value.kind) {
       throw new BuildError(`failed to decode Kubernetes YAML from ${name}: a document lacks apiVersion or kind`);

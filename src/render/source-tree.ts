@@ -41,10 +41,10 @@ export async function existingInside(
 }
 
 /**
- * Checks a whole tree before anything reads it or kustomize sees it: every file within maxFileBytes,
- * every symlink resolving inside the tree, nothing but files, folders and symlinks.
+ * Checks a whole tree (or its folder `top`) before anything reads it or kustomize sees it: every file within
+ * maxFileBytes, every symlink resolving inside the tree, nothing but files, folders and symlinks.
  */
-export async function checkSourceTree(root: string, limits: RenderLimits): Promise<void> {
+export async function checkSourceTree(root: string, limits: RenderLimits, top = root): Promise<void> {
   const realRoot = await realpath(root);
   const walk = async (folder: string): Promise<void> => {
     for (const entry of await readdir(folder, { withFileTypes: true })) {
@@ -60,7 +60,7 @@ export async function checkSourceTree(root: string, limits: RenderLimits): Promi
       } else throw new BuildError(`${name} is not a regular file, folder or symlink`);
     }
   };
-  await walk(root);
+  await walk(top);
 }
 
 /** A source file's text, its size checked before it is read; never through a symlink. */

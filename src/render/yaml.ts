@@ -16,6 +16,8 @@ export interface DecodeOptions {
    * warns about: a kustomization file must mean to us exactly what it means to kustomize's Go parser.
    */
   strict?: boolean;
+  /** Sees each document as parsed, before its value is built (after the checks above). */
+  onDocument?: (doc: Document.Parsed) => void;
 }
 
 /**
@@ -36,6 +38,7 @@ export function decodeYaml(text: string, source: string, budget: RenderBudget, o
     const problem = doc.errors[0] ?? (options.strict ? doc.warnings[0] : undefined);
     if (problem) throw new BuildError(`${source}: ${describeProblem(problem, lines)}`);
     if (options.strict) refuseExplicitTags(doc, source, lines);
+    options.onDocument?.(doc);
     budget.countDocument(source);
     const value = documentValue(doc, source, values.length + 1, budget);
     budget.countBytes(expandedSize(value, source, budget), source);
