@@ -23,6 +23,8 @@ type Compiled = (vars: { self: unknown; dep: unknown }) => unknown;
 /** Compiled expressions by text (a compile error is remembered too): dependents are reconciled again and again. */
 const compiled = new Map<string, Compiled | ReadyExprError>();
 const COMPILED_MAX = 512;
+/** Longer expressions are compiled each time: a tenant's megabyte-sized ones must not pile up in memory. */
+const CACHED_MAX_CHARS = 4096;
 
 /**
  * Whether `dep` is ready by the expression. Throws ReadyExprError when it does not compile to a bool, and an Error
@@ -46,8 +48,10 @@ function compile(source: string): Compiled {
   let expr = compiled.get(source);
   if (!expr) {
     expr = check(source);
-    if (compiled.size >= COMPILED_MAX) compiled.clear();
-    compiled.set(source, expr);
+    if (source.length <= CACHED_MAX_CHARS) {
+      if (compiled.size >= COMPILED_MAX) compiled.clear();
+      compiled.set(source, expr);
+    }
   }
   if (expr instanceof ReadyExprError) throw expr;
   return expr;
