@@ -228,6 +228,13 @@ describe("Kustomization dependsOn: readyExpr and the dependency's revision", () 
       ],
     });
     const byExpr = await untilReady("Kustomization", "app-by-expr", "ReconciliationSucceeded");
+    // A dependent on another source does not compare revisions.
+    await kustomization("elsewhere", repo.name, {
+      path: "./bystander",
+      nameSuffix: "-elsewhere",
+      dependsOn: [{ name: "base" }],
+    });
+    await untilReady("Kustomization", "elsewhere", "ReconciliationSucceeded");
     const stillOld = (await liveConfigMap("app-cm"))?.data;
     await writeStatus("Kustomization", "base", readyAt(second));
     // Assess
