@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join, posix, resolve } from "node:path";
 import { promisify } from "node:util";
-import { gzip } from "node:zlib";
+import { crc32, gzip } from "node:zlib";
 import ignore, { type Ignore } from "ignore";
 import { Header, Pax } from "tar";
 
@@ -43,7 +43,26 @@ export interface Archive {
   /** `sha256:<hex>` of `data`. */
   digest: string;
   files: number;
+  /** Asked for with `segments`: this archive's gzip members, for the next archive of the same source. */
+  segments?: GzipSegments;
 }
+
+/**
+ * gzip members by the SHA-256 of the tar bytes each holds. A segmented archive is a run of gzip members (a valid
+ * `.tar.gz`: gzip readers, Go's included, read members one after another), each a stretch of whole tar entries
+ * cut where a path says so, not where a size does: one changed file changes its own member only, and the next
+ * archive of a source compresses that one and reuses the others. Same tree, same members, same bytes.
+ */
+export type GzipSegments = Map<string, Buffer>;
+
+/**
+ * About one file in this many ends a segment (chosen by its path's hash) once the segment holds SEGMENT_MIN_BYTES
+ * of tar (each member restarts compression without its predecessor's window); a segment ends at SEGMENT_MAX_BYTES
+ * anyway.
+ */
+const SEGMENT_FILES = 32;
+const SEGMENT_MIN_BYTES = 64 * 1024;
+const SEGMENT_MAX_BYTES = 4 * 1024 * 1024;
 
 /** A folder's entry: a folder or a regular file (links and special files are not listed). */
 export interface TreeEntry {
@@ -75,12 +94,14 @@ export async function archiveDirectory(dir: string, options: { ignore?: string }
  */
 export async function archiveTree(
   tree: SourceTree,
-  options: { ignore?: string; unfiltered?: boolean; sourceignore?: false } = {},
+  options: { ignore?: string; unfiltered?: boolean; sourceignore?: false; segments?: GzipSegments } = {},
 ): Promise<Archive> {
   const rules = options.unfiltered ? ignore() : ignore().add(VCS);
   if (options.ignore === undefined && !options.unfiltered) rules.add(DEFAULTS);
   const entries: Buffer[] = [];
-  let files = 0;
+  /** Where each segment ends, as an index into `entries`. */
+  const cuts: number[] = [];
+  let [files, segmentBytes] = [0, 0];
 
   const walk = async (rel: string, scoped: Ignore): Promise<void> => {
     const listed = await tree.list(rel);
@@ -105,9 +126,15 @@ export async function archiveTree(
         const content = (await tree.read(path))!;
         entries.push(
           header({ path, type: "File", mode: entry.executable ? 0o755 : 0o644, size: content.length }),
-          pad(content),
+          content,
+          padding(content.length),
         );
         files++;
+        segmentBytes += 512 + content.length;
+        if (segmentBytes >= SEGMENT_MAX_BYTES || (segmentBytes >= SEGMENT_MIN_BYTES && endsSegment(path))) {
+          cuts.push(entries.length);
+          segmentBytes = 0;
+        }
       }
     }
   };
@@ -116,8 +143,52 @@ export async function archiveTree(
   entries.push(Buffer.alloc(1024)); // two zero blocks end a tar stream
   // zlib's default level, as source-controller's gzip.NewWriter (level 9 took twice as long for a few % less), on
   // libuv's thread pool: a large tree does not stall the other reconciles for the time it takes.
-  const data = await gzipAsync(Buffer.concat(entries));
-  return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}`, files };
+  if (!options.segments) {
+    const data = await gzipAsync(Buffer.concat(entries));
+    return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}`, files };
+  }
+  const members = await gzipSegments(entries, [...cuts, entries.length], options.segments);
+  const data = Buffer.concat(members.map(([, member]) => member));
+  const digest = `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  return { data, digest, files, segments: new Map(members) };
+}
+
+/** Whether a file ends its segment: by its path alone (FNV-1a), so that a change of content moves no cut. */
+function endsSegment(path: string): boolean {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % SEGMENT_FILES === 0;
+}
+
+/**
+ * The members of `entries` cut at `cuts` (increasing), in order, by the SHA-256 of their tar bytes: each reused
+ * from `previous` when it holds the same bytes, the others compressed side by side on the thread pool.
+ */
+function gzipSegments(entries: Buffer[], cuts: number[], previous: GzipSegments): Promise<[string, Buffer][]> {
+  return Promise.all(
+    cuts.map(async (cut, i) => {
+      const parts = entries.slice(cuts[i - 1] ?? 0, cut);
+      const hash = createHash("sha256");
+      for (const part of parts) hash.update(part);
+      const key = hash.digest("hex");
+      const kept = previous.get(key);
+      return [key, kept && trailerMatches(kept, parts) ? kept : await gzipAsync(Buffer.concat(parts))];
+    }),
+  );
+}
+
+/**
+ * A gzip member's trailer (CRC-32 and size of what it holds) agrees with the tar bytes `parts`: a member kept
+ * under another segment's key is not reused.
+ */
+function trailerMatches(member: Buffer, parts: Buffer[]): boolean {
+  let [crc, size] = [0, 0];
+  for (const part of parts) [crc, size] = [crc32(part, crc), size + part.length];
+  return (
+    member.length >= 18 &&
+    member.readUInt32LE(member.length - 8) === crc &&
+    member.readUInt32LE(member.length - 4) === size % 2 ** 32
+  );
 }
 
 /** The patterns of a nested `.sourceignore`, scoped to its folder as a .gitignore is. */
@@ -168,6 +239,12 @@ export function header(data: { path: string; type: "File" | "Directory"; mode: n
 
 /** A file's content padded to the tar block size. */
 export function pad(content: Buffer): Buffer {
-  const rest = content.length % 512;
-  return rest === 0 ? content : Buffer.concat([content, Buffer.alloc(512 - rest)]);
+  return content.length % 512 === 0 ? content : Buffer.concat([content, padding(content.length)]);
+}
+
+const ZERO_BLOCK = Buffer.alloc(512);
+
+/** The zeros after `size` bytes of content that fill its last tar block (a view of one shared zero block). */
+function padding(size: number): Buffer {
+  return ZERO_BLOCK.subarray(0, (512 - (size % 512)) % 512);
 }

@@ -154,6 +154,8 @@ async function reconcileObject(
       const { artifactFolder, removeAll } = await import("./source/artifact-retention.js");
       const { namespace = "default", name } = object.metadata;
       await removeAll(ports.artifacts, artifactFolder(object.kind, namespace, name));
+      if (object.kind === "GitRepository")
+        await (await import("./source/gitrepository.js")).removeKeptObjects(ports.workDir, namespace, name);
     }
     if (object.kind === "ArtifactGenerator")
       await (

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { inflateSync } from "node:zlib";
 import { Errors, type AuthCallback, type HttpClient, type ServerRef } from "isomorphic-git";
+import type { KeptObjects } from "./git-kept-objects.js";
 import { applyDelta, BadPackError, readEntryHeader, type GitObject, type GitObjectType } from "./git-pack.js";
 
 // A depth-1 fetch of one commit held in memory, for an artifact: smart HTTP's two requests (the advertisement,
@@ -49,17 +50,25 @@ export async function advertisedRefs(
 
 /**
  * The objects of `want` at depth 1 (its commit, or a tag and its commit, and the whole tree), by oid, within
- * `maxBytes` of inflated objects.
+ * `maxBytes` of inflated objects. With `kept` (a previous fetch's commit and objects), the request says what
+ * `git fetch --depth 1` says of a shallow clone (`shallow` and `have` that commit) and asks for a thin pack: the
+ * answer holds only the objects `kept` lacks, its deltas may use kept objects as bases, and the map returned
+ * holds the new objects only.
  */
 export async function fetchShallow(
   transport: FetchTransport,
   want: string,
   maxBytes: number,
+  kept?: KeptObjects,
 ): Promise<Map<string, GitObject>> {
+  const capabilities = kept ? [...CAPABILITIES, "thin-pack"] : CAPABILITIES;
+  // No flush between the haves and `done`: a stateless upload-pack answers a flush with NAK and stops.
   const body = [
-    pktLine(`want ${want} ${CAPABILITIES.join(" ")}\n`),
+    pktLine(`want ${want} ${capabilities.join(" ")}\n`),
+    ...(kept ? [pktLine(`shallow ${kept.commit}\n`)] : []),
     pktLine("deepen 1\n"),
     Buffer.from("0000"),
+    ...(kept ? [pktLine(`have ${kept.commit}\n`)] : []),
     pktLine("done\n"),
   ];
   const response = await send(transport, {
@@ -70,7 +79,7 @@ export async function fetchShallow(
       yield* body;
     })(),
   });
-  return indexPack(await packOf(response.body), maxBytes);
+  return indexPack(await packOf(response.body), maxBytes, kept?.objects);
 }
 
 /** Sends a request with the transport's headers, asking onAuth once after a 401 as isomorphic-git does. */
@@ -122,10 +131,11 @@ async function packOf(body: AsyncIterableIterator<Uint8Array> | undefined): Prom
 }
 
 /**
- * Every object of a pack by oid, its checksum verified, deltas resolved (bases within the pack: no thin pack is
- * asked for), each object hashed as Git names it. The sum of the inflated objects is bounded by `maxBytes`.
+ * Every object of a pack by oid, its checksum verified, deltas resolved (bases within the pack, or for a thin pack
+ * among `bases`, objects already hashed), each object hashed as Git names it. The sum of the inflated objects is
+ * bounded by `maxBytes`.
  */
-export function indexPack(pack: Buffer, maxBytes: number): Map<string, GitObject> {
+export function indexPack(pack: Buffer, maxBytes: number, bases?: Map<string, GitObject>): Map<string, GitObject> {
   if (pack.length < 32 || pack.toString("latin1", 0, 4) !== "PACK" || pack.readUInt32BE(4) !== 2)
     throw new BadPackError("not a version 2 pack");
   const trailer = pack.length - 20;
@@ -166,18 +176,23 @@ export function indexPack(pack: Buffer, maxBytes: number): Map<string, GitObject
   while (pending.length > 0) {
     const next = pending.filter(([offset, entry]) => {
       const baseOid = typeof entry.base === "number" ? oidAt.get(entry.base) : entry.base;
-      const base = baseOid === undefined ? undefined : objects.get(baseOid);
+      const base = baseOid === undefined ? undefined : (objects.get(baseOid) ?? bases?.get(baseOid));
       if (!base) return true;
       const data = applyDelta(base.data, entry.data, maxBytes - inflated);
       inflated += data.length;
       name(offset, { type: base.type, data });
       return false;
     });
-    if (next.length === pending.length) throw new BadPackError("delta base is not in the pack");
+    if (next.length === pending.length)
+      throw new BadPackError(
+        `delta base ${missingBase(pending[0]![1].base)} is not in the pack${bases ? " nor kept" : ""}`,
+      );
     pending = next;
   }
   return objects;
 }
+
+const missingBase = (base: number | string | undefined) => (typeof base === "string" ? base : `at offset ${base}`);
 
 function pktLine(text: string): Buffer {
   const payload = Buffer.from(text, "utf8");

@@ -11,6 +11,11 @@ export class UnsafeTreeError extends Error {
   override name = "UnsafeTreeError";
 }
 
+/** An object the commit needs is not among those fetched (and kept). */
+export class MissingObjectError extends UnsafeTreeError {
+  override name = "MissingObjectError";
+}
+
 export interface WriteTreeOptions {
   /** The repository whose object store holds the fetched objects (its `.git` lives in `dir`). */
   dir: string;
@@ -23,6 +28,7 @@ export interface WriteTreeOptions {
 
 const FILE_MODES: Record<string, number> = { "100644": 0o644, "100755": 0o755 };
 const TREE_MODE = "040000";
+const GITLINK_MODE = "160000";
 /**
  * Files of one folder written at once: reading a blob and writing it overlap, without a descriptor per file of a
  * huge folder.
@@ -71,7 +77,7 @@ export function treeFromObjects(
 ): Promise<MemoryTree> {
   const read = (oid: string, type: GitObjectType): Buffer => {
     const object = objects.get(oid);
-    if (!object) throw new UnsafeTreeError(`object ${oid} is missing from the fetched pack`);
+    if (!object) throw new MissingObjectError(`object ${oid} is missing from the fetched pack`);
     if (object.type !== type) throw new UnsafeTreeError(`object ${oid} is a ${object.type}, not a ${type}`);
     return object.data;
   };
@@ -85,6 +91,32 @@ export function treeFromObjects(
     },
     blob: async (oid) => read(oid, "blob"),
   });
+}
+
+/**
+ * The commit `oid` and every tree and blob its tree reaches (links' blobs too: a server may send a delta against
+ * one), from `objects`; what is missing is left out. Submodule commits are not the repository's objects.
+ */
+export function reachableObjects(objects: Map<string, GitObject>, oid: string): Map<string, GitObject> {
+  const reached = new Map<string, GitObject>();
+  const commit = objects.get(oid);
+  if (commit?.type !== "commit") return reached;
+  reached.set(oid, commit);
+  const pending = [treeOfCommit(oid, commit.data)];
+  while (pending.length > 0) {
+    const treeOid = pending.pop()!;
+    const tree = objects.get(treeOid);
+    if (tree?.type !== "tree" || reached.has(treeOid)) continue;
+    reached.set(treeOid, tree);
+    for (const entry of parseTree(treeOid, tree.data)) {
+      if (entry.mode === TREE_MODE) pending.push(entry.oid);
+      else if (entry.mode !== GITLINK_MODE) {
+        const blob = objects.get(entry.oid);
+        if (blob) reached.set(entry.oid, blob);
+      }
+    }
+  }
+  return reached;
 }
 
 async function memoryTree(

@@ -8,9 +8,17 @@ import { REASON } from "../api/reasons.js";
 import { defaultExtractLimits, type ExtractLimits } from "../artifacts/extract.js";
 import { withPushOptions } from "./git-push-options.js";
 import type { MemoryTree } from "../artifacts/memory-tree.js";
-import { advertisedRefs, fetchShallow } from "./git-fetch.js";
-import type { GitObject } from "./git-pack.js";
-import { readCommitTree, treeFromObjects, writeCommitTree, type WriteTreeOptions } from "./git-tree.js";
+import { advertisedRefs, fetchShallow, type FetchTransport } from "./git-fetch.js";
+import { dropKeptObjects, loadKeptObjects, saveKeptObjects, type KeptObjects } from "./git-kept-objects.js";
+import { BadPackError, type GitObject } from "./git-pack.js";
+import {
+  MissingObjectError,
+  reachableObjects,
+  readCommitTree,
+  treeFromObjects,
+  writeCommitTree,
+  type WriteTreeOptions,
+} from "./git-tree.js";
 import type { NetworkPolicy } from "./network-guard.js";
 import { sourceHttpClient } from "./source-http.js";
 import { isSshUrl, parseSshUrl, SSH_STAND_IN_URL, SshAuthenticationError, sshAuthProblem } from "./ssh-remote.js";
@@ -137,13 +145,15 @@ export async function checkout(
  * checkout's result with the tree read into memory (same checks and bounds) instead of written: what a
  * GitRepository's artifact is archived from. A branch, tag, semver range or ref name is fetched at depth 1 straight
  * into memory (git-fetch.ts), nothing written; a pinned commit, which needs its branch's history, goes through
- * isomorphic-git's object store in `dir`.
+ * isomorphic-git's object store in `dir`. `keep`: a folder of this GitRepository's own where the fetched commit's
+ * objects are kept, so that the next fetch of a branch, tag, semver range or ref name receives only what changed.
  */
 export function checkoutInMemory(
   remote: GitRemote,
   ref: GitRef | undefined,
   dir: string,
   limits: ExtractLimits = defaultExtractLimits,
+  keep?: string,
 ): Promise<ResolvedRef & { message?: string; tree: MemoryTree }> {
   const target = targetOf(ref);
   if (target.kind === "commit") return fetchTree(remote, ref, dir, limits, readCommitTree);
@@ -161,13 +171,63 @@ export function checkoutInMemory(
       if (!found) throw new Error(`couldn't find remote ref ${refNameOf(target as NamedTarget)}`);
       // The ref's own object: a server gives what it advertised, and an annotated tag is peeled here.
       const want = refs.find((r) => r.ref === found.refName)!.oid;
-      const objects = await fetchShallow(wire, want, maxBytes);
-      const { commit, message } = peeledCommit(objects, want);
-      const tree = await treeFromObjects(objects, { oid: commit, limits });
+      const kept = keep === undefined ? undefined : { folder: keep, url: remote.url };
+      const { commit, message, tree } = await fetchCommitTree(wire, want, limits, kept);
       return { revision: revision(found.label, commit), commit, refName: found.refName, message, tree };
     },
     maxBytes,
   );
+}
+
+/**
+ * `want`'s commit and tree at depth 1; with `keep`, on top of the objects kept there from the previous fetch
+ * (of the same URL), which the commit's objects then replace. Kept objects that do not complete the commit
+ * (lost or damaged since, or a server that deltas against what it should not) mean one fetch of the whole commit.
+ */
+async function fetchCommitTree(
+  wire: FetchTransport,
+  want: string,
+  limits: ExtractLimits,
+  keep?: { folder: string; url: string },
+): Promise<{ commit: string; message: string; tree: MemoryTree }> {
+  const maxBytes = limits.maxBytes ?? defaultExtractLimits.maxBytes;
+  const read = async (kept?: KeptObjects) => {
+    const fetched = await fetchShallow(wire, want, maxBytes, kept);
+    const objects = kept ? new Map([...kept.objects, ...fetched]) : fetched;
+    const { commit, message } = peeledCommit(objects, want);
+    return { objects, commit, message, tree: await treeFromObjects(objects, { oid: commit, limits }) };
+  };
+  if (!keep) return read();
+  const kept = await loadKeptObjects(keep.folder, keep.url, maxBytes);
+  let result;
+  try {
+    result = await read(kept);
+  } catch (error) {
+    if (!kept || !(error instanceof BadPackError || error instanceof MissingObjectError)) throw error;
+    await dropKeptObjects(keep.folder);
+    result = await read();
+  }
+  if (result.commit !== kept?.commit) await keepObjects(keep, result.commit, result.objects, maxBytes);
+  return result;
+}
+
+/** Keeps the commit's objects for the next fetch; keeping is only a shortcut, so a failure just keeps none. */
+async function keepObjects(
+  keep: { folder: string; url: string },
+  commit: string,
+  fetched: Map<string, GitObject>,
+  maxBytes: number,
+): Promise<void> {
+  const objects = reachableObjects(fetched, commit);
+  let bytes = 0;
+  for (const object of objects.values()) bytes += object.data.length;
+  const saved =
+    bytes <= maxBytes &&
+    (await saveKeptObjects(keep.folder, keep.url, { commit, objects }).then(
+      () => true,
+      () => false,
+    ));
+  if (!saved) await dropKeptObjects(keep.folder).catch(() => undefined);
 }
 
 /** The commit `oid` is or (through annotated tags) points to, and its message. */
@@ -177,7 +237,7 @@ function peeledCommit(objects: Map<string, GitObject>, oid: string): { commit: s
     const text = object?.data.toString("utf8");
     if (object?.type === "commit") return { commit: at, message: text!.slice(text!.indexOf("\n\n") + 2) };
     const target = object?.type === "tag" ? /^object ([0-9a-f]{40})\n/.exec(text!)?.[1] : undefined;
-    if (!target) throw new Error(`${at} is not a commit or a tag in the fetched pack`);
+    if (!target) throw new MissingObjectError(`${at} is not a commit or a tag in the fetched pack`);
     at = target;
   }
   throw new Error(`${oid}: too many nested tags`);

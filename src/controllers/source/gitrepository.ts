@@ -1,9 +1,12 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { gitRepositoryDefaults, type GitRepository } from "../../api/gitrepository.js";
 import { parseDuration } from "../../api/duration.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { archiveTree } from "../../artifacts/archive.js";
+import { defaultExtractLimits } from "../../artifacts/extract.js";
+import { loadKeptSegments, saveKeptSegments } from "../../artifacts/kept-segments.js";
 import {
   checkoutInMemory,
   GitError,
@@ -71,16 +74,22 @@ export async function reconcileGitRepository(
     }
     const dir = await mkdtemp(join(ports.workDir, "git-"));
     try {
-      const checkedOut = await checkoutInMemory(source, ref, dir);
+      const keep = keptObjectsFolder(ports.workDir, namespace, metadata.name);
+      const checkedOut = await checkoutInMemory(source, ref, dir, undefined, keep);
       let stored;
       try {
-        const archive = await archiveTree(checkedOut.tree, { ignore: spec.ignore });
+        const segments = await loadKeptSegments(keep, defaultExtractLimits.maxBytes);
+        const archive = await archiveTree(checkedOut.tree, { ignore: spec.ignore, segments });
         const key = `gitrepository/${namespace}/${metadata.name}/${archive.digest.replace("sha256:", "")}.tar.gz`;
         stored = await ports.artifacts.put(key, archive.data);
         await removeSuperseded(ports.artifacts, ports.log, artifactFolder("GitRepository", namespace, metadata.name), [
           stored.path,
           current?.path,
         ]);
+        // Only a shortcut for the next archive: without it, every member is compressed again.
+        await saveKeptSegments(keep, archive.segments!).catch((error: Error) =>
+          ports.log.warn({ error: error.message }, "could not keep the archive's gzip members"),
+        );
       } catch (error) {
         return storageFailed(status, at, spec, checkedOut.revision, error as Error);
       }
@@ -116,6 +125,19 @@ export async function reconcileGitRepository(
     if (error instanceof GitError) return fail(error.reason, error.message);
     throw error;
   }
+}
+
+/**
+ * Where a GitRepository keeps its last fetched commit's objects between reconciles (git-kept-objects.ts): its own
+ * folder, so that no other GitRepository's fetch ever reads them.
+ */
+export function keptObjectsFolder(workDir: string, namespace: string, name: string): string {
+  return join(workDir, "git-kept", createHash("sha256").update(`${namespace}/${name}`).digest("hex").slice(0, 32));
+}
+
+/** Forgets what keptObjectsFolder keeps for a GitRepository (it is being deleted). */
+export async function removeKeptObjects(workDir: string, namespace: string, name: string): Promise<void> {
+  await rm(keptObjectsFolder(workDir, namespace, name), { recursive: true, force: true });
 }
 
 /**
