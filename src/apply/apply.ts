@@ -1,7 +1,7 @@
 import type { Cluster } from "../cluster/cluster.js";
 import type { ResourceInfo } from "../cluster/discovery.js";
 import { changeSetEntry, type ChangeSetEntry } from "./changeset.js";
-import { cleanupPatch, type DEFAULT_CLEANUP } from "./cleanup.js";
+import { cleanedAnnotations, cleanupPatch, type DEFAULT_CLEANUP } from "./cleanup.js";
 import { hasDrifted } from "./drift.js";
 import { fieldDiff } from "./field-diff.js";
 import { ApplyFailedError, ObjectError, describeApiError, isImmutableError } from "./errors.js";
@@ -292,9 +292,22 @@ async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined,
   if (!patched && !hasDrifted(live, dryRun)) return { entry: changeSetEntry(p.object, "unchanged") };
   const existed = live !== undefined && dryRun.metadata.resourceVersion !== undefined;
   const entry = changeSetEntry(p.object, existed ? "configured" : "created");
-  // The dry-run result is what the server will store: live → it is what this apply changes (a drift, reverted).
-  if (existed) entry.diff = fieldDiff(live, dryRun, p.hidden);
+  // The dry-run result, less what the cleanup removed after it, is what the server will store: live → it is what
+  // this apply changes (a drift, reverted).
+  if (existed)
+    entry.diff = fieldDiff(
+      live,
+      patched ? withoutAnnotations(dryRun, cleanedAnnotations(live, options.cleanup)) : dryRun,
+      p.hidden,
+    );
   return { entry, apply: p };
+}
+
+function withoutAnnotations(object: KubeObject, keys: string[]): KubeObject {
+  const annotations = Object.fromEntries(
+    Object.entries(object.metadata.annotations ?? {}).filter(([key]) => !keys.includes(key)),
+  );
+  return { ...object, metadata: { ...object.metadata, annotations } };
 }
 
 /** Deletes an object whose immutable fields changed and waits until it is gone (finalizers may hold it). */

@@ -33,11 +33,10 @@ type JsonPatchOp = { op: "remove"; path: string } | { op: "replace"; path: strin
  * `owner` (merged into its Apply entry). Empty when there is nothing to clean. Pure.
  */
 export function cleanupPatch(live: KubeObject, owner: string, cleanup = DEFAULT_CLEANUP): JsonPatchOp[] {
-  const patch: JsonPatchOp[] = [];
-  for (const key of cleanup.annotations) {
-    if (live.metadata.annotations?.[key] !== undefined)
-      patch.push({ op: "remove", path: `/metadata/annotations/${escapePointer(key)}` });
-  }
+  const patch: JsonPatchOp[] = cleanedAnnotations(live, cleanup).map((key) => ({
+    op: "remove",
+    path: `/metadata/annotations/${escapePointer(key)}`,
+  }));
   const entries = live.metadata.managedFields ?? [];
   const taken = entries.filter(
     (e) => !e.subresource && cleanup.fieldManagers.some((m) => m.name === e.manager && m.operation === e.operation),
@@ -58,6 +57,11 @@ export function cleanupPatch(live: KubeObject, owner: string, cleanup = DEFAULT_
     });
   }
   return patch;
+}
+
+/** The listed annotations the object has: what the cleanup removes. */
+export function cleanedAnnotations(live: KubeObject, cleanup = DEFAULT_CLEANUP): string[] {
+  return cleanup.annotations.filter((key) => live.metadata.annotations?.[key] !== undefined);
 }
 
 /** Union of two fieldsV1 trees (sets encoded as nested objects). */

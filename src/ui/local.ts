@@ -3,6 +3,7 @@ import type { ObjectKey } from "../api/object-key.js";
 import type { ReconcilerPorts } from "../controllers/reconciler-ports.js";
 import { readEvents } from "../notify/file-events.js";
 import { buildAssets, type Assets } from "./assets.js";
+import { clusterHealth } from "./cluster-health.js";
 import { startUiServer, type UiServer } from "./server.js";
 
 /** Who acts from a local UI: the OS user running `sluice run` (whoever can reach its loopback port acts as them). */
@@ -19,7 +20,7 @@ function localActor(): string {
  * actions' audit events reach Alerts too), live updates from its Store watch.
  */
 export async function startLocalUi(options: {
-  runtime: Pick<ReconcilerPorts, "store" | "events" | "clock">;
+  runtime: ReconcilerPorts;
   eventsFile: string;
   host: string;
   port: number;
@@ -38,6 +39,7 @@ export async function startLocalUi(options: {
           ({ involvedObject: o }) =>
             !key || (o.kind === key.kind && o.namespace === key.namespace && o.name === key.name),
         ),
+      health: clusterHealth(options.runtime),
     },
     assets: () => (assets ??= buildAssets()),
     host: options.host,

@@ -9,8 +9,17 @@ import { systemClock } from "../../src/ports/clock.js";
 import { FileStore } from "../../src/store/fs-store.js";
 import { writeStatus } from "../../src/store/objects.js";
 import { ACTION_HEADER } from "../../src/ui/api/guard.js";
+import { NO_CLUSTER, type HealthReader } from "../../src/ui/api/health.js";
 import { uiApi, type UiApiPorts } from "../../src/ui/api/router.js";
-import type { ClusterRow, ObjectDetail, ObjectRow, SourceRow, UiResponse } from "../../src/ui/api/types.js";
+import {
+  HEALTH_LIMIT,
+  type ClusterRow,
+  type InventoryHealth,
+  type ObjectDetail,
+  type ObjectRow,
+  type SourceRow,
+  type UiResponse,
+} from "../../src/ui/api/types.js";
 
 const HOST = "127.0.0.1:9294";
 let dir: string;
@@ -227,6 +236,95 @@ describe("the web UI's API (transport-free, over a file Store)", () => {
     expect(response.status).toBe(504);
     const ks = await store.get({ kind: "Kustomization", namespace: "apps", name: "good" });
     expect(ks?.object.metadata.annotations?.[REQUESTED_AT]).toBeUndefined();
+  });
+
+  it("health: read only for the inventory's non-Flux objects, keyed as the graph's nodes, at most HEALTH_LIMIT", async () => {
+    // Arrange: a stand-in for the cluster reader (the real one runs against kube-apiserver in browser.test.ts)
+    const asked: string[][] = [];
+    ports.health = async (_owner, entries) => {
+      asked.push(entries.map((e) => e.id));
+      return {
+        identity: "user system:serviceaccount:apps:deployer",
+        objects: Object.fromEntries(entries.map((e) => [e.id, { status: "Failed", message: "Ready: 0/1" }])),
+      };
+    };
+    const many = Array.from({ length: HEALTH_LIMIT + 50 }, (_, i) => ({ id: `apps_c${i}__ConfigMap`, v: "v1" }));
+    await put(
+      "Kustomization",
+      "big",
+      { sourceRef: { kind: "GitRepository", name: "fleet" }, path: "./" },
+      {
+        inventory: { entries: many },
+      },
+    );
+    // Act
+    const good = body<InventoryHealth>(await call("GET", "/api/v1/objects/Kustomization/apps/good/health"));
+    const big = body<InventoryHealth>(await call("GET", "/api/v1/objects/Kustomization/apps/big/health"));
+    // Assert
+    expect(asked[0]).toEqual(["apps_web_apps_Deployment"]); // not the Kustomization, not the malformed id
+    expect(good).toMatchObject({
+      identity: "user system:serviceaccount:apps:deployer",
+      objects: { "Deployment/apps/web": { status: "Failed", message: "Ready: 0/1" } },
+      skipped: 0,
+    });
+    expect(good.notChecked).toBeUndefined();
+    expect(asked[1]).toHaveLength(HEALTH_LIMIT);
+    expect(big.skipped).toBe(50);
+    expect(Object.keys(big.objects)).toHaveLength(HEALTH_LIMIT);
+  });
+
+  it("health: where the UI reaches no cluster, or the reader cannot, it says why instead of guessing", async () => {
+    // Act
+    const unread = body<InventoryHealth>(await call("GET", "/api/v1/objects/Kustomization/apps/good/health"));
+    ports.health = (async () => ({ notChecked: "its objects are in agent cluster 'edge'" })) satisfies HealthReader;
+    const agent = body<InventoryHealth>(await call("GET", "/api/v1/objects/Kustomization/apps/good/health"));
+    const missing = await call("GET", "/api/v1/objects/Kustomization/apps/nope/health");
+    const posted = await post("/api/v1/objects/Kustomization/apps/good/health");
+    // Assert
+    expect(unread).toMatchObject({ notChecked: NO_CLUSTER, objects: {} });
+    expect(agent).toMatchObject({ notChecked: "its objects are in agent cluster 'edge'", objects: {} });
+    expect(missing.status).toBe(404);
+    expect(posted.status).toBe(405);
+  });
+
+  it("an event's drift report reaches the page as rows: object, field, before, after", async () => {
+    // Arrange
+    await new FileEvents(eventsFile).emit({
+      involvedObject: {
+        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+        kind: "Kustomization",
+        namespace: "apps",
+        name: "good",
+      },
+      severity: "info",
+      reason: "ReconciliationSucceeded",
+      message: "drift corrected:\nConfigMap/apps/settings configured",
+      metadata: { revision: "main@sha1:abc" },
+      reportingController: "kustomize-controller",
+      timestamp: "2026-12-02T05:00:00Z",
+      drift: {
+        objects: [
+          {
+            subject: "ConfigMap/apps/settings",
+            diff: { changes: [{ path: "data.level", before: '"debug"', after: '"info"' }], omitted: 2 },
+          },
+        ],
+        omitted: 3,
+      },
+    });
+    // Act
+    const detail = body<ObjectDetail>(await call("GET", "/api/v1/objects/Kustomization/apps/good"));
+    // Assert
+    expect(detail.events[0]).toMatchObject({
+      drift: [
+        {
+          subject: "ConfigMap/apps/settings",
+          changes: [{ path: "data.level", before: '"debug"', after: '"info"' }],
+          omitted: 2,
+        },
+      ],
+      driftOmitted: 3,
+    });
   });
 
   describe("refuses what an attacker would send", () => {

@@ -2,6 +2,7 @@ import { formatKey, type ObjectKey } from "../../api/object-key.js";
 import type { FluxEvent } from "../../notify/events.js";
 import { act, ActionError, type ActionName, type ActionPorts } from "./actions.js";
 import { refusal } from "./guard.js";
+import { inventoryHealth, type HealthReader } from "./health.js";
 import type { UiRequest, UiResponse } from "./types.js";
 import { clusters, detail, overview, sources, type HeartbeatReader } from "./views.js";
 
@@ -10,6 +11,8 @@ export interface UiApiPorts extends ActionPorts {
   /** The events recorded about one object (or all), oldest first. */
   readEvents(key?: ObjectKey): Promise<FluxEvent[]>;
   heartbeat?: HeartbeatReader;
+  /** Reads an inventory's live health from its cluster; absent where the UI reaches no cluster (AWS). */
+  health?: HealthReader;
   /** The `host[:port]` names the UI is served as; a request with another Host is refused (DNS rebinding). */
   hosts: readonly string[];
   /** Told about an unexpected failure; the response says only "internal error". */
@@ -24,6 +27,7 @@ const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /**
  * The web UI's API, free of any transport: `GET objects`, `objects/KIND/NS/NAME`, `sources`, `clusters`, and
+ * `objects/KIND/NS/NAME/health` (the inventory's live health, read when asked), and
  * `POST objects/KIND/NS/NAME/reconcile|suspend|resume` (`?withSource=true`), all under {@link API_PREFIX}.
  */
 export function uiApi(ports: UiApiPorts): (request: UiRequest) => Promise<UiResponse> {
@@ -70,6 +74,11 @@ async function route(ports: UiApiPorts, request: UiRequest, parts: string[]): Pr
     const [stored, all, events] = await Promise.all([ports.store.get(key), ports.store.list(), ports.readEvents(key)]);
     if (!stored) return json(404, { error: `${formatKey(key)} not found` });
     return json(200, detail(stored, all, events));
+  }
+  if (get && action === "health") {
+    const stored = await ports.store.get(key);
+    if (!stored) return json(404, { error: `${formatKey(key)} not found` });
+    return json(200, await inventoryHealth(stored, ports.health, new Date(ports.clock.now())));
   }
   if (request.method === "POST" && ACTIONS.has(action as ActionName)) {
     const withSource = request.query.get("withSource") === "true";

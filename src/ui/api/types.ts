@@ -54,6 +54,41 @@ export interface EventRow {
   revision?: string;
   /** Who asked, for the UI's and CLI's audited actions. */
   actor?: string;
+  /** A drift correction's reverted fields, per object. */
+  drift?: DriftedObject[];
+  /** Drifted objects the event's size bound left out. */
+  driftOmitted?: number;
+}
+
+/** One object a drift correction wrote back: each field as it was (the drift) and as the apply restored it. */
+export interface DriftedObject {
+  /** `Kind/namespace/name` */
+  subject: string;
+  /** JSON values, clipped; a value that must not be shown (a Secret's, a SOPS-decrypted object's) is "(hidden)". */
+  changes: { path: string; before?: string; after?: string }[];
+  /** Changed fields past the per-object bound. */
+  omitted: number;
+}
+
+/** kstatus, as Flux's health checks judge an object. */
+export type HealthState = "Current" | "InProgress" | "Failed" | "Terminating" | "NotFound" | "Unknown";
+
+/**
+ * The live health of a Kustomization's inventory (its non-Flux objects; Flux objects show their Ready), read from
+ * the cluster when the page asks, as the identity the Kustomization applies as. Status and a message only: never
+ * an object's content.
+ */
+export interface InventoryHealth {
+  /** Why nothing was read (an agent cluster, a UI that reaches no cluster, a Kustomization that cannot connect). */
+  notChecked?: string;
+  /** Who read it, e.g. `user system:serviceaccount:apps:deployer`. */
+  identity?: string;
+  /** By graph node id (`Kind/namespace/name`). */
+  objects: Record<string, { status: HealthState; message: string }>;
+  /** Inventory objects past {@link HEALTH_LIMIT}, not read. */
+  skipped: number;
+  /** When it was read (RFC 3339). */
+  at: string;
 }
 
 /** An object a Kustomization applied (its inventory entry), with what the Store knows of it when it is a Flux object. */
@@ -124,3 +159,5 @@ export const EVENT_LIMIT = 200;
 export const FIRST_ROWS = 250;
 /** Inventory entries drawn in the graph; the table lists them all. */
 export const GRAPH_LIMIT = 300;
+/** Inventory objects whose health one request reads (one GET each), so a huge inventory costs a bounded check. */
+export const HEALTH_LIMIT = GRAPH_LIMIT;

@@ -151,6 +151,10 @@ export function eventRows(events: FluxEvent[]): EventRow[] {
       message: e.message,
       ...(e.metadata.revision !== undefined && { revision: e.metadata.revision }),
       ...(e.metadata[ACTOR_METADATA] !== undefined && { actor: e.metadata[ACTOR_METADATA] }),
+      ...(e.drift && {
+        drift: e.drift.objects.map(({ subject, diff }) => ({ subject, changes: diff.changes, omitted: diff.omitted })),
+        ...(e.drift.omitted > 0 && { driftOmitted: e.drift.omitted }),
+      }),
     }));
 }
 

@@ -1,7 +1,8 @@
 import { graphlib, layout } from "@dagrejs/dagre";
 import { useMemo } from "preact/hooks";
-import type { GraphNode, ObjectDetail } from "../api/types.js";
+import type { GraphNode, InventoryHealth, ObjectDetail } from "../api/types.js";
 import { objectPath } from "./data.js";
+import { HEALTH, toneClass } from "./parts.js";
 import { navigate } from "./router.js";
 
 interface Point {
@@ -12,9 +13,13 @@ interface Point {
 const NODE_W = 220;
 const NODE_H = 44;
 const ICON = { True: "✔", False: "✗", Unknown: "◎", "-": "·" } as const;
+type Health = InventoryHealth["objects"];
 
-/** Source → object → what it applied, laid out left to right by dagre; Flux objects link to their pages. */
-export function Graph({ graph }: { graph: ObjectDetail["graph"] }) {
+/**
+ * Source → object → what it applied, laid out left to right by dagre; Flux objects link to their pages and show
+ * their Ready, other objects their live health when the page read it.
+ */
+export function Graph({ graph, health = {} }: { graph: ObjectDetail["graph"]; health?: Health }) {
   const laid = useMemo(() => {
     const g = new graphlib.Graph();
     g.setGraph({ rankdir: "LR", nodesep: 12, ranksep: 60, marginx: 8, marginy: 8 });
@@ -43,7 +48,7 @@ export function Graph({ graph }: { graph: ObjectDetail["graph"] }) {
           <polyline class="edge" points={points.map((p) => `${p.x},${p.y}`).join(" ")} />
         ))}
         {laid.nodes.map(({ node, at }) => (
-          <Node node={node} x={at.x - NODE_W / 2} y={at.y - NODE_H / 2} />
+          <Node node={node} health={health} x={at.x - NODE_W / 2} y={at.y - NODE_H / 2} />
         ))}
       </svg>
       {graph.truncated && (
@@ -53,19 +58,23 @@ export function Graph({ graph }: { graph: ObjectDetail["graph"] }) {
   );
 }
 
-function Node({ node, x, y }: { node: GraphNode; x: number; y: number }) {
-  const state = node.ready ?? "-";
+function Node({ node, health, x, y }: { node: GraphNode; health: Health; x: number; y: number }) {
+  const live = node.ready ? undefined : health[node.id];
+  const shown = live ? HEALTH[live.status] : undefined;
+  const tone = shown?.tone ?? node.ready ?? "-";
+  const icon = node.ready ? ICON[node.ready] : shown?.icon;
+  const said = node.ready ? ` (Ready ${node.ready})` : live ? ` (${shown!.label}: ${live.message})` : "";
   const body = (
-    <g transform={`translate(${x},${y})`} class={`node ready-${state === "-" ? "none" : state.toLowerCase()}`}>
+    <g transform={`translate(${x},${y})`} class={`node ${toneClass(tone)}`} data-health={live?.status}>
       <rect width={NODE_W} height={NODE_H} rx="6" />
       <text x="8" y="17" class="node-kind">
-        {node.ready ? `${ICON[state]} ` : ""}
+        {icon ? `${icon} ` : ""}
         {node.kind}
       </text>
       <text x="8" y="35" class="node-name">
         {clip(`${node.namespace}/${node.name}`)}
       </text>
-      <title>{`${node.kind} ${node.namespace}/${node.name}${node.ready ? ` (Ready ${node.ready})` : ""}`}</title>
+      <title>{`${node.kind} ${node.namespace}/${node.name}${said}`}</title>
     </g>
   );
   if (!node.stored) return body;

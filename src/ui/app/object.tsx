@@ -1,9 +1,10 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import type { InventoryItem, ObjectDetail } from "../api/types.js";
+import { HEALTH_LIMIT, type EventRow, type InventoryItem, type ObjectDetail } from "../api/types.js";
 import { act, objectPath, useLive } from "./data.js";
 import { Graph } from "./graph.js";
-import { Linked, Loading, Ready, Time } from "./parts.js";
+import { useHealth, type HealthLoad } from "./health.js";
+import { Health, Linked, Loading, Ready, Time } from "./parts.js";
 import { Link, useLocation } from "./router.js";
 
 /** One object: what it says, what it did (history, events), what it applied (inventory, graph), and its actions. */
@@ -11,6 +12,12 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
   const path = `objects/${[kind, namespace, name].map(encodeURIComponent).join("/")}`;
   const { data, error } = useLive<ObjectDetail>(path);
   const { hash } = useLocation();
+  // Objects with no Ready of their own (not Flux objects) get their live health, read again when this one changes.
+  const health = useHealth(
+    path,
+    data ? `${data.row.revision} ${data.row.ready} ${data.row.since}` : "",
+    data?.inventory.some((i) => i.ready === undefined) ?? false,
+  );
   // A deep link to a field (`#field-spec.path`) scrolls once the page has it.
   useEffect(() => {
     if (data && hash) document.getElementById(decodeURIComponent(hash.slice(1)))?.scrollIntoView();
@@ -66,11 +73,16 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
         </table>
       </Section>
       <Section title="Graph">
-        <Graph graph={data.graph} />
+        <Graph graph={data.graph} health={health.health?.objects} />
       </Section>
       {status.history && status.history.length > 0 && (
         <Section title="Revision history">
           <History history={status.history} />
+        </Section>
+      )}
+      {data.events.some((e) => e.drift) && (
+        <Section title="Drift corrections">
+          <DriftCorrections events={data.events.filter((e) => e.drift)} />
         </Section>
       )}
       <Section title={`Events (${data.events.length})`}>
@@ -106,7 +118,8 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
       </Section>
       {data.inventory.length > 0 && (
         <Section title={`Inventory (${data.inventory.length})`}>
-          <Inventory items={data.inventory} />
+          <HealthNote load={health} />
+          <Inventory items={data.inventory} health={health} />
         </Section>
       )}
       <Section title="Spec and status">
@@ -176,8 +189,9 @@ function History({ history }: { history: Record<string, unknown>[] }) {
   const columns = [...new Set(history.flatMap((h) => Object.keys(h)))].filter((k) =>
     history.some((h) => ["string", "number"].includes(typeof h[k])),
   );
+  // Focusable, so a keyboard can scroll a wide history (axe: scrollable-region-focusable).
   return (
-    <div class="scroll">
+    <div class="scroll" tabIndex={0} role="region" aria-label="Revision history">
       <table>
         <thead>
           <tr>
@@ -206,8 +220,83 @@ function History({ history }: { history: Record<string, unknown>[] }) {
   );
 }
 
-/** The inventory as a tree: namespace → kind → objects, Flux objects with their Ready and a link. */
-function Inventory({ items }: { items: InventoryItem[] }) {
+/** Where the inventory's health comes from: whom the cluster was read as and when, or why it was not read. */
+function HealthNote({ load }: { load: HealthLoad }) {
+  const { health, error, busy, again } = load;
+  let said;
+  if (error) said = <span class="error">Health not read: {error}</span>;
+  else if (!health) said = busy ? "Reading health from the cluster…" : "";
+  else if (health.notChecked) said = `Health not checked: ${health.notChecked}.`;
+  else
+    said = (
+      <>
+        Health read from the cluster as {health.identity} <Time time={health.at} /> ago
+        {health.skipped > 0 && `; ${health.skipped} objects past the first ${HEALTH_LIMIT} not checked`}.
+      </>
+    );
+  return (
+    <p class="note" data-testid="health-note">
+      {said}{" "}
+      {health && !health.notChecked && (
+        <button type="button" disabled={busy} onClick={again}>
+          Check health again
+        </button>
+      )}
+    </p>
+  );
+}
+
+/** Each drift correction: per object, the fields it reverted, as the drift left them and as the apply restored them. */
+function DriftCorrections({ events }: { events: EventRow[] }) {
+  return (
+    <>
+      {events.map((e) => (
+        <div class="drift">
+          <p>
+            <Time time={e.timestamp} /> ago{e.revision && <span class="revision"> {e.revision}</span>}
+            {e.driftOmitted ? <span class="note"> ({e.driftOmitted} more objects not recorded)</span> : null}
+          </p>
+          {e.drift!.map((o) => (
+            <table data-subject={o.subject}>
+              <caption>{o.subject}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Field</th>
+                  <th scope="col">Drifted to</th>
+                  <th scope="col">Restored to</th>
+                </tr>
+              </thead>
+              <tbody>
+                {o.changes.map((c) => (
+                  <tr>
+                    <th scope="row">
+                      <code>{c.path}</code>
+                    </th>
+                    <td>{c.before === undefined ? <span class="note">(not set)</span> : <code>{c.before}</code>}</td>
+                    <td>{c.after === undefined ? <span class="note">(removed)</span> : <code>{c.after}</code>}</td>
+                  </tr>
+                ))}
+                {o.omitted > 0 && (
+                  <tr>
+                    <td colSpan={3} class="note">
+                      {o.omitted} more fields not recorded
+                    </td>
+                  </tr>
+                )}
+              </tbody>
+            </table>
+          ))}
+        </div>
+      ))}
+    </>
+  );
+}
+
+/**
+ * The inventory as a tree: namespace → kind → objects, Flux objects with their Ready and a link, the others with
+ * their live health once read.
+ */
+function Inventory({ items, health }: { items: InventoryItem[]; health: HealthLoad }) {
   const tree = new Map<string, Map<string, InventoryItem[]>>();
   for (const item of items) {
     const ns = item.namespace || "(cluster)";
@@ -230,7 +319,7 @@ function Inventory({ items }: { items: InventoryItem[] }) {
                     </summary>
                     <ul>
                       {list.map((i) => (
-                        <li>
+                        <li data-object={`${i.kind}/${i.namespace}/${i.name}`}>
                           {i.ready ? (
                             <>
                               <Link href={objectPath(i.kind, i.namespace, i.name)}>{i.name}</Link>{" "}
@@ -239,6 +328,12 @@ function Inventory({ items }: { items: InventoryItem[] }) {
                           ) : (
                             <span>
                               {i.name} <span class="note">{i.group ? `${i.group}/${i.version}` : i.version}</span>
+                              {health.health && !health.health.notChecked && (
+                                <>
+                                  {" "}
+                                  <Health {...liveHealth(health, i)} />
+                                </>
+                              )}
                             </span>
                           )}
                         </li>
@@ -253,6 +348,12 @@ function Inventory({ items }: { items: InventoryItem[] }) {
       ))}
     </ul>
   );
+}
+
+/** An inventory object's health as read (the key is the graph node id); absent: not checked. */
+function liveHealth(load: HealthLoad, i: InventoryItem) {
+  const read = load.health?.objects[`${i.kind}/${i.namespace}/${i.name}`];
+  return { state: read?.status, message: read?.message };
 }
 
 /** Spec and status as an indented list; each field has an id (`field-spec.path`) that messages link to. */

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import type { ReadyState } from "../api/types.js";
+import type { HealthState, ReadyState } from "../api/types.js";
 import { objectPath } from "./data.js";
 import { Link } from "./router.js";
 
@@ -16,9 +16,33 @@ const READY_ICON: Record<ReadyState, string> = { True: "✔", False: "✗", Unkn
 
 export function Ready({ state, suspended }: { state: ReadyState; suspended?: boolean }) {
   return (
-    <span class={`ready ready-${state === "-" ? "none" : state.toLowerCase()}`}>
+    <span class={`ready ${toneClass(state)}`}>
       <span aria-hidden="true">{READY_ICON[state]}</span> {READY_LABEL[state]}
       {suspended && <span class="suspended"> (suspended)</span>}
+    </span>
+  );
+}
+
+/** kstatus as the page words it, with the Ready colour it shares; undefined: not checked. */
+export const HEALTH: Record<HealthState | "none", { label: string; icon: string; tone: ReadyState }> = {
+  Current: { label: "Healthy", icon: "✔", tone: "True" },
+  InProgress: { label: "Progressing", icon: "◎", tone: "Unknown" },
+  Failed: { label: "Failed", icon: "✗", tone: "False" },
+  Terminating: { label: "Terminating", icon: "◎", tone: "Unknown" },
+  NotFound: { label: "Missing", icon: "✗", tone: "False" },
+  Unknown: { label: "Unknown", icon: "?", tone: "-" },
+  none: { label: "Not checked", icon: "·", tone: "-" },
+};
+
+export const toneClass = (tone: ReadyState) => `ready-${tone === "-" ? "none" : tone.toLowerCase()}`;
+
+/** An inventory object's live health (kstatus) and, unless healthy, why. */
+export function Health({ state, message }: { state?: HealthState; message?: string }) {
+  const { label, icon, tone } = HEALTH[state ?? "none"];
+  return (
+    <span class={`ready ${toneClass(tone)}`} data-health={state ?? "none"}>
+      <span aria-hidden="true">{icon}</span> {label}
+      {message && state !== "Current" && <span class="note"> {message}</span>}
     </span>
   );
 }
