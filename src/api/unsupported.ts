@@ -106,16 +106,6 @@ export const UNSUPPORTED_FIELDS: Record<FluxKind, UnsupportedField[]> = {
       path: "spec.kubeConfig.configMapRef",
       reason: `${notYet("reaching a remote cluster with a cloud identity")}; use kubeConfig.secretRef`,
     },
-    {
-      path: "spec.waitStrategy.name",
-      reason: `${notYet("waiting by Helm 3's legacy readiness rules")}; Sluice waits by kstatus, as the default \`poller\` does`,
-      when: isNot("poller"),
-    },
-    {
-      path: "spec.upgrade.chartNameChangeStrategy",
-      reason: `${notYet("upgrading a release in place when its chart's name changes")}; it is reinstalled`,
-      when: isNot("Reinstall"),
-    },
   ],
   OCIRepository: [
     {

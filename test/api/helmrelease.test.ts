@@ -166,15 +166,11 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
     const refused = unsupportedFields(
       admitFluxObject(
         hr({
-          upgrade: { chartNameChangeStrategy: "InPlaceUpdate" },
-          waitStrategy: { name: "legacy" },
+          kubeConfig: { configMapRef: { name: "cloud" } },
         }),
       ).object,
     );
-    expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual([
-      'spec.waitStrategy.name ("legacy")',
-      'spec.upgrade.chartNameChangeStrategy ("InPlaceUpdate")',
-    ]);
+    expect(refused.map((r) => r.slice(0, r.indexOf(":")))).toEqual(["spec.kubeConfig.configMapRef"]);
     const accepted = hr({
       driftDetection: { mode: "enabled", ignore: [{ paths: ["/spec/replicas"] }] },
       install: {
@@ -187,7 +183,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       },
       upgrade: {
         strategy: { name: "RetryOnFailure" },
-        chartNameChangeStrategy: "Reinstall",
+        chartNameChangeStrategy: "InPlaceUpdate",
         remediation: { retries: -1, strategy: "uninstall" },
         cleanupOnFail: true,
         preserveValues: true,
@@ -195,7 +191,7 @@ describe("HelmRelease (helm-controller v1.6.3's API)", () => {
       },
       rollback: { serverSideApply: "disabled" },
       postRenderStrategy: "separate",
-      waitStrategy: { name: "poller" },
+      waitStrategy: { name: "legacy" },
       valuesFrom: [{ kind: "ConfigMap", name: "values", optional: true, targetPath: "a.b" }],
       values: { replicaCount: 2 },
     });

@@ -1,7 +1,8 @@
 import { formatDuration, parseDuration } from "../../api/duration.js";
 import { actionTimeoutMsOf, retryIntervalMsOf } from "../../api/helmrelease.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
-import { checkHealth, refOfEntry } from "../../apply/wait.js";
+import { legacyReadiness } from "../../apply/health/helm-legacy.js";
+import { checkHealth, refOfEntry, type ObjectRef } from "../../apply/wait.js";
 import type { ReleaseRecord } from "../../helm/release-record.js";
 import { healthRules, healthVerdict } from "../sync.js";
 import { findCondition } from "../conditions.js";
@@ -47,19 +48,18 @@ export async function healthPhase(
 ): Promise<HelmReleaseOutcome> {
   const timeoutMs = actionTimeoutMsOf(run.hr, action);
   // disableWaitForJobs: Jobs are not waited for (they count as healthy however they stand).
-  const skipJobs = run.hr.spec[action]?.disableWaitForJobs;
-  const refs = (run.status.inventory?.entries ?? []).map(refOfEntry).filter((r) => !(skipJobs && r.kind === "Job"));
-  const report = await checkHealth(
-    target.cluster,
-    refs,
-    healthRules({ healthCheckExprs: run.hr.spec.healthCheckExprs }),
-  );
+  const checkJobs = !run.hr.spec[action]?.disableWaitForJobs;
+  const refs = (run.status.inventory?.entries ?? []).map(refOfEntry);
+  const objects =
+    run.hr.spec.waitStrategy?.name === "legacy"
+      ? await legacyReadiness(target.cluster, refs, { checkJobs })
+      : (await checkHealth(target.cluster, waitedByPoller(refs, record, checkJobs), healthRules(run.hr.spec))).objects;
   const reconciling = findCondition(run.status.conditions, CONDITION.reconciling);
   const elapsed =
     pendingAction(run) === action && reconciling
       ? run.at.now.getTime() - Date.parse(reconciling.lastTransitionTime)
       : 0;
-  const verdict = healthVerdict(report.objects, elapsed, timeoutMs);
+  const verdict = healthVerdict(objects, elapsed, timeoutMs);
   if (verdict.state === "healthy") return succeeded(run, record, action, changes);
   if (verdict.state !== "failed") {
     const message = `Running '${action}' action with timeout of ${formatDuration(timeoutMs)}`;
@@ -85,6 +85,32 @@ export async function healthPhase(
       `Helm rollback to previous release ${fullName(record, rolledBackTo(record))} with chart ${chart.name}@${chart.version} failed: ${why}`,
     );
   return actionFailed(run, action, chart.name, chart.version, why, { stored: true });
+}
+
+/**
+ * What the `poller` strategy waits for, as helm-controller's waiter: not a Deployment the chart renders paused
+ * (it would never roll out), nor Jobs under `disableWaitForJobs`.
+ */
+function waitedByPoller(refs: ObjectRef[], record: ReleaseRecord, checkJobs: boolean): ObjectRef[] {
+  const manifest = record.manifest ?? "";
+  // Parsed only when something may be paused: this runs at every health poll.
+  const paused = new Set(
+    splitOutput(manifest.includes("paused:") ? manifest : "")
+      .objects.filter(
+        (o) =>
+          o.apiVersion === "apps/v1" && o.kind === "Deployment" && (o.spec as { paused?: unknown })?.paused === true,
+      )
+      .map((o) => `${o.metadata.namespace ?? record.namespace}/${o.metadata.name}`),
+  );
+  return refs.filter(
+    (ref) =>
+      (checkJobs || ref.kind !== "Job") &&
+      !(
+        ref.apiVersion === "apps/v1" &&
+        ref.kind === "Deployment" &&
+        paused.has(`${ref.metadata.namespace ?? ""}/${ref.metadata.name}`)
+      ),
+  );
 }
 
 /**

@@ -166,7 +166,7 @@ async function releasePhase(
 
 /**
  * helm-controller's ReleaseTargetChanged: a new storage namespace, target namespace, release name or
- * chart name makes a new release, so the old one is uninstalled first (else installing would fail
+ * chart name (unless `upgrade.chartNameChangeStrategy` is InPlaceUpdate) makes a new release, so the old one is uninstalled first (else installing would fail
  * on objects that already exist, and the old release would be orphaned). Says what it did, if anything.
  */
 async function uninstallMovedRelease(run: Run, target: ReleaseTarget, chartName: string): Promise<string | undefined> {
@@ -177,7 +177,10 @@ async function uninstallMovedRelease(run: Run, target: ReleaseTarget, chartName:
     (status.storageNamespace !== run.storageNamespace && "storage namespace") ||
     (current.namespace !== run.targetNamespace && "release namespace") ||
     (current.name !== run.releaseName && "release name") ||
-    (current.chartName !== chartName && "chart name");
+    // upgrade.chartNameChangeStrategy InPlaceUpdate: a renamed chart upgrades the release like any new version.
+    (current.chartName !== chartName &&
+      run.hr.spec.upgrade?.chartNameChangeStrategy !== "InPlaceUpdate" &&
+      "chart name");
   if (!changed) return undefined;
   const old: ReleaseTarget = {
     ...target,
