@@ -152,9 +152,10 @@ describe("Kustomization dependsOn: readyExpr and the dependency's revision", () 
     expect(message.startsWith(`${TERMINAL}: failed to evaluate dependency infra: `)).toBe(true);
     expect(message).toContain(says);
     expect(stalled(status)).toMatchObject({ status: "True", reason: "InvalidCELExpression", message });
-    expect(events).toContainEqual(
-      expect.objectContaining({ severity: "error", reason: "InvalidCELExpression", message }),
-    );
+    // The event follows the status write, so it may arrive a moment later.
+    const invalid = (e: FluxEvent) => e.involvedObject.name === name && e.reason === "InvalidCELExpression";
+    const event = await until("the InvalidCELExpression event", async () => events.find(invalid));
+    expect(event).toMatchObject({ severity: "error", message });
   });
 
   it("an evaluation error (a field the dependency lacks) is retried as DependencyNotReady, as in Flux, not stalled", async () => {
