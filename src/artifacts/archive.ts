@@ -60,8 +60,8 @@ export type GzipSegments = Map<string, Buffer>;
  * of tar (each member restarts compression without its predecessor's window); a segment ends at SEGMENT_MAX_BYTES
  * anyway.
  */
-const SEGMENT_FILES = 32;
-const SEGMENT_MIN_BYTES = 64 * 1024;
+const SEGMENT_FILES = 16;
+const SEGMENT_MIN_BYTES = 32 * 1024;
 const SEGMENT_MAX_BYTES = 4 * 1024 * 1024;
 
 /** A folder's entry: a folder or a regular file (links and special files are not listed). */
