@@ -36,8 +36,12 @@ export interface ApplyOptions {
   cleanup?: typeof DEFAULT_CLEANUP;
   /** Flux's `driftIgnoreRules`: fields of existing objects left to other managers. */
   driftIgnoreRules?: IgnoreRule[];
-  /** Objects whose values the change set's field diffs must not show (SOPS-decrypted ones); Secrets' never are. */
-  hideValues?: (object: KubeObject) => boolean;
+  /**
+   * Record in the change set each configured object's fields as the apply changes them (a drift correction's
+   * report); `hide`: objects whose values must not be shown (SOPS-decrypted ones; a Secret's never are). @default
+   * none recorded
+   */
+  fieldDiffs?: { hide: (object: KubeObject) => boolean };
 }
 
 interface Prepared {
@@ -148,7 +152,7 @@ async function prepare(cluster: Cluster, input: KubeObject[], options: ApplyOpti
     }
     seen.add(`${object.apiVersion}|${subject}`);
     if (options.owner) object.metadata.labels = { ...object.metadata.labels, ...ownerLabels(options.owner) };
-    prepared.push({ object, subject, info, hidden: options.hideValues?.(original) });
+    prepared.push({ object, subject, info, hidden: options.fieldDiffs?.hide(original) });
   }
   if (errors.length > 0) throw new ApplyFailedError([], errors);
   return prepared.sort((a, b) => compareObjects(objMetadata(a.object), objMetadata(b.object)));
@@ -294,7 +298,7 @@ async function plan(cluster: Cluster, p: Prepared, live: KubeObject | undefined,
   const entry = changeSetEntry(p.object, existed ? "configured" : "created");
   // The dry-run result, less what the cleanup removed after it, is what the server will store: live → it is what
   // this apply changes (a drift, reverted).
-  if (existed)
+  if (existed && options.fieldDiffs)
     entry.diff = fieldDiff(
       live,
       patched ? withoutAnnotations(dryRun, cleanedAnnotations(live, options.cleanup)) : dryRun,

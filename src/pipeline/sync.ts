@@ -1,7 +1,7 @@
 import { formatDuration } from "../api/duration.js";
 import { kustomizationTimeoutMs, type Kustomization } from "../api/kustomization.js";
 import { REASON } from "../api/reasons.js";
-import { applyAll } from "../apply/apply.js";
+import { applyAll, type ApplyOptions } from "../apply/apply.js";
 import type { ChangeSetEntry } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
 import { customHealth, HealthExpressionError, type CustomHealth } from "../apply/health/expressions.js";
@@ -60,14 +60,14 @@ export async function syncObjects(
   previous: Inventory | undefined,
   owner: Owner,
   plan: Pick<SyncPlan, "prune" | "force" | "driftIgnoreRules">,
-  hideValues?: (object: KubeObject) => boolean,
+  fieldDiffs?: ApplyOptions["fieldDiffs"],
 ): Promise<SyncResult> {
   try {
     const changeSet = await applyAll(cluster, objects, {
       owner,
       force: plan.force,
       driftIgnoreRules: plan.driftIgnoreRules,
-      hideValues,
+      fieldDiffs,
     });
     const applied = fromChangeSet(changeSet);
     if (!plan.prune) return { changeSet, inventory: merge(applied, []) };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { driftReport, fieldDiff, HIDDEN } from "../../src/apply/field-diff.js";
 import type { KubeObject } from "../../src/apply/object.js";
+import { fluxEventJson, requestFor } from "../../src/notify/payloads.js";
 
 // What a drift correction records of the fields it reverted: before → after per field, never a Secret's values or
 // a SOPS-decrypted object's, bounded in size.
@@ -113,6 +114,41 @@ describe("fieldDiff", () => {
     expect(JSON.stringify(report).length).toBeLessThan(40_000);
     expect(report.objects.length + report.omitted).toBe(100);
     expect(report.omitted).toBeGreaterThan(0);
+  });
+
+  it("the report stays out of what Alerts send (Flux's event JSON, a chat message): it is the UI's", () => {
+    // Arrange
+    const event = {
+      involvedObject: {
+        apiVersion: "kustomize.toolkit.fluxcd.io/v1",
+        kind: "Kustomization",
+        namespace: "apps",
+        name: "a",
+      },
+      severity: "info" as const,
+      reason: "ReconciliationSucceeded",
+      message: "drift corrected:\nConfigMap/apps/settings configured",
+      metadata: {},
+      reportingController: "kustomize-controller",
+      timestamp: "2026-12-02T05:00:00Z",
+      drift: driftReport([
+        {
+          subject: "ConfigMap/apps/settings",
+          action: "configured",
+          diff: fieldDiff(configMap({ level: "drifted-value" }), configMap({ level: "info" })),
+        },
+      ]),
+    };
+    const endpoint = (type: string) => ({ type, url: new URL("https://hooks.example/x"), headers: {} }) as never;
+    // Act
+    const sent = [
+      JSON.stringify(fluxEventJson(event)),
+      requestFor(endpoint("generic"), event).body.toString(),
+      requestFor(endpoint("slack"), event).body.toString(),
+    ];
+    // Assert
+    for (const body of sent) expect(body).not.toContain("drifted-value");
+    expect(sent[0]).toContain("drift corrected");
   });
 
   it("a report holds only configured objects with a diff", () => {

@@ -99,8 +99,6 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   const { kept, skipped } = withoutFluxInstallation(rendered);
   if (skipped.length > 0) attempt.notices.push(installationNotice(skipped));
   const objects = await decrypt(attempt, placement, kept);
-  // What SOPS decrypted never shows in a drift correction's field diff (decrypt keeps the order).
-  const decrypted = new Set(objects.filter((_, i) => isSopsEncrypted(kept[i]!)));
   if (placement.mode === "direct") attempt.digest = renderedDigest(rendered);
   const fleet = fleetChange(attempt, objects.filter(isFluxObject));
   const workloads = objects.filter((o) => !isFluxObject(o));
@@ -111,7 +109,14 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
 
   const cluster = await connect(attempt, REASON.reconciliationFailed);
   const previous = { entries: (attempt.status.inventory?.entries ?? []).filter((e) => !isFluxEntry(e)) };
-  const synced = await syncObjects(cluster, workloads, previous, attempt.owner, plan, (o) => decrypted.has(o));
+  const synced = await syncObjects(
+    cluster,
+    workloads,
+    previous,
+    attempt.owner,
+    plan,
+    driftDiffs(attempt, kept, objects),
+  );
   const registered = await syncFleet(attempt, fleet);
   const changeSet = [...synced.changeSet, ...registered.changeSet];
   const inventory = merge(synced.inventory, registered.entries);
@@ -151,6 +156,17 @@ const sourceKey = (ref: Kustomization["spec"]["sourceRef"], namespace: string) =
   namespace: ref.namespace ?? namespace,
   name: ref.name,
 });
+
+/**
+ * Field diffs for a drift correction's report, when one can happen: only a reconcile of the revision already applied
+ * corrects drift (a new revision's changes are Git's, and diffing them would cost every apply). What SOPS decrypted
+ * is hidden (decrypt keeps the order of `sealed`).
+ */
+function driftDiffs(attempt: Attempt, sealed: KubeObject[], objects: KubeObject[]) {
+  if (attempt.ks.status?.lastAppliedRevision !== attempt.revision) return undefined;
+  const decrypted = new Set(objects.filter((_, i) => isSopsEncrypted(sealed[i]!)));
+  return { hide: (object: KubeObject) => decrypted.has(object) };
+}
 
 /** The source's artifact; without one, Flux's ArtifactFailed message (quiet: the source's own events say why). */
 async function sourcePhase(attempt: Attempt): Promise<Artifact> {
