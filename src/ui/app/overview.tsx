@@ -1,3 +1,4 @@
+import { Component } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { FIRST_ROWS, type ObjectRow } from "../api/types.js";
 import { objectPath, useLive } from "./data.js";
@@ -12,11 +13,18 @@ const STATES: Record<string, (r: ObjectRow) => boolean> = {
   suspended: (r) => r.suspended,
 };
 
+// The URL follows the search box once typing pauses: each history write re-renders every page subscribed to it.
+const URL_AFTER_MS = 300;
+
 /** The fleet: every object, failing first; the filter lives in the URL (`?q=…&state=…&kind=…`), so it pastes too. */
 export function Overview() {
   const { data, error } = useLive<ObjectRow[]>("objects");
   const url = useLocation();
-  const q = url.searchParams.get("q") ?? "";
+  // What was typed, ahead of the URL until the debounced write lands.
+  const [typed, setTyped] = useState<string>();
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(pending.current), []);
+  const q = typed ?? url.searchParams.get("q") ?? "";
   const state = url.searchParams.get("state") ?? "all";
   const kind = url.searchParams.get("kind") ?? "";
   const search = useRef<HTMLInputElement>(null);
@@ -29,20 +37,22 @@ export function Overview() {
     document.addEventListener("keydown", slash);
     return () => document.removeEventListener("keydown", slash);
   }, []);
+  // Lower-cased once per load, not once per row per keystroke.
+  const searchable = useMemo(
+    () =>
+      (data ?? []).map((r) => ({
+        row: r,
+        text: `${r.kind} ${r.namespace}/${r.name} ${r.cluster ?? ""} ${r.revision} ${r.reason} ${r.message}`.toLowerCase(),
+      })),
+    [data],
+  );
   const rows = useMemo(() => {
     const words = q.toLowerCase().split(/\s+/).filter(Boolean);
     const keep = STATES[state] ?? STATES.all!;
-    return (data ?? []).filter(
-      (r) =>
-        keep(r) &&
-        (!kind || r.kind === kind) &&
-        words.every((w) =>
-          `${r.kind} ${r.namespace}/${r.name} ${r.cluster ?? ""} ${r.revision} ${r.reason} ${r.message}`
-            .toLowerCase()
-            .includes(w),
-        ),
-    );
-  }, [data, q, state, kind]);
+    return searchable
+      .filter(({ row, text }) => keep(row) && (!kind || row.kind === kind) && words.every((w) => text.includes(w)))
+      .map(({ row }) => row);
+  }, [searchable, q, state, kind]);
   const kinds = useMemo(() => [...new Set((data ?? []).map((r) => r.kind))].sort(), [data]);
   const set = (name: string, value: string) => {
     const next = new URL(location.href);
@@ -70,7 +80,15 @@ export function Overview() {
             name="q"
             value={q}
             placeholder="name, namespace, revision, message…"
-            onInput={(e) => set("q", (e.target as HTMLInputElement).value)}
+            onInput={(e) => {
+              const value = (e.target as HTMLInputElement).value;
+              setTyped(value);
+              clearTimeout(pending.current);
+              pending.current = setTimeout(() => {
+                set("q", value);
+                setTyped(undefined);
+              }, URL_AFTER_MS);
+            }}
           />
         </label>
         <label>
@@ -116,25 +134,7 @@ function ObjectTable({ rows }: { rows: ObjectRow[] }) {
         </thead>
         <tbody>
           {shown.map((r) => (
-            <tr key={`${r.kind}/${r.namespace}/${r.name}`} class={r.ready === "False" ? "failing" : undefined}>
-              <th scope="row">
-                <Link class="row-link" href={objectPath(r.kind, r.namespace, r.name)}>
-                  {r.namespace}/{r.name}
-                </Link>
-              </th>
-              <td>{r.kind}</td>
-              <td>{r.cluster ?? "-"}</td>
-              <td>
-                <Ready state={r.ready} suspended={r.suspended} />
-              </td>
-              <td class="revision">{r.revision || "-"}</td>
-              <td>
-                <Time time={r.since} />
-              </td>
-              <td class="message">
-                <Linked text={r.message} at={r} />
-              </td>
-            </tr>
+            <Row key={`${r.kind}/${r.namespace}/${r.name}`} row={r} />
           ))}
         </tbody>
       </table>
@@ -147,4 +147,35 @@ function ObjectTable({ rows }: { rows: ObjectRow[] }) {
       )}
     </>
   );
+}
+
+/** One object's row, redrawn only when its row changes (a URL write re-renders the page, not 250 unchanged rows). */
+class Row extends Component<{ row: ObjectRow }> {
+  override shouldComponentUpdate(next: { row: ObjectRow }): boolean {
+    return next.row !== this.props.row;
+  }
+
+  override render({ row: r }: { row: ObjectRow }) {
+    return (
+      <tr class={r.ready === "False" ? "failing" : undefined}>
+        <th scope="row">
+          <Link class="row-link" href={objectPath(r.kind, r.namespace, r.name)}>
+            {r.namespace}/{r.name}
+          </Link>
+        </th>
+        <td>{r.kind}</td>
+        <td>{r.cluster ?? "-"}</td>
+        <td>
+          <Ready state={r.ready} suspended={r.suspended} />
+        </td>
+        <td class="revision">{r.revision || "-"}</td>
+        <td>
+          <Time time={r.since} />
+        </td>
+        <td class="message">
+          <Linked text={r.message} at={r} />
+        </td>
+      </tr>
+    );
+  }
 }
