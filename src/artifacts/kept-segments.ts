@@ -2,11 +2,13 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { GzipSegments } from "./archive.js";
+import { keptInMemory, keptKey } from "./kept-memory.js";
 import { replaceFile } from "./replace-file.js";
 
 // A source's last archive's gzip members (archiveTree's `segments`), kept on disk for its next archive. Each
 // member is written with its SHA-256 and checked against it when read back: a damaged member is not reused (it is
-// compressed again), so the file can make an archive faster, never wrong.
+// compressed again), so the file can make an archive faster, never wrong. What was saved or checked is held in
+// memory too (kept-memory.ts, by folder), so a long-lived process does not read and hash the file again.
 
 const MAGIC = Buffer.from("sluice-gzip-segments 1\n", "latin1");
 const FILE = "segments";
@@ -15,6 +17,8 @@ const HEAD = 32 + 32 + 4;
 
 /** The members kept in `folder` (none when the file is missing or not whole), within `maxBytes`. */
 export async function loadKeptSegments(folder: string, maxBytes: number): Promise<GzipSegments> {
+  const held = keptInMemory.get(memoryKey(folder)) as GzipSegments | undefined;
+  if (held) return held;
   const segments: GzipSegments = new Map();
   const data = await readFile(join(folder, FILE)).catch(() => undefined);
   if (!data || data.length > maxBytes || !data.subarray(0, MAGIC.length).equals(MAGIC)) return segments;
@@ -31,8 +35,11 @@ export async function loadKeptSegments(folder: string, maxBytes: number): Promis
       segments.set(data.toString("hex", at, at + 32), member);
     at = end;
   }
+  keptInMemory.set(memoryKey(folder), segments, data.length);
   return segments;
 }
+
+const memoryKey = (folder: string) => keptKey(folder, "gzip-segments");
 
 /** Replaces the members kept in `folder`. */
 export async function saveKeptSegments(folder: string, segments: GzipSegments): Promise<void> {
@@ -44,5 +51,8 @@ export async function saveKeptSegments(folder: string, segments: GzipSegments): 
     head.writeUInt32BE(member.length, 64);
     parts.push(head, member);
   }
-  await replaceFile(join(folder, FILE), Buffer.concat(parts));
+  const data = Buffer.concat(parts);
+  keptInMemory.delete(memoryKey(folder)); // held again only once the disk agrees
+  await replaceFile(join(folder, FILE), data);
+  keptInMemory.set(memoryKey(folder), segments, data.length);
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { keptInMemory, keptKey } from "../artifacts/kept-memory.js";
 import { replaceFile } from "../artifacts/replace-file.js";
 import type { GitObject, GitObjectType } from "./git-pack.js";
 
@@ -8,7 +9,9 @@ import type { GitObject, GitObjectType } from "./git-pack.js";
 // `have <commit>` as `git fetch --depth 1` does and receive only what changed. The file is read as untrusted:
 // every object is hashed again on load (its oid is never read from disk), the remote's URL must match, and
 // anything that does not read back whole means no kept objects at all (a full fetch). Each GitRepository has
-// its own folder (the caller's choice), so one repository's objects never serve as another's delta bases.
+// its own folder (the caller's choice), so one repository's objects never serve as another's delta bases. What
+// Sluice saved or loaded (so hashed) is held in memory too (kept-memory.ts, by folder and URL): in a long-lived
+// process the next fetch does not read and hash the file again.
 
 const MAGIC = "sluice-kept-objects 1\n";
 const FILE = "objects";
@@ -30,6 +33,8 @@ const urlDigest = (url: string) => createHash("sha256").update(url).digest("hex"
  * URL, or the file does not read back whole within `maxBytes`.
  */
 export async function loadKeptObjects(folder: string, url: string, maxBytes: number): Promise<KeptObjects | undefined> {
+  const held = keptInMemory.get(memoryKey(folder)) as { url: string; kept: KeptObjects } | undefined;
+  if (held) return held.url === urlDigest(url) ? held.kept : undefined;
   const data = await readFile(join(folder, FILE)).catch(() => undefined);
   if (!data || data.length > maxBytes + 1024 * 1024) return undefined;
   const lines = data.toString("latin1", 0, Math.min(data.length, 256)).split("\n");
@@ -48,7 +53,15 @@ export async function loadKeptObjects(folder: string, url: string, maxBytes: num
     objects.set(oid, { type, data: body });
     at = end;
   }
-  return objects.get(commit)?.type === "commit" ? { commit, objects } : undefined;
+  if (objects.get(commit)?.type !== "commit") return undefined;
+  hold(folder, url, { commit, objects }, data.length);
+  return { commit, objects };
+}
+
+const memoryKey = (folder: string) => keptKey(folder, "git-objects");
+
+function hold(folder: string, url: string, kept: KeptObjects, bytes: number): void {
+  keptInMemory.set(memoryKey(folder), { url: urlDigest(url), kept }, bytes);
 }
 
 /** Replaces what `folder` keeps with `kept`. */
@@ -60,10 +73,14 @@ export async function saveKeptObjects(folder: string, url: string, kept: KeptObj
     head.writeUInt32BE(data.length, 1);
     parts.push(head, data);
   }
-  await replaceFile(join(folder, FILE), Buffer.concat(parts));
+  const data = Buffer.concat(parts);
+  keptInMemory.delete(memoryKey(folder)); // held again only once the disk agrees
+  await replaceFile(join(folder, FILE), data);
+  hold(folder, url, kept, data.length);
 }
 
 /** Forgets what `folder` keeps (it did not serve: a fetch without it follows). */
 export async function dropKeptObjects(folder: string): Promise<void> {
+  keptInMemory.delete(memoryKey(folder));
   await rm(join(folder, FILE), { force: true });
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { archiveTree } from "../../src/artifacts/archive.js";
+import { forgetKeptInMemory } from "../../src/artifacts/kept-memory.js";
 import { keptObjectsFolder } from "../../src/controllers/source/gitrepository.js";
 import { indexPack } from "../../src/sources/git-fetch.js";
 import { checkoutInMemory, GitError, type GitRemote } from "../../src/sources/git.js";
@@ -122,7 +123,13 @@ describe(`Git source: a new commit on top of the kept objects (${info.version})`
       return proxy.packs.slice(before, -1).map(objectCount);
     };
 
+    // Held in memory since it was saved (hashed then): the next fetch neither reads nor needs the disk copy.
+    await rm(join(keep, "objects"));
+    expect(await nextFetch()).toEqual([5]);
+
+    // As after a restart, from here on: what is on disk is all there is.
     await rm(keep, { recursive: true });
+    forgetKeptInMemory(keep);
     expect(await nextFetch()).toEqual([314]);
 
     // One byte of an unchanged file flipped: the file hashes to another object, so the commit is incomplete.
@@ -130,21 +137,29 @@ describe(`Git source: a new commit on top of the kept objects (${info.version})`
     const at = damaged.indexOf("name: app-7\n");
     damaged[at] = damaged[at]! ^ 1;
     await writeFile(join(keep, "objects"), damaged);
+    forgetKeptInMemory(keep);
     expect(await nextFetch()).toEqual([5, 314]);
 
     await writeFile(join(keep, "objects"), (await readFile(join(keep, "objects"))).subarray(0, 5000));
+    forgetKeptInMemory(keep);
     expect(await nextFetch()).toEqual([314]);
 
     await writeFile(join(keep, "objects"), "sluice-kept-objects 1\nnonsense\n");
+    forgetKeptInMemory(keep);
     expect(await nextFetch()).toEqual([314]);
 
-    // Objects kept from another URL are not offered to this one.
+    // Objects kept from another URL are not offered to this one, held in memory or read from disk.
     await createRepo(info, "incremental-other");
     await pushTree(info, "incremental-other", { files: files(round) });
     const before = proxy.requests.length;
     await artifactOf(`${proxy.baseUrl}/incremental-other.git`, keep);
     expect(proxy.requests.slice(before).some((body) => body.includes("have "))).toBe(false);
     expect(proxy.packs.slice(before).map(objectCount)).toEqual([314]);
+    await pushTree(info, "incremental-damaged", { files: files(++round) });
+    forgetKeptInMemory(keep);
+    const fromDisk = proxy.requests.length;
+    await artifactOf(url, keep);
+    expect(proxy.requests.slice(fromDisk).some((body) => body.includes("have "))).toBe(false);
   });
 
   it("keeps each GitRepository's objects in its own folder", () => {

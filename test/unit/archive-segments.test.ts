@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -7,6 +7,7 @@ import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { archiveTree } from "../../src/artifacts/archive.js";
 import { readArchive } from "../../src/artifacts/extract.js";
+import { forgetKeptInMemory } from "../../src/artifacts/kept-memory.js";
 import { loadKeptSegments, saveKeptSegments } from "../../src/artifacts/kept-segments.js";
 import { MemoryTree } from "../../src/artifacts/memory-tree.js";
 
@@ -73,6 +74,14 @@ describe("segmented archive (gzip members reused by the next archive of a source
     const first = await archiveTree(tree(1), { segments: new Map() });
     await saveKeptSegments(folder, first.segments!);
     expect(await loadKeptSegments(folder, 64 * MiB)).toEqual(first.segments);
+    // Held in memory once saved: the file is not read again while this process runs.
+    const saved = await readFile(join(folder, "segments"));
+    await rm(join(folder, "segments"));
+    expect(await loadKeptSegments(folder, 64 * MiB)).toEqual(first.segments);
+    await writeFile(join(folder, "segments"), saved);
+    forgetKeptInMemory(folder); // as after a restart: from here on the file is all there is
+    expect(await loadKeptSegments(folder, 64 * MiB)).toEqual(first.segments);
+    forgetKeptInMemory(folder);
 
     // A byte of every member flipped: none matches its recorded hash any more.
     const damaged = Buffer.from(await readFile(join(folder, "segments")));
@@ -81,6 +90,7 @@ describe("segmented archive (gzip members reused by the next archive of a source
       damaged[at] = damaged[at]! ^ 0xff;
     }
     await writeFile(join(folder, "segments"), damaged);
+    forgetKeptInMemory(folder);
     expect((await loadKeptSegments(folder, 64 * MiB)).size).toBe(0);
 
     // Members recorded under one another's keys (each consistent with its recorded hash): none is reused, as
@@ -89,11 +99,14 @@ describe("segmented archive (gzip members reused by the next archive of a source
     const members = [...first.segments!.values()];
     await saveKeptSegments(folder, new Map(keys.map((key, i) => [key, members[(i + 1) % members.length]!])));
     expect((await loadKeptSegments(folder, 64 * MiB)).size).toBe(keys.length);
+    forgetKeptInMemory(folder);
     const next = await archiveTree(tree(2), { segments: await loadKeptSegments(folder, 64 * MiB) });
     expect(next.data).toEqual((await archiveTree(tree(2), { segments: new Map() })).data);
 
     await writeFile(join(folder, "segments"), damaged.subarray(0, 100));
+    forgetKeptInMemory(folder);
     expect((await loadKeptSegments(folder, 64 * MiB)).size).toBe(0);
+    forgetKeptInMemory(folder);
     expect((await loadKeptSegments(folder, 10)).size).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import { parseDuration } from "../../api/duration.js";
 import { CONDITION, REASON } from "../../api/reasons.js";
 import { archiveTree } from "../../artifacts/archive.js";
 import { defaultExtractLimits } from "../../artifacts/extract.js";
+import { forgetKeptInMemory } from "../../artifacts/kept-memory.js";
 import { loadKeptSegments, saveKeptSegments } from "../../artifacts/kept-segments.js";
 import {
   checkoutInMemory,
@@ -137,7 +138,9 @@ export function keptObjectsFolder(workDir: string, namespace: string, name: stri
 
 /** Forgets what keptObjectsFolder keeps for a GitRepository (it is being deleted). */
 export async function removeKeptObjects(workDir: string, namespace: string, name: string): Promise<void> {
-  await rm(keptObjectsFolder(workDir, namespace, name), { recursive: true, force: true });
+  const folder = keptObjectsFolder(workDir, namespace, name);
+  forgetKeptInMemory(folder);
+  await rm(folder, { recursive: true, force: true });
 }
 
 /**
