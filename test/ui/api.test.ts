@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { REQUESTED_AT } from "../../src/api/meta.js";
 import type { ObjectKey } from "../../src/api/object-key.js";
+import type { FluxEvent } from "../../src/notify/events.js";
 import { FileEvents, readEvents } from "../../src/notify/file-events.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { FileStore } from "../../src/store/fs-store.js";
@@ -12,6 +13,7 @@ import { ACTION_HEADER } from "../../src/ui/api/guard.js";
 import { NO_CLUSTER, type HealthReader } from "../../src/ui/api/health.js";
 import { uiApi, type UiApiPorts } from "../../src/ui/api/router.js";
 import {
+  DRIFT_LIMIT,
   HEALTH_LIMIT,
   type ClusterRow,
   type InventoryHealth,
@@ -287,9 +289,9 @@ describe("the web UI's API (transport-free, over a file Store)", () => {
     expect(posted.status).toBe(405);
   });
 
-  it("an event's drift report reaches the page as rows: object, field, before, after", async () => {
-    // Arrange
-    await new FileEvents(eventsFile).emit({
+  it("an event's drift report reaches the page as rows: object, field, before, after; the newest DRIFT_LIMIT only", async () => {
+    // Arrange: a controller fighting Sluice over a field makes a correction every interval
+    const correction = (level: string, timestamp: string): FluxEvent => ({
       involvedObject: {
         apiVersion: "kustomize.toolkit.fluxcd.io/v1",
         kind: "Kustomization",
@@ -301,17 +303,20 @@ describe("the web UI's API (transport-free, over a file Store)", () => {
       message: "drift corrected:\nConfigMap/apps/settings configured",
       metadata: { revision: "main@sha1:abc" },
       reportingController: "kustomize-controller",
-      timestamp: "2026-12-02T05:00:00Z",
+      timestamp,
       drift: {
         objects: [
           {
             subject: "ConfigMap/apps/settings",
-            diff: { changes: [{ path: "data.level", before: '"debug"', after: '"info"' }], omitted: 2 },
+            diff: { changes: [{ path: "data.level", before: level, after: '"info"' }], omitted: 2 },
           },
         ],
         omitted: 3,
       },
     });
+    const events = new FileEvents(eventsFile);
+    for (let i = 0; i < DRIFT_LIMIT; i++) await events.emit(correction(`"old-${i}"`, "2026-12-02T04:00:00Z"));
+    await events.emit(correction('"debug"', "2026-12-02T05:00:00Z"));
     // Act
     const detail = body<ObjectDetail>(await call("GET", "/api/v1/objects/Kustomization/apps/good"));
     // Assert
@@ -325,6 +330,9 @@ describe("the web UI's API (transport-free, over a file Store)", () => {
       ],
       driftOmitted: 3,
     });
+    expect(detail.events.filter((e) => e.drift)).toHaveLength(DRIFT_LIMIT);
+    expect(detail.events.at(-1)).toMatchObject({ message: expect.stringContaining("drift corrected") });
+    expect(detail.events.at(-1)!.drift).toBeUndefined();
   });
 
   describe("refuses what an attacker would send", () => {

@@ -153,6 +153,11 @@ export interface ActionResult {
 
 export const EVENT_LIMIT = 200;
 /**
+ * Drift corrections whose reverted fields the page gets, newest first; older ones keep their message. A report may
+ * be 32 KB, and a controller fighting Sluice over a field makes one every interval.
+ */
+export const DRIFT_LIMIT = 10;
+/**
  * Overview rows drawn before "Show all": failing objects come first, so the first screenfuls hold what needs
  * attention, and a fleet of thousands paints as fast as a few hundred rows (the search still covers every object).
  */

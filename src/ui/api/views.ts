@@ -8,6 +8,7 @@ import type { FluxEvent } from "../../notify/events.js";
 import { REQUESTABLE_KINDS } from "../../api/requestable-kinds.js";
 import type { Stored } from "../../store/store.js";
 import {
+  DRIFT_LIMIT,
   EVENT_LIMIT,
   GRAPH_LIMIT,
   type ClusterRow,
@@ -141,6 +142,7 @@ export async function clusters(
 }
 
 export function eventRows(events: FluxEvent[]): EventRow[] {
+  let reports = 0;
   return events
     .slice(-EVENT_LIMIT)
     .reverse()
@@ -151,10 +153,15 @@ export function eventRows(events: FluxEvent[]): EventRow[] {
       message: e.message,
       ...(e.metadata.revision !== undefined && { revision: e.metadata.revision }),
       ...(e.metadata[ACTOR_METADATA] !== undefined && { actor: e.metadata[ACTOR_METADATA] }),
-      ...(e.drift && {
-        drift: e.drift.objects.map(({ subject, diff }) => ({ subject, changes: diff.changes, omitted: diff.omitted })),
-        ...(e.drift.omitted > 0 && { driftOmitted: e.drift.omitted }),
-      }),
+      ...(e.drift &&
+        reports++ < DRIFT_LIMIT && {
+          drift: e.drift.objects.map(({ subject, diff }) => ({
+            subject,
+            changes: diff.changes,
+            omitted: diff.omitted,
+          })),
+          ...(e.drift.omitted > 0 && { driftOmitted: e.drift.omitted }),
+        }),
     }));
 }
 

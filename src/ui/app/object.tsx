@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { HEALTH_LIMIT, type EventRow, type InventoryItem, type ObjectDetail } from "../api/types.js";
+import { DRIFT_LIMIT, HEALTH_LIMIT, type EventRow, type InventoryItem, type ObjectDetail } from "../api/types.js";
 import { act, objectPath, useLive } from "./data.js";
 import { Graph } from "./graph.js";
 import { useHealth, type HealthLoad } from "./health.js";
@@ -82,6 +82,9 @@ export function ObjectPage({ kind, namespace, name }: { kind: string; namespace:
       )}
       {data.events.some((e) => e.drift) && (
         <Section title="Drift corrections">
+          <p class="note">
+            Fields each correction reverted, newest first (the last {DRIFT_LIMIT}; older ones are in the events).
+          </p>
           <DriftCorrections events={data.events.filter((e) => e.drift)} />
         </Section>
       )}
