@@ -16,6 +16,7 @@ import {
   type GitAuth,
   type GitRemote,
 } from "../../sources/git.js";
+import { keptBudget, trimKeptFolders } from "../../sources/git-kept-budget.js";
 import { identityIsEncrypted, isSshUrl, sshAuthProblem } from "../../sources/ssh-remote.js";
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import type { Outcome } from "../../pipeline/outcome.js";
@@ -91,6 +92,7 @@ export async function reconcileGitRepository(
         await saveKeptSegments(keep, archive.segments!).catch((error: Error) =>
           ports.log.warn({ error: error.message }, "could not keep the archive's gzip members"),
         );
+        await trimKept(ports);
       } catch (error) {
         return storageFailed(status, at, spec, checkedOut.revision, error as Error);
       }
@@ -128,12 +130,24 @@ export async function reconcileGitRepository(
   }
 }
 
+const KEPT_ROOT = "git-kept";
+
+/** Keeps what all GitRepositories keep on disk within its budget (git-kept-budget.ts), least recently written out. */
+async function trimKept(ports: ReconcilerPorts): Promise<void> {
+  try {
+    const removed = await trimKeptFolders(join(ports.workDir, KEPT_ROOT), await keptBudget(ports.workDir));
+    if (removed.length > 0) ports.log.info({ folders: removed.length }, "removed kept Git data over its disk budget");
+  } catch (error) {
+    ports.log.warn({ error: (error as Error).message }, "could not bound the kept Git data");
+  }
+}
+
 /**
  * Where a GitRepository keeps its last fetched commit's objects between reconciles (git-kept-objects.ts): its own
  * folder, so that no other GitRepository's fetch ever reads them.
  */
 export function keptObjectsFolder(workDir: string, namespace: string, name: string): string {
-  return join(workDir, "git-kept", createHash("sha256").update(`${namespace}/${name}`).digest("hex").slice(0, 32));
+  return join(workDir, KEPT_ROOT, createHash("sha256").update(`${namespace}/${name}`).digest("hex").slice(0, 32));
 }
 
 /** Forgets what keptObjectsFolder keeps for a GitRepository (it is being deleted). */
