@@ -8,7 +8,7 @@ import { systemClock } from "../src/ports/clock.js";
 import { FileStore } from "../src/store/fs-store.js";
 import { writeStatus } from "../src/store/objects.js";
 import { FIRST_ROWS, type ObjectRow } from "../src/ui/api/types.js";
-import { buildAssets } from "../src/ui/assets.js";
+import { loadAssets } from "../src/ui/assets.js";
 import { startUiServer, type UiServer } from "../src/ui/server.js";
 import { launchChromium } from "../test/ui/chromium.js";
 import { defineBenchmark, type Benchmark } from "./harness.js";
@@ -95,7 +95,7 @@ export default async function benchmarks(): Promise<Benchmark[]> {
       readEvents: async () => [],
     },
     assets: (() => {
-      const built = buildAssets();
+      const built = loadAssets();
       return () => built;
     })(),
     host: "127.0.0.1",

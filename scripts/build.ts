@@ -2,14 +2,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
+import { buildUi } from "../src/ui/assets.js";
 
 // `npm run build`: minified ESM (with source maps) in dist/: each Lambda function code-split into its folder
 // (index.mjs and chunks/, what the CDK app deploys), the CLI and the agent as one file each (Dockerfile.agent packs
-// dist/agent into the agent's image). Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
+// dist/agent into the agent's image), and the web UI's bundle in dist/ui (src/ui/assets.ts). Lambda's Node runtime has the AWS SDK v3, but we bundle our pinned clients so
 // local and Lambda runs use the same code, and so a function's rare clients (EKS, KMS…) stay in chunks it loads
 // only when used.
 // `tsx scripts/build.ts cli` (npm's prepare script, so `npm ci` runs it): only the code-split CLI bundle `npx sluice`
-// runs, in node_modules/.cache/sluice/cli/ (see buildCli). `tsx scripts/build.ts functions <outdir>`: the
+// runs, in node_modules/.cache/sluice/cli/ (see buildCli), and the web UI's bundle it serves (dist/ui). `tsx scripts/build.ts functions <outdir>`: the
 // functions' bundles alone, as the CDK app builds them while it synthesizes.
 
 const root = join(import.meta.dirname, "..");
@@ -271,8 +272,8 @@ if (import.meta.main && process.argv[2] === "functions") {
   await Promise.all(names.map((name) => build(functionBuildOptions(functionSource(name), join(outdir, name)))));
 } else if (import.meta.main && process.argv[2] === "cli") {
   const started = performance.now();
-  const { entry } = await buildCli();
-  console.error(`✔ ${entry} built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const [{ entry }, ui] = await Promise.all([buildCli(), buildUi(root)]);
+  console.error(`✔ ${entry} and ${ui.dir} built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 } else if (import.meta.main) {
   const started = performance.now();
   for (const bundle of await buildAll()) {
@@ -282,5 +283,6 @@ if (import.meta.main && process.argv[2] === "functions") {
       `${bundle.name.padEnd(20)} ${relative(root, bundle.outfile).padEnd(36)} ${(bundle.bytes / 1024).toFixed(0).padStart(6)} KiB${loaded}`,
     );
   }
+  console.log(`${"web UI".padEnd(20)} ${(await buildUi(root)).dir}`);
   console.error(`✔ built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

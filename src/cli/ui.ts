@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { formatKey } from "../api/object-key.js";
 import { systemClock } from "../ports/clock.js";
 import { eventsInCloudWatch } from "../runtime/lambda/ui.js";
-import { buildAssets, type Assets } from "../ui/assets.js";
+import { loadAssets, type Assets } from "../ui/assets.js";
 import { startUiServer } from "../ui/server.js";
 import { cliAws, globals } from "./context.js";
 import { say } from "./output.js";
@@ -62,7 +62,7 @@ export async function serveAwsUi(flags: UiFlags, command: Command): Promise<void
       heartbeat: aws.heartbeatReader(bucket, client),
       onError: (error) => say.failure(`web UI: ${error instanceof Error ? error.message : String(error)}`),
     },
-    assets: () => (assets ??= buildAssets()),
+    assets: () => (assets ??= loadAssets()),
     host: listen.host ?? "0.0.0.0",
     port: listen.port,
     actor,

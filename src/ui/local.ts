@@ -2,7 +2,7 @@ import { userInfo } from "node:os";
 import type { ObjectKey } from "../api/object-key.js";
 import type { ReconcilerPorts } from "../controllers/reconciler-ports.js";
 import { readEvents } from "../notify/file-events.js";
-import { buildAssets, type Assets } from "./assets.js";
+import { loadAssets, type Assets } from "./assets.js";
 import { clusterHealth } from "./cluster-health.js";
 import { startUiServer, type UiServer } from "./server.js";
 
@@ -41,7 +41,7 @@ export async function startLocalUi(options: {
         ),
       health: clusterHealth(options.runtime),
     },
-    assets: () => (assets ??= buildAssets()),
+    assets: () => (assets ??= loadAssets()),
     host: options.host,
     port: options.port,
     actor: localActor(),

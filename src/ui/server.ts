@@ -11,7 +11,7 @@ import type { Assets } from "./assets.js";
 
 export interface UiServerOptions {
   ports: Omit<UiApiPorts, "hosts">;
-  /** The app's files, asked for at the first page load (bundling them costs a fraction of a second). */
+  /** The app's files (dist/ui, src/ui/assets.ts), asked for at the first page load. */
   assets: () => Promise<Assets>;
   /** The address to listen on; loopback unless the operator asked otherwise. */
   host: string;
