@@ -66,14 +66,17 @@ function hold(folder: string, url: string, kept: KeptObjects, bytes: number): vo
 
 /** Replaces what `folder` keeps with `kept`. */
 export async function saveKeptObjects(folder: string, url: string, kept: KeptObjects): Promise<void> {
-  const parts: Buffer[] = [Buffer.from(`${MAGIC}${urlDigest(url)}\n${kept.commit}\n`, "latin1")];
-  for (const { type, data } of kept.objects.values()) {
-    const head = Buffer.alloc(5);
-    head[0] = TYPE_CODES[type];
-    head.writeUInt32BE(data.length, 1);
-    parts.push(head, data);
+  const preamble = Buffer.from(`${MAGIC}${urlDigest(url)}\n${kept.commit}\n`, "latin1");
+  // Written into one buffer sized up front: a head buffer per object and a concat cost twice as long.
+  let size = preamble.length;
+  for (const object of kept.objects.values()) size += 5 + object.data.length;
+  const data = Buffer.allocUnsafe(size);
+  let at = preamble.copy(data);
+  for (const object of kept.objects.values()) {
+    data[at] = TYPE_CODES[object.type];
+    data.writeUInt32BE(object.data.length, at + 1);
+    at += 5 + object.data.copy(data, at + 5);
   }
-  const data = Buffer.concat(parts);
   keptInMemory.delete(memoryKey(folder)); // held again only once the disk agrees
   await replaceFile(join(folder, FILE), data);
   hold(folder, url, kept, data.length);

@@ -321,9 +321,14 @@ interface Located {
   commit: string;
 }
 
-function listRefs(remote: BoundRemote, target: RefTarget): Promise<ServerRef[]> {
+/**
+ * The refs `target` may name, from the same v0 advertisement the depth-1 fetch reads (one request, where
+ * isomorphic-git's protocol v2 listing takes two).
+ */
+async function listRefs(remote: BoundRemote, target: RefTarget): Promise<ServerRef[]> {
+  const { refs } = await advertisedRefs(transport(remote));
   const prefix = target.kind === "semver" ? "refs/tags/" : refNameOf(target);
-  return git.listServerRefs({ ...transport(remote), prefix, peelTags: true });
+  return refs.filter((r) => r.ref.startsWith(prefix));
 }
 
 /** Annotated tags resolve to the commit they point to (the peeled `^{}` entry). */
