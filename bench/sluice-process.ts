@@ -32,6 +32,8 @@ export async function startSluiceProcess(
   const child = spawn(
     process.execPath,
     [
+      // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (Node refuses --cpu-prof in NODE_OPTIONS).
+      ...(process.env.SLUICE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
       entry,
       ...["run", "--state-dir", stateDir, "--kubeconfig", kubeconfigPath],
       ...["--concurrency", String(concurrency), "--port", "0", "--metrics-addr", "127.0.0.1:0"],

@@ -15,7 +15,7 @@ import { resolveTools } from "../render/tools.js";
 import { KubeSecrets } from "../secrets/kube-secrets.js";
 import { FileStore } from "../store/fs-store.js";
 import { FileReceiverIndex } from "../store/fs-receiver-index.js";
-import { formatKey } from "../api/object-key.js";
+import { formatKey, type ObjectKey } from "../api/object-key.js";
 import { cacheDir } from "./cache-dir.js";
 import { statePaths } from "./state-paths.js";
 import type { Clock } from "../ports/clock.js";
@@ -26,6 +26,9 @@ import { RenderCache } from "../controllers/kustomize/render-cache.js";
 import { ecrLogin } from "../aws/ecr.js";
 import { DEFAULT_WATCH_CONFIGS_SELECTOR, startConfigWatch } from "./config-watch.js";
 import { runtimeAwsIdentity } from "../aws/identity.js";
+
+/** Every this many looks at the Store, all its files are compared, not only those the change notices named. */
+const FULL_SCAN_EVERY_TICKS = 30;
 
 export interface LocalOptions {
   stateDir: string;
@@ -59,8 +62,8 @@ export interface LocalControlPlane {
 
 /**
  * The embedded control plane: the same reconcilers as Lambda, with a file Store, file artifacts, an
- * in-memory queue, and the kubeconfig's cluster. Objects written by the CLI are noticed by a cheap
- * poll of the Store (generation, requestedAt, deletion) and reconciled at once.
+ * in-memory queue, and the kubeconfig's cluster. Objects written by the CLI are noticed from the kernel's change
+ * notices on the Store's files (generation, requestedAt, deletion) and reconciled at once.
  */
 export async function startLocal(options: LocalOptions): Promise<LocalControlPlane> {
   const paths = statePaths(options.stateDir);
@@ -119,35 +122,57 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
   });
 
   // What was last seen of each object: its file's signature, and what in it asks for a reconcile. Only files whose
-  // signature changed are read again (reading all of them every second was a tenth of a fleet's CPU).
+  // signature changed are read again (reading all of them every second was a tenth of a fleet's CPU), and only the
+  // files the kernel's change notices name are looked at, with a scan of every file now and then for notices lost:
+  // a stat of every file each second grew with the fleet and with the time it ran (quadratic over a fleet's rollout).
   const seen = new Map<string, { signature: string; fingerprint: string }>();
-  let objectCount = 0;
+  const noticed = new Map<string, ObjectKey>();
+  await mkdir(paths.store, { recursive: true });
+  let notices = store.watchChanges(
+    (key) => noticed.set(formatKey(key), key),
+    () => {
+      notices = undefined;
+      options.log.warn("store change notices failed: every stored file is looked at each second instead");
+    },
+  );
+  let ticks = 0;
+  const look = async (objectKey: ObjectKey, signature: string | undefined): Promise<boolean> => {
+    const key = formatKey(objectKey);
+    const before = seen.get(key);
+    if (before?.signature === signature) return false;
+    const object = signature === undefined ? undefined : (await store.get(objectKey))?.object;
+    if (!object) return seen.delete(key);
+    const fingerprint = JSON.stringify([
+      object.metadata.generation,
+      object.metadata.annotations?.[REQUESTED_AT],
+      object.metadata.deletionTimestamp,
+    ]);
+    seen.set(key, { signature: signature!, fingerprint });
+    if (before?.fingerprint !== fingerprint) await queue.enqueue({ key, reason: before ? "changed" : "startup" });
+    return true;
+  };
   const watch = async () => {
-    const signatures = await store.signatures();
-    let changed = signatures.length !== objectCount;
-    objectCount = signatures.length;
-    for (const { key: objectKey, signature } of signatures) {
-      const key = formatKey(objectKey);
-      const before = seen.get(key);
-      if (before?.signature === signature) continue;
-      changed = true;
-      const object = (await store.get(objectKey))?.object;
-      if (!object) continue;
-      const fingerprint = JSON.stringify([
-        object.metadata.generation,
-        object.metadata.annotations?.[REQUESTED_AT],
-        object.metadata.deletionTimestamp,
-      ]);
-      seen.set(key, { signature, fingerprint });
-      if (before?.fingerprint !== fingerprint) await queue.enqueue({ key, reason: before ? "changed" : "startup" });
+    let changed = false;
+    if (!notices || ticks++ % FULL_SCAN_EVERY_TICKS === 0) {
+      noticed.clear();
+      const signatures = await store.signatures();
+      const present = new Set(signatures.map(({ key }) => formatKey(key)));
+      for (const key of seen.keys()) if (!present.has(key)) changed = seen.delete(key) || changed;
+      for (const { key, signature } of signatures) changed = (await look(key, signature)) || changed;
+    } else if (noticed.size > 0) {
+      const keys = [...noticed.values()];
+      noticed.clear();
+      for (const { key, signature } of await store.signaturesOf(keys))
+        changed = (await look(key, signature)) || changed;
     }
     if (changed) options.onStoreChange?.();
   };
   await watch();
-  const timer = setInterval(
-    () => void watch().catch((error: unknown) => options.log.error({ err: error }, "store watch failed")),
-    options.watchIntervalMs ?? 1_000,
-  );
+  let watching = Promise.resolve();
+  const timer = setInterval(() => {
+    // One look at a time: a slow scan must not overlap the next.
+    watching = watching.then(watch).catch((error: unknown) => options.log.error({ err: error }, "store watch failed"));
+  }, options.watchIntervalMs ?? 1_000);
   timer.unref();
 
   return {
@@ -156,6 +181,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalControlPla
     cluster,
     stop: async () => {
       clearInterval(timer);
+      notices?.close();
       await configWatch.stop();
       await queue.stop();
       await events.drain();

@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
+import { watch, type FSWatcher } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeObject } from "../apply/object.js";
 import { ConflictError, type Store, type Stored } from "./store.js";
 import { formatKey, keyOf, type ObjectKey } from "../api/object-key.js";
 
 const LOCK_STALE_MS = 10_000;
+/** What a kind, namespace or name may look like as a path segment: nothing that walks out of the Store. */
+const VALID_PART = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
 
 /**
  * The Store as JSON files, `<root>/<kind>/<namespace>/<name>.json`, for `sluice run` and the CLI —
@@ -52,6 +55,75 @@ export class FileStore implements Store {
           if (info) found.push({ key, signature: `${info.ino}:${info.mtimeMs}:${info.size}` });
         }
     return found.sort((a, b) => formatKey(a.key).localeCompare(formatKey(b.key)));
+  }
+
+  /** The signatures of some objects (those a change notice named); a missing file has none. */
+  async signaturesOf(keys: ObjectKey[]): Promise<{ key: ObjectKey; signature: string | undefined }[]> {
+    return Promise.all(
+      keys.map(async (key) => {
+        const info = await stat(this.path(key)).catch(notFoundAsUndefined);
+        return { key, signature: info && `${info.ino}:${info.mtimeMs}:${info.size}` };
+      }),
+    );
+  }
+
+  /**
+   * Calls `onChange` with the key of each object file the kernel says was written, renamed or removed (inotify,
+   * FSEvents), whoever wrote it, so a watcher need not stat every file each second. Each folder is watched on its
+   * own: Node's recursive watch loses a file once a write has renamed another over it. Undefined where the Store
+   * cannot be watched; `onLost` when watching fails later (everything is closed). Notices can still be missed (a
+   * file written in a new folder before its watch is set up is reported when the watch starts, but a lost kernel
+   * queue is not), so a watcher still compares every file now and then.
+   */
+  watchChanges(onChange: (key: ObjectKey) => void, onLost: () => void): { close(): void } | undefined {
+    const watchers = new Map<string, FSWatcher>();
+    const close = () => {
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
+    };
+    const lose = () => {
+      if (watchers.size === 0) return;
+      close();
+      onLost();
+    };
+    // depth 0: the root (kinds' folders), 1: a kind's folder (namespaces' folders), 2: a namespace's (objects).
+    const noticed = (dir: string, depth: number, name: string) => {
+      if (depth === 2) {
+        if (!name.endsWith(".json")) return;
+        const [kind, namespace] = relative(this.root, dir).split(sep) as [string, string];
+        const key = { kind, namespace, name: name.slice(0, -".json".length) };
+        if (VALID_PART.test(key.name)) onChange(key);
+      } else if (VALID_PART.test(name)) {
+        const path = join(dir, name);
+        void stat(path)
+          .then((info) => info.isDirectory() && follow(path, depth + 1))
+          .catch(() => undefined);
+      }
+    };
+    const follow = (dir: string, depth: number) => {
+      if (watchers.has(dir)) return;
+      try {
+        const watcher = watch(dir, { persistent: false }, (_event, name) => name && noticed(dir, depth, `${name}`));
+        // A folder removed ends its own watch; anything else wrong ends them all.
+        watcher.on("error", (error: NodeJS.ErrnoException) => {
+          if (dir !== this.root && ["ENOENT", "EPERM"].includes(error.code ?? "")) watchers.delete(dir);
+          else lose();
+        });
+        watchers.set(dir, watcher);
+      } catch (error) {
+        if (dir === this.root) throw error;
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") lose();
+        return;
+      }
+      // What the folder already holds was written before its watch began.
+      void names(dir).then((found) => found.forEach((name) => noticed(dir, depth, name)));
+    };
+    try {
+      follow(this.root, 0);
+    } catch {
+      return undefined;
+    }
+    return { close };
   }
 
   async create(object: KubeObject): Promise<Stored> {
@@ -109,8 +181,7 @@ export class FileStore implements Store {
 
   private path(key: ObjectKey): string {
     for (const part of [key.kind, key.namespace, key.name]) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(part))
-        throw new Error(`object key ${formatKey(key)}: '${part}' is not a valid name`);
+      if (!VALID_PART.test(part)) throw new Error(`object key ${formatKey(key)}: '${part}' is not a valid name`);
     }
     return join(this.root, key.kind, key.namespace, `${key.name}.json`);
   }

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -55,6 +55,48 @@ describe("FileStore (local Store adapter)", () => {
     const after = await store.signatures();
     expect(after[0]!.signature).not.toBe(before[0]!.signature);
     expect(after[1]).toEqual(before[1]);
+  });
+
+  it("names each object another writer creates, updates or deletes, once the kernel tells, and nothing else", async () => {
+    // Arrange: a second FileStore on the same folder, as the CLI is to `sluice run`.
+    const root = await scratch();
+    const store = new FileStore(root);
+    await store.create(object("old"));
+    const noticed = new Set<string>();
+    let lost = false;
+    const watcher = store.watchChanges(
+      (key) => noticed.add(`${key.kind}/${key.namespace}/${key.name}`),
+      () => (lost = true),
+    );
+    const other = new FileStore(root);
+    // Act: a new kind's folder too, created after the watch began; and files that are not objects.
+    await other.create({ ...object("fresh"), kind: "Gauge" });
+    const old = await other.get({ kind: "Counter", namespace: "default", name: "old" });
+    await other.update(object("old", { v: 2 }), old!.version);
+    await other.create(object("gone"));
+    await other.delete({ kind: "Counter", namespace: "default", name: "gone" });
+    await writeFile(join(root, "Counter", "default", "notes.txt"), "x");
+    await mkdir(join(root, "Counter", "default", "deeper"), { recursive: true });
+    await writeFile(join(root, "Counter", "default", "deeper", "x.json"), "{}");
+    // Assess
+    for (let waited = 0; noticed.size < 3 && waited < 5_000; waited += 50) await sleep(50);
+    expect(watcher).toBeDefined();
+    expect([...noticed].sort()).toEqual(["Counter/default/gone", "Counter/default/old", "Gauge/default/fresh"]);
+    expect(lost).toBe(false);
+    const signatures = await store.signaturesOf([
+      { kind: "Counter", namespace: "default", name: "old" },
+      { kind: "Counter", namespace: "default", name: "gone" },
+    ]);
+    expect(signatures[0]!.signature).toEqual((await store.signatures()).find((s) => s.key.name === "old")?.signature);
+    expect(signatures[1]!.signature).toBeUndefined();
+    // Act: the same object written again (a second rename over it, which Node's recursive watch would miss).
+    noticed.clear();
+    const again = await other.get({ kind: "Counter", namespace: "default", name: "old" });
+    await other.update(object("old", { v: 3 }), again!.version);
+    // Assess
+    for (let waited = 0; noticed.size < 1 && waited < 5_000; waited += 50) await sleep(50);
+    expect([...noticed]).toEqual(["Counter/default/old"]);
+    watcher!.close();
   });
 
   it("keeps every increment when four processes race on one object", async () => {
