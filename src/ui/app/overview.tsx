@@ -1,6 +1,6 @@
 import { Component } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { FIRST_ROWS, type ObjectRow } from "../api/types.js";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { ObjectRow } from "../api/types.js";
 import { objectPath, useLive } from "./data.js";
 import { Linked, Loading, onTableKeys, Ready, Time } from "./parts.js";
 import { Link, replace, useLocation } from "./router.js";
@@ -115,49 +115,80 @@ export function Overview() {
   );
 }
 
+// Rows are drawn only around the viewport (the rest of the list is two spacer rows of their estimated height): a page
+// of 1,000 objects costs the browser a screenful to lay out, and a search removes tens of rows, not hundreds.
+const ESTIMATED_ROW_PX = 30;
+const OVERSCAN_ROWS = 15;
+
 function ObjectTable({ rows }: { rows: ObjectRow[] }) {
-  const [all, setAll] = useState(false);
-  const shown = all ? rows : rows.slice(0, FIRST_ROWS);
+  const body = useRef<HTMLTableSectionElement>(null);
+  const [rowPx, setRowPx] = useState(ESTIMATED_ROW_PX);
+  const [range, setRange] = useState<[number, number]>([0, Math.ceil(innerHeight / ESTIMATED_ROW_PX) + OVERSCAN_ROWS]);
+  const [first, last] = [Math.min(range[0], rows.length), Math.min(range[1], rows.length)];
+  useEffect(() => {
+    const update = () => {
+      const top = body.current ? -body.current.getBoundingClientRect().top : 0;
+      const from = Math.max(0, Math.floor(top / rowPx) - OVERSCAN_ROWS);
+      const to = Math.ceil((top + innerHeight) / rowPx) + OVERSCAN_ROWS;
+      setRange((r) => (r[0] === from && r[1] === to ? r : [from, to]));
+    };
+    update();
+    addEventListener("scroll", update, { passive: true });
+    addEventListener("resize", update);
+    return () => {
+      removeEventListener("scroll", update);
+      removeEventListener("resize", update);
+    };
+  }, [rowPx]);
+  // The drawn rows' mean height replaces the estimate (messages wrap), so the spacers stay close to the real list.
+  useLayoutEffect(() => {
+    const drawn = body.current?.querySelectorAll<HTMLElement>("tr:not(.spacer)");
+    if (!drawn?.length) return;
+    const mean = [...drawn].reduce((sum, tr) => sum + tr.offsetHeight, 0) / drawn.length;
+    if (Math.abs(mean - rowPx) > 1) setRowPx(mean);
+  }, [first, last, rows]);
   return (
-    <>
-      <table class="objects" onKeyDown={onTableKeys}>
-        <thead>
-          <tr>
-            <th scope="col">Object</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Cluster</th>
-            <th scope="col">Ready</th>
-            <th scope="col">Revision</th>
-            <th scope="col">Since</th>
-            <th scope="col">Message</th>
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((r) => (
-            <Row key={`${r.kind}/${r.namespace}/${r.name}`} row={r} />
-          ))}
-        </tbody>
-      </table>
-      {shown.length < rows.length && (
-        <p>
-          <button type="button" onClick={() => setAll(true)}>
-            Show all {rows.length}
-          </button>
-        </p>
-      )}
-    </>
+    <table class="objects" aria-rowcount={rows.length + 1} onKeyDown={onTableKeys}>
+      <thead>
+        <tr aria-rowindex={1}>
+          <th scope="col">Object</th>
+          <th scope="col">Kind</th>
+          <th scope="col">Cluster</th>
+          <th scope="col">Ready</th>
+          <th scope="col">Revision</th>
+          <th scope="col">Since</th>
+          <th scope="col">Message</th>
+        </tr>
+      </thead>
+      <tbody ref={body}>
+        {first > 0 && <Spacer px={first * rowPx} />}
+        {rows.slice(first, last).map((r, i) => (
+          <Row key={`${r.kind}/${r.namespace}/${r.name}`} row={r} index={first + i + 2} />
+        ))}
+        {last < rows.length && <Spacer px={(rows.length - last) * rowPx} />}
+      </tbody>
+    </table>
   );
 }
 
-/** One object's row, redrawn only when its row changes (a URL write re-renders the page, not 250 unchanged rows). */
-class Row extends Component<{ row: ObjectRow }> {
-  override shouldComponentUpdate(next: { row: ObjectRow }): boolean {
-    return next.row !== this.props.row;
+/** Stands for rows not drawn, so the scrollbar covers the whole list. */
+function Spacer({ px }: { px: number }) {
+  return (
+    <tr class="spacer" aria-hidden="true">
+      <td colSpan={7} style={{ height: `${px}px` }} />
+    </tr>
+  );
+}
+
+/** One object's row, redrawn only when it changes (a URL write or a scroll re-renders the table, not every row). */
+class Row extends Component<{ row: ObjectRow; index: number }> {
+  override shouldComponentUpdate(next: { row: ObjectRow; index: number }): boolean {
+    return next.row !== this.props.row || next.index !== this.props.index;
   }
 
-  override render({ row: r }: { row: ObjectRow }) {
+  override render({ row: r, index }: { row: ObjectRow; index: number }) {
     return (
-      <tr class={r.ready === "False" ? "failing" : undefined}>
+      <tr aria-rowindex={index} class={r.ready === "False" ? "failing" : undefined}>
         <th scope="row">
           <Link class="row-link" href={objectPath(r.kind, r.namespace, r.name)}>
             {r.namespace}/{r.name}
