@@ -157,11 +157,6 @@ export const EVENT_LIMIT = 200;
  * be 32 KB, and a controller fighting Sluice over a field makes one every interval.
  */
 export const DRIFT_LIMIT = 10;
-/**
- * Overview rows drawn before "Show all": failing objects come first, so the first screenfuls hold what needs
- * attention, and a fleet of thousands paints as fast as a few hundred rows (the search still covers every object).
- */
-export const FIRST_ROWS = 250;
 /** Inventory entries drawn in the graph; the table lists them all. */
 export const GRAPH_LIMIT = 300;
 /** Inventory objects whose health one request reads (one GET each), so a huge inventory costs a bounded check. */
