@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join, posix, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -76,6 +76,11 @@ export interface SourceTree {
   list(folder: string): Promise<TreeEntry[]>;
   /** The content of a regular file `list` gave. */
   read(path: string): Promise<Buffer | undefined>;
+  /**
+   * A name of that content that differs whenever the content does, computed by Sluice from the content itself (a
+   * Git blob id a fetch hashed): lets a segmented archive recognise an unchanged segment without hashing its bytes.
+   */
+  identity?(path: string): string | undefined;
 }
 
 /**
@@ -99,6 +104,8 @@ export async function archiveTree(
   const rules = options.unfiltered ? ignore() : ignore().add(VCS);
   if (options.ignore === undefined && !options.unfiltered) rules.add(DEFAULTS);
   const entries: Buffer[] = [];
+  /** What names each of `entries` in a segment's key: a header itself, a file's content its identity if it has one. */
+  const names: (Buffer | string | undefined)[] = [];
   /** Where each segment ends, as an index into `entries`. */
   const cuts: number[] = [];
   let [files, segmentBytes] = [0, 0];
@@ -121,14 +128,14 @@ export async function archiveTree(
       if (entry.directory) {
         if (effective.ignores(`${path}/`)) continue;
         entries.push(header({ path: `${path}/`, type: "Directory", mode: 0o755, size: 0 }));
+        names.push(entries.at(-1)!);
         await walk(path, here);
       } else if (!effective.ignores(path)) {
         const content = (await tree.read(path))!;
-        entries.push(
-          header({ path, type: "File", mode: entry.executable ? 0o755 : 0o644, size: content.length }),
-          content,
-          padding(content.length),
-        );
+        const head = header({ path, type: "File", mode: entry.executable ? 0o755 : 0o644, size: content.length });
+        entries.push(head, content, padding(content.length));
+        // The header holds the size, which fixes the padding.
+        names.push(head, tree.identity?.(path), "");
         files++;
         segmentBytes += 512 + content.length;
         if (segmentBytes >= SEGMENT_MAX_BYTES || (segmentBytes >= SEGMENT_MIN_BYTES && endsSegment(path))) {
@@ -147,7 +154,7 @@ export async function archiveTree(
     const data = await gzipAsync(Buffer.concat(entries));
     return { data, digest: `sha256:${createHash("sha256").update(data).digest("hex")}`, files };
   }
-  const members = await gzipSegments(entries, [...cuts, entries.length], options.segments);
+  const members = await gzipSegments(entries, names, [...cuts, entries.length], options.segments);
   const data = Buffer.concat(members.map(([, member]) => member));
   const digest = `sha256:${createHash("sha256").update(data).digest("hex")}`;
   return { data, digest, files, segments: new Map(members) };
@@ -161,30 +168,49 @@ function endsSegment(path: string): boolean {
 }
 
 /**
- * The members of `entries` cut at `cuts` (increasing), in order, by the SHA-256 of their tar bytes: each reused
- * from `previous` when it holds the same bytes, the others compressed side by side on the thread pool.
+ * The members of `entries` cut at `cuts` (increasing), in order, by segmentKey: each reused from `previous` when
+ * it holds the same bytes, the others compressed side by side on the thread pool.
  */
-function gzipSegments(entries: Buffer[], cuts: number[], previous: GzipSegments): Promise<[string, Buffer][]> {
+function gzipSegments(
+  entries: Buffer[],
+  names: (Buffer | string | undefined)[],
+  cuts: number[],
+  previous: GzipSegments,
+): Promise<[string, Buffer][]> {
   return Promise.all(
     cuts.map(async (cut, i) => {
-      // One copy, then one call each to hash and check it: thousands of small calls cost more than the copy.
-      const tar = Buffer.concat(entries.slice(cuts[i - 1] ?? 0, cut));
-      const key = createHash("sha256").update(tar).digest("hex");
+      const start = cuts[i - 1] ?? 0;
+      const key = segmentKey(entries.slice(start, cut), names.slice(start, cut));
       const kept = previous.get(key);
-      return [key, kept && trailerMatches(kept, tar) ? kept : await gzipAsync(tar)];
+      if (kept && trailerMatches(kept, entries.slice(start, cut))) return [key, kept];
+      return [key, await gzipAsync(Buffer.concat(entries.slice(start, cut)))];
     }),
   );
 }
 
 /**
- * A gzip member's trailer (CRC-32 and size of what it holds) agrees with the segment's bytes `tar`: a member kept
+ * A segment's key: when each of its files has an identity, an HMAC of its headers and those identities (no pass
+ * over the content), else the SHA-256 of its tar bytes (one copy, hashed in one call: thousands of small calls cost
+ * more). A keyed HMAC and a plain SHA-256 have no input in common, so one kind of key never matches the other.
+ */
+function segmentKey(parts: Buffer[], names: (Buffer | string | undefined)[]): string {
+  if (names.includes(undefined)) return createHash("sha256").update(Buffer.concat(parts)).digest("hex");
+  const mac = createHmac("sha256", "sluice archive segment identities");
+  for (const name of names) mac.update(name!);
+  return mac.digest("hex");
+}
+
+/**
+ * A gzip member's trailer (CRC-32 and size of what it holds) agrees with the tar bytes `parts`: a member kept
  * under another segment's key is not reused.
  */
-function trailerMatches(member: Buffer, tar: Buffer): boolean {
+function trailerMatches(member: Buffer, parts: Buffer[]): boolean {
+  let [crc, size] = [0, 0];
+  for (const part of parts) [crc, size] = [crc32(part, crc), size + part.length];
   return (
     member.length >= 18 &&
-    member.readUInt32LE(member.length - 8) === crc32(tar) &&
-    member.readUInt32LE(member.length - 4) === tar.length % 2 ** 32
+    member.readUInt32LE(member.length - 8) === crc &&
+    member.readUInt32LE(member.length - 4) === size % 2 ** 32
   );
 }
 

@@ -9,6 +9,7 @@ interface Node {
   directory: boolean;
   executable: boolean;
   body?: Buffer;
+  identity?: string;
 }
 
 /**
@@ -26,10 +27,15 @@ export class MemoryTree implements SourceTree {
     if (!found) this.add(path, { directory: true, executable: false });
   }
 
-  addFile(path: string, body: Buffer, executable: boolean): void {
+  /** `identity`: what SourceTree.identity says of the file (only a name Sluice computed from `body` itself). */
+  addFile(path: string, body: Buffer, executable: boolean, identity?: string): void {
     const found = this.nodes.get(path);
     if (found) throw collision(found.directory ? "EISDIR" : "EEXIST", path);
-    this.add(path, { directory: false, executable, body });
+    this.add(path, { directory: false, executable, body, identity });
+  }
+
+  identity(path: string): string | undefined {
+    return this.nodes.get(path)?.identity;
   }
 
   async list(folder: string): Promise<TreeEntry[]> {

@@ -44,7 +44,8 @@ interface BlobEntry {
 /** Where a commit's tree goes; `path` is `/`-separated from the root, and each one comes once. */
 interface TreeSink {
   directory(path: string): Promise<unknown>;
-  file(path: string, blob: Uint8Array, mode: number): Promise<unknown>;
+  /** `oid`: the blob's id, which the object source checked by hashing the blob (treeFromObjects) or not. */
+  file(path: string, blob: Uint8Array, mode: number, oid: string): Promise<unknown>;
 }
 
 /**
@@ -70,7 +71,10 @@ export async function readCommitTree(options: WriteTreeOptions): Promise<MemoryT
   return memoryTree(options, await objectReader(options.dir, options.cache, maxBytesOf(options.limits)));
 }
 
-/** readCommitTree's tree from objects already in memory (a fetched pack: see git-fetch.ts). */
+/**
+ * readCommitTree's tree from objects already in memory (a fetched pack: see git-fetch.ts), each under the id its
+ * content hashes to: the files carry their blob ids as identities (SourceTree.identity).
+ */
 export function treeFromObjects(
   objects: Map<string, GitObject>,
   options: { oid: string; limits?: ExtractLimits },
@@ -81,16 +85,20 @@ export function treeFromObjects(
     if (object.type !== type) throw new UnsafeTreeError(`object ${oid} is a ${object.type}, not a ${type}`);
     return object.data;
   };
-  return memoryTree(options, {
-    tree: async (oid) => {
-      const object = objects.get(oid);
-      return parseTree(
-        oid,
-        object?.type === "commit" ? read(treeOfCommit(oid, object.data), "tree") : read(oid, "tree"),
-      );
+  return memoryTree(
+    options,
+    {
+      tree: async (oid) => {
+        const object = objects.get(oid);
+        return parseTree(
+          oid,
+          object?.type === "commit" ? read(treeOfCommit(oid, object.data), "tree") : read(oid, "tree"),
+        );
+      },
+      blob: async (oid) => read(oid, "blob"),
     },
-    blob: async (oid) => read(oid, "blob"),
-  });
+    true,
+  );
 }
 
 /**
@@ -122,12 +130,18 @@ export function reachableObjects(objects: Map<string, GitObject>, oid: string): 
 async function memoryTree(
   options: { oid: string; limits?: ExtractLimits },
   objects: ObjectSource,
+  hashedByUs = false,
 ): Promise<MemoryTree> {
   const tree = new MemoryTree();
   await walkCommitTree(options, objects, {
     directory: async (path) => tree.addDirectory(path),
-    file: async (path, blob, mode) =>
-      tree.addFile(path, Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), mode === 0o755),
+    file: async (path, blob, mode, oid) =>
+      tree.addFile(
+        path,
+        Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength),
+        mode === 0o755,
+        hashedByUs ? oid : undefined,
+      ),
   });
   return tree;
 }
@@ -154,7 +168,7 @@ async function walkCommitTree(
     const blob = await objects.blob(oid);
     bytes += blob.byteLength;
     if (bytes > maxBytes) throw new UnsafeTreeError(`tree holds more than ${maxBytes} bytes`);
-    await created(path, sink.file(path, blob, mode));
+    await created(path, sink.file(path, blob, mode, oid));
     files++;
   };
   const write = async (oid: string, prefix: string): Promise<void> => {

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,19 +16,20 @@ const run = promisify(execFile);
 const MiB = 1024 * 1024;
 
 /** 600 files in 12 folders; `changed` names the one file whose content differs from round to round. */
-function tree(round: number, changed = "apps/team-5/app-305.yaml"): MemoryTree {
+function tree(round: number, changed = "apps/team-5/app-305.yaml", identified = false): MemoryTree {
   const t = new MemoryTree();
+  // As treeFromObjects names files: by the Git blob id of their content.
+  const add = (path: string, body: Buffer, executable: boolean) =>
+    t.addFile(path, body, executable, identified ? blobId(body) : undefined);
   for (let i = 0; i < 600; i++) {
     const path = `apps/team-${i % 12}/app-${i}.yaml`;
-    t.addFile(
-      path,
-      Buffer.from(`kind: ConfigMap\nname: app-${i}\n${path === changed ? `round: ${round}\n` : ""}`),
-      false,
-    );
+    add(path, Buffer.from(`kind: ConfigMap\nname: app-${i}\n${path === changed ? `round: ${round}\n` : ""}`), false);
   }
-  t.addFile("run.sh", Buffer.from("#!/bin/sh\n"), true);
+  add("run.sh", Buffer.from("#!/bin/sh\n"), true);
   return t;
 }
+
+const blobId = (body: Buffer) => createHash("sha1").update(`blob ${body.length}\0`).update(body).digest("hex");
 
 async function filesOf(data: Buffer): Promise<Record<string, string>> {
   const { tree: read } = await readArchive(data);
@@ -67,6 +69,32 @@ describe("segmented archive (gzip members reused by the next archive of a source
     const renewed = [...next.segments!.keys()].filter((key) => !first.segments!.has(key));
     expect(renewed).toHaveLength(1);
     expect((await filesOf(next.data))["apps/team-5/app-305.yaml"]).toContain("round: 2");
+  });
+
+  it("keys members by blob ids when every file has one: same bytes, the changed member only, never the other kind's", async () => {
+    const first = await archiveTree(tree(1, undefined, true), { segments: new Map() });
+    const next = await archiveTree(tree(2, undefined, true), { segments: first.segments });
+    const fresh = await archiveTree(tree(2), { segments: new Map() });
+    expect(next.data).toEqual(fresh.data);
+    expect([...next.segments!.keys()].filter((key) => !first.segments!.has(key))).toHaveLength(1);
+    // A file's mode is in its header, so in the key: made executable, its member is compressed again.
+    const modeChanged = tree(2, undefined, true);
+    const other = new MemoryTree();
+    for (const [path, executable] of [["apps/team-5/app-305.yaml", true] as const]) {
+      const body = (await modeChanged.read(path))!;
+      other.addFile(path, body, executable, blobId(body));
+    }
+    const single = await archiveTree(other, { segments: next.segments });
+    expect(await filesOf(single.data)).toEqual({
+      "apps/team-5/app-305.yaml": "x kind: ConfigMap\nname: app-305\nround: 2\n",
+    });
+    // Keys by identities and keys by tar bytes never meet: each archive is its own fresh one, every member anew.
+    const byBytes = await archiveTree(tree(2), { segments: next.segments });
+    expect(byBytes.data).toEqual(fresh.data);
+    expect([...byBytes.segments!.keys()].some((key) => next.segments!.has(key))).toBe(false);
+    const byIds = await archiveTree(tree(2, undefined, true), { segments: byBytes.segments });
+    expect([...byIds.segments!.keys()].some((key) => byBytes.segments!.has(key))).toBe(false);
+    expect(byIds.data).toEqual(fresh.data);
   });
 
   it("reuses no member a kept file damaged or forged: the archive is the fresh one", async () => {
