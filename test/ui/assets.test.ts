@@ -35,7 +35,7 @@ describe("the web UI's prebuilt bundle", () => {
     const assets = await loadAssets(root);
     const built = await current();
     expect([...assets.keys()].sort()).toEqual(["/assets/app.js", "/assets/style.css", "index.html"]);
-    expect(assets.get("/assets/app.js")!.body.toString()).toContain("Show all");
+    expect(assets.get("/assets/app.js")!.body.toString()).toContain("Skip to content");
     await loadAssets(root);
     expect((await current()).dir).toBe(built.dir);
     // What scripts/build-ui.ts deploys to S3 is the same build's files.
@@ -45,11 +45,11 @@ describe("the web UI's prebuilt bundle", () => {
   });
 
   it("a source edited since the build: refused without esbuild (naming the file), rebuilt with it", async () => {
-    const overview = join(root, "src", "ui", "app", "overview.tsx");
-    await writeFile(overview, (await readFile(overview, "utf8")).replace("Show all", "Show every one of the"));
-    await expect(uiBundleFiles(root, noEsbuild)).rejects.toThrow(/older than src\/ui\/app\/overview\.tsx/);
+    const main = join(root, "src", "ui", "app", "main.tsx");
+    await writeFile(main, (await readFile(main, "utf8")).replace("Skip to content", "Skip to the fleet"));
+    await expect(uiBundleFiles(root, noEsbuild)).rejects.toThrow(/older than src\/ui\/app\/main\.tsx/);
     const before = (await current()).dir;
-    expect(await appJs()).toContain("Show every one of the");
+    expect(await appJs()).toContain("Skip to the fleet");
     expect((await current()).dir).not.toBe(before);
   });
 
@@ -61,6 +61,6 @@ describe("the web UI's prebuilt bundle", () => {
   it("a corrupt current.json is a missing bundle: rebuilt, never read as a path", async () => {
     await writeFile(join(root, "dist", "ui", "current.json"), '{"dir": "../../../etc", "inputs": ');
     await expect(uiBundleFiles(root, noEsbuild)).rejects.toThrow(/missing/);
-    expect(await appJs()).toContain("Show every one of the");
+    expect(await appJs()).toContain("Skip to the fleet");
   });
 });

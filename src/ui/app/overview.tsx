@@ -147,8 +147,18 @@ function ObjectTable({ rows }: { rows: ObjectRow[] }) {
     const mean = [...drawn].reduce((sum, tr) => sum + tr.offsetHeight, 0) / drawn.length;
     if (Math.abs(mean - rowPx) > 1) setRowPx(mean);
   }, [first, last, rows]);
+  // A row focused (by the arrow keys) gets its neighbours drawn before the next key press, not at the next scroll.
+  const onFocusIn = (event: FocusEvent) => {
+    const at = Number((event.target as HTMLElement).closest("tr")?.getAttribute("aria-rowindex")) - 2;
+    if (!(at >= 0)) return;
+    setRange(([from, to]) =>
+      at - OVERSCAN_ROWS >= from && at + OVERSCAN_ROWS < to
+        ? [from, to]
+        : [Math.min(from, Math.max(0, at - OVERSCAN_ROWS)), Math.max(to, at + OVERSCAN_ROWS + 1)],
+    );
+  };
   return (
-    <table class="objects" aria-rowcount={rows.length + 1} onKeyDown={onTableKeys}>
+    <table class="objects" aria-rowcount={rows.length + 1} onKeyDown={onTableKeys} onFocusIn={onFocusIn}>
       <thead>
         <tr aria-rowindex={1}>
           <th scope="col">Object</th>
