@@ -1,5 +1,5 @@
-import { createContext, Script } from "node:vm";
 import { Environment } from "@marcbachmann/cel-js";
+import { CEL_DEADLINE_MS, pastDeadline, withinDeadline } from "../apply/health/cel-deadline.js";
 import { CEL_OPTIONS } from "../apply/health/expressions.js";
 
 // Flux's `dependsOn[].readyExpr` (kustomize-controller and helm-controller `evalReadyExpr`): a CEL expression over
@@ -10,9 +10,6 @@ import { CEL_OPTIONS } from "../apply/health/expressions.js";
 export class ReadyExprError extends Error {
   override name = "ReadyExprError";
 }
-
-/** How long one evaluation may run before it counts as failed (retried like any evaluation error). */
-export const READY_EXPR_DEADLINE_MS = 200;
 
 const environment = new Environment({ ...CEL_OPTIONS, unlistedVariablesAreDyn: false })
   .registerVariable("self", "map")
@@ -36,8 +33,8 @@ export function readyByExpr(source: string, self: unknown, dep: unknown): boolea
   try {
     result = withinDeadline(() => expr({ self: celValue(self), dep: celValue(dep) }));
   } catch (error) {
-    const timedOut = (error as { code?: string }).code === "ERR_SCRIPT_EXECUTION_TIMEOUT";
-    const why = timedOut ? `took longer than ${READY_EXPR_DEADLINE_MS}ms` : firstLine(error);
+    // Past the deadline counts as failed, retried like any evaluation error.
+    const why = pastDeadline(error) ? `took longer than ${CEL_DEADLINE_MS}ms` : firstLine(error);
     throw new Error(`failed to evaluate the CEL expression '${source}': ${why}`, { cause: error });
   }
   if (typeof result !== "boolean") throw new Error(`failed to evaluate CEL expression as boolean: '${source}'`);
@@ -72,21 +69,6 @@ function check(source: string): Compiled | ReadyExprError {
   if (checked.type !== "bool")
     return new ReadyExprError(`CEL expression output type mismatch: expected bool, got ${checked.type}`);
   return parsed as unknown as Compiled;
-}
-
-// cel-js has no cost limit, and its `matches` is JavaScript's backtracking RegExp (Flux's CEL uses RE2): a nested
-// comprehension or a pathological pattern would hold the event loop every tenant shares. Run inside a vm script,
-// V8's watchdog stops it at the deadline.
-const sandbox = createContext({ run: undefined as (() => unknown) | undefined });
-const runInSandbox = new Script("run()");
-
-function withinDeadline(evaluate: () => unknown): unknown {
-  sandbox.run = evaluate;
-  try {
-    return runInSandbox.runInContext(sandbox, { timeout: READY_EXPR_DEADLINE_MS });
-  } finally {
-    sandbox.run = undefined;
-  }
 }
 
 /** The object as Flux's unstructured form holds it: JSON integers as CEL ints (int64), other numbers as doubles. */

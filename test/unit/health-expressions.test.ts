@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { CEL_DEADLINE_MS } from "../../src/apply/health/cel-deadline.js";
 import { customHealth } from "../../src/apply/health/expressions.js";
 
 const certificate = (conditions: unknown[], generation = 1, observedGeneration?: number) => ({
@@ -56,6 +57,32 @@ describe("healthCheckExprs (pure, CEL)", () => {
     expect(
       rules({ apiVersion: "cert-manager.io/v1", kind: "Certificate", metadata: { name: "tls" }, status: {} }),
     ).toMatchObject({ status: "InProgress", message: expect.stringContaining("conditions") });
+  });
+
+  it("stops a tenant's expensive expression at the deadline and keeps the object in progress, saying why", () => {
+    // Arrange: a cubic comprehension and a backtracking pattern, each minutes of event loop unbounded.
+    const thousand = `[${Array.from({ length: 1000 }, (_, i) => i).join(",")}]`;
+    const expensive = customHealth([
+      { apiVersion: "example.com/v1", kind: "Cubic", current: `${thousand}.all(a, ${thousand}.all(b, a + b >= 0))` },
+      { apiVersion: "example.com/v1", kind: "Redos", current: "metadata.name.matches('^(a+)+$')" },
+    ])!;
+    for (const [kind, name] of [
+      ["Cubic", "x"],
+      ["Redos", `${"a".repeat(40)}-b`],
+    ]) {
+      // Act
+      const started = performance.now();
+      const verdict = expensive({ apiVersion: "example.com/v1", kind, metadata: { name } });
+      // Assess: the deadline plus scheduling slack on a loaded machine.
+      expect(performance.now() - started).toBeLessThan(CEL_DEADLINE_MS + 5_000);
+      expect(verdict).toEqual({ status: "InProgress", message: "healthCheckExprs: took longer than 200ms" });
+    }
+    // And the next object is rated normally.
+    const issued = [
+      { type: "Issuing", status: "True" },
+      { type: "Ready", status: "True" },
+    ];
+    expect(rules(certificate(issued))).toMatchObject({ status: "Current" });
   });
 
   it("an expression that does not parse is refused at once, naming its field", () => {

@@ -1,4 +1,5 @@
 import { Environment } from "@marcbachmann/cel-js";
+import { CEL_DEADLINE_MS, pastDeadline, withinDeadline } from "./cel-deadline.js";
 import { unobservedGeneration, type StatusResult } from "./status.js";
 
 // Flux's `spec.healthCheckExprs`: CEL expressions deciding the health of a custom resource kind,
@@ -80,10 +81,13 @@ export function customHealth(exprs: HealthCheckExpr[] | undefined): CustomHealth
     }
     for (const rule of ordered) {
       try {
-        if (rule.evaluate(object) === true) return { status: rule.status, message: `healthCheckExprs: ${rule.status}` };
+        if (withinDeadline(() => rule.evaluate(object)) === true)
+          return { status: rule.status, message: `healthCheckExprs: ${rule.status}` };
       } catch (error) {
-        // A field the resource has not populated yet: keep waiting, as Flux does, and say why.
-        return { status: "InProgress", message: `healthCheckExprs: ${(error as Error).message.split("\n")[0]}` };
+        // A field the resource has not populated yet: keep waiting, as Flux does, and say why. An expression that
+        // runs past the deadline never will finish: it keeps the object in progress until the health timeout.
+        const why = pastDeadline(error) ? `took longer than ${CEL_DEADLINE_MS}ms` : (error as Error).message;
+        return { status: "InProgress", message: `healthCheckExprs: ${why.split("\n")[0]}` };
       }
     }
     return { status: "InProgress", message: "healthCheckExprs: no expression is true yet" };
