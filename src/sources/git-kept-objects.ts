@@ -50,7 +50,8 @@ export async function loadKeptObjects(folder: string, url: string, maxBytes: num
     if (end > data.length) return undefined;
     const body = data.subarray(at + 5, end);
     const oid = createHash("sha1").update(`${type} ${length}\0`).update(body).digest("hex");
-    objects.set(oid, { type, data: body });
+    // A copy: held in memory, a view would keep the whole file alive after most objects were replaced.
+    objects.set(oid, { type, data: Buffer.from(body) });
     at = end;
   }
   if (objects.get(commit)?.type !== "commit") return undefined;
