@@ -1,6 +1,6 @@
 import { formatDuration } from "../api/duration.js";
 import { kustomizationTimeoutMs, type Kustomization } from "../api/kustomization.js";
-import { REASON } from "../api/reasons.js";
+import { REASON, TERMINAL_ERROR_MESSAGE } from "../api/reasons.js";
 import { applyAll, type ApplyOptions } from "../apply/apply.js";
 import type { ChangeSetEntry } from "../apply/changeset.js";
 import { ApplyFailedError, EmptySetPruneError } from "../apply/errors.js";
@@ -89,12 +89,18 @@ export function healthTargets(plan: Pick<SyncPlan, "wait" | "healthChecks">, inv
   return plan.wait ? inventory.entries.map(refOfEntry) : plan.healthChecks;
 }
 
-/** The plan's CEL health rules, compiled; a rule that does not compile fails the health check (HealthCheckFailed). */
+/**
+ * The plan's CEL health rules, compiled. A rule that does not compile is a configuration error, terminal as in Flux
+ * (InvalidCELExpression, Stalled, no retry until the spec changes); reconcilers check it before anything is applied.
+ */
 export function healthRules(plan: Pick<SyncPlan, "healthCheckExprs">): CustomHealth | undefined {
   try {
     return customHealth(plan.healthCheckExprs);
   } catch (error) {
-    if (error instanceof HealthExpressionError) throw new ReconcileError(REASON.healthCheckFailed, error.message);
+    if (error instanceof HealthExpressionError)
+      throw new ReconcileError(REASON.invalidCELExpression, `${TERMINAL_ERROR_MESSAGE}: ${error.message}`, {
+        stalled: true,
+      });
     throw error;
   }
 }

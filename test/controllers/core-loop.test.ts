@@ -411,7 +411,7 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     expect(await live("ConfigMap", "elsewhere")).toBeUndefined();
   });
 
-  it("healthCheckExprs decide health where given (a CEL rule passes a rollout kstatus would wait on); a bad expression fails naming its field", async () => {
+  it("healthCheckExprs decide health where given (a CEL rule passes a rollout kstatus would wait on); a bad expression stalls it, naming its field, before anything is applied", async () => {
     // Arrange: 2 replicas never become available without a kubelet, so kstatus alone would time out.
     const repo = await source({ "deploy/app.yaml": yamlOf(deployment("celapp", { replicas: 2 })) });
     const exprs = (current: string) => ({
@@ -424,10 +424,14 @@ describe(`core loop: GitRepository → Kustomization → kube-apiserver ${kube.v
     const other = await source({ "deploy/cm.yaml": yamlOf(configMap("cel-cm", { a: "1" })) });
     await applyToStore(local.plane.runtime.store, kustomization("cel-bad", other.name, exprs("spec.replicas ==")));
     const good = await untilReady("Kustomization", "cel-good");
-    const bad = await untilReady("Kustomization", "cel-bad", "HealthCheckFailed");
-    // Assess
+    const bad = await untilReady("Kustomization", "cel-bad", "InvalidCELExpression");
+    // Assess: a configuration error, terminal as in Flux, found before anything is applied.
     expect(good.conditions?.find((c) => c.type === "Healthy")).toMatchObject({ status: "True" });
-    expect(ready(bad)?.message).toMatch(/^spec\.healthCheckExprs\[0\]\.current: /);
+    expect(ready(bad)?.message).toMatch(
+      /^Reconciliation failed terminally due to configuration error: spec\.healthCheckExprs\[0\]\.current: /,
+    );
+    expect(bad.conditions?.find((c) => c.type === "Stalled")).toMatchObject({ status: "True" });
+    expect(await live("ConfigMap", "cel-cm")).toBeUndefined();
   });
 
   it("keeps credentials out of logs, events and statuses", async () => {

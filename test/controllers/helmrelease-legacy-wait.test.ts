@@ -178,3 +178,30 @@ describe("HelmRelease waitStrategy legacy (Helm 3's readiness rules)", () => {
     expect(await readyWith("job-skipped", "InstallSucceeded")).toMatchObject({ status: "True" });
   });
 });
+
+describe("HelmRelease healthCheckExprs that do not compile", () => {
+  it("stalls the release before any Helm action, naming the field, as helm-controller does", async () => {
+    // Act
+    await release(
+      "bad-expr",
+      "poller",
+      {},
+      {
+        healthCheckExprs: [{ apiVersion: "apps/v1", kind: "Deployment", current: "status.readyReplicas ==" }],
+      },
+    );
+    // Assess
+    const ready = await readyWith("bad-expr", "InvalidCELExpression");
+    expect(ready.status).toBe("False");
+    expect(ready.message).toMatch(
+      /^Reconciliation failed terminally due to configuration error: spec\.healthCheckExprs\[0\]\.current: /,
+    );
+    expect(await condition("bad-expr", "Stalled")).toMatchObject({ status: "True", reason: "InvalidCELExpression" });
+    const secrets = await suite.admin.client.send<{ items: unknown[] }>({
+      method: "GET",
+      path: `/api/v1/namespaces/${suite.namespace}/secrets`,
+      query: { labelSelector: "owner=helm,name=bad-expr" },
+    });
+    expect(secrets.items).toEqual([]);
+  });
+});

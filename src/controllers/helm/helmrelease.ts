@@ -5,6 +5,7 @@ import { releaseTarget, Run, type HelmReleaseOutcome } from "../../pipeline/helm
 import type { ReconcilerPorts } from "../reconciler-ports.js";
 import { refuseCrossNamespaceRefs } from "../cross-namespace.js";
 import { checkDependencies } from "../dependencies.js";
+import { healthRules } from "../../pipeline/sync.js";
 import type { ServiceAccountRef } from "../../cluster/access-review.js";
 import { placementPhase, type Placement } from "../placement.js";
 import { deliverRelease, suspendRelease, withdrawRelease } from "./agent-delivery.js";
@@ -26,6 +27,7 @@ export async function reconcileHelmRelease(ports: ReconcilerPorts, hr: HelmRelea
     const agent = placement.mode === "agent" ? placement.cluster : undefined;
     if (hr.metadata.deletionTimestamp) return await finalize(ports, run, agent);
     if (hr.spec.suspend) return agent ? await suspendRelease(ports, run, agent) : { status: run.status };
+    healthRules(hr.spec); // an expression that does not compile stalls it before any Helm action
     refuseCrossNamespaceRefs(ports.settings, run.namespace, [
       ...(hr.spec.chart ? [{ ...hr.spec.chart.spec.sourceRef }] : []),
       ...(hr.spec.chartRef ? [hr.spec.chartRef] : []),

@@ -82,6 +82,7 @@ async function phases(attempt: Attempt, request: ReconcileRequest): Promise<Kust
   if (ks.spec.suspend)
     return placement.mode === "agent" ? suspendBundle(attempt, placement.cluster) : attempt.unchanged();
   refuseKustomizationCrossNamespaceRefs(attempt);
+  healthRules(ks.spec); // an expression that does not compile stalls it before anything is fetched or applied
   // The source first, as Flux: a dependency on the same source must have applied its current revision.
   const artifact = await sourcePhase(attempt);
   await dependenciesPhase(attempt, artifact);
