@@ -6,7 +6,6 @@ import { stringify } from "yaml";
 import type { KubeObject } from "../../src/apply/object.js";
 import type { FluxEvent } from "../../src/notify/events.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
-import { applyToStore } from "../../src/store/objects.js";
 import { testHelm } from "../env/charts.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { PODINFO } from "../env/podinfo.js";
@@ -37,9 +36,7 @@ beforeAll(async () => {
   await put("source.toolkit.fluxcd.io/v1", "HelmRepository", "podinfo", { interval: "1h", url: helmRepo.url });
 });
 
-async function put(apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) {
-  await applyToStore(suite.plane.runtime.store, { apiVersion, kind, metadata: { name, namespace: ns() }, spec });
-}
+const { put } = suite;
 
 async function create(resource: "configmaps" | "secrets", body: KubeObject) {
   await suite.admin.client.send({ method: "POST", path: `/api/v1/namespaces/${ns()}/${resource}`, body });

@@ -4,7 +4,6 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
 import type { FluxEvent } from "../../src/notify/events.js";
 import { ConflictError } from "../../src/store/store.js";
-import { applyToStore } from "../../src/store/objects.js";
 import { createRepo, pushTree } from "../env/git-server.js";
 import { publishChart, tinyChart } from "../env/charts.js";
 import { configMap } from "../apply/helpers.js";
@@ -45,9 +44,7 @@ async function source(files: Record<string, string>) {
   return { name, push };
 }
 
-async function put(apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) {
-  await applyToStore(suite.plane.runtime.store, { apiVersion, kind, metadata: { name, namespace: ns() }, spec });
-}
+const { put } = suite;
 
 function kustomization(name: string, repo: string, spec: Record<string, unknown>) {
   return put("kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, {

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { KubeObject } from "../../src/apply/object.js";
 import { decodeRecord } from "../../src/helm/release-record.js";
-import { applyToStore } from "../../src/store/objects.js";
 import { publishChart, testHelm } from "../env/charts.js";
 import { planeSuite, storedStatus, until, type Condition } from "./helpers.js";
 
@@ -118,14 +117,7 @@ beforeAll(async () => {
   await put("source.toolkit.fluxcd.io/v1", "HelmRepository", "charts", { interval: "5m", url: helmRepo.url });
 });
 
-async function put(apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) {
-  await applyToStore(suite.plane.runtime.store, {
-    apiVersion,
-    kind,
-    metadata: { name, namespace: suite.namespace },
-    spec,
-  });
-}
+const { put } = suite;
 
 function release(name: string, values: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   return put("helm.toolkit.fluxcd.io/v2", "HelmRelease", name, {

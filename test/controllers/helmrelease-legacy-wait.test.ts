@@ -2,7 +2,6 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { applyToStore } from "../../src/store/objects.js";
 import { publishChart } from "../env/charts.js";
 import { startKubelet, type Kubelet } from "../env/kubelet.js";
 import { planeSuite, storedStatus, until, type Condition } from "./helpers.js";
@@ -77,14 +76,7 @@ beforeAll(async () => {
 });
 afterAll(() => kubelet?.stop());
 
-async function put(apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) {
-  await applyToStore(suite.plane.runtime.store, {
-    apiVersion,
-    kind,
-    metadata: { name, namespace: suite.namespace },
-    spec,
-  });
-}
+const { put } = suite;
 
 function release(name: string, strategy: "legacy" | "poller", values: Record<string, unknown>, extra = {}) {
   return put("helm.toolkit.fluxcd.io/v2", "HelmRelease", name, {

@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { applyToStore } from "../../src/store/objects.js";
 import { publishChart, testHelm, tinyChart } from "../env/charts.js";
 import { planeSuite, storedStatus, until } from "./helpers.js";
 
@@ -15,14 +14,7 @@ beforeAll(async () => {
   await put("source.toolkit.fluxcd.io/v1", "HelmRepository", "charts", { interval: "5m", url: helmRepo.url });
 });
 
-async function put(apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) {
-  await applyToStore(suite.plane.runtime.store, {
-    apiVersion,
-    kind,
-    metadata: { name, namespace: suite.namespace },
-    spec,
-  });
-}
+const { put } = suite;
 
 function release(name: string, chart: string, extra: Record<string, unknown> = {}) {
   return put("helm.toolkit.fluxcd.io/v2", "HelmRelease", name, {

@@ -4,7 +4,7 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { getObject } from "../../src/apply/objects-api.js";
 import { readEvents } from "../../src/notify/file-events.js";
 import { statePaths } from "../../src/runtime/state-paths.js";
-import { applyToStore, requestDeletion } from "../../src/store/objects.js";
+import { requestDeletion } from "../../src/store/objects.js";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { publishChart, testHelm, tinyChart } from "../env/charts.js";
@@ -31,20 +31,7 @@ beforeAll(async () => {
 });
 afterAll(() => kubelet?.stop());
 
-async function put(
-  apiVersion: string,
-  kind: string,
-  name: string,
-  spec: Record<string, unknown>,
-  extra: Partial<KubeObject["metadata"]> = {},
-) {
-  await applyToStore(suite.plane.runtime.store, {
-    apiVersion,
-    kind,
-    metadata: { name, namespace: suite.namespace, ...extra },
-    spec,
-  });
-}
+const { put } = suite;
 
 /** The getting-started HelmRelease, with overrides. */
 function podinfoRelease(overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -11,6 +11,8 @@ import type { GitInfo } from "../env/git-server.js";
 import type { KubeInfo } from "../env/kube.js";
 import { freshNamespace } from "../env/kube-client.js";
 import type { Snapshot } from "../../src/controllers/kustomize/history.js";
+import type { KubeObject } from "../../src/apply/object.js";
+import { applyToStore } from "../../src/store/objects.js";
 
 /** What a test may choose of a local control plane: the rest is fixed by startTestPlane. */
 export interface TestPlaneOptions extends Partial<Pick<LocalOptions, "clock" | "log" | "onEvent" | "settings">> {
@@ -41,6 +43,14 @@ export interface PlaneSuite {
   plane: TestPlane;
   admin: Cluster;
   namespace: string;
+  /** Creates or replaces an object of the suite's namespace in the plane's Store, as `kubectl apply` would. */
+  put(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    spec: Record<string, unknown>,
+    metadata?: Partial<KubeObject["metadata"]>,
+  ): Promise<void>;
 }
 
 /**
@@ -53,7 +63,16 @@ export function planeSuite(
   git: GitInfo,
   options: TestPlaneOptions & { namespace: string; prepare?: (admin: Cluster) => Promise<void> },
 ): PlaneSuite {
-  const suite = {} as PlaneSuite;
+  const suite = {
+    put: async (apiVersion, kind, name, spec, metadata = {}) => {
+      await applyToStore(suite.plane.runtime.store, {
+        apiVersion,
+        kind,
+        metadata: { name, namespace: suite.namespace, ...metadata },
+        spec,
+      });
+    },
+  } as PlaneSuite;
   let namespace: { name: string; remove(): Promise<void> } | undefined;
   beforeAll(async () => {
     namespace = await freshNamespace(kube, options.namespace);
