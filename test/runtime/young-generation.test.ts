@@ -35,8 +35,9 @@ describe("young generation cap of sluice run", () => {
     // Act
     const [uncapped, capped] = await Promise.all([largestNewSpace(undefined), largestNewSpace(8)]);
     // Assess
-    expect(uncapped).toBeGreaterThan(8);
-    expect(capped).toBeLessThanOrEqual(8);
+    // V8 counts the space's capacity plus, at times, one more page (256 KiB: a CI run read 8.25 at the 8 MiB cap).
+    expect(uncapped).toBeGreaterThan(8.5);
+    expect(capped).toBeLessThanOrEqual(8.5);
     expect(capped).toBeGreaterThan(0);
   });
 
