@@ -10,8 +10,9 @@ import { archiveTree } from "../../src/artifacts/archive.js";
 import { forgetKeptInMemory } from "../../src/artifacts/kept-memory.js";
 import { keptObjectsFolder } from "../../src/controllers/source/gitrepository.js";
 import { indexPack } from "../../src/sources/git-fetch.js";
-import { checkoutInMemory, GitError, type GitRemote } from "../../src/sources/git.js";
+import { checkoutInMemory, type GitRemote } from "../../src/sources/git.js";
 import { createRepo, pushTree } from "../env/git-server.js";
+import { gitFailure } from "./git-failure.js";
 
 // A GitRepository's next depth-1 fetch on top of the objects kept from its previous one (`shallow`/`have` of the
 // kept commit, a thin pack), against the test bed's git http-backend, and against a hostile server.
@@ -231,15 +232,6 @@ async function hostileServer(served: {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hostile.git`, requests };
 }
 
-async function failure(attempt: Promise<unknown>): Promise<GitError> {
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(GitError);
-  return error as GitError;
-}
-
 describe("Git source: a hostile server's answer to an incremental fetch", () => {
   const tree = Buffer.concat([Buffer.from("100644 a.yaml\0"), Buffer.alloc(20, 7)]);
   const commitFor = (treeOid: string) =>
@@ -265,11 +257,11 @@ describe("Git source: a hostile server's answer to an incremental fetch", () => 
     const hostile = await hostileServer({ advertised: oidOf("commit", commit), answer: thin });
     const ownKeep = join(await scratch(), "kept");
     // Its own folder: nothing kept, so the delta has no base.
-    const error = await failure(artifactOf(hostile.url, ownKeep));
+    const error = await gitFailure(artifactOf(hostile.url, ownKeep));
     expect(error.message).toContain(`delta base ${secretBlob} is not in the pack`);
     expect(hostile.requests[0]).not.toContain("have ");
     // Even pointed at the victim's folder, objects kept for another URL are not used.
-    const again = await failure(artifactOf(hostile.url, victimKeep));
+    const again = await gitFailure(artifactOf(hostile.url, victimKeep));
     expect(again.message).toContain(`delta base ${secretBlob} is not in the pack`);
     expect(hostile.requests[1]).not.toContain("have ");
   });
@@ -281,14 +273,14 @@ describe("Git source: a hostile server's answer to an incremental fetch", () => 
       answer: pack([object(1, commit), object(2, tree)]),
     });
     const keep = join(await scratch(), "kept");
-    expect((await failure(artifactOf(forged.url, keep))).message).toContain(
+    expect((await gitFailure(artifactOf(forged.url, keep))).message).toContain(
       `${"1".repeat(40)} is not a commit or a tag in the fetched pack`,
     );
     const missing = await hostileServer({
       advertised: oidOf("commit", commit),
       answer: pack([object(1, commit), object(2, tree)]),
     });
-    expect((await failure(artifactOf(missing.url, keep))).message).toContain(
+    expect((await gitFailure(artifactOf(missing.url, keep))).message).toContain(
       `object ${"07".repeat(20)} is missing from the fetched pack`,
     );
     await expect(readFile(join(keep, "objects"))).rejects.toThrow(/ENOENT/);
@@ -313,7 +305,7 @@ describe("Git source: a hostile server's answer to an incremental fetch", () => 
       object(1, next),
       Buffer.concat([entryHeader(7, 4), Buffer.from(unknown, "hex"), deflateSync(Buffer.from([18, 18, 0x90, 18]))]),
     ]);
-    const error = await failure(artifactOf(hostile.url, keep));
+    const error = await gitFailure(artifactOf(hostile.url, keep));
     expect(error.message).toContain(`delta base ${unknown} is not in the pack`);
     // Offered the kept commit, then asked for the whole commit once, then gave up.
     expect(hostile.requests.slice(1).map((body) => body.includes(`have ${oidOf("commit", commit)}`))).toEqual([

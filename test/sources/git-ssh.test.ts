@@ -12,7 +12,6 @@ import { describe, expect, inject, it } from "vitest";
 import {
   checkout,
   commitFiles,
-  GitError,
   pushCommit,
   resolveRemoteRef,
   type GitAuth,
@@ -20,6 +19,7 @@ import {
 } from "../../src/sources/git.js";
 import { pushTree } from "../env/git-server.js";
 import { authorize, createSshRepo, sshUrl } from "../env/sshd.js";
+import { gitFailure } from "./git-failure.js";
 
 const run = promisify(execFile);
 const sshd = inject("testbed").sshd;
@@ -39,15 +39,6 @@ async function repoWith(files: Record<string, string>): Promise<{ url: string; s
   const url = await createSshRepo(sshd, name);
   const sha = await pushTree(repos, name, { files });
   return { url, sha, name };
-}
-
-async function failure(attempt: Promise<unknown>): Promise<GitError> {
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(GitError);
-  return error as GitError;
 }
 
 /** A known_hosts line for the test bed's server holding `key` (`<type> <base64>`). */
@@ -106,8 +97,8 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     const { url } = await repoWith({ "a.txt": "a" });
     const wrong = { ...auth, knownHosts: knownHostsLine(otherKey()) };
     // Act
-    const error = await failure(resolveRemoteRef(remote(url, wrong), { branch: "main" }));
-    const onCheckout = await failure(checkout(remote(url, wrong), { branch: "main" }, await workdir()));
+    const error = await gitFailure(resolveRemoteRef(remote(url, wrong), { branch: "main" }));
+    const onCheckout = await gitFailure(checkout(remote(url, wrong), { branch: "main" }, await workdir()));
     // Assert
     expect(error.reason).toBe("GitOperationFailed");
     expect(error.message).toContain("ssh: handshake failed: knownhosts: key mismatch");
@@ -129,7 +120,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     const messages = Object.fromEntries(
       await Promise.all(
         Object.entries(cases).map(async ([name, knownHosts]) => {
-          const error = await failure(resolveRemoteRef(remote(url, { ...auth, knownHosts }), { branch: "main" }));
+          const error = await gitFailure(resolveRemoteRef(remote(url, { ...auth, knownHosts }), { branch: "main" }));
           return [name, error.message.replace(/^.*handshake failed: /, "")];
         }),
       ),
@@ -162,7 +153,9 @@ describe(`Git source over SSH (${sshd.version})`, () => {
           (await resolveRemoteRef(remote(url, { ...auth, knownHosts }), { branch: "main" }))?.commit,
       ),
     );
-    const refused = await failure(resolveRemoteRef(remote(url, { ...auth, knownHosts: negated }), { branch: "main" }));
+    const refused = await gitFailure(
+      resolveRemoteRef(remote(url, { ...auth, knownHosts: negated }), { branch: "main" }),
+    );
     // Assert
     expect(revisions).toEqual(accepted.map(() => sha));
     expect(refused.message).toContain("knownhosts: key is unknown");
@@ -173,7 +166,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     const { url } = await repoWith({ "a.txt": "a" });
     const bad = { ...auth, knownHosts: `[127.0.0.1 ${serverKey("ssh-ed25519")}` };
     // Act
-    const error = await failure(resolveRemoteRef(remote(url, bad), { branch: "main" }));
+    const error = await gitFailure(resolveRemoteRef(remote(url, bad), { branch: "main" }));
     // Assert
     expect(error.reason).toBe("GitOperationFailed");
     expect(error.message).toContain("unable to construct auth method with options: knownhosts: address [127.0.0.1");
@@ -183,8 +176,10 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     // Prepare
     const { url } = await repoWith({ "a.txt": "a" });
     // Act
-    const noKnownHosts = await failure(resolveRemoteRef(remote(url, { identity: sshd.identity }), { branch: "main" }));
-    const noIdentity = await failure(
+    const noKnownHosts = await gitFailure(
+      resolveRemoteRef(remote(url, { identity: sshd.identity }), { branch: "main" }),
+    );
+    const noIdentity = await gitFailure(
       checkout(remote(url, { knownHosts: sshd.knownHosts }), undefined, await workdir()),
     );
     // Assert
@@ -203,7 +198,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     const { url } = await repoWith({ "a.txt": "a" });
     const stranger = { ...auth, identity: ssh2.utils.generateKeyPairSync("ed25519").private };
     // Act
-    const error = await failure(resolveRemoteRef(remote(url, stranger), { branch: "main" }));
+    const error = await gitFailure(resolveRemoteRef(remote(url, stranger), { branch: "main" }));
     // Assert
     expect(error.reason).toBe("AuthenticationFailed");
     expect(error.message).toContain("ssh: unable to authenticate");
@@ -235,7 +230,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     const commits = [];
     for (const credentials of identities)
       commits.push((await resolveRemoteRef(remote(url, credentials), { branch: "main" }))?.commit);
-    const wrongPassphrase = await failure(
+    const wrongPassphrase = await gitFailure(
       resolveRemoteRef(remote(url, { ...auth, identity: encrypted.private, password: `${passphrase}x` }), {
         branch: "main",
       }),
@@ -255,7 +250,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     const injected = `${sshUrl(sshd, "missing").replace(/\.git$/, "")}'; touch ${marker}; echo '.git`;
     // Act
     const resolved = await resolveRemoteRef(remote(url), { branch: "main" });
-    const error = await failure(resolveRemoteRef(remote(injected), { branch: "main" }));
+    const error = await gitFailure(resolveRemoteRef(remote(injected), { branch: "main" }));
     // Assert
     expect(resolved?.commit).toBe(sha);
     expect(error.message).toContain("does not appear to be a git repository");
@@ -264,7 +259,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
 
   it("a missing repository says what the server said", async () => {
     // Act
-    const error = await failure(checkout(remote(sshUrl(sshd, "no-such-repo")), undefined, await workdir()));
+    const error = await gitFailure(checkout(remote(sshUrl(sshd, "no-such-repo")), undefined, await workdir()));
     // Assert
     expect(error.reason).toBe("GitOperationFailed");
     expect(error.message).toMatch(/git-upload-pack exited with code 128: fatal: '.*no-such-repo\.git' does not appear/);
@@ -274,7 +269,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     // Prepare
     const { url } = await repoWith({ "a.txt": "a" });
     // Act
-    const error = await failure(
+    const error = await gitFailure(
       resolveRemoteRef(remote(url, auth, { network: { allowPrivateNetworks: false } }), { branch: "main" }),
     );
     // Assert
@@ -311,7 +306,9 @@ describe(`Git source over SSH (${sshd.version})`, () => {
     // Prepare: 2 MiB that does not compress.
     const { url } = await repoWith({ "blob.bin": randomBytes(2 * 1024 * 1024).toString("base64") });
     // Act
-    const error = await failure(checkout(remote(url), { branch: "main" }, await workdir(), { maxBytes: 1024 * 1024 }));
+    const error = await gitFailure(
+      checkout(remote(url), { branch: "main" }, await workdir(), { maxBytes: 1024 * 1024 }),
+    );
     // Assert
     expect(error.message).toContain("response exceeds 1048576 bytes");
   });
@@ -389,7 +386,9 @@ describe("Git over SSH against a hostile server", () => {
       flood(channel, Buffer.concat(Array.from({ length: 64 }, (_, i) => ref(i)))),
     );
     // Act
-    const error = await failure(checkout(remote(server.url, server.auth), { branch: "main" }, await workdir(), limits));
+    const error = await gitFailure(
+      checkout(remote(server.url, server.auth), { branch: "main" }, await workdir(), limits),
+    );
     // Assert
     expect(error.message).toContain("response exceeds 1048576 bytes");
     await until(() => server.disconnected() === 1);
@@ -410,7 +409,9 @@ describe("Git over SSH against a hostile server", () => {
       });
     });
     // Act
-    const error = await failure(checkout(remote(server.url, server.auth), { branch: "main" }, await workdir(), limits));
+    const error = await gitFailure(
+      checkout(remote(server.url, server.auth), { branch: "main" }, await workdir(), limits),
+    );
     // Assert
     expect(error.message).toContain("response exceeds 1048576 bytes");
     server.close();
@@ -420,7 +421,7 @@ describe("Git over SSH against a hostile server", () => {
     // Prepare: exec accepted, nothing ever written.
     const server = await hostileServer(() => {});
     // Act
-    const error = await failure(
+    const error = await gitFailure(
       resolveRemoteRef(remote(server.url, server.auth, { timeoutMs: 1_500 }), { branch: "main" }),
     );
     // Assert

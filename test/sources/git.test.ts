@@ -12,13 +12,13 @@ import { describe, expect, inject, it } from "vitest";
 import {
   checkout,
   checkoutInMemory,
-  GitError,
   maskUrl,
   resolveRemoteRef,
   type GitAuth,
   type GitRemote,
 } from "../../src/sources/git.js";
 import { createRepo, pushTree } from "../env/git-server.js";
+import { gitFailure } from "./git-failure.js";
 
 const run = promisify(execFile);
 const info = inject("testbed").git;
@@ -32,15 +32,6 @@ const remote = (url: string, credentials: GitAuth = auth): GitRemote => ({
 });
 const bareGit = (repo: string, ...args: string[]) =>
   run("git", ["-C", join(info.root, `${repo}.git`), "-c", "user.name=t", "-c", "user.email=t@sluice.invalid", ...args]);
-
-async function failure(attempt: Promise<unknown>): Promise<GitError> {
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(GitError);
-  return error as GitError;
-}
 
 /** A throwaway self-signed certificate for 127.0.0.1. */
 async function selfSigned(): Promise<{ cert: string; key: string }> {
@@ -183,7 +174,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     expect(result.revision).toBe(`v1.4.0@sha1:${best}`);
     expect(await readFile(join(dir, "v.txt"), "utf8")).toBe("1.4.0");
     expect(await resolveRemoteRef(remote(url), { semver: "^3.0.0" })).toBeUndefined();
-    expect((await failure(checkout(remote(url), { semver: "^3.0.0" }, await workdir()))).message).toMatch(
+    expect((await gitFailure(checkout(remote(url), { semver: "^3.0.0" }, await workdir()))).message).toMatch(
       /no match found for semver: \^3\.0\.0/,
     );
   });
@@ -240,7 +231,9 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
       commit: pinnedSha,
     });
     expect(await resolveRemoteRef(remote(url), { commit: pinnedSha.slice(0, 8) })).toBeUndefined();
-    const missing = await failure(checkout(remote(url), { branch: "main", commit: "0".repeat(40) }, await workdir()));
+    const missing = await gitFailure(
+      checkout(remote(url), { branch: "main", commit: "0".repeat(40) }, await workdir()),
+    );
     expect(missing.message).toMatch(/commit '0{40}' not found in branch 'main'/);
   });
 
@@ -281,8 +274,8 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
         written.commit === sha ? ["a.txt", "deploy"] : files,
       );
     }
-    const missing = await failure(checkoutInMemory(remote(url), { branch: "nope" }, await workdir()));
-    const wrong = await failure(
+    const missing = await gitFailure(checkoutInMemory(remote(url), { branch: "nope" }, await workdir()));
+    const wrong = await gitFailure(
       checkoutInMemory(remote(url, { username: "sluice", password: "wrong" }), {}, await workdir()),
     );
     expect(missing.message).toContain("refs/heads/nope");
@@ -296,7 +289,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     await pushTree(info, "src-missing", { files: { "a.txt": "a" } });
     // Act
     const resolved = await resolveRemoteRef(remote(url), { branch: "nope" });
-    const error = await failure(checkout(remote(url), { branch: "nope" }, await workdir()));
+    const error = await gitFailure(checkout(remote(url), { branch: "nope" }, await workdir()));
     // Assess
     expect(resolved).toBeUndefined();
     expect(error.reason).toBe("GitOperationFailed");
@@ -311,10 +304,10 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const inUrl = url.replace("http://", `http://${info.username}:${encodeURIComponent(wrong.password)}@`);
     // Act
     const errors = [
-      await failure(resolveRemoteRef(remote(url, wrong), { branch: "main" })),
-      await failure(checkout(remote(url, wrong), { branch: "main" }, await workdir())),
-      await failure(resolveRemoteRef(remote(inUrl, {}), { branch: "main" })),
-      await failure(resolveRemoteRef(remote(url, { bearerToken: "t0ken-value" }), { branch: "main" })),
+      await gitFailure(resolveRemoteRef(remote(url, wrong), { branch: "main" })),
+      await gitFailure(checkout(remote(url, wrong), { branch: "main" }, await workdir())),
+      await gitFailure(resolveRemoteRef(remote(inUrl, {}), { branch: "main" })),
+      await gitFailure(resolveRemoteRef(remote(url, { bearerToken: "t0ken-value" }), { branch: "main" })),
     ];
     // Assess
     for (const error of errors) {
@@ -334,7 +327,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
     const dir = await workdir();
     try {
       // Act
-      const untrusted = await failure(resolveRemoteRef(remote(httpsUrl), { branch: "main" }));
+      const untrusted = await gitFailure(resolveRemoteRef(remote(httpsUrl), { branch: "main" }));
       const trusted = await resolveRemoteRef(remote(httpsUrl, { ...auth, caPem: tls.cert }), { branch: "main" });
       const result = await checkout(remote(httpsUrl, { ...auth, caPem: tls.cert }), { branch: "main" }, dir);
       // Assess
@@ -352,7 +345,7 @@ describe(`Git source over smart HTTP (${info.version})`, () => {
 
   it("refuses scp-like `host:path` URLs, which Flux's API does not admit either (ssh:// is served: git-ssh.test.ts)", async () => {
     // Act
-    const error = await failure(resolveRemoteRef(remote("git@github.com:org/repo.git", {}), { branch: "main" }));
+    const error = await gitFailure(resolveRemoteRef(remote("git@github.com:org/repo.git", {}), { branch: "main" }));
     // Assert
     expect(error.reason).toBe("GitOperationFailed");
     expect(error.message).toBe(
