@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { watch, type FSWatcher } from "node:fs";
+import { watch, type FSWatcher, type Stats } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -52,7 +52,7 @@ export class FileStore implements Store {
           if (!file.endsWith(".json")) continue;
           const key = { kind, namespace, name: file.slice(0, -".json".length) };
           const info = await stat(this.path(key)).catch(notFoundAsUndefined);
-          if (info) found.push({ key, signature: `${info.ino}:${info.mtimeMs}:${info.size}` });
+          if (info) found.push({ key, signature: signatureOf(info) });
         }
     return found.sort((a, b) => formatKey(a.key).localeCompare(formatKey(b.key)));
   }
@@ -62,7 +62,7 @@ export class FileStore implements Store {
     return Promise.all(
       keys.map(async (key) => {
         const info = await stat(this.path(key)).catch(notFoundAsUndefined);
-        return { key, signature: info && `${info.ino}:${info.mtimeMs}:${info.size}` };
+        return { key, signature: info && signatureOf(info) };
       }),
     );
   }
@@ -189,6 +189,11 @@ export class FileStore implements Store {
 
 function versionOf(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+}
+
+/** A file's identity as a watcher compares it: a write renames a new file into place, so each write changes it. */
+function signatureOf(info: Stats): string {
+  return `${info.ino}:${info.mtimeMs}:${info.size}`;
 }
 
 function notFoundAsUndefined(error: NodeJS.ErrnoException): undefined {
