@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import ssh2 from "ssh2";
 import { describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import type { KubeObject } from "../../src/apply/object.js";
@@ -9,6 +8,7 @@ import { configMap } from "../apply/helpers.js";
 import { pushTree } from "../env/git-server.js";
 import { createSshRepo } from "../env/sshd.js";
 import { planeSuite, ready, storedStatus, until } from "./helpers.js";
+import { sshKeyPair } from "../env/ssh-keys.js";
 
 const { kube, git, sshd } = inject("testbed");
 const local = planeSuite(kube, git, { namespace: "git-ssh", settings: { allowPrivateNetworks: true } });
@@ -82,7 +82,7 @@ describe(`GitRepository over SSH (${sshd.version}) → Kustomization → kube-ap
 
   it("a wrong host key fails the GitRepository as Flux does: GitOperationFailed, FetchFailed, the message says key mismatch", async () => {
     // Prepare
-    const stranger = ssh2.utils.generateKeyPairSync("ed25519").public.split(" ").slice(0, 2).join(" ");
+    const stranger = sshKeyPair("ed25519").public.split(" ").slice(0, 2).join(" ");
     await secret("wrong-host", { identity: sshd.identity, known_hosts: `[127.0.0.1]:${sshd.port} ${stranger}\n` });
     const source = await sshSource({ "deploy/app.yaml": stringify(configMap("never", {})) }, "wrong-host");
     // Act
@@ -98,7 +98,7 @@ describe(`GitRepository over SSH (${sshd.version}) → Kustomization → kube-ap
   it("a secret without known_hosts, no secretRef at all, or an encrypted identity without password: AuthenticationFailed with Flux's messages", async () => {
     // Prepare
     await secret("no-known-hosts", { identity: sshd.identity });
-    const encrypted = ssh2.utils.generateKeyPairSync("ed25519", { passphrase: "p", cipher: "aes256-ctr", rounds: 2 });
+    const encrypted = sshKeyPair("ed25519", { passphrase: "p", cipher: "aes256-ctr", rounds: 2 });
     await secret("locked", { identity: encrypted.private, known_hosts: sshd.knownHosts });
     const files = { "deploy/app.yaml": stringify(configMap("never", {})) };
     const [noKnownHosts, noSecret, locked] = [

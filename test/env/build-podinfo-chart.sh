@@ -6,7 +6,9 @@
 #
 # The module is pinned by version and by its go.sum hash: a throwaway module with that go.sum makes
 # `go mod download` refuse different bits (SECURITY ERROR) and `go mod verify` re-check the unpacked
-# tree. Also writes 6.9.3: the same chart with only Chart.yaml's version changed, for upgrade tests.
+# tree. Also writes 6.9.3: the same chart with only Chart.yaml's version changed, for upgrade tests, and keeps
+# podinfo's deploy/ and kustomize/ folders in ${SLUICE_CACHE}/podinfo-src/ (test/render/target-namespace.test.ts
+# renders them as Flux users point at them).
 set -euo pipefail
 PODINFO_MODULE="github.com/stefanprodan/podinfo"
 PODINFO_MODULE_VERSION="v1.8.1-0.20250910200901-e86405a8674e" # charts/podinfo/Chart.yaml: version 6.9.2
@@ -16,8 +18,9 @@ CHART_VERSION="6.9.2"
 UPGRADE_VERSION="6.9.3"
 CACHE="${SLUICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}"
 OUT="$CACHE/charts"
-if [[ -f "$OUT/podinfo-$CHART_VERSION.tgz" && -f "$OUT/podinfo-$UPGRADE_VERSION.tgz" ]]; then
-  echo "build-podinfo-chart: podinfo $CHART_VERSION and $UPGRADE_VERSION found in $OUT"
+SRC_OUT="$CACHE/podinfo-src/$CHART_VERSION"
+if [[ -f "$OUT/podinfo-$CHART_VERSION.tgz" && -f "$OUT/podinfo-$UPGRADE_VERSION.tgz" && -d "$SRC_OUT" ]]; then
+  echo "build-podinfo-chart: podinfo $CHART_VERSION and $UPGRADE_VERSION found in $OUT, its sources in $SRC_OUT"
   exit 0
 fi
 command -v go >/dev/null || { echo "build-podinfo-chart: Go is required to fetch podinfo's chart (install Go >= 1.26)" >&2; exit 1; }
@@ -39,7 +42,11 @@ grep -qx "version: $CHART_VERSION" "$chart/Chart.yaml" || {
   echo "build-podinfo-chart: $chart/Chart.yaml is not version $CHART_VERSION" >&2
   exit 1
 }
-mkdir -p "$OUT" "$WORK/out"
+mkdir -p "$OUT" "$WORK/out" "$WORK/src" "$(dirname "$SRC_OUT")"
+cp -R "$dir/deploy" "$dir/kustomize" "$WORK/src/"
+chmod -R u+w "$WORK/src" # the module cache's files are read-only
+rm -rf "$SRC_OUT"
+mv "$WORK/src" "$SRC_OUT"
 helm package "$chart" --destination "$WORK/out" >/dev/null
 helm package "$chart" --version "$UPGRADE_VERSION" --destination "$WORK/out" >/dev/null
 mv "$WORK/out/podinfo-$UPGRADE_VERSION.tgz" "$OUT/"

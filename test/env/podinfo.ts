@@ -24,3 +24,12 @@ export async function podinfoPackages(cacheDir: string): Promise<string[]> {
   }
   return files;
 }
+
+/** podinfo's deploy/ and kustomize/ folders at the chart's commit, or a MissingPrerequisiteError naming the install step. */
+export async function podinfoSources(cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, "podinfo-src", PODINFO.version);
+  await access(dir).catch(() => {
+    throw new MissingPrerequisiteError(`podinfo's sources at ${dir}`, "bash test/env/build-podinfo-chart.sh");
+  });
+  return dir;
+}

@@ -4,9 +4,9 @@ import { connect } from "node:net";
 import { arch } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import ssh2 from "ssh2";
 import type { Running, RunContext } from "./component.js";
 import { MissingPrerequisiteError, freePort, startProcess, waitUntilReady } from "./process.js";
+import { sshKeyPair } from "./ssh-keys.js";
 
 const run = promisify(execFile);
 
@@ -54,13 +54,13 @@ export async function start(ctx: RunContext): Promise<Running<SshdInfo>> {
   const hostKeys: string[] = [];
   const keyFiles: string[] = [];
   for (const [type, options] of HOST_KEY_TYPES) {
-    const pair = ssh2.utils.generateKeyPairSync(type, options ?? {});
+    const pair = sshKeyPair(type, options ?? {});
     const file = join(dir, `host_${type}`);
     await writeFile(file, pair.private, { mode: 0o600 });
     keyFiles.push(file);
     hostKeys.push(withoutComment(pair.public));
   }
-  const client = ssh2.utils.generateKeyPairSync("ed25519");
+  const client = sshKeyPair("ed25519");
   const authorizedKeysFile = join(dir, "authorized_keys");
   await writeFile(authorizedKeysFile, `${client.public}\n`);
   const passwd = join(dir, "passwd");

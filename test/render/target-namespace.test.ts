@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { symlink, truncate, writeFile } from "node:fs/promises";
+import { readdir, readFile, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import type { KubeObject } from "../../src/apply/object.js";
 import { buildKustomization } from "../../src/render/kustomize.js";
 import { appObjects } from "../../bench/fleet.bench.js";
 import { cacheDir } from "../../src/runtime/cache-dir.js";
+import { podinfoSources } from "../env/podinfo.js";
 import { configMap, kubectl, kustomizationSpec, refusal, tempTree, versions } from "./helpers.js";
 
 const run = promisify(execFile);
@@ -358,8 +359,8 @@ describe(`targetNamespace without kustomize, against kustomize ${versions.kustom
 
   it("renders podinfo's plain folders (deploy/webapp, deploy/secure and their apps, kustomize/ without its file) as kustomize does", async () => {
     // Arrange: the real repository's folders that carry no kustomization file, as Flux users point at them.
-    const repo = join(cacheDir(), "real-repos", "podinfo.git");
-    const names = (await run("git", ["-C", repo, "ls-tree", "-r", "--name-only", "master"])).stdout.split("\n");
+    const podinfo = await podinfoSources(cacheDir());
+    const names = (await readdir(podinfo, { recursive: true })).sort();
     const folders = [
       "deploy/webapp",
       "deploy/webapp/frontend",
@@ -372,9 +373,7 @@ describe(`targetNamespace without kustomize, against kustomize ${versions.kustom
       const files: Record<string, string> = {};
       for (const name of names.filter((n) => n.startsWith(`${folder}/`) && /\.ya?ml$/.test(n))) {
         if (name.endsWith("/kustomization.yaml")) continue;
-        files[`app/${name.slice(folder.length + 1)}`] = (
-          await run("git", ["-C", repo, "show", `master:${name}`])
-        ).stdout;
+        files[`app/${name.slice(folder.length + 1)}`] = await readFile(join(podinfo, name), "utf8");
       }
       // Act
       const { inProcess, sluice, kustomize } = await renderBoth(files, "podinfo-test");

@@ -20,6 +20,7 @@ import {
 import { pushTree } from "../env/git-server.js";
 import { authorize, createSshRepo, sshUrl } from "../env/sshd.js";
 import { gitFailure } from "./git-failure.js";
+import { sshKeyPair } from "../env/ssh-keys.js";
 
 const run = promisify(execFile);
 const sshd = inject("testbed").sshd;
@@ -43,7 +44,7 @@ async function repoWith(files: Record<string, string>): Promise<{ url: string; s
 
 /** A known_hosts line for the test bed's server holding `key` (`<type> <base64>`). */
 const knownHostsLine = (key: string, host = `[127.0.0.1]:${sshd.port}`) => `${host} ${key}`;
-const otherKey = () => ssh2.utils.generateKeyPairSync("ed25519").public.split(" ").slice(0, 2).join(" ");
+const otherKey = () => sshKeyPair("ed25519").public.split(" ").slice(0, 2).join(" ");
 const serverKey = (type: string) => sshd.hostKeys.find((k) => k.startsWith(type))!;
 
 describe(`Git source over SSH (${sshd.version})`, () => {
@@ -196,7 +197,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
   it("an identity the server does not know fails as AuthenticationFailed", async () => {
     // Prepare
     const { url } = await repoWith({ "a.txt": "a" });
-    const stranger = { ...auth, identity: ssh2.utils.generateKeyPairSync("ed25519").private };
+    const stranger = { ...auth, identity: sshKeyPair("ed25519").private };
     // Act
     const error = await gitFailure(resolveRemoteRef(remote(url, stranger), { branch: "main" }));
     // Assert
@@ -223,7 +224,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
       identities.push({ ...auth, identity: key });
     }
     const passphrase = `pass-${randomBytes(4).toString("hex")}`;
-    const encrypted = ssh2.utils.generateKeyPairSync("ed25519", { passphrase, cipher: "aes256-ctr", rounds: 2 });
+    const encrypted = sshKeyPair("ed25519", { passphrase, cipher: "aes256-ctr", rounds: 2 });
     await authorize(sshd, encrypted.public);
     identities.push({ ...auth, identity: encrypted.private, password: passphrase });
     // Act
@@ -319,7 +320,7 @@ describe(`Git source over SSH (${sshd.version})`, () => {
  * broken Git host can do, which a real sshd serving git-upload-pack never would.
  */
 async function hostileServer(behave: (channel: ServerChannel, exec: number) => void) {
-  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
+  const hostKey = sshKeyPair("ed25519");
   let execs = 0;
   let disconnected = 0;
   const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client) => {

@@ -1,13 +1,12 @@
 import { createHmac, randomBytes } from "node:crypto";
-import ssh2 from "ssh2";
 import { describe, expect, it } from "vitest";
 import { parseKnownHosts } from "../../src/sources/known-hosts.js";
+import { sshKeyPair } from "../env/ssh-keys.js";
 
 // known_hosts matching as fluxcd/pkg/ssh/knownhosts does it, on keys made here (the handshake itself is
 // tested against the test bed's sshd in test/sources/git-ssh.test.ts).
 
-const keyPair = (type: "ed25519" | "ecdsa" = "ed25519") =>
-  ssh2.utils.generateKeyPairSync(type, type === "ecdsa" ? { bits: 256 } : {});
+const keyPair = (type: "ed25519" | "ecdsa" = "ed25519") => sshKeyPair(type, type === "ecdsa" ? { bits: 256 } : {});
 const publicLine = (pair: { public: string }) => pair.public.split(" ").slice(0, 2).join(" ");
 const blob = (pair: { public: string }) => Buffer.from(pair.public.split(" ")[1]!, "base64");
 const hashed = (host: string) => {
@@ -50,7 +49,7 @@ describe("known_hosts as Flux reads it", () => {
 
   it("offers RSA with SHA-2 signatures first, and the listed types only", () => {
     // Prepare
-    const rsa = ssh2.utils.generateKeyPairSync("rsa", { bits: 2048 });
+    const rsa = sshKeyPair("rsa", { bits: 2048 });
     // Act
     const db = parseKnownHosts(`a ${publicLine(rsa)}\nb ${publicLine(keyPair("ecdsa"))}`);
     // Assert
