@@ -107,7 +107,9 @@ async function settle(
     if (!isDeepStrictEqual(outcome.status, object.status))
       checkStatus(ports, request.key, object.metadata.generation ?? 1, outcome.status);
     const status = requestedAt ? { ...outcome.status, lastHandledReconcileAt: requestedAt } : outcome.status;
-    await writeStatus(ports.store, key, status);
+    // What the reconcile left unchanged is not written back: the status read before it must not undo a write made
+    // meanwhile (as Flux's patch helper sends no patch without a difference).
+    if (!isDeepStrictEqual(status, object.status)) await writeStatus(ports.store, key, status);
     log.info({ ms: ports.clock.now() - started, reason: request.reason, ready: readyOf(status) }, "reconciled");
   }
   if (outcome.event) await emitEvent(ports, object, outcome.event, outcome.revision);
