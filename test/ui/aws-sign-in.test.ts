@@ -83,7 +83,9 @@ afterAll(async () => {
 describe("the AWS page's Cognito sign-in in Chromium", () => {
   it("signs in with PKCE, comes back to the deep link asked for, and sends the token on its API requests", async () => {
     const page = await context.newPage();
-    await page.goto(`${siteUrl}/sources`);
+    // "commit", not "load": the page leaves for the sign-in at once, and the polls below are what count (on CI the
+    // second test once hit its 60 s limit, as a 30 s wait for load and then the 30 s poll would).
+    await page.goto(`${siteUrl}/sources`, { waitUntil: "commit" });
     await page.waitForURL(`${siteUrl}/sources`, { timeout: 30_000 });
     await expect
       .poll(() => apiAuthorizations.includes(`/api/v1/sources Bearer ${TOKEN}`), { timeout: 30_000 })
@@ -108,7 +110,7 @@ describe("the AWS page's Cognito sign-in in Chromium", () => {
   it("does not exchange a code it did not ask for (a link carrying someone else's code and state)", async () => {
     const page = await context.newPage();
     const before = exchanges.length;
-    await page.goto(`${siteUrl}/?code=stolen&state=guess`);
+    await page.goto(`${siteUrl}/?code=stolen&state=guess`, { waitUntil: "commit" });
     // It signs in afresh instead: the stand-in hands back its own code, which is exchanged.
     await expect.poll(() => exchanges.length, { timeout: 30_000 }).toBe(before + 1);
     expect(exchanges.map((f) => f.get("code"))).not.toContain("stolen");
