@@ -74,11 +74,14 @@ describe(`a fleet bootstrapped by Flux v2.9.4 (kube-apiserver ${kube.version})`,
     // Act: register what gotk-sync.yaml holds, as `sluice bootstrap` does
     for (const doc of parseAllDocuments(files["clusters/dev/flux-system/gotk-sync.yaml"]!))
       await applyToStore(local.plane.runtime.store, doc.toJS());
-    const apps = await until("apps Ready", async () => {
-      const status = await storedStatus(local.plane, "Kustomization", ns, "apps");
-      return ready(status)?.status === "True" && status;
-    });
-    const root = await storedStatus(local.plane, "Kustomization", ns, "flux-system");
+    // Both are waited for: the root writes its status after it applied apps, which may be Ready first.
+    const readyStatus = (name: string) =>
+      until(`${name} Ready`, async () => {
+        const status = await storedStatus(local.plane, "Kustomization", ns, name);
+        return ready(status)?.status === "True" && status;
+      });
+    const apps = await readyStatus("apps");
+    const root = await readyStatus("flux-system");
     // Assess
     expect(apps.inventory?.entries.map((e) => e.id)).toEqual([`${ns}_settings__ConfigMap`]);
     expect(ready(root)).toMatchObject({ status: "True", reason: "ReconciliationSucceeded" });
