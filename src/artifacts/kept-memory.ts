@@ -40,6 +40,11 @@ export class ByteLru<V> {
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.delete(key);
   }
 
+  clear(): void {
+    this.entries.clear();
+    this.total = 0;
+  }
+
   delete(key: string): void {
     const entry = this.entries.get(key);
     if (!entry) return;

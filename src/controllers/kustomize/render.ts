@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Kustomization } from "../../api/kustomization.js";
 import type { Artifact } from "../../api/meta.js";
 import type { KubeObject } from "../../apply/object.js";
-import { CACHE_ENTRIES, EXTRACTIONS_KEPT } from "./render-cache.js";
+import { EXTRACTIONS_KEPT, textBytes } from "./render-cache.js";
 import { extractArchive, UnsafeArchiveError } from "../../artifacts/extract.js";
 import { linkPaths } from "../../artifacts/link-tree.js";
 import { BuildError, buildKustomization, reachedPaths, renderPlainFolder } from "../../render/kustomize.js";
@@ -70,8 +70,6 @@ export async function renderKustomization(
   const hit = cache.get(key);
   if (hit) {
     ports.renders.counters.cacheHits++;
-    cache.delete(key);
-    cache.set(key, hit);
     return { objects: structuredClone(hit), cached: true };
   }
   ports.renders.counters.builds++;
@@ -81,8 +79,7 @@ export async function renderKustomization(
     (await renderPlainFolder(source, ks.spec, ports.settings.renderLimits)) ??
     (await buildPrivateCopy(ports, source, ks));
   if (vars) objects = substituteAll(objects, vars, { strict: ports.settings.strictSubstitution });
-  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-  cache.set(key, objects);
+  cache.set(key, objects, key.length + textBytes(objects));
   return { objects: structuredClone(objects), cached: false };
 }
 
