@@ -1,14 +1,7 @@
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Kustomization } from "../../src/api/kustomization.js";
-import { archiveDirectory } from "../../src/artifacts/archive.js";
-import { FileArtifactStore } from "../../src/artifacts/fs-artifact-store.js";
 import { RenderCache } from "../../src/controllers/kustomize/render-cache.js";
-import { renderKustomization, type RenderPorts } from "../../src/controllers/kustomize/render.js";
-import { defaultSettings } from "../../src/controllers/settings.js";
-import { configMap, kubectl, kustomizationSpec as spec, tempTree } from "../render/helpers.js";
+import { configMap, tempTree } from "../render/helpers.js";
+import { sourceRenderer } from "../render/source-render.js";
 
 const KiB = 1024;
 
@@ -17,26 +10,9 @@ async function renderer(sizes: Record<string, number>, cacheBytes: number) {
   const files = Object.fromEntries(
     Object.entries(sizes).map(([app, size]) => [`${app}/cm.yaml`, configMap(app, { blob: "x".repeat(size) })]),
   );
-  const work = await mkdtemp(join(tmpdir(), "sluice-render-cache-"));
   const renders = new RenderCache(cacheBytes);
-  const ports = {
-    artifacts: new FileArtifactStore(join(work, "artifacts")),
-    secrets: undefined,
-    settings: defaultSettings,
-    tools: { kubectl, helm: "/nonexistent/helm" },
-    workDir: join(work, "render"),
-    renders,
-  } as unknown as RenderPorts;
-  const stored = await ports.artifacts.put(
-    "repo.tar.gz",
-    (await archiveDirectory(await tempTree("sluice-src-", files))).data,
-  );
-  const artifact = { ...stored, revision: "main@sha1:0", lastUpdateTime: new Date().toISOString() };
-  const render = async (app: string) => {
-    const ks = { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: app } };
-    return renderKustomization(ports, { ...ks, spec: spec({ path: `./${app}` }) } as Kustomization, artifact);
-  };
-  return { renders, render };
+  const renderer = await sourceRenderer(await tempTree("sluice-src-", files), renders);
+  return { renders, render: (app: string) => renderer(app, { path: `./${app}` }) };
 }
 
 describe("the render cache is bounded by bytes, whatever a tenant renders", () => {

@@ -3,12 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Kustomization } from "../../src/api/kustomization.js";
-import { archiveDirectory } from "../../src/artifacts/archive.js";
-import { FileArtifactStore } from "../../src/artifacts/fs-artifact-store.js";
 import { linkPaths } from "../../src/artifacts/link-tree.js";
-import { RenderCache } from "../../src/controllers/kustomize/render-cache.js";
-import { renderKustomization, type RenderPorts } from "../../src/controllers/kustomize/render.js";
-import { defaultSettings } from "../../src/controllers/settings.js";
 import { buildKustomization, reachedPaths } from "../../src/render/kustomize.js";
 import {
   configMap,
@@ -19,6 +14,7 @@ import {
   versions,
   writeTree,
 } from "../render/helpers.js";
+import { sourceRenderer } from "../render/source-render.js";
 
 /** A fleet repo: many apps beside the one rendered, which reaches a shared base, a component and generator files. */
 const fleet = (app: Record<string, unknown>) => ({
@@ -36,19 +32,7 @@ const fleet = (app: Record<string, unknown>) => ({
 
 /** A render as a reconcile does it: the tree archived and stored as the source's artifact, then extracted. */
 async function render(root: string, fields: Partial<Kustomization["spec"]>) {
-  const work = await mkdtemp(join(tmpdir(), "sluice-reach-"));
-  const ports = {
-    artifacts: new FileArtifactStore(join(work, "artifacts")),
-    secrets: undefined,
-    settings: defaultSettings,
-    tools: { kubectl, helm: "/nonexistent/helm" },
-    workDir: join(work, "render"),
-    renders: new RenderCache(),
-  } as unknown as RenderPorts;
-  const stored = await ports.artifacts.put("repo.tar.gz", (await archiveDirectory(root)).data);
-  const artifact = { ...stored, revision: "main@sha1:0", lastUpdateTime: new Date().toISOString() };
-  const ks = { apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: "app" } };
-  return renderKustomization(ports, { ...ks, spec: spec(fields) } as Kustomization, artifact);
+  return (await sourceRenderer(root))("app", fields);
 }
 
 /** The render as it was before: kustomize on a hard-linked copy of the whole source. */
