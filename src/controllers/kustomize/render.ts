@@ -4,11 +4,12 @@ import { join } from "node:path";
 import type { Kustomization } from "../../api/kustomization.js";
 import type { Artifact } from "../../api/meta.js";
 import type { KubeObject } from "../../apply/object.js";
-import { EXTRACTIONS_KEPT, textBytes } from "./render-cache.js";
+import { textBytes } from "./render-cache.js";
 import { extractArchive, UnsafeArchiveError } from "../../artifacts/extract.js";
 import { linkPaths } from "../../artifacts/link-tree.js";
 import { BuildError, buildKustomization, reachedPaths, renderPlainFolder } from "../../render/kustomize.js";
 import { substituteAll, SubstitutionError } from "../../render/substitute.js";
+import { keptBudget } from "../../sources/git-kept-budget.js";
 import { REASON } from "../../api/reasons.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
 import { SecretError, type Secrets } from "../../secrets/secrets.js";
@@ -74,10 +75,13 @@ export async function renderKustomization(
   }
   ports.renders.counters.builds++;
 
-  const source = await extracted(ports, artifact);
-  let objects =
-    (await renderPlainFolder(source, ks.spec, ports.settings.renderLimits)) ??
-    (await buildPrivateCopy(ports, source, ks));
+  let objects = await fromExtracted(
+    ports,
+    artifact,
+    async (source) =>
+      (await renderPlainFolder(source, ks.spec, ports.settings.renderLimits)) ??
+      (await buildPrivateCopy(ports, source, ks)),
+  );
   if (vars) objects = substituteAll(objects, vars, { strict: ports.settings.strictSubstitution });
   cache.set(key, objects, key.length + textBytes(objects));
   return { objects: structuredClone(objects), cached: false };
@@ -122,33 +126,24 @@ export class ArtifactError extends Error {
   override name = "ArtifactError";
 }
 
-async function extracted(ports: RenderPorts, artifact: Artifact): Promise<string> {
+/** Runs `read` on the artifact's extracted folder, extracted once per process and shared by every render of it. */
+async function fromExtracted<T>(ports: RenderPorts, artifact: Artifact, read: (dir: string) => Promise<T>): Promise<T> {
   const id = (artifact.digest ?? artifact.revision).replace(/[^a-zA-Z0-9]/g, "_");
-  const { extractions } = ports.renders;
-  let pending = extractions.get(id);
-  if (!pending) {
-    pending = (async () => {
-      const data = await ports.artifacts.get(artifact.path, artifact.digest);
-      if (!data) throw new ArtifactError(`source artifact ${artifact.path} is missing from storage`);
-      const dir = join(await unlistable(ports, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
-      await extractArchive(data, dir).catch(async (error: unknown) => {
-        await rm(dir, { recursive: true, force: true });
-        // An archive over the extraction limits fails the render; retrying the same artifact cannot help.
-        throw error instanceof UnsafeArchiveError
-          ? new ArtifactError(`source artifact ${artifact.path}: ${error.message}`)
-          : error;
-      });
-      return dir;
-    })();
-    extractions.set(id, pending);
-    pending.catch(() => extractions.delete(id));
-    if (extractions.size > EXTRACTIONS_KEPT) {
-      const [oldest, old] = extractions.entries().next().value!;
-      extractions.delete(oldest);
-      void old.then((dir) => rm(dir, { recursive: true, force: true })).catch(() => undefined);
-    }
-  }
-  return pending;
+  const extract = async () => {
+    const data = await ports.artifacts.get(artifact.path, artifact.digest);
+    if (!data) throw new ArtifactError(`source artifact ${artifact.path} is missing from storage`);
+    const dir = join(await unlistable(ports, "sources"), `${id}.${randomBytes(12).toString("hex")}`);
+    const { bytes } = await extractArchive(data, dir).catch(async (error: unknown) => {
+      await rm(dir, { recursive: true, force: true });
+      // An archive over the extraction limits fails the render; retrying the same artifact cannot help.
+      throw error instanceof UnsafeArchiveError
+        ? new ArtifactError(`source artifact ${artifact.path}: ${error.message}`)
+        : error;
+    });
+    return { dir, bytes };
+  };
+  // The same share of the work folder's disk as kept Git data: together at most half of a Lambda's /tmp.
+  return ports.renders.extractions.read(id, extract, () => keptBudget(ports.workDir), read);
 }
 
 /**
