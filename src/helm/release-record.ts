@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { ByteLru } from "../artifacts/kept-memory.js";
 import type { ChartRecord } from "./chart.js";
 import type { HookRecord } from "./render.js";
 
@@ -66,9 +67,11 @@ export function encodeRecord(record: ReleaseRecord): string {
 
 /** Where the chart goes in the record's JSON: a string that JSON-encodes to itself, unknown outside this process. */
 const CHART_SLOT = `chart-${randomUUID()}`;
-const compressedCharts = new Map<string, Buffer>();
-/** Charts kept compressed: the few a process releases at once (each some tens of KiB). */
-const MAX_COMPRESSED_CHARTS = 16;
+/**
+ * Charts kept compressed: the few a process releases at once (each some tens of KiB), within a byte budget, not a
+ * count, since a tenant's chart may expand to 100 MiB and compress to several.
+ */
+const compressedCharts = new ByteLru<Buffer>(16 << 20);
 
 const gzip = (text: string) => gzipSync(Buffer.from(text), { level: 9 });
 
@@ -77,10 +80,8 @@ function compressedChart(chartJson: string): Buffer {
   let member = compressedCharts.get(key);
   if (!member) {
     member = gzip(chartJson);
-    if (compressedCharts.size >= MAX_COMPRESSED_CHARTS) compressedCharts.delete(compressedCharts.keys().next().value!);
+    compressedCharts.set(key, member, member.length);
   }
-  compressedCharts.delete(key); // re-inserted last: the least recently used goes first
-  compressedCharts.set(key, member);
   return member;
 }
 
