@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DNS_LABEL, DNS_SUBDOMAIN } from "./dns-names.js";
+import { MESSAGE_MAX_CHARS } from "./reasons.js";
 
 // Kubernetes' own rules for object metadata (apimachinery's validation), which the API server
 // applies to Flux's objects before their CRD schema: what it refuses, Sluice refuses too.
@@ -75,7 +76,7 @@ export const condition = z.strictObject({
     .min(1)
     .max(1024)
     .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
-  message: z.string().max(32_768),
+  message: z.string().max(MESSAGE_MAX_CHARS),
 });
 export type Condition = z.infer<typeof condition>;
 

@@ -90,5 +90,8 @@ export const REASON = {
 
 export type Reason = (typeof REASON)[keyof typeof REASON];
 
+/** The longest condition message metav1.Condition admits; Sluice bounds its events' messages the same. */
+export const MESSAGE_MAX_CHARS = 32_768;
+
 /** kustomize- and helm-controller's prefix of a message that stalls the object until its spec changes. */
 export const TERMINAL_ERROR_MESSAGE = "Reconciliation failed terminally due to configuration error";

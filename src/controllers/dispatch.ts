@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { REQUESTED_AT } from "../api/meta.js";
-import { CONDITION, REASON } from "../api/reasons.js";
+import { CONDITION, MESSAGE_MAX_CHARS, REASON } from "../api/reasons.js";
 import type { KubeObject } from "../apply/object.js";
 import type { ReconcileRequest } from "../queue/queue.js";
 import { updateObject, writeStatus } from "../store/objects.js";
@@ -257,6 +257,8 @@ async function emitEvent(
   await ports.events.emit({
     involvedObject: { apiVersion: object.apiVersion, kind, namespace, name },
     ...event,
+    // Messages may carry what a source holds (a kustomize error quoting a file): bounded as a condition's.
+    message: event.message.slice(0, MESSAGE_MAX_CHARS),
     metadata: { ...eventAnnotations(object), ...(revision && { revision }) },
     reportingController:
       (

@@ -1,5 +1,5 @@
 import type { Condition } from "../api/meta.js";
-import { CONDITION } from "../api/reasons.js";
+import { CONDITION, MESSAGE_MAX_CHARS } from "../api/reasons.js";
 
 export type ConditionInput = Pick<Condition, "type" | "status" | "reason" | "message">;
 
@@ -18,7 +18,7 @@ export function setCondition(
   const previous = index >= 0 ? list[index] : undefined;
   const next: Condition = {
     ...input,
-    message: input.message.slice(0, 32_768),
+    message: input.message.slice(0, MESSAGE_MAX_CHARS),
     observedGeneration: generation,
     lastTransitionTime: previous && previous.status === input.status ? previous.lastTransitionTime : now.toISOString(),
   };

@@ -599,4 +599,23 @@ describe("HelmChart from a GitRepository", () => {
       "no chart found at 'nowhere' in the source artifact (spec.chart)",
     );
   });
+
+  it("bounds what a hostile Chart.yaml puts into the message: 32,768 characters in the condition and the event", async () => {
+    // Prepare: a version of 200,000 characters, quoted back by the refusal
+    const name = await gitSource({
+      "huge/Chart.yaml": `apiVersion: v2\nname: huge\nversion: 1.0.0-${"x".repeat(200_000)}!\n`,
+    });
+    // Act
+    const { status, events } = await reconcileChart(name, {
+      chart: "huge",
+      sourceRef: { kind: "GitRepository", name },
+    });
+    // Assess
+    const ready = condition(status, "Ready")!;
+    expect(ready).toMatchObject({ status: "False", reason: "InvalidChartReference" });
+    expect(ready.message).toMatch(/^invalid chart reference: validation: chart.metadata.version '1.0.0-x+$/);
+    expect(ready.message).toHaveLength(32_768);
+    expect(events.map((e) => e.message.length)).toEqual([32_768]);
+    expect(status.artifact).toBeUndefined();
+  });
 });
