@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { ByteLru } from "../artifacts/kept-memory.js";
+import { ByteLru } from "../artifacts/byte-lru.js";
 import type { ChartRecord } from "./chart.js";
 import type { HookRecord } from "./render.js";
 

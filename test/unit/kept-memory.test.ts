@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ByteLru, keptInMemory, keptKey, forgetKeptInMemory } from "../../src/artifacts/kept-memory.js";
+import { ByteLru } from "../../src/artifacts/byte-lru.js";
+import { keptInMemory, keptKey, forgetKeptInMemory } from "../../src/artifacts/kept-memory.js";
 
 describe("kept values in memory (a byte budget, least recently used first)", () => {
   it("drops the least recently used entries to stay within the budget", () => {

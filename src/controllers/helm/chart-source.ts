@@ -6,6 +6,7 @@ import { helmChartOf, type HelmRelease } from "../../api/helmrelease.js";
 import type { Artifact } from "../../api/meta.js";
 import { formatKey, type ObjectKey } from "../../api/object-key.js";
 import { REASON } from "../../api/reasons.js";
+import { ByteLru } from "../../artifacts/byte-lru.js";
 import type { KubeObject } from "../../apply/object.js";
 import { ownerLabels } from "../../apply/policy.js";
 import { ReconcileError } from "../../pipeline/reconcile-error.js";
@@ -116,9 +117,11 @@ export async function chartPhase(ports: ReconcilerPorts, hr: HelmRelease): Promi
   };
 }
 
-/** Chart.yaml's name and version per OCI artifact digest: read once, not on every interval. */
-const ociCharts = new Map<string, { name: string; version: string }>();
-const MAX_REMEMBERED = 512;
+/**
+ * Chart.yaml's name and version per OCI artifact digest: read once, not on every interval. Bounded by bytes: Helm
+ * does not bound a chart's name, and a chart's Chart.yaml may be megabytes.
+ */
+const ociCharts = new ByteLru<{ name: string; version: string }>(1 << 20);
 
 /** Chart.yaml's name and version of a chart artifact (an OCI layer, an ExternalArtifact's files). */
 async function chartMetadataOf(
@@ -138,8 +141,8 @@ async function chartMetadataOf(
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    if (ociCharts.size >= MAX_REMEMBERED) ociCharts.delete(ociCharts.keys().next().value!);
-    ociCharts.set(artifact.digest, { name: metadata.name, version: metadata.version });
+    const { name, version } = metadata;
+    ociCharts.set(artifact.digest, { name, version }, artifact.digest.length + name.length + version.length);
   }
   return metadata;
 }

@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import type { KubeObject } from "../../apply/object.js";
-import { ByteLru } from "../../artifacts/kept-memory.js";
+import { ByteLru } from "../../artifacts/byte-lru.js";
 
 /**
  * The most rendered objects one process keeps, by the size of their text. A budget in bytes, not in entries: one

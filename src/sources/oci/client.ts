@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { GitHttpResponse } from "isomorphic-git";
 import { z } from "zod";
+import { ByteLru } from "../../artifacts/byte-lru.js";
 import type { NetworkPolicy } from "../network-guard.js";
 import { connectionPool, sourceHttpClient, type ConnectionPool } from "../source-http.js";
 import { parseChallenge } from "./challenge.js";
@@ -109,11 +110,13 @@ const tagListPage = z.object({ tags: z.array(z.string()).nullish() });
 
 /** The scheme each registry answered on, once known (see OciRepositoryRef.httpFallback). */
 const schemes = new Map<string, "https:" | "http:">();
-/** Bearer tokens by realm, service, scope and credentials, so an unchanged source costs one request next time. */
-const tokens = new Map<string, Token>();
+/**
+ * Bearer tokens by realm, service, scope and credentials, so an unchanged source costs one request next time. Bounded
+ * by bytes: a token endpoint may answer up to MAX_SMALL_BYTES, and a tenant may name many registries and scopes.
+ */
+const tokens = new ByteLru<Token>(16 << 20);
 /** Where each registry (and credentials) sent us for tokens, to present the cached token on the first request. */
 const realms = new Map<string, { realm: string; service?: string }>();
-const MAX_CACHED_TOKENS = 1_000;
 
 export class OciClient {
   /** HTTP requests made, token requests and redirects' first hops included (for tests and benchmarks). */
@@ -440,8 +443,7 @@ export class OciClient {
     if (!value) throw new OciError(`${this.name()}: the token endpoint ${url.origin} answered without a token`, true);
     // The distribution token spec's default lifetime is 60 s; keep 10 s of margin.
     const lifetime = Math.max((parsed.data?.expires_in ?? 60) - 10, 0) * 1000;
-    if (tokens.size >= MAX_CACHED_TOKENS) tokens.clear();
-    tokens.set(key, { value, expiresAt: Date.now() + lifetime });
+    tokens.set(key, { value, expiresAt: Date.now() + lifetime }, key.length + value.length);
     return value;
   }
 
