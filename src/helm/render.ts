@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../apply/object.js";
+import { overMemoryMessage, watchMemory } from "../render/memory-watch.js";
 
 // Rendering a release with the real Helm: `helm template` runs Helm's own template engine, sub-charts,
 // schema validation and capabilities, with nothing reaching a cluster or a network. Its output is
@@ -43,6 +44,8 @@ export interface RenderRequest {
   /** Private scratch folder (values file, Helm's home folders); removed by the caller. */
   workDir: string;
   timeoutMs?: number;
+  /** Resident memory `helm template` may use (renderLimits.maxMemoryBytes); past it, the render fails. */
+  maxMemoryBytes: number;
 }
 
 export interface RenderedRelease {
@@ -88,8 +91,10 @@ export async function renderRelease(request: RenderRequest): Promise<RenderedRel
     ...(request.skipSchemaValidation ? ["--skip-schema-validation"] : []),
   ];
   let stdout: string;
+  let overMemory = false;
+  let unwatch: () => void = () => undefined;
   try {
-    ({ stdout } = await run(request.helm, args, {
+    const running = run(request.helm, args, {
       maxBuffer: MAX_OUTPUT_BYTES,
       timeout: request.timeoutMs ?? 60_000,
       // Helm's own folders, empty: no repository, registry credential or plugin from anywhere is used.
@@ -105,10 +110,16 @@ export async function renderRelease(request: RenderRequest): Promise<RenderedRel
         GOGC: "off",
         GOMEMLIMIT: "512MiB",
       },
-    }));
+    });
+    unwatch = watchMemory(running.child.pid, request.maxMemoryBytes, () => {
+      overMemory = true;
+      running.child.kill("SIGKILL");
+    });
+    ({ stdout } = await running);
   } catch (error) {
-    throw new RenderError(helmError(error));
+    throw new RenderError(overMemory ? overMemoryMessage("helm template", request.maxMemoryBytes) : helmError(error));
   } finally {
+    unwatch();
     await rm(home, { recursive: true, force: true });
   }
   return splitOutput(stdout);

@@ -5,6 +5,7 @@ import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { BuildError } from "./build-error.js";
 import type { RenderLimits } from "./limits.js";
+import { overMemoryMessage, watchMemory } from "./memory-watch.js";
 
 /** kustomize's error text kept for the condition message: what failed comes first, quoted configuration later. */
 const STDERR_CHARS = 1024;
@@ -12,7 +13,7 @@ const STDERR_CHARS = 1024;
 /**
  * Runs `kubectl kustomize` on `dir` with the load restrictor on (plugins and Helm stay disabled), in
  * its own process group, killed with SIGKILL (git fetching remote bases included) once over
- * renderLimits.timeoutMs or maxOutputBytes. It sees only PATH and an empty private HOME: no cloud
+ * renderLimits.timeoutMs, maxOutputBytes or maxMemoryBytes. It sees only PATH and an empty private HOME: no cloud
  * credentials, no git credentials or config of the host. Returns kustomize's YAML output.
  */
 export async function runKustomize(kubectl: string, dir: string, root: string, limits: RenderLimits): Promise<string> {
@@ -58,6 +59,9 @@ function outputOf(
       `kustomize build did not finish within the ${limits.timeoutMs} ms limit (renderLimits.timeoutMs)`,
     );
     const timer = setTimeout(() => stop(timeout), limits.timeoutMs);
+    const unwatch = watchMemory(child.pid, limits.maxMemoryBytes, () =>
+      stop(new BuildError(overMemoryMessage("kustomize build", limits.maxMemoryBytes))),
+    );
     child.stdout.on("data", (chunk: Buffer) => {
       stdoutBytes += chunk.length;
       if (stdoutBytes > limits.maxOutputBytes) {
@@ -73,10 +77,12 @@ function outputOf(
     });
     child.on("error", (error) => {
       clearTimeout(timer);
+      unwatch();
       reject(new BuildError(`kustomize build failed to start: ${error.message}`));
     });
     child.on("close", (code) => {
       clearTimeout(timer);
+      unwatch();
       if (failure) reject(failure);
       else if (code === 0) resolvePromise(Buffer.concat(stdout).toString("utf8"));
       else reject(new BuildError(`kustomize build failed: ${failureText(stderr, root)}`));

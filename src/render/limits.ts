@@ -15,6 +15,8 @@ export interface RenderLimits {
   maxOutputBytes: number;
   /** YAML alias expansions per document (the `yaml` library's `maxAliasCount`). @default 100 */
   maxAliases: number;
+  /** Resident memory of one kustomize or `helm template` process (read from /proc). @default 1 GiB */
+  maxMemoryBytes: number;
 }
 
 export const defaultRenderLimits: RenderLimits = {
@@ -23,6 +25,7 @@ export const defaultRenderLimits: RenderLimits = {
   maxDocuments: 20_000,
   maxOutputBytes: 128 << 20,
   maxAliases: 100,
+  maxMemoryBytes: 1 << 30,
 };
 
 /** What one render has decoded so far (documents, bytes), checked against its limits as it goes. */

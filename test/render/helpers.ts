@@ -10,8 +10,8 @@ import { cacheDir } from "../../src/runtime/cache-dir.js";
 
 const tools = await resolveTools({ cacheDir: cacheDir() });
 
-/** The kubectl (with its kustomize) that kustomize-controller's build runs, from the tool cache. */
-export const { kubectl } = tools;
+/** The kubectl (with its kustomize) that kustomize-controller's build runs, and helm, from the tool cache. */
+export const { kubectl, helm } = tools;
 
 /** The versions of the resolved tools, for test titles. */
 export const versions = await toolVersions(tools);

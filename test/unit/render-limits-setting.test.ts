@@ -26,7 +26,7 @@ describe("render limits as an operator setting", () => {
   it.each([
     [
       "maxFileSize=1",
-      "x: unknown limit 'maxFileSize'; known: timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases",
+      "x: unknown limit 'maxFileSize'; known: timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases, maxMemoryBytes",
     ],
     ["timeoutMs=0", "x: timeoutMs must be a positive integer, not '0'"],
     ["timeoutMs=-5", "x: timeoutMs must be a positive integer, not '-5'"],
@@ -47,6 +47,10 @@ describe("render limits as an operator setting", () => {
       ...defaultRenderLimits,
       maxAliases: 10,
     });
+    const worker = { ...env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "1024" };
+    expect(configFromEnv(worker).settings?.renderLimits?.maxMemoryBytes).toBe(512 * 2 ** 20);
+    const chosen = { ...worker, SLUICE_RENDER_LIMITS: "maxMemoryBytes=900000000" };
+    expect(configFromEnv(chosen).settings?.renderLimits?.maxMemoryBytes).toBe(900_000_000);
     expect(() => configFromEnv({ ...env, SLUICE_RENDER_LIMITS: "nope=1" })).toThrow(
       "environment variable SLUICE_RENDER_LIMITS: unknown limit 'nope'",
     );

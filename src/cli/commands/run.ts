@@ -27,7 +27,7 @@ export function runCommand(): Command {
     .option("--insecure-kubeconfig-tls", "let kubeconfigs from kubeConfig.secretRef skip TLS verification")
     .option(
       "--render-limits <limits>",
-      "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases); see README",
+      "bounds on one render as key=value,… (timeoutMs, maxFileBytes, maxDocuments, maxOutputBytes, maxAliases, maxMemoryBytes); see README",
     )
     .option(
       "--metrics-addr <host:port>",

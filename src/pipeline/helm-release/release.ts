@@ -308,6 +308,7 @@ async function releaseAction(
         includeCrds: policy !== "Skip",
         skipSchemaValidation: options?.disableSchemaValidation,
         workDir: work,
+        maxMemoryBytes: ports.settings.renderLimits.maxMemoryBytes,
       });
     } catch (error) {
       if (!(error instanceof RenderError)) throw error;

@@ -75,9 +75,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
         "environment variable SLUICE_DEFAULT_SERVICE_ACCOUNT",
       ),
       insecureKubeConfigTLS: flag(env, "SLUICE_INSECURE_KUBECONFIG_TLS", awsDefaultSettings.insecureKubeConfigTLS),
-      renderLimits: parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS"),
+      renderLimits: lambdaRenderLimits(env),
     },
   };
+}
+
+/**
+ * SLUICE_RENDER_LIMITS; unless it sets maxMemoryBytes, a render may use half the function's memory at most (the
+ * default 1 GiB is more than a 1,024 MB worker has beside itself, and Lambda's out-of-memory kills the whole batch).
+ */
+function lambdaRenderLimits(env: NodeJS.ProcessEnv) {
+  const limits = parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS");
+  const functionMiB = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  if (functionMiB > 0 && !/(^|,)\s*maxMemoryBytes\s*=/.test(env.SLUICE_RENDER_LIMITS ?? ""))
+    limits.maxMemoryBytes = Math.min(limits.maxMemoryBytes, functionMiB * 2 ** 19);
+  return limits;
 }
 
 /**
