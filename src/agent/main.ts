@@ -65,11 +65,9 @@ async function helmReleases(): Promise<AgentReleases | undefined> {
     const tools = await resolveTools({ cacheDir: join(tmpdir(), "sluice-tools") });
     const workDir = await mkdtemp(join(tmpdir(), "sluice-agent-"));
     // Health is polled at the agent's own pace; hooks may take as long as a direct cluster's (no Lambda limit here).
-    return {
-      tools,
-      workDir,
-      settings: { healthPollMs: 1_000, hookBudgetMs: 10 * 60_000, renderLimits: defaultRenderLimits },
-    };
+    // A render may use half of the agent pod's 512Mi memory limit (`sluice agent install`), so the pod survives it.
+    const renderLimits = { ...defaultRenderLimits, maxMemoryBytes: 256 << 20 };
+    return { tools, workDir, settings: { healthPollMs: 1_000, hookBudgetMs: 10 * 60_000, renderLimits } };
   } catch (error) {
     if (!(error instanceof ToolsUnavailableError)) throw error;
     log.warn({ err: error }, "helm not found: HelmRelease bundles will be refused");
