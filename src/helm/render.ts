@@ -106,9 +106,10 @@ export async function renderRelease(request: RenderRequest): Promise<RenderedRel
         HELM_DATA_HOME: join(home, "data"),
         HELM_PLUGINS: plugins,
         // A render lives a fraction of a second: Go's collector would run several times while Helm's packages start
-        // (a sixth of its CPU) to keep a heap of some MiB small. It runs only near 512 MiB instead.
+        // (a sixth of its CPU) to keep a heap of some MiB small. It runs only near 512 MiB instead, or near half the
+        // memory limit when that is lower, so that garbage alone never takes a render past the limit.
         GOGC: "off",
-        GOMEMLIMIT: "512MiB",
+        GOMEMLIMIT: `${Math.min(512, Math.floor(request.maxMemoryBytes / 2 ** 21))}MiB`,
       },
     });
     unwatch = watchMemory(running.child.pid, request.maxMemoryBytes, () => {
