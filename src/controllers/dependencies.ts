@@ -61,8 +61,12 @@ function readyByExprOf(
     return readyByExpr(expr, self, dep);
   } catch (error) {
     if (!(error instanceof ReadyExprError)) throw notReady((error as Error).message);
-    // Only a change of the spec can help, as in Flux (which names the dependency by its name alone here).
-    const message = `${TERMINAL_ERROR_MESSAGE}: failed to evaluate dependency ${name}: ${error.message}`;
-    throw new ReconcileError(REASON.invalidCELExpression, message, { stalled: true });
+    // Only a change of the spec can help, as in Flux (which names the dependency by its name alone here). Flux wraps
+    // the error in controller-runtime's TerminalError, whose text ("terminal error: …") its messages keep.
+    const terminal = `terminal error: failed to evaluate dependency ${name}: ${error.message}`;
+    throw new ReconcileError(REASON.invalidCELExpression, `${TERMINAL_ERROR_MESSAGE}: ${terminal}`, {
+      stalled: true,
+      eventMessage: terminal,
+    });
   }
 }

@@ -10,15 +10,21 @@ export class ReconcileError extends Error {
   readonly quiet: boolean;
   /** Retry after this long instead of the object's retryInterval. */
   readonly retryAfterMs?: number;
+  /**
+   * helm-controller's event text where it differs from the condition's: its terminal errors' events carry the error
+   * alone, where kustomize-controller's repeat the condition. Absent: the message.
+   */
+  readonly eventMessage?: string;
 
   constructor(
     readonly reason: string,
     message: string,
-    options: { stalled?: boolean; quiet?: boolean; retryAfterMs?: number } = {},
+    options: { stalled?: boolean; quiet?: boolean; retryAfterMs?: number; eventMessage?: string } = {},
   ) {
     super(message);
     this.stalled = options.stalled ?? false;
     this.quiet = options.quiet ?? false;
     this.retryAfterMs = options.retryAfterMs;
+    this.eventMessage = options.eventMessage;
   }
 }

@@ -100,6 +100,7 @@ export function healthRules(plan: Pick<SyncPlan, "healthCheckExprs">): CustomHea
     if (error instanceof HealthExpressionError)
       throw new ReconcileError(REASON.invalidCELExpression, `${TERMINAL_ERROR_MESSAGE}: ${error.message}`, {
         stalled: true,
+        eventMessage: error.message,
       });
     throw error;
   }

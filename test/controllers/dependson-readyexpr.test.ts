@@ -146,7 +146,7 @@ describe("Kustomization dependsOn: readyExpr and the dependency's revision", () 
     const status = await untilReady("Kustomization", name, "InvalidCELExpression");
     // Assess
     const message = ready(status)!.message;
-    expect(message.startsWith(`${TERMINAL}: failed to evaluate dependency infra: `)).toBe(true);
+    expect(message.startsWith(`${TERMINAL}: terminal error: failed to evaluate dependency infra: `)).toBe(true);
     expect(message).toContain(says);
     expect(stalled(status)).toMatchObject({ status: "True", reason: "InvalidCELExpression", message });
     // The event follows the status write, so it may arrive a moment later.
@@ -278,10 +278,14 @@ describe("HelmRelease dependsOn: readyExpr", () => {
     const picky = await untilReady("HelmRelease", "picky-hr", "DependencyNotReady");
     expect(ready(picky)?.message).toBe(`dependency '${ns()}/no-such-version' is not ready according to readyExpr eval`);
     const typo = await untilReady("HelmRelease", "typo-hr", "InvalidCELExpression");
-    expect(ready(typo)?.message).toMatch(
-      new RegExp(`^${TERMINAL}: failed to evaluate dependency no-such-version: failed to parse the CEL expression`),
-    );
+    const terminal =
+      "terminal error: failed to evaluate dependency no-such-version: failed to parse the CEL expression";
+    expect(ready(typo)?.message).toMatch(new RegExp(`^${TERMINAL}: ${terminal}`));
     expect(stalled(typo)).toMatchObject({ status: "True", reason: "InvalidCELExpression" });
+    // helm-controller's event carries the terminal error alone, without the condition's prefix.
+    const invalid = (e: FluxEvent) => e.involvedObject.name === "typo-hr" && e.reason === "InvalidCELExpression";
+    const event = await until("the HelmRelease's InvalidCELExpression event", async () => events.find(invalid));
+    expect(event?.message).toMatch(new RegExp(`^${terminal}`));
     expect(await liveConfigMap("picky-hr-config")).toBeUndefined();
     expect(await liveConfigMap("typo-hr-config")).toBeUndefined();
   });

@@ -4,13 +4,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { publishChart } from "../env/charts.js";
 import { startKubelet, type Kubelet } from "../env/kubelet.js";
+import type { FluxEvent } from "../../src/notify/events.js";
 import { planeSuite, storedStatus, until, type Condition } from "./helpers.js";
 
 // `waitStrategy: legacy` (Helm 3's readiness rules) against `poller` (kstatus), on the test bed: the real
 // Deployment, ReplicaSet and Job controllers, pods made Ready (or crash-looping, or failed) by the kubelet stand-in.
 
 const { kube, git, helmRepo } = inject("testbed");
-const suite = planeSuite(kube, git, { namespace: "hr-legacy" });
+const events: FluxEvent[] = [];
+const suite = planeSuite(kube, git, { namespace: "hr-legacy", onEvent: (e) => events.push(e) });
 let kubelet: Kubelet;
 
 const CHART = "legacy-wait";
@@ -189,6 +191,10 @@ describe("HelmRelease healthCheckExprs that do not compile", () => {
       /^Reconciliation failed terminally due to configuration error: spec\.healthCheckExprs\[0\]\.current: /,
     );
     expect(await condition("bad-expr", "Stalled")).toMatchObject({ status: "True", reason: "InvalidCELExpression" });
+    // helm-controller's event carries the error alone, without the condition's prefix.
+    const invalid = (e: FluxEvent) => e.involvedObject.name === "bad-expr" && e.reason === "InvalidCELExpression";
+    const event = await until("the InvalidCELExpression event", async () => events.find(invalid));
+    expect(event.message).toMatch(/^spec\.healthCheckExprs\[0\]\.current: /);
     const secrets = await suite.admin.client.send<{ items: unknown[] }>({
       method: "GET",
       path: `/api/v1/namespaces/${suite.namespace}/secrets`,

@@ -144,7 +144,9 @@ export class Run {
     return {
       status: this.status,
       requeueAfterMs: error.stalled ? undefined : (error.retryAfterMs ?? parseDuration(this.hr.spec.interval)),
-      event: error.quiet ? undefined : { severity: "error", reason: error.reason, message: error.message },
+      event: error.quiet
+        ? undefined
+        : { severity: "error", reason: error.reason, message: error.eventMessage ?? error.message },
       changed: true,
     };
   }
