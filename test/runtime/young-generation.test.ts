@@ -35,9 +35,10 @@ describe("young generation cap of sluice run", () => {
     // Act
     const [uncapped, capped] = await Promise.all([largestNewSpace(undefined), largestNewSpace(8)]);
     // Assess
-    // V8 counts the space's capacity plus, at times, one more page (256 KiB: a CI run read 8.25 at the 8 MiB cap).
-    expect(uncapped).toBeGreaterThan(8.5);
-    expect(capped).toBeLessThanOrEqual(8.5);
+    // Uncapped, V8 doubles the space to 32 MiB here. Capped at 8, it never doubles again (to 16), though V8 counts the
+    // capacity plus, at times, pages more (CI runs read 8.25, and 9.25 on a loaded machine).
+    expect(uncapped).toBeGreaterThanOrEqual(16);
+    expect(capped).toBeLessThan(12);
     expect(capped).toBeGreaterThan(0);
   });
 

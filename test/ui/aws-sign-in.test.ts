@@ -80,40 +80,53 @@ afterAll(async () => {
   cognito?.close();
 });
 
-describe("the AWS page's Cognito sign-in in Chromium", () => {
-  it("signs in with PKCE, comes back to the deep link asked for, and sends the token on its API requests", async () => {
-    const page = await context.newPage();
-    // "commit", not "load": the page leaves for the sign-in at once, and the polls below are what count (on CI the
-    // second test once hit its 60 s limit, as a 30 s wait for load and then the 30 s poll would).
-    await page.goto(`${siteUrl}/sources`, { waitUntil: "commit" });
-    await page.waitForURL(`${siteUrl}/sources`, { timeout: 30_000 });
-    await expect
-      .poll(() => apiAuthorizations.includes(`/api/v1/sources Bearer ${TOKEN}`), { timeout: 30_000 })
-      .toBe(true);
-    expect(exchanges).toHaveLength(1);
-    const form = exchanges[0]!;
-    expect(Object.fromEntries(form)).toMatchObject({
-      grant_type: "authorization_code",
-      client_id: "ui-client",
-      code: "code-1",
-      redirect_uri: `${siteUrl}/`,
-    });
-    // The verifier sent to the token endpoint is the one the challenge was made from (S256).
-    expect(createHash("sha256").update(form.get("code_verifier")!).digest("base64url")).toBe(challenge);
-    // Only the live stream goes without it (EventSource takes no header): refused, the page polls instead.
-    expect(new Set(apiAuthorizations.filter((a) => !a.endsWith(`Bearer ${TOKEN}`)))).toEqual(
-      new Set(["/api/v1/live -"]),
-    );
-    await page.close();
-  });
+// Chromium on a loaded 2-core CI machine: each step has its own timeout, and the test a limit above their sum (a
+// CI run hit the 60 s default in the second test without saying which step was slow).
+const STEP_MS = 30_000;
+const TEST_MS = 3 * STEP_MS + 10_000;
 
-  it("does not exchange a code it did not ask for (a link carrying someone else's code and state)", async () => {
-    const page = await context.newPage();
-    const before = exchanges.length;
-    await page.goto(`${siteUrl}/?code=stolen&state=guess`, { waitUntil: "commit" });
-    // It signs in afresh instead: the stand-in hands back its own code, which is exchanged.
-    await expect.poll(() => exchanges.length, { timeout: 30_000 }).toBe(before + 1);
-    expect(exchanges.map((f) => f.get("code"))).not.toContain("stolen");
-    await page.close();
-  });
+describe("the AWS page's Cognito sign-in in Chromium", () => {
+  it(
+    "signs in with PKCE, comes back to the deep link asked for, and sends the token on its API requests",
+    async () => {
+      const page = await context.newPage();
+      // "commit", not "load": the page leaves for the sign-in at once, and the polls below are what count (on CI the
+      // second test once hit its 60 s limit, as a 30 s wait for load and then the 30 s poll would).
+      await page.goto(`${siteUrl}/sources`, { waitUntil: "commit", timeout: STEP_MS });
+      await page.waitForURL(`${siteUrl}/sources`, { timeout: STEP_MS });
+      await expect
+        .poll(() => apiAuthorizations.includes(`/api/v1/sources Bearer ${TOKEN}`), { timeout: STEP_MS })
+        .toBe(true);
+      expect(exchanges).toHaveLength(1);
+      const form = exchanges[0]!;
+      expect(Object.fromEntries(form)).toMatchObject({
+        grant_type: "authorization_code",
+        client_id: "ui-client",
+        code: "code-1",
+        redirect_uri: `${siteUrl}/`,
+      });
+      // The verifier sent to the token endpoint is the one the challenge was made from (S256).
+      expect(createHash("sha256").update(form.get("code_verifier")!).digest("base64url")).toBe(challenge);
+      // Only the live stream goes without it (EventSource takes no header): refused, the page polls instead.
+      expect(new Set(apiAuthorizations.filter((a) => !a.endsWith(`Bearer ${TOKEN}`)))).toEqual(
+        new Set(["/api/v1/live -"]),
+      );
+      await page.close();
+    },
+    TEST_MS,
+  );
+
+  it(
+    "does not exchange a code it did not ask for (a link carrying someone else's code and state)",
+    async () => {
+      const page = await context.newPage();
+      const before = exchanges.length;
+      await page.goto(`${siteUrl}/?code=stolen&state=guess`, { waitUntil: "commit", timeout: STEP_MS });
+      // It signs in afresh instead: the stand-in hands back its own code, which is exchanged.
+      await expect.poll(() => exchanges.length, { timeout: STEP_MS }).toBe(before + 1);
+      expect(exchanges.map((f) => f.get("code"))).not.toContain("stolen");
+      await page.close();
+    },
+    TEST_MS,
+  );
 });
