@@ -8,6 +8,9 @@ export default defineConfig({
     // Every status a test causes is checked against Flux's condition invariants; a violation fails the reconcile.
     env: { SLUICE_STRICT_STATUS: "1" },
     testTimeout: 60_000,
+    // expect.poll waits for what another process does (Chromium drawing a page, a child's memory): vitest's 1 s
+    // default failed a CI run where a loaded machine took longer to draw the overview.
+    expect: { poll: { timeout: 15_000 } },
     hookTimeout: 180_000,
     // Two cores: the test bed already runs several servers; keep test files from starving them.
     maxWorkers: 2,
