@@ -73,11 +73,15 @@ export function checkFileSize(name: string, size: number, limits: RenderLimits):
 
 /**
  * Render limits from an operator setting such as `timeoutMs=120000,maxFileBytes=67108864`
- * (`sluice run --render-limits`, `SLUICE_RENDER_LIMITS`); unset keys keep their defaults. Unknown
+ * (`sluice run --render-limits`, `SLUICE_RENDER_LIMITS`); unset keys keep `defaults`. Unknown
  * keys and values that are not positive integers are refused, naming `setting`.
  */
-export function parseRenderLimits(text: string | undefined, setting: string): RenderLimits {
-  const limits = { ...defaultRenderLimits };
+export function parseRenderLimits(
+  text: string | undefined,
+  setting: string,
+  defaults: RenderLimits = defaultRenderLimits,
+): RenderLimits {
+  const limits = { ...defaults };
   for (const pair of (text ?? "").split(",").filter((p) => p.trim() !== "")) {
     const [key = "", value = ""] = pair.split("=").map((s) => s.trim());
     if (!Object.hasOwn(limits, key))

@@ -6,7 +6,7 @@ import { awsClientOptions } from "../../aws/clients.js";
 import { awsDefaultSettings, defaultServiceAccountFrom, type Settings } from "../../controllers/settings.js";
 import type { Events, FluxEvent } from "../../notify/events.js";
 import type { ReconcileRequest } from "../../queue/queue.js";
-import { parseRenderLimits } from "../../render/limits.js";
+import { defaultRenderLimits, parseRenderLimits } from "../../render/limits.js";
 
 // What every Lambda function reads: its settings from the environment, and the shape of a queued request. Each
 // function's own wiring is in its module here (worker, webhook, tick, notify), so a function's bundle holds only
@@ -85,11 +85,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AwsConfig {
  * default 1 GiB is more than a 1,024 MB worker has beside itself, and Lambda's out-of-memory kills the whole batch).
  */
 function lambdaRenderLimits(env: NodeJS.ProcessEnv) {
-  const limits = parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS");
   const functionMiB = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
-  if (functionMiB > 0 && !/(^|,)\s*maxMemoryBytes\s*=/.test(env.SLUICE_RENDER_LIMITS ?? ""))
-    limits.maxMemoryBytes = Math.min(limits.maxMemoryBytes, functionMiB * 2 ** 19);
-  return limits;
+  const defaults =
+    functionMiB > 0
+      ? { ...defaultRenderLimits, maxMemoryBytes: Math.min(defaultRenderLimits.maxMemoryBytes, functionMiB * 2 ** 19) }
+      : defaultRenderLimits;
+  return parseRenderLimits(env.SLUICE_RENDER_LIMITS, "environment variable SLUICE_RENDER_LIMITS", defaults);
 }
 
 /**
